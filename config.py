@@ -1,0 +1,138 @@
+"""Configuration classes, one per environment, read from the environment.
+
+`create_app()` picks one by the NEEDLESAFE_ENV variable (development, testing, production).
+Production has no fallback secret and no fallback database: it refuses to start instead.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("NEEDLESAFE_INSTANCE", BASE_DIR / "instance"))
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class ConfigurationError(RuntimeError):
+    """Raised when an environment lacks a setting it cannot safely run without."""
+
+
+class Config:
+    """Settings shared by every environment."""
+
+    ENV_NAME = "base"
+    SECRET_KEY: str | None = os.environ.get("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI: str | None = os.environ.get("DATABASE_URL")
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    SESSION_COOKIE_NAME = "needlesafe_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _flag("SESSION_COOKIE_SECURE")
+    #: The browser cookie never outlives the server-side absolute lifetime.
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    SESSION_IDLE_TIMEOUT = timedelta(minutes=30)
+    SESSION_ABSOLUTE_LIFETIME = timedelta(hours=12)
+
+    LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", "5"))
+    LOGIN_LOCKOUT = timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or os.environ.get(
+        "REDIS_URL", "memory://"
+    )
+    RATELIMIT_HEADERS_ENABLED = True
+
+    WTF_CSRF_TIME_LIMIT = 8 * 3600
+    #: argon2id cost; tests lower it so the suite stays quick, production keeps the library default.
+    ARGON2_TIME_COST = 3
+    ARGON2_MEMORY_COST = 65536
+    DEMO_MODE = False
+
+    @classmethod
+    def check(cls) -> None:
+        """Refuse to run without the settings this environment needs."""
+
+
+class DevelopmentConfig(Config):
+    """A developer's machine: embedded SQLite in instance/, demo accounts allowed."""
+
+    ENV_NAME = "development"
+    DEMO_MODE = True
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or (
+        f"sqlite:///{INSTANCE_DIR / 'needlesafe.db'}"
+    )
+
+    @classmethod
+    def check(cls) -> None:
+        if not cls.SECRET_KEY:
+            cls.SECRET_KEY = _instance_secret()
+
+
+class TestingConfig(Config):
+    """The test suite: CSRF stays on, hashing is cheap, the database comes from the fixture."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+    DEMO_MODE = True
+    SECRET_KEY = "testing-secret-key-not-for-production"
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
+    RATELIMIT_STORAGE_URI = "memory://"
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_COST = 1024
+
+
+class ProductionConfig(Config):
+    """Production: PostgreSQL through DATABASE_URL, a real secret, secure cookies."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = _flag("SESSION_COOKIE_SECURE", default=True)
+
+    @classmethod
+    def check(cls) -> None:
+        missing = [name for name in ("SECRET_KEY", "DATABASE_URL") if not os.environ.get(name)]
+        if missing:
+            raise ConfigurationError(
+                "Production refuses to start without "
+                + " and ".join(missing)
+                + ". Set them in the environment (or NEEDLESAFE_ENV=development for local work)."
+            )
+        if len(os.environ["SECRET_KEY"]) < 32:
+            raise ConfigurationError("SECRET_KEY must be at least 32 characters of random data.")
+
+
+def _instance_secret() -> str:
+    """Return a per-checkout development secret, made once, so restarts keep users signed in."""
+    path = INSTANCE_DIR / "dev-secret-key"
+    if not path.exists():
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_for(name: str | None) -> type[Config]:
+    """Return the config class for an environment name (production when unset)."""
+    key = (name or os.environ.get("NEEDLESAFE_ENV") or "production").strip().lower()
+    try:
+        return CONFIGS[key]
+    except KeyError:
+        raise ConfigurationError(
+            f"Unknown NEEDLESAFE_ENV {key!r}: use one of {', '.join(CONFIGS)}."
+        ) from None

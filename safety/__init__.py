@@ -1,0 +1,173 @@
+"""NeedleSafe: infection-control safety checklists for dry needling clinics."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask, redirect, render_template, request, session, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from config import config_for
+from safety.extensions import csrf, db, limiter, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: str | type | None = None) -> Flask:
+    """Create the application for an environment name or config class."""
+    config_class = config if isinstance(config, type) else config_for(config)
+    config_class.check()
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    app.config.from_object(config_class)
+    _configure_extensions(app)
+    _configure_blueprints(app)
+    _configure_security(app)
+    _configure_errors(app)
+    _configure_templates(app)
+    _configure_cli(app)
+    _configure_logging(app)
+    return app
+
+
+def _configure_extensions(app: Flask) -> None:
+    from safety import models  # noqa: F401  (register every model with the metadata)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.session_protection = "basic"
+
+    from safety.auth.routes import load_user
+
+    login_manager.user_loader(load_user)
+
+
+def _configure_blueprints(app: Flask) -> None:
+    from safety.auth.routes import bp as auth_bp
+    from safety.checklists.routes import bp as checklists_bp
+    from safety.clinics.routes import bp as clinics_bp
+    from safety.review.routes import bp as review_bp
+    from safety.risks.routes import bp as risks_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(clinics_bp)
+    app.register_blueprint(checklists_bp)
+    app.register_blueprint(review_bp)
+    app.register_blueprint(risks_bp)
+
+    @app.get("/")
+    def home():
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login"))
+        if current_user.role == "practitioner":
+            return redirect(url_for("checklists.today"))
+        if current_user.role == "compliance":
+            return redirect(url_for("review.records"))
+        return redirect(url_for("risks.templates"))
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+
+def _configure_security(app: Flask) -> None:
+    @app.before_request
+    def _keep_session_permanent():
+        # The cookie expires with the absolute lifetime; the server enforces idle time itself.
+        session.permanent = True
+
+    @app.after_request
+    def _security_headers(response):
+        headers = response.headers
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        )
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if current_user and current_user.is_authenticated:
+            headers.setdefault("Cache-Control", "no-store")
+        if request.is_secure:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response
+
+
+def _configure_errors(app: Flask) -> None:
+    from safety.errors import DomainError
+
+    def page(status: int, title: str, message: str):
+        return render_template("error.html", title=title, message=message), status
+
+    @app.errorhandler(CSRFError)
+    def _csrf(error):
+        return page(400, "This form has expired", "Go back, reload the page and try again.")
+
+    @app.errorhandler(DomainError)
+    def _domain(error: DomainError):
+        if error.status_code == 404:
+            return page(404, "Not found", "There is nothing here, or it is not yours to see.")
+        return page(error.status_code, "That did not work", error.message)
+
+    @app.errorhandler(400)
+    def _bad_request(error):
+        return page(400, "Something in the request was not right", "Go back and try again.")
+
+    @app.errorhandler(403)
+    def _forbidden(error):
+        return page(403, "Not allowed", "Your role does not give access to this page.")
+
+    @app.errorhandler(404)
+    def _not_found(error):
+        return page(404, "Not found", "There is nothing here, or it is not yours to see.")
+
+    @app.errorhandler(405)
+    def _method(error):
+        return page(405, "Not allowed", "This address does not accept that kind of request.")
+
+    @app.errorhandler(429)
+    def _too_many(error):
+        return page(429, "Too many attempts", "Please wait a minute before trying again.")
+
+    @app.errorhandler(500)
+    def _server_error(error):
+        db.session.rollback()
+        return page(500, "Something went wrong", "Nothing was saved. Please try again.")
+
+
+def _configure_templates(app: Flask) -> None:
+    from safety import display
+
+    app.jinja_env.filters.update(display.FILTERS)
+    app.jinja_env.globals.update(display.GLOBALS)
+
+
+def _configure_cli(app: Flask) -> None:
+    from safety.auth.cli import users_cli
+    from safety.demo.cli import demo_cli
+    from safety.risks.cli import risks_cli
+
+    app.cli.add_command(users_cli)
+    app.cli.add_command(risks_cli)
+    app.cli.add_command(demo_cli)
+
+
+def _configure_logging(app: Flask) -> None:
+    # Access logs carry only paths; no route puts a patient detail in a path or a query string.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,23 @@
+"""Sign-in and password forms: shape only, the rules live in the services."""
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired, Length
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=256)])
+
+
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired("Enter your current password."), Length(max=256)]
+    )
+    new_password = PasswordField(
+        "New password", validators=[DataRequired("Enter a new password."), Length(max=256)]
+    )
+
+
+class LogoutForm(FlaskForm):
+    """Only the CSRF token: signing out is a state change."""

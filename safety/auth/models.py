@@ -1,0 +1,73 @@
+"""Accounts, roles and server-side login sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from flask_login import UserMixin
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from safety.dbtypes import UTCDateTime, utcnow
+from safety.extensions import db
+
+
+class Role(StrEnum):
+    PRACTITIONER = "practitioner"
+    COMPLIANCE = "compliance"
+    ADMIN = "admin"
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('practitioner', 'compliance', 'admin')", name="role"),
+        CheckConstraint("role != 'practitioner' OR clinic_id IS NOT NULL", name="practitioner_clinic"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Sign-in name, stored lower-case.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    #: Printed name shown in the signature manifestation.
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    #: A practitioner's clinic; compliance officers and administrators work across clinics.
+    clinic_id: Mapped[int | None] = mapped_column(ForeignKey("clinics.id"), index=True)
+    #: argon2id hash (PHC string).
+    password_hash: Mapped[str] = mapped_column(String(255))
+    #: Deactivated accounts cannot sign in and lose their sessions at once.
+    is_enabled: Mapped[bool] = mapped_column(default=True)
+    #: Consecutive failed sign-ins (and signature attempts); reset by a success.
+    failed_login_count: Mapped[int] = mapped_column(default=0)
+    #: Sign-in is refused until this time after too many failures.
+    locked_until_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    password_changed_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    clinic = relationship("Clinic", lazy="joined")
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.is_enabled
+
+    def has_role(self, *roles: str) -> bool:
+        return self.role in roles
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.role}>"
+
+
+class LoginSession(db.Model):
+    """One signed-in browser. Ending it on the server signs that browser out at its next request."""
+
+    __tablename__ = "login_sessions"
+
+    #: Random identifier kept in the signed session cookie.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: signed_out, idle, expired, password_changed, deactivated
+    end_reason: Mapped[str | None] = mapped_column(String(30))

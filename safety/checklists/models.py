@@ -1,0 +1,115 @@
+"""Treatment sessions, their phase entries, signatures and flags."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from safety.dbtypes import JSONDocument, UTCDateTime, utcnow
+from safety.extensions import db
+
+
+class TreatmentSession(db.Model):
+    """One needling session and, once signed, its immutable checklist record.
+
+    Database triggers refuse UPDATE and DELETE of a row whose `signed_dt` is set.
+    """
+
+    __tablename__ = "treatment_sessions"
+    __table_args__ = (
+        Index("ix_treatment_sessions_clinic_date", "clinic_id", "session_date", "id"),
+        Index("ix_treatment_sessions_practitioner_date", "practitioner_id", "session_date"),
+        Index("ix_treatment_sessions_lot", "needle_lot", "session_date"),
+        CheckConstraint(
+            "signed_dt IS NULL OR (content_hash IS NOT NULL AND signed_by_id IS NOT NULL)",
+            name="signature_complete",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    practitioner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    #: The template version pinned when the session started; later versions never change it.
+    template_version_id: Mapped[int] = mapped_column(ForeignKey("template_versions.id"))
+    #: Calendar date of the session in the clinic's time zone.
+    session_date: Mapped[date] = mapped_column(Date)
+    started_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Needle lot from the Time out phase, kept as a column so a lot trace is an index lookup.
+    needle_lot: Mapped[str | None] = mapped_column(String(64))
+    #: Final answers (linkId -> value) and deviation notes, frozen at signing.
+    answers: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    notes: Mapped[dict[str, str] | None] = mapped_column(JSONDocument)
+    signed_dt: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: Printed name of the signer at the time of signing (Part 11 §11.50).
+    signer_name: Mapped[str | None] = mapped_column(String(200))
+    #: Meaning of the signature, shown with it.
+    signature_meaning: Mapped[str | None] = mapped_column(String(200))
+    #: SHA-256 of the canonical signed content; binds the signature to the record.
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+
+    clinic = relationship("Clinic")
+    patient = relationship("Patient")
+    practitioner = relationship("User", foreign_keys=[practitioner_id])
+    template_version = relationship("TemplateVersion")
+    entries: Mapped[list[PhaseEntry]] = relationship(
+        back_populates="session", order_by="PhaseEntry.id"
+    )
+    flags: Mapped[list[Flag]] = relationship(back_populates="session", order_by="Flag.id")
+
+    @property
+    def is_signed(self) -> bool:
+        return self.signed_dt is not None
+
+    def __repr__(self) -> str:
+        return f"<TreatmentSession {self.id}>"
+
+
+class PhaseEntry(db.Model):
+    """One submission of one phase, kept with its own time and author. Insert-only."""
+
+    __tablename__ = "phase_entries"
+    __table_args__ = (
+        CheckConstraint("phase IN ('signin', 'timeout', 'signout')", name="phase"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("treatment_sessions.id"), index=True)
+    phase: Mapped[str] = mapped_column(String(20))
+    #: linkId -> answer for the items of this phase.
+    answers: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    #: linkId -> note explaining an unexpected answer.
+    notes: Mapped[dict[str, str]] = mapped_column(JSONDocument, default=dict)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    submitted_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    session: Mapped[TreatmentSession] = relationship(back_populates="entries")
+    author = relationship("User")
+
+
+class Flag(db.Model):
+    """Something in a signed record that compliance should look at."""
+
+    __tablename__ = "flags"
+    __table_args__ = (
+        CheckConstraint("severity IN ('critical', 'high', 'medium', 'low')", name="severity"),
+        CheckConstraint("status IN ('open', 'acknowledged', 'resolved')", name="status"),
+        Index("ix_flags_status_severity", "status", "severity"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("treatment_sessions.id"), index=True)
+    #: count_discrepancy, deviation, prolonged_bleeding, large_bruise, reaction, ...
+    kind: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(10))
+    #: The checklist item that raised it.
+    link_id: Mapped[str | None] = mapped_column(String(80))
+    message: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    session: Mapped[TreatmentSession] = relationship(back_populates="flags")

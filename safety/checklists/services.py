@@ -1,0 +1,318 @@
+"""Session checklist use cases: start, submit a phase, sign; all scoped to the acting user."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, false, or_, select
+from sqlalchemy.orm import selectinload
+
+from safety.audit import services as audit
+from safety.auth import services as auth
+from safety.auth.models import Role, User
+from safety.checklists import rules
+from safety.checklists.models import Flag, PhaseEntry, TreatmentSession
+from safety.clinics import services as clinics
+from safety.dbtypes import utcnow
+from safety.errors import Conflict, DomainError, Forbidden, NotFound
+from safety.extensions import db
+from safety.risks import services as risks
+from safety.risks.rules import Template, template_from_definition
+
+#: The meaning of the signature, shown with it (21 CFR Part 11 §11.50).
+SIGNATURE_MEANING = "Performed and verified these checks"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a session's checklist stands: the answers in force and what remains."""
+
+    template: Template
+    answers: dict[str, Any]
+    notes: dict[str, str]
+    #: The latest entry of each submitted phase.
+    latest: dict[str, PhaseEntry]
+    next_phase: str | None
+
+    @property
+    def submitted(self) -> tuple[str, ...]:
+        return tuple(self.latest)
+
+
+def template_for(session: TreatmentSession) -> Template:
+    """Return the typed template the session pinned when it started."""
+    return template_from_definition(session.template_version.definition)
+
+
+def visible_sessions(actor: User) -> Select:
+    """Return a query of the sessions the actor may read."""
+    query = select(TreatmentSession)
+    if actor.role == Role.PRACTITIONER:
+        return query.where(TreatmentSession.clinic_id == actor.clinic_id)
+    if actor.role == Role.COMPLIANCE:
+        return query
+    return query.where(false())
+
+
+def get_session(actor: User, session_id: int) -> TreatmentSession:
+    """Return a session in the actor's scope; anything else is not found, never forbidden."""
+    session = db.session.scalar(
+        visible_sessions(actor)
+        .where(TreatmentSession.id == session_id)
+        .options(selectinload(TreatmentSession.entries), selectinload(TreatmentSession.flags))
+    )
+    if session is None:
+        raise NotFound("No such session.")
+    return session
+
+
+def _own_open_session(actor: User, session_id: int) -> TreatmentSession:
+    session = get_session(actor, session_id)
+    if session.practitioner_id != actor.id:
+        raise Forbidden("Only the practitioner who started this session can fill it in or sign it.")
+    if session.is_signed:
+        raise Conflict("This checklist is signed and can no longer be changed.")
+    return session
+
+
+def progress(session: TreatmentSession) -> Progress:
+    """Return the answers in force (latest entry per phase) and the next phase to fill."""
+    template = template_for(session)
+    latest: dict[str, PhaseEntry] = {}
+    for entry in session.entries:  # ordered by id: later submissions win
+        latest[entry.phase] = entry
+    ordered = {p: latest[p] for p in template.phase_ids if p in latest}
+    answers: dict[str, Any] = {}
+    notes: dict[str, str] = {}
+    for entry in ordered.values():
+        answers.update(entry.answers)
+        notes.update(entry.notes)
+    return Progress(template, answers, notes, ordered, rules.next_phase(template, ordered))
+
+
+def start_session(actor: User, *, patient_id: int, now: datetime | None = None) -> TreatmentSession:
+    """Start a session for a patient of the practitioner's clinic on the current template."""
+    if actor.role != Role.PRACTITIONER:
+        raise Forbidden("Only practitioners start sessions.")
+    now = now or utcnow()
+    patient = clinics.get_patient(actor, patient_id)
+    template = risks.ensure_current_template(now=now)
+    session = TreatmentSession(
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        practitioner_id=actor.id,
+        template_version_id=template.id,
+        session_date=now.astimezone(actor.clinic.zone).date(),
+        started_dt=now,
+    )
+    db.session.add(session)
+    db.session.flush()
+    audit.record(
+        "session.create", actor=actor, obj=session, details={"template": template.version}, now=now
+    )
+    return session
+
+
+def submit_phase(
+    actor: User,
+    session_id: int,
+    phase_id: str,
+    form: Mapping[str, Sequence[str]],
+    *,
+    now: datetime | None = None,
+) -> PhaseEntry:
+    """Save one phase of the checklist, refusing it whole if any answer breaks a rule."""
+    now = now or utcnow()
+    session = _own_open_session(actor, session_id)
+    state = progress(session)
+    if phase_id not in state.template.phase_ids:
+        raise NotFound("No such phase.")
+    position = state.template.phase_ids.index(phase_id)
+    missing = [p for p in state.template.phase_ids[:position] if p not in state.latest]
+    if missing:
+        title = state.template.phase(missing[0]).title
+        raise Conflict(f"Complete the {title} phase first.")
+    phase = state.template.phase(phase_id)
+    read = rules.read_phase(phase, form)
+    errors = dict(read.errors)
+    if not errors:
+        others = {k: v for k, v in state.answers.items() if state.template.items_by_id[k].phase != phase_id}
+        errors = rules.check_phase(
+            state.template,
+            phase_id,
+            read.answers,
+            read.notes,
+            earlier_answers=others,
+            session_date=session.session_date,
+        )
+        answers = rules.applicable_answers(state.template, {**others, **read.answers})
+    if errors:
+        raise DomainError("Some answers need attention before this phase can be saved.", errors)
+    own = {k: v for k, v in answers.items() if k in read.answers}
+    entry = PhaseEntry(
+        session_id=session.id,
+        phase=phase_id,
+        answers=own,
+        notes={k: v for k, v in read.notes.items() if k in own},
+        author_id=actor.id,
+        submitted_dt=now,
+    )
+    session.entries.append(entry)  # keeps the loaded collection current for the next phase
+    if "timeout.needle_lot" in own:
+        session.needle_lot = own["timeout.needle_lot"]
+    db.session.flush()
+    audit.record(
+        "session.phase_submit",
+        actor=actor,
+        obj=session,
+        details={"phase": phase_id, "entry": entry.id, "resubmitted": phase_id in state.latest},
+        now=now,
+    )
+    return entry
+
+
+def signing_blockers(session: TreatmentSession) -> list[str]:
+    """Return why this checklist cannot be signed yet."""
+    state = progress(session)
+    return rules.sign_off_blockers(
+        state.template,
+        state.answers,
+        state.notes,
+        submitted=state.submitted,
+        session_date=session.session_date,
+    )
+
+
+def sign_session(
+    actor: User, session_id: int, password: str, *, now: datetime | None = None
+) -> TreatmentSession:
+    """Sign a completed checklist after password re-entry; it can never change afterwards."""
+    now = now or utcnow()
+    session = _own_open_session(actor, session_id)
+    if not auth.password_matches(actor, password):
+        auth.register_failure(actor, now=now)
+        audit.record("session.sign_failed", actor=actor, obj=session, now=now)
+        raise DomainError(
+            "The checklist was not signed.",
+            {"password": "That password is not right. Enter your own password to sign."},
+        )
+    actor.failed_login_count = 0
+    blockers = signing_blockers(session)
+    if blockers:
+        raise DomainError("The checklist cannot be signed yet: " + " ".join(blockers))
+    apply_signature(session, actor, now=now)
+    return session
+
+
+def apply_signature(session: TreatmentSession, signer: User, *, now: datetime) -> None:
+    """Freeze the answers, raise the flags and bind the signature with the content hash.
+
+    Callers have checked the signer's password and the blockers; the demo seed calls it directly.
+    """
+    state = progress(session)
+    answers = rules.applicable_answers(state.template, state.answers)
+    notes = {k: v for k, v in state.notes.items() if k in answers}
+    session.answers = answers
+    session.notes = notes
+    session.signed_by_id = signer.id
+    session.signer_name = signer.name
+    session.signature_meaning = SIGNATURE_MEANING
+    session.signed_dt = now
+    session.content_hash = rules.content_hash(signed_content(session))
+    for spec in rules.flags_for(state.template, answers):
+        session.flags.append(
+            Flag(
+                kind=spec.kind,
+                severity=spec.severity,
+                link_id=spec.link_id,
+                message=spec.message,
+                created_dt=now,
+            )
+        )
+    db.session.flush()
+    audit.record(
+        "session.sign", actor=signer, obj=session, details={"content_hash": session.content_hash}, now=now
+    )
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat(timespec="microseconds")
+
+
+def signed_content(session: TreatmentSession) -> dict[str, Any]:
+    """Return the content a signature covers: every phase entry, the answers and the signer."""
+    return {
+        "record": session.id,
+        "clinic": session.clinic_id,
+        "patient": session.patient_id,
+        "practitioner": session.practitioner_id,
+        "template_version": session.template_version_id,
+        "session_date": session.session_date.isoformat(),
+        "answers": session.answers,
+        "notes": session.notes,
+        "entries": [
+            {
+                "id": e.id,
+                "phase": e.phase,
+                "author": e.author_id,
+                "submitted_dt": _iso(e.submitted_dt),
+                "answers": e.answers,
+                "notes": e.notes,
+            }
+            for e in sorted(session.entries, key=lambda e: e.id)
+        ],
+        "signature": {
+            "signer": session.signed_by_id,
+            "name": session.signer_name,
+            "meaning": session.signature_meaning,
+            "signed_dt": _iso(session.signed_dt),
+        },
+    }
+
+
+def sessions_for_today(actor: User, *, now: datetime | None = None) -> list[TreatmentSession]:
+    """Return today's sessions at the practitioner's clinic and any earlier unsigned ones."""
+    if actor.role != Role.PRACTITIONER:
+        return []
+    now = now or utcnow()
+    today = now.astimezone(actor.clinic.zone).date()
+    return list(
+        db.session.scalars(
+            visible_sessions(actor)
+            .where(
+                or_(TreatmentSession.session_date == today, TreatmentSession.signed_dt.is_(None))
+            )
+            .options(selectinload(TreatmentSession.patient), selectinload(TreatmentSession.entries))
+            .order_by(TreatmentSession.started_dt.desc())
+            .limit(200)
+        )
+    )
+
+
+def signed_records(actor: User, *, limit: int = 50, before_id: int | None = None) -> list[TreatmentSession]:
+    """Return signed records the actor may read, newest first, a page at a time."""
+    query = (
+        visible_sessions(actor)
+        .where(TreatmentSession.signed_dt.is_not(None))
+        .options(
+            selectinload(TreatmentSession.patient),
+            selectinload(TreatmentSession.clinic),
+            selectinload(TreatmentSession.flags),
+        )
+        .order_by(TreatmentSession.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        query = query.where(TreatmentSession.id < before_id)
+    return list(db.session.scalars(query))
+
+
+def record_view(actor: User, session_id: int, *, now: datetime | None = None) -> TreatmentSession:
+    """Return a record for reading, auditing the view when the reader is not its author."""
+    session = get_session(actor, session_id)
+    if session.practitioner_id != actor.id:
+        audit.record("session.view", actor=actor, obj=session, now=now)
+    return session

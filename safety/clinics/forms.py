@@ -1,0 +1,13 @@
+"""Patient form: shape only."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, StringField
+from wtforms.validators import Length, Optional
+
+
+class PatientForm(FlaskForm):
+    given_name = StringField("First name", validators=[Length(max=100)])
+    family_name = StringField("Last name", validators=[Length(max=100)])
+    email = StringField("Email", validators=[Optional(), Length(max=254)])
+    phone = StringField("Mobile phone", validators=[Optional(), Length(max=32)])
+    is_followup_consent = BooleanField("The patient agrees to a short follow-up message after treatment")

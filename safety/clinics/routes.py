@@ -1,0 +1,51 @@
+"""Patients of the practitioner's clinic."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from safety.auth.routes import role_required
+from safety.checklists import services as checklists
+from safety.clinics import services
+from safety.clinics.forms import PatientForm
+from safety.errors import DomainError
+from safety.extensions import db
+
+bp = Blueprint("clinics", __name__, url_prefix="/patients")
+
+
+@bp.get("/")
+@role_required("practitioner")
+def patients():
+    rows = db.session.scalars(services.visible_patients(current_user).limit(500)).all()
+    return render_template("clinics/patients.html", patients=rows)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@role_required("practitioner")
+def new_patient():
+    form = PatientForm()
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        try:
+            patient = services.add_patient(
+                current_user,
+                given_name=form.given_name.data or "",
+                family_name=form.family_name.data or "",
+                email=form.email.data,
+                phone=form.phone.data,
+                is_followup_consent=form.is_followup_consent.data,
+            )
+            session = checklists.start_session(current_user, patient_id=patient.id)
+        except DomainError as exc:
+            db.session.rollback()
+            errors = exc.errors
+        else:
+            db.session.commit()
+            flash("Patient added and session started. Begin with Sign in.", "success")
+            return redirect(url_for("checklists.session", session_id=session.id))
+    else:
+        errors = {name: messages[0] for name, messages in form.errors.items() if name != "csrf_token"}
+    status = 400 if errors else 200
+    return render_template("clinics/new_patient.html", form=form, errors=errors), status

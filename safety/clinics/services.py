@@ -1,0 +1,111 @@
+"""Clinic and patient use cases, scoped to what the acting user may see."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Select, false, select
+
+from safety.audit import services as audit
+from safety.auth.models import Role, User
+from safety.clinics.models import Clinic, Patient
+from safety.dbtypes import utcnow
+from safety.errors import DomainError, NotFound
+from safety.extensions import db
+
+PHONE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
+
+
+def create_clinic(
+    *, name: str, timezone: str, actor: User | None = None, workday_end_hour: int = 19
+) -> Clinic:
+    """Create a clinic in a real IANA time zone."""
+    errors = {}
+    if not name.strip():
+        errors["name"] = "Enter the clinic's name."
+    elif db.session.scalar(select(Clinic.id).where(Clinic.name == name.strip())):
+        errors["name"] = "A clinic with this name already exists."
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        errors["timezone"] = "Enter a time zone such as Europe/London."
+    if not 0 <= workday_end_hour <= 23:
+        errors["workday_end_hour"] = "Enter an hour from 0 to 23."
+    if errors:
+        raise DomainError("The clinic was not created.", errors)
+    clinic = Clinic(name=name.strip(), timezone=timezone, workday_end_hour=workday_end_hour)
+    db.session.add(clinic)
+    db.session.flush()
+    audit.record("clinic.create", actor=actor, obj=clinic)
+    return clinic
+
+
+def visible_patients(actor: User) -> Select:
+    """Return a query of the patients the actor may see (none for administrators)."""
+    query = select(Patient).order_by(Patient.family_name, Patient.given_name, Patient.id)
+    if actor.role == Role.PRACTITIONER:
+        return query.where(Patient.clinic_id == actor.clinic_id)
+    if actor.role == Role.COMPLIANCE:
+        return query
+    return query.where(false())
+
+
+def get_patient(actor: User, patient_id: int) -> Patient:
+    """Return a patient in the actor's scope; another clinic's patient is simply not found."""
+    patient = db.session.scalar(visible_patients(actor).where(Patient.id == patient_id))
+    if patient is None:
+        raise NotFound("No such patient.")
+    return patient
+
+
+def add_patient(
+    actor: User,
+    *,
+    given_name: str,
+    family_name: str,
+    email: str | None,
+    phone: str | None,
+    is_followup_consent: bool,
+    now: datetime | None = None,
+) -> Patient:
+    """Register a patient at the practitioner's clinic."""
+    if actor.role != Role.PRACTITIONER:
+        raise NotFound()
+    given_name, family_name = given_name.strip(), family_name.strip()
+    email = (email or "").strip().lower() or None
+    phone = (phone or "").strip() or None
+    errors = {}
+    if not given_name:
+        errors["given_name"] = "Enter the patient's first name."
+    if not family_name:
+        errors["family_name"] = "Enter the patient's last name."
+    if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        errors["email"] = "Enter an email address like name@example.com."
+    if phone and not PHONE.fullmatch(phone):
+        errors["phone"] = "Enter a phone number using digits, spaces and an optional +."
+    if is_followup_consent and not (email or phone):
+        errors["email"] = "Follow-up needs an email address or a phone number."
+    if errors:
+        raise DomainError("The patient was not added.", errors)
+    patient = Patient(
+        clinic_id=actor.clinic_id,
+        given_name=given_name,
+        family_name=family_name,
+        email=email,
+        phone=phone,
+        is_followup_consent=is_followup_consent,
+        created_by_id=actor.id,
+        created_dt=now or utcnow(),
+    )
+    db.session.add(patient)
+    db.session.flush()
+    audit.record(
+        "patient.create",
+        actor=actor,
+        obj=patient,
+        details={"followup_consent": is_followup_consent},
+        now=now,
+    )
+    return patient

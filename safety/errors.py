@@ -1,0 +1,35 @@
+"""Domain errors that services raise and routes turn into messages or status codes."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A use case refused: `message` is for the user, `errors` maps fields to messages."""
+
+    status_code = 400
+
+    def __init__(self, message: str, errors: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or {}
+
+
+class NotFound(DomainError):
+    """The object does not exist or is outside the actor's scope (never confirm which)."""
+
+    status_code = 404
+
+    def __init__(self, message: str = "Not found.") -> None:
+        super().__init__(message)
+
+
+class Forbidden(DomainError):
+    """The actor may see the object but not do this to it."""
+
+    status_code = 403
+
+
+class Conflict(DomainError):
+    """The object is in a state that refuses this action (e.g. already signed)."""
+
+    status_code = 409

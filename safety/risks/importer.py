@@ -1,0 +1,244 @@
+"""Import a risk section: find it in a leaflet, split it into statements, match risk kinds.
+
+Pure (standard library only) so it is unit-tested without an app; see DESIGN.md §3.
+"""
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+NO_SECTION_MESSAGE = (
+    "No risk section found: add a heading such as 'Risks', 'Side effects' or 'Complications'."
+)
+
+# Matched against normalised heading text (lowercase, punctuation and hyphens as spaces).
+_RISK_HEADING = re.compile(
+    r"\b(?:risks?|side effects?|complications?|adverse (?:events?|effects?|reactions?)"
+    r"|(?:possible )?(?:harms?|dangers?)|what could go wrong)\b"
+)
+_ATX = re.compile(r"^ {0,3}(#{1,6})\s*(.*?)[\s#]*$")
+_UNDERLINE = re.compile(r"^\s*(?:=+|-{2,})\s*$")
+_BOLD_LINE = re.compile(r"^(\*\*|__)(.+?)\1\s*:?$")
+# "-" or "*" followed by the same character is a rule or bold text, not a bullet; "1.5" is a number.
+_BULLET = re.compile(r"^\s*(?:[•·▪◦‣●–—](?![–—])|[-*](?![-*])|\d{1,2}[.)](?!\d)|\(\d{1,2}\))\s*")
+_MARKUP = re.compile(r"\*\*|__|`")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
+# A short line ending in ':' with one of these words introduces a list inside the section
+# ("Possible risks include:", "Rarely:") rather than starting a new section ("Contact us:").
+_LEAD_IN_WORDS = frozenset(
+    {
+        *("include", "includes", "including", "such", "as", "like", "following", "below"),
+        *("are", "is", "be", "may", "might", "can", "could", "will", "would", "these"),
+        *("experience", "notice", "feel", "get", "have", "has"),
+        *("rare", "rarely", "occasionally", "sometimes", "common", "uncommon", "serious"),
+    }
+)
+_SUFFIXES = ("ations", "ation", "ions", "ion", "ings", "ing", "ness", "ious", "ous")
+_SUFFIXES += ("ed", "es", "s", "e")
+_PLAIN_HEADING_MAX = 60
+
+
+class NoRiskSectionError(ValueError):
+    """The document has no heading that opens a risk section."""
+
+    def __init__(self, message: str = NO_SECTION_MESSAGE) -> None:
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One risk statement as written and the catalogue kinds it names."""
+
+    text: str
+    kinds: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """The risk section of a document, ready to become a draft template."""
+
+    heading: str
+    statements: tuple[Statement, ...]
+    #: Catalogue order of kind ids, so the union below keeps it.
+    kind_order: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def matched_kinds(self) -> tuple[str, ...]:
+        """Return every matched kind once, in catalogue order."""
+        found = {kind for statement in self.statements for kind in statement.kinds}
+        ordered = [kind for kind in self.kind_order if kind in found]
+        return tuple(ordered + sorted(found.difference(ordered)))
+
+    @property
+    def unmatched(self) -> tuple[str, ...]:
+        """Return the statements no kind matched, for the administrator to map by hand."""
+        return tuple(s.text for s in self.statements if not s.kinds)
+
+
+def parse_risk_section(text: str, kinds: Mapping[str, Sequence[str]]) -> ImportResult:
+    """Extract the risk section of a document and match each statement to catalogue kinds."""
+    heading, lines = find_risk_section(text, kinds)
+    statements = tuple(Statement(s, match_kinds(s, kinds)) for s in split_statements(lines))
+    return ImportResult(heading, statements, tuple(kinds))
+
+
+def find_risk_section(
+    text: str, kinds: Mapping[str, Sequence[str]] | None = None
+) -> tuple[str, list[str]]:
+    """Return the heading and body lines of the first risk section.
+
+    With ``kinds``, a plain sub-heading that names a known risk ("Bruising") stays in the
+    section as a statement instead of ending it, so a plain-text leaflet loses no risk.
+    """
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        found = _heading_at(lines, i, lead_ins=True)
+        if found and _is_risk_heading(found[1]):
+            level, heading, used = found
+            break
+        i += found[2] if found else 1
+    else:
+        raise NoRiskSectionError
+    body: list[str] = []
+    i += used
+    while i < len(lines):
+        found = _heading_at(lines, i, lead_ins=False)
+        if found is None:
+            body.append(lines[i])
+            i += 1
+            continue
+        sub_level, sub_heading, used = found
+        names_kind = bool(kinds and match_kinds(sub_heading, kinds))
+        if sub_level <= level and not names_kind and not _is_risk_heading(sub_heading):
+            break
+        # The blank line keeps the statements either side of a sub-heading apart.
+        body += [sub_heading, ""] if names_kind else [""]
+        i += used
+    return heading, body
+
+
+def split_statements(lines: Sequence[str]) -> list[str]:
+    """Split section lines into statements: one per bullet or sentence."""
+    blocks: list[tuple[bool, list[str]]] = []  # (is a bullet, its lines)
+    after_blank = True
+    for line in lines:
+        if not line.strip():
+            after_blank = True
+            continue
+        bullet = _BULLET.match(line)
+        if bullet:
+            blocks.append((True, [line[bullet.end() :]]))
+        elif blocks and _continues(blocks[-1][0], line, after_blank):
+            blocks[-1][1].append(line)
+        else:
+            blocks.append((False, [line]))
+        after_blank = False
+    statements: list[str] = []
+    for n, (_, block) in enumerate(blocks):
+        sentences = _sentences(" ".join(_MARKUP.sub("", " ".join(block)).split()))
+        followed_by_bullet = n + 1 < len(blocks) and blocks[n + 1][0]
+        if sentences and sentences[-1].endswith(":") and followed_by_bullet:
+            sentences.pop()  # a lead-in such as "Possible risks include:" is not a risk
+        statements += [s for s in sentences if any(c.isalnum() for c in s)]
+    return statements
+
+
+def match_kinds(statement: str, kinds: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
+    """Return the kinds with a synonym in the statement, in catalogue order."""
+    words = _tokens(statement)
+    stems = [_stem(word) for word in words]
+    # "blood borne" and "bloodborne" must meet whichever way the catalogue spells it.
+    compounds = {_stem(a + b) for a, b in zip(words, words[1:], strict=False)} | set(stems)
+    return tuple(
+        kind
+        for kind, synonyms in kinds.items()
+        if any(_has_phrase(stems, compounds, synonym) for synonym in synonyms)
+    )
+
+
+def _has_phrase(stems: list[str], compounds: set[str], synonym: str) -> bool:
+    words = _tokens(synonym)
+    phrase = [_stem(word) for word in words]
+    if not phrase:
+        return False
+    size = len(phrase)
+    if any(stems[i : i + size] == phrase for i in range(len(stems) - size + 1)):
+        return True
+    return _stem("".join(words)) in compounds
+
+
+def _heading_at(lines: Sequence[str], i: int, *, lead_ins: bool) -> tuple[int, str, int] | None:
+    """Return (level, text, lines used) when a heading starts at ``lines[i]``."""
+    line = lines[i].strip()
+    if not any(c.isalpha() for c in line):
+        return None
+    if atx := _ATX.match(lines[i]):
+        return len(atx[1]), _clean_heading(atx[2]), 1
+    next_line = lines[i + 1] if i + 1 < len(lines) else ""
+    if _BULLET.match(lines[i]):
+        return None
+    if _UNDERLINE.match(next_line):
+        return (1 if "=" in next_line else 2), _clean_heading(line), 2
+    text = _clean_heading(line)
+    ends_with_colon = line.rstrip("*_ ").endswith(":")
+    if len(text) > _PLAIN_HEADING_MAX or text[-1] in ".,;" or text[0].islower():
+        return None
+    if ends_with_colon and not lead_ins and _LEAD_IN_WORDS.intersection(_tokens(text)):
+        return None
+    if not _BOLD_LINE.match(line):
+        # A plain line is a heading only when it stands apart from a paragraph.
+        if i > 0 and lines[i - 1].strip() and not ends_with_colon:
+            return None
+        runs_on = next_line.strip() and not _BULLET.match(next_line)
+        if runs_on and not ends_with_colon and len(text.split()) > 4:
+            return None
+    return 1, text, 1
+
+
+def _continues(is_bullet: bool, line: str, after_blank: bool) -> bool:
+    """Tell whether a non-bullet line belongs to the block before it."""
+    if line.rstrip().endswith(":"):
+        return False  # a lead-in starts its own block, so dropping it keeps the bullet above
+    return not after_blank or (is_bullet and line[:1].isspace())
+
+
+def _sentences(text: str) -> list[str]:
+    sentences: list[str] = []
+    for piece in _SENTENCE_BREAK.split(text):
+        previous = sentences[-1].lower() if sentences else ""
+        if previous.endswith(("e.g.", "i.e.")) or (
+            previous.endswith(("etc.", "approx.", "vs.")) and not piece[:1].isupper()
+        ):
+            sentences[-1] += " " + piece
+        else:
+            sentences.append(piece)
+    return sentences
+
+
+def _clean_heading(text: str) -> str:
+    return _MARKUP.sub("", text).strip().rstrip(":").strip()
+
+
+def _tokens(text: str) -> list[str]:
+    # Hyphens, dashes, slashes and punctuation all separate words.
+    return re.findall(r"[^\W_]+", text.lower())
+
+
+def _is_risk_heading(text: str) -> bool:
+    return bool(_RISK_HEADING.search(" ".join(_tokens(text))))
+
+
+def _stem(word: str) -> str:
+    """Strip a common suffix so "sterilized", "sterile" and "sterilisation" meet."""
+    word = re.sub(r"iz(e|ed|es|ing|ation|ations)$", r"is\1", word)
+    for suffix in _SUFFIXES:
+        stem = word[: -len(suffix)]
+        # A stem ending in "e" means the suffix was part of the root: "bleed" is not "ble" + "ed".
+        if word.endswith(suffix) and len(stem) >= 3 and not stem.endswith("e"):
+            word = stem
+            break
+    # "-ise" verbs share a stem with their root: sterilis(ed) → steril(e), bruis(ing) → bru.
+    if word.endswith("is") and len(word) > 4:
+        word = word[:-2]
+    return word

@@ -1,0 +1,119 @@
+"""Template version use cases: the default template, imports, publishing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from safety.audit import services as audit
+from safety.auth.models import User
+from safety.dbtypes import utcnow
+from safety.errors import Conflict, NotFound
+from safety.extensions import db
+from safety.risks import importer, rules
+from safety.risks.models import TemplateVersion
+
+
+def current_template() -> TemplateVersion | None:
+    """Return the most recently published template version."""
+    return db.session.scalar(
+        select(TemplateVersion)
+        .where(TemplateVersion.published_dt.is_not(None))
+        .order_by(TemplateVersion.published_dt.desc(), TemplateVersion.version.desc())
+        .limit(1)
+    )
+
+
+def default_definition() -> dict:
+    """Build the default template from the register that ships with the package."""
+    register = rules.load_register()
+    statements = [
+        (text, importer.match_kinds(text, register.synonyms)) for text in register.guidance
+    ]
+    return rules.build_definition(register, register.default_kinds, statements)
+
+
+def ensure_current_template(*, now: datetime | None = None) -> TemplateVersion:
+    """Return the current template, publishing the shipped default on a fresh install."""
+    template = current_template()
+    if template is None:
+        template = _new_version(default_definition(), source_text=None, actor=None, now=now)
+        publish(template.id, actor=None, via="default", now=now)
+    return template
+
+
+def create_draft_from_text(text: str, *, actor: User | None, now: datetime | None = None):
+    """Import a risk section into a draft template; returns (draft, import result).
+
+    Raises importer.NoRiskSectionError when the document has no risk section.
+    """
+    register = rules.load_register()
+    result = importer.parse_risk_section(text, register.synonyms)
+    statements = [(s.text, s.kinds) for s in result.statements]
+    definition = rules.build_definition(
+        register, result.matched_kinds, statements, title=f"{register.title} ({result.heading})"
+    )
+    draft = _new_version(
+        definition, source_text=text, unmatched=list(result.unmatched), actor=actor, now=now
+    )
+    return draft, result
+
+
+def _new_version(
+    definition: dict,
+    *,
+    source_text: str | None,
+    actor: User | None,
+    unmatched: list[str] | None = None,
+    now: datetime | None = None,
+) -> TemplateVersion:
+    next_version = (db.session.scalar(select(func.max(TemplateVersion.version))) or 0) + 1
+    template = TemplateVersion(
+        version=next_version,
+        title=definition["title"],
+        definition=definition,
+        source_text=source_text,
+        unmatched=unmatched or [],
+        created_by_id=actor.id if actor else None,
+        created_dt=now or utcnow(),
+    )
+    db.session.add(template)
+    db.session.flush()
+    audit.record(
+        "template.create", actor=actor, obj=template, details={"version": next_version}, now=now
+    )
+    return template
+
+
+def publish(
+    template_id: int, *, actor: User | None, via: str = "web", now: datetime | None = None
+) -> TemplateVersion:
+    """Make a draft the current version; published versions never change again."""
+    template = db.session.get(TemplateVersion, template_id)
+    if template is None:
+        raise NotFound("No such template version.")
+    if template.is_published:
+        raise Conflict(f"Version {template.version} is already published.")
+    template.published_dt = now or utcnow()
+    template.published_by_id = actor.id if actor else None
+    db.session.flush()
+    audit.record(
+        "template.publish",
+        actor=actor,
+        obj=template,
+        details={"version": template.version, "via": via},
+        now=now,
+    )
+    return template
+
+
+def get_template(template_id: int) -> TemplateVersion:
+    template = db.session.get(TemplateVersion, template_id)
+    if template is None:
+        raise NotFound("No such template version.")
+    return template
+
+
+def list_templates() -> list[TemplateVersion]:
+    return list(db.session.scalars(select(TemplateVersion).order_by(TemplateVersion.version.desc())))
