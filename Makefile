@@ -1,0 +1,42 @@
+# NeedleSafe: `make run` to try it, `make test` to check it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+export FLASK_APP := wsgi
+export NEEDLESAFE_ENV ?= development
+
+.PHONY: run test install lint format bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo seed
+	@echo ""
+	@echo "NeedleSafe is starting at http://127.0.0.1:$(PORT)"
+	@echo "Sign in with one of the demo accounts above (password: needlesafe-demo)."
+	@echo ""
+	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+
+test: install
+	NEEDLESAFE_ENV=testing $(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache
