@@ -167,7 +167,9 @@ def _configure_cli(app: Flask) -> None:
 
 def _configure_logging(app: Flask) -> None:
     # Access logs carry only paths; no route puts a patient detail in a path or a query string.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 __all__ = ["create_app"]

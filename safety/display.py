@@ -9,7 +9,9 @@ from zoneinfo import ZoneInfo
 from safety.risks.rules import Item
 
 
-def local_time(value: datetime | None, zone: str | ZoneInfo, fmt: str = "%d %b %Y, %H:%M %Z") -> str:
+def local_time(
+    value: datetime | None, zone: str | ZoneInfo, fmt: str = "%d %b %Y, %H:%M %Z"
+) -> str:
     """Show a stored UTC time in the clinic's zone."""
     if value is None:
         return ""

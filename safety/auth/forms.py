@@ -6,13 +6,18 @@ from wtforms.validators import DataRequired, Length
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=256)])
+    email = EmailField(
+        "Email", validators=[DataRequired("Enter your email address."), Length(max=254)]
+    )
+    password = PasswordField(
+        "Password", validators=[DataRequired("Enter your password."), Length(max=256)]
+    )
 
 
 class PasswordChangeForm(FlaskForm):
     current_password = PasswordField(
-        "Current password", validators=[DataRequired("Enter your current password."), Length(max=256)]
+        "Current password",
+        validators=[DataRequired("Enter your current password."), Length(max=256)],
     )
     new_password = PasswordField(
         "New password", validators=[DataRequired("Enter a new password."), Length(max=256)]

@@ -23,7 +23,9 @@ class User(UserMixin, db.Model):
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint("role IN ('practitioner', 'compliance', 'admin')", name="role"),
-        CheckConstraint("role != 'practitioner' OR clinic_id IS NOT NULL", name="practitioner_clinic"),
+        CheckConstraint(
+            "role != 'practitioner' OR clinic_id IS NOT NULL", name="practitioner_clinic"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

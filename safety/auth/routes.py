@@ -97,7 +97,9 @@ def change_password():
     errors: dict[str, str] = {}
     if form.validate_on_submit():
         try:
-            services.change_password(current_user, form.current_password.data, form.new_password.data)
+            services.change_password(
+                current_user, form.current_password.data, form.new_password.data
+            )
         except DomainError as exc:
             db.session.commit()  # a wrong current password counts towards the lockout
             errors = exc.errors

@@ -9,12 +9,14 @@ MAX_PASSWORD_LENGTH = 256
 
 #: Passwords seen most often in breaches, plus the product's own words (NIST SP 800-63B §5.1.1.2).
 COMMON_PASSWORDS = frozenset(
-    """123456789012 1234567890123 password1234 password12345 passwordpassword qwertyuiop12
-    qwertyuiopas iloveyou1234 letmein12345 welcome12345 administrator adminadmin123
-    changeme1234 abc123abc123 111111111111 000000000000 123123123123 trustno1trustno1
-    needlesafe123 needlesafe-demo needlesafe2024 needlesafe2025 needlesafe2026 physiotherapy
-    physiotherapist drynneedling dryneedling12 acupuncture1 football1234 baseball1234
-    sunshine1234 princess1234 monkey123456 dragon123456 master123456 superman1234""".split()
+    """
+123456789012 1234567890123 password1234 password12345 passwordpassword qwertyuiop12
+qwertyuiopas iloveyou1234 letmein12345 welcome12345 administrator adminadmin123
+changeme1234 abc123abc123 111111111111 000000000000 123123123123 trustno1trustno1
+needlesafe123 needlesafe-demo needlesafe2024 needlesafe2025 needlesafe2026
+physiotherapy physiotherapist dryneedling12 acupuncture1 football1234 baseball1234
+sunshine1234 princess1234 monkey123456 dragon123456 master123456 superman1234
+    """.split()
 )
 
 

@@ -64,7 +64,9 @@ def authenticate(email: str, password: str, *, now: datetime | None = None) -> U
         audit.record("auth.login_failed", details={"reason": "unknown_account"}, now=now)
         raise DomainError(LOGIN_FAILED)
     if rules.is_locked(user.locked_until_dt, now):
-        audit.record("auth.login_failed", actor=user, obj=user, details={"reason": "locked"}, now=now)
+        audit.record(
+            "auth.login_failed", actor=user, obj=user, details={"reason": "locked"}, now=now
+        )
         raise DomainError(LOCKED)
     if not password_matches(user, password) or not user.is_enabled:
         reason = "bad_password" if user.is_enabled else "deactivated"
@@ -94,7 +96,9 @@ def register_failure(user: User, *, now: datetime) -> None:
 def start_login_session(user: User, *, now: datetime | None = None) -> LoginSession:
     """Open a server-side session for a browser that has just signed in."""
     now = now or utcnow()
-    login = LoginSession(id=secrets.token_urlsafe(32), user_id=user.id, created_dt=now, last_seen_dt=now)
+    login = LoginSession(
+        id=secrets.token_urlsafe(32), user_id=user.id, created_dt=now, last_seen_dt=now
+    )
     db.session.add(login)
     db.session.flush()
     audit.record("auth.login", actor=user, obj=user, now=now)
@@ -157,7 +161,9 @@ def change_password(user: User, current: str, new: str, *, now: datetime | None 
     now = now or utcnow()
     if not password_matches(user, current):
         register_failure(user, now=now)
-        raise DomainError("Check the fields below.", {"current_password": "That is not your current password."})
+        raise DomainError(
+            "Check the fields below.", {"current_password": "That is not your current password."}
+        )
     problems = rules.password_problems(new, email=user.email, name=user.name)
     if problems:
         raise DomainError("Check the fields below.", {"new_password": " ".join(problems)})

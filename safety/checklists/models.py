@@ -73,9 +73,7 @@ class PhaseEntry(db.Model):
     """One submission of one phase, kept with its own time and author. Insert-only."""
 
     __tablename__ = "phase_entries"
-    __table_args__ = (
-        CheckConstraint("phase IN ('signin', 'timeout', 'signout')", name="phase"),
-    )
+    __table_args__ = (CheckConstraint("phase IN ('signin', 'timeout', 'signout')", name="phase"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("treatment_sessions.id"), index=True)

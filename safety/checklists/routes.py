@@ -36,7 +36,9 @@ def start():
             session = services.start_session(current_user, patient_id=form.patient_id.data)
         except DomainError as exc:
             db.session.rollback()
-            error = "Choose one of your clinic's patients." if exc.status_code == 404 else exc.message
+            error = (
+                "Choose one of your clinic's patients." if exc.status_code == 404 else exc.message
+            )
         else:
             db.session.commit()
             flash("Session started. Begin with Sign in.", "success")
@@ -56,7 +58,9 @@ def session(session_id: int):
     db.session.commit()
     state = services.progress(record)
     if not record.is_signed and record.practitioner_id == current_user.id and state.next_phase:
-        return redirect(url_for("checklists.phase", session_id=record.id, phase_id=state.next_phase))
+        return redirect(
+            url_for("checklists.phase", session_id=record.id, phase_id=state.next_phase)
+        )
     return render_template(
         "checklists/session.html",
         record=record,
@@ -84,7 +88,9 @@ def phase(session_id: int, phase_id: str):
     values = {**state.answers, **{f"{k}.note": v for k, v in state.notes.items()}}
     if form.validate_on_submit():
         try:
-            services.submit_phase(current_user, record.id, phase_id, request.form.to_dict(flat=False))
+            services.submit_phase(
+                current_user, record.id, phase_id, request.form.to_dict(flat=False)
+            )
         except DomainError as exc:
             db.session.rollback()
             if exc.status_code != 400:
@@ -97,7 +103,9 @@ def phase(session_id: int, phase_id: str):
             title = state.template.phase(phase_id).title
             flash(f"{title} saved.", "success")
             if following and following != phase_id:
-                return redirect(url_for("checklists.phase", session_id=record.id, phase_id=following))
+                return redirect(
+                    url_for("checklists.phase", session_id=record.id, phase_id=following)
+                )
             return redirect(url_for("checklists.session", session_id=record.id))
     return render_template(
         "checklists/phase.html",

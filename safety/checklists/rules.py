@@ -122,18 +122,19 @@ def is_enabled(item: Item, answers: Mapping[str, Any]) -> bool:
         return counts_differ(answers)
     if not item.enable_when:
         return True
-    results = [_condition_holds(c.question, c.operator, c.answer, answers) for c in item.enable_when]
+    results = [
+        _condition_holds(c.question, c.operator, c.answer, answers) for c in item.enable_when
+    ]
     return any(results) if item.enable_behavior == "any" else all(results)
 
 
-def _condition_holds(question: str, operator: str, expected: Any, answers: Mapping[str, Any]) -> bool:
+def _condition_holds(
+    question: str, operator: str, expected: Any, answers: Mapping[str, Any]
+) -> bool:
     actual = answers.get(question)
     if operator == "exists":
         return (actual is not None) == bool(expected)
-    if isinstance(actual, list):
-        hit = expected in actual
-    else:
-        hit = actual == expected
+    hit = expected in actual if isinstance(actual, list) else actual == expected
     return hit if operator == "=" else not hit
 
 

@@ -139,7 +139,11 @@ def submit_phase(
     read = rules.read_phase(phase, form)
     errors = dict(read.errors)
     if not errors:
-        others = {k: v for k, v in state.answers.items() if state.template.items_by_id[k].phase != phase_id}
+        others = {
+            k: v
+            for k, v in state.answers.items()
+            if state.template.items_by_id[k].phase != phase_id
+        }
         errors = rules.check_phase(
             state.template,
             phase_id,
@@ -234,7 +238,11 @@ def apply_signature(session: TreatmentSession, signer: User, *, now: datetime) -
         )
     db.session.flush()
     audit.record(
-        "session.sign", actor=signer, obj=session, details={"content_hash": session.content_hash}, now=now
+        "session.sign",
+        actor=signer,
+        obj=session,
+        details={"content_hash": session.content_hash},
+        now=now,
     )
 
 
@@ -292,7 +300,9 @@ def sessions_for_today(actor: User, *, now: datetime | None = None) -> list[Trea
     )
 
 
-def signed_records(actor: User, *, limit: int = 50, before_id: int | None = None) -> list[TreatmentSession]:
+def signed_records(
+    actor: User, *, limit: int = 50, before_id: int | None = None
+) -> list[TreatmentSession]:
     """Return signed records the actor may read, newest first, a page at a time."""
     query = (
         visible_sessions(actor)

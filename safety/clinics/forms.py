@@ -10,4 +10,6 @@ class PatientForm(FlaskForm):
     family_name = StringField("Last name", validators=[Length(max=100)])
     email = StringField("Email", validators=[Optional(), Length(max=254)])
     phone = StringField("Mobile phone", validators=[Optional(), Length(max=32)])
-    is_followup_consent = BooleanField("The patient agrees to a short follow-up message after treatment")
+    is_followup_consent = BooleanField(
+        "The patient agrees to a short follow-up message after treatment"
+    )

@@ -46,6 +46,8 @@ def new_patient():
             flash("Patient added and session started. Begin with Sign in.", "success")
             return redirect(url_for("checklists.session", session_id=session.id))
     else:
-        errors = {name: messages[0] for name, messages in form.errors.items() if name != "csrf_token"}
+        errors = {
+            name: messages[0] for name, messages in form.errors.items() if name != "csrf_token"
+        }
     status = 400 if errors else 200
     return render_template("clinics/new_patient.html", form=form, errors=errors), status

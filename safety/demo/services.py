@@ -6,8 +6,6 @@ import random
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
 from safety.auth import services as auth
 from safety.auth.models import Role, User
 from safety.checklists import services as checklists
@@ -26,9 +24,16 @@ CLINICS = [
     ("Lakeshore Sports Clinic", "America/Toronto", "practitioner2@example.com", "Daniel Okafor"),
 ]
 PATIENTS = [
-    ("Amelia", "Clarke"), ("Oliver", "Hughes"), ("Isla", "Morgan"), ("Noah", "Patel"),
-    ("Grace", "Turner"), ("Liam", "Tremblay"), ("Chloe", "Gagnon"), ("Ethan", "Roy"),
-    ("Maya", "Singh"), ("Lucas", "Bouchard"),
+    ("Amelia", "Clarke"),
+    ("Oliver", "Hughes"),
+    ("Isla", "Morgan"),
+    ("Noah", "Patel"),
+    ("Grace", "Turner"),
+    ("Liam", "Tremblay"),
+    ("Chloe", "Gagnon"),
+    ("Ethan", "Roy"),
+    ("Maya", "Singh"),
+    ("Lucas", "Bouchard"),
 ]
 WEEKS = 3
 SESSIONS_PER_DAY = 3
@@ -121,7 +126,9 @@ def _history(practitioner, patients, zone, now, rng, *, unusual: bool) -> int:
 
 
 def _signin(rng: random.Random) -> dict[str, list[str]]:
-    regions = rng.sample(["neck", "shoulder", "lumbar", "hip", "leg", "thorax", "arm"], k=rng.randint(1, 2))
+    regions = rng.sample(
+        ["neck", "shoulder", "lumbar", "hip", "leg", "thorax", "arm"], k=rng.randint(1, 2)
+    )
     anticoagulant = rng.random() < 0.08
     form = {
         "signin.authorised": ["yes"],
@@ -131,13 +138,19 @@ def _signin(rng: random.Random) -> dict[str, list[str]]:
         "signin.regions": regions,
     }
     if anticoagulant:
-        form["signin.bleeding_precaution"] = ["Fewer needles, firm pressure for two minutes after removal."]
+        form["signin.bleeding_precaution"] = [
+            "Fewer needles, firm pressure for two minutes after removal."
+        ]
     if {"neck", "thorax"} & set(regions):
-        form["signin.high_risk_precaution"] = ["Short needles, pincer grip over the rib, angled away from the lung."]
+        form["signin.high_risk_precaution"] = [
+            "Short needles, pincer grip over the rib, angled away from the lung."
+        ]
     return form
 
 
-def _timeout(rng: random.Random, day: date, needles: int, special: str | None) -> dict[str, list[str]]:
+def _timeout(
+    rng: random.Random, day: date, needles: int, special: str | None
+) -> dict[str, list[str]]:
     form = {
         "timeout.hand_hygiene": ["yes"],
         "timeout.needles_sterile": ["yes"],
@@ -151,11 +164,15 @@ def _timeout(rng: random.Random, day: date, needles: int, special: str | None) -
     }
     if special == "deviation":
         form["timeout.skin_prepared"] = ["no"]
-        form["timeout.skin_prepared.note"] = ["Alcohol wipes ran out; skin cleaned with soap and water."]
+        form["timeout.skin_prepared.note"] = [
+            "Alcohol wipes ran out; skin cleaned with soap and water."
+        ]
     return form
 
 
-def _signout(rng: random.Random, needles: int, special: str | None, consent: bool) -> dict[str, list[str]]:
+def _signout(
+    rng: random.Random, needles: int, special: str | None, consent: bool
+) -> dict[str, list[str]]:
     removed = needles - 1 if special == "discrepancy" else needles
     bleeding = rng.choices(["none", "minor"], weights=[85, 15])[0]
     bruising = rng.choices(["none", "small"], weights=[92, 8])[0]
@@ -172,15 +189,11 @@ def _signout(rng: random.Random, needles: int, special: str | None, consent: boo
     }
     if special == "discrepancy":
         form["signout.count_discrepancy"] = [
-            "One needle unaccounted for: treatment area, couch and floor searched; patient checked; "
+            "One needle unaccounted for: area, couch and floor searched; patient checked; "
             "sharps container count confirmed. Reported to clinic lead."
         ]
     if special == "prolonged":
-        form["signout.bleeding.note"] = ["Pressure for 6 minutes at the lumbar site until it stopped."]
+        form["signout.bleeding.note"] = [
+            "Pressure for 6 minutes at the lumbar site until it stopped."
+        ]
     return form
-
-
-def demo_users() -> list[User]:
-    from safety.extensions import db
-
-    return list(db.session.scalars(select(User).where(User.email.like("%@example.com"))))

@@ -81,7 +81,7 @@ def _describe(draft, result, register, *, published: bool) -> str:
             lines.append(f"  [{item.link_id}] {item.text}")
             lines.append(f"      controls: {', '.join(item.risks) or '-'}")
             for statement in item.provenance:
-                lines.append(f"      from: \"{statement}\"")
+                lines.append(f'      from: "{statement}"')
         lines.append("")
     if result.unmatched:
         lines.append("Not matched to a known risk (add an observation item or map by hand):")

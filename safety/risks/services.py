@@ -116,4 +116,6 @@ def get_template(template_id: int) -> TemplateVersion:
 
 
 def list_templates() -> list[TemplateVersion]:
-    return list(db.session.scalars(select(TemplateVersion).order_by(TemplateVersion.version.desc())))
+    return list(
+        db.session.scalars(select(TemplateVersion).order_by(TemplateVersion.version.desc()))
+    )
