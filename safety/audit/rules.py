@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from safety.hashing import canonical_json, sha256_hex
@@ -24,7 +24,7 @@ def event_payload(
     """Return the fields an event hash covers."""
     return {
         "seq": seq,
-        "created_dt": created_dt.isoformat(timespec="microseconds"),
+        "created_dt": created_dt.astimezone(UTC).isoformat(timespec="microseconds"),
         "actor_id": actor_id,
         "action": action,
         "object_type": object_type,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -31,7 +31,7 @@ def record(
     if obj is not None:
         object_type = object_type or obj.__tablename__
         object_id = obj.id
-    now = now or utcnow()
+    now = (now or utcnow()).astimezone(UTC)
     seq, prev_hash = db.session.execute(
         update(AuditChainHead)
         .where(AuditChainHead.id == 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, false, or_, select
@@ -247,7 +247,8 @@ def apply_signature(session: TreatmentSession, signer: User, *, now: datetime) -
 
 
 def _iso(value: datetime) -> str:
-    return value.isoformat(timespec="microseconds")
+    """Render a time the same way before and after a database round trip."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def signed_content(session: TreatmentSession) -> dict[str, Any]:
