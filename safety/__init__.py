@@ -156,6 +156,7 @@ def _configure_templates(app: Flask) -> None:
 
 
 def _configure_cli(app: Flask) -> None:
+    from safety.audit.cli import audit_cli
     from safety.auth.cli import users_cli
     from safety.demo.cli import demo_cli
     from safety.risks.cli import risks_cli
@@ -163,6 +164,7 @@ def _configure_cli(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(risks_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(audit_cli)
 
 
 def _configure_logging(app: Flask) -> None:
