@@ -1,0 +1,67 @@
+// Progressive enhancement of a checklist phase: show conditional items and notes only when they
+// apply. Without JavaScript every field shows and the server applies the same rules.
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  var earlier = JSON.parse((script && script.dataset.earlier) || "{}");
+  var form = document.querySelector("form.checklist");
+  if (!form) return;
+
+  function answer(linkId) {
+    var fields = form.querySelectorAll('[name="' + linkId + '"]');
+    if (!fields.length) return earlier[linkId];
+    var first = fields[0];
+    if (first.type === "checkbox") {
+      return Array.prototype.filter.call(fields, function (f) { return f.checked; })
+        .map(function (f) { return f.value; });
+    }
+    if (first.type === "radio") {
+      var checked = Array.prototype.find.call(fields, function (f) { return f.checked; });
+      if (!checked) return undefined;
+      if (checked.value === "yes") return true;
+      if (checked.value === "no") return false;
+      return checked.value;
+    }
+    if (first.value === "") return undefined;
+    return first.type === "number" ? Number(first.value) : first.value;
+  }
+
+  function holds(condition) {
+    var actual = answer(condition.question);
+    var hit = Array.isArray(actual) ? actual.indexOf(condition.answer) !== -1 : actual === condition.answer;
+    return condition.operator === "=" ? hit : !hit;
+  }
+
+  function countsDiffer() {
+    var counts = ["timeout.needles_inserted", "signout.needles_removed", "signout.needles_disposed"]
+      .map(answer).filter(function (c) { return c !== undefined && !Number.isNaN(c); });
+    return counts.length >= 2 && counts.some(function (c) { return c !== counts[0]; });
+  }
+
+  function update() {
+    form.querySelectorAll(".item").forEach(function (item) {
+      var show = true;
+      if (item.dataset.enableWhen) {
+        var results = JSON.parse(item.dataset.enableWhen).map(holds);
+        show = item.dataset.enableBehavior === "any" ? results.some(Boolean) : results.every(Boolean);
+      } else if (item.dataset.countsDiffer) {
+        show = countsDiffer();
+      }
+      item.hidden = !show && !item.classList.contains("has-error");
+      var note = item.querySelector(".note");
+      if (!note) return;
+      var value = answer(item.dataset.linkId);
+      var expected = item.dataset.expected;
+      var flagged = item.dataset.flagged ? JSON.parse(item.dataset.flagged) : [];
+      var unexpected =
+        (expected !== undefined && value !== undefined &&
+          String(value === true ? "yes" : value === false ? "no" : value) !== expected) ||
+        flagged.indexOf(value) !== -1;
+      note.hidden = !unexpected && !note.querySelector("input").value && !item.classList.contains("has-error");
+    });
+  }
+
+  form.addEventListener("change", update);
+  form.addEventListener("input", update);
+  update();
+})();
