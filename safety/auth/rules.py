@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 MIN_PASSWORD_LENGTH = 12
@@ -30,7 +31,8 @@ def password_problems(password: str, *, email: str = "", name: str = "") -> list
     lowered = password.lower()
     if lowered in COMMON_PASSWORDS or len(set(lowered)) < 4:
         problems.append("This password is too common or too easy to guess.")
-    context = [email.split("@")[0].lower()] + [p.lower() for p in name.split()]
+    local = email.split("@")[0].lower()
+    context = [local, *re.split(r"[._+-]", local)] + [p.lower() for p in name.split()]
     if any(len(word) >= 4 and word in lowered for word in context):
         problems.append("Do not use your name or email address in your password.")
     return problems

@@ -1,0 +1,201 @@
+"""Pure account rules: password strength, lockout after failures and login-session lifetime."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from safety.auth.rules import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    after_failure,
+    is_locked,
+    password_problems,
+    session_end_reason,
+)
+
+NOW = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
+IDLE = timedelta(minutes=30)
+ABSOLUTE = timedelta(hours=12)
+MAX_FAILURES = 5
+LOCKOUT = timedelta(minutes=15)
+EMAIL = "maria.lopez@harbourphysio.example"
+NAME = "Maria Lopez"
+
+#: No example database: these properties are cheap and need no replay between runs.
+no_database = settings(database=None)
+
+
+def end_reason(created: datetime, last_seen: datetime, now: datetime = NOW) -> str | None:
+    return session_end_reason(
+        created, last_seen, now, idle_timeout=IDLE, absolute_lifetime=ABSOLUTE
+    )
+
+
+# password_problems
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["correct-horse-battery-staple", "Plinth lamp 4 evening tea", "tall-Cedar-rain-2031"],
+)
+def test_a_long_uncommon_passphrase_is_accepted(password):
+    assert password_problems(password, email=EMAIL, name=NAME) == []
+
+
+@pytest.mark.parametrize("password", ["", "short", "elevenchars"])
+def test_a_short_password_is_refused(password):
+    problems = password_problems(password)
+
+    assert f"Use at least {MIN_PASSWORD_LENGTH} characters." in problems
+
+
+def test_a_password_of_exactly_the_minimum_length_is_long_enough():
+    assert password_problems("tiger-lily-7") == []
+
+
+def test_an_over_long_password_is_refused():
+    problems = password_problems("ab-cd-ef-" * 40)
+
+    assert f"Use at most {MAX_PASSWORD_LENGTH} characters." in problems
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "password1234",
+        "Password1234",
+        "QWERTYUIOP12",
+        "needlesafe-demo",
+        "physiotherapy",
+        "aaaaaaaaaaaaaaaa",
+        "abababababababab",
+        "121212121212",
+    ],
+)
+def test_a_common_or_repetitive_password_is_refused(password):
+    problems = password_problems(password)
+
+    assert "This password is too common or too easy to guess." in problems
+
+
+@pytest.mark.parametrize(
+    ("password", "email", "name"),
+    [
+        ("maria-loves-running", "", NAME),
+        ("running-with-LOPEZ-9", "", NAME),
+        ("my-maria.lopez-pass", EMAIL, ""),
+        ("sam.kent-secret-99", "sam.kent@example.com", ""),
+    ],
+)
+def test_a_password_containing_the_name_or_email_is_refused(password, email, name):
+    problems = password_problems(password, email=email, name=name)
+
+    assert "Do not use your name or email address in your password." in problems
+
+
+def test_short_name_parts_do_not_make_a_password_personal():
+    assert password_problems("tall-cedar-rain-al", name="Al Li", email="al@example.com") == []
+
+
+# lockout
+
+
+def test_failures_below_the_threshold_are_counted_without_locking():
+    failures, locked_until = 0, None
+
+    for expected in range(1, MAX_FAILURES):
+        failures, locked_until = after_failure(
+            failures, max_failures=MAX_FAILURES, lockout=LOCKOUT, now=NOW
+        )
+        assert (failures, locked_until) == (expected, None)
+
+
+def test_the_failure_at_the_threshold_locks_the_account_and_resets_the_count():
+    failures, locked_until = after_failure(
+        MAX_FAILURES - 1, max_failures=MAX_FAILURES, lockout=LOCKOUT, now=NOW
+    )
+
+    assert locked_until == NOW + LOCKOUT
+    assert failures == 0
+
+
+@pytest.mark.parametrize("max_failures", [1, 3, 10])
+def test_it_takes_exactly_the_threshold_of_failures_to_lock(max_failures):
+    failures, locked_until, attempts = 0, None, 0
+    while locked_until is None:
+        attempts += 1
+        failures, locked_until = after_failure(
+            failures, max_failures=max_failures, lockout=LOCKOUT, now=NOW
+        )
+
+    assert attempts == max_failures
+
+
+@pytest.mark.parametrize(
+    ("locked_until", "now", "locked"),
+    [
+        (None, NOW, False),
+        (NOW + LOCKOUT, NOW, True),
+        (NOW + LOCKOUT, NOW + LOCKOUT - timedelta(seconds=1), True),
+        (NOW + LOCKOUT, NOW + LOCKOUT, False),
+        (NOW + LOCKOUT, NOW + LOCKOUT + timedelta(minutes=1), False),
+    ],
+)
+def test_an_account_is_locked_only_until_the_lockout_ends(locked_until, now, locked):
+    assert is_locked(locked_until, now) is locked
+
+
+# session_end_reason
+
+
+def test_an_active_session_is_valid():
+    assert end_reason(NOW - timedelta(hours=2), NOW - timedelta(minutes=5)) is None
+
+
+@pytest.mark.parametrize("idle", [timedelta(minutes=30), timedelta(minutes=31), timedelta(hours=3)])
+def test_a_session_idle_for_thirty_minutes_ends(idle):
+    assert end_reason(NOW - timedelta(hours=4), NOW - idle) == "idle"
+
+
+def test_a_session_idle_for_just_under_thirty_minutes_is_valid():
+    assert end_reason(NOW - timedelta(hours=4), NOW - timedelta(minutes=29, seconds=59)) is None
+
+
+@pytest.mark.parametrize(
+    "age", [timedelta(hours=12), timedelta(hours=12, seconds=1), timedelta(days=3)]
+)
+def test_a_session_older_than_twelve_hours_expires_even_if_busy(age):
+    assert end_reason(NOW - age, NOW - timedelta(seconds=10)) == "expired"
+
+
+def test_a_session_just_under_twelve_hours_old_and_in_use_is_valid():
+    assert end_reason(NOW - timedelta(hours=11, minutes=59), NOW - timedelta(minutes=1)) is None
+
+
+ages = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3))
+
+
+@no_database
+@given(age=ages, since_seen=ages)
+def test_a_session_is_never_valid_beyond_its_absolute_lifetime(age, since_seen):
+    created = NOW - age
+    last_seen = max(created, NOW - since_seen)
+
+    reason = end_reason(created, last_seen)
+
+    if age >= ABSOLUTE:
+        assert reason == "expired"
+    elif NOW - last_seen >= IDLE:
+        assert reason == "idle"
+    else:
+        assert reason is None
+
+
+@no_database
+@given(age=st.timedeltas(min_value=timedelta(0), max_value=ABSOLUTE - timedelta(microseconds=1)))
+def test_a_session_in_constant_use_stays_valid_until_its_absolute_lifetime(age):
+    assert end_reason(NOW - age, NOW) is None
