@@ -108,6 +108,9 @@ class ProductionConfig(Config):
             )
         if len(os.environ["SECRET_KEY"]) < 32:
             raise ConfigurationError("SECRET_KEY must be at least 32 characters of random data.")
+        # Read at start-up, not at import, so the settings checked are the settings used.
+        cls.SECRET_KEY = os.environ["SECRET_KEY"]
+        cls.SQLALCHEMY_DATABASE_URI = os.environ["DATABASE_URL"]
 
 
 def _instance_secret() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from flask import Flask, redirect, render_template, request, session, url_for
@@ -13,6 +14,8 @@ from config import config_for
 from safety.extensions import csrf, db, limiter, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Control characters other than tab, newline and carriage return.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def create_app(config: str | type | None = None) -> Flask:
@@ -82,6 +85,20 @@ def _configure_blueprints(app: Flask) -> None:
 
 
 def _configure_security(app: Flask) -> None:
+    @app.before_request
+    def _refuse_control_characters():
+        # NUL and other control characters have no place in any field, and PostgreSQL cannot
+        # store NUL in text: refuse them at the edge with a clear message instead of a 500.
+        values = [*request.args.values(), *request.form.values(), request.path]
+        if any(_CONTROL.search(value) for value in values):
+            return render_template(
+                "error.html",
+                title="Something in the form was not right",
+                message="A field contained characters that cannot be saved. "
+                "Go back, retype it and try again.",
+            ), 400
+        return None
+
     @app.before_request
     def _keep_session_permanent():
         # The cookie expires with the absolute lifetime; the server enforces idle time itself.

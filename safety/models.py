@@ -1,20 +1,29 @@
 """Import every model so that the metadata (and Alembic's autogenerate) sees all tables."""
 
-from safety.audit.models import AuditChainHead, AuditEvent
-from safety.auth.models import LoginSession, User
-from safety.checklists.models import Flag, PhaseEntry, TreatmentSession
+from safety.audit.models import AuditChainHead, AuditEvent, VerificationRun
+from safety.auth.models import ApiToken, LoginSession, User
+from safety.checklists.models import Addendum, Flag, PhaseEntry, TreatmentSession
 from safety.clinics.models import Clinic, Patient
+from safety.followup.models import DevMessage, FollowUp, OutboxMessage, PatientLink, PatientResponse
 from safety.risks.models import TemplateVersion
 
 __all__ = [
+    "Addendum",
+    "ApiToken",
     "AuditChainHead",
     "AuditEvent",
     "Clinic",
+    "DevMessage",
     "Flag",
+    "FollowUp",
     "LoginSession",
+    "OutboxMessage",
     "Patient",
+    "PatientLink",
+    "PatientResponse",
     "PhaseEntry",
     "TemplateVersion",
     "TreatmentSession",
     "User",
+    "VerificationRun",
 ]

@@ -98,6 +98,8 @@ def database_url(migrated_template, postgres_url, tmp_path) -> str:
         with engine.begin() as conn:
             tables = [t for t in inspect(conn).get_table_names() if t != "alembic_version"]
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            for table in tables:  # a tamper test may have disabled a guard; restore it
+                conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
             conn.execute(
                 text("INSERT INTO audit_chain_head (id, last_seq, last_hash) VALUES (1, 0, :h)"),
                 {"h": "0" * 64},
@@ -198,7 +200,9 @@ def make_user(app, make_clinic):
 
     counter = iter(range(1, 1000))
 
-    def make(role: str = "practitioner", clinic=None, email: str | None = None, name: str | None = None):
+    def make(
+        role: str = "practitioner", clinic=None, email: str | None = None, name: str | None = None
+    ):
         if role == "practitioner" and clinic is None:
             clinic = make_clinic()
         n = next(counter)
@@ -218,7 +222,9 @@ def make_user(app, make_clinic):
 def make_patient(app):
     from safety.clinics import services
 
-    def make(practitioner, given_name: str = "Ada", family_name: str = "Lovelace", consent: bool = True):
+    def make(
+        practitioner, given_name: str = "Ada", family_name: str = "Lovelace", consent: bool = True
+    ):
         patient = services.add_patient(
             practitioner,
             given_name=given_name,
@@ -237,11 +243,16 @@ def make_session(app, make_patient):
     """Start a session and submit the given phases (clean answers, overridable)."""
     from safety.checklists import services
 
-    def make(practitioner, phases=(), overrides: dict | None = None, sign: bool = False, patient=None):
+    def make(
+        practitioner, phases=(), overrides: dict | None = None, sign: bool = False, patient=None
+    ):
         patient = patient or make_patient(practitioner)
         session = services.start_session(practitioner, patient_id=patient.id)
         for phase in phases:
-            form = {**CLEAN_PHASES[phase], **{k: v for k, v in (overrides or {}).items() if k.startswith(phase + ".")}}
+            form = {
+                **CLEAN_PHASES[phase],
+                **{k: v for k, v in (overrides or {}).items() if k.startswith(phase + ".")},
+            }
             services.submit_phase(practitioner, session.id, phase, form)
         if sign:
             services.sign_session(practitioner, session.id, PASSWORD)

@@ -1,7 +1,9 @@
-"""Initial schema: accounts, clinics, patients, templates, sessions, flags, audit chain.
+"""Initial schema: accounts, clinics, patients, templates, sessions, flags, addenda, audit
+chain, follow-ups with their outbox, patient links and responses, API tokens.
 
-Also creates the triggers that make signed records, phase entries, published templates and
-audit events immutable, on SQLite and on PostgreSQL, and seeds the audit chain head.
+Also creates the triggers that make signed records, phase entries, addenda, patient
+responses, published templates and audit events immutable, on SQLite and on PostgreSQL, and
+seeds the audit chain head.
 
 Revision ID: 0001
 Revises:
@@ -30,10 +32,22 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('timezone', sa.String(length=64), nullable=False),
+    sa.Column('workday_start_hour', sa.Integer(), nullable=False),
     sa.Column('workday_end_hour', sa.Integer(), nullable=False),
+    sa.Column('alert_email', sa.String(length=254), nullable=True),
     sa.Column('created_dt', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_clinics')),
     sa.UniqueConstraint('name', name=op.f('uq_clinics_name'))
+    )
+    op.create_table('verification_runs',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('started_dt', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('finished_dt', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('events', sa.Integer(), nullable=False),
+    sa.Column('records', sa.Integer(), nullable=False),
+    sa.Column('is_intact', sa.Boolean(), nullable=False),
+    sa.Column('problem', sa.String(length=500), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_verification_runs'))
     )
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -55,6 +69,21 @@ def upgrade():
     )
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_users_clinic_id'), ['clinic_id'], unique=False)
+
+    op.create_table('api_tokens',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('prefix', sa.String(length=12), nullable=False),
+    sa.Column('created_dt', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_used_dt', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('revoked_dt', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_api_tokens_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_api_tokens')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_api_tokens_token_hash'))
+    )
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_api_tokens_user_id'), ['user_id'], unique=False)
 
     op.create_table('audit_events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -95,6 +124,7 @@ def upgrade():
     sa.Column('email', sa.String(length=254), nullable=True),
     sa.Column('phone', sa.String(length=32), nullable=True),
     sa.Column('is_followup_consent', sa.Boolean(), nullable=False),
+    sa.Column('opted_out_dt', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_dt', sa.DateTime(timezone=True), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_patients_clinic_id_clinics')),
@@ -139,6 +169,11 @@ def upgrade():
     sa.Column('signer_name', sa.String(length=200), nullable=True),
     sa.Column('signature_meaning', sa.String(length=200), nullable=True),
     sa.Column('content_hash', sa.String(length=64), nullable=True),
+    sa.Column('bleeding', sa.String(length=20), nullable=True),
+    sa.Column('bruising', sa.String(length=20), nullable=True),
+    sa.Column('reaction', sa.String(length=20), nullable=True),
+    sa.Column('pain_during', sa.Integer(), nullable=True),
+    sa.Column('flag_count', sa.Integer(), nullable=False),
     sa.CheckConstraint('signed_dt IS NULL OR (content_hash IS NOT NULL AND signed_by_id IS NOT NULL)', name=op.f('ck_treatment_sessions_signature_complete')),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_treatment_sessions_clinic_id_clinics')),
     sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_treatment_sessions_patient_id_patients')),
@@ -154,23 +189,39 @@ def upgrade():
         batch_op.create_index('ix_treatment_sessions_practitioner_date', ['practitioner_id', 'session_date'], unique=False)
         batch_op.create_index(batch_op.f('ix_treatment_sessions_signed_dt'), ['signed_dt'], unique=False)
 
-    op.create_table('flags',
+    op.create_table('addenda',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('session_id', sa.Integer(), nullable=False),
-    sa.Column('kind', sa.String(length=40), nullable=False),
-    sa.Column('severity', sa.String(length=10), nullable=False),
-    sa.Column('link_id', sa.String(length=80), nullable=True),
-    sa.Column('message', sa.Text(), nullable=False),
-    sa.Column('status', sa.String(length=20), nullable=False),
-    sa.Column('created_dt', sa.DateTime(timezone=True), nullable=False),
-    sa.CheckConstraint("severity IN ('critical', 'high', 'medium', 'low')", name=op.f('ck_flags_severity')),
-    sa.CheckConstraint("status IN ('open', 'acknowledged', 'resolved')", name=op.f('ck_flags_status')),
-    sa.ForeignKeyConstraint(['session_id'], ['treatment_sessions.id'], name=op.f('fk_flags_session_id_treatment_sessions')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_flags'))
+    sa.Column('author_id', sa.Integer(), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('signer_name', sa.String(length=200), nullable=False),
+    sa.Column('signature_meaning', sa.String(length=200), nullable=False),
+    sa.Column('signed_dt', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('content_hash', sa.String(length=64), nullable=False),
+    sa.ForeignKeyConstraint(['author_id'], ['users.id'], name=op.f('fk_addenda_author_id_users')),
+    sa.ForeignKeyConstraint(['session_id'], ['treatment_sessions.id'], name=op.f('fk_addenda_session_id_treatment_sessions')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_addenda'))
     )
-    with op.batch_alter_table('flags', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_flags_session_id'), ['session_id'], unique=False)
-        batch_op.create_index('ix_flags_status_severity', ['status', 'severity'], unique=False)
+    with op.batch_alter_table('addenda', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_addenda_session_id'), ['session_id'], unique=False)
+
+    op.create_table('followups',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('session_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('channel', sa.String(length=10), nullable=False),
+    sa.Column('due_dt', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('answered_dt', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_dt', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("kind IN ('24h', '72h', '7d')", name=op.f('ck_followups_kind')),
+    sa.CheckConstraint("status IN ('scheduled', 'sent', 'answered', 'failed', 'cancelled')", name=op.f('ck_followups_status')),
+    sa.ForeignKeyConstraint(['session_id'], ['treatment_sessions.id'], name=op.f('fk_followups_session_id_treatment_sessions')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_followups'))
+    )
+    with op.batch_alter_table('followups', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_followups_session_id'), ['session_id'], unique=False)
 
     op.create_table('phase_entries',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -188,6 +239,100 @@ def upgrade():
     with op.batch_alter_table('phase_entries', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_phase_entries_session_id'), ['session_id'], unique=False)
 
+    op.create_table('patient_links',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('followup_id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_dt', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_dt', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_dt', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('revoked_dt', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['followup_id'], ['followups.id'], name=op.f('fk_patient_links_followup_id_followups')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_patient_links')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_patient_links_token_hash'))
+    )
+    with op.batch_alter_table('patient_links', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_patient_links_followup_id'), ['followup_id'], unique=False)
+
+    op.create_table('patient_responses',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('followup_id', sa.Integer(), nullable=False),
+    sa.Column('session_id', sa.Integer(), nullable=False),
+    sa.Column('answers', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
+    sa.Column('escalation', sa.String(length=20), nullable=False),
+    sa.Column('created_dt', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['followup_id'], ['followups.id'], name=op.f('fk_patient_responses_followup_id_followups')),
+    sa.ForeignKeyConstraint(['session_id'], ['treatment_sessions.id'], name=op.f('fk_patient_responses_session_id_treatment_sessions')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_patient_responses')),
+    sa.UniqueConstraint('followup_id', name=op.f('uq_patient_responses_followup_id'))
+    )
+    with op.batch_alter_table('patient_responses', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_patient_responses_session_id'), ['session_id'], unique=False)
+
+    op.create_table('flags',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('session_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('severity', sa.String(length=10), nullable=False),
+    sa.Column('link_id', sa.String(length=80), nullable=True),
+    sa.Column('message', sa.Text(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('created_dt', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('response_id', sa.Integer(), nullable=True),
+    sa.Column('followup_id', sa.Integer(), nullable=True),
+    sa.Column('acknowledged_dt', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('acknowledged_by_id', sa.Integer(), nullable=True),
+    sa.Column('resolved_dt', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('resolved_by_id', sa.Integer(), nullable=True),
+    sa.Column('resolution_note', sa.Text(), nullable=True),
+    sa.CheckConstraint("severity IN ('critical', 'high', 'medium', 'low')", name=op.f('ck_flags_severity')),
+    sa.CheckConstraint("status IN ('open', 'acknowledged', 'resolved')", name=op.f('ck_flags_status')),
+    sa.ForeignKeyConstraint(['acknowledged_by_id'], ['users.id'], name=op.f('fk_flags_acknowledged_by_id_users')),
+    sa.ForeignKeyConstraint(['followup_id'], ['followups.id'], name=op.f('fk_flags_followup_id_followups')),
+    sa.ForeignKeyConstraint(['resolved_by_id'], ['users.id'], name=op.f('fk_flags_resolved_by_id_users')),
+    sa.ForeignKeyConstraint(['response_id'], ['patient_responses.id'], name=op.f('fk_flags_response_id_patient_responses')),
+    sa.ForeignKeyConstraint(['session_id'], ['treatment_sessions.id'], name=op.f('fk_flags_session_id_treatment_sessions')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_flags'))
+    )
+    with op.batch_alter_table('flags', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_flags_session_id'), ['session_id'], unique=False)
+        batch_op.create_index('ix_flags_status_severity', ['status', 'severity'], unique=False)
+
+    op.create_table('outbox',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('purpose', sa.String(length=30), nullable=False),
+    sa.Column('followup_id', sa.Integer(), nullable=True),
+    sa.Column('flag_id', sa.Integer(), nullable=True),
+    sa.Column('is_reminder', sa.Boolean(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_dt', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('lease_until_dt', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('leased_by', sa.String(length=100), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('sent_dt', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_dt', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("status IN ('pending', 'sent', 'failed', 'cancelled')", name=op.f('ck_outbox_status')),
+    sa.ForeignKeyConstraint(['flag_id'], ['flags.id'], name=op.f('fk_outbox_flag_id_flags')),
+    sa.ForeignKeyConstraint(['followup_id'], ['followups.id'], name=op.f('fk_outbox_followup_id_followups')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox'))
+    )
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_due', ['status', 'next_attempt_dt'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbox_followup_id'), ['followup_id'], unique=False)
+
+    op.create_table('dev_messages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('outbox_id', sa.Integer(), nullable=True),
+    sa.Column('channel', sa.String(length=10), nullable=False),
+    sa.Column('recipient', sa.String(length=254), nullable=False),
+    sa.Column('subject', sa.String(length=200), nullable=True),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('created_dt', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['outbox_id'], ['outbox.id'], name=op.f('fk_dev_messages_outbox_id_outbox')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dev_messages'))
+    )
+
     op.execute(
         sa.text("INSERT INTO audit_chain_head (id, last_seq, last_hash) VALUES (1, 0, :genesis)")
         .bindparams(genesis="0" * 64)
@@ -195,18 +340,39 @@ def upgrade():
     create_immutability_triggers()
 
 
-
 def downgrade():
     drop_immutability_triggers()
-    with op.batch_alter_table('phase_entries', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_phase_entries_session_id'))
+    op.drop_table('dev_messages')
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outbox_followup_id'))
+        batch_op.drop_index('ix_outbox_due')
 
-    op.drop_table('phase_entries')
+    op.drop_table('outbox')
     with op.batch_alter_table('flags', schema=None) as batch_op:
         batch_op.drop_index('ix_flags_status_severity')
         batch_op.drop_index(batch_op.f('ix_flags_session_id'))
 
     op.drop_table('flags')
+    with op.batch_alter_table('patient_responses', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_patient_responses_session_id'))
+
+    op.drop_table('patient_responses')
+    with op.batch_alter_table('patient_links', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_patient_links_followup_id'))
+
+    op.drop_table('patient_links')
+    with op.batch_alter_table('phase_entries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_phase_entries_session_id'))
+
+    op.drop_table('phase_entries')
+    with op.batch_alter_table('followups', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_followups_session_id'))
+
+    op.drop_table('followups')
+    with op.batch_alter_table('addenda', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_addenda_session_id'))
+
+    op.drop_table('addenda')
     with op.batch_alter_table('treatment_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_treatment_sessions_signed_dt'))
         batch_op.drop_index('ix_treatment_sessions_practitioner_date')
@@ -231,10 +397,15 @@ def downgrade():
         batch_op.drop_index('ix_audit_events_object')
 
     op.drop_table('audit_events')
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_api_tokens_user_id'))
+
+    op.drop_table('api_tokens')
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_users_clinic_id'))
 
     op.drop_table('users')
+    op.drop_table('verification_runs')
     op.drop_table('clinics')
     op.drop_table('audit_chain_head')
 
@@ -243,6 +414,8 @@ def downgrade():
 IMMUTABLE = [
     ("audit_events", "audit_events_append_only", None),
     ("phase_entries", "phase_entries_append_only", None),
+    ("addenda", "addenda_append_only", None),
+    ("patient_responses", "patient_responses_append_only", None),
     ("treatment_sessions", "treatment_sessions_signed", "OLD.signed_dt IS NOT NULL"),
     ("template_versions", "template_versions_published", "OLD.published_dt IS NOT NULL"),
 ]

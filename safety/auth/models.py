@@ -73,3 +73,20 @@ class LoginSession(db.Model):
     ended_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: signed_out, idle, expired, password_changed, deactivated
     end_reason: Mapped[str | None] = mapped_column(String(30))
+
+
+class ApiToken(db.Model):
+    """A read-only bearer token for the FHIR API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: First characters of the token, so a person can tell tokens apart when revoking.
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user = relationship("User")

@@ -51,6 +51,13 @@ class TreatmentSession(db.Model):
     signature_meaning: Mapped[str | None] = mapped_column(String(200))
     #: SHA-256 of the canonical signed content; binds the signature to the record.
     content_hash: Mapped[str | None] = mapped_column(String(64))
+    #: Outcomes copied from the answers at signing, so dashboards aggregate plain columns.
+    bleeding: Mapped[str | None] = mapped_column(String(20))
+    bruising: Mapped[str | None] = mapped_column(String(20))
+    reaction: Mapped[str | None] = mapped_column(String(20))
+    pain_during: Mapped[int | None] = mapped_column()
+    #: Open flags at signing time, so record lists filter without a join.
+    flag_count: Mapped[int] = mapped_column(default=0)
 
     clinic = relationship("Clinic")
     patient = relationship("Patient")
@@ -60,6 +67,7 @@ class TreatmentSession(db.Model):
         back_populates="session", order_by="PhaseEntry.id"
     )
     flags: Mapped[list[Flag]] = relationship(back_populates="session", order_by="Flag.id")
+    addenda: Mapped[list[Addendum]] = relationship(back_populates="session", order_by="Addendum.id")
 
     @property
     def is_signed(self) -> bool:
@@ -109,5 +117,36 @@ class Flag(db.Model):
     message: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default="open")
     created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: The follow-up response that raised it (escalations), if any.
+    response_id: Mapped[int | None] = mapped_column(ForeignKey("patient_responses.id"))
+    #: The reminder whose delivery failed, if any.
+    followup_id: Mapped[int | None] = mapped_column(ForeignKey("followups.id"))
+    acknowledged_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolved_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolution_note: Mapped[str | None] = mapped_column(Text)
 
     session: Mapped[TreatmentSession] = relationship(back_populates="flags")
+
+
+class Addendum(db.Model):
+    """A signed correction to a signed record; the original stays as it was. Insert-only."""
+
+    __tablename__ = "addenda"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("treatment_sessions.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    #: Why the correction is needed.
+    reason: Mapped[str] = mapped_column(Text)
+    #: The correction itself, in the practitioner's words.
+    body: Mapped[str] = mapped_column(Text)
+    signer_name: Mapped[str] = mapped_column(String(200))
+    signature_meaning: Mapped[str] = mapped_column(String(200))
+    signed_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: SHA-256 over the addendum and the record's own content hash.
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+    session: Mapped[TreatmentSession] = relationship(back_populates="addenda")
+    author = relationship("User")

@@ -82,6 +82,14 @@ def phase(session_id: int, phase_id: str):
     if record.is_signed:
         flash("This checklist is signed and can no longer be changed.", "info")
         return redirect(url_for("checklists.session", session_id=record.id))
+    if record.practitioner_id != current_user.id:
+        if request.method == "POST":
+            return render_template(
+                "error.html",
+                title="Not your session",
+                message="Only the practitioner who started this session can fill it in.",
+            ), 403
+        return redirect(url_for("checklists.session", session_id=record.id))
     form = PhaseForm()
     errors: dict[str, str] = {}
     message = None

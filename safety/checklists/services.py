@@ -11,6 +11,7 @@ from sqlalchemy import Select, false, or_, select
 from sqlalchemy.orm import selectinload
 
 from safety.audit import services as audit
+from safety.auth import rules as auth_rules
 from safety.auth import services as auth
 from safety.auth.models import Role, User
 from safety.checklists import rules
@@ -21,6 +22,9 @@ from safety.errors import Conflict, DomainError, Forbidden, NotFound
 from safety.extensions import db
 from safety.risks import services as risks
 from safety.risks.rules import Template, template_from_definition
+
+#: Largest id a 32-bit INTEGER key holds; anything larger cannot exist.
+MAX_ID = 2**31 - 1
 
 #: The meaning of the signature, shown with it (21 CFR Part 11 §11.50).
 SIGNATURE_MEANING = "Performed and verified these checks"
@@ -59,6 +63,8 @@ def visible_sessions(actor: User) -> Select:
 
 def get_session(actor: User, session_id: int) -> TreatmentSession:
     """Return a session in the actor's scope; anything else is not found, never forbidden."""
+    if not 0 < session_id <= MAX_ID:
+        raise NotFound("No such session.")
     session = db.session.scalar(
         visible_sessions(actor)
         .where(TreatmentSession.id == session_id)
@@ -196,6 +202,12 @@ def sign_session(
     """Sign a completed checklist after password re-entry; it can never change afterwards."""
     now = now or utcnow()
     session = _own_open_session(actor, session_id)
+    if auth_rules.is_locked(actor.locked_until_dt, now):
+        # The lockout stops password guessing; the signing form must not be a way round it.
+        audit.record(
+            "session.sign_failed", actor=actor, obj=session, details={"reason": "locked"}, now=now
+        )
+        raise DomainError("The checklist was not signed.", {"password": auth.LOCKED})
     if not auth.password_matches(actor, password):
         auth.register_failure(actor, now=now)
         audit.record("session.sign_failed", actor=actor, obj=session, now=now)
@@ -226,7 +238,13 @@ def apply_signature(session: TreatmentSession, signer: User, *, now: datetime) -
     session.signature_meaning = SIGNATURE_MEANING
     session.signed_dt = now
     session.content_hash = rules.content_hash(signed_content(session))
-    for spec in rules.flags_for(state.template, answers):
+    session.bleeding = answers.get("signout.bleeding")
+    session.bruising = answers.get("signout.bruising")
+    session.reaction = answers.get("signout.reaction")
+    session.pain_during = answers.get("timeout.pain_during")
+    specs = rules.flags_for(state.template, answers)
+    session.flag_count = len(specs)
+    for spec in specs:
         session.flags.append(
             Flag(
                 kind=spec.kind,

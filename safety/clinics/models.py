@@ -19,8 +19,11 @@ class Clinic(db.Model):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     #: IANA zone name; times are stored in UTC and shown in this zone.
     timezone: Mapped[str] = mapped_column(String(64))
-    #: Local hour the working day ends; a session still unsigned after it is overdue.
+    #: Local hours the working day starts and ends; a session unsigned after the end is overdue.
+    workday_start_hour: Mapped[int] = mapped_column(default=8)
     workday_end_hour: Mapped[int] = mapped_column(default=19)
+    #: Where practitioner alerts go when the practitioner cannot be reached (optional).
+    alert_email: Mapped[str | None] = mapped_column(String(254))
     created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     @property
@@ -42,6 +45,8 @@ class Patient(db.Model):
     phone: Mapped[str | None] = mapped_column(String(32))
     #: The patient agreed to be contacted after treatment.
     is_followup_consent: Mapped[bool] = mapped_column(default=False)
+    #: Set when the patient stops all messages; nothing more is sent after it.
+    opted_out_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 

@@ -54,6 +54,8 @@ def visible_patients(actor: User) -> Select:
 
 def get_patient(actor: User, patient_id: int) -> Patient:
     """Return a patient in the actor's scope; another clinic's patient is simply not found."""
+    if not 0 < patient_id <= 2**31 - 1:
+        raise NotFound("No such patient.")
     patient = db.session.scalar(visible_patients(actor).where(Patient.id == patient_id))
     if patient is None:
         raise NotFound("No such patient.")

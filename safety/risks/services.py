@@ -109,7 +109,7 @@ def publish(
 
 
 def get_template(template_id: int) -> TemplateVersion:
-    template = db.session.get(TemplateVersion, template_id)
+    template = db.session.get(TemplateVersion, template_id) if 0 < template_id < 2**31 else None
     if template is None:
         raise NotFound("No such template version.")
     return template

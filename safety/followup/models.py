@@ -1,0 +1,115 @@
+"""Patient follow-ups, their delivery outbox, patient links and responses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from safety.dbtypes import JSONDocument, UTCDateTime, utcnow
+from safety.extensions import db
+
+
+class FollowUp(db.Model):
+    """One check-in with a patient after a session (24 h, 72 h, 7 days)."""
+
+    __tablename__ = "followups"
+    __table_args__ = (
+        CheckConstraint("kind IN ('24h', '72h', '7d')", name="kind"),
+        CheckConstraint(
+            "status IN ('scheduled', 'sent', 'answered', 'failed', 'cancelled')", name="status"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("treatment_sessions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    #: email or sms, as the patient chose at sign out.
+    channel: Mapped[str] = mapped_column(String(10))
+    due_dt: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(20), default="scheduled")
+    answered_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    session = relationship("TreatmentSession")
+
+
+class PatientLink(db.Model):
+    """A patient's link to one follow-up form: the token is stored only as its SHA-256."""
+
+    __tablename__ = "patient_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    followup_id: Mapped[int] = mapped_column(ForeignKey("followups.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_dt: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    followup = relationship("FollowUp")
+
+
+class OutboxMessage(db.Model):
+    """A message waiting to be delivered; written in the transaction that caused it.
+
+    Workers claim due rows under a lease, send, and record the outcome, so a crash or an
+    outage delays a message but never loses it.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'sent', 'failed', 'cancelled')", name="status"),
+        Index("ix_outbox_due", "status", "next_attempt_dt"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: patient_reminder (24 h check and its 48 h reminder, 72 h, 7 d) or practitioner_alert.
+    purpose: Mapped[str] = mapped_column(String(30))
+    followup_id: Mapped[int | None] = mapped_column(ForeignKey("followups.id"), index=True)
+    flag_id: Mapped[int | None] = mapped_column(ForeignKey("flags.id"))
+    #: reminder for the 48 h nudge of an unanswered 24 h check.
+    is_reminder: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_dt: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: A worker holds the row until this time; after it another worker may claim it.
+    lease_until_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    leased_by: Mapped[str | None] = mapped_column(String(100))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    followup = relationship("FollowUp")
+
+
+class PatientResponse(db.Model):
+    """What a patient answered on a follow-up form. Insert-only."""
+
+    __tablename__ = "patient_responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    followup_id: Mapped[int] = mapped_column(ForeignKey("followups.id"), unique=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("treatment_sessions.id"), index=True)
+    answers: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    #: emergency, same_day, review or none.
+    escalation: Mapped[str] = mapped_column(String(20))
+    created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    followup = relationship("FollowUp")
+
+
+class DevMessage(db.Model):
+    """A message delivered by the development `outbox` backend, readable in the app."""
+
+    __tablename__ = "dev_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    channel: Mapped[str] = mapped_column(String(10))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,440 @@
+"""Signing in and out, lockout and throttling, server-side session lifetime, password change,
+deactivation and the security headers, all through the routes with CSRF on."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlparse
+
+import pytest
+from conftest import PASSWORD, csrf_token, login, post_form
+from sqlalchemy import func, select, update
+
+from safety.audit.models import AuditEvent
+from safety.auth import services
+from safety.auth.models import LoginSession, User
+from safety.dbtypes import utcnow
+from safety.extensions import db
+
+COOKIE = "needlesafe_session"
+NEW_PASSWORD = "plinth-lantern-orchard-42"
+LONG = "x" * 10_000
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user("practitioner", email="grace@clinic.test", name="Grace Hopper")
+
+
+def is_signed_in(client) -> bool:
+    """Open a practitioner page: signed-in browsers see it, others are sent to sign in."""
+    response = client.get("/sessions/")
+    if response.status_code == 200:
+        return True
+    assert response.status_code == 302
+    assert urlparse(response.headers["Location"]).path == "/auth/login"
+    return False
+
+
+def login_sessions(user_id: int) -> list[LoginSession]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(LoginSession).where(LoginSession.user_id == user_id)))
+
+
+def set_times(user_id: int, **values) -> None:
+    """Move a user's open login sessions in time, as if the browser had waited."""
+    db.session.execute(
+        update(LoginSession)
+        .where(LoginSession.user_id == user_id, LoginSession.ended_dt.is_(None))
+        .values(**values)
+    )
+    db.session.commit()
+
+
+def audit_actions(action: str) -> int:
+    return db.session.scalar(select(func.count()).where(AuditEvent.action == action))
+
+
+def page_text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+# --- signing in ----------------------------------------------------------------------------
+
+
+def test_the_right_password_signs_a_practitioner_in_to_todays_sessions(client, user):
+    response = login(client, user)
+
+    assert response.status_code == 302
+    assert client.get("/").headers["Location"] == "/sessions/"
+    page = client.get("/sessions/")
+    assert page.status_code == 200
+    assert "Signed in as Grace Hopper." in page_text(page)
+    assert [s.ended_dt for s in login_sessions(user.id)] == [None]
+    assert audit_actions("auth.login") == 1
+
+
+def test_signing_in_ignores_the_case_and_spaces_of_the_email(client, user):
+    response = post_form(
+        client, "/auth/login", {"email": "  Grace@Clinic.TEST ", "password": PASSWORD}
+    )
+
+    assert response.status_code == 302
+    assert is_signed_in(client)
+
+
+def test_a_wrong_password_is_refused_with_the_same_message_as_an_unknown_email(client, user):
+    wrong = post_form(client, "/auth/login", {"email": user.email, "password": "not-it-at-all"})
+    unknown = post_form(client, "/auth/login", {"email": "nobody@clinic.test", "password": "x"})
+
+    assert wrong.status_code == unknown.status_code == 401
+    message = "That email and password do not match an active account."
+    assert message in page_text(wrong)
+    assert message in page_text(unknown)
+    assert not is_signed_in(client)
+    assert audit_actions("auth.login_failed") == 2
+
+
+def test_signing_in_without_a_csrf_token_is_refused(client, user):
+    response = client.post("/auth/login", data={"email": user.email, "password": PASSWORD})
+
+    assert response.status_code == 400
+    assert not is_signed_in(client)
+    assert login_sessions(user.id) == []
+
+
+def test_an_account_locks_after_repeated_failures_and_refuses_even_the_right_password(
+    app, client, user
+):
+    attempts = app.config["LOGIN_MAX_FAILURES"]
+    for _ in range(attempts):
+        refused = post_form(client, "/auth/login", {"email": user.email, "password": "guess"})
+        assert refused.status_code == 401
+
+    right = post_form(client, "/auth/login", {"email": user.email, "password": PASSWORD})
+
+    assert right.status_code == 401
+    assert "locked" in page_text(right)
+    assert not is_signed_in(client)
+    assert login_sessions(user.id) == []
+
+
+def test_one_failure_fewer_than_the_limit_does_not_lock_the_account(app, client, user):
+    for _ in range(app.config["LOGIN_MAX_FAILURES"] - 1):
+        post_form(client, "/auth/login", {"email": user.email, "password": "guess"})
+
+    assert login(client, user).status_code == 302
+
+
+def test_a_locked_account_opens_again_once_the_lockout_has_passed(app, client, user):
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        post_form(client, "/auth/login", {"email": user.email, "password": "guess"})
+    db.session.execute(
+        update(User).where(User.id == user.id).values(locked_until_dt=utcnow() - timedelta(1))
+    )
+    db.session.commit()
+
+    assert login(client, user).status_code == 302
+    assert is_signed_in(client)
+
+
+def test_too_many_sign_in_attempts_get_a_kind_429_page(app, client, user):
+    statuses = [
+        post_form(client, "/auth/login", {"email": f"guess{n}@clinic.test", "password": "x"})
+        for n in range(10)
+    ]
+    assert {s.status_code for s in statuses} == {401}
+
+    throttled = login(client, user)
+
+    assert throttled.status_code == 429
+    assert "Too many attempts" in page_text(throttled)
+    assert "Please wait a minute before trying again." in page_text(throttled)
+    assert not is_signed_in(client)
+
+
+def test_the_sign_in_throttle_does_not_stop_reading_the_sign_in_page(client, user):
+    for n in range(11):
+        post_form(client, "/auth/login", {"email": f"guess{n}@clinic.test", "password": "x"})
+
+    assert client.get("/auth/login").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"email": LONG + "@clinic.test", "password": PASSWORD},
+        {"email": "grace@clinic.test", "password": LONG},
+        {"email": "grace\x00@clinic.test", "password": PASSWORD},
+        {"email": "", "password": ""},
+    ],
+    ids=["oversized email", "oversized password", "NUL in email", "empty"],
+)
+def test_odd_sign_in_input_is_refused_without_a_server_error(client, user, form):
+    response = post_form(client, "/auth/login", form)
+
+    assert response.status_code in (200, 400, 401)
+    assert not is_signed_in(client)
+
+
+def test_the_session_cookie_is_http_only_and_same_site(client, user):
+    response = login(client, user)
+
+    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith(COOKIE))
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+
+
+# --- signing out ---------------------------------------------------------------------------
+
+
+def test_sign_out_is_post_only(client, user):
+    login(client, user)
+
+    response = client.get("/auth/logout")
+
+    assert response.status_code == 405
+    assert is_signed_in(client)
+
+
+def test_sign_out_without_a_csrf_token_is_refused(client, user):
+    login(client, user)
+
+    response = client.post("/auth/logout")
+
+    assert response.status_code == 400
+    assert is_signed_in(client)
+
+
+def test_sign_out_ends_the_server_session_so_a_replayed_cookie_is_signed_out(app, client, user):
+    login(client, user)
+    assert is_signed_in(client)
+    stolen = client.get_cookie(COOKIE).value
+
+    response = post_form(client, "/auth/logout")
+
+    assert response.status_code == 302
+    assert urlparse(response.headers["Location"]).path == "/auth/login"
+    assert not is_signed_in(client)
+    [ended] = login_sessions(user.id)
+    assert (ended.ended_dt is not None, ended.end_reason) == (True, "signed_out")
+    replay = app.test_client()
+    replay.set_cookie(COOKIE, stolen)
+    assert not is_signed_in(replay)
+
+
+def test_signing_out_one_browser_leaves_the_others_signed_in(app, client, user):
+    tablet = app.test_client()
+    login(client, user)
+    login(tablet, user)
+
+    post_form(client, "/auth/logout")
+
+    assert not is_signed_in(client)
+    assert is_signed_in(tablet)
+
+
+# --- session lifetime ----------------------------------------------------------------------
+
+
+def test_a_session_idle_for_more_than_30_minutes_is_signed_out(client, user):
+    login(client, user)
+    set_times(user.id, last_seen_dt=utcnow() - timedelta(minutes=31))
+
+    assert not is_signed_in(client)
+    assert [s.end_reason for s in login_sessions(user.id)] == ["idle"]
+
+
+def test_a_session_idle_for_less_than_30_minutes_stays_signed_in(client, user):
+    login(client, user)
+    set_times(user.id, last_seen_dt=utcnow() - timedelta(minutes=29))
+
+    assert is_signed_in(client)
+    [current] = login_sessions(user.id)
+    assert utcnow() - current.last_seen_dt < timedelta(minutes=1)
+
+
+def test_a_session_ends_twelve_hours_after_sign_in_even_when_in_use(client, user):
+    login(client, user)
+    set_times(user.id, created_dt=utcnow() - timedelta(hours=12), last_seen_dt=utcnow())
+
+    assert not is_signed_in(client)
+    assert [s.end_reason for s in login_sessions(user.id)] == ["expired"]
+
+
+def test_an_expired_session_stays_signed_out_with_the_old_cookie(app, client, user):
+    login(client, user)
+    cookie = client.get_cookie(COOKIE).value
+    set_times(user.id, last_seen_dt=utcnow() - timedelta(minutes=31))
+    assert not is_signed_in(client)
+
+    replay = app.test_client()
+    replay.set_cookie(COOKIE, cookie)
+
+    assert not is_signed_in(replay)
+
+
+# --- password change -----------------------------------------------------------------------
+
+
+def change_password(client, current: str, new: str):
+    return post_form(client, "/auth/password", {"current_password": current, "new_password": new})
+
+
+def assert_message_beside(response, name: str, message: str) -> None:
+    page = page_text(response)
+    assert f'<p class="error" id="{name}-error">' in page
+    error = page.split(f'id="{name}-error">', 1)[1].split("</p>", 1)[0]
+    assert message in error
+    control = page.split(f'id="{name}" name="{name}"', 1)[1].split(">", 1)[0]
+    assert 'aria-invalid="true"' in control
+    assert f'aria-describedby="{name}-error"' in control
+
+
+def password_still_works(app, user, password: str) -> bool:
+    return login(app.test_client(), user, password).status_code == 302
+
+
+def test_a_wrong_current_password_is_named_beside_its_field(app, client, user):
+    login(client, user)
+
+    response = change_password(client, "not-my-password", NEW_PASSWORD)
+
+    assert response.status_code == 400
+    assert_message_beside(response, "current_password", "That is not your current password.")
+    assert is_signed_in(client)
+    assert password_still_works(app, user, PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("new", "message"),
+    [
+        ("short-one", "Use at least 12 characters."),
+        ("password1234", "This password is too common or too easy to guess."),
+        ("aaaaaaaaaaaaaaaa", "This password is too common or too easy to guess."),
+        ("grace-hopper-rules", "Do not use your name or email address in your password."),
+        (LONG, "256 characters"),
+    ],
+    ids=["short", "common", "repetitive", "own name", "10000 chars"],
+)
+def test_a_weak_new_password_is_refused_beside_its_field(app, client, user, new, message):
+    login(client, user)
+
+    response = change_password(client, PASSWORD, new)
+
+    assert response.status_code == 400
+    assert_message_beside(response, "new_password", message)
+    assert is_signed_in(client)
+    assert password_still_works(app, user, PASSWORD)
+
+
+def test_changing_the_password_without_a_csrf_token_is_refused(app, client, user):
+    login(client, user)
+
+    response = client.post(
+        "/auth/password", data={"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    )
+
+    assert response.status_code == 400
+    assert password_still_works(app, user, PASSWORD)
+
+
+def test_a_password_change_ends_every_session_of_the_user(app, client, user):
+    tablet = app.test_client()
+    login(client, user)
+    login(tablet, user)
+
+    response = change_password(client, PASSWORD, NEW_PASSWORD)
+
+    assert response.status_code == 302
+    assert urlparse(response.headers["Location"]).path == "/auth/login"
+    assert not is_signed_in(client)
+    assert not is_signed_in(tablet)
+    assert {s.end_reason for s in login_sessions(user.id)} == {"password_changed"}
+    assert not password_still_works(app, user, PASSWORD)
+    assert password_still_works(app, user, NEW_PASSWORD)
+
+
+def test_the_password_page_needs_a_signed_in_user(client):
+    response = client.get("/auth/password")
+
+    assert response.status_code == 302
+    assert urlparse(response.headers["Location"]).path == "/auth/login"
+
+
+# --- deactivation --------------------------------------------------------------------------
+
+
+def test_deactivating_an_account_signs_out_its_browsers_at_once(app, client, user, make_user):
+    admin_id = make_user("admin").id
+    login(client, user)
+    assert is_signed_in(client)
+
+    services.deactivate_user(user.id, actor=db.session.get(User, admin_id))
+    db.session.commit()
+
+    assert not is_signed_in(client)
+    assert {s.end_reason for s in login_sessions(user.id)} == {"deactivated"}
+    again = login(app.test_client(), user)
+    assert again.status_code == 401
+    assert "That email and password do not match an active account." in page_text(again)
+
+
+# --- security headers ----------------------------------------------------------------------
+
+
+def csp_directives(response) -> dict[str, str]:
+    policy = response.headers["Content-Security-Policy"]
+    parts = (part.strip().split(None, 1) for part in policy.split(";") if part.strip())
+    return {part[0]: part[1] if len(part) > 1 else "" for part in parts}
+
+
+@pytest.mark.parametrize("signed_in", [False, True], ids=["signed out", "signed in"])
+@pytest.mark.parametrize("address", ["/auth/login", "/sessions/", "/no-such-page"])
+def test_every_page_carries_the_security_headers(client, user, address, signed_in):
+    if signed_in:
+        login(client, user)
+
+    response = client.get(address)
+
+    csp = csp_directives(response)
+    assert csp["frame-ancestors"] == "'none'"
+    assert "'unsafe-inline'" not in response.headers["Content-Security-Policy"]
+    assert "'unsafe-eval'" not in response.headers["Content-Security-Policy"]
+    assert "default-src" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] in {
+        "no-referrer",
+        "same-origin",
+        "strict-origin",
+        "strict-origin-when-cross-origin",
+    }
+    assert "Strict-Transport-Security" not in response.headers
+
+
+def test_pages_served_over_https_ask_browsers_to_keep_using_https(client):
+    response = client.get("/auth/login", base_url="https://localhost")
+
+    hsts = response.headers["Strict-Transport-Security"]
+    max_age = int(hsts.split("max-age=", 1)[1].split(";", 1)[0])
+    assert max_age >= 365 * 24 * 3600
+
+
+def test_signed_in_pages_are_not_kept_in_the_browser_cache(client, user):
+    login(client, user)
+
+    response = client.get("/sessions/")
+
+    assert "no-store" in response.headers["Cache-Control"]
+
+
+def test_the_csrf_token_is_tied_to_the_browser_session(app, client, user):
+    other = app.test_client()
+    token = csrf_token(other)
+
+    response = client.post(
+        "/auth/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token}
+    )
+
+    assert response.status_code == 400
+    assert not is_signed_in(client)

@@ -1,0 +1,901 @@
+"""The practitioner's journey through the session checklist, driven through the routes with CSRF on.
+
+Start a session (existing or new patient), fill Sign in, Time out and Sign out with form fields
+named by linkId, sign with the password, and find every refused input explained beside its field
+with nothing saved.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+import pytest
+from conftest import CLEAN_PHASES, PASSWORD, login, post_form
+from sqlalchemy import func, select
+
+from safety.audit.models import AuditEvent
+from safety.auth.models import User
+from safety.checklists.models import Flag, PhaseEntry, TreatmentSession
+from safety.clinics.models import Patient
+from safety.display import local_time
+from safety.extensions import db
+
+LONG = "x" * 10_000
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+@dataclass
+class Element:
+    tag: str
+    attrs: dict[str, str | None]
+    text: str = ""
+    depth: int = field(default=0, repr=False)
+
+
+class _ById(HTMLParser):
+    """Collect every element that has an id, with its attributes and its text."""
+
+    VOID = frozenset({"input", "br", "img", "meta", "link", "hr"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: dict[str, Element] = {}
+        self._open: list[Element] = []
+
+    def handle_starttag(self, tag, attrs):
+        for element in self._open:
+            if element.tag == tag:
+                element.depth += 1
+        attributes = dict(attrs)
+        if attributes.get("id"):
+            element = Element(tag, attributes)
+            self.found.setdefault(attributes["id"], element)
+            if tag not in self.VOID:
+                self._open.append(element)
+
+    def handle_endtag(self, tag):
+        for element in list(self._open):
+            if element.tag == tag:
+                if element.depth:
+                    element.depth -= 1
+                else:
+                    self._open.remove(element)
+
+    def handle_data(self, data):
+        for element in self._open:
+            element.text += data
+
+
+def elements(response) -> dict[str, Element]:
+    parser = _ById()
+    parser.feed(response.get_data(as_text=True))
+    parser.close()
+    return parser.found
+
+
+def text_of(response) -> str:
+    """Return the page's visible text with whitespace collapsed and entities decoded."""
+    parser = _ById()
+    chunks: list[str] = []
+    parser.handle_data = chunks.append
+    parser.feed(response.get_data(as_text=True))
+    parser.close()
+    return " ".join("".join(chunks).split())
+
+
+def assert_message_beside(response, name: str, message: str) -> None:
+    """The field carries aria-invalid and points at a message that says what to do."""
+    found = elements(response)
+    error = found.get(f"{name}-error")
+    assert error is not None, f"no message beside {name!r}"
+    assert message in " ".join(error.text.split())
+    control = found.get(name)
+    assert control is not None, f"no form control with id {name!r}"
+    assert control.attrs.get("aria-invalid") == "true"
+    assert f"{name}-error" in (control.attrs.get("aria-describedby") or "")
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def entries_of(session_id: int) -> list[PhaseEntry]:
+    return list(
+        db.session.scalars(
+            select(PhaseEntry).where(PhaseEntry.session_id == session_id).order_by(PhaseEntry.id)
+        )
+    )
+
+
+def record(session_id: int) -> TreatmentSession:
+    db.session.expire_all()
+    return db.session.get(TreatmentSession, session_id)
+
+
+def phase_url(session_id: int, phase: str) -> str:
+    return f"/sessions/{session_id}/phase/{phase}"
+
+
+def fill(client, session_id: int, phase: str, overrides: dict | None = None, drop=()):
+    """Submit one phase with clean answers, changed by `overrides` and without `drop`."""
+    data = {**CLEAN_PHASES[phase], **(overrides or {})}
+    for name in drop:
+        data.pop(name)
+    return post_form(client, phase_url(session_id, phase), data)
+
+
+def session_id_from(location: str) -> int:
+    match = re.fullmatch(r"/sessions/(\d+)", location)
+    assert match, f"not a session address: {location}"
+    return int(match.group(1))
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    email: str
+    name: str
+    clinic_id: int | None
+
+
+def person(user) -> Person:
+    return Person(user.id, user.email, user.name, user.clinic_id)
+
+
+@pytest.fixture
+def practitioner(make_user, make_clinic) -> Person:
+    clinic = make_clinic(timezone="America/Toronto")
+    return person(make_user("practitioner", clinic=clinic, name="Grace Hopper"))
+
+
+@pytest.fixture
+def signed_in(client, practitioner):
+    response = login(client, practitioner)
+    assert response.status_code == 302
+    return client
+
+
+def new_session(make_session, practitioner: Person, phases=(), **kwargs) -> int:
+    user = db.session.get(User, practitioner.id)
+    return make_session(user, phases=phases, **kwargs).id
+
+
+def new_patient(make_patient, practitioner: Person) -> int:
+    return make_patient(db.session.get(User, practitioner.id)).id
+
+
+# --- starting a session --------------------------------------------------------------------
+
+
+def test_a_practitioner_starts_a_session_for_an_existing_patient(
+    signed_in, practitioner, make_patient
+):
+    patient_id = new_patient(make_patient, practitioner)
+
+    response = post_form(signed_in, "/sessions/new", {"patient_id": str(patient_id)})
+
+    assert response.status_code == 302
+    session_id = session_id_from(response.headers["Location"])
+    started = record(session_id)
+    assert (started.patient_id, started.practitioner_id) == (patient_id, practitioner.id)
+    assert started.clinic_id == practitioner.clinic_id
+    assert signed_in.get(f"/sessions/{session_id}").headers["Location"] == phase_url(
+        session_id, "signin"
+    )
+
+
+def test_the_start_page_lists_the_clinics_patients_to_choose_from(
+    signed_in, practitioner, make_patient
+):
+    patient_id = new_patient(make_patient, practitioner)
+
+    page = signed_in.get("/sessions/new")
+
+    assert page.status_code == 200
+    assert f'<option value="{patient_id}">Ada Lovelace</option>' in page.get_data(as_text=True)
+
+
+def test_adding_a_new_patient_starts_their_session(signed_in, practitioner):
+    response = post_form(
+        signed_in,
+        "/patients/new",
+        {
+            "given_name": "Mary",
+            "family_name": "Seacole",
+            "email": "mary@example.org",
+            "phone": "+44 20 7946 0000",
+            "is_followup_consent": "y",
+        },
+    )
+
+    assert response.status_code == 302
+    session_id = session_id_from(response.headers["Location"])
+    patient = db.session.scalar(select(Patient).where(Patient.family_name == "Seacole"))
+    assert patient.clinic_id == practitioner.clinic_id
+    assert patient.is_followup_consent is True
+    assert record(session_id).patient_id == patient.id
+    assert "Begin with Sign in" in text_of(signed_in.get(phase_url(session_id, "signin")))
+
+
+@pytest.mark.parametrize(
+    ("patient_id", "message"),
+    [
+        ("", "Choose a patient."),
+        ("abc", "Choose a patient."),
+        ("999999", "Choose one of your clinic's patients."),
+    ],
+)
+def test_starting_a_session_without_a_real_patient_is_refused_beside_the_field(
+    signed_in, patient_id, message
+):
+    response = post_form(signed_in, "/sessions/new", {"patient_id": patient_id})
+
+    assert response.status_code == 400
+    assert_message_beside(response, "patient_id", message)
+    assert count(TreatmentSession) == 0
+
+
+@pytest.mark.parametrize(
+    ("form", "problems"),
+    [
+        pytest.param(
+            {"given_name": "", "family_name": "  "},
+            {
+                "given_name": "Enter the patient's first name.",
+                "family_name": "Enter the patient's last name.",
+            },
+            id="without names",
+        ),
+        pytest.param(
+            {"email": "not-an-email"},
+            {"email": "Enter an email address like name@example.com."},
+            id="bad email",
+        ),
+        pytest.param(
+            {"email": "", "phone": "", "is_followup_consent": "y"},
+            {"email": "Follow-up needs an email address or a phone number."},
+            id="follow-up without contact",
+        ),
+        pytest.param(
+            {"phone": "call me later"},
+            {"phone": "Enter a phone number"},
+            id="bad phone",
+        ),
+        pytest.param(
+            {"given_name": LONG},
+            {"given_name": "100 characters"},
+            id="oversized name",
+        ),
+        pytest.param(
+            {"email": LONG + "@example.org"},
+            {"email": "254 characters"},
+            id="oversized email",
+        ),
+    ],
+)
+def test_a_new_patient_with_bad_details_is_refused_beside_each_field_and_nothing_is_saved(
+    signed_in, form, problems
+):
+    data = {"given_name": "Mary", "family_name": "Seacole", "email": "mary@example.org", **form}
+
+    response = post_form(signed_in, "/patients/new", data)
+
+    assert response.status_code == 400
+    for name, message in problems.items():
+        assert_message_beside(response, name, message)
+    assert count(Patient) == 0
+    assert count(TreatmentSession) == 0
+
+
+# --- filling the phases --------------------------------------------------------------------
+
+
+def test_each_phase_is_saved_as_its_own_entry_with_its_author_and_time(
+    signed_in, practitioner, make_patient
+):
+    patient_id = new_patient(make_patient, practitioner)
+    started = post_form(signed_in, "/sessions/new", {"patient_id": str(patient_id)})
+    session_id = session_id_from(started.headers["Location"])
+
+    after_signin = fill(signed_in, session_id, "signin")
+    after_timeout = fill(signed_in, session_id, "timeout")
+    after_signout = fill(signed_in, session_id, "signout")
+
+    assert after_signin.headers["Location"] == phase_url(session_id, "timeout")
+    assert after_timeout.headers["Location"] == phase_url(session_id, "signout")
+    assert after_signout.headers["Location"] == f"/sessions/{session_id}"
+    entries = entries_of(session_id)
+    assert [e.phase for e in entries] == ["signin", "timeout", "signout"]
+    assert {e.author_id for e in entries} == {practitioner.id}
+    times = [e.submitted_dt for e in entries]
+    assert times == sorted(times)
+    assert entries[0].answers["signin.regions"] == ["lumbar", "hip"]
+    assert entries[1].answers["timeout.needles_inserted"] == 6
+    assert entries[2].answers["signout.needles_removed"] == 6
+    page = text_of(signed_in.get(f"/sessions/{session_id}"))
+    assert page.count(f"by {practitioner.name}") == 3
+    assert "Sign the checklist" in page
+
+
+def test_each_phase_submission_is_audited(signed_in, practitioner, make_session):
+    session_id = new_session(make_session, practitioner)
+
+    fill(signed_in, session_id, "signin")
+
+    events = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "session.phase_submit")
+    ).all()
+    assert [(e.actor_id, e.object_id, e.details["phase"]) for e in events] == [
+        (practitioner.id, str(session_id), "signin")
+    ]
+
+
+def test_a_session_left_after_sign_in_resumes_at_time_out(signed_in, practitioner, make_session):
+    session_id = new_session(make_session, practitioner, phases=("signin",))
+
+    response = signed_in.get(f"/sessions/{session_id}")
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == phase_url(session_id, "timeout")
+    assert "Continue: Time out" in text_of(signed_in.get("/sessions/"))
+
+
+def test_a_saved_phase_comes_back_filled_in_when_reopened(signed_in, practitioner, make_session):
+    session_id = new_session(make_session, practitioner, phases=("signin", "timeout"))
+
+    page = signed_in.get(phase_url(session_id, "timeout")).get_data(as_text=True)
+
+    assert 'value="LOT-2611A"' in page
+    assert 'value="2099-12-31"' in page
+
+
+def test_time_out_cannot_be_saved_before_sign_in(signed_in, practitioner, make_session):
+    session_id = new_session(make_session, practitioner)
+
+    response = fill(signed_in, session_id, "timeout")
+
+    assert response.status_code == 409
+    assert "Complete the Sign in phase first." in text_of(response)
+    assert entries_of(session_id) == []
+
+
+def test_a_phase_posted_without_a_csrf_token_is_refused_and_not_saved(
+    signed_in, practitioner, make_session
+):
+    session_id = new_session(make_session, practitioner)
+
+    response = signed_in.post(phase_url(session_id, "signin"), data=CLEAN_PHASES["signin"])
+
+    assert response.status_code == 400
+    assert entries_of(session_id) == []
+
+
+def test_starting_a_session_without_a_csrf_token_is_refused(signed_in, practitioner, make_patient):
+    patient_id = new_patient(make_patient, practitioner)
+
+    response = signed_in.post("/sessions/new", data={"patient_id": str(patient_id)})
+
+    assert response.status_code == 400
+    assert count(TreatmentSession) == 0
+
+
+def test_adding_a_patient_without_a_csrf_token_is_refused(signed_in):
+    response = signed_in.post("/patients/new", data={"given_name": "Mary", "family_name": "S"})
+
+    assert response.status_code == 400
+    assert count(Patient) == 0
+    assert count(TreatmentSession) == 0
+
+
+#: (phase, answers changed, answers left out, field with the message, words of the message)
+INVALID_PHASES = [
+    pytest.param(
+        "timeout",
+        {"timeout.needle_expiry": "2001-01-31"},
+        (),
+        "timeout.needle_expiry",
+        "do not use: open an in-date pack",
+        id="expired needle pack",
+    ),
+    pytest.param(
+        "timeout",
+        {"timeout.needle_expiry": "31/12/2099"},
+        (),
+        "timeout.needle_expiry",
+        "Enter a date as YYYY-MM-DD",
+        id="expiry not a date",
+    ),
+    pytest.param(
+        "timeout",
+        {"timeout.needles_inserted": "six"},
+        (),
+        "timeout.needles_inserted",
+        "Enter a whole number",
+        id="needle count not a number",
+    ),
+    pytest.param(
+        "timeout",
+        {"timeout.needles_inserted": "0"},
+        (),
+        "timeout.needles_inserted",
+        "at least 1",
+        id="no needles inserted",
+    ),
+    pytest.param(
+        "timeout",
+        {"timeout.pain_during": "11"},
+        (),
+        "timeout.pain_during",
+        "no greater than 10",
+        id="pain above 10",
+    ),
+    pytest.param(
+        "signout",
+        {"signout.needles_removed": "5", "signout.needles_disposed": "5"},
+        (),
+        "signout.count_discrepancy",
+        "The needle counts do not reconcile",
+        id="removed differs from inserted without a note",
+    ),
+    pytest.param(
+        "signout",
+        {"signout.needles_disposed": "4"},
+        (),
+        "signout.count_discrepancy",
+        "The needle counts do not reconcile",
+        id="disposed differs from removed without a note",
+    ),
+    pytest.param(
+        "timeout",
+        {"timeout.hand_hygiene": "no"},
+        (),
+        "timeout.hand_hygiene.note",
+        "Add a short note saying what was done",
+        id="no on an expected item without a note",
+    ),
+    pytest.param(
+        "signout",
+        {"signout.bleeding": "prolonged"},
+        (),
+        "signout.bleeding.note",
+        "Add a short note saying what was done",
+        id="prolonged bleeding without a note",
+    ),
+    pytest.param(
+        "signin",
+        {"signin.anticoagulant": "yes"},
+        (),
+        "signin.bleeding_precaution",
+        "Answer this item.",
+        id="anticoagulant without a precaution",
+    ),
+    pytest.param(
+        "signin",
+        {"signin.regions": ["lumbar", "neck"]},
+        (),
+        "signin.high_risk_precaution",
+        "Answer this item.",
+        id="neck region without a high-risk precaution",
+    ),
+    pytest.param(
+        "signin",
+        {"signin.regions": ["thorax"]},
+        (),
+        "signin.high_risk_precaution",
+        "Answer this item.",
+        id="thorax region without a high-risk precaution",
+    ),
+    pytest.param(
+        "timeout",
+        {"timeout.gloves": "sometimes"},
+        (),
+        "timeout.gloves",
+        "Choose one of the listed options.",
+        id="unknown choice code",
+    ),
+    pytest.param(
+        "signin",
+        {"signin.regions": ["lumbar", "elbow"]},
+        (),
+        "signin.regions",
+        "Choose from the listed options.",
+        id="unknown region code",
+    ),
+    pytest.param(
+        "signin",
+        {"signin.consent": "maybe"},
+        (),
+        "signin.consent",
+        "Choose yes or no.",
+        id="yes-no answered otherwise",
+    ),
+    pytest.param(
+        "signin",
+        {},
+        ("signin.authorised",),
+        "signin.authorised",
+        "Answer this item.",
+        id="missing yes-no item",
+    ),
+    pytest.param(
+        "signin",
+        {},
+        ("signin.regions",),
+        "signin.regions",
+        "Answer this item.",
+        id="missing regions",
+    ),
+    pytest.param(
+        "timeout",
+        {"timeout.needle_lot": "   "},
+        (),
+        "timeout.needle_lot",
+        "Answer this item.",
+        id="blank needle lot",
+    ),
+    pytest.param(
+        "timeout",
+        {},
+        ("timeout.needle_expiry",),
+        "timeout.needle_expiry",
+        "Answer this item.",
+        id="missing expiry",
+    ),
+    pytest.param(
+        "signout",
+        {},
+        ("signout.followup",),
+        "signout.followup",
+        "Answer this item.",
+        id="missing follow-up choice",
+    ),
+    pytest.param(
+        "timeout",
+        {"timeout.needle_lot": LONG},
+        (),
+        "timeout.needle_lot",
+        "Keep this under 64 characters.",
+        id="oversized needle lot",
+    ),
+    pytest.param(
+        "timeout",
+        {"timeout.hand_hygiene": "no", "timeout.hand_hygiene.note": LONG},
+        (),
+        "timeout.hand_hygiene.note",
+        "Keep the note under 1000 characters.",
+        id="oversized note",
+    ),
+    pytest.param(
+        "signin",
+        {"signin.anticoagulant": "yes", "signin.bleeding_precaution": LONG},
+        (),
+        "signin.bleeding_precaution",
+        "Keep this under",
+        id="oversized precaution",
+    ),
+    pytest.param(
+        "timeout",
+        {"timeout.needles_inserted": "9" * 10_000},
+        (),
+        "timeout.needles_inserted",
+        "Enter a whole number",
+        id="oversized needle count",
+    ),
+    pytest.param(
+        "signout",
+        {"signout.needles_removed": "5", "signout.count_discrepancy": LONG},
+        (),
+        "signout.count_discrepancy",
+        "Keep this under",
+        id="oversized discrepancy note",
+    ),
+]
+
+EARLIER_PHASES = {"signin": (), "timeout": ("signin",), "signout": ("signin", "timeout")}
+
+
+@pytest.mark.parametrize(("phase", "changes", "left_out", "name", "message"), INVALID_PHASES)
+def test_every_invalid_answer_gets_a_message_beside_its_field_and_saves_nothing(
+    signed_in, practitioner, make_session, phase, changes, left_out, name, message
+):
+    session_id = new_session(make_session, practitioner, phases=EARLIER_PHASES[phase])
+    before = count(PhaseEntry)
+
+    response = fill(signed_in, session_id, phase, changes, drop=left_out)
+
+    assert response.status_code == 400
+    assert_message_beside(response, name, message)
+    assert count(PhaseEntry) == before
+    assert record(session_id).needle_lot == ("LOT-2611A" if phase == "signout" else None)
+
+
+def test_a_refused_phase_comes_back_with_what_was_typed(signed_in, practitioner, make_session):
+    session_id = new_session(make_session, practitioner, phases=("signin",))
+
+    response = fill(
+        signed_in,
+        session_id,
+        "timeout",
+        {"timeout.needle_lot": "LOT-77", "timeout.pain_during": "x"},
+    )
+
+    assert response.status_code == 400
+    assert elements(response)["timeout.needle_lot"].attrs["value"] == "LOT-77"
+
+
+@pytest.mark.parametrize(
+    ("phase", "changes"),
+    [
+        ("signin", {"signin.anticoagulant": "yes", "signin.bleeding_precaution": "Pressure 2 min"}),
+        (
+            "signin",
+            {"signin.regions": ["neck"], "signin.high_risk_precaution": "Pincer grip, 15 mm"},
+        ),
+        ("timeout", {"timeout.hand_hygiene": "no", "timeout.hand_hygiene.note": "Gel used late"}),
+        ("timeout", {"timeout.needle_expiry": "today"}),
+    ],
+    ids=["anticoagulant with precaution", "neck with precaution", "no with a note", "today"],
+)
+def test_an_answer_with_the_explanation_it_needs_is_saved(
+    signed_in, practitioner, make_session, phase, changes
+):
+    session_id = new_session(make_session, practitioner, phases=EARLIER_PHASES[phase])
+    if changes.get("timeout.needle_expiry") == "today":
+        changes = {"timeout.needle_expiry": record(session_id).session_date.isoformat()}
+
+    response = fill(signed_in, session_id, phase, changes)
+
+    assert response.status_code == 302
+    assert [e.phase for e in entries_of(session_id)][-1] == phase
+
+
+def test_a_precaution_that_no_longer_applies_is_not_kept(signed_in, practitioner, make_session):
+    session_id = new_session(make_session, practitioner)
+
+    fill(signed_in, session_id, "signin", {"signin.bleeding_precaution": "Not needed"})
+
+    assert "signin.bleeding_precaution" not in entries_of(session_id)[0].answers
+
+
+def test_an_unknown_phase_is_not_found(signed_in, practitioner, make_session):
+    session_id = new_session(make_session, practitioner)
+
+    assert signed_in.get(phase_url(session_id, "debrief")).status_code == 404
+    assert post_form(signed_in, phase_url(session_id, "debrief"), {}).status_code == 404
+    assert entries_of(session_id) == []
+
+
+# --- signing -------------------------------------------------------------------------------
+
+
+def sign(client, session_id: int, password: str = PASSWORD):
+    return post_form(client, f"/sessions/{session_id}/sign", {"password": password})
+
+
+def test_a_wrong_password_keeps_the_checklist_unsigned_with_a_message_beside_the_password(
+    signed_in, practitioner, make_session
+):
+    session_id = new_session(make_session, practitioner, phases=("signin", "timeout", "signout"))
+
+    response = sign(signed_in, session_id, "not-my-password")
+
+    assert response.status_code == 400
+    assert_message_beside(response, "password", "That password is not right")
+    unsigned = record(session_id)
+    assert unsigned.signed_dt is None and unsigned.content_hash is None
+
+
+def test_signing_without_a_password_is_refused_beside_the_field(
+    signed_in, practitioner, make_session
+):
+    session_id = new_session(make_session, practitioner, phases=("signin", "timeout", "signout"))
+
+    response = sign(signed_in, session_id, "")
+
+    assert response.status_code == 400
+    assert_message_beside(response, "password", "Enter your password to sign.")
+    assert record(session_id).signed_dt is None
+
+
+def test_signing_without_a_csrf_token_is_refused(signed_in, practitioner, make_session):
+    session_id = new_session(make_session, practitioner, phases=("signin", "timeout", "signout"))
+
+    response = signed_in.post(f"/sessions/{session_id}/sign", data={"password": PASSWORD})
+
+    assert response.status_code == 400
+    assert record(session_id).signed_dt is None
+
+
+def test_an_incomplete_checklist_cannot_be_signed(signed_in, practitioner, make_session):
+    session_id = new_session(make_session, practitioner, phases=("signin",))
+
+    response = sign(signed_in, session_id)
+
+    assert response.status_code == 400
+    page = text_of(response)
+    assert "The Sign out phase has not been completed." in page
+    assert record(session_id).signed_dt is None
+
+
+def test_signing_shows_the_printed_name_meaning_local_time_and_content_hash(
+    signed_in, practitioner, make_session
+):
+    session_id = new_session(make_session, practitioner, phases=("signin", "timeout", "signout"))
+
+    response = sign(signed_in, session_id)
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/sessions/{session_id}"
+    signed = record(session_id)
+    assert signed.signed_by_id == practitioner.id
+    page = signed_in.get(f"/sessions/{session_id}")
+    assert page.status_code == 200
+    words = text_of(page)
+    assert "Checklist signed." in words
+    assert practitioner.name in words
+    assert "Performed and verified these checks" in words
+    local = local_time(signed.signed_dt, "America/Toronto")
+    assert local.endswith(("EST", "EDT"))
+    assert f"Signed {local}" in words
+    hashes = re.findall(r"\b[0-9a-f]{64}\b", page.get_data(as_text=True))
+    assert hashes == [signed.content_hash]
+    assert 'name="password"' not in page.get_data(as_text=True)
+
+
+def test_a_signed_checklist_refuses_another_phase_submission(signed_in, practitioner, make_session):
+    session_id = new_session(
+        make_session, practitioner, phases=("signin", "timeout", "signout"), sign=True
+    )
+    signed = record(session_id)
+    before = (signed.content_hash, signed.signed_dt, signed.answers, count(PhaseEntry))
+
+    response = fill(signed_in, session_id, "signout", {"signout.bleeding": "minor"})
+
+    assert response.status_code in (302, 303, 409)
+    page = signed_in.get(response.headers["Location"]) if response.status_code != 409 else response
+    assert "signed and can no longer be changed" in text_of(page)
+    after = record(session_id)
+    assert (after.content_hash, after.signed_dt, after.answers, count(PhaseEntry)) == before
+
+
+def test_a_signed_checklist_cannot_be_signed_again(signed_in, practitioner, make_session):
+    session_id = new_session(
+        make_session, practitioner, phases=("signin", "timeout", "signout"), sign=True
+    )
+    signed = record(session_id)
+    before = (signed.content_hash, signed.signed_dt, signed.signed_by_id)
+
+    response = sign(signed_in, session_id)
+
+    assert response.status_code in (302, 303, 409)
+    page = signed_in.get(response.headers["Location"]) if response.status_code != 409 else response
+    assert "signed and can no longer be changed" in text_of(page)
+    after = record(session_id)
+    assert (after.content_hash, after.signed_dt, after.signed_by_id) == before
+    signatures = select(func.count()).where(AuditEvent.action == "session.sign")
+    assert db.session.scalar(signatures) == 1
+
+
+def test_the_phase_form_of_a_signed_checklist_sends_the_practitioner_to_the_record(
+    signed_in, practitioner, make_session
+):
+    session_id = new_session(
+        make_session, practitioner, phases=("signin", "timeout", "signout"), sign=True
+    )
+
+    response = signed_in.get(phase_url(session_id, "timeout"))
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/sessions/{session_id}"
+
+
+def test_a_count_discrepancy_signed_with_a_note_raises_a_critical_flag_on_the_record(
+    signed_in, practitioner, make_session
+):
+    session_id = new_session(make_session, practitioner, phases=("signin", "timeout"))
+    saved = fill(
+        signed_in,
+        session_id,
+        "signout",
+        {
+            "signout.needles_removed": "5",
+            "signout.needles_disposed": "5",
+            "signout.count_discrepancy": "Plinth and floor searched; patient checked; none found.",
+        },
+    )
+    assert saved.headers["Location"] == f"/sessions/{session_id}"
+    preview = text_of(signed_in.get(f"/sessions/{session_id}"))
+    assert "Signing will raise these flags" in preview
+
+    signed = sign(signed_in, session_id)
+
+    assert signed.status_code == 302
+    flags = db.session.scalars(select(Flag).where(Flag.session_id == session_id)).all()
+    assert [(f.kind, f.severity) for f in flags] == [("count_discrepancy", "critical")]
+    page = signed_in.get(f"/sessions/{session_id}")
+    words = text_of(page)
+    assert "Flags for compliance" in words
+    assert "Critical: Needle counts do not reconcile: inserted 6, removed 5, disposed 5." in words
+    assert "Plinth and floor searched" in words
+
+
+def test_a_no_explained_by_a_note_is_flagged_for_compliance_when_signed(
+    signed_in, practitioner, make_session
+):
+    session_id = new_session(
+        make_session,
+        practitioner,
+        phases=("signin", "timeout"),
+        overrides={"timeout.skin_prepared": ["no"], "timeout.skin_prepared.note": ["No swabs"]},
+    )
+    fill(signed_in, session_id, "signout")
+
+    sign(signed_in, session_id)
+
+    flags = db.session.scalars(select(Flag).where(Flag.session_id == session_id)).all()
+    assert [(f.link_id, f.severity) for f in flags] == [("timeout.skin_prepared", "high")]
+    assert "No swabs" in text_of(signed_in.get(f"/sessions/{session_id}"))
+
+
+# --- nothing a practitioner types gives a 500 ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("phase", "name"),
+    [
+        ("signin", "signin.authorised"),
+        ("signin", "signin.regions"),
+        ("signin", "signin.high_risk_precaution"),
+        ("timeout", "timeout.needle_lot"),
+        ("timeout", "timeout.needle_expiry"),
+        ("timeout", "timeout.gloves"),
+        ("timeout", "timeout.pain_during"),
+        ("timeout", "timeout.clean_field.note"),
+        ("signout", "signout.needles_removed"),
+        ("signout", "signout.count_discrepancy"),
+        ("signout", "signout.followup"),
+    ],
+)
+@pytest.mark.parametrize("value", [LONG, "LOT\x00A"], ids=["10000 chars", "NUL"])
+def test_odd_input_in_any_phase_field_never_gives_a_server_error(
+    signed_in, practitioner, make_session, phase, name, value
+):
+    session_id = new_session(make_session, practitioner, phases=EARLIER_PHASES[phase])
+
+    response = fill(signed_in, session_id, phase, {name: value})
+
+    assert response.status_code < 500
+
+
+@pytest.mark.parametrize("value", [LONG, "Ada\x00"], ids=["10000 chars", "NUL"])
+@pytest.mark.parametrize("name", ["given_name", "family_name", "email", "phone"])
+def test_odd_input_in_a_new_patient_never_gives_a_server_error(signed_in, name, value):
+    data = {"given_name": "Mary", "family_name": "Seacole", name: value}
+
+    response = post_form(signed_in, "/patients/new", data)
+
+    assert response.status_code < 500
+
+
+@pytest.mark.parametrize("password", [LONG, "pass\x00word"], ids=["10000 chars", "NUL"])
+def test_an_odd_signing_password_is_refused_without_a_server_error(
+    signed_in, practitioner, make_session, password
+):
+    session_id = new_session(make_session, practitioner, phases=("signin", "timeout", "signout"))
+
+    response = sign(signed_in, session_id, password)
+
+    assert response.status_code == 400
+    assert record(session_id).signed_dt is None
+
+
+@pytest.mark.parametrize("patient_id", ["2147483648", "9" * 30, "-1", "1e3", LONG])
+def test_an_out_of_range_patient_id_is_refused_without_a_server_error(signed_in, patient_id):
+    response = post_form(signed_in, "/sessions/new", {"patient_id": patient_id})
+
+    assert response.status_code == 400
+    assert count(TreatmentSession) == 0

@@ -1,0 +1,546 @@
+"""The command line: importing a risk section, creating accounts, seeding the demo."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from fhir.resources.R4B.questionnaire import Questionnaire
+from sqlalchemy import func, select
+
+from config import TestingConfig
+from safety import create_app
+from safety.audit import rules as audit_rules
+from safety.audit.models import AuditChainHead, AuditEvent
+from safety.auth import services as auth
+from safety.auth.models import User
+from safety.checklists import rules as checklist_rules
+from safety.checklists import services as checklists
+from safety.checklists.models import Flag, PhaseEntry, TreatmentSession
+from safety.clinics.models import Clinic, Patient
+from safety.extensions import db
+from safety.risks import services as risks
+from safety.risks.models import TemplateVersion
+from safety.risks.rules import load_register
+
+LEAFLET = """\
+# Dry needling at Harbour Physio
+
+Dry needling uses fine, sterile needles to release tight muscle.
+
+## Benefits
+
+- Pain relief within a few sessions.
+- Faster return to sport.
+
+## Risks and side effects
+
+Like any treatment, dry needling has some risks:
+
+- Blood-borne infection if needles are not sterile or are reused.
+-Bleeding at the needle sites.
+•Bruising around the needle sites.
+* Temporary soreness after treatment, usually gone within 72 hours.
+- Some people feel emotional for a day afterwards.
+
+## Aftercare
+
+Drink water and keep moving.
+"""
+
+#: A leaflet whose benefits name every risk but whose risk section names none of them.
+BENEFITS_ONLY = """\
+# Why choose dry needling
+
+## Benefits
+
+- Less bleeding, bruising and soreness than an injection.
+- No risk of infection from reused needles: we use sterile single-use needles.
+
+## Risks
+
+- Some people feel emotional for a day afterwards.
+"""
+
+NO_RISK_SECTION = """\
+# Dry needling at Harbour Physio
+
+Dry needling releases tight muscle.
+
+## Benefits
+
+- Pain relief within a few sessions.
+"""
+
+GUIDANCE_KINDS = {"bloodborne_infection", "bleeding", "bruising", "soreness"}
+RISK_SYSTEM = "urn:needlesafe:risk"
+STRONG_PASSWORD = "plinth-lantern-orchard-42"
+DEMO_EMAILS = {
+    "practitioner@example.com",
+    "practitioner2@example.com",
+    "compliance@example.com",
+    "admin@example.com",
+}
+EVERY_MODEL = (
+    User,
+    Clinic,
+    Patient,
+    TemplateVersion,
+    TreatmentSession,
+    PhaseEntry,
+    Flag,
+    AuditEvent,
+)
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def counts() -> dict[str, int]:
+    return {model.__name__: count(model) for model in EVERY_MODEL}
+
+
+def write(tmp_path: Path, text: str, name: str = "leaflet.md") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def items_with_provenance(output: str) -> dict[str, list[str]]:
+    """Read the printed draft: linkId -> the statements it was derived from."""
+    items: dict[str, list[str]] = {}
+    current = None
+    for line in output.splitlines():
+        if match := re.match(r"^  \[([\w.]+)\] ", line):
+            current = match.group(1)
+            items[current] = []
+        elif (match := re.match(r'^ +from: "(.*)"$', line)) and current:
+            items[current].append(match.group(1))
+    return items
+
+
+def unmatched_statements(output: str) -> list[str]:
+    _, _, rest = output.partition("Not matched to a known risk")
+    return [line[4:] for line in rest.splitlines()[1:] if line.startswith("  - ")]
+
+
+def baseline_link_ids() -> set[str]:
+    return {item["linkId"] for item in load_register().items if item.get("baseline")}
+
+
+def leaf_items(questionnaire: Questionnaire) -> list:
+    return [item for group in questionnaire.item for item in group.item]
+
+
+# --- flask risks import ---------------------------------------------------------------------
+
+
+def test_importing_a_leaflet_prints_the_draft_with_provenance_and_stores_nothing(runner, tmp_path):
+    before = counts()
+
+    result = runner.invoke(args=["risks", "import", str(write(tmp_path, LEAFLET))])
+
+    assert result.exit_code == 0, result.output
+    assert "Risk section: Risks and side effects" in result.output
+    items = items_with_provenance(result.output)
+    assert items["timeout.needles_sterile"] == [
+        "Blood-borne infection if needles are not sterile or are reused."
+    ]
+    assert items["signout.bleeding"] == ["Bleeding at the needle sites."]
+    assert items["signout.bruising"] == ["Bruising around the needle sites."]
+    assert items["timeout.pain_during"] == [
+        "Temporary soreness after treatment, usually gone within 72 hours."
+    ]
+    assert unmatched_statements(result.output) == [
+        "Some people feel emotional for a day afterwards."
+    ]
+    assert "nothing was saved" in result.output
+    assert counts() == before
+
+
+def test_importing_ignores_benefits_and_aftercare_text(runner, tmp_path):
+    result = runner.invoke(args=["risks", "import", str(write(tmp_path, LEAFLET))])
+
+    assert result.exit_code == 0, result.output
+    for outside in ("Pain relief", "return to sport", "Drink water", "fine, sterile needles"):
+        assert outside not in result.output
+
+
+def test_risks_named_only_in_the_benefits_add_no_items_beyond_the_baseline(runner, tmp_path):
+    result = runner.invoke(args=["risks", "import", str(write(tmp_path, BENEFITS_ONLY))])
+
+    assert result.exit_code == 0, result.output
+    assert "Matched risk kinds: none" in result.output
+    assert set(items_with_provenance(result.output)) == baseline_link_ids()
+    assert unmatched_statements(result.output) == [
+        "Some people feel emotional for a day afterwards."
+    ]
+
+
+def test_publishing_an_import_makes_it_the_current_version_with_an_audit_event(
+    runner, tmp_path, make_user
+):
+    admin = make_user("admin", email="admin@clinic.test")
+    default = risks.ensure_current_template()
+    db.session.commit()
+
+    result = runner.invoke(
+        args=[
+            "risks",
+            "import",
+            str(write(tmp_path, LEAFLET)),
+            "--publish",
+            "--by",
+            "admin@clinic.test",
+        ]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "Published as version 2" in result.output
+    db.session.expire_all()
+    current = risks.current_template()
+    assert current.version == default.version + 1
+    assert current.is_published
+    assert current.published_by_id == admin.id
+    assert current.unmatched == ["Some people feel emotional for a day afterwards."]
+    assert "Some people feel emotional" in current.source_text
+    event = db.session.scalar(
+        select(AuditEvent).where(
+            AuditEvent.action == "template.publish", AuditEvent.object_id == str(current.id)
+        )
+    )
+    assert event is not None
+    assert event.actor_id == admin.id
+    assert event.object_type == "template_versions"
+    assert event.details["version"] == current.version
+    assert event.details["via"].startswith("cli:")
+    # The earlier version is kept, unchanged, for the sessions that pinned it.
+    assert db.session.get(TemplateVersion, default.id).definition == default.definition
+
+
+def test_publishing_on_behalf_of_someone_who_is_not_an_administrator_is_refused(
+    runner, tmp_path, make_user
+):
+    make_user("practitioner", email="prac@clinic.test")
+    before = counts()
+
+    result = runner.invoke(
+        args=[
+            "risks",
+            "import",
+            str(write(tmp_path, LEAFLET)),
+            "--publish",
+            "--by",
+            "prac@clinic.test",
+        ]
+    )
+
+    assert result.exit_code == 1
+    assert "prac@clinic.test is not an administrator's account" in result.output
+    assert counts() == before
+
+
+def test_the_fhir_format_prints_a_valid_questionnaire_whose_items_carry_risk_codes(
+    runner, tmp_path
+):
+    result = runner.invoke(
+        args=["risks", "import", str(write(tmp_path, LEAFLET)), "--format", "fhir"]
+    )
+
+    assert result.exit_code == 0, result.output
+    questionnaire = Questionnaire.model_validate_json(result.stdout)
+    assert questionnaire.status == "draft"
+    assert [group.linkId for group in questionnaire.item] == ["signin", "timeout", "signout"]
+    items = {item.linkId: item for item in leaf_items(questionnaire)}
+    codes = {
+        link_id: {coding.code for coding in item.code or []} for link_id, item in items.items()
+    }
+    systems = {coding.system for item in items.values() for coding in item.code or []}
+    assert systems == {RISK_SYSTEM}
+    assert set().union(*codes.values()) >= GUIDANCE_KINDS
+    assert "bloodborne_infection" in codes["timeout.needles_sterile"]
+    assert "bleeding" in codes["signout.bleeding"]
+    assert "bruising" in codes["signout.bruising"]
+    assert "soreness" in codes["timeout.pain_during"]
+    assert count(TemplateVersion) == 0
+
+
+def test_the_fhir_format_of_a_published_import_is_active(runner, tmp_path):
+    result = runner.invoke(
+        args=["risks", "import", str(write(tmp_path, LEAFLET)), "--format", "fhir", "--publish"]
+    )
+
+    assert result.exit_code == 0, result.output
+    questionnaire = Questionnaire.model_validate(json.loads(result.stdout))
+    assert questionnaire.status == "active"
+    assert questionnaire.version == str(risks.current_template().version)
+
+
+def test_a_document_without_a_risk_section_exits_1_with_a_clear_message(runner, tmp_path):
+    before = counts()
+
+    result = runner.invoke(
+        args=["risks", "import", str(write(tmp_path, NO_RISK_SECTION)), "--publish"]
+    )
+
+    assert result.exit_code == 1
+    assert "No risk section found" in result.output
+    assert "'Risks', 'Side effects' or 'Complications'" in result.output
+    assert "Traceback" not in result.output
+    assert counts() == before
+
+
+def test_a_missing_file_exits_non_zero_with_a_clear_message(runner, tmp_path):
+    missing = tmp_path / "no-such-leaflet.md"
+
+    result = runner.invoke(args=["risks", "import", str(missing)])
+
+    assert result.exit_code != 0
+    assert "No such file" in result.output
+    assert str(missing) in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_file_that_is_not_text_exits_non_zero_with_a_clear_message(runner, tmp_path):
+    path = tmp_path / "leaflet.pdf"
+    path.write_bytes(b"%PDF-1.7\n\xff\xfe\x00\x81 binary")
+
+    result = runner.invoke(args=["risks", "import", str(path)])
+
+    assert result.exit_code == 1
+    assert "Cannot read" in result.output
+    assert "UTF-8" in result.output
+
+
+# --- flask users create ---------------------------------------------------------------------
+
+
+def users_create(runner, clinic: str | None, email: str = "nora.quinn@clinic.test", **kwargs):
+    args = ["users", "create", "--email", email, "--name", "Nora Quinn", "--role", "practitioner"]
+    if clinic:
+        args += ["--clinic", clinic]
+    return runner.invoke(args=args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("short-pw", "Use at least 12 characters."),
+        ("needlesafe-demo", "too common"),
+        ("aaaaaaaaaaaaaaaa", "too common"),
+        ("quinn-plinth-2031", "Do not use your name"),
+    ],
+)
+def test_creating_a_user_refuses_a_weak_password_and_saves_nothing(
+    runner, make_clinic, password, reason
+):
+    clinic = make_clinic("Harbour Physio")
+    before = counts()
+
+    result = users_create(runner, clinic.name, input=f"{password}\n{password}\n")
+
+    assert result.exit_code == 1
+    assert "The account was not created." in result.output
+    assert reason in result.output
+    assert auth.find_user("nora.quinn@clinic.test") is None
+    assert counts() == before
+
+
+def test_creating_a_user_at_an_unknown_clinic_is_refused_and_saves_nothing(runner, make_clinic):
+    make_clinic("Harbour Physio")
+    before = counts()
+
+    result = users_create(runner, "Nowhere Physio", input=f"{STRONG_PASSWORD}\n" * 2)
+
+    assert result.exit_code == 1
+    assert "No clinic named 'Nowhere Physio'" in result.output
+    assert counts() == before
+
+
+def test_creating_a_practitioner_without_a_clinic_is_refused(runner):
+    result = users_create(runner, None, input=f"{STRONG_PASSWORD}\n" * 2)
+
+    assert result.exit_code == 1
+    assert "A practitioner belongs to a clinic." in result.output
+    assert auth.find_user("nora.quinn@clinic.test") is None
+
+
+def test_creating_a_user_with_a_prompted_password_saves_an_account_that_can_sign_in(
+    runner, make_clinic
+):
+    clinic = make_clinic("Harbour Physio")
+
+    result = users_create(
+        runner, clinic.name, email="Nora.Quinn@Clinic.Test", input=f"{STRONG_PASSWORD}\n" * 2
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "Created practitioner account nora.quinn@clinic.test." in result.output
+    assert STRONG_PASSWORD not in result.output
+    user = auth.find_user("nora.quinn@clinic.test")
+    assert (user.name, user.role, user.clinic_id) == ("Nora Quinn", "practitioner", clinic.id)
+    assert user.password_hash.startswith("$argon2id$")
+    assert auth.authenticate("nora.quinn@clinic.test", STRONG_PASSWORD).id == user.id
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "user.create"))
+    assert event.object_id == str(user.id)
+
+
+def test_creating_a_user_accepts_the_password_as_an_option(runner):
+    result = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "--email",
+            "casey@clinic.test",
+            "--name",
+            "Casey Moss",
+            "--role",
+            "compliance",
+            "--password",
+            STRONG_PASSWORD,
+        ]
+    )
+
+    assert result.exit_code == 0, result.output
+    user = auth.find_user("casey@clinic.test")
+    assert (user.role, user.clinic_id) == ("compliance", None)
+    assert auth.password_matches(user, STRONG_PASSWORD)
+
+
+def test_creating_a_user_whose_email_exists_is_refused(runner, make_user):
+    existing = make_user("compliance", email="casey@clinic.test")
+
+    result = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "--email",
+            "CASEY@clinic.test",
+            "--name",
+            "Casey Other",
+            "--role",
+            "compliance",
+            "--password",
+            STRONG_PASSWORD,
+        ]
+    )
+
+    assert result.exit_code == 1
+    assert "already exists" in result.output
+    assert auth.find_user("casey@clinic.test").id == existing.id
+    assert count(User) == 1
+
+
+# --- flask demo seed ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def seeded(runner) -> str:
+    result = runner.invoke(args=["demo", "seed"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    return result.output
+
+
+def test_the_demo_seed_creates_the_four_demo_accounts_with_the_demo_password(seeded):
+    users = {u.email: u for u in db.session.scalars(select(User))}
+
+    assert set(users) == DEMO_EMAILS
+    assert users["practitioner@example.com"].role == "practitioner"
+    assert users["practitioner2@example.com"].role == "practitioner"
+    assert users["compliance@example.com"].role == "compliance"
+    assert users["admin@example.com"].role == "admin"
+    for user in users.values():
+        assert auth.password_matches(user, "needlesafe-demo")
+    for email in DEMO_EMAILS:
+        assert email in seeded
+
+
+def test_the_demo_seed_puts_its_two_clinics_in_london_and_toronto(seeded):
+    clinics = {c.id: c.timezone for c in db.session.scalars(select(Clinic))}
+    london = auth.find_user("practitioner@example.com")
+    toronto = auth.find_user("practitioner2@example.com")
+
+    assert sorted(clinics.values()) == ["America/Toronto", "Europe/London"]
+    assert clinics[london.clinic_id] == "Europe/London"
+    assert clinics[toronto.clinic_id] == "America/Toronto"
+
+
+def test_the_demo_seed_signs_sessions_at_both_clinics_with_one_count_discrepancy(seeded):
+    signed = list(
+        db.session.scalars(select(TreatmentSession).where(TreatmentSession.signed_dt.is_not(None)))
+    )
+    discrepancies = list(db.session.scalars(select(Flag).where(Flag.kind == "count_discrepancy")))
+
+    assert {s.clinic_id for s in signed} == {c.id for c in db.session.scalars(select(Clinic))}
+    assert len(signed) >= 10
+    assert len(discrepancies) == 1
+    assert discrepancies[0].severity == "critical"
+    assert discrepancies[0].session.is_signed
+    assert f"Demo data created: {len(signed)} signed sessions." in seeded
+
+
+def test_the_demo_seeds_signed_records_each_verify_against_their_content_hash(seeded):
+    signed = db.session.scalars(
+        select(TreatmentSession).where(TreatmentSession.signed_dt.is_not(None))
+    ).all()
+
+    for session in signed:
+        content = checklists.signed_content(session)
+        assert checklist_rules.content_hash(content) == session.content_hash, session.id
+
+
+def test_seeding_the_demo_twice_changes_nothing(runner, seeded):
+    before = counts()
+
+    result = runner.invoke(args=["demo", "seed"])
+
+    assert result.exit_code == 0, result.output
+    assert "Demo data already present; nothing changed." in result.output
+    db.session.expire_all()
+    assert counts() == before
+
+
+def test_the_demo_seed_is_refused_outside_demo_mode(app):
+    production_like = type(
+        "ProductionLikeConfig",
+        (TestingConfig,),
+        {"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "DEMO_MODE": False},
+    )
+    other = create_app(production_like)
+    with other.app_context():
+        result = other.test_cli_runner().invoke(args=["demo", "seed"])
+        refused_users = count(User)
+        db.session.remove()
+        db.engine.dispose()
+
+    assert result.exit_code == 1
+    assert "Demo data is refused in this environment" in result.output
+    assert refused_users == 0
+    assert count(User) == 0
+
+
+def test_the_audit_chain_after_the_seed_has_no_gaps_and_every_hash_recomputes(seeded):
+    events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    previous = audit_rules.GENESIS_HASH
+    for event in events:
+        payload = audit_rules.event_payload(
+            seq=event.seq,
+            created_dt=event.created_dt,
+            actor_id=event.actor_id,
+            action=event.action,
+            object_type=event.object_type,
+            object_id=event.object_id,
+            details=event.details,
+        )
+        assert event.prev_hash == previous, event.seq
+        assert event.hash == audit_rules.chain_hash(event.prev_hash, payload), event.seq
+        previous = event.hash
+    head = db.session.get(AuditChainHead, 1)
+    assert (head.last_seq, head.last_hash) == (len(events), previous)
+    assert {"user.create", "session.sign", "template.publish"} <= {e.action for e in events}

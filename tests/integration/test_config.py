@@ -1,0 +1,82 @@
+"""Production configuration: no fallback secret, no fallback database."""
+
+from __future__ import annotations
+
+import pytest
+
+import config
+from config import ConfigurationError
+from safety import create_app
+from safety.extensions import db
+
+REAL_SECRET = "a3f1c9e07b5d42e8916f0c2ab7d4e5f6a3f1c9e07b5d42e8"
+
+
+@pytest.fixture
+def bare_environment(monkeypatch):
+    """An environment with neither SECRET_KEY nor DATABASE_URL set."""
+    for name in ("SECRET_KEY", "DATABASE_URL", "NEEDLESAFE_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_production_refuses_to_start_without_secret_key_and_database_url(bare_environment):
+    with pytest.raises(ConfigurationError) as refused:
+        create_app("production")
+
+    message = str(refused.value)
+    assert "Production refuses to start without SECRET_KEY and DATABASE_URL" in message
+
+
+def test_production_refuses_to_start_without_secret_key(bare_environment, tmp_path):
+    bare_environment.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'prod.db'}")
+
+    with pytest.raises(ConfigurationError, match="without SECRET_KEY") as refused:
+        create_app("production")
+
+    assert "DATABASE_URL" not in str(refused.value).split(".")[0]
+
+
+def test_production_refuses_to_start_without_database_url(bare_environment):
+    bare_environment.setenv("SECRET_KEY", REAL_SECRET)
+
+    with pytest.raises(ConfigurationError, match="without DATABASE_URL"):
+        create_app("production")
+
+
+def test_production_refuses_a_short_secret_key(bare_environment, tmp_path):
+    bare_environment.setenv("SECRET_KEY", "changeme")
+    bare_environment.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'prod.db'}")
+
+    with pytest.raises(ConfigurationError, match="SECRET_KEY must be at least 32 characters"):
+        create_app("production")
+
+
+def test_an_app_created_without_naming_an_environment_is_held_to_production_rules(
+    bare_environment,
+):
+    with pytest.raises(ConfigurationError, match="Production refuses to start"):
+        create_app()
+
+
+def test_an_unknown_environment_name_is_refused_with_the_choices(bare_environment):
+    with pytest.raises(ConfigurationError, match="development, testing, production"):
+        create_app("staging")
+
+
+def test_production_starts_with_a_real_secret_and_a_database_and_allows_no_demo(
+    bare_environment, tmp_path
+):
+    url = f"sqlite:///{tmp_path / 'prod.db'}"
+    bare_environment.setenv("SECRET_KEY", REAL_SECRET)
+    bare_environment.setenv("DATABASE_URL", url)
+    # The class read DATABASE_URL when config.py was imported, before this test set it.
+    bare_environment.setattr(config.ProductionConfig, "SQLALCHEMY_DATABASE_URI", url)
+    bare_environment.setattr(config.ProductionConfig, "SECRET_KEY", REAL_SECRET)
+
+    app = create_app("production")
+    with app.app_context():
+        assert app.config["SECRET_KEY"] == REAL_SECRET
+        assert app.config["DEMO_MODE"] is False
+        assert app.config["SESSION_COOKIE_SECURE"] is True
+        db.engine.dispose()

@@ -1,0 +1,237 @@
+"""Database triggers keep signed records, phase entries, audit events and published templates final.
+
+Every statement here is raw SQL through the session, so neither the ORM nor the services stand
+between the statement and the database: what refuses it is the trigger the migration created,
+on SQLite and on PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DatabaseError
+
+from safety.audit.models import AuditEvent
+from safety.checklists.models import PhaseEntry
+from safety.extensions import db
+from safety.risks import services as risks
+
+ALL_PHASES = ("signin", "timeout", "signout")
+
+
+GUARDED_TABLES = ("audit_events", "phase_entries", "treatment_sessions", "template_versions")
+
+
+def assert_triggers_in_force() -> None:
+    """Fail clearly when a guard is missing or disabled before the test even starts."""
+    if db.engine.dialect.name == "postgresql":
+        state = dict(
+            db.session.execute(
+                text(
+                    "SELECT tgrelid::regclass::text, tgenabled FROM pg_trigger "
+                    "WHERE NOT tgisinternal AND tgname IN ('audit_events_append_only', "
+                    "'phase_entries_append_only', 'treatment_sessions_signed', "
+                    "'template_versions_published')"
+                )
+            ).all()
+        )
+        disabled = {t: s for t, s in state.items() if s != "O"}
+        assert set(state) >= set(GUARDED_TABLES), state
+        assert not disabled, f"immutability triggers disabled by an earlier test: {disabled}"
+    else:
+        names = set(
+            db.session.scalars(text("SELECT tbl_name FROM sqlite_master WHERE type = 'trigger'"))
+        )
+        assert names >= set(GUARDED_TABLES)
+
+
+@pytest.fixture
+def rows(make_user, make_session) -> dict[str, int]:
+    """Ids of one row of each kind: a signed session, entries, an audit event, templates."""
+    assert_triggers_in_force()
+    practitioner = make_user()
+    signed = make_session(practitioner, phases=ALL_PHASES, sign=True)
+    unsigned = make_session(practitioner, phases=("signin",))
+    signed_entry = db.session.scalar(
+        db.select(PhaseEntry.id).where(
+            PhaseEntry.session_id == signed.id, PhaseEntry.phase == "timeout"
+        )
+    )
+    unsigned_entry = db.session.scalar(
+        db.select(PhaseEntry.id).where(PhaseEntry.session_id == unsigned.id)
+    )
+    audit_event = db.session.scalar(db.select(AuditEvent.id).order_by(AuditEvent.seq).limit(1))
+    assert signed_entry and unsigned_entry and audit_event
+    return {
+        "signed_session": signed.id,
+        "unsigned_session": unsigned.id,
+        "signed_entry": signed_entry,
+        "unsigned_entry": unsigned_entry,
+        "audit_event": audit_event,
+        "published_template": signed.template_version_id,
+    }
+
+
+def snapshot(table: str, row_id: int) -> dict[str, Any] | None:
+    row = db.session.execute(
+        text(f"SELECT * FROM {table} WHERE id = :id"), {"id": row_id}
+    ).mappings()
+    found = row.one_or_none()
+    return dict(found) if found is not None else None
+
+
+def assert_refused(statement: str, row_id: int) -> None:
+    with pytest.raises(DatabaseError, match="immutable"):
+        db.session.execute(text(statement), {"id": row_id})
+    db.session.rollback()
+
+
+REFUSED = [
+    pytest.param(
+        "treatment_sessions",
+        "signed_session",
+        "UPDATE treatment_sessions SET needle_lot = 'FORGED-LOT' WHERE id = :id",
+        id="signed-session-needle-lot",
+    ),
+    pytest.param(
+        "treatment_sessions",
+        "signed_session",
+        "UPDATE treatment_sessions SET content_hash = 'f00d' WHERE id = :id",
+        id="signed-session-content-hash",
+    ),
+    pytest.param(
+        "treatment_sessions",
+        "signed_session",
+        "UPDATE treatment_sessions SET answers = '{}' WHERE id = :id",
+        id="signed-session-answers",
+    ),
+    pytest.param(
+        "treatment_sessions",
+        "signed_session",
+        "UPDATE treatment_sessions SET signed_dt = NULL, signed_by_id = NULL, "
+        "content_hash = NULL WHERE id = :id",
+        id="signed-session-unsign",
+    ),
+    pytest.param(
+        "treatment_sessions",
+        "signed_session",
+        "DELETE FROM treatment_sessions WHERE id = :id",
+        id="signed-session-delete",
+    ),
+    pytest.param(
+        "phase_entries",
+        "signed_entry",
+        "UPDATE phase_entries SET answers = '{}' WHERE id = :id",
+        id="signed-session-entry-update",
+    ),
+    pytest.param(
+        "phase_entries",
+        "signed_entry",
+        "DELETE FROM phase_entries WHERE id = :id",
+        id="signed-session-entry-delete",
+    ),
+    pytest.param(
+        "phase_entries",
+        "unsigned_entry",
+        "UPDATE phase_entries SET submitted_dt = started_dt "
+        "FROM treatment_sessions WHERE phase_entries.id = :id "
+        "AND treatment_sessions.id = phase_entries.session_id",
+        id="unsigned-session-entry-backdate",
+    ),
+    pytest.param(
+        "phase_entries",
+        "unsigned_entry",
+        "DELETE FROM phase_entries WHERE id = :id",
+        id="unsigned-session-entry-delete",
+    ),
+    pytest.param(
+        "audit_events",
+        "audit_event",
+        "UPDATE audit_events SET action = 'session.view' WHERE id = :id",
+        id="audit-event-update",
+    ),
+    pytest.param(
+        "audit_events",
+        "audit_event",
+        "DELETE FROM audit_events WHERE id = :id",
+        id="audit-event-delete",
+    ),
+    pytest.param(
+        "template_versions",
+        "published_template",
+        "UPDATE template_versions SET definition = '{}' WHERE id = :id",
+        id="published-template-definition",
+    ),
+    pytest.param(
+        "template_versions",
+        "published_template",
+        "UPDATE template_versions SET published_dt = NULL WHERE id = :id",
+        id="published-template-unpublish",
+    ),
+    pytest.param(
+        "template_versions",
+        "published_template",
+        "DELETE FROM template_versions WHERE id = :id",
+        id="published-template-delete",
+    ),
+]
+
+
+@pytest.mark.parametrize(("table", "row", "statement"), REFUSED)
+def test_the_database_refuses_to_change_a_final_row(rows, table, row, statement):
+    before = snapshot(table, rows[row])
+    assert before is not None
+
+    assert_refused(statement, rows[row])
+
+    assert snapshot(table, rows[row]) == before
+
+
+def test_deleting_the_whole_audit_trail_is_refused(rows):
+    count = db.session.execute(text("SELECT count(*) FROM audit_events")).scalar_one()
+    assert count > 0
+
+    with pytest.raises(DatabaseError, match="immutable"):
+        db.session.execute(text("DELETE FROM audit_events"))
+    db.session.rollback()
+
+    assert db.session.execute(text("SELECT count(*) FROM audit_events")).scalar_one() == count
+
+
+def test_an_unsigned_session_can_still_be_updated(rows):
+    db.session.execute(
+        text("UPDATE treatment_sessions SET needle_lot = 'LOT-NEW' WHERE id = :id"),
+        {"id": rows["unsigned_session"]},
+    )
+    db.session.commit()
+
+    assert snapshot("treatment_sessions", rows["unsigned_session"])["needle_lot"] == "LOT-NEW"
+
+
+def test_a_draft_template_can_still_be_edited_until_it_is_published(rows):
+    draft, _ = risks.create_draft_from_text("Risks\n- Bleeding at the sites.", actor=None)
+    db.session.commit()
+
+    db.session.execute(
+        text("UPDATE template_versions SET title = 'Reviewed draft' WHERE id = :id"),
+        {"id": draft.id},
+    )
+    db.session.commit()
+
+    assert snapshot("template_versions", draft.id)["title"] == "Reviewed draft"
+
+
+def test_a_change_to_a_signed_session_through_the_orm_is_refused_on_flush(rows):
+    from safety.checklists.models import TreatmentSession
+
+    session = db.session.get(TreatmentSession, rows["signed_session"])
+    before = snapshot("treatment_sessions", session.id)
+    session.needle_lot = "FORGED-LOT"
+
+    with pytest.raises(DatabaseError, match="immutable"):
+        db.session.flush()
+    db.session.rollback()
+
+    assert snapshot("treatment_sessions", rows["signed_session"]) == before

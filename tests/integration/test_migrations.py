@@ -1,0 +1,181 @@
+"""Migrations: an empty database upgraded to head matches the models, with its triggers.
+
+Each test works on a database of its own: a new SQLite file, or (when TEST_DATABASE_URL is set)
+a PostgreSQL database created for the test and dropped afterwards, so the shared test database
+that the other tests use is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Flask
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from config import TestingConfig
+from safety import create_app
+from safety.extensions import db
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+#: Triggers the initial migration creates, per backend (DESIGN.md §5).
+SQLITE_TRIGGERS = {
+    f"{name}_{verb}"
+    for name in (
+        "audit_events_append_only",
+        "phase_entries_append_only",
+        "treatment_sessions_signed",
+        "template_versions_published",
+    )
+    for verb in ("update", "delete")
+}
+POSTGRES_TRIGGERS = {
+    ("audit_events", "audit_events_append_only"),
+    ("phase_entries", "phase_entries_append_only"),
+    ("treatment_sessions", "treatment_sessions_signed"),
+    ("template_versions", "template_versions_published"),
+}
+
+
+@pytest.fixture
+def empty_database_url(postgres_url, tmp_path) -> Iterator[str]:
+    """Return the URL of a database with nothing in it, dropped again after the test."""
+    if not postgres_url:
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    name = f"needlesafe_drift_test_{os.getpid()}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        try:
+            yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture
+def empty_app(empty_database_url) -> Iterator[Flask]:
+    config = type(
+        "EmptyDatabaseConfig", (TestingConfig,), {"SQLALCHEMY_DATABASE_URI": empty_database_url}
+    )
+    app = create_app(config)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def schema_drift() -> list:
+    """Return what autogenerate would change to make the database match the models."""
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return compare_metadata(context, db.metadata)
+
+
+def table_names() -> set[str]:
+    with db.engine.connect() as conn:
+        return set(inspect(conn).get_table_names())
+
+
+def triggers() -> set:
+    with db.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            rows = conn.execute(
+                text(
+                    "SELECT tgrelid::regclass::text, tgname FROM pg_trigger WHERE NOT tgisinternal"
+                )
+            )
+            return {(table, name) for table, name in rows}
+        rows = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+        return {name for (name,) in rows}
+
+
+def expected_triggers() -> set:
+    return POSTGRES_TRIGGERS if db.engine.dialect.name == "postgresql" else SQLITE_TRIGGERS
+
+
+def current_revision() -> str | None:
+    with db.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def script_directory() -> ScriptDirectory:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config)
+
+
+def test_upgrading_an_empty_database_to_head_finds_no_drift_from_the_models(empty_app):
+    upgrade(directory=str(MIGRATIONS))
+
+    assert current_revision() == script_directory().get_current_head()
+    assert table_names() >= {table for table in db.metadata.tables}
+    assert schema_drift() == []
+
+
+def test_the_migrated_schema_carries_the_named_check_constraints_of_the_models(empty_app):
+    # Autogenerate does not compare CHECK constraints, so look at them directly.
+    upgrade(directory=str(MIGRATIONS))
+
+    with db.engine.connect() as conn:
+        inspector = inspect(conn)
+        for table in db.metadata.sorted_tables:
+            in_models = {
+                c.name for c in table.constraints if c.__class__.__name__ == "CheckConstraint"
+            }
+            in_database = {c["name"] for c in inspector.get_check_constraints(table.name)}
+            assert in_database == in_models, table.name
+
+
+def test_upgrading_creates_the_immutability_triggers(empty_app):
+    upgrade(directory=str(MIGRATIONS))
+
+    assert triggers() >= expected_triggers()
+
+
+def test_upgrading_seeds_the_audit_chain_with_its_genesis_head(empty_app):
+    upgrade(directory=str(MIGRATIONS))
+
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, last_seq, last_hash FROM audit_chain_head")).all()
+    assert [tuple(r) for r in rows] == [(1, 0, "0" * 64)]
+
+
+def test_downgrading_to_base_and_upgrading_again_rebuilds_the_same_schema(empty_app):
+    upgrade(directory=str(MIGRATIONS))
+
+    downgrade(directory=str(MIGRATIONS), revision="base")
+
+    assert table_names() <= {"alembic_version"}
+    assert current_revision() is None
+    assert not (triggers() & expected_triggers())
+
+    upgrade(directory=str(MIGRATIONS))
+
+    assert current_revision() == script_directory().get_current_head()
+    assert schema_drift() == []
+    assert triggers() >= expected_triggers()
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM audit_chain_head")).scalar_one() == 1
+
+
+def test_every_migration_names_its_true_parent_in_its_revises_header():
+    for script in script_directory().walk_revisions():
+        header = re.search(r"^Revises:[ \t]*(\S*)[ \t]*$", script.module.__doc__ or "", re.M)
+        assert header, f"{script.path} has no Revises: header"
+        assert (header.group(1) or None) == script.down_revision, script.path
