@@ -57,17 +57,28 @@ def _configure_extensions(app: Flask) -> None:
 
 
 def _configure_blueprints(app: Flask) -> None:
+    from safety.admin.routes import bp as admin_bp
+    from safety.audit.routes import bp as audit_bp
     from safety.auth.routes import bp as auth_bp
     from safety.checklists.routes import bp as checklists_bp
     from safety.clinics.routes import bp as clinics_bp
+    from safety.fhir.routes import bp as fhir_bp
+    from safety.followup.routes import bp as followup_bp
     from safety.review.routes import bp as review_bp
     from safety.risks.routes import bp as risks_bp
 
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(clinics_bp)
-    app.register_blueprint(checklists_bp)
-    app.register_blueprint(review_bp)
-    app.register_blueprint(risks_bp)
+    for blueprint in (
+        auth_bp,
+        clinics_bp,
+        checklists_bp,
+        audit_bp,
+        review_bp,
+        risks_bp,
+        admin_bp,
+        fhir_bp,
+        followup_bp,
+    ):
+        app.register_blueprint(blueprint)
 
     @app.get("/")
     def home():
@@ -176,12 +187,16 @@ def _configure_cli(app: Flask) -> None:
     from safety.audit.cli import audit_cli
     from safety.auth.cli import users_cli
     from safety.demo.cli import demo_cli
+    from safety.fhir.cli import tokens_cli
+    from safety.followup.cli import reminders_cli
     from safety.risks.cli import risks_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(risks_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(audit_cli)
+    app.cli.add_command(tokens_cli)
+    app.cli.add_command(reminders_cli)
 
 
 def _configure_logging(app: Flask) -> None:

@@ -7,7 +7,8 @@ import sys
 import click
 from flask.cli import with_appcontext
 
-from safety.audit.verify import verify
+from safety.audit.verify import verify_and_record
+from safety.extensions import db
 
 
 @click.group("audit")
@@ -19,7 +20,8 @@ def audit_cli() -> None:
 @with_appcontext
 def verify_command() -> None:
     """Walk the hash chain and recompute every signed record's hash; exit 1 on any break."""
-    result = verify()
+    result = verify_and_record()
+    db.session.commit()
     if result.is_intact:
         click.echo(
             f"Intact: {result.events} audit events and {result.records} signed records verified."
