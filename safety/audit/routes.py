@@ -4,4 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-bp = Blueprint("audit", __name__, )
+bp = Blueprint(
+    "audit",
+    __name__,
+)

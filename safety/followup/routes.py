@@ -4,4 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-bp = Blueprint("followup", __name__, )
+bp = Blueprint(
+    "followup",
+    __name__,
+)
