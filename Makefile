@@ -24,8 +24,12 @@ run: install
 	@echo ""
 	@echo "NeedleSafe is starting at http://127.0.0.1:$(PORT)"
 	@echo "Sign in with one of the demo accounts above (password: needlesafe-demo)."
+	@echo "Patient follow-up messages appear at http://127.0.0.1:$(PORT)/dev/messages"
 	@echo ""
-	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+	@# The reminder worker runs beside the server and stops with it.
+	BASE_URL=http://127.0.0.1:$(PORT) $(BIN)/flask reminders work & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	BASE_URL=http://127.0.0.1:$(PORT) $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 test: install
 	NEEDLESAFE_ENV=testing $(BIN)/python -m pytest

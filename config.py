@@ -58,6 +58,23 @@ class Config:
     ARGON2_MEMORY_COST = 65536
     DEMO_MODE = False
 
+    #: Follow-up delivery: smtp, outbox (development: messages readable in the app) or sms-http.
+    REMINDER_BACKEND = os.environ.get("REMINDER_BACKEND", "smtp")
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "localhost")
+    MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
+    MAIL_USE_TLS = _flag("MAIL_USE_TLS")
+    MAIL_USE_SSL = _flag("MAIL_USE_SSL")
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "NeedleSafe <no-reply@localhost>")
+    SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL")
+    SMS_GATEWAY_TOKEN = os.environ.get("SMS_GATEWAY_TOKEN")
+    #: Public address used in links sent to patients and practitioners.
+    BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")
+    #: How long a worker holds a claimed reminder before another may take it.
+    REMINDER_LEASE_SECONDS = int(os.environ.get("REMINDER_LEASE_SECONDS", "120"))
+    PATIENT_FORM_RATE_LIMIT = os.environ.get("PATIENT_FORM_RATE_LIMIT", "30 per minute")
+
     @classmethod
     def check(cls) -> None:
         """Refuse to run without the settings this environment needs."""
@@ -68,6 +85,7 @@ class DevelopmentConfig(Config):
 
     ENV_NAME = "development"
     DEMO_MODE = True
+    REMINDER_BACKEND = os.environ.get("REMINDER_BACKEND", "outbox")
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or (
         f"sqlite:///{INSTANCE_DIR / 'needlesafe.db'}"
     )
@@ -84,6 +102,8 @@ class TestingConfig(Config):
     ENV_NAME = "testing"
     TESTING = True
     DEMO_MODE = True
+    REMINDER_BACKEND = "outbox"
+    BASE_URL = "http://localhost"
     SECRET_KEY = "testing-secret-key-not-for-production"
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
     RATELIMIT_STORAGE_URI = "memory://"

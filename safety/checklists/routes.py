@@ -11,6 +11,7 @@ from safety.checklists.forms import PhaseForm, SignForm, StartSessionForm
 from safety.clinics import services as clinics
 from safety.errors import DomainError
 from safety.extensions import db
+from safety.followup import services as followups
 
 bp = Blueprint("checklists", __name__, url_prefix="/sessions")
 
@@ -21,6 +22,7 @@ def today():
     sessions = services.sessions_for_today(current_user)
     return render_template(
         "checklists/today.html",
+        escalations=followups.open_escalations(current_user),
         sessions=sessions,
         progress={s.id: services.progress(s) for s in sessions},
     )
@@ -68,6 +70,7 @@ def session(session_id: int):
         form=SignForm(),
         blockers=[] if record.is_signed else services.signing_blockers(record),
         flags_preview=[] if record.is_signed else rules.flags_for(state.template, state.answers),
+        followups=followups.timeline(record),
         errors={},
     )
 
@@ -166,6 +169,7 @@ def sign(session_id: int):
         form=form,
         blockers=services.signing_blockers(record) if not record.is_signed else [],
         flags_preview=rules.flags_for(state.template, state.answers),
+        followups=followups.timeline(record),
         errors=errors,
         message=message,
     ), 400

@@ -262,6 +262,10 @@ def apply_signature(session: TreatmentSession, signer: User, *, now: datetime) -
         details={"content_hash": session.content_hash},
         now=now,
     )
+    # Follow-ups go out through outbox rows written in this same transaction.
+    from safety.followup.services import schedule_for_signed_session
+
+    schedule_for_signed_session(session, now=now)
 
 
 def _iso(value: datetime) -> str:

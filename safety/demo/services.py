@@ -6,11 +6,17 @@ import random
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
 from safety.auth import services as auth
 from safety.auth.models import Role, User
 from safety.checklists import services as checklists
 from safety.clinics import services as clinics
 from safety.dbtypes import utcnow
+from safety.extensions import db
+from safety.followup import rules
+from safety.followup import services as followup_services
+from safety.followup.models import FollowUp, OutboxMessage
 
 DEMO_PASSWORD = "needlesafe-demo"
 DEMO_ACCOUNTS = [
@@ -58,12 +64,16 @@ def seed(*, now: datetime | None = None, rng: random.Random | None = None) -> in
                 family_name=family,
                 email=f"{given.lower()}.{family.lower()}@example.org",
                 phone=None,
-                is_followup_consent=rng.random() < 0.8,
+                is_followup_consent=given != "Noah",  # one patient said no to messages
                 now=now - timedelta(days=7 * WEEKS + 1),
             )
             for given, family in PATIENTS[index * 5 : index * 5 + 5]
         ]
         signed += _history(practitioner, patients, ZoneInfo(zone), now, rng, unusual=index == 0)
+        # Signed about 25 hours ago: its 24-hour check is due, so `make run`'s worker sends it
+        # and the development outbox shows a real link at once.
+        _signed_yesterday(practitioner, patients[1], ZoneInfo(zone), now, rng)
+        signed += 1
         # One session in progress today, to show resuming between phases.
         start = min(now, _at(now.astimezone(ZoneInfo(zone)).date(), 8, ZoneInfo(zone)))
         session = checklists.start_session(practitioner, patient_id=patients[0].id, now=start)
@@ -116,13 +126,76 @@ def _history(practitioner, patients, zone, now, rng, *, unusual: bool) -> int:
                 _signout(rng, needles, special, patient.is_followup_consent),
                 now=start + timedelta(minutes=30),
             )
+            signed_session = checklists.get_session(practitioner, session.id)
             checklists.apply_signature(
-                checklists.get_session(practitioner, session.id),
-                practitioner,
-                now=start + timedelta(minutes=32),
+                signed_session, practitioner, now=start + timedelta(minutes=32)
             )
+            _settle_followups(signed_session, now, rng, special)
             count += 1
     return count
+
+
+def _signed_yesterday(practitioner, patient, zone: ZoneInfo, now: datetime, rng) -> None:
+    """Sign a session early enough that its 24-hour check is already due."""
+    signed = now - timedelta(hours=25)
+    while rules.plan_at_signing(signed, zone, with_day7=False)[0].due > now:
+        signed -= timedelta(hours=1)
+    start = signed - timedelta(minutes=30)
+    session = checklists.start_session(practitioner, patient_id=patient.id, now=start)
+    checklists.submit_phase(practitioner, session.id, "signin", _signin(rng), now=start)
+    needles = rng.randint(3, 8)
+    day = start.astimezone(zone).date()
+    checklists.submit_phase(
+        practitioner, session.id, "timeout", _timeout(rng, day, needles, None), now=start
+    )
+    checklists.submit_phase(
+        practitioner, session.id, "signout", _signout(rng, needles, None, True), now=signed
+    )
+    checklists.apply_signature(
+        checklists.get_session(practitioner, session.id), practitioner, now=signed
+    )
+
+
+def _settle_followups(session, now: datetime, rng: random.Random, special: str | None) -> None:
+    """Play out a past session's follow-ups as they would have gone: sent, mostly answered."""
+    while True:
+        row = db.session.scalar(
+            select(OutboxMessage)
+            .join(FollowUp)
+            .where(
+                FollowUp.session_id == session.id,
+                OutboxMessage.status == "pending",
+                OutboxMessage.next_attempt_dt <= now,
+            )
+            .order_by(OutboxMessage.next_attempt_dt)
+            .limit(1)
+        )
+        if row is None:
+            break
+        row.status, row.sent_dt, row.attempts = "sent", row.next_attempt_dt, 1
+        followup = row.followup
+        if followup.status == "scheduled":
+            followup.status = "sent"
+        answers_now = special == "prolonged" or rng.random() < 0.8
+        if not row.is_reminder and followup.kind in {"24h", "72h"} and answers_now:
+            token = followup_services.issue_link(followup, now=row.next_attempt_dt)
+            answers = _patient_answers(rng, special if followup.kind == "24h" else None)
+            followup_services.answer(token, answers, now=row.next_attempt_dt + timedelta(hours=2))
+        db.session.flush()
+
+
+def _patient_answers(rng: random.Random, special: str | None) -> dict[str, list[str]]:
+    soreness = rng.choice([0, 1, 1, 2, 2, 3, 3, 4, 5])
+    answers = {
+        "soreness": [str(soreness)],
+        "trend": [rng.choices(["better", "same", "worse"], weights=[80, 17, 3])[0]],
+        "bleeding": ["none"],
+        "bruising": [rng.choices(["none", "small"], weights=[88, 12])[0]],
+        "chest": ["no"],
+    }
+    if special == "prolonged":
+        answers["bruising"] = ["large"]  # a same-day answer, to show an escalation
+    return answers
 
 
 def _signin(rng: random.Random) -> dict[str, list[str]]:

@@ -1,10 +1,90 @@
-"""Patient follow-up: the patient form, follow-up timelines and the development outbox."""
+"""The patient's follow-up form (no account: a link token), opt-out, and the development outbox."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, abort, current_app, render_template, request
+from sqlalchemy import select
 
-bp = Blueprint(
-    "followup",
-    __name__,
-)
+from safety.errors import DomainError
+from safety.extensions import db, limiter
+from safety.followup import rules, services
+from safety.followup.forms import PatientForm
+from safety.followup.models import DevMessage
+
+bp = Blueprint("followup", __name__)
+
+GONE = {
+    "title": "This link cannot be used",
+    "message": "This link has expired, has already been used, or is not complete. "
+    "If you are worried about how you feel, please call your clinic. "
+    "If it is an emergency, call emergency services now.",
+}
+
+
+def _patient_limit() -> str:
+    return current_app.config["PATIENT_FORM_RATE_LIMIT"]
+
+
+@bp.after_request
+def _no_referrer(response):
+    # The token is in the path: never let it leak to another site through the Referer.
+    if request.endpoint and request.endpoint.startswith("followup.patient"):
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@bp.route("/f/<token>", methods=["GET", "POST"])
+@limiter.limit(_patient_limit)
+def patient_form(token: str):
+    try:
+        context = services.link_context(token)
+    except DomainError:
+        return render_template("followup/gone.html", **GONE), 404
+    form = PatientForm()
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        try:
+            outcome = services.answer(token, request.form.to_dict(flat=False))
+        except DomainError as exc:
+            db.session.rollback()
+            if exc.status_code == 404:
+                return render_template("followup/gone.html", **GONE), 404
+            errors = exc.errors
+        else:
+            db.session.commit()
+            return render_template("followup/advice.html", outcome=outcome, rules=rules, **context)
+    return render_template(
+        "followup/form.html", form=form, errors=errors, values=request.form, rules=rules, **context
+    ), 400 if errors else 200
+
+
+@bp.route("/f/<token>/stop", methods=["GET", "POST"])
+@limiter.limit(_patient_limit)
+def patient_stop(token: str):
+    form = PatientForm()
+    if form.validate_on_submit():
+        try:
+            services.opt_out(token)
+        except DomainError:
+            db.session.rollback()
+            return render_template("followup/gone.html", **GONE), 404
+        db.session.commit()
+        return render_template("followup/stopped.html")
+    try:
+        services.find_link(token, now=services.utcnow(), for_answer=False)
+    except DomainError:
+        return render_template("followup/gone.html", **GONE), 404
+    return render_template("followup/stop.html", form=form)
+
+
+@bp.get("/dev/messages")
+def dev_messages():
+    """Development only: the messages the `outbox` backend kept, with their links."""
+    config = current_app.config
+    if not config.get("DEMO_MODE") or config["REMINDER_BACKEND"] != "outbox":
+        abort(404)
+    newest = select(DevMessage).order_by(DevMessage.id.desc()).limit(100)
+    messages = db.session.scalars(newest).all()
+    return render_template("followup/dev_messages.html", messages=messages)

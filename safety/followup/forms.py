@@ -1,0 +1,7 @@
+"""Patient form: the CSRF token only; `rules.read_form` reads the answers."""
+
+from flask_wtf import FlaskForm
+
+
+class PatientForm(FlaskForm):
+    """CSRF only."""
