@@ -25,6 +25,8 @@ from safety.followup.models import FollowUp, OutboxMessage, PatientLink, Patient
 
 log = logging.getLogger(__name__)
 
+#: Rows sent per commit; small enough to finish well inside a lease.
+BATCH = 100
 PATIENT_REMINDER = "patient_reminder"
 PRACTITIONER_ALERT = "practitioner_alert"
 
@@ -341,24 +343,68 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
 
 def deliver(outbox_id: int, backend: Backend, *, worker: str, now: datetime | None = None) -> str:
     """Send one claimed row and record the outcome; returns sent, cancelled, retry or failed."""
+    counts = deliver_batch([outbox_id], backend, worker=worker, now=now)
+    return next(iter(counts), "skipped")
+
+
+def deliver_batch(
+    ids: list[int], backend: Backend, *, worker: str, now: datetime | None = None
+) -> dict[str, int]:
+    """Send a batch of claimed rows over one connection and record each outcome.
+
+    Links are committed before any message carrying them leaves. A send failure stops the
+    batch: that row backs off, the rest are released unattempted, so an unreachable server
+    never holds rows past their lease.
+    """
     now = now or utcnow()
-    row = db.session.get(OutboxMessage, outbox_id)
-    if row is None or row.status != "pending" or row.leased_by != worker:
-        db.session.rollback()
-        return "skipped"
-    outgoing = _compose(row, now=now)
-    if outgoing is None:
-        row.status = "cancelled"
-        row.lease_until_dt = None
-        db.session.commit()
-        return "cancelled"
-    db.session.commit()  # the link exists before the message that carries it leaves
-    try:
-        backend.send(outgoing)
-    except DeliveryError as exc:
-        db.session.rollback()
-        return _record_failure(outbox_id, str(exc), now=now)
-    row = db.session.get(OutboxMessage, outbox_id)
+    counts: dict[str, int] = {}
+
+    def count(outcome: str, n: int = 1) -> None:
+        counts[outcome] = counts.get(outcome, 0) + n
+
+    prepared: list[Outgoing] = []
+    for outbox_id in ids:
+        row = db.session.get(OutboxMessage, outbox_id)
+        if row is None or row.status != "pending" or row.leased_by != worker:
+            count("skipped")
+            continue
+        outgoing = _compose(row, now=now)
+        if outgoing is None:
+            row.status, row.lease_until_dt = "cancelled", None
+            count("cancelled")
+            continue
+        prepared.append(outgoing)
+    db.session.commit()
+    sent: list[Outgoing] = []
+    failure: tuple[int, str] | None = None
+    for index, outgoing in enumerate(prepared):
+        try:
+            backend.send(outgoing)
+        except DeliveryError as exc:
+            failure = (index, str(exc))
+            break
+        sent.append(outgoing)
+    for outgoing in sent:
+        _mark_sent(outgoing, now=now)
+    db.session.commit()
+    count("sent", len(sent))
+    if failure is not None:
+        index, error = failure
+        count(_record_failure(prepared[index].outbox_id, error, now=now))
+        rest = [o.outbox_id for o in prepared[index + 1 :]]
+        if rest:
+            db.session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(rest), OutboxMessage.leased_by == worker)
+                .values(lease_until_dt=None)
+            )
+            db.session.commit()
+            count("released", len(rest))
+    return {k: v for k, v in counts.items() if v}
+
+
+def _mark_sent(outgoing: Outgoing, *, now: datetime) -> None:
+    row = db.session.get(OutboxMessage, outgoing.outbox_id)
     row.status = "sent"
     row.sent_dt = now
     row.attempts += 1
@@ -372,8 +418,6 @@ def deliver(outbox_id: int, backend: Backend, *, worker: str, now: datetime | No
         details={"purpose": row.purpose, "channel": outgoing.channel, "attempt": row.attempts},
         now=now,
     )
-    db.session.commit()
-    return "sent"
 
 
 def _record_failure(outbox_id: int, error: str, *, now: datetime) -> str:
@@ -422,9 +466,12 @@ def work_once(worker: str, *, now: datetime | None = None, limit: int = 200) -> 
     backend = backend_for(current_app.config)
     counts: dict[str, int] = {}
     try:
-        for outbox_id in claim(worker, now=now, limit=limit):
-            outcome = deliver(outbox_id, backend, worker=worker, now=now)
-            counts[outcome] = counts.get(outcome, 0) + 1
+        ids = claim(worker, now=now, limit=limit)
+        for start in range(0, len(ids), BATCH):
+            for outcome, n in deliver_batch(
+                ids[start : start + BATCH], backend, worker=worker, now=now
+            ).items():
+                counts[outcome] = counts.get(outcome, 0) + n
     finally:
         backend.close()
     return counts
