@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from safety.audit import rules
 from safety.audit.models import AuditChainHead, AuditEvent
 from safety.dbtypes import utcnow
 from safety.extensions import db
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One event to append: what happened, by whom, to what."""
+
+    action: str
+    actor_id: int | None = None
+    object_type: str | None = None
+    object_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 def record(
@@ -22,46 +34,65 @@ def record(
     object_id: str | int | None = None,
     details: dict[str, Any] | None = None,
     now: datetime | None = None,
-) -> AuditEvent:
-    """Append an audit event to the chain in the current transaction.
-
-    The first statement updates the chain head, which takes its row lock on PostgreSQL and the
-    write lock on SQLite: concurrent writers append one at a time, so the chain never forks.
-    """
+) -> None:
+    """Append an audit event to the chain in the current transaction."""
     if obj is not None:
         object_type = object_type or obj.__tablename__
         object_id = obj.id
-    now = (now or utcnow()).astimezone(UTC)
-    seq, prev_hash = db.session.execute(
-        update(AuditChainHead)
-        .where(AuditChainHead.id == 1)
-        .values(last_seq=AuditChainHead.last_seq + 1)
-        .returning(AuditChainHead.last_seq, AuditChainHead.last_hash)
-    ).one()
-    payload = rules.event_payload(
-        seq=seq,
-        created_dt=now,
-        actor_id=actor.id if actor is not None else None,
+    entry = Entry(
         action=action,
+        actor_id=actor.id if actor is not None else None,
         object_type=object_type,
         object_id=None if object_id is None else str(object_id),
         details=details or {},
     )
-    event_hash = rules.chain_hash(prev_hash, payload)
-    event = AuditEvent(
-        seq=seq,
-        created_dt=now,
-        actor_id=payload["actor_id"],
-        action=action,
-        object_type=object_type,
-        object_id=payload["object_id"],
-        details=payload["details"],
-        prev_hash=prev_hash,
-        hash=event_hash,
-    )
-    db.session.add(event)
+    record_many([entry], now=now)
+
+
+def record_many(entries: list[Entry], *, now: datetime | None = None) -> None:
+    """Append several events at once, in order, in the current transaction.
+
+    The first statement reserves their sequence numbers on the chain head, which takes its row
+    lock on PostgreSQL and the write lock on SQLite: concurrent writers append one at a time,
+    so the chain never forks.
+    """
+    if not entries:
+        return
+    db.session.flush()  # the objects the events name have their ids
+    now = (now or utcnow()).astimezone(UTC)
+    last_seq, prev_hash = db.session.execute(
+        update(AuditChainHead)
+        .where(AuditChainHead.id == 1)
+        .values(last_seq=AuditChainHead.last_seq + len(entries))
+        .returning(AuditChainHead.last_seq, AuditChainHead.last_hash)
+    ).one()
+    rows = []
+    for seq, entry in enumerate(entries, start=last_seq - len(entries) + 1):
+        payload = rules.event_payload(
+            seq=seq,
+            created_dt=now,
+            actor_id=entry.actor_id,
+            action=entry.action,
+            object_type=entry.object_type,
+            object_id=entry.object_id,
+            details=entry.details,
+        )
+        event_hash = rules.chain_hash(prev_hash, payload)
+        rows.append(
+            {
+                "seq": seq,
+                "created_dt": now,
+                "actor_id": entry.actor_id,
+                "action": entry.action,
+                "object_type": entry.object_type,
+                "object_id": entry.object_id,
+                "details": entry.details,
+                "prev_hash": prev_hash,
+                "hash": event_hash,
+            }
+        )
+        prev_hash = event_hash
+    db.session.execute(insert(AuditEvent), rows)
     db.session.execute(
-        update(AuditChainHead).where(AuditChainHead.id == 1).values(last_hash=event_hash)
+        update(AuditChainHead).where(AuditChainHead.id == 1).values(last_hash=prev_hash)
     )
-    db.session.flush()
-    return event

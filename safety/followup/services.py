@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import joinedload
 
 from safety.audit import services as audit
 from safety.checklists.models import Flag, TreatmentSession
@@ -363,9 +364,18 @@ def deliver_batch(
         counts[outcome] = counts.get(outcome, 0) + n
 
     prepared: list[Outgoing] = []
-    for outbox_id in ids:
-        row = db.session.get(OutboxMessage, outbox_id)
-        if row is None or row.status != "pending" or row.leased_by != worker:
+    rows = db.session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .options(
+            joinedload(OutboxMessage.followup)
+            .joinedload(FollowUp.session)
+            .options(joinedload(TreatmentSession.patient), joinedload(TreatmentSession.clinic))
+        )
+        .order_by(OutboxMessage.id)
+    ).all()
+    for row in rows:
+        if row.status != "pending" or row.leased_by != worker:
             count("skipped")
             continue
         outgoing = _compose(row, now=now)
@@ -374,6 +384,7 @@ def deliver_batch(
             count("cancelled")
             continue
         prepared.append(outgoing)
+    count("skipped", len(ids) - len(rows))
     db.session.commit()
     sent: list[Outgoing] = []
     failure: tuple[int, str] | None = None
@@ -384,8 +395,7 @@ def deliver_batch(
             failure = (index, str(exc))
             break
         sent.append(outgoing)
-    for outgoing in sent:
-        _mark_sent(outgoing, now=now)
+    _mark_sent(sent, now=now)
     db.session.commit()
     count("sent", len(sent))
     if failure is not None:
@@ -403,19 +413,37 @@ def deliver_batch(
     return {k: v for k, v in counts.items() if v}
 
 
-def _mark_sent(outgoing: Outgoing, *, now: datetime) -> None:
-    row = db.session.get(OutboxMessage, outgoing.outbox_id)
-    row.status = "sent"
-    row.sent_dt = now
-    row.attempts += 1
-    row.lease_until_dt = None
-    if row.followup is not None and row.followup.status == "scheduled":
-        row.followup.status = "sent"
-    audit.record(
-        "reminder.sent",
-        obj=row,
-        object_type="outbox",
-        details={"purpose": row.purpose, "channel": outgoing.channel, "attempt": row.attempts},
+def _mark_sent(sent: list[Outgoing], *, now: datetime) -> None:
+    """Record a batch of deliveries: the rows, their follow-ups and one audit event each."""
+    if not sent:
+        return
+    ids = [o.outbox_id for o in sent]
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .values(
+            status="sent",
+            sent_dt=now,
+            attempts=OutboxMessage.attempts + 1,
+            lease_until_dt=None,
+        )
+    )
+    followups = select(OutboxMessage.followup_id).where(OutboxMessage.id.in_(ids))
+    db.session.execute(
+        update(FollowUp)
+        .where(FollowUp.id.in_(followups), FollowUp.status == "scheduled")
+        .values(status="sent")
+    )
+    audit.record_many(
+        [
+            audit.Entry(
+                action="reminder.sent",
+                object_type="outbox",
+                object_id=str(o.outbox_id),
+                details={"channel": o.channel},
+            )
+            for o in sent
+        ],
         now=now,
     )
 
