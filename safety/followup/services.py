@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from safety.audit import services as audit
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 BATCH = 100
 PATIENT_REMINDER = "patient_reminder"
 PRACTITIONER_ALERT = "practitioner_alert"
+CLINIC_ALERT = "clinic_alert"
 
 
 # --- scheduling -------------------------------------------------------------------------------
@@ -169,7 +171,11 @@ def answer(token: str, form, *, now: datetime | None = None) -> Outcome:
     link.used_dt = now
     followup.status = "answered"
     followup.answered_dt = now
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:  # the same form sent twice at once: the first answer stands
+        db.session.rollback()
+        raise NotFound() from None
     audit.record(
         "followup.response",
         obj=response,
@@ -195,11 +201,15 @@ def answer(token: str, form, *, now: datetime | None = None) -> Outcome:
         db.session.add(flag)
         db.session.flush()
         if level in {rules.EMERGENCY, rules.SAME_DAY}:
-            db.session.add(
-                OutboxMessage(
-                    purpose=PRACTITIONER_ALERT, flag_id=flag.id, next_attempt_dt=now, created_dt=now
+            purposes = [PRACTITIONER_ALERT]
+            if level == rules.EMERGENCY and session.clinic.alert_email:
+                purposes.append(CLINIC_ALERT)
+            for purpose in purposes:
+                db.session.add(
+                    OutboxMessage(
+                        purpose=purpose, flag_id=flag.id, next_attempt_dt=now, created_dt=now
+                    )
                 )
-            )
         audit.record("flag.raise", obj=flag, details={"kind": level}, now=now)
     if followup.kind == "24h" and rules.needs_72h(read.answers):
         due = rules.due_72h(session.signed_dt, session.clinic.zone)
@@ -313,15 +323,18 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
     """Build the message for a claimed row, or None when it is no longer needed."""
     base = current_app.config["BASE_URL"].rstrip("/")
     mid = rules.message_id(row.id, _domain())
-    if row.purpose == PRACTITIONER_ALERT:
+    if row.purpose in {PRACTITIONER_ALERT, CLINIC_ALERT}:
         flag = db.session.get(Flag, row.flag_id)
         session = flag.session
         message = rules.practitioner_alert(
             level=flag.kind, clinic=session.clinic.name, link=f"{base}/sessions/{session.id}"
         )
-        return Outgoing(
-            row.id, "email", session.practitioner.email, message.subject, message.text, mid
+        to = (
+            session.practitioner.email
+            if row.purpose == PRACTITIONER_ALERT
+            else session.clinic.alert_email
         )
+        return Outgoing(row.id, "email", to, message.subject, message.text, mid)
     followup = row.followup
     session = followup.session
     patient = session.patient
