@@ -23,6 +23,18 @@ class TreatmentSession(db.Model):
         Index("ix_treatment_sessions_clinic_date", "clinic_id", "session_date", "id"),
         Index("ix_treatment_sessions_practitioner_date", "practitioner_id", "session_date"),
         Index("ix_treatment_sessions_lot", "needle_lot", "session_date"),
+        # The review's keyset order, and every column the dashboard aggregates (migration 0002).
+        Index("ix_treatment_sessions_date", "session_date", "id"),
+        Index(
+            "ix_treatment_sessions_outcomes",
+            "session_date",
+            "clinic_id",
+            "signed_dt",
+            "bleeding",
+            "bruising",
+            "reaction",
+            "pain_during",
+        ),
         CheckConstraint(
             "signed_dt IS NULL OR (content_hash IS NOT NULL AND signed_by_id IS NOT NULL)",
             name="signature_complete",

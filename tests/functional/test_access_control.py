@@ -246,7 +246,7 @@ def test_compliance_reads_any_clinics_signed_record_read_only_and_the_view_is_au
     listed = client.get("/review/records")
     response = client.get(f"/sessions/{world.signed_a}")
 
-    assert f'href="/sessions/{world.signed_a}"' in listed.get_data(as_text=True)
+    assert f'href="/review/records/{world.signed_a}"' in listed.get_data(as_text=True)
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "Ada Author" in page

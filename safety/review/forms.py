@@ -1,0 +1,207 @@
+"""Review forms and query-string readers: input shape only (types, lengths, known choices).
+
+Filters arrive in the query string (ids and dates, never a patient's name) and come back as
+typed values plus a message per field that could not be read; the services apply them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date
+
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, StringField, TextAreaField
+from wtforms.validators import AnyOf, DataRequired, Length, Optional
+
+from safety.review import rules
+
+_ID = re.compile(r"^[0-9]{1,10}$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_KIND = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+DATE_MESSAGE = "Enter a date as YYYY-MM-DD, for example 2026-03-31."
+LOT_MAX = 64
+#: A prefix shorter than this would match nearly every lot.
+LOT_PREFIX_MIN = 2
+#: Where a flag form sends the user back to.
+BACK_TO = ("flags", "record")
+MAX_PAGE = 10_000
+
+
+class AcknowledgeForm(FlaskForm):
+    """Acknowledge one flag (CSRF token and where to go back)."""
+
+    back = HiddenField(validators=[Optional(), AnyOf(BACK_TO)])
+
+
+class ResolveForm(FlaskForm):
+    """Resolve one flag with a note saying what was done."""
+
+    note = TextAreaField(
+        "What was done about it",
+        validators=[
+            DataRequired("Write what was done about this flag."),
+            Length(max=2000, message="Keep the note under 2,000 characters."),
+        ],
+    )
+    back = HiddenField(validators=[Optional(), AnyOf(BACK_TO)])
+
+
+class PatientSearchForm(FlaskForm):
+    """Find a patient by name; posted, so the name never appears in an address."""
+
+    name = StringField(
+        "Patient name",
+        validators=[
+            DataRequired("Enter part of the patient's name."),
+            Length(min=2, max=100, message="Enter between 2 and 100 characters of the name."),
+        ],
+    )
+
+
+def _text(args: Mapping[str, str], name: str) -> str:
+    return (args.get(name) or "").strip()
+
+
+def _read_id(args: Mapping[str, str], name: str, message: str, errors: dict) -> int | None:
+    raw = _text(args, name)
+    if not raw:
+        return None
+    if not _ID.match(raw) or not 0 < int(raw) < 2**31:
+        errors[name] = message
+        return None
+    return int(raw)
+
+
+def _read_date(args: Mapping[str, str], name: str, errors: dict) -> date | None:
+    raw = _text(args, name)
+    if not raw:
+        return None
+    if not _DATE.match(raw):
+        errors[name] = DATE_MESSAGE
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors[name] = DATE_MESSAGE
+        return None
+
+
+def _read_choice(
+    args: Mapping[str, str], name: str, choices: tuple[str, ...], message: str, errors: dict
+) -> str | None:
+    raw = _text(args, name)
+    if not raw:
+        return None
+    if raw not in choices:
+        errors[name] = message
+        return None
+    return raw
+
+
+def _read_range(args: Mapping[str, str], errors: dict) -> tuple[date | None, date | None]:
+    start = _read_date(args, "from", errors)
+    end = _read_date(args, "to", errors)
+    if start and end and start > end:
+        errors["to"] = "The end date is before the start date: choose a later end date."
+        end = None
+    return start, end
+
+
+def read_record_filters(args: Mapping[str, str]) -> tuple[rules.RecordFilters, dict[str, str]]:
+    """Read the record filters from the query string; a message for each value that is wrong."""
+    errors: dict[str, str] = {}
+    clinic = _read_id(args, "clinic", "Choose a clinic from the list.", errors)
+    practitioner = _read_id(args, "practitioner", "Choose a practitioner from the list.", errors)
+    patient = _read_id(args, "patient", "Find the patient again with the name search.", errors)
+    version = _read_id(args, "version", "Choose a checklist version from the list.", errors)
+    start, end = _read_range(args, errors)
+    flags = ("any", "none", *rules.SEVERITIES)
+    flag = _read_choice(args, "flag", flags, "Choose a flag option from the list.", errors)
+    state = _read_choice(args, "state", rules.STATES, "Choose a state from the list.", errors)
+    filters = rules.RecordFilters(
+        clinic_id=clinic,
+        practitioner_id=practitioner,
+        patient_id=patient,
+        date_from=start,
+        date_to=end,
+        template_version_id=version,
+        flag=flag,
+        state=state,
+    )
+    return filters, errors
+
+
+def read_cursor(
+    args: Mapping[str, str],
+) -> tuple[tuple[date, int] | None, tuple[date, int] | None, str | None]:
+    """Read `after` or `before` of a keyset page; a message when the link is not one of ours."""
+    after_raw, before_raw = _text(args, "after"), _text(args, "before")
+    after = rules.decode_cursor(after_raw) if after_raw else None
+    before = rules.decode_cursor(before_raw) if before_raw and not after_raw else None
+    if (after_raw and after is None) or (before_raw and not after_raw and before is None):
+        return None, None, "That page link did not work, so here is the first page."
+    return after, before, None
+
+
+def read_lot_query(args: Mapping[str, str]) -> tuple[rules.LotQuery | None, dict[str, str]]:
+    """Read a lot trace; None (without errors) when nothing was asked yet."""
+    errors: dict[str, str] = {}
+    lot = _text(args, "lot")
+    match = _text(args, "match") or "exact"
+    start, end = _read_range(args, errors)
+    if match not in ("exact", "prefix"):
+        errors["match"] = "Choose an exact match or a prefix."
+    if not lot:
+        if any(_text(args, name) for name in ("match", "from", "to")):
+            errors["lot"] = "Enter the lot number printed on the needle pack."
+        return None, errors
+    if len(lot) > LOT_MAX:
+        errors["lot"] = f"A lot number has at most {LOT_MAX} characters."
+    elif match == "prefix" and len(lot) < LOT_PREFIX_MIN:
+        errors["lot"] = f"Enter at least {LOT_PREFIX_MIN} characters to search by prefix."
+    if errors:
+        return None, errors
+    return rules.LotQuery(lot, match == "prefix", start, end), errors
+
+
+def read_flag_filters(args: Mapping[str, str]) -> tuple[rules.FlagFilters, dict[str, str]]:
+    """Read the flags queue filters."""
+    errors: dict[str, str] = {}
+    status = _read_choice(
+        args, "status", rules.FLAG_STATUS_FILTERS, "Choose a status from the list.", errors
+    )
+    severity = _read_choice(
+        args, "severity", rules.SEVERITIES, "Choose a severity from the list.", errors
+    )
+    kind = _text(args, "kind") or None
+    if kind is not None and not _KIND.match(kind):
+        errors["kind"] = "Choose a kind of flag from the list."
+        kind = None
+    return rules.FlagFilters(status or "unresolved", severity, kind), errors
+
+
+def read_page(args: Mapping[str, str]) -> tuple[int, str | None]:
+    """Read a page number; page 1 with a message when it is not one."""
+    raw = _text(args, "page")
+    if not raw:
+        return 1, None
+    if not _ID.match(raw) or not 1 <= int(raw) <= MAX_PAGE:
+        return 1, "That page link did not work, so here is the first page."
+    return int(raw), None
+
+
+def read_dashboard_args(
+    args: Mapping[str, str], periods: tuple[int, ...]
+) -> tuple[int, int | None, dict[str, str]]:
+    """Read the dashboard's period (months) and clinic."""
+    errors: dict[str, str] = {}
+    months = 12
+    raw = _text(args, "months")
+    if raw:
+        if _ID.match(raw) and int(raw) in periods:
+            months = int(raw)
+        else:
+            errors["months"] = "Choose a period from the list."
+    clinic = _read_id(args, "clinic", "Choose a clinic from the list.", errors)
+    return months, clinic, errors
