@@ -36,6 +36,8 @@ def verify() -> VerifyResult:
     records = 0
     if problem is None:
         records, problem = _verify_records()
+    if problem is None:
+        problem = _verify_addenda()
     return VerifyResult(events, records, problem)
 
 
@@ -120,3 +122,19 @@ def _verify_records() -> tuple[int, str | None]:
             count += 1
             last_id = session.id
         db.session.expunge_all()
+
+
+def _verify_addenda() -> str | None:
+    """Recompute each addendum's hash, which also covers its record's content hash."""
+    from safety.audit.addenda import addendum_hash
+    from safety.checklists.models import Addendum
+
+    rows = db.session.execute(
+        select(Addendum, TreatmentSession.content_hash)
+        .join(TreatmentSession, TreatmentSession.id == Addendum.session_id)
+        .order_by(Addendum.id)
+    )
+    for addendum, record_hash in rows:
+        if addendum_hash(addendum, record_hash=record_hash) != addendum.content_hash:
+            return f"addendum {addendum.id} to record {addendum.session_id} was altered"
+    return None

@@ -2,9 +2,77 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
+from flask.cli import with_appcontext
+
+from safety.errors import DomainError
+from safety.extensions import db
+from safety.fhir import services
 
 
 @click.group("tokens")
 def tokens_cli() -> None:
     """Bearer tokens for the FHIR read API."""
+
+
+def _refuse(exc: DomainError) -> None:
+    db.session.rollback()
+    click.echo(f"Error: {exc.message}", err=True)
+    sys.exit(1)
+
+
+@tokens_cli.command("create")
+@click.option("--user", "email", required=True, help="Email of the compliance officer.")
+@with_appcontext
+def create_command(email: str) -> None:
+    """Issue a read-only token to a compliance officer and print it once."""
+    try:
+        issued = services.create_token(email)
+    except DomainError as exc:
+        _refuse(exc)
+        return
+    db.session.commit()
+    token = issued.token
+    # Only the secret goes to stdout, so `TOKEN=$(flask tokens create ...)` captures it alone.
+    click.echo(f"Token {token.id} for {token.user.email} (prefix {token.prefix}):", err=True)
+    click.echo(issued.secret)
+    click.echo(
+        "Copy it now: it is shown only this once and only its hash is stored. "
+        "Send it as 'Authorization: Bearer <token>'.",
+        err=True,
+    )
+
+
+@tokens_cli.command("revoke")
+@click.argument("prefix_or_id")
+@with_appcontext
+def revoke_command(prefix_or_id: str) -> None:
+    """Revoke a token by its id or prefix; requests with it are refused at once."""
+    try:
+        token = services.revoke_token(prefix_or_id)
+    except DomainError as exc:
+        _refuse(exc)
+        return
+    db.session.commit()
+    click.echo(f"Revoked token {token.id} ({token.prefix}) of {token.user.email}.")
+
+
+@tokens_cli.command("list")
+@with_appcontext
+def list_command() -> None:
+    """List every token: id, prefix, holder, created, last used and whether it is revoked."""
+    tokens = services.list_tokens()
+    if not tokens:
+        click.echo("No tokens.")
+        return
+    header = ("id", "prefix", "user", "created", "last used", "state")
+    click.echo("{:>5}  {:<12}  {:<32}  {:<16}  {:<16}  {}".format(*header))
+    for token in tokens:
+        state = f"revoked {token.revoked_dt:%Y-%m-%d %H:%M}" if token.revoked_dt else "active"
+        last = f"{token.last_used_dt:%Y-%m-%d %H:%M}" if token.last_used_dt else "never"
+        click.echo(
+            f"{token.id:>5}  {token.prefix:<12}  {token.user.email:<32}  "
+            f"{token.created_dt:%Y-%m-%d %H:%M}  {last:<16}  {state}"
+        )

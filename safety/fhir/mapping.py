@@ -1,8 +1,30 @@
-"""FHIR R4 mapping of checklist templates (Questionnaire). Pure: plain dicts in and out."""
+"""FHIR R4 mapping: templates (Questionnaire), signed records and follow-up answers
+(QuestionnaireResponse), Bundles, OperationOutcomes, the CapabilityStatement and the search
+parameters of the read API. Pure: plain dicts and values in and out, no Flask or SQLAlchemy.
+
+Choices made where R4 gives no exact home:
+
+- A follow-up answer is its own QuestionnaireResponse. R4 limits `basedOn` to CarePlan and
+  ServiceRequest and `partOf` to Observation and Procedure, so neither may point at the session's
+  QuestionnaireResponse; the extension `urn:needlesafe:session` (valueReference) does instead.
+- A deviation note rides on its item as the extension `urn:needlesafe:note` (valueString): a
+  nested item would need a linkId the Questionnaire does not define.
+- The content hash is the extension `urn:needlesafe:content-hash`; the record id is the
+  `identifier` (system `urn:needlesafe:session`). The signature uses the core extension
+  `questionnaireresponse-signature`; each addendum is the complex extension
+  `urn:needlesafe:addendum`, in order, and makes the status `amended`.
+- Choice answers are Codings without a system, exactly as the Questionnaire's answerOptions,
+  so a validator matches them.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import base64
+import binascii
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 RISK_SYSTEM = "urn:needlesafe:risk"
@@ -103,3 +125,505 @@ def _condition(condition: dict[str, Any]) -> dict[str, Any]:
     else:
         result["answerCoding"] = {"code": answer}
     return result
+
+
+# --- QuestionnaireResponse ------------------------------------------------------------------
+
+SESSION_SYSTEM = "urn:needlesafe:session"
+FOLLOWUP_SYSTEM = "urn:needlesafe:followup"
+NOTE_EXTENSION = "urn:needlesafe:note"
+CONTENT_HASH_EXTENSION = "urn:needlesafe:content-hash"
+SESSION_EXTENSION = "urn:needlesafe:session"
+ADDENDUM_EXTENSION = "urn:needlesafe:addendum"
+ESCALATION_EXTENSION = "urn:needlesafe:escalation"
+SIGNATURE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/questionnaireresponse-signature"
+#: ASTM E1762-95 signature type "Verification Signature".
+VERIFICATION_SIGNATURE = {
+    "system": "urn:iso-astm:E1762-95:2013",
+    "code": "1.2.840.10065.1.12.1.5",
+    "display": "Verification Signature",
+}
+#: Prefix of the resource id of a follow-up answer, so it never collides with a session id.
+FOLLOWUP_ID_PREFIX = "followup-"
+
+
+def instant(value: datetime) -> str:
+    """Render an aware time as a FHIR instant in UTC."""
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def questionnaire_canonical(version: int | str) -> str:
+    """Return the canonical reference of a template version: url|version."""
+    return f"{QUESTIONNAIRE_URL}|{version}"
+
+
+def questionnaire_response(
+    record: Mapping[str, Any],
+    definition: Mapping[str, Any],
+    *,
+    addenda: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """Return a signed record as a QuestionnaireResponse: `completed`, `amended` with addenda.
+
+    `record` has id, patient_id, practitioner_id, signed_by_id, signer_name, signature_meaning,
+    signed_dt, template_version (the version number), answers, notes and content_hash;
+    each addendum has id, author_id, signer_name, reason, body, signed_dt, meaning and
+    content_hash, oldest first.
+    """
+    answers = record.get("answers") or {}
+    notes = record.get("notes") or {}
+    groups = []
+    for phase in definition["phases"]:
+        children = [
+            _answered_item(spec, answers[spec["linkId"]], notes.get(spec["linkId"]))
+            for spec in phase["items"]
+            if answers.get(spec["linkId"]) not in (None, [])
+        ]
+        if children:
+            groups.append({"linkId": phase["id"], "text": phase["title"], "item": children})
+    signed_dt: datetime = record["signed_dt"]
+    last_change = max([signed_dt, *(a["signed_dt"] for a in addenda)])
+    extensions: list[dict[str, Any]] = [
+        {"url": CONTENT_HASH_EXTENSION, "valueString": record["content_hash"]},
+        {
+            "url": SIGNATURE_EXTENSION,
+            "valueSignature": {
+                "type": [VERIFICATION_SIGNATURE],
+                "when": instant(signed_dt),
+                "who": _practitioner(record["signed_by_id"], record.get("signer_name")),
+            },
+        },
+    ]
+    extensions.extend(_addendum_extension(a) for a in addenda)
+    resource: dict[str, Any] = {
+        "resourceType": "QuestionnaireResponse",
+        "id": str(record["id"]),
+        "meta": {"versionId": str(1 + len(addenda)), "lastUpdated": instant(last_change)},
+        "extension": extensions,
+        "identifier": {"system": SESSION_SYSTEM, "value": str(record["id"])},
+        "questionnaire": questionnaire_canonical(record["template_version"]),
+        "status": "amended" if addenda else "completed",
+        "subject": {"reference": f"Patient/{record['patient_id']}"},
+        "authored": instant(signed_dt),
+        "author": _practitioner(record["practitioner_id"], None),
+    }
+    if groups:
+        resource["item"] = groups
+    return resource
+
+
+def _practitioner(user_id: int, name: str | None) -> dict[str, Any]:
+    reference: dict[str, Any] = {"reference": f"Practitioner/{user_id}"}
+    if name:
+        reference["display"] = name
+    return reference
+
+
+def _answered_item(spec: Mapping[str, Any], value: Any, note: str | None) -> dict[str, Any]:
+    item: dict[str, Any] = {"linkId": spec["linkId"], "text": spec["text"]}
+    if note:
+        item["extension"] = [{"url": NOTE_EXTENSION, "valueString": note}]
+    values = value if isinstance(value, list) else [value]
+    item["answer"] = [_answer(spec, v) for v in values]
+    return item
+
+
+def _answer(spec: Mapping[str, Any], value: Any) -> dict[str, Any]:
+    kind = spec["type"]
+    if kind == "boolean":
+        return {"valueBoolean": bool(value)}
+    if kind == "integer":
+        return {"valueInteger": int(value)}
+    if kind == "date":
+        return {"valueDate": str(value)}
+    if kind in {"choice", "multichoice"}:
+        coding = {"code": str(value)}
+        display = next((o["display"] for o in spec.get("options", ()) if o["code"] == value), None)
+        if display:
+            coding["display"] = display
+        return {"valueCoding": coding}
+    return {"valueString": str(value)}
+
+
+def _addendum_extension(addendum: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "url": ADDENDUM_EXTENSION,
+        "extension": [
+            {"url": "id", "valueString": str(addendum["id"])},
+            {"url": "reason", "valueString": addendum["reason"]},
+            {"url": "body", "valueString": addendum["body"]},
+            {
+                "url": "author",
+                "valueReference": _practitioner(addendum["author_id"], addendum["signer_name"]),
+            },
+            {"url": "signed", "valueDateTime": instant(addendum["signed_dt"])},
+            {"url": "meaning", "valueString": addendum["meaning"]},
+            {"url": "contentHash", "valueString": addendum["content_hash"]},
+        ],
+    }
+
+
+def followup_resource_id(response_id: int) -> str:
+    """Return the resource id of a follow-up answer (never a bare number: that is a session)."""
+    return f"{FOLLOWUP_ID_PREFIX}{response_id}"
+
+
+def followup_response(
+    response: Mapping[str, Any],
+    *,
+    patient_id: int,
+    choices: Mapping[str, Iterable[str]] = {},  # noqa: B006  (read-only default)
+    labels: Mapping[str, str] = {},  # noqa: B006
+) -> dict[str, Any]:
+    """Return a patient's follow-up answers as their own QuestionnaireResponse.
+
+    `response` has id, session_id, kind (24h, 72h, 7d), answers, escalation and created_dt. The
+    session is referenced through the `urn:needlesafe:session` extension (see the module notes).
+    """
+    items = []
+    for key, value in (response.get("answers") or {}).items():
+        values = [v for v in (value if isinstance(value, list) else [value]) if v is not None]
+        if not values:
+            continue
+        item: dict[str, Any] = {"linkId": key}
+        if labels.get(key):
+            item["text"] = labels[key]
+        item["answer"] = [_followup_answer(v, key in choices) for v in values]
+        items.append(item)
+    resource: dict[str, Any] = {
+        "resourceType": "QuestionnaireResponse",
+        "id": followup_resource_id(response["id"]),
+        "meta": {"lastUpdated": instant(response["created_dt"])},
+        "extension": [
+            {
+                "url": SESSION_EXTENSION,
+                "valueReference": {"reference": f"QuestionnaireResponse/{response['session_id']}"},
+            },
+            {"url": ESCALATION_EXTENSION, "valueCode": response["escalation"]},
+        ],
+        "identifier": {"system": FOLLOWUP_SYSTEM, "value": str(response["id"])},
+        "status": "completed",
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "authored": instant(response["created_dt"]),
+        "author": {"reference": f"Patient/{patient_id}"},
+        "source": {"reference": f"Patient/{patient_id}"},
+    }
+    if response.get("kind"):
+        resource["extension"].append(
+            {"url": f"{FOLLOWUP_SYSTEM}:kind", "valueCode": response["kind"]}
+        )
+    if items:
+        resource["item"] = items
+    return resource
+
+
+def _followup_answer(value: Any, is_choice: bool) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"valueBoolean": value}
+    if isinstance(value, int):
+        return {"valueInteger": value}
+    if isinstance(value, float):
+        return {"valueDecimal": value}
+    if is_choice:
+        return {"valueCoding": {"code": str(value)}}
+    return {"valueString": str(value)}
+
+
+# --- Bundles, OperationOutcome, CapabilityStatement -----------------------------------------
+
+
+def bundle_entry(full_url: str, resource: Mapping[str, Any], *, search: bool = False) -> dict:
+    """Return one Bundle entry; searchset entries say they matched."""
+    entry: dict[str, Any] = {"fullUrl": full_url, "resource": resource}
+    if search:
+        entry["search"] = {"mode": "match"}
+    return entry
+
+
+def searchset_bundle(
+    entries: Sequence[Mapping[str, Any]],
+    *,
+    total: int,
+    self_url: str,
+    next_url: str | None,
+    timestamp: datetime,
+) -> dict[str, Any]:
+    """Return a searchset Bundle with its total and self/next links."""
+    links = [{"relation": "self", "url": self_url}]
+    if next_url:
+        links.append({"relation": "next", "url": next_url})
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "timestamp": instant(timestamp),
+        "total": total,
+        "link": links,
+    }
+    if entries:
+        bundle["entry"] = list(entries)
+    return bundle
+
+
+def collection_bundle(entries: Sequence[Mapping[str, Any]], *, timestamp: datetime) -> dict:
+    """Return a collection Bundle (an export); entries are left out when there are none."""
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": instant(timestamp),
+    }
+    if entries:
+        bundle["entry"] = list(entries)
+    return bundle
+
+
+def operation_outcome(code: str, diagnostics: str, *, severity: str = "error") -> dict:
+    """Return an OperationOutcome with one issue (code from the FHIR issue-type value set)."""
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],
+    }
+
+
+def capability_statement(
+    *, base_url: str, date_published: datetime, software_version: str, max_count: int
+) -> dict[str, Any]:
+    """Return what the read API serves: Questionnaire and QuestionnaireResponse, read-only."""
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": instant(date_published),
+        "publisher": "NeedleSafe",
+        "kind": "instance",
+        "software": {"name": "NeedleSafe", "version": software_version},
+        "implementation": {
+            "description": "NeedleSafe infection-control checklists: read-only FHIR API",
+            "url": base_url,
+        },
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": "Read-only. Every request but this one needs a bearer token.",
+                "security": {
+                    "cors": False,
+                    "description": (
+                        "Send Authorization: Bearer <token>. Tokens are issued to compliance "
+                        "officers with `flask tokens create --user EMAIL` and revoked with "
+                        "`flask tokens revoke`."
+                    ),
+                },
+                "resource": [
+                    {
+                        "type": "Questionnaire",
+                        "interaction": [{"code": "read"}],
+                    },
+                    {
+                        "type": "QuestionnaireResponse",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "searchParam": [
+                            {
+                                "name": "authored",
+                                "type": "date",
+                                "documentation": "Signed time; prefixes eq, ge, gt, le, lt; "
+                                "repeat to give a range. Dates without a zone are UTC.",
+                            },
+                            {
+                                "name": "subject",
+                                "type": "reference",
+                                "documentation": "Patient/<id>; comma-separate for any of.",
+                            },
+                            {
+                                "name": "_count",
+                                "type": "number",
+                                "documentation": f"Page size, at most {max_count}.",
+                            },
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+
+
+# --- search parameters ----------------------------------------------------------------------
+
+#: Page size when the client gives none, and the largest page served.
+DEFAULT_COUNT = 50
+MAX_COUNT = 200
+SEARCH_PARAMS = ("authored", "subject", "_count", "_cursor", "_format")
+JSON_FORMATS = frozenset({"json", "application/json", "application/fhir+json"})
+_DATE_PREFIXES = ("eq", "ge", "gt", "le", "lt")
+_DATE = re.compile(
+    r"(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
+    r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?P<fraction>\.\d{1,6})?)?"
+    r"(?P<zone>Z|[+-]\d{2}:\d{2})?)?)?)?"
+)
+_SUBJECT = re.compile(r"(?:Patient/)?([1-9]\d{0,9})")
+MAX_ID = 2**31 - 1
+
+
+class SearchError(ValueError):
+    """A search parameter the API cannot honour; its message is for the client."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where the next page starts: after this (signed time, id) in the stable order."""
+
+    signed_dt: datetime
+    id: int
+
+
+@dataclass(frozen=True)
+class Search:
+    """A parsed QuestionnaireResponse search: signed in [lower, upper), subjects, page size."""
+
+    lower: datetime | None = None
+    upper: datetime | None = None
+    #: Patient ids the record must be about (any of), or None for every patient.
+    subjects: frozenset[int] | None = None
+    count: int = DEFAULT_COUNT
+    cursor: Cursor | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether the parameters contradict each other, so nothing can match."""
+        return (
+            self.lower is not None and self.upper is not None and self.lower >= self.upper
+        ) or self.subjects == frozenset()
+
+
+def date_range(text: str) -> tuple[datetime, datetime]:
+    """Return the UTC range [start, end) a FHIR date or dateTime search value stands for."""
+    match = _DATE.fullmatch(text)
+    if not match:
+        raise SearchError(
+            f"'{text}' is not a FHIR date: use YYYY, YYYY-MM, YYYY-MM-DD or "
+            "YYYY-MM-DDThh:mm:ss with Z or an offset."
+        )
+    parts = match.groupdict()
+    try:
+        year = int(parts["year"])
+        if parts["month"] is None:
+            start = datetime(year, 1, 1, tzinfo=UTC)
+            return start, datetime(year + 1, 1, 1, tzinfo=UTC)
+        month = int(parts["month"])
+        if parts["day"] is None:
+            start = datetime(year, month, 1, tzinfo=UTC)
+            after = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+            return start, after
+        day = date(year, month, int(parts["day"]))
+        if parts["hour"] is None:
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return start, start + timedelta(days=1)
+        stamp = f"{day.isoformat()}T{parts['hour']}:{parts['minute']}:{parts['second'] or '00'}"
+        stamp += (parts["fraction"] or "") + (parts["zone"] or "Z").replace("Z", "+00:00")
+        start = datetime.fromisoformat(stamp).astimezone(UTC)
+        if parts["fraction"]:
+            width = timedelta(microseconds=10 ** (7 - len(parts["fraction"])))
+        elif parts["second"] is not None:
+            width = timedelta(seconds=1)
+        else:
+            width = timedelta(minutes=1)
+        return start, start + width
+    except (ValueError, OverflowError):
+        raise SearchError(f"'{text}' is not a real date or time.") from None
+
+
+def authored_bounds(values: Iterable[str]) -> tuple[datetime | None, datetime | None]:
+    """Combine `authored` parameters (AND) into one range [lower, upper) of signed times."""
+    lower: datetime | None = None
+    upper: datetime | None = None
+    for raw in values:
+        value = raw.strip()
+        prefix = value[:2] if value[:2].isalpha() else "eq"
+        if value[:2].isalpha() and prefix not in _DATE_PREFIXES:
+            raise SearchError(
+                f"authored prefix '{prefix}' is not supported: use eq, ge, gt, le or lt."
+            )
+        start, end = date_range(value[2:] if value[:2].isalpha() else value)
+        low, high = {
+            "eq": (start, end),
+            "ge": (start, None),
+            "gt": (end, None),
+            "le": (None, end),
+            "lt": (None, start),
+        }[prefix]
+        if low is not None:
+            lower = low if lower is None else max(lower, low)
+        if high is not None:
+            upper = high if upper is None else min(upper, high)
+    return lower, upper
+
+
+def subject_ids(values: Iterable[str]) -> frozenset[int] | None:
+    """Read `subject` parameters: Patient/<id> (or a bare id), comma-separated for any of."""
+    result: frozenset[int] | None = None
+    for raw in values:
+        ids = set()
+        for part in raw.split(","):
+            match = _SUBJECT.fullmatch(part.strip())
+            if not match or int(match.group(1)) > MAX_ID:
+                raise SearchError(f"subject '{part.strip()}' is not a reference like Patient/12.")
+            ids.add(int(match.group(1)))
+        result = frozenset(ids) if result is None else result & ids
+    return result
+
+
+def page_size(values: Sequence[str]) -> int:
+    """Read `_count`: a whole number; larger than the maximum is served as the maximum."""
+    if not values:
+        return DEFAULT_COUNT
+    if len(values) > 1:
+        raise SearchError("Give _count once.")
+    raw = values[0].strip()
+    if not raw.isdigit() or len(raw) > 9:
+        raise SearchError(f"_count '{values[0]}' is not a whole number.")
+    return min(int(raw), MAX_COUNT)
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    """Return an opaque, URL-safe token for where the next page starts."""
+    text = f"{cursor.signed_dt.astimezone(UTC).isoformat(timespec='microseconds')}|{cursor.id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> Cursor:
+    """Read a token made by `encode_cursor`; anything else is a bad request."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode()
+        stamp, _, ident = text.partition("|")
+        signed_dt = datetime.fromisoformat(stamp)
+        number = int(ident)
+    except (ValueError, UnicodeError, binascii.Error):
+        raise SearchError("_cursor is not one this server made: follow the next link.") from None
+    if signed_dt.tzinfo is None or not 0 < number <= MAX_ID:
+        raise SearchError("_cursor is not one this server made: follow the next link.")
+    return Cursor(signed_dt.astimezone(UTC), number)
+
+
+def parse_search(args: Mapping[str, Sequence[str]]) -> Search:
+    """Read the query string of a QuestionnaireResponse search (unknown parameters refused)."""
+    unknown = sorted(name for name in args if name not in SEARCH_PARAMS)
+    if unknown:
+        raise SearchError(
+            f"Unsupported search parameter {', '.join(unknown)}: this server supports "
+            + ", ".join(SEARCH_PARAMS)
+            + "."
+        )
+    formats = {f.strip().lower() for f in args.get("_format", ())}
+    if formats - JSON_FORMATS:
+        raise SearchError("This server speaks JSON only: leave out _format or use _format=json.")
+    lower, upper = authored_bounds(args.get("authored", ()))
+    cursors = args.get("_cursor", ())
+    if len(cursors) > 1:
+        raise SearchError("Give _cursor once.")
+    return Search(
+        lower=lower,
+        upper=upper,
+        subjects=subject_ids(args.get("subject", ())),
+        count=page_size(args.get("_count", ())),
+        cursor=decode_cursor(cursors[0]) if cursors else None,
+    )

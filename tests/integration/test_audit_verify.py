@@ -97,3 +97,32 @@ def test_a_truncated_chain_tail_is_detected_by_the_head(runner, signed_history):
 
     assert result.exit_code == 1
     assert "head" in result.output
+
+
+def test_an_altered_addendum_is_named_as_the_break(runner, signed_history):
+    from conftest import PASSWORD
+
+    from safety.audit.addenda import add_addendum
+    from safety.checklists.models import TreatmentSession
+
+    author = db.session.get(TreatmentSession, signed_history[0]).practitioner
+    addendum = add_addendum(
+        author,
+        signed_history[0],
+        reason="Wrong site recorded",
+        body="The second site was the left trapezius, not the right.",
+        password=PASSWORD,
+    )
+    addendum_id = addendum.id
+    db.session.commit()
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 0
+
+    _drop_trigger("addenda_append_only", "addenda")
+    db.session.execute(
+        text("UPDATE addenda SET body = 'Nothing to correct.' WHERE id = :id"), {"id": addendum_id}
+    )
+    db.session.commit()
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"addendum {addendum_id} to record {signed_history[0]} was altered" in result.output

@@ -1,0 +1,202 @@
+"""Signed addenda: corrections to a signed record that never overwrite it (Part 11 §11.10(e)).
+
+A practitioner of the record's clinic re-enters their password, gives a reason and writes the
+correction; the addendum's content hash binds it to the record's own content hash, and the
+`session.addendum` audit event is written in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from safety.audit import services as audit
+from safety.auth import rules as auth_rules
+from safety.auth import services as auth
+from safety.auth.models import Role, User
+from safety.checklists import services as checklists
+from safety.checklists.models import Addendum, TreatmentSession
+from safety.dbtypes import utcnow
+from safety.errors import Conflict, DomainError, Forbidden
+from safety.extensions import db
+from safety.hashing import canonical_json, sha256_hex
+
+#: The meaning of an addendum signature, shown with it (21 CFR Part 11 §11.50).
+ADDENDUM_MEANING = "Authored and signed this correction"
+REASON_MAX_LENGTH = 500
+BODY_MAX_LENGTH = 5000
+
+NOT_ADDED = "The addendum was not added."
+WRONG_PASSWORD = "That password is not right. Enter your own password to sign the addendum."
+
+
+def _iso(value: datetime) -> str:
+    """Render a time the same way before and after a database round trip."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def addendum_content(
+    *,
+    record_id: int,
+    record_hash: str,
+    author_id: int,
+    signer_name: str,
+    reason: str,
+    body: str,
+    signed_dt: datetime,
+    meaning: str,
+) -> dict[str, Any]:
+    """Return what an addendum signature covers, including the record's own content hash."""
+    return {
+        "record": record_id,
+        "record_hash": record_hash,
+        "author": author_id,
+        "name": signer_name,
+        "reason": reason,
+        "body": body,
+        "signed_dt": _iso(signed_dt),
+        "meaning": meaning,
+    }
+
+
+def addendum_hash(addendum: Addendum, record_hash: str | None = None) -> str:
+    """Recompute an addendum's content hash from its stored columns.
+
+    `record_hash` defaults to the stored content hash of the addendum's record; `flask audit
+    verify` compares the result with `addendum.content_hash`.
+    """
+    if record_hash is None:
+        record_hash = addendum.session.content_hash
+    content = addendum_content(
+        record_id=addendum.session_id,
+        record_hash=record_hash or "",
+        author_id=addendum.author_id,
+        signer_name=addendum.signer_name,
+        reason=addendum.reason,
+        body=addendum.body,
+        signed_dt=addendum.signed_dt,
+        meaning=addendum.signature_meaning,
+    )
+    return sha256_hex(canonical_json(content))
+
+
+def field_problems(reason: str, body: str, password: str) -> dict[str, str]:
+    """Return what is missing or too long in an addendum, by field name."""
+    errors: dict[str, str] = {}
+    if not reason.strip():
+        errors["reason"] = "Say why the record needs a correction."
+    elif len(reason) > REASON_MAX_LENGTH:
+        errors["reason"] = f"Keep the reason under {REASON_MAX_LENGTH} characters."
+    if not body.strip():
+        errors["body"] = "Write the correction."
+    elif len(body) > BODY_MAX_LENGTH:
+        errors["body"] = f"Keep the correction under {BODY_MAX_LENGTH} characters."
+    if not password:
+        errors["password"] = "Enter your password to sign the addendum."
+    return errors
+
+
+def can_add(actor: User | None, record: TreatmentSession) -> bool:
+    """Return whether the actor may add an addendum to this record."""
+    return bool(
+        actor is not None
+        and getattr(actor, "is_authenticated", False)
+        and actor.role == Role.PRACTITIONER
+        and actor.clinic_id == record.clinic_id
+        and record.is_signed
+    )
+
+
+def add_addendum(
+    actor: User,
+    session_id: int,
+    *,
+    reason: str,
+    body: str,
+    password: str,
+    now: datetime | None = None,
+) -> Addendum:
+    """Add a signed correction to a signed record of the practitioner's clinic.
+
+    Bad fields raise before the password is checked; a wrong password counts towards the
+    lockout and is audited (the caller commits that), and nothing else is saved.
+    """
+    now = now or utcnow()
+    if actor.role != Role.PRACTITIONER:
+        raise Forbidden("Only practitioners of the clinic add addenda to its records.")
+    record = checklists.get_session(actor, session_id)  # another clinic's record: not found
+    if not record.is_signed:
+        raise Conflict(
+            "Only a signed record takes addenda: change the checklist itself until it is signed."
+        )
+    reason, body = reason.strip(), body.strip()
+    errors = field_problems(reason, body, password)
+    if errors:
+        raise DomainError(NOT_ADDED, errors)
+    if auth_rules.is_locked(actor.locked_until_dt, now):
+        audit.record(
+            "session.addendum_failed",
+            actor=actor,
+            obj=record,
+            details={"reason": "locked"},
+            now=now,
+        )
+        raise DomainError(NOT_ADDED, {"password": auth.LOCKED})
+    if not auth.password_matches(actor, password):
+        auth.register_failure(actor, now=now)
+        audit.record(
+            "session.addendum_failed",
+            actor=actor,
+            obj=record,
+            details={"reason": "bad_password"},
+            now=now,
+        )
+        locked = auth_rules.is_locked(actor.locked_until_dt, now)
+        raise DomainError(NOT_ADDED, {"password": auth.LOCKED if locked else WRONG_PASSWORD})
+    actor.failed_login_count = 0
+    addendum = Addendum(
+        session_id=record.id,
+        author_id=actor.id,
+        reason=reason,
+        body=body,
+        signer_name=actor.name,
+        signature_meaning=ADDENDUM_MEANING,
+        signed_dt=now,
+    )
+    addendum.content_hash = sha256_hex(
+        canonical_json(
+            addendum_content(
+                record_id=record.id,
+                record_hash=record.content_hash or "",
+                author_id=actor.id,
+                signer_name=actor.name,
+                reason=reason,
+                body=body,
+                signed_dt=now,
+                meaning=ADDENDUM_MEANING,
+            )
+        )
+    )
+    db.session.add(addendum)
+    db.session.flush()
+    audit.record(
+        "session.addendum",
+        actor=actor,
+        obj=record,
+        details={"addendum": addendum.id, "content_hash": addendum.content_hash},
+        now=now,
+    )
+    return addendum
+
+
+def addenda_for(record_id: int) -> list[Addendum]:
+    """Return a record's addenda, oldest first."""
+    return list(
+        db.session.scalars(
+            select(Addendum)
+            .where(Addendum.session_id == record_id)
+            .order_by(Addendum.signed_dt, Addendum.id)
+        )
+    )

@@ -1,0 +1,517 @@
+"""FHIR use cases: API bearer tokens, reads and searches of signed records, the FHIR export.
+
+Records are read as plain columns (no ORM identity map), so a search page and a million-record
+export use the same mapping at constant memory. Every read of a record, every search and every
+export is audited in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import selectinload
+
+from safety.audit import services as audit
+from safety.auth import services as auth
+from safety.auth.models import ApiToken, Role, User
+from safety.checklists.models import Addendum, TreatmentSession
+from safety.checklists.services import visible_sessions
+from safety.dbtypes import utcnow
+from safety.errors import Conflict, DomainError, Forbidden, NotFound
+from safety.extensions import db
+from safety.fhir import mapping
+from safety.followup import rules as followup_rules
+from safety.followup.models import FollowUp, PatientResponse
+from safety.hashing import sha256_hex
+from safety.risks.models import TemplateVersion
+from safety.risks.rules import load_register
+
+TOKEN_PREFIX = "nst_"
+#: Characters of a token kept in clear, so a person can tell tokens apart (api_tokens.prefix).
+PREFIX_LENGTH = 12
+#: Refresh a token's last-used time at most this often (seconds), not on every request.
+LAST_USED_GRANULARITY = 300
+#: Records per query when exporting.
+EXPORT_BATCH = 500
+MAX_ID = 2**31 - 1
+
+#: Follow-up questions whose answers are codes (valueCoding), the rest are plain values.
+FOLLOWUP_CHOICES: dict[str, tuple[str, ...]] = {
+    **followup_rules.CHOICES,
+    "signs": followup_rules.INFECTION_SIGNS,
+}
+
+_RECORD_COLUMNS = (
+    TreatmentSession.id,
+    TreatmentSession.patient_id,
+    TreatmentSession.practitioner_id,
+    TreatmentSession.signed_by_id,
+    TreatmentSession.signer_name,
+    TreatmentSession.signature_meaning,
+    TreatmentSession.signed_dt,
+    TreatmentSession.template_version_id,
+    TreatmentSession.answers,
+    TreatmentSession.notes,
+    TreatmentSession.content_hash,
+)
+
+
+# --- tokens ---------------------------------------------------------------------------------
+
+
+class TokenRefused(Exception):
+    """A request's bearer token does not grant access; `message` is for the client."""
+
+    def __init__(self, message: str, *, is_missing: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.is_missing = is_missing
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new token: the row, and the secret that is shown once and never stored."""
+
+    token: ApiToken
+    secret: str
+
+
+def token_hash(secret: str) -> str:
+    """Return the SHA-256 under which a token is stored."""
+    return sha256_hex(secret)
+
+
+def create_token(
+    email: str, *, actor: User | None = None, now: datetime | None = None
+) -> IssuedToken:
+    """Issue a read-only API token to a compliance officer; only its hash is kept."""
+    now = now or utcnow()
+    user = auth.find_user(email)
+    if user is None:
+        raise NotFound(f"No account has the email {auth.normalise_email(email)}.")
+    if user.role != Role.COMPLIANCE:
+        raise Forbidden(
+            f"Only compliance officers hold FHIR API tokens; {user.email} is "
+            f"{'an' if user.role == Role.ADMIN else 'a'} {user.role}."
+        )
+    if not user.is_enabled:
+        raise Forbidden(f"The account {user.email} is deactivated.")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user.id,
+        token_hash=token_hash(secret),
+        prefix=secret[:PREFIX_LENGTH],
+        created_dt=now,
+    )
+    db.session.add(token)
+    db.session.flush()
+    audit.record(
+        "token.create",
+        actor=actor,
+        obj=token,
+        details={"user": user.id, "prefix": token.prefix},
+        now=now,
+    )
+    return IssuedToken(token, secret)
+
+
+def find_token(prefix_or_id: str) -> ApiToken:
+    """Find one token by its id, its prefix or the whole secret."""
+    key = prefix_or_id.strip()
+    if key.isdigit():
+        token = db.session.get(ApiToken, int(key)) if 0 < int(key) <= MAX_ID else None
+        if token is None:
+            raise NotFound(f"No token has the id {key}.")
+        return token
+    if len(key) > PREFIX_LENGTH:
+        token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(key)))
+        if token is not None:
+            return token
+    matches = db.session.scalars(select(ApiToken).where(ApiToken.prefix == key)).all()
+    if not matches:
+        raise NotFound(f"No token has the id or prefix {key!r}.")
+    if len(matches) > 1:
+        ids = ", ".join(str(t.id) for t in matches)
+        raise Conflict(f"Several tokens start with {key!r} (ids {ids}): revoke one by its id.")
+    return matches[0]
+
+
+def revoke_token(
+    prefix_or_id: str, *, actor: User | None = None, now: datetime | None = None
+) -> ApiToken:
+    """Revoke a token at once: the next request that presents it is refused."""
+    now = now or utcnow()
+    token = find_token(prefix_or_id)
+    if token.revoked_dt is not None:
+        raise Conflict(
+            f"Token {token.id} ({token.prefix}) was already revoked on "
+            f"{token.revoked_dt:%Y-%m-%d %H:%M} UTC."
+        )
+    token.revoked_dt = now
+    db.session.flush()
+    audit.record(
+        "token.revoke",
+        actor=actor,
+        obj=token,
+        details={"user": token.user_id, "prefix": token.prefix},
+        now=now,
+    )
+    return token
+
+
+def list_tokens() -> list[ApiToken]:
+    """Return every token, oldest first, with its holder."""
+    return list(
+        db.session.scalars(
+            select(ApiToken).options(selectinload(ApiToken.user)).order_by(ApiToken.id)
+        )
+    )
+
+
+def authenticate(authorization: str | None, *, now: datetime | None = None) -> ApiToken:
+    """Return the live token an Authorization header presents, or refuse it.
+
+    Only a compliance officer's enabled account with an unrevoked token gets through; the
+    holder's role is checked on every request, so a role change takes effect at once.
+    """
+    now = now or utcnow()
+    scheme, _, secret = (authorization or "").strip().partition(" ")
+    if not authorization or not authorization.strip():
+        raise TokenRefused("Send a bearer token: Authorization: Bearer <token>.", is_missing=True)
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret or " " in secret or len(secret) > 200:
+        raise TokenRefused("Send a bearer token: Authorization: Bearer <token>.")
+    token = db.session.scalar(
+        select(ApiToken)
+        .where(ApiToken.token_hash == token_hash(secret))
+        .options(selectinload(ApiToken.user))
+    )
+    if token is None or token.revoked_dt is not None:
+        raise TokenRefused("The token is not valid or has been revoked.")
+    user = token.user
+    if not user.is_enabled or user.role != Role.COMPLIANCE:
+        raise TokenRefused("The token's account is not an active compliance officer.")
+    if (
+        token.last_used_dt is None
+        or (now - token.last_used_dt).total_seconds() > LAST_USED_GRANULARITY
+    ):
+        token.last_used_dt = now
+    return token
+
+
+# --- records as resources -------------------------------------------------------------------
+
+
+class _Templates:
+    """Template versions by id (version number and definition), loaded once per use case."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[int, dict[str, Any]]] = {}
+
+    def load(self, ids: Iterable[int]) -> None:
+        missing = set(ids) - set(self._known)
+        if missing:
+            rows = db.session.execute(
+                select(
+                    TemplateVersion.id, TemplateVersion.version, TemplateVersion.definition
+                ).where(TemplateVersion.id.in_(missing))
+            ).all()
+            self._known.update({row.id: (row.version, row.definition) for row in rows})
+
+    def __getitem__(self, template_id: int) -> tuple[int, dict[str, Any]]:
+        return self._known[template_id]
+
+
+def _addenda_by_record(ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    found: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    if not ids:
+        return found
+    rows = db.session.execute(
+        select(
+            Addendum.id,
+            Addendum.session_id,
+            Addendum.author_id,
+            Addendum.signer_name,
+            Addendum.reason,
+            Addendum.body,
+            Addendum.signed_dt,
+            Addendum.signature_meaning,
+            Addendum.content_hash,
+        )
+        .where(Addendum.session_id.in_(ids))
+        .order_by(Addendum.session_id, Addendum.signed_dt, Addendum.id)
+    ).all()
+    for row in rows:
+        found[row.session_id].append({**row._asdict(), "meaning": row.signature_meaning})
+    return found
+
+
+def _resources(rows: Sequence[Any], templates: _Templates) -> list[dict[str, Any]]:
+    """Map rows of `_RECORD_COLUMNS` to QuestionnaireResponses, in the order given."""
+    templates.load(row.template_version_id for row in rows)
+    addenda = _addenda_by_record([row.id for row in rows])
+    resources = []
+    for row in rows:
+        version, definition = templates[row.template_version_id]
+        record = {**row._asdict(), "template_version": version}
+        resources.append(
+            mapping.questionnaire_response(record, definition, addenda=addenda[row.id])
+        )
+    return resources
+
+
+def _signed(actor: User):
+    """Return the query of signed records the actor may read, as plain columns."""
+    scope = visible_sessions(actor).where(TreatmentSession.signed_dt.is_not(None))
+    return scope.with_only_columns(*_RECORD_COLUMNS)
+
+
+def read_record(
+    actor: User, resource_id: str, *, via: str | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """Return one signed record (or follow-up answer) as a QuestionnaireResponse, audited."""
+    if resource_id.startswith(mapping.FOLLOWUP_ID_PREFIX):
+        return _read_followup(actor, resource_id, via=via, now=now)
+    if not resource_id.isdigit() or not 0 < int(resource_id) <= MAX_ID:
+        raise NotFound("No such QuestionnaireResponse.")
+    row = db.session.execute(_signed(actor).where(TreatmentSession.id == int(resource_id))).first()
+    if row is None:
+        raise NotFound("No such QuestionnaireResponse.")
+    (resource,) = _resources([row], _Templates())
+    audit.record(
+        "fhir.read",
+        actor=actor,
+        object_type="treatment_sessions",
+        object_id=row.id,
+        details={"resource": f"QuestionnaireResponse/{row.id}", "via": via},
+        now=now,
+    )
+    return resource
+
+
+def _followup_rows(actor: User):
+    scope = visible_sessions(actor).where(TreatmentSession.signed_dt.is_not(None)).subquery()
+    return (
+        select(
+            PatientResponse.id,
+            PatientResponse.session_id,
+            PatientResponse.answers,
+            PatientResponse.escalation,
+            PatientResponse.created_dt,
+            FollowUp.kind,
+            scope.c.patient_id,
+        )
+        .join(FollowUp, FollowUp.id == PatientResponse.followup_id)
+        .join(scope, scope.c.id == PatientResponse.session_id)
+    )
+
+
+def _followup_resource(row: Any) -> dict[str, Any]:
+    return mapping.followup_response(
+        row._asdict(), patient_id=row.patient_id, choices=FOLLOWUP_CHOICES
+    )
+
+
+def _read_followup(
+    actor: User, resource_id: str, *, via: str | None, now: datetime | None
+) -> dict[str, Any]:
+    number = resource_id.removeprefix(mapping.FOLLOWUP_ID_PREFIX)
+    if not number.isdigit() or not 0 < int(number) <= MAX_ID:
+        raise NotFound("No such QuestionnaireResponse.")
+    row = db.session.execute(_followup_rows(actor).where(PatientResponse.id == int(number))).first()
+    if row is None:
+        raise NotFound("No such QuestionnaireResponse.")
+    audit.record(
+        "fhir.read",
+        actor=actor,
+        object_type="patient_responses",
+        object_id=row.id,
+        details={"resource": f"QuestionnaireResponse/{resource_id}", "via": via},
+        now=now,
+    )
+    return _followup_resource(row)
+
+
+def read_questionnaire(template_id: str) -> dict[str, Any]:
+    """Return a template version as a FHIR Questionnaire."""
+    version = (
+        db.session.get(TemplateVersion, int(template_id))
+        if template_id.isdigit() and 0 < int(template_id) <= MAX_ID
+        else None
+    )
+    if version is None:
+        raise NotFound("No such Questionnaire.")
+    return mapping.questionnaire(
+        version.definition,
+        version=version.version,
+        kind_titles={k: v["title"] for k, v in load_register().kinds.items()},
+        published_dt=version.published_dt,
+        resource_id=str(version.id),
+    )
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a search: the resources, the total and where the next page starts."""
+
+    resources: list[dict[str, Any]]
+    total: int
+    next_cursor: mapping.Cursor | None
+
+
+def search_records(
+    actor: User, search: mapping.Search, *, via: str | None = None, now: datetime | None = None
+) -> Page:
+    """Return a page of signed records in a stable order (signed time, id), audited once."""
+    if search.is_empty:
+        page = Page([], 0, None)
+    else:
+        query = _signed(actor)
+        if search.lower is not None:
+            query = query.where(TreatmentSession.signed_dt >= search.lower)
+        if search.upper is not None:
+            query = query.where(TreatmentSession.signed_dt < search.upper)
+        if search.subjects is not None:
+            query = query.where(TreatmentSession.patient_id.in_(sorted(search.subjects)))
+        total = db.session.scalar(
+            query.with_only_columns(func.count(TreatmentSession.id)).order_by(None)
+        )
+        rows: list[Any] = []
+        if search.count:
+            if search.cursor is not None:
+                after = search.cursor
+                query = query.where(
+                    or_(
+                        TreatmentSession.signed_dt > after.signed_dt,
+                        and_(
+                            TreatmentSession.signed_dt == after.signed_dt,
+                            TreatmentSession.id > after.id,
+                        ),
+                    )
+                )
+            rows = list(
+                db.session.execute(
+                    query.order_by(TreatmentSession.signed_dt, TreatmentSession.id).limit(
+                        search.count + 1
+                    )
+                ).all()
+            )
+        more = len(rows) > search.count
+        rows = rows[: search.count]
+        cursor = mapping.Cursor(rows[-1].signed_dt, rows[-1].id) if more and rows else None
+        page = Page(_resources(rows, _Templates()), total or 0, cursor)
+    audit.record(
+        "fhir.search",
+        actor=actor,
+        details={
+            "resource": "QuestionnaireResponse",
+            "results": [int(r["id"]) for r in page.resources],
+            "total": page.total,
+            "via": via,
+        },
+        now=now,
+    )
+    return page
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+def read_export_dates(start: str | None, end: str | None) -> tuple[date | None, date | None]:
+    """Read the optional session-date range of an export (YYYY-MM-DD, inclusive)."""
+    errors: dict[str, str] = {}
+    values: dict[str, date | None] = {}
+    for name, raw in (("from", start), ("to", end)):
+        raw = (raw or "").strip()
+        try:
+            values[name] = date.fromisoformat(raw) if raw else None
+        except ValueError:
+            errors[name] = f"'{raw[:20]}' is not a date: use YYYY-MM-DD, for example 2026-01-31."
+    if not errors and values["from"] and values["to"] and values["from"] > values["to"]:
+        errors["to"] = "The end of the range is before its start."
+    if errors:
+        raise DomainError("The export was not made: " + " ".join(errors.values()), errors)
+    return values["from"], values["to"]
+
+
+def record_export(
+    actor: User,
+    *,
+    start: date | None,
+    end: date | None,
+    now: datetime | None = None,
+) -> None:
+    """Audit an export before it streams (the caller commits, then streams)."""
+    if actor.role != Role.COMPLIANCE:
+        raise Forbidden("Only compliance officers export records.")
+    audit.record(
+        "export.fhir",
+        actor=actor,
+        details={
+            "format": "fhir-bundle",
+            "from": start.isoformat() if start else None,
+            "to": end.isoformat() if end else None,
+        },
+        now=now,
+    )
+
+
+def export_chunks(
+    actor: User,
+    *,
+    start: date | None,
+    end: date | None,
+    base_url: str,
+    now: datetime | None = None,
+) -> Iterator[str]:
+    """Yield a collection Bundle of signed records and their follow-up answers as JSON text.
+
+    Records are read in batches by id with plain column queries, so memory stays flat however
+    many there are.
+    """
+    now = now or utcnow()
+    query = _signed(actor)
+    if start is not None:
+        query = query.where(TreatmentSession.session_date >= start)
+    if end is not None:
+        query = query.where(TreatmentSession.session_date <= end)
+    followups = _followup_rows(actor)
+    templates = _Templates()
+    head = json.dumps(mapping.collection_bundle([], timestamp=now), separators=(",", ":"))
+    yield head[:-1]  # without the closing brace: entries follow
+    count = 0
+    last_id = 0
+    while True:
+        rows = db.session.execute(
+            query.where(TreatmentSession.id > last_id)
+            .order_by(TreatmentSession.id)
+            .limit(EXPORT_BATCH)
+        ).all()
+        if not rows:
+            break
+        last_id = rows[-1].id
+        ids = [row.id for row in rows]
+        answers: dict[int, list[Any]] = {}
+        for response in db.session.execute(
+            followups.where(PatientResponse.session_id.in_(ids)).order_by(PatientResponse.id)
+        ):
+            answers.setdefault(response.session_id, []).append(response)
+        parts = []
+        for resource in _resources(rows, templates):
+            parts.append(_entry_json(base_url, resource))
+            for response in answers.get(int(resource["id"]), ()):
+                parts.append(_entry_json(base_url, _followup_resource(response)))
+        yield ("," if count else ',"entry":[') + ",".join(parts)
+        count += len(parts)
+    yield "]}" if count else "}"
+
+
+def _entry_json(base_url: str, resource: Mapping[str, Any]) -> str:
+    entry = mapping.bundle_entry(f"{base_url}/QuestionnaireResponse/{resource['id']}", resource)
+    return json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
