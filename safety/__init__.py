@@ -87,8 +87,8 @@ def _configure_blueprints(app: Flask) -> None:
         if current_user.role == "practitioner":
             return redirect(url_for("checklists.today"))
         if current_user.role == "compliance":
-            return redirect(url_for("review.records"))
-        return redirect(url_for("risks.templates"))
+            return redirect(url_for("review.dashboard"))
+        return redirect(url_for("admin.users"))
 
     @app.get("/healthz")
     def healthz():

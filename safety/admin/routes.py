@@ -1,7 +1,391 @@
-"""Administration: users, clinics and checklist template versions."""
+"""Administration: users, clinics and checklist template versions (administrators only)."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from safety.admin import rules, services
+from safety.admin.forms import (
+    ActionForm,
+    ClinicForm,
+    RoleForm,
+    TemplateImportForm,
+    UserCreateForm,
+    field_errors,
+)
+from safety.auth import services as auth
+from safety.auth.models import Role
+from safety.auth.routes import role_required
+from safety.clinics import services as clinic_services
+from safety.errors import DomainError
+from safety.extensions import db
+from safety.risks import services as risks
+from safety.risks.rules import load_register
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+ROLE_LABELS = {
+    Role.PRACTITIONER.value: "Practitioner",
+    Role.COMPLIANCE.value: "Compliance officer",
+    Role.ADMIN.value: "Administrator",
+}
+#: The same roles inside a sentence ("is now a compliance officer").
+ROLE_NOUNS = {
+    Role.PRACTITIONER.value: "a practitioner",
+    Role.COMPLIANCE.value: "a compliance officer",
+    Role.ADMIN.value: "an administrator",
+}
+
+
+@bp.context_processor
+def _admin_globals():
+    return {"role_labels": ROLE_LABELS, "hour_label": rules.hour_label}
+
+
+@bp.errorhandler(413)
+def _too_large(error):
+    # Werkzeug refuses a form above its own size limits before any view sees it.
+    return render_template(
+        "error.html",
+        title="That was too large",
+        message="Risk sections are imported up to 200 KB. Go back and paste or upload "
+        "only the risk section of the document.",
+    ), 413
+
+
+@bp.get("/")
+@role_required("admin")
+def index():
+    return redirect(url_for("admin.users"))
+
+
+# --- users ---------------------------------------------------------------------------------
+
+
+@bp.get("/users")
+@role_required("admin")
+def users():
+    return render_template("admin/users.html", rows=services.list_users())
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@role_required("admin")
+def user_new():
+    form = UserCreateForm()
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        try:
+            user = services.create_account(
+                email=form.email.data or "",
+                name=form.name.data or "",
+                role=form.role.data or "",
+                clinic_id=form.clinic_id,
+                password=form.password.data or "",
+                actor=current_user,
+            )
+        except DomainError as exc:
+            db.session.rollback()
+            errors = exc.errors or {"email": exc.message}
+        else:
+            db.session.commit()
+            flash(
+                f"Account created for {user.name}. Give them the initial password in person; "
+                "they can change it after signing in.",
+                "success",
+            )
+            return redirect(url_for("admin.user", user_id=user.id))
+    else:
+        errors = field_errors(form)
+    return render_template(
+        "admin/user_new.html", form=form, errors=errors, clinics=services.clinic_options()
+    ), 400 if errors else 200
+
+
+def _user_page(user_id: int, *, role_form=None, errors=None, status: int = 200):
+    user = auth.get_user(user_id)
+    return render_template(
+        "admin/user.html",
+        user=user,
+        is_locked=services.user_is_locked(user),
+        role_form=role_form or RoleForm(formdata=None, role=user.role, clinic=user.clinic_id),
+        errors=errors or {},
+        clinics=services.clinic_options(),
+        history=services.history(object_type="users", object_id=user.id),
+    ), status
+
+
+@bp.get("/users/<int:user_id>")
+@role_required("admin")
+def user(user_id: int):
+    return _user_page(user_id)
+
+
+def _user_action(user_id: int, action: str, service, done: str):
+    """Run a button's service for a user: commit and flash, or show why beside the button."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return _user_page(user_id, errors={action: "This form has expired. Try again."}, status=400)
+    try:
+        user = service(user_id, actor=current_user)
+    except DomainError as exc:
+        db.session.rollback()
+        if exc.status_code == 404:
+            raise
+        return _user_page(user_id, errors={action: exc.message}, status=exc.status_code)
+    db.session.commit()
+    flash(done.format(name=user.name), "success")
+    return redirect(url_for("admin.user", user_id=user_id))
+
+
+@bp.post("/users/<int:user_id>/deactivate")
+@role_required("admin")
+def user_deactivate(user_id: int):
+    return _user_action(
+        user_id,
+        "deactivate",
+        services.deactivate_account,
+        "{name} is deactivated and has been signed out everywhere.",
+    )
+
+
+@bp.post("/users/<int:user_id>/reactivate")
+@role_required("admin")
+def user_reactivate(user_id: int):
+    return _user_action(
+        user_id,
+        "reactivate",
+        auth.reactivate_user,
+        "{name} can sign in again with their existing password.",
+    )
+
+
+@bp.post("/users/<int:user_id>/unlock")
+@role_required("admin")
+def user_unlock(user_id: int):
+    return _user_action(
+        user_id, "unlock", auth.unlock_user, "{name}'s account is unlocked: they can sign in now."
+    )
+
+
+@bp.post("/users/<int:user_id>/role")
+@role_required("admin")
+def user_role(user_id: int):
+    form = RoleForm()
+    if not form.validate_on_submit():
+        return _user_page(user_id, role_form=form, errors=field_errors(form), status=400)
+    try:
+        user = auth.change_role(
+            user_id, role=form.role.data or "", clinic_id=form.clinic_id, actor=current_user
+        )
+    except DomainError as exc:
+        db.session.rollback()
+        if exc.status_code == 404:
+            raise
+        return _user_page(user_id, role_form=form, errors=exc.errors, status=exc.status_code)
+    db.session.commit()
+    flash(
+        f"{user.name} is now {ROLE_NOUNS[user.role]}"
+        f"{' at ' + user.clinic.name if user.clinic else ''}. "
+        "They have been signed out and will see their new pages when they sign in again.",
+        "success",
+    )
+    return redirect(url_for("admin.user", user_id=user_id))
+
+
+# --- clinics -------------------------------------------------------------------------------
+
+
+@bp.get("/clinics")
+@role_required("admin")
+def clinics():
+    return render_template("admin/clinics.html", rows=services.list_clinics())
+
+
+def _clinic_values(form: ClinicForm) -> dict:
+    return {
+        "name": form.name.data or "",
+        "timezone": form.zone,
+        "workday_start_hour": form.hour(form.workday_start_hour),
+        "workday_end_hour": form.hour(form.workday_end_hour),
+        "alert_email": form.alert_email.data,
+    }
+
+
+def _clinic_form_page(form: ClinicForm, errors: dict[str, str], clinic=None):
+    return render_template(
+        "admin/clinic_form.html",
+        form=form,
+        errors=errors,
+        clinic=clinic,
+        common_zones=rules.COMMON_TIME_ZONES,
+        history=services.history(object_type="clinics", object_id=clinic.id) if clinic else [],
+    ), 400 if errors else 200
+
+
+@bp.route("/clinics/new", methods=["GET", "POST"])
+@role_required("admin")
+def clinic_new():
+    form = ClinicForm(
+        data={"timezone": "Europe/London", "workday_start_hour": "8", "workday_end_hour": "19"}
+    )
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        try:
+            clinic = clinic_services.add_clinic(**_clinic_values(form), actor=current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            errors = exc.errors
+        else:
+            db.session.commit()
+            flash(f"Clinic {clinic.name} created. You can now add its practitioners.", "success")
+            return redirect(url_for("admin.clinics"))
+    elif form.is_submitted():
+        errors = field_errors(form)
+    return _clinic_form_page(form, errors)
+
+
+@bp.route("/clinics/<int:clinic_id>", methods=["GET", "POST"])
+@role_required("admin")
+def clinic_edit(clinic_id: int):
+    clinic = clinic_services.get_clinic(clinic_id)
+    form = ClinicForm(
+        data={
+            "name": clinic.name,
+            "timezone": clinic.timezone if clinic.timezone in rules.COMMON_TIME_ZONES else "other",
+            "timezone_other": "" if clinic.timezone in rules.COMMON_TIME_ZONES else clinic.timezone,
+            "workday_start_hour": str(clinic.workday_start_hour),
+            "workday_end_hour": str(clinic.workday_end_hour),
+            "alert_email": clinic.alert_email or "",
+        }
+    )
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        try:
+            changes = clinic_services.update_clinic(
+                clinic_id, **_clinic_values(form), actor=current_user
+            )
+        except DomainError as exc:
+            db.session.rollback()
+            clinic = clinic_services.get_clinic(clinic_id)
+            errors = exc.errors
+        else:
+            db.session.commit()
+            flash(
+                f"Clinic {clinic.name} saved." if changes else "Nothing changed.",
+                "success" if changes else "info",
+            )
+            return redirect(url_for("admin.clinics"))
+    elif form.is_submitted():
+        errors = field_errors(form)
+    return _clinic_form_page(form, errors, clinic)
+
+
+# --- templates -----------------------------------------------------------------------------
+
+
+@bp.get("/templates")
+@role_required("admin")
+def templates():
+    return render_template(
+        "admin/templates.html",
+        templates=risks.list_templates(),
+        current=risks.current_template(),
+    )
+
+
+@bp.route("/templates/import", methods=["GET", "POST"])
+@role_required("admin")
+def template_import():
+    form = TemplateImportForm()
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        upload = form.upload()
+        try:
+            draft = services.import_risk_section(
+                text=form.text.data,
+                filename=upload[0] if upload else None,
+                data=upload[1] if upload else None,
+                actor=current_user,
+            )
+        except DomainError as exc:
+            db.session.rollback()
+            errors = exc.errors
+        else:
+            db.session.commit()
+            flash(
+                f"Draft version {draft.version} created. Review it below, then publish it "
+                "or discard it.",
+                "success",
+            )
+            return redirect(url_for("admin.template_review", template_id=draft.id))
+    elif form.is_submitted():
+        errors = field_errors(form)
+    return render_template(
+        "admin/template_import.html", form=form, errors=errors
+    ), 400 if errors else 200
+
+
+@bp.get("/templates/<int:template_id>")
+@role_required("admin")
+def template_review(template_id: int):
+    return _review_page(template_id)
+
+
+def _review_page(template_id: int, *, error: str | None = None, status: int = 200):
+    return render_template(
+        "admin/template_review.html",
+        review=services.review_template(template_id),
+        kind_title=load_register().kind_title,
+        error=error,
+        history=services.history(object_type="template_versions", object_id=template_id),
+    ), status
+
+
+@bp.post("/templates/<int:template_id>/publish")
+@role_required("admin")
+def template_publish(template_id: int):
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return _review_page(template_id, error="This form has expired. Try again.", status=400)
+    try:
+        template = risks.publish(template_id, actor=current_user, via="web")
+    except DomainError as exc:
+        db.session.rollback()
+        if exc.status_code == 404:
+            raise
+        return _review_page(template_id, error=exc.message, status=exc.status_code)
+    db.session.commit()
+    flash(
+        f"Version {template.version} is published. New sessions use it from now on; "
+        "sessions already started keep the version they began with.",
+        "success",
+    )
+    return redirect(url_for("admin.template_review", template_id=template_id))
+
+
+@bp.post("/templates/<int:template_id>/discard")
+@role_required("admin")
+def template_discard(template_id: int):
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return _review_page(template_id, error="This form has expired. Try again.", status=400)
+    try:
+        version = risks.discard_draft(template_id, actor=current_user).version
+    except DomainError as exc:
+        db.session.rollback()
+        if exc.status_code == 404:
+            raise
+        return _review_page(template_id, error=exc.message, status=exc.status_code)
+    db.session.commit()
+    flash(f"Draft version {version} discarded. Nothing else was changed.", "success")
+    return redirect(url_for("admin.templates"))
+
+
+# --- audit trail ---------------------------------------------------------------------------
+
+
+@bp.get("/activity")
+@role_required("admin")
+def activity():
+    return render_template("admin/activity.html", history=services.history())

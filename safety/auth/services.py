@@ -14,8 +14,9 @@ from sqlalchemy import func, select, update
 from safety.audit import services as audit
 from safety.auth import rules
 from safety.auth.models import LoginSession, Role, User
+from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
-from safety.errors import DomainError, NotFound
+from safety.errors import Conflict, DomainError, NotFound
 from safety.extensions import db
 
 #: One message for every failed sign-in, so it never tells which part was wrong.
@@ -223,4 +224,87 @@ def deactivate_user(user_id: int, *, actor: User | None, now: datetime | None = 
     user.is_enabled = False
     end_all_login_sessions(user, "deactivated", now=now)
     audit.record("user.deactivate", actor=actor, obj=user, now=now)
+    return user
+
+
+def get_user(user_id: int) -> User:
+    """Return an account by id, or raise NotFound."""
+    user = db.session.get(User, user_id) if 0 < user_id <= 2**31 - 1 else None
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+def change_role(
+    user_id: int,
+    *,
+    role: str,
+    clinic_id: int | None,
+    actor: User,
+    now: datetime | None = None,
+) -> User:
+    """Change an account's role (and a practitioner's clinic); its sessions end at once.
+
+    Compliance officers and administrators work across clinics, so they keep no clinic.
+    An administrator cannot remove their own administrator role.
+    """
+    user = get_user(user_id)
+    errors: dict[str, str] = {}
+    if role not in set(Role):
+        errors["role"] = "Choose a role from the list."
+    elif user.id == actor.id and role != Role.ADMIN:
+        errors["role"] = (
+            "You cannot remove your own administrator role. Ask another administrator to do it."
+        )
+    if role == Role.PRACTITIONER:
+        if clinic_id is None:
+            errors["clinic"] = "A practitioner belongs to a clinic: choose one."
+        elif db.session.get(Clinic, clinic_id) is None:
+            errors["clinic"] = "Choose a clinic from the list."
+    else:
+        clinic_id = None
+    if not errors and (user.role, user.clinic_id) == (role, clinic_id):
+        errors["role"] = "Nothing to change: the account already has this role and clinic."
+    if errors:
+        raise DomainError("The role was not changed.", errors)
+    old_role, old_clinic_id = user.role, user.clinic_id
+    user.role, user.clinic_id = role, clinic_id
+    db.session.flush()
+    ended = end_all_login_sessions(user, "role_changed", now=now)
+    audit.record(
+        "user.role_change",
+        actor=actor,
+        obj=user,
+        details={
+            "old": old_role,
+            "new": role,
+            "old_clinic_id": old_clinic_id,
+            "new_clinic_id": clinic_id,
+            "sessions_ended": ended,
+        },
+        now=now,
+    )
+    return user
+
+
+def reactivate_user(user_id: int, *, actor: User, now: datetime | None = None) -> User:
+    """Let a deactivated account sign in again (with its existing password)."""
+    user = get_user(user_id)
+    if user.is_enabled:
+        raise Conflict("This account is already active.")
+    user.is_enabled = True
+    audit.record("user.reactivate", actor=actor, obj=user, now=now)
+    return user
+
+
+def unlock_user(user_id: int, *, actor: User, now: datetime | None = None) -> User:
+    """Lift a lockout after failed sign-ins, so the account can sign in at once."""
+    now = now or utcnow()
+    user = get_user(user_id)
+    if not rules.is_locked(user.locked_until_dt, now):
+        raise Conflict("This account is not locked.")
+    details = {"locked_until": user.locked_until_dt.isoformat()}
+    user.locked_until_dt = None
+    user.failed_login_count = 0
+    audit.record("user.unlock", actor=actor, obj=user, details=details, now=now)
     return user

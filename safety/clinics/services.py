@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import Select, false, select
 
@@ -111,3 +112,133 @@ def add_patient(
         now=now,
     )
     return patient
+
+
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    # "localtime" is the server's own zone and "Factory" has no offset: neither suits a clinic.
+    return frozenset(available_timezones()) - {"localtime", "Factory", "posixrules"}
+
+
+def is_time_zone(name: str) -> bool:
+    """Return whether a name is an IANA time zone this server knows."""
+    return name in _time_zones()
+
+
+def _clinic_settings(
+    *,
+    name: str,
+    timezone: str,
+    workday_start_hour: int | None,
+    workday_end_hour: int | None,
+    alert_email: str | None,
+    clinic_id: int | None = None,
+) -> dict:
+    """Return cleaned clinic settings, or raise DomainError naming every field that is wrong."""
+    name, timezone = name.strip(), timezone.strip()
+    alert_email = (alert_email or "").strip().lower() or None
+    errors: dict[str, str] = {}
+    if not name:
+        errors["name"] = "Enter the clinic's name."
+    elif len(name) > 200:
+        errors["name"] = "Use at most 200 characters for the name."
+    else:
+        same_name = select(Clinic.id).where(Clinic.name == name)
+        if clinic_id is not None:
+            same_name = same_name.where(Clinic.id != clinic_id)
+        if db.session.scalar(same_name.limit(1)) is not None:
+            errors["name"] = "Another clinic already has this name."
+    if not timezone:
+        errors["timezone"] = "Choose the clinic's time zone."
+    elif not is_time_zone(timezone):
+        errors["timezone"] = (
+            f"{timezone!r} is not a time zone we know. Use an IANA name such as Europe/London."
+        )
+    hours = {"workday_start_hour": workday_start_hour, "workday_end_hour": workday_end_hour}
+    for field, hour in hours.items():
+        if hour is None or not 0 <= hour <= 23:
+            errors[field] = "Choose an hour from 0 to 23."
+    if not errors.keys() & hours.keys() and workday_start_hour >= workday_end_hour:
+        errors["workday_end_hour"] = "The working day must end after it starts."
+    if alert_email and (len(alert_email) > 254 or not EMAIL.fullmatch(alert_email)):
+        errors["alert_email"] = "Enter an email address like alerts@example.com, or leave it empty."
+    if errors:
+        raise DomainError("Check the fields below.", errors)
+    return {
+        "name": name,
+        "timezone": timezone,
+        "workday_start_hour": workday_start_hour,
+        "workday_end_hour": workday_end_hour,
+        "alert_email": alert_email,
+    }
+
+
+def add_clinic(
+    *,
+    name: str,
+    timezone: str,
+    workday_start_hour: int | None,
+    workday_end_hour: int | None,
+    alert_email: str | None,
+    actor: User,
+    now: datetime | None = None,
+) -> Clinic:
+    """Create a clinic with its time zone, working day and alert address."""
+    settings = _clinic_settings(
+        name=name,
+        timezone=timezone,
+        workday_start_hour=workday_start_hour,
+        workday_end_hour=workday_end_hour,
+        alert_email=alert_email,
+    )
+    clinic = Clinic(**settings, created_dt=now or utcnow())
+    db.session.add(clinic)
+    db.session.flush()
+    audit.record("clinic.create", actor=actor, obj=clinic, details=settings, now=now)
+    return clinic
+
+
+def get_clinic(clinic_id: int) -> Clinic:
+    """Return a clinic by id, or raise NotFound."""
+    clinic = db.session.get(Clinic, clinic_id) if 0 < clinic_id <= 2**31 - 1 else None
+    if clinic is None:
+        raise NotFound("No such clinic.")
+    return clinic
+
+
+def update_clinic(
+    clinic_id: int,
+    *,
+    name: str,
+    timezone: str,
+    workday_start_hour: int | None,
+    workday_end_hour: int | None,
+    alert_email: str | None,
+    actor: User,
+    now: datetime | None = None,
+) -> dict[str, list]:
+    """Change a clinic's settings; returns {field: [old, new]} for what changed (audited)."""
+    clinic = get_clinic(clinic_id)
+    settings = _clinic_settings(
+        name=name,
+        timezone=timezone,
+        workday_start_hour=workday_start_hour,
+        workday_end_hour=workday_end_hour,
+        alert_email=alert_email,
+        clinic_id=clinic.id,
+    )
+    changes = {
+        field: [getattr(clinic, field), value]
+        for field, value in settings.items()
+        if getattr(clinic, field) != value
+    }
+    if not changes:
+        return changes
+    for field, (_, value) in changes.items():
+        setattr(clinic, field, value)
+    db.session.flush()
+    audit.record("clinic.update", actor=actor, obj=clinic, details={"changes": changes}, now=now)
+    return changes

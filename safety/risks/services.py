@@ -119,3 +119,26 @@ def list_templates() -> list[TemplateVersion]:
     return list(
         db.session.scalars(select(TemplateVersion).order_by(TemplateVersion.version.desc()))
     )
+
+
+def discard_draft(
+    template_id: int, *, actor: User | None, now: datetime | None = None
+) -> TemplateVersion:
+    """Delete a draft that will not be published; published versions are never removed."""
+    template = get_template(template_id)
+    if template.is_published:
+        raise Conflict(
+            f"Version {template.version} is published: it can no longer be changed or removed."
+        )
+    details = {"version": template.version, "title": template.title}
+    db.session.delete(template)
+    db.session.flush()
+    audit.record(
+        "template.discard",
+        actor=actor,
+        object_type=TemplateVersion.__tablename__,
+        object_id=template_id,
+        details=details,
+        now=now,
+    )
+    return template

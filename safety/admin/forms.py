@@ -1,0 +1,98 @@
+"""Administration forms: input shape only, the rules live in the services."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import PasswordField, StringField, TextAreaField
+from wtforms.validators import Length, Regexp
+
+from safety.admin.rules import MAX_SOURCE_BYTES
+
+#: A clinic id from the select: empty, or a small positive whole number.
+_CLINIC_ID = Regexp(r"^\d{0,9}$", message="Choose a clinic from the list.")
+_HOUR = Regexp(r"^\s*\d{1,2}\s*$", message="Choose an hour from 0 to 23.")
+
+
+def field_errors(form: FlaskForm) -> dict[str, str]:
+    """Return the first shape error of each field, keyed by field name."""
+    return {name: messages[0] for name, messages in form.errors.items() if name != "csrf_token"}
+
+
+class _ClinicChoice:
+    """A clinic select whose value reaches the services as an id or None."""
+
+    clinic = StringField("Clinic", validators=[_CLINIC_ID])
+
+    @property
+    def clinic_id(self) -> int | None:
+        value = (self.clinic.data or "").strip()
+        return int(value) if value and int(value) > 0 else None
+
+
+class UserCreateForm(_ClinicChoice, FlaskForm):
+    email = StringField(
+        "Email", validators=[Length(max=254, message="Use at most 254 characters.")]
+    )
+    name = StringField(
+        "Printed name", validators=[Length(max=200, message="Use at most 200 characters.")]
+    )
+    role = StringField("Role", validators=[Length(max=20, message="Choose a role from the list.")])
+    password = PasswordField(
+        "Initial password", validators=[Length(max=256, message="Use at most 256 characters.")]
+    )
+
+
+class RoleForm(_ClinicChoice, FlaskForm):
+    role = StringField("Role", validators=[Length(max=20, message="Choose a role from the list.")])
+
+
+class ActionForm(FlaskForm):
+    """Only the CSRF token: deactivate, reactivate, unlock, publish and discard are POSTs."""
+
+
+class ClinicForm(FlaskForm):
+    name = StringField("Name", validators=[Length(max=200, message="Use at most 200 characters.")])
+    #: One of the common zones, or "other" to use the typed zone below.
+    timezone = StringField("Time zone", validators=[Length(max=64)])
+    timezone_other = StringField(
+        "Another time zone",
+        validators=[Length(max=64, message="A time zone name has at most 64 characters.")],
+    )
+    workday_start_hour = StringField("Working day starts", validators=[_HOUR])
+    workday_end_hour = StringField("Working day ends", validators=[_HOUR])
+    alert_email = StringField(
+        "Alert email", validators=[Length(max=254, message="Use at most 254 characters.")]
+    )
+
+    @property
+    def zone(self) -> str:
+        """Return the typed zone when there is one, else the zone chosen in the list."""
+        typed = (self.timezone_other.data or "").strip()
+        chosen = (self.timezone.data or "").strip()
+        return typed or ("" if chosen == "other" else chosen)
+
+    def hour(self, field: StringField) -> int | None:
+        value = (field.data or "").strip()
+        return int(value) if value.isdigit() else None
+
+
+class TemplateImportForm(FlaskForm):
+    # Length counts characters; the service checks the 200 KB in bytes.
+    text = TextAreaField(
+        "Paste the risk section",
+        validators=[
+            Length(
+                max=MAX_SOURCE_BYTES,
+                message="This text is longer than 200 KB. Paste only the risk section.",
+            )
+        ],
+    )
+    file = FileField("Or upload a file")
+
+    def upload(self) -> tuple[str, bytes] | None:
+        """Return the chosen file's name and up to one byte more than the limit, or None."""
+        storage = self.file.data
+        if storage is None or not getattr(storage, "filename", ""):
+            return None
+        return storage.filename, storage.stream.read(MAX_SOURCE_BYTES + 1)

@@ -1,0 +1,176 @@
+"""Pure administration rules: uploaded risk sections, time zone choices, audit wording.
+
+No Flask or SQLAlchemy here, so these are unit-tested without an app.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+#: Largest risk section accepted, pasted or uploaded.
+MAX_SOURCE_BYTES = 200 * 1024
+#: File types an administrator may upload: plain text and Markdown.
+UPLOAD_SUFFIXES = (".txt", ".md")
+#: Control characters other than tab, newline and carriage return cannot be stored as text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+#: Zones offered in the clinic form; any other IANA zone can be typed.
+COMMON_TIME_ZONES = (
+    "Europe/London",
+    "Europe/Dublin",
+    "Europe/Lisbon",
+    "Europe/Paris",
+    "Europe/Amsterdam",
+    "Europe/Brussels",
+    "Europe/Berlin",
+    "Europe/Zurich",
+    "Europe/Madrid",
+    "Europe/Rome",
+    "Europe/Stockholm",
+    "Europe/Oslo",
+    "Europe/Copenhagen",
+    "Europe/Helsinki",
+    "Europe/Warsaw",
+    "Europe/Athens",
+    "Africa/Johannesburg",
+    "Asia/Dubai",
+    "Asia/Kolkata",
+    "Asia/Singapore",
+    "Asia/Hong_Kong",
+    "Asia/Tokyo",
+    "Australia/Perth",
+    "Australia/Adelaide",
+    "Australia/Brisbane",
+    "Australia/Sydney",
+    "Australia/Melbourne",
+    "Pacific/Auckland",
+    "America/St_Johns",
+    "America/Halifax",
+    "America/Toronto",
+    "America/New_York",
+    "America/Chicago",
+    "America/Winnipeg",
+    "America/Denver",
+    "America/Edmonton",
+    "America/Phoenix",
+    "America/Los_Angeles",
+    "America/Vancouver",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+    "America/Mexico_City",
+    "America/Sao_Paulo",
+    "UTC",
+)
+
+#: Audit actions shown on the administration pages, in plain words.
+ACTION_LABELS = {
+    "user.create": "Account created",
+    "user.deactivate": "Account deactivated",
+    "user.reactivate": "Account reactivated",
+    "user.role_change": "Role changed",
+    "user.unlock": "Account unlocked",
+    "clinic.create": "Clinic created",
+    "clinic.update": "Clinic changed",
+    "template.create": "Draft template created",
+    "template.publish": "Template published",
+    "template.discard": "Draft template discarded",
+}
+#: Prefixes of the audit actions that belong to administration.
+ADMIN_ACTION_PREFIXES = ("user.", "clinic.", "template.")
+
+_FIELD_LABELS = {
+    "name": "name",
+    "timezone": "time zone",
+    "workday_start_hour": "working day starts",
+    "workday_end_hour": "working day ends",
+    "alert_email": "alert email",
+}
+
+
+class SourceError(ValueError):
+    """A pasted or uploaded risk section cannot be read; the message says what to do."""
+
+
+def read_upload(filename: str, data: bytes) -> str:
+    """Return an uploaded risk section as text, or raise SourceError saying what is wrong."""
+    if not filename.lower().endswith(UPLOAD_SUFFIXES):
+        raise SourceError("Choose a plain text (.txt) or Markdown (.md) file.")
+    if len(data) > MAX_SOURCE_BYTES:
+        raise SourceError(
+            "This file is larger than 200 KB. Upload only the risk section, "
+            "or paste it into the box instead."
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SourceError(
+            "This file is not UTF-8 text. Save it as UTF-8 (plain text or Markdown) "
+            "and upload it again, or paste the text into the box instead."
+        ) from None
+    return check_source(text, uploaded=True)
+
+
+def check_source(text: str, *, uploaded: bool = False) -> str:
+    """Return a risk section's text if it can be imported, or raise SourceError."""
+    if _CONTROL.search(text):
+        raise SourceError(
+            "This file contains characters that are not plain text. "
+            "Save it as plain text or Markdown and try again."
+            if uploaded
+            else "The text contains characters that cannot be saved. Retype it and try again."
+        )
+    if len(text.encode("utf-8")) > MAX_SOURCE_BYTES:
+        raise SourceError(
+            "This text is longer than 200 KB. Paste only the risk section of the document."
+        )
+    if not text.strip():
+        raise SourceError(
+            "This file is empty." if uploaded else "Paste the risk section, or choose a file."
+        )
+    return text
+
+
+def compare_items(
+    current: Mapping[str, Any] | None, draft: Mapping[str, Any]
+) -> tuple[list[str], list[str]]:
+    """Return the linkIds a draft adds to and removes from the current template, in order."""
+
+    def link_ids(definition: Mapping[str, Any] | None) -> list[str]:
+        if definition is None:
+            return []
+        return [item["linkId"] for phase in definition["phases"] for item in phase["items"]]
+
+    before, after = link_ids(current), link_ids(draft)
+    return [i for i in after if i not in before], [i for i in before if i not in after]
+
+
+def hour_label(hour: int) -> str:
+    return f"{hour:02d}:00"
+
+
+def describe_event(action: str, details: Mapping[str, Any]) -> str:
+    """Return what an administration event did, in words for a person."""
+    label = ACTION_LABELS.get(action, action)
+    if action == "user.role_change":
+        old, new = details.get("old"), details.get("new")
+        text = f"{label}: {old} → {new}" if old != new else f"{label}: clinic moved"
+        ended = details.get("sessions_ended")
+        return text + (f"; {ended} signed-in session(s) ended" if ended else "")
+    if action == "user.create" and details.get("role"):
+        return f"{label} ({details['role']})"
+    if action == "clinic.update":
+        changes = details.get("changes", {})
+        parts = [
+            f"{_FIELD_LABELS.get(field, field)} {_value(old)} → {_value(new)}"
+            for field, (old, new) in changes.items()
+        ]
+        return f"{label}: " + "; ".join(parts) if parts else label
+    if action.startswith("template.") and "version" in details:
+        return f"{label}: version {details['version']}"
+    return label
+
+
+def _value(value: Any) -> str:
+    return "none" if value in (None, "") else str(value)
