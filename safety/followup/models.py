@@ -21,6 +21,8 @@ class FollowUp(db.Model):
         CheckConstraint(
             "status IN ('scheduled', 'sent', 'answered', 'failed', 'cancelled')", name="status"
         ),
+        # The dashboard's response rate counts follow-ups by status over a due-date range.
+        Index("ix_followups_status_due", "status", "due_dt"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -107,7 +107,7 @@ def read_form(form: Mapping[str, Sequence[str]]) -> FormInput:
     answers: dict[str, Any] = {}
     errors: dict[str, str] = {}
     raw = (form.get("soreness") or [""])[0].strip()
-    if raw.isdigit() and 0 <= int(raw) <= 10:
+    if raw.isascii() and raw.isdigit() and 0 <= int(raw) <= 10:
         answers["soreness"] = int(raw)
     else:
         errors["soreness"] = "Choose a number from 0 (no soreness) to 10 (the worst)."

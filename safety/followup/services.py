@@ -548,6 +548,6 @@ def open_escalations(actor) -> list[Flag]:
                 Flag.kind.in_([rules.EMERGENCY, rules.SAME_DAY]),
                 Flag.status == "open",
             )
-            .order_by(Flag.severity == "critical", Flag.created_dt)
+            .order_by((Flag.severity == "critical").desc(), Flag.created_dt)
         )
     )

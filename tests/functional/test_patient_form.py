@@ -1,0 +1,529 @@
+"""The patient's follow-up link, driven through the routes with CSRF on: open it from a
+delivered message, answer once, get the right advice at once, stop messages; every bad link
+gets the same kind page; practitioners see the timeline and the escalations."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from html.parser import HTMLParser
+from urllib.parse import quote
+
+import pytest
+from conftest import csrf_token, login
+from sqlalchemy import func, select, update
+
+from safety.audit.models import AuditEvent
+from safety.auth.models import User
+from safety.checklists.models import Flag
+from safety.clinics.models import Patient
+from safety.dbtypes import utcnow
+from safety.extensions import db
+from safety.followup import services
+from safety.followup.models import (
+    DevMessage,
+    FollowUp,
+    OutboxMessage,
+    PatientLink,
+    PatientResponse,
+)
+
+ALL_PHASES = ("signin", "timeout", "signout")
+CALM = {
+    "soreness": "2",
+    "trend": "better",
+    "bleeding": "none",
+    "bruising": "none",
+    "chest": "no",
+}
+LINK = re.compile(r"http://localhost(/f/[A-Za-z0-9_-]+)\r?$", re.MULTILINE)
+GONE_TITLE = "This link cannot be used"
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A session whose 24 h check was delivered, and what the test needs to know about it."""
+
+    session_id: int
+    patient_id: int
+    followup_id: int
+    practitioner_id: int
+    practitioner_email: str
+    clinic: str
+    signed: datetime
+    path: str
+
+
+def deliver_visit(practitioner, make_session) -> Visit:
+    """Sign a session for the practitioner and deliver its 24 h check through the outbox."""
+    session = make_session(practitioner, phases=ALL_PHASES, sign=True)
+    facts = {
+        "session_id": session.id,
+        "patient_id": session.patient_id,
+        "practitioner_id": practitioner.id,
+        "practitioner_email": practitioner.email,
+        "clinic": session.clinic.name,
+        "signed": session.signed_dt,
+    }
+    first = db.session.scalars(
+        select(OutboxMessage)
+        .join(FollowUp, OutboxMessage.followup_id == FollowUp.id)
+        .where(FollowUp.session_id == session.id, FollowUp.kind == "24h")
+        .order_by(OutboxMessage.id)
+    ).first()
+    followup_id = first.followup_id
+    assert services.work_once("worker", now=first.next_attempt_dt).get("sent")
+    message = db.session.scalars(select(DevMessage).where(DevMessage.outbox_id == first.id)).one()
+    match = LINK.search(message.body)
+    assert match, message.body
+    return Visit(followup_id=followup_id, path=match.group(1), **facts)
+
+
+@pytest.fixture
+def visit(make_user, make_session) -> Visit:
+    return deliver_visit(make_user(), make_session)
+
+
+def text_of(response) -> str:
+    """The page's visible text, whitespace collapsed."""
+    parser = HTMLParser()
+    chunks: list[str] = []
+    parser.handle_data = chunks.append
+    parser.feed(response.get_data(as_text=True))
+    parser.close()
+    return " ".join("".join(chunks).split())
+
+
+class _Main(HTMLParser):
+    """Collect, in order, the tags and text inside <main>."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0
+        self.events: list[tuple[str, str]] = []
+        self._heading: list[str] | None = None
+        self.headings: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "main":
+            self.depth += 1
+        elif self.depth:
+            self.events.append(("tag", tag))
+        if tag in {"h1", "h2", "h3"}:
+            self._heading = []
+
+    def handle_endtag(self, tag):
+        if tag == "main":
+            self.depth -= 1
+        if tag in {"h1", "h2", "h3"} and self._heading is not None:
+            self.headings.append(" ".join("".join(self._heading).split()))
+            self._heading = None
+
+    def handle_data(self, data):
+        if self._heading is not None:
+            self._heading.append(data)
+        if self.depth and data.strip():
+            self.events.append(("text", " ".join(data.split())))
+
+
+def main_of(response) -> _Main:
+    parser = _Main()
+    parser.feed(response.get_data(as_text=True))
+    parser.close()
+    return parser
+
+
+def field_error(response, name: str) -> str | None:
+    """The message shown inside the field's own fieldset or block, if any."""
+    html = response.get_data(as_text=True)
+    match = re.search(rf'<p class="error" id="{name}-error">([^<]*)</p>', html)
+    return match.group(1) if match else None
+
+
+def page_csrf(response) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', response.get_data(as_text=True))
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def submit(client, path: str, answers: dict, *, csrf: str | None = None):
+    """Answer the form the way a phone's browser does: open it, then send it."""
+    if csrf is None:
+        opened = client.get(path)
+        assert opened.status_code == 200, opened.status_code
+        csrf = page_csrf(opened)
+    return client.post(path, data={**answers, "csrf_token": csrf})
+
+
+def count(model) -> int:
+    db.session.expire_all()
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def assert_gone(response, *private: str) -> None:
+    assert response.status_code == 404
+    text = text_of(response)
+    assert GONE_TITLE in text
+    for value in ("Ada", "Lovelace", "ada@example.org", *private):
+        assert value not in text
+
+
+@pytest.fixture
+def gone_page(client) -> str:
+    """The page a forged link gets, to compare every other refusal with."""
+    return client.get(f"/f/{secrets.token_urlsafe(32)}").get_data(as_text=True)
+
+
+# --- opening the link ------------------------------------------------------------------------
+
+
+def test_the_link_in_a_delivered_message_opens_a_form_with_first_name_and_clinic_only(
+    client, visit
+):
+    page = client.get(visit.path)
+
+    assert page.status_code == 200
+    text = text_of(page)
+    assert "How are you feeling, Ada?" in text
+    assert visit.clinic in text
+    for private in ("Lovelace", "ada@example.org", "Test Practitioner", "LOT-2611A"):
+        assert private not in text
+    assert 'name="soreness"' in page.get_data(as_text=True)
+
+
+def test_the_patient_pages_send_no_referrer_and_are_never_cached(client, visit):
+    for path in (visit.path, f"{visit.path}/stop", f"/f/{secrets.token_urlsafe(32)}"):
+        page = client.get(path)
+        assert page.headers["Referrer-Policy"] == "no-referrer", path
+        assert page.headers["Cache-Control"] == "no-store", path
+        assert '<meta name="referrer" content="no-referrer">' in page.get_data(as_text=True)
+
+
+# --- answering -------------------------------------------------------------------------------
+
+
+def test_answering_saves_the_response_and_shows_advice_at_once(client, visit):
+    page = submit(client, visit.path, {**CALM, "other": "Slept well."})
+
+    assert page.status_code == 200
+    assert "Thank you, Ada" in text_of(page)
+    db.session.expire_all()
+    response = db.session.scalars(select(PatientResponse)).one()
+    assert response.session_id == visit.session_id
+    assert response.followup_id == visit.followup_id
+    assert response.escalation == "none"
+    assert response.answers["soreness"] == 2
+    assert response.answers["other"] == "Slept well."
+    followup = db.session.get(FollowUp, visit.followup_id)
+    assert (followup.status, followup.answered_dt is not None) == ("answered", True)
+    link = db.session.scalars(select(PatientLink)).one()
+    assert link.used_dt is not None
+
+
+def test_an_emergency_answer_shows_call_emergency_services_before_anything_else(client, visit):
+    page = submit(client, visit.path, {**CALM, "chest": "yes"})
+
+    assert page.status_code == 200
+    main = main_of(page)
+    assert main.headings[0] == "Call emergency services now"
+    first_text = next(value for kind, value in main.events if kind == "text")
+    assert first_text == "Call emergency services now"
+    assert "<title>Call emergency services now" in page.get_data(as_text=True)
+    flag = db.session.scalars(select(Flag).where(Flag.kind == "emergency")).one()
+    assert flag.severity == "critical"
+
+
+def test_bleeding_that_will_not_stop_is_an_emergency_too(client, visit):
+    page = submit(client, visit.path, {**CALM, "bleeding": "wont_stop"})
+    assert main_of(page).headings[0] == "Call emergency services now"
+
+
+def test_a_same_day_answer_tells_the_patient_the_clinic_will_call_today(client, visit):
+    page = submit(client, visit.path, {**CALM, "signs": ["redness", "fever"]})
+    assert main_of(page).headings[0] == "Your clinic will call you today"
+    assert "Call emergency services now" not in main_of(page).headings
+
+
+def test_a_second_submission_gets_the_kind_page_and_keeps_the_first_answer(
+    client, visit, gone_page
+):
+    opened = client.get(visit.path)
+    csrf = page_csrf(opened)
+    assert submit(client, visit.path, CALM, csrf=csrf).status_code == 200
+
+    again = submit(client, visit.path, {**CALM, "chest": "yes"}, csrf=csrf)
+
+    assert_gone(again, visit.clinic)
+    assert again.get_data(as_text=True) == gone_page
+    assert count(PatientResponse) == 1
+    assert db.session.scalars(select(PatientResponse)).one().answers["chest"] == "no"
+    assert count(Flag) == 0
+
+
+def test_opening_a_used_link_again_gets_the_kind_page_without_patient_data(
+    client, visit, gone_page
+):
+    submit(client, visit.path, CALM)
+
+    again = client.get(visit.path)
+
+    assert_gone(again, visit.clinic)
+    assert again.get_data(as_text=True) == gone_page
+
+
+def test_missing_answers_are_explained_beside_their_fields_and_nothing_is_saved(client, visit):
+    page = submit(client, visit.path, {"soreness": "3"})
+
+    assert page.status_code == 400
+    for name in ("trend", "bleeding", "bruising", "chest"):
+        assert field_error(page, name), f"no message beside {name}"
+        assert f'id="{name}" class="field has-error" aria-invalid="true"' in page.get_data(
+            as_text=True
+        )
+    assert field_error(page, "soreness") is None
+    assert 'value="3" checked' in page.get_data(as_text=True)
+    assert "Please answer the questions marked below" in text_of(page)
+    assert count(PatientResponse) == 0
+    assert db.session.get(FollowUp, visit.followup_id).status == "sent"
+    assert client.get(visit.path).status_code == 200
+
+
+@pytest.mark.parametrize("soreness", ["11", "-1", "lots", "²"])
+def test_a_soreness_that_is_not_0_to_10_is_refused_beside_the_field(client, visit, soreness):
+    page = submit(client, visit.path, {**CALM, "soreness": soreness})
+
+    assert page.status_code == 400
+    assert "0 (no soreness) to 10" in field_error(page, "soreness")
+    assert count(PatientResponse) == 0
+
+
+def test_an_answer_without_the_csrf_token_is_refused_and_saves_nothing(client, visit):
+    page = client.post(visit.path, data=CALM)
+    assert page.status_code == 400
+    assert "This form has expired" in text_of(page)
+    assert count(PatientResponse) == 0
+
+
+# --- links that cannot be used ---------------------------------------------------------------
+
+
+def test_an_expired_link_gets_the_kind_page(client, visit, gone_page):
+    db.session.execute(update(PatientLink).values(expires_dt=utcnow() - timedelta(minutes=1)))
+    db.session.commit()
+
+    page = client.get(visit.path)
+
+    assert_gone(page, visit.clinic)
+    assert page.get_data(as_text=True) == gone_page
+    answered = client.post(visit.path, data={**CALM, "csrf_token": csrf_token(client)})
+    assert_gone(answered, visit.clinic)
+    assert count(PatientResponse) == 0
+
+
+def test_a_revoked_link_gets_the_kind_page(client, visit, gone_page):
+    practitioner = db.session.get(User, visit.practitioner_id)
+    assert services.revoke_links(visit.followup_id, actor=practitioner) == 1
+    db.session.commit()
+
+    page = client.get(visit.path)
+
+    assert_gone(page, visit.clinic)
+    assert page.get_data(as_text=True) == gone_page
+    assert_gone(client.get(f"{visit.path}/stop"), visit.clinic)
+
+
+MALFORMED = [
+    pytest.param(secrets.token_urlsafe(32), id="forged with a valid shape"),
+    pytest.param("short", id="too short"),
+    pytest.param("a" * 19, id="one character too short"),
+    pytest.param("abc$def!ghi*jkl(mno)pqr'stu", id="odd characters"),
+    pytest.param("ŧøķęñŧøķęñŧøķęñŧøķęñŧøķęñ", id="non-ascii letters"),
+    pytest.param("' OR 1=1 --aaaaaaaaaaaaaaaaaaaa", id="sql"),
+    pytest.param("x" * 10_000, id="10000 characters"),
+]
+
+
+@pytest.mark.parametrize("token", MALFORMED)
+def test_a_forged_or_malformed_link_gets_the_same_kind_page_never_an_error(
+    client, visit, gone_page, token
+):
+    path = f"/f/{quote(token, safe='')}"
+
+    opened = client.get(path)
+    answered = client.post(path, data={**CALM, "csrf_token": csrf_token(client)})
+    stop_page = client.get(f"{path}/stop")
+    stopped = client.post(f"{path}/stop", data={"csrf_token": csrf_token(client)})
+
+    for page in (opened, answered, stop_page, stopped):
+        assert_gone(page, visit.clinic)
+    assert opened.get_data(as_text=True) == gone_page
+    assert count(PatientResponse) == 0
+    assert db.session.get(Patient, visit.patient_id).opted_out_dt is None
+
+
+def test_a_link_with_control_characters_is_refused_at_the_edge_without_patient_data(client, visit):
+    # The app refuses control characters in any path or field before routing to the form.
+    path = "/f/" + quote("a\x00" * 15, safe="")
+    for page in (client.get(path), client.get(f"{path}/stop")):
+        assert page.status_code == 400
+        text = text_of(page)
+        for private in ("Ada", "Lovelace", visit.clinic):
+            assert private not in text
+        assert page.headers["Referrer-Policy"] == "no-referrer"
+
+
+# --- opting out ------------------------------------------------------------------------------
+
+
+def test_the_stop_link_opts_the_patient_out_and_nothing_more_is_sent(client, visit):
+    stop = f"{visit.path}/stop"
+    page = client.get(stop)
+    assert page.status_code == 200
+    assert "Stop all messages" in text_of(page)
+
+    stopped = client.post(stop, data={"csrf_token": page_csrf(page)})
+
+    assert stopped.status_code == 200
+    assert "Messages stopped" in text_of(stopped)
+    db.session.expire_all()
+    patient = db.session.get(Patient, visit.patient_id)
+    assert patient.opted_out_dt is not None
+    assert patient.is_followup_consent is False
+    statuses = db.session.scalars(select(OutboxMessage.status).order_by(OutboxMessage.id)).all()
+    assert statuses == ["sent", "cancelled", "cancelled"]  # 24 h sent; 48 h and 7 d stopped
+    audited = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "patient.opt_out")
+    ).one()
+    assert audited.object_id == str(visit.patient_id)
+
+    assert services.work_once("worker", now=visit.signed + timedelta(days=30)) == {}
+    assert count(DevMessage) == 1
+
+
+def test_the_stop_page_asks_before_stopping_anything(client, visit):
+    client.get(f"{visit.path}/stop")
+    assert db.session.get(Patient, visit.patient_id).opted_out_dt is None
+    assert not db.session.scalar(select(func.count()).where(AuditEvent.action == "patient.opt_out"))
+    assert client.get(visit.path).status_code == 200
+
+
+# --- rate limit ------------------------------------------------------------------------------
+
+
+def test_guessing_links_is_stopped_after_the_patient_form_rate_limit(app, client, visit):
+    limit = int(app.config["PATIENT_FORM_RATE_LIMIT"].split()[0])
+
+    for _ in range(limit):
+        assert client.get(f"/f/{secrets.token_urlsafe(32)}").status_code == 404
+
+    assert client.get(f"/f/{secrets.token_urlsafe(32)}").status_code == 429
+    assert client.get(visit.path).status_code == 429
+
+
+def test_a_lower_configured_rate_limit_applies(app, client, visit):
+    app.config["PATIENT_FORM_RATE_LIMIT"] = "3 per minute"
+    assert [client.get(visit.path).status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
+# --- what the practitioner sees --------------------------------------------------------------
+
+
+@pytest.fixture
+def practitioner_client(app, visit):
+    browser = app.test_client()
+    response = login(browser, db.session.get(User, visit.practitioner_id))
+    assert response.status_code in {200, 302}
+    return browser
+
+
+def test_the_practitioner_sees_the_follow_up_timeline_on_the_record(
+    client, visit, practitioner_client
+):
+    before = text_of(practitioner_client.get(f"/sessions/{visit.session_id}"))
+    assert "24-hour check" in before
+    assert "sent, waiting for an answer" in before
+    assert "7-day site check" in before
+
+    submit(client, visit.path, {**CALM, "soreness": "5"})
+
+    after = text_of(practitioner_client.get(f"/sessions/{visit.session_id}"))
+    assert "soreness 5/10" in after
+    assert "72-hour soreness check" in after
+
+
+def test_an_emergency_answer_stays_at_the_top_of_the_practitioners_page_until_handled(
+    client, visit, practitioner_client
+):
+    quiet = practitioner_client.get("/sessions/")
+    assert quiet.status_code == 200
+    assert "Patients who need you now" not in text_of(quiet)
+
+    submit(client, visit.path, {**CALM, "chest": "yes"})
+
+    home = practitioner_client.get("/sessions/")
+    assert home.status_code == 200
+    main = main_of(home)
+    assert main.headings[0] == "Patients who need you now"
+    text = text_of(home)
+    assert text.index("Patients who need you now") < text.index("Today at")
+    assert "Emergency" in text
+    assert f"/sessions/{visit.session_id}" in home.get_data(as_text=True)
+    assert "Patients who need you now" in text_of(practitioner_client.get("/sessions/"))
+
+    db.session.execute(update(Flag).where(Flag.kind == "emergency").values(status="acknowledged"))
+    db.session.commit()
+
+    assert "Patients who need you now" not in text_of(practitioner_client.get("/sessions/"))
+
+
+def test_an_emergency_is_listed_above_an_earlier_same_day_answer(
+    client, visit, practitioner_client, make_session
+):
+    submit(client, visit.path, {**CALM, "bruising": "large"})
+    practitioner = db.session.get(User, visit.practitioner_id)
+    later = deliver_visit(practitioner, make_session)
+    submit(client, later.path, {**CALM, "chest": "yes"})
+
+    home = practitioner_client.get("/sessions/")
+
+    items = re.findall(
+        r'<li class="sev-(\w+)"><strong>([^<]+)</strong>', home.get_data(as_text=True)
+    )
+    assert items == [("critical", "Emergency"), ("high", "Same day")]
+
+
+def test_another_practitioners_emergency_does_not_appear_on_my_page(app, client, visit, make_user):
+    submit(client, visit.path, {**CALM, "chest": "yes"})
+    other = make_user()
+    browser = app.test_client()
+    login(browser, other)
+    assert "Patients who need you now" not in text_of(browser.get("/sessions/"))
+
+
+# --- the development outbox page -------------------------------------------------------------
+
+
+def test_the_development_page_lists_the_messages_with_their_links(client, visit):
+    page = client.get("/dev/messages")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert f'href="http://localhost{visit.path}"' in html
+    assert "ada@example.org" in html
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"REMINDER_BACKEND": "smtp"}, {"REMINDER_BACKEND": "sms-http"}, {"DEMO_MODE": False}],
+)
+def test_the_development_page_does_not_exist_outside_the_outbox_backend(
+    app, client, visit, settings
+):
+    app.config.update(settings)
+    page = client.get("/dev/messages")
+    assert page.status_code == 404
+    assert "ada@example.org" not in page.get_data(as_text=True)

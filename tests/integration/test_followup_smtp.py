@@ -1,0 +1,313 @@
+"""Delivery over real sockets: email to an aiosmtpd server on localhost (including the server
+being down for a while and coming back) and text messages to a local HTTP SMS gateway."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import re
+import socket
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+from conftest import saved
+from sqlalchemy import select
+
+from safety.clinics import services as clinics
+from safety.dbtypes import utcnow
+from safety.extensions import db
+from safety.followup import rules, services
+from safety.followup.models import DevMessage, FollowUp, OutboxMessage
+
+ALL_PHASES = ("signin", "timeout", "signout")
+SENDER = "Harbour Physio <reminders@harbour.test>"
+PHONE = "+44 7700 900123"
+GATEWAY_TOKEN = "gateway-secret-token"
+#: Email bodies end lines with CRLF, text messages with LF.
+LINK = re.compile(r"http://localhost/f/([A-Za-z0-9_-]+)\r?$", re.MULTILINE)
+STOP = re.compile(r"http://localhost/f/([A-Za-z0-9_-]+)/stop\r?$", re.MULTILINE)
+
+
+# --- a real SMTP server ----------------------------------------------------------------------
+
+
+class Collector:
+    """An aiosmtpd handler that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+    def messages(self) -> list[email.message.EmailMessage]:
+        return [
+            email.message_from_bytes(e.original_content, policy=email.policy.default)
+            for e in self.envelopes
+        ]
+
+
+class MailServer:
+    """An SMTP server on a fixed local port that a test can stop and start again."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.handler = Collector()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def mail_server(request, app) -> MailServer:
+    """A stopped SMTP server the app sends to; the test starts it."""
+    server = MailServer(free_port())
+    request.addfinalizer(server.stop)
+    app.config.update(
+        REMINDER_BACKEND="smtp",
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=server.port,
+        MAIL_USE_TLS=False,
+        MAIL_USE_SSL=False,
+        MAIL_USERNAME=None,
+        MAIL_DEFAULT_SENDER=SENDER,
+        MAIL_TIMEOUT=5,
+    )
+    return server
+
+
+# --- a local SMS gateway ---------------------------------------------------------------------
+
+
+class Gateway(BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.received.append((dict(self.headers), self.path, body))
+        status = self.server.statuses.pop(0) if self.server.statuses else 200
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def sms_gateway(request, app) -> ThreadingHTTPServer:
+    """A local HTTP gateway recording each POST; answers the queued statuses, then 200."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+    server.received, server.statuses = [], []
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+
+    def close() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+    request.addfinalizer(close)
+    host, port = server.server_address[:2]
+    app.config.update(
+        REMINDER_BACKEND="sms-http",
+        SMS_GATEWAY_URL=f"http://{host}:{port}/messages",
+        SMS_GATEWAY_TOKEN=GATEWAY_TOKEN,
+        MAIL_TIMEOUT=5,
+    )
+    return server
+
+
+# --- sessions --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def practitioner(make_user):
+    return make_user()
+
+
+@pytest.fixture
+def signed(make_session, practitioner):
+    def sign(**kwargs):
+        return make_session(practitioner, phases=ALL_PHASES, sign=True, **kwargs)
+
+    return sign
+
+
+def first_check(session_id: int) -> OutboxMessage:
+    db.session.expire_all()
+    return db.session.scalars(
+        select(OutboxMessage)
+        .join(FollowUp, OutboxMessage.followup_id == FollowUp.id)
+        .where(FollowUp.session_id == session_id, OutboxMessage.is_reminder.is_(False))
+        .order_by(OutboxMessage.id)
+    ).first()
+
+
+def row(row_id: int) -> OutboxMessage:
+    db.session.expire_all()
+    return db.session.get(OutboxMessage, row_id)
+
+
+# --- email -----------------------------------------------------------------------------------
+
+
+def test_a_due_reminder_arrives_as_a_real_email(mail_server, signed):
+    mail_server.start()
+    session = signed()
+    reminder = first_check(session.id)
+
+    assert services.work_once("worker", now=reminder.next_attempt_dt) == {"sent": 1}
+
+    [envelope] = mail_server.handler.envelopes
+    assert envelope.rcpt_tos == ["ada@example.org"]
+    assert envelope.mail_from == "reminders@harbour.test"
+    [message] = mail_server.handler.messages()
+    assert message["Message-ID"] == rules.message_id(reminder.id, "localhost")
+    assert message["From"] == SENDER
+    assert message["To"] == "ada@example.org"
+    assert session.clinic.name in message["Subject"]
+    body = message.get_body(("plain",)).get_content()
+    assert "Hello Ada" in body
+    token = LINK.search(body).group(1)
+    assert STOP.search(body).group(1) == token
+    link = services.find_link(token, now=utcnow())
+    assert link.followup_id == reminder.followup_id
+    assert row(reminder.id).status == "sent"
+
+
+def test_each_reminder_is_its_own_email_with_its_own_message_id(mail_server, signed):
+    mail_server.start()
+    session = signed()
+    week_later = session.signed_dt + timedelta(days=8)
+
+    assert services.work_once("worker", now=week_later) == {"sent": 3}
+
+    ids = [m["Message-ID"] for m in mail_server.handler.messages()]
+    rows = db.session.scalars(select(OutboxMessage.id).order_by(OutboxMessage.id)).all()
+    assert ids == [rules.message_id(i, "localhost") for i in rows]
+
+
+def test_reminders_wait_while_the_mail_server_is_down_and_all_arrive_once_it_is_back(
+    mail_server, signed
+):
+    first, second = signed(), signed()
+    first_row, second_row = first_check(first.id), first_check(second.id)
+    ids = sorted([first_row.id, second_row.id])
+    now = max(first_row.next_attempt_dt, second_row.next_attempt_dt)
+
+    # The server is down: the first attempt fails, the other row is released untouched.
+    assert services.work_once("worker", now=now) == {"retry": 1, "released": 1}
+
+    tried, untried = row(ids[0]), row(ids[1])
+    assert (tried.status, tried.attempts, tried.sent_dt) == ("pending", 1, None)
+    assert tried.next_attempt_dt == now + timedelta(minutes=1)
+    assert "mail server" in tried.last_error
+    assert (untried.status, untried.attempts, untried.lease_until_dt) == ("pending", 0, None)
+    assert mail_server.handler.envelopes == []
+
+    mail_server.start()
+    assert services.work_once("worker", now=now + timedelta(minutes=2)) == {"sent": 2}
+
+    received = [m["Message-ID"] for m in mail_server.handler.messages()]
+    assert sorted(received) == sorted(rules.message_id(i, "localhost") for i in ids)
+    assert [(row(i).status, row(i).attempts) for i in ids] == [("sent", 2), ("sent", 1)]
+    assert services.work_once("worker", now=now + timedelta(hours=1)) == {}
+    assert len(mail_server.handler.envelopes) == 2
+
+
+def test_a_server_that_goes_down_between_runs_delays_the_next_reminder_without_losing_it(
+    mail_server, signed
+):
+    mail_server.start()
+    session = signed()
+    check = first_check(session.id)
+    services.work_once("worker", now=check.next_attempt_dt)
+    mail_server.stop()
+    reminder_id = check.id + 1
+    due = row(reminder_id).next_attempt_dt
+
+    assert services.work_once("worker", now=due) == {"retry": 1}
+    assert row(reminder_id).status == "pending"
+
+    mail_server.start()
+    assert services.work_once("worker", now=due + timedelta(minutes=1)) == {"sent": 1}
+    assert [m["Message-ID"] for m in mail_server.handler.messages()] == [
+        rules.message_id(check.id, "localhost"),
+        rules.message_id(reminder_id, "localhost"),
+    ]
+    assert "a gentle reminder" in mail_server.handler.messages()[1].get_content()
+
+
+# --- text messages ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sms_patient(practitioner):
+    patient = clinics.add_patient(
+        practitioner,
+        given_name="Grace",
+        family_name="Hopper",
+        email=None,
+        phone=PHONE,
+        is_followup_consent=True,
+    )
+    return saved(patient)
+
+
+def test_a_patient_who_chose_text_messages_gets_a_text_with_the_link(
+    sms_gateway, signed, sms_patient
+):
+    session = signed(patient=sms_patient, overrides={"signout.followup": ["sms"]})
+    reminder = first_check(session.id)
+
+    assert services.work_once("worker", now=reminder.next_attempt_dt) == {"sent": 1}
+
+    [(headers, path, body)] = sms_gateway.received
+    assert path == "/messages"
+    assert headers["Authorization"] == f"Bearer {GATEWAY_TOKEN}"
+    assert headers["Content-Type"] == "application/json"
+    assert body["to"] == PHONE
+    assert body["id"] == rules.message_id(reminder.id, "localhost")
+    assert "Hello Grace" in body["text"]
+    token = LINK.search(body["text"]).group(1)
+    assert services.find_link(token, now=utcnow()).followup_id == reminder.followup_id
+    assert "Hopper" not in body["text"]
+    assert db.session.scalars(select(DevMessage)).all() == []
+    assert row(reminder.id).status == "sent"
+
+
+def test_a_text_the_gateway_refuses_with_a_500_is_retried(sms_gateway, signed, sms_patient):
+    session = signed(patient=sms_patient, overrides={"signout.followup": ["sms"]})
+    reminder = first_check(session.id)
+    due = reminder.next_attempt_dt
+    sms_gateway.statuses.append(500)
+
+    assert services.work_once("worker", now=due) == {"retry": 1}
+
+    refused = row(reminder.id)
+    assert (refused.status, refused.attempts) == ("pending", 1)
+    assert refused.next_attempt_dt == due + timedelta(minutes=1)
+
+    assert services.work_once("worker", now=due + timedelta(minutes=1)) == {"sent": 1}
+
+    assert len(sms_gateway.received) == 2
+    keys = {headers["Idempotency-Key"] for headers, _, _ in sms_gateway.received}
+    assert keys == {rules.message_id(reminder.id, "localhost")}
+    assert (row(reminder.id).status, row(reminder.id).attempts) == ("sent", 2)

@@ -1,0 +1,114 @@
+"""`flask reminders work --once`: what cron runs to deliver the reminders that are due."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from safety.dbtypes import utcnow
+from safety.extensions import db
+from safety.followup.models import DevMessage, FollowUp, OutboxMessage
+
+ALL_PHASES = ("signin", "timeout", "signout")
+
+
+@pytest.fixture(autouse=True)
+def keep_signal_handlers():
+    """The worker installs SIGTERM/SIGINT handlers; give pytest its own back afterwards."""
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
+
+
+@pytest.fixture
+def due_reminder(make_user, make_session) -> int:
+    """A signed session whose 24 h check fell due a minute ago; returns its outbox id."""
+    session = make_session(make_user(), phases=ALL_PHASES, sign=True)
+    row_id = db.session.scalars(
+        select(OutboxMessage.id)
+        .join(FollowUp, OutboxMessage.followup_id == FollowUp.id)
+        .where(FollowUp.session_id == session.id, OutboxMessage.is_reminder.is_(False))
+        .order_by(OutboxMessage.id)
+    ).first()
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row_id)
+        .values(next_attempt_dt=utcnow() - timedelta(minutes=1))
+    )
+    db.session.commit()
+    return row_id
+
+
+def outbox_row(row_id: int) -> OutboxMessage:
+    db.session.expire_all()
+    return db.session.get(OutboxMessage, row_id)
+
+
+def test_work_once_delivers_the_due_reminders_and_exits_0(runner, due_reminder):
+    result = runner.invoke(args=["reminders", "work", "--once"])
+
+    assert result.exit_code == 0, result.output
+    assert "sent=1" in result.output
+    row = outbox_row(due_reminder)
+    assert row.status == "sent"
+    [message] = db.session.scalars(select(DevMessage)).all()
+    assert message.outbox_id == due_reminder
+    assert "http://localhost/f/" in message.body
+
+
+def test_work_once_run_again_sends_nothing_more(runner, due_reminder):
+    runner.invoke(args=["reminders", "work", "--once"])
+
+    again = runner.invoke(args=["reminders", "work", "--once"])
+
+    assert again.exit_code == 0, again.output
+    assert again.output.strip() == ""
+    assert len(db.session.scalars(select(DevMessage)).all()) == 1
+
+
+def test_work_once_with_nothing_due_exits_0_quietly(runner, make_user, make_session):
+    make_session(make_user(), phases=ALL_PHASES, sign=True)  # due tomorrow, not now
+
+    result = runner.invoke(args=["reminders", "work", "--once"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == ""
+    assert db.session.scalars(select(DevMessage)).all() == []
+
+
+def test_work_once_with_the_mail_server_down_exits_0_and_keeps_the_reminder(
+    app, runner, due_reminder
+):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app.config.update(REMINDER_BACKEND="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
+
+    result = runner.invoke(args=["reminders", "work", "--once"])
+
+    assert result.exit_code == 0, result.output
+    assert "retry=1" in result.output
+    row = outbox_row(due_reminder)
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert row.next_attempt_dt > utcnow()
+
+
+def test_after_the_demo_seed_work_once_sends_each_clinics_reminder_from_yesterday(runner, client):
+    assert runner.invoke(args=["demo", "seed"]).exit_code == 0
+
+    result = runner.invoke(args=["reminders", "work", "--once"])
+
+    assert result.exit_code == 0, result.output
+    delivered = db.session.scalars(select(DevMessage)).all()
+    reminders = [m for m in delivered if "/f/" in m.body]
+    clinics = {m.subject.split(":")[0] for m in reminders}
+    assert clinics == {"Riverside Physio", "Lakeshore Sports Clinic"}
+    # A newcomer can follow the link from the development outbox at once.
+    path = re.search(r"http://localhost(/f/[A-Za-z0-9_-]+)\n", reminders[0].body).group(1)
+    assert client.get(path).status_code == 200

@@ -1,0 +1,403 @@
+"""Follow-up rules: when each check is due in the clinic's zone, what an answer means, how
+delivery backs off, and what a message to a patient may say."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from email.utils import parseaddr
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from safety.followup import rules
+
+LONDON = ZoneInfo("Europe/London")
+TORONTO = ZoneInfo("America/Toronto")
+#: Zones a clinic may plausibly be in: both hemispheres, half-hour offsets and no DST at all.
+ZONES = [
+    "Europe/London",
+    "America/Toronto",
+    "America/St_Johns",
+    "America/Los_Angeles",
+    "Australia/Sydney",
+    "Australia/Lord_Howe",
+    "Pacific/Auckland",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Europe/Berlin",
+    "UTC",
+]
+CLINICAL_WORDS = ("soreness", "bleeding", "bruis", "needle", "infection", "pain")
+
+
+def local(zone: ZoneInfo, *args: int) -> datetime:
+    """Return a wall-clock time in a zone as an aware UTC datetime."""
+    return datetime(*args, tzinfo=zone).astimezone(UTC)
+
+
+def is_outside_quiet_hours(moment: datetime, zone: ZoneInfo) -> bool:
+    return time(8, 0) <= moment.astimezone(zone).time() < time(21, 0)
+
+
+signed_times = st.datetimes(
+    min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC)
+)
+zones = st.sampled_from(ZONES).map(ZoneInfo)
+
+
+# --- quiet hours ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("wall", "expected"),
+    [
+        ((2025, 6, 10, 21, 0), (2025, 6, 11, 8, 0)),
+        ((2025, 6, 10, 23, 30), (2025, 6, 11, 8, 0)),
+        ((2025, 6, 11, 0, 0), (2025, 6, 11, 8, 0)),
+        ((2025, 6, 11, 3, 15), (2025, 6, 11, 8, 0)),
+        ((2025, 6, 11, 7, 59), (2025, 6, 11, 8, 0)),
+        ((2025, 12, 31, 22, 0), (2026, 1, 1, 8, 0)),
+    ],
+)
+def test_a_time_in_quiet_hours_moves_to_the_next_eight_oclock(wall, expected):
+    assert rules.out_of_quiet_hours(local(LONDON, *wall), LONDON) == local(LONDON, *expected)
+
+
+@pytest.mark.parametrize(
+    "wall", [(2025, 6, 11, 8, 0), (2025, 6, 11, 12, 0), (2025, 6, 11, 20, 59), (2025, 1, 6, 9, 0)]
+)
+def test_a_time_inside_the_day_is_left_as_it_is(wall):
+    moment = local(TORONTO, *wall)
+    assert rules.out_of_quiet_hours(moment, TORONTO) == moment
+
+
+def test_quiet_hours_follow_the_clinics_zone_not_utc():
+    # 22:00 UTC is 18:00 in Toronto in summer: inside the clinic's day.
+    moment = datetime(2025, 7, 1, 22, 0, tzinfo=UTC)
+    assert rules.out_of_quiet_hours(moment, TORONTO) == moment
+    assert rules.out_of_quiet_hours(moment, LONDON) == local(LONDON, 2025, 7, 2, 8, 0)
+
+
+def test_quiet_hours_end_at_eight_on_the_morning_the_clocks_go_forward():
+    # London springs forward at 01:00 GMT on 30 March 2025: 08:00 that morning is 07:00 UTC.
+    moved = rules.out_of_quiet_hours(datetime(2025, 3, 30, 0, 30, tzinfo=UTC), LONDON)
+    assert moved == datetime(2025, 3, 30, 7, 0, tzinfo=UTC)
+
+
+@given(moment=signed_times, zone=zones)
+def test_moving_out_of_quiet_hours_lands_inside_the_day_and_never_earlier(moment, zone):
+    moved = rules.out_of_quiet_hours(moment, zone)
+    assert moved.tzinfo is not None and moved.utcoffset() == timedelta(0)
+    assert is_outside_quiet_hours(moved, zone)
+    assert moment <= moved <= moment + timedelta(hours=12)
+    if is_outside_quiet_hours(moment, zone):
+        assert moved == moment
+    else:
+        assert moved.astimezone(zone).time() == time(8, 0)
+
+
+# --- the plan written at signing -------------------------------------------------------------
+
+
+def test_signing_plans_the_24_hour_check_and_the_48_hour_reminder():
+    signed = local(LONDON, 2025, 6, 10, 10, 30)
+    plans = rules.plan_at_signing(signed, LONDON, with_day7=False)
+    assert [(p.kind, p.is_reminder) for p in plans] == [("24h", False), ("24h", True)]
+    assert plans[0].due == local(LONDON, 2025, 6, 11, 10, 30)
+    assert plans[1].due == local(LONDON, 2025, 6, 12, 10, 30)
+
+
+def test_signing_plans_the_7_day_site_check_only_when_the_template_enables_it():
+    signed = local(LONDON, 2025, 6, 10, 10, 30)
+    plans = rules.plan_at_signing(signed, LONDON, with_day7=True)
+    assert [(p.kind, p.is_reminder) for p in plans] == [
+        ("24h", False),
+        ("24h", True),
+        ("7d", False),
+    ]
+    assert plans[2].due == local(LONDON, 2025, 6, 17, 10, 30)
+
+
+def test_a_session_signed_in_the_evening_is_checked_the_next_morning_not_at_night():
+    signed = local(LONDON, 2025, 6, 10, 21, 45)
+    plans = rules.plan_at_signing(signed, LONDON, with_day7=True)
+    assert [p.due for p in plans] == [
+        local(LONDON, 2025, 6, 12, 8, 0),
+        local(LONDON, 2025, 6, 13, 8, 0),
+        local(LONDON, 2025, 6, 18, 8, 0),
+    ]
+
+
+# --- daylight-saving changes ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("zone", "signed_wall", "elapsed"),
+    [
+        # Signed the day before the clocks go forward: the day is 23 hours long.
+        (LONDON, (2025, 3, 29, 10, 0), timedelta(hours=23)),
+        (TORONTO, (2025, 3, 8, 10, 0), timedelta(hours=23)),
+        # Signed the day before the clocks go back: the day is 25 hours long.
+        (LONDON, (2025, 10, 25, 10, 0), timedelta(hours=25)),
+        (TORONTO, (2025, 11, 1, 10, 0), timedelta(hours=25)),
+    ],
+)
+def test_a_day_later_is_the_same_wall_clock_time_across_a_daylight_saving_change(
+    zone, signed_wall, elapsed
+):
+    signed = local(zone, *signed_wall)
+    later = rules.local_offset(signed, 1, zone)
+    assert later.astimezone(zone).time() == time(10, 0)
+    assert later.astimezone(zone).date() == date(*signed_wall[:3]) + timedelta(days=1)
+    assert later - signed == elapsed
+
+
+@pytest.mark.parametrize(
+    ("zone", "signed_wall", "expected_wall"),
+    [
+        (LONDON, (2025, 3, 29, 14, 0), (2025, 3, 30, 14, 0)),
+        (TORONTO, (2025, 3, 8, 14, 0), (2025, 3, 9, 14, 0)),
+        (LONDON, (2025, 10, 25, 14, 0), (2025, 10, 26, 14, 0)),
+        (TORONTO, (2025, 11, 1, 14, 0), (2025, 11, 2, 14, 0)),
+    ],
+)
+def test_the_24_hour_check_of_a_session_signed_the_day_before_a_clock_change_keeps_its_hour(
+    zone, signed_wall, expected_wall
+):
+    plans = rules.plan_at_signing(local(zone, *signed_wall), zone, with_day7=True)
+    assert plans[0].due == local(zone, *expected_wall)
+    assert plans[0].due.astimezone(zone).hour == 14
+
+
+def test_a_wall_time_skipped_by_the_clocks_going_forward_resolves_to_a_later_real_time():
+    # 01:30 on 30 March 2025 does not exist in London (01:00 GMT jumps to 02:00 BST).
+    signed = local(LONDON, 2025, 3, 29, 1, 30)
+    later = rules.local_offset(signed, 1, LONDON)
+    assert later.astimezone(LONDON).replace(tzinfo=None) == datetime(2025, 3, 30, 2, 30)
+    assert later - signed == timedelta(hours=24)
+
+
+def test_a_week_later_in_toronto_spans_the_spring_change_at_the_same_hour():
+    signed = local(TORONTO, 2025, 3, 5, 9, 15)
+    later = rules.local_offset(signed, 7, TORONTO)
+    assert later == local(TORONTO, 2025, 3, 12, 9, 15)
+    assert later - signed == timedelta(days=7) - timedelta(hours=1)
+
+
+@given(signed=signed_times, zone=zones, with_day7=st.booleans())
+def test_every_planned_check_is_due_outside_quiet_hours_in_the_clinics_zone(
+    signed, zone, with_day7
+):
+    for plan in rules.plan_at_signing(signed, zone, with_day7=with_day7):
+        assert is_outside_quiet_hours(plan.due, zone), plan
+
+
+@given(signed=signed_times, zone=zones)
+def test_the_24_hour_check_is_never_due_sooner_than_20_hours_after_signing(signed, zone):
+    first = rules.plan_at_signing(signed, zone, with_day7=False)[0]
+    assert first.kind == "24h" and not first.is_reminder
+    assert first.due >= signed + timedelta(hours=20)
+
+
+@given(signed=signed_times, zone=zones)
+def test_the_planned_checks_come_in_order_check_then_reminder_then_week(signed, zone):
+    check, reminder, week = rules.plan_at_signing(signed, zone, with_day7=True)
+    assert check.due < reminder.due < week.due
+
+
+@given(signed=signed_times, zone=zones)
+def test_the_72_hour_check_comes_after_the_48_hour_reminder_and_outside_quiet_hours(signed, zone):
+    reminder = rules.plan_at_signing(signed, zone, with_day7=False)[1]
+    due = rules.due_72h(signed, zone)
+    assert due > reminder.due
+    assert is_outside_quiet_hours(due, zone)
+
+
+# --- what an answer means --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        ({"soreness": 4, "trend": "better"}, True),
+        ({"soreness": 9, "trend": "better"}, True),
+        ({"soreness": 1, "trend": "same"}, True),
+        ({"soreness": 0, "trend": "worse"}, True),
+        ({"soreness": 3, "trend": "better"}, False),
+        ({"soreness": 0, "trend": "better"}, False),
+        ({}, False),
+    ],
+)
+def test_the_72_hour_check_is_needed_for_soreness_of_4_or_more_or_no_improvement(answers, expected):
+    assert rules.needs_72h(answers) is expected
+
+
+CALM = {
+    "soreness": 2,
+    "trend": "better",
+    "bleeding": "none",
+    "bruising": "none",
+    "chest": "no",
+    "signs": [],
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "changes", "level"),
+    [
+        ("24h", {"chest": "yes"}, rules.EMERGENCY),
+        ("24h", {"bleeding": "wont_stop"}, rules.EMERGENCY),
+        ("7d", {"chest": "yes", "signs": ["fever"]}, rules.EMERGENCY),
+        ("24h", {"bleeding": "wont_stop", "soreness": 9}, rules.EMERGENCY),
+        ("24h", {"signs": ["redness"]}, rules.SAME_DAY),
+        ("7d", {"signs": ["pus", "fever"]}, rules.SAME_DAY),
+        ("24h", {"bruising": "large"}, rules.SAME_DAY),
+        ("24h", {"bruising": "large", "soreness": 8}, rules.SAME_DAY),
+        ("24h", {"soreness": 7}, rules.REVIEW),
+        ("24h", {"soreness": 10, "trend": "worse"}, rules.REVIEW),
+        ("72h", {"trend": "same"}, rules.REVIEW),
+        ("72h", {"trend": "worse"}, rules.REVIEW),
+        ("24h", {"trend": "worse"}, rules.NONE),
+        ("24h", {"soreness": 6}, rules.NONE),
+        ("24h", {"bleeding": "stopped", "bruising": "small"}, rules.NONE),
+        ("72h", {}, rules.NONE),
+        ("7d", {}, rules.NONE),
+    ],
+)
+def test_an_answer_escalates_to_the_level_design_section_4_gives_it(kind, changes, level):
+    assert rules.escalation(kind, {**CALM, **changes}) == level
+
+
+def test_every_escalation_that_needs_a_person_has_a_flag_severity():
+    assert rules.SEVERITY == {
+        rules.EMERGENCY: "critical",
+        rules.SAME_DAY: "high",
+        rules.REVIEW: "medium",
+    }
+
+
+# --- reading the patient's form ---------------------------------------------------------------
+
+
+FULL_FORM = {
+    "soreness": ["5"],
+    "trend": ["same"],
+    "bleeding": ["stopped"],
+    "bruising": ["small"],
+    "chest": ["no"],
+    "signs": ["swelling", "redness", "swelling"],
+    "other": ["  A little stiff in the morning.  "],
+}
+
+
+def test_a_complete_form_reads_into_typed_answers():
+    read = rules.read_form(FULL_FORM)
+    assert read.errors == {}
+    assert read.answers == {
+        "soreness": 5,
+        "trend": "same",
+        "bleeding": "stopped",
+        "bruising": "small",
+        "chest": "no",
+        "signs": ["redness", "swelling"],
+        "other": "A little stiff in the morning.",
+    }
+
+
+def test_an_empty_form_asks_for_every_question_but_the_optional_ones():
+    read = rules.read_form({})
+    assert set(read.errors) == {"soreness", "trend", "bleeding", "bruising", "chest"}
+    assert all(message.strip() for message in read.errors.values())
+    assert read.answers.get("signs") == []
+
+
+@pytest.mark.parametrize("value", ["", "11", "-1", "abc", "5.5", "²"])
+def test_soreness_must_be_a_whole_number_from_0_to_10(value):
+    read = rules.read_form({**FULL_FORM, "soreness": [value]})
+    assert set(read.errors) == {"soreness"}
+    assert "soreness" not in read.answers
+
+
+@pytest.mark.parametrize("field", ["trend", "bleeding", "bruising", "chest"])
+def test_a_choice_outside_the_offered_options_is_refused(field):
+    read = rules.read_form({**FULL_FORM, field: ["maybe"]})
+    assert set(read.errors) == {field}
+
+
+def test_a_sign_that_is_not_on_the_list_is_refused():
+    read = rules.read_form({**FULL_FORM, "signs": ["redness", "rash"]})
+    assert set(read.errors) == {"signs"}
+
+
+def test_anything_else_is_limited_to_2000_characters():
+    assert set(rules.read_form({**FULL_FORM, "other": ["x" * 2001]}).errors) == {"other"}
+    assert rules.read_form({**FULL_FORM, "other": ["x" * 2000]}).errors == {}
+
+
+# --- delivery ---------------------------------------------------------------------------------
+
+
+def test_retries_back_off_1_5_15_60_and_240_minutes_then_give_up():
+    waits = [rules.backoff(attempts) for attempts in range(1, 8)]
+    assert waits == [
+        timedelta(minutes=1),
+        timedelta(minutes=5),
+        timedelta(minutes=15),
+        timedelta(minutes=60),
+        timedelta(minutes=240),
+        None,
+        None,
+    ]
+
+
+def test_the_message_id_is_derived_from_the_reminder_id():
+    first = rules.message_id(42, "needlesafe.example")
+    assert first == rules.message_id(42, "needlesafe.example")
+    assert first != rules.message_id(43, "needlesafe.example")
+    assert first.startswith("<") and first.endswith(">")
+    assert "42" in first and first.endswith("@needlesafe.example>")
+    assert parseaddr(first)[1] == first.strip("<>")
+
+
+MESSAGE = {
+    "first_name": "Ada",
+    "clinic": "Harbour Physio",
+    "appointment": date(2025, 3, 4),
+    "link": "https://links.example/f/abcdefghijklmnopqrstuvwxyz0123",
+    "stop_link": "https://links.example/f/abcdefghijklmnopqrstuvwxyz0123/stop",
+}
+
+
+@pytest.mark.parametrize("is_reminder", [False, True])
+def test_a_patient_message_carries_name_clinic_date_link_and_stop_link(is_reminder):
+    message = rules.patient_message(**MESSAGE, is_reminder=is_reminder)
+    for part in ("Ada", "Harbour Physio", "4 March 2025", MESSAGE["link"], MESSAGE["stop_link"]):
+        assert part in message.text
+    assert "Harbour Physio" in message.subject
+    assert "stop" in message.text.lower()
+
+
+@pytest.mark.parametrize("is_reminder", [False, True])
+def test_a_patient_message_carries_no_clinical_words(is_reminder):
+    message = rules.patient_message(**MESSAGE, is_reminder=is_reminder)
+    whole = f"{message.subject}\n{message.text}".lower()
+    assert [word for word in CLINICAL_WORDS if word in whole] == []
+
+
+def test_the_48_hour_reminder_reads_as_a_reminder():
+    first = rules.patient_message(**MESSAGE, is_reminder=False)
+    reminder = rules.patient_message(**MESSAGE, is_reminder=True)
+    assert "reminder" in reminder.text and "reminder" not in first.text
+
+
+@pytest.mark.parametrize("level", [rules.EMERGENCY, rules.SAME_DAY, rules.REVIEW])
+def test_a_practitioner_alert_names_the_level_and_links_to_the_record(level):
+    alert = rules.practitioner_alert(
+        level=level, clinic="Harbour Physio", link="https://needlesafe.example/sessions/7"
+    )
+    assert "https://needlesafe.example/sessions/7" in alert.text
+    assert "Harbour Physio" in alert.text
+    word = {rules.EMERGENCY: "emergency", rules.SAME_DAY: "same-day", rules.REVIEW: "review"}
+    assert word[level] in alert.subject.lower()
