@@ -42,5 +42,10 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Not part of `make test`: builds (or reuses) 1,000,000-session databases under bench/data/
+# and needlesafe_bench on a local PostgreSQL, then writes bench/RESULTS.md (see bench/README.md).
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -50,11 +50,19 @@ def prepare(app, n: int):
 
     clinic = clinics.create_clinic(name="Bench Clinic", timezone="Europe/London")
     user = auth.create_user(
-        email="bench@clinic.test", name="Bench", role="practitioner",
-        password="bench-password-long", clinic_id=clinic.id, check_strength=False,
+        email="bench@clinic.test",
+        name="Bench",
+        role="practitioner",
+        password="bench-password-long",
+        clinic_id=clinic.id,
+        check_strength=False,
     )
     patient = clinics.add_patient(
-        user, given_name="Sam", family_name="Bench", email="sam@example.org", phone=None,
+        user,
+        given_name="Sam",
+        family_name="Bench",
+        email="sam@example.org",
+        phone=None,
         is_followup_consent=True,
     )
     session = checklists.start_session(user, patient_id=patient.id)
@@ -66,15 +74,33 @@ def prepare(app, n: int):
     due = session.signed_dt + timedelta(days=1)
     db.session.execute(
         insert(FollowUp),
-        [{"session_id": session.id, "kind": "24h", "channel": "email", "due_dt": due,
-          "status": "scheduled", "created_dt": due} for _ in range(n)],
+        [
+            {
+                "session_id": session.id,
+                "kind": "24h",
+                "channel": "email",
+                "due_dt": due,
+                "status": "scheduled",
+                "created_dt": due,
+            }
+            for _ in range(n)
+        ],
     )
     ids = db.session.scalars(select(FollowUp.id).order_by(FollowUp.id)).all()[-n:]
     db.session.execute(
         insert(OutboxMessage),
-        [{"purpose": "patient_reminder", "followup_id": i, "is_reminder": False,
-          "status": "pending", "attempts": 0, "next_attempt_dt": due, "created_dt": due}
-         for i in ids],
+        [
+            {
+                "purpose": "patient_reminder",
+                "followup_id": i,
+                "is_reminder": False,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_dt": due,
+                "created_dt": due,
+            }
+            for i in ids
+        ],
     )
     db.session.commit()
     return due

@@ -1,0 +1,180 @@
+"""`flask demo seed --sessions N`: signed sessions in bulk that the application cannot tell from
+its own, with a chain and record hashes that verify."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from safety.audit.models import AuditEvent
+from safety.audit.verify import verify
+from safety.checklists import rules
+from safety.checklists import services as checklists
+from safety.checklists.models import Flag, PhaseEntry, TreatmentSession
+from safety.clinics.models import Clinic, Patient
+from safety.demo import bulk
+from safety.errors import Conflict
+from safety.extensions import db
+from safety.followup.models import FollowUp, PatientResponse
+from safety.risks import services as risks
+
+N = 300
+
+
+def _sessions() -> list[TreatmentSession]:
+    return list(
+        db.session.scalars(
+            select(TreatmentSession)
+            .options(selectinload(TreatmentSession.entries), selectinload(TreatmentSession.flags))
+            .order_by(TreatmentSession.id)
+        )
+    )
+
+
+def test_bulk_seed_creates_that_many_signed_sessions_with_three_phases_each(app):
+    result = bulk.generate(N)
+
+    sessions = _sessions()
+    assert result.sessions == N == len(sessions)
+    assert all(s.is_signed for s in sessions)
+    assert all([e.phase for e in s.entries] == ["signin", "timeout", "signout"] for s in sessions)
+    assert result.clinics == len(bulk.CLINICS)
+    assert db.session.scalar(select(func.count()).select_from(Clinic)) == len(bulk.CLINICS)
+    assert result.patients == db.session.scalar(select(func.count()).select_from(Patient))
+
+
+def test_bulk_sessions_are_checklists_the_application_would_have_signed(app):
+    bulk.generate(N)
+    template = checklists.template_for(_sessions()[0])
+
+    for session in _sessions():
+        state = checklists.progress(session)
+        assert state.answers == session.answers
+        assert rules.applicable_answers(template, session.answers) == session.answers
+        assert checklists.signing_blockers(session) == []
+        assert session.needle_lot == session.answers["timeout.needle_lot"]
+        assert date.fromisoformat(session.answers["timeout.needle_expiry"]) > session.session_date
+        entry_times = [e.submitted_dt for e in session.entries]
+        assert entry_times == sorted(entry_times) and entry_times[-1] < session.signed_dt
+        assert session.started_dt == entry_times[0]
+        assert session.signer_name == session.practitioner.name
+        assert session.signed_by_id == session.practitioner_id
+        assert session.patient.clinic_id == session.clinic_id == session.practitioner.clinic_id
+
+
+def test_bulk_sessions_carry_the_flags_and_outcomes_signing_would_set(app):
+    bulk.generate(N)
+    template = checklists.template_for(_sessions()[0])
+
+    for session in _sessions():
+        expected = rules.flags_for(template, session.answers)
+        assert [(f.kind, f.severity, f.link_id, f.message) for f in session.flags] == [
+            (f.kind, f.severity, f.link_id, f.message) for f in expected
+        ]
+        assert session.flag_count == len(expected)
+        assert session.bleeding == session.answers["signout.bleeding"]
+        assert session.bruising == session.answers["signout.bruising"]
+        assert session.reaction == session.answers["signout.reaction"]
+        assert session.pain_during == session.answers["timeout.pain_during"]
+        assert session.content_hash == rules.content_hash(checklists.signed_content(session))
+
+
+def test_bulk_data_verifies_with_one_sign_event_per_session(app, runner):
+    bulk.generate(N)
+
+    result = verify()
+    assert result.is_intact, result.problem
+    assert result.records == N
+    signs = db.session.execute(
+        select(AuditEvent.object_id, AuditEvent.details).where(AuditEvent.action == "session.sign")
+    ).all()
+    hashes = dict(
+        db.session.execute(select(TreatmentSession.id, TreatmentSession.content_hash)).all()
+    )
+    assert sorted(int(object_id) for object_id, _ in signs) == sorted(hashes)
+    assert all(details["content_hash"] == hashes[int(i)] for i, details in signs)
+    cli = runner.invoke(args=["audit", "verify"])
+    assert cli.exit_code == 0, cli.output
+
+
+def test_bulk_follow_ups_exist_only_for_patients_who_chose_a_channel(app):
+    bulk.generate(N)
+
+    followups = db.session.scalars(select(FollowUp)).all()
+    by_session = {f.session_id: f for f in followups}
+    for session in _sessions():
+        channel = session.answers["signout.followup"]
+        if channel == "declined":
+            assert session.id not in by_session
+        else:
+            followup = by_session[session.id]
+            assert followup.channel == channel and session.patient.is_followup_consent
+            assert followup.due_dt > session.signed_dt
+    answered = {f.id for f in followups if f.status == "answered"}
+    responses = db.session.scalars(select(PatientResponse)).all()
+    assert {r.followup_id for r in responses} == answered
+
+
+def test_bulk_seed_refuses_to_run_twice_and_changes_nothing(app):
+    bulk.generate(50)
+
+    with pytest.raises(Conflict, match="already exists"):
+        bulk.generate(50)
+    assert db.session.scalar(select(func.count()).select_from(TreatmentSession)) == 50
+
+
+def test_demo_seed_sessions_adds_bulk_data_to_the_demo_data_once(app, runner):
+    first = runner.invoke(args=["demo", "seed", "--sessions", "120"])
+
+    assert first.exit_code == 0, first.output
+    assert "120 signed sessions in 20 clinics" in first.output
+    assert "Demo data created" in first.output
+    again = runner.invoke(args=["demo", "seed", "--sessions", "120"])
+    assert again.exit_code == 1
+    assert "already exists" in again.output
+    bulk_count = bulk.bulk_session_count()
+    assert bulk_count == 120
+    # The default template was published before the first generated session.
+    published = risks.current_template().published_dt
+    first_signed = db.session.scalar(select(func.min(TreatmentSession.signed_dt)))
+    assert published < first_signed
+    assert verify().is_intact
+
+
+def test_bulk_outcome_rates_follow_the_published_baselines(app):
+    n = 5000
+    bulk.generate(n)
+
+    def share(column, value) -> float:
+        hits = db.session.scalar(select(func.count()).where(column == value))
+        return hits / n
+
+    assert 0.10 <= share(TreatmentSession.bleeding, "minor") <= 0.17
+    assert 0.001 <= share(TreatmentSession.bleeding, "prolonged") <= 0.012
+    assert 0.055 <= share(TreatmentSession.bruising, "small") <= 0.095
+    pain = db.session.scalar(select(func.count()).where(TreatmentSession.pain_during >= 4)) / n
+    assert 0.03 <= pain <= 0.06
+    reactions = db.session.scalar(select(func.count()).where(TreatmentSession.reaction != "none"))
+    assert 0.004 <= reactions / n <= 0.02
+    flagged = db.session.scalar(select(func.count(func.distinct(Flag.session_id))))
+    assert 0.005 <= flagged / n <= 0.04
+    # Two years of weekdays and Saturdays, ending a few days ago, in every clinic.
+    first, last = db.session.execute(
+        select(func.min(TreatmentSession.session_date), func.max(TreatmentSession.session_date))
+    ).one()
+    assert timedelta(days=700) <= last - first <= timedelta(days=bulk.SPAN_DAYS)
+    weekdays = Counter(
+        d.weekday() for d in db.session.scalars(select(TreatmentSession.session_date))
+    )
+    assert weekdays[6] == 0 and weekdays[5] < weekdays[2]
+    clinics = db.session.scalar(select(func.count(func.distinct(TreatmentSession.clinic_id))))
+    assert clinics == len(bulk.CLINICS)
+    lots = db.session.scalars(select(TreatmentSession.needle_lot).distinct()).all()
+    assert len(lots) > 1000
+    assert {lot[:2] for lot in lots} == {"HW", "SJ", "DB", "AG", "TW"}
+    entries = db.session.scalar(select(func.count()).select_from(PhaseEntry))
+    assert entries == 3 * n
