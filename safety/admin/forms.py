@@ -74,7 +74,7 @@ class ClinicForm(FlaskForm):
 
     def hour(self, field: StringField) -> int | None:
         value = (field.data or "").strip()
-        return int(value) if value.isdigit() else None
+        return int(value) if value.isdecimal() else None
 
 
 class TemplateImportForm(FlaskForm):

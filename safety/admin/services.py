@@ -261,7 +261,7 @@ def _subjects(events: Iterable[AuditEvent]) -> dict[tuple[str, str], tuple[str, 
     """Name the objects of events in bulk: an account's email, a clinic, a template version."""
     wanted: dict[str, set[int]] = {}
     for event in events:
-        if event.object_type and event.object_id and event.object_id.isdigit():
+        if event.object_type and event.object_id and event.object_id.isdecimal():
             wanted.setdefault(event.object_type, set()).add(int(event.object_id))
     found: dict[tuple[str, str], tuple[str, Any]] = {}
     if ids := wanted.get(User.__tablename__):

@@ -18,7 +18,7 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 def load_user(user_id: str) -> User | None:
     """Load the signed-in user only while their server-side login session is valid."""
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    user = db.session.get(User, int(user_id)) if user_id.isdecimal() else None
     if user is None or not user.is_enabled:
         return None
     config = current_app.config

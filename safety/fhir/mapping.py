@@ -578,7 +578,7 @@ def page_size(values: Sequence[str]) -> int:
     if len(values) > 1:
         raise SearchError("Give _count once.")
     raw = values[0].strip()
-    if not raw.isdigit() or len(raw) > 9:
+    if not raw.isdecimal() or len(raw) > 9:
         raise SearchError(f"_count '{values[0]}' is not a whole number.")
     return min(int(raw), MAX_COUNT)
 

@@ -124,7 +124,7 @@ def create_token(
 def find_token(prefix_or_id: str) -> ApiToken:
     """Find one token by its id, its prefix or the whole secret."""
     key = prefix_or_id.strip()
-    if key.isdigit():
+    if key.isdecimal():
         token = db.session.get(ApiToken, int(key)) if 0 < int(key) <= MAX_ID else None
         if token is None:
             raise NotFound(f"No token has the id {key}.")
@@ -278,7 +278,7 @@ def read_record(
     """Return one signed record (or follow-up answer) as a QuestionnaireResponse, audited."""
     if resource_id.startswith(mapping.FOLLOWUP_ID_PREFIX):
         return _read_followup(actor, resource_id, via=via, now=now)
-    if not resource_id.isdigit() or not 0 < int(resource_id) <= MAX_ID:
+    if not resource_id.isdecimal() or not 0 < int(resource_id) <= MAX_ID:
         raise NotFound("No such QuestionnaireResponse.")
     row = db.session.execute(_signed(actor).where(TreatmentSession.id == int(resource_id))).first()
     if row is None:
@@ -322,7 +322,7 @@ def _read_followup(
     actor: User, resource_id: str, *, via: str | None, now: datetime | None
 ) -> dict[str, Any]:
     number = resource_id.removeprefix(mapping.FOLLOWUP_ID_PREFIX)
-    if not number.isdigit() or not 0 < int(number) <= MAX_ID:
+    if not number.isdecimal() or not 0 < int(number) <= MAX_ID:
         raise NotFound("No such QuestionnaireResponse.")
     row = db.session.execute(_followup_rows(actor).where(PatientResponse.id == int(number))).first()
     if row is None:
@@ -342,7 +342,7 @@ def read_questionnaire(template_id: str) -> dict[str, Any]:
     """Return a template version as a FHIR Questionnaire."""
     version = (
         db.session.get(TemplateVersion, int(template_id))
-        if template_id.isdigit() and 0 < int(template_id) <= MAX_ID
+        if template_id.isdecimal() and 0 < int(template_id) <= MAX_ID
         else None
     )
     if version is None:

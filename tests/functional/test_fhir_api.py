@@ -305,7 +305,18 @@ def test_a_record_with_an_addendum_reads_as_amended(client, world):
 
 @pytest.mark.parametrize(
     "resource_id",
-    ["unsigned", "999999", "0", "abc", "99999999999999999999", "followup-1", "followup-x", "-1"],
+    [
+        "unsigned",
+        "999999",
+        "0",
+        "abc",
+        "99999999999999999999",
+        "followup-1",
+        "followup-x",
+        "-1",
+        "\u00b2",  # a superscript two: str.isdigit() says yes, int() says no
+        "followup-\u00b2",
+    ],
 )
 def test_an_unknown_or_unsigned_record_is_a_404_outcome(client, world, resource_id):
     if resource_id == "unsigned":
@@ -465,6 +476,7 @@ def test_records_signed_in_the_same_instant_still_page_without_loss(client, worl
         "subject=Patient/abc",
         "_count=lots",
         "_count=-1",
+        "_count=%C2%B2",
         "_cursor=not-a-cursor",
         "patient=12",
         "_format=xml",
