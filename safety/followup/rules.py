@@ -94,6 +94,9 @@ class FormInput:
     errors: dict[str, str]
 
 
+#: The soreness answers, as typed: a whole number from 0 to 10 and nothing else.
+SORENESS_SCALE = {str(n): n for n in range(11)}
+
 CHOICES = {
     "trend": ("better", "same", "worse"),
     "bleeding": ("none", "stopped", "wont_stop"),
@@ -107,8 +110,8 @@ def read_form(form: Mapping[str, Sequence[str]]) -> FormInput:
     answers: dict[str, Any] = {}
     errors: dict[str, str] = {}
     raw = (form.get("soreness") or [""])[0].strip()
-    if raw.isascii() and raw.isdigit() and 0 <= int(raw) <= 10:
-        answers["soreness"] = int(raw)
+    if raw in SORENESS_SCALE:
+        answers["soreness"] = SORENESS_SCALE[raw]
     else:
         errors["soreness"] = "Choose a number from 0 (no soreness) to 10 (the worst)."
     messages = {

@@ -151,15 +151,20 @@ class Outcome:
 
 
 def answer(token: str, form, *, now: datetime | None = None) -> Outcome:
-    """Record a patient's answer once, escalate it, and plan the 72 h check when needed."""
+    """Record a patient's answer once, escalate it, and plan the 72 h check when needed.
+
+    An emergency answer is never sent back for the questions left out: a patient with chest
+    pain who skipped the bruising question must reach someone now, so what they did answer
+    is recorded and escalated, and the missing answers simply stay missing.
+    """
     now = now or utcnow()
     link = find_link(token, now=now)
     read = rules.read_form(form)
-    if read.errors:
-        raise DomainError("Please answer the questions marked below.", read.errors)
     followup = link.followup
     session = followup.session
     level = rules.escalation(followup.kind, read.answers)
+    if read.errors and level != rules.EMERGENCY:
+        raise DomainError("Please answer the questions marked below.", read.errors)
     response = PatientResponse(
         followup_id=followup.id,
         session_id=session.id,
@@ -201,9 +206,7 @@ def answer(token: str, form, *, now: datetime | None = None) -> Outcome:
         db.session.add(flag)
         db.session.flush()
         if level in {rules.EMERGENCY, rules.SAME_DAY}:
-            purposes = [PRACTITIONER_ALERT]
-            if level == rules.EMERGENCY and session.clinic.alert_email:
-                purposes.append(CLINIC_ALERT)
+            purposes = _alert_purposes(level, session)
             for purpose in purposes:
                 db.session.add(
                     OutboxMessage(
@@ -315,6 +318,21 @@ def claim(
     return sorted(claimed)
 
 
+def _alert_purposes(level: str, session: TreatmentSession) -> list[str]:
+    """Who is alerted: the practitioner, and the clinic's duty address for an emergency.
+
+    A practitioner who has left (deactivated) cannot act on an alert, so the clinic's address
+    takes it instead. With no one to write to, the flag still heads the compliance queue.
+    """
+    purposes = []
+    practitioner_here = session.practitioner.is_enabled
+    if practitioner_here:
+        purposes.append(PRACTITIONER_ALERT)
+    if session.clinic.alert_email and (level == rules.EMERGENCY or not practitioner_here):
+        purposes.append(CLINIC_ALERT)
+    return purposes
+
+
 def _domain() -> str:
     return urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
 
@@ -331,9 +349,11 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
         )
         to = (
             session.practitioner.email
-            if row.purpose == PRACTITIONER_ALERT
-            else session.clinic.alert_email
+            if row.purpose == PRACTITIONER_ALERT and session.practitioner.is_enabled
+            else session.clinic.alert_email  # the practitioner left after the answer came in
         )
+        if not to:
+            return None
         return Outgoing(row.id, "email", to, message.subject, message.text, mid)
     followup = row.followup
     session = followup.session

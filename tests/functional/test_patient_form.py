@@ -238,6 +238,22 @@ def test_an_emergency_answer_shows_call_emergency_services_before_anything_else(
     assert flag.severity == "critical"
 
 
+@pytest.mark.parametrize("emergency", [{"chest": "yes"}, {"bleeding": "wont_stop"}])
+def test_an_emergency_answer_with_other_questions_left_out_still_reaches_someone(
+    client, visit, emergency
+):
+    page = submit(client, visit.path, emergency)
+
+    assert page.status_code == 200
+    assert main_of(page).headings[0] == "Call emergency services now"
+    flag = db.session.scalars(select(Flag).where(Flag.kind == "emergency")).one()
+    assert flag.severity == "critical"
+    alerts = db.session.scalars(select(OutboxMessage).where(OutboxMessage.flag_id == flag.id)).all()
+    assert [a.purpose for a in alerts] == ["practitioner_alert"]
+    response = db.session.scalars(select(PatientResponse)).one()
+    assert response.answers == {**emergency, "signs": []}
+
+
 def test_bleeding_that_will_not_stop_is_an_emergency_too(client, visit):
     page = submit(client, visit.path, {**CALM, "bleeding": "wont_stop"})
     assert main_of(page).headings[0] == "Call emergency services now"
@@ -293,7 +309,7 @@ def test_missing_answers_are_explained_beside_their_fields_and_nothing_is_saved(
     assert client.get(visit.path).status_code == 200
 
 
-@pytest.mark.parametrize("soreness", ["11", "-1", "lots", "²"])
+@pytest.mark.parametrize("soreness", ["11", "-1", "lots", "²", "03", "1" * 5000])
 def test_a_soreness_that_is_not_0_to_10_is_refused_beside_the_field(client, visit, soreness):
     page = submit(client, visit.path, {**CALM, "soreness": soreness})
 

@@ -13,6 +13,7 @@ from conftest import saved
 from sqlalchemy import func, select, update
 
 from safety.audit.models import AuditEvent
+from safety.auth import services as auth_services
 from safety.checklists import services as checklists
 from safety.checklists.models import Flag, TreatmentSession
 from safety.clinics import services as clinics
@@ -401,6 +402,49 @@ def test_an_emergency_answer_also_alerts_the_clinic_when_it_has_an_alert_address
 
     recipients = {m.recipient for m in messages()[1:]}
     assert recipients == {session.practitioner.email, "duty@clinic.test"}
+
+
+def test_a_deactivated_practitioners_alert_goes_to_the_clinics_address_instead(signed):
+    session = signed()
+    session.clinic.alert_email = "duty@clinic.test"
+    db.session.commit()
+    due, token = deliver_first_check(session)
+    auth_services.deactivate_user(session.practitioner_id, actor=None)
+    db.session.commit()
+
+    answer(token, {"bruising": ["large"]}, now=due)
+    services.work_once("worker", now=due)
+
+    assert [m.recipient for m in messages()[1:]] == ["duty@clinic.test"]
+
+
+def test_an_alert_already_queued_when_the_practitioner_leaves_is_redirected_to_the_clinic(
+    signed,
+):
+    session = signed()
+    due, token = deliver_first_check(session)
+    answer(token, {"signs": ["pus"]}, now=due)
+    session.clinic.alert_email = "duty@clinic.test"
+    auth_services.deactivate_user(session.practitioner_id, actor=None)
+    db.session.commit()
+
+    services.work_once("worker", now=due)
+
+    assert [m.recipient for m in messages()[1:]] == ["duty@clinic.test"]
+
+
+def test_with_no_one_to_write_to_the_same_day_flag_still_waits_in_the_queue(signed):
+    session = signed()
+    due, token = deliver_first_check(session)
+    auth_services.deactivate_user(session.practitioner_id, actor=None)
+    db.session.commit()
+
+    answer(token, {"signs": ["pus"]}, now=due)
+    services.work_once("worker", now=due)
+
+    assert messages()[1:] == []
+    flag = db.session.scalars(select(Flag)).one()
+    assert (flag.kind, flag.status) == ("same_day", "open")
 
 
 def test_a_same_day_answer_alerts_the_practitioner_and_a_review_answer_only_queues(signed):
