@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from safety.audit import services as audit
 from safety.auth import rules
-from safety.auth.models import LoginSession, Role, User
+from safety.auth.models import ApiToken, LoginSession, Role, User
 from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound
@@ -224,7 +224,33 @@ def deactivate_user(user_id: int, *, actor: User | None, now: datetime | None = 
     user.is_enabled = False
     end_all_login_sessions(user, "deactivated", now=now)
     audit.record("user.deactivate", actor=actor, obj=user, now=now)
+    revoke_api_tokens(user, "deactivated", actor=actor, now=now)
     return user
+
+
+def revoke_api_tokens(
+    user: User, reason: str, *, actor: User | None, now: datetime | None = None
+) -> int:
+    """Revoke every live API token of an account for good, each revocation audited.
+
+    A token that only stopped working while its holder was deactivated would come back on
+    reactivation: the scripts of someone who left would read records again.
+    """
+    now = now or utcnow()
+    tokens = db.session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_dt.is_(None))
+    ).all()
+    for token in tokens:
+        token.revoked_dt = now
+        audit.record(
+            "token.revoke",
+            actor=actor,
+            obj=token,
+            details={"user": user.id, "prefix": token.prefix, "reason": reason},
+            now=now,
+        )
+    db.session.flush()
+    return len(tokens)
 
 
 def get_user(user_id: int) -> User:
@@ -284,6 +310,8 @@ def change_role(
         },
         now=now,
     )
+    if old_role == Role.COMPLIANCE and role != Role.COMPLIANCE:
+        revoke_api_tokens(user, "role_changed", actor=actor, now=now)
     return user
 
 

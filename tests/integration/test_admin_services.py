@@ -13,7 +13,7 @@ from sqlalchemy.exc import DatabaseError
 from safety.admin import rules, services
 from safety.audit.models import AuditEvent
 from safety.auth import services as auth
-from safety.auth.models import LoginSession, User
+from safety.auth.models import ApiToken, LoginSession, User
 from safety.clinics import services as clinics
 from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
@@ -226,6 +226,48 @@ def test_deactivating_another_account_ends_its_sessions_and_refuses_a_second_tim
     with pytest.raises(Conflict):
         services.deactivate_account(practitioner.id, actor=admin)
     assert actions().count("user.deactivate") == 1
+
+
+@pytest.fixture
+def officer_with_token(make_user):
+    from safety.fhir import services as fhir
+
+    officer = make_user(role="compliance")
+    issued = fhir.create_token(officer.email)
+    db.session.commit()
+    return officer, issued
+
+
+def live_tokens(user_id: int) -> int:
+    return count(ApiToken, ApiToken.user_id == user_id, ApiToken.revoked_dt.is_(None))
+
+
+def test_deactivation_revokes_the_api_tokens_for_good(admin, officer_with_token):
+    officer, _ = officer_with_token
+
+    services.deactivate_account(officer.id, actor=admin)
+    db.session.commit()
+    auth.reactivate_user(officer.id, actor=admin)
+    db.session.commit()
+
+    assert live_tokens(officer.id) == 0
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "token.revoke"))
+    assert event.actor_id == admin.id
+    assert event.details["reason"] == "deactivated"
+
+
+def test_leaving_the_compliance_role_revokes_the_api_tokens_for_good(
+    admin, clinic, officer_with_token
+):
+    officer, _ = officer_with_token
+
+    auth.change_role(officer.id, role="practitioner", clinic_id=clinic.id, actor=admin)
+    db.session.commit()
+    auth.change_role(officer.id, role="compliance", clinic_id=None, actor=admin)
+    db.session.commit()
+
+    assert live_tokens(officer.id) == 0
+    assert actions().count("token.revoke") == 1
 
 
 def test_an_unknown_account_is_not_found(admin):
