@@ -597,11 +597,12 @@ def decode_cursor(token: str) -> Cursor:
         stamp, _, ident = text.partition("|")
         signed_dt = datetime.fromisoformat(stamp)
         number = int(ident)
-    except (ValueError, UnicodeError, binascii.Error):
+        if signed_dt.tzinfo is None or not 0 < number <= MAX_ID:
+            raise ValueError(token)
+        # Near year 1 or 9999 an offset moves the time out of range: OverflowError.
+        return Cursor(signed_dt.astimezone(UTC), number)
+    except (ValueError, OverflowError, UnicodeError, binascii.Error):
         raise SearchError("_cursor is not one this server made: follow the next link.") from None
-    if signed_dt.tzinfo is None or not 0 < number <= MAX_ID:
-        raise SearchError("_cursor is not one this server made: follow the next link.")
-    return Cursor(signed_dt.astimezone(UTC), number)
 
 
 def parse_search(args: Mapping[str, Sequence[str]]) -> Search:

@@ -12,7 +12,7 @@ from datetime import date
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField
-from wtforms.validators import AnyOf, DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length
 
 from safety.review import rules
 
@@ -28,10 +28,15 @@ BACK_TO = ("flags", "record")
 MAX_PAGE = 10_000
 
 
+def _known_back(value: str | None) -> str:
+    """Send an unknown destination to the flags queue rather than refuse the whole form."""
+    return value if value in BACK_TO else "flags"
+
+
 class AcknowledgeForm(FlaskForm):
     """Acknowledge one flag (CSRF token and where to go back)."""
 
-    back = HiddenField(validators=[Optional(), AnyOf(BACK_TO)])
+    back = HiddenField(filters=[_known_back])
 
 
 class ResolveForm(FlaskForm):
@@ -44,7 +49,7 @@ class ResolveForm(FlaskForm):
             Length(max=2000, message="Keep the note under 2,000 characters."),
         ],
     )
-    back = HiddenField(validators=[Optional(), AnyOf(BACK_TO)])
+    back = HiddenField(filters=[_known_back])
 
 
 class PatientSearchForm(FlaskForm):

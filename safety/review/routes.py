@@ -178,7 +178,7 @@ def resolve_flag(flag_id: int):
         flag=flag,
         form=form,
         errors=errors,
-        back=request.values.get("back", "flags"),
+        back=form.back.data,
         rules=rules,
     ), 400 if errors else 200
 

@@ -90,9 +90,7 @@ def publish(
     template_id: int, *, actor: User | None, via: str = "web", now: datetime | None = None
 ) -> TemplateVersion:
     """Make a draft the current version; published versions never change again."""
-    template = db.session.get(TemplateVersion, template_id)
-    if template is None:
-        raise NotFound("No such template version.")
+    template = get_template(template_id)
     if template.is_published:
         raise Conflict(f"Version {template.version} is already published.")
     template.published_dt = now or utcnow()

@@ -249,6 +249,7 @@ def test_an_unknown_user_clinic_or_template_is_not_found(admin_client, page):
         "/admin/users/999999/role",
         "/admin/clinics/999999",
         "/admin/templates/999999/publish",
+        "/admin/templates/99999999999999999999/publish",
         "/admin/templates/1099511627776/discard",
     ],
 )

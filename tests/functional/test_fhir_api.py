@@ -478,6 +478,9 @@ def test_records_signed_in_the_same_instant_still_page_without_loss(client, worl
         "_count=-1",
         "_count=%C2%B2",
         "_cursor=not-a-cursor",
+        # Well-formed cursors whose time leaves the calendar once moved to UTC.
+        "_cursor=MDAwMS0wMS0wMVQwMDowMDowMCswMTowMHw1",
+        "_cursor=OTk5OS0xMi0zMVQyMzo1OTo1OS0wMTowMHw1",
         "patient=12",
         "_format=xml",
     ],

@@ -577,6 +577,20 @@ def test_resolving_a_flag_with_a_note_closes_it(client, world):
     assert "What was done: Phoned the patient: no further bleeding." in record
 
 
+def test_an_unknown_back_destination_resolves_the_flag_and_returns_to_the_queue(client, world):
+    sign_in(client, world, "compliance")
+
+    response = post_form(
+        client,
+        f"/review/flags/{world.ada_flag}/resolve",
+        {"note": "Phoned the patient.", "back": "https://elsewhere.example"},
+    )
+
+    assert response.status_code == 302
+    assert urlparse(response.headers["Location"]).path == "/review/flags"
+    assert flag(world.ada_flag).status == "resolved"
+
+
 def test_a_resolved_flag_leaves_the_default_queue(client, world):
     sign_in(client, world, "compliance")
     post_form(client, f"/review/flags/{world.ada_flag}/resolve", {"note": "Done."})
