@@ -199,11 +199,37 @@ def _configure_cli(app: Flask) -> None:
     app.cli.add_command(reminders_cli)
 
 
+_PATIENT_LINK = re.compile(r"/f/[A-Za-z0-9_-]+")
+
+
+class RedactPatientLinks(logging.Filter):
+    """Blank the token of a patient's follow-up link in access logs.
+
+    No route puts a patient detail in a path or a query string, but the follow-up link's
+    token is in its path (a patient opens it from a message), and a log reader holding it
+    could open that patient's form.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        def clean(value):
+            return _PATIENT_LINK.sub("/f/[link]", value) if isinstance(value, str) else value
+
+        record.msg = clean(record.msg)
+        if isinstance(record.args, dict):  # gunicorn's access log
+            record.args = {key: clean(value) for key, value in record.args.items()}
+        elif record.args:
+            record.args = tuple(clean(value) for value in record.args)
+        return True
+
+
 def _configure_logging(app: Flask) -> None:
-    # Access logs carry only paths; no route puts a patient detail in a path or a query string.
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for name in ("werkzeug", "gunicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactPatientLinks) for f in logger.filters):
+            logger.addFilter(RedactPatientLinks())
 
 
 __all__ = ["create_app"]
