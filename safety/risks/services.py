@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from safety.audit import services as audit
+from safety.audit.models import AuditEvent
 from safety.auth.models import User
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, NotFound
@@ -60,6 +61,19 @@ def create_draft_from_text(text: str, *, actor: User | None, now: datetime | Non
     return draft, result
 
 
+def _last_version_number() -> int:
+    """Return the highest version number ever given, counting discarded drafts.
+
+    A discarded draft is deleted, but its number stays in the audit trail (and perhaps in an
+    export); giving it to different content would make "version 4" mean two things.
+    """
+    kept = db.session.scalar(select(func.max(TemplateVersion.version))) or 0
+    discarded = db.session.scalars(
+        select(AuditEvent.details).where(AuditEvent.action == "template.discard")
+    )
+    return max([kept, *(details["version"] for details in discarded)])
+
+
 def _new_version(
     definition: dict,
     *,
@@ -68,7 +82,7 @@ def _new_version(
     unmatched: list[str] | None = None,
     now: datetime | None = None,
 ) -> TemplateVersion:
-    next_version = (db.session.scalar(select(func.max(TemplateVersion.version))) or 0) + 1
+    next_version = _last_version_number() + 1
     template = TemplateVersion(
         version=next_version,
         title=definition["title"],

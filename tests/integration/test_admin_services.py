@@ -489,6 +489,19 @@ def test_a_new_draft_does_not_inherit_the_history_of_a_discarded_one(admin):
     assert [row.action for row in history] == ["template.create"]
 
 
+def test_a_discarded_drafts_version_number_is_never_given_again(admin):
+    first = services.import_risk_section(text=LEAFLET, filename=None, data=None, actor=admin)
+    db.session.commit()
+    discarded_version = first.version
+    risks.discard_draft(first.id, actor=admin)
+    db.session.commit()
+
+    second = services.import_risk_section(text=LEAFLET, filename=None, data=None, actor=admin)
+    db.session.commit()
+
+    assert second.version == discarded_version + 1
+
+
 # --- history -------------------------------------------------------------------------------
 
 
