@@ -61,7 +61,33 @@
     });
   }
 
-  form.addEventListener("change", update);
-  form.addEventListener("input", update);
-  update();
+  // How much of this phase is answered, counting only the items that apply right now.
+  var counter = document.getElementById("answered-count");
+
+  function answered(item) {
+    var value = answer(item.dataset.linkId);
+    if (Array.isArray(value)) return value.length > 0;
+    return value !== undefined && value !== "" && !(typeof value === "number" && Number.isNaN(value));
+  }
+
+  function count() {
+    if (!counter) return;
+    var items = Array.prototype.filter.call(form.querySelectorAll(".item"), function (item) {
+      return !item.hidden;
+    });
+    var done = items.filter(answered).length;
+    counter.textContent = done === items.length
+      ? "All " + items.length + " questions answered: save to go on."
+      : done + " of " + items.length + " questions answered.";
+    counter.hidden = false;
+  }
+
+  function refresh() {
+    update();
+    count();
+  }
+
+  form.addEventListener("change", refresh);
+  form.addEventListener("input", refresh);
+  refresh();
 })();

@@ -1,0 +1,194 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright against the real app served live.
+
+The app under test is the `app` fixture of tests/conftest.py (a migrated SQLite file, or the
+truncated PostgreSQL test database), served from a background thread by werkzeug on a free
+port of 127.0.0.1. CSRF stays on: the browser fills and posts the real forms. One Chromium runs
+per test session; every test gets fresh contexts so no cookie leaks from one journey to another.
+
+Each page a journey visits goes through `Journey.check`: a screenshot into test-artifacts/, a
+check that nothing is wider than the screen, and an axe-core scan (WCAG 2.2 AA rule tags) that
+fails on a serious or critical violation. Every
+context records console errors and page errors, which include the Content-Security-Policy
+reports Chromium logs for an inline style or script; a test fails if any was seen.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from safety.extensions import db
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+#: axe-core rule tags for WCAG 2.2 level AA (each version's A and AA criteria).
+WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+#: The impacts that fail a test; minor and moderate findings are kept in test-artifacts/.
+BLOCKING_IMPACTS = {"serious", "critical"}
+
+TABLET = {"viewport": {"width": 768, "height": 1024}, "has_touch": True, "is_mobile": True}
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True}
+DESKTOP = {"viewport": {"width": 1366, "height": 900}}
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    """Launch Debian's Chromium once per test run (Playwright's own download needs a network)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(
+            f"Chromium not found at {CHROMIUM}: install it with `apt-get install chromium` "
+            "(or point CHROMIUM_PATH at a Chromium binary) to run the browser tests."
+        )
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM)
+    yield chromium
+    chromium.close()
+    playwright.stop()
+
+
+class QuietHandler(WSGIRequestHandler):
+    """Keep the access log out of test reports: a failing journey shows its own steps."""
+
+    def log_request(self, *args, **kwargs) -> None:
+        pass
+
+
+class LiveServer:
+    """The app served over real HTTP from a thread, so a browser can use it."""
+
+    def __init__(self, app) -> None:
+        self.server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(app) -> Iterator[LiveServer]:
+    """Serve the test's app on a free local port until the test ends."""
+    server = LiveServer(app)
+    app.config.update(
+        # Links in patient emails must point at this server, not at the testing default.
+        BASE_URL=server.url,
+        # The browser talks plain http to 127.0.0.1: a Secure cookie would never come back,
+        # so make sure the environment cannot turn it on for these tests.
+        SESSION_COOKIE_SECURE=False,
+    )
+    # Whatever the factories created must be committed before the browser can see it.
+    db.session.commit()
+    server.start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Journey:
+    """One test's browser contexts, with the errors they logged and the checks they ran."""
+
+    browser: object
+    base_url: str
+    name: str
+    contexts: list = field(default_factory=list)
+    scriptless: list = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    shots: int = 0
+
+    def page(self, device: dict | None = None, *, javascript: bool = True, locale: str = "en-GB"):
+        """Open a page in a fresh context (no cookies) for a device, listening for errors."""
+        context = self.browser.new_context(
+            base_url=self.base_url,
+            java_script_enabled=javascript,
+            locale=locale,
+            timezone_id="Europe/London",
+            accept_downloads=True,
+            **(device or DESKTOP),
+        )
+        context.set_default_timeout(10_000)
+        self.contexts.append(context)
+        if not javascript:
+            self.scriptless.append(context)
+        page = context.new_page()
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        return page
+
+    def _console(self, message) -> None:
+        if message.type != "error":
+            return
+        # A form refused with 400 is the app answering correctly, but Chromium still logs the
+        # page itself as a failed load. Only that is let through: a 400 on a stylesheet or a
+        # script, or any other status, is a real problem.
+        refused_form = message.text.startswith(
+            "Failed to load resource: the server responded with a status of 400"
+        )
+        if refused_form and message.location.get("url") == message.page.url:
+            return
+        self.problems.append(f"console {message.type}: {message.text}")
+
+    def artifact(self, filename: str) -> Path:
+        """Return a path in test-artifacts/ named after this journey."""
+        ARTIFACTS.mkdir(exist_ok=True)
+        return ARTIFACTS / f"{self.name}-{filename}"
+
+    def check(self, page, step: str) -> None:
+        """Screenshot the page into test-artifacts/ and fail on serious accessibility problems."""
+        from axe_playwright_python.sync_playwright import Axe
+
+        page.wait_for_load_state("load")
+        self.shots += 1
+        page.screenshot(path=self.artifact(f"{self.shots:02d}-{step}.png"), full_page=True)
+        if page.context in self.scriptless:
+            # axe-core runs as a page script, which a context without JavaScript never runs;
+            # the same templates are scanned with JavaScript on in the other journeys.
+            return
+        # Nothing wider than the screen: a tablet or phone user never scrolls sideways to read.
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= page.viewport_size["width"], f"{step} is {width}px wide"
+        results = Axe().run(
+            page,
+            options={
+                "runOnly": {"type": "tag", "values": WCAG_22_AA},
+                "resultTypes": ["violations"],
+            },
+        )
+        # Kept beside the screenshot, so minor and moderate findings can be read and worked on.
+        results.save_to_file(
+            self.artifact(f"{self.shots:02d}-{step}-axe.json"), violations_only=True
+        )
+        blocking = [v for v in results.response["violations"] if v["impact"] in BLOCKING_IMPACTS]
+        report = "\n".join(
+            f"{v['id']} ({v['impact']}): {v['help']} at "
+            + "; ".join(" ".join(map(str, node["target"])) for node in v["nodes"][:5])
+            for v in blocking
+        )
+        assert not blocking, f"axe found on {step} ({page.url}):\n{report}"
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture
+def journey(request, browser, live_server) -> Iterator[Journey]:
+    """Pages for one journey; the test fails if any page logged a JS or CSP error."""
+    run = Journey(browser=browser, base_url=live_server.url, name=request.node.name)
+    yield run
+    run.close()
+    assert not run.problems, "the browser reported errors:\n" + "\n".join(run.problems)

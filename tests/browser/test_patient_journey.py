@@ -1,0 +1,178 @@
+"""A patient answers the follow-up on a phone in a real browser, from the link in a real email:
+the reminder worker sends it through a local SMTP server, the test reads the link out of the
+message, and the phone opens it. A red-flag answer puts the emergency advice first on the page."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import socket
+
+import pytest
+from aiosmtpd.controller import Controller
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from safety.extensions import db
+from safety.followup import services
+from safety.followup.models import FollowUp, OutboxMessage, PatientResponse
+
+from .conftest import PHONE
+
+pytestmark = pytest.mark.browser
+
+ALL_PHASES = ("signin", "timeout", "signout")
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+    def bodies(self) -> list[str]:
+        messages = [
+            email.message_from_bytes(e.original_content, policy=email.policy.default)
+            for e in self.envelopes
+        ]
+        return [m.get_body(("plain",)).get_content() for m in messages]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def inbox(app, live_server):
+    """A real SMTP server on 127.0.0.1 that the app's reminder worker sends to."""
+    handler = Inbox()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    app.config.update(
+        REMINDER_BACKEND="smtp",
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=controller.port,
+        MAIL_USE_TLS=False,
+        MAIL_USE_SSL=False,
+        MAIL_USERNAME=None,
+        MAIL_DEFAULT_SENDER="Harbour Physio <reminders@harbour.test>",
+        MAIL_TIMEOUT=5,
+    )
+    yield handler
+    controller.stop()
+
+
+@pytest.fixture
+def treated(make_clinic, make_user, make_patient, make_session):
+    """Two patients treated and signed off today, both agreeing to an email follow-up."""
+    clinic = make_clinic("Harbour Physio")
+    ada = make_user("practitioner", clinic=clinic, name="Ada Author")
+    for given, family in (("Pat", "Harbourside"), ("Eve", "Example")):
+        patient = make_patient(ada, given_name=given, family_name=family)
+        make_session(ada, phases=ALL_PHASES, sign=True, patient=patient)
+    db.session.commit()
+
+
+def links_from_email(inbox: Inbox, base_url: str) -> dict[str, str]:
+    """Send what is due at the 24-hour check and return each patient's link by first name."""
+    due = db.session.scalars(
+        select(OutboxMessage.next_attempt_dt)
+        .join(FollowUp, OutboxMessage.followup_id == FollowUp.id)
+        .where(FollowUp.kind == "24h", OutboxMessage.is_reminder.is_(False))
+    ).all()
+    assert len(due) == 2
+    assert services.work_once("browser-test", now=max(due)) == {"sent": 2}
+    link = re.compile(rf"^({re.escape(base_url)}/f/[A-Za-z0-9_-]+)\r?$", re.MULTILINE)
+    found = {}
+    for body in inbox.bodies():
+        name = re.search(r"Hello (\w+)", body).group(1)
+        found[name] = link.search(body).group(1)
+    assert set(found) == {"Pat", "Eve"}
+    return found
+
+
+def answer(page, choices: dict[str, str]) -> None:
+    for name, value in choices.items():
+        page.locator(f'label.choice:has(input[name="{name}"][value="{value}"])').tap()
+
+
+def test_a_patient_answers_from_the_emailed_link_on_a_phone_and_reads_the_advice(
+    journey, live_server, inbox, treated
+):
+    links = links_from_email(inbox, live_server.url)
+    page = journey.page(PHONE)
+
+    page.goto(links["Pat"])
+    expect(page.get_by_role("heading", level=1)).to_have_text("How are you feeling, Pat?")
+    # One column that fits the phone: nothing to scroll sideways, every answer a thumb's size.
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["viewport"]["width"]
+    for label in page.locator("label.choice").all():
+        box = label.bounding_box()
+        assert box["width"] >= 44 and box["height"] >= 44, label.inner_text()
+    journey.check(page, "form")
+
+    # Sent with nothing answered: each question says what it needs, beside it.
+    page.get_by_role("button", name="Send my answers").tap()
+    summary = page.locator(".error-summary")
+    expect(summary).to_be_focused()
+    for name in ("soreness", "trend", "chest"):
+        group = page.locator(f'fieldset[id="{name}"]')
+        expect(group).to_have_attribute("aria-invalid", "true")
+        expect(group).to_have_attribute("aria-describedby", f"{name}-error")
+        expect(group.locator(f'[id="{name}-error"]')).to_be_visible()
+    journey.check(page, "form-refused")
+
+    answer(
+        page,
+        {
+            "soreness": "3",
+            "trend": "better",
+            "bleeding": "none",
+            "bruising": "small",
+            "chest": "no",
+        },
+    )
+    page.get_by_role("button", name="Send my answers").tap()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you, Pat")
+    expect(page.locator("main")).to_contain_text("usually settles within 72 hours")
+    expect(page.locator("main")).to_contain_text("You can close this page.")
+    journey.check(page, "advice")
+    db.session.expire_all()
+    [response] = db.session.scalars(select(PatientResponse)).all()
+    assert response.escalation == "none"
+
+
+def test_an_emergency_answer_puts_the_emergency_advice_first_on_the_phone(
+    journey, live_server, inbox, treated
+):
+    links = links_from_email(inbox, live_server.url)
+    page = journey.page(PHONE)
+
+    page.goto(links["Eve"])
+    answer(
+        page,
+        {"soreness": "5", "trend": "worse", "bleeding": "none", "bruising": "none", "chest": "yes"},
+    )
+    page.get_by_role("button", name="Send my answers").tap()
+
+    first = page.locator("main > :first-child")
+    expect(first).to_have_class(re.compile(r"\bemergency\b"))
+    expect(first).to_have_attribute("role", "alert")
+    expect(first.get_by_role("heading", level=1)).to_have_text("Call emergency services now")
+    expect(page).to_have_title(re.compile("^Call emergency services now"))
+    # On screen at once, without scrolling, on a phone.
+    box = first.bounding_box()
+    assert box["y"] + box["height"] <= PHONE["viewport"]["height"]
+    journey.check(page, "emergency-advice")
+    db.session.expire_all()
+    [response] = db.session.scalars(select(PatientResponse)).all()
+    assert response.escalation == "emergency"
