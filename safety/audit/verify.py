@@ -1,21 +1,50 @@
-"""Walk the audit chain and every signed record's content hash; report the first break."""
+"""Walk the audit chain and every signed record's content hash; report the first break.
+
+A million events and a million records must verify in seconds, so this module reads plain
+driver rows (no ORM objects, no SQLAlchemy type processing) and writes the canonical JSON of
+each event and record by hand, in the fixed key order `canonical_json` would give. The hashes
+are the very ones `audit.rules.chain_hash` and `checklists.rules.content_hash` compute:
+tests/unit/test_audit_verify_fast.py holds the hand-written forms to the reference functions.
+On a large database the records are re-hashed in a forked worker process while this one walks
+the chain, which halves the time on two cores.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from hashlib import sha256
+from types import SimpleNamespace
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import func, select
 
 from safety.audit import rules
-from safety.audit.models import AuditChainHead, AuditEvent, VerificationRun
-from safety.checklists import rules as checklist_rules
-from safety.checklists.models import TreatmentSession
-from safety.dbtypes import utcnow
+from safety.audit.models import AuditChainHead, VerificationRun
+from safety.dbtypes import UTCDateTime, utcnow
 from safety.extensions import db
 
-BATCH = 5000
+#: Rows fetched per round trip.
+BATCH = 10_000
+#: Signed records (estimated by the highest session id) from which the records are verified in
+#: a worker process. Below it a fork costs more than it saves; tests set it to 0.
+PARALLEL_MIN_RECORDS = 50_000
+#: What verifying an event costs against re-hashing a record, to share the records out.
+EVENT_COST = 0.25
+#: Canonical JSON texts kept per stored JSON text. Checklist answers repeat from session to
+#: session (most are "yes" throughout), so most documents are decoded and encoded once.
+CACHE_LIMIT = 100_000
+
+#: `canonical_json`'s encoder, built once: json.dumps builds one per call.
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+).encode
+_loads = json.loads
 
 
 @dataclass(frozen=True)
@@ -24,6 +53,8 @@ class VerifyResult:
     records: int
     #: Description of the first break found, or None when everything is intact.
     problem: str | None
+    #: Seconds spent on each part (chain, records, addenda), for the benchmark.
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
 
     @property
     def is_intact(self) -> bool:
@@ -32,13 +63,37 @@ class VerifyResult:
 
 def verify() -> VerifyResult:
     """Recompute the chain from the first event and every signed record's content hash."""
-    events, problem = _verify_chain()
+    timings: dict[str, float] = {}
+    split = _split_point()
+    worker = None if split is None else _RecordsWorker.start(split)
+    started = time.perf_counter()
+    try:
+        events, problem = _verify_chain()
+    except BaseException:
+        if worker is not None:
+            worker.stop()
+        raise
+    timings["chain_s"] = round(time.perf_counter() - started, 2)
     records = 0
-    if problem is None:
+    if problem is not None:
+        if worker is not None:
+            worker.stop()
+        return VerifyResult(events, records, problem, timings)
+    started = time.perf_counter()
+    if worker is None:
         records, problem = _verify_records()
+    else:
+        # The worker has the older records; this process takes the rest once the chain is done.
+        rest, rest_problem = _verify_records(first_id=split)
+        records, problem, timings["records_worker_s"] = worker.result()
+        if problem is None:
+            records, problem = records + rest, rest_problem
+    timings["records_s"] = round(time.perf_counter() - started, 2)
     if problem is None:
+        started = time.perf_counter()
         problem = _verify_addenda()
-    return VerifyResult(events, records, problem)
+        timings["addenda_s"] = round(time.perf_counter() - started, 2)
+    return VerifyResult(events, records, problem, timings)
 
 
 def verify_and_record(*, now: datetime | None = None) -> VerifyResult:
@@ -64,77 +119,345 @@ def last_run() -> VerificationRun | None:
     return db.session.scalar(select(VerificationRun).order_by(VerificationRun.id.desc()).limit(1))
 
 
+# --- the chain -------------------------------------------------------------------------------
+
+
 def _verify_chain() -> tuple[int, str | None]:
+    reader = _Reader.for_session()
+    iso, text = reader.iso, _Text().__getitem__
     prev_hash = rules.GENESIS_HASH
     expected_seq = 1
-    last_id = 0
-    while True:
-        batch = db.session.scalars(
-            select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(BATCH)
-        ).all()
-        if not batch:
-            break
-        for event in batch:
-            if event.seq != expected_seq:
-                found = event.seq
-                return expected_seq - 1, f"audit event {expected_seq} is missing (found {found})"
-            payload = rules.event_payload(
-                seq=event.seq,
-                created_dt=event.created_dt,
-                actor_id=event.actor_id,
-                action=event.action,
-                object_type=event.object_type,
-                object_id=event.object_id,
-                details=event.details,
-            )
-            if event.prev_hash != prev_hash or rules.chain_hash(prev_hash, payload) != event.hash:
-                return expected_seq - 1, f"audit event {event.seq} ({event.action}) was altered"
-            prev_hash = event.hash
-            expected_seq += 1
-            last_id = event.id
-        db.session.expunge_all()
-    head = db.session.get(AuditChainHead, 1)
+    rows = reader.stream(
+        f"SELECT seq, {reader.dt('created_dt')}, actor_id, action, object_type, object_id, "
+        f"{reader.json('details')}, prev_hash, hash FROM audit_events ORDER BY id",
+        "audit_verify_chain",
+    )
+    for (
+        seq,
+        created,
+        actor_id,
+        action,
+        object_type,
+        object_id,
+        details,
+        stored_prev,
+        stored,
+    ) in rows:
+        if seq != expected_seq:
+            return expected_seq - 1, f"audit event {expected_seq} is missing (found {seq})"
+        # canonical_json(rules.event_payload(...)): its keys in sorted order.
+        payload = (
+            f'{{"action":{text(action)},"actor_id":{_number(actor_id)},'
+            f'"created_dt":"{iso(created)}","details":{_canonical(details)},'
+            f'"object_id":{text(object_id)},"object_type":{text(object_type)},"seq":{seq}}}'
+        )
+        if stored_prev != prev_hash or sha256((prev_hash + payload).encode()).hexdigest() != stored:
+            return expected_seq - 1, f"audit event {seq} ({action}) was altered"
+        prev_hash = stored
+        expected_seq += 1
+    head = reader.one("SELECT last_seq, last_hash FROM audit_chain_head WHERE id = 1")
     count = expected_seq - 1
-    if head is None or head.last_seq != count or head.last_hash != prev_hash:
-        recorded = head.last_seq if head else None
+    if head is None or head[0] != count or head[1] != prev_hash:
+        recorded = head[0] if head else None
         return count, f"the chain ends at event {count} but the head records {recorded}"
     return count, None
 
 
-def _verify_records() -> tuple[int, str | None]:
-    from safety.checklists.services import signed_content
+# --- the records -----------------------------------------------------------------------------
 
+
+def _verify_records(first_id: int = 0, last_id: int | None = None) -> tuple[int, str | None]:
+    """Re-hash the signed records with first_id < id <= last_id (all of them by default)."""
+    reader = _Reader.for_session()
+    iso, day = reader.iso, reader.day
+    text, document = _Text().__getitem__, _Documents().__getitem__
     count = 0
-    last_id = 0
+    upper = "" if last_id is None else f" AND id <= {int(last_id)}"
+    sessions_sql = (
+        "SELECT id, clinic_id, patient_id, practitioner_id, template_version_id, "
+        f"{reader.date('session_date')}, {reader.json('answers')}, {reader.json('notes')}, "
+        f"signed_by_id, signer_name, signature_meaning, {reader.dt('signed_dt')}, content_hash "
+        f"FROM treatment_sessions WHERE signed_dt IS NOT NULL AND id > {reader.mark}{upper} "
+        f"ORDER BY id LIMIT {BATCH}"
+    )
+    entries_sql = (
+        f"SELECT session_id, id, phase, author_id, {reader.dt('submitted_dt')}, "
+        f"{reader.json('answers')}, {reader.json('notes')} FROM phase_entries "
+        f"WHERE session_id >= {reader.mark} AND session_id <= {reader.mark} "
+        "ORDER BY session_id, id"
+    )
+    after = first_id
     while True:
-        batch = db.session.scalars(
-            select(TreatmentSession)
-            .where(TreatmentSession.signed_dt.is_not(None), TreatmentSession.id > last_id)
-            .options(selectinload(TreatmentSession.entries))
-            .order_by(TreatmentSession.id)
-            .limit(BATCH)
-        ).all()
+        batch = reader.all(sessions_sql, (after,))
         if not batch:
             return count, None
-        for session in batch:
-            if checklist_rules.content_hash(signed_content(session)) != session.content_hash:
-                return count, f"signed record {session.id} does not match its content hash"
+        entries: dict[int, list[str]] = {}
+        for session_id, entry_id, phase, author, submitted, answers, notes in reader.all(
+            entries_sql, (batch[0][0], batch[-1][0])
+        ):
+            # The keys of one entry in `signed_content`, in sorted order.
+            entries.setdefault(session_id, []).append(
+                f'{{"answers":{document(answers)},"author":{author!r},'
+                f'"id":{entry_id},"notes":{document(notes)},"phase":{text(phase)},'
+                f'"submitted_dt":"{iso(submitted)}"}}'
+            )
+        for (
+            record_id,
+            clinic_id,
+            patient_id,
+            practitioner_id,
+            template_version_id,
+            session_date,
+            answers,
+            notes,
+            signer_id,
+            signer_name,
+            meaning,
+            signed,
+            stored,
+        ) in batch:
+            # canonical_json(checklists.services.signed_content(session)), keys sorted. Ids
+            # that cannot be NULL are written with repr: a NULL forced in shows as "None".
+            content = (
+                f'{{"answers":{document(answers)},"clinic":{clinic_id!r},'
+                f'"entries":[{",".join(entries.get(record_id, ()))}],'
+                f'"notes":{document(notes)},"patient":{patient_id!r},'
+                f'"practitioner":{practitioner_id!r},"record":{record_id},'
+                f'"session_date":"{day(session_date)}","signature":{{'
+                f'"meaning":{text(meaning)},"name":{text(signer_name)},'
+                f'"signed_dt":"{iso(signed)}","signer":{_number(signer_id)}}},'
+                f'"template_version":{template_version_id!r}}}'
+            )
+            if sha256(content.encode()).hexdigest() != stored:
+                return count, f"signed record {record_id} does not match its content hash"
             count += 1
-            last_id = session.id
-        db.session.expunge_all()
+        after = batch[-1][0]
+
+
+class _RecordsWorker:
+    """Records up to an id, verified in a forked process while the parent walks the chain."""
+
+    def __init__(self, process, connection) -> None:
+        self.process, self.connection = process, connection
+
+    @classmethod
+    def start(cls, last_id: int) -> _RecordsWorker:
+        context = multiprocessing.get_context("fork")
+        parent, child = context.Pipe(duplex=False)
+        process = context.Process(target=cls._run, args=(child, last_id), daemon=True)
+        process.start()
+        child.close()
+        return cls(process, parent)
+
+    @staticmethod
+    def _run(connection, last_id: int) -> None:
+        # The parent's pooled connections came along with the fork: leave them untouched (a
+        # PostgreSQL connection closed here would end the parent's session) and open our own.
+        db.engine.dispose(close=False)
+        started = time.perf_counter()
+        try:
+            with db.engine.connect() as own:
+                _Reader.override = _Reader(own)
+                records, problem = _verify_records(last_id=last_id)
+            connection.send(("ok", records, problem, round(time.perf_counter() - started, 2)))
+        except BaseException as exc:  # reported by the parent, which raises it
+            connection.send(("error", repr(exc), None, None))
+        finally:
+            connection.close()
+
+    def result(self) -> tuple[int, str | None, float]:
+        try:
+            status, records, problem, seconds = self.connection.recv()
+        except EOFError:
+            status, records = "error", f"the worker exited with code {self.process.exitcode}"
+        self.process.join()
+        if status != "ok":
+            raise RuntimeError(f"verifying the records failed in the worker: {records}")
+        return records, problem, seconds
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.join()
+
+
+def _split_point() -> int | None:
+    """The last record id the worker verifies, or None to verify everything in this process.
+
+    A worker needs a spare core, a database another process can open (not SQLite in memory),
+    nothing pending in this session, and enough records to be worth a fork. It takes the share
+    of the records that makes both processes finish together: this one walks the chain first,
+    and an event costs about EVENT_COST of a record (measured on the bench databases).
+    """
+    from safety.checklists.models import TreatmentSession as TS
+
+    if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    url = db.engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None
+    if db.session.new or db.session.dirty or db.session.deleted:
+        return None
+    low, high = db.session.execute(select(func.min(TS.id), func.max(TS.id))).one()
+    if high is None or high < PARALLEL_MIN_RECORDS:
+        return None
+    events = db.session.scalar(select(AuditChainHead.last_seq)) or 0
+    share = min(1.0, (1 + EVENT_COST * events / max(high - low + 1, 1)) / 2)
+    return low - 1 + round(share * (high - low + 1))
+
+
+# --- the addenda -----------------------------------------------------------------------------
 
 
 def _verify_addenda() -> str | None:
     """Recompute each addendum's hash, which also covers its record's content hash."""
     from safety.audit.addenda import addendum_hash
-    from safety.checklists.models import Addendum
+    from safety.checklists.models import Addendum, TreatmentSession
 
+    columns = (
+        Addendum.id,
+        Addendum.session_id,
+        Addendum.author_id,
+        Addendum.reason,
+        Addendum.body,
+        Addendum.signer_name,
+        Addendum.signature_meaning,
+        Addendum.signed_dt,
+        Addendum.content_hash,
+    )
     rows = db.session.execute(
-        select(Addendum, TreatmentSession.content_hash)
+        select(*columns, TreatmentSession.content_hash.label("record_hash"))
         .join(TreatmentSession, TreatmentSession.id == Addendum.session_id)
         .order_by(Addendum.id)
+        .execution_options(yield_per=BATCH)
     )
-    for addendum, record_hash in rows:
-        if addendum_hash(addendum, record_hash=record_hash) != addendum.content_hash:
+    for row in rows:
+        # addendum_hash reads these attributes; a namespace spares building ORM objects.
+        addendum = SimpleNamespace(**row._mapping)
+        if addendum_hash(addendum, record_hash=row.record_hash) != addendum.content_hash:
             return f"addendum {addendum.id} to record {addendum.session_id} was altered"
     return None
+
+
+# --- reading plain rows ----------------------------------------------------------------------
+
+
+class _Reader:
+    """Plain driver rows, with the SQL and conversions that differ between the two databases.
+
+    PostgreSQL formats times and dates as the hashes wrote them (`to_char`) and hands JSON
+    back as text; on SQLite they are the text SQLAlchemy stored, converted here.
+    """
+
+    #: The connection of the worker process, which has its own.
+    override: _Reader | None = None
+
+    def __init__(self, connection) -> None:
+        self.dbapi = connection.connection.dbapi_connection
+        self.is_pg = connection.dialect.name == "postgresql"
+        self.mark = "%s" if self.is_pg else "?"
+        if self.is_pg:
+            self.iso: Callable[[Any], str] = str
+            self.day: Callable[[Any], str] = str
+        else:
+            self.iso = _sqlite_iso(connection.dialect)
+            self.day = _sqlite_day(connection.dialect)
+
+    @classmethod
+    def for_session(cls) -> _Reader:
+        return cls.override or cls(db.session.connection())
+
+    def dt(self, column: str) -> str:
+        if self.is_pg:
+            return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
+        return column
+
+    def date(self, column: str) -> str:
+        return f"to_char({column}, 'YYYY-MM-DD')" if self.is_pg else column
+
+    def json(self, column: str) -> str:
+        return f"{column}::text" if self.is_pg else column
+
+    def all(self, sql: str, parameters: tuple = ()) -> list[tuple]:
+        cursor = self.dbapi.cursor()
+        try:
+            cursor.execute(sql, parameters)
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def one(self, sql: str) -> tuple | None:
+        rows = self.all(sql)
+        return rows[0] if rows else None
+
+    def stream(self, sql: str, name: str) -> Iterator[tuple]:
+        """Rows of a long result in constant memory (a server-side cursor on PostgreSQL)."""
+        cursor = self.dbapi.cursor(name=name) if self.is_pg else self.dbapi.cursor()
+        try:
+            cursor.execute(sql)
+            while rows := cursor.fetchmany(BATCH):
+                yield from rows
+        finally:
+            cursor.close()
+
+
+def _sqlite_iso(dialect) -> Callable[[str | None], str]:
+    """Turn SQLite's stored UTC time into `_iso`'s form: `2026-03-10T14:05:07.123456+00:00`.
+
+    SQLAlchemy stores `2026-03-10 14:05:07.123456`; that shape is rewritten as text, anything
+    else goes through SQLAlchemy's own conversion, as the ORM would read it.
+    """
+    convert = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+
+    def iso(value):
+        if type(value) is str and len(value) == 26 and value[10] == " " and value[19] == ".":
+            return f"{value[:10]}T{value[11:]}+00:00"
+        converted = convert(value) if convert else value
+        if converted is None:
+            return "None"  # what no signed hash covers: reported as altered
+        return converted.astimezone(UTC).isoformat(timespec="microseconds")
+
+    return iso
+
+
+def _sqlite_day(dialect) -> Callable[[str | None], str]:
+    from sqlalchemy import Date
+
+    convert = Date().dialect_impl(dialect).result_processor(dialect, None)
+
+    def day(value):
+        if type(value) is str and len(value) == 10 and value[4] == "-" and value[7] == "-":
+            return value
+        converted = convert(value) if convert else value
+        return "None" if converted is None else converted.isoformat()
+
+    return day
+
+
+def _number(value: int | None) -> str:
+    """`canonical_json` of an id: its repr, so a number stored as text does not pass for one."""
+    return "null" if value is None else repr(value)
+
+
+def _canonical(stored: str | None) -> str:
+    """`canonical_json` of a stored JSON text (SQL NULL reads as None, as the ORM gives it)."""
+    return "null" if stored is None else _ENCODER(_loads(stored))
+
+
+class _Text(dict):
+    """JSON string literals (`canonical_json` of a str or None), remembered by value."""
+
+    def __missing__(self, value: str | None) -> str:
+        if len(self) > CACHE_LIMIT:
+            self.clear()
+        self[value] = literal = _ENCODER(value)
+        return literal
+
+
+class _Documents(dict):
+    """Canonical JSON of stored JSON texts, remembered by text (SQL NULL is JSON null)."""
+
+    def __missing__(self, stored: str | None) -> str:
+        if len(self) > CACHE_LIMIT:
+            self.clear()
+        self[stored] = canonical = _canonical(stored)
+        return canonical

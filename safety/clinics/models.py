@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ForeignKey, String
@@ -10,6 +11,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from safety.dbtypes import UTCDateTime, utcnow
 from safety.extensions import db
+
+
+@cache
+def zone_for(name: str) -> ZoneInfo:
+    """Return the zone of an IANA name, read from disk once per process.
+
+    ZoneInfo keeps only its last 8 zones strongly; with 20 clinic zones every overdue check
+    read the zone files again (2 ms per call).
+    """
+    return ZoneInfo(name)
 
 
 class Clinic(db.Model):
@@ -28,7 +39,7 @@ class Clinic(db.Model):
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return zone_for(self.timezone)
 
     def __repr__(self) -> str:
         return f"<Clinic {self.id}>"

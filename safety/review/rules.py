@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -215,13 +216,19 @@ def month_label(key: str) -> str:
 # --- overdue ---------------------------------------------------------------------------------
 
 
+@cache
+def _zone(name: str) -> ZoneInfo:
+    """ZoneInfo by name, kept: ZoneInfo itself keeps only 8 zones and the clinics have more."""
+    return ZoneInfo(name)
+
+
 def overdue_cutoff(now: datetime, zone: ZoneInfo | str, workday_end_hour: int) -> date:
     """Return the latest session date whose unsigned checklist is overdue at `now`.
 
     A session is overdue once its clinic's working day has ended (in the clinic's zone)
     without a signature: today's sessions after the closing hour, every earlier day's at once.
     """
-    tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
+    tz = zone if isinstance(zone, ZoneInfo) else _zone(zone)
     local = now.astimezone(tz)
     closing = time(min(max(workday_end_hour, 0), 23))
     return local.date() if local.time() >= closing else local.date() - timedelta(days=1)
@@ -510,3 +517,17 @@ def history_summary(action: str, details: Mapping[str, Any]) -> str:
     if action.startswith("flag.") and details.get("kind"):
         return f"{kind_label(str(details['kind']))} ({details.get('severity', '')})"
     return ""
+
+
+def crlf_lines(text: str, inside_quotes: bool) -> tuple[str, bool]:
+    """End CSV lines with CRLF, leaving line feeds inside quoted cells alone.
+
+    A cell's own quotes are doubled, so whether a point lies inside quotes is the parity of
+    the quotes before it. Return the text and whether it ends inside quotes.
+    """
+    if '"' not in text:
+        return (text if inside_quotes else text.replace("\n", "\r\n")), inside_quotes
+    parts = text.split('"')
+    for i in range(1 if inside_quotes else 0, len(parts), 2):
+        parts[i] = parts[i].replace("\n", "\r\n")
+    return '"'.join(parts), inside_quotes ^ (len(parts) % 2 == 0)

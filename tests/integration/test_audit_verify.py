@@ -126,3 +126,113 @@ def test_an_altered_addendum_is_named_as_the_break(runner, signed_history):
 
     assert result.exit_code == 1
     assert f"addendum {addendum_id} to record {signed_history[0]} was altered" in result.output
+
+
+@pytest.fixture
+def in_a_worker(monkeypatch):
+    """Share the records between a forked worker and this process, as on a large database."""
+    from safety.audit import verify
+
+    monkeypatch.setattr(verify, "PARALLEL_MIN_RECORDS", 0)
+    monkeypatch.setattr(verify, "EVENT_COST", 0)  # the worker takes the older half
+    return verify
+
+
+@pytest.fixture
+def unusual_history(make_user, make_session):
+    """Records whose answers and notes hold quotes, backslashes, newlines and non-ASCII text."""
+    practitioner = make_user(name='Zoë "Zed" Ó Briain')
+    overrides = {
+        "timeout.skin_prepared": ["no"],
+        "timeout.skin_prepared.note": ['Wipes ran out; "soap" & water\\used.\nNext: ✓ café'],
+        "signout.bleeding": ["minor"],
+        "signout.bleeding.note": ["Pressure for six minutes — 止血\t(ok)"],
+    }
+    return [
+        make_session(
+            practitioner,
+            phases=("signin", "timeout", "signout"),
+            overrides=overrides if n % 2 else None,
+            sign=True,
+        ).id
+        for n in range(4)
+    ]
+
+
+def test_records_with_unusual_text_verify_as_intact(runner, unusual_history):
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 0, result.output
+    assert "4 signed records" in result.output
+
+
+def test_records_verified_in_a_worker_process_verify_as_intact(
+    runner, in_a_worker, unusual_history
+):
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 0, result.output
+    assert "4 signed records" in result.output
+    assert "records_worker_s" in in_a_worker.verify().timings  # the worker did run
+
+
+@pytest.mark.parametrize("which", [0, 1, 3], ids=["worker", "worker-last", "parent"])
+def test_an_altered_record_is_named_whichever_process_checks_it(
+    runner, in_a_worker, unusual_history, which
+):
+    _drop_trigger("treatment_sessions_signed", "treatment_sessions")
+    db.session.execute(
+        text("UPDATE treatment_sessions SET notes = NULL WHERE id = :id"),
+        {"id": unusual_history[which]},
+    )
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"signed record {unusual_history[which]} does not match" in result.output
+
+
+def test_the_first_altered_record_is_named_when_both_processes_find_one(
+    runner, in_a_worker, unusual_history
+):
+    _drop_trigger("treatment_sessions_signed", "treatment_sessions")
+    db.session.execute(
+        text("UPDATE treatment_sessions SET notes = NULL WHERE id IN (:a, :b)"),
+        {"a": unusual_history[1], "b": unusual_history[3]},
+    )
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"signed record {unusual_history[1]} does not match" in result.output
+
+
+def test_a_broken_chain_is_reported_even_while_a_worker_checks_the_records(
+    runner, in_a_worker, unusual_history
+):
+    _drop_trigger("audit_events_append_only", "audit_events")
+    db.session.execute(text("UPDATE audit_events SET details = '{}' WHERE seq = 5"))
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert "audit event 5" in result.output and "altered" in result.output
+
+
+def test_events_with_unusual_details_verify_as_intact(runner, signed_history):
+    from safety.audit import services as audit
+
+    audit.record(
+        "test.unusual",
+        object_type=None,
+        details={"note": 'Zoë "q" \\ \n\t✓', "ratio": 1.5, "nested": {"b": [1, None], "a": True}},
+    )
+    audit.record("test.system", object_type="clinic", object_id="Nörd-7 x")
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 0, result.output

@@ -770,6 +770,30 @@ def test_free_text_that_looks_like_a_formula_is_exported_as_text(cast, make_reco
     assert row["timeout.needle_lot"] == '\'=HYPERLINK("http://x")'
 
 
+def test_postgresql_copies_the_same_csv_as_the_row_by_row_writer(cast, small_history, make_record):
+    if db.session.connection().dialect.name != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    make_record(
+        cast.ada,
+        cast.pat,
+        day=date(2026, 3, 3),
+        answers={
+            "timeout.needle_lot": ['LOT "7", box 2\nsecond line ✓'],
+            "timeout.skin_prepared": ["no"],
+            "timeout.skin_prepared.note": ['=1+1, "quoted"\r\nand on'],
+        },
+    )
+    header = services.export_columns()
+    for filters in (RecordFilters(), RecordFilters(clinic_id=cast.harbour.id, flag="any")):
+        query = services.export_query(cast.officer, filters, now=NOW)
+
+        copied = "".join(services._copy_lines(header, query))
+        written = "".join(services._fetched_lines(header, query))
+
+        assert copied == written
+    assert "\r\nsecond line" not in copied and "second line" in copied
+
+
 def test_the_csv_respects_the_record_filters(cast, small_history):
     rows = read_csv(
         services.export_csv(cast.officer, RecordFilters(clinic_id=cast.lakeside.id), now=NOW)

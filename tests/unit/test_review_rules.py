@@ -377,3 +377,17 @@ def test_a_legend_shows_a_swatch_per_clinic_and_a_line_per_baseline():
     assert 'aria-hidden="true"' in legend
     assert "Harbour" in legend
     assert "Brady 2014 (4.65 %)" in legend
+
+
+@pytest.mark.parametrize(
+    ("text", "inside", "expected"),
+    [
+        ("1,a\n2,b\n", False, ("1,a\r\n2,b\r\n", False)),
+        ('1,"a\nb"\n2,""""\n', False, ('1,"a\nb"\r\n2,""""\r\n', False)),
+        ('1,"a\n', False, ('1,"a\n', True)),
+        ('b",c\n2\n', True, ('b",c\r\n2\r\n', False)),
+        ("more\n", True, ("more\n", True)),
+    ],
+)
+def test_copied_csv_lines_end_with_crlf_outside_quoted_cells(text, inside, expected):
+    assert rules.crlf_lines(text, inside) == expected
