@@ -8,11 +8,8 @@ copies at signing, so the dashboard never loads a record.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
-import queue
-import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -1212,60 +1209,16 @@ def _fetched_lines(header: list[str], query: Select) -> Iterator[str]:
     writer.writerow(header)
     yield _drain(buffer)
     connection = db.session.connection()
-
-    def batches() -> Iterator[Sequence[Any]]:
-        last_id = 0
-        while True:
-            # Core execution: plain rows straight to the writer, no ORM bookkeeping per row.
-            batch = connection.execute(query.where(TS.id > last_id).limit(EXPORT_BATCH)).all()
-            yield batch
-            if len(batch) < EXPORT_BATCH:
-                return
-            last_id = batch[-1][0]
-
-    url = connection.engine.url
-    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
-    for batch in batches() if in_memory else _ahead(batches()):
+    last_id = 0
+    while True:
+        # Core execution: plain rows straight to the writer, no ORM bookkeeping per row.
+        batch = connection.execute(query.where(TS.id > last_id).limit(EXPORT_BATCH)).all()
         writer.writerows(batch)
         if batch:
             yield _drain(buffer)
-
-
-def _ahead(items: Iterator[Any], depth: int = 4) -> Iterator[Any]:
-    """Run an iterator in a thread, a few items ahead of the caller.
-
-    SQLite computes the export's cells without the GIL, so the next batch is read while this
-    thread writes the CSV of the last one: the export took twice as long as the sqlite3 CLI
-    when the two alternated. Only the thread touches the connection until the items run out
-    (or the caller stops early, which stops the thread before returning).
-    """
-    ready: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                ready.put(item)
-                if stop.is_set():
-                    return
-            ready.put(done)
-        except BaseException as exc:  # handed to the caller, which raises it
-            ready.put(exc)
-
-    worker = threading.Thread(target=produce, name="export-reader", daemon=True)
-    worker.start()
-    try:
-        while (item := ready.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while worker.is_alive():  # free a producer blocked on a full queue
-            with contextlib.suppress(queue.Empty):
-                ready.get_nowait()
-            worker.join(0.01)
+        if len(batch) < EXPORT_BATCH:
+            return
+        last_id = batch[-1][0]
 
 
 def _copy_lines(header: list[str], query: Select) -> Iterator[str]:
