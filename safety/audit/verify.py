@@ -4,8 +4,8 @@ A million events and a million records must verify in seconds, so this module re
 driver rows (no ORM objects, no SQLAlchemy type processing) and writes the canonical JSON of
 each event and record by hand, in the fixed key order `canonical_json` would give. The hashes
 are the very ones `audit.rules.chain_hash` and `checklists.rules.content_hash` compute:
-tests/unit/test_audit_verify_fast.py holds the hand-written forms to the reference functions.
-On a large database the records are re-hashed in a forked worker process while this one walks
+tests/integration/test_audit_verify.py holds them to the reference with unusual text and details.
+On a large database the records are re-hashed in a spawned worker process while this one walks
 the chain, which halves the time on two cores.
 """
 
@@ -32,7 +32,7 @@ from safety.extensions import db
 #: Rows fetched per round trip.
 BATCH = 10_000
 #: Signed records (estimated by the highest session id) from which the records are verified in
-#: a worker process. Below it a fork costs more than it saves; tests set it to 0.
+#: a worker process. Below it starting one costs more than it saves; tests set it to 0.
 PARALLEL_MIN_RECORDS = 50_000
 #: What verifying an event costs against re-hashing a record, to share the records out.
 EVENT_COST = 0.25
@@ -235,35 +235,27 @@ def _verify_records(first_id: int = 0, last_id: int | None = None) -> tuple[int,
 
 
 class _RecordsWorker:
-    """Records up to an id, verified in a forked process while the parent walks the chain."""
+    """Records up to an id, verified in a worker process while this one walks the chain.
+
+    The worker is spawned, not forked: it opens its own connection from the database URL and
+    shares nothing with this process, so threads running here (a web server, a test's mail
+    server) can leave no lock held in it, and Python 3.12+ has nothing to warn about.
+    """
 
     def __init__(self, process, connection) -> None:
         self.process, self.connection = process, connection
 
     @classmethod
     def start(cls, last_id: int) -> _RecordsWorker:
-        context = multiprocessing.get_context("fork")
+        context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe(duplex=False)
-        process = context.Process(target=cls._run, args=(child, last_id), daemon=True)
+        url = db.engine.url.render_as_string(hide_password=False)
+        process = context.Process(
+            target=_records_worker_main, args=(child, url, last_id), daemon=True
+        )
         process.start()
         child.close()
         return cls(process, parent)
-
-    @staticmethod
-    def _run(connection, last_id: int) -> None:
-        # The parent's pooled connections came along with the fork: leave them untouched (a
-        # PostgreSQL connection closed here would end the parent's session) and open our own.
-        db.engine.dispose(close=False)
-        started = time.perf_counter()
-        try:
-            with db.engine.connect() as own:
-                _Reader.override = _Reader(own)
-                records, problem = _verify_records(last_id=last_id)
-            connection.send(("ok", records, problem, round(time.perf_counter() - started, 2)))
-        except BaseException as exc:  # reported by the parent, which raises it
-            connection.send(("error", repr(exc), None, None))
-        finally:
-            connection.close()
 
     def result(self) -> tuple[int, str | None, float]:
         try:
@@ -280,17 +272,35 @@ class _RecordsWorker:
         self.process.join()
 
 
+def _records_worker_main(connection, url: str, last_id: int) -> None:
+    """The worker process: verify the records up to `last_id` and send the outcome back."""
+    from sqlalchemy import create_engine
+
+    started = time.perf_counter()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as own:
+            _Reader.override = _Reader(own)
+            records, problem = _verify_records(last_id=last_id)
+        connection.send(("ok", records, problem, round(time.perf_counter() - started, 2)))
+    except BaseException as exc:  # reported by the parent, which raises it
+        connection.send(("error", repr(exc), None, None))
+    finally:
+        engine.dispose()
+        connection.close()
+
+
 def _split_point() -> int | None:
     """The last record id the worker verifies, or None to verify everything in this process.
 
     A worker needs a spare core, a database another process can open (not SQLite in memory),
-    nothing pending in this session, and enough records to be worth a fork. It takes the share
+    nothing pending in this session, and enough records to be worth a process. It takes the share
     of the records that makes both processes finish together: this one walks the chain first,
     and an event costs about EVENT_COST of a record (measured on the bench databases).
     """
     from safety.checklists.models import TreatmentSession as TS
 
-    if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if (os.cpu_count() or 1) < 2:
         return None
     url = db.engine.url
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):

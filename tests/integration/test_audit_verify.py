@@ -130,7 +130,7 @@ def test_an_altered_addendum_is_named_as_the_break(runner, signed_history):
 
 @pytest.fixture
 def in_a_worker(monkeypatch):
-    """Share the records between a forked worker and this process, as on a large database."""
+    """Share the records between a worker process and this one, as on a large database."""
     from safety.audit import verify
 
     monkeypatch.setattr(verify, "PARALLEL_MIN_RECORDS", 0)
