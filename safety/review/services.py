@@ -662,7 +662,11 @@ def record_detail(actor: User, session_id: int, *, now: datetime | None = None) 
         for e in events
     ]
     cutoffs = overdue_cutoffs(now)
-    latest_times = [e.submitted_dt for e in state.latest.values()]
+    # The first save of each phase: saving one phase again later must not hide a checklist
+    # that was ticked all at once at the end.
+    first_saved: dict[str, datetime] = {}
+    for entry in entries:
+        first_saved.setdefault(entry.phase, entry.submitted_dt)
     return RecordDetail(
         record=record,
         progress=state,
@@ -670,7 +674,9 @@ def record_detail(actor: User, session_id: int, *, now: datetime | None = None) 
         state=rules.session_state(
             record.is_signed, record.session_date, cutoffs.get(record.clinic_id)
         ),
-        ticked_together=rules.ticked_together(latest_times, phases=len(state.template.phases)),
+        ticked_together=rules.ticked_together(
+            list(first_saved.values()), phases=len(state.template.phases)
+        ),
         flags=flags,
         can_acknowledge={
             f.id for f in flags if f.status == "open" and _may_acknowledge(actor, record)

@@ -478,6 +478,27 @@ def test_the_record_detail_has_phases_flags_and_its_own_audit_history(cast, smal
     assert not detail.ticked_together
 
 
+def test_a_checklist_ticked_at_the_end_still_shows_after_one_phase_is_saved_again(cast):
+    start = datetime.combine(date(2026, 3, 2), time(10), UTC)
+    session = checklists.start_session(cast.ada, patient_id=cast.pat.id, now=start)
+    for seconds, phase in enumerate(PHASES):
+        checklists.submit_phase(
+            cast.ada,
+            session.id,
+            phase,
+            CLEAN_PHASES[phase],
+            now=start + timedelta(seconds=20 * seconds),
+        )
+    later = start + timedelta(minutes=15)
+    checklists.submit_phase(cast.ada, session.id, "signin", CLEAN_PHASES["signin"], now=later)
+    checklists.sign_session(cast.ada, session.id, PASSWORD, now=later + timedelta(minutes=1))
+    db.session.commit()
+
+    detail = services.record_detail(cast.officer, session.id, now=NOW)
+
+    assert detail.ticked_together
+
+
 def test_reading_a_record_someone_else_wrote_is_audited(cast, small_history):
     record_id = small_history["clean_feb"]
 
