@@ -1,0 +1,70 @@
+"""Writers appending audit events at the same time take turns on the chain head.
+
+Each thread is a web request or a worker of its own: its own app context, its own database
+connection, its own transactions. If two of them read the same chain head, the chain would
+fork (two events with one sequence number, or one event hashed over a stale predecessor) and
+`flask audit verify` would report it. Run on SQLite (a file, WAL) and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import func, select
+
+from safety.audit import services as audit
+from safety.audit.models import AuditEvent
+from safety.audit.verify import verify
+from safety.extensions import db
+
+WRITERS = 4
+TRANSACTIONS = 15
+
+
+def test_concurrent_writers_append_one_unbroken_chain(app):
+    start = threading.Barrier(WRITERS)
+    errors: list[BaseException] = []
+
+    def write(writer: int) -> None:
+        try:
+            with app.app_context():
+                start.wait(timeout=10)
+                for n in range(TRANSACTIONS):
+                    # Some transactions append one event, others several at once.
+                    entries = [
+                        audit.Entry(
+                            action="test.concurrent",
+                            actor_id=None,
+                            object_type="writer",
+                            object_id=str(writer),
+                            details={"n": n, "part": part},
+                        )
+                        for part in range(1 + n % 3)
+                    ]
+                    audit.record_many(entries)
+                    db.session.commit()
+                db.session.remove()
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    expected = WRITERS * sum(1 + n % 3 for n in range(TRANSACTIONS))
+    db.session.expire_all()
+    seqs = db.session.scalars(select(AuditEvent.seq).order_by(AuditEvent.seq)).all()
+    assert seqs == list(range(1, expected + 1))
+    per_writer = dict(
+        db.session.execute(
+            select(AuditEvent.object_id, func.count()).group_by(AuditEvent.object_id)
+        ).all()
+    )
+    assert per_writer == {str(w): expected // WRITERS for w in range(WRITERS)}
+    result = verify()
+    assert result.is_intact, result.problem
+    assert result.events == expected
