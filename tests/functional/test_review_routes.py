@@ -338,6 +338,19 @@ def test_records_link_to_their_detail_and_never_put_a_patient_in_an_address(clie
         assert "Harbourside" not in href and "Pat" not in href
 
 
+def test_the_record_list_offers_the_fhir_bundle_for_its_dates_only(client, world):
+    sign_in(client, world, "compliance")
+
+    page = client.get(
+        f"/review/records?patient={world.pat}&from=2026-01-01&to=2026-12-31"
+    ).get_data(as_text=True)
+
+    link = re.search(r'href="(/fhir/export[^"]*)"', page)
+    assert link, "no FHIR export link"
+    assert link.group(1).replace("&amp;", "&") == "/fhir/export?from=2026-01-01&to=2026-12-31"
+    assert client.get(link.group(1).replace("&amp;", "&"), buffered=True).status_code == 200
+
+
 def test_records_filter_by_clinic_and_flag_severity(client, world):
     sign_in(client, world, "compliance")
     harbour = db.session.scalar(select(Patient.clinic_id).where(Patient.id == world.pat))
