@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 import config
@@ -80,3 +85,23 @@ def test_production_starts_with_a_real_secret_and_a_database_and_allows_no_demo(
         assert app.config["DEMO_MODE"] is False
         assert app.config["SESSION_COOKIE_SECURE"] is True
         db.engine.dispose()
+
+
+def test_a_refused_production_start_says_why_in_one_line_without_a_traceback():
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL"}}
+    env["NEEDLESAFE_ENV"] = "production"
+    started = subprocess.run(
+        [sys.executable, "-c", "import wsgi"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert started.returncode == 1
+    assert "Traceback" not in started.stderr
+    assert started.stderr.strip() == (
+        "NeedleSafe did not start: Production refuses to start without SECRET_KEY and "
+        "DATABASE_URL. Set them in the environment (or NEEDLESAFE_ENV=development for local work)."
+    )
