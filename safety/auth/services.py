@@ -241,16 +241,21 @@ def revoke_api_tokens(
         select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_dt.is_(None))
     ).all()
     for token in tokens:
-        token.revoked_dt = now
-        audit.record(
-            "token.revoke",
-            actor=actor,
-            obj=token,
-            details={"user": user.id, "prefix": token.prefix, "reason": reason},
-            now=now,
-        )
-    db.session.flush()
+        revoke_api_token(token, actor=actor, reason=reason, now=now)
     return len(tokens)
+
+
+def revoke_api_token(
+    token: ApiToken, *, actor: User | None, reason: str | None = None, now: datetime | None = None
+) -> None:
+    """End one API token now and audit it; the next request that presents it is refused."""
+    now = now or utcnow()
+    token.revoked_dt = now
+    db.session.flush()
+    details = {"user": token.user_id, "prefix": token.prefix}
+    if reason:
+        details["reason"] = reason
+    audit.record("token.revoke", actor=actor, obj=token, details=details, now=now)
 
 
 def get_user(user_id: int) -> User:

@@ -153,15 +153,7 @@ def revoke_token(
             f"Token {token.id} ({token.prefix}) was already revoked on "
             f"{token.revoked_dt:%Y-%m-%d %H:%M} UTC."
         )
-    token.revoked_dt = now
-    db.session.flush()
-    audit.record(
-        "token.revoke",
-        actor=actor,
-        obj=token,
-        details={"user": token.user_id, "prefix": token.prefix},
-        now=now,
-    )
+    auth.revoke_api_token(token, actor=actor, now=now)
     return token
 
 

@@ -4,14 +4,12 @@ message, and the phone opens it. A red-flag answer puts the emergency advice fir
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
-import socket
 
 import pytest
 from aiosmtpd.controller import Controller
 from playwright.sync_api import expect
+from smtp_capture import Collector, free_port, send_mail_to
 from sqlalchemy import select
 
 from safety.extensions import db
@@ -25,28 +23,11 @@ pytestmark = pytest.mark.browser
 ALL_PHASES = ("signin", "timeout", "signout")
 
 
-class Inbox:
-    """An aiosmtpd handler that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.envelopes = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
+class Inbox(Collector):
+    """The patients' mailbox: the plain-text bodies of what the worker sent."""
 
     def bodies(self) -> list[str]:
-        messages = [
-            email.message_from_bytes(e.original_content, policy=email.policy.default)
-            for e in self.envelopes
-        ]
-        return [m.get_body(("plain",)).get_content() for m in messages]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        return [m.get_body(("plain",)).get_content() for m in self.messages()]
 
 
 @pytest.fixture
@@ -55,16 +36,7 @@ def inbox(app, live_server):
     handler = Inbox()
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
-    app.config.update(
-        REMINDER_BACKEND="smtp",
-        MAIL_SERVER="127.0.0.1",
-        MAIL_PORT=controller.port,
-        MAIL_USE_TLS=False,
-        MAIL_USE_SSL=False,
-        MAIL_USERNAME=None,
-        MAIL_DEFAULT_SENDER="Harbour Physio <reminders@harbour.test>",
-        MAIL_TIMEOUT=5,
-    )
+    send_mail_to(app, controller.port, sender="Harbour Physio <reminders@harbour.test>")
     yield handler
     controller.stop()
 

@@ -3,11 +3,8 @@ being down for a while and coming back) and text messages to a local HTTP SMS ga
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import re
-import socket
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from aiosmtpd.controller import Controller
 from conftest import saved
+from smtp_capture import Collector, free_port, send_mail_to
 from sqlalchemy import select
 
 from safety.clinics import services as clinics
@@ -35,23 +33,6 @@ STOP = re.compile(r"http://localhost/f/([A-Za-z0-9_-]+)/stop\r?$", re.MULTILINE)
 # --- a real SMTP server ----------------------------------------------------------------------
 
 
-class Collector:
-    """An aiosmtpd handler that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.envelopes = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    def messages(self) -> list[email.message.EmailMessage]:
-        return [
-            email.message_from_bytes(e.original_content, policy=email.policy.default)
-            for e in self.envelopes
-        ]
-
-
 class MailServer:
     """An SMTP server on a fixed local port that a test can stop and start again."""
 
@@ -70,27 +51,12 @@ class MailServer:
             self._controller = None
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def mail_server(request, app) -> MailServer:
     """A stopped SMTP server the app sends to; the test starts it."""
     server = MailServer(free_port())
     request.addfinalizer(server.stop)
-    app.config.update(
-        REMINDER_BACKEND="smtp",
-        MAIL_SERVER="127.0.0.1",
-        MAIL_PORT=server.port,
-        MAIL_USE_TLS=False,
-        MAIL_USE_SSL=False,
-        MAIL_USERNAME=None,
-        MAIL_DEFAULT_SENDER=SENDER,
-        MAIL_TIMEOUT=5,
-    )
+    send_mail_to(app, server.port, sender=SENDER)
     return server
 
 

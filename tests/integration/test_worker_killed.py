@@ -10,11 +10,8 @@ what lets the receiving side drop the duplicate.
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from smtp_capture import Collector, free_port, send_mail_to
 from sqlalchemy import select
 
 from safety.dbtypes import utcnow
@@ -34,11 +32,11 @@ ROOT = Path(__file__).resolve().parents[2]
 ALL_PHASES = ("signin", "timeout", "signout")
 
 
-class HoldingServer:
+class HoldingServer(Collector):
     """Keeps every message; while `holding` is set it does not answer the end of DATA."""
 
     def __init__(self) -> None:
-        self.envelopes = []
+        super().__init__()
         self.arrived = threading.Event()
         self.holding = threading.Event()
         self.holding.set()
@@ -49,18 +47,6 @@ class HoldingServer:
         while self.holding.is_set():
             await asyncio.sleep(0.05)
         return "250 Message accepted for delivery"
-
-    def message_ids(self) -> list[str]:
-        return [
-            email.message_from_bytes(e.original_content, policy=email.policy.default)["Message-ID"]
-            for e in self.envelopes
-        ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -74,15 +60,7 @@ def mail(request, app):
         controller.stop()
 
     request.addfinalizer(stop)
-    app.config.update(
-        REMINDER_BACKEND="smtp",
-        MAIL_SERVER="127.0.0.1",
-        MAIL_PORT=controller.port,
-        MAIL_USE_TLS=False,
-        MAIL_USE_SSL=False,
-        MAIL_USERNAME=None,
-        MAIL_TIMEOUT=5,
-    )
+    send_mail_to(app, controller.port)
     return handler, controller.port
 
 
@@ -157,7 +135,7 @@ def test_a_worker_killed_mid_send_leaves_the_reminder_to_another_after_its_lease
     db.session.expire_all()
     sent = db.session.get(OutboxMessage, row_id)
     assert (sent.status, sent.leased_by) == ("sent", "worker-b")
-    ids = handler.message_ids()
+    ids = [m["Message-ID"] for m in handler.messages()]
     assert len(ids) == 2 and ids[0] == ids[1], "the resend must carry the same Message-ID"
     assert str(row_id) in ids[0]
     later = sent.sent_dt + timedelta(hours=1)
