@@ -22,10 +22,10 @@ from hashlib import sha256
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, String, and_, cast, func, or_, select
 
 from safety.audit import rules
-from safety.audit.models import AuditChainHead, VerificationRun
+from safety.audit.models import AuditChainHead, AuditEvent, VerificationRun
 from safety.dbtypes import UTCDateTime, utcnow
 from safety.extensions import db
 
@@ -91,8 +91,8 @@ def verify() -> VerifyResult:
     timings["records_s"] = round(time.perf_counter() - started, 2)
     if problem is None:
         started = time.perf_counter()
-        problem = _verify_addenda()
-        timings["addenda_s"] = round(time.perf_counter() - started, 2)
+        problem = _verify_signing_events(records) or _verify_addenda()
+        timings["signatures_s"] = round(time.perf_counter() - started, 2)
     return VerifyResult(events, records, problem, timings)
 
 
@@ -315,14 +315,67 @@ def _split_point() -> int | None:
     return low - 1 + round(share * (high - low + 1))
 
 
+# --- what the chain says was signed ----------------------------------------------------------
+
+
+def _verify_signing_events(records: int) -> str | None:
+    """Hold every signed record to the content hash its `session.sign` event put on the chain.
+
+    A record that hashes to its own content_hash proves nothing against someone who rewrote
+    both: the hash is public arithmetic. The signing event is on the chain, so it cannot be
+    rewritten, and it names the hash that was signed. Each event must find its record signed
+    with that hash, and there must be as many events as signed records (the application signs
+    a record once), so no record was unsigned, deleted or slipped in unsigned-for.
+    """
+    from safety.checklists.models import TreatmentSession as TS
+
+    signed_hash = AuditEvent.details["content_hash"].as_string()
+    is_sign = and_(AuditEvent.action == "session.sign", AuditEvent.object_type == TS.__tablename__)
+    broken = db.session.execute(
+        select(AuditEvent.seq, AuditEvent.object_id, TS.signed_dt)
+        .outerjoin(TS, TS.id == cast(AuditEvent.object_id, Integer))
+        .where(is_sign, or_(TS.signed_dt.is_(None), TS.content_hash.is_distinct_from(signed_hash)))
+        .order_by(AuditEvent.seq)
+        .limit(1)
+    ).first()
+    if broken is not None:
+        seq, record_id, signed_dt = broken
+        if signed_dt is None:
+            return f"signed record {record_id} (audit event {seq}) is missing or no longer signed"
+        return f"signed record {record_id} does not carry the hash audit event {seq} signed"
+    events = db.session.scalar(select(func.count()).where(is_sign))
+    if events == records:
+        return None
+    unsigned_for = db.session.scalar(
+        select(func.min(TS.id)).where(
+            TS.signed_dt.is_not(None),
+            ~select(AuditEvent.id)
+            .where(is_sign, AuditEvent.object_id == cast(TS.id, String))
+            .exists(),
+        )
+    )
+    if unsigned_for is not None:
+        return f"signed record {unsigned_for} has no signing event on the audit chain"
+    return f"the audit chain records {events} signings for {records} signed records"
+
+
 # --- the addenda -----------------------------------------------------------------------------
 
 
 def _verify_addenda() -> str | None:
-    """Recompute each addendum's hash, which also covers its record's content hash."""
+    """Recompute each addendum's hash and hold it to the one its event put on the chain."""
     from safety.audit.addenda import addendum_hash
     from safety.checklists.models import Addendum, TreatmentSession
 
+    # Corrections are rare: the hashes their events signed fit in memory, by addendum id.
+    signed = dict(
+        db.session.execute(
+            select(
+                AuditEvent.details["addendum"].as_integer(),
+                AuditEvent.details["content_hash"].as_string(),
+            ).where(AuditEvent.action == "session.addendum")
+        ).all()
+    )
     columns = (
         Addendum.id,
         Addendum.session_id,
@@ -336,15 +389,18 @@ def _verify_addenda() -> str | None:
     )
     rows = db.session.execute(
         select(*columns, TreatmentSession.content_hash.label("record_hash"))
-        .join(TreatmentSession, TreatmentSession.id == Addendum.session_id)
+        .outerjoin(TreatmentSession, TreatmentSession.id == Addendum.session_id)
         .order_by(Addendum.id)
         .execution_options(yield_per=BATCH)
     )
     for row in rows:
         # addendum_hash reads these attributes; a namespace spares building ORM objects.
         addendum = SimpleNamespace(**row._mapping)
-        if addendum_hash(addendum, record_hash=row.record_hash) != addendum.content_hash:
+        recomputed = addendum_hash(addendum, record_hash=row.record_hash)
+        if not recomputed == addendum.content_hash == signed.pop(addendum.id, None):
             return f"addendum {addendum.id} to record {addendum.session_id} was altered"
+    if signed:
+        return f"addendum {min(signed)} is on the audit chain but missing from the records"
     return None
 
 

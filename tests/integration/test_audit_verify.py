@@ -236,3 +236,148 @@ def test_events_with_unusual_details_verify_as_intact(runner, signed_history):
     result = runner.invoke(args=["audit", "verify"])
 
     assert result.exit_code == 0, result.output
+
+
+def _rehash_behind_the_application(session_id: int, change: str) -> None:
+    """Rewrite a signed record and then its content hash, with the application's own recipe.
+
+    The hash is public arithmetic: whoever can write the table can make a record agree with
+    its own hash again. Only the signing event on the chain still knows what was signed.
+    """
+    from safety.checklists import rules
+    from safety.checklists.models import TreatmentSession
+    from safety.checklists.services import signed_content
+
+    _drop_trigger("treatment_sessions_signed", "treatment_sessions")
+    db.session.execute(text(change), {"id": session_id})
+    db.session.commit()
+    db.session.expire_all()
+    rehashed = rules.content_hash(signed_content(db.session.get(TreatmentSession, session_id)))
+    db.session.execute(
+        text("UPDATE treatment_sessions SET content_hash = :h WHERE id = :id"),
+        {"h": rehashed, "id": session_id},
+    )
+    db.session.commit()
+
+
+def test_a_record_rewritten_with_a_matching_hash_is_caught_by_its_signing_event(
+    runner, signed_history
+):
+    _rehash_behind_the_application(
+        signed_history[1], "UPDATE treatment_sessions SET signer_name = 'Someone Else' WHERE id = :id"
+    )
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 1  # not merely self-consistent
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert f"signed record {signed_history[1]} does not carry the hash audit event" in result.output
+
+
+def test_a_record_unsigned_behind_the_application_is_caught(runner, signed_history):
+    _drop_trigger("treatment_sessions_signed", "treatment_sessions")
+    db.session.execute(
+        text("UPDATE treatment_sessions SET signed_dt = NULL WHERE id = :id"),
+        {"id": signed_history[0]},
+    )
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"signed record {signed_history[0]} (audit event" in result.output
+    assert "missing or no longer signed" in result.output
+
+
+def test_a_record_signed_behind_the_application_is_caught(runner, make_user, make_session):
+    from safety.checklists import rules
+    from safety.checklists.models import TreatmentSession
+    from safety.checklists.services import SIGNATURE_MEANING, signed_content
+    from safety.dbtypes import utcnow
+
+    practitioner = make_user()
+    make_session(practitioner, phases=("signin", "timeout", "signout"), sign=True)
+    forged = make_session(practitioner, phases=("signin", "timeout", "signout"))
+    forged.signed_by_id, forged.signer_name = practitioner.id, practitioner.name
+    forged.signature_meaning, forged.signed_dt = SIGNATURE_MEANING, utcnow()
+    with db.session.no_autoflush:
+        forged.content_hash = rules.content_hash(signed_content(forged))
+    # Written with plain SQL and no audit event, as someone at the database would.
+    values = {
+        "id": forged.id,
+        "by": forged.signed_by_id,
+        "name": forged.signer_name,
+        "meaning": forged.signature_meaning,
+        "at": forged.signed_dt.replace(tzinfo=None),
+        "hash": forged.content_hash,
+    }
+    db.session.rollback()
+    db.session.execute(
+        text(
+            "UPDATE treatment_sessions SET signed_by_id = :by, signer_name = :name, "
+            "signature_meaning = :meaning, signed_dt = :at, content_hash = :hash WHERE id = :id"
+        ),
+        values,
+    )
+    db.session.commit()
+    db.session.expire_all()
+    stored = db.session.get(TreatmentSession, forged.id)
+    assert stored.content_hash == rules.content_hash(signed_content(stored))  # self-consistent
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"signed record {forged.id} has no signing event on the audit chain" in result.output
+
+
+def test_an_addendum_rewritten_with_a_matching_hash_is_caught_by_its_event(
+    runner, signed_history
+):
+    from conftest import PASSWORD
+
+    from safety.audit.addenda import add_addendum, addendum_hash
+    from safety.checklists.models import Addendum, TreatmentSession
+
+    author = db.session.get(TreatmentSession, signed_history[0]).practitioner
+    addendum_id = add_addendum(
+        author, signed_history[0], reason="Wrong site", body="Left, not right.", password=PASSWORD
+    ).id
+    db.session.commit()
+    _drop_trigger("addenda_append_only", "addenda")
+    db.session.execute(
+        text("UPDATE addenda SET body = 'Nothing to correct.' WHERE id = :id"), {"id": addendum_id}
+    )
+    db.session.commit()
+    db.session.expire_all()
+    addendum = db.session.get(Addendum, addendum_id)
+    rehashed = addendum_hash(addendum, record_hash=addendum.session.content_hash)
+    db.session.execute(
+        text("UPDATE addenda SET content_hash = :h WHERE id = :id"),
+        {"h": rehashed, "id": addendum_id},
+    )
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"addendum {addendum_id} to record {signed_history[0]} was altered" in result.output
+
+
+def test_a_deleted_addendum_is_caught_by_its_event(runner, signed_history):
+    from conftest import PASSWORD
+
+    from safety.audit.addenda import add_addendum
+    from safety.checklists.models import TreatmentSession
+
+    author = db.session.get(TreatmentSession, signed_history[0]).practitioner
+    addendum_id = add_addendum(
+        author, signed_history[0], reason="Wrong site", body="Left, not right.", password=PASSWORD
+    ).id
+    db.session.commit()
+    _drop_trigger("addenda_append_only", "addenda")
+    db.session.execute(text("DELETE FROM addenda WHERE id = :id"), {"id": addendum_id})
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"addendum {addendum_id} is on the audit chain but missing" in result.output
