@@ -51,7 +51,11 @@ class TreatmentSession(db.Model):
     session_date: Mapped[date] = mapped_column(Date)
     started_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: Needle lot from the Time out phase, kept as a column so a lot trace is an index lookup.
-    needle_lot: Mapped[str | None] = mapped_column(String(64))
+    #: Byte order on PostgreSQL (migration 0004): a prefix trace is a range on the index, which
+    #: a collation that ignores punctuation would cut short.
+    needle_lot: Mapped[str | None] = mapped_column(
+        String(64).with_variant(String(64, collation="C"), "postgresql")
+    )
     #: Final answers (linkId -> value) and deviation notes, frozen at signing.
     answers: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     notes: Mapped[dict[str, str] | None] = mapped_column(JSONDocument)

@@ -1,0 +1,98 @@
+"""A recall by lot prefix finds every lot, whatever order the database sorts text in.
+
+The prefix trace asks the index for `prefix <= lot < bound`. PostgreSQL databases are often
+created with a collation that ignores punctuation when sorting (glibc's en_US.UTF-8); under it
+"SJ-" sorts like "SJ" and that range skipped every "SJ-4…" lot. The PostgreSQL run builds such a
+database (ICU's `und-u-ka-shifted`, which ignores punctuation the same way) and migrates it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+
+from conftest import ROOT
+
+from config import TestingConfig
+from safety import create_app
+from safety.extensions import db
+
+
+@pytest.fixture
+def punctuation_blind_url(postgres_url, tmp_path) -> Iterator[str]:
+    """A database whose default collation ignores punctuation (SQLite: its usual file)."""
+    if not postgres_url:
+        yield f"sqlite:///{tmp_path / 'lots.db'}"
+        return
+    name = f"needlesafe_lots_test_{os.getpid()}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(
+                text(
+                    f"CREATE DATABASE {name} TEMPLATE template0 "
+                    "LOCALE_PROVIDER icu ICU_LOCALE 'und-u-ka-shifted'"
+                )
+            )
+        try:
+            yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture
+def seeded_app(punctuation_blind_url) -> Iterator[Flask]:
+    """The migrated database with the demo data and 400 generated sessions of five brands."""
+    from flask_migrate import upgrade
+
+    config = type("LotsConfig", (TestingConfig,), {"SQLALCHEMY_DATABASE_URI": punctuation_blind_url})
+    app = create_app(config)
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+        result = app.test_cli_runner().invoke(args=["demo", "seed", "--sessions", "400"])
+        assert result.exit_code == 0, result.output
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _traced(prefix: str) -> set[int]:
+    from safety.auth.models import User
+    from safety.review.rules import LotQuery
+    from safety.review.services import lot_trace
+
+    officer = db.session.scalar(select(User).where(User.email == "compliance@example.com"))
+    page = lot_trace(officer, LotQuery(prefix, is_prefix=True), page_size=10_000)
+    return {row.id for row in page.rows}
+
+
+def _lots() -> dict[int, str]:
+    from safety.checklists.models import TreatmentSession as TS
+
+    rows = db.session.execute(select(TS.id, TS.needle_lot).where(TS.needle_lot.is_not(None)))
+    return dict(rows.all())
+
+
+@pytest.mark.parametrize("prefix", ["SJ-", "SJ-4", "AGP-", "sj-"])
+def test_a_prefix_with_punctuation_finds_every_lot_that_starts_with_it(seeded_app, prefix):
+    lots = _lots()
+    expected = {i for i, lot in lots.items() if lot.startswith(prefix.upper())}
+    assert len(expected) > 10, "the generated data should hold lots of this brand"
+
+    assert _traced(prefix) == expected
+
+
+def test_a_prefix_does_not_match_lots_that_only_differ_by_punctuation(seeded_app):
+    lots = _lots()
+    assert any(lot.startswith("SJ-") for lot in lots.values())
+
+    assert _traced("SJ4") == {i for i, lot in lots.items() if lot.startswith("SJ4")} == set()
