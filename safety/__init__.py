@@ -48,7 +48,7 @@ def _configure_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message = "Please log in to continue."
     login_manager.session_protection = "basic"
 
     from safety.auth.routes import load_user

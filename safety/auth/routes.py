@@ -86,7 +86,7 @@ def logout():
     db.session.commit()
     logout_user()
     session.clear()
-    flash("You have signed out.", "success")
+    flash("You have logged out.", "success")
     return redirect(url_for("auth.login"))
 
 

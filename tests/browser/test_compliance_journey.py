@@ -67,7 +67,7 @@ def test_a_compliance_officer_reviews_acknowledges_traces_and_exports(journey, r
     page.goto("/")
     page.get_by_label("Email").fill(officer.email)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Log in").click()
 
     expect(page.get_by_role("heading", name="Compliance dashboard")).to_be_visible()
     expect(page.locator(".tile", has_text="Open flags").locator(".figure")).to_have_text("1")
@@ -143,7 +143,7 @@ def test_a_signed_record_prints_without_the_navigation(journey, review_world):
     page.goto("/auth/login")
     page.get_by_label("Email").fill(officer.email)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Log in").click()
 
     page.goto(f"/review/records/{bled_id}/print")
     journey.check(page, "print-view")

@@ -98,14 +98,14 @@ def test_a_practitioner_fills_and_signs_a_checklist_by_touch_on_a_tablet(journey
     page = journey.page(TABLET)
 
     page.goto("/")
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     journey.check(page, "sign-in")
     for control in (field(page, "email"), field(page, "password"), page.locator("main button")):
         assert_tap_sized(control)
     field(page, "email").tap()
     field(page, "email").fill(practitioner.email)
     field(page, "password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").tap()
+    page.get_by_role("button", name="Log in").tap()
 
     expect(page.get_by_role("heading", name="Today at Harbour Physio")).to_be_visible()
     journey.check(page, "today")
@@ -156,6 +156,9 @@ def test_a_practitioner_fills_and_signs_a_checklist_by_touch_on_a_tablet(journey
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign out")
     assert_step(page, "Time out", "saved")
+    # The checklist's Sign out phase and leaving the app must not share a name on this page.
+    expect(page.get_by_role("button", name="Log out", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Sign out", exact=True)).to_have_count(0)
     field(page, "signout.needles_removed").fill("6")
     field(page, "signout.needles_disposed").fill("6")
     expect(field(page, "signout.count_discrepancy")).to_be_hidden()
@@ -336,7 +339,7 @@ def test_a_refused_phase_puts_each_error_beside_its_field_and_in_reach_of_the_ke
     page.goto("/auth/login")
     field(page, "email").fill(practitioner.email)
     field(page, "password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Log in").click()
     page.goto(f"/sessions/{session.id}/phase/timeout")
 
     # Everything answered except the lot number, with an expired pack.
@@ -387,7 +390,7 @@ def test_a_phase_with_a_conditional_item_is_completed_without_javascript(journey
     page.goto("/")
     field(page, "email").fill(practitioner.email)
     field(page, "password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").tap()
+    page.get_by_role("button", name="Log in").tap()
     page.get_by_role("link", name="Start a session").tap()
     field(page, "patient_id").select_option(label="Pat Harbourside")
     page.get_by_role("button", name="Start session").tap()
