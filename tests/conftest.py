@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from flask import Flask
 from flask.globals import _cv_app
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
 
 from config import TestingConfig
 from safety import create_app
@@ -54,6 +56,24 @@ CLEAN_PHASES: dict[str, dict[str, list[str]]] = {
         "signout.followup": ["email"],
     },
 }
+
+
+@contextmanager
+def scratch_postgres_database(postgres_url: str, purpose: str, options: str = "") -> Iterator[str]:
+    """Create a database of its own beside the test database, and drop it again afterwards."""
+    name = f"needlesafe_{purpose}_test_{os.getpid()}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(text(f"CREATE DATABASE {name} {options}".strip()))
+        try:
+            yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    finally:
+        admin.dispose()
 
 
 def _migrate(url: str) -> None:

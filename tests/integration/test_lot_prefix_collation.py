@@ -8,15 +8,12 @@ database (ICU's `und-u-ka-shifted`, which ignores punctuation the same way) and 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
+from conftest import ROOT, scratch_postgres_database
 from flask import Flask
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
-
-from conftest import ROOT
+from sqlalchemy import select
 
 from config import TestingConfig
 from safety import create_app
@@ -29,24 +26,9 @@ def punctuation_blind_url(postgres_url, tmp_path) -> Iterator[str]:
     if not postgres_url:
         yield f"sqlite:///{tmp_path / 'lots.db'}"
         return
-    name = f"needlesafe_lots_test_{os.getpid()}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            conn.execute(
-                text(
-                    f"CREATE DATABASE {name} TEMPLATE template0 "
-                    "LOCALE_PROVIDER icu ICU_LOCALE 'und-u-ka-shifted'"
-                )
-            )
-        try:
-            yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    finally:
-        admin.dispose()
+    options = "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'und-u-ka-shifted'"
+    with scratch_postgres_database(postgres_url, "lots", options) as url:
+        yield url
 
 
 @pytest.fixture
@@ -54,7 +36,8 @@ def seeded_app(punctuation_blind_url) -> Iterator[Flask]:
     """The migrated database with the demo data and 400 generated sessions of five brands."""
     from flask_migrate import upgrade
 
-    config = type("LotsConfig", (TestingConfig,), {"SQLALCHEMY_DATABASE_URI": punctuation_blind_url})
+    settings = {"SQLALCHEMY_DATABASE_URI": punctuation_blind_url}
+    config = type("LotsConfig", (TestingConfig,), settings)
     app = create_app(config)
     with app.app_context():
         upgrade(directory=str(ROOT / "migrations"))

@@ -7,7 +7,6 @@ that the other tests use is never touched.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +16,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from conftest import scratch_postgres_database
 from flask import Flask
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, text
 
 from config import TestingConfig
 from safety import create_app
@@ -53,19 +52,8 @@ def empty_database_url(postgres_url, tmp_path) -> Iterator[str]:
     if not postgres_url:
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
-    name = f"needlesafe_drift_test_{os.getpid()}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            conn.execute(text(f"CREATE DATABASE {name}"))
-        try:
-            yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    finally:
-        admin.dispose()
+    with scratch_postgres_database(postgres_url, "drift") as url:
+        yield url
 
 
 @pytest.fixture
