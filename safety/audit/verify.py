@@ -93,7 +93,7 @@ def verify() -> VerifyResult:
     timings["records_s"] = round(time.perf_counter() - started, 2)
     if problem is None:
         started = time.perf_counter()
-        problem = _verify_signing_events(records) or _verify_addenda()
+        problem = _verify_answer_columns() or _verify_signing_events(records) or _verify_addenda()
         timings["signatures_s"] = round(time.perf_counter() - started, 2)
     return VerifyResult(events, records, problem, timings)
 
@@ -315,6 +315,37 @@ def _split_point() -> int | None:
     events = db.session.scalar(select(AuditChainHead.last_seq)) or 0
     share = min(1.0, (1 + EVENT_COST * events / max(high - low + 1, 1)) / 2)
     return low - 1 + round(share * (high - low + 1))
+
+
+# --- the answers copied to columns -----------------------------------------------------------
+
+
+def _verify_answer_columns() -> str | None:
+    """Hold the lot and outcome columns of each signed record to its signed answers.
+
+    The lot trace and the dashboard read these columns, not the answers: a lot changed here
+    would leave a patient out of a recall while the content hash still matched. The answers
+    themselves were verified just before.
+    """
+    from safety.checklists.models import TreatmentSession as TS
+    from safety.checklists.rules import ANSWER_COLUMNS
+
+    def signed_answer(column: str):
+        value = TS.answers[ANSWER_COLUMNS[column]]
+        return value.as_integer() if column == "pain_during" else value.as_string()
+
+    differs = {
+        column: getattr(TS, column).is_distinct_from(signed_answer(column))
+        for column in ANSWER_COLUMNS
+    }
+    first = db.session.scalar(
+        select(func.min(TS.id)).where(TS.signed_dt.is_not(None), or_(*differs.values()))
+    )
+    if first is None:
+        return None
+    found = db.session.execute(select(*differs.values()).where(TS.id == first)).one()
+    changed = ", ".join(c for c, is_changed in zip(differs, found, strict=True) if is_changed)
+    return f"signed record {first}: {changed} no longer matches its signed answers"
 
 
 # --- what the chain says was signed ----------------------------------------------------------

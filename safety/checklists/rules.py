@@ -280,3 +280,15 @@ def _say(value: Any) -> str:
 def content_hash(content: Mapping[str, Any]) -> str:
     """Return the SHA-256 that binds a signature to the record's content."""
     return sha256_hex(canonical_json(content))
+
+
+#: Answers copied to columns of the signed record, so the dashboard aggregates and the lot trace
+#: looks up plain indexed columns: column name -> linkId. `flask audit verify` holds each column
+#: to its signed answer, since the content hash covers only the answers.
+ANSWER_COLUMNS: Mapping[str, str] = {
+    "needle_lot": "timeout.needle_lot",
+    "bleeding": "signout.bleeding",
+    "bruising": "signout.bruising",
+    "reaction": "signout.reaction",
+    "pain_during": "timeout.pain_during",
+}

@@ -238,10 +238,8 @@ def apply_signature(session: TreatmentSession, signer: User, *, now: datetime) -
     session.signature_meaning = SIGNATURE_MEANING
     session.signed_dt = now
     session.content_hash = rules.content_hash(signed_content(session))
-    session.bleeding = answers.get("signout.bleeding")
-    session.bruising = answers.get("signout.bruising")
-    session.reaction = answers.get("signout.reaction")
-    session.pain_during = answers.get("timeout.pain_during")
+    for column, link_id in rules.ANSWER_COLUMNS.items():
+        setattr(session, column, answers.get(link_id))
     specs = rules.flags_for(state.template, answers)
     session.flag_count = len(specs)
     for spec in specs:

@@ -290,33 +290,23 @@ def test_a_record_unsigned_behind_the_application_is_caught(runner, signed_histo
 def test_a_record_signed_behind_the_application_is_caught(runner, make_user, make_session):
     from safety.checklists import rules
     from safety.checklists.models import TreatmentSession
-    from safety.checklists.services import SIGNATURE_MEANING, signed_content
+    from safety.checklists.services import SIGNATURE_MEANING, progress, signed_content
     from safety.dbtypes import utcnow
 
     practitioner = make_user()
     make_session(practitioner, phases=("signin", "timeout", "signout"), sign=True)
     forged = make_session(practitioner, phases=("signin", "timeout", "signout"))
-    forged.signed_by_id, forged.signer_name = practitioner.id, practitioner.name
-    forged.signature_meaning, forged.signed_dt = SIGNATURE_MEANING, utcnow()
+    # Everything apply_signature writes, flushed without the service, so no event is recorded:
+    # what someone writing to the database directly would do.
     with db.session.no_autoflush:
+        state = progress(forged)
+        forged.answers = rules.applicable_answers(state.template, state.answers)
+        forged.notes = {}
+        for column, link_id in rules.ANSWER_COLUMNS.items():
+            setattr(forged, column, forged.answers.get(link_id))
+        forged.signed_by_id, forged.signer_name = practitioner.id, practitioner.name
+        forged.signature_meaning, forged.signed_dt = SIGNATURE_MEANING, utcnow()
         forged.content_hash = rules.content_hash(signed_content(forged))
-    # Written with plain SQL and no audit event, as someone at the database would.
-    values = {
-        "id": forged.id,
-        "by": forged.signed_by_id,
-        "name": forged.signer_name,
-        "meaning": forged.signature_meaning,
-        "at": forged.signed_dt.replace(tzinfo=None),
-        "hash": forged.content_hash,
-    }
-    db.session.rollback()
-    db.session.execute(
-        text(
-            "UPDATE treatment_sessions SET signed_by_id = :by, signer_name = :name, "
-            "signature_meaning = :meaning, signed_dt = :at, content_hash = :hash WHERE id = :id"
-        ),
-        values,
-    )
     db.session.commit()
     db.session.expire_all()
     stored = db.session.get(TreatmentSession, forged.id)
@@ -378,3 +368,28 @@ def test_a_deleted_addendum_is_caught_by_its_event(runner, signed_history):
 
     assert result.exit_code == 1
     assert f"addendum {addendum_id} is on the audit chain but missing" in result.output
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("needle_lot", "'OTHER-LOT'"), ("bleeding", "'minor'"), ("pain_during", "0")],
+)
+def test_a_lot_or_outcome_column_changed_behind_the_application_is_named(
+    runner, signed_history, column, value
+):
+    from safety.checklists.models import TreatmentSession
+
+    record = db.session.get(TreatmentSession, signed_history[1])
+    assert record.needle_lot == record.answers["timeout.needle_lot"]  # the trace finds it today
+    _drop_trigger("treatment_sessions_signed", "treatment_sessions")
+    db.session.execute(
+        text(f"UPDATE treatment_sessions SET {column} = {value} WHERE id = :id"),
+        {"id": signed_history[1]},
+    )
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    expected = f"signed record {signed_history[1]}: {column} no longer matches its signed answers"
+    assert expected in result.output
