@@ -93,7 +93,9 @@ def verify() -> VerifyResult:
     timings["records_s"] = round(time.perf_counter() - started, 2)
     if problem is None:
         started = time.perf_counter()
-        problem = _verify_answer_columns() or _verify_signing_events(records) or _verify_addenda()
+        # The signing events first: a record forged with a recomputed hash is named for that,
+        # not for a copied column that no longer matches its forged answers.
+        problem = _verify_signing_events() or _verify_answer_columns() or _verify_addenda()
         timings["signatures_s"] = round(time.perf_counter() - started, 2)
     return VerifyResult(events, records, problem, timings)
 
@@ -127,6 +129,10 @@ def last_run() -> VerificationRun | None:
 def _verify_chain() -> tuple[int, str | None]:
     reader = _Reader.for_session()
     iso, text = reader.iso, _Text().__getitem__
+    # The head is read before the walk and again after it: events the clinic appends while
+    # verify runs come after the first reading and are no break.
+    before = reader.one(_HEAD_SQL)
+    hash_at_before = rules.GENESIS_HASH if before and before[0] == 0 else None
     prev_hash = rules.GENESIS_HASH
     expected_seq = 1
     rows = reader.stream(
@@ -156,13 +162,37 @@ def _verify_chain() -> tuple[int, str | None]:
         if stored_prev != prev_hash or sha256((prev_hash + payload).encode()).hexdigest() != stored:
             return expected_seq - 1, f"audit event {seq} ({action}) was altered"
         prev_hash = stored
+        if before and seq == before[0]:
+            hash_at_before = stored
         expected_seq += 1
-    head = reader.one("SELECT last_seq, last_hash FROM audit_chain_head WHERE id = 1")
     count = expected_seq - 1
-    if head is None or head[0] != count or head[1] != prev_hash:
-        recorded = head[0] if head else None
-        return count, f"the chain ends at event {count} but the head records {recorded}"
-    return count, None
+    after = reader.one(_HEAD_SQL)
+    return count, _head_problem(count, prev_hash, before, hash_at_before, after)
+
+
+_HEAD_SQL = "SELECT last_seq, last_hash FROM audit_chain_head WHERE id = 1"
+
+
+def _head_problem(
+    count: int,
+    last_hash: str,
+    before: tuple | None,
+    hash_at_before: str | None,
+    after: tuple | None,
+) -> str | None:
+    """Compare the walked chain with the head read before and after it.
+
+    The chain must reach the first reading with the hash it recorded (nothing cut from the
+    tail or replaced), and reach no further than the second (nothing added behind the
+    application's back); where the second reading is the chain's end, their hashes must agree.
+    """
+    if before is None or after is None:
+        return "the audit chain has no head"
+    if count < before[0] or hash_at_before != before[1]:
+        return f"the chain ends at event {count} but the head records {before[0]}"
+    if after[0] < count or (after[0] == count and after[1] != last_hash):
+        return f"the chain ends at event {count} but the head records {after[0]}"
+    return None
 
 
 # --- the records -----------------------------------------------------------------------------
@@ -351,7 +381,7 @@ def _verify_answer_columns() -> str | None:
 # --- what the chain says was signed ----------------------------------------------------------
 
 
-def _verify_signing_events(records: int) -> str | None:
+def _verify_signing_events() -> str | None:
     """Hold every signed record to the content hash its `session.sign` event put on the chain.
 
     A record that hashes to its own content_hash proves nothing against someone who rewrote
@@ -380,7 +410,13 @@ def _verify_signing_events(records: int) -> str | None:
         if signed_dt is None:
             return f"signed record {record_id} (audit event {first}) is missing or no longer signed"
         return f"signed record {record_id} does not carry the hash audit event {first} signed"
-    events = db.session.scalar(select(func.count()).where(is_sign))
+    # Both counts in one statement, so a checklist signed meanwhile is in both or in neither.
+    events, records = db.session.execute(
+        select(
+            select(func.count()).where(is_sign).scalar_subquery(),
+            select(func.count()).where(TS.signed_dt.is_not(None)).scalar_subquery(),
+        )
+    ).one()
     if events == records:
         return None
     unsigned_for = db.session.scalar(
@@ -431,6 +467,8 @@ def _verify_addenda() -> str | None:
         .execution_options(yield_per=BATCH)
     )
     for row in rows:
+        if row.record_hash is None:
+            return f"addendum {row.id} belongs to record {row.session_id}, which is missing"
         # addendum_hash reads these attributes; a namespace spares building ORM objects.
         addendum = SimpleNamespace(**row._mapping)
         recomputed = addendum_hash(addendum, record_hash=row.record_hash)

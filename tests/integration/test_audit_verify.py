@@ -372,7 +372,13 @@ def test_a_deleted_addendum_is_caught_by_its_event(runner, signed_history):
 
 @pytest.mark.parametrize(
     ("column", "value"),
-    [("needle_lot", "'OTHER-LOT'"), ("bleeding", "'minor'"), ("pain_during", "0")],
+    [
+        ("needle_lot", "'OTHER-LOT'"),
+        ("bleeding", "'minor'"),
+        ("bruising", "'small'"),
+        ("reaction", "'vasovagal'"),
+        ("pain_during", "0"),
+    ],
 )
 def test_a_lot_or_outcome_column_changed_behind_the_application_is_named(
     runner, signed_history, column, value
@@ -393,3 +399,107 @@ def test_a_lot_or_outcome_column_changed_behind_the_application_is_named(
     assert result.exit_code == 1
     expected = f"signed record {signed_history[1]}: {column} no longer matches its signed answers"
     assert expected in result.output
+
+
+def test_forged_answers_are_named_by_the_signing_event_not_by_a_copied_column(
+    runner, signed_history
+):
+    forge = (
+        "UPDATE treatment_sessions SET answers = "
+        + (
+            "jsonb_set(answers, '{timeout.needle_lot}', '\"FORGED-1\"')"
+            if db.engine.dialect.name == "postgresql"
+            else "json_set(answers, '$.\"timeout.needle_lot\"', 'FORGED-1')"
+        )
+        + " WHERE id = :id"
+    )
+    _rehash_behind_the_application(signed_history[0], forge)
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"signed record {signed_history[0]} does not carry the hash audit event" in result.output
+
+
+def test_an_addendum_whose_record_is_gone_is_named(runner, signed_history):
+    from conftest import PASSWORD
+
+    from safety.audit.addenda import add_addendum
+    from safety.checklists.models import TreatmentSession
+
+    author = db.session.get(TreatmentSession, signed_history[0]).practitioner
+    addendum_id = add_addendum(
+        author, signed_history[0], reason="Wrong site", body="Left, not right.", password=PASSWORD
+    ).id
+    db.session.commit()
+    # Foreign keys off for one statement, as someone at the database could do.
+    is_postgres = db.engine.dialect.name == "postgresql"
+    guard_off, guard_on = (
+        ("ALTER TABLE addenda DISABLE TRIGGER ALL", "ALTER TABLE addenda ENABLE TRIGGER ALL")
+        if is_postgres
+        else ("PRAGMA foreign_keys = OFF", "PRAGMA foreign_keys = ON")
+    )
+    if not is_postgres:
+        _drop_trigger("addenda_append_only", "addenda")
+        db.session.commit()
+    db.session.execute(text(guard_off))
+    db.session.execute(
+        text("UPDATE addenda SET session_id = 99999 WHERE id = :id"), {"id": addendum_id}
+    )
+    db.session.commit()
+    db.session.execute(text(guard_on))
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"addendum {addendum_id} belongs to record 99999, which is missing" in result.output
+
+
+def test_a_checklist_signed_while_verify_runs_is_no_break(
+    runner, signed_history, make_user, make_session, monkeypatch
+):
+    from safety.audit import verify
+
+    practitioner = make_user()
+    records_pass = verify._verify_records
+
+    def records_then_a_clinic_signs(*args, **kwargs):
+        counted = records_pass(*args, **kwargs)
+        make_session(practitioner, phases=("signin", "timeout", "signout"), sign=True)
+        db.session.commit()
+        return counted
+
+    monkeypatch.setattr(verify, "_verify_records", records_then_a_clinic_signs)
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 0, result.output
+
+
+def test_events_appended_while_the_chain_is_walked_are_no_break(
+    runner, signed_history, monkeypatch
+):
+    from config import TestingConfig
+    from safety import create_app
+    from safety.audit import services as audit
+    from safety.audit import verify
+
+    url = db.engine.url.render_as_string(hide_password=False)
+    clinic = create_app(type("ElsewhereConfig", (TestingConfig,), {"SQLALCHEMY_DATABASE_URI": url}))
+    stream = verify._Reader.stream
+
+    def walk_then_the_clinic_writes(self, sql, name):
+        yield from stream(self, sql, name)
+        if name == "audit_verify_chain":  # another connection appends before the head is read
+            with clinic.app_context():
+                audit.record("test.meanwhile", object_type=None)
+                db.session.commit()
+                db.session.remove()
+                db.engine.dispose()
+
+    monkeypatch.setattr(verify._Reader, "stream", walk_then_the_clinic_writes)
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 0, result.output
