@@ -362,7 +362,8 @@ def _verify_answer_columns() -> str | None:
 
     def signed_answer(column: str):
         value = TS.answers[ANSWER_COLUMNS[column]]
-        return value.as_integer() if column == "pain_during" else value.as_string()
+        is_number = isinstance(getattr(TS, column).type, Integer)
+        return value.as_integer() if is_number else value.as_string()
 
     differs = {
         column: getattr(TS, column).is_distinct_from(signed_answer(column))

@@ -133,6 +133,13 @@ class Journey:
         page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
         return page
 
+    def log_in(self, page, email: str, password: str) -> None:
+        """Log in through the form, for journeys whose subject is what comes after."""
+        page.goto("/auth/login")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+
     def _console(self, message) -> None:
         if message.type != "error":
             return

@@ -64,10 +64,7 @@ def test_a_compliance_officer_reviews_acknowledges_traces_and_exports(journey, r
     officer, bled_id, harbour_id = review_world
     page = journey.page(DESKTOP)
 
-    page.goto("/")
-    page.get_by_label("Email").fill(officer.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    journey.log_in(page, officer.email, PASSWORD)
 
     expect(page.get_by_role("heading", name="Compliance dashboard")).to_be_visible()
     expect(page.locator(".tile", has_text="Open flags").locator(".figure")).to_have_text("1")
@@ -140,10 +137,7 @@ def test_a_signed_record_prints_without_the_navigation(journey, review_world):
     """The print view is a paper record: no navigation, no buttons, just the record."""
     officer, bled_id, _ = review_world
     page = journey.page(DESKTOP)
-    page.goto("/auth/login")
-    page.get_by_label("Email").fill(officer.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    journey.log_in(page, officer.email, PASSWORD)
 
     page.goto(f"/review/records/{bled_id}/print")
     journey.check(page, "print-view")

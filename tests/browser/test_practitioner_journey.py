@@ -336,10 +336,7 @@ def test_a_refused_phase_puts_each_error_beside_its_field_and_in_reach_of_the_ke
     practitioner, patient = clinic_day
     session = make_session(practitioner, phases=("signin",), patient=patient)
     page = journey.page(TABLET)
-    page.goto("/auth/login")
-    field(page, "email").fill(practitioner.email)
-    field(page, "password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    journey.log_in(page, practitioner.email, PASSWORD)
     page.goto(f"/sessions/{session.id}/phase/timeout")
 
     # Everything answered except the lot number, with an expired pack.
@@ -387,10 +384,7 @@ def test_a_refused_phase_puts_each_error_beside_its_field_and_in_reach_of_the_ke
 def test_a_phase_with_a_conditional_item_is_completed_without_javascript(journey, clinic_day):
     practitioner, _ = clinic_day
     page = journey.page(TABLET, javascript=False)
-    page.goto("/")
-    field(page, "email").fill(practitioner.email)
-    field(page, "password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").tap()
+    journey.log_in(page, practitioner.email, PASSWORD)
     page.get_by_role("link", name="Start a session").tap()
     field(page, "patient_id").select_option(label="Pat Harbourside")
     page.get_by_role("button", name="Start session").tap()

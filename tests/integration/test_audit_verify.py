@@ -99,22 +99,27 @@ def test_a_truncated_chain_tail_is_detected_by_the_head(runner, signed_history):
     assert "head" in result.output
 
 
-def test_an_altered_addendum_is_named_as_the_break(runner, signed_history):
+@pytest.fixture
+def addendum_id(signed_history) -> int:
+    """A signed correction to the first record, committed."""
     from conftest import PASSWORD
 
     from safety.audit.addenda import add_addendum
     from safety.checklists.models import TreatmentSession
 
     author = db.session.get(TreatmentSession, signed_history[0]).practitioner
-    addendum = add_addendum(
+    added = add_addendum(
         author,
         signed_history[0],
         reason="Wrong site recorded",
         body="The second site was the left trapezius, not the right.",
         password=PASSWORD,
     )
-    addendum_id = addendum.id
     db.session.commit()
+    return added.id
+
+
+def test_an_altered_addendum_is_named_as_the_break(runner, signed_history, addendum_id):
     assert runner.invoke(args=["audit", "verify"]).exit_code == 0
 
     _drop_trigger("addenda_append_only", "addenda")
@@ -287,26 +292,23 @@ def test_a_record_unsigned_behind_the_application_is_caught(runner, signed_histo
     assert "missing or no longer signed" in result.output
 
 
-def test_a_record_signed_behind_the_application_is_caught(runner, make_user, make_session):
-    from safety.checklists import rules
+def test_a_record_signed_behind_the_application_is_caught(
+    runner, make_user, make_session, monkeypatch
+):
+    from types import SimpleNamespace
+
+    from safety.checklists import rules, services
     from safety.checklists.models import TreatmentSession
-    from safety.checklists.services import SIGNATURE_MEANING, progress, signed_content
+    from safety.checklists.services import signed_content
     from safety.dbtypes import utcnow
 
     practitioner = make_user()
     make_session(practitioner, phases=("signin", "timeout", "signout"), sign=True)
     forged = make_session(practitioner, phases=("signin", "timeout", "signout"))
-    # Everything apply_signature writes, flushed without the service, so no event is recorded:
-    # what someone writing to the database directly would do.
-    with db.session.no_autoflush:
-        state = progress(forged)
-        forged.answers = rules.applicable_answers(state.template, state.answers)
-        forged.notes = {}
-        for column, link_id in rules.ANSWER_COLUMNS.items():
-            setattr(forged, column, forged.answers.get(link_id))
-        forged.signed_by_id, forged.signer_name = practitioner.id, practitioner.name
-        forged.signature_meaning, forged.signed_dt = SIGNATURE_MEANING, utcnow()
-        forged.content_hash = rules.content_hash(signed_content(forged))
+    # Everything signing writes, without the signing event: what someone writing to the
+    # database directly would do.
+    monkeypatch.setattr(services, "audit", SimpleNamespace(record=lambda *a, **k: None))
+    services.apply_signature(forged, practitioner, now=utcnow())
     db.session.commit()
     db.session.expire_all()
     stored = db.session.get(TreatmentSession, forged.id)
@@ -318,17 +320,12 @@ def test_a_record_signed_behind_the_application_is_caught(runner, make_user, mak
     assert f"signed record {forged.id} has no signing event on the audit chain" in result.output
 
 
-def test_an_addendum_rewritten_with_a_matching_hash_is_caught_by_its_event(runner, signed_history):
-    from conftest import PASSWORD
+def test_an_addendum_rewritten_with_a_matching_hash_is_caught_by_its_event(
+    runner, signed_history, addendum_id
+):
+    from safety.audit.addenda import addendum_hash
+    from safety.checklists.models import Addendum
 
-    from safety.audit.addenda import add_addendum, addendum_hash
-    from safety.checklists.models import Addendum, TreatmentSession
-
-    author = db.session.get(TreatmentSession, signed_history[0]).practitioner
-    addendum_id = add_addendum(
-        author, signed_history[0], reason="Wrong site", body="Left, not right.", password=PASSWORD
-    ).id
-    db.session.commit()
     _drop_trigger("addenda_append_only", "addenda")
     db.session.execute(
         text("UPDATE addenda SET body = 'Nothing to correct.' WHERE id = :id"), {"id": addendum_id}
@@ -349,17 +346,7 @@ def test_an_addendum_rewritten_with_a_matching_hash_is_caught_by_its_event(runne
     assert f"addendum {addendum_id} to record {signed_history[0]} was altered" in result.output
 
 
-def test_a_deleted_addendum_is_caught_by_its_event(runner, signed_history):
-    from conftest import PASSWORD
-
-    from safety.audit.addenda import add_addendum
-    from safety.checklists.models import TreatmentSession
-
-    author = db.session.get(TreatmentSession, signed_history[0]).practitioner
-    addendum_id = add_addendum(
-        author, signed_history[0], reason="Wrong site", body="Left, not right.", password=PASSWORD
-    ).id
-    db.session.commit()
+def test_a_deleted_addendum_is_caught_by_its_event(runner, addendum_id):
     _drop_trigger("addenda_append_only", "addenda")
     db.session.execute(text("DELETE FROM addenda WHERE id = :id"), {"id": addendum_id})
     db.session.commit()
@@ -421,17 +408,7 @@ def test_forged_answers_are_named_by_the_signing_event_not_by_a_copied_column(
     assert f"signed record {signed_history[0]} does not carry the hash audit event" in result.output
 
 
-def test_an_addendum_whose_record_is_gone_is_named(runner, signed_history):
-    from conftest import PASSWORD
-
-    from safety.audit.addenda import add_addendum
-    from safety.checklists.models import TreatmentSession
-
-    author = db.session.get(TreatmentSession, signed_history[0]).practitioner
-    addendum_id = add_addendum(
-        author, signed_history[0], reason="Wrong site", body="Left, not right.", password=PASSWORD
-    ).id
-    db.session.commit()
+def test_an_addendum_whose_record_is_gone_is_named(runner, addendum_id):
     # Foreign keys off for one statement, as someone at the database could do.
     is_postgres = db.engine.dialect.name == "postgresql"
     guard_off, guard_on = (
