@@ -10,9 +10,13 @@ signed, a batch at a time (one transaction per batch of sessions):
   content hash of `checklists.services.signed_content` (so `flask audit verify` recomputes the
   same hash), the outcome columns `apply_signature` copies, and the flags of
   `checklists.rules.flags_for`;
-- one `session.sign` audit event per session (and `clinic.create`, `user.create` and
+- per session the audit events the application writes for it: `session.create`, one
+  `session.phase_submit` per phase, `session.sign`, and with a follow-up `followup.schedule`
+  and, once answered, `followup.response` (plus `clinic.create`, `user.create` and
   `patient.create` for what it creates), appended with `audit.services.record_many`, so the
-  chain verifies;
+  chain verifies and is as long as a clinic's would be. Not written: `reminder.sent`, which
+  names outbox rows the bulk data does not keep, and the logins and record views, which
+  depend on how people work rather than on the sessions;
 - the 24-hour follow-up of every session whose patient agreed to be contacted, already sent and
   mostly answered. The answers are uneventful: escalations and 72-hour checks are not modelled,
   nor are the outbox rows of messages long delivered.
@@ -33,7 +37,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import json
 import math
 import random
 import threading
@@ -62,11 +65,12 @@ from safety.errors import Conflict
 from safety.extensions import db
 from safety.followup import rules as followup_rules
 from safety.followup.models import FollowUp, PatientResponse
+from safety.hashing import canonical_json
 from safety.risks import services as risks
 from safety.risks.rules import template_from_definition
 
 #: Bumped whenever the generated data changes shape, so `make bench` rebuilds its databases.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 #: Sessions per transaction (with their entries, flags, follow-ups and audit events).
 BATCH = 5000
 #: The sessions span this many days and end this many days ago.
@@ -312,7 +316,8 @@ def _next_id(model) -> int:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """JSON as the application stores it: canonical (config's json_serializer)."""
+    return canonical_json(value)
 
 
 def _email(local: str, domain: str) -> str:
@@ -322,7 +327,8 @@ def _email(local: str, domain: str) -> str:
 
 
 def _merge_json(*objects: str) -> str:
-    """Join the JSON texts of objects with distinct keys into the text of one object."""
+    """Join the canonical JSON of objects into that of one, when each object's keys all sort
+    after the keys of the one before (as "signin.*" < "signout.*" < "timeout.*")."""
     return "{" + ",".join(o[1:-1] for o in objects if o != "{}") + "}"
 
 
@@ -502,7 +508,7 @@ class _Generator:
             self.responses,
         )
         self.patient_events: list[Entry] = []
-        self.sign_events: list[Entry] = []
+        self.session_events: list[Entry] = []
         self.last_patient_dt: datetime | None = None
         self.last_signed: datetime | None = None
         self.channels: dict[int, str] = {}
@@ -514,6 +520,7 @@ class _Generator:
         setup_dt = datetime.combine(self.first_day - timedelta(days=90), time(9), UTC)
         version = risks.ensure_current_template(now=setup_dt)
         self.version_id = version.id
+        self.version_number = version.version
         self.template = template_from_definition(version.definition)
         self.clinics = self._clinics(setup_dt)
         self._practitioners(setup_dt)
@@ -873,6 +880,16 @@ class _Generator:
             )
         signed_dt = times[2] + timedelta(seconds=int(20 + random() * 280))
 
+        events = self.session_events
+        events.append(
+            Entry(
+                "session.create",
+                practitioner_id,
+                "treatment_sessions",
+                str(session_id),
+                {"template": self.version_number},
+            )
+        )
         entries = []
         texts = []
         for phase, answers, at in (
@@ -882,6 +899,15 @@ class _Generator:
         ):
             own_notes = {k: v for k, v in notes.items() if k in answers} if notes else {}
             entries.append(_Entry(self.entry_id, phase, practitioner_id, at, answers, own_notes))
+            events.append(
+                Entry(
+                    "session.phase_submit",
+                    practitioner_id,
+                    "treatment_sessions",
+                    str(session_id),
+                    {"phase": phase, "entry": self.entry_id, "resubmitted": False},
+                )
+            )
             text = self._answers_json(phase, answers)
             texts.append(text)
             self.entries.rows.append(
@@ -926,7 +952,7 @@ class _Generator:
                 self.day(day),
                 self.dt(times[0]),
                 lot.code,
-                _merge_json(*texts),
+                _merge_json(texts[0], texts[2], texts[1]),  # sign in, sign out, time out
                 _json(notes) if notes else "{}",
                 self.dt(signed_dt),
                 practitioner_id,
@@ -952,7 +978,7 @@ class _Generator:
                     self.dt(signed_dt),
                 )
             )
-        self.sign_events.append(
+        events.append(
             Entry(
                 "session.sign",
                 practitioner_id,
@@ -997,6 +1023,16 @@ class _Generator:
                 self.dt(signed_dt),
             )
         )
+        events = self.session_events
+        events.append(
+            Entry(
+                "followup.schedule",
+                None,
+                "treatment_sessions",
+                str(session_id),
+                {"kinds": ["24h"], "channel": channel},
+            )
+        )
         if not answered:
             return
         key = (
@@ -1025,6 +1061,15 @@ class _Generator:
                 self.dt(answered_dt),
             )
         )
+        events.append(
+            Entry(
+                "followup.response",
+                None,
+                "patient_responses",
+                str(self.response_id),
+                {"followup": followup_id, "kind": "24h", "escalation": followup_rules.NONE},
+            )
+        )
         self.response_id += 1
 
     # --- writing -----------------------------------------------------------------------------
@@ -1039,14 +1084,14 @@ class _Generator:
                 tables=[_Table(t.name, t.columns, t.rows) for t in self.tables],
                 patient_events=self.patient_events,
                 patient_dt=self.last_patient_dt,
-                sign_events=self.sign_events,
+                session_events=self.session_events,
                 signed_dt=self.last_signed,
             )
         )
         for table in self.tables:
             table.rows = []
         self.patient_events = []
-        self.sign_events = []
+        self.session_events = []
 
 
 @dataclass
@@ -1056,7 +1101,7 @@ class _Batch:
     tables: list[_Table]
     patient_events: list[Entry]
     patient_dt: datetime | None
-    sign_events: list[Entry]
+    session_events: list[Entry]
     signed_dt: datetime | None
 
 
@@ -1086,11 +1131,52 @@ def _write_batch(batch: _Batch, dialect: str) -> None:
         _write_rows(table, dialect)
     if batch.patient_events:
         audit.record_many(batch.patient_events, now=batch.patient_dt)
-    if batch.sign_events:
+    if batch.session_events:
         # record_many stamps a call's events with one time: the batch's last signature keeps
-        # every event at or after the signing it records.
-        audit.record_many(batch.sign_events, now=batch.signed_dt)
+        # every event at or after the signing it records (answers come later in truth).
+        audit.record_many(
+            batch.session_events,
+            now=batch.signed_dt,
+            write=lambda rows: _write_rows(_event_table(rows, dialect), dialect),
+        )
     db.session.commit()
+
+
+_EVENT_COLUMNS = (
+    "seq",
+    "created_dt",
+    "actor_id",
+    "action",
+    "object_type",
+    "object_id",
+    "details",
+    "prev_hash",
+    "hash",
+)
+
+
+def _event_table(rows: list[dict[str, Any]], dialect: str) -> _Table:
+    """The audit events record_many chained, as rows for COPY or executemany (a batch's
+    thousands of events through the ORM took a third of the run)."""
+    dt = _sqlite_dt if dialect == "sqlite" else _same
+    return _Table(
+        "audit_events",
+        _EVENT_COLUMNS,
+        [
+            (
+                r["seq"],
+                dt(r["created_dt"]),
+                r["actor_id"],
+                r["action"],
+                r["object_type"],
+                r["object_id"],
+                _json(r["details"]),
+                r["prev_hash"],
+                r["hash"],
+            )
+            for r in rows
+        ],
+    )
 
 
 class _Writer:
@@ -1159,7 +1245,7 @@ class _Writer:
         counts["patients"] += by_name["patients"]
         counts["flags"] += by_name["flags"]
         counts["followups"] += by_name["followups"]
-        counts["events"] += len(batch.patient_events) + len(batch.sign_events)
+        counts["events"] += len(batch.patient_events) + len(batch.session_events)
         if self.progress is not None:
             self.progress(counts["sessions"], clock.perf_counter() - self.started)
 

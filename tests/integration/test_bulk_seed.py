@@ -101,6 +101,53 @@ def test_bulk_data_verifies_with_one_sign_event_per_session(app, runner):
     assert cli.exit_code == 0, cli.output
 
 
+def _trail(object_type: str, object_id: int) -> list[tuple[str, list[str]]]:
+    """The actions recorded on one object, in chain order, with the keys of their details."""
+    events = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.object_type == object_type, AuditEvent.object_id == str(object_id))
+        .order_by(AuditEvent.seq)
+    )
+    return [(e.action, sorted(e.details)) for e in events]
+
+
+def test_bulk_sessions_carry_the_audit_trail_the_application_writes(app, make_user, make_session):
+    """The benchmark's chain is as long as a clinic's: per session, the events signing one
+    through the services writes, with details of the same shape."""
+    bulk.generate(N)
+    signed_here = make_session(make_user(), phases=("signin", "timeout", "signout"), sign=True)
+    with_followup = _trail("treatment_sessions", signed_here.id)
+    assert [action for action, _ in with_followup][-1] == "followup.schedule"
+    without_followup = with_followup[:-1]
+
+    for session in _sessions():
+        if session.id == signed_here.id:
+            continue
+        followups = db.session.scalar(select(func.count()).where(FollowUp.session_id == session.id))
+        expected = with_followup if followups else without_followup
+        assert _trail("treatment_sessions", session.id) == expected, session.id
+    responses = db.session.scalars(select(PatientResponse)).all()
+    assert responses
+    for response in responses:
+        trail = db.session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.object_type == "patient_responses",
+                AuditEvent.object_id == str(response.id),
+            )
+        ).all()
+        # The details followup.services.answer records.
+        assert [(e.action, e.details) for e in trail] == [
+            (
+                "followup.response",
+                {
+                    "followup": response.followup_id,
+                    "kind": "24h",
+                    "escalation": response.escalation,
+                },
+            )
+        ]
+
+
 def test_bulk_follow_ups_exist_only_for_patients_who_chose_a_channel(app):
     bulk.generate(N)
 
