@@ -10,6 +10,11 @@ from sqlalchemy.types import TypeDecorator
 
 #: JSON documents: JSONB on PostgreSQL, JSON text elsewhere.
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+#: JSON kept exactly as written (`json` on PostgreSQL, which still refuses anything but one
+#: JSON value; text on SQLite), for documents a hash covers: the application writes them in
+#: canonical form (`hashing.canonical_json`, the engines' serializer), so `flask audit verify`
+#: can hash the stored text instead of decoding and encoding every document again.
+JSONText = JSON()
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from safety.dbtypes import JSONDocument, UTCDateTime, utcnow
+from safety.dbtypes import JSONText, UTCDateTime, utcnow
 from safety.extensions import db
 
 
@@ -28,7 +28,7 @@ class AuditEvent(db.Model):
     object_type: Mapped[str | None] = mapped_column(String(40))
     object_id: Mapped[str | None] = mapped_column(String(64))
     #: Non-clinical details only: never patient names or contact details.
-    details: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONText, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from safety.dbtypes import JSONDocument, UTCDateTime, utcnow
+from safety.dbtypes import JSONDocument, JSONText, UTCDateTime, utcnow
 from safety.extensions import db
 
 
@@ -103,9 +103,9 @@ class PhaseEntry(db.Model):
     session_id: Mapped[int] = mapped_column(ForeignKey("treatment_sessions.id"), index=True)
     phase: Mapped[str] = mapped_column(String(20))
     #: linkId -> answer for the items of this phase.
-    answers: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    answers: Mapped[dict[str, Any]] = mapped_column(JSONText)
     #: linkId -> note explaining an unexpected answer.
-    notes: Mapped[dict[str, str]] = mapped_column(JSONDocument, default=dict)
+    notes: Mapped[dict[str, str]] = mapped_column(JSONText, default=dict)
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     submitted_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
