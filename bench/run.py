@@ -478,13 +478,19 @@ def rows_for(dialect: str, result: dict) -> list[str]:
         split = ""
         if "chain_s" in verify:
             split = f"; chain {verify['chain_s']} s, then records {verify.get('records_s', '?')} s"
-            if "records_worker_s" in verify:
-                # The worker re-hashes the older records from the start, beside the chain walk.
-                split += f" (worker process: {verify['records_worker_s']} s from the start)"
+            if "worker_s" in verify:
+                # The worker walks the newer half of the chain and re-hashes the older half of
+                # the records from the start, beside this process's halves.
+                split = (
+                    f"; this process: older half of the chain {verify['chain_s']} s, then newer "
+                    f"half of the records {verify.get('records_s', '?')} s; worker process: "
+                    f"{verify['worker_s']} s for the other halves"
+                )
+        records = verify.get("records") or 0
         lines.append(
-            f"| `flask audit verify`, {verify['events']:,} events, "
-            f"{verify.get('records') or 0:,} records | {verify['events_per_s']:,} events/s "
-            f"({verify['wall_s']} s{split}) | | | ≥ 100,000 events/s | "
+            f"| `flask audit verify`, {verify['events']:,} events, {records:,} records | "
+            f"{verify['events_per_s']:,} events/s, {round(records / verify['wall_s']):,} "
+            f"records/s ({verify['wall_s']} s{split}) | | | ≥ 100,000 events/s | "
             f"{verdict(verify['events_per_s'] >= 100_000 and verify['exit_code'] == 0)} |"
         )
     else:

@@ -5,10 +5,12 @@ driver rows (no ORM objects, no SQLAlchemy type processing) and writes the canon
 each event and record by hand, in the fixed key order `canonical_json` would give. The hashes
 are the very ones `audit.rules.chain_hash` and `checklists.rules.content_hash` compute:
 tests/integration/test_audit_verify.py holds them to the reference with unusual text and details.
-On a large database the records are re-hashed in a spawned worker process while this one walks
-the chain, which halves the time on two cores. A record's own hash proves nothing to someone who
-can rewrite the record and its hash together, so each one is also held to the hash its signing
-event put on the chain.
+JSON documents are hashed as stored where that is sound (see `_walk_chain` and
+`_verify_records`): the application stores them canonical, so most are never decoded. On a
+large database a spawned worker process takes half of the chain and half of the records, which
+halves the time on two cores. A record's own hash proves nothing to someone who can rewrite the
+record and its hash together, so each one is also held to the hash its signing event put on
+the chain.
 """
 
 from __future__ import annotations
@@ -18,28 +20,28 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from hashlib import sha256
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, cast, func, or_, select
+from sqlalchemy import Connection, Integer, String, and_, cast, func, or_, select
+from sqlalchemy.orm import Session
 
 from safety.audit import rules
-from safety.audit.models import AuditChainHead, AuditEvent, VerificationRun
+from safety.audit.models import AuditEvent, VerificationRun
 from safety.dbtypes import UTCDateTime, utcnow
 from safety.extensions import db
 
 #: Rows fetched per round trip.
 BATCH = 10_000
-#: Signed records (estimated by the highest session id) from which the records are verified in
-#: a worker process. Below it starting one costs more than it saves; tests set it to 0.
-PARALLEL_MIN_RECORDS = 50_000
-#: What verifying an event costs against re-hashing a record, to share the records out.
-EVENT_COST = 0.25
+#: Events and signed records (estimated from the ids) from which half the work goes to a worker
+#: process. Below it starting one costs more than it saves; tests set it to 0.
+PARALLEL_MIN_ROWS = 50_000
 #: Canonical JSON texts kept per stored JSON text. Checklist answers repeat from session to
-#: session (most are "yes" throughout), so most documents are decoded and encoded once.
+#: session (most are "yes" throughout), and so do most events' details, so most documents are
+#: decoded and encoded once.
 CACHE_LIMIT = 100_000
 
 #: `canonical_json`'s encoder, built once: json.dumps builds one per call.
@@ -55,7 +57,7 @@ class VerifyResult:
     records: int
     #: Description of the first break found, or None when everything is intact.
     problem: str | None
-    #: Seconds spent on each part (chain, records, addenda), for the benchmark.
+    #: Seconds spent on each part (chain, records, signatures), for the benchmark.
     timings: dict[str, float] = field(default_factory=dict, compare=False)
 
     @property
@@ -64,40 +66,92 @@ class VerifyResult:
 
 
 def verify() -> VerifyResult:
-    """Recompute the chain from the first event and every signed record's content hash."""
+    """Recompute the chain from the first event and every signed record's content hash.
+
+    On a large database a worker process takes the newer half of the chain and the older half
+    of the records while this process does the rest; the two stretches of the chain are then
+    held to each other where they meet.
+    """
+    reader = _Reader.for_session()
+    # The head is read before the walk and again after it, by whoever walks to the chain's
+    # end: events the clinic appends while verify runs come after the first reading.
+    before = reader.one(_HEAD_SQL)
+    split = _split_points()
+    found = _here(reader, before) if split is None else _with_worker(reader, before, split)
+    chain = found.chain
+    if before is not None and before[0] == 0:
+        chain.hash_at = rules.GENESIS_HASH
+    problem = (
+        chain.problem
+        or _head_problem(chain.count, chain.last_hash, before, chain.hash_at, chain.head_after)
+        or found.records_problem
+        or found.signatures()
+    )
+    return VerifyResult(chain.count, found.records, problem, found.timings)
+
+
+@dataclass
+class _Found:
+    """What the parts of a run found, before they are put in order."""
+
+    chain: _ChainPart
+    records: int
+    records_problem: str | None
+    #: Runs (or returns what the worker found by) `_verify_signatures`.
+    signatures: Callable[[], str | None]
+    timings: dict[str, float]
+
+
+def _here(reader: _Reader, before: tuple | None) -> _Found:
+    """Everything in this process; the signatures are checked only if all else is intact."""
     timings: dict[str, float] = {}
-    split = _split_point()
-    worker = None if split is None else _RecordsWorker.start(split)
     started = time.perf_counter()
-    try:
-        events, problem = _verify_chain()
-    except BaseException:
-        if worker is not None:
-            worker.stop()
-        raise
+    chain = _walk_chain(reader, watch=before[0] if before else 0)
     timings["chain_s"] = round(time.perf_counter() - started, 2)
-    records = 0
-    if problem is not None:
-        if worker is not None:
-            worker.stop()
-        return VerifyResult(events, records, problem, timings)
-    started = time.perf_counter()
-    if worker is None:
-        records, problem = _verify_records()
-    else:
-        # The worker has the older records; this process takes the rest once the chain is done.
-        rest, rest_problem = _verify_records(first_id=split)
-        records, problem, timings["records_worker_s"] = worker.result()
-        if problem is None:
-            records, problem = records + rest, rest_problem
-    timings["records_s"] = round(time.perf_counter() - started, 2)
-    if problem is None:
+    records, problem = (0, None) if chain.problem else _verify_records()
+    timings["records_s"] = round(time.perf_counter() - started - timings["chain_s"], 2)
+
+    def signatures() -> str | None:
         started = time.perf_counter()
-        # The signing events first: a record forged with a recomputed hash is named for that,
-        # not for a copied column that no longer matches its forged answers.
-        problem = _verify_signing_events() or _verify_answer_columns() or _verify_addenda()
+        found = _verify_signatures(db.session)
         timings["signatures_s"] = round(time.perf_counter() - started, 2)
-    return VerifyResult(events, records, problem, timings)
+        return found
+
+    return _Found(chain, records, problem, signatures, timings)
+
+
+def _with_worker(reader: _Reader, before: tuple | None, split: tuple[int, int]) -> _Found:
+    """The older half of the chain and the newer records here, the rest in a worker."""
+    timings: dict[str, float] = {}
+    watch = before[0] if before else 0
+    worker = _Worker.start(split, watch)
+    try:
+        started = time.perf_counter()
+        chain = _walk_chain(reader, last_id=split[0], watch=watch)
+        timings["chain_s"] = round(time.perf_counter() - started, 2)
+        if chain.problem is not None:
+            return _Found(chain, 0, None, lambda: None, timings)
+        started = time.perf_counter()
+        records, problem = _verify_records(first_id=split[1])
+        timings["records_s"] = round(time.perf_counter() - started, 2)
+        newer, older, older_problem, signatures, timings["worker_s"] = worker.result()
+    finally:
+        worker.stop()
+    # The worker's records are the older ones: its break comes first.
+    return _Found(
+        _joined(chain, newer),
+        records + older,
+        older_problem or problem,
+        lambda: signatures,
+        timings,
+    )
+
+
+def _verify_signatures(db_: Connection | Session) -> str | None:
+    """Hold the records and addenda to their signing events, and the copied columns to the
+    answers. The signing events first: a record forged with a recomputed hash is named for
+    that, not for a copied column that no longer matches its forged answers."""
+    return _verify_signing_events(db_) or _verify_answer_columns(db_) or _verify_addenda(db_)
 
 
 def verify_and_record(*, now: datetime | None = None) -> VerifyResult:
@@ -126,19 +180,40 @@ def last_run() -> VerificationRun | None:
 # --- the chain -------------------------------------------------------------------------------
 
 
-def _verify_chain() -> tuple[int, str | None]:
-    reader = _Reader.for_session()
-    iso, text = reader.iso, _Text().__getitem__
-    # The head is read before the walk and again after it: events the clinic appends while
-    # verify runs come after the first reading and are no break.
-    before = reader.one(_HEAD_SQL)
-    hash_at_before = rules.GENESIS_HASH if before and before[0] == 0 else None
-    prev_hash = rules.GENESIS_HASH
-    expected_seq = 1
+@dataclass
+class _ChainPart:
+    """What walking one stretch of the chain found."""
+
+    #: Events found intact, from the start of the stretch.
+    count: int = 0
+    #: Sequence number, action and stored prev_hash of the stretch's first event.
+    first: tuple[int, str, str] | None = None
+    last_seq: int = 0
+    last_hash: str = rules.GENESIS_HASH
+    #: The hash of the event the head named before the walk, when it is in this stretch.
+    hash_at: str | None = None
+    problem: str | None = None
+    #: The head read again once the stretch that runs to the chain's end was walked.
+    head_after: tuple | None = None
+
+
+def _walk_chain(
+    reader: _Reader, *, after_id: int = 0, last_id: int | None = None, watch: int = 0
+) -> _ChainPart:
+    """Walk the events with after_id < id <= last_id (to the end by default).
+
+    The first stretch starts from the genesis hash at event 1. A later one takes its first
+    event's prev_hash on trust: `_joined` holds it to the hash the stretch before ended on.
+    """
+    iso, text, document = reader.iso, _Text().__getitem__, _Documents().__getitem__
+    part = _ChainPart()
+    prev_hash, expected_seq = (rules.GENESIS_HASH, 1) if after_id == 0 else (None, None)
+    upper = "" if last_id is None else f" AND id <= {int(last_id)}"
     rows = reader.stream(
         f"SELECT seq, {reader.dt('created_dt')}, actor_id, action, object_type, object_id, "
-        f"{reader.json('details')}, prev_hash, hash FROM audit_events ORDER BY id",
-        "audit_verify_chain",
+        f"{reader.json('details')}, prev_hash, hash FROM audit_events "
+        f"WHERE id > {int(after_id)}{upper} ORDER BY id",
+        "audit_verify_chain" if after_id == 0 else "audit_verify_chain_newer",
     )
     for (
         seq,
@@ -151,23 +226,62 @@ def _verify_chain() -> tuple[int, str | None]:
         stored_prev,
         stored,
     ) in rows:
+        if part.first is None:
+            part.first = (seq, action, stored_prev)
+            if prev_hash is None:
+                prev_hash, expected_seq = stored_prev, seq
         if seq != expected_seq:
-            return expected_seq - 1, f"audit event {expected_seq} is missing (found {seq})"
-        # canonical_json(rules.event_payload(...)): its keys in sorted order.
-        payload = (
-            f'{{"action":{text(action)},"actor_id":{_number(actor_id)},'
-            f'"created_dt":"{iso(created)}","details":{_canonical(details)},'
-            f'"object_id":{text(object_id)},"object_type":{text(object_type)},"seq":{seq}}}'
+            part.problem = f"audit event {expected_seq} is missing (found {seq})"
+            break
+        # prev_hash + canonical_json(rules.event_payload(...)), its keys in sorted order. The
+        # details are taken as stored first: the application stores them canonical, so most
+        # events hash without decoding them. Only the details are spliced in unencoded, between
+        # fields encoded here, so the bytes can only be the ones signed if every field is.
+        start = (
+            f'{prev_hash}{{"action":{text(action)},"actor_id":{_number(actor_id)},'
+            f'"created_dt":"{iso(created)}","details":'
         )
-        if stored_prev != prev_hash or sha256((prev_hash + payload).encode()).hexdigest() != stored:
-            return expected_seq - 1, f"audit event {seq} ({action}) was altered"
+        end = f',"object_id":{text(object_id)},"object_type":{text(object_type)},"seq":{seq}}}'
+        if stored_prev != prev_hash or (
+            sha256(f"{start}{details}{end}".encode()).hexdigest() != stored
+            and sha256(f"{start}{document(details)}{end}".encode()).hexdigest() != stored
+        ):
+            part.problem = f"audit event {seq} ({action}) was altered"
+            break
         prev_hash = stored
-        if before and seq == before[0]:
-            hash_at_before = stored
+        if seq == watch:
+            part.hash_at = stored
         expected_seq += 1
-    count = expected_seq - 1
-    after = reader.one(_HEAD_SQL)
-    return count, _head_problem(count, prev_hash, before, hash_at_before, after)
+        part.count += 1
+    if prev_hash is not None:
+        part.last_seq, part.last_hash = expected_seq - 1, prev_hash
+    if last_id is None and part.problem is None:
+        part.head_after = reader.one(_HEAD_SQL)
+    return part
+
+
+def _joined(older: _ChainPart, newer: _ChainPart) -> _ChainPart:
+    """The two stretches as one chain: the newer must carry on where the older ended."""
+    if older.problem is not None:
+        return older
+    if newer.first is None:  # nothing after the middle: the worker only read the head
+        return replace(older, head_after=newer.head_after)
+    seq, action, prev_hash = newer.first
+    if seq != older.last_seq + 1:
+        problem = f"audit event {older.last_seq + 1} is missing (found {seq})"
+    elif prev_hash != older.last_hash:
+        problem = f"audit event {seq} ({action}) was altered"
+    else:
+        return _ChainPart(
+            count=older.count + newer.count,
+            first=older.first,
+            last_seq=newer.last_seq,
+            last_hash=newer.last_hash,
+            hash_at=older.hash_at or newer.hash_at,
+            problem=newer.problem,
+            head_after=newer.head_after,
+        )
+    return _ChainPart(older.count, older.first, older.last_seq, older.last_hash, None, problem)
 
 
 _HEAD_SQL = "SELECT last_seq, last_hash FROM audit_chain_head WHERE id = 1"
@@ -199,7 +313,16 @@ def _head_problem(
 
 
 def _verify_records(first_id: int = 0, last_id: int | None = None) -> tuple[int, str | None]:
-    """Re-hash the signed records with first_id < id <= last_id (all of them by default)."""
+    """Re-hash the signed records with first_id < id <= last_id (all of them by default).
+
+    As with the chain's details, the JSON columns are taken as stored first. But a record
+    splices several of them, and text moved from one into the next (a phase entry folded into
+    its neighbour's notes) would rebuild the very same bytes; so stored text is used as it is
+    only where the database vouches that each column holds one JSON value (SQLite's
+    `json_valid`, PostgreSQL's `json` type). Otherwise, and when that does not give the hash
+    (text stored before the application wrote it canonical), each column is decoded and
+    encoded again.
+    """
     reader = _Reader.for_session()
     iso, day = reader.iso, reader.day
     text, document = _Text().__getitem__, _Documents().__getitem__
@@ -208,32 +331,23 @@ def _verify_records(first_id: int = 0, last_id: int | None = None) -> tuple[int,
     sessions_sql = (
         "SELECT id, clinic_id, patient_id, practitioner_id, template_version_id, "
         f"{reader.date('session_date')}, {reader.json('answers')}, {reader.json('notes')}, "
-        f"signed_by_id, signer_name, signature_meaning, {reader.dt('signed_dt')}, content_hash "
+        f"signed_by_id, signer_name, signature_meaning, {reader.dt('signed_dt')}, content_hash, "
+        f"{reader.valid_json('treatment_sessions', 'answers', 'notes')} "
         f"FROM treatment_sessions WHERE signed_dt IS NOT NULL AND id > {reader.mark}{upper} "
         f"ORDER BY id LIMIT {BATCH}"
     )
     entries_sql = (
         f"SELECT session_id, id, phase, author_id, {reader.dt('submitted_dt')}, "
-        f"{reader.json('answers')}, {reader.json('notes')} FROM phase_entries "
+        f"{reader.json('answers')}, {reader.json('notes')}, "
+        f"{reader.valid_json('phase_entries', 'answers', 'notes')} FROM phase_entries "
         f"WHERE session_id >= {reader.mark} AND session_id <= {reader.mark} "
         "ORDER BY session_id, id"
     )
-    after = first_id
-    while True:
-        batch = reader.all(sessions_sql, (after,))
-        if not batch:
-            return count, None
-        entries: dict[int, list[str]] = {}
-        for session_id, entry_id, phase, author, submitted, answers, notes in reader.all(
-            entries_sql, (batch[0][0], batch[-1][0])
-        ):
-            # The keys of one entry in `signed_content`, in sorted order.
-            entries.setdefault(session_id, []).append(
-                f'{{"answers":{document(answers)},"author":{author!r},'
-                f'"id":{entry_id},"notes":{document(notes)},"phase":{text(phase)},'
-                f'"submitted_dt":"{iso(submitted)}"}}'
-            )
-        for (
+
+    def content(record: tuple, entries: list[tuple], session_json, entry_json) -> str:
+        """canonical_json(checklists.services.signed_content(session)), keys sorted. Ids that
+        cannot be NULL are written with repr: a NULL forced in shows as "None"."""
+        (
             record_id,
             clinic_id,
             patient_id,
@@ -246,28 +360,61 @@ def _verify_records(first_id: int = 0, last_id: int | None = None) -> tuple[int,
             signer_name,
             meaning,
             signed,
-            stored,
-        ) in batch:
-            # canonical_json(checklists.services.signed_content(session)), keys sorted. Ids
-            # that cannot be NULL are written with repr: a NULL forced in shows as "None".
-            content = (
-                f'{{"answers":{document(answers)},"clinic":{clinic_id!r},'
-                f'"entries":[{",".join(entries.get(record_id, ()))}],'
-                f'"notes":{document(notes)},"patient":{patient_id!r},'
-                f'"practitioner":{practitioner_id!r},"record":{record_id},'
-                f'"session_date":"{day(session_date)}","signature":{{'
-                f'"meaning":{text(meaning)},"name":{text(signer_name)},'
-                f'"signed_dt":"{iso(signed)}","signer":{_number(signer_id)}}},'
-                f'"template_version":{template_version_id!r}}}'
+            _stored,
+            _valid,
+        ) = record
+        listed = ",".join(
+            f'{{"answers":{entry_json(e_answers)},"author":{author!r},'
+            f'"id":{entry_id},"notes":{entry_json(e_notes)},"phase":{text(phase)},'
+            f'"submitted_dt":"{iso(submitted)}"}}'
+            for _, entry_id, phase, author, submitted, e_answers, e_notes, _ in entries
+        )
+        return (
+            f'{{"answers":{session_json(answers)},"clinic":{clinic_id!r},'
+            f'"entries":[{listed}],"notes":{session_json(notes)},"patient":{patient_id!r},'
+            f'"practitioner":{practitioner_id!r},"record":{record_id},'
+            f'"session_date":"{day(session_date)}","signature":{{'
+            f'"meaning":{text(meaning)},"name":{text(signer_name)},'
+            f'"signed_dt":"{iso(signed)}","signer":{_number(signer_id)}}},'
+            f'"template_version":{template_version_id!r}}}'
+        )
+
+    after = first_id
+    while True:
+        batch = reader.all(sessions_sql, (after,))
+        if not batch:
+            return count, None
+        entries: dict[int, list[tuple]] = {}
+        for entry in reader.all(entries_sql, (batch[0][0], batch[-1][0])):
+            entries.setdefault(entry[0], []).append(entry)
+        for record in batch:
+            record_id, stored, is_valid = record[0], record[12], record[13]
+            listed = entries.get(record_id, [])
+            # The stored spelling where the database vouches for it, then every column decoded.
+            first_try = (
+                _as_stored if is_valid else document,
+                _as_stored if all(e[7] for e in listed) else document,
             )
-            if sha256(content.encode()).hexdigest() != stored:
+            if _sha(content(record, listed, *first_try)) != stored and (
+                first_try == (document, document)
+                or _sha(content(record, listed, document, document)) != stored
+            ):
                 return count, f"signed record {record_id} does not match its content hash"
             count += 1
         after = batch[-1][0]
 
 
-class _RecordsWorker:
-    """Records up to an id, verified in a worker process while this one walks the chain.
+def _sha(text: str) -> str:
+    return sha256(text.encode()).hexdigest()
+
+
+def _as_stored(stored: str | None) -> str:
+    """A JSON column spliced in as the database holds it."""
+    return "null" if stored is None else stored
+
+
+class _Worker:
+    """The newer half of the chain and the older half of the records, in a worker process.
 
     The worker is spawned, not forked: it opens its own connection from the database URL and
     shares nothing with this process, so threads running here (a web server, a test's mail
@@ -278,57 +425,65 @@ class _RecordsWorker:
         self.process, self.connection = process, connection
 
     @classmethod
-    def start(cls, last_id: int) -> _RecordsWorker:
+    def start(cls, split: tuple[int, int], watch: int) -> _Worker:
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe(duplex=False)
         url = db.engine.url.render_as_string(hide_password=False)
-        process = context.Process(
-            target=_records_worker_main, args=(child, url, last_id), daemon=True
-        )
+        process = context.Process(target=_worker_main, args=(child, url, split, watch), daemon=True)
         process.start()
         child.close()
         return cls(process, parent)
 
-    def result(self) -> tuple[int, str | None, float]:
+    def result(self) -> tuple[_ChainPart, int, str | None, str | None, float]:
+        """The worker's stretch of the chain, its records and their first break, what
+        `_verify_signatures` found, and its seconds."""
         try:
-            status, records, problem, seconds = self.connection.recv()
+            status, *outcome = self.connection.recv()
         except EOFError:
-            status, records = "error", f"the worker exited with code {self.process.exitcode}"
+            status, outcome = "error", [f"the worker exited with code {self.process.exitcode}"]
         self.process.join()
         if status != "ok":
-            raise RuntimeError(f"verifying the records failed in the worker: {records}")
-        return records, problem, seconds
+            raise RuntimeError(f"verifying in the worker process failed: {outcome[0]}")
+        chain, records, problem, signatures, seconds = outcome
+        return chain, records, problem, signatures, seconds
 
     def stop(self) -> None:
         self.process.terminate()
         self.process.join()
 
 
-def _records_worker_main(connection, url: str, last_id: int) -> None:
-    """The worker process: verify the records up to `last_id` and send the outcome back."""
+def _worker_main(connection, url: str, split: tuple[int, int], watch: int) -> None:
+    """The worker process: walk the chain after split[0], verify the records up to split[1],
+    then the signatures."""
     from sqlalchemy import create_engine
+
+    import safety.models  # noqa: F401  (every model, so the ORM can configure their relations)
 
     started = time.perf_counter()
     engine = create_engine(url)
     try:
         with engine.connect() as own:
-            _Reader.override = _Reader(own)
-            records, problem = _verify_records(last_id=last_id)
-        connection.send(("ok", records, problem, round(time.perf_counter() - started, 2)))
+            _Reader.override = reader = _Reader(own)
+            chain = _walk_chain(reader, after_id=split[0], watch=watch)
+            records, problem = _verify_records(last_id=split[1])
+            # The worker has the lighter share (this process walks from the first event and
+            # reads the head), so it also checks the signatures.
+            signatures = _verify_signatures(own)
+        seconds = round(time.perf_counter() - started, 2)
+        connection.send(("ok", chain, records, problem, signatures, seconds))
     except BaseException as exc:  # reported by the parent, which raises it
-        connection.send(("error", repr(exc), None, None))
+        connection.send(("error", repr(exc)))
     finally:
         engine.dispose()
         connection.close()
 
 
-def _split_point() -> int | None:
-    """The last record id the worker verifies, or None to verify everything in this process.
+def _split_points() -> tuple[int, int] | None:
+    """The last event id and record id this process keeps, or None to do everything here.
 
     A worker needs a spare core, a database another process can open (not SQLite in memory),
-    nothing pending in this session, and enough records to be worth a process. It takes the share
-    of the records that makes both processes finish together: this one walks the chain first,
-    and an event costs about EVENT_COST of a record (measured on the bench databases).
+    nothing pending in this session, and enough rows to be worth a process. Each process then
+    takes half the events and half the records, so both finish together whatever either costs.
     """
     from safety.checklists.models import TreatmentSession as TS
 
@@ -339,18 +494,26 @@ def _split_point() -> int | None:
         return None
     if db.session.new or db.session.dirty or db.session.deleted:
         return None
-    low, high = db.session.execute(select(func.min(TS.id), func.max(TS.id))).one()
-    if high is None or high < PARALLEL_MIN_RECORDS:
+    first_event, last_event = db.session.execute(
+        select(func.min(AuditEvent.id), func.max(AuditEvent.id))
+    ).one()
+    first_record, last_record = db.session.execute(select(func.min(TS.id), func.max(TS.id))).one()
+    if last_event is None:
         return None
-    events = db.session.scalar(select(AuditChainHead.last_seq)) or 0
-    share = min(1.0, (1 + EVENT_COST * events / max(high - low + 1, 1)) / 2)
-    return low - 1 + round(share * (high - low + 1))
+    rows = last_event - first_event + 1
+    if last_record is not None:
+        rows += last_record - first_record + 1
+    if rows < PARALLEL_MIN_ROWS:
+        return None
+    event_id = (first_event + last_event) // 2
+    record_id = 0 if last_record is None else (first_record + last_record) // 2
+    return event_id, record_id
 
 
 # --- the answers copied to columns -----------------------------------------------------------
 
 
-def _verify_answer_columns() -> str | None:
+def _verify_answer_columns(db_: Connection | Session) -> str | None:
     """Hold the lot and outcome columns of each signed record to its signed answers.
 
     The lot trace and the dashboard read these columns, not the answers: a lot changed here
@@ -369,12 +532,12 @@ def _verify_answer_columns() -> str | None:
         column: getattr(TS, column).is_distinct_from(signed_answer(column))
         for column in ANSWER_COLUMNS
     }
-    first = db.session.scalar(
+    first = db_.scalar(
         select(func.min(TS.id)).where(TS.signed_dt.is_not(None), or_(*differs.values()))
     )
     if first is None:
         return None
-    found = db.session.execute(select(*differs.values()).where(TS.id == first)).one()
+    found = db_.execute(select(*differs.values()).where(TS.id == first)).one()
     changed = ", ".join(c for c, is_changed in zip(differs, found, strict=True) if is_changed)
     return f"signed record {first}: {changed} no longer matches its signed answers"
 
@@ -382,7 +545,7 @@ def _verify_answer_columns() -> str | None:
 # --- what the chain says was signed ----------------------------------------------------------
 
 
-def _verify_signing_events() -> str | None:
+def _verify_signing_events(db_: Connection | Session) -> str | None:
     """Hold every signed record to the content hash its `session.sign` event put on the chain.
 
     A record that hashes to its own content_hash proves nothing against someone who rewrote
@@ -397,13 +560,13 @@ def _verify_signing_events() -> str | None:
     is_sign = and_(AuditEvent.action == "session.sign", AuditEvent.object_type == TS.__tablename__)
     # min() lets PostgreSQL hash-join the million rows; ORDER BY ... LIMIT 1 walked them in
     # order through the index, at twice the cost. The details come once a break is found.
-    first = db.session.scalar(
+    first = db_.scalar(
         select(func.min(AuditEvent.seq))
         .outerjoin(TS, TS.id == cast(AuditEvent.object_id, Integer))
         .where(is_sign, or_(TS.signed_dt.is_(None), TS.content_hash.is_distinct_from(signed_hash)))
     )
     if first is not None:
-        record_id, signed_dt = db.session.execute(
+        record_id, signed_dt = db_.execute(
             select(AuditEvent.object_id, TS.signed_dt)
             .outerjoin(TS, TS.id == cast(AuditEvent.object_id, Integer))
             .where(AuditEvent.seq == first)
@@ -412,7 +575,7 @@ def _verify_signing_events() -> str | None:
             return f"signed record {record_id} (audit event {first}) is missing or no longer signed"
         return f"signed record {record_id} does not carry the hash audit event {first} signed"
     # Both counts in one statement, so a checklist signed meanwhile is in both or in neither.
-    events, records = db.session.execute(
+    events, records = db_.execute(
         select(
             select(func.count()).where(is_sign).scalar_subquery(),
             select(func.count()).where(TS.signed_dt.is_not(None)).scalar_subquery(),
@@ -420,7 +583,7 @@ def _verify_signing_events() -> str | None:
     ).one()
     if events == records:
         return None
-    unsigned_for = db.session.scalar(
+    unsigned_for = db_.scalar(
         select(func.min(TS.id)).where(
             TS.signed_dt.is_not(None),
             ~select(AuditEvent.id)
@@ -436,14 +599,14 @@ def _verify_signing_events() -> str | None:
 # --- the addenda -----------------------------------------------------------------------------
 
 
-def _verify_addenda() -> str | None:
+def _verify_addenda(db_: Connection | Session) -> str | None:
     """Recompute each addendum's hash and hold it to the one its event put on the chain."""
     from safety.audit.addenda import addendum_hash
     from safety.checklists.models import Addendum, TreatmentSession
 
     # Corrections are rare: the hashes their events signed fit in memory, by addendum id.
     signed = dict(
-        db.session.execute(
+        db_.execute(
             select(
                 AuditEvent.details["addendum"].as_integer(),
                 AuditEvent.details["content_hash"].as_string(),
@@ -461,7 +624,7 @@ def _verify_addenda() -> str | None:
         Addendum.signed_dt,
         Addendum.content_hash,
     )
-    rows = db.session.execute(
+    rows = db_.execute(
         select(*columns, TreatmentSession.content_hash.label("record_hash"))
         .outerjoin(TreatmentSession, TreatmentSession.id == Addendum.session_id)
         .order_by(Addendum.id)
@@ -518,6 +681,23 @@ class _Reader:
 
     def json(self, column: str) -> str:
         return f"{column}::text" if self.is_pg else column
+
+    def valid_json(self, table: str, *columns: str) -> str:
+        """SQL that is true when each column holds one JSON value, spelled as stored.
+
+        SQLite checks each value (`json_valid`). PostgreSQL's `json` type refuses anything
+        else and keeps the text as written; `jsonb` (or a column someone made plain text)
+        does not vouch for the spelling, so its values are always decoded.
+        """
+        if not self.is_pg:
+            return " AND ".join(f"json_valid({c})" for c in columns)
+        kept = self.all(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND table_name = %s AND column_name = ANY(%s) "
+            "AND data_type = 'json'",
+            (table, list(columns)),
+        )[0][0]
+        return "TRUE" if kept == len(columns) else "FALSE"
 
     def all(self, sql: str, parameters: tuple = ()) -> list[tuple]:
         cursor = self.dbapi.cursor()
@@ -581,8 +761,17 @@ def _number(value: int | None) -> str:
 
 
 def _canonical(stored: str | None) -> str:
-    """`canonical_json` of a stored JSON text (SQL NULL reads as None, as the ORM gives it)."""
-    return "null" if stored is None else _ENCODER(_loads(stored))
+    """`canonical_json` of a stored JSON text (SQL NULL reads as None, as the ORM gives it).
+
+    Text that is no JSON at all (written behind the application's back) gets a form no hash
+    covers, so it reads as altered instead of stopping the run.
+    """
+    if stored is None:
+        return "null"
+    try:
+        return _ENCODER(_loads(stored))
+    except ValueError:
+        return "\x00not JSON"
 
 
 class _Text(dict):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 
 from safety.extensions import db
 
@@ -135,11 +138,10 @@ def test_an_altered_addendum_is_named_as_the_break(runner, signed_history, adden
 
 @pytest.fixture
 def in_a_worker(monkeypatch):
-    """Share the records between a worker process and this one, as on a large database."""
+    """Share the chain and the records with a worker process, as on a large database."""
     from safety.audit import verify
 
-    monkeypatch.setattr(verify, "PARALLEL_MIN_RECORDS", 0)
-    monkeypatch.setattr(verify, "EVENT_COST", 0)  # the worker takes the older half
+    monkeypatch.setattr(verify, "PARALLEL_MIN_ROWS", 0)
     return verify
 
 
@@ -178,7 +180,109 @@ def test_records_verified_in_a_worker_process_verify_as_intact(
 
     assert result.exit_code == 0, result.output
     assert "4 signed records" in result.output
-    assert "records_worker_s" in in_a_worker.verify().timings  # the worker did run
+    assert "worker_s" in in_a_worker.verify().timings  # the worker did run
+
+
+def _event_at(offset: str) -> tuple[int, int]:
+    """(id, seq) of an event, placed by where `verify` splits the chain between processes.
+
+    The worker walks the events after the middle id; "older-last" is the middle one itself.
+    """
+    low, high = db.session.execute(text("SELECT min(id), max(id) FROM audit_events")).one()
+    middle = (low + high) // 2
+    event_id = {
+        "older": low + 1,
+        "older-last": middle,
+        "newer-first": middle + 1,
+        "newer": high - 1,
+    }[offset]
+    seq = db.session.execute(
+        text("SELECT seq FROM audit_events WHERE id = :id"), {"id": event_id}
+    ).scalar_one()
+    return event_id, seq
+
+
+def test_both_stretches_of_the_chain_count_when_a_worker_walks_one(
+    runner, in_a_worker, unusual_history
+):
+    events = db.session.execute(text("SELECT count(*) FROM audit_events")).scalar_one()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 0, result.output
+    assert f"Intact: {events} audit events" in result.output
+
+
+@pytest.mark.parametrize("where", ["older", "older-last", "newer-first", "newer"])
+def test_an_edited_event_is_named_whichever_stretch_of_the_chain_holds_it(
+    runner, in_a_worker, unusual_history, where
+):
+    event_id, seq = _event_at(where)
+    _drop_trigger("audit_events_append_only", "audit_events")
+    db.session.execute(
+        text("UPDATE audit_events SET action = 'nothing.happened' WHERE id = :id"), {"id": event_id}
+    )
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"audit event {seq} (nothing.happened) was altered" in result.output
+
+
+@pytest.mark.parametrize("where", ["older-last", "newer-first"])
+def test_an_event_deleted_where_the_stretches_meet_is_named(
+    runner, in_a_worker, unusual_history, where
+):
+    event_id, seq = _event_at(where)
+    _drop_trigger("audit_events_append_only", "audit_events")
+    db.session.execute(text("DELETE FROM audit_events WHERE id = :id"), {"id": event_id})
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"audit event {seq} is missing" in result.output
+
+
+def test_a_newer_stretch_rewritten_from_the_middle_is_named_where_it_meets_the_older(
+    runner, in_a_worker, unusual_history
+):
+    """History rewritten from the newer stretch's first event on, every hash recomputed with
+    the application's recipe and the head moved to match: only the link between the stretches
+    shows it."""
+    from safety.audit import rules
+    from safety.audit.models import AuditEvent
+
+    event_id, seq = _event_at("newer-first")
+    _drop_trigger("audit_events_append_only", "audit_events")
+    prev_hash = "f" * 64
+    events = db.session.scalars(
+        db.select(AuditEvent).where(AuditEvent.id >= event_id).order_by(AuditEvent.id)
+    ).all()
+    for event in events:
+        payload = rules.event_payload(
+            seq=event.seq,
+            created_dt=event.created_dt,
+            actor_id=event.actor_id,
+            action=event.action,
+            object_type=event.object_type,
+            object_id=event.object_id,
+            details=event.details,
+        )
+        event_hash = rules.chain_hash(prev_hash, payload)
+        db.session.execute(
+            text("UPDATE audit_events SET prev_hash = :prev, hash = :hash WHERE id = :id"),
+            {"prev": prev_hash, "hash": event_hash, "id": event.id},
+        )
+        prev_hash = event_hash
+    db.session.execute(text("UPDATE audit_chain_head SET last_hash = :h"), {"h": prev_hash})
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"audit event {seq} ({events[0].action}) was altered" in result.output
 
 
 @pytest.mark.parametrize("which", [0, 1, 3], ids=["worker", "worker-last", "parent"])
@@ -241,6 +345,115 @@ def test_events_with_unusual_details_verify_as_intact(runner, signed_history):
     result = runner.invoke(args=["audit", "verify"])
 
     assert result.exit_code == 0, result.output
+
+
+def _stored_json(table: str, column: str, row_id: int) -> str:
+    """A JSON column's text exactly as the database holds it."""
+    cast = "::text" if db.engine.dialect.name == "postgresql" else ""
+    return db.session.execute(
+        text(f"SELECT {column}{cast} FROM {table} WHERE id = :id"), {"id": row_id}
+    ).scalar_one()
+
+
+def test_hashed_documents_are_stored_in_the_canonical_form_the_hashes_cover(signed_history):
+    """What lets verify hash stored text instead of decoding every document again."""
+    from safety.audit.models import AuditEvent
+    from safety.checklists.models import PhaseEntry
+    from safety.hashing import canonical_json
+
+    entry = db.session.scalars(db.select(PhaseEntry).where(PhaseEntry.phase == "timeout")).first()
+    sign = db.session.scalars(
+        db.select(AuditEvent).where(AuditEvent.action == "session.sign")
+    ).first()
+
+    assert _stored_json("phase_entries", "answers", entry.id) == canonical_json(entry.answers)
+    assert _stored_json("phase_entries", "notes", entry.id) == canonical_json(entry.notes)
+    assert _stored_json("audit_events", "details", sign.id) == canonical_json(sign.details)
+
+
+def test_documents_respelled_behind_the_application_still_verify_as_intact(runner, signed_history):
+    """Same values in another spelling (as jsonb, or an older release, wrote them)."""
+    from safety.audit.models import AuditEvent
+    from safety.checklists.models import PhaseEntry
+
+    entry = db.session.scalars(db.select(PhaseEntry)).first()
+    event = db.session.scalars(db.select(AuditEvent).where(AuditEvent.details != None)).first()  # noqa: E711
+    respelled = {
+        "answers": json.dumps(dict(reversed(list(entry.answers.items()))), indent=1),
+        "details": json.dumps(dict(reversed(list(event.details.items()))), indent=1),
+    }
+    as_json = "CAST({} AS json)" if db.engine.dialect.name == "postgresql" else "{}"
+    _drop_trigger("phase_entries_append_only", "phase_entries")
+    _drop_trigger("audit_events_append_only", "audit_events")
+    db.session.execute(
+        text(f"UPDATE phase_entries SET answers = {as_json.format(':answers')} WHERE id = :id"),
+        {"answers": respelled["answers"], "id": entry.id},
+    )
+    db.session.execute(
+        text(f"UPDATE audit_events SET details = {as_json.format(':details')} WHERE id = :id"),
+        {"details": respelled["details"], "id": event.id},
+    )
+    db.session.commit()
+    assert _stored_json("phase_entries", "answers", entry.id) == respelled["answers"]
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 0, result.output
+
+
+def test_a_phase_entry_folded_into_its_neighbours_notes_is_caught(runner, signed_history):
+    """The one forgery that rebuilds a record's bytes from stored text: delete the sign out
+    entry and move its text into the time out entry's notes, which takes its phase and time.
+    Only a check that each column holds one JSON value tells it apart."""
+    from safety.checklists import services as checklists
+    from safety.checklists.models import TreatmentSession
+    from safety.hashing import canonical_json
+
+    session = db.session.get(TreatmentSession, signed_history[0])
+    timeout, signout = session.entries[1], session.entries[2]
+    content = canonical_json(checklists.signed_content(session))
+    start = content.index(f'"id":{timeout.id},"notes":') + len(f'"id":{timeout.id},"notes":')
+    end = content.index(',"phase":"signout","submitted_dt":')
+    folded = content[start:end]
+    _drop_trigger("phase_entries_append_only", "phase_entries")
+    move = text(
+        "UPDATE phase_entries SET notes = :notes, phase = 'signout', submitted_dt = "
+        "(SELECT submitted_dt FROM phase_entries WHERE id = :signout) WHERE id = :timeout"
+        if db.engine.dialect.name != "postgresql"
+        else "UPDATE phase_entries SET notes = CAST(:notes AS json), phase = 'signout', "
+        "submitted_dt = (SELECT submitted_dt FROM phase_entries WHERE id = :signout) "
+        "WHERE id = :timeout"
+    )
+    parameters = {"notes": folded, "signout": signout.id, "timeout": timeout.id}
+
+    if db.engine.dialect.name == "postgresql":
+        with pytest.raises(DataError):  # the json type refuses text that is no JSON value
+            db.session.execute(move, parameters)
+        return
+    db.session.execute(move, parameters)
+    db.session.execute(text("DELETE FROM phase_entries WHERE id = :id"), {"id": signout.id})
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"signed record {signed_history[0]} does not match its content hash" in result.output
+
+
+def test_details_that_are_no_json_at_all_are_named_as_altered(runner, signed_history):
+    _drop_trigger("audit_events_append_only", "audit_events")
+    broken = text("UPDATE audit_events SET details = '{\"a\":' WHERE seq = 4")
+    if db.engine.dialect.name == "postgresql":
+        with pytest.raises(DataError):  # the json type refuses it; SQLite stores it
+            db.session.execute(broken)
+        return
+    db.session.execute(broken)
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert "audit event 4" in result.output and "altered" in result.output
 
 
 def _rehash_behind_the_application(session_id: int, change: str) -> None:
