@@ -7,8 +7,8 @@ are the very ones `audit.rules.chain_hash` and `checklists.rules.content_hash` c
 tests/integration/test_audit_verify.py holds them to the reference with unusual text and details.
 JSON documents are hashed as stored where that is sound (see `_walk_chain` and
 `_verify_records`): the application stores them canonical, so most are never decoded. On a
-large database a spawned worker process takes half of the chain and half of the records, which
-halves the time on two cores. A record's own hash proves nothing to someone who can rewrite the
+large database a spawned worker process takes half of the chain and half of the records, so
+both cores work. A record's own hash proves nothing to someone who can rewrite the
 record and its hash together, so each one is also held to the hash its signing event put on
 the chain.
 """
@@ -19,6 +19,7 @@ import json
 import multiprocessing
 import os
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -30,7 +31,7 @@ from sqlalchemy import Connection, Integer, String, and_, cast, func, or_, selec
 from sqlalchemy.orm import Session
 
 from safety.audit import rules
-from safety.audit.models import AuditEvent, VerificationRun
+from safety.audit.models import AuditChainHead, AuditEvent, VerificationRun
 from safety.dbtypes import UTCDateTime, utcnow
 from safety.extensions import db
 
@@ -79,8 +80,6 @@ def verify() -> VerifyResult:
     split = _split_points()
     found = _here(reader, before) if split is None else _with_worker(reader, before, split)
     chain = found.chain
-    if before is not None and before[0] == 0:
-        chain.hash_at = rules.GENESIS_HASH
     problem = (
         chain.problem
         or _head_problem(chain.count, chain.last_hash, before, chain.hash_at, chain.head_after)
@@ -198,22 +197,26 @@ class _ChainPart:
 
 
 def _walk_chain(
-    reader: _Reader, *, after_id: int = 0, last_id: int | None = None, watch: int = 0
+    reader: _Reader, *, after_id: int | None = None, last_id: int | None = None, watch: int = 0
 ) -> _ChainPart:
-    """Walk the events with after_id < id <= last_id (to the end by default).
+    """Walk the events with after_id < id <= last_id: every row, by default.
 
-    The first stretch starts from the genesis hash at event 1. A later one takes its first
-    event's prev_hash on trust: `_joined` holds it to the hash the stretch before ended on.
+    The first stretch has no lower bound, so no row escapes the walk whatever id someone gave
+    it, and starts from the genesis hash at event 1. A later one takes its first event's
+    prev_hash on trust: `_joined` holds it to the hash the stretch before ended on.
     """
     iso, text, document = reader.iso, _Text().__getitem__, _Documents().__getitem__
-    part = _ChainPart()
-    prev_hash, expected_seq = (rules.GENESIS_HASH, 1) if after_id == 0 else (None, None)
-    upper = "" if last_id is None else f" AND id <= {int(last_id)}"
+    is_first = after_id is None
+    part = _ChainPart(hash_at=rules.GENESIS_HASH if is_first and watch == 0 else None)
+    prev_hash, expected_seq = (rules.GENESIS_HASH, 1) if is_first else (None, None)
+    bounds = [f"id > {int(after_id)}"] if not is_first else []
+    if last_id is not None:
+        bounds.append(f"id <= {int(last_id)}")
+    where = f" WHERE {' AND '.join(bounds)}" if bounds else ""
     rows = reader.stream(
         f"SELECT seq, {reader.dt('created_dt')}, actor_id, action, object_type, object_id, "
-        f"{reader.json('details')}, prev_hash, hash FROM audit_events "
-        f"WHERE id > {int(after_id)}{upper} ORDER BY id",
-        "audit_verify_chain" if after_id == 0 else "audit_verify_chain_newer",
+        f"{reader.json('details')}, prev_hash, hash FROM audit_events{where} ORDER BY id",
+        "audit_verify_chain" if is_first else "audit_verify_chain_newer",
     )
     for (
         seq,
@@ -235,16 +238,19 @@ def _walk_chain(
             break
         # prev_hash + canonical_json(rules.event_payload(...)), its keys in sorted order. The
         # details are taken as stored first: the application stores them canonical, so most
-        # events hash without decoding them. Only the details are spliced in unencoded, between
-        # fields encoded here, so the bytes can only be the ones signed if every field is.
+        # events hash without decoding them. That is sound because they are the only text
+        # spliced in as stored: every other part has a fixed length (the hash, the time) or
+        # is self-delimiting (digits or null from `_number`, escaped string literals from
+        # `_Text`, read unambiguously from either end), so equal bytes mean equal details.
+        # Changing how those parts are written must keep that true.
         start = (
             f'{prev_hash}{{"action":{text(action)},"actor_id":{_number(actor_id)},'
             f'"created_dt":"{iso(created)}","details":'
         )
         end = f',"object_id":{text(object_id)},"object_type":{text(object_type)},"seq":{seq}}}'
         if stored_prev != prev_hash or (
-            sha256(f"{start}{details}{end}".encode()).hexdigest() != stored
-            and sha256(f"{start}{document(details)}{end}".encode()).hexdigest() != stored
+            _sha(f"{start}{details}{end}") != stored
+            and _sha(f"{start}{document(details)}{end}") != stored
         ):
             part.problem = f"audit event {seq} ({action}) was altered"
             break
@@ -281,7 +287,7 @@ def _joined(older: _ChainPart, newer: _ChainPart) -> _ChainPart:
             problem=newer.problem,
             head_after=newer.head_after,
         )
-    return _ChainPart(older.count, older.first, older.last_seq, older.last_hash, None, problem)
+    return replace(older, hash_at=None, problem=problem)
 
 
 _HEAD_SQL = "SELECT last_seq, last_hash FROM audit_chain_head WHERE id = 1"
@@ -312,7 +318,9 @@ def _head_problem(
 # --- the records -----------------------------------------------------------------------------
 
 
-def _verify_records(first_id: int = 0, last_id: int | None = None) -> tuple[int, str | None]:
+def _verify_records(
+    first_id: int | None = None, last_id: int | None = None
+) -> tuple[int, str | None]:
     """Re-hash the signed records with first_id < id <= last_id (all of them by default).
 
     As with the chain's details, the JSON columns are taken as stored first. But a record
@@ -379,7 +387,7 @@ def _verify_records(first_id: int = 0, last_id: int | None = None) -> tuple[int,
             f'"template_version":{template_version_id!r}}}'
         )
 
-    after = first_id
+    after = _LOWEST_ID if first_id is None else first_id
     while True:
         batch = reader.all(sessions_sql, (after,))
         if not batch:
@@ -404,8 +412,14 @@ def _verify_records(first_id: int = 0, last_id: int | None = None) -> tuple[int,
         after = batch[-1][0]
 
 
+#: Below any id: the records pass, like the chain walk, leaves out no row whatever its id.
+_LOWEST_ID = -(2**63)
+
+
 def _sha(text: str) -> str:
-    return sha256(text.encode()).hexdigest()
+    """SHA-256 of a text as the application hashes it. A lone surrogate (which signing could
+    never have hashed) gets a hash of its own instead of stopping the run."""
+    return sha256(text.encode(errors="surrogatepass")).hexdigest()
 
 
 def _as_stored(stored: str | None) -> str:
@@ -450,6 +464,7 @@ class _Worker:
     def stop(self) -> None:
         self.process.terminate()
         self.process.join()
+        self.connection.close()
 
 
 def _worker_main(connection, url: str, split: tuple[int, int], watch: int) -> None:
@@ -466,13 +481,13 @@ def _worker_main(connection, url: str, split: tuple[int, int], watch: int) -> No
             _Reader.override = reader = _Reader(own)
             chain = _walk_chain(reader, after_id=split[0], watch=watch)
             records, problem = _verify_records(last_id=split[1])
-            # The worker has the lighter share (this process walks from the first event and
-            # reads the head), so it also checks the signatures.
+            # The signature checks are SQL the database runs; this process has its half of the
+            # records to finish when its stretch of the chain is done.
             signatures = _verify_signatures(own)
         seconds = round(time.perf_counter() - started, 2)
         connection.send(("ok", chain, records, problem, signatures, seconds))
-    except BaseException as exc:  # reported by the parent, which raises it
-        connection.send(("error", repr(exc)))
+    except BaseException:  # reported by the parent, which raises it
+        connection.send(("error", traceback.format_exc()))
     finally:
         engine.dispose()
         connection.close()
@@ -482,8 +497,9 @@ def _split_points() -> tuple[int, int] | None:
     """The last event id and record id this process keeps, or None to do everything here.
 
     A worker needs a spare core, a database another process can open (not SQLite in memory),
-    nothing pending in this session, and enough rows to be worth a process. Each process then
-    takes half the events and half the records, so both finish together whatever either costs.
+    nothing pending or uncommitted in this session's chain, and enough rows to be worth a
+    process. Each process then takes half the events and half the records, so neither waits
+    long for the other whatever either costs; the worker also runs the signature checks.
     """
     from safety.checklists.models import TreatmentSession as TS
 
@@ -493,6 +509,11 @@ def _split_points() -> tuple[int, int] | None:
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         return None
     if db.session.new or db.session.dirty or db.session.deleted:
+        return None
+    # Events this session wrote but has not committed: the worker could not see them.
+    with db.engine.connect() as other:
+        committed = other.scalar(select(AuditChainHead.last_seq))
+    if committed != db.session.scalar(select(AuditChainHead.last_seq)):
         return None
     first_event, last_event = db.session.execute(
         select(func.min(AuditEvent.id), func.max(AuditEvent.id))
@@ -604,15 +625,21 @@ def _verify_addenda(db_: Connection | Session) -> str | None:
     from safety.audit.addenda import addendum_hash
     from safety.checklists.models import Addendum, TreatmentSession
 
-    # Corrections are rare: the hashes their events signed fit in memory, by addendum id.
-    signed = dict(
-        db_.execute(
-            select(
-                AuditEvent.details["addendum"].as_integer(),
-                AuditEvent.details["content_hash"].as_string(),
-            ).where(AuditEvent.action == "session.addendum")
-        ).all()
-    )
+    # Corrections are rare: the hashes their events signed fit in memory, by addendum id. The
+    # application signs an addendum once; a second event for it would pick which hash holds.
+    signed: dict[int, str] = {}
+    for addendum_id, content_hash, seq in db_.execute(
+        select(
+            AuditEvent.details["addendum"].as_integer(),
+            AuditEvent.details["content_hash"].as_string(),
+            AuditEvent.seq,
+        )
+        .where(AuditEvent.action == "session.addendum")
+        .order_by(AuditEvent.seq)
+    ):
+        if addendum_id in signed:
+            return f"addendum {addendum_id} is signed twice on the audit chain (event {seq})"
+        signed[addendum_id] = content_hash
     columns = (
         Addendum.id,
         Addendum.session_id,
@@ -770,7 +797,7 @@ def _canonical(stored: str | None) -> str:
         return "null"
     try:
         return _ENCODER(_loads(stored))
-    except ValueError:
+    except (ValueError, TypeError, RecursionError):  # not JSON text, or nested past reason
         return "\x00not JSON"
 
 

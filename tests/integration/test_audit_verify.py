@@ -456,6 +456,79 @@ def test_details_that_are_no_json_at_all_are_named_as_altered(runner, signed_his
     assert "audit event 4" in result.output and "altered" in result.output
 
 
+@pytest.mark.parametrize("share", ["here", "worker"])
+def test_an_event_slipped_in_below_the_first_id_is_named(runner, request, signed_history, share):
+    """An off-chain signing event with an id below every other: it must not escape the walk,
+    or the signing checks would trust it."""
+    if share == "worker":
+        request.getfixturevalue("in_a_worker")
+    db.session.execute(
+        text(
+            "INSERT INTO audit_events (id, seq, created_dt, action, object_type, object_id, "
+            "details, prev_hash, hash) VALUES (-1, -1, '2026-01-01 00:00:00', 'session.sign', "
+            "'treatment_sessions', '1', '{}', :zero, :zero)"
+        ),
+        {"zero": "0" * 64},
+    )
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert "audit event 1 is missing (found -1)" in result.output
+
+
+def test_an_addendum_signed_twice_on_the_chain_is_named(runner, addendum_id):
+    """A second, well-chained event naming another hash must not get to choose which holds."""
+    from safety.audit import services as audit
+
+    audit.record(
+        "session.addendum",
+        object_type="addenda",
+        object_id=addendum_id,
+        details={"addendum": addendum_id, "content_hash": "f" * 64},
+    )
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"addendum {addendum_id} is signed twice on the audit chain" in result.output
+
+
+@pytest.mark.parametrize(
+    "stored",
+    ["5", '"\\ud800"', "[" * 5000 + "]" * 5000],
+    ids=["a-number", "a-lone-surrogate", "nested-past-recursion"],
+)
+def test_details_no_signature_covers_are_named_as_altered_not_a_crash(
+    runner, signed_history, stored
+):
+    _drop_trigger("audit_events_append_only", "audit_events")
+    as_json = "CAST(:stored AS json)" if db.engine.dialect.name == "postgresql" else ":stored"
+    db.session.execute(
+        text(f"UPDATE audit_events SET details = {as_json} WHERE seq = 4"), {"stored": stored}
+    )
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1, result.output
+    assert "audit event 4" in result.output and "altered" in result.output
+
+
+def test_events_this_transaction_has_not_committed_are_no_break(in_a_worker, signed_history):
+    """verify() called with an event written but not committed: a worker could not see it."""
+    from safety.audit import services as audit
+
+    audit.record("test.uncommitted", object_type=None)
+
+    result = in_a_worker.verify()
+
+    assert result.is_intact, result.problem
+    db.session.rollback()
+
+
 def _rehash_behind_the_application(session_id: int, change: str) -> None:
     """Rewrite a signed record and then its content hash, with the application's own recipe.
 
