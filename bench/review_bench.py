@@ -343,7 +343,7 @@ def verify(url: str) -> dict:
     def timed_walk(reader, **kwargs):
         started = time.perf_counter()
         part = walk(reader, **kwargs)
-        if kwargs.get("after_id", 0) == 0:  # this process's stretch, from the first event
+        if kwargs.get("after_id") is None:  # this process's stretch, from the first event
             timings["chain_s"] = round(time.perf_counter() - started, 2)
             line = json.dumps({"chain_s": timings["chain_s"], "chain_count": part.count})
             os.write(2, (line + "\n").encode())  # the CLI runner swaps sys.stderr

@@ -175,6 +175,22 @@ def saved(obj):
     return obj
 
 
+def event_hash(event, prev_hash: str) -> str:
+    """The chain hash a stored audit event gets after `prev_hash`, by the application's recipe."""
+    from safety.audit import rules
+
+    payload = rules.event_payload(
+        seq=event.seq,
+        created_dt=event.created_dt,
+        actor_id=event.actor_id,
+        action=event.action,
+        object_type=event.object_type,
+        object_id=event.object_id,
+        details=event.details,
+    )
+    return rules.chain_hash(prev_hash, payload)
+
+
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()

@@ -32,28 +32,22 @@ HASHED_DOCUMENTS = (
 
 
 def upgrade():
-    if op.get_bind().dialect.name != 'postgresql':
-        return
-    for table, column in HASHED_DOCUMENTS:
-        op.alter_column(
-            table,
-            column,
-            existing_type=postgresql.JSONB(),
-            type_=sa.JSON(),
-            existing_nullable=False,
-            postgresql_using=f'{column}::json',
-        )
+    _retype(postgresql.JSONB(), sa.JSON(), 'json')
 
 
 def downgrade():
+    _retype(sa.JSON(), postgresql.JSONB(), 'jsonb')
+
+
+def _retype(existing, new, cast):
     if op.get_bind().dialect.name != 'postgresql':
         return
     for table, column in HASHED_DOCUMENTS:
         op.alter_column(
             table,
             column,
-            existing_type=sa.JSON(),
-            type_=postgresql.JSONB(),
+            existing_type=existing,
+            type_=new,
             existing_nullable=False,
-            postgresql_using=f'{column}::jsonb',
+            postgresql_using=f'{column}::{cast}',
         )

@@ -40,9 +40,8 @@ BATCH = 10_000
 #: Events and signed records (estimated from the ids) from which half the work goes to a worker
 #: process. Below it starting one costs more than it saves; tests set it to 0.
 PARALLEL_MIN_ROWS = 50_000
-#: Canonical JSON texts kept per stored JSON text. Checklist answers repeat from session to
-#: session (most are "yes" throughout), and so do most events' details, so most documents are
-#: decoded and encoded once.
+#: Canonical JSON texts kept per stored JSON text, for the documents decoded: checklist answers
+#: repeat from session to session (most are "yes" throughout), so most are decoded once.
 CACHE_LIMIT = 100_000
 
 #: `canonical_json`'s encoder, built once: json.dumps builds one per call.
@@ -77,8 +76,9 @@ def verify() -> VerifyResult:
     # The head is read before the walk and again after it, by whoever walks to the chain's
     # end: events the clinic appends while verify runs come after the first reading.
     before = reader.one(_HEAD_SQL)
+    watch = before[0] if before else 0
     split = _split_points()
-    found = _here(reader, before) if split is None else _with_worker(reader, before, split)
+    found = _here(reader, watch) if split is None else _with_worker(reader, watch, split)
     chain = found.chain
     problem = (
         chain.problem
@@ -96,19 +96,20 @@ class _Found:
     chain: _ChainPart
     records: int
     records_problem: str | None
-    #: Runs (or returns what the worker found by) `_verify_signatures`.
+    #: What `_verify_signatures` finds: run here on demand, or already run by the worker.
     signatures: Callable[[], str | None]
     timings: dict[str, float]
 
 
-def _here(reader: _Reader, before: tuple | None) -> _Found:
+def _here(reader: _Reader, watch: int) -> _Found:
     """Everything in this process; the signatures are checked only if all else is intact."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    chain = _walk_chain(reader, watch=before[0] if before else 0)
+    chain = _walk_chain(reader, watch=watch)
     timings["chain_s"] = round(time.perf_counter() - started, 2)
+    started = time.perf_counter()
     records, problem = (0, None) if chain.problem else _verify_records()
-    timings["records_s"] = round(time.perf_counter() - started - timings["chain_s"], 2)
+    timings["records_s"] = round(time.perf_counter() - started, 2)
 
     def signatures() -> str | None:
         started = time.perf_counter()
@@ -119,10 +120,9 @@ def _here(reader: _Reader, before: tuple | None) -> _Found:
     return _Found(chain, records, problem, signatures, timings)
 
 
-def _with_worker(reader: _Reader, before: tuple | None, split: tuple[int, int]) -> _Found:
+def _with_worker(reader: _Reader, watch: int, split: tuple[int, int]) -> _Found:
     """The older half of the chain and the newer records here, the rest in a worker."""
     timings: dict[str, float] = {}
-    watch = before[0] if before else 0
     worker = _Worker.start(split, watch)
     try:
         started = time.perf_counter()

@@ -315,11 +315,6 @@ def _next_id(model) -> int:
     return (db.session.scalar(select(func.max(model.id))) or 0) + 1
 
 
-def _json(value: Any) -> str:
-    """JSON as the application stores it: canonical (config's json_serializer)."""
-    return canonical_json(value)
-
-
 def _email(local: str, domain: str) -> str:
     """An address in plain ASCII (João O'Brien -> joao.obrien), as any mail server takes."""
     folded = unicodedata.normalize("NFKD", local).encode("ascii", "ignore").decode()
@@ -916,7 +911,7 @@ class _Generator:
                     session_id,
                     phase,
                     text,
-                    _json(own_notes) if own_notes else "{}",
+                    canonical_json(own_notes) if own_notes else "{}",
                     practitioner_id,
                     self.dt(at),
                 )
@@ -953,7 +948,7 @@ class _Generator:
                 self.dt(times[0]),
                 lot.code,
                 _merge_json(texts[0], texts[2], texts[1]),  # sign in, sign out, time out
-                _json(notes) if notes else "{}",
+                canonical_json(notes) if notes else "{}",
                 self.dt(signed_dt),
                 practitioner_id,
                 practitioner_name,
@@ -994,11 +989,11 @@ class _Generator:
     def _answers_json(self, phase: str, answers: dict[str, Any]) -> str:
         """Return the JSON of a phase's answers; sign in and sign out repeat, so keep them."""
         if phase == "timeout":
-            return _json(answers)
+            return canonical_json(answers)
         key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in answers.items())
         text = self.answer_json.get(key)
         if text is None:
-            text = self.answer_json[key] = _json(answers)
+            text = self.answer_json[key] = canonical_json(answers)
         return text
 
     def _followup(self, session_id: int, signed_dt: datetime, clinic: _Clinic, channel: str):
@@ -1041,7 +1036,7 @@ class _Generator:
         )
         text = self.response_json.get(key)
         if text is None:
-            text = self.response_json[key] = _json(
+            text = self.response_json[key] = canonical_json(
                 {
                     "soreness": key[0],
                     "trend": "better",
@@ -1170,7 +1165,7 @@ def _event_table(rows: list[dict[str, Any]], dialect: str) -> _Table:
                 r["action"],
                 r["object_type"],
                 r["object_id"],
-                _json(r["details"]),
+                canonical_json(r["details"]),
                 r["prev_hash"],
                 r["hash"],
             )

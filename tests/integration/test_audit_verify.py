@@ -251,7 +251,8 @@ def test_a_newer_stretch_rewritten_from_the_middle_is_named_where_it_meets_the_o
     """History rewritten from the newer stretch's first event on, every hash recomputed with
     the application's recipe and the head moved to match: only the link between the stretches
     shows it."""
-    from safety.audit import rules
+    from conftest import event_hash
+
     from safety.audit.models import AuditEvent
 
     event_id, seq = _event_at("newer-first")
@@ -261,21 +262,12 @@ def test_a_newer_stretch_rewritten_from_the_middle_is_named_where_it_meets_the_o
         db.select(AuditEvent).where(AuditEvent.id >= event_id).order_by(AuditEvent.id)
     ).all()
     for event in events:
-        payload = rules.event_payload(
-            seq=event.seq,
-            created_dt=event.created_dt,
-            actor_id=event.actor_id,
-            action=event.action,
-            object_type=event.object_type,
-            object_id=event.object_id,
-            details=event.details,
-        )
-        event_hash = rules.chain_hash(prev_hash, payload)
+        rehashed = event_hash(event, prev_hash)
         db.session.execute(
             text("UPDATE audit_events SET prev_hash = :prev, hash = :hash WHERE id = :id"),
-            {"prev": prev_hash, "hash": event_hash, "id": event.id},
+            {"prev": prev_hash, "hash": rehashed, "id": event.id},
         )
-        prev_hash = event_hash
+        prev_hash = rehashed
     db.session.execute(text("UPDATE audit_chain_head SET last_hash = :h"), {"h": prev_hash})
     db.session.commit()
 
