@@ -612,7 +612,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=SESSIONS)
     parser.add_argument("--repeat", type=int, default=30, help="timed repetitions (≥ 30)")
-    parser.add_argument("--export-runs", type=int, default=1)
+    parser.add_argument("--export-runs", type=int, default=3)
     parser.add_argument(
         "--verify-timeout", type=float, default=150, help="seconds; 0 waits for it to finish"
     )

@@ -435,6 +435,19 @@ EXPORT_METADATA = (
     "flags",
 )
 
+#: Metadata cells the database writes itself (an integer id, a formatted UTC time).
+_EXPORT_METADATA_WITHOUT_SEPARATORS = ("record_id", "signed_utc")
+
+
+def export_cells_without_separators(items: Iterable[tuple[str, str]]) -> set[str]:
+    """Return the export columns that can never hold a comma, a quote or a line break.
+
+    They are the cells the database writes itself: the record id, the UTC time and yes/no
+    for boolean items, whatever a stored answer holds. Every other cell is checked per row.
+    """
+    return {*_EXPORT_METADATA_WITHOUT_SEPARATORS, *(k for k, t in items if t == "boolean")}
+
+
 #: Columns of the lot trace CSV for a recall notification.
 LOT_TRACE_COLUMNS = (
     "record_id",

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from conftest import CLEAN_PHASES, PASSWORD
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, literal, select
 
 from safety.audit.models import AuditEvent
 from safety.audit.verify import verify_and_record
@@ -791,28 +791,56 @@ def test_free_text_that_looks_like_a_formula_is_exported_as_text(cast, make_reco
     assert row["timeout.needle_lot"] == '\'=HYPERLINK("http://x")'
 
 
-def test_postgresql_copies_the_same_csv_as_the_row_by_row_writer(cast, small_history, make_record):
-    if db.session.connection().dialect.name != "postgresql":
-        pytest.skip("COPY is PostgreSQL's")
+def written_by_the_csv_module(query) -> str:
+    """What csv.writer writes for the export's rows: the reference for the database's CSV."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(services.export_columns())
+    writer.writerows(db.session.execute(query).all())
+    return buffer.getvalue()
+
+
+def test_the_database_writes_the_csv_the_csv_module_would(cast, small_history, make_record):
+    # SQLite prints each line itself and PostgreSQL's COPY writes the CSV; both must match
+    # csv.writer byte for byte, quotes, commas and line breaks inside cells included.
+    # Each separator alone in some cell, so that each one on its own must cause quoting.
     make_record(
         cast.ada,
         cast.pat,
         day=date(2026, 3, 3),
         answers={
-            "timeout.needle_lot": ['LOT "7", box 2\nsecond line ✓'],
+            "timeout.needle_lot": ['LOT "7" box 2 ✓'],
             "timeout.skin_prepared": ["no"],
-            "timeout.skin_prepared.note": ['=1+1, "quoted"\r\nand on'],
+            "timeout.skin_prepared.note": ["wiped twice"],
+            "signin.anticoagulant": ["yes"],
+            "signin.bleeding_precaution": ["=pressure, then wait"],
         },
     )
-    header = services.export_columns()
-    for filters in (RecordFilters(), RecordFilters(clinic_id=cast.harbour.id, flag="any")):
+    for day, lot in ((4, "box 2\nsecond line"), (5, "box 3\rsecond line")):
+        make_record(
+            cast.ada, cast.pat, day=date(2026, 3, day), answers={"timeout.needle_lot": [lot]}
+        )
+    for filters in (RecordFilters(clinic_id=cast.harbour.id, flag="any"), RecordFilters()):
         query = services.export_query(cast.officer, filters, now=NOW)
 
-        copied = "".join(services._copy_lines(header, query))
-        written = "".join(services._fetched_lines(header, query))
+        written = "".join(services.export_csv(cast.officer, filters, now=NOW))
 
-        assert copied == written
-    assert "\r\nsecond line" not in copied and "second line" in copied
+        assert written == written_by_the_csv_module(query)
+    assert '"LOT ""7"" box 2 ✓"' in written
+    assert '"box 2\nsecond line"' in written  # a line feed in a cell stays as it is
+
+
+def test_sqlite_prints_lines_of_any_width_as_the_csv_module_would():
+    # SQLite takes at most 127 arguments per function call: a wide line is printed in parts.
+    row = [None, "", 42, "plain", 'say "hi"', "a,b", "two\nlines", "cr\rhere", "✓ é", *range(300)]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(row)
+    line = services._CsvLine(*(services._CsvField(literal(value)) for value in row))
+
+    with create_engine("sqlite://").connect() as connection:
+        printed = connection.execute(select(line)).scalar_one()
+
+    assert printed + "\r\n" == buffer.getvalue()
 
 
 def test_the_csv_respects_the_record_filters(cast, small_history):

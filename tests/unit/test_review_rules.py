@@ -259,6 +259,15 @@ def test_the_export_has_one_column_per_linkid_of_every_template_version():
     assert rules.export_items([v1, v2]) == [("a", "boolean"), ("b", "string"), ("c", "text")]
 
 
+def test_only_cells_the_database_writes_itself_skip_the_separator_check():
+    items = [("signin.consent", "boolean"), ("timeout.needle_lot", "text"), ("n", "integer")]
+
+    unchecked = rules.export_cells_without_separators(items)
+
+    # yes/no, the id and the UTC time are formatted in SQL; stored text and numbers are not.
+    assert unchecked == {"record_id", "signed_utc", "signin.consent"}
+
+
 def test_only_plain_linkids_may_be_named_in_sql():
     assert rules.SAFE_LINK_ID.match("signout.bleeding")
     assert not rules.SAFE_LINK_ID.match("x'); DROP TABLE flags; --")
