@@ -22,7 +22,8 @@ class TreatmentSession(db.Model):
     __table_args__ = (
         Index("ix_treatment_sessions_clinic_date", "clinic_id", "session_date", "id"),
         Index("ix_treatment_sessions_practitioner_date", "practitioner_id", "session_date"),
-        Index("ix_treatment_sessions_lot", "needle_lot", "session_date"),
+        # The lot trace, newest first, without reading the table (migration 0006).
+        Index("ix_treatment_sessions_lot", "needle_lot", "session_date", "id"),
         # The review's keyset order, and every column the dashboard aggregates (migration 0002).
         Index("ix_treatment_sessions_date", "session_date", "id"),
         Index(
