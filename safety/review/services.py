@@ -1258,9 +1258,10 @@ def _printed_lines(header: list[str], query: Select) -> Iterator[str]:
     """The export's lines from SQLite, each printed whole by the database (see _CsvLine).
 
     Fetching every cell of every record into a Python object for csv.writer took 1.7 to 2 times
-    as long as `sqlite3 -csv` on the same statement; one printf per record (quoting only the
+    as long as `sqlite3 -csv` on the same statement. One printf per record (quoting only the
     cells that hold a comma, a quote or a line break) leaves Python one string per record to
-    pass on. The cursor steps through the result as it is fetched, so memory stays flat.
+    pass on, and takes about 1.5 times as long (bench/RESULTS.md). The cursor steps through the
+    result as it is fetched, so memory stays flat.
     """
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerow(header)
