@@ -510,11 +510,6 @@ def _split_points() -> tuple[int, int] | None:
         return None
     if db.session.new or db.session.dirty or db.session.deleted:
         return None
-    # Events this session wrote but has not committed: the worker could not see them.
-    with db.engine.connect() as other:
-        committed = other.scalar(select(AuditChainHead.last_seq))
-    if committed != db.session.scalar(select(AuditChainHead.last_seq)):
-        return None
     first_event, last_event = db.session.execute(
         select(func.min(AuditEvent.id), func.max(AuditEvent.id))
     ).one()
@@ -525,6 +520,12 @@ def _split_points() -> tuple[int, int] | None:
     if last_record is not None:
         rows += last_record - first_record + 1
     if rows < PARALLEL_MIN_ROWS:
+        return None
+    # Events this session wrote but has not committed: the worker could not see them. Asked
+    # last, since it takes a second connection.
+    with db.engine.connect() as other:
+        committed = other.scalar(select(AuditChainHead.last_seq))
+    if committed != db.session.scalar(select(AuditChainHead.last_seq)):
         return None
     event_id = (first_event + last_event) // 2
     record_id = 0 if last_record is None else (first_record + last_record) // 2
