@@ -335,7 +335,7 @@ def verify(url: str) -> dict:
     the file descriptor as soon as it is known, so that run.py has it even when it stops a
     slow verify.
     """
-    from safety.audit import verify as verification
+    from safety.integrity import verify as verification
 
     timings = {}
     walk = verification._walk_chain

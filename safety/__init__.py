@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFError
 
 from config import config_for
 from safety.extensions import csrf, db, limiter, login_manager, migrate
+from safety.web import IdConverter
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Control characters other than tab, newline and carriage return.
@@ -29,6 +30,7 @@ def create_app(config: str | type | None = None) -> Flask:
         instance_path=str(ROOT / "instance"),
     )
     app.config.from_object(config_class)
+    app.url_map.converters["id"] = IdConverter
     _configure_extensions(app)
     _configure_blueprints(app)
     _configure_security(app)
@@ -58,7 +60,6 @@ def _configure_extensions(app: Flask) -> None:
 
 def _configure_blueprints(app: Flask) -> None:
     from safety.admin.routes import bp as admin_bp
-    from safety.audit.routes import bp as audit_bp
     from safety.auth.routes import bp as auth_bp
     from safety.checklists.routes import bp as checklists_bp
     from safety.clinics.routes import bp as clinics_bp
@@ -71,7 +72,6 @@ def _configure_blueprints(app: Flask) -> None:
         auth_bp,
         clinics_bp,
         checklists_bp,
-        audit_bp,
         review_bp,
         risks_bp,
         admin_bp,
@@ -184,11 +184,11 @@ def _configure_templates(app: Flask) -> None:
 
 
 def _configure_cli(app: Flask) -> None:
-    from safety.audit.cli import audit_cli
     from safety.auth.cli import users_cli
     from safety.demo.cli import demo_cli
     from safety.fhir.cli import tokens_cli
     from safety.followup.cli import reminders_cli
+    from safety.integrity.cli import audit_cli
     from safety.risks.cli import risks_cli
 
     app.cli.add_command(users_cli)

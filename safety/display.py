@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from safety.followup import rules as followup_rules
 from safety.risks.rules import Item
 
 
@@ -35,5 +36,12 @@ def answer_text(item: Item, value: Any) -> str:
     return str(value)
 
 
-FILTERS = {"local_time": local_time, "utc_time": utc_time}
+FILTERS = {
+    "local_time": local_time,
+    "utc_time": utc_time,
+    "followup_kind": followup_rules.kind_label,
+    "followup_status": followup_rules.status_label,
+    "followup_channel": lambda channel: followup_rules.CHANNEL_LABELS.get(channel, channel),
+    "escalation": lambda level: followup_rules.LEVEL_LABELS.get(level, level),
+}
 GLOBALS = {"answer_text": answer_text}

@@ -33,3 +33,11 @@ class Conflict(DomainError):
     """The object is in a state that refuses this action (e.g. already signed)."""
 
     status_code = 409
+
+
+class RecordedRefusal(DomainError):
+    """A refusal whose record of the attempt must stay: the caller commits, not rolls back.
+
+    A wrong password at signing counts towards the sign-in throttle and is audited; rolling
+    that back would give a guesser unlimited tries through the signing form.
+    """

@@ -1,10 +1,11 @@
 """Import every model so that the metadata (and Alembic's autogenerate) sees all tables."""
 
-from safety.audit.models import AuditChainHead, AuditEvent, VerificationRun
+from safety.audit.models import AuditChainHead, AuditEvent
 from safety.auth.models import ApiToken, LoginSession, User
 from safety.checklists.models import Addendum, Flag, PhaseEntry, TreatmentSession
 from safety.clinics.models import Clinic, Patient
 from safety.followup.models import DevMessage, FollowUp, OutboxMessage, PatientLink, PatientResponse
+from safety.integrity.models import VerificationRun
 from safety.risks.models import TemplateVersion
 
 __all__ = [

@@ -14,11 +14,6 @@ _CLINIC_ID = Regexp(r"^\d{0,9}$", message="Choose a clinic from the list.")
 _HOUR = Regexp(r"^\s*\d{1,2}\s*$", message="Choose an hour from 0 to 23.")
 
 
-def field_errors(form: FlaskForm) -> dict[str, str]:
-    """Return the first shape error of each field, keyed by field name."""
-    return {name: messages[0] for name, messages in form.errors.items() if name != "csrf_token"}
-
-
 class _ClinicChoice:
     """A clinic select whose value reaches the services as an id or None."""
 

@@ -6,22 +6,14 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from safety.admin import rules, services
-from safety.admin.forms import (
-    ActionForm,
-    ClinicForm,
-    RoleForm,
-    TemplateImportForm,
-    UserCreateForm,
-    field_errors,
-)
+from safety.admin.forms import ActionForm, ClinicForm, RoleForm, TemplateImportForm, UserCreateForm
 from safety.auth import services as auth
 from safety.auth.models import Role
-from safety.auth.routes import role_required
+from safety.auth.policy import role_required
 from safety.clinics import services as clinic_services
-from safety.errors import DomainError
-from safety.extensions import db
 from safety.risks import services as risks
 from safety.risks.rules import load_register
+from safety.web import Refused, field_errors, run_use_case
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -75,8 +67,8 @@ def user_new():
     form = UserCreateForm()
     errors: dict[str, str] = {}
     if form.validate_on_submit():
-        try:
-            user = services.create_account(
+        user = run_use_case(
+            lambda: services.create_account(
                 email=form.email.data or "",
                 name=form.name.data or "",
                 role=form.role.data or "",
@@ -84,11 +76,10 @@ def user_new():
                 password=form.password.data or "",
                 actor=current_user,
             )
-        except DomainError as exc:
-            db.session.rollback()
-            errors = exc.errors or {"email": exc.message}
+        )
+        if isinstance(user, Refused):
+            errors = user.errors or {"email": user.message}
         else:
-            db.session.commit()
             flash(
                 f"Account created for {user.name}. Give them the initial password in person; "
                 "they can change it after signing in.",
@@ -115,7 +106,7 @@ def _user_page(user_id: int, *, role_form=None, errors=None, status: int = 200):
     ), status
 
 
-@bp.get("/users/<int:user_id>")
+@bp.get("/users/<id:user_id>")
 @role_required("admin")
 def user(user_id: int):
     return _user_page(user_id)
@@ -126,19 +117,14 @@ def _user_action(user_id: int, action: str, service, done: str):
     form = ActionForm()
     if not form.validate_on_submit():
         return _user_page(user_id, errors={action: "This form has expired. Try again."}, status=400)
-    try:
-        user = service(user_id, actor=current_user)
-    except DomainError as exc:
-        db.session.rollback()
-        if exc.status_code == 404:
-            raise
-        return _user_page(user_id, errors={action: exc.message}, status=exc.status_code)
-    db.session.commit()
+    user = run_use_case(lambda: service(user_id, actor=current_user), shown=(400, 403, 409))
+    if isinstance(user, Refused):
+        return _user_page(user_id, errors={action: user.message}, status=user.status)
     flash(done.format(name=user.name), "success")
     return redirect(url_for("admin.user", user_id=user_id))
 
 
-@bp.post("/users/<int:user_id>/deactivate")
+@bp.post("/users/<id:user_id>/deactivate")
 @role_required("admin")
 def user_deactivate(user_id: int):
     return _user_action(
@@ -149,7 +135,7 @@ def user_deactivate(user_id: int):
     )
 
 
-@bp.post("/users/<int:user_id>/reactivate")
+@bp.post("/users/<id:user_id>/reactivate")
 @role_required("admin")
 def user_reactivate(user_id: int):
     return _user_action(
@@ -160,7 +146,7 @@ def user_reactivate(user_id: int):
     )
 
 
-@bp.post("/users/<int:user_id>/unlock")
+@bp.post("/users/<id:user_id>/unlock")
 @role_required("admin")
 def user_unlock(user_id: int):
     return _user_action(
@@ -168,22 +154,20 @@ def user_unlock(user_id: int):
     )
 
 
-@bp.post("/users/<int:user_id>/role")
+@bp.post("/users/<id:user_id>/role")
 @role_required("admin")
 def user_role(user_id: int):
     form = RoleForm()
     if not form.validate_on_submit():
         return _user_page(user_id, role_form=form, errors=field_errors(form), status=400)
-    try:
-        user = auth.change_role(
+    user = run_use_case(
+        lambda: auth.change_role(
             user_id, role=form.role.data or "", clinic_id=form.clinic_id, actor=current_user
-        )
-    except DomainError as exc:
-        db.session.rollback()
-        if exc.status_code == 404:
-            raise
-        return _user_page(user_id, role_form=form, errors=exc.errors, status=exc.status_code)
-    db.session.commit()
+        ),
+        shown=(400, 403, 409),
+    )
+    if isinstance(user, Refused):
+        return _user_page(user_id, role_form=form, errors=user.errors, status=user.status)
     flash(
         f"{user.name} is now {ROLE_NOUNS[user.role]}"
         f"{' at ' + user.clinic.name if user.clinic else ''}. "
@@ -231,13 +215,12 @@ def clinic_new():
     )
     errors: dict[str, str] = {}
     if form.validate_on_submit():
-        try:
-            clinic = clinic_services.add_clinic(**_clinic_values(form), actor=current_user)
-        except DomainError as exc:
-            db.session.rollback()
-            errors = exc.errors
+        clinic = run_use_case(
+            lambda: clinic_services.add_clinic(**_clinic_values(form), actor=current_user)
+        )
+        if isinstance(clinic, Refused):
+            errors = clinic.errors
         else:
-            db.session.commit()
             flash(f"Clinic {clinic.name} created. You can now add its practitioners.", "success")
             return redirect(url_for("admin.clinics"))
     elif form.is_submitted():
@@ -245,7 +228,7 @@ def clinic_new():
     return _clinic_form_page(form, errors)
 
 
-@bp.route("/clinics/<int:clinic_id>", methods=["GET", "POST"])
+@bp.route("/clinics/<id:clinic_id>", methods=["GET", "POST"])
 @role_required("admin")
 def clinic_edit(clinic_id: int):
     clinic = clinic_services.get_clinic(clinic_id)
@@ -261,16 +244,15 @@ def clinic_edit(clinic_id: int):
     )
     errors: dict[str, str] = {}
     if form.validate_on_submit():
-        try:
-            changes = clinic_services.update_clinic(
+        changes = run_use_case(
+            lambda: clinic_services.update_clinic(
                 clinic_id, **_clinic_values(form), actor=current_user
             )
-        except DomainError as exc:
-            db.session.rollback()
+        )
+        if isinstance(changes, Refused):
             clinic = clinic_services.get_clinic(clinic_id)
-            errors = exc.errors
+            errors = changes.errors
         else:
-            db.session.commit()
             flash(
                 f"Clinic {clinic.name} saved." if changes else "Nothing changed.",
                 "success" if changes else "info",
@@ -301,18 +283,17 @@ def template_import():
     errors: dict[str, str] = {}
     if form.validate_on_submit():
         upload = form.upload()
-        try:
-            draft = services.import_risk_section(
+        draft = run_use_case(
+            lambda: services.import_risk_section(
                 text=form.text.data,
                 filename=upload[0] if upload else None,
                 data=upload[1] if upload else None,
                 actor=current_user,
             )
-        except DomainError as exc:
-            db.session.rollback()
-            errors = exc.errors
+        )
+        if isinstance(draft, Refused):
+            errors = draft.errors
         else:
-            db.session.commit()
             flash(
                 f"Draft version {draft.version} created. Review it below, then publish it "
                 "or discard it.",
@@ -326,7 +307,7 @@ def template_import():
     ), 400 if errors else 200
 
 
-@bp.get("/templates/<int:template_id>")
+@bp.get("/templates/<id:template_id>")
 @role_required("admin")
 def template_review(template_id: int):
     return _review_page(template_id)
@@ -342,20 +323,17 @@ def _review_page(template_id: int, *, error: str | None = None, status: int = 20
     ), status
 
 
-@bp.post("/templates/<int:template_id>/publish")
+@bp.post("/templates/<id:template_id>/publish")
 @role_required("admin")
 def template_publish(template_id: int):
     form = ActionForm()
     if not form.validate_on_submit():
         return _review_page(template_id, error="This form has expired. Try again.", status=400)
-    try:
-        template = risks.publish(template_id, actor=current_user, via="web")
-    except DomainError as exc:
-        db.session.rollback()
-        if exc.status_code == 404:
-            raise
-        return _review_page(template_id, error=exc.message, status=exc.status_code)
-    db.session.commit()
+    template = run_use_case(
+        lambda: risks.publish(template_id, actor=current_user, via="web"), shown=(400, 403, 409)
+    )
+    if isinstance(template, Refused):
+        return _review_page(template_id, error=template.message, status=template.status)
     flash(
         f"Version {template.version} is published. New sessions use it from now on; "
         "sessions already started keep the version they began with.",
@@ -364,20 +342,19 @@ def template_publish(template_id: int):
     return redirect(url_for("admin.template_review", template_id=template_id))
 
 
-@bp.post("/templates/<int:template_id>/discard")
+@bp.post("/templates/<id:template_id>/discard")
 @role_required("admin")
 def template_discard(template_id: int):
     form = ActionForm()
     if not form.validate_on_submit():
         return _review_page(template_id, error="This form has expired. Try again.", status=400)
-    try:
-        version = risks.discard_draft(template_id, actor=current_user).version
-    except DomainError as exc:
-        db.session.rollback()
-        if exc.status_code == 404:
-            raise
-        return _review_page(template_id, error=exc.message, status=exc.status_code)
-    db.session.commit()
+    # The number is read before the commit: the deleted draft cannot be loaded after it.
+    version = run_use_case(
+        lambda: risks.discard_draft(template_id, actor=current_user).version,
+        shown=(400, 403, 409),
+    )
+    if isinstance(version, Refused):
+        return _review_page(template_id, error=version.message, status=version.status)
     flash(f"Draft version {version} discarded. Nothing else was changed.", "success")
     return redirect(url_for("admin.templates"))
 

@@ -41,18 +41,3 @@ class AuditChainHead(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     last_seq: Mapped[int] = mapped_column(default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
-
-
-class VerificationRun(db.Model):
-    """One run of `flask audit verify`, so the dashboard shows when it last ran and its result."""
-
-    __tablename__ = "verification_runs"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    started_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    finished_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    events: Mapped[int] = mapped_column(default=0)
-    records: Mapped[int] = mapped_column(default=0)
-    is_intact: Mapped[bool] = mapped_column(default=False)
-    #: The first break found, if any.
-    problem: Mapped[str | None] = mapped_column(String(500))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from safety.hashing import canonical_json, sha256_hex
+from safety.hashing import canonical_json, hashed_time, sha256_hex
 
 #: prev_hash of the first event.
 GENESIS_HASH = "0" * 64
@@ -24,7 +24,7 @@ def event_payload(
     """Return the fields an event hash covers."""
     return {
         "seq": seq,
-        "created_dt": created_dt.astimezone(UTC).isoformat(timespec="microseconds"),
+        "created_dt": hashed_time(created_dt),
         "actor_id": actor_id,
         "action": action,
         "object_type": object_type,

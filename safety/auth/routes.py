@@ -2,53 +2,55 @@
 
 from __future__ import annotations
 
-from functools import wraps
-
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 
 from safety.auth import services
 from safety.auth.forms import LoginForm, PasswordChangeForm
 from safety.auth.models import User
-from safety.errors import DomainError
 from safety.extensions import db, limiter
+from safety.ids import parse_id
+from safety.web import Refused, run_use_case
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 
 def load_user(user_id: str) -> User | None:
-    """Load the signed-in user only while their server-side login session is valid."""
-    user = db.session.get(User, int(user_id)) if user_id.isdecimal() else None
-    if user is None or not user.is_enabled:
-        return None
+    """Load the account a session cookie names, if it may still sign in.
+
+    Only a read: whether this browser's login session is still valid is decided (and its
+    last-seen time written) by `keep_login_session`, which commits that work itself.
+    """
+    key = parse_id(user_id)
+    user = db.session.get(User, key) if key is not None else None
+    return user if user is not None and user.is_enabled else None
+
+
+@bp.before_app_request
+def keep_login_session() -> None:
+    """End a lapsed server-side login session, or note that this browser is still active."""
+    if request.endpoint == "static" or not current_user.is_authenticated:
+        return
     config = current_app.config
     valid = services.check_login_session(
         session.get("login_id"),
-        user.id,
+        current_user.id,
         idle_timeout=config["SESSION_IDLE_TIMEOUT"],
         absolute_lifetime=config["SESSION_ABSOLUTE_LIFETIME"],
     )
     db.session.commit()
     if not valid:
+        logout_user()
         session.clear()
-        return None
-    return user
-
-
-def role_required(*roles: str):
-    """Allow a view to the given roles only (signed-in users of other roles get 403)."""
-
-    def decorator(view):
-        @wraps(view)
-        @login_required
-        def wrapper(*args, **kwargs):
-            if current_user.role not in roles:
-                abort(403)
-            return view(*args, **kwargs)
-
-        return wrapper
-
-    return decorator
 
 
 def _login_limit() -> str:
@@ -63,14 +65,11 @@ def login():
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        try:
-            user = services.authenticate(form.email.data, form.password.data)
-            login_session = services.start_login_session(user)
-        except DomainError as exc:
-            db.session.commit()  # keep the failure count and the audit event
-            error = exc.message
+        result = run_use_case(lambda: services.sign_in(form.email.data, form.password.data))
+        if isinstance(result, Refused):
+            error = result.message
         else:
-            db.session.commit()
+            user, login_session = result
             session.clear()
             session["login_id"] = login_session.id
             login_user(user)
@@ -96,15 +95,14 @@ def change_password():
     form = PasswordChangeForm()
     errors: dict[str, str] = {}
     if form.validate_on_submit():
-        try:
-            services.change_password(
+        result = run_use_case(
+            lambda: services.change_password(
                 current_user, form.current_password.data, form.new_password.data
             )
-        except DomainError as exc:
-            db.session.commit()  # a wrong current password counts towards the lockout
-            errors = exc.errors
+        )
+        if isinstance(result, Refused):
+            errors = result.errors
         else:
-            db.session.commit()
             logout_user()
             session.clear()
             flash("Your password has been changed. Sign in again with the new one.", "success")

@@ -12,12 +12,13 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from safety.audit import services as audit
-from safety.auth import rules
+from safety.auth import policy, rules
 from safety.auth.models import ApiToken, LoginSession, Role, User
 from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
-from safety.errors import Conflict, DomainError, NotFound
+from safety.errors import Conflict, DomainError, NotFound, RecordedRefusal
 from safety.extensions import db
+from safety.ids import is_id
 
 #: One message for every failed sign-in, so it never tells which part was wrong.
 LOGIN_FAILED = "That email and password do not match an active account."
@@ -63,22 +64,30 @@ def authenticate(email: str, password: str, *, now: datetime | None = None) -> U
         # Spend the same time as a real check, so timing does not reveal which emails exist.
         hasher().hash(password)
         audit.record("auth.login_failed", details={"reason": "unknown_account"}, now=now)
-        raise DomainError(LOGIN_FAILED)
+        raise RecordedRefusal(LOGIN_FAILED)
     if rules.is_locked(user.locked_until_dt, now):
         audit.record(
             "auth.login_failed", actor=user, obj=user, details={"reason": "locked"}, now=now
         )
-        raise DomainError(LOCKED)
+        raise RecordedRefusal(LOCKED)
     if not password_matches(user, password) or not user.is_enabled:
         reason = "bad_password" if user.is_enabled else "deactivated"
         register_failure(user, now=now)
         audit.record("auth.login_failed", actor=user, obj=user, details={"reason": reason}, now=now)
-        raise DomainError(LOCKED if rules.is_locked(user.locked_until_dt, now) else LOGIN_FAILED)
+        raise RecordedRefusal(
+            LOCKED if rules.is_locked(user.locked_until_dt, now) else LOGIN_FAILED
+        )
     user.failed_login_count = 0
     user.locked_until_dt = None
     if hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
+
+
+def sign_in(email: str, password: str, *, now: datetime | None = None):
+    """Check a sign-in and open a login session for the browser; returns (user, session)."""
+    user = authenticate(email, password, now=now)
+    return user, start_login_session(user, now=now)
 
 
 def register_failure(user: User, *, now: datetime) -> None:
@@ -162,7 +171,7 @@ def change_password(user: User, current: str, new: str, *, now: datetime | None 
     now = now or utcnow()
     if not password_matches(user, current):
         register_failure(user, now=now)
-        raise DomainError(
+        raise RecordedRefusal(
             "Check the fields below.", {"current_password": "That is not your current password."}
         )
     problems = rules.password_problems(new, email=user.email, name=user.name)
@@ -260,7 +269,7 @@ def revoke_api_token(
 
 def get_user(user_id: int) -> User:
     """Return an account by id, or raise NotFound."""
-    user = db.session.get(User, user_id) if 0 < user_id <= 2**31 - 1 else None
+    user = db.session.get(User, user_id) if is_id(user_id) else None
     if user is None:
         raise NotFound("No such user.")
     return user
@@ -315,7 +324,7 @@ def change_role(
         },
         now=now,
     )
-    if old_role == Role.COMPLIANCE and role != Role.COMPLIANCE:
+    if old_role == Role.COMPLIANCE and not policy.can_hold_api_token(user):
         revoke_api_tokens(user, "role_changed", actor=actor, now=now)
     return user
 

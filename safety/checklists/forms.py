@@ -2,8 +2,10 @@
 only the CSRF token here; `rules.read_phase` reads and type-checks the item fields."""
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, PasswordField
+from wtforms import IntegerField, PasswordField, TextAreaField
 from wtforms.validators import DataRequired, Length
+
+from safety.checklists.addenda import BODY_MAX_LENGTH, REASON_MAX_LENGTH
 
 
 class PhaseForm(FlaskForm):
@@ -17,4 +19,37 @@ class StartSessionForm(FlaskForm):
 class SignForm(FlaskForm):
     password = PasswordField(
         "Your password", validators=[DataRequired("Enter your password to sign."), Length(max=256)]
+    )
+
+
+class AddendumForm(FlaskForm):
+    """A signed correction; its fields are prefixed ("addendum-reason") so they never clash
+    with the signing form's on the record page."""
+
+    reason = TextAreaField(
+        "Reason for the correction",
+        validators=[
+            DataRequired("Say why the record needs a correction."),
+            Length(
+                max=REASON_MAX_LENGTH,
+                message=f"Keep the reason under {REASON_MAX_LENGTH} characters.",
+            ),
+        ],
+    )
+    body = TextAreaField(
+        "Correction",
+        validators=[
+            DataRequired("Write the correction."),
+            Length(
+                max=BODY_MAX_LENGTH,
+                message=f"Keep the correction under {BODY_MAX_LENGTH} characters.",
+            ),
+        ],
+    )
+    password = PasswordField(
+        "Your password",
+        validators=[
+            DataRequired("Enter your password to sign the addendum."),
+            Length(max=256, message="That password is not right."),
+        ],
     )

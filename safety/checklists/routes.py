@@ -1,19 +1,25 @@
-"""The practitioner's session checklist: today's list, start, phases, signing."""
+"""The practitioner's session checklist: today's list, start, phases, signing, addenda."""
 
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from safety.auth.routes import role_required
-from safety.checklists import rules, services
-from safety.checklists.forms import PhaseForm, SignForm, StartSessionForm
-from safety.clinics import services as clinics
-from safety.errors import DomainError
+from safety.auth import policy
+from safety.auth.policy import role_required
+from safety.checklists import addenda, rules, services
+from safety.checklists.forms import AddendumForm, PhaseForm, SignForm, StartSessionForm
+from safety.checklists.models import TreatmentSession
+from safety.errors import Conflict
 from safety.extensions import db
 from safety.followup import services as followups
+from safety.web import Refused, field_errors, run_use_case
 
 bp = Blueprint("checklists", __name__, url_prefix="/sessions")
+
+#: Prefix of the addendum form's field names and ids, so they never clash with another form
+#: on the record page (the signing form also has a password field).
+ADDENDUM_PREFIX = "addendum"
 
 
 @bp.get("/")
@@ -34,100 +40,122 @@ def start():
     form = StartSessionForm()
     error = None
     if form.validate_on_submit():
-        try:
-            session = services.start_session(current_user, patient_id=form.patient_id.data)
-        except DomainError as exc:
-            db.session.rollback()
+        result = run_use_case(
+            lambda: services.start_session(current_user, patient_id=form.patient_id.data),
+            shown=(400, 403, 404),
+        )
+        if isinstance(result, Refused):
             error = (
-                "Choose one of your clinic's patients." if exc.status_code == 404 else exc.message
+                "Choose one of your clinic's patients." if result.status == 404 else result.message
             )
         else:
-            db.session.commit()
             flash("Session started. Begin with Sign in.", "success")
-            return redirect(url_for("checklists.session", session_id=session.id))
+            return redirect(url_for("checklists.record", session_id=result.id))
     elif form.is_submitted():
         error = "Choose a patient."
-    patients = db.session.scalars(clinics.visible_patients(current_user).limit(500)).all()
+    patients = db.session.scalars(policy.visible_patients(current_user).limit(500)).all()
     return render_template(
         "checklists/start.html", form=form, patients=patients, error=error
     ), 400 if error else 200
 
 
-@bp.get("/<int:session_id>")
+@bp.get("/<id:session_id>")
 @role_required("practitioner", "compliance")
-def session(session_id: int):
-    record = services.record_view(current_user, session_id)
+def record(session_id: int):
+    found = services.record_view(current_user, session_id)
     db.session.commit()
-    state = services.progress(record)
-    if not record.is_signed and record.practitioner_id == current_user.id and state.next_phase:
-        return redirect(
-            url_for("checklists.phase", session_id=record.id, phase_id=state.next_phase)
-        )
+    state = services.progress(found)
+    if policy.can_fill(current_user, found) and state.next_phase:
+        return redirect(url_for("checklists.phase", session_id=found.id, phase_id=state.next_phase))
+    return _record_page(found)
+
+
+def _record_page(
+    found: TreatmentSession,
+    *,
+    sign_form: SignForm | None = None,
+    sign_refused: Refused | None = None,
+    addendum_form: AddendumForm | None = None,
+    addendum_refused: Refused | None = None,
+    status: int = 200,
+):
+    """Render the record page; the view and both refused forms share this one context."""
+    state = services.progress(found)
+    unsigned = not found.is_signed
     return render_template(
-        "checklists/session.html",
-        record=record,
+        "checklists/record.html",
+        record=found,
         state=state,
-        form=SignForm(),
-        blockers=[] if record.is_signed else services.signing_blockers(record),
-        flags_preview=[] if record.is_signed else rules.flags_for(state.template, state.answers),
-        followups=followups.timeline(record),
-        errors={},
-    )
+        form=sign_form or SignForm(formdata=None),
+        errors=sign_refused.errors if sign_refused else {},
+        message=sign_refused.message if sign_refused else None,
+        blockers=services.signing_blockers(found) if unsigned else [],
+        flags_preview=rules.flags_for(state.template, state.answers) if unsigned else [],
+        followups=followups.timeline(found),
+        can_sign=policy.can_fill(current_user, found),
+        can_add_addendum=policy.can_add_addendum(current_user, found),
+        addendum_errors=_prefixed(addendum_refused.errors) if addendum_refused else {},
+        addendum_message=addendum_refused.message if addendum_refused else None,
+        addendum_values=_prefixed(
+            {"reason": addendum_form.reason.data, "body": addendum_form.body.data}
+            if addendum_form
+            else {}
+        ),
+    ), status
 
 
-@bp.route("/<int:session_id>/phase/<phase_id>", methods=["GET", "POST"])
+def _prefixed(values: dict) -> dict:
+    return {f"{ADDENDUM_PREFIX}-{name}": value or "" for name, value in values.items()}
+
+
+@bp.route("/<id:session_id>/phase/<phase_id>", methods=["GET", "POST"])
 @role_required("practitioner")
 def phase(session_id: int, phase_id: str):
-    record = services.get_session(current_user, session_id)
-    state = services.progress(record)
+    found = services.get_session(current_user, session_id)
+    state = services.progress(found)
     if phase_id not in state.template.phase_ids:
         return render_template("error.html", title="Not found", message="No such phase."), 404
-    if record.is_signed:
+    if found.is_signed:
         flash("This checklist is signed and can no longer be changed.", "info")
-        return redirect(url_for("checklists.session", session_id=record.id))
-    if record.practitioner_id != current_user.id:
+        return redirect(url_for("checklists.record", session_id=found.id))
+    if not policy.can_fill(current_user, found):
         if request.method == "POST":
             return render_template(
                 "error.html",
                 title="Not your session",
                 message="Only the practitioner who started this session can fill it in.",
             ), 403
-        return redirect(url_for("checklists.session", session_id=record.id))
+        return redirect(url_for("checklists.record", session_id=found.id))
     form = PhaseForm()
-    errors: dict[str, str] = {}
-    message = None
+    refused = None
     values = {**state.answers, **{f"{k}.note": v for k, v in state.notes.items()}}
     if form.validate_on_submit():
-        try:
-            services.submit_phase(
-                current_user, record.id, phase_id, request.form.to_dict(flat=False)
+        result = run_use_case(
+            lambda: services.submit_phase(
+                current_user, found.id, phase_id, request.form.to_dict(flat=False)
             )
-        except DomainError as exc:
-            db.session.rollback()
-            if exc.status_code != 400:
-                raise
-            errors, message = exc.errors, exc.message
+        )
+        if isinstance(result, Refused):
+            refused = result
             values = _raw_values(request.form)
         else:
-            db.session.commit()
-            following = services.progress(services.get_session(current_user, record.id)).next_phase
-            title = state.template.phase(phase_id).title
-            flash(f"{title} saved.", "success")
+            following = services.progress(services.get_session(current_user, found.id)).next_phase
+            flash(f"{state.template.phase(phase_id).title} saved.", "success")
             if following and following != phase_id:
                 return redirect(
-                    url_for("checklists.phase", session_id=record.id, phase_id=following)
+                    url_for("checklists.phase", session_id=found.id, phase_id=following)
                 )
-            return redirect(url_for("checklists.session", session_id=record.id))
+            return redirect(url_for("checklists.record", session_id=found.id))
     return render_template(
         "checklists/phase.html",
-        record=record,
+        record=found,
         state=state,
         phase=state.template.phase(phase_id),
         form=form,
         values=values,
-        errors=errors,
-        message=message,
-    ), 400 if errors or message else 200
+        errors=refused.errors if refused else {},
+        message=refused.message if refused else None,
+    ), 400 if refused else 200
 
 
 def _raw_values(form) -> dict:
@@ -139,37 +167,47 @@ def _raw_values(form) -> dict:
     return values
 
 
-@bp.post("/<int:session_id>/sign")
+@bp.post("/<id:session_id>/sign")
 @role_required("practitioner")
 def sign(session_id: int):
     form = SignForm()
-    record = services.get_session(current_user, session_id)
-    errors: dict[str, str] = {}
-    message = None
-    if form.validate_on_submit():
-        try:
-            services.sign_session(current_user, record.id, form.password.data)
-        except DomainError as exc:
-            db.session.commit() if "password" in exc.errors else db.session.rollback()
-            if exc.status_code != 400:
-                raise
-            errors, message = exc.errors, exc.message
-        else:
-            db.session.commit()
-            flash("Checklist signed. The record can no longer be changed.", "success")
-            return redirect(url_for("checklists.session", session_id=record.id))
-    else:
-        errors = {"password": "Enter your password to sign."}
-    record = services.get_session(current_user, session_id)
-    state = services.progress(record)
-    return render_template(
-        "checklists/session.html",
-        record=record,
-        state=state,
-        form=form,
-        blockers=services.signing_blockers(record) if not record.is_signed else [],
-        flags_preview=rules.flags_for(state.template, state.answers),
-        followups=followups.timeline(record),
-        errors=errors,
-        message=message,
-    ), 400
+    found = services.get_session(current_user, session_id)
+    if not form.validate_on_submit():
+        refused = Refused("", {"password": "Enter your password to sign."})
+        return _record_page(found, sign_form=form, sign_refused=refused, status=400)
+    result = run_use_case(lambda: services.sign_session(current_user, found.id, form.password.data))
+    if isinstance(result, Refused):
+        found = services.get_session(current_user, session_id)
+        return _record_page(found, sign_form=form, sign_refused=result, status=400)
+    flash("Checklist signed. The record can no longer be changed.", "success")
+    return redirect(url_for("checklists.record", session_id=found.id))
+
+
+@bp.post("/<id:session_id>/addenda")
+@role_required("practitioner")
+def add_addendum(session_id: int):
+    found = services.get_session(current_user, session_id)  # another clinic's: 404
+    if not found.is_signed:
+        raise Conflict(
+            "Only a signed record takes addenda: change the checklist itself until it is signed."
+        )
+    form = AddendumForm(prefix=ADDENDUM_PREFIX)
+    if not form.validate_on_submit():
+        refused = Refused(addenda.NOT_ADDED, field_errors(form))
+        return _record_page(found, addendum_form=form, addendum_refused=refused, status=400)
+    result = run_use_case(
+        lambda: addenda.add_addendum(
+            current_user,
+            found.id,
+            reason=form.reason.data,
+            body=form.body.data,
+            password=form.password.data,
+        )
+    )
+    if isinstance(result, Refused):
+        found = services.get_session(current_user, session_id)
+        return _record_page(found, addendum_form=form, addendum_refused=result, status=400)
+    flash("Addendum signed and added. The original record is unchanged.", "success")
+    return redirect(
+        url_for("checklists.record", session_id=found.id, _anchor=f"addendum-{result.id}")
+    )

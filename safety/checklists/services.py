@@ -4,27 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, false, or_, select
+from sqlalchemy import or_
 from sqlalchemy.orm import selectinload
 
 from safety.audit import services as audit
+from safety.auth import policy
 from safety.auth import rules as auth_rules
 from safety.auth import services as auth
-from safety.auth.models import Role, User
+from safety.auth.models import User
 from safety.checklists import rules
 from safety.checklists.models import Flag, PhaseEntry, TreatmentSession
 from safety.clinics import services as clinics
 from safety.dbtypes import utcnow
-from safety.errors import Conflict, DomainError, Forbidden, NotFound
+from safety.errors import Conflict, DomainError, Forbidden, NotFound, RecordedRefusal
 from safety.extensions import db
+from safety.followup.services import schedule_for_signed_session
+from safety.hashing import hashed_time
+from safety.ids import is_id
 from safety.risks import services as risks
 from safety.risks.rules import Template, template_from_definition
-
-#: Largest id a 32-bit INTEGER key holds; anything larger cannot exist.
-MAX_ID = 2**31 - 1
 
 #: The meaning of the signature, shown with it (21 CFR Part 11 §11.50).
 SIGNATURE_MEANING = "Performed and verified these checks"
@@ -51,22 +52,12 @@ def template_for(session: TreatmentSession) -> Template:
     return template_from_definition(session.template_version.definition)
 
 
-def visible_sessions(actor: User) -> Select:
-    """Return a query of the sessions the actor may read."""
-    query = select(TreatmentSession)
-    if actor.role == Role.PRACTITIONER:
-        return query.where(TreatmentSession.clinic_id == actor.clinic_id)
-    if actor.role == Role.COMPLIANCE:
-        return query
-    return query.where(false())
-
-
 def get_session(actor: User, session_id: int) -> TreatmentSession:
     """Return a session in the actor's scope; anything else is not found, never forbidden."""
-    if not 0 < session_id <= MAX_ID:
+    if not is_id(session_id):
         raise NotFound("No such session.")
     session = db.session.scalar(
-        visible_sessions(actor)
+        policy.visible_sessions(actor)
         .where(TreatmentSession.id == session_id)
         .options(selectinload(TreatmentSession.entries), selectinload(TreatmentSession.flags))
     )
@@ -77,7 +68,7 @@ def get_session(actor: User, session_id: int) -> TreatmentSession:
 
 def _own_open_session(actor: User, session_id: int) -> TreatmentSession:
     session = get_session(actor, session_id)
-    if session.practitioner_id != actor.id:
+    if not policy.is_author(actor, session):
         raise Forbidden("Only the practitioner who started this session can fill it in or sign it.")
     if session.is_signed:
         raise Conflict("This checklist is signed and can no longer be changed.")
@@ -101,8 +92,7 @@ def progress(session: TreatmentSession) -> Progress:
 
 def start_session(actor: User, *, patient_id: int, now: datetime | None = None) -> TreatmentSession:
     """Start a session for a patient of the practitioner's clinic on the current template."""
-    if actor.role != Role.PRACTITIONER:
-        raise Forbidden("Only practitioners start sessions.")
+    policy.require(policy.can_start_session(actor), "Only practitioners start sessions.")
     now = now or utcnow()
     patient = clinics.get_patient(actor, patient_id)
     template = risks.ensure_current_template(now=now)
@@ -120,6 +110,29 @@ def start_session(actor: User, *, patient_id: int, now: datetime | None = None) 
         "session.create", actor=actor, obj=session, details={"template": template.version}, now=now
     )
     return session
+
+
+def start_session_for_new_patient(
+    actor: User,
+    *,
+    given_name: str,
+    family_name: str,
+    email: str | None,
+    phone: str | None,
+    is_followup_consent: bool,
+    now: datetime | None = None,
+) -> TreatmentSession:
+    """Register a patient at the practitioner's clinic and start their session at once."""
+    patient = clinics.add_patient(
+        actor,
+        given_name=given_name,
+        family_name=family_name,
+        email=email,
+        phone=phone,
+        is_followup_consent=is_followup_consent,
+        now=now,
+    )
+    return start_session(actor, patient_id=patient.id, now=now)
 
 
 def submit_phase(
@@ -207,11 +220,11 @@ def sign_session(
         audit.record(
             "session.sign_failed", actor=actor, obj=session, details={"reason": "locked"}, now=now
         )
-        raise DomainError("The checklist was not signed.", {"password": auth.LOCKED})
+        raise RecordedRefusal("The checklist was not signed.", {"password": auth.LOCKED})
     if not auth.password_matches(actor, password):
         auth.register_failure(actor, now=now)
         audit.record("session.sign_failed", actor=actor, obj=session, now=now)
-        raise DomainError(
+        raise RecordedRefusal(
             "The checklist was not signed.",
             {"password": "That password is not right. Enter your own password to sign."},
         )
@@ -261,14 +274,7 @@ def apply_signature(session: TreatmentSession, signer: User, *, now: datetime) -
         now=now,
     )
     # Follow-ups go out through outbox rows written in this same transaction.
-    from safety.followup.services import schedule_for_signed_session
-
     schedule_for_signed_session(session, now=now)
-
-
-def _iso(value: datetime) -> str:
-    """Render a time the same way before and after a database round trip."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def signed_content(session: TreatmentSession) -> dict[str, Any]:
@@ -287,7 +293,7 @@ def signed_content(session: TreatmentSession) -> dict[str, Any]:
                 "id": e.id,
                 "phase": e.phase,
                 "author": e.author_id,
-                "submitted_dt": _iso(e.submitted_dt),
+                "submitted_dt": hashed_time(e.submitted_dt),
                 "answers": e.answers,
                 "notes": e.notes,
             }
@@ -297,20 +303,20 @@ def signed_content(session: TreatmentSession) -> dict[str, Any]:
             "signer": session.signed_by_id,
             "name": session.signer_name,
             "meaning": session.signature_meaning,
-            "signed_dt": _iso(session.signed_dt),
+            "signed_dt": hashed_time(session.signed_dt),
         },
     }
 
 
 def sessions_for_today(actor: User, *, now: datetime | None = None) -> list[TreatmentSession]:
     """Return today's sessions at the practitioner's clinic and any earlier unsigned ones."""
-    if actor.role != Role.PRACTITIONER:
+    if not policy.is_practitioner(actor):
         return []
     now = now or utcnow()
     today = now.astimezone(actor.clinic.zone).date()
     return list(
         db.session.scalars(
-            visible_sessions(actor)
+            policy.visible_sessions(actor)
             .where(
                 or_(TreatmentSession.session_date == today, TreatmentSession.signed_dt.is_(None))
             )
@@ -326,7 +332,7 @@ def signed_records(
 ) -> list[TreatmentSession]:
     """Return signed records the actor may read, newest first, a page at a time."""
     query = (
-        visible_sessions(actor)
+        policy.visible_sessions(actor)
         .where(TreatmentSession.signed_dt.is_not(None))
         .options(
             selectinload(TreatmentSession.patient),
@@ -344,6 +350,6 @@ def signed_records(
 def record_view(actor: User, session_id: int, *, now: datetime | None = None) -> TreatmentSession:
     """Return a record for reading, auditing the view when the reader is not its author."""
     session = get_session(actor, session_id)
-    if session.practitioner_id != actor.id:
+    if policy.is_audited_view(actor, session):
         audit.record("session.view", actor=actor, obj=session, now=now)
     return session

@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from safety.auth.routes import role_required
+from safety.auth import policy
+from safety.auth.policy import role_required
 from safety.checklists import services as checklists
-from safety.clinics import services
 from safety.clinics.forms import PatientForm
-from safety.errors import DomainError
 from safety.extensions import db
+from safety.web import Refused, field_errors, run_use_case
 
 bp = Blueprint("clinics", __name__, url_prefix="/patients")
 
@@ -18,7 +18,7 @@ bp = Blueprint("clinics", __name__, url_prefix="/patients")
 @bp.get("/")
 @role_required("practitioner")
 def patients():
-    rows = db.session.scalars(services.visible_patients(current_user).limit(500)).all()
+    rows = db.session.scalars(policy.visible_patients(current_user).limit(500)).all()
     return render_template("clinics/patients.html", patients=rows)
 
 
@@ -28,8 +28,8 @@ def new_patient():
     form = PatientForm()
     errors: dict[str, str] = {}
     if form.validate_on_submit():
-        try:
-            patient = services.add_patient(
+        session = run_use_case(
+            lambda: checklists.start_session_for_new_patient(
                 current_user,
                 given_name=form.given_name.data or "",
                 family_name=form.family_name.data or "",
@@ -37,17 +37,13 @@ def new_patient():
                 phone=form.phone.data,
                 is_followup_consent=form.is_followup_consent.data,
             )
-            session = checklists.start_session(current_user, patient_id=patient.id)
-        except DomainError as exc:
-            db.session.rollback()
-            errors = exc.errors
+        )
+        if isinstance(session, Refused):
+            errors = session.errors
         else:
-            db.session.commit()
             flash("Patient added and session started. Begin with Sign in.", "success")
-            return redirect(url_for("checklists.session", session_id=session.id))
+            return redirect(url_for("checklists.record", session_id=session.id))
     else:
-        errors = {
-            name: messages[0] for name, messages in form.errors.items() if name != "csrf_token"
-        }
+        errors = field_errors(form)
     status = 400 if errors else 200
     return render_template("clinics/new_patient.html", form=form, errors=errors), status

@@ -7,14 +7,16 @@ from datetime import datetime
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from sqlalchemy import Select, false, select
+from sqlalchemy import select
 
 from safety.audit import services as audit
-from safety.auth.models import Role, User
+from safety.auth import policy
+from safety.auth.models import User
 from safety.clinics.models import Clinic, Patient
 from safety.dbtypes import utcnow
 from safety.errors import DomainError, NotFound
 from safety.extensions import db
+from safety.ids import is_id
 
 PHONE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
 
@@ -43,21 +45,11 @@ def create_clinic(
     return clinic
 
 
-def visible_patients(actor: User) -> Select:
-    """Return a query of the patients the actor may see (none for administrators)."""
-    query = select(Patient).order_by(Patient.family_name, Patient.given_name, Patient.id)
-    if actor.role == Role.PRACTITIONER:
-        return query.where(Patient.clinic_id == actor.clinic_id)
-    if actor.role == Role.COMPLIANCE:
-        return query
-    return query.where(false())
-
-
 def get_patient(actor: User, patient_id: int) -> Patient:
     """Return a patient in the actor's scope; another clinic's patient is simply not found."""
-    if not 0 < patient_id <= 2**31 - 1:
+    if not is_id(patient_id):
         raise NotFound("No such patient.")
-    patient = db.session.scalar(visible_patients(actor).where(Patient.id == patient_id))
+    patient = db.session.scalar(policy.visible_patients(actor).where(Patient.id == patient_id))
     if patient is None:
         raise NotFound("No such patient.")
     return patient
@@ -74,7 +66,7 @@ def add_patient(
     now: datetime | None = None,
 ) -> Patient:
     """Register a patient at the practitioner's clinic."""
-    if actor.role != Role.PRACTITIONER:
+    if not policy.can_add_patient(actor):
         raise NotFound()
     given_name, family_name = given_name.strip(), family_name.strip()
     email = (email or "").strip().lower() or None
@@ -93,7 +85,7 @@ def add_patient(
     if errors:
         raise DomainError("The patient was not added.", errors)
     patient = Patient(
-        clinic_id=actor.clinic_id,
+        clinic_id=policy.working_clinic_id(actor),
         given_name=given_name,
         family_name=family_name,
         email=email,
@@ -203,7 +195,7 @@ def add_clinic(
 
 def get_clinic(clinic_id: int) -> Clinic:
     """Return a clinic by id, or raise NotFound."""
-    clinic = db.session.get(Clinic, clinic_id) if 0 < clinic_id <= 2**31 - 1 else None
+    clinic = db.session.get(Clinic, clinic_id) if is_id(clinic_id) else None
     if clinic is None:
         raise NotFound("No such clinic.")
     return clinic

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from safety.ids import is_id
+
 RISK_SYSTEM = "urn:needlesafe:risk"
 QUESTIONNAIRE_URL = "urn:needlesafe:questionnaire:dry-needling-safety"
 MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
@@ -460,7 +462,6 @@ _DATE = re.compile(
     r"(?P<zone>Z|[+-]\d{2}:\d{2})?)?)?)?"
 )
 _SUBJECT = re.compile(r"(?:Patient/)?([1-9]\d{0,9})")
-MAX_ID = 2**31 - 1
 
 
 class SearchError(ValueError):
@@ -564,7 +565,7 @@ def subject_ids(values: Iterable[str]) -> frozenset[int] | None:
         ids = set()
         for part in raw.split(","):
             match = _SUBJECT.fullmatch(part.strip())
-            if not match or int(match.group(1)) > MAX_ID:
+            if not match or not is_id(int(match.group(1))):
                 raise SearchError(f"subject '{part.strip()}' is not a reference like Patient/12.")
             ids.add(int(match.group(1)))
         result = frozenset(ids) if result is None else result & ids
@@ -597,7 +598,7 @@ def decode_cursor(token: str) -> Cursor:
         stamp, _, ident = text.partition("|")
         signed_dt = datetime.fromisoformat(stamp)
         number = int(ident)
-        if signed_dt.tzinfo is None or not 0 < number <= MAX_ID:
+        if signed_dt.tzinfo is None or not is_id(number):
             raise ValueError(token)
         # Near year 1 or 9999 an offset moves the time out of range: OverflowError.
         return Cursor(signed_dt.astimezone(UTC), number)

@@ -25,7 +25,7 @@ from flask import (
 )
 from flask_login import current_user
 
-from safety.auth.routes import role_required
+from safety.auth.policy import role_required
 from safety.dbtypes import utcnow
 from safety.errors import DomainError, NotFound
 from safety.extensions import csrf, db

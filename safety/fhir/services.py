@@ -18,10 +18,10 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from safety.audit import services as audit
+from safety.auth import policy
 from safety.auth import services as auth
 from safety.auth.models import ApiToken, Role, User
 from safety.checklists.models import Addendum, TreatmentSession
-from safety.checklists.services import visible_sessions
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, Forbidden, NotFound
 from safety.extensions import db
@@ -29,6 +29,7 @@ from safety.fhir import mapping
 from safety.followup import rules as followup_rules
 from safety.followup.models import FollowUp, PatientResponse
 from safety.hashing import sha256_hex
+from safety.ids import parse_id
 from safety.risks.models import TemplateVersion
 from safety.risks.rules import load_register
 
@@ -39,7 +40,6 @@ PREFIX_LENGTH = 12
 LAST_USED_GRANULARITY = 300
 #: Records per query when exporting.
 EXPORT_BATCH = 500
-MAX_ID = 2**31 - 1
 
 #: Follow-up questions whose answers are codes (valueCoding), the rest are plain values.
 FOLLOWUP_CHOICES: dict[str, tuple[str, ...]] = {
@@ -95,7 +95,7 @@ def create_token(
     user = auth.find_user(email)
     if user is None:
         raise NotFound(f"No account has the email {auth.normalise_email(email)}.")
-    if user.role != Role.COMPLIANCE:
+    if not policy.can_hold_api_token(user):
         raise Forbidden(
             f"Only compliance officers hold FHIR API tokens; {user.email} is "
             f"{'an' if user.role == Role.ADMIN else 'a'} {user.role}."
@@ -125,7 +125,8 @@ def find_token(prefix_or_id: str) -> ApiToken:
     """Find one token by its id, its prefix or the whole secret."""
     key = prefix_or_id.strip()
     if key.isdecimal():
-        token = db.session.get(ApiToken, int(key)) if 0 < int(key) <= MAX_ID else None
+        token_id = parse_id(key)
+        token = db.session.get(ApiToken, token_id) if token_id is not None else None
         if token is None:
             raise NotFound(f"No token has the id {key}.")
         return token
@@ -187,7 +188,7 @@ def authenticate(authorization: str | None, *, now: datetime | None = None) -> A
     if token is None or token.revoked_dt is not None:
         raise TokenRefused("The token is not valid or has been revoked.")
     user = token.user
-    if not user.is_enabled or user.role != Role.COMPLIANCE:
+    if not user.is_enabled or not policy.can_hold_api_token(user):
         raise TokenRefused("The token's account is not an active compliance officer.")
     if (
         token.last_used_dt is None
@@ -260,7 +261,7 @@ def _resources(rows: Sequence[Any], templates: _Templates) -> list[dict[str, Any
 
 def _signed(actor: User):
     """Return the query of signed records the actor may read, as plain columns."""
-    scope = visible_sessions(actor).where(TreatmentSession.signed_dt.is_not(None))
+    scope = policy.visible_sessions(actor).where(TreatmentSession.signed_dt.is_not(None))
     return scope.with_only_columns(*_RECORD_COLUMNS)
 
 
@@ -270,9 +271,10 @@ def read_record(
     """Return one signed record (or follow-up answer) as a QuestionnaireResponse, audited."""
     if resource_id.startswith(mapping.FOLLOWUP_ID_PREFIX):
         return _read_followup(actor, resource_id, via=via, now=now)
-    if not resource_id.isdecimal() or not 0 < int(resource_id) <= MAX_ID:
+    record_id = parse_id(resource_id)
+    if record_id is None:
         raise NotFound("No such QuestionnaireResponse.")
-    row = db.session.execute(_signed(actor).where(TreatmentSession.id == int(resource_id))).first()
+    row = db.session.execute(_signed(actor).where(TreatmentSession.id == record_id)).first()
     if row is None:
         raise NotFound("No such QuestionnaireResponse.")
     (resource,) = _resources([row], _Templates())
@@ -288,7 +290,7 @@ def read_record(
 
 
 def _followup_rows(actor: User):
-    scope = visible_sessions(actor).where(TreatmentSession.signed_dt.is_not(None)).subquery()
+    scope = policy.visible_sessions(actor).where(TreatmentSession.signed_dt.is_not(None)).subquery()
     return (
         select(
             PatientResponse.id,
@@ -313,10 +315,10 @@ def _followup_resource(row: Any) -> dict[str, Any]:
 def _read_followup(
     actor: User, resource_id: str, *, via: str | None, now: datetime | None
 ) -> dict[str, Any]:
-    number = resource_id.removeprefix(mapping.FOLLOWUP_ID_PREFIX)
-    if not number.isdecimal() or not 0 < int(number) <= MAX_ID:
+    response_id = parse_id(resource_id.removeprefix(mapping.FOLLOWUP_ID_PREFIX))
+    if response_id is None:
         raise NotFound("No such QuestionnaireResponse.")
-    row = db.session.execute(_followup_rows(actor).where(PatientResponse.id == int(number))).first()
+    row = db.session.execute(_followup_rows(actor).where(PatientResponse.id == response_id)).first()
     if row is None:
         raise NotFound("No such QuestionnaireResponse.")
     audit.record(
@@ -330,22 +332,25 @@ def _read_followup(
     return _followup_resource(row)
 
 
-def read_questionnaire(template_id: str) -> dict[str, Any]:
-    """Return a template version as a FHIR Questionnaire."""
-    version = (
-        db.session.get(TemplateVersion, int(template_id))
-        if template_id.isdecimal() and 0 < int(template_id) <= MAX_ID
-        else None
-    )
-    if version is None:
-        raise NotFound("No such Questionnaire.")
+def template_questionnaire(version: TemplateVersion, *, with_id: bool = True) -> dict[str, Any]:
+    """Return a template version as a FHIR Questionnaire: the API, the template page and
+    `flask risks import --format fhir` all show this one resource."""
     return mapping.questionnaire(
         version.definition,
         version=version.version,
         kind_titles={k: v["title"] for k, v in load_register().kinds.items()},
         published_dt=version.published_dt,
-        resource_id=str(version.id),
+        resource_id=str(version.id) if with_id else None,
     )
+
+
+def read_questionnaire(template_id: str) -> dict[str, Any]:
+    """Return a template version as a FHIR Questionnaire."""
+    key = parse_id(template_id)
+    version = db.session.get(TemplateVersion, key) if key is not None else None
+    if version is None:
+        raise NotFound("No such Questionnaire.")
+    return template_questionnaire(version)
 
 
 @dataclass(frozen=True)
@@ -440,8 +445,7 @@ def record_export(
     now: datetime | None = None,
 ) -> None:
     """Audit an export before it streams (the caller commits, then streams)."""
-    if actor.role != Role.COMPLIANCE:
-        raise Forbidden("Only compliance officers export records.")
+    policy.require(policy.can_review(actor), "Only compliance officers export records.")
     audit.record(
         "export.fhir",
         actor=actor,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +18,51 @@ LINK_LIFETIME = timedelta(days=7)
 #: Minutes to wait after each failed attempt; after the last one the reminder has failed.
 BACKOFF_MINUTES = (1, 5, 15, 60, 240)
 MAX_ATTEMPTS = len(BACKOFF_MINUTES) + 1
+
+
+class Kind(StrEnum):
+    """The checks a patient is sent after a session (DESIGN §4)."""
+
+    DAY_1 = "24h"
+    DAY_3 = "72h"
+    DAY_7 = "7d"
+
+    @property
+    def label(self) -> str:
+        return _KIND_LABELS[self]
+
+
+_KIND_LABELS = {
+    Kind.DAY_1: "24-hour check",
+    Kind.DAY_3: "72-hour soreness check",
+    Kind.DAY_7: "7-day site check",
+}
+
+
+class Status(StrEnum):
+    """Where a follow-up stands, as staff read it on the record."""
+
+    SCHEDULED = "scheduled"
+    SENT = "sent"
+    ANSWERED = "answered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def label(self) -> str:
+        return _STATUS_LABELS[self]
+
+
+_STATUS_LABELS = {
+    Status.SCHEDULED: "scheduled",
+    Status.SENT: "sent, waiting for an answer",
+    Status.ANSWERED: "answered",
+    Status.FAILED: "could not be delivered",
+    Status.CANCELLED: "cancelled",
+}
+
+#: How a follow-up reaches the patient, as staff read it.
+CHANNEL_LABELS = {"email": "email", "sms": "text message"}
 
 EMERGENCY, SAME_DAY, REVIEW, NONE = "emergency", "same_day", "review", "none"
 #: Escalation levels, most urgent first.
@@ -86,6 +132,17 @@ def escalation(kind: str, answers: Mapping[str, Any]) -> str:
 
 
 SEVERITY = {EMERGENCY: "critical", SAME_DAY: "high", REVIEW: "medium"}
+#: Escalation levels as staff read them.
+LEVEL_LABELS = {EMERGENCY: "emergency", SAME_DAY: "same day", REVIEW: "review", NONE: "none"}
+
+
+def kind_label(kind: str) -> str:
+    """Return the name of a follow-up check, or the stored code for one this version lacks."""
+    return Kind(kind).label if kind in Kind._value2member_map_ else kind
+
+
+def status_label(status: str) -> str:
+    return Status(status).label if status in Status._value2member_map_ else status
 
 
 @dataclass(frozen=True)

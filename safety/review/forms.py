@@ -14,9 +14,10 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from safety.ids import parse_id
 from safety.review import rules
 
-_ID = re.compile(r"^[0-9]{1,10}$")
+_NUMBER = re.compile(r"^[0-9]{1,10}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 DATE_MESSAGE = "Enter a date as YYYY-MM-DD, for example 2026-03-31."
@@ -72,10 +73,10 @@ def _read_id(args: Mapping[str, str], name: str, message: str, errors: dict) -> 
     raw = _text(args, name)
     if not raw:
         return None
-    if not _ID.match(raw) or not 0 < int(raw) < 2**31:
+    value = parse_id(raw)
+    if value is None:
         errors[name] = message
-        return None
-    return int(raw)
+    return value
 
 
 def _read_date(args: Mapping[str, str], name: str, errors: dict) -> date | None:
@@ -191,7 +192,7 @@ def read_page(args: Mapping[str, str]) -> tuple[int, str | None]:
     raw = _text(args, "page")
     if not raw:
         return 1, None
-    if not _ID.match(raw) or not 1 <= int(raw) <= MAX_PAGE:
+    if not _NUMBER.match(raw) or not 1 <= int(raw) <= MAX_PAGE:
         return 1, "That page link did not work, so here is the first page."
     return int(raw), None
 
@@ -204,7 +205,7 @@ def read_dashboard_args(
     months = 12
     raw = _text(args, "months")
     if raw:
-        if _ID.match(raw) and int(raw) in periods:
+        if _NUMBER.match(raw) and int(raw) in periods:
             months = int(raw)
         else:
             errors["months"] = "Choose a period from the list."

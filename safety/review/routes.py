@@ -18,7 +18,7 @@ from flask import (
 )
 from flask_login import current_user
 
-from safety.auth.routes import role_required
+from safety.auth.policy import role_required
 from safety.dbtypes import utcnow
 from safety.errors import DomainError
 from safety.extensions import db
@@ -79,7 +79,7 @@ def patient_search():
     ), 400 if errors else 200
 
 
-@bp.get("/records/<int:session_id>")
+@bp.get("/records/<id:session_id>")
 @role_required("compliance", "practitioner")
 def record(session_id: int):
     detail = services.record_detail(current_user, session_id)
@@ -91,7 +91,7 @@ def record(session_id: int):
     )
 
 
-@bp.get("/records/<int:session_id>/print")
+@bp.get("/records/<id:session_id>/print")
 @role_required("compliance", "practitioner")
 def record_print(session_id: int):
     detail = services.record_detail(current_user, session_id)
@@ -126,7 +126,7 @@ def _back(flag_id: int, session_id: int, back: str | None):
     return redirect(url_for("review.flags"))
 
 
-@bp.post("/flags/<int:flag_id>/acknowledge")
+@bp.post("/flags/<id:flag_id>/acknowledge")
 @role_required("compliance", "practitioner")
 def acknowledge_flag(flag_id: int):
     form = forms.AcknowledgeForm()
@@ -149,7 +149,7 @@ def acknowledge_flag(flag_id: int):
     return _back(flag.id, flag.session_id, form.back.data)
 
 
-@bp.route("/flags/<int:flag_id>/resolve", methods=["GET", "POST"])
+@bp.route("/flags/<id:flag_id>/resolve", methods=["GET", "POST"])
 @role_required("compliance")
 def resolve_flag(flag_id: int):
     form = forms.ResolveForm()

@@ -13,6 +13,8 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from safety.ids import is_id
+
 #: Flag severities, most serious first (the same scale as the checklist rules).
 SEVERITIES = ("critical", "high", "medium", "low")
 #: Flag statuses in the order a queue works them.
@@ -359,7 +361,7 @@ def decode_cursor(value: str | None) -> tuple[date, int] | None:
     except ValueError:
         return None
     session_id = int(match.group(2))
-    if not 0 < session_id < 2**31:
+    if not is_id(session_id):
         return None
     return day, session_id
 

@@ -38,17 +38,19 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from safety.audit import services as audit
-from safety.audit import verify
-from safety.audit.models import AuditEvent, VerificationRun
+from safety.audit.models import AuditEvent
+from safety.auth import policy
 from safety.auth.models import Role, User
 from safety.checklists import services as checklists
 from safety.checklists.models import Flag, PhaseEntry, TreatmentSession
-from safety.clinics import services as clinics
 from safety.clinics.models import Clinic, Patient, zone_for
 from safety.dbtypes import utcnow
-from safety.errors import Conflict, DomainError, Forbidden, NotFound
+from safety.errors import Conflict, DomainError, NotFound
 from safety.extensions import db
 from safety.followup.models import FollowUp, PatientResponse
+from safety.ids import is_id
+from safety.integrity import verify
+from safety.integrity.models import VerificationRun
 from safety.review import rules
 from safety.review.rules import LotQuery, MonthCounts, RecordFilters
 from safety.risks.models import TemplateVersion
@@ -66,7 +68,6 @@ PATIENT_SEARCH_LIMIT = 50
 RESOLUTION_NOTE_MAX = 2_000
 #: Periods the dashboard offers, in months.
 PERIODS = (3, 6, 12, 24, 60)
-MAX_ID = checklists.MAX_ID
 
 
 # --- SQL helpers -----------------------------------------------------------------------------
@@ -97,18 +98,8 @@ def _capped_count(query: Select) -> tuple[int, bool]:
     return min(found, COUNT_CAP), found > COUNT_CAP
 
 
-def _session_scope(actor: User) -> ColumnElement[bool]:
-    """Which sessions the actor may read (DESIGN.md §6)."""
-    if actor.role == Role.COMPLIANCE:
-        return true()
-    if actor.role == Role.PRACTITIONER:
-        return TS.clinic_id == actor.clinic_id
-    return false()
-
-
 def _require_compliance(actor: User) -> None:
-    if actor.role != Role.COMPLIANCE:
-        raise Forbidden("Only compliance officers can do this.")
+    policy.require(policy.can_review(actor), "Only compliance officers can do this.")
 
 
 def _clinics() -> list[Clinic]:
@@ -323,7 +314,7 @@ def filter_options(actor: User, *, patient_id: int | None = None) -> FilterOptio
     """Return the choices of the record filters within the actor's scope."""
     clinic_rows = db.session.scalars(
         select(Clinic).where(
-            Clinic.id == actor.clinic_id if actor.role != Role.COMPLIANCE else true()
+            true() if policy.can_review(actor) else Clinic.id == policy.working_clinic_id(actor)
         )
     )
     clinic_list = sorted(((c.id, c.name) for c in clinic_rows), key=lambda c: c[1])
@@ -339,9 +330,9 @@ def filter_options(actor: User, *, patient_id: int | None = None) -> FilterOptio
         .order_by(TemplateVersion.version.desc())
     ).all()
     patient = None
-    if patient_id is not None and 0 < patient_id <= MAX_ID:
+    if patient_id is not None and is_id(patient_id):
         found = db.session.scalar(
-            clinics.visible_patients(actor).where(Patient.id == patient_id).limit(1)
+            policy.visible_patients(actor).where(Patient.id == patient_id).limit(1)
         )
         if found is not None:
             patient = (found.id, found.display_name, clinic_names.get(found.clinic_id, ""))
@@ -356,7 +347,7 @@ def filter_options(actor: User, *, patient_id: int | None = None) -> FilterOptio
 def _record_conditions(
     actor: User, filters: RecordFilters, cutoffs: dict[int, date]
 ) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [_session_scope(actor)]
+    conditions: list[ColumnElement[bool]] = [policy.session_scope(actor)]
     if filters.clinic_id is not None:
         conditions.append(TS.clinic_id == filters.clinic_id)
     if filters.practitioner_id is not None:
@@ -544,12 +535,13 @@ def find_records(
 
 def find_patients(actor: User, name: str) -> list[tuple[int, str, str]]:
     """Return patients in the actor's scope whose names contain every word typed."""
-    if actor.role not in (Role.COMPLIANCE, Role.PRACTITIONER):
-        raise Forbidden("Only clinical and compliance staff can search patients.")
+    policy.require(
+        policy.can_read_records(actor), "Only clinical and compliance staff can search patients."
+    )
     words = name.split()[:5]
     if not words:
         return []
-    query = clinics.visible_patients(actor)
+    query = policy.visible_patients(actor)
     for word in words:
         pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(
@@ -594,20 +586,12 @@ class RecordDetail:
     names: dict[int, str]
 
 
-def _may_acknowledge(actor: User, session: TreatmentSession) -> bool:
-    """Compliance acknowledges any flag; a practitioner those of their own sessions."""
-    if actor.role == Role.COMPLIANCE:
-        return True
-    return actor.role == Role.PRACTITIONER and session.practitioner_id == actor.id
-
-
 def record_detail(actor: User, session_id: int, *, now: datetime | None = None) -> RecordDetail:
     """Return a record with its phases, signature, addenda, flags, follow-ups and audit history.
 
     Reading a record someone else wrote is itself audited.
     """
-    if actor.role not in (Role.COMPLIANCE, Role.PRACTITIONER):
-        raise Forbidden("Your role does not give access to records.")
+    policy.require(policy.can_read_records(actor), "Your role does not give access to records.")
     now = now or utcnow()
     record = checklists.record_view(actor, session_id, now=now)
     state = checklists.progress(record)
@@ -679,9 +663,9 @@ def record_detail(actor: User, session_id: int, *, now: datetime | None = None) 
         ),
         flags=flags,
         can_acknowledge={
-            f.id for f in flags if f.status == "open" and _may_acknowledge(actor, record)
+            f.id for f in flags if f.status == "open" and policy.can_acknowledge_flag(actor, record)
         },
-        can_resolve=actor.role == Role.COMPLIANCE,
+        can_resolve=policy.can_resolve_flags(actor),
         followups=followups,
         responses=responses,
         history=history,
@@ -702,25 +686,9 @@ class FlagRow:
     can_acknowledge: bool
 
 
-def _flag_scope(actor: User) -> ColumnElement[bool]:
-    """Compliance sees every flag; a practitioner only the flags of their own sessions."""
-    if actor.role == Role.COMPLIANCE:
-        return true()
-    if actor.role == Role.PRACTITIONER:
-        return TS.practitioner_id == actor.id
-    return false()
-
-
-def _flags_in_scope(actor: User, query: Select) -> Select:
-    """Limit a query on flags to the actor's; compliance needs no join to the sessions."""
-    if actor.role == Role.COMPLIANCE:
-        return query
-    return query.join(TS, TS.id == Flag.session_id).where(_flag_scope(actor))
-
-
 def flag_kinds(actor: User) -> list[str]:
     """Return the kinds of flag that exist, for the queue's filter."""
-    query = _flags_in_scope(actor, select(Flag.kind).distinct().order_by(Flag.kind))
+    query = policy.flags_in_scope(actor, select(Flag.kind).distinct().order_by(Flag.kind))
     return list(db.session.scalars(query))
 
 
@@ -728,8 +696,9 @@ def list_flags(
     actor: User, filters: rules.FlagFilters, *, page: int = 1, page_size: int | None = None
 ) -> Page:
     """Return a page of the flags queue: urgent escalations first, then open by severity."""
-    if actor.role not in (Role.COMPLIANCE, Role.PRACTITIONER):
-        raise Forbidden("Your role does not give access to the flags queue.")
+    policy.require(
+        policy.can_read_records(actor), "Your role does not give access to the flags queue."
+    )
     page_size = page_size or FLAG_PAGE_SIZE
     conditions: list[ColumnElement[bool]] = []
     if filters.status == "unresolved":
@@ -744,7 +713,7 @@ def list_flags(
     status_rank = case({s: i for i, s in enumerate(rules.FLAG_STATUSES)}, value=Flag.status)
     severity_rank = case({s: i for i, s in enumerate(rules.SEVERITIES)}, value=Flag.severity)
     # First the order, on the flags alone; then the details of just this page's flags.
-    matching = _flags_in_scope(actor, select(Flag.id).where(*conditions))
+    matching = policy.flags_in_scope(actor, select(Flag.id).where(*conditions))
     ids = list(
         db.session.scalars(
             matching.order_by(
@@ -779,7 +748,7 @@ def list_flags(
                 practitioner=practitioner,
                 is_urgent=flag.kind in rules.URGENT_KINDS and flag.status != "resolved",
                 can_acknowledge=flag.status == "open"
-                and (actor.role == Role.COMPLIANCE or practitioner_id == actor.id),
+                and policy.can_acknowledge_flags_of(actor, practitioner_id),
             )
         )
     return Page(
@@ -793,12 +762,12 @@ def list_flags(
 
 def get_flag(actor: User, flag_id: int) -> Flag:
     """Return a flag the actor may act on; anything else is simply not found."""
-    if not 0 < flag_id <= MAX_ID:
+    if not is_id(flag_id):
         raise NotFound("No such flag.")
     flag = db.session.scalar(
         select(Flag)
         .join(TS, TS.id == Flag.session_id)
-        .where(Flag.id == flag_id, _flag_scope(actor))
+        .where(Flag.id == flag_id, policy.flag_scope(actor))
     )
     if flag is None:
         raise NotFound("No such flag.")
@@ -811,8 +780,7 @@ def _flag_details(flag: Flag) -> dict[str, Any]:
 
 def acknowledge_flag(actor: User, flag_id: int, *, now: datetime | None = None) -> Flag:
     """Mark an open flag as seen by the actor, audited in the same transaction."""
-    if actor.role not in (Role.COMPLIANCE, Role.PRACTITIONER):
-        raise Forbidden("Your role cannot acknowledge flags.")
+    policy.require(policy.can_read_records(actor), "Your role cannot acknowledge flags.")
     now = now or utcnow()
     flag = get_flag(actor, flag_id)
     # Conditional update: of two people acknowledging at once, exactly one succeeds.
@@ -834,8 +802,7 @@ def acknowledge_flag(actor: User, flag_id: int, *, now: datetime | None = None) 
 
 def resolve_flag(actor: User, flag_id: int, note: str, *, now: datetime | None = None) -> Flag:
     """Close a flag with a note saying what was done, audited in the same transaction."""
-    if actor.role != Role.COMPLIANCE:
-        raise Forbidden("Only compliance officers resolve flags.")
+    policy.require(policy.can_resolve_flags(actor), "Only compliance officers resolve flags.")
     now = now or utcnow()
     note = (note or "").strip()
     if not note:

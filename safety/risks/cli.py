@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-from safety.auth.models import Role
+from safety.auth import policy
 from safety.auth.services import find_user
 from safety.extensions import db
-from safety.fhir.mapping import questionnaire
+from safety.fhir.services import template_questionnaire
 from safety.risks import services
 from safety.risks.importer import NoRiskSectionError
 from safety.risks.rules import load_register, template_from_definition
@@ -42,7 +42,7 @@ def import_command(path: Path, publish: bool, output: str, by_email: str | None)
     actor = None
     if by_email:
         actor = find_user(by_email)
-        if actor is None or actor.role != Role.ADMIN:
+        if not policy.can_administer(actor):
             raise click.ClickException(f"{by_email} is not an administrator's account.")
     try:
         draft, result = services.create_draft_from_text(text, actor=actor)
@@ -56,12 +56,7 @@ def import_command(path: Path, publish: bool, output: str, by_email: str | None)
         db.session.rollback()  # a preview stores nothing
     register = load_register()
     if output == "fhir":
-        resource = questionnaire(
-            draft.definition,
-            version=draft.version,
-            kind_titles={k: v["title"] for k, v in register.kinds.items()},
-            published_dt=draft.published_dt if publish else None,
-        )
+        resource = template_questionnaire(draft, with_id=False)
         click.echo(json.dumps(resource, indent=2, ensure_ascii=False))
         return
     click.echo(_describe(draft, result, register, published=publish))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, json, render_template
 
-from safety.auth.routes import role_required
-from safety.fhir.mapping import questionnaire
+from safety.auth.policy import role_required
+from safety.fhir.services import template_questionnaire
 from safety.risks import services
 from safety.risks.rules import load_register, template_from_definition
 
@@ -21,7 +21,7 @@ def templates():
     )
 
 
-@bp.get("/<int:template_id>")
+@bp.get("/<id:template_id>")
 @role_required("admin", "compliance")
 def template(template_id: int):
     version = services.get_template(template_id)
@@ -34,15 +34,8 @@ def template(template_id: int):
     )
 
 
-@bp.get("/<int:template_id>/questionnaire.json")
+@bp.get("/<id:template_id>/questionnaire.json")
 @role_required("admin", "compliance")
 def template_fhir(template_id: int):
-    version = services.get_template(template_id)
-    body = questionnaire(
-        version.definition,
-        version=version.version,
-        kind_titles={k: v["title"] for k, v in load_register().kinds.items()},
-        published_dt=version.published_dt,
-        resource_id=str(version.id),
-    )
+    body = template_questionnaire(services.get_template(template_id))
     return Response(json.dumps(body, indent=2), mimetype="application/fhir+json")

@@ -12,6 +12,7 @@ from safety.auth.models import User
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, NotFound
 from safety.extensions import db
+from safety.ids import is_id
 from safety.risks import importer, rules
 from safety.risks.models import TemplateVersion
 
@@ -121,7 +122,7 @@ def publish(
 
 
 def get_template(template_id: int) -> TemplateVersion:
-    template = db.session.get(TemplateVersion, template_id) if 0 < template_id < 2**31 else None
+    template = db.session.get(TemplateVersion, template_id) if is_id(template_id) else None
     if template is None:
         raise NotFound("No such template version.")
     return template

@@ -19,10 +19,10 @@ from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from sqlalchemy import select, update
 
-from safety.audit import addenda
 from safety.audit.models import AuditEvent
 from safety.auth import services as auth
 from safety.auth.models import User
+from safety.checklists import addenda
 from safety.checklists import services as checklists
 from safety.clinics.models import Patient
 from safety.extensions import db

@@ -15,11 +15,11 @@ from conftest import PASSWORD, post_form
 from sqlalchemy import func, select
 
 from safety.audit.models import AuditEvent
-from safety.audit.verify import verify_and_record
 from safety.auth.models import User
 from safety.checklists.models import Flag
 from safety.clinics.models import Patient
 from safety.extensions import db
+from safety.integrity.verify import verify_and_record
 
 ROLES = ("anonymous", "practitioner", "colleague", "other_clinic", "compliance", "admin")
 
@@ -274,8 +274,8 @@ def test_the_dashboard_shows_the_last_verification_and_its_result(client, world)
 
 
 def test_the_dashboard_shows_a_broken_verification_plainly(client, world):
-    from safety.audit.models import VerificationRun
     from safety.dbtypes import utcnow
+    from safety.integrity.models import VerificationRun
 
     db.session.add(
         VerificationRun(

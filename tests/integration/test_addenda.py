@@ -13,9 +13,10 @@ from conftest import PASSWORD
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DatabaseError
 
-from safety.audit import addenda
 from safety.audit.models import AuditEvent
+from safety.auth import policy
 from safety.auth import services as auth
+from safety.checklists import addenda
 from safety.checklists.models import Addendum, TreatmentSession
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, Forbidden, NotFound
@@ -198,9 +199,9 @@ def test_only_practitioners_add_addenda(signed, make_user, role):
 
 
 def test_can_add_is_true_only_for_practitioners_of_the_records_clinic(signed, make_user):
-    assert addenda.can_add(make_user(clinic=signed.clinic), signed)
-    assert not addenda.can_add(make_user(), signed)
-    assert not addenda.can_add(make_user("compliance"), signed)
+    assert policy.can_add_addendum(make_user(clinic=signed.clinic), signed)
+    assert not policy.can_add_addendum(make_user(), signed)
+    assert not policy.can_add_addendum(make_user("compliance"), signed)
 
 
 # --- the database refuses changes -----------------------------------------------------------

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from safety.audit import services as audit
 from safety.audit.models import AuditEvent
-from safety.audit.verify import verify
 from safety.extensions import db
+from safety.integrity.verify import verify
 
 WRITERS = 4
 TRANSACTIONS = 15

@@ -107,7 +107,7 @@ def addendum_id(signed_history) -> int:
     """A signed correction to the first record, committed."""
     from conftest import PASSWORD
 
-    from safety.audit.addenda import add_addendum
+    from safety.checklists.addenda import add_addendum
     from safety.checklists.models import TreatmentSession
 
     author = db.session.get(TreatmentSession, signed_history[0]).practitioner
@@ -139,7 +139,7 @@ def test_an_altered_addendum_is_named_as_the_break(runner, signed_history, adden
 @pytest.fixture
 def in_a_worker(monkeypatch):
     """Share the chain and the records with a worker process, as on a large database."""
-    from safety.audit import verify
+    from safety.integrity import verify
 
     monkeypatch.setattr(verify, "PARALLEL_MIN_ROWS", 0)
     return verify
@@ -601,7 +601,7 @@ def test_a_record_signed_behind_the_application_is_caught(
 def test_an_addendum_rewritten_with_a_matching_hash_is_caught_by_its_event(
     runner, signed_history, addendum_id
 ):
-    from safety.audit.addenda import addendum_hash
+    from safety.checklists.addenda import addendum_hash
     from safety.checklists.models import Addendum
 
     _drop_trigger("addenda_append_only", "addenda")
@@ -714,7 +714,7 @@ def test_an_addendum_whose_record_is_gone_is_named(runner, addendum_id):
 def test_a_checklist_signed_while_verify_runs_is_no_break(
     runner, signed_history, make_user, make_session, monkeypatch
 ):
-    from safety.audit import verify
+    from safety.integrity import verify
 
     practitioner = make_user()
     records_pass = verify._verify_records
@@ -738,7 +738,7 @@ def test_events_appended_while_the_chain_is_walked_are_no_break(
     from config import TestingConfig
     from safety import create_app
     from safety.audit import services as audit
-    from safety.audit import verify
+    from safety.integrity import verify
 
     url = db.engine.url.render_as_string(hide_password=False)
     clinic = create_app(type("ElsewhereConfig", (TestingConfig,), {"SQLALCHEMY_DATABASE_URI": url}))

@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from safety.audit.models import AuditEvent
-from safety.audit.verify import verify
 from safety.checklists import rules
 from safety.checklists import services as checklists
 from safety.checklists.models import Flag, PhaseEntry, TreatmentSession
@@ -20,6 +19,7 @@ from safety.demo import bulk
 from safety.errors import Conflict
 from safety.extensions import db
 from safety.followup.models import FollowUp, PatientResponse
+from safety.integrity.verify import verify
 from safety.risks import services as risks
 
 N = 300

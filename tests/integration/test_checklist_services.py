@@ -10,6 +10,7 @@ from conftest import CLEAN_PHASES, PASSWORD
 from sqlalchemy import func, select
 
 from safety.audit.models import AuditEvent
+from safety.auth import policy
 from safety.auth import services as auth
 from safety.checklists import rules, services
 from safety.checklists.models import Flag, PhaseEntry, TreatmentSession
@@ -433,7 +434,7 @@ def two_clinics(make_clinic, make_user, make_session):
 
 def visible_ids(actor) -> set[int]:
     return set(
-        db.session.scalars(services.visible_sessions(actor).with_only_columns(TreatmentSession.id))
+        db.session.scalars(policy.visible_sessions(actor).with_only_columns(TreatmentSession.id))
     )
 
 

@@ -13,12 +13,12 @@ from conftest import CLEAN_PHASES, PASSWORD
 from sqlalchemy import create_engine, func, literal, select
 
 from safety.audit.models import AuditEvent
-from safety.audit.verify import verify_and_record
 from safety.checklists import services as checklists
 from safety.checklists.models import Flag, TreatmentSession
 from safety.errors import Conflict, DomainError, Forbidden, NotFound
 from safety.extensions import db
 from safety.followup.models import FollowUp
+from safety.integrity.verify import verify_and_record
 from safety.review import rules, services
 from safety.review.rules import LotQuery, RecordFilters
 

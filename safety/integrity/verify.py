@@ -22,18 +22,37 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from hashlib import sha256
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Integer, String, and_, cast, func, or_, select
+from sqlalchemy import (
+    Connection,
+    Date,
+    Integer,
+    String,
+    and_,
+    cast,
+    create_engine,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
+import safety.models  # noqa: F401  (every model, so a worker's ORM can configure their relations)
 from safety.audit import rules
-from safety.audit.models import AuditChainHead, AuditEvent, VerificationRun
+from safety.audit.models import AuditChainHead, AuditEvent
+from safety.checklists.addenda import addendum_hash
+from safety.checklists.models import Addendum, TreatmentSession
+from safety.checklists.rules import ANSWER_COLUMNS
 from safety.dbtypes import UTCDateTime, utcnow
 from safety.extensions import db
+from safety.hashing import encode_canonical, hashed_time
+from safety.integrity.models import VerificationRun
+
+TS = TreatmentSession
 
 #: Rows fetched per round trip.
 BATCH = 10_000
@@ -44,10 +63,7 @@ PARALLEL_MIN_ROWS = 50_000
 #: repeat from session to session (most are "yes" throughout), so most are decoded once.
 CACHE_LIMIT = 100_000
 
-#: `canonical_json`'s encoder, built once: json.dumps builds one per call.
-_ENCODER = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-).encode
+_ENCODER = encode_canonical
 _loads = json.loads
 
 
@@ -470,10 +486,6 @@ class _Worker:
 def _worker_main(connection, url: str, split: tuple[int, int], watch: int) -> None:
     """The worker process: walk the chain after split[0], verify the records up to split[1],
     then the signatures."""
-    from sqlalchemy import create_engine
-
-    import safety.models  # noqa: F401  (every model, so the ORM can configure their relations)
-
     started = time.perf_counter()
     engine = create_engine(url)
     try:
@@ -501,8 +513,6 @@ def _split_points() -> tuple[int, int] | None:
     process. Each process then takes half the events and half the records, so neither waits
     long for the other whatever either costs; the worker also runs the signature checks.
     """
-    from safety.checklists.models import TreatmentSession as TS
-
     if (os.cpu_count() or 1) < 2:
         return None
     url = db.engine.url
@@ -542,8 +552,6 @@ def _verify_answer_columns(db_: Connection | Session) -> str | None:
     would leave a patient out of a recall while the content hash still matched. The answers
     themselves were verified just before.
     """
-    from safety.checklists.models import TreatmentSession as TS
-    from safety.checklists.rules import ANSWER_COLUMNS
 
     def signed_answer(column: str):
         value = TS.answers[ANSWER_COLUMNS[column]]
@@ -576,8 +584,6 @@ def _verify_signing_events(db_: Connection | Session) -> str | None:
     with that hash, and there must be as many events as signed records (the application signs
     a record once): no record was unsigned, deleted, or marked signed without the application.
     """
-    from safety.checklists.models import TreatmentSession as TS
-
     signed_hash = AuditEvent.details["content_hash"].as_string()
     is_sign = and_(AuditEvent.action == "session.sign", AuditEvent.object_type == TS.__tablename__)
     # min() lets PostgreSQL hash-join the million rows; ORDER BY ... LIMIT 1 walked them in
@@ -623,9 +629,6 @@ def _verify_signing_events(db_: Connection | Session) -> str | None:
 
 def _verify_addenda(db_: Connection | Session) -> str | None:
     """Recompute each addendum's hash and hold it to the one its event put on the chain."""
-    from safety.audit.addenda import addendum_hash
-    from safety.checklists.models import Addendum, TreatmentSession
-
     # Corrections are rare: the hashes their events signed fit in memory, by addendum id. The
     # application signs an addendum once; a second event for it would pick which hash holds.
     signed: dict[int, str] = {}
@@ -764,14 +767,12 @@ def _sqlite_iso(dialect) -> Callable[[str | None], str]:
         converted = convert(value) if convert else value
         if converted is None:
             return "None"  # what no signed hash covers: reported as altered
-        return converted.astimezone(UTC).isoformat(timespec="microseconds")
+        return hashed_time(converted)
 
     return iso
 
 
 def _sqlite_day(dialect) -> Callable[[str | None], str]:
-    from sqlalchemy import Date
-
     convert = Date().dialect_impl(dialect).result_processor(dialect, None)
 
     def day(value):

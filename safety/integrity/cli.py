@@ -7,8 +7,8 @@ import sys
 import click
 from flask.cli import with_appcontext
 
-from safety.audit.verify import verify_and_record
 from safety.extensions import db
+from safety.integrity.verify import verify_and_record
 
 
 @click.group("audit")

@@ -7,21 +7,22 @@ correction; the addendum's content hash binds it to the record's own content has
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from safety.audit import services as audit
+from safety.auth import policy
 from safety.auth import rules as auth_rules
 from safety.auth import services as auth
-from safety.auth.models import Role, User
+from safety.auth.models import User
 from safety.checklists import services as checklists
-from safety.checklists.models import Addendum, TreatmentSession
+from safety.checklists.models import Addendum
 from safety.dbtypes import utcnow
-from safety.errors import Conflict, DomainError, Forbidden
+from safety.errors import Conflict, DomainError, RecordedRefusal
 from safety.extensions import db
-from safety.hashing import canonical_json, sha256_hex
+from safety.hashing import canonical_json, hashed_time, sha256_hex
 
 #: The meaning of an addendum signature, shown with it (21 CFR Part 11 §11.50).
 ADDENDUM_MEANING = "Authored and signed this correction"
@@ -30,11 +31,6 @@ BODY_MAX_LENGTH = 5000
 
 NOT_ADDED = "The addendum was not added."
 WRONG_PASSWORD = "That password is not right. Enter your own password to sign the addendum."
-
-
-def _iso(value: datetime) -> str:
-    """Render a time the same way before and after a database round trip."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def addendum_content(
@@ -56,7 +52,7 @@ def addendum_content(
         "name": signer_name,
         "reason": reason,
         "body": body,
-        "signed_dt": _iso(signed_dt),
+        "signed_dt": hashed_time(signed_dt),
         "meaning": meaning,
     }
 
@@ -98,17 +94,6 @@ def field_problems(reason: str, body: str, password: str) -> dict[str, str]:
     return errors
 
 
-def can_add(actor: User | None, record: TreatmentSession) -> bool:
-    """Return whether the actor may add an addendum to this record."""
-    return bool(
-        actor is not None
-        and getattr(actor, "is_authenticated", False)
-        and actor.role == Role.PRACTITIONER
-        and actor.clinic_id == record.clinic_id
-        and record.is_signed
-    )
-
-
 def add_addendum(
     actor: User,
     session_id: int,
@@ -124,10 +109,12 @@ def add_addendum(
     lockout and is audited (the caller commits that), and nothing else is saved.
     """
     now = now or utcnow()
-    if actor.role != Role.PRACTITIONER:
-        raise Forbidden("Only practitioners of the clinic add addenda to its records.")
+    policy.require(
+        policy.is_practitioner(actor),
+        "Only practitioners of the clinic add addenda to its records.",
+    )
     record = checklists.get_session(actor, session_id)  # another clinic's record: not found
-    if not record.is_signed:
+    if not policy.can_add_addendum(actor, record):
         raise Conflict(
             "Only a signed record takes addenda: change the checklist itself until it is signed."
         )
@@ -143,7 +130,7 @@ def add_addendum(
             details={"reason": "locked"},
             now=now,
         )
-        raise DomainError(NOT_ADDED, {"password": auth.LOCKED})
+        raise RecordedRefusal(NOT_ADDED, {"password": auth.LOCKED})
     if not auth.password_matches(actor, password):
         auth.register_failure(actor, now=now)
         audit.record(
@@ -154,7 +141,7 @@ def add_addendum(
             now=now,
         )
         locked = auth_rules.is_locked(actor.locked_until_dt, now)
-        raise DomainError(NOT_ADDED, {"password": auth.LOCKED if locked else WRONG_PASSWORD})
+        raise RecordedRefusal(NOT_ADDED, {"password": auth.LOCKED if locked else WRONG_PASSWORD})
     actor.failed_login_count = 0
     addendum = Addendum(
         session_id=record.id,

@@ -1,0 +1,224 @@
+"""Who may see and do what: DESIGN §6 in one place.
+
+Every service asks this module, never the role string itself. Two kinds of answer live here:
+pure predicates about one object (`can_view_record(user, record)`) and query scopes that put
+the same rule into SQL (`visible_sessions(user)`), so a list and a single read can never
+disagree. Reads outside the scope are "not found", never "forbidden": a 403 would confirm
+that another clinic's record exists.
+
+|                                   | practitioner      | compliance      | admin | patient     |
+|-----------------------------------|-------------------|-----------------|-------|-------------|
+| own clinic's patients and sessions| read, create      | read all clinics| —     | —           |
+| fill, sign, add addenda           | own sessions      | —               | —     | —           |
+| dashboard, lots, exports, verify  | own flags only    | yes             | —     | —           |
+| users, clinics, templates         | —                 | read templates  | yes   | —           |
+| follow-up form                    | —                 | —               | —     | own token   |
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import Protocol
+
+from flask import abort
+from flask_login import current_user, login_required
+from sqlalchemy import ColumnElement, Select, false, select, true
+
+from safety.auth.models import Role
+from safety.checklists.models import Flag, TreatmentSession
+from safety.clinics.models import Patient
+from safety.errors import Forbidden
+
+
+class Actor(Protocol):
+    """The parts of a signed-in user the policy reads."""
+
+    id: int
+    role: str
+    clinic_id: int | None
+
+
+class SessionLike(Protocol):
+    """The parts of a treatment session the policy reads."""
+
+    clinic_id: int
+    practitioner_id: int
+
+    @property
+    def is_signed(self) -> bool: ...
+
+
+# --- who is who -------------------------------------------------------------------------------
+
+
+def is_practitioner(user: Actor | None) -> bool:
+    return user is not None and user.role == Role.PRACTITIONER
+
+
+def is_compliance(user: Actor | None) -> bool:
+    return user is not None and user.role == Role.COMPLIANCE
+
+
+def is_admin(user: Actor | None) -> bool:
+    return user is not None and user.role == Role.ADMIN
+
+
+def working_clinic_id(user: Actor) -> int | None:
+    """Return the clinic a practitioner works at; every clinic-scoped rule reads it here."""
+    return user.clinic_id if is_practitioner(user) else None
+
+
+# --- predicates -------------------------------------------------------------------------------
+
+
+def can_read_records(user: Actor | None) -> bool:
+    """Practitioners read their clinic's records, compliance every clinic's; admins none."""
+    return is_practitioner(user) or is_compliance(user)
+
+
+def can_view_record(user: Actor | None, record: SessionLike) -> bool:
+    """Return whether a user may read one session or signed record."""
+    if is_compliance(user):
+        return True
+    return is_practitioner(user) and record.clinic_id == working_clinic_id(user)
+
+
+def is_author(user: Actor | None, record: SessionLike) -> bool:
+    """Return whether the user is the practitioner who started (and signs) the session."""
+    return is_practitioner(user) and record.practitioner_id == user.id
+
+
+def can_fill(user: Actor | None, record: SessionLike) -> bool:
+    """Only the practitioner who started a session fills in and signs its checklist."""
+    return is_author(user, record) and not record.is_signed
+
+
+def can_add_addendum(user: Actor | None, record: SessionLike) -> bool:
+    """A practitioner of the record's clinic corrects a signed record with an addendum."""
+    return is_practitioner(user) and can_view_record(user, record) and record.is_signed
+
+
+def is_audited_view(user: Actor, record: SessionLike) -> bool:
+    """Reading a record someone else wrote is itself audited (DESIGN §5)."""
+    return record.practitioner_id != user.id
+
+
+def can_start_session(user: Actor | None) -> bool:
+    return is_practitioner(user)
+
+
+def can_add_patient(user: Actor | None) -> bool:
+    return is_practitioner(user)
+
+
+def can_acknowledge_flags_of(user: Actor | None, practitioner_id: int) -> bool:
+    """Compliance acknowledges any flag; a practitioner those of their own sessions."""
+    return is_compliance(user) or (is_practitioner(user) and practitioner_id == user.id)
+
+
+def can_acknowledge_flag(user: Actor | None, record: SessionLike) -> bool:
+    return can_acknowledge_flags_of(user, record.practitioner_id)
+
+
+def can_resolve_flags(user: Actor | None) -> bool:
+    return is_compliance(user)
+
+
+def can_review(user: Actor | None) -> bool:
+    """The compliance desk: dashboard, every clinic's records, lot trace, exports, verify."""
+    return is_compliance(user)
+
+
+def can_hold_api_token(user: Actor | None) -> bool:
+    """FHIR read tokens belong to compliance officers only (they read every clinic)."""
+    return is_compliance(user)
+
+
+def can_read_templates(user: Actor | None) -> bool:
+    return is_admin(user) or is_compliance(user)
+
+
+def can_administer(user: Actor | None) -> bool:
+    """Users, clinics and template versions."""
+    return is_admin(user)
+
+
+def require(allowed: bool, message: str) -> None:
+    """Raise Forbidden with a message for the user when a predicate said no."""
+    if not allowed:
+        raise Forbidden(message)
+
+
+# --- query scopes -----------------------------------------------------------------------------
+
+
+def session_scope(user: Actor) -> ColumnElement[bool]:
+    """The sessions a user may read, as a condition on treatment_sessions."""
+    if is_compliance(user):
+        return true()
+    if is_practitioner(user):
+        return TreatmentSession.clinic_id == working_clinic_id(user)
+    return false()
+
+
+def visible_sessions(user: Actor) -> Select:
+    """Return a query of the sessions a user may read."""
+    return select(TreatmentSession).where(session_scope(user))
+
+
+def patient_scope(user: Actor) -> ColumnElement[bool]:
+    """The patients a user may see, as a condition on patients."""
+    if is_compliance(user):
+        return true()
+    if is_practitioner(user):
+        return Patient.clinic_id == working_clinic_id(user)
+    return false()
+
+
+def visible_patients(user: Actor) -> Select:
+    """Return a query of the patients a user may see, in name order."""
+    return (
+        select(Patient)
+        .where(patient_scope(user))
+        .order_by(Patient.family_name, Patient.given_name, Patient.id)
+    )
+
+
+def flag_scope(user: Actor) -> ColumnElement[bool]:
+    """The flags a user may see, as a condition on treatment_sessions joined to flags.
+
+    Compliance sees every flag; a practitioner only the flags of their own sessions.
+    """
+    if is_compliance(user):
+        return true()
+    if is_practitioner(user):
+        return TreatmentSession.practitioner_id == user.id
+    return false()
+
+
+def flags_in_scope(user: Actor, query: Select) -> Select:
+    """Limit a query on flags to the user's; compliance needs no join to the sessions."""
+    if is_compliance(user):
+        return query
+    return query.join(TreatmentSession, TreatmentSession.id == Flag.session_id).where(
+        flag_scope(user)
+    )
+
+
+# --- views ------------------------------------------------------------------------------------
+
+
+def role_required(*roles: str):
+    """Allow a view to the given roles only (signed-in users of other roles get 403)."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapper(*args, **kwargs):
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator

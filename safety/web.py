@@ -1,0 +1,63 @@
+"""Plumbing every route shares: the id converter and running one use case per request.
+
+Routes validate a form, call one service, commit and redirect (STYLE.md). What they would
+otherwise each write by hand — commit or roll back, keep a refusal's audit record, turn a
+`DomainError` into the form's messages — is written once here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from werkzeug.routing import IntegerConverter
+
+from safety.errors import DomainError, RecordedRefusal
+from safety.extensions import db
+from safety.ids import MAX_ID
+
+T = TypeVar("T")
+
+
+class IdConverter(IntegerConverter):
+    """`<id:name>` in a URL: a row id, so anything else is a plain 404 before the view runs."""
+
+    def __init__(self, url_map) -> None:
+        super().__init__(url_map, min=1, max=MAX_ID)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Why a use case was refused, for the form that asked: a message and errors by field."""
+
+    message: str
+    errors: dict[str, str] = field(default_factory=dict)
+    status: int = 400
+
+
+def field_errors(form) -> dict[str, str]:
+    """Return the first shape error of each field of a submitted form, by field name."""
+    return {name: messages[0] for name, messages in form.errors.items() if name != "csrf_token"}
+
+
+def run_use_case(call: Callable[[], T], *, shown: Collection[int] = (400,)) -> T | Refused:
+    """Run one use case and commit it, or return why it was refused.
+
+    A refusal rolls the transaction back, except a `RecordedRefusal`, whose record of the
+    attempt is committed. Refusals with a status in `shown` come back for the form to show
+    beside its fields; any other (not found, forbidden, conflict) is raised again for the
+    error page.
+    """
+    try:
+        result = call()
+    except DomainError as exc:
+        if isinstance(exc, RecordedRefusal):
+            db.session.commit()
+        else:
+            db.session.rollback()
+        if exc.status_code not in shown:
+            raise
+        return Refused(exc.message, dict(exc.errors), exc.status_code)
+    db.session.commit()
+    return result
