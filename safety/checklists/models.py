@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text
@@ -112,6 +113,21 @@ class PhaseEntry(db.Model):
 
     session: Mapped[TreatmentSession] = relationship(back_populates="entries")
     author = relationship("User")
+
+
+class Severity(StrEnum):
+    """How urgently compliance should look at a flag, most serious first."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class FlagStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
 
 
 class Flag(db.Model):
