@@ -32,10 +32,86 @@
     return condition.operator === "=" ? hit : !hit;
   }
 
-  function countsDiffer() {
-    var counts = ["timeout.needles_inserted", "signout.needles_removed", "signout.needles_disposed"]
-      .map(answer).filter(function (c) { return c !== undefined && !Number.isNaN(c); });
-    return counts.length >= 2 && counts.some(function (c) { return c !== counts[0]; });
+  // The counts that must reconcile come from the template (version 2: used = removed and
+  // opened = disposed); version 1 compares inserted, removed and disposed all together.
+  var countChecks = form.dataset.countChecks ? JSON.parse(form.dataset.countChecks) : null;
+
+  function known(value) { return value !== undefined && !Number.isNaN(value); }
+
+  function mismatches() {
+    if (!countChecks) {
+      var counts = ["timeout.needles_inserted", "signout.needles_removed", "signout.needles_disposed"]
+        .map(answer).filter(known);
+      return counts.length >= 2 && counts.some(function (c) { return c !== counts[0]; })
+        ? ["the needle counts differ"] : [];
+    }
+    return countChecks.filter(function (check) {
+      var counted = answer(check.counted), against = answer(check.against);
+      return known(counted) && known(against) && counted !== against;
+    }).map(function (check) {
+      return answer(check.counted) + " " + check.words[0] + " / " + answer(check.against) + " " + check.words[1];
+    });
+  }
+
+  function countsDiffer() { return mismatches().length > 0; }
+
+  var countStatus = document.getElementById("count-status");
+
+  function showCounts() {
+    if (!countStatus || !countChecks) return;
+    var found = mismatches();
+    countStatus.textContent = found.length
+      ? "The counts do not reconcile: " + found.join("; ") + "."
+      : "";
+    countStatus.hidden = !found.length;
+  }
+
+  // A multiple choice whose "None of these" cannot go with another answer: ticking one
+  // clears the other, so the practitioner never meets the server's refusal for it.
+  form.addEventListener("change", function (event) {
+    var box = event.target;
+    if (box.type !== "checkbox" || !box.checked) return;
+    var item = box.closest(".item");
+    var alone = item && item.dataset.exclusive;
+    if (!alone) return;
+    item.querySelectorAll('input[type="checkbox"]').forEach(function (other) {
+      if (other !== box && (box.value === alone || other.value === alone)) other.checked = false;
+    });
+  });
+
+  // An out-of-date pack is refused the moment its expiry is entered, before anything is
+  // needled; the server refuses it again on save.
+  function expiredPacks() {
+    var expired = [];
+    form.querySelectorAll("input[data-not-before]").forEach(function (field) {
+      var live = document.getElementById(field.id + "-live");
+      var refused = field.value !== "" && field.value < field.dataset.notBefore;
+      if (live) {
+        live.textContent = refused ? field.dataset.refusal : "";
+        live.hidden = !refused;
+      }
+      field.setAttribute("aria-invalid", refused ? "true" : "false");
+      if (refused) expired.push(field);
+    });
+    return expired;
+  }
+
+  form.addEventListener("submit", function (event) {
+    var expired = expiredPacks();
+    if (expired.length) {
+      event.preventDefault();
+      expired[0].focus();
+    }
+  });
+
+  function showStops() {
+    form.querySelectorAll(".item[data-stop-answer]").forEach(function (item) {
+      var notice = item.querySelector(".stop-notice");
+      if (!notice) return;
+      var value = answer(item.dataset.linkId);
+      var said = value === true ? "yes" : value === false ? "no" : value;
+      notice.hidden = said !== item.dataset.stopAnswer;
+    });
   }
 
   function update() {
@@ -85,6 +161,9 @@
   function refresh() {
     update();
     count();
+    showCounts();
+    showStops();
+    expiredPacks();
   }
 
   form.addEventListener("change", refresh);

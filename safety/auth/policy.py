@@ -47,6 +47,9 @@ class SessionLike(Protocol):
     @property
     def is_signed(self) -> bool: ...
 
+    @property
+    def is_final(self) -> bool: ...
+
 
 # --- who is who -------------------------------------------------------------------------------
 
@@ -89,8 +92,9 @@ def is_author(user: Actor | None, record: SessionLike) -> bool:
 
 
 def can_fill(user: Actor | None, record: SessionLike) -> bool:
-    """Only the practitioner who started a session fills in and signs its checklist."""
-    return is_author(user, record) and not record.is_signed
+    """Only the practitioner who started a session fills in, signs or cancels it, until it is
+    signed or cancelled."""
+    return is_author(user, record) and not record.is_final
 
 
 def can_add_addendum(user: Actor | None, record: SessionLike) -> bool:

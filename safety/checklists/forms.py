@@ -22,6 +22,18 @@ class SignForm(FlaskForm):
     )
 
 
+class CancelForm(FlaskForm):
+    """Cancel a session: the reason's shape only; the service checks it and records it."""
+
+    reason = TextAreaField(
+        "Why is the session cancelled?",
+        validators=[
+            DataRequired("Say why the session is cancelled."),
+            Length(max=500, message="Keep the reason under 500 characters."),
+        ],
+    )
+
+
 class AddendumForm(FlaskForm):
     """A signed correction; its fields are prefixed ("addendum-reason") so they never clash
     with the signing form's on the record page."""

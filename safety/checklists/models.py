@@ -41,6 +41,11 @@ class TreatmentSession(db.Model):
             "signed_dt IS NULL OR (content_hash IS NOT NULL AND signed_by_id IS NOT NULL)",
             name="signature_complete",
         ),
+        CheckConstraint(
+            "cancelled_dt IS NULL OR (signed_dt IS NULL AND cancelled_by_id IS NOT NULL "
+            "AND cancel_reason IS NOT NULL)",
+            name="cancellation_complete",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -76,10 +81,17 @@ class TreatmentSession(db.Model):
     pain_during: Mapped[int | None] = mapped_column()
     #: Open flags at signing time, so record lists filter without a join.
     flag_count: Mapped[int] = mapped_column(default=0)
+    #: Set when a started session is cancelled (started by mistake, or consent refused): a
+    #: cancelled session is never signed, never overdue, and (a trigger sees to it) final.
+    cancelled_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: Why, in the practitioner's words; its SHA-256 is on the audit chain.
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
 
     clinic = relationship("Clinic")
     patient = relationship("Patient")
     practitioner = relationship("User", foreign_keys=[practitioner_id])
+    cancelled_by = relationship("User", foreign_keys=[cancelled_by_id])
     template_version = relationship("TemplateVersion")
     entries: Mapped[list[PhaseEntry]] = relationship(
         back_populates="session", order_by="PhaseEntry.id"
@@ -90,6 +102,15 @@ class TreatmentSession(db.Model):
     @property
     def is_signed(self) -> bool:
         return self.signed_dt is not None
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.cancelled_dt is not None
+
+    @property
+    def is_final(self) -> bool:
+        """Signed or cancelled: nothing about the session changes any more."""
+        return self.is_signed or self.is_cancelled
 
     def __repr__(self) -> str:
         return f"<TreatmentSession {self.id}>"

@@ -8,7 +8,13 @@ from flask_login import current_user
 from safety.auth import policy
 from safety.auth.policy import role_required
 from safety.checklists import addenda, rules, services
-from safety.checklists.forms import AddendumForm, PhaseForm, SignForm, StartSessionForm
+from safety.checklists.forms import (
+    AddendumForm,
+    CancelForm,
+    PhaseForm,
+    SignForm,
+    StartSessionForm,
+)
 from safety.checklists.models import TreatmentSession
 from safety.errors import Conflict
 from safety.extensions import db
@@ -77,11 +83,13 @@ def _record_page(
     sign_refused: Refused | None = None,
     addendum_form: AddendumForm | None = None,
     addendum_refused: Refused | None = None,
+    cancel_refused: Refused | None = None,
+    cancel_reason: str = "",
     status: int = 200,
 ):
-    """Render the record page; the view and both refused forms share this one context."""
+    """Render the record page; the view and every refused form share this one context."""
     state = services.progress(found)
-    unsigned = not found.is_signed
+    unsigned = not found.is_final
     return render_template(
         "checklists/record.html",
         record=found,
@@ -92,6 +100,9 @@ def _record_page(
         blockers=services.signing_blockers(found) if unsigned else [],
         flags_preview=rules.flags_for(state.template, state.answers) if unsigned else [],
         followups=followups.timeline(found),
+        stop=rules.stopped_by(state.template, state.answers),
+        cancel_errors=cancel_refused.errors if cancel_refused else {},
+        cancel_reason=cancel_reason,
         can_sign=policy.can_fill(current_user, found),
         can_add_addendum=policy.can_add_addendum(current_user, found),
         addendum_errors=_prefixed(addendum_refused.errors) if addendum_refused else {},
@@ -115,8 +126,13 @@ def phase(session_id: int, phase_id: str):
     state = services.progress(found)
     if phase_id not in state.template.phase_ids:
         return render_template("error.html", title="Not found", message="No such phase."), 404
-    if found.is_signed:
-        flash("This checklist is signed and can no longer be changed.", "info")
+    if found.is_final:
+        flash(
+            "This checklist is signed and can no longer be changed."
+            if found.is_signed
+            else "This session was cancelled and can no longer be changed.",
+            "info",
+        )
         return redirect(url_for("checklists.record", session_id=found.id))
     if not policy.can_fill(current_user, found):
         if request.method == "POST":
@@ -141,6 +157,8 @@ def phase(session_id: int, phase_id: str):
         else:
             following = services.progress(services.get_session(current_user, found.id)).next_phase
             flash(f"{state.template.phase(phase_id).title} saved.", "success")
+            if following is None and rules.stopped_by(state.template, result.answers):
+                return redirect(url_for("checklists.record", session_id=found.id))
             if following and following != phase_id:
                 return redirect(
                     url_for("checklists.phase", session_id=found.id, phase_id=following)
@@ -155,6 +173,7 @@ def phase(session_id: int, phase_id: str):
         values=values,
         errors=refused.errors if refused else {},
         message=refused.message if refused else None,
+        expired_pack=rules.EXPIRED_PACK,
     ), 400 if refused else 200
 
 
@@ -181,6 +200,26 @@ def sign(session_id: int):
         return _record_page(found, sign_form=form, sign_refused=result, status=400)
     flash("Checklist signed. The record can no longer be changed.", "success")
     return redirect(url_for("checklists.record", session_id=found.id))
+
+
+@bp.post("/<id:session_id>/cancel")
+@role_required("practitioner")
+def cancel(session_id: int):
+    form = CancelForm()
+    found = services.get_session(current_user, session_id)
+    if not form.validate_on_submit():
+        refused = Refused("", field_errors(form))
+        return _record_page(found, cancel_refused=refused, status=400)
+    result = run_use_case(
+        lambda: services.cancel_session(current_user, found.id, form.reason.data or "")
+    )
+    if isinstance(result, Refused):
+        found = services.get_session(current_user, session_id)
+        return _record_page(
+            found, cancel_refused=result, cancel_reason=form.reason.data or "", status=400
+        )
+    flash("Session cancelled. It stays on the record with your reason.", "success")
+    return redirect(url_for("checklists.today"))
 
 
 @bp.post("/<id:session_id>/addenda")

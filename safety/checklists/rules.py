@@ -13,9 +13,9 @@ from datetime import date
 from typing import Any
 
 from safety.hashing import canonical_json, sha256_hex
-from safety.risks.rules import Item, Phase, Template
+from safety.risks.rules import Item, Option, Phase, Template
 
-EXPIRED_PACK = "This pack has expired: do not use: open an in-date pack."
+EXPIRED_PACK = "This pack has expired. Do not use it: open an in-date pack."
 NOTE_NEEDED = "Add a short note saying what was done about this answer."
 REQUIRED = "Answer this item."
 COUNT_NOTE_NEEDED = "The needle counts do not reconcile: say what was done before signing."
@@ -85,7 +85,11 @@ def _read_value(item: Item, values: Sequence[str]) -> Any:
         unknown = [c for c in codes if item.option(c) is None]
         if unknown:
             raise ValueError("Choose from the listed options.")
-        return codes or None
+        if item.exclusive in codes and len(codes) > 1:
+            alone = item.option(item.exclusive)
+            raise ValueError(f"“{alone.display}” cannot be chosen with another answer.")
+        # In the template's order, whatever order the form sent them in.
+        return [o.code for o in item.options if o.code in codes] or None
     if raw == "":
         return None
     if item.type == "boolean":
@@ -116,10 +120,10 @@ def _read_value(item: Item, values: Sequence[str]) -> Any:
     return raw
 
 
-def is_enabled(item: Item, answers: Mapping[str, Any]) -> bool:
+def is_enabled(template: Template, item: Item, answers: Mapping[str, Any]) -> bool:
     """Return whether a conditional item applies, given the answers so far."""
     if item.enable_when_counts_differ:
-        return counts_differ(answers)
+        return counts_differ(template, answers)
     if not item.enable_when:
         return True
     results = [
@@ -138,26 +142,75 @@ def _condition_holds(
     return hit if operator == "=" else not hit
 
 
-def counts_differ(answers: Mapping[str, Any]) -> bool:
-    """Return whether needles inserted, removed and disposed fail to reconcile."""
-    counts = [
-        answers.get("timeout.needles_inserted"),
-        answers.get("signout.needles_removed"),
-        answers.get("signout.needles_disposed"),
-    ]
-    known = [c for c in counts if c is not None]
-    return len(known) >= 2 and len(set(known)) > 1
+@dataclass(frozen=True)
+class CountMismatch:
+    """Two needle counts that should be equal and are not, said the way staff say it."""
+
+    text: str
+
+
+#: Version 1 compares these three counts all together.
+_V1_COUNTS = ("timeout.needles_inserted", "signout.needles_removed", "signout.needles_disposed")
+
+
+def count_mismatches(template: Template, answers: Mapping[str, Any]) -> list[CountMismatch]:
+    """Return the needle counts that do not reconcile (DESIGN §3.1.1: used = removed and
+    opened = disposed), each as "8 used / 7 removed"."""
+    if not template.count_checks:
+        counts = [answers.get(link_id) for link_id in _V1_COUNTS]
+        known = [c for c in counts if c is not None]
+        if len(known) >= 2 and len(set(known)) > 1:
+            return [CountMismatch("inserted {}, removed {}, disposed {}".format(*counts))]
+        return []
+    found = []
+    for check in template.count_checks:
+        counted, against = answers.get(check.counted), answers.get(check.against)
+        if counted is not None and against is not None and counted != against:
+            found.append(CountMismatch(f"{counted} {check.words[0]} / {against} {check.words[1]}"))
+    return found
+
+
+def count_note_needed(template: Template, answers: Mapping[str, Any]) -> str:
+    """Ask for the discrepancy note, naming the counts that differ ("8 used / 7 removed")."""
+    if not template.count_checks:
+        return COUNT_NOTE_NEEDED
+    differ = "; ".join(m.text for m in count_mismatches(template, answers))
+    return f"The needle counts do not reconcile ({differ}). Say what was done before signing."
+
+
+def counts_differ(template: Template, answers: Mapping[str, Any]) -> bool:
+    """Return whether any needle count fails to reconcile."""
+    return bool(count_mismatches(template, answers))
+
+
+def stopped_by(template: Template, answers: Mapping[str, Any]) -> Item | None:
+    """Return the item whose answer stopped the session (consent "No"), if any."""
+    return next(
+        (
+            item
+            for item in template.items
+            if item.stop is not None and answers.get(item.link_id) == item.stop.answer
+        ),
+        None,
+    )
+
+
+def _flagged(item: Item, value: Any) -> list[Option]:
+    """The options chosen for a choice item that raise a flag."""
+    codes = value if isinstance(value, list) else [value]
+    return [o for o in (item.option(c) for c in codes) if o is not None and o.flag]
 
 
 def is_unexpected(item: Item, value: Any) -> bool:
     """Return whether an answer departs from what a safe session gives."""
     if value is None:
         return False
+    if item.stop is not None and value == item.stop.answer:
+        return False  # not a deviation to note: the session stops instead
     if item.expected is not None and value != item.expected:
         return True
-    if item.type == "choice":
-        option = item.option(value)
-        return bool(option and option.flag)
+    if item.type in {"choice", "multichoice"}:
+        return bool(_flagged(item, value))
     return False
 
 
@@ -170,18 +223,25 @@ def check_phase(
     earlier_answers: Mapping[str, Any],
     session_date: date,
 ) -> dict[str, str]:
-    """Return the problems (field name -> message) that stop a phase being saved."""
+    """Return the problems (field name -> message) that stop a phase being saved.
+
+    A stopping answer (consent "No") is saved as it is, without the rest of the phase: the
+    session goes no further, and the record keeps what the practitioner found.
+    """
     everything = {**earlier_answers, **answers}
+    stopped = stopped_by(template, answers) is not None
     errors: dict[str, str] = {}
     for item in template.phase(phase_id).items:
-        if not is_enabled(item, everything):
+        if not is_enabled(template, item, everything):
             continue
         value = answers.get(item.link_id)
         if value is None:
-            if item.required or item.type == "boolean":
-                errors[item.link_id] = (
-                    COUNT_NOTE_NEEDED if item.enable_when_counts_differ else REQUIRED
-                )
+            if stopped:
+                continue
+            if item.enable_when_counts_differ:
+                errors[item.link_id] = count_note_needed(template, everything)
+            elif item.required or item.type == "boolean":
+                errors[item.link_id] = REQUIRED
             continue
         if item.not_before == "session_date" and date.fromisoformat(value) < session_date:
             errors[item.link_id] = EXPIRED_PACK
@@ -195,12 +255,18 @@ def applicable_answers(template: Template, answers: Mapping[str, Any]) -> dict[s
     return {
         link_id: value
         for link_id, value in answers.items()
-        if link_id in template.items_by_id and is_enabled(template.items_by_id[link_id], answers)
+        if link_id in template.items_by_id
+        and is_enabled(template, template.items_by_id[link_id], answers)
     }
 
 
-def next_phase(template: Template, submitted: Iterable[str]) -> str | None:
-    """Return the first phase not yet submitted, or None when all are in."""
+def next_phase(
+    template: Template, submitted: Iterable[str], answers: Mapping[str, Any] | None = None
+) -> str | None:
+    """Return the first phase not yet submitted, or None when all are in or the session
+    stopped (consent "No" stops it at Sign in)."""
+    if answers is not None and stopped_by(template, answers) is not None:
+        return None
     done = set(submitted)
     return next((p for p in template.phase_ids if p not in done), None)
 
@@ -215,6 +281,9 @@ def sign_off_blockers(
 ) -> list[str]:
     """Return why a checklist cannot be signed yet; empty when it can."""
     blockers: list[str] = []
+    stop = stopped_by(template, answers)
+    if stop is not None:
+        return [stop.stop.message]
     done = set(submitted)
     for phase in template.phases:
         if phase.id not in done:
@@ -232,33 +301,27 @@ def sign_off_blockers(
 
 def flags_for(template: Template, answers: Mapping[str, Any]) -> list[FlagSpec]:
     """Return the flags a completed checklist raises, most serious first."""
-    flags: list[FlagSpec] = []
-    if counts_differ(answers):
-        flags.append(
-            FlagSpec(
-                "count_discrepancy",
-                "critical",
-                "signout.count_discrepancy",
-                "Needle counts do not reconcile: inserted {}, removed {}, disposed {}.".format(
-                    answers.get("timeout.needles_inserted"),
-                    answers.get("signout.needles_removed"),
-                    answers.get("signout.needles_disposed"),
-                ),
-            )
+    flags: list[FlagSpec] = [
+        FlagSpec(
+            "count_discrepancy",
+            "critical",
+            "signout.count_discrepancy",
+            f"Needle counts do not reconcile: {mismatch.text}.",
         )
+        for mismatch in count_mismatches(template, answers)
+    ]
     for item in template.items:
         value = answers.get(item.link_id)
         if not is_unexpected(item, value):
             continue
-        if item.type == "choice":
-            option = item.option(value)
-            assert option is not None and option.flag is not None
+        if item.type in {"choice", "multichoice"} and (chosen := _flagged(item, value)):
+            worst = min((o.flag for o in chosen), key=SEVERITIES.index)
             flags.append(
                 FlagSpec(
                     item.flag_kind or "deviation",
-                    option.flag,
+                    worst,
                     item.link_id,
-                    f"{item.text} {option.display}.",
+                    f"{item.text} {', '.join(o.display for o in chosen)}.",
                 )
             )
         else:
@@ -283,12 +346,35 @@ def content_hash(content: Mapping[str, Any]) -> str:
 
 
 #: Answers copied to columns of the signed record, so the dashboard aggregates and the lot trace
-#: looks up plain indexed columns: column name -> linkId. `flask audit verify` holds each column
-#: to its signed answer, since the content hash covers only the answers.
-ANSWER_COLUMNS: Mapping[str, str] = {
-    "needle_lot": "timeout.needle_lot",
-    "bleeding": "signout.bleeding",
-    "bruising": "signout.bruising",
-    "reaction": "signout.reaction",
-    "pain_during": "timeout.pain_during",
+#: looks up plain indexed columns: column name -> the linkIds it is read from, one per template
+#: version that asks it (pain moved from Time out to Sign out in version 2). `flask audit
+#: verify` holds each column to its signed answer, since the content hash covers only the
+#: answers.
+ANSWER_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "needle_lot": ("timeout.needle_lot",),
+    "bleeding": ("signout.bleeding",),
+    "bruising": ("signout.bruising",),
+    "reaction": ("signout.reaction",),
+    "pain_during": ("timeout.pain_during", "signout.pain_during"),
 }
+#: Version 2 asks immediate reactions as a multiple choice; the reaction column keeps the most
+#: serious one, so the dashboard's rate reads one column for both versions.
+REACTIONS_LINK_ID = "signout.reactions"
+REACTIONS_WORST_FIRST = ("fainted", "dizziness", "other", "nausea")
+NO_REACTION = "none"
+
+
+def worst_reaction(codes: Sequence[str]) -> str:
+    """Return the most serious of the immediate reactions chosen, or "none"."""
+    return next((code for code in REACTIONS_WORST_FIRST if code in codes), NO_REACTION)
+
+
+def answer_columns(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the column values a signed record copies from its answers."""
+    values = {
+        column: next((answers[i] for i in link_ids if i in answers), None)
+        for column, link_ids in ANSWER_COLUMNS.items()
+    }
+    if values["reaction"] is None and REACTIONS_LINK_ID in answers:
+        values["reaction"] = worst_reaction(answers[REACTIONS_LINK_ID])
+    return values

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import and_, or_
 from sqlalchemy.orm import selectinload
 
 from safety.audit import services as audit
@@ -22,13 +22,15 @@ from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, Forbidden, NotFound, RecordedRefusal
 from safety.extensions import db
 from safety.followup.services import schedule_for_signed_session
-from safety.hashing import hashed_time
+from safety.hashing import hashed_time, sha256_hex
 from safety.ids import is_id
 from safety.risks import services as risks
-from safety.risks.rules import Template, template_from_definition
+from safety.risks.rules import Item, Template, template_from_definition
 
 #: The meaning of the signature, shown with it (21 CFR Part 11 §11.50).
 SIGNATURE_MEANING = "Performed and verified these checks"
+#: Longest reason a practitioner gives for cancelling a session.
+CANCEL_REASON_MAX = 500
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,11 @@ class Progress:
     @property
     def submitted(self) -> tuple[str, ...]:
         return tuple(self.latest)
+
+    @property
+    def stop(self) -> Item | None:
+        """The answer that stopped the session (consent "No"), if any."""
+        return rules.stopped_by(self.template, self.answers)
 
 
 def template_for(session: TreatmentSession) -> Template:
@@ -72,6 +79,8 @@ def _own_open_session(actor: User, session_id: int) -> TreatmentSession:
         raise Forbidden("Only the practitioner who started this session can fill it in or sign it.")
     if session.is_signed:
         raise Conflict("This checklist is signed and can no longer be changed.")
+    if session.is_cancelled:
+        raise Conflict("This session was cancelled and can no longer be changed.")
     return session
 
 
@@ -87,7 +96,7 @@ def progress(session: TreatmentSession) -> Progress:
     for entry in ordered.values():
         answers.update(entry.answers)
         notes.update(entry.notes)
-    return Progress(template, answers, notes, ordered, rules.next_phase(template, ordered))
+    return Progress(template, answers, notes, ordered, rules.next_phase(template, ordered, answers))
 
 
 def start_session(actor: User, *, patient_id: int, now: datetime | None = None) -> TreatmentSession:
@@ -154,6 +163,9 @@ def submit_phase(
     if missing:
         title = state.template.phase(missing[0]).title
         raise Conflict(f"Complete the {title} phase first.")
+    stop = rules.stopped_by(state.template, state.answers)
+    if stop is not None and stop.phase != phase_id:
+        raise Conflict(stop.stop.message)
     phase = state.template.phase(phase_id)
     read = rules.read_phase(phase, form)
     errors = dict(read.errors)
@@ -251,8 +263,8 @@ def apply_signature(session: TreatmentSession, signer: User, *, now: datetime) -
     session.signature_meaning = SIGNATURE_MEANING
     session.signed_dt = now
     session.content_hash = rules.content_hash(signed_content(session))
-    for column, link_id in rules.ANSWER_COLUMNS.items():
-        setattr(session, column, answers.get(link_id))
+    for column, value in rules.answer_columns(answers).items():
+        setattr(session, column, value)
     specs = rules.flags_for(state.template, answers)
     session.flag_count = len(specs)
     for spec in specs:
@@ -275,6 +287,43 @@ def apply_signature(session: TreatmentSession, signer: User, *, now: datetime) -
     )
     # Follow-ups go out through outbox rows written in this same transaction.
     schedule_for_signed_session(session, now=now)
+
+
+def cancel_session(
+    actor: User, session_id: int, reason: str, *, now: datetime | None = None
+) -> TreatmentSession:
+    """Cancel a started session (started by mistake, or consent refused), with a reason.
+
+    Nothing is deleted: the phases saved so far stay with the record, the reason is kept on
+    it, and the audit event carries the reason's hash so verify can hold one to the other.
+    """
+    now = now or utcnow()
+    session = _own_open_session(actor, session_id)
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(
+            "The session was not cancelled.", {"reason": "Say why the session is cancelled."}
+        )
+    if len(reason) > CANCEL_REASON_MAX:
+        raise DomainError(
+            "The session was not cancelled.",
+            {"reason": f"Keep the reason under {CANCEL_REASON_MAX} characters."},
+        )
+    session.cancelled_dt = now
+    session.cancelled_by_id = actor.id
+    session.cancel_reason = reason
+    db.session.flush()
+    audit.record(
+        "session.cancel",
+        actor=actor,
+        obj=session,
+        details={
+            "reason_hash": sha256_hex(reason),
+            "phases": sorted({e.phase for e in session.entries}),
+        },
+        now=now,
+    )
+    return session
 
 
 def signed_content(session: TreatmentSession) -> dict[str, Any]:
@@ -318,7 +367,13 @@ def sessions_for_today(actor: User, *, now: datetime | None = None) -> list[Trea
         db.session.scalars(
             policy.visible_sessions(actor)
             .where(
-                or_(TreatmentSession.session_date == today, TreatmentSession.signed_dt.is_(None))
+                or_(
+                    TreatmentSession.session_date == today,
+                    and_(
+                        TreatmentSession.signed_dt.is_(None),
+                        TreatmentSession.cancelled_dt.is_(None),
+                    ),
+                )
             )
             .options(selectinload(TreatmentSession.patient), selectinload(TreatmentSession.entries))
             .order_by(TreatmentSession.started_dt.desc())

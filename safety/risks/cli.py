@@ -94,7 +94,14 @@ def _describe(draft, result, register, *, published: bool) -> str:
 @risks_cli.command("publish-default")
 @with_appcontext
 def publish_default() -> None:
-    """Publish the shipped default template if no version is published yet."""
-    template = services.ensure_current_template()
+    """Publish the shipped default template when the current one predates its register."""
+    template, published = services.publish_default(via=f"cli:{getpass.getuser()}")
     db.session.commit()
-    click.echo(f"Current template: version {template.version}.")
+    if published:
+        click.echo(
+            f"Published version {template.version} from register version "
+            f"{services.register_version_of(template)}. New sessions use it; sessions already "
+            "started keep their version."
+        )
+    else:
+        click.echo(f"Current template: version {template.version}, already up to date.")

@@ -31,6 +31,9 @@ def template(template_id: int):
         version=version,
         template=template_from_definition(version.definition),
         kind_title=register.kind_title,
+        followup=register.followup,
+        register_version=register.version,
+        source=register.source,
     )
 
 

@@ -2,6 +2,11 @@
 
 A template *definition* is the JSON stored on a TemplateVersion; `Template` is its typed,
 read-only view used by the checklist rules. No Flask or SQLAlchemy here.
+
+The register ships in versions (register_v1.json, register.json): a published template keeps
+the definition it was built from, so sessions started on version 1 keep version 1's items
+and rules. Version 2 carries each item's sources, which a definition copies in full, so a
+template says why each item is there for as long as it exists.
 """
 
 from __future__ import annotations
@@ -14,6 +19,36 @@ from importlib import resources
 from typing import Any
 
 ITEM_TYPES = {"boolean", "integer", "date", "string", "text", "choice", "multichoice"}
+#: The register new templates are built from, and the earlier ones kept for old sessions.
+CURRENT_REGISTER = 2
+REGISTER_FILES = {1: "register_v1.json", 2: "register.json"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an item, a time or a threshold comes from: a citation and, where public, a link."""
+
+    citation: str
+    url: str | None = None
+    #: A threshold or rule the product chose, said plainly rather than dressed as evidence.
+    design_choice: bool = False
+
+
+@dataclass(frozen=True)
+class Stop:
+    """An answer that stops the session where it is (consent "No"): no later phase, no signing."""
+
+    answer: Any
+    message: str
+
+
+@dataclass(frozen=True)
+class CountCheck:
+    """Two needle counts that must be equal at sign out, and the words that name them."""
+
+    counted: str
+    against: str
+    words: tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -56,6 +91,13 @@ class Item:
     risks: tuple[str, ...] = ()
     #: The risk statements this item answers.
     provenance: tuple[str, ...] = ()
+    #: Why the item is on the checklist, in a sentence, and the sources behind it.
+    why: str = ""
+    sources: tuple[Source, ...] = ()
+    #: An answer that stops the session (see Stop).
+    stop: Stop | None = None
+    #: The option of a multiple choice that cannot be combined with the others ("none").
+    exclusive: str | None = None
 
     @property
     def is_conditional(self) -> bool:
@@ -79,6 +121,11 @@ class Template:
     phases: tuple[Phase, ...]
     high_risk_regions: tuple[str, ...] = ()
     items_by_id: dict[str, Item] = field(default_factory=dict, compare=False)
+    #: The needle counts that must reconcile; empty on version 1, which compares inserted,
+    #: removed and disposed all together (see checklists.rules.count_mismatches).
+    count_checks: tuple[CountCheck, ...] = ()
+    #: The register version the template was built from (1 for definitions that predate it).
+    register_version: int = 1
 
     def phase(self, phase_id: str) -> Phase:
         for phase in self.phases:
@@ -105,6 +152,14 @@ class Register:
     phases: tuple[dict[str, str], ...]
     high_risk_regions: tuple[str, ...]
     items: tuple[dict[str, Any], ...]
+    version: int = 1
+    #: source id -> {"citation", "url"?, "design_choice"?}
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    count_checks: tuple[dict[str, Any], ...] = ()
+    #: The follow-up times, escalations and thresholds with their sources (DESIGN §4).
+    followup: dict[str, Any] = field(default_factory=dict)
+    #: Published minor-event rates the dashboard compares clinics with.
+    baselines: tuple[dict[str, Any], ...] = ()
 
     @property
     def synonyms(self) -> dict[str, list[str]]:
@@ -113,11 +168,21 @@ class Register:
     def kind_title(self, kind: str) -> str:
         return self.kinds.get(kind, {}).get("title", kind)
 
+    def source(self, source_id: str) -> Source:
+        spec = self.sources[source_id]
+        return Source(spec["citation"], spec.get("url"), bool(spec.get("design_choice")))
+
+    @property
+    def baseline_link_ids(self) -> tuple[str, ...]:
+        """The items every template built from this register has, whatever a text names."""
+        return tuple(i["linkId"] for i in self.items if i.get("baseline"))
+
 
 @cache
-def load_register() -> Register:
-    """Return the risk register that ships with the package."""
-    data = json.loads(resources.files("safety.risks").joinpath("register.json").read_text("utf-8"))
+def load_register(version: int = CURRENT_REGISTER) -> Register:
+    """Return a risk register that ships with the package (the current one by default)."""
+    name = REGISTER_FILES[version]
+    data = json.loads(resources.files("safety.risks").joinpath(name).read_text("utf-8"))
     return Register(
         title=data["title"],
         guidance=tuple(data["guidance"]),
@@ -126,6 +191,11 @@ def load_register() -> Register:
         phases=tuple(data["phases"]),
         high_risk_regions=tuple(data["high_risk_regions"]),
         items=tuple(data["items"]),
+        version=data.get("version", 1),
+        sources=data.get("sources", {}),
+        count_checks=tuple(data.get("count_checks", ())),
+        followup=data.get("followup", {}),
+        baselines=tuple(data.get("baselines", ())),
     )
 
 
@@ -138,8 +208,10 @@ def build_definition(
 ) -> dict[str, Any]:
     """Build a template definition: the baseline items plus the controls of every given kind.
 
-    `statements` are (risk statement, its kinds) pairs; each item keeps the statements whose
-    kinds it controls, so a reviewer sees why the item is on the checklist.
+    Baseline items are in every template, whatever a text names: an import adds controls and
+    never removes the infection-control baseline. `statements` are (risk statement, its kinds)
+    pairs; each item keeps the statements whose kinds it controls, so a reviewer sees why the
+    item is on the checklist. Sources are copied in full, so the stored definition keeps them.
     """
     wanted = set(kinds)
     phases = []
@@ -151,16 +223,35 @@ def build_definition(
             risks = set(spec.get("risks", ()))
             if not spec.get("baseline") and not (risks & wanted):
                 continue
-            item = {k: v for k, v in spec.items() if k not in {"phase", "baseline"}}
+            item = {k: v for k, v in spec.items() if k not in {"phase", "baseline", "sources"}}
+            if "sources" in spec:
+                item["sources"] = [_source_json(register, s) for s in spec["sources"]]
             item["provenance"] = [text for text, ks in statements if risks & set(ks)]
             items.append(item)
         phases.append({**phase, "items": items})
-    return {
+    definition = {
         "title": title or register.title,
         "kinds": [k for k in register.kinds if k in wanted],
         "high_risk_regions": list(register.high_risk_regions),
         "phases": phases,
     }
+    if register.version > 1:
+        definition["register_version"] = register.version
+        present = {i["linkId"] for p in phases for i in p["items"]}
+        definition["count_checks"] = [
+            c for c in register.count_checks if {c["counted"], c["against"]} <= present
+        ]
+    return definition
+
+
+def _source_json(register: Register, source_id: str) -> dict[str, Any]:
+    source = register.source(source_id)
+    out: dict[str, Any] = {"id": source_id, "citation": source.citation}
+    if source.url:
+        out["url"] = source.url
+    if source.design_choice:
+        out["design_choice"] = True
+    return out
 
 
 def template_from_definition(definition: Mapping[str, Any]) -> Template:
@@ -194,6 +285,15 @@ def template_from_definition(definition: Mapping[str, Any]) -> Template:
                 flag_kind=spec.get("flagKind"),
                 risks=tuple(spec.get("risks", ())),
                 provenance=tuple(spec.get("provenance", ())),
+                why=spec.get("why", ""),
+                sources=tuple(
+                    Source(s["citation"], s.get("url"), bool(s.get("design_choice")))
+                    for s in spec.get("sources", ())
+                ),
+                stop=Stop(spec["stop"]["answer"], spec["stop"]["message"])
+                if "stop" in spec
+                else None,
+                exclusive=spec.get("exclusive"),
             )
             if item.type not in ITEM_TYPES:
                 raise ValueError(f"unknown item type {item.type!r} for {item.link_id}")
@@ -205,4 +305,9 @@ def template_from_definition(definition: Mapping[str, Any]) -> Template:
         phases=tuple(phases),
         high_risk_regions=tuple(definition.get("high_risk_regions", ())),
         items_by_id=items_by_id,
+        count_checks=tuple(
+            CountCheck(c["counted"], c["against"], tuple(c["words"]))
+            for c in definition.get("count_checks", ())
+        ),
+        register_version=definition.get("register_version", 1),
     )

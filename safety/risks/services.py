@@ -27,9 +27,9 @@ def current_template() -> TemplateVersion | None:
     )
 
 
-def default_definition() -> dict:
-    """Build the default template from the register that ships with the package."""
-    register = rules.load_register()
+def default_definition(register_version: int = rules.CURRENT_REGISTER) -> dict:
+    """Build the default template from a register that ships with the package."""
+    register = rules.load_register(register_version)
     statements = [
         (text, importer.match_kinds(text, register.synonyms)) for text in register.guidance
     ]
@@ -45,12 +45,44 @@ def ensure_current_template(*, now: datetime | None = None) -> TemplateVersion:
     return template
 
 
-def create_draft_from_text(text: str, *, actor: User | None, now: datetime | None = None):
+def register_version_of(template: TemplateVersion) -> int:
+    """Return the register version a template was built from (1 before versions were kept)."""
+    return template.definition.get("register_version", 1)
+
+
+def publish_default(
+    *, actor: User | None = None, via: str = "default", now: datetime | None = None
+) -> tuple[TemplateVersion, bool]:
+    """Bring the current template up to the shipped register; returns (current, published).
+
+    A new register version (DESIGN §3.1.1) is published without a migration: the default
+    is rebuilt from it, and a template an administrator imported is imported again from its
+    own text, so it keeps its matched controls and gains the new baseline. Sessions already
+    started keep the version they pinned. Nothing happens when the current template was
+    already built from this register.
+    """
+    current = current_template()
+    if current is not None and register_version_of(current) >= rules.CURRENT_REGISTER:
+        return current, False
+    if current is not None and current.source_text:
+        draft, _ = create_draft_from_text(current.source_text, actor=actor, now=now)
+    else:
+        draft = _new_version(default_definition(), source_text=None, actor=actor, now=now)
+    return publish(draft.id, actor=actor, via=via, now=now), True
+
+
+def create_draft_from_text(
+    text: str,
+    *,
+    actor: User | None,
+    now: datetime | None = None,
+    register_version: int = rules.CURRENT_REGISTER,
+):
     """Import a risk section into a draft template; returns (draft, import result).
 
     Raises importer.NoRiskSectionError when the document has no risk section.
     """
-    register = rules.load_register()
+    register = rules.load_register(register_version)
     result = importer.parse_risk_section(text, register.synonyms)
     statements = [(s.text, s.kinds) for s in result.statements]
     definition = rules.build_definition(

@@ -17,7 +17,13 @@ from fhir.resources.R4B.questionnaire import Questionnaire
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
 from safety.fhir import mapping
-from safety.risks.services import default_definition
+from safety.risks import services
+
+
+def default_definition() -> dict:
+    """Version 1's default: these records pin it (version 2 maps the same way, by linkId)."""
+    return services.default_definition(1)
+
 
 SIGNED = datetime(2026, 3, 14, 9, 30, 15, 123456, tzinfo=UTC)
 HASH = "a" * 64
