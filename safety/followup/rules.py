@@ -1,6 +1,10 @@
 """Pure follow-up rules: when to ask, what an answer means, how to back off, what to say.
 
-Times are aware UTC datetimes in and out; the clinic's zone decides quiet hours.
+Times are aware UTC datetimes in and out; the clinic's zone decides quiet hours. Every time
+and threshold here is also in the register's follow-up section with its source
+(safety/risks/register.json, DESIGN §4); a unit test holds the two together, so the numbers
+a clinician reviews are the numbers the code uses. The words a patient reads are in
+`followup.texts`.
 """
 
 from __future__ import annotations
@@ -11,6 +15,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from safety.clinics.rules import DEFAULT_WORKING_DAYS, add_working_hours
+from safety.followup.texts import QUESTIONS
 
 QUIET_START = time(21, 0)
 QUIET_END = time(8, 0)
@@ -24,6 +31,8 @@ class Kind(StrEnum):
     """The checks a patient is sent after a session (DESIGN §4)."""
 
     DAY_1 = "24h"
+    #: The chest check after thorax, neck or shoulder needling, whatever the 24 h answer.
+    DAY_2 = "48h"
     DAY_3 = "72h"
     DAY_7 = "7d"
 
@@ -34,6 +43,7 @@ class Kind(StrEnum):
 
 _KIND_LABELS = {
     Kind.DAY_1: "24-hour check",
+    Kind.DAY_2: "48-hour chest check",
     Kind.DAY_3: "72-hour soreness check",
     Kind.DAY_7: "7-day site check",
 }
@@ -69,6 +79,14 @@ EMERGENCY, SAME_DAY, REVIEW, NONE = "emergency", "same_day", "review", "none"
 LEVELS = (EMERGENCY, SAME_DAY, REVIEW, NONE)
 INFECTION_SIGNS = ("redness", "warmth", "swelling", "pus", "fever")
 
+#: Thresholds (register: followup.thresholds; each says whether it is clinic policy).
+REVIEW_SORENESS_24H = 7
+REVIEW_SORENESS_LATER = 4
+NEEDS_72H_SORENESS = 4
+EMERGENCY_ACK = timedelta(minutes=15)
+SAME_DAY_ACK_WORKING_HOURS = 2
+REVIEW_WITHIN_WORKING_DAYS = 2
+
 
 def out_of_quiet_hours(moment: datetime, zone: ZoneInfo) -> datetime:
     """Move a time inside the clinic's quiet hours (21:00–08:00 local) to the next 08:00."""
@@ -97,15 +115,53 @@ class Planned:
     is_reminder: bool = False
 
 
-def plan_at_signing(signed: datetime, zone: ZoneInfo, *, with_day7: bool) -> list[Planned]:
-    """Return the follow-ups written when a session is signed (DESIGN §4)."""
+def plan_at_signing(signed: datetime, zone: ZoneInfo, *, near_lung: bool) -> list[Planned]:
+    """Return the follow-ups written when a session is signed (DESIGN §4).
+
+    The 24 h check and its one reminder at 48 h; after thorax, neck or shoulder needling the
+    48 h chest check whatever the 24 h answer (pneumothorax has presented up to 2 days
+    after needling); the 7-day site check always (late infection).
+    """
     plans = [
-        Planned("24h", out_of_quiet_hours(local_offset(signed, 1, zone), zone)),
-        Planned("24h", out_of_quiet_hours(local_offset(signed, 2, zone), zone), is_reminder=True),
+        Planned(Kind.DAY_1, out_of_quiet_hours(local_offset(signed, 1, zone), zone)),
+        Planned(
+            Kind.DAY_1,
+            out_of_quiet_hours(local_offset(signed, 2, zone), zone),
+            is_reminder=True,
+        ),
     ]
-    if with_day7:
-        plans.append(Planned("7d", out_of_quiet_hours(local_offset(signed, 7, zone), zone)))
+    if near_lung:
+        plans.append(Planned(Kind.DAY_2, out_of_quiet_hours(local_offset(signed, 2, zone), zone)))
+    plans.append(Planned(Kind.DAY_7, out_of_quiet_hours(local_offset(signed, 7, zone), zone)))
     return plans
+
+
+def near_lung(regions: Sequence[str] | None, high_risk_regions: Sequence[str]) -> bool:
+    """Return whether a session needled a region over the lung (its template says which)."""
+    return bool(set(regions or ()) & set(high_risk_regions))
+
+
+def questions_for(kind: str, *, near_lung: bool) -> tuple[str, ...]:
+    """Return what a check asks, in order (DESIGN §4); the free text comes last, always."""
+    if kind == Kind.DAY_2:
+        return ("chest", "other")
+    if kind == Kind.DAY_3:
+        return ("soreness", "trend", "other")
+    if kind == Kind.DAY_7:
+        return ("signs", "soreness", "trend", "other")
+    chest = ("chest",) if near_lung else ()
+    return (
+        "soreness",
+        "trend",
+        "bleeding",
+        "bruising",
+        "signs",
+        "numbness",
+        "fainted",
+        "needle_found",
+        *chest,
+        "other",
+    )
 
 
 def due_72h(signed: datetime, zone: ZoneInfo) -> datetime:
@@ -115,20 +171,105 @@ def due_72h(signed: datetime, zone: ZoneInfo) -> datetime:
 
 def needs_72h(answers: Mapping[str, Any]) -> bool:
     """Ask again at 72 h when soreness was 4 or more, or not improving, at 24 h."""
-    return (answers.get("soreness") or 0) >= 4 or answers.get("trend") in {"same", "worse"}
+    return (answers.get("soreness") or 0) >= NEEDS_72H_SORENESS or answers.get("trend") in {
+        "same",
+        "worse",
+    }
+
+
+def reasons(kind: str, answers: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Return, by escalation level, what in an answer calls for a person (DESIGN §4).
+
+    Staff read these in the flag ("chest pain or breathlessness"); the level is the most
+    urgent one with a reason. Anything written in the free text is read by a person.
+    """
+    found: dict[str, list[str]] = {EMERGENCY: [], SAME_DAY: [], REVIEW: []}
+    if answers.get("chest") == "yes":
+        found[EMERGENCY].append("chest pain, pain breathing in or breathlessness")
+    if answers.get("bleeding") == "wont_stop":
+        found[EMERGENCY].append("bleeding after 10 minutes of firm pressure")
+    if answers.get("signs"):
+        found[SAME_DAY].append("infection signs at a site: " + ", ".join(answers["signs"]))
+    if answers.get("bruising") == "large":
+        found[SAME_DAY].append("a large or spreading bruise")
+    if answers.get("numbness") == "yes":
+        found[SAME_DAY].append("new numbness, tingling or weakness")
+    if answers.get("fainted") == "yes":
+        found[SAME_DAY].append("fainted since leaving")
+    if answers.get("needle_found") == "yes":
+        found[SAME_DAY].append("a needle or a piece of one found in the skin")
+    soreness = answers.get("soreness")
+    if soreness is not None:
+        if kind == Kind.DAY_1 and soreness >= REVIEW_SORENESS_24H:
+            found[REVIEW].append(f"soreness {soreness}/10 a day after")
+        elif kind in {Kind.DAY_3, Kind.DAY_7} and soreness >= REVIEW_SORENESS_LATER:
+            found[REVIEW].append(f"soreness {soreness}/10 at the {kind} check")
+    if kind in {Kind.DAY_3, Kind.DAY_7} and answers.get("trend") in {"same", "worse"}:
+        found[REVIEW].append(f"soreness not better at the {kind} check")
+    if answers.get("other"):
+        found[REVIEW].append("wrote to the clinic")
+    return {level: found[level] for level in (EMERGENCY, SAME_DAY, REVIEW) if found[level]}
 
 
 def escalation(kind: str, answers: Mapping[str, Any]) -> str:
     """Return how urgently a follow-up answer needs a person (DESIGN §4)."""
-    if answers.get("chest") == "yes" or answers.get("bleeding") == "wont_stop":
-        return EMERGENCY
-    if answers.get("signs") or answers.get("bruising") == "large":
-        return SAME_DAY
-    if (answers.get("soreness") or 0) >= 7:
-        return REVIEW
-    if kind == "72h" and answers.get("trend") in {"same", "worse"}:
-        return REVIEW
-    return NONE
+    return next(iter(reasons(kind, answers)), NONE)
+
+
+def advice(kind: str, answers: Mapping[str, Any], level: str) -> list[str]:
+    """Return the advice a patient reads for this answer and this check (`texts.ADVICE` keys).
+
+    What to do now comes first; "the usual course" of soreness is said only at the 24 h
+    check and only when nothing needs a person; never "warmth helps" for a bruise.
+    """
+    keys: list[str] = []
+    if level == EMERGENCY:
+        if answers.get("bleeding") == "wont_stop":
+            keys.append("press_first")
+        keys += ["call_emergency", "tell_them", "clinic_alerted"]
+        return keys
+    if level == SAME_DAY:
+        keys += ["same_day", "call_clinic", "if_nobody_calls"]
+    elif level == REVIEW:
+        keys.append("review")
+    if answers.get("bruising") in {"small", "large"}:
+        keys.append("bruise")
+    if level == NONE and kind == Kind.DAY_1:
+        keys.append("soreness_usual")
+    elif level == NONE and kind in {Kind.DAY_3, Kind.DAY_7}:
+        keys.append("soreness_settling")
+    if kind == Kind.DAY_7:
+        keys.append("late_signs")
+    keys.append("red_flags")
+    return keys
+
+
+def acknowledge_by(
+    level: str,
+    raised: datetime,
+    zone: ZoneInfo,
+    *,
+    day_start_hour: int,
+    day_end_hour: int,
+    working_days: str = DEFAULT_WORKING_DAYS,
+) -> datetime | None:
+    """Return when an escalated answer nobody has acknowledged goes to the duty address.
+
+    An emergency after 15 minutes, day or night; a same-day answer after 2 of the clinic's
+    working hours; a review answer waits for the practitioner's queue (None).
+    """
+    if level == EMERGENCY:
+        return raised + EMERGENCY_ACK
+    if level == SAME_DAY:
+        return add_working_hours(
+            raised,
+            SAME_DAY_ACK_WORKING_HOURS,
+            zone,
+            day_start_hour=day_start_hour,
+            day_end_hour=day_end_hour,
+            working_days=working_days,
+        )
+    return None
 
 
 SEVERITY = {EMERGENCY: "critical", SAME_DAY: "high", REVIEW: "medium"}
@@ -153,46 +294,66 @@ class FormInput:
 
 #: The soreness answers, as typed: a whole number from 0 to 10 and nothing else.
 SORENESS_SCALE = {str(n): n for n in range(11)}
+OTHER_MAX_LENGTH = 2000
 
+#: The coded answers of each choice question (the words are in texts.QUESTIONS).
 CHOICES = {
-    "trend": ("better", "same", "worse"),
-    "bleeding": ("none", "stopped", "wont_stop"),
-    "bruising": ("none", "small", "large"),
-    "chest": ("no", "yes"),
+    name: tuple(code for code, _ in question.options)
+    for name, question in QUESTIONS.items()
+    if question.kind == "choice"
 }
 
 
-def read_form(form: Mapping[str, Sequence[str]]) -> FormInput:
-    """Read the patient's form; every question but the last needs an answer."""
+def read_form(form: Mapping[str, Sequence[str]], questions: Sequence[str]) -> FormInput:
+    """Read the patient's form for the questions a check asks; all but the free text need
+    an answer (an emergency is escalated with what was answered, see patient.answer)."""
     answers: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    raw = (form.get("soreness") or [""])[0].strip()
-    if raw in SORENESS_SCALE:
-        answers["soreness"] = SORENESS_SCALE[raw]
-    else:
-        errors["soreness"] = "Choose a number from 0 (no soreness) to 10 (the worst)."
-    messages = {
-        "trend": "Tell us whether it is better, the same or worse.",
-        "bleeding": "Tell us about any bleeding since you left.",
-        "bruising": "Tell us about any bruising.",
-        "chest": "Please answer this question about chest pain or breathlessness.",
-    }
-    for name, options in CHOICES.items():
-        value = (form.get(name) or [""])[0]
-        if value in options:
-            answers[name] = value
+    for name in questions:
+        question = QUESTIONS[name]
+        first = (form.get(name) or [""])[0]
+        if question.kind == "scale":
+            if first.strip() in SORENESS_SCALE:
+                answers[name] = SORENESS_SCALE[first.strip()]
+            else:
+                errors[name] = question.missing
+        elif question.kind == "choice":
+            if first in CHOICES[name]:
+                answers[name] = first
+            else:
+                errors[name] = question.missing
+        elif question.kind == "signs":
+            chosen = [s for s in dict.fromkeys(form.get(name) or []) if s]
+            if any(s not in INFECTION_SIGNS for s in chosen):
+                errors[name] = question.missing
+            answers[name] = [s for s in INFECTION_SIGNS if s in chosen]
         else:
-            errors[name] = messages[name]
-    signs = [s for s in dict.fromkeys(form.get("signs") or []) if s]
-    if any(s not in INFECTION_SIGNS for s in signs):
-        errors["signs"] = "Choose from the listed signs."
-    answers["signs"] = [s for s in INFECTION_SIGNS if s in signs]
-    other = (form.get("other") or [""])[0].strip()
-    if len(other) > 2000:
-        errors["other"] = "Please keep this under 2000 characters."
-    elif other:
-        answers["other"] = other
+            text = first.strip()
+            if len(text) > OTHER_MAX_LENGTH:
+                errors[name] = f"Please keep this under {OTHER_MAX_LENGTH} characters."
+            elif text:
+                answers[name] = text
     return FormInput(answers, errors)
+
+
+def answer_lines(answers: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Return each question a patient answered with the answer, as staff read them."""
+    lines = []
+    for name, question in QUESTIONS.items():
+        if name not in answers:
+            continue
+        value = answers[name]
+        if question.kind == "scale":
+            said = f"{value}/10"
+        elif question.kind == "signs":
+            labels = dict(question.options)
+            said = ", ".join(labels.get(v, v) for v in value) if value else "None"
+        elif question.kind == "choice":
+            said = dict(question.options).get(value, value)
+        else:
+            said = value
+        lines.append((question.staff, said))
+    return lines
 
 
 def backoff(attempts: int) -> timedelta | None:

@@ -101,28 +101,50 @@ def test_moving_out_of_quiet_hours_lands_inside_the_day_and_never_earlier(moment
 # --- the plan written at signing -------------------------------------------------------------
 
 
-def test_signing_plans_the_24_hour_check_and_the_48_hour_reminder():
+def test_signing_plans_the_24_hour_check_its_reminder_and_always_the_7_day_site_check():
     signed = local(LONDON, 2025, 6, 10, 10, 30)
-    plans = rules.plan_at_signing(signed, LONDON, with_day7=False)
-    assert [(p.kind, p.is_reminder) for p in plans] == [("24h", False), ("24h", True)]
-    assert plans[0].due == local(LONDON, 2025, 6, 11, 10, 30)
-    assert plans[1].due == local(LONDON, 2025, 6, 12, 10, 30)
-
-
-def test_signing_plans_the_7_day_site_check_only_when_the_template_enables_it():
-    signed = local(LONDON, 2025, 6, 10, 10, 30)
-    plans = rules.plan_at_signing(signed, LONDON, with_day7=True)
+    plans = rules.plan_at_signing(signed, LONDON, near_lung=False)
     assert [(p.kind, p.is_reminder) for p in plans] == [
         ("24h", False),
         ("24h", True),
         ("7d", False),
     ]
+    assert plans[0].due == local(LONDON, 2025, 6, 11, 10, 30)
+    assert plans[1].due == local(LONDON, 2025, 6, 12, 10, 30)
     assert plans[2].due == local(LONDON, 2025, 6, 17, 10, 30)
+
+
+def test_needling_near_the_lung_adds_the_48_hour_chest_check_whatever_the_24_hour_answer():
+    signed = local(LONDON, 2025, 6, 10, 10, 30)
+    plans = rules.plan_at_signing(signed, LONDON, near_lung=True)
+    assert [(p.kind, p.is_reminder) for p in plans] == [
+        ("24h", False),
+        ("24h", True),
+        ("48h", False),
+        ("7d", False),
+    ]
+    assert plans[2].due == local(LONDON, 2025, 6, 12, 10, 30)
+
+
+@pytest.mark.parametrize(
+    ("regions", "high_risk", "expected"),
+    [
+        (["shoulder"], ("thorax", "neck", "shoulder"), True),
+        (["shoulder"], ("thorax", "neck"), False),  # version 1 did not count the shoulder
+        (["lumbar", "neck"], ("thorax", "neck"), True),
+        (["lumbar"], ("thorax", "neck", "shoulder"), False),
+        (None, ("thorax",), False),
+    ],
+)
+def test_near_the_lung_follows_the_regions_the_template_counts_as_over_the_lung(
+    regions, high_risk, expected
+):
+    assert rules.near_lung(regions, high_risk) is expected
 
 
 def test_a_session_signed_in_the_evening_is_checked_the_next_morning_not_at_night():
     signed = local(LONDON, 2025, 6, 10, 21, 45)
-    plans = rules.plan_at_signing(signed, LONDON, with_day7=True)
+    plans = rules.plan_at_signing(signed, LONDON, near_lung=False)
     assert [p.due for p in plans] == [
         local(LONDON, 2025, 6, 12, 8, 0),
         local(LONDON, 2025, 6, 13, 8, 0),
@@ -166,7 +188,7 @@ def test_a_day_later_is_the_same_wall_clock_time_across_a_daylight_saving_change
 def test_the_24_hour_check_of_a_session_signed_the_day_before_a_clock_change_keeps_its_hour(
     zone, signed_wall, expected_wall
 ):
-    plans = rules.plan_at_signing(local(zone, *signed_wall), zone, with_day7=True)
+    plans = rules.plan_at_signing(local(zone, *signed_wall), zone, near_lung=True)
     assert plans[0].due == local(zone, *expected_wall)
     assert plans[0].due.astimezone(zone).hour == 14
 
@@ -186,30 +208,30 @@ def test_a_week_later_in_toronto_spans_the_spring_change_at_the_same_hour():
     assert later - signed == timedelta(days=7) - timedelta(hours=1)
 
 
-@given(signed=signed_times, zone=zones, with_day7=st.booleans())
+@given(signed=signed_times, zone=zones, near_lung=st.booleans())
 def test_every_planned_check_is_due_outside_quiet_hours_in_the_clinics_zone(
-    signed, zone, with_day7
+    signed, zone, near_lung
 ):
-    for plan in rules.plan_at_signing(signed, zone, with_day7=with_day7):
+    for plan in rules.plan_at_signing(signed, zone, near_lung=near_lung):
         assert is_outside_quiet_hours(plan.due, zone), plan
 
 
 @given(signed=signed_times, zone=zones)
 def test_the_24_hour_check_is_never_due_sooner_than_20_hours_after_signing(signed, zone):
-    first = rules.plan_at_signing(signed, zone, with_day7=False)[0]
+    first = rules.plan_at_signing(signed, zone, near_lung=False)[0]
     assert first.kind == "24h" and not first.is_reminder
     assert first.due >= signed + timedelta(hours=20)
 
 
 @given(signed=signed_times, zone=zones)
 def test_the_planned_checks_come_in_order_check_then_reminder_then_week(signed, zone):
-    check, reminder, week = rules.plan_at_signing(signed, zone, with_day7=True)
-    assert check.due < reminder.due < week.due
+    check, reminder, chest, week = rules.plan_at_signing(signed, zone, near_lung=True)
+    assert check.due < reminder.due == chest.due < week.due
 
 
 @given(signed=signed_times, zone=zones)
 def test_the_72_hour_check_comes_after_the_48_hour_reminder_and_outside_quiet_hours(signed, zone):
-    reminder = rules.plan_at_signing(signed, zone, with_day7=False)[1]
+    reminder = rules.plan_at_signing(signed, zone, near_lung=False)[1]
     due = rules.due_72h(signed, zone)
     assert due > reminder.due
     assert is_outside_quiet_hours(due, zone)
@@ -286,20 +308,29 @@ FULL_FORM = {
     "trend": ["same"],
     "bleeding": ["stopped"],
     "bruising": ["small"],
+    "numbness": ["no"],
+    "fainted": ["no"],
+    "needle_found": ["no"],
     "chest": ["no"],
     "signs": ["swelling", "redness", "swelling"],
     "other": ["  A little stiff in the morning.  "],
 }
 
 
+DAY_1 = rules.questions_for("24h", near_lung=True)
+
+
 def test_a_complete_form_reads_into_typed_answers():
-    read = rules.read_form(FULL_FORM)
+    read = rules.read_form(FULL_FORM, DAY_1)
     assert read.errors == {}
     assert read.answers == {
         "soreness": 5,
         "trend": "same",
         "bleeding": "stopped",
         "bruising": "small",
+        "numbness": "no",
+        "fainted": "no",
+        "needle_found": "no",
         "chest": "no",
         "signs": ["redness", "swelling"],
         "other": "A little stiff in the morning.",
@@ -307,33 +338,44 @@ def test_a_complete_form_reads_into_typed_answers():
 
 
 def test_an_empty_form_asks_for_every_question_but_the_optional_ones():
-    read = rules.read_form({})
-    assert set(read.errors) == {"soreness", "trend", "bleeding", "bruising", "chest"}
+    read = rules.read_form({}, DAY_1)
+    assert set(read.errors) == {
+        "soreness",
+        "trend",
+        "bleeding",
+        "bruising",
+        "numbness",
+        "fainted",
+        "needle_found",
+        "chest",
+    }
     assert all(message.strip() for message in read.errors.values())
     assert read.answers.get("signs") == []
 
 
 @pytest.mark.parametrize("value", ["", "11", "-1", "abc", "5.5", "²"])
 def test_soreness_must_be_a_whole_number_from_0_to_10(value):
-    read = rules.read_form({**FULL_FORM, "soreness": [value]})
+    read = rules.read_form({**FULL_FORM, "soreness": [value]}, DAY_1)
     assert set(read.errors) == {"soreness"}
     assert "soreness" not in read.answers
 
 
-@pytest.mark.parametrize("field", ["trend", "bleeding", "bruising", "chest"])
+@pytest.mark.parametrize(
+    "field", ["trend", "bleeding", "bruising", "numbness", "fainted", "needle_found", "chest"]
+)
 def test_a_choice_outside_the_offered_options_is_refused(field):
-    read = rules.read_form({**FULL_FORM, field: ["maybe"]})
+    read = rules.read_form({**FULL_FORM, field: ["maybe"]}, DAY_1)
     assert set(read.errors) == {field}
 
 
 def test_a_sign_that_is_not_on_the_list_is_refused():
-    read = rules.read_form({**FULL_FORM, "signs": ["redness", "rash"]})
+    read = rules.read_form({**FULL_FORM, "signs": ["redness", "rash"]}, DAY_1)
     assert set(read.errors) == {"signs"}
 
 
 def test_anything_else_is_limited_to_2000_characters():
-    assert set(rules.read_form({**FULL_FORM, "other": ["x" * 2001]}).errors) == {"other"}
-    assert rules.read_form({**FULL_FORM, "other": ["x" * 2000]}).errors == {}
+    assert set(rules.read_form({**FULL_FORM, "other": ["x" * 2001]}, DAY_1).errors) == {"other"}
+    assert rules.read_form({**FULL_FORM, "other": ["x" * 2000]}, DAY_1).errors == {}
 
 
 # --- delivery ---------------------------------------------------------------------------------

@@ -1,0 +1,100 @@
+"""Pure clinic rules: the country's emergency and urgent numbers, and the clinic's working time.
+
+A patient with chest pain must be told the number that works where they are, so it follows
+the clinic's country, never a guess from the time zone. Working time decides when an
+escalated answer that nobody acknowledged goes to the clinic's duty address (DESIGN §4).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+#: Countries a clinic can be in (ISO 3166-1 alpha-2), with the emergency number patients
+#: call there. 999 UK; 911 Canada and US; 112 across the EU (and in Ireland beside 999);
+#: 000 Australia; 111 New Zealand.
+COUNTRIES: dict[str, tuple[str, str]] = {
+    "GB": ("United Kingdom", "999"),
+    "IE": ("Ireland", "112"),
+    "CA": ("Canada", "911"),
+    "US": ("United States", "911"),
+    "AU": ("Australia", "000"),
+    "NZ": ("New Zealand", "111"),
+    "AT": ("Austria", "112"),
+    "BE": ("Belgium", "112"),
+    "DE": ("Germany", "112"),
+    "DK": ("Denmark", "112"),
+    "ES": ("Spain", "112"),
+    "FI": ("Finland", "112"),
+    "FR": ("France", "112"),
+    "GR": ("Greece", "112"),
+    "IT": ("Italy", "112"),
+    "LU": ("Luxembourg", "112"),
+    "NL": ("Netherlands", "112"),
+    "PL": ("Poland", "112"),
+    "PT": ("Portugal", "112"),
+    "SE": ("Sweden", "112"),
+}
+
+#: Where to turn when it is urgent but not an emergency and the clinic has not called.
+URGENT_LINES = {
+    "GB": "NHS 111 (call 111 or go to 111.nhs.uk)",
+    "CA": "your provincial health line (811 in most provinces)",
+    "AU": "healthdirect on 1800 022 222",
+    "NZ": "Healthline on 0800 611 116",
+}
+DEFAULT_URGENT_LINE = "an urgent care service"
+
+#: ISO weekday numbers (Monday is 1) a clinic works unless it says otherwise.
+DEFAULT_WORKING_DAYS = "12345"
+
+
+def emergency_number(country: str | None) -> str:
+    """Return the emergency number for a clinic's country (112 where the country is unknown:
+    it reaches emergency services from any mobile phone in most of the world)."""
+    return COUNTRIES.get(country or "", ("", "112"))[1]
+
+
+def urgent_line(country: str | None) -> str:
+    return URGENT_LINES.get(country or "", DEFAULT_URGENT_LINE)
+
+
+def country_name(country: str | None) -> str:
+    return COUNTRIES.get(country or "", (country or "", ""))[0]
+
+
+def parse_working_days(days: str) -> frozenset[int]:
+    """Read "12345" (ISO weekdays) into a set; anything unreadable is refused by the caller."""
+    return frozenset(int(d) for d in days if d in "1234567")
+
+
+def add_working_hours(
+    start: datetime,
+    hours: float,
+    zone: ZoneInfo,
+    *,
+    day_start_hour: int,
+    day_end_hour: int,
+    working_days: str = DEFAULT_WORKING_DAYS,
+) -> datetime:
+    """Return the moment `hours` of the clinic's working time have passed since `start`.
+
+    Working time is the clinic's working days between its day's start and end hour, local
+    time; a start outside it counts from the next opening. Returns aware UTC.
+    """
+    days = parse_working_days(working_days) or parse_working_days(DEFAULT_WORKING_DAYS)
+    remaining = timedelta(hours=hours)
+    local = start.astimezone(zone)
+    for _ in range(366):
+        day = local.date()
+        opens = datetime(day.year, day.month, day.day, day_start_hour, tzinfo=zone)
+        closes = datetime(day.year, day.month, day.day, day_end_hour, tzinfo=zone)
+        if day.isoweekday() in days and local < closes:
+            begin = max(local, opens)
+            available = closes - begin
+            if remaining <= available:
+                return (begin + remaining).astimezone(UTC)
+            remaining -= available
+        following = day + timedelta(days=1)
+        local = datetime(following.year, following.month, following.day, tzinfo=zone)
+    raise ValueError("no working time within a year: check the clinic's working days")

@@ -1,0 +1,288 @@
+"""What a patient's answer means and what they are told (DESIGN §4): escalation, advice,
+deadlines for a person to acknowledge it, and the register that carries every threshold."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from safety.clinics import rules as clinic_rules
+from safety.followup import rules, texts
+from safety.risks.rules import load_register
+
+LONDON = ZoneInfo("Europe/London")
+TORONTO = ZoneInfo("America/Toronto")
+REGISTER = load_register()
+
+CALM = {
+    "soreness": 2,
+    "trend": "better",
+    "bleeding": "none",
+    "bruising": "none",
+    "numbness": "no",
+    "fainted": "no",
+    "needle_found": "no",
+    "chest": "no",
+    "signs": [],
+}
+
+
+def local(zone: ZoneInfo, *args: int) -> datetime:
+    return datetime(*args, tzinfo=zone).astimezone(UTC)
+
+
+# --- escalation ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "changes", "level"),
+    [
+        ("48h", {"chest": "yes"}, rules.EMERGENCY),
+        ("24h", {"numbness": "yes"}, rules.SAME_DAY),
+        ("24h", {"fainted": "yes"}, rules.SAME_DAY),
+        ("24h", {"needle_found": "yes"}, rules.SAME_DAY),
+        ("7d", {"signs": ["redness"]}, rules.SAME_DAY),
+        ("24h", {"other": "My arm feels odd when I lift it."}, rules.REVIEW),
+        ("48h", {"chest": "no", "other": "A little cough."}, rules.REVIEW),
+        ("7d", {"soreness": 6, "trend": "same"}, rules.REVIEW),
+        ("7d", {"soreness": 4, "trend": "better"}, rules.REVIEW),
+        ("7d", {"soreness": 1, "trend": "worse"}, rules.REVIEW),
+        ("72h", {"soreness": 4, "trend": "better"}, rules.REVIEW),
+        ("72h", {"soreness": 3, "trend": "better"}, rules.NONE),
+        ("24h", {"soreness": 6, "trend": "same"}, rules.NONE),
+        ("48h", {"chest": "no"}, rules.NONE),
+    ],
+)
+def test_an_answer_escalates_as_design_section_4_says(kind, changes, level):
+    assert rules.escalation(kind, {**CALM, **changes}) == level
+
+
+def test_free_text_alone_goes_to_review_so_a_person_reads_it():
+    found = rules.reasons("24h", {**CALM, "other": "Is it normal to feel tired?"})
+
+    assert found == {rules.REVIEW: ["wrote to the clinic"]}
+
+
+def test_the_reasons_say_every_finding_at_its_level():
+    found = rules.reasons(
+        "24h", {**CALM, "chest": "yes", "bruising": "large", "soreness": 8, "other": "help"}
+    )
+
+    assert found == {
+        rules.EMERGENCY: ["chest pain, pain breathing in or breathlessness"],
+        rules.SAME_DAY: ["a large or spreading bruise"],
+        rules.REVIEW: ["soreness 8/10 a day after", "wrote to the clinic"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "near_lung", "asks_chest"),
+    [("24h", True, True), ("24h", False, False), ("48h", False, True), ("7d", True, False)],
+)
+def test_the_chest_question_is_asked_after_needling_near_the_lung(kind, near_lung, asks_chest):
+    assert ("chest" in rules.questions_for(kind, near_lung=near_lung)) is asks_chest
+
+
+@pytest.mark.parametrize("kind", ["24h", "48h", "72h", "7d"])
+def test_every_check_ends_with_the_free_text_box(kind):
+    assert rules.questions_for(kind, near_lung=True)[-1] == "other"
+
+
+# --- advice --------------------------------------------------------------------------------------
+
+
+def test_bleeding_that_will_not_stop_says_press_first_then_call():
+    keys = rules.advice("24h", {**CALM, "bleeding": "wont_stop"}, rules.EMERGENCY)
+
+    assert keys[:3] == ["press_first", "call_emergency", "tell_them"]
+
+
+def test_chest_pain_says_call_and_what_to_tell_them_without_pressing():
+    keys = rules.advice("48h", {"chest": "yes"}, rules.EMERGENCY)
+
+    assert keys == ["call_emergency", "tell_them", "clinic_alerted"]
+    assert "near your chest, back, shoulder or neck on {date}" in texts.ADVICE["tell_them"].text
+
+
+def test_a_same_day_answer_says_the_clinic_was_told_its_number_and_what_if_nobody_calls():
+    keys = rules.advice("24h", {**CALM, "signs": ["fever"]}, rules.SAME_DAY)
+
+    assert keys[:3] == ["same_day", "call_clinic", "if_nobody_calls"]
+    assert "{clinic_phone}" in texts.ADVICE["call_clinic"].text
+    assert "{urgent_line}" in texts.ADVICE["if_nobody_calls"].text
+
+
+def test_the_usual_course_of_soreness_is_said_only_at_the_24_hour_check():
+    assert "soreness_usual" in rules.advice("24h", CALM, rules.NONE)
+    for kind in ("72h", "7d"):
+        assert "soreness_usual" not in rules.advice(kind, CALM, rules.NONE)
+
+
+def test_day_7_soreness_is_never_called_the_usual_course():
+    answers = {"soreness": 6, "trend": "same", "signs": []}
+    level = rules.escalation("7d", answers)
+
+    keys = rules.advice("7d", answers, level)
+
+    assert level == rules.REVIEW
+    assert "soreness_usual" not in keys
+    assert "review" in keys and "late_signs" in keys
+
+
+def test_a_bruise_gets_a_cold_pack_and_no_aspirin_never_warmth():
+    keys = rules.advice("24h", {**CALM, "bruising": "small"}, rules.NONE)
+    bruise = texts.ADVICE["bruise"].text
+
+    assert "bruise" in keys
+    assert "cold pack wrapped in a cloth" in bruise and "10 to 20 minutes" in bruise
+    assert "aspirin" in bruise
+    for advice in texts.ADVICE.values():
+        assert "warmth help" not in advice.text.lower()
+        assert "warm compress" not in advice.text.lower()
+        assert "heat" not in advice.text.lower()
+
+
+@pytest.mark.parametrize("level", [rules.NONE, rules.REVIEW, rules.SAME_DAY])
+def test_everyone_not_in_an_emergency_reads_the_red_flags_again(level):
+    assert rules.advice("24h", CALM, level)[-1] == "red_flags"
+
+
+def test_every_advice_and_red_flag_text_names_a_source_in_the_register():
+    for key in ("press_first", "call_emergency", "tell_them", "same_day", "bruise", "red_flags"):
+        assert texts.ADVICE[key].sources, key
+    for advice in texts.ADVICE.values():
+        assert all(source in REGISTER.sources for source in advice.sources)
+
+
+def test_every_advice_a_rule_can_give_is_written():
+    levels = (rules.EMERGENCY, rules.SAME_DAY, rules.REVIEW, rules.NONE)
+    for kind in rules.Kind:
+        for level in levels:
+            for answers in (CALM, {**CALM, "bleeding": "wont_stop", "bruising": "large"}):
+                assert set(rules.advice(kind, answers, level)) <= set(texts.ADVICE)
+
+
+# --- the emergency number follows the clinic's country -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("country", "number"),
+    [
+        ("GB", "999"),
+        ("CA", "911"),
+        ("US", "911"),
+        ("AU", "000"),
+        ("NZ", "111"),
+        ("FR", "112"),
+        ("DE", "112"),
+        ("IE", "112"),
+    ],
+)
+def test_each_countrys_emergency_number(country, number):
+    assert clinic_rules.emergency_number(country) == number
+
+
+def test_an_unknown_country_falls_back_to_112_which_mobiles_reach_in_most_countries():
+    assert clinic_rules.emergency_number(None) == "112"
+
+
+def test_the_uk_urgent_line_is_nhs_111():
+    assert "NHS 111" in clinic_rules.urgent_line("GB")
+
+
+# --- nothing escalated is left unread ------------------------------------------------------------
+
+
+def test_an_emergency_nobody_acknowledged_goes_further_after_15_minutes_day_or_night():
+    raised = local(LONDON, 2026, 12, 5, 23, 50)  # a Saturday night
+
+    due = rules.acknowledge_by(rules.EMERGENCY, raised, LONDON, day_start_hour=8, day_end_hour=19)
+
+    assert due == raised + timedelta(minutes=15)
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        ((2026, 12, 7, 10, 0), (2026, 12, 7, 12, 0)),  # Monday morning: two hours later
+        ((2026, 12, 7, 18, 0), (2026, 12, 8, 9, 0)),  # one hour today, one tomorrow
+        ((2026, 12, 4, 18, 30), (2026, 12, 7, 9, 30)),  # Friday evening: Monday morning
+        ((2026, 12, 5, 11, 0), (2026, 12, 7, 10, 0)),  # Saturday: from Monday's opening
+        ((2026, 12, 7, 6, 0), (2026, 12, 7, 10, 0)),  # before opening
+    ],
+)
+def test_a_same_day_answer_goes_further_after_two_working_hours(raised, expected):
+    due = rules.acknowledge_by(
+        rules.SAME_DAY, local(LONDON, *raised), LONDON, day_start_hour=8, day_end_hour=19
+    )
+
+    assert due == local(LONDON, *expected)
+
+
+def test_working_hours_follow_the_clinics_own_days_and_zone():
+    raised = local(TORONTO, 2026, 12, 5, 12, 0)  # a Saturday, open at this clinic
+
+    due = rules.acknowledge_by(
+        rules.SAME_DAY,
+        raised,
+        TORONTO,
+        day_start_hour=9,
+        day_end_hour=17,
+        working_days="123456",
+    )
+
+    assert due == local(TORONTO, 2026, 12, 5, 14, 0)
+
+
+def test_a_review_answer_waits_for_the_practitioners_queue():
+    assert (
+        rules.acknowledge_by(
+            rules.REVIEW, datetime.now(UTC), LONDON, day_start_hour=8, day_end_hour=19
+        )
+        is None
+    )
+
+
+# --- the register carries the numbers the code uses ----------------------------------------------
+
+
+def test_the_thresholds_in_the_register_are_the_thresholds_the_rules_use():
+    values = {t["id"]: t["value"] for t in REGISTER.followup["thresholds"]}
+
+    assert values == {
+        "review_soreness_24h": rules.REVIEW_SORENESS_24H,
+        "review_soreness_later": rules.REVIEW_SORENESS_LATER,
+        "needs_72h_soreness": rules.NEEDS_72H_SORENESS,
+        "bleeding_pressure_minutes": 10,
+        "emergency_ack_minutes": rules.EMERGENCY_ACK // timedelta(minutes=1),
+        "same_day_ack_working_hours": rules.SAME_DAY_ACK_WORKING_HOURS,
+        "review_within_working_days": rules.REVIEW_WITHIN_WORKING_DAYS,
+        "link_lifetime_days": rules.LINK_LIFETIME.days,
+    }
+    assert "10 minutes" in texts.QUESTIONS["bleeding"].options[2][1]
+
+
+def test_every_check_a_patient_can_be_sent_is_explained_in_the_register():
+    explained = {check["kind"] for check in REGISTER.followup["checks"]}
+
+    assert {str(kind) for kind in rules.Kind} <= explained
+
+
+# --- staff read what the patient wrote ------------------------------------------------------------
+
+
+def test_staff_read_every_question_the_patient_answered_and_the_free_text():
+    lines = rules.answer_lines(
+        {**CALM, "signs": ["pus", "fever"], "other": "The site on my shoulder is hot."}
+    )
+    said = dict(lines)
+
+    assert said["Soreness now (0-10)"] == "2/10"
+    assert (
+        said["Infection signs at a site"]
+        == "Pus or other discharge, A fever, or feeling hot and shivery"
+    )
+    assert said["Written by the patient"] == "The site on my shoulder is hot."
+    assert len(lines) == len(CALM) + 1
