@@ -75,6 +75,15 @@ class Config:
     REMINDER_LEASE_SECONDS = int(os.environ.get("REMINDER_LEASE_SECONDS", "120"))
     PATIENT_FORM_RATE_LIMIT = os.environ.get("PATIENT_FORM_RATE_LIMIT", "30 per minute")
 
+    #: Evidence kept outside the database (DESIGN §5): the Ed25519 key that signs audit
+    #: checkpoints, the key verify trusts, and the append-only store of signed checkpoints.
+    AUDIT_SIGNING_KEY_FILE = os.environ.get("AUDIT_SIGNING_KEY_FILE")
+    AUDIT_PUBLIC_KEY_FILE = os.environ.get("AUDIT_PUBLIC_KEY_FILE")
+    AUDIT_CHECKPOINT_DIR = os.environ.get("AUDIT_CHECKPOINT_DIR")
+    AUDIT_CHECKPOINT_MINUTES = int(os.environ.get("AUDIT_CHECKPOINT_MINUTES", "15"))
+    #: Development may make a signing key on first use; production must be given one.
+    AUDIT_CREATE_KEY = False
+
     @classmethod
     def check(cls) -> None:
         """Refuse to run without the settings this environment needs."""
@@ -85,6 +94,11 @@ class DevelopmentConfig(Config):
 
     ENV_NAME = "development"
     DEMO_MODE = True
+    AUDIT_SIGNING_KEY_FILE = Config.AUDIT_SIGNING_KEY_FILE or str(
+        INSTANCE_DIR / "audit-signing.key"
+    )
+    AUDIT_CHECKPOINT_DIR = Config.AUDIT_CHECKPOINT_DIR or str(INSTANCE_DIR / "checkpoints")
+    AUDIT_CREATE_KEY = True
     REMINDER_BACKEND = os.environ.get("REMINDER_BACKEND", "outbox")
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or (
         f"sqlite:///{INSTANCE_DIR / 'needlesafe.db'}"
@@ -109,6 +123,8 @@ class TestingConfig(Config):
     RATELIMIT_STORAGE_URI = "memory://"
     ARGON2_TIME_COST = 1
     ARGON2_MEMORY_COST = 1024
+    #: The fixtures give each test its own key and checkpoint store under a temporary folder.
+    AUDIT_CREATE_KEY = True
 
 
 class ProductionConfig(Config):
