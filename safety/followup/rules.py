@@ -91,7 +91,7 @@ def local_offset(signed: datetime, days: int, zone: ZoneInfo) -> datetime:
 class Planned:
     """A follow-up to schedule at signing: its kind and when its message is due."""
 
-    kind: str
+    kind: Kind
     due: datetime
     #: The 48 h nudge of an unanswered 24 h check.
     is_reminder: bool = False
@@ -100,11 +100,13 @@ class Planned:
 def plan_at_signing(signed: datetime, zone: ZoneInfo, *, with_day7: bool) -> list[Planned]:
     """Return the follow-ups written when a session is signed (DESIGN §4)."""
     plans = [
-        Planned("24h", out_of_quiet_hours(local_offset(signed, 1, zone), zone)),
-        Planned("24h", out_of_quiet_hours(local_offset(signed, 2, zone), zone), is_reminder=True),
+        Planned(Kind.DAY_1, out_of_quiet_hours(local_offset(signed, 1, zone), zone)),
+        Planned(
+            Kind.DAY_1, out_of_quiet_hours(local_offset(signed, 2, zone), zone), is_reminder=True
+        ),
     ]
     if with_day7:
-        plans.append(Planned("7d", out_of_quiet_hours(local_offset(signed, 7, zone), zone)))
+        plans.append(Planned(Kind.DAY_7, out_of_quiet_hours(local_offset(signed, 7, zone), zone)))
     return plans
 
 
@@ -126,7 +128,7 @@ def escalation(kind: str, answers: Mapping[str, Any]) -> str:
         return SAME_DAY
     if (answers.get("soreness") or 0) >= 7:
         return REVIEW
-    if kind == "72h" and answers.get("trend") in {"same", "worse"}:
+    if kind == Kind.DAY_3 and answers.get("trend") in {"same", "worse"}:
         return REVIEW
     return NONE
 
