@@ -12,7 +12,7 @@ from safety.checklists.forms import AddendumForm, PhaseForm, SignForm, StartSess
 from safety.checklists.models import TreatmentSession
 from safety.errors import Conflict
 from safety.extensions import db
-from safety.followup import services as followups
+from safety.followup import queries as followups
 from safety.web import Refused, field_errors, run_use_case
 
 bp = Blueprint("checklists", __name__, url_prefix="/sessions")

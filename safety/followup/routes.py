@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from safety.errors import DomainError
 from safety.extensions import db, limiter
-from safety.followup import rules, services
+from safety.followup import patient, rules
 from safety.followup.forms import PatientForm
 from safety.followup.models import DevMessage
 
@@ -39,14 +39,14 @@ def _no_referrer(response):
 @limiter.limit(_patient_limit)
 def patient_form(token: str):
     try:
-        context = services.link_context(token)
+        context = patient.link_context(token)
     except DomainError:
         return render_template("followup/gone.html", **GONE), 404
     form = PatientForm()
     errors: dict[str, str] = {}
     if form.validate_on_submit():
         try:
-            outcome = services.answer(token, request.form.to_dict(flat=False))
+            outcome = patient.answer(token, request.form.to_dict(flat=False))
         except DomainError as exc:
             db.session.rollback()
             if exc.status_code == 404:
@@ -66,14 +66,14 @@ def patient_stop(token: str):
     form = PatientForm()
     if form.validate_on_submit():
         try:
-            services.opt_out(token)
+            patient.opt_out(token)
         except DomainError:
             db.session.rollback()
             return render_template("followup/gone.html", **GONE), 404
         db.session.commit()
         return render_template("followup/stopped.html")
     try:
-        services.find_link(token, now=services.utcnow(), for_answer=False)
+        patient.find_link(token, for_answer=False)
     except DomainError:
         return render_template("followup/gone.html", **GONE), 404
     return render_template("followup/stop.html", form=form)
