@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request
-from sqlalchemy import select
 
-from safety.errors import DomainError
-from safety.extensions import db, limiter
+from safety.errors import NotFound
+from safety.extensions import limiter
 from safety.followup import patient, rules
+from safety.followup.backends import kept_messages
 from safety.followup.forms import PatientForm
-from safety.followup.models import DevMessage
+from safety.web import Refused, run_use_case
 
 bp = Blueprint("followup", __name__)
 
@@ -23,6 +23,11 @@ GONE = {
 
 def _patient_limit() -> str:
     return current_app.config["PATIENT_FORM_RATE_LIMIT"]
+
+
+def _gone():
+    # The same page for every unusable link: it never says whether a patient exists.
+    return render_template("followup/gone.html", **GONE), 404
 
 
 @bp.after_request
@@ -40,21 +45,19 @@ def _no_referrer(response):
 def patient_form(token: str):
     try:
         context = patient.link_context(token)
-    except DomainError:
-        return render_template("followup/gone.html", **GONE), 404
+    except NotFound:
+        return _gone()
     form = PatientForm()
     errors: dict[str, str] = {}
     if form.validate_on_submit():
-        try:
-            outcome = patient.answer(token, request.form.to_dict(flat=False))
-        except DomainError as exc:
-            db.session.rollback()
-            if exc.status_code == 404:
-                return render_template("followup/gone.html", **GONE), 404
-            errors = exc.errors
-        else:
-            db.session.commit()
+        outcome = run_use_case(
+            lambda: patient.answer(token, request.form.to_dict(flat=False)), shown=(400, 404)
+        )
+        if not isinstance(outcome, Refused):
             return render_template("followup/advice.html", outcome=outcome, rules=rules, **context)
+        if outcome.status == 404:
+            return _gone()
+        errors = outcome.errors
     return render_template(
         "followup/form.html", form=form, errors=errors, values=request.form, rules=rules, **context
     ), 400 if errors else 200
@@ -65,17 +68,13 @@ def patient_form(token: str):
 def patient_stop(token: str):
     form = PatientForm()
     if form.validate_on_submit():
-        try:
-            patient.opt_out(token)
-        except DomainError:
-            db.session.rollback()
-            return render_template("followup/gone.html", **GONE), 404
-        db.session.commit()
+        if isinstance(run_use_case(lambda: patient.opt_out(token), shown=(404,)), Refused):
+            return _gone()
         return render_template("followup/stopped.html")
     try:
         patient.find_link(token, for_answer=False)
-    except DomainError:
-        return render_template("followup/gone.html", **GONE), 404
+    except NotFound:
+        return _gone()
     return render_template("followup/stop.html", form=form)
 
 
@@ -85,6 +84,4 @@ def dev_messages():
     config = current_app.config
     if not config.get("DEMO_MODE") or config["REMINDER_BACKEND"] != "outbox":
         abort(404)
-    newest = select(DevMessage).order_by(DevMessage.id.desc()).limit(100)
-    messages = db.session.scalars(newest).all()
-    return render_template("followup/dev_messages.html", messages=messages)
+    return render_template("followup/dev_messages.html", messages=kept_messages())
