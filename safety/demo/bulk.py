@@ -57,7 +57,7 @@ from safety.audit.services import Entry
 from safety.auth import services as auth
 from safety.auth.models import Role, User
 from safety.checklists import rules as checklist_rules
-from safety.checklists.models import PhaseEntry, TreatmentSession
+from safety.checklists.models import FlagStatus, PhaseEntry, TreatmentSession
 from safety.checklists.services import SIGNATURE_MEANING, signed_content
 from safety.clinics.models import Clinic, Patient
 from safety.dbtypes import utcnow
@@ -65,6 +65,7 @@ from safety.errors import Conflict
 from safety.extensions import db
 from safety.followup import rules as followup_rules
 from safety.followup.models import FollowUp, PatientResponse
+from safety.followup.rules import Kind, Status
 from safety.hashing import canonical_json
 from safety.risks import services as risks
 from safety.risks.rules import template_from_definition
@@ -409,6 +410,31 @@ class _Lot:
     code: str
     released: int
     expiry: str
+
+
+@dataclass(slots=True)
+class _Draft:
+    """One session as it is drawn, phase by phase, until it is signed."""
+
+    id: int
+    day: date
+    clinic: _Clinic
+    practitioner_id: int
+    practitioner_name: str
+    patient_id: int
+    signin: dict[str, Any] = field(default_factory=dict)
+    timeout: dict[str, Any] = field(default_factory=dict)
+    signout: dict[str, Any] = field(default_factory=dict)
+    #: The practitioner's notes, by the linkId of the answer they explain.
+    notes: dict[str, str] = field(default_factory=dict)
+    #: An answer raises a flag, so the session is worth asking `flags_for` about.
+    unusual: bool = False
+    lot: _Lot | None = None
+    pain: int = 0
+    bleeding: str = "none"
+    bruising: str = "none"
+    reaction: str = "none"
+    channel: str = "declined"
 
 
 class _Generator:
@@ -760,16 +786,45 @@ class _Generator:
         return self.lots[brand][lo + int(self.rng.random() * (hi - lo))]
 
     def _session(self, n: int, day: date, start: datetime, clinic: _Clinic) -> None:
-        rng = self.rng
+        """Draw one session as it went, phase by phase, then sign it and plan its follow-up.
+
+        The steps draw from the one random stream in a fixed order, so a seed always gives the
+        same data: change their order and every session after changes.
+        """
+        draft = self._open(n, day, clinic)
+        self._sign_in(draft)
+        self._time_out(draft, n)
+        self._sign_out(draft)
+        self._deviate(draft)
+        times, signed_dt = self._moments(start)
+        entries, texts = self._submit_phases(draft, times)
+        self._sign(draft, times[0], entries, texts, signed_dt)
+        if draft.channel != "declined":
+            self._followup(draft.id, signed_dt, clinic, draft.channel)
+
+    def _open(self, n: int, day: date, clinic: _Clinic) -> _Draft:
+        """Start a session: which of the clinic's practitioners, for which of its patients."""
         session_id = self.session_id
         self.session_id += 1
         practitioner_id, practitioner_name = clinic.practitioners[
-            int(rng.random() * len(clinic.practitioners))
+            int(self.rng.random() * len(clinic.practitioners))
         ]
-        patient_id = self._patient(n, clinic)
-        notes: dict[str, str] = {}
-        unusual = False  # an answer that raises a flag
+        self.session_events.append(
+            Entry(
+                "session.create",
+                practitioner_id,
+                "treatment_sessions",
+                str(session_id),
+                {"template": self.version_number},
+            )
+        )
+        return _Draft(
+            session_id, day, clinic, practitioner_id, practitioner_name, self._patient(n, clinic)
+        )
 
+    def _sign_in(self, draft: _Draft) -> None:
+        """Sign in: consent, anticoagulants, the regions to be needled and their precautions."""
+        rng = self.rng
         anticoagulant = rng.random() < ANTICOAGULANT
         r = rng.random()
         k = 1 if r < 0.55 else (2 if r < 0.9 else 3)
@@ -785,11 +840,15 @@ class _Generator:
             signin["signin.bleeding_precaution"] = BLEEDING_PRECAUTION
         if "neck" in chosen or "thorax" in chosen:
             signin["signin.high_risk_precaution"] = HIGH_RISK_PRECAUTION
+        draft.signin = signin
 
-        lot = self._lot(n, clinic)
+    def _time_out(self, draft: _Draft, n: int) -> None:
+        """Time out: a lot on the clinic's shelf that day, the needles, the pain while needling."""
+        rng = self.rng
+        draft.lot = lot = self._lot(n, draft.clinic)
         inserted = NEEDLE_COUNTS[int(rng.random() * len(NEEDLE_COUNTS))]
-        pain = rng.choices(_PAIN_SCORES, cum_weights=_PAIN_CUMULATIVE)[0]
-        timeout: dict[str, Any] = {
+        draft.pain = rng.choices(_PAIN_SCORES, cum_weights=_PAIN_CUMULATIVE)[0]
+        draft.timeout = {
             "timeout.hand_hygiene": True,
             "timeout.needles_sterile": True,
             "timeout.needle_lot": lot.code,
@@ -798,18 +857,45 @@ class _Generator:
             "timeout.skin_prepared": True,
             "timeout.gloves": "worn" if rng.random() < 0.65 else "not_needed",
             "timeout.needles_inserted": inserted,
-            "timeout.pain_during": pain,
+            "timeout.pain_during": draft.pain,
         }
 
+    def _sign_out(self, draft: _Draft) -> None:
+        """Sign out: the needle count, what happened, and whether the patient wants a follow-up."""
+        rng = self.rng
+        inserted = draft.timeout["timeout.needles_inserted"]
         removed = disposed = inserted
         discrepancy = rng.random() < COUNT_DISCREPANCY
         if discrepancy:
-            unusual = True
+            draft.unusual = True
             if rng.random() < 0.5:
                 removed = disposed = inserted - 1
             else:
                 disposed = inserted - 1
+        self._outcomes(draft)
+        channel = self.channels[draft.patient_id]
+        if channel != "declined" and rng.random() < FOLLOWUP_DECLINED_ON_THE_DAY:
+            channel = "declined"
+        draft.channel = channel
+        draft.signout = {
+            "signout.needles_removed": removed,
+            "signout.needles_disposed": disposed,
+            "signout.bleeding": draft.bleeding,
+            "signout.bruising": draft.bruising,
+            "signout.reaction": draft.reaction,
+            "signout.fit_to_leave": True,
+            "signout.hand_hygiene": True,
+            "signout.aftercare": True,
+            "signout.followup": channel,
+        }
+        if discrepancy:
+            draft.signout["signout.count_discrepancy"] = COUNT_NOTE
+
+    def _outcomes(self, draft: _Draft) -> None:
+        """Bleeding (likelier on anticoagulants), bruising and any reaction, noted when unusual."""
+        rng = self.rng
         r = rng.random()
+        anticoagulant = draft.signin["signin.anticoagulant"]
         prolonged, minor = BLEEDING_PROLONGED[anticoagulant], BLEEDING_MINOR[anticoagulant]
         bleeding = "prolonged" if r < prolonged else ("minor" if r < prolonged + minor else "none")
         r = rng.random()
@@ -824,46 +910,37 @@ class _Generator:
                 reaction = code
                 break
             r -= p
-        channel = self.channels[patient_id]
-        if channel != "declined" and rng.random() < FOLLOWUP_DECLINED_ON_THE_DAY:
-            channel = "declined"
-        signout: dict[str, Any] = {
-            "signout.needles_removed": removed,
-            "signout.needles_disposed": disposed,
-            "signout.bleeding": bleeding,
-            "signout.bruising": bruising,
-            "signout.reaction": reaction,
-            "signout.fit_to_leave": True,
-            "signout.hand_hygiene": True,
-            "signout.aftercare": True,
-            "signout.followup": channel,
-        }
-        if discrepancy:
-            signout["signout.count_discrepancy"] = COUNT_NOTE
+        draft.bleeding, draft.bruising, draft.reaction = bleeding, bruising, reaction
         if bleeding == "prolonged" or bruising == "large" or reaction != "none":
-            unusual = True
+            draft.unusual = True
             for link_id, value in (
                 ("signout.bleeding", bleeding),
                 ("signout.bruising", bruising),
                 ("signout.reaction", reaction),
             ):
                 if note := CHOICE_NOTES.get((link_id, value)):
-                    notes[link_id] = note
-        r = rng.random()
-        if r < _DEVIATION_TOTAL:  # at most one deviation, each at its own rate
-            for link_id, p, note in DEVIATIONS:
-                if r < p:
-                    unusual = True
-                    phase = link_id.split(".")[0]
-                    {"signin": signin, "timeout": timeout, "signout": signout}[phase][link_id] = (
-                        False
-                    )
-                    notes[link_id] = note
-                    break
-                r -= p
+                    draft.notes[link_id] = note
 
-        # Each phase at its moment, or now and then all ticked together at the end.
-        random = rng.random
+    def _deviate(self, draft: _Draft) -> None:
+        """Now and then one check not done, with the practitioner's note, each at its own rate."""
+        r = self.rng.random()
+        if r >= _DEVIATION_TOTAL:
+            return
+        for link_id, p, note in DEVIATIONS:
+            if r < p:
+                draft.unusual = True
+                phase = link_id.split(".")[0]
+                getattr(draft, phase)[link_id] = False
+                draft.notes[link_id] = note
+                return
+            r -= p
+
+    def _moments(self, start: datetime) -> tuple[tuple[datetime, datetime, datetime], datetime]:
+        """When each phase was submitted and when the record was signed.
+
+        Each phase at its moment, or now and then all ticked together at the end.
+        """
+        random = self.rng.random
         if random() < TICKED_TOGETHER:
             end = start + timedelta(seconds=int(1500 + random() * 1200))
             times = (end, end + timedelta(seconds=20), end + timedelta(seconds=45))
@@ -874,32 +951,30 @@ class _Generator:
                 start + timedelta(seconds=int(1320 + random() * 1380)),
             )
         signed_dt = times[2] + timedelta(seconds=int(20 + random() * 280))
+        return times, signed_dt
 
-        events = self.session_events
-        events.append(
-            Entry(
-                "session.create",
-                practitioner_id,
-                "treatment_sessions",
-                str(session_id),
-                {"template": self.version_number},
-            )
-        )
+    def _submit_phases(
+        self, draft: _Draft, times: Sequence[datetime]
+    ) -> tuple[list[_Entry], list[str]]:
+        """Write the three phase entries, each with its own notes, and their submit events."""
+        notes = draft.notes
         entries = []
         texts = []
         for phase, answers, at in (
-            ("signin", signin, times[0]),
-            ("timeout", timeout, times[1]),
-            ("signout", signout, times[2]),
+            ("signin", draft.signin, times[0]),
+            ("timeout", draft.timeout, times[1]),
+            ("signout", draft.signout, times[2]),
         ):
             own_notes = {k: v for k, v in notes.items() if k in answers} if notes else {}
-            entries.append(_Entry(self.entry_id, phase, practitioner_id, at, answers, own_notes))
-            events.append(
+            entries.append(
+                _Entry(self.entry_id, phase, draft.practitioner_id, at, answers, own_notes)
+            )
+            self.session_events.append(
                 Entry(
                     "session.phase_submit",
-                    practitioner_id,
+                    draft.practitioner_id,
                     "treatment_sessions",
-                    str(session_id),
+                    str(draft.id),
                     {"phase": phase, "entry": self.entry_id, "resubmitted": False},
                 )
             )
@@ -908,83 +983,93 @@ class _Generator:
             self.entries.rows.append(
                 (
                     self.entry_id,
-                    session_id,
+                    draft.id,
                     phase,
                     text,
                     canonical_json(own_notes) if own_notes else "{}",
-                    practitioner_id,
+                    draft.practitioner_id,
                     self.dt(at),
                 )
             )
             self.entry_id += 1
-        answers = {**signin, **timeout, **signout}
+        return entries, texts
+
+    def _sign(
+        self,
+        draft: _Draft,
+        started: datetime,
+        entries: list[_Entry],
+        texts: list[str],
+        signed_dt: datetime,
+    ) -> None:
+        """Sign the record as `apply_signature` does: its content hash, outcomes and flags."""
+        answers = {**draft.signin, **draft.timeout, **draft.signout}
+        notes = draft.notes
         record = _Signed(
-            session_id,
-            clinic.id,
-            patient_id,
-            practitioner_id,
+            draft.id,
+            draft.clinic.id,
+            draft.patient_id,
+            draft.practitioner_id,
             self.version_id,
-            day,
+            draft.day,
             answers,
             notes,
             entries,
-            practitioner_id,
-            practitioner_name,
+            draft.practitioner_id,
+            draft.practitioner_name,
             SIGNATURE_MEANING,
             signed_dt,
         )
         content_hash = checklist_rules.content_hash(signed_content(record))
         # A session without a flag-raising answer raises none (the tests hold every generated
         # session to flags_for); asking flags_for only about the others saves a fifth of the run.
-        flags = checklist_rules.flags_for(self.template, answers) if unusual else ()
+        flags = checklist_rules.flags_for(self.template, answers) if draft.unusual else ()
         self.sessions.rows.append(
             (
-                session_id,
-                clinic.id,
-                patient_id,
-                practitioner_id,
+                draft.id,
+                draft.clinic.id,
+                draft.patient_id,
+                draft.practitioner_id,
                 self.version_id,
-                self.day(day),
-                self.dt(times[0]),
-                lot.code,
+                self.day(draft.day),
+                self.dt(started),
+                draft.lot.code,
                 _merge_json(texts[0], texts[2], texts[1]),  # sign in, sign out, time out
                 canonical_json(notes) if notes else "{}",
                 self.dt(signed_dt),
-                practitioner_id,
-                practitioner_name,
+                draft.practitioner_id,
+                draft.practitioner_name,
                 SIGNATURE_MEANING,
                 content_hash,
-                bleeding,
-                bruising,
-                reaction,
-                pain,
+                draft.bleeding,
+                draft.bruising,
+                draft.reaction,
+                draft.pain,
                 len(flags),
             )
         )
         for spec in flags:
             self.flags.rows.append(
                 (
-                    session_id,
+                    draft.id,
                     spec.kind,
                     spec.severity,
                     spec.link_id,
                     spec.message,
-                    "open",
+                    FlagStatus.OPEN.value,
                     self.dt(signed_dt),
                 )
             )
-        events.append(
+        self.session_events.append(
             Entry(
                 "session.sign",
-                practitioner_id,
+                draft.practitioner_id,
                 "treatment_sessions",
-                str(session_id),
+                str(draft.id),
                 {"content_hash": content_hash},
             )
         )
         self.last_signed = signed_dt
-        if channel != "declined":
-            self._followup(session_id, signed_dt, clinic, channel)
 
     def _answers_json(self, phase: str, answers: dict[str, Any]) -> str:
         """Return the JSON of a phase's answers; sign in and sign out repeat, so keep them."""
@@ -1010,26 +1095,29 @@ class _Generator:
             (
                 followup_id,
                 session_id,
-                "24h",
+                Kind.DAY_1.value,
                 channel,
                 self.dt(due),
-                "answered" if answered else "sent",
+                (Status.ANSWERED if answered else Status.SENT).value,
                 self.dt(answered_dt),
                 self.dt(signed_dt),
             )
         )
-        events = self.session_events
-        events.append(
+        self.session_events.append(
             Entry(
                 "followup.schedule",
                 None,
                 "treatment_sessions",
                 str(session_id),
-                {"kinds": ["24h"], "channel": channel},
+                {"kinds": [Kind.DAY_1.value], "channel": channel},
             )
         )
-        if not answered:
-            return
+        if answered:
+            self._answer(followup_id, session_id, answered_dt)
+
+    def _answer(self, followup_id: int, session_id: int, answered_dt: datetime) -> None:
+        """An uneventful answer: a little soreness, now and then a small bruise."""
+        rng = self.rng
         key = (
             SORENESS[int(rng.random() * len(SORENESS))],
             "none" if rng.random() < 0.9 else "small",
@@ -1056,13 +1144,17 @@ class _Generator:
                 self.dt(answered_dt),
             )
         )
-        events.append(
+        self.session_events.append(
             Entry(
                 "followup.response",
                 None,
                 "patient_responses",
                 str(self.response_id),
-                {"followup": followup_id, "kind": "24h", "escalation": followup_rules.NONE},
+                {
+                    "followup": followup_id,
+                    "kind": Kind.DAY_1.value,
+                    "escalation": followup_rules.NONE,
+                },
             )
         )
         self.response_id += 1
