@@ -28,7 +28,7 @@ from safety.followup.models import (
     PatientLink,
     PatientResponse,
 )
-from safety.followup.patient import revoke_links
+from safety.followup.patient import issue_link, revoke_links
 from safety.followup.worker import work_once
 
 ALL_PHASES = ("signin", "timeout", "signout")
@@ -203,6 +203,31 @@ def test_the_patient_pages_send_no_referrer_and_are_never_cached(client, visit):
         assert page.headers["Referrer-Policy"] == "no-referrer", path
         assert page.headers["Cache-Control"] == "no-store", path
         assert '<meta name="referrer" content="no-referrer">' in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("kind", "opening"),
+    [
+        ("24h", "It takes about a minute."),
+        ("72h", "We would like to check that your soreness is settling."),
+        ("7d", "We would like to check the needle sites one last time."),
+    ],
+)
+def test_the_form_opens_by_saying_what_this_check_is_for(client, visit, kind, opening):
+    followup = db.session.get(FollowUp, visit.followup_id)
+    if kind != followup.kind:
+        followup = FollowUp(
+            session_id=visit.session_id, kind=kind, channel="email", due_dt=utcnow()
+        )
+        db.session.add(followup)
+        db.session.flush()
+    token = issue_link(followup, now=utcnow())
+    db.session.commit()
+
+    page = client.get(f"/f/{token}")
+
+    assert page.status_code == 200
+    assert opening in text_of(page)
 
 
 # --- answering -------------------------------------------------------------------------------
