@@ -154,7 +154,13 @@ class Generator:
                     )
                 )
                 events.append(
-                    Entry("user.create", None, "users", str(user_id), {"role": "practitioner"})
+                    Entry(
+                        "user.create",
+                        None,
+                        "users",
+                        str(user_id),
+                        {"role": Role.PRACTITIONER.value},
+                    )
                 )
                 clinic.practitioners.append((user_id, name))
                 user_id += 1
