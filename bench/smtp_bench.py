@@ -145,14 +145,14 @@ def run(n: int = N) -> dict:
 
                 upgrade(directory=str(Path(__file__).resolve().parents[1] / "migrations"))
                 due = prepare(app, n)
-                from safety.followup import services
+                from safety.followup.worker import work_once
 
                 base_rate = baseline(port, n)
                 sink.count = 0
                 started = time.perf_counter()
                 sent = 0
                 while sent < n:
-                    counts = services.work_once("bench", now=due + timedelta(minutes=1), limit=1000)
+                    counts = work_once("bench", now=due + timedelta(minutes=1), limit=1000)
                     if not counts.get("sent"):
                         break
                     sent += counts["sent"]

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from markupsafe import Markup, escape
+
 from safety.followup import rules as followup_rules
+from safety.followup import texts as followup_texts
+from safety.review.rules import age_text
 from safety.risks.rules import Item
 
 
@@ -36,6 +41,34 @@ def answer_text(item: Item, value: Any) -> str:
     return str(value)
 
 
+#: Placeholders in patient texts that are numbers to call: they become tap-to-call links.
+_PHONE_PLACEHOLDERS = ("emergency_number", "clinic_phone")
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def patient_text(text: str, values: dict[str, Any]) -> Markup:
+    """Fill a patient text's placeholders; numbers to call become tap-to-call links.
+
+    Every piece is escaped: the clinic's name and number come from an administrator, and
+    nothing they type may turn into markup on a patient's page.
+    """
+
+    def fill(name: str) -> str:
+        value = values.get(name)
+        if name in _PHONE_PLACEHOLDERS:
+            if not value:
+                return str(escape(followup_texts.NO_PHONE))
+            dial = re.sub(r"[^0-9+]", "", str(value))
+            return f'<a class="tel" href="tel:{escape(dial)}">{escape(value)}</a>'
+        if isinstance(value, date):
+            return str(escape(f"{value.day} {value:%B %Y}"))
+        return str(escape(value if value is not None else ""))
+
+    # split() puts each placeholder's name at the odd positions, the plain text between.
+    pieces = _PLACEHOLDER.split(text)
+    return Markup("".join(fill(p) if i % 2 else str(escape(p)) for i, p in enumerate(pieces)))
+
+
 FILTERS = {
     "local_time": local_time,
     "utc_time": utc_time,
@@ -43,5 +76,11 @@ FILTERS = {
     "followup_status": followup_rules.status_label,
     "followup_channel": lambda channel: followup_rules.CHANNEL_LABELS.get(channel, channel),
     "escalation": lambda level: followup_rules.LEVEL_LABELS.get(level, level),
+    "patient_answers": followup_rules.answer_lines,
 }
-GLOBALS = {"answer_text": answer_text}
+GLOBALS = {
+    "answer_text": answer_text,
+    "patient_text": patient_text,
+    "patient_texts": followup_texts,
+    "age_text": age_text,
+}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import PasswordField, StringField, TextAreaField
+from wtforms import PasswordField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import Length, Regexp
 
 from safety.admin.rules import MAX_SOURCE_BYTES
@@ -56,8 +56,16 @@ class ClinicForm(FlaskForm):
     )
     workday_start_hour = StringField("Working day starts", validators=[_HOUR])
     workday_end_hour = StringField("Working day ends", validators=[_HOUR])
-    alert_email = StringField(
-        "Alert email", validators=[Length(max=254, message="Use at most 254 characters.")]
+    duty_email = StringField(
+        "Duty address", validators=[Length(max=254, message="Use at most 254 characters.")]
+    )
+    phone = StringField("Phone", validators=[Length(max=32, message="Use at most 32 characters.")])
+    country = StringField("Country", validators=[Length(max=2, message="Choose a country.")])
+    #: ISO weekdays ticked (Monday is 1).
+    working_days = SelectMultipleField(
+        "Working days",
+        choices=[(str(n), n) for n in range(1, 8)],
+        validate_choice=True,
     )
 
     @property

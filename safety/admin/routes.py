@@ -11,6 +11,7 @@ from safety.auth import services as auth
 from safety.auth.models import Role
 from safety.auth.policy import role_required
 from safety.clinics import services as clinic_services
+from safety.clinics.rules import COUNTRIES, DEFAULT_WORKING_DAYS, WEEKDAY_NAMES, country_name
 from safety.risks import services as risks
 from safety.risks.rules import load_register
 from safety.web import Refused, field_errors, run_use_case
@@ -32,7 +33,11 @@ ROLE_NOUNS = {
 
 @bp.context_processor
 def _admin_globals():
-    return {"role_labels": ROLE_LABELS, "hour_label": rules.hour_label}
+    return {
+        "role_labels": ROLE_LABELS,
+        "hour_label": rules.hour_label,
+        "country_name": country_name,
+    }
 
 
 @bp.errorhandler(413)
@@ -192,7 +197,10 @@ def _clinic_values(form: ClinicForm) -> dict:
         "timezone": form.zone,
         "workday_start_hour": form.hour(form.workday_start_hour),
         "workday_end_hour": form.hour(form.workday_end_hour),
-        "alert_email": form.alert_email.data,
+        "duty_email": form.duty_email.data,
+        "phone": form.phone.data,
+        "country": form.country.data,
+        "working_days": "".join(form.working_days.data or []),
     }
 
 
@@ -203,6 +211,8 @@ def _clinic_form_page(form: ClinicForm, errors: dict[str, str], clinic=None):
         errors=errors,
         clinic=clinic,
         common_zones=rules.COMMON_TIME_ZONES,
+        countries=[(code, name) for code, (name, _) in COUNTRIES.items()],
+        weekdays=WEEKDAY_NAMES,
         history=services.history(object_type="clinics", object_id=clinic.id) if clinic else [],
     ), 400 if errors else 200
 
@@ -211,12 +221,17 @@ def _clinic_form_page(form: ClinicForm, errors: dict[str, str], clinic=None):
 @role_required("admin")
 def clinic_new():
     form = ClinicForm(
-        data={"timezone": "Europe/London", "workday_start_hour": "8", "workday_end_hour": "19"}
+        data={
+            "timezone": "Europe/London",
+            "workday_start_hour": "8",
+            "workday_end_hour": "19",
+            "working_days": list(DEFAULT_WORKING_DAYS),
+        }
     )
     errors: dict[str, str] = {}
     if form.validate_on_submit():
         clinic = run_use_case(
-            lambda: clinic_services.add_clinic(**_clinic_values(form), actor=current_user)
+            lambda: clinic_services.create_clinic(**_clinic_values(form), actor=current_user)
         )
         if isinstance(clinic, Refused):
             errors = clinic.errors
@@ -239,7 +254,10 @@ def clinic_edit(clinic_id: int):
             "timezone_other": "" if clinic.timezone in rules.COMMON_TIME_ZONES else clinic.timezone,
             "workday_start_hour": str(clinic.workday_start_hour),
             "workday_end_hour": str(clinic.workday_end_hour),
-            "alert_email": clinic.alert_email or "",
+            "duty_email": clinic.duty_email or "",
+            "phone": clinic.phone or "",
+            "country": clinic.country or "",
+            "working_days": list(clinic.working_days),
         }
     )
     errors: dict[str, str] = {}

@@ -85,7 +85,10 @@ _FIELD_LABELS = {
     "timezone": "time zone",
     "workday_start_hour": "working day starts",
     "workday_end_hour": "working day ends",
-    "alert_email": "alert email",
+    "duty_email": "duty address",
+    "phone": "phone",
+    "country": "country",
+    "working_days": "working days",
 }
 
 

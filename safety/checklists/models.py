@@ -158,6 +158,10 @@ class Flag(db.Model):
     __table_args__ = (
         CheckConstraint("severity IN ('critical', 'high', 'medium', 'low')", name="severity"),
         CheckConstraint("status IN ('open', 'acknowledged', 'resolved')", name="status"),
+        CheckConstraint(
+            "handled_action IS NULL OR handled_action IN ('called', 'advised', 'referred')",
+            name="handled_action",
+        ),
         Index("ix_flags_status_severity", "status", "severity"),
     )
 
@@ -180,8 +184,19 @@ class Flag(db.Model):
     resolved_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     resolution_note: Mapped[str | None] = mapped_column(Text)
+    #: When an emergency or same-day answer nobody acknowledged in time went to the clinic's
+    #: duty address; such a flag heads the compliance queue.
+    escalated_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: What the practitioner did about a patient's answer (called, advised, referred): the
+    #: answer stays in their "needs you now" list until they say, whoever acknowledged it.
+    handled_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    handled_action: Mapped[str | None] = mapped_column(String(20))
+    handled_note: Mapped[str | None] = mapped_column(Text)
 
     session: Mapped[TreatmentSession] = relationship(back_populates="flags")
+    #: The patient's answer behind an escalation, read by staff on the flag.
+    response = relationship("PatientResponse")
 
 
 class Addendum(db.Model):

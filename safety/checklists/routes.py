@@ -16,9 +16,11 @@ from safety.checklists.forms import (
     StartSessionForm,
 )
 from safety.checklists.models import TreatmentSession
+from safety.dbtypes import utcnow
 from safety.errors import Conflict
 from safety.extensions import db
-from safety.followup import services as followups
+from safety.followup import escalations
+from safety.followup import queries as followups
 from safety.web import Refused, field_errors, run_use_case
 
 bp = Blueprint("checklists", __name__, url_prefix="/sessions")
@@ -34,7 +36,9 @@ def today():
     sessions = services.sessions_for_today(current_user)
     return render_template(
         "checklists/today.html",
-        escalations=followups.open_escalations(current_user),
+        waiting=escalations.waiting_for(current_user),
+        actions=escalations.ACTIONS,
+        now=utcnow(),
         sessions=sessions,
         progress={s.id: services.progress(s) for s in sessions},
     )

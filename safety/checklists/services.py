@@ -21,7 +21,7 @@ from safety.clinics import services as clinics
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, Forbidden, NotFound, RecordedRefusal
 from safety.extensions import db
-from safety.followup.services import schedule_for_signed_session
+from safety.followup.schedule import schedule_for_signed_session
 from safety.hashing import hashed_time, sha256_hex
 from safety.ids import is_id
 from safety.risks import services as risks

@@ -33,8 +33,16 @@ class Clinic(db.Model):
     #: Local hours the working day starts and ends; a session unsigned after the end is overdue.
     workday_start_hour: Mapped[int] = mapped_column(default=8)
     workday_end_hour: Mapped[int] = mapped_column(default=19)
-    #: Where practitioner alerts go when the practitioner cannot be reached (optional).
-    alert_email: Mapped[str | None] = mapped_column(String(254))
+    #: ISO weekdays the clinic works (Monday is 1): "12345" is Monday to Friday. Escalations
+    #: nobody acknowledged count working hours on these days only.
+    working_days: Mapped[str] = mapped_column(String(7), default="12345")
+    #: The duty address: emergency alerts, and any escalation nobody acknowledged in time,
+    #: go here (DESIGN §4). Required.
+    duty_email: Mapped[str] = mapped_column(String(254))
+    #: The number patients call, shown as a tap-to-call link on their advice pages.
+    phone: Mapped[str | None] = mapped_column(String(32))
+    #: ISO 3166-1 alpha-2; the emergency number patients are told follows it.
+    country: Mapped[str | None] = mapped_column(String(2))
     created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     @property

@@ -8,6 +8,8 @@ escalated answer that nobody acknowledged goes to the clinic's duty address (DES
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from importlib import resources
 from zoneinfo import ZoneInfo
 
 #: Countries a clinic can be in (ISO 3166-1 alpha-2), with the emergency number patients
@@ -47,6 +49,15 @@ DEFAULT_URGENT_LINE = "an urgent care service"
 
 #: ISO weekday numbers (Monday is 1) a clinic works unless it says otherwise.
 DEFAULT_WORKING_DAYS = "12345"
+WEEKDAY_NAMES = {
+    "1": "Monday",
+    "2": "Tuesday",
+    "3": "Wednesday",
+    "4": "Thursday",
+    "5": "Friday",
+    "6": "Saturday",
+    "7": "Sunday",
+}
 
 
 def emergency_number(country: str | None) -> str:
@@ -61,6 +72,24 @@ def urgent_line(country: str | None) -> str:
 
 def country_name(country: str | None) -> str:
     return COUNTRIES.get(country or "", (country or "", ""))[0]
+
+
+@cache
+def _zone_countries() -> dict[str, str]:
+    """IANA zone -> country code, from tzdata's zone.tab (shipped with the tzdata package)."""
+    text = resources.files("tzdata.zoneinfo").joinpath("zone.tab").read_text("utf-8")
+    found = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            country, _, zone = line.split("\t")[:3]
+            found[zone] = country
+    return found
+
+
+def country_for_zone(zone: str) -> str | None:
+    """Return the country a time zone lies in, if it is one a clinic can be in."""
+    country = _zone_countries().get(zone)
+    return country if country in COUNTRIES else None
 
 
 def parse_working_days(days: str) -> frozenset[int]:

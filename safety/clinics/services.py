@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import available_timezones
 
 from sqlalchemy import select
 
 from safety.audit import services as audit
 from safety.auth import policy
 from safety.auth.models import User
+from safety.clinics import rules
 from safety.clinics.models import Clinic, Patient
 from safety.dbtypes import utcnow
 from safety.errors import DomainError, NotFound
@@ -19,30 +20,6 @@ from safety.extensions import db
 from safety.ids import is_id
 
 PHONE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
-
-
-def create_clinic(
-    *, name: str, timezone: str, actor: User | None = None, workday_end_hour: int = 19
-) -> Clinic:
-    """Create a clinic in a real IANA time zone."""
-    errors = {}
-    if not name.strip():
-        errors["name"] = "Enter the clinic's name."
-    elif db.session.scalar(select(Clinic.id).where(Clinic.name == name.strip())):
-        errors["name"] = "A clinic with this name already exists."
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        errors["timezone"] = "Enter a time zone such as Europe/London."
-    if not 0 <= workday_end_hour <= 23:
-        errors["workday_end_hour"] = "Enter an hour from 0 to 23."
-    if errors:
-        raise DomainError("The clinic was not created.", errors)
-    clinic = Clinic(name=name.strip(), timezone=timezone, workday_end_hour=workday_end_hour)
-    db.session.add(clinic)
-    db.session.flush()
-    audit.record("clinic.create", actor=actor, obj=clinic)
-    return clinic
 
 
 def get_patient(actor: User, patient_id: int) -> Patient:
@@ -126,12 +103,22 @@ def _clinic_settings(
     timezone: str,
     workday_start_hour: int | None,
     workday_end_hour: int | None,
-    alert_email: str | None,
+    duty_email: str | None,
+    phone: str | None,
+    country: str | None,
+    working_days: str | None,
     clinic_id: int | None = None,
 ) -> dict:
-    """Return cleaned clinic settings, or raise DomainError naming every field that is wrong."""
+    """Return cleaned clinic settings, or raise DomainError naming every field that is wrong.
+
+    A clinic needs a duty address, a phone number and a country: an escalated patient answer
+    goes to the first, and a worried patient is given the other two (DESIGN §4).
+    """
     name, timezone = name.strip(), timezone.strip()
-    alert_email = (alert_email or "").strip().lower() or None
+    duty_email = (duty_email or "").strip().lower() or None
+    phone = (phone or "").strip() or None
+    country = (country or "").strip().upper() or None
+    days = "".join(sorted(set(working_days or "")))
     errors: dict[str, str] = {}
     if not name:
         errors["name"] = "Enter the clinic's name."
@@ -155,8 +142,20 @@ def _clinic_settings(
             errors[field] = "Choose an hour from 0 to 23."
     if not errors.keys() & hours.keys() and workday_start_hour >= workday_end_hour:
         errors["workday_end_hour"] = "The working day must end after it starts."
-    if alert_email and (len(alert_email) > 254 or not EMAIL.fullmatch(alert_email)):
-        errors["alert_email"] = "Enter an email address like alerts@example.com, or leave it empty."
+    if not duty_email:
+        errors["duty_email"] = (
+            "Enter the duty address: emergencies and unanswered escalations go there."
+        )
+    elif len(duty_email) > 254 or not EMAIL.fullmatch(duty_email):
+        errors["duty_email"] = "Enter an email address like duty@example.com."
+    if not phone:
+        errors["phone"] = "Enter the clinic's phone number: patients are given it."
+    elif not PHONE.fullmatch(phone):
+        errors["phone"] = "Enter a phone number using digits, spaces and an optional +."
+    if country not in rules.COUNTRIES:
+        errors["country"] = "Choose the clinic's country: patients are told its emergency number."
+    if not days or not set(days) <= set("1234567"):
+        errors["working_days"] = "Choose at least one working day."
     if errors:
         raise DomainError("Check the fields below.", errors)
     return {
@@ -164,27 +163,39 @@ def _clinic_settings(
         "timezone": timezone,
         "workday_start_hour": workday_start_hour,
         "workday_end_hour": workday_end_hour,
-        "alert_email": alert_email,
+        "duty_email": duty_email,
+        "phone": phone,
+        "country": country,
+        "working_days": days,
     }
 
 
-def add_clinic(
+def create_clinic(
     *,
     name: str,
     timezone: str,
-    workday_start_hour: int | None,
-    workday_end_hour: int | None,
-    alert_email: str | None,
-    actor: User,
+    duty_email: str | None,
+    phone: str | None,
+    country: str | None = None,
+    workday_start_hour: int | None = 8,
+    workday_end_hour: int | None = 19,
+    working_days: str | None = rules.DEFAULT_WORKING_DAYS,
+    actor: User | None = None,
     now: datetime | None = None,
 ) -> Clinic:
-    """Create a clinic with its time zone, working day and alert address."""
+    """Create a clinic with its time zone, working time, duty address, phone and country.
+
+    The country defaults to the one the time zone lies in, where that is a country we know.
+    """
     settings = _clinic_settings(
         name=name,
         timezone=timezone,
         workday_start_hour=workday_start_hour,
         workday_end_hour=workday_end_hour,
-        alert_email=alert_email,
+        duty_email=duty_email,
+        phone=phone,
+        country=country or rules.country_for_zone(timezone.strip()),
+        working_days=working_days,
     )
     clinic = Clinic(**settings, created_dt=now or utcnow())
     db.session.add(clinic)
@@ -208,7 +219,10 @@ def update_clinic(
     timezone: str,
     workday_start_hour: int | None,
     workday_end_hour: int | None,
-    alert_email: str | None,
+    duty_email: str | None,
+    phone: str | None,
+    country: str | None,
+    working_days: str | None,
     actor: User,
     now: datetime | None = None,
 ) -> dict[str, list]:
@@ -219,7 +233,10 @@ def update_clinic(
         timezone=timezone,
         workday_start_hour=workday_start_hour,
         workday_end_hour=workday_end_hour,
-        alert_email=alert_email,
+        duty_email=duty_email,
+        phone=phone,
+        country=country,
+        working_days=working_days,
         clinic_id=clinic.id,
     )
     changes = {

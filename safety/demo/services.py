@@ -14,9 +14,10 @@ from safety.checklists import services as checklists
 from safety.clinics import services as clinics
 from safety.dbtypes import utcnow
 from safety.extensions import db
+from safety.followup import patient as followup_patient
 from safety.followup import rules
-from safety.followup import services as followup_services
-from safety.followup.models import FollowUp, OutboxMessage
+from safety.followup.models import FollowUp, OutboxMessage, OutboxStatus
+from safety.followup.rules import Kind, Status
 
 DEMO_PASSWORD = "needlesafe-demo"
 DEMO_ACCOUNTS = [
@@ -164,7 +165,7 @@ def _settle_followups(session, now: datetime, rng: random.Random, special: str |
             .join(FollowUp)
             .where(
                 FollowUp.session_id == session.id,
-                OutboxMessage.status == "pending",
+                OutboxMessage.status == OutboxStatus.PENDING,
                 OutboxMessage.next_attempt_dt <= now,
             )
             .order_by(OutboxMessage.next_attempt_dt)
@@ -172,15 +173,15 @@ def _settle_followups(session, now: datetime, rng: random.Random, special: str |
         )
         if row is None:
             break
-        row.status, row.sent_dt, row.attempts = "sent", row.next_attempt_dt, 1
+        row.status, row.sent_dt, row.attempts = OutboxStatus.SENT, row.next_attempt_dt, 1
         followup = row.followup
-        if followup.status == "scheduled":
-            followup.status = "sent"
+        if followup.status == Status.SCHEDULED:
+            followup.status = Status.SENT
         answers_now = special == "prolonged" or rng.random() < 0.8
-        if not row.is_reminder and followup.kind in {"24h", "72h"} and answers_now:
-            token = followup_services.issue_link(followup, now=row.next_attempt_dt)
-            answers = _patient_answers(rng, special if followup.kind == "24h" else None)
-            followup_services.answer(token, answers, now=row.next_attempt_dt + timedelta(hours=2))
+        if not row.is_reminder and followup.kind in {Kind.DAY_1, Kind.DAY_3} and answers_now:
+            token = followup_patient.issue_link(followup, now=row.next_attempt_dt)
+            answers = _patient_answers(rng, special if followup.kind == Kind.DAY_1 else None)
+            followup_patient.answer(token, answers, now=row.next_attempt_dt + timedelta(hours=2))
         db.session.flush()
 
 

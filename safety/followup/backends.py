@@ -13,7 +13,10 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Protocol
 
+from sqlalchemy import select
+
 from safety.extensions import db
+from safety.followup.models import DevMessage
 
 
 class DeliveryError(Exception):
@@ -99,8 +102,6 @@ class OutboxBackend:
     """Development: keep each message in the database, readable at /dev/messages."""
 
     def send(self, message: Outgoing) -> None:
-        from safety.followup.models import DevMessage
-
         db.session.add(
             DevMessage(
                 outbox_id=message.outbox_id,
@@ -113,6 +114,11 @@ class OutboxBackend:
 
     def close(self) -> None:
         pass
+
+
+def kept_messages(limit: int = 100) -> list[DevMessage]:
+    """Return the newest messages the `outbox` backend kept, newest first."""
+    return list(db.session.scalars(select(DevMessage).order_by(DevMessage.id.desc()).limit(limit)))
 
 
 class SmsHttpBackend:

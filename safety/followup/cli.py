@@ -11,7 +11,7 @@ import click
 from flask.cli import with_appcontext
 
 from safety.extensions import db
-from safety.followup import services
+from safety.followup.worker import work_once
 
 
 @click.group("reminders")
@@ -35,7 +35,7 @@ def work(once: bool, interval: float) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     while True:
-        counts = services.work_once(worker)
+        counts = work_once(worker)
         db.session.remove()
         if counts:
             click.echo(" ".join(f"{k}={v}" for k, v in sorted(counts.items())))

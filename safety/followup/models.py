@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from safety.dbtypes import JSONDocument, UTCDateTime, utcnow
 from safety.extensions import db
+from safety.followup.rules import Status
 
 
 class FollowUp(db.Model):
@@ -17,7 +19,7 @@ class FollowUp(db.Model):
 
     __tablename__ = "followups"
     __table_args__ = (
-        CheckConstraint("kind IN ('24h', '72h', '7d')", name="kind"),
+        CheckConstraint("kind IN ('24h', '48h', '72h', '7d')", name="kind"),
         CheckConstraint(
             "status IN ('scheduled', 'sent', 'answered', 'failed', 'cancelled')", name="status"
         ),
@@ -31,7 +33,7 @@ class FollowUp(db.Model):
     #: email or sms, as the patient chose at sign out.
     channel: Mapped[str] = mapped_column(String(10))
     due_dt: Mapped[datetime] = mapped_column(UTCDateTime())
-    status: Mapped[str] = mapped_column(String(20), default="scheduled")
+    status: Mapped[str] = mapped_column(String(20), default=Status.SCHEDULED)
     answered_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -54,6 +56,30 @@ class PatientLink(db.Model):
     followup = relationship("FollowUp")
 
 
+class OutboxStatus(StrEnum):
+    """Where a message in the outbox stands: waiting (or backing off), or done one way."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    #: Every attempt was used up; a flag says so.
+    FAILED = "failed"
+    #: No longer needed: answered, opted out, or nobody left to write to.
+    CANCELLED = "cancelled"
+
+
+class Purpose(StrEnum):
+    """Who an outbox message is for."""
+
+    #: The 24 h check and its 48 h reminder, the 72 h and the 7-day checks.
+    PATIENT_REMINDER = "patient_reminder"
+    #: An escalated answer, to the practitioner who treated the patient.
+    PRACTITIONER_ALERT = "practitioner_alert"
+    #: An escalated answer, to the clinic's duty address.
+    CLINIC_ALERT = "clinic_alert"
+    #: An emergency or same-day answer nobody acknowledged in time, to the duty address.
+    DUTY_ESCALATION = "duty_escalation"
+
+
 class OutboxMessage(db.Model):
     """A message waiting to be delivered; written in the transaction that caused it.
 
@@ -68,13 +94,13 @@ class OutboxMessage(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: patient_reminder (24 h check and its 48 h reminder, 72 h, 7 d) or practitioner_alert.
+    #: A `Purpose`: the patient's reminder, or an alert to the practitioner or the clinic.
     purpose: Mapped[str] = mapped_column(String(30))
     followup_id: Mapped[int | None] = mapped_column(ForeignKey("followups.id"), index=True)
     flag_id: Mapped[int | None] = mapped_column(ForeignKey("flags.id"))
     #: reminder for the 48 h nudge of an unanswered 24 h check.
     is_reminder: Mapped[bool] = mapped_column(default=False)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_dt: Mapped[datetime] = mapped_column(UTCDateTime())
     #: A worker holds the row until this time; after it another worker may claim it.

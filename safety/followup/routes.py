@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
-from sqlalchemy import select
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
-from safety.errors import DomainError
-from safety.extensions import db, limiter
-from safety.followup import rules, services
-from safety.followup.forms import PatientForm
-from safety.followup.models import DevMessage
+from safety.auth.policy import role_required
+from safety.clinics.models import zone_for
+from safety.errors import NotFound
+from safety.extensions import limiter
+from safety.followup import escalations, patient, rules
+from safety.followup.backends import kept_messages
+from safety.followup.forms import HandlingForm, PatientForm
+from safety.web import Refused, run_use_case
 
 bp = Blueprint("followup", __name__)
 
@@ -25,6 +28,11 @@ def _patient_limit() -> str:
     return current_app.config["PATIENT_FORM_RATE_LIMIT"]
 
 
+def _gone():
+    # The same page for every unusable link: it never says whether a patient exists.
+    return render_template("followup/gone.html", **GONE), 404
+
+
 @bp.after_request
 def _no_referrer(response):
     # The token is in the path: never let it leak to another site through the Referer.
@@ -35,26 +43,45 @@ def _no_referrer(response):
     return response
 
 
+def _closed(token: str):
+    """The page for a real link that takes no answer: when it was answered, or that it
+    expired, with the clinic's number; anything else is the page that says nothing."""
+    try:
+        closed = patient.closed_link(token)
+    except NotFound:
+        return _gone()
+    context = closed.context
+    answered = (
+        closed.answered_dt.astimezone(zone_for(context["clinic_zone"]))
+        if (closed.answered_dt)
+        else None
+    )
+    return render_template(
+        "followup/closed.html",
+        closed=closed,
+        answered=f"{answered.day} {answered:%B}" if answered else "",
+        **context,
+    ), 410 if closed.reason == "expired" else 200
+
+
 @bp.route("/f/<token>", methods=["GET", "POST"])
 @limiter.limit(_patient_limit)
 def patient_form(token: str):
     try:
-        context = services.link_context(token)
-    except DomainError:
-        return render_template("followup/gone.html", **GONE), 404
+        context = patient.link_context(token)
+    except NotFound:
+        return _closed(token)
     form = PatientForm()
     errors: dict[str, str] = {}
     if form.validate_on_submit():
-        try:
-            outcome = services.answer(token, request.form.to_dict(flat=False))
-        except DomainError as exc:
-            db.session.rollback()
-            if exc.status_code == 404:
-                return render_template("followup/gone.html", **GONE), 404
-            errors = exc.errors
-        else:
-            db.session.commit()
+        outcome = run_use_case(
+            lambda: patient.answer(token, request.form.to_dict(flat=False)), shown=(400, 404)
+        )
+        if not isinstance(outcome, Refused):
             return render_template("followup/advice.html", outcome=outcome, rules=rules, **context)
+        if outcome.status == 404:
+            return _closed(token)
+        errors = outcome.errors
     return render_template(
         "followup/form.html", form=form, errors=errors, values=request.form, rules=rules, **context
     ), 400 if errors else 200
@@ -65,18 +92,33 @@ def patient_form(token: str):
 def patient_stop(token: str):
     form = PatientForm()
     if form.validate_on_submit():
-        try:
-            services.opt_out(token)
-        except DomainError:
-            db.session.rollback()
-            return render_template("followup/gone.html", **GONE), 404
-        db.session.commit()
+        if isinstance(run_use_case(lambda: patient.opt_out(token), shown=(404,)), Refused):
+            return _gone()
         return render_template("followup/stopped.html")
     try:
-        services.find_link(token, now=services.utcnow(), for_answer=False)
-    except DomainError:
-        return render_template("followup/gone.html", **GONE), 404
+        patient.find_link(token, for_answer=False)
+    except NotFound:
+        return _gone()
     return render_template("followup/stop.html", form=form)
+
+
+@bp.post("/escalations/<id:flag_id>/handled")
+@role_required("practitioner")
+def record_handling(flag_id: int):
+    form = HandlingForm()
+    if not form.validate_on_submit():
+        flash("Say what you did: called, advised or referred.", "error")
+        return redirect(url_for("checklists.today"))
+    result = run_use_case(
+        lambda: escalations.record_handling(
+            current_user, flag_id, action=form.action.data or "", note=form.note.data or ""
+        )
+    )
+    if isinstance(result, Refused):
+        flash(" ".join(result.errors.values()) or result.message, "error")
+    else:
+        flash("Recorded. The answer has left your list; it stays on the record.", "success")
+    return redirect(url_for("checklists.today"))
 
 
 @bp.get("/dev/messages")
@@ -85,6 +127,4 @@ def dev_messages():
     config = current_app.config
     if not config.get("DEMO_MODE") or config["REMINDER_BACKEND"] != "outbox":
         abort(404)
-    newest = select(DevMessage).order_by(DevMessage.id.desc()).limit(100)
-    messages = db.session.scalars(newest).all()
-    return render_template("followup/dev_messages.html", messages=messages)
+    return render_template("followup/dev_messages.html", messages=kept_messages())

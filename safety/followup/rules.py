@@ -109,7 +109,7 @@ def local_offset(signed: datetime, days: int, zone: ZoneInfo) -> datetime:
 class Planned:
     """A follow-up to schedule at signing: its kind and when its message is due."""
 
-    kind: str
+    kind: Kind
     due: datetime
     #: The 48 h nudge of an unanswered 24 h check.
     is_reminder: bool = False
@@ -397,6 +397,23 @@ def patient_message(
         f"To stop these messages: {stop_link}\n"
     )
     return Message(f"{clinic}: how are you after your appointment?", text)
+
+
+def duty_escalation(*, level: str, clinic: str, link: str) -> Message:
+    """Compose the message to a clinic's duty address about an answer nobody acknowledged:
+    the level and how long it waited, and a link; no patient details."""
+    waited = (
+        f"{EMERGENCY_ACK // timedelta(minutes=1)} minutes"
+        if level == EMERGENCY
+        else f"{SAME_DAY_ACK_WORKING_HOURS} working hours"
+    )
+    words = {EMERGENCY: "emergency", SAME_DAY: "same-day"}[level]
+    text = (
+        f"A patient's {words} follow-up answer at {clinic} has not been acknowledged for "
+        f"{waited}.\n\nPlease open NeedleSafe now and make sure someone contacts the patient:"
+        f"\n{link}\n"
+    )
+    return Message(f"NeedleSafe: unacknowledged {words} answer at {clinic}", text)
 
 
 def practitioner_alert(*, level: str, clinic: str, link: str) -> Message:

@@ -152,16 +152,12 @@ ADVICE: dict[str, Advice] = {
         "Do not lift it to look.",
         ("nhs-bleeding",),
     ),
-    "call_emergency": Advice(
-        "Call {emergency_number} now.", ("nhs-pneumothorax", "nhs-bleeding")
-    ),
+    "call_emergency": Advice("Call {emergency_number} now.", ("nhs-pneumothorax", "nhs-bleeding")),
     "tell_them": Advice(
         "Tell them you had dry needling near your chest, back, shoulder or neck on {date}.",
         ("nhs-pneumothorax",),
     ),
-    "clinic_alerted": Advice(
-        "We have also told {clinic}. Calling {emergency_number} comes first."
-    ),
+    "clinic_alerted": Advice("We have also told {clinic}. Calling {emergency_number} comes first."),
     # --- same day
     "same_day": Advice(
         "What you told us should be looked at today. We have told {clinic}: someone will "

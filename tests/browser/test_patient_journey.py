@@ -13,8 +13,8 @@ from smtp_capture import Collector, free_port, send_mail_to
 from sqlalchemy import select
 
 from safety.extensions import db
-from safety.followup import services
 from safety.followup.models import FollowUp, OutboxMessage, PatientResponse
+from safety.followup.worker import work_once
 
 from .conftest import PHONE
 
@@ -60,7 +60,7 @@ def links_from_email(inbox: Inbox, base_url: str) -> dict[str, str]:
         .where(FollowUp.kind == "24h", OutboxMessage.is_reminder.is_(False))
     ).all()
     assert len(due) == 2
-    assert services.work_once("browser-test", now=max(due)) == {"sent": 2}
+    assert work_once("browser-test", now=max(due)) == {"sent": 2}
     link = re.compile(rf"^({re.escape(base_url)}/f/[A-Za-z0-9_-]+)\r?$", re.MULTILINE)
     found = {}
     for body in inbox.bodies():

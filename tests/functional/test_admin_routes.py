@@ -584,11 +584,11 @@ VALID_CLINIC = {
     "timezone_other": "",
     "workday_start_hour": "7",
     "workday_end_hour": "20",
-    "alert_email": "Alerts@Lakeside.example",
+    "duty_email": "Alerts@Lakeside.example",
 }
 
 
-def test_an_administrator_creates_a_clinic_with_its_zone_hours_and_alert_email(admin_client):
+def test_an_administrator_creates_a_clinic_with_its_zone_hours_and_duty_email(admin_client):
     response = post_form(admin_client, "/admin/clinics/new", VALID_CLINIC)
 
     assert response.status_code == 302
@@ -598,7 +598,7 @@ def test_an_administrator_creates_a_clinic_with_its_zone_hours_and_alert_email(a
         clinic.timezone,
         clinic.workday_start_hour,
         clinic.workday_end_hour,
-        clinic.alert_email,
+        clinic.duty_email,
     ) == ("America/Toronto", 7, 20, "alerts@lakeside.example")
     [event] = events("clinic.create")
     assert event.details["timezone"] == "America/Toronto"
@@ -634,7 +634,7 @@ def test_a_typed_time_zone_outside_the_common_list_is_accepted(admin_client):
         ({"workday_end_hour": ""}, "workday_end_hour", "from 0 to 23"),
         ({"workday_start_hour": "18", "workday_end_hour": "9"}, "workday_end_hour", "end after"),
         ({"workday_start_hour": "9", "workday_end_hour": "9"}, "workday_end_hour", "end after"),
-        ({"alert_email": "alerts at lakeside"}, "alert_email", "Enter an email address"),
+        ({"duty_email": "alerts at lakeside"}, "duty_email", "Enter an email address"),
     ],
 )
 def test_a_refused_clinic_is_explained_beside_its_field_and_nothing_is_saved(
@@ -653,7 +653,7 @@ def test_editing_a_clinic_saves_the_changes_and_audits_old_and_new_values(admin_
     response = post_form(
         admin_client,
         f"/admin/clinics/{clinic.id}",
-        {**VALID_CLINIC, "name": "Harbour Physio", "alert_email": ""},
+        {**VALID_CLINIC, "name": "Harbour Physio", "duty_email": ""},
     )
 
     assert response.status_code == 302
@@ -677,7 +677,7 @@ def test_saving_a_clinic_without_changes_records_nothing(admin_client, clinic):
         "timezone": "Europe/London",
         "workday_start_hour": "8",
         "workday_end_hour": "19",
-        "alert_email": "",
+        "duty_email": "",
     }
 
     response = post_form(admin_client, f"/admin/clinics/{clinic.id}", data)

@@ -21,7 +21,6 @@ from safety.checklists.models import Flag
 from safety.clinics.models import Patient
 from safety.dbtypes import utcnow
 from safety.extensions import db
-from safety.followup import services
 from safety.followup.models import (
     DevMessage,
     FollowUp,
@@ -29,6 +28,8 @@ from safety.followup.models import (
     PatientLink,
     PatientResponse,
 )
+from safety.followup.patient import issue_link, revoke_links
+from safety.followup.worker import work_once
 
 ALL_PHASES = ("signin", "timeout", "signout")
 CALM = {
@@ -77,7 +78,7 @@ def deliver_visit(practitioner, make_session) -> Visit:
         .order_by(OutboxMessage.id)
     ).first()
     followup_id = first.followup_id
-    assert services.work_once("worker", now=first.next_attempt_dt).get("sent")
+    assert work_once("worker", now=first.next_attempt_dt).get("sent")
     message = db.session.scalars(select(DevMessage).where(DevMessage.outbox_id == first.id)).one()
     match = LINK.search(message.body)
     assert match, message.body
@@ -202,6 +203,31 @@ def test_the_patient_pages_send_no_referrer_and_are_never_cached(client, visit):
         assert page.headers["Referrer-Policy"] == "no-referrer", path
         assert page.headers["Cache-Control"] == "no-store", path
         assert '<meta name="referrer" content="no-referrer">' in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("kind", "opening"),
+    [
+        ("24h", "It takes about a minute."),
+        ("72h", "We would like to check that your soreness is settling."),
+        ("7d", "We would like to check the needle sites one last time."),
+    ],
+)
+def test_the_form_opens_by_saying_what_this_check_is_for(client, visit, kind, opening):
+    followup = db.session.get(FollowUp, visit.followup_id)
+    if kind != followup.kind:
+        followup = FollowUp(
+            session_id=visit.session_id, kind=kind, channel="email", due_dt=utcnow()
+        )
+        db.session.add(followup)
+        db.session.flush()
+    token = issue_link(followup, now=utcnow())
+    db.session.commit()
+
+    page = client.get(f"/f/{token}")
+
+    assert page.status_code == 200
+    assert opening in text_of(page)
 
 
 # --- answering -------------------------------------------------------------------------------
@@ -343,7 +369,7 @@ def test_an_expired_link_gets_the_kind_page(client, visit, gone_page):
 
 def test_a_revoked_link_gets_the_kind_page(client, visit, gone_page):
     practitioner = db.session.get(User, visit.practitioner_id)
-    assert services.revoke_links(visit.followup_id, actor=practitioner) == 1
+    assert revoke_links(visit.followup_id, actor=practitioner) == 1
     db.session.commit()
 
     page = client.get(visit.path)
@@ -417,7 +443,7 @@ def test_the_stop_link_opts_the_patient_out_and_nothing_more_is_sent(client, vis
     ).one()
     assert audited.object_id == str(visit.patient_id)
 
-    assert services.work_once("worker", now=visit.signed + timedelta(days=30)) == {}
+    assert work_once("worker", now=visit.signed + timedelta(days=30)) == {}
     assert count(DevMessage) == 1
 
 

@@ -106,7 +106,7 @@ def test_audit_events_are_described_in_plain_words():
         "Role changed: admin → compliance"
     )
     assert rules.describe_event(
-        "clinic.update", {"changes": {"alert_email": [None, "a@b.example"]}}
+        "clinic.update", {"changes": {"duty_email": [None, "a@b.example"]}}
     ) == ("Clinic changed: alert email none → a@b.example")
     assert rules.describe_event("template.discard", {"version": 4}) == (
         "Draft template discarded: version 4"
@@ -330,16 +330,16 @@ def settings(**changes):
         "timezone": "America/Toronto",
         "workday_start_hour": 7,
         "workday_end_hour": 20,
-        "alert_email": None,
+        "duty_email": None,
         **changes,
     }
 
 
 def test_a_clinic_is_created_with_every_setting_and_audited(admin):
-    clinic = clinics.add_clinic(**settings(alert_email=" Desk@Lake.example "), actor=admin)
+    clinic = clinics.add_clinic(**settings(duty_email=" Desk@Lake.example "), actor=admin)
     db.session.commit()
 
-    assert (clinic.timezone, clinic.workday_start_hour, clinic.alert_email) == (
+    assert (clinic.timezone, clinic.workday_start_hour, clinic.duty_email) == (
         "America/Toronto",
         7,
         "desk@lake.example",
@@ -405,7 +405,7 @@ def test_every_wrong_clinic_setting_is_reported_at_once(admin):
             timezone="Nowhere/Land",
             workday_start_hour=-1,
             workday_end_hour=None,
-            alert_email="nope",
+            duty_email="nope",
             actor=admin,
         )
 
@@ -414,7 +414,7 @@ def test_every_wrong_clinic_setting_is_reported_at_once(admin):
         "timezone",
         "workday_start_hour",
         "workday_end_hour",
-        "alert_email",
+        "duty_email",
     }
     assert count(Clinic) == 0
 

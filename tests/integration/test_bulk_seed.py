@@ -135,7 +135,7 @@ def test_bulk_sessions_carry_the_audit_trail_the_application_writes(app, make_us
                 AuditEvent.object_id == str(response.id),
             )
         ).all()
-        # The details followup.services.answer records.
+        # The details followup.patient.answer records.
         assert [(e.action, e.details) for e in trail] == [
             (
                 "followup.response",

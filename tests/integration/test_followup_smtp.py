@@ -11,15 +11,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import saved
+from followup_helpers import add_patient
 from smtp_capture import Collector, free_port, send_mail_to
 from sqlalchemy import select
 
-from safety.clinics import services as clinics
 from safety.dbtypes import utcnow
 from safety.extensions import db
-from safety.followup import rules, services
+from safety.followup import rules
 from safety.followup.models import DevMessage, FollowUp, OutboxMessage
+from safety.followup.patient import find_link
+from safety.followup.worker import work_once
 
 ALL_PHASES = ("signin", "timeout", "signout")
 SENDER = "Harbour Physio <reminders@harbour.test>"
@@ -139,7 +140,7 @@ def test_a_due_reminder_arrives_as_a_real_email(mail_server, signed):
     session = signed()
     reminder = first_check(session.id)
 
-    assert services.work_once("worker", now=reminder.next_attempt_dt) == {"sent": 1}
+    assert work_once("worker", now=reminder.next_attempt_dt) == {"sent": 1}
 
     [envelope] = mail_server.handler.envelopes
     assert envelope.rcpt_tos == ["ada@example.org"]
@@ -153,7 +154,7 @@ def test_a_due_reminder_arrives_as_a_real_email(mail_server, signed):
     assert "Hello Ada" in body
     token = LINK.search(body).group(1)
     assert STOP.search(body).group(1) == token
-    link = services.find_link(token, now=utcnow())
+    link = find_link(token, now=utcnow())
     assert link.followup_id == reminder.followup_id
     assert row(reminder.id).status == "sent"
 
@@ -163,7 +164,7 @@ def test_each_reminder_is_its_own_email_with_its_own_message_id(mail_server, sig
     session = signed()
     week_later = session.signed_dt + timedelta(days=8)
 
-    assert services.work_once("worker", now=week_later) == {"sent": 3}
+    assert work_once("worker", now=week_later) == {"sent": 3}
 
     ids = [m["Message-ID"] for m in mail_server.handler.messages()]
     rows = db.session.scalars(select(OutboxMessage.id).order_by(OutboxMessage.id)).all()
@@ -179,7 +180,7 @@ def test_reminders_wait_while_the_mail_server_is_down_and_all_arrive_once_it_is_
     now = max(first_row.next_attempt_dt, second_row.next_attempt_dt)
 
     # The server is down: the first attempt fails, the other row is released untouched.
-    assert services.work_once("worker", now=now) == {"retry": 1, "released": 1}
+    assert work_once("worker", now=now) == {"retry": 1, "released": 1}
 
     tried, untried = row(ids[0]), row(ids[1])
     assert (tried.status, tried.attempts, tried.sent_dt) == ("pending", 1, None)
@@ -189,12 +190,12 @@ def test_reminders_wait_while_the_mail_server_is_down_and_all_arrive_once_it_is_
     assert mail_server.handler.envelopes == []
 
     mail_server.start()
-    assert services.work_once("worker", now=now + timedelta(minutes=2)) == {"sent": 2}
+    assert work_once("worker", now=now + timedelta(minutes=2)) == {"sent": 2}
 
     received = [m["Message-ID"] for m in mail_server.handler.messages()]
     assert sorted(received) == sorted(rules.message_id(i, "localhost") for i in ids)
     assert [(row(i).status, row(i).attempts) for i in ids] == [("sent", 2), ("sent", 1)]
-    assert services.work_once("worker", now=now + timedelta(hours=1)) == {}
+    assert work_once("worker", now=now + timedelta(hours=1)) == {}
     assert len(mail_server.handler.envelopes) == 2
 
 
@@ -204,16 +205,16 @@ def test_a_server_that_goes_down_between_runs_delays_the_next_reminder_without_l
     mail_server.start()
     session = signed()
     check = first_check(session.id)
-    services.work_once("worker", now=check.next_attempt_dt)
+    work_once("worker", now=check.next_attempt_dt)
     mail_server.stop()
     reminder_id = check.id + 1
     due = row(reminder_id).next_attempt_dt
 
-    assert services.work_once("worker", now=due) == {"retry": 1}
+    assert work_once("worker", now=due) == {"retry": 1}
     assert row(reminder_id).status == "pending"
 
     mail_server.start()
-    assert services.work_once("worker", now=due + timedelta(minutes=1)) == {"sent": 1}
+    assert work_once("worker", now=due + timedelta(minutes=1)) == {"sent": 1}
     assert [m["Message-ID"] for m in mail_server.handler.messages()] == [
         rules.message_id(check.id, "localhost"),
         rules.message_id(reminder_id, "localhost"),
@@ -226,15 +227,7 @@ def test_a_server_that_goes_down_between_runs_delays_the_next_reminder_without_l
 
 @pytest.fixture
 def sms_patient(practitioner):
-    patient = clinics.add_patient(
-        practitioner,
-        given_name="Grace",
-        family_name="Hopper",
-        email=None,
-        phone=PHONE,
-        is_followup_consent=True,
-    )
-    return saved(patient)
+    return add_patient(practitioner, email=None, phone=PHONE)
 
 
 def test_a_patient_who_chose_text_messages_gets_a_text_with_the_link(
@@ -243,7 +236,7 @@ def test_a_patient_who_chose_text_messages_gets_a_text_with_the_link(
     session = signed(patient=sms_patient, overrides={"signout.followup": ["sms"]})
     reminder = first_check(session.id)
 
-    assert services.work_once("worker", now=reminder.next_attempt_dt) == {"sent": 1}
+    assert work_once("worker", now=reminder.next_attempt_dt) == {"sent": 1}
 
     [(headers, path, body)] = sms_gateway.received
     assert path == "/messages"
@@ -253,7 +246,7 @@ def test_a_patient_who_chose_text_messages_gets_a_text_with_the_link(
     assert body["id"] == rules.message_id(reminder.id, "localhost")
     assert "Hello Grace" in body["text"]
     token = LINK.search(body["text"]).group(1)
-    assert services.find_link(token, now=utcnow()).followup_id == reminder.followup_id
+    assert find_link(token, now=utcnow()).followup_id == reminder.followup_id
     assert "Hopper" not in body["text"]
     assert db.session.scalars(select(DevMessage)).all() == []
     assert row(reminder.id).status == "sent"
@@ -265,13 +258,13 @@ def test_a_text_the_gateway_refuses_with_a_500_is_retried(sms_gateway, signed, s
     due = reminder.next_attempt_dt
     sms_gateway.statuses.append(500)
 
-    assert services.work_once("worker", now=due) == {"retry": 1}
+    assert work_once("worker", now=due) == {"retry": 1}
 
     refused = row(reminder.id)
     assert (refused.status, refused.attempts) == ("pending", 1)
     assert refused.next_attempt_dt == due + timedelta(minutes=1)
 
-    assert services.work_once("worker", now=due + timedelta(minutes=1)) == {"sent": 1}
+    assert work_once("worker", now=due + timedelta(minutes=1)) == {"sent": 1}
 
     assert len(sms_gateway.received) == 2
     keys = {headers["Idempotency-Key"] for headers, _, _ in sms_gateway.received}

@@ -25,8 +25,8 @@ from sqlalchemy import select
 
 from safety.dbtypes import utcnow
 from safety.extensions import db
-from safety.followup import services
 from safety.followup.models import FollowUp, OutboxMessage
+from safety.followup.worker import work_once
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL_PHASES = ("signin", "timeout", "signout")
@@ -126,11 +126,9 @@ def test_a_worker_killed_mid_send_leaves_the_reminder_to_another_after_its_lease
     assert held.leased_by and held.lease_until_dt > utcnow()
 
     # Another worker leaves the row alone while the dead worker's lease lasts...
-    assert services.work_once("worker-b", now=utcnow()) == {}
+    assert work_once("worker-b", now=utcnow()) == {}
     # ...and sends it once the lease is over.
-    assert services.work_once("worker-b", now=held.lease_until_dt + timedelta(seconds=1)) == {
-        "sent": 1
-    }
+    assert work_once("worker-b", now=held.lease_until_dt + timedelta(seconds=1)) == {"sent": 1}
 
     db.session.expire_all()
     sent = db.session.get(OutboxMessage, row_id)
@@ -139,4 +137,4 @@ def test_a_worker_killed_mid_send_leaves_the_reminder_to_another_after_its_lease
     assert len(ids) == 2 and ids[0] == ids[1], "the resend must carry the same Message-ID"
     assert str(row_id) in ids[0]
     later = sent.sent_dt + timedelta(hours=1)
-    assert services.work_once("worker-c", now=later) == {}
+    assert work_once("worker-c", now=later) == {}

@@ -3,6 +3,7 @@ delivery backs off, and what a message to a patient may say."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from email.utils import parseaddr
 from zoneinfo import ZoneInfo
@@ -12,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from safety.followup import rules
+from safety.followup.models import FollowUp, OutboxMessage, OutboxStatus
 
 LONDON = ZoneInfo("Europe/London")
 TORONTO = ZoneInfo("America/Toronto")
@@ -443,3 +445,17 @@ def test_a_practitioner_alert_names_the_level_and_links_to_the_record(level):
     assert "Harbour Physio" in alert.text
     word = {rules.EMERGENCY: "emergency", rules.SAME_DAY: "same-day", rules.REVIEW: "review"}
     assert word[level] in alert.subject.lower()
+
+
+@pytest.mark.parametrize(
+    ("model", "column", "enum"),
+    [
+        (FollowUp, "kind", rules.Kind),
+        (FollowUp, "status", rules.Status),
+        (OutboxMessage, "status", OutboxStatus),
+    ],
+)
+def test_each_enum_names_exactly_the_values_its_column_accepts(model, column, enum):
+    checks = (str(c.sqltext) for c in model.__table__.constraints if hasattr(c, "sqltext"))
+    [accepted] = [m.group(1) for t in checks if (m := re.fullmatch(rf"{column} IN \((.*)\)", t))]
+    assert [v.strip(" '") for v in accepted.split(",")] == [e.value for e in enum]

@@ -1,0 +1,154 @@
+"""Nothing escalated is left unread (DESIGN §4): the people side of a worrying answer.
+
+An emergency answer nobody acknowledged within 15 minutes, or a same-day answer within two of
+the clinic's working hours, goes to the clinic's duty address and heads the compliance queue;
+the reminder worker runs `escalate_unacknowledged` on every pass, so the deadline holds
+whatever else is happening. A practitioner keeps each of their patients' answers in "needs you
+now" until they record what they did (called, advised, referred), even when compliance
+acknowledged the flag first: acknowledging is not the same as looking after the patient.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
+
+from safety.audit import services as audit
+from safety.auth import policy
+from safety.checklists.models import Flag, FlagStatus, TreatmentSession
+from safety.dbtypes import utcnow
+from safety.errors import DomainError, NotFound
+from safety.extensions import db
+from safety.followup import rules
+from safety.followup.models import OutboxMessage, Purpose
+from safety.ids import is_id
+
+#: What a practitioner can say they did about a patient's answer.
+ACTIONS = {
+    "called": "Called the patient",
+    "advised": "Advised the patient",
+    "referred": "Referred the patient",
+}
+NOTE_MAX_LENGTH = 1000
+#: The levels that reach a practitioner's list, most urgent first.
+PERSONAL = (rules.EMERGENCY, rules.SAME_DAY, rules.REVIEW)
+
+
+def escalate_unacknowledged(*, now: datetime | None = None) -> int:
+    """Send every overdue, unacknowledged emergency or same-day answer to its clinic's duty
+    address, once; returns how many went. The caller commits."""
+    now = now or utcnow()
+    waiting = db.session.scalars(
+        select(Flag)
+        .where(
+            Flag.kind.in_([rules.EMERGENCY, rules.SAME_DAY]),
+            Flag.status == FlagStatus.OPEN,
+            Flag.escalated_dt.is_(None),
+            Flag.handled_dt.is_(None),
+        )
+        .options(joinedload(Flag.session).joinedload(TreatmentSession.clinic))
+        .order_by(Flag.created_dt, Flag.id)
+    ).all()
+    sent = 0
+    for flag in waiting:
+        clinic = flag.session.clinic
+        due = rules.acknowledge_by(
+            flag.kind,
+            flag.created_dt,
+            clinic.zone,
+            day_start_hour=clinic.workday_start_hour,
+            day_end_hour=clinic.workday_end_hour,
+            working_days=clinic.working_days,
+        )
+        if due is None or now < due:
+            continue
+        flag.escalated_dt = now
+        db.session.add(
+            OutboxMessage(
+                purpose=Purpose.DUTY_ESCALATION,
+                flag_id=flag.id,
+                next_attempt_dt=now,
+                created_dt=now,
+            )
+        )
+        audit.record(
+            "flag.escalate",
+            obj=flag,
+            details={"kind": flag.kind, "session": flag.session_id, "due": due.isoformat()},
+            now=now,
+        )
+        sent += 1
+    db.session.flush()
+    return sent
+
+
+def waiting_for(actor) -> list[Flag]:
+    """Return the patient answers waiting for this practitioner: every emergency, same-day
+    and review answer on their own sessions that they have not recorded handling."""
+    if not policy.is_practitioner(actor):
+        return []
+    flags = db.session.scalars(
+        select(Flag)
+        .join(TreatmentSession, TreatmentSession.id == Flag.session_id)
+        .where(
+            TreatmentSession.practitioner_id == actor.id,
+            Flag.kind.in_(PERSONAL),
+            Flag.handled_dt.is_(None),
+            Flag.status != FlagStatus.RESOLVED,
+        )
+        .options(
+            selectinload(Flag.session).selectinload(TreatmentSession.patient),
+            selectinload(Flag.response),
+        )
+    ).all()
+    return sorted(flags, key=lambda f: (PERSONAL.index(f.kind), f.created_dt))
+
+
+def record_handling(
+    actor, flag_id: int, *, action: str, note: str, now: datetime | None = None
+) -> Flag:
+    """Record what the practitioner did about a patient's answer; it leaves their list.
+
+    An open flag is acknowledged by the same act: the practitioner has seen it.
+    """
+    now = now or utcnow()
+    flag = (
+        db.session.scalar(
+            select(Flag)
+            .join(TreatmentSession, TreatmentSession.id == Flag.session_id)
+            .where(Flag.id == flag_id, policy.flag_scope(actor), Flag.kind.in_(PERSONAL))
+        )
+        if is_id(flag_id) and policy.is_practitioner(actor)
+        else None
+    )
+    if flag is None:
+        raise NotFound("No such patient answer.")
+    note = (note or "").strip()
+    errors = {}
+    if action not in ACTIONS:
+        errors["action"] = "Say what you did: called, advised or referred."
+    if len(note) > NOTE_MAX_LENGTH:
+        errors["note"] = f"Keep the note under {NOTE_MAX_LENGTH} characters."
+    if flag.handled_dt is not None:
+        errors["action"] = "This answer was already handled."
+    if errors:
+        raise DomainError("Nothing was recorded.", errors)
+    flag.handled_dt = now
+    flag.handled_by_id = actor.id
+    flag.handled_action = action
+    flag.handled_note = note or None
+    if flag.status == FlagStatus.OPEN:
+        flag.status = FlagStatus.ACKNOWLEDGED
+        flag.acknowledged_dt = now
+        flag.acknowledged_by_id = actor.id
+    db.session.flush()
+    audit.record(
+        "flag.handled",
+        actor=actor,
+        obj=flag,
+        details={"kind": flag.kind, "session": flag.session_id, "action": action},
+        now=now,
+    )
+    return flag

@@ -1,0 +1,303 @@
+"""The patient's side of a follow-up: the link, the answer, the opt-out (DESIGN §4).
+
+The patient has no account, only a link holding a random token, so everything a patient can do
+starts from a token and fails the same way for a forged, expired, used or revoked one. The answer
+is recorded once and escalated in the same transaction: the flag, the alerts to people, and the
+72-hour check when the soreness calls for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from safety.audit import services as audit
+from safety.checklists.models import Flag, TreatmentSession
+from safety.clinics import rules as clinic_rules
+from safety.dbtypes import utcnow
+from safety.errors import DomainError, NotFound
+from safety.extensions import db
+from safety.followup import rules
+from safety.followup.models import (
+    FollowUp,
+    OutboxMessage,
+    OutboxStatus,
+    PatientLink,
+    PatientResponse,
+    Purpose,
+)
+from safety.followup.rules import Kind, Status
+from safety.followup.schedule import near_lung, schedule_72h_check
+
+#: A follow-up in one of these states takes no answer, and its messages are not sent.
+CLOSED = frozenset({Status.ANSWERED, Status.CANCELLED})
+
+
+# --- links ------------------------------------------------------------------------------------
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_link(followup: FollowUp, *, now: datetime) -> str:
+    """Create a fresh patient link and return its token (stored only as a hash)."""
+    token = secrets.token_urlsafe(32)
+    db.session.add(
+        PatientLink(
+            followup_id=followup.id,
+            token_hash=_hash_token(token),
+            created_dt=now,
+            expires_dt=now + rules.LINK_LIFETIME,
+        )
+    )
+    return token
+
+
+def find_link(token: str, *, now: datetime | None = None, for_answer: bool = True) -> PatientLink:
+    """Return the link for a token, or NotFound for anything forged, expired, used or revoked.
+
+    The same answer for every failure, so a link never reveals whether a patient exists.
+    """
+    now = now or utcnow()
+    if not (20 <= len(token) <= 100) or not token.replace("-", "").replace("_", "").isalnum():
+        raise NotFound()
+    link = db.session.scalar(
+        select(PatientLink).where(PatientLink.token_hash == _hash_token(token))
+    )
+    if link is None or link.revoked_dt is not None:
+        raise NotFound()
+    if for_answer and (link.used_dt is not None or now >= link.expires_dt):
+        raise NotFound()
+    if for_answer and link.followup.status in CLOSED:
+        raise NotFound()
+    return link
+
+
+def revoke_links(followup_id: int, *, actor, now: datetime | None = None) -> int:
+    """Revoke every open link of a follow-up (e.g. sent to the wrong address)."""
+    now = now or utcnow()
+    result = db.session.execute(
+        update(PatientLink)
+        .where(PatientLink.followup_id == followup_id, PatientLink.revoked_dt.is_(None))
+        .values(revoked_dt=now)
+    )
+    audit.record(
+        "followup.revoke_links",
+        actor=actor,
+        object_type="followups",
+        object_id=followup_id,
+        now=now,
+    )
+    return result.rowcount
+
+
+def link_context(token: str, *, now: datetime | None = None) -> dict[str, Any]:
+    """Return what the patient's pages may show: no clinical detail, only who, where, when,
+    what this check asks, and the numbers to call."""
+    link = find_link(token, now=now)
+    return _context(link.followup)
+
+
+def _context(followup: FollowUp) -> dict[str, Any]:
+    session = followup.session
+    clinic = session.clinic
+    return {
+        "first_name": session.patient.given_name,
+        "clinic": clinic.name,
+        "clinic_phone": clinic.phone,
+        "clinic_zone": clinic.timezone,
+        "emergency_number": clinic_rules.emergency_number(clinic.country),
+        "urgent_line": clinic_rules.urgent_line(clinic.country),
+        "appointment": session.session_date,
+        "kind": followup.kind,
+        "questions": rules.questions_for(followup.kind, near_lung=near_lung(session)),
+    }
+
+
+@dataclass(frozen=True)
+class ClosedLink:
+    """A real link that takes no answer any more: what the patient is told instead."""
+
+    #: "answered" or "expired".
+    reason: str
+    answered_dt: datetime | None
+    context: dict[str, Any]
+
+
+def closed_link(token: str, *, now: datetime | None = None) -> ClosedLink:
+    """Say why a real link takes no answer (already answered, or expired), or NotFound.
+
+    A forged or revoked token is still just "not found"; only the holder of a link that was
+    really sent learns that it was answered, and when.
+    """
+    now = now or utcnow()
+    link = find_link(token, now=now, for_answer=False)
+    followup = link.followup
+    if link.used_dt is not None or followup.status == Status.ANSWERED:
+        return ClosedLink("answered", followup.answered_dt or link.used_dt, _context(followup))
+    if now >= link.expires_dt:
+        return ClosedLink("expired", None, _context(followup))
+    raise NotFound()
+
+
+# --- the answer -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the patient sees after answering: the level, and the advice for this answer."""
+
+    level: str
+    followup_kind: str
+    #: texts.ADVICE keys, most urgent first.
+    advice: tuple[str, ...] = ()
+
+
+def answer(token: str, form, *, now: datetime | None = None) -> Outcome:
+    """Record a patient's answer once, escalate it, and plan the 72 h check when needed.
+
+    An emergency answer is never sent back for the questions left out: a patient with chest
+    pain who skipped the bruising question must reach someone now, so what they did answer
+    is recorded and escalated, and the missing answers simply stay missing.
+    """
+    now = now or utcnow()
+    link = find_link(token, now=now)
+    followup = link.followup
+    session = followup.session
+    read = rules.read_form(form, rules.questions_for(followup.kind, near_lung=near_lung(session)))
+    reasons = rules.reasons(followup.kind, read.answers)
+    level = next(iter(reasons), rules.NONE)
+    if read.errors and level != rules.EMERGENCY:
+        raise DomainError("Please answer the questions marked below.", read.errors)
+    response = PatientResponse(
+        followup_id=followup.id,
+        session_id=session.id,
+        answers=read.answers,
+        escalation=level,
+        created_dt=now,
+    )
+    db.session.add(response)
+    link.used_dt = now
+    followup.status = Status.ANSWERED
+    followup.answered_dt = now
+    try:
+        db.session.flush()
+    except IntegrityError:  # the same form sent twice at once: the first answer stands
+        db.session.rollback()
+        raise NotFound() from None
+    audit.record(
+        "followup.response",
+        obj=response,
+        details={"followup": followup.id, "kind": followup.kind, "escalation": level},
+        now=now,
+    )
+    # The unanswered-check reminder is no longer needed.
+    db.session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.followup_id == followup.id,
+            OutboxMessage.status == OutboxStatus.PENDING,
+        )
+        .values(status=OutboxStatus.CANCELLED)
+    )
+    if level != rules.NONE:
+        _escalate(level, reasons, followup, response, now=now)
+    if followup.kind == Kind.DAY_1 and rules.needs_72h(read.answers):
+        schedule_72h_check(followup, now=now)
+    return Outcome(level, followup.kind, tuple(rules.advice(followup.kind, read.answers, level)))
+
+
+def _escalate(
+    level: str,
+    reasons: dict[str, list[str]],
+    followup: FollowUp,
+    response: PatientResponse,
+    *,
+    now: datetime,
+) -> None:
+    """Raise the answer's flag and, for an emergency or same-day answer, alert people now."""
+    session = followup.session
+    flag = Flag(
+        session_id=session.id,
+        kind=level,
+        severity=rules.SEVERITY[level],
+        link_id=None,
+        message=_flag_message(level, followup.kind, reasons),
+        response_id=response.id,
+        created_dt=now,
+    )
+    db.session.add(flag)
+    db.session.flush()
+    if level in {rules.EMERGENCY, rules.SAME_DAY}:
+        for purpose in _alert_purposes(level, session):
+            db.session.add(
+                OutboxMessage(purpose=purpose, flag_id=flag.id, next_attempt_dt=now, created_dt=now)
+            )
+    audit.record("flag.raise", obj=flag, details={"kind": level}, now=now)
+
+
+def _flag_message(level: str, kind: str, reasons: dict[str, list[str]]) -> str:
+    """Say what in the answer needs a person, most urgent first ("Emergency answer on the
+    24-hour check: chest pain, pain breathing in or breathlessness.")."""
+    said = [
+        "; ".join(found)
+        if found_level == level
+        else f"also {rules.LEVEL_LABELS[found_level]}: " + "; ".join(found)
+        for found_level, found in reasons.items()
+    ]
+    opening = {
+        rules.EMERGENCY: "Emergency answer",
+        rules.SAME_DAY: "Same-day answer",
+        rules.REVIEW: "For review",
+    }[level]
+    return f"{opening} on the {rules.kind_label(kind)}: {'; '.join(said)}."
+
+
+def _alert_purposes(level: str, session: TreatmentSession) -> list[Purpose]:
+    """Who is alerted: the practitioner, and the clinic's duty address for an emergency.
+
+    A practitioner who has left (deactivated) cannot act on an alert, so the clinic's address
+    takes it instead. With no one to write to, the flag still heads the compliance queue.
+    """
+    purposes = []
+    practitioner_here = session.practitioner.is_enabled
+    if practitioner_here:
+        purposes.append(Purpose.PRACTITIONER_ALERT)
+    if session.clinic.duty_email and (level == rules.EMERGENCY or not practitioner_here):
+        purposes.append(Purpose.CLINIC_ALERT)
+    return purposes
+
+
+# --- opting out -------------------------------------------------------------------------------
+
+
+def opt_out(token: str, *, now: datetime | None = None) -> None:
+    """Stop every message to the patient a link belongs to; nothing more is sent."""
+    now = now or utcnow()
+    link = find_link(token, now=now, for_answer=False)
+    session = link.followup.session
+    patient = session.patient
+    if patient.opted_out_dt is None:
+        patient.opted_out_dt = now
+        patient.is_followup_consent = False
+    pending = (
+        select(FollowUp.id).join(TreatmentSession).where(TreatmentSession.patient_id == patient.id)
+    )
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.followup_id.in_(pending), OutboxMessage.status == OutboxStatus.PENDING)
+        .values(status=OutboxStatus.CANCELLED)
+    )
+    db.session.execute(
+        update(FollowUp)
+        .where(FollowUp.id.in_(pending), FollowUp.status.in_([Status.SCHEDULED, Status.SENT]))
+        .values(status=Status.CANCELLED)
+    )
+    audit.record("patient.opt_out", obj=patient, now=now)

@@ -1,0 +1,98 @@
+"""What is written when a patient is to be asked how they are (DESIGN §4).
+
+At signing, in the signing transaction, the follow-ups the patient agreed to and one outbox row
+per message: so a signature never stands without its reminders, and a failure rolls back both.
+A worrying 24-hour answer adds the 72-hour check the same way. Nothing here sends anything:
+`worker` delivers what these rows ask for once they are committed and due.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from safety.audit import services as audit
+from safety.checklists.models import TreatmentSession
+from safety.clinics.models import Patient
+from safety.extensions import db
+from safety.followup import rules
+from safety.followup.models import FollowUp, OutboxMessage, Purpose
+from safety.followup.rules import Kind
+
+
+def schedule_for_signed_session(session: TreatmentSession, *, now: datetime) -> list[FollowUp]:
+    """Write the follow-ups of a just-signed session in the signing transaction.
+
+    Only when the patient agreed, chose a channel at sign out, has a contact for it and has
+    not opted out.
+    """
+    patient: Patient = session.patient
+    channel = (session.answers or {}).get("signout.followup")
+    if channel not in {"email", "sms"} or not patient.is_followup_consent:
+        return []
+    if patient.opted_out_dt is not None or not (
+        patient.email if channel == "email" else patient.phone
+    ):
+        return []
+    zone = session.clinic.zone
+    followups: dict[str, FollowUp] = {}
+    for plan in rules.plan_at_signing(session.signed_dt, zone, near_lung=near_lung(session)):
+        followup = followups.get(plan.kind)
+        if followup is None:
+            followup = FollowUp(
+                session_id=session.id,
+                kind=plan.kind,
+                channel=channel,
+                due_dt=plan.due,
+                created_dt=now,
+            )
+            db.session.add(followup)
+            db.session.flush()
+            followups[plan.kind] = followup
+        db.session.add(
+            OutboxMessage(
+                purpose=Purpose.PATIENT_REMINDER,
+                followup_id=followup.id,
+                is_reminder=plan.is_reminder,
+                next_attempt_dt=plan.due,
+                created_dt=now,
+            )
+        )
+    db.session.flush()
+    audit.record(
+        "followup.schedule",
+        obj=session,
+        details={"kinds": sorted(followups), "channel": channel},
+        now=now,
+    )
+    return list(followups.values())
+
+
+def near_lung(session: TreatmentSession) -> bool:
+    """Whether the session needled a region its template counts as over the lung."""
+    definition = session.template_version.definition
+    regions = (session.answers or {}).get("signin.regions")
+    return rules.near_lung(regions, definition.get("high_risk_regions", ()))
+
+
+def schedule_72h_check(answered: FollowUp, *, now: datetime) -> FollowUp:
+    """Write the 72-hour soreness check a 24-hour answer asked for, by the same channel.
+
+    It is due three days after signing (out of quiet hours), or at once when the answer came
+    in later than that.
+    """
+    session = answered.session
+    due = rules.due_72h(session.signed_dt, session.clinic.zone)
+    later = FollowUp(
+        session_id=session.id, kind=Kind.DAY_3, channel=answered.channel, due_dt=due, created_dt=now
+    )
+    db.session.add(later)
+    db.session.flush()
+    db.session.add(
+        OutboxMessage(
+            purpose=Purpose.PATIENT_REMINDER,
+            followup_id=later.id,
+            next_attempt_dt=max(due, now),
+            created_dt=now,
+        )
+    )
+    return later

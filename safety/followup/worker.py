@@ -1,0 +1,300 @@
+"""The outbox worker: claim due messages, compose them, send them, record what happened.
+
+Rows are written by the transaction that caused them (`schedule`, `patient`); this module is the
+only one that takes them out. Several workers may run against one database: a row is claimed
+under a lease, so a crash or an SMTP outage delays a message but never loses it nor sends it
+twice; failures back off (`rules.backoff`) and after the last attempt the message is marked
+failed and flagged for a person. Unlike the use cases it commits itself, batch by batch,
+because a message must never leave before the link it carries is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from flask import current_app
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import joinedload
+
+from safety.audit import services as audit
+from safety.checklists.models import Flag, Severity, TreatmentSession
+from safety.dbtypes import utcnow
+from safety.extensions import db
+from safety.followup import rules
+from safety.followup.backends import Backend, DeliveryError, Outgoing, backend_for
+from safety.followup.escalations import escalate_unacknowledged
+from safety.followup.models import FollowUp, OutboxMessage, OutboxStatus, Purpose
+from safety.followup.patient import CLOSED, issue_link
+from safety.followup.rules import Status
+
+log = logging.getLogger(__name__)
+
+#: Rows sent per commit; small enough to finish well inside a lease.
+BATCH = 100
+
+
+def work_once(worker: str, *, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
+    """Claim and deliver what is due now; returns counts per outcome."""
+    now = now or utcnow()
+    backend = backend_for(current_app.config)
+    counts: dict[str, int] = {}
+    # Overdue escalations first: their messages are then due in this very pass.
+    if escalated := escalate_unacknowledged(now=now):
+        counts["escalated"] = escalated
+    db.session.commit()
+    try:
+        ids = claim(worker, now=now, limit=limit)
+        for start in range(0, len(ids), BATCH):
+            for outcome, n in deliver_batch(
+                ids[start : start + BATCH], backend, worker=worker, now=now
+            ).items():
+                counts[outcome] = counts.get(outcome, 0) + n
+    finally:
+        backend.close()
+    return counts
+
+
+# --- claiming ---------------------------------------------------------------------------------
+
+
+def claim(
+    worker: str, *, now: datetime, limit: int = 50, lease: timedelta | None = None
+) -> list[int]:
+    """Claim due outbox rows under a lease; committed so other workers skip them.
+
+    On PostgreSQL the candidates are locked with FOR UPDATE SKIP LOCKED so concurrent workers
+    take different rows; the lease condition is repeated in the UPDATE so a row another
+    worker claimed in the meantime is not taken twice. SQLite has one writer at a time.
+    """
+    lease = lease or timedelta(seconds=current_app.config["REMINDER_LEASE_SECONDS"])
+    free = and_(
+        OutboxMessage.status == OutboxStatus.PENDING,
+        OutboxMessage.next_attempt_dt <= now,
+        or_(OutboxMessage.lease_until_dt.is_(None), OutboxMessage.lease_until_dt < now),
+    )
+    candidates = (
+        select(OutboxMessage.id)
+        .where(free)
+        .order_by(OutboxMessage.next_attempt_dt, OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(db.session.scalars(candidates))
+    if not ids:
+        db.session.commit()
+        return []
+    claimed = db.session.scalars(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids), free)
+        .values(lease_until_dt=now + lease, leased_by=worker)
+        .returning(OutboxMessage.id)
+    ).all()
+    db.session.commit()
+    return sorted(claimed)
+
+
+# --- composing --------------------------------------------------------------------------------
+
+
+def _domain() -> str:
+    return urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
+
+
+def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
+    """Build the message for a claimed row, or None when it is no longer needed."""
+    base = current_app.config["BASE_URL"].rstrip("/")
+    mid = rules.message_id(row.id, _domain())
+    if row.purpose == Purpose.DUTY_ESCALATION:
+        flag = db.session.get(Flag, row.flag_id)
+        clinic = flag.session.clinic
+        message = rules.duty_escalation(
+            level=flag.kind, clinic=clinic.name, link=f"{base}/sessions/{flag.session_id}"
+        )
+        return Outgoing(row.id, "email", clinic.duty_email, message.subject, message.text, mid)
+    if row.purpose in {Purpose.PRACTITIONER_ALERT, Purpose.CLINIC_ALERT}:
+        flag = db.session.get(Flag, row.flag_id)
+        session = flag.session
+        message = rules.practitioner_alert(
+            level=flag.kind, clinic=session.clinic.name, link=f"{base}/sessions/{session.id}"
+        )
+        to = (
+            session.practitioner.email
+            if row.purpose == Purpose.PRACTITIONER_ALERT and session.practitioner.is_enabled
+            else session.clinic.duty_email  # the practitioner left after the answer came in
+        )
+        if not to:
+            return None
+        return Outgoing(row.id, "email", to, message.subject, message.text, mid)
+    followup = row.followup
+    session = followup.session
+    patient = session.patient
+    if followup.status in CLOSED or patient.opted_out_dt is not None:
+        return None
+    token = issue_link(followup, now=now)
+    message = rules.patient_message(
+        first_name=patient.given_name,
+        clinic=session.clinic.name,
+        appointment=session.session_date,
+        link=f"{base}/f/{token}",
+        stop_link=f"{base}/f/{token}/stop",
+        is_reminder=row.is_reminder,
+    )
+    recipient = patient.email if followup.channel == "email" else patient.phone
+    if not recipient:
+        return None
+    return Outgoing(row.id, followup.channel, recipient, message.subject, message.text, mid)
+
+
+# --- delivering -------------------------------------------------------------------------------
+
+
+def deliver(outbox_id: int, backend: Backend, *, worker: str, now: datetime | None = None) -> str:
+    """Send one claimed row and record the outcome; returns sent, cancelled, retry or failed."""
+    counts = deliver_batch([outbox_id], backend, worker=worker, now=now)
+    return next(iter(counts), "skipped")
+
+
+def deliver_batch(
+    ids: list[int], backend: Backend, *, worker: str, now: datetime | None = None
+) -> dict[str, int]:
+    """Send a batch of claimed rows over one connection and record each outcome.
+
+    Links are committed before any message carrying them leaves. A send failure stops the
+    batch: that row backs off, the rest are released unattempted, so an unreachable server
+    never holds rows past their lease.
+    """
+    now = now or utcnow()
+    counts: dict[str, int] = {}
+
+    def count(outcome: str, n: int = 1) -> None:
+        counts[outcome] = counts.get(outcome, 0) + n
+
+    prepared: list[Outgoing] = []
+    rows = db.session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .options(
+            joinedload(OutboxMessage.followup)
+            .joinedload(FollowUp.session)
+            .options(joinedload(TreatmentSession.patient), joinedload(TreatmentSession.clinic))
+        )
+        .order_by(OutboxMessage.id)
+    ).all()
+    for row in rows:
+        if row.status != OutboxStatus.PENDING or row.leased_by != worker:
+            count("skipped")
+            continue
+        outgoing = _compose(row, now=now)
+        if outgoing is None:
+            row.status, row.lease_until_dt = OutboxStatus.CANCELLED, None
+            count("cancelled")
+            continue
+        prepared.append(outgoing)
+    count("skipped", len(ids) - len(rows))
+    db.session.commit()
+    sent: list[Outgoing] = []
+    failure: tuple[int, str] | None = None
+    for index, outgoing in enumerate(prepared):
+        try:
+            backend.send(outgoing)
+        except DeliveryError as exc:
+            failure = (index, str(exc))
+            break
+        sent.append(outgoing)
+    _mark_sent(sent, now=now)
+    db.session.commit()
+    count("sent", len(sent))
+    if failure is not None:
+        index, error = failure
+        count(_record_failure(prepared[index].outbox_id, error, now=now))
+        rest = [o.outbox_id for o in prepared[index + 1 :]]
+        if rest:
+            db.session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(rest), OutboxMessage.leased_by == worker)
+                .values(lease_until_dt=None)
+            )
+            db.session.commit()
+            count("released", len(rest))
+    return {k: v for k, v in counts.items() if v}
+
+
+def _mark_sent(sent: list[Outgoing], *, now: datetime) -> None:
+    """Record a batch of deliveries: the rows, their follow-ups and one audit event each."""
+    if not sent:
+        return
+    ids = [o.outbox_id for o in sent]
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .values(
+            status=OutboxStatus.SENT,
+            sent_dt=now,
+            attempts=OutboxMessage.attempts + 1,
+            lease_until_dt=None,
+        )
+    )
+    followups = select(OutboxMessage.followup_id).where(OutboxMessage.id.in_(ids))
+    db.session.execute(
+        update(FollowUp)
+        .where(FollowUp.id.in_(followups), FollowUp.status == Status.SCHEDULED)
+        .values(status=Status.SENT)
+    )
+    audit.record_many(
+        [
+            audit.Entry(
+                action="reminder.sent",
+                object_type="outbox",
+                object_id=str(o.outbox_id),
+                details={"channel": o.channel},
+            )
+            for o in sent
+        ],
+        now=now,
+    )
+
+
+# --- failures ---------------------------------------------------------------------------------
+
+
+def _record_failure(outbox_id: int, error: str, *, now: datetime) -> str:
+    """Back a failed row off, or after its last attempt mark it failed and flag it."""
+    row = db.session.get(OutboxMessage, outbox_id)
+    row.attempts += 1
+    row.last_error = error[:500]
+    row.lease_until_dt = None
+    wait = rules.backoff(row.attempts)
+    if wait is not None:
+        row.next_attempt_dt = now + wait
+        log.warning("reminder %s attempt %s failed; retrying in %s", row.id, row.attempts, wait)
+        db.session.commit()
+        return "retry"
+    row.status = OutboxStatus.FAILED
+    session_id = (
+        row.followup.session_id
+        if row.followup is not None
+        else db.session.get(Flag, row.flag_id).session_id
+    )
+    flag = Flag(
+        session_id=session_id,
+        kind="reminder_failed",
+        severity=Severity.MEDIUM,
+        message=f"A follow-up message could not be delivered after {row.attempts} attempts.",
+        followup_id=row.followup_id,
+        created_dt=now,
+    )
+    db.session.add(flag)
+    if row.followup is not None and row.followup.status == Status.SCHEDULED:
+        row.followup.status = Status.FAILED
+    audit.record(
+        "reminder.failed",
+        obj=row,
+        object_type="outbox",
+        details={"attempts": row.attempts},
+        now=now,
+    )
+    db.session.commit()
+    log.error("reminder %s failed after %s attempts", row.id, row.attempts)
+    return "failed"

@@ -1,0 +1,118 @@
+"""Follow-ups written at signing, in the signing transaction: the checks the patient agreed to
+and one outbox row per message, or nothing for a patient who cannot or will not be contacted."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from conftest import saved
+from followup_helpers import ALL_PHASES, add_patient, count, followups_of, outbox_of, signer
+from sqlalchemy import select
+
+from safety.audit.models import AuditEvent
+from safety.checklists import services as checklists
+from safety.checklists.models import TreatmentSession
+from safety.dbtypes import utcnow
+from safety.extensions import db
+from safety.followup import rules
+from safety.followup.models import FollowUp, OutboxMessage
+from safety.risks import services as risks
+
+#: A risk section naming only bleeding: its template has no infection risk.
+BLEEDING_ONLY = "## Risks\n\n- Bleeding at the needle sites.\n"
+
+
+@pytest.fixture
+def practitioner(make_user):
+    return make_user()
+
+
+@pytest.fixture
+def signed(make_session, practitioner):
+    return signer(make_session, practitioner)
+
+
+def test_signing_writes_the_follow_ups_and_their_outbox_rows(signed):
+    session = signed()
+    plans = rules.plan_at_signing(session.signed_dt, session.clinic.zone, with_day7=True)
+
+    assert [(f.kind, f.channel, f.status) for f in followups_of(session.id)] == [
+        ("24h", "email", "scheduled"),
+        ("7d", "email", "scheduled"),
+    ]
+    rows = outbox_of(session.id)
+    assert [(r.purpose, r.status, r.is_reminder, r.attempts) for r in rows] == [
+        ("patient_reminder", "pending", False, 0),
+        ("patient_reminder", "pending", True, 0),
+        ("patient_reminder", "pending", False, 0),
+    ]
+    assert [r.next_attempt_dt for r in rows] == [p.due for p in plans]
+    assert [r.followup.kind for r in rows] == ["24h", "24h", "7d"]
+    scheduled = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "followup.schedule")
+    ).one()
+    assert scheduled.object_id == str(session.id)
+
+
+def test_a_failure_after_signing_rolls_back_the_follow_ups_with_the_signature(
+    make_session, practitioner
+):
+    session = make_session(practitioner, phases=ALL_PHASES)
+    checklists.apply_signature(session, practitioner, now=utcnow())
+    assert count(FollowUp) == 2 and count(OutboxMessage) == 3  # written, not yet committed
+
+    db.session.rollback()
+
+    assert count(FollowUp) == 0
+    assert count(OutboxMessage) == 0
+    assert db.session.get(TreatmentSession, session.id).signed_dt is None
+
+
+def test_a_template_without_the_infection_risk_plans_no_7_day_check(signed, make_user):
+    admin = make_user("admin")
+    draft, _ = risks.create_draft_from_text(BLEEDING_ONLY, actor=admin)
+    risks.publish(draft.id, actor=admin)
+    db.session.commit()
+
+    session = signed()
+
+    assert "bloodborne_infection" not in session.template_version.definition["kinds"]
+    assert [f.kind for f in followups_of(session.id)] == ["24h"]
+    assert [r.is_reminder for r in outbox_of(session.id)] == [False, True]
+
+
+@pytest.mark.parametrize(
+    "case", ["declined", "no consent", "opted out", "no email", "sms without a phone"]
+)
+def test_nothing_is_scheduled_for_a_patient_who_cannot_or_will_not_be_contacted(
+    case, signed, practitioner, make_patient
+):
+    overrides = None
+    if case == "declined":
+        patient = make_patient(practitioner)
+        overrides = {"signout.followup": ["declined"]}
+    elif case == "no consent":
+        patient = make_patient(practitioner, consent=False)
+    elif case == "opted out":
+        patient = make_patient(practitioner)
+        patient.opted_out_dt = utcnow() - timedelta(days=30)
+        saved(patient)
+    elif case == "no email":
+        patient = add_patient(practitioner, email=None, phone="+44 7700 900123")
+    else:
+        patient = add_patient(practitioner, email="grace@example.org", phone=None)
+        overrides = {"signout.followup": ["sms"]}
+
+    session = signed(overrides=overrides, patient=patient)
+
+    assert session.signed_dt is not None
+    assert followups_of(session.id) == []
+    assert count(OutboxMessage) == 0
+
+
+def test_a_patient_who_chose_text_messages_is_scheduled_by_sms(signed, practitioner):
+    patient = add_patient(practitioner, email=None, phone="+44 7700 900123")
+    session = signed(overrides={"signout.followup": ["sms"]}, patient=patient)
+    assert {f.channel for f in followups_of(session.id)} == {"sms"}
+    assert len(outbox_of(session.id)) == 3
