@@ -1,4 +1,11 @@
-"""Build the demo data set through the same services the app uses."""
+"""Build the demo data set through the same services the app uses.
+
+Three weeks of sessions at two clinics: the first week on version 1 of the default checklist
+(those records keep it, as real ones do), the rest on version 2, published a fortnight ago.
+A few sessions show what a reviewer needs to see: a count that does not reconcile, a noted
+deviation, prolonged bleeding followed by a same-day answer, a patient who wrote to the
+clinic, a session cancelled because consent was refused, and one in progress today.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +25,8 @@ from safety.followup import patient as followup_patient
 from safety.followup import rules
 from safety.followup.models import FollowUp, OutboxMessage, OutboxStatus
 from safety.followup.rules import Kind, Status
+from safety.followup.schedule import near_lung
+from safety.risks import services as risks
 
 DEMO_PASSWORD = "needlesafe-demo"
 DEMO_ACCOUNTS = [
@@ -26,9 +35,24 @@ DEMO_ACCOUNTS = [
     ("compliance@example.com", "compliance officer, all clinics"),
     ("admin@example.com", "administrator"),
 ]
+#: (name, zone, practitioner's email, practitioner's name, duty address, phone)
 CLINICS = [
-    ("Riverside Physio", "Europe/London", "practitioner@example.com", "Priya Shah"),
-    ("Lakeshore Sports Clinic", "America/Toronto", "practitioner2@example.com", "Daniel Okafor"),
+    (
+        "Riverside Physio",
+        "Europe/London",
+        "practitioner@example.com",
+        "Priya Shah",
+        "duty@riverside.example.com",
+        "+44 20 7946 0123",
+    ),
+    (
+        "Lakeshore Sports Clinic",
+        "America/Toronto",
+        "practitioner2@example.com",
+        "Daniel Okafor",
+        "duty@lakeshore.example.com",
+        "+1 416 555 0142",
+    ),
 ]
 PATIENTS = [
     ("Amelia", "Clarke"),
@@ -43,21 +67,33 @@ PATIENTS = [
     ("Lucas", "Bouchard"),
 ]
 WEEKS = 3
+#: Sessions started before this many days ago pin version 1 of the default checklist.
+VERSION_2_DAYS_AGO = 14
 SESSIONS_PER_DAY = 3
+LOTS = ("HW2611A", "HW2611B", "SJ-40812", "SJ-40977")
+LUNG_PRECAUTION = "25 mm needles, pincer grip over the rib, angled away from the lung."
+BLEEDING_PRECAUTION = "Fewer needles, firm pressure for two minutes after removal."
 
 
 def seed(*, now: datetime | None = None, rng: random.Random | None = None) -> int:
-    """Create the demo data once; return the number of signed sessions created."""
+    """Create the demo data once; return the number of signed sessions created.
+
+    On a database seeded before version 2 existed, only brings the checklist up to date.
+    """
     if auth.find_user("admin@example.com") is not None:
+        risks.publish_default(via="demo", now=now)
         return 0
     now = now or utcnow()
     rng = rng or random.Random(2026)
     _account("admin@example.com", "Alex Admin", Role.ADMIN)
     _account("compliance@example.com", "Casey Compliance", Role.COMPLIANCE)
-    signed = 0
-    for index, (name, zone, email, practitioner_name) in enumerate(CLINICS):
-        clinic = clinics.create_clinic(name=name, timezone=zone)
+    history_start = now - timedelta(days=7 * WEEKS + 1)
+    risks.publish_default(via="demo", now=history_start, register_version=1)
+    teams = []
+    for name, zone, email, practitioner_name, duty, phone in CLINICS:
+        clinic = clinics.create_clinic(name=name, timezone=zone, duty_email=duty, phone=phone)
         practitioner = _account(email, practitioner_name, Role.PRACTITIONER, clinic.id)
+        index = len(teams)
         patients = [
             clinics.add_patient(
                 practitioner,
@@ -66,17 +102,35 @@ def seed(*, now: datetime | None = None, rng: random.Random | None = None) -> in
                 email=f"{given.lower()}.{family.lower()}@example.org",
                 phone=None,
                 is_followup_consent=given != "Noah",  # one patient said no to messages
-                now=now - timedelta(days=7 * WEEKS + 1),
+                now=history_start,
             )
             for given, family in PATIENTS[index * 5 : index * 5 + 5]
         ]
-        signed += _history(practitioner, patients, ZoneInfo(zone), now, rng, unusual=index == 0)
+        teams.append((practitioner, patients, ZoneInfo(zone), index == 0))
+    signed = 0
+    for practitioner, patients, zone, unusual in teams:
+        signed += _history(practitioner, patients, zone, now, rng, unusual=unusual, version=1)
+    risks.publish_default(via="demo", now=now - timedelta(days=VERSION_2_DAYS_AGO))
+    for practitioner, patients, zone, unusual in teams:
+        signed += _history(practitioner, patients, zone, now, rng, unusual=unusual, version=2)
         # Signed about 25 hours ago: its 24-hour check is due, so `make run`'s worker sends it
         # and the development outbox shows a real link at once.
-        _signed_yesterday(practitioner, patients[1], ZoneInfo(zone), now, rng)
+        _signed_yesterday(practitioner, patients[1], zone, now, rng)
         signed += 1
+        today = now.astimezone(zone).date()
+        start = min(now, _at(today, 8, zone))
+        # A session stopped at Sign in because consent was refused, then cancelled.
+        refused = checklists.start_session(practitioner, patient_id=patients[2].id, now=start)
+        checklists.submit_phase(
+            practitioner, refused.id, "signin", {"signin.consent": ["no"]}, now=start
+        )
+        checklists.cancel_session(
+            practitioner,
+            refused.id,
+            "Patient did not consent to needling today; treated with exercise instead.",
+            now=start + timedelta(minutes=2),
+        )
         # One session in progress today, to show resuming between phases.
-        start = min(now, _at(now.astimezone(ZoneInfo(zone)).date(), 8, ZoneInfo(zone)))
         session = checklists.start_session(practitioner, patient_id=patients[0].id, now=start)
         checklists.submit_phase(practitioner, session.id, "signin", _signin(rng), now=start)
     return signed
@@ -97,64 +151,63 @@ def _at(day: date, hour: int, zone: ZoneInfo, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), zone).astimezone(UTC)
 
 
-def _history(practitioner, patients, zone, now, rng, *, unusual: bool) -> int:
-    """Sign a few weeks of weekday sessions; the first clinic gets the unusual ones."""
+def _history(practitioner, patients, zone, now, rng, *, unusual: bool, version: int) -> int:
+    """Sign the weekday sessions of one stretch: version 1 before the switch, 2 after it.
+
+    The first clinic gets the unusual sessions, one of each on each version.
+    """
     today = now.astimezone(zone).date()
-    days = [today - timedelta(days=n) for n in range(7 * WEEKS, 0, -1)]
-    specials = {"discrepancy": 4, "deviation": 9, "prolonged": 14} if unusual else {}
+    if version == 1:
+        days = range(7 * WEEKS, VERSION_2_DAYS_AGO, -1)
+    else:
+        days = range(VERSION_2_DAYS_AGO, 1, -1)
+    specials = {"discrepancy": 1, "deviation": 4, "prolonged": 7, "wrote": 10} if unusual else {}
     count = 0
-    for day in days:
+    for day in (today - timedelta(days=n) for n in days):
         if day.weekday() >= 5:
             continue
         for slot in range(SESSIONS_PER_DAY):
             start = _at(day, 9 + slot * 2, zone, rng.choice([0, 15, 30]))
             special = next((k for k, v in specials.items() if v == count), None)
-            patient = rng.choice(patients)
-            session = checklists.start_session(practitioner, patient_id=patient.id, now=start)
-            checklists.submit_phase(practitioner, session.id, "signin", _signin(rng), now=start)
-            needles = rng.randint(2, 10)
-            checklists.submit_phase(
-                practitioner,
-                session.id,
-                "timeout",
-                _timeout(rng, day, needles, special),
-                now=start + timedelta(minutes=5),
-            )
-            checklists.submit_phase(
-                practitioner,
-                session.id,
-                "signout",
-                _signout(rng, needles, special, patient.is_followup_consent),
-                now=start + timedelta(minutes=30),
-            )
-            signed_session = checklists.get_session(practitioner, session.id)
-            checklists.apply_signature(
-                signed_session, practitioner, now=start + timedelta(minutes=32)
-            )
-            _settle_followups(signed_session, now, rng, special)
+            _sign_one(practitioner, rng.choice(patients), start, rng, special, now=now)
             count += 1
     return count
+
+
+def _sign_one(practitioner, patient, start: datetime, rng, special: str | None, *, now) -> None:
+    """Fill and sign one session on the template current at its start, as a practitioner
+    would: each phase at its own time, signed two minutes after Sign out."""
+    session = checklists.start_session(practitioner, patient_id=patient.id, now=start)
+    v1 = session.template_version.definition.get("register_version", 1) == 1
+    needles = rng.randint(2, 10)
+    day = start.astimezone(session.clinic.zone).date()
+    consent = patient.is_followup_consent
+    phases = (
+        (
+            _signin_v1(rng),
+            _timeout_v1(rng, day, needles, special),
+            _signout_v1(rng, needles, special, consent),
+        )
+        if v1
+        else (_signin(rng), _timeout(rng, day, special), _signout(rng, needles, special, consent))
+    )
+    for (phase, form), minutes in zip(
+        zip(("signin", "timeout", "signout"), phases, strict=True), (0, 5, 30), strict=True
+    ):
+        checklists.submit_phase(
+            practitioner, session.id, phase, form, now=start + timedelta(minutes=minutes)
+        )
+    signed = checklists.get_session(practitioner, session.id)
+    checklists.apply_signature(signed, practitioner, now=start + timedelta(minutes=32))
+    _settle_followups(signed, now, rng, special)
 
 
 def _signed_yesterday(practitioner, patient, zone: ZoneInfo, now: datetime, rng) -> None:
     """Sign a session early enough that its 24-hour check is already due."""
     signed = now - timedelta(hours=25)
-    while rules.plan_at_signing(signed, zone, with_day7=False)[0].due > now:
+    while rules.plan_at_signing(signed, zone, near_lung=False)[0].due > now:
         signed -= timedelta(hours=1)
-    start = signed - timedelta(minutes=30)
-    session = checklists.start_session(practitioner, patient_id=patient.id, now=start)
-    checklists.submit_phase(practitioner, session.id, "signin", _signin(rng), now=start)
-    needles = rng.randint(3, 8)
-    day = start.astimezone(zone).date()
-    checklists.submit_phase(
-        practitioner, session.id, "timeout", _timeout(rng, day, needles, None), now=start
-    )
-    checklists.submit_phase(
-        practitioner, session.id, "signout", _signout(rng, needles, None, True), now=signed
-    )
-    checklists.apply_signature(
-        checklists.get_session(practitioner, session.id), practitioner, now=signed
-    )
+    _sign_one(practitioner, patient, signed - timedelta(minutes=32), rng, None, now=signed)
 
 
 def _settle_followups(session, now: datetime, rng: random.Random, special: str | None) -> None:
@@ -177,29 +230,134 @@ def _settle_followups(session, now: datetime, rng: random.Random, special: str |
         followup = row.followup
         if followup.status == Status.SCHEDULED:
             followup.status = Status.SENT
-        answers_now = special == "prolonged" or rng.random() < 0.8
-        if not row.is_reminder and followup.kind in {Kind.DAY_1, Kind.DAY_3} and answers_now:
+        answers_now = special in {"prolonged", "wrote"} or rng.random() < 0.8
+        if not row.is_reminder and answers_now:
             token = followup_patient.issue_link(followup, now=row.next_attempt_dt)
-            answers = _patient_answers(rng, special if followup.kind == Kind.DAY_1 else None)
+            questions = rules.questions_for(followup.kind, near_lung=near_lung(session))
+            answers = _patient_answers(
+                rng, followup.kind, questions, special if followup.kind == Kind.DAY_1 else None
+            )
             followup_patient.answer(token, answers, now=row.next_attempt_dt + timedelta(hours=2))
         db.session.flush()
 
 
-def _patient_answers(rng: random.Random, special: str | None) -> dict[str, list[str]]:
-    soreness = rng.choice([0, 1, 1, 2, 2, 3, 3, 4, 5])
-    answers = {
-        "soreness": [str(soreness)],
-        "trend": [rng.choices(["better", "same", "worse"], weights=[80, 17, 3])[0]],
+def _patient_answers(
+    rng: random.Random, kind: str, questions: tuple[str, ...], special: str | None
+) -> dict[str, list[str]]:
+    """A patient's answers to the questions a check asks: soreness settling over the days
+    as it usually does (DESIGN §3.2), or one of the special answers."""
+    soreness = {
+        Kind.DAY_1: [0, 1, 1, 2, 2, 3, 3, 4, 5],
+        Kind.DAY_3: [0, 0, 1, 1, 2, 2, 3],
+        Kind.DAY_7: [0, 0, 0, 0, 1, 1, 2],
+    }.get(kind, [0])
+    calm = {
+        "soreness": [str(rng.choice(soreness))],
+        "trend": [rng.choices(["better", "same", "worse"], weights=[90, 9, 1])[0]],
         "bleeding": ["none"],
         "bruising": [rng.choices(["none", "small"], weights=[88, 12])[0]],
+        "numbness": ["no"],
+        "fainted": ["no"],
+        "needle_found": ["no"],
         "chest": ["no"],
+        "signs": [],
     }
     if special == "prolonged":
-        answers["bruising"] = ["large"]  # a same-day answer, to show an escalation
-    return answers
+        calm["bruising"] = ["large"]  # a same-day answer, to show an escalation
+    if special == "wrote":
+        calm["other"] = ["Is it normal to feel tired the evening after? I slept for 10 hours."]
+    return {name: calm[name] for name in questions if name in calm}
+
+
+# --- version 2 forms -----------------------------------------------------------------------------
 
 
 def _signin(rng: random.Random) -> dict[str, list[str]]:
+    regions = rng.sample(
+        ["neck", "shoulder", "lumbar", "hip", "leg", "thorax", "arm"], k=rng.randint(1, 2)
+    )
+    anticoagulant = rng.random() < 0.08
+    fainter = rng.random() < 0.05
+    form = {
+        "signin.authorised": ["yes"],
+        "signin.identity": ["yes"],
+        "signin.consent": ["yes"],
+        "signin.skin_ok": ["yes"],
+        "signin.anticoagulant": ["yes" if anticoagulant else "no"],
+        "signin.faint_history": ["yes" if fainter else "no"],
+        "signin.conditions": ["none"],
+        "signin.regions": regions,
+    }
+    if anticoagulant:
+        form["signin.bleeding_precaution"] = [BLEEDING_PRECAUTION]
+    if fainter:
+        form["signin.lying_down"] = ["yes"]
+    if {"neck", "thorax", "shoulder"} & set(regions):
+        form["signin.lung_risk"] = ["none"]
+        form["signin.lung_precaution"] = [LUNG_PRECAUTION]
+        form["signin.position"] = ["prone"]
+    return form
+
+
+def _timeout(rng: random.Random, day: date, special: str | None) -> dict[str, list[str]]:
+    form = {
+        "timeout.hand_hygiene": ["yes"],
+        "timeout.needle_lot": [rng.choice(LOTS)],
+        "timeout.needle_expiry": [(day + timedelta(days=400)).isoformat()],
+        "timeout.needles_sterile": ["yes"],
+        "timeout.opened_in_view": ["yes"],
+        "timeout.guide_tubes": [rng.choice(["single_use", "single_use", "none"])],
+        "timeout.field_ready": ["yes"],
+        "timeout.no_touch": ["yes"],
+        "timeout.skin_prepared": ["yes"],
+        "timeout.gloves": [rng.choice(["worn", "worn", "not_needed"])],
+    }
+    if special == "deviation":
+        form["timeout.skin_prepared"] = ["no"]
+        form["timeout.skin_prepared.note"] = [
+            "Alcohol wipes ran out; skin cleaned with soap and water."
+        ]
+    return form
+
+
+def _signout(
+    rng: random.Random, used: int, special: str | None, consent: bool
+) -> dict[str, list[str]]:
+    opened = used + rng.choice([0, 0, 0, 1, 2])  # a needle opened and not used is discarded
+    removed = used - 1 if special == "discrepancy" else used
+    bleeding = rng.choices(["none", "minor"], weights=[85, 15])[0]
+    form = {
+        "signout.needles_opened": [str(opened)],
+        "signout.needles_used": [str(used)],
+        "signout.needles_removed": [str(removed)],
+        "signout.needles_disposed": [str(opened - (used - removed))],
+        "signout.sharps_safe": ["yes"],
+        "signout.needles_intact": ["yes"],
+        "signout.pain_during": [str(rng.choice([0, 1, 1, 2, 2, 3, 4, 6]))],
+        "signout.bleeding": ["prolonged" if special == "prolonged" else bleeding],
+        "signout.bruising": [rng.choices(["none", "small"], weights=[92, 8])[0]],
+        "signout.reactions": ["none"],
+        "signout.fit_to_leave": ["yes"],
+        "signout.hand_hygiene": ["yes"],
+        "signout.aftercare": ["yes"],
+        "signout.followup": ["email" if consent else "declined"],
+    }
+    if special == "discrepancy":
+        form["signout.count_discrepancy"] = [
+            "One needle unaccounted for: area, couch and floor searched; patient checked; "
+            "sharps container count confirmed. Reported to clinic lead."
+        ]
+    if special == "prolonged":
+        form["signout.bleeding.note"] = [
+            "Pressure for 6 minutes at the lumbar site until it stopped."
+        ]
+    return form
+
+
+# --- version 1 forms, for the sessions that pinned it --------------------------------------------
+
+
+def _signin_v1(rng: random.Random) -> dict[str, list[str]]:
     regions = rng.sample(
         ["neck", "shoulder", "lumbar", "hip", "leg", "thorax", "arm"], k=rng.randint(1, 2)
     )
@@ -212,23 +370,19 @@ def _signin(rng: random.Random) -> dict[str, list[str]]:
         "signin.regions": regions,
     }
     if anticoagulant:
-        form["signin.bleeding_precaution"] = [
-            "Fewer needles, firm pressure for two minutes after removal."
-        ]
+        form["signin.bleeding_precaution"] = [BLEEDING_PRECAUTION]
     if {"neck", "thorax"} & set(regions):
-        form["signin.high_risk_precaution"] = [
-            "Short needles, pincer grip over the rib, angled away from the lung."
-        ]
+        form["signin.high_risk_precaution"] = [LUNG_PRECAUTION]
     return form
 
 
-def _timeout(
+def _timeout_v1(
     rng: random.Random, day: date, needles: int, special: str | None
 ) -> dict[str, list[str]]:
     form = {
         "timeout.hand_hygiene": ["yes"],
         "timeout.needles_sterile": ["yes"],
-        "timeout.needle_lot": [rng.choice(["HW2611A", "HW2611B", "SJ-40812", "SJ-40977"])],
+        "timeout.needle_lot": [rng.choice(LOTS)],
         "timeout.needle_expiry": [(day + timedelta(days=400)).isoformat()],
         "timeout.clean_field": ["yes"],
         "timeout.skin_prepared": ["yes"],
@@ -244,17 +398,16 @@ def _timeout(
     return form
 
 
-def _signout(
+def _signout_v1(
     rng: random.Random, needles: int, special: str | None, consent: bool
 ) -> dict[str, list[str]]:
     removed = needles - 1 if special == "discrepancy" else needles
     bleeding = rng.choices(["none", "minor"], weights=[85, 15])[0]
-    bruising = rng.choices(["none", "small"], weights=[92, 8])[0]
     form = {
         "signout.needles_removed": [str(removed)],
         "signout.needles_disposed": [str(removed)],
         "signout.bleeding": ["prolonged" if special == "prolonged" else bleeding],
-        "signout.bruising": [bruising],
+        "signout.bruising": [rng.choices(["none", "small"], weights=[92, 8])[0]],
         "signout.reaction": ["none"],
         "signout.fit_to_leave": ["yes"],
         "signout.hand_hygiene": ["yes"],

@@ -201,11 +201,17 @@ def reasons(kind: str, answers: Mapping[str, Any]) -> dict[str, list[str]]:
     soreness = answers.get("soreness")
     if soreness is not None:
         if kind == Kind.DAY_1 and soreness >= REVIEW_SORENESS_24H:
-            found[REVIEW].append(f"soreness {soreness}/10 a day after")
+            found[REVIEW].append(f"soreness {soreness}/10")
         elif kind in {Kind.DAY_3, Kind.DAY_7} and soreness >= REVIEW_SORENESS_LATER:
-            found[REVIEW].append(f"soreness {soreness}/10 at the {kind} check")
-    if kind in {Kind.DAY_3, Kind.DAY_7} and answers.get("trend") in {"same", "worse"}:
-        found[REVIEW].append(f"soreness not better at the {kind} check")
+            found[REVIEW].append(f"soreness {soreness}/10")
+    # "Not better" means something only while it is still sore: none at all is not a worry.
+    still_sore = (soreness or 0) > 0
+    if (
+        kind in {Kind.DAY_3, Kind.DAY_7}
+        and still_sore
+        and answers.get("trend") in {"same", "worse"}
+    ):
+        found[REVIEW].append(f"soreness {answers['trend'] == 'same' and 'no better' or 'worse'}")
     if answers.get("other"):
         found[REVIEW].append("wrote to the clinic")
     return {level: found[level] for level in (EMERGENCY, SAME_DAY, REVIEW) if found[level]}

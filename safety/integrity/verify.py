@@ -28,25 +28,36 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Connection,
     Date,
     Integer,
     String,
     and_,
+    case,
     cast,
     create_engine,
     func,
+    literal,
+    null,
     or_,
     select,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 import safety.models  # noqa: F401  (every model, so a worker's ORM can configure their relations)
 from safety.audit import rules
 from safety.audit.models import AuditChainHead, AuditEvent
 from safety.checklists.addenda import addendum_hash
 from safety.checklists.models import Addendum, TreatmentSession
-from safety.checklists.rules import ANSWER_COLUMNS
+from safety.checklists.rules import (
+    ANSWER_COLUMNS,
+    NO_REACTION,
+    REACTIONS_LINK_ID,
+    REACTIONS_WORST_FIRST,
+)
 from safety.dbtypes import UTCDateTime, utcnow
 from safety.extensions import db
 from safety.hashing import encode_canonical, hashed_time
@@ -554,9 +565,14 @@ def _verify_answer_columns(db_: Connection | Session) -> str | None:
     """
 
     def signed_answer(column: str):
-        value = TS.answers[ANSWER_COLUMNS[column]]
         is_number = isinstance(getattr(TS, column).type, Integer)
-        return value.as_integer() if is_number else value.as_string()
+        values = [
+            TS.answers[link_id].as_integer() if is_number else TS.answers[link_id].as_string()
+            for link_id in ANSWER_COLUMNS[column]
+        ]
+        if column == "reaction":
+            values.append(_worst_reaction())
+        return values[0] if len(values) == 1 else func.coalesce(*values)
 
     differs = {
         column: getattr(TS, column).is_distinct_from(signed_answer(column))
@@ -570,6 +586,40 @@ def _verify_answer_columns(db_: Connection | Session) -> str | None:
     found = db_.execute(select(*differs.values()).where(TS.id == first)).one()
     changed = ", ".join(c for c, is_changed in zip(differs, found, strict=True) if is_changed)
     return f"signed record {first}: {changed} no longer matches its signed answers"
+
+
+class _HasCode(FunctionElement):
+    """Whether a signed multiple-choice answer (a JSON array) holds one code."""
+
+    type = Boolean()
+    inherit_cache = True
+
+
+@compiles(_HasCode, "sqlite")
+def _has_code_sqlite(element, compiler, **kw) -> str:
+    answers, link_id, code = (compiler.process(c, **kw) for c in element.clauses)
+    return (
+        f"EXISTS (SELECT 1 FROM json_each({answers}, '$.\"' || {link_id} || '\"') "
+        f"WHERE json_each.value = {code})"
+    )
+
+
+@compiles(_HasCode, "postgresql")
+def _has_code_postgresql(element, compiler, **kw) -> str:
+    answers, link_id, code = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(({answers} -> {link_id}) ? {code})"
+
+
+def _worst_reaction():
+    """The reaction column of a version 2 record: its most serious immediate reaction, as
+    `checklists.rules.worst_reaction` chose it at signing."""
+    link_id = REACTIONS_LINK_ID
+    cases = [
+        (_HasCode(TS.answers, literal(link_id), literal(code)), literal(code))
+        for code in REACTIONS_WORST_FIRST
+    ]
+    answered = TS.answers[link_id].as_json().is_not(None)
+    return case(*cases, (answered, literal(NO_REACTION)), else_=null())
 
 
 # --- what the chain says was signed ----------------------------------------------------------

@@ -51,7 +51,11 @@ def register_version_of(template: TemplateVersion) -> int:
 
 
 def publish_default(
-    *, actor: User | None = None, via: str = "default", now: datetime | None = None
+    *,
+    actor: User | None = None,
+    via: str = "default",
+    now: datetime | None = None,
+    register_version: int = rules.CURRENT_REGISTER,
 ) -> tuple[TemplateVersion, bool]:
     """Bring the current template up to the shipped register; returns (current, published).
 
@@ -62,12 +66,16 @@ def publish_default(
     already built from this register.
     """
     current = current_template()
-    if current is not None and register_version_of(current) >= rules.CURRENT_REGISTER:
+    if current is not None and register_version_of(current) >= register_version:
         return current, False
     if current is not None and current.source_text:
-        draft, _ = create_draft_from_text(current.source_text, actor=actor, now=now)
+        draft, _ = create_draft_from_text(
+            current.source_text, actor=actor, now=now, register_version=register_version
+        )
     else:
-        draft = _new_version(default_definition(), source_text=None, actor=actor, now=now)
+        draft = _new_version(
+            default_definition(register_version), source_text=None, actor=actor, now=now
+        )
     return publish(draft.id, actor=actor, via=via, now=now), True
 
 

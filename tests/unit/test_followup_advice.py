@@ -51,6 +51,7 @@ def local(zone: ZoneInfo, *args: int) -> datetime:
         ("7d", {"soreness": 1, "trend": "worse"}, rules.REVIEW),
         ("72h", {"soreness": 4, "trend": "better"}, rules.REVIEW),
         ("72h", {"soreness": 3, "trend": "better"}, rules.NONE),
+        ("7d", {"soreness": 0, "trend": "same"}, rules.NONE),
         ("24h", {"soreness": 6, "trend": "same"}, rules.NONE),
         ("48h", {"chest": "no"}, rules.NONE),
     ],
@@ -73,7 +74,7 @@ def test_the_reasons_say_every_finding_at_its_level():
     assert found == {
         rules.EMERGENCY: ["chest pain, pain breathing in or breathlessness"],
         rules.SAME_DAY: ["a large or spreading bruise"],
-        rules.REVIEW: ["soreness 8/10 a day after", "wrote to the clinic"],
+        rules.REVIEW: ["soreness 8/10", "wrote to the clinic"],
     }
 
 
