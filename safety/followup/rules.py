@@ -200,9 +200,7 @@ def reasons(kind: str, answers: Mapping[str, Any]) -> dict[str, list[str]]:
         found[SAME_DAY].append("a needle or a piece of one found in the skin")
     soreness = answers.get("soreness")
     if soreness is not None:
-        if kind == Kind.DAY_1 and soreness >= REVIEW_SORENESS_24H:
-            found[REVIEW].append(f"soreness {soreness}/10")
-        elif kind in {Kind.DAY_3, Kind.DAY_7} and soreness >= REVIEW_SORENESS_LATER:
+        if kind == Kind.DAY_1 and soreness >= REVIEW_SORENESS_24H or kind in {Kind.DAY_3, Kind.DAY_7} and soreness >= REVIEW_SORENESS_LATER:
             found[REVIEW].append(f"soreness {soreness}/10")
     # "Not better" means something only while it is still sore: none at all is not a worry.
     still_sore = (soreness or 0) > 0

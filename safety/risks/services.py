@@ -45,6 +45,25 @@ def ensure_current_template(*, now: datetime | None = None) -> TemplateVersion:
     return template
 
 
+def default_of_register(register_version: int, *, now: datetime | None = None) -> TemplateVersion:
+    """Return the newest published default template built from a register version.
+
+    When there is none, one is published, dated `now`: the bulk data pins version 1 to its
+    older sessions. A template published in the past does not become the current one.
+    """
+    for template in list_templates():
+        if (
+            template.is_published
+            and template.source_text is None
+            and register_version_of(template) == register_version
+        ):
+            return template
+    draft = _new_version(
+        default_definition(register_version), source_text=None, actor=None, now=now
+    )
+    return publish(draft.id, actor=None, via="default", now=now)
+
+
 def register_version_of(template: TemplateVersion) -> int:
     """Return the register version a template was built from (1 before versions were kept)."""
     return template.definition.get("register_version", 1)

@@ -22,7 +22,8 @@ from safety.auth import services as auth
 from safety.auth.models import Role, User
 from safety.checklists.models import PhaseEntry, TreatmentSession
 from safety.clinics.models import Clinic, Patient
-from safety.demo.bulk.sessions import SessionDrawer
+from safety.clinics.rules import country_for_zone
+from safety.demo.bulk.sessions import SessionDrawer, Version
 from safety.demo.bulk.world import (
     BRANDS,
     CLINICS,
@@ -35,6 +36,7 @@ from safety.demo.bulk.world import (
     PRACTITIONERS_PER_CLINIC,
     SESSIONS_PER_PATIENT,
     SPAN_DAYS,
+    VERSION_2_DAYS,
     Lot,
     PlannedClinic,
     email_address,
@@ -68,7 +70,14 @@ class Generator:
     def run(self) -> dict[str, int]:
         """Set up, then write every session; return what was written, by kind."""
         setup_dt = datetime.combine(self.first_day - timedelta(days=90), time(9), UTC)
-        version = risks.ensure_current_template(now=setup_dt)
+        risks.ensure_current_template(now=setup_dt)
+        versions = tuple(
+            Version(v.id, v.version, template_from_definition(v.definition))
+            for v in (
+                risks.default_of_register(1, now=setup_dt),
+                risks.default_of_register(2, now=setup_dt),
+            )
+        )
         self.clinics = self._clinics(setup_dt)
         self._practitioners(setup_dt)
         self._plan_patients()
@@ -77,9 +86,8 @@ class Generator:
             self.rng,
             self.pending,
             self.dialect,
-            version_id=version.id,
-            version_number=version.version,
-            template=template_from_definition(version.definition),
+            versions=versions,
+            version_2_from=SPAN_DAYS - VERSION_2_DAYS,
             lots=lots,
             channels=self.channels,
             first_ids=(
@@ -117,8 +125,33 @@ class Generator:
             )
         self._insert(
             "clinics",
-            ("id", "name", "timezone", "workday_start_hour", "workday_end_hour", "created_dt"),
-            [(c.id, c.name, c.zone.key, c.opens, c.closes, self.dt(setup_dt)) for c in clinics],
+            (
+                "id",
+                "name",
+                "timezone",
+                "workday_start_hour",
+                "workday_end_hour",
+                "working_days",
+                "duty_email",
+                "phone",
+                "country",
+                "created_dt",
+            ),
+            [
+                (
+                    c.id,
+                    c.name,
+                    c.zone.key,
+                    c.opens,
+                    c.closes,
+                    "123456",
+                    email_address(f"duty.{c.id}", EMAIL_DOMAIN),
+                    f"+1 555 01{c.id % 100:02d}",
+                    country_for_zone(c.zone.key),
+                    self.dt(setup_dt),
+                )
+                for c in clinics
+            ],
         )
         audit.record_many(
             [Entry("clinic.create", None, "clinics", str(c.id)) for c in clinics], now=setup_dt

@@ -106,6 +106,11 @@ CHOICE_NOTES = {
     ("signout.reaction", "dizziness"): "Lay flat 10 minutes, water given; recovered fully.",
     ("signout.reaction", "nausea"): "Sat up slowly, water given; settled before leaving.",
     ("signout.reaction", "other"): "Felt emotional afterwards; talked through, settled.",
+    ("signout.reactions", "dizziness"): "Lay flat 10 minutes, water given; recovered fully.",
+    ("signout.reactions", "fainted"): "Fainted briefly on the couch; lay flat, recovered, "
+    "observed 30 minutes.",
+    ("signout.reactions", "nausea"): "Sat up slowly, water given; settled before leaving.",
+    ("signout.reactions", "other"): "Felt emotional afterwards; talked through, settled.",
 }
 COUNT_NOTE = (
     "One needle unaccounted for: couch, floor and clothing searched; patient checked; "
@@ -125,6 +130,21 @@ REGION_WEIGHTS = {
     "foot": 1,
 }
 NEEDLE_COUNTS = (1, 2, 3, 4, 4, 5, 5, 6, 6, 6, 7, 7, 8, 8, 9, 10, 12, 14)
+#: The last days of the span are on version 2 of the default checklist (DESIGN §3.1.1), the
+#: rest on version 1, as in a clinic that upgraded three months ago.
+VERSION_2_DAYS = 90
+#: Version 2 asks fainting apart from dizziness: together the ~0.6 % of version 1.
+REACTIONS_V2 = (("dizziness", 0.005), ("fainted", 0.001), ("nausea", 0.0025), ("other", 0.0015))
+#: Share of sessions where a needle was opened and not used (version 2 counts it).
+OPENED_UNUSED = 0.1
+LUNG_REGIONS = ("thorax", "neck", "shoulder")
+#: Version 2's deviations: consent "No" stops a session, so it is never signed with one.
+DEVIATIONS_V2 = tuple(
+    (link_id.replace("timeout.clean_field", "timeout.field_ready"), p, note)
+    for link_id, p, note in DEVIATIONS
+    if link_id != "signin.consent"
+)
+DEVIATION_TOTAL_V2 = sum(p for _, p, _ in DEVIATIONS_V2)
 #: Share of phases ticked all at once at the end (the record page shows it as such).
 TICKED_TOGETHER = 0.015
 FOLLOWUP_ANSWERED = 0.78
