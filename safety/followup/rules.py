@@ -198,18 +198,15 @@ def reasons(kind: str, answers: Mapping[str, Any]) -> dict[str, list[str]]:
         found[SAME_DAY].append("fainted since leaving")
     if answers.get("needle_found") == "yes":
         found[SAME_DAY].append("a needle or a piece of one found in the skin")
-    soreness = answers.get("soreness")
-    if soreness is not None:
-        if kind == Kind.DAY_1 and soreness >= REVIEW_SORENESS_24H or kind in {Kind.DAY_3, Kind.DAY_7} and soreness >= REVIEW_SORENESS_LATER:
-            found[REVIEW].append(f"soreness {soreness}/10")
+    soreness = answers.get("soreness") or 0
+    later = kind in {Kind.DAY_3, Kind.DAY_7}
+    threshold = REVIEW_SORENESS_LATER if later else REVIEW_SORENESS_24H
+    if kind != Kind.DAY_2 and soreness >= threshold:
+        found[REVIEW].append(f"soreness {soreness}/10")
     # "Not better" means something only while it is still sore: none at all is not a worry.
-    still_sore = (soreness or 0) > 0
-    if (
-        kind in {Kind.DAY_3, Kind.DAY_7}
-        and still_sore
-        and answers.get("trend") in {"same", "worse"}
-    ):
-        found[REVIEW].append(f"soreness {answers['trend'] == 'same' and 'no better' or 'worse'}")
+    trend = answers.get("trend")
+    if later and soreness > 0 and trend in {"same", "worse"}:
+        found[REVIEW].append("soreness no better" if trend == "same" else "soreness worse")
     if answers.get("other"):
         found[REVIEW].append("wrote to the clinic")
     return {level: found[level] for level in (EMERGENCY, SAME_DAY, REVIEW) if found[level]}
