@@ -33,6 +33,9 @@ RISK_SYSTEM = "urn:needlesafe:risk"
 QUESTIONNAIRE_URL = "urn:needlesafe:questionnaire:dry-needling-safety"
 MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
 MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
+#: Why an item is on the checklist, and each source it rests on (DESIGN §3.1.1).
+WHY_EXTENSION = "urn:needlesafe:why"
+SOURCE_EXTENSION = "urn:needlesafe:source"
 
 _TYPES = {
     "boolean": "boolean",
@@ -110,6 +113,10 @@ def _item(spec: dict[str, Any], kind_titles: dict[str, str]) -> dict[str, Any]:
         extensions.append({"url": MIN_VALUE, "valueInteger": spec["min"]})
     if spec.get("max") is not None:
         extensions.append({"url": MAX_VALUE, "valueInteger": spec["max"]})
+    if spec.get("why"):
+        extensions.append({"url": WHY_EXTENSION, "valueString": spec["why"]})
+    for source in spec.get("sources", ()):
+        extensions.append({"url": SOURCE_EXTENSION, "valueString": _cited(source)})
     if extensions:
         item["extension"] = extensions
     if spec.get("enableWhen"):
@@ -117,6 +124,10 @@ def _item(spec: dict[str, Any], kind_titles: dict[str, str]) -> dict[str, Any]:
         if len(spec["enableWhen"]) > 1:
             item["enableBehavior"] = spec.get("enableBehavior", "all")
     return item
+
+
+def _cited(source: dict[str, Any]) -> str:
+    return f"{source['citation']} {source['url']}" if source.get("url") else source["citation"]
 
 
 def _condition(condition: dict[str, Any]) -> dict[str, Any]:

@@ -487,3 +487,58 @@ def test_a_version_1_record_copies_its_columns_as_before():
         "reaction": "nausea",
         "pain_during": 3,
     }
+
+
+# --- FHIR ---------------------------------------------------------------------------------------
+
+
+def test_the_version_2_questionnaire_validates_and_carries_each_items_reasons():
+    from fhir.resources.R4B.questionnaire import Questionnaire
+
+    from safety.fhir import mapping
+
+    definition = build_definition(REGISTER, REGISTER.default_kinds)
+    resource = mapping.questionnaire(
+        definition, version=2, kind_titles={}, published_dt=None, resource_id="2"
+    )
+
+    parsed = Questionnaire.model_validate(resource)
+    reactions = next(i for g in parsed.item for i in g.item if i.linkId == "signout.reactions")
+    urls = [e.url for e in reactions.extension]
+    assert reactions.repeats is True
+    assert mapping.WHY_EXTENSION in urls and mapping.SOURCE_EXTENSION in urls
+
+
+def test_a_signed_version_2_record_is_a_valid_questionnaire_response():
+    from datetime import UTC, datetime
+
+    from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+
+    from safety.fhir import mapping
+
+    answers, notes = answers_for(
+        {"signout.reactions": ["dizziness", "nausea"], "signout.reactions.note": ["sat up"]}
+    )
+    record = {
+        "id": 41,
+        "patient_id": 12,
+        "practitioner_id": 7,
+        "signed_by_id": 7,
+        "signer_name": "Grace Hopper",
+        "signature_meaning": "Performed and verified these checks",
+        "signed_dt": datetime(2026, 12, 4, 10, tzinfo=UTC),
+        "template_version": 2,
+        "answers": answers,
+        "notes": notes,
+        "content_hash": "a" * 64,
+    }
+
+    parsed = QuestionnaireResponse.model_validate(
+        mapping.questionnaire_response(record, build_definition(REGISTER, REGISTER.default_kinds))
+    )
+    items = {i.linkId: i for g in parsed.item for i in g.item}
+    assert [a.valueCoding.code for a in items["signout.reactions"].answer] == [
+        "dizziness",
+        "nausea",
+    ]
+    assert items["signout.needles_used"].answer[0].valueInteger == 6
