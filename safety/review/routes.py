@@ -22,43 +22,47 @@ from safety.auth.policy import role_required
 from safety.dbtypes import utcnow
 from safety.errors import DomainError
 from safety.extensions import db
-from safety.review import charts, forms, rules, services
+from safety.review import charts, dashboard, export, flags, forms, lots, records
+from safety.review.rules import dashboard as dashboard_rules
+from safety.review.rules import flags as flag_rules
+from safety.review.rules import records as record_rules
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 
 
-@bp.get("/")
+@bp.get("/", endpoint="dashboard")
 @role_required("compliance")
-def dashboard():
-    months, clinic_id, errors = forms.read_dashboard_args(request.args, services.PERIODS)
-    data = services.dashboard(current_user, months=months, clinic_id=clinic_id)
+def dashboard_page():
+    months, clinic_id, errors = forms.read_dashboard_args(request.args, dashboard.PERIODS)
+    data = dashboard.dashboard(current_user, months=months, clinic_id=clinic_id)
     return render_template(
         "review/dashboard.html",
         data=data,
-        periods=services.PERIODS,
+        periods=dashboard.PERIODS,
         charts=charts,
-        rules=rules,
+        dashboard_rules=dashboard_rules,
+        flag_rules=flag_rules,
         errors=errors,
     ), 400 if errors else 200
 
 
-@bp.get("/records")
+@bp.get("/records", endpoint="records")
 @role_required("compliance")
-def records():
+def records_page():
     filters, errors = forms.read_record_filters(request.args)
     after, before, cursor_message = forms.read_cursor(request.args)
     page = None
     if not errors:
-        page = services.find_records(current_user, filters, after=after, before=before)
+        page = records.find_records(current_user, filters, after=after, before=before)
     return render_template(
         "review/records.html",
         filters=filters,
-        options=services.filter_options(current_user, patient_id=filters.patient_id),
+        options=records.filter_options(current_user, patient_id=filters.patient_id),
         page=page,
         errors=errors,
         message=cursor_message,
         search=forms.PatientSearchForm(formdata=None),
-        rules=rules,
+        record_rules=record_rules,
     ), 400 if errors else 200
 
 
@@ -69,7 +73,7 @@ def patient_search():
     errors: dict[str, str] = {}
     found: list = []
     if form.validate_on_submit():
-        found = services.find_patients(current_user, form.name.data)
+        found = records.find_patients(current_user, form.name.data)
         if len(found) == 1:
             return redirect(url_for("review.records", patient=found[0][0]))
     else:
@@ -82,40 +86,45 @@ def patient_search():
 @bp.get("/records/<id:session_id>")
 @role_required("compliance", "practitioner")
 def record(session_id: int):
-    detail = services.record_detail(current_user, session_id)
+    detail = records.record_detail(current_user, session_id)
     db.session.commit()  # keep the audited view
     return render_template(
         "review/record.html",
         detail=detail,
-        rules=rules,
+        record_rules=record_rules,
+        flag_rules=flag_rules,
     )
 
 
 @bp.get("/records/<id:session_id>/print")
 @role_required("compliance", "practitioner")
 def record_print(session_id: int):
-    detail = services.record_detail(current_user, session_id)
+    detail = records.record_detail(current_user, session_id)
     db.session.commit()
     return render_template(
-        "review/record_print.html", detail=detail, rules=rules, printed_dt=utcnow()
+        "review/record_print.html",
+        detail=detail,
+        record_rules=record_rules,
+        flag_rules=flag_rules,
+        printed_dt=utcnow(),
     )
 
 
-@bp.get("/flags")
+@bp.get("/flags", endpoint="flags")
 @role_required("compliance", "practitioner")
-def flags():
+def flags_page():
     filters, errors = forms.read_flag_filters(request.args)
     number, page_message = forms.read_page(request.args)
-    page = services.list_flags(current_user, filters, page=number)
+    page = flags.list_flags(current_user, filters, page=number)
     return render_template(
         "review/flags.html",
         filters=filters,
         page=page,
         number=number,
-        kinds=services.flag_kinds(current_user),
+        kinds=flags.flag_kinds(current_user),
         errors=errors,
         message=page_message,
-        rules=rules,
+        flag_rules=flag_rules,
         now=utcnow(),
     ), 400 if errors else 200
 
@@ -137,7 +146,7 @@ def acknowledge_flag(flag_id: int):
             message="Go back, reload the page and try again.",
         ), 400
     try:
-        flag = services.acknowledge_flag(current_user, flag_id)
+        flag = flags.acknowledge_flag(current_user, flag_id)
     except DomainError as exc:
         db.session.rollback()
         if exc.status_code != 409:
@@ -153,11 +162,11 @@ def acknowledge_flag(flag_id: int):
 @role_required("compliance")
 def resolve_flag(flag_id: int):
     form = forms.ResolveForm()
-    flag = services.get_flag(current_user, flag_id)
+    flag = flags.get_flag(current_user, flag_id)
     errors: dict[str, str] = {}
     if form.validate_on_submit():
         try:
-            flag = services.resolve_flag(current_user, flag_id, form.note.data)
+            flag = flags.resolve_flag(current_user, flag_id, form.note.data)
         except DomainError as exc:
             db.session.rollback()
             if exc.status_code == 409:
@@ -172,14 +181,14 @@ def resolve_flag(flag_id: int):
             return _back(flag.id, flag.session_id, form.back.data)
     elif form.is_submitted():
         errors = {name: messages[0] for name, messages in form.errors.items()}
-    flag = services.get_flag(current_user, flag_id)
+    flag = flags.get_flag(current_user, flag_id)
     return render_template(
         "review/flag_resolve.html",
         flag=flag,
         form=form,
         errors=errors,
         back=form.back.data,
-        rules=rules,
+        flag_rules=flag_rules,
     ), 400 if errors else 200
 
 
@@ -190,7 +199,7 @@ def lot_trace():
     after, before, cursor_message = forms.read_cursor(request.args)
     page = None
     if query is not None:
-        page = services.lot_trace(current_user, query, after=after, before=before)
+        page = lots.lot_trace(current_user, query, after=after, before=before)
     return render_template(
         "review/lot_trace.html",
         query=query,
@@ -225,7 +234,7 @@ def lot_trace_csv():
             errors=errors or {"lot": "Enter the lot number printed on the needle pack."},
             message=None,
         ), 400
-    lines = services.lot_trace_csv(current_user, query)
+    lines = lots.lot_trace_csv(current_user, query)
     db.session.commit()  # the export is audited before the first byte leaves
     return _csv_response(lines, f"lot-trace-{utcnow():%Y%m%d-%H%M%S}.csv")
 
@@ -238,13 +247,13 @@ def export_csv():
         return render_template(
             "review/records.html",
             filters=filters,
-            options=services.filter_options(current_user),
+            options=records.filter_options(current_user),
             page=None,
             errors=errors,
             message=None,
             search=forms.PatientSearchForm(formdata=None),
-            rules=rules,
+            record_rules=record_rules,
         ), 400
-    lines = services.export_csv(current_user, filters)
+    lines = export.export_csv(current_user, filters)
     db.session.commit()
     return _csv_response(lines, f"needlesafe-records-{utcnow():%Y%m%d-%H%M%S}.csv")

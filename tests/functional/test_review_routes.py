@@ -20,6 +20,7 @@ from safety.checklists.models import Flag
 from safety.clinics.models import Patient
 from safety.extensions import db
 from safety.integrity.verify import verify_and_record
+from safety.review import records
 
 ROLES = ("anonymous", "practitioner", "colleague", "other_clinic", "compliance", "admin")
 
@@ -363,9 +364,7 @@ def test_records_filter_by_clinic_and_flag_severity(client, world):
 
 
 def test_the_record_list_pages_forward_and_back(client, world, monkeypatch):
-    from safety.review import services
-
-    monkeypatch.setattr(services, "PAGE_SIZE", 2)
+    monkeypatch.setattr(records, "PAGE_SIZE", 2)
     sign_in(client, world, "compliance")
 
     first = client.get("/review/records").get_data(as_text=True)
