@@ -14,8 +14,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Collection, Iterator, Sequence
+from typing import Any
 
-from sqlalchemy import Select, String, Text, cast, func, literal_column, select
+from sqlalchemy import Dialect, Select, String, Text, cast, func, literal_column, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -243,6 +244,30 @@ def printed_lines(
 # --- PostgreSQL: COPY ------------------------------------------------------------------------
 
 
+def driver_statement(query: Select, dialect: Dialect) -> tuple[str, dict[str, Any]]:
+    """Return a query's SQL and its parameters as SQLAlchemy's own execute hands them over.
+
+    COPY goes to the driver directly, so the parameters must arrive processed. Public API
+    only: `construct_expanded_state()` writes each IN list out as one parameter per element,
+    with those elements' processors; every other parameter goes through its type's processor
+    for this dialect (`dialect_impl(...).bind_processor(...)`, what execute itself uses).
+    """
+    compiled = query.compile(dialect=dialect)
+    state = compiled.construct_expanded_state()
+    escaped = compiled.escaped_bind_names
+    binds = {escaped.get(name, name): bind for bind, name in compiled.bind_names.items()}
+    parameters = {}
+    for name, value in state.parameters.items():
+        if name in state.processors:
+            process = state.processors[name]
+        elif name in binds:
+            process = binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        else:
+            process = None  # an element of an IN list whose type has nothing to process
+        parameters[name] = value if process is None else process(value)
+    return state.statement, parameters
+
+
 def copy_lines(header: Sequence[str], query: Select) -> Iterator[str]:
     """A query's CSV lines from PostgreSQL's own CSV writer (COPY ... TO STDOUT).
 
@@ -256,19 +281,12 @@ def copy_lines(header: Sequence[str], query: Select) -> Iterator[str]:
         *(func.nullif(cast(c, Text), literal_column("''")) for c in query.selected_columns)
     )
     connection = db.session.connection()
-    compiled = as_text.compile(
-        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
-    )
-    processors = compiled._bind_processors
-    parameters = {
-        name: processors[name](value) if name in processors else value
-        for name, value in compiled.construct_params().items()
-    }
+    statement, parameters = driver_statement(as_text, connection.dialect)
     inside_quotes = False
     rows: list[str] = []
     with (
         connection.connection.dbapi_connection.cursor() as cursor,
-        cursor.copy(f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv)", parameters) as copy,
+        cursor.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)", parameters) as copy,
     ):
         # One block per row, so each block decodes on its own (rows end on whole characters).
         for block in copy:

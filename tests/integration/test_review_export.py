@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from review_helpers import NOW, read_csv
-from sqlalchemy import create_engine, func, literal, select
+from sqlalchemy import create_engine, event, func, literal, select
+from sqlalchemy.dialects import postgresql
 
 from safety.audit.models import AuditEvent
 from safety.checklists import services as checklists
@@ -170,3 +172,55 @@ def test_the_same_patient_scope_applies_to_the_export_as_to_the_list(cast, small
         small_history["clean_feb"],
         small_history["large_bruise"],
     }
+
+
+# --- binding COPY's parameters ---------------------------------------------------------------
+
+LONDON_MORNING = datetime(2026, 3, 30, 10, 0, tzinfo=ZoneInfo("Europe/London"))
+
+
+def times_and_lots():
+    """A query with IN lists (one of a type that processes its values) and a plain parameter."""
+    times = [LONDON_MORNING, LONDON_MORNING + timedelta(hours=1)]
+    return select(TreatmentSession.id).where(
+        TreatmentSession.signed_dt.in_(times),
+        TreatmentSession.clinic_id.in_([3, 4]),
+        TreatmentSession.needle_lot == "HW'2611",
+    )
+
+
+def test_copy_binds_each_element_of_an_in_list_through_its_type():
+    statement, parameters = csvsql.driver_statement(times_and_lots(), postgresql.psycopg.dialect())
+
+    assert all(f"%({name})s" in statement for name in parameters)
+    times = [v for v in parameters.values() if isinstance(v, datetime)]
+    assert times == [LONDON_MORNING, LONDON_MORNING + timedelta(hours=1)]
+    assert all(t.tzinfo is UTC for t in times)  # UTCDateTime's processor ran on each element
+    assert sorted(v for v in parameters.values() if isinstance(v, int)) == [3, 4]
+    assert "HW'2611" in parameters.values()
+
+
+def test_copy_refuses_a_naive_time_in_an_in_list_as_execute_does():
+    on_the_wall = datetime(2026, 3, 30, 10, 0)
+    naive = select(TreatmentSession.id).where(TreatmentSession.signed_dt.in_([on_the_wall]))
+
+    with pytest.raises(ValueError, match="naive"):
+        csvsql.driver_statement(naive, postgresql.psycopg.dialect())
+
+
+def test_copy_binds_the_very_values_the_database_receives_from_execute(app):
+    connection = db.session.connection()
+    sent = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        sent.append(parameters)
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        connection.execute(times_and_lots()).all()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    _statement, parameters = csvsql.driver_statement(times_and_lots(), connection.dialect)
+
+    received = sent[0].values() if isinstance(sent[0], dict) else sent[0]
+    assert sorted(map(repr, received)) == sorted(map(repr, parameters.values()))
