@@ -17,7 +17,7 @@ from wtforms.validators import DataRequired, Length
 from safety.ids import parse_id
 from safety.review.rules.flags import FLAG_STATUS_FILTERS, SEVERITIES, FlagFilters
 from safety.review.rules.lots import LotQuery
-from safety.review.rules.records import STATES, RecordFilters, decode_cursor
+from safety.review.rules.records import FLAG_FILTERS, STATES, RecordFilters, decode_cursor
 
 _NUMBER = re.compile(r"^[0-9]{1,10}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -124,8 +124,7 @@ def read_record_filters(args: Mapping[str, str]) -> tuple[RecordFilters, dict[st
     patient = _read_id(args, "patient", "Find the patient again with the name search.", errors)
     version = _read_id(args, "version", "Choose a checklist version from the list.", errors)
     start, end = _read_range(args, errors)
-    flags = ("any", "none", *SEVERITIES)
-    flag = _read_choice(args, "flag", flags, "Choose a flag option from the list.", errors)
+    flag = _read_choice(args, "flag", FLAG_FILTERS, "Choose a flag option from the list.", errors)
     state = _read_choice(args, "state", STATES, "Choose a state from the list.", errors)
     filters = RecordFilters(
         clinic_id=clinic,

@@ -330,12 +330,13 @@ def record_detail(actor: User, session_id: int, *, now: datetime | None = None) 
     names = dict(
         db.session.execute(select(User.id, User.name).where(User.id.in_(user_ids))).tuples().all()
     )
+    phase_titles = {phase.id: phase.title for phase in state.template.phases}
     history_events = [
         HistoryEvent(
             e.created_dt,
             names.get(e.actor_id, "System") if e.actor_id else "System",
             history.action_label(e.action),
-            history.history_summary(e.action, e.details or {}),
+            history.history_summary(e.action, e.details or {}, phase_titles),
         )
         for e in events
     ]

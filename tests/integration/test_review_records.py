@@ -227,6 +227,14 @@ def test_the_record_detail_has_phases_flags_and_its_own_audit_history(cast, smal
     assert not detail.ticked_together
 
 
+def test_the_history_names_each_saved_phase_as_the_records_template_does(cast, small_history):
+    detail = records.record_detail(cast.officer, small_history["prolonged"], now=NOW)
+
+    saved = [event.summary for event in detail.history if event.action == "Saved a phase"]
+    assert saved == [detail.progress.template.phase(phase).title for phase in PHASES]
+    assert saved == ["Sign in", "Time out", "Sign out"]
+
+
 def test_a_checklist_ticked_at_the_end_still_shows_after_one_phase_is_saved_again(cast):
     start = datetime.combine(date(2026, 3, 2), time(10), UTC)
     session = checklists.start_session(cast.ada, patient_id=cast.pat.id, now=start)

@@ -22,3 +22,14 @@ def test_a_flags_age_is_said_in_the_largest_unit_that_makes_sense():
     assert rules.age_text(now - timedelta(minutes=42), now) == "42 min"
     assert rules.age_text(now - timedelta(hours=30), now) == "30 h"
     assert rules.age_text(now - timedelta(days=9), now) == "9 days"
+
+
+def test_the_severities_read_most_serious_first_with_their_labels():
+    assert list(rules.SEVERITY_LABELS.items()) == [
+        ("critical", "Critical"),
+        ("high", "High"),
+        ("medium", "Medium"),
+        ("low", "Low"),
+    ]
+    assert rules.severity_rank("critical") < rules.severity_rank("low")
+    assert rules.severity_rank("unknown") == len(rules.SEVERITIES)

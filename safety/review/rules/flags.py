@@ -12,11 +12,20 @@ from datetime import datetime
 
 from safety.checklists.rules import SEVERITIES
 
+#: How each severity reads, most serious first.
+SEVERITY_LABELS = {severity: severity.capitalize() for severity in SEVERITIES}
 #: Escalations from a patient's follow-up answers: they go to the top of every queue.
 URGENT_KINDS = ("emergency", "same_day")
 
-#: What the flags queue can show: unresolved (open or acknowledged) is where work starts.
-FLAG_STATUS_FILTERS = ("unresolved", "open", "acknowledged", "resolved", "all")
+#: What the flags queue can show, with its label: unresolved (open or acknowledged) is where
+#: work starts.
+FLAG_STATUS_FILTERS = {
+    "unresolved": "Open or acknowledged",
+    "open": "Open",
+    "acknowledged": "Acknowledged",
+    "resolved": "Resolved",
+    "all": "All",
+}
 
 
 @dataclass(frozen=True)

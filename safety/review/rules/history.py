@@ -1,6 +1,7 @@
 """Pure rules of a record's history: each audit event in words, with its useful detail.
 
-No Flask or SQLAlchemy here: the record page feeds these the events it read.
+Phase titles are not written here: the caller passes those of the record's own template, so
+the history names a phase as the record page does.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ ACTION_LABELS = {
     "export.csv": "Exported records",
     "export.lot_trace": "Exported a lot trace",
 }
-PHASE_TITLES = {"signin": "Sign in", "timeout": "Time out", "signout": "Sign out"}
 
 
 def action_label(action: str) -> str:
@@ -35,10 +35,15 @@ def action_label(action: str) -> str:
     return ACTION_LABELS.get(action, action)
 
 
-def history_summary(action: str, details: Mapping[str, Any]) -> str:
-    """Return the useful part of an audit event's details for a record's history."""
+def history_summary(
+    action: str, details: Mapping[str, Any], phase_titles: Mapping[str, str]
+) -> str:
+    """Return the useful part of an audit event's details for a record's history.
+
+    `phase_titles` maps a phase id to its title in the record's template.
+    """
     if action == "session.phase_submit":
-        phase = PHASE_TITLES.get(str(details.get("phase")), str(details.get("phase", "")))
+        phase = phase_titles.get(str(details.get("phase")), str(details.get("phase", "")))
         return f"{phase} (saved again)" if details.get("resubmitted") else phase
     if action == "session.create" and "template" in details:
         return f"checklist version {details['template']}"

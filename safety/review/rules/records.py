@@ -14,10 +14,15 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 from safety.ids import is_id
+from safety.review.rules.flags import SEVERITY_LABELS
 
-#: The states a session can be in, for filters and labels.
-STATES = ("signed", "in_progress", "overdue")
+#: The states a session can be in, with their labels.
 STATE_LABELS = {"signed": "Signed", "in_progress": "In progress", "overdue": "Overdue"}
+STATES = tuple(STATE_LABELS)
+#: The state filter's choices say what overdue means.
+STATE_FILTERS = {**STATE_LABELS, "overdue": "Overdue (unsigned after the working day)"}
+#: The flag filter's choices: any flag, none, or a flag of one severity.
+FLAG_FILTERS = {"any": "Any flag", "none": "No flags", **SEVERITY_LABELS}
 
 #: Phases saved closer together than this look ticked all at once at the end.
 TICKED_TOGETHER = timedelta(minutes=2)
