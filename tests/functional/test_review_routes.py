@@ -386,6 +386,18 @@ def test_the_record_list_pages_forward_and_back(client, world, monkeypatch):
     assert 'rel="prev"' in second
 
 
+def test_a_refused_export_shows_the_filters_as_the_record_list_does(client, world):
+    sign_in(client, world, "compliance")
+    filters = f"?patient={world.pat}&from=31/12/2026"
+
+    listed = client.get("/review/records" + filters)
+    refused = client.get("/review/records.csv" + filters)
+
+    assert refused.status_code == listed.status_code == 400
+    assert "Pat Harbourside" in page_text(listed)
+    assert "Pat Harbourside" in page_text(refused)
+
+
 def test_a_patient_search_posts_the_name_and_answers_with_the_id_only(client, world):
     sign_in(client, world, "compliance")
 
