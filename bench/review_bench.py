@@ -185,8 +185,10 @@ def timed(url: str, repeat: int = REPEAT) -> dict:
     from safety.checklists.models import TreatmentSession as TS
     from safety.clinics.models import Clinic
     from safety.demo import bulk
-    from safety.review import services
-    from safety.review.rules import LotQuery, RecordFilters
+    from safety.review import dashboard, lots
+    from safety.review.records import find_records
+    from safety.review.rules.lots import LotQuery
+    from safety.review.rules.records import RecordFilters
 
     app = app_for(url)
     raw = Raw(url)
@@ -204,7 +206,7 @@ def timed(url: str, repeat: int = REPEAT) -> dict:
             """The cursor of a page deep in the results: `pages` in, or the last page."""
             after, seen, cursor = None, 0, None
             while pages is None or seen < pages:
-                page = services.find_records(actor, filters, after=after)
+                page = find_records(actor, filters, after=after)
                 seen += 1
                 if page.next_cursor is None:
                     break
@@ -213,11 +215,11 @@ def timed(url: str, repeat: int = REPEAT) -> dict:
             return after, seen, cursor
 
         def records(filters, after=None):
-            return lambda: services.find_records(actor, filters, after=after)
+            return lambda: find_records(actor, filters, after=after)
 
         deep_flagged, flagged_pages, _ = cursor_after(flagged, None)
         deep_unflagged, unflagged_pages, _ = cursor_after(unflagged, DEEP_PAGES)
-        first = services.find_records(actor, flagged)
+        first = find_records(actor, flagged)
         matches = {"flagged": first.count, "flagged_pages": flagged_pages}
         db.session.rollback()
         cases = [
@@ -249,15 +251,15 @@ def timed(url: str, repeat: int = REPEAT) -> dict:
             ("lot.prefix", LotQuery(lot[:6], is_prefix=True)),
             ("lot.prefix_year", LotQuery(lot[:4], is_prefix=True)),
         ):
-            page = services.lot_trace(actor, query)
+            page = lots.lot_trace(actor, query)
             lot_counts[name] = {
                 "lot": query.lot,
                 "count": page.count,
                 "capped": page.is_count_capped,
             }
             db.session.rollback()
-            cases.append((name, lambda q=query: services.lot_trace(actor, q)))
-        cases.append(("dashboard", lambda: services.dashboard(actor, months=12)))
+            cases.append((name, lambda q=query: lots.lot_trace(actor, q)))
+        cases.append(("dashboard", lambda: dashboard.dashboard(actor, months=12)))
         for name, call in cases:
             results.append(compare(name, call, raw, repeat))
             print(f"  {name}: {results[-1]['service']} raw {results[-1]['raw']}", file=sys.stderr)
@@ -275,25 +277,25 @@ def timed(url: str, repeat: int = REPEAT) -> dict:
 
 
 def _decode(cursor: str):
-    from safety.review.rules import decode_cursor
+    from safety.review.rules.records import decode_cursor
 
     return decode_cursor(cursor)
 
 
 def export(url: str) -> dict:
     """Stream the CSV of every signed record as the route does; rows, seconds, peak memory."""
-    from safety.review import services
-    from safety.review.rules import RecordFilters
+    from safety.review import export
+    from safety.review.rules.records import RecordFilters
 
     app = app_for(url)
     with app.app_context():
         actor = compliance_user()
-        query = services.export_query(actor, RecordFilters())
+        query = export.export_query(actor, RecordFilters())
         rows = db.session.scalar(select(func.count()).select_from(query.subquery()))
         db.session.rollback()
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
-        lines = services.export_csv(actor, RecordFilters())
+        lines = export.export_csv(actor, RecordFilters())
         db.session.commit()  # the route commits the export's audit event before streaming
         written = 0
         with open(os.devnull, "w", encoding="utf-8") as out:
@@ -315,12 +317,12 @@ def export(url: str) -> dict:
 
 def export_sql(url: str) -> str:
     """The export's statement with its values written in, for the database's own CSV output."""
-    from safety.review import services
-    from safety.review.rules import RecordFilters
+    from safety.review import export
+    from safety.review.rules.records import RecordFilters
 
     app = app_for(url)
     with app.app_context():
-        query = services.export_query(compliance_user(), RecordFilters())
+        query = export.export_query(compliance_user(), RecordFilters())
         sql = str(query.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}))
         db.session.rollback()
     return sql

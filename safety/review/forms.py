@@ -7,7 +7,7 @@ typed values plus a message per field that could not be read; the services apply
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date
 
 from flask_wtf import FlaskForm
@@ -15,7 +15,9 @@ from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from safety.ids import parse_id
-from safety.review import rules
+from safety.review.rules.flags import FLAG_STATUS_FILTERS, SEVERITIES, FlagFilters
+from safety.review.rules.lots import LotQuery
+from safety.review.rules.records import FLAG_FILTERS, STATES, RecordFilters, decode_cursor
 
 _NUMBER = re.compile(r"^[0-9]{1,10}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -94,7 +96,7 @@ def _read_date(args: Mapping[str, str], name: str, errors: dict) -> date | None:
 
 
 def _read_choice(
-    args: Mapping[str, str], name: str, choices: tuple[str, ...], message: str, errors: dict
+    args: Mapping[str, str], name: str, choices: Collection[str], message: str, errors: dict
 ) -> str | None:
     raw = _text(args, name)
     if not raw:
@@ -114,7 +116,7 @@ def _read_range(args: Mapping[str, str], errors: dict) -> tuple[date | None, dat
     return start, end
 
 
-def read_record_filters(args: Mapping[str, str]) -> tuple[rules.RecordFilters, dict[str, str]]:
+def read_record_filters(args: Mapping[str, str]) -> tuple[RecordFilters, dict[str, str]]:
     """Read the record filters from the query string; a message for each value that is wrong."""
     errors: dict[str, str] = {}
     clinic = _read_id(args, "clinic", "Choose a clinic from the list.", errors)
@@ -122,10 +124,9 @@ def read_record_filters(args: Mapping[str, str]) -> tuple[rules.RecordFilters, d
     patient = _read_id(args, "patient", "Find the patient again with the name search.", errors)
     version = _read_id(args, "version", "Choose a checklist version from the list.", errors)
     start, end = _read_range(args, errors)
-    flags = ("any", "none", *rules.SEVERITIES)
-    flag = _read_choice(args, "flag", flags, "Choose a flag option from the list.", errors)
-    state = _read_choice(args, "state", rules.STATES, "Choose a state from the list.", errors)
-    filters = rules.RecordFilters(
+    flag = _read_choice(args, "flag", FLAG_FILTERS, "Choose a flag option from the list.", errors)
+    state = _read_choice(args, "state", STATES, "Choose a state from the list.", errors)
+    filters = RecordFilters(
         clinic_id=clinic,
         practitioner_id=practitioner,
         patient_id=patient,
@@ -143,14 +144,14 @@ def read_cursor(
 ) -> tuple[tuple[date, int] | None, tuple[date, int] | None, str | None]:
     """Read `after` or `before` of a keyset page; a message when the link is not one of ours."""
     after_raw, before_raw = _text(args, "after"), _text(args, "before")
-    after = rules.decode_cursor(after_raw) if after_raw else None
-    before = rules.decode_cursor(before_raw) if before_raw and not after_raw else None
+    after = decode_cursor(after_raw) if after_raw else None
+    before = decode_cursor(before_raw) if before_raw and not after_raw else None
     if (after_raw and after is None) or (before_raw and not after_raw and before is None):
         return None, None, "That page link did not work, so here is the first page."
     return after, before, None
 
 
-def read_lot_query(args: Mapping[str, str]) -> tuple[rules.LotQuery | None, dict[str, str]]:
+def read_lot_query(args: Mapping[str, str]) -> tuple[LotQuery | None, dict[str, str]]:
     """Read a lot trace; None (without errors) when nothing was asked yet."""
     errors: dict[str, str] = {}
     lot = _text(args, "lot")
@@ -168,23 +169,23 @@ def read_lot_query(args: Mapping[str, str]) -> tuple[rules.LotQuery | None, dict
         errors["lot"] = f"Enter at least {LOT_PREFIX_MIN} characters to search by prefix."
     if errors:
         return None, errors
-    return rules.LotQuery(lot, match == "prefix", start, end), errors
+    return LotQuery(lot, match == "prefix", start, end), errors
 
 
-def read_flag_filters(args: Mapping[str, str]) -> tuple[rules.FlagFilters, dict[str, str]]:
+def read_flag_filters(args: Mapping[str, str]) -> tuple[FlagFilters, dict[str, str]]:
     """Read the flags queue filters."""
     errors: dict[str, str] = {}
     status = _read_choice(
-        args, "status", rules.FLAG_STATUS_FILTERS, "Choose a status from the list.", errors
+        args, "status", FLAG_STATUS_FILTERS, "Choose a status from the list.", errors
     )
     severity = _read_choice(
-        args, "severity", rules.SEVERITIES, "Choose a severity from the list.", errors
+        args, "severity", SEVERITIES, "Choose a severity from the list.", errors
     )
     kind = _text(args, "kind") or None
     if kind is not None and not _KIND.match(kind):
         errors["kind"] = "Choose a kind of flag from the list."
         kind = None
-    return rules.FlagFilters(status or "unresolved", severity, kind), errors
+    return FlagFilters(status or "unresolved", severity, kind), errors
 
 
 def read_page(args: Mapping[str, str]) -> tuple[int, str | None]:

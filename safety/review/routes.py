@@ -2,6 +2,8 @@
 
 Filters travel in the query string as ids and dates only; a patient is found by a posted name
 search that answers with links carrying the patient's id, so no name reaches an address or a log.
+Each page has one function that builds its context, whichever route renders it; use cases run
+through `safety.web.run_use_case`, which commits them (and their audit events) or rolls back.
 """
 
 from __future__ import annotations
@@ -20,46 +22,66 @@ from flask_login import current_user
 
 from safety.auth.policy import role_required
 from safety.dbtypes import utcnow
-from safety.errors import DomainError
-from safety.extensions import db
-from safety.review import charts, forms, rules, services
+from safety.review import charts, dashboard, export, flags, forms, lots, records
+from safety.review.queries import Page
+from safety.review.rules import dashboard as dashboard_rules
+from safety.review.rules import flags as flag_rules
+from safety.review.rules import records as record_rules
+from safety.review.rules.lots import LotQuery
+from safety.review.rules.records import RecordFilters
+from safety.web import Refused, run_use_case
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 
 
-@bp.get("/")
+@bp.get("/", endpoint="dashboard")
 @role_required("compliance")
-def dashboard():
-    months, clinic_id, errors = forms.read_dashboard_args(request.args, services.PERIODS)
-    data = services.dashboard(current_user, months=months, clinic_id=clinic_id)
+def dashboard_page():
+    months, clinic_id, errors = forms.read_dashboard_args(request.args, dashboard.PERIODS)
+    data = dashboard.dashboard(current_user, months=months, clinic_id=clinic_id)
     return render_template(
         "review/dashboard.html",
         data=data,
-        periods=services.PERIODS,
+        periods=dashboard.PERIODS,
         charts=charts,
-        rules=rules,
+        dashboard_rules=dashboard_rules,
+        flag_rules=flag_rules,
         errors=errors,
     ), 400 if errors else 200
 
 
-@bp.get("/records")
+# --- records ---------------------------------------------------------------------------------
+
+
+def _render_records(
+    filters: RecordFilters,
+    errors: dict[str, str],
+    *,
+    page: Page | None = None,
+    message: str | None = None,
+):
+    """Render the record list; the list and a refused export both answer with it."""
+    return render_template(
+        "review/records.html",
+        filters=filters,
+        options=records.filter_options(current_user, patient_id=filters.patient_id),
+        page=page,
+        errors=errors,
+        message=message,
+        search=forms.PatientSearchForm(formdata=None),
+        record_rules=record_rules,
+    ), 400 if errors else 200
+
+
+@bp.get("/records", endpoint="records")
 @role_required("compliance")
-def records():
+def records_page():
     filters, errors = forms.read_record_filters(request.args)
     after, before, cursor_message = forms.read_cursor(request.args)
     page = None
     if not errors:
-        page = services.find_records(current_user, filters, after=after, before=before)
-    return render_template(
-        "review/records.html",
-        filters=filters,
-        options=services.filter_options(current_user, patient_id=filters.patient_id),
-        page=page,
-        errors=errors,
-        message=cursor_message,
-        search=forms.PatientSearchForm(formdata=None),
-        rules=rules,
-    ), 400 if errors else 200
+        page = records.find_records(current_user, filters, after=after, before=before)
+    return _render_records(filters, errors, page=page, message=cursor_message)
 
 
 @bp.post("/records/patient")
@@ -69,7 +91,7 @@ def patient_search():
     errors: dict[str, str] = {}
     found: list = []
     if form.validate_on_submit():
-        found = services.find_patients(current_user, form.name.data)
+        found = records.find_patients(current_user, form.name.data)
         if len(found) == 1:
             return redirect(url_for("review.records", patient=found[0][0]))
     else:
@@ -79,43 +101,44 @@ def patient_search():
     ), 400 if errors else 200
 
 
+def _render_record(template: str, session_id: int, **context):
+    """Render a record, on screen or for paper; reading it is audited, and that is kept."""
+    detail = run_use_case(lambda: records.record_detail(current_user, session_id), shown=())
+    return render_template(
+        template, detail=detail, record_rules=record_rules, flag_rules=flag_rules, **context
+    )
+
+
 @bp.get("/records/<id:session_id>")
 @role_required("compliance", "practitioner")
 def record(session_id: int):
-    detail = services.record_detail(current_user, session_id)
-    db.session.commit()  # keep the audited view
-    return render_template(
-        "review/record.html",
-        detail=detail,
-        rules=rules,
-    )
+    return _render_record("review/record.html", session_id)
 
 
 @bp.get("/records/<id:session_id>/print")
 @role_required("compliance", "practitioner")
 def record_print(session_id: int):
-    detail = services.record_detail(current_user, session_id)
-    db.session.commit()
-    return render_template(
-        "review/record_print.html", detail=detail, rules=rules, printed_dt=utcnow()
-    )
+    return _render_record("review/record_print.html", session_id, printed_dt=utcnow())
 
 
-@bp.get("/flags")
+# --- flags -----------------------------------------------------------------------------------
+
+
+@bp.get("/flags", endpoint="flags")
 @role_required("compliance", "practitioner")
-def flags():
+def flags_page():
     filters, errors = forms.read_flag_filters(request.args)
     number, page_message = forms.read_page(request.args)
-    page = services.list_flags(current_user, filters, page=number)
+    page = flags.list_flags(current_user, filters, page=number)
     return render_template(
         "review/flags.html",
         filters=filters,
         page=page,
         number=number,
-        kinds=services.flag_kinds(current_user),
+        kinds=flags.flag_kinds(current_user),
         errors=errors,
         message=page_message,
-        rules=rules,
+        flag_rules=flag_rules,
         now=utcnow(),
     ), 400 if errors else 200
 
@@ -123,6 +146,12 @@ def flags():
 def _back(flag_id: int, session_id: int, back: str | None):
     if back == "record":
         return redirect(url_for("review.record", session_id=session_id) + f"#flag-{flag_id}")
+    return redirect(url_for("review.flags"))
+
+
+def _to_the_queue(refused: Refused):
+    """Someone else got there first: say so kindly and show the queue."""
+    flash(refused.message, "info")
     return redirect(url_for("review.flags"))
 
 
@@ -136,50 +165,59 @@ def acknowledge_flag(flag_id: int):
             title="Something in the form was not right",
             message="Go back, reload the page and try again.",
         ), 400
-    try:
-        flag = services.acknowledge_flag(current_user, flag_id)
-    except DomainError as exc:
-        db.session.rollback()
-        if exc.status_code != 409:
-            raise
-        flash(exc.message, "info")
-        return redirect(url_for("review.flags"))
-    db.session.commit()
+    outcome = run_use_case(lambda: flags.acknowledge_flag(current_user, flag_id), shown=(409,))
+    if isinstance(outcome, Refused):
+        return _to_the_queue(outcome)
     flash("Flag acknowledged.", "success")
-    return _back(flag.id, flag.session_id, form.back.data)
+    return _back(outcome.id, outcome.session_id, form.back.data)
 
 
 @bp.route("/flags/<id:flag_id>/resolve", methods=["GET", "POST"])
 @role_required("compliance")
 def resolve_flag(flag_id: int):
     form = forms.ResolveForm()
-    flag = services.get_flag(current_user, flag_id)
+    flags.get_flag(current_user, flag_id)  # another's flag is not found, before any form
     errors: dict[str, str] = {}
     if form.validate_on_submit():
-        try:
-            flag = services.resolve_flag(current_user, flag_id, form.note.data)
-        except DomainError as exc:
-            db.session.rollback()
-            if exc.status_code == 409:
-                flash(exc.message, "info")
-                return redirect(url_for("review.flags"))
-            if exc.status_code != 400:
-                raise
-            errors = exc.errors
-        else:
-            db.session.commit()
+        outcome = run_use_case(
+            lambda: flags.resolve_flag(current_user, flag_id, form.note.data), shown=(400, 409)
+        )
+        if not isinstance(outcome, Refused):
             flash("Flag resolved.", "success")
-            return _back(flag.id, flag.session_id, form.back.data)
+            return _back(outcome.id, outcome.session_id, form.back.data)
+        if outcome.status == 409:
+            return _to_the_queue(outcome)
+        errors = outcome.errors
     elif form.is_submitted():
         errors = {name: messages[0] for name, messages in form.errors.items()}
-    flag = services.get_flag(current_user, flag_id)
     return render_template(
         "review/flag_resolve.html",
-        flag=flag,
+        flag=flags.get_flag(current_user, flag_id),
         form=form,
         errors=errors,
         back=form.back.data,
-        rules=rules,
+        flag_rules=flag_rules,
+    ), 400 if errors else 200
+
+
+# --- lot trace and downloads -----------------------------------------------------------------
+
+
+def _render_lot_trace(
+    query: LotQuery | None,
+    errors: dict[str, str],
+    *,
+    page: Page | None = None,
+    message: str | None = None,
+):
+    """Render the lot trace; the trace and a refused recall CSV both answer with it."""
+    return render_template(
+        "review/lot_trace.html",
+        query=query,
+        args=request.args,
+        page=page,
+        errors=errors,
+        message=message,
     ), 400 if errors else 200
 
 
@@ -190,15 +228,8 @@ def lot_trace():
     after, before, cursor_message = forms.read_cursor(request.args)
     page = None
     if query is not None:
-        page = services.lot_trace(current_user, query, after=after, before=before)
-    return render_template(
-        "review/lot_trace.html",
-        query=query,
-        args=request.args,
-        page=page,
-        errors=errors,
-        message=cursor_message,
-    ), 400 if errors else 200
+        page = lots.lot_trace(current_user, query, after=after, before=before)
+    return _render_lot_trace(query, errors, page=page, message=cursor_message)
 
 
 def _csv_response(lines, filename: str) -> Response:
@@ -217,16 +248,11 @@ def _csv_response(lines, filename: str) -> Response:
 def lot_trace_csv():
     query, errors = forms.read_lot_query(request.args)
     if query is None:
-        return render_template(
-            "review/lot_trace.html",
-            query=None,
-            args=request.args,
-            page=None,
-            errors=errors or {"lot": "Enter the lot number printed on the needle pack."},
-            message=None,
-        ), 400
-    lines = services.lot_trace_csv(current_user, query)
-    db.session.commit()  # the export is audited before the first byte leaves
+        return _render_lot_trace(
+            None, errors or {"lot": "Enter the lot number printed on the needle pack."}
+        )
+    # Committed before the first byte leaves: the export's audit event.
+    lines = run_use_case(lambda: lots.lot_trace_csv(current_user, query), shown=())
     return _csv_response(lines, f"lot-trace-{utcnow():%Y%m%d-%H%M%S}.csv")
 
 
@@ -235,16 +261,6 @@ def lot_trace_csv():
 def export_csv():
     filters, errors = forms.read_record_filters(request.args)
     if errors:
-        return render_template(
-            "review/records.html",
-            filters=filters,
-            options=services.filter_options(current_user),
-            page=None,
-            errors=errors,
-            message=None,
-            search=forms.PatientSearchForm(formdata=None),
-            rules=rules,
-        ), 400
-    lines = services.export_csv(current_user, filters)
-    db.session.commit()
+        return _render_records(filters, errors)
+    lines = run_use_case(lambda: export.export_csv(current_user, filters), shown=())
     return _csv_response(lines, f"needlesafe-records-{utcnow():%Y%m%d-%H%M%S}.csv")

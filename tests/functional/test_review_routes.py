@@ -20,6 +20,7 @@ from safety.checklists.models import Flag
 from safety.clinics.models import Patient
 from safety.extensions import db
 from safety.integrity.verify import verify_and_record
+from safety.review import records
 
 ROLES = ("anonymous", "practitioner", "colleague", "other_clinic", "compliance", "admin")
 
@@ -363,9 +364,7 @@ def test_records_filter_by_clinic_and_flag_severity(client, world):
 
 
 def test_the_record_list_pages_forward_and_back(client, world, monkeypatch):
-    from safety.review import services
-
-    monkeypatch.setattr(services, "PAGE_SIZE", 2)
+    monkeypatch.setattr(records, "PAGE_SIZE", 2)
     sign_in(client, world, "compliance")
 
     first = client.get("/review/records").get_data(as_text=True)
@@ -385,6 +384,18 @@ def test_the_record_list_pages_forward_and_back(client, world, monkeypatch):
     }
     assert not listed(first) & listed(second)
     assert 'rel="prev"' in second
+
+
+def test_a_refused_export_shows_the_filters_as_the_record_list_does(client, world):
+    sign_in(client, world, "compliance")
+    filters = f"?patient={world.pat}&from=31/12/2026"
+
+    listed = client.get("/review/records" + filters)
+    refused = client.get("/review/records.csv" + filters)
+
+    assert refused.status_code == listed.status_code == 400
+    assert "Pat Harbourside" in page_text(listed)
+    assert "Pat Harbourside" in page_text(refused)
 
 
 def test_a_patient_search_posts_the_name_and_answers_with_the_id_only(client, world):

@@ -50,8 +50,8 @@ def seeded_app(punctuation_blind_url) -> Iterator[Flask]:
 
 def _traced(prefix: str) -> set[int]:
     from safety.auth.models import User
-    from safety.review.rules import LotQuery
-    from safety.review.services import lot_trace
+    from safety.review.lots import lot_trace
+    from safety.review.rules.lots import LotQuery
 
     officer = db.session.scalar(select(User).where(User.email == "compliance@example.com"))
     page = lot_trace(officer, LotQuery(prefix, is_prefix=True), page_size=10_000)

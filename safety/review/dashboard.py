@@ -1,0 +1,181 @@
+"""The compliance dashboard: a period's sessions, overdue checklists, flags and follow-ups.
+
+Aggregates are SQL GROUP BYs over the columns the checklist copies at signing, so the
+dashboard never loads a record; the rules in `rules/dashboard.py` roll them up into months
+and rates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import ColumnElement, case, func, select
+
+from safety.auth.models import User
+from safety.checklists.models import Flag, FlagStatus, Severity, TreatmentSession
+from safety.clinics.models import Clinic
+from safety.dbtypes import utcnow
+from safety.extensions import db
+from safety.followup.models import FollowUp
+from safety.integrity import verify
+from safety.integrity.models import VerificationRun
+from safety.review.flags import UNRESOLVED
+from safety.review.queries import overdue_cutoffs, require_compliance
+from safety.review.rules import dashboard as rules
+from safety.review.rules.flags import URGENT_KINDS
+from safety.review.rules.records import session_state
+
+TS = TreatmentSession
+
+#: Periods the dashboard offers, in months.
+PERIODS = (3, 6, 12, 24, 60)
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """The compliance officer's overview of a period."""
+
+    months: int
+    start: date
+    end: date
+    clinic_id: int | None
+    clinics: list[tuple[int, str]]
+    started: int
+    signed: int
+    overdue: int
+    open_flags: dict[str, int]
+    acknowledged_flags: int
+    urgent_flags: int
+    followups: dict[str, int]
+    tables: list[rules.MeasureTable]
+    verification: VerificationRun | None
+
+    @property
+    def in_progress(self) -> int:
+        return self.started - self.signed - self.overdue
+
+    @property
+    def completion(self) -> float | None:
+        return rules.rate(self.signed, self.started)
+
+    @property
+    def response_rate(self) -> float | None:
+        return rules.response_rate(self.followups)
+
+    @property
+    def reached(self) -> int:
+        return self.followups.get("sent", 0) + self.followups.get("answered", 0)
+
+    @property
+    def open_flag_total(self) -> int:
+        return sum(self.open_flags.values())
+
+
+def _events(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def monthly_counts(start: date, end: date, clinic_id: int | None = None) -> list[rules.MonthCounts]:
+    """Count sessions and minor events per clinic and month in one pass over the sessions.
+
+    The database groups by (session_date, clinic_id), the order of the covering index
+    `ix_treatment_sessions_outcomes`, so it neither sorts nor reads the table; the days are
+    then rolled up into months here, the same way on SQLite and PostgreSQL.
+    """
+    query = (
+        select(
+            TS.session_date,
+            TS.clinic_id,
+            func.count(),
+            func.count(TS.signed_dt),
+            _events(TS.bleeding.in_(rules.BLEEDING_EVENTS)),
+            func.count(TS.bleeding),
+            _events(TS.bruising.in_(rules.BRUISING_EVENTS)),
+            func.count(TS.bruising),
+            _events(TS.pain_during >= rules.PAIN_THRESHOLD),
+            func.count(TS.pain_during),
+            _events(TS.reaction != rules.NO_REACTION),
+            func.count(TS.reaction),
+        )
+        .where(TS.session_date >= start, TS.session_date <= end)
+        .group_by(TS.session_date, TS.clinic_id)
+    )
+    if clinic_id is not None:
+        query = query.where(TS.clinic_id == clinic_id)
+    return rules.roll_up_months(tuple(row) for row in db.session.execute(query))
+
+
+def dashboard(
+    actor: User, *, months: int = 12, clinic_id: int | None = None, now: datetime | None = None
+) -> Dashboard:
+    """Return the figures of the dashboard for the months ending with the current one."""
+    require_compliance(actor)
+    now = now or utcnow()
+    all_clinics = list(db.session.scalars(select(Clinic).order_by(Clinic.name, Clinic.id)))
+    shown = [c for c in all_clinics if clinic_id is None or c.id == clinic_id]
+    # The period follows the calendar of the clinic furthest ahead, so no session is "future".
+    today = max((now.astimezone(c.zone).date() for c in all_clinics), default=now.date())
+    start, end = rules.period_bounds(today, months)
+    counts = monthly_counts(start, end, clinic_id)
+    month_keys = rules.month_keys(start, end)
+    names = [(c.id, c.name) for c in shown]
+    tables = [rules.measure_table(m, counts, names, month_keys) for m in rules.MEASURES]
+
+    cutoffs = overdue_cutoffs(now)
+    unsigned = (
+        select(TS.clinic_id, TS.session_date, func.count())
+        .where(TS.signed_dt.is_(None), TS.session_date >= start, TS.session_date <= end)
+        .group_by(TS.clinic_id, TS.session_date)
+    )
+    if clinic_id is not None:
+        unsigned = unsigned.where(TS.clinic_id == clinic_id)
+    overdue = sum(
+        n
+        for cid, day, n in db.session.execute(unsigned)
+        if session_state(False, day, cutoffs.get(cid)) == "overdue"
+    )
+
+    flags = select(Flag.status, Flag.severity, Flag.kind, func.count()).where(
+        Flag.status.in_(UNRESOLVED)
+    )
+    if clinic_id is not None:
+        flags = flags.join(TS, TS.id == Flag.session_id).where(TS.clinic_id == clinic_id)
+    open_flags = dict.fromkeys(Severity, 0)
+    acknowledged = urgent = 0
+    for status, severity, kind, n in db.session.execute(
+        flags.group_by(Flag.status, Flag.severity, Flag.kind)
+    ):
+        if status == FlagStatus.OPEN:
+            open_flags[severity] = open_flags.get(severity, 0) + n
+            urgent += n if kind in URGENT_KINDS else 0
+        else:
+            acknowledged += n
+
+    first = datetime.combine(start, time(), UTC)
+    last = datetime.combine(end + timedelta(days=1), time(), UTC)
+    followups = select(FollowUp.status, func.count()).where(
+        FollowUp.due_dt >= first, FollowUp.due_dt < last
+    )
+    if clinic_id is not None:
+        followups = followups.join(TS, TS.id == FollowUp.session_id).where(
+            TS.clinic_id == clinic_id
+        )
+    by_status = {s: n for s, n in db.session.execute(followups.group_by(FollowUp.status))}
+
+    return Dashboard(
+        months=months,
+        start=start,
+        end=end,
+        clinic_id=clinic_id,
+        clinics=[(c.id, c.name) for c in all_clinics],
+        started=sum(c.started for c in counts),
+        signed=sum(c.signed for c in counts),
+        overdue=overdue,
+        open_flags=open_flags,
+        acknowledged_flags=acknowledged,
+        urgent_flags=urgent,
+        followups=by_status,
+        tables=tables,
+        verification=verify.last_run(),
+    )

@@ -1,0 +1,201 @@
+"""The flags queue and the two things done to a flag: acknowledge it, resolve it with a note.
+
+Compliance works every clinic's flags; a practitioner sees and acknowledges only the flags of
+their own sessions (`auth.policy.flag_scope`). Both actions are conditional updates, so of two
+people acting at once exactly one succeeds, and each is audited in the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, select, update
+
+from safety.audit import services as audit
+from safety.auth import policy
+from safety.auth.models import User
+from safety.checklists.models import Flag, FlagStatus, Severity, TreatmentSession
+from safety.clinics.models import Clinic
+from safety.dbtypes import utcnow
+from safety.errors import Conflict, DomainError, NotFound
+from safety.extensions import db
+from safety.ids import is_id
+from safety.review.queries import Page, capped_count
+from safety.review.rules import flags as rules
+
+TS = TreatmentSession
+
+FLAG_PAGE_SIZE = 50
+RESOLUTION_NOTE_MAX = 2_000
+#: Flags still waiting for someone: open, or seen but not yet resolved.
+UNRESOLVED = (FlagStatus.OPEN, FlagStatus.ACKNOWLEDGED)
+
+
+@dataclass(frozen=True)
+class FlagRow:
+    flag: Flag
+    session_date: date
+    clinic: str
+    practitioner: str
+    is_urgent: bool
+    can_acknowledge: bool
+
+
+def flag_kinds(actor: User) -> list[str]:
+    """Return the kinds of flag that exist, for the queue's filter."""
+    query = policy.flags_in_scope(actor, select(Flag.kind).distinct().order_by(Flag.kind))
+    return list(db.session.scalars(query))
+
+
+def list_flags(
+    actor: User, filters: rules.FlagFilters, *, page: int = 1, page_size: int | None = None
+) -> Page:
+    """Return a page of the flags queue: urgent escalations first, then open by severity."""
+    policy.require(
+        policy.can_read_records(actor), "Your role does not give access to the flags queue."
+    )
+    page_size = page_size or FLAG_PAGE_SIZE
+    conditions: list[ColumnElement[bool]] = []
+    if filters.status == "unresolved":
+        conditions.append(Flag.status.in_(UNRESOLVED))
+    elif filters.status in tuple(FlagStatus):
+        conditions.append(Flag.status == filters.status)
+    if filters.severity:
+        conditions.append(Flag.severity == filters.severity)
+    if filters.kind:
+        conditions.append(Flag.kind == filters.kind)
+    urgent = case(
+        (and_(Flag.kind.in_(rules.URGENT_KINDS), Flag.status != FlagStatus.RESOLVED), 0), else_=1
+    )
+    # The enums list statuses in the order a queue works them and severities most serious first.
+    status_rank = case({s: i for i, s in enumerate(FlagStatus)}, value=Flag.status)
+    severity_rank = case({s: i for i, s in enumerate(Severity)}, value=Flag.severity)
+    # First the order, on the flags alone; then the details of just this page's flags.
+    matching = policy.flags_in_scope(actor, select(Flag.id).where(*conditions))
+    ids = list(
+        db.session.scalars(
+            matching.order_by(
+                urgent, status_rank, severity_rank, Flag.created_dt.desc(), Flag.id.desc()
+            )
+            .offset((page - 1) * page_size)
+            .limit(page_size + 1)
+        )
+    )
+    more = len(ids) > page_size
+    ids = ids[:page_size]
+    found = {}
+    if ids:
+        details = (
+            select(Flag, TS.session_date, TS.practitioner_id, Clinic.name, User.name)
+            .join(TS, TS.id == Flag.session_id)
+            .join(Clinic, Clinic.id == TS.clinic_id)
+            .join(User, User.id == TS.practitioner_id)
+            .where(Flag.id.in_(ids))
+        )
+        found = {row[0].id: row for row in db.session.execute(details)}
+    count, capped = capped_count(matching)
+    result = []
+    for flag_id in ids:
+        flag, session_date, practitioner_id, clinic, practitioner = found[flag_id]
+        result.append(
+            FlagRow(
+                flag=flag,
+                session_date=session_date,
+                clinic=clinic,
+                practitioner=practitioner,
+                is_urgent=flag.kind in rules.URGENT_KINDS and flag.status != FlagStatus.RESOLVED,
+                can_acknowledge=flag.status == FlagStatus.OPEN
+                and policy.can_acknowledge_flags_of(actor, practitioner_id),
+            )
+        )
+    return Page(
+        result,
+        count,
+        capped,
+        str(page + 1) if more else None,
+        str(page - 1) if page > 1 else None,
+    )
+
+
+def get_flag(actor: User, flag_id: int) -> Flag:
+    """Return a flag the actor may act on; anything else is simply not found."""
+    if not is_id(flag_id):
+        raise NotFound("No such flag.")
+    flag = db.session.scalar(
+        select(Flag)
+        .join(TS, TS.id == Flag.session_id)
+        .where(Flag.id == flag_id, policy.flag_scope(actor))
+    )
+    if flag is None:
+        raise NotFound("No such flag.")
+    return flag
+
+
+def _flag_details(flag: Flag) -> dict[str, Any]:
+    return {"session": flag.session_id, "kind": flag.kind, "severity": flag.severity}
+
+
+def acknowledge_flag(actor: User, flag_id: int, *, now: datetime | None = None) -> Flag:
+    """Mark an open flag as seen by the actor, audited in the same transaction."""
+    policy.require(policy.can_read_records(actor), "Your role cannot acknowledge flags.")
+    now = now or utcnow()
+    flag = get_flag(actor, flag_id)
+    # Conditional update: of two people acknowledging at once, exactly one succeeds.
+    done = db.session.execute(
+        update(Flag)
+        .where(Flag.id == flag.id, Flag.status == FlagStatus.OPEN)
+        .values(status=FlagStatus.ACKNOWLEDGED, acknowledged_dt=now, acknowledged_by_id=actor.id)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not done:
+        db.session.refresh(flag)
+        if flag.status == FlagStatus.RESOLVED:
+            raise Conflict("This flag is already resolved.")
+        raise Conflict("This flag was already acknowledged.")
+    db.session.refresh(flag)
+    audit.record("flag.acknowledge", actor=actor, obj=flag, details=_flag_details(flag), now=now)
+    return flag
+
+
+def resolve_flag(actor: User, flag_id: int, note: str, *, now: datetime | None = None) -> Flag:
+    """Close a flag with a note saying what was done, audited in the same transaction."""
+    policy.require(policy.can_resolve_flags(actor), "Only compliance officers resolve flags.")
+    now = now or utcnow()
+    note = (note or "").strip()
+    if not note:
+        raise DomainError(
+            "The flag was not resolved.", {"note": "Write what was done about this flag."}
+        )
+    if len(note) > RESOLUTION_NOTE_MAX:
+        raise DomainError(
+            "The flag was not resolved.",
+            {"note": f"Keep the note under {RESOLUTION_NOTE_MAX:,} characters."},
+        )
+    flag = get_flag(actor, flag_id)
+    done = db.session.execute(
+        update(Flag)
+        .where(Flag.id == flag.id, Flag.status.in_(UNRESOLVED))
+        .values(
+            status=FlagStatus.RESOLVED,
+            resolved_dt=now,
+            resolved_by_id=actor.id,
+            resolution_note=note,
+            acknowledged_dt=func.coalesce(Flag.acknowledged_dt, now),
+            acknowledged_by_id=func.coalesce(Flag.acknowledged_by_id, actor.id),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not done:
+        raise Conflict("This flag was already resolved.")
+    db.session.refresh(flag)
+    # The note may hold clinical detail, so the audit event records only that one was written.
+    audit.record(
+        "flag.resolve",
+        actor=actor,
+        obj=flag,
+        details={**_flag_details(flag), "note_length": len(note)},
+        now=now,
+    )
+    return flag

@@ -1,0 +1,77 @@
+"""Pure rules of the CSV exports: which columns, cells safe from spreadsheets, line ends.
+
+The record export has one column per linkId of every template version after the record's
+metadata; the database formats the cells (safety.review.csvsql) to the rules written here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+#: A cell starting with one of these is a formula to a spreadsheet; the quote keeps it text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: str) -> str:
+    """Return text that a spreadsheet shows as written instead of running it as a formula."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+#: linkIds the export can name inside SQL text (every linkId of the register has this shape).
+SAFE_LINK_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}$")
+
+
+def export_items(definitions: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """Return (linkId, type) of the union of the items of template definitions, first seen first."""
+    seen: dict[str, str] = {}
+    for definition in definitions:
+        for phase in definition.get("phases", ()):
+            for item in phase.get("items", ()):
+                seen.setdefault(item["linkId"], item.get("type", "string"))
+    return list(seen.items())
+
+
+def export_columns(definitions: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Return the union of the item linkIds of template definitions, in first-seen order."""
+    return [link_id for link_id, _type in export_items(definitions)]
+
+
+#: Record metadata before the answer columns of a CSV export.
+EXPORT_METADATA = (
+    "record_id",
+    "clinic",
+    "practitioner",
+    "session_date",
+    "signed_utc",
+    "template_version",
+    "content_hash",
+    "flags",
+)
+
+#: Metadata cells the database writes itself (an integer id, a formatted UTC time).
+_EXPORT_METADATA_WITHOUT_SEPARATORS = ("record_id", "signed_utc")
+
+
+def export_cells_without_separators(items: Iterable[tuple[str, str]]) -> set[str]:
+    """Return the export columns that can never hold a comma, a quote or a line break.
+
+    They are the cells the database writes itself: the record id, the UTC time and yes/no
+    for boolean items, whatever a stored answer holds. Every other cell is checked per row.
+    """
+    return {*_EXPORT_METADATA_WITHOUT_SEPARATORS, *(k for k, t in items if t == "boolean")}
+
+
+def crlf_lines(text: str, inside_quotes: bool) -> tuple[str, bool]:
+    """End CSV lines with CRLF, leaving line feeds inside quoted cells alone.
+
+    A cell's own quotes are doubled, so whether a point lies inside quotes is the parity of
+    the quotes before it. Return the text and whether it ends inside quotes.
+    """
+    if '"' not in text:
+        return (text if inside_quotes else text.replace("\n", "\r\n")), inside_quotes
+    parts = text.split('"')
+    for i in range(1 if inside_quotes else 0, len(parts), 2):
+        parts[i] = parts[i].replace("\n", "\r\n")
+    return '"'.join(parts), inside_quotes ^ (len(parts) % 2 == 0)

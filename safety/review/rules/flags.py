@@ -1,0 +1,69 @@
+"""Pure rules of flags: their severities, the queue's filters, and how a flag reads.
+
+The severity scale is the checklist rules' (the ones that raise flags); it is not written
+again here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from safety.checklists.rules import SEVERITIES
+
+#: How each severity reads, most serious first.
+SEVERITY_LABELS = {severity: severity.capitalize() for severity in SEVERITIES}
+#: Escalations from a patient's follow-up answers: they go to the top of every queue.
+URGENT_KINDS = ("emergency", "same_day")
+
+#: What the flags queue can show, with its label: unresolved (open or acknowledged) is where
+#: work starts.
+FLAG_STATUS_FILTERS = {
+    "unresolved": "Open or acknowledged",
+    "open": "Open",
+    "acknowledged": "Acknowledged",
+    "resolved": "Resolved",
+    "all": "All",
+}
+
+
+@dataclass(frozen=True)
+class FlagFilters:
+    status: str = "unresolved"
+    severity: str | None = None
+    kind: str | None = None
+
+    def as_args(self) -> dict[str, str]:
+        args = {"status": self.status}
+        if self.severity:
+            args["severity"] = self.severity
+        if self.kind:
+            args["kind"] = self.kind
+        return args
+
+
+def severity_rank(severity: str) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+
+
+def flags_summary(flags: Iterable[tuple[str, str]]) -> str:
+    """Summarise (severity, kind) pairs for one CSV cell, most serious first."""
+    ordered = sorted(flags, key=lambda f: (severity_rank(f[0]), f[1]))
+    return "; ".join(f"{severity}:{kind}" for severity, kind in ordered)
+
+
+def kind_label(kind: str) -> str:
+    """Show a flag kind in words."""
+    return kind.replace("_", " ").capitalize()
+
+
+def age_text(created: datetime, now: datetime) -> str:
+    """Say how long a flag has waited, in the largest unit that makes sense."""
+    seconds = max(int((now - created).total_seconds()), 0)
+    if seconds < 3600:
+        minutes = seconds // 60
+        return "just now" if minutes < 1 else f"{minutes} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"

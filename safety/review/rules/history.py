@@ -1,0 +1,59 @@
+"""Pure rules of a record's history: each audit event in words, with its useful detail.
+
+Phase titles are not written here: the caller passes those of the record's own template, so
+the history names a phase as the record page does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from safety.review.rules.flags import kind_label
+
+ACTION_LABELS = {
+    "session.create": "Started the session",
+    "session.phase_submit": "Saved a phase",
+    "session.sign": "Signed the checklist",
+    "session.sign_failed": "Signature refused",
+    "session.view": "Viewed the record",
+    "session.addendum": "Added a signed addendum",
+    "session.addendum_failed": "Addendum refused",
+    "followup.schedule": "Scheduled the follow-ups",
+    "followup.response": "Patient answered a follow-up",
+    "followup.revoke_links": "Revoked follow-up links",
+    "flag.raise": "Raised a flag",
+    "flag.acknowledge": "Acknowledged a flag",
+    "flag.resolve": "Resolved a flag",
+    "export.csv": "Exported records",
+    "export.lot_trace": "Exported a lot trace",
+}
+
+
+def action_label(action: str) -> str:
+    """Say what an audited action was, in words."""
+    return ACTION_LABELS.get(action, action)
+
+
+def history_summary(
+    action: str, details: Mapping[str, Any], phase_titles: Mapping[str, str]
+) -> str:
+    """Return the useful part of an audit event's details for a record's history.
+
+    `phase_titles` maps a phase id to its title in the record's template.
+    """
+    if action == "session.phase_submit":
+        phase = phase_titles.get(str(details.get("phase")), str(details.get("phase", "")))
+        return f"{phase} (saved again)" if details.get("resubmitted") else phase
+    if action == "session.create" and "template" in details:
+        return f"checklist version {details['template']}"
+    if action == "session.sign" and details.get("content_hash"):
+        return f"content hash {str(details['content_hash'])[:12]}…"
+    if action in ("session.sign_failed", "session.addendum_failed"):
+        return "account locked" if details.get("reason") == "locked" else "wrong password"
+    if action == "followup.response" and details.get("escalation"):
+        level = str(details["escalation"]).replace("_", " ")
+        return "no escalation" if level == "none" else f"escalated: {level}"
+    if action.startswith("flag.") and details.get("kind"):
+        return f"{kind_label(str(details['kind']))} ({details.get('severity', '')})"
+    return ""

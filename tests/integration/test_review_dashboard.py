@@ -1,0 +1,128 @@
+"""The dashboard's figures against a real database: monthly counts, completion, overdue
+checklists, open flags, follow-up response and the last verification, on the records of
+review_world.py whose figures are worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from review_helpers import NOW
+from sqlalchemy import select
+
+from safety.checklists.models import Flag
+from safety.errors import Forbidden
+from safety.extensions import db
+from safety.followup.models import FollowUp
+from safety.integrity.verify import verify_and_record
+from safety.review import dashboard, flags
+
+pytest_plugins = ["review_world"]
+
+
+def test_monthly_counts_match_the_hand_computed_figures(cast, small_history):
+    counts = {
+        (c.clinic_id, c.month): c
+        for c in dashboard.monthly_counts(date(2026, 1, 1), date(2026, 3, 31))
+    }
+
+    feb = counts[(cast.harbour.id, "2026-02")]
+    assert (feb.started, feb.signed) == (4, 4)
+    assert feb.events == {
+        "bleeding": (2, 4),
+        "bruising": (1, 4),
+        "pain_during": (1, 4),
+        "reaction": (0, 4),
+    }
+    march = counts[(cast.harbour.id, "2026-03")]
+    assert (march.started, march.signed) == (4, 2)
+    assert march.events == {
+        "bleeding": (0, 2),
+        "bruising": (1, 2),
+        "pain_during": (0, 2),
+        "reaction": (1, 2),
+    }
+    lakeside = counts[(cast.lakeside.id, "2026-03")]
+    assert lakeside.events["bleeding"] == (1, 2)
+    assert lakeside.events["pain_during"] == (1, 2)  # a score of exactly 4 counts
+    assert (cast.lakeside.id, "2026-02") not in counts
+
+
+def test_the_dashboard_shows_completion_overdue_flags_and_rates(cast, small_history):
+    data = dashboard.dashboard(cast.officer, months=3, now=NOW)
+
+    assert (data.start, data.end) == (date(2026, 1, 1), date(2026, 3, 31))
+    assert (data.started, data.signed, data.overdue, data.in_progress) == (10, 8, 1, 1)
+    assert data.completion == pytest.approx(80.0)
+    assert data.open_flags == {"critical": 0, "high": 1, "medium": 1, "low": 1}
+    tables = {t.measure.key: t for t in data.tables}
+    assert tables["bleeding"].overall == (pytest.approx(37.5), 3, 8)
+    assert tables["bruising"].overall == (pytest.approx(25.0), 2, 8)
+    assert tables["pain_during"].overall == (pytest.approx(25.0), 2, 8)
+    assert tables["reaction"].overall == (pytest.approx(12.5), 1, 8)
+    harbour_row = dict(tables["bleeding"].rows)["Harbour Physio"]
+    assert [cell[0] for cell in harbour_row] == [None, pytest.approx(50.0), pytest.approx(0.0)]
+
+
+def test_the_dashboard_can_look_at_one_clinic(cast, small_history):
+    data = dashboard.dashboard(cast.officer, months=3, clinic_id=cast.lakeside.id, now=NOW)
+
+    assert (data.started, data.signed, data.overdue) == (2, 2, 0)
+    assert data.open_flags == {"critical": 0, "high": 0, "medium": 0, "low": 0}
+    assert [name for name, _cells in data.tables[0].rows] == ["Lakeside Physio"]
+
+
+def test_an_acknowledged_flag_no_longer_counts_as_open(cast, small_history):
+    flag = db.session.scalar(select(Flag).where(Flag.severity == "high"))
+    flags.acknowledge_flag(cast.officer, flag.id, now=NOW)
+    db.session.commit()
+
+    data = dashboard.dashboard(cast.officer, months=3, now=NOW)
+
+    assert data.open_flags["high"] == 0
+    assert data.acknowledged_flags == 1
+
+
+def test_the_follow_up_response_rate_counts_answered_of_those_sent(cast, small_history):
+    due = NOW - timedelta(days=3)
+    for status in ["answered", "answered", "answered", "sent", "scheduled", "failed"]:
+        db.session.add(
+            FollowUp(
+                session_id=small_history["clean_mar"],
+                kind="24h",
+                channel="email",
+                due_dt=due,
+                status=status,
+            )
+        )
+    db.session.commit()
+
+    data = dashboard.dashboard(cast.officer, months=3, now=NOW)
+
+    assert data.response_rate == pytest.approx(75.0)
+    assert data.reached == 4
+    assert data.followups["failed"] == 1
+
+
+def test_without_follow_ups_there_is_no_response_rate(cast, small_history):
+    data = dashboard.dashboard(cast.officer, months=3, now=NOW)
+
+    assert data.reached == 0
+    assert data.response_rate is None
+
+
+def test_the_dashboard_shows_the_last_verification_run(cast, small_history):
+    assert dashboard.dashboard(cast.officer, now=NOW).verification is None
+
+    verify_and_record()
+    db.session.commit()
+
+    run = dashboard.dashboard(cast.officer, now=NOW).verification
+    assert run is not None and run.is_intact
+    assert run.records == 8
+
+
+@pytest.mark.parametrize("who", ["ada", "admin"])
+def test_only_compliance_officers_see_the_dashboard(cast, who):
+    with pytest.raises(Forbidden):
+        dashboard.dashboard(getattr(cast, who), now=NOW)

@@ -1,0 +1,226 @@
+"""The CSV export of signed records against a real database: its columns and cells, the
+database's CSV (SQLite's printed lines, PostgreSQL's COPY) byte for byte as csv.writer's, its
+filters and scope, its batches and its audit event."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from review_helpers import NOW, read_csv
+from sqlalchemy import create_engine, event, func, literal, select
+from sqlalchemy.dialects import postgresql
+
+from safety.audit.models import AuditEvent
+from safety.checklists import services as checklists
+from safety.checklists.models import TreatmentSession
+from safety.errors import Forbidden
+from safety.extensions import db
+from safety.review import csvsql, export
+from safety.review.rules.export import EXPORT_METADATA
+from safety.review.rules.records import RecordFilters
+
+pytest_plugins = ["review_world"]
+
+
+def test_the_csv_has_a_column_per_linkid_and_a_row_per_signed_record(cast, small_history):
+    lines = export.export_csv(cast.officer, RecordFilters(), now=NOW)
+    db.session.commit()
+    rows = read_csv(lines)
+
+    header = rows[0]
+    assert header[: len(EXPORT_METADATA)] == list(EXPORT_METADATA)
+    template = checklists.template_for(db.session.get(TreatmentSession, small_history["painful"]))
+    assert header[len(EXPORT_METADATA) :] == [item.link_id for item in template.items]
+    assert sorted(int(r[0]) for r in rows[1:]) == sorted(
+        small_history[name] for name in small_history if name not in ("overdue", "in_progress")
+    )
+    assert all(len(r) == len(header) for r in rows)
+
+
+def test_the_csv_cells_read_as_a_person_would_write_them(cast, small_history):
+    rows = read_csv(export.export_csv(cast.officer, RecordFilters(), now=NOW))
+    record = db.session.get(TreatmentSession, small_history["prolonged"])
+    row = dict(zip(rows[0], next(r for r in rows if r[0] == str(record.id)), strict=True))
+
+    assert row["clinic"] == "Harbour Physio"
+    assert row["practitioner"] == "Ada Author"
+    assert row["session_date"] == "2026-02-04"
+    assert row["signed_utc"] == "2026-02-04T10:30:00Z"
+    assert row["content_hash"] == record.content_hash
+    assert row["flags"] == "high:prolonged_bleeding"
+    assert row["signin.authorised"] == "yes"
+    assert row["signin.anticoagulant"] == "no"
+    assert row["signin.regions"] == "lumbar;hip"
+    assert row["signin.bleeding_precaution"] == ""
+    assert row["timeout.needles_inserted"] == "6"
+    assert row["timeout.needle_lot"] == "LOT-2611A"
+    assert row["signout.bleeding"] == "prolonged"
+
+
+def test_free_text_that_looks_like_a_formula_is_exported_as_text(cast, make_record):
+    record_id = make_record(
+        cast.ada,
+        cast.pat,
+        day=date(2026, 3, 2),
+        answers={"timeout.needle_lot": ['=HYPERLINK("http://x")']},
+    )
+
+    rows = read_csv(export.export_csv(cast.officer, RecordFilters(), now=NOW))
+    row = dict(zip(rows[0], next(r for r in rows if r[0] == str(record_id)), strict=True))
+
+    assert row["timeout.needle_lot"] == '\'=HYPERLINK("http://x")'
+
+
+def written_by_the_csv_module(query) -> str:
+    """What csv.writer writes for the export's rows: the reference for the database's CSV."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(export.export_columns())
+    writer.writerows(db.session.execute(query).all())
+    return buffer.getvalue()
+
+
+def test_the_database_writes_the_csv_the_csv_module_would(cast, small_history, make_record):
+    # SQLite prints each line itself and PostgreSQL's COPY writes the CSV; both must match
+    # csv.writer byte for byte, quotes, commas and line breaks inside cells included.
+    # Each separator alone in some cell, so that each one on its own must cause quoting.
+    make_record(
+        cast.ada,
+        cast.pat,
+        day=date(2026, 3, 3),
+        answers={
+            "timeout.needle_lot": ['LOT "7" box 2 ✓'],
+            "timeout.skin_prepared": ["no"],
+            "timeout.skin_prepared.note": ["wiped twice"],
+            "signin.anticoagulant": ["yes"],
+            "signin.bleeding_precaution": ["=pressure, then wait"],
+        },
+    )
+    for day, lot in ((4, "box 2\nsecond line"), (5, "box 3\rsecond line")):
+        make_record(
+            cast.ada, cast.pat, day=date(2026, 3, day), answers={"timeout.needle_lot": [lot]}
+        )
+    for filters in (RecordFilters(clinic_id=cast.harbour.id, flag="any"), RecordFilters()):
+        query = export.export_query(cast.officer, filters, now=NOW)
+
+        written = "".join(export.export_csv(cast.officer, filters, now=NOW))
+
+        assert written == written_by_the_csv_module(query)
+    assert '"LOT ""7"" box 2 ✓"' in written
+    assert '"box 2\nsecond line"' in written  # a line feed in a cell stays as it is
+
+
+def test_sqlite_prints_lines_of_any_width_as_the_csv_module_would():
+    # SQLite takes at most 127 arguments per function call: a wide line is printed in parts.
+    row = [None, "", 42, "plain", 'say "hi"', "a,b", "two\nlines", "cr\rhere", "✓ é", *range(300)]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(row)
+    line = csvsql.CsvLine(*(csvsql.CsvField(literal(value)) for value in row))
+
+    with create_engine("sqlite://").connect() as connection:
+        printed = connection.execute(select(line)).scalar_one()
+
+    assert printed + "\r\n" == buffer.getvalue()
+
+
+def test_the_csv_respects_the_record_filters(cast, small_history):
+    rows = read_csv(
+        export.export_csv(cast.officer, RecordFilters(clinic_id=cast.lakeside.id), now=NOW)
+    )
+
+    assert {int(r[0]) for r in rows[1:]} == {
+        small_history["clean_mar"],
+        small_history["minor_and_pain"],
+    }
+
+
+def test_the_csv_streams_in_batches_with_the_same_rows(cast, small_history, monkeypatch):
+    whole = read_csv(export.export_csv(cast.officer, RecordFilters(), now=NOW))
+    monkeypatch.setattr(csvsql, "EXPORT_BATCH", 3)
+
+    chunks = list(export.export_csv(cast.officer, RecordFilters(), now=NOW))
+
+    assert len(chunks) == 1 + 3  # the header, then 8 rows in batches of 3, 3 and 2
+    assert read_csv(chunks) == whole
+
+
+def test_the_export_is_audited_with_its_filters(cast, small_history):
+    export.export_csv(cast.officer, RecordFilters(clinic_id=cast.harbour.id), now=NOW)
+    db.session.commit()
+
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "export.csv"))
+    assert event.actor_id == cast.officer.id
+    assert event.details["filters"] == {"clinic": str(cast.harbour.id)}
+
+
+def test_only_compliance_officers_export(cast, small_history):
+    with pytest.raises(Forbidden):
+        export.export_csv(cast.ada, RecordFilters(), now=NOW)
+    assert db.session.scalar(select(func.count()).where(AuditEvent.action == "export.csv")) == 0
+
+
+def test_the_same_patient_scope_applies_to_the_export_as_to_the_list(cast, small_history):
+    rows = read_csv(
+        export.export_csv(cast.officer, RecordFilters(patient_id=cast.quinn.id), now=NOW)
+    )
+
+    assert {int(r[0]) for r in rows[1:]} == {
+        small_history["clean_feb"],
+        small_history["large_bruise"],
+    }
+
+
+# --- binding COPY's parameters ---------------------------------------------------------------
+
+LONDON_MORNING = datetime(2026, 3, 30, 10, 0, tzinfo=ZoneInfo("Europe/London"))
+
+
+def times_and_lots():
+    """A query with IN lists (one of a type that processes its values) and a plain parameter."""
+    times = [LONDON_MORNING, LONDON_MORNING + timedelta(hours=1)]
+    return select(TreatmentSession.id).where(
+        TreatmentSession.signed_dt.in_(times),
+        TreatmentSession.clinic_id.in_([3, 4]),
+        TreatmentSession.needle_lot == "HW'2611",
+    )
+
+
+def test_copy_binds_each_element_of_an_in_list_through_its_type():
+    statement, parameters = csvsql.driver_statement(times_and_lots(), postgresql.psycopg.dialect())
+
+    assert all(f"%({name})s" in statement for name in parameters)
+    times = [v for v in parameters.values() if isinstance(v, datetime)]
+    assert times == [LONDON_MORNING, LONDON_MORNING + timedelta(hours=1)]
+    assert all(t.tzinfo is UTC for t in times)  # UTCDateTime's processor ran on each element
+    assert sorted(v for v in parameters.values() if isinstance(v, int)) == [3, 4]
+    assert "HW'2611" in parameters.values()
+
+
+def test_copy_refuses_a_naive_time_in_an_in_list_as_execute_does():
+    on_the_wall = datetime(2026, 3, 30, 10, 0)
+    naive = select(TreatmentSession.id).where(TreatmentSession.signed_dt.in_([on_the_wall]))
+
+    with pytest.raises(ValueError, match="naive"):
+        csvsql.driver_statement(naive, postgresql.psycopg.dialect())
+
+
+def test_copy_binds_the_very_values_the_database_receives_from_execute(app):
+    connection = db.session.connection()
+    sent = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        sent.append(parameters)
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        connection.execute(times_and_lots()).all()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    _statement, parameters = csvsql.driver_statement(times_and_lots(), connection.dialect)
+
+    received = sent[0].values() if isinstance(sent[0], dict) else sent[0]
+    assert sorted(map(repr, received)) == sorted(map(repr, parameters.values()))

@@ -1,0 +1,126 @@
+"""The dashboard's charts: axes, bars, baselines and legends as accessible SVG."""
+
+from __future__ import annotations
+
+import re
+from xml.etree import ElementTree
+
+import pytest
+
+from safety.review import charts
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+# --- charts ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("peak", "top", "step"),
+    [(0, 5, 1), (4.65, 5, 1), (7.7, 8, 2), (16, 20, 5), (28.3, 30, 10), (100, 100, 20)],
+)
+def test_the_axis_holds_the_highest_value_in_round_steps(peak, top, step):
+    assert charts.axis_scale(peak) == (top, step)
+
+
+def test_values_are_placed_from_the_bottom_of_the_plot_and_clipped_to_it():
+    assert charts.y_for(0, 20, height=200) == 200
+    assert charts.y_for(10, 20, height=200) == 100
+    assert charts.y_for(20, 20, height=200) == 0
+    assert charts.y_for(50, 20, height=200) == 0
+
+
+def test_labels_that_would_overlap_are_pulled_apart_in_order():
+    placed = charts.spread_labels([100.0, 96.0, 40.0], gap=13)
+
+    assert placed[2] == 40.0
+    assert placed[1] == 96.0
+    assert placed[0] == 109.0
+
+
+def test_the_axis_names_the_year_under_january_and_the_first_month():
+    labels = charts.month_axis_labels(["2025-11", "2025-12", "2026-01", "2026-02"])
+
+    assert labels == [("Nov", "2025"), ("Dec", ""), ("Jan", "2026"), ("Feb", "")]
+
+
+def _chart(**overrides):
+    arguments = {
+        "chart_id": "chart-bleeding",
+        "title": "Bleeding at needle sites",
+        "months": ["2026-01", "2026-02"],
+        "series": [
+            charts.Series("Harbour <Physio>", (5.0, None), ((1, 20), (0, 0))),
+            charts.Series("Lakeside", (10.0, 20.0), ((2, 20), (4, 20))),
+        ],
+        "references": [charts.Reference("Brady 2014", 4.65), charts.Reference("Boyce 2020", 16)],
+    }
+    arguments.update(overrides)
+    return charts.bar_chart(**arguments)
+
+
+def test_a_chart_is_an_image_named_by_its_title_and_described():
+    svg = ElementTree.fromstring(str(_chart()))
+
+    assert svg.get("role") == "img"
+    assert svg.get("aria-labelledby") == "chart-bleeding-title chart-bleeding-desc"
+    assert svg.find(f"{SVG}title").text == "Bleeding at needle sites"
+    description = svg.find(f"{SVG}desc").text
+    assert "Jan 2026 to Feb 2026" in description
+    assert "Highest: 20 % at Lakeside in Feb 2026" in description
+    assert "Brady 2014 4.65 %" in description
+
+
+def test_a_chart_draws_a_bar_per_clinic_and_month_with_sessions_and_a_tooltip():
+    svg = ElementTree.fromstring(str(_chart()))
+
+    bars = svg.findall(f".//{SVG}rect")
+    tips = [bar.find(f"{SVG}title").text for bar in bars]
+    assert len(bars) == 3  # Harbour had no sessions in February
+    assert "Harbour <Physio>, Jan 2026: 5 % (1 of 20 sessions)" in tips
+    assert "Lakeside, Feb 2026: 20 % (4 of 20 sessions)" in tips
+
+
+def test_taller_bars_stand_for_higher_rates():
+    svg = ElementTree.fromstring(str(_chart()))
+
+    heights = {
+        bar.find(f"{SVG}title").text.split(":")[1]: float(bar.get("height"))
+        for bar in svg.findall(f".//{SVG}rect")
+    }
+    assert heights[" 20 % (4 of 20 sessions)"] == pytest.approx(
+        2 * heights[" 10 % (2 of 20 sessions)"]
+    )
+
+
+def test_a_chart_draws_each_baseline_as_a_dashed_line_with_its_label():
+    markup = str(_chart())
+
+    assert markup.count('stroke-dasharray="') == 2
+    assert "Brady 2014 4.65 %" in markup
+    assert "Boyce 2020 16 %" in markup
+
+
+def test_a_chart_escapes_names_and_uses_no_inline_style_or_script():
+    markup = str(_chart())
+
+    assert "Harbour &lt;Physio&gt;" in markup
+    assert "<Physio>" not in markup
+    assert not re.search(r"\sstyle=|<style|<script", markup)
+
+
+def test_a_chart_without_sessions_says_so():
+    markup = str(_chart(series=[charts.Series("Harbour", (None, None))], references=[]))
+
+    assert "No sessions recorded in this period." in markup
+    assert "<rect" not in markup
+
+
+def test_a_legend_shows_a_swatch_per_clinic_and_a_line_per_baseline():
+    legend = str(
+        charts.legend([charts.Series("Harbour", (1.0,))], [charts.Reference("Brady 2014", 4.65)])
+    )
+
+    assert 'aria-hidden="true"' in legend
+    assert "Harbour" in legend
+    assert "Brady 2014 (4.65 %)" in legend

@@ -1,0 +1,35 @@
+"""Pure rules of flags: one CSV cell of a record's flags, a flag's age in words, the labels."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from safety.review.rules import flags as rules
+
+# --- flags and history -----------------------------------------------------------------------
+
+
+def test_a_records_flags_read_most_serious_first_in_one_cell():
+    summary = rules.flags_summary([("medium", "large_bruise"), ("critical", "count_discrepancy")])
+
+    assert summary == "critical:count_discrepancy; medium:large_bruise"
+
+
+def test_a_flags_age_is_said_in_the_largest_unit_that_makes_sense():
+    now = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+
+    assert rules.age_text(now - timedelta(seconds=20), now) == "just now"
+    assert rules.age_text(now - timedelta(minutes=42), now) == "42 min"
+    assert rules.age_text(now - timedelta(hours=30), now) == "30 h"
+    assert rules.age_text(now - timedelta(days=9), now) == "9 days"
+
+
+def test_the_severities_read_most_serious_first_with_their_labels():
+    assert list(rules.SEVERITY_LABELS.items()) == [
+        ("critical", "Critical"),
+        ("high", "High"),
+        ("medium", "Medium"),
+        ("low", "Low"),
+    ]
+    assert rules.severity_rank("critical") < rules.severity_rank("low")
+    assert rules.severity_rank("unknown") == len(rules.SEVERITIES)
