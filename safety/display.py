@@ -11,7 +11,7 @@ from markupsafe import Markup, escape
 
 from safety.followup import rules as followup_rules
 from safety.followup import texts as followup_texts
-from safety.review.rules import age_text
+from safety.review.rules.flags import age_text
 from safety.risks.rules import Item
 
 

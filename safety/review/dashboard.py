@@ -125,7 +125,12 @@ def dashboard(
     cutoffs = overdue_cutoffs(now)
     unsigned = (
         select(TS.clinic_id, TS.session_date, func.count())
-        .where(TS.signed_dt.is_(None), TS.session_date >= start, TS.session_date <= end)
+        .where(
+            TS.signed_dt.is_(None),
+            TS.cancelled_dt.is_(None),
+            TS.session_date >= start,
+            TS.session_date <= end,
+        )
         .group_by(TS.clinic_id, TS.session_date)
     )
     if clinic_id is not None:

@@ -154,6 +154,7 @@ def overdue(cutoffs: dict[int, date]) -> ColumnElement[bool]:
         return false()
     return and_(
         TS.signed_dt.is_(None),
+        TS.cancelled_dt.is_(None),
         or_(
             *(
                 and_(TS.clinic_id.in_(sorted(ids)), TS.session_date <= day)

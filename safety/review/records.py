@@ -128,7 +128,11 @@ def record_conditions(
     elif filters.state == "overdue":
         conditions.append(overdue(cutoffs))
     elif filters.state == "in_progress":
-        conditions.append(and_(TS.signed_dt.is_(None), ~overdue(cutoffs)))
+        conditions.append(
+            and_(TS.signed_dt.is_(None), TS.cancelled_dt.is_(None), ~overdue(cutoffs))
+        )
+    elif filters.state == "cancelled":
+        conditions.append(TS.cancelled_dt.is_not(None))
     return conditions
 
 
@@ -186,6 +190,7 @@ def find_records(
             TS.id,
             TS.session_date,
             TS.signed_dt,
+            TS.cancelled_dt,
             TS.clinic_id,
             TS.needle_lot,
             Clinic.name.label("clinic"),
@@ -219,7 +224,10 @@ def find_records(
                 version=r.version,
                 needle_lot=r.needle_lot,
                 state=rules.session_state(
-                    r.signed_dt is not None, r.session_date, cutoffs.get(r.clinic_id)
+                    r.signed_dt is not None,
+                    r.session_date,
+                    cutoffs.get(r.clinic_id),
+                    is_cancelled=r.cancelled_dt is not None,
                 ),
                 flags={s: by_severity[s] for s in Severity if s in by_severity},
             )
@@ -351,7 +359,10 @@ def record_detail(actor: User, session_id: int, *, now: datetime | None = None) 
         progress=state,
         entries=entries,
         state=rules.session_state(
-            record.is_signed, record.session_date, cutoffs.get(record.clinic_id)
+            record.is_signed,
+            record.session_date,
+            cutoffs.get(record.clinic_id),
+            is_cancelled=record.is_cancelled,
         ),
         ticked_together=rules.ticked_together(
             list(first_saved.values()), phases=len(state.template.phases)

@@ -11,10 +11,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from safety.risks.rules import load_register
+
 #: Sign-out answers that count as a minor event.
 BLEEDING_EVENTS = ("minor", "prolonged")
 BRUISING_EVENTS = ("small", "large")
-#: Pain during needling at or above this score (0-10) counts as an event.
+#: Pain during needling at or above this score (0-10) counts as an event. NeedleSafe's own
+#: threshold (clinic policy, not from a study): the published surveys counted pain during
+#: treatment as the practitioner recorded it, without a score.
 PAIN_THRESHOLD = 4
 #: A reaction other than this counts as an event.
 NO_REACTION = "none"
@@ -27,6 +31,10 @@ class Baseline:
     source: str
     #: Percent of sessions.
     rate: float
+    #: The full reference, and what the study counted, as the register gives them.
+    citation: str = ""
+    counted: str = ""
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,33 +45,67 @@ class Measure:
     title: str
     definition: str
     baselines: tuple[Baseline, ...] = ()
+    #: Said beside the definition when the measure is NeedleSafe's own choice.
+    caveat: str = ""
 
 
-#: DESIGN.md §3.2: Brady et al. 2014 (7,629 sessions) and Boyce et al. 2020 (20,464 sessions).
+def published_baselines(key: str) -> tuple[Baseline, ...]:
+    """Return the register's published rates for one measure, each with its full source."""
+    register = load_register()
+    found = []
+    for study in register.baselines:
+        if key in study["rates"]:
+            source = register.source(study["sources"][0])
+            found.append(
+                Baseline(
+                    study["label"],
+                    study["rates"][key],
+                    source.citation,
+                    study["counted"],
+                    source.url,
+                )
+            )
+    return tuple(found)
+
+
+def studies() -> tuple[Baseline, ...]:
+    """Every study the dashboard compares with, once, in full (for the page's references)."""
+    seen: dict[str, Baseline] = {}
+    for measure in MEASURES:
+        for baseline in measure.baselines:
+            seen.setdefault(baseline.source, baseline)
+    return tuple(seen.values())
+
+
+#: DESIGN.md §3.2: Brady et al. 2014 (7,629 sessions) and Boyce et al. 2020 (20,464 sessions),
+#: read from the register, which carries their full references.
 MEASURES: tuple[Measure, ...] = (
     Measure(
         "bleeding",
         "Bleeding at needle sites",
         "Sessions with bleeding at sign out: minor (stopped with pressure) or prolonged.",
-        (Baseline("Brady 2014", 4.65), Baseline("Boyce 2020", 16.0)),
+        published_baselines("bleeding"),
     ),
     Measure(
         "bruising",
         "Bruising",
         "Sessions with bruising at sign out, small or large.",
-        (Baseline("Brady 2014", 7.55), Baseline("Boyce 2020", 7.7)),
+        published_baselines("bruising"),
     ),
     Measure(
         "pain_during",
         "Pain during needling",
         f"Sessions where the patient rated pain during needling {PAIN_THRESHOLD} or more "
         "out of 10.",
-        (Baseline("Brady 2014", 3.01), Baseline("Boyce 2020", 5.9)),
+        published_baselines("pain_during"),
+        caveat=f"{PAIN_THRESHOLD} out of 10 is this clinic's own threshold (clinic policy, not "
+        "from a study): the studies counted pain during treatment as the practitioner "
+        "recorded it, without a score, so read their lines as a rough guide only.",
     ),
     Measure(
         "reaction",
         "Immediate reactions",
-        "Sessions with any immediate reaction: dizziness or faint, nausea, or other.",
+        "Sessions with any immediate reaction: dizziness, fainting, nausea, or other.",
     ),
 )
 MEASURE_KEYS = tuple(m.key for m in MEASURES)

@@ -17,7 +17,12 @@ from safety.ids import is_id
 from safety.review.rules.flags import SEVERITY_LABELS
 
 #: The states a session can be in, with their labels.
-STATE_LABELS = {"signed": "Signed", "in_progress": "In progress", "overdue": "Overdue"}
+STATE_LABELS = {
+    "signed": "Signed",
+    "in_progress": "In progress",
+    "overdue": "Overdue",
+    "cancelled": "Cancelled",
+}
 STATES = tuple(STATE_LABELS)
 #: The state filter's choices say what overdue means.
 STATE_FILTERS = {**STATE_LABELS, "overdue": "Overdue (unsigned after the working day)"}
@@ -49,10 +54,17 @@ def overdue_cutoff(now: datetime, zone: ZoneInfo | str, workday_end_hour: int) -
     return local.date() if local.time() >= closing else local.date() - timedelta(days=1)
 
 
-def session_state(is_signed: bool, session_date: date, cutoff: date | None) -> str:
-    """Return signed, overdue (unsigned after its working day) or in_progress."""
+def session_state(
+    is_signed: bool, session_date: date, cutoff: date | None, *, is_cancelled: bool = False
+) -> str:
+    """Return signed, cancelled, overdue (unsigned after its working day) or in_progress.
+
+    A cancelled session is never overdue: it will not be signed, and nobody should chase it.
+    """
     if is_signed:
         return "signed"
+    if is_cancelled:
+        return "cancelled"
     if cutoff is not None and session_date <= cutoff:
         return "overdue"
     return "in_progress"
