@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, select, update
+from sqlalchemy.orm import selectinload
 
 from safety.audit import services as audit
 from safety.auth import policy
@@ -52,7 +53,8 @@ def flag_kinds(actor: User) -> list[str]:
 def list_flags(
     actor: User, filters: rules.FlagFilters, *, page: int = 1, page_size: int | None = None
 ) -> Page:
-    """Return a page of the flags queue: urgent escalations first, then open by severity."""
+    """Return a page of the flags queue: patient answers nobody acknowledged in time first (they
+    went to the clinic's duty address), then urgent escalations, then open by severity."""
     policy.require(
         policy.can_read_records(actor), "Your role does not give access to the flags queue."
     )
@@ -67,7 +69,9 @@ def list_flags(
     if filters.kind:
         conditions.append(Flag.kind == filters.kind)
     urgent = case(
-        (and_(Flag.kind.in_(rules.URGENT_KINDS), Flag.status != FlagStatus.RESOLVED), 0), else_=1
+        (and_(Flag.escalated_dt.is_not(None), Flag.status == FlagStatus.OPEN), 0),
+        (and_(Flag.kind.in_(rules.URGENT_KINDS), Flag.status != FlagStatus.RESOLVED), 1),
+        else_=2,
     )
     # The enums list statuses in the order a queue works them and severities most serious first.
     status_rank = case({s: i for i, s in enumerate(FlagStatus)}, value=Flag.status)
@@ -93,6 +97,8 @@ def list_flags(
             .join(Clinic, Clinic.id == TS.clinic_id)
             .join(User, User.id == TS.practitioner_id)
             .where(Flag.id.in_(ids))
+            # The patient's answer behind an escalation is read on the queue itself.
+            .options(selectinload(Flag.response))
         )
         found = {row[0].id: row for row in db.session.execute(details)}
     count, capped = capped_count(matching)
