@@ -9,7 +9,7 @@ from flask.cli import with_appcontext
 
 from safety.errors import DomainError
 from safety.extensions import db
-from safety.fhir import services
+from safety.fhir import tokens as api_tokens
 
 
 @click.group("tokens")
@@ -29,7 +29,7 @@ def _refuse(exc: DomainError) -> None:
 def create_command(email: str) -> None:
     """Issue a read-only token to a compliance officer and print it once."""
     try:
-        issued = services.create_token(email)
+        issued = api_tokens.create_token(email)
     except DomainError as exc:
         _refuse(exc)
         return
@@ -51,7 +51,7 @@ def create_command(email: str) -> None:
 def revoke_command(prefix_or_id: str) -> None:
     """Revoke a token by its id or prefix; requests with it are refused at once."""
     try:
-        token = services.revoke_token(prefix_or_id)
+        token = api_tokens.revoke_token(prefix_or_id)
     except DomainError as exc:
         _refuse(exc)
         return
@@ -63,7 +63,7 @@ def revoke_command(prefix_or_id: str) -> None:
 @with_appcontext
 def list_command() -> None:
     """List every token: id, prefix, holder, created, last used and whether it is revoked."""
-    tokens = services.list_tokens()
+    tokens = api_tokens.list_tokens()
     if not tokens:
         click.echo("No tokens.")
         return

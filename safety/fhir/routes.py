@@ -29,7 +29,7 @@ from safety.auth.policy import role_required
 from safety.dbtypes import utcnow
 from safety.errors import DomainError, NotFound
 from safety.extensions import csrf, db
-from safety.fhir import mapping, services
+from safety.fhir import mapping, params, services, tokens
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 # Read-only: every view answers GET, and a write method gets a 405 OperationOutcome instead of
@@ -109,8 +109,8 @@ def bearer_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         try:
-            g.api_token = services.authenticate(request.headers.get("Authorization"))
-        except services.TokenRefused as refused:
+            g.api_token = tokens.authenticate(request.headers.get("Authorization"))
+        except tokens.TokenRefused as refused:
             db.session.rollback()
             challenge = REALM if refused.is_missing else f'{REALM}, error="invalid_token"'
             raise ApiError(401, "login", refused.message, {"WWW-Authenticate": challenge}) from None
@@ -137,7 +137,7 @@ def metadata():
             base_url=_base_url(),
             date_published=CAPABILITY_DATE,
             software_version=_software_version(),
-            max_count=mapping.MAX_COUNT,
+            max_count=params.MAX_COUNT,
         )
     )
 
@@ -174,8 +174,8 @@ def search_responses():
     token = g.api_token
     args = request.args.to_dict(flat=False)
     try:
-        search = mapping.parse_search(args)
-    except mapping.SearchError as exc:
+        search = params.parse_search(args)
+    except params.SearchError as exc:
         db.session.rollback()
         raise ApiError(400, "invalid", str(exc)) from None
     page = services.search_records(token.user, search, via=token.prefix)
@@ -184,7 +184,7 @@ def search_responses():
     kept = [(k, v) for k, values in args.items() if k != "_cursor" for v in values]
     next_url = None
     if page.next_cursor is not None:
-        cursor = mapping.encode_cursor(page.next_cursor)
+        cursor = params.encode_cursor(page.next_cursor)
         next_url = f"{base}?{urlencode([*kept, ('_cursor', cursor)])}"
     self_query = urlencode([(k, v) for k, values in args.items() for v in values])
     entries = [

@@ -15,7 +15,7 @@ from safety.audit.models import AuditEvent
 from safety.auth import services as auth
 from safety.auth.models import ApiToken
 from safety.extensions import db
-from safety.fhir import services
+from safety.fhir import tokens as api_tokens
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def test_creating_a_token_is_audited_without_the_secret(runner, officer):
 
 def test_revoke_by_prefix_ends_the_token_at_once(runner, officer):
     secret = create(runner, officer.email).stdout.strip()
-    assert services.authenticate(f"Bearer {secret}").user_id == officer.id
+    assert api_tokens.authenticate(f"Bearer {secret}").user_id == officer.id
     db.session.rollback()
 
     result = runner.invoke(args=["tokens", "revoke", secret[:12]])
@@ -123,8 +123,8 @@ def test_revoke_by_prefix_ends_the_token_at_once(runner, officer):
     assert result.exit_code == 0, result.output
     assert f"Revoked token {tokens()[0].id}" in result.stdout
     assert tokens()[0].revoked_dt is not None
-    with pytest.raises(services.TokenRefused):
-        services.authenticate(f"Bearer {secret}")
+    with pytest.raises(api_tokens.TokenRefused):
+        api_tokens.authenticate(f"Bearer {secret}")
     assert audit_actions()[-1] == "token.revoke"
 
 
