@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 
+from safety.auth import policy
 from safety.followup import rules as followup_rules
 from safety.followup import texts as followup_texts
 from safety.review.rules.flags import age_text
@@ -79,6 +80,8 @@ FILTERS = {
     "patient_answers": followup_rules.answer_lines,
 }
 GLOBALS = {
+    #: Templates ask the access policy, never the role string (DESIGN §6 in one place).
+    "policy": policy,
     "answer_text": answer_text,
     "patient_text": patient_text,
     "patient_texts": followup_texts,
