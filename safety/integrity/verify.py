@@ -177,7 +177,12 @@ def _verify_signatures(db_: Connection | Session) -> str | None:
     """Hold the records and addenda to their signing events, and the copied columns to the
     answers. The signing events first: a record forged with a recomputed hash is named for
     that, not for a copied column that no longer matches its forged answers."""
-    return _verify_signing_events(db_) or _verify_answer_columns(db_) or _verify_addenda(db_)
+    return (
+        _verify_signing_events(db_)
+        or _verify_answer_columns(db_)
+        or _verify_addenda(db_)
+        or _verify_cancellations(db_)
+    )
 
 
 def verify_and_record(*, now: datetime | None = None) -> VerifyResult:
@@ -672,6 +677,42 @@ def _verify_signing_events(db_: Connection | Session) -> str | None:
     if unsigned_for is not None:
         return f"signed record {unsigned_for} has no signing event on the audit chain"
     return f"the audit chain records {events} signings for {records} signed records"
+
+
+# --- cancellations ---------------------------------------------------------------------------
+
+
+def _verify_cancellations(db_: Connection | Session) -> str | None:
+    """Hold every cancelled session to the reason its `session.cancel` event put on the chain.
+
+    A cancelled row is final (a trigger refuses changes), but someone who drops the trigger
+    could cancel a session behind the application's back, or rewrite why. Cancellations are
+    rare, so the few rows and events are compared here rather than in SQL.
+    """
+    chained: dict[int, tuple[str, int]] = {}
+    for object_id, reason_hash, seq in db_.execute(
+        select(
+            AuditEvent.object_id,
+            AuditEvent.details["reason_hash"].as_string(),
+            AuditEvent.seq,
+        ).where(AuditEvent.action == "session.cancel", AuditEvent.object_type == TS.__tablename__)
+    ):
+        record_id = int(object_id) if object_id and object_id.isdecimal() else -1
+        if record_id in chained:
+            return f"session {record_id} is cancelled twice on the audit chain (event {seq})"
+        chained[record_id] = (reason_hash, seq)
+    for record_id, reason in db_.execute(
+        select(TS.id, TS.cancel_reason).where(TS.cancelled_dt.is_not(None)).order_by(TS.id)
+    ):
+        found = chained.pop(record_id, None)
+        if found is None:
+            return f"session {record_id} is cancelled without a cancel event on the audit chain"
+        if _sha(reason or "") != found[0]:
+            return f"the cancel reason of session {record_id} is not the one event {found[1]} holds"
+    if chained:
+        record_id, (_, seq) = min(chained.items())
+        return f"session {record_id} (audit event {seq}) is no longer cancelled"
+    return None
 
 
 # --- the addenda -----------------------------------------------------------------------------
