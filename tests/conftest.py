@@ -3,8 +3,9 @@ for clinics, users, patients and sessions.
 
 Where a test's database comes from:
 
-- SQLite (the default): a copy of a template migrated once per run (per pytest-xdist worker),
-  or of the module's world (below). Every test commits for real into its own file.
+- SQLite (the default): a fresh copy of a template migrated once per run (per pytest-xdist
+  worker), or of the module's world (below). Every test commits for real; the marker below
+  changes nothing here.
 - PostgreSQL (TEST_DATABASE_URL): a database per worker, migrated once. A test runs inside one
   transaction that is rolled back afterwards (savepoint mode): the application's commits release
   savepoints, and nothing reaches the disk. A test whose data must really be committed because
@@ -245,14 +246,19 @@ def postgres_url() -> Iterator[str | None]:
         admin.dispose()
 
 
-class SecondConnection(RuntimeError):
-    """A test without the real_commits marker reached past its uncommitted transaction."""
+class SecondConnection(pytest.fail.Exception):
+    """A test without the real_commits marker reached past its uncommitted transaction.
+
+    A test failure, not an Exception: no `except Exception` in the code under test, nor a
+    `pytest.raises(Exception)`, can mistake it for the error a test expects.
+    """
 
     def __init__(self, what: str) -> None:
         super().__init__(
             f"{what} while the test's data lives in a transaction that is rolled back "
             "afterwards and never committed: nothing outside it can see that data. Mark the "
-            "test @pytest.mark.real_commits (see tests/conftest.py)."
+            "test @pytest.mark.real_commits (see tests/conftest.py).",
+            pytrace=True,
         )
 
 
@@ -321,7 +327,14 @@ class Postgres:
 
     def rollback(self) -> None:
         self.active_thread = None
-        self.connection.rollback()
+        try:
+            self.connection.rollback()
+        except Exception:  # a test broke the connection: start the next one on a new one
+            self.connection.invalidate()
+            self.connection.close()
+            self.connection = self.engine.connect()
+            self.content = self.DIRTY
+            return
         # Sequences are not transactional: put them back, as TRUNCATE ... RESTART IDENTITY did.
         self.connection.execute(text(self.restart_sequences))
         self.connection.commit()
@@ -491,15 +504,9 @@ def database(request, migrated_template, postgres) -> Iterator[TestDatabase]:
         source, world = migrated_template, None
         if wants_world:
             source, world = request.getfixturevalue("sqlite_world")
-        path = request.getfixturevalue("sqlite_path")
-        for leftover in (
-            path,
-            path.with_name(f"{path.name}-wal"),
-            path.with_name(f"{path.name}-shm"),
-        ):
-            leftover.unlink(missing_ok=True)
-        shutil.copy(source, path)
-        yield TestDatabase(f"sqlite:///{path}", world=world)
+        sqlite = request.getfixturevalue("sqlite_file")
+        sqlite.reset(source)
+        yield TestDatabase(sqlite.url, world=world)
         return
 
     world = None
@@ -527,31 +534,47 @@ def database(request, migrated_template, postgres) -> Iterator[TestDatabase]:
         postgres.rollback()
 
 
-@pytest.fixture(scope="session")
-def sqlite_path(tmp_path_factory) -> Iterator[Path]:
-    """The one file every SQLite test of this worker runs in, copied afresh for each test.
+class SqliteFile:
+    """The one file every SQLite test of a worker runs in, copied afresh for each test.
 
-    One path lets the tests' apps share one engine: SQLAlchemy caches compiled statements per
-    engine, and compiling them again for every test was a tenth of the suite's time.
+    One file lets the tests' apps share one engine: SQLAlchemy caches compiled statements per
+    engine, and compiling them again for every test's new engine took a tenth of the suite.
     """
-    path = tmp_path_factory.mktemp("database") / "test.db"
-    url = f"sqlite:///{path}"
-    make_engine = db._make_engine
-    engine = None
 
-    def shared_engine(bind_key, options, app):
-        nonlocal engine
-        if bind_key is not None or str(options["url"]) != url:
-            return make_engine(bind_key, options, app)
-        if engine is None:
-            engine = make_engine(bind_key, options, app)
-        return engine
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.url = f"sqlite:///{path}"
+        self.engine: Engine | None = None
 
-    db._make_engine = shared_engine
-    yield path
-    del db._make_engine
-    if engine is not None:
-        engine.dispose()
+    def make_engine(self, make: Callable[..., Engine]) -> Callable[..., Engine]:
+        """Wrap Flask-SQLAlchemy's engine factory: the same engine for every app on the file."""
+
+        def shared(bind_key, options, app) -> Engine:
+            if bind_key is not None or str(options["url"]) != self.url:
+                return make(bind_key, options, app)
+            if self.engine is None:
+                self.engine = make(bind_key, options, app)
+            return self.engine
+
+        return shared
+
+    def reset(self, source: str) -> None:
+        """Start again from a copy of `source`, with no connection open on the old file."""
+        if self.engine is not None:
+            self.engine.dispose()
+        for name in (self.path.name, f"{self.path.name}-wal", f"{self.path.name}-shm"):
+            self.path.with_name(name).unlink(missing_ok=True)
+        shutil.copy(source, self.path)
+
+
+@pytest.fixture(scope="session")
+def sqlite_file(tmp_path_factory) -> Iterator[SqliteFile]:
+    sqlite = SqliteFile(tmp_path_factory.mktemp("database") / "test.db")
+    db._make_engine = sqlite.make_engine(db._make_engine)
+    yield sqlite
+    del db._make_engine  # the instance attribute; the class's method shows again
+    if sqlite.engine is not None:
+        sqlite.engine.dispose()
 
 
 @pytest.fixture
