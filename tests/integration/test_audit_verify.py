@@ -202,11 +202,11 @@ class _InlineProcess:
 class _InlineContext:
     """multiprocessing's spawn context, as `_Worker` uses it, without the spawning."""
 
-    def Pipe(self, duplex: bool):  # noqa: N802 (multiprocessing's name)
+    def Pipe(self, duplex: bool):  # the names multiprocessing gives them
         messages: list[bytes] = []
         return _PipeEnd(messages), _PipeEnd(messages)
 
-    def Process(self, target, args, daemon):  # noqa: N802
+    def Process(self, target, args, daemon):
         return _InlineProcess(target, args, daemon)
 
 
@@ -221,11 +221,11 @@ def in_a_worker(monkeypatch):
     from safety.integrity import verify
 
     monkeypatch.setattr(verify, "PARALLEL_MIN_ROWS", 0)
-    monkeypatch.setattr(verify, "multiprocessing", SimpleNamespace(get_context=_Context))
+    monkeypatch.setattr(verify, "multiprocessing", SimpleNamespace(get_context=_inline_context))
     return verify
 
 
-def _Context(method: str) -> _InlineContext:  # noqa: N802
+def _inline_context(method: str) -> _InlineContext:
     assert method == "spawn"
     return _InlineContext()
 
