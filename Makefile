@@ -31,8 +31,13 @@ run: install
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	BASE_URL=http://127.0.0.1:$(PORT) $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
+# The whole suite (unit, integration, functional, browser) on SQLite, one worker per core; a
+# worker takes whole modules, so each builds its world (tests/conftest.py) once. TESTS picks
+# some (make test TESTS=tests/unit); TEST_DATABASE_URL runs them on PostgreSQL.
+TESTS ?=
+WORKERS ?= auto
 test: install
-	NEEDLESAFE_ENV=testing $(BIN)/python -m pytest
+	NEEDLESAFE_ENV=testing $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope $(TESTS)
 
 lint: install
 	$(BIN)/ruff check .

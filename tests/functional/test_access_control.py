@@ -36,8 +36,7 @@ class World:
     template: int
 
 
-@pytest.fixture
-def world(make_clinic, make_user, make_patient, make_session) -> World:
+def build_world(make_clinic, make_user, make_patient, make_session) -> World:
     clinic_a = make_clinic("Harbour Physio", timezone="Europe/London")
     clinic_b = make_clinic("Lakeside Physio", timezone="America/Toronto")
     users = {
@@ -60,6 +59,10 @@ def world(make_clinic, make_user, make_patient, make_session) -> World:
     author = db.session.get(User, ids["practitioner"])
     open_id = make_session(author, phases=("signin",), patient=patient).id
     return World(emails, ids, patient_id, signed_id, open_id, template_id)
+
+
+#: Built once per module; each test that asks for `world` starts from it.
+pytestmark = pytest.mark.world.with_args(build_world)
 
 
 def sign_in(client, world: World, who: str):

@@ -8,6 +8,7 @@ import html
 import io
 import re
 from datetime import timedelta
+from types import SimpleNamespace
 from urllib.parse import urlparse
 
 import pytest
@@ -153,8 +154,10 @@ POST_ACTIONS = [
 ]
 
 
-@pytest.fixture
-def world(app, make_user, clinic, admin):
+def build_world(make_clinic, make_user):
+    """Who signs in, by role (their emails), and the ids the pages and actions name."""
+    clinic = make_clinic("Harbour Physio", timezone="Europe/London")
+    admin = make_user("admin", email="alan@clinic.test", name="Alan Admin")
     users = {
         "practitioner": make_user("practitioner", clinic=clinic),
         "compliance": make_user("compliance"),
@@ -164,14 +167,18 @@ def world(app, make_user, clinic, admin):
     draft, _ = risks.create_draft_from_text(RISK_LEAFLET, actor=None)
     db.session.commit()
     ids = {"target": target.id, "clinic": clinic.id, "draft": draft.id}
-    return users, ids
+    return {role: user.email for role, user in users.items()}, ids
+
+
+#: Built once per module; each test that asks for `world` starts from it.
+pytestmark = pytest.mark.world.with_args(build_world)
 
 
 def sign_in_as(app, world, role):
-    users, _ = world
+    emails, _ = world
     if role == "anonymous":
         return app.test_client()
-    return signed_in(app, users[role])
+    return signed_in(app, SimpleNamespace(email=emails[role]))
 
 
 @pytest.mark.parametrize("role", ROLES)

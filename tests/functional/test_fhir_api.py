@@ -80,8 +80,7 @@ class World:
         return db.session.get(Patient, self.patient_ids[index])
 
 
-@pytest.fixture
-def world(make_user, make_patient, make_clinic) -> World:
+def build_world(make_user, make_patient, make_clinic) -> World:
     officer = make_user("compliance")
     practitioner = make_user()
     other = make_user(clinic=make_clinic())
@@ -101,6 +100,10 @@ def world(make_user, make_patient, make_clinic) -> World:
     db.session.commit()
     template = checklists.get_session(officer, records[0]).template_version_id
     return World(ids[0], secret, ids[1], ids[2], ids[3], records, unsigned, template)
+
+
+#: Built once per module; each test that asks for `world` starts from it.
+pytestmark = pytest.mark.world.with_args(build_world)
 
 
 def outcome(response, status: int) -> OperationOutcome:

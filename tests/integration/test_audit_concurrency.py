@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import func, select
 
 from safety.audit import services as audit
@@ -21,6 +22,7 @@ WRITERS = 4
 TRANSACTIONS = 15
 
 
+@pytest.mark.real_commits  # each writer is a thread with a connection of its own
 def test_concurrent_writers_append_one_unbroken_chain(app):
     start = threading.Barrier(WRITERS)
     errors: list[BaseException] = []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import pickle
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import text
@@ -11,14 +13,23 @@ from sqlalchemy.exc import DataError
 from safety.extensions import db
 
 
-@pytest.fixture
-def signed_history(make_user, make_session):
+def sign_two_records(make_user, make_session) -> list[int]:
     practitioner = make_user()
     sessions = [
         make_session(practitioner, phases=("signin", "timeout", "signout"), sign=True)
         for _ in range(2)
     ]
     return [s.id for s in sessions]
+
+
+#: The two signed records are made once per module; each test that asks for them starts there.
+pytestmark = pytest.mark.world.with_args(sign_two_records)
+
+
+@pytest.fixture
+def signed_history(world) -> list[int]:
+    """Ids of two signed records."""
+    return world
 
 
 def _drop_trigger(name: str, table: str) -> None:
@@ -137,12 +148,86 @@ def test_an_altered_addendum_is_named_as_the_break(runner, signed_history, adden
 
 
 @pytest.fixture
-def in_a_worker(monkeypatch):
+def in_a_worker_process(monkeypatch):
     """Share the chain and the records with a worker process, as on a large database."""
     from safety.integrity import verify
 
     monkeypatch.setattr(verify, "PARALLEL_MIN_ROWS", 0)
     return verify
+
+
+class _PipeEnd:
+    """One end of an in-process pipe; messages are pickled, as between processes."""
+
+    def __init__(self, messages: list[bytes]) -> None:
+        self.messages = messages
+
+    def send(self, message) -> None:
+        self.messages.append(pickle.dumps(message))
+
+    def recv(self):
+        if not self.messages:
+            raise EOFError
+        return pickle.loads(self.messages.pop(0))
+
+    def close(self) -> None:
+        pass
+
+
+class _InlineProcess:
+    """A worker "process" that runs its target in this one, to the end, when started."""
+
+    exitcode = 0
+
+    def __init__(self, target, args, daemon) -> None:
+        self.target, self.args = target, args
+
+    def start(self) -> None:
+        from safety.integrity import verify
+
+        # A process of its own would not share the class attribute the worker sets.
+        parents = verify._Reader.override
+        try:
+            self.target(*self.args)
+        finally:
+            verify._Reader.override = parents
+
+    def join(self) -> None:
+        pass
+
+    def terminate(self) -> None:
+        pass
+
+
+class _InlineContext:
+    """multiprocessing's spawn context, as `_Worker` uses it, without the spawning."""
+
+    def Pipe(self, duplex: bool):  # the names multiprocessing gives them
+        messages: list[bytes] = []
+        return _PipeEnd(messages), _PipeEnd(messages)
+
+    def Process(self, target, args, daemon):
+        return _InlineProcess(target, args, daemon)
+
+
+@pytest.fixture
+def in_a_worker(monkeypatch):
+    """Split the chain and the records as on a large database, the worker's half run here.
+
+    Everything but the spawning is the real path: the split points, `_Worker`, the worker's
+    own connection and its `_worker_main`, the results pickled through the pipe and joined.
+    A process costs a second or two; the few tests that take `in_a_worker_process` keep one.
+    """
+    from safety.integrity import verify
+
+    monkeypatch.setattr(verify, "PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(verify, "multiprocessing", SimpleNamespace(get_context=_inline_context))
+    return verify
+
+
+def _inline_context(method: str) -> _InlineContext:
+    assert method == "spawn"
+    return _InlineContext()
 
 
 @pytest.fixture
@@ -173,14 +258,15 @@ def test_records_with_unusual_text_verify_as_intact(runner, unusual_history):
     assert "4 signed records" in result.output
 
 
+@pytest.mark.real_commits
 def test_records_verified_in_a_worker_process_verify_as_intact(
-    runner, in_a_worker, unusual_history
+    runner, in_a_worker_process, unusual_history
 ):
     result = runner.invoke(args=["audit", "verify"])
 
     assert result.exit_code == 0, result.output
     assert "4 signed records" in result.output
-    assert "worker_s" in in_a_worker.verify().timings  # the worker did run
+    assert "worker_s" in in_a_worker_process.verify().timings  # the worker did run
 
 
 def _event_at(offset: str) -> tuple[int, int]:
@@ -202,6 +288,7 @@ def _event_at(offset: str) -> tuple[int, int]:
     return event_id, seq
 
 
+@pytest.mark.real_commits
 def test_both_stretches_of_the_chain_count_when_a_worker_walks_one(
     runner, in_a_worker, unusual_history
 ):
@@ -211,9 +298,11 @@ def test_both_stretches_of_the_chain_count_when_a_worker_walks_one(
 
     assert result.exit_code == 0, result.output
     assert f"Intact: {events} audit events" in result.output
+    assert "worker_s" in in_a_worker.verify().timings  # the work was split
 
 
 @pytest.mark.parametrize("where", ["older", "older-last", "newer-first", "newer"])
+@pytest.mark.real_commits
 def test_an_edited_event_is_named_whichever_stretch_of_the_chain_holds_it(
     runner, in_a_worker, unusual_history, where
 ):
@@ -231,6 +320,7 @@ def test_an_edited_event_is_named_whichever_stretch_of_the_chain_holds_it(
 
 
 @pytest.mark.parametrize("where", ["older-last", "newer-first"])
+@pytest.mark.real_commits
 def test_an_event_deleted_where_the_stretches_meet_is_named(
     runner, in_a_worker, unusual_history, where
 ):
@@ -245,6 +335,7 @@ def test_an_event_deleted_where_the_stretches_meet_is_named(
     assert f"audit event {seq} is missing" in result.output
 
 
+@pytest.mark.real_commits
 def test_a_newer_stretch_rewritten_from_the_middle_is_named_where_it_meets_the_older(
     runner, in_a_worker, unusual_history
 ):
@@ -278,6 +369,7 @@ def test_a_newer_stretch_rewritten_from_the_middle_is_named_where_it_meets_the_o
 
 
 @pytest.mark.parametrize("which", [0, 1, 3], ids=["worker", "worker-last", "parent"])
+@pytest.mark.real_commits
 def test_an_altered_record_is_named_whichever_process_checks_it(
     runner, in_a_worker, unusual_history, which
 ):
@@ -294,8 +386,9 @@ def test_an_altered_record_is_named_whichever_process_checks_it(
     assert f"signed record {unusual_history[which]} does not match" in result.output
 
 
+@pytest.mark.real_commits
 def test_the_first_altered_record_is_named_when_both_processes_find_one(
-    runner, in_a_worker, unusual_history
+    runner, in_a_worker_process, unusual_history
 ):
     _drop_trigger("treatment_sessions_signed", "treatment_sessions")
     db.session.execute(
@@ -310,8 +403,9 @@ def test_the_first_altered_record_is_named_when_both_processes_find_one(
     assert f"signed record {unusual_history[1]} does not match" in result.output
 
 
+@pytest.mark.real_commits
 def test_a_broken_chain_is_reported_even_while_a_worker_checks_the_records(
-    runner, in_a_worker, unusual_history
+    runner, in_a_worker_process, unusual_history
 ):
     _drop_trigger("audit_events_append_only", "audit_events")
     db.session.execute(text("UPDATE audit_events SET details = '{}' WHERE seq = 5"))
@@ -448,7 +542,7 @@ def test_details_that_are_no_json_at_all_are_named_as_altered(runner, signed_his
     assert "audit event 4" in result.output and "altered" in result.output
 
 
-@pytest.mark.parametrize("share", ["here", "worker"])
+@pytest.mark.parametrize("share", ["here", pytest.param("worker", marks=pytest.mark.real_commits)])
 def test_an_event_slipped_in_below_the_first_id_is_named(runner, request, signed_history, share):
     """An off-chain signing event with an id below every other: it must not escape the walk,
     or the signing checks would trust it."""
@@ -509,6 +603,7 @@ def test_details_no_signature_covers_are_named_as_altered_not_a_crash(
     assert "audit event 4" in result.output and "altered" in result.output
 
 
+@pytest.mark.real_commits
 def test_events_this_transaction_has_not_committed_are_no_break(in_a_worker, signed_history):
     """verify() called with an event written but not committed: a worker could not see it."""
     from safety.audit import services as audit
@@ -732,6 +827,7 @@ def test_a_checklist_signed_while_verify_runs_is_no_break(
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.real_commits
 def test_events_appended_while_the_chain_is_walked_are_no_break(
     runner, signed_history, monkeypatch
 ):

@@ -438,12 +438,20 @@ def test_creating_a_user_whose_email_exists_is_refused(runner, make_user):
 # --- flask demo seed ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def seeded(runner) -> str:
+def seed_the_demo(runner) -> str:
     result = runner.invoke(args=["demo", "seed"])
     assert result.exit_code == 0, result.output
-    db.session.expire_all()
     return result.output
+
+
+#: The demo is seeded once per module; each test that asks for `seeded` starts from it.
+pytestmark = pytest.mark.world.with_args(seed_the_demo)
+
+
+@pytest.fixture
+def seeded(world) -> str:
+    """What `flask demo seed` printed, on the database it seeded."""
+    return world
 
 
 def test_the_demo_seed_creates_the_four_demo_accounts_with_the_demo_password(seeded):

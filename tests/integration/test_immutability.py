@@ -1,4 +1,5 @@
-"""Database triggers keep signed records, phase entries, audit events and published templates final.
+"""Database triggers keep signed records, phase entries, patient responses, audit events and
+published templates final.
 
 Every statement here is raw SQL through the session, so neither the ORM nor the services stand
 between the statement and the database: what refuses it is the trigger the migration created,
@@ -15,13 +16,21 @@ from sqlalchemy.exc import DatabaseError
 
 from safety.audit.models import AuditEvent
 from safety.checklists.models import PhaseEntry
+from safety.dbtypes import utcnow
 from safety.extensions import db
+from safety.followup.models import FollowUp, PatientResponse
 from safety.risks import services as risks
 
 ALL_PHASES = ("signin", "timeout", "signout")
 
 
-GUARDED_TABLES = ("audit_events", "phase_entries", "treatment_sessions", "template_versions")
+GUARDED_TABLES = (
+    "audit_events",
+    "phase_entries",
+    "patient_responses",
+    "treatment_sessions",
+    "template_versions",
+)
 
 
 def assert_triggers_in_force() -> None:
@@ -32,8 +41,8 @@ def assert_triggers_in_force() -> None:
                 text(
                     "SELECT tgrelid::regclass::text, tgenabled FROM pg_trigger "
                     "WHERE NOT tgisinternal AND tgname IN ('audit_events_append_only', "
-                    "'phase_entries_append_only', 'treatment_sessions_signed', "
-                    "'template_versions_published')"
+                    "'phase_entries_append_only', 'patient_responses_append_only', "
+                    "'treatment_sessions_signed', 'template_versions_published')"
                 )
             ).all()
         )
@@ -49,7 +58,8 @@ def assert_triggers_in_force() -> None:
 
 @pytest.fixture
 def rows(make_user, make_session) -> dict[str, int]:
-    """Ids of one row of each kind: a signed session, entries, an audit event, templates."""
+    """Ids of one row of each kind: a signed session, entries, a patient's answer, an audit
+    event, templates."""
     assert_triggers_in_force()
     practitioner = make_user()
     signed = make_session(practitioner, phases=ALL_PHASES, sign=True)
@@ -63,6 +73,18 @@ def rows(make_user, make_session) -> dict[str, int]:
         db.select(PhaseEntry.id).where(PhaseEntry.session_id == unsigned.id)
     )
     audit_event = db.session.scalar(db.select(AuditEvent.id).order_by(AuditEvent.seq).limit(1))
+    followup = db.session.scalars(
+        db.select(FollowUp).where(FollowUp.session_id == signed.id).limit(1)
+    ).one()
+    response = PatientResponse(
+        followup_id=followup.id,
+        session_id=signed.id,
+        answers={"soreness": 3, "trend": "better", "signs": [], "chest": "no"},
+        escalation="none",
+        created_dt=utcnow(),
+    )
+    db.session.add(response)
+    db.session.commit()
     assert signed_entry and unsigned_entry and audit_event
     return {
         "signed_session": signed.id,
@@ -70,6 +92,7 @@ def rows(make_user, make_session) -> dict[str, int]:
         "signed_entry": signed_entry,
         "unsigned_entry": unsigned_entry,
         "audit_event": audit_event,
+        "patient_response": response.id,
         "published_template": signed.template_version_id,
     }
 
@@ -145,6 +168,24 @@ REFUSED = [
         "unsigned_entry",
         "DELETE FROM phase_entries WHERE id = :id",
         id="unsigned-session-entry-delete",
+    ),
+    pytest.param(
+        "patient_responses",
+        "patient_response",
+        "UPDATE patient_responses SET escalation = 'emergency' WHERE id = :id",
+        id="patient-response-escalation",
+    ),
+    pytest.param(
+        "patient_responses",
+        "patient_response",
+        "UPDATE patient_responses SET answers = '{}' WHERE id = :id",
+        id="patient-response-answers",
+    ),
+    pytest.param(
+        "patient_responses",
+        "patient_response",
+        "DELETE FROM patient_responses WHERE id = :id",
+        id="patient-response-delete",
     ),
     pytest.param(
         "audit_events",

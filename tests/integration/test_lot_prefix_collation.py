@@ -20,20 +20,21 @@ from safety import create_app
 from safety.extensions import db
 
 
-@pytest.fixture
-def punctuation_blind_url(postgres_url, tmp_path) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def punctuation_blind_url(postgres_url, tmp_path_factory) -> Iterator[str]:
     """A database whose default collation ignores punctuation (SQLite: its usual file)."""
     if not postgres_url:
-        yield f"sqlite:///{tmp_path / 'lots.db'}"
+        yield f"sqlite:///{tmp_path_factory.mktemp('lots') / 'lots.db'}"
         return
     options = "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'und-u-ka-shifted'"
     with scratch_postgres_database(postgres_url, "lots", options) as url:
         yield url
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def seeded_app(punctuation_blind_url) -> Iterator[Flask]:
-    """The migrated database with the demo data and 400 generated sessions of five brands."""
+    """The migrated database with the demo data and 400 generated sessions of five brands,
+    built once: the tests only read it."""
     from flask_migrate import upgrade
 
     settings = {"SQLALCHEMY_DATABASE_URI": punctuation_blind_url}

@@ -33,6 +33,8 @@ SQLITE_TRIGGERS = {
     for name in (
         "audit_events_append_only",
         "phase_entries_append_only",
+        "addenda_append_only",
+        "patient_responses_append_only",
         "treatment_sessions_signed",
         "template_versions_published",
     )
@@ -41,6 +43,8 @@ SQLITE_TRIGGERS = {
 POSTGRES_TRIGGERS = {
     ("audit_events", "audit_events_append_only"),
     ("phase_entries", "phase_entries_append_only"),
+    ("addenda", "addenda_append_only"),
+    ("patient_responses", "patient_responses_append_only"),
     ("treatment_sessions", "treatment_sessions_signed"),
     ("template_versions", "template_versions_published"),
 }

@@ -1,0 +1,129 @@
+"""Clinics, users, patients and sessions made through the services, committed, for the tests
+and for the worlds modules build once (tests/conftest.py)."""
+
+from __future__ import annotations
+
+from safety.extensions import db
+
+PASSWORD = "correct-horse-battery-staple"
+
+#: Answers that complete each phase cleanly (form field name -> values).
+CLEAN_PHASES: dict[str, dict[str, list[str]]] = {
+    "signin": {
+        "signin.authorised": ["yes"],
+        "signin.consent": ["yes"],
+        "signin.anticoagulant": ["no"],
+        "signin.skin_ok": ["yes"],
+        "signin.regions": ["lumbar", "hip"],
+    },
+    "timeout": {
+        "timeout.hand_hygiene": ["yes"],
+        "timeout.needles_sterile": ["yes"],
+        "timeout.needle_lot": ["LOT-2611A"],
+        "timeout.needle_expiry": ["2099-12-31"],
+        "timeout.clean_field": ["yes"],
+        "timeout.skin_prepared": ["yes"],
+        "timeout.gloves": ["worn"],
+        "timeout.needles_inserted": ["6"],
+        "timeout.pain_during": ["2"],
+    },
+    "signout": {
+        "signout.needles_removed": ["6"],
+        "signout.needles_disposed": ["6"],
+        "signout.bleeding": ["none"],
+        "signout.bruising": ["none"],
+        "signout.reaction": ["none"],
+        "signout.fit_to_leave": ["yes"],
+        "signout.hand_hygiene": ["yes"],
+        "signout.aftercare": ["yes"],
+        "signout.followup": ["email"],
+    },
+}
+
+
+def saved(obj):
+    """Commit and reload an object so its columns stay readable after a request."""
+    db.session.commit()
+    db.session.refresh(obj)
+    return obj
+
+
+class Factories:
+    """Clinics, users, patients and sessions made through the services, committed."""
+
+    def __init__(self, numbers: dict[str, int] | None = None) -> None:
+        #: The last number given to a default clinic name and to a default user.
+        self.numbers = dict(numbers or {"clinic": 0, "user": 0})
+
+    def _next(self, kind: str) -> int:
+        self.numbers[kind] += 1
+        return self.numbers[kind]
+
+    def clinic(self, name: str | None = None, timezone: str = "Europe/London"):
+        from safety.clinics import services
+
+        name = name or f"Clinic {self._next('clinic')}"
+        return saved(services.create_clinic(name=name, timezone=timezone))
+
+    def user(
+        self,
+        role: str = "practitioner",
+        clinic=None,
+        email: str | None = None,
+        name: str | None = None,
+    ):
+        from safety.auth import services
+
+        if role == "practitioner" and clinic is None:
+            clinic = self.clinic()
+        n = self._next("user")
+        user = services.create_user(
+            email=email or f"{role}{n}@clinic.test",
+            name=name or f"Test {role.title()} {n}",
+            role=role,
+            password=PASSWORD,
+            clinic_id=clinic.id if clinic else None,
+        )
+        return saved(user)
+
+    def patient(
+        self,
+        practitioner,
+        given_name: str = "Ada",
+        family_name: str = "Lovelace",
+        consent: bool = True,
+    ):
+        from safety.clinics import services
+
+        patient = services.add_patient(
+            practitioner,
+            given_name=given_name,
+            family_name=family_name,
+            email="ada@example.org",
+            phone=None,
+            is_followup_consent=consent,
+        )
+        return saved(patient)
+
+    def session(
+        self,
+        practitioner,
+        phases=(),
+        overrides: dict | None = None,
+        sign: bool = False,
+        patient=None,
+    ):
+        """Start a session and submit the given phases (clean answers, overridable)."""
+        from safety.checklists import services
+
+        patient = patient or self.patient(practitioner)
+        session = services.start_session(practitioner, patient_id=patient.id)
+        for phase in phases:
+            form = {
+                **CLEAN_PHASES[phase],
+                **{k: v for k, v in (overrides or {}).items() if k.startswith(phase + ".")},
+            }
+            services.submit_phase(practitioner, session.id, phase, form)
+        if sign:
+            services.sign_session(practitioner, session.id, PASSWORD)
+        return saved(session)
