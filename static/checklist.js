@@ -85,10 +85,13 @@
     var expired = [];
     form.querySelectorAll("input[data-not-before]").forEach(function (field) {
       var live = document.getElementById(field.id + "-live");
+      var said = document.getElementById(field.id + "-error");
       var refused = field.value !== "" && field.value < field.dataset.notBefore;
+      // The server may already have said it beside the field: say it once.
+      var alreadySaid = said && said.textContent === field.dataset.refusal;
       if (live) {
-        live.textContent = refused ? field.dataset.refusal : "";
-        live.hidden = !refused;
+        live.textContent = refused && !alreadySaid ? field.dataset.refusal : "";
+        live.hidden = !refused || alreadySaid;
       }
       field.setAttribute("aria-invalid", refused ? "true" : "false");
       if (refused) expired.push(field);

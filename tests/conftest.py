@@ -48,7 +48,7 @@ from databases import (
     refuse_the_ways_round,
     scratch_postgres_database,
 )
-from factories import CLEAN_PHASES, PASSWORD, Factories, saved
+from factories import CLEAN_PHASES, CLEAN_PHASES_V1, PASSWORD, Factories, clean_phases, saved
 from flask import Flask
 from flask.globals import _cv_app
 from flask.testing import FlaskClient
@@ -61,7 +61,9 @@ from safety.extensions import db
 #: What the tests import from here.
 __all__ = [
     "CLEAN_PHASES",
+    "CLEAN_PHASES_V1",
     "PASSWORD",
+    "clean_phases",
     "ROOT",
     "SecondConnection",
     "csrf_token",

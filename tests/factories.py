@@ -7,8 +7,50 @@ from safety.extensions import db
 
 PASSWORD = "correct-horse-battery-staple"
 
-#: Answers that complete each phase cleanly (form field name -> values).
+#: Answers that complete each phase of the current default checklist (version 2) cleanly
+#: (form field name -> values).
 CLEAN_PHASES: dict[str, dict[str, list[str]]] = {
+    "signin": {
+        "signin.authorised": ["yes"],
+        "signin.identity": ["yes"],
+        "signin.consent": ["yes"],
+        "signin.skin_ok": ["yes"],
+        "signin.anticoagulant": ["no"],
+        "signin.faint_history": ["no"],
+        "signin.conditions": ["none"],
+        "signin.regions": ["lumbar", "hip"],
+    },
+    "timeout": {
+        "timeout.hand_hygiene": ["yes"],
+        "timeout.needle_lot": ["LOT-2611A"],
+        "timeout.needle_expiry": ["2099-12-31"],
+        "timeout.needles_sterile": ["yes"],
+        "timeout.opened_in_view": ["yes"],
+        "timeout.guide_tubes": ["single_use"],
+        "timeout.field_ready": ["yes"],
+        "timeout.no_touch": ["yes"],
+        "timeout.skin_prepared": ["yes"],
+        "timeout.gloves": ["worn"],
+    },
+    "signout": {
+        "signout.needles_opened": ["6"],
+        "signout.needles_used": ["6"],
+        "signout.needles_removed": ["6"],
+        "signout.needles_disposed": ["6"],
+        "signout.sharps_safe": ["yes"],
+        "signout.needles_intact": ["yes"],
+        "signout.pain_during": ["2"],
+        "signout.bleeding": ["none"],
+        "signout.bruising": ["none"],
+        "signout.reactions": ["none"],
+        "signout.fit_to_leave": ["yes"],
+        "signout.hand_hygiene": ["yes"],
+        "signout.aftercare": ["yes"],
+        "signout.followup": ["email"],
+    },
+}
+#: The same for version 1, which sessions started before version 2 keep.
+CLEAN_PHASES_V1: dict[str, dict[str, list[str]]] = {
     "signin": {
         "signin.authorised": ["yes"],
         "signin.consent": ["yes"],
@@ -41,6 +83,12 @@ CLEAN_PHASES: dict[str, dict[str, list[str]]] = {
 }
 
 
+def clean_phases(session) -> dict[str, dict[str, list[str]]]:
+    """The clean answers of the template version a session pinned."""
+    version = session.template_version.definition.get("register_version", 1)
+    return CLEAN_PHASES_V1 if version == 1 else CLEAN_PHASES
+
+
 def saved(obj):
     """Commit and reload an object so its columns stay readable after a request."""
     db.session.commit()
@@ -62,8 +110,14 @@ class Factories:
     def clinic(self, name: str | None = None, timezone: str = "Europe/London"):
         from safety.clinics import services
 
-        name = name or f"Clinic {self._next('clinic')}"
-        return saved(services.create_clinic(name=name, timezone=timezone))
+        n = self._next("clinic")
+        clinic = services.create_clinic(
+            name=name or f"Clinic {n}",
+            timezone=timezone,
+            duty_email=f"duty{n}@clinic.test",
+            phone="+44 20 7946 0000",
+        )
+        return saved(clinic)
 
     def user(
         self,
@@ -118,9 +172,10 @@ class Factories:
 
         patient = patient or self.patient(practitioner)
         session = services.start_session(practitioner, patient_id=patient.id)
+        clean = clean_phases(session)
         for phase in phases:
             form = {
-                **CLEAN_PHASES[phase],
+                **clean[phase],
                 **{k: v for k, v in (overrides or {}).items() if k.startswith(phase + ".")},
             }
             services.submit_phase(practitioner, session.id, phase, form)

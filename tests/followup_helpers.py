@@ -23,7 +23,17 @@ CALM = {
     "trend": ["better"],
     "bleeding": ["none"],
     "bruising": ["none"],
+    "numbness": ["no"],
+    "fainted": ["no"],
+    "needle_found": ["no"],
     "chest": ["no"],
+}
+#: Sign in answers for needling the shoulder girdle: the follow-ups then ask about the chest.
+NEAR_LUNG = {
+    "signin.regions": ["shoulder", "lumbar"],
+    "signin.lung_precaution": ["25 mm needles, angled onto the scapula"],
+    "signin.lung_risk": ["none"],
+    "signin.position": ["prone"],
 }
 TOKEN = re.compile(r"/f/([A-Za-z0-9_-]+)\n")
 

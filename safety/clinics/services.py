@@ -194,7 +194,7 @@ def create_clinic(
         workday_end_hour=workday_end_hour,
         duty_email=duty_email,
         phone=phone,
-        country=country or rules.country_for_zone(timezone.strip()),
+        country=country if country is not None else rules.country_for_zone(timezone.strip()),
         working_days=working_days,
     )
     clinic = Clinic(**settings, created_dt=now or utcnow())

@@ -46,14 +46,17 @@ def ensure_current_template(*, now: datetime | None = None) -> TemplateVersion:
 
 
 def default_of_register(register_version: int, *, now: datetime | None = None) -> TemplateVersion:
-    """Return the newest published default template built from a register version.
+    """Return the newest default template built from a register version and published by
+    `now`, publishing one dated `now` when there is none.
 
-    When there is none, one is published, dated `now`: the bulk data pins version 1 to its
-    older sessions. A template published in the past does not become the current one.
+    The bulk data pins each session to a template published before it started; a template
+    dated in the past does not become the current one.
     """
+    now = now or utcnow()
     for template in list_templates():
         if (
             template.is_published
+            and template.published_dt <= now
             and template.source_text is None
             and register_version_of(template) == register_version
         ):

@@ -21,6 +21,23 @@ from .conftest import PHONE
 pytestmark = pytest.mark.browser
 
 ALL_PHASES = ("signin", "timeout", "signout")
+#: Both patients were needled at the shoulder girdle: the 24-hour check asks about the chest.
+NEAR_LUNG = {
+    "signin.regions": ["shoulder"],
+    "signin.lung_precaution": ["25 mm needles, angled onto the scapula"],
+    "signin.lung_risk": ["none"],
+    "signin.position": ["prone"],
+}
+CALM = {
+    "soreness": "3",
+    "trend": "better",
+    "bleeding": "none",
+    "bruising": "small",
+    "numbness": "no",
+    "fainted": "no",
+    "needle_found": "no",
+    "chest": "no",
+}
 
 
 class Inbox(Collector):
@@ -48,7 +65,7 @@ def treated(make_clinic, make_user, make_patient, make_session):
     ada = make_user("practitioner", clinic=clinic, name="Ada Author")
     for given, family in (("Pat", "Harbourside"), ("Eve", "Example")):
         patient = make_patient(ada, given_name=given, family_name=family)
-        make_session(ada, phases=ALL_PHASES, sign=True, patient=patient)
+        make_session(ada, phases=ALL_PHASES, sign=True, patient=patient, overrides=NEAR_LUNG)
     db.session.commit()
 
 
@@ -95,27 +112,25 @@ def test_a_patient_answers_from_the_emailed_link_on_a_phone_and_reads_the_advice
     page.get_by_role("button", name="Send my answers").tap()
     summary = page.locator(".error-summary")
     expect(summary).to_be_focused()
-    for name in ("soreness", "trend", "chest"):
+    for name in ("soreness", "trend", "numbness", "chest"):
         group = page.locator(f'fieldset[id="{name}"]')
         expect(group).to_have_attribute("aria-invalid", "true")
         expect(group).to_have_attribute("aria-describedby", f"{name}-error")
         expect(group.locator(f'[id="{name}-error"]')).to_be_visible()
     journey.check(page, "form-refused")
 
-    answer(
-        page,
-        {
-            "soreness": "3",
-            "trend": "better",
-            "bleeding": "none",
-            "bruising": "small",
-            "chest": "no",
-        },
-    )
+    answer(page, CALM)
     page.get_by_role("button", name="Send my answers").tap()
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Thank you, Pat")
-    expect(page.locator("main")).to_contain_text("usually settles within 72 hours")
+    main = page.locator("main")
+    expect(main).to_contain_text("settles within about 72 hours")
+    # A small bruise: a cold pack and no aspirin, never warmth.
+    expect(main).to_contain_text("cold pack wrapped in a cloth")
+    expect(main).to_contain_text("Do not take aspirin unless a doctor prescribed it")
+    expect(main).not_to_contain_text("warmth help")
+    # The red flags again, with the emergency number a tap away.
+    expect(main.locator('a[href="tel:999"]').first).to_be_visible()
     expect(page.locator("main")).to_contain_text("You can close this page.")
     journey.check(page, "advice")
     db.session.expire_all()
@@ -130,17 +145,19 @@ def test_an_emergency_answer_puts_the_emergency_advice_first_on_the_phone(
     page = journey.page(PHONE)
 
     page.goto(links["Eve"])
-    answer(
-        page,
-        {"soreness": "5", "trend": "worse", "bleeding": "none", "bruising": "none", "chest": "yes"},
-    )
+    answer(page, {**CALM, "soreness": "5", "trend": "worse", "bruising": "none", "chest": "yes"})
     page.get_by_role("button", name="Send my answers").tap()
 
     first = page.locator("main > :first-child")
     expect(first).to_have_class(re.compile(r"\bemergency\b"))
     expect(first).to_have_attribute("role", "alert")
-    expect(first.get_by_role("heading", level=1)).to_have_text("Call emergency services now")
-    expect(page).to_have_title(re.compile("^Call emergency services now"))
+    expect(first.get_by_role("heading", level=1)).to_have_text("Call 999 now")
+    expect(page).to_have_title(re.compile("^Call 999 now"))
+    # The number is a link the phone dials, and the patient knows what to tell them.
+    call = first.locator('a[href="tel:999"]').first
+    expect(call).to_be_visible()
+    assert call.bounding_box()["height"] >= 24
+    expect(first).to_contain_text("dry needling near your chest, back, shoulder or neck on")
     # On screen at once, without scrolling, on a phone.
     box = first.bounding_box()
     assert box["y"] + box["height"] <= PHONE["viewport"]["height"]

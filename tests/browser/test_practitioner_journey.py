@@ -23,21 +23,37 @@ TAP = 44
 
 SIGN_IN = {
     "signin.authorised": "yes",
+    "signin.identity": "yes",
     "signin.consent": "yes",
-    "signin.anticoagulant": "yes",
     "signin.skin_ok": "yes",
+    "signin.anticoagulant": "yes",
+    "signin.faint_history": "no",
+    "signin.conditions": "none",
 }
 TIME_OUT = {
     "timeout.hand_hygiene": "yes",
     "timeout.needles_sterile": "yes",
-    "timeout.clean_field": "yes",
+    "timeout.opened_in_view": "yes",
+    "timeout.guide_tubes": "single_use",
+    "timeout.field_ready": "yes",
+    "timeout.no_touch": "yes",
     "timeout.skin_prepared": "yes",
     "timeout.gloves": "worn",
 }
+#: Needles opened, used, removed and disposed, and the pain score, typed at sign out.
+COUNTS = {
+    "signout.needles_opened": "6",
+    "signout.needles_used": "6",
+    "signout.needles_removed": "6",
+    "signout.needles_disposed": "6",
+    "signout.pain_during": "2",
+}
 SIGN_OUT = {
+    "signout.sharps_safe": "yes",
+    "signout.needles_intact": "yes",
     "signout.bleeding": "none",
     "signout.bruising": "small",
-    "signout.reaction": "none",
+    "signout.reactions": "none",
     "signout.fit_to_leave": "yes",
     "signout.hand_hygiene": "yes",
     "signout.aftercare": "yes",
@@ -123,18 +139,23 @@ def test_a_practitioner_fills_and_signs_a_checklist_by_touch_on_a_tablet(journey
     precaution = field(page, "signin.bleeding_precaution")
     expect(precaution).to_be_hidden()
     counter = page.locator("#answered-count")
-    expect(counter).to_have_text("0 of 5 questions answered.")
+    expect(counter).to_have_text("0 of 8 questions answered.")
+    # Each item says why it is there, behind a "Why?" that stays closed until asked.
+    why = page.locator('.item[data-link-id="signin.consent"] details.why')
+    expect(why.locator("ul.sources")).to_be_hidden()
+    why.locator("summary").tap()
+    expect(why.locator("ul.sources")).to_be_visible()
     for name, value in SIGN_IN.items():
         target = choice(page, name, value)
         assert_tap_sized(target)
         target.tap()
     expect(precaution).to_be_visible()
     # The precaution now applies, so it joins the count.
-    expect(counter).to_have_text("4 of 6 questions answered.")
+    expect(counter).to_have_text("7 of 9 questions answered.")
     precaution.fill("Pressure for two minutes after each needle.")
     choice(page, "signin.regions", "lumbar").tap()
     choice(page, "signin.regions", "hip").tap()
-    expect(counter).to_have_text("All 6 questions answered: save to go on.")
+    expect(counter).to_have_text("All 9 questions answered: save to go on.")
     journey.check(page, "phase-sign-in")
     save = page.get_by_role("button", name="Save Sign in")
     assert_tap_sized(save)
@@ -146,11 +167,19 @@ def test_a_practitioner_fills_and_signs_a_checklist_by_touch_on_a_tablet(journey
     for name, value in TIME_OUT.items():
         choice(page, name, value).tap()
     field(page, "timeout.needle_lot").fill("LOT-2611A")
-    field(page, "timeout.needle_expiry").fill("2099-12-31")
-    for name in ("timeout.needle_lot", "timeout.needle_expiry", "timeout.needles_inserted"):
+    for name in ("timeout.needle_lot", "timeout.needle_expiry"):
         assert_tap_sized(field(page, name))
-    field(page, "timeout.needles_inserted").fill("6")
-    field(page, "timeout.pain_during").fill("2")
+    # An out-of-date pack is refused the moment it is entered, before anything is needled.
+    field(page, "timeout.needle_expiry").fill("2001-01-31")
+    refusal = page.locator('[id="timeout.needle_expiry-live"]')
+    expect(refusal).to_have_text("This pack has expired. Do not use it: open an in-date pack.")
+    expect(field(page, "timeout.needle_expiry")).to_have_attribute("aria-invalid", "true")
+    page.get_by_role("button", name="Save Time out").tap()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Time out")
+    expect(field(page, "timeout.needle_expiry")).to_be_focused()
+    assert "timeout" not in saved_entries(only_session().id)
+    field(page, "timeout.needle_expiry").fill("2099-12-31")
+    expect(refusal).to_be_hidden()
     journey.check(page, "phase-time-out")
     page.get_by_role("button", name="Save Time out").tap()
 
@@ -159,8 +188,16 @@ def test_a_practitioner_fills_and_signs_a_checklist_by_touch_on_a_tablet(journey
     # The checklist's Sign out phase and leaving the app must not share a name on this page.
     expect(page.get_by_role("button", name="Log out", exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="Sign out", exact=True)).to_have_count(0)
+    for name, value in COUNTS.items():
+        field(page, name).fill(value)
+    expect(field(page, "signout.count_discrepancy")).to_be_hidden()
+    # A count that does not reconcile is said at once, in red, beside the counts.
+    field(page, "signout.needles_removed").fill("5")
+    status = page.locator("#count-status")
+    expect(status).to_contain_text("6 used / 5 removed")
+    expect(field(page, "signout.count_discrepancy")).to_be_visible()
     field(page, "signout.needles_removed").fill("6")
-    field(page, "signout.needles_disposed").fill("6")
+    expect(status).to_be_hidden()
     expect(field(page, "signout.count_discrepancy")).to_be_hidden()
     for name, value in SIGN_OUT.items():
         choice(page, name, value).tap()
@@ -278,13 +315,18 @@ def test_a_practitioner_fills_and_signs_a_checklist_with_the_keyboard_alone(jour
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
     journey.check(page, "phase-sign-in")
-    # One press of Tab per question, in the order they are asked: a radio group is one stop,
-    # and the precaution revealed by the Yes comes straight after the question it answers.
+    # Two presses of Tab per question, in the order they are asked: a radio group is one
+    # stop and the item's "Why?" the other; the precaution revealed by the Yes comes straight
+    # after the question it answers.
     answer_by_keyboard(page, "signin.authorised", "yes")
-    answer_by_keyboard(page, "signin.consent", "yes", presses=1)
-    answer_by_keyboard(page, "signin.anticoagulant", "yes", presses=1)
-    type_into(page, "signin.bleeding_precaution", "Pressure for two minutes.", presses=1)
-    answer_by_keyboard(page, "signin.skin_ok", "yes", presses=1)
+    answer_by_keyboard(page, "signin.identity", "yes", presses=2)
+    answer_by_keyboard(page, "signin.consent", "yes", presses=2)
+    answer_by_keyboard(page, "signin.skin_ok", "yes", presses=2)
+    answer_by_keyboard(page, "signin.anticoagulant", "yes", presses=2)
+    type_into(page, "signin.bleeding_precaution", "Pressure for two minutes.", presses=2)
+    answer_by_keyboard(page, "signin.faint_history", "no", presses=2)
+    tab_to(page, page.locator('input[name="signin.conditions"][value="none"]'), presses=2)
+    page.keyboard.press("Space")
     tab_to(page, page.locator('input[name="signin.regions"][value="lumbar"]'))
     page.keyboard.press("Space")
     tab_to(page, page.get_by_role("button", name="Save Sign in"))
@@ -299,15 +341,20 @@ def test_a_practitioner_fills_and_signs_a_checklist_with_the_keyboard_alone(jour
     # first); the first of January reads the same either way.
     type_into(page, "timeout.needle_expiry", "01012099")
     expect(field(page, "timeout.needle_expiry")).to_have_value("2099-01-01")
-    type_into(page, "timeout.needles_inserted", "4")
-    type_into(page, "timeout.pain_during", "1")
+    tab_to(page, field(page, "timeout.needle_lot"), backwards=True)
     page.keyboard.press("Enter")  # implicit submission from a text field
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign out")
     journey.check(page, "phase-sign-out")
-    type_into(page, "signout.needles_removed", "4")
+    for name in ("signout.needles_opened", "signout.needles_used", "signout.needles_removed"):
+        type_into(page, name, "4")
     type_into(page, "signout.needles_disposed", "4")
+    type_into(page, "signout.pain_during", "1")
     for name, value in SIGN_OUT.items():
+        if name == "signout.reactions":
+            tab_to(page, page.locator(f'input[name="{name}"][value="{value}"]'))
+            page.keyboard.press("Space")
+            continue
         answer_by_keyboard(page, name, value)
     tab_to(page, page.get_by_role("button", name="Save Sign out"))
     page.keyboard.press("Space")
@@ -339,13 +386,12 @@ def test_a_refused_phase_puts_each_error_beside_its_field_and_in_reach_of_the_ke
     journey.log_in(page, practitioner.email, PASSWORD)
     page.goto(f"/sessions/{session.id}/phase/timeout")
 
-    # Everything answered except the lot number, with an expired pack.
+    # Everything answered except the lot number, with an expired pack: without the page's
+    # script (it would stop the form), so the server's refusal is what is tested here.
     for name, value in TIME_OUT.items():
         choice(page, name, value).tap()
     field(page, "timeout.needle_expiry").fill("2001-01-31")
-    field(page, "timeout.needles_inserted").fill("6")
-    field(page, "timeout.pain_during").fill("2")
-    page.get_by_role("button", name="Save Time out").tap()
+    page.evaluate("document.querySelector('form.checklist').submit()")
 
     summary = page.locator(".error-summary")
     expect(summary).to_be_visible()
@@ -360,7 +406,7 @@ def test_a_refused_phase_puts_each_error_beside_its_field_and_in_reach_of_the_ke
         expect(message).to_be_visible()
         # Beside its field: inside the same item, just above the control.
         item = page.locator(f'.item[data-link-id="{name}"]')
-        expect(item.locator(".error")).to_have_text(message.inner_text())
+        expect(item.locator(".error:visible")).to_have_text(message.inner_text())
         assert message.bounding_box()["y"] < control.bounding_box()["y"]
     expect(field(page, "timeout.needle_expiry")).to_have_accessible_description(
         re.compile("open an in-date pack|expired|do not use", re.IGNORECASE)
@@ -399,12 +445,52 @@ def test_a_phase_with_a_conditional_item_is_completed_without_javascript(journey
     for name, value in SIGN_IN.items():
         choice(page, name, value).tap()
     field(page, "signin.bleeding_precaution").fill("Pressure for two minutes.")
-    choice(page, "signin.regions", "neck").tap()
-    field(page, "signin.high_risk_precaution").fill("Pincer grip, 15 mm needles.")
+    choice(page, "signin.regions", "shoulder").tap()
+    lung = page.locator('.item[data-link-id="signin.lung_precaution"]')
+    expect(lung.locator(".condition")).to_contain_text("Only when")
+    field(page, "signin.lung_precaution").fill("Pincer grip, 15 mm needles.")
+    choice(page, "signin.lung_risk", "none").tap()
+    choice(page, "signin.position", "prone").tap()
     page.get_by_role("button", name="Save Sign in").tap()
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Time out")
     assert_step(page, "Sign in", "saved")
     answers = saved_entries(only_session().id)["signin"]
     assert answers["signin.bleeding_precaution"] == "Pressure for two minutes."
-    assert answers["signin.high_risk_precaution"] == "Pincer grip, 15 mm needles."
+    assert answers["signin.lung_precaution"] == "Pincer grip, 15 mm needles."
+    assert answers["signin.position"] == "prone"
+
+
+# --- consent refused: the session stops, and is cancelled with a reason ---------------------
+
+
+def test_consent_no_stops_the_session_at_sign_in_and_it_is_cancelled_with_a_reason(
+    journey, clinic_day
+):
+    practitioner, _ = clinic_day
+    page = journey.page(TABLET)
+    journey.log_in(page, practitioner.email, PASSWORD)
+    page.get_by_role("link", name="Start a session").tap()
+    field(page, "patient_id").select_option(label="Pat Harbourside")
+    page.get_by_role("button", name="Start session").tap()
+
+    # The stop is said the moment No is chosen, before anything is saved.
+    notice = page.locator('[id="signin.consent-stop"]')
+    expect(notice).to_be_hidden()
+    choice(page, "signin.consent", "no").tap()
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("No needling without informed consent")
+    page.get_by_role("button", name="Save Sign in").tap()
+
+    expect(page.get_by_role("heading", name="The session stopped at Sign in")).to_be_visible()
+    expect(page.get_by_role("heading", name="Sign the checklist")).to_have_count(0)
+    journey.check(page, "stopped-at-sign-in")
+    assert "timeout" not in saved_entries(only_session().id)
+    field(page, "cancel-reason").fill("Patient did not consent today.")
+    page.get_by_role("button", name="Cancel the session").tap()
+
+    expect(page.get_by_role("heading", name="Today at Harbour Physio")).to_be_visible()
+    expect(page.locator("main table")).to_contain_text("Cancelled")
+    journey.check(page, "cancelled")
+    record = only_session()
+    assert record.is_cancelled and record.cancel_reason == "Patient did not consent today."

@@ -592,6 +592,9 @@ VALID_CLINIC = {
     "workday_start_hour": "7",
     "workday_end_hour": "20",
     "duty_email": "Alerts@Lakeside.example",
+    "phone": "+1 416 555 0100",
+    "country": "CA",
+    "working_days": ["1", "2", "3", "4", "5", "6"],
 }
 
 
@@ -606,7 +609,10 @@ def test_an_administrator_creates_a_clinic_with_its_zone_hours_and_duty_email(ad
         clinic.workday_start_hour,
         clinic.workday_end_hour,
         clinic.duty_email,
-    ) == ("America/Toronto", 7, 20, "alerts@lakeside.example")
+        clinic.phone,
+        clinic.country,
+        clinic.working_days,
+    ) == ("America/Toronto", 7, 20, "alerts@lakeside.example", "+1 416 555 0100", "CA", "123456")
     [event] = events("clinic.create")
     assert event.details["timezone"] == "America/Toronto"
     listing = text_of(admin_client.get("/admin/clinics"))
@@ -642,6 +648,13 @@ def test_a_typed_time_zone_outside_the_common_list_is_accepted(admin_client):
         ({"workday_start_hour": "18", "workday_end_hour": "9"}, "workday_end_hour", "end after"),
         ({"workday_start_hour": "9", "workday_end_hour": "9"}, "workday_end_hour", "end after"),
         ({"duty_email": "alerts at lakeside"}, "duty_email", "Enter an email address"),
+        ({"duty_email": ""}, "duty_email", "Enter the duty address"),
+        ({"phone": ""}, "phone", "Enter the clinic's phone number"),
+        ({"phone": "call us"}, "phone", "Enter a phone number"),
+        ({"country": ""}, "country", "Choose the clinic's country"),
+        ({"country": "XX"}, "country", "Choose the clinic's country"),
+        ({"working_days": []}, "working_days", "Choose at least one working day"),
+        ({"working_days": ["8"]}, "working_days", "Choose at least one working day"),
     ],
 )
 def test_a_refused_clinic_is_explained_beside_its_field_and_nothing_is_saved(
@@ -660,7 +673,7 @@ def test_editing_a_clinic_saves_the_changes_and_audits_old_and_new_values(admin_
     response = post_form(
         admin_client,
         f"/admin/clinics/{clinic.id}",
-        {**VALID_CLINIC, "name": "Harbour Physio", "duty_email": ""},
+        {**VALID_CLINIC, "name": "Harbour Physio", "duty_email": clinic.duty_email},
     )
 
     assert response.status_code == 302
@@ -671,6 +684,9 @@ def test_editing_a_clinic_saves_the_changes_and_audits_old_and_new_values(admin_
         "timezone": ["Europe/London", "America/Toronto"],
         "workday_start_hour": [8, 7],
         "workday_end_hour": [19, 20],
+        "phone": ["+44 20 7946 0000", "+1 416 555 0100"],
+        "country": ["GB", "CA"],
+        "working_days": ["12345", "123456"],
     }
     history = text_of(admin_client.get(f"/admin/clinics/{clinic.id}"))
     assert "time zone Europe/London → America/Toronto" in history
@@ -684,7 +700,10 @@ def test_saving_a_clinic_without_changes_records_nothing(admin_client, clinic):
         "timezone": "Europe/London",
         "workday_start_hour": "8",
         "workday_end_hour": "19",
-        "duty_email": "",
+        "duty_email": clinic.duty_email,
+        "phone": clinic.phone,
+        "country": clinic.country,
+        "working_days": list(clinic.working_days),
     }
 
     response = post_form(admin_client, f"/admin/clinics/{clinic.id}", data)
@@ -744,7 +763,7 @@ def test_a_pasted_risk_section_becomes_a_draft_to_review_with_its_provenance(adm
         assert f">{phase}</h2>" in body
     bleeding_row = re.search(r'<tr id="item-signout.bleeding">(.*?)</tr>', body, re.S).group(1)
     assert "Bleeding at the needle sites." in bleeding_row
-    precaution = re.search(r'<tr id="item-signin.high_risk_precaution">(.*?)</tr>', body, re.S)
+    precaution = re.search(r'<tr id="item-signin.lung_precaution">(.*?)</tr>', body, re.S)
     assert "collapsed lung (pneumothorax)" in precaution.group(1)
     unmatched = re.search(r'<ul class="unmatched">(.*?)</ul>', body, re.S).group(1)
     assert "Feeling tired after treatment." in unmatched

@@ -265,7 +265,8 @@ def test_each_phase_is_saved_as_its_own_entry_with_its_author_and_time(
     times = [e.submitted_dt for e in entries]
     assert times == sorted(times)
     assert entries[0].answers["signin.regions"] == ["lumbar", "hip"]
-    assert entries[1].answers["timeout.needles_inserted"] == 6
+    assert entries[1].answers["timeout.needle_lot"] == "LOT-2611A"
+    assert entries[2].answers["signout.needles_used"] == 6
     assert entries[2].answers["signout.needles_removed"] == 6
     page = text_of(signed_in.get(f"/sessions/{session_id}"))
     assert page.count(f"by {practitioner.name}") == 3
@@ -349,7 +350,7 @@ INVALID_PHASES = [
         {"timeout.needle_expiry": "2001-01-31"},
         (),
         "timeout.needle_expiry",
-        "do not use: open an in-date pack",
+        "This pack has expired. Do not use it: open an in-date pack.",
         id="expired needle pack",
     ),
     pytest.param(
@@ -361,44 +362,44 @@ INVALID_PHASES = [
         id="expiry not a date",
     ),
     pytest.param(
-        "timeout",
-        {"timeout.needles_inserted": "six"},
+        "signout",
+        {"signout.needles_used": "six"},
         (),
-        "timeout.needles_inserted",
+        "signout.needles_used",
         "Enter a whole number",
         id="needle count not a number",
     ),
     pytest.param(
-        "timeout",
-        {"timeout.needles_inserted": "0"},
+        "signout",
+        {"signout.needles_used": "0"},
         (),
-        "timeout.needles_inserted",
+        "signout.needles_used",
         "at least 1",
-        id="no needles inserted",
+        id="no needles used",
     ),
     pytest.param(
-        "timeout",
-        {"timeout.pain_during": "11"},
+        "signout",
+        {"signout.pain_during": "11"},
         (),
-        "timeout.pain_during",
+        "signout.pain_during",
         "no greater than 10",
         id="pain above 10",
     ),
     pytest.param(
         "signout",
-        {"signout.needles_removed": "5", "signout.needles_disposed": "5"},
+        {"signout.needles_removed": "5"},
         (),
         "signout.count_discrepancy",
-        "The needle counts do not reconcile",
-        id="removed differs from inserted without a note",
+        "The needle counts do not reconcile (6 used / 5 removed)",
+        id="removed differs from used without a note",
     ),
     pytest.param(
         "signout",
         {"signout.needles_disposed": "4"},
         (),
         "signout.count_discrepancy",
-        "The needle counts do not reconcile",
-        id="disposed differs from removed without a note",
+        "The needle counts do not reconcile (6 opened / 4 disposed)",
+        id="disposed differs from opened without a note",
     ),
     pytest.param(
         "timeout",
@@ -428,17 +429,41 @@ INVALID_PHASES = [
         "signin",
         {"signin.regions": ["lumbar", "neck"]},
         (),
-        "signin.high_risk_precaution",
+        "signin.lung_precaution",
         "Answer this item.",
-        id="neck region without a high-risk precaution",
+        id="neck region without a lung precaution",
     ),
     pytest.param(
         "signin",
         {"signin.regions": ["thorax"]},
         (),
-        "signin.high_risk_precaution",
+        "signin.lung_precaution",
         "Answer this item.",
-        id="thorax region without a high-risk precaution",
+        id="thorax region without a lung precaution",
+    ),
+    pytest.param(
+        "signin",
+        {"signin.regions": ["shoulder"]},
+        (),
+        "signin.position",
+        "Answer this item.",
+        id="shoulder girdle without the patient's position",
+    ),
+    pytest.param(
+        "timeout",
+        {"timeout.gloves": "needed_not_worn"},
+        (),
+        "timeout.gloves.note",
+        "Add a short note saying what was done",
+        id="gloves needed but not worn without a note",
+    ),
+    pytest.param(
+        "signout",
+        {"signout.reactions": ["none", "fainted"]},
+        (),
+        "signout.reactions",
+        "cannot be chosen with another answer",
+        id="no reaction and a faint together",
     ),
     pytest.param(
         "timeout",
@@ -529,10 +554,10 @@ INVALID_PHASES = [
         id="oversized precaution",
     ),
     pytest.param(
-        "timeout",
-        {"timeout.needles_inserted": "9" * 10_000},
+        "signout",
+        {"signout.needles_opened": "9" * 10_000},
         (),
-        "timeout.needles_inserted",
+        "signout.needles_opened",
         "Enter a whole number",
         id="oversized needle count",
     ),
@@ -571,7 +596,7 @@ def test_a_refused_phase_comes_back_with_what_was_typed(signed_in, practitioner,
         signed_in,
         session_id,
         "timeout",
-        {"timeout.needle_lot": "LOT-77", "timeout.pain_during": "x"},
+        {"timeout.needle_lot": "LOT-77", "timeout.gloves": "x"},
     )
 
     assert response.status_code == 400
@@ -584,7 +609,12 @@ def test_a_refused_phase_comes_back_with_what_was_typed(signed_in, practitioner,
         ("signin", {"signin.anticoagulant": "yes", "signin.bleeding_precaution": "Pressure 2 min"}),
         (
             "signin",
-            {"signin.regions": ["neck"], "signin.high_risk_precaution": "Pincer grip, 15 mm"},
+            {
+                "signin.regions": ["neck"],
+                "signin.lung_precaution": "Pincer grip, 15 mm",
+                "signin.lung_risk": ["none"],
+                "signin.position": "prone",
+            },
         ),
         ("timeout", {"timeout.hand_hygiene": "no", "timeout.hand_hygiene.note": "Gel used late"}),
         ("timeout", {"timeout.needle_expiry": "today"}),
@@ -766,11 +796,14 @@ def test_a_count_discrepancy_signed_with_a_note_raises_a_critical_flag_on_the_re
 
     assert signed.status_code == 302
     flags = db.session.scalars(select(Flag).where(Flag.session_id == session_id)).all()
-    assert [(f.kind, f.severity) for f in flags] == [("count_discrepancy", "critical")]
+    # A needle missing from the patient is missing from the sharps container too: both
+    # counts fail to reconcile, and each is a critical flag of its own.
+    assert [(f.kind, f.severity) for f in flags] == [("count_discrepancy", "critical")] * 2
     page = signed_in.get(f"/sessions/{session_id}")
     words = text_of(page)
     assert "Flags for compliance" in words
-    assert "Critical: Needle counts do not reconcile: inserted 6, removed 5, disposed 5." in words
+    assert "Critical: Needle counts do not reconcile: 6 used / 5 removed." in words
+    assert "Critical: Needle counts do not reconcile: 6 opened / 5 disposed." in words
     assert "Plinth and floor searched" in words
 
 
@@ -800,12 +833,12 @@ def test_a_no_explained_by_a_note_is_flagged_for_compliance_when_signed(
     [
         ("signin", "signin.authorised"),
         ("signin", "signin.regions"),
-        ("signin", "signin.high_risk_precaution"),
+        ("signin", "signin.lung_precaution"),
         ("timeout", "timeout.needle_lot"),
         ("timeout", "timeout.needle_expiry"),
         ("timeout", "timeout.gloves"),
-        ("timeout", "timeout.pain_during"),
-        ("timeout", "timeout.clean_field.note"),
+        ("signout", "signout.pain_during"),
+        ("timeout", "timeout.field_ready.note"),
         ("signout", "signout.needles_removed"),
         ("signout", "signout.count_discrepancy"),
         ("signout", "signout.followup"),

@@ -27,7 +27,7 @@ from safety.checklists import services as checklists
 from safety.clinics.models import Patient
 from safety.extensions import db
 from safety.fhir import mapping
-from safety.fhir import services as fhir
+from safety.fhir import tokens as api_tokens
 from safety.followup.models import FollowUp, PatientResponse
 
 FHIR_JSON = "application/fhir+json"
@@ -96,7 +96,7 @@ def build_world(make_user, make_patient, make_clinic) -> World:
         sign_at(other, grace, START + timedelta(days=32)),
     ]
     unsigned = checklists.start_session(practitioner, patient_id=alan.id).id
-    secret = fhir.create_token(officer.email).secret
+    secret = api_tokens.create_token(officer.email).secret
     db.session.commit()
     template = checklists.get_session(officer, records[0]).template_version_id
     return World(ids[0], secret, ids[1], ids[2], ids[3], records, unsigned, template)
@@ -161,7 +161,7 @@ ENDPOINTS = [
 
 
 def refuse_revoked(world):
-    fhir.revoke_token(world.secret[:12])
+    api_tokens.revoke_token(world.secret[:12])
 
 
 def refuse_role_change(world):
@@ -228,7 +228,7 @@ def test_using_a_token_records_when_it_was_last_used(client, world):
     client.get(f"/fhir/QuestionnaireResponse/{world.records[0]}", headers=world.auth)
 
     db.session.expire_all()
-    (token,) = fhir.list_tokens()
+    (token,) = api_tokens.list_tokens()
     assert token.last_used_dt is not None
 
 
@@ -253,7 +253,7 @@ def test_a_signed_record_reads_as_a_completed_questionnaire_response(client, wor
     assert hashes == [record.content_hash]
     items = {i.linkId: i for g in resource.item for i in g.item}
     assert items["timeout.needle_lot"].answer[0].valueString == "LOT-2611A"
-    assert items["timeout.needles_inserted"].answer[0].valueInteger == 6
+    assert items["signout.needles_used"].answer[0].valueInteger == 6
 
 
 def test_the_response_points_at_the_questionnaire_the_api_serves(client, world):

@@ -37,8 +37,21 @@ CALM = {
     "trend": "better",
     "bleeding": "none",
     "bruising": "none",
+    "numbness": "no",
+    "fainted": "no",
+    "needle_found": "no",
     "chest": "no",
 }
+#: The visits needle the shoulder girdle, so the 24-hour check asks the chest question.
+NEAR_LUNG = {
+    "signin.regions": ["shoulder", "lumbar"],
+    "signin.lung_precaution": ["25 mm needles, angled onto the scapula"],
+    "signin.lung_risk": ["none"],
+    "signin.position": ["prone"],
+}
+#: The visits' clinic is in London (the factories' default): its emergency number.
+CALL = "Call 999 now"
+ANSWERED = "You answered on"
 LINK = re.compile(r"http://localhost(/f/[A-Za-z0-9_-]+)\r?$", re.MULTILINE)
 GONE_TITLE = "This link cannot be used"
 
@@ -62,7 +75,7 @@ class Visit:
 
 def deliver_visit(practitioner, make_session) -> Visit:
     """Sign a session for the practitioner and deliver its 24 h check through the outbox."""
-    session = make_session(practitioner, phases=ALL_PHASES, sign=True)
+    session = make_session(practitioner, phases=ALL_PHASES, sign=True, overrides=NEAR_LUNG)
     facts = {
         "session_id": session.id,
         "patient_id": session.patient_id,
@@ -234,15 +247,32 @@ def test_the_form_opens_by_saying_what_this_check_is_for(client, visit, kind, op
 
 
 def test_answering_saves_the_response_and_shows_advice_at_once(client, visit):
-    page = submit(client, visit.path, {**CALM, "other": "Slept well."})
+    page = submit(client, visit.path, CALM)
 
     assert page.status_code == 200
-    assert "Thank you, Ada" in text_of(page)
+    text = text_of(page)
+    assert "Thank you, Ada" in text
+    assert "settles within about 72 hours" in text and "Call 999 at once for chest pain" in text
     db.session.expire_all()
     response = db.session.scalars(select(PatientResponse)).one()
     assert response.session_id == visit.session_id
     assert response.followup_id == visit.followup_id
     assert response.escalation == "none"
+    assert response.answers["soreness"] == 2
+    followup = db.session.get(FollowUp, visit.followup_id)
+    assert (followup.status, followup.answered_dt is not None) == ("answered", True)
+    link = db.session.scalars(select(PatientLink)).one()
+    assert link.used_dt is not None
+
+
+def test_anything_the_patient_writes_goes_to_a_person_for_review(client, visit):
+    page = submit(client, visit.path, {**CALM, "other": "Slept well."})
+
+    assert page.status_code == 200
+    assert "will read your answers within two working days" in text_of(page)
+    db.session.expire_all()
+    response = db.session.scalars(select(PatientResponse)).one()
+    assert response.escalation == "review"
     assert response.answers["soreness"] == 2
     assert response.answers["other"] == "Slept well."
     followup = db.session.get(FollowUp, visit.followup_id)
@@ -256,10 +286,12 @@ def test_an_emergency_answer_shows_call_emergency_services_before_anything_else(
 
     assert page.status_code == 200
     main = main_of(page)
-    assert main.headings[0] == "Call emergency services now"
+    assert main.headings[0] == CALL
     first_text = next(value for kind, value in main.events if kind == "text")
-    assert first_text == "Call emergency services now"
-    assert "<title>Call emergency services now" in page.get_data(as_text=True)
+    assert first_text == CALL
+    assert f"<title>{CALL}" in page.get_data(as_text=True)
+    assert 'href="tel:999"' in page.get_data(as_text=True)
+    assert "dry needling near your chest, back, shoulder or neck on" in text_of(page)
     flag = db.session.scalars(select(Flag).where(Flag.kind == "emergency")).one()
     assert flag.severity == "critical"
 
@@ -271,58 +303,69 @@ def test_an_emergency_answer_with_other_questions_left_out_still_reaches_someone
     page = submit(client, visit.path, emergency)
 
     assert page.status_code == 200
-    assert main_of(page).headings[0] == "Call emergency services now"
+    assert main_of(page).headings[0] == CALL
     flag = db.session.scalars(select(Flag).where(Flag.kind == "emergency")).one()
     assert flag.severity == "critical"
     alerts = db.session.scalars(select(OutboxMessage).where(OutboxMessage.flag_id == flag.id)).all()
-    assert [a.purpose for a in alerts] == ["practitioner_alert"]
+    # The practitioner, and the clinic's duty address for an emergency (DESIGN §4).
+    assert sorted(a.purpose for a in alerts) == ["clinic_alert", "practitioner_alert"]
     response = db.session.scalars(select(PatientResponse)).one()
     assert response.answers == {**emergency, "signs": []}
 
 
 def test_bleeding_that_will_not_stop_is_an_emergency_too(client, visit):
     page = submit(client, visit.path, {**CALM, "bleeding": "wont_stop"})
-    assert main_of(page).headings[0] == "Call emergency services now"
+    assert main_of(page).headings[0] == CALL
+    text = text_of(page)
+    assert text.index("Keep pressing firmly") < text.index("Call 999 now.")
 
 
 def test_a_same_day_answer_tells_the_patient_the_clinic_will_call_today(client, visit):
     page = submit(client, visit.path, {**CALM, "signs": ["redness", "fever"]})
-    assert main_of(page).headings[0] == "Your clinic will call you today"
-    assert "Call emergency services now" not in main_of(page).headings
+    assert main_of(page).headings[0] == "We have told your clinic"
+    assert CALL not in main_of(page).headings
+    text = text_of(page)
+    assert "someone will contact you during opening hours" in text
+    assert "If nobody has called you by the end of today" in text and "NHS 111" in text
+    assert 'href="tel:+442079460000"' in page.get_data(as_text=True)
 
 
-def test_a_second_submission_gets_the_kind_page_and_keeps_the_first_answer(
-    client, visit, gone_page
-):
+def test_a_second_submission_says_when_it_was_answered_and_keeps_the_first_answer(client, visit):
     opened = client.get(visit.path)
     csrf = page_csrf(opened)
     assert submit(client, visit.path, CALM, csrf=csrf).status_code == 200
 
     again = submit(client, visit.path, {**CALM, "chest": "yes"}, csrf=csrf)
 
-    assert_gone(again, visit.clinic)
-    assert again.get_data(as_text=True) == gone_page
+    assert again.status_code == 200
+    assert ANSWERED in text_of(again)
     assert count(PatientResponse) == 1
     assert db.session.scalars(select(PatientResponse)).one().answers["chest"] == "no"
     assert count(Flag) == 0
 
 
-def test_opening_a_used_link_again_gets_the_kind_page_without_patient_data(
-    client, visit, gone_page
+def test_opening_an_answered_link_again_says_when_with_the_clinics_number_and_nothing_else(
+    client, visit
 ):
     submit(client, visit.path, CALM)
+    answered = db.session.get(FollowUp, visit.followup_id).answered_dt
+    day = answered.astimezone(db.session.get(FollowUp, visit.followup_id).session.clinic.zone)
 
     again = client.get(visit.path)
 
-    assert_gone(again, visit.clinic)
-    assert again.get_data(as_text=True) == gone_page
+    assert again.status_code == 200
+    text = text_of(again)
+    assert f"You answered on {day.day} {day:%B}, thank you" in text
+    assert 'href="tel:+442079460000"' in again.get_data(as_text=True)
+    for private in ("Lovelace", "ada@example.org", "soreness", "Soreness"):
+        assert private not in text
 
 
 def test_missing_answers_are_explained_beside_their_fields_and_nothing_is_saved(client, visit):
     page = submit(client, visit.path, {"soreness": "3"})
 
     assert page.status_code == 400
-    for name in ("trend", "bleeding", "bruising", "chest"):
+    for name in ("trend", "bleeding", "bruising", "numbness", "fainted", "needle_found", "chest"):
         assert field_error(page, name), f"no message beside {name}"
         assert f'id="{name}" class="field has-error" aria-invalid="true"' in page.get_data(
             as_text=True
@@ -354,16 +397,17 @@ def test_an_answer_without_the_csrf_token_is_refused_and_saves_nothing(client, v
 # --- links that cannot be used ---------------------------------------------------------------
 
 
-def test_an_expired_link_gets_the_kind_page(client, visit, gone_page):
+def test_an_expired_link_says_so_with_the_clinics_number(client, visit):
     db.session.execute(update(PatientLink).values(expires_dt=utcnow() - timedelta(minutes=1)))
     db.session.commit()
 
     page = client.get(visit.path)
 
-    assert_gone(page, visit.clinic)
-    assert page.get_data(as_text=True) == gone_page
+    assert page.status_code == 410
+    assert "This link has expired" in text_of(page)
+    assert 'href="tel:+442079460000"' in page.get_data(as_text=True)
     answered = client.post(visit.path, data={**CALM, "csrf_token": csrf_token(client)})
-    assert_gone(answered, visit.clinic)
+    assert answered.status_code == 410
     assert count(PatientResponse) == 0
 
 
@@ -437,7 +481,8 @@ def test_the_stop_link_opts_the_patient_out_and_nothing_more_is_sent(client, vis
     assert patient.opted_out_dt is not None
     assert patient.is_followup_consent is False
     statuses = db.session.scalars(select(OutboxMessage.status).order_by(OutboxMessage.id)).all()
-    assert statuses == ["sent", "cancelled", "cancelled"]  # 24 h sent; 48 h and 7 d stopped
+    # The 24 h check sent; its reminder, the 48 h chest check and the 7 d check stopped.
+    assert statuses == ["sent", "cancelled", "cancelled", "cancelled"]
     audited = db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == "patient.opt_out")
     ).one()
@@ -494,7 +539,8 @@ def test_the_practitioner_sees_the_follow_up_timeline_on_the_record(
     submit(client, visit.path, {**CALM, "soreness": "5"})
 
     after = text_of(practitioner_client.get(f"/sessions/{visit.session_id}"))
-    assert "soreness 5/10" in after
+    assert "Soreness now (0-10) 5/10" in after
+    assert "New numbness, tingling or weakness No" in after
     assert "72-hour soreness check" in after
 
 
@@ -517,10 +563,26 @@ def test_an_emergency_answer_stays_at_the_top_of_the_practitioners_page_until_ha
     assert f"/sessions/{visit.session_id}" in home.get_data(as_text=True)
     assert "Patients who need you now" in text_of(practitioner_client.get("/sessions/"))
 
+    # Compliance acknowledging the flag is not looking after the patient: it stays.
     db.session.execute(update(Flag).where(Flag.kind == "emergency").values(status="acknowledged"))
     db.session.commit()
+    assert "Patients who need you now" in text_of(practitioner_client.get("/sessions/"))
 
+    flag = db.session.scalars(select(Flag).where(Flag.kind == "emergency")).one()
+    handled = practitioner_client.post(
+        f"/escalations/{flag.id}/handled",
+        data={
+            "action": "called",
+            "note": "Called, sent to A&E",
+            "csrf_token": csrf_token(practitioner_client),
+        },
+    )
+
+    assert handled.status_code == 302
     assert "Patients who need you now" not in text_of(practitioner_client.get("/sessions/"))
+    db.session.expire_all()
+    flag = db.session.get(Flag, flag.id)
+    assert (flag.handled_action, flag.handled_note) == ("called", "Called, sent to A&E")
 
 
 def test_an_emergency_is_listed_above_an_earlier_same_day_answer(
@@ -534,7 +596,8 @@ def test_an_emergency_is_listed_above_an_earlier_same_day_answer(
     home = practitioner_client.get("/sessions/")
 
     items = re.findall(
-        r'<li class="sev-(\w+)"><strong>([^<]+)</strong>', home.get_data(as_text=True)
+        r'<li class="sev-(\w+)" id="answer-\d+">\s*<p><strong>([^<]+)</strong>',
+        home.get_data(as_text=True),
     )
     assert items == [("critical", "Emergency"), ("high", "Same day")]
 

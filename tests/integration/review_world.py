@@ -104,7 +104,7 @@ def small_history(cast, make_record) -> dict[str, int]:
         },
     )
     h["painful"] = make_record(
-        cast.ada, cast.pat, day=date(2026, 2, 5), answers={"timeout.pain_during": ["6"]}
+        cast.ada, cast.pat, day=date(2026, 2, 5), answers={"signout.pain_during": ["6"]}
     )
     h["clean_feb"] = make_record(cast.colin, cast.quinn, day=date(2026, 2, 6))
     # Harbour, March: two signed sessions, one left unsigned for days, one still in progress.
@@ -112,7 +112,7 @@ def small_history(cast, make_record) -> dict[str, int]:
         cast.ada,
         cast.pat,
         day=date(2026, 3, 2),
-        answers={"signout.reaction": ["nausea"], "signout.reaction.note": ["Lay down; settled."]},
+        answers={"signout.reactions": ["nausea"], "signout.reactions.note": ["Lay down; settled."]},
     )
     h["large_bruise"] = make_record(
         cast.colin,
@@ -132,6 +132,6 @@ def small_history(cast, make_record) -> dict[str, int]:
         cast.olga,
         cast.lara,
         day=date(2026, 3, 10),
-        answers={"signout.bleeding": ["minor"], "timeout.pain_during": ["4"]},
+        answers={"signout.bleeding": ["minor"], "signout.pain_during": ["4"]},
     )
     return h

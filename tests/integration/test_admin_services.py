@@ -107,7 +107,7 @@ def test_audit_events_are_described_in_plain_words():
     )
     assert rules.describe_event(
         "clinic.update", {"changes": {"duty_email": [None, "a@b.example"]}}
-    ) == ("Clinic changed: alert email none → a@b.example")
+    ) == ("Clinic changed: duty address none → a@b.example")
     assert rules.describe_event("template.discard", {"version": 4}) == (
         "Draft template discarded: version 4"
     )
@@ -230,10 +230,10 @@ def test_deactivating_another_account_ends_its_sessions_and_refuses_a_second_tim
 
 @pytest.fixture
 def officer_with_token(make_user):
-    from safety.fhir import services as fhir
+    from safety.fhir import tokens as api_tokens
 
     officer = make_user(role="compliance")
-    issued = fhir.create_token(officer.email)
+    issued = api_tokens.create_token(officer.email)
     db.session.commit()
     return officer, issued
 
@@ -330,13 +330,16 @@ def settings(**changes):
         "timezone": "America/Toronto",
         "workday_start_hour": 7,
         "workday_end_hour": 20,
-        "duty_email": None,
+        "duty_email": "desk@lake.example",
+        "phone": "+1 416 555 0100",
+        "country": "CA",
+        "working_days": "12345",
         **changes,
     }
 
 
 def test_a_clinic_is_created_with_every_setting_and_audited(admin):
-    clinic = clinics.add_clinic(**settings(duty_email=" Desk@Lake.example "), actor=admin)
+    clinic = clinics.create_clinic(**settings(duty_email=" Desk@Lake.example "), actor=admin)
     db.session.commit()
 
     assert (clinic.timezone, clinic.workday_start_hour, clinic.duty_email) == (
@@ -353,14 +356,14 @@ def test_a_clinic_is_created_with_every_setting_and_audited(admin):
 )
 def test_only_real_iana_zone_names_are_accepted(admin, zone):
     with pytest.raises(DomainError) as refused:
-        clinics.add_clinic(**settings(timezone=zone), actor=admin)
+        clinics.create_clinic(**settings(timezone=zone), actor=admin)
 
     assert "timezone" in refused.value.errors
     assert count(Clinic) == 0
 
 
 def test_spaces_around_a_zone_name_are_trimmed(admin):
-    clinic = clinics.add_clinic(**settings(timezone=" Pacific/Chatham "), actor=admin)
+    clinic = clinics.create_clinic(**settings(timezone=" Pacific/Chatham "), actor=admin)
 
     assert clinic.timezone == "Pacific/Chatham"
 
@@ -368,7 +371,14 @@ def test_spaces_around_a_zone_name_are_trimmed(admin):
 def test_updating_a_clinic_returns_and_audits_only_what_changed(admin, clinic):
     changes = clinics.update_clinic(
         clinic.id,
-        **settings(name="Harbour Physio", timezone="Europe/London", workday_start_hour=9),
+        **settings(
+            name="Harbour Physio",
+            timezone="Europe/London",
+            workday_start_hour=9,
+            duty_email=clinic.duty_email,
+            phone=clinic.phone,
+            country=clinic.country,
+        ),
         actor=admin,
     )
     db.session.commit()
@@ -379,7 +389,14 @@ def test_updating_a_clinic_returns_and_audits_only_what_changed(admin, clinic):
     assert (
         clinics.update_clinic(
             clinic.id,
-            **settings(name="Harbour Physio", timezone="Europe/London", workday_start_hour=9),
+            **settings(
+                name="Harbour Physio",
+                timezone="Europe/London",
+                workday_start_hour=9,
+                duty_email=clinic.duty_email,
+                phone=clinic.phone,
+                country=clinic.country,
+            ),
             actor=admin,
         )
         == {}
@@ -400,12 +417,15 @@ def test_a_clinic_keeps_its_own_name_but_cannot_take_another_clinics(admin, clin
 
 def test_every_wrong_clinic_setting_is_reported_at_once(admin):
     with pytest.raises(DomainError) as refused:
-        clinics.add_clinic(
+        clinics.create_clinic(
             name="",
             timezone="Nowhere/Land",
             workday_start_hour=-1,
             workday_end_hour=None,
             duty_email="nope",
+            phone="",
+            country="XX",
+            working_days="9",
             actor=admin,
         )
 
@@ -415,6 +435,9 @@ def test_every_wrong_clinic_setting_is_reported_at_once(admin):
         "workday_start_hour",
         "workday_end_hour",
         "duty_email",
+        "phone",
+        "country",
+        "working_days",
     }
     assert count(Clinic) == 0
 
@@ -510,7 +533,7 @@ def test_the_activity_history_names_the_administrator_who_acted_newest_first(
 ):
     second = make_user("admin", name="Bea Backup")
     auth.change_role(practitioner.id, role="compliance", clinic_id=None, actor=second)
-    clinics.add_clinic(**settings(), actor=admin)
+    clinics.create_clinic(**settings(), actor=admin)
     db.session.commit()
 
     rows = services.history()

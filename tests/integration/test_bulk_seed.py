@@ -20,7 +20,7 @@ from safety.errors import Conflict
 from safety.extensions import db
 from safety.followup.models import FollowUp, PatientResponse
 from safety.integrity.verify import verify
-from safety.risks import services as risks
+from safety.risks.models import TemplateVersion
 
 N = 300
 
@@ -33,6 +33,18 @@ def _sessions() -> list[TreatmentSession]:
             .order_by(TreatmentSession.id)
         )
     )
+
+
+def test_the_last_days_of_bulk_data_are_on_version_2_and_the_rest_on_version_1(app):
+    bulk.generate(N)
+
+    by_version = Counter(
+        (s.session_date, checklists.template_for(s).register_version) for s in _sessions()
+    )
+    last_v1 = max(day for day, version in by_version if version == 1)
+    first_v2 = min(day for day, version in by_version if version == 2)
+    assert last_v1 < first_v2
+    assert {version for _, version in by_version} == {1, 2}
 
 
 def test_bulk_seed_creates_that_many_signed_sessions_with_three_phases_each(app):
@@ -49,9 +61,9 @@ def test_bulk_seed_creates_that_many_signed_sessions_with_three_phases_each(app)
 
 def test_bulk_sessions_are_checklists_the_application_would_have_signed(app):
     bulk.generate(N)
-    template = checklists.template_for(_sessions()[0])
 
     for session in _sessions():
+        template = checklists.template_for(session)
         state = checklists.progress(session)
         assert state.answers == session.answers
         assert rules.applicable_answers(template, session.answers) == session.answers
@@ -68,18 +80,20 @@ def test_bulk_sessions_are_checklists_the_application_would_have_signed(app):
 
 def test_bulk_sessions_carry_the_flags_and_outcomes_signing_would_set(app):
     bulk.generate(N)
-    template = checklists.template_for(_sessions()[0])
 
     for session in _sessions():
-        expected = rules.flags_for(template, session.answers)
+        expected = rules.flags_for(checklists.template_for(session), session.answers)
         assert [(f.kind, f.severity, f.link_id, f.message) for f in session.flags] == [
             (f.kind, f.severity, f.link_id, f.message) for f in expected
         ]
         assert session.flag_count == len(expected)
-        assert session.bleeding == session.answers["signout.bleeding"]
-        assert session.bruising == session.answers["signout.bruising"]
-        assert session.reaction == session.answers["signout.reaction"]
-        assert session.pain_during == session.answers["timeout.pain_during"]
+        columns = rules.answer_columns(session.answers)
+        assert (session.bleeding, session.bruising, session.reaction, session.pain_during) == (
+            columns["bleeding"],
+            columns["bruising"],
+            columns["reaction"],
+            columns["pain_during"],
+        )
         assert session.content_hash == rules.content_hash(checklists.signed_content(session))
 
 
@@ -185,10 +199,14 @@ def test_demo_seed_sessions_adds_bulk_data_to_the_demo_data_once(app, runner):
     assert "already exists" in again.output
     bulk_count = bulk.bulk_session_count()
     assert bulk_count == 120
-    # The default template was published before the first generated session.
-    published = risks.current_template().published_dt
-    first_signed = db.session.scalar(select(func.min(TreatmentSession.signed_dt)))
-    assert published < first_signed
+    # Every session pinned a template published before it started.
+    pinned_later = db.session.scalar(
+        select(func.count())
+        .select_from(TreatmentSession)
+        .join(TemplateVersion, TemplateVersion.id == TreatmentSession.template_version_id)
+        .where(TemplateVersion.published_dt > TreatmentSession.started_dt)
+    )
+    assert pinned_later == 0
     assert verify().is_intact
 
 

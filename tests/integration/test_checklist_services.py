@@ -6,7 +6,7 @@ import copy
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import CLEAN_PHASES, PASSWORD
+from conftest import CLEAN_PHASES, CLEAN_PHASES_V1, PASSWORD
 from sqlalchemy import func, select
 
 from safety.audit.models import AuditEvent
@@ -102,16 +102,15 @@ def test_a_newly_published_version_never_changes_a_started_session(
 def test_a_started_session_is_still_checked_against_its_pinned_version(
     practitioner, make_user, make_session
 ):
-    started = make_session(practitioner, phases=("signin",))
+    started = make_session(practitioner, phases=("signin", "timeout"))
     publish_bleeding_only_template(make_user("admin"))
-    without_lot = {k: v for k, v in CLEAN_PHASES["timeout"].items() if k != "timeout.needle_lot"}
+    without_bruising = {k: v for k, v in CLEAN_PHASES["signout"].items() if k != "signout.bruising"}
 
     with pytest.raises(DomainError) as refused:
-        services.submit_phase(practitioner, started.id, "timeout", without_lot)
+        services.submit_phase(practitioner, started.id, "signout", without_bruising)
     db.session.rollback()
 
-    assert "timeout.needle_lot" in refused.value.errors
-    services.submit_phase(practitioner, started.id, "timeout", CLEAN_PHASES["timeout"])
+    assert "signout.bruising" in refused.value.errors
     services.submit_phase(practitioner, started.id, "signout", CLEAN_PHASES["signout"])
     services.sign_session(practitioner, started.id, PASSWORD)
     signed = reloaded(started.id)
@@ -124,13 +123,16 @@ def test_new_sessions_use_the_newly_published_version(practitioner, make_user, m
     first = make_session(practitioner)
     newer = publish_bleeding_only_template(make_user("admin"))
 
-    later = make_session(practitioner, phases=("signin", "timeout"))
+    later = make_session(practitioner, phases=("signin", "timeout", "signout"))
 
     assert later.template_version_id == newer.id != first.template_version_id
-    assert "timeout.needle_lot" not in link_ids(later)
+    # An import adds controls and never removes the infection-control baseline.
+    assert "timeout.needle_lot" in link_ids(later)
     assert "signout.bleeding" in link_ids(later)
-    timeout_entry = entries_of(later.id)[-1]
-    assert set(timeout_entry.answers) == {"timeout.hand_hygiene", "timeout.needles_inserted"}
+    assert "signout.bruising" not in link_ids(later)
+    signout_entry = entries_of(later.id)[-1]
+    assert "signout.bruising" not in signout_entry.answers
+    assert "signout.needles_used" in signout_entry.answers
 
 
 # --- phases ---------------------------------------------------------------------------------
@@ -159,7 +161,7 @@ def test_each_phase_is_kept_as_its_own_entry_with_its_author_and_time(practition
     assert [e.submitted_dt for e in entries] == [times[p] for p in ALL_PHASES]
     assert entries[0].answers["signin.authorised"] is True
     assert entries[0].answers["signin.regions"] == ["lumbar", "hip"]
-    assert entries[1].answers["timeout.needles_inserted"] == 6
+    assert entries[2].answers["signout.needles_used"] == 6
     assert "timeout.needle_lot" not in entries[0].answers
     submits = events("session.phase_submit", session.id)
     assert [e.details["phase"] for e in submits] == list(ALL_PHASES)
@@ -194,7 +196,9 @@ def test_a_phase_with_a_broken_rule_is_refused_whole(practitioner, make_session)
         services.submit_phase(practitioner, session.id, "signout", unreconciled)
     db.session.rollback()
 
-    assert refused.value.errors["signout.count_discrepancy"] == rules.COUNT_NOTE_NEEDED
+    assert refused.value.errors["signout.count_discrepancy"] == (
+        "The needle counts do not reconcile (6 used / 5 removed). Say what was done before signing."
+    )
     assert [e.phase for e in entries_of(session.id)] == ["signin", "timeout"]
 
 
@@ -244,7 +248,7 @@ def signed_with_resubmission(practitioner, make_session):
         practitioner,
         session.id,
         "timeout",
-        {**CLEAN_PHASES["timeout"], "timeout.pain_during": ["3"]},
+        {**CLEAN_PHASES["timeout"], "timeout.guide_tubes": ["none"]},
     )
     services.submit_phase(practitioner, session.id, "signout", CLEAN_PHASES["signout"])
     services.sign_session(practitioner, session.id, PASSWORD)
@@ -365,8 +369,11 @@ def test_signing_raises_a_critical_flag_for_a_needle_count_that_does_not_reconci
 
     assert [(f.kind, f.severity, f.link_id) for f in flags] == [
         ("count_discrepancy", "critical", "signout.count_discrepancy")
+    ] * 2
+    assert [f.message for f in flags] == [
+        "Needle counts do not reconcile: 6 used / 5 removed.",
+        "Needle counts do not reconcile: 6 opened / 5 disposed.",
     ]
-    assert "inserted 6, removed 5, disposed 5" in flags[0].message
     assert flags[0].status == "open"
     assert session.answers["signout.count_discrepancy"].startswith("Couch and floor searched")
 
@@ -385,8 +392,8 @@ def test_signing_raises_a_flag_for_every_unexpected_answer_most_serious_first(
     session = make_session(practitioner, phases=ALL_PHASES, overrides=overrides, sign=True)
 
     flags = [(f.kind, f.severity, f.link_id) for f in session.flags]
-    assert flags[0] == ("count_discrepancy", "critical", "signout.count_discrepancy")
-    assert set(flags[1:]) == {
+    assert flags[:2] == [("count_discrepancy", "critical", "signout.count_discrepancy")] * 2
+    assert set(flags[2:]) == {
         ("deviation", "high", "timeout.skin_prepared"),
         ("prolonged_bleeding", "high", "signout.bleeding"),
     }
@@ -510,8 +517,11 @@ def test_sessions_for_today_lists_the_clinics_sessions_and_earlier_unsigned_ones
 def test_signing_refuses_counts_that_no_longer_reconcile_after_an_earlier_phase_is_resubmitted(
     practitioner, make_session
 ):
+    # Version 1 counts needles inserted at time out: a later time out can undo sign out.
+    risks.default_of_register(1)
+    db.session.commit()
     session = make_session(practitioner, phases=ALL_PHASES)
-    recount = {**CLEAN_PHASES["timeout"], "timeout.needles_inserted": ["7"]}
+    recount = {**CLEAN_PHASES_V1["timeout"], "timeout.needles_inserted": ["7"]}
     services.submit_phase(practitioner, session.id, "timeout", recount)
 
     with pytest.raises(DomainError, match="needle counts do not reconcile"):

@@ -152,7 +152,7 @@ def test_importing_a_leaflet_prints_the_draft_with_provenance_and_stores_nothing
     ]
     assert items["signout.bleeding"] == ["Bleeding at the needle sites."]
     assert items["signout.bruising"] == ["Bruising around the needle sites."]
-    assert items["timeout.pain_during"] == [
+    assert items["signout.pain_during"] == [
         "Temporary soreness after treatment, usually gone within 72 hours."
     ]
     assert unmatched_statements(result.output) == [
@@ -265,7 +265,7 @@ def test_the_fhir_format_prints_a_valid_questionnaire_whose_items_carry_risk_cod
     assert "bloodborne_infection" in codes["timeout.needles_sterile"]
     assert "bleeding" in codes["signout.bleeding"]
     assert "bruising" in codes["signout.bruising"]
-    assert "soreness" in codes["timeout.pain_during"]
+    assert "soreness" in codes["signout.pain_during"]
     assert count(TemplateVersion) == 0
 
 
@@ -478,17 +478,24 @@ def test_the_demo_seed_puts_its_two_clinics_in_london_and_toronto(seeded):
     assert clinics[toronto.clinic_id] == "America/Toronto"
 
 
-def test_the_demo_seed_signs_sessions_at_both_clinics_with_one_count_discrepancy(seeded):
+def test_the_demo_seed_signs_sessions_at_both_clinics_on_both_checklist_versions(seeded):
     signed = list(
         db.session.scalars(select(TreatmentSession).where(TreatmentSession.signed_dt.is_not(None)))
     )
     discrepancies = list(db.session.scalars(select(Flag).where(Flag.kind == "count_discrepancy")))
+    versions = {s.template_version.definition.get("register_version", 1) for s in signed}
 
     assert {s.clinic_id for s in signed} == {c.id for c in db.session.scalars(select(Clinic))}
     assert len(signed) >= 10
-    assert len(discrepancies) == 1
-    assert discrepancies[0].severity == "critical"
-    assert discrepancies[0].session.is_signed
+    assert versions == {1, 2}
+    # One session with a needle missing on each version (version 2 flags both of its counts).
+    assert len({f.session_id for f in discrepancies}) == 2
+    assert {f.severity for f in discrepancies} == {"critical"}
+    assert all(f.session.is_signed for f in discrepancies)
+    cancelled = db.session.scalars(
+        select(TreatmentSession).where(TreatmentSession.cancelled_dt.is_not(None))
+    ).all()
+    assert len(cancelled) == 2 and all("consent" in s.cancel_reason for s in cancelled)
     assert f"Demo data created: {len(signed)} signed sessions." in seeded
 
 

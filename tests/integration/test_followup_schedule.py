@@ -7,7 +7,15 @@ from datetime import timedelta
 
 import pytest
 from conftest import saved
-from followup_helpers import ALL_PHASES, add_patient, count, followups_of, outbox_of, signer
+from followup_helpers import (
+    ALL_PHASES,
+    NEAR_LUNG,
+    add_patient,
+    count,
+    followups_of,
+    outbox_of,
+    signer,
+)
 from sqlalchemy import select
 
 from safety.audit.models import AuditEvent
@@ -35,7 +43,7 @@ def signed(make_session, practitioner):
 
 def test_signing_writes_the_follow_ups_and_their_outbox_rows(signed):
     session = signed()
-    plans = rules.plan_at_signing(session.signed_dt, session.clinic.zone, with_day7=True)
+    plans = rules.plan_at_signing(session.signed_dt, session.clinic.zone, near_lung=False)
 
     assert [(f.kind, f.channel, f.status) for f in followups_of(session.id)] == [
         ("24h", "email", "scheduled"),
@@ -69,7 +77,7 @@ def test_a_failure_after_signing_rolls_back_the_follow_ups_with_the_signature(
     assert db.session.get(TreatmentSession, session.id).signed_dt is None
 
 
-def test_a_template_without_the_infection_risk_plans_no_7_day_check(signed, make_user):
+def test_the_7_day_check_is_planned_whatever_risks_the_template_names(signed, make_user):
     admin = make_user("admin")
     draft, _ = risks.create_draft_from_text(BLEEDING_ONLY, actor=admin)
     risks.publish(draft.id, actor=admin)
@@ -78,8 +86,20 @@ def test_a_template_without_the_infection_risk_plans_no_7_day_check(signed, make
     session = signed()
 
     assert "bloodborne_infection" not in session.template_version.definition["kinds"]
-    assert [f.kind for f in followups_of(session.id)] == ["24h"]
-    assert [r.is_reminder for r in outbox_of(session.id)] == [False, True]
+    assert [f.kind for f in followups_of(session.id)] == ["24h", "7d"]
+    assert [r.is_reminder for r in outbox_of(session.id)] == [False, True, False]
+
+
+def test_needling_near_the_lung_adds_the_48_hour_chest_check(signed):
+    session = signed(NEAR_LUNG)
+    plans = rules.plan_at_signing(session.signed_dt, session.clinic.zone, near_lung=True)
+
+    assert [f.kind for f in followups_of(session.id)] == ["24h", "48h", "7d"]
+    assert [r.next_attempt_dt for r in outbox_of(session.id)] == [p.due for p in plans]
+    scheduled = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "followup.schedule")
+    ).one()
+    assert scheduled.details["kinds"] == ["24h", "48h", "7d"]
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from followup_helpers import (
+    NEAR_LUNG,
     answer,
     deliver_first_check,
     first_check,
@@ -173,7 +174,7 @@ def test_delivery_backs_off_and_after_the_last_attempt_is_marked_failed_and_flag
 
 
 def test_a_practitioner_alert_that_cannot_be_delivered_is_flagged_too(app, signed):
-    session = signed()
+    session = signed(NEAR_LUNG)
     due, token = deliver_first_check(session)
     answer(token, {"chest": ["yes"]}, now=due)
     app.config.update(REMINDER_BACKEND="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port())

@@ -56,7 +56,7 @@ def test_the_csv_cells_read_as_a_person_would_write_them(cast, small_history):
     assert row["signin.anticoagulant"] == "no"
     assert row["signin.regions"] == "lumbar;hip"
     assert row["signin.bleeding_precaution"] == ""
-    assert row["timeout.needles_inserted"] == "6"
+    assert row["signout.needles_used"] == "6"
     assert row["timeout.needle_lot"] == "LOT-2611A"
     assert row["signout.bleeding"] == "prolonged"
 

@@ -70,12 +70,14 @@ class Generator:
     def run(self) -> dict[str, int]:
         """Set up, then write every session; return what was written, by kind."""
         setup_dt = datetime.combine(self.first_day - timedelta(days=90), time(9), UTC)
-        risks.ensure_current_template(now=setup_dt)
+        version_2_dt = datetime.combine(
+            self.first_day + timedelta(days=SPAN_DAYS - VERSION_2_DAYS), time(0), UTC
+        ) - timedelta(days=1)
         versions = tuple(
             Version(v.id, v.version, template_from_definition(v.definition))
             for v in (
                 risks.default_of_register(1, now=setup_dt),
-                risks.default_of_register(2, now=setup_dt),
+                risks.default_of_register(2, now=version_2_dt),
             )
         )
         self.clinics = self._clinics(setup_dt)
