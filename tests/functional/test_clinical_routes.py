@@ -1,0 +1,421 @@
+"""What the clinical review asked of version 2, through the routes with CSRF on: the consent
+stop and the cancel, the sources beside the checklist, staff reading every answer a patient
+gave, and nothing escalated left unread (the worker's deadlines, on a moving clock)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import CLEAN_PHASES, PASSWORD, csrf_token, login, post_form
+from htmlpage import ById
+from sqlalchemy import func, select
+
+from safety.audit.models import AuditEvent
+from safety.auth.models import User
+from safety.checklists.models import Flag, TreatmentSession
+from safety.extensions import db
+from safety.followup import patient as followup_patient
+from safety.followup.models import FollowUp, OutboxMessage
+from safety.followup.worker import work_once
+from safety.hashing import sha256_hex
+from safety.review import records
+from safety.review.rules.records import RecordFilters
+
+ALL_PHASES = ("signin", "timeout", "signout")
+NEAR_LUNG = {
+    "signin.regions": ["shoulder", "lumbar"],
+    "signin.lung_precaution": ["25 mm needles, angled onto the scapula"],
+    "signin.lung_risk": ["none"],
+    "signin.position": ["prone"],
+}
+CALM = {
+    "soreness": ["2"],
+    "trend": ["better"],
+    "bleeding": ["none"],
+    "bruising": ["none"],
+    "numbness": ["no"],
+    "fainted": ["no"],
+    "needle_found": ["no"],
+    "chest": ["no"],
+}
+WROTE = "The site on my shoulder feels hot and I slept badly."
+
+
+def text_of(response) -> str:
+    parser = ById()
+    chunks: list[str] = []
+    parser.handle_data = chunks.append
+    parser.feed(response.get_data(as_text=True))
+    parser.close()
+    return " ".join("".join(chunks).split())
+
+
+def count(model, *where) -> int:
+    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+@pytest.fixture
+def practitioner(make_user, make_clinic):
+    return make_user("practitioner", clinic=make_clinic("Harbour Physio"), name="Ada Author")
+
+
+@pytest.fixture
+def practitioner_id(practitioner) -> int:
+    """The practitioner's id, read before any request leaves the object detached."""
+    return practitioner.id
+
+
+@pytest.fixture
+def signed_in(app, practitioner):
+    browser = app.test_client()
+    assert login(browser, practitioner).status_code == 302
+    return browser
+
+
+@pytest.fixture
+def officer_client(app, make_user):
+    browser = app.test_client()
+    assert login(browser, make_user("compliance", name="Casey Compliance")).status_code == 302
+    return browser
+
+
+# --- the consent stop and the cancel ---------------------------------------------------------
+
+
+def test_consent_no_is_saved_and_no_later_phase_can_be_saved(signed_in, practitioner, make_session):
+    session = make_session(practitioner)
+
+    saved = post_form(signed_in, f"/sessions/{session.id}/phase/signin", {"signin.consent": "no"})
+
+    assert saved.status_code == 302
+    assert saved.headers["Location"] == f"/sessions/{session.id}"
+    page = text_of(signed_in.get(f"/sessions/{session.id}"))
+    assert "The session stopped at Sign in" in page
+    assert "No needling without informed consent" in page
+    assert "Sign the checklist" not in page
+    refused = post_form(
+        signed_in, f"/sessions/{session.id}/phase/timeout", {**CLEAN_PHASES["timeout"]}
+    )
+    assert refused.status_code == 409
+    assert "No needling without informed consent" in text_of(refused)
+    assert (
+        post_form(signed_in, f"/sessions/{session.id}/sign", {"password": PASSWORD}).status_code
+        == 400
+    )
+    assert not db.session.get(TreatmentSession, session.id).is_signed
+    assert count(Flag) == 0
+
+
+def test_answering_consent_yes_again_lets_the_session_go_on(signed_in, practitioner, make_session):
+    session = make_session(practitioner)
+    post_form(signed_in, f"/sessions/{session.id}/phase/signin", {"signin.consent": "no"})
+
+    again = post_form(signed_in, f"/sessions/{session.id}/phase/signin", CLEAN_PHASES["signin"])
+
+    assert again.headers["Location"] == f"/sessions/{session.id}/phase/timeout"
+
+
+def test_a_session_is_cancelled_with_a_reason_audited_by_its_hash(
+    signed_in, practitioner, make_session
+):
+    session = make_session(practitioner, phases=("signin",))
+    reason = "Started for the wrong patient."
+
+    cancelled = post_form(signed_in, f"/sessions/{session.id}/cancel", {"reason": reason})
+
+    assert cancelled.status_code == 302
+    assert cancelled.headers["Location"] == "/sessions/"
+    db.session.expire_all()
+    stored = db.session.get(TreatmentSession, session.id)
+    assert (stored.is_cancelled, stored.cancel_reason) == (True, reason)
+    event = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "session.cancel")
+    ).one()
+    assert event.details == {"reason_hash": sha256_hex(reason), "phases": ["signin"]}
+    assert "Cancelled" in text_of(signed_in.get("/sessions/"))
+    page = text_of(signed_in.get(f"/sessions/{session.id}"))
+    assert f"Reason: {reason}" in page
+    # Final: nothing more is saved, signed or cancelled.
+    assert signed_in.get(f"/sessions/{session.id}/phase/timeout").status_code == 302
+    refused = post_form(signed_in, f"/sessions/{session.id}/phase/timeout", CLEAN_PHASES["timeout"])
+    assert refused.status_code == 302
+    assert (
+        post_form(signed_in, f"/sessions/{session.id}/sign", {"password": PASSWORD}).status_code
+        == 409
+    )
+    again = post_form(signed_in, f"/sessions/{session.id}/cancel", {"reason": "Twice"})
+    assert again.status_code == 409
+
+
+@pytest.mark.parametrize(("reason", "message"), [("   ", "Say why"), ("x" * 501, "under 500")])
+def test_a_cancel_without_a_usable_reason_is_refused_beside_the_field(
+    signed_in, practitioner, make_session, reason, message
+):
+    session = make_session(practitioner)
+
+    refused = post_form(signed_in, f"/sessions/{session.id}/cancel", {"reason": reason})
+
+    assert refused.status_code == 400
+    assert message in text_of(refused)
+    assert not db.session.get(TreatmentSession, session.id).is_cancelled
+    assert count(AuditEvent, AuditEvent.action == "session.cancel") == 0
+
+
+def test_only_the_practitioner_who_started_a_session_can_cancel_it(
+    app, practitioner, make_user, make_session
+):
+    session_id = make_session(practitioner).id
+    colleague = make_user("practitioner", clinic=practitioner.clinic)
+    browser = app.test_client()
+    login(browser, colleague)
+
+    refused = post_form(browser, f"/sessions/{session_id}/cancel", {"reason": "Not mine"})
+
+    assert refused.status_code == 403
+    assert not db.session.get(TreatmentSession, session_id).is_cancelled
+
+
+def test_a_cancelled_session_is_never_overdue(practitioner, make_user, make_patient):
+    from safety.checklists import services
+
+    patient = make_patient(practitioner)
+    long_ago = datetime.now(UTC) - timedelta(days=3)
+    forgotten = services.start_session(practitioner, patient_id=patient.id, now=long_ago)
+    cancelled = services.start_session(practitioner, patient_id=patient.id, now=long_ago)
+    services.cancel_session(practitioner, cancelled.id, "Started by mistake")
+    db.session.commit()
+    officer = make_user("compliance")
+
+    def ids(state: str) -> set[int]:
+        page = records.find_records(officer, RecordFilters(state=state))
+        return {row.id for row in page.rows}
+
+    assert ids("overdue") == {forgotten.id}
+    assert ids("cancelled") == {cancelled.id}
+    assert cancelled.id not in ids("in_progress")
+
+
+# --- every item shows its sources ---------------------------------------------------------------
+
+
+def test_each_checklist_item_says_why_behind_a_disclosure_that_works_without_javascript(
+    signed_in, practitioner, make_session
+):
+    session = make_session(practitioner)
+
+    page = signed_in.get(f"/sessions/{session.id}/phase/signin").get_data(as_text=True)
+
+    consent = re.search(r'data-link-id="signin.consent".*?</details>', page, re.S).group(0)
+    assert '<details class="why">' in consent and "<summary>Why?" in consent
+    assert "WHO Surgical Safety Checklist" in consent
+
+
+def test_the_template_page_lists_every_source_and_the_follow_up_thresholds(
+    officer_client, practitioner, make_session
+):
+    session = make_session(practitioner)
+
+    page = text_of(officer_client.get(f"/templates/{session.template_version_id}"))
+
+    assert "21 CFR 880.5580" in page and "Brady S" in page
+    assert "Follow-up times and thresholds" in page
+    assert "clinic policy, not from a study" in page
+    assert "review_soreness_24h" in page
+
+
+# --- staff read every answer a patient gave ----------------------------------------------------
+
+
+@pytest.fixture
+def answered(practitioner, make_session) -> int:
+    """The id of a shoulder session whose 24-hour check came back with a large bruise and a
+    note."""
+    session = make_session(practitioner, phases=ALL_PHASES, sign=True, overrides=NEAR_LUNG)
+    first = db.session.scalars(
+        select(FollowUp).where(FollowUp.session_id == session.id, FollowUp.kind == "24h")
+    ).one()
+    token = followup_patient.issue_link(first, now=first.due_dt)
+    followup_patient.answer(
+        token, {**CALM, "bruising": ["large"], "other": [WROTE]}, now=first.due_dt
+    )
+    db.session.commit()
+    return session.id
+
+
+def test_the_practitioner_reads_the_answers_on_the_record_and_on_today(signed_in, answered):
+    record = text_of(signed_in.get(f"/sessions/{answered}"))
+    today = text_of(signed_in.get("/sessions/"))
+
+    for page in (record, today):
+        assert "Bruising A large bruise, or one that is spreading" in page
+        assert WROTE in page
+        assert "Chest pain, pain breathing in or breathlessness since the appointment No" in page
+
+
+def test_compliance_reads_the_answers_on_the_record_and_in_the_flags_queue(
+    officer_client, answered
+):
+    record = text_of(officer_client.get(f"/review/records/{answered}"))
+    queue = text_of(officer_client.get("/review/flags"))
+
+    for page in (record, queue):
+        assert WROTE in page
+        assert "A large bruise, or one that is spreading" in page
+
+
+def test_the_alert_email_carries_no_clinical_detail(answered):
+    alert = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.purpose == "practitioner_alert")
+    ).one()
+    work_once("worker", now=alert.next_attempt_dt)
+
+    from safety.followup.models import DevMessage
+
+    message = db.session.scalars(select(DevMessage).where(DevMessage.outbox_id == alert.id)).one()
+    whole = f"{message.subject}\n{message.body}"
+    for clinical in ("bruise", "shoulder", "hot", "Ada", "Lovelace"):
+        assert clinical not in whole
+
+
+def test_what_the_practitioner_did_shows_on_the_compliance_record(
+    signed_in, officer_client, answered
+):
+    flag_id = db.session.scalars(select(Flag.id).where(Flag.kind == "same_day")).one()
+
+    post_form(
+        signed_in,
+        f"/escalations/{flag_id}/handled",
+        {"action": "advised", "note": "Cold pack, review in clinic Friday"},
+    )
+
+    page = text_of(officer_client.get(f"/review/records/{answered}"))
+    assert "The practitioner recorded: advised (Cold pack, review in clinic Friday)" in page
+    assert count(AuditEvent, AuditEvent.action == "flag.handled") == 1
+
+
+def test_another_practitioners_answer_cannot_be_marked_handled(app, answered, make_user):
+    flag_id = db.session.scalars(select(Flag.id).where(Flag.kind == "same_day")).one()
+    stranger = make_user("practitioner")
+    browser = app.test_client()
+    login(browser, stranger)
+
+    refused = post_form(browser, f"/escalations/{flag_id}/handled", {"action": "called"})
+
+    assert refused.status_code == 404
+    assert db.session.get(Flag, flag_id).handled_dt is None
+
+
+# --- nothing escalated is left unread ----------------------------------------------------------
+
+
+def emergency_at(practitioner_id: int, make_session, when: datetime) -> int:
+    """Return the id of the emergency flag a chest-pain answer at `when` raised."""
+    practitioner = db.session.get(User, practitioner_id)
+    session = make_session(practitioner, phases=ALL_PHASES, sign=True, overrides=NEAR_LUNG)
+    first = db.session.scalars(
+        select(FollowUp).where(FollowUp.session_id == session.id, FollowUp.kind == "24h")
+    ).one()
+    token = followup_patient.issue_link(first, now=when)
+    followup_patient.answer(token, {**CALM, "chest": ["yes"]}, now=when)
+    db.session.commit()
+    return db.session.scalars(select(Flag.id).where(Flag.kind == "emergency")).one()
+
+
+def duty_escalations() -> list[OutboxMessage]:
+    db.session.expire_all()
+    return list(
+        db.session.scalars(select(OutboxMessage).where(OutboxMessage.purpose == "duty_escalation"))
+    )
+
+
+def test_an_emergency_nobody_acknowledged_in_15_minutes_goes_to_the_duty_address(
+    practitioner_id, make_session, officer_client
+):
+    raised = datetime(2030, 6, 1, 2, 0, tzinfo=UTC)  # the middle of a Saturday night
+    flag_id = emergency_at(practitioner_id, make_session, raised)
+
+    assert work_once("worker", now=raised + timedelta(minutes=14)).get("escalated") is None
+    assert duty_escalations() == []
+
+    counts = work_once("worker", now=raised + timedelta(minutes=16))
+
+    assert counts["escalated"] == 1
+    [row] = duty_escalations()
+    assert row.status == "sent" and row.flag_id == flag_id
+    from safety.followup.models import DevMessage
+
+    message = db.session.scalars(select(DevMessage).where(DevMessage.outbox_id == row.id)).one()
+    clinic = db.session.get(User, practitioner_id).clinic
+    assert message.recipient == clinic.duty_email
+    assert "not been acknowledged for 15 minutes" in message.body
+    assert db.session.get(Flag, flag_id).escalated_dt == raised + timedelta(minutes=16)
+    # Once only, and at the head of the compliance queue.
+    assert work_once("worker", now=raised + timedelta(minutes=40)).get("escalated") is None
+    queue = officer_client.get("/review/flags").get_data(as_text=True)
+    first_row = re.search(r'<tr id="flag-(\d+)"', queue).group(1)
+    assert int(first_row) == flag_id
+    assert "Not acknowledged in time" in text_of(officer_client.get("/review/flags"))
+
+
+def test_an_emergency_acknowledged_in_time_goes_no_further(
+    practitioner_id, make_session, officer_client
+):
+    raised = datetime(2030, 6, 1, 2, 0, tzinfo=UTC)
+    flag_id = emergency_at(practitioner_id, make_session, raised)
+    post_form(officer_client, f"/review/flags/{flag_id}/acknowledge", {"back": "flags"})
+
+    work_once("worker", now=raised + timedelta(hours=2))
+
+    assert duty_escalations() == []
+
+
+def test_a_same_day_answer_on_friday_evening_waits_for_two_working_hours_on_monday(
+    practitioner_id, make_session
+):
+    session = make_session(db.session.get(User, practitioner_id), phases=ALL_PHASES, sign=True)
+    first = db.session.scalars(
+        select(FollowUp).where(FollowUp.session_id == session.id, FollowUp.kind == "24h")
+    ).one()
+    friday_evening = datetime(2030, 6, 7, 17, 30, tzinfo=UTC)  # 18:30 in London
+    token = followup_patient.issue_link(first, now=friday_evening)
+    followup_patient.answer(token, {**CALM, "signs": ["fever"]}, now=friday_evening)
+    db.session.commit()
+
+    work_once("worker", now=datetime(2030, 6, 9, 12, 0, tzinfo=UTC))  # Sunday
+    assert duty_escalations() == []
+    # Half an hour of Friday's working day (it ends at 19:00), an hour and a half of Monday's.
+    work_once("worker", now=datetime(2030, 6, 10, 8, 29, tzinfo=UTC))  # Monday 09:29 London
+    assert duty_escalations() == []
+    work_once("worker", now=datetime(2030, 6, 10, 8, 31, tzinfo=UTC))  # Monday 09:31
+
+    [row] = duty_escalations()
+    assert row.status == "sent"
+
+
+def test_an_emergency_stays_on_the_practitioners_list_until_they_say_what_they_did(
+    practitioner_id, signed_in, make_session, officer_client
+):
+    raised = datetime(2030, 6, 1, 2, 0, tzinfo=UTC)
+    flag_id = emergency_at(practitioner_id, make_session, raised)
+    post_form(officer_client, f"/review/flags/{flag_id}/acknowledge", {"back": "flags"})
+
+    assert "Patients who need you now" in text_of(signed_in.get("/sessions/"))
+    bad = post_form(signed_in, f"/escalations/{flag_id}/handled", {"action": "ignored"})
+    assert bad.status_code == 302
+    assert db.session.get(Flag, flag_id).handled_dt is None
+
+    post_form(signed_in, f"/escalations/{flag_id}/handled", {"action": "referred"})
+
+    assert "Patients who need you now" not in text_of(signed_in.get("/sessions/"))
+
+
+def test_a_handling_form_without_a_csrf_token_is_refused(practitioner_id, signed_in, make_session):
+    flag_id = emergency_at(practitioner_id, make_session, datetime(2030, 6, 1, 2, 0, tzinfo=UTC))
+
+    refused = signed_in.post(f"/escalations/{flag_id}/handled", data={"action": "called"})
+
+    assert refused.status_code == 400
+    assert db.session.get(Flag, flag_id).handled_dt is None
+    assert csrf_token  # the helper the other tests use sends it
