@@ -145,7 +145,8 @@ def test_every_leaf_of_every_tree_proves_its_inclusion_and_a_changed_leaf_does_n
     proof = merkle.inclusion_proof(index, leaves)
 
     assert merkle.verify_inclusion(index, len(leaves), leaves[index], proof, top)
-    assert not merkle.verify_inclusion(index, len(leaves), merkle.hash_leaf(b"x"), proof, top)
+    changed = merkle.hash_leaf(leaves[index])  # any other 32 bytes
+    assert not merkle.verify_inclusion(index, len(leaves), changed, proof, top)
     if proof:
         forged = [merkle.hash_leaf(b"forged"), *proof[1:]]
         assert not merkle.verify_inclusion(index, len(leaves), leaves[index], forged, top)
