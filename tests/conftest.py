@@ -28,13 +28,11 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
-from inspect import signature as inspect_signature
 from typing import Any
 
 import pytest
 from app_speedups import TEMPLATES, build_url_builders_once
 from databases import (
-    BUILDER_ARGUMENTS,
     ROOT,
     BuiltWorld,
     OneConnectionSession,
@@ -79,58 +77,11 @@ build_url_builders_once()
 
 # --- markers and the order of tests ---------------------------------------------------------
 
-#: Tests in files being rewritten elsewhere that need real commits; the files take the marker
-#: when they are next edited. Until then this list gives it to them by name.
-REAL_COMMIT_TESTS = {
-    # the reminder worker runs in a process of its own
-    "tests/integration/test_worker_killed.py::"
-    "test_a_worker_killed_mid_send_leaves_the_reminder_to_another_after_its_lease",
-    # two workers in threads, each with its own connection, race for one row
-    "tests/integration/test_followup_outbox.py::test_two_workers_at_once_never_claim_the_same_row",
-    # the bulk generator writes from a thread of its own
-    "tests/integration/test_bulk_seed.py::"
-    "test_bulk_seed_creates_that_many_signed_sessions_with_three_phases_each",
-    "tests/integration/test_bulk_seed.py::"
-    "test_bulk_sessions_are_checklists_the_application_would_have_signed",
-    "tests/integration/test_bulk_seed.py::"
-    "test_bulk_sessions_carry_the_flags_and_outcomes_signing_would_set",
-    "tests/integration/test_bulk_seed.py::test_bulk_data_verifies_with_one_sign_event_per_session",
-    "tests/integration/test_bulk_seed.py::"
-    "test_bulk_sessions_carry_the_audit_trail_the_application_writes",
-    "tests/integration/test_bulk_seed.py::"
-    "test_bulk_follow_ups_exist_only_for_patients_who_chose_a_channel",
-    "tests/integration/test_bulk_seed.py::test_bulk_seed_refuses_to_run_twice_and_changes_nothing",
-    "tests/integration/test_bulk_seed.py::test_demo_seed_sessions_adds_bulk_data_to_the_demo_data_once",
-    "tests/integration/test_bulk_seed.py::test_bulk_outcome_rates_follow_the_published_baselines",
-}
-
-
-#: Modules being rewritten elsewhere whose `world` fixture this rule builds once per module, as
-#: if they said `pytestmark = pytest.mark.world.with_args(<their world function>)`. The rule
-#: leaves a module alone whose world takes anything a builder is not given.
-WORLDS_BY_RULE = {"tests/functional/test_review_routes.py"}
-
-_WORLDS_TAKEN: dict[str, Callable[..., Any]] = {}
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_pycollect_makemodule(module_path, parent):
-    module = yield
-    path = module_path.relative_to(ROOT).as_posix()
-    if module is not None and path in WORLDS_BY_RULE:
-        build = getattr(getattr(module.obj, "world", None), "__wrapped__", None)
-        if build is not None and set(inspect_signature(build).parameters) <= BUILDER_ARGUMENTS:
-            delattr(module.obj, "world")
-            _WORLDS_TAKEN[path] = build
-        if path in _WORLDS_TAKEN:  # the module may be collected more than once
-            module.add_marker(pytest.mark.world.with_args(_WORLDS_TAKEN[path]))
-    return module
-
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Give the real-commit marker by rule, and run each module's world tests together."""
+    """Mark every live-server test real-commits; run each module's world tests together."""
     for item in items:
-        if "live_server" in item.fixturenames or item.nodeid.split("[")[0] in REAL_COMMIT_TESTS:
+        if "live_server" in item.fixturenames:
             item.add_marker(pytest.mark.real_commits)
     # Within a module, the tests that start from its world come after those that start empty,
     # so PostgreSQL commits each world once instead of once per switch.

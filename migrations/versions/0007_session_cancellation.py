@@ -44,13 +44,15 @@ def upgrade():
 
 
 def downgrade():
+    # Before the batch: on PostgreSQL the trigger's guard reads the columns about to go.
+    _guard(SIGNED)
     with op.batch_alter_table(TABLE, schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('ck_treatment_sessions_cancellation_complete'), type_='check')
         batch_op.drop_constraint(batch_op.f('fk_treatment_sessions_cancelled_by_id_users'), type_='foreignkey')
         batch_op.drop_column('cancel_reason')
         batch_op.drop_column('cancelled_by_id')
         batch_op.drop_column('cancelled_dt')
-    # After the batch: on SQLite it rebuilds the table, which drops the table's triggers.
+    # And after it: on SQLite the batch rebuilds the table, which drops the table's triggers.
     _guard(SIGNED)
 
 

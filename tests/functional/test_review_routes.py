@@ -41,8 +41,7 @@ class World:
     pat: int
 
 
-@pytest.fixture
-def world(make_clinic, make_user, make_patient, make_session) -> World:
+def build_world(make_clinic, make_user, make_patient, make_session) -> World:
     harbour = make_clinic("Harbour Physio")
     lakeside = make_clinic("Lakeside Physio", timezone="America/Toronto")
     users = {
@@ -97,6 +96,10 @@ def world(make_clinic, make_user, make_patient, make_session) -> World:
         flag_of(colin_record),
         pat_id,
     )
+
+
+#: Built once per module; each test that asks for `world` starts from it.
+pytestmark = pytest.mark.world.with_args(build_world)
 
 
 def sign_in(client, world: World, who: str):

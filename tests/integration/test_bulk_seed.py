@@ -23,6 +23,8 @@ from safety.integrity.verify import verify
 from safety.risks.models import TemplateVersion
 
 N = 300
+#: The bulk generator writes from a thread of its own, on its own connection.
+pytestmark = pytest.mark.real_commits
 
 
 def _sessions() -> list[TreatmentSession]:

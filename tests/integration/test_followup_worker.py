@@ -219,6 +219,7 @@ def test_a_row_claimed_by_a_worker_that_died_is_sent_by_another_once_the_lease_e
     assert db.session.get(OutboxMessage, row_id).status == "sent"
 
 
+@pytest.mark.real_commits  # two workers in threads, each on its own connection, race for one row
 def test_two_workers_at_once_never_claim_the_same_row(app, signed):
     session = signed()
     followup_id = followups_of(session.id)[0].id

@@ -215,11 +215,12 @@ def test_copy_binds_the_very_values_the_database_receives_from_execute(app):
     def capture(conn, cursor, statement, parameters, context, executemany):
         sent.append(parameters)
 
-    event.listen(db.engine, "before_cursor_execute", capture)
+    # The connection's own engine: on PostgreSQL the tests run on one held connection.
+    event.listen(connection.engine, "before_cursor_execute", capture)
     try:
         connection.execute(times_and_lots()).all()
     finally:
-        event.remove(db.engine, "before_cursor_execute", capture)
+        event.remove(connection.engine, "before_cursor_execute", capture)
     _statement, parameters = csvsql.driver_statement(times_and_lots(), connection.dialect)
 
     received = sent[0].values() if isinstance(sent[0], dict) else sent[0]

@@ -102,6 +102,7 @@ def start_worker(database_url: str, port: int, instance: Path, base_url: str) ->
     )
 
 
+@pytest.mark.real_commits  # the worker runs in a process of its own
 def test_a_worker_killed_mid_send_leaves_the_reminder_to_another_after_its_lease(
     app, mail, database_url, make_user, make_session, tmp_path
 ):
