@@ -1,7 +1,8 @@
 """Nothing escalated is left unread (DESIGN §4): the people side of a worrying answer.
 
-An emergency answer nobody acknowledged within 15 minutes, or a same-day answer within two of
-the clinic's working hours, goes to the clinic's duty address and heads the compliance queue;
+An emergency answer nobody acknowledged within 15 minutes, a same-day answer within two of
+the clinic's working hours, or a review answer within two working days (what its advice page
+promised the patient), goes to the clinic's duty address and heads the compliance queue;
 the reminder worker runs `escalate_unacknowledged` on every pass, so the deadline holds
 whatever else is happening. A practitioner keeps each of their patients' answers in "needs you
 now" until they record what they did (called, advised, referred), even when compliance
@@ -37,13 +38,13 @@ PERSONAL = (rules.EMERGENCY, rules.SAME_DAY, rules.REVIEW)
 
 
 def escalate_unacknowledged(*, now: datetime | None = None) -> int:
-    """Send every overdue, unacknowledged emergency or same-day answer to its clinic's duty
-    address, once; returns how many went. The caller commits."""
+    """Send every overdue, unacknowledged emergency, same-day or review answer to its
+    clinic's duty address, once; returns how many went. The caller commits."""
     now = now or utcnow()
     waiting = db.session.scalars(
         select(Flag)
         .where(
-            Flag.kind.in_([rules.EMERGENCY, rules.SAME_DAY]),
+            Flag.kind.in_(PERSONAL),
             Flag.status == FlagStatus.OPEN,
             Flag.escalated_dt.is_(None),
             Flag.handled_dt.is_(None),

@@ -257,7 +257,8 @@ def acknowledge_by(
     """Return when an escalated answer nobody has acknowledged goes to the duty address.
 
     An emergency after 15 minutes, day or night; a same-day answer after 2 of the clinic's
-    working hours; a review answer waits for the practitioner's queue (None).
+    working hours; a review answer at the end of its second working day, the promise its
+    advice page makes the patient; anything else never (None).
     """
     if level == EMERGENCY:
         return raised + EMERGENCY_ACK
@@ -265,6 +266,15 @@ def acknowledge_by(
         return add_working_hours(
             raised,
             SAME_DAY_ACK_WORKING_HOURS,
+            zone,
+            day_start_hour=day_start_hour,
+            day_end_hour=day_end_hour,
+            working_days=working_days,
+        )
+    if level == REVIEW:
+        return add_working_hours(
+            raised,
+            REVIEW_WITHIN_WORKING_DAYS * (day_end_hour - day_start_hour),
             zone,
             day_start_hour=day_start_hour,
             day_end_hour=day_end_hour,
@@ -403,12 +413,12 @@ def patient_message(
 def duty_escalation(*, level: str, clinic: str, link: str) -> Message:
     """Compose the message to a clinic's duty address about an answer nobody acknowledged:
     the level and how long it waited, and a link; no patient details."""
-    waited = (
-        f"{EMERGENCY_ACK // timedelta(minutes=1)} minutes"
-        if level == EMERGENCY
-        else f"{SAME_DAY_ACK_WORKING_HOURS} working hours"
-    )
-    words = {EMERGENCY: "emergency", SAME_DAY: "same-day"}[level]
+    waited = {
+        EMERGENCY: f"{EMERGENCY_ACK // timedelta(minutes=1)} minutes",
+        SAME_DAY: f"{SAME_DAY_ACK_WORKING_HOURS} working hours",
+        REVIEW: f"{REVIEW_WITHIN_WORKING_DAYS} working days",
+    }[level]
+    words = {EMERGENCY: "emergency", SAME_DAY: "same-day", REVIEW: "review"}[level]
     text = (
         f"A patient's {words} follow-up answer at {clinic} has not been acknowledged for "
         f"{waited}.\n\nPlease open NeedleSafe now and make sure someone contacts the patient:"

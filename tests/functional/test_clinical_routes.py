@@ -419,3 +419,28 @@ def test_a_handling_form_without_a_csrf_token_is_refused(practitioner_id, signed
     assert refused.status_code == 400
     assert db.session.get(Flag, flag_id).handled_dt is None
     assert csrf_token  # the helper the other tests use sends it
+
+
+def test_a_review_answer_nobody_read_in_two_working_days_goes_to_the_duty_address(
+    practitioner_id, make_session
+):
+    session = make_session(db.session.get(User, practitioner_id), phases=ALL_PHASES, sign=True)
+    first = db.session.scalars(
+        select(FollowUp).where(FollowUp.session_id == session.id, FollowUp.kind == "24h")
+    ).one()
+    tuesday = datetime(2030, 6, 4, 9, 0, tzinfo=UTC)  # 10:00 in London
+    token = followup_patient.issue_link(first, now=tuesday)
+    followup_patient.answer(token, {**CALM, "other": [WROTE]}, now=tuesday)
+    db.session.commit()
+
+    # Nine hours of Tuesday, eleven of Wednesday, two of Thursday: 10:00 London (09:00 UTC).
+    work_once("worker", now=datetime(2030, 6, 6, 8, 59, tzinfo=UTC))
+    assert duty_escalations() == []
+    work_once("worker", now=datetime(2030, 6, 6, 9, 1, tzinfo=UTC))
+
+    [row] = duty_escalations()
+    from safety.followup.models import DevMessage
+
+    message = db.session.scalars(select(DevMessage).where(DevMessage.outbox_id == row.id)).one()
+    assert "review follow-up answer" in message.body and "2 working days" in message.body
+    assert WROTE not in message.body

@@ -237,10 +237,20 @@ def test_working_hours_follow_the_clinics_own_days_and_zone():
     assert due == local(TORONTO, 2026, 12, 5, 14, 0)
 
 
-def test_a_review_answer_waits_for_the_practitioners_queue():
+def test_a_review_answer_goes_further_at_the_end_of_its_second_working_day():
+    raised = local(LONDON, 2026, 12, 4, 15, 0)  # Friday afternoon
+
+    due = rules.acknowledge_by(rules.REVIEW, raised, LONDON, day_start_hour=8, day_end_hour=19)
+
+    # Four hours of Friday, eleven of Monday, the last seven on Tuesday: what "within two
+    # working days" promised the patient.
+    assert due == local(LONDON, 2026, 12, 8, 15, 0)
+
+
+def test_an_answer_that_needs_nothing_never_goes_further():
     assert (
         rules.acknowledge_by(
-            rules.REVIEW, datetime.now(UTC), LONDON, day_start_hour=8, day_end_hour=19
+            rules.NONE, datetime.now(UTC), LONDON, day_start_hour=8, day_end_hour=19
         )
         is None
     )
