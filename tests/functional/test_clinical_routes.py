@@ -444,3 +444,20 @@ def test_a_review_answer_nobody_read_in_two_working_days_goes_to_the_duty_addres
     message = db.session.scalars(select(DevMessage).where(DevMessage.outbox_id == row.id)).one()
     assert "review follow-up answer" in message.body and "2 working days" in message.body
     assert WROTE not in message.body
+
+
+def test_the_clinics_list_warns_of_what_a_backfilled_clinic_still_lacks(
+    app, make_user, make_clinic
+):
+    clinic = make_clinic("Backfilled Physio")
+    clinic.duty_email, clinic.phone, clinic.country = "needed@example.invalid", None, None
+    db.session.commit()
+    row_id = f"clinic-{clinic.id}"
+    browser = app.test_client()
+    login(browser, make_user("admin"))
+
+    page = browser.get("/admin/clinics").get_data(as_text=True)
+
+    row = " ".join(re.search(rf'<tr id="{row_id}">.*?</tr>', page, re.S).group(0).split())
+    for warning in ("escalations go nowhere", "cannot be given a number", "patients are told 112"):
+        assert warning in row
