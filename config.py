@@ -144,6 +144,23 @@ class ProductionConfig(Config):
             )
         if len(os.environ["SECRET_KEY"]) < 32:
             raise ConfigurationError("SECRET_KEY must be at least 32 characters of random data.")
+        if not (
+            os.environ.get("AUDIT_SIGNING_KEY_FILE") or os.environ.get("AUDIT_PUBLIC_KEY_FILE")
+        ):
+            raise ConfigurationError(
+                "Production refuses to start without the audit key: AUDIT_SIGNING_KEY_FILE where "
+                "the reminder worker runs (it signs the checkpoints), AUDIT_PUBLIC_KEY_FILE on "
+                "the web servers. `flask audit create-key PATH` makes one (see README)."
+            )
+        if not os.environ.get("AUDIT_CHECKPOINT_DIR"):
+            raise ConfigurationError(
+                "Production refuses to start without AUDIT_CHECKPOINT_DIR: the append-only "
+                "store of signed checkpoints, on storage the database administrators cannot "
+                "rewrite."
+            )
+        cls.AUDIT_SIGNING_KEY_FILE = os.environ.get("AUDIT_SIGNING_KEY_FILE")
+        cls.AUDIT_PUBLIC_KEY_FILE = os.environ.get("AUDIT_PUBLIC_KEY_FILE")
+        cls.AUDIT_CHECKPOINT_DIR = os.environ["AUDIT_CHECKPOINT_DIR"]
         # Read at start-up, not at import, so the settings checked are the settings used.
         cls.SECRET_KEY = os.environ["SECRET_KEY"]
         cls.SQLALCHEMY_DATABASE_URI = os.environ["DATABASE_URL"]

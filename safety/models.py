@@ -5,7 +5,7 @@ from safety.auth.models import ApiToken, LoginSession, User
 from safety.checklists.models import Addendum, Flag, PhaseEntry, TreatmentSession
 from safety.clinics.models import Clinic, Patient
 from safety.followup.models import DevMessage, FollowUp, OutboxMessage, PatientLink, PatientResponse
-from safety.integrity.models import VerificationRun
+from safety.integrity.models import ChainFrontier, Checkpoint, CheckpointHead, VerificationRun
 from safety.risks.models import TemplateVersion
 
 __all__ = [
@@ -13,6 +13,9 @@ __all__ = [
     "ApiToken",
     "AuditChainHead",
     "AuditEvent",
+    "ChainFrontier",
+    "Checkpoint",
+    "CheckpointHead",
     "Clinic",
     "DevMessage",
     "Flag",

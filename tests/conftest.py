@@ -258,8 +258,11 @@ class RequestClient(FlaskClient):
 
 
 @pytest.fixture
-def app(database) -> Iterator[Flask]:
+def app(database, tmp_path) -> Iterator[Flask]:
     app = create_app(config_for(database.url))
+    # Each test signs checkpoints with its own key into its own store.
+    app.config["AUDIT_SIGNING_KEY_FILE"] = str(tmp_path / "audit-signing.key")
+    app.config["AUDIT_CHECKPOINT_DIR"] = str(tmp_path / "checkpoints")
     app.test_client_class = RequestClient
     app.jinja_env.bytecode_cache = TEMPLATES
     everyones_session = db.session
@@ -301,6 +304,7 @@ def event_hash(event, prev_hash: str) -> str:
         object_type=event.object_type,
         object_id=event.object_id,
         details=event.details,
+        chain=event.chain_id,
     )
     return rules.chain_hash(prev_hash, payload)
 

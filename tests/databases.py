@@ -122,7 +122,7 @@ class Postgres:
         for table in self.tables:  # a real-commit tamper test may have disabled a guard
             conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
         conn.execute(
-            text("INSERT INTO audit_chain_head (id, last_seq, last_hash) VALUES (1, 0, :h)"),
+            text("INSERT INTO audit_chain_head (id, last_seq, last_hash) VALUES (0, 0, :h)"),
             {"h": "0" * 64},
         )
         conn.commit()

@@ -1,29 +1,47 @@
-"""Append events to the audit chain inside the caller's transaction."""
+"""Append events to the audit chains, in the caller's transaction, just before it commits.
+
+Each clinic has its own chain and the system has one (`rules.SYSTEM_CHAIN`): appending takes
+the chain head's row lock (PostgreSQL) or the write lock (SQLite), so a chain never forks.
+That lock is held until commit, so `record` only queues the event, and the queue is appended
+in one go just before the transaction commits (or before anything reads the audit tables in
+it): the lock is held for the few milliseconds of the append, not for the whole request, and
+one clinic's work never waits for another's.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import event, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from safety.audit import rules
 from safety.audit.models import AuditChainHead, AuditEvent
 from safety.dbtypes import utcnow
 from safety.extensions import db
 
+#: Where a session keeps the events recorded in its transaction and not yet appended.
+PENDING = "audit_pending"
+
 
 @dataclass(frozen=True)
 class Entry:
-    """One event to append: what happened, by whom, to what."""
+    """One event to append: what happened, by whom, to what, on which chain, and when."""
 
     action: str
     actor_id: int | None = None
     object_type: str | None = None
     object_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    #: The clinic's chain, or the system chain.
+    chain: int = rules.SYSTEM_CHAIN
+    #: When it happened; None takes the time of the append.
+    created_dt: datetime | None = None
 
 
 def record(
@@ -34,75 +52,148 @@ def record(
     object_type: str | None = None,
     object_id: str | int | None = None,
     details: dict[str, Any] | None = None,
+    clinic_id: int | None = None,
     now: datetime | None = None,
 ) -> None:
-    """Append an audit event to the chain in the current transaction."""
+    """Record an audit event in the current transaction; it is appended when it commits.
+
+    The event goes to `clinic_id`'s chain, or to the chain of the clinic `obj` belongs to (its
+    model's `audit_chain`), or else to the system chain.
+    """
     if obj is not None:
         object_type = object_type or obj.__tablename__
+        if obj.id is None:
+            db.session.flush()  # the object the event names has its id
         object_id = obj.id
+        if clinic_id is None:
+            clinic_id = getattr(obj, "audit_chain", None)
     entry = Entry(
         action=action,
         actor_id=actor.id if actor is not None else None,
         object_type=object_type,
         object_id=None if object_id is None else str(object_id),
         details=details or {},
+        chain=clinic_id or rules.SYSTEM_CHAIN,
+        created_dt=(now or utcnow()).astimezone(UTC),
     )
-    record_many([entry], now=now)
+    db.session.info.setdefault(PENDING, []).append(entry)
 
 
 def record_many(
-    entries: list[Entry],
+    entries: Iterable[Entry],
     *,
     now: datetime | None = None,
     write: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> None:
-    """Append several events at once, in order, in the current transaction.
+    """Append several events at once, in order, in the current transaction, now.
 
-    The first statement reserves their sequence numbers on the chain head, which takes its row
-    lock on PostgreSQL and the write lock on SQLite: concurrent writers append one at a time,
-    so the chain never forks. `write` inserts the rows instead of the ORM (the bulk demo data
-    streams millions of them with COPY).
+    For callers that append many events in one statement: the reminder worker, and the bulk
+    demo data, whose `write` inserts the rows instead of the ORM (it streams millions with
+    COPY). Events recorded earlier in the transaction go first.
     """
+    stamp = (now or utcnow()).astimezone(UTC)
+    queued = [e if e.created_dt is not None else replace(e, created_dt=stamp) for e in entries]
+    append_pending(db.session)
+    _append(db.session, queued, write=write)
+
+
+def append_pending(session: Session) -> None:
+    """Append the events the session's transaction recorded, if any."""
+    queued = session.info.pop(PENDING, None)
+    if queued:
+        _append(session, queued)
+
+
+def _append(
+    session: Session,
+    entries: list[Entry],
+    *,
+    write: Callable[[list[dict[str, Any]]], None] | None = None,
+) -> None:
+    """Chain the entries onto their chains' heads, one chain at a time in chain order (so two
+    transactions that touch the same chains lock them in the same order and never deadlock)."""
     if not entries:
         return
-    db.session.flush()  # the objects the events name have their ids
-    now = (now or utcnow()).astimezone(UTC)
-    last_seq, prev_hash = db.session.execute(
-        update(AuditChainHead)
-        .where(AuditChainHead.id == 1)
-        .values(last_seq=AuditChainHead.last_seq + len(entries))
-        .returning(AuditChainHead.last_seq, AuditChainHead.last_hash)
-    ).one()
     rows = []
-    for seq, entry in enumerate(entries, start=last_seq - len(entries) + 1):
-        payload = rules.event_payload(
-            seq=seq,
-            created_dt=now,
-            actor_id=entry.actor_id,
-            action=entry.action,
-            object_type=entry.object_type,
-            object_id=entry.object_id,
-            details=entry.details,
+    for chain, grouped in groupby(sorted(entries, key=lambda e: e.chain), key=lambda e: e.chain):
+        chained = list(grouped)  # sorted() is stable: each chain keeps the recorded order
+        last_seq, prev_hash = _reserve(session, chain, len(chained))
+        for seq, entry in enumerate(chained, start=last_seq - len(chained) + 1):
+            payload = rules.event_payload(
+                seq=seq,
+                created_dt=entry.created_dt,
+                actor_id=entry.actor_id,
+                action=entry.action,
+                object_type=entry.object_type,
+                object_id=entry.object_id,
+                details=entry.details,
+                chain=chain,
+            )
+            event_hash = rules.chain_hash(prev_hash, payload)
+            rows.append(
+                {
+                    "chain_id": chain,
+                    "seq": seq,
+                    "created_dt": entry.created_dt,
+                    "actor_id": entry.actor_id,
+                    "action": entry.action,
+                    "object_type": entry.object_type,
+                    "object_id": entry.object_id,
+                    "details": entry.details,
+                    "prev_hash": prev_hash,
+                    "hash": event_hash,
+                }
+            )
+            prev_hash = event_hash
+        session.execute(
+            update(AuditChainHead).where(AuditChainHead.id == chain).values(last_hash=prev_hash)
         )
-        event_hash = rules.chain_hash(prev_hash, payload)
-        rows.append(
-            {
-                "seq": seq,
-                "created_dt": now,
-                "actor_id": entry.actor_id,
-                "action": entry.action,
-                "object_type": entry.object_type,
-                "object_id": entry.object_id,
-                "details": entry.details,
-                "prev_hash": prev_hash,
-                "hash": event_hash,
-            }
-        )
-        prev_hash = event_hash
     if write is None:
-        db.session.execute(insert(AuditEvent), rows)
+        session.execute(insert(AuditEvent), rows)
     else:
         write(rows)
-    db.session.execute(
-        update(AuditChainHead).where(AuditChainHead.id == 1).values(last_hash=prev_hash)
+
+
+def _reserve(session: Session, chain: int, count: int) -> tuple[int, str]:
+    """Reserve `count` sequence numbers on a chain's head (making the head of a clinic's first
+    event); returns the last reserved number and the hash the first event follows."""
+    reserve = (
+        update(AuditChainHead)
+        .where(AuditChainHead.id == chain)
+        .values(last_seq=AuditChainHead.last_seq + count)
+        .returning(AuditChainHead.last_seq, AuditChainHead.last_hash)
     )
+    found = session.execute(reserve).first()
+    if found is None:
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        session.execute(
+            dialect.insert(AuditChainHead)
+            .values(id=chain, last_seq=0, last_hash=rules.GENESIS_HASH)
+            .on_conflict_do_nothing()
+        )
+        found = session.execute(reserve).one()
+    return found[0], found[1]
+
+
+# --- when the queue is appended ----------------------------------------------------------------
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    append_pending(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _before_reading_the_chain(state) -> None:
+    """A transaction that reads the audit tables sees the events it recorded."""
+    if state.session.info.get(PENDING) and any(
+        mapper.class_ in (AuditEvent, AuditChainHead) for mapper in state.all_mappers
+    ):
+        append_pending(state.session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction) -> None:
+    """Forget what a rolled-back transaction recorded (a committed one appended it)."""
+    if transaction.parent is None:
+        session.info.pop(PENDING, None)

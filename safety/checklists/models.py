@@ -112,6 +112,11 @@ class TreatmentSession(db.Model):
         """Signed or cancelled: nothing about the session changes any more."""
         return self.is_signed or self.is_cancelled
 
+    @property
+    def audit_chain(self) -> int:
+        """The audit chain its events go on: its clinic's."""
+        return self.clinic_id
+
     def __repr__(self) -> str:
         return f"<TreatmentSession {self.id}>"
 
@@ -197,6 +202,10 @@ class Flag(db.Model):
     session: Mapped[TreatmentSession] = relationship(back_populates="flags")
     #: The patient's answer behind an escalation, read by staff on the flag.
     response = relationship("PatientResponse")
+
+    @property
+    def audit_chain(self) -> int:
+        return self.session.clinic_id
 
 
 class Addendum(db.Model):

@@ -73,5 +73,10 @@ class Patient(db.Model):
     def display_name(self) -> str:
         return f"{self.given_name} {self.family_name}"
 
+    @property
+    def audit_chain(self) -> int:
+        """The audit chain its events go on: its clinic's."""
+        return self.clinic_id
+
     def __repr__(self) -> str:  # never the name: reprs end up in logs
         return f"<Patient {self.id}>"

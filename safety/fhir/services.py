@@ -50,6 +50,7 @@ _RECORD_COLUMNS = (
     TreatmentSession.answers,
     TreatmentSession.notes,
     TreatmentSession.content_hash,
+    TreatmentSession.clinic_id,
 )
 
 
@@ -138,6 +139,7 @@ def read_record(
         actor=actor,
         object_type="treatment_sessions",
         object_id=row.id,
+        clinic_id=row.clinic_id,
         details={"resource": f"QuestionnaireResponse/{row.id}", "via": via},
         now=now,
     )
@@ -155,6 +157,7 @@ def _followup_rows(actor: User):
             PatientResponse.created_dt,
             FollowUp.kind,
             scope.c.patient_id,
+            scope.c.clinic_id,
         )
         .join(FollowUp, FollowUp.id == PatientResponse.followup_id)
         .join(scope, scope.c.id == PatientResponse.session_id)
@@ -181,6 +184,7 @@ def _read_followup(
         actor=actor,
         object_type="patient_responses",
         object_id=row.id,
+        clinic_id=row.clinic_id,
         details={"resource": f"QuestionnaireResponse/{resource_id}", "via": via},
         now=now,
     )

@@ -31,6 +31,8 @@ class Outgoing:
     subject: str
     text: str
     message_id: str
+    #: The clinic the message is about: its audit event goes on that clinic's chain.
+    clinic_id: int | None = None
 
 
 class Backend(Protocol):

@@ -12,6 +12,7 @@ from flask.cli import with_appcontext
 
 from safety.extensions import db
 from safety.followup.worker import work_once
+from safety.integrity import checkpoints
 
 
 @click.group("reminders")
@@ -24,7 +25,8 @@ def reminders_cli() -> None:
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
 @with_appcontext
 def work(once: bool, interval: float) -> None:
-    """Claim due reminders under a lease, send them and record the outcome."""
+    """Claim due reminders under a lease, send them and record the outcome; sign an audit
+    checkpoint every AUDIT_CHECKPOINT_MINUTES when anything was audited."""
     worker = f"{socket.gethostname()}:{os.getpid()}"
     stopping = False
 
@@ -39,6 +41,13 @@ def work(once: bool, interval: float) -> None:
         db.session.remove()
         if counts:
             click.echo(" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+        evidence = checkpoints.tend()
+        db.session.remove()
+        if "checkpoint" in evidence:
+            click.echo(f"signed audit checkpoint {evidence['checkpoint']}")
+        if "checkpoint_mailed" in evidence:
+            mailed = evidence["checkpoint_mailed"]
+            click.echo(f"mailed the day's last checkpoint to {mailed} compliance officers")
         if once or stopping:
             return
         deadline = time.monotonic() + interval

@@ -39,6 +39,11 @@ class FollowUp(db.Model):
 
     session = relationship("TreatmentSession")
 
+    @property
+    def audit_chain(self) -> int:
+        """The audit chain its events go on: its session's clinic's."""
+        return self.session.clinic_id
+
 
 class PatientLink(db.Model):
     """A patient's link to one follow-up form: the token is stored only as its SHA-256."""
@@ -111,6 +116,12 @@ class OutboxMessage(db.Model):
     created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     followup = relationship("FollowUp")
+    flag = relationship("Flag")
+
+    @property
+    def audit_chain(self) -> int:
+        """The clinic of the follow-up or the flag it is about."""
+        return (self.followup or self.flag).session.clinic_id
 
 
 class PatientResponse(db.Model):
@@ -127,6 +138,10 @@ class PatientResponse(db.Model):
     created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     followup = relationship("FollowUp")
+
+    @property
+    def audit_chain(self) -> int:
+        return self.followup.session.clinic_id
 
 
 class DevMessage(db.Model):

@@ -88,8 +88,10 @@ def revoke_links(followup_id: int, *, actor, now: datetime | None = None) -> int
         .where(PatientLink.followup_id == followup_id, PatientLink.revoked_dt.is_(None))
         .values(revoked_dt=now)
     )
+    followup = db.session.get(FollowUp, followup_id)
     audit.record(
         "followup.revoke_links",
+        clinic_id=followup.audit_chain if followup is not None else None,
         actor=actor,
         object_type="followups",
         object_id=followup_id,

@@ -112,7 +112,9 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
         message = rules.duty_escalation(
             level=flag.kind, clinic=clinic.name, link=f"{base}/sessions/{flag.session_id}"
         )
-        return Outgoing(row.id, "email", clinic.duty_email, message.subject, message.text, mid)
+        return Outgoing(
+            row.id, "email", clinic.duty_email, message.subject, message.text, mid, clinic.id
+        )
     if row.purpose in {Purpose.PRACTITIONER_ALERT, Purpose.CLINIC_ALERT}:
         flag = db.session.get(Flag, row.flag_id)
         session = flag.session
@@ -126,7 +128,7 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
         )
         if not to:
             return None
-        return Outgoing(row.id, "email", to, message.subject, message.text, mid)
+        return Outgoing(row.id, "email", to, message.subject, message.text, mid, session.clinic_id)
     followup = row.followup
     session = followup.session
     patient = session.patient
@@ -144,7 +146,9 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
     recipient = patient.email if followup.channel == "email" else patient.phone
     if not recipient:
         return None
-    return Outgoing(row.id, followup.channel, recipient, message.subject, message.text, mid)
+    return Outgoing(
+        row.id, followup.channel, recipient, message.subject, message.text, mid, session.clinic_id
+    )
 
 
 # --- delivering -------------------------------------------------------------------------------
@@ -249,6 +253,7 @@ def _mark_sent(sent: list[Outgoing], *, now: datetime) -> None:
                 object_type="outbox",
                 object_id=str(o.outbox_id),
                 details={"channel": o.channel},
+                chain=o.clinic_id or 0,
             )
             for o in sent
         ],

@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import selectinload
 
 from safety.audit.models import AuditEvent
@@ -115,6 +115,24 @@ def test_bulk_data_verifies_with_one_sign_event_per_session(app, runner):
     assert all(details["content_hash"] == hashes[int(i)] for i, details in signs)
     cli = runner.invoke(args=["audit", "verify"])
     assert cli.exit_code == 0, cli.output
+
+
+def test_bulk_events_are_on_their_clinics_chains_as_the_application_would_put_them(app):
+    bulk.generate(N)
+
+    on_the_wrong_chain = db.session.scalar(
+        select(func.count())
+        .select_from(AuditEvent)
+        .join(TreatmentSession, TreatmentSession.id == cast(AuditEvent.object_id, Integer))
+        .where(
+            AuditEvent.object_type == "treatment_sessions",
+            AuditEvent.chain_id != TreatmentSession.clinic_id,
+        )
+    )
+    clinic_chains = set(db.session.scalars(select(AuditEvent.chain_id).distinct())) - {0}
+
+    assert on_the_wrong_chain == 0
+    assert clinic_chains == set(db.session.scalars(select(Clinic.id)))
 
 
 def _trail(object_type: str, object_id: int) -> list[tuple[str, list[str]]]:

@@ -539,15 +539,23 @@ def test_the_demo_seed_is_refused_outside_demo_mode(app):
     assert count(User) == 0
 
 
-def test_the_audit_chain_after_the_seed_has_no_gaps_and_every_hash_recomputes(seeded):
-    events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+def test_the_audit_chains_after_the_seed_have_no_gaps_and_every_hash_recomputes(seeded):
+    events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+    chains = sorted({e.chain_id for e in events})
+    clinics = set(db.session.scalars(select(Clinic.id)))
 
-    assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    previous = audit_rules.GENESIS_HASH
-    for event in events:
-        assert event.prev_hash == previous, event.seq
-        assert event.hash == event_hash(event, event.prev_hash), event.seq
-        previous = event.hash
-    head = db.session.get(AuditChainHead, 1)
-    assert (head.last_seq, head.last_hash) == (len(events), previous)
-    assert {"user.create", "session.sign", "template.publish"} <= {e.action for e in events}
+    assert chains == [0, *sorted(clinics)]  # the system chain, and one per clinic
+    for chain in chains:
+        on_it = [e for e in events if e.chain_id == chain]
+        assert [e.seq for e in on_it] == list(range(1, len(on_it) + 1))
+        previous = audit_rules.GENESIS_HASH
+        for event in on_it:
+            assert event.prev_hash == previous, (chain, event.seq)
+            assert event.hash == event_hash(event, event.prev_hash), (chain, event.seq)
+            previous = event.hash
+        head = db.session.get(AuditChainHead, chain)
+        assert (head.last_seq, head.last_hash) == (len(on_it), previous)
+    system = {e.action for e in events if e.chain_id == 0}
+    clinic = {e.action for e in events if e.chain_id != 0}
+    assert {"user.create", "template.publish"} <= system
+    assert {"session.sign", "patient.create"} <= clinic

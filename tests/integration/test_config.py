@@ -20,7 +20,14 @@ REAL_SECRET = "a3f1c9e07b5d42e8916f0c2ab7d4e5f6a3f1c9e07b5d42e8"
 @pytest.fixture
 def bare_environment(monkeypatch):
     """An environment with neither SECRET_KEY nor DATABASE_URL set."""
-    for name in ("SECRET_KEY", "DATABASE_URL", "NEEDLESAFE_ENV"):
+    for name in (
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "NEEDLESAFE_ENV",
+        "AUDIT_SIGNING_KEY_FILE",
+        "AUDIT_PUBLIC_KEY_FILE",
+        "AUDIT_CHECKPOINT_DIR",
+    ):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -78,13 +85,36 @@ def test_production_starts_with_a_real_secret_and_a_database_and_allows_no_demo(
     # The class read DATABASE_URL when config.py was imported, before this test set it.
     bare_environment.setattr(config.ProductionConfig, "SQLALCHEMY_DATABASE_URI", url)
     bare_environment.setattr(config.ProductionConfig, "SECRET_KEY", REAL_SECRET)
+    bare_environment.setenv("AUDIT_PUBLIC_KEY_FILE", str(tmp_path / "audit.pub"))
+    bare_environment.setenv("AUDIT_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
 
     app = create_app("production")
     with app.app_context():
         assert app.config["SECRET_KEY"] == REAL_SECRET
         assert app.config["DEMO_MODE"] is False
         assert app.config["SESSION_COOKIE_SECURE"] is True
+        assert app.config["AUDIT_CREATE_KEY"] is False
+        assert app.config["AUDIT_CHECKPOINT_DIR"] == str(tmp_path / "checkpoints")
         db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ({"AUDIT_CHECKPOINT_DIR": "/srv/checkpoints"}, "the audit key"),
+        ({"AUDIT_SIGNING_KEY_FILE": "/srv/audit.key"}, "AUDIT_CHECKPOINT_DIR"),
+    ],
+)
+def test_production_refuses_to_start_without_the_audit_key_or_the_checkpoint_store(
+    bare_environment, tmp_path, given, named
+):
+    bare_environment.setenv("SECRET_KEY", REAL_SECRET)
+    bare_environment.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'prod.db'}")
+    for name, value in given.items():
+        bare_environment.setenv(name, value)
+
+    with pytest.raises(ConfigurationError, match=named):
+        create_app("production")
 
 
 def test_a_refused_production_start_says_why_in_one_line_without_a_traceback():

@@ -140,12 +140,59 @@ def test_upgrading_creates_the_immutability_triggers(empty_app):
     assert triggers() >= expected_triggers()
 
 
-def test_upgrading_seeds_the_audit_chain_with_its_genesis_head(empty_app):
+def test_upgrading_seeds_the_system_chain_with_its_genesis_head(empty_app):
     upgrade(directory=str(MIGRATIONS))
 
     with db.engine.connect() as conn:
         rows = conn.execute(text("SELECT id, last_seq, last_hash FROM audit_chain_head")).all()
-    assert [tuple(r) for r in rows] == [(1, 0, "0" * 64)]
+    assert [tuple(r) for r in rows] == [(0, 0, "0" * 64)]
+
+
+def test_the_single_chain_of_before_0009_becomes_the_system_chain_with_every_hash_kept(empty_app):
+    from datetime import UTC, datetime
+
+    from safety.audit import rules
+    from safety.integrity.verify import verify
+
+    upgrade(directory=str(MIGRATIONS), revision="0008")
+    prev = rules.GENESIS_HASH
+    with db.engine.begin() as conn:
+        for seq in (1, 2, 3):
+            when = datetime(2026, 11, seq, 9, 0, tzinfo=UTC)
+            payload = rules.event_payload(
+                seq=seq,
+                created_dt=when,
+                actor_id=None,
+                action="auth.login_failed",
+                object_type=None,
+                object_id=None,
+                details={"reason": "unknown_account"},
+            )
+            event_hash = rules.chain_hash(prev, payload)
+            conn.execute(
+                text(
+                    "INSERT INTO audit_events (seq, created_dt, action, details, prev_hash, hash) "
+                    "VALUES (:seq, :when, 'auth.login_failed', :details, :prev, :hash)"
+                ),
+                {
+                    "seq": seq,
+                    "when": when if db.engine.dialect.name == "postgresql" else str(when)[:19],
+                    "details": '{"reason":"unknown_account"}',
+                    "prev": prev,
+                    "hash": event_hash,
+                },
+            )
+            prev = event_hash
+        conn.execute(text("UPDATE audit_chain_head SET last_seq = 3, last_hash = :h"), {"h": prev})
+
+    upgrade(directory=str(MIGRATIONS))
+
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT chain_id, seq, hash FROM audit_events ORDER BY id")).all()
+        head = conn.execute(text("SELECT id, last_seq, last_hash FROM audit_chain_head")).one()
+    assert [(chain, seq) for chain, seq, _ in rows] == [(0, 1), (0, 2), (0, 3)]
+    assert tuple(head) == (0, 3, prev) and rows[-1][2] == prev
+    assert verify().is_intact
 
 
 def test_downgrading_to_base_and_upgrading_again_rebuilds_the_same_schema(empty_app):

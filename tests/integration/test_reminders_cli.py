@@ -72,14 +72,28 @@ def test_work_once_run_again_sends_nothing_more(runner, due_reminder):
     assert len(db.session.scalars(select(DevMessage)).all()) == 1
 
 
-def test_work_once_with_nothing_due_exits_0_quietly(runner, make_user, make_session):
+def test_work_once_with_nothing_due_says_only_that_it_signed_a_checkpoint(
+    runner, make_user, make_session
+):
     make_session(make_user(), phases=ALL_PHASES, sign=True)  # due tomorrow, not now
 
     result = runner.invoke(args=["reminders", "work", "--once"])
 
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == ""
+    assert result.output.strip() == "signed audit checkpoint 1"
     assert db.session.scalars(select(DevMessage)).all() == []
+
+
+def test_work_once_before_the_next_checkpoint_is_due_exits_0_quietly(
+    runner, make_user, make_session
+):
+    make_session(make_user(), phases=ALL_PHASES, sign=True)
+    runner.invoke(args=["reminders", "work", "--once"])
+
+    again = runner.invoke(args=["reminders", "work", "--once"])
+
+    assert again.exit_code == 0, again.output
+    assert again.output.strip() == ""
 
 
 def test_work_once_with_the_mail_server_down_exits_0_and_keeps_the_reminder(

@@ -23,7 +23,8 @@ from safety.checklists import rules as checklist_rules
 from safety.checklists.models import PhaseEntry, TreatmentSession
 from safety.checklists.services import signed_content
 from safety.hashing import canonical_json
-from safety.integrity import verify
+from safety.integrity import chains, reader
+from safety.integrity import records as record_pass
 
 DIALECT = sqlite.dialect()
 _store_dt = DateTime().dialect_impl(DIALECT).bind_processor(DIALECT)
@@ -64,15 +65,16 @@ def spelled(document, canonical: bool) -> str:
 
 
 class StandInReader:
-    """Plays verify's `_Reader` on SQLite, answering with rows given up front."""
+    """Plays verify's `Reader` on SQLite, answering with rows given up front."""
 
     is_pg = False
     mark = "?"
 
-    def __init__(self, *, events=(), records=(), entries=()) -> None:
-        self.iso = verify._sqlite_iso(DIALECT)
-        self.day = verify._sqlite_day(DIALECT)
+    def __init__(self, *, events=(), records=(), entries=(), heads=None) -> None:
+        self.iso = reader.sqlite_iso(DIALECT)
+        self.day = reader.sqlite_day(DIALECT)
         self.events, self.records, self.entries = list(events), list(records), list(entries)
+        self.heads = heads or {}
 
     def dt(self, column: str) -> str:
         return column
@@ -90,9 +92,11 @@ class StandInReader:
         return None
 
     def all(self, sql: str, parameters: tuple = ()) -> list[tuple]:
+        if sql == chains.HEADS_SQL:
+            return [(chain, *head) for chain, head in self.heads.items()]
         if "FROM treatment_sessions" in sql:
             after = parameters[0]
-            return [r for r in self.records if r[0] > after][: verify.BATCH]
+            return [r for r in self.records if r[0] > after][: reader.BATCH]
         assert "FROM phase_entries" in sql
         low, high = parameters
         return [e for e in self.entries if low <= e[0] <= high]
@@ -100,6 +104,7 @@ class StandInReader:
 
 event = st.fixed_dictionaries(
     {
+        "chain": st.just(0) | ids,
         "created_dt": times,
         "actor_id": st.none() | ids,
         "action": texts,
@@ -114,9 +119,12 @@ event = st.fixed_dictionaries(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(event, min_size=1, max_size=4))
 def test_verify_writes_each_event_as_canonical_json_writes_it(events):
-    rows, prev_hash = [], audit_rules.GENESIS_HASH
-    for seq, e in enumerate(events, start=1):
+    rows, heads = [], {}
+    for e in events:
+        seq, prev_hash = heads.get(e["chain"], (0, audit_rules.GENESIS_HASH))
+        seq += 1
         payload = audit_rules.event_payload(
+            chain=e["chain"],
             seq=seq,
             created_dt=e["created_dt"],
             actor_id=e["actor_id"],
@@ -128,6 +136,7 @@ def test_verify_writes_each_event_as_canonical_json_writes_it(events):
         stored_hash = audit_rules.chain_hash(prev_hash, payload)
         rows.append(
             (
+                e["chain"],
                 seq,
                 stored_time(e["created_dt"]),
                 e["actor_id"],
@@ -139,12 +148,12 @@ def test_verify_writes_each_event_as_canonical_json_writes_it(events):
                 stored_hash,
             )
         )
-        prev_hash = stored_hash
+        heads[e["chain"]] = (seq, stored_hash)
 
-    walked = verify._walk_chain(StandInReader(events=rows))
+    walked = chains.walk(StandInReader(events=rows, heads=heads), heads_before=heads)
 
     assert walked.problem is None, OUT_OF_STEP.format("event") + f": {walked.problem}"
-    assert walked.count == len(events)
+    assert sum(chain.count for chain in walked.chains.values()) == len(events)
 
 
 entry = st.fixed_dictionaries(
@@ -226,11 +235,11 @@ def test_verify_writes_each_signed_record_as_canonical_json_writes_it(records):
                 r["canonical"],
             )
         )
-    verify._Reader.override = StandInReader(records=rows, entries=entry_rows)
+    reader.Reader.override = StandInReader(records=rows, entries=entry_rows)
     try:
-        counted, problem = verify._verify_records()
+        counted, problem = record_pass.verify_records()
     finally:
-        verify._Reader.override = None
+        reader.Reader.override = None
 
     assert problem is None, OUT_OF_STEP.format("record") + f": {problem}"
     assert counted == len(records)
@@ -248,10 +257,16 @@ def test_a_drifted_encoder_is_caught_by_these_properties(monkeypatch):
         object_id=None,
         details={},
     )
-    row = (1, stored_time(row_time), None, "a", None, None, "{}", audit_rules.GENESIS_HASH)
-    row += (audit_rules.chain_hash(audit_rules.GENESIS_HASH, payload),)
-    assert verify._walk_chain(StandInReader(events=[row])).problem is None
+    stored_hash = audit_rules.chain_hash(audit_rules.GENESIS_HASH, payload)
+    row = (0, 1, stored_time(row_time), None, "a", None, None, "{}", audit_rules.GENESIS_HASH)
+    row += (stored_hash,)
+    heads = {0: (1, stored_hash)}
 
-    monkeypatch.setattr(verify, "_number", lambda value: " null" if value is None else repr(value))
+    def walked():
+        return chains.walk(StandInReader(events=[row], heads=heads), heads_before=heads)
 
-    assert verify._walk_chain(StandInReader(events=[row])).problem is not None
+    assert walked().problem is None
+
+    monkeypatch.setattr(chains, "number", lambda value: " null" if value is None else repr(value))
+
+    assert walked().problem is not None

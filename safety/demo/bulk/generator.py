@@ -321,6 +321,7 @@ class Generator:
                     "patients",
                     str(patient_id),
                     {"followup_consent": consent},
+                    clinic.id,
                 )
             )
             self.pending.last_patient_dt = created

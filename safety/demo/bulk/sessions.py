@@ -207,6 +207,7 @@ class SessionDrawer:
                 "treatment_sessions",
                 str(session_id),
                 {"template": version.number},
+                clinic.id,
             )
         )
         return _Draft(
@@ -463,6 +464,7 @@ class SessionDrawer:
                     "treatment_sessions",
                     str(draft.id),
                     {"phase": phase, "entry": self.entry_id, "resubmitted": False},
+                    draft.clinic.id,
                 )
             )
             text = self._answers_json(phase, answers)
@@ -554,6 +556,7 @@ class SessionDrawer:
                 "treatment_sessions",
                 str(draft.id),
                 {"content_hash": content_hash},
+                draft.clinic.id,
             )
         )
         self.pending.last_signed = signed_dt
@@ -602,6 +605,7 @@ class SessionDrawer:
                 "treatment_sessions",
                 str(session_id),
                 {"kinds": [Kind.DAY_1.value], "channel": channel},
+                clinic.id,
             )
         )
         if answered:
@@ -666,6 +670,7 @@ class SessionDrawer:
                     "kind": Kind.DAY_1.value,
                     "escalation": followup_rules.NONE,
                 },
+                draft.clinic.id,
             )
         )
         self.response_id += 1

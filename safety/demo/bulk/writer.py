@@ -252,6 +252,7 @@ def _write_batch(batch: Batch, dialect: str) -> None:
 
 
 _EVENT_COLUMNS = (
+    "chain_id",
     "seq",
     "created_dt",
     "actor_id",
@@ -273,6 +274,7 @@ def _event_table(rows: list[dict[str, Any]], dialect: str) -> Table:
         _EVENT_COLUMNS,
         [
             (
+                r["chain_id"],
                 r["seq"],
                 dt(r["created_dt"]),
                 r["actor_id"],

@@ -1,0 +1,98 @@
+"""The immutability triggers verify expects: there, enabled, and still refusing.
+
+An insider's first step is to switch a trigger off, change a row and switch it back on; the
+last step may be forgotten, or the trigger replaced by one that refuses nothing. Verify holds
+the database's own catalogue (`sqlite_master`, `pg_trigger`) to what the migrations create.
+"""
+
+from __future__ import annotations
+
+import re
+
+from safety.integrity.reader import Reader
+
+#: table -> (trigger, guard), as the migrations create them (0001, 0007): the guard limits a
+#: trigger to final rows. On SQLite each is two triggers, `<name>_update` and `<name>_delete`.
+EXPECTED: dict[str, tuple[str, str | None]] = {
+    "audit_events": ("audit_events_append_only", None),
+    "phase_entries": ("phase_entries_append_only", None),
+    "addenda": ("addenda_append_only", None),
+    "patient_responses": ("patient_responses_append_only", None),
+    "treatment_sessions": (
+        "treatment_sessions_signed",
+        "OLD.signed_dt IS NOT NULL OR OLD.cancelled_dt IS NOT NULL",
+    ),
+    "template_versions": ("template_versions_published", "OLD.published_dt IS NOT NULL"),
+}
+#: The body of the function every PostgreSQL immutability trigger runs (0001).
+REFUSE_CHANGE = (
+    "BEGIN RAISE EXCEPTION 'needlesafe: % on % refused: the row is immutable', TG_OP, "
+    "TG_TABLE_NAME USING ERRCODE = 'integrity_constraint_violation'; END;"
+)
+#: pg_trigger.tgenabled values under which a trigger fires in an ordinary session: O (origin,
+#: the default) and A (always). D is disabled, R fires only on a replica.
+_FIRES = {"O", "A"}
+
+
+def problem(reader: Reader) -> str | None:
+    """Return the first immutability trigger that is missing, disabled or altered, or None."""
+    return _postgresql(reader) if reader.is_pg else _sqlite(reader)
+
+
+def _squeezed(sql: str | None) -> str:
+    """SQL without case, spaces or parentheses: how the two catalogues' spellings compare."""
+    return re.sub(r"[\s()\"]", "", (sql or "").lower())
+
+
+def _sqlite(reader: Reader) -> str | None:
+    found = {
+        name: (table, sql)
+        for name, table, sql in reader.all(
+            "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'"
+        )
+    }
+    for table, (name, guard) in EXPECTED.items():
+        for verb in ("update", "delete"):
+            trigger = f"{name}_{verb}"
+            if trigger not in found:
+                return f"the immutability trigger {trigger} on {table} is missing"
+            on, sql = found[trigger]
+            when = f"WHEN {guard}" if guard else ""
+            expected = (
+                f"CREATE TRIGGER {trigger} BEFORE {verb.upper()} ON {table} FOR EACH ROW {when} "
+                f"BEGIN SELECT RAISE(ABORT, 'needlesafe: {verb.upper()} on {table} refused: "
+                "the row is immutable'); END"
+            )
+            if on != table or _squeezed(sql) != _squeezed(expected):
+                return f"the immutability trigger {trigger} on {table} was altered"
+    return None
+
+
+def _postgresql(reader: Reader) -> str | None:
+    found = {
+        name: (table, enabled, definition, function, source)
+        for name, table, enabled, definition, function, source in reader.all(
+            "SELECT t.tgname, c.relname, t.tgenabled, pg_get_triggerdef(t.oid), p.proname, "
+            "p.prosrc FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_proc p ON p.oid = t.tgfoid "
+            "WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace"
+        )
+    }
+    for table, (name, guard) in EXPECTED.items():
+        if name not in found:
+            return f"the immutability trigger {name} on {table} is missing"
+        on, enabled, definition, function, source = found[name]
+        if str(enabled) not in _FIRES:
+            return f"the immutability trigger {name} on {table} is disabled"
+        text = _squeezed(definition)
+        if (
+            on != table
+            or "beforeupdateordelete" not in text.replace("deleteorupdate", "updateordelete")
+            or "foreachrow" not in text
+            or function != "needlesafe_refuse_change"
+            or _squeezed(source) != _squeezed(REFUSE_CHANGE)
+            or (guard is not None and f"when{_squeezed(guard)}execute" not in text)
+            or (guard is None and "when" in text)
+        ):
+            return f"the immutability trigger {name} on {table} was altered"
+    return None
