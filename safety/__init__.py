@@ -178,9 +178,13 @@ def _configure_errors(app: Flask) -> None:
 
 def _configure_templates(app: Flask) -> None:
     from safety import display
+    from safety.integrity import checkpoints
 
     app.jinja_env.filters.update(display.FILTERS)
     app.jinja_env.globals.update(display.GLOBALS)
+    # Integrity reads every feature; the record pages ask it through the template.
+    app.jinja_env.globals["checkpoint_of"] = checkpoints.receipt_status
+    app.jinja_env.globals["latest_checkpoint"] = checkpoints.latest
 
 
 def _configure_cli(app: Flask) -> None:

@@ -371,13 +371,26 @@ def searchset_bundle(
     return bundle
 
 
-def collection_bundle(entries: Sequence[Mapping[str, Any]], *, timestamp: datetime) -> dict:
-    """Return a collection Bundle (an export); entries are left out when there are none."""
+#: The extension on an exported Bundle's meta that carries the latest signed audit checkpoint.
+CHECKPOINT_EXTENSION = "urn:needlesafe:audit-checkpoint"
+
+
+def collection_bundle(
+    entries: Sequence[Mapping[str, Any]], *, timestamp: datetime, checkpoint: str | None = None
+) -> dict:
+    """Return a collection Bundle (an export); entries are left out when there are none.
+
+    `checkpoint` (the latest signed audit checkpoint, canonical JSON) goes in an extension on
+    the Bundle's meta: the evidence the export can be held to with `flask audit verify
+    --checkpoint`.
+    """
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "collection",
         "timestamp": instant(timestamp),
     }
+    if checkpoint is not None:
+        bundle["meta"] = {"extension": [{"url": CHECKPOINT_EXTENSION, "valueString": checkpoint}]}
     if entries:
         bundle["entry"] = list(entries)
     return bundle

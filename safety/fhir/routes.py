@@ -30,6 +30,7 @@ from safety.dbtypes import utcnow
 from safety.errors import DomainError, NotFound
 from safety.extensions import csrf, db
 from safety.fhir import mapping, params, services, tokens
+from safety.integrity import checkpoints
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 # Read-only: every view answers GET, and a write method gets a 405 OperationOutcome instead of
@@ -218,7 +219,14 @@ def export():
     services.record_export(current_user, start=start, end=end)
     db.session.commit()
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")
-    chunks = services.export_chunks(current_user, start=start, end=end, base_url=_base_url())
+    latest = checkpoints.latest()
+    chunks = services.export_chunks(
+        current_user,
+        start=start,
+        end=end,
+        base_url=_base_url(),
+        checkpoint=latest.body if latest else None,
+    )
     response = Response(stream_with_context(chunks), mimetype=FHIR_JSON)
     response.headers["Content-Disposition"] = f'attachment; filename="needlesafe-fhir-{stamp}.json"'
     response.headers["Cache-Control"] = "no-store"

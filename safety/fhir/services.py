@@ -323,9 +323,11 @@ def export_chunks(
     start: date | None,
     end: date | None,
     base_url: str,
+    checkpoint: str | None = None,
     now: datetime | None = None,
 ) -> Iterator[str]:
-    """Yield a collection Bundle of signed records and their follow-up answers as JSON text.
+    """Yield a collection Bundle of signed records and their follow-up answers as JSON text,
+    carrying the latest signed audit checkpoint (`mapping.collection_bundle`).
 
     Records are read in batches by id with plain column queries, so memory stays flat however
     many there are.
@@ -338,7 +340,9 @@ def export_chunks(
         query = query.where(TreatmentSession.session_date <= end)
     followups = _followup_rows(actor)
     templates = _Templates()
-    head = json.dumps(mapping.collection_bundle([], timestamp=now), separators=(",", ":"))
+    head = json.dumps(
+        mapping.collection_bundle([], timestamp=now, checkpoint=checkpoint), separators=(",", ":")
+    )
     yield head[:-1]  # without the closing brace: entries follow
     count = 0
     last_id = 0

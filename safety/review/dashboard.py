@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, select
 
@@ -18,7 +19,7 @@ from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.extensions import db
 from safety.followup.models import FollowUp
-from safety.integrity import verify
+from safety.integrity import checkpoints, verify
 from safety.integrity.models import VerificationRun
 from safety.review.flags import UNRESOLVED
 from safety.review.queries import overdue_cutoffs, require_compliance
@@ -50,6 +51,8 @@ class Dashboard:
     followups: dict[str, int]
     tables: list[rules.MeasureTable]
     verification: VerificationRun | None
+    #: The last checkpoint and whether the evidence calls for a red banner (checkpoints.health).
+    evidence: dict[str, Any]
 
     @property
     def in_progress(self) -> int:
@@ -183,4 +186,5 @@ def dashboard(
         followups=by_status,
         tables=tables,
         verification=verify.last_run(),
+        evidence=checkpoints.health(),
     )

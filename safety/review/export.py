@@ -1,4 +1,5 @@
-"""The CSV export of signed records: one row per record, one column per checklist item.
+"""The CSV export of signed records: one row per record, one column per checklist item, and
+a last row with the latest signed audit checkpoint, the evidence the file can be held to.
 
 The rows are the record list's (same scope, same filters, `records.record_conditions`),
 signed only; the database writes every cell (`csvsql`), so streaming a million records is a
@@ -19,6 +20,7 @@ from safety.checklists.models import TreatmentSession
 from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.extensions import db
+from safety.integrity import checkpoints
 from safety.review import csvsql
 from safety.review.queries import require_compliance
 from safety.review.records import cutoffs_for, record_conditions
@@ -94,8 +96,16 @@ def export_csv(
         now=now,
     )
 
+    latest = checkpoints.latest()
     if db.session.connection().dialect.name == "postgresql":
-        return csvsql.copy_lines(header, query)
-    return csvsql.printed_lines(
-        header, query, rules.export_cells_without_separators(_export_items())
-    )
+        lines = csvsql.copy_lines(header, query)
+    else:
+        lines = csvsql.printed_lines(
+            header, query, rules.export_cells_without_separators(_export_items())
+        )
+    return _ending_with(lines, rules.checkpoint_line(latest.body if latest else None))
+
+
+def _ending_with(lines: Iterator[str], last: str) -> Iterator[str]:
+    yield from lines
+    yield last

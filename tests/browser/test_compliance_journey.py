@@ -124,7 +124,8 @@ def test_a_compliance_officer_reviews_acknowledges_traces_and_exports(journey, r
         page.get_by_role("link", name="Download the signed records as CSV").click()
     download = waiting.value
     assert download.suggested_filename.endswith(".csv")
-    rows = list(csv.DictReader(io.StringIO(download.path().read_text(encoding="utf-8-sig"))))
+    *rows, checkpoint = csv.DictReader(io.StringIO(download.path().read_text(encoding="utf-8-sig")))
+    assert checkpoint["record_id"] == "NeedleSafe audit checkpoint"
     assert len(rows) == 2
     assert {r["signout.bleeding"] for r in rows} == {"prolonged", "none"}
     assert {r["timeout.needle_lot"] for r in rows} == {"LOT-RECALL-1", "LOT-OTHER-2"}

@@ -263,7 +263,8 @@ def test_the_dashboard_says_the_audit_trail_was_never_verified(client, world):
 
     text = page_text(client.get("/review/"))
 
-    assert "Never run — run flask audit verify" in text
+    assert "Verification never run — run flask audit verify" in text
+    assert "No signed checkpoint yet" in text
 
 
 def test_the_dashboard_shows_the_last_verification_and_its_result(client, world):
@@ -670,7 +671,8 @@ def test_the_records_csv_downloads_with_the_filters_and_is_audited(client, world
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"].startswith("attachment; filename=")
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    *rows, last = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert last["record_id"] == "NeedleSafe audit checkpoint"  # the evidence, in the file
     assert {int(r["record_id"]) for r in rows} == {world.ada_record, world.colin_record}
     assert {r["signout.bleeding"] for r in rows} == {"prolonged", "none"}
     assert count("export.csv") == 1

@@ -107,9 +107,11 @@ def test_the_database_writes_the_csv_the_csv_module_would(cast, small_history, m
     for filters in (RecordFilters(clinic_id=cast.harbour.id, flag="any"), RecordFilters()):
         query = export.export_query(cast.officer, filters, now=NOW)
 
-        written = "".join(export.export_csv(cast.officer, filters, now=NOW))
+        *lines, checkpoint = export.export_csv(cast.officer, filters, now=NOW)
+        written = "".join(lines)
 
         assert written == written_by_the_csv_module(query)
+        assert checkpoint == 'NeedleSafe audit checkpoint,"none yet"\r\n'
     assert '"LOT ""7"" box 2 ✓"' in written
     assert '"box 2\nsecond line"' in written  # a line feed in a cell stays as it is
 
@@ -144,7 +146,7 @@ def test_the_csv_streams_in_batches_with_the_same_rows(cast, small_history, monk
 
     chunks = list(export.export_csv(cast.officer, RecordFilters(), now=NOW))
 
-    assert len(chunks) == 1 + 3  # the header, then 8 rows in batches of 3, 3 and 2
+    assert len(chunks) == 1 + 3 + 1  # the header, 8 rows in batches of 3, 3 and 2, checkpoint
     assert read_csv(chunks) == whole
 
 

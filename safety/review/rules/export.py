@@ -19,6 +19,18 @@ def csv_text(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_START) else value
 
 
+#: The first cell of the row after the records that carries the latest signed checkpoint.
+CHECKPOINT_LABEL = "NeedleSafe audit checkpoint"
+
+
+def checkpoint_line(signed_checkpoint: str | None) -> str:
+    """The CSV's last row: the latest signed checkpoint (canonical JSON, quoted), so the file
+    carries the evidence it can be held to (`flask audit verify --checkpoint`), or says that
+    there is none yet."""
+    value = signed_checkpoint or "none yet"
+    return f'{CHECKPOINT_LABEL},"{value.replace(chr(34), chr(34) * 2)}"\r\n'
+
+
 #: linkIds the export can name inside SQL text (every linkId of the register has this shape).
 SAFE_LINK_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}$")
 
