@@ -75,6 +75,10 @@ class Config:
     REMINDER_LEASE_SECONDS = int(os.environ.get("REMINDER_LEASE_SECONDS", "120"))
     PATIENT_FORM_RATE_LIMIT = os.environ.get("PATIENT_FORM_RATE_LIMIT", "30 per minute")
 
+    #: PostgreSQL in production: `flask db upgrade` connects as this owner role and grants the
+    #: application's role (DATABASE_URL's user) only what it needs (safety/dbroles.py).
+    MIGRATION_DATABASE_URL = os.environ.get("MIGRATION_DATABASE_URL")
+
     #: Evidence kept outside the database (DESIGN §5): the Ed25519 key that signs audit
     #: checkpoints, the key verify trusts, and the append-only store of signed checkpoints.
     AUDIT_SIGNING_KEY_FILE = os.environ.get("AUDIT_SIGNING_KEY_FILE")

@@ -3,6 +3,9 @@ from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
+from sqlalchemy import create_engine, make_url
+
+from safety.dbroles import grant_application_role
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -15,6 +18,11 @@ logger = logging.getLogger("alembic.env")
 
 
 def get_engine():
+    """The app's engine, or the owner's when MIGRATION_DATABASE_URL is set (PostgreSQL in
+    production: the owner creates and alters the tables; the app's role only uses them)."""
+    owner = current_app.config.get("MIGRATION_DATABASE_URL")
+    if owner:
+        return create_engine(owner)
     return current_app.extensions["migrate"].db.engine
 
 
@@ -92,6 +100,8 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+            app_url = make_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
+            grant_application_role(connection, app_url.username)
 
 
 if context.is_offline_mode():
