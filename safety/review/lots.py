@@ -20,8 +20,10 @@ from safety.auth.models import User
 from safety.checklists.models import TreatmentSession
 from safety.clinics.models import Clinic, Patient
 from safety.extensions import db
+from safety.integrity import checkpoints
 from safety.review import csvsql
 from safety.review.queries import Page, capped_count, in_order, keyset_page, require_compliance
+from safety.review.rules import export as export_rules
 from safety.review.rules import lots as rules
 from safety.review.rules.export import csv_text
 
@@ -134,6 +136,8 @@ def lot_trace_csv(
     require_compliance(actor)
     audit.record("export.lot_trace", actor=actor, details=query.as_args(), now=now)
     select_rows = _lot_select().where(*_lot_conditions(query)).order_by(TS.id)
+    latest = checkpoints.latest()
+    last_line = export_rules.checkpoint_line(latest.body if latest else None)
 
     def lines() -> Iterator[str]:
         buffer = io.StringIO()
@@ -165,6 +169,7 @@ def lot_trace_csv(
             if batch:
                 yield csvsql.drain(buffer)
             if len(batch) < csvsql.EXPORT_BATCH:
+                yield last_line  # the evidence the recall list can be held to
                 return
             last_id = batch[-1].id
 

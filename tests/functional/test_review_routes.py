@@ -653,7 +653,8 @@ def test_the_recall_csv_has_the_patients_contacts_and_is_audited(client, world):
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    *rows, checkpoint = csv.DictReader(io.StringIO(response.get_data(as_text=True)))
+    assert checkpoint["record_id"] == "NeedleSafe audit checkpoint"
     assert {r["patient_family_name"] for r in rows} == {"Harbourside", "Quayside", "Lakeshore"}
     assert all(r["patient_email"] == "ada@example.org" for r in rows)
     assert count("export.lot_trace") == 1
