@@ -178,10 +178,24 @@ def _sign_one(practitioner, patient, start: datetime, rng, special: str | None, 
     """Fill and sign one session on the template current at its start, as a practitioner
     would: each phase at its own time, signed two minutes after Sign out."""
     session = checklists.start_session(practitioner, patient_id=patient.id, now=start)
+    for (phase, form), minutes in zip(answers_for(session, rng, special), (0, 5, 30), strict=True):
+        checklists.submit_phase(
+            practitioner, session.id, phase, form, now=start + timedelta(minutes=minutes)
+        )
+    signed = checklists.get_session(practitioner, session.id)
+    checklists.apply_signature(signed, practitioner, now=start + timedelta(minutes=32))
+    _settle_followups(signed, now, rng, special)
+
+
+def answers_for(
+    session, rng: random.Random, special: str | None = None
+) -> list[tuple[str, dict[str, list[str]]]]:
+    """Each phase's form as a practitioner fills it on the session's template version (the
+    benchmarks use it to sign sessions the way the routes do)."""
     v1 = session.template_version.definition.get("register_version", 1) == 1
     needles = rng.randint(2, 10)
-    day = start.astimezone(session.clinic.zone).date()
-    consent = patient.is_followup_consent
+    day = session.started_dt.astimezone(session.clinic.zone).date()
+    consent = session.patient.is_followup_consent
     phases = (
         (
             _signin_v1(rng),
@@ -191,15 +205,7 @@ def _sign_one(practitioner, patient, start: datetime, rng, special: str | None, 
         if v1
         else (_signin(rng), _timeout(rng, day, special), _signout(rng, needles, special, consent))
     )
-    for (phase, form), minutes in zip(
-        zip(("signin", "timeout", "signout"), phases, strict=True), (0, 5, 30), strict=True
-    ):
-        checklists.submit_phase(
-            practitioner, session.id, phase, form, now=start + timedelta(minutes=minutes)
-        )
-    signed = checklists.get_session(practitioner, session.id)
-    checklists.apply_signature(signed, practitioner, now=start + timedelta(minutes=32))
-    _settle_followups(signed, now, rng, special)
+    return list(zip(("signin", "timeout", "signout"), phases, strict=True))
 
 
 def _signed_yesterday(practitioner, patient, zone: ZoneInfo, now: datetime, rng) -> None:

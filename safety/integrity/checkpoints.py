@@ -113,8 +113,7 @@ def make(*, now: datetime | None = None) -> dict[str, Any] | None:
     directory = store_directory()
     if directory is None:
         raise EvidenceError("No checkpoint store: set AUDIT_CHECKPOINT_DIR (see README).")
-    stored = store.read_all(directory)
-    last = stored[-1] if stored else None
+    last = store.newest(directory)
     heads = dict(db.session.execute(select(AuditChainHead.id, AuditChainHead.last_seq)).all())
     frontiers = {f.chain_id: f for f in db.session.scalars(select(ChainFrontier))}
     trees: dict[int, merkle.Frontier] = {}

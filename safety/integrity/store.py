@@ -37,14 +37,23 @@ def append(directory: Path, checkpoint: Mapping[str, Any], *, day: datetime) -> 
 
 def read_all(directory: Path) -> list[dict[str, Any]]:
     """Return every checkpoint in the store, oldest first (by number)."""
-    found = list(_lines(directory))
+    found = list(_lines(_files(directory)))
     return sorted(found, key=lambda c: c.get("number", 0))
 
 
-def _lines(directory: Path) -> Iterator[dict[str, Any]]:
-    if not directory.is_dir():
-        return
-    for path in sorted(directory.glob(f"{PREFIX}*.jsonl")):
+def newest(directory: Path) -> dict[str, Any] | None:
+    """Return the newest checkpoint in the store, reading only the newest day's file, so that
+    making a checkpoint does not cost more as the store grows."""
+    found = list(_lines(_files(directory)[-1:]))
+    return max(found, key=lambda c: c.get("number", 0)) if found else None
+
+
+def _files(directory: Path) -> list[Path]:
+    return sorted(directory.glob(f"{PREFIX}*.jsonl")) if directory.is_dir() else []
+
+
+def _lines(files: list[Path]) -> Iterator[dict[str, Any]]:
+    for path in files:
         for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
             if not line.strip():
                 continue

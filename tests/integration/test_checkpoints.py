@@ -129,6 +129,21 @@ def test_the_next_checkpoint_reads_only_what_is_new_and_extends_the_last(app, ch
     assert verified() is None
 
 
+def test_a_checkpoint_made_the_next_day_follows_the_one_in_yesterdays_file(app, checkpointed):
+    first = checkpoints.latest()
+    audit.record("test.after", object_type=None)
+    db.session.commit()
+    tomorrow = first.created_dt + timedelta(days=1)
+
+    second = checkpoints.make(now=tomorrow)
+    db.session.commit()
+
+    assert second["previous"] == evidence.checkpoint_hash(json.loads(first.body))
+    assert len(list(store_path(app).glob("checkpoints-*.jsonl"))) == 2
+    assert store.newest(store_path(app)) == second
+    assert verified() is None
+
+
 def test_an_untouched_database_verifies_against_its_checkpoints(runner, checkpointed):
     result = runner.invoke(args=["audit", "verify"])
 
