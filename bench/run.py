@@ -77,6 +77,12 @@ def key(sessions: int) -> str:
     return f"n{sessions}-m{digest.hexdigest()[:10]}-g{GENERATOR_VERSION}"
 
 
+def checkpoint_store(url: str) -> Path:
+    """Each bench database has its own checkpoint store: verify holds a database to the
+    checkpoints of its store, and the SQLite and PostgreSQL databases are two histories."""
+    return DATA / f"checkpoints-{url.split(':', 1)[0].split('+', 1)[0]}"
+
+
 def flask_env(url: str) -> dict[str, str]:
     return {
         **os.environ,
@@ -85,6 +91,7 @@ def flask_env(url: str) -> dict[str, str]:
         "DATABASE_URL": url,
         "SECRET_KEY": "bench-only-not-a-secret-" + "x" * 16,
         "NEEDLESAFE_INSTANCE": str(DATA / "instance"),
+        "AUDIT_CHECKPOINT_DIR": str(checkpoint_store(url)),
         "PYTHONPATH": str(ROOT),
     }
 
@@ -92,6 +99,7 @@ def flask_env(url: str) -> dict[str, str]:
 def generate(url: str, sessions: int, label: str) -> dict:
     """`flask db upgrade` and `flask demo seed --sessions N` on an empty database."""
     env = flask_env(url)
+    shutil.rmtree(checkpoint_store(url), ignore_errors=True)  # it held the old database
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "flask", "db", "upgrade"],
@@ -233,11 +241,13 @@ def drop_postgres() -> None:
 # --- measurements ----------------------------------------------------------------------------
 
 
-def review_bench(mode: str, url: str, *extra: str, timeout: float | None = None):
+def review_bench(
+    mode: str, url: str, *extra: str, timeout: float | None = None, script="review_bench.py"
+):
     """Run one mode of review_bench.py in a fresh interpreter; return its JSON and stderr."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, str(BENCH / "review_bench.py"), mode, url, *extra],
+        [sys.executable, str(BENCH / script), mode, url, *extra],
         cwd=ROOT,
         env={**flask_env(url)},
         stdout=subprocess.PIPE,
@@ -251,7 +261,7 @@ def review_bench(mode: str, url: str, *extra: str, timeout: float | None = None)
         out, err = process.communicate()
         return None, err, time.perf_counter() - started
     if process.returncode != 0:
-        raise RuntimeError(f"review_bench {mode} failed:\n{err[-3000:]}")
+        raise RuntimeError(f"{script} {mode} failed:\n{err[-3000:]}")
     return (json.loads(out) if mode != "export-sql" else out), err, time.perf_counter() - started
 
 
@@ -326,11 +336,11 @@ def measure_export(dialect: str, url: str, target: str, runs: int) -> dict:
 def chain_length(dialect: str, target: str) -> int:
     if dialect == "sqlite":
         with sqlite3.connect(target) as connection:
-            return connection.execute("SELECT last_seq FROM audit_chain_head").fetchone()[0]
+            return connection.execute("SELECT sum(last_seq) FROM audit_chain_head").fetchone()[0]
     import psycopg
 
     with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=target) as connection:
-        return connection.execute("SELECT last_seq FROM audit_chain_head").fetchone()[0]
+        return connection.execute("SELECT sum(last_seq) FROM audit_chain_head").fetchone()[0]
 
 
 def measure_verify(dialect: str, url: str, target: str, timeout: float) -> dict:
@@ -356,6 +366,9 @@ def measure_verify(dialect: str, url: str, target: str, timeout: float) -> dict:
         "output": result["output"],
         "events": counted,
         "records": int(found.group(2)) if found else None,
+        "checkpoints": int(held.group(1))
+        if (held := re.search(r"held to (\d+) signed", result["output"]))
+        else 0,
         "wall_s": round(wall, 2),
         "events_per_s": round(counted / wall),
         **parts,
@@ -381,11 +394,23 @@ def run_database(dialect: str, url: str, target: str, args) -> dict:
     timed, _, _ = review_bench("timed", url, str(args.repeat))
     log(f"{dialect}: timing the CSV export")
     export = measure_export(dialect, url, target, args.export_runs)
+    # Before verify, so that verify checks the checkpoints and the sessions signed here.
+    processes = 1 if dialect == "sqlite" else args.lock_processes
+    log(f"{dialect}: chain lock held per signed session ({processes} practitioners at once)")
+    lock, _, _ = review_bench(
+        "lock", url, str(processes), str(args.lock_sessions), script="evidence_bench.py"
+    )
+    log(f"{dialect}: lock {lock}")
+    log(f"{dialect}: a checkpoint after {10_000:,} new events ({args.checkpoint_repeat} times)")
+    made, _, _ = review_bench(
+        "checkpoint", url, str(args.checkpoint_repeat), script="evidence_bench.py"
+    )
+    log(f"{dialect}: checkpoint {made}")
     limit = f"stopped after {args.verify_timeout:.0f} s" if args.verify_timeout else "no limit"
     log(f"{dialect}: timing flask audit verify ({limit})")
     verify = measure_verify(dialect, url, target, args.verify_timeout)
     log(f"{dialect}: verify {verify}")
-    return {"timed": timed, "export": export, "verify": verify}
+    return {"timed": timed, "export": export, "verify": verify, "lock": lock, "checkpoint": made}
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -479,19 +504,22 @@ def rows_for(dialect: str, result: dict) -> list[str]:
         if "chain_s" in verify:
             split = f"; chain {verify['chain_s']} s, then records {verify.get('records_s', '?')} s"
             if "worker_s" in verify:
-                # The worker walks the newer half of the chain and re-hashes the older half of
-                # the records from the start, beside this process's halves.
+                # The worker walks about half of the chains and re-hashes the older half of
+                # the records, beside this process's halves.
                 split = (
-                    f"; this process: older half of the chain {verify['chain_s']} s, then newer "
+                    f"; this process: half of the chains {verify['chain_s']} s, then the newer "
                     f"half of the records {verify.get('records_s', '?')} s; worker process: "
                     f"{verify['worker_s']} s for the other halves"
                 )
         records = verify.get("records") or 0
+        held = verify.get("checkpoints", 0)
         lines.append(
-            f"| `flask audit verify`, {verify['events']:,} events, {records:,} records | "
+            f"| `flask audit verify`, {verify['events']:,} events, {records:,} records, held to "
+            f"{held:,} signed checkpoints | "
             f"{verify['events_per_s']:,} events/s, {round(records / verify['wall_s']):,} "
-            f"records/s ({verify['wall_s']} s{split}) | | | ≥ 100,000 events/s | "
-            f"{verdict(verify['events_per_s'] >= 100_000 and verify['exit_code'] == 0)} |"
+            f"records/s ({verify['wall_s']} s{split}) | | | ≥ 100,000 events/s, with "
+            f"checkpoints | "
+            f"{verdict(verify['events_per_s'] >= 100_000 and verify['exit_code'] == 0 and held)} |"
         )
     else:
         chain = (
@@ -505,7 +533,37 @@ def rows_for(dialect: str, result: dict) -> list[str]:
             f"{verify['timeout_s']:.0f} s: < {verify['events_per_s_below']:,} events/s{chain} "
             f"| | | ≥ 100,000 events/s | **FAIL** |"
         )
+    lines += evidence_rows(result)
     return lines
+
+
+def evidence_rows(result: dict) -> list[str]:
+    """The checkpoint and the chain lock (issue 14)."""
+    made, lock = result["checkpoint"], result["lock"]
+    catch_up = made["catch_up"]
+    first = (
+        f"; bringing the store up to date first signed {catch_up['events']:,} events in "
+        f"{catch_up['seconds']} s"
+        if catch_up["made"]
+        else ""
+    )
+    clock = (
+        "the database's clock_timestamp()"
+        if lock["clock"] == "clock_timestamp()"
+        else "perf_counter (SQLite has no server clock)"
+    )
+    each, signing, total = lock["per_transaction"], lock["signature"], lock["per_session"]
+    return [
+        f"| A checkpoint after {made['new_events']:,} new events on {made['chains']} clinic "
+        f"chains ({made['n']} times){first} | {made['p50_ms']:.1f} / {made['p95_ms']:.1f} ms "
+        f"| | | p95 < 100 ms | {verdict(made['p95_ms'] < 100)} |",
+        f"| Chain lock held by each transaction of a signed session ({lock['sessions']} "
+        f"sessions by {lock['processes']} practitioners at once, {lock['signed_per_s']} "
+        f"signed/s; {clock}) | {each['p50_ms']:.2f} / {each['p95_ms']:.2f} ms; the signature "
+        f"{signing['p50_ms']:.2f} / {signing['p95_ms']:.2f} ms; all five steps of a session "
+        f"together {total['p50_ms']:.2f} / {total['p95_ms']:.2f} ms | | | p50 and p95 < 5 ms | "
+        f"{verdict(each['p95_ms'] < 5 and signing['p95_ms'] < 5)} |",
+    ]
 
 
 def plans(result: dict) -> list[str]:
@@ -617,6 +675,11 @@ def main() -> None:
         "--verify-timeout", type=float, default=150, help="seconds; 0 waits for it to finish"
     )
     parser.add_argument("--rebuild", action="store_true", help="build the databases again")
+    parser.add_argument(
+        "--lock-processes", type=int, default=4, help="practitioners signing at once (PostgreSQL)"
+    )
+    parser.add_argument("--lock-sessions", type=int, default=25, help="sessions each signs")
+    parser.add_argument("--checkpoint-repeat", type=int, default=10)
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-smtp", action="store_true")

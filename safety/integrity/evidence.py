@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
@@ -119,6 +119,13 @@ class ChainHead:
 def event_leaf(event_hash: str) -> bytes:
     """An audit event is in its chain's tree by its chain hash, which covers all its fields."""
     return merkle.hash_leaf(bytes.fromhex(event_hash))
+
+
+def event_leaves(event_hashes: Iterable[str]) -> Iterator[bytes]:
+    """`event_leaf` of each, for the many events a checkpoint adds at once."""
+    leaf_hash, prefix, unhex = sha256, merkle.LEAF_PREFIX, bytes.fromhex
+    for event_hash in event_hashes:
+        yield leaf_hash(prefix + unhex(event_hash)).digest()
 
 
 def heads_root(heads: Sequence[ChainHead]) -> bytes:

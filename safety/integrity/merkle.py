@@ -68,16 +68,23 @@ class Frontier:
     peaks: list[tuple[int, bytes]] = field(default_factory=list)
 
     def append(self, leaf: bytes) -> None:
-        size, node = 1, leaf
-        while self.peaks and self.peaks[-1][0] == size:
-            left_size, left = self.peaks.pop()
-            size, node = left_size + size, hash_children(left, node)
-        self.peaks.append((size, node))
-        self.size += 1
+        self.extend((leaf,))
 
     def extend(self, leaves: Iterable[bytes]) -> None:
+        """Append leaves in order. A leaf merges one peak per trailing 1-bit of the size before
+        it (a binary counter's carries); this loop is the checkpoint's and verify's hot path,
+        so it binds what it calls locally."""
+        peaks, size, node_hash = self.peaks, self.size, sha256
         for leaf in leaves:
-            self.append(leaf)
+            node, width, carries = leaf, 1, size
+            while carries & 1:
+                left_width, left = peaks.pop()
+                node = node_hash(NODE_PREFIX + left + node).digest()
+                width += left_width
+                carries >>= 1
+            peaks.append((width, node))
+            size += 1
+        self.size = size
 
     def root(self) -> bytes:
         if not self.peaks:

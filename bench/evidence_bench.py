@@ -1,0 +1,208 @@
+"""The evidence on a bulk database: making a checkpoint, and how long the chain lock is held.
+
+bench/run.py drives this file once per database, in subprocesses (JSON on stdout):
+
+    python bench/evidence_bench.py checkpoint URL [REPEAT]
+        brings the checkpoint store up to date (the first time on a bulk database this signs
+        every chain's whole tree: reported apart), then, REPEAT times, records 10,000 audit
+        events across the clinics' chains as the application does and times making the next
+        checkpoint over them. Those repetitions are rolled back and signed into a scratch
+        store, so the database and its store stay as they were.
+    python bench/evidence_bench.py lock URL PROCESSES SESSIONS
+        PROCESSES practitioners of different clinics each sign SESSIONS sessions at once, one
+        commit per step as the routes commit (start, three phases, signature; the password
+        check, which runs before the lock, is left out), and for every transaction that took
+        the chain lock the time from taking it to the end of the commit is measured.
+
+The lock's hold time is measured on the database's own clock where it has one: on PostgreSQL
+`clock_timestamp()` is read right after the statement that locks the chain head and again
+right after COMMIT returns, so the figure includes one extra round trip and is an upper bound.
+SQLite has no server clock and one writer at a time; there the same two moments are read from
+`time.perf_counter()`, and the lock is the database's write lock.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from review_bench import app_for, summary  # noqa: E402
+from sqlalchemy import event, func, select  # noqa: E402
+
+from safety.audit import services as audit  # noqa: E402
+from safety.auth.models import User  # noqa: E402
+from safety.checklists import services as checklists  # noqa: E402
+from safety.checklists.models import TreatmentSession  # noqa: E402
+from safety.clinics.models import Patient  # noqa: E402
+from safety.dbtypes import utcnow  # noqa: E402
+from safety.demo.services import answers_for  # noqa: E402
+from safety.extensions import db  # noqa: E402
+from safety.integrity import checkpoints  # noqa: E402
+
+NEW_EVENTS = 10_000
+LOCKING = "UPDATE audit_chain_head SET last_seq"
+
+
+def checkpoint(url: str, repeat: int) -> dict:
+    app = app_for(url)
+    with app.app_context():
+        started = time.perf_counter()
+        caught_up = checkpoints.make()
+        db.session.commit()
+        catch_up_s = time.perf_counter() - started
+        sessions = db.session.scalars(select(TreatmentSession.id).limit(NEW_EVENTS)).all()
+        clinics = dict(
+            db.session.execute(
+                select(TreatmentSession.id, TreatmentSession.clinic_id).where(
+                    TreatmentSession.id.in_(sessions)
+                )
+            ).all()
+        )
+        reader = db.session.scalar(select(User).where(User.role == "compliance").limit(1))
+        kept = app.config["AUDIT_CHECKPOINT_DIR"]
+        seconds = []
+        with tempfile.TemporaryDirectory() as scratch:
+            app.config["AUDIT_CHECKPOINT_DIR"] = scratch
+            try:
+                for _ in range(repeat):
+                    now = utcnow()
+                    for session_id in sessions:
+                        audit.record(
+                            "session.view",
+                            actor=reader,
+                            object_type="session",
+                            object_id=session_id,
+                            clinic_id=clinics[session_id],
+                            now=now,
+                        )
+                    audit.append_pending(db.session)
+                    db.session.flush()
+                    started = time.perf_counter()
+                    made = checkpoints.make(now=now)
+                    db.session.flush()
+                    seconds.append(time.perf_counter() - started)
+                    assert made is not None and made["events"] >= NEW_EVENTS
+                    db.session.rollback()
+            finally:
+                app.config["AUDIT_CHECKPOINT_DIR"] = kept
+        latest = checkpoints.latest()
+        return {
+            "catch_up": {
+                "made": caught_up is not None,
+                "events": latest.events if latest else 0,
+                "seconds": round(catch_up_s, 2),
+            },
+            "new_events": len(sessions),
+            "chains": len(set(clinics.values())),
+            **summary(seconds),
+        }
+
+
+def lock(url: str, processes: int, sessions: int) -> dict:
+    app = app_for(url)
+    with app.app_context():
+        practitioners = []
+        seen = set()
+        for user in db.session.scalars(
+            select(User).where(User.role == "practitioner").order_by(User.id)
+        ):
+            if user.clinic_id not in seen:
+                seen.add(user.clinic_id)
+                practitioners.append(user.id)
+        db.session.rollback()
+    context = multiprocessing.get_context("spawn")
+    started = time.perf_counter()
+    with context.Pool(processes) as pool:
+        parts = pool.starmap(
+            _sign_sessions, [(url, practitioners[i], sessions, i) for i in range(processes)]
+        )
+    wall = time.perf_counter() - started
+    per_transaction = [hold for part in parts for session in part for hold in session]
+    per_session = [sum(session) for part in parts for session in part]
+    signing = [session[-1] for part in parts for session in part]
+    return {
+        "processes": processes,
+        "sessions": len(per_session),
+        "clock": "clock_timestamp()" if url.startswith("postgresql") else "perf_counter",
+        "per_session": summary(per_session),
+        "per_transaction": summary(per_transaction),
+        "signature": summary(signing),
+        "wall_s": round(wall, 2),
+        "signed_per_s": round(len(per_session) / wall, 1),
+    }
+
+
+def _sign_sessions(url: str, practitioner_id: int, count: int, seed: int) -> list[list[float]]:
+    """Sign `count` sessions as one practitioner; return each session's lock holds, in
+    seconds, one per transaction that took the chain lock (the signature's last)."""
+    app = app_for(url)
+    rng = random.Random(seed)
+    postgres = url.startswith("postgresql")
+    holds: list[float] = []
+    taken: list[float] = []
+
+    def database_now(connection) -> float:
+        return connection.exec_driver_sql("SELECT clock_timestamp()").scalar().timestamp()
+
+    with app.app_context():
+
+        @event.listens_for(db.engine, "after_cursor_execute")
+        def locked(conn, cursor, statement, parameters, context, executemany):
+            if statement.startswith(LOCKING) and not taken:
+                if postgres:
+                    row = cursor.connection.execute("SELECT clock_timestamp()").fetchone()
+                    taken.append(row[0].timestamp())
+                else:
+                    taken.append(time.perf_counter())
+
+        def commit() -> None:
+            db.session.commit()
+            if not taken:
+                return
+            if postgres:
+                released = database_now(db.session.connection())
+                db.session.commit()
+            else:
+                released = time.perf_counter()
+            holds.append(released - taken.pop())
+
+        practitioner = db.session.get(User, practitioner_id)
+        patients = db.session.scalars(
+            select(Patient.id)
+            .where(Patient.clinic_id == practitioner.clinic_id)
+            .order_by(func.random())
+            .limit(count)
+        ).all()
+        sessions = []
+        for patient_id in patients:
+            holds.clear()
+            session = checklists.start_session(practitioner, patient_id=patient_id)
+            commit()
+            for phase, form in answers_for(session, rng):
+                checklists.submit_phase(practitioner, session.id, phase, form)
+                commit()
+            signed = checklists.get_session(practitioner, session.id)
+            checklists.apply_signature(signed, practitioner, now=utcnow())
+            commit()
+            sessions.append(list(holds))
+        db.session.rollback()
+    return sessions
+
+
+if __name__ == "__main__":
+    mode, url = sys.argv[1], sys.argv[2]
+    if mode == "checkpoint":
+        print(json.dumps(checkpoint(url, int(sys.argv[3]) if len(sys.argv) > 3 else 10)))
+    elif mode == "lock":
+        print(json.dumps(lock(url, int(sys.argv[3]), int(sys.argv[4]))))
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
