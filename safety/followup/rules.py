@@ -136,9 +136,17 @@ def plan_at_signing(signed: datetime, zone: ZoneInfo, *, near_lung: bool) -> lis
     return plans
 
 
+#: Regions over the lung whose needling sends the 48-hour chest check (DESIGN §4; the default
+#: register's high_risk_regions, sources nzasa-code, uzar-2018, kearns-2022). Shoulder joined
+#: thorax and neck in version 2: pneumothorax after needling the upper trapezius is reported.
+LUNG_REGIONS = ("thorax", "neck", "shoulder")
+
+
 def near_lung(regions: Sequence[str] | None, high_risk_regions: Sequence[str]) -> bool:
-    """Return whether a session needled a region over the lung (its template says which)."""
-    return bool(set(regions or ()) & set(high_risk_regions))
+    """Return whether a session needled a region over the lung: one its template names, or one
+    of LUNG_REGIONS. The follow-up is today's care, so a session filled on an older template
+    (version 1 named only thorax and neck) still gets the chest check after the shoulder."""
+    return bool(set(regions or ()) & (set(high_risk_regions) | set(LUNG_REGIONS)))
 
 
 def questions_for(kind: str, *, near_lung: bool) -> tuple[str, ...]:

@@ -202,7 +202,7 @@ ADVICE: dict[str, Advice] = {
         "breathlessness, or bleeding that does not stop after 10 minutes of firm pressure. "
         "Contact {clinic} the same day for spreading redness, warmth, swelling or pus at a "
         "needle site, a fever, a bruise that is large or spreading, new numbness, tingling or "
-        "weakness, or if you faint.",
+        "weakness, if you faint, or if you find a needle or a piece of one in your skin.",
         ("nhs-pneumothorax", "nhs-bleeding", "nhs-cellulitis", "nhs-bruises"),
     ),
 }

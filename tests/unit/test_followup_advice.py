@@ -297,3 +297,19 @@ def test_staff_read_every_question_the_patient_answered_and_the_free_text():
     )
     assert said["Written by the patient"] == "The site on my shoulder is hot."
     assert len(lines) == len(CALM) + 1
+
+
+@pytest.mark.parametrize(
+    ("answers", "words"),
+    [
+        ({"signs": ["redness"]}, "spreading redness"),
+        ({"bruising": "large"}, "a bruise that is large or spreading"),
+        ({"numbness": "yes"}, "new numbness, tingling or weakness"),
+        ({"fainted": "yes"}, "if you faint"),
+        ({"needle_found": "yes"}, "a needle or a piece of one in your skin"),
+    ],
+)
+def test_the_red_flags_name_every_sign_that_makes_an_answer_same_day(answers, words):
+    """A patient rereading the red flags learns every sign the clinic treats as same-day."""
+    assert rules.escalation("24h", {**CALM, **answers}) == rules.SAME_DAY
+    assert words in texts.ADVICE["red_flags"].text

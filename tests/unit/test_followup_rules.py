@@ -3,9 +3,11 @@ delivery backs off, and what a message to a patient may say."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from email.utils import parseaddr
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,6 +16,8 @@ from hypothesis import strategies as st
 
 from safety.followup import rules
 from safety.followup.models import FollowUp, OutboxMessage, OutboxStatus
+
+ROOT = Path(__file__).resolve().parents[2]
 
 LONDON = ZoneInfo("Europe/London")
 TORONTO = ZoneInfo("America/Toronto")
@@ -132,16 +136,24 @@ def test_needling_near_the_lung_adds_the_48_hour_chest_check_whatever_the_24_hou
     ("regions", "high_risk", "expected"),
     [
         (["shoulder"], ("thorax", "neck", "shoulder"), True),
-        (["shoulder"], ("thorax", "neck"), False),  # version 1 did not count the shoulder
+        # Version 1 did not count the shoulder; its sessions still get today's chest check.
+        (["shoulder"], ("thorax", "neck"), True),
         (["lumbar", "neck"], ("thorax", "neck"), True),
         (["lumbar"], ("thorax", "neck", "shoulder"), False),
+        (["scapula"], ("scapula",), True),  # a clinic's own template adds a region
+        (["lumbar"], (), False),
         (None, ("thorax",), False),
     ],
 )
-def test_near_the_lung_follows_the_regions_the_template_counts_as_over_the_lung(
+def test_near_the_lung_is_the_templates_regions_and_todays_lung_regions(
     regions, high_risk, expected
 ):
     assert rules.near_lung(regions, high_risk) is expected
+
+
+def test_todays_lung_regions_are_the_default_registers():
+    register = json.loads((ROOT / "safety" / "risks" / "register.json").read_text())
+    assert set(rules.LUNG_REGIONS) == set(register["high_risk_regions"])
 
 
 def test_a_session_signed_in_the_evening_is_checked_the_next_morning_not_at_night():
