@@ -502,6 +502,7 @@ def alert_untouched_steps(*, now: datetime | None = None) -> int:
             {a.step for a in incident.alerts},
             now,
         )
+        fresh: list[str] = []
         for step in due:
             try:
                 with db.session.begin_nested():  # another worker may alert the same step
@@ -510,24 +511,29 @@ def alert_untouched_steps(*, now: datetime | None = None) -> int:
                     )
             except IntegrityError:
                 continue
-            recipients = [lead.id for lead in clinic_leads(incident.clinic_id)] or [None]
-            for recipient in recipients:
-                db.session.add(
-                    OutboxMessage(
-                        purpose=Purpose.INCIDENT_ALERT,
-                        incident_id=incident.id,
-                        recipient_id=recipient,
-                        next_attempt_dt=now,
-                        created_dt=now,
-                    )
+            fresh.append(step.id)
+        if not fresh:
+            continue
+        # One message per lead for the steps that fell due in this pass: it lists them all.
+        recipients = [lead.id for lead in clinic_leads(incident.clinic_id)] or [None]
+        for recipient in recipients:
+            db.session.add(
+                OutboxMessage(
+                    purpose=Purpose.INCIDENT_ALERT,
+                    incident_id=incident.id,
+                    recipient_id=recipient,
+                    next_attempt_dt=now,
+                    created_dt=now,
                 )
+            )
+        for step_id in fresh:
             audit.record(
                 "incident.step_alert",
                 obj=incident,
-                details={"step": step.id, "to_leads": recipients != [None]},
+                details={"step": step_id, "to_leads": recipients != [None]},
                 now=now,
             )
-            alerted += 1
+        alerted += len(fresh)
     db.session.flush()
     return alerted
 

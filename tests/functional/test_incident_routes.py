@@ -324,3 +324,41 @@ def test_the_sharps_log_holds_privacy_case_and_never_the_name(client, world, who
 def test_the_sharps_log_is_not_for_everyone(client, world, who, status):
     sign_in(client, world, who)
     assert client.get("/incidents/sharps-log.csv").status_code == status
+
+
+# --- who leads the clinic ---------------------------------------------------------------------
+
+
+def test_an_administrator_makes_a_practitioner_clinic_lead_and_they_see_the_name(client, world):
+    colleague = db.session.scalar(select(User).where(User.email == world.emails["colleague"]))
+    sign_in(client, world, "admin")
+    response = post_form(client, f"/admin/users/{colleague.id}/lead")
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, colleague.id).is_clinic_lead
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "user.clinic_lead"))
+    other = client.application.test_client()
+    sign_in(other, world, "colleague")
+    assert INJURED in other.get(f"/incidents/{world.incident_a}").get_data(as_text=True)
+
+
+def test_compliance_cannot_be_made_clinic_lead(client, world):
+    officer = db.session.scalar(select(User).where(User.email == world.emails["compliance"]))
+    sign_in(client, world, "admin")
+    response = post_form(client, f"/admin/users/{officer.id}/lead")
+    assert response.status_code == 409
+    db.session.expire_all()
+    assert not db.session.get(User, officer.id).is_clinic_lead
+
+
+def test_the_lead_command_makes_and_unmakes_a_clinic_lead(runner, world):
+    result = runner.invoke(args=["users", "lead", "--email", world.emails["colleague"]])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert db.session.scalar(
+        select(User.is_clinic_lead).where(User.email == world.emails["colleague"])
+    )
+    result = runner.invoke(args=["users", "lead", "--email", world.emails["colleague"], "--off"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(args=["users", "lead", "--email", "nobody@clinic.test"])
+    assert result.exit_code != 0 and "No account" in result.output

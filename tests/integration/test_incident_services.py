@@ -419,3 +419,14 @@ def test_the_database_refuses_to_change_a_signed_incident(practitioner, statemen
 def test_verify_expects_the_incident_triggers(app):
     assert triggers.problem(Reader(db.session.connection())) is None
     assert {"incidents", "incident_people", "incident_steps"} <= set(triggers.EXPECTED)
+
+
+def test_steps_falling_due_in_one_pass_reach_the_lead_in_one_message(practitioner, lead, mail):
+    start = utcnow()
+    report(practitioner, start, occurred_dt=start)
+    counts = work_once("w1", now=start + timedelta(hours=3))
+    assert counts.get("step_alerts") == 3
+    [message] = mail.messages()
+    body = message.get_content()
+    assert "Wound washed" in body and "Reported to the clinic lead" in body
+    assert "prophylaxis (PEP)" in body
