@@ -109,10 +109,9 @@ def _prefill(form: ReportForm, session_id: int | None) -> None:
         form.session_id.data = str(session.id)
         if session.needle_lot and not form.device_lot.data:
             form.device_lot.data = session.needle_lot
-        if not form.device_type.data:
-            form.device_type.data = "filiform_needle"
-        if not form.is_used_on_patient.data:
-            form.is_used_on_patient.data = "yes"
+        if form.kind.data == rules.Kind.SHARPS_INJURY:
+            form.device_type.data = form.device_type.data or "filiform_needle"
+            form.is_used_on_patient.data = form.is_used_on_patient.data or "yes"
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -124,7 +123,14 @@ def new():
     if request.method == "GET":
         form.kind.data = request.args.get("kind", rules.Kind.SHARPS_INJURY)
         form.event_type.data = request.args.get("event", "")
-        _prefill(form, parse_id(request.args.get("session")))
+        session_id = parse_id(request.args.get("session"))
+        flag_id = parse_id(request.args.get("flag"))
+        if flag_id and (found := services.prefill_from_flag(current_user, flag_id)):
+            session_id, fields = found
+            form.kind.data = fields["kind"]
+            form.event_type.data = fields["event_type"]
+            form.description.data = fields["description"]
+        _prefill(form, session_id)
     elif not form.validate_on_submit():
         errors, message = field_errors(form), "Some answers need attention."
     elif form.session_id.data and parse_id(form.session_id.data) is None:

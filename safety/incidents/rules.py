@@ -118,6 +118,26 @@ GRADES = _choices(
     (Grade.SERIOUS, "Serious: hospital care, lasting harm, or life at risk"),
 )
 
+#: What a checklist or follow-up flag suggests happened, when "record as an incident" is chosen
+#: from it: the flag kinds of `checklists.rules.flags_for` and the escalation levels.
+FLAG_EVENTS: dict[str, str] = {
+    "count_discrepancy": "retained_or_broken_needle",
+    "reaction": "fainting",
+    "emergency": "other",
+    "same_day": "other",
+    "prolonged_bleeding": "other",
+    "large_bruise": "other",
+}
+
+
+def incident_from_flag(flag_kind: str, message: str) -> dict[str, str] | None:
+    """Return how a flag prefills an adverse event report, or None if it is no incident."""
+    event = FLAG_EVENTS.get(flag_kind)
+    if event is None:
+        return None
+    return {"kind": Kind.ADVERSE_EVENT, "event_type": event, "description": message}
+
+
 #: Events that point to the device itself: a report to the device regulator may apply.
 DEVICE_EVENTS = frozenset({"retained_or_broken_needle", "damaged_or_unsterile_pack"})
 

@@ -23,6 +23,7 @@ from safety.auth import services as auth
 from safety.auth.models import User
 from safety.checklists import addenda as checklist_addenda
 from safety.checklists import services as checklists
+from safety.checklists.models import Flag
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound, RecordedRefusal
 from safety.extensions import db
@@ -143,6 +144,21 @@ def list_incidents(
             Incident.occurred_dt < datetime.combine(until + timedelta(days=1), datetime.min.time())
         )
     return list(db.session.scalars(query))
+
+
+def prefill_from_flag(actor: User, flag_id: int) -> tuple[int, dict[str, str]] | None:
+    """Return the session and the report fields a flag the actor may see suggests, or None.
+
+    "Record as an incident" on a count that does not reconcile, a faint, or a patient's
+    emergency or same-day answer opens the report with these filled in.
+    """
+    if not is_id(flag_id):
+        return None
+    flag = db.session.scalar(policy.flags_in_scope(actor, select(Flag).where(Flag.id == flag_id)))
+    if flag is None:
+        return None
+    fields = rules.incident_from_flag(flag.kind, flag.message)
+    return None if fields is None else (flag.session_id, fields)
 
 
 # --- reporting ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from safety.audit.models import AuditEvent
 from safety.auth.models import User
+from safety.checklists.models import Flag
 from safety.dbtypes import utcnow
 from safety.extensions import db
 from safety.incidents import rules, services
@@ -362,3 +363,52 @@ def test_the_lead_command_makes_and_unmakes_a_clinic_lead(runner, world):
     assert result.exit_code == 0, result.output
     result = runner.invoke(args=["users", "lead", "--email", "nobody@clinic.test"])
     assert result.exit_code != 0 and "No account" in result.output
+
+
+# --- record as an incident, from a flag ---------------------------------------------------------
+
+
+def test_a_count_that_does_not_reconcile_is_recorded_as_an_incident_with_details_filled(
+    client, world, make_session
+):
+    author = db.session.scalar(select(User).where(User.email == world.emails["practitioner"]))
+    flagged = make_session(
+        author,
+        phases=("signin", "timeout", "signout"),
+        overrides={
+            "signout.needles_removed": ["5"],
+            "signout.needles_disposed": ["5"],
+            "signout.count_discrepancy": ["One needle not found; couch and floor searched."],
+        },
+        sign=True,
+    )
+    flag = db.session.scalar(
+        select(Flag).where(Flag.session_id == flagged.id, Flag.kind == "count_discrepancy")
+    )
+    sign_in(client, world, "practitioner")
+    record = client.get(f"/sessions/{flagged.id}").get_data(as_text=True)
+    assert f"/incidents/new?flag={flag.id}" in record
+    page = client.get(f"/incidents/new?flag={flag.id}")
+    found = elements(page)
+    assert found["session_id"].attrs["value"] == str(flagged.id)
+    assert "Needle counts do not reconcile" in found["description"].text
+    assert 'value="retained_or_broken_needle" checked' in page.get_data(as_text=True)
+
+
+def test_another_practitioners_flag_prefills_nothing(client, world, make_session):
+    author = db.session.scalar(select(User).where(User.email == world.emails["practitioner"]))
+    flagged = make_session(
+        author,
+        phases=("signin", "timeout", "signout"),
+        overrides={
+            "signout.needles_removed": ["5"],
+            "signout.needles_disposed": ["5"],
+            "signout.count_discrepancy": ["One needle not found."],
+        },
+        sign=True,
+    )
+    sign_in(client, world, "other_clinic")
+    flag_id = db.session.scalar(select(Flag.id).where(Flag.session_id == flagged.id))
+    page = client.get(f"/incidents/new?flag={flag_id}")
+    assert page.status_code == 200
+    assert "Needle counts" not in page.get_data(as_text=True)
