@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -261,9 +261,11 @@ def _adverse_event_entries(
     """The export's AdverseEvent entries: the incidents that happened between the dates."""
     query = policy.visible_incidents(actor).order_by(Incident.id)
     if start is not None:
-        query = query.where(Incident.occurred_dt >= datetime.combine(start, datetime.min.time()))
+        query = query.where(Incident.occurred_dt >= datetime.combine(start, time.min, UTC))
     if end is not None:
-        query = query.where(Incident.occurred_dt < datetime.combine(end, datetime.max.time()))
+        query = query.where(
+            Incident.occurred_dt < datetime.combine(end + timedelta(days=1), time.min, UTC)
+        )
     entries = []
     for incident in db.session.scalars(query):
         resource = adverse_event_resource(incident)

@@ -49,6 +49,13 @@ def index():
     clinic_id = parse_id(request.args.get("clinic"))
     since = _read_date(request.args.get("since"))
     until = _read_date(request.args.get("until"))
+    errors = {
+        name: "Give a date like 2026-03-31."
+        for name, value in (("since", since), ("until", until))
+        if request.args.get(name) and value is None
+    }
+    if kind is not None and kind not in set(rules.Kind):
+        errors["kind"] = "Choose a kind from the list."
     incidents = services.list_incidents(
         current_user, kind=kind, clinic_id=clinic_id, since=since, until=until
     )
@@ -64,8 +71,9 @@ def index():
         args=request.args,
         counts=services.counts_by_clinic_and_month(current_user),
         rules=rules,
+        errors=errors,
         now=utcnow(),
-    )
+    ), 400 if errors else 200
 
 
 # --- reporting ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ event, a log line, a URL or a message: only the clinic lead and compliance read 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -137,11 +137,12 @@ def list_incidents(
         query = query.where(Incident.kind == kind)
     if clinic_id is not None and is_id(clinic_id):
         query = query.where(Incident.clinic_id == clinic_id)
+    # Days in UTC: the list spans clinics in several zones.
     if since is not None:
-        query = query.where(Incident.occurred_dt >= datetime.combine(since, datetime.min.time()))
+        query = query.where(Incident.occurred_dt >= datetime.combine(since, time.min, UTC))
     if until is not None:
         query = query.where(
-            Incident.occurred_dt < datetime.combine(until + timedelta(days=1), datetime.min.time())
+            Incident.occurred_dt < datetime.combine(until + timedelta(days=1), time.min, UTC)
         )
     return list(db.session.scalars(query))
 
@@ -571,7 +572,7 @@ def sharps_log(
     )
     if policy.is_clinic_lead(actor):
         clinic_id = policy.working_clinic_id(actor)
-    oldest = datetime(rules.oldest_kept_year(now.date()), 1, 1, tzinfo=now.tzinfo)
+    oldest = datetime(rules.oldest_kept_year(now.date()), 1, 1, tzinfo=UTC)
     # A day's margin either side of the year boundary; the zone-aware check below decides.
     query = (
         policy.visible_incidents(actor)

@@ -157,3 +157,12 @@ def test_the_export_bundle_carries_every_incident_as_an_adverse_event(client, wo
         [world.sharps_id, world.adverse_id, world.near_miss_id]
     )
     assert all(e.fullUrl.endswith(f"/fhir/AdverseEvent/{e.resource.id}") for e in events)
+
+
+def test_the_export_keeps_to_the_dates_asked_for(client, world):
+    login(client, db.session.get(User, world.officer_id))
+    later = (utcnow() + timedelta(days=3)).date().isoformat()
+    response = client.get(f"/fhir/export?from={later}", buffered=True)
+    assert response.status_code == 200
+    bundle = Bundle.model_validate_json(response.get_data())
+    assert not [e for e in bundle.entry or () if e.resource.get_resource_type() == "AdverseEvent"]

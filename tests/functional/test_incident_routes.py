@@ -299,6 +299,14 @@ def test_the_list_shows_each_clinic_its_own_and_compliance_all_with_filters(clie
     sign_in(other, world, "compliance")
     page = other.get("/incidents/").get_data(as_text=True)
     assert f"/incidents/{world.incident_a}" in page and f"/incidents/{world.adverse_a}" in page
+    tomorrow = (utcnow() + timedelta(days=1)).date().isoformat()
+    assert f'/incidents/{world.adverse_a}"' not in other.get(
+        f"/incidents/?since={tomorrow}"
+    ).get_data(as_text=True)
+    today = utcnow().date().isoformat()
+    assert f'/incidents/{world.adverse_a}"' in other.get(
+        f"/incidents/?until={today}&since=2020-01-01"
+    ).get_data(as_text=True)
     filtered = other.get("/incidents/?kind=adverse_event").get_data(as_text=True)
     assert f'/incidents/{world.incident_a}"' not in filtered
     assert f'/incidents/{world.adverse_a}"' in filtered
@@ -412,3 +420,12 @@ def test_another_practitioners_flag_prefills_nothing(client, world, make_session
     page = client.get(f"/incidents/new?flag={flag_id}")
     assert page.status_code == 200
     assert "Needle counts" not in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query", ["since=yesterday", "until=2026-13-45", "kind=accident"])
+def test_a_bad_list_filter_is_explained(client, world, query):
+    sign_in(client, world, "compliance")
+    response = client.get(f"/incidents/?{query}")
+    assert response.status_code == 400
+    name = query.split("=")[0]
+    assert f"{name}-error" in elements(response)
