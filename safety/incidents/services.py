@@ -624,15 +624,25 @@ class MonthCount:
     count: int
 
 
-def counts_by_clinic_and_month(actor: User, *, months: int = 12, now: datetime | None = None):
-    """Return how many incidents of each kind each clinic had per month, for the last months."""
+def counts_by_clinic_and_month(
+    actor: User,
+    *,
+    months: int = 12,
+    clinic_id: int | None = None,
+    now: datetime | None = None,
+) -> list[MonthCount]:
+    """Return how many incidents of each kind each clinic had per month (in the clinic's
+    zone), for about the last `months` months; the dashboard shows them beside the rates."""
     now = now or utcnow()
     since = now - timedelta(days=31 * months)
-    incidents = db.session.scalars(
+    query = (
         policy.visible_incidents(actor)
         .where(Incident.occurred_dt >= since)
         .options(selectinload(Incident.clinic))
-    ).all()
+    )
+    if clinic_id is not None:
+        query = query.where(Incident.clinic_id == clinic_id)
+    incidents = db.session.scalars(query).all()
     tally: dict[tuple[str, str, str], int] = {}
     for incident in incidents:
         month = incident.occurred_dt.astimezone(incident.clinic.zone).strftime("%Y-%m")

@@ -8,6 +8,7 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import PASSWORD, post_form
@@ -429,3 +430,14 @@ def test_a_bad_list_filter_is_explained(client, world, query):
     assert response.status_code == 400
     name = query.split("=")[0]
     assert f"{name}-error" in elements(response)
+
+
+def test_the_dashboard_shows_incidents_per_clinic_and_month(client, world):
+    sign_in(client, world, "compliance")
+    page = client.get("/review/").get_data(as_text=True)
+    assert "Incidents per clinic and month" in page
+    month = utcnow().astimezone(ZoneInfo("Europe/London")).strftime("%Y-%m")
+    assert (
+        f"<td>{month}</td><td>Harbour Physio</td><td>Needlestick or sharps injury</td><td>1</td>"
+        in page
+    )
