@@ -303,12 +303,26 @@ def _record_failure(outbox_id: int, error: str, *, now: datetime) -> str:
         return "retry"
     row.status = OutboxStatus.FAILED
     if row.incident_id is not None:
-        # No session to flag: the incident's record shows the failed alert beside the step.
+        # A red flag is never only stored: a lead's alert that cannot be delivered goes to the
+        # clinic's duty address; one the duty address cannot take shows on the incident.
+        if row.recipient_id is not None:
+            db.session.add(
+                OutboxMessage(
+                    purpose=Purpose.INCIDENT_ALERT,
+                    incident_id=row.incident_id,
+                    next_attempt_dt=now,
+                    created_dt=now,
+                )
+            )
         audit.record(
             "reminder.failed",
             obj=row,
             object_type="outbox",
-            details={"attempts": row.attempts, "incident": row.incident_id},
+            details={
+                "attempts": row.attempts,
+                "incident": row.incident_id,
+                "to_duty_address": row.recipient_id is not None,
+            },
             now=now,
         )
         db.session.commit()

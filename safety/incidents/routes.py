@@ -177,6 +177,7 @@ def _record_page(
         "incidents/record.html",
         incident=incident,
         steps=services.step_views(incident),
+        undelivered=services.undelivered_alerts(incident),
         prompts=rules.report_prompts(incident.kind, incident.event_type, incident.grade),
         show_identity=policy.can_see_injured_identity(current_user, incident),
         can_follow_up=policy.can_follow_up_incident(current_user, incident),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -27,7 +27,7 @@ from safety.checklists.models import Flag
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound, RecordedRefusal
 from safety.extensions import db
-from safety.followup.models import OutboxMessage, Purpose
+from safety.followup.models import OutboxMessage, OutboxStatus, Purpose
 from safety.hashing import canonical_json, hashed_time, sha256_hex
 from safety.ids import is_id
 from safety.incidents import rules
@@ -115,6 +115,19 @@ def step_views(incident: Incident, *, now: datetime | None = None) -> list[StepV
         )
         for step in rules.STEPS
     ]
+
+
+def undelivered_alerts(incident: Incident) -> int:
+    """Return how many of the incident's alerts could not be delivered to anyone."""
+    return db.session.scalar(
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(
+            OutboxMessage.incident_id == incident.id,
+            OutboxMessage.recipient_id.is_(None),
+            OutboxMessage.status == OutboxStatus.FAILED,
+        )
+    )
 
 
 def list_incidents(

@@ -430,3 +430,31 @@ def test_steps_falling_due_in_one_pass_reach_the_lead_in_one_message(practitione
     body = message.get_content()
     assert "Wound washed" in body and "Reported to the clinic lead" in body
     assert "prophylaxis (PEP)" in body
+
+
+def test_an_alert_the_lead_never_receives_goes_to_the_duty_address_then_shows_on_the_record(
+    app, practitioner, lead, clinic
+):
+    # Nobody listens on this port: every delivery fails.
+    send_mail_to(app, free_port())
+    start = utcnow()
+    incident = report(practitioner, start, occurred_dt=start)
+    now = start + timedelta(minutes=31)
+    for _ in range(40):
+        work_once("w1", now=now)
+        now += timedelta(hours=1)
+    rows = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    # One alert per pass in which urgent steps fell due, to the lead; each that failed for
+    # good went on to the duty address, which failed too.
+    to_lead = [r for r in rows if r.recipient_id == lead.id]
+    to_duty = [r for r in rows if r.recipient_id is None]
+    assert to_lead and len(to_duty) == len(to_lead)
+    assert {r.status for r in rows} == {"failed"}
+    db.session.expire_all()
+    assert services.undelivered_alerts(db.session.get(Incident, incident.id)) >= 1
+    assert db.session.scalar(
+        select(AuditEvent).where(
+            AuditEvent.action == "reminder.failed",
+            AuditEvent.details["to_duty_address"].as_boolean().is_(True),
+        )
+    )
