@@ -29,8 +29,8 @@ from safety.followup.models import FollowUp, OutboxMessage, OutboxStatus, Purpos
 from safety.followup.patient import CLOSED, issue_link
 from safety.followup.rules import Status
 from safety.incidents import rules as incident_rules
+from safety.incidents.alerts import alert_untouched_steps
 from safety.incidents.models import Incident
-from safety.incidents.services import alert_untouched_steps
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.extensions import db
 from safety.ids import parse_id
-from safety.incidents import rules, services
+from safety.incidents import alerts, log, rules, services
 from safety.incidents.forms import AddendumForm, ExternalReportForm, ReportForm, StepForm
 from safety.incidents.models import Incident
 from safety.integrity import checkpoints
@@ -69,7 +69,7 @@ def index():
         incidents=incidents,
         clinics=clinics,
         args=request.args,
-        counts=services.counts_by_clinic_and_month(current_user),
+        counts=log.counts_by_clinic_and_month(current_user),
         rules=rules,
         errors=errors,
         now=utcnow(),
@@ -177,7 +177,7 @@ def _record_page(
         "incidents/record.html",
         incident=incident,
         steps=services.step_views(incident),
-        undelivered=services.undelivered_alerts(incident),
+        undelivered=alerts.undelivered_alerts(incident),
         prompts=rules.report_prompts(incident.kind, incident.event_type, incident.grade),
         show_identity=policy.can_see_injured_identity(current_user, incident),
         can_follow_up=policy.can_follow_up_incident(current_user, incident),
@@ -272,7 +272,7 @@ def add_addendum(incident_id: int):
 @role_required("practitioner", "compliance")
 def sharps_log():
     clinic_id = parse_id(request.args.get("clinic"))
-    rows = run_use_case(lambda: services.sharps_log(current_user, clinic_id=clinic_id), shown=())
+    rows = run_use_case(lambda: log.sharps_log(current_user, clinic_id=clinic_id), shown=())
     out = io.StringIO()
     columns = ["clinic", *rules.SHARPS_LOG_COLUMNS]
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\r\n")

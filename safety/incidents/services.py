@@ -1,5 +1,6 @@
 """Incident use cases: report and sign, read, tick post-exposure steps, record a report to an
-outside body, add a signed addendum, alert the clinic lead about an untouched urgent step.
+outside body, add a signed addendum. The clinic lead's alerts are in `alerts.py`, the sharps
+injury log and the monthly counts in `log.py`.
 
 Every use case takes plain values and the acting user, flushes, and writes its audit event in
 the same transaction; the caller commits. The injured person's name never goes into an audit
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -27,7 +28,6 @@ from safety.checklists.models import Flag
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound, RecordedRefusal
 from safety.extensions import db
-from safety.followup.models import OutboxMessage, OutboxStatus, Purpose
 from safety.hashing import canonical_json, hashed_time, sha256_hex
 from safety.ids import is_id
 from safety.incidents import rules
@@ -35,7 +35,6 @@ from safety.incidents.models import (
     ExternalReport,
     Incident,
     IncidentAddendum,
-    IncidentAlert,
     IncidentStep,
     InjuredPerson,
 )
@@ -46,9 +45,6 @@ WRONG_PASSWORD = "That password is not right. Enter your own password to sign."
 ADDENDUM_MEANING = "Authored and signed this correction"
 REFERENCE_MAX = 100
 STEP_NOTE_MAX = 1000
-#: Alerts are looked for on incidents reported this recently: the longest urgent step is due
-#: hours after the injury, so anything older has alerted already or was reported late.
-ALERT_WINDOW = timedelta(days=7)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -115,19 +111,6 @@ def step_views(incident: Incident, *, now: datetime | None = None) -> list[StepV
         )
         for step in rules.STEPS
     ]
-
-
-def undelivered_alerts(incident: Incident) -> int:
-    """Return how many of the incident's alerts could not be delivered to anyone."""
-    return db.session.scalar(
-        select(func.count())
-        .select_from(OutboxMessage)
-        .where(
-            OutboxMessage.incident_id == incident.id,
-            OutboxMessage.recipient_id.is_(None),
-            OutboxMessage.status == OutboxStatus.FAILED,
-        )
-    )
 
 
 def list_incidents(
@@ -485,183 +468,3 @@ def add_addendum(
         now=now,
     )
     return addendum
-
-
-# --- alerts ------------------------------------------------------------------------------------
-
-
-def clinic_leads(clinic_id: int) -> list[User]:
-    """Return the enabled clinic leads of a clinic."""
-    return list(
-        db.session.scalars(
-            select(User)
-            .where(
-                User.clinic_id == clinic_id,
-                User.is_clinic_lead.is_(True),
-                User.is_enabled.is_(True),
-                User.role == "practitioner",
-            )
-            .order_by(User.id)
-        )
-    )
-
-
-def alert_untouched_steps(*, now: datetime | None = None) -> int:
-    """Alert the clinic lead about every urgent post-exposure step left untouched past its
-    time, once per step, through the outbox; returns how many steps alerted. The caller
-    commits; the reminder worker runs this on every pass.
-
-    With no clinic lead (or none enabled) the alert goes to the clinic's duty address: a red
-    flag is never only stored.
-    """
-    now = now or utcnow()
-    incidents = db.session.scalars(
-        select(Incident)
-        .where(
-            Incident.kind == rules.Kind.SHARPS_INJURY,
-            Incident.signed_dt >= now - ALERT_WINDOW,
-        )
-        .options(selectinload(Incident.steps), selectinload(Incident.alerts))
-        .order_by(Incident.id)
-    ).all()
-    alerted = 0
-    for incident in incidents:
-        due = rules.steps_to_alert(
-            incident.occurred_dt,
-            {s.step for s in incident.steps},
-            {a.step for a in incident.alerts},
-            now,
-        )
-        fresh: list[str] = []
-        for step in due:
-            try:
-                with db.session.begin_nested():  # another worker may alert the same step
-                    db.session.add(
-                        IncidentAlert(incident_id=incident.id, step=step.id, alerted_dt=now)
-                    )
-            except IntegrityError:
-                continue
-            fresh.append(step.id)
-        if not fresh:
-            continue
-        # One message per lead for the steps that fell due in this pass: it lists them all.
-        recipients = [lead.id for lead in clinic_leads(incident.clinic_id)] or [None]
-        for recipient in recipients:
-            db.session.add(
-                OutboxMessage(
-                    purpose=Purpose.INCIDENT_ALERT,
-                    incident_id=incident.id,
-                    recipient_id=recipient,
-                    next_attempt_dt=now,
-                    created_dt=now,
-                )
-            )
-        for step_id in fresh:
-            audit.record(
-                "incident.step_alert",
-                obj=incident,
-                details={"step": step_id, "to_leads": recipients != [None]},
-                now=now,
-            )
-        alerted += len(fresh)
-    db.session.flush()
-    return alerted
-
-
-# --- the sharps injury log ---------------------------------------------------------------------
-
-
-def sharps_log(
-    actor: User, *, clinic_id: int | None = None, now: datetime | None = None
-) -> list[dict[str, str]]:
-    """Return the privacy-case sharps injury log rows the actor may export, oldest first:
-    every injury still within its retention period (OSHA 1910.1030(h)(5), five years after
-    the year of the injury). The export is audited; no row carries the injured person's name.
-    """
-    now = now or utcnow()
-    policy.require(
-        policy.can_export_sharps_log(actor),
-        "The sharps injury log is for the clinic lead and compliance.",
-    )
-    if policy.is_clinic_lead(actor):
-        clinic_id = policy.working_clinic_id(actor)
-    oldest = datetime(rules.oldest_kept_year(now.date()), 1, 1, tzinfo=UTC)
-    # A day's margin either side of the year boundary; the zone-aware check below decides.
-    query = (
-        policy.visible_incidents(actor)
-        .where(
-            Incident.kind == rules.Kind.SHARPS_INJURY,
-            Incident.occurred_dt >= oldest - timedelta(days=1),
-        )
-        .options(selectinload(Incident.clinic))
-        .order_by(Incident.occurred_dt, Incident.id)
-    )
-    if clinic_id is not None:
-        query = query.where(Incident.clinic_id == clinic_id)
-    rows = []
-    for incident in db.session.scalars(query):
-        occurred = incident.occurred_dt.astimezone(incident.clinic.zone).date()
-        today = now.astimezone(incident.clinic.zone).date()
-        if not rules.is_kept(occurred, today):
-            continue
-        fields = {
-            "work_area": incident.work_area,
-            "device_type": incident.device_type,
-            "device_brand": incident.device_brand,
-            "device_gtin": incident.device_gtin,
-            "device_lot": incident.device_lot,
-            "device_purpose": incident.device_purpose,
-            "how": incident.how,
-            "description": incident.description,
-            "body_site": incident.body_site,
-        }
-        row = rules.sharps_log_row(f"SI-{incident.id}", occurred, fields)
-        row = {"clinic": incident.clinic.name, **row}
-        rows.append(row)
-    audit.record(
-        "incident.sharps_log_export",
-        actor=actor,
-        object_type="incidents",
-        details={"rows": len(rows), "clinic": clinic_id},
-        clinic_id=clinic_id,
-        now=now,
-    )
-    return rows
-
-
-@dataclass(frozen=True)
-class MonthCount:
-    clinic: str
-    month: str
-    kind: str
-    count: int
-
-
-def counts_by_clinic_and_month(
-    actor: User,
-    *,
-    months: int = 12,
-    clinic_id: int | None = None,
-    now: datetime | None = None,
-) -> list[MonthCount]:
-    """Return how many incidents of each kind each clinic had per month (in the clinic's
-    zone), for about the last `months` months; the dashboard shows them beside the rates."""
-    now = now or utcnow()
-    since = now - timedelta(days=31 * months)
-    query = (
-        policy.visible_incidents(actor)
-        .where(Incident.occurred_dt >= since)
-        .options(selectinload(Incident.clinic))
-    )
-    if clinic_id is not None:
-        query = query.where(Incident.clinic_id == clinic_id)
-    incidents = db.session.scalars(query).all()
-    tally: dict[tuple[str, str, str], int] = {}
-    for incident in incidents:
-        month = incident.occurred_dt.astimezone(incident.clinic.zone).strftime("%Y-%m")
-        key = (incident.clinic.name, month, incident.kind)
-        tally[key] = tally.get(key, 0) + 1
-    return [
-        MonthCount(clinic, month, kind, n)
-        for (clinic, month, kind), n in sorted(tally.items(), key=lambda kv: (kv[0][1], kv[0][0]))
-    ]

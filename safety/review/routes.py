@@ -22,8 +22,8 @@ from flask_login import current_user
 
 from safety.auth.policy import role_required
 from safety.dbtypes import utcnow
+from safety.incidents import log as incidents
 from safety.incidents import rules as incident_rules
-from safety.incidents import services as incidents
 from safety.review import charts, dashboard, export, flags, forms, lots, records
 from safety.review.queries import Page
 from safety.review.rules import dashboard as dashboard_rules

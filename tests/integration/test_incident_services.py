@@ -19,7 +19,7 @@ from safety.errors import Conflict, DomainError, Forbidden, NotFound, RecordedRe
 from safety.extensions import db
 from safety.followup.models import OutboxMessage
 from safety.followup.worker import work_once
-from safety.incidents import rules, services
+from safety.incidents import alerts, log, rules, services
 from safety.incidents.models import (
     ExternalReport,
     Incident,
@@ -300,7 +300,7 @@ def test_with_no_clinic_lead_the_alert_goes_to_the_duty_address(practitioner, cl
 def test_a_step_ticked_before_the_alert_leaves_sends_nothing(practitioner, lead, mail):
     start = utcnow()
     incident = report(practitioner, start, occurred_dt=start)
-    services.alert_untouched_steps(now=start + timedelta(minutes=31))
+    alerts.alert_untouched_steps(now=start + timedelta(minutes=31))
     db.session.commit()
     services.tick_step(
         practitioner,
@@ -375,7 +375,7 @@ def test_the_sharps_log_shows_privacy_case_and_keeps_five_years_after_the_year(
 ):
     now = utcnow()
     report(practitioner, now)
-    rows = services.sharps_log(lead, now=now)
+    rows = log.sharps_log(lead, now=now)
     db.session.commit()
     [row] = rows
     assert row["employee"] == rules.PRIVACY_CASE
@@ -385,9 +385,9 @@ def test_the_sharps_log_shows_privacy_case_and_keeps_five_years_after_the_year(
     assert row["keep_until"] == date(now.year + 5, 12, 31).isoformat()
     # Six years on the entry has served its time and leaves the log.
     later = now.replace(year=now.year + 6)
-    assert services.sharps_log(lead, now=later) == []
+    assert log.sharps_log(lead, now=later) == []
     with pytest.raises(Forbidden):
-        services.sharps_log(practitioner, now=now)
+        log.sharps_log(practitioner, now=now)
     assert db.session.scalar(
         select(AuditEvent).where(AuditEvent.action == "incident.sharps_log_export")
     )
@@ -451,7 +451,7 @@ def test_an_alert_the_lead_never_receives_goes_to_the_duty_address_then_shows_on
     assert to_lead and len(to_duty) == len(to_lead)
     assert {r.status for r in rows} == {"failed"}
     db.session.expire_all()
-    assert services.undelivered_alerts(db.session.get(Incident, incident.id)) >= 1
+    assert alerts.undelivered_alerts(db.session.get(Incident, incident.id)) >= 1
     assert db.session.scalar(
         select(AuditEvent).where(
             AuditEvent.action == "reminder.failed",
