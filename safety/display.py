@@ -12,6 +12,7 @@ from markupsafe import Markup, escape
 from safety.auth import policy
 from safety.followup import rules as followup_rules
 from safety.followup import texts as followup_texts
+from safety.incidents.rules import incident_from_flag
 from safety.review.rules.flags import age_text
 from safety.risks.rules import Item
 
@@ -86,4 +87,5 @@ GLOBALS = {
     "patient_text": patient_text,
     "patient_texts": followup_texts,
     "age_text": age_text,
+    "incident_from_flag": incident_from_flag,
 }

@@ -5,6 +5,14 @@ from safety.auth.models import ApiToken, LoginSession, User
 from safety.checklists.models import Addendum, Flag, PhaseEntry, TreatmentSession
 from safety.clinics.models import Clinic, Patient
 from safety.followup.models import DevMessage, FollowUp, OutboxMessage, PatientLink, PatientResponse
+from safety.incidents.models import (
+    ExternalReport,
+    Incident,
+    IncidentAddendum,
+    IncidentAlert,
+    IncidentStep,
+    InjuredPerson,
+)
 from safety.integrity.models import ChainFrontier, Checkpoint, CheckpointHead, VerificationRun
 from safety.risks.models import TemplateVersion
 
@@ -18,8 +26,14 @@ __all__ = [
     "CheckpointHead",
     "Clinic",
     "DevMessage",
+    "ExternalReport",
     "Flag",
     "FollowUp",
+    "Incident",
+    "IncidentAddendum",
+    "IncidentAlert",
+    "IncidentStep",
+    "InjuredPerson",
     "LoginSession",
     "OutboxMessage",
     "Patient",

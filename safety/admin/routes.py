@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 
@@ -148,6 +150,29 @@ def user_reactivate(user_id: int):
         "reactivate",
         auth.reactivate_user,
         "{name} can sign in again with their existing password.",
+    )
+
+
+@bp.post("/users/<id:user_id>/lead")
+@role_required("admin")
+def user_lead(user_id: int):
+    return _user_action(
+        user_id,
+        "lead",
+        partial(auth.set_clinic_lead, is_lead=True),
+        "{name} now leads their clinic: they see who was injured in sharps injury reports "
+        "and are alerted about urgent steps left untouched.",
+    )
+
+
+@bp.post("/users/<id:user_id>/lead/end")
+@role_required("admin")
+def user_lead_end(user_id: int):
+    return _user_action(
+        user_id,
+        "lead_end",
+        partial(auth.set_clinic_lead, is_lead=False),
+        "{name} no longer leads their clinic.",
     )
 
 

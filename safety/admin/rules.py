@@ -71,6 +71,7 @@ ACTION_LABELS = {
     "user.reactivate": "Account reactivated",
     "user.role_change": "Role changed",
     "user.unlock": "Account unlocked",
+    "user.clinic_lead": "Clinic lead changed",
     "clinic.create": "Clinic created",
     "clinic.update": "Clinic changed",
     "template.create": "Draft template created",

@@ -55,3 +55,21 @@ def deactivate(email: str) -> None:
     services.deactivate_user(user.id, actor=None)
     db.session.commit()
     click.echo(f"Deactivated {user.email}; its sessions have ended.")
+
+
+@users_cli.command("lead")
+@click.option("--email", required=True)
+@click.option("--off", is_flag=True, help="Stop the practitioner leading their clinic.")
+@with_appcontext
+def lead(email: str, off: bool) -> None:
+    """Make a practitioner their clinic's lead (or stop, with --off)."""
+    user = services.find_user(email)
+    if user is None:
+        raise click.ClickException(f"No account {email}.")
+    try:
+        services.set_clinic_lead(user.id, is_lead=not off, actor=None)
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"{user.email} {'no longer leads' if off else 'now leads'} their clinic.")

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from safety.dbtypes import UTCDateTime, utcnow
@@ -38,6 +38,9 @@ class User(UserMixin, db.Model):
     clinic_id: Mapped[int | None] = mapped_column(ForeignKey("clinics.id"), index=True)
     #: argon2id hash (PHC string).
     password_hash: Mapped[str] = mapped_column(String(255))
+    #: A practitioner who leads their clinic: reads the identity on its sharps injury reports
+    #: and is alerted when an urgent post-exposure step is left untouched (DESIGN §10).
+    is_clinic_lead: Mapped[bool] = mapped_column(default=False, server_default=false())
     #: Deactivated accounts cannot sign in and lose their sessions at once.
     is_enabled: Mapped[bool] = mapped_column(default=True)
     #: Consecutive failed sign-ins (and signature attempts); reset by a success.

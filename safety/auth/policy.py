@@ -13,6 +13,8 @@ that another clinic's record exists.
 | dashboard, lots, exports, verify  | own flags only    | yes             | —     | —           |
 | users, clinics, templates         | —                 | read templates  | yes   | —           |
 | follow-up form                    | —                 | —               | —     | own token   |
+| incidents (report, steps, addenda)| own clinic's      | read all clinics| —     | —           |
+| injured person's identity, sharps log | clinic lead, own clinic | yes     | —     | —           |
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from safety.auth.models import Role
 from safety.checklists.models import Flag, TreatmentSession
 from safety.clinics.models import Patient
 from safety.errors import Forbidden
+from safety.incidents.models import Incident
 
 
 class Actor(Protocol):
@@ -147,6 +150,47 @@ def can_administer(user: Actor | None) -> bool:
     return is_admin(user)
 
 
+class IncidentLike(Protocol):
+    clinic_id: int
+    kind: str
+
+
+def is_clinic_lead(user: Actor | None) -> bool:
+    """A practitioner who leads their clinic (reads identities, gets step alerts)."""
+    return is_practitioner(user) and bool(getattr(user, "is_clinic_lead", False))
+
+
+def can_report_incident(user: Actor | None) -> bool:
+    """Practitioners report incidents at their own clinic."""
+    return is_practitioner(user)
+
+
+def can_view_incident(user: Actor | None, incident: IncidentLike) -> bool:
+    """Practitioners read their clinic's incidents (without the injured person's name),
+    compliance every clinic's."""
+    if is_compliance(user):
+        return True
+    return is_practitioner(user) and incident.clinic_id == working_clinic_id(user)
+
+
+def can_follow_up_incident(user: Actor | None, incident: IncidentLike) -> bool:
+    """Practitioners of the clinic tick post-exposure steps, record reports outside the
+    clinic and add signed addenda; compliance reads."""
+    return is_practitioner(user) and can_view_incident(user, incident)
+
+
+def can_see_injured_identity(user: Actor | None, incident: IncidentLike) -> bool:
+    """Who was injured is shown only to the clinic lead of that clinic and to compliance."""
+    if is_compliance(user):
+        return True
+    return is_clinic_lead(user) and incident.clinic_id == working_clinic_id(user)
+
+
+def can_export_sharps_log(user: Actor | None) -> bool:
+    """The sharps injury log: compliance for every clinic, a clinic lead for their own."""
+    return is_compliance(user) or is_clinic_lead(user)
+
+
 def require(allowed: bool, message: str) -> None:
     """Raise Forbidden with a message for the user when a predicate said no."""
     if not allowed:
@@ -207,6 +251,20 @@ def flags_in_scope(user: Actor, query: Select) -> Select:
     return query.join(TreatmentSession, TreatmentSession.id == Flag.session_id).where(
         flag_scope(user)
     )
+
+
+def incident_scope(user: Actor) -> ColumnElement[bool]:
+    """The incidents a user may read, as a condition on incidents."""
+    if is_compliance(user):
+        return true()
+    if is_practitioner(user):
+        return Incident.clinic_id == working_clinic_id(user)
+    return false()
+
+
+def visible_incidents(user: Actor) -> Select:
+    """Return a query of the incidents a user may read."""
+    return select(Incident).where(incident_scope(user))
 
 
 # --- views ------------------------------------------------------------------------------------

@@ -309,6 +309,7 @@ def change_role(
         raise DomainError("The role was not changed.", errors)
     old_role, old_clinic_id = user.role, user.clinic_id
     user.role, user.clinic_id = role, clinic_id
+    user.is_clinic_lead = False  # leading one clinic never carries over to another role
     db.session.flush()
     ended = end_all_login_sessions(user, "role_changed", now=now)
     audit.record(
@@ -349,4 +350,32 @@ def unlock_user(user_id: int, *, actor: User, now: datetime | None = None) -> Us
     user.locked_until_dt = None
     user.failed_login_count = 0
     audit.record("user.unlock", actor=actor, obj=user, details=details, now=now)
+    return user
+
+
+def set_clinic_lead(
+    user_id: int, *, is_lead: bool, actor: User | None, now: datetime | None = None
+) -> User:
+    """Make a practitioner their clinic's lead, or stop: a lead reads who was injured on the
+    clinic's sharps injury reports and is alerted about untouched urgent steps."""
+    user = get_user(user_id)
+    if user.role != Role.PRACTITIONER:
+        raise Conflict("Only a practitioner can lead their clinic.")
+    if not user.is_enabled:
+        raise Conflict("This account is deactivated: reactivate it first.")
+    if user.is_clinic_lead == is_lead:
+        raise Conflict(
+            "This practitioner already leads the clinic."
+            if is_lead
+            else "This practitioner does not lead the clinic."
+        )
+    user.is_clinic_lead = is_lead
+    db.session.flush()
+    audit.record(
+        "user.clinic_lead",
+        actor=actor,
+        obj=user,
+        details={"is_lead": is_lead, "clinic_id": user.clinic_id},
+        now=now,
+    )
     return user

@@ -4,7 +4,9 @@ Three weeks of sessions at two clinics: the first week on version 1 of the defau
 (those records keep it, as real ones do), the rest on version 2, published a fortnight ago.
 A few sessions show what a reviewer needs to see: a count that does not reconcile, a noted
 deviation, prolonged bleeding followed by a same-day answer, a patient who wrote to the
-clinic, a session cancelled because consent was refused, and one in progress today.
+clinic, a session cancelled because consent was refused, and one in progress today. Riverside
+has a clinic lead and a few incidents of each kind, one of them a needlestick this morning
+whose urgent steps are still open.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy import select
 from safety.auth import services as auth
 from safety.auth.models import Role, User
 from safety.checklists import services as checklists
+from safety.checklists.models import TreatmentSession
 from safety.clinics import services as clinics
 from safety.dbtypes import utcnow
 from safety.extensions import db
@@ -26,12 +29,15 @@ from safety.followup import rules
 from safety.followup.models import FollowUp, OutboxMessage, OutboxStatus
 from safety.followup.rules import Kind, Status
 from safety.followup.schedule import near_lung
+from safety.incidents import rules as incident_rules
+from safety.incidents import services as incidents
 from safety.risks import services as risks
 
 DEMO_PASSWORD = "needlesafe-demo"
 DEMO_ACCOUNTS = [
     ("practitioner@example.com", "practitioner, Riverside Physio (London)"),
     ("practitioner2@example.com", "practitioner, Lakeshore Sports Clinic (Toronto)"),
+    ("lead@example.com", "clinic lead, Riverside Physio (London)"),
     ("compliance@example.com", "compliance officer, all clinics"),
     ("admin@example.com", "administrator"),
 ]
@@ -133,7 +139,151 @@ def seed(*, now: datetime | None = None, rng: random.Random | None = None) -> in
         # One session in progress today, to show resuming between phases.
         session = checklists.start_session(practitioner, patient_id=patients[0].id, now=start)
         checklists.submit_phase(practitioner, session.id, "signin", _signin(rng), now=start)
+    riverside, lakeshore = teams[0][0], teams[1][0]
+    lead = _account("lead@example.com", "Ruth Bennett", Role.PRACTITIONER, riverside.clinic_id)
+    auth.set_clinic_lead(lead.id, is_lead=True, actor=None, now=history_start)
+    _incidents(riverside, lakeshore, now)
     return signed
+
+
+def _latest_signed(practitioner: User) -> int | None:
+    return db.session.scalar(
+        select(TreatmentSession.id)
+        .where(
+            TreatmentSession.practitioner_id == practitioner.id,
+            TreatmentSession.signed_dt.is_not(None),
+        )
+        .order_by(TreatmentSession.signed_dt.desc())
+        .limit(1)
+    )
+
+
+def _incidents(riverside: User, lakeshore: User, now: datetime) -> None:
+    """A few incidents of each kind: a needlestick followed through, one this morning with
+    its urgent steps open, adverse events, a near miss, and a report to the device regulator."""
+    kind = incident_rules.Kind
+    session_id = _latest_signed(riverside)
+    sharps = dict(
+        kind=kind.SHARPS_INJURY,
+        device_type="filiform_needle",
+        device_brand="Seirin J-type 0.25 x 40 mm",
+        device_gtin="04987654321098",
+        device_purpose="cleaning_up",
+        body_site="finger",
+        is_used_on_patient=True,
+        injured_name="Priya Shah",
+        injured_job="Physiotherapist",
+    )
+    old = now - timedelta(days=4)
+    followed = incidents.report_incident(
+        riverside,
+        incident_rules.Report(
+            occurred_dt=old,
+            work_area="Treatment room 2",
+            description="Stuck on the finger by a used needle left on the tray while clearing up.",
+            how="left_on_surface",
+            device_lot=LOTS[0],
+            **sharps,
+        ),
+        session_id=session_id,
+        password=DEMO_PASSWORD,
+        now=old + timedelta(minutes=10),
+    )
+    for minutes, step in (
+        (2, "wash"),
+        (12, "report_lead"),
+        (40, "pep_assessment"),
+        (90, "source_assessment"),
+        (60 * 26, "followup_testing"),
+    ):
+        incidents.tick_step(
+            riverside,
+            followed.id,
+            step,
+            done_dt=old + timedelta(minutes=minutes),
+            now=old + timedelta(minutes=minutes + 1),
+        )
+    fresh = now - timedelta(hours=3)
+    morning = incidents.report_incident(
+        riverside,
+        incident_rules.Report(
+            occurred_dt=fresh,
+            work_area="Treatment room 1",
+            description="Needle recapped by habit after a lumbar treatment; stuck the thumb.",
+            how="recapping",
+            device_lot=LOTS[1],
+            **{**sharps, "body_site": "thumb"},
+        ),
+        session_id=None,
+        password=DEMO_PASSWORD,
+        now=fresh + timedelta(minutes=5),
+    )
+    incidents.tick_step(
+        riverside,
+        morning.id,
+        "wash",
+        done_dt=fresh + timedelta(minutes=1),
+        now=fresh + timedelta(minutes=6),
+    )
+    for actor, when, event, grade, area, text, done in (
+        (
+            riverside,
+            now - timedelta(days=9),
+            "fainting",
+            "mild",
+            "Treatment room 1",
+            "Patient felt faint and briefly lost consciousness on sitting up after neck needling.",
+            "Laid flat with legs raised; recovered within two minutes; observed for 30 minutes.",
+        ),
+        (
+            lakeshore,
+            now - timedelta(days=6),
+            "retained_or_broken_needle",
+            "significant",
+            "Room B",
+            "Needle shaft broke at the handle on removal from the gluteal muscle.",
+            "Fragment visible and removed with sterile tweezers; pack kept for the supplier.",
+        ),
+    ):
+        event_row = incidents.report_incident(
+            actor,
+            incident_rules.Report(
+                kind=kind.ADVERSE_EVENT,
+                occurred_dt=when,
+                work_area=area,
+                description=text,
+                action_taken=done,
+                event_type=event,
+                grade=grade,
+            ),
+            session_id=_latest_signed(actor) if event == "fainting" else None,
+            password=DEMO_PASSWORD,
+            now=when + timedelta(minutes=30),
+        )
+    incidents.record_external_report(
+        lakeshore,
+        event_row.id,
+        body="other",
+        reported_on=(now - timedelta(days=5)).date(),
+        reference="Health Canada MDPR 2026-11-0412",
+        now=now - timedelta(days=5),
+    )
+    near = now - timedelta(days=2)
+    incidents.report_incident(
+        riverside,
+        incident_rules.Report(
+            kind=kind.NEAR_MISS,
+            occurred_dt=near,
+            work_area="Stock room",
+            description="Needle pack found with a torn seal before use; set aside, not used.",
+            action_taken="Pack quarantined; rest of the lot checked; supplier told.",
+            event_type="damaged_or_unsterile_pack",
+            device_lot=LOTS[2],
+        ),
+        session_id=None,
+        password=DEMO_PASSWORD,
+        now=near + timedelta(minutes=15),
+    )
 
 
 def _account(email: str, name: str, role: str, clinic_id: int | None = None) -> User:

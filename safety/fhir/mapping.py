@@ -439,6 +439,12 @@ def capability_statement(
                         "interaction": [{"code": "read"}],
                     },
                     {
+                        "type": "AdverseEvent",
+                        "interaction": [{"code": "read"}],
+                        "documentation": "Incidents: sharps injuries to staff (the injured "
+                        "person as a privacy case), adverse events and near misses.",
+                    },
+                    {
                         "type": "QuestionnaireResponse",
                         "interaction": [{"code": "read"}, {"code": "search-type"}],
                         "searchParam": [
@@ -464,3 +470,87 @@ def capability_statement(
             }
         ],
     }
+
+
+# --- incidents as AdverseEvent -------------------------------------------------------------------
+
+INCIDENT_SYSTEM = "urn:needlesafe:incident"
+INCIDENT_EVENT_SYSTEM = "urn:needlesafe:incident-event"
+ADVERSE_EVENT_CATEGORY = "http://terminology.hl7.org/CodeSystem/adverse-event-category"
+ADVERSE_EVENT_SEVERITY = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
+ADVERSE_EVENT_SERIOUSNESS = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness"
+#: Incident grade -> the FHIR severity code and whether it is serious.
+_GRADES = {"mild": ("mild", False), "significant": ("moderate", False), "serious": ("severe", True)}
+#: What kind of event it is, in the FHIR adverse-event-category codes.
+_CATEGORIES = {
+    "retained_or_broken_needle": ("product-problem", "Product Problem"),
+    "damaged_or_unsterile_pack": ("product-quality", "Product Quality"),
+    "wrong_patient_or_site": ("wrong-body-site", "Wrong Body Site"),
+}
+#: The injured member of staff is never named outside the application (OSHA privacy case).
+PRIVACY_CASE_DISPLAY = "Privacy case"
+
+
+def adverse_event(incident: Mapping[str, Any]) -> dict[str, Any]:
+    """Return an incident as an AdverseEvent: `actual`, or `potential` for a near miss.
+
+    `incident` has id, kind, event_type, event_label, grade, occurred_dt, signed_dt,
+    work_area, description, patient_id (None without a session), session_id, device (text or
+    None), content_hash and addenda (a count). A sharps injury's subject is the injured member
+    of staff as a privacy case, never their name.
+    """
+    kind = incident["kind"]
+    event_code = "sharps_injury" if kind == "sharps_injury" else incident["event_type"]
+    category = _CATEGORIES.get(
+        incident.get("event_type") or "", ("medical-mishap", "Medical Mishap")
+    )
+    if incident.get("patient_id") is not None and kind != "sharps_injury":
+        subject: dict[str, Any] = {"reference": f"Patient/{incident['patient_id']}"}
+    elif kind == "sharps_injury":
+        subject = {"display": PRIVACY_CASE_DISPLAY}
+    else:
+        subject = {"display": "Not linked to a session"}
+    resource: dict[str, Any] = {
+        "resourceType": "AdverseEvent",
+        "id": str(incident["id"]),
+        "meta": {"versionId": str(1 + incident.get("addenda", 0))},
+        "extension": [{"url": CONTENT_HASH_EXTENSION, "valueString": incident["content_hash"]}],
+        "identifier": {"system": INCIDENT_SYSTEM, "value": str(incident["id"])},
+        "actuality": "potential" if kind == "near_miss" else "actual",
+        "category": [
+            {
+                "coding": [
+                    {"system": ADVERSE_EVENT_CATEGORY, "code": category[0], "display": category[1]}
+                ]
+            }
+        ],
+        "event": {
+            "coding": [{"system": INCIDENT_EVENT_SYSTEM, "code": event_code}],
+            "text": incident["event_label"],
+        },
+        "subject": subject,
+        "date": instant(incident["occurred_dt"]),
+        "recordedDate": instant(incident["signed_dt"]),
+        "location": {"display": incident["work_area"]},
+    }
+    if incident.get("grade") in _GRADES:
+        severity, serious = _GRADES[incident["grade"]]
+        resource["severity"] = {"coding": [{"system": ADVERSE_EVENT_SEVERITY, "code": severity}]}
+        resource["seriousness"] = {
+            "coding": [
+                {
+                    "system": ADVERSE_EVENT_SERIOUSNESS,
+                    "code": "serious" if serious else "non-serious",
+                }
+            ]
+        }
+    if incident.get("session_id") is not None:
+        resource["extension"].append(
+            {
+                "url": SESSION_EXTENSION,
+                "valueIdentifier": {"system": SESSION_SYSTEM, "value": str(incident["session_id"])},
+            }
+        )
+    if incident.get("device"):
+        resource["suspectEntity"] = [{"instance": {"display": incident["device"]}}]
+    return resource

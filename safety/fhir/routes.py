@@ -169,6 +169,19 @@ def read_response(resource_id: str):
     return fhir_response(body)
 
 
+@bp.get("/AdverseEvent/<resource_id>")
+@bearer_required
+def read_adverse_event(resource_id: str):
+    token = g.api_token
+    try:
+        body = services.read_adverse_event(token.user, resource_id, via=token.prefix)
+    except NotFound:
+        db.session.rollback()
+        raise ApiError(404, "not-found", f"No AdverseEvent has the id {resource_id!r}.") from None
+    db.session.commit()
+    return fhir_response(body)
+
+
 @bp.get("/QuestionnaireResponse")
 @bearer_required
 def search_responses():

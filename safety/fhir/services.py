@@ -1,4 +1,5 @@
-"""FHIR use cases: reads and searches of signed records and follow-up answers, the export.
+"""FHIR use cases: reads and searches of signed records and follow-up answers, incidents as
+AdverseEvents, the export.
 
 Records are read as plain columns (no ORM identity map), so a search page and a million-record
 export use the same mapping at constant memory. Every read of a record, every search and every
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -26,6 +27,8 @@ from safety.fhir import mapping, params
 from safety.followup import rules as followup_rules
 from safety.followup.models import FollowUp, PatientResponse
 from safety.ids import parse_id
+from safety.incidents import rules as incident_rules
+from safety.incidents.models import Incident
 from safety.risks.models import TemplateVersion
 from safety.risks.rules import load_register
 
@@ -189,6 +192,86 @@ def _read_followup(
         now=now,
     )
     return _followup_resource(row)
+
+
+# --- incidents as AdverseEvent ------------------------------------------------------------------
+
+
+def adverse_event_resource(incident: Incident) -> dict[str, Any]:
+    """Return an incident as a FHIR AdverseEvent (the injured person never named)."""
+    if incident.kind == incident_rules.Kind.SHARPS_INJURY:
+        label = incident_rules.KIND_LABELS[incident.kind]
+        device = ", ".join(
+            part
+            for part in (
+                incident_rules.label_of(incident_rules.DEVICE_TYPES, incident.device_type),
+                incident.device_brand,
+                incident.device_gtin and f"GTIN {incident.device_gtin}",
+                incident.device_lot and f"lot {incident.device_lot}",
+            )
+            if part
+        )
+    else:
+        label = incident_rules.label_of(incident_rules.EVENT_TYPES, incident.event_type)
+        device = f"Needle lot {incident.device_lot}" if incident.device_lot else None
+    return mapping.adverse_event(
+        {
+            "id": incident.id,
+            "kind": incident.kind,
+            "event_type": incident.event_type,
+            "event_label": label,
+            "grade": incident.grade,
+            "occurred_dt": incident.occurred_dt,
+            "signed_dt": incident.signed_dt,
+            "work_area": incident.work_area,
+            "patient_id": incident.session.patient_id if incident.session is not None else None,
+            "session_id": incident.session_id,
+            "device": device,
+            "content_hash": incident.content_hash,
+            "addenda": len(incident.addenda),
+        }
+    )
+
+
+def read_adverse_event(
+    actor: User, resource_id: str, *, via: str | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """Return one incident as an AdverseEvent, audited on its clinic's chain."""
+    incident_id = parse_id(resource_id)
+    incident = (
+        db.session.scalar(policy.visible_incidents(actor).where(Incident.id == incident_id))
+        if incident_id is not None
+        else None
+    )
+    if incident is None:
+        raise NotFound("No such AdverseEvent.")
+    audit.record(
+        "fhir.read",
+        actor=actor,
+        obj=incident,
+        details={"resource": f"AdverseEvent/{incident.id}", "via": via},
+        now=now,
+    )
+    return adverse_event_resource(incident)
+
+
+def _adverse_event_entries(
+    actor: User, start: date | None, end: date | None, base_url: str
+) -> list[str]:
+    """The export's AdverseEvent entries: the incidents that happened between the dates."""
+    query = policy.visible_incidents(actor).order_by(Incident.id)
+    if start is not None:
+        query = query.where(Incident.occurred_dt >= datetime.combine(start, time.min, UTC))
+    if end is not None:
+        query = query.where(
+            Incident.occurred_dt < datetime.combine(end + timedelta(days=1), time.min, UTC)
+        )
+    entries = []
+    for incident in db.session.scalars(query):
+        resource = adverse_event_resource(incident)
+        entry = mapping.bundle_entry(f"{base_url}/AdverseEvent/{resource['id']}", resource)
+        entries.append(json.dumps(entry, separators=(",", ":"), ensure_ascii=False))
+    return entries
 
 
 def template_questionnaire(version: TemplateVersion, *, with_id: bool = True) -> dict[str, Any]:
@@ -366,6 +449,10 @@ def export_chunks(
             parts.append(_entry_json(base_url, resource))
             for response in answers.get(int(resource["id"]), ()):
                 parts.append(_entry_json(base_url, _followup_resource(response)))
+        yield ("," if count else ',"entry":[') + ",".join(parts)
+        count += len(parts)
+    # Incidents are few beside the records: read in one go.
+    if parts := _adverse_event_entries(actor, start, end, base_url):
         yield ("," if count else ',"entry":[') + ",".join(parts)
         count += len(parts)
     yield "]}" if count else "}"

@@ -83,6 +83,8 @@ class Purpose(StrEnum):
     CLINIC_ALERT = "clinic_alert"
     #: An emergency or same-day answer nobody acknowledged in time, to the duty address.
     DUTY_ESCALATION = "duty_escalation"
+    #: An urgent post-exposure step left untouched after a sharps injury, to the clinic lead.
+    INCIDENT_ALERT = "incident_alert"
 
 
 class OutboxMessage(db.Model):
@@ -103,6 +105,10 @@ class OutboxMessage(db.Model):
     purpose: Mapped[str] = mapped_column(String(30))
     followup_id: Mapped[int | None] = mapped_column(ForeignKey("followups.id"), index=True)
     flag_id: Mapped[int | None] = mapped_column(ForeignKey("flags.id"))
+    #: The incident an incident alert is about, and the clinic lead it goes to (none: the
+    #: clinic's duty address).
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    recipient_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     #: reminder for the 48 h nudge of an unanswered 24 h check.
     is_reminder: Mapped[bool] = mapped_column(default=False)
     status: Mapped[str] = mapped_column(String(20), default=OutboxStatus.PENDING)
@@ -117,10 +123,14 @@ class OutboxMessage(db.Model):
 
     followup = relationship("FollowUp")
     flag = relationship("Flag")
+    incident = relationship("Incident")
+    recipient = relationship("User")
 
     @property
     def audit_chain(self) -> int:
-        """The clinic of the follow-up or the flag it is about."""
+        """The clinic of the follow-up, the flag or the incident it is about."""
+        if self.incident is not None:
+            return self.incident.clinic_id
         return (self.followup or self.flag).session.clinic_id
 
 

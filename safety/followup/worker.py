@@ -28,6 +28,9 @@ from safety.followup.escalations import escalate_unacknowledged
 from safety.followup.models import FollowUp, OutboxMessage, OutboxStatus, Purpose
 from safety.followup.patient import CLOSED, issue_link
 from safety.followup.rules import Status
+from safety.incidents import rules as incident_rules
+from safety.incidents.alerts import alert_untouched_steps
+from safety.incidents.models import Incident
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,9 @@ def work_once(worker: str, *, now: datetime | None = None, limit: int = 200) -> 
     # Overdue escalations first: their messages are then due in this very pass.
     if escalated := escalate_unacknowledged(now=now):
         counts["escalated"] = escalated
+    # Urgent post-exposure steps left untouched after a sharps injury: to the clinic lead.
+    if step_alerts := alert_untouched_steps(now=now):
+        counts["step_alerts"] = step_alerts
     db.session.commit()
     try:
         ids = claim(worker, now=now, limit=limit)
@@ -115,6 +121,8 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
         return Outgoing(
             row.id, "email", clinic.duty_email, message.subject, message.text, mid, clinic.id
         )
+    if row.purpose == Purpose.INCIDENT_ALERT:
+        return _compose_step_alert(row, base, mid)
     if row.purpose in {Purpose.PRACTITIONER_ALERT, Purpose.CLINIC_ALERT}:
         flag = db.session.get(Flag, row.flag_id)
         session = flag.session
@@ -149,6 +157,23 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
     return Outgoing(
         row.id, followup.channel, recipient, message.subject, message.text, mid, session.clinic_id
     )
+
+
+def _compose_step_alert(row: OutboxMessage, base: str, mid: str) -> Outgoing | None:
+    """The clinic lead's alert about the untouched urgent steps; None once every step that
+    alerted is ticked. A lead who left is replaced by the duty address."""
+    incident = db.session.get(Incident, row.incident_id)
+    clinic = incident.clinic
+    done = {s.step for s in incident.steps}
+    waiting = [incident_rules.STEPS_BY_ID[a.step] for a in incident.alerts if a.step not in done]
+    if not waiting:
+        return None
+    message = incident_rules.step_alert(
+        steps=waiting, clinic=clinic.name, link=f"{base}/incidents/{incident.id}"
+    )
+    lead = row.recipient
+    to = lead.email if lead is not None and lead.is_enabled else clinic.duty_email
+    return Outgoing(row.id, "email", to, message.subject, message.text, mid, clinic.id)
 
 
 # --- delivering -------------------------------------------------------------------------------
@@ -277,6 +302,32 @@ def _record_failure(outbox_id: int, error: str, *, now: datetime) -> str:
         db.session.commit()
         return "retry"
     row.status = OutboxStatus.FAILED
+    if row.incident_id is not None:
+        # A red flag is never only stored: a lead's alert that cannot be delivered goes to the
+        # clinic's duty address; one the duty address cannot take shows on the incident.
+        if row.recipient_id is not None:
+            db.session.add(
+                OutboxMessage(
+                    purpose=Purpose.INCIDENT_ALERT,
+                    incident_id=row.incident_id,
+                    next_attempt_dt=now,
+                    created_dt=now,
+                )
+            )
+        audit.record(
+            "reminder.failed",
+            obj=row,
+            object_type="outbox",
+            details={
+                "attempts": row.attempts,
+                "incident": row.incident_id,
+                "to_duty_address": row.recipient_id is not None,
+            },
+            now=now,
+        )
+        db.session.commit()
+        log.error("incident alert %s failed after %s attempts", row.id, row.attempts)
+        return "failed"
     session_id = (
         row.followup.session_id
         if row.followup is not None

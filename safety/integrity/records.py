@@ -37,6 +37,7 @@ from safety.checklists.rules import (
     REACTIONS_LINK_ID,
     REACTIONS_WORST_FIRST,
 )
+from safety.integrity.incidents import verify_incidents
 from safety.integrity.reader import BATCH, Documents, Reader, TextLiterals, as_stored, number, sha
 
 TS = TreatmentSession
@@ -51,6 +52,7 @@ def verify_signatures(db_: Connection | Session) -> str | None:
         or _verify_answer_columns(db_)
         or _verify_addenda(db_)
         or _verify_cancellations(db_)
+        or verify_incidents(db_)
     )
 
 

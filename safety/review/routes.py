@@ -22,6 +22,8 @@ from flask_login import current_user
 
 from safety.auth.policy import role_required
 from safety.dbtypes import utcnow
+from safety.incidents import log as incidents
+from safety.incidents import rules as incident_rules
 from safety.review import charts, dashboard, export, flags, forms, lots, records
 from safety.review.queries import Page
 from safety.review.rules import dashboard as dashboard_rules
@@ -46,6 +48,10 @@ def dashboard_page():
         charts=charts,
         dashboard_rules=dashboard_rules,
         flag_rules=flag_rules,
+        incident_counts=incidents.counts_by_clinic_and_month(
+            current_user, months=months, clinic_id=clinic_id
+        ),
+        incident_rules=incident_rules,
         errors=errors,
     ), 400 if errors else 200
 

@@ -146,7 +146,7 @@ def test_the_capability_statement_is_served_without_a_token(client):
     assert statement.kind == "instance"
     assert statement.fhirVersion == "4.0.1"
     types = {r.type for r in statement.rest[0].resource}
-    assert types == {"Questionnaire", "QuestionnaireResponse"}
+    assert types == {"Questionnaire", "QuestionnaireResponse", "AdverseEvent"}
 
 
 # --- authentication -------------------------------------------------------------------------

@@ -81,6 +81,7 @@ STRONG_PASSWORD = "plinth-lantern-orchard-42"
 DEMO_EMAILS = {
     "practitioner@example.com",
     "practitioner2@example.com",
+    "lead@example.com",
     "compliance@example.com",
     "admin@example.com",
 }
@@ -454,12 +455,13 @@ def seeded(world) -> str:
     return world
 
 
-def test_the_demo_seed_creates_the_four_demo_accounts_with_the_demo_password(seeded):
+def test_the_demo_seed_creates_the_five_demo_accounts_with_the_demo_password(seeded):
     users = {u.email: u for u in db.session.scalars(select(User))}
 
     assert set(users) == DEMO_EMAILS
     assert users["practitioner@example.com"].role == "practitioner"
     assert users["practitioner2@example.com"].role == "practitioner"
+    assert users["lead@example.com"].is_clinic_lead
     assert users["compliance@example.com"].role == "compliance"
     assert users["admin@example.com"].role == "admin"
     for user in users.values():
@@ -559,3 +561,12 @@ def test_the_audit_chains_after_the_seed_have_no_gaps_and_every_hash_recomputes(
     clinic = {e.action for e in events if e.chain_id != 0}
     assert {"user.create", "template.publish"} <= system
     assert {"session.sign", "patient.create"} <= clinic
+
+
+def test_the_demo_seed_records_incidents_of_each_kind_with_one_needlestick_still_open(seeded):
+    from safety.incidents.models import Incident
+
+    incidents = db.session.scalars(select(Incident)).all()
+    assert {i.kind for i in incidents} == {"sharps_injury", "adverse_event", "near_miss"}
+    open_steps = [i for i in incidents if i.kind == "sharps_injury" and len(i.steps) < 5]
+    assert len(open_steps) == 1

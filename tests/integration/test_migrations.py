@@ -37,6 +37,11 @@ SQLITE_TRIGGERS = {
         "patient_responses_append_only",
         "treatment_sessions_signed",
         "template_versions_published",
+        "incidents_append_only",
+        "incident_people_append_only",
+        "incident_steps_append_only",
+        "incident_reports_append_only",
+        "incident_addenda_append_only",
     )
     for verb in ("update", "delete")
 }
@@ -47,6 +52,11 @@ POSTGRES_TRIGGERS = {
     ("patient_responses", "patient_responses_append_only"),
     ("treatment_sessions", "treatment_sessions_signed"),
     ("template_versions", "template_versions_published"),
+    ("incidents", "incidents_append_only"),
+    ("incident_people", "incident_people_append_only"),
+    ("incident_steps", "incident_steps_append_only"),
+    ("incident_reports", "incident_reports_append_only"),
+    ("incident_addenda", "incident_addenda_append_only"),
 }
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime
 
+import pytest
+from fhir.resources.R4B.adverseevent import AdverseEvent
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
@@ -350,11 +352,68 @@ def test_the_capability_statement_declares_a_read_only_server():
     )
 
     resources = {r.type: r for r in statement.rest[0].resource}
-    assert set(resources) == {"Questionnaire", "QuestionnaireResponse"}
+    assert set(resources) == {"Questionnaire", "QuestionnaireResponse", "AdverseEvent"}
     interactions = {i.code for r in resources.values() for i in r.interaction}
     assert interactions == {"read", "search-type"}
     params = {p.name for p in resources["QuestionnaireResponse"].searchParam}
     assert {"authored", "subject"} <= params
+
+
+def _incident(**changes) -> dict:
+    values = {
+        "id": 7,
+        "kind": "sharps_injury",
+        "event_type": None,
+        "event_label": "Needlestick or sharps injury",
+        "grade": None,
+        "occurred_dt": SIGNED,
+        "signed_dt": SIGNED,
+        "work_area": "Room 2",
+        "patient_id": 3,
+        "session_id": 11,
+        "device": "Filiform needle, lot LOT-1",
+        "content_hash": "ab" * 32,
+        "addenda": 1,
+    }
+    values.update(changes)
+    return values
+
+
+def test_a_sharps_injury_maps_to_a_valid_adverse_event_about_a_privacy_case():
+    event = AdverseEvent.model_validate(mapping.adverse_event(_incident()))
+    assert event.actuality == "actual"
+    assert event.subject.display == "Privacy case" and event.subject.reference is None
+    assert event.meta.versionId == "2"
+    assert event.suspectEntity[0].instance.display == "Filiform needle, lot LOT-1"
+
+
+@pytest.mark.parametrize(
+    ("grade", "severity", "seriousness"),
+    [
+        ("mild", "mild", "non-serious"),
+        ("significant", "moderate", "non-serious"),
+        ("serious", "severe", "serious"),
+    ],
+)
+def test_an_adverse_events_grade_maps_to_severity_and_seriousness(grade, severity, seriousness):
+    event = AdverseEvent.model_validate(
+        mapping.adverse_event(
+            _incident(kind="adverse_event", event_type="fainting", grade=grade, device=None)
+        )
+    )
+    assert event.subject.reference == "Patient/3"
+    assert event.severity.coding[0].code == severity
+    assert event.seriousness.coding[0].code == seriousness
+
+
+def test_a_near_miss_is_a_potential_adverse_event():
+    event = AdverseEvent.model_validate(
+        mapping.adverse_event(
+            _incident(kind="near_miss", event_type="damaged_or_unsterile_pack", patient_id=None)
+        )
+    )
+    assert event.actuality == "potential"
+    assert event.category[0].coding[0].code == "product-quality"
 
 
 def test_the_mapping_does_not_change_its_inputs():

@@ -1,0 +1,113 @@
+"""The sharps injury log a regulator asks for (OSHA 29 CFR 1910.1030(h)(5)), and the count of
+incidents per clinic and month the dashboard shows beside the minor-event rates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.orm import selectinload
+
+from safety.audit import services as audit
+from safety.auth import policy
+from safety.auth.models import User
+from safety.dbtypes import utcnow
+from safety.extensions import db
+from safety.incidents import rules
+from safety.incidents.models import Incident
+
+
+def sharps_log(
+    actor: User, *, clinic_id: int | None = None, now: datetime | None = None
+) -> list[dict[str, str]]:
+    """Return the privacy-case sharps injury log rows the actor may export, oldest first:
+    every injury still within its retention period (OSHA 1910.1030(h)(5), five years after
+    the year of the injury). The export is audited; no row carries the injured person's name.
+    """
+    now = now or utcnow()
+    policy.require(
+        policy.can_export_sharps_log(actor),
+        "The sharps injury log is for the clinic lead and compliance.",
+    )
+    if policy.is_clinic_lead(actor):
+        clinic_id = policy.working_clinic_id(actor)
+    oldest = datetime(rules.oldest_kept_year(now.date()), 1, 1, tzinfo=UTC)
+    # A day's margin either side of the year boundary; the zone-aware check below decides.
+    query = (
+        policy.visible_incidents(actor)
+        .where(
+            Incident.kind == rules.Kind.SHARPS_INJURY,
+            Incident.occurred_dt >= oldest - timedelta(days=1),
+        )
+        .options(selectinload(Incident.clinic))
+        .order_by(Incident.occurred_dt, Incident.id)
+    )
+    if clinic_id is not None:
+        query = query.where(Incident.clinic_id == clinic_id)
+    rows = []
+    for incident in db.session.scalars(query):
+        occurred = incident.occurred_dt.astimezone(incident.clinic.zone).date()
+        today = now.astimezone(incident.clinic.zone).date()
+        if not rules.is_kept(occurred, today):
+            continue
+        fields = {
+            "work_area": incident.work_area,
+            "device_type": incident.device_type,
+            "device_brand": incident.device_brand,
+            "device_gtin": incident.device_gtin,
+            "device_lot": incident.device_lot,
+            "device_purpose": incident.device_purpose,
+            "how": incident.how,
+            "description": incident.description,
+            "body_site": incident.body_site,
+        }
+        row = rules.sharps_log_row(f"SI-{incident.id}", occurred, fields)
+        row = {"clinic": incident.clinic.name, **row}
+        rows.append(row)
+    audit.record(
+        "incident.sharps_log_export",
+        actor=actor,
+        object_type="incidents",
+        details={"rows": len(rows), "clinic": clinic_id},
+        clinic_id=clinic_id,
+        now=now,
+    )
+    return rows
+
+
+@dataclass(frozen=True)
+class MonthCount:
+    clinic: str
+    month: str
+    kind: str
+    count: int
+
+
+def counts_by_clinic_and_month(
+    actor: User,
+    *,
+    months: int = 12,
+    clinic_id: int | None = None,
+    now: datetime | None = None,
+) -> list[MonthCount]:
+    """Return how many incidents of each kind each clinic had per month (in the clinic's
+    zone), for about the last `months` months; the dashboard shows them beside the rates."""
+    now = now or utcnow()
+    since = now - timedelta(days=31 * months)
+    query = (
+        policy.visible_incidents(actor)
+        .where(Incident.occurred_dt >= since)
+        .options(selectinload(Incident.clinic))
+    )
+    if clinic_id is not None:
+        query = query.where(Incident.clinic_id == clinic_id)
+    incidents = db.session.scalars(query).all()
+    tally: dict[tuple[str, str, str], int] = {}
+    for incident in incidents:
+        month = incident.occurred_dt.astimezone(incident.clinic.zone).strftime("%Y-%m")
+        key = (incident.clinic.name, month, incident.kind)
+        tally[key] = tally.get(key, 0) + 1
+    return [
+        MonthCount(clinic, month, kind, n)
+        for (clinic, month, kind), n in sorted(tally.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+    ]

@@ -1,0 +1,480 @@
+"""Incident rules: the choices a report offers, the post-exposure steps and when an untouched
+urgent step alerts the clinic lead, what a report must hold, where an event should be reported
+outside the clinic, and what the sharps injury log shows. Pure: no Flask, no SQLAlchemy.
+
+Every clinical step and every time limit carries its source; a limit that is a design choice
+says so ("clinic policy").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+
+class Kind(StrEnum):
+    """What an incident is."""
+
+    SHARPS_INJURY = "sharps_injury"
+    ADVERSE_EVENT = "adverse_event"
+    NEAR_MISS = "near_miss"
+
+
+KIND_LABELS: dict[str, str] = {
+    Kind.SHARPS_INJURY: "Needlestick or sharps injury",
+    Kind.ADVERSE_EVENT: "Adverse event",
+    Kind.NEAR_MISS: "Near miss",
+}
+
+
+@dataclass(frozen=True)
+class Choice:
+    code: str
+    label: str
+
+
+def _choices(*pairs: tuple[str, str]) -> tuple[Choice, ...]:
+    return tuple(Choice(code, label) for code, label in pairs)
+
+
+def label_of(choices: Collection[Choice], code: str | None) -> str:
+    """Return a code's words, or the code itself when it is not one of the choices."""
+    for choice in choices:
+        if choice.code == code:
+            return choice.label
+    return code or ""
+
+
+def codes(choices: Collection[Choice]) -> frozenset[str]:
+    return frozenset(c.code for c in choices)
+
+
+# --- the sharps injury report: short structured choices in the style of EPINet ---------------
+# EPINet (International Safety Center, Exposure Prevention Information Network) sharps injury
+# form: device, purpose, when and how the injury happened, body site. OSHA 29 CFR
+# 1910.1030(h)(5)(i) asks the log for the type and brand of device, the work area, and an
+# explanation of how the incident occurred.
+
+DEVICE_TYPES = _choices(
+    ("filiform_needle", "Filiform (dry needling / acupuncture) needle"),
+    ("guide_tube", "Guide tube"),
+    ("hypodermic_needle", "Hypodermic needle"),
+    ("lancet", "Lancet"),
+    ("other_sharp", "Other sharp item"),
+)
+PURPOSES = _choices(
+    ("needling", "Dry needling treatment"),
+    ("removing", "Removing needles from the patient"),
+    ("cleaning_up", "Clearing the treatment area"),
+    ("disposal", "Disposal into the sharps container"),
+    ("other", "Other"),
+)
+HOW = _choices(
+    ("during_use", "During use on the patient"),
+    ("patient_moved", "Patient moved suddenly"),
+    ("after_use_before_disposal", "After use, before disposal"),
+    ("recapping", "Recapping or re-sheathing"),
+    ("during_disposal", "Putting it into the sharps container"),
+    ("overfilled_container", "Sharps container overfilled or sticking out"),
+    ("left_on_surface", "Left on the couch, tray, floor or in linen"),
+    ("other", "Other"),
+)
+BODY_SITES = _choices(
+    ("finger", "Finger"),
+    ("thumb", "Thumb"),
+    ("hand", "Hand (palm or back)"),
+    ("wrist_arm", "Wrist or arm"),
+    ("face", "Face, eye or mouth"),
+    ("leg_foot", "Leg or foot"),
+    ("other", "Other"),
+)
+
+# --- adverse events and near misses ------------------------------------------------------------
+
+EVENT_TYPES = _choices(
+    ("fainting", "Fainting"),
+    ("pneumothorax_suspected", "Pneumothorax suspected"),
+    ("retained_or_broken_needle", "Retained or broken needle"),
+    ("infection", "Infection at a needle site"),
+    ("burn", "Burn"),
+    ("wrong_patient_or_site", "Wrong patient or wrong site"),
+    ("damaged_or_unsterile_pack", "Damaged or unsterile pack found"),
+    ("other", "Other"),
+)
+
+
+class Grade(StrEnum):
+    MILD = "mild"
+    SIGNIFICANT = "significant"
+    SERIOUS = "serious"
+
+
+GRADES = _choices(
+    (Grade.MILD, "Mild: no lasting harm, no treatment beyond first aid"),
+    (Grade.SIGNIFICANT, "Significant: needed treatment or follow-up"),
+    (Grade.SERIOUS, "Serious: hospital care, lasting harm, or life at risk"),
+)
+
+#: What a checklist or follow-up flag suggests happened, when "record as an incident" is chosen
+#: from it: the flag kinds of `checklists.rules.flags_for` and the escalation levels.
+FLAG_EVENTS: dict[str, str] = {
+    "count_discrepancy": "retained_or_broken_needle",
+    "reaction": "fainting",
+    "emergency": "other",
+    "same_day": "other",
+    "prolonged_bleeding": "other",
+    "large_bruise": "other",
+}
+
+
+def incident_from_flag(flag_kind: str, message: str) -> dict[str, str] | None:
+    """Return how a flag prefills an adverse event report, or None if it is no incident."""
+    event = FLAG_EVENTS.get(flag_kind)
+    if event is None:
+        return None
+    return {"kind": Kind.ADVERSE_EVENT, "event_type": event, "description": message}
+
+
+#: Events that point to the device itself: a report to the device regulator may apply.
+DEVICE_EVENTS = frozenset({"retained_or_broken_needle", "damaged_or_unsterile_pack"})
+
+
+@dataclass(frozen=True)
+class ReportBody:
+    """Somewhere outside the clinic an event may have to be reported."""
+
+    code: str
+    label: str
+    why: str
+    source: str
+
+
+REPORT_BODIES: tuple[ReportBody, ...] = (
+    ReportBody(
+        "mhra_yellow_card",
+        "MHRA Yellow Card (UK)",
+        "A problem with a medical device (a needle that broke, a pack found damaged or unsterile).",
+        "MHRA, Report a problem with a medicine or medical device (Yellow Card scheme), "
+        "https://yellowcard.mhra.gov.uk/",
+    ),
+    ReportBody(
+        "fda_medwatch",
+        "FDA MedWatch (US)",
+        "A problem with a medical device; acupuncture needles are class II devices.",
+        "FDA MedWatch Form 3500, https://www.fda.gov/safety/medwatch; 21 CFR 880.5580",
+    ),
+    ReportBody(
+        "professional_body",
+        "Professional or regulatory body",
+        "A serious event, or a significant one that may need to be reported under your "
+        "registration (for example the HCPC or CSP in the UK, your state board in the US).",
+        "Clinic policy, following the professional body's own reporting rules",
+    ),
+    ReportBody("other", "Other", "Any other body you reported to.", "Clinic policy"),
+)
+REPORT_BODY_CODES = frozenset(b.code for b in REPORT_BODIES)
+REPORT_BODY_OPTIONS = tuple((b.code, b.label) for b in REPORT_BODIES)
+
+
+def report_body_label(code: str) -> str:
+    return next((b.label for b in REPORT_BODIES if b.code == code), code)
+
+
+def report_prompts(kind: str, event_type: str | None, grade: str | None) -> list[ReportBody]:
+    """Return where this event should be reported outside the clinic, if anywhere."""
+    prompts: list[ReportBody] = []
+    if kind != Kind.SHARPS_INJURY and event_type in DEVICE_EVENTS:
+        prompts += [b for b in REPORT_BODIES if b.code in {"mhra_yellow_card", "fda_medwatch"}]
+    if kind == Kind.ADVERSE_EVENT and grade in {Grade.SIGNIFICANT, Grade.SERIOUS}:
+        prompts += [b for b in REPORT_BODIES if b.code == "professional_body"]
+    return prompts
+
+
+# --- post-exposure steps -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One post-exposure step after a sharps injury, ticked with the time it was done."""
+
+    id: str
+    label: str
+    #: Done within this time of the report; None for a step with no clock.
+    due_within: timedelta | None
+    #: An urgent step left untouched past its time alerts the clinic lead.
+    is_urgent: bool
+    source: str
+
+
+#: CDC, "Exposure to blood: what healthcare personnel need to know" (2003) and the updated US
+#: Public Health Service guidelines for occupational exposures to HIV (Kuhar et al., Infect
+#: Control Hosp Epidemiol 2013;34:875-92); OSHA 29 CFR 1910.1030(f)(3).
+STEPS: tuple[Step, ...] = (
+    Step(
+        "wash",
+        "Wound washed with soap and water (let it bleed freely; do not scrub or squeeze)",
+        timedelta(minutes=30),
+        True,
+        "CDC, Exposure to blood (2003): wash needlesticks and cuts with soap and water at once. "
+        "The 30-minute alert is clinic policy.",
+    ),
+    Step(
+        "report_lead",
+        "Reported to the clinic lead",
+        timedelta(hours=1),
+        True,
+        "OSHA 29 CFR 1910.1030(f)(3): report the exposure immediately so the evaluation can "
+        "start. The 1-hour alert is clinic policy.",
+    ),
+    Step(
+        "source_assessment",
+        "Source-patient assessment requested (with consent: hepatitis B, hepatitis C, HIV)",
+        timedelta(hours=24),
+        False,
+        "OSHA 29 CFR 1910.1030(f)(3)(ii): identify and test the source individual as soon as "
+        "feasible, with consent. The 24-hour mark is clinic policy.",
+    ),
+    Step(
+        "pep_assessment",
+        "Occupational health or an emergency department contacted to assess prophylaxis (PEP)",
+        timedelta(hours=2),
+        True,
+        "US PHS guidelines (Kuhar et al. 2013): start HIV PEP as soon as possible, preferably "
+        "within hours of the exposure; hepatitis B prophylaxis within 24 hours (CDC 2013). "
+        "The 2-hour alert is clinic policy.",
+    ),
+    Step(
+        "followup_testing",
+        "Follow-up testing booked (baseline, then at 6 weeks, 3 and 6 months as advised)",
+        timedelta(days=7),
+        False,
+        "US PHS guidelines (Kuhar et al. 2013): HIV testing at baseline, 6 weeks, 12 weeks and "
+        "6 months; CDC: hepatitis C follow-up testing. The 7-day mark is clinic policy.",
+    ),
+)
+STEPS_BY_ID: dict[str, Step] = {s.id: s for s in STEPS}
+
+
+class StepState(StrEnum):
+    DONE = "done"
+    DUE = "due"
+    OVERDUE = "overdue"
+
+
+def step_state(step: Step, occurred_dt: datetime, done: bool, now: datetime) -> StepState:
+    """Return whether a step is done, still within its time, or past it."""
+    if done:
+        return StepState.DONE
+    if step.due_within is not None and now >= occurred_dt + step.due_within:
+        return StepState.OVERDUE
+    return StepState.DUE
+
+
+def steps_to_alert(
+    occurred_dt: datetime, done: Collection[str], alerted: Collection[str], now: datetime
+) -> list[Step]:
+    """Return the urgent steps left untouched past their time that have not alerted yet.
+
+    Each step alerts once: the clinic lead hears of it, and the record shows it overdue.
+    """
+    return [
+        s
+        for s in STEPS
+        if s.is_urgent
+        and s.id not in done
+        and s.id not in alerted
+        and step_state(s, occurred_dt, False, now) is StepState.OVERDUE
+    ]
+
+
+def check_step_time(done_dt: datetime | None, occurred_dt: datetime, now: datetime) -> str | None:
+    """Return what is wrong with the time a step was done, or None."""
+    if done_dt is None:
+        return "Give the time the step was done."
+    if done_dt > now + timedelta(minutes=5):
+        return "The time is in the future. Give the time the step was done."
+    if done_dt < occurred_dt - timedelta(minutes=1):
+        return "The time is before the injury. Give the time the step was done."
+    return None
+
+
+# --- what a report must hold ---------------------------------------------------------------------
+
+TEXT_MAX = 2000
+SHORT_MAX = 200
+NAME_MAX = 200
+#: A report may be written up to this long after the event; older events need a person to
+#: enter them by hand on paper (clinic policy; keeps mistyped years out of the log).
+OLDEST_REPORT = timedelta(days=366)
+
+
+@dataclass(frozen=True)
+class Report:
+    """The fields of an incident report as plain values, after the form read them."""
+
+    kind: str
+    occurred_dt: datetime | None
+    work_area: str = ""
+    description: str = ""
+    action_taken: str = ""
+    device_type: str = ""
+    device_brand: str = ""
+    device_gtin: str = ""
+    device_lot: str = ""
+    device_purpose: str = ""
+    how: str = ""
+    body_site: str = ""
+    is_used_on_patient: bool | None = None
+    event_type: str = ""
+    grade: str = ""
+    injured_name: str = ""
+    injured_job: str = ""
+
+
+def check_report(report: Report, now: datetime) -> dict[str, str]:
+    """Return what is missing or wrong in a report, by field name."""
+    errors: dict[str, str] = {}
+    if report.kind not in set(Kind):
+        errors["kind"] = "Choose what kind of incident this is."
+        return errors
+    if report.occurred_dt is None:
+        errors["occurred_dt"] = "Give the date and time it happened."
+    elif report.occurred_dt > now + timedelta(minutes=5):
+        errors["occurred_dt"] = "That time is in the future. Give the time it happened."
+    elif report.occurred_dt < now - OLDEST_REPORT:
+        errors["occurred_dt"] = "That is more than a year ago. Check the date."
+    if not report.work_area.strip():
+        errors["work_area"] = "Say where it happened (room or work area)."
+    if not report.description.strip():
+        errors["description"] = "Describe what happened in a sentence or two."
+    for name in ("work_area", "device_brand", "injured_job"):
+        if len(getattr(report, name)) > SHORT_MAX:
+            errors[name] = f"Keep this under {SHORT_MAX} characters."
+    for name in ("description", "action_taken"):
+        if len(getattr(report, name)) > TEXT_MAX:
+            errors[name] = f"Keep this under {TEXT_MAX} characters."
+    if report.device_gtin and not (
+        report.device_gtin.isdigit() and len(report.device_gtin) in {8, 12, 13, 14}
+    ):
+        errors["device_gtin"] = "A GTIN is 8, 12, 13 or 14 digits. Leave it empty if unknown."
+    if len(report.device_lot) > 64:
+        errors["device_lot"] = "Keep the lot under 64 characters."
+    if report.kind == Kind.SHARPS_INJURY:
+        for name, choices, message in (
+            ("device_type", DEVICE_TYPES, "Choose the kind of device."),
+            ("device_purpose", PURPOSES, "Choose what the device was being used for."),
+            ("how", HOW, "Choose how it happened."),
+            ("body_site", BODY_SITES, "Choose where on the body."),
+        ):
+            if getattr(report, name) not in codes(choices):
+                errors[name] = message
+        if report.is_used_on_patient is None:
+            errors["is_used_on_patient"] = "Say whether the device had been used on a patient."
+        if not report.injured_name.strip():
+            errors["injured_name"] = "Give the name of the person who was injured."
+        elif len(report.injured_name) > NAME_MAX:
+            errors["injured_name"] = f"Keep the name under {NAME_MAX} characters."
+    else:
+        if report.event_type not in codes(EVENT_TYPES):
+            errors["event_type"] = "Choose what happened."
+        if report.kind == Kind.ADVERSE_EVENT and report.grade not in set(Grade):
+            errors["grade"] = "Choose the grade: mild, significant or serious."
+        if report.kind == Kind.ADVERSE_EVENT and not report.action_taken.strip():
+            errors["action_taken"] = "Say what was done."
+    return errors
+
+
+#: The meaning of an incident signature, shown with it (21 CFR Part 11 §11.50).
+SIGNATURE_MEANING = "Reported this incident and confirm it is accurate"
+
+
+# --- the sharps injury log (OSHA 29 CFR 1910.1030(h)(5)) -----------------------------------------
+
+#: What the log shows in place of the injured person's name: OSHA 29 CFR 1904.29(b)(7) and
+#: (b)(10) treat a needlestick injury from a contaminated sharp as a privacy concern case.
+PRIVACY_CASE = "Privacy case"
+#: OSHA 29 CFR 1910.1030(h)(5)(ii) keeps the sharps injury log as 1904.33 keeps the injury
+#: records: for five years following the end of the calendar year they cover.
+RETENTION_YEARS = 5
+
+SHARPS_LOG_COLUMNS = (
+    "case",
+    "employee",
+    "date_of_injury",
+    "work_area",
+    "device_type",
+    "device_brand",
+    "device_gtin",
+    "device_lot",
+    "device_purpose",
+    "how_it_happened",
+    "description",
+    "body_site",
+    "keep_until",
+)
+
+
+def keep_until(occurred: date) -> date:
+    """Return the last day a sharps injury log entry must be kept."""
+    return date(occurred.year + RETENTION_YEARS, 12, 31)
+
+
+def is_kept(occurred: date, today: date) -> bool:
+    """Return whether a log entry is still within its retention period."""
+    return today <= keep_until(occurred)
+
+
+def oldest_kept_year(today: date) -> int:
+    """Return the earliest injury year the log must still hold."""
+    return today.year - RETENTION_YEARS
+
+
+def sharps_log_row(case: str, occurred: date, fields: Mapping[str, Any]) -> dict[str, str]:
+    """Return one privacy-case row of the sharps injury log: never the injured person's name."""
+    return {
+        "case": case,
+        "employee": PRIVACY_CASE,
+        "date_of_injury": occurred.isoformat(),
+        "work_area": fields.get("work_area") or "",
+        "device_type": label_of(DEVICE_TYPES, fields.get("device_type")),
+        "device_brand": fields.get("device_brand") or "",
+        "device_gtin": fields.get("device_gtin") or "",
+        "device_lot": fields.get("device_lot") or "",
+        "device_purpose": label_of(PURPOSES, fields.get("device_purpose")),
+        "how_it_happened": label_of(HOW, fields.get("how")),
+        "description": fields.get("description") or "",
+        "body_site": label_of(BODY_SITES, fields.get("body_site")),
+        "keep_until": keep_until(occurred).isoformat(),
+    }
+
+
+# --- the clinic lead's alert -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    subject: str
+    text: str
+
+
+def step_alert(*, steps: Sequence[Step], clinic: str, link: str) -> AlertMessage:
+    """Compose the clinic lead's alert about untouched urgent steps: which, by when, and a
+    link; never who was injured (the message leaves the application)."""
+    lines = "\n".join(f"  - {s.label} (due within {_duration(s.due_within)})" for s in steps)
+    text = (
+        f"A sharps injury was reported at {clinic}, and these urgent steps have not been "
+        f"recorded in time:\n\n{lines}\n\n"
+        "Please make sure they are done now (prophylaxis works best within hours) and tick "
+        f"each with its time in NeedleSafe:\n{link}\n"
+    )
+    return AlertMessage(f"NeedleSafe: urgent steps after a sharps injury at {clinic}", text)
+
+
+def _duration(value: timedelta | None) -> str:
+    minutes = int(value.total_seconds() // 60) if value else 0
+    if minutes >= 120:
+        return f"{minutes // 60} hours"
+    return "1 hour" if minutes == 60 else f"{minutes} minutes"

@@ -1,0 +1,470 @@
+"""Incident use cases: report and sign, read, tick post-exposure steps, record a report to an
+outside body, add a signed addendum. The clinic lead's alerts are in `alerts.py`, the sharps
+injury log and the monthly counts in `log.py`.
+
+Every use case takes plain values and the acting user, flushes, and writes its audit event in
+the same transaction; the caller commits. The injured person's name never goes into an audit
+event, a log line, a URL or a message: only the clinic lead and compliance read it, on the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from safety.audit import services as audit
+from safety.auth import policy
+from safety.auth import rules as auth_rules
+from safety.auth import services as auth
+from safety.auth.models import User
+from safety.checklists import addenda as checklist_addenda
+from safety.checklists import services as checklists
+from safety.checklists.models import Flag
+from safety.dbtypes import utcnow
+from safety.errors import Conflict, DomainError, NotFound, RecordedRefusal
+from safety.extensions import db
+from safety.hashing import canonical_json, hashed_time, sha256_hex
+from safety.ids import is_id
+from safety.incidents import rules
+from safety.incidents.models import (
+    ExternalReport,
+    Incident,
+    IncidentAddendum,
+    IncidentStep,
+    InjuredPerson,
+)
+
+NOT_REPORTED = "The incident was not reported."
+WRONG_PASSWORD = "That password is not right. Enter your own password to sign."
+#: The meaning of an incident addendum's signature (Part 11 §11.50).
+ADDENDUM_MEANING = "Authored and signed this correction"
+REFERENCE_MAX = 100
+STEP_NOTE_MAX = 1000
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def get_incident(actor: User, incident_id: int) -> Incident:
+    """Return an incident in the actor's scope; anything else is not found, never forbidden."""
+    found = (
+        db.session.scalar(
+            policy.visible_incidents(actor)
+            .where(Incident.id == incident_id)
+            .options(
+                selectinload(Incident.steps),
+                selectinload(Incident.reports),
+                selectinload(Incident.addenda),
+                selectinload(Incident.alerts),
+            )
+        )
+        if is_id(incident_id)
+        else None
+    )
+    if found is None:
+        raise NotFound("No such incident.")
+    return found
+
+
+def incident_view(actor: User, incident_id: int, *, now: datetime | None = None) -> Incident:
+    """Return an incident for reading, auditing the view when the reader did not report it."""
+    found = get_incident(actor, incident_id)
+    if found.reported_by_id != actor.id:
+        audit.record(
+            "incident.view",
+            actor=actor,
+            obj=found,
+            details={"identity_shown": policy.can_see_injured_identity(actor, found)},
+            now=now,
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class StepView:
+    """One post-exposure step as the record shows it."""
+
+    step: rules.Step
+    state: rules.StepState
+    entry: IncidentStep | None
+    alerted: bool
+
+
+def step_views(incident: Incident, *, now: datetime | None = None) -> list[StepView]:
+    """Return a sharps injury's post-exposure steps with their state now."""
+    if incident.kind != rules.Kind.SHARPS_INJURY:
+        return []
+    now = now or utcnow()
+    done = {s.step: s for s in incident.steps}
+    alerted = {a.step for a in incident.alerts}
+    return [
+        StepView(
+            step,
+            rules.step_state(step, incident.occurred_dt, step.id in done, now),
+            done.get(step.id),
+            step.id in alerted,
+        )
+        for step in rules.STEPS
+    ]
+
+
+def list_incidents(
+    actor: User,
+    *,
+    kind: str | None = None,
+    clinic_id: int | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    limit: int = 200,
+) -> list[Incident]:
+    """Return the incidents the actor may read, newest first, filtered."""
+    query = (
+        policy.visible_incidents(actor)
+        .options(selectinload(Incident.clinic), selectinload(Incident.steps))
+        .order_by(Incident.occurred_dt.desc(), Incident.id.desc())
+        .limit(limit)
+    )
+    if kind in set(rules.Kind):
+        query = query.where(Incident.kind == kind)
+    if clinic_id is not None and is_id(clinic_id):
+        query = query.where(Incident.clinic_id == clinic_id)
+    # Days in UTC: the list spans clinics in several zones.
+    if since is not None:
+        query = query.where(Incident.occurred_dt >= datetime.combine(since, time.min, UTC))
+    if until is not None:
+        query = query.where(
+            Incident.occurred_dt < datetime.combine(until + timedelta(days=1), time.min, UTC)
+        )
+    return list(db.session.scalars(query))
+
+
+def prefill_from_flag(actor: User, flag_id: int) -> tuple[int, dict[str, str]] | None:
+    """Return the session and the report fields a flag the actor may see suggests, or None.
+
+    "Record as an incident" on a count that does not reconcile, a faint, or a patient's
+    emergency or same-day answer opens the report with these filled in.
+    """
+    if not is_id(flag_id):
+        return None
+    flag = db.session.scalar(policy.flags_in_scope(actor, select(Flag).where(Flag.id == flag_id)))
+    if flag is None:
+        return None
+    fields = rules.incident_from_flag(flag.kind, flag.message)
+    return None if fields is None else (flag.session_id, fields)
+
+
+# --- reporting ---------------------------------------------------------------------------------
+
+
+def signed_content(incident: Incident, person: InjuredPerson | None) -> dict[str, Any]:
+    """Return what an incident signature covers: the report, who was injured, the signer.
+
+    Not the incident's own id, which the row gets as it is written: the `incident.report`
+    audit event binds that id to this hash on the clinic's chain.
+    """
+    return {
+        "clinic": incident.clinic_id,
+        "kind": incident.kind,
+        "session": incident.session_id,
+        "occurred_dt": hashed_time(incident.occurred_dt),
+        "work_area": incident.work_area,
+        "description": incident.description,
+        "action_taken": incident.action_taken,
+        "device": {
+            "type": incident.device_type,
+            "brand": incident.device_brand,
+            "gtin": incident.device_gtin,
+            "lot": incident.device_lot,
+            "purpose": incident.device_purpose,
+            "how": incident.how,
+            "body_site": incident.body_site,
+            "used_on_patient": incident.is_used_on_patient,
+        },
+        "event": {"type": incident.event_type, "grade": incident.grade},
+        "injured": None if person is None else {"name": person.name, "job": person.job},
+        "signature": {
+            "signer": incident.reported_by_id,
+            "name": incident.signer_name,
+            "meaning": incident.signature_meaning,
+            "signed_dt": hashed_time(incident.signed_dt),
+        },
+    }
+
+
+def incident_hash(incident: Incident) -> str:
+    """Recompute an incident's content hash from its stored rows."""
+    return sha256_hex(canonical_json(signed_content(incident, incident.person)))
+
+
+def _check_password(actor: User, password: str, *, action: str, obj, message: str, now) -> None:
+    """Refuse a signature whose password is wrong or whose account is locked, recording the
+    attempt (it counts towards the sign-in throttle, so the caller commits the refusal)."""
+    if auth_rules.is_locked(actor.locked_until_dt, now):
+        # The lockout stops password guessing; a signing form must not be a way round it.
+        audit.record(action, actor=actor, details={"reason": "locked"}, now=now, **obj)
+        raise RecordedRefusal(message, {"password": auth.LOCKED})
+    if not auth.password_matches(actor, password):
+        auth.register_failure(actor, now=now)
+        audit.record(action, actor=actor, details={"reason": "bad_password"}, now=now, **obj)
+        locked = auth_rules.is_locked(actor.locked_until_dt, now)
+        raise RecordedRefusal(message, {"password": auth.LOCKED if locked else WRONG_PASSWORD})
+    actor.failed_login_count = 0
+
+
+def report_incident(
+    actor: User,
+    report: rules.Report,
+    *,
+    session_id: int | None,
+    password: str,
+    now: datetime | None = None,
+) -> Incident:
+    """Report an incident at the practitioner's clinic and sign it; it never changes after.
+
+    Bad fields are refused before the password is checked, and nothing is saved.
+    """
+    now = now or utcnow()
+    policy.require(policy.can_report_incident(actor), "Only practitioners report incidents.")
+    errors = rules.check_report(report, now)
+    session = None
+    if session_id is not None:
+        try:
+            session = checklists.get_session(actor, session_id)
+        except NotFound:
+            errors["session_id"] = "Choose a session of your clinic, or none."
+    if not password:
+        errors["password"] = "Enter your password to sign the report."
+    if errors:
+        raise DomainError(NOT_REPORTED, errors)
+    _check_password(
+        actor,
+        password,
+        action="incident.sign_failed",
+        obj={"object_type": "incidents", "clinic_id": actor.clinic_id},
+        message=NOT_REPORTED,
+        now=now,
+    )
+    is_sharps = report.kind == rules.Kind.SHARPS_INJURY
+    incident = Incident(
+        clinic_id=actor.clinic_id,
+        kind=report.kind,
+        session_id=session.id if session is not None else None,
+        occurred_dt=report.occurred_dt,
+        work_area=report.work_area.strip(),
+        description=report.description.strip(),
+        action_taken=report.action_taken.strip() or None,
+        device_type=report.device_type or None,
+        device_brand=report.device_brand.strip() or None,
+        device_gtin=report.device_gtin or None,
+        device_lot=report.device_lot.strip() or None,
+        device_purpose=(report.device_purpose or None) if is_sharps else None,
+        how=(report.how or None) if is_sharps else None,
+        body_site=(report.body_site or None) if is_sharps else None,
+        is_used_on_patient=report.is_used_on_patient if is_sharps else None,
+        event_type=None if is_sharps else report.event_type,
+        grade=report.grade if report.kind == rules.Kind.ADVERSE_EVENT else None,
+        reported_by_id=actor.id,
+        signer_name=actor.name,
+        signature_meaning=rules.SIGNATURE_MEANING,
+        signed_dt=now,
+        content_hash="",
+    )
+    person = None
+    if is_sharps:
+        person = InjuredPerson(
+            name=report.injured_name.strip(), job=report.injured_job.strip() or None
+        )
+    # Written once, hash and all: the triggers refuse any later change to the row.
+    incident.content_hash = sha256_hex(canonical_json(signed_content(incident, person)))
+    db.session.add(incident)
+    db.session.flush()
+    if person is not None:
+        person.incident_id = incident.id
+        db.session.add(person)
+        db.session.flush()
+    audit.record(
+        "incident.report",
+        actor=actor,
+        obj=incident,
+        details={
+            "kind": incident.kind,
+            "session": incident.session_id,
+            "content_hash": incident.content_hash,
+        },
+        now=now,
+    )
+    return incident
+
+
+# --- follow-through ----------------------------------------------------------------------------
+
+
+def _followed_incident(actor: User, incident_id: int) -> Incident:
+    incident = get_incident(actor, incident_id)
+    policy.require(
+        policy.can_follow_up_incident(actor, incident),
+        "Only practitioners of the clinic record what was done about an incident.",
+    )
+    return incident
+
+
+def tick_step(
+    actor: User,
+    incident_id: int,
+    step_id: str,
+    *,
+    done_dt: datetime | None,
+    note: str = "",
+    now: datetime | None = None,
+) -> IncidentStep:
+    """Tick one post-exposure step with the time it was done; each step is ticked once."""
+    now = now or utcnow()
+    incident = _followed_incident(actor, incident_id)
+    if incident.kind != rules.Kind.SHARPS_INJURY or step_id not in rules.STEPS_BY_ID:
+        raise NotFound("No such step.")
+    errors: dict[str, str] = {}
+    if problem := rules.check_step_time(done_dt, incident.occurred_dt, now):
+        errors["done_dt"] = problem
+    note = (note or "").strip()
+    if len(note) > STEP_NOTE_MAX:
+        errors["note"] = f"Keep the note under {STEP_NOTE_MAX} characters."
+    if any(s.step == step_id for s in incident.steps):
+        raise Conflict("This step is already ticked. Add an addendum to correct it.")
+    if errors:
+        raise DomainError("The step was not ticked.", errors)
+    entry = IncidentStep(
+        incident_id=incident.id,
+        step=step_id,
+        done_dt=done_dt,
+        note=note or None,
+        recorded_by_id=actor.id,
+        recorded_dt=now,
+    )
+    try:
+        with db.session.begin_nested():  # two taps at once: the second finds the first
+            db.session.add(entry)
+    except IntegrityError:
+        raise Conflict("This step is already ticked. Add an addendum to correct it.") from None
+    audit.record(
+        "incident.step",
+        actor=actor,
+        obj=incident,
+        details={"step": step_id, "entry": entry.id, "done_dt": hashed_time(done_dt)},
+        now=now,
+    )
+    return entry
+
+
+def record_external_report(
+    actor: User,
+    incident_id: int,
+    *,
+    body: str,
+    reported_on: date | None,
+    reference: str,
+    now: datetime | None = None,
+) -> ExternalReport:
+    """Record that the incident was reported outside the clinic, when, and the reference."""
+    now = now or utcnow()
+    incident = _followed_incident(actor, incident_id)
+    reference = (reference or "").strip()
+    errors: dict[str, str] = {}
+    if body not in rules.REPORT_BODY_CODES:
+        errors["body"] = "Choose where it was reported."
+    if reported_on is None:
+        errors["reported_on"] = "Give the date it was reported."
+    elif reported_on > now.astimezone(incident.clinic.zone).date():
+        errors["reported_on"] = "That date is in the future."
+    elif reported_on < incident.occurred_dt.astimezone(incident.clinic.zone).date():
+        errors["reported_on"] = "That date is before the incident."
+    if not reference:
+        errors["reference"] = "Give the reference you were given (or 'none given')."
+    elif len(reference) > REFERENCE_MAX:
+        errors["reference"] = f"Keep the reference under {REFERENCE_MAX} characters."
+    if errors:
+        raise DomainError("The report was not recorded.", errors)
+    row = ExternalReport(
+        incident_id=incident.id,
+        body=body,
+        reported_on=reported_on,
+        reference=reference,
+        recorded_by_id=actor.id,
+        recorded_dt=now,
+    )
+    db.session.add(row)
+    db.session.flush()
+    audit.record(
+        "incident.external_report",
+        actor=actor,
+        obj=incident,
+        details={"body": body, "report": row.id},
+        now=now,
+    )
+    return row
+
+
+def addendum_content(addendum: IncidentAddendum, incident_hash_: str) -> dict[str, Any]:
+    """Return what an incident addendum's signature covers, the incident's hash included."""
+    return {
+        "incident": addendum.incident_id,
+        "incident_hash": incident_hash_,
+        "author": addendum.author_id,
+        "name": addendum.signer_name,
+        "reason": addendum.reason,
+        "body": addendum.body,
+        "signed_dt": hashed_time(addendum.signed_dt),
+        "meaning": addendum.signature_meaning,
+    }
+
+
+def add_addendum(
+    actor: User,
+    incident_id: int,
+    *,
+    reason: str,
+    body: str,
+    password: str,
+    now: datetime | None = None,
+) -> IncidentAddendum:
+    """Add a signed correction to an incident; the report stays as it was."""
+    now = now or utcnow()
+    incident = _followed_incident(actor, incident_id)
+    reason, body = (reason or "").strip(), (body or "").strip()
+    errors = checklist_addenda.field_problems(reason, body, password)
+    if errors:
+        raise DomainError(checklist_addenda.NOT_ADDED, errors)
+    _check_password(
+        actor,
+        password,
+        action="incident.addendum_failed",
+        obj={"obj": incident},
+        message=checklist_addenda.NOT_ADDED,
+        now=now,
+    )
+    addendum = IncidentAddendum(
+        incident_id=incident.id,
+        author_id=actor.id,
+        reason=reason,
+        body=body,
+        signer_name=actor.name,
+        signature_meaning=ADDENDUM_MEANING,
+        signed_dt=now,
+    )
+    addendum.content_hash = sha256_hex(
+        canonical_json(addendum_content(addendum, incident.content_hash))
+    )
+    db.session.add(addendum)
+    db.session.flush()
+    audit.record(
+        "incident.addendum",
+        actor=actor,
+        obj=incident,
+        details={"addendum": addendum.id, "content_hash": addendum.content_hash},
+        now=now,
+    )
+    return addendum

@@ -1,0 +1,443 @@
+"""Incidents through the pages, CSRF on: reporting a needlestick from a session with its lot
+filled in, bad input explained beside the field with nothing saved, steps ticked with their
+time, who sees the injured person's name, the access matrix, and the privacy-case sharps log."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import PASSWORD, post_form
+from htmlpage import elements
+from sqlalchemy import func, select
+
+from safety.audit.models import AuditEvent
+from safety.auth.models import User
+from safety.checklists.models import Flag
+from safety.dbtypes import utcnow
+from safety.extensions import db
+from safety.incidents import rules, services
+from safety.incidents.models import Incident, IncidentStep
+
+INJURED = "Wilhelmina Private"
+LOT = "LOT-7733Q"
+
+
+@dataclass(frozen=True)
+class World:
+    emails: dict[str, str]
+    session_a: int
+    incident_a: int
+    adverse_a: int
+
+
+def build_world(make_clinic, make_user, make_session) -> World:
+    clinic_a = make_clinic("Harbour Physio")
+    clinic_b = make_clinic("Lakeside Physio", timezone="America/Toronto")
+    users = {
+        "practitioner": make_user("practitioner", clinic=clinic_a, name="Ada Author"),
+        "lead": make_user("practitioner", clinic=clinic_a, name="Lena Lead"),
+        "colleague": make_user("practitioner", clinic=clinic_a, name="Colin Colleague"),
+        "other_clinic": make_user("practitioner", clinic=clinic_b, name="Olga Other"),
+        "compliance": make_user("compliance", name="Cora Compliance"),
+        "admin": make_user("admin", name="Alan Admin"),
+    }
+    lead = db.session.get(User, users["lead"].id)
+    lead.is_clinic_lead = True
+    db.session.commit()
+    emails = {role: user.email for role, user in users.items()}
+    author = db.session.get(User, users["practitioner"].id)
+    session = make_session(
+        author,
+        phases=("signin", "timeout", "signout"),
+        overrides={"timeout.needle_lot": [LOT]},
+        sign=True,
+    )
+    now = utcnow()
+    author = db.session.get(User, users["practitioner"].id)
+    incident = services.report_incident(
+        author,
+        rules.Report(
+            kind=rules.Kind.SHARPS_INJURY,
+            occurred_dt=now - timedelta(minutes=10),
+            work_area="Room 3",
+            description="Stuck while removing a needle.",
+            device_type="filiform_needle",
+            device_brand="Seirin J-type",
+            device_lot=LOT,
+            device_purpose="removing",
+            how="patient_moved",
+            body_site="finger",
+            is_used_on_patient=True,
+            injured_name=INJURED,
+            injured_job="Physiotherapist",
+        ),
+        session_id=session.id,
+        password=PASSWORD,
+    )
+    adverse = services.report_incident(
+        author,
+        rules.Report(
+            kind=rules.Kind.ADVERSE_EVENT,
+            occurred_dt=now - timedelta(minutes=30),
+            work_area="Room 1",
+            description="Fainted on sitting up.",
+            action_taken="Laid flat; recovered.",
+            event_type="fainting",
+            grade="mild",
+        ),
+        session_id=None,
+        password=PASSWORD,
+    )
+    db.session.commit()
+    return World(emails, session.id, incident.id, adverse.id)
+
+
+pytestmark = pytest.mark.world.with_args(build_world)
+
+
+def sign_in(client, world: World, who: str):
+    if who != "anonymous":
+        response = post_form(
+            client, "/auth/login", {"email": world.emails[who], "password": PASSWORD}
+        )
+        assert response.status_code == 302, f"{who} could not sign in"
+    return client
+
+
+def count(model) -> int:
+    db.session.expire_all()
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def report_form(**changes) -> dict:
+    local = (utcnow() - timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M")  # London in winter
+    form = {
+        "kind": "sharps_injury",
+        "session_id": "",
+        "occurred_dt": local,
+        "work_area": "Room 2",
+        "device_type": "filiform_needle",
+        "device_brand": "Seirin",
+        "device_gtin": "",
+        "device_lot": LOT,
+        "device_purpose": "cleaning_up",
+        "how": "recapping",
+        "body_site": "thumb",
+        "is_used_on_patient": "yes",
+        "description": "Recapped by habit.",
+        "injured_name": "Ada Author",
+        "injured_job": "Physiotherapist",
+        "password": PASSWORD,
+    }
+    form.update(changes)
+    return form
+
+
+# --- reporting ---------------------------------------------------------------------------------
+
+
+def test_reporting_from_a_session_fills_in_its_lot_and_signs_the_report(client, world):
+    sign_in(client, world, "practitioner")
+    page = client.get(f"/incidents/new?kind=sharps_injury&session={world.session_a}")
+    assert page.status_code == 200
+    found = elements(page)
+    assert found["device_lot"].attrs["value"] == LOT
+    assert found["injured_name"].attrs["value"] == "Ada Author"
+    before = count(Incident)
+    response = post_form(client, "/incidents/new", report_form(session_id=str(world.session_a)))
+    assert response.status_code == 302
+    assert count(Incident) == before + 1
+    created = db.session.scalar(select(Incident).order_by(Incident.id.desc()))
+    assert (created.session_id, created.device_lot, created.how) == (
+        world.session_a,
+        LOT,
+        "recapping",
+    )
+    record = client.get(response.headers["Location"])
+    assert "Post-exposure steps" in record.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"how": ""}, "how"),
+        ({"occurred_dt": "yesterday"}, "occurred_dt"),
+        ({"occurred_dt": "2099-01-01T10:00"}, "occurred_dt"),
+        ({"work_area": ""}, "work_area"),
+        ({"injured_name": ""}, "injured_name"),
+        ({"password": ""}, "password"),
+        ({"session_id": "99999"}, "session_id"),
+        ({"session_id": "abc"}, "session_id"),
+        ({"body_site": "elbow-of-doom"}, "body_site"),
+    ],
+)
+def test_a_report_with_bad_input_is_explained_and_saves_nothing(client, world, changes, field):
+    sign_in(client, world, "practitioner")
+    before = count(Incident)
+    response = post_form(client, "/incidents/new", report_form(**changes))
+    assert response.status_code == 400
+    found = elements(response)
+    assert f"{field}-error" in found, f"no message beside {field}"
+    assert count(Incident) == before
+
+
+def test_a_wrong_password_is_explained_and_saves_nothing(client, world):
+    sign_in(client, world, "practitioner")
+    before = count(Incident)
+    response = post_form(client, "/incidents/new", report_form(password="not-it"))
+    assert response.status_code == 400
+    assert "password is not right" in elements(response)["password-error"].text
+    assert count(Incident) == before
+
+
+def test_an_adverse_event_is_reported_with_its_grade(client, world):
+    sign_in(client, world, "colleague")
+    page = client.get("/incidents/new?kind=adverse_event&event=fainting")
+    assert 'value="fainting" checked' in page.get_data(as_text=True)
+    response = post_form(
+        client,
+        "/incidents/new",
+        {
+            "kind": "adverse_event",
+            "occurred_dt": (utcnow() - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+            "work_area": "Room 1",
+            "event_type": "retained_or_broken_needle",
+            "grade": "significant",
+            "description": "Needle shaft broke at the hub on removal; fragment retrieved.",
+            "action_taken": "Fragment removed with tweezers, site checked.",
+            "password": PASSWORD,
+        },
+    )
+    assert response.status_code == 302
+    record = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "MHRA Yellow Card" in record and "FDA MedWatch" in record
+
+
+# --- steps -------------------------------------------------------------------------------------
+
+
+def test_a_step_is_ticked_from_the_record_with_its_time(client, world):
+    sign_in(client, world, "colleague")
+    done = (utcnow() - timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M")
+    response = post_form(
+        client, f"/incidents/{world.incident_a}/steps/wash", {"done_dt": done, "note": ""}
+    )
+    assert response.status_code == 302
+    assert count(IncidentStep) == 1
+    again = post_form(
+        client, f"/incidents/{world.incident_a}/steps/wash", {"done_dt": done, "note": ""}
+    )
+    assert again.status_code == 409
+    assert count(IncidentStep) == 1
+
+
+def test_a_step_without_a_time_is_explained_and_saves_nothing(client, world):
+    sign_in(client, world, "practitioner")
+    response = post_form(client, f"/incidents/{world.incident_a}/steps/wash", {"done_dt": ""})
+    assert response.status_code == 400
+    assert "done_dt-error" in elements(response)
+    assert count(IncidentStep) == 0
+
+
+def test_an_unknown_step_is_not_found(client, world):
+    sign_in(client, world, "practitioner")
+    response = post_form(client, f"/incidents/{world.incident_a}/steps/dance", {"done_dt": ""})
+    assert response.status_code == 404
+
+
+# --- who sees what ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("who", "status", "sees_name"),
+    [
+        ("practitioner", 200, False),
+        ("colleague", 200, False),
+        ("lead", 200, True),
+        ("compliance", 200, True),
+        ("other_clinic", 404, False),
+        ("admin", 403, False),
+        ("anonymous", 302, False),
+    ],
+)
+def test_the_record_opens_per_role_and_only_the_lead_and_compliance_see_the_name(
+    client, world, who, status, sees_name
+):
+    sign_in(client, world, who)
+    response = client.get(f"/incidents/{world.incident_a}")
+    assert response.status_code == status
+    assert (INJURED in response.get_data(as_text=True)) is sees_name
+
+
+def test_another_clinic_cannot_tick_a_step(client, world):
+    sign_in(client, world, "other_clinic")
+    response = post_form(
+        client,
+        f"/incidents/{world.incident_a}/steps/wash",
+        {"done_dt": utcnow().strftime("%Y-%m-%dT%H:%M")},
+    )
+    assert response.status_code == 404
+    assert count(IncidentStep) == 0
+
+
+def test_a_view_by_someone_else_is_audited(client, world):
+    sign_in(client, world, "compliance")
+    client.get(f"/incidents/{world.incident_a}")
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "incident.view"))
+    assert event.details == {"identity_shown": True}
+
+
+def test_the_list_shows_each_clinic_its_own_and_compliance_all_with_filters(client, world):
+    sign_in(client, world, "other_clinic")
+    assert f"/incidents/{world.incident_a}" not in client.get("/incidents/").get_data(as_text=True)
+    client.post("/auth/logout", data={"csrf_token": ""})
+    other = client.application.test_client()
+    sign_in(other, world, "compliance")
+    page = other.get("/incidents/").get_data(as_text=True)
+    assert f"/incidents/{world.incident_a}" in page and f"/incidents/{world.adverse_a}" in page
+    tomorrow = (utcnow() + timedelta(days=1)).date().isoformat()
+    assert f'/incidents/{world.adverse_a}"' not in other.get(
+        f"/incidents/?since={tomorrow}"
+    ).get_data(as_text=True)
+    today = utcnow().date().isoformat()
+    assert f'/incidents/{world.adverse_a}"' in other.get(
+        f"/incidents/?until={today}&since=2020-01-01"
+    ).get_data(as_text=True)
+    filtered = other.get("/incidents/?kind=adverse_event").get_data(as_text=True)
+    assert f'/incidents/{world.incident_a}"' not in filtered
+    assert f'/incidents/{world.adverse_a}"' in filtered
+
+
+# --- the sharps injury log --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("who", ["lead", "compliance"])
+def test_the_sharps_log_holds_privacy_case_and_never_the_name(client, world, who):
+    sign_in(client, world, who)
+    response = client.get("/incidents/sharps-log.csv")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert INJURED not in text and "Ada Author" not in text
+    *rows, checkpoint = csv.DictReader(io.StringIO(text))
+    assert [r["employee"] for r in rows] == [rules.PRIVACY_CASE]
+    assert rows[0]["how_it_happened"] == "Patient moved suddenly"
+    assert rows[0]["device_lot"] == LOT
+    assert checkpoint["clinic"] == "NeedleSafe audit checkpoint"
+
+
+@pytest.mark.parametrize(("who", "status"), [("practitioner", 403), ("admin", 403)])
+def test_the_sharps_log_is_not_for_everyone(client, world, who, status):
+    sign_in(client, world, who)
+    assert client.get("/incidents/sharps-log.csv").status_code == status
+
+
+# --- who leads the clinic ---------------------------------------------------------------------
+
+
+def test_an_administrator_makes_a_practitioner_clinic_lead_and_they_see_the_name(client, world):
+    colleague = db.session.scalar(select(User).where(User.email == world.emails["colleague"]))
+    sign_in(client, world, "admin")
+    response = post_form(client, f"/admin/users/{colleague.id}/lead")
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, colleague.id).is_clinic_lead
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "user.clinic_lead"))
+    other = client.application.test_client()
+    sign_in(other, world, "colleague")
+    assert INJURED in other.get(f"/incidents/{world.incident_a}").get_data(as_text=True)
+
+
+def test_compliance_cannot_be_made_clinic_lead(client, world):
+    officer = db.session.scalar(select(User).where(User.email == world.emails["compliance"]))
+    sign_in(client, world, "admin")
+    response = post_form(client, f"/admin/users/{officer.id}/lead")
+    assert response.status_code == 409
+    db.session.expire_all()
+    assert not db.session.get(User, officer.id).is_clinic_lead
+
+
+def test_the_lead_command_makes_and_unmakes_a_clinic_lead(runner, world):
+    result = runner.invoke(args=["users", "lead", "--email", world.emails["colleague"]])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert db.session.scalar(
+        select(User.is_clinic_lead).where(User.email == world.emails["colleague"])
+    )
+    result = runner.invoke(args=["users", "lead", "--email", world.emails["colleague"], "--off"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(args=["users", "lead", "--email", "nobody@clinic.test"])
+    assert result.exit_code != 0 and "No account" in result.output
+
+
+# --- record as an incident, from a flag ---------------------------------------------------------
+
+
+def test_a_count_that_does_not_reconcile_is_recorded_as_an_incident_with_details_filled(
+    client, world, make_session
+):
+    author = db.session.scalar(select(User).where(User.email == world.emails["practitioner"]))
+    flagged = make_session(
+        author,
+        phases=("signin", "timeout", "signout"),
+        overrides={
+            "signout.needles_removed": ["5"],
+            "signout.needles_disposed": ["5"],
+            "signout.count_discrepancy": ["One needle not found; couch and floor searched."],
+        },
+        sign=True,
+    )
+    flag = db.session.scalar(
+        select(Flag).where(Flag.session_id == flagged.id, Flag.kind == "count_discrepancy")
+    )
+    sign_in(client, world, "practitioner")
+    record = client.get(f"/sessions/{flagged.id}").get_data(as_text=True)
+    assert f"/incidents/new?flag={flag.id}" in record
+    page = client.get(f"/incidents/new?flag={flag.id}")
+    found = elements(page)
+    assert found["session_id"].attrs["value"] == str(flagged.id)
+    assert "Needle counts do not reconcile" in found["description"].text
+    assert 'value="retained_or_broken_needle" checked' in page.get_data(as_text=True)
+
+
+def test_another_practitioners_flag_prefills_nothing(client, world, make_session):
+    author = db.session.scalar(select(User).where(User.email == world.emails["practitioner"]))
+    flagged = make_session(
+        author,
+        phases=("signin", "timeout", "signout"),
+        overrides={
+            "signout.needles_removed": ["5"],
+            "signout.needles_disposed": ["5"],
+            "signout.count_discrepancy": ["One needle not found."],
+        },
+        sign=True,
+    )
+    sign_in(client, world, "other_clinic")
+    flag_id = db.session.scalar(select(Flag.id).where(Flag.session_id == flagged.id))
+    page = client.get(f"/incidents/new?flag={flag_id}")
+    assert page.status_code == 200
+    assert "Needle counts" not in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query", ["since=yesterday", "until=2026-13-45", "kind=accident"])
+def test_a_bad_list_filter_is_explained(client, world, query):
+    sign_in(client, world, "compliance")
+    response = client.get(f"/incidents/?{query}")
+    assert response.status_code == 400
+    name = query.split("=")[0]
+    assert f"{name}-error" in elements(response)
+
+
+def test_the_dashboard_shows_incidents_per_clinic_and_month(client, world):
+    sign_in(client, world, "compliance")
+    page = client.get("/review/").get_data(as_text=True)
+    assert "Incidents per clinic and month" in page
+    month = utcnow().astimezone(ZoneInfo("Europe/London")).strftime("%Y-%m")
+    assert (
+        f"<td>{month}</td><td>Harbour Physio</td><td>Needlestick or sharps injury</td><td>1</td>"
+        in page
+    )

@@ -1,0 +1,201 @@
+"""Incident rules alone: which steps are urgent and when an alert fires, what a report must hold,
+where an event is reported, and what a privacy-case log row shows and for how long."""
+
+from __future__ import annotations
+
+import ast
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from safety.incidents import rules
+
+INJURY = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def test_the_rules_module_imports_neither_flask_nor_sqlalchemy():
+    tree = ast.parse(Path(rules.__file__).read_text("utf-8"))
+    roots = {
+        (node.module or "").split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+    } | {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    assert not roots & {"flask", "flask_login", "flask_wtf", "sqlalchemy"}
+
+
+def test_every_step_carries_its_source_and_the_urgent_ones_a_clock():
+    for step in rules.STEPS:
+        assert step.source.strip()
+        if step.is_urgent:
+            assert step.due_within is not None
+    assert [s.id for s in rules.STEPS if s.is_urgent] == ["wash", "report_lead", "pep_assessment"]
+    # Prophylaxis is urgent within hours (US PHS 2013): the alert is at two.
+    assert rules.STEPS_BY_ID["pep_assessment"].due_within == timedelta(hours=2)
+
+
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        (timedelta(minutes=29), []),
+        (timedelta(minutes=30), ["wash"]),
+        (timedelta(minutes=61), ["wash", "report_lead"]),
+        (timedelta(hours=2), ["wash", "report_lead", "pep_assessment"]),
+        (timedelta(days=30), ["wash", "report_lead", "pep_assessment"]),
+    ],
+)
+def test_an_untouched_urgent_step_alerts_once_its_time_has_passed(after, expected):
+    due = rules.steps_to_alert(INJURY, done=set(), alerted=set(), now=INJURY + after)
+    assert [s.id for s in due] == expected
+
+
+def test_a_done_or_already_alerted_step_never_alerts_and_non_urgent_steps_never_do():
+    now = INJURY + timedelta(days=30)
+    due = rules.steps_to_alert(INJURY, done={"wash"}, alerted={"report_lead"}, now=now)
+    assert [s.id for s in due] == ["pep_assessment"]
+
+
+def test_a_step_shows_done_due_or_overdue():
+    wash = rules.STEPS_BY_ID["wash"]
+    assert rules.step_state(wash, INJURY, True, INJURY + timedelta(days=1)) is rules.StepState.DONE
+    assert rules.step_state(wash, INJURY, False, INJURY) is rules.StepState.DUE
+    late = INJURY + timedelta(hours=1)
+    assert rules.step_state(wash, INJURY, False, late) is rules.StepState.OVERDUE
+
+
+@pytest.mark.parametrize(
+    ("done", "fine"),
+    [
+        (INJURY + timedelta(minutes=2), True),
+        (None, False),
+        (INJURY - timedelta(hours=1), False),
+        (INJURY + timedelta(days=2), False),  # after "now" below
+    ],
+)
+def test_a_step_time_must_lie_between_the_injury_and_now(done, fine):
+    now = INJURY + timedelta(hours=1)
+    assert (rules.check_step_time(done, INJURY, now) is None) is fine
+
+
+def sharps(**changes) -> rules.Report:
+    values = dict(
+        kind=rules.Kind.SHARPS_INJURY,
+        occurred_dt=INJURY,
+        work_area="Room 2",
+        description="Stuck while recapping.",
+        device_type="filiform_needle",
+        device_purpose="needling",
+        how="recapping",
+        body_site="thumb",
+        is_used_on_patient=True,
+        injured_name="Someone",
+    )
+    values.update(changes)
+    return rules.Report(**values)
+
+
+def test_a_complete_sharps_report_has_no_problems():
+    assert rules.check_report(sharps(), INJURY + timedelta(minutes=5)) == {}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"occurred_dt": INJURY + timedelta(hours=1)}, "occurred_dt"),
+        ({"occurred_dt": INJURY - timedelta(days=400)}, "occurred_dt"),
+        ({"device_type": "sword"}, "device_type"),
+        ({"device_gtin": "123"}, "device_gtin"),
+        ({"description": "x" * 2001}, "description"),
+        ({"injured_name": " "}, "injured_name"),
+        ({"kind": "accident"}, "kind"),
+    ],
+)
+def test_a_sharps_report_names_the_field_at_fault(changes, field):
+    assert field in rules.check_report(sharps(**changes), INJURY)
+
+
+def test_a_near_miss_needs_what_happened_but_no_grade():
+    report = rules.Report(
+        kind=rules.Kind.NEAR_MISS,
+        occurred_dt=INJURY,
+        work_area="Stock room",
+        description="Torn pack found before use.",
+        event_type="damaged_or_unsterile_pack",
+    )
+    assert rules.check_report(report, INJURY) == {}
+    assert "event_type" in rules.check_report(
+        rules.Report(**{**report.__dict__, "event_type": ""}), INJURY
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "event", "grade", "bodies"),
+    [
+        ("adverse_event", "fainting", "mild", []),
+        ("adverse_event", "fainting", "serious", ["professional_body"]),
+        (
+            "adverse_event",
+            "retained_or_broken_needle",
+            "mild",
+            ["mhra_yellow_card", "fda_medwatch"],
+        ),
+        ("near_miss", "damaged_or_unsterile_pack", "", ["mhra_yellow_card", "fda_medwatch"]),
+        ("sharps_injury", None, None, []),
+    ],
+)
+def test_a_device_problem_prompts_the_device_regulator_and_a_serious_event_the_body(
+    kind, event, grade, bodies
+):
+    assert [b.code for b in rules.report_prompts(kind, event, grade)] == bodies
+
+
+def test_a_sharps_log_row_says_privacy_case_and_never_carries_a_name():
+    row = rules.sharps_log_row(
+        "SI-1",
+        date(2026, 3, 2),
+        {
+            "work_area": "Room 2",
+            "device_type": "filiform_needle",
+            "how": "recapping",
+            "injured_name": "Someone Named",
+        },
+    )
+    assert row["employee"] == rules.PRIVACY_CASE
+    assert "Someone Named" not in row.values()
+    assert row["how_it_happened"] == "Recapping or re-sheathing"
+    assert set(row) == set(rules.SHARPS_LOG_COLUMNS)
+
+
+@pytest.mark.parametrize(
+    ("occurred", "today", "kept"),
+    [
+        (date(2020, 1, 1), date(2025, 12, 31), True),
+        (date(2020, 12, 31), date(2026, 1, 1), False),
+        (date(2026, 3, 2), date(2031, 6, 1), True),
+    ],
+)
+def test_a_log_entry_is_kept_five_years_after_the_end_of_its_year(occurred, today, kept):
+    assert rules.is_kept(occurred, today) is kept
+    assert rules.keep_until(occurred) == date(occurred.year + 5, 12, 31)
+
+
+def test_the_alert_names_the_steps_and_the_link_but_nobody():
+    message = rules.step_alert(
+        steps=[rules.STEPS_BY_ID["pep_assessment"]], clinic="Harbour", link="http://x/incidents/4"
+    )
+    assert "prophylaxis" in message.text and "2 hours" in message.text
+    assert "http://x/incidents/4" in message.text
+    assert "Harbour" in message.subject
+
+
+def test_a_flag_suggests_an_adverse_event_only_where_one_may_have_happened():
+    assert rules.incident_from_flag("count_discrepancy", "Counts differ.")["event_type"] == (
+        "retained_or_broken_needle"
+    )
+    assert rules.incident_from_flag("reaction", "Fainted.")["event_type"] == "fainting"
+    assert rules.incident_from_flag("gloves_not_worn", "No gloves.") is None
