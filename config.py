@@ -46,6 +46,18 @@ class Config:
     LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", "5"))
     LOGIN_LOCKOUT = timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    #: Sign-in throttling per (account, client): failures before the first wait, the first wait
+    #: (doubling after each further failure, up to LOGIN_LOCKOUT), and the failures allowed to
+    #: every client without the account's device cookie together before they wait too.
+    LOGIN_THROTTLE_FIRST = timedelta(
+        seconds=int(os.environ.get("LOGIN_THROTTLE_FIRST_SECONDS", "30"))
+    )
+    LOGIN_UNTRUSTED_MAX_FAILURES = int(os.environ.get("LOGIN_UNTRUSTED_MAX_FAILURES", "20"))
+    #: How long a browser that signed in keeps its own sign-in allowance (the device cookie).
+    DEVICE_COOKIE_DAYS = int(os.environ.get("DEVICE_COOKIE_DAYS", "180"))
+    #: Reverse proxies in front of the app that add X-Forwarded-For / -Proto (0: none, the
+    #: client address is the connection's). Rate limits, throttling and audit use the result.
+    TRUSTED_PROXY_HOPS = int(os.environ.get("TRUSTED_PROXY_HOPS", "0"))
 
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or os.environ.get(
         "REDIS_URL", "memory://"

@@ -1,7 +1,7 @@
 """Import every model so that the metadata (and Alembic's autogenerate) sees all tables."""
 
 from safety.audit.models import AuditChainHead, AuditEvent
-from safety.auth.models import ApiToken, LoginSession, User
+from safety.auth.models import ApiToken, LoginSession, LoginThrottle, User
 from safety.checklists.models import Addendum, Flag, PhaseEntry, TreatmentSession
 from safety.clinics.models import Clinic, Patient
 from safety.followup.models import DevMessage, FollowUp, OutboxMessage, PatientLink, PatientResponse
@@ -21,6 +21,7 @@ __all__ = [
     "Flag",
     "FollowUp",
     "LoginSession",
+    "LoginThrottle",
     "OutboxMessage",
     "Patient",
     "PatientLink",

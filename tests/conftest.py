@@ -351,8 +351,8 @@ def post_form(client: FlaskClient, url: str, data: dict | None = None, **kwargs)
     return client.post(url, data=data, **kwargs)
 
 
-def login(client: FlaskClient, user, password: str = PASSWORD):
-    return post_form(client, "/auth/login", {"email": user.email, "password": password})
+def login(client: FlaskClient, user, password: str = PASSWORD, **kwargs):
+    return post_form(client, "/auth/login", {"email": user.email, "password": password}, **kwargs)
 
 
 @pytest.fixture

@@ -104,6 +104,7 @@ def _user_page(user_id: int, *, role_form=None, errors=None, status: int = 200):
         "admin/user.html",
         user=user,
         is_locked=services.user_is_locked(user),
+        throttles=auth.active_throttles(user),
         role_form=role_form or RoleForm(formdata=None, role=user.role, clinic=user.clinic_id),
         errors=errors or {},
         clinics=services.clinic_options(),

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from safety.dbtypes import UTCDateTime, utcnow
@@ -90,3 +90,28 @@ class ApiToken(db.Model):
     revoked_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user = relationship("User")
+
+
+class LoginThrottle(db.Model):
+    """Failed sign-ins of one account from one client, and how long that client must wait.
+
+    Throttling is per (account, client) rather than per account, so a stranger guessing at an
+    address slows only themselves: the owner's own browser keeps its allowance (DESIGN §6.1).
+    The account is named by a hash of the address typed, so unknown addresses are throttled
+    exactly like real ones and no typed address is stored.
+    """
+
+    __tablename__ = "login_throttles"
+    __table_args__ = (UniqueConstraint("account_key", "bucket"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: SHA-256 of the normalised e-mail address typed at sign-in.
+    account_key: Mapped[str] = mapped_column(String(64))
+    #: Who is throttled: "addr:<client address>", "device:<id>" or "untrusted" (every client
+    #: without this account's device cookie together).
+    bucket: Mapped[str] = mapped_column(String(120))
+    #: Consecutive failures; a success from this bucket clears the row.
+    failures: Mapped[int] = mapped_column(default=0)
+    #: Sign-in from this bucket is refused (with the usual answer) until this time.
+    blocked_until_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_failure_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

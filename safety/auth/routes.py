@@ -23,6 +23,9 @@ from safety.web import Refused, run_use_case
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
+#: The cookie that tells the throttle this browser signed in to an account before.
+DEVICE_COOKIE = "needlesafe_device"
+
 
 def load_user(user_id: str) -> User | None:
     """Load the account a session cookie names, if it may still sign in.
@@ -65,7 +68,15 @@ def login():
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        result = run_use_case(lambda: services.sign_in(form.email.data, form.password.data))
+        email = form.email.data
+        result = run_use_case(
+            lambda: services.sign_in(
+                email,
+                form.password.data,
+                client=request.remote_addr or "unknown",
+                device=services.device_of(request.cookies.get(DEVICE_COOKIE), email),
+            )
+        )
         if isinstance(result, Refused):
             error = result.message
         else:
@@ -74,8 +85,24 @@ def login():
             session["login_id"] = login_session.id
             login_user(user)
             flash(f"Signed in as {user.name}.", "success")
-            return redirect(url_for("home"))
+            response = redirect(url_for("home"))
+            _remember_device(response, email)
+            return response
     return render_template("auth/login.html", form=form, error=error), 200 if error is None else 401
+
+
+def _remember_device(response, email: str) -> None:
+    """Give a browser that signed in its own sign-in allowance for this account (DESIGN §6.1)."""
+    config = current_app.config
+    response.set_cookie(
+        DEVICE_COOKIE,
+        services.new_device_cookie(email),
+        max_age=config["DEVICE_COOKIE_DAYS"] * 86400,
+        secure=config["SESSION_COOKIE_SECURE"],
+        httponly=True,
+        samesite="Lax",
+        path="/auth/",
+    )
 
 
 @bp.post("/logout")

@@ -1,4 +1,4 @@
-"""Pure account rules: password strength, lockout and login-session lifetime."""
+"""Pure account rules: password strength, lockout, sign-in throttling and login-session lifetime."""
 
 from __future__ import annotations
 
@@ -51,6 +51,47 @@ def after_failure(
     if failures >= max_failures:
         return 0, now + lockout
     return failures, None
+
+
+#: The bucket of every client without this account's device cookie, taken together: it bounds
+#: guessing spread over many addresses, while the owner's browser (its own bucket) is untouched.
+UNTRUSTED = "untrusted"
+
+
+def throttle_buckets(*, client: str, device: str | None) -> list[str]:
+    """Return the throttle buckets a sign-in attempt counts against.
+
+    A browser holding this account's device cookie (it signed in to the account before) has a
+    bucket of its own and nothing else, so a stranger's guessing never slows the owner (OWASP
+    "device cookies"). Any other client counts against its address and against the shared
+    untrusted bucket.
+    """
+    if device:
+        return [f"device:{device}"]
+    return [f"addr:{client}", UNTRUSTED]
+
+
+def bucket_label(bucket: str) -> str:
+    """Describe a throttle bucket for an administrator."""
+    kind, _, value = bucket.partition(":")
+    if kind == "addr":
+        return f"Address {value}"
+    if kind == "device":
+        return "A browser that signed in to this account before"
+    return "Every other client together"
+
+
+def throttle_delay(
+    failures: int, *, free: int, first: timedelta, cap: timedelta
+) -> timedelta | None:
+    """Return how long a bucket waits after `failures` consecutive failures (None: no wait).
+
+    The first `free` failures cost nothing (typos); each one after doubles the wait, up to `cap`,
+    so guessing slows down fast while no one can hold an account shut for longer than `cap`.
+    """
+    if failures < free:
+        return None
+    return min(first * 2 ** min(failures - free, 20), cap)
 
 
 def session_end_reason(

@@ -551,16 +551,13 @@ def test_another_administrator_can_change_an_administrators_role(
     assert_sent_to_login(admin_client.get("/admin/users"))
 
 
-def test_unlocking_a_locked_account_lets_it_sign_in_at_once_and_is_audited(
-    app, admin_client, practitioner
-):
+def test_unlocking_a_signing_lock_lifts_it_at_once_and_is_audited(admin_client, practitioner):
     db.session.execute(
         update(User)
         .where(User.id == practitioner.id)
         .values(locked_until_dt=utcnow() + timedelta(minutes=15), failed_login_count=0)
     )
     db.session.commit()
-    assert login(app.test_client(), practitioner).status_code == 401
     assert "Unlock account" in text_of(admin_client.get(f"/admin/users/{practitioner.id}"))
 
     response = post_form(admin_client, f"/admin/users/{practitioner.id}/unlock")
@@ -570,7 +567,35 @@ def test_unlocking_a_locked_account_lets_it_sign_in_at_once_and_is_audited(
     assert (user.locked_until_dt, user.failed_login_count) == (None, 0)
     [event] = events("user.unlock")
     assert event.object_id == str(practitioner.id)
-    assert login(app.test_client(), practitioner).status_code == 302
+
+
+def test_a_throttled_sign_in_is_shown_to_administrators_and_unlocking_lifts_it(
+    app, admin_client, practitioner
+):
+    stranger = app.test_client()
+    address = {"REMOTE_ADDR": "203.0.113.9"}
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        stranger.post(
+            "/auth/login",
+            data={
+                "email": practitioner.email,
+                "password": "guess-guess",
+                "csrf_token": csrf_token(stranger),
+            },
+            environ_overrides=address,
+        )
+    assert login(stranger, practitioner, environ_overrides=address).status_code == 401
+    page = text_of(admin_client.get(f"/admin/users/{practitioner.id}"))
+    assert "Address 203.0.113.9" in page
+    assert "Unlock account" in page
+    assert len(events("auth.throttled")) == 1
+
+    response = post_form(admin_client, f"/admin/users/{practitioner.id}/unlock")
+
+    assert response.status_code == 302
+    assert login(stranger, practitioner, environ_overrides=address).status_code == 302
+    [event] = events("user.unlock")
+    assert event.details["throttles"] == 1
 
 
 def test_unlocking_an_account_that_is_not_locked_changes_nothing(admin_client, practitioner):

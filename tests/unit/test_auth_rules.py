@@ -11,10 +11,13 @@ from hypothesis import strategies as st
 from safety.auth.rules import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
+    UNTRUSTED,
     after_failure,
     is_locked,
     password_problems,
     session_end_reason,
+    throttle_buckets,
+    throttle_delay,
 )
 
 NOW = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
@@ -199,3 +202,36 @@ def test_a_session_is_never_valid_beyond_its_absolute_lifetime(age, since_seen):
 @given(age=st.timedeltas(min_value=timedelta(0), max_value=ABSOLUTE - timedelta(microseconds=1)))
 def test_a_session_in_constant_use_stays_valid_until_its_absolute_lifetime(age):
     assert end_reason(NOW - age, NOW) is None
+
+
+# sign-in throttling
+
+
+FIRST, CAP = timedelta(seconds=30), timedelta(minutes=15)
+
+
+@pytest.mark.parametrize(
+    ("failures", "wait"),
+    [
+        (0, None),
+        (4, None),
+        (5, FIRST),
+        (6, 2 * FIRST),
+        (7, 4 * FIRST),
+        (10, CAP),
+        (10_000, CAP),
+    ],
+)
+def test_the_wait_doubles_after_the_free_failures_up_to_the_cap(failures, wait):
+    assert throttle_delay(failures, free=5, first=FIRST, cap=CAP) == wait
+
+
+def test_a_browser_with_the_accounts_device_cookie_counts_only_against_itself():
+    assert throttle_buckets(client="203.0.113.9", device="abc") == ["device:abc"]
+
+
+def test_any_other_client_counts_against_its_address_and_the_shared_bucket():
+    assert throttle_buckets(client="203.0.113.9", device=None) == [
+        "addr:203.0.113.9",
+        UNTRUSTED,
+    ]
