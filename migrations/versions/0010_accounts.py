@@ -1,8 +1,11 @@
-"""Accounts a clinic can trust: sign-in throttling per (account, client).
+"""Accounts a clinic can trust: sign-in throttling per (account, client), and a second factor.
 
 Failed sign-ins are counted per account and client (address, or the browser's device cookie)
 with growing waits, instead of the per-account hard lock a stranger could set off. The user's
 own lock columns stay for the signing form, which only the signed-in holder reaches.
+
+Each account may enrol an authenticator app (its TOTP secret encrypted, the last accepted step
+kept so a code works once) and gets ten one-time recovery codes, stored hashed.
 
 Revision ID: 0010
 Revises: 0009
@@ -31,9 +34,34 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_login_throttles')),
     sa.UniqueConstraint('account_key', 'bucket', name=op.f('uq_login_throttles_account_key'))
     )
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('totp_secret_enc', sa.String(length=255), nullable=True))
+        batch_op.add_column(sa.Column('totp_pending_enc', sa.String(length=255), nullable=True))
+        batch_op.add_column(sa.Column('totp_enrolled_dt', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('totp_last_step', sa.BigInteger(), nullable=True))
+    op.create_table('recovery_codes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_dt', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_dt', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_recovery_codes_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_recovery_codes')),
+    sa.UniqueConstraint('code_hash', name=op.f('uq_recovery_codes_code_hash'))
+    )
+    with op.batch_alter_table('recovery_codes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_recovery_codes_user_id'), ['user_id'], unique=False)
     # Locks taken after failed sign-ins under the old rule would outlast the new throttle.
     op.execute("UPDATE users SET locked_until_dt = NULL, failed_login_count = 0")
 
 
 def downgrade():
+    with op.batch_alter_table('recovery_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_recovery_codes_user_id'))
+    op.drop_table('recovery_codes')
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('totp_last_step')
+        batch_op.drop_column('totp_enrolled_dt')
+        batch_op.drop_column('totp_pending_enc')
+        batch_op.drop_column('totp_secret_enc')
     op.drop_table('login_throttles')

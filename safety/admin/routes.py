@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from safety.admin import rules, services
 from safety.admin.forms import ActionForm, ClinicForm, RoleForm, TemplateImportForm, UserCreateForm
+from safety.auth import second_factor
 from safety.auth import services as auth
 from safety.auth.models import Role
 from safety.auth.policy import role_required
@@ -105,6 +106,7 @@ def _user_page(user_id: int, *, role_form=None, errors=None, status: int = 200):
         user=user,
         is_locked=services.user_is_locked(user),
         throttles=auth.active_throttles(user),
+        recovery_codes_left=second_factor.recovery_codes_left(user),
         role_form=role_form or RoleForm(formdata=None, role=user.role, clinic=user.clinic_id),
         errors=errors or {},
         clinics=services.clinic_options(),
@@ -157,6 +159,17 @@ def user_reactivate(user_id: int):
 def user_unlock(user_id: int):
     return _user_action(
         user_id, "unlock", auth.unlock_user, "{name}'s account is unlocked: they can sign in now."
+    )
+
+
+@bp.post("/users/<id:user_id>/two-step-reset")
+@role_required("admin")
+def user_mfa_reset(user_id: int):
+    return _user_action(
+        user_id,
+        "mfa_reset",
+        second_factor.reset,
+        "{name}'s two-step sign-in is reset: they set up their app again at their next sign-in.",
     )
 
 

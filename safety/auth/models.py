@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from safety.dbtypes import UTCDateTime, utcnow
@@ -46,8 +46,21 @@ class User(UserMixin, db.Model):
     locked_until_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     password_changed_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: The authenticator app's TOTP secret (RFC 6238), encrypted with a key from the
+    #: environment (safety.auth.secrets); None until enrolment is confirmed with a code.
+    totp_secret_enc: Mapped[str | None] = mapped_column(String(255))
+    #: A secret shown for enrolment and not yet confirmed with a code from the app.
+    totp_pending_enc: Mapped[str | None] = mapped_column(String(255))
+    #: When the second factor was enrolled; None: the account signs in with a password alone.
+    totp_enrolled_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The last 30-second step whose code was accepted: a code works once (RFC 6238 §5.2).
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     clinic = relationship("Clinic", lazy="joined")
+
+    @property
+    def has_second_factor(self) -> bool:
+        return self.totp_enrolled_dt is not None
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
@@ -115,3 +128,20 @@ class LoginThrottle(db.Model):
     #: Sign-in from this bucket is refused (with the usual answer) until this time.
     blocked_until_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_failure_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RecoveryCode(db.Model):
+    """One of an account's one-time recovery codes; only its SHA-256 is stored.
+
+    Ten are shown once at enrolment. Each lets its holder past the second factor once, for
+    when the phone is lost; using one is audited.
+    """
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Set when the code is used; a used code never works again.
+    used_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())

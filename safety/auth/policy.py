@@ -17,6 +17,7 @@ that another clinic's record exists.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import wraps
 from typing import Protocol
 
@@ -210,6 +211,15 @@ def flags_in_scope(user: Actor, query: Select) -> Select:
 
 
 # --- views ------------------------------------------------------------------------------------
+
+
+def needs_second_factor(user: Actor | None, required_roles: Collection[str]) -> bool:
+    """Return whether this account must sign in with a second factor (MFA_REQUIRED_ROLES).
+
+    Compliance officers and administrators see every clinic, so production requires it of
+    them by default (DESIGN §6.1).
+    """
+    return user is not None and user.role in required_roles
 
 
 def role_required(*roles: str):

@@ -1,9 +1,14 @@
-"""Pure account rules: password strength, lockout, sign-in throttling and login-session lifetime."""
+"""Pure account rules: password strength, lockout, sign-in throttling, the second factor and
+login-session lifetime."""
 
 from __future__ import annotations
 
+import hmac
 import re
+import secrets
 from datetime import datetime, timedelta
+
+import pyotp
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
@@ -108,3 +113,53 @@ def session_end_reason(
     if now - last_seen >= idle_timeout:
         return "idle"
     return None
+
+
+# --- second factor (TOTP, RFC 6238) ------------------------------------------------------------
+
+#: Seconds per code, as every authenticator app uses by default.
+TOTP_STEP = 30
+#: Steps accepted either side of now: a phone's clock a little off, or a code typed as it turned.
+TOTP_WINDOW = 1
+RECOVERY_CODE_COUNT = 10
+#: Letters and digits that cannot be mistaken for one another when read off paper.
+_RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def totp_step(now: datetime) -> int:
+    return int(now.timestamp()) // TOTP_STEP
+
+
+def accepted_totp_step(
+    secret: str, code: str, now: datetime, *, last_step: int | None, window: int = TOTP_WINDOW
+) -> int | None:
+    """Return the time step a code belongs to, if it is valid now and newer than the last used.
+
+    Refusing any step up to the last accepted one makes each code work once (RFC 6238 §5.2),
+    even within its window.
+    """
+    code = re.sub(r"\s", "", code or "")
+    if not re.fullmatch(r"\d{6}", code):
+        return None
+    totp = pyotp.TOTP(secret)
+    current = totp_step(now)
+    for step in range(current - window, current + window + 1):
+        if last_step is not None and step <= last_step:
+            continue
+        if hmac.compare_digest(totp.at(step * TOTP_STEP), code):
+            return step
+    return None
+
+
+def new_recovery_codes(count: int = RECOVERY_CODE_COUNT) -> list[str]:
+    """Return fresh recovery codes, written as two groups of five for reading off paper."""
+    codes = []
+    for _ in range(count):
+        raw = "".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(10))
+        codes.append(f"{raw[:5]}-{raw[5:]}")
+    return codes
+
+
+def normalise_recovery_code(code: str) -> str:
+    """Read a recovery code as typed: any case, with or without the dash and spaces."""
+    return re.sub(r"[\s-]", "", (code or "").lower())

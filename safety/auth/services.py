@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -136,7 +138,7 @@ def authenticate(
     key = account_key(email)
     buckets = rules.throttle_buckets(client=client, device=device)
     user = find_user(email)
-    if _is_throttled(key, buckets, now):
+    if is_throttled(key, buckets, now):
         spend_a_password_check(password)
         _audit_failure(user, "throttled", client, now)
         raise RecordedRefusal(LOGIN_FAILED)
@@ -150,14 +152,13 @@ def authenticate(
     else:
         reason = None
     if reason is not None:
-        _count_failure(key, buckets, user, client, now)
+        count_failure(key, buckets, user, client, now)
         _audit_failure(user, reason, client, now)
         raise RecordedRefusal(LOGIN_FAILED)
-    db.session.execute(
-        delete(LoginThrottle).where(
-            LoginThrottle.account_key == key, LoginThrottle.bucket.in_(buckets)
-        )
-    )
+    if not user.has_second_factor:
+        # With a second factor the sign-in is not over: a right password must not wipe the
+        # failures of someone guessing the code behind it.
+        clear_throttles(key, buckets)
     if hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
@@ -173,7 +174,7 @@ def _audit_failure(user: User | None, reason: str, client: str, now: datetime) -
     )
 
 
-def _is_throttled(key: str, buckets: list[str], now: datetime) -> bool:
+def is_throttled(key: str, buckets: list[str], now: datetime) -> bool:
     until = db.session.scalars(
         select(LoginThrottle.blocked_until_dt).where(
             LoginThrottle.account_key == key, LoginThrottle.bucket.in_(buckets)
@@ -182,7 +183,7 @@ def _is_throttled(key: str, buckets: list[str], now: datetime) -> bool:
     return any(rules.is_locked(u, now) for u in until)
 
 
-def _count_failure(
+def count_failure(
     key: str, buckets: list[str], user: User | None, client: str, now: datetime
 ) -> None:
     """Add one failure to each bucket, in one statement each, so simultaneous failures all count."""
@@ -233,6 +234,15 @@ def _count_failure(
         )
 
 
+def clear_throttles(key: str, buckets: list[str]) -> None:
+    """Forget the failures of the buckets a successful sign-in came through."""
+    db.session.execute(
+        delete(LoginThrottle).where(
+            LoginThrottle.account_key == key, LoginThrottle.bucket.in_(buckets)
+        )
+    )
+
+
 def active_throttles(user: User, *, now: datetime | None = None) -> list[LoginThrottle]:
     """Return the sign-in throttles holding clients back from this account now."""
     now = now or utcnow()
@@ -244,17 +254,33 @@ def active_throttles(user: User, *, now: datetime | None = None) -> list[LoginTh
     return [r for r in rows if rules.is_locked(r.blocked_until_dt, now)]
 
 
+@dataclass(frozen=True)
+class SignIn:
+    """The result of a right password: a login session, or the second-factor step still due."""
+
+    user: User
+    #: The browser's new login session; None while a second factor is due.
+    login: LoginSession | None
+    #: "code" (enter the app's code), "enrol" (the role requires an app not yet set up), or None.
+    next_step: str | None = None
+
+
 def sign_in(
     email: str,
     password: str,
     *,
     client: str = "unknown",
     device: str | None = None,
+    required_roles: Collection[str] = (),
     now: datetime | None = None,
-):
-    """Check a sign-in and open a login session for the browser; returns (user, session)."""
+) -> SignIn:
+    """Check a password; open a login session unless a second factor is still due."""
     user = authenticate(email, password, client=client, device=device, now=now)
-    return user, start_login_session(user, now=now)
+    if user.has_second_factor:
+        return SignIn(user, None, "code")
+    if policy.needs_second_factor(user, required_roles):
+        return SignIn(user, None, "enrol")
+    return SignIn(user, start_login_session(user, now=now))
 
 
 def register_failure(user: User, *, now: datetime) -> None:
