@@ -5,13 +5,16 @@ with growing waits, instead of the per-account hard lock a stranger could set of
 own lock columns stay for the signing form, which only the signed-in holder reaches.
 
 Each account may enrol an authenticator app (its TOTP secret encrypted, the last accepted step
-kept so a code works once) and gets ten one-time recovery codes, stored hashed.
+kept so a code works once) and gets ten one-time recovery codes, stored hashed. FHIR API
+tokens get an expiry; those issued before it get the default 90 days from the upgrade.
 
 Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-06 05:30:00.000000
 
 """
+from datetime import UTC, datetime, timedelta
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -51,11 +54,22 @@ def upgrade():
     )
     with op.batch_alter_table('recovery_codes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_recovery_codes_user_id'), ['user_id'], unique=False)
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('expires_dt', sa.DateTime(timezone=True), nullable=True))
+    # Tokens issued before expiry existed get the default life from today, not a cut-off now.
+    tokens = sa.table('api_tokens', sa.column('expires_dt', sa.DateTime(timezone=True)))
+    op.execute(
+        tokens.update()
+        .where(tokens.c.expires_dt.is_(None))
+        .values(expires_dt=datetime.now(UTC) + timedelta(days=90))
+    )
     # Locks taken after failed sign-ins under the old rule would outlast the new throttle.
     op.execute("UPDATE users SET locked_until_dt = NULL, failed_login_count = 0")
 
 
 def downgrade():
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.drop_column('expires_dt')
     with op.batch_alter_table('recovery_codes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_recovery_codes_user_id'))
     op.drop_table('recovery_codes')

@@ -101,6 +101,8 @@ class ApiToken(db.Model):
     created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The token is refused from this time on (`flask tokens create --days`, default 90).
+    expires_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user = relationship("User")
 

@@ -11,6 +11,9 @@ from datetime import datetime, timedelta
 import pyotp
 
 MIN_PASSWORD_LENGTH = 12
+#: The password every demo account shares (`flask demo seed`). Outside demo mode an account
+#: that signs in with it is refused: it is printed in the README (DESIGN §12).
+DEMO_PASSWORD = "needlesafe-demo"
 MAX_PASSWORD_LENGTH = 256
 
 #: Passwords seen most often in breaches, plus the product's own words (NIST SP 800-63B §5.1.1.2).
@@ -41,6 +44,10 @@ def password_problems(password: str, *, email: str = "", name: str = "") -> list
     if any(len(word) >= 4 and word in lowered for word in context):
         problems.append("Do not use your name or email address in your password.")
     return problems
+
+
+def is_demo_password(password: str) -> bool:
+    return hmac.compare_digest(password.encode(), DEMO_PASSWORD.encode())
 
 
 def is_locked(locked_until: datetime | None, now: datetime) -> bool:

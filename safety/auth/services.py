@@ -149,6 +149,9 @@ def authenticate(
         reason = "bad_password"
     elif not user.is_enabled:
         reason = "deactivated"
+    elif not current_app.config["DEMO_MODE"] and rules.is_demo_password(password):
+        # A development database copied into production keeps its demo accounts.
+        reason = "demo_account"
     else:
         reason = None
     if reason is not None:

@@ -599,3 +599,49 @@ def test_without_a_trusted_proxy_a_forwarded_address_is_ignored(app, user):
         select(AuditEvent).where(AuditEvent.action == "auth.login_failed")
     ).first()
     assert failure.details["client"] == "127.0.0.1"
+
+
+# --- demo accounts -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def demo_account(make_user):
+    from safety.auth.rules import DEMO_PASSWORD
+
+    user = make_user("compliance", email="compliance@example.com")
+    db.session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(password_hash=services.hash_password(DEMO_PASSWORD))
+    )
+    db.session.commit()
+    return "compliance@example.com", DEMO_PASSWORD
+
+
+def test_a_demo_account_cannot_sign_in_outside_demo_mode(app, client, demo_account):
+    email, password = demo_account
+    app.config["DEMO_MODE"] = False
+
+    response = post_form(client, "/auth/login", {"email": email, "password": password})
+
+    assert response.status_code == 401
+    assert services.LOGIN_FAILED in html.unescape(page_text(response))
+    event = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "auth.login_failed")
+    ).one()
+    assert event.details["reason"] == "demo_account"
+
+
+def test_a_demo_account_signs_in_in_demo_mode(app, client, demo_account):
+    email, password = demo_account
+
+    response = post_form(client, "/auth/login", {"email": email, "password": password})
+
+    assert response.status_code == 302
+
+
+def test_production_start_up_warns_when_demo_accounts_exist(app, demo_account, caplog):
+    from safety.demo.services import warn_about_demo_accounts
+
+    assert warn_about_demo_accounts(app) == 1
+    assert "1 demo accounts exist" in caplog.text
