@@ -71,6 +71,8 @@ class Config:
     #: Reverse proxies in front of the app that add X-Forwarded-For / -Proto (0: none, the
     #: client address is the connection's). Rate limits, throttling and audit use the result.
     TRUSTED_PROXY_HOPS = int(os.environ.get("TRUSTED_PROXY_HOPS", "0"))
+    #: How long an invitation link works.
+    INVITATION_HOURS = int(os.environ.get("INVITATION_HOURS", "72"))
     #: Roles that must sign in with a second factor (an authenticator app); any account may.
     MFA_REQUIRED_ROLES: frozenset[str] = frozenset()
     #: Key for the TOTP secrets at rest; unset, one is derived from SECRET_KEY (so changing

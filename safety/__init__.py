@@ -216,11 +216,11 @@ def _configure_cli(app: Flask) -> None:
     app.cli.add_command(reminders_cli)
 
 
-_PATIENT_LINK = re.compile(r"/f/[A-Za-z0-9_-]+")
+_PATIENT_LINK = re.compile(r"/(f|auth/invitation)/[A-Za-z0-9_-]+")
 
 
 class RedactPatientLinks(logging.Filter):
-    """Blank the token of a patient's follow-up link in access logs.
+    """Blank the token of a patient's follow-up link (and of an invitation) in access logs.
 
     No route puts a patient detail in a path or a query string, but the follow-up link's
     token is in its path (a patient opens it from a message), and a log reader holding it
@@ -229,7 +229,9 @@ class RedactPatientLinks(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         def clean(value):
-            return _PATIENT_LINK.sub("/f/[link]", value) if isinstance(value, str) else value
+            if not isinstance(value, str):
+                return value
+            return _PATIENT_LINK.sub(lambda m: f"/{m.group(1)}/[link]", value)
 
         record.msg = clean(record.msg)
         if isinstance(record.args, dict):  # gunicorn's access log

@@ -1,7 +1,14 @@
 """Import every model so that the metadata (and Alembic's autogenerate) sees all tables."""
 
 from safety.audit.models import AuditChainHead, AuditEvent
-from safety.auth.models import ApiToken, LoginSession, LoginThrottle, RecoveryCode, User
+from safety.auth.models import (
+    ApiToken,
+    Invitation,
+    LoginSession,
+    LoginThrottle,
+    RecoveryCode,
+    User,
+)
 from safety.checklists.models import Addendum, Flag, PhaseEntry, TreatmentSession
 from safety.clinics.models import Clinic, Patient
 from safety.followup.models import DevMessage, FollowUp, OutboxMessage, PatientLink, PatientResponse
@@ -20,6 +27,7 @@ __all__ = [
     "DevMessage",
     "Flag",
     "FollowUp",
+    "Invitation",
     "LoginSession",
     "LoginThrottle",
     "OutboxMessage",

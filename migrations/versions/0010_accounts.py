@@ -7,6 +7,8 @@ own lock columns stay for the signing form, which only the signed-in holder reac
 Each account may enrol an authenticator app (its TOTP secret encrypted, the last accepted step
 kept so a code works once) and gets ten one-time recovery codes, stored hashed. FHIR API
 tokens get an expiry; those issued before it get the default 90 days from the upgrade.
+Administrators invite people by e-mail (a one-time, expiring link, stored hashed) instead of
+typing their first password.
 
 Revision ID: 0010
 Revises: 0009
@@ -63,11 +65,29 @@ def upgrade():
         .where(tokens.c.expires_dt.is_(None))
         .values(expires_dt=datetime.now(UTC) + timedelta(days=90))
     )
+    op.create_table('invitations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_dt', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_dt', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_dt', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_invitations_created_by_id_users')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_invitations_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_invitations')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_invitations_token_hash'))
+    )
+    with op.batch_alter_table('invitations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_invitations_user_id'), ['user_id'], unique=False)
     # Locks taken after failed sign-ins under the old rule would outlast the new throttle.
     op.execute("UPDATE users SET locked_until_dt = NULL, failed_login_count = 0")
 
 
 def downgrade():
+    with op.batch_alter_table('invitations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_invitations_user_id'))
+    op.drop_table('invitations')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.drop_column('expires_dt')
     with op.batch_alter_table('recovery_codes', schema=None) as batch_op:

@@ -72,6 +72,8 @@ ACTION_LABELS = {
     "user.role_change": "Role changed",
     "user.unlock": "Account unlocked",
     "user.mfa_reset": "Two-step sign-in reset",
+    "user.invite": "Invitation sent",
+    "user.invitation_accepted": "Invitation used: password chosen",
     "auth.throttled": "Sign-in slowed down after failed attempts",
     "auth.mfa_enrol": "Two-step sign-in set up",
     "auth.mfa_enrol_failed": "Two-step sign-in setup: wrong code",

@@ -34,3 +34,12 @@ class CodeForm(FlaskForm):
     code = StringField(
         "Code", validators=[DataRequired("Enter the code from your app."), Length(max=40)]
     )
+
+
+class InvitationForm(FlaskForm):
+    """The password an invited person chooses."""
+
+    password = PasswordField(
+        "Choose a password",
+        validators=[DataRequired("Choose a password."), Length(max=256)],
+    )

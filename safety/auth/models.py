@@ -147,3 +147,25 @@ class RecoveryCode(db.Model):
     created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: Set when the code is used; a used code never works again.
     used_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Invitation(db.Model):
+    """A one-time link that lets an invited person choose their own password.
+
+    Only the SHA-256 of the link's secret is stored; the link expires (72 hours by default) and
+    works once. A new invitation for the same account ends the earlier ones.
+    """
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The administrator who sent it.
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_dt: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: Set when the password was chosen through it (or when a newer invitation replaced it).
+    used_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user = relationship("User", foreign_keys=[user_id])

@@ -18,9 +18,9 @@ from flask import (
 from flask.wrappers import Response
 from flask_login import current_user, login_required, login_user, logout_user
 
-from safety.auth import policy, services
+from safety.auth import invitations, policy, services
 from safety.auth import second_factor as second
-from safety.auth.forms import CodeForm, LoginForm, PasswordChangeForm
+from safety.auth.forms import CodeForm, InvitationForm, LoginForm, PasswordChangeForm
 from safety.auth.models import User
 from safety.extensions import db, limiter
 from safety.ids import is_id, parse_id
@@ -144,6 +144,28 @@ def login():
                 return redirect(url_for("auth.enrol"))
             return redirect(url_for("auth.second_factor"))
     return render_template("auth/login.html", form=form, error=error), 200 if error is None else 401
+
+
+@bp.route("/invitation/<secret>", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def invitation(secret: str):
+    """An invited person chooses their password through the link in their e-mail."""
+    found = run_use_case(lambda: invitations.find_open(secret))
+    if isinstance(found, Refused):
+        return render_template("auth/invitation.html", refused=found.message), 404
+    form = InvitationForm()
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        result = run_use_case(lambda: invitations.accept(secret, form.password.data))
+        if not isinstance(result, Refused):
+            flash("Your password is set. Sign in with it now.", "success")
+            return redirect(url_for("auth.login"))
+        errors = result.errors or {"password": result.message}
+    elif form.is_submitted():
+        errors = field_errors(form)
+    return render_template(
+        "auth/invitation.html", form=form, errors=errors, user=found.user
+    ), 400 if errors else 200
 
 
 @bp.route("/code", methods=["GET", "POST"])
