@@ -160,7 +160,7 @@ def import_risk_section(
             else rules.check_source(text or "")
         )
         result = importer.parse_risk_section(source, risk_rules.load_register().synonyms)
-    except (rules.SourceError, importer.NoRiskSectionError) as exc:
+    except (rules.SourceError, importer.NoRiskSectionError, importer.TextTooLongError) as exc:
         raise DomainError("The draft was not created.", {field: str(exc)}) from None
     if not result.statements:
         raise DomainError(
@@ -170,7 +170,7 @@ def import_risk_section(
                 "add the risks as sentences or bullet lines below the heading."
             },
         )
-    draft, _ = risks.create_draft_from_text(source, actor=actor, now=now)
+    draft, _ = risks.create_draft_from_text(source, actor=actor, now=now, result=result)
     return draft
 
 
