@@ -3,6 +3,7 @@
 from safety.audit.models import AuditChainHead, AuditEvent
 from safety.auth.models import (
     ApiToken,
+    ClinicMembership,
     Invitation,
     LoginSession,
     LoginThrottle,
@@ -24,6 +25,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointHead",
     "Clinic",
+    "ClinicMembership",
     "DevMessage",
     "Flag",
     "FollowUp",

@@ -8,7 +8,8 @@ Each account may enrol an authenticator app (its TOTP secret encrypted, the last
 kept so a code works once) and gets ten one-time recovery codes, stored hashed. FHIR API
 tokens get an expiry; those issued before it get the default 90 days from the upgrade.
 Administrators invite people by e-mail (a one-time, expiring link, stored hashed) instead of
-typing their first password.
+typing their first password. A practitioner may work at several clinics (memberships), and
+works at one of them at a time (users.clinic_id).
 
 Revision ID: 0010
 Revises: 0009
@@ -80,11 +81,26 @@ def upgrade():
     )
     with op.batch_alter_table('invitations', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_invitations_user_id'), ['user_id'], unique=False)
+    op.create_table('clinic_memberships',
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('clinic_id', sa.Integer(), nullable=False),
+    sa.Column('created_dt', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_clinic_memberships_clinic_id_clinics')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_clinic_memberships_user_id_users')),
+    sa.PrimaryKeyConstraint('user_id', 'clinic_id', name=op.f('pk_clinic_memberships'))
+    )
+    # Every practitioner works at the clinic they had.
+    op.execute(
+        "INSERT INTO clinic_memberships (user_id, clinic_id, created_dt) "
+        "SELECT id, clinic_id, created_dt FROM users "
+        "WHERE role = 'practitioner' AND clinic_id IS NOT NULL"
+    )
     # Locks taken after failed sign-ins under the old rule would outlast the new throttle.
     op.execute("UPDATE users SET locked_until_dt = NULL, failed_login_count = 0")
 
 
 def downgrade():
+    op.drop_table('clinic_memberships')
     with op.batch_alter_table('invitations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_invitations_user_id'))
     op.drop_table('invitations')

@@ -35,6 +35,10 @@ class UserCreateForm(_ClinicChoice, FlaskForm):
     role = StringField("Role", validators=[Length(max=20, message="Choose a role from the list.")])
 
 
+class MembershipForm(_ClinicChoice, FlaskForm):
+    """One more clinic a practitioner works at."""
+
+
 class RoleForm(_ClinicChoice, FlaskForm):
     role = StringField("Role", validators=[Length(max=20, message="Choose a role from the list.")])
 

@@ -7,7 +7,15 @@ from flask_login import current_user
 
 from safety.admin import invitations as mail
 from safety.admin import rules, services
-from safety.admin.forms import ActionForm, ClinicForm, RoleForm, TemplateImportForm, UserCreateForm
+from safety.admin.forms import (
+    ActionForm,
+    ClinicForm,
+    MembershipForm,
+    RoleForm,
+    TemplateImportForm,
+    UserCreateForm,
+)
+from safety.auth import clinics as auth_clinics
 from safety.auth import invitations, second_factor
 from safety.auth import services as auth
 from safety.auth.models import Role
@@ -142,6 +150,7 @@ def _user_page(user_id: int, *, role_form=None, errors=None, status: int = 200):
         invitation=invitation,
         invitation_accepted=invitations.has_accepted(user),
         invitation_open=invitations.is_open(invitation),
+        member_clinics=auth_clinics.clinics_of(user),
         role_form=role_form or RoleForm(formdata=None, role=user.role, clinic=user.clinic_id),
         errors=errors or {},
         clinics=services.clinic_options(),
@@ -206,6 +215,39 @@ def user_mfa_reset(user_id: int):
         second_factor.reset,
         "{name}'s two-step sign-in is reset: they set up their app again at their next sign-in.",
     )
+
+
+@bp.post("/users/<id:user_id>/clinics")
+@role_required("admin")
+def user_clinic_add(user_id: int):
+    form = MembershipForm()
+    if not form.validate_on_submit():
+        return _user_page(user_id, errors={"membership": "Choose a clinic."}, status=400)
+    result = run_use_case(
+        lambda: auth_clinics.add(user_id, form.clinic_id, actor=current_user),
+        shown=(400, 409),
+    )
+    if isinstance(result, Refused):
+        message = result.errors.get("membership", result.message)
+        return _user_page(user_id, errors={"membership": message}, status=result.status)
+    flash(f"{result.name} can now work at that clinic too.", "success")
+    return redirect(url_for("admin.user", user_id=user_id))
+
+
+@bp.post("/users/<id:user_id>/clinics/<id:clinic_id>/remove")
+@role_required("admin")
+def user_clinic_remove(user_id: int, clinic_id: int):
+    form = ActionForm()
+    if not form.validate_on_submit():
+        expired = {"membership": "This form has expired. Try again."}
+        return _user_page(user_id, errors=expired, status=400)
+    result = run_use_case(
+        lambda: auth_clinics.remove(user_id, clinic_id, actor=current_user), shown=(400, 409)
+    )
+    if isinstance(result, Refused):
+        return _user_page(user_id, errors={"membership": result.message}, status=result.status)
+    flash(f"{result.name} no longer works at that clinic.", "success")
+    return redirect(url_for("admin.user", user_id=user_id))
 
 
 @bp.post("/users/<id:user_id>/role")

@@ -43,3 +43,9 @@ class InvitationForm(FlaskForm):
         "Choose a password",
         validators=[DataRequired("Choose a password."), Length(max=256)],
     )
+
+
+class ClinicChoiceForm(FlaskForm):
+    """The clinic a practitioner works at now (its id, checked by the service)."""
+
+    clinic = StringField("Clinic", validators=[DataRequired("Choose a clinic."), Length(max=20)])

@@ -169,3 +169,18 @@ class Invitation(db.Model):
     used_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user = relationship("User", foreign_keys=[user_id])
+
+
+class ClinicMembership(db.Model):
+    """A clinic a practitioner works at; one who works at several chooses among them.
+
+    `User.clinic_id` is the clinic the practitioner works at now: every clinic-scoped rule
+    reads it (auth.policy.working_clinic_id), and another clinic's records stay "not found"
+    until they switch to it.
+    """
+
+    __tablename__ = "clinic_memberships"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), primary_key=True)
+    created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

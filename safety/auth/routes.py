@@ -18,10 +18,17 @@ from flask import (
 from flask.wrappers import Response
 from flask_login import current_user, login_required, login_user, logout_user
 
-from safety.auth import invitations, policy, services
+from safety.auth import clinics, invitations, policy, services
 from safety.auth import second_factor as second
-from safety.auth.forms import CodeForm, InvitationForm, LoginForm, PasswordChangeForm
+from safety.auth.forms import (
+    ClinicChoiceForm,
+    CodeForm,
+    InvitationForm,
+    LoginForm,
+    PasswordChangeForm,
+)
 from safety.auth.models import User
+from safety.auth.policy import role_required
 from safety.extensions import db, limiter
 from safety.ids import is_id, parse_id
 from safety.web import Refused, field_errors, run_use_case
@@ -106,7 +113,8 @@ def _finish_sign_in(user: User, login_session) -> Response:
     """Start the signed-in session in this browser and remember the browser for the throttle."""
     _start_signed_in(user, login_session)
     flash(f"Signed in as {user.name}.", "success")
-    response = redirect(url_for("home"))
+    several = len(clinics.clinics_of(user)) > 1
+    response = redirect(url_for("auth.clinic" if several else "home"))
     _remember_device(response, user.email)
     return response
 
@@ -144,6 +152,29 @@ def login():
                 return redirect(url_for("auth.enrol"))
             return redirect(url_for("auth.second_factor"))
     return render_template("auth/login.html", form=form, error=error), 200 if error is None else 401
+
+
+@bp.route("/clinic", methods=["GET", "POST"])
+@role_required("practitioner")
+def clinic():
+    """Choose the clinic one works at now, among one's clinics."""
+    form = ClinicChoiceForm()
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        chosen = parse_id(form.clinic.data)
+        result = run_use_case(
+            lambda: clinics.switch(current_user, chosen) if chosen else None, shown=(400, 404)
+        )
+        if result is None or isinstance(result, Refused):
+            errors = {"clinic": "Choose one of your clinics."}
+        else:
+            flash(f"You are working at {result.name}.", "success")
+            return redirect(url_for("home"))
+    elif form.is_submitted():
+        errors = field_errors(form)
+    return render_template(
+        "auth/clinic.html", clinics=clinics.clinics_of(current_user), errors=errors
+    ), 400 if errors else 200
 
 
 @bp.route("/invitation/<secret>", methods=["GET", "POST"])

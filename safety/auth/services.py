@@ -19,7 +19,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from safety.audit import services as audit
 from safety.auth import policy, rules
-from safety.auth.models import ApiToken, LoginSession, LoginThrottle, Role, User
+from safety.auth.models import (
+    ApiToken,
+    ClinicMembership,
+    LoginSession,
+    LoginThrottle,
+    Role,
+    User,
+)
 from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound, RecordedRefusal
@@ -421,6 +428,11 @@ def create_user(
     )
     db.session.add(user)
     db.session.flush()
+    if clinic_id is not None:
+        db.session.add(
+            ClinicMembership(user_id=user.id, clinic_id=clinic_id, created_dt=user.created_dt)
+        )
+        db.session.flush()
     audit.record("user.create", actor=actor, obj=user, details={"role": role}, now=now)
     return user
 
@@ -509,6 +521,11 @@ def change_role(
         raise DomainError("The role was not changed.", errors)
     old_role, old_clinic_id = user.role, user.clinic_id
     user.role, user.clinic_id = role, clinic_id
+    if clinic_id is None:
+        # Only practitioners work at clinics.
+        db.session.execute(delete(ClinicMembership).where(ClinicMembership.user_id == user.id))
+    elif db.session.get(ClinicMembership, (user.id, clinic_id)) is None:
+        db.session.add(ClinicMembership(user_id=user.id, clinic_id=clinic_id))
     db.session.flush()
     ended = end_all_login_sessions(user, "role_changed", now=now)
     audit.record(
