@@ -22,6 +22,19 @@ def _flag(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _roles(name: str, default: str) -> frozenset[str]:
+    """Read a comma list of roles; an unknown role stops start-up rather than protect nobody."""
+    value = os.environ.get(name, default)
+    roles = frozenset(part.strip().lower() for part in value.split(",") if part.strip())
+    unknown = roles - {"practitioner", "compliance", "admin"}
+    if unknown:
+        raise ConfigurationError(
+            f"{name} names unknown roles: {', '.join(sorted(unknown))}. "
+            "Use practitioner, compliance and admin."
+        )
+    return roles
+
+
 class ConfigurationError(RuntimeError):
     """Raised when an environment lacks a setting it cannot safely run without."""
 
@@ -46,6 +59,27 @@ class Config:
     LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", "5"))
     LOGIN_LOCKOUT = timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    #: Sign-in throttling per (account, client): failures before the first wait, the first wait
+    #: (doubling after each further failure, up to LOGIN_LOCKOUT), and the failures allowed to
+    #: every client without the account's device cookie together before they wait too.
+    LOGIN_THROTTLE_FIRST = timedelta(
+        seconds=int(os.environ.get("LOGIN_THROTTLE_FIRST_SECONDS", "30"))
+    )
+    LOGIN_UNTRUSTED_MAX_FAILURES = int(os.environ.get("LOGIN_UNTRUSTED_MAX_FAILURES", "20"))
+    #: How long a browser that signed in keeps its own sign-in allowance (the device cookie).
+    DEVICE_COOKIE_DAYS = int(os.environ.get("DEVICE_COOKIE_DAYS", "180"))
+    #: Reverse proxies in front of the app that add X-Forwarded-For / -Proto (0: none, the
+    #: client address is the connection's). Rate limits, throttling and audit use the result.
+    TRUSTED_PROXY_HOPS = int(os.environ.get("TRUSTED_PROXY_HOPS", "0"))
+    #: How long an invitation link works.
+    INVITATION_HOURS = int(os.environ.get("INVITATION_HOURS", "72"))
+    #: Roles that must sign in with a second factor (an authenticator app); any account may.
+    MFA_REQUIRED_ROLES: frozenset[str] = frozenset()
+    #: Key for the TOTP secrets at rest; unset, one is derived from SECRET_KEY (so changing
+    #: SECRET_KEY then means everyone enrols again).
+    MFA_ENCRYPTION_KEY = os.environ.get("MFA_ENCRYPTION_KEY")
+    #: The issuer name authenticator apps show beside the account.
+    MFA_ISSUER = os.environ.get("MFA_ISSUER", "NeedleSafe")
 
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or os.environ.get(
         "REDIS_URL", "memory://"
@@ -98,6 +132,8 @@ class DevelopmentConfig(Config):
 
     ENV_NAME = "development"
     DEMO_MODE = True
+    #: Empty by default, so the demo stays two commands; set it to try the second factor.
+    MFA_REQUIRED_ROLES = _roles("MFA_REQUIRED_ROLES", "")
     AUDIT_SIGNING_KEY_FILE = Config.AUDIT_SIGNING_KEY_FILE or str(
         INSTANCE_DIR / "audit-signing.key"
     )
@@ -135,6 +171,7 @@ class ProductionConfig(Config):
     """Production: PostgreSQL through DATABASE_URL, a real secret, secure cookies."""
 
     ENV_NAME = "production"
+    MFA_REQUIRED_ROLES = _roles("MFA_REQUIRED_ROLES", "compliance,admin")
     SESSION_COOKIE_SECURE = _flag("SESSION_COOKIE_SECURE", default=True)
 
     @classmethod

@@ -9,8 +9,12 @@ import sys
 
 from config import ConfigurationError
 from safety import create_app
+from safety.demo.services import warn_about_demo_accounts
 
 try:
     app = create_app()
 except ConfigurationError as refused:
     sys.exit(f"NeedleSafe did not start: {refused}")
+
+if app.config["ENV_NAME"] == "production":
+    warn_about_demo_accounts(app)

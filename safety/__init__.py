@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import Flask, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import config_for
 from safety.extensions import csrf, db, limiter, login_manager, migrate
@@ -31,6 +32,7 @@ def create_app(config: str | type | None = None) -> Flask:
     )
     app.config.from_object(config_class)
     app.url_map.converters["id"] = IdConverter
+    _configure_proxy(app)
     _configure_extensions(app)
     _configure_blueprints(app)
     _configure_security(app)
@@ -39,6 +41,17 @@ def create_app(config: str | type | None = None) -> Flask:
     _configure_cli(app)
     _configure_logging(app)
     return app
+
+
+def _configure_proxy(app: Flask) -> None:
+    """Read the client's address and scheme from the trusted proxies' X-Forwarded headers.
+
+    Without it every client behind the proxy shares the proxy's address, and so one rate-limit
+    and throttle bucket; with more hops than there are proxies a client could name any address.
+    """
+    hops = app.config["TRUSTED_PROXY_HOPS"]
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def _configure_extensions(app: Flask) -> None:
@@ -205,11 +218,11 @@ def _configure_cli(app: Flask) -> None:
     app.cli.add_command(reminders_cli)
 
 
-_PATIENT_LINK = re.compile(r"/f/[A-Za-z0-9_-]+")
+_PATIENT_LINK = re.compile(r"/(f|auth/invitation)/[A-Za-z0-9_-]+")
 
 
 class RedactPatientLinks(logging.Filter):
-    """Blank the token of a patient's follow-up link in access logs.
+    """Blank the token of a patient's follow-up link (and of an invitation) in access logs.
 
     No route puts a patient detail in a path or a query string, but the follow-up link's
     token is in its path (a patient opens it from a message), and a log reader holding it
@@ -218,7 +231,9 @@ class RedactPatientLinks(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         def clean(value):
-            return _PATIENT_LINK.sub("/f/[link]", value) if isinstance(value, str) else value
+            if not isinstance(value, str):
+                return value
+            return _PATIENT_LINK.sub(lambda m: f"/{m.group(1)}/[link]", value)
 
         record.msg = clean(record.msg)
         if isinstance(record.args, dict):  # gunicorn's access log

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup, escape
 
 from safety.auth import policy
+from safety.auth import rules as auth_rules
 from safety.followup import rules as followup_rules
 from safety.followup import texts as followup_texts
 from safety.incidents.rules import incident_from_flag
@@ -79,6 +80,7 @@ FILTERS = {
     "followup_channel": lambda channel: followup_rules.CHANNEL_LABELS.get(channel, channel),
     "escalation": lambda level: followup_rules.LEVEL_LABELS.get(level, level),
     "patient_answers": followup_rules.answer_lines,
+    "throttle_client": auth_rules.bucket_label,
 }
 GLOBALS = {
     #: Templates ask the access policy, never the role string (DESIGN §6 in one place).

@@ -1,7 +1,15 @@
 """Import every model so that the metadata (and Alembic's autogenerate) sees all tables."""
 
 from safety.audit.models import AuditChainHead, AuditEvent
-from safety.auth.models import ApiToken, LoginSession, User
+from safety.auth.models import (
+    ApiToken,
+    ClinicMembership,
+    Invitation,
+    LoginSession,
+    LoginThrottle,
+    RecoveryCode,
+    User,
+)
 from safety.checklists.models import Addendum, Flag, PhaseEntry, TreatmentSession
 from safety.clinics.models import Clinic, Patient
 from safety.followup.models import DevMessage, FollowUp, OutboxMessage, PatientLink, PatientResponse
@@ -25,6 +33,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointHead",
     "Clinic",
+    "ClinicMembership",
     "DevMessage",
     "ExternalReport",
     "Flag",
@@ -34,12 +43,15 @@ __all__ = [
     "IncidentAlert",
     "IncidentStep",
     "InjuredPerson",
+    "Invitation",
     "LoginSession",
+    "LoginThrottle",
     "OutboxMessage",
     "Patient",
     "PatientLink",
     "PatientResponse",
     "PhaseEntry",
+    "RecoveryCode",
     "TemplateVersion",
     "TreatmentSession",
     "User",

@@ -334,9 +334,11 @@ def csrf_token(client: FlaskClient) -> str:
     cached = getattr(client, "csrf", None)
     if secret is not None and cached is not None and cached[0] == secret:
         return cached[1]
-    page = client.get("/auth/password")
-    if page.status_code != 200:
-        page = client.get("/auth/login")
+    # Signed in, signed out, or half-way (a second factor still due): one of these has a form.
+    for path in ("/auth/password", "/auth/login", "/auth/two-step", "/auth/code"):
+        page = client.get(path)
+        if page.status_code == 200:
+            break
     match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.get_data(as_text=True))
     assert match, "no CSRF token on the page"
     if (secret := _csrf_secret(client)) is not None:
@@ -351,8 +353,8 @@ def post_form(client: FlaskClient, url: str, data: dict | None = None, **kwargs)
     return client.post(url, data=data, **kwargs)
 
 
-def login(client: FlaskClient, user, password: str = PASSWORD):
-    return post_form(client, "/auth/login", {"email": user.email, "password": password})
+def login(client: FlaskClient, user, password: str = PASSWORD, **kwargs):
+    return post_form(client, "/auth/login", {"email": user.email, "password": password}, **kwargs)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ untouched urgent step sent are plain rows (one per step, unique). The outbox lea
 incident and the clinic lead an alert is for; users learn who leads their clinic.
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-06 05:08:46.344221
 
 """
@@ -17,7 +17,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0012'
-down_revision = '0009'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
@@ -129,7 +129,10 @@ def upgrade():
         batch_op.create_foreign_key(batch_op.f('fk_outbox_incident_id_incidents'), 'incidents', ['incident_id'], ['id'])
 
     with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('is_clinic_lead', sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column('lead_clinic_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f('fk_users_lead_clinic_id_clinics'), 'clinics', ['lead_clinic_id'], ['id']
+        )
 
     _append_only()
 
@@ -137,7 +140,8 @@ def upgrade():
 def downgrade():
     _drop_append_only()
     with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('is_clinic_lead')
+        batch_op.drop_constraint(batch_op.f('fk_users_lead_clinic_id_clinics'), type_='foreignkey')
+        batch_op.drop_column('lead_clinic_id')
 
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_outbox_incident_id_incidents'), type_='foreignkey')

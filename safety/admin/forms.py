@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import Field, PasswordField, StringField, TextAreaField
+from wtforms import Field, StringField, TextAreaField
 from wtforms.validators import Length, Regexp
 
 from safety.admin.rules import MAX_SOURCE_BYTES
@@ -33,9 +33,10 @@ class UserCreateForm(_ClinicChoice, FlaskForm):
         "Printed name", validators=[Length(max=200, message="Use at most 200 characters.")]
     )
     role = StringField("Role", validators=[Length(max=20, message="Choose a role from the list.")])
-    password = PasswordField(
-        "Initial password", validators=[Length(max=256, message="Use at most 256 characters.")]
-    )
+
+
+class MembershipForm(_ClinicChoice, FlaskForm):
+    """One more clinic a practitioner works at."""
 
 
 class RoleForm(_ClinicChoice, FlaskForm):

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from functools import partial
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
+from safety.admin import invitations as mail
 from safety.admin import rules, services
-from safety.admin.forms import ActionForm, ClinicForm, RoleForm, TemplateImportForm, UserCreateForm
+from safety.admin.forms import (
+    ActionForm,
+    ClinicForm,
+    MembershipForm,
+    RoleForm,
+    TemplateImportForm,
+    UserCreateForm,
+)
+from safety.auth import clinics as auth_clinics
+from safety.auth import invitations, second_factor
 from safety.auth import services as auth
 from safety.auth.models import Role
 from safety.auth.policy import role_required
@@ -74,24 +84,20 @@ def user_new():
     form = UserCreateForm()
     errors: dict[str, str] = {}
     if form.validate_on_submit():
-        user = run_use_case(
-            lambda: services.create_account(
+        result = run_use_case(
+            lambda: services.invite_account(
                 email=form.email.data or "",
                 name=form.name.data or "",
                 role=form.role.data or "",
                 clinic_id=form.clinic_id,
-                password=form.password.data or "",
                 actor=current_user,
             )
         )
-        if isinstance(user, Refused):
-            errors = user.errors or {"email": user.message}
+        if isinstance(result, Refused):
+            errors = result.errors or {"email": result.message}
         else:
-            flash(
-                f"Account created for {user.name}. Give them the initial password in person; "
-                "they can change it after signing in.",
-                "success",
-            )
+            user, secret = result
+            _flash_sent(user, mail.send(user, secret))
             return redirect(url_for("admin.user", user_id=user.id))
     else:
         errors = field_errors(form)
@@ -100,12 +106,53 @@ def user_new():
     ), 400 if errors else 200
 
 
+def _flash_sent(user, sent: bool) -> None:
+    if sent:
+        hours = current_app.config["INVITATION_HOURS"]
+        flash(
+            f"Invitation sent to {user.email}. The link works once, for {hours} hours; "
+            f"{user.name} chooses their own password with it.",
+            "success",
+        )
+    else:
+        flash(
+            f"The invitation e-mail to {user.email} could not be sent. Check the mail "
+            "settings, then use “Send a new invitation” below.",
+            "error",
+        )
+
+
+@bp.post("/users/<id:user_id>/invite")
+@role_required("admin")
+def user_invite(user_id: int):
+    form = ActionForm()
+    if not form.validate_on_submit():
+        return _user_page(
+            user_id, errors={"invite": "This form has expired. Try again."}, status=400
+        )
+    user = auth.get_user(user_id)
+    secret = run_use_case(
+        lambda: invitations.issue(user, actor=current_user), shown=(400, 403, 409)
+    )
+    if isinstance(secret, Refused):
+        return _user_page(user_id, errors={"invite": secret.message}, status=secret.status)
+    _flash_sent(user, mail.send(user, secret))
+    return redirect(url_for("admin.user", user_id=user_id))
+
+
 def _user_page(user_id: int, *, role_form=None, errors=None, status: int = 200):
     user = auth.get_user(user_id)
+    invitation = invitations.latest(user)
     return render_template(
         "admin/user.html",
         user=user,
         is_locked=services.user_is_locked(user),
+        throttles=auth.active_throttles(user),
+        recovery_codes_left=second_factor.recovery_codes_left(user),
+        invitation=invitation,
+        invitation_accepted=invitations.has_accepted(user),
+        invitation_open=invitations.is_open(invitation),
+        member_clinics=auth_clinics.clinics_of(user),
         role_form=role_form or RoleForm(formdata=None, role=user.role, clinic=user.clinic_id),
         errors=errors or {},
         clinics=services.clinic_options(),
@@ -182,6 +229,50 @@ def user_unlock(user_id: int):
     return _user_action(
         user_id, "unlock", auth.unlock_user, "{name}'s account is unlocked: they can sign in now."
     )
+
+
+@bp.post("/users/<id:user_id>/two-step-reset")
+@role_required("admin")
+def user_mfa_reset(user_id: int):
+    return _user_action(
+        user_id,
+        "mfa_reset",
+        second_factor.reset,
+        "{name}'s two-step sign-in is reset: they set up their app again at their next sign-in.",
+    )
+
+
+@bp.post("/users/<id:user_id>/clinics")
+@role_required("admin")
+def user_clinic_add(user_id: int):
+    form = MembershipForm()
+    if not form.validate_on_submit():
+        return _user_page(user_id, errors={"membership": "Choose a clinic."}, status=400)
+    result = run_use_case(
+        lambda: auth_clinics.add(user_id, form.clinic_id, actor=current_user),
+        shown=(400, 409),
+    )
+    if isinstance(result, Refused):
+        message = result.errors.get("membership", result.message)
+        return _user_page(user_id, errors={"membership": message}, status=result.status)
+    flash(f"{result.name} can now work at that clinic too.", "success")
+    return redirect(url_for("admin.user", user_id=user_id))
+
+
+@bp.post("/users/<id:user_id>/clinics/<id:clinic_id>/remove")
+@role_required("admin")
+def user_clinic_remove(user_id: int, clinic_id: int):
+    form = ActionForm()
+    if not form.validate_on_submit():
+        expired = {"membership": "This form has expired. Try again."}
+        return _user_page(user_id, errors=expired, status=400)
+    result = run_use_case(
+        lambda: auth_clinics.remove(user_id, clinic_id, actor=current_user), shown=(400, 409)
+    )
+    if isinstance(result, Refused):
+        return _user_page(user_id, errors={"membership": result.message}, status=result.status)
+    flash(f"{result.name} no longer works at that clinic.", "success")
+    return redirect(url_for("admin.user", user_id=user_id))
 
 
 @bp.post("/users/<id:user_id>/role")

@@ -72,6 +72,16 @@ ACTION_LABELS = {
     "user.role_change": "Role changed",
     "user.unlock": "Account unlocked",
     "user.clinic_lead": "Clinic lead changed",
+    "user.mfa_reset": "Two-step sign-in reset",
+    "user.invite": "Invitation sent",
+    "user.clinic_add": "Clinic added",
+    "user.clinic_remove": "Clinic removed",
+    "user.switch_clinic": "Switched clinic",
+    "user.invitation_accepted": "Invitation used: password chosen",
+    "auth.throttled": "Sign-in slowed down after failed attempts",
+    "auth.mfa_enrol": "Two-step sign-in set up",
+    "auth.mfa_enrol_failed": "Two-step sign-in setup: wrong code",
+    "auth.mfa_recovery_used": "Recovery code used to sign in",
     "clinic.create": "Clinic created",
     "clinic.update": "Clinic changed",
     "template.create": "Draft template created",
@@ -79,7 +89,14 @@ ACTION_LABELS = {
     "template.discard": "Draft template discarded",
 }
 #: Prefixes of the audit actions that belong to administration.
-ADMIN_ACTION_PREFIXES = ("user.", "clinic.", "template.")
+ADMIN_ACTION_PREFIXES = (
+    "user.",
+    "clinic.",
+    "template.",
+    "auth.throttled",
+    "auth.mfa_enrol",
+    "auth.mfa_recovery",
+)
 
 _FIELD_LABELS = {
     "name": "name",

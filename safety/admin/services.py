@@ -17,6 +17,7 @@ from sqlalchemy.orm import aliased
 
 from safety.admin import rules
 from safety.audit.models import AuditEvent
+from safety.auth import invitations
 from safety.auth import rules as auth_rules
 from safety.auth import services as auth
 from safety.auth.models import Role, User
@@ -55,17 +56,20 @@ def user_is_locked(user: User, *, now: datetime | None = None) -> bool:
     return auth_rules.is_locked(user.locked_until_dt, now or utcnow())
 
 
-def create_account(
+def invite_account(
     *,
     email: str,
     name: str,
     role: str,
     clinic_id: int | None,
-    password: str,
     actor: User,
     now: datetime | None = None,
-) -> User:
-    """Create an account; only practitioners keep a clinic, which must exist."""
+) -> tuple[User, str]:
+    """Invite a person: create their account (no password yet) and its first link.
+
+    Only practitioners keep a clinic, which must exist. Returns the account and the link's
+    secret, for the e-mail that goes out after the commit.
+    """
     errors: dict[str, str] = {}
     if role != Role.PRACTITIONER:
         clinic_id = None
@@ -75,20 +79,14 @@ def create_account(
     if role not in set(Role):
         errors["role"] = "Choose a role from the list."
     try:
-        user = auth.create_user(
-            email=email,
-            name=name,
-            role=role,
-            password=password,
-            clinic_id=clinic_id,
-            actor=actor,
-            now=now,
+        user, secret = invitations.invite(
+            email=email, name=name, role=role, clinic_id=clinic_id, actor=actor, now=now
         )
     except DomainError as exc:
         raise DomainError(exc.message, {**exc.errors, **errors}) from None
     if errors:  # create_user refuses these itself; never keep an account made from bad input
         raise DomainError("The account was not created.", errors)
-    return user
+    return user, secret
 
 
 def deactivate_account(user_id: int, *, actor: User, now: datetime | None = None) -> User:
@@ -162,7 +160,7 @@ def import_risk_section(
             else rules.check_source(text or "")
         )
         result = importer.parse_risk_section(source, risk_rules.load_register().synonyms)
-    except (rules.SourceError, importer.NoRiskSectionError) as exc:
+    except (rules.SourceError, importer.NoRiskSectionError, importer.TextTooLongError) as exc:
         raise DomainError("The draft was not created.", {field: str(exc)}) from None
     if not result.statements:
         raise DomainError(
@@ -172,7 +170,7 @@ def import_risk_section(
                 "add the risks as sentences or bullet lines below the heading."
             },
         )
-    draft, _ = risks.create_draft_from_text(source, actor=actor, now=now)
+    draft, _ = risks.create_draft_from_text(source, actor=actor, now=now, result=result)
     return draft
 
 

@@ -1,7 +1,7 @@
 """Sign-in and password forms: shape only, the rules live in the services."""
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
+from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 
@@ -26,3 +26,26 @@ class PasswordChangeForm(FlaskForm):
 
 class LogoutForm(FlaskForm):
     """Only the CSRF token: signing out is a state change."""
+
+
+class CodeForm(FlaskForm):
+    """A code from the authenticator app (6 digits) or a recovery code."""
+
+    code = StringField(
+        "Code", validators=[DataRequired("Enter the code from your app."), Length(max=40)]
+    )
+
+
+class InvitationForm(FlaskForm):
+    """The password an invited person chooses."""
+
+    password = PasswordField(
+        "Choose a password",
+        validators=[DataRequired("Choose a password."), Length(max=256)],
+    )
+
+
+class ClinicChoiceForm(FlaskForm):
+    """The clinic a practitioner works at now (its id, checked by the service)."""
+
+    clinic = StringField("Clinic", validators=[DataRequired("Choose a clinic."), Length(max=20)])

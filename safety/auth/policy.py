@@ -19,6 +19,7 @@ that another clinic's record exists.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import wraps
 from typing import Protocol
 
@@ -155,9 +156,10 @@ class IncidentLike(Protocol):
     kind: str
 
 
-def is_clinic_lead(user: Actor | None) -> bool:
-    """A practitioner who leads their clinic (reads identities, gets step alerts)."""
-    return is_practitioner(user) and bool(getattr(user, "is_clinic_lead", False))
+def is_clinic_lead(user: Actor | None, clinic_id: int | None) -> bool:
+    """A practitioner who leads this clinic (reads identities, gets step alerts)."""
+    lead_of = getattr(user, "lead_clinic_id", None)
+    return is_practitioner(user) and lead_of is not None and lead_of == clinic_id
 
 
 def can_report_incident(user: Actor | None) -> bool:
@@ -183,12 +185,17 @@ def can_see_injured_identity(user: Actor | None, incident: IncidentLike) -> bool
     """Who was injured is shown only to the clinic lead of that clinic and to compliance."""
     if is_compliance(user):
         return True
-    return is_clinic_lead(user) and incident.clinic_id == working_clinic_id(user)
+    return is_clinic_lead(user, incident.clinic_id) and incident.clinic_id == working_clinic_id(
+        user
+    )
 
 
 def can_export_sharps_log(user: Actor | None) -> bool:
-    """The sharps injury log: compliance for every clinic, a clinic lead for their own."""
-    return is_compliance(user) or is_clinic_lead(user)
+    """The sharps injury log: compliance for every clinic, a clinic lead for their own while
+    they work there."""
+    return is_compliance(user) or (
+        user is not None and is_clinic_lead(user, working_clinic_id(user))
+    )
 
 
 def require(allowed: bool, message: str) -> None:
@@ -268,6 +275,15 @@ def visible_incidents(user: Actor) -> Select:
 
 
 # --- views ------------------------------------------------------------------------------------
+
+
+def needs_second_factor(user: Actor | None, required_roles: Collection[str]) -> bool:
+    """Return whether this account must sign in with a second factor (MFA_REQUIRED_ROLES).
+
+    Compliance officers and administrators see every clinic, so production requires it of
+    them by default (DESIGN §6.1).
+    """
+    return user is not None and user.role in required_roles
 
 
 def role_required(*roles: str):

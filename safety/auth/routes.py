@@ -2,26 +2,41 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import (
     Blueprint,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
+from flask.wrappers import Response
 from flask_login import current_user, login_required, login_user, logout_user
 
-from safety.auth import services
-from safety.auth.forms import LoginForm, PasswordChangeForm
+from safety.auth import clinics, invitations, policy, services
+from safety.auth import second_factor as second
+from safety.auth.forms import (
+    ClinicChoiceForm,
+    CodeForm,
+    InvitationForm,
+    LoginForm,
+    PasswordChangeForm,
+)
 from safety.auth.models import User
+from safety.auth.policy import role_required
 from safety.extensions import db, limiter
-from safety.ids import parse_id
-from safety.web import Refused, run_use_case
+from safety.ids import is_id, parse_id
+from safety.web import Refused, field_errors, run_use_case
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+#: The cookie that tells the throttle this browser signed in to an account before.
+DEVICE_COOKIE = "needlesafe_device"
 
 
 def load_user(user_id: str) -> User | None:
@@ -51,6 +66,57 @@ def keep_login_session() -> None:
     if not valid:
         logout_user()
         session.clear()
+        return None
+    if (
+        policy.needs_second_factor(current_user, config["MFA_REQUIRED_ROLES"])
+        and not current_user.has_second_factor
+        and request.endpoint not in _WHILE_ENROLLING
+    ):
+        # Signed in before the role required a second factor: set it up before anything else.
+        return redirect(url_for("auth.enrol"))
+    return None
+
+
+#: What a signed-in account that must enrol a second factor may still reach.
+_WHILE_ENROLLING = frozenset({"auth.enrol", "auth.logout", "static", "healthz"})
+#: How long a right password waits for its second factor before the sign-in starts again.
+PENDING_SECONDS = 600
+
+
+def _client() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _device(email: str) -> str | None:
+    return services.device_of(request.cookies.get(DEVICE_COOKIE), email)
+
+
+def _pending_user() -> User | None:
+    """The account whose password was right in this browser and whose second factor is due."""
+    pending = session.get("pending")
+    if not isinstance(pending, dict):
+        return None
+    if time.time() - float(pending.get("at", 0)) > PENDING_SECONDS:
+        session.pop("pending", None)
+        return None
+    user = db.session.get(User, pending.get("user")) if is_id(pending.get("user")) else None
+    return user if user is not None and user.is_enabled else None
+
+
+def _start_signed_in(user: User, login_session) -> None:
+    session.clear()
+    session["login_id"] = login_session.id
+    login_user(user)
+
+
+def _finish_sign_in(user: User, login_session) -> Response:
+    """Start the signed-in session in this browser and remember the browser for the throttle."""
+    _start_signed_in(user, login_session)
+    flash(f"Signed in as {user.name}.", "success")
+    several = len(clinics.clinics_of(user)) > 1
+    response = redirect(url_for("auth.clinic" if several else "home"))
+    _remember_device(response, user.email)
+    return response
 
 
 def _login_limit() -> str:
@@ -65,17 +131,149 @@ def login():
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        result = run_use_case(lambda: services.sign_in(form.email.data, form.password.data))
+        email = form.email.data
+        result = run_use_case(
+            lambda: services.sign_in(
+                email,
+                form.password.data,
+                client=_client(),
+                device=_device(email),
+                required_roles=current_app.config["MFA_REQUIRED_ROLES"],
+            )
+        )
         if isinstance(result, Refused):
             error = result.message
+        elif result.login is not None:
+            return _finish_sign_in(result.user, result.login)
         else:
-            user, login_session = result
             session.clear()
-            session["login_id"] = login_session.id
-            login_user(user)
-            flash(f"Signed in as {user.name}.", "success")
-            return redirect(url_for("home"))
+            session["pending"] = {"user": result.user.id, "at": time.time()}
+            if result.next_step == "enrol":
+                return redirect(url_for("auth.enrol"))
+            return redirect(url_for("auth.second_factor"))
     return render_template("auth/login.html", form=form, error=error), 200 if error is None else 401
+
+
+@bp.route("/clinic", methods=["GET", "POST"])
+@role_required("practitioner")
+def clinic():
+    """Choose the clinic one works at now, among one's clinics."""
+    form = ClinicChoiceForm()
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        chosen = parse_id(form.clinic.data)
+        result = run_use_case(
+            lambda: clinics.switch(current_user, chosen) if chosen else None, shown=(400, 404)
+        )
+        if result is None or isinstance(result, Refused):
+            errors = {"clinic": "Choose one of your clinics."}
+        else:
+            flash(f"You are working at {result.name}.", "success")
+            return redirect(url_for("home"))
+    elif form.is_submitted():
+        errors = field_errors(form)
+    return render_template(
+        "auth/clinic.html", clinics=clinics.clinics_of(current_user), errors=errors
+    ), 400 if errors else 200
+
+
+@bp.route("/invitation/<secret>", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def invitation(secret: str):
+    """An invited person chooses their password through the link in their e-mail."""
+    found = run_use_case(lambda: invitations.find_open(secret))
+    if isinstance(found, Refused):
+        return render_template("auth/invitation.html", refused=found.message), 404
+    form = InvitationForm()
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        result = run_use_case(lambda: invitations.accept(secret, form.password.data))
+        if not isinstance(result, Refused):
+            flash("Your password is set. Sign in with it now.", "success")
+            return redirect(url_for("auth.login"))
+        errors = result.errors or {"password": result.message}
+    elif form.is_submitted():
+        errors = field_errors(form)
+    return render_template(
+        "auth/invitation.html", form=form, errors=errors, user=found.user
+    ), 400 if errors else 200
+
+
+@bp.route("/code", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def second_factor():
+    """The second step of signing in: the authenticator app's code, or a recovery code."""
+    user = _pending_user()
+    if user is None or not user.has_second_factor:
+        return redirect(url_for("auth.login"))
+    form = CodeForm()
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        result = run_use_case(
+            lambda: second.sign_in_with_code(
+                user, form.code.data, client=_client(), device=_device(user.email)
+            )
+        )
+        if not isinstance(result, Refused):
+            return _finish_sign_in(user, result)
+        errors = result.errors
+    else:
+        errors = field_errors(form)
+    status = 401 if errors else 200
+    return render_template("auth/code.html", form=form, errors=errors), status
+
+
+@bp.route("/two-step", methods=["GET", "POST"])
+def enrol():
+    """Set up an authenticator app: scan the QR code (or type the secret), confirm a code."""
+    user = current_user if current_user.is_authenticated else _pending_user()
+    if user is None:
+        return redirect(url_for("auth.login"))
+    form = CodeForm()
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        pending_sign_in = not current_user.is_authenticated
+        result = run_use_case(
+            lambda: second.enrol(user, form.code.data, start_session=pending_sign_in)
+        )
+        if not isinstance(result, Refused):
+            codes, login_session = result
+            if login_session is not None:
+                _start_signed_in(user, login_session)
+            # Shown once, never stored: the page is the only copy the person gets.
+            response = make_response(render_template("auth/recovery_codes.html", codes=codes))
+            response.headers["Cache-Control"] = "no-store"
+            if login_session is not None:
+                _remember_device(response, user.email)
+            return response
+        errors = result.errors
+    elif form.is_submitted():
+        errors = field_errors(form)
+    secret = second.pending_secret(user)
+    db.session.commit()
+    return render_template(
+        "auth/enrol.html",
+        form=form,
+        errors=errors,
+        secret=secret,
+        qr=second.qr_code(second.provisioning_uri(user, secret)),
+        required=policy.needs_second_factor(user, current_app.config["MFA_REQUIRED_ROLES"]),
+        enrolled=user.has_second_factor,
+    ), 400 if errors else 200
+
+
+def _remember_device(response, email: str) -> None:
+    """Give a browser that signed in its own sign-in allowance for this account (DESIGN §6.1)."""
+    config = current_app.config
+    response.set_cookie(
+        DEVICE_COOKIE,
+        services.new_device_cookie(email),
+        max_age=config["DEVICE_COOKIE_DAYS"] * 86400,
+        secure=config["SESSION_COOKIE_SECURE"],
+        httponly=True,
+        samesite="Lax",
+        path="/auth/",
+    )
 
 
 @bp.post("/logout")

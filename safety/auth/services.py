@@ -1,28 +1,48 @@
-"""Account use cases: sign-in with lockout, login sessions, passwords, users."""
+"""Account use cases: sign-in with throttling, login sessions, passwords, users."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import secrets
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
-from sqlalchemy import func, select, update
+from itsdangerous import BadData, URLSafeTimedSerializer
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from safety.audit import services as audit
 from safety.auth import policy, rules
-from safety.auth.models import ApiToken, LoginSession, Role, User
+from safety.auth.models import (
+    ApiToken,
+    ClinicMembership,
+    LoginSession,
+    LoginThrottle,
+    Role,
+    User,
+)
 from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound, RecordedRefusal
 from safety.extensions import db
 from safety.ids import is_id
 
-#: One message for every failed sign-in, so it never tells which part was wrong.
-LOGIN_FAILED = "That email and password do not match an active account."
+#: One answer for every refused sign-in (wrong password, unknown address, deactivated account,
+#: throttled client), so the answer never tells a stranger which addresses have accounts.
+LOGIN_FAILED = (
+    "That email and password do not match an active account. After several tries, "
+    "wait a few minutes before trying again."
+)
+#: A signature refused after too many wrong passwords at the signing form itself.
 LOCKED = "Too many failed attempts: this account is locked for a while. Try again later."
+#: What the device cookie's signature is bound to, so no other signed value passes for one.
+DEVICE_SALT = "needlesafe-device"
 
 
 @cache
@@ -34,6 +54,23 @@ def hasher() -> PasswordHasher:
     """Return the argon2id hasher with this environment's cost."""
     config = current_app.config
     return _hasher(config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_COST"])
+
+
+@cache
+def _dummy_hash(time_cost: int, memory_cost: int) -> str:
+    return _hasher(time_cost, memory_cost).hash(secrets.token_hex(16))
+
+
+def spend_a_password_check(password: str) -> None:
+    """Do the work of one password check that always fails.
+
+    A refusal that skipped the hash (unknown address, throttled client) would answer faster
+    than a wrong password and so tell a stranger which addresses have accounts.
+    """
+    config = current_app.config
+    dummy = _dummy_hash(config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_COST"])
+    with contextlib.suppress(VerificationError, InvalidHashError):
+        hasher().verify(dummy, password)
 
 
 def hash_password(password: str) -> str:
@@ -52,46 +89,216 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+def account_key(email: str) -> str:
+    """Name an address typed at sign-in for throttling, without storing what was typed."""
+    return hashlib.sha256(normalise_email(email).encode()).hexdigest()
+
+
 def find_user(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == normalise_email(email)))
 
 
-def authenticate(email: str, password: str, *, now: datetime | None = None) -> User:
-    """Sign a user in, counting failures and locking the account after too many."""
+def _device_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt=DEVICE_SALT)
+
+
+def new_device_cookie(email: str) -> str:
+    """Return a signed device cookie for a browser that has just signed in to this account."""
+    return _device_serializer().dumps({"a": account_key(email), "d": secrets.token_urlsafe(16)})
+
+
+def device_of(cookie: str | None, email: str) -> str | None:
+    """Return the device id a browser's cookie holds for this account, or None.
+
+    A cookie for another account, forged, or older than DEVICE_COOKIE_DAYS counts for nothing:
+    the browser is throttled like any other client.
+    """
+    if not cookie:
+        return None
+    max_age = current_app.config["DEVICE_COOKIE_DAYS"] * 86400
+    try:
+        value = _device_serializer().loads(cookie, max_age=max_age)
+    except BadData:
+        return None
+    if not isinstance(value, dict) or value.get("a") != account_key(email):
+        return None
+    device = value.get("d")
+    return device if isinstance(device, str) and 0 < len(device) <= 64 else None
+
+
+def authenticate(
+    email: str,
+    password: str,
+    *,
+    client: str = "unknown",
+    device: str | None = None,
+    now: datetime | None = None,
+) -> User:
+    """Check a sign-in; refuse every failure with the same answer after the same work.
+
+    `client` is the client's address (behind trusted proxies, the forwarded one) and `device`
+    the id of this account's device cookie, if the browser holds one: failures are throttled
+    per (account, client) with growing waits (`rules.throttle_buckets`), never by a hard lock
+    on the account that a stranger could set off.
+    """
     now = now or utcnow()
+    key = account_key(email)
+    buckets = rules.throttle_buckets(client=client, device=device)
     user = find_user(email)
-    if user is None:
-        # Spend the same time as a real check, so timing does not reveal which emails exist.
-        hasher().hash(password)
-        audit.record("auth.login_failed", details={"reason": "unknown_account"}, now=now)
+    if is_throttled(key, buckets, now):
+        spend_a_password_check(password)
+        _audit_failure(user, "throttled", client, now)
         raise RecordedRefusal(LOGIN_FAILED)
-    if rules.is_locked(user.locked_until_dt, now):
-        audit.record(
-            "auth.login_failed", actor=user, obj=user, details={"reason": "locked"}, now=now
-        )
-        raise RecordedRefusal(LOCKED)
-    if not password_matches(user, password) or not user.is_enabled:
-        reason = "bad_password" if user.is_enabled else "deactivated"
-        register_failure(user, now=now)
-        audit.record("auth.login_failed", actor=user, obj=user, details={"reason": reason}, now=now)
-        raise RecordedRefusal(
-            LOCKED if rules.is_locked(user.locked_until_dt, now) else LOGIN_FAILED
-        )
-    user.failed_login_count = 0
-    user.locked_until_dt = None
+    if user is None:
+        spend_a_password_check(password)
+        reason = "unknown_account"
+    elif not password_matches(user, password):
+        reason = "bad_password"
+    elif not user.is_enabled:
+        reason = "deactivated"
+    elif not current_app.config["DEMO_MODE"] and rules.is_demo_password(password):
+        # A development database copied into production keeps its demo accounts.
+        reason = "demo_account"
+    else:
+        reason = None
+    if reason is not None:
+        count_failure(key, buckets, user, client, now)
+        _audit_failure(user, reason, client, now)
+        raise RecordedRefusal(LOGIN_FAILED)
+    if not user.has_second_factor:
+        # With a second factor the sign-in is not over: a right password must not wipe the
+        # failures of someone guessing the code behind it.
+        clear_throttles(key, buckets)
     if hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
 
 
-def sign_in(email: str, password: str, *, now: datetime | None = None):
-    """Check a sign-in and open a login session for the browser; returns (user, session)."""
-    user = authenticate(email, password, now=now)
-    return user, start_login_session(user, now=now)
+def _audit_failure(user: User | None, reason: str, client: str, now: datetime) -> None:
+    audit.record(
+        "auth.login_failed",
+        actor=user,
+        obj=user,
+        details={"reason": reason, "client": client},
+        now=now,
+    )
+
+
+def is_throttled(key: str, buckets: list[str], now: datetime) -> bool:
+    until = db.session.scalars(
+        select(LoginThrottle.blocked_until_dt).where(
+            LoginThrottle.account_key == key, LoginThrottle.bucket.in_(buckets)
+        )
+    ).all()
+    return any(rules.is_locked(u, now) for u in until)
+
+
+def count_failure(
+    key: str, buckets: list[str], user: User | None, client: str, now: datetime
+) -> None:
+    """Add one failure to each bucket, in one statement each, so simultaneous failures all count."""
+    config = current_app.config
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    for bucket in buckets:
+        db.session.execute(
+            insert(LoginThrottle)
+            .values(account_key=key, bucket=bucket, failures=0, last_failure_dt=now)
+            .on_conflict_do_nothing(index_elements=["account_key", "bucket"])
+        )
+        row = db.session.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.account_key == key, LoginThrottle.bucket == bucket)
+            .values(failures=LoginThrottle.failures + 1, last_failure_dt=now)
+            .returning(LoginThrottle.id, LoginThrottle.failures)
+        ).one()
+        free = (
+            config["LOGIN_UNTRUSTED_MAX_FAILURES"]
+            if bucket == rules.UNTRUSTED
+            else config["LOGIN_MAX_FAILURES"]
+        )
+        delay = rules.throttle_delay(
+            row.failures,
+            free=free,
+            first=config["LOGIN_THROTTLE_FIRST"],
+            cap=config["LOGIN_LOCKOUT"],
+        )
+        if delay is None:
+            continue
+        db.session.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.id == row.id)
+            .values(blocked_until_dt=now + delay)
+        )
+        audit.record(
+            "auth.throttled",
+            actor=None,
+            obj=user,
+            details={
+                "bucket": bucket.split(":")[0],
+                "client": client,
+                "failures": row.failures,
+                "seconds": int(delay.total_seconds()),
+            },
+            now=now,
+        )
+
+
+def clear_throttles(key: str, buckets: list[str]) -> None:
+    """Forget the failures of the buckets a successful sign-in came through."""
+    db.session.execute(
+        delete(LoginThrottle).where(
+            LoginThrottle.account_key == key, LoginThrottle.bucket.in_(buckets)
+        )
+    )
+
+
+def active_throttles(user: User, *, now: datetime | None = None) -> list[LoginThrottle]:
+    """Return the sign-in throttles holding clients back from this account now."""
+    now = now or utcnow()
+    rows = db.session.scalars(
+        select(LoginThrottle)
+        .where(LoginThrottle.account_key == account_key(user.email))
+        .order_by(LoginThrottle.last_failure_dt.desc())
+    ).all()
+    return [r for r in rows if rules.is_locked(r.blocked_until_dt, now)]
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The result of a right password: a login session, or the second-factor step still due."""
+
+    user: User
+    #: The browser's new login session; None while a second factor is due.
+    login: LoginSession | None
+    #: "code" (enter the app's code), "enrol" (the role requires an app not yet set up), or None.
+    next_step: str | None = None
+
+
+def sign_in(
+    email: str,
+    password: str,
+    *,
+    client: str = "unknown",
+    device: str | None = None,
+    required_roles: Collection[str] = (),
+    now: datetime | None = None,
+) -> SignIn:
+    """Check a password; open a login session unless a second factor is still due."""
+    user = authenticate(email, password, client=client, device=device, now=now)
+    if user.has_second_factor:
+        return SignIn(user, None, "code")
+    if policy.needs_second_factor(user, required_roles):
+        return SignIn(user, None, "enrol")
+    return SignIn(user, start_login_session(user, now=now))
 
 
 def register_failure(user: User, *, now: datetime) -> None:
-    """Count a failed password check (sign-in or signature) towards the lockout."""
+    """Count a wrong password at a signed-in form (signature, addendum, password change).
+
+    Only the signed-in holder of a session reaches these forms, so this lock cannot be set off
+    by a stranger; it stops someone at an unattended tablet from guessing the password there.
+    """
     config = current_app.config
     user.failed_login_count, locked_until = rules.after_failure(
         user.failed_login_count,
@@ -221,6 +428,11 @@ def create_user(
     )
     db.session.add(user)
     db.session.flush()
+    if clinic_id is not None:
+        db.session.add(
+            ClinicMembership(user_id=user.id, clinic_id=clinic_id, created_dt=user.created_dt)
+        )
+        db.session.flush()
     audit.record("user.create", actor=actor, obj=user, details={"role": role}, now=now)
     return user
 
@@ -309,7 +521,12 @@ def change_role(
         raise DomainError("The role was not changed.", errors)
     old_role, old_clinic_id = user.role, user.clinic_id
     user.role, user.clinic_id = role, clinic_id
-    user.is_clinic_lead = False  # leading one clinic never carries over to another role
+    user.lead_clinic_id = None  # leading a clinic never carries over to another role
+    if clinic_id is None:
+        # Only practitioners work at clinics.
+        db.session.execute(delete(ClinicMembership).where(ClinicMembership.user_id == user.id))
+    elif db.session.get(ClinicMembership, (user.id, clinic_id)) is None:
+        db.session.add(ClinicMembership(user_id=user.id, clinic_id=clinic_id))
     db.session.flush()
     ended = end_all_login_sessions(user, "role_changed", now=now)
     audit.record(
@@ -341,14 +558,21 @@ def reactivate_user(user_id: int, *, actor: User, now: datetime | None = None) -
 
 
 def unlock_user(user_id: int, *, actor: User, now: datetime | None = None) -> User:
-    """Lift a lockout after failed sign-ins, so the account can sign in at once."""
+    """Lift the signing lock and every sign-in throttle of an account, so it can sign in at once."""
     now = now or utcnow()
     user = get_user(user_id)
-    if not rules.is_locked(user.locked_until_dt, now):
+    throttles = active_throttles(user, now=now)
+    if not rules.is_locked(user.locked_until_dt, now) and not throttles:
         raise Conflict("This account is not locked.")
-    details = {"locked_until": user.locked_until_dt.isoformat()}
+    details = {
+        "locked_until": user.locked_until_dt.isoformat() if user.locked_until_dt else None,
+        "throttles": len(throttles),
+    }
     user.locked_until_dt = None
     user.failed_login_count = 0
+    db.session.execute(
+        delete(LoginThrottle).where(LoginThrottle.account_key == account_key(user.email))
+    )
     audit.record("user.unlock", actor=actor, obj=user, details=details, now=now)
     return user
 
@@ -363,19 +587,21 @@ def set_clinic_lead(
         raise Conflict("Only a practitioner can lead their clinic.")
     if not user.is_enabled:
         raise Conflict("This account is deactivated: reactivate it first.")
-    if user.is_clinic_lead == is_lead:
+    if (user.lead_clinic_id is not None) == is_lead:
         raise Conflict(
             "This practitioner already leads the clinic."
             if is_lead
             else "This practitioner does not lead the clinic."
         )
-    user.is_clinic_lead = is_lead
+    # The clinic they work at now; one who works at several switches to it first.
+    clinic_id = user.clinic_id if is_lead else user.lead_clinic_id
+    user.lead_clinic_id = user.clinic_id if is_lead else None
     db.session.flush()
     audit.record(
         "user.clinic_lead",
         actor=actor,
         obj=user,
-        details={"is_lead": is_lead, "clinic_id": user.clinic_id},
+        details={"is_lead": is_lead, "clinic_id": clinic_id},
         now=now,
     )
     return user

@@ -195,14 +195,27 @@ def _raw_values(form) -> dict:
 def sign(session_id: int):
     form = SignForm()
     found = services.get_session(current_user, session_id)
+    if found.is_signed and policy.is_author(current_user, found):
+        return _already_signed(found)
     if not form.validate_on_submit():
         refused = Refused("", {"password": "Enter your password to sign."})
         return _record_page(found, sign_form=form, sign_refused=refused, status=400)
-    result = run_use_case(lambda: services.sign_session(current_user, found.id, form.password.data))
+    try:
+        result = run_use_case(
+            lambda: services.sign_session(current_user, found.id, form.password.data)
+        )
+    except services.AlreadySigned:
+        return _already_signed(found)
     if isinstance(result, Refused):
         found = services.get_session(current_user, session_id)
         return _record_page(found, sign_form=form, sign_refused=result, status=400)
     flash("Checklist signed. The record can no longer be changed.", "success")
+    return redirect(url_for("checklists.record", session_id=found.id))
+
+
+def _already_signed(found: TreatmentSession):
+    """Send a second tap on "Sign" to the record its first tap signed, never to an error page."""
+    flash("This checklist is already signed and can no longer be changed.", "success")
     return redirect(url_for("checklists.record", session_id=found.id))
 
 

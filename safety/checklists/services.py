@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, or_, update
 from sqlalchemy.orm import selectinload
 
 from safety.audit import services as audit
@@ -26,6 +26,11 @@ from safety.hashing import hashed_time, sha256_hex
 from safety.ids import is_id
 from safety.risks import services as risks
 from safety.risks.rules import Item, Template, template_from_definition
+
+
+class AlreadySigned(Conflict):
+    """The checklist was signed by another request (a double tap) while this one was checked."""
+
 
 #: The meaning of the signature, shown with it (21 CFR Part 11 §11.50).
 SIGNATURE_MEANING = "Performed and verified these checks"
@@ -78,7 +83,7 @@ def _own_open_session(actor: User, session_id: int) -> TreatmentSession:
     if not policy.is_author(actor, session):
         raise Forbidden("Only the practitioner who started this session can fill it in or sign it.")
     if session.is_signed:
-        raise Conflict("This checklist is signed and can no longer be changed.")
+        raise AlreadySigned("This checklist is signed and can no longer be changed.")
     if session.is_cancelled:
         raise Conflict("This session was cancelled and can no longer be changed.")
     return session
@@ -241,11 +246,40 @@ def sign_session(
             {"password": "That password is not right. Enter your own password to sign."},
         )
     actor.failed_login_count = 0
+    if not _claim_for_signing(session):
+        # A second tap (or a second tablet) lost the race to a signature that has committed.
+        raise AlreadySigned("This checklist was already signed.")
     blockers = signing_blockers(session)
     if blockers:
         raise DomainError("The checklist cannot be signed yet: " + " ".join(blockers))
     apply_signature(session, actor, now=now)
     return session
+
+
+def _claim_for_signing(session: TreatmentSession) -> bool:
+    """Take the session's row for this transaction while it is still open; False if it is not.
+
+    A double tap sends two signatures at once: both read the session open before either
+    commits. The write lock (the row lock on PostgreSQL, the database's on SQLite) makes the
+    second wait for the first to commit and then match no row, so exactly one signature, one
+    event and one set of follow-ups exist, and the second tap is told it is already signed.
+    The update writes nothing new: signed_dt is NULL in every row it matches.
+    """
+    claimed = db.session.execute(
+        update(TreatmentSession)
+        .where(
+            TreatmentSession.id == session.id,
+            TreatmentSession.signed_dt.is_(None),
+            TreatmentSession.cancelled_dt.is_(None),
+        )
+        .values(signed_dt=None)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        return False
+    # Read the phases again under the lock: another tablet may have saved one since.
+    db.session.expire(session)
+    return True
 
 
 def apply_signature(session: TreatmentSession, signer: User, *, now: datetime) -> None:

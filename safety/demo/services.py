@@ -11,18 +11,22 @@ whose urgent steps are still open.
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 
+from safety.auth import rules as auth_rules
 from safety.auth import services as auth
 from safety.auth.models import Role, User
 from safety.checklists import services as checklists
 from safety.checklists.models import TreatmentSession
 from safety.clinics import services as clinics
 from safety.dbtypes import utcnow
+from safety.demo.bulk import world as bulk_world
 from safety.extensions import db
 from safety.followup import patient as followup_patient
 from safety.followup import rules
@@ -33,7 +37,9 @@ from safety.incidents import rules as incident_rules
 from safety.incidents import services as incidents
 from safety.risks import services as risks
 
-DEMO_PASSWORD = "needlesafe-demo"
+log = logging.getLogger(__name__)
+
+DEMO_PASSWORD = auth_rules.DEMO_PASSWORD
 DEMO_ACCOUNTS = [
     ("practitioner@example.com", "practitioner, Riverside Physio (London)"),
     ("practitioner2@example.com", "practitioner, Lakeshore Sports Clinic (Toronto)"),
@@ -580,3 +586,30 @@ def _signout_v1(
             "Pressure for 6 minutes at the lumbar site until it stopped."
         ]
     return form
+
+
+def demo_account_count() -> int:
+    """Count the demo accounts (by their addresses) in the database."""
+    emails = [email for email, _ in DEMO_ACCOUNTS] + [clinic[2] for clinic in CLINICS]
+    return db.session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(or_(User.email.in_(emails), User.email.endswith("@" + bulk_world.EMAIL_DOMAIN)))
+    )
+
+
+def warn_about_demo_accounts(app) -> int:
+    """Warn at production start-up when demo accounts exist (they cannot sign in there)."""
+    try:
+        with app.app_context():
+            count = demo_account_count()
+            db.session.remove()
+    except SQLAlchemyError:  # not migrated yet: `flask db upgrade` comes first
+        return 0
+    if count:
+        log.warning(
+            "%d demo accounts exist in this production database. They cannot sign in outside "
+            "demo mode; deactivate them, or start from a database that was never seeded.",
+            count,
+        )
+    return count

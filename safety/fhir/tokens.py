@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -19,7 +19,7 @@ from safety.auth import policy
 from safety.auth import services as auth
 from safety.auth.models import ApiToken, Role, User
 from safety.dbtypes import utcnow
-from safety.errors import Conflict, Forbidden, NotFound
+from safety.errors import Conflict, DomainError, Forbidden, NotFound
 from safety.extensions import db
 from safety.hashing import sha256_hex
 from safety.ids import parse_id
@@ -29,6 +29,10 @@ TOKEN_PREFIX = "nst_"
 PREFIX_LENGTH = 12
 #: Refresh a token's last-used time at most this often (seconds), not on every request.
 LAST_USED_GRANULARITY = 300
+#: How long a token works unless `flask tokens create --days` says otherwise.
+DEFAULT_DAYS = 90
+#: The longest life a token may be given: a forgotten script should not read records for ever.
+MAX_DAYS = 366
 
 
 class TokenRefused(Exception):
@@ -54,10 +58,16 @@ def token_hash(secret: str) -> str:
 
 
 def create_token(
-    email: str, *, actor: User | None = None, now: datetime | None = None
+    email: str,
+    *,
+    days: int = DEFAULT_DAYS,
+    actor: User | None = None,
+    now: datetime | None = None,
 ) -> IssuedToken:
-    """Issue a read-only API token to a compliance officer; only its hash is kept."""
+    """Issue a read-only API token to a compliance officer for `days`; only its hash is kept."""
     now = now or utcnow()
+    if not 1 <= days <= MAX_DAYS:
+        raise DomainError(f"A token lasts between 1 and {MAX_DAYS} days.")
     user = auth.find_user(email)
     if user is None:
         raise NotFound(f"No account has the email {auth.normalise_email(email)}.")
@@ -74,6 +84,7 @@ def create_token(
         token_hash=token_hash(secret),
         prefix=secret[:PREFIX_LENGTH],
         created_dt=now,
+        expires_dt=now + timedelta(days=days),
     )
     db.session.add(token)
     db.session.flush()
@@ -81,7 +92,7 @@ def create_token(
         "token.create",
         actor=actor,
         obj=token,
-        details={"user": user.id, "prefix": token.prefix},
+        details={"user": user.id, "prefix": token.prefix, "days": days},
         now=now,
     )
     return IssuedToken(token, secret)
@@ -153,6 +164,8 @@ def authenticate(authorization: str | None, *, now: datetime | None = None) -> A
     )
     if token is None or token.revoked_dt is not None:
         raise TokenRefused("The token is not valid or has been revoked.")
+    if token.expires_dt is not None and now >= token.expires_dt:
+        raise TokenRefused("The token has expired: ask for a new one.")
     user = token.user
     if not user.is_enabled or not policy.can_hold_api_token(user):
         raise TokenRefused("The token's account is not an active compliance officer.")

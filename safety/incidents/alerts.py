@@ -47,8 +47,7 @@ def clinic_leads(clinic_id: int) -> list[User]:
         db.session.scalars(
             select(User)
             .where(
-                User.clinic_id == clinic_id,
-                User.is_clinic_lead.is_(True),
+                User.lead_clinic_id == clinic_id,
                 User.is_enabled.is_(True),
                 User.role == "practitioner",
             )

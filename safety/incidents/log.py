@@ -29,7 +29,7 @@ def sharps_log(
         policy.can_export_sharps_log(actor),
         "The sharps injury log is for the clinic lead and compliance.",
     )
-    if policy.is_clinic_lead(actor):
+    if not policy.is_compliance(actor):
         clinic_id = policy.working_clinic_id(actor)
     oldest = datetime(rules.oldest_kept_year(now.date()), 1, 1, tzinfo=UTC)
     # A day's margin either side of the year boundary; the zone-aware check below decides.

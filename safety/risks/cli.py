@@ -14,7 +14,7 @@ from safety.auth.services import find_user
 from safety.extensions import db
 from safety.fhir.services import template_questionnaire
 from safety.risks import services
-from safety.risks.importer import NoRiskSectionError
+from safety.risks.importer import NoRiskSectionError, TextTooLongError
 from safety.risks.rules import load_register, template_from_definition
 
 
@@ -46,7 +46,7 @@ def import_command(path: Path, publish: bool, output: str, by_email: str | None)
             raise click.ClickException(f"{by_email} is not an administrator's account.")
     try:
         draft, result = services.create_draft_from_text(text, actor=actor)
-    except NoRiskSectionError as exc:
+    except (NoRiskSectionError, TextTooLongError) as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
     if publish:

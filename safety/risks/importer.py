@@ -6,6 +6,7 @@ Pure (standard library only) so it is unit-tested without an app; see DESIGN.md 
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 NO_SECTION_MESSAGE = (
     "No risk section found: add a heading such as 'Risks', 'Side effects' or 'Complications'."
@@ -16,7 +17,9 @@ _RISK_HEADING = re.compile(
     r"\b(?:risks?|side effects?|complications?|adverse (?:events?|effects?|reactions?)"
     r"|(?:possible )?(?:harms?|dangers?)|what could go wrong)\b"
 )
-_ATX = re.compile(r"^ {0,3}(#{1,6})\s*(.*?)[\s#]*$")
+# Only the opening hashes: the closing ones are stripped by hand (`_atx`), since a pattern such
+# as (.*?)[\s#]*$ backtracks quadratically over a long run of spaces.
+_ATX_OPEN = re.compile(r" {0,3}(#{1,6})")
 _UNDERLINE = re.compile(r"^\s*(?:=+|-{2,})\s*$")
 _BOLD_LINE = re.compile(r"^(\*\*|__)(.+?)\1\s*:?$")
 # "-" or "*" followed by the same character is a rule or bold text, not a bullet; "1.5" is a number.
@@ -36,6 +39,9 @@ _LEAD_IN_WORDS = frozenset(
 _SUFFIXES = ("ations", "ation", "ions", "ion", "ings", "ing", "ness", "ious", "ous")
 _SUFFIXES += ("ed", "es", "s", "e")
 _PLAIN_HEADING_MAX = 60
+#: The longest text the importer reads (characters). Parsing is linear, so this bounds the
+#: work of one import; the web form's own limit (admin.rules.MAX_SOURCE_BYTES) is lower.
+MAX_TEXT_CHARS = 1_000_000
 
 
 class NoRiskSectionError(ValueError):
@@ -43,6 +49,16 @@ class NoRiskSectionError(ValueError):
 
     def __init__(self, message: str = NO_SECTION_MESSAGE) -> None:
         super().__init__(message)
+
+
+class TextTooLongError(ValueError):
+    """The document is longer than the importer reads."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"This text is longer than {MAX_TEXT_CHARS:,} characters. "
+            "Import only the risk section of the document."
+        )
 
 
 @dataclass(frozen=True)
@@ -77,8 +93,11 @@ class ImportResult:
 
 def parse_risk_section(text: str, kinds: Mapping[str, Sequence[str]]) -> ImportResult:
     """Extract the risk section of a document and match each statement to catalogue kinds."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise TextTooLongError
     heading, lines = find_risk_section(text, kinds)
-    statements = tuple(Statement(s, match_kinds(s, kinds)) for s in split_statements(lines))
+    matcher = _Matcher(kinds)
+    statements = tuple(Statement(s, matcher.match(s)) for s in split_statements(lines))
     return ImportResult(heading, statements, tuple(kinds))
 
 
@@ -91,6 +110,7 @@ def find_risk_section(
     section as a statement instead of ending it, so a plain-text leaflet loses no risk.
     """
     lines = text.splitlines()
+    matcher = _Matcher(kinds or {})
     i = 0
     while i < len(lines):
         found = _heading_at(lines, i, lead_ins=True)
@@ -109,7 +129,7 @@ def find_risk_section(
             i += 1
             continue
         sub_level, sub_heading, used = found
-        names_kind = bool(kinds and match_kinds(sub_heading, kinds))
+        names_kind = bool(matcher.match(sub_heading))
         if sub_level <= level and not names_kind and not _is_risk_heading(sub_heading):
             break
         # The blank line keeps the statements either side of a sub-heading apart.
@@ -146,26 +166,48 @@ def split_statements(lines: Sequence[str]) -> list[str]:
 
 def match_kinds(statement: str, kinds: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
     """Return the kinds with a synonym in the statement, in catalogue order."""
-    words = _tokens(statement)
-    stems = [_stem(word) for word in words]
-    # "blood borne" and "bloodborne" must meet whichever way the catalogue spells it.
-    compounds = {_stem(a + b) for a, b in zip(words, words[1:], strict=False)} | set(stems)
-    return tuple(
-        kind
-        for kind, synonyms in kinds.items()
-        if any(_has_phrase(stems, compounds, synonym) for synonym in synonyms)
-    )
+    return _Matcher(kinds).match(statement)
 
 
-def _has_phrase(stems: list[str], compounds: set[str], synonym: str) -> bool:
+class _Matcher:
+    """The catalogue's synonyms indexed by their first stem, built once per import.
+
+    Looking each statement's words up in the index keeps an import linear in its length:
+    trying every synonym at every word made a 200 KB leaflet take half a minute.
+    """
+
+    def __init__(self, kinds: Mapping[str, Sequence[str]]) -> None:
+        self.order = tuple(kinds)
+        self.by_first: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        self.by_joined: dict[str, set[str]] = {}
+        for kind, synonyms in kinds.items():
+            for synonym in synonyms:
+                phrase, joined = _phrase(synonym)
+                if not phrase:
+                    continue
+                self.by_first.setdefault(phrase[0], []).append((kind, phrase))
+                self.by_joined.setdefault(joined, set()).add(kind)
+
+    def match(self, statement: str) -> tuple[str, ...]:
+        words = _tokens(statement)
+        stems = [_stem(word) for word in words]
+        # "blood borne" and "bloodborne" must meet whichever way the catalogue spells it.
+        compounds = {_stem(a + b) for a, b in zip(words, words[1:], strict=False)} | set(stems)
+        found: set[str] = set()
+        for i, stem in enumerate(stems):
+            for kind, phrase in self.by_first.get(stem, ()):
+                if kind not in found and tuple(stems[i : i + len(phrase)]) == phrase:
+                    found.add(kind)
+        for compound in compounds:
+            found |= self.by_joined.get(compound, set())
+        return tuple(kind for kind in self.order if kind in found)
+
+
+@lru_cache(maxsize=4096)
+def _phrase(synonym: str) -> tuple[tuple[str, ...], str]:
+    """A synonym's stems, and the stem of its words run together, worked out once."""
     words = _tokens(synonym)
-    phrase = [_stem(word) for word in words]
-    if not phrase:
-        return False
-    size = len(phrase)
-    if any(stems[i : i + size] == phrase for i in range(len(stems) - size + 1)):
-        return True
-    return _stem("".join(words)) in compounds
+    return tuple(_stem(word) for word in words), _stem("".join(words))
 
 
 def _heading_at(lines: Sequence[str], i: int, *, lead_ins: bool) -> tuple[int, str, int] | None:
@@ -173,8 +215,8 @@ def _heading_at(lines: Sequence[str], i: int, *, lead_ins: bool) -> tuple[int, s
     line = lines[i].strip()
     if not any(c.isalpha() for c in line):
         return None
-    if atx := _ATX.match(lines[i]):
-        return len(atx[1]), _clean_heading(atx[2]), 1
+    if atx := _atx(lines[i]):
+        return atx[0], _clean_heading(atx[1]), 1
     next_line = lines[i + 1] if i + 1 < len(lines) else ""
     if _BULLET.match(lines[i]):
         return None
@@ -196,6 +238,17 @@ def _heading_at(lines: Sequence[str], i: int, *, lead_ins: bool) -> tuple[int, s
     return 1, text, 1
 
 
+def _atx(line: str) -> tuple[int, str] | None:
+    """Return (level, text) of a Markdown "#" heading line, its closing hashes removed."""
+    opening = _ATX_OPEN.match(line)
+    if opening is None:
+        return None
+    end = len(line)
+    while end > opening.end() and (line[end - 1].isspace() or line[end - 1] == "#"):
+        end -= 1
+    return len(opening[1]), line[opening.end() : end].strip()
+
+
 def _continues(is_bullet: bool, line: str, after_blank: bool) -> bool:
     """Tell whether a non-bullet line belongs to the block before it."""
     if line.rstrip().endswith(":"):
@@ -204,16 +257,18 @@ def _continues(is_bullet: bool, line: str, after_blank: bool) -> bool:
 
 
 def _sentences(text: str) -> list[str]:
-    sentences: list[str] = []
+    # Each sentence as its pieces, joined once at the end: adding to a growing string would
+    # copy it each time, quadratic over a long run of "e.g." abbreviations.
+    sentences: list[list[str]] = []
     for piece in _SENTENCE_BREAK.split(text):
-        previous = sentences[-1].lower() if sentences else ""
+        previous = sentences[-1][-1].lower() if sentences else ""
         if previous.endswith(("e.g.", "i.e.")) or (
             previous.endswith(("etc.", "approx.", "vs.")) and not piece[:1].isupper()
         ):
-            sentences[-1] += " " + piece
+            sentences[-1].append(piece)
         else:
-            sentences.append(piece)
-    return sentences
+            sentences.append([piece])
+    return [" ".join(pieces) for pieces in sentences]
 
 
 def _clean_heading(text: str) -> str:
@@ -229,6 +284,7 @@ def _is_risk_heading(text: str) -> bool:
     return bool(_RISK_HEADING.search(" ".join(_tokens(text))))
 
 
+@lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
     """Strip a common suffix so "sterilized", "sterile" and "sterilisation" meet."""
     word = re.sub(r"iz(e|ed|es|ing|ation|ations)$", r"is\1", word)

@@ -107,13 +107,17 @@ def create_draft_from_text(
     actor: User | None,
     now: datetime | None = None,
     register_version: int = rules.CURRENT_REGISTER,
+    result: importer.ImportResult | None = None,
 ):
     """Import a risk section into a draft template; returns (draft, import result).
 
-    Raises importer.NoRiskSectionError when the document has no risk section.
+    Raises importer.NoRiskSectionError when the document has no risk section and
+    importer.TextTooLongError when it is longer than the importer reads. A caller that has
+    parsed the text already (against the current register) passes its `result`.
     """
     register = rules.load_register(register_version)
-    result = importer.parse_risk_section(text, register.synonyms)
+    if result is None:
+        result = importer.parse_risk_section(text, register.synonyms)
     statements = [(s.text, s.kinds) for s in result.statements]
     definition = rules.build_definition(
         register, result.matched_kinds, statements, title=f"{register.title} ({result.heading})"

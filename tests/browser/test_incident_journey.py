@@ -27,7 +27,7 @@ def stuck(make_clinic, make_user, make_session):
     practitioner = make_user("practitioner", clinic=clinic, name="Ada Author")
     lead = make_user("practitioner", clinic=clinic, name="Lena Lead")
     lead = db.session.get(User, lead.id)
-    lead.is_clinic_lead = True
+    lead.lead_clinic_id = lead.clinic_id
     db.session.commit()
     session = make_session(
         practitioner,

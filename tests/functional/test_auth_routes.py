@@ -3,6 +3,8 @@ deactivation and the security headers, all through the routes with CSRF on."""
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import timedelta
 from urllib.parse import urlparse
 
@@ -12,7 +14,7 @@ from sqlalchemy import func, select, update
 
 from safety.audit.models import AuditEvent
 from safety.auth import services
-from safety.auth.models import LoginSession, User
+from safety.auth.models import LoginSession, LoginThrottle, User
 from safety.dbtypes import utcnow
 from safety.extensions import db
 
@@ -103,39 +105,146 @@ def test_signing_in_without_a_csrf_token_is_refused(client, user):
     assert login_sessions(user.id) == []
 
 
-def test_an_account_locks_after_repeated_failures_and_refuses_even_the_right_password(
-    app, client, user
-):
-    attempts = app.config["LOGIN_MAX_FAILURES"]
-    for _ in range(attempts):
-        refused = post_form(client, "/auth/login", {"email": user.email, "password": "guess"})
-        assert refused.status_code == 401
+STRANGER = {"REMOTE_ADDR": "203.0.113.9"}
 
-    right = post_form(client, "/auth/login", {"email": user.email, "password": PASSWORD})
+
+def guess(client, email: str, *, times: int = 1, environ: dict | None = None) -> list[int]:
+    """Post wrong passwords for an address; return the statuses."""
+    return [
+        post_form(
+            client,
+            "/auth/login",
+            {"email": email, "password": "wrong-guess"},
+            environ_overrides=environ or {},
+        ).status_code
+        for _ in range(times)
+    ]
+
+
+def without_csrf(response) -> str:
+    return re.sub(r'name="csrf_token"[^>]*value="[^"]+"', "", page_text(response))
+
+
+def test_a_client_that_keeps_guessing_waits_even_for_the_right_password(app, client, user):
+    guess(client, user.email, times=app.config["LOGIN_MAX_FAILURES"])
+
+    right = login(client, user)
 
     assert right.status_code == 401
-    assert "locked" in page_text(right)
+    assert services.LOGIN_FAILED in html.unescape(page_text(right))
     assert not is_signed_in(client)
     assert login_sessions(user.id) == []
+    assert audit_actions("auth.throttled") == 1
 
 
-def test_one_failure_fewer_than_the_limit_does_not_lock_the_account(app, client, user):
-    for _ in range(app.config["LOGIN_MAX_FAILURES"] - 1):
-        post_form(client, "/auth/login", {"email": user.email, "password": "guess"})
+def test_one_failure_fewer_than_the_limit_costs_no_wait(app, client, user):
+    guess(client, user.email, times=app.config["LOGIN_MAX_FAILURES"] - 1)
 
     assert login(client, user).status_code == 302
 
 
-def test_a_locked_account_opens_again_once_the_lockout_has_passed(app, client, user):
-    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
-        post_form(client, "/auth/login", {"email": user.email, "password": "guess"})
+def test_a_throttled_client_signs_in_once_its_wait_has_passed(app, client, user):
+    guess(client, user.email, times=app.config["LOGIN_MAX_FAILURES"])
     db.session.execute(
-        update(User).where(User.id == user.id).values(locked_until_dt=utcnow() - timedelta(1))
+        update(LoginThrottle).values(blocked_until_dt=utcnow() - timedelta(seconds=1))
     )
     db.session.commit()
 
     assert login(client, user).status_code == 302
     assert is_signed_in(client)
+
+
+def test_the_waits_grow_with_each_further_failure(app, client, user):
+    guess(client, user.email, times=app.config["LOGIN_MAX_FAILURES"])
+    waits = []
+    for _ in range(3):
+        db.session.expire_all()
+        row = db.session.scalars(
+            select(LoginThrottle).where(LoginThrottle.bucket.like("addr:%"))
+        ).one()
+        waits.append(row.blocked_until_dt - row.last_failure_dt)
+        db.session.execute(update(LoginThrottle).values(blocked_until_dt=None))
+        db.session.commit()
+        guess(client, user.email)
+
+    assert waits[0] == app.config["LOGIN_THROTTLE_FIRST"]
+    assert waits == sorted(waits) and waits[2] == 4 * waits[0]
+
+
+def test_a_stranger_guessing_from_elsewhere_does_not_lock_the_owner_out(app, client, user):
+    stranger = app.test_client()
+    statuses = guess(stranger, user.email, times=8, environ=STRANGER)
+    assert set(statuses) == {401}
+    assert login(stranger, user, environ_overrides=STRANGER).status_code == 401
+
+    assert login(client, user).status_code == 302
+    assert is_signed_in(client)
+
+
+def test_the_owners_browser_signs_in_while_strangers_guess_from_many_addresses(app, client, user):
+    login(client, user)
+    post_form(client, "/auth/logout")
+    assert client.get_cookie("needlesafe_device", path="/auth/") is not None
+    for n in range(app.config["LOGIN_UNTRUSTED_MAX_FAILURES"]):
+        guess(app.test_client(), user.email, environ={"REMOTE_ADDR": f"198.51.100.{n + 1}"})
+
+    new_browser = app.test_client()
+    refused = login(new_browser, user, environ_overrides={"REMOTE_ADDR": "192.0.2.1"})
+    owner = login(client, user)
+
+    assert refused.status_code == 401
+    assert owner.status_code == 302
+    assert is_signed_in(client)
+
+
+def test_a_device_cookie_of_another_account_gives_no_allowance(app, client, user, make_user):
+    email = user.email
+    other = make_user("practitioner", email="ada@clinic.test")
+    assert login(client, other).status_code == 302
+    post_form(client, "/auth/logout")
+    guess(client, email, times=app.config["LOGIN_MAX_FAILURES"])
+
+    refused = post_form(client, "/auth/login", {"email": email, "password": PASSWORD})
+
+    assert refused.status_code == 401
+
+
+def test_unknown_known_throttled_and_deactivated_accounts_get_one_answer_after_the_same_work(
+    app, client, user, make_user, monkeypatch
+):
+    from argon2 import PasswordHasher
+
+    checks = []
+    real_verify = PasswordHasher.verify
+
+    def counted(self, hash, password):
+        checks.append(hash)
+        return real_verify(self, hash, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counted)
+    known = user.email
+    gone = make_user("practitioner", email="gone@clinic.test").id
+    make_user("practitioner", email="slow@clinic.test")
+    db.session.execute(update(User).where(User.id == gone).values(is_enabled=False))
+    db.session.commit()
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        post_form(client, "/auth/login", {"email": "slow@clinic.test", "password": "wrong"})
+
+    answers = []
+    for email, password in [
+        (known, "wrong-password"),
+        ("nobody@clinic.test", "wrong-password"),
+        ("gone@clinic.test", PASSWORD),
+        ("slow@clinic.test", PASSWORD),
+    ]:
+        checks.clear()
+        response = post_form(client, "/auth/login", {"email": email, "password": password})
+        page = without_csrf(response).replace(email, "EMAIL")
+        answers.append((response.status_code, page, len(checks)))
+
+    assert len(set(answers)) == 1
+    assert answers[0][0] == 401
+    assert answers[0][2] == 1
 
 
 def test_too_many_sign_in_attempts_get_a_kind_429_page(app, client, user):
@@ -438,3 +547,101 @@ def test_the_csrf_token_is_tied_to_the_browser_session(app, client, user):
 
     assert response.status_code == 400
     assert not is_signed_in(client)
+
+
+# --- behind a proxy --------------------------------------------------------------------------
+
+
+def behind_proxy(app, hops: int):
+    from safety import _configure_proxy
+
+    app.config["TRUSTED_PROXY_HOPS"] = hops
+    _configure_proxy(app)
+    return app.test_client()
+
+
+def forwarded(address: str) -> dict:
+    return {"headers": {"X-Forwarded-For": address}}
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_rate_limit(app, user):
+    client = behind_proxy(app, 1)
+    for _ in range(10):
+        post_form(
+            client,
+            "/auth/login",
+            {"email": "someone@clinic.test", "password": "x"},
+            **forwarded("198.51.100.7"),
+        )
+    assert login(client, user, **forwarded("198.51.100.7")).status_code == 429
+
+    other = login(client, user, **forwarded("198.51.100.8"))
+
+    assert other.status_code == 302
+    failure = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "auth.login_failed")
+    ).first()
+    assert failure.details["client"] == "198.51.100.7"
+
+
+def test_without_a_trusted_proxy_a_forwarded_address_is_ignored(app, user):
+    client = behind_proxy(app, 0)
+    for n in range(10):
+        post_form(
+            client,
+            "/auth/login",
+            {"email": "someone@clinic.test", "password": "x"},
+            **forwarded(f"198.51.100.{n}"),
+        )
+
+    assert login(client, user, **forwarded("198.51.100.200")).status_code == 429
+    failure = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "auth.login_failed")
+    ).first()
+    assert failure.details["client"] == "127.0.0.1"
+
+
+# --- demo accounts -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def demo_account(make_user):
+    from safety.auth.rules import DEMO_PASSWORD
+
+    user = make_user("compliance", email="compliance@example.com")
+    db.session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(password_hash=services.hash_password(DEMO_PASSWORD))
+    )
+    db.session.commit()
+    return "compliance@example.com", DEMO_PASSWORD
+
+
+def test_a_demo_account_cannot_sign_in_outside_demo_mode(app, client, demo_account):
+    email, password = demo_account
+    app.config["DEMO_MODE"] = False
+
+    response = post_form(client, "/auth/login", {"email": email, "password": password})
+
+    assert response.status_code == 401
+    assert services.LOGIN_FAILED in html.unescape(page_text(response))
+    event = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "auth.login_failed")
+    ).one()
+    assert event.details["reason"] == "demo_account"
+
+
+def test_a_demo_account_signs_in_in_demo_mode(app, client, demo_account):
+    email, password = demo_account
+
+    response = post_form(client, "/auth/login", {"email": email, "password": password})
+
+    assert response.status_code == 302
+
+
+def test_production_start_up_warns_when_demo_accounts_exist(app, demo_account, caplog):
+    from safety.demo.services import warn_about_demo_accounts
+
+    assert warn_about_demo_accounts(app) == 1
+    assert "1 demo accounts exist" in caplog.text

@@ -47,7 +47,7 @@ def build_world(make_clinic, make_user, make_session) -> World:
         "admin": make_user("admin", name="Alan Admin"),
     }
     lead = db.session.get(User, users["lead"].id)
-    lead.is_clinic_lead = True
+    lead.lead_clinic_id = lead.clinic_id
     db.session.commit()
     emails = {role: user.email for role, user in users.items()}
     author = db.session.get(User, users["practitioner"].id)
@@ -345,7 +345,7 @@ def test_an_administrator_makes_a_practitioner_clinic_lead_and_they_see_the_name
     response = post_form(client, f"/admin/users/{colleague.id}/lead")
     assert response.status_code == 302
     db.session.expire_all()
-    assert db.session.get(User, colleague.id).is_clinic_lead
+    assert db.session.get(User, colleague.id).lead_clinic_id == colleague.clinic_id
     assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "user.clinic_lead"))
     other = client.application.test_client()
     sign_in(other, world, "colleague")
@@ -358,7 +358,7 @@ def test_compliance_cannot_be_made_clinic_lead(client, world):
     response = post_form(client, f"/admin/users/{officer.id}/lead")
     assert response.status_code == 409
     db.session.expire_all()
-    assert not db.session.get(User, officer.id).is_clinic_lead
+    assert db.session.get(User, officer.id).lead_clinic_id is None
 
 
 def test_the_lead_command_makes_and_unmakes_a_clinic_lead(runner, world):
@@ -366,7 +366,7 @@ def test_the_lead_command_makes_and_unmakes_a_clinic_lead(runner, world):
     assert result.exit_code == 0, result.output
     db.session.expire_all()
     assert db.session.scalar(
-        select(User.is_clinic_lead).where(User.email == world.emails["colleague"])
+        select(User.lead_clinic_id).where(User.email == world.emails["colleague"])
     )
     result = runner.invoke(args=["users", "lead", "--email", world.emails["colleague"], "--off"])
     assert result.exit_code == 0, result.output

@@ -307,12 +307,11 @@ def test_an_expired_lock_needs_no_unlocking(admin, practitioner):
 
 def test_a_new_account_with_an_unknown_clinic_is_refused_beside_the_clinic(admin):
     with pytest.raises(DomainError) as refused:
-        services.create_account(
+        services.invite_account(
             email="new@clinic.test",
             name="Newton Newcomer",
             role="practitioner",
             clinic_id=424242,
-            password="quartz-meadow-lantern-9",
             actor=admin,
         )
 

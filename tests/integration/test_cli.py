@@ -461,7 +461,7 @@ def test_the_demo_seed_creates_the_five_demo_accounts_with_the_demo_password(see
     assert set(users) == DEMO_EMAILS
     assert users["practitioner@example.com"].role == "practitioner"
     assert users["practitioner2@example.com"].role == "practitioner"
-    assert users["lead@example.com"].is_clinic_lead
+    assert users["lead@example.com"].lead_clinic_id == users["lead@example.com"].clinic_id
     assert users["compliance@example.com"].role == "compliance"
     assert users["admin@example.com"].role == "admin"
     for user in users.values():

@@ -83,7 +83,7 @@ def practitioner(make_user, clinic):
 @pytest.fixture
 def lead(make_user, clinic):
     user = make_user(clinic=clinic, email="lead@harbour.test")
-    user.is_clinic_lead = True
+    user.lead_clinic_id = user.clinic_id
     return saved(user)
 
 

@@ -7,6 +7,7 @@ by that prefix or by its id; every issue and revocation is audited.
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -109,7 +110,7 @@ def test_creating_a_token_is_audited_without_the_secret(runner, officer):
     secret = create(runner, officer.email).stdout.strip()
 
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "token.create"))
-    assert event.details == {"user": officer.id, "prefix": secret[:12]}
+    assert event.details == {"user": officer.id, "prefix": secret[:12], "days": 90}
     assert secret not in str(event.details)
 
 
@@ -184,3 +185,37 @@ def test_list_says_when_there_are_no_tokens(runner):
 
     assert result.exit_code == 0
     assert result.stdout.strip() == "No tokens."
+
+
+# --- expiry ----------------------------------------------------------------------------------
+
+
+def test_a_token_lasts_ninety_days_by_default_and_is_refused_from_its_expiry_on(runner, officer):
+    secret = create(runner, officer.email).stdout.strip()
+    (token,) = tokens()
+    header = f"Bearer {secret}"
+
+    assert token.expires_dt - token.created_dt == timedelta(days=90)
+    assert api_tokens.authenticate(header, now=token.expires_dt - timedelta(seconds=1))
+    with pytest.raises(api_tokens.TokenRefused, match="expired"):
+        api_tokens.authenticate(header, now=token.expires_dt)
+
+
+def test_days_sets_a_tokens_life_and_list_shows_when_it_expires(runner, officer):
+    result = runner.invoke(args=["tokens", "create", "--user", officer.email, "--days", "7"])
+
+    assert result.exit_code == 0, result.output
+    (token,) = tokens()
+    assert token.expires_dt - token.created_dt == timedelta(days=7)
+    listing = runner.invoke(args=["tokens", "list"]).output
+    assert "expires" in listing
+    assert f"{token.expires_dt:%Y-%m-%d %H:%M}" in listing
+
+
+@pytest.mark.parametrize("days", ["0", "-1", "367"])
+def test_a_token_life_out_of_range_is_refused_and_nothing_is_issued(runner, officer, days):
+    result = runner.invoke(args=["tokens", "create", "--user", officer.email, "--days", days])
+
+    assert result.exit_code == 1
+    assert "between 1 and 366 days" in result.stderr
+    assert tokens() == []

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
+import pyotp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,10 +13,17 @@ from hypothesis import strategies as st
 from safety.auth.rules import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
+    UNTRUSTED,
+    accepted_totp_step,
     after_failure,
     is_locked,
+    new_recovery_codes,
+    normalise_recovery_code,
     password_problems,
     session_end_reason,
+    throttle_buckets,
+    throttle_delay,
+    totp_step,
 )
 
 NOW = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
@@ -199,3 +208,95 @@ def test_a_session_is_never_valid_beyond_its_absolute_lifetime(age, since_seen):
 @given(age=st.timedeltas(min_value=timedelta(0), max_value=ABSOLUTE - timedelta(microseconds=1)))
 def test_a_session_in_constant_use_stays_valid_until_its_absolute_lifetime(age):
     assert end_reason(NOW - age, NOW) is None
+
+
+# sign-in throttling
+
+
+FIRST, CAP = timedelta(seconds=30), timedelta(minutes=15)
+
+
+@pytest.mark.parametrize(
+    ("failures", "wait"),
+    [
+        (0, None),
+        (4, None),
+        (5, FIRST),
+        (6, 2 * FIRST),
+        (7, 4 * FIRST),
+        (10, CAP),
+        (10_000, CAP),
+    ],
+)
+def test_the_wait_doubles_after_the_free_failures_up_to_the_cap(failures, wait):
+    assert throttle_delay(failures, free=5, first=FIRST, cap=CAP) == wait
+
+
+def test_a_browser_with_the_accounts_device_cookie_counts_only_against_itself():
+    assert throttle_buckets(client="203.0.113.9", device="abc") == ["device:abc"]
+
+
+def test_any_other_client_counts_against_its_address_and_the_shared_bucket():
+    assert throttle_buckets(client="203.0.113.9", device=None) == [
+        "addr:203.0.113.9",
+        UNTRUSTED,
+    ]
+
+
+# second factor (TOTP, RFC 6238)
+
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+TOTP = pyotp.TOTP(SECRET)
+
+
+def code_at(moment: datetime) -> str:
+    return TOTP.at(moment)
+
+
+def test_the_current_code_is_accepted_and_names_its_step():
+    assert accepted_totp_step(SECRET, code_at(NOW), NOW, last_step=None) == totp_step(NOW)
+
+
+@pytest.mark.parametrize("seconds", [-30, 30])
+def test_a_code_one_step_either_side_of_now_is_accepted(seconds):
+    then = NOW + timedelta(seconds=seconds)
+
+    assert accepted_totp_step(SECRET, code_at(then), NOW, last_step=None) == totp_step(then)
+
+
+@pytest.mark.parametrize("seconds", [-90, 90, 3600])
+def test_a_code_outside_the_small_window_is_refused(seconds):
+    then = NOW + timedelta(seconds=seconds)
+
+    assert accepted_totp_step(SECRET, code_at(then), NOW, last_step=None) is None
+
+
+def test_a_code_works_once_even_inside_its_window():
+    step = accepted_totp_step(SECRET, code_at(NOW), NOW, last_step=None)
+    later = NOW + timedelta(seconds=20)
+
+    assert accepted_totp_step(SECRET, code_at(NOW), later, last_step=step) is None
+
+
+def test_as_the_clock_moves_each_new_code_is_accepted_after_the_last():
+    last = None
+    for minute in range(5):
+        moment = NOW + timedelta(minutes=minute)
+        step = accepted_totp_step(SECRET, code_at(moment), moment, last_step=last)
+        assert step is not None and (last is None or step > last)
+        last = step
+
+
+@pytest.mark.parametrize("code", ["", "12345", "1234567", "abcdef", "12 34 5x"])
+def test_a_code_that_is_not_six_digits_is_refused(code):
+    assert accepted_totp_step(SECRET, code, NOW, last_step=None) is None
+
+
+def test_recovery_codes_are_ten_distinct_and_read_however_they_are_typed():
+    codes = new_recovery_codes()
+
+    assert len(set(codes)) == 10
+    assert all(re.fullmatch(r"[a-z2-9]{5}-[a-z2-9]{5}", code) for code in codes)
+    assert normalise_recovery_code(" " + codes[0].upper().replace("-", " ")) == codes[0].replace(
+        "-", ""
+    )

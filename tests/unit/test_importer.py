@@ -1,8 +1,11 @@
+import contextlib
 import json
+import time
 from pathlib import Path
 
 import pytest
 
+from safety.risks import importer
 from safety.risks.importer import (
     NoRiskSectionError,
     Statement,
@@ -281,3 +284,33 @@ def test_words_that_only_resemble_a_synonym_do_not_match_soreness(statement):
 def test_matched_kinds_follow_catalogue_order_not_document_order():
     result = parse_risk_section("Risks\n- Fainting\n- Bruising\n- Infection\n", KINDS)
     assert result.matched_kinds == ("bloodborne_infection", "bruising", "syncope")
+
+
+# --- size and time bounds --------------------------------------------------------------------
+
+
+def test_a_text_longer_than_the_importer_reads_is_refused_before_any_parsing():
+    text = "# Risks\n" + "- Bruising at the site.\n" * (importer.MAX_TEXT_CHARS // 20)
+
+    with pytest.raises(importer.TextTooLongError, match="longer than 1,000,000 characters"):
+        importer.parse_risk_section(text, KINDS)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# Risks " + " " * 190_000 + "x",
+        "# Risks\n"
+        + "\n".join("- Bruising and soreness may follow needling." for _ in range(20_000)),
+        "Risks\n\n" + "\n\n".join("Bruising\nA bruise may appear." for _ in range(20_000)),
+        "# Risks\n" + "e.g. " * 150_000,
+    ],
+    ids=["a heading with a long run of spaces", "20,000 bullets", "20,000 sub-headings", "e.g."],
+)
+def test_the_importer_works_in_linear_time_on_texts_near_its_limit(text):
+    # A bound far above the linear time (a fraction of a second) and far below what the
+    # quadratic importer took (31 s for 196 KB; 7 minutes for the run of spaces).
+    started = time.perf_counter()
+    with contextlib.suppress(importer.NoRiskSectionError):
+        importer.parse_risk_section(text, KINDS)
+    assert time.perf_counter() - started < 10

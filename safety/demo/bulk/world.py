@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
 
+from safety.auth.rules import DEMO_PASSWORD
+
 #: The sessions span this many days and end this many days ago.
 SPAN_DAYS = 730
 END_DAYS_AGO = 3
@@ -22,7 +24,7 @@ PRACTITIONERS_PER_CLINIC = 8
 SESSIONS_PER_PATIENT = 20
 #: A patient comes back within this many days of their first visit.
 COURSE_DAYS = 365
-PASSWORD = "needlesafe-demo"
+PASSWORD = DEMO_PASSWORD
 EMAIL_DOMAIN = "bulk.example.com"
 
 #: (name, IANA zone, relative size, opening hour, closing hour)

@@ -1,0 +1,120 @@
+"""Eight taps on "Sign" at once, over real HTTP: one signature, and every tap lands on it.
+
+A practitioner at a slow tablet taps "Sign" again and again; each tap is a request of its own,
+served by its own thread with its own database connection, all reading the session open
+before any has committed. Exactly one may sign (one signature, one event, one set of
+follow-ups); every other tap must land on the signed record, never on an error page. Run on
+SQLite (a file, WAL) and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import re
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+from browser.conftest import LiveServer
+from conftest import PASSWORD
+from sqlalchemy import func, select
+
+from safety.audit.models import AuditEvent
+from safety.checklists.models import TreatmentSession
+from safety.extensions import db
+from safety.followup.models import FollowUp
+
+TAPS = 8
+ALL_PHASES = ("signin", "timeout", "signout")
+
+
+class Browser:
+    """One browser: a cookie jar shared by all its tabs (and taps)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+
+    def get(self, path: str) -> tuple[int, str, str]:
+        return self._open(urllib.request.Request(self.base_url + path))
+
+    def post(self, path: str, form: dict) -> tuple[int, str, str]:
+        data = urllib.parse.urlencode(form).encode()
+        return self._open(urllib.request.Request(self.base_url + path, data=data))
+
+    def _open(self, request) -> tuple[int, str, str]:
+        try:
+            with self.opener.open(request, timeout=60) as response:
+                return response.status, response.geturl(), response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.geturl(), error.read().decode()
+
+    def csrf(self, path: str) -> str:
+        _, _, page = self.get(path)
+        return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+
+
+@pytest.fixture
+def practitioner(make_user):
+    return make_user()
+
+
+@pytest.fixture
+def served(app):
+    db.session.commit()
+    server = LiveServer(app)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.real_commits  # the served app's threads have connections of their own
+def test_eight_simultaneous_taps_on_sign_give_one_signature_and_no_error_page(
+    app, practitioner, make_session, served
+):
+    session_id = make_session(practitioner, phases=ALL_PHASES).id
+    email = practitioner.email
+    db.session.commit()
+    browser = Browser(served.url)
+    status, _, _ = browser.post(
+        "/auth/login",
+        {"email": email, "password": PASSWORD, "csrf_token": browser.csrf("/auth/login")},
+    )
+    assert status == 200
+    record = f"/sessions/{session_id}"
+    token = browser.csrf(record)
+    start = threading.Barrier(TAPS)
+    answers: list[tuple[int, str, str]] = []
+
+    def tap() -> None:
+        start.wait(timeout=30)
+        answers.append(browser.post(f"{record}/sign", {"password": PASSWORD, "csrf_token": token}))
+
+    threads = [threading.Thread(target=tap) for _ in range(TAPS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert len(answers) == TAPS
+    assert {status for status, _, _ in answers} == {200}
+    assert {urllib.parse.urlparse(url).path for _, url, _ in answers} == {record}
+    assert all("can no longer be changed" in page for _, _, page in answers)
+    assert not any("Nothing was saved" in page for _, _, page in answers)
+    db.session.expire_all()
+    signed = db.session.get(TreatmentSession, session_id)
+    assert signed.is_signed
+    signs = db.session.scalar(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(AuditEvent.action == "session.sign", AuditEvent.object_id == str(session_id))
+    )
+    assert signs == 1
+    follow_ups = db.session.scalars(
+        select(FollowUp.kind).where(FollowUp.session_id == session_id)
+    ).all()
+    assert len(follow_ups) == len(set(follow_ups)) > 0
