@@ -26,14 +26,16 @@ LOCKED = "Too many failed attempts: this account is locked for a while. Try agai
 
 
 @cache
-def _hasher(time_cost: int, memory_cost: int) -> PasswordHasher:
-    return PasswordHasher(time_cost=time_cost, memory_cost=memory_cost)
+def _hasher(time_cost: int, memory_cost: int, parallelism: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
 
 
 def hasher() -> PasswordHasher:
-    """Return the argon2id hasher with this environment's cost."""
+    """Return the argon2id hasher with this environment's cost (config.py says why this cost)."""
     config = current_app.config
-    return _hasher(config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_COST"])
+    return _hasher(
+        config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_COST"], config["ARGON2_PARALLELISM"]
+    )
 
 
 def hash_password(password: str) -> str:
@@ -79,6 +81,8 @@ def authenticate(email: str, password: str, *, now: datetime | None = None) -> U
         )
     user.failed_login_count = 0
     user.locked_until_dt = None
+    # The password is at hand only now: a hash made with other parameters (older, or stronger
+    # or weaker than configured) is replaced, so a change of cost reaches every active account.
     if hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
