@@ -77,6 +77,9 @@ class Config:
     BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")
     #: How long a worker holds a claimed reminder before another may take it.
     REMINDER_LEASE_SECONDS = int(os.environ.get("REMINDER_LEASE_SECONDS", "120"))
+    #: How long one pass of the worker (`reminders work --once`) may keep sending before it
+    #: stops; under a minute so a cron run each minute rarely overlaps the next.
+    REMINDER_WORK_BUDGET_SECONDS = float(os.environ.get("REMINDER_WORK_BUDGET_SECONDS", "50"))
     PATIENT_FORM_RATE_LIMIT = os.environ.get("PATIENT_FORM_RATE_LIMIT", "30 per minute")
 
     #: PostgreSQL in production: `flask db upgrade` connects as this owner role and grants the
