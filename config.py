@@ -82,6 +82,10 @@ class Config:
     REMINDER_WORK_BUDGET_SECONDS = float(os.environ.get("REMINDER_WORK_BUDGET_SECONDS", "50"))
     PATIENT_FORM_RATE_LIMIT = os.environ.get("PATIENT_FORM_RATE_LIMIT", "30 per minute")
 
+    #: How old the dashboard's session counts and monthly charts may be, per app process; the
+    #: page says when they were counted. 0 counts them for every request.
+    DASHBOARD_CACHE_SECONDS = float(os.environ.get("DASHBOARD_CACHE_SECONDS", "60"))
+
     #: PostgreSQL in production: `flask db upgrade` connects as this owner role and grants the
     #: application's role (DATABASE_URL's user) only what it needs (safety/dbroles.py).
     MIGRATION_DATABASE_URL = os.environ.get("MIGRATION_DATABASE_URL")
@@ -134,6 +138,8 @@ class TestingConfig(Config):
     RATELIMIT_STORAGE_URI = "memory://"
     ARGON2_TIME_COST = 1
     ARGON2_MEMORY_COST = 1024
+    #: Tests change data between two looks at the dashboard; the one test of the cache sets it.
+    DASHBOARD_CACHE_SECONDS = 0.0
     #: The fixtures give each test its own key and checkpoint store under a temporary folder.
     AUDIT_CREATE_KEY = True
 
