@@ -393,6 +393,7 @@ def sessions_for_today(actor: User, *, now: datetime | None = None) -> list[Trea
             )
             .options(
                 selectinload(TreatmentSession.patient),
+                selectinload(TreatmentSession.practitioner),
                 selectinload(TreatmentSession.entries),
                 selectinload(TreatmentSession.template_version),
             )
@@ -425,6 +426,17 @@ def signed_records(
 def record_view(actor: User, session_id: int, *, now: datetime | None = None) -> TreatmentSession:
     """Return a record for reading, auditing the view when the reader is not its author."""
     session = get_session(actor, session_id, page=True)
-    if policy.is_audited_view(actor, session):
-        audit.record("session.view", actor=actor, obj=session, now=now)
+    note_view(actor, session, now=now)
     return session
+
+
+def note_view(actor: User, session: TreatmentSession, *, now: datetime | None = None) -> bool:
+    """Audit that someone other than its author read a record; returns whether it was audited.
+
+    The event takes the clinic's chain head, which stays locked until the commit: a reader
+    that loads the rest of the page first holds it for the least time.
+    """
+    if not policy.is_audited_view(actor, session):
+        return False
+    audit.record("session.view", actor=actor, obj=session, now=now)
+    return True
