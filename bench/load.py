@@ -7,7 +7,8 @@
    (`gunicorn --workers 4 --threads 4`), NEEDLESAFE_ENV=production, and bench/floor_app.py served
    by the same gunicorn command. The only settings changed for the bench: cookies over plain
    HTTP on loopback, a sign-in throttle high enough for hundreds of sign-ins from one address,
-   and the development outbox instead of SMTP for reminders.
+   the development outbox instead of SMTP for reminders, and a worker time budget long enough
+   for one pass to drain the whole backlog.
 3. A bounded asyncio load generator (aiohttp) on 127.0.0.1 only: per route and concurrency
    (1, 8, 32) a closed loop of signed-in clients for a fixed time and at most a fixed number
    of requests, floor first; then the practitioner flow (sign in, start, three phases, sign)
@@ -115,6 +116,7 @@ def env_for(work: Path, *, production: bool) -> dict[str, str]:
     if production:
         env["SESSION_COOKIE_SECURE"] = "0"  # plain HTTP on loopback
         env["LOGIN_RATE_LIMIT"] = "1000000 per minute"  # hundreds of sign-ins from one address
+        env["REMINDER_WORK_BUDGET_SECONDS"] = "600"  # one pass drains the whole backlog
     return env
 
 

@@ -78,6 +78,8 @@ def work_once(
             add(batch)
             if "retry" in batch or "failed" in batch:
                 break
+            if len(ids) < size:  # nothing else was due, or other workers hold it
+                break
             if time.monotonic() >= deadline:
                 counts["budget_spent"] = 1
                 break

@@ -192,8 +192,8 @@ def bar_chart(
     for index, s in enumerate(series):
         out.append(f'<g fill="{colour(index)}">')
         for month_index, value in enumerate(s.values):
-            if value is None:
-                continue
+            if not value:  # no sessions, or none with the event: a bar of no height says
+                continue  # nothing and cannot be pointed at; the table gives its figures
             x = month_index * group_width + (group_width - bar * per_group) / 2 + index * bar
             y = y_for(value, top)
             counts = s.counts[month_index] if month_index < len(s.counts) else None

@@ -4,7 +4,9 @@ The busiest pages load what they need up front (one query per list, selectin or 
 loading), so their cost does not grow with the rows they show. Each test counts the statements
 of a request on a small clinic and again after it has grown, and holds both to a fixed budget:
 a lazy load that comes back (one query per row, per phase, per addendum) breaks the budget or
-makes the count grow, and fails here before it reaches a busy clinic.
+makes the count grow, and fails here before it reaches a busy clinic. A phase save and a
+signature are held to theirs too: a commit that drops what the request loaded, to load it all
+again, shows up here.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
-from conftest import PASSWORD, post_form
+from conftest import CLEAN_PHASES, PASSWORD, post_form
 from sqlalchemy import event, select
 
 from safety.auth.models import User
@@ -30,7 +32,14 @@ BLEEDING = {"signout.bleeding": ["prolonged"], "signout.bleeding.note": ["Pressu
 #: Statements per request, whatever the size of the clinic. Each includes the few every
 #: signed-in request runs (its login session and its account) and, for an audited view, the
 #: audit event's chain head and insert.
-BUDGET = {"today": 8, "record": 16, "records": 11, "dashboard": 12}
+BUDGET = {
+    "today": 8,
+    "record": 16,
+    "records": 11,
+    "dashboard": 12,
+    "phase save": 14,
+    "signature": 20,
+}
 
 
 @dataclass(frozen=True)
@@ -175,3 +184,26 @@ def test_the_dashboard_costs_the_same_for_two_records_as_for_twelve(
 
     assert len(large) == len(small)
     assert len(large) <= BUDGET["dashboard"]
+
+
+def test_saving_each_phase_and_signing_cost_a_fixed_number_of_statements(
+    app, client, clinic, make_patient
+):
+    patient = make_patient(person(clinic.practitioner))
+    sign_in(client, clinic.practitioner)
+    started = post_form(client, "/sessions/new", {"patient_id": patient.id})
+    record = started.headers["Location"]
+    saves = []
+    for phase, answers in CLEAN_PHASES.items():
+        db.session.expire_all()
+        with counted() as statements:
+            saved = post_form(client, f"{record}/phase/{phase}", answers)
+        assert saved.status_code == 302
+        saves.append(len(statements))
+    db.session.expire_all()
+    with counted() as statements:
+        signed = post_form(client, f"{record}/sign", {"password": PASSWORD})
+    assert signed.status_code == 302
+
+    assert max(saves) <= BUDGET["phase save"]
+    assert len(statements) <= BUDGET["signature"]
