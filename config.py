@@ -53,7 +53,7 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
 
     WTF_CSRF_TIME_LIMIT = 8 * 3600
-    #: argon2id cost, chosen on purpose: OWASP's Password Storage Cheat Sheet's first option
+    #: argon2id cost, chosen on purpose: the minimum of OWASP's Password Storage Cheat Sheet
     #: (m=19 MiB, t=2, p=1; README "Password checks"). About 32 ms of one core per check here,
     #: where the library default (64 MiB, t=3, p=4) took 180 ms of CPU per sign-in and signature.
     #: A stored hash with other parameters is rehashed at its owner's next sign-in.
