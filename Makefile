@@ -6,7 +6,7 @@ PORT ?= 5000
 export FLASK_APP := wsgi
 export NEEDLESAFE_ENV ?= development
 
-.PHONY: run test install lint format bench clean
+.PHONY: run test install lint format bench bench-load clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,16 @@ format: install
 # and needlesafe_bench on a local PostgreSQL, then writes bench/RESULTS.md (see bench/README.md).
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Not part of `make test`: NeedleSafe under gunicorn on a PostgreSQL database of its own
+# (needlesafe_load, dropped afterwards), driven from 127.0.0.1 beside a bare Flask app; writes
+# bench/LOAD.md (see bench/README.md, "Load"). LOAD_ARGS=--quick checks the tooling in minutes.
+$(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench-load: $(VENV)/.bench-installed
+	$(BIN)/python bench/load.py $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -41,13 +41,17 @@ def field_errors(form) -> dict[str, str]:
     return {name: messages[0] for name, messages in form.errors.items() if name != "csrf_token"}
 
 
-def run_use_case(call: Callable[[], T], *, shown: Collection[int] = (400,)) -> T | Refused:
+def run_use_case(
+    call: Callable[[], T], *, shown: Collection[int] = (400,), keep_loaded: bool = False
+) -> T | Refused:
     """Run one use case and commit it, or return why it was refused.
 
     A refusal rolls the transaction back, except a `RecordedRefusal`, whose record of the
     attempt is committed. Refusals with a status in `shown` come back for the form to show
     beside its fields; any other (not found, forbidden, conflict) is raised again for the
-    error page.
+    error page. `keep_loaded` is for a read that also writes (an audited view): the page
+    shows what the use case loaded, which its own commit did not change, so the commit keeps
+    it instead of expiring it and reloading it row by row while the page renders.
     """
     try:
         result = call()
@@ -59,5 +63,18 @@ def run_use_case(call: Callable[[], T], *, shown: Collection[int] = (400,)) -> T
         if exc.status_code not in shown:
             raise
         return Refused(exc.message, dict(exc.errors), exc.status_code)
-    db.session.commit()
+    commit(keep_loaded=keep_loaded)
     return result
+
+
+def commit(*, keep_loaded: bool = False) -> None:
+    """Commit the request's transaction; with `keep_loaded`, what it loaded stays loaded."""
+    session = db.session()
+    expire, session.expire_on_commit = (
+        session.expire_on_commit,
+        not keep_loaded and (session.expire_on_commit),
+    )
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire

@@ -162,7 +162,10 @@ def _append(
     for move in moves:
         session.execute(move)
     if write is None:
-        session.execute(insert(AuditEvent), rows)
+        # The table, not the entity: the ORM's bulk insert splits the rows into one statement
+        # per set of non-null columns (an event with an actor, one without), while the chains
+        # are locked.
+        session.execute(insert(AuditEvent.__table__), rows)
     else:
         write(rows)
 

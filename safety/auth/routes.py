@@ -62,7 +62,10 @@ def keep_login_session() -> None:
         idle_timeout=config["SESSION_IDLE_TIMEOUT"],
         absolute_lifetime=config["SESSION_ABSOLUTE_LIFETIME"],
     )
-    db.session.commit()
+    # Most requests change nothing here; committing anyway would expire the signed-in account
+    # and load it again for every page.
+    if db.session.dirty:
+        db.session.commit()
     if not valid:
         logout_user()
         session.clear()

@@ -46,19 +46,21 @@ DEVICE_SALT = "needlesafe-device"
 
 
 @cache
-def _hasher(time_cost: int, memory_cost: int) -> PasswordHasher:
-    return PasswordHasher(time_cost=time_cost, memory_cost=memory_cost)
+def _hasher(time_cost: int, memory_cost: int, parallelism: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
 
 
 def hasher() -> PasswordHasher:
-    """Return the argon2id hasher with this environment's cost."""
+    """Return the argon2id hasher with this environment's cost (config.py says why this cost)."""
     config = current_app.config
-    return _hasher(config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_COST"])
+    return _hasher(
+        config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_COST"], config["ARGON2_PARALLELISM"]
+    )
 
 
 @cache
-def _dummy_hash(time_cost: int, memory_cost: int) -> str:
-    return _hasher(time_cost, memory_cost).hash(secrets.token_hex(16))
+def _dummy_hash(time_cost: int, memory_cost: int, parallelism: int) -> str:
+    return _hasher(time_cost, memory_cost, parallelism).hash(secrets.token_hex(16))
 
 
 def spend_a_password_check(password: str) -> None:
@@ -68,7 +70,9 @@ def spend_a_password_check(password: str) -> None:
     than a wrong password and so tell a stranger which addresses have accounts.
     """
     config = current_app.config
-    dummy = _dummy_hash(config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_COST"])
+    dummy = _dummy_hash(
+        config["ARGON2_TIME_COST"], config["ARGON2_MEMORY_COST"], config["ARGON2_PARALLELISM"]
+    )
     with contextlib.suppress(VerificationError, InvalidHashError):
         hasher().verify(dummy, password)
 
@@ -169,6 +173,8 @@ def authenticate(
         # With a second factor the sign-in is not over: a right password must not wipe the
         # failures of someone guessing the code behind it.
         clear_throttles(key, buckets)
+    # The password is at hand only now: a hash made with other parameters (older, or stronger
+    # or weaker than configured) is replaced, so a change of cost reaches every active account.
     if hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user

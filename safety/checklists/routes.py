@@ -150,16 +150,19 @@ def phase(session_id: int, phase_id: str):
     refused = None
     values = {**state.answers, **{f"{k}.note": v for k, v in state.notes.items()}}
     if form.validate_on_submit():
+        # The service appends the new entry to `found.entries`, so the session stays current
+        # after the commit and the next phase is worked out without loading it again.
         result = run_use_case(
             lambda: services.submit_phase(
                 current_user, found.id, phase_id, request.form.to_dict(flat=False)
-            )
+            ),
+            keep_loaded=True,
         )
         if isinstance(result, Refused):
             refused = result
             values = _raw_values(request.form)
         else:
-            following = services.progress(services.get_session(current_user, found.id)).next_phase
+            following = services.progress(found).next_phase
             flash(f"{state.template.phase(phase_id).title} saved.", "success")
             if following is None and rules.stopped_by(state.template, result.answers):
                 return redirect(url_for("checklists.record", session_id=found.id))
@@ -202,7 +205,8 @@ def sign(session_id: int):
         return _record_page(found, sign_form=form, sign_refused=refused, status=400)
     try:
         result = run_use_case(
-            lambda: services.sign_session(current_user, found.id, form.password.data)
+            lambda: services.sign_session(current_user, found.id, form.password.data),
+            keep_loaded=True,  # nothing more is read before the redirect
         )
     except services.AlreadySigned:
         return _already_signed(found)

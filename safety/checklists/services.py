@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from safety.audit import services as audit
 from safety.auth import policy
@@ -64,14 +64,30 @@ def template_for(session: TreatmentSession) -> Template:
     return template_from_definition(session.template_version.definition)
 
 
-def get_session(actor: User, session_id: int) -> TreatmentSession:
-    """Return a session in the actor's scope; anything else is not found, never forbidden."""
+#: What a record page shows of a session, loaded with it: its people, its template version
+#: and its lists, in a fixed number of statements however many entries, flags or addenda.
+RECORD_PAGE = (
+    joinedload(TreatmentSession.clinic),
+    joinedload(TreatmentSession.patient),
+    joinedload(TreatmentSession.practitioner),
+    joinedload(TreatmentSession.cancelled_by),
+    joinedload(TreatmentSession.template_version),
+    selectinload(TreatmentSession.addenda),
+)
+
+
+def get_session(actor: User, session_id: int, *, page: bool = False) -> TreatmentSession:
+    """Return a session in the actor's scope; anything else is not found, never forbidden.
+
+    `page` also loads what a record page shows (RECORD_PAGE).
+    """
     if not is_id(session_id):
         raise NotFound("No such session.")
     session = db.session.scalar(
         policy.visible_sessions(actor)
         .where(TreatmentSession.id == session_id)
         .options(selectinload(TreatmentSession.entries), selectinload(TreatmentSession.flags))
+        .options(*(RECORD_PAGE if page else ()))
     )
     if session is None:
         raise NotFound("No such session.")
@@ -409,7 +425,12 @@ def sessions_for_today(actor: User, *, now: datetime | None = None) -> list[Trea
                     ),
                 )
             )
-            .options(selectinload(TreatmentSession.patient), selectinload(TreatmentSession.entries))
+            .options(
+                selectinload(TreatmentSession.patient),
+                selectinload(TreatmentSession.practitioner),
+                selectinload(TreatmentSession.entries),
+                selectinload(TreatmentSession.template_version),
+            )
             .order_by(TreatmentSession.started_dt.desc())
             .limit(200)
         )
@@ -438,7 +459,18 @@ def signed_records(
 
 def record_view(actor: User, session_id: int, *, now: datetime | None = None) -> TreatmentSession:
     """Return a record for reading, auditing the view when the reader is not its author."""
-    session = get_session(actor, session_id)
-    if policy.is_audited_view(actor, session):
-        audit.record("session.view", actor=actor, obj=session, now=now)
+    session = get_session(actor, session_id, page=True)
+    note_view(actor, session, now=now)
     return session
+
+
+def note_view(actor: User, session: TreatmentSession, *, now: datetime | None = None) -> bool:
+    """Audit that someone other than its author read a record; returns whether it was audited.
+
+    The event takes the clinic's chain head, which stays locked until the commit: a reader
+    that loads the rest of the page first holds it for the least time.
+    """
+    if not policy.is_audited_view(actor, session):
+        return False
+    audit.record("session.view", actor=actor, obj=session, now=now)
+    return True

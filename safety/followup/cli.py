@@ -23,10 +23,17 @@ def reminders_cli() -> None:
 @reminders_cli.command("work")
 @click.option("--once", is_flag=True, help="Deliver what is due now and exit (for cron).")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds one pass may keep sending [default: REMINDER_WORK_BUDGET_SECONDS, 50].",
+)
 @with_appcontext
-def work(once: bool, interval: float) -> None:
-    """Claim due reminders under a lease, send them and record the outcome; sign an audit
-    checkpoint every AUDIT_CHECKPOINT_MINUTES when anything was audited."""
+def work(once: bool, interval: float, budget: float | None) -> None:
+    """Claim due reminders under a lease and send them until none is due or the pass's time
+    budget is spent, recording each outcome; sign an audit checkpoint every
+    AUDIT_CHECKPOINT_MINUTES when anything was audited."""
     worker = f"{socket.gethostname()}:{os.getpid()}"
     stopping = False
 
@@ -37,10 +44,13 @@ def work(once: bool, interval: float) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     while True:
-        counts = work_once(worker)
+        counts = work_once(worker, budget=budget)
         db.session.remove()
+        more = counts.pop("budget_spent", 0)
         if counts:
             click.echo(" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+        if more:
+            click.echo("time budget spent; what is still due goes out on the next pass")
         evidence = checkpoints.tend()
         db.session.remove()
         if "checkpoint" in evidence:
@@ -50,6 +60,8 @@ def work(once: bool, interval: float) -> None:
             click.echo(f"mailed the day's last checkpoint to {mailed} compliance officers")
         if once or stopping:
             return
+        if more:
+            continue
         deadline = time.monotonic() + interval
         while not stopping and time.monotonic() < deadline:
             time.sleep(0.2)

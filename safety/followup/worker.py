@@ -11,6 +11,7 @@ because a message must never leave before the link it carries is stored.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -38,25 +39,56 @@ log = logging.getLogger(__name__)
 BATCH = 100
 
 
-def work_once(worker: str, *, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
-    """Claim and deliver what is due now; returns counts per outcome."""
-    now = now or utcnow()
+def work_once(
+    worker: str,
+    *,
+    now: datetime | None = None,
+    budget: float | None = None,
+    limit: int | None = None,
+) -> dict[str, int]:
+    """Deliver what is due, batch by batch, until nothing is; returns counts per outcome.
+
+    A pass also ends when its time budget (REMINDER_WORK_BUDGET_SECONDS) is spent, so a cron
+    run once a minute does not overlap the next by much, and at the first failed send: the
+    server is likely down, and the rows it released would only be claimed again at once.
+    `limit` caps the rows of this pass (benchmarks). Without `now` each batch is claimed at
+    the current time, so a long drain never hands out leases that have already run out.
+    """
     backend = backend_for(current_app.config)
+    if budget is None:
+        budget = current_app.config["REMINDER_WORK_BUDGET_SECONDS"]
+    deadline = time.monotonic() + budget
     counts: dict[str, int] = {}
+
+    def add(batch: dict[str, int]) -> None:
+        for outcome, n in batch.items():
+            counts[outcome] = counts.get(outcome, 0) + n
+
     # Overdue escalations first: their messages are then due in this very pass.
-    if escalated := escalate_unacknowledged(now=now):
+    if escalated := escalate_unacknowledged(now=now or utcnow()):
         counts["escalated"] = escalated
     # Urgent post-exposure steps left untouched after a sharps injury: to the clinic lead.
     if step_alerts := alert_untouched_steps(now=now):
         counts["step_alerts"] = step_alerts
     db.session.commit()
+    claimed = 0
     try:
-        ids = claim(worker, now=now, limit=limit)
-        for start in range(0, len(ids), BATCH):
-            for outcome, n in deliver_batch(
-                ids[start : start + BATCH], backend, worker=worker, now=now
-            ).items():
-                counts[outcome] = counts.get(outcome, 0) + n
+        while limit is None or claimed < limit:
+            moment = now or utcnow()
+            size = BATCH if limit is None else min(BATCH, limit - claimed)
+            ids = claim(worker, now=moment, limit=size)
+            if not ids:
+                break
+            claimed += len(ids)
+            batch = deliver_batch(ids, backend, worker=worker, now=moment)
+            add(batch)
+            if "retry" in batch or "failed" in batch:
+                break
+            if len(ids) < size:  # nothing else was due, or other workers hold it
+                break
+            if time.monotonic() >= deadline:
+                counts["budget_spent"] = 1
+                break
     finally:
         backend.close()
     return counts

@@ -95,6 +95,12 @@ def month_axis_labels(months: Sequence[str]) -> list[tuple[str, str]]:
     return labels
 
 
+def _coordinate(value: float) -> str:
+    """Return a position to a tenth of a pixel, without a trailing ".0"."""
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
 def _number(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
@@ -176,23 +182,29 @@ def bar_chart(
             f'stroke="#cbd2d9" stroke-width="1"/>'
             f'<text x="-6" y="{y + 4:.1f}" text-anchor="end">{escape(_percent(value))}</text>'
         )
-    # Bars.
+    # Bars, a group per series carrying its colour: with twenty clinics over a year there are
+    # a thousand bars, so each says only where it stands and what it shows.
+    bar_width = _coordinate(max(bar - 1, 1))
+    month_names = [
+        f"{name} {month[:4]}"
+        for (name, _year), month in zip(month_axis_labels(months), months, strict=True)
+    ]
     for index, s in enumerate(series):
-        fill = colour(index)
+        out.append(f'<g fill="{colour(index)}">')
         for month_index, value in enumerate(s.values):
-            if value is None:
-                continue
+            if not value:  # no sessions, or none with the event: a bar of no height says
+                continue  # nothing and cannot be pointed at; the table gives its figures
             x = month_index * group_width + (group_width - bar * per_group) / 2 + index * bar
             y = y_for(value, top)
             counts = s.counts[month_index] if month_index < len(s.counts) else None
-            tip = f"{s.name}, {month_axis_labels([months[month_index]])[0][0]} "
-            tip += f"{months[month_index][:4]}: {_percent(round(value, 1))}"
+            tip = f"{s.name}, {month_names[month_index]}: {_percent(round(value, 1))}"
             if counts:
                 tip += f" ({counts[0]} of {counts[1]} sessions)"
             out.append(
-                f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(bar - 1, 1):.1f}" '
-                f'height="{PLOT_HEIGHT - y:.1f}" fill="{fill}"><title>{escape(tip)}</title></rect>'
+                f'<rect x="{_coordinate(x)}" y="{_coordinate(y)}" width="{bar_width}" '
+                f'height="{_coordinate(PLOT_HEIGHT - y)}"><title>{escape(tip)}</title></rect>'
             )
+        out.append("</g>")
     # Month labels.
     for month_index, (name, year) in enumerate(month_axis_labels(months)):
         x = (month_index + 0.5) * group_width

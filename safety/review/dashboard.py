@@ -23,6 +23,7 @@ from safety.integrity import checkpoints, verify
 from safety.integrity.models import VerificationRun
 from safety.review.flags import UNRESOLVED
 from safety.review.queries import overdue_cutoffs, require_compliance
+from safety.review.recent import Recent
 from safety.review.rules import dashboard as rules
 from safety.review.rules.flags import URGENT_KINDS
 from safety.review.rules.records import session_state
@@ -50,6 +51,10 @@ class Dashboard:
     urgent_flags: int
     followups: dict[str, int]
     tables: list[rules.MeasureTable]
+    #: When the sessions, completion, overdue and monthly figures were counted.
+    figures_as_of: datetime
+    #: How old those may be (DASHBOARD_CACHE_SECONDS); 0 when counted for this request.
+    keep_seconds: float
     verification: VerificationRun | None
     #: The last checkpoint and whether the evidence calls for a red banner (checkpoints.health).
     evidence: dict[str, Any]
@@ -109,39 +114,48 @@ def monthly_counts(start: date, end: date, clinic_id: int | None = None) -> list
     return rules.roll_up_months(tuple(row) for row in db.session.execute(query))
 
 
+@dataclass(frozen=True)
+class Figures:
+    """The slow half of the dashboard: the period's counts and monthly tables, as of a time."""
+
+    started: int
+    signed: int
+    overdue: int
+    tables: list[rules.MeasureTable]
+    as_of: datetime
+
+
+#: Figures computed in this process, by period and clinic (recent.py says why).
+RECENT = Recent()
+
+
 def dashboard(
-    actor: User, *, months: int = 12, clinic_id: int | None = None, now: datetime | None = None
+    actor: User,
+    *,
+    months: int = 12,
+    clinic_id: int | None = None,
+    now: datetime | None = None,
+    keep_seconds: float = 0,
 ) -> Dashboard:
-    """Return the figures of the dashboard for the months ending with the current one."""
+    """Return the figures of the dashboard for the months ending with the current one.
+
+    With `keep_seconds` the counts and monthly tables may come from a computation of this
+    process at most that old (the page says when); flags, follow-ups and the audit trail's
+    state are always read now.
+    """
     require_compliance(actor)
+    fresh = now is not None
     now = now or utcnow()
     all_clinics = list(db.session.scalars(select(Clinic).order_by(Clinic.name, Clinic.id)))
     shown = [c for c in all_clinics if clinic_id is None or c.id == clinic_id]
     # The period follows the calendar of the clinic furthest ahead, so no session is "future".
     today = max((now.astimezone(c.zone).date() for c in all_clinics), default=now.date())
     start, end = rules.period_bounds(today, months)
-    counts = monthly_counts(start, end, clinic_id)
-    month_keys = rules.month_keys(start, end)
     names = [(c.id, c.name) for c in shown]
-    tables = [rules.measure_table(m, counts, names, month_keys) for m in rules.MEASURES]
-
-    cutoffs = overdue_cutoffs(now)
-    unsigned = (
-        select(TS.clinic_id, TS.session_date, func.count())
-        .where(
-            TS.signed_dt.is_(None),
-            TS.cancelled_dt.is_(None),
-            TS.session_date >= start,
-            TS.session_date <= end,
-        )
-        .group_by(TS.clinic_id, TS.session_date)
-    )
-    if clinic_id is not None:
-        unsigned = unsigned.where(TS.clinic_id == clinic_id)
-    overdue = sum(
-        n
-        for cid, day, n in db.session.execute(unsigned)
-        if session_state(False, day, cutoffs.get(cid)) == "overdue"
+    figures = RECENT.get(
+        (start, end, clinic_id, tuple(names)),
+        0 if fresh else keep_seconds,
+        lambda: _figures(start, end, clinic_id, names, now=now),
     )
 
     flags = select(Flag.status, Flag.severity, Flag.kind, func.count()).where(
@@ -177,14 +191,50 @@ def dashboard(
         end=end,
         clinic_id=clinic_id,
         clinics=[(c.id, c.name) for c in all_clinics],
-        started=sum(c.started for c in counts),
-        signed=sum(c.signed for c in counts),
-        overdue=overdue,
+        started=figures.started,
+        signed=figures.signed,
+        overdue=figures.overdue,
         open_flags=open_flags,
         acknowledged_flags=acknowledged,
         urgent_flags=urgent,
         followups=by_status,
-        tables=tables,
+        tables=figures.tables,
+        figures_as_of=figures.as_of,
+        keep_seconds=0 if fresh else keep_seconds,
         verification=verify.last_run(),
         evidence=checkpoints.health(),
+    )
+
+
+def _figures(
+    start: date, end: date, clinic_id: int | None, names: list[tuple[int, str]], *, now: datetime
+) -> Figures:
+    """Count the period's sessions by clinic and month, and the overdue checklists."""
+    counts = monthly_counts(start, end, clinic_id)
+    month_keys = rules.month_keys(start, end)
+    tables = [rules.measure_table(m, counts, names, month_keys) for m in rules.MEASURES]
+    cutoffs = overdue_cutoffs(now)
+    unsigned = (
+        select(TS.clinic_id, TS.session_date, func.count())
+        .where(
+            TS.signed_dt.is_(None),
+            TS.cancelled_dt.is_(None),
+            TS.session_date >= start,
+            TS.session_date <= end,
+        )
+        .group_by(TS.clinic_id, TS.session_date)
+    )
+    if clinic_id is not None:
+        unsigned = unsigned.where(TS.clinic_id == clinic_id)
+    overdue = sum(
+        n
+        for cid, day, n in db.session.execute(unsigned)
+        if session_state(False, day, cutoffs.get(cid)) == "overdue"
+    )
+    return Figures(
+        started=sum(c.started for c in counts),
+        signed=sum(c.signed for c in counts),
+        overdue=overdue,
+        tables=tables,
+        as_of=now,
     )

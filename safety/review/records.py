@@ -291,11 +291,11 @@ class RecordDetail:
 def record_detail(actor: User, session_id: int, *, now: datetime | None = None) -> RecordDetail:
     """Return a record with its phases, signature, addenda, flags, follow-ups and audit history.
 
-    Reading a record someone else wrote is itself audited.
+    Reading a record someone else wrote is itself audited (last: see `checklists.note_view`).
     """
     policy.require(policy.can_read_records(actor), "Your role does not give access to records.")
     now = now or utcnow()
-    record = checklists.record_view(actor, session_id, now=now)
+    record = checklists.get_session(actor, session_id, page=True)
     state = checklists.progress(record)
     entries = sorted(record.entries, key=lambda e: e.id)
     flags = list(record.flags)
@@ -349,6 +349,17 @@ def record_detail(actor: User, session_id: int, *, now: datetime | None = None) 
         for e in events
     ]
     cutoffs = overdue_cutoffs(now)
+    # Audited last, so the clinic's chain is held only from here to the commit; the page
+    # shows this view in the history as the event records it.
+    if checklists.note_view(actor, record, now=now):
+        history_events.append(
+            HistoryEvent(
+                now,
+                actor.name,
+                history.action_label("session.view"),
+                history.history_summary("session.view", {}, phase_titles),
+            )
+        )
     # The first save of each phase: saving one phase again later must not hide a checklist
     # that was ticked all at once at the end.
     first_saved: dict[str, datetime] = {}

@@ -9,6 +9,7 @@ from datetime import timedelta
 from urllib.parse import urlparse
 
 import pytest
+from argon2 import PasswordHasher
 from conftest import PASSWORD, csrf_token, login, post_form
 from sqlalchemy import func, select, update
 
@@ -74,6 +75,47 @@ def test_the_right_password_signs_a_practitioner_in_to_todays_sessions(client, u
     assert "Signed in as Grace Hopper." in page_text(page)
     assert [s.ended_dt for s in login_sessions(user.id)] == [None]
     assert audit_actions("auth.login") == 1
+
+
+def stored_hash(user_id: int) -> str:
+    db.session.expire_all()
+    return db.session.get(User, user_id).password_hash
+
+
+def test_signing_in_rehashes_a_password_stored_with_other_argon2_parameters(app, client, user):
+    # As after a change of ARGON2_* settings: the hash was made with another cost.
+    old = PasswordHasher(time_cost=3, memory_cost=2048, parallelism=2).hash(PASSWORD)
+    db.session.execute(update(User).where(User.id == user.id).values(password_hash=old))
+    db.session.commit()
+
+    assert login(client, user).status_code == 302
+
+    new = stored_hash(user.id)
+    config = app.config
+    assert new != old
+    assert new.startswith(
+        f"$argon2id$v=19$m={config['ARGON2_MEMORY_COST']},t={config['ARGON2_TIME_COST']},"
+        f"p={config['ARGON2_PARALLELISM']}$"
+    )
+    post_form(client, "/auth/logout")
+    assert login(client, user).status_code == 302
+    assert is_signed_in(client)
+
+
+def test_a_wrong_password_never_rehashes_the_stored_one(client, user):
+    old = PasswordHasher(time_cost=3, memory_cost=2048, parallelism=2).hash(PASSWORD)
+    db.session.execute(update(User).where(User.id == user.id).values(password_hash=old))
+    db.session.commit()
+
+    assert login(client, user, "not-the-password-at-all").status_code == 401
+    assert stored_hash(user.id) == old
+
+
+def test_a_hash_made_with_the_configured_parameters_is_kept_at_sign_in(client, user):
+    before = stored_hash(user.id)
+
+    assert login(client, user).status_code == 302
+    assert stored_hash(user.id) == before
 
 
 def test_signing_in_ignores_the_case_and_spaces_of_the_email(client, user):

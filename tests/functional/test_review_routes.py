@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlparse
@@ -20,7 +21,7 @@ from safety.checklists.models import Flag
 from safety.clinics.models import Patient
 from safety.extensions import db
 from safety.integrity.verify import verify_and_record
-from safety.review import records
+from safety.review import dashboard, records
 
 ROLES = ("anonymous", "practitioner", "colleague", "other_clinic", "compliance", "admin")
 
@@ -325,6 +326,41 @@ def test_the_dashboard_counts_sessions_flags_and_has_no_follow_up_rate_yet(clien
     assert "Checklist completion 100.0 %" in text
     assert "High: 1" in text and "Medium: 1" in text
     assert "No follow-ups yet." in text
+
+
+def test_the_dashboard_keeps_its_monthly_figures_for_a_while_says_since_when_and_flags_stay_live(
+    app, client, world, make_session
+):
+    app.config["DASHBOARD_CACHE_SECONDS"] = 60
+    dashboard.RECENT.clear()
+    sign_in(client, world, "compliance")
+    first = page_text(client.get("/review/"))
+    assert "Sessions 3 started in the period" in first
+    assert "High: 1" in first
+    assert re.search(
+        r"Sessions, completion and the monthly figures as of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: "
+        r"they are counted again at most every 60 seconds\. Flags, follow-ups and the audit "
+        r"trail are as of now\.",
+        first,
+    )
+
+    ada = db.session.get(User, world.ids["practitioner"])
+    make_session(
+        ada,
+        phases=("signin", "timeout", "signout"),
+        sign=True,
+        patient=db.session.get(Patient, world.pat),
+        overrides={"signout.bleeding": ["prolonged"], "signout.bleeding.note": ["Pressure."]},
+    )
+    kept = page_text(client.get("/review/"))
+    assert "Sessions 3 started in the period" in kept  # counted less than a minute ago
+    assert "High: 2" in kept  # flags are read for every request
+
+    app.config["DASHBOARD_CACHE_SECONDS"] = 0.01  # as if the minute had passed
+    time.sleep(0.02)
+    counted_again = page_text(client.get("/review/"))
+    assert "Sessions 4 started in the period" in counted_again
+    dashboard.RECENT.clear()
 
 
 # --- records ---------------------------------------------------------------------------------

@@ -135,3 +135,30 @@ def test_a_refused_production_start_says_why_in_one_line_without_a_traceback():
         "NeedleSafe did not start: Production refuses to start without SECRET_KEY and "
         "DATABASE_URL. Set them in the environment (or NEEDLESAFE_ENV=development for local work)."
     )
+
+
+def test_passwords_are_hashed_with_owasps_argon2id_parameters_unless_configured_otherwise(
+    monkeypatch,
+):
+    """OWASP Password Storage Cheat Sheet, argon2id: m=19 MiB (19456 KiB), t=2, p=1."""
+    for name in ("ARGON2_TIME_COST", "ARGON2_MEMORY_KIB", "ARGON2_PARALLELISM"):
+        monkeypatch.delenv(name, raising=False)
+    script = (
+        "import config; c = config.ProductionConfig; "
+        "print(c.ARGON2_TIME_COST, c.ARGON2_MEMORY_COST, c.ARGON2_PARALLELISM)"
+    )
+    root = Path(__file__).resolve().parents[2]
+
+    def read(**env: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=root,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return done.stdout.strip()
+
+    assert read() == "2 19456 1"
+    assert read(ARGON2_TIME_COST="3", ARGON2_MEMORY_KIB="47104") == "3 47104 1"

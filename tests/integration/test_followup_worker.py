@@ -276,6 +276,49 @@ def test_two_workers_at_once_never_claim_the_same_row(app, signed):
     assert leased == {**dict.fromkeys(a, "worker-a"), **dict.fromkeys(b, "worker-b")}
 
 
+@pytest.mark.real_commits  # three workers in threads, each on its own connection, drain one backlog
+def test_three_workers_drain_a_backlog_together_and_send_each_message_exactly_once(app, signed):
+    session = signed()
+    followup_id = followups_of(session.id)[0].id
+    moment = session.signed_dt + timedelta(hours=1)  # before the signed reminders are due
+    db.session.add_all(
+        OutboxMessage(purpose="patient_reminder", followup_id=followup_id, next_attempt_dt=moment)
+        for _ in range(300)
+    )
+    db.session.commit()
+    due_ids = set(
+        db.session.scalars(select(OutboxMessage.id).where(OutboxMessage.next_attempt_dt == moment))
+    )
+    counts: dict[str, dict[str, int]] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(3)
+
+    def work(name: str) -> None:
+        try:
+            with app.app_context():
+                start.wait(timeout=10)
+                counts[name] = work_once(name, now=moment + timedelta(seconds=1))
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(f"worker-{n}",)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    assert sum(c.get("sent", 0) for c in counts.values()) == 300
+    db.session.expire_all()
+    sent = [m.outbox_id for m in messages() if m.outbox_id in due_ids]
+    assert sorted(sent) == sorted(due_ids)  # every one, none twice
+    statuses = db.session.scalars(
+        select(OutboxMessage.status).where(OutboxMessage.id.in_(due_ids))
+    ).all()
+    assert set(statuses) == {"sent"}
+
+
 def test_a_reminder_for_a_patient_who_opted_out_after_it_was_claimed_is_cancelled_not_sent(
     signed,
 ):

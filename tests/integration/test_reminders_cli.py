@@ -126,3 +126,64 @@ def test_after_the_demo_seed_work_once_sends_each_clinics_reminder_from_yesterda
     # A newcomer can follow the link from the development outbox at once.
     path = re.search(r"http://localhost(/f/[A-Za-z0-9_-]+)\n", reminders[0].body).group(1)
     assert client.get(path).status_code == 200
+
+
+# --- a backlog: one pass drains it, within its time budget --------------------------------------
+
+
+@pytest.fixture
+def backlog(make_user, make_session) -> set[int]:
+    """450 reminders that fell due a minute ago (more than the 200 a pass once sent at most)."""
+    session = make_session(make_user(), phases=ALL_PHASES, sign=True)
+    followup_id = db.session.scalars(
+        select(FollowUp.id).where(FollowUp.session_id == session.id)
+    ).first()
+    due = utcnow() - timedelta(minutes=1)
+    rows = [
+        OutboxMessage(purpose="patient_reminder", followup_id=followup_id, next_attempt_dt=due)
+        for _ in range(450)
+    ]
+    db.session.add_all(rows)
+    db.session.commit()
+    return {row.id for row in rows}
+
+
+def sent_outbox_ids() -> list[int]:
+    return list(db.session.scalars(select(DevMessage.outbox_id)))
+
+
+def test_work_once_drains_a_backlog_larger_than_the_old_200_in_one_run(runner, backlog):
+    result = runner.invoke(args=["reminders", "work", "--once"])
+
+    assert result.exit_code == 0, result.output
+    assert "sent=450" in result.output
+    assert "time budget spent" not in result.output
+    assert sorted(sent_outbox_ids()) == sorted(backlog)
+    assert {outbox_row(i).status for i in backlog} == {"sent"}
+
+
+def test_work_once_stops_when_its_time_budget_is_spent_and_the_next_run_sends_the_rest_once(
+    runner, backlog
+):
+    first = runner.invoke(args=["reminders", "work", "--once", "--budget", "0"])
+
+    assert first.exit_code == 0, first.output
+    assert "sent=100" in first.output  # one batch, then the budget is spent
+    assert "time budget spent; what is still due goes out on the next pass" in first.output
+    waiting = [outbox_row(i) for i in backlog if outbox_row(i).status == "pending"]
+    assert len(waiting) == 350
+    assert {row.lease_until_dt for row in waiting} == {None}  # free for any worker at once
+
+    second = runner.invoke(args=["reminders", "work", "--once"])
+
+    assert "sent=350" in second.output
+    sent = sent_outbox_ids()
+    assert len(sent) == len(set(sent)) == 450
+
+
+def test_work_once_refuses_a_negative_time_budget(runner, backlog):
+    result = runner.invoke(args=["reminders", "work", "--once", "--budget", "-1"])
+
+    assert result.exit_code == 2
+    assert "--budget" in result.output
+    assert sent_outbox_ids() == []

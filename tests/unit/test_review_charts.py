@@ -81,6 +81,15 @@ def test_a_chart_draws_a_bar_per_clinic_and_month_with_sessions_and_a_tooltip():
     assert "Lakeside, Feb 2026: 20 % (4 of 20 sessions)" in tips
 
 
+def test_a_month_without_events_draws_no_bar_of_no_height():
+    svg = ElementTree.fromstring(
+        str(_chart(series=[charts.Series("Harbour", (0.0, 12.5), ((0, 8), (1, 8)))]))
+    )
+
+    tips = [bar.find(f"{SVG}title").text for bar in svg.findall(f".//{SVG}rect")]
+    assert tips == ["Harbour, Feb 2026: 12.5 % (1 of 8 sessions)"]
+
+
 def test_taller_bars_stand_for_higher_rates():
     svg = ElementTree.fromstring(str(_chart()))
 
