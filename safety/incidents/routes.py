@@ -162,7 +162,12 @@ def new():
     if form.kind.data not in set(rules.Kind):
         form.kind.data = rules.Kind.SHARPS_INJURY
     return render_template(
-        "incidents/new.html", form=form, errors=errors, message=message, rules=rules
+        "incidents/new.html",
+        form=form,
+        errors=errors,
+        message=message,
+        rules=rules,
+        sessions=services.recent_sessions(current_user, parse_id(form.session_id.data)),
     ), 400 if errors or message else 200
 
 

@@ -146,6 +146,7 @@ def test_reporting_from_a_session_fills_in_its_lot_and_signs_the_report(client, 
     page = client.get(f"/incidents/new?kind=sharps_injury&session={world.session_a}")
     assert page.status_code == 200
     found = elements(page)
+    assert f'<option value="{world.session_a}" selected>' in page.get_data(as_text=True)
     assert found["device_lot"].attrs["value"] == LOT
     assert found["injured_name"].attrs["value"] == "Ada Author"
     before = count(Incident)
@@ -399,7 +400,7 @@ def test_a_count_that_does_not_reconcile_is_recorded_as_an_incident_with_details
     assert f"/incidents/new?flag={flag.id}" in record
     page = client.get(f"/incidents/new?flag={flag.id}")
     found = elements(page)
-    assert found["session_id"].attrs["value"] == str(flagged.id)
+    assert f'<option value="{flagged.id}" selected>' in page.get_data(as_text=True)
     assert "Needle counts do not reconcile" in found["description"].text
     assert 'value="retained_or_broken_needle" checked' in page.get_data(as_text=True)
 
