@@ -126,7 +126,12 @@ def list_incidents(
     """Return the incidents the actor may read, newest first, filtered."""
     query = (
         policy.visible_incidents(actor)
-        .options(selectinload(Incident.clinic), selectinload(Incident.steps))
+        .options(
+            selectinload(Incident.clinic),
+            selectinload(Incident.steps),
+            selectinload(Incident.reports),
+            selectinload(Incident.addenda),
+        )
         .order_by(Incident.occurred_dt.desc(), Incident.id.desc())
         .limit(limit)
     )

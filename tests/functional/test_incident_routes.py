@@ -442,3 +442,38 @@ def test_the_dashboard_shows_incidents_per_clinic_and_month(client, world):
         f"<td>{month}</td><td>Harbour Physio</td><td>Needlestick or sharps injury</td><td>1</td>"
         in page
     )
+
+
+def test_compliance_exports_the_incidents_as_csv_without_names_and_audited(client, world):
+    sign_in(client, world, "compliance")
+    response = client.get("/incidents/incidents.csv")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert INJURED not in text
+    *rows, checkpoint = csv.DictReader(io.StringIO(text))
+    assert sorted(int(r["incident"]) for r in rows) == sorted([world.incident_a, world.adverse_a])
+    sharps = next(r for r in rows if int(r["incident"]) == world.incident_a)
+    assert (sharps["what"], sharps["device_lot"], sharps["steps_done"]) == (
+        "Patient moved suddenly",
+        LOT,
+        "0 of 5",
+    )
+    only = list(
+        csv.DictReader(
+            io.StringIO(
+                client.get("/incidents/incidents.csv?kind=adverse_event").get_data(as_text=True)
+            )
+        )
+    )[:-1]
+    assert [int(r["incident"]) for r in only] == [world.adverse_a]
+    db.session.expire_all()
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "incident.export"))
+
+
+def test_the_incident_export_is_for_compliance_and_explains_a_bad_filter(client, world):
+    sign_in(client, world, "compliance")
+    refused = client.get("/incidents/incidents.csv?since=soon")
+    assert refused.status_code == 400 and "since-error" in elements(refused)
+    other = client.application.test_client()
+    sign_in(other, world, "lead")
+    assert other.get("/incidents/incidents.csv").status_code == 403
