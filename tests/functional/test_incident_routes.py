@@ -211,12 +211,15 @@ def test_an_adverse_event_is_reported_with_its_grade(client, world):
             "grade": "significant",
             "description": "Needle shaft broke at the hub on removal; fragment retrieved.",
             "action_taken": "Fragment removed with tweezers, site checked.",
+            "device_lot": "LOT-BROKEN-1",
             "password": PASSWORD,
         },
     )
     assert response.status_code == 302
     record = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "MHRA Yellow Card" in record and "FDA MedWatch" in record
+    created = db.session.scalar(select(Incident).order_by(Incident.id.desc()))
+    assert created.device_lot == "LOT-BROKEN-1"
 
 
 # --- steps -------------------------------------------------------------------------------------
