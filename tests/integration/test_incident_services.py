@@ -4,6 +4,7 @@ lead by real e-mail on a moving clock, and every row is beyond UPDATE and DELETE
 
 from __future__ import annotations
 
+import threading
 from datetime import date, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from safety.audit.models import AuditEvent
+from safety.auth.models import User
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, Forbidden, NotFound, RecordedRefusal
 from safety.extensions import db
@@ -462,10 +464,6 @@ def test_an_alert_the_lead_never_receives_goes_to_the_duty_address_then_shows_on
 
 @pytest.mark.real_commits  # each tap is a thread with a connection of its own
 def test_two_taps_on_the_same_step_at_once_tick_it_once_and_refuse_the_other(app, practitioner):
-    import threading
-
-    from safety.auth.models import User
-
     now = utcnow()
     incident_id = report(practitioner, now).id
     user_id = practitioner.id
