@@ -23,6 +23,7 @@ depends_on = None
 
 
 def upgrade():
+    _foreign_keys("OFF")
     op.create_table('incidents',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('clinic_id', sa.Integer(), nullable=False),
@@ -135,9 +136,11 @@ def upgrade():
         )
 
     _append_only()
+    _foreign_keys("ON")
 
 
 def downgrade():
+    _foreign_keys("OFF")
     _drop_append_only()
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_users_lead_clinic_id_clinics'), type_='foreignkey')
@@ -166,6 +169,18 @@ def downgrade():
         batch_op.drop_index('ix_incidents_clinic_occurred')
 
     op.drop_table('incidents')
+    _foreign_keys("ON")
+
+
+def _foreign_keys(state: str) -> None:
+    """SQLite: foreign keys off while a batch rebuilds `outbox` and `users`.
+
+    A rebuild drops the old table, which SQLite turns into a DELETE that the rows referring
+    to it (dev_messages to outbox; nearly everything to users) refuse. The rebuilt table keeps
+    every row and id, so nothing dangles. (A no-op inside a transaction, and on PostgreSQL.)
+    """
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(f"PRAGMA foreign_keys = {state}")
 
 
 #: The insert-only tables; each gets `<table>_append_only` (on SQLite `_update` and `_delete`).

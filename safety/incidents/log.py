@@ -1,5 +1,6 @@
-"""The sharps injury log a regulator asks for (OSHA 29 CFR 1910.1030(h)(5)), and the count of
-incidents per clinic and month the dashboard shows beside the minor-event rates."""
+"""The sharps injury log a regulator asks for (OSHA 29 CFR 1910.1030(h)(5)), the export of
+every incident for compliance, and the count of incidents per clinic and month the dashboard
+shows beside the minor-event rates. No export carries the injured person's name."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from safety.auth import policy
 from safety.auth.models import User
 from safety.dbtypes import utcnow
 from safety.extensions import db
+from safety.hashing import hashed_time
 from safety.incidents import rules
 from safety.incidents.models import Incident
+from safety.incidents.services import list_incidents
 
 
 def sharps_log(
@@ -111,3 +114,62 @@ def counts_by_clinic_and_month(
         MonthCount(clinic, month, kind, n)
         for (clinic, month, kind), n in sorted(tally.items(), key=lambda kv: (kv[0][1], kv[0][0]))
     ]
+
+
+def incident_export(
+    actor: User,
+    *,
+    kind: str | None = None,
+    clinic_id: int | None = None,
+    since=None,
+    until=None,
+    now: datetime | None = None,
+) -> list[dict[str, str]]:
+    """Return the incident list's rows (same scope, same filters) for the CSV, audited."""
+    policy.require(policy.can_review(actor), "Only compliance officers export incidents.")
+    incidents = list_incidents(
+        actor, kind=kind, clinic_id=clinic_id, since=since, until=until, limit=100_000
+    )
+    rows = [
+        rules.incident_row(
+            {
+                "id": i.id,
+                "clinic": i.clinic.name,
+                "kind": i.kind,
+                "occurred_utc": hashed_time(i.occurred_dt),
+                "work_area": i.work_area,
+                "how": i.how,
+                "event_type": i.event_type,
+                "grade": i.grade,
+                "device_type": i.device_type,
+                "device_brand": i.device_brand,
+                "device_gtin": i.device_gtin,
+                "device_lot": i.device_lot,
+                "body_site": i.body_site,
+                "session_id": i.session_id,
+                "steps_done": len(i.steps),
+                "reported_outside": [
+                    f"{rules.report_body_label(r.body)} {r.reported_on.isoformat()} {r.reference}"
+                    for r in i.reports
+                ],
+                "addenda": len(i.addenda),
+                "signed_utc": hashed_time(i.signed_dt),
+                "content_hash": i.content_hash,
+            }
+        )
+        for i in incidents
+    ]
+    audit.record(
+        "incident.export",
+        actor=actor,
+        object_type="incidents",
+        details={
+            "rows": len(rows),
+            "kind": kind,
+            "clinic": clinic_id,
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+        },
+        now=now,
+    )
+    return rows

@@ -42,9 +42,8 @@ def _read_date(text: str | None) -> date | None:
         return None
 
 
-@bp.get("/")
-@role_required("practitioner", "compliance")
-def index():
+def _read_filters():
+    """Read the list's filters from the query string: values, and messages by field."""
     kind = request.args.get("kind") or None
     clinic_id = parse_id(request.args.get("clinic"))
     since = _read_date(request.args.get("since"))
@@ -56,9 +55,18 @@ def index():
     }
     if kind is not None and kind not in set(rules.Kind):
         errors["kind"] = "Choose a kind from the list."
-    incidents = services.list_incidents(
-        current_user, kind=kind, clinic_id=clinic_id, since=since, until=until
-    )
+    return {"kind": kind, "clinic_id": clinic_id, "since": since, "until": until}, errors
+
+
+@bp.get("/")
+@role_required("practitioner", "compliance")
+def index():
+    return _index_page(*_read_filters())
+
+
+def _index_page(filters: dict, errors: dict[str, str]):
+    """Render the list; the list and a refused export answer with it."""
+    incidents = services.list_incidents(current_user, **filters)
     clinics = (
         db.session.scalars(db.select(Clinic).order_by(Clinic.name)).all()
         if policy.is_compliance(current_user)
@@ -162,7 +170,12 @@ def new():
     if form.kind.data not in set(rules.Kind):
         form.kind.data = rules.Kind.SHARPS_INJURY
     return render_template(
-        "incidents/new.html", form=form, errors=errors, message=message, rules=rules
+        "incidents/new.html",
+        form=form,
+        errors=errors,
+        message=message,
+        rules=rules,
+        sessions=services.recent_sessions(current_user, parse_id(form.session_id.data)),
     ), 400 if errors or message else 200
 
 
@@ -265,23 +278,15 @@ def add_addendum(incident_id: int):
     return _refused_or_redirect(incident_id, result, "addenda", "Addendum signed and added.")
 
 
-# --- the sharps injury log ---------------------------------------------------------------------
-
-
-@bp.get("/sharps-log.csv")
-@role_required("practitioner", "compliance")
-def sharps_log():
-    clinic_id = parse_id(request.args.get("clinic"))
-    rows = run_use_case(lambda: log.sharps_log(current_user, clinic_id=clinic_id), shown=())
+def _csv(rows: list[dict[str, str]], columns, filename: str) -> Response:
+    """A CSV download: cells safe from spreadsheets, and the latest signed checkpoint last."""
     out = io.StringIO()
-    columns = ["clinic", *rules.SHARPS_LOG_COLUMNS]
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\r\n")
+    writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: export_rules.csv_text(v) for k, v in row.items()})
     latest = checkpoints.latest()
     out.write(export_rules.checkpoint_line(latest.body if latest else None))
-    filename = f"sharps-injury-log-{utcnow():%Y%m%d}.csv"
     return Response(
         out.getvalue(),
         mimetype="text/csv",
@@ -290,3 +295,25 @@ def sharps_log():
             "Cache-Control": "no-store",
         },
     )
+
+
+@bp.get("/incidents.csv")
+@role_required("compliance")
+def export_csv():
+    filters, errors = _read_filters()
+    if errors:
+        return _index_page(filters, errors)
+    rows = run_use_case(lambda: log.incident_export(current_user, **filters), shown=())
+    return _csv(rows, rules.INCIDENT_COLUMNS, f"needlesafe-incidents-{utcnow():%Y%m%d-%H%M%S}.csv")
+
+
+# --- the sharps injury log ---------------------------------------------------------------------
+
+
+@bp.get("/sharps-log.csv")
+@role_required("practitioner", "compliance")
+def sharps_log():
+    clinic_id = parse_id(request.args.get("clinic"))
+    rows = run_use_case(lambda: log.sharps_log(current_user, clinic_id=clinic_id), shown=())
+    columns = ["clinic", *rules.SHARPS_LOG_COLUMNS]
+    return _csv(rows, columns, f"sharps-injury-log-{utcnow():%Y%m%d}.csv")

@@ -417,6 +417,63 @@ SHARPS_LOG_COLUMNS = (
 )
 
 
+#: The incident export: every kind, no names (a sharps injury's person is a privacy case).
+INCIDENT_COLUMNS = (
+    "incident",
+    "clinic",
+    "kind",
+    "occurred_utc",
+    "work_area",
+    "what",
+    "grade",
+    "device_type",
+    "device_brand",
+    "device_gtin",
+    "device_lot",
+    "how_it_happened",
+    "body_site",
+    "session",
+    "steps_done",
+    "reported_outside",
+    "addenda",
+    "signed_utc",
+    "content_hash",
+)
+
+
+def incident_row(fields: Mapping[str, Any]) -> dict[str, str]:
+    """Return one row of the incident export in words; never a person's name."""
+    kind = fields["kind"]
+    what = (
+        label_of(HOW, fields.get("how"))
+        if kind == Kind.SHARPS_INJURY
+        else label_of(EVENT_TYPES, fields.get("event_type"))
+    )
+    return {
+        "incident": str(fields["id"]),
+        "clinic": fields["clinic"],
+        "kind": KIND_LABELS.get(kind, kind),
+        "occurred_utc": fields["occurred_utc"],
+        "work_area": fields.get("work_area") or "",
+        "what": what,
+        "grade": fields.get("grade") or "",
+        "device_type": label_of(DEVICE_TYPES, fields.get("device_type")),
+        "device_brand": fields.get("device_brand") or "",
+        "device_gtin": fields.get("device_gtin") or "",
+        "device_lot": fields.get("device_lot") or "",
+        "how_it_happened": label_of(HOW, fields.get("how")),
+        "body_site": label_of(BODY_SITES, fields.get("body_site")),
+        "session": str(fields.get("session_id") or ""),
+        "steps_done": (
+            f"{fields.get('steps_done', 0)} of {len(STEPS)}" if kind == Kind.SHARPS_INJURY else ""
+        ),
+        "reported_outside": "; ".join(fields.get("reported_outside") or ()),
+        "addenda": str(fields.get("addenda", 0)),
+        "signed_utc": fields["signed_utc"],
+        "content_hash": fields["content_hash"],
+    }
+
+
 def keep_until(occurred: date) -> date:
     """Return the last day a sharps injury log entry must be kept."""
     return date(occurred.year + RETENTION_YEARS, 12, 31)

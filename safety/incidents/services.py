@@ -9,6 +9,7 @@ event, a log line, a URL or a message: only the clinic lead and compliance read 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -24,7 +25,7 @@ from safety.auth import services as auth
 from safety.auth.models import User
 from safety.checklists import addenda as checklist_addenda
 from safety.checklists import services as checklists
-from safety.checklists.models import Flag
+from safety.checklists.models import Flag, TreatmentSession
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound, RecordedRefusal
 from safety.extensions import db
@@ -125,7 +126,12 @@ def list_incidents(
     """Return the incidents the actor may read, newest first, filtered."""
     query = (
         policy.visible_incidents(actor)
-        .options(selectinload(Incident.clinic), selectinload(Incident.steps))
+        .options(
+            selectinload(Incident.clinic),
+            selectinload(Incident.steps),
+            selectinload(Incident.reports),
+            selectinload(Incident.addenda),
+        )
         .order_by(Incident.occurred_dt.desc(), Incident.id.desc())
         .limit(limit)
     )
@@ -156,6 +162,16 @@ def prefill_from_flag(actor: User, flag_id: int) -> tuple[int, dict[str, str]] |
         return None
     fields = rules.incident_from_flag(flag.kind, flag.message)
     return None if fields is None else (flag.session_id, fields)
+
+
+def recent_sessions(actor: User, chosen_id: int | None = None) -> list[TreatmentSession]:
+    """Return the sessions a report may name: today's at the clinic and the open ones, and
+    the one already chosen (a report from an older session's record)."""
+    sessions = checklists.sessions_for_today(actor)
+    if chosen_id is not None and all(s.id != chosen_id for s in sessions):
+        with contextlib.suppress(NotFound):  # not the actor's to name: not offered
+            sessions.insert(0, checklists.get_session(actor, chosen_id))
+    return sessions
 
 
 # --- reporting ---------------------------------------------------------------------------------

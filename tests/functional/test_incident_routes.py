@@ -146,6 +146,7 @@ def test_reporting_from_a_session_fills_in_its_lot_and_signs_the_report(client, 
     page = client.get(f"/incidents/new?kind=sharps_injury&session={world.session_a}")
     assert page.status_code == 200
     found = elements(page)
+    assert f'<option value="{world.session_a}" selected>' in page.get_data(as_text=True)
     assert found["device_lot"].attrs["value"] == LOT
     assert found["injured_name"].attrs["value"] == "Ada Author"
     before = count(Incident)
@@ -210,12 +211,15 @@ def test_an_adverse_event_is_reported_with_its_grade(client, world):
             "grade": "significant",
             "description": "Needle shaft broke at the hub on removal; fragment retrieved.",
             "action_taken": "Fragment removed with tweezers, site checked.",
+            "device_lot": "LOT-BROKEN-1",
             "password": PASSWORD,
         },
     )
     assert response.status_code == 302
     record = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "MHRA Yellow Card" in record and "FDA MedWatch" in record
+    created = db.session.scalar(select(Incident).order_by(Incident.id.desc()))
+    assert created.device_lot == "LOT-BROKEN-1"
 
 
 # --- steps -------------------------------------------------------------------------------------
@@ -399,7 +403,7 @@ def test_a_count_that_does_not_reconcile_is_recorded_as_an_incident_with_details
     assert f"/incidents/new?flag={flag.id}" in record
     page = client.get(f"/incidents/new?flag={flag.id}")
     found = elements(page)
-    assert found["session_id"].attrs["value"] == str(flagged.id)
+    assert f'<option value="{flagged.id}" selected>' in page.get_data(as_text=True)
     assert "Needle counts do not reconcile" in found["description"].text
     assert 'value="retained_or_broken_needle" checked' in page.get_data(as_text=True)
 
@@ -441,3 +445,38 @@ def test_the_dashboard_shows_incidents_per_clinic_and_month(client, world):
         f"<td>{month}</td><td>Harbour Physio</td><td>Needlestick or sharps injury</td><td>1</td>"
         in page
     )
+
+
+def test_compliance_exports_the_incidents_as_csv_without_names_and_audited(client, world):
+    sign_in(client, world, "compliance")
+    response = client.get("/incidents/incidents.csv")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert INJURED not in text
+    *rows, checkpoint = csv.DictReader(io.StringIO(text))
+    assert sorted(int(r["incident"]) for r in rows) == sorted([world.incident_a, world.adverse_a])
+    sharps = next(r for r in rows if int(r["incident"]) == world.incident_a)
+    assert (sharps["what"], sharps["device_lot"], sharps["steps_done"]) == (
+        "Patient moved suddenly",
+        LOT,
+        "0 of 5",
+    )
+    only = list(
+        csv.DictReader(
+            io.StringIO(
+                client.get("/incidents/incidents.csv?kind=adverse_event").get_data(as_text=True)
+            )
+        )
+    )[:-1]
+    assert [int(r["incident"]) for r in only] == [world.adverse_a]
+    db.session.expire_all()
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "incident.export"))
+
+
+def test_the_incident_export_is_for_compliance_and_explains_a_bad_filter(client, world):
+    sign_in(client, world, "compliance")
+    refused = client.get("/incidents/incidents.csv?since=soon")
+    assert refused.status_code == 400 and "since-error" in elements(refused)
+    other = client.application.test_client()
+    sign_in(other, world, "lead")
+    assert other.get("/incidents/incidents.csv").status_code == 403

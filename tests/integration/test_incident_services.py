@@ -4,6 +4,7 @@ lead by real e-mail on a moving clock, and every row is beyond UPDATE and DELETE
 
 from __future__ import annotations
 
+import threading
 from datetime import date, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from safety.audit.models import AuditEvent
+from safety.auth.models import User
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, Forbidden, NotFound, RecordedRefusal
 from safety.extensions import db
@@ -458,3 +460,37 @@ def test_an_alert_the_lead_never_receives_goes_to_the_duty_address_then_shows_on
             AuditEvent.details["to_duty_address"].as_boolean().is_(True),
         )
     )
+
+
+@pytest.mark.real_commits  # each tap is a thread with a connection of its own
+def test_two_taps_on_the_same_step_at_once_tick_it_once_and_refuse_the_other(app, practitioner):
+    now = utcnow()
+    incident_id = report(practitioner, now).id
+    user_id = practitioner.id
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def tap() -> None:
+        with app.app_context():
+            actor = db.session.get(User, user_id)
+            start.wait(timeout=10)
+            try:
+                services.tick_step(actor, incident_id, "wash", done_dt=now)
+                db.session.commit()
+                outcomes.append("ticked")
+            except Conflict:
+                db.session.rollback()
+                outcomes.append("refused")
+            except BaseException as exc:  # reported by the test thread
+                outcomes.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=tap) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["refused", "ticked"]
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(IncidentStep)) == 1

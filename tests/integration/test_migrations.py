@@ -228,3 +228,49 @@ def test_every_migration_names_its_true_parent_in_its_revises_header():
         header = re.search(r"^Revises:[ \t]*(\S*)[ \t]*$", script.module.__doc__ or "", re.M)
         assert header, f"{script.path} has no Revises: header"
         assert (header.group(1) or None) == script.down_revision, script.path
+
+
+def test_0012_upgrades_and_downgrades_a_database_with_messages_and_users_in_it(empty_app):
+    """Rebuilding `outbox` and `users` on SQLite must not trip over the rows that refer to
+    them: a delivered message (dev_messages -> outbox) and a practitioner's clinic."""
+    upgrade(directory=str(MIGRATIONS), revision="0009")
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO clinics (id, name, timezone, workday_start_hour, workday_end_hour, "
+                "working_days, duty_email, created_dt) VALUES (1, 'Harbour', 'Europe/London', "
+                "8, 19, '12345', 'duty@harbour.test', '2026-11-01 09:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO users (id, email, name, role, clinic_id, password_hash, is_enabled, "
+                "failed_login_count, created_dt, password_changed_dt) VALUES (1, 'a@h.test', "
+                "'Ada', 'practitioner', 1, 'x', true, 0, '2026-11-01 09:00:00', "
+                "'2026-11-01 09:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO outbox (id, purpose, is_reminder, status, attempts, next_attempt_dt, "
+                "created_dt) VALUES (1, 'clinic_alert', false, 'sent', 1, '2026-11-01 09:00:00', "
+                "'2026-11-01 09:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO dev_messages (id, outbox_id, channel, recipient, body, created_dt) "
+                "VALUES (1, 1, 'email', 'duty@harbour.test', 'hello', '2026-11-01 09:00:00')"
+            )
+        )
+
+    upgrade(directory=str(MIGRATIONS), revision="0012")
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT lead_clinic_id FROM users")).scalar_one() is None
+        assert conn.execute(text("SELECT outbox_id FROM dev_messages")).scalar_one() == 1
+    downgrade(directory=str(MIGRATIONS), revision="0009")
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM outbox")).scalar_one() == 1
+        assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 1
+        if db.engine.dialect.name == "sqlite":
+            assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
