@@ -65,6 +65,7 @@ def _configure_blueprints(app: Flask) -> None:
     from safety.clinics.routes import bp as clinics_bp
     from safety.fhir.routes import bp as fhir_bp
     from safety.followup.routes import bp as followup_bp
+    from safety.packs.routes import bp as packs_bp
     from safety.review.routes import bp as review_bp
     from safety.risks.routes import bp as risks_bp
 
@@ -77,6 +78,7 @@ def _configure_blueprints(app: Flask) -> None:
         admin_bp,
         fhir_bp,
         followup_bp,
+        packs_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -6,6 +6,7 @@ from safety.checklists.models import Addendum, Flag, PhaseEntry, TreatmentSessio
 from safety.clinics.models import Clinic, Patient
 from safety.followup.models import DevMessage, FollowUp, OutboxMessage, PatientLink, PatientResponse
 from safety.integrity.models import ChainFrontier, Checkpoint, CheckpointHead, VerificationRun
+from safety.packs.models import SessionPack
 from safety.risks.models import TemplateVersion
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "PatientLink",
     "PatientResponse",
     "PhaseEntry",
+    "SessionPack",
     "TemplateVersion",
     "TreatmentSession",
     "User",

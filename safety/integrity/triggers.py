@@ -11,7 +11,7 @@ import re
 
 from safety.integrity.reader import Reader
 
-#: table -> (trigger, guard), as the migrations create them (0001, 0007): the guard limits a
+#: table -> (trigger, guard), as the migrations create them (0001, 0007, 0011): the guard limits a
 #: trigger to final rows. On SQLite each is two triggers, `<name>_update` and `<name>_delete`.
 EXPECTED: dict[str, tuple[str, str | None]] = {
     "audit_events": ("audit_events_append_only", None),
@@ -23,6 +23,7 @@ EXPECTED: dict[str, tuple[str, str | None]] = {
         "OLD.signed_dt IS NOT NULL OR OLD.cancelled_dt IS NOT NULL",
     ),
     "template_versions": ("template_versions_published", "OLD.published_dt IS NOT NULL"),
+    "session_packs": ("session_packs_append_only", None),
 }
 #: The body of the function every PostgreSQL immutability trigger runs (0001).
 REFUSE_CHANGE = (

@@ -100,9 +100,13 @@ def test_the_database_writes_the_csv_the_csv_module_would(cast, small_history, m
             "signin.bleeding_precaution": ["=pressure, then wait"],
         },
     )
-    for day, lot in ((4, "box 2\nsecond line"), (5, "box 3\rsecond line")):
+    # A lot cannot hold a line break (issue 15 refuses it); a precaution typed in a box can.
+    for day, text in ((4, "box 2\nsecond line"), (5, "box 3\rsecond line")):
         make_record(
-            cast.ada, cast.pat, day=date(2026, 3, day), answers={"timeout.needle_lot": [lot]}
+            cast.ada,
+            cast.pat,
+            day=date(2026, 3, day),
+            answers={"signin.anticoagulant": ["yes"], "signin.bleeding_precaution": [text]},
         )
     for filters in (RecordFilters(clinic_id=cast.harbour.id, flag="any"), RecordFilters()):
         query = export.export_query(cast.officer, filters, now=NOW)
