@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from safety.packs.rules import EXPIRY_ITEM, PACKS_KEY, packs_of
+from safety.packs.rules import EXPIRY_ITEM, LOT_ITEM, PACKS_KEY, packs_of
 
 RISK_SYSTEM = "urn:needlesafe:risk"
 QUESTIONNAIRE_URL = "urn:needlesafe:questionnaire:dry-needling-safety"
@@ -66,9 +66,7 @@ def questionnaire(
                 "linkId": phase["id"],
                 "text": phase["title"],
                 "type": "group",
-                "item": _with_packs(
-                    [_item(spec, kind_titles) for spec in phase["items"]], PACKS_GROUP
-                ),
+                "item": _with_packs([_item(spec, kind_titles) for spec in phase["items"]]),
             }
             for phase in definition["phases"]
         ],
@@ -100,11 +98,23 @@ PACKS_GROUP: dict[str, Any] = {
 }
 
 
-def _with_packs(items: list[dict[str, Any]], *groups: dict[str, Any]) -> list[dict[str, Any]]:
-    """Put the packs group(s) right after the first pack's expiry item, if the phase has it."""
+def _with_packs(
+    items: list[dict[str, Any]], *groups: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """Put the packs group right after the first pack's expiry item, if the phase has it.
+
+    With no groups given, the Questionnaire's definition of the group, coded with the lot
+    item's risk kinds (a pack is what a recall of non-sterile needles names).
+    """
     at = next((n for n, item in enumerate(items) if item["linkId"] == EXPIRY_ITEM), None)
     if at is None:
         return items
+    if not groups:
+        lot = next((i for i in items if i["linkId"] == LOT_ITEM), None)
+        group = dict(PACKS_GROUP)
+        if lot is not None and lot.get("code"):
+            group["code"] = lot["code"]
+        groups = (group,)
     return [*items[: at + 1], *groups, *items[at + 1 :]]
 
 
@@ -230,7 +240,8 @@ def questionnaire_response(
             for spec in phase["items"]
             if answers.get(spec["linkId"]) not in (None, [])
         ]
-        children = _with_packs(children, *(_pack_item(p) for p in packs_of(answers)))
+        packs = [_pack_item(p) for p in packs_of(answers)]
+        children = _with_packs(children, *packs) if packs else children
         if children:
             groups.append({"linkId": phase["id"], "text": phase["title"], "item": children})
     signed_dt: datetime = record["signed_dt"]

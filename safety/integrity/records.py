@@ -37,6 +37,7 @@ from safety.checklists.rules import (
     REACTIONS_LINK_ID,
     REACTIONS_WORST_FIRST,
 )
+from safety.integrity.packs import verify_packs
 from safety.integrity.reader import BATCH, Documents, Reader, TextLiterals, as_stored, number, sha
 
 TS = TreatmentSession
@@ -49,6 +50,7 @@ def verify_signatures(db_: Connection | Session) -> str | None:
     return (
         _verify_signing_events(db_)
         or _verify_answer_columns(db_)
+        or verify_packs(db_)
         or _verify_addenda(db_)
         or _verify_cancellations(db_)
     )
