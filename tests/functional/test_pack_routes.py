@@ -73,6 +73,8 @@ def test_several_packs_are_saved_in_order_each_under_its_normalised_lot(client, 
         (1, "hw-2611a", "HW-2611A"),
         (2, "ＳＪ－４０８１２", "SJ-40812"),
     ]
+    record = client.get(f"/sessions/{started}/phase/timeout").get_data(as_text=True)
+    assert 'value="ＳＪ－４０８１２"' in record  # the saved second pack is shown again
 
 
 def test_a_refused_time_out_shows_every_pack_again_and_saves_none(client, started):
