@@ -221,23 +221,43 @@ def lot_trace_csv(
 
 @dataclass(frozen=True)
 class Reach:
-    """Whom a recall reaches: how many distinct patients to contact, at which clinics."""
+    """Whom a recall reaches: how many distinct patients to contact, at which clinics, which
+    practitioners used the lot, and over which dates (the pack's record for compliance)."""
 
     patients: int
     clinics: list[tuple[str, int]]
+    practitioners: list[str]
+    first_date: date | None
+    last_date: date | None
 
 
 def lot_reach(actor: User, query: rules.LotQuery) -> Reach:
     """Return how many distinct patients the traced lot reaches, and how many per clinic."""
     require_compliance(actor)
+    conditions = _lot_conditions(query)
     per_clinic = db.session.execute(
         select(Clinic.name, func.count(distinct(TS.patient_id)))
         .join(Clinic, Clinic.id == TS.clinic_id)
-        .where(*_lot_conditions(query))
+        .where(*conditions)
         .group_by(Clinic.name)
         .order_by(Clinic.name)
     ).all()
-    patients = db.session.scalar(
-        select(func.count(distinct(TS.patient_id))).where(*_lot_conditions(query))
+    patients, first, last = db.session.execute(
+        select(
+            func.count(distinct(TS.patient_id)),
+            func.min(TS.session_date),
+            func.max(TS.session_date),
+        ).where(*conditions)
+    ).one()
+    practitioners = db.session.scalars(
+        select(User.name)
+        .where(User.id.in_(select(TS.practitioner_id).where(*conditions)))
+        .order_by(User.name)
+    ).all()
+    return Reach(
+        patients or 0,
+        [(name, count) for name, count in per_clinic],
+        list(practitioners),
+        first,
+        last,
     )
-    return Reach(patients or 0, [(name, count) for name, count in per_clinic])

@@ -149,3 +149,6 @@ def test_the_lot_trace_reads_a_scanned_pack_as_its_gtin_and_lot(client, started,
     text = page.get_data(as_text=True)
     assert f"for lot “HW-2611A” of GTIN {GTIN}" in text
     assert f"#{started}" in text
+    reach = " ".join(elements(page)["lot-reach"].text.split())
+    assert reach.startswith("Patients to contact1, at Clinic")
+    assert "Used byGrace Hopper" in reach

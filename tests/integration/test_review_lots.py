@@ -192,9 +192,18 @@ def test_a_session_is_found_through_its_second_pack(cast, scanned):
 def test_the_trace_counts_distinct_patients_to_contact_and_their_clinics(cast, scanned, lots):
     reach = lot_reach(cast.officer, LotQuery("HW-2611", is_prefix=True))
 
-    # pat (twice), quinn (twice), lara (twice): three people at two clinics.
+    # pat, lara and quinn: three people at two clinics. HW2611A (no dash) is another lot.
     assert reach.patients == 3
     assert reach.clinics == [("Harbour Physio", 2), ("Lakeside Physio", 1)]
+    assert reach.practitioners == ["Ada Author", "Colin Colleague", "Olga Other"]
+    assert (reach.first_date, reach.last_date) == (date(2026, 4, 1), date(2026, 4, 3))
+
+
+def test_a_pack_of_one_gtin_and_lot_reads_as_its_record(cast, scanned):
+    reach = lot_reach(cast.officer, LotQuery("HW-2611A", gtin=GTIN))
+
+    assert (reach.patients, reach.practitioners) == (2, ["Ada Author", "Colin Colleague"])
+    assert (reach.first_date, reach.last_date) == (date(2026, 4, 1), date(2026, 4, 3))
 
 
 def test_the_recall_csv_has_one_row_per_pack_with_its_gtin(cast, scanned):
