@@ -15,6 +15,13 @@ Choices made where R4 gives no exact home:
   `urn:needlesafe:addendum`, in order, and makes the status `amended`.
 - Choice answers are Codings without a system, exactly as the Questionnaire's answerOptions,
   so a validator matches them.
+- The needle packs (DESIGN §9) are a repeating group `timeout.packs` after the expiry item,
+  defined by the Questionnaire of every version and answered once per pack; a record from
+  before packs has its lot and expiry as its one pack.
+
+One file of a little over 500 lines: the Questionnaire and the QuestionnaireResponse share
+their item shapes, and a reader checking that a response matches its Questionnaire wants both
+in view.
 """
 
 from __future__ import annotations
