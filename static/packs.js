@@ -97,8 +97,11 @@
         readScan(field);
       }
     });
-    field.addEventListener("input", function () {
+    field.addEventListener("input", function (event) {
       if (field.value.indexOf(GS) !== -1) field.value = field.value.split(GS).join(SHOWN_GS);
+      // A lot typed or scanned anew is another pack: the hidden serial of the last scan goes.
+      var serial = partOf(field, "serial");
+      if (event.isTrusted && serial) serial.value = "";
     });
     field.addEventListener("change", function () { readScan(field); });
   });
