@@ -22,6 +22,7 @@ from safety.incidents.models import (
     InjuredPerson,
 )
 from safety.integrity.models import ChainFrontier, Checkpoint, CheckpointHead, VerificationRun
+from safety.packs.models import SessionPack
 from safety.risks.models import TemplateVersion
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "PatientResponse",
     "PhaseEntry",
     "RecoveryCode",
+    "SessionPack",
     "TemplateVersion",
     "TreatmentSession",
     "User",

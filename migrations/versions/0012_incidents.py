@@ -7,7 +7,7 @@ untouched urgent step sent are plain rows (one per step, unique). The outbox lea
 incident and the clinic lead an alert is for; users learn who leads their clinic.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-06 05:08:46.344221
 
 """
@@ -17,7 +17,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

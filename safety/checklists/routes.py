@@ -21,6 +21,8 @@ from safety.errors import Conflict
 from safety.extensions import db
 from safety.followup import escalations
 from safety.followup import queries as followups
+from safety.packs import rules as pack_rules
+from safety.packs import services as packs
 from safety.web import Refused, field_errors, run_use_case
 
 bp = Blueprint("checklists", __name__, url_prefix="/sessions")
@@ -148,7 +150,11 @@ def phase(session_id: int, phase_id: str):
         return redirect(url_for("checklists.record", session_id=found.id))
     form = PhaseForm()
     refused = None
-    values = {**state.answers, **{f"{k}.note": v for k, v in state.notes.items()}}
+    values = {
+        **state.answers,
+        **{f"{k}.note": v for k, v in state.notes.items()},
+        **pack_rules.form_values(state.answers),
+    }
     if form.validate_on_submit():
         # The service appends the new entry to `found.entries`, so the session stays current
         # after the commit and the next phase is worked out without loading it again.
@@ -181,6 +187,11 @@ def phase(session_id: int, phase_id: str):
         errors=refused.errors if refused else {},
         message=refused.message if refused else None,
         expired_pack=rules.EXPIRED_PACK,
+        pack_rows=pack_rules.pack_rows(values),
+        recent_packs=packs.recent_packs(current_user, session_date=found.session_date)
+        if phase_id == "timeout"
+        else [],
+        gs_substitutes=pack_rules.GS_SUBSTITUTES,
     ), 400 if refused else 200
 
 

@@ -13,9 +13,9 @@ from datetime import date
 from typing import Any
 
 from safety.hashing import canonical_json, sha256_hex
+from safety.packs.rules import EXPIRED_PACK, PACKS_KEY
 from safety.risks.rules import Item, Option, Phase, Template
 
-EXPIRED_PACK = "This pack has expired. Do not use it: open an in-date pack."
 NOTE_NEEDED = "Add a short note saying what was done about this answer."
 REQUIRED = "Answer this item."
 COUNT_NOTE_NEEDED = "The needle counts do not reconcile: say what was done before signing."
@@ -251,12 +251,18 @@ def check_phase(
 
 
 def applicable_answers(template: Template, answers: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop answers to conditional items that do not apply (e.g. a precaution no longer needed)."""
+    """Drop answers to conditional items that do not apply (e.g. a precaution no longer needed).
+
+    The list of packs (`timeout.packs`) is no template item but goes with the lot it extends.
+    """
     return {
         link_id: value
         for link_id, value in answers.items()
-        if link_id in template.items_by_id
-        and is_enabled(template, template.items_by_id[link_id], answers)
+        if (
+            link_id in template.items_by_id
+            and is_enabled(template, template.items_by_id[link_id], answers)
+        )
+        or link_id == PACKS_KEY
     }
 
 
@@ -289,8 +295,9 @@ def sign_off_blockers(
         if phase.id not in done:
             blockers.append(f"The {phase.title} phase has not been completed.")
             continue
-        earlier = {k: v for k, v in answers.items() if template.items_by_id[k].phase != phase.id}
-        own = {k: v for k, v in answers.items() if template.items_by_id[k].phase == phase.id}
+        asked = {k: v for k, v in answers.items() if k in template.items_by_id}
+        earlier = {k: v for k, v in asked.items() if template.items_by_id[k].phase != phase.id}
+        own = {k: v for k, v in asked.items() if template.items_by_id[k].phase == phase.id}
         for field_name, message in check_phase(
             template, phase.id, own, notes, earlier_answers=earlier, session_date=session_date
         ).items():

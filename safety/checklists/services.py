@@ -24,6 +24,8 @@ from safety.extensions import db
 from safety.followup.schedule import schedule_for_signed_session
 from safety.hashing import hashed_time, sha256_hex
 from safety.ids import is_id
+from safety.packs import rules as pack_rules
+from safety.packs import services as packs
 from safety.risks import services as risks
 from safety.risks.rules import Item, Template, template_from_definition
 
@@ -188,13 +190,19 @@ def submit_phase(
     if stop is not None and stop.phase != phase_id:
         raise Conflict(stop.stop.message)
     phase = state.template.phase(phase_id)
+    entered = None
+    if any(item.link_id == pack_rules.LOT_ITEM for item in phase.items):
+        # A scan in the lot field becomes its lot, GTIN, expiry and serial before the
+        # checklist reads the phase; further packs are read beside it.
+        entered = pack_rules.read_packs(form, session_date=session.session_date)
+        form = {**form, **entered.fields}
     read = rules.read_phase(phase, form)
     errors = dict(read.errors)
     if not errors:
         others = {
             k: v
             for k, v in state.answers.items()
-            if state.template.items_by_id[k].phase != phase_id
+            if k in state.template.items_by_id and state.template.items_by_id[k].phase != phase_id
         }
         errors = rules.check_phase(
             state.template,
@@ -205,9 +213,13 @@ def submit_phase(
             session_date=session.session_date,
         )
         answers = rules.applicable_answers(state.template, {**others, **read.answers})
+    if entered is not None:
+        errors = {**entered.errors, **errors}  # the checklist item speaks first
     if errors:
         raise DomainError("Some answers need attention before this phase can be saved.", errors)
     own = {k: v for k, v in answers.items() if k in read.answers}
+    if entered is not None and entered.answer() is not None:
+        own[pack_rules.PACKS_KEY] = entered.answer()
     entry = PhaseEntry(
         session_id=session.id,
         phase=phase_id,
@@ -217,9 +229,11 @@ def submit_phase(
         submitted_dt=now,
     )
     session.entries.append(entry)  # keeps the loaded collection current for the next phase
-    if "timeout.needle_lot" in own:
-        session.needle_lot = own["timeout.needle_lot"]
+    if pack_rules.LOT_ITEM in own:
+        session.needle_lot = own[pack_rules.LOT_ITEM]
     db.session.flush()
+    if entered is not None:
+        packs.record_packs(session, entry, entered.packs)
     audit.record(
         "session.phase_submit",
         actor=actor,

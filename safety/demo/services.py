@@ -83,6 +83,15 @@ WEEKS = 3
 VERSION_2_DAYS_AGO = 14
 SESSIONS_PER_DAY = 3
 LOTS = ("HW2611A", "HW2611B", "SJ-40812", "SJ-40977")
+#: The demo packs' device identifiers (GTINs with right check digits), by lot prefix.
+GTINS = {"HW": "04012345000016", "SJ": "07612345000022"}
+
+
+def _scanned(lot: str, expiry: date) -> str:
+    """What a hand scanner types for a pack's GS1 DataMatrix: prefix, GTIN, expiry, lot."""
+    return f"]d201{GTINS[lot[:2]]}17{expiry:%y%m%d}10{lot}{{GS}}21{expiry:%j}{lot[-3:]}"
+
+
 LUNG_PRECAUTION = "25 mm needles, pincer grip over the rib, angled away from the lung."
 BLEEDING_PRECAUTION = "Fewer needles, firm pressure for two minutes after removal."
 
@@ -462,10 +471,11 @@ def _signin(rng: random.Random) -> dict[str, list[str]]:
 
 
 def _timeout(rng: random.Random, day: date, special: str | None) -> dict[str, list[str]]:
+    lot, expiry = rng.choice(LOTS), day + timedelta(days=400)
     form = {
         "timeout.hand_hygiene": ["yes"],
-        "timeout.needle_lot": [rng.choice(LOTS)],
-        "timeout.needle_expiry": [(day + timedelta(days=400)).isoformat()],
+        "timeout.needle_lot": [lot],
+        "timeout.needle_expiry": [expiry.isoformat()],
         "timeout.needles_sterile": ["yes"],
         "timeout.opened_in_view": ["yes"],
         "timeout.guide_tubes": [rng.choice(["single_use", "single_use", "none"])],
@@ -474,6 +484,17 @@ def _timeout(rng: random.Random, day: date, special: str | None) -> dict[str, li
         "timeout.skin_prepared": ["yes"],
         "timeout.gloves": [rng.choice(["worn", "worn", "not_needed"])],
     }
+    # Some packs are scanned, some sessions open a second pack, some lots are typed in small
+    # letters: the lot trace finds them all (issue 15). Chosen by the day, not drawn, so the
+    # rest of the demo data stays as it was.
+    if day.toordinal() % 3 == 0:
+        form["timeout.needle_lot"] = [_scanned(lot, expiry)]
+        form["timeout.needle_expiry"] = [""]
+    elif day.toordinal() % 5 == 0:
+        form["timeout.needle_lot"] = [lot.lower()]
+    if day.toordinal() % 4 == 0:
+        other = LOTS[(LOTS.index(lot) + 2) % len(LOTS)]
+        form["timeout.pack2.lot"] = [_scanned(other, expiry)]
     if special == "deviation":
         form["timeout.skin_prepared"] = ["no"]
         form["timeout.skin_prepared.note"] = [

@@ -15,6 +15,13 @@ Choices made where R4 gives no exact home:
   `urn:needlesafe:addendum`, in order, and makes the status `amended`.
 - Choice answers are Codings without a system, exactly as the Questionnaire's answerOptions,
   so a validator matches them.
+- The needle packs (DESIGN §9) are a repeating group `timeout.packs` after the expiry item,
+  defined by the Questionnaire of every version and answered once per pack; a record from
+  before packs has its lot and expiry as its one pack.
+
+One file of a little over 500 lines: the Questionnaire and the QuestionnaireResponse share
+their item shapes, and a reader checking that a response matches its Questionnaire wants both
+in view.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+from safety.packs.rules import EXPIRY_ITEM, LOT_ITEM, PACKS_KEY, packs_of
 
 RISK_SYSTEM = "urn:needlesafe:risk"
 QUESTIONNAIRE_URL = "urn:needlesafe:questionnaire:dry-needling-safety"
@@ -64,7 +73,7 @@ def questionnaire(
                 "linkId": phase["id"],
                 "text": phase["title"],
                 "type": "group",
-                "item": [_item(spec, kind_titles) for spec in phase["items"]],
+                "item": _with_packs([_item(spec, kind_titles) for spec in phase["items"]]),
             }
             for phase in definition["phases"]
         ],
@@ -74,6 +83,58 @@ def questionnaire(
     if published_dt:
         resource["date"] = published_dt.isoformat(timespec="seconds")
     return resource
+
+
+#: Every pack a session opened (DESIGN §9): a repeating group after the first pack's lot and
+#: expiry items, one repetition per pack, so a recall's GTIN and lot are in the record.
+PACK_PARTS = (
+    ("gtin", "GTIN (UDI device identifier, GS1 AI 01)", "string", "valueString"),
+    ("lot", "Lot number as entered (GS1 AI 10)", "string", "valueString"),
+    ("expiry", "Expiry date (GS1 AI 17)", "date", "valueDate"),
+    ("serial", "Serial number (GS1 AI 21)", "string", "valueString"),
+)
+PACKS_GROUP: dict[str, Any] = {
+    "linkId": PACKS_KEY,
+    "text": "Needle packs opened",
+    "type": "group",
+    "repeats": True,
+    "item": [
+        {"linkId": f"{PACKS_KEY}.{part}", "text": text, "type": kind}
+        for part, text, kind, _ in PACK_PARTS
+    ],
+}
+
+
+def _with_packs(
+    items: list[dict[str, Any]], *groups: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """Put the packs group right after the first pack's expiry item, if the phase has it.
+
+    With no groups given, the Questionnaire's definition of the group, coded with the lot
+    item's risk kinds (a pack is what a recall of non-sterile needles names).
+    """
+    at = next((n for n, item in enumerate(items) if item["linkId"] == EXPIRY_ITEM), None)
+    if at is None:
+        return items
+    if not groups:
+        lot = next((i for i in items if i["linkId"] == LOT_ITEM), None)
+        group = dict(PACKS_GROUP)
+        if lot is not None and lot.get("code"):
+            group["code"] = lot["code"]
+        groups = (group,)
+    return [*items[: at + 1], *groups, *items[at + 1 :]]
+
+
+def _pack_item(pack: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "linkId": PACKS_KEY,
+        "text": PACKS_GROUP["text"],
+        "item": [
+            {"linkId": f"{PACKS_KEY}.{part}", "text": text, "answer": [{value: pack[part]}]}
+            for part, text, _, value in PACK_PARTS
+            if pack.get(part)
+        ],
+    }
 
 
 def _item(spec: dict[str, Any], kind_titles: dict[str, str]) -> dict[str, Any]:
@@ -186,6 +247,8 @@ def questionnaire_response(
             for spec in phase["items"]
             if answers.get(spec["linkId"]) not in (None, [])
         ]
+        packs = [_pack_item(p) for p in packs_of(answers)]
+        children = _with_packs(children, *packs) if packs else children
         if children:
             groups.append({"linkId": phase["id"], "text": phase["title"], "item": children})
     signed_dt: datetime = record["signed_dt"]

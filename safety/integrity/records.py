@@ -38,6 +38,7 @@ from safety.checklists.rules import (
     REACTIONS_WORST_FIRST,
 )
 from safety.integrity.incidents import verify_incidents
+from safety.integrity.packs import verify_packs
 from safety.integrity.reader import BATCH, Documents, Reader, TextLiterals, as_stored, number, sha
 
 TS = TreatmentSession
@@ -50,6 +51,7 @@ def verify_signatures(db_: Connection | Session) -> str | None:
     return (
         _verify_signing_events(db_)
         or _verify_answer_columns(db_)
+        or verify_packs(db_)
         or _verify_addenda(db_)
         or _verify_cancellations(db_)
         or verify_incidents(db_)

@@ -11,8 +11,9 @@ import re
 
 from safety.integrity.reader import Reader
 
-#: table -> (trigger, guard), as the migrations create them (0001, 0007, 0012): the guard limits a
-#: trigger to final rows. On SQLite each is two triggers, `<name>_update` and `<name>_delete`.
+#: table -> (trigger, guard), as the migrations create them (0001, 0007, 0011, 0012): the guard
+#: limits a trigger to final rows. On SQLite each is two triggers, `<name>_update` and
+#: `<name>_delete`.
 EXPECTED: dict[str, tuple[str, str | None]] = {
     "audit_events": ("audit_events_append_only", None),
     "phase_entries": ("phase_entries_append_only", None),
@@ -23,6 +24,7 @@ EXPECTED: dict[str, tuple[str, str | None]] = {
         "OLD.signed_dt IS NOT NULL OR OLD.cancelled_dt IS NOT NULL",
     ),
     "template_versions": ("template_versions_published", "OLD.published_dt IS NOT NULL"),
+    "session_packs": ("session_packs_append_only", None),
     # Incidents are signed as they are reported (0012).
     "incidents": ("incidents_append_only", None),
     "incident_people": ("incident_people_append_only", None),

@@ -156,6 +156,40 @@ def _flags_text_postgresql(element, compiler, **kw) -> str:
     )
 
 
+class PackLots(FunctionElement):
+    """The lots of a session's current needle packs as entered, 'lot; lot', first pack first,
+    or NULL: the records CSV names every lot a session used (issue 15)."""
+
+    type = String()
+    name = "pack_lots"
+    inherit_cache = True
+
+
+#: A pack of the session's latest Time out entry (see `packs.services.is_current`).
+_CURRENT_PACK = (
+    "NOT EXISTS (SELECT 1 FROM phase_entries later WHERE later.session_id = p.session_id "
+    "AND later.phase = 'timeout' AND later.id > p.entry_id)"
+)
+
+
+@compiles(PackLots)
+def _pack_lots_sqlite(element, compiler, **kw) -> str:
+    session_id = compiler.process(element.clauses, **kw)
+    return (
+        "(SELECT group_concat(lot, '; ') FROM (SELECT p.lot FROM session_packs p "
+        f"WHERE p.session_id = {session_id} AND {_CURRENT_PACK} ORDER BY p.position))"
+    )
+
+
+@compiles(PackLots, "postgresql")
+def _pack_lots_postgresql(element, compiler, **kw) -> str:
+    session_id = compiler.process(element.clauses, **kw)
+    return (
+        "(SELECT string_agg(p.lot, '; ' ORDER BY p.position) FROM session_packs p "
+        f"WHERE p.session_id = {session_id} AND {_CURRENT_PACK})"
+    )
+
+
 # --- SQLite: lines printed by the database ---------------------------------------------------
 
 

@@ -69,6 +69,7 @@ def export_query(actor: User, filters: RecordFilters, *, now: datetime | None = 
             TemplateVersion.version,
             TS.content_hash,
             csvsql.FlagsText(TS.id),
+            csvsql.Cell(csvsql.PackLots(TS.id), None, "text"),
             *(_answer_column(k, t) for k, t in _export_items()),
         )
         .outerjoin(Clinic, Clinic.id == TS.clinic_id)

@@ -15,6 +15,7 @@ from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from safety.ids import parse_id
+from safety.packs.rules import PackError, check_gtin, looks_like_gs1, normalise_lot, read_scan
 from safety.review.rules.flags import FLAG_STATUS_FILTERS, SEVERITIES, FlagFilters
 from safety.review.rules.lots import LotQuery
 from safety.review.rules.records import FLAG_FILTERS, STATES, RecordFilters, decode_cursor
@@ -155,21 +156,39 @@ def read_lot_query(args: Mapping[str, str]) -> tuple[LotQuery | None, dict[str, 
     """Read a lot trace; None (without errors) when nothing was asked yet."""
     errors: dict[str, str] = {}
     lot = _text(args, "lot")
+    raw_gtin = _text(args, "gtin")
     match = _text(args, "match") or "exact"
     start, end = _read_range(args, errors)
     if match not in ("exact", "prefix"):
         errors["match"] = "Choose an exact match or a prefix."
+    gtin = None
+    if lot and looks_like_gs1(lot):
+        # A pack scanned into the search: its lot, and its GTIN unless one was typed.
+        try:
+            scan = read_scan(lot)
+        except PackError as exc:
+            errors["lot"] = str(exc)
+            return None, errors
+        lot, gtin = scan.lot, scan.gtin
+    if raw_gtin:
+        try:
+            gtin = check_gtin(raw_gtin)
+        except PackError as exc:
+            errors["gtin"] = str(exc)
     if not lot:
-        if any(_text(args, name) for name in ("match", "from", "to")):
+        if any(_text(args, name) for name in ("match", "from", "to", "gtin")):
             errors["lot"] = "Enter the lot number printed on the needle pack."
         return None, errors
+    key = normalise_lot(lot)
     if len(lot) > LOT_MAX:
         errors["lot"] = f"A lot number has at most {LOT_MAX} characters."
-    elif match == "prefix" and len(lot) < LOT_PREFIX_MIN:
+    elif not key:
+        errors["lot"] = "Enter the lot number printed on the needle pack."
+    elif match == "prefix" and len(key) < LOT_PREFIX_MIN:
         errors["lot"] = f"Enter at least {LOT_PREFIX_MIN} characters to search by prefix."
     if errors:
         return None, errors
-    return LotQuery(lot, match == "prefix", start, end), errors
+    return LotQuery(lot, match == "prefix", start, end, gtin), errors
 
 
 def read_flag_filters(args: Mapping[str, str]) -> tuple[FlagFilters, dict[str, str]]:

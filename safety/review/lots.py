@@ -1,8 +1,9 @@
 """The lot trace: every session that used a needle lot, and the recall CSV of its patients.
 
-A recall names a lot; the trace finds it as typed or in capitals, exactly or by prefix, as a
-range on the `(needle_lot, session_date, id)` index, and pages newest first like the record
-list. Only compliance officers trace lots, and every recall CSV is audited before it streams.
+A recall names a lot (and the GTIN of the device); the trace finds every session that opened
+a pack of it through the packs' normalised lot key, exactly or by prefix, as a range on the
+`(lot_key, session_date, session_id)` index, and pages newest first like the record list.
+Only compliance officers trace lots, and every recall CSV is audited before it streams.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, distinct, func, select
 
 from safety.audit import services as audit
 from safety.auth.models import User
@@ -21,6 +22,8 @@ from safety.checklists.models import TreatmentSession
 from safety.clinics.models import Clinic, Patient
 from safety.extensions import db
 from safety.integrity import checkpoints
+from safety.packs import services as packs
+from safety.packs.models import SessionPack
 from safety.review import csvsql
 from safety.review.queries import Page, capped_count, in_order, keyset_page, require_compliance
 from safety.review.rules import export as export_rules
@@ -32,26 +35,35 @@ TS = TreatmentSession
 LOT_PAGE_SIZE = 100
 
 
-def _lot_conditions(query: rules.LotQuery) -> list[ColumnElement[bool]]:
-    spellings = rules.lot_variants(query.lot)
+def _pack_conditions(query: rules.LotQuery) -> list[ColumnElement[bool]]:
+    """The packs a recall names: by normalised lot (exactly or by prefix), and GTIN if given.
+
+    A prefix is a range on the key's index; substr keeps it exact under any collation.
+    """
+    key = query.key
     if query.is_prefix:
-        matches = []
-        for prefix in spellings:
-            bound = rules.prefix_upper_bound(prefix)
-            parts = [
-                TS.needle_lot >= prefix,
-                # The range uses the index; this keeps the match exact under any collation.
-                func.substr(TS.needle_lot, 1, len(prefix)) == prefix,
-            ]
-            if bound is not None:
-                parts.append(TS.needle_lot < bound)
-            matches.append(and_(*parts))
-        lot = or_(*matches)
-    elif len(spellings) == 1:
-        lot = TS.needle_lot == spellings[0]
+        conditions = [
+            SessionPack.lot_key >= key,
+            func.substr(SessionPack.lot_key, 1, len(key)) == key,
+        ]
+        bound = rules.prefix_upper_bound(key)
+        if bound is not None:
+            conditions.append(SessionPack.lot_key < bound)
     else:
-        lot = TS.needle_lot.in_(spellings)
-    conditions = [lot]
+        conditions = [SessionPack.lot_key == key]
+    if query.gtin:
+        conditions.append(SessionPack.gtin == query.gtin)
+    if query.date_from is not None:
+        conditions.append(SessionPack.session_date >= query.date_from)
+    if query.date_to is not None:
+        conditions.append(SessionPack.session_date <= query.date_to)
+    conditions.append(packs.is_current())
+    return conditions
+
+
+def _lot_conditions(query: rules.LotQuery) -> list[ColumnElement[bool]]:
+    """The sessions that opened a pack the recall names."""
+    conditions = [TS.id.in_(select(SessionPack.session_id).where(*_pack_conditions(query)))]
     if query.date_from is not None:
         conditions.append(TS.session_date >= query.date_from)
     if query.date_to is not None:
@@ -71,12 +83,18 @@ class LotRow:
     is_signed: bool
 
 
-def _lot_select() -> Select:
+def _lot_select(query: rules.LotQuery) -> Select:
+    """The details of the matched sessions; the lot shown is the matching pack's as entered."""
+    matching_lot = (
+        select(func.min(SessionPack.lot))
+        .where(SessionPack.session_id == TS.id, *_pack_conditions(query))
+        .scalar_subquery()
+    )
     return (
         select(
             TS.id,
             TS.session_date,
-            TS.needle_lot,
+            matching_lot.label("needle_lot"),
             TS.signed_dt,
             Clinic.name.label("clinic"),
             User.name.label("practitioner"),
@@ -106,7 +124,7 @@ def lot_trace(
     ids, next_cursor, prev_cursor = keyset_page(
         _lot_conditions(query), after=after, before=before, size=page_size or LOT_PAGE_SIZE
     )
-    rows = in_order(_lot_select(), ids)
+    rows = in_order(_lot_select(query), ids)
     count, capped = capped_count(select(TS.id).where(*_lot_conditions(query)))
     return Page(
         [
@@ -132,10 +150,34 @@ def lot_trace(
 def lot_trace_csv(
     actor: User, query: rules.LotQuery, *, now: datetime | None = None
 ) -> Iterator[str]:
-    """Audit the export, then return the lines of the recall CSV (with patient contacts)."""
+    """Audit the export, then return the lines of the recall CSV (with patient contacts): one
+    row per matching pack, so a session that opened two packs of a lot is listed twice."""
     require_compliance(actor)
     audit.record("export.lot_trace", actor=actor, details=query.as_args(), now=now)
-    select_rows = _lot_select().where(*_lot_conditions(query)).order_by(TS.id)
+    select_rows = (
+        select(
+            SessionPack.id.label("pack_id"),
+            SessionPack.lot,
+            SessionPack.gtin,
+            TS.id,
+            TS.session_date,
+            TS.signed_dt,
+            Clinic.name.label("clinic"),
+            User.name.label("practitioner"),
+            Patient.id.label("patient_id"),
+            Patient.given_name,
+            Patient.family_name,
+            Patient.email,
+            Patient.phone,
+            Patient.opted_out_dt,
+        )
+        .join(TS, TS.id == SessionPack.session_id)
+        .outerjoin(Clinic, Clinic.id == TS.clinic_id)
+        .outerjoin(User, User.id == TS.practitioner_id)
+        .outerjoin(Patient, Patient.id == TS.patient_id)
+        .where(*_pack_conditions(query))
+        .order_by(SessionPack.id)
+    )
     latest = checkpoints.latest()
     last_line = export_rules.checkpoint_line(latest.body if latest else None)
 
@@ -147,14 +189,15 @@ def lot_trace_csv(
         last_id = 0
         while True:
             batch = db.session.execute(
-                select_rows.where(TS.id > last_id).limit(csvsql.EXPORT_BATCH)
+                select_rows.where(SessionPack.id > last_id).limit(csvsql.EXPORT_BATCH)
             ).all()
             for r in batch:
                 writer.writerow(
                     [
                         r.id,
                         r.session_date.isoformat(),
-                        csv_text(r.needle_lot or ""),
+                        csv_text(r.lot),
+                        r.gtin or "",
                         csv_text(r.clinic or ""),
                         csv_text(r.practitioner or ""),
                         r.patient_id,
@@ -171,6 +214,50 @@ def lot_trace_csv(
             if len(batch) < csvsql.EXPORT_BATCH:
                 yield last_line  # the evidence the recall list can be held to
                 return
-            last_id = batch[-1].id
+            last_id = batch[-1].pack_id
 
     return lines()
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Whom a recall reaches: how many distinct patients to contact, at which clinics, which
+    practitioners used the lot, and over which dates (the pack's record for compliance)."""
+
+    patients: int
+    clinics: list[tuple[str, int]]
+    practitioners: list[str]
+    first_date: date | None
+    last_date: date | None
+
+
+def lot_reach(actor: User, query: rules.LotQuery) -> Reach:
+    """Return how many distinct patients the traced lot reaches, and how many per clinic."""
+    require_compliance(actor)
+    conditions = _lot_conditions(query)
+    per_clinic = db.session.execute(
+        select(Clinic.name, func.count(distinct(TS.patient_id)))
+        .join(Clinic, Clinic.id == TS.clinic_id)
+        .where(*conditions)
+        .group_by(Clinic.name)
+        .order_by(Clinic.name)
+    ).all()
+    patients, first, last = db.session.execute(
+        select(
+            func.count(distinct(TS.patient_id)),
+            func.min(TS.session_date),
+            func.max(TS.session_date),
+        ).where(*conditions)
+    ).one()
+    practitioners = db.session.scalars(
+        select(User.name)
+        .where(User.id.in_(select(TS.practitioner_id).where(*conditions)))
+        .order_by(User.name)
+    ).all()
+    return Reach(
+        patients or 0,
+        [(name, count) for name, count in per_clinic],
+        list(practitioners),
+        first,
+        last,
+    )

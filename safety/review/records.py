@@ -24,6 +24,8 @@ from safety.dbtypes import utcnow
 from safety.extensions import db
 from safety.followup.models import FollowUp, PatientResponse
 from safety.ids import is_id
+from safety.packs import services as packs
+from safety.packs.models import SessionPack
 from safety.review.queries import (
     Page,
     capped_count,
@@ -286,6 +288,8 @@ class RecordDetail:
     responses: dict[int, PatientResponse]
     history: list[HistoryEvent]
     names: dict[int, str]
+    #: The needle packs the session opened, first pack first.
+    packs: list[SessionPack]
 
 
 def record_detail(actor: User, session_id: int, *, now: datetime | None = None) -> RecordDetail:
@@ -385,6 +389,7 @@ def record_detail(actor: User, session_id: int, *, now: datetime | None = None) 
             if f.status == FlagStatus.OPEN and policy.can_acknowledge_flag(actor, record)
         },
         can_resolve=policy.can_resolve_flags(actor),
+        packs=packs.packs_of_session(record.id),
         followups=followups,
         responses=responses,
         history=history_events,

@@ -237,6 +237,7 @@ def _render_lot_trace(
     errors: dict[str, str],
     *,
     page: Page | None = None,
+    reach: lots.Reach | None = None,
     message: str | None = None,
 ):
     """Render the lot trace; the trace and a refused recall CSV both answer with it."""
@@ -245,6 +246,7 @@ def _render_lot_trace(
         query=query,
         args=request.args,
         page=page,
+        reach=reach,
         errors=errors,
         message=message,
     ), 400 if errors else 200
@@ -255,10 +257,11 @@ def _render_lot_trace(
 def lot_trace():
     query, errors = forms.read_lot_query(request.args)
     after, before, cursor_message = forms.read_cursor(request.args)
-    page = None
+    page = reach = None
     if query is not None:
         page = lots.lot_trace(current_user, query, after=after, before=before)
-    return _render_lot_trace(query, errors, page=page, message=cursor_message)
+        reach = lots.lot_reach(current_user, query)
+    return _render_lot_trace(query, errors, page=page, reach=reach, message=cursor_message)
 
 
 def _csv_response(lines, filename: str) -> Response:

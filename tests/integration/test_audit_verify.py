@@ -869,3 +869,50 @@ def test_events_appended_while_the_chain_is_walked_are_no_break(
     result = runner.invoke(args=["audit", "verify"])
 
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE session_packs SET lot_key = 'OTHER-LOT' WHERE session_id = :id",
+        "DELETE FROM session_packs WHERE session_id = :id",
+    ],
+    ids=["re-keyed", "deleted"],
+)
+def test_a_needle_pack_changed_behind_the_application_is_named(runner, signed_history, statement):
+    # The lot trace reads the packs: a pack re-keyed or deleted would drop a patient from a
+    # recall while every content hash still matched.
+    _drop_trigger("session_packs_append_only", "session_packs")
+    db.session.execute(text(statement), {"id": signed_history[1]})
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"signed record {signed_history[1]}: its needle packs no longer match" in result.output
+
+
+def test_a_needle_pack_slipped_in_beside_a_signed_record_is_named(runner, signed_history):
+    from safety.packs.models import SessionPack
+
+    pack = db.session.scalars(
+        db.select(SessionPack).where(SessionPack.session_id == signed_history[1])
+    ).one()
+    db.session.add(
+        SessionPack(
+            entry_id=pack.entry_id,
+            session_id=pack.session_id,
+            clinic_id=pack.clinic_id,
+            session_date=pack.session_date,
+            position=2,
+            lot="RECALLED-1",
+            lot_key="RECALLED-1",
+            expiry=pack.expiry,
+        )
+    )
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"signed record {signed_history[1]}: its needle packs no longer match" in result.output

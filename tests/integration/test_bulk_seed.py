@@ -20,6 +20,8 @@ from safety.errors import Conflict
 from safety.extensions import db
 from safety.followup.models import FollowUp, PatientResponse
 from safety.integrity.verify import verify
+from safety.packs.models import SessionPack
+from safety.packs.rules import normalise_lot
 from safety.risks.models import TemplateVersion
 
 N = 300
@@ -59,6 +61,24 @@ def test_bulk_seed_creates_that_many_signed_sessions_with_three_phases_each(app)
     assert result.clinics == len(bulk.CLINICS)
     assert db.session.scalar(select(func.count()).select_from(Clinic)) == len(bulk.CLINICS)
     assert result.patients == db.session.scalar(select(func.count()).select_from(Patient))
+
+
+def test_every_bulk_session_has_the_pack_its_time_out_recorded_under_its_normalised_lot(app):
+    bulk.generate(N)
+
+    packs = {p.session_id: p for p in db.session.scalars(select(SessionPack))}
+    for session in _sessions():
+        timeout = next(e for e in session.entries if e.phase == "timeout")
+        pack = packs[session.id]
+        assert (pack.entry_id, pack.clinic_id, pack.session_date) == (
+            timeout.id,
+            session.clinic_id,
+            session.session_date,
+        )
+        assert pack.lot == session.needle_lot == timeout.answers["timeout.needle_lot"]
+        assert pack.lot_key == normalise_lot(pack.lot)
+        assert pack.expiry.isoformat() == timeout.answers["timeout.needle_expiry"]
+    assert len(packs) == N
 
 
 def test_bulk_sessions_are_checklists_the_application_would_have_signed(app):

@@ -164,8 +164,8 @@ def test_the_checkpoint_command_prints_one_json_line(runner, history):
 
 
 def _rewrite_record(record_id: int, lot: str) -> None:
-    """Change a signed record's lot and bleeding answers, rehash it, rewrite its signing event
-    with the new hash, and re-chain everything after it on its clinic's chain."""
+    """Change a signed record's lot and bleeding answers (and its pack), rehash it, rewrite its
+    signing event with the new hash, and re-chain everything after it on its clinic's chain."""
     with guards_off():
         record = db.session.get(TreatmentSession, record_id)
         answers = {**record.answers, "timeout.needle_lot": lot, "signout.bleeding": "none"}
@@ -176,6 +176,14 @@ def _rewrite_record(record_id: int, lot: str) -> None:
                 + ", needle_lot = :lot, bleeding = 'none' WHERE id = :id"
             ),
             {"a": canonical_json(answers), "lot": lot, "id": record_id},
+        )
+        # The pack the lot trace reads goes with it, or verify names the pack instead.
+        db.session.execute(
+            text(
+                "UPDATE session_packs SET lot = :lot, lot_key = :lot "
+                "WHERE session_id = :id AND position = 1"
+            ),
+            {"lot": lot, "id": record_id},
         )
         db.session.expire_all()
         record = db.session.get(TreatmentSession, record_id)

@@ -1,5 +1,5 @@
-"""Database triggers keep signed records, phase entries, patient responses, audit events and
-published templates final.
+"""Database triggers keep signed records, phase entries, needle packs, patient responses, audit
+events and published templates final.
 
 Every statement here is raw SQL through the session, so neither the ORM nor the services stand
 between the statement and the database: what refuses it is the trigger the migration created,
@@ -19,6 +19,7 @@ from safety.checklists.models import PhaseEntry
 from safety.dbtypes import utcnow
 from safety.extensions import db
 from safety.followup.models import FollowUp, PatientResponse
+from safety.packs.models import SessionPack
 from safety.risks import services as risks
 
 ALL_PHASES = ("signin", "timeout", "signout")
@@ -85,7 +86,8 @@ def rows(make_user, make_session) -> dict[str, int]:
     )
     db.session.add(response)
     db.session.commit()
-    assert signed_entry and unsigned_entry and audit_event
+    pack = db.session.scalar(db.select(SessionPack.id).where(SessionPack.session_id == signed.id))
+    assert signed_entry and unsigned_entry and audit_event and pack
     return {
         "signed_session": signed.id,
         "unsigned_session": unsigned.id,
@@ -94,6 +96,7 @@ def rows(make_user, make_session) -> dict[str, int]:
         "audit_event": audit_event,
         "patient_response": response.id,
         "published_template": signed.template_version_id,
+        "pack": pack,
     }
 
 
@@ -216,6 +219,18 @@ REFUSED = [
         "published_template",
         "DELETE FROM template_versions WHERE id = :id",
         id="published-template-delete",
+    ),
+    pytest.param(
+        "session_packs",
+        "pack",
+        "UPDATE session_packs SET lot_key = 'FORGED-LOT' WHERE id = :id",
+        id="pack-lot-key",
+    ),
+    pytest.param(
+        "session_packs",
+        "pack",
+        "DELETE FROM session_packs WHERE id = :id",
+        id="pack-delete",
     ),
 ]
 

@@ -42,6 +42,7 @@ SQLITE_TRIGGERS = {
         "incident_steps_append_only",
         "incident_reports_append_only",
         "incident_addenda_append_only",
+        "session_packs_append_only",
     )
     for verb in ("update", "delete")
 }
@@ -57,6 +58,7 @@ POSTGRES_TRIGGERS = {
     ("incident_steps", "incident_steps_append_only"),
     ("incident_reports", "incident_reports_append_only"),
     ("incident_addenda", "incident_addenda_append_only"),
+    ("session_packs", "session_packs_append_only"),
 }
 
 
@@ -202,6 +204,57 @@ def test_the_single_chain_of_before_0009_becomes_the_system_chain_with_every_has
         head = conn.execute(text("SELECT id, last_seq, last_hash FROM audit_chain_head")).one()
     assert [(chain, seq) for chain, seq, _ in rows] == [(0, 1), (0, 2), (0, 3)]
     assert tuple(head) == (0, 3, prev) and rows[-1][2] == prev
+    assert verify().is_intact
+
+
+def test_lots_recorded_before_0011_get_their_packs_and_are_found_in_any_spelling(empty_app):
+    from datetime import UTC, datetime
+
+    from factories import PASSWORD, Factories, clean_phases
+
+    from safety.auth.models import User
+    from safety.checklists import services as checklists
+    from safety.integrity.verify import verify
+    from safety.review.lots import lot_trace
+    from safety.review.rules.lots import LotQuery
+
+    upgrade(directory=str(MIGRATIONS))
+    make = Factories()
+    clinic = make.clinic()
+    ada = make.user("practitioner", clinic=clinic)
+    officer = make.user("compliance")
+    patient = make.patient(ada)
+    made = []
+    for n, lot in enumerate(["hw-2611a", "ＨＷ－２６１１Ａ", "HW-26\u200b11A"]):
+        start = datetime(2026, 3, 2 + n, 10, tzinfo=UTC)
+        session = checklists.start_session(ada, patient_id=patient.id, now=start)
+        for phase, form in clean_phases(session).items():
+            if phase == "timeout":
+                form = {**form, "timeout.needle_lot": [lot]}
+            checklists.submit_phase(ada, session.id, phase, form, now=start)
+        if n < 2:
+            checklists.sign_session(ada, session.id, PASSWORD, now=start)
+        db.session.commit()
+        made.append(session.id)
+    officer_id = officer.id
+    db.session.remove()
+
+    downgrade(directory=str(MIGRATIONS), revision="0009")
+    assert "session_packs" not in inspect(db.engine).get_table_names()
+    upgrade(directory=str(MIGRATIONS))
+
+    with db.engine.connect() as conn:
+        packs = conn.execute(
+            text("SELECT session_id, lot, lot_key, expiry FROM session_packs ORDER BY id")
+        ).all()
+    assert [(p[0], p[1], p[2]) for p in packs] == [
+        (made[0], "hw-2611a", "HW-2611A"),
+        (made[1], "ＨＷ－２６１１Ａ", "HW-2611A"),
+        (made[2], "HW-26\u200b11A", "HW-2611A"),
+    ]
+    assert {str(p[3]) for p in packs} == {"2099-12-31"}
+    page = lot_trace(db.session.get(User, officer_id), LotQuery("HW-2611A"))
+    assert {r.id for r in page.rows} == set(made)
     assert verify().is_intact
 
 

@@ -100,9 +100,13 @@ def test_the_database_writes_the_csv_the_csv_module_would(cast, small_history, m
             "signin.bleeding_precaution": ["=pressure, then wait"],
         },
     )
-    for day, lot in ((4, "box 2\nsecond line"), (5, "box 3\rsecond line")):
+    # A lot cannot hold a line break (issue 15 refuses it); a precaution typed in a box can.
+    for day, text in ((4, "box 2\nsecond line"), (5, "box 3\rsecond line")):
         make_record(
-            cast.ada, cast.pat, day=date(2026, 3, day), answers={"timeout.needle_lot": [lot]}
+            cast.ada,
+            cast.pat,
+            day=date(2026, 3, day),
+            answers={"signin.anticoagulant": ["yes"], "signin.bleeding_precaution": [text]},
         )
     for filters in (RecordFilters(clinic_id=cast.harbour.id, flag="any"), RecordFilters()):
         query = export.export_query(cast.officer, filters, now=NOW)
@@ -227,3 +231,22 @@ def test_copy_binds_the_very_values_the_database_receives_from_execute(app):
 
     received = sent[0].values() if isinstance(sent[0], dict) else sent[0]
     assert sorted(map(repr, received)) == sorted(map(repr, parameters.values()))
+
+
+def test_the_csv_names_every_lot_a_session_opened_first_pack_first(cast, make_record):
+    record_id = make_record(
+        cast.ada,
+        cast.pat,
+        day=date(2026, 3, 6),
+        answers={
+            "timeout.needle_lot": ["=A1"],
+            "timeout.pack2.lot": ["hw-2611a"],
+            "timeout.pack2.expiry": ["2030-01-01"],
+        },
+    )
+    rows = read_csv(export.export_csv(cast.officer, RecordFilters(), now=NOW))
+    row = dict(zip(rows[0], next(r for r in rows if r[0] == str(record_id)), strict=True))
+
+    # The lot that looks like a formula is guarded, like every typed cell.
+    assert row["needle_lots"] == "'=A1; hw-2611a"
+    assert row["timeout.needle_lot"] == "'=A1"

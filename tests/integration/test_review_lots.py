@@ -6,13 +6,16 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from conftest import CLEAN_PHASES
 from review_helpers import NOW, ids_of, read_csv
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from safety.audit.models import AuditEvent
+from safety.checklists import services as checklists
 from safety.errors import Forbidden
 from safety.extensions import db
-from safety.review.lots import lot_trace, lot_trace_csv
+from safety.packs.models import SessionPack
+from safety.review.lots import lot_reach, lot_trace, lot_trace_csv
 from safety.review.rules.lots import LOT_TRACE_COLUMNS, LotQuery
 
 pytest_plugins = ["review_world"]
@@ -95,3 +98,133 @@ def test_the_recall_csv_lists_patients_with_their_contacts_and_is_audited(cast, 
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "export.lot_trace"))
     assert event.actor_id == cast.officer.id
     assert event.details == {"lot": "HW2611A", "match": "exact"}
+
+
+# --- lots a recall always finds (issue 15) ---------------------------------------------------
+
+GTIN = "09501101020917"
+OTHER_GTIN = "00012345600012"
+
+#: One printed lot, HW-2611A, as practitioners entered it.
+SPELLINGS = [
+    "hw-2611a",
+    "ＨＷ－２６１１Ａ",
+    "HW\u20102611A",
+    "HW-26\u200b11A",
+    "\u00a0HW\u22122611A ",
+]
+
+
+@pytest.fixture
+def spelt(cast, make_record) -> list[int]:
+    return [
+        make_record(
+            cast.ada, cast.pat, day=date(2026, 3, 1 + n), answers={"timeout.needle_lot": [lot]}
+        )
+        for n, lot in enumerate(SPELLINGS)
+    ]
+
+
+@pytest.mark.parametrize("asked", ["HW-2611A", *SPELLINGS])
+def test_every_spelling_of_a_lot_finds_every_other(cast, spelt, asked):
+    assert trace(cast, asked)[0] == set(spelt)
+
+
+def test_a_prefix_in_another_spelling_finds_them_all_too(cast, spelt):
+    assert trace(cast, "ｈｗ\u201126", prefix=True)[0] == set(spelt)
+
+
+def test_each_lot_is_shown_as_it_was_entered(cast, spelt):
+    page = trace(cast, "HW-2611A")[1]
+
+    assert {r.needle_lot for r in page.rows} == {s.strip() for s in SPELLINGS}
+
+
+@pytest.fixture
+def scanned(cast, make_record) -> dict[str, int]:
+    """Sessions that scanned their packs: the same lot of two devices, and two packs at once."""
+    return {
+        "ours": make_record(
+            cast.ada,
+            cast.pat,
+            day=date(2026, 4, 1),
+            answers={
+                "timeout.needle_lot": [f"]d201{GTIN}17270531|10HW-2611A"],
+                "timeout.needle_expiry": [""],
+            },
+        ),
+        "other_device": make_record(
+            cast.olga,
+            cast.lara,
+            day=date(2026, 4, 2),
+            answers={
+                "timeout.needle_lot": [f"01{OTHER_GTIN}10HW-2611A\x1d17270531"],
+                "timeout.needle_expiry": [""],
+            },
+        ),
+        "two_packs": make_record(
+            cast.colin,
+            cast.quinn,
+            day=date(2026, 4, 3),
+            answers={
+                "timeout.needle_lot": ["ZZ-1"],
+                "timeout.pack2.lot": [f"]C101{GTIN}10hw-2611a{{GS}}17270531"],
+            },
+        ),
+    }
+
+
+def test_a_recall_by_gtin_and_lot_finds_that_device_only(cast, scanned):
+    found = lot_trace(cast.officer, LotQuery("HW-2611A", gtin=GTIN))
+
+    assert set(ids_of(found)) == {scanned["ours"], scanned["two_packs"]}
+    assert set(trace(cast, "HW-2611A")[0]) == set(scanned.values())
+
+
+def test_a_session_is_found_through_its_second_pack(cast, scanned):
+    page = trace(cast, "hw-2611a")[1]
+
+    row = next(r for r in page.rows if r.id == scanned["two_packs"])
+    assert row.needle_lot == "hw-2611a"
+    assert trace(cast, "ZZ-1")[0] == {scanned["two_packs"]}
+
+
+def test_the_trace_counts_distinct_patients_to_contact_and_their_clinics(cast, scanned, lots):
+    reach = lot_reach(cast.officer, LotQuery("HW-2611", is_prefix=True))
+
+    # pat, lara and quinn: three people at two clinics. HW2611A (no dash) is another lot.
+    assert reach.patients == 3
+    assert reach.clinics == [("Harbour Physio", 2), ("Lakeside Physio", 1)]
+    assert reach.practitioners == ["Ada Author", "Colin Colleague", "Olga Other"]
+    assert (reach.first_date, reach.last_date) == (date(2026, 4, 1), date(2026, 4, 3))
+
+
+def test_a_pack_of_one_gtin_and_lot_reads_as_its_record(cast, scanned):
+    reach = lot_reach(cast.officer, LotQuery("HW-2611A", gtin=GTIN))
+
+    assert (reach.patients, reach.practitioners) == (2, ["Ada Author", "Colin Colleague"])
+    assert (reach.first_date, reach.last_date) == (date(2026, 4, 1), date(2026, 4, 3))
+
+
+def test_the_recall_csv_has_one_row_per_pack_with_its_gtin(cast, scanned):
+    rows = read_csv(lot_trace_csv(cast.officer, LotQuery("HW-2611A", gtin=GTIN), now=NOW))
+    header, body = rows[0], rows[1:]
+
+    by = [dict(zip(header, r, strict=True)) for r in body]
+    assert sorted((int(r["record_id"]), r["needle_lot"], r["gtin"]) for r in by) == sorted(
+        [(scanned["ours"], "HW-2611A", GTIN), (scanned["two_packs"], "hw-2611a", GTIN)]
+    )
+
+
+def test_a_corrected_time_out_is_traced_by_its_new_lot_only(cast, make_record):
+    session_id = make_record(
+        cast.ada, cast.pat, day=date(2026, 5, 1), phases=("signin", "timeout"), sign=False
+    )
+    form = {**CLEAN_PHASES["timeout"], "timeout.needle_lot": ["NEW-1"]}
+    checklists.submit_phase(cast.ada, session_id, "timeout", form, now=NOW)
+    db.session.commit()
+
+    assert trace(cast, "NEW-1")[0] == {session_id}
+    assert session_id not in trace(cast, "LOT-2611A")[0]
+    # The first entry's pack is kept, superseded, not deleted.
+    assert db.session.scalar(select(func.count()).where(SessionPack.session_id == session_id)) == 2

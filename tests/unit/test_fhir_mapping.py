@@ -94,7 +94,13 @@ def response(**changes) -> QuestionnaireResponse:
 
 
 def leaves(parsed: QuestionnaireResponse) -> dict:
-    return {item.linkId: item for group in parsed.item for item in group.item}
+    """The answered items by linkId; the packs group's parts stand in for the group."""
+    found = {}
+    for group in parsed.item:
+        for item in group.item:
+            for leaf in item.item or [item]:
+                found[leaf.linkId] = leaf
+    return found
 
 
 def extension(extensions, url):
@@ -423,3 +429,60 @@ def test_the_mapping_does_not_change_its_inputs():
     mapping.questionnaire_response(record(), definition, addenda=[addendum(1, 1)])
 
     assert (record(), definition) == before
+
+
+# --- needle packs (issue 15) -----------------------------------------------------------------
+
+GTIN = "09501101020917"
+
+
+def packs_in(parsed) -> list[dict]:
+    timeout = next(g for g in parsed.item if g.linkId == "timeout")
+    return [
+        {leaf.linkId.rsplit(".", 1)[1]: leaf.answer[0] for leaf in item.item}
+        for item in timeout.item
+        if item.linkId == "timeout.packs"
+    ]
+
+
+def test_every_pack_is_a_repetition_of_the_packs_group_with_its_gtin_lot_and_expiry():
+    answers = {
+        **ANSWERS,
+        "timeout.packs": [
+            {"lot": "HW-2611A", "expiry": "2027-05-31", "gtin": GTIN, "serial": "S1"},
+            {"lot": "sj-40812", "expiry": "2028-01-31"},
+        ],
+    }
+
+    packs = packs_in(response(answers=answers))
+
+    assert [(p["lot"].valueString, p["expiry"].valueDate.isoformat()) for p in packs] == [
+        ("HW-2611A", "2027-05-31"),
+        ("sj-40812", "2028-01-31"),
+    ]
+    assert packs[0]["gtin"].valueString == GTIN and packs[0]["serial"].valueString == "S1"
+    assert "gtin" not in packs[1]
+
+
+def test_a_record_from_before_packs_has_its_lot_and_expiry_as_its_one_pack():
+    packs = packs_in(response())
+
+    assert [(p["lot"].valueString, p["expiry"].valueDate.isoformat()) for p in packs] == [
+        (ANSWERS["timeout.needle_lot"], ANSWERS["timeout.needle_expiry"])
+    ]
+
+
+def test_the_questionnaire_defines_the_repeating_packs_group_the_responses_use():
+    parsed = Questionnaire.model_validate(
+        mapping.questionnaire(default_definition(), version=3, kind_titles={}, published_dt=SIGNED)
+    )
+    timeout = next(g for g in parsed.item if g.linkId == "timeout")
+    group = next(i for i in timeout.item if i.linkId == "timeout.packs")
+
+    assert group.repeats and group.type == "group"
+    assert [i.linkId for i in group.item] == [
+        "timeout.packs.gtin",
+        "timeout.packs.lot",
+        "timeout.packs.expiry",
+        "timeout.packs.serial",
+    ]

@@ -1,13 +1,13 @@
-"""Pure rules of the lot trace: the spellings of a lot and the bound of a prefix."""
+"""Pure rules of the lot trace: the key of a lot and the bound of a prefix."""
 
 from __future__ import annotations
 
 from safety.review.rules import lots as rules
 
 
-def test_a_lot_is_looked_for_as_typed_and_in_capitals():
-    assert rules.lot_variants("hw2611a") == ("hw2611a", "HW2611A")
-    assert rules.lot_variants("HW2611A") == ("HW2611A",)
+def test_a_lot_is_looked_for_by_its_normalised_key_whatever_way_it_was_typed():
+    assert rules.LotQuery("hw\u20102611a").key == "HW-2611A"
+    assert rules.LotQuery(" ＨＷ２６１１\u200b").key == "HW2611"
 
 
 def test_a_prefix_bound_is_just_past_every_lot_that_starts_with_it():

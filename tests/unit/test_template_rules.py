@@ -86,7 +86,13 @@ def items_by_id(definition: dict) -> dict[str, dict]:
 
 
 def fhir_items(resource: dict) -> list[dict]:
-    return [item for group in resource["item"] for item in group["item"]]
+    """The template's own items; the needle packs group (issue 15) is no template item."""
+    return [
+        item
+        for group in resource["item"]
+        for item in group["item"]
+        if item["linkId"] != "timeout.packs"
+    ]
 
 
 # build_definition
@@ -316,7 +322,11 @@ def test_the_questionnaire_validates_as_fhir_r4b(published_dt):
     assert parsed.id == "template-3"
     assert parsed.version == "3"
     assert [group.linkId for group in parsed.item] == ["signin", "timeout", "signout"]
-    assert [i.linkId for g in parsed.item for i in g.item] == link_ids(default_definition())
+    assert [
+        i.linkId for g in parsed.item for i in g.item if i.linkId != "timeout.packs"
+    ] == link_ids(default_definition())
+    packs = next(i for i in parsed.item[1].item if i.linkId == "timeout.packs")
+    assert packs.repeats and [c.code for c in packs.code] == ["bloodborne_infection"]
 
 
 def test_an_imported_definition_with_provenance_also_validates():

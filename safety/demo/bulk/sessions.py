@@ -60,6 +60,7 @@ from safety.demo.bulk.writer import Pending, stored_date, stored_time
 from safety.followup import rules as followup_rules
 from safety.followup.rules import Kind, Status
 from safety.hashing import canonical_json
+from safety.packs.rules import normalise_lot
 from safety.risks.rules import Template
 
 
@@ -480,6 +481,19 @@ class SessionDrawer:
                     self.dt(at),
                 )
             )
+            if phase == "timeout" and draft.lot is not None:
+                self.pending.packs.rows.append(
+                    (
+                        self.entry_id,
+                        draft.id,
+                        draft.clinic.id,
+                        self.day(draft.day),
+                        1,
+                        draft.lot.code,
+                        normalise_lot(draft.lot.code),
+                        self.day(date.fromisoformat(draft.lot.expiry)),
+                    )
+                )
             self.entry_id += 1
         return entries, texts
 

@@ -151,6 +151,21 @@ class Pending:
             "phase_entries",
             ("id", "session_id", "phase", "answers", "notes", "author_id", "submitted_dt"),
         )
+        #: One pack per session, from its Time out entry, as `packs.services.record_packs`
+        #: writes it for a typed lot.
+        self.packs = Table(
+            "session_packs",
+            (
+                "entry_id",
+                "session_id",
+                "clinic_id",
+                "session_date",
+                "position",
+                "lot",
+                "lot_key",
+                "expiry",
+            ),
+        )
         self.flags = Table(
             "flags",
             ("session_id", "kind", "severity", "link_id", "message", "status", "created_dt"),
@@ -177,6 +192,7 @@ class Pending:
             self.patients,
             self.sessions,
             self.entries,
+            self.packs,
             self.flags,
             self.followups,
             self.responses,

@@ -60,6 +60,7 @@ EXPORT_METADATA = (
     "template_version",
     "content_hash",
     "flags",
+    "needle_lots",
 )
 
 #: Metadata cells the database writes itself (an integer id, a formatted UTC time).

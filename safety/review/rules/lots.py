@@ -1,7 +1,10 @@
-"""Pure rules of the lot trace: what was asked, the spellings to look for, the prefix bound.
+"""Pure rules of the lot trace: what was asked, the key to look for, the prefix bound.
 
-A recall names a lot printed on the needle packs; the trace finds every session that used it
-(or every lot that starts with it) and the recall CSV lists those patients' contacts.
+A recall names a device by its UDI, GTIN and lot, printed on the needle packs; the trace finds
+every session that used the lot (or every lot that starts with it, or the lot of one GTIN)
+and the recall CSV lists those patients' contacts. Lots are matched by their normalised key
+(`safety.packs.rules.normalise_lot`), so a lot found on the pack in capitals finds the one a
+practitioner typed in small letters, full width, with another dash or a zero-width space.
 """
 
 from __future__ import annotations
@@ -9,28 +12,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from safety.packs.rules import normalise_lot
+
 
 @dataclass(frozen=True)
 class LotQuery:
-    """A needle lot to trace: exactly, or every lot starting with it, within dates."""
+    """A needle lot to trace: exactly, or every lot starting with it, of one GTIN or any,
+    within dates."""
 
     lot: str
     is_prefix: bool = False
     date_from: date | None = None
     date_to: date | None = None
+    gtin: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The normalised lot every pack is matched by."""
+        return normalise_lot(self.lot)
 
     def as_args(self) -> dict[str, str]:
         args = {"lot": self.lot, "match": "prefix" if self.is_prefix else "exact"}
+        if self.gtin:
+            args["gtin"] = self.gtin
         if self.date_from:
             args["from"] = self.date_from.isoformat()
         if self.date_to:
             args["to"] = self.date_to.isoformat()
         return args
-
-
-def lot_variants(lot: str) -> tuple[str, ...]:
-    """Return the spellings of a lot to look for: as typed, and in capitals as printed on packs."""
-    return tuple(dict.fromkeys((lot, lot.upper())))
 
 
 def prefix_upper_bound(prefix: str) -> str | None:
@@ -55,6 +64,7 @@ LOT_TRACE_COLUMNS = (
     "record_id",
     "session_date",
     "needle_lot",
+    "gtin",
     "clinic",
     "practitioner",
     "patient_id",

@@ -1,0 +1,78 @@
+"""Hold the needle packs of each signed record to the packs its signed answers list.
+
+The lot trace reads the `session_packs` rows, not the answers: a pack row deleted or re-keyed
+behind the application (its trigger switched off and on again) would leave a patient out of a
+recall while every content hash still matched, and a row added would put one in who was not
+needled with that lot. The answers themselves were verified against their hashes before.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
+
+from safety.checklists.models import TreatmentSession
+from safety.integrity.reader import BATCH
+from safety.packs.models import SessionPack
+from safety.packs.rules import normalise_lot, packs_of
+from safety.packs.services import is_current
+
+TS = TreatmentSession
+
+
+def _expected(answers: dict) -> list[tuple]:
+    return [
+        (
+            position,
+            pack.get("gtin"),
+            pack["lot"],
+            normalise_lot(pack["lot"]),
+            pack.get("expiry"),
+            pack.get("serial"),
+        )
+        for position, pack in enumerate(packs_of(answers), start=1)
+    ]
+
+
+def _stored(gtin, lot, key, expiry, serial, position) -> tuple:
+    if isinstance(expiry, date):
+        expiry = expiry.isoformat()
+    return (position, gtin, lot, key, expiry, serial)
+
+
+def verify_packs(db_: Connection | Session) -> str | None:
+    """Return the first signed record whose packs differ from its signed answers, or None."""
+    after = 0
+    while True:
+        records = db_.execute(
+            select(TS.id, TS.answers)
+            .where(TS.signed_dt.is_not(None), TS.id > after)
+            .order_by(TS.id)
+            .limit(BATCH)
+        ).all()
+        if not records:
+            return None
+        found: dict[int, list[tuple]] = {}
+        for row in db_.execute(
+            select(
+                SessionPack.session_id,
+                SessionPack.gtin,
+                SessionPack.lot,
+                SessionPack.lot_key,
+                SessionPack.expiry,
+                SessionPack.serial,
+                SessionPack.position,
+            )
+            .where(
+                SessionPack.session_id.in_([r.id for r in records]),
+                is_current(),
+            )
+            .order_by(SessionPack.session_id, SessionPack.position)
+        ):
+            found.setdefault(row[0], []).append(_stored(*row[1:]))
+        for record_id, answers in records:
+            if found.get(record_id, []) != _expected(answers or {}):
+                return f"signed record {record_id}: its needle packs no longer match its answers"
+        after = records[-1].id

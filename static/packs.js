@@ -1,0 +1,125 @@
+// Needle packs on the Time out page: keep a hand scanner's GS as the separator, read a scan
+// at once (the server reads it with a GS1 library), and offer the clinic's recent packs.
+// Without JavaScript a scan is read when the phase is saved, and the substitutes {GS} and |
+// stand for GS.
+(function () {
+  "use strict";
+  var form = document.querySelector("form.checklist");
+  if (!form) return;
+  var GS = "\u001d";
+  var SHOWN_GS = "{GS}";
+  var csrf = form.querySelector('input[name="csrf_token"]');
+
+  function insertAtCursor(field, text) {
+    var start = field.selectionStart, end = field.selectionEnd;
+    if (start === null || start === undefined) { field.value += text; return; }
+    field.value = field.value.slice(0, start) + text + field.value.slice(end);
+    field.selectionStart = field.selectionEnd = start + text.length;
+  }
+
+  function looksLikeGs1(text) {
+    return /^\](d2|C1|Q3|e0|J1)/.test(text) || text.indexOf(GS) !== -1 ||
+      text.indexOf(SHOWN_GS) !== -1 || text.indexOf("|") !== -1 || /^01\d{14}(\d\d|$)/.test(text);
+  }
+
+  // The parts of a pack: the first pack's lot and expiry are the checklist's own items.
+  function partOf(lotField, part) {
+    if (lotField.id === "timeout.needle_lot") {
+      if (part === "expiry") return document.getElementById("timeout.needle_expiry");
+      return document.getElementById("timeout.pack1." + part);
+    }
+    return document.getElementById(lotField.id.replace(/\.lot$/, "." + part));
+  }
+
+  function say(field, message) {
+    var id = field.id + "-scan";
+    var note = document.getElementById(id);
+    if (!note) {
+      note = document.createElement("p");
+      note.id = id;
+      note.className = "error scan-message";
+      note.setAttribute("role", "alert");
+      field.insertAdjacentElement("afterend", note);
+    }
+    note.textContent = message || "";
+    note.hidden = !message;
+    if (message) field.setAttribute("aria-invalid", "true");
+  }
+
+  function fill(field, value, onlyIfEmpty) {
+    if (!field || !value || (onlyIfEmpty && field.value)) return;
+    field.value = value;
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+    field.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  function readScan(field) {
+    var text = field.value.trim();
+    if (!looksLikeGs1(text)) return;
+    var body = new FormData();
+    body.append("scan", text);
+    if (csrf) body.append("csrf_token", csrf.value);
+    fetch(form.dataset.scanUrl, {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      headers: csrf ? { "X-CSRFToken": csrf.value } : {},
+    }).then(function (response) {
+      return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+    }).then(function (result) {
+      if (!result.ok) { say(field, result.data.error); return; }
+      var data = result.data;
+      say(field, "");
+      field.removeAttribute("aria-invalid");
+      field.value = data.lot;
+      fill(partOf(field, "expiry"), data.expiry, true);
+      fill(partOf(field, "gtin"), data.gtin, false);
+      fill(partOf(field, "serial"), data.serial, false);
+      field.dispatchEvent(new Event("change", { bubbles: true }));
+    }).catch(function () {
+      // Offline or refused: the server reads the scan again when the phase is saved.
+    });
+  }
+
+  form.querySelectorAll('input[data-scan], input[id="timeout.needle_lot"]').forEach(function (field) {
+    field.setAttribute("data-scan", "true");
+    field.addEventListener("keydown", function (event) {
+      // A scanner sends GS as the key Ctrl+] (or the character itself): browsers would take
+      // it as a shortcut or drop it, so put the visible separator in its place.
+      if (event.key === GS || (event.ctrlKey && (event.key === "]" || event.code === "BracketRight"))) {
+        event.preventDefault();
+        insertAtCursor(field, SHOWN_GS);
+        return;
+      }
+      // Scanners end with Enter: read the scan rather than save a half-filled phase.
+      if (event.key === "Enter" && looksLikeGs1(field.value.trim())) {
+        event.preventDefault();
+        readScan(field);
+      }
+    });
+    field.addEventListener("input", function (event) {
+      if (field.value.indexOf(GS) !== -1) field.value = field.value.split(GS).join(SHOWN_GS);
+      // A lot typed or scanned anew is another pack: the hidden serial of the last scan goes.
+      var serial = partOf(field, "serial");
+      if (event.isTrusted && serial) serial.value = "";
+    });
+    field.addEventListener("change", function () { readScan(field); });
+  });
+
+  // "Same pack as last session": one tap fills the first pack row still empty.
+  var recent = document.getElementById("recent-packs");
+  if (recent) {
+    recent.hidden = false;
+    recent.addEventListener("click", function (event) {
+      var button = event.target.closest("button[data-lot]");
+      if (!button) return;
+      var lots = Array.prototype.slice.call(form.querySelectorAll("input[data-scan]"));
+      var target = lots.filter(function (f) { return !f.value; })[0];
+      if (!target) return;
+      fill(target, button.dataset.lot, false);
+      fill(partOf(target, "expiry"), button.dataset.expiry, false);
+      fill(partOf(target, "gtin"), button.dataset.gtin, false);
+      target.focus();
+    });
+  }
+})();

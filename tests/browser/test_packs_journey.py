@@ -1,0 +1,106 @@
+"""A practitioner scans needle packs in a real browser, on a tablet: a hand scanner types a GS1
+DataMatrix (with its GS keystroke and its closing Enter) into the lot field, and the page fills
+the lot, the expiry and the GTIN before anything is saved; an expired pack scanned as a second
+pack is refused on the spot, and the phase is not saved while it is there."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import PASSWORD
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from safety.checklists.models import PhaseEntry
+from safety.extensions import db
+from safety.packs.models import SessionPack
+
+from .conftest import TABLET
+
+pytestmark = pytest.mark.browser
+
+GTIN = "09501101020917"
+TIME_OUT = {
+    "timeout.hand_hygiene": "yes",
+    "timeout.needles_sterile": "yes",
+    "timeout.opened_in_view": "yes",
+    "timeout.guide_tubes": "single_use",
+    "timeout.field_ready": "yes",
+    "timeout.no_touch": "yes",
+    "timeout.skin_prepared": "yes",
+    "timeout.gloves": "worn",
+}
+
+
+def field(page, name: str):
+    return page.locator(f'[id="{name}"]')
+
+
+def scan(page, name: str, before_gs: str, after_gs: str) -> None:
+    """Type as a keyboard-wedge scanner does: the characters, GS as Ctrl+], then Enter."""
+    field(page, name).focus()
+    page.keyboard.type(before_gs)
+    page.keyboard.press("Control+BracketRight")
+    page.keyboard.type(after_gs)
+    page.keyboard.press("Enter")
+
+
+def timeout_saved(session_id: int) -> bool:
+    db.session.expire_all()
+    return (
+        db.session.scalar(
+            select(PhaseEntry.id).where(
+                PhaseEntry.session_id == session_id, PhaseEntry.phase == "timeout"
+            )
+        )
+        is not None
+    )
+
+
+def test_a_scanned_pack_fills_lot_expiry_and_gtin_and_an_expired_one_is_refused_on_the_spot(
+    journey, make_clinic, make_user, make_patient, make_session
+):
+    practitioner = make_user("practitioner", clinic=make_clinic("Harbour Physio"))
+    patient = make_patient(practitioner)
+    session = make_session(practitioner, phases=("signin",), patient=patient)
+    page = journey.page(TABLET)
+    journey.log_in(page, practitioner.email, PASSWORD)
+    page.goto(f"/sessions/{session.id}/phase/timeout")
+    for name, value in TIME_OUT.items():
+        page.locator(f'label.choice:has(input[name="{name}"][value="{value}"])').tap()
+
+    # GS1 DataMatrix: symbology prefix, GTIN, expiry 31 May 2030, lot, GS, serial.
+    scan(page, "timeout.needle_lot", f"]d201{GTIN}17300531" + "10HW-2611A", "21S0042")
+
+    expect(field(page, "timeout.needle_lot")).to_have_value("HW-2611A")
+    expect(field(page, "timeout.needle_expiry")).to_have_value("2030-05-31")
+    expect(field(page, "timeout.pack1.gtin")).to_have_value(GTIN)
+    assert not timeout_saved(session.id)  # the scanner's Enter did not save the phase
+    journey.check(page, "scanned-pack")
+
+    # A second pack, out of date: refused beside its expiry the moment it is scanned.
+    scan(page, "timeout.pack2.lot", f"]d201{GTIN}17010131" + "10OLD-1", "21S1")
+    expect(field(page, "timeout.pack2.expiry")).to_have_value("2001-01-31")
+    refusal = page.locator('[id="timeout.pack2.expiry-live"]')
+    expect(refusal).to_be_visible()
+    expect(refusal).to_contain_text("expired")
+    page.get_by_role("button", name="Save Time out").click()
+    expect(field(page, "timeout.pack2.expiry")).to_be_focused()
+    assert not timeout_saved(session.id)
+    journey.check(page, "expired-second-pack")
+
+    # An in-date second pack, typed over the expired one (its hidden serial goes with it):
+    # the phase saves with both packs.
+    field(page, "timeout.pack2.lot").fill("sj-40812")
+    field(page, "timeout.pack2.gtin").fill("")
+    field(page, "timeout.pack2.expiry").fill("2031-01-31")
+    page.get_by_role("button", name="Save Time out").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign out")
+
+    db.session.expire_all()
+    packs = db.session.scalars(
+        select(SessionPack).where(SessionPack.session_id == session.id).order_by("position")
+    ).all()
+    assert [(p.lot, p.lot_key, p.gtin, p.serial, p.expiry.isoformat()) for p in packs] == [
+        ("HW-2611A", "HW-2611A", GTIN, "S0042", "2030-05-31"),
+        ("sj-40812", "SJ-40812", None, None, "2031-01-31"),
+    ]
