@@ -104,14 +104,17 @@ def downgrade():
     with op.batch_alter_table('invitations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_invitations_user_id'))
     op.drop_table('invitations')
-    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
-        batch_op.drop_column('expires_dt')
     with op.batch_alter_table('recovery_codes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_recovery_codes_user_id'))
     op.drop_table('recovery_codes')
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('totp_last_step')
-        batch_op.drop_column('totp_enrolled_dt')
-        batch_op.drop_column('totp_pending_enc')
-        batch_op.drop_column('totp_secret_enc')
+    # ALTER TABLE ... DROP COLUMN (SQLite 3.35+), not a batch copy: copying `users` would
+    # drop the table every other table points at, which SQLite's foreign keys refuse.
+    for table, column in (
+        ('api_tokens', 'expires_dt'),
+        ('users', 'totp_last_step'),
+        ('users', 'totp_enrolled_dt'),
+        ('users', 'totp_pending_enc'),
+        ('users', 'totp_secret_enc'),
+    ):
+        op.execute(f'ALTER TABLE {table} DROP COLUMN {column}')
     op.drop_table('login_throttles')

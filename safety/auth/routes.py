@@ -102,7 +102,8 @@ def _pending_user() -> User | None:
     if time.time() - float(pending.get("at", 0)) > PENDING_SECONDS:
         session.pop("pending", None)
         return None
-    user = db.session.get(User, pending.get("user")) if is_id(pending.get("user")) else None
+    key = pending.get("user")
+    user = db.session.get(User, key) if isinstance(key, int) and is_id(key) else None
     return user if user is not None and user.is_enabled else None
 
 

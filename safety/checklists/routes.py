@@ -21,6 +21,7 @@ from safety.errors import Conflict
 from safety.extensions import db
 from safety.followup import escalations
 from safety.followup import queries as followups
+from safety.ids import parse_id
 from safety.packs import rules as pack_rules
 from safety.packs import services as packs
 from safety.web import Refused, field_errors, run_use_case
@@ -150,21 +151,40 @@ def phase(session_id: int, phase_id: str):
         return redirect(url_for("checklists.record", session_id=found.id))
     form = PhaseForm()
     refused = None
+    changed: services.PhaseChanged | None = None
+    saved = state.latest.get(phase_id)
+    opened_entry = saved.id if saved else 0
     values = {
         **state.answers,
         **{f"{k}.note": v for k, v in state.notes.items()},
         **pack_rules.form_values(state.answers),
     }
     if form.validate_on_submit():
-        # The service appends the new entry to `found.entries`, so the session stays current
-        # after the commit and the next phase is worked out without loading it again.
-        result = run_use_case(
-            lambda: services.submit_phase(
-                current_user, found.id, phase_id, request.form.to_dict(flat=False)
-            ),
-            keep_loaded=True,
-        )
-        if isinstance(result, Refused):
+        submitted = request.form.to_dict(flat=False)
+        opened = submitted.pop("opened_entry", [None])[0]
+        # The entry the form was opened on ("0": none yet); a client that sends none is not
+        # checked (scripts, and forms opened before this check existed).
+        base = None if opened is None else (0 if opened == "0" else parse_id(opened) or -1)
+        try:
+            result = run_use_case(
+                lambda: services.submit_phase(
+                    current_user, found.id, phase_id, submitted, opened_entry=base
+                ),
+                # The service appends the new entry to `found.entries`, so the session stays
+                # current after the commit and the next phase needs no reload.
+                keep_loaded=True,
+            )
+        except services.PhaseChanged as exc:
+            changed, result = exc, Refused(exc.message, status=409)
+        except services.AlreadySigned:
+            return redirect(url_for("checklists.record", session_id=found.id))
+        if changed is not None:
+            refused = result
+            values = _raw_values(request.form)
+            # Saving again now is a deliberate choice over the version shown.
+            state = services.progress(services.get_session(current_user, found.id))
+            opened_entry = changed.saved.id
+        elif isinstance(result, Refused):
             refused = result
             values = _raw_values(request.form)
         else:
@@ -192,7 +212,9 @@ def phase(session_id: int, phase_id: str):
         if phase_id == "timeout"
         else [],
         gs_substitutes=pack_rules.GS_SUBSTITUTES,
-    ), 400 if refused else 200
+        opened_entry=opened_entry,
+        changed=changed.saved if changed else None,
+    ), (refused.status if refused else 200)
 
 
 def _raw_values(form) -> dict:

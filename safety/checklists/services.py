@@ -34,6 +34,20 @@ class AlreadySigned(Conflict):
     """The checklist was signed by another request (a double tap) while this one was checked."""
 
 
+class PhaseChanged(Conflict):
+    """The phase was saved (from another tablet) after this form was opened.
+
+    Keeps the entry saved since, so the form can show both versions and lose neither.
+    """
+
+    def __init__(self, saved: PhaseEntry) -> None:
+        super().__init__(
+            "This phase was saved from another screen after you opened it. Both versions are "
+            "shown: check the saved one below, then save yours again if it is the right one."
+        )
+        self.saved = saved
+
+
 #: The meaning of the signature, shown with it (21 CFR Part 11 §11.50).
 SIGNATURE_MEANING = "Performed and verified these checks"
 #: Longest reason a practitioner gives for cancelling a session.
@@ -173,14 +187,25 @@ def submit_phase(
     phase_id: str,
     form: Mapping[str, Sequence[str]],
     *,
+    opened_entry: int | None = None,
     now: datetime | None = None,
 ) -> PhaseEntry:
-    """Save one phase of the checklist, refusing it whole if any answer breaks a rule."""
+    """Save one phase of the checklist, refusing it whole if any answer breaks a rule.
+
+    `opened_entry` is the phase's latest entry when the form was opened (0: none yet). Given,
+    a save on top of a newer entry (another tablet saved the phase meanwhile) is refused with
+    both versions instead of silently replacing the other one.
+    """
     now = now or utcnow()
     session = _own_open_session(actor, session_id)
+    if opened_entry is not None and not _claim_open(session):
+        raise AlreadySigned("This checklist was signed or cancelled and can no longer be changed.")
     state = progress(session)
     if phase_id not in state.template.phase_ids:
         raise NotFound("No such phase.")
+    saved = state.latest.get(phase_id)
+    if opened_entry is not None and (saved.id if saved else 0) != opened_entry:
+        raise PhaseChanged(saved)
     position = state.template.phase_ids.index(phase_id)
     missing = [p for p in state.template.phase_ids[:position] if p not in state.latest]
     if missing:
@@ -276,7 +301,7 @@ def sign_session(
             {"password": "That password is not right. Enter your own password to sign."},
         )
     actor.failed_login_count = 0
-    if not _claim_for_signing(session):
+    if not _claim_open(session):
         # A second tap (or a second tablet) lost the race to a signature that has committed.
         raise AlreadySigned("This checklist was already signed.")
     blockers = signing_blockers(session)
@@ -286,13 +311,14 @@ def sign_session(
     return session
 
 
-def _claim_for_signing(session: TreatmentSession) -> bool:
+def _claim_open(session: TreatmentSession) -> bool:
     """Take the session's row for this transaction while it is still open; False if it is not.
 
     A double tap sends two signatures at once: both read the session open before either
     commits. The write lock (the row lock on PostgreSQL, the database's on SQLite) makes the
     second wait for the first to commit and then match no row, so exactly one signature, one
     event and one set of follow-ups exist, and the second tap is told it is already signed.
+    Two tablets saving one phase take turns the same way, so the second sees the first's entry.
     The update writes nothing new: signed_dt is NULL in every row it matches.
     """
     claimed = db.session.execute(

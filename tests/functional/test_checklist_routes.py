@@ -915,3 +915,55 @@ def test_an_out_of_range_patient_id_is_refused_without_a_server_error(signed_in,
 
     assert response.status_code == 400
     assert count(TreatmentSession) == 0
+
+
+# --- two tablets, one phase ------------------------------------------------------------------
+
+
+def opened_entry_of(page) -> str:
+    return re.search(r'name="opened_entry" value="(\d+)"', page.get_data(as_text=True)).group(1)
+
+
+def test_a_phase_saved_from_another_tablet_meanwhile_is_shown_beside_yours_and_nothing_is_lost(
+    app, signed_in, practitioner, make_session
+):
+    session_id = new_session(make_session, practitioner)
+    other_tablet = app.test_client()
+    login(other_tablet, practitioner)
+    url = phase_url(session_id, "signin")
+    mine = opened_entry_of(signed_in.get(url))
+    theirs = opened_entry_of(other_tablet.get(url))
+    assert mine == theirs == "0"
+    their_note = "Skin checked on the other tablet."
+    saved = post_form(
+        other_tablet,
+        url,
+        {**CLEAN_PHASES["signin"], "opened_entry": theirs, "signin.skin_ok.note": their_note},
+    )
+    assert saved.status_code == 302
+
+    clash = post_form(
+        signed_in,
+        url,
+        {**CLEAN_PHASES["signin"], "opened_entry": mine, "signin.skin_ok.note": "Mine."},
+    )
+
+    assert clash.status_code == 409
+    page = text_of(clash)
+    assert "saved from another screen after you opened it" in page
+    assert their_note in page  # theirs, as saved
+    assert "Mine." in clash.get_data(as_text=True)  # mine, as typed, in the form
+    assert [e.phase for e in entries_of(session_id)] == ["signin"]
+
+    again = post_form(
+        signed_in,
+        url,
+        {
+            **CLEAN_PHASES["signin"],
+            "opened_entry": opened_entry_of(clash),
+            "signin.skin_ok.note": "Mine.",
+        },
+    )
+
+    assert again.status_code == 302
+    assert [e.notes.get("signin.skin_ok") for e in entries_of(session_id)] == [their_note, "Mine."]

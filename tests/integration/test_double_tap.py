@@ -67,6 +67,9 @@ def practitioner(make_user):
 def served(app):
     db.session.commit()
     server = LiveServer(app)
+    # Closing waits for every request thread to finish, so none still holds a connection
+    # when the test's engine is disposed.
+    server.server.daemon_threads = False
     server.start()
     yield server
     server.stop()

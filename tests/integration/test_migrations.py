@@ -327,3 +327,48 @@ def test_0012_upgrades_and_downgrades_a_database_with_messages_and_users_in_it(e
         assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 1
         if db.engine.dialect.name == "sqlite":
             assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+
+
+def test_0010_moves_practitioners_into_memberships_and_downgrades_with_accounts_in_place(
+    empty_app,
+):
+    upgrade(directory=str(MIGRATIONS), revision="0009")
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO clinics (id, name, timezone, duty_email, phone, country, "
+                "workday_start_hour, workday_end_hour, working_days, created_dt) VALUES "
+                "(1, 'Harbour', 'Europe/London', 'duty@harbour.test', '+44 1', 'GB', 8, 18, "
+                "'12345', '2026-11-01 09:00:00')"
+            )
+        )
+        for user_id, role, clinic in ((1, "practitioner", 1), (2, "admin", None)):
+            conn.execute(
+                text(
+                    "INSERT INTO users (id, email, name, role, clinic_id, password_hash, "
+                    "is_enabled, failed_login_count, created_dt, password_changed_dt) VALUES "
+                    "(:id, :email, 'Someone', :role, :clinic, 'x', true, 0, "
+                    "'2026-11-01 09:00:00', '2026-11-01 09:00:00')"
+                ),
+                {"id": user_id, "email": f"u{user_id}@clinic.test", "role": role, "clinic": clinic},
+            )
+        # A row that points at users, as every real database has: a downgrade that copied
+        # the users table would be refused by SQLite's foreign keys.
+        conn.execute(
+            text(
+                "INSERT INTO login_sessions (id, user_id, created_dt, last_seen_dt) VALUES "
+                "('s1', 1, '2026-11-01 09:00:00', '2026-11-01 09:00:00')"
+            )
+        )
+
+    upgrade(directory=str(MIGRATIONS))
+    with db.engine.connect() as conn:
+        members = conn.execute(text("SELECT user_id, clinic_id FROM clinic_memberships")).all()
+    downgrade(directory=str(MIGRATIONS), revision="0009")
+    with db.engine.connect() as conn:
+        users = conn.execute(text("SELECT count(*) FROM users")).scalar()
+    upgrade(directory=str(MIGRATIONS))
+
+    assert [tuple(m) for m in members] == [(1, 1)]
+    assert users == 2
+    assert schema_drift() == []
