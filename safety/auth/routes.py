@@ -68,7 +68,10 @@ def login():
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        result = run_use_case(lambda: services.sign_in(form.email.data, form.password.data))
+        result = run_use_case(
+            lambda: services.sign_in(form.email.data, form.password.data),
+            keep_loaded=True,  # the account and its session are read once more, as they are
+        )
         if isinstance(result, Refused):
             error = result.message
         else:
