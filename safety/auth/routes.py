@@ -143,7 +143,8 @@ def login():
                 client=_client(),
                 device=_device(email),
                 required_roles=current_app.config["MFA_REQUIRED_ROLES"],
-            )
+            ),
+            keep_loaded=True,  # the account and its session are read once more, as they are
         )
         if isinstance(result, Refused):
             error = result.message

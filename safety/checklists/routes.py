@@ -56,6 +56,7 @@ def start():
         result = run_use_case(
             lambda: services.start_session(current_user, patient_id=form.patient_id.data),
             shown=(400, 403, 404),
+            keep_loaded=True,  # only its id is read, for the redirect
         )
         if isinstance(result, Refused):
             error = (
