@@ -151,7 +151,7 @@ def _append(
         update(AuditChainHead).where(AuditChainHead.id == chain).values(last_hash=last_hash)
         for chain, last_hash in heads.items()
     ]
-    if write is None and session.get_bind().dialect.name == "postgresql":
+    if write is None and len(rows) <= ONE_STATEMENT_ROWS and _is_postgresql(session):
         # The heads move in the statement that inserts the events (data-modifying WITH): one
         # round trip less while the chains are locked.
         statement = insert(AuditEvent).values(rows)
@@ -170,6 +170,15 @@ def _append(
         write(rows)
 
 
+#: Events appended in one multi-row INSERT with the heads' moves at most; more would near
+#: PostgreSQL's 65,535 parameters (ten an event), and go in batches of the driver's instead.
+ONE_STATEMENT_ROWS = 500
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def _reserve(session: Session, chain: int, count: int) -> tuple[int, str]:
     """Reserve `count` sequence numbers on a chain's head (making the head of a clinic's first
     event); returns the last reserved number and the hash the first event follows."""
@@ -181,7 +190,7 @@ def _reserve(session: Session, chain: int, count: int) -> tuple[int, str]:
     )
     found = session.execute(reserve).first()
     if found is None:
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        dialect = postgresql if _is_postgresql(session) else sqlite
         session.execute(
             dialect.insert(AuditChainHead)
             .values(id=chain, last_seq=0, last_hash=rules.GENESIS_HASH)

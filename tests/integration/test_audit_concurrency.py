@@ -70,3 +70,27 @@ def test_concurrent_writers_append_one_unbroken_chain(app):
     result = verify()
     assert result.is_intact, result.problem
     assert result.events == expected
+
+
+def test_one_transaction_appends_more_events_than_one_statement_can_carry(app):
+    """The demo and the worker append thousands of events at once; on PostgreSQL a single
+    INSERT would pass 65,535 parameters. Every event lands, in order, on its chain."""
+    count = 7_000
+    audit.record_many(
+        audit.Entry(
+            action="test.many",
+            actor_id=None,
+            object_type="n",
+            object_id=str(n),
+            details={},
+            chain=1 + n % 2,
+        )
+        for n in range(count)
+    )
+    db.session.commit()
+
+    stored = db.session.scalar(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "test.many")
+    )
+    assert stored == count
+    assert verify().is_intact
