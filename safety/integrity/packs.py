@@ -42,13 +42,18 @@ def _stored(gtin, lot, key, expiry, serial, position) -> tuple:
     return (position, gtin, lot, key, expiry, serial)
 
 
-def verify_packs(db_: Connection | Session) -> str | None:
-    """Return the first signed record whose packs differ from its signed answers, or None."""
-    after = 0
+def verify_packs(
+    db_: Connection | Session, *, first_id: int | None = None, last_id: int | None = None
+) -> str | None:
+    """Return the first signed record with first_id < id <= last_id (all by default) whose
+    packs differ from its signed answers, or None. verify splits the records between its two
+    processes at the same id as the content hashes."""
+    after = first_id or 0
+    upper = [] if last_id is None else [TS.id <= last_id]
     while True:
         records = db_.execute(
             select(TS.id, TS.answers)
-            .where(TS.signed_dt.is_not(None), TS.id > after)
+            .where(TS.signed_dt.is_not(None), TS.id > after, *upper)
             .order_by(TS.id)
             .limit(BATCH)
         ).all()

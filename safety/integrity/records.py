@@ -44,14 +44,20 @@ from safety.integrity.reader import BATCH, Documents, Reader, TextLiterals, as_s
 TS = TreatmentSession
 
 
-def verify_signatures(db_: Connection | Session) -> str | None:
+def verify_signatures(
+    db_: Connection | Session, *, packs_up_to: int | None = None, packs: bool = True
+) -> str | None:
     """Hold the records and addenda to their signing events, and the copied columns to the
     answers. The signing events first: a record forged with a recomputed hash is named for
-    that, not for a copied column that no longer matches its forged answers."""
+    that, not for a copied column that no longer matches its forged answers.
+
+    The packs are the costly part (each record's answers read again): with a worker process,
+    the worker holds those up to `packs_up_to` and the parent the rest (`packs=False` there).
+    """
     return (
         _verify_signing_events(db_)
         or _verify_answer_columns(db_)
-        or verify_packs(db_)
+        or (verify_packs(db_, last_id=packs_up_to) if packs else None)
         or _verify_addenda(db_)
         or _verify_cancellations(db_)
         or verify_incidents(db_)

@@ -42,6 +42,7 @@ from safety.integrity.chains import (
 )
 from safety.integrity.evidence import EvidenceError
 from safety.integrity.models import VerificationRun
+from safety.integrity.packs import verify_packs
 from safety.integrity.reader import Reader
 from safety.integrity.records import verify_records, verify_signatures
 
@@ -154,12 +155,17 @@ def _with_worker(reader: Reader, before: Heads, wanted, labels, split: _Split) -
         started = time.perf_counter()
         records, problem = verify_records(first_id=split.record_id)
         timings["records_s"] = round(time.perf_counter() - started, 2)
+        started = time.perf_counter()
+        newer_packs = None if problem else verify_packs(db.session, first_id=split.record_id)
+        timings["packs_s"] = round(time.perf_counter() - started, 2)
         theirs, older, older_problem, signatures, timings["worker_s"] = worker.result()
     finally:
         worker.stop()
     joined = Walk({**walked.chains, **theirs.chains}, walked.problem or theirs.problem)
-    # The worker's records are the older ones: its break comes first.
-    return _Found(joined, records + older, older_problem or problem, lambda: signatures, timings)
+    # The worker's records are the older ones: its break comes first; it checked the packs of
+    # the older records, this process those of the newer.
+    found = signatures or newer_packs
+    return _Found(joined, records + older, older_problem or problem, lambda: found, timings)
 
 
 def verify_and_record(
@@ -261,7 +267,7 @@ def _worker_main(connection, url: str, split: _Split, before: Heads, wanted, lab
             records, problem = verify_records(last_id=split.record_id)
             # The signature checks are SQL the database runs; this process has its half of the
             # records to finish when its chains are done.
-            signatures = verify_signatures(own)
+            signatures = verify_signatures(own, packs_up_to=split.record_id)
         seconds = round(time.perf_counter() - started, 2)
         connection.send(("ok", walked, records, problem, signatures, seconds))
     except BaseException:  # reported by the parent, which raises it

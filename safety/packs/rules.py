@@ -19,6 +19,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 import biip
@@ -66,11 +67,13 @@ def _is_dash(char: str) -> bool:
     return char in _OTHER_DASHES or unicodedata.category(char) == "Pd"
 
 
+@lru_cache(maxsize=1 << 16)
 def normalise_lot(text: str) -> str:
     """Return the key a lot is matched by: NFKC, no format characters, one dash, upper case.
 
     Never refuses (stored lots of any age are normalised with it); `check_lot` refuses.
-    Idempotent: normalising a key gives the same key.
+    Idempotent: normalising a key gives the same key. Cached: a clinic opens many packs of one
+    lot, and verify normalises every signed record's lots.
     """
     value = unicodedata.normalize("NFKC", text)
     value = "".join("-" if _is_dash(c) else c for c in value if unicodedata.category(c) != "Cf")

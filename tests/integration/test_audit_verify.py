@@ -892,6 +892,25 @@ def test_a_needle_pack_changed_behind_the_application_is_named(runner, signed_hi
     assert f"signed record {signed_history[1]}: its needle packs no longer match" in result.output
 
 
+@pytest.mark.real_commits  # the worker opens a connection of its own
+@pytest.mark.parametrize("which", [0, 1], ids=["older, the worker's", "newer, this process's"])
+def test_a_needle_pack_changed_is_named_in_either_half_when_verify_splits_the_work(
+    runner, signed_history, in_a_worker, which
+):
+    # With a worker, the worker holds the older records' packs and this process the newer.
+    _drop_trigger("session_packs_append_only", "session_packs")
+    db.session.execute(
+        text("UPDATE session_packs SET lot_key = 'OTHER-LOT' WHERE session_id = :id"),
+        {"id": signed_history[which]},
+    )
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"signed record {signed_history[which]}: its needle packs no longer" in result.output
+
+
 def test_a_needle_pack_slipped_in_beside_a_signed_record_is_named(runner, signed_history):
     from safety.packs.models import SessionPack
 
