@@ -46,9 +46,15 @@ def prepare(app, n: int):
     from safety.checklists import services as checklists
     from safety.clinics import services as clinics
     from safety.followup.models import FollowUp, OutboxMessage
-    from tests.conftest import CLEAN_PHASES
+    from tests.factories import CLEAN_PHASES
 
-    clinic = clinics.create_clinic(name="Bench Clinic", timezone="Europe/London")
+    clinic = clinics.create_clinic(
+        name="Bench Clinic",
+        timezone="Europe/London",
+        duty_email="duty@clinic.test",
+        phone="+44 20 7946 0000",
+        country="GB",
+    )
     user = auth.create_user(
         email="bench@clinic.test",
         name="Bench",
