@@ -83,6 +83,28 @@ class LotRow:
     is_signed: bool
 
 
+def _people() -> tuple:
+    """The clinic, practitioner and patient (with contacts) a recall row names."""
+    return (
+        Clinic.name.label("clinic"),
+        User.name.label("practitioner"),
+        Patient.id.label("patient_id"),
+        Patient.given_name,
+        Patient.family_name,
+        Patient.email,
+        Patient.phone,
+        Patient.opted_out_dt,
+    )
+
+
+def _with_people(query: Select) -> Select:
+    return (
+        query.outerjoin(Clinic, Clinic.id == TS.clinic_id)
+        .outerjoin(User, User.id == TS.practitioner_id)
+        .outerjoin(Patient, Patient.id == TS.patient_id)
+    )
+
+
 def _lot_select(query: rules.LotQuery) -> Select:
     """The details of the matched sessions; the lot shown is the matching pack's as entered."""
     matching_lot = (
@@ -90,24 +112,8 @@ def _lot_select(query: rules.LotQuery) -> Select:
         .where(SessionPack.session_id == TS.id, *_pack_conditions(query))
         .scalar_subquery()
     )
-    return (
-        select(
-            TS.id,
-            TS.session_date,
-            matching_lot.label("needle_lot"),
-            TS.signed_dt,
-            Clinic.name.label("clinic"),
-            User.name.label("practitioner"),
-            Patient.id.label("patient_id"),
-            Patient.given_name,
-            Patient.family_name,
-            Patient.email,
-            Patient.phone,
-            Patient.opted_out_dt,
-        )
-        .outerjoin(Clinic, Clinic.id == TS.clinic_id)
-        .outerjoin(User, User.id == TS.practitioner_id)
-        .outerjoin(Patient, Patient.id == TS.patient_id)
+    return _with_people(
+        select(TS.id, TS.session_date, matching_lot.label("needle_lot"), TS.signed_dt, *_people())
     )
 
 
@@ -155,26 +161,17 @@ def lot_trace_csv(
     require_compliance(actor)
     audit.record("export.lot_trace", actor=actor, details=query.as_args(), now=now)
     select_rows = (
-        select(
-            SessionPack.id.label("pack_id"),
-            SessionPack.lot,
-            SessionPack.gtin,
-            TS.id,
-            TS.session_date,
-            TS.signed_dt,
-            Clinic.name.label("clinic"),
-            User.name.label("practitioner"),
-            Patient.id.label("patient_id"),
-            Patient.given_name,
-            Patient.family_name,
-            Patient.email,
-            Patient.phone,
-            Patient.opted_out_dt,
+        _with_people(
+            select(
+                SessionPack.id.label("pack_id"),
+                SessionPack.lot,
+                SessionPack.gtin,
+                TS.id,
+                TS.session_date,
+                TS.signed_dt,
+                *_people(),
+            ).join(TS, TS.id == SessionPack.session_id)
         )
-        .join(TS, TS.id == SessionPack.session_id)
-        .outerjoin(Clinic, Clinic.id == TS.clinic_id)
-        .outerjoin(User, User.id == TS.practitioner_id)
-        .outerjoin(Patient, Patient.id == TS.patient_id)
         .where(*_pack_conditions(query))
         .order_by(SessionPack.id)
     )
