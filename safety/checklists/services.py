@@ -1,4 +1,8 @@
-"""Session checklist use cases: start, submit a phase, sign; all scoped to the acting user."""
+"""Session checklist use cases: start, submit a phase, sign; all scoped to the acting user.
+
+One module of about 500 lines: every use case here loads and scopes the session the same way
+(`_own_open_session`, `progress`) and the signature depends on all of them.
+"""
 
 from __future__ import annotations
 
