@@ -4,6 +4,7 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 from sqlalchemy import create_engine, make_url
+from sqlalchemy.pool import NullPool
 
 from safety.dbroles import grant_application_role
 
@@ -19,10 +20,12 @@ logger = logging.getLogger("alembic.env")
 
 def get_engine():
     """The app's engine, or the owner's when MIGRATION_DATABASE_URL is set (PostgreSQL in
-    production: the owner creates and alters the tables; the app's role only uses them)."""
+    production: the owner creates and alters the tables; the app's role only uses them).
+    The owner's engine keeps no pool: its one connection closes when the migration ends
+    instead of lingering until garbage collection."""
     owner = current_app.config.get("MIGRATION_DATABASE_URL")
     if owner:
-        return create_engine(owner)
+        return create_engine(owner, poolclass=NullPool)
     return current_app.extensions["migrate"].db.engine
 
 

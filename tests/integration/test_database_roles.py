@@ -16,6 +16,7 @@ from conftest import scratch_postgres_database
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.pool import NullPool
 
 from config import TestingConfig
 from safety import create_app
@@ -93,3 +94,11 @@ def test_the_application_role_cannot_switch_the_guards_off_but_does_its_work(req
                     conn.execute(text(attack))
         db.session.remove()
         db.engine.dispose()
+    # The migration's owner connection closed with the migration: none is left for the
+    # garbage collector to find open in the middle of a later test.
+    admin = create_engine(two_roles[0].replace(OWNER, "postgres", 1), poolclass=NullPool)
+    with admin.connect() as conn:
+        lingering = conn.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE usename = :owner"), {"owner": OWNER}
+        ).scalar_one()
+    assert lingering == 0
