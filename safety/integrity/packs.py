@@ -16,10 +16,12 @@ from sqlalchemy.orm import Session
 from safety.checklists.models import TreatmentSession
 from safety.integrity.reader import BATCH
 from safety.packs.models import SessionPack
-from safety.packs.rules import normalise_lot, packs_of
+from safety.packs.rules import EXPIRY_ITEM, LOT_ITEM, PACKS_KEY, normalise_lot, packs_of
 from safety.packs.services import is_current
 
 TS = TreatmentSession
+#: The answers `packs_of` reads: the packs, or before them the one lot and expiry.
+PACK_ANSWERS = (PACKS_KEY, LOT_ITEM, EXPIRY_ITEM)
 
 
 def _expected(answers: dict) -> list[tuple]:
@@ -47,12 +49,19 @@ def verify_packs(
 ) -> str | None:
     """Return the first signed record with first_id < id <= last_id (all by default) whose
     packs differ from its signed answers, or None. verify splits the records between its two
-    processes at the same id as the content hashes."""
+    processes at the same id as the content hashes.
+
+    Read for a million records: only the three answers that name packs leave the database (not
+    the whole document, whose decoding was most of the cost), and each batch's packs are read
+    by a range of session ids rather than a list of ten thousand bound ids; packs of unsigned
+    sessions in that range are read and ignored."""
+    conn = db_.connection() if isinstance(db_, Session) else db_
     after = first_id or 0
     upper = [] if last_id is None else [TS.id <= last_id]
+    pack_answers = [TS.answers[key] for key in PACK_ANSWERS]
     while True:
-        records = db_.execute(
-            select(TS.id, TS.answers)
+        records = conn.execute(
+            select(TS.id, *pack_answers)
             .where(TS.signed_dt.is_not(None), TS.id > after, *upper)
             .order_by(TS.id)
             .limit(BATCH)
@@ -60,7 +69,7 @@ def verify_packs(
         if not records:
             return None
         found: dict[int, list[tuple]] = {}
-        for row in db_.execute(
+        for row in conn.execute(
             select(
                 SessionPack.session_id,
                 SessionPack.gtin,
@@ -71,13 +80,16 @@ def verify_packs(
                 SessionPack.position,
             )
             .where(
-                SessionPack.session_id.in_([r.id for r in records]),
+                SessionPack.session_id > after,
+                SessionPack.session_id <= records[-1].id,
                 is_current(),
             )
             .order_by(SessionPack.session_id, SessionPack.position)
         ):
             found.setdefault(row[0], []).append(_stored(*row[1:]))
-        for record_id, answers in records:
-            if found.get(record_id, []) != _expected(answers or {}):
+        for record_id, *values in records:
+            named = zip(PACK_ANSWERS, values, strict=True)
+            answers = {key: value for key, value in named if value is not None}
+            if found.get(record_id, []) != _expected(answers):
                 return f"signed record {record_id}: its needle packs no longer match its answers"
         after = records[-1].id
