@@ -15,8 +15,9 @@ bench/run.py drives this file once per database, in subprocesses (JSON on stdout
         the chain lock the time from taking it to the end of the commit is measured.
 
 The lock's hold time is measured on the database's own clock where it has one: on PostgreSQL
-`clock_timestamp()` is read right after the statement that locks the chain head and again
-right after COMMIT returns, so the figure includes one extra round trip and is an upper bound.
+`clock_timestamp()` is read right before the statement that locks the chain head (the lock is
+taken while it runs: the append hashes its events before it) and again right after COMMIT
+returns, so the figure includes that whole statement and one extra round trip: an upper bound.
 SQLite has no server clock and one writer at a time; there the same two moments are read from
 `time.perf_counter()`, and the lock is the database's write lock.
 """
@@ -156,9 +157,9 @@ def _sign_sessions(url: str, practitioner_id: int, count: int, seed: int) -> lis
 
     with app.app_context():
 
-        @event.listens_for(db.engine, "after_cursor_execute")
-        def locked(conn, cursor, statement, parameters, context, executemany):
-            if statement.startswith(LOCKING) and not taken:
+        @event.listens_for(db.engine, "before_cursor_execute")
+        def locking(conn, cursor, statement, parameters, context, executemany):
+            if LOCKING in statement and not taken:
                 if postgres:
                     row = cursor.connection.execute("SELECT clock_timestamp()").fetchone()
                     taken.append(row[0].timestamp())

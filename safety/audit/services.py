@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import event, insert, update
+from sqlalchemy import cast, column, event, exists, insert, select, update, values
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -114,44 +114,26 @@ def _append(
     transactions that touch the same chains lock them in the same order and never deadlock)."""
     if not entries:
         return
-    rows = []
+    by_chain = {
+        chain: list(grouped)  # sorted() is stable: each chain keeps the recorded order
+        for chain, grouped in groupby(sorted(entries, key=lambda e: e.chain), key=lambda e: e.chain)
+    }
+    one_statement = write is None and len(entries) <= ONE_STATEMENT_ROWS
+    if one_statement and len(by_chain) == 1 and _is_postgresql(session):
+        [(chain, chained)] = by_chain.items()
+        if _append_unlocked(session, chain, chained):
+            return
+    rows: list[dict[str, Any]] = []
     heads: dict[int, str] = {}
-    for chain, grouped in groupby(sorted(entries, key=lambda e: e.chain), key=lambda e: e.chain):
-        chained = list(grouped)  # sorted() is stable: each chain keeps the recorded order
+    for chain, chained in by_chain.items():
         last_seq, prev_hash = _reserve(session, chain, len(chained))
-        for seq, entry in enumerate(chained, start=last_seq - len(chained) + 1):
-            payload = rules.event_payload(
-                seq=seq,
-                created_dt=entry.created_dt,
-                actor_id=entry.actor_id,
-                action=entry.action,
-                object_type=entry.object_type,
-                object_id=entry.object_id,
-                details=entry.details,
-                chain=chain,
-            )
-            event_hash = rules.chain_hash(prev_hash, payload)
-            rows.append(
-                {
-                    "chain_id": chain,
-                    "seq": seq,
-                    "created_dt": entry.created_dt,
-                    "actor_id": entry.actor_id,
-                    "action": entry.action,
-                    "object_type": entry.object_type,
-                    "object_id": entry.object_id,
-                    "details": entry.details,
-                    "prev_hash": prev_hash,
-                    "hash": event_hash,
-                }
-            )
-            prev_hash = event_hash
-        heads[chain] = prev_hash
+        rows += _chained(chain, chained, first_seq=last_seq - len(chained) + 1, after=prev_hash)
+        heads[chain] = rows[-1]["hash"]
     moves = [
         update(AuditChainHead).where(AuditChainHead.id == chain).values(last_hash=last_hash)
         for chain, last_hash in heads.items()
     ]
-    if write is None and len(rows) <= ONE_STATEMENT_ROWS and _is_postgresql(session):
+    if one_statement and _is_postgresql(session):
         # The heads move in the statement that inserts the events (data-modifying WITH): one
         # round trip less while the chains are locked.
         statement = insert(AuditEvent).values(rows)
@@ -168,6 +150,76 @@ def _append(
         session.execute(insert(AuditEvent.__table__), rows)
     else:
         write(rows)
+
+
+def _chained(chain: int, entries: list[Entry], *, first_seq: int, after: str) -> list[dict]:
+    """The rows of `entries` numbered from `first_seq`, each hash following the one before,
+    the first following `after`."""
+    rows = []
+    prev_hash = after
+    for seq, entry in enumerate(entries, start=first_seq):
+        payload = rules.event_payload(
+            seq=seq,
+            created_dt=entry.created_dt,
+            actor_id=entry.actor_id,
+            action=entry.action,
+            object_type=entry.object_type,
+            object_id=entry.object_id,
+            details=entry.details,
+            chain=chain,
+        )
+        event_hash = rules.chain_hash(prev_hash, payload)
+        rows.append(
+            {
+                "chain_id": chain,
+                "seq": seq,
+                "created_dt": entry.created_dt,
+                "actor_id": entry.actor_id,
+                "action": entry.action,
+                "object_type": entry.object_type,
+                "object_id": entry.object_id,
+                "details": entry.details,
+                "prev_hash": prev_hash,
+                "hash": event_hash,
+            }
+        )
+        prev_hash = event_hash
+    return rows
+
+
+def _append_unlocked(session: Session, chain: int, entries: list[Entry]) -> bool:
+    """Append to one chain on PostgreSQL, hashing before the chain is locked; False when the
+    head moved meanwhile (or the chain has none yet), having changed nothing.
+
+    The head is read without a lock and the events hashed after it; one statement then moves
+    the head only if it is still where it was read (the UPDATE waits for a writer holding it
+    and re-reads the row) and inserts the events only if it moved. So the lock is held from
+    that statement to the commit: no round trip and no hashing inside it. Writers of one
+    clinic rarely meet; when they do, the caller appends on the locking path instead.
+    """
+    head = session.execute(
+        select(AuditChainHead.last_seq, AuditChainHead.last_hash).where(AuditChainHead.id == chain)
+    ).first()
+    if head is None:
+        return False
+    rows = _chained(chain, entries, first_seq=head.last_seq + 1, after=head.last_hash)
+    moved = (
+        update(AuditChainHead)
+        .where(AuditChainHead.id == chain, AuditChainHead.last_seq == head.last_seq)
+        .values(last_seq=rows[-1]["seq"], last_hash=rows[-1]["hash"])
+        .returning(AuditChainHead.id)
+        .cte("moved")
+    )
+    table = AuditEvent.__table__
+    names = list(rows[0])
+    new = values(*(column(name, table.c[name].type) for name in names), name="new").data(
+        [tuple(row[name] for name in names) for row in rows]
+    )
+    # Cast each column: a NULL in the first row would leave VALUES guessing text for it.
+    typed = select(*(cast(new.c[name], table.c[name].type) for name in names))
+    statement = insert(table).from_select(names, typed.where(exists(select(moved.c.id))))
+    appended = session.execute(statement.returning(table.c.seq)).all()
+    return len(appended) == len(rows)
 
 
 #: Events appended in one multi-row INSERT with the heads' moves at most; more would near

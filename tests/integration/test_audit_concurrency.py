@@ -94,3 +94,47 @@ def test_one_transaction_appends_more_events_than_one_statement_can_carry(app):
     )
     assert stored == count
     assert verify().is_intact
+
+
+@pytest.mark.real_commits  # the other writer commits on a connection of its own
+def test_a_head_that_moves_while_the_events_are_hashed_is_not_overwritten(app, monkeypatch):
+    """On PostgreSQL the events are hashed after an unlocked read of the head; another writer
+    appending in between must make this one hash again on the locked path, never fork.
+    (SQLite has one writer at a time: there the head cannot move while a writer hashes.)"""
+    if db.engine.dialect.name != "postgresql":
+        return
+    audit.record_many([audit.Entry(action="test.first", chain=1)])
+    db.session.commit()
+    hashed = audit._chained
+    interleaved = []
+
+    def hash_while_another_appends(chain, entries, *, first_seq, after):
+        if not interleaved:
+            interleaved.append(first_seq)
+            other = threading.Thread(target=append_elsewhere)
+            other.start()
+            other.join(timeout=30)
+        return hashed(chain, entries, first_seq=first_seq, after=after)
+
+    def append_elsewhere() -> None:
+        with app.app_context():
+            audit.record_many([audit.Entry(action="test.meanwhile", chain=1)])
+            db.session.commit()
+            db.session.remove()
+
+    monkeypatch.setattr(audit, "_chained", hash_while_another_appends)
+    audit.record_many([audit.Entry(action="test.mine", chain=1)])
+    db.session.commit()
+
+    actions = db.session.execute(
+        select(AuditEvent.seq, AuditEvent.action)
+        .where(AuditEvent.chain_id == 1)
+        .order_by(AuditEvent.seq)
+    ).all()
+    assert [tuple(row) for row in actions] == [
+        (1, "test.first"),
+        (2, "test.meanwhile"),
+        (3, "test.mine"),
+    ]
+    result = verify()
+    assert result.is_intact, result.problem
