@@ -31,7 +31,7 @@ from safety.ids import is_id
 from safety.packs import rules as pack_rules
 from safety.packs import services as packs
 from safety.risks import services as risks
-from safety.risks.rules import Item, Template, template_from_definition
+from safety.risks.rules import Item, Template
 
 
 class AlreadySigned(Conflict):
@@ -81,7 +81,7 @@ class Progress:
 
 def template_for(session: TreatmentSession) -> Template:
     """Return the typed template the session pinned when it started."""
-    return template_from_definition(session.template_version.definition)
+    return risks.typed(session.template_version)
 
 
 #: What a record page shows of a session, loaded with it: its people, its template version
@@ -470,10 +470,13 @@ def sessions_for_today(actor: User, *, now: datetime | None = None) -> list[Trea
                 )
             )
             .options(
-                selectinload(TreatmentSession.patient),
-                selectinload(TreatmentSession.practitioner),
-                selectinload(TreatmentSession.entries),
+                # The people come joined in; the version (a large document many sessions
+                # share, which a join would send and decode once per row) and the entries in
+                # a statement each.
+                joinedload(TreatmentSession.patient),
+                joinedload(TreatmentSession.practitioner),
                 selectinload(TreatmentSession.template_version),
+                selectinload(TreatmentSession.entries),
             )
             .order_by(TreatmentSession.started_dt.desc())
             .limit(200)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 
 from safety.audit import services as audit
 from safety.auth import policy
@@ -100,8 +100,9 @@ def waiting_for(actor) -> list[Flag]:
             Flag.status != FlagStatus.RESOLVED,
         )
         .options(
-            selectinload(Flag.session).selectinload(TreatmentSession.patient),
-            selectinload(Flag.response),
+            # Each flag has one session, patient and answer: joined in, one round trip.
+            joinedload(Flag.session).joinedload(TreatmentSession.patient),
+            joinedload(Flag.response),
         )
     ).all()
     return sorted(flags, key=lambda f: (PERSONAL.index(f.kind), f.created_dt))
