@@ -36,9 +36,13 @@ _LEAD_IN_WORDS = frozenset(
         *("rare", "rarely", "occasionally", "sometimes", "common", "uncommon", "serious"),
     }
 )
+#: A line ending with one of these words and no punctuation leads in to a list.
+_LEAD_IN_ENDINGS = frozenset({"include", "includes", "including", "following"})
 _SUFFIXES = ("ations", "ation", "ions", "ion", "ings", "ing", "ness", "ious", "ous")
 _SUFFIXES += ("ed", "es", "s", "e")
 _PLAIN_HEADING_MAX = 60
+#: A template's title is at most this long (TemplateVersion.title).
+_TITLE_MAX = 200
 #: The longest text the importer reads (characters). Parsing is linear, so this bounds the
 #: work of one import; the web form's own limit (admin.rules.MAX_SOURCE_BYTES) is lower.
 MAX_TEXT_CHARS = 1_000_000
@@ -77,6 +81,8 @@ class ImportResult:
     statements: tuple[Statement, ...]
     #: Catalogue order of kind ids, so the union below keeps it.
     kind_order: tuple[str, ...] = field(default=(), repr=False)
+    #: The document's own title (its first heading or title line), when it has one.
+    title: str | None = None
 
     @property
     def matched_kinds(self) -> tuple[str, ...]:
@@ -98,7 +104,20 @@ def parse_risk_section(text: str, kinds: Mapping[str, Sequence[str]]) -> ImportR
     heading, lines = find_risk_section(text, kinds)
     matcher = _Matcher(kinds)
     statements = tuple(Statement(s, matcher.match(s)) for s in split_statements(lines))
-    return ImportResult(heading, statements, tuple(kinds))
+    return ImportResult(heading, statements, tuple(kinds), title=document_title(text))
+
+
+def document_title(text: str) -> str | None:
+    """Return the document's title: its first line when that is a heading or a short line
+    standing alone ("Dry needling: patient information"), unless it opens the risk section."""
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return None
+    found = _heading_at(lines, first, lead_ins=True)
+    if found is None or _is_risk_heading(found[1]):
+        return None
+    return found[1][:_TITLE_MAX]
 
 
 def find_risk_section(
@@ -142,23 +161,29 @@ def split_statements(lines: Sequence[str]) -> list[str]:
     """Split section lines into statements: one per bullet or sentence."""
     blocks: list[tuple[bool, list[str]]] = []  # (is a bullet, its lines)
     after_blank = True
+    listing = False  # after a lead-in, each line up to a blank one is an item without a mark
     for line in lines:
         if not line.strip():
             after_blank = True
+            listing = False
             continue
         bullet = _BULLET.match(line)
         if bullet:
             blocks.append((True, [line[bullet.end() :]]))
+        elif listing:
+            blocks.append((True, [line]))
         elif blocks and _continues(blocks[-1][0], line, after_blank):
             blocks[-1][1].append(line)
         else:
             blocks.append((False, [line]))
+        if not bullet and not listing and _is_lead_in(line):
+            listing = True
         after_blank = False
     statements: list[str] = []
     for n, (_, block) in enumerate(blocks):
         sentences = _sentences(" ".join(_MARKUP.sub("", " ".join(block)).split()))
         followed_by_bullet = n + 1 < len(blocks) and blocks[n + 1][0]
-        if sentences and sentences[-1].endswith(":") and followed_by_bullet:
+        if sentences and _is_lead_in(sentences[-1]) and followed_by_bullet:
             sentences.pop()  # a lead-in such as "Possible risks include:" is not a risk
         statements += [s for s in sentences if any(c.isalnum() for c in s)]
     return statements
@@ -249,9 +274,17 @@ def _atx(line: str) -> tuple[int, str] | None:
     return len(opening[1]), line[opening.end() : end].strip()
 
 
+def _is_lead_in(text: str) -> bool:
+    """Tell whether a line or sentence introduces a list: it ends with a colon ("Other risks
+    associated with it include:"), or with "include" or "the following" and no full stop, as
+    leaflets also write it before a list whose items have no bullet marks."""
+    words = _tokens(text)
+    return text.rstrip("*_ ").endswith(":") or (bool(words) and words[-1] in _LEAD_IN_ENDINGS)
+
+
 def _continues(is_bullet: bool, line: str, after_blank: bool) -> bool:
     """Tell whether a non-bullet line belongs to the block before it."""
-    if line.rstrip().endswith(":"):
+    if _is_lead_in(line):
         return False  # a lead-in starts its own block, so dropping it keeps the bullet above
     return not after_blank or (is_bullet and line[:1].isspace())
 

@@ -139,9 +139,9 @@ def create_draft_from_text(
     if result is None:
         result = importer.parse_risk_section(text, register.synonyms)
     statements = [(s.text, s.kinds) for s in result.statements]
-    definition = rules.build_definition(
-        register, result.matched_kinds, statements, title=f"{register.title} ({result.heading})"
-    )
+    # The document's own title when it has one; else the register's, naming the section.
+    title = result.title or f"{register.title} ({result.heading})"
+    definition = rules.build_definition(register, result.matched_kinds, statements, title=title)
     draft = _new_version(
         definition, source_text=text, unmatched=list(result.unmatched), actor=actor, now=now
     )

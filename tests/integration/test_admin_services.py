@@ -452,7 +452,22 @@ def test_an_imported_risk_section_is_stored_as_a_draft_with_its_unmatched_statem
     assert stored.published_dt is None and stored.created_by_id == admin.id
     assert stored.unmatched == ["Feeling tired afterwards."]
     assert stored.definition["kinds"] == ["bleeding", "bruising"]
+    assert stored.title == "NeedleSafe default dry needling risk register (Side effects)"
     assert actions()[-1] == "template.create"
+
+
+def test_an_imported_draft_keeps_the_documents_own_title_and_drops_its_lead_in(admin):
+    leaflet = (
+        "Harbour Physio: dry needling\n\nRisks\n"
+        "Other risks associated with it include:\nBruising\nBleeding at a needle site\n"
+    )
+    draft = services.import_risk_section(text=leaflet, filename=None, data=None, actor=admin)
+    db.session.commit()
+
+    stored = db.session.get(TemplateVersion, draft.id)
+    assert stored.title == "Harbour Physio: dry needling"
+    assert stored.unmatched == []
+    assert stored.definition["kinds"] == ["bleeding", "bruising"]
 
 
 def test_a_document_without_a_risk_section_saves_nothing_and_says_why(admin):

@@ -184,6 +184,46 @@ def test_a_lead_in_before_bullets_is_dropped_but_a_closing_sentence_is_kept():
     assert split_statements(lines) == ["Bleeding", "Fainting", "Tell us."]
 
 
+def test_a_lead_in_before_lines_without_bullet_marks_is_dropped_and_each_line_is_a_risk():
+    text = (
+        "## Risks and side effects\n"
+        "Dry needling is generally safe. Other risks associated with it include:\n"
+        "Bleeding at the needle sites\n"
+        "Bruising around them\n"
+        "Temporary soreness\n"
+    )
+    result = parse_risk_section(text, KINDS)
+    assert [s.text for s in result.statements] == [
+        "Dry needling is generally safe.",
+        "Bleeding at the needle sites",
+        "Bruising around them",
+        "Temporary soreness",
+    ]
+    assert not any("associated with it" in unmatched for unmatched in result.unmatched)
+
+
+def test_a_lead_in_ending_in_include_without_a_colon_is_dropped_too():
+    lines = ["Other risks associated with it include", "- Bleeding", "- Bruising"]
+    assert split_statements(lines) == ["Bleeding", "Bruising"]
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        (
+            "# Dry needling: what to expect\n\nText.\n\n## Risks\n- Bleeding",
+            "Dry needling: what to expect",
+        ),
+        ("Dry needling leaflet\n\nRisks\n- Bleeding", "Dry needling leaflet"),
+        ("Dry needling\n============\n\nRisks\n-----\n- Bleeding", "Dry needling"),
+        ("Risks\n- Bleeding", None),
+        ("A first paragraph of prose that runs on. It is no title.\n\nRisks\n- Bleeding", None),
+    ],
+)
+def test_the_document_keeps_its_own_title(text, title):
+    assert parse_risk_section(text, KINDS).title == title
+
+
 def test_a_lead_in_inside_the_section_does_not_end_it():
     text = "## Risks\n\nCommon side effects include:\n- Bruising\n\nRarely:\n- Pneumothorax\n"
     assert parse_risk_section(text, KINDS).matched_kinds == ("bruising", "pneumothorax")
