@@ -223,7 +223,9 @@ def history(
         select(AuditEvent, actor.name)
         .outerjoin(actor, actor.id == AuditEvent.actor_id)
         .where(or_(*(AuditEvent.action.startswith(p) for p in rules.ADMIN_ACTION_PREFIXES)))
-        .order_by(AuditEvent.seq.desc())
+        # Newest first by time: since each clinic has its own chain, sequence numbers of
+        # different chains say nothing about which came first.
+        .order_by(AuditEvent.created_dt.desc(), AuditEvent.id.desc())
         .limit(limit)
     )
     if object_type is not None:

@@ -542,6 +542,24 @@ def test_a_discarded_drafts_version_number_is_never_given_again(admin):
 # --- history -------------------------------------------------------------------------------
 
 
+def test_the_activity_history_is_newest_first_by_the_times_it_shows(admin, practitioner):
+    """Events carry the time they happened, which need not be the order they were appended
+    (an import or the demo data records the past); the log reads newest first by that time."""
+    now = utcnow()
+    clinics.create_clinic(**settings(), actor=admin, now=now)
+    db.session.commit()
+    auth.change_role(
+        practitioner.id, role="compliance", clinic_id=None, actor=admin, now=now - timedelta(days=1)
+    )
+    db.session.commit()
+
+    rows = services.history()
+
+    times = [r.when for r in rows]
+    assert times == sorted(times, reverse=True)
+    assert rows[0].action == "clinic.create" and rows[-1].action == "user.role_change"
+
+
 def test_the_activity_history_names_the_administrator_who_acted_newest_first(
     admin, make_user, practitioner
 ):
