@@ -1,11 +1,12 @@
-"""A practitioner scans a needle pack with the tablet's camera, in a real Chromium whose camera is
-Chromium's fake capture device playing a video of a GS1 DataMatrix made here (pystrich): the
-vendored decoder reads it in the page, the lot field gets the text a hand scanner would type,
-and the lot, expiry and GTIN are filled before anything is saved. Without a camera, or without
-JavaScript, there is no Scan button and the pack is typed."""
+"""A practitioner scans a needle pack with the tablet's camera, in a real Chromium whose camera
+is Chromium's fake capture device playing a video of a GS1 DataMatrix or GS1-128 drawn here
+(pystrich): the vendored decoder reads it in the page, the lot field gets the text a hand
+scanner would type, and the lot, expiry and GTIN are filled before anything is saved. Without
+a camera, or without JavaScript, there is no Scan button and the pack is typed."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,25 +24,31 @@ from .test_packs_journey import TIME_OUT, field, timeout_saved
 pytestmark = pytest.mark.browser
 
 GTIN = "09501101020917"
-#: What the fake camera shows: a frame of the y4m format Chromium's fake capture device plays.
-WIDTH, HEIGHT = 640, 480
+#: The scan the page posts to be read (a multipart form).
+SCAN_FIELD = r'name="scan"\r\n\r\n(.*?)\r\n--'
+#: What the fake camera shows: frames of the y4m format Chromium's fake capture device plays.
+WIDTH, HEIGHT = 1280, 720
 
 
-def datamatrix_video(path: Path) -> Path:
-    """Write a Y4M video of a GS1 DataMatrix: GTIN, expiry 31 May 2030, lot, GS, serial."""
+def barcode_video(path: Path, symbology: str) -> Path:
+    """Write a Y4M video of a GS1 barcode (DataMatrix or GS1-128) of a pack: GTIN, expiry
+    31 May 2030, lot, GS, serial."""
     from PIL import Image
+    from pystrich.code128 import Code128Data, Code128Encoder
     from pystrich.datamatrix import DataMatrixData, DataMatrixEncoder
     from pystrich.gs1 import GS1Fixed, GS1Variable
 
-    code = DataMatrixEncoder(
-        DataMatrixData.gs1(
-            GS1Fixed("01", GTIN),
-            GS1Fixed("17", "300531"),
-            GS1Variable("10", "HW-2611A"),
-            GS1Variable("21", "S0042"),
-        )
+    fields = (
+        GS1Fixed("01", GTIN),
+        GS1Fixed("17", "300531"),
+        GS1Variable("10", "HW-2611A"),
+        GS1Variable("21", "S0042"),
     )
-    symbol = code.get_pilimage(10).convert("L")
+    if symbology == "DataMatrix":
+        symbol = DataMatrixEncoder(DataMatrixData.gs1(*fields)).get_pilimage(12)
+    else:
+        symbol = Code128Encoder(Code128Data.gs1(*fields)).get_pilimage(bar_width=3)
+    symbol = symbol.convert("L")
     frame = Image.new("L", (WIDTH, HEIGHT), 255)
     frame.paste(symbol, ((WIDTH - symbol.width) // 2, (HEIGHT - symbol.height) // 2))
     luma = frame.tobytes()
@@ -53,10 +60,10 @@ def datamatrix_video(path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def camera_browser(playwright_driver, tmp_path_factory) -> Iterator:
-    """A Chromium whose camera is a fake device playing the DataMatrix, allowed without asking."""
-    video = datamatrix_video(tmp_path_factory.mktemp("camera") / "datamatrix.y4m")
+@pytest.fixture(scope="module", params=["DataMatrix", "GS1-128"])
+def camera_browser(request, playwright_driver, tmp_path_factory) -> Iterator:
+    """A Chromium whose camera is a fake device showing a pack's barcode, allowed unasked."""
+    video = barcode_video(tmp_path_factory.mktemp("camera") / "barcode.y4m", request.param)
     chromium = playwright_driver.chromium.launch(
         executable_path=CHROMIUM,
         args=[
@@ -95,9 +102,20 @@ def scan_buttons(page):
     return page.get_by_role("button", name="Scan with camera", exact=False)
 
 
-def test_a_pack_scanned_with_the_camera_fills_lot_expiry_and_gtin(camera_journey, time_out_page):
+def test_a_pack_scanned_with_the_camera_fills_lot_expiry_and_gtin(
+    request, camera_journey, time_out_page
+):
     session, open_in = time_out_page
     page = open_in(camera_journey)
+    scans = []
+    page.on(
+        "request",
+        lambda sent: (
+            scans.append(re.search(SCAN_FIELD, sent.post_data, re.S).group(1))
+            if sent.url.endswith("/packs/scan")
+            else None
+        ),
+    )
     page.goto(f"/sessions/{session.id}/phase/timeout")
     for name, value in TIME_OUT.items():
         page.locator(f'label.choice:has(input[name="{name}"][value="{value}"])').tap()
@@ -114,6 +132,9 @@ def test_a_pack_scanned_with_the_camera_fills_lot_expiry_and_gtin(camera_journey
     expect(field(page, "timeout.pack1.gtin")).to_have_value(GTIN)
     expect(page.locator("dialog.camera-scan")).not_to_be_visible()
     assert not timeout_saved(session.id)  # filled, not saved
+    # What went into the field is what a hand scanner types: the symbology prefix, {GS} for GS.
+    prefix = {"DataMatrix": "]d2", "GS1-128": "]C1"}[request.node.callspec.params["camera_browser"]]
+    assert scans == [f"{prefix}01{GTIN}17300531" + "10HW-2611A{GS}21S0042"]
     camera_journey.check(page, "scanned-with-camera")
 
     page.get_by_role("button", name="Save Time out").click()
@@ -127,10 +148,10 @@ def test_a_pack_scanned_with_the_camera_fills_lot_expiry_and_gtin(camera_journey
 
 @pytest.mark.parametrize("without", ["camera", "javascript"])
 def test_without_a_camera_or_javascript_there_is_no_scan_button_and_a_lot_is_typed(
-    camera_journey, time_out_page, without
+    journey, time_out_page, without
 ):
     session, open_in = time_out_page
-    page = open_in(camera_journey, javascript=without != "javascript")
+    page = open_in(journey, javascript=without != "javascript")
     if without == "camera":
         page.context.add_init_script(
             "Object.defineProperty(Navigator.prototype, 'mediaDevices', "
@@ -143,7 +164,7 @@ def test_without_a_camera_or_javascript_there_is_no_scan_button_and_a_lot_is_typ
 
     expect(scan_buttons(page)).to_have_count(0)
     expect(page.locator("dialog")).to_have_count(0)
-    camera_journey.check(page, f"no-scan-button-without-{without}")
+    journey.check(page, f"no-scan-button-without-{without}")
     for name, value in TIME_OUT.items():
         page.locator(f'label.choice:has(input[name="{name}"][value="{value}"])').click()
     field(page, "timeout.needle_lot").fill("sj-40812")
