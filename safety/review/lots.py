@@ -42,7 +42,7 @@ def _pack_conditions(query: rules.LotQuery) -> list[ColumnElement[bool]]:
     """The packs a recall names: by normalised lot (exactly or by prefix), and GTIN if given.
 
     A prefix is a range on the key's index, which both databases answer from a btree (the
-    key is compared byte by byte on PostgreSQL, migration 0004's collation); substr keeps it
+    key is compared byte by byte on PostgreSQL: COLLATE "C", migration 0011); substr keeps it
     exact under any collation. No LIKE, so a `%` or `_` in a lot is a character like another
     and there is nothing to escape.
     """
