@@ -6,7 +6,7 @@ import logging
 import re
 from pathlib import Path
 
-from flask import Flask, redirect, render_template, request, session, url_for
+from flask import Flask, g, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -135,15 +135,22 @@ def _configure_security(app: Flask) -> None:
     @app.after_request
     def _security_headers(response):
         headers = response.headers
+        # A page that scans packs with the camera (safety.web.allow_camera_scan) may use the
+        # camera and compile the vendored decoder's WebAssembly; no other page may.
+        camera = g.get("camera_scan", False)
+        scripts = "'self' 'wasm-unsafe-eval'" if camera else "'self'"
         headers.setdefault(
             "Content-Security-Policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"default-src 'self'; script-src {scripts}; style-src 'self'; img-src 'self' data:; "
             "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
         )
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        headers.setdefault(
+            "Permissions-Policy",
+            f"camera={'(self)' if camera else '()'}, microphone=(), geolocation=()",
+        )
         if current_user and current_user.is_authenticated:
             headers.setdefault("Cache-Control", "no-store")
         if request.is_secure:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from flask import g
 from werkzeug.routing import IntegerConverter
 
 from safety.errors import DomainError, RecordedRefusal
@@ -25,6 +26,17 @@ class IdConverter(IntegerConverter):
 
     def __init__(self, url_map) -> None:
         super().__init__(url_map, min=1, max=MAX_ID)
+
+
+def allow_camera_scan() -> None:
+    """Let this request's page scan needle packs with the tablet's camera (DESIGN §9).
+
+    The response then says `Permissions-Policy: camera=(self)` and adds 'wasm-unsafe-eval'
+    to its script-src, which lets the vendored barcode decoder compile its WebAssembly (it
+    allows no eval of JavaScript). Every other page keeps the camera off and the stricter
+    policy (`safety._configure_security`).
+    """
+    g.camera_scan = True
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from safety.followup import queries as followups
 from safety.ids import parse_id
 from safety.packs import rules as pack_rules
 from safety.packs import services as packs
-from safety.web import Refused, field_errors, run_use_case
+from safety.web import Refused, allow_camera_scan, field_errors, run_use_case
 
 bp = Blueprint("checklists", __name__, url_prefix="/sessions")
 
@@ -198,6 +198,8 @@ def phase(session_id: int, phase_id: str):
                     url_for("checklists.phase", session_id=found.id, phase_id=following)
                 )
             return redirect(url_for("checklists.record", session_id=found.id))
+    if phase_id == "timeout":
+        allow_camera_scan()  # the lot fields' "Scan with camera"
     return render_template(
         "checklists/phase.html",
         record=found,

@@ -262,7 +262,7 @@ def submit_phase(
         session.needle_lot = own[pack_rules.LOT_ITEM]
     db.session.flush()
     if entered is not None:
-        packs.record_packs(session, entry, entered.packs)
+        packs.record_packs(session, entry, entered.packs, resubmitted=phase_id in state.latest)
     audit.record(
         "session.phase_submit",
         actor=actor,

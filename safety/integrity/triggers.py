@@ -11,9 +11,9 @@ import re
 
 from safety.integrity.reader import Reader
 
-#: table -> (trigger, guard), as the migrations create them (0001, 0007, 0011, 0012): the guard
-#: limits a trigger to final rows. On SQLite each is two triggers, `<name>_update` and
-#: `<name>_delete`.
+#: table -> (trigger, guard), as the migrations create them (0001, 0007, 0011, 0012, 0013): the
+#: guard limits a trigger to final rows. On SQLite each is two triggers, `<name>_update` and
+#: `<name>_delete`; so are the SUPERSEDING_ONLY tables' on PostgreSQL.
 EXPECTED: dict[str, tuple[str, str | None]] = {
     "audit_events": ("audit_events_append_only", None),
     "phase_entries": ("phase_entries_append_only", None),
@@ -24,13 +24,43 @@ EXPECTED: dict[str, tuple[str, str | None]] = {
         "OLD.signed_dt IS NOT NULL OR OLD.cancelled_dt IS NOT NULL",
     ),
     "template_versions": ("template_versions_published", "OLD.published_dt IS NOT NULL"),
-    "session_packs": ("session_packs_append_only", None),
+    "session_packs": ("session_packs_append_only", None),  # and SUPERSEDING_ONLY below
     # Incidents are signed as they are reported (0012).
     "incidents": ("incidents_append_only", None),
     "incident_people": ("incident_people_append_only", None),
     "incident_steps": ("incident_steps_append_only", None),
     "incident_reports": ("incident_reports_append_only", None),
     "incident_addenda": ("incident_addenda_append_only", None),
+}
+#: The pack columns a pack's UPDATE trigger holds still (0013), with PostgreSQL's casts.
+_PACK_COLUMNS = (
+    ("id", ""),
+    ("entry_id", ""),
+    ("session_id", ""),
+    ("clinic_id", ""),
+    ("session_date", ""),
+    ("position", ""),
+    ("gtin", "::text"),
+    ("lot", "::text"),
+    ("lot_key", "::text"),
+    ("expiry", ""),
+    ("serial", "::text"),
+)
+#: Tables whose rows may change in one way only (0013: a pack is marked superseded when a
+#: resubmitted Time out records the session's packs again): on both databases an unguarded
+#: `<name>_delete` trigger and an `<name>_update` trigger with this guard, per database.
+SUPERSEDING_ONLY: dict[str, dict[str, str]] = {
+    "session_packs": {
+        "sqlite": "OLD.superseded OR NOT NEW.superseded OR ("
+        + ", ".join(f"NEW.{name}" for name, _ in _PACK_COLUMNS)
+        + ") IS NOT ("
+        + ", ".join(f"OLD.{name}" for name, _ in _PACK_COLUMNS)
+        + ")",
+        "postgresql": "OLD.superseded OR NOT NEW.superseded OR "
+        + " OR ".join(
+            f"NEW.{name}{cast} IS DISTINCT FROM OLD.{name}{cast}" for name, cast in _PACK_COLUMNS
+        ),
+    },
 }
 #: The body of the function every PostgreSQL immutability trigger runs (0001).
 REFUSE_CHANGE = (
@@ -62,6 +92,8 @@ def _sqlite(reader: Reader) -> str | None:
     for table, (name, guard) in EXPECTED.items():
         for verb in ("update", "delete"):
             trigger = f"{name}_{verb}"
+            if table in SUPERSEDING_ONLY:
+                guard = SUPERSEDING_ONLY[table]["sqlite"] if verb == "update" else None
             if trigger not in found:
                 return f"the immutability trigger {trigger} on {table} is missing"
             on, sql = found[trigger]
@@ -86,7 +118,15 @@ def _postgresql(reader: Reader) -> str | None:
             "WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace"
         )
     }
-    for table, (name, guard) in EXPECTED.items():
+    expected = [
+        (table, name, "update or delete", guard) for table, (name, guard) in EXPECTED.items()
+    ]
+    for table, guards in SUPERSEDING_ONLY.items():
+        name = EXPECTED[table][0]
+        expected.remove((table, name, "update or delete", None))
+        expected.append((table, f"{name}_update", "update", guards["postgresql"]))
+        expected.append((table, f"{name}_delete", "delete", None))
+    for table, name, verbs, guard in expected:
         if name not in found:
             return f"the immutability trigger {name} on {table} is missing"
         on, enabled, definition, function, source = found[name]
@@ -95,7 +135,7 @@ def _postgresql(reader: Reader) -> str | None:
         text = _squeezed(definition)
         if (
             on != table
-            or "beforeupdateordelete" not in text.replace("deleteorupdate", "updateordelete")
+            or f"before{_squeezed(verbs)}on" not in text.replace("deleteorupdate", "updateordelete")
             or "foreachrow" not in text
             or function != "needlesafe_refuse_change"
             or _squeezed(source) != _squeezed(REFUSE_CHANGE)

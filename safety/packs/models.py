@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safety.extensions import db
@@ -15,19 +15,29 @@ LotString = String(64).with_variant(String(64, collation="C"), "postgresql")
 
 
 class SessionPack(db.Model):
-    """One pack recorded by one Time out submission. Insert-only (migration 0011).
+    """One pack recorded by one Time out submission. Insert-only (migrations 0011, 0013).
 
-    A resubmitted Time out records its packs again under the new phase entry, so nothing is
-    ever changed or deleted: a session's packs are those of its latest Time out entry, and
-    the earlier ones stay as the record of what was first entered.
+    A resubmitted Time out records its packs again under the new phase entry, and marks the
+    packs it replaces `superseded`: the one change the database lets a pack row have. Nothing
+    is deleted: a session's packs are its rows not superseded, and the earlier ones stay as
+    the record of what was first entered.
     """
 
     __tablename__ = "session_packs"
     __table_args__ = (
         UniqueConstraint("entry_id", "position"),
         # The lot trace: by normalised lot (exact or prefix) and by GTIN and lot, newest first.
-        Index("ix_session_packs_lot", "lot_key", "session_date", "session_id"),
-        Index("ix_session_packs_gtin_lot", "gtin", "lot_key", "session_date", "session_id"),
+        # `superseded` is in the index so a trace reads this index alone, row after row, with
+        # no lookup per pack of whether it is still the session's (migration 0013).
+        Index("ix_session_packs_lot", "lot_key", "superseded", "session_date", "session_id"),
+        Index(
+            "ix_session_packs_gtin_lot",
+            "gtin",
+            "lot_key",
+            "superseded",
+            "session_date",
+            "session_id",
+        ),
         # "Same pack as last session": a clinic's recent packs.
         Index("ix_session_packs_clinic_date", "clinic_id", "session_date"),
     )
@@ -52,6 +62,9 @@ class SessionPack(db.Model):
     expiry: Mapped[date | None] = mapped_column(Date)
     #: Serial number (AI 21), when the barcode carries one.
     serial: Mapped[str | None] = mapped_column(String(20))
+    #: Set when a resubmitted Time out recorded the session's packs again: this row is then
+    #: history, no longer what the session used. Set once, never cleared (the trigger of 0013).
+    superseded: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     @property
     def audit_chain(self) -> int:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import ColumnElement, exists, func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, false, func, select, update
 
 from safety.auth import policy
 from safety.auth.models import User
@@ -22,8 +21,25 @@ RECENT_DAYS = 14
 RECENT_LIMIT = 6
 
 
-def record_packs(session: TreatmentSession, entry: PhaseEntry, packs: list[rules.Pack]) -> None:
-    """Insert the packs a Time out entry recorded; the caller flushed the entry."""
+def record_packs(
+    session: TreatmentSession,
+    entry: PhaseEntry,
+    packs: list[rules.Pack],
+    *,
+    resubmitted: bool,
+) -> None:
+    """Insert the packs a Time out entry recorded; the caller flushed the entry.
+
+    A resubmitted Time out replaces the session's packs: the rows of the earlier entry are
+    marked superseded (the one change their trigger allows), so every reader of the current
+    packs, the lot trace first, tells them apart by a column of the lot index.
+    """
+    if resubmitted:
+        db.session.execute(
+            update(SessionPack)
+            .where(SessionPack.session_id == session.id, SessionPack.superseded == false())
+            .values(superseded=True)
+        )
     for position, pack in enumerate(packs, start=1):
         db.session.add(
             SessionPack(
@@ -43,13 +59,9 @@ def record_packs(session: TreatmentSession, entry: PhaseEntry, packs: list[rules
 
 def is_current() -> ColumnElement[bool]:
     """Whether a pack row belongs to its session's latest Time out entry (a resubmitted Time
-    out records its packs again; the earlier rows stay, superseded)."""
-    later = aliased(PhaseEntry)
-    return ~exists().where(
-        later.session_id == SessionPack.session_id,
-        later.phase == "timeout",
-        later.id > SessionPack.entry_id,
-    )
+    out records its packs again; the earlier rows stay, superseded). Written `= false` so
+    both databases can match it against the lot indexes' column."""
+    return SessionPack.superseded == false()
 
 
 def packs_of_session(session_id: int) -> list[SessionPack]:

@@ -166,10 +166,7 @@ class PackLots(FunctionElement):
 
 
 #: A pack of the session's latest Time out entry (see `packs.services.is_current`).
-_CURRENT_PACK = (
-    "NOT EXISTS (SELECT 1 FROM phase_entries later WHERE later.session_id = p.session_id "
-    "AND later.phase = 'timeout' AND later.id > p.entry_id)"
-)
+_CURRENT_PACK = {"sqlite": "p.superseded = 0", "postgresql": "p.superseded = false"}
 
 
 @compiles(PackLots)
@@ -177,7 +174,7 @@ def _pack_lots_sqlite(element, compiler, **kw) -> str:
     session_id = compiler.process(element.clauses, **kw)
     return (
         "(SELECT group_concat(lot, '; ') FROM (SELECT p.lot FROM session_packs p "
-        f"WHERE p.session_id = {session_id} AND {_CURRENT_PACK} ORDER BY p.position))"
+        f"WHERE p.session_id = {session_id} AND {_CURRENT_PACK['sqlite']} ORDER BY p.position))"
     )
 
 
@@ -186,7 +183,7 @@ def _pack_lots_postgresql(element, compiler, **kw) -> str:
     session_id = compiler.process(element.clauses, **kw)
     return (
         "(SELECT string_agg(p.lot, '; ' ORDER BY p.position) FROM session_packs p "
-        f"WHERE p.session_id = {session_id} AND {_CURRENT_PACK})"
+        f"WHERE p.session_id = {session_id} AND {_CURRENT_PACK['postgresql']})"
     )
 
 

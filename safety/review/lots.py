@@ -2,8 +2,11 @@
 
 A recall names a lot (and the GTIN of the device); the trace finds every session that opened
 a pack of it through the packs' normalised lot key, exactly or by prefix, as a range on the
-`(lot_key, session_date, session_id)` index, and pages newest first like the record list.
-Only compliance officers trace lots, and every recall CSV is audited before it streams.
+`(lot_key, superseded, session_date, session_id)` index, and pages newest first like the
+record list. The page and its count read that index alone: a pack row carries its session's
+id and date, and whether it is still the session's (migration 0013), so a prefix matching
+thousands of packs costs one index range and a sort, not a lookup per pack. Only compliance
+officers trace lots, and every recall CSV is audited before it streams.
 """
 
 from __future__ import annotations
@@ -38,7 +41,10 @@ LOT_PAGE_SIZE = 100
 def _pack_conditions(query: rules.LotQuery) -> list[ColumnElement[bool]]:
     """The packs a recall names: by normalised lot (exactly or by prefix), and GTIN if given.
 
-    A prefix is a range on the key's index; substr keeps it exact under any collation.
+    A prefix is a range on the key's index, which both databases answer from a btree (the
+    key is compared byte by byte on PostgreSQL: COLLATE "C", migration 0011); substr keeps it
+    exact under any collation. No LIKE, so a `%` or `_` in a lot is a character like another
+    and there is nothing to escape.
     """
     key = query.key
     if query.is_prefix:
@@ -127,11 +133,18 @@ def lot_trace(
 ) -> Page:
     """Return every session that used a lot (or lots with a prefix), newest first, a page a time."""
     require_compliance(actor)
+    packs_of_lot = _pack_conditions(query)
     ids, next_cursor, prev_cursor = keyset_page(
-        _lot_conditions(query), after=after, before=before, size=page_size or LOT_PAGE_SIZE
+        packs_of_lot,
+        after=after,
+        before=before,
+        size=page_size or LOT_PAGE_SIZE,
+        day=SessionPack.session_date,
+        ident=SessionPack.session_id,
+        distinct=True,
     )
     rows = in_order(_lot_select(query), ids)
-    count, capped = capped_count(select(TS.id).where(*_lot_conditions(query)))
+    count, capped = capped_count(select(SessionPack.session_id).where(*packs_of_lot).distinct())
     return Page(
         [
             LotRow(

@@ -65,18 +65,22 @@ def capped_count(query: Select) -> tuple[int, bool]:
 # --- keyset pages over the sessions ----------------------------------------------------------
 
 
-def _newest_first(after: tuple[date, int] | None) -> list[ColumnElement[bool]]:
-    """Keyset condition for (session_date desc, id desc): rows after the cursor."""
+def _newest_first(
+    after: tuple[date, int] | None, day: ColumnElement, ident: ColumnElement
+) -> list[ColumnElement[bool]]:
+    """Keyset condition for (day desc, ident desc): rows after the cursor."""
     if after is None:
         return []
-    day, session_id = after
-    # Written so that an index on (session_date, id) answers it on every backend.
-    return [TS.session_date <= day, or_(TS.session_date < day, TS.id < session_id)]
+    cursor_day, cursor_id = after
+    # Written so that an index on (day, ident) answers it on every backend.
+    return [day <= cursor_day, or_(day < cursor_day, ident < cursor_id)]
 
 
-def _newer_than(before: tuple[date, int]) -> list[ColumnElement[bool]]:
-    day, session_id = before
-    return [TS.session_date >= day, or_(TS.session_date > day, TS.id > session_id)]
+def _newer_than(
+    before: tuple[date, int], day: ColumnElement, ident: ColumnElement
+) -> list[ColumnElement[bool]]:
+    cursor_day, cursor_id = before
+    return [day >= cursor_day, or_(day > cursor_day, ident > cursor_id)]
 
 
 def keyset_page(
@@ -85,44 +89,51 @@ def keyset_page(
     after: tuple[date, int] | None,
     before: tuple[date, int] | None,
     size: int,
+    day: ColumnElement = TS.session_date,
+    ident: ColumnElement = TS.id,
+    distinct: bool = False,
 ) -> tuple[list[int], str | None, str | None]:
     """Return the ids of a page of sessions ordered newest first by (session_date, id).
 
-    Only the sessions table takes part, so the database walks (or sorts) narrow rows; the
-    caller then reads the details of just these ids.
+    Only the sessions table takes part by default, so the database walks (or sorts) narrow
+    rows; the caller then reads the details of just these ids. A table that carries the
+    session's id and date (the lot trace's packs) can stand in for it: `day` and `ident` are
+    then its columns, and `distinct` keeps one row per session.
     """
-    query = select(TS.id, TS.session_date).where(*conditions)
+    query = select(ident, day).where(*conditions)
+    if distinct:
+        query = query.distinct()
     if before is not None:
         rows = (
             core()
             .execute(
-                query.where(*_newer_than(before))
-                .order_by(TS.session_date.asc(), TS.id.asc())
+                query.where(*_newer_than(before, day, ident))
+                .order_by(day.asc(), ident.asc())
                 .limit(size + 1)
             )
             .all()
         )
         more = len(rows) > size
         rows = rows[:size][::-1]
-        prev_cursor = encode_cursor(rows[0].session_date, rows[0].id) if more else None
-        next_cursor = encode_cursor(rows[-1].session_date, rows[-1].id) if rows else None
-        return [r.id for r in rows], next_cursor, prev_cursor
+        prev_cursor = encode_cursor(rows[0][1], rows[0][0]) if more else None
+        next_cursor = encode_cursor(rows[-1][1], rows[-1][0]) if rows else None
+        return [r[0] for r in rows], next_cursor, prev_cursor
     rows = (
         core()
         .execute(
-            query.where(*_newest_first(after))
-            .order_by(TS.session_date.desc(), TS.id.desc())
+            query.where(*_newest_first(after, day, ident))
+            .order_by(day.desc(), ident.desc())
             .limit(size + 1)
         )
         .all()
     )
     more = len(rows) > size
     rows = rows[:size]
-    next_cursor = encode_cursor(rows[-1].session_date, rows[-1].id) if more else None
+    next_cursor = encode_cursor(rows[-1][1], rows[-1][0]) if more else None
     prev_cursor = None
     if after is not None and rows:
-        prev_cursor = encode_cursor(rows[0].session_date, rows[0].id)
-    return [r.id for r in rows], next_cursor, prev_cursor
+        prev_cursor = encode_cursor(rows[0][1], rows[0][0])
+    return [r[0] for r in rows], next_cursor, prev_cursor
 
 
 def in_order(query: Select, ids: Sequence[int]) -> list[Any]:

@@ -40,8 +40,10 @@ DESKTOP = {"viewport": {"width": 1366, "height": 900}}
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator:
-    """Launch Debian's Chromium once per test run (Playwright's own download needs a network)."""
+def playwright_driver() -> Iterator:
+    """Playwright, once per test run, when Debian's Chromium is there to drive (Playwright's own
+    download needs a network); the tests are skipped without it, or fail under
+    REQUIRE_BROWSER_TESTS."""
     if not os.path.exists(CHROMIUM):
         message = (
             f"Chromium not found at {CHROMIUM}: install it with `apt-get install chromium` "
@@ -53,11 +55,17 @@ def browser() -> Iterator:
         pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
-    playwright = sync_playwright().start()
-    chromium = playwright.chromium.launch(executable_path=CHROMIUM)
+    running = sync_playwright().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver) -> Iterator:
+    """Launch Debian's Chromium once per test run."""
+    chromium = playwright_driver.chromium.launch(executable_path=CHROMIUM)
     yield chromium
     chromium.close()
-    playwright.stop()
 
 
 class QuietHandler(WSGIRequestHandler):

@@ -152,3 +152,46 @@ def test_the_lot_trace_reads_a_scanned_pack_as_its_gtin_and_lot(client, started,
     reach = " ".join(elements(page)["lot-reach"].text.split())
     assert reach.startswith("Patients to contact1, at Clinic")
     assert "Used byGrace Hopper" in reach
+
+
+def test_only_the_time_out_page_may_use_the_camera_and_compile_the_vendored_decoder(
+    client, started
+):
+    def policies(url):
+        response = client.get(url)
+        assert response.status_code == 200
+        csp = dict(
+            part.strip().split(None, 1)
+            for part in response.headers["Content-Security-Policy"].split(";")
+        )
+        return response, csp, response.headers["Permissions-Policy"]
+
+    time_out, csp, permissions = policies(f"/sessions/{started}/phase/timeout")
+    assert csp["script-src"] == "'self' 'wasm-unsafe-eval'"  # WebAssembly, never eval
+    assert permissions == "camera=(self), microphone=(), geolocation=()"
+    # The Scan button is a template for the script: nothing of it shows without JavaScript.
+    page = time_out.get_data(as_text=True)
+    template = page[page.index('<template id="camera-scan"') : page.index("</template>")]
+    assert page.count("scan-camera") == template.count("scan-camera") == 1
+    for other in (f"/sessions/{started}/phase/signin", "/sessions/"):
+        _, csp, permissions = policies(other)
+        assert csp["script-src"] == "'self'"
+        assert permissions.startswith("camera=()")
+
+
+def test_the_vendored_decoder_is_served_by_the_app_with_its_licence(client, started):
+    base = "/static/vendor/zxing-wasm-3.1.8"
+
+    def served(name):
+        with client.get(f"{base}/{name}") as response:
+            return response.status_code, response.content_type, response.get_data()
+
+    status, kind, wasm = served("zxing_reader.wasm")
+    assert (status, kind, wasm[:4]) == (200, "application/wasm", b"\0asm")
+    status, _, script = served("reader.js")
+    assert status == 200 and b"prepareZXingModule" in script
+    assert b"MIT License" in served("LICENSE")[2]
+    assert b"Apache License" in served("LICENSE.zxing-cpp")[2]
+    time_out = client.get(f"/sessions/{started}/phase/timeout").get_data(as_text=True)
+    assert f'data-decoder="{base}/reader.js"' in time_out
+    assert f'data-wasm="{base}/zxing_reader.wasm"' in time_out

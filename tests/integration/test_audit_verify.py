@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError
 
 from safety.extensions import db
+from safety.integrity.triggers import SUPERSEDING_ONLY
 
 
 def sign_two_records(make_user, make_session) -> list[int]:
@@ -47,8 +48,15 @@ def _drop_trigger(name: str, table: str) -> None:
     """Do what an attacker with database access would: remove the guard first (and put it back
     afterwards, exactly as it was: `put_back`, which `runner` does before verify runs)."""
     if db.engine.dialect.name == "postgresql":
-        db.session.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {name}"))
-        _PUT_BACK.append(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
+        # Tables whose rows may change in one way have an UPDATE and a DELETE trigger (0013).
+        names = (
+            [f"{name}_{verb}" for verb in ("update", "delete")]
+            if table in SUPERSEDING_ONLY
+            else [name]
+        )
+        for each in names:
+            db.session.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {each}"))
+            _PUT_BACK.append(f"ALTER TABLE {table} ENABLE TRIGGER {each}")
         return
     for verb in ("update", "delete"):
         trigger = f"{name}_{verb}"
@@ -884,6 +892,24 @@ def test_a_needle_pack_changed_behind_the_application_is_named(runner, signed_hi
     # recall while every content hash still matched.
     _drop_trigger("session_packs_append_only", "session_packs")
     db.session.execute(text(statement), {"id": signed_history[1]})
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert f"signed record {signed_history[1]}: its needle packs no longer match" in result.output
+
+
+def test_a_signed_records_pack_marked_superseded_behind_the_application_is_named(
+    runner, signed_history
+):
+    # The triggers let a pack be marked superseded (a resubmitted Time out does it), with no
+    # guard to switch off: that would drop the patient from every recall, so verify holds
+    # the current packs to the signed answers.
+    db.session.execute(
+        text("UPDATE session_packs SET superseded = :yes WHERE session_id = :id"),
+        {"yes": True, "id": signed_history[1]},
+    )
     db.session.commit()
 
     result = runner.invoke(args=["audit", "verify"])

@@ -87,7 +87,16 @@ def rows(make_user, make_session) -> dict[str, int]:
     db.session.add(response)
     db.session.commit()
     pack = db.session.scalar(db.select(SessionPack.id).where(SessionPack.session_id == signed.id))
-    assert signed_entry and unsigned_entry and audit_event and pack
+    superseded = make_session(practitioner, phases=ALL_PHASES)
+    superseded_pack = db.session.scalar(
+        db.select(SessionPack.id).where(SessionPack.session_id == superseded.id)
+    )
+    db.session.execute(
+        text("UPDATE session_packs SET superseded = :yes WHERE id = :id"),
+        {"yes": True, "id": superseded_pack},
+    )
+    db.session.commit()
+    assert signed_entry and unsigned_entry and audit_event and pack and superseded_pack
     return {
         "signed_session": signed.id,
         "unsigned_session": unsigned.id,
@@ -97,6 +106,7 @@ def rows(make_user, make_session) -> dict[str, int]:
         "patient_response": response.id,
         "published_template": signed.template_version_id,
         "pack": pack,
+        "superseded_pack": superseded_pack,
     }
 
 
@@ -109,8 +119,10 @@ def snapshot(table: str, row_id: int) -> dict[str, Any] | None:
 
 
 def assert_refused(statement: str, row_id: int) -> None:
+    parameters = {"id": row_id}
+    parameters.update({k: k == "yes" for k in ("yes", "no") if f":{k}" in statement})
     with pytest.raises(DatabaseError, match="immutable"):
-        db.session.execute(text(statement), {"id": row_id})
+        db.session.execute(text(statement), parameters)
     db.session.rollback()
 
 
@@ -232,6 +244,25 @@ REFUSED = [
         "DELETE FROM session_packs WHERE id = :id",
         id="pack-delete",
     ),
+    # The one change a pack may have is being marked superseded (0013), and nothing beside it.
+    pytest.param(
+        "session_packs",
+        "pack",
+        "UPDATE session_packs SET superseded = :yes, lot_key = 'FORGED-LOT' WHERE id = :id",
+        id="pack-superseded-and-re-keyed",
+    ),
+    pytest.param(
+        "session_packs",
+        "pack",
+        "UPDATE session_packs SET superseded = :yes, session_id = session_id + 1 WHERE id = :id",
+        id="pack-superseded-and-moved",
+    ),
+    pytest.param(
+        "session_packs",
+        "superseded_pack",
+        "UPDATE session_packs SET superseded = :no WHERE id = :id",
+        id="pack-un-superseded",
+    ),
 ]
 
 
@@ -254,6 +285,21 @@ def test_deleting_the_whole_audit_trail_is_refused(rows):
     db.session.rollback()
 
     assert db.session.execute(text("SELECT count(*) FROM audit_events")).scalar_one() == count
+
+
+def test_a_current_pack_can_be_marked_superseded_once_and_nothing_else(rows):
+    # What a resubmitted Time out does to the packs it replaces (migration 0013).
+    before = snapshot("session_packs", rows["pack"])
+    db.session.execute(
+        text("UPDATE session_packs SET superseded = :yes WHERE id = :id"),
+        {"yes": True, "id": rows["pack"]},
+    )
+    db.session.commit()
+
+    after = snapshot("session_packs", rows["pack"])
+    assert bool(after.pop("superseded")) and not before.pop("superseded")
+    assert after == before
+    assert_refused("UPDATE session_packs SET superseded = :yes WHERE id = :id", rows["pack"])
 
 
 def test_an_unsigned_session_can_still_be_updated(rows):

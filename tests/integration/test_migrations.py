@@ -58,7 +58,9 @@ POSTGRES_TRIGGERS = {
     ("incident_steps", "incident_steps_append_only"),
     ("incident_reports", "incident_reports_append_only"),
     ("incident_addenda", "incident_addenda_append_only"),
-    ("session_packs", "session_packs_append_only"),
+    # Since 0013: DELETE refused, UPDATE refused but marking a pack superseded.
+    ("session_packs", "session_packs_append_only_update"),
+    ("session_packs", "session_packs_append_only_delete"),
 }
 
 
@@ -372,3 +374,65 @@ def test_0010_moves_practitioners_into_memberships_and_downgrades_with_accounts_
     assert [tuple(m) for m in members] == [(1, 1)]
     assert users == 2
     assert schema_drift() == []
+
+
+def test_0013_marks_the_packs_a_resubmitted_time_out_replaced_and_downgrades_to_0011s_guard(
+    empty_app,
+):
+    from datetime import UTC, datetime
+
+    from factories import PASSWORD, Factories, clean_phases
+
+    from safety.auth.models import User
+    from safety.checklists import services as checklists
+    from safety.integrity.verify import verify
+    from safety.review.lots import lot_trace
+    from safety.review.rules.lots import LotQuery
+
+    upgrade(directory=str(MIGRATIONS))
+    make = Factories()
+    clinic = make.clinic()
+    ada = make.user("practitioner", clinic=clinic)
+    officer = make.user("compliance")
+    patient = make.patient(ada)
+    start = datetime(2026, 3, 2, 10, tzinfo=UTC)
+    session = checklists.start_session(ada, patient_id=patient.id, now=start)
+    for phase, form in clean_phases(session).items():
+        if phase == "timeout":
+            first = {**form, "timeout.needle_lot": ["OLD-1"]}
+            checklists.submit_phase(ada, session.id, phase, first, now=start)
+            form = {**form, "timeout.needle_lot": ["NEW-1"]}
+        checklists.submit_phase(ada, session.id, phase, form, now=start)
+    checklists.sign_session(ada, session.id, PASSWORD, now=start)
+    db.session.commit()
+    session_id, officer_id = session.id, officer.id
+    db.session.remove()
+
+    downgrade(directory=str(MIGRATIONS), revision="0012")
+    columns = {c["name"] for c in inspect(db.engine).get_columns("session_packs")}
+    assert "superseded" not in columns
+    assert triggers() >= (
+        {("session_packs", "session_packs_append_only")}
+        if db.engine.dialect.name == "postgresql"
+        else {"session_packs_append_only_update", "session_packs_append_only_delete"}
+    )
+    with db.engine.begin() as conn, pytest.raises(Exception, match="immutable"):
+        conn.execute(text("UPDATE session_packs SET lot = lot"))
+    upgrade(directory=str(MIGRATIONS))
+
+    with db.engine.connect() as conn:
+        packs = conn.execute(
+            text("SELECT lot, superseded FROM session_packs WHERE session_id = :id ORDER BY id"),
+            {"id": session_id},
+        ).all()
+    assert [(lot, bool(superseded)) for lot, superseded in packs] == [
+        ("OLD-1", True),
+        ("NEW-1", False),
+    ]
+    officer = db.session.get(User, officer_id)
+    assert {r.id for r in lot_trace(officer, LotQuery("NEW-1")).rows} == {session_id}
+    assert lot_trace(officer, LotQuery("OLD-1")).rows == []
+    assert lot_trace(officer, LotQuery("OLD", is_prefix=True)).count == 0
+    assert schema_drift() == []
+    assert triggers() >= expected_triggers()
+    assert verify().is_intact

@@ -228,3 +228,55 @@ def test_a_corrected_time_out_is_traced_by_its_new_lot_only(cast, make_record):
     assert session_id not in trace(cast, "LOT-2611A")[0]
     # The first entry's pack is kept, superseded, not deleted.
     assert db.session.scalar(select(func.count()).where(SessionPack.session_id == session_id)) == 2
+
+
+def test_a_prefix_trace_pages_newest_first_one_row_per_session_and_back_again(cast, make_record):
+    from safety.review.rules.records import decode_cursor
+
+    days = [date(2026, 6, d) for d in (1, 2, 2, 3, 5)]
+    made = [
+        make_record(cast.ada, cast.pat, day=day, answers={"timeout.needle_lot": [f"PG-{n}"]})
+        for n, day in enumerate(days)
+    ]
+    # Two packs of the prefix in one session: still one session to contact.
+    both = make_record(
+        cast.colin,
+        cast.quinn,
+        day=date(2026, 6, 4),
+        answers={
+            "timeout.needle_lot": ["PG-7A"],
+            "timeout.pack2.lot": ["pg-7b"],
+            "timeout.pack2.expiry": ["2099-12-31"],
+        },
+    )
+    newest_first = [made[4], both, made[3], made[2], made[1], made[0]]
+    query = LotQuery("PG-", is_prefix=True)
+
+    seen, pages, after = [], [], None
+    while True:
+        page = lot_trace(cast.officer, query, after=after, page_size=2)
+        pages.append(page)
+        seen += ids_of(page)
+        assert page.count == 6
+        if page.next_cursor is None:
+            break
+        after = decode_cursor(page.next_cursor)
+    back = lot_trace(cast.officer, query, before=decode_cursor(pages[-1].prev_cursor), page_size=2)
+
+    assert seen == newest_first
+    assert len(pages) == 3
+    assert ids_of(back) == newest_first[2:4]
+    assert next(r for r in pages[0].rows if r.id == both).needle_lot == "PG-7A"
+
+
+def test_percent_and_underscore_in_a_lot_prefix_are_only_themselves(cast, make_record):
+    made = {
+        lot: make_record(
+            cast.ada, cast.pat, day=date(2026, 7, 1), answers={"timeout.needle_lot": [lot]}
+        )
+        for lot in ("A%B-1", "A_B-2", "AXB-3")
+    }
+
+    assert trace(cast, "A%", prefix=True)[0] == {made["A%B-1"]}
+    assert trace(cast, "A_", prefix=True)[0] == {made["A_B-2"]}
+    assert trace(cast, "A", prefix=True)[0] == set(made.values())
