@@ -79,6 +79,7 @@ def _configure_blueprints(app: Flask) -> None:
     from safety.fhir.routes import bp as fhir_bp
     from safety.followup.routes import bp as followup_bp
     from safety.incidents.routes import bp as incidents_bp
+    from safety.integrity.routes import bp as integrity_bp
     from safety.packs.routes import bp as packs_bp
     from safety.review.routes import bp as review_bp
     from safety.risks.routes import bp as risks_bp
@@ -94,6 +95,7 @@ def _configure_blueprints(app: Flask) -> None:
         followup_bp,
         incidents_bp,
         packs_bp,
+        integrity_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import cache
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import select
 
@@ -13,7 +13,7 @@ from safety.audit import services as audit
 from safety.auth import policy
 from safety.auth.models import User
 from safety.clinics import rules
-from safety.clinics.models import Clinic, Patient
+from safety.clinics.models import Clinic, Patient, zone_for
 from safety.dbtypes import utcnow
 from safety.errors import DomainError, NotFound
 from safety.extensions import db
@@ -202,6 +202,13 @@ def create_clinic(
     db.session.flush()
     audit.record("clinic.create", actor=actor, obj=clinic, details=settings, now=now)
     return clinic
+
+
+def desk_zone() -> ZoneInfo:
+    """The time zone for pages that belong to no one clinic (the compliance desk's): the zone
+    every clinic shares, else UTC. A compliance officer works across clinics and has none."""
+    zones = db.session.scalars(select(Clinic.timezone).distinct().limit(2)).all()
+    return zone_for(zones[0]) if len(zones) == 1 else ZoneInfo("UTC")
 
 
 def get_clinic(clinic_id: int) -> Clinic:

@@ -13,6 +13,7 @@ from flask.cli import with_appcontext
 from safety.extensions import db
 from safety.followup.worker import work_once
 from safety.integrity import checkpoints
+from safety.integrity import requests as verification
 
 
 @click.group("reminders")
@@ -33,7 +34,8 @@ def reminders_cli() -> None:
 def work(once: bool, interval: float, budget: float | None) -> None:
     """Claim due reminders under a lease and send them until none is due or the pass's time
     budget is spent, recording each outcome; sign an audit checkpoint every
-    AUDIT_CHECKPOINT_MINUTES when anything was audited."""
+    AUDIT_CHECKPOINT_MINUTES when anything was audited; run the verification a compliance
+    officer asked for with "Verify now"."""
     worker = f"{socket.gethostname()}:{os.getpid()}"
     stopping = False
 
@@ -58,6 +60,10 @@ def work(once: bool, interval: float, budget: float | None) -> None:
         if "checkpoint_mailed" in evidence:
             mailed = evidence["checkpoint_mailed"]
             click.echo(f"mailed the day's last checkpoint to {mailed} compliance officers")
+        verified = verification.run_next(worker)
+        if verified is not None:
+            click.echo(f"verified the audit trail as asked: {verification.outcome(verified)}")
+        db.session.remove()
         if once or stopping:
             return
         if more:

@@ -12,8 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from safety.auth.models import User
 from safety.dbtypes import JSONText, UTCDateTime, utcnow
 from safety.extensions import db
 
@@ -34,6 +35,27 @@ class VerificationRun(db.Model):
     #: How many signed checkpoints the database was held to, and the newest of them.
     checkpoints: Mapped[int] = mapped_column(default=0, server_default="0")
     checkpoint_number: Mapped[int | None]
+
+
+class VerificationRequest(db.Model):
+    """A compliance officer's "Verify now": waiting until a worker starts it, then running,
+    then finished with the run it recorded (or why it could not run)."""
+
+    __tablename__ = "verification_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requested_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: When a worker took it, and which (host:pid), so a second worker leaves it alone.
+    started_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    worker: Mapped[str | None] = mapped_column(String(100))
+    finished_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("verification_runs.id"))
+    #: Why verify could not run at all (a break it found is the run's `problem`).
+    failure: Mapped[str | None] = mapped_column(String(200))
+
+    run: Mapped[VerificationRun | None] = relationship()
+    requested_by: Mapped[User] = relationship()
 
 
 class Checkpoint(db.Model):

@@ -1,0 +1,50 @@
+"""The compliance desk's "Verify now": ask the worker to verify the audit trail, and watch it.
+
+The page refreshes itself every few seconds while a verification waits or runs (a Refresh
+header: no script needed), and shows each run's result in the desk's time zone.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, make_response, redirect, render_template, url_for
+from flask_login import current_user
+
+from safety.auth.policy import role_required
+from safety.clinics import services as clinics
+from safety.integrity import requests as verification
+from safety.web import run_use_case
+
+bp = Blueprint("integrity", __name__, url_prefix="/review/verification")
+
+#: How often the page reloads itself while a verification waits or runs.
+REFRESH_SECONDS = 5
+
+
+@bp.get("/", endpoint="verification")
+@role_required("compliance")
+def verification_page():
+    pending = verification.open_request()
+    page = make_response(
+        render_template(
+            "integrity/verification.html",
+            pending=pending,
+            requests=verification.recent(),
+            outcome=verification.outcome,
+            zone=clinics.desk_zone(),
+            refresh_seconds=REFRESH_SECONDS,
+        )
+    )
+    if pending is not None:
+        page.headers["Refresh"] = str(REFRESH_SECONDS)
+    return page
+
+
+@bp.post("/", endpoint="verify_now")
+@role_required("compliance")
+def verify_now():
+    _request, asked = run_use_case(lambda: verification.request_verification(current_user))
+    if asked:
+        flash("Verification asked for: the worker starts it within a few seconds.", "success")
+    else:
+        flash("A verification is already under way: its result shows here when it is done.", "info")
+    return redirect(url_for("integrity.verification"))
