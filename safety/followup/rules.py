@@ -17,7 +17,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from safety.clinics.rules import DEFAULT_WORKING_DAYS, add_working_hours
-from safety.followup.texts import QUESTIONS
+from safety.followup import texts
+from safety.followup.texts import QUESTIONS, PatientTexts
 
 QUIET_START = time(21, 0)
 QUIET_END = time(8, 0)
@@ -323,13 +324,18 @@ CHOICES = {
 }
 
 
-def read_form(form: Mapping[str, Sequence[str]], questions: Sequence[str]) -> FormInput:
+def read_form(
+    form: Mapping[str, Sequence[str]],
+    questions: Sequence[str],
+    said: PatientTexts = texts.ENGLISH,
+) -> FormInput:
     """Read the patient's form for the questions a check asks; all but the free text need
-    an answer (an emergency is escalated with what was answered, see patient.answer)."""
+    an answer (an emergency is escalated with what was answered, see patient.answer).
+    What is missing is said in the patient's language (`said`)."""
     answers: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for name in questions:
-        question = QUESTIONS[name]
+        question = said.questions[name]
         first = (form.get(name) or [""])[0]
         if question.kind == "scale":
             if first.strip() in SORENESS_SCALE:
@@ -349,7 +355,7 @@ def read_form(form: Mapping[str, Sequence[str]], questions: Sequence[str]) -> Fo
         else:
             text = first.strip()
             if len(text) > OTHER_MAX_LENGTH:
-                errors[name] = f"Please keep this under {OTHER_MAX_LENGTH} characters."
+                errors[name] = said.pages["too_long"].format(max_length=OTHER_MAX_LENGTH)
             elif text:
                 answers[name] = text
     return FormInput(answers, errors)
@@ -401,21 +407,18 @@ def patient_message(
     link: str,
     stop_link: str,
     is_reminder: bool,
+    said: PatientTexts = texts.ENGLISH,
 ) -> Message:
-    """Compose a patient's message: no clinical detail, just who, where, when and the link."""
-    when = appointment.strftime("%-d %B %Y")
-    opening = (
-        f"Hello {first_name}, a gentle reminder from {clinic}."
-        if is_reminder
-        else f"Hello {first_name}, this is {clinic}."
-    )
+    """Compose a patient's message in their language (`said`): no clinical detail, just who,
+    where, when and the link."""
+    pages = said.pages
+    opening = pages["message_reminder_hello" if is_reminder else "message_hello"]
     text = (
-        f"{opening}\n\n"
-        f"How are you feeling after your appointment on {when}? "
-        f"It takes about a minute to tell us:\n{link}\n\n"
-        f"To stop these messages: {stop_link}\n"
+        f"{opening.format(first_name=first_name, clinic=clinic)}\n\n"
+        f"{pages['message_ask'].format(date=said.date(appointment))}\n{link}\n\n"
+        f"{pages['message_stop']} {stop_link}\n"
     )
-    return Message(f"{clinic}: how are you after your appointment?", text)
+    return Message(pages["message_subject"].format(clinic=clinic), text)
 
 
 def duty_escalation(*, level: str, clinic: str, link: str) -> Message:

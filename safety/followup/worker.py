@@ -23,7 +23,7 @@ from safety.audit import services as audit
 from safety.checklists.models import Flag, Severity, TreatmentSession
 from safety.dbtypes import utcnow
 from safety.extensions import db
-from safety.followup import rules
+from safety.followup import rules, texts
 from safety.followup.backends import Backend, DeliveryError, Outgoing, backend_for
 from safety.followup.escalations import escalate_unacknowledged
 from safety.followup.models import FollowUp, OutboxMessage, OutboxStatus, Purpose
@@ -182,6 +182,7 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
         link=f"{base}/f/{token}",
         stop_link=f"{base}/f/{token}/stop",
         is_reminder=row.is_reminder,
+        said=texts.for_language(patient.language),
     )
     recipient = patient.email if followup.channel == "email" else patient.phone
     if not recipient:
