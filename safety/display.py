@@ -20,7 +20,6 @@ from safety.incidents.rules import incident_from_flag
 from safety.review.rules.flags import age_text
 from safety.risks.rules import Item
 
-
 #: The display formats templates pass to `local_time`, in Babel's patterns, so that other
 #: languages get their own month names and order. Any other format (a form field's value,
 #: "%Y-%m-%dT%H:%M") is machine-read and stays strftime.
