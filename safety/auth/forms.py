@@ -49,3 +49,7 @@ class ClinicChoiceForm(FlaskForm):
     """The clinic a practitioner works at now (its id, checked by the service)."""
 
     clinic = StringField("Clinic", validators=[DataRequired("Choose a clinic."), Length(max=20)])
+
+
+class LanguageForm(FlaskForm):
+    language = StringField("Language", validators=[Length(max=8)])

@@ -16,6 +16,8 @@ from flask import (
     url_for,
 )
 from flask.wrappers import Response
+from flask_babel import gettext as _
+from flask_babel import refresh
 from flask_login import current_user, login_required, login_user, logout_user
 
 from safety.auth import clinics, invitations, policy, services
@@ -24,6 +26,7 @@ from safety.auth.forms import (
     ClinicChoiceForm,
     CodeForm,
     InvitationForm,
+    LanguageForm,
     LoginForm,
     PasswordChangeForm,
 )
@@ -311,3 +314,19 @@ def change_password():
             flash("Your password has been changed. Sign in again with the new one.", "success")
             return redirect(url_for("auth.login"))
     return render_template("auth/password.html", form=form, errors=errors), 400 if errors else 200
+
+
+@bp.route("/language", methods=["GET", "POST"])
+@login_required
+def language():
+    form = LanguageForm()
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        result = run_use_case(lambda: services.set_language(current_user, form.language.data or ""))
+        if isinstance(result, Refused):
+            errors = result.errors
+        else:
+            refresh()  # the message below is already in the new language
+            flash(_("Your language is saved."), "success")
+            return redirect(url_for("auth.language"))
+    return render_template("auth/language.html", form=form, errors=errors), 400 if errors else 200

@@ -25,6 +25,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from safety import languages
 from safety.audit import services as audit
 from safety.auth import policy, rules
 from safety.auth.models import (
@@ -402,6 +403,22 @@ def change_password(user: User, current: str, new: str, *, now: datetime | None 
     user.password_changed_dt = now
     end_all_login_sessions(user, "password_changed", now=now)
     audit.record("auth.password_changed", actor=user, obj=user, now=now)
+
+
+def set_language(user: User, language: str, *, now: datetime | None = None) -> None:
+    """Change the language a member of staff reads the interface in."""
+    if not languages.is_language(language):
+        message = "Choose one of the languages in the list."
+        raise DomainError(message, {"language": message})
+    if user.language != language:
+        before, user.language = user.language, language
+        audit.record(
+            "user.language",
+            actor=user,
+            obj=user,
+            details={"from": before, "to": language},
+            now=now,
+        )
 
 
 def create_user(

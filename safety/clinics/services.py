@@ -9,6 +9,7 @@ from zoneinfo import available_timezones
 
 from sqlalchemy import select
 
+from safety import languages
 from safety.audit import services as audit
 from safety.auth import policy
 from safety.auth.models import User
@@ -40,9 +41,10 @@ def add_patient(
     email: str | None,
     phone: str | None,
     is_followup_consent: bool,
+    language: str = languages.DEFAULT,
     now: datetime | None = None,
 ) -> Patient:
-    """Register a patient at the practitioner's clinic."""
+    """Register a patient at the practitioner's clinic, written to in `language`."""
     if not policy.can_add_patient(actor):
         raise NotFound()
     given_name, family_name = given_name.strip(), family_name.strip()
@@ -57,6 +59,8 @@ def add_patient(
         errors["email"] = "Enter an email address like name@example.com."
     if phone and not PHONE.fullmatch(phone):
         errors["phone"] = "Enter a phone number using digits, spaces and an optional +."
+    if not languages.is_language(language):
+        errors["language"] = "Choose the language the patient reads."
     if is_followup_consent and not (email or phone):
         errors["email"] = "Follow-up needs an email address or a phone number."
     if errors:
@@ -68,6 +72,7 @@ def add_patient(
         email=email,
         phone=phone,
         is_followup_consent=is_followup_consent,
+        language=language,
         created_by_id=actor.id,
         created_dt=now or utcnow(),
     )
@@ -77,7 +82,7 @@ def add_patient(
         "patient.create",
         actor=actor,
         obj=patient,
-        details={"followup_consent": is_followup_consent},
+        details={"followup_consent": is_followup_consent, "language": language},
         now=now,
     )
     return patient
@@ -251,3 +256,25 @@ def update_clinic(
     db.session.flush()
     audit.record("clinic.update", actor=actor, obj=clinic, details={"changes": changes}, now=now)
     return changes
+
+
+def set_patient_language(
+    actor: User, patient_id: int, language: str, *, now: datetime | None = None
+) -> Patient:
+    """Change the language a patient is written to in; the next message uses it."""
+    patient = get_patient(actor, patient_id)
+    if not languages.is_language(language):
+        raise DomainError(
+            "Choose the language the patient reads.",
+            {"language": "Choose the language the patient reads."},
+        )
+    if patient.language != language:
+        before, patient.language = patient.language, language
+        audit.record(
+            "patient.language",
+            actor=actor,
+            obj=patient,
+            details={"from": before, "to": language},
+            now=now,
+        )
+    return patient
