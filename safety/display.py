@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
+from flask_babel import gettext
 from markupsafe import Markup, escape
 
 from safety import i18n, languages
@@ -18,7 +19,8 @@ from safety.followup import rules as followup_rules
 from safety.followup import texts as followup_texts
 from safety.incidents.rules import incident_from_flag
 from safety.review.rules.flags import age_text
-from safety.risks.rules import Item
+from safety.risks import translations
+from safety.risks.rules import Item, Option, Phase, Source
 
 #: The display formats templates pass to `local_time`, in Babel's patterns, so that other
 #: languages get their own month names and order. Any other format (a form field's value,
@@ -73,15 +75,50 @@ def number(value: int | float | None) -> str:
 
 
 def answer_text(item: Item, value: Any) -> str:
-    """Return an answer the way a person would say it."""
+    """Return an answer the way a person would say it, in the reader's language."""
     if value is None:
         return "—"
     if item.type == "boolean":
-        return "Yes" if value else "No"
+        return gettext("Yes") if value else gettext("No")
     if item.type in {"choice", "multichoice"}:
         codes = value if isinstance(value, list) else [value]
-        return ", ".join((item.option(c).display if item.option(c) else c) for c in codes)
+        return ", ".join(
+            (option_text(item, option) if (option := item.option(c)) else c) for c in codes
+        )
     return str(value)
+
+
+# --- checklist words in the practitioner's language (safety.risks.translations) --------------
+# The checklist templates call these instead of reading `item.text` and the like, so a session
+# shows the practitioner's language while the answers stay linkIds and codes.
+
+
+def item_text(item: Item) -> str:
+    return translations.item_text(item, i18n.current_language())
+
+
+def item_why(item: Item) -> str:
+    return translations.item_why(item, i18n.current_language())
+
+
+def option_text(item: Item, option: Option) -> str:
+    return translations.option_text(item, option, i18n.current_language())
+
+
+def stop_message(item: Item) -> str:
+    return translations.stop_message(item, i18n.current_language())
+
+
+def phase_title(phase: Phase) -> str:
+    return translations.phase_title(phase, i18n.current_language())
+
+
+def phase_hint(phase: Phase) -> str:
+    return translations.phase_hint(phase, i18n.current_language())
+
+
+def source_citation(source: Source) -> str:
+    return translations.source_citation(source, i18n.current_language())
 
 
 #: Placeholders in patient texts that are numbers to call: they become tap-to-call links.
@@ -131,6 +168,13 @@ GLOBALS = {
     #: Templates ask the access policy, never the role string (DESIGN §6 in one place).
     "policy": policy,
     "answer_text": answer_text,
+    "item_text": item_text,
+    "item_why": item_why,
+    "option_text": option_text,
+    "stop_message": stop_message,
+    "phase_title": phase_title,
+    "phase_hint": phase_hint,
+    "source_citation": source_citation,
     "patient_text": patient_text,
     "patient_texts": followup_texts,
     "age_text": age_text,

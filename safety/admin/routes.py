@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import partial
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from safety.admin import invitations as mail
@@ -29,7 +30,8 @@ from safety.auth.policy import role_required
 from safety.clinics import services as clinic_services
 from safety.clinics.rules import COUNTRIES, DEFAULT_WORKING_DAYS, WEEKDAY_NAMES, country_name
 from safety.risks import services as risks
-from safety.risks.rules import load_register
+from safety.risks.rules import load_register, template_from_definition
+from safety.risks.translations import untranslated
 from safety.web import Refused, field_errors, run_use_case
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -473,10 +475,23 @@ def template_publish(template_id: int):
     if isinstance(template, Refused):
         return _review_page(template_id, error=template.message, status=template.status)
     flash(
-        f"Version {template.version} is published. New sessions use it from now on; "
-        "sessions already started keep the version they began with.",
+        _(
+            "Version %(version)s is published. New sessions use it from now on; "
+            "sessions already started keep the version they began with.",
+            version=template.version,
+        ),
         "success",
     )
+    missing = untranslated(template_from_definition(template.definition))
+    if missing:
+        flash(
+            _(
+                "%(count)s items lack a translation: practitioners who read French or Spanish "
+                "see them in the template's own words. The template page lists them.",
+                count=len({m.link_id for m in missing}),
+            ),
+            "info",
+        )
     return redirect(url_for("admin.template_review", template_id=template_id))
 
 

@@ -25,7 +25,7 @@ from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, Forbidden
 from safety.extensions import db
-from safety.risks import importer
+from safety.risks import importer, translations
 from safety.risks import rules as risk_rules
 from safety.risks import services as risks
 from safety.risks.models import TemplateVersion
@@ -182,6 +182,8 @@ class TemplateReview:
     current: TemplateVersion | None
     added: list[str]
     removed: list[str]
+    #: Items with words lacking a translation: practitioners would read them untranslated.
+    untranslated: list[translations.Untranslated]
 
 
 def review_template(template_id: int) -> TemplateReview:
@@ -191,13 +193,15 @@ def review_template(template_id: int) -> TemplateReview:
     added, removed = ([], [])
     if current is not None and current.id != version.id:
         added, removed = rules.compare_items(current.definition, version.definition)
+    template = risk_rules.template_from_definition(version.definition)
     return TemplateReview(
         version=version,
-        template=risk_rules.template_from_definition(version.definition),
+        template=template,
         kinds=list(version.definition.get("kinds", [])),
         current=current,
         added=added,
         removed=removed,
+        untranslated=translations.untranslated(template),
     )
 
 
