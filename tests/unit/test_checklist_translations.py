@@ -34,9 +34,7 @@ def test_the_default_register_lacks_no_translation_in_either_language():
 def test_every_word_of_the_register_is_translated_and_no_stale_translation_is_kept(language):
     catalogue = translations.catalogue()[language]
     plain = {key for key in catalogue if "|" not in key}
-    authored = {
-        REGISTER.source(s).citation for s in ("needlesafe-policy", "needlesafe-guidance")
-    }
+    authored = {REGISTER.source(s).citation for s in ("needlesafe-policy", "needlesafe-guidance")}
     assert plain == register_words() | authored
     for key, said in catalogue.items():
         assert said.strip() and said != key.split("|")[-1], key
