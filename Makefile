@@ -68,7 +68,7 @@ bench-load: $(VENV)/.bench-installed
 # them in step with the .po files). The patient's texts are Python (safety/followup/texts*.py).
 POT := safety/translations/messages.pot
 translations-extract: install
-	$(BIN)/pybabel extract -F safety/babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o $(POT) .
+	$(BIN)/pybabel extract -F safety/babel.cfg -k _l -k lazy_gettext -k N_ --no-location --sort-output -o $(POT) .
 
 translations-update: translations-extract
 	$(BIN)/pybabel update -i $(POT) -d safety/translations --no-location --ignore-obsolete --no-fuzzy-matching

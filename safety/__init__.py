@@ -16,7 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import config_for
 from safety import i18n
 from safety.extensions import csrf, db, limiter, login_manager, migrate
-from safety.web import IdConverter
+from safety.web import IdConverter, translated
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Control characters other than tab, newline and carriage return.
@@ -171,7 +171,7 @@ def _configure_errors(app: Flask) -> None:
     def _domain(error: DomainError):
         if error.status_code == 404:
             return page(404, _("Not found"), _("There is nothing here, or it is not yours to see."))
-        return page(error.status_code, _("That did not work"), error.message)
+        return page(error.status_code, _("That did not work"), translated(error.message))
 
     @app.errorhandler(400)
     def _bad_request(error):

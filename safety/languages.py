@@ -45,3 +45,13 @@ def best_match(accepted: Iterable[tuple[str, float]]) -> str:
         if primary in {"en", "es"}:
             return primary
     return DEFAULT
+
+
+def N_(text: str) -> str:  # noqa: N802 (gettext's name for it)
+    """Mark a message for the catalogues where it is written; it is translated where shown.
+
+    Services and rules raise their messages in English (they never see a request, and what
+    they record in the audit trail stays in one language); `web.run_use_case` and the error
+    pages translate a refusal's message and field errors into the reader's language.
+    """
+    return text

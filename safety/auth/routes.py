@@ -119,7 +119,7 @@ def _start_signed_in(user: User, login_session) -> None:
 def _finish_sign_in(user: User, login_session) -> Response:
     """Start the signed-in session in this browser and remember the browser for the throttle."""
     _start_signed_in(user, login_session)
-    flash(f"Signed in as {user.name}.", "success")
+    flash(_("Signed in as %(name)s.", name=user.name), "success")
     several = len(clinics.clinics_of(user)) > 1
     response = redirect(url_for("auth.clinic" if several else "home"))
     _remember_device(response, user.email)
@@ -174,9 +174,9 @@ def clinic():
             lambda: clinics.switch(current_user, chosen) if chosen else None, shown=(400, 404)
         )
         if result is None or isinstance(result, Refused):
-            errors = {"clinic": "Choose one of your clinics."}
+            errors = {"clinic": _("Choose one of your clinics.")}
         else:
-            flash(f"You are working at {result.name}.", "success")
+            flash(_("You are working at %(clinic)s.", clinic=result.name), "success")
             return redirect(url_for("home"))
     elif form.is_submitted():
         errors = field_errors(form)
@@ -197,7 +197,7 @@ def invitation(secret: str):
     if form.validate_on_submit():
         result = run_use_case(lambda: invitations.accept(secret, form.password.data))
         if not isinstance(result, Refused):
-            flash("Your password is set. Sign in with it now.", "success")
+            flash(_("Your password is set. Sign in with it now."), "success")
             return redirect(url_for("auth.login"))
         errors = result.errors or {"password": result.message}
     elif form.is_submitted():
@@ -291,7 +291,7 @@ def logout():
     db.session.commit()
     logout_user()
     session.clear()
-    flash("You have logged out.", "success")
+    flash(_("You have logged out."), "success")
     return redirect(url_for("auth.login"))
 
 
@@ -311,7 +311,7 @@ def change_password():
         else:
             logout_user()
             session.clear()
-            flash("Your password has been changed. Sign in again with the new one.", "success")
+            flash(_("Your password has been changed. Sign in again with the new one."), "success")
             return redirect(url_for("auth.login"))
     return render_template("auth/password.html", form=form, errors=errors), 400 if errors else 200
 

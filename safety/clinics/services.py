@@ -19,6 +19,7 @@ from safety.dbtypes import utcnow
 from safety.errors import DomainError, NotFound
 from safety.extensions import db
 from safety.ids import is_id
+from safety.languages import N_
 
 PHONE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
 
@@ -26,10 +27,10 @@ PHONE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
 def get_patient(actor: User, patient_id: int) -> Patient:
     """Return a patient in the actor's scope; another clinic's patient is simply not found."""
     if not is_id(patient_id):
-        raise NotFound("No such patient.")
+        raise NotFound(N_("No such patient."))
     patient = db.session.scalar(policy.visible_patients(actor).where(Patient.id == patient_id))
     if patient is None:
-        raise NotFound("No such patient.")
+        raise NotFound(N_("No such patient."))
     return patient
 
 
@@ -52,19 +53,19 @@ def add_patient(
     phone = (phone or "").strip() or None
     errors = {}
     if not given_name:
-        errors["given_name"] = "Enter the patient's first name."
+        errors["given_name"] = N_("Enter the patient's first name.")
     if not family_name:
-        errors["family_name"] = "Enter the patient's last name."
+        errors["family_name"] = N_("Enter the patient's last name.")
     if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-        errors["email"] = "Enter an email address like name@example.com."
+        errors["email"] = N_("Enter an email address like name@example.com.")
     if phone and not PHONE.fullmatch(phone):
-        errors["phone"] = "Enter a phone number using digits, spaces and an optional +."
+        errors["phone"] = N_("Enter a phone number using digits, spaces and an optional +.")
     if not languages.is_language(language):
-        errors["language"] = "Choose the language the patient reads."
+        errors["language"] = N_("Choose the language the patient reads.")
     if is_followup_consent and not (email or phone):
-        errors["email"] = "Follow-up needs an email address or a phone number."
+        errors["email"] = N_("Follow-up needs an email address or a phone number.")
     if errors:
-        raise DomainError("The patient was not added.", errors)
+        raise DomainError(N_("The patient was not added."), errors)
     patient = Patient(
         clinic_id=policy.working_clinic_id(actor),
         given_name=given_name,
@@ -156,7 +157,7 @@ def _clinic_settings(
     if not phone:
         errors["phone"] = "Enter the clinic's phone number: patients are given it."
     elif not PHONE.fullmatch(phone):
-        errors["phone"] = "Enter a phone number using digits, spaces and an optional +."
+        errors["phone"] = N_("Enter a phone number using digits, spaces and an optional +.")
     if country not in rules.COUNTRIES:
         errors["country"] = "Choose the clinic's country: patients are told its emergency number."
     if not days or not set(days) <= set("1234567"):
@@ -265,8 +266,8 @@ def set_patient_language(
     patient = get_patient(actor, patient_id)
     if not languages.is_language(language):
         raise DomainError(
-            "Choose the language the patient reads.",
-            {"language": "Choose the language the patient reads."},
+            N_("Choose the language the patient reads."),
+            {"language": N_("Choose the language the patient reads.")},
         )
     if patient.language != language:
         before, patient.language = patient.language, language
