@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from safety import i18n
@@ -142,7 +143,7 @@ def _stop_link(token: str):
 def record_handling(flag_id: int):
     form = HandlingForm()
     if not form.validate_on_submit():
-        flash("Say what you did: called, advised or referred.", "error")
+        flash(_("Say what you did: called, advised or referred."), "error")
         return redirect(url_for("checklists.today"))
     result = run_use_case(
         lambda: escalations.record_handling(
@@ -152,7 +153,7 @@ def record_handling(flag_id: int):
     if isinstance(result, Refused):
         flash(" ".join(result.errors.values()) or result.message, "error")
     else:
-        flash("Recorded. The answer has left your list; it stays on the record.", "success")
+        flash(_("Recorded. The answer has left your list; it stays on the record."), "success")
     return redirect(url_for("checklists.today"))
 
 
