@@ -71,7 +71,7 @@ translations-extract: install
 	$(BIN)/pybabel extract -F safety/babel.cfg -k _l -k lazy_gettext -k N_ --no-location --sort-output -o $(POT) .
 
 translations-update: translations-extract
-	$(BIN)/pybabel update -i $(POT) -d safety/translations --no-location --ignore-obsolete --no-fuzzy-matching
+	$(BIN)/pybabel update -i $(POT) -d safety/translations --ignore-obsolete --no-fuzzy-matching
 
 translations-compile: install
 	$(BIN)/pybabel compile -d safety/translations --statistics
