@@ -21,6 +21,7 @@ from safety.incidents.rules import incident_from_flag
 from safety.review.rules.flags import age_text
 from safety.risks import translations
 from safety.risks.rules import Item, Option, Phase, Source
+from safety.web import translated
 
 #: The display formats templates pass to `local_time`, in Babel's patterns, so that other
 #: languages get their own month names and order. Any other format (a form field's value,
@@ -153,14 +154,19 @@ def patient_text(
 
 
 FILTERS = {
+    #: A word written in English in the rules (marked with N_), in the reader's language.
+    "tr": translated,
     "local_time": local_time,
     "utc_time": utc_time,
     "day": day,
     "number": number,
-    "followup_kind": followup_rules.kind_label,
-    "followup_status": followup_rules.status_label,
-    "followup_channel": lambda channel: followup_rules.CHANNEL_LABELS.get(channel, channel),
-    "escalation": lambda level: followup_rules.LEVEL_LABELS.get(level, level),
+    # Staff read the follow-up's words in their language; the stored codes never change.
+    "followup_kind": lambda kind: gettext(followup_rules.kind_label(kind)),
+    "followup_status": lambda status: gettext(followup_rules.status_label(status)),
+    "followup_channel": lambda channel: gettext(
+        followup_rules.CHANNEL_LABELS.get(channel, channel)
+    ),
+    "escalation": lambda level: gettext(followup_rules.LEVEL_LABELS.get(level, level)),
     "patient_answers": followup_rules.answer_lines,
     "throttle_client": auth_rules.bucket_label,
 }

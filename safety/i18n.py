@@ -14,8 +14,11 @@ in step with the .po files.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
+from babel.support import Translations
 from flask import Flask, g, has_request_context, request
 from flask_babel import Babel
 from flask_login import current_user
@@ -65,3 +68,12 @@ def configure(app: Flask) -> None:
         html_lang=lambda: languages.html_lang(current_language()),
         LANGUAGES=languages.LANGUAGES,
     )
+
+
+@cache
+def translator(language: str | None) -> Callable[[str], str]:
+    """Return the gettext of a language's catalogue, for words composed away from a request
+    (the worker's alerts to a practitioner, in the practitioner's language)."""
+    if not languages.is_language(language) or language == languages.DEFAULT:
+        return str
+    return Translations.load(str(TRANSLATIONS), [language]).gettext

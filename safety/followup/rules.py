@@ -9,7 +9,7 @@ a clinician reviews are the numbers the code uses. The words a patient reads are
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from safety.clinics.rules import DEFAULT_WORKING_DAYS, add_working_hours
 from safety.followup import texts
 from safety.followup.texts import QUESTIONS, PatientTexts
+from safety.languages import N_
 
 QUIET_START = time(21, 0)
 QUIET_END = time(8, 0)
@@ -43,10 +44,10 @@ class Kind(StrEnum):
 
 
 _KIND_LABELS = {
-    Kind.DAY_1: "24-hour check",
-    Kind.DAY_2: "48-hour chest check",
-    Kind.DAY_3: "72-hour soreness check",
-    Kind.DAY_7: "7-day site check",
+    Kind.DAY_1: N_("24-hour check"),
+    Kind.DAY_2: N_("48-hour chest check"),
+    Kind.DAY_3: N_("72-hour soreness check"),
+    Kind.DAY_7: N_("7-day site check"),
 }
 
 
@@ -65,15 +66,15 @@ class Status(StrEnum):
 
 
 _STATUS_LABELS = {
-    Status.SCHEDULED: "scheduled",
-    Status.SENT: "sent, waiting for an answer",
-    Status.ANSWERED: "answered",
-    Status.FAILED: "could not be delivered",
-    Status.CANCELLED: "cancelled",
+    Status.SCHEDULED: N_("scheduled"),
+    Status.SENT: N_("sent, waiting for an answer"),
+    Status.ANSWERED: N_("answered"),
+    Status.FAILED: N_("could not be delivered"),
+    Status.CANCELLED: N_("cancelled"),
 }
 
 #: How a follow-up reaches the patient, as staff read it.
-CHANNEL_LABELS = {"email": "email", "sms": "text message"}
+CHANNEL_LABELS = {"email": N_("email"), "sms": N_("text message")}
 
 EMERGENCY, SAME_DAY, REVIEW, NONE = "emergency", "same_day", "review", "none"
 #: Escalation levels, most urgent first.
@@ -294,7 +295,12 @@ def acknowledge_by(
 
 SEVERITY = {EMERGENCY: "critical", SAME_DAY: "high", REVIEW: "medium"}
 #: Escalation levels as staff read them.
-LEVEL_LABELS = {EMERGENCY: "emergency", SAME_DAY: "same day", REVIEW: "review", NONE: "none"}
+LEVEL_LABELS = {
+    EMERGENCY: N_("emergency"),
+    SAME_DAY: N_("same day"),
+    REVIEW: N_("review"),
+    NONE: N_("none"),
+}
 
 
 def kind_label(kind: str) -> str:
@@ -438,11 +444,28 @@ def duty_escalation(*, level: str, clinic: str, link: str) -> Message:
     return Message(f"NeedleSafe: unacknowledged {words} answer at {clinic}", text)
 
 
-def practitioner_alert(*, level: str, clinic: str, link: str) -> Message:
-    """Compose an alert to the practitioner: the level and a link, no patient details."""
-    words = {EMERGENCY: "EMERGENCY", SAME_DAY: "Same-day", REVIEW: "Review"}[level]
-    text = (
-        f"{words} follow-up answer at {clinic}.\n\n"
-        f"A patient's follow-up answer needs you. Open NeedleSafe to see it:\n{link}\n"
-    )
-    return Message(f"NeedleSafe: {words.lower()} follow-up answer", text)
+def _same(text: str) -> str:
+    return text
+
+
+def practitioner_alert(
+    *, level: str, clinic: str, link: str, say: Callable[[str], str] = _same
+) -> Message:
+    """Compose an alert to the practitioner: the level and a link, no patient details.
+
+    Written in the practitioner's language: `say` is their catalogue's gettext (the words are
+    marked with N_ for it), English by default.
+    """
+    words = {
+        EMERGENCY: say(N_("EMERGENCY")),
+        SAME_DAY: say(N_("Same-day")),
+        REVIEW: say(N_("Review")),
+    }[level]
+    opening = say(N_("%(level)s follow-up answer at %(clinic)s.")) % {
+        "level": words,
+        "clinic": clinic,
+    }
+    ask = say(N_("A patient's follow-up answer needs you. Open NeedleSafe to see it:"))
+    text = f"{opening}\n\n{ask}\n{link}\n"
+    subject = say(N_("NeedleSafe: %(level)s follow-up answer")) % {"level": words.lower()}
+    return Message(subject, text)

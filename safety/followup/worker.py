@@ -19,6 +19,7 @@ from flask import current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import joinedload
 
+from safety import i18n
 from safety.audit import services as audit
 from safety.checklists.models import Flag, Severity, TreatmentSession
 from safety.dbtypes import utcnow
@@ -158,12 +159,19 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
     if row.purpose in {Purpose.PRACTITIONER_ALERT, Purpose.CLINIC_ALERT}:
         flag = db.session.get(Flag, row.flag_id)
         session = flag.session
+        to_practitioner = (
+            row.purpose == Purpose.PRACTITIONER_ALERT and session.practitioner.is_enabled
+        )
         message = rules.practitioner_alert(
-            level=flag.kind, clinic=session.clinic.name, link=f"{base}/sessions/{session.id}"
+            level=flag.kind,
+            clinic=session.clinic.name,
+            link=f"{base}/sessions/{session.id}",
+            # The practitioner reads it in their language; the clinic's address in English.
+            say=i18n.translator(session.practitioner.language if to_practitioner else None),
         )
         to = (
             session.practitioner.email
-            if row.purpose == Purpose.PRACTITIONER_ALERT and session.practitioner.is_enabled
+            if to_practitioner
             else session.clinic.duty_email  # the practitioner left after the answer came in
         )
         if not to:

@@ -15,6 +15,8 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from safety.languages import N_
+
 
 class Kind(StrEnum):
     """What an incident is."""
@@ -25,9 +27,9 @@ class Kind(StrEnum):
 
 
 KIND_LABELS: dict[str, str] = {
-    Kind.SHARPS_INJURY: "Needlestick or sharps injury",
-    Kind.ADVERSE_EVENT: "Adverse event",
-    Kind.NEAR_MISS: "Near miss",
+    Kind.SHARPS_INJURY: N_("Needlestick or sharps injury"),
+    Kind.ADVERSE_EVENT: N_("Adverse event"),
+    Kind.NEAR_MISS: N_("Near miss"),
 }
 
 
@@ -60,50 +62,50 @@ def codes(choices: Collection[Choice]) -> frozenset[str]:
 # explanation of how the incident occurred.
 
 DEVICE_TYPES = _choices(
-    ("filiform_needle", "Filiform (dry needling / acupuncture) needle"),
-    ("guide_tube", "Guide tube"),
-    ("hypodermic_needle", "Hypodermic needle"),
-    ("lancet", "Lancet"),
-    ("other_sharp", "Other sharp item"),
+    ("filiform_needle", N_("Filiform (dry needling / acupuncture) needle")),
+    ("guide_tube", N_("Guide tube")),
+    ("hypodermic_needle", N_("Hypodermic needle")),
+    ("lancet", N_("Lancet")),
+    ("other_sharp", N_("Other sharp item")),
 )
 PURPOSES = _choices(
-    ("needling", "Dry needling treatment"),
-    ("removing", "Removing needles from the patient"),
-    ("cleaning_up", "Clearing the treatment area"),
-    ("disposal", "Disposal into the sharps container"),
-    ("other", "Other"),
+    ("needling", N_("Dry needling treatment")),
+    ("removing", N_("Removing needles from the patient")),
+    ("cleaning_up", N_("Clearing the treatment area")),
+    ("disposal", N_("Disposal into the sharps container")),
+    ("other", N_("Other")),
 )
 HOW = _choices(
-    ("during_use", "During use on the patient"),
-    ("patient_moved", "Patient moved suddenly"),
-    ("after_use_before_disposal", "After use, before disposal"),
-    ("recapping", "Recapping or re-sheathing"),
-    ("during_disposal", "Putting it into the sharps container"),
-    ("overfilled_container", "Sharps container overfilled or sticking out"),
-    ("left_on_surface", "Left on the couch, tray, floor or in linen"),
-    ("other", "Other"),
+    ("during_use", N_("During use on the patient")),
+    ("patient_moved", N_("Patient moved suddenly")),
+    ("after_use_before_disposal", N_("After use, before disposal")),
+    ("recapping", N_("Recapping or re-sheathing")),
+    ("during_disposal", N_("Putting it into the sharps container")),
+    ("overfilled_container", N_("Sharps container overfilled or sticking out")),
+    ("left_on_surface", N_("Left on the couch, tray, floor or in linen")),
+    ("other", N_("Other")),
 )
 BODY_SITES = _choices(
-    ("finger", "Finger"),
-    ("thumb", "Thumb"),
-    ("hand", "Hand (palm or back)"),
-    ("wrist_arm", "Wrist or arm"),
-    ("face", "Face, eye or mouth"),
-    ("leg_foot", "Leg or foot"),
-    ("other", "Other"),
+    ("finger", N_("Finger")),
+    ("thumb", N_("Thumb")),
+    ("hand", N_("Hand (palm or back)")),
+    ("wrist_arm", N_("Wrist or arm")),
+    ("face", N_("Face, eye or mouth")),
+    ("leg_foot", N_("Leg or foot")),
+    ("other", N_("Other")),
 )
 
 # --- adverse events and near misses ------------------------------------------------------------
 
 EVENT_TYPES = _choices(
-    ("fainting", "Fainting"),
-    ("pneumothorax_suspected", "Pneumothorax suspected"),
-    ("retained_or_broken_needle", "Retained or broken needle"),
-    ("infection", "Infection at a needle site"),
-    ("burn", "Burn"),
-    ("wrong_patient_or_site", "Wrong patient or wrong site"),
-    ("damaged_or_unsterile_pack", "Damaged or unsterile pack found"),
-    ("other", "Other"),
+    ("fainting", N_("Fainting")),
+    ("pneumothorax_suspected", N_("Pneumothorax suspected")),
+    ("retained_or_broken_needle", N_("Retained or broken needle")),
+    ("infection", N_("Infection at a needle site")),
+    ("burn", N_("Burn")),
+    ("wrong_patient_or_site", N_("Wrong patient or wrong site")),
+    ("damaged_or_unsterile_pack", N_("Damaged or unsterile pack found")),
+    ("other", N_("Other")),
 )
 
 
@@ -114,9 +116,9 @@ class Grade(StrEnum):
 
 
 GRADES = _choices(
-    (Grade.MILD, "Mild: no lasting harm, no treatment beyond first aid"),
-    (Grade.SIGNIFICANT, "Significant: needed treatment or follow-up"),
-    (Grade.SERIOUS, "Serious: hospital care, lasting harm, or life at risk"),
+    (Grade.MILD, N_("Mild: no lasting harm, no treatment beyond first aid")),
+    (Grade.SIGNIFICANT, N_("Significant: needed treatment or follow-up")),
+    (Grade.SERIOUS, N_("Serious: hospital care, lasting harm, or life at risk")),
 )
 
 #: What a checklist or follow-up flag suggests happened, when "record as an incident" is chosen

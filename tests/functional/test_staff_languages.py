@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from conftest import login, post_form
+from conftest import csrf_token, login, post_form
 from flask import g
 from sqlalchemy import select, update
 from test_admin_routes import RISK_LEAFLET
@@ -18,9 +18,23 @@ from safety import display
 from safety.audit.models import AuditEvent
 from safety.auth.models import User
 from safety.clinics.models import Patient
+from safety.dbtypes import utcnow
 from safety.extensions import db
+from safety.followup.models import DevMessage, FollowUp, OutboxMessage
+from safety.followup.patient import issue_link
+from safety.followup.worker import work_once
 from safety.risks.models import TemplateVersion
 
+ALL_PHASES = ("signin", "timeout", "signout")
+CALM = {
+    "soreness": "2",
+    "trend": "better",
+    "bleeding": "none",
+    "bruising": "none",
+    "numbness": "no",
+    "fainted": "no",
+    "needle_found": "no",
+}
 FRENCH_BROWSER = {"Accept-Language": "fr-FR,fr;q=0.9,en;q=0.5"}
 
 
@@ -190,3 +204,26 @@ def test_the_template_page_lists_what_lacks_a_translation_and_publishing_warns(c
     assert "publishing is allowed, and those items show in the template’s own words" in page
     published = post_form(client, f"/admin/templates/{draft.id}/publish", {}, follow_redirects=True)
     assert "1 items lack a translation" in published.get_data(as_text=True)
+
+
+def test_an_alert_to_a_spanish_practitioner_is_written_in_spanish(client, spanish, make_session):
+    session = make_session(spanish, phases=ALL_PHASES, sign=True)
+    followup = db.session.scalars(
+        select(FollowUp).where(FollowUp.session_id == session.id, FollowUp.kind == "24h")
+    ).one()
+    token = issue_link(followup, now=utcnow())
+    db.session.commit()
+    client.post(
+        f"/f/{token}",
+        data={**CALM, "bleeding": "wont_stop", "csrf_token": csrf_token(client)},
+    )
+    alert = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.purpose == "practitioner_alert")
+    ).one()
+
+    assert work_once("worker", now=alert.next_attempt_dt).get("sent")
+
+    [message] = db.session.scalars(select(DevMessage).where(DevMessage.outbox_id == alert.id)).all()
+    assert message.subject == "NeedleSafe: respuesta de seguimiento (emergencia)"
+    assert message.body.startswith("EMERGENCIA: respuesta de seguimiento en Clínica Lakeshore.")
+    assert "Una respuesta de seguimiento de un paciente lo necesita." in message.body
