@@ -20,7 +20,7 @@ from pathlib import Path
 
 from babel.support import Translations
 from flask import Flask, g, has_request_context, request
-from flask_babel import Babel
+from flask_babel import Babel, refresh
 from flask_login import current_user
 
 from safety import languages
@@ -31,9 +31,11 @@ babel = Babel()
 
 
 def use_language(code: str | None) -> None:
-    """Answer this request in `code` (a patient's page sets the patient's language)."""
+    """Answer this request in `code` (a patient's page sets the patient's language; an
+    invitation link, the invitee's)."""
     if languages.is_language(code):
         g.language = code
+        refresh()  # forget a language looked up earlier in the request
 
 
 def requested_language() -> str | None:

@@ -98,6 +98,7 @@ def user_new():
                 role=form.role.data or "",
                 clinic_id=form.clinic_id,
                 actor=current_user,
+                language=form.language.data or current_user.language,
             )
         )
         if isinstance(result, Refused):

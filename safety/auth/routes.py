@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from flask_babel import refresh
 from flask_login import current_user, login_required, login_user, logout_user
 
+from safety import i18n
 from safety.auth import clinics, invitations, policy, services
 from safety.auth import second_factor as second
 from safety.auth.forms import (
@@ -192,6 +193,7 @@ def invitation(secret: str):
     found = run_use_case(lambda: invitations.find_open(secret))
     if isinstance(found, Refused):
         return render_template("auth/invitation.html", refused=found.message), 404
+    i18n.use_language(found.user.language)  # the language they were invited in
     form = InvitationForm()
     errors: dict[str, str] = {}
     if form.validate_on_submit():
