@@ -209,11 +209,15 @@ def _compose_step_alert(row: OutboxMessage, base: str, mid: str) -> Outgoing | N
     waiting = [incident_rules.STEPS_BY_ID[a.step] for a in incident.alerts if a.step not in done]
     if not waiting:
         return None
-    message = incident_rules.step_alert(
-        steps=waiting, clinic=clinic.name, link=f"{base}/incidents/{incident.id}"
-    )
     lead = row.recipient
-    to = lead.email if lead is not None and lead.is_enabled else clinic.duty_email
+    to_lead = lead is not None and lead.is_enabled
+    message = incident_rules.step_alert(
+        steps=waiting,
+        clinic=clinic.name,
+        link=f"{base}/incidents/{incident.id}",
+        say=i18n.translator(lead.language if to_lead else None),
+    )
+    to = lead.email if to_lead else clinic.duty_email
     return Outgoing(row.id, "email", to, message.subject, message.text, mid, clinic.id)
 
 

@@ -9,7 +9,7 @@ sources a clinician reviews in one place.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -218,7 +218,7 @@ class Step:
 STEPS: tuple[Step, ...] = (
     Step(
         "wash",
-        "Wound washed with soap and water (let it bleed freely; do not scrub or squeeze)",
+        N_("Wound washed with soap and water (let it bleed freely; do not scrub or squeeze)"),
         timedelta(minutes=30),
         True,
         "CDC, Exposure to blood (2003): wash needlesticks and cuts with soap and water at once. "
@@ -226,7 +226,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "report_lead",
-        "Reported to the clinic lead",
+        N_("Reported to the clinic lead"),
         timedelta(hours=1),
         True,
         "OSHA 29 CFR 1910.1030(f)(3): report the exposure immediately so the evaluation can "
@@ -234,7 +234,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "source_assessment",
-        "Source-patient assessment requested (with consent: hepatitis B, hepatitis C, HIV)",
+        N_("Source-patient assessment requested (with consent: hepatitis B, hepatitis C, HIV)"),
         timedelta(hours=24),
         False,
         "OSHA 29 CFR 1910.1030(f)(3)(ii): identify and test the source individual as soon as "
@@ -242,7 +242,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "pep_assessment",
-        "Occupational health or an emergency department contacted to assess prophylaxis (PEP)",
+        N_("Occupational health or an emergency department contacted to assess prophylaxis (PEP)"),
         timedelta(hours=2),
         True,
         "US PHS guidelines (Kuhar et al. 2013): start HIV PEP as soon as possible, preferably "
@@ -251,7 +251,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "followup_testing",
-        "Follow-up testing booked (baseline, then at 6 weeks, 3 and 6 months as advised)",
+        N_("Follow-up testing booked (baseline, then at 6 weeks, 3 and 6 months as advised)"),
         timedelta(days=7),
         False,
         "US PHS guidelines (Kuhar et al. 2013): HIV testing at baseline, 6 weeks, 12 weeks and "
@@ -520,21 +520,41 @@ class AlertMessage:
     text: str
 
 
-def step_alert(*, steps: Sequence[Step], clinic: str, link: str) -> AlertMessage:
+def step_alert(
+    *, steps: Sequence[Step], clinic: str, link: str, say: Callable[[str], str] = str
+) -> AlertMessage:
     """Compose the clinic lead's alert about untouched urgent steps: which, by when, and a
-    link; never who was injured (the message leaves the application)."""
-    lines = "\n".join(f"  - {s.label} (due within {_duration(s.due_within)})" for s in steps)
-    text = (
-        f"A sharps injury was reported at {clinic}, and these urgent steps have not been "
-        f"recorded in time:\n\n{lines}\n\n"
-        "Please make sure they are done now (prophylaxis works best within hours) and tick "
-        f"each with its time in NeedleSafe:\n{link}\n"
+    link; never who was injured (the message leaves the application). Written in the
+    lead's language: `say` is their catalogue's gettext, English by default."""
+    lines = "\n".join(
+        "  - "
+        + say(N_("%(step)s (due within %(time)s)"))
+        % {"step": say(s.label), "time": _duration(s.due_within, say)}
+        for s in steps
     )
-    return AlertMessage(f"NeedleSafe: urgent steps after a sharps injury at {clinic}", text)
+    opening = say(
+        N_(
+            "A sharps injury was reported at %(clinic)s, and these urgent steps have not "
+            "been recorded in time:"
+        )
+    ) % {"clinic": clinic}
+    ask = say(
+        N_(
+            "Please make sure they are done now (prophylaxis works best within hours) and "
+            "tick each with its time in NeedleSafe:"
+        )
+    )
+    text = f"{opening}\n\n{lines}\n\n{ask}\n{link}\n"
+    subject = say(N_("NeedleSafe: urgent steps after a sharps injury at %(clinic)s")) % {
+        "clinic": clinic
+    }
+    return AlertMessage(subject, text)
 
 
-def _duration(value: timedelta | None) -> str:
+def _duration(value: timedelta | None, say: Callable[[str], str] = str) -> str:
     minutes = int(value.total_seconds() // 60) if value else 0
     if minutes >= 120:
-        return f"{minutes // 60} hours"
-    return "1 hour" if minutes == 60 else f"{minutes} minutes"
+        return say(N_("%(n)s hours")) % {"n": minutes // 60}
+    if minutes == 60:
+        return say(N_("1 hour"))
+    return say(N_("%(n)s minutes")) % {"n": minutes}

@@ -78,3 +78,23 @@ def test_the_committed_compiled_catalogue_matches_its_po_file(language):
     with open(TRANSLATIONS / language / "LC_MESSAGES" / "messages.mo", "rb") as mo:
         committed = gettext.GNUTranslations(mo)
     assert committed._catalog == fresh._catalog, "run `make translations-compile`"
+
+
+def test_a_clinic_leads_step_alert_is_written_in_the_leads_language():
+    from safety.i18n import translator
+    from safety.incidents import rules as incident_rules
+
+    steps = [incident_rules.STEPS_BY_ID["wash"], incident_rules.STEPS_BY_ID["pep_assessment"]]
+    french = incident_rules.step_alert(
+        steps=steps, clinic="Lakeshore", link="https://x.test/incidents/1", say=translator("fr_CA")
+    )
+    assert french.subject == (
+        "NeedleSafe : étapes urgentes après une blessure par piqûre à Lakeshore"
+    )
+    assert "  - Plaie lavée à l'eau et au savon" in french.text
+    assert "(à faire dans les 30 minutes)" in french.text
+    assert "(à faire dans les 2 heures)" in french.text
+    assert french.text.endswith("https://x.test/incidents/1\n")
+    english = incident_rules.step_alert(steps=steps, clinic="Lakeshore", link="https://x.test/")
+    assert "  - Wound washed with soap and water" in english.text
+    assert "(due within 2 hours)" in english.text
