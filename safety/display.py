@@ -167,7 +167,9 @@ FILTERS = {
         followup_rules.CHANNEL_LABELS.get(channel, channel)
     ),
     "escalation": lambda level: gettext(followup_rules.LEVEL_LABELS.get(level, level)),
-    "patient_answers": followup_rules.answer_lines,
+    "patient_answers": lambda answers: followup_rules.answer_lines(
+        answers, followup_texts.for_language(i18n.current_language()), translated
+    ),
     "throttle_client": auth_rules.bucket_label,
 }
 GLOBALS = {

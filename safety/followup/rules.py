@@ -21,6 +21,11 @@ from safety.followup import texts
 from safety.followup.texts import QUESTIONS, PatientTexts
 from safety.languages import N_
 
+
+def _same(text: str) -> str:
+    return text
+
+
 QUIET_START = time(21, 0)
 QUIET_END = time(8, 0)
 LINK_LIFETIME = timedelta(days=7)
@@ -367,23 +372,28 @@ def read_form(
     return FormInput(answers, errors)
 
 
-def answer_lines(answers: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Return each question a patient answered with the answer, as staff read them."""
+def answer_lines(
+    answers: Mapping[str, Any],
+    said: PatientTexts = texts.ENGLISH,
+    say: Callable[[str], str] = _same,
+) -> list[tuple[str, str]]:
+    """Return each question a patient answered with the answer, as staff read them: the
+    staff wording through `say` (the reader's gettext), the options in `said`'s language."""
     lines = []
-    for name, question in QUESTIONS.items():
+    for name, question in said.questions.items():
         if name not in answers:
             continue
         value = answers[name]
         if question.kind == "scale":
-            said = f"{value}/10"
+            answer = f"{value}/10"
         elif question.kind == "signs":
             labels = dict(question.options)
-            said = ", ".join(labels.get(v, v) for v in value) if value else "None"
+            answer = ", ".join(labels.get(v, v) for v in value) if value else say(N_("None"))
         elif question.kind == "choice":
-            said = dict(question.options).get(value, value)
+            answer = dict(question.options).get(value, value)
         else:
-            said = value
-        lines.append((question.staff, said))
+            answer = value
+        lines.append((say(question.staff), answer))
     return lines
 
 
@@ -442,10 +452,6 @@ def duty_escalation(*, level: str, clinic: str, link: str) -> Message:
         f"\n{link}\n"
     )
     return Message(f"NeedleSafe: unacknowledged {words} answer at {clinic}", text)
-
-
-def _same(text: str) -> str:
-    return text
 
 
 def practitioner_alert(

@@ -27,6 +27,7 @@ from babel import dates as babel_dates
 
 from safety.clinics import rules as clinic_rules
 from safety.followup import texts_es, texts_fr_ca
+from safety.languages import N_
 
 
 @dataclass(frozen=True)
@@ -49,21 +50,21 @@ class Question:
 QUESTIONS: dict[str, Question] = {
     "soreness": Question(
         text="How sore are the needled areas now?",
-        staff="Soreness now (0-10)",
+        staff=N_("Soreness now (0-10)"),
         kind="scale",
         hint="0 means no soreness at all, 10 the worst you can imagine.",
         missing="Choose a number from 0 (no soreness) to 10 (the worst).",
     ),
     "trend": Question(
         text="Compared with right after your appointment, is it…",
-        staff="Compared with right after",
+        staff=N_("Compared with right after"),
         kind="choice",
         options=(("better", "Better"), ("same", "About the same"), ("worse", "Worse")),
         missing="Tell us whether it is better, the same or worse.",
     ),
     "bleeding": Question(
         text="Any bleeding from a needle site since you left?",
-        staff="Bleeding since leaving",
+        staff=N_("Bleeding since leaving"),
         kind="choice",
         options=(
             ("none", "No"),
@@ -74,7 +75,7 @@ QUESTIONS: dict[str, Question] = {
     ),
     "bruising": Question(
         text="Any bruising around the needle sites?",
-        staff="Bruising",
+        staff=N_("Bruising"),
         kind="choice",
         options=(
             ("none", "No"),
@@ -85,7 +86,7 @@ QUESTIONS: dict[str, Question] = {
     ),
     "signs": Question(
         text="Do you notice any of these at a needle site?",
-        staff="Infection signs at a site",
+        staff=N_("Infection signs at a site"),
         kind="signs",
         hint="Tick any that apply, or leave them all empty if none.",
         options=(
@@ -99,21 +100,21 @@ QUESTIONS: dict[str, Question] = {
     ),
     "numbness": Question(
         text="Since the appointment, have you had new numbness, tingling or weakness?",
-        staff="New numbness, tingling or weakness",
+        staff=N_("New numbness, tingling or weakness"),
         kind="choice",
         options=(("no", "No"), ("yes", "Yes")),
         missing="Please tell us about numbness, tingling or weakness.",
     ),
     "fainted": Question(
         text="Have you fainted since you left the clinic?",
-        staff="Fainted since leaving",
+        staff=N_("Fainted since leaving"),
         kind="choice",
         options=(("no", "No"), ("yes", "Yes")),
         missing="Please tell us whether you have fainted.",
     ),
     "needle_found": Question(
         text="Have you found a needle, or a piece of one, in your skin?",
-        staff="Needle or a piece found in the skin",
+        staff=N_("Needle or a piece found in the skin"),
         kind="choice",
         options=(("no", "No"), ("yes", "Yes")),
         missing="Please tell us whether you found a needle in your skin.",
@@ -121,14 +122,14 @@ QUESTIONS: dict[str, Question] = {
     "chest": Question(
         text="Since the appointment, have you had chest pain, pain when breathing in, "
         "or been short of breath?",
-        staff="Chest pain, pain breathing in or breathlessness since the appointment",
+        staff=N_("Chest pain, pain breathing in or breathlessness since the appointment"),
         kind="choice",
         options=(("no", "No"), ("yes", "Yes")),
         missing="Please answer this question about your chest and breathing.",
     ),
     "other": Question(
         text="Anything else you would like us to know? (optional)",
-        staff="Written by the patient",
+        staff=N_("Written by the patient"),
         kind="text",
         hint="A person at the clinic reads everything written here.",
     ),

@@ -227,3 +227,16 @@ def test_an_alert_to_a_spanish_practitioner_is_written_in_spanish(client, spanis
     assert message.subject == "NeedleSafe: respuesta de seguimiento (emergencia)"
     assert message.body.startswith("EMERGENCIA: respuesta de seguimiento en Clínica Lakeshore.")
     assert "Una respuesta de seguimiento de un paciente lo necesita." in message.body
+
+
+def test_a_patients_answers_read_in_the_staff_members_language(app):
+    answers = {"soreness": 6, "bruising": "large", "signs": [], "other": "J'ai chaud."}
+    with app.test_request_context():
+        g.language = "es"
+        lines = dict(app.jinja_env.filters["patient_answers"](answers))
+    assert lines == {
+        "Dolor actual (0-10)": "6/10",
+        "Hematomas": "Un moretón grande, o uno que se está extendiendo",
+        "Signos de infección en una zona de punción": "Ninguna",
+        "Escrito por el paciente": "J'ai chaud.",
+    }
