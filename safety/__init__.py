@@ -8,7 +8,6 @@ from pathlib import Path
 
 from flask import Flask, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -16,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import config_for
 from safety import i18n
 from safety.extensions import csrf, db, limiter, login_manager, migrate
+from safety.languages import N_
 from safety.web import IdConverter, translated
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +66,8 @@ def _configure_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = lazy_gettext("Please log in to continue.")
+    login_manager.login_message = N_("Please log in to continue.")
+    login_manager.localize_callback = translated  # flashed in the reader's language
     i18n.configure(app)
     login_manager.session_protection = "basic"
 

@@ -240,3 +240,9 @@ def test_a_patients_answers_read_in_the_staff_members_language(app):
         "Signos de infección en una zona de punción": "Ninguna",
         "Escrito por el paciente": "J'ai chaud.",
     }
+
+
+def test_the_sign_in_prompt_speaks_the_browsers_language(client):
+    sent = client.get("/patients/", headers={"Accept-Language": "es"}, follow_redirects=True)
+    assert lang_of(sent) == "es"
+    assert "Inicie sesión para continuar." in sent.get_data(as_text=True)
