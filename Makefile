@@ -6,7 +6,7 @@ PORT ?= 5000
 export FLASK_APP := wsgi
 export NEEDLESAFE_ENV ?= development
 
-.PHONY: run test install lint format bench bench-load clean
+.PHONY: run test install lint format bench bench-load clean translations-extract translations-update translations-compile
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,20 @@ $(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
 
 bench-load: $(VENV)/.bench-installed
 	$(BIN)/python bench/load.py $(LOAD_ARGS)
+
+# The staff interface's catalogues (safety/translations). Extract the English strings, merge
+# them into each language's .po for translating, then compile. The compiled .mo files are
+# committed, so a clean clone needs no compile step (tests/unit/test_translations.py holds
+# them in step with the .po files). The patient's texts are Python (safety/followup/texts*.py).
+POT := safety/translations/messages.pot
+translations-extract: install
+	$(BIN)/pybabel extract -F safety/babel.cfg -k _l -k lazy_gettext -k N_ --no-location --sort-output -o $(POT) .
+
+translations-update: translations-extract
+	$(BIN)/pybabel update -i $(POT) -d safety/translations --ignore-obsolete --no-fuzzy-matching
+
+translations-compile: install
+	$(BIN)/pybabel compile -d safety/translations --statistics
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

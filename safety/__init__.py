@@ -7,13 +7,16 @@ import re
 from pathlib import Path
 
 from flask import Flask, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import config_for
+from safety import i18n
 from safety.extensions import csrf, db, limiter, login_manager, migrate
-from safety.web import IdConverter
+from safety.languages import N_
+from safety.web import IdConverter, translated
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Control characters other than tab, newline and carriage return.
@@ -63,7 +66,9 @@ def _configure_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please log in to continue."
+    login_manager.login_message = N_("Please log in to continue.")
+    login_manager.localize_callback = translated  # flashed in the reader's language
+    i18n.configure(app)
     login_manager.session_protection = "basic"
 
     from safety.auth.routes import load_user
@@ -123,9 +128,11 @@ def _configure_security(app: Flask) -> None:
         if any(_CONTROL.search(value) for value in values):
             return render_template(
                 "error.html",
-                title="Something in the form was not right",
-                message="A field contained characters that cannot be saved. "
-                "Go back, retype it and try again.",
+                title=_("Something in the form was not right"),
+                message=_(
+                    "A field contained characters that cannot be saved. "
+                    "Go back, retype it and try again."
+                ),
             ), 400
         return None
 
@@ -168,38 +175,38 @@ def _configure_errors(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf(error):
-        return page(400, "This form has expired", "Go back, reload the page and try again.")
+        return page(400, _("This form has expired"), _("Go back, reload the page and try again."))
 
     @app.errorhandler(DomainError)
     def _domain(error: DomainError):
         if error.status_code == 404:
-            return page(404, "Not found", "There is nothing here, or it is not yours to see.")
-        return page(error.status_code, "That did not work", error.message)
+            return page(404, _("Not found"), _("There is nothing here, or it is not yours to see."))
+        return page(error.status_code, _("That did not work"), translated(error.message))
 
     @app.errorhandler(400)
     def _bad_request(error):
-        return page(400, "Something in the request was not right", "Go back and try again.")
+        return page(400, _("Something in the request was not right"), _("Go back and try again."))
 
     @app.errorhandler(403)
     def _forbidden(error):
-        return page(403, "Not allowed", "Your role does not give access to this page.")
+        return page(403, _("Not allowed"), _("Your role does not give access to this page."))
 
     @app.errorhandler(404)
     def _not_found(error):
-        return page(404, "Not found", "There is nothing here, or it is not yours to see.")
+        return page(404, _("Not found"), _("There is nothing here, or it is not yours to see."))
 
     @app.errorhandler(405)
     def _method(error):
-        return page(405, "Not allowed", "This address does not accept that kind of request.")
+        return page(405, _("Not allowed"), _("This address does not accept that kind of request."))
 
     @app.errorhandler(429)
     def _too_many(error):
-        return page(429, "Too many attempts", "Please wait a minute before trying again.")
+        return page(429, _("Too many attempts"), _("Please wait a minute before trying again."))
 
     @app.errorhandler(500)
     def _server_error(error):
         db.session.rollback()
-        return page(500, "Something went wrong", "Nothing was saved. Please try again.")
+        return page(500, _("Something went wrong"), _("Nothing was saved. Please try again."))
 
 
 def _configure_templates(app: Flask) -> None:

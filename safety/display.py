@@ -7,41 +7,119 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel import dates as babel_dates
+from babel import numbers as babel_numbers
+from flask_babel import gettext
 from markupsafe import Markup, escape
 
+from safety import i18n, languages
 from safety.auth import policy
 from safety.auth import rules as auth_rules
 from safety.followup import rules as followup_rules
 from safety.followup import texts as followup_texts
 from safety.incidents.rules import incident_from_flag
 from safety.review.rules.flags import age_text
-from safety.risks.rules import Item
+from safety.risks import translations
+from safety.risks.rules import Item, Option, Phase, Source
+from safety.web import translated
+
+#: The display formats templates pass to `local_time`, in Babel's patterns, so that other
+#: languages get their own month names and order. Any other format (a form field's value,
+#: "%Y-%m-%dT%H:%M") is machine-read and stays strftime.
+_BABEL_PATTERNS = {
+    "%d %b %Y, %H:%M %Z": "d MMM y, HH:mm",
+    "%d %b %Y, %H:%M": "d MMM y, HH:mm",
+    "%d %b, %H:%M": "d MMM, HH:mm",
+    "%d %b %H:%M": "d MMM HH:mm",
+}
 
 
 def local_time(
     value: datetime | None, zone: str | ZoneInfo, fmt: str = "%d %b %Y, %H:%M %Z"
 ) -> str:
-    """Show a stored UTC time in the clinic's zone."""
+    """Show a stored UTC time in the clinic's zone, in the reader's language.
+
+    English keeps its strftime form; other languages read the same pattern with their own
+    month names (Babel). The zone's abbreviation (EST, CET) is the same in every language.
+    """
     if value is None:
         return ""
     tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
-    return value.astimezone(tz).strftime(fmt)
+    local = value.astimezone(tz)
+    language = i18n.current_language()
+    pattern = _BABEL_PATTERNS.get(fmt)
+    if language == languages.DEFAULT or pattern is None:
+        return local.strftime(fmt)
+    shown = babel_dates.format_datetime(local, pattern, tzinfo=tz, locale=language)
+    return f"{shown} {local.strftime('%Z')}" if fmt.endswith("%Z") else shown
 
 
 def utc_time(value: datetime | None) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def day(value: date | None, language: str | None = None) -> str:
+    """Show a calendar date ("06 Dec 2026"; "6 déc. 2026"; "6 dic 2026") in a language."""
+    if value is None:
+        return ""
+    language = language or i18n.current_language()
+    if language == languages.DEFAULT:
+        return value.strftime("%d %b %Y")
+    return babel_dates.format_date(value, "d MMM y", locale=language)
+
+
+def number(value: int | float | None) -> str:
+    """Show a count with the reader's grouping ("12,345"; "12 345"; "12.345")."""
+    if value is None:
+        return ""
+    return babel_numbers.format_decimal(value, locale=i18n.current_language())
+
+
 def answer_text(item: Item, value: Any) -> str:
-    """Return an answer the way a person would say it."""
+    """Return an answer the way a person would say it, in the reader's language."""
     if value is None:
         return "—"
     if item.type == "boolean":
-        return "Yes" if value else "No"
+        return gettext("Yes") if value else gettext("No")
     if item.type in {"choice", "multichoice"}:
         codes = value if isinstance(value, list) else [value]
-        return ", ".join((item.option(c).display if item.option(c) else c) for c in codes)
+        return ", ".join(
+            (option_text(item, option) if (option := item.option(c)) else c) for c in codes
+        )
     return str(value)
+
+
+# --- checklist words in the practitioner's language (safety.risks.translations) --------------
+# The checklist templates call these instead of reading `item.text` and the like, so a session
+# shows the practitioner's language while the answers stay linkIds and codes.
+
+
+def item_text(item: Item) -> str:
+    return translations.item_text(item, i18n.current_language())
+
+
+def item_why(item: Item) -> str:
+    return translations.item_why(item, i18n.current_language())
+
+
+def option_text(item: Item, option: Option) -> str:
+    return translations.option_text(item, option, i18n.current_language())
+
+
+def stop_message(item: Item) -> str:
+    return translations.stop_message(item, i18n.current_language())
+
+
+def phase_title(phase: Phase) -> str:
+    return translations.phase_title(phase, i18n.current_language())
+
+
+def phase_hint(phase: Phase) -> str:
+    return translations.phase_hint(phase, i18n.current_language())
+
+
+def source_citation(source: Source) -> str:
+    return translations.source_citation(source, i18n.current_language())
 
 
 #: Placeholders in patient texts that are numbers to call: they become tap-to-call links.
@@ -49,22 +127,25 @@ _PHONE_PLACEHOLDERS = ("emergency_number", "clinic_phone")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
-def patient_text(text: str, values: dict[str, Any]) -> Markup:
+def patient_text(
+    text: str, values: dict[str, Any], said: followup_texts.PatientTexts = followup_texts.ENGLISH
+) -> Markup:
     """Fill a patient text's placeholders; numbers to call become tap-to-call links.
 
     Every piece is escaped: the clinic's name and number come from an administrator, and
-    nothing they type may turn into markup on a patient's page.
+    nothing they type may turn into markup on a patient's page. Dates and the words for a
+    missing number are in the patient's language (`said`).
     """
 
     def fill(name: str) -> str:
         value = values.get(name)
         if name in _PHONE_PLACEHOLDERS:
             if not value:
-                return str(escape(followup_texts.NO_PHONE))
+                return str(escape(said.pages["no_phone"]))
             dial = re.sub(r"[^0-9+]", "", str(value))
             return f'<a class="tel" href="tel:{escape(dial)}">{escape(value)}</a>'
         if isinstance(value, date):
-            return str(escape(f"{value.day} {value:%B %Y}"))
+            return str(escape(said.date(value)))
         return str(escape(value if value is not None else ""))
 
     # split() puts each placeholder's name at the odd positions, the plain text between.
@@ -73,19 +154,35 @@ def patient_text(text: str, values: dict[str, Any]) -> Markup:
 
 
 FILTERS = {
+    #: A word written in English in the rules (marked with N_), in the reader's language.
+    "tr": translated,
     "local_time": local_time,
     "utc_time": utc_time,
-    "followup_kind": followup_rules.kind_label,
-    "followup_status": followup_rules.status_label,
-    "followup_channel": lambda channel: followup_rules.CHANNEL_LABELS.get(channel, channel),
-    "escalation": lambda level: followup_rules.LEVEL_LABELS.get(level, level),
-    "patient_answers": followup_rules.answer_lines,
+    "day": day,
+    "number": number,
+    # Staff read the follow-up's words in their language; the stored codes never change.
+    "followup_kind": lambda kind: gettext(followup_rules.kind_label(kind)),
+    "followup_status": lambda status: gettext(followup_rules.status_label(status)),
+    "followup_channel": lambda channel: gettext(
+        followup_rules.CHANNEL_LABELS.get(channel, channel)
+    ),
+    "escalation": lambda level: gettext(followup_rules.LEVEL_LABELS.get(level, level)),
+    "patient_answers": lambda answers: followup_rules.answer_lines(
+        answers, followup_texts.for_language(i18n.current_language()), translated
+    ),
     "throttle_client": auth_rules.bucket_label,
 }
 GLOBALS = {
     #: Templates ask the access policy, never the role string (DESIGN §6 in one place).
     "policy": policy,
     "answer_text": answer_text,
+    "item_text": item_text,
+    "item_why": item_why,
+    "option_text": option_text,
+    "stop_message": stop_message,
+    "phase_title": phase_title,
+    "phase_hint": phase_hint,
+    "source_citation": source_citation,
     "patient_text": patient_text,
     "patient_texts": followup_texts,
     "age_text": age_text,

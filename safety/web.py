@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from flask import g
+from flask_babel import gettext
 from werkzeug.routing import IntegerConverter
 
 from safety.errors import DomainError, RecordedRefusal
@@ -48,9 +49,18 @@ class Refused:
     status: int = 400
 
 
+def translated(message: str) -> str:
+    """Return a message written in English in the reader's language, where there is one."""
+    return gettext(message) if message else message
+
+
 def field_errors(form) -> dict[str, str]:
     """Return the first shape error of each field of a submitted form, by field name."""
-    return {name: messages[0] for name, messages in form.errors.items() if name != "csrf_token"}
+    return {
+        name: translated(messages[0])
+        for name, messages in form.errors.items()
+        if name != "csrf_token"
+    }
 
 
 def run_use_case(
@@ -59,11 +69,13 @@ def run_use_case(
     """Run one use case and commit it, or return why it was refused.
 
     A refusal rolls the transaction back, except a `RecordedRefusal`, whose record of the
-    attempt is committed. Refusals with a status in `shown` come back for the form to show
-    beside its fields; any other (not found, forbidden, conflict) is raised again for the
-    error page. `keep_loaded` is for a read that also writes (an audited view): the page
-    shows what the use case loaded, which its own commit did not change, so the commit keeps
-    it instead of expiring it and reloading it row by row while the page renders.
+    attempt is committed. Its messages come back in the reader's language (the services
+    write them in English, marked with `languages.N_`). Refusals with a status in `shown`
+    come back for the form to show beside its fields; any other (not found, forbidden,
+    conflict) is raised again for the error page. `keep_loaded` is for a read that also
+    writes (an audited view): the page shows what the use case loaded, which its own commit
+    did not change, so the commit keeps it instead of expiring it and reloading it row by
+    row while the page renders.
     """
     try:
         result = call()
@@ -74,7 +86,11 @@ def run_use_case(
             db.session.rollback()
         if exc.status_code not in shown:
             raise
-        return Refused(exc.message, dict(exc.errors), exc.status_code)
+        return Refused(
+            translated(exc.message),
+            {name: translated(error) for name, error in exc.errors.items()},
+            exc.status_code,
+        )
     commit(keep_loaded=keep_loaded)
     return result
 

@@ -125,6 +125,7 @@ class Factories:
         clinic=None,
         email: str | None = None,
         name: str | None = None,
+        language: str = "en",
     ):
         from safety.auth import services
 
@@ -138,6 +139,7 @@ class Factories:
             password=PASSWORD,
             clinic_id=clinic.id if clinic else None,
         )
+        user.language = language
         return saved(user)
 
     def patient(
@@ -146,6 +148,7 @@ class Factories:
         given_name: str = "Ada",
         family_name: str = "Lovelace",
         consent: bool = True,
+        language: str = "en",
     ):
         from safety.clinics import services
 
@@ -156,6 +159,7 @@ class Factories:
             email="ada@example.org",
             phone=None,
             is_followup_consent=consent,
+            language=language,
         )
         return saved(patient)
 

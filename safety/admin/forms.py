@@ -33,6 +33,8 @@ class UserCreateForm(_ClinicChoice, FlaskForm):
         "Printed name", validators=[Length(max=200, message="Use at most 200 characters.")]
     )
     role = StringField("Role", validators=[Length(max=20, message="Choose a role from the list.")])
+    #: The language the person reads NeedleSafe in, from the invitation e-mail on.
+    language = StringField("Language", validators=[Length(max=8)])
 
 
 class MembershipForm(_ClinicChoice, FlaskForm):

@@ -14,30 +14,52 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 
+from safety import i18n
 from safety.auth.models import Role, User
 from safety.extensions import db
 from safety.followup.backends import DeliveryError, Outgoing, backend_for
+from safety.languages import N_
 
 log = logging.getLogger(__name__)
 
 ROLE_WORDS = {
-    Role.PRACTITIONER.value: "a practitioner",
-    Role.COMPLIANCE.value: "a compliance officer",
-    Role.ADMIN.value: "an administrator",
+    Role.PRACTITIONER.value: N_("a practitioner"),
+    Role.COMPLIANCE.value: N_("a compliance officer"),
+    Role.ADMIN.value: N_("an administrator"),
 }
 
 
+#: The invitation's sentences, written in English and read in the invitee's language.
+HELLO = N_("Hello %(name)s,")
+INVITED_AT = N_(
+    "You have been invited to NeedleSafe, the infection-control checklists, as %(role)s "
+    "at %(clinic)s."
+)
+INVITED = N_("You have been invited to NeedleSafe, the infection-control checklists, as %(role)s.")
+CHOOSE = N_("Choose your password here (the link works once, for %(hours)s hours):")
+IGNORE = N_(
+    "If you did not expect this, you can ignore this message: nothing happens until the "
+    "link is used."
+)
+
+
 def message_text(user: User, link: str, hours: int) -> str:
-    """The invitation's words: who invited them as what, the link, and how long it works."""
-    where = f" at {user.clinic.name}" if user.clinic is not None else ""
+    """The invitation's words, in the invitee's language: who invited them as what, the
+    link, and how long it works."""
+    say = i18n.translator(user.language)
+    role = say(ROLE_WORDS[user.role]) if user.role in ROLE_WORDS else user.role
+    if user.clinic is not None:
+        invited = say(INVITED_AT) % {"role": role, "clinic": user.clinic.name}
+    else:
+        invited = say(INVITED) % {"role": role}
     return (
-        f"Hello {user.name},\n\n"
-        f"You have been invited to NeedleSafe, the infection-control checklists, as "
-        f"{ROLE_WORDS.get(user.role, user.role)}{where}.\n\n"
-        f"Choose your password here (the link works once, for {hours} hours):\n{link}\n\n"
-        "If you did not expect this, you can ignore this message: nothing happens until the "
-        "link is used.\n"
+        f"{say(HELLO) % {'name': user.name}}\n\n{invited}\n\n"
+        f"{say(CHOOSE) % {'hours': hours}}\n{link}\n\n{say(IGNORE)}\n"
     )
+
+
+def subject(user: User) -> str:
+    return i18n.translator(user.language)(N_("Your NeedleSafe invitation"))
 
 
 def send(user: User, secret: str) -> bool:
@@ -48,7 +70,7 @@ def send(user: User, secret: str) -> bool:
         outbox_id=None,
         channel="email",
         recipient=user.email,
-        subject="Your NeedleSafe invitation",
+        subject=subject(user),
         text=message_text(user, f"{base}/auth/invitation/{secret}", config["INVITATION_HOURS"]),
         message_id=make_msgid("invitation", urlsplit(base).hostname or "localhost"),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import partial
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from safety.admin import invitations as mail
@@ -28,8 +29,10 @@ from safety.auth.models import Role
 from safety.auth.policy import role_required
 from safety.clinics import services as clinic_services
 from safety.clinics.rules import COUNTRIES, DEFAULT_WORKING_DAYS, WEEKDAY_NAMES, country_name
+from safety.languages import N_
 from safety.risks import services as risks
-from safety.risks.rules import load_register
+from safety.risks.rules import load_register, template_from_definition
+from safety.risks.translations import untranslated
 from safety.web import Refused, field_errors, run_use_case
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -95,6 +98,7 @@ def user_new():
                 role=form.role.data or "",
                 clinic_id=form.clinic_id,
                 actor=current_user,
+                language=form.language.data or current_user.language,
             )
         )
         if isinstance(result, Refused):
@@ -114,14 +118,22 @@ def _flash_sent(user, sent: bool) -> None:
     if sent:
         hours = current_app.config["INVITATION_HOURS"]
         flash(
-            f"Invitation sent to {user.email}. The link works once, for {hours} hours; "
-            f"{user.name} chooses their own password with it.",
+            _(
+                "Invitation sent to %(email)s. The link works once, for %(hours)s hours; "
+                "%(name)s chooses their own password with it.",
+                email=user.email,
+                hours=hours,
+                name=user.name,
+            ),
             "success",
         )
     else:
         flash(
-            f"The invitation e-mail to {user.email} could not be sent. Check the mail "
-            "settings, then use “Send a new invitation” below.",
+            _(
+                "The invitation e-mail to %(email)s could not be sent. Check the mail "
+                "settings, then use “Send a new invitation” below.",
+                email=user.email,
+            ),
             "error",
         )
 
@@ -174,11 +186,13 @@ def _user_action(user_id: int, action: str, service, done: str):
     """Run a button's service for a user: commit and flash, or show why beside the button."""
     form = ActionForm()
     if not form.validate_on_submit():
-        return _user_page(user_id, errors={action: "This form has expired. Try again."}, status=400)
+        return _user_page(
+            user_id, errors={action: _("This form has expired. Try again.")}, status=400
+        )
     user = run_use_case(lambda: service(user_id, actor=current_user), shown=(400, 403, 409))
     if isinstance(user, Refused):
         return _user_page(user_id, errors={action: user.message}, status=user.status)
-    flash(done.format(name=user.name), "success")
+    flash(_(done).format(name=user.name), "success")
     return redirect(url_for("admin.user", user_id=user_id))
 
 
@@ -189,7 +203,7 @@ def user_deactivate(user_id: int):
         user_id,
         "deactivate",
         services.deactivate_account,
-        "{name} is deactivated and has been signed out everywhere.",
+        N_("{name} is deactivated and has been signed out everywhere."),
     )
 
 
@@ -200,7 +214,7 @@ def user_reactivate(user_id: int):
         user_id,
         "reactivate",
         auth.reactivate_user,
-        "{name} can sign in again with their existing password.",
+        N_("{name} can sign in again with their existing password."),
     )
 
 
@@ -211,8 +225,10 @@ def user_lead(user_id: int):
         user_id,
         "lead",
         partial(auth.set_clinic_lead, is_lead=True),
-        "{name} now leads their clinic: they see who was injured in sharps injury reports "
-        "and are alerted about urgent steps left untouched.",
+        N_(
+            "{name} now leads their clinic: they see who was injured in sharps injury reports "
+            "and are alerted about urgent steps left untouched."
+        ),
     )
 
 
@@ -223,7 +239,7 @@ def user_lead_end(user_id: int):
         user_id,
         "lead_end",
         partial(auth.set_clinic_lead, is_lead=False),
-        "{name} no longer leads their clinic.",
+        N_("{name} no longer leads their clinic."),
     )
 
 
@@ -231,7 +247,10 @@ def user_lead_end(user_id: int):
 @role_required("admin")
 def user_unlock(user_id: int):
     return _user_action(
-        user_id, "unlock", auth.unlock_user, "{name}'s account is unlocked: they can sign in now."
+        user_id,
+        "unlock",
+        auth.unlock_user,
+        N_("{name}'s account is unlocked: they can sign in now."),
     )
 
 
@@ -242,7 +261,9 @@ def user_mfa_reset(user_id: int):
         user_id,
         "mfa_reset",
         second_factor.reset,
-        "{name}'s two-step sign-in is reset: they set up their app again at their next sign-in.",
+        N_(
+            "{name}'s two-step sign-in is reset: they set up their app again at their next sign-in."
+        ),
     )
 
 
@@ -259,7 +280,7 @@ def user_clinic_add(user_id: int):
     if isinstance(result, Refused):
         message = result.errors.get("membership", result.message)
         return _user_page(user_id, errors={"membership": message}, status=result.status)
-    flash(f"{result.name} can now work at that clinic too.", "success")
+    flash(_("%(name)s can now work at that clinic too.", name=result.name), "success")
     return redirect(url_for("admin.user", user_id=user_id))
 
 
@@ -275,7 +296,7 @@ def user_clinic_remove(user_id: int, clinic_id: int):
     )
     if isinstance(result, Refused):
         return _user_page(user_id, errors={"membership": result.message}, status=result.status)
-    flash(f"{result.name} no longer works at that clinic.", "success")
+    flash(_("%(name)s no longer works at that clinic.", name=result.name), "success")
     return redirect(url_for("admin.user", user_id=user_id))
 
 
@@ -356,7 +377,10 @@ def clinic_new():
         if isinstance(clinic, Refused):
             errors = clinic.errors
         else:
-            flash(f"Clinic {clinic.name} created. You can now add its practitioners.", "success")
+            flash(
+                _("Clinic %(name)s created. You can now add its practitioners.", name=clinic.name),
+                "success",
+            )
             return redirect(url_for("admin.clinics"))
     elif form.is_submitted():
         errors = field_errors(form)
@@ -392,7 +416,7 @@ def clinic_edit(clinic_id: int):
             errors = changes.errors
         else:
             flash(
-                f"Clinic {clinic.name} saved." if changes else "Nothing changed.",
+                _("Clinic %(name)s saved.", name=clinic.name) if changes else _("Nothing changed."),
                 "success" if changes else "info",
             )
             return redirect(url_for("admin.clinics"))
@@ -433,8 +457,11 @@ def template_import():
             errors = draft.errors
         else:
             flash(
-                f"Draft version {draft.version} created. Review it below, then publish it "
-                "or discard it.",
+                _(
+                    "Draft version %(version)s created. Review it below, then publish it "
+                    "or discard it.",
+                    version=draft.version,
+                ),
                 "success",
             )
             return redirect(url_for("admin.template_review", template_id=draft.id))
@@ -466,17 +493,30 @@ def _review_page(template_id: int, *, error: str | None = None, status: int = 20
 def template_publish(template_id: int):
     form = ActionForm()
     if not form.validate_on_submit():
-        return _review_page(template_id, error="This form has expired. Try again.", status=400)
+        return _review_page(template_id, error=_("This form has expired. Try again."), status=400)
     template = run_use_case(
         lambda: risks.publish(template_id, actor=current_user, via="web"), shown=(400, 403, 409)
     )
     if isinstance(template, Refused):
         return _review_page(template_id, error=template.message, status=template.status)
     flash(
-        f"Version {template.version} is published. New sessions use it from now on; "
-        "sessions already started keep the version they began with.",
+        _(
+            "Version %(version)s is published. New sessions use it from now on; "
+            "sessions already started keep the version they began with.",
+            version=template.version,
+        ),
         "success",
     )
+    missing = untranslated(template_from_definition(template.definition))
+    if missing:
+        flash(
+            _(
+                "%(count)s items lack a translation: practitioners who read French or Spanish "
+                "see them in the template's own words. The template page lists them.",
+                count=len({m.link_id for m in missing}),
+            ),
+            "info",
+        )
     return redirect(url_for("admin.template_review", template_id=template_id))
 
 
@@ -485,7 +525,7 @@ def template_publish(template_id: int):
 def template_discard(template_id: int):
     form = ActionForm()
     if not form.validate_on_submit():
-        return _review_page(template_id, error="This form has expired. Try again.", status=400)
+        return _review_page(template_id, error=_("This form has expired. Try again."), status=400)
     # The number is read before the commit: the deleted draft cannot be loaded after it.
     version = run_use_case(
         lambda: risks.discard_draft(template_id, actor=current_user).version,
@@ -493,7 +533,10 @@ def template_discard(template_id: int):
     )
     if isinstance(version, Refused):
         return _review_page(template_id, error=version.message, status=version.status)
-    flash(f"Draft version {version} discarded. Nothing else was changed.", "success")
+    flash(
+        _("Draft version %(version)s discarded. Nothing else was changed.", version=version),
+        "success",
+    )
     return redirect(url_for("admin.templates"))
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import aliased
 
+from safety import languages
 from safety.admin import rules
 from safety.audit.models import AuditEvent
 from safety.auth import invitations
@@ -25,7 +26,8 @@ from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, Forbidden
 from safety.extensions import db
-from safety.risks import importer
+from safety.languages import N_
+from safety.risks import importer, translations
 from safety.risks import rules as risk_rules
 from safety.risks import services as risks
 from safety.risks.models import TemplateVersion
@@ -63,9 +65,13 @@ def invite_account(
     role: str,
     clinic_id: int | None,
     actor: User,
+    language: str = "en",
     now: datetime | None = None,
 ) -> tuple[User, str]:
     """Invite a person: create their account (no password yet) and its first link.
+
+    `language` is the one they read: the invitation e-mail is written in it and their pages
+    follow it until they choose another.
 
     Only practitioners keep a clinic, which must exist. Returns the account and the link's
     secret, for the e-mail that goes out after the commit.
@@ -78,6 +84,8 @@ def invite_account(
         clinic_id = None
     if role not in set(Role):
         errors["role"] = "Choose a role from the list."
+    if not languages.is_language(language):
+        errors["language"] = N_("Choose one of the languages in the list.")
     try:
         user, secret = invitations.invite(
             email=email, name=name, role=role, clinic_id=clinic_id, actor=actor, now=now
@@ -86,6 +94,7 @@ def invite_account(
         raise DomainError(exc.message, {**exc.errors, **errors}) from None
     if errors:  # create_user refuses these itself; never keep an account made from bad input
         raise DomainError("The account was not created.", errors)
+    user.language = language
     return user, secret
 
 
@@ -182,6 +191,8 @@ class TemplateReview:
     current: TemplateVersion | None
     added: list[str]
     removed: list[str]
+    #: Items with words lacking a translation: practitioners would read them untranslated.
+    untranslated: list[translations.Untranslated]
 
 
 def review_template(template_id: int) -> TemplateReview:
@@ -191,13 +202,15 @@ def review_template(template_id: int) -> TemplateReview:
     added, removed = ([], [])
     if current is not None and current.id != version.id:
         added, removed = rules.compare_items(current.definition, version.definition)
+    template = risk_rules.template_from_definition(version.definition)
     return TemplateReview(
         version=version,
-        template=risk_rules.template_from_definition(version.definition),
+        template=template,
         kinds=list(version.definition.get("kinds", [])),
         current=current,
         added=added,
         removed=removed,
+        untranslated=translations.untranslated(template),
     )
 
 

@@ -4,23 +4,25 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from safety.languages import N_
+
 
 class LoginForm(FlaskForm):
     email = EmailField(
-        "Email", validators=[DataRequired("Enter your email address."), Length(max=254)]
+        "Email", validators=[DataRequired(N_("Enter your email address.")), Length(max=254)]
     )
     password = PasswordField(
-        "Password", validators=[DataRequired("Enter your password."), Length(max=256)]
+        "Password", validators=[DataRequired(N_("Enter your password.")), Length(max=256)]
     )
 
 
 class PasswordChangeForm(FlaskForm):
     current_password = PasswordField(
         "Current password",
-        validators=[DataRequired("Enter your current password."), Length(max=256)],
+        validators=[DataRequired(N_("Enter your current password.")), Length(max=256)],
     )
     new_password = PasswordField(
-        "New password", validators=[DataRequired("Enter a new password."), Length(max=256)]
+        "New password", validators=[DataRequired(N_("Enter a new password.")), Length(max=256)]
     )
 
 
@@ -49,3 +51,7 @@ class ClinicChoiceForm(FlaskForm):
     """The clinic a practitioner works at now (its id, checked by the service)."""
 
     clinic = StringField("Clinic", validators=[DataRequired("Choose a clinic."), Length(max=20)])
+
+
+class LanguageForm(FlaskForm):
+    language = StringField("Language", validators=[Length(max=8)])

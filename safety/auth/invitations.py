@@ -23,9 +23,10 @@ from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError
 from safety.extensions import db
 from safety.hashing import sha256_hex
+from safety.languages import N_
 
 #: One answer for a link that is unknown, used or expired: it never says which.
-LINK_REFUSED = (
+LINK_REFUSED = N_(
     "This invitation link has expired or was already used. Ask your administrator to send "
     "you a new one."
 )
@@ -132,7 +133,7 @@ def accept(secret: str, password: str, *, now: datetime | None = None) -> User:
     user = invitation.user
     problems = rules.password_problems(password, email=user.email, name=user.name)
     if problems:
-        raise DomainError("Check the fields below.", {"password": " ".join(problems)})
+        raise DomainError(N_("Check the fields below."), {"password": " ".join(problems)})
     # Conditional, so two submissions of the same link cannot both set a password.
     claimed = db.session.execute(
         update(Invitation)

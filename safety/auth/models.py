@@ -9,6 +9,7 @@ from flask_login import UserMixin
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from safety import languages
 from safety.dbtypes import UTCDateTime, utcnow
 from safety.extensions import db
 
@@ -26,6 +27,7 @@ class User(UserMixin, db.Model):
         CheckConstraint(
             "role != 'practitioner' OR clinic_id IS NOT NULL", name="practitioner_clinic"
         ),
+        CheckConstraint(languages.SQL_CHECK, name="language"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -34,6 +36,8 @@ class User(UserMixin, db.Model):
     #: Printed name shown in the signature manifestation.
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))
+    #: The interface language (safety.languages), chosen in the profile.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     #: A practitioner's clinic; compliance officers and administrators work across clinics.
     clinic_id: Mapped[int | None] = mapped_column(ForeignKey("clinics.id"), index=True)
     #: argon2id hash (PHC string).

@@ -16,14 +16,18 @@ from flask import (
     url_for,
 )
 from flask.wrappers import Response
+from flask_babel import gettext as _
+from flask_babel import refresh
 from flask_login import current_user, login_required, login_user, logout_user
 
+from safety import i18n
 from safety.auth import clinics, invitations, policy, services
 from safety.auth import second_factor as second
 from safety.auth.forms import (
     ClinicChoiceForm,
     CodeForm,
     InvitationForm,
+    LanguageForm,
     LoginForm,
     PasswordChangeForm,
 )
@@ -116,7 +120,7 @@ def _start_signed_in(user: User, login_session) -> None:
 def _finish_sign_in(user: User, login_session) -> Response:
     """Start the signed-in session in this browser and remember the browser for the throttle."""
     _start_signed_in(user, login_session)
-    flash(f"Signed in as {user.name}.", "success")
+    flash(_("Signed in as %(name)s.", name=user.name), "success")
     several = len(clinics.clinics_of(user)) > 1
     response = redirect(url_for("auth.clinic" if several else "home"))
     _remember_device(response, user.email)
@@ -171,9 +175,9 @@ def clinic():
             lambda: clinics.switch(current_user, chosen) if chosen else None, shown=(400, 404)
         )
         if result is None or isinstance(result, Refused):
-            errors = {"clinic": "Choose one of your clinics."}
+            errors = {"clinic": _("Choose one of your clinics.")}
         else:
-            flash(f"You are working at {result.name}.", "success")
+            flash(_("You are working at %(clinic)s.", clinic=result.name), "success")
             return redirect(url_for("home"))
     elif form.is_submitted():
         errors = field_errors(form)
@@ -189,12 +193,13 @@ def invitation(secret: str):
     found = run_use_case(lambda: invitations.find_open(secret))
     if isinstance(found, Refused):
         return render_template("auth/invitation.html", refused=found.message), 404
+    i18n.use_language(found.user.language)  # the language they were invited in
     form = InvitationForm()
     errors: dict[str, str] = {}
     if form.validate_on_submit():
         result = run_use_case(lambda: invitations.accept(secret, form.password.data))
         if not isinstance(result, Refused):
-            flash("Your password is set. Sign in with it now.", "success")
+            flash(_("Your password is set. Sign in with it now."), "success")
             return redirect(url_for("auth.login"))
         errors = result.errors or {"password": result.message}
     elif form.is_submitted():
@@ -288,7 +293,7 @@ def logout():
     db.session.commit()
     logout_user()
     session.clear()
-    flash("You have logged out.", "success")
+    flash(_("You have logged out."), "success")
     return redirect(url_for("auth.login"))
 
 
@@ -308,6 +313,22 @@ def change_password():
         else:
             logout_user()
             session.clear()
-            flash("Your password has been changed. Sign in again with the new one.", "success")
+            flash(_("Your password has been changed. Sign in again with the new one."), "success")
             return redirect(url_for("auth.login"))
     return render_template("auth/password.html", form=form, errors=errors), 400 if errors else 200
+
+
+@bp.route("/language", methods=["GET", "POST"])
+@login_required
+def language():
+    form = LanguageForm()
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        result = run_use_case(lambda: services.set_language(current_user, form.language.data or ""))
+        if isinstance(result, Refused):
+            errors = result.errors
+        else:
+            refresh()  # the message below is already in the new language
+            flash(_("Your language is saved."), "success")
+            return redirect(url_for("auth.language"))
+    return render_template("auth/language.html", form=form, errors=errors), 400 if errors else 200

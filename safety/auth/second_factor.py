@@ -27,13 +27,14 @@ from safety.auth.models import RecoveryCode, User
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, RecordedRefusal
 from safety.extensions import db
+from safety.languages import N_
 
 #: One answer for every refused code, like the password's.
-CODE_REFUSED = (
+CODE_REFUSED = N_(
     "That code did not work. Enter the 6-digit code your authenticator app shows now, "
     "or one of your recovery codes. After several tries, wait a few minutes."
 )
-ENROL_REFUSED = (
+ENROL_REFUSED = N_(
     "That code does not match. Check the app shows NeedleSafe with your address, and enter "
     "the 6 digits it shows now."
 )
@@ -98,11 +99,11 @@ def confirm_enrolment(user: User, code: str, *, now: datetime | None = None) -> 
     now = now or utcnow()
     secret = _open(user.totp_pending_enc) if user.totp_pending_enc else None
     if secret is None:
-        raise DomainError("Start again: the setup has expired.", {"code": ENROL_REFUSED})
+        raise DomainError(N_("Start again: the setup has expired."), {"code": ENROL_REFUSED})
     step = rules.accepted_totp_step(secret, code, now, last_step=None)
     if step is None:
         audit.record("auth.mfa_enrol_failed", actor=user, obj=user, now=now)
-        raise RecordedRefusal("The app was not set up.", {"code": ENROL_REFUSED})
+        raise RecordedRefusal(N_("The app was not set up."), {"code": ENROL_REFUSED})
     replaced = user.totp_enrolled_dt is not None
     user.totp_secret_enc = user.totp_pending_enc
     user.totp_pending_enc = None

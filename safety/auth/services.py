@@ -25,6 +25,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from safety import languages
 from safety.audit import services as audit
 from safety.auth import policy, rules
 from safety.auth.models import (
@@ -40,10 +41,11 @@ from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound, RecordedRefusal
 from safety.extensions import db
 from safety.ids import is_id
+from safety.languages import N_
 
 #: One answer for every refused sign-in (wrong password, unknown address, deactivated account,
 #: throttled client), so the answer never tells a stranger which addresses have accounts.
-LOGIN_FAILED = (
+LOGIN_FAILED = N_(
     "That email and password do not match an active account. After several tries, "
     "wait a few minutes before trying again."
 )
@@ -393,15 +395,32 @@ def change_password(user: User, current: str, new: str, *, now: datetime | None 
     if not password_matches(user, current):
         register_failure(user, now=now)
         raise RecordedRefusal(
-            "Check the fields below.", {"current_password": "That is not your current password."}
+            N_("Check the fields below."),
+            {"current_password": N_("That is not your current password.")},
         )
     problems = rules.password_problems(new, email=user.email, name=user.name)
     if problems:
-        raise DomainError("Check the fields below.", {"new_password": " ".join(problems)})
+        raise DomainError(N_("Check the fields below."), {"new_password": " ".join(problems)})
     user.password_hash = hash_password(new)
     user.password_changed_dt = now
     end_all_login_sessions(user, "password_changed", now=now)
     audit.record("auth.password_changed", actor=user, obj=user, now=now)
+
+
+def set_language(user: User, language: str, *, now: datetime | None = None) -> None:
+    """Change the language a member of staff reads the interface in."""
+    if not languages.is_language(language):
+        message = N_("Choose one of the languages in the list.")
+        raise DomainError(message, {"language": message})
+    if user.language != language:
+        before, user.language = user.language, language
+        audit.record(
+            "user.language",
+            actor=user,
+            obj=user,
+            details={"from": before, "to": language},
+            now=now,
+        )
 
 
 def create_user(
@@ -421,17 +440,17 @@ def create_user(
     if role not in set(Role):
         errors["role"] = f"Choose one of: {', '.join(Role)}."
     if role == Role.PRACTITIONER and clinic_id is None:
-        errors["clinic"] = "A practitioner belongs to a clinic."
+        errors["clinic"] = N_("A practitioner belongs to a clinic.")
     if not name.strip():
-        errors["name"] = "Enter the printed name used in signatures."
+        errors["name"] = N_("Enter the printed name used in signatures.")
     if "@" not in email:
-        errors["email"] = "Enter an email address."
+        errors["email"] = N_("Enter an email address.")
     elif db.session.scalar(select(func.count()).where(User.email == email)):
-        errors["email"] = "An account with this email already exists."
+        errors["email"] = N_("An account with this email already exists.")
     if check_strength and (problems := rules.password_problems(password, email=email, name=name)):
         errors["password"] = " ".join(problems)
     if errors:
-        raise DomainError("The account was not created.", errors)
+        raise DomainError(N_("The account was not created."), errors)
     user = User(
         email=email,
         name=name.strip(),
@@ -517,22 +536,22 @@ def change_role(
     user = get_user(user_id)
     errors: dict[str, str] = {}
     if role not in set(Role):
-        errors["role"] = "Choose a role from the list."
+        errors["role"] = N_("Choose a role from the list.")
     elif user.id == actor.id and role != Role.ADMIN:
         errors["role"] = (
             "You cannot remove your own administrator role. Ask another administrator to do it."
         )
     if role == Role.PRACTITIONER:
         if clinic_id is None:
-            errors["clinic"] = "A practitioner belongs to a clinic: choose one."
+            errors["clinic"] = N_("A practitioner belongs to a clinic: choose one.")
         elif db.session.get(Clinic, clinic_id) is None:
-            errors["clinic"] = "Choose a clinic from the list."
+            errors["clinic"] = N_("Choose a clinic from the list.")
     else:
         clinic_id = None
     if not errors and (user.role, user.clinic_id) == (role, clinic_id):
-        errors["role"] = "Nothing to change: the account already has this role and clinic."
+        errors["role"] = N_("Nothing to change: the account already has this role and clinic.")
     if errors:
-        raise DomainError("The role was not changed.", errors)
+        raise DomainError(N_("The role was not changed."), errors)
     old_role, old_clinic_id = user.role, user.clinic_id
     user.role, user.clinic_id = role, clinic_id
     user.lead_clinic_id = None  # leading a clinic never carries over to another role

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from safety.auth import policy
@@ -63,7 +64,7 @@ def start():
                 "Choose one of your clinic's patients." if result.status == 404 else result.message
             )
         else:
-            flash("Session started. Begin with Sign in.", "success")
+            flash(_("Session started. Begin with Sign in."), "success")
             return redirect(url_for("checklists.record", session_id=result.id))
     elif form.is_submitted():
         error = "Choose a patient."
@@ -136,9 +137,9 @@ def phase(session_id: int, phase_id: str):
         return render_template("error.html", title="Not found", message="No such phase."), 404
     if found.is_final:
         flash(
-            "This checklist is signed and can no longer be changed."
+            _("This checklist is signed and can no longer be changed.")
             if found.is_signed
-            else "This session was cancelled and can no longer be changed.",
+            else _("This session was cancelled and can no longer be changed."),
             "info",
         )
         return redirect(url_for("checklists.record", session_id=found.id))
@@ -249,13 +250,13 @@ def sign(session_id: int):
     if isinstance(result, Refused):
         found = services.get_session(current_user, session_id)
         return _record_page(found, sign_form=form, sign_refused=result, status=400)
-    flash("Checklist signed. The record can no longer be changed.", "success")
+    flash(_("Checklist signed. The record can no longer be changed."), "success")
     return redirect(url_for("checklists.record", session_id=found.id))
 
 
 def _already_signed(found: TreatmentSession):
     """Send a second tap on "Sign" to the record its first tap signed, never to an error page."""
-    flash("This checklist is already signed and can no longer be changed.", "success")
+    flash(_("This checklist is already signed and can no longer be changed."), "success")
     return redirect(url_for("checklists.record", session_id=found.id))
 
 
@@ -275,7 +276,7 @@ def cancel(session_id: int):
         return _record_page(
             found, cancel_refused=result, cancel_reason=form.reason.data or "", status=400
         )
-    flash("Session cancelled. It stays on the record with your reason.", "success")
+    flash(_("Session cancelled. It stays on the record with your reason."), "success")
     return redirect(url_for("checklists.today"))
 
 
@@ -303,7 +304,7 @@ def add_addendum(session_id: int):
     if isinstance(result, Refused):
         found = services.get_session(current_user, session_id)
         return _record_page(found, addendum_form=form, addendum_refused=result, status=400)
-    flash("Addendum signed and added. The original record is unchanged.", "success")
+    flash(_("Addendum signed and added. The original record is unchanged."), "success")
     return redirect(
         url_for("checklists.record", session_id=found.id, _anchor=f"addendum-{result.id}")
     )

@@ -170,6 +170,7 @@ def start_session_for_new_patient(
     email: str | None,
     phone: str | None,
     is_followup_consent: bool,
+    language: str = "en",
     now: datetime | None = None,
 ) -> TreatmentSession:
     """Register a patient at the practitioner's clinic and start their session at once."""
@@ -180,6 +181,7 @@ def start_session_for_new_patient(
         email=email,
         phone=phone,
         is_followup_consent=is_followup_consent,
+        language=language,
         now=now,
     )
     return start_session(actor, patient_id=patient.id, now=now)

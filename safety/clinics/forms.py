@@ -10,6 +10,12 @@ class PatientForm(FlaskForm):
     family_name = StringField("Last name", validators=[Length(max=100)])
     email = StringField("Email", validators=[Optional(), Length(max=254)])
     phone = StringField("Mobile phone", validators=[Optional(), Length(max=32)])
+    #: The patient's language (safety.languages); the service refuses any other value.
+    language = StringField("Language for messages", validators=[Length(max=8)])
     is_followup_consent = BooleanField(
         "The patient agrees to a short follow-up message after treatment"
     )
+
+
+class PatientLanguageForm(FlaskForm):
+    language = StringField("Language", validators=[Length(max=8)])

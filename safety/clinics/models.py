@@ -6,9 +6,10 @@ from datetime import datetime
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from safety import languages
 from safety.dbtypes import UTCDateTime, utcnow
 from safety.extensions import db
 
@@ -55,6 +56,7 @@ class Clinic(db.Model):
 
 class Patient(db.Model):
     __tablename__ = "patients"
+    __table_args__ = (CheckConstraint(languages.SQL_CHECK, name="language"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
@@ -62,6 +64,8 @@ class Patient(db.Model):
     family_name: Mapped[str] = mapped_column(String(100))
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(32))
+    #: The language the patient is written to in: reminders, form and advice (DESIGN §11).
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     #: The patient agreed to be contacted after treatment.
     is_followup_consent: Mapped[bool] = mapped_column(default=False)
     #: Set when the patient stops all messages; nothing more is sent after it.

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from safety.auth import policy
 from safety.auth.policy import role_required
 from safety.checklists import services as checklists
-from safety.clinics.forms import PatientForm
+from safety.clinics import services as clinics
+from safety.clinics.forms import PatientForm, PatientLanguageForm
 from safety.extensions import db
 from safety.web import Refused, field_errors, run_use_case
 
@@ -36,14 +38,32 @@ def new_patient():
                 email=form.email.data,
                 phone=form.phone.data,
                 is_followup_consent=form.is_followup_consent.data,
+                language=form.language.data or current_user.language,
             )
         )
         if isinstance(session, Refused):
             errors = session.errors
         else:
-            flash("Patient added and session started. Begin with Sign in.", "success")
+            flash(_("Patient added and session started. Begin with Sign in."), "success")
             return redirect(url_for("checklists.record", session_id=session.id))
     else:
         errors = field_errors(form)
     status = 400 if errors else 200
     return render_template("clinics/new_patient.html", form=form, errors=errors), status
+
+
+@bp.post("/<id:patient_id>/language")
+@role_required("practitioner")
+def patient_language(patient_id: int):
+    form = PatientLanguageForm()
+    if not form.validate_on_submit():
+        flash(_("Choose the language the patient reads."), "error")
+        return redirect(url_for("clinics.patients"))
+    result = run_use_case(
+        lambda: clinics.set_patient_language(current_user, patient_id, form.language.data or "")
+    )
+    if isinstance(result, Refused):
+        flash(result.message, "error")
+    else:
+        flash(_("Language saved: their next message uses it."), "success")
+    return redirect(url_for("clinics.patients"))

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import select
 
+from safety import languages
 from safety.audit import services as audit
 from safety.auth import policy
 from safety.auth.models import User
@@ -18,6 +19,7 @@ from safety.dbtypes import utcnow
 from safety.errors import DomainError, NotFound
 from safety.extensions import db
 from safety.ids import is_id
+from safety.languages import N_
 
 PHONE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
 
@@ -25,10 +27,10 @@ PHONE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
 def get_patient(actor: User, patient_id: int) -> Patient:
     """Return a patient in the actor's scope; another clinic's patient is simply not found."""
     if not is_id(patient_id):
-        raise NotFound("No such patient.")
+        raise NotFound(N_("No such patient."))
     patient = db.session.scalar(policy.visible_patients(actor).where(Patient.id == patient_id))
     if patient is None:
-        raise NotFound("No such patient.")
+        raise NotFound(N_("No such patient."))
     return patient
 
 
@@ -40,9 +42,10 @@ def add_patient(
     email: str | None,
     phone: str | None,
     is_followup_consent: bool,
+    language: str = languages.DEFAULT,
     now: datetime | None = None,
 ) -> Patient:
-    """Register a patient at the practitioner's clinic."""
+    """Register a patient at the practitioner's clinic, written to in `language`."""
     if not policy.can_add_patient(actor):
         raise NotFound()
     given_name, family_name = given_name.strip(), family_name.strip()
@@ -50,17 +53,19 @@ def add_patient(
     phone = (phone or "").strip() or None
     errors = {}
     if not given_name:
-        errors["given_name"] = "Enter the patient's first name."
+        errors["given_name"] = N_("Enter the patient's first name.")
     if not family_name:
-        errors["family_name"] = "Enter the patient's last name."
+        errors["family_name"] = N_("Enter the patient's last name.")
     if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-        errors["email"] = "Enter an email address like name@example.com."
+        errors["email"] = N_("Enter an email address like name@example.com.")
     if phone and not PHONE.fullmatch(phone):
-        errors["phone"] = "Enter a phone number using digits, spaces and an optional +."
+        errors["phone"] = N_("Enter a phone number using digits, spaces and an optional +.")
+    if not languages.is_language(language):
+        errors["language"] = N_("Choose the language the patient reads.")
     if is_followup_consent and not (email or phone):
-        errors["email"] = "Follow-up needs an email address or a phone number."
+        errors["email"] = N_("Follow-up needs an email address or a phone number.")
     if errors:
-        raise DomainError("The patient was not added.", errors)
+        raise DomainError(N_("The patient was not added."), errors)
     patient = Patient(
         clinic_id=policy.working_clinic_id(actor),
         given_name=given_name,
@@ -68,6 +73,7 @@ def add_patient(
         email=email,
         phone=phone,
         is_followup_consent=is_followup_consent,
+        language=language,
         created_by_id=actor.id,
         created_dt=now or utcnow(),
     )
@@ -77,7 +83,7 @@ def add_patient(
         "patient.create",
         actor=actor,
         obj=patient,
-        details={"followup_consent": is_followup_consent},
+        details={"followup_consent": is_followup_consent, "language": language},
         now=now,
     )
     return patient
@@ -151,7 +157,7 @@ def _clinic_settings(
     if not phone:
         errors["phone"] = "Enter the clinic's phone number: patients are given it."
     elif not PHONE.fullmatch(phone):
-        errors["phone"] = "Enter a phone number using digits, spaces and an optional +."
+        errors["phone"] = N_("Enter a phone number using digits, spaces and an optional +.")
     if country not in rules.COUNTRIES:
         errors["country"] = "Choose the clinic's country: patients are told its emergency number."
     if not days or not set(days) <= set("1234567"):
@@ -258,3 +264,25 @@ def update_clinic(
     db.session.flush()
     audit.record("clinic.update", actor=actor, obj=clinic, details={"changes": changes}, now=now)
     return changes
+
+
+def set_patient_language(
+    actor: User, patient_id: int, language: str, *, now: datetime | None = None
+) -> Patient:
+    """Change the language a patient is written to in; the next message uses it."""
+    patient = get_patient(actor, patient_id)
+    if not languages.is_language(language):
+        raise DomainError(
+            N_("Choose the language the patient reads."),
+            {"language": N_("Choose the language the patient reads.")},
+        )
+    if patient.language != language:
+        before, patient.language = patient.language, language
+        audit.record(
+            "patient.language",
+            actor=actor,
+            obj=patient,
+            details={"from": before, "to": language},
+            now=now,
+        )
+    return patient

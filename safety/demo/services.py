@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
+import unicodedata
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -66,17 +67,19 @@ CLINICS = [
         "+1 416 555 0142",
     ),
 ]
+#: (given name, family name, language): Toronto works in French as well as English, and
+#: each clinic has Spanish-speaking patients (DESIGN §11).
 PATIENTS = [
-    ("Amelia", "Clarke"),
-    ("Oliver", "Hughes"),
-    ("Isla", "Morgan"),
-    ("Noah", "Patel"),
-    ("Grace", "Turner"),
-    ("Liam", "Tremblay"),
-    ("Chloe", "Gagnon"),
-    ("Ethan", "Roy"),
-    ("Maya", "Singh"),
-    ("Lucas", "Bouchard"),
+    ("Amelia", "Clarke", "en"),
+    ("Oliver", "Hughes", "en"),
+    ("Isla", "Morgan", "en"),
+    ("Noah", "Patel", "en"),
+    ("Lucía", "Fernández", "es"),
+    ("Liam", "Tremblay", "fr_CA"),
+    ("Chloé", "Gagnon", "fr_CA"),
+    ("Ethan", "Roy", "en"),
+    ("Valentina", "Morales", "es"),
+    ("Lucas", "Bouchard", "fr_CA"),
 ]
 WEEKS = 3
 #: Sessions started before this many days ago pin version 1 of the default checklist.
@@ -120,12 +123,13 @@ def seed(*, now: datetime | None = None, rng: random.Random | None = None) -> in
                 practitioner,
                 given_name=given,
                 family_name=family,
-                email=f"{given.lower()}.{family.lower()}@example.org",
+                email=_email(given, family),
                 phone=None,
                 is_followup_consent=given != "Noah",  # one patient said no to messages
+                language=language,
                 now=history_start,
             )
-            for given, family in PATIENTS[index * 5 : index * 5 + 5]
+            for given, family, language in PATIENTS[index * 5 : index * 5 + 5]
         ]
         teams.append((practitioner, patients, ZoneInfo(zone), index == 0))
     signed = 0
@@ -135,9 +139,11 @@ def seed(*, now: datetime | None = None, rng: random.Random | None = None) -> in
     for practitioner, patients, zone, unusual in teams:
         signed += _history(practitioner, patients, zone, now, rng, unusual=unusual, version=2)
         # Signed about 25 hours ago: its 24-hour check is due, so `make run`'s worker sends it
-        # and the development outbox shows a real link at once.
-        _signed_yesterday(practitioner, patients[1], zone, now, rng)
-        signed += 1
+        # and the development outbox shows a real link at once: in English from London, in
+        # French and in Spanish from Toronto.
+        for patient in patients[1:2] if unusual else patients[1:4:2]:
+            _signed_yesterday(practitioner, patient, zone, now, rng)
+            signed += 1
         today = now.astimezone(zone).date()
         start = min(now, _at(today, 8, zone))
         # A session stopped at Sign in because consent was refused, then cancelled.
@@ -159,6 +165,12 @@ def seed(*, now: datetime | None = None, rng: random.Random | None = None) -> in
     auth.set_clinic_lead(lead.id, is_lead=True, actor=None, now=history_start)
     _incidents(riverside, lakeshore, now)
     return signed
+
+
+def _email(given: str, family: str) -> str:
+    """A demo address from a name, accents dropped ("chloe.gagnon@example.org")."""
+    plain = unicodedata.normalize("NFKD", f"{given}.{family}".lower())
+    return "".join(c for c in plain if c.isascii()) + "@example.org"
 
 
 def _latest_signed(practitioner: User) -> int | None:

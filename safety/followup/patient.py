@@ -23,7 +23,7 @@ from safety.clinics import rules as clinic_rules
 from safety.dbtypes import utcnow
 from safety.errors import DomainError, NotFound
 from safety.extensions import db
-from safety.followup import rules
+from safety.followup import rules, texts
 from safety.followup.models import (
     FollowUp,
     OutboxMessage,
@@ -112,6 +112,9 @@ def _context(followup: FollowUp) -> dict[str, Any]:
     clinic = session.clinic
     return {
         "first_name": session.patient.given_name,
+        #: The patient's own language: their pages use it unless they switch.
+        "language": session.patient.language,
+        "country": clinic.country,
         "clinic": clinic.name,
         "clinic_phone": clinic.phone,
         "clinic_zone": clinic.timezone,
@@ -162,22 +165,28 @@ class Outcome:
     advice: tuple[str, ...] = ()
 
 
-def answer(token: str, form, *, now: datetime | None = None) -> Outcome:
+def answer(
+    token: str, form, *, language: str | None = None, now: datetime | None = None
+) -> Outcome:
     """Record a patient's answer once, escalate it, and plan the 72 h check when needed.
 
     An emergency answer is never sent back for the questions left out: a patient with chest
     pain who skipped the bruising question must reach someone now, so what they did answer
-    is recorded and escalated, and the missing answers simply stay missing.
+    is recorded and escalated, and the missing answers simply stay missing. What is missing
+    is said in `language` (the page's), the patient's own by default.
     """
     now = now or utcnow()
     link = find_link(token, now=now)
     followup = link.followup
     session = followup.session
-    read = rules.read_form(form, rules.questions_for(followup.kind, near_lung=near_lung(session)))
+    said = texts.for_language(language or session.patient.language)
+    read = rules.read_form(
+        form, rules.questions_for(followup.kind, near_lung=near_lung(session)), said
+    )
     reasons = rules.reasons(followup.kind, read.answers)
     level = next(iter(reasons), rules.NONE)
     if read.errors and level != rules.EMERGENCY:
-        raise DomainError("Please answer the questions marked below.", read.errors)
+        raise DomainError(said.pages["form_errors"], read.errors)
     response = PatientResponse(
         followup_id=followup.id,
         session_id=session.id,

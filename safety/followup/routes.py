@@ -3,34 +3,46 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
+from safety import i18n
 from safety.auth.policy import role_required
 from safety.clinics.models import zone_for
 from safety.errors import NotFound
 from safety.extensions import limiter
-from safety.followup import escalations, patient, rules
+from safety.followup import escalations, patient, rules, texts
 from safety.followup.backends import kept_messages
 from safety.followup.forms import HandlingForm, PatientForm
 from safety.web import Refused, run_use_case
 
 bp = Blueprint("followup", __name__)
 
-GONE = {
-    "title": "This link cannot be used",
-    "message": "This link has expired, has already been used, or is not complete. "
-    "If you are worried about how you feel, please call your clinic. "
-    "If it is an emergency, call emergency services now.",
-}
-
 
 def _patient_limit() -> str:
     return current_app.config["PATIENT_FORM_RATE_LIMIT"]
 
 
+def _speak(language: str | None) -> texts.PatientTexts:
+    """Answer a patient's page in the language they switched to (`?lang=`), else in theirs.
+
+    Never the browser's when the patient's is known: a shared or borrowed phone must not turn
+    a patient's advice into a language they do not read.
+    """
+    i18n.use_language(i18n.requested_language() or language)
+    return texts.for_language(i18n.current_language())
+
+
 def _gone():
-    # The same page for every unusable link: it never says whether a patient exists.
-    return render_template("followup/gone.html", **GONE), 404
+    # The same page for every unusable link: it never says whether a patient exists, so
+    # it speaks the language asked for, or the browser's.
+    said = _speak(None)
+    return render_template(
+        "followup/gone.html",
+        texts=said,
+        title=said.pages["gone_title"],
+        message=said.pages["gone_text"],
+    ), 404
 
 
 @bp.after_request
@@ -51,6 +63,7 @@ def _closed(token: str):
     except NotFound:
         return _gone()
     context = closed.context
+    said = _speak(context["language"])
     answered = (
         closed.answered_dt.astimezone(zone_for(context["clinic_zone"]))
         if (closed.answered_dt)
@@ -59,7 +72,8 @@ def _closed(token: str):
     return render_template(
         "followup/closed.html",
         closed=closed,
-        answered=f"{answered.day} {answered:%B}" if answered else "",
+        answered=said.day_month(answered) if answered else "",
+        texts=said,
         **context,
     ), 410 if closed.reason == "expired" else 200
 
@@ -71,19 +85,29 @@ def patient_form(token: str):
         context = patient.link_context(token)
     except NotFound:
         return _closed(token)
+    said = _speak(context["language"])
     form = PatientForm()
     errors: dict[str, str] = {}
     if form.validate_on_submit():
         outcome = run_use_case(
-            lambda: patient.answer(token, request.form.to_dict(flat=False)), shown=(400, 404)
+            lambda: patient.answer(token, request.form.to_dict(flat=False), language=said.language),
+            shown=(400, 404),
         )
         if not isinstance(outcome, Refused):
-            return render_template("followup/advice.html", outcome=outcome, rules=rules, **context)
+            return render_template(
+                "followup/advice.html", outcome=outcome, rules=rules, texts=said, **context
+            )
         if outcome.status == 404:
             return _closed(token)
         errors = outcome.errors
     return render_template(
-        "followup/form.html", form=form, errors=errors, values=request.form, rules=rules, **context
+        "followup/form.html",
+        form=form,
+        errors=errors,
+        values=request.form,
+        rules=rules,
+        texts=said,
+        **context,
     ), 400 if errors else 200
 
 
@@ -92,14 +116,26 @@ def patient_form(token: str):
 def patient_stop(token: str):
     form = PatientForm()
     if form.validate_on_submit():
+        link = _stop_link(token)
+        if link is None:
+            return _gone()
+        said = _speak(link.followup.session.patient.language)
         if isinstance(run_use_case(lambda: patient.opt_out(token), shown=(404,)), Refused):
             return _gone()
-        return render_template("followup/stopped.html")
-    try:
-        patient.find_link(token, for_answer=False)
-    except NotFound:
+        return render_template("followup/stopped.html", texts=said)
+    link = _stop_link(token)
+    if link is None:
         return _gone()
-    return render_template("followup/stop.html", form=form)
+    said = _speak(link.followup.session.patient.language)
+    return render_template("followup/stop.html", form=form, texts=said)
+
+
+def _stop_link(token: str):
+    """The link a stop page is for, or None (the page that says nothing)."""
+    try:
+        return patient.find_link(token, for_answer=False)
+    except NotFound:
+        return None
 
 
 @bp.post("/escalations/<id:flag_id>/handled")
@@ -107,7 +143,7 @@ def patient_stop(token: str):
 def record_handling(flag_id: int):
     form = HandlingForm()
     if not form.validate_on_submit():
-        flash("Say what you did: called, advised or referred.", "error")
+        flash(_("Say what you did: called, advised or referred."), "error")
         return redirect(url_for("checklists.today"))
     result = run_use_case(
         lambda: escalations.record_handling(
@@ -117,7 +153,7 @@ def record_handling(flag_id: int):
     if isinstance(result, Refused):
         flash(" ".join(result.errors.values()) or result.message, "error")
     else:
-        flash("Recorded. The answer has left your list; it stays on the record.", "success")
+        flash(_("Recorded. The answer has left your list; it stays on the record."), "success")
     return redirect(url_for("checklists.today"))
 
 

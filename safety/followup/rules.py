@@ -9,7 +9,7 @@ a clinician reviews are the numbers the code uses. The words a patient reads are
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -17,7 +17,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from safety.clinics.rules import DEFAULT_WORKING_DAYS, add_working_hours
-from safety.followup.texts import QUESTIONS
+from safety.followup import texts
+from safety.followup.texts import QUESTIONS, PatientTexts
+from safety.languages import N_
+
+
+def _same(text: str) -> str:
+    return text
+
 
 QUIET_START = time(21, 0)
 QUIET_END = time(8, 0)
@@ -42,10 +49,10 @@ class Kind(StrEnum):
 
 
 _KIND_LABELS = {
-    Kind.DAY_1: "24-hour check",
-    Kind.DAY_2: "48-hour chest check",
-    Kind.DAY_3: "72-hour soreness check",
-    Kind.DAY_7: "7-day site check",
+    Kind.DAY_1: N_("24-hour check"),
+    Kind.DAY_2: N_("48-hour chest check"),
+    Kind.DAY_3: N_("72-hour soreness check"),
+    Kind.DAY_7: N_("7-day site check"),
 }
 
 
@@ -64,15 +71,15 @@ class Status(StrEnum):
 
 
 _STATUS_LABELS = {
-    Status.SCHEDULED: "scheduled",
-    Status.SENT: "sent, waiting for an answer",
-    Status.ANSWERED: "answered",
-    Status.FAILED: "could not be delivered",
-    Status.CANCELLED: "cancelled",
+    Status.SCHEDULED: N_("scheduled"),
+    Status.SENT: N_("sent, waiting for an answer"),
+    Status.ANSWERED: N_("answered"),
+    Status.FAILED: N_("could not be delivered"),
+    Status.CANCELLED: N_("cancelled"),
 }
 
 #: How a follow-up reaches the patient, as staff read it.
-CHANNEL_LABELS = {"email": "email", "sms": "text message"}
+CHANNEL_LABELS = {"email": N_("email"), "sms": N_("text message")}
 
 EMERGENCY, SAME_DAY, REVIEW, NONE = "emergency", "same_day", "review", "none"
 #: Escalation levels, most urgent first.
@@ -293,7 +300,12 @@ def acknowledge_by(
 
 SEVERITY = {EMERGENCY: "critical", SAME_DAY: "high", REVIEW: "medium"}
 #: Escalation levels as staff read them.
-LEVEL_LABELS = {EMERGENCY: "emergency", SAME_DAY: "same day", REVIEW: "review", NONE: "none"}
+LEVEL_LABELS = {
+    EMERGENCY: N_("emergency"),
+    SAME_DAY: N_("same day"),
+    REVIEW: N_("review"),
+    NONE: N_("none"),
+}
 
 
 def kind_label(kind: str) -> str:
@@ -323,13 +335,18 @@ CHOICES = {
 }
 
 
-def read_form(form: Mapping[str, Sequence[str]], questions: Sequence[str]) -> FormInput:
+def read_form(
+    form: Mapping[str, Sequence[str]],
+    questions: Sequence[str],
+    said: PatientTexts = texts.ENGLISH,
+) -> FormInput:
     """Read the patient's form for the questions a check asks; all but the free text need
-    an answer (an emergency is escalated with what was answered, see patient.answer)."""
+    an answer (an emergency is escalated with what was answered, see patient.answer).
+    What is missing is said in the patient's language (`said`)."""
     answers: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for name in questions:
-        question = QUESTIONS[name]
+        question = said.questions[name]
         first = (form.get(name) or [""])[0]
         if question.kind == "scale":
             if first.strip() in SORENESS_SCALE:
@@ -349,29 +366,34 @@ def read_form(form: Mapping[str, Sequence[str]], questions: Sequence[str]) -> Fo
         else:
             text = first.strip()
             if len(text) > OTHER_MAX_LENGTH:
-                errors[name] = f"Please keep this under {OTHER_MAX_LENGTH} characters."
+                errors[name] = said.pages["too_long"].format(max_length=OTHER_MAX_LENGTH)
             elif text:
                 answers[name] = text
     return FormInput(answers, errors)
 
 
-def answer_lines(answers: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Return each question a patient answered with the answer, as staff read them."""
+def answer_lines(
+    answers: Mapping[str, Any],
+    said: PatientTexts = texts.ENGLISH,
+    say: Callable[[str], str] = _same,
+) -> list[tuple[str, str]]:
+    """Return each question a patient answered with the answer, as staff read them: the
+    staff wording through `say` (the reader's gettext), the options in `said`'s language."""
     lines = []
-    for name, question in QUESTIONS.items():
+    for name, question in said.questions.items():
         if name not in answers:
             continue
         value = answers[name]
         if question.kind == "scale":
-            said = f"{value}/10"
+            answer = f"{value}/10"
         elif question.kind == "signs":
             labels = dict(question.options)
-            said = ", ".join(labels.get(v, v) for v in value) if value else "None"
+            answer = ", ".join(labels.get(v, v) for v in value) if value else say(N_("None"))
         elif question.kind == "choice":
-            said = dict(question.options).get(value, value)
+            answer = dict(question.options).get(value, value)
         else:
-            said = value
-        lines.append((question.staff, said))
+            answer = value
+        lines.append((say(question.staff), answer))
     return lines
 
 
@@ -401,21 +423,18 @@ def patient_message(
     link: str,
     stop_link: str,
     is_reminder: bool,
+    said: PatientTexts = texts.ENGLISH,
 ) -> Message:
-    """Compose a patient's message: no clinical detail, just who, where, when and the link."""
-    when = appointment.strftime("%-d %B %Y")
-    opening = (
-        f"Hello {first_name}, a gentle reminder from {clinic}."
-        if is_reminder
-        else f"Hello {first_name}, this is {clinic}."
-    )
+    """Compose a patient's message in their language (`said`): no clinical detail, just who,
+    where, when and the link."""
+    pages = said.pages
+    opening = pages["message_reminder_hello" if is_reminder else "message_hello"]
     text = (
-        f"{opening}\n\n"
-        f"How are you feeling after your appointment on {when}? "
-        f"It takes about a minute to tell us:\n{link}\n\n"
-        f"To stop these messages: {stop_link}\n"
+        f"{opening.format(first_name=first_name, clinic=clinic)}\n\n"
+        f"{pages['message_ask'].format(date=said.date(appointment))}\n{link}\n\n"
+        f"{pages['message_stop']} {stop_link}\n"
     )
-    return Message(f"{clinic}: how are you after your appointment?", text)
+    return Message(pages["message_subject"].format(clinic=clinic), text)
 
 
 def duty_escalation(*, level: str, clinic: str, link: str) -> Message:
@@ -435,11 +454,24 @@ def duty_escalation(*, level: str, clinic: str, link: str) -> Message:
     return Message(f"NeedleSafe: unacknowledged {words} answer at {clinic}", text)
 
 
-def practitioner_alert(*, level: str, clinic: str, link: str) -> Message:
-    """Compose an alert to the practitioner: the level and a link, no patient details."""
-    words = {EMERGENCY: "EMERGENCY", SAME_DAY: "Same-day", REVIEW: "Review"}[level]
-    text = (
-        f"{words} follow-up answer at {clinic}.\n\n"
-        f"A patient's follow-up answer needs you. Open NeedleSafe to see it:\n{link}\n"
-    )
-    return Message(f"NeedleSafe: {words.lower()} follow-up answer", text)
+def practitioner_alert(
+    *, level: str, clinic: str, link: str, say: Callable[[str], str] = _same
+) -> Message:
+    """Compose an alert to the practitioner: the level and a link, no patient details.
+
+    Written in the practitioner's language: `say` is their catalogue's gettext (the words are
+    marked with N_ for it), English by default.
+    """
+    words = {
+        EMERGENCY: say(N_("EMERGENCY")),
+        SAME_DAY: say(N_("Same-day")),
+        REVIEW: say(N_("Review")),
+    }[level]
+    opening = say(N_("%(level)s follow-up answer at %(clinic)s.")) % {
+        "level": words,
+        "clinic": clinic,
+    }
+    ask = say(N_("A patient's follow-up answer needs you. Open NeedleSafe to see it:"))
+    text = f"{opening}\n\n{ask}\n{link}\n"
+    subject = say(N_("NeedleSafe: %(level)s follow-up answer")) % {"level": words.lower()}
+    return Message(subject, text)

@@ -6,12 +6,28 @@ to call as a link they can tap. Each red-flag text names its source (the registe
 ids, DESIGN §4). Staff read the same questions back in their own short words (`staff`), so a
 record shows exactly what the patient was asked and answered.
 
-No Flask or SQLAlchemy here; placeholders in braces are filled by `followup.rules.advice`.
+Each language a patient can read (safety.languages) has its own module beside this one
+(`texts_fr_ca`, `texts_es`) holding the same keys in the same order, so a reviewer reads the
+English and the translation side by side; `for_language` builds the texts a page or message
+uses, with the codes, the staff wording and the sources always the English ones, so what is
+recorded, flagged and cited never depends on the language. A test holds every key present in
+every language and every placeholder kept (tests/unit/test_patient_texts.py).
+
+No Flask or SQLAlchemy here; placeholders in braces are filled by `display.patient_text` and
+`rules.patient_message`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
+from types import ModuleType
+
+from babel import dates as babel_dates
+
+from safety.clinics import rules as clinic_rules
+from safety.followup import texts_es, texts_fr_ca
+from safety.languages import N_
 
 
 @dataclass(frozen=True)
@@ -34,21 +50,21 @@ class Question:
 QUESTIONS: dict[str, Question] = {
     "soreness": Question(
         text="How sore are the needled areas now?",
-        staff="Soreness now (0-10)",
+        staff=N_("Soreness now (0-10)"),
         kind="scale",
         hint="0 means no soreness at all, 10 the worst you can imagine.",
         missing="Choose a number from 0 (no soreness) to 10 (the worst).",
     ),
     "trend": Question(
         text="Compared with right after your appointment, is it…",
-        staff="Compared with right after",
+        staff=N_("Compared with right after"),
         kind="choice",
         options=(("better", "Better"), ("same", "About the same"), ("worse", "Worse")),
         missing="Tell us whether it is better, the same or worse.",
     ),
     "bleeding": Question(
         text="Any bleeding from a needle site since you left?",
-        staff="Bleeding since leaving",
+        staff=N_("Bleeding since leaving"),
         kind="choice",
         options=(
             ("none", "No"),
@@ -59,7 +75,7 @@ QUESTIONS: dict[str, Question] = {
     ),
     "bruising": Question(
         text="Any bruising around the needle sites?",
-        staff="Bruising",
+        staff=N_("Bruising"),
         kind="choice",
         options=(
             ("none", "No"),
@@ -70,7 +86,7 @@ QUESTIONS: dict[str, Question] = {
     ),
     "signs": Question(
         text="Do you notice any of these at a needle site?",
-        staff="Infection signs at a site",
+        staff=N_("Infection signs at a site"),
         kind="signs",
         hint="Tick any that apply, or leave them all empty if none.",
         options=(
@@ -84,21 +100,21 @@ QUESTIONS: dict[str, Question] = {
     ),
     "numbness": Question(
         text="Since the appointment, have you had new numbness, tingling or weakness?",
-        staff="New numbness, tingling or weakness",
+        staff=N_("New numbness, tingling or weakness"),
         kind="choice",
         options=(("no", "No"), ("yes", "Yes")),
         missing="Please tell us about numbness, tingling or weakness.",
     ),
     "fainted": Question(
         text="Have you fainted since you left the clinic?",
-        staff="Fainted since leaving",
+        staff=N_("Fainted since leaving"),
         kind="choice",
         options=(("no", "No"), ("yes", "Yes")),
         missing="Please tell us whether you have fainted.",
     ),
     "needle_found": Question(
         text="Have you found a needle, or a piece of one, in your skin?",
-        staff="Needle or a piece found in the skin",
+        staff=N_("Needle or a piece found in the skin"),
         kind="choice",
         options=(("no", "No"), ("yes", "Yes")),
         missing="Please tell us whether you found a needle in your skin.",
@@ -106,14 +122,14 @@ QUESTIONS: dict[str, Question] = {
     "chest": Question(
         text="Since the appointment, have you had chest pain, pain when breathing in, "
         "or been short of breath?",
-        staff="Chest pain, pain breathing in or breathlessness since the appointment",
+        staff=N_("Chest pain, pain breathing in or breathlessness since the appointment"),
         kind="choice",
         options=(("no", "No"), ("yes", "Yes")),
         missing="Please answer this question about your chest and breathing.",
     ),
     "other": Question(
         text="Anything else you would like us to know? (optional)",
-        staff="Written by the patient",
+        staff=N_("Written by the patient"),
         kind="text",
         hint="A person at the clinic reads everything written here.",
     ),
@@ -215,15 +231,125 @@ ADVICE_TITLES = {
     "none": "Thank you, {first_name}",
 }
 
-ANSWERED_TITLE = "You answered on {answered}, thank you"
-ANSWERED_TEXT = (
-    "{clinic} has your answers. If something has changed since, call {clinic} on "
-    "{clinic_phone}. In an emergency, call {emergency_number}."
-)
-EXPIRED_TITLE = "This link has expired"
-EXPIRED_TEXT = (
-    "Links work for seven days after the appointment. If you need to tell {clinic} "
-    "something, call them on {clinic_phone}. In an emergency, call {emergency_number}."
-)
-#: When a clinic has no phone number on file yet.
-NO_PHONE = "their usual number"
+#: Every other sentence of the patient's pages and messages, by key.
+PAGES = {
+    # the form
+    "form_title": "How are you feeling?",
+    "form_heading": "How are you feeling, {first_name}?",
+    "form_lead": "After your appointment at {clinic} on {date}.",
+    "urgent_note": URGENT_NOTE,
+    "form_errors": "Please answer the questions marked below",
+    "too_long": "Please keep this under {max_length} characters.",
+    "send": "Send my answers",
+    "sent": "Your answers have been sent. You can close this page.",
+    # a link that takes no answer
+    "answered_title": "You answered on {answered}, thank you",
+    "answered_text": "{clinic} has your answers. If something has changed since, call {clinic} "
+    "on {clinic_phone}. In an emergency, call {emergency_number}.",
+    "expired_title": "This link has expired",
+    "expired_text": "Links work for seven days after the appointment. If you need to tell "
+    "{clinic} something, call them on {clinic_phone}. In an emergency, call "
+    "{emergency_number}.",
+    "gone_title": "This link cannot be used",
+    "gone_text": "This link has expired, has already been used, or is not complete. If you are "
+    "worried about how you feel, please call your clinic. If it is an emergency, call "
+    "emergency services now.",
+    #: When a clinic has no phone number on file yet.
+    "no_phone": "their usual number",
+    # stopping messages
+    "stop_title": "Stop messages",
+    "stop_heading": "Stop follow-up messages?",
+    "stop_text": "We will not send you any more follow-up messages after treatment. You can ask "
+    "your clinic to start them again at any time.",
+    "stop_button": "Stop all messages",
+    "stopped_title": "Messages stopped",
+    "stopped_text": "You will not get any more follow-up messages from us. If you are worried "
+    "about how you feel, please call your clinic.",
+    # the switch between languages
+    "language": "Language",
+    # the message with the link (e-mail or text message)
+    "message_subject": "{clinic}: how are you after your appointment?",
+    "message_hello": "Hello {first_name}, this is {clinic}.",
+    "message_reminder_hello": "Hello {first_name}, a gentle reminder from {clinic}.",
+    "message_ask": "How are you feeling after your appointment on {date}? It takes about a "
+    "minute to tell us:",
+    "message_stop": "To stop these messages:",
+}
+
+#: Where to turn when it is urgent but not an emergency, by the clinic's country.
+URGENT_LINES = {**clinic_rules.URGENT_LINES, "": clinic_rules.DEFAULT_URGENT_LINE}
+
+# Kept under their old names: the English texts some callers and tests read directly.
+ANSWERED_TITLE = PAGES["answered_title"]
+ANSWERED_TEXT = PAGES["answered_text"]
+EXPIRED_TITLE = PAGES["expired_title"]
+EXPIRED_TEXT = PAGES["expired_text"]
+NO_PHONE = PAGES["no_phone"]
+
+
+@dataclass(frozen=True)
+class PatientTexts:
+    """Everything a patient reads, in one language."""
+
+    language: str
+    questions: dict[str, Question]
+    form_intros: dict[str, str]
+    advice: dict[str, Advice]
+    advice_titles: dict[str, str]
+    pages: dict[str, str]
+    urgent_lines: dict[str, str]
+
+    def urgent_line(self, country: str | None) -> str:
+        return self.urgent_lines.get(country or "", self.urgent_lines[""])
+
+    def date(self, value: date) -> str:
+        """Write a date out in full ("6 December 2026", "6 décembre 2026")."""
+        if self.language == "en":
+            return f"{value.day} {value:%B %Y}"
+        return babel_dates.format_date(value, "long", locale=self.language)
+
+    def day_month(self, value: date) -> str:
+        """Write a day and month ("6 December", "6 décembre", "6 de diciembre")."""
+        if self.language == "en":
+            return f"{value.day} {value:%B}"
+        return babel_dates.format_skeleton("MMMMd", value, locale=self.language)
+
+
+ENGLISH = PatientTexts("en", QUESTIONS, FORM_INTROS, ADVICE, ADVICE_TITLES, PAGES, URGENT_LINES)
+
+
+def _translated(language: str, module: ModuleType) -> PatientTexts:
+    """Build a language's texts on the English ones: its words, the English codes, staff
+    wording and sources (a missing key fails here, at import, not in front of a patient)."""
+    questions = {}
+    for name, question in QUESTIONS.items():
+        said = module.QUESTIONS[name]
+        questions[name] = replace(
+            question,
+            text=said["text"],
+            hint=said.get("hint", ""),
+            missing=said.get("missing", ""),
+            options=tuple((code, said["options"][code]) for code, _ in question.options),
+        )
+    advice = {key: replace(item, text=module.ADVICE[key]) for key, item in ADVICE.items()}
+    return PatientTexts(
+        language,
+        questions,
+        {kind: module.FORM_INTROS[kind] for kind in FORM_INTROS},
+        advice,
+        {level: module.ADVICE_TITLES[level] for level in ADVICE_TITLES},
+        {key: module.PAGES[key] for key in PAGES},
+        {country: module.URGENT_LINES[country] for country in URGENT_LINES},
+    )
+
+
+BY_LANGUAGE: dict[str, PatientTexts] = {
+    "en": ENGLISH,
+    "fr_CA": _translated("fr_CA", texts_fr_ca),
+    "es": _translated("es", texts_es),
+}
+
+
+def for_language(language: str | None) -> PatientTexts:
+    """Return the patient texts in a language (English for one we do not have)."""
+    return BY_LANGUAGE.get(language or "en", ENGLISH)

@@ -19,11 +19,12 @@ from flask import current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import joinedload
 
+from safety import i18n
 from safety.audit import services as audit
 from safety.checklists.models import Flag, Severity, TreatmentSession
 from safety.dbtypes import utcnow
 from safety.extensions import db
-from safety.followup import rules
+from safety.followup import rules, texts
 from safety.followup.backends import Backend, DeliveryError, Outgoing, backend_for
 from safety.followup.escalations import escalate_unacknowledged
 from safety.followup.models import FollowUp, OutboxMessage, OutboxStatus, Purpose
@@ -158,12 +159,19 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
     if row.purpose in {Purpose.PRACTITIONER_ALERT, Purpose.CLINIC_ALERT}:
         flag = db.session.get(Flag, row.flag_id)
         session = flag.session
+        to_practitioner = (
+            row.purpose == Purpose.PRACTITIONER_ALERT and session.practitioner.is_enabled
+        )
         message = rules.practitioner_alert(
-            level=flag.kind, clinic=session.clinic.name, link=f"{base}/sessions/{session.id}"
+            level=flag.kind,
+            clinic=session.clinic.name,
+            link=f"{base}/sessions/{session.id}",
+            # The practitioner reads it in their language; the clinic's address in English.
+            say=i18n.translator(session.practitioner.language if to_practitioner else None),
         )
         to = (
             session.practitioner.email
-            if row.purpose == Purpose.PRACTITIONER_ALERT and session.practitioner.is_enabled
+            if to_practitioner
             else session.clinic.duty_email  # the practitioner left after the answer came in
         )
         if not to:
@@ -182,6 +190,7 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
         link=f"{base}/f/{token}",
         stop_link=f"{base}/f/{token}/stop",
         is_reminder=row.is_reminder,
+        said=texts.for_language(patient.language),
     )
     recipient = patient.email if followup.channel == "email" else patient.phone
     if not recipient:
@@ -200,11 +209,15 @@ def _compose_step_alert(row: OutboxMessage, base: str, mid: str) -> Outgoing | N
     waiting = [incident_rules.STEPS_BY_ID[a.step] for a in incident.alerts if a.step not in done]
     if not waiting:
         return None
-    message = incident_rules.step_alert(
-        steps=waiting, clinic=clinic.name, link=f"{base}/incidents/{incident.id}"
-    )
     lead = row.recipient
-    to = lead.email if lead is not None and lead.is_enabled else clinic.duty_email
+    to_lead = lead is not None and lead.is_enabled
+    message = incident_rules.step_alert(
+        steps=waiting,
+        clinic=clinic.name,
+        link=f"{base}/incidents/{incident.id}",
+        say=i18n.translator(lead.language if to_lead else None),
+    )
+    to = lead.email if to_lead else clinic.duty_email
     return Outgoing(row.id, "email", to, message.subject, message.text, mid, clinic.id)
 
 

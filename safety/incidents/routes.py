@@ -8,6 +8,7 @@ import io
 from datetime import UTC, date, datetime
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from safety.auth import policy
@@ -21,6 +22,7 @@ from safety.incidents import alerts, log, rules, services
 from safety.incidents.forms import AddendumForm, ExternalReportForm, ReportForm, StepForm
 from safety.incidents.models import Incident
 from safety.integrity import checkpoints
+from safety.languages import N_
 from safety.review.rules import export as export_rules
 from safety.web import Refused, field_errors, run_use_case
 
@@ -165,7 +167,7 @@ def new():
         if isinstance(result, Refused):
             errors, message = result.errors, result.message
         else:
-            flash("Incident reported and signed.", "success")
+            flash(_("Incident reported and signed."), "success")
             return redirect(url_for("incidents.record", incident_id=result.id))
     if form.kind.data not in set(rules.Kind):
         form.kind.data = rules.Kind.SHARPS_INJURY
@@ -215,7 +217,7 @@ def _refused_or_redirect(incident_id: int, result, section: str, done: str):
     if isinstance(result, Refused):
         found = services.get_incident(current_user, incident_id)
         return _record_page(found, refused=result, section=section, status=result.status)
-    flash(done, "success")
+    flash(_(done), "success")
     return redirect(url_for("incidents.record", incident_id=incident_id) + f"#{section}")
 
 
@@ -237,7 +239,7 @@ def tick_step(incident_id: int, step_id: str):
             ),
             shown=(400, 409),
         )
-    return _refused_or_redirect(incident_id, result, f"step-{step_id}", "Step ticked.")
+    return _refused_or_redirect(incident_id, result, f"step-{step_id}", N_("Step ticked."))
 
 
 @bp.post("/<id:incident_id>/reports")
@@ -256,7 +258,7 @@ def external_report(incident_id: int):
                 reference=form.reference.data or "",
             )
         )
-    return _refused_or_redirect(incident_id, result, "reports", "Report recorded.")
+    return _refused_or_redirect(incident_id, result, "reports", N_("Report recorded."))
 
 
 @bp.post("/<id:incident_id>/addenda")
@@ -275,7 +277,7 @@ def add_addendum(incident_id: int):
                 password=form.password.data or "",
             )
         )
-    return _refused_or_redirect(incident_id, result, "addenda", "Addendum signed and added.")
+    return _refused_or_redirect(incident_id, result, "addenda", N_("Addendum signed and added."))
 
 
 def _csv(rows: list[dict[str, str]], columns, filename: str) -> Response:

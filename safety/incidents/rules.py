@@ -9,11 +9,13 @@ sources a clinician reviews in one place.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+from safety.languages import N_
 
 
 class Kind(StrEnum):
@@ -25,9 +27,9 @@ class Kind(StrEnum):
 
 
 KIND_LABELS: dict[str, str] = {
-    Kind.SHARPS_INJURY: "Needlestick or sharps injury",
-    Kind.ADVERSE_EVENT: "Adverse event",
-    Kind.NEAR_MISS: "Near miss",
+    Kind.SHARPS_INJURY: N_("Needlestick or sharps injury"),
+    Kind.ADVERSE_EVENT: N_("Adverse event"),
+    Kind.NEAR_MISS: N_("Near miss"),
 }
 
 
@@ -60,50 +62,50 @@ def codes(choices: Collection[Choice]) -> frozenset[str]:
 # explanation of how the incident occurred.
 
 DEVICE_TYPES = _choices(
-    ("filiform_needle", "Filiform (dry needling / acupuncture) needle"),
-    ("guide_tube", "Guide tube"),
-    ("hypodermic_needle", "Hypodermic needle"),
-    ("lancet", "Lancet"),
-    ("other_sharp", "Other sharp item"),
+    ("filiform_needle", N_("Filiform (dry needling / acupuncture) needle")),
+    ("guide_tube", N_("Guide tube")),
+    ("hypodermic_needle", N_("Hypodermic needle")),
+    ("lancet", N_("Lancet")),
+    ("other_sharp", N_("Other sharp item")),
 )
 PURPOSES = _choices(
-    ("needling", "Dry needling treatment"),
-    ("removing", "Removing needles from the patient"),
-    ("cleaning_up", "Clearing the treatment area"),
-    ("disposal", "Disposal into the sharps container"),
-    ("other", "Other"),
+    ("needling", N_("Dry needling treatment")),
+    ("removing", N_("Removing needles from the patient")),
+    ("cleaning_up", N_("Clearing the treatment area")),
+    ("disposal", N_("Disposal into the sharps container")),
+    ("other", N_("Other")),
 )
 HOW = _choices(
-    ("during_use", "During use on the patient"),
-    ("patient_moved", "Patient moved suddenly"),
-    ("after_use_before_disposal", "After use, before disposal"),
-    ("recapping", "Recapping or re-sheathing"),
-    ("during_disposal", "Putting it into the sharps container"),
-    ("overfilled_container", "Sharps container overfilled or sticking out"),
-    ("left_on_surface", "Left on the couch, tray, floor or in linen"),
-    ("other", "Other"),
+    ("during_use", N_("During use on the patient")),
+    ("patient_moved", N_("Patient moved suddenly")),
+    ("after_use_before_disposal", N_("After use, before disposal")),
+    ("recapping", N_("Recapping or re-sheathing")),
+    ("during_disposal", N_("Putting it into the sharps container")),
+    ("overfilled_container", N_("Sharps container overfilled or sticking out")),
+    ("left_on_surface", N_("Left on the couch, tray, floor or in linen")),
+    ("other", N_("Other")),
 )
 BODY_SITES = _choices(
-    ("finger", "Finger"),
-    ("thumb", "Thumb"),
-    ("hand", "Hand (palm or back)"),
-    ("wrist_arm", "Wrist or arm"),
-    ("face", "Face, eye or mouth"),
-    ("leg_foot", "Leg or foot"),
-    ("other", "Other"),
+    ("finger", N_("Finger")),
+    ("thumb", N_("Thumb")),
+    ("hand", N_("Hand (palm or back)")),
+    ("wrist_arm", N_("Wrist or arm")),
+    ("face", N_("Face, eye or mouth")),
+    ("leg_foot", N_("Leg or foot")),
+    ("other", N_("Other")),
 )
 
 # --- adverse events and near misses ------------------------------------------------------------
 
 EVENT_TYPES = _choices(
-    ("fainting", "Fainting"),
-    ("pneumothorax_suspected", "Pneumothorax suspected"),
-    ("retained_or_broken_needle", "Retained or broken needle"),
-    ("infection", "Infection at a needle site"),
-    ("burn", "Burn"),
-    ("wrong_patient_or_site", "Wrong patient or wrong site"),
-    ("damaged_or_unsterile_pack", "Damaged or unsterile pack found"),
-    ("other", "Other"),
+    ("fainting", N_("Fainting")),
+    ("pneumothorax_suspected", N_("Pneumothorax suspected")),
+    ("retained_or_broken_needle", N_("Retained or broken needle")),
+    ("infection", N_("Infection at a needle site")),
+    ("burn", N_("Burn")),
+    ("wrong_patient_or_site", N_("Wrong patient or wrong site")),
+    ("damaged_or_unsterile_pack", N_("Damaged or unsterile pack found")),
+    ("other", N_("Other")),
 )
 
 
@@ -114,9 +116,9 @@ class Grade(StrEnum):
 
 
 GRADES = _choices(
-    (Grade.MILD, "Mild: no lasting harm, no treatment beyond first aid"),
-    (Grade.SIGNIFICANT, "Significant: needed treatment or follow-up"),
-    (Grade.SERIOUS, "Serious: hospital care, lasting harm, or life at risk"),
+    (Grade.MILD, N_("Mild: no lasting harm, no treatment beyond first aid")),
+    (Grade.SIGNIFICANT, N_("Significant: needed treatment or follow-up")),
+    (Grade.SERIOUS, N_("Serious: hospital care, lasting harm, or life at risk")),
 )
 
 #: What a checklist or follow-up flag suggests happened, when "record as an incident" is chosen
@@ -216,7 +218,7 @@ class Step:
 STEPS: tuple[Step, ...] = (
     Step(
         "wash",
-        "Wound washed with soap and water (let it bleed freely; do not scrub or squeeze)",
+        N_("Wound washed with soap and water (let it bleed freely; do not scrub or squeeze)"),
         timedelta(minutes=30),
         True,
         "CDC, Exposure to blood (2003): wash needlesticks and cuts with soap and water at once. "
@@ -224,7 +226,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "report_lead",
-        "Reported to the clinic lead",
+        N_("Reported to the clinic lead"),
         timedelta(hours=1),
         True,
         "OSHA 29 CFR 1910.1030(f)(3): report the exposure immediately so the evaluation can "
@@ -232,7 +234,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "source_assessment",
-        "Source-patient assessment requested (with consent: hepatitis B, hepatitis C, HIV)",
+        N_("Source-patient assessment requested (with consent: hepatitis B, hepatitis C, HIV)"),
         timedelta(hours=24),
         False,
         "OSHA 29 CFR 1910.1030(f)(3)(ii): identify and test the source individual as soon as "
@@ -240,7 +242,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "pep_assessment",
-        "Occupational health or an emergency department contacted to assess prophylaxis (PEP)",
+        N_("Occupational health or an emergency department contacted to assess prophylaxis (PEP)"),
         timedelta(hours=2),
         True,
         "US PHS guidelines (Kuhar et al. 2013): start HIV PEP as soon as possible, preferably "
@@ -249,7 +251,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "followup_testing",
-        "Follow-up testing booked (baseline, then at 6 weeks, 3 and 6 months as advised)",
+        N_("Follow-up testing booked (baseline, then at 6 weeks, 3 and 6 months as advised)"),
         timedelta(days=7),
         False,
         "US PHS guidelines (Kuhar et al. 2013): HIV testing at baseline, 6 weeks, 12 weeks and "
@@ -518,21 +520,41 @@ class AlertMessage:
     text: str
 
 
-def step_alert(*, steps: Sequence[Step], clinic: str, link: str) -> AlertMessage:
+def step_alert(
+    *, steps: Sequence[Step], clinic: str, link: str, say: Callable[[str], str] = str
+) -> AlertMessage:
     """Compose the clinic lead's alert about untouched urgent steps: which, by when, and a
-    link; never who was injured (the message leaves the application)."""
-    lines = "\n".join(f"  - {s.label} (due within {_duration(s.due_within)})" for s in steps)
-    text = (
-        f"A sharps injury was reported at {clinic}, and these urgent steps have not been "
-        f"recorded in time:\n\n{lines}\n\n"
-        "Please make sure they are done now (prophylaxis works best within hours) and tick "
-        f"each with its time in NeedleSafe:\n{link}\n"
+    link; never who was injured (the message leaves the application). Written in the
+    lead's language: `say` is their catalogue's gettext, English by default."""
+    lines = "\n".join(
+        "  - "
+        + say(N_("%(step)s (due within %(time)s)"))
+        % {"step": say(s.label), "time": _duration(s.due_within, say)}
+        for s in steps
     )
-    return AlertMessage(f"NeedleSafe: urgent steps after a sharps injury at {clinic}", text)
+    opening = say(
+        N_(
+            "A sharps injury was reported at %(clinic)s, and these urgent steps have not "
+            "been recorded in time:"
+        )
+    ) % {"clinic": clinic}
+    ask = say(
+        N_(
+            "Please make sure they are done now (prophylaxis works best within hours) and "
+            "tick each with its time in NeedleSafe:"
+        )
+    )
+    text = f"{opening}\n\n{lines}\n\n{ask}\n{link}\n"
+    subject = say(N_("NeedleSafe: urgent steps after a sharps injury at %(clinic)s")) % {
+        "clinic": clinic
+    }
+    return AlertMessage(subject, text)
 
 
-def _duration(value: timedelta | None) -> str:
+def _duration(value: timedelta | None, say: Callable[[str], str] = str) -> str:
     minutes = int(value.total_seconds() // 60) if value else 0
     if minutes >= 120:
-        return f"{minutes // 60} hours"
-    return "1 hour" if minutes == 60 else f"{minutes} minutes"
+        return say(N_("%(n)s hours")) % {"n": minutes // 60}
+    if minutes == 60:
+        return say(N_("1 hour"))
+    return say(N_("%(n)s minutes")) % {"n": minutes}

@@ -19,6 +19,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -197,7 +198,7 @@ def acknowledge_flag(flag_id: int):
     outcome = run_use_case(lambda: flags.acknowledge_flag(current_user, flag_id), shown=(409,))
     if isinstance(outcome, Refused):
         return _to_the_queue(outcome)
-    flash("Flag acknowledged.", "success")
+    flash(_("Flag acknowledged."), "success")
     return _back(outcome.id, outcome.session_id, form.back.data)
 
 
@@ -212,7 +213,7 @@ def resolve_flag(flag_id: int):
             lambda: flags.resolve_flag(current_user, flag_id, form.note.data), shown=(400, 409)
         )
         if not isinstance(outcome, Refused):
-            flash("Flag resolved.", "success")
+            flash(_("Flag resolved."), "success")
             return _back(outcome.id, outcome.session_id, form.back.data)
         if outcome.status == 409:
             return _to_the_queue(outcome)

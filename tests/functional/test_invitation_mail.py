@@ -100,3 +100,34 @@ def test_a_mail_server_that_is_down_is_said_and_a_new_link_can_be_sent_later(
     assert again.status_code == 302
     [message] = mail_server.handler.messages()
     assert app.test_client().get(link_in(message)).status_code == 200
+
+
+def test_an_invitation_in_spanish_arrives_in_spanish_and_the_newcomer_reads_spanish(
+    app, mail_server, admin_client
+):
+    mail_server.start()
+
+    response = post_form(
+        admin_client,
+        "/admin/users/new",
+        {
+            "email": "lucia@clinic.test",
+            "name": "Lucía Romero",
+            "role": "compliance",
+            "clinic": "",
+            "language": "es",
+        },
+    )
+
+    assert response.status_code == 302
+    [message] = mail_server.handler.messages()
+    assert message["Subject"] == "Su invitación a NeedleSafe"
+    body = message.get_content()
+    assert body.startswith("Hola, Lucía Romero:")
+    assert "como responsable de cumplimiento." in body
+    assert "durante 72 horas" in body
+    user = db.session.scalar(select(User).where(User.email == "lucia@clinic.test"))
+    assert user.language == "es"
+    newcomer = app.test_client()
+    page = newcomer.get(link_in(message)).get_data(as_text=True)
+    assert "Bienvenido/a, Lucía Romero" in page

@@ -20,6 +20,7 @@ from conftest import scratch_postgres_database
 from flask import Flask
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from config import TestingConfig
 from safety import create_app
@@ -436,3 +437,47 @@ def test_0013_marks_the_packs_a_resubmitted_time_out_replaced_and_downgrades_to_
     assert schema_drift() == []
     assert triggers() >= expected_triggers()
     assert verify().is_intact
+
+
+def test_0014_gives_every_patient_and_account_english_and_refuses_an_unknown_language(
+    empty_app,
+):
+    """Existing patients and accounts keep what they had (English); the CHECK holds new
+    values to the languages there are catalogues for; the downgrade drops the columns."""
+    upgrade(directory=str(MIGRATIONS), revision="0013")
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO clinics (id, name, timezone, workday_start_hour, workday_end_hour, "
+                "working_days, duty_email, created_dt) VALUES (1, 'Harbour', 'Europe/London', "
+                "8, 19, '12345', 'duty@harbour.test', '2026-11-01 09:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO users (id, email, name, role, clinic_id, password_hash, is_enabled, "
+                "failed_login_count, created_dt, password_changed_dt) VALUES (1, 'a@h.test', "
+                "'Ada', 'practitioner', 1, 'x', true, 0, '2026-11-01 09:00:00', "
+                "'2026-11-01 09:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO patients (id, clinic_id, given_name, family_name, "
+                "is_followup_consent, created_dt) VALUES (1, 1, 'Chloé', 'Gagnon', true, "
+                "'2026-11-01 09:00:00')"
+            )
+        )
+
+    upgrade(directory=str(MIGRATIONS), revision="0014")
+    with db.engine.begin() as conn:
+        assert conn.execute(text("SELECT language FROM patients")).scalar_one() == "en"
+        assert conn.execute(text("SELECT language FROM users")).scalar_one() == "en"
+        conn.execute(text("UPDATE patients SET language = 'fr_CA'"))
+    with pytest.raises(IntegrityError), db.engine.begin() as conn:
+        conn.execute(text("UPDATE users SET language = 'de'"))
+    downgrade(directory=str(MIGRATIONS), revision="0013")
+    with db.engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("patients")}
+        assert "language" not in columns
+        assert conn.execute(text("SELECT count(*) FROM patients")).scalar_one() == 1

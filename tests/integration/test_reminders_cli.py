@@ -121,8 +121,12 @@ def test_after_the_demo_seed_work_once_sends_each_clinics_reminder_from_yesterda
     assert result.exit_code == 0, result.output
     delivered = db.session.scalars(select(DevMessage)).all()
     reminders = [m for m in delivered if "/f/" in m.body]
-    clinics = {m.subject.split(":")[0] for m in reminders}
+    clinics = {m.subject.split(":")[0].strip() for m in reminders}
     assert clinics == {"Riverside Physio", "Lakeshore Sports Clinic"}
+    # One in each language: English in London, French and Spanish in Toronto (DESIGN §11).
+    greetings = sorted(m.body.split(",")[0] for m in reminders)
+    assert greetings == ["Bonjour Chloé", "Hello Oliver", "Hola"], greetings
+    assert any("Valentina" in m.body and "¿Cómo se siente" in m.body for m in reminders)
     # A newcomer can follow the link from the development outbox at once.
     path = re.search(r"http://localhost(/f/[A-Za-z0-9_-]+)\n", reminders[0].body).group(1)
     assert client.get(path).status_code == 200

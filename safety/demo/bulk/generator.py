@@ -49,6 +49,16 @@ from safety.risks import services as risks
 from safety.risks.rules import template_from_definition
 
 
+def patient_language(patient_id: int, zone) -> str:
+    """A patient's language, from their id so the random draws stay as they were: one in
+    five Canadian patients French-speaking, one in twenty patients Spanish-speaking."""
+    if patient_id % 20 == 7:
+        return "es"
+    if patient_id % 5 == 1 and country_for_zone(str(zone)) == "CA":
+        return "fr_CA"
+    return "en"
+
+
 class Generator:
     """One bulk run: plan clinics, people and lots, then write the sessions day by day."""
 
@@ -301,6 +311,7 @@ class Generator:
             ).astimezone(UTC)
             creator = rng.choice(clinic.practitioners)[0]
             email = email_address(f"{given}.{family}{patient_id}", "example.org")
+            language = patient_language(patient_id, clinic.zone)
             self.pending.patients.rows.append(
                 (
                     patient_id,
@@ -310,6 +321,7 @@ class Generator:
                     email if has_email else None,
                     f"+44 7700 9{patient_id % 100000:05d}",
                     consent,
+                    language,
                     self.dt(created),
                     creator,
                 )
@@ -320,7 +332,7 @@ class Generator:
                     creator,
                     "patients",
                     str(patient_id),
-                    {"followup_consent": consent},
+                    {"followup_consent": consent, "language": language},
                     clinic.id,
                 )
             )

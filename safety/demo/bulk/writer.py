@@ -118,6 +118,7 @@ class Pending:
                 "email",
                 "phone",
                 "is_followup_consent",
+                "language",
                 "created_dt",
                 "created_by_id",
             ),

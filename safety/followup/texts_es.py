@@ -1,0 +1,173 @@
+"""What a patient reads, in Spanish: the keys and order of `texts`, side by side.
+
+Neutral Latin American Spanish in the "usted" form, the words a patient uses (moretón,
+hormigueo, falta de aire) rather than clinical ones. Each safety text keeps the English
+meaning exactly: the same symptoms, the same 10 minutes of pressure, the same "call now".
+Placeholders in braces are kept as they are; the emergency number is never written here,
+it follows the clinic's country.
+"""
+
+QUESTIONS = {
+    "soreness": {
+        "text": "¿Cuánto le duelen ahora las zonas donde se colocaron las agujas?",
+        "hint": "0 significa nada de dolor; 10, el peor dolor que pueda imaginar.",
+        "missing": "Elija un número del 0 (nada de dolor) al 10 (el peor).",
+    },
+    "trend": {
+        "text": "Comparado con justo después de su cita, ¿está…",
+        "options": {"better": "Mejor", "same": "Más o menos igual", "worse": "Peor"},
+        "missing": "Díganos si está mejor, igual o peor.",
+    },
+    "bleeding": {
+        "text": "¿Ha sangrado alguno de los puntos de las agujas desde que se fue?",
+        "options": {
+            "none": "No",
+            "stopped": "Sí, pero dejó de sangrar cuando lo presioné",
+            "wont_stop": "Sí, y sigue sangrando después de 10 minutos de presión firme",
+        },
+        "missing": "Díganos si ha sangrado desde que se fue.",
+    },
+    "bruising": {
+        "text": "¿Tiene algún moretón alrededor de los puntos de las agujas?",
+        "options": {
+            "none": "No",
+            "small": "Un moretón pequeño",
+            "large": "Un moretón grande, o uno que se está extendiendo",
+        },
+        "missing": "Díganos si tiene algún moretón.",
+    },
+    "signs": {
+        "text": "¿Nota alguno de estos signos en un punto de las agujas?",
+        "hint": "Marque todos los que tenga, o no marque ninguno si no tiene ninguno.",
+        "options": {
+            "redness": "Enrojecimiento que se está extendiendo",
+            "warmth": "Calor en la zona",
+            "swelling": "Hinchazón",
+            "pus": "Pus u otra secreción",
+            "fever": "Fiebre, o sensación de calor con escalofríos",
+        },
+        "missing": "Elija entre los signos de la lista.",
+    },
+    "numbness": {
+        "text": "Desde la cita, ¿ha notado adormecimiento, hormigueo o debilidad que no tenía "
+        "antes?",
+        "options": {"no": "No", "yes": "Sí"},
+        "missing": "Díganos si ha tenido adormecimiento, hormigueo o debilidad.",
+    },
+    "fainted": {
+        "text": "¿Se ha desmayado desde que salió de la clínica?",
+        "options": {"no": "No", "yes": "Sí"},
+        "missing": "Díganos si se ha desmayado.",
+    },
+    "needle_found": {
+        "text": "¿Ha encontrado una aguja, o un trozo de aguja, en su piel?",
+        "options": {"no": "No", "yes": "Sí"},
+        "missing": "Díganos si ha encontrado una aguja en su piel.",
+    },
+    "chest": {
+        "text": "Desde la cita, ¿ha tenido dolor en el pecho, dolor al tomar aire, o falta de "
+        "aire?",
+        "options": {"no": "No", "yes": "Sí"},
+        "missing": "Responda esta pregunta sobre su pecho y su respiración.",
+    },
+    "other": {
+        "text": "¿Hay algo más que quiera contarnos? (opcional)",
+        "hint": "Una persona de la clínica lee todo lo que se escribe aquí.",
+    },
+}
+
+FORM_INTROS = {
+    "24h": "Le tomará más o menos un minuto.",
+    "48h": "Una pregunta sobre su pecho y su respiración, porque le colocaron agujas cerca del "
+    "pecho, la espalda, el hombro o el cuello.",
+    "72h": "Queremos comprobar que su dolor está disminuyendo.",
+    "7d": "Queremos revisar por última vez los puntos de las agujas.",
+}
+
+ADVICE = {
+    "press_first": "Siga presionando con firmeza el punto que sangra con un paño o una gasa "
+    "limpios. No lo levante para mirar.",
+    "call_emergency": "Llame al {emergency_number} ahora mismo.",
+    "tell_them": "Dígales que el {date} le hicieron punción seca cerca del pecho, la espalda, "
+    "el hombro o el cuello.",
+    "clinic_alerted": "También hemos avisado a {clinic}. Lo primero es llamar al "
+    "{emergency_number}.",
+    "same_day": "Lo que nos ha contado se debe revisar hoy. Hemos avisado a {clinic}: alguien "
+    "se comunicará con usted en el horario de atención.",
+    "call_clinic": "Puede llamar a {clinic} al {clinic_phone}.",
+    "if_nobody_calls": "Si nadie le ha llamado antes de que termine el día, o si se siente peor "
+    "antes, comuníquese con su médico o con {urgent_line}.",
+    "review": "Una persona de {clinic} leerá sus respuestas en un plazo de dos días hábiles y "
+    "se comunicará con usted si hace falta.",
+    "bruise": "Para un moretón: póngase una compresa fría envuelta en un paño durante 10 a 20 "
+    "minutos, varias veces al día. No tome aspirina a menos que un médico se la haya recetado.",
+    "soreness_usual": "El dolor después de la punción seca suele empezar a las pocas horas y se "
+    "calma en unas 72 horas. Moverse con suavidad ayuda: siga con sus actividades normales en "
+    "la medida de lo posible.",
+    "soreness_settling": "Nos alegra saber que el dolor está disminuyendo. Moverse con "
+    "suavidad ayuda a que pase.",
+    "late_signs": "En las próximas semanas, avise a {clinic} si nota un bulto, una llaga o "
+    "cualquier secreción en un punto de las agujas. En casos raros, una infección por las "
+    "agujas aparece solo semanas después.",
+    "red_flags": "Llame al {emergency_number} de inmediato si tiene dolor en el pecho, dolor al "
+    "tomar aire o falta de aire, o un sangrado que no se detiene después de 10 minutos de "
+    "presión firme. Comuníquese con {clinic} el mismo día si nota enrojecimiento que se "
+    "extiende, calor, hinchazón o pus en un punto de las agujas, fiebre, un moretón grande o "
+    "que se extiende, adormecimiento, hormigueo o debilidad nuevos, si se desmaya, o si "
+    "encuentra una aguja o un trozo de aguja en su piel.",
+}
+
+ADVICE_TITLES = {
+    "emergency": "Llame al {emergency_number} ahora mismo",
+    "same_day": "Hemos avisado a su clínica",
+    "review": "Gracias, {first_name}",
+    "none": "Gracias, {first_name}",
+}
+
+PAGES = {
+    "form_title": "¿Cómo se siente?",
+    "form_heading": "¿Cómo se siente, {first_name}?",
+    "form_lead": "Después de su cita en {clinic} el {date}.",
+    "urgent_note": "Si tiene dolor en el pecho, dificultad para respirar, o un sangrado que no "
+    "se detiene después de 10 minutos de presión firme, llame al {emergency_number} ahora "
+    "mismo.",
+    "form_errors": "Responda las preguntas marcadas abajo",
+    "too_long": "Escriba menos de {max_length} caracteres.",
+    "send": "Enviar mis respuestas",
+    "sent": "Sus respuestas se enviaron. Puede cerrar esta página.",
+    "answered_title": "Respondió el {answered}, gracias",
+    "answered_text": "{clinic} tiene sus respuestas. Si algo ha cambiado desde entonces, llame "
+    "a {clinic} al {clinic_phone}. En una emergencia, llame al {emergency_number}.",
+    "expired_title": "Este enlace ha caducado",
+    "expired_text": "Los enlaces funcionan durante siete días después de la cita. Si necesita "
+    "decirle algo a {clinic}, llame al {clinic_phone}. En una emergencia, llame al "
+    "{emergency_number}.",
+    "gone_title": "Este enlace no se puede usar",
+    "gone_text": "Este enlace ha caducado, ya se usó o está incompleto. Si le preocupa cómo se "
+    "siente, llame a su clínica. Si es una emergencia, llame ahora mismo a los servicios de "
+    "emergencia.",
+    "no_phone": "número de siempre",
+    "stop_title": "Dejar de recibir mensajes",
+    "stop_heading": "¿Dejar de recibir mensajes de seguimiento?",
+    "stop_text": "No le enviaremos más mensajes de seguimiento después de sus tratamientos. "
+    "Puede pedirle a su clínica que se los vuelva a enviar en cualquier momento.",
+    "stop_button": "Dejar de recibir todos los mensajes",
+    "stopped_title": "Mensajes desactivados",
+    "stopped_text": "Ya no recibirá mensajes de seguimiento de nuestra parte. Si le preocupa "
+    "cómo se siente, llame a su clínica.",
+    "language": "Idioma",
+    "message_subject": "{clinic}: ¿cómo se siente después de su cita?",
+    "message_hello": "Hola, {first_name}. Le escribimos de {clinic}.",
+    "message_reminder_hello": "Hola, {first_name}. Un breve recordatorio de {clinic}.",
+    "message_ask": "¿Cómo se siente después de su cita del {date}? Contarnos le tomará más o "
+    "menos un minuto:",
+    "message_stop": "Para dejar de recibir estos mensajes:",
+}
+
+URGENT_LINES = {
+    "GB": "NHS 111 (llame al 111 o visite 111.nhs.uk)",
+    "CA": "la línea de salud de su provincia (811 en la mayoría de las provincias)",
+    "AU": "healthdirect al 1800 022 222",
+    "NZ": "Healthline al 0800 611 116",
+    "": "un servicio de atención urgente",
+}

@@ -1,0 +1,178 @@
+"""What a patient reads, in Canadian French: the keys and order of `texts`, side by side.
+
+Written for a sore, worried person in plain Quebec and Ontario French (courriel, texto,
+Info-Santé), in the "vous" form, gender-neutral where French allows it. Each safety text keeps
+the English meaning exactly: the same symptoms, the same 10 minutes of pressure, the same
+"call now". Placeholders in braces are kept as they are; the emergency number is never
+written here, it follows the clinic's country. Typography follows Canadian usage: a space
+before a colon, none before a question mark.
+"""
+
+QUESTIONS = {
+    "soreness": {
+        "text": "En ce moment, à quel point avez-vous mal aux endroits où les aiguilles ont été "
+        "insérées?",
+        "hint": "0 veut dire aucune douleur, 10 la pire douleur que vous puissiez imaginer.",
+        "missing": "Choisissez un chiffre de 0 (aucune douleur) à 10 (la pire).",
+    },
+    "trend": {
+        "text": "Par rapport à juste après votre rendez-vous, est-ce…",
+        "options": {"better": "Mieux", "same": "À peu près pareil", "worse": "Pire"},
+        "missing": "Dites-nous si c'est mieux, pareil ou pire.",
+    },
+    "bleeding": {
+        "text": "Un point d'insertion d'aiguille a-t-il saigné depuis votre départ?",
+        "options": {
+            "none": "Non",
+            "stopped": "Oui, mais le saignement s'est arrêté quand j'ai appuyé dessus",
+            "wont_stop": "Oui, et ça saigne encore après 10 minutes de pression ferme",
+        },
+        "missing": "Dites-nous si vous avez saigné depuis votre départ.",
+    },
+    "bruising": {
+        "text": "Avez-vous un bleu autour des points d'insertion des aiguilles?",
+        "options": {
+            "none": "Non",
+            "small": "Un petit bleu",
+            "large": "Un gros bleu, ou un bleu qui s'étend",
+        },
+        "missing": "Dites-nous si vous avez un bleu.",
+    },
+    "signs": {
+        "text": "Remarquez-vous l'un de ces signes à un point d'insertion?",
+        "hint": "Cochez tout ce qui s'applique, ou ne cochez rien si vous n'avez aucun de ces "
+        "signes.",
+        "options": {
+            "redness": "Une rougeur qui s'étend",
+            "warmth": "De la chaleur",
+            "swelling": "Une enflure",
+            "pus": "Du pus ou un autre écoulement",
+            "fever": "De la fièvre, ou une sensation de chaleur avec des frissons",
+        },
+        "missing": "Choisissez parmi les signes de la liste.",
+    },
+    "numbness": {
+        "text": "Depuis le rendez-vous, avez-vous un nouvel engourdissement, des picotements "
+        "ou une faiblesse?",
+        "options": {"no": "Non", "yes": "Oui"},
+        "missing": "Dites-nous si vous avez un engourdissement, des picotements ou une faiblesse.",
+    },
+    "fainted": {
+        "text": "Avez-vous perdu connaissance depuis votre départ de la clinique?",
+        "options": {"no": "Non", "yes": "Oui"},
+        "missing": "Dites-nous si vous avez perdu connaissance.",
+    },
+    "needle_found": {
+        "text": "Avez-vous trouvé une aiguille, ou un morceau d'aiguille, dans votre peau?",
+        "options": {"no": "Non", "yes": "Oui"},
+        "missing": "Dites-nous si vous avez trouvé une aiguille dans votre peau.",
+    },
+    "chest": {
+        "text": "Depuis le rendez-vous, avez-vous eu une douleur à la poitrine, une douleur "
+        "quand vous inspirez, ou le souffle court?",
+        "options": {"no": "Non", "yes": "Oui"},
+        "missing": "Répondez à cette question sur votre poitrine et votre respiration.",
+    },
+    "other": {
+        "text": "Voulez-vous nous dire autre chose? (facultatif)",
+        "hint": "Une personne de la clinique lit tout ce qui est écrit ici.",
+    },
+}
+
+FORM_INTROS = {
+    "24h": "Cela prend environ une minute.",
+    "48h": "Une question sur votre poitrine et votre respiration, parce que des aiguilles ont "
+    "été insérées près de la poitrine, du dos, de l'épaule ou du cou.",
+    "72h": "Nous voulons vérifier que votre douleur diminue.",
+    "7d": "Nous voulons vérifier une dernière fois les points d'insertion des aiguilles.",
+}
+
+ADVICE = {
+    "press_first": "Continuez d'appuyer fermement sur l'endroit qui saigne avec un linge ou "
+    "une compresse propre. Ne soulevez pas pour regarder.",
+    "call_emergency": "Appelez le {emergency_number} immédiatement.",
+    "tell_them": "Dites-leur que vous avez reçu de la puncture sèche (dry needling) près de la "
+    "poitrine, du dos, de l'épaule ou du cou le {date}.",
+    "clinic_alerted": "Nous avons aussi prévenu {clinic}, mais appelez d'abord le "
+    "{emergency_number}.",
+    "same_day": "Ce que vous nous avez dit doit être examiné aujourd'hui. Nous avons prévenu "
+    "{clinic} : quelqu'un communiquera avec vous pendant les heures d'ouverture.",
+    "call_clinic": "Vous pouvez appeler {clinic} au {clinic_phone}.",
+    "if_nobody_calls": "Si vous n'avez reçu aucun appel d'ici la fin de la journée, ou si vous "
+    "vous sentez plus mal avant, communiquez avec votre médecin ou {urgent_line}.",
+    "review": "Une personne de {clinic} lira vos réponses d'ici deux jours ouvrables et "
+    "communiquera avec vous au besoin.",
+    "bruise": "Pour un bleu : appliquez une compresse froide enveloppée dans un linge pendant "
+    "10 à 20 minutes, quelques fois par jour. Ne prenez pas d'aspirine, sauf si un médecin "
+    "vous l'a prescrite.",
+    "soreness_usual": "La douleur après la puncture sèche commence habituellement dans les "
+    "heures qui suivent et se calme en 72 heures environ. Bouger doucement aide : gardez vos "
+    "activités habituelles autant que possible.",
+    "soreness_settling": "Tant mieux si la douleur diminue. Bouger doucement aide à la faire "
+    "passer.",
+    "late_signs": "Dans les prochaines semaines, signalez à {clinic} toute bosse, plaie ou "
+    "écoulement à un point d'insertion. Rarement, une infection causée par les aiguilles "
+    "n'apparaît que des semaines plus tard.",
+    "red_flags": "Appelez le {emergency_number} immédiatement en cas de douleur à la poitrine, "
+    "de douleur quand vous inspirez ou de souffle court, ou d'un saignement qui ne s'arrête pas "
+    "après 10 minutes de pression ferme. Communiquez avec {clinic} le jour même en cas de "
+    "rougeur qui s'étend, de chaleur, d'enflure ou de pus à un point d'insertion, de fièvre, "
+    "d'un bleu gros ou qui s'étend, d'un nouvel engourdissement, de picotements ou d'une "
+    "faiblesse, si vous perdez connaissance, ou si vous trouvez une aiguille ou un morceau "
+    "d'aiguille dans votre peau.",
+}
+
+ADVICE_TITLES = {
+    "emergency": "Appelez le {emergency_number} immédiatement",
+    "same_day": "Nous avons prévenu votre clinique",
+    "review": "Merci, {first_name}",
+    "none": "Merci, {first_name}",
+}
+
+PAGES = {
+    "form_title": "Comment vous sentez-vous?",
+    "form_heading": "Comment vous sentez-vous, {first_name}?",
+    "form_lead": "À la suite de votre rendez-vous chez {clinic} le {date}.",
+    "urgent_note": "Si vous avez une douleur à la poitrine, de la difficulté à respirer, ou un "
+    "saignement qui ne s'arrête pas après 10 minutes de pression ferme, appelez le "
+    "{emergency_number} immédiatement.",
+    "form_errors": "Veuillez répondre aux questions indiquées ci-dessous",
+    "too_long": "Veuillez écrire moins de {max_length} caractères.",
+    "send": "Envoyer mes réponses",
+    "sent": "Vos réponses ont été envoyées. Vous pouvez fermer cette page.",
+    "answered_title": "Vous avez répondu le {answered}, merci",
+    "answered_text": "{clinic} a reçu vos réponses. Si quelque chose a changé depuis, appelez "
+    "{clinic} au {clinic_phone}. En cas d'urgence, appelez le {emergency_number}.",
+    "expired_title": "Ce lien a expiré",
+    "expired_text": "Les liens fonctionnent pendant sept jours après le rendez-vous. Si vous "
+    "avez quelque chose à dire à {clinic}, appelez au {clinic_phone}. En cas d'urgence, "
+    "appelez le {emergency_number}.",
+    "gone_title": "Ce lien ne peut pas être utilisé",
+    "gone_text": "Ce lien a expiré, a déjà été utilisé ou est incomplet. Si votre état vous "
+    "inquiète, appelez votre clinique. En cas d'urgence, appelez les services d'urgence "
+    "immédiatement.",
+    "no_phone": "numéro habituel",
+    "stop_title": "Arrêter les messages",
+    "stop_heading": "Arrêter les messages de suivi?",
+    "stop_text": "Nous ne vous enverrons plus de messages de suivi après vos traitements. Vous "
+    "pouvez demander à votre clinique de les reprendre en tout temps.",
+    "stop_button": "Arrêter tous les messages",
+    "stopped_title": "Messages arrêtés",
+    "stopped_text": "Vous ne recevrez plus de messages de suivi de notre part. Si votre état "
+    "vous inquiète, appelez votre clinique.",
+    "language": "Langue",
+    "message_subject": "{clinic} : comment allez-vous depuis votre rendez-vous?",
+    "message_hello": "Bonjour {first_name}, ici {clinic}.",
+    "message_reminder_hello": "Bonjour {first_name}, petit rappel de {clinic}.",
+    "message_ask": "Comment vous sentez-vous depuis votre rendez-vous du {date}? Il suffit "
+    "d'environ une minute pour nous répondre :",
+    "message_stop": "Pour ne plus recevoir ces messages :",
+}
+
+URGENT_LINES = {
+    "GB": "NHS 111 (composez le 111 ou allez sur 111.nhs.uk)",
+    "CA": "la ligne Info-Santé de votre province (811 dans la plupart des provinces)",
+    "AU": "healthdirect au 1800 022 222",
+    "NZ": "Healthline au 0800 611 116",
+    "": "un service de soins urgents",
+}

@@ -1,0 +1,81 @@
+"""Flask-Babel wiring: which language a request is answered in, and where the catalogues are.
+
+The choice, most specific first (DESIGN §11):
+
+1. a patient's page: the language a route set for it (the patient's own, or the one they
+   switched to with `?lang=`), never the browser's;
+2. a signed-in member of staff: their profile's language;
+3. anyone else (the sign-in page): the browser's Accept-Language.
+
+Compiled catalogues (.mo) are committed beside their .po files, so a clean clone runs and
+tests without a compile step; `make translations-compile` rebuilds them and a test holds them
+in step with the .po files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+from babel.support import Translations
+from flask import Flask, g, has_request_context, request
+from flask_babel import Babel, refresh
+from flask_login import current_user
+
+from safety import languages
+
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+
+babel = Babel()
+
+
+def use_language(code: str | None) -> None:
+    """Answer this request in `code` (a patient's page sets the patient's language; an
+    invitation link, the invitee's)."""
+    if languages.is_language(code):
+        g.language = code
+        refresh()  # forget a language looked up earlier in the request
+
+
+def requested_language() -> str | None:
+    """Return the language asked for with `?lang=` on a patient's page, if it is one we have."""
+    code = request.args.get("lang")
+    return code if languages.is_language(code) else None
+
+
+def select_locale() -> str:
+    """Return the language of the current request (see the module docstring)."""
+    if not has_request_context():
+        return languages.DEFAULT
+    chosen = g.get("language")
+    if chosen:
+        return chosen
+    if current_user and current_user.is_authenticated:
+        return current_user.language
+    return languages.best_match(request.accept_languages)
+
+
+def current_language() -> str:
+    """Return the language the current request is answered in (a code of LANGUAGES)."""
+    return select_locale()
+
+
+def configure(app: Flask) -> None:
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", languages.DEFAULT)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
+    babel.init_app(app, locale_selector=select_locale)
+    app.jinja_env.globals.update(
+        current_language=current_language,
+        html_lang=lambda: languages.html_lang(current_language()),
+        LANGUAGES=languages.LANGUAGES,
+    )
+
+
+@cache
+def translator(language: str | None) -> Callable[[str], str]:
+    """Return the gettext of a language's catalogue, for words composed away from a request
+    (the worker's alerts to a practitioner, in the practitioner's language)."""
+    if not languages.is_language(language) or language == languages.DEFAULT:
+        return str
+    return Translations.load(str(TRANSLATIONS), [language]).gettext

@@ -1,0 +1,57 @@
+"""The languages NeedleSafe speaks, and how a language is chosen (DESIGN §11).
+
+Pure: no Flask. Staff read the interface in their profile's language; a patient is written to
+in theirs, whatever their browser says. Codes are the gettext locale names of the catalogues
+under safety/translations/ ("en" is the language the source is written in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+#: Code -> the language's name in itself, as a speaker looks for it in a list.
+LANGUAGES: dict[str, str] = {
+    "en": "English",
+    "fr_CA": "Français (Canada)",
+    "es": "Español",
+}
+DEFAULT = "en"
+#: The SQL the CHECK constraints of `users.language` and `patients.language` hold to.
+SQL_CHECK = "language IN ('en', 'fr_CA', 'es')"
+
+
+def is_language(code: str | None) -> bool:
+    return code in LANGUAGES
+
+
+def html_lang(code: str | None) -> str:
+    """Return the BCP 47 tag for `<html lang>` ("fr_CA" is "fr-CA")."""
+    return (code if is_language(code) else DEFAULT).replace("_", "-")
+
+
+def best_match(accepted: Iterable[tuple[str, float]]) -> str:
+    """Pick a language from an Accept-Language list of (tag, quality), best quality first.
+
+    French from anywhere reads the Canadian catalogue and Spanish from anywhere the Spanish
+    one: a person who asks for fr-FR is far better served by fr-CA than by English.
+    """
+    ranked = sorted(accepted, key=lambda pair: -pair[1])
+    for tag, quality in ranked:
+        if quality <= 0:
+            continue
+        primary = tag.replace("_", "-").split("-")[0].lower()
+        if primary == "fr":
+            return "fr_CA"
+        if primary in {"en", "es"}:
+            return primary
+    return DEFAULT
+
+
+def N_(text: str) -> str:  # noqa: N802 (gettext's name for it)
+    """Mark a message for the catalogues where it is written; it is translated where shown.
+
+    Services and rules raise their messages in English (they never see a request, and what
+    they record in the audit trail stays in one language); `web.run_use_case` and the error
+    pages translate a refusal's message and field errors into the reader's language.
+    """
+    return text

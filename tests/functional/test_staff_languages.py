@@ -1,0 +1,248 @@
+"""The staff interface in the reader's language (DESIGN §11): before signing in the browser's
+Accept-Language decides, then the profile's language; a Spanish-speaking practitioner works
+through sign-in, patients, errors and incidents in Spanish; languages are chosen and audited;
+dates and counts follow the language; the template page says what lacks a translation."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from conftest import csrf_token, login, post_form
+from flask import g
+from sqlalchemy import select, update
+from test_admin_routes import RISK_LEAFLET
+
+from safety import display
+from safety.audit.models import AuditEvent
+from safety.auth.models import User
+from safety.clinics.models import Patient
+from safety.dbtypes import utcnow
+from safety.extensions import db
+from safety.followup.models import DevMessage, FollowUp, OutboxMessage
+from safety.followup.patient import issue_link
+from safety.followup.worker import work_once
+from safety.risks.models import TemplateVersion
+
+ALL_PHASES = ("signin", "timeout", "signout")
+CALM = {
+    "soreness": "2",
+    "trend": "better",
+    "bleeding": "none",
+    "bruising": "none",
+    "numbness": "no",
+    "fainted": "no",
+    "needle_found": "no",
+}
+FRENCH_BROWSER = {"Accept-Language": "fr-FR,fr;q=0.9,en;q=0.5"}
+
+
+def lang_of(response) -> str:
+    return re.search(r'<html lang="([^"]+)">', response.get_data(as_text=True)).group(1)
+
+
+def events(action: str) -> list[AuditEvent]:
+    return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+
+
+@pytest.fixture
+def clinic(make_clinic):
+    return make_clinic("Clínica Lakeshore", timezone="America/Toronto")
+
+
+@pytest.fixture
+def spanish(make_user, clinic):
+    return make_user(clinic=clinic, name="Lucía Romero", language="es")
+
+
+@pytest.mark.parametrize(
+    ("header", "lang", "words"),
+    [
+        ("es-MX,es;q=0.9", "es", "Iniciar sesión"),
+        ("fr-FR,fr;q=0.9,en;q=0.5", "fr-CA", "Se connecter"),
+        ("de-DE,de;q=0.9", "en", "Log in"),
+        ("", "en", "Log in"),
+    ],
+)
+def test_before_signing_in_the_browsers_language_decides(client, header, lang, words):
+    page = client.get("/auth/login", headers={"Accept-Language": header} if header else {})
+    assert lang_of(page) == lang
+    assert f"<h1>{words}</h1>" in page.get_data(as_text=True)
+
+
+def test_a_spanish_speaking_practitioner_works_in_spanish_whatever_the_browser(
+    client, spanish, clinic
+):
+    refused = post_form(
+        client,
+        "/auth/login",
+        {"email": spanish.email, "password": "wrong password here"},
+        headers={"Accept-Language": "es"},
+    )
+    assert "Ese correo y esa contraseña no corresponden" in refused.get_data(as_text=True)
+
+    signed = login(client, spanish, headers=FRENCH_BROWSER, follow_redirects=True)
+    assert lang_of(signed) == "es"  # the profile, not the French browser
+    assert "Sesión iniciada como Lucía Romero." in signed.get_data(as_text=True)
+
+    patients = client.get("/patients/", headers=FRENCH_BROWSER)
+    text = patients.get_data(as_text=True)
+    assert lang_of(patients) == "es"
+    assert "Pacientes de Clínica Lakeshore" in text
+    assert "Añadir un paciente y empezar una sesión" in text
+
+    form = client.get("/patients/new")
+    assert "Idioma que lee el paciente" in form.get_data(as_text=True)
+    assert '<option value="es" selected>' in form.get_data(as_text=True)  # theirs by default
+    refused = post_form(client, "/patients/new", {"given_name": "", "family_name": ""})
+    assert refused.status_code == 400
+    assert "Escriba el nombre del paciente." in refused.get_data(as_text=True)
+
+    added = post_form(
+        client,
+        "/patients/new",
+        {"given_name": "Chloé", "family_name": "Gagnon", "language": "fr_CA"},
+        follow_redirects=True,
+    )
+    assert "Paciente añadido y sesión iniciada." in added.get_data(as_text=True)
+    patient = db.session.scalars(select(Patient).where(Patient.family_name == "Gagnon")).one()
+    assert patient.language == "fr_CA"
+    [created] = events("patient.create")
+    assert created.details["language"] == "fr_CA"
+
+    missing = client.get("/incidents/999999")
+    assert missing.status_code == 404 and lang_of(missing) == "es"
+    assert "No encontrado" in missing.get_data(as_text=True)
+    incidents = client.get("/incidents/").get_data(as_text=True)
+    assert "Informar de un pinchazo o de una herida con objeto cortante" in incidents
+
+
+def test_a_patients_language_is_changed_from_the_list_and_audited(client, spanish, make_patient):
+    patient = make_patient(spanish, "Valentina", "Morales")
+    login(client, spanish)
+
+    saved = post_form(
+        client, f"/patients/{patient.id}/language", {"language": "es"}, follow_redirects=True
+    )
+    assert "Idioma guardado: su próximo mensaje lo usará." in saved.get_data(as_text=True)
+    assert db.session.get(Patient, patient.id).language == "es"
+    [changed] = events("patient.language")
+    assert changed.details == {"from": "en", "to": "es"}
+
+    refused = post_form(
+        client, f"/patients/{patient.id}/language", {"language": "de"}, follow_redirects=True
+    )
+    assert "Elija el idioma que lee el paciente." in refused.get_data(as_text=True)
+    assert db.session.get(Patient, patient.id).language == "es"
+
+
+def test_staff_choose_their_language_and_the_choice_is_audited(client, spanish):
+    login(client, spanish)
+
+    page = client.get("/auth/language")
+    assert "Su idioma" in page.get_data(as_text=True)
+    saved = post_form(client, "/auth/language", {"language": "fr_CA"}, follow_redirects=True)
+
+    assert lang_of(saved) == "fr-CA"
+    assert "Votre langue est enregistrée." in saved.get_data(as_text=True)
+    assert db.session.get(User, spanish.id).language == "fr_CA"
+    [changed] = events("user.language")
+    assert changed.details == {"from": "es", "to": "fr_CA"}
+
+    refused = post_form(client, "/auth/language", {"language": "xx"})
+    assert refused.status_code == 400
+    assert "Choisissez l&#39;une des langues de la liste." in refused.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("language", "when", "day", "count"),
+    [
+        ("en", "06 Dec 2026, 09:05 EST", "06 Dec 2026", "12,345"),
+        ("fr_CA", "6 déc. 2026, 09:05 EST", "6 déc. 2026", "12\u00a0345"),
+        ("es", "6 dic 2026, 09:05 EST", "6 dic 2026", "12.345"),
+    ],
+)
+def test_dates_times_and_counts_follow_the_language_in_the_clinics_zone(
+    app, language, when, day, count
+):
+    moment = datetime(2026, 12, 6, 14, 5, tzinfo=UTC)
+    with app.test_request_context():
+        g.language = language
+        assert display.local_time(moment, "America/Toronto") == when
+        assert display.day(moment.date()) == day
+        assert display.number(12345) == count
+        # A form field's value stays machine-readable in every language.
+        assert display.local_time(moment, "America/Toronto", "%Y-%m-%dT%H:%M") == (
+            "2026-12-06T09:05"
+        )
+
+
+def test_the_template_page_lists_what_lacks_a_translation_and_publishing_warns(client, make_user):
+    admin = make_user("admin")
+    login(client, admin)
+    post_form(client, "/admin/templates/import", {"text": RISK_LEAFLET})
+    draft = db.session.scalars(select(TemplateVersion)).one()
+    complete = client.get(f"/admin/templates/{draft.id}").get_data(as_text=True)
+    assert "Every item is translated into French (Canada) and Spanish." in complete
+
+    definition = dict(draft.definition)
+    phases = [dict(p, items=[dict(i) for i in p["items"]]) for p in definition["phases"]]
+    phases[1]["items"][0]["text"] = "Hands rubbed with alcohol gel before needling."
+    link_id = phases[1]["items"][0]["linkId"]
+    db.session.execute(
+        update(TemplateVersion)
+        .where(TemplateVersion.id == draft.id)
+        .values(definition={**definition, "phases": phases})
+    )
+    db.session.commit()
+
+    page = client.get(f"/admin/templates/{draft.id}").get_data(as_text=True)
+    assert f'Français (Canada): <a href="#item-{link_id}"><code>{link_id}</code></a> (text)' in (
+        page
+    )
+    assert "publishing is allowed, and those items show in the template’s own words" in page
+    published = post_form(client, f"/admin/templates/{draft.id}/publish", {}, follow_redirects=True)
+    assert "1 items lack a translation" in published.get_data(as_text=True)
+
+
+def test_an_alert_to_a_spanish_practitioner_is_written_in_spanish(client, spanish, make_session):
+    session = make_session(spanish, phases=ALL_PHASES, sign=True)
+    followup = db.session.scalars(
+        select(FollowUp).where(FollowUp.session_id == session.id, FollowUp.kind == "24h")
+    ).one()
+    token = issue_link(followup, now=utcnow())
+    db.session.commit()
+    client.post(
+        f"/f/{token}",
+        data={**CALM, "bleeding": "wont_stop", "csrf_token": csrf_token(client)},
+    )
+    alert = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.purpose == "practitioner_alert")
+    ).one()
+
+    assert work_once("worker", now=alert.next_attempt_dt).get("sent")
+
+    [message] = db.session.scalars(select(DevMessage).where(DevMessage.outbox_id == alert.id)).all()
+    assert message.subject == "NeedleSafe: respuesta de seguimiento (emergencia)"
+    assert message.body.startswith("EMERGENCIA: respuesta de seguimiento en Clínica Lakeshore.")
+    assert "Una respuesta de seguimiento de un paciente lo necesita." in message.body
+
+
+def test_a_patients_answers_read_in_the_staff_members_language(app):
+    answers = {"soreness": 6, "bruising": "large", "signs": [], "other": "J'ai chaud."}
+    with app.test_request_context():
+        g.language = "es"
+        lines = dict(app.jinja_env.filters["patient_answers"](answers))
+    assert lines == {
+        "Dolor actual (0-10)": "6/10",
+        "Hematomas": "Un moretón grande, o uno que se está extendiendo",
+        "Signos de infección en una zona de punción": "Ninguna",
+        "Escrito por el paciente": "J'ai chaud.",
+    }
+
+
+def test_the_sign_in_prompt_speaks_the_browsers_language(client):
+    sent = client.get("/patients/", headers={"Accept-Language": "es"}, follow_redirects=True)
+    assert lang_of(sent) == "es"
+    assert "Inicie sesión para continuar." in sent.get_data(as_text=True)
