@@ -203,6 +203,7 @@ def _pg_comment(connection) -> str | None:
 
 def postgres_database(sessions: int, rebuild: bool) -> dict:
     """Make sure `needlesafe_bench` holds this key's data; build it when it does not."""
+    DATA.mkdir(parents=True, exist_ok=True)
     k = key(sessions)
     meta = DATA / f"postgres-{k}.json"
     with pg_admin() as admin:
