@@ -7,6 +7,7 @@ header: no script needed), and shows each run's result in the desk's time zone.
 from __future__ import annotations
 
 from flask import Blueprint, flash, make_response, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from safety.auth.policy import role_required
@@ -29,7 +30,6 @@ def verification_page():
             "integrity/verification.html",
             pending=pending,
             requests=verification.recent(),
-            outcome=verification.outcome,
             zone=clinics.desk_zone(),
             refresh_seconds=REFRESH_SECONDS,
         )
@@ -44,7 +44,9 @@ def verification_page():
 def verify_now():
     _request, asked = run_use_case(lambda: verification.request_verification(current_user))
     if asked:
-        flash("Verification asked for: the worker starts it within a few seconds.", "success")
+        flash(_("Verification asked for: the worker starts it within a few seconds."), "success")
     else:
-        flash("A verification is already under way: its result shows here when it is done.", "info")
+        flash(
+            _("A verification is already under way: its result shows here when it is done."), "info"
+        )
     return redirect(url_for("integrity.verification"))
