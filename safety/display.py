@@ -44,6 +44,49 @@ def answer_text(item: Item, value: Any) -> str:
     return str(value)
 
 
+def because(template: Any, condition: Any) -> str:
+    """One condition of a conditional item as a person says it: "you chose Neck", "you
+    answered Yes to “…”", rather than the rule's own text (issue 17)."""
+    question = template.items_by_id[condition.question]
+    said = answer_text(question, condition.answer)
+    positive = condition.operator == "="
+    if question.type == "boolean":
+        verb = "answered" if positive else "did not answer"
+        return f"you {verb} {said} to “{question.text.rstrip('.')}”"
+    return f"you chose {said}" if positive else f"you did not choose {said}"
+
+
+def only_when(template: Any, item: Any) -> str:
+    """The sentence shown beside a conditional item when no script can show it on demand.
+
+    Choices of one question read as one phrase ("you chose Neck, Thorax or Arm"), so a
+    region list does not repeat "you chose" for each region.
+    """
+    if item.enable_when_counts_differ:
+        return "Only when the needle counts do not reconcile."
+    joiner = " or " if item.enable_behavior == "any" else " and "
+    groups: list[tuple[str, list[str]]] = []
+    for condition in item.enable_when:
+        question = template.items_by_id[condition.question]
+        key = f"{condition.question}{condition.operator}"
+        if question.type != "boolean" and condition.operator == "=":
+            shown = answer_text(question, condition.answer)
+            if groups and groups[-1][0] == key:
+                groups[-1][1].append(shown)
+                continue
+            groups.append((key, [shown]))
+        else:
+            groups.append(("", [because(template, condition)]))
+    phrases = []
+    for key, shown in groups:
+        if not key:
+            phrases.append(shown[0])
+            continue
+        listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
+        phrases.append(f"you chose {listed}")
+    return "Only when " + joiner.join(phrases) + "."
+
+
 #: Placeholders in patient texts that are numbers to call: they become tap-to-call links.
 _PHONE_PLACEHOLDERS = ("emergency_number", "clinic_phone")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -86,6 +129,8 @@ GLOBALS = {
     #: Templates ask the access policy, never the role string (DESIGN §6 in one place).
     "policy": policy,
     "answer_text": answer_text,
+    "because": because,
+    "only_when": only_when,
     "patient_text": patient_text,
     "patient_texts": followup_texts,
     "age_text": age_text,
