@@ -28,6 +28,15 @@ def local_time(
     return value.astimezone(tz).strftime(fmt)
 
 
+#: The one way a date reads on every page: "06 Dec 2026" (never ISO beside it, issue 17).
+DAY = "%d %b %Y"
+
+
+def day(value: date | datetime | None) -> str:
+    """A calendar date (a session date, a pack's expiry) the way every page writes dates."""
+    return "" if value is None else value.strftime(DAY)
+
+
 def utc_time(value: datetime | None) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -118,6 +127,7 @@ def patient_text(text: str, values: dict[str, Any]) -> Markup:
 FILTERS = {
     "local_time": local_time,
     "utc_time": utc_time,
+    "day": day,
     "followup_kind": followup_rules.kind_label,
     "followup_status": followup_rules.status_label,
     "followup_channel": lambda channel: followup_rules.CHANNEL_LABELS.get(channel, channel),

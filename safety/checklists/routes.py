@@ -31,6 +31,8 @@ bp = Blueprint("checklists", __name__, url_prefix="/sessions")
 #: Prefix of the addendum form's field names and ids, so they never clash with another form
 #: on the record page (the signing form also has a password field).
 ADDENDUM_PREFIX = "addendum"
+#: Patients offered on the Today page as one-tap starts, the most recently seen first.
+QUICK_START = 6
 
 
 @bp.get("/")
@@ -39,6 +41,8 @@ def today():
     sessions = services.sessions_for_today(current_user)
     return render_template(
         "checklists/today.html",
+        quick_start=services.patients_to_start(current_user, limit=QUICK_START),
+        start_form=StartSessionForm(formdata=None),
         waiting=escalations.waiting_for(current_user),
         actions=escalations.ACTIONS,
         now=utcnow(),
@@ -50,9 +54,19 @@ def today():
 @bp.route("/new", methods=["GET", "POST"])
 @role_required("practitioner")
 def start():
+    """The patient picker: each patient is a button that starts their session in one tap.
+
+    A search is posted, not put in the URL, so a patient's name never reaches an access log;
+    with JavaScript the list is filtered as the name is typed and nothing is posted.
+    """
     form = StartSessionForm()
     error = None
-    if form.validate_on_submit():
+    search = request.form.get("q", "") if request.method == "POST" else ""
+    searching = request.method == "POST" and "patient_id" not in request.form
+    if searching:
+        if not form.validate_on_submit() and "csrf_token" in form.errors:
+            error = "The page had expired: search again."
+    elif form.validate_on_submit():
         result = run_use_case(
             lambda: services.start_session(current_user, patient_id=form.patient_id.data),
             shown=(400, 403, 404),
@@ -67,9 +81,15 @@ def start():
             return redirect(url_for("checklists.record", session_id=result.id))
     elif form.is_submitted():
         error = "Choose a patient."
-    patients = db.session.scalars(policy.visible_patients(current_user).limit(500)).all()
+    patients = services.patients_to_start(current_user, search=search)
     return render_template(
-        "checklists/start.html", form=form, patients=patients, error=error
+        "checklists/start.html",
+        form=form,
+        patients=patients,
+        search=search,
+        searching=searching,
+        today=utcnow().astimezone(current_user.clinic.zone).date(),
+        error=error,
     ), 400 if error else 200
 
 

@@ -147,7 +147,49 @@ def test_the_start_page_lists_the_clinics_patients_to_choose_from(
     page = signed_in.get("/sessions/new")
 
     assert page.status_code == 200
-    assert f'<option value="{patient_id}">Ada Lovelace</option>' in page.get_data(as_text=True)
+    # Each patient is a button that starts their session in one tap.
+    button = re.search(
+        rf'<button type="submit" name="patient_id" value="{patient_id}"[^>]*>\s*'
+        r'<span class="name">Ada Lovelace</span>\s*<span class="meta">First visit',
+        page.get_data(as_text=True),
+    )
+    assert button is not None
+
+
+def test_the_picker_puts_the_last_seen_patient_first_and_a_posted_search_filters_it(
+    signed_in, practitioner, make_patient, make_session
+):
+    user = db.session.get(User, practitioner.id)
+    first = make_patient(user, given_name="Ann", family_name="Early")
+    seen = make_patient(user, given_name="Zed", family_name="Seen")
+    make_session(user, patient=seen)
+    first_id, seen_id = first.id, seen.id
+
+    listed = signed_in.get("/sessions/new").get_data(as_text=True)
+    assert listed.index("Zed Seen") < listed.index("Ann Early")
+    assert "Last visit" in listed.split("Zed Seen")[1].split("</button>")[0]
+
+    # The search is posted (a name never goes into a URL) and starts nothing.
+    found = post_form(signed_in, "/sessions/new", {"q": "ann"})
+    assert found.status_code == 200
+    assert f'value="{first_id}"' in found.get_data(as_text=True)
+    assert f'value="{seen_id}"' not in found.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(TreatmentSession.id))) == 1
+    nobody = post_form(signed_in, "/sessions/new", {"q": "100%_"})
+    assert "No patient of your clinic has a name containing" in nobody.get_data(as_text=True)
+
+
+def test_the_today_page_starts_a_recent_patients_session_in_one_tap(
+    signed_in, practitioner, make_patient
+):
+    patient_id = new_patient(make_patient, practitioner)
+    today = signed_in.get("/sessions/").get_data(as_text=True)
+    assert f'name="patient_id" value="{patient_id}"' in today
+    assert 'action="/sessions/new"' in today
+
+    started = post_form(signed_in, "/sessions/new", {"patient_id": patient_id})
+    assert started.status_code == 302
+    assert record(session_id_from(started.headers["Location"])).patient_id == patient_id
 
 
 def test_adding_a_new_patient_starts_their_session(signed_in, practitioner):
