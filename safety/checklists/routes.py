@@ -180,12 +180,31 @@ def phase(session_id: int, phase_id: str):
         **{f"{k}.note": v for k, v in state.notes.items()},
         **pack_rules.form_values(state.answers),
     }
+    signing = _signs_on_this_page(state, phase_id)
     if form.validate_on_submit():
         submitted = request.form.to_dict(flat=False)
+        # The password of "Save and sign" belongs to the signature, never to the answers.
+        password = (submitted.pop("password", [""])[0] or "") if signing else ""
+        wants_signature = signing and submitted.pop("action", [""])[0] == "sign"
+        submitted.pop("action", None)
         opened = submitted.pop("opened_entry", [None])[0]
         # The entry the form was opened on ("0": none yet); a client that sends none is not
         # checked (scripts, and forms opened before this check existed).
         base = None if opened is None else (0 if opened == "0" else parse_id(opened) or -1)
+        if wants_signature and not password:
+            # Refused before anything is saved: the practitioner meant to sign with this tap.
+            refused = Refused("", {"password": "Enter your password to sign."})
+            return _phase_page(
+                found,
+                state,
+                phase_id,
+                form,
+                _raw_values(request.form),
+                refused,
+                opened_entry,
+                None,
+                signing,
+            )
         try:
             result = run_use_case(
                 lambda: services.submit_phase(
@@ -211,6 +230,8 @@ def phase(session_id: int, phase_id: str):
         else:
             following = services.progress(found).next_phase
             flash(f"{state.template.phase(phase_id).title} saved.", "success")
+            if wants_signature and following is None:
+                return _sign_after_last_phase(found, password)
             if following is None and rules.stopped_by(state.template, result.answers):
                 return redirect(url_for("checklists.record", session_id=found.id))
             if following and following != phase_id:
@@ -218,6 +239,13 @@ def phase(session_id: int, phase_id: str):
                     url_for("checklists.phase", session_id=found.id, phase_id=following)
                 )
             return redirect(url_for("checklists.record", session_id=found.id))
+    return _phase_page(
+        found, state, phase_id, form, values, refused, opened_entry, changed, signing
+    )
+
+
+def _phase_page(found, state, phase_id, form, values, refused, opened_entry, changed, signing):
+    """Render a phase; a first view and every refused save share this one context."""
     return render_template(
         "checklists/phase.html",
         record=found,
@@ -235,7 +263,41 @@ def phase(session_id: int, phase_id: str):
         gs_substitutes=pack_rules.GS_SUBSTITUTES,
         opened_entry=opened_entry,
         changed=changed.saved if changed else None,
+        signing=signing,
     ), (refused.status if refused else 200)
+
+
+def _signs_on_this_page(state: services.Progress, phase_id: str) -> bool:
+    """Whether this phase's page offers "Save and sign": the last phase, once every other one
+    is saved, so a clean session is signed without a page of its own (issue 17)."""
+    phase_ids = state.template.phase_ids
+    return phase_id == phase_ids[-1] and all(p in state.latest for p in phase_ids[:-1])
+
+
+def _sign_after_last_phase(found: TreatmentSession, password: str):
+    """Sign straight after the last phase is saved, unless there is something to read first.
+
+    A checklist that would raise flags, or cannot be signed yet, goes to the record page, which
+    lists them above its own signing form: signing never skips what compliance will see.
+    """
+    state = services.progress(found)
+    if services.signing_blockers(found) or rules.flags_for(state.template, state.answers):
+        flash("Read what signing will raise before you sign.", "info")
+        return redirect(url_for("checklists.record", session_id=found.id))
+    try:
+        result = run_use_case(
+            lambda: services.sign_session(current_user, found.id, password),
+            keep_loaded=True,
+        )
+    except services.AlreadySigned:
+        return _already_signed(found)
+    if isinstance(result, Refused):
+        found = services.get_session(current_user, found.id)
+        return _record_page(
+            found, sign_form=SignForm(formdata=None), sign_refused=result, status=400
+        )
+    flash("Checklist signed. The record can no longer be changed.", "success")
+    return redirect(url_for("checklists.record", session_id=found.id))
 
 
 def _raw_values(form) -> dict:

@@ -1009,3 +1009,83 @@ def test_a_phase_saved_from_another_tablet_meanwhile_is_shown_beside_yours_and_n
 
     assert again.status_code == 302
     assert [e.notes.get("signin.skin_ok") for e in entries_of(session_id)] == [their_note, "Mine."]
+
+
+# --- save and sign from the last phase ----------------------------------------------------
+
+
+def test_the_last_phase_offers_save_and_sign_once_the_others_are_saved(
+    signed_in, practitioner, make_session
+):
+    early = new_session(make_session, practitioner, phases=("signin",))
+    ready = new_session(make_session, practitioner, phases=("signin", "timeout"))
+
+    assert 'value="sign"' not in signed_in.get(phase_url(early, "signout")).get_data(as_text=True)
+    assert 'value="sign"' not in signed_in.get(phase_url(ready, "timeout")).get_data(as_text=True)
+    page = signed_in.get(phase_url(ready, "signout")).get_data(as_text=True)
+    assert '<button type="submit" name="action" value="sign"' in page
+    assert 'autocomplete="current-password"' in page
+
+
+def test_save_and_sign_signs_a_clean_checklist_in_one_tap(signed_in, practitioner, make_session):
+    session_id = new_session(make_session, practitioner, phases=("signin", "timeout"))
+
+    response = fill(signed_in, session_id, "signout", {"action": "sign", "password": PASSWORD})
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/sessions/{session_id}"
+    signed = record(session_id)
+    assert signed.is_signed and signed.signer_name == "Grace Hopper"
+    # The password is the signature's, never an answer.
+    assert all("password" not in entry.answers for entry in entries_of(session_id))
+    assert all("action" not in entry.answers for entry in entries_of(session_id))
+
+
+def test_save_and_sign_without_the_password_saves_nothing_and_says_so_beside_it(
+    signed_in, practitioner, make_session
+):
+    session_id = new_session(make_session, practitioner, phases=("signin", "timeout"))
+
+    response = fill(signed_in, session_id, "signout", {"action": "sign", "password": ""})
+
+    assert response.status_code == 400
+    assert_message_beside(response, "password", "Enter your password to sign.")
+    assert "signout" not in {e.phase for e in entries_of(session_id)}
+    assert not record(session_id).is_signed
+
+
+def test_save_and_sign_with_a_wrong_password_keeps_the_phase_and_refuses_the_signature(
+    signed_in, practitioner, make_session
+):
+    session_id = new_session(make_session, practitioner, phases=("signin", "timeout"))
+
+    response = fill(signed_in, session_id, "signout", {"action": "sign", "password": "wrong"})
+
+    assert response.status_code == 400
+    assert_message_beside(response, "password", "That password is not right")
+    assert "signout" in {e.phase for e in entries_of(session_id)}
+    assert not record(session_id).is_signed
+
+
+def test_save_and_sign_shows_the_flags_first_instead_of_signing(
+    signed_in, practitioner, make_session
+):
+    session_id = new_session(make_session, practitioner, phases=("signin", "timeout"))
+
+    response = fill(
+        signed_in,
+        session_id,
+        "signout",
+        {
+            "signout.bruising": "large",
+            "signout.bruising.note": "A large bruise at L4.",
+            "action": "sign",
+            "password": PASSWORD,
+        },
+    )
+
+    assert response.status_code == 302
+    assert not record(session_id).is_signed
+    page = text_of(signed_in.get(response.headers["Location"]))
+    assert "Read what signing will raise before you sign." in page
+    assert "Signing will raise these flags for compliance" in page
