@@ -96,6 +96,42 @@ def only_when(template: Any, item: Any) -> str:
     return "Only when " + joiner.join(phrases) + "."
 
 
+def followup_preview(session: Any, answers: dict[str, Any], now: datetime) -> str:
+    """What signing now sends the patient, and when, in one sentence for the signing form.
+
+    The same conditions as `followup.schedule.schedule_for_signed_session`, so the sentence
+    never promises a message that will not be written (issue 17).
+    """
+    patient = session.patient
+    channel = answers.get("signout.followup")
+    if channel not in {"email", "sms"}:
+        return "No follow-up message will be sent: the follow-up was declined."
+    if not patient.is_followup_consent or patient.opted_out_dt is not None:
+        return "No follow-up message will be sent: the patient has not agreed to them."
+    contact = patient.email if channel == "email" else patient.phone
+    if not contact:
+        missing = "email address" if channel == "email" else "mobile number"
+        return f"No follow-up message will be sent: there is no {missing} on file."
+    zone = session.clinic.zone
+    definition = session.template_version.definition
+    lung = followup_rules.near_lung(
+        answers.get("signin.regions"), definition.get("high_risk_regions", ())
+    )
+    plans = [
+        p for p in followup_rules.plan_at_signing(now, zone, near_lung=lung) if not p.is_reminder
+    ]
+    times = [
+        f"the {followup_rules.kind_label(p.kind)} on {local_time(p.due, zone, '%a %d %b at %H:%M')}"
+        for p in plans
+    ]
+    listed = ", ".join(times[:-1]) + " and " + times[-1] if len(times) > 1 else times[0]
+    how = "by email to" if channel == "email" else "by text message to"
+    return (
+        f"Signing now sends {how} {contact}: {listed}, with one reminder if the first goes "
+        "unanswered."
+    )
+
+
 #: Placeholders in patient texts that are numbers to call: they become tap-to-call links.
 _PHONE_PLACEHOLDERS = ("emergency_number", "clinic_phone")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -141,6 +177,7 @@ GLOBALS = {
     "answer_text": answer_text,
     "because": because,
     "only_when": only_when,
+    "followup_preview": followup_preview,
     "patient_text": patient_text,
     "patient_texts": followup_texts,
     "age_text": age_text,

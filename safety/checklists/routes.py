@@ -120,6 +120,7 @@ def _record_page(
     unsigned = not found.is_final
     return render_template(
         "checklists/record.html",
+        now=utcnow(),
         record=found,
         state=state,
         form=sign_form or SignForm(formdata=None),

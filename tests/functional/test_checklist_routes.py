@@ -1089,3 +1089,32 @@ def test_save_and_sign_shows_the_flags_first_instead_of_signing(
     page = text_of(signed_in.get(response.headers["Location"]))
     assert "Read what signing will raise before you sign." in page
     assert "Signing will raise these flags for compliance" in page
+
+
+# --- the follow-up is the patient's ---------------------------------------------------------
+
+
+def test_the_follow_up_choice_shows_the_patients_contact_and_offers_only_reachable_channels(
+    signed_in, practitioner, make_session
+):
+    session_id = new_session(make_session, practitioner, phases=("signin", "timeout"))
+
+    page = signed_in.get(phase_url(session_id, "signout")).get_data(as_text=True)
+
+    email = re.search(r'<input type="radio" name="signout.followup" value="email"[^>]*>', page)
+    sms = re.search(r'<input type="radio" name="signout.followup" value="sms"[^>]*>', page)
+    assert email and "disabled" not in email.group(0)
+    assert sms and "disabled" in sms.group(0)  # the factory's patient has no mobile number
+    assert "Email ada@example.org; mobile none on file." in page
+
+
+def test_the_signing_form_says_what_will_be_sent_and_when(signed_in, practitioner, make_session):
+    session_id = new_session(make_session, practitioner, phases=("signin", "timeout", "signout"))
+
+    page = text_of(signed_in.get(f"/sessions/{session_id}"))
+
+    assert re.search(
+        r"Signing now sends by email to ada@example\.org: the 24-hour check on \w{3} \d\d \w{3} "
+        r"at \d\d:\d\d and the 7-day site check on",
+        page,
+    ), page
