@@ -32,9 +32,20 @@ def local_time(
 DAY = "%d %b %Y"
 
 
-def day(value: date | datetime | None) -> str:
-    """A calendar date (a session date, a pack's expiry) the way every page writes dates."""
-    return "" if value is None else value.strftime(DAY)
+def day(value: date | datetime | str | None) -> str:
+    """A calendar date (a session date, a pack's expiry) the way every page writes dates.
+
+    Answers keep dates as ISO text (a pack's expiry): those are read first; text that is
+    not a date is shown as it is rather than hidden.
+    """
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value)
+        except ValueError:
+            return value
+    return value.strftime(DAY)
 
 
 def utc_time(value: datetime | None) -> str:

@@ -795,7 +795,10 @@ def test_signing_shows_the_printed_name_meaning_local_time_and_content_hash(
     assert "Performed and verified these checks" in words
     local = local_time(signed.signed_dt, "America/Toronto")
     assert local.endswith(("EST", "EDT"))
-    assert f"Signed {local}" in words
+    assert f"Performed and verified these checks, {local}." in words
+    # The hash and the UTC time are kept for auditors, in a details box.
+    assert "Integrity details" in words
+    assert f"Signed at {signed.signed_dt:%Y-%m-%d %H:%M:%S} UTC." in words
     hashes = re.findall(r"\b[0-9a-f]{64}\b", page.get_data(as_text=True))
     assert hashes == [signed.content_hash]
     assert 'name="password"' not in page.get_data(as_text=True)
@@ -876,8 +879,8 @@ def test_a_count_discrepancy_signed_with_a_note_raises_a_critical_flag_on_the_re
     page = signed_in.get(f"/sessions/{session_id}")
     words = text_of(page)
     assert "Flags for compliance" in words
-    assert "Critical: Needle counts do not reconcile: 6 used / 5 removed." in words
-    assert "Critical: Needle counts do not reconcile: 6 opened / 5 disposed." in words
+    assert "Critical. Needle counts do not reconcile: 6 used / 5 removed." in words
+    assert "Critical. Needle counts do not reconcile: 6 opened / 5 disposed." in words
     assert "Plinth and floor searched" in words
 
 
