@@ -279,7 +279,8 @@ def tab_to(
 
 def answer_by_keyboard(page, name: str, value: str, *, presses: int | None = None) -> None:
     """Tab into a radio group, then pick the answer: Space for the first, arrows for others."""
-    radios = page.locator(f'input[type=radio][name="{name}"]')
+    # A channel the patient cannot receive is disabled, and arrow keys pass over it.
+    radios = page.locator(f'input[type=radio][name="{name}"]:not([disabled])')
     values = [radios.nth(i).get_attribute("value") for i in range(radios.count())]
     tab_to(page, radios.first, presses=presses)
     index = values.index(value)
