@@ -68,9 +68,16 @@ SIGN_OUT = {
     "signout.followup": "declined",
 }
 
-#: The target of issue 17, for a clean session of a known patient.
-MAX_TAPS = 15
-MAX_PAGE_LOADS = 3
+#: Before issue 17's interface work (commit 0d17431): 40 taps, 5 typed characters (+ the
+#: password), 6 page loads, 16 scrolls, phase pages 3,111 / 3,993 / 3,830 px, sign 3,278 px.
+#: After: one tap starts the patient's session from Today, pain is a tap, the scanner types into
+#: the focused lot field, and Sign out saves and signs in one tap. What remains is one tap per
+#: question (30), which this test keeps: the checklist is a challenge-response, and an "all as
+#: expected" shortcut would let a practitioner confirm what they never checked. Issue 17's target
+#: of 15 taps and 3 pages is therefore not met; see the closing note.
+MAX_TAPS = 35
+MAX_TYPED = 4  # the four needle counts (each can also be set with its - and + buttons)
+MAX_PAGE_LOADS = 4
 
 
 @dataclass
@@ -132,9 +139,11 @@ class Practitioner:
             self.type(ids(self.page, name), value)
 
     def scan_pack(self) -> None:
-        """A keyboard-wedge scanner types the pack's barcode into the lot field."""
-        ids(self.page, "timeout.needle_lot").tap()
-        self.cost.taps += 1
+        """A keyboard-wedge scanner types the pack's barcode into the lot field (a tap puts
+        the caret there first, unless the page already did)."""
+        lot = ids(self.page, "timeout.needle_lot")
+        if not lot.evaluate("element => element === document.activeElement"):
+            self.tap(lot)
         self.page.keyboard.type(SCAN_BEFORE_GS)
         self.page.keyboard.press("Control+BracketRight")
         self.page.keyboard.type(SCAN_AFTER_GS)
@@ -217,3 +226,8 @@ def test_a_clean_session_for_a_known_patient_costs_few_taps_and_page_loads(
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "session-cost.json").write_text(json.dumps(figures, indent=2) + "\n")
     print("\nclean session on a 768x1024 tablet:", json.dumps(figures))
+    assert hand.cost.taps <= MAX_TAPS, figures
+    assert hand.cost.typed <= MAX_TYPED, figures
+    assert hand.cost.page_loads <= MAX_PAGE_LOADS, figures
+    # No phase page needs more than about three screens of a portrait tablet.
+    assert all(p["height"] <= 3 * p["screen"] + 300 for p in hand.cost.pages), figures
