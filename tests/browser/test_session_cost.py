@@ -229,5 +229,6 @@ def test_a_clean_session_for_a_known_patient_costs_few_taps_and_page_loads(
     assert hand.cost.taps <= MAX_TAPS, figures
     assert hand.cost.typed <= MAX_TYPED, figures
     assert hand.cost.page_loads <= MAX_PAGE_LOADS, figures
-    # No phase page needs more than about three screens of a portrait tablet.
-    assert all(p["height"] <= 3 * p["screen"] + 300 for p in hand.cost.pages), figures
+    # No phase page needs more than about three screens of a portrait tablet (before: four).
+    phases = [p for p in hand.cost.pages if p["step"] in ("sign-in", "time-out", "sign-out")]
+    assert all(p["height"] <= 3 * p["screen"] + 300 for p in phases), figures
