@@ -1121,3 +1121,21 @@ def test_the_signing_form_says_what_will_be_sent_and_when(signed_in, practitione
         r"at \d\d:\d\d and the 7-day site check on",
         page,
     ), page
+
+
+def test_the_today_page_cancels_a_session_started_by_mistake_with_a_reason(
+    signed_in, practitioner, make_session
+):
+    mistaken = new_session(make_session, practitioner)
+    signed = new_session(make_session, practitioner, phases=CLEAN_PHASES, sign=True)
+
+    today = signed_in.get("/sessions/").get_data(as_text=True)
+    assert f'action="/sessions/{mistaken}/cancel"' in today
+    assert f'action="/sessions/{signed}/cancel"' not in today
+
+    response = post_form(
+        signed_in, f"/sessions/{mistaken}/cancel", {"reason": "Started for the wrong patient."}
+    )
+    assert response.status_code == 302
+    assert record(mistaken).is_cancelled
+    assert record(mistaken).cancel_reason == "Started for the wrong patient."
