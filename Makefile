@@ -12,8 +12,12 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# Quiet: a newcomer's `make run` should show the app starting, not pip's notices.
+	@PIP_ROOT_USER_ACTION=ignore $(BIN)/python -m pip install --quiet --quiet \
+		--disable-pip-version-check --upgrade pip
+	@echo "Installing NeedleSafe and its dependencies into $(VENV) (once, about 30 s)..."
+	@PIP_ROOT_USER_ACTION=ignore $(BIN)/python -m pip install --quiet --quiet \
+		--disable-pip-version-check -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -25,11 +29,19 @@ run: install
 	@echo "NeedleSafe is starting at http://127.0.0.1:$(PORT)"
 	@echo "Sign in with one of the demo accounts above (password: needlesafe-demo)."
 	@echo "Patient follow-up messages appear at http://127.0.0.1:$(PORT)/dev/messages"
+	@echo "The reminder worker runs beside it; its lines count what a pass did, for example"
+	@echo "'sent=3' (follow-up messages sent), 'escalated=1' (patient answers nobody"
+	@echo "acknowledged in time, sent to the clinic's duty address), 'signed audit checkpoint 4'."
+	@echo "Stop both with Ctrl-C. To run a command beside them, in another terminal:"
+	@echo "  NEEDLESAFE_ENV=development $(BIN)/flask --app wsgi audit verify"
 	@echo ""
-	@# The reminder worker runs beside the server and stops with it.
-	BASE_URL=http://127.0.0.1:$(PORT) $(BIN)/flask reminders work & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	BASE_URL=http://127.0.0.1:$(PORT) $(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+	@# The reminder worker runs beside the server and stops with it. Ctrl-C (or a TERM) is
+	@# how a developer stops the server: it ends the recipe cleanly, not with "Error 130/143".
+	@BASE_URL=http://127.0.0.1:$(PORT) $(BIN)/flask reminders work & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT; \
+	trap 'kill $$worker 2>/dev/null; exit 0' INT TERM; \
+	BASE_URL=http://127.0.0.1:$(PORT) $(BIN)/flask run --host 127.0.0.1 --port $(PORT); \
+	status=$$?; case $$status in 130|143) exit 0;; *) exit $$status;; esac
 
 # The whole suite (unit, integration, functional, browser) on SQLite, one worker per core; a
 # worker takes whole modules, so each builds its world (tests/conftest.py) once. TESTS picks

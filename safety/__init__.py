@@ -114,6 +114,11 @@ def _configure_blueprints(app: Flask) -> None:
             return redirect(url_for("review.dashboard"))
         return redirect(url_for("admin.users"))
 
+    @app.get("/login")
+    def login_alias():
+        """People type /login: send them to the sign-in page rather than a 404 (issue 17)."""
+        return redirect(url_for("auth.login"), code=301)
+
     @app.get("/healthz")
     def healthz():
         return {"status": "ok"}

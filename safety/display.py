@@ -58,13 +58,26 @@ def utc_time(value: datetime | None) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def day(value: date | None, language: str | None = None) -> str:
-    """Show a calendar date ("06 Dec 2026"; "6 déc. 2026"; "6 dic 2026") in a language."""
-    if value is None:
+#: The one way a date reads on every page in English: "06 Dec 2026" (never ISO beside it).
+DAY = "%d %b %Y"
+
+
+def day(value: date | str | None, language: str | None = None) -> str:
+    """Show a calendar date ("06 Dec 2026"; "6 déc. 2026"; "6 dic 2026") in a language.
+
+    Answers keep dates as ISO text (a pack's expiry): those are read first; text that is
+    not a date is shown as it is rather than hidden.
+    """
+    if value is None or value == "":
         return ""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value)
+        except ValueError:
+            return value
     language = language or i18n.current_language()
     if language == languages.DEFAULT:
-        return value.strftime("%d %b %Y")
+        return value.strftime(DAY)
     return babel_dates.format_date(value, "d MMM y", locale=language)
 
 
@@ -120,6 +133,85 @@ def phase_hint(phase: Phase) -> str:
 
 def source_citation(source: Source) -> str:
     return translations.source_citation(source, i18n.current_language())
+
+
+def because(template: Any, condition: Any) -> str:
+    """One condition of a conditional item as a person says it: "you chose Neck", "you
+    answered Yes to “…”", rather than the rule's own text (issue 17)."""
+    question = template.items_by_id[condition.question]
+    said = answer_text(question, condition.answer)
+    positive = condition.operator == "="
+    if question.type == "boolean":
+        verb = "answered" if positive else "did not answer"
+        return f"you {verb} {said} to “{question.text.rstrip('.')}”"
+    return f"you chose {said}" if positive else f"you did not choose {said}"
+
+
+def only_when(template: Any, item: Any) -> str:
+    """The sentence shown beside a conditional item when no script can show it on demand.
+
+    Choices of one question read as one phrase ("you chose Neck, Thorax or Arm"), so a
+    region list does not repeat "you chose" for each region.
+    """
+    if item.enable_when_counts_differ:
+        return "Only when the needle counts do not reconcile."
+    joiner = " or " if item.enable_behavior == "any" else " and "
+    groups: list[tuple[str, list[str]]] = []
+    for condition in item.enable_when:
+        question = template.items_by_id[condition.question]
+        key = f"{condition.question}{condition.operator}"
+        if question.type != "boolean" and condition.operator == "=":
+            shown = answer_text(question, condition.answer)
+            if groups and groups[-1][0] == key:
+                groups[-1][1].append(shown)
+                continue
+            groups.append((key, [shown]))
+        else:
+            groups.append(("", [because(template, condition)]))
+    phrases = []
+    for key, shown in groups:
+        if not key:
+            phrases.append(shown[0])
+            continue
+        listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
+        phrases.append(f"you chose {listed}")
+    return "Only when " + joiner.join(phrases) + "."
+
+
+def followup_preview(session: Any, answers: dict[str, Any], now: datetime) -> str:
+    """What signing now sends the patient, and when, in one sentence for the signing form.
+
+    The same conditions as `followup.schedule.schedule_for_signed_session`, so the sentence
+    never promises a message that will not be written (issue 17).
+    """
+    patient = session.patient
+    channel = answers.get("signout.followup")
+    if channel not in {"email", "sms"}:
+        return "No follow-up message will be sent: the follow-up was declined."
+    if not patient.is_followup_consent or patient.opted_out_dt is not None:
+        return "No follow-up message will be sent: the patient has not agreed to them."
+    contact = patient.email if channel == "email" else patient.phone
+    if not contact:
+        missing = "email address" if channel == "email" else "mobile number"
+        return f"No follow-up message will be sent: there is no {missing} on file."
+    zone = session.clinic.zone
+    definition = session.template_version.definition
+    lung = followup_rules.near_lung(
+        answers.get("signin.regions"), definition.get("high_risk_regions", ())
+    )
+    plans = [
+        p for p in followup_rules.plan_at_signing(now, zone, near_lung=lung) if not p.is_reminder
+    ]
+    times = [
+        f"the {followup_rules.kind_label(p.kind)} on {local_time(p.due, zone, '%a %d %b at %H:%M')}"
+        for p in plans
+    ]
+    listed = ", ".join(times[:-1]) + " and " + times[-1] if len(times) > 1 else times[0]
+    how = "by email to" if channel == "email" else "by text message to"
+    return (
+        f"Signing now sends {how} {contact}: {listed}, with one reminder if the first goes "
+        "unanswered."
+    )
 
 
 #: Placeholders in patient texts that are numbers to call: they become tap-to-call links.
@@ -183,6 +275,9 @@ GLOBALS = {
     "phase_title": phase_title,
     "phase_hint": phase_hint,
     "source_citation": source_citation,
+    "because": because,
+    "only_when": only_when,
+    "followup_preview": followup_preview,
     "patient_text": patient_text,
     "patient_texts": followup_texts,
     "age_text": age_text,

@@ -117,14 +117,24 @@
     });
   }
 
+  // A conditional item says why it appeared as a person would ("Because you chose Neck."),
+  // naming the answers that brought it; without the script it says when it applies.
+  function because(item, text) {
+    var hint = item.querySelector(".condition");
+    if (hint && text) hint.textContent = text;
+  }
+
   function update() {
     form.querySelectorAll(".item").forEach(function (item) {
       var show = true;
       if (item.dataset.enableWhen) {
         var results = JSON.parse(item.dataset.enableWhen).map(holds);
         show = item.dataset.enableBehavior === "any" ? results.some(Boolean) : results.every(Boolean);
+        var phrases = JSON.parse(item.dataset.because || "[]").filter(function (_, i) { return results[i]; });
+        if (show && phrases.length) because(item, "Because " + phrases.join(" and ") + ".");
       } else if (item.dataset.countsDiffer) {
         show = countsDiffer();
+        if (show) because(item, "Because the needle counts do not reconcile.");
       }
       item.hidden = !show && !item.classList.contains("has-error");
       var note = item.querySelector(".note");
@@ -168,6 +178,37 @@
     showStops();
     expiredPacks();
   }
+
+  // Counts get a stepper: a tap on + or − beside the number, which stays a plain number field
+  // (typing still works, and without the script it is all there is).
+  form.querySelectorAll("input[data-stepper]").forEach(function (input) {
+    var label = form.querySelector('label[for="' + input.id + '"]');
+    var name = label ? label.textContent.trim().replace(/\.$/, "") : input.name;
+    var box = document.createElement("div");
+    box.className = "stepper";
+    input.parentNode.insertBefore(box, input);
+    function button(text, words, step) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "step";
+      b.textContent = text;
+      b.setAttribute("aria-label", words + ", " + name);
+      b.addEventListener("click", function () {
+        var min = input.min === "" ? 0 : Number(input.min);
+        var now = input.value === "" ? null : Number(input.value);
+        var next = now === null || Number.isNaN(now) ? Math.max(min, step > 0 ? 1 : 0) : now + step;
+        if (next < min) next = min;
+        if (input.max !== "" && next > Number(input.max)) next = Number(input.max);
+        input.value = String(next);
+        input.dispatchEvent(new Event("input", { bubbles: true }));
+        input.dispatchEvent(new Event("change", { bubbles: true }));
+      });
+      return b;
+    }
+    box.appendChild(button("\u2212", "One fewer", -1));
+    box.appendChild(input);
+    box.appendChild(button("+", "One more", 1));
+  });
 
   form.addEventListener("change", refresh);
   form.addEventListener("input", refresh);

@@ -32,6 +32,8 @@ bp = Blueprint("checklists", __name__, url_prefix="/sessions")
 #: Prefix of the addendum form's field names and ids, so they never clash with another form
 #: on the record page (the signing form also has a password field).
 ADDENDUM_PREFIX = "addendum"
+#: Patients offered on the Today page as one-tap starts, the most recently seen first.
+QUICK_START = 6
 
 
 @bp.get("/")
@@ -40,6 +42,8 @@ def today():
     sessions = services.sessions_for_today(current_user)
     return render_template(
         "checklists/today.html",
+        quick_start=services.patients_to_start(current_user, limit=QUICK_START),
+        start_form=StartSessionForm(formdata=None),
         waiting=escalations.waiting_for(current_user),
         actions=escalations.ACTIONS,
         now=utcnow(),
@@ -51,9 +55,19 @@ def today():
 @bp.route("/new", methods=["GET", "POST"])
 @role_required("practitioner")
 def start():
+    """The patient picker: each patient is a button that starts their session in one tap.
+
+    A search is posted, not put in the URL, so a patient's name never reaches an access log;
+    with JavaScript the list is filtered as the name is typed and nothing is posted.
+    """
     form = StartSessionForm()
     error = None
-    if form.validate_on_submit():
+    search = request.form.get("q", "") if request.method == "POST" else ""
+    searching = request.method == "POST" and "patient_id" not in request.form
+    if searching:
+        if not form.validate_on_submit() and "csrf_token" in form.errors:
+            error = "The page had expired: search again."
+    elif form.validate_on_submit():
         result = run_use_case(
             lambda: services.start_session(current_user, patient_id=form.patient_id.data),
             shown=(400, 403, 404),
@@ -68,9 +82,15 @@ def start():
             return redirect(url_for("checklists.record", session_id=result.id))
     elif form.is_submitted():
         error = "Choose a patient."
-    patients = db.session.scalars(policy.visible_patients(current_user).limit(500)).all()
+    patients = services.patients_to_start(current_user, search=search)
     return render_template(
-        "checklists/start.html", form=form, patients=patients, error=error
+        "checklists/start.html",
+        form=form,
+        patients=patients,
+        search=search,
+        searching=searching,
+        today=utcnow().astimezone(current_user.clinic.zone).date(),
+        error=error,
     ), 400 if error else 200
 
 
@@ -101,6 +121,7 @@ def _record_page(
     unsigned = not found.is_final
     return render_template(
         "checklists/record.html",
+        now=utcnow(),
         record=found,
         state=state,
         form=sign_form or SignForm(formdata=None),
@@ -161,12 +182,31 @@ def phase(session_id: int, phase_id: str):
         **{f"{k}.note": v for k, v in state.notes.items()},
         **pack_rules.form_values(state.answers),
     }
+    signing = _signs_on_this_page(state, phase_id)
     if form.validate_on_submit():
         submitted = request.form.to_dict(flat=False)
+        # The password of "Save and sign" belongs to the signature, never to the answers.
+        password = (submitted.pop("password", [""])[0] or "") if signing else ""
+        wants_signature = signing and submitted.pop("action", [""])[0] == "sign"
+        submitted.pop("action", None)
         opened = submitted.pop("opened_entry", [None])[0]
         # The entry the form was opened on ("0": none yet); a client that sends none is not
         # checked (scripts, and forms opened before this check existed).
         base = None if opened is None else (0 if opened == "0" else parse_id(opened) or -1)
+        if wants_signature and not password:
+            # Refused before anything is saved: the practitioner meant to sign with this tap.
+            refused = Refused("", {"password": "Enter your password to sign."})
+            return _phase_page(
+                found,
+                state,
+                phase_id,
+                form,
+                _raw_values(request.form),
+                refused,
+                opened_entry,
+                None,
+                signing,
+            )
         try:
             result = run_use_case(
                 lambda: services.submit_phase(
@@ -192,6 +232,8 @@ def phase(session_id: int, phase_id: str):
         else:
             following = services.progress(found).next_phase
             flash(f"{state.template.phase(phase_id).title} saved.", "success")
+            if wants_signature and following is None:
+                return _sign_after_last_phase(found, password)
             if following is None and rules.stopped_by(state.template, result.answers):
                 return redirect(url_for("checklists.record", session_id=found.id))
             if following and following != phase_id:
@@ -199,6 +241,13 @@ def phase(session_id: int, phase_id: str):
                     url_for("checklists.phase", session_id=found.id, phase_id=following)
                 )
             return redirect(url_for("checklists.record", session_id=found.id))
+    return _phase_page(
+        found, state, phase_id, form, values, refused, opened_entry, changed, signing
+    )
+
+
+def _phase_page(found, state, phase_id, form, values, refused, opened_entry, changed, signing):
+    """Render a phase; a first view and every refused save share this one context."""
     if phase_id == "timeout":
         allow_camera_scan()  # the lot fields' "Scan with camera"
     return render_template(
@@ -218,7 +267,41 @@ def phase(session_id: int, phase_id: str):
         gs_substitutes=pack_rules.GS_SUBSTITUTES,
         opened_entry=opened_entry,
         changed=changed.saved if changed else None,
+        signing=signing,
     ), (refused.status if refused else 200)
+
+
+def _signs_on_this_page(state: services.Progress, phase_id: str) -> bool:
+    """Whether this phase's page offers "Save and sign": the last phase, once every other one
+    is saved, so a clean session is signed without a page of its own (issue 17)."""
+    phase_ids = state.template.phase_ids
+    return phase_id == phase_ids[-1] and all(p in state.latest for p in phase_ids[:-1])
+
+
+def _sign_after_last_phase(found: TreatmentSession, password: str):
+    """Sign straight after the last phase is saved, unless there is something to read first.
+
+    A checklist that would raise flags, or cannot be signed yet, goes to the record page, which
+    lists them above its own signing form: signing never skips what compliance will see.
+    """
+    state = services.progress(found)
+    if services.signing_blockers(found) or rules.flags_for(state.template, state.answers):
+        flash("Read what signing will raise before you sign.", "info")
+        return redirect(url_for("checklists.record", session_id=found.id))
+    try:
+        result = run_use_case(
+            lambda: services.sign_session(current_user, found.id, password),
+            keep_loaded=True,
+        )
+    except services.AlreadySigned:
+        return _already_signed(found)
+    if isinstance(result, Refused):
+        found = services.get_session(current_user, found.id)
+        return _record_page(
+            found, sign_form=SignForm(formdata=None), sign_refused=result, status=400
+        )
+    flash("Checklist signed. The record can no longer be changed.", "success")
+    return redirect(url_for("checklists.record", session_id=found.id))
 
 
 def _raw_values(form) -> dict:

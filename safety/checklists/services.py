@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, func, or_, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from safety.audit import services as audit
@@ -22,6 +22,7 @@ from safety.auth.models import User
 from safety.checklists import rules
 from safety.checklists.models import Flag, PhaseEntry, TreatmentSession
 from safety.clinics import services as clinics
+from safety.clinics.models import Patient
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, Forbidden, NotFound, RecordedRefusal
 from safety.extensions import db
@@ -160,6 +161,30 @@ def start_session(actor: User, *, patient_id: int, now: datetime | None = None) 
         "session.create", actor=actor, obj=session, details={"template": template.version}, now=now
     )
     return session
+
+
+def patients_to_start(
+    actor: User, *, search: str = "", limit: int = 500
+) -> list[tuple[Patient, date | None]]:
+    """The patients a practitioner may start a session for, each with their last session date.
+
+    Most recently seen first, so the patient on the couch is usually the first button of the
+    picker; `search` keeps the names that contain it (it never reaches a URL or a log).
+    """
+    last_visit = func.max(TreatmentSession.session_date).label("last_visit")
+    query = (
+        policy.visible_patients(actor)
+        .outerjoin(TreatmentSession, TreatmentSession.patient_id == Patient.id)
+        .add_columns(last_visit)
+        .group_by(Patient.id)
+        .order_by(None)
+        .order_by(last_visit.desc().nulls_last(), Patient.family_name, Patient.given_name)
+        .limit(limit)
+    )
+    if search.strip():
+        name = Patient.given_name + " " + Patient.family_name
+        query = query.where(name.icontains(search.strip()[:100], autoescape=True))
+    return [(patient, last) for patient, last in db.session.execute(query)]
 
 
 def start_session_for_new_patient(

@@ -30,6 +30,11 @@ BOTTOM = 44
 MIN_BAR = 4
 MAX_BAR = 28
 GROUP_GAP = 6
+#: Fewer sessions than this behind a month's rate: the bar is drawn pale and its size starred,
+#: since one event moves such a rate by five points or more (issue 17).
+SMALL_SAMPLE = 20
+#: Sample sizes are written above the bars only while the bars are wide enough to hold them.
+SIZE_LABEL_MIN_BAR = 14
 LABEL_GAP = 13
 
 
@@ -189,22 +194,34 @@ def bar_chart(
         f"{name} {month[:4]}"
         for (name, _year), month in zip(month_axis_labels(months), months, strict=True)
     ]
+    sizes: list[str] = []
     for index, s in enumerate(series):
         out.append(f'<g fill="{colour(index)}">')
         for month_index, value in enumerate(s.values):
+            x = month_index * group_width + (group_width - bar * per_group) / 2 + index * bar
+            counts = s.counts[month_index] if month_index < len(s.counts) else None
+            small = bool(counts) and 0 < counts[1] < SMALL_SAMPLE
+            y = y_for(value or 0, top)
+            if counts and counts[1] and bar >= SIZE_LABEL_MIN_BAR:
+                # The sample size over each bar (a star when small), even over a bar of zero.
+                sizes.append(
+                    f'<text x="{_coordinate(x + bar / 2)}" y="{_coordinate(y - 3)}" '
+                    f'text-anchor="middle" font-size="9">{counts[1]}{"*" if small else ""}</text>'
+                )
             if not value:  # no sessions, or none with the event: a bar of no height says
                 continue  # nothing and cannot be pointed at; the table gives its figures
-            x = month_index * group_width + (group_width - bar * per_group) / 2 + index * bar
-            y = y_for(value, top)
-            counts = s.counts[month_index] if month_index < len(s.counts) else None
             tip = f"{s.name}, {month_names[month_index]}: {_percent(round(value, 1))}"
             if counts:
                 tip += f" ({counts[0]} of {counts[1]} sessions)"
+            if small:
+                tip += ": a small sample, read with care"
+            pale = ' fill-opacity="0.45"' if small else ""
             out.append(
                 f'<rect x="{_coordinate(x)}" y="{_coordinate(y)}" width="{bar_width}" '
-                f'height="{_coordinate(PLOT_HEIGHT - y)}"><title>{escape(tip)}</title></rect>'
+                f'height="{_coordinate(PLOT_HEIGHT - y)}"{pale}><title>{escape(tip)}</title></rect>'
             )
         out.append("</g>")
+    out.extend(sizes)
     # Month labels.
     for month_index, (name, year) in enumerate(month_axis_labels(months)):
         x = (month_index + 0.5) * group_width
@@ -253,6 +270,10 @@ def legend(series: Sequence[Series], references: Sequence[Reference] = ()) -> Ma
             f'stroke-dasharray="{dash}"/></svg> {escape(reference.label)} '
             f"({escape(_percent(reference.value))})</li>"
         )
+    items.append(
+        f"<li>Above each bar: the sessions it counts; a star and a paler bar: fewer than "
+        f"{SMALL_SAMPLE} sessions, too few for the rate to mean much.</li>"
+    )
     return Markup('<ul class="legend">' + "".join(items) + "</ul>")
 
 

@@ -18,7 +18,7 @@ from safety.audit import services as audit
 from safety.auth import policy
 from safety.auth.models import User
 from safety.checklists.models import Flag, FlagStatus, Severity, TreatmentSession
-from safety.clinics.models import Clinic
+from safety.clinics.models import Clinic, Patient
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound
 from safety.extensions import db
@@ -40,6 +40,8 @@ class FlagRow:
     session_date: date
     clinic: str
     practitioner: str
+    #: The patient's name: the queue is worked by people who call the patient back.
+    patient: str
     is_urgent: bool
     can_acknowledge: bool
 
@@ -92,9 +94,18 @@ def list_flags(
     found = {}
     if ids:
         details = (
-            select(Flag, TS.session_date, TS.practitioner_id, Clinic.name, User.name)
+            select(
+                Flag,
+                TS.session_date,
+                TS.practitioner_id,
+                Clinic.name,
+                User.name,
+                Patient.given_name,
+                Patient.family_name,
+            )
             .join(TS, TS.id == Flag.session_id)
             .join(Clinic, Clinic.id == TS.clinic_id)
+            .join(Patient, Patient.id == TS.patient_id)
             .join(User, User.id == TS.practitioner_id)
             .where(Flag.id.in_(ids))
             # The patient's answer behind an escalation is read on the queue itself.
@@ -104,13 +115,14 @@ def list_flags(
     count, capped = capped_count(matching)
     result = []
     for flag_id in ids:
-        flag, session_date, practitioner_id, clinic, practitioner = found[flag_id]
+        flag, session_date, practitioner_id, clinic, practitioner, given, family = found[flag_id]
         result.append(
             FlagRow(
                 flag=flag,
                 session_date=session_date,
                 clinic=clinic,
                 practitioner=practitioner,
+                patient=f"{given} {family}",
                 is_urgent=flag.kind in rules.URGENT_KINDS and flag.status != FlagStatus.RESOLVED,
                 can_acknowledge=flag.status == FlagStatus.OPEN
                 and policy.can_acknowledge_flags_of(actor, practitioner_id),

@@ -32,6 +32,7 @@ from safety.review.queries import Page
 from safety.review.recent import Recent
 from safety.review.rules import dashboard as dashboard_rules
 from safety.review.rules import flags as flag_rules
+from safety.review.rules import history as history_rules
 from safety.review.rules import records as record_rules
 from safety.review.rules.lots import LotQuery
 from safety.review.rules.records import RecordFilters
@@ -135,7 +136,12 @@ def _render_record(template: str, session_id: int, **context):
         lambda: records.record_detail(current_user, session_id), shown=(), keep_loaded=True
     )
     return render_template(
-        template, detail=detail, record_rules=record_rules, flag_rules=flag_rules, **context
+        template,
+        detail=detail,
+        history=history_rules.fold_views(detail.history),
+        record_rules=record_rules,
+        flag_rules=flag_rules,
+        **context,
     )
 
 
@@ -225,7 +231,8 @@ def resolve_flag(flag_id: int):
         flag=flags.get_flag(current_user, flag_id),
         form=form,
         errors=errors,
-        back=form.back.data,
+        # Started from a record ("Resolve with a note" links carry ?back=record): go back there.
+        back=form.back.data if form.is_submitted() else request.args.get("back"),
         flag_rules=flag_rules,
     ), 400 if errors else 200
 

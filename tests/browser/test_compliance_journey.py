@@ -71,7 +71,12 @@ def test_a_compliance_officer_reviews_acknowledges_traces_and_exports(journey, r
     journey.check(page, "dashboard")
 
     # Records, filtered to one clinic with flags.
-    page.get_by_role("navigation", name="Review").get_by_role("link", name="Records").click()
+    # One navigation: the top bar marks the page; there is no second tab bar.
+    expect(page.get_by_role("navigation", name="Review")).to_have_count(0)
+    expect(page.get_by_role("navigation", name="Main").locator("[aria-current=page]")).to_have_text(
+        "Dashboard"
+    )
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Records").click()
     expect(page.get_by_role("heading", name="Records", exact=True)).to_be_visible()
     expect(page.locator("p.count")).to_have_text("3 records match.")
     journey.check(page, "records")
@@ -100,14 +105,14 @@ def test_a_compliance_officer_reviews_acknowledges_traces_and_exports(journey, r
     assert flag.status == "acknowledged"
 
     # The queue shows it acknowledged, still waiting for a resolution.
-    page.get_by_role("navigation", name="Review").get_by_role("link", name="Flags").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Flags").click()
     row = page.locator(f'tr[id="flag-{flag.id}"]')
     expect(row).to_contain_text("Acknowledged")
     expect(row.get_by_role("link", name=re.compile("^Resolve"))).to_be_visible()
     journey.check(page, "flags-queue")
 
     # Trace the lot across both clinics.
-    page.get_by_role("navigation", name="Review").get_by_role("link", name="Lot trace").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Lot trace").click()
     journey.check(page, "lot-trace-form")
     page.get_by_label("Lot number").fill("LOT-RECALL-1")
     page.get_by_role("button", name="Trace the lot").click()

@@ -147,7 +147,49 @@ def test_the_start_page_lists_the_clinics_patients_to_choose_from(
     page = signed_in.get("/sessions/new")
 
     assert page.status_code == 200
-    assert f'<option value="{patient_id}">Ada Lovelace</option>' in page.get_data(as_text=True)
+    # Each patient is a button that starts their session in one tap.
+    button = re.search(
+        rf'<button type="submit" name="patient_id" value="{patient_id}"[^>]*>\s*'
+        r'<span class="name">Ada Lovelace</span>\s*<span class="meta">First visit',
+        page.get_data(as_text=True),
+    )
+    assert button is not None
+
+
+def test_the_picker_puts_the_last_seen_patient_first_and_a_posted_search_filters_it(
+    signed_in, practitioner, make_patient, make_session
+):
+    user = db.session.get(User, practitioner.id)
+    first = make_patient(user, given_name="Ann", family_name="Early")
+    seen = make_patient(user, given_name="Zed", family_name="Seen")
+    make_session(user, patient=seen)
+    first_id, seen_id = first.id, seen.id
+
+    listed = signed_in.get("/sessions/new").get_data(as_text=True)
+    assert listed.index("Zed Seen") < listed.index("Ann Early")
+    assert "Last visit" in listed.split("Zed Seen")[1].split("</button>")[0]
+
+    # The search is posted (a name never goes into a URL) and starts nothing.
+    found = post_form(signed_in, "/sessions/new", {"q": "ann"})
+    assert found.status_code == 200
+    assert f'value="{first_id}"' in found.get_data(as_text=True)
+    assert f'value="{seen_id}"' not in found.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(TreatmentSession.id))) == 1
+    nobody = post_form(signed_in, "/sessions/new", {"q": "100%_"})
+    assert "No patient of your clinic has a name containing" in nobody.get_data(as_text=True)
+
+
+def test_the_today_page_starts_a_recent_patients_session_in_one_tap(
+    signed_in, practitioner, make_patient
+):
+    patient_id = new_patient(make_patient, practitioner)
+    today = signed_in.get("/sessions/").get_data(as_text=True)
+    assert f'name="patient_id" value="{patient_id}"' in today
+    assert 'action="/sessions/new"' in today
+
+    started = post_form(signed_in, "/sessions/new", {"patient_id": patient_id})
+    assert started.status_code == 302
+    assert record(session_id_from(started.headers["Location"])).patient_id == patient_id
 
 
 def test_adding_a_new_patient_starts_their_session(signed_in, practitioner):
@@ -753,7 +795,10 @@ def test_signing_shows_the_printed_name_meaning_local_time_and_content_hash(
     assert "Performed and verified these checks" in words
     local = local_time(signed.signed_dt, "America/Toronto")
     assert local.endswith(("EST", "EDT"))
-    assert f"Signed {local}" in words
+    assert f"Performed and verified these checks, {local}." in words
+    # The hash and the UTC time are kept for auditors, in a details box.
+    assert "Integrity details" in words
+    assert f"Signed at {signed.signed_dt:%Y-%m-%d %H:%M:%S} UTC." in words
     hashes = re.findall(r"\b[0-9a-f]{64}\b", page.get_data(as_text=True))
     assert hashes == [signed.content_hash]
     assert 'name="password"' not in page.get_data(as_text=True)
@@ -834,8 +879,8 @@ def test_a_count_discrepancy_signed_with_a_note_raises_a_critical_flag_on_the_re
     page = signed_in.get(f"/sessions/{session_id}")
     words = text_of(page)
     assert "Flags for compliance" in words
-    assert "Critical: Needle counts do not reconcile: 6 used / 5 removed." in words
-    assert "Critical: Needle counts do not reconcile: 6 opened / 5 disposed." in words
+    assert "Critical. Needle counts do not reconcile: 6 used / 5 removed." in words
+    assert "Critical. Needle counts do not reconcile: 6 opened / 5 disposed." in words
     assert "Plinth and floor searched" in words
 
 
@@ -967,3 +1012,130 @@ def test_a_phase_saved_from_another_tablet_meanwhile_is_shown_beside_yours_and_n
 
     assert again.status_code == 302
     assert [e.notes.get("signin.skin_ok") for e in entries_of(session_id)] == [their_note, "Mine."]
+
+
+# --- save and sign from the last phase ----------------------------------------------------
+
+
+def test_the_last_phase_offers_save_and_sign_once_the_others_are_saved(
+    signed_in, practitioner, make_session
+):
+    early = new_session(make_session, practitioner, phases=("signin",))
+    ready = new_session(make_session, practitioner, phases=("signin", "timeout"))
+
+    assert 'value="sign"' not in signed_in.get(phase_url(early, "signout")).get_data(as_text=True)
+    assert 'value="sign"' not in signed_in.get(phase_url(ready, "timeout")).get_data(as_text=True)
+    page = signed_in.get(phase_url(ready, "signout")).get_data(as_text=True)
+    assert '<button type="submit" name="action" value="sign"' in page
+    assert 'autocomplete="current-password"' in page
+
+
+def test_save_and_sign_signs_a_clean_checklist_in_one_tap(signed_in, practitioner, make_session):
+    session_id = new_session(make_session, practitioner, phases=("signin", "timeout"))
+
+    response = fill(signed_in, session_id, "signout", {"action": "sign", "password": PASSWORD})
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/sessions/{session_id}"
+    signed = record(session_id)
+    assert signed.is_signed and signed.signer_name == "Grace Hopper"
+    # The password is the signature's, never an answer.
+    assert all("password" not in entry.answers for entry in entries_of(session_id))
+    assert all("action" not in entry.answers for entry in entries_of(session_id))
+
+
+def test_save_and_sign_without_the_password_saves_nothing_and_says_so_beside_it(
+    signed_in, practitioner, make_session
+):
+    session_id = new_session(make_session, practitioner, phases=("signin", "timeout"))
+
+    response = fill(signed_in, session_id, "signout", {"action": "sign", "password": ""})
+
+    assert response.status_code == 400
+    assert_message_beside(response, "password", "Enter your password to sign.")
+    assert "signout" not in {e.phase for e in entries_of(session_id)}
+    assert not record(session_id).is_signed
+
+
+def test_save_and_sign_with_a_wrong_password_keeps_the_phase_and_refuses_the_signature(
+    signed_in, practitioner, make_session
+):
+    session_id = new_session(make_session, practitioner, phases=("signin", "timeout"))
+
+    response = fill(signed_in, session_id, "signout", {"action": "sign", "password": "wrong"})
+
+    assert response.status_code == 400
+    assert_message_beside(response, "password", "That password is not right")
+    assert "signout" in {e.phase for e in entries_of(session_id)}
+    assert not record(session_id).is_signed
+
+
+def test_save_and_sign_shows_the_flags_first_instead_of_signing(
+    signed_in, practitioner, make_session
+):
+    session_id = new_session(make_session, practitioner, phases=("signin", "timeout"))
+
+    response = fill(
+        signed_in,
+        session_id,
+        "signout",
+        {
+            "signout.bruising": "large",
+            "signout.bruising.note": "A large bruise at L4.",
+            "action": "sign",
+            "password": PASSWORD,
+        },
+    )
+
+    assert response.status_code == 302
+    assert not record(session_id).is_signed
+    page = text_of(signed_in.get(response.headers["Location"]))
+    assert "Read what signing will raise before you sign." in page
+    assert "Signing will raise these flags for compliance" in page
+
+
+# --- the follow-up is the patient's ---------------------------------------------------------
+
+
+def test_the_follow_up_choice_shows_the_patients_contact_and_offers_only_reachable_channels(
+    signed_in, practitioner, make_session
+):
+    session_id = new_session(make_session, practitioner, phases=("signin", "timeout"))
+
+    page = signed_in.get(phase_url(session_id, "signout")).get_data(as_text=True)
+
+    email = re.search(r'<input type="radio" name="signout.followup" value="email"[^>]*>', page)
+    sms = re.search(r'<input type="radio" name="signout.followup" value="sms"[^>]*>', page)
+    assert email and "disabled" not in email.group(0)
+    assert sms and "disabled" in sms.group(0)  # the factory's patient has no mobile number
+    assert "Email ada@example.org; mobile none on file." in page
+
+
+def test_the_signing_form_says_what_will_be_sent_and_when(signed_in, practitioner, make_session):
+    session_id = new_session(make_session, practitioner, phases=("signin", "timeout", "signout"))
+
+    page = text_of(signed_in.get(f"/sessions/{session_id}"))
+
+    assert re.search(
+        r"Signing now sends by email to ada@example\.org: the 24-hour check on \w{3} \d\d \w{3} "
+        r"at \d\d:\d\d and the 7-day site check on",
+        page,
+    ), page
+
+
+def test_the_today_page_cancels_a_session_started_by_mistake_with_a_reason(
+    signed_in, practitioner, make_session
+):
+    mistaken = new_session(make_session, practitioner)
+    signed = new_session(make_session, practitioner, phases=CLEAN_PHASES, sign=True)
+
+    today = signed_in.get("/sessions/").get_data(as_text=True)
+    assert f'action="/sessions/{mistaken}/cancel"' in today
+    assert f'action="/sessions/{signed}/cancel"' not in today
+
+    response = post_form(
+        signed_in, f"/sessions/{mistaken}/cancel", {"reason": "Started for the wrong patient."}
+    )
+    assert response.status_code == 302
+    assert record(mistaken).is_cancelled
+    assert record(mistaken).cancel_reason == "Started for the wrong patient."

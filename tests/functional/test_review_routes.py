@@ -338,7 +338,7 @@ def test_the_dashboard_keeps_its_monthly_figures_for_a_while_says_since_when_and
     assert "Sessions 3 started in the period" in first
     assert "High: 1" in first
     assert re.search(
-        r"Sessions, completion and the monthly figures as of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: "
+        r"Sessions, completion and the monthly figures as of \d\d \w{3} \d{4}, \d\d:\d\d:\d\d UTC: "
         r"they are counted again at most every 60 seconds\. Flags, follow-ups and the audit "
         r"trail are as of now\.",
         first,
@@ -829,3 +829,42 @@ def test_a_very_long_filter_value_never_gives_a_server_error(client, world):
         "/review/records?after=" + "x" * 5000,
     ]:
         assert client.get(address).status_code in (200, 400)
+
+
+def test_resolve_started_from_a_record_carries_the_way_back_to_it(client, world):
+    sign_in(client, world, "compliance")
+    record = client.get(f"/review/records/{world.ada_record}").get_data(as_text=True)
+    link = f"/review/flags/{world.ada_flag}/resolve?back=record"
+    assert link in record
+
+    form = client.get(link).get_data(as_text=True)
+
+    assert '<input type="hidden" name="back" value="record">' in form
+    assert f'href="/review/records/{world.ada_record}">Cancel</a>' in form
+
+
+def test_the_flags_queue_names_the_patient_of_each_flag(client, world):
+    sign_in(client, world, "compliance")
+
+    queue = page_text(client.get("/review/flags?status=all"))
+
+    assert "Pat Harbourside" in queue and "Quinn Quayside" in queue
+
+
+def test_the_record_puts_its_flags_and_answers_before_the_signature(client, world):
+    sign_in(client, world, "compliance")
+
+    record = page_text(client.get(f"/review/records/{world.ada_record}"))
+
+    assert record.index("Flags") < record.index("Sign in") < record.index("Signature")
+
+
+def test_the_history_folds_a_readers_repeated_views_into_one_line(client, world):
+    sign_in(client, world, "compliance")
+    for _ in range(3):
+        client.get(f"/review/records/{world.ada_record}")
+
+    printed = page_text(client.get(f"/review/records/{world.ada_record}/print"))
+
+    assert "Viewed the record (4 times)" in printed
+    assert count("session.view") == 4  # every view is still audited

@@ -87,7 +87,21 @@ def test_a_month_without_events_draws_no_bar_of_no_height():
     )
 
     tips = [bar.find(f"{SVG}title").text for bar in svg.findall(f".//{SVG}rect")]
-    assert tips == ["Harbour, Feb 2026: 12.5 % (1 of 8 sessions)"]
+    assert tips == ["Harbour, Feb 2026: 12.5 % (1 of 8 sessions): a small sample, read with care"]
+
+
+def test_each_bar_shows_its_sample_size_and_a_small_sample_is_pale_and_starred():
+    svg = ElementTree.fromstring(
+        str(_chart(series=[charts.Series("Harbour", (10.0, 12.5), ((2, 20), (1, 8)))]))
+    )
+
+    sizes = [text.text for text in svg.findall(f".//{SVG}text") if text.get("font-size") == "9"]
+    assert sizes == ["20", "8*"]
+    opacity = {
+        bar.find(f"{SVG}title").text[:17]: bar.get("fill-opacity")
+        for bar in svg.findall(f".//{SVG}rect")
+    }
+    assert opacity == {"Harbour, Jan 2026": None, "Harbour, Feb 2026": "0.45"}
 
 
 def test_taller_bars_stand_for_higher_rates():

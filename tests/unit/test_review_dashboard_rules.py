@@ -91,7 +91,8 @@ def test_the_pain_caption_says_which_scores_count():
 
 
 def test_a_period_covers_whole_calendar_months_ending_with_this_one():
-    assert rules.period_bounds(date(2026, 3, 15), 3) == (date(2026, 1, 1), date(2026, 3, 31))
+    # The period ends today: no day that has not happened yet.
+    assert rules.period_bounds(date(2026, 3, 15), 3) == (date(2026, 1, 1), date(2026, 3, 15))
     assert rules.period_bounds(date(2026, 1, 31), 2) == (date(2025, 12, 1), date(2026, 1, 31))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from safety.risks.rules import load_register
@@ -217,11 +217,14 @@ def add_months(month_start: date, months: int) -> date:
 
 
 def period_bounds(today: date, months: int) -> tuple[date, date]:
-    """Return the first and last day of the `months` calendar months ending with today's."""
+    """Return the first day of the `months` calendar months ending with today's, and today.
+
+    The period ends today, not at the end of the month: "the last 12 months" never reaches
+    into days (or months) that have not happened yet (issue 17).
+    """
     this_month = today.replace(day=1)
     start = add_months(this_month, -(months - 1))
-    end = add_months(this_month, 1) - timedelta(days=1)
-    return start, end
+    return start, today
 
 
 def month_keys(start: date, end: date) -> tuple[str, ...]:

@@ -6,8 +6,10 @@ the history names a phase as the record page does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
 
 from safety.review.rules.flags import kind_label
 
@@ -57,3 +59,40 @@ def history_summary(
     if action.startswith("flag.") and details.get("kind"):
         return f"{kind_label(str(details['kind']))} ({details.get('severity', '')})"
     return ""
+
+
+class _Event(Protocol):
+    created_dt: datetime
+    actor: str
+    action: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    """One line of a record's history: an event, or a run of the same reader's views."""
+
+    event: Any
+    #: How many views this line stands for (1 for any other event).
+    count: int = 1
+    #: The last view of the run, when it stands for more than one.
+    until: datetime | None = None
+
+
+def fold_views(events: Sequence[_Event]) -> list[HistoryLine]:
+    """Fold a run of one person's "Viewed the record" lines into one, with how many and until
+    when: every view is still audited, but the printed history stays readable (issue 17)."""
+    viewed = action_label("session.view")
+    lines: list[HistoryLine] = []
+    for event in events:
+        last = lines[-1] if lines else None
+        if (
+            last is not None
+            and event.action == viewed
+            and last.event.action == viewed
+            and last.event.actor == event.actor
+        ):
+            lines[-1] = HistoryLine(last.event, last.count + 1, event.created_dt)
+            continue
+        lines.append(HistoryLine(event))
+    return lines

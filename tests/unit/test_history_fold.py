@@ -1,0 +1,51 @@
+"""A record's printed history folds a run of one person's views into one line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from safety.review.rules.history import action_label, fold_views
+
+START = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Event:
+    created_dt: datetime
+    actor: str
+    action: str
+    summary: str = ""
+
+
+def at(minutes: int, actor: str, action: str) -> Event:
+    return Event(START + timedelta(minutes=minutes), actor, action_label(action))
+
+
+def test_a_run_of_one_readers_views_becomes_one_line_with_how_many_and_until_when():
+    events = [
+        at(0, "Ada", "session.sign"),
+        at(5, "Cora", "session.view"),
+        at(6, "Cora", "session.view"),
+        at(9, "Cora", "session.view"),
+        at(10, "Dan", "session.view"),
+        at(11, "Cora", "session.view"),
+    ]
+
+    lines = fold_views(events)
+
+    assert [(line.event.actor, line.event.action, line.count) for line in lines] == [
+        ("Ada", "Signed the checklist", 1),
+        ("Cora", "Viewed the record", 3),
+        ("Dan", "Viewed the record", 1),
+        ("Cora", "Viewed the record", 1),
+    ]
+    assert lines[1].event.created_dt == START + timedelta(minutes=5)
+    assert lines[1].until == START + timedelta(minutes=9)
+    assert lines[2].until is None
+
+
+def test_other_repeated_events_are_never_folded():
+    events = [at(0, "Ada", "session.phase_submit"), at(1, "Ada", "session.phase_submit")]
+
+    assert [line.count for line in fold_views(events)] == [1, 1]
