@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -50,6 +50,39 @@ def new_patient():
         errors = field_errors(form)
     status = 400 if errors else 200
     return render_template("clinics/new_patient.html", form=form, errors=errors), status
+
+
+@bp.route("/<id:patient_id>/edit", methods=["GET", "POST"])
+@role_required("practitioner")
+def edit_patient(patient_id: int):
+    """Correct a patient's name, contact details, consent to follow-up or language."""
+    patient = clinics.get_patient(current_user, patient_id)
+    form = PatientForm(obj=None if request.method == "POST" else patient)
+    errors: dict[str, str] = {}
+    if form.validate_on_submit():
+        result = run_use_case(
+            lambda: clinics.update_patient(
+                current_user,
+                patient_id,
+                given_name=form.given_name.data or "",
+                family_name=form.family_name.data or "",
+                email=form.email.data,
+                phone=form.phone.data,
+                is_followup_consent=form.is_followup_consent.data,
+                language=form.language.data or "",
+            )
+        )
+        if isinstance(result, Refused):
+            errors = result.errors
+        else:
+            flash(_("Details saved.") if result else _("Nothing was changed."), "success")
+            return redirect(url_for("clinics.patients"))
+    elif form.is_submitted():
+        errors = field_errors(form)
+    status = 400 if errors else 200
+    return render_template(
+        "clinics/edit_patient.html", form=form, patient=patient, errors=errors
+    ), status
 
 
 @bp.post("/<id:patient_id>/language")

@@ -48,6 +48,43 @@ def add_patient(
     """Register a patient at the practitioner's clinic, written to in `language`."""
     if not policy.can_add_patient(actor):
         raise NotFound()
+    fields = _patient_fields(
+        given_name,
+        family_name,
+        email,
+        phone,
+        is_followup_consent,
+        language,
+        N_("The patient was not added."),
+    )
+    patient = Patient(
+        clinic_id=policy.working_clinic_id(actor),
+        **fields,
+        created_by_id=actor.id,
+        created_dt=now or utcnow(),
+    )
+    db.session.add(patient)
+    db.session.flush()
+    audit.record(
+        "patient.create",
+        actor=actor,
+        obj=patient,
+        details={"followup_consent": is_followup_consent, "language": language},
+        now=now,
+    )
+    return patient
+
+
+def _patient_fields(
+    given_name: str,
+    family_name: str,
+    email: str | None,
+    phone: str | None,
+    is_followup_consent: bool,
+    language: str,
+    refusal: str,
+) -> dict:
+    """A patient's details cleaned, or a DomainError naming each field to correct."""
     given_name, family_name = given_name.strip(), family_name.strip()
     email = (email or "").strip().lower() or None
     phone = (phone or "").strip() or None
@@ -65,28 +102,58 @@ def add_patient(
     if is_followup_consent and not (email or phone):
         errors["email"] = N_("Follow-up needs an email address or a phone number.")
     if errors:
-        raise DomainError(N_("The patient was not added."), errors)
-    patient = Patient(
-        clinic_id=policy.working_clinic_id(actor),
-        given_name=given_name,
-        family_name=family_name,
-        email=email,
-        phone=phone,
-        is_followup_consent=is_followup_consent,
-        language=language,
-        created_by_id=actor.id,
-        created_dt=now or utcnow(),
+        raise DomainError(refusal, errors)
+    return {
+        "given_name": given_name,
+        "family_name": family_name,
+        "email": email,
+        "phone": phone,
+        "is_followup_consent": bool(is_followup_consent),
+        "language": language,
+    }
+
+
+def update_patient(
+    actor: User,
+    patient_id: int,
+    *,
+    given_name: str,
+    family_name: str,
+    email: str | None,
+    phone: str | None,
+    is_followup_consent: bool,
+    language: str,
+    now: datetime | None = None,
+) -> list[str]:
+    """Correct a patient's details (name, contact, consent to follow-up, language); returns
+    the fields that changed. Audited by field name and, for consent and language, the new
+    value; the contact details themselves stay out of the audit trail. Messages already
+    scheduled go to the details in force when they are sent."""
+    patient = get_patient(actor, patient_id)
+    if not policy.can_add_patient(actor):
+        raise NotFound()
+    fields = _patient_fields(
+        given_name,
+        family_name,
+        email,
+        phone,
+        is_followup_consent,
+        language,
+        N_("The patient's details were not saved."),
     )
-    db.session.add(patient)
+    changed = [name for name, value in fields.items() if getattr(patient, name) != value]
+    if not changed:
+        return changed
+    for name in changed:
+        setattr(patient, name, fields[name])
     db.session.flush()
-    audit.record(
-        "patient.create",
-        actor=actor,
-        obj=patient,
-        details={"followup_consent": is_followup_consent, "language": language},
-        now=now,
-    )
-    return patient
+    details: dict = {"changed": changed}
+    if "is_followup_consent" in changed:
+        details["followup_consent"] = fields["is_followup_consent"]
+    if "language" in changed:
+        details["language"] = fields["language"]
+    audit.record("patient.update", actor=actor, obj=patient, details=details, now=now)
+    return changed
 
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
