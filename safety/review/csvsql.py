@@ -36,7 +36,7 @@ def drain(buffer: io.StringIO) -> str:
     return text
 
 
-def _header_line(header: Sequence[str]) -> str:
+def header_line(header: Sequence[str]) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerow(header)
     return buffer.getvalue()
@@ -187,6 +187,59 @@ def _pack_lots_postgresql(element, compiler, **kw) -> str:
     )
 
 
+class NotesText(FunctionElement):
+    """A signed record's deviation notes as 'linkId: note; ...' (by linkId), or NULL."""
+
+    type = String()
+    name = "notes_text"
+    inherit_cache = True
+
+
+@compiles(NotesText)
+def _notes_text_sqlite(element, compiler, **kw) -> str:
+    notes = compiler.process(element.clauses, **kw)
+    return (
+        "(SELECT group_concat(key || ': ' || value, '; ') FROM "
+        f"(SELECT key, value FROM json_each({notes}) ORDER BY key))"
+    )
+
+
+@compiles(NotesText, "postgresql")
+def _notes_text_postgresql(element, compiler, **kw) -> str:
+    notes = compiler.process(element.clauses, **kw)
+    return (
+        "(SELECT string_agg(key || ': ' || value, '; ' ORDER BY key) "
+        f"FROM jsonb_each_text({notes}))"
+    )
+
+
+class AddendaText(FunctionElement):
+    """A record's signed addenda, oldest first, as 'signer (reason): text | ...', or NULL."""
+
+    type = String()
+    name = "addenda_text"
+    inherit_cache = True
+
+
+@compiles(AddendaText)
+def _addenda_text_sqlite(element, compiler, **kw) -> str:
+    session_id = compiler.process(element.clauses, **kw)
+    return (
+        "(SELECT group_concat(a.signer_name || ' (' || a.reason || '): ' || a.body, ' | ') "
+        f"FROM (SELECT signer_name, reason, body FROM addenda WHERE addenda.session_id = "
+        f"{session_id} ORDER BY id) AS a)"
+    )
+
+
+@compiles(AddendaText, "postgresql")
+def _addenda_text_postgresql(element, compiler, **kw) -> str:
+    session_id = compiler.process(element.clauses, **kw)
+    return (
+        "(SELECT string_agg(a.signer_name || ' (' || a.reason || '): ' || a.body, ' | ' "
+        f"ORDER BY a.id) FROM addenda a WHERE a.session_id = {session_id})"
+    )
+
+
 # --- SQLite: lines printed by the database ---------------------------------------------------
 
 
@@ -250,7 +303,7 @@ def printed_lines(
     pass on, and takes about 1.5 times as long (bench/RESULTS.md). The cursor steps through the
     result as it is fetched, so memory stays flat.
     """
-    yield _header_line(header)
+    yield header_line(header)
     # An OFFSET keeps SQLite from flattening the subquery into the outer SELECT (see "query
     # flattening" in sqlite.org/optoverview.html): each cell is computed once, although
     # CsvField reads it twice, and the lines come out in the subquery's order.
@@ -307,7 +360,7 @@ def copy_lines(header: Sequence[str], query: Select) -> Iterator[str]:
     (so an empty cell is never quoted), and each row's line feed becomes CRLF outside quoted
     cells.
     """
-    yield _header_line(header)
+    yield header_line(header)
     as_text = query.with_only_columns(
         *(func.nullif(cast(c, Text), literal_column("''")) for c in query.selected_columns)
     )

@@ -1,5 +1,6 @@
-"""The CSV export of signed records: one row per record, one column per checklist item, and
-a last row with the latest signed audit checkpoint, the evidence the file can be held to.
+"""The CSV export of signed records: two header rows (the columns named for people, then their
+keys for programs), one row per record, one column per checklist item, and a last row with
+the latest signed audit checkpoint, the evidence the file can be held to.
 
 The rows are the record list's (same scope, same filters, `records.record_conditions`),
 signed only; the database writes every cell (`csvsql`), so streaming a million records is a
@@ -12,8 +13,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import ColumnElement, Select, String, select, type_coerce
 
+from safety import i18n
 from safety.audit import services as audit
 from safety.auth.models import User
 from safety.checklists.models import TreatmentSession
@@ -26,6 +29,7 @@ from safety.review.queries import require_compliance
 from safety.review.records import cutoffs_for, record_conditions
 from safety.review.rules import export as rules
 from safety.review.rules.records import RecordFilters
+from safety.risks import translations
 from safety.risks.models import TemplateVersion
 
 TS = TreatmentSession
@@ -41,6 +45,23 @@ def _export_items() -> list[tuple[str, str]]:
 def export_columns() -> list[str]:
     """Return the CSV header: record metadata, then every linkId of every template version."""
     return [*rules.EXPORT_METADATA, *(k for k, _t in _export_items())]
+
+
+def export_labels() -> list[str]:
+    """Return the first header row, for people: the metadata's names and each item's question
+    in the reader's language, column for column with `export_columns`."""
+    language = i18n.current_language()
+    definitions = db.session.scalars(
+        select(TemplateVersion.definition).order_by(TemplateVersion.version)
+    ).all()
+    questions = rules.export_labels(definitions)
+    return [
+        *(gettext(label) for label in rules.EXPORT_METADATA_LABELS.values()),
+        *(
+            translations.said(questions[link_id], language, link_id=link_id)
+            for link_id, _type in rules.export_items(definitions)
+        ),
+    ]
 
 
 def _answer_column(link_id: str, item_type: str) -> ColumnElement[Any]:
@@ -63,6 +84,7 @@ def export_query(actor: User, filters: RecordFilters, *, now: datetime | None = 
         select(
             TS.id,
             csvsql.Cell(Clinic.name, None, "text"),
+            TS.patient_id,
             csvsql.Cell(TS.signer_name, None, "text"),
             type_coerce(TS.session_date, String),
             csvsql.UtcIso(TS.signed_dt),
@@ -70,6 +92,8 @@ def export_query(actor: User, filters: RecordFilters, *, now: datetime | None = 
             TS.content_hash,
             csvsql.FlagsText(TS.id),
             csvsql.Cell(csvsql.PackLots(TS.id), None, "text"),
+            csvsql.Cell(csvsql.NotesText(TS.notes), None, "text"),
+            csvsql.Cell(csvsql.AddendaText(TS.id), None, "text"),
             *(_answer_column(k, t) for k, t in _export_items()),
         )
         .outerjoin(Clinic, Clinic.id == TS.clinic_id)
@@ -104,9 +128,14 @@ def export_csv(
         lines = csvsql.printed_lines(
             header, query, rules.export_cells_without_separators(_export_items())
         )
-    return _ending_with(lines, rules.checkpoint_line(latest.body if latest else None))
+    return _around(
+        csvsql.header_line(export_labels()),
+        lines,
+        rules.checkpoint_line(latest.body if latest else None),
+    )
 
 
-def _ending_with(lines: Iterator[str], last: str) -> Iterator[str]:
+def _around(first: str, lines: Iterator[str], last: str) -> Iterator[str]:
+    yield first
     yield from lines
     yield last

@@ -129,7 +129,9 @@ def test_a_compliance_officer_reviews_acknowledges_traces_and_exports(journey, r
         page.get_by_role("link", name="Download the signed records as CSV").click()
     download = waiting.value
     assert download.suggested_filename.endswith(".csv")
-    *rows, checkpoint = csv.DictReader(io.StringIO(download.path().read_text(encoding="utf-8-sig")))
+    people, keys = download.path().read_text(encoding="utf-8-sig").split("\n", 1)
+    assert "Needle lots" in people  # the first row names the columns for people
+    *rows, checkpoint = csv.DictReader(io.StringIO(keys))
     assert checkpoint["record_id"] == "NeedleSafe audit checkpoint"
     assert len(rows) == 2
     assert {r["signout.bleeding"] for r in rows} == {"prolonged", "none"}

@@ -33,3 +33,11 @@ def read_csv(lines) -> list[list[str]]:
     *rows, checkpoint = csv.reader(io.StringIO("".join(lines)))
     assert checkpoint[0] == "NeedleSafe audit checkpoint", checkpoint
     return rows
+
+
+def read_records_csv(lines) -> list[list[str]]:
+    """The records CSV's rows from its keys row on: the first row names the columns for
+    people (checked to be as wide as the keys), the last carries the checkpoint."""
+    people, *rows = read_csv(lines)
+    assert len(people) == len(rows[0]) and people[0] == "Record", people[:3]
+    return rows

@@ -10,11 +10,13 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from review_helpers import NOW, read_csv
+from conftest import PASSWORD
+from review_helpers import NOW, read_csv, read_records_csv
 from sqlalchemy import create_engine, event, func, literal, select
 from sqlalchemy.dialects import postgresql
 
 from safety.audit.models import AuditEvent
+from safety.checklists import addenda
 from safety.checklists import services as checklists
 from safety.checklists.models import TreatmentSession
 from safety.errors import Forbidden
@@ -29,7 +31,7 @@ pytest_plugins = ["review_world"]
 def test_the_csv_has_a_column_per_linkid_and_a_row_per_signed_record(cast, small_history):
     lines = export.export_csv(cast.officer, RecordFilters(), now=NOW)
     db.session.commit()
-    rows = read_csv(lines)
+    rows = read_records_csv(lines)
 
     header = rows[0]
     assert header[: len(EXPORT_METADATA)] == list(EXPORT_METADATA)
@@ -42,7 +44,7 @@ def test_the_csv_has_a_column_per_linkid_and_a_row_per_signed_record(cast, small
 
 
 def test_the_csv_cells_read_as_a_person_would_write_them(cast, small_history):
-    rows = read_csv(export.export_csv(cast.officer, RecordFilters(), now=NOW))
+    rows = read_records_csv(export.export_csv(cast.officer, RecordFilters(), now=NOW))
     record = db.session.get(TreatmentSession, small_history["prolonged"])
     row = dict(zip(rows[0], next(r for r in rows if r[0] == str(record.id)), strict=True))
 
@@ -69,10 +71,40 @@ def test_free_text_that_looks_like_a_formula_is_exported_as_text(cast, make_reco
         answers={"timeout.needle_lot": ['=HYPERLINK("http://x")']},
     )
 
-    rows = read_csv(export.export_csv(cast.officer, RecordFilters(), now=NOW))
+    rows = read_records_csv(export.export_csv(cast.officer, RecordFilters(), now=NOW))
     row = dict(zip(rows[0], next(r for r in rows if r[0] == str(record_id)), strict=True))
 
     assert row["timeout.needle_lot"] == '\'=HYPERLINK("http://x")'
+
+
+def test_the_csv_names_its_columns_for_people_and_carries_patient_notes_and_addenda(
+    cast, make_record
+):
+    record_id = make_record(
+        cast.ada,
+        cast.pat,
+        day=date(2026, 3, 2),
+        answers={"timeout.skin_prepared": ["no"], "timeout.skin_prepared.note": ["wiped twice"]},
+    )
+    addenda.add_addendum(
+        cast.ada,
+        record_id,
+        reason="Late entry",
+        body="Patient rang: the bruise has faded.",
+        password=PASSWORD,
+    )
+    db.session.commit()
+
+    people, keys, *rows = read_csv(export.export_csv(cast.officer, RecordFilters(), now=NOW))
+    named = dict(zip(keys, people, strict=True))
+    row = dict(zip(keys, next(r for r in rows if r[0] == str(record_id)), strict=True))
+
+    assert named["record_id"] == "Record" and named["patient_id"] == "Patient ID"
+    assert named["timeout.skin_prepared"] != "timeout.skin_prepared"  # the question, in words
+    assert row["patient_id"] == str(cast.pat.id)
+    assert row["template_version"] != ""
+    assert "wiped twice" in row["notes"]
+    assert row["addenda"] == "Ada Author (Late entry): Patient rang: the bruise has faded."
 
 
 def written_by_the_csv_module(query) -> str:
@@ -111,7 +143,7 @@ def test_the_database_writes_the_csv_the_csv_module_would(cast, small_history, m
     for filters in (RecordFilters(clinic_id=cast.harbour.id, flag="any"), RecordFilters()):
         query = export.export_query(cast.officer, filters, now=NOW)
 
-        *lines, checkpoint = export.export_csv(cast.officer, filters, now=NOW)
+        people, *lines, checkpoint = export.export_csv(cast.officer, filters, now=NOW)
         written = "".join(lines)
 
         assert written == written_by_the_csv_module(query)
@@ -134,7 +166,7 @@ def test_sqlite_prints_lines_of_any_width_as_the_csv_module_would():
 
 
 def test_the_csv_respects_the_record_filters(cast, small_history):
-    rows = read_csv(
+    rows = read_records_csv(
         export.export_csv(cast.officer, RecordFilters(clinic_id=cast.lakeside.id), now=NOW)
     )
 
@@ -145,13 +177,14 @@ def test_the_csv_respects_the_record_filters(cast, small_history):
 
 
 def test_the_csv_streams_in_batches_with_the_same_rows(cast, small_history, monkeypatch):
-    whole = read_csv(export.export_csv(cast.officer, RecordFilters(), now=NOW))
+    whole = read_records_csv(export.export_csv(cast.officer, RecordFilters(), now=NOW))
     monkeypatch.setattr(csvsql, "EXPORT_BATCH", 3)
 
     chunks = list(export.export_csv(cast.officer, RecordFilters(), now=NOW))
 
-    assert len(chunks) == 1 + 3 + 1  # the header, 8 rows in batches of 3, 3 and 2, checkpoint
-    assert read_csv(chunks) == whole
+    # The people's header, the keys' header, 8 rows in batches of 3, 3 and 2, the checkpoint.
+    assert len(chunks) == 1 + 1 + 3 + 1
+    assert read_records_csv(chunks) == whole
 
 
 def test_the_export_is_audited_with_its_filters(cast, small_history):
@@ -170,7 +203,7 @@ def test_only_compliance_officers_export(cast, small_history):
 
 
 def test_the_same_patient_scope_applies_to_the_export_as_to_the_list(cast, small_history):
-    rows = read_csv(
+    rows = read_records_csv(
         export.export_csv(cast.officer, RecordFilters(patient_id=cast.quinn.id), now=NOW)
     )
 
@@ -244,7 +277,7 @@ def test_the_csv_names_every_lot_a_session_opened_first_pack_first(cast, make_re
             "timeout.pack2.expiry": ["2030-01-01"],
         },
     )
-    rows = read_csv(export.export_csv(cast.officer, RecordFilters(), now=NOW))
+    rows = read_records_csv(export.export_csv(cast.officer, RecordFilters(), now=NOW))
     row = dict(zip(rows[0], next(r for r in rows if r[0] == str(record_id)), strict=True))
 
     # The lot that looks like a formula is guarded, like every typed cell.

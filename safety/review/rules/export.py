@@ -2,6 +2,8 @@
 
 The record export has one column per linkId of every template version after the record's
 metadata; the database formats the cells (safety.review.csvsql) to the rules written here.
+It opens with two header rows: the columns named for people (the question as the newest
+version words it, in the reader's language), then their keys (linkIds) for programs.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from safety.languages import N_
 
 #: A cell starting with one of these is a formula to a spreadsheet; the quote keeps it text.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -50,18 +54,33 @@ def export_columns(definitions: Iterable[Mapping[str, Any]]) -> list[str]:
     return [link_id for link_id, _type in export_items(definitions)]
 
 
-#: Record metadata before the answer columns of a CSV export.
-EXPORT_METADATA = (
-    "record_id",
-    "clinic",
-    "practitioner",
-    "session_date",
-    "signed_utc",
-    "template_version",
-    "content_hash",
-    "flags",
-    "needle_lots",
-)
+def export_labels(definitions: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Return each linkId's question as the newest template version that has it words it."""
+    labels: dict[str, str] = {}
+    for definition in definitions:
+        for phase in definition.get("phases", ()):
+            for item in phase.get("items", ()):
+                labels[item["linkId"]] = item.get("text") or item["linkId"]
+    return labels
+
+
+#: Record metadata before the answer columns of a CSV export, with what the first header row
+#: calls each for people (the second row gives these keys, for programs).
+EXPORT_METADATA_LABELS = {
+    "record_id": N_("Record"),
+    "clinic": N_("Clinic"),
+    "patient_id": N_("Patient ID"),
+    "practitioner": N_("Practitioner"),
+    "session_date": N_("Session date"),
+    "signed_utc": N_("Signed (UTC)"),
+    "template_version": N_("Checklist version"),
+    "content_hash": N_("Content hash (SHA-256)"),
+    "flags": N_("Flags"),
+    "needle_lots": N_("Needle lots"),
+    "notes": N_("Notes"),
+    "addenda": N_("Addenda"),
+}
+EXPORT_METADATA = tuple(EXPORT_METADATA_LABELS)
 
 #: Metadata cells the database writes itself (an integer id, a formatted UTC time).
 _EXPORT_METADATA_WITHOUT_SEPARATORS = ("record_id", "signed_utc")
