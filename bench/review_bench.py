@@ -185,6 +185,8 @@ def timed(url: str, repeat: int = REPEAT) -> dict:
     from safety.checklists.models import TreatmentSession as TS
     from safety.clinics.models import Clinic
     from safety.demo import bulk
+    from safety.packs.models import SessionPack
+    from safety.packs.rules import normalise_lot
     from safety.review import dashboard, lots
     from safety.review.records import find_records
     from safety.review.rules.lots import LotQuery
@@ -245,9 +247,16 @@ def timed(url: str, repeat: int = REPEAT) -> dict:
             .order_by(func.count().desc(), TS.needle_lot)
             .limit(1)
         )
+        # A recall names a device by its UDI: the GTIN of a pack of that lot, with the lot.
+        gtin = db.session.scalar(
+            select(SessionPack.gtin)
+            .where(SessionPack.lot_key == normalise_lot(lot), SessionPack.gtin.is_not(None))
+            .limit(1)
+        )
         lot_counts = {}
         for name, query in (
             ("lot.exact", LotQuery(lot)),
+            ("lot.gtin", LotQuery(lot, gtin=gtin)),
             ("lot.prefix", LotQuery(lot[:6], is_prefix=True)),
             ("lot.prefix_year", LotQuery(lot[:4], is_prefix=True)),
         ):

@@ -57,12 +57,13 @@ CASES = {
     "records.deep_unflagged": ("Records, page 200 of the same (keyset)", 100, 1.5),
     "records.first_high": ("Records, first page: clinic + 12 months + high flags", 100, 1.5),
     "lot.exact": ("Lot trace, exact lot", 50, None),
+    "lot.gtin": ("Lot trace, GTIN + lot (a recall by UDI)", 50, None),
     "lot.prefix": ("Lot trace, prefix (one month of a brand)", 50, None),
     "lot.prefix_year": ("Lot trace, prefix (one year of a brand)", 50, None),
     "dashboard": ("Dashboard, 12 months, all clinics", 1000, 2.0),
 }
 #: Cases the issue names; the others are extra angles on the same screens.
-REQUIRED = {"records.first", "records.deep", "lot.exact", "lot.prefix", "dashboard"}
+REQUIRED = {"records.first", "records.deep", "lot.exact", "lot.gtin", "lot.prefix", "dashboard"}
 
 
 def log(message: str) -> None:
