@@ -13,12 +13,13 @@ from datetime import date
 from typing import Any
 
 from safety.hashing import canonical_json, sha256_hex
+from safety.languages import N_
 from safety.packs.rules import EXPIRED_PACK, PACKS_KEY
 from safety.risks.rules import Item, Option, Phase, Template
 
-NOTE_NEEDED = "Add a short note saying what was done about this answer."
-REQUIRED = "Answer this item."
-COUNT_NOTE_NEEDED = "The needle counts do not reconcile: say what was done before signing."
+NOTE_NEEDED = N_("Add a short note saying what was done about this answer.")
+REQUIRED = N_("Answer this item.")
+COUNT_NOTE_NEEDED = N_("The needle counts do not reconcile: say what was done before signing.")
 NOTE_MAX_LENGTH = 1000
 TEXT_MAX_LENGTH = 2000
 
@@ -84,7 +85,7 @@ def _read_value(item: Item, values: Sequence[str]) -> Any:
         codes = [v for v in dict.fromkeys(values) if v]
         unknown = [c for c in codes if item.option(c) is None]
         if unknown:
-            raise ValueError("Choose from the listed options.")
+            raise ValueError(N_("Choose from the listed options."))
         if item.exclusive in codes and len(codes) > 1:
             alone = item.option(item.exclusive)
             raise ValueError(f"“{alone.display}” cannot be chosen with another answer.")
@@ -94,11 +95,11 @@ def _read_value(item: Item, values: Sequence[str]) -> Any:
         return None
     if item.type == "boolean":
         if raw not in {"yes", "no"}:
-            raise ValueError("Choose yes or no.")
+            raise ValueError(N_("Choose yes or no."))
         return raw == "yes"
     if item.type == "integer":
         if not re.fullmatch(r"[+-]?\d{1,6}", raw):
-            raise ValueError("Enter a whole number, for example 6.")
+            raise ValueError(N_("Enter a whole number, for example 6."))
         number = int(raw)
         if item.min is not None and number < item.min:
             raise ValueError(f"Enter a number of at least {item.min}.")
@@ -109,10 +110,10 @@ def _read_value(item: Item, values: Sequence[str]) -> Any:
         try:
             return date.fromisoformat(raw).isoformat()
         except ValueError:
-            raise ValueError("Enter a date as YYYY-MM-DD, for example 2027-03-31.") from None
+            raise ValueError(N_("Enter a date as YYYY-MM-DD, for example 2027-03-31.")) from None
     if item.type == "choice":
         if item.option(raw) is None:
-            raise ValueError("Choose one of the listed options.")
+            raise ValueError(N_("Choose one of the listed options."))
         return raw
     limit = item.max_length or TEXT_MAX_LENGTH
     if len(raw) > limit:

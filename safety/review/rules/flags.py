@@ -11,20 +11,27 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from safety.checklists.rules import SEVERITIES
+from safety.languages import N_
 
 #: How each severity reads, most serious first.
-SEVERITY_LABELS = {severity: severity.capitalize() for severity in SEVERITIES}
+SEVERITY_LABELS = {
+    "critical": N_("Critical"),
+    "high": N_("High"),
+    "medium": N_("Medium"),
+    "low": N_("Low"),
+}
+assert tuple(SEVERITY_LABELS) == SEVERITIES
 #: Escalations from a patient's follow-up answers: they go to the top of every queue.
 URGENT_KINDS = ("emergency", "same_day")
 
 #: What the flags queue can show, with its label: unresolved (open or acknowledged) is where
 #: work starts.
 FLAG_STATUS_FILTERS = {
-    "unresolved": "Open or acknowledged",
-    "open": "Open",
-    "acknowledged": "Acknowledged",
-    "resolved": "Resolved",
-    "all": "All",
+    "unresolved": N_("Open or acknowledged"),
+    "open": N_("Open"),
+    "acknowledged": N_("Acknowledged"),
+    "resolved": N_("Resolved"),
+    "all": N_("All"),
 }
 
 
