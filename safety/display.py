@@ -15,6 +15,7 @@ from markupsafe import Markup, escape
 from safety import i18n, languages
 from safety.auth import policy
 from safety.auth import rules as auth_rules
+from safety.checklists.rules import Wording
 from safety.followup import rules as followup_rules
 from safety.followup import texts as followup_texts
 from safety.incidents.rules import incident_from_flag
@@ -133,6 +134,16 @@ def phase_hint(phase: Phase) -> str:
 
 def source_citation(source: Source) -> str:
     return translations.source_citation(source, i18n.current_language())
+
+
+def checklist_wording() -> Wording:
+    """The sign-off blockers said in the reader's language (checklists.rules.Wording)."""
+    return Wording(
+        gettext=translated,
+        phase_title=phase_title,
+        item_text=item_text,
+        stop_message=stop_message,
+    )
 
 
 def because(template: Any, condition: Any) -> str:

@@ -130,7 +130,7 @@ def _record_page(
         form=sign_form or SignForm(formdata=None),
         errors=sign_refused.errors if sign_refused else {},
         message=sign_refused.message if sign_refused else None,
-        blockers=services.signing_blockers(found) if unsigned else [],
+        blockers=services.signing_blockers(found, display.checklist_wording()) if unsigned else [],
         flags_preview=rules.flags_for(state.template, state.answers) if unsigned else [],
         followups=followups.timeline(found),
         stop=rules.stopped_by(state.template, state.answers),

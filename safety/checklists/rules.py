@@ -7,15 +7,34 @@ same rules hold in the browser form, the CLI and the tests.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from operator import attrgetter
 from typing import Any
 
 from safety.hashing import canonical_json, sha256_hex
 from safety.languages import N_
 from safety.packs.rules import EXPIRED_PACK, PACKS_KEY
 from safety.risks.rules import Item, Option, Phase, Template
+
+PHASE_NOT_DONE = N_("The %(phase)s phase has not been completed.")
+
+
+def _stop_message(item: Item) -> str:
+    return item.stop.message
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How the blockers are said: the template's own words and English by default, or the
+    reader's language when a caller passes its translations (safety.display's helpers)."""
+
+    gettext: Callable[[str], str] = str
+    phase_title: Callable[[Phase], str] = attrgetter("title")
+    item_text: Callable[[Item], str] = attrgetter("text")
+    stop_message: Callable[[Item], str] = _stop_message
+
 
 NOTE_NEEDED = N_("Add a short note saying what was done about this answer.")
 REQUIRED = N_("Answer this item.")
@@ -285,16 +304,22 @@ def sign_off_blockers(
     *,
     submitted: Iterable[str],
     session_date: date,
+    words: Wording | None = None,
 ) -> list[str]:
-    """Return why a checklist cannot be signed yet; empty when it can."""
+    """Return why a checklist cannot be signed yet; empty when it can.
+
+    In English unless `words` says it in the reader's language (the record page passes the
+    practitioner's); the rules stay free of Flask either way.
+    """
+    said = words or Wording()
     blockers: list[str] = []
     stop = stopped_by(template, answers)
     if stop is not None:
-        return [stop.stop.message]
+        return [said.stop_message(stop)]
     done = set(submitted)
     for phase in template.phases:
         if phase.id not in done:
-            blockers.append(f"The {phase.title} phase has not been completed.")
+            blockers.append(said.gettext(PHASE_NOT_DONE) % {"phase": said.phase_title(phase)})
             continue
         asked = {k: v for k, v in answers.items() if k in template.items_by_id}
         earlier = {k: v for k, v in asked.items() if template.items_by_id[k].phase != phase.id}
@@ -303,7 +328,10 @@ def sign_off_blockers(
             template, phase.id, own, notes, earlier_answers=earlier, session_date=session_date
         ).items():
             link_id = field_name.removesuffix(".note")
-            blockers.append(f"{phase.title}: {template.items_by_id[link_id].text} {message}")
+            item = template.items_by_id[link_id]
+            blockers.append(
+                f"{said.phase_title(phase)}: {said.item_text(item)} {said.gettext(message)}"
+            )
     return blockers
 
 

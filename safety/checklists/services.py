@@ -305,8 +305,8 @@ def submit_phase(
     return entry
 
 
-def signing_blockers(session: TreatmentSession) -> list[str]:
-    """Return why this checklist cannot be signed yet."""
+def signing_blockers(session: TreatmentSession, words: rules.Wording | None = None) -> list[str]:
+    """Return why this checklist cannot be signed yet (in `words`' language, English without)."""
     state = progress(session)
     return rules.sign_off_blockers(
         state.template,
@@ -314,6 +314,7 @@ def signing_blockers(session: TreatmentSession) -> list[str]:
         state.notes,
         submitted=state.submitted,
         session_date=session.session_date,
+        words=words,
     )
 
 

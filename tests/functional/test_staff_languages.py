@@ -20,6 +20,8 @@ from test_admin_routes import RISK_LEAFLET
 from safety import display
 from safety.audit.models import AuditEvent
 from safety.auth.models import User
+from safety.checklists import services as checklists
+from safety.checklists.models import TreatmentSession
 from safety.clinics.models import Patient
 from safety.dbtypes import utcnow
 from safety.extensions import db
@@ -314,6 +316,12 @@ def test_a_spanish_practitioner_works_a_session_through_in_spanish(
     words = page_words(signout)
     assert "Dolor durante la punción, de 0 (ninguno) a 10 (el peor imaginable)." in words
     assert "Guardar y firmar como Lucía Romero" in words
+    session = db.session.get(TreatmentSession, session.id)
+    with client.application.test_request_context():
+        g.language = "es"
+        blockers = checklists.signing_blockers(session, display.checklist_wording())
+    assert blockers == ["La fase Salida no se ha completado."]
+    assert checklists.signing_blockers(session) == ["The Sign out phase has not been completed."]
 
     signed = make_session(spanish, phases=ALL_PHASES, sign=True, patient=patient)
     record = client.get(f"/sessions/{signed.id}")
