@@ -23,7 +23,7 @@ from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, RecordedRefusal
 from safety.extensions import db
 from safety.hashing import canonical_json, hashed_time, sha256_hex
-from safety.languages import N_
+from safety.languages import N_, Said
 
 #: The meaning of an addendum signature, shown with it (21 CFR Part 11 §11.50).
 ADDENDUM_MEANING = N_("Authored and signed this correction")
@@ -85,11 +85,15 @@ def field_problems(reason: str, body: str, password: str) -> dict[str, str]:
     if not reason.strip():
         errors["reason"] = N_("Say why the record needs a correction.")
     elif len(reason) > REASON_MAX_LENGTH:
-        errors["reason"] = f"Keep the reason under {REASON_MAX_LENGTH} characters."
+        errors["reason"] = Said(
+            N_("Keep the reason under %(max)s characters."), max=REASON_MAX_LENGTH
+        )
     if not body.strip():
         errors["body"] = N_("Write the correction.")
     elif len(body) > BODY_MAX_LENGTH:
-        errors["body"] = f"Keep the correction under {BODY_MAX_LENGTH} characters."
+        errors["body"] = Said(
+            N_("Keep the correction under %(max)s characters."), max=BODY_MAX_LENGTH
+        )
     if not password:
         errors["password"] = N_("Enter your password to sign the addendum.")
     return errors

@@ -14,7 +14,7 @@ from operator import attrgetter
 from typing import Any
 
 from safety.hashing import canonical_json, sha256_hex
-from safety.languages import N_
+from safety.languages import N_, Said
 from safety.packs.rules import EXPIRED_PACK, PACKS_KEY
 from safety.risks.rules import Item, Option, Phase, Template
 
@@ -82,13 +82,15 @@ def read_phase(phase: Phase, form: FormData) -> PhaseInput:
         try:
             value = _read_value(item, values)
         except ValueError as exc:
-            errors[item.link_id] = str(exc)
+            errors[item.link_id] = exc.args[0] if exc.args else str(exc)
             continue
         if value is not None:
             answers[item.link_id] = value
         note = _first(form.get(note_field(item.link_id), ())).strip()
         if len(note) > NOTE_MAX_LENGTH:
-            errors[note_field(item.link_id)] = f"Keep the note under {NOTE_MAX_LENGTH} characters."
+            errors[note_field(item.link_id)] = Said(
+                N_("Keep the note under %(max)s characters."), max=NOTE_MAX_LENGTH
+            )
         elif note:
             notes[item.link_id] = note
     return PhaseInput(answers, notes, errors)
@@ -121,9 +123,9 @@ def _read_value(item: Item, values: Sequence[str]) -> Any:
             raise ValueError(N_("Enter a whole number, for example 6."))
         number = int(raw)
         if item.min is not None and number < item.min:
-            raise ValueError(f"Enter a number of at least {item.min}.")
+            raise ValueError(Said(N_("Enter a number of at least %(min)s."), min=item.min))
         if item.max is not None and number > item.max:
-            raise ValueError(f"Enter a number no greater than {item.max}.")
+            raise ValueError(Said(N_("Enter a number no greater than %(max)s."), max=item.max))
         return number
     if item.type == "date":
         try:
@@ -136,7 +138,7 @@ def _read_value(item: Item, values: Sequence[str]) -> Any:
         return raw
     limit = item.max_length or TEXT_MAX_LENGTH
     if len(raw) > limit:
-        raise ValueError(f"Keep this under {limit} characters.")
+        raise ValueError(Said(N_("Keep this under %(max)s characters."), max=limit))
     return raw
 
 

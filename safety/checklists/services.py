@@ -29,7 +29,7 @@ from safety.extensions import db
 from safety.followup.schedule import schedule_for_signed_session
 from safety.hashing import hashed_time, sha256_hex
 from safety.ids import is_id
-from safety.languages import N_
+from safety.languages import N_, Said
 from safety.packs import rules as pack_rules
 from safety.packs import services as packs
 from safety.risks import services as risks
@@ -435,7 +435,11 @@ def cancel_session(
     if len(reason) > CANCEL_REASON_MAX:
         raise DomainError(
             N_("The session was not cancelled."),
-            {"reason": f"Keep the reason under {CANCEL_REASON_MAX} characters."},
+            {
+                "reason": Said(
+                    N_("Keep the reason under %(max)s characters."), max=CANCEL_REASON_MAX
+                )
+            },
         )
     session.cancelled_dt = now
     session.cancelled_by_id = actor.id

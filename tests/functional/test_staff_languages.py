@@ -312,10 +312,18 @@ def test_a_spanish_practitioner_works_a_session_through_in_spanish(
     assert "Entrada guardada." in page_words(saved)
 
     session = make_session(spanish, phases=("signin", "timeout"), patient=patient)
+    answers = clean_phases(session)["signout"]
     signout = client.get(f"/sessions/{session.id}/phase/signout")
     words = page_words(signout)
     assert "Dolor durante la punción, de 0 (ninguno) a 10 (el peor imaginable)." in words
     assert "Guardar y firmar como Lucía Romero" in words
+    refused = post_form(
+        client,
+        f"/sessions/{session.id}/phase/signout",
+        {**answers, "signout.needles_opened": "0"},
+    )
+    assert refused.status_code == 400
+    assert "Introduzca un número de al menos 1." in page_words(refused)  # the value kept
     session = db.session.get(TreatmentSession, session.id)
     with client.application.test_request_context():
         g.language = "es"
