@@ -365,3 +365,32 @@ def test_a_french_practitioner_reads_a_phase_in_french_and_english_stays_english
     words = page_words(client.get(f"/sessions/{session.id}/phase/signin"))
     assert "Body regions to be needled." in words and "Only when you chose" in words
     assert "Save Sign in" in words
+
+
+def test_the_compliance_desk_reads_in_spanish(client, spanish, make_user, make_session):
+    flagged = make_session(
+        spanish,
+        phases=ALL_PHASES,
+        sign=True,
+        overrides={"timeout.gloves": ["needed_not_worn"], "timeout.gloves.note": ["Sin guantes"]},
+    ).id
+    desk = make_user("compliance", name="Inés Vidal", language="es")
+    login(client, desk)
+
+    queue = client.get("/review/flags")
+    assert lang_of(queue) == "es"
+    words = page_words(queue)
+    assert "Cola de alertas" in words and "1 alerta coincide." in words
+    assert "Guantes no usados" in words and "Gloves not worn" not in words
+    assert "Cualquier gravedad" in words
+
+    record = page_words(client.get(f"/review/records/{flagged}"))
+    assert f"registro n.º {flagged}" in record
+    assert "Profesional: Lucía Romero" in record and "Firma Lucía Romero" in record
+    assert "Realizó y verificó estos controles" in record
+    assert "Historial de auditoría de este registro" in record
+
+    dashboard = page_words(client.get("/review/"))
+    assert "Panel de cumplimiento" in dashboard and "Alertas abiertas" in dashboard
+    records = page_words(client.get("/review/records"))
+    assert "1 registro coincide." in records and "Descargar los registros firmados en CSV" in records

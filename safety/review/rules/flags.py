@@ -60,9 +60,25 @@ def flags_summary(flags: Iterable[tuple[str, str]]) -> str:
     return "; ".join(f"{severity}:{kind}" for severity, kind in ordered)
 
 
+#: The kinds of flag the default register and the follow-up raise, in words (marked for the
+#: catalogues); a template's own kind reads from its code.
+KIND_LABELS = {
+    "count_discrepancy": N_("Count discrepancy"),
+    "deviation": N_("Deviation"),
+    "gloves_not_worn": N_("Gloves not worn"),
+    "large_bruise": N_("Large bruise"),
+    "prolonged_bleeding": N_("Prolonged bleeding"),
+    "reaction": N_("Reaction"),
+    "reused_guide_tube": N_("Reused guide tube"),
+    "emergency": N_("Emergency"),
+    "same_day": N_("Same day"),
+    "review": N_("Review"),
+}
+
+
 def kind_label(kind: str) -> str:
-    """Show a flag kind in words."""
-    return kind.replace("_", " ").capitalize()
+    """Show a flag kind in words (in English; templates pass it through `tr`)."""
+    return KIND_LABELS.get(kind) or kind.replace("_", " ").capitalize()
 
 
 def age_text(created: datetime, now: datetime) -> str:
