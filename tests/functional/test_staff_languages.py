@@ -356,7 +356,7 @@ def test_a_french_practitioner_reads_a_phase_in_french_and_english_stays_english
     assert 'value="neck"> Cou</label>' in raw
     assert "vous avez choisi Cou" in because_phrases(raw)
     assert "Seulement si vous avez choisi Thorax" in words
-    assert "Enregistrer Accueil" in words and "Body regions" not in words
+    assert "Enregistrer l'étape Accueil" in words and "Body regions" not in words
 
     client.post("/auth/logout", data={"csrf_token": csrf_token(client)})
     english = make_user(clinic=clinic, name="Ann Lee")
