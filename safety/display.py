@@ -95,6 +95,8 @@ def answer_text(item: Item, value: Any) -> str:
         return "—"
     if item.type == "boolean":
         return gettext("Yes") if value else gettext("No")
+    if item.type == "date":
+        return day(value)  # stored ISO; read the way every page says a date
     if item.type in {"choice", "multichoice"}:
         codes = value if isinstance(value, list) else [value]
         return ", ".join(
