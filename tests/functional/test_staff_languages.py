@@ -389,6 +389,8 @@ def test_the_compliance_desk_reads_in_spanish(client, spanish, make_user, make_s
     assert "Profesional: Lucía Romero" in record and "Firma Lucía Romero" in record
     assert "Realizó y verificó estos controles" in record
     assert "Historial de auditoría de este registro" in record
+    assert "Firmó la lista de verificación: huella del contenido" in record
+    assert "Consultó el registro" in record and "Viewed the record" not in record
     assert "Fecha de caducidad de las agujas (del envase). 31 dic 2099" in record
 
     dashboard = page_words(client.get("/review/"))
