@@ -9,16 +9,17 @@ from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from markupsafe import Markup, escape
 
 from safety import i18n, languages
 from safety.auth import policy
 from safety.auth import rules as auth_rules
+from safety.checklists.rules import Wording
 from safety.followup import rules as followup_rules
 from safety.followup import texts as followup_texts
 from safety.incidents.rules import incident_from_flag
-from safety.review.rules.flags import age_text
+from safety.review.rules.flags import SEVERITY_LABELS
 from safety.risks import translations
 from safety.risks.rules import Item, Option, Phase, Source
 from safety.web import translated
@@ -94,6 +95,8 @@ def answer_text(item: Item, value: Any) -> str:
         return "—"
     if item.type == "boolean":
         return gettext("Yes") if value else gettext("No")
+    if item.type == "date":
+        return day(value)  # stored ISO; read the way every page says a date
     if item.type in {"choice", "multichoice"}:
         codes = value if isinstance(value, list) else [value]
         return ", ".join(
@@ -135,16 +138,40 @@ def source_citation(source: Source) -> str:
     return translations.source_citation(source, i18n.current_language())
 
 
+def checklist_wording() -> Wording:
+    """The sign-off blockers said in the reader's language (checklists.rules.Wording)."""
+    return Wording(
+        gettext=translated,
+        phase_title=phase_title,
+        item_text=item_text,
+        stop_message=stop_message,
+    )
+
+
 def because(template: Any, condition: Any) -> str:
     """One condition of a conditional item as a person says it: "you chose Neck", "you
-    answered Yes to “…”", rather than the rule's own text (issue 17)."""
+    answered Yes to “…”", rather than the rule's own text (issue 17), in the reader's
+    language (the item's and the option's words through the checklist's translations)."""
     question = template.items_by_id[condition.question]
     said = answer_text(question, condition.answer)
     positive = condition.operator == "="
     if question.type == "boolean":
-        verb = "answered" if positive else "did not answer"
-        return f"you {verb} {said} to “{question.text.rstrip('.')}”"
-    return f"you chose {said}" if positive else f"you did not choose {said}"
+        asked = item_text(question).rstrip(".")
+        if positive:
+            return gettext("you answered %(answer)s to “%(question)s”", answer=said, question=asked)
+        return gettext(
+            "you did not answer %(answer)s to “%(question)s”", answer=said, question=asked
+        )
+    if positive:
+        return gettext("you chose %(answer)s", answer=said)
+    return gettext("you did not choose %(answer)s", answer=said)
+
+
+def _either(shown: list[str]) -> str:
+    """ "Neck, Thorax or Arm" in the reader's language."""
+    if len(shown) == 1:
+        return shown[0]
+    return gettext("%(first)s or %(last)s", first=", ".join(shown[:-1]), last=shown[-1])
 
 
 def only_when(template: Any, item: Any) -> str:
@@ -154,8 +181,7 @@ def only_when(template: Any, item: Any) -> str:
     region list does not repeat "you chose" for each region.
     """
     if item.enable_when_counts_differ:
-        return "Only when the needle counts do not reconcile."
-    joiner = " or " if item.enable_behavior == "any" else " and "
+        return gettext("Only when the needle counts do not reconcile.")
     groups: list[tuple[str, list[str]]] = []
     for condition in item.enable_when:
         question = template.items_by_id[condition.question]
@@ -168,14 +194,12 @@ def only_when(template: Any, item: Any) -> str:
             groups.append((key, [shown]))
         else:
             groups.append(("", [because(template, condition)]))
-    phrases = []
-    for key, shown in groups:
-        if not key:
-            phrases.append(shown[0])
-            continue
-        listed = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
-        phrases.append(f"you chose {listed}")
-    return "Only when " + joiner.join(phrases) + "."
+    phrases = [
+        shown[0] if not key else gettext("you chose %(answer)s", answer=_either(shown))
+        for key, shown in groups
+    ]
+    joiner = gettext(" or ") if item.enable_behavior == "any" else gettext(" and ")
+    return gettext("Only when %(conditions)s.", conditions=joiner.join(phrases))
 
 
 def followup_preview(session: Any, answers: dict[str, Any], now: datetime) -> str:
@@ -187,13 +211,14 @@ def followup_preview(session: Any, answers: dict[str, Any], now: datetime) -> st
     patient = session.patient
     channel = answers.get("signout.followup")
     if channel not in {"email", "sms"}:
-        return "No follow-up message will be sent: the follow-up was declined."
+        return gettext("No follow-up message will be sent: the follow-up was declined.")
     if not patient.is_followup_consent or patient.opted_out_dt is not None:
-        return "No follow-up message will be sent: the patient has not agreed to them."
+        return gettext("No follow-up message will be sent: the patient has not agreed to them.")
     contact = patient.email if channel == "email" else patient.phone
     if not contact:
-        missing = "email address" if channel == "email" else "mobile number"
-        return f"No follow-up message will be sent: there is no {missing} on file."
+        if channel == "email":
+            return gettext("No follow-up message will be sent: there is no email address on file.")
+        return gettext("No follow-up message will be sent: there is no mobile number on file.")
     zone = session.clinic.zone
     definition = session.template_version.definition
     lung = followup_rules.near_lung(
@@ -203,15 +228,58 @@ def followup_preview(session: Any, answers: dict[str, Any], now: datetime) -> st
         p for p in followup_rules.plan_at_signing(now, zone, near_lung=lung) if not p.is_reminder
     ]
     times = [
-        f"the {followup_rules.kind_label(p.kind)} on {local_time(p.due, zone, '%a %d %b at %H:%M')}"
+        gettext(
+            "the %(kind)s on %(when)s",
+            kind=gettext(followup_rules.kind_label(p.kind)),
+            when=_weekday_time(p.due, zone),
+        )
         for p in plans
     ]
-    listed = ", ".join(times[:-1]) + " and " + times[-1] if len(times) > 1 else times[0]
-    how = "by email to" if channel == "email" else "by text message to"
-    return (
-        f"Signing now sends {how} {contact}: {listed}, with one reminder if the first goes "
-        "unanswered."
+    listed = (
+        gettext("%(first)s and %(last)s", first=", ".join(times[:-1]), last=times[-1])
+        if len(times) > 1
+        else times[0]
     )
+    if channel == "email":
+        return gettext(
+            "Signing now sends by email to %(contact)s: %(plan)s, with one reminder if the "
+            "first goes unanswered.",
+            contact=contact,
+            plan=listed,
+        )
+    return gettext(
+        "Signing now sends by text message to %(contact)s: %(plan)s, with one reminder if "
+        "the first goes unanswered.",
+        contact=contact,
+        plan=listed,
+    )
+
+
+def _weekday_time(value: datetime, zone: ZoneInfo) -> str:
+    """ "Mon 07 Dec at 10:15" in English; the other languages their own day and month names."""
+    local = value.astimezone(zone)
+    language = i18n.current_language()
+    if language == languages.DEFAULT:
+        return local.strftime("%a %d %b at %H:%M")
+    return gettext(
+        "%(day)s at %(time)s",
+        day=babel_dates.format_date(local, "EEE d MMM", locale=language),
+        time=local.strftime("%H:%M"),
+    )
+
+
+def age_text(created: datetime, now: datetime) -> str:
+    """How long a flag has waited ("just now", "42 min", "30 h", "9 days"), in the largest unit
+    that makes sense, in the reader's language (review.rules.flags.age_text says it in
+    English for the CSV and the rules' tests)."""
+    seconds = max(int((now - created).total_seconds()), 0)
+    if seconds < 60:
+        return gettext("just now")
+    if seconds < 3600:
+        return gettext("%(num)d min", num=seconds // 60)
+    if seconds < 2 * 86400:
+        return gettext("%(num)d h", num=seconds // 3600)
+    return ngettext("%(num)d day", "%(num)d days", seconds // 86400)
 
 
 #: Placeholders in patient texts that are numbers to call: they become tap-to-call links.
@@ -263,6 +331,10 @@ FILTERS = {
         answers, followup_texts.for_language(i18n.current_language()), translated
     ),
     "throttle_client": auth_rules.bucket_label,
+    #: A filter's (value, label) choice with its label in the reader's language.
+    "translated_pair": lambda pair: (pair[0], translated(pair[1])),
+    #: "Critical", "Critique", "Crítica": a flag's severity in the reader's language.
+    "severity": lambda severity: translated(SEVERITY_LABELS.get(severity, severity)),
 }
 GLOBALS = {
     #: Templates ask the access policy, never the role string (DESIGN §6 in one place).

@@ -47,6 +47,21 @@ def best_match(accepted: Iterable[tuple[str, float]]) -> str:
     return DEFAULT
 
 
+class Said(str):
+    """A message written in English with values in it ("Enter a number of at least 1."), that
+    keeps its marked words and its values so `web.translated` can say it again in the reader's
+    language. It is the English text everywhere else (logs, the audit trail, comparisons)."""
+
+    msgid: str
+    values: dict[str, object]
+
+    def __new__(cls, msgid: str, **values: object) -> Said:
+        said = super().__new__(cls, msgid % values)
+        said.msgid = msgid
+        said.values = values
+        return said
+
+
 def N_(text: str) -> str:  # noqa: N802 (gettext's name for it)
     """Mark a message for the catalogues where it is written; it is translated where shown.
 

@@ -18,6 +18,7 @@ from werkzeug.routing import IntegerConverter
 from safety.errors import DomainError, RecordedRefusal
 from safety.extensions import db
 from safety.ids import MAX_ID
+from safety.languages import Said
 
 T = TypeVar("T")
 
@@ -51,6 +52,8 @@ class Refused:
 
 def translated(message: str) -> str:
     """Return a message written in English in the reader's language, where there is one."""
+    if isinstance(message, Said):
+        return gettext(message.msgid, **message.values)
     return gettext(message) if message else message
 
 

@@ -22,6 +22,8 @@
   var GS1_PREFIXES = ["]d2", "]C1"];
   var READ = { formats: ["DataMatrix", "Code128"], textMode: "Plain", maxNumberOfSymbols: 1 };
   var EVERY_MS = 150;
+  // What the dialog says, in the reader's language (the template's data-* attributes).
+  var words = template.dataset;
 
   var dialog = template.content.querySelector("dialog").cloneNode(true);
   document.body.appendChild(dialog);
@@ -111,7 +113,7 @@
   function open(field) {
     target = field;
     view.hidden = true;  // until there is a picture to show
-    say("Starting the camera…");
+    say(words.starting || "Starting the camera…");
     dialog.showModal();
     var camera = media.getUserMedia({
       video: { facingMode: { ideal: "environment" }, width: { ideal: 1280 }, height: { ideal: 720 } },
@@ -123,15 +125,15 @@
       video.srcObject = stream;
       return video.play().then(function () {
         view.hidden = false;
-        say("Looking for the barcode…");
+        say(words.looking || "Looking for the barcode…");
         look(ready[1]);
       });
     }).catch(function (error) {
       stop();
       var denied = error && (error.name === "NotAllowedError" || error.name === "SecurityError");
       say(denied
-        ? "The camera is not allowed for this page. Type the lot, or use a hand scanner."
-        : "The camera or the barcode reader could not start. Type the lot, or use a hand scanner.");
+        ? words.denied || "The camera is not allowed for this page. Type the lot, or use a hand scanner."
+        : words.failed || "The camera or the barcode reader could not start. Type the lot, or use a hand scanner.");
     });
   }
 
@@ -142,7 +144,7 @@
   form.querySelectorAll('input[data-scan], input[id="timeout.needle_lot"]').forEach(function (field) {
     var scan = button.cloneNode(true);
     var label = form.querySelector('label[for="' + field.id + '"]');
-    scan.querySelector(".visually-hidden").textContent = label ? " for " + label.textContent.trim() : "";
+    scan.querySelector(".visually-hidden").textContent = label ? " " + (words.forField || "for %(field)s").replace("%(field)s", label.textContent.trim()) : "";
     scan.addEventListener("click", function () { open(field); });
     field.insertAdjacentElement("afterend", scan);
   });

@@ -34,6 +34,27 @@
 
   // The counts that must reconcile come from the template (version 2: used = removed and
   // opened = disposed); version 1 compares inserted, removed and disposed all together.
+  // The sentences the script says, in the reader's language (the page puts them in
+  // data-words; English if a page has none). "%(name)s" is filled from `values`.
+  var WORDS = {
+    because: "Because %(reasons)s.",
+    and: " and ",
+    countsBecause: "Because the needle counts do not reconcile.",
+    counts: "The counts do not reconcile: %(found)s.",
+    allAnswered: "All %(total)s questions answered: save to go on.",
+    someAnswered: "%(done)s of %(total)s questions answered.",
+    fewer: "One fewer",
+    more: "One more",
+  };
+  var words = JSON.parse(form.dataset.words || "{}");
+
+  function say(key, values) {
+    var text = words[key] || WORDS[key];
+    return text.replace(/%\((\w+)\)s/g, function (whole, name) {
+      return values && name in values ? String(values[name]) : whole;
+    });
+  }
+
   var countChecks = form.dataset.countChecks ? JSON.parse(form.dataset.countChecks) : null;
 
   function known(value) { return value !== undefined && !Number.isNaN(value); }
@@ -60,9 +81,7 @@
   function showCounts() {
     if (!countStatus || !countChecks) return;
     var found = mismatches();
-    countStatus.textContent = found.length
-      ? "The counts do not reconcile: " + found.join("; ") + "."
-      : "";
+    countStatus.textContent = found.length ? say("counts", { found: found.join("; ") }) : "";
     countStatus.hidden = !found.length;
   }
 
@@ -131,10 +150,10 @@
         var results = JSON.parse(item.dataset.enableWhen).map(holds);
         show = item.dataset.enableBehavior === "any" ? results.some(Boolean) : results.every(Boolean);
         var phrases = JSON.parse(item.dataset.because || "[]").filter(function (_, i) { return results[i]; });
-        if (show && phrases.length) because(item, "Because " + phrases.join(" and ") + ".");
+        if (show && phrases.length) because(item, say("because", { reasons: phrases.join(say("and")) }));
       } else if (item.dataset.countsDiffer) {
         show = countsDiffer();
-        if (show) because(item, "Because the needle counts do not reconcile.");
+        if (show) because(item, say("countsBecause"));
       }
       item.hidden = !show && !item.classList.contains("has-error");
       var note = item.querySelector(".note");
@@ -166,8 +185,8 @@
     });
     var done = items.filter(answered).length;
     counter.textContent = done === items.length
-      ? "All " + items.length + " questions answered: save to go on."
-      : done + " of " + items.length + " questions answered.";
+      ? say("allAnswered", { total: items.length })
+      : say("someAnswered", { done: done, total: items.length });
     counter.hidden = false;
   }
 
@@ -205,9 +224,9 @@
       });
       return b;
     }
-    box.appendChild(button("\u2212", "One fewer", -1));
+    box.appendChild(button("\u2212", say("fewer"), -1));
     box.appendChild(input);
-    box.appendChild(button("+", "One more", 1));
+    box.appendChild(button("+", say("more"), 1));
   });
 
   form.addEventListener("change", refresh);

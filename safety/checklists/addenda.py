@@ -23,14 +23,15 @@ from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, RecordedRefusal
 from safety.extensions import db
 from safety.hashing import canonical_json, hashed_time, sha256_hex
+from safety.languages import N_, Said
 
 #: The meaning of an addendum signature, shown with it (21 CFR Part 11 §11.50).
-ADDENDUM_MEANING = "Authored and signed this correction"
+ADDENDUM_MEANING = N_("Authored and signed this correction")
 REASON_MAX_LENGTH = 500
 BODY_MAX_LENGTH = 5000
 
-NOT_ADDED = "The addendum was not added."
-WRONG_PASSWORD = "That password is not right. Enter your own password to sign the addendum."
+NOT_ADDED = N_("The addendum was not added.")
+WRONG_PASSWORD = N_("That password is not right. Enter your own password to sign the addendum.")
 
 
 def addendum_content(
@@ -82,15 +83,19 @@ def field_problems(reason: str, body: str, password: str) -> dict[str, str]:
     """Return what is missing or too long in an addendum, by field name."""
     errors: dict[str, str] = {}
     if not reason.strip():
-        errors["reason"] = "Say why the record needs a correction."
+        errors["reason"] = N_("Say why the record needs a correction.")
     elif len(reason) > REASON_MAX_LENGTH:
-        errors["reason"] = f"Keep the reason under {REASON_MAX_LENGTH} characters."
+        errors["reason"] = Said(
+            N_("Keep the reason under %(max)s characters."), max=REASON_MAX_LENGTH
+        )
     if not body.strip():
-        errors["body"] = "Write the correction."
+        errors["body"] = N_("Write the correction.")
     elif len(body) > BODY_MAX_LENGTH:
-        errors["body"] = f"Keep the correction under {BODY_MAX_LENGTH} characters."
+        errors["body"] = Said(
+            N_("Keep the correction under %(max)s characters."), max=BODY_MAX_LENGTH
+        )
     if not password:
-        errors["password"] = "Enter your password to sign the addendum."
+        errors["password"] = N_("Enter your password to sign the addendum.")
     return errors
 
 
@@ -111,12 +116,15 @@ def add_addendum(
     now = now or utcnow()
     policy.require(
         policy.is_practitioner(actor),
-        "Only practitioners of the clinic add addenda to its records.",
+        N_("Only practitioners of the clinic add addenda to its records."),
     )
     record = checklists.get_session(actor, session_id)  # another clinic's record: not found
     if not policy.can_add_addendum(actor, record):
         raise Conflict(
-            "Only a signed record takes addenda: change the checklist itself until it is signed."
+            N_(
+                "Only a signed record takes addenda: change the checklist itself until it is "
+                "signed."
+            )
         )
     reason, body = reason.strip(), body.strip()
     errors = field_problems(reason, body, password)

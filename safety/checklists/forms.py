@@ -6,6 +6,7 @@ from wtforms import IntegerField, PasswordField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from safety.checklists.addenda import BODY_MAX_LENGTH, REASON_MAX_LENGTH
+from safety.languages import N_
 
 
 class PhaseForm(FlaskForm):
@@ -13,12 +14,13 @@ class PhaseForm(FlaskForm):
 
 
 class StartSessionForm(FlaskForm):
-    patient_id = IntegerField("Patient", validators=[DataRequired("Choose a patient.")])
+    patient_id = IntegerField("Patient", validators=[DataRequired(N_("Choose a patient."))])
 
 
 class SignForm(FlaskForm):
     password = PasswordField(
-        "Your password", validators=[DataRequired("Enter your password to sign."), Length(max=256)]
+        "Your password",
+        validators=[DataRequired(N_("Enter your password to sign.")), Length(max=256)],
     )
 
 
@@ -28,8 +30,8 @@ class CancelForm(FlaskForm):
     reason = TextAreaField(
         "Why is the session cancelled?",
         validators=[
-            DataRequired("Say why the session is cancelled."),
-            Length(max=500, message="Keep the reason under 500 characters."),
+            DataRequired(N_("Say why the session is cancelled.")),
+            Length(max=500, message=N_("Keep the reason under 500 characters.")),
         ],
     )
 
@@ -41,7 +43,7 @@ class AddendumForm(FlaskForm):
     reason = TextAreaField(
         "Reason for the correction",
         validators=[
-            DataRequired("Say why the record needs a correction."),
+            DataRequired(N_("Say why the record needs a correction.")),
             Length(
                 max=REASON_MAX_LENGTH,
                 message=f"Keep the reason under {REASON_MAX_LENGTH} characters.",
@@ -51,7 +53,7 @@ class AddendumForm(FlaskForm):
     body = TextAreaField(
         "Correction",
         validators=[
-            DataRequired("Write the correction."),
+            DataRequired(N_("Write the correction.")),
             Length(
                 max=BODY_MAX_LENGTH,
                 message=f"Keep the correction under {BODY_MAX_LENGTH} characters.",
@@ -61,7 +63,7 @@ class AddendumForm(FlaskForm):
     password = PasswordField(
         "Your password",
         validators=[
-            DataRequired("Enter your password to sign the addendum."),
-            Length(max=256, message="That password is not right."),
+            DataRequired(N_("Enter your password to sign the addendum.")),
+            Length(max=256, message=N_("That password is not right.")),
         ],
     )

@@ -6,6 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from safety import display
 from safety.auth import policy
 from safety.auth.policy import role_required
 from safety.checklists import addenda, rules, services
@@ -66,7 +67,7 @@ def start():
     searching = request.method == "POST" and "patient_id" not in request.form
     if searching:
         if not form.validate_on_submit() and "csrf_token" in form.errors:
-            error = "The page had expired: search again."
+            error = _("The page had expired: search again.")
     elif form.validate_on_submit():
         result = run_use_case(
             lambda: services.start_session(current_user, patient_id=form.patient_id.data),
@@ -75,13 +76,15 @@ def start():
         )
         if isinstance(result, Refused):
             error = (
-                "Choose one of your clinic's patients." if result.status == 404 else result.message
+                _("Choose one of your clinic's patients.")
+                if result.status == 404
+                else result.message
             )
         else:
             flash(_("Session started. Begin with Sign in."), "success")
             return redirect(url_for("checklists.record", session_id=result.id))
     elif form.is_submitted():
-        error = "Choose a patient."
+        error = _("Choose a patient.")
     patients = services.patients_to_start(current_user, search=search)
     return render_template(
         "checklists/start.html",
@@ -127,7 +130,7 @@ def _record_page(
         form=sign_form or SignForm(formdata=None),
         errors=sign_refused.errors if sign_refused else {},
         message=sign_refused.message if sign_refused else None,
-        blockers=services.signing_blockers(found) if unsigned else [],
+        blockers=services.signing_blockers(found, display.checklist_wording()) if unsigned else [],
         flags_preview=rules.flags_for(state.template, state.answers) if unsigned else [],
         followups=followups.timeline(found),
         stop=rules.stopped_by(state.template, state.answers),
@@ -155,7 +158,7 @@ def phase(session_id: int, phase_id: str):
     found = services.get_session(current_user, session_id)
     state = services.progress(found)
     if phase_id not in state.template.phase_ids:
-        return render_template("error.html", title="Not found", message="No such phase."), 404
+        return render_template("error.html", title=_("Not found"), message=_("No such phase.")), 404
     if found.is_final:
         flash(
             _("This checklist is signed and can no longer be changed.")
@@ -168,8 +171,8 @@ def phase(session_id: int, phase_id: str):
         if request.method == "POST":
             return render_template(
                 "error.html",
-                title="Not your session",
-                message="Only the practitioner who started this session can fill it in.",
+                title=_("Not your session"),
+                message=_("Only the practitioner who started this session can fill it in."),
             ), 403
         return redirect(url_for("checklists.record", session_id=found.id))
     form = PhaseForm()
@@ -195,7 +198,7 @@ def phase(session_id: int, phase_id: str):
         base = None if opened is None else (0 if opened == "0" else parse_id(opened) or -1)
         if wants_signature and not password:
             # Refused before anything is saved: the practitioner meant to sign with this tap.
-            refused = Refused("", {"password": "Enter your password to sign."})
+            refused = Refused("", {"password": _("Enter your password to sign.")})
             return _phase_page(
                 found,
                 state,
@@ -231,7 +234,10 @@ def phase(session_id: int, phase_id: str):
             values = _raw_values(request.form)
         else:
             following = services.progress(found).next_phase
-            flash(f"{state.template.phase(phase_id).title} saved.", "success")
+            flash(
+                _("%(phase)s saved.", phase=display.phase_title(state.template.phase(phase_id))),
+                "success",
+            )
             if wants_signature and following is None:
                 return _sign_after_last_phase(found, password)
             if following is None and rules.stopped_by(state.template, result.answers):
@@ -259,7 +265,7 @@ def _phase_page(found, state, phase_id, form, values, refused, opened_entry, cha
         values=values,
         errors=refused.errors if refused else {},
         message=refused.message if refused else None,
-        expired_pack=rules.EXPIRED_PACK,
+        expired_pack=_(rules.EXPIRED_PACK),
         pack_rows=pack_rules.pack_rows(values),
         recent_packs=packs.recent_packs(current_user, session_date=found.session_date)
         if phase_id == "timeout"
@@ -286,7 +292,7 @@ def _sign_after_last_phase(found: TreatmentSession, password: str):
     """
     state = services.progress(found)
     if services.signing_blockers(found) or rules.flags_for(state.template, state.answers):
-        flash("Read what signing will raise before you sign.", "info")
+        flash(_("Read what signing will raise before you sign."), "info")
         return redirect(url_for("checklists.record", session_id=found.id))
     try:
         result = run_use_case(
@@ -300,7 +306,7 @@ def _sign_after_last_phase(found: TreatmentSession, password: str):
         return _record_page(
             found, sign_form=SignForm(formdata=None), sign_refused=result, status=400
         )
-    flash("Checklist signed. The record can no longer be changed.", "success")
+    flash(_("Checklist signed. The record can no longer be changed."), "success")
     return redirect(url_for("checklists.record", session_id=found.id))
 
 
@@ -321,7 +327,7 @@ def sign(session_id: int):
     if found.is_signed and policy.is_author(current_user, found):
         return _already_signed(found)
     if not form.validate_on_submit():
-        refused = Refused("", {"password": "Enter your password to sign."})
+        refused = Refused("", {"password": _("Enter your password to sign.")})
         return _record_page(found, sign_form=form, sign_refused=refused, status=400)
     try:
         result = run_use_case(

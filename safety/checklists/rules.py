@@ -7,18 +7,38 @@ same rules hold in the browser form, the CLI and the tests.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from operator import attrgetter
 from typing import Any
 
 from safety.hashing import canonical_json, sha256_hex
+from safety.languages import N_, Said
 from safety.packs.rules import EXPIRED_PACK, PACKS_KEY
 from safety.risks.rules import Item, Option, Phase, Template
 
-NOTE_NEEDED = "Add a short note saying what was done about this answer."
-REQUIRED = "Answer this item."
-COUNT_NOTE_NEEDED = "The needle counts do not reconcile: say what was done before signing."
+PHASE_NOT_DONE = N_("The %(phase)s phase has not been completed.")
+
+
+def _stop_message(item: Item) -> str:
+    return item.stop.message
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How the blockers are said: the template's own words and English by default, or the
+    reader's language when a caller passes its translations (safety.display's helpers)."""
+
+    gettext: Callable[[str], str] = str
+    phase_title: Callable[[Phase], str] = attrgetter("title")
+    item_text: Callable[[Item], str] = attrgetter("text")
+    stop_message: Callable[[Item], str] = _stop_message
+
+
+NOTE_NEEDED = N_("Add a short note saying what was done about this answer.")
+REQUIRED = N_("Answer this item.")
+COUNT_NOTE_NEEDED = N_("The needle counts do not reconcile: say what was done before signing.")
 NOTE_MAX_LENGTH = 1000
 TEXT_MAX_LENGTH = 2000
 
@@ -62,13 +82,15 @@ def read_phase(phase: Phase, form: FormData) -> PhaseInput:
         try:
             value = _read_value(item, values)
         except ValueError as exc:
-            errors[item.link_id] = str(exc)
+            errors[item.link_id] = exc.args[0] if exc.args else str(exc)
             continue
         if value is not None:
             answers[item.link_id] = value
         note = _first(form.get(note_field(item.link_id), ())).strip()
         if len(note) > NOTE_MAX_LENGTH:
-            errors[note_field(item.link_id)] = f"Keep the note under {NOTE_MAX_LENGTH} characters."
+            errors[note_field(item.link_id)] = Said(
+                N_("Keep the note under %(max)s characters."), max=NOTE_MAX_LENGTH
+            )
         elif note:
             notes[item.link_id] = note
     return PhaseInput(answers, notes, errors)
@@ -84,7 +106,7 @@ def _read_value(item: Item, values: Sequence[str]) -> Any:
         codes = [v for v in dict.fromkeys(values) if v]
         unknown = [c for c in codes if item.option(c) is None]
         if unknown:
-            raise ValueError("Choose from the listed options.")
+            raise ValueError(N_("Choose from the listed options."))
         if item.exclusive in codes and len(codes) > 1:
             alone = item.option(item.exclusive)
             raise ValueError(f"“{alone.display}” cannot be chosen with another answer.")
@@ -94,29 +116,29 @@ def _read_value(item: Item, values: Sequence[str]) -> Any:
         return None
     if item.type == "boolean":
         if raw not in {"yes", "no"}:
-            raise ValueError("Choose yes or no.")
+            raise ValueError(N_("Choose yes or no."))
         return raw == "yes"
     if item.type == "integer":
         if not re.fullmatch(r"[+-]?\d{1,6}", raw):
-            raise ValueError("Enter a whole number, for example 6.")
+            raise ValueError(N_("Enter a whole number, for example 6."))
         number = int(raw)
         if item.min is not None and number < item.min:
-            raise ValueError(f"Enter a number of at least {item.min}.")
+            raise ValueError(Said(N_("Enter a number of at least %(min)s."), min=item.min))
         if item.max is not None and number > item.max:
-            raise ValueError(f"Enter a number no greater than {item.max}.")
+            raise ValueError(Said(N_("Enter a number no greater than %(max)s."), max=item.max))
         return number
     if item.type == "date":
         try:
             return date.fromisoformat(raw).isoformat()
         except ValueError:
-            raise ValueError("Enter a date as YYYY-MM-DD, for example 2027-03-31.") from None
+            raise ValueError(N_("Enter a date as YYYY-MM-DD, for example 2027-03-31.")) from None
     if item.type == "choice":
         if item.option(raw) is None:
-            raise ValueError("Choose one of the listed options.")
+            raise ValueError(N_("Choose one of the listed options."))
         return raw
     limit = item.max_length or TEXT_MAX_LENGTH
     if len(raw) > limit:
-        raise ValueError(f"Keep this under {limit} characters.")
+        raise ValueError(Said(N_("Keep this under %(max)s characters."), max=limit))
     return raw
 
 
@@ -284,16 +306,22 @@ def sign_off_blockers(
     *,
     submitted: Iterable[str],
     session_date: date,
+    words: Wording | None = None,
 ) -> list[str]:
-    """Return why a checklist cannot be signed yet; empty when it can."""
+    """Return why a checklist cannot be signed yet; empty when it can.
+
+    In English unless `words` says it in the reader's language (the record page passes the
+    practitioner's); the rules stay free of Flask either way.
+    """
+    said = words or Wording()
     blockers: list[str] = []
     stop = stopped_by(template, answers)
     if stop is not None:
-        return [stop.stop.message]
+        return [said.stop_message(stop)]
     done = set(submitted)
     for phase in template.phases:
         if phase.id not in done:
-            blockers.append(f"The {phase.title} phase has not been completed.")
+            blockers.append(said.gettext(PHASE_NOT_DONE) % {"phase": said.phase_title(phase)})
             continue
         asked = {k: v for k, v in answers.items() if k in template.items_by_id}
         earlier = {k: v for k, v in asked.items() if template.items_by_id[k].phase != phase.id}
@@ -302,7 +330,10 @@ def sign_off_blockers(
             template, phase.id, own, notes, earlier_answers=earlier, session_date=session_date
         ).items():
             link_id = field_name.removesuffix(".note")
-            blockers.append(f"{phase.title}: {template.items_by_id[link_id].text} {message}")
+            item = template.items_by_id[link_id]
+            blockers.append(
+                f"{said.phase_title(phase)}: {said.item_text(item)} {said.gettext(message)}"
+            )
     return blockers
 
 

@@ -29,6 +29,7 @@ from safety.extensions import db
 from safety.followup.schedule import schedule_for_signed_session
 from safety.hashing import hashed_time, sha256_hex
 from safety.ids import is_id
+from safety.languages import N_, Said
 from safety.packs import rules as pack_rules
 from safety.packs import services as packs
 from safety.risks import services as risks
@@ -54,7 +55,7 @@ class PhaseChanged(Conflict):
 
 
 #: The meaning of the signature, shown with it (21 CFR Part 11 §11.50).
-SIGNATURE_MEANING = "Performed and verified these checks"
+SIGNATURE_MEANING = N_("Performed and verified these checks")
 #: Longest reason a practitioner gives for cancelling a session.
 CANCEL_REASON_MAX = 500
 
@@ -103,7 +104,7 @@ def get_session(actor: User, session_id: int, *, page: bool = False) -> Treatmen
     `page` also loads what a record page shows (RECORD_PAGE).
     """
     if not is_id(session_id):
-        raise NotFound("No such session.")
+        raise NotFound(N_("No such session."))
     session = db.session.scalar(
         policy.visible_sessions(actor)
         .where(TreatmentSession.id == session_id)
@@ -111,18 +112,20 @@ def get_session(actor: User, session_id: int, *, page: bool = False) -> Treatmen
         .options(*(RECORD_PAGE if page else ()))
     )
     if session is None:
-        raise NotFound("No such session.")
+        raise NotFound(N_("No such session."))
     return session
 
 
 def _own_open_session(actor: User, session_id: int) -> TreatmentSession:
     session = get_session(actor, session_id)
     if not policy.is_author(actor, session):
-        raise Forbidden("Only the practitioner who started this session can fill it in or sign it.")
+        raise Forbidden(
+            N_("Only the practitioner who started this session can fill it in or sign it.")
+        )
     if session.is_signed:
-        raise AlreadySigned("This checklist is signed and can no longer be changed.")
+        raise AlreadySigned(N_("This checklist is signed and can no longer be changed."))
     if session.is_cancelled:
-        raise Conflict("This session was cancelled and can no longer be changed.")
+        raise Conflict(N_("This session was cancelled and can no longer be changed."))
     return session
 
 
@@ -143,7 +146,7 @@ def progress(session: TreatmentSession) -> Progress:
 
 def start_session(actor: User, *, patient_id: int, now: datetime | None = None) -> TreatmentSession:
     """Start a session for a patient of the practitioner's clinic on the current template."""
-    policy.require(policy.can_start_session(actor), "Only practitioners start sessions.")
+    policy.require(policy.can_start_session(actor), N_("Only practitioners start sessions."))
     now = now or utcnow()
     patient = clinics.get_patient(actor, patient_id)
     template = risks.ensure_current_template(now=now)
@@ -230,10 +233,12 @@ def submit_phase(
     now = now or utcnow()
     session = _own_open_session(actor, session_id)
     if opened_entry is not None and not _claim_open(session):
-        raise AlreadySigned("This checklist was signed or cancelled and can no longer be changed.")
+        raise AlreadySigned(
+            N_("This checklist was signed or cancelled and can no longer be changed.")
+        )
     state = progress(session)
     if phase_id not in state.template.phase_ids:
-        raise NotFound("No such phase.")
+        raise NotFound(N_("No such phase."))
     saved = state.latest.get(phase_id)
     if opened_entry is not None and (saved.id if saved else 0) != opened_entry:
         raise PhaseChanged(saved)
@@ -272,7 +277,7 @@ def submit_phase(
     if entered is not None:
         errors = {**entered.errors, **errors}  # the checklist item speaks first
     if errors:
-        raise DomainError("Some answers need attention before this phase can be saved.", errors)
+        raise DomainError(N_("Some answers need attention before this phase can be saved."), errors)
     own = {k: v for k, v in answers.items() if k in read.answers}
     if entered is not None and entered.answer() is not None:
         own[pack_rules.PACKS_KEY] = entered.answer()
@@ -300,8 +305,8 @@ def submit_phase(
     return entry
 
 
-def signing_blockers(session: TreatmentSession) -> list[str]:
-    """Return why this checklist cannot be signed yet."""
+def signing_blockers(session: TreatmentSession, words: rules.Wording | None = None) -> list[str]:
+    """Return why this checklist cannot be signed yet (in `words`' language, English without)."""
     state = progress(session)
     return rules.sign_off_blockers(
         state.template,
@@ -309,6 +314,7 @@ def signing_blockers(session: TreatmentSession) -> list[str]:
         state.notes,
         submitted=state.submitted,
         session_date=session.session_date,
+        words=words,
     )
 
 
@@ -323,18 +329,18 @@ def sign_session(
         audit.record(
             "session.sign_failed", actor=actor, obj=session, details={"reason": "locked"}, now=now
         )
-        raise RecordedRefusal("The checklist was not signed.", {"password": auth.LOCKED})
+        raise RecordedRefusal(N_("The checklist was not signed."), {"password": auth.LOCKED})
     if not auth.password_matches(actor, password):
         auth.register_failure(actor, now=now)
         audit.record("session.sign_failed", actor=actor, obj=session, now=now)
         raise RecordedRefusal(
-            "The checklist was not signed.",
-            {"password": "That password is not right. Enter your own password to sign."},
+            N_("The checklist was not signed."),
+            {"password": N_("That password is not right. Enter your own password to sign.")},
         )
     actor.failed_login_count = 0
     if not _claim_open(session):
         # A second tap (or a second tablet) lost the race to a signature that has committed.
-        raise AlreadySigned("This checklist was already signed.")
+        raise AlreadySigned(N_("This checklist was already signed."))
     blockers = signing_blockers(session)
     if blockers:
         raise DomainError("The checklist cannot be signed yet: " + " ".join(blockers))
@@ -423,12 +429,17 @@ def cancel_session(
     reason = (reason or "").strip()
     if not reason:
         raise DomainError(
-            "The session was not cancelled.", {"reason": "Say why the session is cancelled."}
+            N_("The session was not cancelled."),
+            {"reason": N_("Say why the session is cancelled.")},
         )
     if len(reason) > CANCEL_REASON_MAX:
         raise DomainError(
-            "The session was not cancelled.",
-            {"reason": f"Keep the reason under {CANCEL_REASON_MAX} characters."},
+            N_("The session was not cancelled."),
+            {
+                "reason": Said(
+                    N_("Keep the reason under %(max)s characters."), max=CANCEL_REASON_MAX
+                )
+            },
         )
     session.cancelled_dt = now
     session.cancelled_by_id = actor.id

@@ -25,12 +25,13 @@ from safety.extensions import db
 from safety.followup import rules
 from safety.followup.models import OutboxMessage, Purpose
 from safety.ids import is_id
+from safety.languages import N_
 
 #: What a practitioner can say they did about a patient's answer.
 ACTIONS = {
-    "called": "Called the patient",
-    "advised": "Advised the patient",
-    "referred": "Referred the patient",
+    "called": N_("Called the patient"),
+    "advised": N_("Advised the patient"),
+    "referred": N_("Referred the patient"),
 }
 NOTE_MAX_LENGTH = 1000
 #: The levels that reach a practitioner's list, most urgent first.

@@ -25,6 +25,8 @@ from typing import Any
 import biip
 from biip.gtin import Gtin
 
+from safety.languages import N_
+
 #: The longest lot we keep (GS1 AI (10) allows 20 characters; typed lots run longer).
 LOT_MAX_LENGTH = 64
 #: Group Separator, ASCII 29: ends a variable-length GS1 element string.
@@ -48,12 +50,12 @@ MAX_PACKS = 6
 #: Empty pack rows the Time out form offers beyond those already entered.
 SPARE_ROWS = 2
 
-EXPIRED_PACK = "This pack has expired. Do not use it: open an in-date pack."
-EXPIRY_REQUIRED = "Enter the expiry date from the pack."
-EXPIRY_FORMAT = "Enter a date as YYYY-MM-DD, for example 2027-03-31."
-LOT_REQUIRED = "Enter the lot number from the pack."
+EXPIRED_PACK = N_("This pack has expired. Do not use it: open an in-date pack.")
+EXPIRY_REQUIRED = N_("Enter the expiry date from the pack.")
+EXPIRY_FORMAT = N_("Enter a date as YYYY-MM-DD, for example 2027-03-31.")
+LOT_REQUIRED = N_("Enter the lot number from the pack.")
 LOT_TOO_LONG = f"A lot number is at most {LOT_MAX_LENGTH} characters: check what was entered."
-LOT_UNPRINTABLE = (
+LOT_UNPRINTABLE = N_(
     "The lot has a character that is not printed on a pack (a control or unassigned "
     "character, often from a scanner setting): type the lot again, or scan it again."
 )
@@ -158,8 +160,10 @@ def read_scan(text: str) -> Scan:
         )
     if "10" not in found:
         raise PackError(
-            "The scan has no lot number (GS1 AI 10): scan the barcode that holds the lot, or "
-            "type the lot printed on the pack."
+            N_(
+                "The scan has no lot number (GS1 AI 10): scan the barcode that holds the lot, "
+                "or type the lot printed on the pack."
+            )
         )
     expiry = found.get("17")
     serial = found.get("21")
@@ -199,7 +203,7 @@ def check_gtin(text: str) -> str:
         return Gtin.parse(digits).as_gtin_14()
     except biip.ParseError:
         raise PackError(
-            "This GTIN does not add up (its check digit is wrong): check the digits after (01)."
+            N_("This GTIN does not add up (its check digit is wrong): check the digits after (01).")
         ) from None
 
 

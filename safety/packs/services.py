@@ -84,11 +84,6 @@ class RecentPack:
     gtin: str | None
     last_used: date
 
-    @property
-    def label(self) -> str:
-        gtin = f"GTIN {self.gtin}, " if self.gtin else ""
-        return f"Lot {self.lot} ({gtin}expires {self.expiry.isoformat()})"
-
 
 def recent_packs(actor: User, *, session_date: date) -> list[RecentPack]:
     """Return the packs the actor's clinic used in the last days that are in date on

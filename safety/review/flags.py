@@ -23,6 +23,7 @@ from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound
 from safety.extensions import db
 from safety.ids import is_id
+from safety.languages import N_
 from safety.review.queries import Page, capped_count
 from safety.review.rules import flags as rules
 
@@ -140,14 +141,14 @@ def list_flags(
 def get_flag(actor: User, flag_id: int) -> Flag:
     """Return a flag the actor may act on; anything else is simply not found."""
     if not is_id(flag_id):
-        raise NotFound("No such flag.")
+        raise NotFound(N_("No such flag."))
     flag = db.session.scalar(
         select(Flag)
         .join(TS, TS.id == Flag.session_id)
         .where(Flag.id == flag_id, policy.flag_scope(actor))
     )
     if flag is None:
-        raise NotFound("No such flag.")
+        raise NotFound(N_("No such flag."))
     return flag
 
 

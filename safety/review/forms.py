@@ -15,6 +15,7 @@ from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from safety.ids import parse_id
+from safety.languages import N_
 from safety.packs.rules import PackError, check_gtin, looks_like_gs1, normalise_lot, read_scan
 from safety.review.rules.flags import FLAG_STATUS_FILTERS, SEVERITIES, FlagFilters
 from safety.review.rules.lots import LotQuery
@@ -23,7 +24,7 @@ from safety.review.rules.records import FLAG_FILTERS, STATES, RecordFilters, dec
 _NUMBER = re.compile(r"^[0-9]{1,10}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-DATE_MESSAGE = "Enter a date as YYYY-MM-DD, for example 2026-03-31."
+DATE_MESSAGE = N_("Enter a date as YYYY-MM-DD, for example 2026-03-31.")
 LOT_MAX = 64
 #: A prefix shorter than this would match nearly every lot.
 LOT_PREFIX_MIN = 2
@@ -49,8 +50,8 @@ class ResolveForm(FlaskForm):
     note = TextAreaField(
         "What was done about it",
         validators=[
-            DataRequired("Write what was done about this flag."),
-            Length(max=2000, message="Keep the note under 2,000 characters."),
+            DataRequired(N_("Write what was done about this flag.")),
+            Length(max=2000, message=N_("Keep the note under 2,000 characters.")),
         ],
     )
     back = HiddenField(filters=[_known_back])
@@ -62,8 +63,8 @@ class PatientSearchForm(FlaskForm):
     name = StringField(
         "Patient name",
         validators=[
-            DataRequired("Enter part of the patient's name."),
-            Length(min=2, max=100, message="Enter between 2 and 100 characters of the name."),
+            DataRequired(N_("Enter part of the patient's name.")),
+            Length(min=2, max=100, message=N_("Enter between 2 and 100 characters of the name.")),
         ],
     )
 
@@ -112,7 +113,7 @@ def _read_range(args: Mapping[str, str], errors: dict) -> tuple[date | None, dat
     start = _read_date(args, "from", errors)
     end = _read_date(args, "to", errors)
     if start and end and start > end:
-        errors["to"] = "The end date is before the start date: choose a later end date."
+        errors["to"] = N_("The end date is before the start date: choose a later end date.")
         end = None
     return start, end
 
@@ -120,13 +121,17 @@ def _read_range(args: Mapping[str, str], errors: dict) -> tuple[date | None, dat
 def read_record_filters(args: Mapping[str, str]) -> tuple[RecordFilters, dict[str, str]]:
     """Read the record filters from the query string; a message for each value that is wrong."""
     errors: dict[str, str] = {}
-    clinic = _read_id(args, "clinic", "Choose a clinic from the list.", errors)
-    practitioner = _read_id(args, "practitioner", "Choose a practitioner from the list.", errors)
-    patient = _read_id(args, "patient", "Find the patient again with the name search.", errors)
-    version = _read_id(args, "version", "Choose a checklist version from the list.", errors)
+    clinic = _read_id(args, "clinic", N_("Choose a clinic from the list."), errors)
+    practitioner = _read_id(
+        args, "practitioner", N_("Choose a practitioner from the list."), errors
+    )
+    patient = _read_id(args, "patient", N_("Find the patient again with the name search."), errors)
+    version = _read_id(args, "version", N_("Choose a checklist version from the list."), errors)
     start, end = _read_range(args, errors)
-    flag = _read_choice(args, "flag", FLAG_FILTERS, "Choose a flag option from the list.", errors)
-    state = _read_choice(args, "state", STATES, "Choose a state from the list.", errors)
+    flag = _read_choice(
+        args, "flag", FLAG_FILTERS, N_("Choose a flag option from the list."), errors
+    )
+    state = _read_choice(args, "state", STATES, N_("Choose a state from the list."), errors)
     filters = RecordFilters(
         clinic_id=clinic,
         practitioner_id=practitioner,
@@ -148,7 +153,7 @@ def read_cursor(
     after = decode_cursor(after_raw) if after_raw else None
     before = decode_cursor(before_raw) if before_raw and not after_raw else None
     if (after_raw and after is None) or (before_raw and not after_raw and before is None):
-        return None, None, "That page link did not work, so here is the first page."
+        return None, None, N_("That page link did not work, so here is the first page.")
     return after, before, None
 
 
@@ -160,7 +165,7 @@ def read_lot_query(args: Mapping[str, str]) -> tuple[LotQuery | None, dict[str, 
     match = _text(args, "match") or "exact"
     start, end = _read_range(args, errors)
     if match not in ("exact", "prefix"):
-        errors["match"] = "Choose an exact match or a prefix."
+        errors["match"] = N_("Choose an exact match or a prefix.")
     gtin = None
     if lot and looks_like_gs1(lot):
         # A pack scanned into the search: its lot, and its GTIN unless one was typed.
@@ -177,13 +182,13 @@ def read_lot_query(args: Mapping[str, str]) -> tuple[LotQuery | None, dict[str, 
             errors["gtin"] = str(exc)
     if not lot:
         if any(_text(args, name) for name in ("match", "from", "to", "gtin")):
-            errors["lot"] = "Enter the lot number printed on the needle pack."
+            errors["lot"] = N_("Enter the lot number printed on the needle pack.")
         return None, errors
     key = normalise_lot(lot)
     if len(lot) > LOT_MAX:
         errors["lot"] = f"A lot number has at most {LOT_MAX} characters."
     elif not key:
-        errors["lot"] = "Enter the lot number printed on the needle pack."
+        errors["lot"] = N_("Enter the lot number printed on the needle pack.")
     elif match == "prefix" and len(key) < LOT_PREFIX_MIN:
         errors["lot"] = f"Enter at least {LOT_PREFIX_MIN} characters to search by prefix."
     if errors:
@@ -195,14 +200,14 @@ def read_flag_filters(args: Mapping[str, str]) -> tuple[FlagFilters, dict[str, s
     """Read the flags queue filters."""
     errors: dict[str, str] = {}
     status = _read_choice(
-        args, "status", FLAG_STATUS_FILTERS, "Choose a status from the list.", errors
+        args, "status", FLAG_STATUS_FILTERS, N_("Choose a status from the list."), errors
     )
     severity = _read_choice(
-        args, "severity", SEVERITIES, "Choose a severity from the list.", errors
+        args, "severity", SEVERITIES, N_("Choose a severity from the list."), errors
     )
     kind = _text(args, "kind") or None
     if kind is not None and not _KIND.match(kind):
-        errors["kind"] = "Choose a kind of flag from the list."
+        errors["kind"] = N_("Choose a kind of flag from the list.")
         kind = None
     return FlagFilters(status or "unresolved", severity, kind), errors
 
@@ -213,7 +218,7 @@ def read_page(args: Mapping[str, str]) -> tuple[int, str | None]:
     if not raw:
         return 1, None
     if not _NUMBER.match(raw) or not 1 <= int(raw) <= MAX_PAGE:
-        return 1, "That page link did not work, so here is the first page."
+        return 1, N_("That page link did not work, so here is the first page.")
     return int(raw), None
 
 
@@ -228,6 +233,6 @@ def read_dashboard_args(
         if _NUMBER.match(raw) and int(raw) in periods:
             months = int(raw)
         else:
-            errors["months"] = "Choose a period from the list."
-    clinic = _read_id(args, "clinic", "Choose a clinic from the list.", errors)
+            errors["months"] = N_("Choose a period from the list.")
+    clinic = _read_id(args, "clinic", N_("Choose a clinic from the list."), errors)
     return months, clinic, errors

@@ -25,6 +25,7 @@ from markupsafe import Markup
 
 from safety.auth.policy import role_required
 from safety.dbtypes import utcnow
+from safety.i18n import current_language
 from safety.incidents import log as incidents
 from safety.incidents import rules as incident_rules
 from safety.review import charts, dashboard, export, flags, forms, lots, records
@@ -36,13 +37,18 @@ from safety.review.rules import history as history_rules
 from safety.review.rules import records as record_rules
 from safety.review.rules.lots import LotQuery
 from safety.review.rules.records import RecordFilters
-from safety.web import Refused, run_use_case
+from safety.web import Refused, field_errors, run_use_case, translated
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 
 
 #: The dashboard's charts and tables as drawn, by the figures they show (recent.py).
 _DRAWN = Recent(size=16)
+
+
+def _said(errors: dict[str, str]) -> dict[str, str]:
+    """The forms' messages (written in English, marked N_) in the reader's language."""
+    return {name: translated(message) for name, message in errors.items()}
 
 
 @bp.get("/", endpoint="dashboard")
@@ -53,7 +59,7 @@ def dashboard_page():
     data = dashboard.dashboard(current_user, months=months, clinic_id=clinic_id, keep_seconds=keep)
     # A thousand bars and table cells: drawn once per set of figures, not once per reader.
     measures = _DRAWN.get(
-        (data.start, data.end, data.clinic_id, data.figures_as_of),
+        (data.start, data.end, data.clinic_id, data.figures_as_of, current_language()),
         data.keep_seconds,
         lambda: Markup(
             render_template(
@@ -75,7 +81,7 @@ def dashboard_page():
             current_user, months=months, clinic_id=clinic_id
         ),
         incident_rules=incident_rules,
-        errors=errors,
+        errors=_said(errors),
     ), 400 if errors else 200
 
 
@@ -95,8 +101,8 @@ def _render_records(
         filters=filters,
         options=records.filter_options(current_user, patient_id=filters.patient_id),
         page=page,
-        errors=errors,
-        message=message,
+        errors=_said(errors),
+        message=translated(message),
         search=forms.PatientSearchForm(formdata=None),
         record_rules=record_rules,
     ), 400 if errors else 200
@@ -124,7 +130,7 @@ def patient_search():
         if len(found) == 1:
             return redirect(url_for("review.records", patient=found[0][0]))
     else:
-        errors = {name: messages[0] for name, messages in form.errors.items()}
+        errors = field_errors(form)
     return render_template(
         "review/patients.html", form=form, found=found, errors=errors
     ), 400 if errors else 200
@@ -172,8 +178,8 @@ def flags_page():
         page=page,
         number=number,
         kinds=flags.flag_kinds(current_user),
-        errors=errors,
-        message=page_message,
+        errors=_said(errors),
+        message=translated(page_message),
         flag_rules=flag_rules,
         now=utcnow(),
     ), 400 if errors else 200
@@ -198,8 +204,8 @@ def acknowledge_flag(flag_id: int):
     if not form.validate_on_submit():
         return render_template(
             "error.html",
-            title="Something in the form was not right",
-            message="Go back, reload the page and try again.",
+            title=_("Something in the form was not right"),
+            message=_("Go back, reload the page and try again."),
         ), 400
     outcome = run_use_case(lambda: flags.acknowledge_flag(current_user, flag_id), shown=(409,))
     if isinstance(outcome, Refused):
@@ -225,12 +231,12 @@ def resolve_flag(flag_id: int):
             return _to_the_queue(outcome)
         errors = outcome.errors
     elif form.is_submitted():
-        errors = {name: messages[0] for name, messages in form.errors.items()}
+        errors = field_errors(form)
     return render_template(
         "review/flag_resolve.html",
         flag=flags.get_flag(current_user, flag_id),
         form=form,
-        errors=errors,
+        errors=_said(errors),
         # Started from a record ("Resolve with a note" links carry ?back=record): go back there.
         back=form.back.data if form.is_submitted() else request.args.get("back"),
         flag_rules=flag_rules,
@@ -255,8 +261,8 @@ def _render_lot_trace(
         args=request.args,
         page=page,
         reach=reach,
-        errors=errors,
-        message=message,
+        errors=_said(errors),
+        message=translated(message),
     ), 400 if errors else 200
 
 

@@ -119,6 +119,18 @@ def test_a_spanish_practitioner_signs_in_and_works_in_spanish(journey, make_clin
     page.get_by_label("Idioma que lee el paciente").select_option("es")
     page.get_by_role("button", name="Añadir el paciente y empezar la sesión").click()
     expect(page.locator(".flash")).to_contain_text("Paciente añadido y sesión iniciada.")
+    session_id = re.search(r"/sessions/(\d+)", page.url).group(1)
+
+    # The checklist itself: items, pills and the script's "Because you chose" in Spanish.
+    page.goto(f"/sessions/{session_id}/phase/signin")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Entrada")
+    regions = page.get_by_role("group", name="Regiones del cuerpo en las que se aplicarán agujas.")
+    regions.locator("label.choice", has_text="Cuello").click()
+    lung = page.locator('.item[data-link-id="signin.lung_risk"]')
+    expect(lung).to_be_visible()
+    expect(lung.locator(".condition")).to_have_text("Porque eligió Cuello.")
+    expect(page.locator("#answered-count")).to_contain_text("preguntas respondidas")
+    journey.check(page, "phase-es")
 
     page.goto("/patients/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Pacientes de Clínica Lakeshore")

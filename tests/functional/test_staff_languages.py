@@ -5,11 +5,14 @@ dates and counts follow the language; the template page says what lacks a transl
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from datetime import UTC, datetime
 
 import pytest
 from conftest import csrf_token, login, post_form
+from factories import clean_phases
 from flask import g
 from sqlalchemy import select, update
 from test_admin_routes import RISK_LEAFLET
@@ -17,6 +20,8 @@ from test_admin_routes import RISK_LEAFLET
 from safety import display
 from safety.audit.models import AuditEvent
 from safety.auth.models import User
+from safety.checklists import services as checklists
+from safety.checklists.models import TreatmentSession
 from safety.clinics.models import Patient
 from safety.dbtypes import utcnow
 from safety.extensions import db
@@ -246,3 +251,150 @@ def test_the_sign_in_prompt_speaks_the_browsers_language(client):
     sent = client.get("/patients/", headers={"Accept-Language": "es"}, follow_redirects=True)
     assert lang_of(sent) == "es"
     assert "Inicie sesión para continuar." in sent.get_data(as_text=True)
+
+
+def page_words(response) -> str:
+    """The page's text as a reader sees it: tags gone, spaces folded, entities read."""
+    text = re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))
+    return re.sub(r"\s+", " ", html.unescape(text))
+
+
+def because_phrases(raw: str) -> set[str]:
+    """Every "you chose Neck" phrase the page gives checklist.js, in the page's language."""
+    found = re.findall(r"data-because='([^']*)'", raw)
+    return {phrase for listed in found for phrase in json.loads(listed)}
+
+
+def test_a_spanish_practitioner_works_a_session_through_in_spanish(
+    client, spanish, make_patient, make_session
+):
+    login(client, spanish, headers=FRENCH_BROWSER)
+    patient = make_patient(spanish, "Valentina", "Morales", language="es")
+
+    today = client.get("/sessions/")
+    assert lang_of(today) == "es"
+    words = page_words(today)
+    assert "Hoy en Clínica Lakeshore" in words
+    assert "Empezar una sesión para Valentina Morales Primera visita" in words
+    assert "Añadir un paciente nuevo" in words
+
+    start = page_words(client.get("/sessions/new"))
+    assert "Toque al paciente que está con usted: su sesión empieza en la entrada." in start
+    assert "Buscar un paciente por su nombre" in start
+    assert "Pacientes, los vistos más recientemente primero" in start
+
+    session = make_session(spanish, patient=patient)
+    answers = clean_phases(session)["signin"]
+    signin = client.get(f"/sessions/{session.id}/phase/signin")
+    assert lang_of(signin) == "es"
+    raw, words = signin.get_data(as_text=True), page_words(signin)
+    assert "<h1>Entrada</h1>" in raw
+    assert "<legend>Regiones del cuerpo en las que se aplicarán agujas.</legend>" in raw
+    assert 'value="neck"> Cuello</label>' in raw  # a pill's option in Spanish, its code kept
+    # Without the script, a conditional item says when it applies; the script's sentence
+    # ("Porque eligió Cuello.") is built from the phrases and the words the page gives it.
+    assert (
+        "Solo si eligió Tórax, parte alta de la espalda o pecho (campo pulmonar), Cuello o "
+        "Cintura escapular" in words
+    )
+    assert "eligió Cuello" in because_phrases(raw)
+    assert json.loads(re.search(r"data-words='([^']*)'", raw).group(1))["because"] == (
+        "Porque %(reasons)s."
+    )
+    assert "Guardar Entrada" in words and "Body regions" not in words
+
+    saved = post_form(
+        client,
+        f"/sessions/{session.id}/phase/signin",
+        answers,
+        follow_redirects=True,
+    )
+    assert "Entrada guardada." in page_words(saved)
+
+    session = make_session(spanish, phases=("signin", "timeout"), patient=patient)
+    answers = clean_phases(session)["signout"]
+    signout = client.get(f"/sessions/{session.id}/phase/signout")
+    words = page_words(signout)
+    assert "Dolor durante la punción, de 0 (ninguno) a 10 (el peor imaginable)." in words
+    assert "Guardar y firmar como Lucía Romero" in words
+    refused = post_form(
+        client,
+        f"/sessions/{session.id}/phase/signout",
+        {**answers, "signout.needles_opened": "0"},
+    )
+    assert refused.status_code == 400
+    assert "Introduzca un número de al menos 1." in page_words(refused)  # the value kept
+    session = db.session.get(TreatmentSession, session.id)
+    with client.application.test_request_context():
+        g.language = "es"
+        blockers = checklists.signing_blockers(session, display.checklist_wording())
+    assert blockers == ["La fase Salida no se ha completado."]
+    assert checklists.signing_blockers(session) == ["The Sign out phase has not been completed."]
+
+    signed = make_session(spanish, phases=ALL_PHASES, sign=True, patient=patient)
+    record = client.get(f"/sessions/{signed.id}")
+    words = page_words(record)
+    assert lang_of(record) == "es"
+    assert f"Sesión de Valentina Morales, {display.day(signed.session_date, 'es')}" in words
+    assert "Registro firmado" in words and "Realizó y verificó estos controles" in words
+    assert "Este registro no se puede modificar." in words
+    assert "Regiones del cuerpo en las que se aplicarán agujas." in words
+    assert "Performed and verified" not in words and "Signed record" not in words
+
+
+def test_a_french_practitioner_reads_a_phase_in_french_and_english_stays_english(
+    client, clinic, make_user, make_patient, make_session
+):
+    french = make_user(clinic=clinic, name="Chloé Tremblay", language="fr_CA")
+    login(client, french)
+    session = make_session(french, patient=make_patient(french, "Marc", "Roy"))
+    signin = client.get(f"/sessions/{session.id}/phase/signin")
+    assert lang_of(signin) == "fr-CA"
+    raw, words = signin.get_data(as_text=True), page_words(signin)
+    assert "<h1>Accueil</h1>" in raw
+    assert "<legend>Régions du corps à puncturer.</legend>" in raw
+    assert 'value="neck"> Cou</label>' in raw
+    assert "vous avez choisi Cou" in because_phrases(raw)
+    assert "Seulement si vous avez choisi Thorax" in words
+    assert "Enregistrer l'étape Accueil" in words and "Body regions" not in words
+
+    client.post("/auth/logout", data={"csrf_token": csrf_token(client)})
+    english = make_user(clinic=clinic, name="Ann Lee")
+    login(client, english)
+    session = make_session(english, patient=make_patient(english, "Ruth", "Bell"))
+    words = page_words(client.get(f"/sessions/{session.id}/phase/signin"))
+    assert "Body regions to be needled." in words and "Only when you chose" in words
+    assert "Save Sign in" in words
+
+
+def test_the_compliance_desk_reads_in_spanish(client, spanish, make_user, make_session):
+    flagged = make_session(
+        spanish,
+        phases=ALL_PHASES,
+        sign=True,
+        overrides={"timeout.gloves": ["needed_not_worn"], "timeout.gloves.note": ["Sin guantes"]},
+    ).id
+    desk = make_user("compliance", name="Inés Vidal", language="es")
+    login(client, desk)
+
+    queue = client.get("/review/flags")
+    assert lang_of(queue) == "es"
+    words = page_words(queue)
+    assert "Cola de alertas" in words and "1 alerta coincide." in words
+    assert "Guantes no usados" in words and "Gloves not worn" not in words
+    assert "Cualquier gravedad" in words
+
+    record = page_words(client.get(f"/review/records/{flagged}"))
+    assert f"registro n.º {flagged}" in record
+    assert "Profesional: Lucía Romero" in record and "Firma Lucía Romero" in record
+    assert "Realizó y verificó estos controles" in record
+    assert "Historial de auditoría de este registro" in record
+    assert "Firmó la lista de verificación: huella del contenido" in record
+    assert "Consultó el registro" in record and "Viewed the record" not in record
+    assert "Fecha de caducidad de las agujas (del envase). 31 dic 2099" in record
+
+    dashboard = page_words(client.get("/review/"))
+    assert "Panel de cumplimiento" in dashboard and "Alertas abiertas" in dashboard
+    records = page_words(client.get("/review/records"))
+    assert "1 registro coincide." in records
+    assert "Descargar los registros firmados en CSV" in records

@@ -11,20 +11,27 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from safety.checklists.rules import SEVERITIES
+from safety.languages import N_
 
 #: How each severity reads, most serious first.
-SEVERITY_LABELS = {severity: severity.capitalize() for severity in SEVERITIES}
+SEVERITY_LABELS = {
+    "critical": N_("Critical"),
+    "high": N_("High"),
+    "medium": N_("Medium"),
+    "low": N_("Low"),
+}
+assert tuple(SEVERITY_LABELS) == SEVERITIES
 #: Escalations from a patient's follow-up answers: they go to the top of every queue.
 URGENT_KINDS = ("emergency", "same_day")
 
 #: What the flags queue can show, with its label: unresolved (open or acknowledged) is where
 #: work starts.
 FLAG_STATUS_FILTERS = {
-    "unresolved": "Open or acknowledged",
-    "open": "Open",
-    "acknowledged": "Acknowledged",
-    "resolved": "Resolved",
-    "all": "All",
+    "unresolved": N_("Open or acknowledged"),
+    "open": N_("Open"),
+    "acknowledged": N_("Acknowledged"),
+    "resolved": N_("Resolved"),
+    "all": N_("All"),
 }
 
 
@@ -53,9 +60,25 @@ def flags_summary(flags: Iterable[tuple[str, str]]) -> str:
     return "; ".join(f"{severity}:{kind}" for severity, kind in ordered)
 
 
+#: The kinds of flag the default register and the follow-up raise, in words (marked for the
+#: catalogues); a template's own kind reads from its code.
+KIND_LABELS = {
+    "count_discrepancy": N_("Count discrepancy"),
+    "deviation": N_("Deviation"),
+    "gloves_not_worn": N_("Gloves not worn"),
+    "large_bruise": N_("Large bruise"),
+    "prolonged_bleeding": N_("Prolonged bleeding"),
+    "reaction": N_("Reaction"),
+    "reused_guide_tube": N_("Reused guide tube"),
+    "emergency": N_("Emergency"),
+    "same_day": N_("Same day"),
+    "review": N_("Review"),
+}
+
+
 def kind_label(kind: str) -> str:
-    """Show a flag kind in words."""
-    return kind.replace("_", " ").capitalize()
+    """Show a flag kind in words (in English; templates pass it through `tr`)."""
+    return KIND_LABELS.get(kind) or kind.replace("_", " ").capitalize()
 
 
 def age_text(created: datetime, now: datetime) -> str:

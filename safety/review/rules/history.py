@@ -11,24 +11,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from safety.languages import N_, Said
 from safety.review.rules.flags import kind_label
 
 ACTION_LABELS = {
-    "session.create": "Started the session",
-    "session.phase_submit": "Saved a phase",
-    "session.sign": "Signed the checklist",
-    "session.sign_failed": "Signature refused",
-    "session.view": "Viewed the record",
-    "session.addendum": "Added a signed addendum",
-    "session.addendum_failed": "Addendum refused",
-    "followup.schedule": "Scheduled the follow-ups",
-    "followup.response": "Patient answered a follow-up",
-    "followup.revoke_links": "Revoked follow-up links",
-    "flag.raise": "Raised a flag",
-    "flag.acknowledge": "Acknowledged a flag",
-    "flag.resolve": "Resolved a flag",
-    "export.csv": "Exported records",
-    "export.lot_trace": "Exported a lot trace",
+    "session.create": N_("Started the session"),
+    "session.phase_submit": N_("Saved a phase"),
+    "session.sign": N_("Signed the checklist"),
+    "session.sign_failed": N_("Signature refused"),
+    "session.view": N_("Viewed the record"),
+    "session.addendum": N_("Added a signed addendum"),
+    "session.addendum_failed": N_("Addendum refused"),
+    "followup.schedule": N_("Scheduled the follow-ups"),
+    "followup.response": N_("Patient answered a follow-up"),
+    "followup.revoke_links": N_("Revoked follow-up links"),
+    "flag.raise": N_("Raised a flag"),
+    "flag.acknowledge": N_("Acknowledged a flag"),
+    "flag.resolve": N_("Resolved a flag"),
+    "export.csv": N_("Exported records"),
+    "export.lot_trace": N_("Exported a lot trace"),
 }
 
 
@@ -46,16 +47,24 @@ def history_summary(
     """
     if action == "session.phase_submit":
         phase = phase_titles.get(str(details.get("phase")), str(details.get("phase", "")))
-        return f"{phase} (saved again)" if details.get("resubmitted") else phase
+        return (
+            Said(N_("%(phase)s (saved again)"), phase=phase)
+            if details.get("resubmitted")
+            else phase
+        )
     if action == "session.create" and "template" in details:
-        return f"checklist version {details['template']}"
+        return Said(N_("checklist version %(version)s"), version=details["template"])
     if action == "session.sign" and details.get("content_hash"):
-        return f"content hash {str(details['content_hash'])[:12]}…"
+        return Said(N_("content hash %(hash)s…"), hash=str(details["content_hash"])[:12])
     if action in ("session.sign_failed", "session.addendum_failed"):
-        return "account locked" if details.get("reason") == "locked" else "wrong password"
+        return N_("account locked") if details.get("reason") == "locked" else N_("wrong password")
     if action == "followup.response" and details.get("escalation"):
         level = str(details["escalation"]).replace("_", " ")
-        return "no escalation" if level == "none" else f"escalated: {level}"
+        return (
+            N_("no escalation")
+            if level == "none"
+            else Said(N_("escalated: %(level)s"), level=level)
+        )
     if action.startswith("flag.") and details.get("kind"):
         return f"{kind_label(str(details['kind']))} ({details.get('severity', '')})"
     return ""

@@ -14,20 +14,21 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 from safety.ids import is_id
+from safety.languages import N_
 from safety.review.rules.flags import SEVERITY_LABELS
 
 #: The states a session can be in, with their labels.
 STATE_LABELS = {
-    "signed": "Signed",
-    "in_progress": "In progress",
-    "overdue": "Overdue",
-    "cancelled": "Cancelled",
+    "signed": N_("Signed"),
+    "in_progress": N_("In progress"),
+    "overdue": N_("Overdue"),
+    "cancelled": N_("Cancelled"),
 }
 STATES = tuple(STATE_LABELS)
 #: The state filter's choices say what overdue means.
-STATE_FILTERS = {**STATE_LABELS, "overdue": "Overdue (unsigned after the working day)"}
+STATE_FILTERS = {**STATE_LABELS, "overdue": N_("Overdue (unsigned after the working day)")}
 #: The flag filter's choices: any flag, none, or a flag of one severity.
-FLAG_FILTERS = {"any": "Any flag", "none": "No flags", **SEVERITY_LABELS}
+FLAG_FILTERS = {"any": N_("Any flag"), "none": N_("No flags"), **SEVERITY_LABELS}
 
 #: Phases saved closer together than this look ticked all at once at the end.
 TICKED_TOGETHER = timedelta(minutes=2)
