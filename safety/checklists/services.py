@@ -240,7 +240,9 @@ def submit_phase(
     if phase_id not in state.template.phase_ids:
         raise NotFound(N_("No such phase."))
     saved = state.latest.get(phase_id)
-    if opened_entry is not None and (saved.id if saved else 0) != opened_entry:
+    # Entries are never removed: with none saved there is nothing this save could overwrite,
+    # whatever the form says it was opened on (a malformed value included).
+    if opened_entry is not None and saved is not None and saved.id != opened_entry:
         raise PhaseChanged(saved)
     position = state.template.phase_ids.index(phase_id)
     missing = [p for p in state.template.phase_ids[:position] if p not in state.latest]

@@ -1139,3 +1139,18 @@ def test_the_today_page_cancels_a_session_started_by_mistake_with_a_reason(
     assert response.status_code == 302
     assert record(mistaken).is_cancelled
     assert record(mistaken).cancel_reason == "Started for the wrong patient."
+
+
+@pytest.mark.parametrize("opened", ["", "abc", "-3", "99999999999999999999"])
+def test_a_malformed_opened_entry_is_never_an_error_page(
+    signed_in, practitioner, make_session, opened
+):
+    session_id = new_session(make_session, practitioner)
+    url = phase_url(session_id, "signin")
+
+    first = post_form(signed_in, url, {**CLEAN_PHASES["signin"], "opened_entry": opened})
+
+    assert first.status_code == 302  # nothing saved yet: nothing this save could overwrite
+    again = post_form(signed_in, url, {**CLEAN_PHASES["signin"], "opened_entry": opened})
+    assert again.status_code == 409  # a saved phase it was not opened on: shown, not lost
+    assert [e.phase for e in entries_of(session_id)] == ["signin"]
