@@ -313,6 +313,14 @@ def patient_text(
     return Markup("".join(fill(p) if i % 2 else str(escape(p)) for i, p in enumerate(pieces)))
 
 
+def code_list(values: list[str]) -> Markup:
+    """Values each in <code>, joined with the reader's "or" ("{GS} or |"): built here because a
+    template's `~` escapes plain text beside a translated (safe) word."""
+    return Markup(f" {escape(gettext('or'))} ").join(
+        Markup("<code>{}</code>").format(value) for value in values
+    )
+
+
 FILTERS = {
     #: A word written in English in the rules (marked with N_), in the reader's language.
     "tr": translated,
@@ -337,6 +345,7 @@ FILTERS = {
     "severity": lambda severity: translated(SEVERITY_LABELS.get(severity, severity)),
 }
 GLOBALS = {
+    "code_list": code_list,
     #: Templates ask the access policy, never the role string (DESIGN §6 in one place).
     "policy": policy,
     "answer_text": answer_text,

@@ -195,3 +195,10 @@ def test_the_vendored_decoder_is_served_by_the_app_with_its_licence(client, star
     time_out = client.get(f"/sessions/{started}/phase/timeout").get_data(as_text=True)
     assert f'data-decoder="{base}/reader.js"' in time_out
     assert f'data-wasm="{base}/zxing_reader.wasm"' in time_out
+
+
+def test_the_time_out_page_names_the_scanner_substitutes_for_gs_as_code(client, started):
+    page = client.get(f"/sessions/{started}/phase/timeout").get_data(as_text=True)
+
+    assert "<code>{GS}</code> or <code>|</code>" in page
+    assert "&lt;code&gt;" not in page  # the markup is the page's, not text shown to the reader
