@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ from safety.followup import rules as followup_rules
 from safety.followup import texts as followup_texts
 from safety.incidents.rules import incident_from_flag
 from safety.review.rules.flags import SEVERITY_LABELS
+from safety.risks import rules as risk_rules
 from safety.risks import translations
 from safety.risks.rules import Item, Option, Phase, Source
 from safety.web import translated
@@ -313,6 +315,59 @@ def patient_text(
     return Markup("".join(fill(p) if i % 2 else str(escape(p)) for i, p in enumerate(pieces)))
 
 
+@cache
+def _shipped_items() -> dict[str, dict[str, Any]]:
+    """Every shipped register's items by linkId, the current register's words first."""
+    found: dict[str, dict[str, Any]] = {}
+    for version in sorted(risk_rules.REGISTER_FILES, reverse=True):
+        for item in risk_rules.load_register(version).items:
+            found.setdefault(item["linkId"], item)
+    return found
+
+
+def flag_message(flag: Any) -> str:
+    """A flag's message in the reader's language.
+
+    A flag stores the English it was raised with ("Gloves where blood contact is expected.
+    Needed but not worn."): the question's words, then the answers that raised it. Where the
+    question is one of the shipped register's, the message is said again from its parts in the
+    reader's language; anything else (an imported template's words) is shown as stored."""
+    message = flag.message
+    language = i18n.current_language()
+    if language == languages.DEFAULT or not message:
+        return message
+    if flag.kind == "count_discrepancy" and message.startswith(_COUNTS):
+        what = message[len(_COUNTS) : -1]
+        return gettext(
+            "Needle counts do not reconcile: %(what)s.",
+            what=translations.said(what, language),
+        )
+    item = _shipped_items().get(flag.link_id or "")
+    if item is None or not message.startswith(item["text"] + " ") or not message.endswith("."):
+        return message
+    question = translations.said(item["text"], language, link_id=flag.link_id)
+    rest = message[len(item["text"]) + 1 : -1]
+    if rest.startswith(_ANSWERED):
+        value = rest[len(_ANSWERED) :]
+        value = {"yes": gettext("yes"), "no": gettext("no")}.get(value, value)
+        answered = gettext("Answered: %(value)s.", value=value)
+        return f"{question} {answered}"
+    chosen, left = [], rest
+    for option in sorted(item.get("options", ()), key=lambda o: -len(o["display"])):
+        if option["display"] in left:
+            chosen.append((rest.index(option["display"]), option["display"]))
+            left = left.replace(option["display"], "", 1)
+    if left.replace(",", "").strip():
+        return message  # not only the register's options: shown as stored
+    said = [translations.said(d, language, link_id=flag.link_id) for _, d in sorted(chosen)]
+    return f"{question} {', '.join(said)}."
+
+
+#: The English a flag is raised with (safety.checklists.rules.flags_for).
+_COUNTS = "Needle counts do not reconcile: "
+_ANSWERED = "Answered: "
+
+
 def code_list(values: list[str]) -> Markup:
     """Values each in <code>, joined with the reader's "or" ("{GS} or |"): built here because a
     template's `~` escapes plain text beside a translated (safe) word."""
@@ -346,6 +401,7 @@ FILTERS = {
 }
 GLOBALS = {
     "code_list": code_list,
+    "flag_message": flag_message,
     #: Templates ask the access policy, never the role string (DESIGN §6 in one place).
     "policy": policy,
     "answer_text": answer_text,

@@ -382,6 +382,9 @@ def test_the_compliance_desk_reads_in_spanish(client, spanish, make_user, make_s
     words = page_words(queue)
     assert "Cola de alertas" in words and "1 alerta coincide." in words
     assert "Guantes no usados" in words and "Gloves not worn" not in words
+    # The flag's own message, stored in the English it was raised with, reads in Spanish.
+    assert "Guantes cuando se prevé contacto con sangre. Necesarios pero no usados." in words
+    assert "Gloves where blood contact is expected." not in words
     assert "Cualquier gravedad" in words
 
     record = page_words(client.get(f"/review/records/{flagged}"))
