@@ -13,7 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from flask_babel import gettext
 from markupsafe import Markup, escape
+
+from safety.web import translated
 
 #: Okabe-Ito colours, darkest first, without the yellow that fails contrast on white.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -298,7 +301,7 @@ def measure_chart(table) -> Markup:
     """Return the bar chart of one measure table, by clinic and month, with its baselines."""
     return bar_chart(
         chart_id=f"chart-{table.measure.key}",
-        title=f"{table.measure.title}: percent of sessions",
+        title=gettext("%(measure)s: percent of sessions", measure=translated(table.measure.title)),
         months=table.months,
         series=measure_series(table),
         references=measure_references(table),

@@ -398,6 +398,9 @@ def test_the_compliance_desk_reads_in_spanish(client, spanish, make_user, make_s
 
     dashboard = page_words(client.get("/review/"))
     assert "Panel de cumplimiento" in dashboard and "Alertas abiertas" in dashboard
+    # The measures say what they count in Spanish too.
+    assert "Sangrado en los puntos de punción" in dashboard
+    assert "Bleeding at needle sites" not in dashboard
     records = page_words(client.get("/review/records"))
     assert "1 registro coincide." in records
     assert "Descargar los registros firmados en CSV" in records

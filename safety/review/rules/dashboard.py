@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from safety.languages import N_, Said
 from safety.risks.rules import load_register
 
 #: Sign-out answers that count as a minor event.
@@ -82,30 +83,40 @@ def studies() -> tuple[Baseline, ...]:
 MEASURES: tuple[Measure, ...] = (
     Measure(
         "bleeding",
-        "Bleeding at needle sites",
-        "Sessions with bleeding at sign out: minor (stopped with pressure) or prolonged.",
+        N_("Bleeding at needle sites"),
+        N_("Sessions with bleeding at sign out: minor (stopped with pressure) or prolonged."),
         published_baselines("bleeding"),
     ),
     Measure(
         "bruising",
-        "Bruising",
-        "Sessions with bruising at sign out, small or large.",
+        N_("Bruising"),
+        N_("Sessions with bruising at sign out, small or large."),
         published_baselines("bruising"),
     ),
     Measure(
         "pain_during",
-        "Pain during needling",
-        f"Sessions where the patient rated pain during needling {PAIN_THRESHOLD} or more "
-        "out of 10.",
+        N_("Pain during needling"),
+        Said(
+            N_(
+                "Sessions where the patient rated pain during needling %(threshold)s or more "
+                "out of 10."
+            ),
+            threshold=PAIN_THRESHOLD,
+        ),
         published_baselines("pain_during"),
-        caveat=f"{PAIN_THRESHOLD} out of 10 is this clinic's own threshold (clinic policy, not "
-        "from a study): the studies counted pain during treatment as the practitioner "
-        "recorded it, without a score, so read their lines as a rough guide only.",
+        caveat=Said(
+            N_(
+                "%(threshold)s out of 10 is this clinic's own threshold (clinic policy, not "
+                "from a study): the studies counted pain during treatment as the practitioner "
+                "recorded it, without a score, so read their lines as a rough guide only."
+            ),
+            threshold=PAIN_THRESHOLD,
+        ),
     ),
     Measure(
         "reaction",
-        "Immediate reactions",
-        "Sessions with any immediate reaction: dizziness, fainting, nausea, or other.",
+        N_("Immediate reactions"),
+        N_("Sessions with any immediate reaction: dizziness, fainting, nausea, or other."),
     ),
 )
 MEASURE_KEYS = tuple(m.key for m in MEASURES)
