@@ -35,25 +35,24 @@ from safety.risks.models import TemplateVersion
 TS = TreatmentSession
 
 
-def _export_items() -> list[tuple[str, str]]:
-    definitions = db.session.scalars(
-        select(TemplateVersion.definition).order_by(TemplateVersion.version)
+def _definitions() -> list[dict[str, Any]]:
+    """Every template version's definition, oldest first: the export's columns come from them."""
+    return list(
+        db.session.scalars(select(TemplateVersion.definition).order_by(TemplateVersion.version))
     )
-    return rules.export_items(definitions)
 
 
-def export_columns() -> list[str]:
+def export_columns(definitions: list[dict[str, Any]] | None = None) -> list[str]:
     """Return the CSV header: record metadata, then every linkId of every template version."""
-    return [*rules.EXPORT_METADATA, *(k for k, _t in _export_items())]
+    items = rules.export_items(_definitions() if definitions is None else definitions)
+    return [*rules.EXPORT_METADATA, *(k for k, _t in items)]
 
 
-def export_labels() -> list[str]:
+def export_labels(definitions: list[dict[str, Any]] | None = None) -> list[str]:
     """Return the first header row, for people: the metadata's names and each item's question
     in the reader's language, column for column with `export_columns`."""
+    definitions = _definitions() if definitions is None else definitions
     language = i18n.current_language()
-    definitions = db.session.scalars(
-        select(TemplateVersion.definition).order_by(TemplateVersion.version)
-    ).all()
     questions = rules.export_labels(definitions)
     return [
         *(gettext(label) for label in rules.EXPORT_METADATA_LABELS.values()),
@@ -70,7 +69,13 @@ def _answer_column(link_id: str, item_type: str) -> ColumnElement[Any]:
     return csvsql.Cell(TS.answers, link_id, how.get(item_type, "plain"))
 
 
-def export_query(actor: User, filters: RecordFilters, *, now: datetime | None = None) -> Select:
+def export_query(
+    actor: User,
+    filters: RecordFilters,
+    *,
+    now: datetime | None = None,
+    definitions: list[dict[str, Any]] | None = None,
+) -> Select:
     """Return the query behind the CSV export: one row per signed record, every cell as text.
 
     The database formats every cell, so streaming is a loop of fetch and write; `make bench`
@@ -94,7 +99,12 @@ def export_query(actor: User, filters: RecordFilters, *, now: datetime | None = 
             csvsql.Cell(csvsql.PackLots(TS.id), None, "text"),
             csvsql.Cell(csvsql.NotesText(TS.notes), None, "text"),
             csvsql.Cell(csvsql.AddendaText(TS.id), None, "text"),
-            *(_answer_column(k, t) for k, t in _export_items()),
+            *(
+                _answer_column(k, t)
+                for k, t in rules.export_items(
+                    _definitions() if definitions is None else definitions
+                )
+            ),
         )
         .outerjoin(Clinic, Clinic.id == TS.clinic_id)
         .outerjoin(TemplateVersion, TemplateVersion.id == TS.template_version_id)
@@ -112,8 +122,9 @@ def export_csv(
     """
     require_compliance(actor)
     now = now or utcnow()
-    header = export_columns()
-    query = export_query(actor, filters, now=now)
+    definitions = _definitions()  # read once: the header rows, the query and its cells
+    header = export_columns(definitions)
+    query = export_query(actor, filters, now=now, definitions=definitions)
     audit.record(
         "export.csv",
         actor=actor,
@@ -126,10 +137,12 @@ def export_csv(
         lines = csvsql.copy_lines(header, query)
     else:
         lines = csvsql.printed_lines(
-            header, query, rules.export_cells_without_separators(_export_items())
+            header,
+            query,
+            rules.export_cells_without_separators(rules.export_items(definitions)),
         )
     return _around(
-        csvsql.header_line(export_labels()),
+        csvsql.header_line(export_labels(definitions)),
         lines,
         rules.checkpoint_line(latest.body if latest else None),
     )
