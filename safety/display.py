@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 from safety import i18n, languages
 from safety.auth import policy
 from safety.auth import rules as auth_rules
-from safety.checklists.rules import Wording
+from safety.checklists.rules import COUNTS_SAID, Wording
 from safety.followup import rules as followup_rules
 from safety.followup import texts as followup_texts
 from safety.incidents.rules import incident_from_flag
@@ -138,6 +138,20 @@ def phase_hint(phase: Phase) -> str:
 
 def source_citation(source: Source) -> str:
     return translations.source_citation(source, i18n.current_language())
+
+
+def count_checks(template: Any) -> list[dict[str, Any]]:
+    """The needle counts checklist.js compares, with the template's names for them ("used",
+    "removed") in the reader's language."""
+    language = i18n.current_language()
+    return [
+        {
+            "counted": check.counted,
+            "against": check.against,
+            "words": [translations.said(word, language) for word in check.words],
+        }
+        for check in template.count_checks
+    ]
 
 
 def checklist_wording() -> Wording:
@@ -338,10 +352,7 @@ def flag_message(flag: Any) -> str:
         return message
     if flag.kind == "count_discrepancy" and message.startswith(_COUNTS):
         what = message[len(_COUNTS) : -1]
-        return gettext(
-            "Needle counts do not reconcile: %(what)s.",
-            what=translations.said(what, language),
-        )
+        return gettext("Needle counts do not reconcile: %(what)s.", what=_counts_said(what))
     item = _shipped_items().get(flag.link_id or "")
     if item is None or not message.startswith(item["text"] + " ") or not message.endswith("."):
         return message
@@ -362,6 +373,36 @@ def flag_message(flag: Any) -> str:
     said = [translations.said(d, language, link_id=flag.link_id) for _, d in sorted(chosen)]
     return f"{question} {', '.join(said)}."
 
+
+def _counts_said(what: str) -> str:
+    """A count discrepancy as stored ("8 used / 7 removed", or version 1's "inserted 8,
+    removed 7, disposed 7") in the reader's language; anything else as stored."""
+    language = i18n.current_language()
+    if found := _V1_COUNTS_STORED.fullmatch(what):
+        return gettext(
+            "inserted %(inserted)s, removed %(removed)s, disposed %(disposed)s", **found.groupdict()
+        )
+    pairs = [_COUNT_PAIR_STORED.fullmatch(part) for part in what.split("; ")]
+    if not all(pairs):
+        return translations.said(what, language)
+    return "; ".join(
+        gettext(
+            COUNTS_SAID,
+            counted=pair["counted"],
+            counted_words=translations.said(pair["counted_words"], language),
+            against=pair["against"],
+            against_words=translations.said(pair["against_words"], language),
+        )
+        for pair in pairs
+    )
+
+
+_V1_COUNTS_STORED = re.compile(
+    r"inserted (?P<inserted>\S+), removed (?P<removed>\S+), disposed (?P<disposed>\S+)"
+)
+_COUNT_PAIR_STORED = re.compile(
+    r"(?P<counted>-?\d+) (?P<counted_words>.+?) / (?P<against>-?\d+) (?P<against_words>.+)"
+)
 
 #: The English a flag is raised with (safety.checklists.rules.flags_for).
 _COUNTS = "Needle counts do not reconcile: "
@@ -401,6 +442,7 @@ FILTERS = {
 }
 GLOBALS = {
     "code_list": code_list,
+    "count_checks": count_checks,
     "flag_message": flag_message,
     #: Templates ask the access policy, never the role string (DESIGN §6 in one place).
     "policy": policy,

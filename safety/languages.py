@@ -61,6 +61,11 @@ class Said(str):
         said.values = values
         return said
 
+    def __mod__(self, values: object) -> Said:
+        """Stay said: a WTForms validator formats its message with its own values (`Length`
+        with min, max and length), which would turn this into plain English."""
+        return self
+
 
 def N_(text: str) -> str:  # noqa: N802 (gettext's name for it)
     """Mark a message for the catalogues where it is written; it is translated where shown.
@@ -70,3 +75,31 @@ def N_(text: str) -> str:  # noqa: N802 (gettext's name for it)
     pages translate a refusal's message and field errors into the reader's language.
     """
     return text
+
+
+class Words(str):
+    """A template's own words inside a `Said` (a phase's title, an option's display, a count's
+    name): not gettext's to translate but the checklist translations' (risks/translations.py),
+    which `web.translated` asks, for the item `link_id` where the words belong to one."""
+
+    link_id: str | None
+
+    def __new__(cls, text: str, link_id: str | None = None) -> Words:
+        words = super().__new__(cls, text)
+        words.link_id = link_id
+        return words
+
+
+class Listed(str):
+    """Several messages said as one value ("8 used / 7 removed; 3 opened / 2 disposed"), each
+    said again in the reader's language by `web.translated` and joined the same way."""
+
+    parts: tuple[str, ...]
+    separator: str
+
+    def __new__(cls, parts: Iterable[str], separator: str = "; ") -> Listed:
+        parts = tuple(parts)
+        listed = super().__new__(cls, separator.join(parts))
+        listed.parts = parts
+        listed.separator = separator
+        return listed

@@ -15,10 +15,12 @@ from flask import g
 from flask_babel import gettext
 from werkzeug.routing import IntegerConverter
 
+from safety import i18n
 from safety.errors import DomainError, RecordedRefusal
 from safety.extensions import db
 from safety.ids import MAX_ID
-from safety.languages import Said
+from safety.languages import Listed, Said, Words
+from safety.risks import translations as checklist_words
 
 T = TypeVar("T")
 
@@ -53,8 +55,22 @@ class Refused:
 def translated(message: str) -> str:
     """Return a message written in English in the reader's language, where there is one."""
     if isinstance(message, Said):
-        return gettext(message.msgid, **message.values)
+        return gettext(message.msgid, **{k: _said(v) for k, v in message.values.items()})
+    if isinstance(message, Words | Listed):
+        return _said(message)
     return gettext(message) if message else message
+
+
+def _said(value: object) -> object:
+    """A `Said`'s value in the reader's language: a marked message or a template's words
+    said again, a number or a code as it is."""
+    if isinstance(value, Said):
+        return translated(value)
+    if isinstance(value, Words):
+        return checklist_words.said(value, i18n.current_language(), link_id=value.link_id)
+    if isinstance(value, Listed):
+        return value.separator.join(str(_said(part)) for part in value.parts)
+    return value
 
 
 def field_errors(form) -> dict[str, str]:

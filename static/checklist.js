@@ -41,6 +41,8 @@
     and: " and ",
     countsBecause: "Because the needle counts do not reconcile.",
     counts: "The counts do not reconcile: %(found)s.",
+    mismatch: "%(counted)s %(counted_words)s / %(against)s %(against_words)s",
+    countsDiffer: "the needle counts differ",
     allAnswered: "All %(total)s questions answered: save to go on.",
     someAnswered: "%(done)s of %(total)s questions answered.",
     fewer: "One fewer",
@@ -64,13 +66,16 @@
       var counts = ["timeout.needles_inserted", "signout.needles_removed", "signout.needles_disposed"]
         .map(answer).filter(known);
       return counts.length >= 2 && counts.some(function (c) { return c !== counts[0]; })
-        ? ["the needle counts differ"] : [];
+        ? [say("countsDiffer")] : [];
     }
     return countChecks.filter(function (check) {
       var counted = answer(check.counted), against = answer(check.against);
       return known(counted) && known(against) && counted !== against;
     }).map(function (check) {
-      return answer(check.counted) + " " + check.words[0] + " / " + answer(check.against) + " " + check.words[1];
+      return say("mismatch", {
+        counted: answer(check.counted), counted_words: check.words[0],
+        against: answer(check.against), against_words: check.words[1],
+      });
     });
   }
 

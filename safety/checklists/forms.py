@@ -6,7 +6,7 @@ from wtforms import IntegerField, PasswordField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from safety.checklists.addenda import BODY_MAX_LENGTH, REASON_MAX_LENGTH
-from safety.languages import N_
+from safety.languages import N_, Said
 
 
 class PhaseForm(FlaskForm):
@@ -46,7 +46,9 @@ class AddendumForm(FlaskForm):
             DataRequired(N_("Say why the record needs a correction.")),
             Length(
                 max=REASON_MAX_LENGTH,
-                message=f"Keep the reason under {REASON_MAX_LENGTH} characters.",
+                message=Said(
+                    N_("Keep the reason under %(max)s characters."), max=REASON_MAX_LENGTH
+                ),
             ),
         ],
     )
@@ -56,7 +58,9 @@ class AddendumForm(FlaskForm):
             DataRequired(N_("Write the correction.")),
             Length(
                 max=BODY_MAX_LENGTH,
-                message=f"Keep the correction under {BODY_MAX_LENGTH} characters.",
+                message=Said(
+                    N_("Keep the correction under %(max)s characters."), max=BODY_MAX_LENGTH
+                ),
             ),
         ],
     )

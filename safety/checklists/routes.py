@@ -296,7 +296,9 @@ def _sign_after_last_phase(found: TreatmentSession, password: str):
         return redirect(url_for("checklists.record", session_id=found.id))
     try:
         result = run_use_case(
-            lambda: services.sign_session(current_user, found.id, password),
+            lambda: services.sign_session(
+                current_user, found.id, password, words=display.checklist_wording()
+            ),
             keep_loaded=True,
         )
     except services.AlreadySigned:
@@ -331,7 +333,9 @@ def sign(session_id: int):
         return _record_page(found, sign_form=form, sign_refused=refused, status=400)
     try:
         result = run_use_case(
-            lambda: services.sign_session(current_user, found.id, form.password.data),
+            lambda: services.sign_session(
+                current_user, found.id, form.password.data, words=display.checklist_wording()
+            ),
             keep_loaded=True,  # nothing more is read before the redirect
         )
     except services.AlreadySigned:

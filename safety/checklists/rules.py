@@ -14,7 +14,7 @@ from operator import attrgetter
 from typing import Any
 
 from safety.hashing import canonical_json, sha256_hex
-from safety.languages import N_, Said
+from safety.languages import N_, Listed, Said, Words
 from safety.packs.rules import EXPIRED_PACK, PACKS_KEY
 from safety.risks.rules import Item, Option, Phase, Template
 
@@ -38,6 +38,8 @@ class Wording:
 
 NOTE_NEEDED = N_("Add a short note saying what was done about this answer.")
 REQUIRED = N_("Answer this item.")
+#: Two counts that differ, each with the template's name for it: "8 used / 7 removed".
+COUNTS_SAID = N_("%(counted)s %(counted_words)s / %(against)s %(against_words)s")
 COUNT_NOTE_NEEDED = N_("The needle counts do not reconcile: say what was done before signing.")
 NOTE_MAX_LENGTH = 1000
 TEXT_MAX_LENGTH = 2000
@@ -109,7 +111,12 @@ def _read_value(item: Item, values: Sequence[str]) -> Any:
             raise ValueError(N_("Choose from the listed options."))
         if item.exclusive in codes and len(codes) > 1:
             alone = item.option(item.exclusive)
-            raise ValueError(f"“{alone.display}” cannot be chosen with another answer.")
+            raise ValueError(
+                Said(
+                    N_("“%(option)s” cannot be chosen with another answer."),
+                    option=Words(alone.display, item.link_id),
+                )
+            )
         # In the template's order, whatever order the form sent them in.
         return [o.code for o in item.options if o.code in codes] or None
     if raw == "":
@@ -168,6 +175,7 @@ def _condition_holds(
 class CountMismatch:
     """Two needle counts that should be equal and are not, said the way staff say it."""
 
+    #: "8 used / 7 removed" (a `Said` whose count names are the template's words).
     text: str
 
 
@@ -182,13 +190,33 @@ def count_mismatches(template: Template, answers: Mapping[str, Any]) -> list[Cou
         counts = [answers.get(link_id) for link_id in _V1_COUNTS]
         known = [c for c in counts if c is not None]
         if len(known) >= 2 and len(set(known)) > 1:
-            return [CountMismatch("inserted {}, removed {}, disposed {}".format(*counts))]
+            inserted, removed, disposed = counts
+            return [
+                CountMismatch(
+                    Said(
+                        N_("inserted %(inserted)s, removed %(removed)s, disposed %(disposed)s"),
+                        inserted=inserted,
+                        removed=removed,
+                        disposed=disposed,
+                    )
+                )
+            ]
         return []
     found = []
     for check in template.count_checks:
         counted, against = answers.get(check.counted), answers.get(check.against)
         if counted is not None and against is not None and counted != against:
-            found.append(CountMismatch(f"{counted} {check.words[0]} / {against} {check.words[1]}"))
+            found.append(
+                CountMismatch(
+                    Said(
+                        COUNTS_SAID,
+                        counted=counted,
+                        counted_words=Words(check.words[0]),
+                        against=against,
+                        against_words=Words(check.words[1]),
+                    )
+                )
+            )
     return found
 
 
@@ -196,8 +224,11 @@ def count_note_needed(template: Template, answers: Mapping[str, Any]) -> str:
     """Ask for the discrepancy note, naming the counts that differ ("8 used / 7 removed")."""
     if not template.count_checks:
         return COUNT_NOTE_NEEDED
-    differ = "; ".join(m.text for m in count_mismatches(template, answers))
-    return f"The needle counts do not reconcile ({differ}). Say what was done before signing."
+    differ = Listed(m.text for m in count_mismatches(template, answers))
+    return Said(
+        N_("The needle counts do not reconcile (%(counts)s). Say what was done before signing."),
+        counts=differ,
+    )
 
 
 def counts_differ(template: Template, answers: Mapping[str, Any]) -> bool:

@@ -29,7 +29,7 @@ from safety.extensions import db
 from safety.followup.schedule import schedule_for_signed_session
 from safety.hashing import hashed_time, sha256_hex
 from safety.ids import is_id
-from safety.languages import N_, Said
+from safety.languages import N_, Said, Words
 from safety.packs import rules as pack_rules
 from safety.packs import services as packs
 from safety.risks import services as risks
@@ -247,8 +247,8 @@ def submit_phase(
     position = state.template.phase_ids.index(phase_id)
     missing = [p for p in state.template.phase_ids[:position] if p not in state.latest]
     if missing:
-        title = state.template.phase(missing[0]).title
-        raise Conflict(f"Complete the {title} phase first.")
+        title = Words(state.template.phase(missing[0]).title)
+        raise Conflict(Said(N_("Complete the %(phase)s phase first."), phase=title))
     stop = rules.stopped_by(state.template, state.answers)
     if stop is not None and stop.phase != phase_id:
         raise Conflict(stop.stop.message)
@@ -321,9 +321,16 @@ def signing_blockers(session: TreatmentSession, words: rules.Wording | None = No
 
 
 def sign_session(
-    actor: User, session_id: int, password: str, *, now: datetime | None = None
+    actor: User,
+    session_id: int,
+    password: str,
+    *,
+    now: datetime | None = None,
+    words: rules.Wording | None = None,
 ) -> TreatmentSession:
-    """Sign a completed checklist after password re-entry; it can never change afterwards."""
+    """Sign a completed checklist after password re-entry; it can never change afterwards.
+
+    `words` says what still blocks signing in the practitioner's language (English without)."""
     now = now or utcnow()
     session = _own_open_session(actor, session_id)
     if auth_rules.is_locked(actor.locked_until_dt, now):
@@ -343,9 +350,13 @@ def sign_session(
     if not _claim_open(session):
         # A second tap (or a second tablet) lost the race to a signature that has committed.
         raise AlreadySigned(N_("This checklist was already signed."))
-    blockers = signing_blockers(session)
+    blockers = signing_blockers(session, words)
     if blockers:
-        raise DomainError("The checklist cannot be signed yet: " + " ".join(blockers))
+        raise DomainError(
+            Said(
+                N_("The checklist cannot be signed yet: %(blockers)s"), blockers=" ".join(blockers)
+            )
+        )
     apply_signature(session, actor, now=now)
     return session
 

@@ -7,9 +7,11 @@ page show the lot and expiry (and refuse an expired pack) before anything is sav
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
+from flask_babel import gettext
 
 from safety.auth.policy import role_required
 from safety.packs import rules
+from safety.web import translated
 
 bp = Blueprint("packs", __name__, url_prefix="/packs")
 
@@ -22,13 +24,13 @@ SCAN_MAX = 500
 def scan():
     text = request.form.get("scan", "")
     if len(text) > SCAN_MAX:
-        return jsonify(error="This scan is too long to be a needle pack's barcode."), 400
+        return jsonify(error=gettext("This scan is too long to be a needle pack's barcode.")), 400
     try:
         found = rules.read_scan(text)
         if found.lot:
             rules.check_lot(found.lot)
     except rules.PackError as exc:
-        return jsonify(error=str(exc)), 400
+        return jsonify(error=translated(exc.message)), 400
     return jsonify(
         is_gs1=found.is_gs1,
         lot=found.lot,

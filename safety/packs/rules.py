@@ -25,7 +25,7 @@ from typing import Any
 import biip
 from biip.gtin import Gtin
 
-from safety.languages import N_
+from safety.languages import N_, Said
 
 #: The longest lot we keep (GS1 AI (10) allows 20 characters; typed lots run longer).
 LOT_MAX_LENGTH = 64
@@ -54,7 +54,9 @@ EXPIRED_PACK = N_("This pack has expired. Do not use it: open an in-date pack.")
 EXPIRY_REQUIRED = N_("Enter the expiry date from the pack.")
 EXPIRY_FORMAT = N_("Enter a date as YYYY-MM-DD, for example 2027-03-31.")
 LOT_REQUIRED = N_("Enter the lot number from the pack.")
-LOT_TOO_LONG = f"A lot number is at most {LOT_MAX_LENGTH} characters: check what was entered."
+LOT_TOO_LONG = Said(
+    N_("A lot number is at most %(max)s characters: check what was entered."), max=LOT_MAX_LENGTH
+)
 LOT_UNPRINTABLE = N_(
     "The lot has a character that is not printed on a pack (a control or unassigned "
     "character, often from a scanner setting): type the lot again, or scan it again."
@@ -63,6 +65,12 @@ LOT_UNPRINTABLE = N_(
 
 class PackError(ValueError):
     """A lot or a scan that cannot be kept, with the message to show beside the field."""
+
+    @property
+    def message(self) -> str:
+        """The message as raised (a `Said` keeps its words for `web.translated`; `str(exc)`
+        would give plain English)."""
+        return self.args[0]
 
 
 def _is_dash(char: str) -> bool:
@@ -141,22 +149,34 @@ def read_scan(text: str) -> Scan:
     result = biip.parse(_with_gs(value), config=biip.ParseConfig(separator_chars=[GS]))
     if result.gs1_message is None:
         raise PackError(
-            "This scan looks like a GS1 barcode but could not be read "
-            f"({_reason(result.gs1_message_error)}). Scan the pack again, or type the lot and "
-            "expiry printed on it."
+            Said(
+                N_(
+                    "This scan looks like a GS1 barcode but could not be read (%(reason)s). "
+                    "Scan the pack again, or type the lot and expiry printed on it."
+                ),
+                reason=_reason(result.gs1_message_error),
+            )
         )
     found: dict[str, biip.gs1_messages.GS1ElementString] = {}
     for element in result.gs1_message.element_strings:
         if element.ai.ai in found and found[element.ai.ai].value != element.value:
             raise PackError(
-                f"The scan holds two different values for ({element.ai.ai}): scan the pack again."
+                Said(
+                    N_("The scan holds two different values for (%(ai)s): scan the pack again."),
+                    ai=element.ai.ai,
+                )
             )
         found[element.ai.ai] = element
     gtin = found.get("01")
     if gtin is not None and gtin.gtin_error:
         raise PackError(
-            f"The pack's GTIN {gtin.value} does not add up (its check digit is wrong): scan the "
-            "pack again, or type the lot and expiry printed on it."
+            Said(
+                N_(
+                    "The pack's GTIN %(gtin)s does not add up (its check digit is wrong): scan "
+                    "the pack again, or type the lot and expiry printed on it."
+                ),
+                gtin=gtin.value,
+            )
         )
     if "10" not in found:
         raise PackError(
@@ -198,7 +218,7 @@ def check_gtin(text: str) -> str:
     """Return a typed GTIN as the 14 digits a UDI carries; PackError if it does not add up."""
     digits = text.strip()
     if not re.fullmatch(r"\d{8}|\d{12,14}", digits):
-        raise PackError("A GTIN is 8, 12, 13 or 14 digits (it follows (01) on the pack).")
+        raise PackError(N_("A GTIN is 8, 12, 13 or 14 digits (it follows (01) on the pack)."))
     try:
         return Gtin.parse(digits).as_gtin_14()
     except biip.ParseError:
@@ -277,7 +297,7 @@ def read_packs(form: Mapping[str, Sequence[str]], *, session_date: date) -> Pack
         try:
             scan = read_scan(raw_lot)
         except PackError as exc:
-            errors[lot_field] = str(exc)
+            errors[lot_field] = exc.message
             continue
         expiry = _read_expiry(raw_expiry, scan, expiry_field, errors)
         gtin = scan.gtin
@@ -285,7 +305,7 @@ def read_packs(form: Mapping[str, Sequence[str]], *, session_date: date) -> Pack
             try:
                 gtin = check_gtin(raw_gtin)
             except PackError as exc:
-                errors[pack_field(position, "gtin")] = str(exc)
+                errors[pack_field(position, "gtin")] = exc.message
         serial = scan.serial if scan.is_gs1 else (raw_serial[:20] or None)
         if position == 1:
             fields[LOT_ITEM] = [scan.lot]
@@ -297,7 +317,7 @@ def read_packs(form: Mapping[str, Sequence[str]], *, session_date: date) -> Pack
         try:
             lot = check_lot(scan.lot)
         except PackError as exc:
-            errors[lot_field] = str(exc)
+            errors[lot_field] = exc.message
             continue
         if expiry is None:
             if position > 1 and expiry_field not in errors:
@@ -319,9 +339,13 @@ def _read_expiry(raw: str, scan: Scan, field: str, errors: dict[str, str]) -> da
             errors[field] = EXPIRY_FORMAT
             return None
     if scan.expiry is not None and typed is not None and typed != scan.expiry:
-        errors[field] = (
-            f"The expiry entered ({typed.isoformat()}) is not the one in the scan "
-            f"({scan.expiry.isoformat()}): check the date printed on the pack."
+        errors[field] = Said(
+            N_(
+                "The expiry entered (%(typed)s) is not the one in the scan (%(scanned)s): check "
+                "the date printed on the pack."
+            ),
+            typed=typed.isoformat(),
+            scanned=scan.expiry.isoformat(),
         )
         return None
     return typed or scan.expiry

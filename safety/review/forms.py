@@ -15,7 +15,7 @@ from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from safety.ids import parse_id
-from safety.languages import N_
+from safety.languages import N_, Said
 from safety.packs.rules import PackError, check_gtin, looks_like_gs1, normalise_lot, read_scan
 from safety.review.rules.flags import FLAG_STATUS_FILTERS, SEVERITIES, FlagFilters
 from safety.review.rules.lots import LotQuery
@@ -172,25 +172,27 @@ def read_lot_query(args: Mapping[str, str]) -> tuple[LotQuery | None, dict[str, 
         try:
             scan = read_scan(lot)
         except PackError as exc:
-            errors["lot"] = str(exc)
+            errors["lot"] = exc.message
             return None, errors
         lot, gtin = scan.lot, scan.gtin
     if raw_gtin:
         try:
             gtin = check_gtin(raw_gtin)
         except PackError as exc:
-            errors["gtin"] = str(exc)
+            errors["gtin"] = exc.message
     if not lot:
         if any(_text(args, name) for name in ("match", "from", "to", "gtin")):
             errors["lot"] = N_("Enter the lot number printed on the needle pack.")
         return None, errors
     key = normalise_lot(lot)
     if len(lot) > LOT_MAX:
-        errors["lot"] = f"A lot number has at most {LOT_MAX} characters."
+        errors["lot"] = Said(N_("A lot number has at most %(max)s characters."), max=LOT_MAX)
     elif not key:
         errors["lot"] = N_("Enter the lot number printed on the needle pack.")
     elif match == "prefix" and len(key) < LOT_PREFIX_MIN:
-        errors["lot"] = f"Enter at least {LOT_PREFIX_MIN} characters to search by prefix."
+        errors["lot"] = Said(
+            N_("Enter at least %(min)s characters to search by prefix."), min=LOT_PREFIX_MIN
+        )
     if errors:
         return None, errors
     return LotQuery(lot, match == "prefix", start, end, gtin), errors
