@@ -430,6 +430,8 @@ FILTERS = {
     "followup_channel": lambda channel: gettext(
         followup_rules.CHANNEL_LABELS.get(channel, channel)
     ),
+    #: "Called the patient": what a practitioner recorded doing, from its stored code.
+    "handled_action": lambda code: gettext(followup_rules.HANDLED_ACTIONS.get(code, code)),
     "escalation": lambda level: gettext(followup_rules.LEVEL_LABELS.get(level, level)),
     "patient_answers": lambda answers: followup_rules.answer_lines(
         answers, followup_texts.for_language(i18n.current_language()), translated

@@ -9,6 +9,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from safety.languages import N_
+
 #: Largest risk section accepted, pasted or uploaded.
 MAX_SOURCE_BYTES = 200 * 1024
 #: File types an administrator may upload: plain text and Markdown.
@@ -117,18 +119,22 @@ class SourceError(ValueError):
 def read_upload(filename: str, data: bytes) -> str:
     """Return an uploaded risk section as text, or raise SourceError saying what is wrong."""
     if not filename.lower().endswith(UPLOAD_SUFFIXES):
-        raise SourceError("Choose a plain text (.txt) or Markdown (.md) file.")
+        raise SourceError(N_("Choose a plain text (.txt) or Markdown (.md) file."))
     if len(data) > MAX_SOURCE_BYTES:
         raise SourceError(
-            "This file is larger than 200 KB. Upload only the risk section, "
-            "or paste it into the box instead."
+            N_(
+                "This file is larger than 200 KB. Upload only the risk section, "
+                "or paste it into the box instead."
+            )
         )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise SourceError(
-            "This file is not UTF-8 text. Save it as UTF-8 (plain text or Markdown) "
-            "and upload it again, or paste the text into the box instead."
+            N_(
+                "This file is not UTF-8 text. Save it as UTF-8 (plain text or Markdown) "
+                "and upload it again, or paste the text into the box instead."
+            )
         ) from None
     return check_source(text, uploaded=True)
 
@@ -137,18 +143,22 @@ def check_source(text: str, *, uploaded: bool = False) -> str:
     """Return a risk section's text if it can be imported, or raise SourceError."""
     if _CONTROL.search(text):
         raise SourceError(
-            "This file contains characters that are not plain text. "
-            "Save it as plain text or Markdown and try again."
+            N_(
+                "This file contains characters that are not plain text. "
+                "Save it as plain text or Markdown and try again."
+            )
             if uploaded
-            else "The text contains characters that cannot be saved. Retype it and try again."
+            else N_("The text contains characters that cannot be saved. Retype it and try again.")
         )
     if len(text.encode("utf-8")) > MAX_SOURCE_BYTES:
         raise SourceError(
-            "This text is longer than 200 KB. Paste only the risk section of the document."
+            N_("This text is longer than 200 KB. Paste only the risk section of the document.")
         )
     if not text.strip():
         raise SourceError(
-            "This file is empty." if uploaded else "Paste the risk section, or choose a file."
+            N_("This file is empty.")
+            if uploaded
+            else N_("Paste the risk section, or choose a file.")
         )
     return text
 

@@ -26,7 +26,7 @@ from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, Forbidden
 from safety.extensions import db
-from safety.languages import N_
+from safety.languages import N_, Said
 from safety.risks import importer, translations
 from safety.risks import rules as risk_rules
 from safety.risks import services as risks
@@ -80,10 +80,10 @@ def invite_account(
     if role != Role.PRACTITIONER:
         clinic_id = None
     elif clinic_id is not None and db.session.get(Clinic, clinic_id) is None:
-        errors["clinic"] = "Choose a clinic from the list."
+        errors["clinic"] = N_("Choose a clinic from the list.")
         clinic_id = None
     if role not in set(Role):
-        errors["role"] = "Choose a role from the list."
+        errors["role"] = N_("Choose a role from the list.")
     if not languages.is_language(language):
         errors["language"] = N_("Choose one of the languages in the list.")
     try:
@@ -93,7 +93,7 @@ def invite_account(
     except DomainError as exc:
         raise DomainError(exc.message, {**exc.errors, **errors}) from None
     if errors:  # create_user refuses these itself; never keep an account made from bad input
-        raise DomainError("The account was not created.", errors)
+        raise DomainError(N_("The account was not created."), errors)
     user.language = language
     return user, secret
 
@@ -106,7 +106,7 @@ def deactivate_account(user_id: int, *, actor: User, now: datetime | None = None
             "You cannot deactivate your own account. Ask another administrator to do it."
         )
     if not user.is_enabled:
-        raise Conflict("This account is already deactivated.")
+        raise Conflict(N_("This account is already deactivated."))
     return auth.deactivate_user(user.id, actor=actor, now=now)
 
 
@@ -170,13 +170,18 @@ def import_risk_section(
         )
         result = importer.parse_risk_section(source, risk_rules.load_register().synonyms)
     except (rules.SourceError, importer.NoRiskSectionError, importer.TextTooLongError) as exc:
-        raise DomainError("The draft was not created.", {field: str(exc)}) from None
+        raise DomainError(N_("The draft was not created."), {field: exc.args[0]}) from None
     if not result.statements:
         raise DomainError(
-            "The draft was not created.",
+            N_("The draft was not created."),
             {
-                field: f"The section under '{result.heading}' is empty: "
-                "add the risks as sentences or bullet lines below the heading."
+                field: Said(
+                    N_(
+                        "The section under '%(heading)s' is empty: add the risks as sentences "
+                        "or bullet lines below the heading."
+                    ),
+                    heading=result.heading,
+                )
             },
         )
     draft, _ = risks.create_draft_from_text(source, actor=actor, now=now, result=result)

@@ -21,6 +21,7 @@ from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound
 from safety.extensions import db
+from safety.languages import N_
 
 
 def clinics_of(user: User) -> list[Clinic]:
@@ -53,7 +54,7 @@ def switch(user: User, clinic_id: int, *, now: datetime | None = None) -> Clinic
     now = now or utcnow()
     clinic = next((c for c in clinics_of(user) if c.id == clinic_id), None)
     if clinic is None:
-        raise NotFound("No such clinic.")
+        raise NotFound(N_("No such clinic."))
     if user.clinic_id == clinic.id:
         return clinic
     old = user.clinic_id
@@ -79,9 +80,9 @@ def add(user_id: int, clinic_id: int | None, *, actor: User, now: datetime | Non
             {"membership": "Only practitioners work at clinics; change the role first."},
         )
     if clinic_id is None or db.session.get(Clinic, clinic_id) is None:
-        raise DomainError("The clinic was not added.", {"membership": "Choose a clinic."})
+        raise DomainError(N_("The clinic was not added."), {"membership": "Choose a clinic."})
     if any(c.id == clinic_id for c in clinics_of(user)):
-        raise Conflict("This practitioner already works at that clinic.")
+        raise Conflict(N_("This practitioner already works at that clinic."))
     ensure_member(user, user.clinic_id, now=now)
     ensure_member(user, clinic_id, now=now)
     audit.record(
@@ -104,7 +105,7 @@ def remove(user_id: int, clinic_id: int, *, actor: User, now: datetime | None = 
         )
     )
     if removed.rowcount != 1:
-        raise NotFound("No such clinic.")
+        raise NotFound(N_("No such clinic."))
     details = {"clinic_id": clinic_id}
     if user.lead_clinic_id == clinic_id:
         user.lead_clinic_id = None  # no longer working there, so no longer leading it

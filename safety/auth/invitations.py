@@ -23,7 +23,7 @@ from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError
 from safety.extensions import db
 from safety.hashing import sha256_hex
-from safety.languages import N_
+from safety.languages import N_, Listed
 
 #: One answer for a link that is unknown, used or expired: it never says which.
 LINK_REFUSED = N_(
@@ -62,7 +62,7 @@ def issue(user: User, *, actor: User, now: datetime | None = None) -> str:
     """Issue a new link for an account that has not chosen its password; earlier links end."""
     now = now or utcnow()
     if has_accepted(user):
-        raise Conflict("This person has already chosen their password: they can sign in.")
+        raise Conflict(N_("This person has already chosen their password: they can sign in."))
     return _issue(user, actor=actor, now=now)
 
 
@@ -133,7 +133,7 @@ def accept(secret: str, password: str, *, now: datetime | None = None) -> User:
     user = invitation.user
     problems = rules.password_problems(password, email=user.email, name=user.name)
     if problems:
-        raise DomainError(N_("Check the fields below."), {"password": " ".join(problems)})
+        raise DomainError(N_("Check the fields below."), {"password": Listed(problems, " ")})
     # Conditional, so two submissions of the same link cannot both set a password.
     claimed = db.session.execute(
         update(Invitation)

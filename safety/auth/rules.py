@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 
 import pyotp
 
+from safety.languages import N_, Said
+
 MIN_PASSWORD_LENGTH = 12
 #: The password every demo account shares (`flask demo seed`). Outside demo mode an account
 #: that signs in with it is refused: it is printed in the README (DESIGN §12).
@@ -33,16 +35,16 @@ def password_problems(password: str, *, email: str = "", name: str = "") -> list
     """Return why a new password is too weak; empty when it is acceptable."""
     problems = []
     if len(password) < MIN_PASSWORD_LENGTH:
-        problems.append(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+        problems.append(Said(N_("Use at least %(min)s characters."), min=MIN_PASSWORD_LENGTH))
     if len(password) > MAX_PASSWORD_LENGTH:
-        problems.append(f"Use at most {MAX_PASSWORD_LENGTH} characters.")
+        problems.append(Said(N_("Use at most %(max)s characters."), max=MAX_PASSWORD_LENGTH))
     lowered = password.lower()
     if lowered in COMMON_PASSWORDS or len(set(lowered)) < 4:
-        problems.append("This password is too common or too easy to guess.")
+        problems.append(N_("This password is too common or too easy to guess."))
     local = email.split("@")[0].lower()
     context = [local, *re.split(r"[._+-]", local)] + [p.lower() for p in name.split()]
     if any(len(word) >= 4 and word in lowered for word in context):
-        problems.append("Do not use your name or email address in your password.")
+        problems.append(N_("Do not use your name or email address in your password."))
     return problems
 
 
@@ -87,9 +89,9 @@ def bucket_label(bucket: str) -> str:
     """Describe a throttle bucket for an administrator."""
     kind, _, value = bucket.partition(":")
     if kind == "addr":
-        return f"Address {value}"
+        return Said(N_("Address %(address)s"), address=value)
     if kind == "device":
-        return "A browser that signed in to this account before"
+        return N_("A browser that signed in to this account before")
     return "Every other client together"
 
 

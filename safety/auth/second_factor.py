@@ -258,7 +258,7 @@ def reset(user_id: int, *, actor: User, now: datetime | None = None) -> User:
     now = now or utcnow()
     user = accounts.get_user(user_id)
     if user.totp_enrolled_dt is None and user.totp_pending_enc is None:
-        raise Conflict("This account has no second factor to reset.")
+        raise Conflict(N_("This account has no second factor to reset."))
     user.totp_secret_enc = user.totp_pending_enc = None
     user.totp_enrolled_dt = None
     user.totp_last_step = None

@@ -41,7 +41,7 @@ from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound, RecordedRefusal
 from safety.extensions import db
 from safety.ids import is_id
-from safety.languages import N_
+from safety.languages import N_, Listed, Said
 
 #: One answer for every refused sign-in (wrong password, unknown address, deactivated account,
 #: throttled client), so the answer never tells a stranger which addresses have accounts.
@@ -400,7 +400,7 @@ def change_password(user: User, current: str, new: str, *, now: datetime | None 
         )
     problems = rules.password_problems(new, email=user.email, name=user.name)
     if problems:
-        raise DomainError(N_("Check the fields below."), {"new_password": " ".join(problems)})
+        raise DomainError(N_("Check the fields below."), {"new_password": Listed(problems, " ")})
     user.password_hash = hash_password(new)
     user.password_changed_dt = now
     end_all_login_sessions(user, "password_changed", now=now)
@@ -438,7 +438,7 @@ def create_user(
     email = normalise_email(email)
     errors: dict[str, str] = {}
     if role not in set(Role):
-        errors["role"] = f"Choose one of: {', '.join(Role)}."
+        errors["role"] = Said(N_("Choose one of: %(roles)s."), roles=", ".join(Role))
     if role == Role.PRACTITIONER and clinic_id is None:
         errors["clinic"] = N_("A practitioner belongs to a clinic.")
     if not name.strip():
@@ -448,7 +448,7 @@ def create_user(
     elif db.session.scalar(select(func.count()).where(User.email == email)):
         errors["email"] = N_("An account with this email already exists.")
     if check_strength and (problems := rules.password_problems(password, email=email, name=name)):
-        errors["password"] = " ".join(problems)
+        errors["password"] = Listed(problems, " ")
     if errors:
         raise DomainError(N_("The account was not created."), errors)
     user = User(
@@ -474,7 +474,7 @@ def deactivate_user(user_id: int, *, actor: User | None, now: datetime | None = 
     """Deactivate an account and end all of its sessions at once."""
     user = db.session.get(User, user_id)
     if user is None:
-        raise NotFound("No such user.")
+        raise NotFound(N_("No such user."))
     user.is_enabled = False
     end_all_login_sessions(user, "deactivated", now=now)
     audit.record("user.deactivate", actor=actor, obj=user, now=now)
@@ -516,7 +516,7 @@ def get_user(user_id: int) -> User:
     """Return an account by id, or raise NotFound."""
     user = db.session.get(User, user_id) if is_id(user_id) else None
     if user is None:
-        raise NotFound("No such user.")
+        raise NotFound(N_("No such user."))
     return user
 
 
@@ -584,7 +584,7 @@ def reactivate_user(user_id: int, *, actor: User, now: datetime | None = None) -
     """Let a deactivated account sign in again (with its existing password)."""
     user = get_user(user_id)
     if user.is_enabled:
-        raise Conflict("This account is already active.")
+        raise Conflict(N_("This account is already active."))
     user.is_enabled = True
     audit.record("user.reactivate", actor=actor, obj=user, now=now)
     return user
@@ -596,7 +596,7 @@ def unlock_user(user_id: int, *, actor: User, now: datetime | None = None) -> Us
     user = get_user(user_id)
     throttles = active_throttles(user, now=now)
     if not rules.is_locked(user.locked_until_dt, now) and not throttles:
-        raise Conflict("This account is not locked.")
+        raise Conflict(N_("This account is not locked."))
     details = {
         "locked_until": user.locked_until_dt.isoformat() if user.locked_until_dt else None,
         "throttles": len(throttles),
@@ -617,9 +617,9 @@ def set_clinic_lead(
     clinic's sharps injury reports and is alerted about untouched urgent steps."""
     user = get_user(user_id)
     if user.role != Role.PRACTITIONER:
-        raise Conflict("Only a practitioner can lead their clinic.")
+        raise Conflict(N_("Only a practitioner can lead their clinic."))
     if not user.is_enabled:
-        raise Conflict("This account is deactivated: reactivate it first.")
+        raise Conflict(N_("This account is deactivated: reactivate it first."))
     if (user.lead_clinic_id is not None) == is_lead:
         raise Conflict(
             "This practitioner already leads the clinic."

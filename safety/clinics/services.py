@@ -194,17 +194,17 @@ def _clinic_settings(
     days = "".join(sorted(set(working_days or "")))
     errors: dict[str, str] = {}
     if not name:
-        errors["name"] = "Enter the clinic's name."
+        errors["name"] = N_("Enter the clinic's name.")
     elif len(name) > 200:
-        errors["name"] = "Use at most 200 characters for the name."
+        errors["name"] = N_("Use at most 200 characters for the name.")
     else:
         same_name = select(Clinic.id).where(Clinic.name == name)
         if clinic_id is not None:
             same_name = same_name.where(Clinic.id != clinic_id)
         if db.session.scalar(same_name.limit(1)) is not None:
-            errors["name"] = "Another clinic already has this name."
+            errors["name"] = N_("Another clinic already has this name.")
     if not timezone:
-        errors["timezone"] = "Choose the clinic's time zone."
+        errors["timezone"] = N_("Choose the clinic's time zone.")
     elif not is_time_zone(timezone):
         errors["timezone"] = (
             f"{timezone!r} is not a time zone we know. Use an IANA name such as Europe/London."
@@ -212,25 +212,27 @@ def _clinic_settings(
     hours = {"workday_start_hour": workday_start_hour, "workday_end_hour": workday_end_hour}
     for field, hour in hours.items():
         if hour is None or not 0 <= hour <= 23:
-            errors[field] = "Choose an hour from 0 to 23."
+            errors[field] = N_("Choose an hour from 0 to 23.")
     if not errors.keys() & hours.keys() and workday_start_hour >= workday_end_hour:
-        errors["workday_end_hour"] = "The working day must end after it starts."
+        errors["workday_end_hour"] = N_("The working day must end after it starts.")
     if not duty_email:
         errors["duty_email"] = (
             "Enter the duty address: emergencies and unanswered escalations go there."
         )
     elif len(duty_email) > 254 or not EMAIL.fullmatch(duty_email):
-        errors["duty_email"] = "Enter an email address like duty@example.com."
+        errors["duty_email"] = N_("Enter an email address like duty@example.com.")
     if not phone:
-        errors["phone"] = "Enter the clinic's phone number: patients are given it."
+        errors["phone"] = N_("Enter the clinic's phone number: patients are given it.")
     elif not PHONE.fullmatch(phone):
         errors["phone"] = N_("Enter a phone number using digits, spaces and an optional +.")
     if country not in rules.COUNTRIES:
-        errors["country"] = "Choose the clinic's country: patients are told its emergency number."
+        errors["country"] = N_(
+            "Choose the clinic's country: patients are told its emergency number."
+        )
     if not days or not set(days) <= set("1234567"):
-        errors["working_days"] = "Choose at least one working day."
+        errors["working_days"] = N_("Choose at least one working day.")
     if errors:
-        raise DomainError("Check the fields below.", errors)
+        raise DomainError(N_("Check the fields below."), errors)
     return {
         "name": name,
         "timezone": timezone,
@@ -288,7 +290,7 @@ def get_clinic(clinic_id: int) -> Clinic:
     """Return a clinic by id, or raise NotFound."""
     clinic = db.session.get(Clinic, clinic_id) if is_id(clinic_id) else None
     if clinic is None:
-        raise NotFound("No such clinic.")
+        raise NotFound(N_("No such clinic."))
     return clinic
 
 

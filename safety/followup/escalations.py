@@ -25,14 +25,10 @@ from safety.extensions import db
 from safety.followup import rules
 from safety.followup.models import OutboxMessage, Purpose
 from safety.ids import is_id
-from safety.languages import N_
+from safety.languages import N_, Said
 
 #: What a practitioner can say they did about a patient's answer.
-ACTIONS = {
-    "called": N_("Called the patient"),
-    "advised": N_("Advised the patient"),
-    "referred": N_("Referred the patient"),
-}
+ACTIONS = rules.HANDLED_ACTIONS
 NOTE_MAX_LENGTH = 1000
 #: The levels that reach a practitioner's list, most urgent first.
 PERSONAL = (rules.EMERGENCY, rules.SAME_DAY, rules.REVIEW)
@@ -127,17 +123,17 @@ def record_handling(
         else None
     )
     if flag is None:
-        raise NotFound("No such patient answer.")
+        raise NotFound(N_("No such patient answer."))
     note = (note or "").strip()
     errors = {}
     if action not in ACTIONS:
-        errors["action"] = "Say what you did: called, advised or referred."
+        errors["action"] = N_("Say what you did: called, advised or referred.")
     if len(note) > NOTE_MAX_LENGTH:
-        errors["note"] = f"Keep the note under {NOTE_MAX_LENGTH} characters."
+        errors["note"] = Said(N_("Keep the note under %(max)s characters."), max=NOTE_MAX_LENGTH)
     if flag.handled_dt is not None:
-        errors["action"] = "This answer was already handled."
+        errors["action"] = N_("This answer was already handled.")
     if errors:
-        raise DomainError("Nothing was recorded.", errors)
+        raise DomainError(N_("Nothing was recorded."), errors)
     flag.handled_dt = now
     flag.handled_by_id = actor.id
     flag.handled_action = action

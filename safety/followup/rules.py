@@ -299,6 +299,12 @@ def acknowledge_by(
 
 
 SEVERITY = {EMERGENCY: "critical", SAME_DAY: "high", REVIEW: "medium"}
+#: What a practitioner can say they did about a patient's answer (the stored code's words).
+HANDLED_ACTIONS = {
+    "called": N_("Called the patient"),
+    "advised": N_("Advised the patient"),
+    "referred": N_("Referred the patient"),
+}
 #: Escalation levels as staff read them.
 LEVEL_LABELS = {
     EMERGENCY: N_("emergency"),

@@ -18,6 +18,7 @@ from safety.hashing import hashed_time
 from safety.incidents import rules
 from safety.incidents.models import Incident
 from safety.incidents.services import list_incidents
+from safety.languages import N_
 
 
 def sharps_log(
@@ -30,7 +31,7 @@ def sharps_log(
     now = now or utcnow()
     policy.require(
         policy.can_export_sharps_log(actor),
-        "The sharps injury log is for the clinic lead and compliance.",
+        N_("The sharps injury log is for the clinic lead and compliance."),
     )
     if not policy.is_compliance(actor):
         clinic_id = policy.working_clinic_id(actor)
@@ -126,7 +127,7 @@ def incident_export(
     now: datetime | None = None,
 ) -> list[dict[str, str]]:
     """Return the incident list's rows (same scope, same filters) for the CSV, audited."""
-    policy.require(policy.can_review(actor), "Only compliance officers export incidents.")
+    policy.require(policy.can_review(actor), N_("Only compliance officers export incidents."))
     incidents = list_incidents(
         actor, kind=kind, clinic_id=clinic_id, since=since, until=until, limit=100_000
     )

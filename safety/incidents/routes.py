@@ -51,12 +51,12 @@ def _read_filters():
     since = _read_date(request.args.get("since"))
     until = _read_date(request.args.get("until"))
     errors = {
-        name: "Give a date like 2026-03-31."
+        name: N_("Give a date like 2026-03-31.")
         for name, value in (("since", since), ("until", until))
         if request.args.get(name) and value is None
     }
     if kind is not None and kind not in set(rules.Kind):
-        errors["kind"] = "Choose a kind from the list."
+        errors["kind"] = N_("Choose a kind from the list.")
     return {"kind": kind, "clinic_id": clinic_id, "since": since, "until": until}, errors
 
 

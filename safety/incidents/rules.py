@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from safety.languages import N_
+from safety.languages import N_, Said
 
 
 class Kind(StrEnum):
@@ -159,24 +159,29 @@ REPORT_BODIES: tuple[ReportBody, ...] = (
     ReportBody(
         "mhra_yellow_card",
         "MHRA Yellow Card (UK)",
-        "A problem with a medical device (a needle that broke, a pack found damaged or unsterile).",
+        N_(
+            "A problem with a medical device (a needle that broke, a pack found damaged or "
+            "unsterile)."
+        ),
         "MHRA, Report a problem with a medicine or medical device (Yellow Card scheme), "
         "https://yellowcard.mhra.gov.uk/",
     ),
     ReportBody(
         "fda_medwatch",
         "FDA MedWatch (US)",
-        "A problem with a medical device; acupuncture needles are class II devices.",
+        N_("A problem with a medical device; acupuncture needles are class II devices."),
         "FDA MedWatch Form 3500, https://www.fda.gov/safety/medwatch; 21 CFR 880.5580",
     ),
     ReportBody(
         "professional_body",
-        "Professional or regulatory body",
-        "A serious event, or a significant one that may need to be reported under your "
-        "registration (for example the HCPC or CSP in the UK, your state board in the US).",
+        N_("Professional or regulatory body"),
+        N_(
+            "A serious event, or a significant one that may need to be reported under your "
+            "registration (for example the HCPC or CSP in the UK, your state board in the US)."
+        ),
         "Clinic policy, following the professional body's own reporting rules",
     ),
-    ReportBody("other", "Other", "Any other body you reported to.", "Clinic policy"),
+    ReportBody("other", N_("Other"), N_("Any other body you reported to."), "Clinic policy"),
 )
 REPORT_BODY_CODES = frozenset(b.code for b in REPORT_BODIES)
 REPORT_BODY_OPTIONS = tuple((b.code, b.label) for b in REPORT_BODIES)
@@ -296,11 +301,11 @@ def steps_to_alert(
 def check_step_time(done_dt: datetime | None, occurred_dt: datetime, now: datetime) -> str | None:
     """Return what is wrong with the time a step was done, or None."""
     if done_dt is None:
-        return "Give the time the step was done."
+        return N_("Give the time the step was done.")
     if done_dt > now + timedelta(minutes=5):
-        return "The time is in the future. Give the time the step was done."
+        return N_("The time is in the future. Give the time the step was done.")
     if done_dt < occurred_dt - timedelta(minutes=1):
-        return "The time is before the injury. Give the time the step was done."
+        return N_("The time is before the injury. Give the time the step was done.")
     return None
 
 
@@ -341,52 +346,54 @@ def check_report(report: Report, now: datetime) -> dict[str, str]:
     """Return what is missing or wrong in a report, by field name."""
     errors: dict[str, str] = {}
     if report.kind not in set(Kind):
-        errors["kind"] = "Choose what kind of incident this is."
+        errors["kind"] = N_("Choose what kind of incident this is.")
         return errors
     if report.occurred_dt is None:
-        errors["occurred_dt"] = "Give the date and time it happened."
+        errors["occurred_dt"] = N_("Give the date and time it happened.")
     elif report.occurred_dt > now + timedelta(minutes=5):
-        errors["occurred_dt"] = "That time is in the future. Give the time it happened."
+        errors["occurred_dt"] = N_("That time is in the future. Give the time it happened.")
     elif report.occurred_dt < now - OLDEST_REPORT:
-        errors["occurred_dt"] = "That is more than a year ago. Check the date."
+        errors["occurred_dt"] = N_("That is more than a year ago. Check the date.")
     if not report.work_area.strip():
-        errors["work_area"] = "Say where it happened (room or work area)."
+        errors["work_area"] = N_("Say where it happened (room or work area).")
     if not report.description.strip():
-        errors["description"] = "Describe what happened in a sentence or two."
+        errors["description"] = N_("Describe what happened in a sentence or two.")
     for name in ("work_area", "device_brand", "injured_job"):
         if len(getattr(report, name)) > SHORT_MAX:
-            errors[name] = f"Keep this under {SHORT_MAX} characters."
+            errors[name] = Said(N_("Keep this under %(max)s characters."), max=SHORT_MAX)
     for name in ("description", "action_taken"):
         if len(getattr(report, name)) > TEXT_MAX:
-            errors[name] = f"Keep this under {TEXT_MAX} characters."
+            errors[name] = Said(N_("Keep this under %(max)s characters."), max=TEXT_MAX)
     if report.device_gtin and not (
         report.device_gtin.isdigit() and len(report.device_gtin) in {8, 12, 13, 14}
     ):
-        errors["device_gtin"] = "A GTIN is 8, 12, 13 or 14 digits. Leave it empty if unknown."
+        errors["device_gtin"] = N_("A GTIN is 8, 12, 13 or 14 digits. Leave it empty if unknown.")
     if len(report.device_lot) > 64:
-        errors["device_lot"] = "Keep the lot under 64 characters."
+        errors["device_lot"] = N_("Keep the lot under 64 characters.")
     if report.kind == Kind.SHARPS_INJURY:
         for name, choices, message in (
-            ("device_type", DEVICE_TYPES, "Choose the kind of device."),
-            ("device_purpose", PURPOSES, "Choose what the device was being used for."),
-            ("how", HOW, "Choose how it happened."),
-            ("body_site", BODY_SITES, "Choose where on the body."),
+            ("device_type", DEVICE_TYPES, N_("Choose the kind of device.")),
+            ("device_purpose", PURPOSES, N_("Choose what the device was being used for.")),
+            ("how", HOW, N_("Choose how it happened.")),
+            ("body_site", BODY_SITES, N_("Choose where on the body.")),
         ):
             if getattr(report, name) not in codes(choices):
                 errors[name] = message
         if report.is_used_on_patient is None:
-            errors["is_used_on_patient"] = "Say whether the device had been used on a patient."
+            errors["is_used_on_patient"] = N_("Say whether the device had been used on a patient.")
         if not report.injured_name.strip():
-            errors["injured_name"] = "Give the name of the person who was injured."
+            errors["injured_name"] = N_("Give the name of the person who was injured.")
         elif len(report.injured_name) > NAME_MAX:
-            errors["injured_name"] = f"Keep the name under {NAME_MAX} characters."
+            errors["injured_name"] = Said(
+                N_("Keep the name under %(max)s characters."), max=NAME_MAX
+            )
     else:
         if report.event_type not in codes(EVENT_TYPES):
-            errors["event_type"] = "Choose what happened."
+            errors["event_type"] = N_("Choose what happened.")
         if report.kind == Kind.ADVERSE_EVENT and report.grade not in set(Grade):
-            errors["grade"] = "Choose the grade: mild, significant or serious."
+            errors["grade"] = N_("Choose the grade: mild, significant or serious.")
         if report.kind == Kind.ADVERSE_EVENT and not report.action_taken.strip():
-            errors["action_taken"] = "Say what was done."
+            errors["action_taken"] = N_("Say what was done.")
     return errors
 
 

@@ -39,9 +39,10 @@ from safety.incidents.models import (
     IncidentStep,
     InjuredPerson,
 )
+from safety.languages import N_, Said
 
-NOT_REPORTED = "The incident was not reported."
-WRONG_PASSWORD = "That password is not right. Enter your own password to sign."
+NOT_REPORTED = N_("The incident was not reported.")
+WRONG_PASSWORD = N_("That password is not right. Enter your own password to sign.")
 #: The meaning of an incident addendum's signature (Part 11 §11.50).
 ADDENDUM_MEANING = "Authored and signed this correction"
 REFERENCE_MAX = 100
@@ -68,7 +69,7 @@ def get_incident(actor: User, incident_id: int) -> Incident:
         else None
     )
     if found is None:
-        raise NotFound("No such incident.")
+        raise NotFound(N_("No such incident."))
     return found
 
 
@@ -245,16 +246,16 @@ def report_incident(
     Bad fields are refused before the password is checked, and nothing is saved.
     """
     now = now or utcnow()
-    policy.require(policy.can_report_incident(actor), "Only practitioners report incidents.")
+    policy.require(policy.can_report_incident(actor), N_("Only practitioners report incidents."))
     errors = rules.check_report(report, now)
     session = None
     if session_id is not None:
         try:
             session = checklists.get_session(actor, session_id)
         except NotFound:
-            errors["session_id"] = "Choose a session of your clinic, or none."
+            errors["session_id"] = N_("Choose a session of your clinic, or none.")
     if not password:
-        errors["password"] = "Enter your password to sign the report."
+        errors["password"] = N_("Enter your password to sign the report.")
     if errors:
         raise DomainError(NOT_REPORTED, errors)
     _check_password(
@@ -324,7 +325,7 @@ def _followed_incident(actor: User, incident_id: int) -> Incident:
     incident = get_incident(actor, incident_id)
     policy.require(
         policy.can_follow_up_incident(actor, incident),
-        "Only practitioners of the clinic record what was done about an incident.",
+        N_("Only practitioners of the clinic record what was done about an incident."),
     )
     return incident
 
@@ -342,17 +343,17 @@ def tick_step(
     now = now or utcnow()
     incident = _followed_incident(actor, incident_id)
     if incident.kind != rules.Kind.SHARPS_INJURY or step_id not in rules.STEPS_BY_ID:
-        raise NotFound("No such step.")
+        raise NotFound(N_("No such step."))
     errors: dict[str, str] = {}
     if problem := rules.check_step_time(done_dt, incident.occurred_dt, now):
         errors["done_dt"] = problem
     note = (note or "").strip()
     if len(note) > STEP_NOTE_MAX:
-        errors["note"] = f"Keep the note under {STEP_NOTE_MAX} characters."
+        errors["note"] = Said(N_("Keep the note under %(max)s characters."), max=STEP_NOTE_MAX)
     if any(s.step == step_id for s in incident.steps):
-        raise Conflict("This step is already ticked. Add an addendum to correct it.")
+        raise Conflict(N_("This step is already ticked. Add an addendum to correct it."))
     if errors:
-        raise DomainError("The step was not ticked.", errors)
+        raise DomainError(N_("The step was not ticked."), errors)
     entry = IncidentStep(
         incident_id=incident.id,
         step=step_id,
@@ -365,7 +366,7 @@ def tick_step(
         with db.session.begin_nested():  # two taps at once: the second finds the first
             db.session.add(entry)
     except IntegrityError:
-        raise Conflict("This step is already ticked. Add an addendum to correct it.") from None
+        raise Conflict(N_("This step is already ticked. Add an addendum to correct it.")) from None
     audit.record(
         "incident.step",
         actor=actor,
@@ -391,19 +392,21 @@ def record_external_report(
     reference = (reference or "").strip()
     errors: dict[str, str] = {}
     if body not in rules.REPORT_BODY_CODES:
-        errors["body"] = "Choose where it was reported."
+        errors["body"] = N_("Choose where it was reported.")
     if reported_on is None:
-        errors["reported_on"] = "Give the date it was reported."
+        errors["reported_on"] = N_("Give the date it was reported.")
     elif reported_on > now.astimezone(incident.clinic.zone).date():
-        errors["reported_on"] = "That date is in the future."
+        errors["reported_on"] = N_("That date is in the future.")
     elif reported_on < incident.occurred_dt.astimezone(incident.clinic.zone).date():
-        errors["reported_on"] = "That date is before the incident."
+        errors["reported_on"] = N_("That date is before the incident.")
     if not reference:
-        errors["reference"] = "Give the reference you were given (or 'none given')."
+        errors["reference"] = N_("Give the reference you were given (or 'none given').")
     elif len(reference) > REFERENCE_MAX:
-        errors["reference"] = f"Keep the reference under {REFERENCE_MAX} characters."
+        errors["reference"] = Said(
+            N_("Keep the reference under %(max)s characters."), max=REFERENCE_MAX
+        )
     if errors:
-        raise DomainError("The report was not recorded.", errors)
+        raise DomainError(N_("The report was not recorded."), errors)
     row = ExternalReport(
         incident_id=incident.id,
         body=body,

@@ -25,6 +25,7 @@ from safety.dbtypes import utcnow
 from safety.extensions import db
 from safety.integrity.models import VerificationRequest
 from safety.integrity.verify import last_run, verify_and_record
+from safety.languages import N_
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def request_verification(
 ) -> tuple[VerificationRequest, bool]:
     """Ask for a verification: (the request, True), or (the one already waiting or running,
     False), which answers this request too."""
-    policy.require(policy.can_review(actor), "Only compliance officers verify the audit trail.")
+    policy.require(policy.can_review(actor), N_("Only compliance officers verify the audit trail."))
     now = now or utcnow()
     pending = open_request()
     if pending is not None:

@@ -23,7 +23,7 @@ from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound
 from safety.extensions import db
 from safety.ids import is_id
-from safety.languages import N_
+from safety.languages import N_, Said
 from safety.review.queries import Page, capped_count
 from safety.review.rules import flags as rules
 
@@ -59,7 +59,7 @@ def list_flags(
     """Return a page of the flags queue: patient answers nobody acknowledged in time first (they
     went to the clinic's duty address), then urgent escalations, then open by severity."""
     policy.require(
-        policy.can_read_records(actor), "Your role does not give access to the flags queue."
+        policy.can_read_records(actor), N_("Your role does not give access to the flags queue.")
     )
     page_size = page_size or FLAG_PAGE_SIZE
     conditions: list[ColumnElement[bool]] = []
@@ -158,7 +158,7 @@ def _flag_details(flag: Flag) -> dict[str, Any]:
 
 def acknowledge_flag(actor: User, flag_id: int, *, now: datetime | None = None) -> Flag:
     """Mark an open flag as seen by the actor, audited in the same transaction."""
-    policy.require(policy.can_read_records(actor), "Your role cannot acknowledge flags.")
+    policy.require(policy.can_read_records(actor), N_("Your role cannot acknowledge flags."))
     now = now or utcnow()
     flag = get_flag(actor, flag_id)
     # Conditional update: of two people acknowledging at once, exactly one succeeds.
@@ -171,8 +171,8 @@ def acknowledge_flag(actor: User, flag_id: int, *, now: datetime | None = None) 
     if not done:
         db.session.refresh(flag)
         if flag.status == FlagStatus.RESOLVED:
-            raise Conflict("This flag is already resolved.")
-        raise Conflict("This flag was already acknowledged.")
+            raise Conflict(N_("This flag is already resolved."))
+        raise Conflict(N_("This flag was already acknowledged."))
     db.session.refresh(flag)
     audit.record("flag.acknowledge", actor=actor, obj=flag, details=_flag_details(flag), now=now)
     return flag
@@ -180,17 +180,17 @@ def acknowledge_flag(actor: User, flag_id: int, *, now: datetime | None = None) 
 
 def resolve_flag(actor: User, flag_id: int, note: str, *, now: datetime | None = None) -> Flag:
     """Close a flag with a note saying what was done, audited in the same transaction."""
-    policy.require(policy.can_resolve_flags(actor), "Only compliance officers resolve flags.")
+    policy.require(policy.can_resolve_flags(actor), N_("Only compliance officers resolve flags."))
     now = now or utcnow()
     note = (note or "").strip()
     if not note:
         raise DomainError(
-            "The flag was not resolved.", {"note": "Write what was done about this flag."}
+            N_("The flag was not resolved."), {"note": N_("Write what was done about this flag.")}
         )
     if len(note) > RESOLUTION_NOTE_MAX:
         raise DomainError(
-            "The flag was not resolved.",
-            {"note": f"Keep the note under {RESOLUTION_NOTE_MAX:,} characters."},
+            N_("The flag was not resolved."),
+            {"note": Said(N_("Keep the note under %(max)s characters."), max=RESOLUTION_NOTE_MAX)},
         )
     flag = get_flag(actor, flag_id)
     done = db.session.execute(
@@ -207,7 +207,7 @@ def resolve_flag(actor: User, flag_id: int, note: str, *, now: datetime | None =
         .execution_options(synchronize_session=False)
     ).rowcount
     if not done:
-        raise Conflict("This flag was already resolved.")
+        raise Conflict(N_("This flag was already resolved."))
     db.session.refresh(flag)
     # The note may hold clinical detail, so the audit event records only that one was written.
     audit.record(

@@ -21,6 +21,7 @@ from safety.auth.models import User
 from safety.checklists.models import TreatmentSession
 from safety.clinics.models import Clinic, zone_for
 from safety.extensions import db
+from safety.languages import N_
 from safety.review.rules.records import encode_cursor, overdue_cutoff
 
 TS = TreatmentSession
@@ -31,7 +32,7 @@ COUNT_CAP = 10_000
 
 def require_compliance(actor: User) -> None:
     """Refuse anyone but a compliance officer (the dashboard, lot trace and exports)."""
-    policy.require(policy.can_review(actor), "Only compliance officers can do this.")
+    policy.require(policy.can_review(actor), N_("Only compliance officers can do this."))
 
 
 def core() -> Connection:

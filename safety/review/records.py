@@ -24,6 +24,7 @@ from safety.dbtypes import utcnow
 from safety.extensions import db
 from safety.followup.models import FollowUp, PatientResponse
 from safety.ids import is_id
+from safety.languages import N_
 from safety.packs import services as packs
 from safety.packs.models import SessionPack
 from safety.review.queries import (
@@ -240,7 +241,8 @@ def find_records(
 def find_patients(actor: User, name: str) -> list[tuple[int, str, str]]:
     """Return patients in the actor's scope whose names contain every word typed."""
     policy.require(
-        policy.can_read_records(actor), "Only clinical and compliance staff can search patients."
+        policy.can_read_records(actor),
+        N_("Only clinical and compliance staff can search patients."),
     )
     words = name.split()[:5]
     if not words:
@@ -297,7 +299,7 @@ def record_detail(actor: User, session_id: int, *, now: datetime | None = None) 
 
     Reading a record someone else wrote is itself audited (last: see `checklists.note_view`).
     """
-    policy.require(policy.can_read_records(actor), "Your role does not give access to records.")
+    policy.require(policy.can_read_records(actor), N_("Your role does not give access to records."))
     now = now or utcnow()
     record = checklists.get_session(actor, session_id, page=True)
     state = checklists.progress(record)

@@ -8,7 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-NO_SECTION_MESSAGE = (
+from safety.languages import N_, Said
+
+NO_SECTION_MESSAGE = N_(
     "No risk section found: add a heading such as 'Risks', 'Side effects' or 'Complications'."
 )
 
@@ -60,8 +62,13 @@ class TextTooLongError(ValueError):
 
     def __init__(self) -> None:
         super().__init__(
-            f"This text is longer than {MAX_TEXT_CHARS:,} characters. "
-            "Import only the risk section of the document."
+            Said(
+                N_(
+                    "This text is longer than %(max)s characters. "
+                    "Import only the risk section of the document."
+                ),
+                max=f"{MAX_TEXT_CHARS:,}",
+            )
         )
 
 

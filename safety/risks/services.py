@@ -13,6 +13,7 @@ from safety.dbtypes import utcnow
 from safety.errors import Conflict, NotFound
 from safety.extensions import db
 from safety.ids import is_id
+from safety.languages import N_
 from safety.risks import importer, rules
 from safety.risks.models import TemplateVersion
 
@@ -210,7 +211,7 @@ def publish(
 def get_template(template_id: int) -> TemplateVersion:
     template = db.session.get(TemplateVersion, template_id) if is_id(template_id) else None
     if template is None:
-        raise NotFound("No such template version.")
+        raise NotFound(N_("No such template version."))
     return template
 
 
