@@ -3,7 +3,8 @@
 Each chart is an <svg role="img"> named by its <title> and summarised by its <desc>; the page
 shows the same figures as a table beside it. Colours are SVG presentation attributes (the
 Content-Security-Policy allows no inline styles) and come from a palette that stays distinct
-for colour-blind readers (Okabe and Ito).
+for colour-blind readers (Okabe and Ito). Their words, month names and numbers are the
+reader's (Babel's month names for the request's language; English outside a request).
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from babel import dates as babel_dates
+from babel import numbers as babel_numbers
 from flask_babel import gettext
 from markupsafe import Markup, escape
 
+from safety import i18n
 from safety.web import translated
 
 #: Okabe-Ito colours, darkest first, without the yellow that fails contrast on white.
@@ -93,14 +97,32 @@ def spread_labels(positions: Sequence[float], gap: float = LABEL_GAP) -> list[fl
     return placed
 
 
+def _first_day(key: str) -> date:
+    year, month = (int(part) for part in key.split("-"))
+    return date(year, month, 1)
+
+
 def month_axis_labels(months: Sequence[str]) -> list[tuple[str, str]]:
     """Return (month, year or '') for each YYYY-MM: the year under January and the first month."""
+    language = i18n.current_language()
     labels = []
     for index, key in enumerate(months):
-        year, month = (int(part) for part in key.split("-"))
-        name = date(year, month, 1).strftime("%b")
-        labels.append((name, str(year) if index == 0 or month == 1 else ""))
+        first = _first_day(key)
+        name = babel_dates.format_date(first, "LLL", locale=language)
+        labels.append((name, str(first.year) if index == 0 or first.month == 1 else ""))
     return labels
+
+
+def month_label(key: str) -> str:
+    """Show YYYY-MM as the reader says a month: "Mar 2026", "mars 2026", "mar 2026"."""
+    return babel_dates.format_skeleton("yMMM", _first_day(key), locale=i18n.current_language())
+
+
+def format_rate(value: float | None) -> str:
+    """Show a percent the way a report would: one decimal, or a dash when there is none."""
+    if value is None:
+        return "—"
+    return _percent(round(value, 1), decimals="0.0")
 
 
 def _coordinate(value: float) -> str:
@@ -109,12 +131,12 @@ def _coordinate(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def _number(value: float) -> str:
-    return f"{value:.2f}".rstrip("0").rstrip(".")
-
-
-def _percent(value: float) -> str:
-    return f"{_number(value)} %"
+def _percent(value: float, decimals: str = "0.##") -> str:
+    """A percent with the reader's decimal sign ("12.5 %", "12,5 %"), to two places at most."""
+    number = babel_numbers.format_decimal(
+        value, format=f"#,##{decimals}", locale=i18n.current_language()
+    )
+    return f"{number} %"
 
 
 def describe(
@@ -125,11 +147,15 @@ def describe(
 ) -> str:
     """Summarise a chart in a sentence or two for people who cannot see it."""
     if not months:
-        return f"{title}: no months to show."
-    span = f"{month_axis_labels(months[:1])[0][0]} {months[0][:4]}"
-    last = months[-1]
-    span_end = f"{month_axis_labels([last])[0][0]} {last[:4]}"
-    parts = [f"{title} per month by clinic, {span} to {span_end}."]
+        return gettext("%(title)s: no months to show.", title=title)
+    parts = [
+        gettext(
+            "%(title)s per month by clinic, %(start)s to %(end)s.",
+            title=title,
+            start=month_label(months[0]),
+            end=month_label(months[-1]),
+        )
+    ]
     points = [
         (value, s.name, months[i])
         for s in series
@@ -138,13 +164,19 @@ def describe(
     ]
     if points:
         value, name, month = max(points, key=lambda p: p[0])
-        label = month_axis_labels([month])[0][0] + " " + month[:4]
-        parts.append(f"Highest: {_percent(round(value, 1))} at {name} in {label}.")
+        parts.append(
+            gettext(
+                "Highest: %(rate)s at %(clinic)s in %(month)s.",
+                rate=_percent(round(value, 1)),
+                clinic=name,
+                month=month_label(month),
+            )
+        )
     else:
-        parts.append("No sessions recorded in this period.")
+        parts.append(gettext("No sessions recorded in this period."))
     if references:
         refs = ", ".join(f"{r.label} {_percent(r.value)}" for r in references)
-        parts.append(f"Published baselines: {refs}.")
+        parts.append(gettext("Published baselines: %(baselines)s.", baselines=refs))
     return " ".join(parts)
 
 
@@ -193,10 +225,11 @@ def bar_chart(
     # Bars, a group per series carrying its colour: with twenty clinics over a year there are
     # a thousand bars, so each says only where it stands and what it shows.
     bar_width = _coordinate(max(bar - 1, 1))
-    month_names = [
-        f"{name} {month[:4]}"
-        for (name, _year), month in zip(month_axis_labels(months), months, strict=True)
-    ]
+    month_names = [month_label(month) for month in months]
+    # Said once per chart, filled per bar: a thousand bars ask gettext three times, not 3,000.
+    tip_said = gettext("%(clinic)s, %(month)s: %(rate)s")
+    counts_said = gettext("(%(events)s of %(sessions)s sessions)")
+    small_said = gettext("%(tip)s: a small sample, read with care")
     sizes: list[str] = []
     for index, s in enumerate(series):
         out.append(f'<g fill="{colour(index)}">')
@@ -213,11 +246,15 @@ def bar_chart(
                 )
             if not value:  # no sessions, or none with the event: a bar of no height says
                 continue  # nothing and cannot be pointed at; the table gives its figures
-            tip = f"{s.name}, {month_names[month_index]}: {_percent(round(value, 1))}"
+            tip = tip_said % {
+                "clinic": s.name,
+                "month": month_names[month_index],
+                "rate": _percent(round(value, 1)),
+            }
             if counts:
-                tip += f" ({counts[0]} of {counts[1]} sessions)"
+                tip += " " + counts_said % {"events": counts[0], "sessions": counts[1]}
             if small:
-                tip += ": a small sample, read with care"
+                tip = small_said % {"tip": tip}
             pale = ' fill-opacity="0.45"' if small else ""
             out.append(
                 f'<rect x="{_coordinate(x)}" y="{_coordinate(y)}" width="{bar_width}" '
@@ -273,10 +310,12 @@ def legend(series: Sequence[Series], references: Sequence[Reference] = ()) -> Ma
             f'stroke-dasharray="{dash}"/></svg> {escape(reference.label)} '
             f"({escape(_percent(reference.value))})</li>"
         )
-    items.append(
-        f"<li>Above each bar: the sessions it counts; a star and a paler bar: fewer than "
-        f"{SMALL_SAMPLE} sessions, too few for the rate to mean much.</li>"
+    said = gettext(
+        "Above each bar: the sessions it counts; a star and a paler bar: fewer than "
+        "%(num)s sessions, too few for the rate to mean much.",
+        num=SMALL_SAMPLE,
     )
+    items.append(f"<li>{escape(said)}</li>")
     return Markup('<ul class="legend">' + "".join(items) + "</ul>")
 
 

@@ -24,7 +24,7 @@ from safety.dbtypes import utcnow
 from safety.extensions import db
 from safety.followup.models import FollowUp, PatientResponse
 from safety.ids import is_id
-from safety.languages import N_
+from safety.languages import N_, Words
 from safety.packs import services as packs
 from safety.packs.models import SessionPack
 from safety.review.queries import (
@@ -344,7 +344,7 @@ def record_detail(actor: User, session_id: int, *, now: datetime | None = None) 
     names = dict(
         db.session.execute(select(User.id, User.name).where(User.id.in_(user_ids))).tuples().all()
     )
-    phase_titles = {phase.id: phase.title for phase in state.template.phases}
+    phase_titles = {phase.id: Words(phase.title) for phase in state.template.phases}
     history_events = [
         HistoryEvent(
             e.created_dt,

@@ -73,6 +73,7 @@ def dashboard_page():
     return render_template(
         "review/dashboard.html",
         data=data,
+        charts=charts,
         measures=measures,
         periods=dashboard.PERIODS,
         dashboard_rules=dashboard_rules,

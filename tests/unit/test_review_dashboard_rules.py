@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from safety.review import charts
 from safety.review.rules import dashboard as rules
 from safety.review.rules.dashboard import MonthCounts
 
@@ -19,11 +20,12 @@ def test_a_rate_is_the_percent_of_sessions_with_the_event():
 
 def test_a_rate_over_no_sessions_is_unknown_rather_than_zero():
     assert rules.rate(0, 0) is None
-    assert rules.format_rate(None) == "—"
+    assert charts.format_rate(None) == "—"
 
 
 def test_a_rate_reads_with_one_decimal():
-    assert rules.format_rate(4.6512) == "4.7 %"
+    assert charts.format_rate(4.6512) == "4.7 %"
+    assert charts.format_rate(5) == "5.0 %"
 
 
 def test_the_response_rate_counts_answered_follow_ups_of_those_sent_or_answered():
@@ -100,4 +102,4 @@ def test_every_month_of_a_period_has_a_key_in_order():
     keys = rules.month_keys(date(2025, 11, 1), date(2026, 2, 28))
 
     assert keys == ("2025-11", "2025-12", "2026-01", "2026-02")
-    assert rules.month_label("2026-02") == "Feb 2026"
+    assert charts.month_label("2026-02") == "Feb 2026"

@@ -132,13 +132,6 @@ def rate(events: int, total: int) -> float | None:
     return 100.0 * events / total
 
 
-def format_rate(value: float | None) -> str:
-    """Show a percent the way a report would: one decimal, or a dash when there is none."""
-    if value is None:
-        return "—"
-    return f"{value:.1f} %"
-
-
 @dataclass(frozen=True)
 class MonthCounts:
     """What one clinic recorded in one month: sessions and each minor event with its base."""
@@ -246,9 +239,3 @@ def month_keys(start: date, end: date) -> tuple[str, ...]:
         keys.append(f"{month.year:04d}-{month.month:02d}")
         month = add_months(month, 1)
     return tuple(keys)
-
-
-def month_label(key: str) -> str:
-    """Show YYYY-MM as a person reads it, e.g. Mar 2026."""
-    year, month = key.split("-")
-    return date(int(year), int(month), 1).strftime("%b %Y")

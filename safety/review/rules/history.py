@@ -1,7 +1,9 @@
 """Pure rules of a record's history: each audit event in words, with its useful detail.
 
-Phase titles are not written here: the caller passes those of the record's own template, so
-the history names a phase as the record page does.
+Phase titles are not written here: the caller passes those of the record's own template (as
+`languages.Words`, so they are said in the reader's language like the record page's), so the
+history names a phase as the record page does. Codes stored in the details (a flag's kind
+and severity, an escalation level) are said as labels, never shown as stored.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from safety.followup.rules import LEVEL_LABELS
 from safety.languages import N_, Said
-from safety.review.rules.flags import kind_label
+from safety.review.rules.flags import SEVERITY_LABELS, kind_label
 
 ACTION_LABELS = {
     "session.create": N_("Started the session"),
@@ -59,15 +62,25 @@ def history_summary(
     if action in ("session.sign_failed", "session.addendum_failed"):
         return N_("account locked") if details.get("reason") == "locked" else N_("wrong password")
     if action == "followup.response" and details.get("escalation"):
-        level = str(details["escalation"]).replace("_", " ")
+        level = str(details["escalation"])
         return (
             N_("no escalation")
             if level == "none"
-            else Said(N_("escalated: %(level)s"), level=level)
+            else Said(N_("escalated: %(level)s"), level=_label(LEVEL_LABELS, level))
         )
     if action.startswith("flag.") and details.get("kind"):
-        return f"{kind_label(str(details['kind']))} ({details.get('severity', '')})"
+        kind = Said(kind_label(str(details["kind"])))
+        if not details.get("severity"):
+            return kind
+        severity = _label(SEVERITY_LABELS, str(details["severity"]))
+        return Said(N_("%(kind)s (%(severity)s)"), kind=kind, severity=severity)
     return ""
+
+
+def _label(labels: Mapping[str, str], code: str) -> str:
+    """A stored code's label, said again in the reader's language (a code we have no label
+    for as stored, its underscores as spaces)."""
+    return Said(labels[code]) if code in labels else code.replace("_", " ")
 
 
 class _Event(Protocol):
