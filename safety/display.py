@@ -350,6 +350,8 @@ def flag_message(flag: Any) -> str:
     language = i18n.current_language()
     if language == languages.DEFAULT or not message:
         return message
+    if flag.kind in followup_rules.FLAG_MESSAGES:
+        return _followup_flag_said(flag.kind, message)
     if flag.kind == "count_discrepancy" and message.startswith(_COUNTS):
         what = message[len(_COUNTS) : -1]
         return gettext("Needle counts do not reconcile: %(what)s.", what=_counts_said(what))
@@ -372,6 +374,55 @@ def flag_message(flag: Any) -> str:
         return message  # not only the register's options: shown as stored
     said = [translations.said(d, language, link_id=flag.link_id) for _, d in sorted(chosen)]
     return f"{question} {', '.join(said)}."
+
+
+def _pattern(message: str) -> re.Pattern[str]:
+    """A marked message with values, as a pattern that reads its values back out of the
+    English it was filled in as ("%(check)s" becomes a group named check)."""
+    parts = re.split(r"%\((\w+)\)s", message)
+    return re.compile(
+        "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+    )
+
+
+def _followup_flag_said(level: str, message: str) -> str:
+    """A follow-up answer's flag ("Same-day answer on the 24-hour check: a large or spreading
+    bruise.") said again in the reader's language from the phrases it was composed of
+    (followup.rules.FLAG_MESSAGES); a message of other words is shown as stored."""
+    found = _pattern(followup_rules.FLAG_MESSAGES[level]).fullmatch(message)
+    checks = {kind.label for kind in followup_rules.Kind}
+    if found is None or found["check"] not in checks:
+        return message
+    said = []
+    for part in found["reasons"].split("; "):
+        also = _pattern(followup_rules.ALSO).fullmatch(part)
+        reason = _reason_said(also["reasons"] if also else part)
+        if reason is None:
+            return message
+        if also:
+            levels = {label: code for code, label in followup_rules.LEVEL_LABELS.items()}
+            if also["level"] not in levels:
+                return message
+            reason = gettext(followup_rules.ALSO, level=gettext(also["level"]), reasons=reason)
+        said.append(reason)
+    return gettext(
+        followup_rules.FLAG_MESSAGES[level], check=gettext(found["check"]), reasons="; ".join(said)
+    )
+
+
+def _reason_said(english: str) -> str | None:
+    """One reason of a follow-up flag in the reader's language, or None if it is not one."""
+    if english in followup_rules.REASONS.values():
+        return gettext(english)
+    if score := _pattern(followup_rules.SORENESS_SCORE).fullmatch(english):
+        return gettext(followup_rules.SORENESS_SCORE, score=score["score"])
+    if signs := _pattern(followup_rules.SIGNS_FOUND).fullmatch(english):
+        # The signs are stored as the form's codes: said as the reader's words for them.
+        said = followup_texts.for_language(i18n.current_language())
+        labels = dict(said.questions["signs"].options)
+        codes = signs["signs"].split(", ")
+        return gettext(followup_rules.SIGNS_FOUND, signs=", ".join(labels.get(c, c) for c in codes))
+    return None
 
 
 def _counts_said(what: str) -> str:

@@ -73,6 +73,8 @@ class ClinicForm(FlaskForm):
     country = StringField("Country", validators=[Length(max=2, message="Choose a country.")])
     #: ISO weekdays ticked (Monday is 1); the service refuses anything else.
     working_days = TickedValues("Working days")
+    #: What the duty address's mail is written in; the service refuses a code we lack.
+    language = StringField("Language", validators=[Length(max=8)])
 
     @property
     def zone(self) -> str:

@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, url_
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from safety import languages
 from safety.admin import invitations as mail
 from safety.admin import rules, services
 from safety.admin.forms import (
@@ -342,6 +343,7 @@ def _clinic_values(form: ClinicForm) -> dict:
         "phone": form.phone.data,
         "country": form.country.data,
         "working_days": "".join(form.working_days.data or []),
+        "language": form.language.data or languages.DEFAULT,
     }
 
 
@@ -402,6 +404,7 @@ def clinic_edit(clinic_id: int):
             "phone": clinic.phone or "",
             "country": clinic.country or "",
             "working_days": list(clinic.working_days),
+            "language": clinic.language,
         }
     )
     errors: dict[str, str] = {}

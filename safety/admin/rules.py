@@ -109,6 +109,7 @@ _FIELD_LABELS = {
     "phone": "phone",
     "country": "country",
     "working_days": "working days",
+    "language": "language of the duty address's mail",
 }
 
 

@@ -26,6 +26,7 @@ def zone_for(name: str) -> ZoneInfo:
 
 class Clinic(db.Model):
     __tablename__ = "clinics"
+    __table_args__ = (CheckConstraint(languages.SQL_CHECK, name="language"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
@@ -44,6 +45,9 @@ class Clinic(db.Model):
     phone: Mapped[str | None] = mapped_column(String(32))
     #: ISO 3166-1 alpha-2; the emergency number patients are told follows it.
     country: Mapped[str | None] = mapped_column(String(2))
+    #: The language mail to the duty address is written in (DESIGN §11): whoever holds the
+    #: duty phone that day reads it, so it is the clinic's working language, not one person's.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     @property

@@ -19,7 +19,7 @@ from safety.dbtypes import utcnow
 from safety.errors import DomainError, NotFound
 from safety.extensions import db
 from safety.ids import is_id
-from safety.languages import N_
+from safety.languages import N_, Said
 
 PHONE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
 
@@ -180,6 +180,7 @@ def _clinic_settings(
     phone: str | None,
     country: str | None,
     working_days: str | None,
+    language: str | None = languages.DEFAULT,
     clinic_id: int | None = None,
 ) -> dict:
     """Return cleaned clinic settings, or raise DomainError naming every field that is wrong.
@@ -206,8 +207,9 @@ def _clinic_settings(
     if not timezone:
         errors["timezone"] = N_("Choose the clinic's time zone.")
     elif not is_time_zone(timezone):
-        errors["timezone"] = (
-            f"{timezone!r} is not a time zone we know. Use an IANA name such as Europe/London."
+        errors["timezone"] = Said(
+            N_("%(zone)s is not a time zone we know. Use an IANA name such as Europe/London."),
+            zone=repr(timezone),
         )
     hours = {"workday_start_hour": workday_start_hour, "workday_end_hour": workday_end_hour}
     for field, hour in hours.items():
@@ -216,7 +218,7 @@ def _clinic_settings(
     if not errors.keys() & hours.keys() and workday_start_hour >= workday_end_hour:
         errors["workday_end_hour"] = N_("The working day must end after it starts.")
     if not duty_email:
-        errors["duty_email"] = (
+        errors["duty_email"] = N_(
             "Enter the duty address: emergencies and unanswered escalations go there."
         )
     elif len(duty_email) > 254 or not EMAIL.fullmatch(duty_email):
@@ -231,6 +233,8 @@ def _clinic_settings(
         )
     if not days or not set(days) <= set("1234567"):
         errors["working_days"] = N_("Choose at least one working day.")
+    if not languages.is_language(language):
+        errors["language"] = N_("Choose a language from the list.")
     if errors:
         raise DomainError(N_("Check the fields below."), errors)
     return {
@@ -242,6 +246,7 @@ def _clinic_settings(
         "phone": phone,
         "country": country,
         "working_days": days,
+        "language": language,
     }
 
 
@@ -255,6 +260,7 @@ def create_clinic(
     workday_start_hour: int | None = 8,
     workday_end_hour: int | None = 19,
     working_days: str | None = rules.DEFAULT_WORKING_DAYS,
+    language: str | None = languages.DEFAULT,
     actor: User | None = None,
     now: datetime | None = None,
 ) -> Clinic:
@@ -271,6 +277,7 @@ def create_clinic(
         phone=phone,
         country=country if country is not None else rules.country_for_zone(timezone.strip()),
         working_days=working_days,
+        language=language,
     )
     clinic = Clinic(**settings, created_dt=now or utcnow())
     db.session.add(clinic)
@@ -306,6 +313,7 @@ def update_clinic(
     country: str | None,
     working_days: str | None,
     actor: User,
+    language: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, list]:
     """Change a clinic's settings; returns {field: [old, new]} for what changed (audited)."""
@@ -319,6 +327,7 @@ def update_clinic(
         phone=phone,
         country=country,
         working_days=working_days,
+        language=language if language is not None else clinic.language,
         clinic_id=clinic.id,
     )
     changes = {

@@ -260,15 +260,13 @@ def _flag_message(level: str, kind: str, reasons: dict[str, list[str]]) -> str:
     said = [
         "; ".join(found)
         if found_level == level
-        else f"also {rules.LEVEL_LABELS[found_level]}: " + "; ".join(found)
+        else rules.ALSO % {"level": rules.LEVEL_LABELS[found_level], "reasons": "; ".join(found)}
         for found_level, found in reasons.items()
     ]
-    opening = {
-        rules.EMERGENCY: "Emergency answer",
-        rules.SAME_DAY: "Same-day answer",
-        rules.REVIEW: "For review",
-    }[level]
-    return f"{opening} on the {rules.kind_label(kind)}: {'; '.join(said)}."
+    return rules.FLAG_MESSAGES[level] % {
+        "check": rules.kind_label(kind),
+        "reasons": "; ".join(said),
+    }
 
 
 def _alert_purposes(level: str, session: TreatmentSession) -> list[Purpose]:

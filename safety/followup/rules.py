@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from safety.clinics.rules import DEFAULT_WORKING_DAYS, add_working_hours
 from safety.followup import texts
 from safety.followup.texts import QUESTIONS, PatientTexts
-from safety.languages import N_
+from safety.languages import N_, Said
 
 
 def _same(text: str) -> str:
@@ -192,6 +192,31 @@ def needs_72h(answers: Mapping[str, Any]) -> bool:
     }
 
 
+#: What in an answer calls for a person, as the flag says it (stored in English; staff read it
+#: in their language through safety.display.flag_message, which reads these back).
+REASONS = {
+    "chest": N_("chest pain, pain breathing in or breathlessness"),
+    "bleeding": N_("bleeding after 10 minutes of firm pressure"),
+    "bruising": N_("a large or spreading bruise"),
+    "numbness": N_("new numbness, tingling or weakness"),
+    "fainted": N_("fainted since leaving"),
+    "needle_found": N_("a needle or a piece of one found in the skin"),
+    "same": N_("soreness no better"),
+    "worse": N_("soreness worse"),
+    "other": N_("wrote to the clinic"),
+}
+SIGNS_FOUND = N_("infection signs at a site: %(signs)s")
+SORENESS_SCORE = N_("soreness %(score)s/10")
+#: A reason of a less urgent level than the flag's own.
+ALSO = N_("also %(level)s: %(reasons)s")
+#: A follow-up flag's message, by its level: each sentence whole for the translators.
+FLAG_MESSAGES = {
+    EMERGENCY: N_("Emergency answer on the %(check)s: %(reasons)s."),
+    SAME_DAY: N_("Same-day answer on the %(check)s: %(reasons)s."),
+    REVIEW: N_("For review on the %(check)s: %(reasons)s."),
+}
+
+
 def reasons(kind: str, answers: Mapping[str, Any]) -> dict[str, list[str]]:
     """Return, by escalation level, what in an answer calls for a person (DESIGN §4).
 
@@ -200,30 +225,30 @@ def reasons(kind: str, answers: Mapping[str, Any]) -> dict[str, list[str]]:
     """
     found: dict[str, list[str]] = {EMERGENCY: [], SAME_DAY: [], REVIEW: []}
     if answers.get("chest") == "yes":
-        found[EMERGENCY].append("chest pain, pain breathing in or breathlessness")
+        found[EMERGENCY].append(REASONS["chest"])
     if answers.get("bleeding") == "wont_stop":
-        found[EMERGENCY].append("bleeding after 10 minutes of firm pressure")
+        found[EMERGENCY].append(REASONS["bleeding"])
     if answers.get("signs"):
-        found[SAME_DAY].append("infection signs at a site: " + ", ".join(answers["signs"]))
+        found[SAME_DAY].append(Said(SIGNS_FOUND, signs=", ".join(answers["signs"])))
     if answers.get("bruising") == "large":
-        found[SAME_DAY].append("a large or spreading bruise")
+        found[SAME_DAY].append(REASONS["bruising"])
     if answers.get("numbness") == "yes":
-        found[SAME_DAY].append("new numbness, tingling or weakness")
+        found[SAME_DAY].append(REASONS["numbness"])
     if answers.get("fainted") == "yes":
-        found[SAME_DAY].append("fainted since leaving")
+        found[SAME_DAY].append(REASONS["fainted"])
     if answers.get("needle_found") == "yes":
-        found[SAME_DAY].append("a needle or a piece of one found in the skin")
+        found[SAME_DAY].append(REASONS["needle_found"])
     soreness = answers.get("soreness") or 0
     later = kind in {Kind.DAY_3, Kind.DAY_7}
     threshold = REVIEW_SORENESS_LATER if later else REVIEW_SORENESS_24H
     if kind != Kind.DAY_2 and soreness >= threshold:
-        found[REVIEW].append(f"soreness {soreness}/10")
+        found[REVIEW].append(Said(SORENESS_SCORE, score=soreness))
     # "Not better" means something only while it is still sore: none at all is not a worry.
     trend = answers.get("trend")
     if later and soreness > 0 and trend in {"same", "worse"}:
-        found[REVIEW].append("soreness no better" if trend == "same" else "soreness worse")
+        found[REVIEW].append(REASONS[trend])
     if answers.get("other"):
-        found[REVIEW].append("wrote to the clinic")
+        found[REVIEW].append(REASONS["other"])
     return {level: found[level] for level in (EMERGENCY, SAME_DAY, REVIEW) if found[level]}
 
 
@@ -443,21 +468,42 @@ def patient_message(
     return Message(pages["message_subject"].format(clinic=clinic), text)
 
 
-def duty_escalation(*, level: str, clinic: str, link: str) -> Message:
+def duty_escalation(
+    *, level: str, clinic: str, link: str, say: Callable[[str], str] = _same
+) -> Message:
     """Compose the message to a clinic's duty address about an answer nobody acknowledged:
-    the level and how long it waited, and a link; no patient details."""
+    the level and how long it waited, and a link; no patient details.
+
+    Written in the clinic's language: `say` is that catalogue's gettext, English by default.
+    """
     waited = {
-        EMERGENCY: f"{EMERGENCY_ACK // timedelta(minutes=1)} minutes",
-        SAME_DAY: f"{SAME_DAY_ACK_WORKING_HOURS} working hours",
-        REVIEW: f"{REVIEW_WITHIN_WORKING_DAYS} working days",
+        EMERGENCY: say(N_("%(n)s minutes")) % {"n": EMERGENCY_ACK // timedelta(minutes=1)},
+        SAME_DAY: say(N_("%(n)s working hours")) % {"n": SAME_DAY_ACK_WORKING_HOURS},
+        REVIEW: say(N_("%(n)s working days")) % {"n": REVIEW_WITHIN_WORKING_DAYS},
     }[level]
-    words = {EMERGENCY: "emergency", SAME_DAY: "same-day", REVIEW: "review"}[level]
-    text = (
-        f"A patient's {words} follow-up answer at {clinic} has not been acknowledged for "
-        f"{waited}.\n\nPlease open NeedleSafe now and make sure someone contacts the patient:"
-        f"\n{link}\n"
-    )
-    return Message(f"NeedleSafe: unacknowledged {words} answer at {clinic}", text)
+    # Each level's sentence whole: the level's word agrees with "answer" in French and Spanish.
+    opening = {
+        EMERGENCY: N_(
+            "A patient's emergency follow-up answer at %(clinic)s has not been acknowledged "
+            "for %(waited)s."
+        ),
+        SAME_DAY: N_(
+            "A patient's same-day follow-up answer at %(clinic)s has not been acknowledged "
+            "for %(waited)s."
+        ),
+        REVIEW: N_(
+            "A patient's review follow-up answer at %(clinic)s has not been acknowledged "
+            "for %(waited)s."
+        ),
+    }[level]
+    subject = {
+        EMERGENCY: N_("NeedleSafe: unacknowledged emergency answer at %(clinic)s"),
+        SAME_DAY: N_("NeedleSafe: unacknowledged same-day answer at %(clinic)s"),
+        REVIEW: N_("NeedleSafe: unacknowledged review answer at %(clinic)s"),
+    }[level]
+    ask = say(N_("Please open NeedleSafe now and make sure someone contacts the patient:"))
+    text = f"{say(opening) % {'clinic': clinic, 'waited': waited}}\n\n{ask}\n{link}\n"
+    return Message(say(subject) % {"clinic": clinic}, text)
 
 
 def practitioner_alert(

@@ -149,7 +149,10 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
         flag = db.session.get(Flag, row.flag_id)
         clinic = flag.session.clinic
         message = rules.duty_escalation(
-            level=flag.kind, clinic=clinic.name, link=f"{base}/sessions/{flag.session_id}"
+            level=flag.kind,
+            clinic=clinic.name,
+            link=f"{base}/sessions/{flag.session_id}",
+            say=i18n.translator(clinic.language),
         )
         return Outgoing(
             row.id, "email", clinic.duty_email, message.subject, message.text, mid, clinic.id
@@ -166,8 +169,10 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
             level=flag.kind,
             clinic=session.clinic.name,
             link=f"{base}/sessions/{session.id}",
-            # The practitioner reads it in their language; the clinic's address in English.
-            say=i18n.translator(session.practitioner.language if to_practitioner else None),
+            # The practitioner reads it in their language; the duty address in the clinic's.
+            say=i18n.translator(
+                session.practitioner.language if to_practitioner else session.clinic.language
+            ),
         )
         to = (
             session.practitioner.email
@@ -215,7 +220,7 @@ def _compose_step_alert(row: OutboxMessage, base: str, mid: str) -> Outgoing | N
         steps=waiting,
         clinic=clinic.name,
         link=f"{base}/incidents/{incident.id}",
-        say=i18n.translator(lead.language if to_lead else None),
+        say=i18n.translator(lead.language if to_lead else clinic.language),
     )
     to = lead.email if to_lead else clinic.duty_email
     return Outgoing(row.id, "email", to, message.subject, message.text, mid, clinic.id)

@@ -226,41 +226,51 @@ STEPS: tuple[Step, ...] = (
         N_("Wound washed with soap and water (let it bleed freely; do not scrub or squeeze)"),
         timedelta(minutes=30),
         True,
-        "CDC, Exposure to blood (2003): wash needlesticks and cuts with soap and water at once. "
-        "The 30-minute alert is clinic policy.",
+        N_(
+            "CDC, Exposure to blood (2003): wash needlesticks and cuts with soap and water at "
+            "once. The 30-minute alert is clinic policy."
+        ),
     ),
     Step(
         "report_lead",
         N_("Reported to the clinic lead"),
         timedelta(hours=1),
         True,
-        "OSHA 29 CFR 1910.1030(f)(3): report the exposure immediately so the evaluation can "
-        "start. The 1-hour alert is clinic policy.",
+        N_(
+            "OSHA 29 CFR 1910.1030(f)(3): report the exposure immediately so the evaluation can "
+            "start. The 1-hour alert is clinic policy."
+        ),
     ),
     Step(
         "source_assessment",
         N_("Source-patient assessment requested (with consent: hepatitis B, hepatitis C, HIV)"),
         timedelta(hours=24),
         False,
-        "OSHA 29 CFR 1910.1030(f)(3)(ii): identify and test the source individual as soon as "
-        "feasible, with consent. The 24-hour mark is clinic policy.",
+        N_(
+            "OSHA 29 CFR 1910.1030(f)(3)(ii): identify and test the source individual as soon as "
+            "feasible, with consent. The 24-hour mark is clinic policy."
+        ),
     ),
     Step(
         "pep_assessment",
         N_("Occupational health or an emergency department contacted to assess prophylaxis (PEP)"),
         timedelta(hours=2),
         True,
-        "US PHS guidelines (Kuhar et al. 2013): start HIV PEP as soon as possible, preferably "
-        "within hours of the exposure; hepatitis B prophylaxis within 24 hours (CDC 2013). "
-        "The 2-hour alert is clinic policy.",
+        N_(
+            "US PHS guidelines (Kuhar et al. 2013): start HIV PEP as soon as possible, preferably "
+            "within hours of the exposure; hepatitis B prophylaxis within 24 hours (CDC 2013). "
+            "The 2-hour alert is clinic policy."
+        ),
     ),
     Step(
         "followup_testing",
         N_("Follow-up testing booked (baseline, then at 6 weeks, 3 and 6 months as advised)"),
         timedelta(days=7),
         False,
-        "US PHS guidelines (Kuhar et al. 2013): HIV testing at baseline, 6 weeks, 12 weeks and "
-        "6 months; CDC: hepatitis C follow-up testing. The 7-day mark is clinic policy.",
+        N_(
+            "US PHS guidelines (Kuhar et al. 2013): HIV testing at baseline, 6 weeks, 12 weeks and "
+            "6 months; CDC: hepatitis C follow-up testing. The 7-day mark is clinic policy."
+        ),
     ),
 )
 STEPS_BY_ID: dict[str, Step] = {s.id: s for s in STEPS}
@@ -398,7 +408,7 @@ def check_report(report: Report, now: datetime) -> dict[str, str]:
 
 
 #: The meaning of an incident signature, shown with it (21 CFR Part 11 §11.50).
-SIGNATURE_MEANING = "Reported this incident and confirm it is accurate"
+SIGNATURE_MEANING = N_("Reported this incident and confirm it is accurate")
 
 
 # --- the sharps injury log (OSHA 29 CFR 1910.1030(h)(5)) -----------------------------------------
