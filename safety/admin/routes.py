@@ -145,7 +145,7 @@ def user_invite(user_id: int):
     form = ActionForm()
     if not form.validate_on_submit():
         return _user_page(
-            user_id, errors={"invite": "This form has expired. Try again."}, status=400
+            user_id, errors={"invite": N_("This form has expired. Try again.")}, status=400
         )
     user = auth.get_user(user_id)
     secret = run_use_case(
@@ -273,7 +273,7 @@ def user_mfa_reset(user_id: int):
 def user_clinic_add(user_id: int):
     form = MembershipForm()
     if not form.validate_on_submit():
-        return _user_page(user_id, errors={"membership": "Choose a clinic."}, status=400)
+        return _user_page(user_id, errors={"membership": N_("Choose a clinic.")}, status=400)
     result = run_use_case(
         lambda: auth_clinics.add(user_id, form.clinic_id, actor=current_user),
         shown=(400, 409),
@@ -290,7 +290,7 @@ def user_clinic_add(user_id: int):
 def user_clinic_remove(user_id: int, clinic_id: int):
     form = ActionForm()
     if not form.validate_on_submit():
-        expired = {"membership": "This form has expired. Try again."}
+        expired = {"membership": N_("This form has expired. Try again.")}
         return _user_page(user_id, errors=expired, status=400)
     result = run_use_case(
         lambda: auth_clinics.remove(user_id, clinic_id, actor=current_user), shown=(400, 409)

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from safety import display
 from safety.auth import policy
 from safety.auth.policy import role_required
 from safety.checklists import services as checklists
@@ -143,16 +144,18 @@ def new():
         form.event_type.data = request.args.get("event", "")
         session_id = parse_id(request.args.get("session"))
         flag_id = parse_id(request.args.get("flag"))
-        if flag_id and (found := services.prefill_from_flag(current_user, flag_id)):
+        if flag_id and (
+            found := services.prefill_from_flag(current_user, flag_id, display.flag_message)
+        ):
             session_id, fields = found
             form.kind.data = fields["kind"]
             form.event_type.data = fields["event_type"]
             form.description.data = fields["description"]
         _prefill(form, session_id)
     elif not form.validate_on_submit():
-        errors, message = field_errors(form), "Some answers need attention."
+        errors, message = field_errors(form), N_("Some answers need attention.")
     elif form.session_id.data and parse_id(form.session_id.data) is None:
-        errors = {"session_id": "Choose a session of your clinic, or none."}
+        errors = {"session_id": N_("Choose a session of your clinic, or none.")}
         message = services.NOT_REPORTED
     else:
         session_id = parse_id(form.session_id.data)

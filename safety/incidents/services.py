@@ -10,6 +10,7 @@ event, a log line, a URL or a message: only the clinic lead and compliance read 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -150,11 +151,14 @@ def list_incidents(
     return list(db.session.scalars(query))
 
 
-def prefill_from_flag(actor: User, flag_id: int) -> tuple[int, dict[str, str]] | None:
+def prefill_from_flag(
+    actor: User, flag_id: int, said: Callable[[Flag], str] | None = None
+) -> tuple[int, dict[str, str]] | None:
     """Return the session and the report fields a flag the actor may see suggests, or None.
 
     "Record as an incident" on a count that does not reconcile, a faint, or a patient's
-    emergency or same-day answer opens the report with these filled in.
+    emergency or same-day answer opens the report with these filled in; the description is
+    the flag's message as `said` says it (the reporter's language), as stored without.
     """
     if not is_id(flag_id):
         return None
@@ -162,7 +166,11 @@ def prefill_from_flag(actor: User, flag_id: int) -> tuple[int, dict[str, str]] |
     if flag is None:
         return None
     fields = rules.incident_from_flag(flag.kind, flag.message)
-    return None if fields is None else (flag.session_id, fields)
+    if fields is None:
+        return None
+    if said is not None:
+        fields["description"] = said(flag)
+    return flag.session_id, fields
 
 
 def recent_sessions(actor: User, chosen_id: int | None = None) -> list[TreatmentSession]:

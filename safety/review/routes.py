@@ -28,6 +28,7 @@ from safety.dbtypes import utcnow
 from safety.i18n import current_language
 from safety.incidents import log as incidents
 from safety.incidents import rules as incident_rules
+from safety.languages import N_
 from safety.review import charts, dashboard, export, flags, forms, lots, records
 from safety.review.queries import Page
 from safety.review.recent import Recent
@@ -296,7 +297,7 @@ def lot_trace_csv():
     query, errors = forms.read_lot_query(request.args)
     if query is None:
         return _render_lot_trace(
-            None, errors or {"lot": "Enter the lot number printed on the needle pack."}
+            None, errors or {"lot": N_("Enter the lot number printed on the needle pack.")}
         )
     # Committed before the first byte leaves: the export's audit event.
     lines = run_use_case(lambda: lots.lot_trace_csv(current_user, query), shown=())
