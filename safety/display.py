@@ -140,6 +140,13 @@ def source_citation(source: Source) -> str:
     return translations.source_citation(source, i18n.current_language())
 
 
+def register_said(english: str) -> str:
+    """The shipped register's own words (a risk's title, a follow-up time and why, what a
+    study counted) in the reader's language, from the checklist translations; anything the
+    register does not ship is shown as it is."""
+    return translations.said(english, i18n.current_language())
+
+
 def count_checks(template: Any) -> list[dict[str, Any]]:
     """The needle counts checklist.js compares, with the template's names for them ("used",
     "removed") in the reader's language."""
@@ -496,6 +503,7 @@ FILTERS = {
 GLOBALS = {
     "code_list": code_list,
     "count_checks": count_checks,
+    "register_said": register_said,
     "flag_message": flag_message,
     #: Templates ask the access policy, never the role string (DESIGN §6 in one place).
     "policy": policy,
