@@ -179,9 +179,9 @@ REPORT_BODIES: tuple[ReportBody, ...] = (
             "A serious event, or a significant one that may need to be reported under your "
             "registration (for example the HCPC or CSP in the UK, your state board in the US)."
         ),
-        "Clinic policy, following the professional body's own reporting rules",
+        N_("Clinic policy, following the professional body's own reporting rules"),
     ),
-    ReportBody("other", N_("Other"), N_("Any other body you reported to."), "Clinic policy"),
+    ReportBody("other", N_("Other"), N_("Any other body you reported to."), N_("Clinic policy")),
 )
 REPORT_BODY_CODES = frozenset(b.code for b in REPORT_BODIES)
 REPORT_BODY_OPTIONS = tuple((b.code, b.label) for b in REPORT_BODIES)
