@@ -12,7 +12,6 @@ from flask import Blueprint, current_app, flash, redirect, render_template, url_
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from safety import languages
 from safety.admin import invitations as mail
 from safety.admin import rules, services
 from safety.admin.forms import (
@@ -334,7 +333,11 @@ def clinics():
 
 
 def _clinic_values(form: ClinicForm) -> dict:
+    """The clinic form's values for the service; a form without a language keeps the
+    clinic's (a new clinic's is English)."""
+    language = {"language": form.language.data} if form.language.data else {}
     return {
+        **language,
         "name": form.name.data or "",
         "timezone": form.zone,
         "workday_start_hour": form.hour(form.workday_start_hour),
@@ -343,7 +346,6 @@ def _clinic_values(form: ClinicForm) -> dict:
         "phone": form.phone.data,
         "country": form.country.data,
         "working_days": "".join(form.working_days.data or []),
-        "language": form.language.data or languages.DEFAULT,
     }
 
 
