@@ -24,7 +24,7 @@ from safety.dbtypes import utcnow
 from safety.extensions import db
 from safety.followup.models import FollowUp, PatientResponse
 from safety.ids import is_id
-from safety.languages import N_, Words
+from safety.languages import N_, Said, Words
 from safety.packs import services as packs
 from safety.packs.models import SessionPack
 from safety.review.queries import (
@@ -44,6 +44,9 @@ TS = TreatmentSession
 
 PAGE_SIZE = 50
 PATIENT_SEARCH_LIMIT = 50
+
+#: Who the history names for an event no person caused (the worker, a patient).
+SYSTEM = Said(N_("System"))
 
 
 # --- filters ---------------------------------------------------------------------------------
@@ -348,7 +351,7 @@ def record_detail(actor: User, session_id: int, *, now: datetime | None = None) 
     history_events = [
         HistoryEvent(
             e.created_dt,
-            names.get(e.actor_id, "System") if e.actor_id else "System",
+            names.get(e.actor_id, SYSTEM) if e.actor_id else SYSTEM,
             history.action_label(e.action),
             history.history_summary(e.action, e.details or {}, phase_titles),
         )

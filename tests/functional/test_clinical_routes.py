@@ -291,7 +291,9 @@ def test_what_the_practitioner_did_shows_on_the_compliance_record(
     )
 
     page = text_of(officer_client.get(f"/review/records/{answered}"))
-    assert "The practitioner recorded: advised (Cold pack, review in clinic Friday)" in page
+    assert (
+        "The practitioner recorded: Advised the patient (Cold pack, review in clinic Friday)"
+    ) in page
     assert count(AuditEvent, AuditEvent.action == "flag.handled") == 1
 
 

@@ -144,6 +144,7 @@ def test_a_records_history_and_its_follow_up_flag_read_in_spanish(
     ) in page
     assert "Guardó una fase: Entrada" in page
     assert "Generó una alerta: Mismo día" in page
+    assert "<td>Sistema</td>" in page  # the patient's answer, raised by no one on the staff
     assert "Same-day answer" not in page and "Sign in<" not in page
 
     own = app.test_client()
