@@ -38,15 +38,24 @@ from safety.web import Refused, field_errors, run_use_case
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 ROLE_LABELS = {
-    Role.PRACTITIONER.value: "Practitioner",
-    Role.COMPLIANCE.value: "Compliance officer",
-    Role.ADMIN.value: "Administrator",
+    Role.PRACTITIONER.value: N_("Practitioner"),
+    Role.COMPLIANCE.value: N_("Compliance officer"),
+    Role.ADMIN.value: N_("Administrator"),
 }
-#: The same roles inside a sentence ("is now a compliance officer").
-ROLE_NOUNS = {
-    Role.PRACTITIONER.value: "a practitioner",
-    Role.COMPLIANCE.value: "a compliance officer",
-    Role.ADMIN.value: "an administrator",
+#: What the page says after a role change, each sentence whole for the translators.
+ROLE_CHANGED = {
+    Role.PRACTITIONER.value: N_(
+        "%(name)s is now a practitioner at %(clinic)s. They have been signed out and will see "
+        "their new pages when they sign in again."
+    ),
+    Role.COMPLIANCE.value: N_(
+        "%(name)s is now a compliance officer. They have been signed out and will see their "
+        "new pages when they sign in again."
+    ),
+    Role.ADMIN.value: N_(
+        "%(name)s is now an administrator. They have been signed out and will see their new "
+        "pages when they sign in again."
+    ),
 }
 
 
@@ -314,12 +323,8 @@ def user_role(user_id: int):
     )
     if isinstance(user, Refused):
         return _user_page(user_id, role_form=form, errors=user.errors, status=user.status)
-    flash(
-        f"{user.name} is now {ROLE_NOUNS[user.role]}"
-        f"{' at ' + user.clinic.name if user.clinic else ''}. "
-        "They have been signed out and will see their new pages when they sign in again.",
-        "success",
-    )
+    clinic = user.clinic.name if user.clinic else ""
+    flash(_(ROLE_CHANGED[user.role], name=user.name, clinic=clinic), "success")
     return redirect(url_for("admin.user", user_id=user_id))
 
 

@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from safety.languages import N_
+from safety.languages import N_, Listed, Said
 
 #: Largest risk section accepted, pasted or uploaded.
 MAX_SOURCE_BYTES = 200 * 1024
@@ -68,27 +68,27 @@ COMMON_TIME_ZONES = (
 
 #: Audit actions shown on the administration pages, in plain words.
 ACTION_LABELS = {
-    "user.create": "Account created",
-    "user.deactivate": "Account deactivated",
-    "user.reactivate": "Account reactivated",
-    "user.role_change": "Role changed",
-    "user.unlock": "Account unlocked",
-    "user.clinic_lead": "Clinic lead changed",
-    "user.mfa_reset": "Two-step sign-in reset",
-    "user.invite": "Invitation sent",
-    "user.clinic_add": "Clinic added",
-    "user.clinic_remove": "Clinic removed",
-    "user.switch_clinic": "Switched clinic",
-    "user.invitation_accepted": "Invitation used: password chosen",
-    "auth.throttled": "Sign-in slowed down after failed attempts",
-    "auth.mfa_enrol": "Two-step sign-in set up",
-    "auth.mfa_enrol_failed": "Two-step sign-in setup: wrong code",
-    "auth.mfa_recovery_used": "Recovery code used to sign in",
-    "clinic.create": "Clinic created",
-    "clinic.update": "Clinic changed",
-    "template.create": "Draft template created",
-    "template.publish": "Template published",
-    "template.discard": "Draft template discarded",
+    "user.create": N_("Account created"),
+    "user.deactivate": N_("Account deactivated"),
+    "user.reactivate": N_("Account reactivated"),
+    "user.role_change": N_("Role changed"),
+    "user.unlock": N_("Account unlocked"),
+    "user.clinic_lead": N_("Clinic lead changed"),
+    "user.mfa_reset": N_("Two-step sign-in reset"),
+    "user.invite": N_("Invitation sent"),
+    "user.clinic_add": N_("Clinic added"),
+    "user.clinic_remove": N_("Clinic removed"),
+    "user.switch_clinic": N_("Switched clinic"),
+    "user.invitation_accepted": N_("Invitation used: password chosen"),
+    "auth.throttled": N_("Sign-in slowed down after failed attempts"),
+    "auth.mfa_enrol": N_("Two-step sign-in set up"),
+    "auth.mfa_enrol_failed": N_("Two-step sign-in setup: wrong code"),
+    "auth.mfa_recovery_used": N_("Recovery code used to sign in"),
+    "clinic.create": N_("Clinic created"),
+    "clinic.update": N_("Clinic changed"),
+    "template.create": N_("Draft template created"),
+    "template.publish": N_("Template published"),
+    "template.discard": N_("Draft template discarded"),
 }
 #: Prefixes of the audit actions that belong to administration.
 ADMIN_ACTION_PREFIXES = (
@@ -101,15 +101,15 @@ ADMIN_ACTION_PREFIXES = (
 )
 
 _FIELD_LABELS = {
-    "name": "name",
-    "timezone": "time zone",
-    "workday_start_hour": "working day starts",
-    "workday_end_hour": "working day ends",
-    "duty_email": "duty address",
-    "phone": "phone",
-    "country": "country",
-    "working_days": "working days",
-    "language": "language of the duty address's mail",
+    "name": N_("name"),
+    "timezone": N_("time zone"),
+    "workday_start_hour": N_("working day starts"),
+    "workday_end_hour": N_("working day ends"),
+    "duty_email": N_("duty address"),
+    "phone": N_("phone"),
+    "country": N_("country"),
+    "working_days": N_("working days"),
+    "language": N_("language of the duty address's mail"),
 }
 
 
@@ -183,26 +183,42 @@ def hour_label(hour: int) -> str:
 
 
 def describe_event(action: str, details: Mapping[str, Any]) -> str:
-    """Return what an administration event did, in words for a person."""
-    label = ACTION_LABELS.get(action, action)
+    """Return what an administration event did, in words for a person (a `Said`, so the
+    page says it again in the reader's language)."""
+    label = Said(ACTION_LABELS.get(action, action))
     if action == "user.role_change":
         old, new = details.get("old"), details.get("new")
-        text = f"{label}: {old} → {new}" if old != new else f"{label}: clinic moved"
+        text = (
+            Said(N_("%(label)s: %(old)s → %(new)s"), label=label, old=old, new=new)
+            if old != new
+            else Said(N_("%(label)s: clinic moved"), label=label)
+        )
         ended = details.get("sessions_ended")
-        return text + (f"; {ended} signed-in session(s) ended" if ended else "")
+        if not ended:
+            return text
+        return Said(N_("%(text)s; %(num)s signed-in session(s) ended"), text=text, num=ended)
     if action == "user.create" and details.get("role"):
-        return f"{label} ({details['role']})"
+        return Said(N_("%(label)s (%(role)s)"), label=label, role=details["role"])
     if action == "clinic.update":
         changes = details.get("changes", {})
         parts = [
-            f"{_FIELD_LABELS.get(field, field)} {_value(old)} → {_value(new)}"
+            Said(
+                N_("%(field)s %(old)s → %(new)s"),
+                field=Said(_FIELD_LABELS.get(field, field)),
+                old=_value(old),
+                new=_value(new),
+            )
             for field, (old, new) in changes.items()
         ]
-        return f"{label}: " + "; ".join(parts) if parts else label
+        return (
+            Said(N_("%(label)s: %(changes)s"), label=label, changes=Listed(parts))
+            if parts
+            else label
+        )
     if action.startswith("template.") and "version" in details:
-        return f"{label}: version {details['version']}"
+        return Said(N_("%(label)s: version %(version)s"), label=label, version=details["version"])
     return label
 
 
 def _value(value: Any) -> str:
-    return "none" if value in (None, "") else str(value)
+    return Said(N_("none")) if value in (None, "") else str(value)

@@ -261,11 +261,12 @@ def history(
         details = event.details or {}
         subject, url_args = subjects.get((event.object_type, event.object_id), ("", None))
         if event.object_type == TemplateVersion.__tablename__ and "version" in details:
-            subject = f"Template version {details['version']}"  # still right once discarded
+            # Still right once discarded.
+            subject = Said(N_("Template version %(version)s"), version=details["version"])
         result.append(
             HistoryRow(
                 when=event.created_dt,
-                actor=name or "System",
+                actor=name or Said(N_("System")),
                 action=event.action,
                 what=rules.describe_event(event.action, details),
                 subject=subject,
