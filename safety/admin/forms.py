@@ -8,10 +8,11 @@ from wtforms import Field, StringField, TextAreaField
 from wtforms.validators import Length, Regexp
 
 from safety.admin.rules import MAX_SOURCE_BYTES
+from safety.languages import N_
 
 #: A clinic id from the select: empty, or a small positive whole number.
-_CLINIC_ID = Regexp(r"^\d{0,9}$", message="Choose a clinic from the list.")
-_HOUR = Regexp(r"^\s*\d{1,2}\s*$", message="Choose an hour from 0 to 23.")
+_CLINIC_ID = Regexp(r"^\d{0,9}$", message=N_("Choose a clinic from the list."))
+_HOUR = Regexp(r"^\s*\d{1,2}\s*$", message=N_("Choose an hour from 0 to 23."))
 
 
 class _ClinicChoice:
@@ -27,12 +28,14 @@ class _ClinicChoice:
 
 class UserCreateForm(_ClinicChoice, FlaskForm):
     email = StringField(
-        "Email", validators=[Length(max=254, message="Use at most 254 characters.")]
+        "Email", validators=[Length(max=254, message=N_("Use at most 254 characters."))]
     )
     name = StringField(
-        "Printed name", validators=[Length(max=200, message="Use at most 200 characters.")]
+        "Printed name", validators=[Length(max=200, message=N_("Use at most 200 characters."))]
     )
-    role = StringField("Role", validators=[Length(max=20, message="Choose a role from the list.")])
+    role = StringField(
+        "Role", validators=[Length(max=20, message=N_("Choose a role from the list."))]
+    )
     #: The language the person reads NeedleSafe in, from the invitation e-mail on.
     language = StringField("Language", validators=[Length(max=8)])
 
@@ -42,7 +45,9 @@ class MembershipForm(_ClinicChoice, FlaskForm):
 
 
 class RoleForm(_ClinicChoice, FlaskForm):
-    role = StringField("Role", validators=[Length(max=20, message="Choose a role from the list.")])
+    role = StringField(
+        "Role", validators=[Length(max=20, message=N_("Choose a role from the list."))]
+    )
 
 
 class ActionForm(FlaskForm):
@@ -57,20 +62,24 @@ class TickedValues(Field):
 
 
 class ClinicForm(FlaskForm):
-    name = StringField("Name", validators=[Length(max=200, message="Use at most 200 characters.")])
+    name = StringField(
+        "Name", validators=[Length(max=200, message=N_("Use at most 200 characters."))]
+    )
     #: One of the common zones, or "other" to use the typed zone below.
     timezone = StringField("Time zone", validators=[Length(max=64)])
     timezone_other = StringField(
         "Another time zone",
-        validators=[Length(max=64, message="A time zone name has at most 64 characters.")],
+        validators=[Length(max=64, message=N_("A time zone name has at most 64 characters."))],
     )
     workday_start_hour = StringField("Working day starts", validators=[_HOUR])
     workday_end_hour = StringField("Working day ends", validators=[_HOUR])
     duty_email = StringField(
-        "Duty address", validators=[Length(max=254, message="Use at most 254 characters.")]
+        "Duty address", validators=[Length(max=254, message=N_("Use at most 254 characters."))]
     )
-    phone = StringField("Phone", validators=[Length(max=32, message="Use at most 32 characters.")])
-    country = StringField("Country", validators=[Length(max=2, message="Choose a country.")])
+    phone = StringField(
+        "Phone", validators=[Length(max=32, message=N_("Use at most 32 characters."))]
+    )
+    country = StringField("Country", validators=[Length(max=2, message=N_("Choose a country."))])
     #: ISO weekdays ticked (Monday is 1); the service refuses anything else.
     working_days = TickedValues("Working days")
     #: What the duty address's mail is written in; the service refuses a code we lack.
@@ -95,7 +104,7 @@ class TemplateImportForm(FlaskForm):
         validators=[
             Length(
                 max=MAX_SOURCE_BYTES,
-                message="This text is longer than 200 KB. Paste only the risk section.",
+                message=N_("This text is longer than 200 KB. Paste only the risk section."),
             )
         ],
     )

@@ -34,7 +34,7 @@ class CodeForm(FlaskForm):
     """A code from the authenticator app (6 digits) or a recovery code."""
 
     code = StringField(
-        "Code", validators=[DataRequired("Enter the code from your app."), Length(max=40)]
+        "Code", validators=[DataRequired(N_("Enter the code from your app.")), Length(max=40)]
     )
 
 
@@ -43,14 +43,16 @@ class InvitationForm(FlaskForm):
 
     password = PasswordField(
         "Choose a password",
-        validators=[DataRequired("Choose a password."), Length(max=256)],
+        validators=[DataRequired(N_("Choose a password.")), Length(max=256)],
     )
 
 
 class ClinicChoiceForm(FlaskForm):
     """The clinic a practitioner works at now (its id, checked by the service)."""
 
-    clinic = StringField("Clinic", validators=[DataRequired("Choose a clinic."), Length(max=20)])
+    clinic = StringField(
+        "Clinic", validators=[DataRequired(N_("Choose a clinic.")), Length(max=20)]
+    )
 
 
 class LanguageForm(FlaskForm):
