@@ -494,7 +494,7 @@ FILTERS = {
     "patient_answers": lambda answers: followup_rules.answer_lines(
         answers, followup_texts.for_language(i18n.current_language()), translated
     ),
-    "throttle_client": auth_rules.bucket_label,
+    "throttle_client": lambda bucket: translated(auth_rules.bucket_label(bucket)),
     #: A filter's (value, label) choice with its label in the reader's language.
     "translated_pair": lambda pair: (pair[0], translated(pair[1])),
     #: "Critical", "Critique", "Crítica": a flag's severity in the reader's language.

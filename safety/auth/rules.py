@@ -92,7 +92,7 @@ def bucket_label(bucket: str) -> str:
         return Said(N_("Address %(address)s"), address=value)
     if kind == "device":
         return N_("A browser that signed in to this account before")
-    return "Every other client together"
+    return N_("Every other client together")
 
 
 def throttle_delay(

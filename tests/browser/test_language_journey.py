@@ -9,11 +9,12 @@ import re
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import PASSWORD
+from conftest import CLEAN_PHASES, PASSWORD
 from playwright.sync_api import expect
 from smtp_capture import Collector, free_port, send_mail_to
 from sqlalchemy import select
 
+from safety.checklists import services as checklists
 from safety.extensions import db
 from safety.followup.models import FollowUp, OutboxMessage
 from safety.followup.worker import work_once
@@ -131,6 +132,18 @@ def test_a_spanish_practitioner_signs_in_and_works_in_spanish(journey, make_clin
     expect(lung.locator(".condition")).to_have_text("Porque eligió Cuello.")
     expect(page.locator("#answered-count")).to_contain_text("preguntas respondidas")
     journey.check(page, "phase-es")
+
+    # The counts that differ, as the script says them while they are typed (issue 19).
+    for name in ("signin", "timeout"):
+        checklists.submit_phase(lucia, int(session_id), name, CLEAN_PHASES[name])
+    db.session.commit()
+    page.goto(f"/sessions/{session_id}/phase/signout")
+    for name in ("opened", "used", "removed", "disposed"):
+        page.locator(f'[id="signout.needles_{name}"]').fill("6")
+    page.locator('[id="signout.needles_removed"]').fill("5")
+    expect(page.locator("#count-status")).to_have_text(
+        "Los recuentos no cuadran: 6 usadas / 5 retiradas."
+    )
 
     page.goto("/patients/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Pacientes de Clínica Lakeshore")
