@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import config_for
 from safety import i18n
+from safety.auth import policy
 from safety.extensions import csrf, db, limiter, login_manager, migrate
 from safety.languages import N_
 from safety.web import IdConverter, translated
@@ -108,9 +109,9 @@ def _configure_blueprints(app: Flask) -> None:
     def home():
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login"))
-        if current_user.role == "practitioner":
+        if policy.is_practitioner(current_user):
             return redirect(url_for("checklists.today"))
-        if current_user.role == "compliance":
+        if policy.is_compliance(current_user):
             return redirect(url_for("review.dashboard"))
         return redirect(url_for("admin.users"))
 
