@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from safety.audit import rules as audit_rules
 from safety.audit.models import AuditChainHead, AuditEvent
-from safety.auth.models import User
+from safety.auth.models import Role, User
 from safety.checklists.models import TreatmentSession
 from safety.dbtypes import utcnow
 from safety.errors import NotFound
@@ -438,7 +438,7 @@ def mail_the_days_last(backend: Backend, *, now: datetime) -> int:
     if last is None or last.mailed_dt is not None:
         return 0
     officers = db.session.scalars(
-        select(User).where(User.role == "compliance", User.is_enabled).order_by(User.id)
+        select(User).where(User.role == Role.COMPLIANCE, User.is_enabled).order_by(User.id)
     ).all()
     subject = f"NeedleSafe audit checkpoint {last.number} of {last.created_dt:%d %b %Y}"
     text = (

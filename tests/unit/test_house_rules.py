@@ -1,0 +1,90 @@
+"""The house rules a reader relies on (STYLE.md, "What our own house taught us"), read from
+the source itself so that a copy or a hidden dependency cannot creep back unnoticed.
+
+- Roles are compared as `Role` members, never as strings: a typo in a string ("complaince")
+  is a rule that silently matches nobody, where a typo in a member fails on import.
+- The integrity package and the checklist use cases import at the top of the file: an import
+  inside a function hides a dependency (or a cycle) a reader of the imports would not see.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import safety
+
+PACKAGE = Path(safety.__file__).parent
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+#: Modules that must import only at the top (issue 12, item 2).
+TOP_IMPORTS_ONLY = sorted((PACKAGE / "integrity").glob("*.py")) + [
+    PACKAGE / "checklists" / "services.py",
+    PACKAGE / "checklists" / "addenda.py",
+]
+
+
+def relative(path: Path) -> str:
+    return str(path.relative_to(PACKAGE.parent))
+
+
+def parsed(path: Path) -> ast.Module:
+    return ast.parse(path.read_text("utf-8"), filename=str(path))
+
+
+def is_role(node: ast.expr) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == "role"
+
+
+def is_text(node: ast.expr) -> bool:
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return any(is_text(element) for element in node.elts)
+    return False
+
+
+def role_string_comparisons(tree: ast.Module) -> list[int]:
+    """Return the line of every comparison of a `.role` with a string literal."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if any(is_role(side) for side in sides) and any(is_text(side) for side in sides):
+                found.append(node.lineno)
+    return found
+
+
+def imports_inside_functions(tree: ast.Module) -> list[int]:
+    """Return the line of every import statement inside a function body."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Import | ast.ImportFrom):
+                    found.append(inner.lineno)
+    return found
+
+
+def test_the_checks_see_the_package():
+    assert PACKAGE / "auth" / "policy.py" in SOURCES
+    assert len(TOP_IMPORTS_ONLY) > 5
+
+
+def test_the_checks_catch_what_they_look_for():
+    sample = ast.parse(
+        "from safety.auth.models import Role\n"
+        "def f(user, User):\n"
+        "    from safety import models\n"
+        "    return (user.role == 'admin', 'compliance' != User.role,\n"
+        "            user.role in ('admin', 'practitioner'), user.role == Role.ADMIN)\n"
+    )
+
+    assert role_string_comparisons(sample) == [4, 4, 5]
+    assert imports_inside_functions(sample) == [3]
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=relative)
+def test_no_module_compares_a_role_with_a_string(path):
+    assert role_string_comparisons(parsed(path)) == [], relative(path)
