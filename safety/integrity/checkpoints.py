@@ -42,7 +42,7 @@ from safety.hashing import canonical_json, hashed_time
 from safety.integrity import evidence, merkle, store
 from safety.integrity.chains import Walk, label_for
 from safety.integrity.evidence import ChainHead, EvidenceError
-from safety.integrity.models import ChainFrontier, Checkpoint, CheckpointHead
+from safety.integrity.models import ChainFrontier, Checkpoint, CheckpointHead, VerificationRun
 
 log = logging.getLogger(__name__)
 
@@ -495,14 +495,12 @@ def tend(*, now: datetime | None = None) -> dict[str, int]:
     return done
 
 
-def health(*, now: datetime | None = None) -> dict[str, Any]:
-    """What the dashboard says about the evidence: the last checkpoint, the last verification,
-    and whether either calls for a red banner."""
-    from safety.integrity.verify import last_run  # verify imports this module
-
+def health(run: VerificationRun | None, *, now: datetime | None = None) -> dict[str, Any]:
+    """What the dashboard says about the evidence: the last checkpoint, the last verification
+    (`run`, from `verify.last_run`: verify imports this module, so the caller reads it), and
+    whether either calls for a red banner."""
     now = now or utcnow()
     newest = latest()
-    run = last_run()
     interval = timedelta(minutes=current_app.config["AUDIT_CHECKPOINT_MINUTES"])
     waiting = oldest_uncovered()
     return {

@@ -184,6 +184,7 @@ def dashboard(
             TS.clinic_id == clinic_id
         )
     by_status = {s: n for s, n in db.session.execute(followups.group_by(FollowUp.status))}
+    run = verify.last_run()  # one read serves the verification panel and the evidence banner
 
     return Dashboard(
         months=months,
@@ -201,8 +202,8 @@ def dashboard(
         tables=figures.tables,
         figures_as_of=figures.as_of,
         keep_seconds=0 if fresh else keep_seconds,
-        verification=verify.last_run(),
-        evidence=checkpoints.health(),
+        verification=run,
+        evidence=checkpoints.health(run),
     )
 
 

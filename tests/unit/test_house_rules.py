@@ -88,3 +88,8 @@ def test_the_checks_catch_what_they_look_for():
 @pytest.mark.parametrize("path", SOURCES, ids=relative)
 def test_no_module_compares_a_role_with_a_string(path):
     assert role_string_comparisons(parsed(path)) == [], relative(path)
+
+
+@pytest.mark.parametrize("path", TOP_IMPORTS_ONLY, ids=relative)
+def test_integrity_and_the_checklist_use_cases_import_only_at_the_top(path):
+    assert imports_inside_functions(parsed(path)) == [], relative(path)
