@@ -20,7 +20,6 @@ from safety.checklists.forms import (
 from safety.checklists.models import TreatmentSession
 from safety.dbtypes import utcnow
 from safety.errors import Conflict
-from safety.extensions import db
 from safety.followup import escalations
 from safety.followup import queries as followups
 from safety.ids import parse_id
@@ -100,8 +99,10 @@ def start():
 @bp.get("/<id:session_id>")
 @role_required("practitioner", "compliance")
 def record(session_id: int):
-    found = services.record_view(current_user, session_id)
-    db.session.commit()
+    # The view's audit event is committed; what the page shows stays as it was loaded.
+    found = run_use_case(
+        lambda: services.record_view(current_user, session_id), shown=(), keep_loaded=True
+    )
     state = services.progress(found)
     if policy.can_fill(current_user, found) and state.next_phase:
         return redirect(url_for("checklists.phase", session_id=found.id, phase_id=state.next_phase))

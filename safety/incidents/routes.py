@@ -208,8 +208,10 @@ def _record_page(
 @bp.get("/<id:incident_id>")
 @role_required("practitioner", "compliance")
 def record(incident_id: int):
-    found = services.incident_view(current_user, incident_id)
-    db.session.commit()
+    # The view's audit event is committed; what the page shows stays as it was loaded.
+    found = run_use_case(
+        lambda: services.incident_view(current_user, incident_id), shown=(), keep_loaded=True
+    )
     return _record_page(found)
 
 
