@@ -305,6 +305,13 @@ def list_row(page: str, incident_id: int) -> list[str]:
     return [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row[0])]
 
 
+def test_the_reporters_own_view_is_not_audited(client, world):
+    sign_in(client, world, "practitioner")
+
+    assert client.get(f"/incidents/{world.incident_a}").status_code == 200
+    assert not db.session.scalar(select(AuditEvent).where(AuditEvent.action == "incident.view"))
+
+
 def test_the_list_says_how_an_injury_happened_and_its_steps_and_what_an_event_was(client, world):
     sign_in(client, world, "compliance")
     page = html.unescape(client.get("/incidents/").get_data(as_text=True))
