@@ -305,6 +305,38 @@ def list_row(page: str, incident_id: int) -> list[str]:
     return [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row[0])]
 
 
+def test_a_step_past_its_time_reads_overdue_and_one_still_in_time_reads_due(client, world):
+    author = db.session.scalar(select(User).where(User.email == world.emails["practitioner"]))
+    injury = services.report_incident(
+        author,
+        rules.Report(
+            kind=rules.Kind.SHARPS_INJURY,
+            occurred_dt=utcnow() - timedelta(minutes=45),
+            work_area="Room 2",
+            description="Stuck while recapping.",
+            device_type="filiform_needle",
+            device_purpose="removing",
+            how="recapping",
+            body_site="finger",
+            is_used_on_patient=True,
+            injured_name=INJURED,
+            injured_job="Physiotherapist",
+        ),
+        session_id=None,
+        password=PASSWORD,
+    ).id
+    db.session.commit()
+    sign_in(client, world, "practitioner")
+
+    page = html.unescape(client.get(f"/incidents/{injury}").get_data(as_text=True))
+
+    wash = re.search(r'<li id="step-wash".*?</li>', page, re.S)[0]
+    report_lead = re.search(r'<li id="step-report_lead".*?</li>', page, re.S)[0]
+    assert 'class="step step-overdue"' in wash and "Overdue: due by" in wash
+    assert 'class="step step-due"' in report_lead and "Overdue" not in report_lead
+    assert "Due by" in report_lead
+
+
 def test_the_reporters_own_view_is_not_audited(client, world):
     sign_in(client, world, "practitioner")
 
