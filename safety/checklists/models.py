@@ -178,7 +178,7 @@ class Flag(db.Model):
     #: The checklist item that raised it.
     link_id: Mapped[str | None] = mapped_column(String(80))
     message: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="open")
+    status: Mapped[str] = mapped_column(String(20), default=FlagStatus.OPEN.value)
     created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: The follow-up response that raised it (escalations), if any.
     response_id: Mapped[int | None] = mapped_column(ForeignKey("patient_responses.id"))

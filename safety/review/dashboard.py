@@ -19,6 +19,7 @@ from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.extensions import db
 from safety.followup.models import FollowUp
+from safety.followup.rules import Status
 from safety.integrity import checkpoints, verify
 from safety.integrity.models import VerificationRun
 from safety.review.flags import UNRESOLVED
@@ -73,7 +74,7 @@ class Dashboard:
 
     @property
     def reached(self) -> int:
-        return self.followups.get("sent", 0) + self.followups.get("answered", 0)
+        return self.followups.get(Status.SENT, 0) + self.followups.get(Status.ANSWERED, 0)
 
     @property
     def open_flag_total(self) -> int:
