@@ -292,7 +292,7 @@ def needs_second_factor(user: Actor | None, required_roles: Collection[str]) -> 
     return user is not None and user.role in required_roles
 
 
-def role_required(*roles: str):
+def role_required(*roles: Role):
     """Allow a view to the given roles only (signed-in users of other roles get 403)."""
 
     def decorator(view):

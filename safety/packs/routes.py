@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from safety.auth.models import Role
 from safety.auth.policy import role_required
 from safety.packs import rules
 
@@ -18,7 +19,7 @@ SCAN_MAX = 500
 
 
 @bp.post("/scan")
-@role_required("practitioner")
+@role_required(Role.PRACTITIONER)
 def scan():
     text = request.form.get("scan", "")
     if len(text) > SCAN_MAX:

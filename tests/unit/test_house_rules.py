@@ -1,8 +1,9 @@
 """The house rules a reader relies on (STYLE.md, "What our own house taught us"), read from
 the source itself so that a copy or a hidden dependency cannot creep back unnoticed.
 
-- Roles are compared as `Role` members, never as strings: a typo in a string ("complaince")
-  is a rule that silently matches nobody, where a typo in a member fails on import.
+- Roles are compared, and views name the roles they allow, as `Role` members, never as
+  strings: a typo in a string ("complaince") is a rule that silently matches nobody, where a
+  typo in a member fails on import.
 - The integrity package and the checklist use cases import at the top of the file: an import
   inside a function hides a dependency (or a cycle) a reader of the imports would not see.
 """
@@ -56,6 +57,17 @@ def role_string_comparisons(tree: ast.Module) -> list[int]:
     return found
 
 
+def roles_required_as_strings(tree: ast.Module) -> list[int]:
+    """Return the line of every `role_required(...)` given a role as a string."""
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", getattr(node.func, "attr", None)) == "role_required"
+        and any(is_text(arg) for arg in node.args)
+    ]
+
+
 def imports_inside_functions(tree: ast.Module) -> list[int]:
     """Return the line of every import statement inside a function body."""
     found = []
@@ -79,15 +91,25 @@ def test_the_checks_catch_what_they_look_for():
         "    from safety import models\n"
         "    return (user.role == 'admin', 'compliance' != User.role,\n"
         "            user.role in ('admin', 'practitioner'), user.role == Role.ADMIN)\n"
+        "@role_required('admin')\n"
+        "@policy.role_required(Role.ADMIN, 'compliance')\n"
+        "@role_required(Role.PRACTITIONER)\n"
+        "def view(): ...\n"
     )
 
     assert role_string_comparisons(sample) == [4, 4, 5]
+    assert roles_required_as_strings(sample) == [6, 7]
     assert imports_inside_functions(sample) == [3]
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=relative)
 def test_no_module_compares_a_role_with_a_string(path):
     assert role_string_comparisons(parsed(path)) == [], relative(path)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=relative)
+def test_every_view_names_its_roles_as_role_members(path):
+    assert roles_required_as_strings(parsed(path)) == [], relative(path)
 
 
 @pytest.mark.parametrize("path", TOP_IMPORTS_ONLY, ids=relative)
