@@ -6,6 +6,9 @@ the source itself so that a copy or a hidden dependency cannot creep back unnoti
   typo in a member fails on import.
 - The integrity package and the checklist use cases import at the top of the file: an import
   inside a function hides a dependency (or a cycle) a reader of the imports would not see.
+- Every feature's rules.py (and the FHIR mapping, the rules of that folder) is pure: neither it
+  nor any module of the package it imports reaches Flask or SQLAlchemy, so it is unit-tested
+  without an app.
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ import safety
 
 PACKAGE = Path(safety.__file__).parent
 SOURCES = sorted(PACKAGE.rglob("*.py"))
+#: The pure modules: every feature's rules, and the FHIR mapping.
+PURE = sorted(PACKAGE.glob("*/rules.py")) + sorted((PACKAGE / "review" / "rules").glob("*.py"))
+PURE += [PACKAGE / "fhir" / "mapping.py"]
+#: What a pure module must not reach.
+FRAMEWORKS = {"flask", "flask_babel", "flask_login", "flask_wtf", "sqlalchemy", "werkzeug"}
 #: Modules that must import only at the top (issue 12, item 2).
 TOP_IMPORTS_ONLY = sorted((PACKAGE / "integrity").glob("*.py")) + [
     PACKAGE / "checklists" / "services.py",
@@ -68,6 +76,48 @@ def roles_required_as_strings(tree: ast.Module) -> list[int]:
     ]
 
 
+def module_path(name: str) -> Path | None:
+    """Return the file of a module of the package, or None for anything else.
+
+    The package itself is not followed: its `__init__` is the app factory, which importing
+    any module runs, and the check is about what a module depends on by name.
+    """
+    if not name.startswith("safety."):
+        return None
+    base = PACKAGE.parent.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def imported(path: Path) -> set[str]:
+    """Return the modules a file imports: `from a import b` names both a and a.b."""
+    names = set()
+    for node in ast.walk(parsed(path)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def frameworks_reached(path: Path) -> dict[str, str]:
+    """Return each framework a module reaches, with the package module that imports it."""
+    seen, todo, reached = {path}, [path], {}
+    while todo:
+        current = todo.pop()
+        for name in imported(current):
+            if name.split(".")[0] in FRAMEWORKS:
+                reached.setdefault(name.split(".")[0], relative(current))
+            found = module_path(name)
+            if found is not None and found not in seen:
+                seen.add(found)
+                todo.append(found)
+    return reached
+
+
 def imports_inside_functions(tree: ast.Module) -> list[int]:
     """Return the line of every import statement inside a function body."""
     found = []
@@ -110,6 +160,18 @@ def test_no_module_compares_a_role_with_a_string(path):
 @pytest.mark.parametrize("path", SOURCES, ids=relative)
 def test_every_view_names_its_roles_as_role_members(path):
     assert roles_required_as_strings(parsed(path)) == [], relative(path)
+
+
+def test_the_purity_check_follows_imports_through_the_package():
+    # safety/models.py imports no framework itself, only every feature's models.
+    assert "sqlalchemy" not in imported(PACKAGE / "models.py")
+    assert frameworks_reached(PACKAGE / "models.py")["sqlalchemy"].endswith("models.py")
+    assert frameworks_reached(PACKAGE / "hashing.py") == {}
+
+
+@pytest.mark.parametrize("path", PURE, ids=relative)
+def test_a_rules_module_reaches_neither_flask_nor_sqlalchemy(path):
+    assert frameworks_reached(path) == {}, relative(path)
 
 
 @pytest.mark.parametrize("path", TOP_IMPORTS_ONLY, ids=relative)
