@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+# The flag's enums are pure rules; they are imported from here too, beside the model.
+from safety.checklists.rules import FlagStatus, Severity  # noqa: F401
 from safety.dbtypes import JSONDocument, JSONText, UTCDateTime, utcnow
 from safety.extensions import db
 
@@ -139,21 +140,6 @@ class PhaseEntry(db.Model):
 
     session: Mapped[TreatmentSession] = relationship(back_populates="entries")
     author = relationship("User")
-
-
-class Severity(StrEnum):
-    """How urgently compliance should look at a flag, most serious first."""
-
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-
-
-class FlagStatus(StrEnum):
-    OPEN = "open"
-    ACKNOWLEDGED = "acknowledged"
-    RESOLVED = "resolved"
 
 
 class Flag(db.Model):

@@ -688,6 +688,29 @@ def test_a_resolved_flag_leaves_the_default_queue(client, world):
     assert f'id="flag-{world.ada_flag}"' in resolved
 
 
+def test_an_open_flag_offers_its_resolution_and_a_resolved_one_says_it_is_done(client, world):
+    sign_in(client, world, "compliance")
+    resolve = f"/review/flags/{world.ada_flag}/resolve"
+    record = f"/review/records/{world.ada_record}"
+
+    def flag_item(url: str) -> str:
+        page = html.unescape(client.get(url).get_data(as_text=True))
+        return re.search(rf'<li id="flag-{world.ada_flag}".*?</li>', page, re.S)[0]
+
+    before = flag_item(record)
+    assert "Open." in before and f'href="{resolve}?back=record"' in before
+    assert f'href="{resolve}"' in client.get("/review/flags").get_data(as_text=True)
+
+    post_form(client, resolve, {"note": "Done."})
+
+    after = flag_item(record)
+    assert "Open." not in after and "/resolve" not in after
+    queue = client.get("/review/flags?status=resolved").get_data(as_text=True)
+    assert f'id="flag-{world.ada_flag}"' in queue and f'href="{resolve}"' not in queue
+    page = client.get(resolve).get_data(as_text=True)
+    assert "This flag is already resolved." in page and 'name="note"' not in page
+
+
 # --- lot trace -------------------------------------------------------------------------------
 
 
