@@ -5,9 +5,11 @@ of each edit, and what the confirmation before publishing says."""
 from __future__ import annotations
 
 import pytest
+from factories import CLEAN_PHASES
 from sqlalchemy import func, select
 
 from safety.audit.models import AuditEvent
+from safety.checklists.models import Flag
 from safety.errors import Conflict
 from safety.extensions import db
 from safety.risks import editing, editor
@@ -193,3 +195,26 @@ def test_moving_an_item_is_audited_and_a_conditional_item_stays_below_its_questi
 
     [event] = events("template.edit")
     assert event.details["change"] == "move" and event.details["direction"] == "down"
+
+
+def test_a_session_on_a_published_edit_asks_the_own_check_and_flags_a_no(
+    draft, admin, make_clinic, make_user, make_session
+):
+    own = editor.add_own_item(
+        draft.id, phase_id="signout", text="Couch wiped down.", reason="Policy 7.", actor=admin
+    )
+    editor.remove_item(draft.id, "signout.bruising", actor=admin)
+    risks.publish(draft.id, actor=admin)
+    db.session.commit()
+    pia = make_user("practitioner", clinic=make_clinic("Harbour Physio"), name="Pia Physio")
+
+    session = make_session(
+        pia,
+        phases=list(CLEAN_PHASES),
+        overrides={own: ["no"], f"{own}.note": ["Wipes ran out."]},
+        sign=True,
+    )
+
+    assert session.template_version_id == draft.id and session.signed_dt is not None
+    [flag] = db.session.scalars(select(Flag).where(Flag.session_id == session.id)).all()
+    assert flag.link_id == own and "Couch wiped down." in flag.message
