@@ -96,6 +96,10 @@ def _edit(template_id: int, form, kind: str, call: Callable[[], object], *, item
         )
         return _editor_page(template_id, refused=refused, form=kind, values=form.data)
     done = run_use_case(call, shown=(400, 409))
+    if isinstance(done, Refused) and done.status == 409:
+        # Published since the page was opened (by another administrator, or in another tab).
+        flash(done.message, "error")
+        return redirect(url_for("admin.template_review", template_id=template_id))
     if isinstance(done, Refused):
         return _editor_page(template_id, refused=done, form=kind, values=form.data)
     flash(_(DONE[kind]), "success")

@@ -308,3 +308,42 @@ def test_the_confirmation_names_the_changes_and_clinics_then_publishes_on_confir
 
     assert response.status_code == 302
     assert risks.current_template().id == ids["draft"]
+
+
+def test_an_edit_to_a_version_published_meanwhile_is_refused_and_sent_to_its_review(
+    admin_client, ids
+):
+    definition = stored(ids["current"])
+
+    response = post_form(
+        admin_client,
+        f"/admin/templates/{ids['current']}/edit/reword",
+        {"item": "signout.bleeding", "text": "Changed after publishing."},
+        follow_redirects=True,
+    )
+
+    assert response.request.path == f"/admin/templates/{ids['current']}"
+    assert "is published: it cannot change. Edit a copy of it." in text_of(response)
+    assert stored(ids["current"]) == definition
+
+
+@pytest.mark.parametrize(
+    ("action", "data"),
+    [
+        ("remove", {"item": "signout.nothing"}),
+        ("remove", {"item": "x" * 500}),
+        ("move", {"item": "signout.bleeding", "direction": "sideways"}),
+        ("add", {"item": "signout.bleeding"}),
+        ("new", {"phase": "nowhere", "text": "Couch wiped.", "reason": "Policy."}),
+        ("new", {"phase": "signout", "text": "w" * 5000, "reason": "Policy."}),
+        ("reword", {"item": "signout.bleeding", "text": "  "}),
+    ],
+)
+def test_bad_input_is_refused_with_a_message_and_stores_nothing(admin_client, ids, action, data):
+    definition, before = stored(ids["draft"]), count(AuditEvent)
+
+    response = post_form(admin_client, f"/admin/templates/{ids['draft']}/edit/{action}", data)
+
+    assert response.status_code == 400
+    assert 'class="error-summary"' in response.get_data(as_text=True)
+    assert stored(ids["draft"]) == definition and count(AuditEvent) == before

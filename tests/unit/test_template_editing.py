@@ -318,3 +318,14 @@ def test_a_comparison_names_what_is_added_removed_reworded_and_moved():
 
 def test_a_copy_compares_as_no_change():
     assert editing.compare(default(), default()).is_empty
+
+
+def test_the_activity_log_says_what_an_edit_did_to_which_item():
+    from safety.admin.rules import describe_event
+
+    assert describe_event(
+        "template.edit", {"version": 3, "change": "reword", "linkId": "signout.bleeding"}
+    ) == ("Draft template edited: version 3, reworded signout.bleeding")
+    assert describe_event("template.create", {"version": 3, "copied_from": 2}) == (
+        "Draft template created: version 3, a copy of 2"
+    )
