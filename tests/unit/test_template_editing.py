@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from safety.admin.rules import describe_event
 from safety.risks import editing
 from safety.risks.rules import build_definition, load_register, template_from_definition
 
@@ -321,8 +322,6 @@ def test_a_copy_compares_as_no_change():
 
 
 def test_the_activity_log_says_what_an_edit_did_to_which_item():
-    from safety.admin.rules import describe_event
-
     assert describe_event(
         "template.edit", {"version": 3, "change": "reword", "linkId": "signout.bleeding"}
     ) == ("Draft template edited: version 3, reworded signout.bleeding")
