@@ -27,8 +27,10 @@ from safety.risks.rules import Register, item_json
 TEXT_MIN, TEXT_MAX = 3, 300
 #: Why an administrator added their own item (it becomes the item's source).
 REASON_MIN, REASON_MAX = 3, 300
-#: The linkIds the editor gives new items: "<phase>.own_<n>".
-OWN_PREFIX = "own_"
+#: The linkIds the editor gives new items: "<phase>.own_v<draft version>_<n>".
+OWN_PREFIX = "own_v"
+#: The most items a step holds: a longer list is skimmed, not read, at the couch.
+MAX_PHASE_ITEMS = 30
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SPACES = re.compile(r"\s+")
 
@@ -160,6 +162,13 @@ def check(definition: Mapping[str, Any]) -> None:
             raise EditRefused(
                 Said(N_("The %(phase)s step would have no item left."), phase=phase["title"])
             )
+        if len(phase["items"]) > MAX_PHASE_ITEMS:
+            raise EditRefused(
+                Said(
+                    N_("A step holds at most %(max)s items: remove one before adding another."),
+                    max=MAX_PHASE_ITEMS,
+                )
+            )
         for item in phase["items"]:
             if item["linkId"] in seen:
                 raise EditRefused(N_("Two items would have the same linkId."))
@@ -213,9 +222,13 @@ def add_from_register(
     return edited
 
 
-def fresh_link_id(phase_id: str, taken: Iterable[str]) -> str:
-    """Return "<phase>.own_<n>" with n above every number any version ever gave."""
-    prefix = f"{phase_id}.{OWN_PREFIX}"
+def fresh_link_id(phase_id: str, version: int, taken: Iterable[str]) -> str:
+    """Return "<phase>.own_v<version>_<n>", n above any the draft gave already.
+
+    A version number is never given twice (not even a discarded draft's), so two drafts
+    edited side by side cannot give one linkId two meanings; `taken` holds the draft's own
+    linkIds (and the register's, which never take this form)."""
+    prefix = f"{phase_id}.{OWN_PREFIX}{version}_"
     numbers = [0]
     for link_id in taken:
         if link_id.startswith(prefix) and link_id[len(prefix) :].isdigit():
@@ -227,6 +240,7 @@ def add_own_item(
     definition: Mapping[str, Any],
     *,
     phase_id: str,
+    version: int,
     text: str,
     reason: str,
     taken: Iterable[str],
@@ -240,7 +254,7 @@ def add_own_item(
         raise EditRefused(N_("Choose a step for the item."), "phase")
     words = clean_text(text)
     why = clean_text(reason, field="reason", low=REASON_MIN, high=REASON_MAX)
-    link_id = fresh_link_id(phase_id, [*taken, *link_ids(edited)])
+    link_id = fresh_link_id(phase_id, version, [*taken, *link_ids(edited)])
     phase["items"].append(
         {
             "linkId": link_id,

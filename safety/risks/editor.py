@@ -140,23 +140,16 @@ def add_own_item(
         edited, link_id = editing.add_own_item(
             draft.definition,
             phase_id=phase_id,
+            version=draft.version,
             text=text,
             reason=reason,
-            taken=_every_link_id(),
+            taken={spec["linkId"] for register in registers() for spec in register.items},
             change=_change("add", actor, now),
         )
     except editing.EditRefused as refused:
         raise _refused(refused) from None
     _store(draft, edited, actor=actor, now=now, change="add", linkId=link_id)
     return link_id
-
-
-def _every_link_id() -> set[str]:
-    """Return every linkId any kept version or shipped register has ever used."""
-    taken = {spec["linkId"] for register in registers() for spec in register.items}
-    for definition in db.session.scalars(select(TemplateVersion.definition)):
-        taken.update(editing.link_ids(definition))
-    return taken
 
 
 def remove_item(
@@ -222,7 +215,7 @@ class EditorView:
 
     version: TemplateVersion
     template: rules.Template
-    #: linkId -> the list of its changes (who, when, what), oldest first.
+    #: linkId -> its changes (who, "when" as a datetime, what), oldest first.
     changes: dict[str, list[dict[str, Any]]]
     #: linkId -> why it cannot be removed (English, marked for translation).
     protected: dict[str, str]
@@ -239,7 +232,11 @@ def editor_view(template_id: int) -> EditorView:
     return EditorView(
         version=version,
         template=rules.template_from_definition(definition),
-        changes={i["linkId"]: list(i.get("changes", ())) for _, i in editing.items(definition)},
+        changes={
+            i["linkId"]: [{**c, "when": datetime.fromisoformat(c["at"])} for c in i["changes"]]
+            for _, i in editing.items(definition)
+            if i.get("changes")
+        },
         protected={
             link_id: editing.PROTECTED_REASONS[code]
             for link_id, code in editing.protected_items(definition, registers()).items()

@@ -63,7 +63,9 @@ def test_an_administrator_edits_a_copy_previews_and_publishes_through_the_confir
     journey.check(page, "editor-refused")
     page.get_by_label("The check, as the practitioner reads it").fill("Couch wiped down.")
     page.get_by_role("button", name="Add the check").click()
-    expect(page.locator("#item-signout\\.own_1")).to_contain_text("Couch wiped down.")
+    expect(page.locator(f"#item-signout\\.own_v{version + 1}_1")).to_contain_text(
+        "Couch wiped down."
+    )
     journey.check(page, "editor-edited")
 
     page.get_by_role("link", name="Preview as a practitioner").click()

@@ -248,8 +248,9 @@ def test_moving_and_adding_own_items_are_posts_that_land_on_the_item(admin_clien
         f"/admin/templates/{ids['draft']}/edit/new",
         {"phase": "signout", "text": "Couch wiped down.", "reason": "Clinic policy 7."},
     )
-    assert response.headers["Location"].endswith("#item-signout.own_1")
-    assert item(stored(ids["draft"]), "signout.own_1")["why"] == "Clinic policy 7."
+    own = f"signout.own_v{db.session.get(TemplateVersion, ids['draft']).version}_1"
+    assert response.headers["Location"].endswith(f"#item-{own}")
+    assert item(stored(ids["draft"]), own)["why"] == "Clinic policy 7."
     actions = db.session.scalars(
         select(AuditEvent.details).where(AuditEvent.action == "template.edit")
     ).all()

@@ -209,18 +209,19 @@ def test_adding_an_item_the_draft_has_or_the_register_lacks_is_refused():
 
 
 def test_an_own_item_needs_words_a_step_and_a_reason_and_gets_a_fresh_link_id():
-    taken = ["signout.own_1", "signout.own_4", "signin.own_9"]
+    taken = ["signout.own_v5_1", "signout.own_v5_4", "signin.own_v5_9", "signout.own_v3_7"]
 
     edited, link_id = editing.add_own_item(
         default(),
         phase_id="signout",
+        version=5,
         text="Couch wiped with a disinfectant wipe.",
         reason="Clinic infection-control policy, section 4.",
         taken=taken,
         change=CHANGE,
     )
 
-    assert link_id == "signout.own_5"
+    assert link_id == "signout.own_v5_5"
     added = item(edited, link_id)
     assert added["type"] == "boolean" and added["expected"] is True and added["required"]
     assert added["why"] == "Clinic infection-control policy, section 4."
@@ -242,7 +243,13 @@ def test_an_own_item_needs_words_a_step_and_a_reason_and_gets_a_fresh_link_id():
 def test_an_own_item_without_its_step_words_or_reason_is_refused(phase, text, reason, field):
     with pytest.raises(editing.EditRefused) as refused:
         editing.add_own_item(
-            default(), phase_id=phase, text=text, reason=reason, taken=(), change=CHANGE
+            default(),
+            phase_id=phase,
+            version=5,
+            text=text,
+            reason=reason,
+            taken=(),
+            change=CHANGE,
         )
 
     assert refused.value.field == field
@@ -251,9 +258,37 @@ def test_an_own_item_without_its_step_words_or_reason_is_refused(phase, text, re
 def test_a_fresh_link_id_never_repeats_one_in_the_draft_itself():
     definition = default()
     definition["phases"][0]["items"].append({**definition["phases"][0]["items"][0]})
-    definition["phases"][0]["items"][-1]["linkId"] = "signin.own_2"
+    definition["phases"][0]["items"][-1]["linkId"] = "signin.own_v4_2"
 
-    assert editing.fresh_link_id("signin", editing.link_ids(definition)) == "signin.own_3"
+    assert editing.fresh_link_id("signin", 4, editing.link_ids(definition)) == "signin.own_v4_3"
+    assert editing.fresh_link_id("signin", 5, editing.link_ids(definition)) == "signin.own_v5_1"
+
+
+def test_a_step_holds_at_most_thirty_items():
+    definition = default()
+    for n in range(30 - len(phase_ids(definition, "timeout"))):
+        definition, _ = editing.add_own_item(
+            definition,
+            phase_id="timeout",
+            version=2,
+            text=f"Check number {n}.",
+            reason="Policy.",
+            taken=(),
+            change=CHANGE,
+        )
+    editing.check(definition)
+    definition, _ = editing.add_own_item(
+        definition,
+        phase_id="timeout",
+        version=2,
+        text="One too many.",
+        reason="Policy.",
+        taken=(),
+        change=CHANGE,
+    )
+
+    with pytest.raises(editing.EditRefused, match="at most 30 items"):
+        editing.check(definition)
 
 
 # --- moving --------------------------------------------------------------------------------
@@ -300,7 +335,13 @@ def test_a_comparison_names_what_is_added_removed_reworded_and_moved():
     draft = editing.reword_item(draft, "signout.bleeding", "Any bleeding at the sites.", CHANGE)
     draft = editing.move_item(draft, "timeout.hand_hygiene", "down")
     draft, own = editing.add_own_item(
-        draft, phase_id="signin", text="Allergy checked.", reason="Policy.", taken=(), change=CHANGE
+        draft,
+        phase_id="signin",
+        version=2,
+        text="Allergy checked.",
+        reason="Policy.",
+        taken=(),
+        change=CHANGE,
     )
 
     found = editing.compare(current, draft)
