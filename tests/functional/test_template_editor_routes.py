@@ -274,6 +274,7 @@ def test_the_preview_shows_each_item_as_the_practitioner_sees_it_without_answeri
     body = page.get_data(as_text=True)
     assert page.status_code == 200
     assert body.count("<fieldset disabled") == 3
+    assert body.count('aria-label="Administration"') == 1
     assert "Any bleeding at the needle sites." in body
     assert 'data-link-id="signin.consent"' in body and "<form" not in body.split("<main")[1]
 
