@@ -221,3 +221,28 @@ def test_a_session_on_a_published_edit_asks_the_own_check_and_flags_a_no(
     assert session.template_version_id == draft.id and session.signed_dt is not None
     [flag] = db.session.scalars(select(Flag).where(Flag.session_id == session.id)).all()
     assert flag.link_id == own and "Couch wiped down." in flag.message
+
+
+def test_an_imported_draft_gains_a_register_item_it_lacked_with_its_sources(current, admin):
+    draft, _ = risks.create_draft_from_text(
+        "## Risks\n- Bleeding at the needle sites.\n", actor=admin
+    )
+    db.session.commit()
+    assert "signout.bruising" not in editing.link_ids(draft.definition)
+    view = editor.editor_view(draft.id)
+    assert "signout.bruising" in [link_id for link_id, *_ in view.catalogue]
+
+    editor.add_from_register(draft.id, "signout.bruising", actor=admin)
+    db.session.commit()
+
+    added = item(stored(draft.id), "signout.bruising")
+    assert added["sources"] and added["changes"][0]["action"] == "add"
+    [event] = events("template.edit")
+    assert event.details == {
+        "version": draft.version,
+        "change": "add",
+        "linkId": "signout.bruising",
+    }
+    assert "signout.bruising" not in [
+        link_id for link_id, *_ in editor.editor_view(draft.id).catalogue
+    ]
