@@ -349,3 +349,21 @@ def test_bad_input_is_refused_with_a_message_and_stores_nothing(admin_client, id
     assert response.status_code == 400
     assert 'class="error-summary"' in response.get_data(as_text=True)
     assert stored(ids["draft"]) == definition and count(AuditEvent) == before
+
+
+def test_an_imported_draft_opens_in_the_editor_with_what_the_import_could_not_match(
+    admin_client,
+):
+    draft, result = risks.create_draft_from_text(
+        "## Risks\n- Bleeding at the needle sites.\n- Feeling tired after treatment.\n",
+        actor=None,
+    )
+    db.session.commit()
+    assert result.unmatched
+
+    review = text_of(admin_client.get(f"/admin/templates/{draft.id}"))
+    page = text_of(admin_client.get(f"/admin/templates/{draft.id}/edit"))
+
+    assert f'href="/admin/templates/{draft.id}/edit"' in review
+    assert "Feeling tired after treatment." in page.split("Add your own yes/no check")[1]
+    assert "Pain during needling" in page.split("Add an item from the register")[1]
