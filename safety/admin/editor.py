@@ -18,6 +18,7 @@ from flask_login import current_user
 
 from safety.admin.forms import ActionForm, EditItemForm, MoveForm, OwnItemForm, RewordForm
 from safety.admin.routes import bp
+from safety.auth.models import Role
 from safety.auth.policy import role_required
 from safety.languages import N_
 from safety.risks import editor, services
@@ -40,7 +41,7 @@ DONE = {
 
 
 @bp.post("/templates/<id:template_id>/copy")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def template_copy(template_id: int):
     form = ActionForm()
     if not form.validate_on_submit():
@@ -62,7 +63,7 @@ def template_copy(template_id: int):
 
 
 @bp.get("/templates/<id:template_id>/edit")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def template_edit(template_id: int):
     if services.get_template(template_id).is_published:
         return redirect(url_for("admin.template_review", template_id=template_id))
@@ -108,7 +109,7 @@ def _edit(template_id: int, form, kind: str, call: Callable[[], object], *, item
 
 
 @bp.post("/templates/<id:template_id>/edit/add")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def template_add_item(template_id: int):
     form = EditItemForm()
     link_id = (form.item.data or "").strip()
@@ -122,7 +123,7 @@ def template_add_item(template_id: int):
 
 
 @bp.post("/templates/<id:template_id>/edit/new")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def template_new_item(template_id: int):
     form = OwnItemForm()
     return _edit(
@@ -140,7 +141,7 @@ def template_new_item(template_id: int):
 
 
 @bp.post("/templates/<id:template_id>/edit/remove")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def template_remove_item(template_id: int):
     form = EditItemForm()
     link_id = (form.item.data or "").strip()
@@ -154,7 +155,7 @@ def template_remove_item(template_id: int):
 
 
 @bp.post("/templates/<id:template_id>/edit/reword")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def template_reword_item(template_id: int):
     form = RewordForm()
     link_id = (form.item.data or "").strip()
@@ -168,7 +169,7 @@ def template_reword_item(template_id: int):
 
 
 @bp.post("/templates/<id:template_id>/edit/move")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def template_move_item(template_id: int):
     form = MoveForm()
     link_id = (form.item.data or "").strip()
@@ -184,7 +185,7 @@ def template_move_item(template_id: int):
 
 
 @bp.get("/templates/<id:template_id>/preview")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def template_preview(template_id: int):
     view = editor.editor_view(template_id)
     # The items' own partial reads the session's record: a made-up patient stands in for it.
@@ -210,7 +211,7 @@ def template_preview(template_id: int):
 
 
 @bp.get("/templates/<id:template_id>/publish")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def template_confirm(template_id: int):
     if services.get_template(template_id).is_published:
         return redirect(url_for("admin.template_review", template_id=template_id))
