@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import config_for
 from safety import i18n
+from safety.auth import policy
 from safety.extensions import csrf, db, limiter, login_manager, migrate
 from safety.languages import N_
 from safety.web import IdConverter, translated
@@ -77,6 +78,7 @@ def _configure_extensions(app: Flask) -> None:
 
 
 def _configure_blueprints(app: Flask) -> None:
+    from safety.admin import editor  # noqa: F401  (the template editor's routes join admin_bp)
     from safety.admin.routes import bp as admin_bp
     from safety.auth.routes import bp as auth_bp
     from safety.checklists.routes import bp as checklists_bp
@@ -108,9 +110,9 @@ def _configure_blueprints(app: Flask) -> None:
     def home():
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login"))
-        if current_user.role == "practitioner":
+        if policy.is_practitioner(current_user):
             return redirect(url_for("checklists.today"))
-        if current_user.role == "compliance":
+        if policy.is_compliance(current_user):
             return redirect(url_for("review.dashboard"))
         return redirect(url_for("admin.users"))
 

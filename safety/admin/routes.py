@@ -80,7 +80,7 @@ def _too_large(error):
 
 
 @bp.get("/")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def index():
     return redirect(url_for("admin.users"))
 
@@ -89,13 +89,13 @@ def index():
 
 
 @bp.get("/users")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def users():
     return render_template("admin/users.html", rows=services.list_users())
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
-@role_required("admin")
+@role_required(Role.ADMIN)
 def user_new():
     form = UserCreateForm()
     errors: dict[str, str] = {}
@@ -148,7 +148,7 @@ def _flash_sent(user, sent: bool) -> None:
 
 
 @bp.post("/users/<id:user_id>/invite")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def user_invite(user_id: int):
     form = ActionForm()
     if not form.validate_on_submit():
@@ -186,7 +186,7 @@ def _user_page(user_id: int, *, role_form=None, errors=None, status: int = 200):
 
 
 @bp.get("/users/<id:user_id>")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def user(user_id: int):
     return _user_page(user_id)
 
@@ -206,7 +206,7 @@ def _user_action(user_id: int, action: str, service, done: str):
 
 
 @bp.post("/users/<id:user_id>/deactivate")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def user_deactivate(user_id: int):
     return _user_action(
         user_id,
@@ -217,7 +217,7 @@ def user_deactivate(user_id: int):
 
 
 @bp.post("/users/<id:user_id>/reactivate")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def user_reactivate(user_id: int):
     return _user_action(
         user_id,
@@ -228,7 +228,7 @@ def user_reactivate(user_id: int):
 
 
 @bp.post("/users/<id:user_id>/lead")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def user_lead(user_id: int):
     return _user_action(
         user_id,
@@ -242,7 +242,7 @@ def user_lead(user_id: int):
 
 
 @bp.post("/users/<id:user_id>/lead/end")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def user_lead_end(user_id: int):
     return _user_action(
         user_id,
@@ -253,7 +253,7 @@ def user_lead_end(user_id: int):
 
 
 @bp.post("/users/<id:user_id>/unlock")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def user_unlock(user_id: int):
     return _user_action(
         user_id,
@@ -264,7 +264,7 @@ def user_unlock(user_id: int):
 
 
 @bp.post("/users/<id:user_id>/two-step-reset")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def user_mfa_reset(user_id: int):
     return _user_action(
         user_id,
@@ -277,7 +277,7 @@ def user_mfa_reset(user_id: int):
 
 
 @bp.post("/users/<id:user_id>/clinics")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def user_clinic_add(user_id: int):
     form = MembershipForm()
     if not form.validate_on_submit():
@@ -294,7 +294,7 @@ def user_clinic_add(user_id: int):
 
 
 @bp.post("/users/<id:user_id>/clinics/<id:clinic_id>/remove")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def user_clinic_remove(user_id: int, clinic_id: int):
     form = ActionForm()
     if not form.validate_on_submit():
@@ -310,7 +310,7 @@ def user_clinic_remove(user_id: int, clinic_id: int):
 
 
 @bp.post("/users/<id:user_id>/role")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def user_role(user_id: int):
     form = RoleForm()
     if not form.validate_on_submit():
@@ -332,7 +332,7 @@ def user_role(user_id: int):
 
 
 @bp.get("/clinics")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def clinics():
     return render_template("admin/clinics.html", rows=services.list_clinics())
 
@@ -368,7 +368,7 @@ def _clinic_form_page(form: ClinicForm, errors: dict[str, str], clinic=None):
 
 
 @bp.route("/clinics/new", methods=["GET", "POST"])
-@role_required("admin")
+@role_required(Role.ADMIN)
 def clinic_new():
     form = ClinicForm(
         data={
@@ -397,7 +397,7 @@ def clinic_new():
 
 
 @bp.route("/clinics/<id:clinic_id>", methods=["GET", "POST"])
-@role_required("admin")
+@role_required(Role.ADMIN)
 def clinic_edit(clinic_id: int):
     clinic = clinic_services.get_clinic(clinic_id)
     form = ClinicForm(
@@ -439,7 +439,7 @@ def clinic_edit(clinic_id: int):
 
 
 @bp.get("/templates")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def templates():
     return render_template(
         "admin/templates.html",
@@ -449,7 +449,7 @@ def templates():
 
 
 @bp.route("/templates/import", methods=["GET", "POST"])
-@role_required("admin")
+@role_required(Role.ADMIN)
 def template_import():
     form = TemplateImportForm()
     errors: dict[str, str] = {}
@@ -483,7 +483,7 @@ def template_import():
 
 
 @bp.get("/templates/<id:template_id>")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def template_review(template_id: int):
     return _review_page(template_id)
 
@@ -499,7 +499,7 @@ def _review_page(template_id: int, *, error: str | None = None, status: int = 20
 
 
 @bp.post("/templates/<id:template_id>/publish")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def template_publish(template_id: int):
     form = ActionForm()
     if not form.validate_on_submit():
@@ -531,7 +531,7 @@ def template_publish(template_id: int):
 
 
 @bp.post("/templates/<id:template_id>/discard")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def template_discard(template_id: int):
     form = ActionForm()
     if not form.validate_on_submit():
@@ -554,6 +554,6 @@ def template_discard(template_id: int):
 
 
 @bp.get("/activity")
-@role_required("admin")
+@role_required(Role.ADMIN)
 def activity():
     return render_template("admin/activity.html", history=services.history())

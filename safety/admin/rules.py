@@ -89,6 +89,14 @@ ACTION_LABELS = {
     "template.create": N_("Draft template created"),
     "template.publish": N_("Template published"),
     "template.discard": N_("Draft template discarded"),
+    "template.edit": N_("Draft template edited"),
+}
+#: What a template.edit event did to its item.
+EDIT_LABELS = {
+    "add": N_("added"),
+    "remove": N_("removed"),
+    "reword": N_("reworded"),
+    "move": N_("moved"),
 }
 #: Prefixes of the audit actions that belong to administration.
 ADMIN_ACTION_PREFIXES = (
@@ -214,6 +222,30 @@ def describe_event(action: str, details: Mapping[str, Any]) -> str:
             Said(N_("%(label)s: %(changes)s"), label=label, changes=Listed(parts))
             if parts
             else label
+        )
+    if action == "template.edit" and "change" in details:
+        what = Said(EDIT_LABELS.get(details["change"], details["change"]))
+        version = details["version"]
+        if not details.get("linkId"):
+            return Said(
+                N_("%(label)s: version %(version)s, %(what)s"),
+                label=label,
+                version=version,
+                what=what,
+            )
+        return Said(
+            N_("%(label)s: version %(version)s, %(what)s %(item)s"),
+            label=label,
+            version=version,
+            what=what,
+            item=details["linkId"],
+        )
+    if action == "template.create" and "copied_from" in details:
+        return Said(
+            N_("%(label)s: version %(version)s, a copy of %(source)s"),
+            label=label,
+            version=details["version"],
+            source=details["copied_from"],
         )
     if action.startswith("template.") and "version" in details:
         return Said(N_("%(label)s: version %(version)s"), label=label, version=details["version"])

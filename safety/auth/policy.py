@@ -154,6 +154,7 @@ def can_administer(user: Actor | None) -> bool:
 class IncidentLike(Protocol):
     clinic_id: int
     kind: str
+    reported_by_id: int
 
 
 def is_clinic_lead(user: Actor | None, clinic_id: int | None) -> bool:
@@ -173,6 +174,11 @@ def can_view_incident(user: Actor | None, incident: IncidentLike) -> bool:
     if is_compliance(user):
         return True
     return is_practitioner(user) and incident.clinic_id == working_clinic_id(user)
+
+
+def is_audited_incident_view(user: Actor, incident: IncidentLike) -> bool:
+    """Reading an incident someone else reported is itself audited, as a record is."""
+    return incident.reported_by_id != user.id
 
 
 def can_follow_up_incident(user: Actor | None, incident: IncidentLike) -> bool:
@@ -286,7 +292,7 @@ def needs_second_factor(user: Actor | None, required_roles: Collection[str]) -> 
     return user is not None and user.role in required_roles
 
 
-def role_required(*roles: str):
+def role_required(*roles: Role):
     """Allow a view to the given roles only (signed-in users of other roles get 403)."""
 
     def decorator(view):

@@ -31,7 +31,7 @@ from safety.auth.forms import (
     LoginForm,
     PasswordChangeForm,
 )
-from safety.auth.models import User
+from safety.auth.models import Role, User
 from safety.auth.policy import role_required
 from safety.extensions import db, limiter
 from safety.ids import is_id, parse_id
@@ -164,7 +164,7 @@ def login():
 
 
 @bp.route("/clinic", methods=["GET", "POST"])
-@role_required("practitioner")
+@role_required(Role.PRACTITIONER)
 def clinic():
     """Choose the clinic one works at now, among one's clinics."""
     form = ClinicChoiceForm()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+# The flag's enums are pure rules; they are imported from here too, beside the model.
+from safety.checklists.rules import FlagStatus, Severity  # noqa: F401
 from safety.dbtypes import JSONDocument, JSONText, UTCDateTime, utcnow
 from safety.extensions import db
 
@@ -141,21 +142,6 @@ class PhaseEntry(db.Model):
     author = relationship("User")
 
 
-class Severity(StrEnum):
-    """How urgently compliance should look at a flag, most serious first."""
-
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-
-
-class FlagStatus(StrEnum):
-    OPEN = "open"
-    ACKNOWLEDGED = "acknowledged"
-    RESOLVED = "resolved"
-
-
 class Flag(db.Model):
     """Something in a signed record that compliance should look at."""
 
@@ -178,7 +164,7 @@ class Flag(db.Model):
     #: The checklist item that raised it.
     link_id: Mapped[str | None] = mapped_column(String(80))
     message: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="open")
+    status: Mapped[str] = mapped_column(String(20), default=FlagStatus.OPEN.value)
     created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: The follow-up response that raised it (escalations), if any.
     response_id: Mapped[int | None] = mapped_column(ForeignKey("patient_responses.id"))

@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from safety import display
 from safety.auth import policy
+from safety.auth.models import Role
 from safety.auth.policy import role_required
 from safety.checklists import addenda, rules, services
 from safety.checklists.forms import (
@@ -20,7 +21,6 @@ from safety.checklists.forms import (
 from safety.checklists.models import TreatmentSession
 from safety.dbtypes import utcnow
 from safety.errors import Conflict
-from safety.extensions import db
 from safety.followup import escalations
 from safety.followup import queries as followups
 from safety.ids import parse_id
@@ -38,7 +38,7 @@ QUICK_START = 6
 
 
 @bp.get("/")
-@role_required("practitioner")
+@role_required(Role.PRACTITIONER)
 def today():
     sessions = services.sessions_for_today(current_user)
     return render_template(
@@ -54,7 +54,7 @@ def today():
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@role_required("practitioner")
+@role_required(Role.PRACTITIONER)
 def start():
     """The patient picker: each patient is a button that starts their session in one tap.
 
@@ -98,10 +98,12 @@ def start():
 
 
 @bp.get("/<id:session_id>")
-@role_required("practitioner", "compliance")
+@role_required(Role.PRACTITIONER, Role.COMPLIANCE)
 def record(session_id: int):
-    found = services.record_view(current_user, session_id)
-    db.session.commit()
+    # The view's audit event is committed; what the page shows stays as it was loaded.
+    found = run_use_case(
+        lambda: services.record_view(current_user, session_id), shown=(), keep_loaded=True
+    )
     state = services.progress(found)
     if policy.can_fill(current_user, found) and state.next_phase:
         return redirect(url_for("checklists.phase", session_id=found.id, phase_id=state.next_phase))
@@ -153,7 +155,7 @@ def _prefixed(values: dict) -> dict:
 
 
 @bp.route("/<id:session_id>/phase/<phase_id>", methods=["GET", "POST"])
-@role_required("practitioner")
+@role_required(Role.PRACTITIONER)
 def phase(session_id: int, phase_id: str):
     found = services.get_session(current_user, session_id)
     state = services.progress(found)
@@ -322,7 +324,7 @@ def _raw_values(form) -> dict:
 
 
 @bp.post("/<id:session_id>/sign")
-@role_required("practitioner")
+@role_required(Role.PRACTITIONER)
 def sign(session_id: int):
     form = SignForm()
     found = services.get_session(current_user, session_id)
@@ -354,7 +356,7 @@ def _already_signed(found: TreatmentSession):
 
 
 @bp.post("/<id:session_id>/cancel")
-@role_required("practitioner")
+@role_required(Role.PRACTITIONER)
 def cancel(session_id: int):
     form = CancelForm()
     found = services.get_session(current_user, session_id)
@@ -374,7 +376,7 @@ def cancel(session_id: int):
 
 
 @bp.post("/<id:session_id>/addenda")
-@role_required("practitioner")
+@role_required(Role.PRACTITIONER)
 def add_addendum(session_id: int):
     found = services.get_session(current_user, session_id)  # another clinic's: 404
     if not found.is_signed:

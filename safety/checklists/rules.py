@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 from operator import attrgetter
 from typing import Any
 
@@ -44,8 +45,26 @@ COUNT_NOTE_NEEDED = N_("The needle counts do not reconcile: say what was done be
 NOTE_MAX_LENGTH = 1000
 TEXT_MAX_LENGTH = 2000
 
+
+class Severity(StrEnum):
+    """How urgently compliance should look at a flag, most serious first."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class FlagStatus(StrEnum):
+    """Where a flag stands: raised, seen by someone responsible, or closed with a note."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
 #: Flag severities, most serious first.
-SEVERITIES = ("critical", "high", "medium", "low")
+SEVERITIES = tuple(severity.value for severity in Severity)
 
 FormData = Mapping[str, Sequence[str]]
 

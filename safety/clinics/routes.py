@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from safety.auth import policy
+from safety.auth.models import Role
 from safety.auth.policy import role_required
 from safety.checklists import services as checklists
 from safety.clinics import services as clinics
@@ -18,14 +19,14 @@ bp = Blueprint("clinics", __name__, url_prefix="/patients")
 
 
 @bp.get("/")
-@role_required("practitioner")
+@role_required(Role.PRACTITIONER)
 def patients():
     rows = db.session.scalars(policy.visible_patients(current_user).limit(500)).all()
     return render_template("clinics/patients.html", patients=rows)
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@role_required("practitioner")
+@role_required(Role.PRACTITIONER)
 def new_patient():
     form = PatientForm()
     errors: dict[str, str] = {}
@@ -53,7 +54,7 @@ def new_patient():
 
 
 @bp.route("/<id:patient_id>/edit", methods=["GET", "POST"])
-@role_required("practitioner")
+@role_required(Role.PRACTITIONER)
 def edit_patient(patient_id: int):
     """Correct a patient's name, contact details, consent to follow-up or language."""
     patient = clinics.get_patient(current_user, patient_id)
@@ -86,7 +87,7 @@ def edit_patient(patient_id: int):
 
 
 @bp.post("/<id:patient_id>/language")
-@role_required("practitioner")
+@role_required(Role.PRACTITIONER)
 def patient_language(patient_id: int):
     form = PatientLanguageForm()
     if not form.validate_on_submit():

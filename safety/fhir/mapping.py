@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from safety.incidents.rules import Kind
 from safety.packs.rules import EXPIRY_ITEM, LOT_ITEM, PACKS_KEY, packs_of
 
 RISK_SYSTEM = "urn:needlesafe:risk"
@@ -563,13 +564,13 @@ def adverse_event(incident: Mapping[str, Any]) -> dict[str, Any]:
     of staff as a privacy case, never their name.
     """
     kind = incident["kind"]
-    event_code = "sharps_injury" if kind == "sharps_injury" else incident["event_type"]
+    event_code = Kind.SHARPS_INJURY.value if kind == Kind.SHARPS_INJURY else incident["event_type"]
     category = _CATEGORIES.get(
         incident.get("event_type") or "", ("medical-mishap", "Medical Mishap")
     )
-    if incident.get("patient_id") is not None and kind != "sharps_injury":
+    if incident.get("patient_id") is not None and kind != Kind.SHARPS_INJURY:
         subject: dict[str, Any] = {"reference": f"Patient/{incident['patient_id']}"}
-    elif kind == "sharps_injury":
+    elif kind == Kind.SHARPS_INJURY:
         subject = {"display": PRIVACY_CASE_DISPLAY}
     else:
         subject = {"display": "Not linked to a session"}
@@ -579,7 +580,7 @@ def adverse_event(incident: Mapping[str, Any]) -> dict[str, Any]:
         "meta": {"versionId": str(1 + incident.get("addenda", 0))},
         "extension": [{"url": CONTENT_HASH_EXTENSION, "valueString": incident["content_hash"]}],
         "identifier": {"system": INCIDENT_SYSTEM, "value": str(incident["id"])},
-        "actuality": "potential" if kind == "near_miss" else "actual",
+        "actuality": "potential" if kind == Kind.NEAR_MISS else "actual",
         "category": [
             {
                 "coding": [

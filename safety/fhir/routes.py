@@ -25,6 +25,7 @@ from flask import (
 )
 from flask_login import current_user
 
+from safety.auth.models import Role
 from safety.auth.policy import role_required
 from safety.dbtypes import utcnow
 from safety.errors import DomainError, NotFound
@@ -221,7 +222,7 @@ def search_responses():
 
 
 @bp.get("/export")
-@role_required("compliance")
+@role_required(Role.COMPLIANCE)
 def export():
     try:
         start, end = services.read_export_dates(request.args.get("from"), request.args.get("to"))

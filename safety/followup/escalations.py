@@ -91,7 +91,7 @@ def waiting_for(actor) -> list[Flag]:
         select(Flag)
         .join(TreatmentSession, TreatmentSession.id == Flag.session_id)
         .where(
-            TreatmentSession.practitioner_id == actor.id,
+            policy.flag_scope(actor),
             Flag.kind.in_(PERSONAL),
             Flag.handled_dt.is_(None),
             Flag.status != FlagStatus.RESOLVED,

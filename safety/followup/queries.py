@@ -1,16 +1,15 @@
-"""What staff read of follow-ups: a record's timeline and the escalations waiting for them.
+"""What staff read of follow-ups: a record's timeline of checks and answers.
 
-Reads only: nothing here writes, so the record page and the practitioner's list can ask as
-often as they render.
+Reads only: nothing here writes, so the record page can ask as often as it renders. The
+answers waiting for a practitioner are `escalations.waiting_for`, scoped by the policy.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from safety.checklists.models import Flag, FlagStatus, Severity, TreatmentSession
+from safety.checklists.models import TreatmentSession
 from safety.extensions import db
-from safety.followup import rules
 from safety.followup.models import FollowUp, PatientResponse
 
 
@@ -28,19 +27,3 @@ def timeline(session: TreatmentSession) -> list[tuple[FollowUp, PatientResponse 
         )
     }
     return [(f, responses.get(f.id)) for f in followups]
-
-
-def open_escalations(actor) -> list[Flag]:
-    """Return unacknowledged emergency and same-day flags on the practitioner's own sessions."""
-    return list(
-        db.session.scalars(
-            select(Flag)
-            .join(TreatmentSession)
-            .where(
-                TreatmentSession.practitioner_id == actor.id,
-                Flag.kind.in_([rules.EMERGENCY, rules.SAME_DAY]),
-                Flag.status == FlagStatus.OPEN,
-            )
-            .order_by((Flag.severity == Severity.CRITICAL).desc(), Flag.created_dt)
-        )
-    )

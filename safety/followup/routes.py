@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from safety import i18n
+from safety.auth.models import Role
 from safety.auth.policy import role_required
 from safety.clinics.models import zone_for
 from safety.errors import NotFound
@@ -139,7 +140,7 @@ def _stop_link(token: str):
 
 
 @bp.post("/escalations/<id:flag_id>/handled")
-@role_required("practitioner")
+@role_required(Role.PRACTITIONER)
 def record_handling(flag_id: int):
     form = HandlingForm()
     if not form.validate_on_submit():

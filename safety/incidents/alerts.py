@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from safety.audit import services as audit
-from safety.auth.models import User
+from safety.auth.models import Role, User
 from safety.dbtypes import utcnow
 from safety.extensions import db
 from safety.followup.models import OutboxMessage, OutboxStatus, Purpose
@@ -49,7 +49,7 @@ def clinic_leads(clinic_id: int) -> list[User]:
             .where(
                 User.lead_clinic_id == clinic_id,
                 User.is_enabled.is_(True),
-                User.role == "practitioner",
+                User.role == Role.PRACTITIONER,
             )
             .order_by(User.id)
         )

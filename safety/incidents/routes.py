@@ -13,6 +13,7 @@ from flask_login import current_user
 
 from safety import display
 from safety.auth import policy
+from safety.auth.models import Role
 from safety.auth.policy import role_required
 from safety.checklists import services as checklists
 from safety.clinics.models import Clinic
@@ -62,7 +63,7 @@ def _read_filters():
 
 
 @bp.get("/")
-@role_required("practitioner", "compliance")
+@role_required(Role.PRACTITIONER, Role.COMPLIANCE)
 def index():
     return _index_page(*_read_filters())
 
@@ -134,7 +135,7 @@ def _prefill(form: ReportForm, session_id: int | None) -> None:
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@role_required("practitioner")
+@role_required(Role.PRACTITIONER)
 def new():
     form = ReportForm()
     errors: dict[str, str] = {}
@@ -209,10 +210,12 @@ def _record_page(
 
 
 @bp.get("/<id:incident_id>")
-@role_required("practitioner", "compliance")
+@role_required(Role.PRACTITIONER, Role.COMPLIANCE)
 def record(incident_id: int):
-    found = services.incident_view(current_user, incident_id)
-    db.session.commit()
+    # The view's audit event is committed; what the page shows stays as it was loaded.
+    found = run_use_case(
+        lambda: services.incident_view(current_user, incident_id), shown=(), keep_loaded=True
+    )
     return _record_page(found)
 
 
@@ -225,7 +228,7 @@ def _refused_or_redirect(incident_id: int, result, section: str, done: str):
 
 
 @bp.post("/<id:incident_id>/steps/<step_id>")
-@role_required("practitioner")
+@role_required(Role.PRACTITIONER)
 def tick_step(incident_id: int, step_id: str):
     form = StepForm()
     if not form.validate_on_submit():
@@ -246,7 +249,7 @@ def tick_step(incident_id: int, step_id: str):
 
 
 @bp.post("/<id:incident_id>/reports")
-@role_required("practitioner")
+@role_required(Role.PRACTITIONER)
 def external_report(incident_id: int):
     form = ExternalReportForm()
     if not form.validate_on_submit():
@@ -265,7 +268,7 @@ def external_report(incident_id: int):
 
 
 @bp.post("/<id:incident_id>/addenda")
-@role_required("practitioner")
+@role_required(Role.PRACTITIONER)
 def add_addendum(incident_id: int):
     form = AddendumForm()
     if not form.validate_on_submit():
@@ -303,7 +306,7 @@ def _csv(rows: list[dict[str, str]], columns, filename: str) -> Response:
 
 
 @bp.get("/incidents.csv")
-@role_required("compliance")
+@role_required(Role.COMPLIANCE)
 def export_csv():
     filters, errors = _read_filters()
     if errors:
@@ -316,7 +319,7 @@ def export_csv():
 
 
 @bp.get("/sharps-log.csv")
-@role_required("practitioner", "compliance")
+@role_required(Role.PRACTITIONER, Role.COMPLIANCE)
 def sharps_log():
     clinic_id = parse_id(request.args.get("clinic"))
     rows = run_use_case(lambda: log.sharps_log(current_user, clinic_id=clinic_id), shown=())

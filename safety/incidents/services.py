@@ -77,7 +77,7 @@ def get_incident(actor: User, incident_id: int) -> Incident:
 def incident_view(actor: User, incident_id: int, *, now: datetime | None = None) -> Incident:
     """Return an incident for reading, auditing the view when the reader did not report it."""
     found = get_incident(actor, incident_id)
-    if found.reported_by_id != actor.id:
+    if policy.is_audited_incident_view(actor, found):
         audit.record(
             "incident.view",
             actor=actor,

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from safety.audit import rules as audit_rules
 from safety.audit.models import AuditChainHead, AuditEvent
-from safety.auth.models import User
+from safety.auth.models import Role, User
 from safety.checklists.models import TreatmentSession
 from safety.dbtypes import utcnow
 from safety.errors import NotFound
@@ -42,7 +42,7 @@ from safety.hashing import canonical_json, hashed_time
 from safety.integrity import evidence, merkle, store
 from safety.integrity.chains import Walk, label_for
 from safety.integrity.evidence import ChainHead, EvidenceError
-from safety.integrity.models import ChainFrontier, Checkpoint, CheckpointHead
+from safety.integrity.models import ChainFrontier, Checkpoint, CheckpointHead, VerificationRun
 
 log = logging.getLogger(__name__)
 
@@ -438,7 +438,7 @@ def mail_the_days_last(backend: Backend, *, now: datetime) -> int:
     if last is None or last.mailed_dt is not None:
         return 0
     officers = db.session.scalars(
-        select(User).where(User.role == "compliance", User.is_enabled).order_by(User.id)
+        select(User).where(User.role == Role.COMPLIANCE, User.is_enabled).order_by(User.id)
     ).all()
     subject = f"NeedleSafe audit checkpoint {last.number} of {last.created_dt:%d %b %Y}"
     text = (
@@ -495,14 +495,12 @@ def tend(*, now: datetime | None = None) -> dict[str, int]:
     return done
 
 
-def health(*, now: datetime | None = None) -> dict[str, Any]:
-    """What the dashboard says about the evidence: the last checkpoint, the last verification,
-    and whether either calls for a red banner."""
-    from safety.integrity.verify import last_run  # verify imports this module
-
+def health(run: VerificationRun | None, *, now: datetime | None = None) -> dict[str, Any]:
+    """What the dashboard says about the evidence: the last checkpoint, the last verification
+    (`run`, from `verify.last_run`: verify imports this module, so the caller reads it), and
+    whether either calls for a red banner."""
     now = now or utcnow()
     newest = latest()
-    run = last_run()
     interval = timedelta(minutes=current_app.config["AUDIT_CHECKPOINT_MINUTES"])
     waiting = oldest_uncovered()
     return {

@@ -10,6 +10,7 @@ from flask import Blueprint, flash, make_response, redirect, render_template, ur
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from safety.auth.models import Role
 from safety.auth.policy import role_required
 from safety.clinics import services as clinics
 from safety.integrity import requests as verification
@@ -22,7 +23,7 @@ REFRESH_SECONDS = 5
 
 
 @bp.get("/", endpoint="verification")
-@role_required("compliance")
+@role_required(Role.COMPLIANCE)
 def verification_page():
     pending = verification.open_request()
     page = make_response(
@@ -40,7 +41,7 @@ def verification_page():
 
 
 @bp.post("/", endpoint="verify_now")
-@role_required("compliance")
+@role_required(Role.COMPLIANCE)
 def verify_now():
     _request, asked = run_use_case(lambda: verification.request_verification(current_user))
     if asked:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext
 
+from safety.auth.models import Role
 from safety.auth.policy import role_required
 from safety.packs import rules
 from safety.web import translated
@@ -20,7 +21,7 @@ SCAN_MAX = 500
 
 
 @bp.post("/scan")
-@role_required("practitioner")
+@role_required(Role.PRACTITIONER)
 def scan():
     text = request.form.get("scan", "")
     if len(text) > SCAN_MAX:

@@ -88,7 +88,8 @@ class RecentPack:
 def recent_packs(actor: User, *, session_date: date) -> list[RecentPack]:
     """Return the packs the actor's clinic used in the last days that are in date on
     `session_date`, most recently used first, one per GTIN and lot."""
-    if not policy.is_practitioner(actor) or actor.clinic_id is None:
+    clinic_id = policy.working_clinic_id(actor)
+    if clinic_id is None:
         return []
     rows = db.session.execute(
         select(
@@ -99,7 +100,7 @@ def recent_packs(actor: User, *, session_date: date) -> list[RecentPack]:
             func.max(SessionPack.session_date).label("last_used"),
         )
         .where(
-            SessionPack.clinic_id == actor.clinic_id,
+            SessionPack.clinic_id == clinic_id,
             SessionPack.session_date >= session_date - timedelta(days=RECENT_DAYS),
             SessionPack.session_date <= session_date,
             SessionPack.expiry >= session_date,

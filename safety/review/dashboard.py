@@ -19,6 +19,7 @@ from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.extensions import db
 from safety.followup.models import FollowUp
+from safety.followup.rules import Status
 from safety.integrity import checkpoints, verify
 from safety.integrity.models import VerificationRun
 from safety.review.flags import UNRESOLVED
@@ -73,7 +74,7 @@ class Dashboard:
 
     @property
     def reached(self) -> int:
-        return self.followups.get("sent", 0) + self.followups.get("answered", 0)
+        return self.followups.get(Status.SENT, 0) + self.followups.get(Status.ANSWERED, 0)
 
     @property
     def open_flag_total(self) -> int:
@@ -184,6 +185,7 @@ def dashboard(
             TS.clinic_id == clinic_id
         )
     by_status = {s: n for s, n in db.session.execute(followups.group_by(FollowUp.status))}
+    run = verify.last_run()  # one read serves the verification panel and the evidence banner
 
     return Dashboard(
         months=months,
@@ -201,8 +203,8 @@ def dashboard(
         tables=figures.tables,
         figures_as_of=figures.as_of,
         keep_seconds=0 if fresh else keep_seconds,
-        verification=verify.last_run(),
-        evidence=checkpoints.health(),
+        verification=run,
+        evidence=checkpoints.health(run),
     )
 
 

@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
 
+from safety.auth.models import Role
 from safety.auth.policy import role_required
 from safety.dbtypes import utcnow
 from safety.i18n import current_language
@@ -53,7 +54,7 @@ def _said(errors: dict[str, str]) -> dict[str, str]:
 
 
 @bp.get("/", endpoint="dashboard")
-@role_required("compliance")
+@role_required(Role.COMPLIANCE)
 def dashboard_page():
     months, clinic_id, errors = forms.read_dashboard_args(request.args, dashboard.PERIODS)
     keep = current_app.config["DASHBOARD_CACHE_SECONDS"]
@@ -111,7 +112,7 @@ def _render_records(
 
 
 @bp.get("/records", endpoint="records")
-@role_required("compliance")
+@role_required(Role.COMPLIANCE)
 def records_page():
     filters, errors = forms.read_record_filters(request.args)
     after, before, cursor_message = forms.read_cursor(request.args)
@@ -122,7 +123,7 @@ def records_page():
 
 
 @bp.post("/records/patient")
-@role_required("compliance")
+@role_required(Role.COMPLIANCE)
 def patient_search():
     form = forms.PatientSearchForm()
     errors: dict[str, str] = {}
@@ -154,13 +155,13 @@ def _render_record(template: str, session_id: int, **context):
 
 
 @bp.get("/records/<id:session_id>")
-@role_required("compliance", "practitioner")
+@role_required(Role.COMPLIANCE, Role.PRACTITIONER)
 def record(session_id: int):
     return _render_record("review/record.html", session_id)
 
 
 @bp.get("/records/<id:session_id>/print")
-@role_required("compliance", "practitioner")
+@role_required(Role.COMPLIANCE, Role.PRACTITIONER)
 def record_print(session_id: int):
     return _render_record("review/record_print.html", session_id, printed_dt=utcnow())
 
@@ -169,7 +170,7 @@ def record_print(session_id: int):
 
 
 @bp.get("/flags", endpoint="flags")
-@role_required("compliance", "practitioner")
+@role_required(Role.COMPLIANCE, Role.PRACTITIONER)
 def flags_page():
     filters, errors = forms.read_flag_filters(request.args)
     number, page_message = forms.read_page(request.args)
@@ -200,7 +201,7 @@ def _to_the_queue(refused: Refused):
 
 
 @bp.post("/flags/<id:flag_id>/acknowledge")
-@role_required("compliance", "practitioner")
+@role_required(Role.COMPLIANCE, Role.PRACTITIONER)
 def acknowledge_flag(flag_id: int):
     form = forms.AcknowledgeForm()
     if not form.validate_on_submit():
@@ -217,7 +218,7 @@ def acknowledge_flag(flag_id: int):
 
 
 @bp.route("/flags/<id:flag_id>/resolve", methods=["GET", "POST"])
-@role_required("compliance")
+@role_required(Role.COMPLIANCE)
 def resolve_flag(flag_id: int):
     form = forms.ResolveForm()
     flags.get_flag(current_user, flag_id)  # another's flag is not found, before any form
@@ -269,7 +270,7 @@ def _render_lot_trace(
 
 
 @bp.get("/lots")
-@role_required("compliance")
+@role_required(Role.COMPLIANCE)
 def lot_trace():
     query, errors = forms.read_lot_query(request.args)
     after, before, cursor_message = forms.read_cursor(request.args)
@@ -292,7 +293,7 @@ def _csv_response(lines, filename: str) -> Response:
 
 
 @bp.get("/lots.csv")
-@role_required("compliance")
+@role_required(Role.COMPLIANCE)
 def lot_trace_csv():
     query, errors = forms.read_lot_query(request.args)
     if query is None:
@@ -305,7 +306,7 @@ def lot_trace_csv():
 
 
 @bp.get("/records.csv")
-@role_required("compliance")
+@role_required(Role.COMPLIANCE)
 def export_csv():
     filters, errors = forms.read_record_filters(request.args)
     if errors:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, json, render_template
 
+from safety.auth.models import Role
 from safety.auth.policy import role_required
 from safety.fhir.services import template_questionnaire
 from safety.risks import services
@@ -13,7 +14,7 @@ bp = Blueprint("risks", __name__, url_prefix="/templates")
 
 
 @bp.get("/")
-@role_required("admin", "compliance")
+@role_required(Role.ADMIN, Role.COMPLIANCE)
 def templates():
     current = services.current_template()
     return render_template(
@@ -22,7 +23,7 @@ def templates():
 
 
 @bp.get("/<id:template_id>")
-@role_required("admin", "compliance")
+@role_required(Role.ADMIN, Role.COMPLIANCE)
 def template(template_id: int):
     version = services.get_template(template_id)
     register = load_register()
@@ -38,7 +39,7 @@ def template(template_id: int):
 
 
 @bp.get("/<id:template_id>/questionnaire.json")
-@role_required("admin", "compliance")
+@role_required(Role.ADMIN, Role.COMPLIANCE)
 def template_fhir(template_id: int):
     body = template_questionnaire(services.get_template(template_id))
     return Response(json.dumps(body, indent=2), mimetype="application/fhir+json")

@@ -5,7 +5,9 @@ time, who sees the injured person's name, the access matrix, and the privacy-cas
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -294,6 +296,65 @@ def test_a_view_by_someone_else_is_audited(client, world):
     client.get(f"/incidents/{world.incident_a}")
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "incident.view"))
     assert event.details == {"identity_shown": True}
+
+
+def list_row(page: str, incident_id: int) -> list[str]:
+    """Return the cells of an incident's row on the list, as text."""
+    row = re.search(rf'<tr>\s*<td><a href="/incidents/{incident_id}">.*?</tr>', page, re.S)
+    assert row, f"incident {incident_id} is not listed"
+    return [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row[0])]
+
+
+def test_a_step_past_its_time_reads_overdue_and_one_still_in_time_reads_due(client, world):
+    author = db.session.scalar(select(User).where(User.email == world.emails["practitioner"]))
+    injury = services.report_incident(
+        author,
+        rules.Report(
+            kind=rules.Kind.SHARPS_INJURY,
+            occurred_dt=utcnow() - timedelta(minutes=45),
+            work_area="Room 2",
+            description="Stuck while recapping.",
+            device_type="filiform_needle",
+            device_purpose="removing",
+            how="recapping",
+            body_site="finger",
+            is_used_on_patient=True,
+            injured_name=INJURED,
+            injured_job="Physiotherapist",
+        ),
+        session_id=None,
+        password=PASSWORD,
+    ).id
+    db.session.commit()
+    sign_in(client, world, "practitioner")
+
+    page = html.unescape(client.get(f"/incidents/{injury}").get_data(as_text=True))
+
+    wash = re.search(r'<li id="step-wash".*?</li>', page, re.S)[0]
+    report_lead = re.search(r'<li id="step-report_lead".*?</li>', page, re.S)[0]
+    assert 'class="step step-overdue"' in wash and "Overdue: due by" in wash
+    assert 'class="step step-due"' in report_lead and "Overdue" not in report_lead
+    assert "Due by" in report_lead
+
+
+def test_the_reporters_own_view_is_not_audited(client, world):
+    sign_in(client, world, "practitioner")
+
+    assert client.get(f"/incidents/{world.incident_a}").status_code == 200
+    assert not db.session.scalar(select(AuditEvent).where(AuditEvent.action == "incident.view"))
+
+
+def test_the_list_says_how_an_injury_happened_and_its_steps_and_what_an_event_was(client, world):
+    sign_in(client, world, "compliance")
+    page = html.unescape(client.get("/incidents/").get_data(as_text=True))
+
+    injury = list_row(page, world.incident_a)
+    event = list_row(page, world.adverse_a)
+    done = len(db.session.get(Incident, world.incident_a).steps)
+    assert injury[4] == rules.label_of(rules.HOW, "patient_moved")
+    assert injury[6] == f"{done} of {len(rules.STEPS)}"
+    assert event[4] == rules.label_of(rules.EVENT_TYPES, "fainting")
+    assert event[6] == ""
 
 
 def test_the_list_shows_each_clinic_its_own_and_compliance_all_with_filters(client, world):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import login
 
 
@@ -11,6 +12,27 @@ def test_login_at_the_root_leads_to_the_sign_in_page(client):
     assert response.status_code == 301
     assert response.headers["Location"] == "/auth/login"
     assert "Log in" in client.get("/auth/login").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("role", "start"),
+    [("practitioner", "/sessions/"), ("compliance", "/review/"), ("admin", "/admin/users")],
+)
+def test_the_home_page_sends_each_role_to_its_own_start_page(client, make_user, role, start):
+    login(client, make_user(role))
+
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == start
+    assert client.get(start).status_code == 200
+
+
+def test_the_home_page_sends_a_stranger_to_sign_in(client):
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/auth/login"
 
 
 def test_one_navigation_marks_the_page_and_the_review_area_has_no_second_bar(client, make_user):

@@ -610,6 +610,19 @@ def test_another_practitioners_emergency_does_not_appear_on_my_page(app, client,
     assert "Patients who need you now" not in text_of(browser.get("/sessions/"))
 
 
+def test_a_colleague_at_the_same_clinic_is_not_listed_my_patients_emergency(
+    app, client, visit, practitioner_client, make_user
+):
+    submit(client, visit.path, {**CALM, "chest": "yes"})
+    practitioner = db.session.get(User, visit.practitioner_id)
+    colleague = make_user("practitioner", clinic=practitioner.clinic)
+    browser = app.test_client()
+    login(browser, colleague)
+
+    assert "Patients who need you now" not in text_of(browser.get("/sessions/"))
+    assert "Patients who need you now" in text_of(practitioner_client.get("/sessions/"))
+
+
 # --- the development outbox page -------------------------------------------------------------
 
 

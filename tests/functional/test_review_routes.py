@@ -4,6 +4,7 @@ shows, the flag actions, the downloads, and bad input answered with a message, n
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 import time
@@ -17,11 +18,12 @@ from sqlalchemy import func, select
 
 from safety.audit.models import AuditEvent
 from safety.auth.models import User
-from safety.checklists.models import Flag
+from safety.checklists.models import Flag, TreatmentSession
 from safety.clinics.models import Patient
 from safety.extensions import db
 from safety.integrity.verify import verify_and_record
 from safety.review import dashboard, records
+from safety.risks.models import TemplateVersion
 
 ROLES = ("anonymous", "practitioner", "colleague", "other_clinic", "compliance", "admin")
 
@@ -403,6 +405,25 @@ def test_records_filter_by_clinic_and_flag_severity(client, world):
     assert f'href="/review/records/{world.olga_record}"' not in page
 
 
+def test_records_filter_by_practitioner_and_version_and_keep_both_chosen(client, world):
+    sign_in(client, world, "compliance")
+    version = db.session.scalar(
+        select(TreatmentSession.template_version_id).where(TreatmentSession.id == world.ada_record)
+    )
+    number = db.session.get(TemplateVersion, version).version
+    ada = world.ids["practitioner"]
+
+    page = html.unescape(
+        client.get(f"/review/records?practitioner={ada}&version={version}").get_data(as_text=True)
+    )
+
+    assert f'<option value="{ada}" selected>Ada Author (Harbour Physio)</option>' in page
+    assert ">Olga Other (Lakeside Physio)</option>" in page
+    assert f'<option value="{version}" selected>Version {number}</option>' in page
+    assert f'href="/review/records/{world.ada_record}"' in page
+    assert f'href="/review/records/{world.colin_record}"' not in page
+
+
 def test_the_record_list_pages_forward_and_back(client, world, monkeypatch):
     monkeypatch.setattr(records, "PAGE_SIZE", 2)
     sign_in(client, world, "compliance")
@@ -665,6 +686,29 @@ def test_a_resolved_flag_leaves_the_default_queue(client, world):
     assert f'id="flag-{world.ada_flag}"' not in queue
     assert f'id="flag-{world.colin_flag}"' in queue
     assert f'id="flag-{world.ada_flag}"' in resolved
+
+
+def test_an_open_flag_offers_its_resolution_and_a_resolved_one_says_it_is_done(client, world):
+    sign_in(client, world, "compliance")
+    resolve = f"/review/flags/{world.ada_flag}/resolve"
+    record = f"/review/records/{world.ada_record}"
+
+    def flag_item(url: str) -> str:
+        page = html.unescape(client.get(url).get_data(as_text=True))
+        return re.search(rf'<li id="flag-{world.ada_flag}".*?</li>', page, re.S)[0]
+
+    before = flag_item(record)
+    assert "Open." in before and f'href="{resolve}?back=record"' in before
+    assert f'href="{resolve}"' in client.get("/review/flags").get_data(as_text=True)
+
+    post_form(client, resolve, {"note": "Done."})
+
+    after = flag_item(record)
+    assert "Open." not in after and "/resolve" not in after
+    queue = client.get("/review/flags?status=resolved").get_data(as_text=True)
+    assert f'id="flag-{world.ada_flag}"' in queue and f'href="{resolve}"' not in queue
+    page = client.get(resolve).get_data(as_text=True)
+    assert "This flag is already resolved." in page and 'name="note"' not in page
 
 
 # --- lot trace -------------------------------------------------------------------------------

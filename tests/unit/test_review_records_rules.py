@@ -9,6 +9,25 @@ import pytest
 
 from safety.review.rules import records as rules
 
+# --- filter choices --------------------------------------------------------------------------
+
+
+def test_a_practitioner_is_offered_with_their_clinic_so_namesakes_are_told_apart():
+    people = [(3, "Sam Lee", "Harbour Physio"), (9, "Sam Lee", "Lakeside Physio")]
+
+    assert rules.practitioner_choices(people) == [
+        (3, "Sam Lee (Harbour Physio)"),
+        (9, "Sam Lee (Lakeside Physio)"),
+    ]
+
+
+def test_a_version_is_offered_by_its_number_in_a_sentence_the_reader_can_translate():
+    (choice,) = rules.version_choices([(12, 2)])
+
+    assert choice == (12, "Version 2")
+    assert (choice[1].msgid, choice[1].values) == ("Version %(version)s", {"version": 2})
+
+
 # --- overdue ---------------------------------------------------------------------------------
 
 LONDON = ZoneInfo("Europe/London")

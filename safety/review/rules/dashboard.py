@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from safety.followup.rules import Status
 from safety.languages import N_, Said
 from safety.risks.rules import load_register
 
@@ -207,8 +208,8 @@ def measure_table(
 
 def response_rate(by_status: Mapping[str, int]) -> float | None:
     """Return answered follow-ups as a percent of those that reached the patient."""
-    answered = by_status.get("answered", 0)
-    return rate(answered, by_status.get("sent", 0) + answered)
+    answered = by_status.get(Status.ANSWERED, 0)
+    return rate(answered, by_status.get(Status.SENT, 0) + answered)
 
 
 # --- months ----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from safety.checklists.rules import SEVERITIES
+from safety.checklists.rules import SEVERITIES, FlagStatus
 from safety.languages import N_
 
 #: How each severity reads, most serious first.
@@ -28,9 +28,9 @@ URGENT_KINDS = ("emergency", "same_day")
 #: work starts.
 FLAG_STATUS_FILTERS = {
     "unresolved": N_("Open or acknowledged"),
-    "open": N_("Open"),
-    "acknowledged": N_("Acknowledged"),
-    "resolved": N_("Resolved"),
+    FlagStatus.OPEN.value: N_("Open"),
+    FlagStatus.ACKNOWLEDGED.value: N_("Acknowledged"),
+    FlagStatus.RESOLVED.value: N_("Resolved"),
     "all": N_("All"),
 }
 

@@ -14,7 +14,7 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 from safety.ids import is_id
-from safety.languages import N_
+from safety.languages import N_, Said
 from safety.review.rules.flags import SEVERITY_LABELS
 
 #: The states a session can be in, with their labels.
@@ -29,6 +29,18 @@ STATES = tuple(STATE_LABELS)
 STATE_FILTERS = {**STATE_LABELS, "overdue": N_("Overdue (unsigned after the working day)")}
 #: The flag filter's choices: any flag, none, or a flag of one severity.
 FLAG_FILTERS = {"any": N_("Any flag"), "none": N_("No flags"), **SEVERITY_LABELS}
+
+
+def practitioner_choices(practitioners: Sequence[tuple[int, str, str]]) -> list[tuple[int, str]]:
+    """The practitioner filter's choices: each name with its clinic (two clinics may each
+    have a practitioner of that name)."""
+    return [(user_id, f"{name} ({clinic})") for user_id, name, clinic in practitioners]
+
+
+def version_choices(versions: Sequence[tuple[int, int]]) -> list[tuple[int, Said]]:
+    """The checklist version filter's choices, newest first as given: "Version 2"."""
+    return [(version_id, Said(N_("Version %(version)s"), version=n)) for version_id, n in versions]
+
 
 #: Phases saved closer together than this look ticked all at once at the end.
 TICKED_TOGETHER = timedelta(minutes=2)

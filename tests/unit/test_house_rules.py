@@ -1,0 +1,179 @@
+"""The house rules a reader relies on (STYLE.md, "What our own house taught us"), read from
+the source itself so that a copy or a hidden dependency cannot creep back unnoticed.
+
+- Roles are compared, and views name the roles they allow, as `Role` members, never as
+  strings: a typo in a string ("complaince") is a rule that silently matches nobody, where a
+  typo in a member fails on import.
+- The integrity package and the checklist use cases import at the top of the file: an import
+  inside a function hides a dependency (or a cycle) a reader of the imports would not see.
+- Every feature's rules.py (and the FHIR mapping, the rules of that folder) is pure: neither it
+  nor any module of the package it imports reaches Flask or SQLAlchemy, so it is unit-tested
+  without an app.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import safety
+
+PACKAGE = Path(safety.__file__).parent
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+#: The pure modules: every feature's rules, and the FHIR mapping.
+PURE = sorted(PACKAGE.glob("*/rules.py")) + sorted((PACKAGE / "review" / "rules").glob("*.py"))
+PURE += [PACKAGE / "fhir" / "mapping.py"]
+#: What a pure module must not reach.
+FRAMEWORKS = {"flask", "flask_babel", "flask_login", "flask_wtf", "sqlalchemy", "werkzeug"}
+#: Modules that must import only at the top (issue 12, item 2).
+TOP_IMPORTS_ONLY = sorted((PACKAGE / "integrity").glob("*.py")) + [
+    PACKAGE / "checklists" / "services.py",
+    PACKAGE / "checklists" / "addenda.py",
+]
+
+
+def relative(path: Path) -> str:
+    return str(path.relative_to(PACKAGE.parent))
+
+
+def parsed(path: Path) -> ast.Module:
+    return ast.parse(path.read_text("utf-8"), filename=str(path))
+
+
+def is_role(node: ast.expr) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == "role"
+
+
+def is_text(node: ast.expr) -> bool:
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str)
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return any(is_text(element) for element in node.elts)
+    return False
+
+
+def role_string_comparisons(tree: ast.Module) -> list[int]:
+    """Return the line of every comparison of a `.role` with a string literal."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if any(is_role(side) for side in sides) and any(is_text(side) for side in sides):
+                found.append(node.lineno)
+    return found
+
+
+def roles_required_as_strings(tree: ast.Module) -> list[int]:
+    """Return the line of every `role_required(...)` given a role as a string."""
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", getattr(node.func, "attr", None)) == "role_required"
+        and any(is_text(arg) for arg in node.args)
+    ]
+
+
+def module_path(name: str) -> Path | None:
+    """Return the file of a module of the package, or None for anything else.
+
+    The package itself is not followed: its `__init__` is the app factory, which importing
+    any module runs, and the check is about what a module depends on by name.
+    """
+    if not name.startswith("safety."):
+        return None
+    base = PACKAGE.parent.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def imported(path: Path) -> set[str]:
+    """Return the modules a file imports: `from a import b` names both a and a.b."""
+    names = set()
+    for node in ast.walk(parsed(path)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def frameworks_reached(path: Path) -> dict[str, str]:
+    """Return each framework a module reaches, with the package module that imports it."""
+    seen, todo, reached = {path}, [path], {}
+    while todo:
+        current = todo.pop()
+        for name in imported(current):
+            if name.split(".")[0] in FRAMEWORKS:
+                reached.setdefault(name.split(".")[0], relative(current))
+            found = module_path(name)
+            if found is not None and found not in seen:
+                seen.add(found)
+                todo.append(found)
+    return reached
+
+
+def imports_inside_functions(tree: ast.Module) -> list[int]:
+    """Return the line of every import statement inside a function body."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Import | ast.ImportFrom):
+                    found.append(inner.lineno)
+    return found
+
+
+def test_the_checks_see_the_package():
+    assert PACKAGE / "auth" / "policy.py" in SOURCES
+    assert len(TOP_IMPORTS_ONLY) > 5
+
+
+def test_the_checks_catch_what_they_look_for():
+    sample = ast.parse(
+        "from safety.auth.models import Role\n"
+        "def f(user, User):\n"
+        "    from safety import models\n"
+        "    return (user.role == 'admin', 'compliance' != User.role,\n"
+        "            user.role in ('admin', 'practitioner'), user.role == Role.ADMIN)\n"
+        "@role_required('admin')\n"
+        "@policy.role_required(Role.ADMIN, 'compliance')\n"
+        "@role_required(Role.PRACTITIONER)\n"
+        "def view(): ...\n"
+    )
+
+    assert role_string_comparisons(sample) == [4, 4, 5]
+    assert roles_required_as_strings(sample) == [6, 7]
+    assert imports_inside_functions(sample) == [3]
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=relative)
+def test_no_module_compares_a_role_with_a_string(path):
+    assert role_string_comparisons(parsed(path)) == [], relative(path)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=relative)
+def test_every_view_names_its_roles_as_role_members(path):
+    assert roles_required_as_strings(parsed(path)) == [], relative(path)
+
+
+def test_the_purity_check_follows_imports_through_the_package():
+    # safety/models.py imports no framework itself, only every feature's models.
+    assert "sqlalchemy" not in imported(PACKAGE / "models.py")
+    assert frameworks_reached(PACKAGE / "models.py")["sqlalchemy"].endswith("models.py")
+    assert frameworks_reached(PACKAGE / "hashing.py") == {}
+
+
+@pytest.mark.parametrize("path", PURE, ids=relative)
+def test_a_rules_module_reaches_neither_flask_nor_sqlalchemy(path):
+    assert frameworks_reached(path) == {}, relative(path)
+
+
+@pytest.mark.parametrize("path", TOP_IMPORTS_ONLY, ids=relative)
+def test_integrity_and_the_checklist_use_cases_import_only_at_the_top(path):
+    assert imports_inside_functions(parsed(path)) == [], relative(path)
