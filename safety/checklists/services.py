@@ -26,6 +26,7 @@ from safety.clinics.models import Patient
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, Forbidden, NotFound, RecordedRefusal
 from safety.extensions import db
+from safety.followup import rules as followup_rules
 from safety.followup.schedule import schedule_for_signed_session
 from safety.hashing import hashed_time, sha256_hex
 from safety.ids import is_id
@@ -275,6 +276,13 @@ def submit_phase(
             earlier_answers=others,
             session_date=session.session_date,
         )
+        # The page disables a channel the patient cannot receive; a crafted form is refused
+        # here the same way, so the record never names a follow-up that will not be sent.
+        refusal = followup_rules.channel_refusal(
+            read.answers.get(followup_rules.CHANNEL_ITEM), followup_rules.Reach.of(session.patient)
+        )
+        if refusal:
+            errors = {**errors, followup_rules.CHANNEL_ITEM: refusal}
         answers = rules.applicable_answers(state.template, {**others, **read.answers})
     if entered is not None:
         errors = {**entered.errors, **errors}  # the checklist item speaks first
