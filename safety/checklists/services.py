@@ -200,6 +200,7 @@ def start_session_for_new_patient(
     phone: str | None,
     is_followup_consent: bool,
     language: str = "en",
+    birth_date: str | None = None,
     now: datetime | None = None,
 ) -> TreatmentSession:
     """Register a patient at the practitioner's clinic and start their session at once."""
@@ -211,6 +212,7 @@ def start_session_for_new_patient(
         phone=phone,
         is_followup_consent=is_followup_consent,
         language=language,
+        birth_date=birth_date,
         now=now,
     )
     return start_session(actor, patient_id=patient.id, now=now)
