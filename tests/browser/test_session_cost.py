@@ -74,10 +74,14 @@ SIGN_OUT = {
 #: the focused lot field, and Sign out saves and signs in one tap. What remains is one tap per
 #: question (30), which this test keeps: the checklist is a challenge-response, and an "all as
 #: expected" shortcut would let a practitioner confirm what they never checked. Issue 17's target
-#: of 15 taps and 3 pages is therefore not met; see the closing note.
+#: of 15 taps is therefore not met; see the closing note.
+#: Then (branch tablet): Time out saves in place (static/phase-save.js), so Sign out needs no
+#: page load of its own: 3 loads (Sign in, Time out, the signed record), the target. The server
+#: round trips are the same four saves; Sign in to Time out stays a load because the camera
+#: scan's permissions come with Time out's own page.
 MAX_TAPS = 35
 MAX_TYPED = 4  # the four needle counts (each can also be set with its - and + buttons)
-MAX_PAGE_LOADS = 4
+MAX_PAGE_LOADS = 3
 MAX_TIME_OUT_HEIGHT = 2_600
 
 
