@@ -3,6 +3,8 @@ cannot receive, whatever the form says (the page only disables it in the browser
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import CLEAN_PHASES, PASSWORD, login, post_form, saved
 from htmlpage import elements
@@ -83,3 +85,17 @@ def test_declining_follow_up_is_saved_for_a_patient_who_cannot_be_reached(
         select(PhaseEntry).where(PhaseEntry.session_id == session_id, PhaseEntry.phase == "signout")
     ).one()
     assert entry.answers["signout.followup"] == "declined"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_sign_out_has_declined_chosen_already_when_no_channel_can_reach_the_patient(
+    signed_in, practitioner, make_session, make_patient, case
+):
+    session_id = at_sign_out(make_session, make_patient, practitioner, case)
+
+    page = signed_in.get(f"/sessions/{session_id}/phase/signout").get_data(as_text=True)
+
+    radios = re.findall(r'<input type="radio" name="signout\.followup" value="(\w+)"([^>]*)>', page)
+    checked = {value for value, attributes in radios if "checked" in attributes}
+    # A patient reachable by one channel still chooses: they may decline today.
+    assert checked == ({"declined"} if case in ("no consent", "opted out") else set())
