@@ -280,8 +280,9 @@ def submit_phase(
         )
         # The page disables a channel the patient cannot receive; a crafted form is refused
         # here the same way, so the record never names a follow-up that will not be sent.
-        refusal = followup_rules.channel_refusal(
-            read.answers.get(followup_rules.CHANNEL_ITEM), followup_rules.Reach.of(session.patient)
+        channel = read.answers.get(followup_rules.CHANNEL_ITEM)
+        refusal = channel in followup_rules.CHANNEL_LABELS and followup_rules.channel_refusal(
+            channel, followup_rules.Reach.of(session.patient)
         )
         if refusal:
             errors = {**errors, followup_rules.CHANNEL_ITEM: refusal}
