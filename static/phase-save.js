@@ -28,6 +28,7 @@
     var main = page.getElementById("main");
     if (!main) return false;
     if (address !== window.location.href) window.history.pushState({ phase: true }, "", address);
+    window.phaseSaveShown = window.location.pathname;
     document.title = page.title;
     document.getElementById("main").replaceWith(main);
     runScripts(main);
@@ -68,8 +69,12 @@
   });
 
   if (!window.phaseSaveListens) {
-    // Back and forward between phases saved in place load the page at that address.
+    // Back and forward between phases saved in place load the page at that address; a link
+    // to a field of this page (the error summary's) only moves within it.
     window.phaseSaveListens = true;
-    window.addEventListener("popstate", function () { window.location.reload(); });
+    window.phaseSaveShown = window.location.pathname;
+    window.addEventListener("popstate", function () {
+      if (window.location.pathname !== window.phaseSaveShown) window.location.reload();
+    });
   }
 })();

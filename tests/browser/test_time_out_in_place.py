@@ -77,6 +77,11 @@ def test_a_time_out_the_server_refuses_comes_back_in_place_and_saves_nothing(jou
     expect(page.get_by_role("heading", level=1)).to_have_text("Time out")
     assert not timeout_saved(session_id)
     assert loads == []
+    # As on a loaded page, the summary has the focus and its link leads to the field.
+    summary = page.locator(".error-summary")
+    expect(summary).to_be_focused()
+    summary.get_by_role("link").first.click()
+    expect(field(page, "timeout.needle_lot")).to_be_focused()
     # The refused page is enhanced again: fixing it saves in place as well.
     field(page, "timeout.needle_lot").fill("SJ-40812")
     page.get_by_role("button", name="Save Time out").tap()
