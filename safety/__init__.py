@@ -77,6 +77,7 @@ def _configure_extensions(app: Flask) -> None:
 
 
 def _configure_blueprints(app: Flask) -> None:
+    from safety.admin import editor  # noqa: F401  (the template editor's routes join admin_bp)
     from safety.admin.routes import bp as admin_bp
     from safety.auth.routes import bp as auth_bp
     from safety.checklists.routes import bp as checklists_bp

@@ -105,3 +105,32 @@ class TemplateImportForm(FlaskForm):
         if storage is None or not getattr(storage, "filename", ""):
             return None
         return storage.filename, storage.stream.read(MAX_SOURCE_BYTES + 1)
+
+
+# --- the template editor: shape only, the editing rules refuse the rest ----------------------
+
+_ITEM = Length(max=100, message="Choose an item from the list.")
+#: Longer than any text the rules accept, so the rules say the limit in their own words.
+_WORDS = Length(max=2000, message="Use at most 300 characters.")
+
+
+class EditItemForm(FlaskForm):
+    """Names one item of the draft: remove, add from the register."""
+
+    item = StringField("Item", validators=[_ITEM])
+
+
+class RewordForm(EditItemForm):
+    text = TextAreaField("New words", validators=[_WORDS])
+
+
+class MoveForm(EditItemForm):
+    direction = StringField("Direction", validators=[Length(max=10)])
+
+
+class OwnItemForm(FlaskForm):
+    """A yes/no check the administrator writes: its step, words and why it is there."""
+
+    phase = StringField("Step", validators=[Length(max=40, message="Choose a step.")])
+    text = TextAreaField("Words", validators=[_WORDS])
+    reason = TextAreaField("Why", validators=[_WORDS])

@@ -87,6 +87,14 @@ ACTION_LABELS = {
     "template.create": "Draft template created",
     "template.publish": "Template published",
     "template.discard": "Draft template discarded",
+    "template.edit": "Draft template edited",
+}
+#: What a template.edit event did to its item.
+EDIT_LABELS = {
+    "add": "added",
+    "remove": "removed",
+    "reword": "reworded",
+    "move": "moved",
 }
 #: Prefixes of the audit actions that belong to administration.
 ADMIN_ACTION_PREFIXES = (
@@ -201,6 +209,11 @@ def describe_event(action: str, details: Mapping[str, Any]) -> str:
             for field, (old, new) in changes.items()
         ]
         return f"{label}: " + "; ".join(parts) if parts else label
+    if action == "template.edit" and "change" in details:
+        what = EDIT_LABELS.get(details["change"], details["change"])
+        return f"{label}: version {details['version']}, {what} {details.get('linkId', '')}".strip()
+    if action == "template.create" and "copied_from" in details:
+        return f"{label}: version {details['version']}, a copy of {details['copied_from']}"
     if action.startswith("template.") and "version" in details:
         return f"{label}: version {details['version']}"
     return label

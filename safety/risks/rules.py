@@ -223,11 +223,8 @@ def build_definition(
             risks = set(spec.get("risks", ()))
             if not spec.get("baseline") and not (risks & wanted):
                 continue
-            item = {k: v for k, v in spec.items() if k not in {"phase", "baseline", "sources"}}
-            if "sources" in spec:
-                item["sources"] = [_source_json(register, s) for s in spec["sources"]]
-            item["provenance"] = [text for text, ks in statements if risks & set(ks)]
-            items.append(item)
+            provenance = [text for text, ks in statements if risks & set(ks)]
+            items.append(item_json(register, spec, provenance))
         phases.append({**phase, "items": items})
     definition = {
         "title": title or register.title,
@@ -242,6 +239,17 @@ def build_definition(
             c for c in register.count_checks if {c["counted"], c["against"]} <= present
         ]
     return definition
+
+
+def item_json(
+    register: Register, spec: Mapping[str, Any], provenance: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Return a register item as a definition stores it: its sources copied in full."""
+    item = {k: v for k, v in spec.items() if k not in {"phase", "baseline", "sources"}}
+    if "sources" in spec:
+        item["sources"] = [_source_json(register, s) for s in spec["sources"]]
+    item["provenance"] = list(provenance)
+    return item
 
 
 def _source_json(register: Register, source_id: str) -> dict[str, Any]:

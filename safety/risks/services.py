@@ -1,4 +1,5 @@
-"""Template version use cases: the default template, imports, publishing."""
+"""Template version use cases: the default template, imports, publishing (the editor's
+use cases are in editor.py)."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def ensure_current_template(*, now: datetime | None = None) -> TemplateVersion:
     """Return the current template, publishing the shipped default on a fresh install."""
     template = current_template()
     if template is None:
-        template = _new_version(default_definition(), source_text=None, actor=None, now=now)
+        template = new_version(default_definition(), source_text=None, actor=None, now=now)
         publish(template.id, actor=None, via="default", now=now)
     return template
 
@@ -78,12 +79,11 @@ def default_of_register(register_version: int, *, now: datetime | None = None) -
             template.is_published
             and template.published_dt <= now
             and template.source_text is None
+            and "copied_from" not in template.definition
             and register_version_of(template) == register_version
         ):
             return template
-    draft = _new_version(
-        default_definition(register_version), source_text=None, actor=None, now=now
-    )
+    draft = new_version(default_definition(register_version), source_text=None, actor=None, now=now)
     return publish(draft.id, actor=None, via="default", now=now)
 
 
@@ -115,7 +115,7 @@ def publish_default(
             current.source_text, actor=actor, now=now, register_version=register_version
         )
     else:
-        draft = _new_version(
+        draft = new_version(
             default_definition(register_version), source_text=None, actor=actor, now=now
         )
     return publish(draft.id, actor=actor, via=via, now=now), True
@@ -142,7 +142,7 @@ def create_draft_from_text(
     # The document's own title when it has one; else the register's, naming the section.
     title = result.title or f"{register.title} ({result.heading})"
     definition = rules.build_definition(register, result.matched_kinds, statements, title=title)
-    draft = _new_version(
+    draft = new_version(
         definition, source_text=text, unmatched=list(result.unmatched), actor=actor, now=now
     )
     return draft, result
@@ -161,14 +161,17 @@ def _last_version_number() -> int:
     return max([kept, *(details["version"] for details in discarded)])
 
 
-def _new_version(
+def new_version(
     definition: dict,
     *,
     source_text: str | None,
     actor: User | None,
     unmatched: list[str] | None = None,
     now: datetime | None = None,
+    details: dict | None = None,
 ) -> TemplateVersion:
+    """Store a new draft under the next number and audit its creation (`details` adds to it:
+    the version an edited copy came from)."""
     next_version = _last_version_number() + 1
     template = TemplateVersion(
         version=next_version,
@@ -182,7 +185,11 @@ def _new_version(
     db.session.add(template)
     db.session.flush()
     audit.record(
-        "template.create", actor=actor, obj=template, details={"version": next_version}, now=now
+        "template.create",
+        actor=actor,
+        obj=template,
+        details={"version": next_version, **(details or {})},
+        now=now,
     )
     return template
 

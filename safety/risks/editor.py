@@ -1,0 +1,291 @@
+"""Template editor use cases: copy a published version into a draft, edit the draft's items,
+and say what publishing it would change and for whom.
+
+Each edit loads the draft (locked against a second administrator's edit on PostgreSQL),
+applies one pure rule of `editing`, checks the whole definition, stores it and audits it in
+the same transaction: a refused edit raises before anything is stored, so nothing is half
+saved. Published versions are never edited (a trigger refuses it as well): edit a copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from safety.audit import services as audit
+from safety.auth.models import User
+from safety.clinics.models import Clinic
+from safety.dbtypes import utcnow
+from safety.errors import Conflict, DomainError
+from safety.extensions import db
+from safety.languages import N_, Said
+from safety.risks import editing, rules, services, translations
+from safety.risks.models import TemplateVersion
+
+
+class EditError(DomainError):
+    """An edit the rules refused; nothing of it was stored."""
+
+
+def registers() -> tuple[rules.Register, ...]:
+    """Every register that ships: an item baseline in any of them stays protected."""
+    return tuple(rules.load_register(v) for v in rules.REGISTER_FILES)
+
+
+def copy_version(
+    template_id: int, *, actor: User | None, now: datetime | None = None
+) -> TemplateVersion:
+    """Start a draft from a published version: the same items, sources and changes so far."""
+    source = services.get_template(template_id)
+    if not source.is_published:
+        raise Conflict(
+            Said(N_("Version %(version)s is a draft already: edit it."), version=source.version)
+        )
+    definition = {**source.definition, "copied_from": source.version}
+    return services.new_version(
+        definition,
+        source_text=source.source_text,
+        unmatched=list(source.unmatched),
+        actor=actor,
+        now=now,
+        details={"copied_from": source.version},
+    )
+
+
+def editable(template_id: int) -> TemplateVersion:
+    """Return a draft locked for this transaction's edit, or refuse a published version."""
+    services.get_template(template_id)
+    draft = db.session.scalar(
+        select(TemplateVersion)
+        .where(TemplateVersion.id == template_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if draft.is_published:
+        raise Conflict(
+            Said(
+                N_("Version %(version)s is published: it cannot change. Edit a copy of it."),
+                version=draft.version,
+            )
+        )
+    return draft
+
+
+def _change(action: str, actor: User | None, now: datetime | None) -> editing.Change:
+    when = (now or utcnow()).isoformat(timespec="seconds")
+    return editing.Change(
+        action, actor.name if actor else "system", actor.id if actor else None, when
+    )
+
+
+def _store(
+    draft: TemplateVersion,
+    definition: dict[str, Any],
+    *,
+    actor: User | None,
+    now: datetime | None,
+    **details: Any,
+) -> TemplateVersion:
+    """Check a whole edited definition, then store and audit it together."""
+    try:
+        editing.check(definition)
+    except editing.EditRefused as refused:
+        raise EditError(refused.message) from None
+    draft.definition = definition
+    db.session.flush()
+    audit.record(
+        "template.edit",
+        actor=actor,
+        obj=draft,
+        details={"version": draft.version, **details},
+        now=now,
+    )
+    return draft
+
+
+def _refused(refused: editing.EditRefused) -> EditError:
+    return EditError(refused.message, {refused.field: refused.message} if refused.field else None)
+
+
+def add_from_register(
+    template_id: int, link_id: str, *, actor: User | None, now: datetime | None = None
+) -> TemplateVersion:
+    """Add one of the register's items the draft does not have."""
+    draft = editable(template_id)
+    register = rules.load_register(services.register_version_of(draft))
+    try:
+        edited = editing.add_from_register(
+            draft.definition, register, link_id, _change("add", actor, now)
+        )
+    except editing.EditRefused as refused:
+        raise _refused(refused) from None
+    return _store(draft, edited, actor=actor, now=now, change="add", linkId=link_id)
+
+
+def add_own_item(
+    template_id: int,
+    *,
+    phase_id: str,
+    text: str,
+    reason: str,
+    actor: User | None,
+    now: datetime | None = None,
+) -> str:
+    """Add a yes/no check the administrator wrote; returns its new linkId."""
+    draft = editable(template_id)
+    try:
+        edited, link_id = editing.add_own_item(
+            draft.definition,
+            phase_id=phase_id,
+            version=draft.version,
+            text=text,
+            reason=reason,
+            taken={spec["linkId"] for register in registers() for spec in register.items},
+            change=_change("add", actor, now),
+        )
+    except editing.EditRefused as refused:
+        raise _refused(refused) from None
+    _store(draft, edited, actor=actor, now=now, change="add", linkId=link_id)
+    return link_id
+
+
+def remove_item(
+    template_id: int, link_id: str, *, actor: User | None, now: datetime | None = None
+) -> TemplateVersion:
+    """Remove an item the baseline and the sign-off do not depend on."""
+    draft = editable(template_id)
+    try:
+        protected = editing.protected_items(draft.definition, registers())
+        edited = editing.remove_item(draft.definition, link_id, protected)
+    except editing.EditRefused as refused:
+        raise _refused(refused) from None
+    return _store(draft, edited, actor=actor, now=now, change="remove", linkId=link_id)
+
+
+def reword_item(
+    template_id: int, link_id: str, text: str, *, actor: User | None, now: datetime | None = None
+) -> TemplateVersion:
+    """Give an item new words; its linkId and answer codes stay."""
+    draft = editable(template_id)
+    try:
+        edited = editing.reword_item(draft.definition, link_id, text, _change("reword", actor, now))
+    except editing.EditRefused as refused:
+        raise _refused(refused) from None
+    [after] = [i for _, i in editing.items(edited) if i["linkId"] == link_id]
+    return _store(
+        draft,
+        edited,
+        actor=actor,
+        now=now,
+        change="reword",
+        linkId=link_id,
+        previous=after["changes"][-1]["previous"],
+        text=after["text"],
+    )
+
+
+def move_item(
+    template_id: int,
+    link_id: str,
+    direction: str,
+    *,
+    actor: User | None,
+    now: datetime | None = None,
+) -> TemplateVersion:
+    """Move an item one place up or down within its phase."""
+    draft = editable(template_id)
+    try:
+        edited = editing.move_item(draft.definition, link_id, direction)
+    except editing.EditRefused as refused:
+        raise _refused(refused) from None
+    return _store(
+        draft, edited, actor=actor, now=now, change="move", linkId=link_id, direction=direction
+    )
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EditorView:
+    """What the editor page shows of a draft."""
+
+    version: TemplateVersion
+    template: rules.Template
+    #: linkId -> its changes (who, "when" as a datetime, what), oldest first.
+    changes: dict[str, list[dict[str, Any]]]
+    #: linkId -> why it cannot be removed (English, marked for translation).
+    protected: dict[str, str]
+    #: (linkId, phase title, text, the question it needs first or None) not yet in the draft.
+    catalogue: list[tuple[str, str, str, str | None]]
+
+
+def editor_view(template_id: int) -> EditorView:
+    version = services.get_template(template_id)
+    definition = version.definition
+    register = rules.load_register(services.register_version_of(version))
+    titles = {p["id"]: p["title"] for p in register.phases}
+    present = editing.link_ids(definition)
+    return EditorView(
+        version=version,
+        template=rules.template_from_definition(definition),
+        changes={
+            i["linkId"]: [{**c, "when": datetime.fromisoformat(c["at"])} for c in i["changes"]]
+            for _, i in editing.items(definition)
+            if i.get("changes")
+        },
+        protected={
+            link_id: editing.PROTECTED_REASONS[code]
+            for link_id, code in editing.protected_items(definition, registers()).items()
+        },
+        catalogue=[
+            (
+                spec["linkId"],
+                titles.get(spec["phase"], spec["phase"]),
+                spec["text"],
+                next(iter(editing.missing_conditions(spec, present)), None),
+            )
+            for spec in editing.catalogue(definition, register)
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class PublishPreview:
+    """What the confirmation before publishing says."""
+
+    version: TemplateVersion
+    template: rules.Template
+    current: TemplateVersion | None
+    comparison: editing.Comparison
+    #: linkId -> its words in the draft, or in the current version for a removed item.
+    texts: dict[str, str]
+    #: The clinics whose new sessions would use the draft (every clinic: one template).
+    clinics: list[str]
+    untranslated: list[translations.Untranslated]
+
+
+def publish_preview(template_id: int) -> PublishPreview:
+    """Say what publishing a draft changes against the version in use, and for which clinics."""
+    version = services.get_template(template_id)
+    if version.is_published:
+        raise Conflict(
+            Said(N_("Version %(version)s is already published."), version=version.version)
+        )
+    current = services.current_template()
+    before = current.definition if current is not None else None
+    texts = {i["linkId"]: i["text"] for _, i in editing.items(before or {"phases": []})}
+    texts.update({i["linkId"]: i["text"] for _, i in editing.items(version.definition)})
+    template = rules.template_from_definition(version.definition)
+    return PublishPreview(
+        version=version,
+        template=template,
+        current=current,
+        comparison=editing.compare(before, version.definition),
+        texts=texts,
+        clinics=list(db.session.scalars(select(Clinic.name).order_by(Clinic.name))),
+        untranslated=translations.untranslated(template),
+    )
