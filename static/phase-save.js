@@ -11,9 +11,11 @@
   if (!form || !window.fetch || !window.DOMParser || !window.history.pushState) return;
   var sending = false;
 
-  function runScripts(main) {
+  function runScripts(main, then) {
     // Scripts parsed from another document do not run when moved into this one: copy each
-    // into a new element, in order, so the new phase is enhanced as a loaded page would be.
+    // into a new element, in order, so the new phase is enhanced as a loaded page would be;
+    // `then` runs once the last has run (or failed to load).
+    var last = null;
     main.querySelectorAll("script").forEach(function (parsed) {
       var script = document.createElement("script");
       Array.prototype.forEach.call(parsed.attributes, function (attribute) {
@@ -21,17 +23,15 @@
       });
       script.async = false;
       parsed.replaceWith(script);
+      last = script;
     });
+    if (!last) { then(); return; }
+    last.addEventListener("load", then);
+    last.addEventListener("error", then);
   }
 
-  function show(page, address) {
-    var main = page.getElementById("main");
-    if (!main) return false;
-    if (address !== window.location.href) window.history.pushState({ phase: true }, "", address);
-    window.phaseSaveShown = window.location.pathname;
-    document.title = page.title;
-    document.getElementById("main").replaceWith(main);
-    runScripts(main);
+  function settle(main) {
+    main.style.visibility = "";
     window.scrollTo(0, 0);
     // Where a loaded page would put the focus (the first field that needs it), else on the
     // heading, so a screen reader starts reading the new phase from its top.
@@ -41,6 +41,19 @@
       if (focus) focus.setAttribute("tabindex", "-1");
     }
     if (focus) focus.focus();
+  }
+
+  function show(page, address) {
+    var main = page.getElementById("main");
+    if (!main) return false;
+    if (address !== window.location.href) window.history.pushState({ phase: true }, "", address);
+    window.phaseSaveShown = window.location.pathname;
+    document.title = page.title;
+    // Unseen until its scripts have run, as a loaded page is shown with its deferred scripts
+    // run: the items that do not apply never flash up before they are folded.
+    main.style.visibility = "hidden";
+    document.getElementById("main").replaceWith(main);
+    runScripts(main, function () { settle(main); });
     return true;
   }
 

@@ -120,6 +120,10 @@ class Practitioner:
 
     def measure(self, step: str) -> None:
         self.page.wait_for_load_state("load")
+        if self.page.locator("form.checklist").count():
+            # A phase shown in place has no load to wait for: wait for its script to have run
+            # (it folds the items that do not apply), as a load waits for deferred scripts.
+            expect(self.page.locator("#answered-count")).to_be_visible()
         height = self.page.evaluate("document.documentElement.scrollHeight")
         screen = self.page.viewport_size["height"]
         self.cost.pages.append({"step": step, "height": height, "screen": screen})
