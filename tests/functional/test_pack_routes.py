@@ -216,3 +216,6 @@ def test_the_time_out_page_names_the_scanner_substitutes_for_gs_as_code(client, 
 
     assert "<code>{GS}</code> or <code>|</code>" in page
     assert "&lt;code&gt;" not in page  # the markup is the page's, not text shown to the reader
+    # The two sentences of the hint read as two sentences (a whitespace-trimming comment
+    # between them once joined them: "serial number.Scanners").
+    assert "the serial number. Scanners that cannot send" in page
