@@ -139,3 +139,5 @@ def test_a_date_of_birth_is_saved_shown_on_the_form_and_audited_by_name_only(cli
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "patient.update"))
     assert "birth_date" in event.details["changed"]
     assert "1980" not in str(event.details)
+    # The patients list tells two patients of one name apart by it too.
+    assert "14 Mar 1980" in client.get("/patients/").get_data(as_text=True)
