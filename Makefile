@@ -47,10 +47,12 @@ run: install
 # worker takes whole modules, so each builds its world (tests/conftest.py) once. TESTS picks
 # some (make test TESTS=tests/unit); TEST_DATABASE_URL runs them on PostgreSQL.
 # The test databases (a copy per test), worlds and Chromium's profile go on a RAM disk where
-# there is one: nothing there must survive a crash, so the disk's syncs are time spent for nothing.
+# there is one with room (2 GiB free: a container's default 64 MiB /dev/shm would fill up):
+# nothing there must survive a crash, so the disk's syncs are time spent for nothing.
 TESTS ?=
 WORKERS ?= auto
-TEST_TMPDIR ?= $(if $(wildcard /dev/shm/.),/dev/shm,$(or $(TMPDIR),/tmp))
+RAM_DISK := $(shell df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 && $$4 > 2097152 { print "/dev/shm" }')
+TEST_TMPDIR ?= $(or $(RAM_DISK),$(TMPDIR),/tmp)
 test: install
 	TMPDIR=$(TEST_TMPDIR) NEEDLESAFE_ENV=testing $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope $(TESTS)
 
