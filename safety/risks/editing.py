@@ -6,8 +6,9 @@ definition that passed `check`). What a practitioner answers and signs is an ite
 and its answer codes: rewording keeps both, a new item gets a linkId no version ever used, so
 exports and verify read the same question across versions. The baseline of infection control
 (what the register marks baseline, and what signing reads: the needle counts, the consent that
-stops a session) cannot be removed; each item keeps the list of its changes with who made
-them and when, beside the sources it was built from.
+stops a session) cannot be removed, nor can a register's check whose answer raises a flag
+(a large bruise, a faint: the flag is how a person hears of it); each item keeps the list of
+its changes with who made them and when, beside the sources it was built from.
 
 No Flask or SQLAlchemy here.
 """
@@ -40,6 +41,10 @@ PROTECTED_REASONS = {
     "counts": N_("Signing compares the needle counts: this count cannot be removed."),
     "stop": N_("Its answer stops the session (consent): it cannot be removed."),
     "depends": N_("Another item depends on its answer: remove that item first."),
+    "flags": N_(
+        "Its answer raises a flag when something goes wrong: it is how the clinic hears of "
+        "that event, so it cannot be removed."
+    ),
 }
 
 
@@ -126,7 +131,20 @@ def protected_items(definition: Mapping[str, Any], registers: Iterable[Register]
             protected[link_id] = "stop"
         elif link_id in depended:
             protected[link_id] = "depends"
+        elif _raises_flag(item) and OWN_PREFIX not in link_id:
+            # A register's observation (bruising, reactions): the risk section named the risk,
+            # and the flag is how a large bruise or a faint reaches a person. An administrator's
+            # own check stays theirs to remove.
+            protected[link_id] = "flags"
     return protected
+
+
+def _raises_flag(item: Mapping[str, Any]) -> bool:
+    """Whether an answer to the item can raise a flag: a flagged option, or a yes/no check
+    answered against its expected answer."""
+    if item.get("flagKind") or "expected" in item:
+        return True
+    return any(o.get("flag") for o in item.get("options", ()))
 
 
 def catalogue(definition: Mapping[str, Any], register: Register) -> list[dict[str, Any]]:

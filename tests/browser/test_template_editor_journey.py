@@ -53,8 +53,8 @@ def test_an_administrator_edits_a_copy_previews_and_publishes_through_the_confir
         "Any bleeding at the needle sites."
     )
 
-    page.locator("#item-signout\\.bruising").get_by_role("button", name="Remove").click()
-    expect(page.locator("#item-signout\\.bruising")).to_have_count(0)
+    page.locator("#item-signout\\.pain_during").get_by_role("button", name="Remove").click()
+    expect(page.locator("#item-signout\\.pain_during")).to_have_count(0)
 
     page.locator("#item-timeout\\.hand_hygiene").get_by_role("button", name="Move down").click()
     expect(page.locator("#phase-timeout + ol > li").nth(1)).to_have_id("item-timeout.hand_hygiene")
@@ -85,7 +85,7 @@ def test_an_administrator_edits_a_copy_previews_and_publishes_through_the_confir
     expect(clinics).to_contain_text("Lakeshore Sports Clinic")
     changes = page.locator("dl.changes")
     expect(changes).to_contain_text("Couch wiped down.")
-    expect(changes).to_contain_text("signout.bruising")
+    expect(changes).to_contain_text("signout.pain_during")
     expect(changes).to_contain_text("becomes “Any bleeding at the needle sites.”")
     expect(page.get_by_text("2 items lack a translation")).to_be_visible()
     journey.check(page, "confirm")

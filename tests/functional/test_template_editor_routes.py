@@ -118,7 +118,7 @@ def test_no_one_but_an_administrator_can_edit_a_template(app, world, action, rol
         action.format(**world[1]),
         data={
             "csrf_token": csrf_token(client),
-            "item": "signout.bruising",
+            "item": "signout.pain_during",
             "phase": "signout",
             "text": "Sneaky words.",
             "reason": "Because.",
@@ -135,7 +135,7 @@ def test_an_edit_without_the_csrf_token_changes_nothing(admin_client, ids):
     definition, before = stored(ids["draft"]), count(AuditEvent)
 
     response = admin_client.post(
-        f"/admin/templates/{ids['draft']}/edit/remove", data={"item": "signout.bruising"}
+        f"/admin/templates/{ids['draft']}/edit/remove", data={"item": "signout.pain_during"}
     )
 
     assert response.status_code == 400
@@ -188,10 +188,10 @@ def test_a_protected_item_offers_no_remove_button(admin_client, ids):
 
     consent = page[page.index('id="item-signin.consent"') :]
     consent = consent[: consent.index("</li>")]
-    bruising = page[page.index('id="item-signout.bruising"') :]
-    bruising = bruising[: bruising.index("</li>")]
+    pain = page[page.index('id="item-signout.pain_during"') :]
+    pain = pain[: pain.index("</li>")]
     assert "Kept" in consent and ">Remove<" not in consent
-    assert ">Remove<" in bruising
+    assert ">Remove<" in pain
 
 
 def test_rewording_comes_back_to_the_item_with_its_new_words_and_history(admin_client, ids):
@@ -290,7 +290,9 @@ def test_the_confirmation_names_the_changes_and_clinics_then_publishes_on_confir
     admin_client, ids
 ):
     post_form(
-        admin_client, f"/admin/templates/{ids['draft']}/edit/remove", {"item": "signout.bruising"}
+        admin_client,
+        f"/admin/templates/{ids['draft']}/edit/remove",
+        {"item": "signout.pain_during"},
     )
     post_form(
         admin_client,
@@ -301,7 +303,7 @@ def test_the_confirmation_names_the_changes_and_clinics_then_publishes_on_confir
     page = text_of(admin_client.get(f"/admin/templates/{ids['draft']}/publish"))
 
     assert "Harbour Physio" in page and "Lakeshore Sports Clinic" in page
-    assert "Removed" in page and "signout.bruising" in page
+    assert "Removed" in page and "signout.pain_during" in page
     assert "becomes “Any bleeding at the needle sites.”" in page
     assert "1 item lacks a translation" in page
     assert risks.current_template().id == ids["current"], "opening the page publishes nothing"

@@ -88,15 +88,15 @@ def test_removing_a_baseline_item_is_refused_and_stores_nothing(draft, admin):
 
 
 def test_removing_an_item_outside_the_baseline_is_stored_and_audited(draft, admin):
-    editor.remove_item(draft.id, "signout.bruising", actor=admin)
+    editor.remove_item(draft.id, "signout.pain_during", actor=admin)
     db.session.commit()
 
-    assert "signout.bruising" not in editing.link_ids(stored(draft.id))
+    assert "signout.pain_during" not in editing.link_ids(stored(draft.id))
     [event] = events("template.edit")
     assert event.details == {
         "version": draft.version,
         "change": "remove",
-        "linkId": "signout.bruising",
+        "linkId": "signout.pain_during",
     }
     assert event.actor_id == admin.id and event.object_id == str(draft.id)
 
@@ -164,7 +164,7 @@ def test_the_confirmation_names_every_change_every_clinic_and_the_missing_transl
 ):
     make_clinic("Lakeshore Sports Clinic")
     make_clinic("Harbour Physio")
-    editor.remove_item(draft.id, "signout.bruising", actor=admin)
+    editor.remove_item(draft.id, "signout.pain_during", actor=admin)
     editor.reword_item(draft.id, "signout.bleeding", "Any bleeding at the sites.", actor=admin)
     editor.move_item(draft.id, "timeout.hand_hygiene", "down", actor=admin)
     own = editor.add_own_item(
@@ -176,10 +176,10 @@ def test_the_confirmation_names_every_change_every_clinic_and_the_missing_transl
 
     assert preview.clinics == ["Harbour Physio", "Lakeshore Sports Clinic"]
     assert preview.comparison.added == (own,)
-    assert preview.comparison.removed == ("signout.bruising",)
+    assert preview.comparison.removed == ("signout.pain_during",)
     assert [r[0] for r in preview.comparison.reworded] == ["signout.bleeding"]
     assert "timeout.hand_hygiene" in preview.comparison.moved
-    assert preview.texts["signout.bruising"], "a removed item is named by its words"
+    assert preview.texts["signout.pain_during"], "a removed item is named by its words"
     assert {m.link_id for m in preview.untranslated} == {own, "signout.bleeding"}
 
 
@@ -206,7 +206,7 @@ def test_a_session_on_a_published_edit_asks_the_own_check_and_flags_a_no(
     own = editor.add_own_item(
         draft.id, phase_id="signout", text="Couch wiped down.", reason="Policy 7.", actor=admin
     )
-    editor.remove_item(draft.id, "signout.bruising", actor=admin)
+    editor.remove_item(draft.id, "signout.pain_during", actor=admin)
     risks.publish(draft.id, actor=admin)
     db.session.commit()
     pia = make_user("practitioner", clinic=make_clinic("Harbour Physio"), name="Pia Physio")
@@ -228,21 +228,21 @@ def test_an_imported_draft_gains_a_register_item_it_lacked_with_its_sources(curr
         "## Risks\n- Bleeding at the needle sites.\n", actor=admin
     )
     db.session.commit()
-    assert "signout.bruising" not in editing.link_ids(draft.definition)
+    assert "signout.pain_during" not in editing.link_ids(draft.definition)
     view = editor.editor_view(draft.id)
-    assert "signout.bruising" in [link_id for link_id, *_ in view.catalogue]
+    assert "signout.pain_during" in [link_id for link_id, *_ in view.catalogue]
 
-    editor.add_from_register(draft.id, "signout.bruising", actor=admin)
+    editor.add_from_register(draft.id, "signout.pain_during", actor=admin)
     db.session.commit()
 
-    added = item(stored(draft.id), "signout.bruising")
+    added = item(stored(draft.id), "signout.pain_during")
     assert added["sources"] and added["changes"][0]["action"] == "add"
     [event] = events("template.edit")
     assert event.details == {
         "version": draft.version,
         "change": "add",
-        "linkId": "signout.bruising",
+        "linkId": "signout.pain_during",
     }
-    assert "signout.bruising" not in [
+    assert "signout.pain_during" not in [
         link_id for link_id, *_ in editor.editor_view(draft.id).catalogue
     ]

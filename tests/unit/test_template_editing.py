@@ -92,17 +92,37 @@ def test_an_item_signing_compares_or_another_item_depends_on_is_protected_outsid
     assert found["signout.needles_used"] == "counts"
     assert found["signin.consent"] == "stop"
     assert found["signin.anticoagulant"] == "depends"
-    assert "signout.bruising" not in found
+    assert found["signout.bruising"] == "flags"  # a large bruise is a flag a person reads
+    assert "signout.pain_during" not in found
     assert signout["items"]
+
+
+def test_a_register_check_that_raises_a_flag_cannot_be_removed_but_an_own_check_can():
+    definition = default()
+
+    with pytest.raises(editing.EditRefused, match="how the clinic hears of that event"):
+        editing.remove_item(definition, "signout.bruising", protected(definition))
+
+    definition, own = editing.add_own_item(
+        definition,
+        phase_id="signout",
+        version=2,
+        text="Couch wiped down.",
+        reason="Clinic policy.",
+        taken=(),
+        change=CHANGE,
+    )
+    edited = editing.remove_item(definition, own, protected(definition))
+    assert own not in editing.link_ids(edited)
 
 
 def test_a_register_item_outside_the_baseline_can_be_removed():
     definition = default()
 
-    edited = editing.remove_item(definition, "signout.bruising", protected(definition))
+    edited = editing.remove_item(definition, "signout.pain_during", protected(definition))
 
-    assert "signout.bruising" not in editing.link_ids(edited)
-    assert "signout.bruising" in editing.link_ids(definition), "the given definition is untouched"
+    assert "signout.pain_during" not in editing.link_ids(edited)
+    assert "signout.pain_during" in editing.link_ids(definition), "the definition given is kept"
     editing.check(edited)
 
 
@@ -331,7 +351,7 @@ def test_a_conditional_item_cannot_move_above_the_question_it_follows():
 
 def test_a_comparison_names_what_is_added_removed_reworded_and_moved():
     current = default()
-    draft = editing.remove_item(current, "signout.bruising", protected(current))
+    draft = editing.remove_item(current, "signout.pain_during", protected(current))
     draft = editing.reword_item(draft, "signout.bleeding", "Any bleeding at the sites.", CHANGE)
     draft = editing.move_item(draft, "timeout.hand_hygiene", "down")
     draft, own = editing.add_own_item(
@@ -347,7 +367,7 @@ def test_a_comparison_names_what_is_added_removed_reworded_and_moved():
     found = editing.compare(current, draft)
 
     assert found.added == (own,)
-    assert found.removed == ("signout.bruising",)
+    assert found.removed == ("signout.pain_during",)
     assert found.reworded == (
         (
             "signout.bleeding",
