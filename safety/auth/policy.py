@@ -29,7 +29,7 @@ from sqlalchemy import ColumnElement, Select, false, select, true
 
 from safety.auth.models import Role
 from safety.checklists.models import Flag, TreatmentSession
-from safety.clinics.models import Patient
+from safety.clinics.models import Clinic, Patient
 from safety.errors import Forbidden
 from safety.incidents.models import Incident
 
@@ -211,6 +211,19 @@ def require(allowed: bool, message: str) -> None:
 
 
 # --- query scopes -----------------------------------------------------------------------------
+
+
+def clinic_scope(user: Actor) -> ColumnElement[bool]:
+    """The clinics whose records a user may read, as a condition on clinics.
+
+    The record filters offer exactly these, so a practitioner is never offered another
+    clinic's name (and an administrator, who reads no records, no clinic at all).
+    """
+    if is_compliance(user):
+        return true()
+    if is_practitioner(user):
+        return Clinic.id == working_clinic_id(user)
+    return false()
 
 
 def session_scope(user: Actor) -> ColumnElement[bool]:

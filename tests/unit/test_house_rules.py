@@ -6,6 +6,9 @@ the source itself so that a copy or a hidden dependency cannot creep back unnoti
   typo in a member fails on import.
 - The integrity package and the checklist use cases import at the top of the file: an import
   inside a function hides a dependency (or a cycle) a reader of the imports would not see.
+- "Which clinics, sessions, patients may this user read" is a scope in auth/policy.py: no
+  other module picks a query condition by a policy answer (`true() if policy.can_review(u)
+  else Clinic.id == ...`) or compares a column with `policy.working_clinic_id(...)` itself.
 - Every feature's rules.py (and the FHIR mapping, the rules of that folder) is pure: neither it
   nor any module of the package it imports reaches Flask or SQLAlchemy, so it is unit-tested
   without an app.
@@ -74,6 +77,43 @@ def roles_required_as_strings(tree: ast.Module) -> list[int]:
         and getattr(node.func, "id", getattr(node.func, "attr", None)) == "role_required"
         and any(is_text(arg) for arg in node.args)
     ]
+
+
+def calls_policy(node: ast.AST, name: str | None = None) -> bool:
+    """Return whether a node calls `policy.<name>` (any name if None) anywhere inside."""
+    return any(
+        isinstance(inner, ast.Call)
+        and isinstance(inner.func, ast.Attribute)
+        and isinstance(inner.func.value, ast.Name)
+        and inner.func.value.id == "policy"
+        and (name is None or inner.func.attr == name)
+        for inner in ast.walk(node)
+    )
+
+
+def is_condition(node: ast.expr) -> bool:
+    """Return whether an expression reads as a query condition (a comparison, true(), false())."""
+    if isinstance(node, ast.Compare):
+        return True
+    return isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("true", "false")
+
+
+def hand_built_scopes(tree: ast.Module) -> list[int]:
+    """Return the line of every query condition chosen or built from a policy answer."""
+
+    def chosen(node: ast.AST) -> bool:
+        return (
+            isinstance(node, ast.IfExp)
+            and calls_policy(node.test)
+            and any(is_condition(branch) for branch in (node.body, node.orelse))
+        )
+
+    def built(node: ast.AST) -> bool:
+        return isinstance(node, ast.Compare) and any(
+            calls_policy(side, "working_clinic_id") for side in (node.left, *node.comparators)
+        )
+
+    return [node.lineno for node in ast.walk(tree) if chosen(node) or built(node)]
 
 
 def module_path(name: str) -> Path | None:
@@ -150,6 +190,14 @@ def test_the_checks_catch_what_they_look_for():
     assert role_string_comparisons(sample) == [4, 4, 5]
     assert roles_required_as_strings(sample) == [6, 7]
     assert imports_inside_functions(sample) == [3]
+    scopes = ast.parse(
+        "def f(actor):\n"
+        "    a = true() if policy.can_review(actor) else Clinic.id == 1\n"
+        "    b = Clinic.id == policy.working_clinic_id(actor)\n"
+        "    c = db.scalar(q) if policy.is_practitioner(actor) else None\n"
+        "    return a, b, c, policy.clinic_scope(actor), 1 if actor else 2\n"
+    )
+    assert hand_built_scopes(scopes) == [2, 3]
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=relative)
@@ -160,6 +208,13 @@ def test_no_module_compares_a_role_with_a_string(path):
 @pytest.mark.parametrize("path", SOURCES, ids=relative)
 def test_every_view_names_its_roles_as_role_members(path):
     assert roles_required_as_strings(parsed(path)) == [], relative(path)
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in SOURCES if p != PACKAGE / "auth" / "policy.py"], ids=relative
+)
+def test_no_module_outside_the_policy_builds_a_scope_by_hand(path):
+    assert hand_built_scopes(parsed(path)) == [], relative(path)
 
 
 def test_the_purity_check_follows_imports_through_the_package():
