@@ -491,6 +491,9 @@ FILTERS = {
     #: "Called the patient": what a practitioner recorded doing, from its stored code.
     "handled_action": lambda code: gettext(followup_rules.HANDLED_ACTIONS.get(code, code)),
     "escalation": lambda level: gettext(followup_rules.LEVEL_LABELS.get(level, level)),
+    #: The severity of the flag an answer's escalation raised ("critical" for an emergency),
+    #: or None for no escalation: pages colour an answer as its flag, from the one mapping.
+    "escalation_severity": lambda level: followup_rules.SEVERITY.get(level),
     "patient_answers": lambda answers: followup_rules.answer_lines(
         answers, followup_texts.for_language(i18n.current_language()), translated
     ),

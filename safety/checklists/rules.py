@@ -74,7 +74,7 @@ class FlagSpec:
     """A flag a signed record raises for compliance."""
 
     kind: str
-    severity: str
+    severity: Severity
     link_id: str | None
     message: str
 
@@ -392,7 +392,7 @@ def flags_for(template: Template, answers: Mapping[str, Any]) -> list[FlagSpec]:
     flags: list[FlagSpec] = [
         FlagSpec(
             "count_discrepancy",
-            "critical",
+            Severity.CRITICAL,
             "signout.count_discrepancy",
             f"Needle counts do not reconcile: {mismatch.text}.",
         )
@@ -403,7 +403,7 @@ def flags_for(template: Template, answers: Mapping[str, Any]) -> list[FlagSpec]:
         if not is_unexpected(item, value):
             continue
         if item.type in {"choice", "multichoice"} and (chosen := _flagged(item, value)):
-            worst = min((o.flag for o in chosen), key=SEVERITIES.index)
+            worst = Severity(min((o.flag for o in chosen), key=SEVERITIES.index))
             flags.append(
                 FlagSpec(
                     item.flag_kind or "deviation",
@@ -414,7 +414,12 @@ def flags_for(template: Template, answers: Mapping[str, Any]) -> list[FlagSpec]:
             )
         else:
             flags.append(
-                FlagSpec("deviation", "high", item.link_id, f"{item.text} Answered: {_say(value)}.")
+                FlagSpec(
+                    "deviation",
+                    Severity.HIGH,
+                    item.link_id,
+                    f"{item.text} Answered: {_say(value)}.",
+                )
             )
     flags.sort(key=lambda f: SEVERITIES.index(f.severity))
     return flags

@@ -9,6 +9,8 @@ the source itself so that a copy or a hidden dependency cannot creep back unnoti
 - "Which clinics, sessions, patients may this user read" is a scope in auth/policy.py: no
   other module picks a query condition by a policy answer (`true() if policy.can_review(u)
   else Clinic.id == ...`) or compares a column with `policy.working_clinic_id(...)` itself.
+- A flag's severity and status are `Severity` and `FlagStatus` members (checklists/rules.py)
+  wherever code writes one: no module spells "critical" or "resolved" again.
 - Every feature's rules.py (and the FHIR mapping, the rules of that folder) is pure: neither it
   nor any module of the package it imports reaches Flask or SQLAlchemy, so it is unit-tested
   without an app.
@@ -22,6 +24,7 @@ from pathlib import Path
 import pytest
 
 import safety
+from safety.checklists.rules import FlagStatus, Severity
 
 PACKAGE = Path(safety.__file__).parent
 SOURCES = sorted(PACKAGE.rglob("*.py"))
@@ -114,6 +117,21 @@ def hand_built_scopes(tree: ast.Module) -> list[int]:
         )
 
     return [node.lineno for node in ast.walk(tree) if chosen(node) or built(node)]
+
+
+#: The flag words an enum spells once; "open" is left out, a word too common to mean a status.
+FLAG_WORDS = {*Severity, *FlagStatus} - {FlagStatus.OPEN}
+ENUMS_HOME = PACKAGE / "checklists" / "rules.py"
+
+
+def flag_words_spelled(tree: ast.Module) -> list[int]:
+    """Return the line of every string literal that is a flag's severity or status."""
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        if node.value in FLAG_WORDS
+    ]
 
 
 def module_path(name: str) -> Path | None:
@@ -215,6 +233,18 @@ def test_every_view_names_its_roles_as_role_members(path):
 )
 def test_no_module_outside_the_policy_builds_a_scope_by_hand(path):
     assert hand_built_scopes(parsed(path)) == [], relative(path)
+
+
+def test_the_flag_word_check_finds_a_severity_spelled_as_a_string():
+    sample = ast.parse('SEVERITY = {"emergency": "critical"}\nx = Severity.HIGH\n"Resolved"\n')
+
+    assert flag_words_spelled(sample) == [1]
+    assert flag_words_spelled(parsed(ENUMS_HOME)) != []
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if p != ENUMS_HOME], ids=relative)
+def test_severities_and_flag_statuses_are_written_as_their_enums(path):
+    assert flag_words_spelled(parsed(path)) == [], relative(path)
 
 
 def test_the_purity_check_follows_imports_through_the_package():
