@@ -11,6 +11,8 @@ the source itself so that a copy or a hidden dependency cannot creep back unnoti
   else Clinic.id == ...`) or compares a column with `policy.working_clinic_id(...)` itself.
 - A flag's severity and status are `Severity` and `FlagStatus` members (checklists/rules.py)
   wherever code writes one: no module spells "critical" or "resolved" again.
+- A role's name ("Compliance officer", "a compliance officer") is written once, on the
+  `Role` enum (auth/models.py): the administration pages and the invitation mail read it there.
 - Every feature's rules.py (and the FHIR mapping, the rules of that folder) is pure: neither it
   nor any module of the package it imports reaches Flask or SQLAlchemy, so it is unit-tested
   without an app.
@@ -24,6 +26,7 @@ from pathlib import Path
 import pytest
 
 import safety
+from safety.auth.models import Role
 from safety.checklists.rules import FlagStatus, Severity
 
 PACKAGE = Path(safety.__file__).parent
@@ -131,6 +134,23 @@ def flag_words_spelled(tree: ast.Module) -> list[int]:
         for node in ast.walk(tree)
         if isinstance(node, ast.Constant) and isinstance(node.value, str)
         if node.value in FLAG_WORDS
+    ]
+
+
+#: Each role's names, which only the Role enum's module spells.
+ROLE_NAMES = {role.label for role in Role} | {role.noun for role in Role}
+ROLES_HOME = PACKAGE / "auth" / "models.py"
+#: The same words meaning something else: the CSV's column names a person, not a role.
+ROLE_NAMES_ELSEWHERE = {("safety/review/rules/export.py", "Practitioner")}
+
+
+def role_names_spelled(path: Path) -> list[int]:
+    """Return the line of every string literal that is a role's name."""
+    return [
+        node.lineno
+        for node in ast.walk(parsed(path))
+        if isinstance(node, ast.Constant) and node.value in ROLE_NAMES
+        if (relative(path), node.value) not in ROLE_NAMES_ELSEWHERE
     ]
 
 
@@ -245,6 +265,17 @@ def test_the_flag_word_check_finds_a_severity_spelled_as_a_string():
 @pytest.mark.parametrize("path", [p for p in SOURCES if p != ENUMS_HOME], ids=relative)
 def test_severities_and_flag_statuses_are_written_as_their_enums(path):
     assert flag_words_spelled(parsed(path)) == [], relative(path)
+
+
+def test_every_role_has_its_names_beside_it():
+    assert {role: role.noun for role in Role}[Role.ADMIN] == "an administrator"
+    assert all(role.label and role.noun for role in Role)
+    assert role_names_spelled(ROLES_HOME) != []
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if p != ROLES_HOME], ids=relative)
+def test_a_roles_name_is_written_only_beside_the_role(path):
+    assert role_names_spelled(path) == [], relative(path)
 
 
 def test_the_purity_check_follows_imports_through_the_package():
