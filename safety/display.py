@@ -475,6 +475,16 @@ def code_list(values: list[str]) -> Markup:
     )
 
 
+def followup_unavailable(patient: Any, channel: str) -> str:
+    """Why the sign-out page disables a follow-up channel for this patient ("" when it may be
+    chosen): the same rule the server applies when the form is saved."""
+    refusal = followup_rules.channel_refusal(channel, followup_rules.Reach.of(patient))
+    if refusal is None:
+        return ""
+    missing = (followup_rules.NO_EMAIL, followup_rules.NO_PHONE)
+    return gettext("(none on file)") if refusal in missing else gettext("(not agreed)")
+
+
 FILTERS = {
     #: A word written in English in the rules (marked with N_), in the reader's language.
     "tr": translated,
@@ -521,6 +531,7 @@ GLOBALS = {
     "because": because,
     "only_when": only_when,
     "followup_preview": followup_preview,
+    "followup_unavailable": followup_unavailable,
     "patient_text": patient_text,
     "patient_texts": followup_texts,
     "age_text": age_text,

@@ -119,6 +119,8 @@
       fill(target, button.dataset.lot, false);
       fill(partOf(target, "expiry"), button.dataset.expiry, false);
       fill(partOf(target, "gtin"), button.dataset.gtin, false);
+      var fold = target.closest("details");
+      if (fold) fold.open = true;  // a further pack's row is folded until it is used
       target.focus();
     });
   }

@@ -23,7 +23,7 @@ from safety.admin.forms import (
     UserCreateForm,
 )
 from safety.auth import clinics as auth_clinics
-from safety.auth import invitations, second_factor
+from safety.auth import invitations, policy, second_factor
 from safety.auth import services as auth
 from safety.auth.models import ROLE_LABELS, Role
 from safety.auth.policy import role_required
@@ -56,10 +56,13 @@ ROLE_CHANGED = {
 
 @bp.context_processor
 def _admin_globals():
+    admin = current_user.is_authenticated and policy.is_admin(current_user)
     return {
         "role_labels": ROLE_LABELS,
         "hour_label": rules.hour_label,
         "country_name": country_name,
+        #: Times on these pages read in this zone, with the staff pages' `local_time` filter.
+        "admin_zone": services.reading_zone(current_user) if admin else "UTC",
     }
 
 

@@ -269,6 +269,7 @@ def _phase_page(found, state, phase_id, form, values, refused, opened_entry, cha
         message=refused.message if refused else None,
         expired_pack=_(rules.EXPIRED_PACK),
         pack_rows=pack_rules.pack_rows(values),
+        pack_rows_open=pack_rules.more_packs_open(values, refused.errors if refused else {}),
         recent_packs=packs.recent_packs(current_user, session_date=found.session_date)
         if phase_id == "timeout"
         else [],

@@ -1,6 +1,6 @@
 """Session checklist use cases: start, submit a phase, sign; all scoped to the acting user.
 
-One module of about 560 lines: every use case here loads and scopes the session the same way
+One module of about 575 lines: every use case here loads and scopes the session the same way
 (`_own_open_session`, `progress`) and the signature depends on all of them.
 """
 
@@ -26,6 +26,7 @@ from safety.clinics.models import Patient
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, Forbidden, NotFound, RecordedRefusal
 from safety.extensions import db
+from safety.followup import rules as followup_rules
 from safety.followup.schedule import schedule_for_signed_session
 from safety.hashing import hashed_time, sha256_hex
 from safety.ids import is_id
@@ -199,6 +200,7 @@ def start_session_for_new_patient(
     phone: str | None,
     is_followup_consent: bool,
     language: str = "en",
+    birth_date: str | None = None,
     now: datetime | None = None,
 ) -> TreatmentSession:
     """Register a patient at the practitioner's clinic and start their session at once."""
@@ -210,6 +212,7 @@ def start_session_for_new_patient(
         phone=phone,
         is_followup_consent=is_followup_consent,
         language=language,
+        birth_date=birth_date,
         now=now,
     )
     return start_session(actor, patient_id=patient.id, now=now)
@@ -275,6 +278,14 @@ def submit_phase(
             earlier_answers=others,
             session_date=session.session_date,
         )
+        # The page disables a channel the patient cannot receive; a crafted form is refused
+        # here the same way, so the record never names a follow-up that will not be sent.
+        channel = read.answers.get(followup_rules.CHANNEL_ITEM)
+        refusal = channel in followup_rules.CHANNEL_LABELS and followup_rules.channel_refusal(
+            channel, followup_rules.Reach.of(session.patient)
+        )
+        if refusal:
+            errors = {**errors, followup_rules.CHANNEL_ITEM: refusal}
         answers = rules.applicable_answers(state.template, {**others, **read.answers})
     if entered is not None:
         errors = {**entered.errors, **errors}  # the checklist item speaks first

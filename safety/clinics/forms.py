@@ -10,6 +10,8 @@ class PatientForm(FlaskForm):
     family_name = StringField("Last name", validators=[Length(max=100)])
     email = StringField("Email", validators=[Optional(), Length(max=254)])
     phone = StringField("Mobile phone", validators=[Optional(), Length(max=32)])
+    #: As a date input sends it (YYYY-MM-DD); the service reads and checks it.
+    birth_date = StringField("Date of birth", validators=[Optional(), Length(max=10)])
     #: The patient's language (safety.languages); the service refuses any other value.
     language = StringField("Language for messages", validators=[Length(max=8)])
     is_followup_consent = BooleanField(

@@ -40,6 +40,7 @@ def new_patient():
                 phone=form.phone.data,
                 is_followup_consent=form.is_followup_consent.data,
                 language=form.language.data or current_user.language,
+                birth_date=form.birth_date.data,
             )
         )
         if isinstance(session, Refused):
@@ -59,6 +60,8 @@ def edit_patient(patient_id: int):
     """Correct a patient's name, contact details, consent to follow-up or language."""
     patient = clinics.get_patient(current_user, patient_id)
     form = PatientForm(obj=None if request.method == "POST" else patient)
+    if request.method != "POST" and patient.birth_date:
+        form.birth_date.data = patient.birth_date.isoformat()
     errors: dict[str, str] = {}
     if form.validate_on_submit():
         result = run_use_case(
@@ -71,6 +74,7 @@ def edit_patient(patient_id: int):
                 phone=form.phone.data,
                 is_followup_consent=form.is_followup_consent.data,
                 language=form.language.data or "",
+                birth_date=form.birth_date.data,
             )
         )
         if isinstance(result, Refused):

@@ -7,10 +7,12 @@ escalated answer that nobody acknowledged goes to the clinic's duty address (DES
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from importlib import resources
 from zoneinfo import ZoneInfo
+
+from safety.languages import N_
 
 #: Countries a clinic can be in (ISO 3166-1 alpha-2), with the emergency number patients
 #: call there. 999 UK; 911 Canada and US; 112 across the EU (and in Ireland beside 999);
@@ -127,3 +129,26 @@ def add_working_hours(
         following = day + timedelta(days=1)
         local = datetime(following.year, following.month, following.day, tzinfo=zone)
     raise ValueError("no working time within a year: check the clinic's working days")
+
+
+#: The earliest date of birth taken: anything before is a typing slip, not a patient.
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
+BIRTH_DATE_REFUSAL = N_("Enter the date of birth as a past date, like 1980-03-14.")
+
+
+def birth_date(text: str | None, today: date) -> date | None:
+    """Read an optional date of birth as a date input sends it (YYYY-MM-DD).
+
+    Raise ValueError for text that is not such a date, or one in the future or before 1900:
+    the picker shows it to tell two patients of one name apart, so a wrong one misleads.
+    """
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        value = date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        value = None
+    if value is None or not EARLIEST_BIRTH_DATE <= value <= today:
+        raise ValueError(BIRTH_DATE_REFUSAL)
+    return value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -43,11 +43,16 @@ def add_patient(
     phone: str | None,
     is_followup_consent: bool,
     language: str = languages.DEFAULT,
+    birth_date: str | None = None,
     now: datetime | None = None,
 ) -> Patient:
-    """Register a patient at the practitioner's clinic, written to in `language`."""
+    """Register a patient at the practitioner's clinic, written to in `language`.
+
+    `birth_date` is optional text as a date input sends it (YYYY-MM-DD).
+    """
     if not policy.can_add_patient(actor):
         raise NotFound()
+    now = now or utcnow()
     fields = _patient_fields(
         given_name,
         family_name,
@@ -56,12 +61,14 @@ def add_patient(
         is_followup_consent,
         language,
         N_("The patient was not added."),
+        birth_date=birth_date,
+        today=_clinic_today(actor, now),
     )
     patient = Patient(
         clinic_id=policy.working_clinic_id(actor),
         **fields,
         created_by_id=actor.id,
-        created_dt=now or utcnow(),
+        created_dt=now,
     )
     db.session.add(patient)
     db.session.flush()
@@ -83,6 +90,9 @@ def _patient_fields(
     is_followup_consent: bool,
     language: str,
     refusal: str,
+    *,
+    birth_date: str | None,
+    today: date,
 ) -> dict:
     """A patient's details cleaned, or a DomainError naming each field to correct."""
     given_name, family_name = given_name.strip(), family_name.strip()
@@ -101,6 +111,11 @@ def _patient_fields(
         errors["language"] = N_("Choose the language the patient reads.")
     if is_followup_consent and not (email or phone):
         errors["email"] = N_("Follow-up needs an email address or a phone number.")
+    born = None
+    try:
+        born = rules.birth_date(birth_date, today)
+    except ValueError as exc:
+        errors["birth_date"] = str(exc)
     if errors:
         raise DomainError(refusal, errors)
     return {
@@ -110,6 +125,7 @@ def _patient_fields(
         "phone": phone,
         "is_followup_consent": bool(is_followup_consent),
         "language": language,
+        "birth_date": born,
     }
 
 
@@ -123,6 +139,7 @@ def update_patient(
     phone: str | None,
     is_followup_consent: bool,
     language: str,
+    birth_date: str | None = None,
     now: datetime | None = None,
 ) -> list[str]:
     """Correct a patient's details (name, contact, consent to follow-up, language); returns
@@ -140,6 +157,8 @@ def update_patient(
         is_followup_consent,
         language,
         N_("The patient's details were not saved."),
+        birth_date=birth_date,
+        today=_clinic_today(actor, now or utcnow()),
     )
     changed = [name for name, value in fields.items() if getattr(patient, name) != value]
     if not changed:
@@ -154,6 +173,11 @@ def update_patient(
         details["language"] = fields["language"]
     audit.record("patient.update", actor=actor, obj=patient, details=details, now=now)
     return changed
+
+
+def _clinic_today(actor: User, now: datetime) -> date:
+    """Today where the patient is seen: a birth date is never later than that."""
+    return now.astimezone(actor.clinic.zone).date() if actor.clinic else now.date()
 
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")

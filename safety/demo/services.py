@@ -127,9 +127,10 @@ def seed(*, now: datetime | None = None, rng: random.Random | None = None) -> in
                 phone=None,
                 is_followup_consent=given != "Noah",  # one patient said no to messages
                 language=language,
+                birth_date=_birth_date(index * 5 + n),
                 now=history_start,
             )
-            for given, family, language in PATIENTS[index * 5 : index * 5 + 5]
+            for n, (given, family, language) in enumerate(PATIENTS[index * 5 : index * 5 + 5])
         ]
         teams.append((practitioner, patients, ZoneInfo(zone), index == 0))
     signed = 0
@@ -165,6 +166,12 @@ def seed(*, now: datetime | None = None, rng: random.Random | None = None) -> in
     auth.set_clinic_lead(lead.id, is_lead=True, actor=None, now=history_start)
     _incidents(riverside, lakeshore, now)
     return signed
+
+
+def _birth_date(n: int) -> str:
+    """A fixed, plausible date of birth for the n-th demo patient (no random draw: the demo's
+    random history stays as it was)."""
+    return date(1952 + (n * 11) % 48, 1 + (n * 5) % 12, 1 + (n * 7) % 28).isoformat()
 
 
 def _email(given: str, family: str) -> str:

@@ -81,6 +81,56 @@ _STATUS_LABELS = {
 
 #: How a follow-up reaches the patient, as staff read it.
 CHANNEL_LABELS = {"email": N_("email"), "sms": N_("text message")}
+#: The sign-out answer that names a channel: any other answer ("declined") sends nothing.
+CHANNEL_ITEM = "signout.followup"
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What the patient's record says about reaching them: read once, judged here."""
+
+    is_consent: bool
+    is_opted_out: bool
+    email: str | None
+    phone: str | None
+
+    @classmethod
+    def of(cls, patient: Any) -> Reach:
+        """Read a patient record (anything with the Patient's contact attributes)."""
+        return cls(
+            is_consent=bool(patient.is_followup_consent),
+            is_opted_out=patient.opted_out_dt is not None,
+            email=patient.email,
+            phone=patient.phone,
+        )
+
+
+#: Why a channel cannot be chosen, as the practitioner reads it beside the follow-up item.
+OPTED_OUT = N_("The patient stopped follow-up messages: choose Declined.")
+NO_CONSENT = N_("The patient has not agreed to follow-up messages: choose Declined.")
+NO_EMAIL = N_("The patient has no email address on file: choose a text message or Declined.")
+NO_PHONE = N_("The patient has no mobile number on file: choose email or Declined.")
+
+
+def channel_refusal(channel: Any, reach: Reach) -> str | None:
+    """Say why the patient cannot receive follow-ups by `channel`; None when they can.
+
+    The sign-out page disables such a channel, but the page is only the browser's: the
+    server asks this too, so a crafted or stale form cannot record a follow-up that signing
+    would then silently not send. An answer that is not a channel needs nothing.
+    """
+    if channel not in CHANNEL_LABELS:
+        return None
+    if reach.is_opted_out:
+        return OPTED_OUT
+    if not reach.is_consent:
+        return NO_CONSENT
+    if channel == "email" and not reach.email:
+        return NO_EMAIL
+    if channel == "sms" and not reach.phone:
+        return NO_PHONE
+    return None
+
 
 EMERGENCY, SAME_DAY, REVIEW, NONE = "emergency", "same_day", "review", "none"
 #: Escalation levels, most urgent first.

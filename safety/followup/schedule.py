@@ -26,11 +26,11 @@ def schedule_for_signed_session(session: TreatmentSession, *, now: datetime) -> 
     not opted out.
     """
     patient: Patient = session.patient
-    channel = (session.answers or {}).get("signout.followup")
-    if channel not in {"email", "sms"} or not patient.is_followup_consent:
-        return []
-    if patient.opted_out_dt is not None or not (
-        patient.email if channel == "email" else patient.phone
+    channel = (session.answers or {}).get(rules.CHANNEL_ITEM)
+    # Sign out refuses an unreachable channel, but consent or contacts may change before
+    # signing: then nothing is sent, as the patient's record now says.
+    if channel not in rules.CHANNEL_LABELS or rules.channel_refusal(
+        channel, rules.Reach.of(patient)
     ):
         return []
     zone = session.clinic.zone

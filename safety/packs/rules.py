@@ -372,6 +372,15 @@ def pack_rows(values: Mapping[str, Any]) -> list[int]:
     return list(range(2, min(MAX_PACKS, last + SPARE_ROWS) + 1))
 
 
+def more_packs_open(values: Mapping[str, Any], errors: Mapping[str, Any]) -> bool:
+    """Whether the folded "more packs" rows start open: when any of them holds a value or a
+    refusal, so nothing entered or to correct is hidden behind the fold."""
+    further = {
+        pack_field(n, part) for n in range(2, MAX_PACKS + 1) for part in ("lot", "expiry", "gtin")
+    }
+    return any(values.get(name) for name in further) or any(name in further for name in errors)
+
+
 def packs_of(answers: Mapping[str, Any]) -> list[dict[str, str]]:
     """Return the packs a set of answers records, for records from before `timeout.packs`
     too: then the first pack is the lot and expiry items."""

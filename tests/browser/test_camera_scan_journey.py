@@ -119,7 +119,8 @@ def test_a_pack_scanned_with_the_camera_fills_lot_expiry_and_gtin(
     page.goto(f"/sessions/{session.id}/phase/timeout")
     for name, value in TIME_OUT.items():
         page.locator(f'label.choice:has(input[name="{name}"][value="{value}"])').tap()
-    # One button per lot field: the first pack's and each further pack row's.
+    # One button per lot field: the first pack's and each further pack row's (unfolded).
+    page.get_by_text("More packs opened for this session").tap()
     lot_fields = page.locator("input[data-scan]").count()
     assert lot_fields > 1
     expect(scan_buttons(page)).to_have_count(lot_fields)
@@ -180,6 +181,7 @@ def test_a_camera_that_cannot_start_says_so_and_the_lot_is_typed(journey, time_o
     session, open_in = time_out_page
     page = open_in(journey)
     page.goto(f"/sessions/{session.id}/phase/timeout")
+    page.get_by_text("More packs opened for this session").click()
     page.get_by_role("button", name="Scan with camera for Pack 2 lot").click()
 
     dialog = page.get_by_role("dialog", name="Scan the pack's barcode")

@@ -77,7 +77,10 @@ def test_a_scanned_pack_fills_lot_expiry_and_gtin_and_an_expired_one_is_refused_
     assert not timeout_saved(session.id)  # the scanner's Enter did not save the phase
     journey.check(page, "scanned-pack")
 
-    # A second pack, out of date: refused beside its expiry the moment it is scanned.
+    # A second pack, out of date: refused beside its expiry the moment it is scanned. Its row
+    # is folded until the practitioner opens "More packs" (most sessions open one pack).
+    expect(field(page, "timeout.pack2.lot")).to_be_hidden()
+    page.get_by_text("More packs opened for this session").tap()
     scan(page, "timeout.pack2.lot", f"]d201{GTIN}17010131" + "10OLD-1", "21S1")
     expect(field(page, "timeout.pack2.expiry")).to_have_value("2001-01-31")
     refusal = page.locator('[id="timeout.pack2.expiry-live"]')

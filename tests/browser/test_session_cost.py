@@ -74,10 +74,15 @@ SIGN_OUT = {
 #: the focused lot field, and Sign out saves and signs in one tap. What remains is one tap per
 #: question (30), which this test keeps: the checklist is a challenge-response, and an "all as
 #: expected" shortcut would let a practitioner confirm what they never checked. Issue 17's target
-#: of 15 taps and 3 pages is therefore not met; see the closing note.
+#: of 15 taps is therefore not met; see the closing note.
+#: Then (branch tablet): Time out saves in place (static/phase-save.js), so Sign out needs no
+#: page load of its own: 3 loads (Sign in, Time out, the signed record), the target. The server
+#: round trips are the same four saves; Sign in to Time out stays a load because the camera
+#: scan's permissions come with Time out's own page.
 MAX_TAPS = 35
 MAX_TYPED = 4  # the four needle counts (each can also be set with its - and + buttons)
-MAX_PAGE_LOADS = 4
+MAX_PAGE_LOADS = 3
+MAX_TIME_OUT_HEIGHT = 2_600
 
 
 @dataclass
@@ -115,6 +120,10 @@ class Practitioner:
 
     def measure(self, step: str) -> None:
         self.page.wait_for_load_state("load")
+        if self.page.locator("form.checklist").count():
+            # A phase shown in place has no load to wait for: wait for its script to have run
+            # (it folds the items that do not apply), as a load waits for deferred scripts.
+            expect(self.page.locator("#answered-count")).to_be_visible()
         height = self.page.evaluate("document.documentElement.scrollHeight")
         screen = self.page.viewport_size["height"]
         self.cost.pages.append({"step": step, "height": height, "screen": screen})
@@ -233,3 +242,6 @@ def test_a_clean_session_for_a_known_patient_costs_few_taps_and_page_loads(
     # No phase page needs more than about three screens of a portrait tablet (before: four).
     phases = [p for p in hand.cost.pages if p["step"] in ("sign-in", "time-out", "sign-out")]
     assert all(p["height"] <= 3 * p["screen"] + 300 for p in phases), figures
+    # Time out folds the further pack rows most sessions never use (3,236 px before, 2,400 after).
+    [time_out] = [p for p in phases if p["step"] == "time-out"]
+    assert time_out["height"] <= MAX_TIME_OUT_HEIGHT, figures

@@ -1030,3 +1030,22 @@ def test_another_administrators_changes_are_visible_in_the_activity_list(
     assert "Bea Backup" in rows[1] and "Clinic created" in rows[1]
     user_page = text_of(admin_client.get(f"/admin/users/{practitioner_id}"))
     assert "Role changed: practitioner → compliance" in user_page
+
+
+def test_admin_pages_show_readable_times_in_the_clinics_zone_not_utc_strings(
+    admin_client, admin, make_clinic
+):
+    toronto = make_clinic("Lakeshore Sports", timezone="America/Toronto")
+    clinic_id = toronto.id
+    post_form(admin_client, f"/admin/clinics/{clinic_id}", {**VALID_CLINIC, "name": "Lakeshore"})
+    [event] = events("clinic.update")
+    local = event.created_dt.astimezone(toronto.zone).strftime("%d %b %Y, %H:%M %Z")
+
+    for address in ("/admin/activity", f"/admin/clinics/{clinic_id}", f"/admin/users/{admin.id}"):
+        page = text_of(admin_client.get(address))
+        assert "When (UTC)" not in page, address
+        assert not re.search(r"\d\d:\d\d(:\d\d)? UTC", page), address
+        assert not re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", page), address
+    # The only clinic is in Toronto: the administrator reads its times there.
+    assert local in text_of(admin_client.get("/admin/activity"))
+    assert local in text_of(admin_client.get(f"/admin/clinics/{clinic_id}"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 
 import pytest
 from conftest import CLEAN_PHASES, PASSWORD, login, post_form
@@ -154,6 +155,52 @@ def test_the_start_page_lists_the_clinics_patients_to_choose_from(
         page.get_data(as_text=True),
     )
     assert button is not None
+
+
+def test_the_picker_and_todays_quick_start_tell_two_namesakes_apart_by_date_of_birth(
+    signed_in, practitioner, make_patient, make_session
+):
+    user = db.session.get(User, practitioner.id)
+    born = {}
+    for day in (date(1960, 3, 14), date(1991, 7, 2)):
+        patient_id = make_patient(user, given_name="Sam", family_name="Same").id
+        db.session.get(Patient, patient_id).birth_date = day
+        db.session.commit()
+        born[patient_id] = day.strftime("%d %b %Y")
+        # Seen before: Today offers them as quick starts.
+        make_session(
+            db.session.get(User, practitioner.id), patient=db.session.get(Patient, patient_id)
+        )
+
+    for address in ("/sessions/new", "/sessions/"):
+        page = signed_in.get(address).get_data(as_text=True)
+        for patient_id, shown in born.items():
+            button = re.search(
+                rf'name="patient_id" value="{patient_id}"[^>]*>(.*?)</button>', page, re.S
+            )
+            assert button is not None, address
+            assert f"Born {shown}" in " ".join(button.group(1).split()), address
+        # The date of birth is in the page, never in an address it links or posts to.
+        addresses = re.findall(r'(?:href|action)="([^"]*)"', page)
+        assert not [a for a in addresses if "1960" in a or "1991" in a]
+
+
+def test_a_new_patient_added_with_a_date_of_birth_keeps_it(signed_in):
+    response = post_form(
+        signed_in,
+        "/patients/new",
+        {
+            "given_name": "Nora",
+            "family_name": "New",
+            "birth_date": "1975-11-30",
+            "email": "nora@example.org",
+            "language": "en",
+        },
+    )
+
+    assert response.status_code == 302
+    patient = db.session.scalars(select(Patient).where(Patient.given_name == "Nora")).one()
+    assert patient.birth_date == date(1975, 11, 30)
 
 
 def test_the_picker_puts_the_last_seen_patient_first_and_a_posted_search_filters_it(

@@ -223,6 +223,8 @@ def test_the_template_page_lists_every_source_and_the_follow_up_thresholds(
     assert "Follow-up times and thresholds" in page
     assert "clinic policy, not from a study" in page
     assert "review_soreness_24h" in page
+    # Its publication reads as a date like every other page's, not as a machine's UTC stamp.
+    assert " UTC" not in page and re.search(r"Published \d{2} [A-Z][a-z]{2} \d{4}", page)
 
 
 # --- staff read every answer a patient gave ----------------------------------------------------

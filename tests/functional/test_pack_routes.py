@@ -92,7 +92,21 @@ def test_a_refused_time_out_shows_every_pack_again_and_saves_none(client, starte
     assert found["timeout.pack2.expiry-error"].text.startswith("This pack has expired")
     assert found["timeout.pack3.lot"].attrs["value"] == "C3"
     assert "timeout.pack5.lot" in found  # two spare rows after the last one filled
+    assert "open" in found["more-packs"].attrs  # the refused row is not folded away
     assert packs_of(started) == []
+
+
+def test_the_further_pack_rows_are_folded_on_a_fresh_time_out_and_open_once_one_is_saved(
+    client, started
+):
+    fresh = elements(client.get(f"/sessions/{started}/phase/timeout"))
+    assert fresh["more-packs"].tag == "details" and "open" not in fresh["more-packs"].attrs
+    assert "timeout.pack2.lot" in fresh  # folded, not removed: it works without JavaScript
+
+    timeout(client, started, timeout__pack2__lot="SJ-40812", timeout__pack2__expiry="2028-01-31")
+
+    again = elements(client.get(f"/sessions/{started}/phase/timeout"))
+    assert "open" in again["more-packs"].attrs
 
 
 def test_the_time_out_page_offers_the_clinics_recent_packs_still_in_date(
@@ -202,3 +216,6 @@ def test_the_time_out_page_names_the_scanner_substitutes_for_gs_as_code(client, 
 
     assert "<code>{GS}</code> or <code>|</code>" in page
     assert "&lt;code&gt;" not in page  # the markup is the page's, not text shown to the reader
+    # The two sentences of the hint read as two sentences (a whitespace-trimming comment
+    # between them once joined them: "serial number.Scanners").
+    assert "the serial number. Scanners that cannot send" in page

@@ -81,6 +81,9 @@ def test_withdrawing_consent_is_recorded_as_such(client, clinic_people):
         ({"email": "", "phone": ""}, "Follow-up needs an email address or a phone number."),
         ({"given_name": "  "}, "Enter the patient&#39;s first name."),
         ({"language": "xx"}, "Choose the language the patient reads."),
+        ({"birth_date": "2999-01-01"}, "Enter the date of birth as a past date"),
+        ({"birth_date": "14/03/1980"}, "Enter the date of birth as a past date"),
+        ({"birth_date": "1980-02-30"}, "Enter the date of birth as a past date"),
     ],
 )
 def test_bad_details_are_refused_beside_the_field_and_nothing_changes(
@@ -123,3 +126,18 @@ def test_saving_without_the_csrf_token_changes_nothing(client, clinic_people):
     assert refused.status_code == 400
     db.session.expire_all()
     assert db.session.get(Patient, pat).email == "ada@example.org"
+
+
+def test_a_date_of_birth_is_saved_shown_on_the_form_and_audited_by_name_only(client, clinic_people):
+    ada, _, _, pat = clinic_people
+    login(client, ada)
+
+    post_form(client, f"/patients/{pat}/edit", form(birth_date="1980-03-14"))
+
+    assert str(db.session.get(Patient, pat).birth_date) == "1980-03-14"
+    assert 'value="1980-03-14"' in client.get(f"/patients/{pat}/edit").get_data(as_text=True)
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "patient.update"))
+    assert "birth_date" in event.details["changed"]
+    assert "1980" not in str(event.details)
+    # The patients list tells two patients of one name apart by it too.
+    assert "14 Mar 1980" in client.get("/patients/").get_data(as_text=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import saved
+from conftest import PASSWORD, saved
 from followup_helpers import (
     ALL_PHASES,
     NEAR_LUNG,
@@ -105,28 +105,29 @@ def test_needling_near_the_lung_adds_the_48_hour_chest_check(signed):
 @pytest.mark.parametrize(
     "case", ["declined", "no consent", "opted out", "no email", "sms without a phone"]
 )
-def test_nothing_is_scheduled_for_a_patient_who_cannot_or_will_not_be_contacted(
-    case, signed, practitioner, make_patient
+def test_nothing_is_scheduled_for_a_patient_who_cannot_or_will_not_be_contacted_at_signing(
+    case, make_session, practitioner
 ):
-    overrides = None
-    if case == "declined":
-        patient = make_patient(practitioner)
-        overrides = {"signout.followup": ["declined"]}
-    elif case == "no consent":
-        patient = make_patient(practitioner, consent=False)
+    """Sign out refuses an unreachable channel; a patient's record can still change between
+    Sign out and the signature (consent withdrawn, a contact removed), and then nothing goes."""
+    patient = add_patient(practitioner, email="grace@example.org", phone="+44 7700 900123")
+    channel = {"declined": "declined", "sms without a phone": "sms"}.get(case, "email")
+    session = make_session(
+        practitioner, phases=ALL_PHASES, overrides={"signout.followup": [channel]}, patient=patient
+    )
+    if case == "no consent":
+        patient.is_followup_consent = False
     elif case == "opted out":
-        patient = make_patient(practitioner)
         patient.opted_out_dt = utcnow() - timedelta(days=30)
-        saved(patient)
     elif case == "no email":
-        patient = add_patient(practitioner, email=None, phone="+44 7700 900123")
-    else:
-        patient = add_patient(practitioner, email="grace@example.org", phone=None)
-        overrides = {"signout.followup": ["sms"]}
+        patient.email = None
+    elif case == "sms without a phone":
+        patient.phone = None
+    saved(patient)
 
-    session = signed(overrides=overrides, patient=patient)
+    checklists.sign_session(practitioner, session.id, PASSWORD)
 
-    assert session.signed_dt is not None
+    assert db.session.get(TreatmentSession, session.id).signed_dt is not None
     assert followups_of(session.id) == []
     assert count(OutboxMessage) == 0
 

@@ -471,3 +471,31 @@ def test_each_enum_names_exactly_the_values_its_column_accepts(model, column, en
     checks = (str(c.sqltext) for c in model.__table__.constraints if hasattr(c, "sqltext"))
     [accepted] = [m.group(1) for t in checks if (m := re.fullmatch(rf"{column} IN \((.*)\)", t))]
     assert [v.strip(" '") for v in accepted.split(",")] == [e.value for e in enum]
+
+
+# --- which channel the patient can receive ---------------------------------------------------
+
+REACHABLE = rules.Reach(is_consent=True, is_opted_out=False, email="a@example.org", phone="+1 555")
+
+
+@pytest.mark.parametrize(
+    ("reach", "channel", "refusal"),
+    [
+        (REACHABLE, "email", None),
+        (REACHABLE, "sms", None),
+        (rules.Reach(False, False, "a@example.org", "+1 555"), "email", rules.NO_CONSENT),
+        (rules.Reach(True, True, "a@example.org", "+1 555"), "sms", rules.OPTED_OUT),
+        (rules.Reach(True, False, None, "+1 555"), "email", rules.NO_EMAIL),
+        (rules.Reach(True, False, "a@example.org", ""), "sms", rules.NO_PHONE),
+    ],
+)
+def test_a_follow_up_channel_the_patient_cannot_receive_is_refused_with_its_reason(
+    reach, channel, refusal
+):
+    assert rules.channel_refusal(channel, reach) == refusal
+
+
+def test_declining_follow_up_needs_neither_consent_nor_contact_details():
+    nobody = rules.Reach(is_consent=False, is_opted_out=True, email=None, phone=None)
+    assert rules.channel_refusal("declined", nobody) is None
+    assert rules.channel_refusal(None, nobody) is None

@@ -1,0 +1,31 @@
+"""Clinic rules read without an app: a patient's optional date of birth."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from safety.clinics import rules
+
+TODAY = date(2026, 12, 6)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", None),
+        (None, None),
+        ("  ", None),
+        ("1980-03-14", date(1980, 3, 14)),
+        ("2026-12-06", TODAY),
+    ],
+)
+def test_a_date_of_birth_is_optional_and_read_as_a_date_input_sends_it(text, expected):
+    assert rules.birth_date(text, TODAY) == expected
+
+
+@pytest.mark.parametrize("text", ["2026-12-07", "1899-12-31", "14/03/1980", "1980-02-30", "1980"])
+def test_a_date_of_birth_in_the_future_before_1900_or_not_a_date_is_refused(text):
+    with pytest.raises(ValueError, match="past date"):
+        rules.birth_date(text, TODAY)
