@@ -169,6 +169,10 @@ def _user_page(user_id: int, *, role_form=None, errors=None, status: int = 200):
     return render_template(
         "admin/user.html",
         user=user,
+        # The page says what the policy allows; it never compares ids or roles itself.
+        is_own_account=policy.is_own_account(current_user, user),
+        can_deactivate=policy.can_deactivate(current_user, user),
+        works_at_clinics=policy.is_practitioner(user),
         is_locked=services.user_is_locked(user),
         throttles=auth.active_throttles(user),
         recovery_codes_left=second_factor.recovery_codes_left(user),

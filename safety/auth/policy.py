@@ -151,6 +151,23 @@ def can_administer(user: Actor | None) -> bool:
     return is_admin(user)
 
 
+def is_own_account(user: Actor | None, account: Actor) -> bool:
+    """Return whether the account shown or changed is the acting user's own."""
+    return user is not None and account.id == user.id
+
+
+def can_deactivate(user: Actor | None, account: Actor) -> bool:
+    """An administrator deactivates other accounts, never their own: a slip must not lock the
+    last administrator out (another administrator can do it)."""
+    return not is_own_account(user, account)
+
+
+def can_change_role_to(user: Actor | None, account: Actor, role: str) -> bool:
+    """An administrator cannot remove their own administrator role, for the same reason they
+    cannot deactivate themselves; another administrator can."""
+    return not is_own_account(user, account) or role == Role.ADMIN
+
+
 class IncidentLike(Protocol):
     clinic_id: int
     kind: str

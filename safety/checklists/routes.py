@@ -50,6 +50,8 @@ def today():
         now=utcnow(),
         sessions=sessions,
         progress={s.id: services.progress(s) for s in sessions},
+        # The sessions this practitioner may still fill in, cancel or sign (policy.can_fill).
+        fillable={s.id for s in sessions if policy.can_fill(current_user, s)},
     )
 
 
@@ -138,7 +140,7 @@ def _record_page(
         stop=rules.stopped_by(state.template, state.answers),
         cancel_errors=cancel_refused.errors if cancel_refused else {},
         cancel_reason=cancel_reason,
-        can_sign=policy.can_fill(current_user, found),
+        can_fill=policy.can_fill(current_user, found),
         can_add_addendum=policy.can_add_addendum(current_user, found),
         addendum_errors=_prefixed(addendum_refused.errors) if addendum_refused else {},
         addendum_message=addendum_refused.message if addendum_refused else None,
@@ -262,6 +264,7 @@ def _phase_page(found, state, phase_id, form, values, refused, opened_entry, cha
         "checklists/phase.html",
         record=found,
         state=state,
+        can_fill=policy.can_fill(current_user, found),
         phase=state.template.phase(phase_id),
         form=form,
         values=values,

@@ -227,6 +227,10 @@ def test_a_colleague_can_read_a_session_but_not_fill_or_sign_it(client, world):
 
     assert record.status_code == 200
     assert f'action="/sessions/{world.open_a}/sign"' not in record.get_data(as_text=True)
+    assert f'href="/sessions/{world.open_a}/phase/' not in record.get_data(as_text=True)
+    today = client.get("/sessions/").get_data(as_text=True)
+    assert f'href="/sessions/{world.open_a}"' in today
+    assert f'action="/sessions/{world.open_a}/cancel"' not in today
     assert filled.status_code == 403
     assert signed.status_code == 403
     assert count(PhaseEntry) == before

@@ -1179,6 +1179,7 @@ def test_the_today_page_cancels_a_session_started_by_mistake_with_a_reason(
     today = signed_in.get("/sessions/").get_data(as_text=True)
     assert f'action="/sessions/{mistaken}/cancel"' in today
     assert f'action="/sessions/{signed}/cancel"' not in today
+    assert f'href="/sessions/{mistaken}" class="button primary"' in today
 
     response = post_form(
         signed_in, f"/sessions/{mistaken}/cancel", {"reason": "Started for the wrong patient."}

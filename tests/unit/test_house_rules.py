@@ -13,6 +13,8 @@ the source itself so that a copy or a hidden dependency cannot creep back unnoti
   wherever code writes one: no module spells "critical" or "resolved" again.
 - A role's name ("Compliance officer", "a compliance officer") is written once, on the
   `Role` enum (auth/models.py): the administration pages and the invitation mail read it there.
+- Templates ask the access policy, never compare ids or roles themselves (`s.practitioner_id
+  == current_user.id`, `user.role == 'practitioner'`): the route passes the policy's answer.
 - Every feature's rules.py (and the FHIR mapping, the rules of that folder) is pure: neither it
   nor any module of the package it imports reaches Flask or SQLAlchemy, so it is unit-tested
   without an app.
@@ -21,6 +23,7 @@ the source itself so that a copy or a hidden dependency cannot creep back unnoti
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -154,6 +157,20 @@ def role_names_spelled(path: Path) -> list[int]:
     ]
 
 
+TEMPLATES = sorted((PACKAGE.parent / "templates").rglob("*.html"))
+#: An access rule written in a template: an id compared with the signed-in user's, a role
+#: compared with a string.
+ACCESS_IN_TEMPLATE = re.compile(
+    r"[=!]=\s*current_user\.id\b|current_user\.id\s*[=!]=|\.role\s*[=!]="
+)
+
+
+def access_rules_in(path: Path) -> list[int]:
+    """Return the line of every access rule a template writes itself."""
+    lines = path.read_text("utf-8").splitlines()
+    return [number for number, line in enumerate(lines, 1) if ACCESS_IN_TEMPLATE.search(line)]
+
+
 def module_path(name: str) -> Path | None:
     """Return the file of a module of the package, or None for anything else.
 
@@ -276,6 +293,22 @@ def test_every_role_has_its_names_beside_it():
 @pytest.mark.parametrize("path", [p for p in SOURCES if p != ROLES_HOME], ids=relative)
 def test_a_roles_name_is_written_only_beside_the_role(path):
     assert role_names_spelled(path) == [], relative(path)
+
+
+def test_the_template_check_finds_an_access_rule(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text(
+        "{% if s.practitioner_id == current_user.id %}\n{{ current_user.id }}\n"
+        "{% if user.role == 'practitioner' %}\n{% if u.id != current_user.id %}\n"
+    )
+
+    assert access_rules_in(page) == [1, 3, 4]
+    assert len(TEMPLATES) > 20
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(PACKAGE.parent)))
+def test_no_template_writes_an_access_rule_itself(path):
+    assert access_rules_in(path) == [], str(path)
 
 
 def test_the_purity_check_follows_imports_through_the_package():
