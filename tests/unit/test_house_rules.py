@@ -15,6 +15,8 @@ the source itself so that a copy or a hidden dependency cannot creep back unnoti
   `Role` enum (auth/models.py): the administration pages and the invitation mail read it there.
 - Templates ask the access policy, never compare ids or roles themselves (`s.practitioner_id
   == current_user.id`, `user.role == 'practitioner'`): the route passes the policy's answer.
+- A route lets the service decide who may change an object: the checklist's phase view asks
+  no owner predicate itself (the service it calls refuses), it maps the refusal to a page.
 - Every feature's rules.py (and the FHIR mapping, the rules of that folder) is pure: neither it
   nor any module of the package it imports reaches Flask or SQLAlchemy, so it is unit-tested
   without an app.
@@ -171,6 +173,31 @@ def access_rules_in(path: Path) -> list[int]:
     return [number for number, line in enumerate(lines, 1) if ACCESS_IN_TEMPLATE.search(line)]
 
 
+#: Views whose service decides who may act (issue 12: "a route that repeats a service's owner
+#: check"), as (module, function).
+SERVICE_DECIDES = [
+    (PACKAGE / "checklists" / "routes.py", "phase"),
+    (PACKAGE / "checklists" / "routes.py", "_save_phase"),
+]
+
+
+def policy_calls_in(path: Path, function: str) -> list[str]:
+    """Return the policy predicates a module's function calls."""
+    [found] = [
+        node
+        for node in ast.walk(parsed(path))
+        if isinstance(node, ast.FunctionDef) and node.name == function
+    ]
+    return [
+        inner.func.attr
+        for inner in ast.walk(found)
+        if isinstance(inner, ast.Call)
+        and isinstance(inner.func, ast.Attribute)
+        and isinstance(inner.func.value, ast.Name)
+        and inner.func.value.id == "policy"
+    ]
+
+
 def module_path(name: str) -> Path | None:
     """Return the file of a module of the package, or None for anything else.
 
@@ -309,6 +336,15 @@ def test_the_template_check_finds_an_access_rule(tmp_path):
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(PACKAGE.parent)))
 def test_no_template_writes_an_access_rule_itself(path):
     assert access_rules_in(path) == [], str(path)
+
+
+@pytest.mark.parametrize(("path", "function"), SERVICE_DECIDES, ids=lambda v: str(v))
+def test_a_view_whose_service_refuses_asks_no_owner_predicate_itself(path, function):
+    assert policy_calls_in(path, function) == [], f"{relative(path)}: {function}"
+
+
+def test_the_owner_check_search_finds_a_policy_call():
+    assert "can_fill" in policy_calls_in(PACKAGE / "checklists" / "routes.py", "record")
 
 
 def test_the_purity_check_follows_imports_through_the_package():
