@@ -264,6 +264,8 @@ def _save_phase(view: _PhaseView, form: PhaseForm):
 def _phase_page(view: _PhaseView, form: PhaseForm):
     """Render a phase; a first view and every refused save share this one context."""
     found, state, phase_id, refused = view.found, view.state, view.phase_id, view.refused
+    phase = state.template.phase(phase_id)
+    pack_rows = pack_rules.pack_rows(view.values)
     if phase_id == "timeout":
         allow_camera_scan()  # the lot fields' "Scan with camera"
     return render_template(
@@ -271,13 +273,14 @@ def _phase_page(view: _PhaseView, form: PhaseForm):
         record=found,
         state=state,
         can_fill=policy.can_fill(current_user, found),
-        phase=state.template.phase(phase_id),
+        phase=phase,
         form=form,
+        labels=display.error_labels(rules.field_labels(phase, [1, *pack_rows])),
         values=view.values,
         errors=refused.errors if refused else {},
         message=refused.message if refused else None,
         expired_pack=_(rules.EXPIRED_PACK),
-        pack_rows=pack_rules.pack_rows(view.values),
+        pack_rows=pack_rows,
         pack_rows_open=pack_rules.more_packs_open(view.values, refused.errors if refused else {}),
         recent_packs=packs.recent_packs(current_user, session_date=found.session_date)
         if phase_id == "timeout"

@@ -373,6 +373,9 @@ def test_missing_answers_are_explained_beside_their_fields_and_nothing_is_saved(
     assert field_error(page, "soreness") is None
     assert 'value="3" checked' in page.get_data(as_text=True)
     assert "Please answer the questions marked below" in text_of(page)
+    # In English the summary names each question by the staff's few words for it.
+    assert '<a href="#chest">' in page.get_data(as_text=True)
+    assert re.search(r'<a href="#bleeding">Bleeding since leaving — ', page.get_data(as_text=True))
     assert count(PatientResponse) == 0
     assert db.session.get(FollowUp, visit.followup_id).status == "sent"
     assert client.get(visit.path).status_code == 200

@@ -145,8 +145,12 @@ def flag_words_spelled(tree: ast.Module) -> list[int]:
 #: Each role's names, which only the Role enum's module spells.
 ROLE_NAMES = {role.label for role in Role} | {role.noun for role in Role}
 ROLES_HOME = PACKAGE / "auth" / "models.py"
-#: The same words meaning something else: the CSV's column names a person, not a role.
-ROLE_NAMES_ELSEWHERE = {("safety/review/rules/export.py", "Practitioner")}
+#: The same words meaning something else: the CSV's column and the record filter name a
+#: person, not a role.
+ROLE_NAMES_ELSEWHERE = {
+    ("safety/review/rules/export.py", "Practitioner"),
+    ("safety/review/rules/records.py", "Practitioner"),
+}
 
 
 def role_names_spelled(path: Path) -> list[int]:
@@ -345,6 +349,13 @@ def test_a_view_whose_service_refuses_asks_no_owner_predicate_itself(path, funct
 
 def test_the_owner_check_search_finds_a_policy_call():
     assert "can_fill" in policy_calls_in(PACKAGE / "checklists" / "routes.py", "record")
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(PACKAGE.parent)))
+def test_no_template_builds_a_dict_of_labels(path):
+    """Labels live once on the rules objects, said by one display helper (`error_labels`)."""
+    text = path.read_text("utf-8")
+    assert not re.search(r"\{%-?\s*set\s+labels\b|labels\.update\(", text), str(path)
 
 
 def test_the_purity_check_follows_imports_through_the_package():
