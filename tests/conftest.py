@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from app_speedups import TEMPLATES, build_url_builders_once
+from app_speedups import TEMPLATES, build_url_builders_once, parse_url_rules_once
 from databases import (
     ROOT,
     BuiltWorld,
@@ -73,6 +73,7 @@ __all__ = [
 ]
 
 build_url_builders_once()
+parse_url_rules_once()
 
 
 # --- markers and the order of tests ---------------------------------------------------------

@@ -156,6 +156,8 @@ def test_an_emergency_answer_puts_the_emergency_advice_first_on_the_phone(
     # The number is a link the phone dials, and the patient knows what to tell them.
     call = first.locator('a[href="tel:999"]').first
     expect(call).to_be_visible()
+    # Measured once the stylesheet has applied (a box measured before it is the bare text's).
+    page.wait_for_load_state("load")
     assert call.bounding_box()["height"] >= 24
     expect(first).to_contain_text("dry needling near your chest, back, shoulder or neck on")
     # On screen at once, without scrolling, on a phone.

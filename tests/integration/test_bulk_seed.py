@@ -25,8 +25,17 @@ from safety.packs.rules import normalise_lot
 from safety.risks.models import TemplateVersion
 
 N = 300
+
+
+def three_hundred_bulk_sessions() -> bulk.BulkResult:
+    """The module's world: N generated sessions, which the tests asking for `world` only read
+    (SQLite builds it once for them; each test that generates an amount of its own starts
+    empty)."""
+    return bulk.generate(N)
+
+
 #: The bulk generator writes from a thread of its own, on its own connection.
-pytestmark = pytest.mark.real_commits
+pytestmark = [pytest.mark.real_commits, pytest.mark.world.with_args(three_hundred_bulk_sessions)]
 
 
 def _sessions() -> list[TreatmentSession]:
@@ -39,8 +48,7 @@ def _sessions() -> list[TreatmentSession]:
     )
 
 
-def test_the_last_days_of_bulk_data_are_on_version_2_and_the_rest_on_version_1(app):
-    bulk.generate(N)
+def test_the_last_days_of_bulk_data_are_on_version_2_and_the_rest_on_version_1(world):
 
     by_version = Counter(
         (s.session_date, checklists.template_for(s).register_version) for s in _sessions()
@@ -51,8 +59,8 @@ def test_the_last_days_of_bulk_data_are_on_version_2_and_the_rest_on_version_1(a
     assert {version for _, version in by_version} == {1, 2}
 
 
-def test_bulk_seed_creates_that_many_signed_sessions_with_three_phases_each(app):
-    result = bulk.generate(N)
+def test_bulk_seed_creates_that_many_signed_sessions_with_three_phases_each(world):
+    result = world
 
     sessions = _sessions()
     assert result.sessions == N == len(sessions)
@@ -63,8 +71,7 @@ def test_bulk_seed_creates_that_many_signed_sessions_with_three_phases_each(app)
     assert result.patients == db.session.scalar(select(func.count()).select_from(Patient))
 
 
-def test_every_bulk_session_has_the_pack_its_time_out_recorded_under_its_normalised_lot(app):
-    bulk.generate(N)
+def test_every_bulk_session_has_the_pack_its_time_out_recorded_under_its_normalised_lot(world):
 
     packs = {p.session_id: p for p in db.session.scalars(select(SessionPack))}
     for session in _sessions():
@@ -81,8 +88,7 @@ def test_every_bulk_session_has_the_pack_its_time_out_recorded_under_its_normali
     assert len(packs) == N
 
 
-def test_bulk_sessions_are_checklists_the_application_would_have_signed(app):
-    bulk.generate(N)
+def test_bulk_sessions_are_checklists_the_application_would_have_signed(world):
 
     for session in _sessions():
         template = checklists.template_for(session)
@@ -100,8 +106,7 @@ def test_bulk_sessions_are_checklists_the_application_would_have_signed(app):
         assert session.patient.clinic_id == session.clinic_id == session.practitioner.clinic_id
 
 
-def test_bulk_sessions_carry_the_flags_and_outcomes_signing_would_set(app):
-    bulk.generate(N)
+def test_bulk_sessions_carry_the_flags_and_outcomes_signing_would_set(world):
 
     for session in _sessions():
         expected = rules.flags_for(checklists.template_for(session), session.answers)
@@ -119,8 +124,7 @@ def test_bulk_sessions_carry_the_flags_and_outcomes_signing_would_set(app):
         assert session.content_hash == rules.content_hash(checklists.signed_content(session))
 
 
-def test_bulk_data_verifies_with_one_sign_event_per_session(app, runner):
-    bulk.generate(N)
+def test_bulk_data_verifies_with_one_sign_event_per_session(world, runner):
 
     result = verify()
     assert result.is_intact, result.problem
@@ -137,8 +141,7 @@ def test_bulk_data_verifies_with_one_sign_event_per_session(app, runner):
     assert cli.exit_code == 0, cli.output
 
 
-def test_bulk_events_are_on_their_clinics_chains_as_the_application_would_put_them(app):
-    bulk.generate(N)
+def test_bulk_events_are_on_their_clinics_chains_as_the_application_would_put_them(world):
 
     on_the_wrong_chain = db.session.scalar(
         select(func.count())
@@ -165,10 +168,9 @@ def _trail(object_type: str, object_id: int) -> list[tuple[str, list[str]]]:
     return [(e.action, sorted(e.details)) for e in events]
 
 
-def test_bulk_sessions_carry_the_audit_trail_the_application_writes(app, make_user, make_session):
+def test_bulk_sessions_carry_the_audit_trail_the_application_writes(world, make_user, make_session):
     """The benchmark's chain is as long as a clinic's: per session, the events signing one
     through the services writes, with details of the same shape."""
-    bulk.generate(N)
     signed_here = make_session(make_user(), phases=("signin", "timeout", "signout"), sign=True)
     with_followup = _trail("treatment_sessions", signed_here.id)
     assert [action for action, _ in with_followup][-1] == "followup.schedule"
@@ -202,8 +204,7 @@ def test_bulk_sessions_carry_the_audit_trail_the_application_writes(app, make_us
         ]
 
 
-def test_bulk_follow_ups_exist_only_for_patients_who_chose_a_channel(app):
-    bulk.generate(N)
+def test_bulk_follow_ups_exist_only_for_patients_who_chose_a_channel(world):
 
     followups = db.session.scalars(select(FollowUp)).all()
     by_session = {f.session_id: f for f in followups}

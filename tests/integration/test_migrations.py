@@ -2,13 +2,16 @@
 
 Each test works on a database of its own: a new SQLite file, or (when TEST_DATABASE_URL is set)
 a PostgreSQL database created for the test and dropped afterwards, so the shared test database
-that the other tests use is never touched.
+that the other tests use is never touched. The tests that only read what one upgrade of an empty
+database to head made share that database (`upgraded_app`): one upgrade for the module, not one
+per test.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -87,6 +90,32 @@ def empty_app(empty_database_url) -> Iterator[Flask]:
         db.engine.dispose()
 
 
+@pytest.fixture(scope="module")
+def upgraded_app(postgres_url, tmp_path_factory) -> Iterator[Flask]:
+    """An empty database upgraded to head, once for the module's tests that only read it."""
+    with ExitStack() as stack:
+        if postgres_url:
+            url = stack.enter_context(scratch_postgres_database(postgres_url, "upgraded"))
+        else:
+            url = f"sqlite:///{tmp_path_factory.mktemp('upgraded') / 'upgraded.db'}"
+        config = type("UpgradedDatabaseConfig", (TestingConfig,), {"SQLALCHEMY_DATABASE_URI": url})
+        app = create_app(config)
+        with app.app_context():
+            upgrade(directory=str(MIGRATIONS))
+            db.session.remove()
+            db.engine.dispose()
+        yield app
+
+
+@pytest.fixture
+def upgraded(upgraded_app) -> Iterator[Flask]:
+    """The module's upgraded database, with the app open on it for one test."""
+    with upgraded_app.app_context():
+        yield upgraded_app
+        db.session.remove()
+        db.engine.dispose()
+
+
 def schema_drift() -> list:
     """Return what autogenerate would change to make the database match the models."""
     with db.engine.connect() as conn:
@@ -127,18 +156,14 @@ def script_directory() -> ScriptDirectory:
     return ScriptDirectory.from_config(config)
 
 
-def test_upgrading_an_empty_database_to_head_finds_no_drift_from_the_models(empty_app):
-    upgrade(directory=str(MIGRATIONS))
-
+def test_upgrading_an_empty_database_to_head_finds_no_drift_from_the_models(upgraded):
     assert current_revision() == script_directory().get_current_head()
     assert table_names() >= {table for table in db.metadata.tables}
     assert schema_drift() == []
 
 
-def test_the_migrated_schema_carries_the_named_check_constraints_of_the_models(empty_app):
+def test_the_migrated_schema_carries_the_named_check_constraints_of_the_models(upgraded):
     # Autogenerate does not compare CHECK constraints, so look at them directly.
-    upgrade(directory=str(MIGRATIONS))
-
     with db.engine.connect() as conn:
         inspector = inspect(conn)
         for table in db.metadata.sorted_tables:
@@ -149,15 +174,11 @@ def test_the_migrated_schema_carries_the_named_check_constraints_of_the_models(e
             assert in_database == in_models, table.name
 
 
-def test_upgrading_creates_the_immutability_triggers(empty_app):
-    upgrade(directory=str(MIGRATIONS))
-
+def test_upgrading_creates_the_immutability_triggers(upgraded):
     assert triggers() >= expected_triggers()
 
 
-def test_upgrading_seeds_the_system_chain_with_its_genesis_head(empty_app):
-    upgrade(directory=str(MIGRATIONS))
-
+def test_upgrading_seeds_the_system_chain_with_its_genesis_head(upgraded):
     with db.engine.connect() as conn:
         rows = conn.execute(text("SELECT id, last_seq, last_hash FROM audit_chain_head")).all()
     assert [tuple(r) for r in rows] == [(0, 0, "0" * 64)]
