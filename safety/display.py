@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date, datetime
 from functools import cache
 from typing import Any
@@ -467,6 +468,26 @@ _COUNTS = "Needle counts do not reconcile: "
 _ANSWERED = "Answered: "
 
 
+def error_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """Name each field for an error summary in the reader's language: the labels are written
+    once in English on the rules objects (marked, or a template's `Words`) and said here.
+
+    A label is followed by its error, so it ends without a full stop, inside a sentence too
+    ("Note for “Gloves worn”"): a question's own words often end with one.
+    """
+    return {name: _label(label) for name, label in labels.items()}
+
+
+def _label(label: str) -> str:
+    if isinstance(label, languages.Said):
+        values = {
+            key: _label(value) if isinstance(value, languages.Said | languages.Words) else value
+            for key, value in label.values.items()
+        }
+        return gettext(label.msgid, **values)
+    return str(translated(label)).strip(".")
+
+
 def code_list(values: list[str]) -> Markup:
     """Values each in <code>, joined with the reader's "or" ("{GS} or |"): built here because a
     template's `~` escapes plain text beside a translated (safe) word."""
@@ -501,6 +522,9 @@ FILTERS = {
     #: "Called the patient": what a practitioner recorded doing, from its stored code.
     "handled_action": lambda code: gettext(followup_rules.HANDLED_ACTIONS.get(code, code)),
     "escalation": lambda level: gettext(followup_rules.LEVEL_LABELS.get(level, level)),
+    #: The severity of the flag an answer's escalation raised ("critical" for an emergency),
+    #: or None for no escalation: pages colour an answer as its flag, from the one mapping.
+    "escalation_severity": lambda level: followup_rules.SEVERITY.get(level),
     "patient_answers": lambda answers: followup_rules.answer_lines(
         answers, followup_texts.for_language(i18n.current_language()), translated
     ),
@@ -533,4 +557,5 @@ GLOBALS = {
     "patient_texts": followup_texts,
     "age_text": age_text,
     "incident_from_flag": incident_from_flag,
+    "error_labels": error_labels,
 }

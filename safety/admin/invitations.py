@@ -22,13 +22,6 @@ from safety.languages import N_
 
 log = logging.getLogger(__name__)
 
-ROLE_WORDS = {
-    Role.PRACTITIONER.value: N_("a practitioner"),
-    Role.COMPLIANCE.value: N_("a compliance officer"),
-    Role.ADMIN.value: N_("an administrator"),
-}
-
-
 #: The invitation's sentences, written in English and read in the invitee's language.
 HELLO = N_("Hello %(name)s,")
 INVITED_AT = N_(
@@ -47,7 +40,7 @@ def message_text(user: User, link: str, hours: int) -> str:
     """The invitation's words, in the invitee's language: who invited them as what, the
     link, and how long it works."""
     say = i18n.translator(user.language)
-    role = say(ROLE_WORDS[user.role]) if user.role in ROLE_WORDS else user.role
+    role = say(Role(user.role).noun) if user.role in tuple(Role) else user.role
     if user.clinic is not None:
         invited = say(INVITED_AT) % {"role": role, "clinic": user.clinic.name}
     else:

@@ -25,7 +25,7 @@ from safety.admin.forms import (
 from safety.auth import clinics as auth_clinics
 from safety.auth import invitations, policy, second_factor
 from safety.auth import services as auth
-from safety.auth.models import Role
+from safety.auth.models import ROLE_LABELS, Role
 from safety.auth.policy import role_required
 from safety.clinics import services as clinic_services
 from safety.clinics.rules import COUNTRIES, DEFAULT_WORKING_DAYS, WEEKDAY_NAMES, country_name
@@ -37,22 +37,17 @@ from safety.web import Refused, field_errors, run_use_case
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-ROLE_LABELS = {
-    Role.PRACTITIONER.value: N_("Practitioner"),
-    Role.COMPLIANCE.value: N_("Compliance officer"),
-    Role.ADMIN.value: N_("Administrator"),
-}
 #: What the page says after a role change, each sentence whole for the translators.
 ROLE_CHANGED = {
-    Role.PRACTITIONER.value: N_(
+    Role.PRACTITIONER: N_(
         "%(name)s is now a practitioner at %(clinic)s. They have been signed out and will see "
         "their new pages when they sign in again."
     ),
-    Role.COMPLIANCE.value: N_(
+    Role.COMPLIANCE: N_(
         "%(name)s is now a compliance officer. They have been signed out and will see their "
         "new pages when they sign in again."
     ),
-    Role.ADMIN.value: N_(
+    Role.ADMIN: N_(
         "%(name)s is now an administrator. They have been signed out and will see their new "
         "pages when they sign in again."
     ),
@@ -174,6 +169,10 @@ def _user_page(user_id: int, *, role_form=None, errors=None, status: int = 200):
     return render_template(
         "admin/user.html",
         user=user,
+        # The page says what the policy allows; it never compares ids or roles itself.
+        is_own_account=policy.is_own_account(current_user, user),
+        can_deactivate=policy.can_deactivate(current_user, user),
+        works_at_clinics=policy.is_practitioner(user),
         is_locked=services.user_is_locked(user),
         throttles=auth.active_throttles(user),
         recovery_codes_left=second_factor.recovery_codes_left(user),

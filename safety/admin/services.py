@@ -18,7 +18,7 @@ from sqlalchemy.orm import aliased
 from safety import languages
 from safety.admin import rules
 from safety.audit.models import AuditEvent
-from safety.auth import invitations
+from safety.auth import invitations, policy
 from safety.auth import rules as auth_rules
 from safety.auth import services as auth
 from safety.auth.models import Role, User
@@ -101,7 +101,7 @@ def invite_account(
 def deactivate_account(user_id: int, *, actor: User, now: datetime | None = None) -> User:
     """Deactivate another account and end its sessions; administrators keep their own."""
     user = auth.get_user(user_id)
-    if user.id == actor.id:
+    if not policy.can_deactivate(actor, user):
         raise Forbidden(
             "You cannot deactivate your own account. Ask another administrator to do it."
         )

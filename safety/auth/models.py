@@ -12,12 +12,38 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from safety import languages
 from safety.dbtypes import UTCDateTime, utcnow
 from safety.extensions import db
+from safety.languages import N_
 
 
 class Role(StrEnum):
+    """What a person does here; the access policy (auth/policy.py) reads it, pages name it."""
+
     PRACTITIONER = "practitioner"
     COMPLIANCE = "compliance"
     ADMIN = "admin"
+
+    @property
+    def label(self) -> str:
+        """The role as a list or a choice names it ("Compliance officer"), marked for gettext."""
+        return ROLE_LABELS[self]
+
+    @property
+    def noun(self) -> str:
+        """The role as a sentence names a person ("invited as a compliance officer")."""
+        return ROLE_NOUNS[self]
+
+
+#: Each role's name, once: the administration pages and the invitation mail read these.
+ROLE_LABELS = {
+    Role.PRACTITIONER: N_("Practitioner"),
+    Role.COMPLIANCE: N_("Compliance officer"),
+    Role.ADMIN: N_("Administrator"),
+}
+ROLE_NOUNS = {
+    Role.PRACTITIONER: N_("a practitioner"),
+    Role.COMPLIANCE: N_("a compliance officer"),
+    Role.ADMIN: N_("an administrator"),
+}
 
 
 class User(UserMixin, db.Model):

@@ -29,7 +29,7 @@ from sqlalchemy import ColumnElement, Select, false, select, true
 
 from safety.auth.models import Role
 from safety.checklists.models import Flag, TreatmentSession
-from safety.clinics.models import Patient
+from safety.clinics.models import Clinic, Patient
 from safety.errors import Forbidden
 from safety.incidents.models import Incident
 
@@ -151,6 +151,23 @@ def can_administer(user: Actor | None) -> bool:
     return is_admin(user)
 
 
+def is_own_account(user: Actor | None, account: Actor) -> bool:
+    """Return whether the account shown or changed is the acting user's own."""
+    return user is not None and account.id == user.id
+
+
+def can_deactivate(user: Actor | None, account: Actor) -> bool:
+    """An administrator deactivates other accounts, never their own: a slip must not lock the
+    last administrator out (another administrator can do it)."""
+    return not is_own_account(user, account)
+
+
+def can_change_role_to(user: Actor | None, account: Actor, role: str) -> bool:
+    """An administrator cannot remove their own administrator role, for the same reason they
+    cannot deactivate themselves; another administrator can."""
+    return not is_own_account(user, account) or role == Role.ADMIN
+
+
 class IncidentLike(Protocol):
     clinic_id: int
     kind: str
@@ -211,6 +228,19 @@ def require(allowed: bool, message: str) -> None:
 
 
 # --- query scopes -----------------------------------------------------------------------------
+
+
+def clinic_scope(user: Actor) -> ColumnElement[bool]:
+    """The clinics whose records a user may read, as a condition on clinics.
+
+    The record filters offer exactly these, so a practitioner is never offered another
+    clinic's name (and an administrator, who reads no records, no clinic at all).
+    """
+    if is_compliance(user):
+        return true()
+    if is_practitioner(user):
+        return Clinic.id == working_clinic_id(user)
+    return false()
 
 
 def session_scope(user: Actor) -> ColumnElement[bool]:

@@ -537,7 +537,7 @@ def change_role(
     errors: dict[str, str] = {}
     if role not in set(Role):
         errors["role"] = N_("Choose a role from the list.")
-    elif user.id == actor.id and role != Role.ADMIN:
+    elif not policy.can_change_role_to(actor, user, role):
         errors["role"] = (
             "You cannot remove your own administrator role. Ask another administrator to do it."
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -18,15 +20,15 @@ from safety.checklists.forms import (
     SignForm,
     StartSessionForm,
 )
-from safety.checklists.models import TreatmentSession
+from safety.checklists.models import PhaseEntry, TreatmentSession
 from safety.dbtypes import utcnow
-from safety.errors import Conflict
+from safety.errors import Conflict, Forbidden
 from safety.followup import escalations
 from safety.followup import queries as followups
 from safety.ids import parse_id
 from safety.packs import rules as pack_rules
 from safety.packs import services as packs
-from safety.web import Refused, allow_camera_scan, field_errors, run_use_case
+from safety.web import Refused, allow_camera_scan, field_errors, run_use_case, translated
 
 bp = Blueprint("checklists", __name__, url_prefix="/sessions")
 
@@ -50,6 +52,8 @@ def today():
         now=utcnow(),
         sessions=sessions,
         progress={s.id: services.progress(s) for s in sessions},
+        # The sessions this practitioner may still fill in, cancel or sign (policy.can_fill).
+        fillable={s.id for s in sessions if policy.can_fill(current_user, s)},
     )
 
 
@@ -138,7 +142,7 @@ def _record_page(
         stop=rules.stopped_by(state.template, state.answers),
         cancel_errors=cancel_refused.errors if cancel_refused else {},
         cancel_reason=cancel_reason,
-        can_sign=policy.can_fill(current_user, found),
+        can_fill=policy.can_fill(current_user, found),
         can_add_addendum=policy.can_add_addendum(current_user, found),
         addendum_errors=_prefixed(addendum_refused.errors) if addendum_refused else {},
         addendum_message=addendum_refused.message if addendum_refused else None,
@@ -157,126 +161,134 @@ def _prefixed(values: dict) -> dict:
 @bp.route("/<id:session_id>/phase/<phase_id>", methods=["GET", "POST"])
 @role_required(Role.PRACTITIONER)
 def phase(session_id: int, phase_id: str):
-    found = services.get_session(current_user, session_id)
-    state = services.progress(found)
-    if phase_id not in state.template.phase_ids:
-        return render_template("error.html", title=_("Not found"), message=_("No such phase.")), 404
-    if found.is_final:
-        flash(
-            _("This checklist is signed and can no longer be changed.")
-            if found.is_signed
-            else _("This session was cancelled and can no longer be changed."),
-            "info",
-        )
-        return redirect(url_for("checklists.record", session_id=found.id))
-    if not policy.can_fill(current_user, found):
+    try:
+        found, state = services.open_phase(current_user, session_id, phase_id)
+    except Conflict as closed:  # signed or cancelled: the record says so
+        flash(translated(closed.message), "info")
+        return redirect(url_for("checklists.record", session_id=session_id))
+    except Forbidden:
         if request.method == "POST":
-            return render_template(
-                "error.html",
-                title=_("Not your session"),
-                message=_("Only the practitioner who started this session can fill it in."),
-            ), 403
-        return redirect(url_for("checklists.record", session_id=found.id))
+            raise  # a colleague's save: refused, as the service said
+        return redirect(url_for("checklists.record", session_id=session_id))
+    view = _PhaseView.opened(found, state, phase_id)
     form = PhaseForm()
-    refused = None
-    changed: services.PhaseChanged | None = None
-    saved = state.latest.get(phase_id)
-    opened_entry = saved.id if saved else 0
-    values = {
-        **state.answers,
-        **{f"{k}.note": v for k, v in state.notes.items()},
-        **pack_rules.form_values(state.answers),
-    }
-    signing = _signs_on_this_page(state, phase_id)
-    if form.validate_on_submit():
-        submitted = request.form.to_dict(flat=False)
-        # The password of "Save and sign" belongs to the signature, never to the answers.
-        password = (submitted.pop("password", [""])[0] or "") if signing else ""
-        wants_signature = signing and submitted.pop("action", [""])[0] == "sign"
-        submitted.pop("action", None)
-        opened = submitted.pop("opened_entry", [None])[0]
-        # The entry the form was opened on ("0": none yet); a client that sends none is not
-        # checked (scripts, and forms opened before this check existed).
-        base = None if opened is None else (0 if opened == "0" else parse_id(opened) or -1)
-        if wants_signature and not password:
-            # Refused before anything is saved: the practitioner meant to sign with this tap.
-            refused = Refused("", {"password": _("Enter your password to sign.")})
-            return _phase_page(
-                found,
-                state,
-                phase_id,
-                form,
-                _raw_values(request.form),
-                refused,
-                opened_entry,
-                None,
-                signing,
-            )
-        try:
-            result = run_use_case(
-                lambda: services.submit_phase(
-                    current_user, found.id, phase_id, submitted, opened_entry=base
-                ),
-                # The service appends the new entry to `found.entries`, so the session stays
-                # current after the commit and the next phase needs no reload.
-                keep_loaded=True,
-            )
-        except services.PhaseChanged as exc:
-            changed, result = exc, Refused(exc.message, status=409)
-        except services.AlreadySigned:
-            return redirect(url_for("checklists.record", session_id=found.id))
-        if changed is not None:
-            refused = result
-            values = _raw_values(request.form)
-            # Saving again now is a deliberate choice over the version shown.
-            state = services.progress(services.get_session(current_user, found.id))
-            opened_entry = changed.saved.id
-        elif isinstance(result, Refused):
-            refused = result
-            values = _raw_values(request.form)
-        else:
-            following = services.progress(found).next_phase
-            flash(
-                _("%(phase)s saved.", phase=display.phase_title(state.template.phase(phase_id))),
-                "success",
-            )
-            if wants_signature and following is None:
-                return _sign_after_last_phase(found, password)
-            if following is None and rules.stopped_by(state.template, result.answers):
-                return redirect(url_for("checklists.record", session_id=found.id))
-            if following and following != phase_id:
-                return redirect(
-                    url_for("checklists.phase", session_id=found.id, phase_id=following)
-                )
-            return redirect(url_for("checklists.record", session_id=found.id))
-    return _phase_page(
-        found, state, phase_id, form, values, refused, opened_entry, changed, signing
+    if not form.validate_on_submit():
+        return _phase_page(view, form)
+    return _save_phase(view, form)
+
+
+@dataclass
+class _PhaseView:
+    """What a phase's page shows: a first view and every refused save fill in this one."""
+
+    found: TreatmentSession
+    state: services.Progress
+    phase_id: str
+    values: dict
+    #: The phase's latest entry when the form was opened (0: none yet).
+    opened_entry: int
+    #: Whether this page offers "Save and sign" (`_signs_on_this_page`).
+    signing: bool
+    refused: Refused | None = None
+    #: The entry saved from another screen since the form was opened, shown beside it.
+    changed: PhaseEntry | None = None
+
+    @classmethod
+    def opened(cls, found: TreatmentSession, state: services.Progress, phase_id: str):
+        saved = state.latest.get(phase_id)
+        values = {
+            **state.answers,
+            **{f"{k}.note": v for k, v in state.notes.items()},
+            **pack_rules.form_values(state.answers),
+        }
+        return cls(
+            found,
+            state,
+            phase_id,
+            values,
+            opened_entry=saved.id if saved else 0,
+            signing=_signs_on_this_page(state, phase_id),
+        )
+
+
+def _save_phase(view: _PhaseView, form: PhaseForm):
+    """Save the submitted phase and go on, or show the form again with what was typed."""
+    found, phase_id = view.found, view.phase_id
+    submitted = request.form.to_dict(flat=False)
+    # The password of "Save and sign" belongs to the signature, never to the answers.
+    password = (submitted.pop("password", [""])[0] or "") if view.signing else ""
+    wants_signature = view.signing and submitted.pop("action", [""])[0] == "sign"
+    submitted.pop("action", None)
+    opened = submitted.pop("opened_entry", [None])[0]
+    # The entry the form was opened on ("0": none yet); a client that sends none is not
+    # checked (scripts, and forms opened before this check existed).
+    base = None if opened is None else (0 if opened == "0" else parse_id(opened) or -1)
+    typed = _raw_values(request.form)
+    if wants_signature and not password:
+        # Refused before anything is saved: the practitioner meant to sign with this tap.
+        refused = Refused("", {"password": _("Enter your password to sign.")})
+        return _phase_page(replace(view, values=typed, refused=refused), form)
+    try:
+        result = run_use_case(
+            lambda: services.submit_phase(
+                current_user, found.id, phase_id, submitted, opened_entry=base
+            ),
+            # The service appends the new entry to `found.entries`, so the session stays
+            # current after the commit and the next phase needs no reload.
+            keep_loaded=True,
+        )
+    except services.PhaseChanged as exc:
+        # Saving again now is a deliberate choice over the version shown.
+        state = services.progress(services.get_session(current_user, found.id))
+        refused = Refused(exc.message, status=409)
+        changed = replace(view, state=state, values=typed, refused=refused)
+        return _phase_page(replace(changed, opened_entry=exc.saved.id, changed=exc.saved), form)
+    except services.AlreadySigned:
+        return redirect(url_for("checklists.record", session_id=found.id))
+    if isinstance(result, Refused):
+        return _phase_page(replace(view, values=typed, refused=result), form)
+    following = services.progress(found).next_phase
+    flash(
+        _("%(phase)s saved.", phase=display.phase_title(view.state.template.phase(phase_id))),
+        "success",
     )
+    if wants_signature and following is None:
+        return _sign_after_last_phase(found, password)
+    if following is None and rules.stopped_by(view.state.template, result.answers):
+        return redirect(url_for("checklists.record", session_id=found.id))
+    if following and following != phase_id:
+        return redirect(url_for("checklists.phase", session_id=found.id, phase_id=following))
+    return redirect(url_for("checklists.record", session_id=found.id))
 
 
-def _phase_page(found, state, phase_id, form, values, refused, opened_entry, changed, signing):
+def _phase_page(view: _PhaseView, form: PhaseForm):
     """Render a phase; a first view and every refused save share this one context."""
+    found, state, phase_id, refused = view.found, view.state, view.phase_id, view.refused
+    phase = state.template.phase(phase_id)
+    pack_rows = pack_rules.pack_rows(view.values)
     if phase_id == "timeout":
         allow_camera_scan()  # the lot fields' "Scan with camera"
     return render_template(
         "checklists/phase.html",
         record=found,
         state=state,
-        phase=state.template.phase(phase_id),
+        can_fill=policy.can_fill(current_user, found),
+        phase=phase,
         form=form,
-        values=values,
+        labels=display.error_labels(rules.field_labels(phase, [1, *pack_rows])),
+        values=view.values,
         errors=refused.errors if refused else {},
         message=refused.message if refused else None,
         expired_pack=_(rules.EXPIRED_PACK),
-        pack_rows=pack_rules.pack_rows(values),
-        pack_rows_open=pack_rules.more_packs_open(values, refused.errors if refused else {}),
+        pack_rows=pack_rows,
+        pack_rows_open=pack_rules.more_packs_open(view.values, refused.errors if refused else {}),
         recent_packs=packs.recent_packs(current_user, session_date=found.session_date)
         if phase_id == "timeout"
         else [],
         gs_substitutes=pack_rules.GS_SUBSTITUTES,
-        opened_entry=opened_entry,
-        changed=changed.saved if changed else None,
-        signing=signing,
+        opened_entry=view.opened_entry,
+        changed=view.changed,
+        signing=view.signing,
     ), (refused.status if refused else 200)
 
 

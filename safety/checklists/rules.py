@@ -16,7 +16,7 @@ from typing import Any
 
 from safety.hashing import canonical_json, sha256_hex
 from safety.languages import N_, Listed, Said, Words
-from safety.packs.rules import EXPIRED_PACK, PACKS_KEY
+from safety.packs.rules import EXPIRED_PACK, PACKS_KEY, pack_field
 from safety.risks.rules import Item, Option, Phase, Template
 
 PHASE_NOT_DONE = N_("The %(phase)s phase has not been completed.")
@@ -74,7 +74,7 @@ class FlagSpec:
     """A flag a signed record raises for compliance."""
 
     kind: str
-    severity: str
+    severity: Severity
     link_id: str | None
     message: str
 
@@ -387,12 +387,38 @@ def sign_off_blockers(
     return blockers
 
 
+#: How the error summary names the note beside a question, and each part of a pack.
+NOTE_FOR = N_("Note for “%(item)s”")
+PACK_PART_LABELS = {
+    "lot": N_("Pack %(n)s lot"),
+    "expiry": N_("Pack %(n)s expiry"),
+    "gtin": N_("Pack %(n)s GTIN"),
+}
+
+
+def field_labels(phase: Phase, packs: Iterable[int]) -> dict[str, str]:
+    """Name each field of a phase for its error summary, in English: each question (the
+    template's own words) and the note beside it, and each part of the numbered packs.
+
+    `display.error_labels` says them in the reader's language.
+    """
+    labels: dict[str, str] = {}
+    for item in phase.items:
+        question = Words(item.text, item.link_id)
+        labels[item.link_id] = question
+        labels[f"{item.link_id}.note"] = Said(NOTE_FOR, item=question)
+    for n in packs:
+        for part, label in PACK_PART_LABELS.items():
+            labels[pack_field(n, part)] = Said(label, n=n)
+    return labels
+
+
 def flags_for(template: Template, answers: Mapping[str, Any]) -> list[FlagSpec]:
     """Return the flags a completed checklist raises, most serious first."""
     flags: list[FlagSpec] = [
         FlagSpec(
             "count_discrepancy",
-            "critical",
+            Severity.CRITICAL,
             "signout.count_discrepancy",
             f"Needle counts do not reconcile: {mismatch.text}.",
         )
@@ -403,7 +429,7 @@ def flags_for(template: Template, answers: Mapping[str, Any]) -> list[FlagSpec]:
         if not is_unexpected(item, value):
             continue
         if item.type in {"choice", "multichoice"} and (chosen := _flagged(item, value)):
-            worst = min((o.flag for o in chosen), key=SEVERITIES.index)
+            worst = Severity(min((o.flag for o in chosen), key=SEVERITIES.index))
             flags.append(
                 FlagSpec(
                     item.flag_kind or "deviation",
@@ -414,7 +440,12 @@ def flags_for(template: Template, answers: Mapping[str, Any]) -> list[FlagSpec]:
             )
         else:
             flags.append(
-                FlagSpec("deviation", "high", item.link_id, f"{item.text} Answered: {_say(value)}.")
+                FlagSpec(
+                    "deviation",
+                    Severity.HIGH,
+                    item.link_id,
+                    f"{item.text} Answered: {_say(value)}.",
+                )
             )
     flags.sort(key=lambda f: SEVERITIES.index(f.severity))
     return flags

@@ -119,15 +119,38 @@ def get_session(actor: User, session_id: int, *, page: bool = False) -> Treatmen
 
 def _own_open_session(actor: User, session_id: int) -> TreatmentSession:
     session = get_session(actor, session_id)
+    _refuse_unless_author(actor, session)
+    _refuse_if_closed(session)
+    return session
+
+
+def _refuse_unless_author(actor: User, session: TreatmentSession) -> None:
     if not policy.is_author(actor, session):
         raise Forbidden(
             N_("Only the practitioner who started this session can fill it in or sign it.")
         )
+
+
+def _refuse_if_closed(session: TreatmentSession) -> None:
     if session.is_signed:
         raise AlreadySigned(N_("This checklist is signed and can no longer be changed."))
     if session.is_cancelled:
         raise Conflict(N_("This session was cancelled and can no longer be changed."))
-    return session
+
+
+def open_phase(actor: User, session_id: int, phase_id: str) -> tuple[TreatmentSession, Progress]:
+    """Return a session whose phase the actor may fill now, with its progress, for the form.
+
+    The page asks the same refusals as the save (`submit_phase`), so the two never disagree.
+    A signed or cancelled session is said first: anyone who reads the record may be told so.
+    """
+    session = get_session(actor, session_id)
+    state = progress(session)
+    if phase_id not in state.template.phase_ids:
+        raise NotFound(N_("No such phase."))
+    _refuse_if_closed(session)
+    _refuse_unless_author(actor, session)
+    return session, state
 
 
 def progress(session: TreatmentSession) -> Progress:

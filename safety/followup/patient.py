@@ -246,7 +246,7 @@ def _escalate(
     )
     db.session.add(flag)
     db.session.flush()
-    if level in {rules.EMERGENCY, rules.SAME_DAY}:
+    if level in rules.URGENT_LEVELS:
         for purpose in _alert_purposes(level, session):
             db.session.add(
                 OutboxMessage(purpose=purpose, flag_id=flag.id, next_attempt_dt=now, created_dt=now)

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from safety.checklists.rules import Severity
 from safety.clinics.rules import DEFAULT_WORKING_DAYS, add_working_hours
 from safety.followup import texts
 from safety.followup.texts import QUESTIONS, PatientTexts
@@ -134,6 +135,8 @@ def channel_refusal(channel: Any, reach: Reach) -> str | None:
 EMERGENCY, SAME_DAY, REVIEW, NONE = "emergency", "same_day", "review", "none"
 #: Escalation levels, most urgent first.
 LEVELS = (EMERGENCY, SAME_DAY, REVIEW, NONE)
+#: The answers that alert people at once and go to the top of every flags queue.
+URGENT_LEVELS = (EMERGENCY, SAME_DAY)
 INFECTION_SIGNS = ("redness", "warmth", "swelling", "pus", "fever")
 
 #: Thresholds (register: followup.thresholds; each says whether it is clinic policy).
@@ -373,7 +376,9 @@ def acknowledge_by(
     return None
 
 
-SEVERITY = {EMERGENCY: "critical", SAME_DAY: "high", REVIEW: "medium"}
+#: The severity of the flag each escalation raises (the checklist rules' scale); no
+#: escalation raises none.
+SEVERITY = {EMERGENCY: Severity.CRITICAL, SAME_DAY: Severity.HIGH, REVIEW: Severity.MEDIUM}
 #: What a practitioner can say they did about a patient's answer (the stored code's words).
 HANDLED_ACTIONS = {
     "called": N_("Called the patient"),

@@ -19,6 +19,7 @@ No Flask or SQLAlchemy here; placeholders in braces are filled by `display.patie
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 from types import ModuleType
@@ -298,6 +299,12 @@ class PatientTexts:
     advice_titles: dict[str, str]
     pages: dict[str, str]
     urgent_lines: dict[str, str]
+
+    def field_labels(self, names: Iterable[str]) -> dict[str, str]:
+        """Name each question for the form's error summary: staff's few words, which are
+        English, only where the patient reads English; elsewhere none (each error is also
+        shown beside its question, in the patient's language)."""
+        return {name: self.questions[name].staff if self.language == "en" else "" for name in names}
 
     def urgent_line(self, country: str | None) -> str:
         return self.urgent_lines.get(country or "", self.urgent_lines[""])

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 
 from safety.audit.models import AuditEvent
 from safety.auth import policy
@@ -65,11 +65,7 @@ class FilterOptions:
 
 def filter_options(actor: User, *, patient_id: int | None = None) -> FilterOptions:
     """Return the choices of the record filters within the actor's scope."""
-    clinic_rows = db.session.scalars(
-        select(Clinic).where(
-            true() if policy.can_review(actor) else Clinic.id == policy.working_clinic_id(actor)
-        )
-    )
+    clinic_rows = db.session.scalars(select(Clinic).where(policy.clinic_scope(actor)))
     clinic_list = sorted(((c.id, c.name) for c in clinic_rows), key=lambda c: c[1])
     clinic_names = dict(clinic_list)
     people = db.session.execute(

@@ -223,11 +223,18 @@ def test_a_colleague_can_read_a_session_but_not_fill_or_sign_it(client, world):
 
     record = client.get(f"/sessions/{world.open_a}")
     filled = post_form(client, f"/sessions/{world.open_a}/phase/timeout", CLEAN_PHASES["timeout"])
+    opened = client.get(f"/sessions/{world.open_a}/phase/timeout")
     signed = post_form(client, f"/sessions/{world.open_a}/sign", {"password": PASSWORD})
 
     assert record.status_code == 200
     assert f'action="/sessions/{world.open_a}/sign"' not in record.get_data(as_text=True)
+    assert f'href="/sessions/{world.open_a}/phase/' not in record.get_data(as_text=True)
+    today = client.get("/sessions/").get_data(as_text=True)
+    assert f'href="/sessions/{world.open_a}"' in today
+    assert f'action="/sessions/{world.open_a}/cancel"' not in today
     assert filled.status_code == 403
+    assert "Only the practitioner who started this session" in filled.get_data(as_text=True)
+    assert (opened.status_code, opened.location) == (302, f"/sessions/{world.open_a}")
     assert signed.status_code == 403
     assert count(PhaseEntry) == before
     assert db.session.get(TreatmentSession, world.open_a).signed_dt is None

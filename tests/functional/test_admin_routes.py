@@ -504,6 +504,20 @@ def test_an_administrator_cannot_deactivate_their_own_account(admin_client, admi
     assert is_signed_in(admin_client, "/admin/users")
 
 
+def test_an_administrators_own_page_offers_no_deactivation_and_says_why(
+    admin_client, admin, practitioner
+):
+    own = admin_client.get(f"/admin/users/{admin.id}").get_data(as_text=True)
+    theirs = admin_client.get(f"/admin/users/{practitioner.id}").get_data(as_text=True)
+
+    assert "This is your own account." in own and "This is your own account." not in theirs
+    assert "You cannot deactivate your own account." in own
+    assert f"/admin/users/{admin.id}/deactivate" not in own
+    assert f"/admin/users/{practitioner.id}/deactivate" in theirs
+    # Only a practitioner's page lists the clinics they work at.
+    assert 'id="clinics-heading"' in theirs and 'id="clinics-heading"' not in own
+
+
 def test_deactivating_an_account_twice_says_it_is_already_deactivated(admin_client, practitioner):
     post_form(admin_client, f"/admin/users/{practitioner.id}/deactivate")
     before = count(AuditEvent)

@@ -724,6 +724,32 @@ def test_a_refused_phase_comes_back_with_what_was_typed(signed_in, practitioner,
     assert elements(response)["timeout.needle_lot"].attrs["value"] == "LOT-77"
 
 
+def summary_of(response) -> dict[str, str]:
+    """The error summary's links: each field's name and what the link says."""
+    return dict(re.findall(r'<li><a href="#([^"]+)">([^<]*)</a>', response.get_data(as_text=True)))
+
+
+def test_the_error_summary_names_each_field_by_its_question_note_or_pack(
+    signed_in, practitioner, make_session
+):
+    session_id = new_session(make_session, practitioner, phases=("signin",))
+
+    typed = fill(
+        signed_in, session_id, "timeout", {"timeout.gloves": "x", "timeout.pack2.lot": "L2"}
+    )
+    unexplained = fill(
+        signed_in, session_id, "timeout", {**CLEAN_PHASES["timeout"], "timeout.hand_hygiene": "no"}
+    )
+
+    summary = summary_of(typed)
+    # A question's own full stop is left out: its error follows the dash.
+    assert summary["timeout.gloves"].startswith("Gloves where blood contact is expected — ")
+    assert summary["timeout.pack2.expiry"].startswith("Pack 2 expiry — ")
+    [(name, note)] = summary_of(unexplained).items()
+    assert name == "timeout.hand_hygiene.note"
+    assert re.match(r"Note for “[^”.]+” — ", note), note
+
+
 @pytest.mark.parametrize(
     ("phase", "changes"),
     [
@@ -1179,6 +1205,7 @@ def test_the_today_page_cancels_a_session_started_by_mistake_with_a_reason(
     today = signed_in.get("/sessions/").get_data(as_text=True)
     assert f'action="/sessions/{mistaken}/cancel"' in today
     assert f'action="/sessions/{signed}/cancel"' not in today
+    assert f'href="/sessions/{mistaken}" class="button primary"' in today
 
     response = post_form(
         signed_in, f"/sessions/{mistaken}/cancel", {"reason": "Started for the wrong patient."}

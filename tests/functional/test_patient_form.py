@@ -373,6 +373,9 @@ def test_missing_answers_are_explained_beside_their_fields_and_nothing_is_saved(
     assert field_error(page, "soreness") is None
     assert 'value="3" checked' in page.get_data(as_text=True)
     assert "Please answer the questions marked below" in text_of(page)
+    # In English the summary names each question by the staff's few words for it.
+    assert '<a href="#chest">' in page.get_data(as_text=True)
+    assert re.search(r'<a href="#bleeding">Bleeding since leaving — ', page.get_data(as_text=True))
     assert count(PatientResponse) == 0
     assert db.session.get(FollowUp, visit.followup_id).status == "sent"
     assert client.get(visit.path).status_code == 200
@@ -542,6 +545,22 @@ def test_the_practitioner_sees_the_follow_up_timeline_on_the_record(
     assert "Soreness now (0-10) 5/10" in after
     assert "New numbness, tingling or weakness No" in after
     assert "72-hour soreness check" in after
+
+
+def test_an_answer_on_the_timeline_is_coloured_as_the_flag_it_raised(
+    client, visit, practitioner_client
+):
+    calm = practitioner_client.get(f"/sessions/{visit.session_id}").get_data(as_text=True)
+    assert "sev-" not in calm.split('id="followup-heading"')[1]
+
+    submit(client, visit.path, {**CALM, "chest": "yes"})
+
+    page = practitioner_client.get(f"/sessions/{visit.session_id}").get_data(as_text=True)
+    timeline = page.split('id="followup-heading"')[1]
+    flag = db.session.scalar(select(Flag).where(Flag.session_id == visit.session_id))
+    assert flag.severity == "critical"
+    assert re.search(r'<strong class="sev-critical">\s*emergency\s*</strong>', timeline)
+    assert "Answered " in text_of(practitioner_client.get(f"/sessions/{visit.session_id}"))
 
 
 def test_an_emergency_answer_stays_at_the_top_of_the_practitioners_page_until_handled(

@@ -806,6 +806,15 @@ def test_a_bad_filter_gets_a_message_beside_its_field(client, world, address):
     assert_message_beside(response, field, message)
 
 
+def test_the_record_lists_error_summary_names_each_refused_filter(client, world):
+    sign_in(client, world, "compliance")
+
+    page = client.get("/review/records?version=1.5&flag=purple&to=yesterday")
+
+    summary = dict(re.findall(r'<li><a href="#([^"]+)">([^<]*) — ', page.get_data(as_text=True)))
+    assert summary == {"version": "Checklist version", "flag": "Flags", "to": "To"}
+
+
 def test_a_bad_lot_match_gets_a_message(client, world):
     sign_in(client, world, "compliance")
 

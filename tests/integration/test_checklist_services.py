@@ -237,6 +237,26 @@ def test_only_the_practitioner_who_started_a_session_can_fill_it_in_or_sign_it(
     assert not reloaded(session.id).is_signed
 
 
+def test_a_phase_opens_for_its_author_only_and_never_once_the_session_is_closed(
+    practitioner, make_user, make_session
+):
+    colleague = make_user("practitioner", clinic=practitioner.clinic)
+    session = make_session(practitioner, phases=("signin",))
+
+    found, state = services.open_phase(practitioner, session.id, "timeout")
+    assert found.id == session.id and list(state.latest) == ["signin"]
+    with pytest.raises(Forbidden):
+        services.open_phase(colleague, session.id, "timeout")
+    with pytest.raises(NotFound):
+        services.open_phase(practitioner, session.id, "nope")
+
+    services.cancel_session(practitioner, session.id, "Started for the wrong patient.")
+    # Closed is said first, to the author and to a colleague who reads the record alike.
+    for reader in (practitioner, colleague):
+        with pytest.raises(Conflict, match="cancelled"):
+            services.open_phase(reader, session.id, "timeout")
+
+
 # --- the content hash -----------------------------------------------------------------------
 
 

@@ -200,6 +200,15 @@ def test_an_administrator_finds_no_records(cast, small_history):
     assert records.find_records(cast.admin, RecordFilters(), now=NOW).count == 0
 
 
+def test_the_clinic_filter_offers_only_the_clinics_whose_records_the_user_reads(cast):
+    everyone = [name for _, name in records.filter_options(cast.officer).clinics]
+    olgas = records.filter_options(cast.olga).clinics
+
+    assert {"Harbour Physio", "Lakeside Physio"} <= set(everyone)
+    assert olgas == [(cast.lakeside.id, "Lakeside Physio")]
+    assert records.filter_options(cast.admin).clinics == []
+
+
 def test_a_patient_is_found_by_any_part_of_their_name_within_scope(cast):
     assert [p[1] for p in records.find_patients(cast.officer, "harbour")] == ["Pat Harbourside"]
     assert [p[1] for p in records.find_patients(cast.officer, "pat harb")] == ["Pat Harbourside"]

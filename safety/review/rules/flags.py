@@ -10,19 +10,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from safety.checklists.rules import SEVERITIES, FlagStatus
+from safety.checklists.rules import SEVERITIES, FlagStatus, Severity
+from safety.followup import rules as followup_rules
 from safety.languages import N_
 
 #: How each severity reads, most serious first.
 SEVERITY_LABELS = {
-    "critical": N_("Critical"),
-    "high": N_("High"),
-    "medium": N_("Medium"),
-    "low": N_("Low"),
+    Severity.CRITICAL: N_("Critical"),
+    Severity.HIGH: N_("High"),
+    Severity.MEDIUM: N_("Medium"),
+    Severity.LOW: N_("Low"),
 }
 assert tuple(SEVERITY_LABELS) == SEVERITIES
-#: Escalations from a patient's follow-up answers: they go to the top of every queue.
-URGENT_KINDS = ("emergency", "same_day")
+#: Escalations from a patient's follow-up answers (a flag's kind is its level): they go to
+#: the top of every queue.
+URGENT_KINDS = followup_rules.URGENT_LEVELS
 
 #: What the flags queue can show, with its label: unresolved (open or acknowledged) is where
 #: work starts.

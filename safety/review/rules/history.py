@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from safety.followup.rules import LEVEL_LABELS
+from safety.followup.rules import LEVEL_LABELS, NONE
 from safety.languages import N_, Said
 from safety.review.rules.flags import SEVERITY_LABELS, kind_label
 
@@ -68,7 +68,7 @@ def history_summary(
         level = str(details["escalation"])
         return (
             N_("no escalation")
-            if level == "none"
+            if level == NONE
             else Said(N_("escalated: %(level)s"), level=_label(LEVEL_LABELS, level))
         )
     if action.startswith("flag.") and details.get("kind"):

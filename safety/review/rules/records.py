@@ -29,6 +29,17 @@ STATES = tuple(STATE_LABELS)
 STATE_FILTERS = {**STATE_LABELS, "overdue": N_("Overdue (unsigned after the working day)")}
 #: The flag filter's choices: any flag, none, or a flag of one severity.
 FLAG_FILTERS = {"any": N_("Any flag"), "none": N_("No flags"), **SEVERITY_LABELS}
+#: How the error summary names each filter of the record list.
+FILTER_LABELS = {
+    "clinic": N_("Clinic"),
+    "practitioner": N_("Practitioner"),
+    "patient": N_("Patient"),
+    "from": N_("From"),
+    "to": N_("To"),
+    "version": N_("Checklist version"),
+    "flag": N_("Flags"),
+    "state": N_("State"),
+}
 
 
 def practitioner_choices(practitioners: Sequence[tuple[int, str, str]]) -> list[tuple[int, str]]:
