@@ -19,7 +19,7 @@ Choices made where R4 gives no exact home:
   defined by the Questionnaire of every version and answered once per pack; a record from
   before packs has its lot and expiry as its one pack.
 
-One file of a little over 500 lines: the Questionnaire and the QuestionnaireResponse share
+One file of about 620 lines: the Questionnaire and the QuestionnaireResponse share
 their item shapes, and a reader checking that a response matches its Questionnaire wants both
 in view.
 """
