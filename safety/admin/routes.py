@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -30,6 +30,7 @@ from safety.auth.policy import role_required
 from safety.clinics import services as clinic_services
 from safety.clinics.rules import COUNTRIES, DEFAULT_WORKING_DAYS, WEEKDAY_NAMES, country_name
 from safety.languages import N_
+from safety.risks import editor
 from safety.risks import services as risks
 from safety.risks.rules import load_register, template_from_definition
 from safety.risks.translations import untranslated
@@ -506,9 +507,15 @@ def template_publish(template_id: int):
     form = ActionForm()
     if not form.validate_on_submit():
         return _review_page(template_id, error=_("This form has expired. Try again."), status=400)
+    seen = request.form.get("seen")
     template = run_use_case(
-        lambda: risks.publish(template_id, actor=current_user, via="web"), shown=(400, 403, 409)
+        lambda: editor.publish_as_seen(template_id, seen, actor=current_user, via="web"),
+        shown=(400, 403, 409),
     )
+    if isinstance(template, Refused) and seen is not None and template.status == 409:
+        # Back to the confirmation, which lists the draft as it is now.
+        flash(template.message, "error")
+        return redirect(url_for("admin.template_confirm", template_id=template_id))
     if isinstance(template, Refused):
         return _review_page(template_id, error=template.message, status=template.status)
     flash(

@@ -308,10 +308,37 @@ def remove_item(
     return edited
 
 
+def fixed_words(definition: Mapping[str, Any]) -> frozenset[str]:
+    """Return the items whose words cannot change: a hard rule reads their answer (a "No" to
+    consent stops the session; signing compares the counts), so new words that asked the
+    opposite ("The patient has refused consent") would turn the rule against its meaning."""
+    counted = {
+        link_id
+        for check in definition.get("count_checks", ())
+        for link_id in (check["counted"], check["against"])
+    }
+    return frozenset(
+        item["linkId"]
+        for _, item in items(definition)
+        if item["linkId"] in counted or item.get("mustEqual") or "stop" in item
+    )
+
+
+REWORD_REFUSED = N_(
+    "Its answer drives a rule (the consent stop or the needle count): its words cannot "
+    "change. Add a check of your own beside it instead."
+)
+
+
 def reword_item(
-    definition: Mapping[str, Any], link_id: str, text: str, change: Change
+    definition: Mapping[str, Any],
+    link_id: str,
+    text: str,
+    change: Change,
 ) -> dict[str, Any]:
     """Give an item new words; its linkId and answer codes stay, the old words are kept."""
+    if link_id in fixed_words(definition):
+        raise EditRefused(REWORD_REFUSED, "text")
     words = clean_text(text)
     edited = copy.deepcopy(dict(definition))
     phase, index = _locate(edited, link_id)

@@ -21,6 +21,7 @@ from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError
 from safety.extensions import db
+from safety.hashing import canonical_json, sha256_hex
 from safety.languages import N_, Said
 from safety.risks import editing, rules, services, translations
 from safety.risks.models import TemplateVersion
@@ -221,6 +222,8 @@ class EditorView:
     protected: dict[str, str]
     #: (linkId, phase title, text, the question it needs first or None) not yet in the draft.
     catalogue: list[tuple[str, str, str, str | None]]
+    #: linkIds whose words cannot change (editing.fixed_words): no reword form for them.
+    fixed_words: frozenset[str] = frozenset()
 
 
 def editor_view(template_id: int) -> EditorView:
@@ -229,6 +232,7 @@ def editor_view(template_id: int) -> EditorView:
     register = rules.load_register(services.register_version_of(version))
     titles = {p["id"]: p["title"] for p in register.phases}
     present = editing.link_ids(definition)
+    kept = editing.protected_items(definition, registers())
     return EditorView(
         version=version,
         template=rules.template_from_definition(definition),
@@ -237,10 +241,8 @@ def editor_view(template_id: int) -> EditorView:
             for _, i in editing.items(definition)
             if i.get("changes")
         },
-        protected={
-            link_id: editing.PROTECTED_REASONS[code]
-            for link_id, code in editing.protected_items(definition, registers()).items()
-        },
+        protected={link_id: editing.PROTECTED_REASONS[code] for link_id, code in kept.items()},
+        fixed_words=editing.fixed_words(definition),
         catalogue=[
             (
                 spec["linkId"],
@@ -266,6 +268,8 @@ class PublishPreview:
     #: The clinics whose new sessions would use the draft (every clinic: one template).
     clinics: list[str]
     untranslated: list[translations.Untranslated]
+    #: The draft as this page showed it; publishing from the page checks it is still so.
+    fingerprint: str = ""
 
 
 def publish_preview(template_id: int) -> PublishPreview:
@@ -288,4 +292,35 @@ def publish_preview(template_id: int) -> PublishPreview:
         texts=texts,
         clinics=list(db.session.scalars(select(Clinic.name).order_by(Clinic.name))),
         untranslated=translations.untranslated(template),
+        fingerprint=fingerprint(version.definition),
     )
+
+
+def fingerprint(definition: dict[str, Any]) -> str:
+    """A draft's definition as one hash: what a confirmation page showed."""
+    return sha256_hex(canonical_json(definition))
+
+
+def publish_as_seen(
+    template_id: int,
+    seen: str | None,
+    *,
+    actor: User | None,
+    via: str = "web",
+    now: datetime | None = None,
+) -> TemplateVersion:
+    """Publish a draft, refusing when it changed after the confirmation page was shown.
+
+    Another administrator (or another tab) may edit the draft between the confirmation and
+    the tap on Publish; the page carries the fingerprint of what it listed, so what goes live
+    is what was read. A publish that names no fingerprint (the command line) is not checked.
+    """
+    draft = services.get_template(template_id)
+    if seen is not None and not draft.is_published and seen != fingerprint(draft.definition):
+        raise Conflict(
+            N_(
+                "The draft changed after this page was opened: read its changes again, "
+                "then publish."
+            )
+        )
+    return services.publish(template_id, actor=actor, via=via, now=now)

@@ -192,6 +192,23 @@ def test_a_protected_item_offers_no_remove_button(admin_client, ids):
     pain = pain[: pain.index("</li>")]
     assert "Kept" in consent and ">Remove<" not in consent
     assert ">Remove<" in pain
+    # Consent's "No" stops the session: its words cannot change, so it offers no reword form.
+    assert "Save the new words" not in consent and "Save the new words" in pain
+
+
+@pytest.mark.parametrize("link_id", ["signin.consent", "signout.needles_removed"])
+def test_the_words_of_a_check_a_rule_reads_cannot_be_turned_around(admin_client, ids, link_id):
+    definition, before = stored(ids["draft"]), count(AuditEvent)
+
+    response = post_form(
+        admin_client,
+        f"/admin/templates/{ids['draft']}/edit/reword",
+        {"item": link_id, "text": "The patient has refused consent to needling."},
+    )
+
+    assert response.status_code == 400
+    assert "its words cannot change" in text_of(response)
+    assert stored(ids["draft"]) == definition and count(AuditEvent) == before
 
 
 def test_rewording_comes_back_to_the_item_with_its_new_words_and_history(admin_client, ids):
@@ -312,6 +329,32 @@ def test_the_confirmation_names_the_changes_and_clinics_then_publishes_on_confir
 
     assert response.status_code == 302
     assert risks.current_template().id == ids["draft"]
+
+
+def test_publishing_from_a_confirmation_the_draft_has_outrun_is_refused_and_shown_again(
+    admin_client, ids
+):
+    page = admin_client.get(f"/admin/templates/{ids['draft']}/publish").get_data(as_text=True)
+    seen = re.search(r'name="seen" value="([0-9a-f]{64})"', page).group(1)
+    # Another administrator (or another tab) rewords an item after this page was opened.
+    post_form(
+        admin_client,
+        f"/admin/templates/{ids['draft']}/edit/reword",
+        {"item": "signout.bleeding", "text": "Any bleeding at the needle sites."},
+    )
+
+    refused = post_form(admin_client, f"/admin/templates/{ids['draft']}/publish", {"seen": seen})
+
+    assert urlparse(refused.headers["Location"]).path == f"/admin/templates/{ids['draft']}/publish"
+    assert risks.current_template().id == ids["current"], "nothing unseen went live"
+    again = admin_client.get(f"/admin/templates/{ids['draft']}/publish").get_data(as_text=True)
+    assert "The draft changed after this page was opened" in html.unescape(again)
+    assert "becomes “Any bleeding at the needle sites.”" in html.unescape(again)
+    fresh = re.search(r'name="seen" value="([0-9a-f]{64})"', again).group(1)
+
+    published = post_form(admin_client, f"/admin/templates/{ids['draft']}/publish", {"seen": fresh})
+
+    assert published.status_code == 302 and risks.current_template().id == ids["draft"]
 
 
 def test_an_edit_to_a_version_published_meanwhile_is_refused_and_sent_to_its_review(

@@ -389,3 +389,14 @@ def test_the_activity_log_says_what_an_edit_did_to_which_item():
     assert describe_event("template.create", {"version": 3, "copied_from": 2}) == (
         "Draft template created: version 3, a copy of 2"
     )
+
+
+def test_a_check_whose_answer_drives_a_rule_keeps_its_words():
+    definition = default()
+
+    for link_id in ("signin.consent", "signout.needles_used"):
+        with pytest.raises(editing.EditRefused, match="its words cannot change"):
+            editing.reword_item(definition, link_id, "The opposite question.", CHANGE)
+    # A kept check that only raises a flag may still be said more clearly.
+    edited = editing.reword_item(definition, "signout.bleeding", "Any bleeding.", CHANGE)
+    assert item(edited, "signout.bleeding")["text"] == "Any bleeding."
