@@ -110,11 +110,7 @@ def _locate(definition: Mapping[str, Any], link_id: str) -> tuple[dict[str, Any]
 def protected_items(definition: Mapping[str, Any], registers: Iterable[Register]) -> dict[str, str]:
     """Return linkId -> reason code for every item of a draft that cannot be removed."""
     baseline = {link_id for register in registers for link_id in register.baseline_link_ids}
-    counted = {
-        link_id
-        for check in definition.get("count_checks", ())
-        for link_id in (check["counted"], check["against"])
-    }
+    counted = _counted(definition)
     depended = set()
     for _, item in items(definition):
         depended.update(c["question"] for c in item.get("enableWhen", ()))
@@ -137,6 +133,15 @@ def protected_items(definition: Mapping[str, Any], registers: Iterable[Register]
             # own check stays theirs to remove.
             protected[link_id] = "flags"
     return protected
+
+
+def _counted(definition: Mapping[str, Any]) -> set[str]:
+    """The items signing compares: each count check's two counts."""
+    return {
+        link_id
+        for check in definition.get("count_checks", ())
+        for link_id in (check["counted"], check["against"])
+    }
 
 
 def _raises_flag(item: Mapping[str, Any]) -> bool:
@@ -312,11 +317,7 @@ def fixed_words(definition: Mapping[str, Any]) -> frozenset[str]:
     """Return the items whose words cannot change: a hard rule reads their answer (a "No" to
     consent stops the session; signing compares the counts), so new words that asked the
     opposite ("The patient has refused consent") would turn the rule against its meaning."""
-    counted = {
-        link_id
-        for check in definition.get("count_checks", ())
-        for link_id in (check["counted"], check["against"])
-    }
+    counted = _counted(definition)
     return frozenset(
         item["linkId"]
         for _, item in items(definition)
