@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import cast, column, event, exists, insert, select, update, values
+from sqlalchemy import event, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,7 @@ from safety.audit import rules
 from safety.audit.models import AuditChainHead, AuditEvent
 from safety.dbtypes import utcnow
 from safety.extensions import db
+from safety.hashing import canonical_json
 
 #: Where a session keeps the events recorded in its transaction and not yet appended.
 PENDING = "audit_pending"
@@ -203,23 +204,55 @@ def _append_unlocked(session: Session, chain: int, entries: list[Entry]) -> bool
     if head is None:
         return False
     rows = _chained(chain, entries, first_seq=head.last_seq + 1, after=head.last_hash)
-    moved = (
-        update(AuditChainHead)
-        .where(AuditChainHead.id == chain, AuditChainHead.last_seq == head.last_seq)
-        .values(last_seq=rows[-1]["seq"], last_hash=rows[-1]["hash"])
-        .returning(AuditChainHead.id)
-        .cte("moved")
-    )
-    table = AuditEvent.__table__
-    names = list(rows[0])
-    new = values(*(column(name, table.c[name].type) for name in names), name="new").data(
-        [tuple(row[name] for name in names) for row in rows]
-    )
-    # Cast each column: a NULL in the first row would leave VALUES guessing text for it.
-    typed = select(*(cast(new.c[name], table.c[name].type) for name in names))
-    statement = insert(table).from_select(names, typed.where(exists(select(moved.c.id))))
-    appended = session.execute(statement.returning(table.c.seq)).all()
+    columns = {name: [row[name] for row in rows] for name in _UNNESTED}
+    columns["details"] = [canonical_json(details) for details in columns["details"]]
+    appended = session.execute(
+        _APPEND_IF_UNMOVED,
+        {
+            "chain": chain,
+            "read_seq": head.last_seq,
+            "last_seq": rows[-1]["seq"],
+            "last_hash": rows[-1]["hash"],
+            **columns,
+        },
+    ).all()
     return len(appended) == len(rows)
+
+
+#: The columns `_APPEND_IF_UNMOVED` takes as one array each, in its order.
+_UNNESTED = (
+    "seq", "created_dt", "actor_id", "action", "object_type", "object_id", "details",
+    "prev_hash", "hash",
+)  # fmt: skip
+#: Move a chain's head only if it is still where it was read, and insert the events only if
+#: it moved. The events come as one array per column (unnest), so the statement's text is the
+#: same however many events a transaction appends: it is compiled once per process and
+#: prepared once per connection, where a VALUES list of the rows was compiled on every
+#: append (a tenth of a practitioner's request). The details arrive as the canonical JSON
+#: the hash covers, and `json` keeps that text as written.
+_APPEND_IF_UNMOVED = text(
+    """
+    WITH moved AS (
+        UPDATE audit_chain_head SET last_seq = :last_seq, last_hash = :last_hash
+        WHERE id = :chain AND last_seq = :read_seq
+        RETURNING id
+    )
+    INSERT INTO audit_events
+        (chain_id, seq, created_dt, actor_id, action, object_type, object_id, details,
+         prev_hash, hash)
+    SELECT :chain, new.seq, new.created_dt, new.actor_id, new.action, new.object_type,
+           new.object_id, CAST(new.details AS json), new.prev_hash, new.hash
+    FROM unnest(
+        CAST(:seq AS integer[]), CAST(:created_dt AS timestamptz[]),
+        CAST(:actor_id AS integer[]), CAST(:action AS text[]), CAST(:object_type AS text[]),
+        CAST(:object_id AS text[]), CAST(:details AS text[]), CAST(:prev_hash AS text[]),
+        CAST(:hash AS text[])
+    ) AS new(seq, created_dt, actor_id, action, object_type, object_id, details, prev_hash,
+             hash)
+    WHERE EXISTS (SELECT 1 FROM moved)
+    RETURNING seq
+    """
+)
 
 
 #: Events appended in one multi-row INSERT with the heads' moves at most; more would near
