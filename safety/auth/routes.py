@@ -8,6 +8,7 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    g,
     make_response,
     redirect,
     render_template,
@@ -50,7 +51,10 @@ def load_user(user_id: str) -> User | None:
     last-seen time written) by `keep_login_session`, which commits that work itself.
     """
     key = parse_id(user_id)
-    user = db.session.get(User, key) if key is not None else None
+    if key is None:
+        return None
+    # g keeps the login session alive until `keep_login_session` reads it, without a query.
+    user, g.login_session = services.signed_in_account(key, session.get("login_id"))
     return user if user is not None and user.is_enabled else None
 
 

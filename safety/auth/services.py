@@ -1,6 +1,6 @@
 """Account use cases: sign-in with throttling, login sessions, passwords, users.
 
-One file of about 640 lines because these share one account row and one transaction: a
+One file of about 660 lines because these share one account row and one transaction: a
 sign-in reads the throttle, checks the password, clears the throttle and opens the login
 session; a password change, a deactivation and a role change end those sessions and revoke
 tokens. The second factor, invitations and clinic memberships build on them and have files of
@@ -336,6 +336,26 @@ def start_login_session(user: User, *, now: datetime | None = None) -> LoginSess
     db.session.flush()
     audit.record("auth.login", actor=user, obj=user, now=now)
     return login
+
+
+def signed_in_account(
+    user_id: int, login_id: str | None
+) -> tuple[User | None, LoginSession | None]:
+    """Return the account a session cookie names, with its browser's login session.
+
+    Every signed-in request reads both (the account, then `check_login_session`): one
+    statement loads them together, and while the caller holds the login session the second
+    read finds it in the database session's identity map (which holds objects weakly).
+    Whether that login session is still valid is decided there, not here."""
+    if login_id:
+        found = db.session.execute(
+            select(User, LoginSession)
+            .join(LoginSession, LoginSession.user_id == User.id)
+            .where(User.id == user_id, LoginSession.id == login_id)
+        ).first()
+        if found is not None:
+            return found.User, found.LoginSession
+    return db.session.get(User, user_id), None
 
 
 def check_login_session(

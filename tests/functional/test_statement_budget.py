@@ -29,23 +29,23 @@ PHASES = ("signin", "timeout", "signout")
 #: Answers that raise a flag, so records carry flags and follow-ups as busy ones do.
 BLEEDING = {"signout.bleeding": ["prolonged"], "signout.bleeding.note": ["Pressure, six minutes."]}
 
-#: Statements per request, whatever the size of the clinic. Each includes the few every
-#: signed-in request runs (its login session and its account) and, for an audited view, the
-#: audit event's chain head and insert.
+#: Statements per request, whatever the size of the clinic. Each includes the one every
+#: signed-in request runs (its account and its login session, joined: it was two) and, for an
+#: audited view, the audit event's chain head and insert.
 BUDGET = {
     # The people and the patients waiting come joined in (it was 8 with a statement each);
     # the one-tap starts, the clinic's most recently seen patients, one grouped query more.
-    "today": 7,
+    "today": 6,
     # The record names every needle pack: one query for them.
-    "record": 17,
-    "records": 11,
+    "record": 16,
+    "records": 10,
     # The incidents per clinic and month are one more grouped count.
-    "dashboard": 13,
+    "dashboard": 12,
     # Time out writes its needle packs in one more statement.
-    "phase save": 15,
+    "phase save": 14,
     # Signing reads the session again once it holds the row (a second tap or tablet may have
     # saved a phase meanwhile): the session, its phases, flags and template, four more.
-    "signature": 23,
+    "signature": 22,
 }
 
 
