@@ -28,6 +28,7 @@ from safety.followup import texts as followup_texts
 from safety.incidents.rules import incident_from_flag
 from safety.review.rules.flags import SEVERITY_LABELS
 from safety.risks import rules as risk_rules
+from safety.risks import services as risk_services
 from safety.risks import translations
 from safety.risks.rules import Item, Option, Phase, Source
 from safety.web import translated
@@ -249,10 +250,8 @@ def followup_preview(session: Any, answers: dict[str, Any], now: datetime) -> st
             return gettext("No follow-up message will be sent: there is no email address on file.")
         return gettext("No follow-up message will be sent: there is no mobile number on file.")
     zone = session.clinic.zone
-    definition = session.template_version.definition
-    lung = followup_rules.near_lung(
-        answers.get("signin.regions"), definition.get("high_risk_regions", ())
-    )
+    template = risk_services.typed(session.template_version)
+    lung = followup_rules.near_lung(answers.get("signin.regions"), template.high_risk_regions)
     plans = [
         p for p in followup_rules.plan_at_signing(now, zone, near_lung=lung) if not p.is_reminder
     ]

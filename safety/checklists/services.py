@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, update
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import defaultload, joinedload, selectinload
 
 from safety.audit import services as audit
 from safety.auth import policy
@@ -34,6 +34,7 @@ from safety.languages import N_, Said, Words
 from safety.packs import rules as pack_rules
 from safety.packs import services as packs
 from safety.risks import services as risks
+from safety.risks.models import TemplateVersion
 from safety.risks.rules import Item, Template
 
 
@@ -87,6 +88,11 @@ def template_for(session: TreatmentSession) -> Template:
     return risks.typed(session.template_version)
 
 
+#: A session's template version without its checklist document (about 40 KB of JSON to send
+#: and decode on every page): pages read the checklist through `template_for`, which builds it
+#: once per published version and loads the document only then.
+WITHOUT_DOCUMENT = (TemplateVersion.definition,)
+
 #: What a record page shows of a session, loaded with it: its people, its template version
 #: and its lists, in a fixed number of statements however many entries, flags or addenda.
 RECORD_PAGE = (
@@ -94,9 +100,12 @@ RECORD_PAGE = (
     joinedload(TreatmentSession.patient),
     joinedload(TreatmentSession.practitioner),
     joinedload(TreatmentSession.cancelled_by),
-    joinedload(TreatmentSession.template_version),
+    joinedload(TreatmentSession.template_version).defer(*WITHOUT_DOCUMENT),
     selectinload(TreatmentSession.addenda),
 )
+#: What the other uses of a session load with it: the template version still when first
+#: read, as the relationship does, but without the document.
+OTHER_USES = (defaultload(TreatmentSession.template_version).defer(*WITHOUT_DOCUMENT),)
 
 
 def get_session(actor: User, session_id: int, *, page: bool = False) -> TreatmentSession:
@@ -110,7 +119,7 @@ def get_session(actor: User, session_id: int, *, page: bool = False) -> Treatmen
         policy.visible_sessions(actor)
         .where(TreatmentSession.id == session_id)
         .options(selectinload(TreatmentSession.entries), selectinload(TreatmentSession.flags))
-        .options(*(RECORD_PAGE if page else ()))
+        .options(*(RECORD_PAGE if page else OTHER_USES))
     )
     if session is None:
         raise NotFound(N_("No such session."))
@@ -560,7 +569,7 @@ def sessions_for_today(actor: User, *, now: datetime | None = None) -> list[Trea
                 # a statement each.
                 joinedload(TreatmentSession.patient),
                 joinedload(TreatmentSession.practitioner),
-                selectinload(TreatmentSession.template_version),
+                selectinload(TreatmentSession.template_version).defer(*WITHOUT_DOCUMENT),
                 selectinload(TreatmentSession.entries),
             )
             .order_by(TreatmentSession.started_dt.desc())

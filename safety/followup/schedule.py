@@ -17,6 +17,7 @@ from safety.extensions import db
 from safety.followup import rules
 from safety.followup.models import FollowUp, OutboxMessage, Purpose
 from safety.followup.rules import Kind
+from safety.risks import services as risks
 
 
 def schedule_for_signed_session(session: TreatmentSession, *, now: datetime) -> list[FollowUp]:
@@ -69,9 +70,8 @@ def schedule_for_signed_session(session: TreatmentSession, *, now: datetime) -> 
 
 def near_lung(session: TreatmentSession) -> bool:
     """Whether the session needled a region its template counts as over the lung."""
-    definition = session.template_version.definition
     regions = (session.answers or {}).get("signin.regions")
-    return rules.near_lung(regions, definition.get("high_risk_regions", ()))
+    return rules.near_lung(regions, risks.typed(session.template_version).high_risk_regions)
 
 
 def schedule_72h_check(answered: FollowUp, *, now: datetime) -> FollowUp:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from safety.audit import services as audit
@@ -20,23 +21,29 @@ from safety.risks.models import TemplateVersion
 
 
 def typed(version: TemplateVersion) -> rules.Template:
-    """Return a version's checklist as typed rules, built once per loaded published version.
+    """Return a version's checklist as typed rules, built once per published version and app.
 
-    A page lists many sessions on the same version (the today page up to a hundred) and the
-    database session hands every one the same TemplateVersion object; building the typed
-    template from its JSON costs about 2 ms, so it is kept on that object. Only a published
-    version is kept: it can no longer change (a trigger refuses it), while a draft is edited."""
+    Every page of a session reads its pinned version's checklist, and building it from the
+    JSON costs about 2 ms, so a published version's is kept: it can no longer change (a
+    trigger refuses it), while a draft is edited and built again each time. The key holds the
+    publishing time beside the id, and the cache belongs to the app, so another database
+    behind another app (a test's, a bench's) never meets this one's templates."""
     if not version.is_published:
         return rules.template_from_definition(version.definition)
-    built = version.__dict__.get(_TYPED)
-    if built is None:
-        built = rules.template_from_definition(version.definition)
-        version.__dict__[_TYPED] = built
-    return built
+    built = current_app.extensions.setdefault(_TYPED, {})
+    key = (version.id, version.version, version.published_dt)
+    template = built.get(key)
+    if template is None:
+        if len(built) >= _TYPED_KEPT:
+            built.clear()  # a clinic publishes a few versions a year: this is never reached
+        template = built[key] = rules.template_from_definition(version.definition)
+    return template
 
 
-#: Where `typed` keeps a published version's template on the loaded object.
-_TYPED = "_typed_template"
+#: Where `typed` keeps the published versions' templates, in the app's extensions.
+_TYPED = "needlesafe.typed_templates"
+#: At most this many templates are kept at once.
+_TYPED_KEPT = 256
 
 
 def current_template() -> TemplateVersion | None:
