@@ -35,7 +35,7 @@ from safety.auth.forms import (
 from safety.auth.models import Role, User
 from safety.auth.policy import role_required
 from safety.extensions import db, limiter
-from safety.ids import is_id, parse_id
+from safety.ids import parse_id
 from safety.web import Refused, field_errors, run_use_case
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -111,7 +111,7 @@ def _pending_user() -> User | None:
         session.pop("pending", None)
         return None
     key = pending.get("user")
-    user = db.session.get(User, key) if isinstance(key, int) and is_id(key) else None
+    user = services.find_user_by_id(key) if isinstance(key, int) else None
     return user if user is not None and user.is_enabled else None
 
 

@@ -532,9 +532,14 @@ def revoke_api_token(
     audit.record("token.revoke", actor=actor, obj=token, details=details, now=now)
 
 
+def find_user_by_id(user_id: int) -> User | None:
+    """Return an account by id, or None (also for an id no row can have)."""
+    return db.session.get(User, user_id) if is_id(user_id) else None
+
+
 def get_user(user_id: int) -> User:
     """Return an account by id, or raise NotFound."""
-    user = db.session.get(User, user_id) if is_id(user_id) else None
+    user = find_user_by_id(user_id)
     if user is None:
         raise NotFound(N_("No such user."))
     return user

@@ -6,13 +6,11 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from safety.auth import policy
 from safety.auth.models import Role
 from safety.auth.policy import role_required
 from safety.checklists import services as checklists
 from safety.clinics import services as clinics
 from safety.clinics.forms import PatientForm, PatientLanguageForm
-from safety.extensions import db
 from safety.web import Refused, field_errors, run_use_case
 
 bp = Blueprint("clinics", __name__, url_prefix="/patients")
@@ -21,8 +19,7 @@ bp = Blueprint("clinics", __name__, url_prefix="/patients")
 @bp.get("/")
 @role_required(Role.PRACTITIONER)
 def patients():
-    rows = db.session.scalars(policy.visible_patients(current_user).limit(500)).all()
-    return render_template("clinics/patients.html", patients=rows)
+    return render_template("clinics/patients.html", patients=clinics.list_patients(current_user))
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -24,6 +24,11 @@ from safety.languages import N_, Said
 PHONE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
 
 
+def list_patients(actor: User, *, limit: int = 500) -> list[Patient]:
+    """Return the patients the actor may see, in the policy's order, at most `limit`."""
+    return list(db.session.scalars(policy.visible_patients(actor).limit(limit)))
+
+
 def get_patient(actor: User, patient_id: int) -> Patient:
     """Return a patient in the actor's scope; another clinic's patient is simply not found."""
     if not is_id(patient_id):

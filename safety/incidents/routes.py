@@ -16,9 +16,7 @@ from safety.auth import policy
 from safety.auth.models import Role
 from safety.auth.policy import role_required
 from safety.checklists import services as checklists
-from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
-from safety.extensions import db
 from safety.ids import parse_id
 from safety.incidents import alerts, log, rules, services
 from safety.incidents.forms import AddendumForm, ExternalReportForm, ReportForm, StepForm
@@ -71,15 +69,10 @@ def index():
 def _index_page(filters: dict, errors: dict[str, str]):
     """Render the list; the list and a refused export answer with it."""
     incidents = services.list_incidents(current_user, **filters)
-    clinics = (
-        db.session.scalars(db.select(Clinic).order_by(Clinic.name)).all()
-        if policy.is_compliance(current_user)
-        else []
-    )
     return render_template(
         "incidents/index.html",
         incidents=incidents,
-        clinics=clinics,
+        clinics=services.clinics_to_filter(current_user),
         args=request.args,
         counts=log.counts_by_clinic_and_month(current_user),
         rules=rules,

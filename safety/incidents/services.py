@@ -27,6 +27,7 @@ from safety.auth.models import User
 from safety.checklists import addenda as checklist_addenda
 from safety.checklists import services as checklists
 from safety.checklists.models import Flag, TreatmentSession
+from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound, RecordedRefusal
 from safety.extensions import db
@@ -149,6 +150,18 @@ def list_incidents(
             Incident.occurred_dt < datetime.combine(until + timedelta(days=1), time.min, UTC)
         )
     return list(db.session.scalars(query))
+
+
+def clinics_to_filter(actor: User) -> list[Clinic]:
+    """The clinics the incident list offers to narrow it to.
+
+    Someone who reads every clinic's incidents chooses among all of them; a practitioner
+    reads only their working clinic's, so the list offers no choice at all."""
+    if not policy.is_compliance(actor):
+        return []
+    return list(
+        db.session.scalars(select(Clinic).where(policy.clinic_scope(actor)).order_by(Clinic.name))
+    )
 
 
 def prefill_from_flag(

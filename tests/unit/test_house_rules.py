@@ -17,6 +17,8 @@ the source itself so that a copy or a hidden dependency cannot creep back unnoti
   == current_user.id`, `user.role == 'practitioner'`): the route passes the policy's answer.
 - A route lets the service decide who may change an object: the checklist's phase view asks
   no owner predicate itself (the service it calls refuses), it maps the refusal to a page.
+- A view reads the database only through a service: no module of views (`@bp.` routes)
+  runs a query itself, so what a page may show is decided where the policy is applied.
 - Every feature's rules.py (and the FHIR mapping, the rules of that folder) is pure: neither it
   nor any module of the package it imports reaches Flask or SQLAlchemy, so it is unit-tested
   without an app.
@@ -255,9 +257,36 @@ def imports_inside_functions(tree: ast.Module) -> list[int]:
     return found
 
 
+#: The modules of views: every file that declares a route on a blueprint.
+VIEWS = [path for path in SOURCES if "@bp." in path.read_text("utf-8")]
+#: What a query through the database session is called.
+READS = {"scalars", "scalar", "execute", "get", "query"}
+
+
+def database_reads(tree: ast.Module) -> list[int]:
+    """Lines that query the database directly: `db.session.scalars(...)`, `db.select(...)`."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        owner = node.func.value
+        through_session = (
+            node.func.attr in READS
+            and isinstance(owner, ast.Attribute)
+            and owner.attr == "session"
+            and isinstance(owner.value, ast.Name)
+            and owner.value.id == "db"
+        )
+        through_db = node.func.attr == "select" and isinstance(owner, ast.Name) and owner.id == "db"
+        if through_session or through_db:
+            found.append(node.lineno)
+    return sorted(found)
+
+
 def test_the_checks_see_the_package():
     assert PACKAGE / "auth" / "policy.py" in SOURCES
     assert len(TOP_IMPORTS_ONLY) > 5
+    assert PACKAGE / "admin" / "editor.py" in VIEWS and len(VIEWS) >= 12
 
 
 def test_the_checks_catch_what_they_look_for():
@@ -284,6 +313,15 @@ def test_the_checks_catch_what_they_look_for():
         "    return a, b, c, policy.clinic_scope(actor), 1 if actor else 2\n"
     )
     assert hand_built_scopes(scopes) == [2, 3]
+    reads = ast.parse(
+        "def view():\n"
+        "    a = db.session.scalars(q).all()\n"
+        "    b = db.session.get(User, 1)\n"
+        "    c = db.select(Clinic)\n"
+        "    db.session.commit()\n"
+        "    return services.list_patients(current_user), request.args.get('q')\n"
+    )
+    assert database_reads(reads) == [2, 3, 4]
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=relative)
@@ -373,3 +411,8 @@ def test_a_rules_module_reaches_neither_flask_nor_sqlalchemy(path):
 @pytest.mark.parametrize("path", TOP_IMPORTS_ONLY, ids=relative)
 def test_integrity_and_the_checklist_use_cases_import_only_at_the_top(path):
     assert imports_inside_functions(parsed(path)) == [], relative(path)
+
+
+@pytest.mark.parametrize("path", VIEWS, ids=relative)
+def test_a_view_reads_the_database_only_through_a_service(path):
+    assert database_reads(parsed(path)) == [], relative(path)
