@@ -293,6 +293,61 @@ class RecordDetail:
     packs: list[SessionPack]
 
 
+def _history(
+    record: TreatmentSession,
+    entries: list[PhaseEntry],
+    flags: list[Flag],
+    followups: list[FollowUp],
+    responses: dict[int, PatientResponse],
+    phase_titles: dict[str, Words],
+) -> tuple[list[HistoryEvent], dict[int, str]]:
+    """The record's audit history (its own events and those of its flags, follow-ups and
+    answers, in chain order) and the names of everyone who acts in it or on the page."""
+    objects = [
+        and_(
+            AuditEvent.object_type == TreatmentSession.__tablename__,
+            AuditEvent.object_id == str(record.id),
+        )
+    ]
+    related = [
+        (Flag.__tablename__, [f.id for f in flags]),
+        (FollowUp.__tablename__, [f.id for f in followups]),
+        (PatientResponse.__tablename__, [r.id for r in responses.values()]),
+    ]
+    for object_type, ids in related:
+        if ids:
+            objects.append(
+                and_(
+                    AuditEvent.object_type == object_type,
+                    AuditEvent.object_id.in_([str(i) for i in ids]),
+                )
+            )
+    # The four columns the history shows, as rows rather than entities: a record read often
+    # gathers an event per reading, and the history grows with them.
+    events = db.session.execute(
+        select(AuditEvent.created_dt, AuditEvent.actor_id, AuditEvent.action, AuditEvent.details)
+        .where(or_(*objects))
+        .order_by(AuditEvent.seq)
+    ).all()
+    user_ids = {e.actor_id for e in events if e.actor_id} | {e.author_id for e in entries}
+    user_ids |= {a.author_id for a in record.addenda}
+    user_ids |= {f.acknowledged_by_id for f in flags if f.acknowledged_by_id}
+    user_ids |= {f.resolved_by_id for f in flags if f.resolved_by_id}
+    names = dict(
+        db.session.execute(select(User.id, User.name).where(User.id.in_(user_ids))).tuples().all()
+    )
+    history_events = [
+        HistoryEvent(
+            e.created_dt,
+            names.get(e.actor_id, SYSTEM) if e.actor_id else SYSTEM,
+            history.action_label(e.action),
+            history.history_summary(e.action, e.details or {}, phase_titles),
+        )
+        for e in events
+    ]
+    return history_events, names
+
+
 def record_detail(actor: User, session_id: int, *, now: datetime | None = None) -> RecordDetail:
     """Return a record with its phases, signature, addenda, flags, follow-ups and audit history.
 
@@ -315,49 +370,8 @@ def record_detail(actor: User, session_id: int, *, now: datetime | None = None) 
             select(PatientResponse).where(PatientResponse.session_id == record.id)
         )
     }
-    objects = [
-        and_(
-            AuditEvent.object_type == TreatmentSession.__tablename__,
-            AuditEvent.object_id == str(record.id),
-        )
-    ]
-    related = [
-        (Flag.__tablename__, [f.id for f in flags]),
-        (FollowUp.__tablename__, [f.id for f in followups]),
-        (PatientResponse.__tablename__, [r.id for r in responses.values()]),
-    ]
-    for object_type, ids in related:
-        if ids:
-            objects.append(
-                and_(
-                    AuditEvent.object_type == object_type,
-                    AuditEvent.object_id.in_([str(i) for i in ids]),
-                )
-            )
-    # The four columns the history shows, as rows: a record read often gathers dozens of
-    # views, and loading each as an entity cost a fifth of the page.
-    events = db.session.execute(
-        select(AuditEvent.created_dt, AuditEvent.actor_id, AuditEvent.action, AuditEvent.details)
-        .where(or_(*objects))
-        .order_by(AuditEvent.seq)
-    ).all()
-    user_ids = {e.actor_id for e in events if e.actor_id} | {e.author_id for e in entries}
-    user_ids |= {a.author_id for a in record.addenda}
-    user_ids |= {f.acknowledged_by_id for f in flags if f.acknowledged_by_id}
-    user_ids |= {f.resolved_by_id for f in flags if f.resolved_by_id}
-    names = dict(
-        db.session.execute(select(User.id, User.name).where(User.id.in_(user_ids))).tuples().all()
-    )
     phase_titles = {phase.id: Words(phase.title) for phase in state.template.phases}
-    history_events = [
-        HistoryEvent(
-            e.created_dt,
-            names.get(e.actor_id, SYSTEM) if e.actor_id else SYSTEM,
-            history.action_label(e.action),
-            history.history_summary(e.action, e.details or {}, phase_titles),
-        )
-        for e in events
-    ]
+    history_events, names = _history(record, entries, flags, followups, responses, phase_titles)
     cutoffs = overdue_cutoffs(now)
     # Audited last, so the clinic's chain is held only from here to the commit; the page
     # shows this view in the history as the event records it.
