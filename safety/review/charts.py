@@ -212,7 +212,22 @@ def bar_chart(
         f'<g transform="translate({LEFT},{TOP})" font-family="inherit" font-size="12"'
         f' fill="{REFERENCE_COLOUR}">',
     ]
-    # Grid lines and the percent axis.
+    out += _grid(top, step, plot_width)
+    out += _bars(series, months, top=top, group_width=group_width, bar=bar)
+    out += _month_labels(months, group_width)
+    out += _reference_lines(references, top, plot_width)
+    out.append(
+        f'<line x1="0" x2="0" y1="0" y2="{PLOT_HEIGHT}" stroke="{REFERENCE_COLOUR}"/>'
+        f'<line x1="0" x2="{plot_width:.1f}" y1="{PLOT_HEIGHT}" y2="{PLOT_HEIGHT}" '
+        f'stroke="{REFERENCE_COLOUR}"/>'
+    )
+    out.append("</g></svg>")
+    return Markup("".join(out))
+
+
+def _grid(top: float, step: float, plot_width: float) -> list[str]:
+    """Grid lines and the percent axis."""
+    out = []
     ticks = round(top / step)
     for i in range(ticks + 1):
         value = step * i
@@ -222,8 +237,18 @@ def bar_chart(
             f'stroke="#cbd2d9" stroke-width="1"/>'
             f'<text x="-6" y="{y + 4:.1f}" text-anchor="end">{escape(_percent(value))}</text>'
         )
-    # Bars, a group per series carrying its colour: with twenty clinics over a year there are
-    # a thousand bars, so each says only where it stands and what it shows.
+    return out
+
+
+def _bars(
+    series: Sequence[Series], months: Sequence[str], *, top: float, group_width: float, bar: float
+) -> list[str]:
+    """The bars, a group per series carrying its colour, then the sample sizes over them.
+
+    With twenty clinics over a year there are a thousand bars, so each says only where it
+    stands and what it shows."""
+    out: list[str] = []
+    per_group = max(len(series), 1)
     bar_width = _coordinate(max(bar - 1, 1))
     month_names = [month_label(month) for month in months]
     # Said once per chart, filled per bar: a thousand bars ask gettext three times, not 3,000.
@@ -261,8 +286,12 @@ def bar_chart(
                 f'height="{_coordinate(PLOT_HEIGHT - y)}"{pale}><title>{escape(tip)}</title></rect>'
             )
         out.append("</g>")
-    out.extend(sizes)
-    # Month labels.
+    return out + sizes
+
+
+def _month_labels(months: Sequence[str], group_width: float) -> list[str]:
+    """The month under each group, and the year under a year's first month."""
+    out = []
     for month_index, (name, year) in enumerate(month_axis_labels(months)):
         x = (month_index + 0.5) * group_width
         out.append(
@@ -273,7 +302,12 @@ def bar_chart(
                 f'<text x="{x:.1f}" y="{PLOT_HEIGHT + 31}" text-anchor="middle">'
                 f"{escape(year)}</text>"
             )
-    # Reference lines with their labels on the right, pulled apart where they would overlap.
+    return out
+
+
+def _reference_lines(references: Sequence[Reference], top: float, plot_width: float) -> list[str]:
+    """Reference lines with their labels on the right, pulled apart where they would overlap."""
+    out = []
     ys = [y_for(r.value, top) for r in references]
     for index, (reference, y, label_y) in enumerate(
         zip(references, ys, spread_labels(ys), strict=True)
@@ -285,13 +319,7 @@ def bar_chart(
             f'<text x="{plot_width + 6:.1f}" y="{label_y + 4:.1f}">'
             f"{escape(reference.label)} {escape(_percent(reference.value))}</text>"
         )
-    out.append(
-        f'<line x1="0" x2="0" y1="0" y2="{PLOT_HEIGHT}" stroke="{REFERENCE_COLOUR}"/>'
-        f'<line x1="0" x2="{plot_width:.1f}" y1="{PLOT_HEIGHT}" y2="{PLOT_HEIGHT}" '
-        f'stroke="{REFERENCE_COLOUR}"/>'
-    )
-    out.append("</g></svg>")
-    return Markup("".join(out))
+    return out
 
 
 def legend(series: Sequence[Series], references: Sequence[Reference] = ()) -> Markup:
