@@ -195,6 +195,13 @@ def _latest_signed(practitioner: User) -> int | None:
 def _incidents(riverside: User, lakeshore: User, now: datetime) -> None:
     """A few incidents of each kind: a needlestick followed through, one this morning with
     its urgent steps open, adverse events, a near miss, and a report to the device regulator."""
+    _needlesticks(riverside, now)
+    _adverse_events(riverside, lakeshore, now)
+    _near_miss(riverside, now)
+
+
+def _needlesticks(riverside: User, now: datetime) -> None:
+    """One four days old with every step ticked, one this morning with its urgent steps open."""
     kind = incident_rules.Kind
     session_id = _latest_signed(riverside)
     sharps = dict(
@@ -259,6 +266,11 @@ def _incidents(riverside: User, lakeshore: User, now: datetime) -> None:
         done_dt=fresh + timedelta(minutes=1),
         now=fresh + timedelta(minutes=6),
     )
+
+
+def _adverse_events(riverside: User, lakeshore: User, now: datetime) -> None:
+    """A faint after a session, and a broken needle reported to the device regulator."""
+    kind = incident_rules.Kind
     for actor, when, event, grade, area, text, done in (
         (
             riverside,
@@ -302,6 +314,11 @@ def _incidents(riverside: User, lakeshore: User, now: datetime) -> None:
         reference="Health Canada MDPR 2026-11-0412",
         now=now - timedelta(days=5),
     )
+
+
+def _near_miss(riverside: User, now: datetime) -> None:
+    """A torn pack found before use."""
+    kind = incident_rules.Kind
     near = now - timedelta(days=2)
     incidents.report_incident(
         riverside,
