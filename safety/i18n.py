@@ -35,7 +35,14 @@ def use_language(code: str | None) -> None:
     invitation link, the invitee's)."""
     if languages.is_language(code):
         g.language = code
-        refresh()  # forget a language looked up earlier in the request
+        forget_language()
+
+
+def forget_language() -> None:
+    """Forget the language looked up earlier in the request (it changed: a patient's page, a
+    saved profile), here and in Flask-Babel's catalogue cache."""
+    g.pop(_READER_LANGUAGE, None)
+    refresh()
 
 
 def requested_language() -> str | None:
@@ -51,9 +58,20 @@ def select_locale() -> str:
     chosen = g.get("language")
     if chosen:
         return chosen
-    if current_user and current_user.is_authenticated:
-        return current_user.language
-    return languages.best_match(request.accept_languages)
+    # Asked for by every translated word and every date on the page (hundreds of times on the
+    # records list): looked up once per request, until `forget_language`.
+    found = g.get(_READER_LANGUAGE)
+    if found is None:
+        if current_user and current_user.is_authenticated:
+            found = current_user.language
+        else:
+            found = languages.best_match(request.accept_languages)
+        g.setdefault(_READER_LANGUAGE, found)
+    return found
+
+
+#: Where a request keeps the language `select_locale` looked up for its reader.
+_READER_LANGUAGE = "_reader_language"
 
 
 def current_language() -> str:

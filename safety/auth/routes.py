@@ -18,7 +18,6 @@ from flask import (
 )
 from flask.wrappers import Response
 from flask_babel import gettext as _
-from flask_babel import refresh
 from flask_login import current_user, login_required, login_user, logout_user
 
 from safety import i18n
@@ -119,6 +118,7 @@ def _start_signed_in(user: User, login_session) -> None:
     session.clear()
     session["login_id"] = login_session.id
     login_user(user)
+    i18n.forget_language()  # from here the request speaks the account's language
 
 
 def _finish_sign_in(user: User, login_session) -> Response:
@@ -332,7 +332,7 @@ def language():
         if isinstance(result, Refused):
             errors = result.errors
         else:
-            refresh()  # the message below is already in the new language
+            i18n.forget_language()  # the message below is already in the new language
             flash(_("Your language is saved."), "success")
             return redirect(url_for("auth.language"))
     return render_template("auth/language.html", form=form, errors=errors), 400 if errors else 200
