@@ -113,13 +113,19 @@ def user_new():
             errors = result.errors or {"email": result.message}
         else:
             user, secret = result
-            _flash_sent(user, mail.send(user, secret))
+            _send_invitation(user, secret)
             return redirect(url_for("admin.user", user_id=user.id))
     else:
         errors = field_errors(form)
     return render_template(
         "admin/user_new.html", form=form, errors=errors, clinics=services.clinic_options()
     ), 400 if errors else 200
+
+
+def _send_invitation(user, secret: str) -> None:
+    """Mail the invitation and say whether it went. The development outbox keeps its copy in
+    the database, so the route commits what sending wrote."""
+    _flash_sent(user, run_use_case(lambda: mail.send(user, secret)) is True)
 
 
 def _flash_sent(user, sent: bool) -> None:
@@ -160,7 +166,7 @@ def user_invite(user_id: int):
     )
     if isinstance(secret, Refused):
         return _user_page(user_id, errors={"invite": secret.message}, status=secret.status)
-    _flash_sent(user, mail.send(user, secret))
+    _send_invitation(user, secret)
     return redirect(url_for("admin.user", user_id=user_id))
 
 
