@@ -14,10 +14,11 @@ import pytest
 from conftest import csrf_token, login, post_form
 from factories import clean_phases
 from flask import g
+from flask_babel import gettext
 from sqlalchemy import select, update
 from test_admin_routes import RISK_LEAFLET
 
-from safety import display
+from safety import display, i18n
 from safety.audit.models import AuditEvent
 from safety.auth.models import User
 from safety.checklists import services as checklists
@@ -74,6 +75,17 @@ def test_before_signing_in_the_browsers_language_decides(client, header, lang, w
     page = client.get("/auth/login", headers={"Accept-Language": header} if header else {})
     assert lang_of(page) == lang
     assert f"<h1>{words}</h1>" in page.get_data(as_text=True)
+
+
+def test_a_language_chosen_during_a_request_is_the_one_its_later_words_use(app):
+    # The request keeps each language's catalogue (safety/i18n.py): a patient's page that
+    # switches language after a word was said must not keep the first catalogue.
+    with app.test_request_context("/", headers={"Accept-Language": "es"}):
+        assert gettext("Log in") == "Iniciar sesión"
+        i18n.use_language("fr_CA")
+        assert gettext("Log in") == "Se connecter"
+        i18n.use_language("en")
+        assert gettext("Log in") == "Log in"
 
 
 def test_a_spanish_speaking_practitioner_works_in_spanish_whatever_the_browser(
