@@ -49,12 +49,17 @@ run: install
 # The test databases (a copy per test), worlds and Chromium's profile go on a RAM disk where
 # there is one with room (2 GiB free: a container's default 64 MiB /dev/shm would fill up):
 # nothing there must survive a crash, so the disk's syncs are time spent for nothing.
+# Workers take the modules in the order tests/conftest.py gives (the browser journeys, which
+# cost seconds a test, first), not pytest-xdist's own by number of tests, which left the
+# journeys for last and one core idle at the end. Bytecode is written even where the
+# environment says not to (PYTHONDONTWRITEBYTECODE): otherwise every worker compiles the app
+# and rewrites the asserts of a hundred test modules again on every run.
 TESTS ?=
 WORKERS ?= auto
 RAM_DISK := $(shell df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 && $$4 > 2097152 { print "/dev/shm" }')
 TEST_TMPDIR ?= $(or $(RAM_DISK),$(TMPDIR),/tmp)
 test: install
-	TMPDIR=$(TEST_TMPDIR) NEEDLESAFE_ENV=testing $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope $(TESTS)
+	TMPDIR=$(TEST_TMPDIR) NEEDLESAFE_ENV=testing PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --no-loadscope-reorder $(TESTS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -80,20 +81,32 @@ parse_url_rules_once()
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Mark every live-server test real-commits; run each module's world tests together."""
+    """Mark every live-server test real-commits; run the longest modules first, each module's
+    world tests together."""
     for item in items:
         if "live_server" in item.fixturenames:
             item.add_marker(pytest.mark.real_commits)
+    # pytest-xdist hands whole modules to its workers in this order (`make test` turns off its
+    # own reordering, by number of tests): a long module handed out last keeps one worker busy
+    # while the other has nothing left to do. The browser journeys cost seconds a test where
+    # the others cost milliseconds, so they go first, then the modules with the most tests.
     # Within a module, the tests that start from its world come after those that start empty,
     # so PostgreSQL commits each world once instead of once per switch.
     position = {item: n for n, item in enumerate(items)}
+    size = Counter(_module_name(item) for item in items)
     items.sort(
         key=lambda item: (
-            item.module.__name__ if item.module else "",
+            item.get_closest_marker("browser") is None,
+            -size[_module_name(item)],
+            _module_name(item),
             _wants_world(item),
             position[item],
         )
     )
+
+
+def _module_name(item) -> str:
+    return item.module.__name__ if item.module else ""
 
 
 def _wants_world(item) -> bool:

@@ -5,6 +5,7 @@ so a clean clone needs no compile step)."""
 
 from __future__ import annotations
 
+import functools
 import gettext
 import io
 import re
@@ -22,8 +23,12 @@ LANGUAGES = ("fr_CA", "es")
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "N_": None}
 
 
-def extracted() -> set[str]:
-    """Every message marked in the code and templates, as `make translations-extract` reads."""
+@functools.cache
+def marked() -> set[str]:
+    """Every message marked in the code and templates, as `make translations-extract` reads.
+
+    Read when a test first asks, not on import: every pytest-xdist worker imports this module
+    to collect it, and reading the whole tree is about a third of that collection's time."""
     with open(ROOT / "safety" / "babel.cfg") as cfg:
         method_map, options_map = frontend.parse_mapping_cfg(cfg)
     found = set()
@@ -32,9 +37,6 @@ def extracted() -> set[str]:
     ):
         found.add(message if isinstance(message, str) else message[0])
     return found
-
-
-MARKED = extracted()
 
 
 def catalogue(language: str):
@@ -54,16 +56,16 @@ def test_the_code_and_templates_mark_the_staff_interface_for_translation():
         "Your language is saved.",
         "Enter the patient's first name.",
         "Report a needlestick or sharps injury",
-    } <= MARKED
+    } <= marked()
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_marked_message_is_translated_with_its_placeholders(language):
     # A plural message is keyed by its singular, as extraction gives it.
     translated = {(m.id if isinstance(m.id, str) else m.id[0]): m for m in catalogue(language)}
-    missing = sorted(MARKED - set(translated))
+    missing = sorted(marked() - set(translated))
     assert missing == [], f"run `make translations-update` and translate: {missing[:10]}"
-    for message_id in MARKED:
+    for message_id in marked():
         message = translated[message_id]
         forms = [message.string] if isinstance(message.string, str) else message.string
         assert all(form.strip() for form in forms), f"untranslated: {message_id!r}"
