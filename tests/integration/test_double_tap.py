@@ -106,7 +106,11 @@ def test_eight_simultaneous_taps_on_sign_give_one_signature_and_no_error_page(
     assert len(answers) == TAPS
     assert {status for status, _, _ in answers} == {200}
     assert {urllib.parse.urlparse(url).path for _, url, _ in answers} == {record}
-    assert all("can no longer be changed" in page for _, _, page in answers)
+    # Every tap shows the signed record itself. The taps share one cookie jar, and a flash
+    # message lives in the session cookie: when two answers cross, one tap's page can show
+    # the message the other's request left, so the message is only required somewhere.
+    assert all('id="signature-heading"' in page for _, _, page in answers)
+    assert any("can no longer be changed" in page for _, _, page in answers)
     assert not any("Nothing was saved" in page for _, _, page in answers)
     db.session.expire_all()
     signed = db.session.get(TreatmentSession, session_id)
