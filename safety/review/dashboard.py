@@ -20,6 +20,7 @@ from safety.dbtypes import utcnow
 from safety.extensions import db
 from safety.followup.models import FollowUp
 from safety.followup.rules import Status
+from safety.incidents import log as incident_log
 from safety.integrity import checkpoints, verify
 from safety.integrity.models import VerificationRun
 from safety.review.flags import UNRESOLVED
@@ -52,6 +53,8 @@ class Dashboard:
     urgent_flags: int
     followups: dict[str, int]
     tables: list[rules.MeasureTable]
+    #: Incidents per clinic, month and kind, counted with the monthly figures.
+    incident_counts: list[incident_log.MonthCount]
     #: When the sessions, completion, overdue and monthly figures were counted.
     figures_as_of: datetime
     #: How old those may be (DASHBOARD_CACHE_SECONDS); 0 when counted for this request.
@@ -123,6 +126,9 @@ class Figures:
     signed: int
     overdue: int
     tables: list[rules.MeasureTable]
+    #: Incidents per clinic, month and kind: a monthly table like the rates (the incidents
+    #: page lists each one as it is reported).
+    incidents: list[incident_log.MonthCount]
     as_of: datetime
 
 
@@ -156,7 +162,7 @@ def dashboard(
     figures = RECENT.get(
         (start, end, clinic_id, tuple(names)),
         0 if fresh else keep_seconds,
-        lambda: _figures(start, end, clinic_id, names, now=now),
+        lambda: _figures(actor, start, end, clinic_id, names, months=months, now=now),
     )
 
     flags = select(Flag.status, Flag.severity, Flag.kind, func.count()).where(
@@ -201,6 +207,7 @@ def dashboard(
         urgent_flags=urgent,
         followups=by_status,
         tables=figures.tables,
+        incident_counts=figures.incidents,
         figures_as_of=figures.as_of,
         keep_seconds=0 if fresh else keep_seconds,
         verification=run,
@@ -209,9 +216,18 @@ def dashboard(
 
 
 def _figures(
-    start: date, end: date, clinic_id: int | None, names: list[tuple[int, str]], *, now: datetime
+    actor: User,
+    start: date,
+    end: date,
+    clinic_id: int | None,
+    names: list[tuple[int, str]],
+    *,
+    months: int,
+    now: datetime,
 ) -> Figures:
-    """Count the period's sessions by clinic and month, and the overdue checklists."""
+    """Count the period's sessions by clinic and month, the overdue checklists and the
+    incidents (the actor reads every clinic's: only compliance reaches the dashboard, so the
+    figures kept serve every reader alike)."""
     counts = monthly_counts(start, end, clinic_id)
     month_keys = rules.month_keys(start, end)
     tables = [rules.measure_table(m, counts, names, month_keys) for m in rules.MEASURES]
@@ -238,5 +254,8 @@ def _figures(
         signed=sum(c.signed for c in counts),
         overdue=overdue,
         tables=tables,
+        incidents=incident_log.counts_by_clinic_and_month(
+            actor, months=months, clinic_id=clinic_id, now=now
+        ),
         as_of=now,
     )

@@ -27,7 +27,6 @@ from safety.auth.models import Role
 from safety.auth.policy import role_required
 from safety.dbtypes import utcnow
 from safety.i18n import current_language
-from safety.incidents import log as incidents
 from safety.incidents import rules as incident_rules
 from safety.languages import N_
 from safety.review import charts, dashboard, export, flags, forms, lots, records
@@ -80,9 +79,7 @@ def dashboard_page():
         periods=dashboard.PERIODS,
         dashboard_rules=dashboard_rules,
         flag_rules=flag_rules,
-        incident_counts=incidents.counts_by_clinic_and_month(
-            current_user, months=months, clinic_id=clinic_id
-        ),
+        incident_counts=data.incident_counts,
         incident_rules=incident_rules,
         errors=_said(errors),
     ), 400 if errors else 200

@@ -20,7 +20,10 @@ from safety.audit.models import AuditEvent
 from safety.auth.models import User
 from safety.checklists.models import Flag, TreatmentSession
 from safety.clinics.models import Patient
+from safety.dbtypes import utcnow
 from safety.extensions import db
+from safety.incidents import rules as incident_rules
+from safety.incidents import services as incidents
 from safety.integrity.verify import verify_and_record
 from safety.review import dashboard, records
 from safety.risks.models import TemplateVersion
@@ -354,14 +357,31 @@ def test_the_dashboard_keeps_its_monthly_figures_for_a_while_says_since_when_and
         patient=db.session.get(Patient, world.pat),
         overrides={"signout.bleeding": ["prolonged"], "signout.bleeding.note": ["Pressure."]},
     )
+    assert "No incidents in this period." in first
+    incidents.report_incident(
+        ada,
+        incident_rules.Report(
+            kind=incident_rules.Kind.NEAR_MISS,
+            occurred_dt=utcnow(),
+            work_area="Stock room",
+            description="Needle pack found with a torn seal before use.",
+            action_taken="Pack set aside.",
+            event_type="damaged_or_unsterile_pack",
+        ),
+        session_id=None,
+        password=PASSWORD,
+    )
+    db.session.commit()
     kept = page_text(client.get("/review/"))
     assert "Sessions 3 started in the period" in kept  # counted less than a minute ago
+    assert "No incidents in this period." in kept  # the monthly incident table too
     assert "High: 2" in kept  # flags are read for every request
 
     app.config["DASHBOARD_CACHE_SECONDS"] = 0.01  # as if the minute had passed
     time.sleep(0.02)
     counted_again = page_text(client.get("/review/"))
     assert "Sessions 4 started in the period" in counted_again
+    assert "No incidents in this period." not in counted_again
     dashboard.RECENT.clear()
 
 
