@@ -1,9 +1,12 @@
-"""Clinics, users, patients and sessions made through the services, committed, for the tests
-and for the worlds modules build once (tests/conftest.py)."""
+"""Clinics, users, patients, sessions and incident reports made through the services,
+committed, for the tests and for the worlds modules build once (tests/conftest.py)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from safety.extensions import db
+from safety.incidents import rules as incident_rules
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -186,3 +189,29 @@ class Factories:
         if sign:
             services.sign_session(practitioner, session.id, PASSWORD)
         return saved(session)
+
+
+#: The injured person of `sharps_report`: never in an audit event, a log line or an export.
+INJURED = "Grace Hopper-Injured"
+
+
+def sharps_report(now, **changes) -> incident_rules.Report:
+    """A complete needlestick report five minutes before `now`, with `changes` made to it."""
+    values = dict(
+        kind=incident_rules.Kind.SHARPS_INJURY,
+        occurred_dt=now - timedelta(minutes=5),
+        work_area="Treatment room 2",
+        description="Stuck on the thumb while clearing the tray after the session.",
+        device_type="filiform_needle",
+        device_brand="Seirin J-type 0.25 x 40",
+        device_gtin="04987654321098",
+        device_lot="LOT-2611A",
+        device_purpose="cleaning_up",
+        how="after_use_before_disposal",
+        body_site="thumb",
+        is_used_on_patient=True,
+        injured_name=INJURED,
+        injured_job="Physiotherapist",
+    )
+    values.update(changes)
+    return incident_rules.Report(**values)

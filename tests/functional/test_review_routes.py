@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from conftest import PASSWORD, post_form
+from factories import sharps_report
 from sqlalchemy import func, select
 
 from safety.audit.models import AuditEvent
@@ -22,7 +23,6 @@ from safety.checklists.models import Flag, TreatmentSession
 from safety.clinics.models import Patient
 from safety.dbtypes import utcnow
 from safety.extensions import db
-from safety.incidents import rules as incident_rules
 from safety.incidents import services as incidents
 from safety.integrity.verify import verify_and_record
 from safety.review import dashboard, records
@@ -358,19 +358,7 @@ def test_the_dashboard_keeps_its_monthly_figures_for_a_while_says_since_when_and
         overrides={"signout.bleeding": ["prolonged"], "signout.bleeding.note": ["Pressure."]},
     )
     assert "No incidents in this period." in first
-    incidents.report_incident(
-        ada,
-        incident_rules.Report(
-            kind=incident_rules.Kind.NEAR_MISS,
-            occurred_dt=utcnow(),
-            work_area="Stock room",
-            description="Needle pack found with a torn seal before use.",
-            action_taken="Pack set aside.",
-            event_type="damaged_or_unsterile_pack",
-        ),
-        session_id=None,
-        password=PASSWORD,
-    )
+    incidents.report_incident(ada, sharps_report(utcnow()), session_id=None, password=PASSWORD)
     db.session.commit()
     kept = page_text(client.get("/review/"))
     assert "Sessions 3 started in the period" in kept  # counted less than a minute ago

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 import pytest
 from aiosmtpd.controller import Controller
 from conftest import PASSWORD, saved
+from factories import INJURED, sharps_report
 from smtp_capture import Collector, free_port, send_mail_to
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
@@ -34,28 +35,6 @@ from safety.integrity import triggers
 from safety.integrity.reader import Reader
 
 ALL_PHASES = ("signin", "timeout", "signout")
-INJURED = "Grace Hopper-Injured"
-
-
-def sharps_report(now, **changes) -> rules.Report:
-    values = dict(
-        kind=rules.Kind.SHARPS_INJURY,
-        occurred_dt=now - timedelta(minutes=5),
-        work_area="Treatment room 2",
-        description="Stuck on the thumb while clearing the tray after the session.",
-        device_type="filiform_needle",
-        device_brand="Seirin J-type 0.25 x 40",
-        device_gtin="04987654321098",
-        device_lot="LOT-2611A",
-        device_purpose="cleaning_up",
-        how="after_use_before_disposal",
-        body_site="thumb",
-        is_used_on_patient=True,
-        injured_name=INJURED,
-        injured_job="Physiotherapist",
-    )
-    values.update(changes)
-    return rules.Report(**values)
 
 
 def adverse_report(now, **changes) -> rules.Report:
