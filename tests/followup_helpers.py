@@ -28,6 +28,9 @@ CALM = {
     "needle_found": ["no"],
     "chest": ["no"],
 }
+#: The same answers as single form values, for a session that needled away from the chest
+#: (its form asks nothing about the chest).
+CALM_FIELDS = {name: values[0] for name, values in CALM.items() if name != "chest"}
 #: Sign in answers for needling the shoulder girdle: the follow-ups then ask about the chest.
 NEAR_LUNG = {
     "signin.regions": ["shoulder", "lumbar"],

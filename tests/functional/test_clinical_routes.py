@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import CLEAN_PHASES, PASSWORD, csrf_token, login, post_form
+from followup_helpers import CALM, NEAR_LUNG
 from htmlpage import ById
 from sqlalchemy import func, select
 
@@ -24,22 +25,6 @@ from safety.review import records
 from safety.review.rules.records import RecordFilters
 
 ALL_PHASES = ("signin", "timeout", "signout")
-NEAR_LUNG = {
-    "signin.regions": ["shoulder", "lumbar"],
-    "signin.lung_precaution": ["25 mm needles, angled onto the scapula"],
-    "signin.lung_risk": ["none"],
-    "signin.position": ["prone"],
-}
-CALM = {
-    "soreness": ["2"],
-    "trend": ["better"],
-    "bleeding": ["none"],
-    "bruising": ["none"],
-    "numbness": ["no"],
-    "fainted": ["no"],
-    "needle_found": ["no"],
-    "chest": ["no"],
-}
 WROTE = "The site on my shoulder feels hot and I slept badly."
 
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 import pytest
 from aiosmtpd.controller import Controller
 from conftest import CLEAN_PHASES, login, post_form
+from followup_helpers import CALM_FIELDS as CALM
 from smtp_capture import Collector, free_port, send_mail_to
 from sqlalchemy import select
 
@@ -27,15 +28,6 @@ from safety.followup.models import FollowUp, OutboxMessage
 from safety.followup.worker import work_once
 
 ALL_PHASES = ("signin", "timeout", "signout")
-CALM = {
-    "soreness": "2",
-    "trend": "better",
-    "bleeding": "none",
-    "bruising": "none",
-    "numbness": "no",
-    "fainted": "no",
-    "needle_found": "no",
-}
 LINK = re.compile(r"http://localhost/f/([A-Za-z0-9_-]+)\r?$", re.MULTILINE)
 
 

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import pytest
 from conftest import csrf_token, login
+from followup_helpers import NEAR_LUNG
 from sqlalchemy import func, select, update
 
 from safety.audit.models import AuditEvent
@@ -41,13 +42,6 @@ CALM = {
     "fainted": "no",
     "needle_found": "no",
     "chest": "no",
-}
-#: The visits needle the shoulder girdle, so the 24-hour check asks the chest question.
-NEAR_LUNG = {
-    "signin.regions": ["shoulder", "lumbar"],
-    "signin.lung_precaution": ["25 mm needles, angled onto the scapula"],
-    "signin.lung_risk": ["none"],
-    "signin.position": ["prone"],
 }
 #: The visits' clinic is in London (the factories' default): its emergency number.
 CALL = "Call 999 now"

@@ -11,6 +11,8 @@ import re
 import pytest
 from aiosmtpd.controller import Controller
 from conftest import csrf_token
+from followup_helpers import CALM_FIELDS as CALM
+from followup_helpers import NEAR_LUNG
 from smtp_capture import Collector, free_port, send_mail_to
 from sqlalchemy import select
 
@@ -20,22 +22,6 @@ from safety.followup.models import DevMessage, FollowUp, OutboxMessage
 from safety.followup.worker import work_once
 
 ALL_PHASES = ("signin", "timeout", "signout")
-#: Shoulder needling: the 24-hour check asks the chest question.
-NEAR_LUNG = {
-    "signin.regions": ["shoulder", "lumbar"],
-    "signin.lung_precaution": ["25 mm needles, angled onto the scapula"],
-    "signin.lung_risk": ["none"],
-    "signin.position": ["prone"],
-}
-CALM = {
-    "soreness": "2",
-    "trend": "better",
-    "bleeding": "none",
-    "bruising": "none",
-    "numbness": "no",
-    "fainted": "no",
-    "needle_found": "no",
-}
 LINK = re.compile(r"http://localhost(/f/[A-Za-z0-9_-]+)\r?$", re.MULTILINE)
 
 

@@ -15,6 +15,7 @@ from conftest import csrf_token, login, post_form
 from factories import clean_phases
 from flask import g
 from flask_babel import gettext
+from followup_helpers import CALM_FIELDS as CALM
 from sqlalchemy import select, update
 from test_admin_routes import RISK_LEAFLET
 
@@ -32,15 +33,6 @@ from safety.followup.worker import work_once
 from safety.risks.models import TemplateVersion
 
 ALL_PHASES = ("signin", "timeout", "signout")
-CALM = {
-    "soreness": "2",
-    "trend": "better",
-    "bleeding": "none",
-    "bruising": "none",
-    "numbness": "no",
-    "fainted": "no",
-    "needle_found": "no",
-}
 FRENCH_BROWSER = {"Accept-Language": "fr-FR,fr;q=0.9,en;q=0.5"}
 
 

@@ -7,13 +7,14 @@ from datetime import timedelta
 
 import pytest
 from conftest import PASSWORD
+from factories import sharps_report
 from insider import guards_off
 from sqlalchemy import text
 
 from safety.dbtypes import utcnow
 from safety.extensions import db
 from safety.hashing import canonical_json, sha256_hex
-from safety.incidents import rules, services
+from safety.incidents import services
 from safety.incidents.models import Incident
 
 
@@ -23,18 +24,7 @@ def incident(make_user):
     now = utcnow()
     found = services.report_incident(
         practitioner,
-        rules.Report(
-            kind=rules.Kind.SHARPS_INJURY,
-            occurred_dt=now - timedelta(minutes=10),
-            work_area="Room 3",
-            description="Stuck while removing a needle.",
-            device_type="filiform_needle",
-            device_purpose="removing",
-            how="patient_moved",
-            body_site="finger",
-            is_used_on_patient=True,
-            injured_name="Ines Injured",
-        ),
+        sharps_report(now, occurred_dt=now - timedelta(minutes=10)),
         session_id=None,
         password=PASSWORD,
         now=now,
