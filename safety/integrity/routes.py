@@ -6,7 +6,15 @@ header: no script needed), and shows each run's result in the desk's time zone.
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, make_response, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -18,25 +26,23 @@ from safety.web import run_use_case
 
 bp = Blueprint("integrity", __name__, url_prefix="/review/verification")
 
-#: How often the page reloads itself while a verification waits or runs.
-REFRESH_SECONDS = 5
-
 
 @bp.get("/", endpoint="verification")
 @role_required(Role.COMPLIANCE)
 def verification_page():
     pending = verification.open_request()
+    refresh_seconds = current_app.config["VERIFY_PAGE_REFRESH_SECONDS"]
     page = make_response(
         render_template(
             "integrity/verification.html",
             pending=pending,
             requests=verification.recent(),
             zone=clinics.desk_zone(),
-            refresh_seconds=REFRESH_SECONDS,
+            refresh_seconds=refresh_seconds,
         )
     )
     if pending is not None:
-        page.headers["Refresh"] = str(REFRESH_SECONDS)
+        page.headers["Refresh"] = str(refresh_seconds)
     return page
 
 
