@@ -264,14 +264,20 @@ def tab_to(
     """Press Tab (or Shift+Tab) until the control has focus; fail if it is never reached.
 
     With `presses`, the control must be exactly that many presses away: the focus order then
-    follows the order of the questions on the page, with nothing hidden in between.
+    follows the order of the questions on the page, with nothing hidden in between (pressed
+    that many times, then looked at once: in a page's one-way order, a control reached sooner
+    would have lost the focus again by then).
     """
     key = "Shift+Tab" if backwards else "Tab"
-    for pressed in range(limit):
-        if focused(locator):
-            assert presses is None or pressed == presses, (
-                f"{locator} took {pressed} presses of {key}, expected {presses}"
-            )
+    if presses is not None:
+        for _ in range(presses):
+            page.keyboard.press(key)
+        assert focused(locator), f"{locator} is not {presses} presses of {key} away"
+        return
+    # The control is found once; each press then asks only whether it has the focus.
+    target = locator.element_handle()
+    for _ in range(limit):
+        if target.evaluate("element => element === document.activeElement"):
             return
         page.keyboard.press(key)
     assert focused(locator), f"{locator} cannot be reached with {key}"
@@ -281,7 +287,7 @@ def answer_by_keyboard(page, name: str, value: str, *, presses: int | None = Non
     """Tab into a radio group, then pick the answer: Space for the first, arrows for others."""
     # A channel the patient cannot receive is disabled, and arrow keys pass over it.
     radios = page.locator(f'input[type=radio][name="{name}"]:not([disabled])')
-    values = [radios.nth(i).get_attribute("value") for i in range(radios.count())]
+    values = radios.evaluate_all("inputs => inputs.map(input => input.value)")
     tab_to(page, radios.first, presses=presses)
     index = values.index(value)
     if index == 0:
