@@ -34,7 +34,6 @@ from safety.review.queries import Page
 from safety.review.recent import Recent
 from safety.review.rules import dashboard as dashboard_rules
 from safety.review.rules import flags as flag_rules
-from safety.review.rules import history as history_rules
 from safety.review.rules import records as record_rules
 from safety.review.rules.lots import LotQuery
 from safety.review.rules.records import RecordFilters
@@ -144,7 +143,7 @@ def _render_record(template: str, session_id: int, **context):
     return render_template(
         template,
         detail=detail,
-        history=history_rules.fold_views(detail.history),
+        history=detail.history,
         record_rules=record_rules,
         flag_rules=flag_rules,
         **context,

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from conftest import CLEAN_PHASES, PASSWORD
 from review_helpers import NOW, PHASES, ids_of, newest_first
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from safety.audit.models import AuditEvent
 from safety.checklists import services as checklists
@@ -229,7 +229,7 @@ def test_the_record_detail_has_phases_flags_and_its_own_audit_history(cast, smal
     assert detail.names[detail.entries[0].author_id] == "Ada Author"
     assert [f.kind for f in detail.flags] == ["prolonged_bleeding"]
     assert detail.can_acknowledge == {detail.flags[0].id}
-    actions = [event.action for event in detail.history]
+    actions = [line.event.action for line in detail.history]
     assert actions[:2] == ["Started the session", "Saved a phase"]
     assert "Signed the checklist" in actions
     assert actions[-1] == "Viewed the record"
@@ -239,7 +239,7 @@ def test_the_record_detail_has_phases_flags_and_its_own_audit_history(cast, smal
 def test_the_history_names_each_saved_phase_as_the_records_template_does(cast, small_history):
     detail = records.record_detail(cast.officer, small_history["prolonged"], now=NOW)
 
-    saved = [event.summary for event in detail.history if event.action == "Saved a phase"]
+    saved = [line.event.summary for line in detail.history if line.event.action == "Saved a phase"]
     assert saved == [detail.progress.template.phase(phase).title for phase in PHASES]
     assert saved == ["Sign in", "Time out", "Sign out"]
 
@@ -293,5 +293,43 @@ def test_flag_events_appear_in_the_history_of_their_record(cast, small_history):
     detail = records.record_detail(cast.officer, small_history["prolonged"], now=NOW)
 
     assert any(
-        e.action == "Acknowledged a flag" and e.actor == "Cora Compliance" for e in detail.history
+        line.event.action == "Acknowledged a flag" and line.event.actor == "Cora Compliance"
+        for line in detail.history
     )
+
+
+def test_the_history_folds_a_run_of_one_readers_views_into_one_line(cast, small_history):
+    """The database folds them: the page shows one line for many reads, and each is audited."""
+    record_id = small_history["prolonged"]
+    readers = [cast.officer, cast.officer, cast.officer, cast.colin, cast.officer]
+    for minutes, reader in enumerate(readers):
+        records.record_detail(reader, record_id, now=NOW + timedelta(minutes=minutes))
+        db.session.commit()
+    flag = db.session.scalar(select(Flag).where(Flag.session_id == record_id))
+    flags.acknowledge_flag(cast.officer, flag.id, now=NOW + timedelta(minutes=10))
+    db.session.commit()
+
+    detail = records.record_detail(cast.officer, record_id, now=NOW + timedelta(minutes=11))
+    db.session.commit()
+
+    tail = [
+        (line.event.actor, line.event.action, line.count, line.event.created_dt, line.until)
+        for line in detail.history[-5:]
+    ]
+    viewed = "Viewed the record"
+    assert tail == [
+        ("Cora Compliance", viewed, 3, NOW, NOW + timedelta(minutes=2)),
+        ("Colin Colleague", viewed, 1, NOW + timedelta(minutes=3), None),
+        ("Cora Compliance", viewed, 1, NOW + timedelta(minutes=4), None),
+        ("Cora Compliance", "Acknowledged a flag", 1, NOW + timedelta(minutes=10), None),
+        ("Cora Compliance", viewed, 1, NOW + timedelta(minutes=11), None),
+    ]
+    again = records.record_detail(cast.officer, record_id, now=NOW + timedelta(minutes=12))
+    db.session.commit()
+    assert (again.history[-1].count, again.history[-1].until) == (2, NOW + timedelta(minutes=12))
+    views = db.session.scalar(
+        select(func.count()).where(
+            AuditEvent.action == "session.view", AuditEvent.object_id == str(record_id)
+        )
+    )
+    assert views == 7  # every read is still in the audit trail

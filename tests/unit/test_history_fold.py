@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from safety.review.rules.history import action_label, fold_views
+from safety.review.rules.history import HistoryLine, action_label, fold_views
 
 START = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 
@@ -18,8 +18,8 @@ class Event:
     summary: str = ""
 
 
-def at(minutes: int, actor: str, action: str) -> Event:
-    return Event(START + timedelta(minutes=minutes), actor, action_label(action))
+def at(minutes: int, actor: str, action: str) -> HistoryLine:
+    return HistoryLine(Event(START + timedelta(minutes=minutes), actor, action_label(action)))
 
 
 def test_a_run_of_one_readers_views_becomes_one_line_with_how_many_and_until_when():
@@ -49,3 +49,13 @@ def test_other_repeated_events_are_never_folded():
     events = [at(0, "Ada", "session.phase_submit"), at(1, "Ada", "session.phase_submit")]
 
     assert [line.count for line in fold_views(events)] == [1, 1]
+
+
+def test_a_view_joins_the_run_of_views_already_folded_before_it():
+    folded = HistoryLine(at(5, "Cora", "session.view").event, 3, START + timedelta(minutes=9))
+
+    lines = fold_views([at(0, "Ada", "session.sign"), folded, at(12, "Cora", "session.view")])
+
+    assert [(line.event.actor, line.count) for line in lines] == [("Ada", 1), ("Cora", 4)]
+    assert lines[1].event.created_dt == START + timedelta(minutes=5)
+    assert lines[1].until == START + timedelta(minutes=12)

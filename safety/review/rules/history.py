@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from safety.followup.rules import LEVEL_LABELS, NONE
 from safety.languages import N_, Said
@@ -86,13 +86,6 @@ def _label(labels: Mapping[str, str], code: str) -> str:
     return Said(labels[code]) if code in labels else code.replace("_", " ")
 
 
-class _Event(Protocol):
-    created_dt: datetime
-    actor: str
-    action: str
-    summary: str
-
-
 @dataclass(frozen=True)
 class HistoryLine:
     """One line of a record's history: an event, or a run of the same reader's views."""
@@ -104,20 +97,24 @@ class HistoryLine:
     until: datetime | None = None
 
 
-def fold_views(events: Sequence[_Event]) -> list[HistoryLine]:
+def fold_views(lines: Sequence[HistoryLine]) -> list[HistoryLine]:
     """Fold a run of one person's "Viewed the record" lines into one, with how many and until
-    when: every view is still audited, but the printed history stays readable (issue 17)."""
+    when: every view is still audited, but the printed history stays readable (issue 17).
+
+    The record's query already folds the runs it reads (`review.records`); this joins the view
+    the page has just recorded to the run before it, and is the rule the query follows."""
     viewed = action_label("session.view")
-    lines: list[HistoryLine] = []
-    for event in events:
-        last = lines[-1] if lines else None
+    folded: list[HistoryLine] = []
+    for line in lines:
+        last = folded[-1] if folded else None
         if (
             last is not None
-            and event.action == viewed
+            and line.event.action == viewed
             and last.event.action == viewed
-            and last.event.actor == event.actor
+            and last.event.actor == line.event.actor
         ):
-            lines[-1] = HistoryLine(last.event, last.count + 1, event.created_dt)
+            until = line.until or line.event.created_dt
+            folded[-1] = HistoryLine(last.event, last.count + line.count, until)
             continue
-        lines.append(HistoryLine(event))
-    return lines
+        folded.append(line)
+    return folded
