@@ -13,7 +13,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import config_for
-from safety import i18n
+from safety import assets, i18n
 from safety.auth import policy
 from safety.extensions import csrf, db, limiter, login_manager, migrate
 from safety.languages import N_
@@ -40,6 +40,7 @@ def create_app(config: str | type | None = None) -> Flask:
     _configure_extensions(app)
     _configure_blueprints(app)
     _configure_security(app)
+    assets.configure(app)
     _configure_errors(app)
     _configure_templates(app)
     _configure_cli(app)
@@ -167,7 +168,9 @@ def _configure_security(app: Flask) -> None:
             "Permissions-Policy",
             f"camera={'(self)' if camera else '()'}, microphone=(), geolocation=()",
         )
-        if current_user and current_user.is_authenticated:
+        # A signed-in reader's pages are not kept; the static files are (safety.assets), and
+        # answering one need not load the reader's account.
+        if request.endpoint != "static" and current_user and current_user.is_authenticated:
             headers.setdefault("Cache-Control", "no-store")
         if request.is_secure:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
