@@ -51,7 +51,8 @@ def today():
         actions=escalations.ACTIONS,
         now=utcnow(),
         sessions=sessions,
-        progress={s.id: services.progress(s) for s in sessions},
+        # A signed or cancelled session shows only that: the open ones show where they are.
+        progress={s.id: services.progress(s) for s in sessions if not s.is_final},
         # The sessions this practitioner may still fill in, cancel or sign (policy.can_fill).
         fillable={s.id for s in sessions if policy.can_fill(current_user, s)},
     )

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import defaultload, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from safety.audit import services as audit
 from safety.auth import policy
@@ -551,7 +552,7 @@ def sessions_for_today(actor: User, *, now: datetime | None = None) -> list[Trea
         return []
     now = now or utcnow()
     today = now.astimezone(actor.clinic.zone).date()
-    return list(
+    sessions = list(
         db.session.scalars(
             policy.visible_sessions(actor)
             .where(
@@ -565,17 +566,36 @@ def sessions_for_today(actor: User, *, now: datetime | None = None) -> list[Trea
             )
             .options(
                 # The people come joined in; the version (a large document many sessions
-                # share, which a join would send and decode once per row) and the entries in
-                # a statement each.
+                # share, which a join would send and decode once per row) in a statement.
                 joinedload(TreatmentSession.patient),
                 joinedload(TreatmentSession.practitioner),
                 selectinload(TreatmentSession.template_version).defer(*WITHOUT_DOCUMENT),
-                selectinload(TreatmentSession.entries),
             )
             .order_by(TreatmentSession.started_dt.desc())
             .limit(200)
         )
     )
+    _load_entries([s for s in sessions if not s.is_final])
+    return sessions
+
+
+def _load_entries(sessions: Sequence[TreatmentSession]) -> None:
+    """Load the phase entries of these sessions in one statement, as `selectinload` would.
+
+    Today lists every session of the day, and on a busy clinic's afternoon most are signed:
+    their answers (a JSON document per phase, decoded on load) say nothing the list shows, so
+    only the open sessions' entries are read, for the phase each goes on with. A signed
+    session's entries stay unloaded, and load as usual if anything reads them.
+    """
+    if not sessions:
+        return
+    found: dict[int, list[PhaseEntry]] = {s.id: [] for s in sessions}
+    for entry in db.session.scalars(
+        select(PhaseEntry).where(PhaseEntry.session_id.in_(found)).order_by(PhaseEntry.id)
+    ):
+        found[entry.session_id].append(entry)
+    for session in sessions:
+        set_committed_value(session, "entries", found[session.id])
 
 
 def signed_records(

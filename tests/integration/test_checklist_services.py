@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import CLEAN_PHASES, CLEAN_PHASES_V1, PASSWORD
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from safety.audit.models import AuditEvent
 from safety.auth import policy
@@ -533,6 +533,26 @@ def test_sessions_for_today_lists_the_clinics_sessions_and_earlier_unsigned_ones
     assert listed == {old_open.id, today.id}
     assert services.sessions_for_today(make_user("compliance")) == []
     assert db.session.scalar(select(func.count()).select_from(TreatmentSession)) == 3
+
+
+def test_today_reads_the_answers_of_open_sessions_only(practitioner, make_patient):
+    """A busy afternoon lists many signed sessions; their answers are not read for the list."""
+    patient = make_patient(practitioner)
+    signed = services.start_session(practitioner, patient_id=patient.id)
+    for phase in ALL_PHASES:
+        services.submit_phase(practitioner, signed.id, phase, CLEAN_PHASES[phase])
+    services.sign_session(practitioner, signed.id, PASSWORD)
+    open_one = services.start_session(practitioner, patient_id=patient.id)
+    services.submit_phase(practitioner, open_one.id, "signin", CLEAN_PHASES["signin"])
+    db.session.commit()  # and forgets what the session had loaded
+
+    listed = {s.id: s for s in services.sessions_for_today(practitioner)}
+
+    assert "entries" in inspect(listed[signed.id]).unloaded
+    assert [e.phase for e in listed[open_one.id].entries] == ["signin"]
+    assert services.progress(listed[open_one.id]).next_phase == "timeout"
+    # Read anyway, a signed session's entries load as before.
+    assert [e.phase for e in listed[signed.id].entries] == list(ALL_PHASES)
 
 
 def test_signing_refuses_counts_that_no_longer_reconcile_after_an_earlier_phase_is_resubmitted(
