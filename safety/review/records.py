@@ -269,6 +269,8 @@ class HistoryEvent:
     actor: str
     action: str
     summary: str
+    #: Who acted (None: the system or a patient); runs of views are folded by it, not by name.
+    actor_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -339,6 +341,7 @@ def _history(
                 names.get(e.actor_id, SYSTEM) if e.actor_id else SYSTEM,
                 history.action_label(e.action),
                 history.history_summary(e.action, e.details or {}, phase_titles),
+                e.actor_id,
             ),
             e.count,
             e.until if e.count > 1 else None,
@@ -353,19 +356,23 @@ VIEW = "session.view"
 
 
 def _folded_history(events: ColumnElement[bool]):
-    """The events matching `events` in chain order, each run of one reader's consecutive
-    views as one row (its first view, with how many and the last one's time).
+    """The events matching `events` in the order they were appended, each run of one reader's
+    consecutive views as one row (its first view, with how many and the last one's time).
 
     A record read often gathers an event per reading, so the database folds the runs
     (`history.fold_views` is the rule): the page then costs the same after a thousand reads as
     after one, where reading each view and folding it here grew the page by about 10 µs a
     read. A run starts at every event that is not a view following the same reader's view;
     a running count of the starts numbers the runs.
+
+    The order is the events' id, which is unique: a record's events can lie on two chains
+    (before migration 0009 every event went on one), where sequence numbers repeat, and two
+    events must never share a place and so a run.
     """
-    after = {"order_by": AuditEvent.seq}
+    appended = {"order_by": AuditEvent.id}
     starts = (
         select(
-            AuditEvent.seq,
+            AuditEvent.id,
             AuditEvent.created_dt,
             AuditEvent.actor_id,
             AuditEvent.action,
@@ -374,8 +381,8 @@ def _folded_history(events: ColumnElement[bool]):
                 (
                     and_(
                         AuditEvent.action == VIEW,
-                        func.lag(AuditEvent.action).over(**after) == VIEW,
-                        func.lag(AuditEvent.actor_id).over(**after) == AuditEvent.actor_id,
+                        func.lag(AuditEvent.action).over(**appended) == VIEW,
+                        func.lag(AuditEvent.actor_id).over(**appended) == AuditEvent.actor_id,
                     ),
                     0,
                 ),
@@ -386,18 +393,21 @@ def _folded_history(events: ColumnElement[bool]):
         .subquery("starts")
     )
     numbered = select(
-        starts, func.sum(starts.c.starts).over(order_by=starts.c.seq).label("run")
+        starts,
+        func.sum(starts.c.starts).over(order_by=starts.c.id, rows=(None, 0)).label("run"),
     ).subquery("numbered")
-    within_run = {"partition_by": numbered.c.run}
+    first_last = {"partition_by": numbered.c.run, "order_by": numbered.c.id.desc()}
     runs = select(
-        numbered.c.seq,
+        numbered.c.id,
         numbered.c.created_dt,
         numbered.c.actor_id,
         numbered.c.action,
         numbered.c.details,
-        func.count().over(**within_run).label("count"),
-        func.max(numbered.c.created_dt).over(**within_run).label("until"),
-        func.row_number().over(**within_run, order_by=numbered.c.seq).label("place"),
+        func.count().over(partition_by=numbered.c.run).label("count"),
+        func.first_value(numbered.c.created_dt, type_=AuditEvent.created_dt.type)
+        .over(**first_last)
+        .label("until"),
+        func.row_number().over(partition_by=numbered.c.run, order_by=numbered.c.id).label("place"),
     ).subquery("runs")
     return (
         select(
@@ -409,7 +419,7 @@ def _folded_history(events: ColumnElement[bool]):
             runs.c.until,
         )
         .where(runs.c.place == 1)
-        .order_by(runs.c.seq)
+        .order_by(runs.c.id)
     )
 
 
@@ -446,6 +456,7 @@ def record_detail(actor: User, session_id: int, *, now: datetime | None = None) 
             actor.name,
             history.action_label(VIEW),
             history.history_summary(VIEW, {}, phase_titles),
+            actor.id,
         )
         lines = history.fold_views([*lines, history.HistoryLine(viewed)])
     # The first save of each phase: saving one phase again later must not hide a checklist

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from conftest import CLEAN_PHASES, PASSWORD
 from review_helpers import NOW, PHASES, ids_of, newest_first
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from safety.audit.models import AuditEvent
 from safety.checklists import services as checklists
@@ -333,3 +333,35 @@ def test_the_history_folds_a_run_of_one_readers_views_into_one_line(cast, small_
         )
     )
     assert views == 7  # every read is still in the audit trail
+
+
+def test_events_of_a_record_on_two_chains_with_the_same_numbers_stay_apart(cast, small_history):
+    """Before migration 0009 a record's events went on one chain, later ones on its clinic's:
+    sequence numbers repeat across chains, and two events must never share a line."""
+    record_id = small_history["prolonged"]
+    [first] = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.object_id == str(record_id), AuditEvent.action == "session.create")
+        .limit(1)
+    ).all()
+    # Another event of the record on another chain, with the same number.
+    db.session.execute(
+        insert(AuditEvent).values(
+            chain_id=first.chain_id + 1000,
+            seq=first.seq,
+            created_dt=first.created_dt,
+            actor_id=cast.ada.id,
+            action="session.create",
+            object_type="treatment_sessions",
+            object_id=str(record_id),
+            details={},
+            prev_hash="0" * 64,
+            hash="1" * 64,
+        )
+    )
+    db.session.commit()
+
+    detail = records.record_detail(cast.officer, record_id, now=NOW)
+
+    started = [line.count for line in detail.history if line.event.action == "Started the session"]
+    assert started == [1, 1]

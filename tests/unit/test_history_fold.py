@@ -10,16 +10,22 @@ from safety.review.rules.history import HistoryLine, action_label, fold_views
 START = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 
 
+ACCOUNTS = {"Ada": 1, "Cora": 2, "Dan": 3}
+
+
 @dataclass(frozen=True)
 class Event:
     created_dt: datetime
     actor: str
     action: str
     summary: str = ""
+    actor_id: int | None = None
 
 
-def at(minutes: int, actor: str, action: str) -> HistoryLine:
-    return HistoryLine(Event(START + timedelta(minutes=minutes), actor, action_label(action)))
+def at(minutes: int, actor: str, action: str, *, actor_id: int | None = None) -> HistoryLine:
+    when = START + timedelta(minutes=minutes)
+    account = actor_id if actor_id is not None else ACCOUNTS.get(actor)
+    return HistoryLine(Event(when, actor, action_label(action), actor_id=account))
 
 
 def test_a_run_of_one_readers_views_becomes_one_line_with_how_many_and_until_when():
@@ -59,3 +65,14 @@ def test_a_view_joins_the_run_of_views_already_folded_before_it():
     assert [(line.event.actor, line.count) for line in lines] == [("Ada", 1), ("Cora", 4)]
     assert lines[1].event.created_dt == START + timedelta(minutes=5)
     assert lines[1].until == START + timedelta(minutes=12)
+
+
+def test_two_readers_of_the_same_name_are_two_runs_and_the_system_is_never_folded():
+    events = [
+        at(0, "Cora", "session.view", actor_id=2),
+        at(1, "Cora", "session.view", actor_id=9),
+        at(2, "System", "session.view", actor_id=None),
+        at(3, "System", "session.view", actor_id=None),
+    ]
+
+    assert [line.count for line in fold_views(events)] == [1, 1, 1, 1]

@@ -100,6 +100,7 @@ class HistoryLine:
 def fold_views(lines: Sequence[HistoryLine]) -> list[HistoryLine]:
     """Fold a run of one person's "Viewed the record" lines into one, with how many and until
     when: every view is still audited, but the printed history stays readable (issue 17).
+    The person is told by their account (`actor_id`), never by a name two people may share.
 
     The record's query already folds the runs it reads (`review.records`); this joins the view
     the page has just recorded to the run before it, and is the rule the query follows."""
@@ -111,7 +112,8 @@ def fold_views(lines: Sequence[HistoryLine]) -> list[HistoryLine]:
             last is not None
             and line.event.action == viewed
             and last.event.action == viewed
-            and last.event.actor == line.event.actor
+            and line.event.actor_id is not None
+            and last.event.actor_id == line.event.actor_id
         ):
             until = line.until or line.event.created_dt
             folded[-1] = HistoryLine(last.event, last.count + line.count, until)
