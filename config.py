@@ -115,8 +115,9 @@ class Config:
     #: stops; under a minute so a cron run each minute rarely overlaps the next.
     REMINDER_WORK_BUDGET_SECONDS = float(os.environ.get("REMINDER_WORK_BUDGET_SECONDS", "50"))
     PATIENT_FORM_RATE_LIMIT = os.environ.get("PATIENT_FORM_RATE_LIMIT", "30 per minute")
-    #: How often the "Verify now" page reloads itself while a verification waits or runs.
-    VERIFY_PAGE_REFRESH_SECONDS = int(os.environ.get("VERIFY_PAGE_REFRESH_SECONDS", "5"))
+    #: How often the "Verify now" page reloads itself while a verification waits or runs (at
+    #: least every second: 0 would reload it without pause).
+    VERIFY_PAGE_REFRESH_SECONDS = max(1, int(os.environ.get("VERIFY_PAGE_REFRESH_SECONDS", "5")))
 
     #: How old the dashboard's session counts and monthly charts may be, per app process; the
     #: page says when they were counted. 0 counts them for every request.

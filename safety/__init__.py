@@ -170,7 +170,8 @@ def _configure_security(app: Flask) -> None:
         )
         # A signed-in reader's pages are not kept; the static files are (safety.assets), and
         # answering one need not load the reader's account.
-        if request.endpoint != "static" and current_user and current_user.is_authenticated:
+        static_file = request.endpoint == "static" and response.status_code in assets.KEPT_STATUSES
+        if not static_file and current_user and current_user.is_authenticated:
             headers.setdefault("Cache-Control", "no-store")
         if request.is_secure:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")

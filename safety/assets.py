@@ -6,8 +6,9 @@ answered 304), and each of those requests loaded the reader's account. Now
 `url_for("static", ...)` adds `v=`, a digest of the file, and a response for the digest the
 file has now may be kept for a year, unchanged (`immutable`): a new release changes the
 digest, and so the URL. A static URL without it, or with a stale one, is still checked again
-each time (`no-cache`, 304 when unchanged). Static files hold no patient data, and answering
-one reads nothing from the database.
+each time (`no-cache`, 304 when unchanged). Static files hold no patient data, answering one
+reads nothing from the database, and it carries no session cookie; an error page under
+/static/ is a page like any other (`no-store` for a signed-in reader).
 """
 
 from __future__ import annotations
@@ -16,29 +17,44 @@ import hashlib
 from pathlib import Path
 
 from flask import Flask, Response, request
+from flask.sessions import SecureCookieSessionInterface
 
 #: How long a browser may keep a static file fetched by its digest: a year, the longest
 #: lifetime HTTP caches honour (RFC 9111 advises no more).
 KEEP_SECONDS = 365 * 24 * 3600
 #: Hex characters of the SHA-256 digest in a URL: enough that two versions never meet.
 DIGEST_LENGTH = 12
+#: The answers a static file's caching applies to; an error page is not kept.
+KEPT_STATUSES = frozenset({200, 206, 304})
+
+
+class NoCookieOnStaticFiles(SecureCookieSessionInterface):
+    """The signed session cookie is not sent again with a static file: a file any cache may
+    keep for a year must not carry one reader's cookie."""
+
+    def should_set_cookie(self, app: Flask, session) -> bool:
+        return request.endpoint != "static" and super().should_set_cookie(app, session)
 
 
 def configure(app: Flask) -> None:
     """Version the static URLs `url_for` builds and say how long browsers may keep them."""
-    digests: dict[str, tuple[float, str]] = {}
+    app.session_interface = NoCookieOnStaticFiles()
+    #: By the file's resolved path (so another spelling of it is the same key), its time and
+    #: digest: only real files under the static folder get in, so the table stays their size.
+    digests: dict[Path, tuple[float, str]] = {}
 
     def digest(filename: str) -> str | None:
-        """The file's digest, worked out again only when the file changed (development)."""
-        path = Path(app.static_folder) / filename
-        try:
-            changed = path.stat().st_mtime
-        except OSError:
-            return None  # no such file: the URL stays as asked, and the request gets a 404
-        known = digests.get(filename)
+        """The file's digest, worked out again only when the file changed (development);
+        None for anything that is not a file in the static folder."""
+        folder = Path(app.static_folder).resolve()
+        path = (folder / filename).resolve()
+        if not path.is_relative_to(folder) or not path.is_file():
+            return None  # the URL stays as asked, and the request gets a 404
+        changed = path.stat().st_mtime
+        known = digests.get(path)
         if known is None or known[0] != changed:
             known = (changed, hashlib.sha256(path.read_bytes()).hexdigest()[:DIGEST_LENGTH])
-            digests[filename] = known
+            digests[path] = known
         return known[1]
 
     @app.url_defaults
@@ -50,12 +66,12 @@ def configure(app: Flask) -> None:
 
     @app.after_request
     def _keep_static_files(response: Response) -> Response:
-        if request.endpoint != "static" or response.status_code not in (200, 304):
+        if request.endpoint != "static" or response.status_code not in KEPT_STATUSES:
             return response
-        filename = (request.view_args or {}).get("filename", "")
         asked = request.args.get("v")
+        filename = (request.view_args or {}).get("filename", "")
         if asked is not None and asked == digest(filename):
-            response.headers["Cache-Control"] = f"public, max-age={KEEP_SECONDS}, immutable"
+            response.headers["Cache-Control"] = f"max-age={KEEP_SECONDS}, immutable"
         else:
             response.headers["Cache-Control"] = "no-cache"
         return response

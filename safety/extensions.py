@@ -53,34 +53,38 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
 
 
 class DescribedOnceCursor(psycopg.Cursor):
-    """A psycopg cursor that describes the columns of a statement's result once per process.
+    """A psycopg cursor that describes the columns of a statement's result once per connection.
 
     SQLAlchemy reads `cursor.description` after every query, and psycopg builds it anew each
     time: a `Column` per column, each looking up the connection's encoding and the type's
     adapter. For the ORM's wide rows that was 14 % of the CPU of the practitioner's Today page.
-    The same statement text returning the same column types describes the same columns, so
-    the description is kept, keyed by both, in a bounded table. Rows are still decoded from
-    each result as before: the description only names the columns.
+    The same statement text on the same connection (so the same database), whose result has
+    the same place and the same column types, describes the same columns: the
+    description is kept, as a tuple no caller can change, in a bounded table of the
+    connection's. Rows are still decoded from each result as before: the description only
+    names the columns. The application names every column it selects; a `SELECT *` across a
+    migration that renames a column would keep the old name until the connection closes.
     """
 
     @property
     def description(self):
-        result, query = self.pgresult, self._query
-        if result is None or query is None or not result.nfields:
+        result, query = self.pgresult, getattr(self, "_query", None)
+        if result is None or query is None or not result.nfields or len(query.query) > 20_000:
             return super().description
-        key = (query.query, tuple(map(result.ftype, range(result.nfields))))
-        described = _DESCRIPTIONS.get(key)
+        key = (query.query, self._iresult, tuple(map(result.ftype, range(result.nfields))))
+        kept = self._conn.__dict__.setdefault(_DESCRIBED, {})
+        described = kept.get(key)
         if described is None:
-            if len(_DESCRIPTIONS) >= _DESCRIPTIONS_KEPT:
-                _DESCRIPTIONS.clear()  # statements built with literals must not grow it forever
-            described = _DESCRIPTIONS[key] = super().description
+            if len(kept) >= _DESCRIPTIONS_KEPT:
+                kept.clear()  # statements built with literals must not grow it forever
+            described = kept[key] = tuple(super().description)
         return described
 
 
-#: Described statements, by text and column types (see `DescribedOnceCursor`).
-_DESCRIPTIONS: dict[tuple[bytes, tuple[int, ...]], list] = {}
+#: Where a connection keeps the descriptions of its statements (see `DescribedOnceCursor`).
+_DESCRIBED = "_needlesafe_described"
 #: The application runs a few hundred statements; a table this size is never full of them.
-_DESCRIPTIONS_KEPT = 4096
+_DESCRIPTIONS_KEPT = 2048
 
 
 @event.listens_for(Engine, "connect")

@@ -33,7 +33,7 @@ def test_a_signed_in_page_links_its_files_by_content_and_they_may_be_kept_for_a_
     assert version == digest(app, "needlesafe.css")
     with client.get(url) as stylesheet:
         assert stylesheet.status_code == 200
-        assert stylesheet.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert stylesheet.headers["Cache-Control"] == "max-age=31536000, immutable"
 
 
 def test_a_static_file_asked_for_without_its_version_or_with_an_old_one_is_checked_again(
@@ -91,3 +91,25 @@ def test_serving_a_static_file_does_not_read_the_database(app, client, make_user
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
     assert statements == []
+
+
+def test_a_static_file_carries_no_session_cookie_and_a_missing_one_is_a_page_not_kept(
+    client, make_user
+):
+    login(client, make_user("practitioner"))
+    with client.get("/static/needlesafe.css") as stylesheet:
+        assert "Set-Cookie" not in stylesheet.headers
+    assert "Set-Cookie" in client.get("/sessions/").headers  # a page still renews it
+
+    missing = client.get("/static/no-such-file.css")
+    assert missing.status_code == 404
+    assert missing.headers["Cache-Control"] == "no-store"
+
+
+def test_other_spellings_of_a_file_share_its_digest_and_directories_get_none(app, client):
+    for spelling in ("needlesafe.css", "./needlesafe.css", "././needlesafe.css"):
+        with client.get(f"/static/{spelling}?v={digest(app, 'needlesafe.css')}") as fetched:
+            assert fetched.headers["Cache-Control"] == "max-age=31536000, immutable", spelling
+    with app.test_request_context():
+        assert url_for("static", filename="vendor") == "/static/vendor"
+        assert url_for("static", filename="../config.py") == "/static/../config.py"

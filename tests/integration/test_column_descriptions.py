@@ -1,6 +1,7 @@
-"""Columns described once per statement on PostgreSQL (`extensions.DescribedOnceCursor`): the
-same statement reuses its description, another statement or other column types get their own,
-and rows are read as before. SQLite's connections are left as they are."""
+"""Columns described once per statement and connection on PostgreSQL
+(`extensions.DescribedOnceCursor`): the same statement reuses its description, another statement
+or other column types get their own, and rows are read as before. SQLite's connections are left
+as they are."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def test_a_statement_is_described_once_and_others_on_their_own(make_user):
     ]
     assert [column.name for column in described[0]] == ["id", "name"]
     assert described[0] is described[1]  # the same statement: described once
+    assert isinstance(described[0], tuple)  # and kept where no caller can change it
 
     other = db.session.connection().execute(select(User.name, User.id).where(User.id == ada.id))
     assert [column.name for column in other.cursor.description] == ["name", "id"]
