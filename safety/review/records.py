@@ -289,7 +289,7 @@ class RecordDetail:
     can_resolve: bool
     followups: list[FollowUp]
     responses: dict[int, PatientResponse]
-    #: Chain order, each run of one reader's views as one line (`history.fold_views`).
+    #: In the order the events were appended, a run of one reader's views as one line.
     history: list[history.HistoryLine]
     names: dict[int, str]
     #: The needle packs the session opened, first pack first.
@@ -305,8 +305,8 @@ def _history(
     phase_titles: dict[str, Words],
 ) -> tuple[list[history.HistoryLine], dict[int, str]]:
     """The record's audit history (its own events and those of its flags, follow-ups and
-    answers, in chain order, a reader's run of views as one line) and the names of everyone
-    who acts in it or on the page."""
+    answers, in the order they were appended, a reader's run of views as one line) and the
+    names of everyone who acts in it or on the page."""
     objects = [
         and_(
             AuditEvent.object_type == TreatmentSession.__tablename__,
