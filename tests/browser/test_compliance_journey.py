@@ -113,6 +113,7 @@ def test_a_compliance_officer_reviews_acknowledges_traces_and_exports(journey, r
 
     # Trace the lot across both clinics.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Lot trace").click()
+    expect(page.get_by_role("heading", name="Needle lot trace")).to_be_visible()
     journey.check(page, "lot-trace-form")
     page.get_by_label("Lot number").fill("LOT-RECALL-1")
     page.get_by_role("button", name="Trace the lot").click()

@@ -141,6 +141,8 @@ def test_a_practitioner_fills_and_signs_a_checklist_by_touch_on_a_tablet(journey
     assert_tap_sized(page.get_by_role("link", name="Start a session"))
     page.get_by_role("link", name="Start a session").tap()
 
+    # On the new page before it is checked: a screenshot taken mid-navigation fails.
+    expect(page.get_by_role("heading", name="Start a session")).to_be_visible()
     journey.check(page, "start")
     start_for(page, "Pat Harbourside")
 
