@@ -14,6 +14,8 @@ reads nothing from the database, and it carries no session cookie; an error page
 from __future__ import annotations
 
 import hashlib
+import os
+import posixpath
 from pathlib import Path
 
 from flask import Flask, Response, request
@@ -39,22 +41,30 @@ class NoCookieOnStaticFiles(SecureCookieSessionInterface):
 def configure(app: Flask) -> None:
     """Version the static URLs `url_for` builds and say how long browsers may keep them."""
     app.session_interface = NoCookieOnStaticFiles()
-    #: By the file's resolved path (so another spelling of it is the same key), its time and
+    #: By file name (normalised, so another spelling of it is the same key), its time and
     #: digest: only real files under the static folder get in, so the table stays their size.
-    digests: dict[Path, tuple[float, str]] = {}
+    digests: dict[str, tuple[float, str]] = {}
 
     def digest(filename: str) -> str | None:
         """The file's digest, worked out again only when the file changed (development);
-        None for anything that is not a file in the static folder."""
-        folder = Path(app.static_folder).resolve()
-        path = (folder / filename).resolve()
-        if not path.is_relative_to(folder) or not path.is_file():
+        None for anything that is not a file in the static folder.
+
+        A page links a few static files, so the known case costs one `stat`: the path is
+        checked and hashed only when the file is new to this process or has changed."""
+        name = posixpath.normpath(filename)
+        path = os.path.join(app.static_folder, name)
+        try:
+            changed = os.stat(path).st_mtime
+        except OSError:
             return None  # the URL stays as asked, and the request gets a 404
-        changed = path.stat().st_mtime
-        known = digests.get(path)
+        known = digests.get(name)
         if known is None or known[0] != changed:
-            known = (changed, hashlib.sha256(path.read_bytes()).hexdigest()[:DIGEST_LENGTH])
-            digests[path] = known
+            folder = Path(app.static_folder).resolve()
+            resolved = Path(path).resolve()
+            if not resolved.is_relative_to(folder) or not resolved.is_file():
+                return None
+            known = (changed, hashlib.sha256(resolved.read_bytes()).hexdigest()[:DIGEST_LENGTH])
+            digests[name] = known
         return known[1]
 
     @app.url_defaults
