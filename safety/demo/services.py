@@ -397,17 +397,27 @@ def answers_for(
     v1 = session.template_version.definition.get("register_version", 1) == 1
     needles = rng.randint(2, 10)
     day = session.started_dt.astimezone(session.clinic.zone).date()
-    consent = session.patient.is_followup_consent
+    channel = _followup_channel(session.patient)
     phases = (
         (
             _signin_v1(rng),
             _timeout_v1(rng, day, needles, special),
-            _signout_v1(rng, needles, special, consent),
+            _signout_v1(rng, needles, special, channel),
         )
         if v1
-        else (_signin(rng), _timeout(rng, day, special), _signout(rng, needles, special, consent))
+        else (_signin(rng), _timeout(rng, day, special), _signout(rng, needles, special, channel))
     )
     return list(zip(("signin", "timeout", "signout"), phases, strict=True))
+
+
+def _followup_channel(patient) -> str:
+    """The first channel the sign-out page would let a practitioner choose for this patient:
+    the bulk data's patients have an email address, a mobile number or neither."""
+    reach = rules.Reach.of(patient)
+    for channel in ("email", "sms"):
+        if rules.channel_refusal(channel, reach) is None:
+            return channel
+    return "declined"
 
 
 def _signed_yesterday(practitioner, patient, zone: ZoneInfo, now: datetime, rng) -> None:
@@ -541,7 +551,7 @@ def _timeout(rng: random.Random, day: date, special: str | None) -> dict[str, li
 
 
 def _signout(
-    rng: random.Random, used: int, special: str | None, consent: bool
+    rng: random.Random, used: int, special: str | None, channel: str
 ) -> dict[str, list[str]]:
     opened = used + rng.choice([0, 0, 0, 1, 2])  # a needle opened and not used is discarded
     removed = used - 1 if special == "discrepancy" else used
@@ -560,7 +570,7 @@ def _signout(
         "signout.fit_to_leave": ["yes"],
         "signout.hand_hygiene": ["yes"],
         "signout.aftercare": ["yes"],
-        "signout.followup": ["email" if consent else "declined"],
+        "signout.followup": [channel],
     }
     if special == "discrepancy":
         form["signout.count_discrepancy"] = [
@@ -619,7 +629,7 @@ def _timeout_v1(
 
 
 def _signout_v1(
-    rng: random.Random, needles: int, special: str | None, consent: bool
+    rng: random.Random, needles: int, special: str | None, channel: str
 ) -> dict[str, list[str]]:
     removed = needles - 1 if special == "discrepancy" else needles
     bleeding = rng.choices(["none", "minor"], weights=[85, 15])[0]
@@ -632,7 +642,7 @@ def _signout_v1(
         "signout.fit_to_leave": ["yes"],
         "signout.hand_hygiene": ["yes"],
         "signout.aftercare": ["yes"],
-        "signout.followup": ["email" if consent else "declined"],
+        "signout.followup": [channel],
     }
     if special == "discrepancy":
         form["signout.count_discrepancy"] = [

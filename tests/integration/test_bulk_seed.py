@@ -3,6 +3,7 @@ its own, with a chain and record hashes that verify."""
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from datetime import date, timedelta
 
@@ -11,11 +12,13 @@ from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import selectinload
 
 from safety.audit.models import AuditEvent
+from safety.auth.models import User
 from safety.checklists import rules
 from safety.checklists import services as checklists
 from safety.checklists.models import Flag, PhaseEntry, TreatmentSession
 from safety.clinics.models import Clinic, Patient
 from safety.demo import bulk
+from safety.demo.services import answers_for
 from safety.errors import Conflict
 from safety.extensions import db
 from safety.followup.models import FollowUp, PatientResponse
@@ -219,6 +222,29 @@ def test_bulk_follow_ups_exist_only_for_patients_who_chose_a_channel(world):
     answered = {f.id for f in followups if f.status == "answered"}
     responses = db.session.scalars(select(PatientResponse)).all()
     assert {r.followup_id for r in responses} == answered
+
+
+def test_the_benchmarks_forms_are_ones_the_sign_out_page_accepts_for_every_kind_of_patient(world):
+    """bench/evidence_bench.py signs sessions on bulk data with `answers_for`: a patient with
+    only a mobile number must be offered a text message, not email (which the server refuses,
+    and the benchmark then stops)."""
+    patients = db.session.scalars(select(Patient).order_by(Patient.id)).all()
+    kinds = {
+        "email": next(p for p in patients if p.is_followup_consent and p.email),
+        "sms": next(p for p in patients if p.is_followup_consent and not p.email and p.phone),
+        "declined": next(p for p in patients if not p.is_followup_consent),
+    }
+    rng = random.Random(4)
+    for channel, patient in kinds.items():
+        practitioner = db.session.scalar(
+            select(User).where(User.clinic_id == patient.clinic_id, User.role == "practitioner")
+        )
+        session = checklists.start_session(practitioner, patient_id=patient.id)
+        forms = answers_for(session, rng)
+        for phase, form in forms:
+            checklists.submit_phase(practitioner, session.id, phase, form)
+        assert dict(forms)["signout"]["signout.followup"] == [channel]
+    db.session.rollback()  # the world stays as the other tests read it
 
 
 def test_bulk_seed_refuses_to_run_twice_and_changes_nothing(app):
