@@ -14,11 +14,17 @@ bench/run.py drives this file once per database, in subprocesses (JSON on stdout
         check, which runs before the lock, is left out), and for every transaction that took
         the chain lock the time from taking it to the end of the commit is measured.
 
-The lock's hold time is measured on the database's own clock where it has one: on PostgreSQL
-`clock_timestamp()` is read right before the statement that locks the chain head (the lock is
-taken while it runs: the append hashes its events before it) and again right after COMMIT
-returns, so the figure includes that whole statement and one extra round trip: an upper bound.
-SQLite has no server clock and one writer at a time; there the same two moments are read from
+The lock's hold time starts where the database takes the lock. On PostgreSQL the statement
+that locks a chain head (the UPDATE of `audit_chain_head`, alone or inside the append's
+data-modifying WITH) is sent with one more item in its RETURNING list, which stores the
+database's `clock_timestamp()` for the row it has just locked in a session setting; the hold
+ends when COMMIT has returned to the client (`time.time()`, the same host's clock), and the
+setting is read after that, outside the hold. So the figure holds the rest of the locking
+statement, the client's turn before COMMIT, COMMIT with its WAL flush, and the reply's way
+back: an upper bound only by that last step. (Until 2026-12-06 the start was a separate
+`SELECT clock_timestamp()` sent before the locking statement and the end another one after
+COMMIT: two round trips more, each of which waits for a core when four writers share two.)
+SQLite has no server clock and one writer at a time; there both moments come from
 `time.perf_counter()`, and the lock is the database's write lock.
 """
 
@@ -27,6 +33,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import random
+import re
 import sys
 import tempfile
 import time
@@ -51,6 +58,14 @@ from safety.integrity import checkpoints  # noqa: E402
 
 NEW_EVENTS = 10_000
 LOCKING = "UPDATE audit_chain_head SET last_seq"
+#: The RETURNING list of a statement that locks a chain head: one that ends the statement,
+#: or the WITH's `moved` (up to the line's end).
+LOCKING_RETURNING = re.compile(r"(UPDATE audit_chain_head SET last_seq.*?RETURNING [^\n)]*)", re.S)
+#: Keeps the first lock's moment when a transaction locks more than one chain.
+STAMP = (
+    "set_config('needlesafe.bench_locked', coalesce(nullif(current_setting("
+    "'needlesafe.bench_locked', true), ''), extract(epoch FROM clock_timestamp())::text), false)"
+)
 
 
 def checkpoint(url: str, repeat: int) -> dict:
@@ -152,30 +167,38 @@ def _sign_sessions(url: str, practitioner_id: int, count: int, seed: int) -> lis
     holds: list[float] = []
     taken: list[float] = []
 
-    def database_now(connection) -> float:
-        return connection.exec_driver_sql("SELECT clock_timestamp()").scalar().timestamp()
-
     with app.app_context():
 
-        @event.listens_for(db.engine, "before_cursor_execute")
+        @event.listens_for(db.engine, "before_cursor_execute", retval=True)
         def locking(conn, cursor, statement, parameters, context, executemany):
-            if LOCKING in statement and not taken:
+            if LOCKING in statement:
                 if postgres:
-                    row = cursor.connection.execute("SELECT clock_timestamp()").fetchone()
-                    taken.append(row[0].timestamp())
-                else:
+                    statement, found = LOCKING_RETURNING.subn(rf"\1, {STAMP}", statement, 1)
+                    if not found:
+                        raise RuntimeError(f"cannot time the lock taken by: {statement}")
+                elif not taken:
                     taken.append(time.perf_counter())
+            return statement, parameters
 
         def commit() -> None:
             db.session.commit()
-            if not taken:
-                return
             if postgres:
-                released = database_now(db.session.connection())
+                released = time.time()
+                locked = (
+                    db.session.connection()
+                    .exec_driver_sql(
+                        "SELECT current_setting('needlesafe.bench_locked', true), "
+                        "set_config('needlesafe.bench_locked', '', false)"
+                    )
+                    .scalar()
+                )
                 db.session.commit()
+                if locked:
+                    taken.append(float(locked))
             else:
                 released = time.perf_counter()
-            holds.append(released - taken.pop())
+            if taken:
+                holds.append(released - taken.pop())
 
         practitioner = db.session.get(User, practitioner_id)
         patients = db.session.scalars(

@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import Engine
 
 from safety.audit import services as audit
 from safety.audit.models import AuditEvent
@@ -138,3 +139,31 @@ def test_a_head_that_moves_while_the_events_are_hashed_is_not_overwritten(app, m
     ]
     result = verify()
     assert result.is_intact, result.problem
+
+
+def test_a_transaction_writes_its_own_changes_before_it_locks_the_chain(app, make_user):
+    """Commit flushes the session's changes after its before_commit hooks, where the append
+    runs; the append's first ORM statement autoflushes them, so the chain head is not locked
+    while they are written (a signed-in account's last-seen time, a scanned pack: writes the
+    routes leave for commit)."""
+    user = make_user()
+    db.session.commit()
+    sent: list[str] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:
+        sent.append(" ".join(statement.split()))
+
+    audit.record("test.rename", actor=user, obj=user)
+    user.name = "Renamed before commit"  # after: reading user.id above would flush it
+    event.listen(Engine, "before_cursor_execute", capture)  # PostgreSQL's test connection too
+    try:
+        db.session.commit()
+    finally:
+        event.remove(Engine, "before_cursor_execute", capture)
+
+    renamed = next(i for i, s in enumerate(sent) if s.startswith("UPDATE users"))
+    locked = next(i for i, s in enumerate(sent) if "UPDATE audit_chain_head" in s)
+    assert renamed < locked, sent
+    assert db.session.scalar(select(AuditEvent.action).order_by(AuditEvent.id.desc()).limit(1)) == (
+        "test.rename"
+    )
