@@ -550,7 +550,7 @@ def evidence_rows(result: dict) -> list[str]:
         else ""
     )
     clock = (
-        "the database's clock_timestamp()"
+        "from the database's clock_timestamp() as the head is locked to COMMIT's return"
         if lock["clock"] == "clock_timestamp()"
         else "perf_counter (SQLite has no server clock)"
     )
