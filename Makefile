@@ -43,9 +43,10 @@ run: install
 	BASE_URL=http://127.0.0.1:$(PORT) $(BIN)/flask run --host 127.0.0.1 --port $(PORT); \
 	status=$$?; case $$status in 130|143) exit 0;; *) exit $$status;; esac
 
-# The whole suite (unit, integration, functional, browser) on SQLite, one worker per core; a
-# worker takes whole modules, so each builds its world (tests/conftest.py) once. TESTS picks
-# some (make test TESTS=tests/unit); TEST_DATABASE_URL runs them on PostgreSQL.
+# The whole suite (unit, integration, functional, browser) on SQLite, one worker per core and
+# one more when the browser journeys are among them (tests/conftest.py says why); a worker
+# takes whole modules, so each builds its world (tests/conftest.py) once. TESTS picks some
+# (make test TESTS=tests/unit); TEST_DATABASE_URL runs them on PostgreSQL.
 # The test databases (a copy per test), worlds and Chromium's profile go on a RAM disk where
 # there is one with room (2 GiB free: a container's default 64 MiB /dev/shm would fill up):
 # nothing there must survive a crash, so the disk's syncs are time spent for nothing.
