@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from safety.extensions import db
@@ -120,32 +121,53 @@ def live_server(app) -> Iterator[LiveServer]:
     server.stop()
 
 
-def full_page_png(page) -> bytes:
+def full_page_png(page, *, scripts: bool = True) -> bytes:
     """The whole page as a PNG, pixel for pixel what `page.screenshot(full_page=True)` takes,
     but encoded for speed (a bigger file): Playwright does not offer Chromium's option, and
     the encoding was about a third of Chromium's work for a screenshot, some 10 s of CPU over
-    the journeys."""
+    the journeys.
+
+    Right after a navigation the new page may not have drawn a frame yet, and Chromium then
+    answers "Unable to capture screenshot" (seen once in about ten runs of the journeys on its
+    headless shell). Then it waits for the page to draw two animation frames (the wait
+    Playwright's own screenshot assertions make) and asks once more; a page whose context runs
+    no scripts (`scripts=False`) cannot be asked that (an evaluation there never returns), and
+    is given 100 ms instead. Waiting before every screenshot cost 1.5 s over two journeys."""
     devtools = page.context.new_cdp_session(page)
     try:
-        size = devtools.send("Page.getLayoutMetrics")["cssContentSize"]
-        shot = devtools.send(
-            "Page.captureScreenshot",
-            {
-                "format": "png",
-                "optimizeForSpeed": True,
-                "captureBeyondViewport": True,
-                "clip": {
-                    "x": 0,
-                    "y": 0,
-                    "width": math.ceil(size["width"]),
-                    "height": math.ceil(size["height"]),
-                    "scale": 1,
-                },
-            },
-        )
+        for attempt in range(2):
+            if attempt and scripts:
+                page.evaluate(DRAWN)
+            elif attempt:
+                page.wait_for_timeout(100)
+            size = devtools.send("Page.getLayoutMetrics")["cssContentSize"]
+            try:
+                shot = devtools.send(
+                    "Page.captureScreenshot",
+                    {
+                        "format": "png",
+                        "optimizeForSpeed": True,
+                        "captureBeyondViewport": True,
+                        "clip": {
+                            "x": 0,
+                            "y": 0,
+                            "width": math.ceil(size["width"]),
+                            "height": math.ceil(size["height"]),
+                            "scale": 1,
+                        },
+                    },
+                )
+                break
+            except PlaywrightError as exc:
+                if attempt or "Unable to capture screenshot" not in str(exc):
+                    raise
     finally:
         devtools.detach()
     return base64.b64decode(shot["data"])
+
+
+#: Resolves once the page has drawn two frames since it was called.
+DRAWN = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
 
 
 @dataclass
@@ -210,7 +232,8 @@ class Journey:
 
         page.wait_for_load_state("load")
         self.shots += 1
-        self.artifact(f"{self.shots:02d}-{step}.png").write_bytes(full_page_png(page))
+        shot = full_page_png(page, scripts=page.context not in self.scriptless)
+        self.artifact(f"{self.shots:02d}-{step}.png").write_bytes(shot)
         if page.context in self.scriptless:
             # axe-core runs as a page script, which a context without JavaScript never runs;
             # the same templates are scanned with JavaScript on in the other journeys.
