@@ -14,18 +14,24 @@ bench/run.py drives this file once per database, in subprocesses (JSON on stdout
         check, which runs before the lock, is left out), and for every transaction that took
         the chain lock the time from taking it to the end of the commit is measured.
 
-The lock's hold time starts where the database takes the lock. On PostgreSQL the statement
-that locks a chain head (the UPDATE of `audit_chain_head`, alone or inside the append's
-data-modifying WITH) is sent with one more item in its RETURNING list, which stores the
-database's `clock_timestamp()` for the row it has just locked in a session setting; the hold
-ends when COMMIT has returned to the client (`time.time()`, the same host's clock), and the
-setting is read after that, outside the hold. So the figure holds the rest of the locking
-statement, the client's turn before COMMIT, COMMIT with its WAL flush, and the reply's way
-back: an upper bound only by that last step. (Until 2026-12-06 the start was a separate
-`SELECT clock_timestamp()` sent before the locking statement and the end another one after
-COMMIT: two round trips more, each of which waits for a core when four writers share two.)
-SQLite has no server clock and one writer at a time; there both moments come from
-`time.perf_counter()`, and the lock is the database's write lock.
+On PostgreSQL the hold starts where the database takes the lock. The statement that locks a
+chain head (the UPDATE of `audit_chain_head`, alone or inside the append's data-modifying
+WITH) is sent with one more item in its RETURNING list, which stores the database's
+`clock_timestamp()` for the row it has just locked in a session setting; the hold ends when
+COMMIT has returned to the client (`time.time()`: the database must be on this host, so both
+clocks are one, and the bench refuses any other), and the setting is read after that, outside
+the hold. So the figure holds the rest of the locking statement, the client's turn before
+COMMIT, COMMIT with its WAL flush, the reply's way back and SQLAlchemy's bookkeeping after it:
+an upper bound. A transaction that sends more than one locking statement (a writer of the same
+clinic moved the head first, so the append locked it again on the slow path; a chain's first
+event; several chains) is timed from the moment the client sent the first of them, before any
+lock: an upper bound too, since the lock the first one may have taken while waiting is not
+stamped. (Until 2026-12-06 the start was a separate `SELECT clock_timestamp()` sent before the
+locking statement and the end another one after COMMIT: two round trips more, each of which
+waits for a core when four writers share two.) SQLite has no server clock and one writer at a
+time; there both moments come from `time.perf_counter()`, from the statement that moves the
+chain head (the transaction's own writes, flushed before it, hold SQLite's write lock a little
+earlier) to COMMIT's return.
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ LOCKING = "UPDATE audit_chain_head SET last_seq"
 #: The RETURNING list of a statement that locks a chain head: one that ends the statement,
 #: or the WITH's `moved` (up to the line's end).
 LOCKING_RETURNING = re.compile(r"(UPDATE audit_chain_head SET last_seq.*?RETURNING [^\n)]*)", re.S)
+#: Where the lock bench may compare the database's clock with its own.
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", None}
 #: Keeps the first lock's moment when a transaction locks more than one chain.
 STAMP = (
     "set_config('needlesafe.bench_locked', coalesce(nullif(current_setting("
@@ -165,25 +173,30 @@ def _sign_sessions(url: str, practitioner_id: int, count: int, seed: int) -> lis
     rng = random.Random(seed)
     postgres = url.startswith("postgresql")
     holds: list[float] = []
-    taken: list[float] = []
+    #: When the client sent each locking statement of the transaction being timed.
+    sent: list[float] = []
 
     with app.app_context():
+        if postgres and db.engine.url.host not in LOCAL_HOSTS:
+            raise SystemExit("the lock bench compares the database's clock with this host's")
 
         @event.listens_for(db.engine, "before_cursor_execute", retval=True)
         def locking(conn, cursor, statement, parameters, context, executemany):
             if LOCKING in statement:
+                sent.append(time.time() if postgres else time.perf_counter())
                 if postgres:
                     statement, found = LOCKING_RETURNING.subn(rf"\1, {STAMP}", statement, 1)
                     if not found:
                         raise RuntimeError(f"cannot time the lock taken by: {statement}")
-                elif not taken:
-                    taken.append(time.perf_counter())
             return statement, parameters
 
         def commit() -> None:
             db.session.commit()
+            released = time.time() if postgres else time.perf_counter()
+            if not sent:
+                return
+            taken = sent[0]
             if postgres:
-                released = time.time()
                 locked = (
                     db.session.connection()
                     .exec_driver_sql(
@@ -193,12 +206,12 @@ def _sign_sessions(url: str, practitioner_id: int, count: int, seed: int) -> lis
                     .scalar()
                 )
                 db.session.commit()
-                if locked:
-                    taken.append(float(locked))
-            else:
-                released = time.perf_counter()
-            if taken:
-                holds.append(released - taken.pop())
+                if not locked:
+                    raise RuntimeError("a transaction locked a chain but left no timestamp")
+                if len(sent) == 1:
+                    taken = float(locked)
+            sent.clear()
+            holds.append(released - taken)
 
         practitioner = db.session.get(User, practitioner_id)
         patients = db.session.scalars(
