@@ -12,8 +12,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from safety.admin import invitations as mail
-from safety.admin import rules, services
+from safety.admin import mail, rules, services
 from safety.admin.forms import (
     ActionForm,
     ClinicForm,
