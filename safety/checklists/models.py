@@ -24,6 +24,8 @@ class TreatmentSession(db.Model):
     __table_args__ = (
         Index("ix_treatment_sessions_clinic_date", "clinic_id", "session_date", "id"),
         Index("ix_treatment_sessions_practitioner_date", "practitioner_id", "session_date"),
+        # Each patient's last visit in one probe, for the picker (migration 0018).
+        Index("ix_treatment_sessions_patient_date", "patient_id", "session_date"),
         # The lot trace, newest first, without reading the table (migration 0006).
         Index("ix_treatment_sessions_lot", "needle_lot", "session_date", "id"),
         # The review's keyset order, and every column the dashboard aggregates (migration 0002).
@@ -51,7 +53,7 @@ class TreatmentSession(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"))
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"))
     practitioner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     #: The template version pinned when the session started; later versions never change it.
     template_version_id: Mapped[int] = mapped_column(ForeignKey("template_versions.id"))
