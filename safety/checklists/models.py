@@ -156,6 +156,9 @@ class Flag(db.Model):
             name="handled_action",
         ),
         Index("ix_flags_status_severity", "status", "severity"),
+        # The patient answers still waiting for a practitioner (today page, escalation pass),
+        # found without reading every flag ever raised (migration 0018).
+        Index("ix_flags_kind_handled", "kind", "handled_dt"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
