@@ -221,7 +221,9 @@ def patients_to_start(
         policy.visible_patients(actor)
         .add_columns(last_visit)
         .order_by(None)
-        .order_by(last_visit.desc().nulls_last(), Patient.family_name, Patient.given_name)
+        .order_by(
+            last_visit.desc().nulls_last(), Patient.family_name, Patient.given_name, Patient.id
+        )
         .limit(limit)
     )
     if search.strip():

@@ -74,17 +74,22 @@ def test_the_picker_orders_patients_by_their_latest_visit_and_names_the_unseen_l
     practitioner, make_patient, make_user, make_clinic
 ):
     """Each patient's last visit is their latest session, cancelled or not, whatever the order
-    the sessions were started in; patients never seen follow by name; other clinics' never show."""
+    the sessions were started in; patients never seen follow by name (two namesakes in a stable
+    order); other clinics' never show."""
     later = datetime(2026, 3, 2, 10, tzinfo=UTC)
     earlier = datetime(2026, 1, 5, 10, tzinfo=UTC)
     twice = make_patient(practitioner, given_name="Ada", family_name="Twice")
     once = make_patient(practitioner, given_name="Bea", family_name="Once")
     make_patient(practitioner, given_name="Cy", family_name="Brown")
     make_patient(practitioner, given_name="Di", family_name="Abbot")
+    namesake = make_patient(practitioner, given_name="Di", family_name="Abbot")
     stranger = make_user("practitioner", clinic=make_clinic("Elsewhere"))
     elsewhere = make_patient(stranger, given_name="Eve", family_name="Elsewhere")
-    services.start_session(practitioner, patient_id=twice.id, now=later)
+    # Ada's latest visit is neither her first session started nor her last, and was cancelled.
     services.start_session(practitioner, patient_id=twice.id, now=earlier)
+    latest = services.start_session(practitioner, patient_id=twice.id, now=later)
+    services.cancel_session(practitioner, latest.id, "Consent withdrawn", now=later)
+    services.start_session(practitioner, patient_id=twice.id, now=earlier + timedelta(days=1))
     services.start_session(practitioner, patient_id=once.id, now=later - timedelta(days=1))
     services.start_session(stranger, patient_id=elsewhere.id, now=later + timedelta(days=1))
     db.session.commit()
@@ -95,8 +100,11 @@ def test_the_picker_orders_patients_by_their_latest_visit_and_names_the_unseen_l
         ("Twice", later.date()),
         ("Once", (later - timedelta(days=1)).date()),
         ("Abbot", None),
+        ("Abbot", None),
         ("Brown", None),
     ]
+    abbots = [p.id for p, _ in services.patients_to_start(practitioner, search="Abbot")]
+    assert abbots == sorted(abbots) and namesake.id == abbots[-1]
     assert [p.family_name for p, _ in services.patients_to_start(practitioner, limit=1)] == [
         "Twice"
     ]
