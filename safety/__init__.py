@@ -13,7 +13,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import config_for
-from safety import assets, i18n
+from safety import assets, i18n, transactions
 from safety.auth import policy
 from safety.extensions import csrf, db, limiter, login_manager, migrate
 from safety.languages import N_
@@ -63,6 +63,7 @@ def _configure_extensions(app: Flask) -> None:
     from safety import models  # noqa: F401  (register every model with the metadata)
 
     db.init_app(app)
+    transactions.commit_reads(app, db)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
