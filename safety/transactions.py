@@ -12,19 +12,36 @@ On a signed session's 13 requests this took PostgreSQL's CPU from 48 to 30 ms (i
 Anything else still rolls back as before: a request that raised, a session holding changes it
 has not flushed, or a transaction that sent any statement but a SELECT (an INSERT, an UPDATE,
 a DELETE, a SET, anything a use case wrote and did not commit). Which statements a
-transaction sent is kept on its connection, and forgotten when the next one begins.
+transaction sent is kept on its connection, and forgotten when the next one begins. The
+commit itself may send nothing but a SELECT either: audit events recorded and not committed
+(a use case refused after recording one) are appended only at commit, by a listener, so a
+write during this commit stops it and the transaction is rolled back instead. Nothing here
+may fail a request that has already been answered: whatever goes wrong ends in a rollback.
+
+The application's reads are plain SELECTs of columns and aggregates; a SELECT whose effect
+differs between COMMIT and ROLLBACK (`set_config(..., false)`, `pg_notify`, a function that
+writes) would need this module's test of a read to know it.
 """
 
 from __future__ import annotations
+
+import logging
 
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 #: Set in a connection's info while its transaction has sent a statement that is no SELECT.
 WROTE = "needlesafe_transaction_wrote"
+#: Set in a connection's info while `commit_reads` commits on it: no write may pass.
+COMMITTING_A_READ = "needlesafe_committing_a_read"
+
+log = logging.getLogger(__name__)
+
+
+class WriteWhileCommittingARead(Exception):
+    """A statement that writes, sent while a transaction that only read was being committed."""
 
 
 def is_read(statement: str) -> bool:
@@ -42,6 +59,8 @@ def _forget_writes(connection: Connection) -> None:
 def _note_writes(connection, _cursor, statement, _parameters, context, _many) -> None:
     writes = context is not None and (context.isinsert or context.isupdate or context.isdelete)
     if writes or not is_read(statement):
+        if connection.info.get(COMMITTING_A_READ):
+            raise WriteWhileCommittingARead(statement.lstrip()[:40])
         connection.info[WROTE] = True
 
 
@@ -57,18 +76,27 @@ def commit_reads(app: Flask, db: SQLAlchemy) -> None:
         if exc is not None or not db.session.registry.has():
             return
         session = db.session()
-        if not session.in_transaction():
+        if not session.in_transaction() or session.new or session.dirty or session.deleted:
             return
-        if session.new or session.dirty or session.deleted:
-            return
-        if session.connection().info.get(WROTE):
-            return
-        # Nothing was written, so nothing needs reloading: the objects keep what they hold,
-        # as a rollback would leave them, for code that reads them after the context ends.
-        expire, session.expire_on_commit = session.expire_on_commit, False
         try:
-            session.commit()
-        except SQLAlchemyError:
-            session.rollback()
-        finally:
-            session.expire_on_commit = expire
+            # The connection's own table, kept: once committed, the session closes the
+            # connection, whose `info` can no longer be read to take the mark off.
+            info = session.connection().info
+            if info.get(WROTE):
+                return
+            # Nothing was written, so nothing needs reloading: the objects keep what they
+            # hold, as a rollback would leave them, for code that reads them afterwards.
+            expire, session.expire_on_commit = session.expire_on_commit, False
+            info[COMMITTING_A_READ] = True
+            try:
+                session.commit()
+            finally:
+                info.pop(COMMITTING_A_READ, None)
+                session.expire_on_commit = expire
+        except Exception as failure:  # the request is answered: roll back, never fail it
+            # Only the kind of failure: a database error's text can carry a row's values.
+            log.info("a transaction that read was rolled back: %s", type(failure).__name__)
+            try:
+                session.rollback()
+            except Exception as again:
+                log.warning("rolling back a transaction that read failed: %s", type(again).__name__)

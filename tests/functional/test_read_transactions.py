@@ -9,13 +9,18 @@ transactions are the ones ended.
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import suppress
 
 import pytest
 from conftest import login
-from sqlalchemy import event, select, text, update
+from sqlalchemy import event, func, select, text, update
+from sqlalchemy.exc import IntegrityError
 
+from safety.audit import services as audit
+from safety.audit.models import AuditEvent
 from safety.auth.models import User
 from safety.clinics.models import Clinic
+from safety.errors import NotFound
 from safety.extensions import db
 
 pytestmark = pytest.mark.real_commits
@@ -100,6 +105,58 @@ def test_a_request_that_wrote_without_committing_is_rolled_back(app, client, mak
     db.session.remove()
     assert db.session.scalar(select(Clinic.name).where(Clinic.id == clinic_id)) == "Riverside"
     assert db.session.scalar(select(User).where(User.email == "ghost@example.org")) is None
+
+
+def test_audit_events_recorded_by_a_refused_request_are_never_appended(app, client, endings):
+    """A use case that records an event and is then refused (a handled error, so the request
+    ends without an exception): the event would only be appended at a commit, and none comes."""
+
+    def record_then_refuse():
+        db.session.scalar(select(Clinic.id))
+        audit.record("test.refused", object_type="clinic", object_id=1)
+        raise NotFound("No such thing.")
+
+    _add_route(app, "/record-then-refuse", record_then_refuse)
+    before = db.session.scalar(select(func.count(AuditEvent.id)))
+    db.session.commit()
+    endings.clear()
+
+    assert client.get("/record-then-refuse").status_code == 404
+
+    assert endings["commit"] == 0
+    db.session.remove()
+    assert db.session.scalar(select(func.count(AuditEvent.id))) == before
+
+
+def test_a_failed_write_the_request_swallowed_still_answers_and_is_rolled_back(
+    app, client, make_clinic, endings
+):
+    clinic_id = make_clinic("Riverside").id
+    db.session.commit()
+
+    def swallow_a_failed_write():
+        db.session.add(Clinic(id=clinic_id, name="Twice", timezone="Europe/London"))
+        with suppress(IntegrityError):  # a careless route: neither rolled back nor raised
+            db.session.flush()
+        return "answered"
+
+    _add_route(app, "/swallow", swallow_a_failed_write)
+    endings.clear()
+
+    assert client.get("/swallow").get_data(as_text=True) == "answered"
+
+    assert endings["commit"] == 0
+    assert client.get("/sessions/").status_code in (200, 302)  # the next request is served
+
+
+def test_an_app_context_left_by_an_exception_is_rolled_back(app, endings):
+    endings.clear()
+
+    with pytest.raises(RuntimeError), app.app_context():
+        db.session.scalar(select(Clinic.id))
+        raise RuntimeError("failed after reading")
+
+    assert endings == Counter(rollback=1)
 
 
 def test_a_request_that_raised_after_reading_is_rolled_back(app, client, endings):
