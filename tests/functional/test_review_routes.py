@@ -343,9 +343,9 @@ def test_the_dashboard_keeps_its_monthly_figures_for_a_while_says_since_when_and
     assert "Sessions 3 started in the period" in first
     assert "High: 1" in first
     assert re.search(
-        r"Sessions, completion and the monthly figures as of \d\d \w{3} \d{4}, \d\d:\d\d:\d\d UTC: "
-        r"they are counted again at most every 60 seconds\. Flags, follow-ups and the audit "
-        r"trail are as of now\.",
+        r"Sessions, completion, follow-up replies and the monthly figures as of "
+        r"\d\d \w{3} \d{4}, \d\d:\d\d:\d\d UTC: they are counted again at most every 60 "
+        r"seconds\. Flags and the audit trail are as of now\.",
         first,
     )
 

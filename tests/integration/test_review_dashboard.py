@@ -11,6 +11,7 @@ from review_helpers import NOW
 from sqlalchemy import select
 
 from safety.checklists.models import Flag
+from safety.dbtypes import utcnow
 from safety.errors import Forbidden
 from safety.extensions import db
 from safety.followup.models import FollowUp
@@ -103,6 +104,42 @@ def test_the_follow_up_response_rate_counts_answered_of_those_sent(cast, small_h
     assert data.response_rate == pytest.approx(75.0)
     assert data.reached == 4
     assert data.followups["failed"] == 1
+
+
+def test_the_follow_up_response_is_kept_with_the_monthly_figures_while_flags_stay_live(
+    cast, small_history
+):
+    """The response rate is a figure of the period, counted with the monthly ones; a patient's
+    worrying answer is a flag, and flags are read for every view."""
+
+    def answered_follow_up() -> None:
+        db.session.add(
+            FollowUp(
+                session_id=small_history["clean_mar"],
+                kind="24h",
+                channel="email",
+                due_dt=utcnow() - timedelta(hours=1),
+                status="answered",
+            )
+        )
+        db.session.commit()
+
+    dashboard.RECENT.clear()
+    answered_follow_up()
+    first = dashboard.dashboard(cast.officer, keep_seconds=60)
+    answered_follow_up()
+    flag = db.session.scalar(select(Flag).where(Flag.severity == "high"))
+    flags.acknowledge_flag(cast.officer, flag.id, now=NOW)
+    db.session.commit()
+
+    kept = dashboard.dashboard(cast.officer, keep_seconds=60)
+    counted_again = dashboard.dashboard(cast.officer, now=utcnow())
+    dashboard.RECENT.clear()
+
+    assert first.reached == kept.reached == 1
+    assert kept.figures_as_of == first.figures_as_of
+    assert (first.open_flags["high"], kept.open_flags["high"]) == (1, 0)
+    assert counted_again.reached == 2
 
 
 def test_without_follow_ups_there_is_no_response_rate(cast, small_history):
