@@ -220,8 +220,8 @@ def _figures(
     now: datetime,
 ) -> Figures:
     """Count the period's sessions by clinic and month, the overdue checklists, the
-    follow-ups by status and the incidents (the actor reads every clinic's: only compliance reaches the dashboard, so the
-    figures kept serve every reader alike)."""
+    follow-ups by status and the incidents (the actor reads every clinic's: only compliance
+    reaches the dashboard, so the figures kept serve every reader alike)."""
     counts = monthly_counts(start, end, clinic_id)
     month_keys = rules.month_keys(start, end)
     tables = [rules.measure_table(m, counts, names, month_keys) for m in rules.MEASURES]
