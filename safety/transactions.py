@@ -7,7 +7,7 @@ still open. So every page that only reads ended with ROLLBACK, and PostgreSQL pl
 of its statements afresh on every request: for a 5-table join, 1.6 ms of the server's CPU
 to run 0.1 ms of work. A transaction that only ran SELECTs changed nothing, so committing it
 is the same as rolling it back, except that the connection keeps its prepared statements.
-On a signed session's 13 requests this took PostgreSQL's CPU from 48 to 30 ms (issue 20).
+On a signed session's 13 requests this took PostgreSQL's CPU from about 51 to 31 ms (issue 20).
 
 Anything else still rolls back as before: a request that raised, a session holding changes it
 has not flushed, or a transaction that sent any statement but a SELECT (an INSERT, an UPDATE,
