@@ -56,9 +56,10 @@ def _forget_writes(connection: Connection) -> None:
 
 
 @event.listens_for(Engine, "before_cursor_execute")
-def _note_writes(connection, _cursor, statement, _parameters, context, _many) -> None:
-    writes = context is not None and (context.isinsert or context.isupdate or context.isdelete)
-    if writes or not is_read(statement):
+def _note_writes(connection, _cursor, statement, _parameters, _context, _many) -> None:
+    # An INSERT, UPDATE or DELETE never starts with SELECT (a data-modifying WITH starts with
+    # WITH), so the statement's text alone tells.
+    if not is_read(statement):
         if connection.info.get(COMMITTING_A_READ):
             raise WriteWhileCommittingARead(statement.lstrip()[:40])
         connection.info[WROTE] = True
