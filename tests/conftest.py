@@ -25,7 +25,6 @@ Where a test's database comes from:
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -50,10 +49,13 @@ from databases import (
 )
 from factories import CLEAN_PHASES, CLEAN_PHASES_V1, PASSWORD, Factories, clean_phases, saved
 from flask import Flask
+from flask.ctx import RequestContext
 from flask.globals import _cv_app
 from flask.testing import FlaskClient
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from werkzeug.test import EnvironBuilder
 
 from safety import create_app
 from safety.extensions import db
@@ -280,9 +282,6 @@ class RequestClient(FlaskClient):
     factories returned stay readable because they were refreshed before the pop.
     """
 
-    #: (the session's CSRF secret, the form token read for it), see `csrf_token`.
-    csrf: tuple[str, str] | None = None
-
     def open(self, *args, **kwargs):
         context = _cv_app.get(None)
         if context is not None and context.app is self.application:
@@ -351,36 +350,21 @@ def runner(app):
     return app.test_cli_runner()
 
 
-def _csrf_secret(client: FlaskClient) -> str | None:
-    """The CSRF secret in the client's session cookie (what every form token signs)."""
-    app = client.application
-    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
-    if cookie is None:
-        return None
-    session = app.session_interface.get_signing_serializer(app).loads(cookie.value)
-    return session.get("csrf_token")
-
-
 def csrf_token(client: FlaskClient) -> str:
-    """Return the CSRF token of the client's session, read from a real form.
+    """Return the CSRF token a form would carry for the client's session, made by Flask-WTF.
 
-    The token is read once per session secret: while the cookie carries the same secret
-    (signing in or out starts a new session, and so a new one), the token read still holds.
+    As when a browser loads a form, a session without a CSRF secret gets one (saved in the
+    client's cookie); the token is `generate_csrf`'s own, signed for the session's secret. A
+    form's page was fetched for it before: the same token, at the cost of a whole page, a
+    tenth of the functional tests' time. That every form carries the token is what the browser
+    journeys show: they post the real forms with CSRF on.
     """
-    secret = _csrf_secret(client)
-    cached = getattr(client, "csrf", None)
-    if secret is not None and cached is not None and cached[0] == secret:
-        return cached[1]
-    # Signed in, signed out, or half-way (a second factor still due): one of these has a form.
-    for path in ("/auth/password", "/auth/login", "/auth/two-step", "/auth/code"):
-        page = client.get(path)
-        if page.status_code == 200:
-            break
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.get_data(as_text=True))
-    assert match, "no CSRF token on the page"
-    if (secret := _csrf_secret(client)) is not None:
-        client.csrf = (secret, match.group(1))
-    return match.group(1)
+    app = client.application
+    with client.session_transaction() as session:
+        request = RequestContext(app, EnvironBuilder().get_environ(), session=session)
+        # A fresh app context: Flask-WTF keeps the token it made in `g` for the context.
+        with app.app_context(), request:
+            return generate_csrf()
 
 
 def post_form(client: FlaskClient, url: str, data: dict | None = None, **kwargs):
