@@ -24,6 +24,7 @@ Where a test's database comes from:
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from collections import Counter
@@ -128,6 +129,22 @@ def pytest_collection_modifyitems(config, items) -> None:
             position[item],
         )
     )
+
+
+def pytest_collection_finish(session) -> None:
+    """Collect Python's garbage less often while the tests run: only how often, not what.
+
+    Every test builds an app, an engine and their caches and drops them again, and the
+    collector ran about 3,500 times per worker: 21.5 of the integration and functional tests'
+    130-odd CPU-seconds (three workers, 2026-12-06), 16.5 of them in full collections, which
+    walk every object, the imported modules and the collected tests included. Those are now
+    set aside for good once collected, and a collection starts after 10,000 allocations
+    instead of 700: 9 to 10 CPU-seconds of collecting, and `make test` 235 CPU-seconds
+    instead of 304. Cyclic garbage is still freed; nothing the tests check depends on when.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 def _module_name(item) -> str:
