@@ -139,8 +139,9 @@ def pytest_collection_finish(session) -> None:
     130-odd CPU-seconds (three workers, 2026-12-06), 16.5 of them in full collections, which
     walk every object, the imported modules and the collected tests included. Those are now
     set aside for good once collected, and a collection starts after 10,000 allocations
-    instead of 700: 9 to 10 CPU-seconds of collecting, and `make test` 235 CPU-seconds
-    instead of 304. Cyclic garbage is still freed; nothing the tests check depends on when.
+    instead of 700: 9 to 10 CPU-seconds of collecting, and `make test` 235-276 CPU-seconds in
+    three runs against 304 in the run before. Cyclic garbage is still freed; nothing the tests
+    check depends on when.
     """
     gc.collect()
     gc.freeze()

@@ -147,6 +147,25 @@ def test_signing_in_without_a_csrf_token_is_refused(client, user):
     assert login_sessions(user.id) == []
 
 
+def test_the_sign_in_form_carries_the_token_that_signs_in_and_the_helpers_token_signs_out(
+    client, user
+):
+    """The forms carry the session's CSRF token, which is what a browser posts back.
+    `csrf_token`, which the other tests post, asks Flask-WTF for it instead of reading a page;
+    this holds the two together."""
+    page = client.get("/auth/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    signed_in = client.post(
+        "/auth/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token}
+    )
+    assert signed_in.status_code == 302
+    assert is_signed_in(client)
+
+    signed_out = client.post("/auth/logout", data={"csrf_token": csrf_token(client)})
+    assert signed_out.status_code == 302
+    assert not is_signed_in(client)
+
+
 STRANGER = {"REMOTE_ADDR": "203.0.113.9"}
 
 
