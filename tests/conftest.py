@@ -137,11 +137,13 @@ def pytest_collection_finish(session) -> None:
     Every test builds an app, an engine and their caches and drops them again, and the
     collector ran about 3,500 times per worker: 21.5 of the integration and functional tests'
     130-odd CPU-seconds (three workers, 2026-12-06), 16.5 of them in full collections, which
-    walk every object, the imported modules and the collected tests included. Those are now
-    set aside for good once collected, and a collection starts after 10,000 allocations
-    instead of 700: 9 to 10 CPU-seconds of collecting, and `make test` 235-276 CPU-seconds in
-    three runs against 304 in the run before. Cyclic garbage is still freed; nothing the tests
-    check depends on when.
+    walk every object, the imported modules and the collected tests included. Now what is
+    alive once the tests are collected is frozen (never walked again, nor freed), and a
+    collection starts after 10,000 allocations instead of 700: 9 to 10 CPU-seconds of
+    collecting, and `make test` 235-276 CPU-seconds in three runs against 304 in the run
+    before. Cyclic garbage is still freed, only later: a resource left open inside a cycle
+    may be reported (warnings are errors here) during a later test of the worker than the one
+    that leaked it.
     """
     gc.collect()
     gc.freeze()
@@ -372,10 +374,11 @@ def csrf_token(client: FlaskClient) -> str:
     """Return the CSRF token a form would carry for the client's session, made by Flask-WTF.
 
     As when a browser loads a form, a session without a CSRF secret gets one (saved in the
-    client's cookie); the token is `generate_csrf`'s own, signed for the session's secret. A
-    form's page was fetched for it before: the same token, at the cost of a whole page, a
-    tenth of the functional tests' time. That every form carries the token is what the browser
-    journeys show: they post the real forms with CSRF on.
+    client's cookie); the token is `generate_csrf`'s own, signed for the session's secret,
+    which is what the forms render. Unlike a page, this leaves the flashed messages waiting
+    for the next page. That every form that posts carries the token is checked on the
+    templates (tests/unit/test_forms_carry_csrf.py) and by the browser journeys, which post
+    real forms; test_auth_routes.py posts both kinds of token in one session.
     """
     app = client.application
     with client.session_transaction() as session:

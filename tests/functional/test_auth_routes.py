@@ -147,19 +147,38 @@ def test_signing_in_without_a_csrf_token_is_refused(client, user):
     assert login_sessions(user.id) == []
 
 
-def test_the_sign_in_form_carries_the_token_that_signs_in_and_the_helpers_token_signs_out(
+def form_token(client, path: str) -> str:
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+
+
+def test_the_forms_tokens_and_the_helpers_token_are_each_accepted_in_the_session_they_came_from(
     client, user
 ):
-    """The forms carry the session's CSRF token, which is what a browser posts back.
-    `csrf_token`, which the other tests post, asks Flask-WTF for it instead of reading a page;
-    this holds the two together."""
-    page = client.get("/auth/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    """What a browser posts back is the token on the page. The other tests post the token
+    `csrf_token` asks Flask-WTF for: in one signed-in session, both are accepted."""
     signed_in = client.post(
-        "/auth/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token}
+        "/auth/login",
+        data={
+            "email": user.email,
+            "password": PASSWORD,
+            "csrf_token": form_token(client, "/auth/login"),
+        },
     )
     assert signed_in.status_code == 302
     assert is_signed_in(client)
+
+    refused = client.post(
+        "/auth/password",
+        data={
+            "current_password": "not-the-password",
+            "new_password": "a-new-long-passphrase",
+            "csrf_token": form_token(client, "/auth/password"),
+        },
+    )
+    # Past the CSRF check: refused for the password, not as an expired form.
+    assert "That is not your current password." in page_text(refused)
+    assert "This form has expired" not in page_text(refused)
 
     signed_out = client.post("/auth/logout", data={"csrf_token": csrf_token(client)})
     assert signed_out.status_code == 302
@@ -601,6 +620,9 @@ def test_signed_in_pages_are_not_kept_in_the_browser_cache(client, user):
 def test_the_csrf_token_is_tied_to_the_browser_session(app, client, user):
     other = app.test_client()
     token = csrf_token(other)
+    # This browser has a session and a CSRF secret of its own: the token is refused for not
+    # matching them, not for a missing session.
+    client.get("/auth/login")
 
     response = client.post(
         "/auth/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token}
