@@ -202,10 +202,10 @@ class Journey:
         )
         context.set_default_timeout(10_000)
         self.contexts.append(context)
-        if not javascript:
-            self.scriptless.append(context)
         if javascript:
             context.add_init_script(AXE_SOURCE)
+        else:
+            self.scriptless.append(context)
         page = context.new_page()
         page.on("console", self._console)
         page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
