@@ -307,13 +307,16 @@ def _adverse_events(riverside: User, lakeshore: User, now: datetime) -> None:
             password=DEMO_PASSWORD,
             now=when + timedelta(minutes=30),
         )
+    reported = now - timedelta(days=5)
     incidents.record_external_report(
         lakeshore,
         event_row.id,
         body="other",
-        reported_on=(now - timedelta(days=5)).date(),
+        # The clinic's own date, as the form gives it: the UTC date is a day ahead of
+        # Toronto's every evening, and the service refuses a date after the clinic's today.
+        reported_on=reported.astimezone(lakeshore.clinic.zone).date(),
         reference="Health Canada MDPR 2026-11-0412",
-        now=now - timedelta(days=5),
+        now=reported,
     )
 
 

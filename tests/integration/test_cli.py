@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import event_hash
@@ -570,3 +572,27 @@ def test_the_demo_seed_records_incidents_of_each_kind_with_one_needlestick_still
     assert {i.kind for i in incidents} == {"sharps_injury", "adverse_event", "near_miss"}
     open_steps = [i for i in incidents if i.kind == "sharps_injury" and len(i.steps) < 5]
     assert len(open_steps) == 1
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        # Toronto is still on the day before: its evening, the UTC date's small hours.
+        datetime(2026, 12, 7, 0, 10, tzinfo=UTC),
+        # London (summer time) is already on the next day while UTC is not.
+        datetime(2026, 7, 1, 23, 30, tzinfo=UTC),
+    ],
+    ids=["toronto-evening", "london-after-midnight"],
+)
+def test_the_demo_seeds_whatever_the_hour_in_either_clinic(app, now):
+    """`make run` seeds the demo at whatever time a newcomer runs it; the seed once gave a
+    regulator report the UTC date, a day after Toronto's, and was refused from 00:00 to
+    05:00 UTC."""
+    from safety.demo import services as demo
+    from safety.incidents.models import ExternalReport
+
+    assert demo.seed(now=now) > 0
+
+    report = db.session.scalars(select(ExternalReport)).one()
+    toronto = ZoneInfo("America/Toronto")
+    assert report.reported_on == (now - timedelta(days=5)).astimezone(toronto).date()
