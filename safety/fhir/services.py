@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -28,6 +28,7 @@ from safety.followup import rules as followup_rules
 from safety.followup.models import FollowUp, PatientResponse
 from safety.ids import parse_id
 from safety.incidents import rules as incident_rules
+from safety.incidents import services as incidents
 from safety.incidents.models import Incident
 from safety.risks.models import TemplateVersion
 from safety.risks.rules import load_register
@@ -260,12 +261,9 @@ def _adverse_event_entries(
 ) -> list[str]:
     """The export's AdverseEvent entries: the incidents that happened between the dates."""
     query = policy.visible_incidents(actor).order_by(Incident.id)
-    if start is not None:
-        query = query.where(Incident.occurred_dt >= datetime.combine(start, time.min, UTC))
-    if end is not None:
-        query = query.where(
-            Incident.occurred_dt < datetime.combine(end + timedelta(days=1), time.min, UTC)
-        )
+    if start is not None or end is not None:
+        # The clinic's days, as the records' session dates are.
+        query = query.where(incidents.occurred_within(start, end))
     entries = []
     for incident in db.session.scalars(query):
         resource = adverse_event_resource(incident)

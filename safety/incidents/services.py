@@ -14,12 +14,13 @@ and the addenda all build on; the list and its filter read through the same scop
 from __future__ import annotations
 
 import contextlib
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -31,7 +32,7 @@ from safety.auth.models import User
 from safety.checklists import addenda as checklist_addenda
 from safety.checklists import services as checklists
 from safety.checklists.models import Flag, TreatmentSession
-from safety.clinics.models import Clinic
+from safety.clinics.models import Clinic, zone_for
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound, RecordedRefusal
 from safety.extensions import db
@@ -146,14 +147,33 @@ def list_incidents(
         query = query.where(Incident.kind == kind)
     if clinic_id is not None and is_id(clinic_id):
         query = query.where(Incident.clinic_id == clinic_id)
-    # Days in UTC: the list spans clinics in several zones.
-    if since is not None:
-        query = query.where(Incident.occurred_dt >= datetime.combine(since, time.min, UTC))
-    if until is not None:
-        query = query.where(
-            Incident.occurred_dt < datetime.combine(until + timedelta(days=1), time.min, UTC)
-        )
+    if since is not None or until is not None:
+        query = query.where(occurred_within(since, until))
     return list(db.session.scalars(query))
+
+
+def occurred_within(since: date | None, until: date | None) -> ColumnElement[bool]:
+    """Incidents that happened from `since` to `until` (either may be open), each day read in
+    the incident's own clinic's calendar.
+
+    A day is the clinic's day, as a session's date is, so a list or export of a day holds the
+    same evening's sessions and incidents: a Toronto needlestick at 20:50 on 3 December is on
+    the 3rd there, though already the 4th in UTC. Clinics in one zone share their bounds, so
+    the condition grows with the zones in use, not with the clinics."""
+    by_zone: dict[str, list[int]] = defaultdict(list)
+    for clinic_id, timezone in db.session.execute(select(Clinic.id, Clinic.timezone)):
+        by_zone[timezone].append(clinic_id)
+    days = []
+    for timezone, clinic_ids in sorted(by_zone.items()):
+        zone = zone_for(timezone)
+        bounds = [Incident.clinic_id.in_(sorted(clinic_ids))]
+        if since is not None:
+            bounds.append(Incident.occurred_dt >= datetime.combine(since, time.min, zone))
+        if until is not None:
+            after = datetime.combine(until + timedelta(days=1), time.min, zone)
+            bounds.append(Incident.occurred_dt < after)
+        days.append(and_(*bounds))
+    return or_(*days) if days else false()
 
 
 def clinics_to_filter(actor: User) -> list[Clinic]:
