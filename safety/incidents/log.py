@@ -35,8 +35,12 @@ def sharps_log(
     )
     if not policy.is_compliance(actor):
         clinic_id = policy.working_clinic_id(actor)
-    oldest = datetime(rules.oldest_kept_year(now.date()), 1, 1, tzinfo=UTC)
-    # A day's margin either side of the year boundary; the zone-aware check below decides.
+    # The year is read a day back, from the calendar furthest behind UTC (no zone is a day
+    # behind): on New Year's night in UTC it is still 31 December in Toronto, whose oldest
+    # kept year is one earlier. A day's margin before that year's first instant covers the
+    # zones ahead of UTC; the zone-aware check below decides each row.
+    oldest_year = rules.oldest_kept_year((now - timedelta(days=1)).date())
+    oldest = datetime(oldest_year, 1, 1, tzinfo=UTC)
     query = (
         policy.visible_incidents(actor)
         .where(
