@@ -116,8 +116,18 @@ def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
+#: The world's clinic's zone: a time typed into its forms is London's wall-clock time.
+LONDON = ZoneInfo("Europe/London")
+
+
+def london_minutes_ago(minutes: int) -> str:
+    """The clinic's wall-clock time a few minutes ago, as a person types it in the form (in
+    summer an hour after UTC's)."""
+    return (utcnow().astimezone(LONDON) - timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M")
+
+
 def report_form(**changes) -> dict:
-    local = (utcnow() - timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M")  # London in winter
+    local = london_minutes_ago(3)
     form = {
         "kind": "sharps_injury",
         "session_id": "",
@@ -207,7 +217,7 @@ def test_an_adverse_event_is_reported_with_its_grade(client, world):
         "/incidents/new",
         {
             "kind": "adverse_event",
-            "occurred_dt": (utcnow() - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+            "occurred_dt": london_minutes_ago(5),
             "work_area": "Room 1",
             "event_type": "retained_or_broken_needle",
             "grade": "significant",
@@ -229,7 +239,7 @@ def test_an_adverse_event_is_reported_with_its_grade(client, world):
 
 def test_a_step_is_ticked_from_the_record_with_its_time(client, world):
     sign_in(client, world, "colleague")
-    done = (utcnow() - timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M")
+    done = london_minutes_ago(2)
     response = post_form(
         client, f"/incidents/{world.incident_a}/steps/wash", {"done_dt": done, "note": ""}
     )
@@ -365,11 +375,12 @@ def test_the_list_shows_each_clinic_its_own_and_compliance_all_with_filters(clie
     sign_in(other, world, "compliance")
     page = other.get("/incidents/").get_data(as_text=True)
     assert f"/incidents/{world.incident_a}" in page and f"/incidents/{world.adverse_a}" in page
-    tomorrow = (utcnow() + timedelta(days=1)).date().isoformat()
+    # The filter's days are the clinic's (London's) days.
+    tomorrow = (utcnow().astimezone(LONDON) + timedelta(days=1)).date().isoformat()
     assert f'/incidents/{world.adverse_a}"' not in other.get(
         f"/incidents/?since={tomorrow}"
     ).get_data(as_text=True)
-    today = utcnow().date().isoformat()
+    today = utcnow().astimezone(LONDON).date().isoformat()
     assert f'/incidents/{world.adverse_a}"' in other.get(
         f"/incidents/?until={today}&since=2020-01-01"
     ).get_data(as_text=True)
@@ -501,7 +512,9 @@ def test_the_dashboard_shows_incidents_per_clinic_and_month(client, world):
     sign_in(client, world, "compliance")
     page = client.get("/review/").get_data(as_text=True)
     assert "Incidents per clinic and month" in page
-    month = utcnow().astimezone(ZoneInfo("Europe/London")).strftime("%Y-%m")
+    # The injury's own month: just after midnight on the 1st it may be last month's.
+    occurred = db.session.get(Incident, world.incident_a).occurred_dt
+    month = occurred.astimezone(LONDON).strftime("%Y-%m")
     assert (
         f"<td>{month}</td><td>Harbour Physio</td><td>Needlestick or sharps injury</td><td>1</td>"
         in page

@@ -15,7 +15,7 @@ from safety.extensions import db
 from safety.packs.models import SessionPack
 
 GTIN = "09501101020917"
-SCAN = f"]d201{GTIN}17270531{{GS}}10HW-2611A|21S0042"
+SCAN = f"]d201{GTIN}17751231{{GS}}10HW-2611A|21S0042"
 
 
 @pytest.fixture
@@ -51,11 +51,11 @@ def test_a_pack_scanned_into_the_lot_field_saves_its_lot_expiry_gtin_and_serial(
     assert response.status_code == 302
     entry = db.session.scalar(select(PhaseEntry).where(PhaseEntry.phase == "timeout"))
     assert entry.answers["timeout.needle_lot"] == "HW-2611A"
-    assert entry.answers["timeout.needle_expiry"] == "2027-05-31"
+    assert entry.answers["timeout.needle_expiry"] == "2075-12-31"
     assert entry.answers["timeout.packs"] == [
-        {"lot": "HW-2611A", "expiry": "2027-05-31", "gtin": GTIN, "serial": "S0042"}
+        {"lot": "HW-2611A", "expiry": "2075-12-31", "gtin": GTIN, "serial": "S0042"}
     ]
-    assert packs_of(started) == [(1, GTIN, "HW-2611A", "HW-2611A", date(2027, 5, 31), "S0042")]
+    assert packs_of(started) == [(1, GTIN, "HW-2611A", "HW-2611A", date(2075, 12, 31), "S0042")]
 
 
 def test_several_packs_are_saved_in_order_each_under_its_normalised_lot(client, started):
@@ -64,7 +64,7 @@ def test_several_packs_are_saved_in_order_each_under_its_normalised_lot(client, 
         started,
         timeout__needle_lot="hw-2611a",
         timeout__pack2__lot="ＳＪ－４０８１２",
-        timeout__pack2__expiry="2028-01-31",
+        timeout__pack2__expiry="2076-01-31",
         timeout__pack3__lot="",
     )
 
@@ -103,7 +103,7 @@ def test_the_further_pack_rows_are_folded_on_a_fresh_time_out_and_open_once_one_
     assert fresh["more-packs"].tag == "details" and "open" not in fresh["more-packs"].attrs
     assert "timeout.pack2.lot" in fresh  # folded, not removed: it works without JavaScript
 
-    timeout(client, started, timeout__pack2__lot="SJ-40812", timeout__pack2__expiry="2028-01-31")
+    timeout(client, started, timeout__pack2__lot="SJ-40812", timeout__pack2__expiry="2076-01-31")
 
     again = elements(client.get(f"/sessions/{started}/phase/timeout"))
     assert "open" in again["more-packs"].attrs
@@ -130,7 +130,7 @@ def test_the_scan_reader_answers_the_pages_script_with_the_packs_parts(client, s
     assert response.json == {
         "is_gs1": True,
         "lot": "HW-2611A",
-        "expiry": "2027-05-31",
+        "expiry": "2075-12-31",
         "gtin": GTIN,
         "serial": "S0042",
     }

@@ -5,7 +5,7 @@ lead by real e-mail on a moving clock, and every row is beyond UPDATE and DELETE
 from __future__ import annotations
 
 import threading
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -324,7 +324,8 @@ def test_a_report_to_the_device_regulator_is_recorded_with_its_reference(practit
         practitioner,
         incident.id,
         body="mhra_yellow_card",
-        reported_on=now.date(),
+        # The clinic's date, as the form gives it: near midnight in summer London is a day on.
+        reported_on=now.astimezone(practitioner.clinic.zone).date(),
         reference="YC-2026-0042",
     )
     db.session.commit()
@@ -363,9 +364,12 @@ def test_the_sharps_log_shows_privacy_case_and_keeps_five_years_after_the_year(
     assert INJURED not in " ".join(row.values())
     assert row["device_brand"] == "Seirin J-type 0.25 x 40"
     assert row["how_it_happened"] == "After use, before disposal"
-    assert row["keep_until"] == date(now.year + 5, 12, 31).isoformat()
-    # Six years on the entry has served its time and leaves the log.
-    later = now.replace(year=now.year + 6)
+    # Kept to the end of the fifth year after the injury's own (local) year.
+    injured_in = (now - timedelta(minutes=5)).astimezone(practitioner.clinic.zone).year
+    assert row["keep_until"] == date(injured_in + 5, 12, 31).isoformat()
+    # Six years on the entry has served its time and leaves the log (a leap day has no
+    # anniversary six years on, so the years are counted in days).
+    later = now + timedelta(days=6 * 366)
     assert log.sharps_log(lead, now=later) == []
     with pytest.raises(Forbidden):
         log.sharps_log(practitioner, now=now)
@@ -473,3 +477,40 @@ def test_two_taps_on_the_same_step_at_once_tick_it_once_and_refuse_the_other(app
     assert sorted(outcomes) == ["refused", "ticked"]
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(IncidentStep)) == 1
+
+
+def test_a_day_of_incidents_is_each_clinics_own_day(make_clinic, make_user):
+    """A Toronto needlestick at 20:50 on 3 December is already 01:50 on the 4th in UTC; the
+    list (and the FHIR export, by the same condition) puts it on the 3rd, Toronto's date and
+    the date of that evening's sessions, while London's incident at that instant is the 4th."""
+    instant = datetime(2026, 12, 4, 1, 50, tzinfo=UTC)
+    toronto = make_user(clinic=make_clinic("Lakeshore", timezone="America/Toronto"))
+    london = make_user(clinic=make_clinic("Riverside", timezone="Europe/London"))
+    evening = report(toronto, now=instant + timedelta(minutes=5), occurred_dt=instant)
+    night = report(london, now=instant + timedelta(minutes=5), occurred_dt=instant)
+    compliance = make_user("compliance")
+
+    def listed(since, until):
+        return {i.id for i in services.list_incidents(compliance, since=since, until=until)}
+
+    assert listed(date(2026, 12, 3), date(2026, 12, 3)) == {evening.id}
+    assert listed(date(2026, 12, 4), date(2026, 12, 4)) == {night.id}
+    assert listed(date(2026, 12, 4), None) == {night.id}
+    assert listed(None, date(2026, 12, 3)) == {evening.id}
+    assert listed(date(2026, 12, 3), date(2026, 12, 4)) == {evening.id, night.id}
+
+
+def test_the_sharps_log_on_new_years_night_in_utc_keeps_torontos_last_year(make_clinic, make_user):
+    """At 02:00 UTC on 1 January 2027 it is still 31 December 2026 in Toronto, so an injury
+    of June 2021 is within its five years after the year there, and stays in the log."""
+    clinic = make_clinic("Lakeshore", timezone="America/Toronto")
+    practitioner = make_user(clinic=clinic)
+    lead = make_user(clinic=clinic, email="lead@lakeshore.test")
+    lead.lead_clinic_id = clinic.id
+    saved(lead)
+    injured = datetime(2021, 6, 15, 14, 0, tzinfo=UTC)
+    report(practitioner, now=injured + timedelta(minutes=5), occurred_dt=injured)
+
+    [row] = log.sharps_log(lead, now=datetime(2027, 1, 1, 2, 0, tzinfo=UTC))
+    assert (row["date_of_injury"], row["keep_until"]) == ("2021-06-15", "2026-12-31")
+    assert log.sharps_log(lead, now=datetime(2027, 1, 1, 6, 0, tzinfo=UTC)) == []
