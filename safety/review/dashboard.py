@@ -252,14 +252,17 @@ def _figures(
         followups = followups.join(TS, TS.id == FollowUp.session_id).where(
             TS.clinic_id == clinic_id
         )
+    # The log reaches back 31 days a month, into the month before the period: that month
+    # would show a part of its incidents as if it were the whole.
+    incidents = incident_log.counts_by_clinic_and_month(
+        actor, months=months, clinic_id=clinic_id, now=now
+    )
     return Figures(
         started=sum(c.started for c in counts),
         signed=sum(c.signed for c in counts),
         overdue=overdue,
         tables=tables,
-        incidents=incident_log.counts_by_clinic_and_month(
-            actor, months=months, clinic_id=clinic_id, now=now
-        ),
+        incidents=[c for c in incidents if c.month >= f"{start:%Y-%m}"],
         followups={s: n for s, n in db.session.execute(followups.group_by(FollowUp.status))},
         as_of=now,
     )

@@ -4,7 +4,7 @@ review_world.py whose figures are worked out by hand."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from review_helpers import NOW
@@ -164,3 +164,22 @@ def test_the_dashboard_shows_the_last_verification_run(cast, small_history):
 def test_only_compliance_officers_see_the_dashboard(cast, who):
     with pytest.raises(Forbidden):
         dashboard.dashboard(getattr(cast, who), now=NOW)
+
+
+def test_the_dashboards_incidents_are_those_of_the_periods_months_only(cast):
+    """Three months to 20 March are January to March: an injury of 20 December (within the
+    log's reach of 31 days a month) is not shown as a December with one incident."""
+    from conftest import PASSWORD
+    from factories import sharps_report
+
+    from safety.incidents import services as incidents
+
+    for occurred in (datetime(2025, 12, 20, 10, tzinfo=UTC), datetime(2026, 1, 5, 10, tzinfo=UTC)):
+        incidents.report_incident(
+            cast.ada, sharps_report(occurred), session_id=None, password=PASSWORD, now=occurred
+        )
+    db.session.commit()
+
+    data = dashboard.dashboard(cast.officer, months=3, now=NOW)
+
+    assert [(c.month, c.count) for c in data.incident_counts] == [("2026-01", 1)]
