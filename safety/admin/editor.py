@@ -9,17 +9,19 @@ Publishing goes through a confirmation page that says what changes and for which
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from types import SimpleNamespace
 
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from safety.admin import services as admin
 from safety.admin.forms import ActionForm, EditItemForm, MoveForm, OwnItemForm, RewordForm
 from safety.admin.routes import bp
 from safety.auth.models import Role
 from safety.auth.policy import role_required
+from safety.clinics.models import zone_for
+from safety.dbtypes import utcnow
 from safety.languages import N_
 from safety.risks import editor, services
 from safety.web import Refused, field_errors, run_use_case
@@ -190,7 +192,8 @@ def template_preview(template_id: int):
     view = editor.editor_view(template_id)
     # The items' own partial reads the session's record: a made-up patient stands in for it.
     record = SimpleNamespace(
-        session_date=date.today(),
+        # The administrator's own day (the server's clock may be in another zone).
+        session_date=utcnow().astimezone(zone_for(admin.reading_zone(current_user))).date(),
         patient=SimpleNamespace(
             display_name=_("Example patient"),
             is_followup_consent=True,
