@@ -49,6 +49,7 @@ def delivered_link(make_clinic, make_user, make_patient, make_session, language:
         select(OutboxMessage)
         .join(FollowUp, OutboxMessage.followup_id == FollowUp.id)
         .where(FollowUp.session_id == session.id, FollowUp.kind == "24h")
+        .order_by(OutboxMessage.next_attempt_dt)  # the check before its reminder
     ).first()
     assert work_once("worker", now=first.next_attempt_dt) == {"sent": 1}
     return first
