@@ -5,7 +5,7 @@ shows beside the minor-event rates. No export carries the injured person's name.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy.orm import selectinload
 
@@ -92,19 +92,16 @@ class MonthCount:
 
 
 def counts_by_clinic_and_month(
-    actor: User,
-    *,
-    months: int = 12,
-    clinic_id: int | None = None,
-    now: datetime | None = None,
+    actor: User, *, since: date, clinic_id: int | None = None
 ) -> list[MonthCount]:
     """Return how many incidents of each kind each clinic had per month (in the clinic's
-    zone), for about the last `months` months; the dashboard shows them beside the rates."""
-    now = now or utcnow()
-    since = now - timedelta(days=31 * months)
+    zone), from the month of `since` (a month's first day) on: whole months only, so no month
+    shows a part of its incidents as if it were the whole."""
+    first_month = f"{since:%Y-%m}"
+    # A day's margin before that month's first instant in UTC covers the zones ahead of it.
     query = (
         policy.visible_incidents(actor)
-        .where(Incident.occurred_dt >= since)
+        .where(Incident.occurred_dt >= datetime.combine(since, time.min, UTC) - timedelta(days=1))
         .options(selectinload(Incident.clinic))
     )
     if clinic_id is not None:
@@ -113,6 +110,8 @@ def counts_by_clinic_and_month(
     tally: dict[tuple[str, str, str], int] = {}
     for incident in incidents:
         month = incident.occurred_dt.astimezone(incident.clinic.zone).strftime("%Y-%m")
+        if month < first_month:
+            continue
         key = (incident.clinic.name, month, incident.kind)
         tally[key] = tally.get(key, 0) + 1
     return [

@@ -24,9 +24,13 @@ from safety.incidents.models import Incident
 from safety.integrity import checkpoints
 from safety.languages import N_
 from safety.review.rules import export as export_rules
+from safety.review.rules.dashboard import period_bounds
 from safety.web import Refused, field_errors, run_use_case
 
 bp = Blueprint("incidents", __name__, url_prefix="/incidents")
+
+#: The calendar months the list's per-clinic table counts, the current one included.
+COUNTED_MONTHS = 12
 
 
 def _utc(local: datetime | None, zone) -> datetime | None:
@@ -74,7 +78,9 @@ def _index_page(filters: dict, errors: dict[str, str]):
         incidents=incidents,
         clinics=services.clinics_to_filter(current_user),
         args=request.args,
-        counts=log.counts_by_clinic_and_month(current_user),
+        counts=log.counts_by_clinic_and_month(
+            current_user, since=period_bounds(utcnow().date(), COUNTED_MONTHS)[0]
+        ),
         rules=rules,
         errors=errors,
         now=utcnow(),

@@ -166,7 +166,7 @@ def dashboard(
     figures = RECENT.get(
         (start, end, clinic_id, tuple(names)),
         0 if fresh else keep_seconds,
-        lambda: _figures(actor, start, end, clinic_id, names, months=months, now=now),
+        lambda: _figures(actor, start, end, clinic_id, names, now=now),
     )
 
     flags = select(Flag.status, Flag.severity, Flag.kind, func.count()).where(
@@ -216,7 +216,6 @@ def _figures(
     clinic_id: int | None,
     names: list[tuple[int, str]],
     *,
-    months: int,
     now: datetime,
 ) -> Figures:
     """Count the period's sessions by clinic and month, the overdue checklists, the
@@ -252,17 +251,12 @@ def _figures(
         followups = followups.join(TS, TS.id == FollowUp.session_id).where(
             TS.clinic_id == clinic_id
         )
-    # The log reaches back 31 days a month, into the month before the period: that month
-    # would show a part of its incidents as if it were the whole.
-    incidents = incident_log.counts_by_clinic_and_month(
-        actor, months=months, clinic_id=clinic_id, now=now
-    )
     return Figures(
         started=sum(c.started for c in counts),
         signed=sum(c.signed for c in counts),
         overdue=overdue,
         tables=tables,
-        incidents=[c for c in incidents if c.month >= f"{start:%Y-%m}"],
+        incidents=incident_log.counts_by_clinic_and_month(actor, since=start, clinic_id=clinic_id),
         followups={s: n for s, n in db.session.execute(followups.group_by(FollowUp.status))},
         as_of=now,
     )
