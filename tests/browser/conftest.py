@@ -5,11 +5,18 @@ truncated PostgreSQL test database), served from a background thread by werkzeug
 port of 127.0.0.1. CSRF stays on: the browser fills and posts the real forms. One Chromium runs
 per test session; every test gets fresh contexts so no cookie leaks from one journey to another.
 
-Each page a journey visits goes through `Journey.check`: a screenshot into test-artifacts/, a
-check that nothing is wider than the screen, and an axe-core scan (WCAG 2.2 AA rule tags) that
-fails on a serious or critical violation. Every
-context records console errors and page errors, which include the Content-Security-Policy
-reports Chromium logs for an inline style or script; a test fails if any was seen.
+Each page a journey visits goes through `Journey.check`: a check that nothing is wider than
+the screen, and an axe-core scan (WCAG 2.2 AA rule tags) that fails on a serious or critical
+violation. Every context records console errors and page errors, which include the
+Content-Security-Policy reports Chromium logs for an inline style or script; a test fails if
+any was seen.
+
+Screenshots go to test-artifacts/: of every open page when a journey fails, and of every page
+a journey checks when SCREENSHOTS=1 is set (`SCREENSHOTS=1 make test TESTS=tests/browser`,
+how the README's pictures are taken). Taking them on every run cost a fifth of the journeys'
+CPU for pictures nobody looked at: the journeys took 128.7 and 139.5 CPU-seconds with a
+screenshot of each checked page, 101.8 and 108.6 without it and without the GPU process
+below (three workers, 2 cores, 2026-12-07).
 """
 
 from __future__ import annotations
@@ -40,6 +47,13 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH") or next(
     (p for p in ("/usr/bin/chromium-headless-shell", "/usr/bin/chromium") if os.path.exists(p)),
     "/usr/bin/chromium",
 )
+#: Chromium's flags. Headless, it already draws and composites in software; its GPU process
+#: only emulated a GPU with SwiftShader for WebGL, which the app does not use (the camera
+#: journey decodes its barcode from a 2D canvas). Without it the screen-size journeys took
+#: 10 % less CPU (28.1 and 28.2 against 31.3 and 31.7 CPU-seconds, 2026-12-07).
+CHROMIUM_ARGS = ["--disable-gpu"]
+#: Whether every checked page is photographed, not only those of a failed journey.
+SCREENSHOTS = os.environ.get("SCREENSHOTS", "") not in ("", "0")
 
 #: axe-core rule tags for WCAG 2.2 level AA (each version's A and AA criteria).
 WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
@@ -82,7 +96,7 @@ def playwright_driver() -> Iterator:
 @pytest.fixture(scope="session")
 def browser(playwright_driver) -> Iterator:
     """Launch Debian's Chromium once per test run."""
-    chromium = playwright_driver.chromium.launch(executable_path=CHROMIUM)
+    chromium = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield chromium
     chromium.close()
 
@@ -237,11 +251,12 @@ class Journey:
         return ARTIFACTS / f"{self.name}-{filename}"
 
     def check(self, page, step: str) -> None:
-        """Screenshot the page into test-artifacts/ and fail on serious accessibility problems."""
+        """Fail on a page wider than the screen or on serious accessibility problems (with
+        SCREENSHOTS=1, photograph the page into test-artifacts/ first)."""
         page.wait_for_load_state("load")
         self.shots += 1
-        shot = full_page_png(page, scripts=page.context not in self.scriptless)
-        self.artifact(f"{self.shots:02d}-{step}.png").write_bytes(shot)
+        if SCREENSHOTS:
+            self.photograph(page, f"{self.shots:02d}-{step}")
         if page.context in self.scriptless:
             # axe-core runs as a page script, which a context without JavaScript never runs;
             # the same templates are scanned with JavaScript on in the other journeys.
@@ -262,9 +277,32 @@ class Journey:
         )
         assert not blocking, f"axe found on {step} ({page.url}):\n{report}"
 
+    def photograph(self, page, name: str) -> None:
+        """Save the whole page as test-artifacts/<journey>-<name>.png."""
+        shot = full_page_png(page, scripts=page.context not in self.scriptless)
+        self.artifact(f"{name}.png").write_bytes(shot)
+
+    def photograph_open_pages(self) -> None:
+        """Photograph every page still open, for reading why a journey failed; a page that
+        cannot be drawn any more (closed, crashed) is noted instead of hiding the failure."""
+        for n, context in enumerate(self.contexts, start=1):
+            for m, page in enumerate(context.pages, start=1):
+                try:
+                    self.photograph(page, f"failed-{n}-{m}")
+                except PlaywrightError as exc:
+                    self.artifact(f"failed-{n}-{m}.txt").write_text(f"{page.url}: {exc}\n")
+
     def close(self) -> None:
         for context in self.contexts:
             context.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test, so `journey` knows whether its test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
 
 
 @pytest.fixture
@@ -272,5 +310,8 @@ def journey(request, browser, live_server) -> Iterator[Journey]:
     """Pages for one journey; the test fails if any page logged a JS or CSP error."""
     run = Journey(browser=browser, base_url=live_server.url, name=request.node.name)
     yield run
+    call = getattr(request.node, "report_call", None)
+    if call is not None and call.failed:
+        run.photograph_open_pages()
     run.close()
     assert not run.problems, "the browser reported errors:\n" + "\n".join(run.problems)

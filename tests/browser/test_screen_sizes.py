@@ -1,7 +1,8 @@
 """Every practitioner and compliance page on the four screens people use (issue 17): a portrait
 and a landscape tablet, a desktop and a phone. On each: nothing wider than the screen and axe
 clean (both checked by `Journey.check`), and on the practitioner's pages every control in reach
-of a finger, at least 44 by 44 CSS pixels (WCAG 2.5.5). Screenshots go to test-artifacts/.
+of a finger, at least 44 by 44 CSS pixels (WCAG 2.5.5). With SCREENSHOTS=1 each page's picture
+goes to test-artifacts/.
 """
 
 from __future__ import annotations
