@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from collections import defaultdict
+from datetime import date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, false, or_, select
 
 from safety import languages
 from safety.audit import services as audit
@@ -178,6 +179,33 @@ def update_patient(
         details["language"] = fields["language"]
     audit.record("patient.update", actor=actor, obj=patient, details=details, now=now)
     return changed
+
+
+def on_clinic_days(
+    clinic_id: ColumnElement[int],
+    instant: ColumnElement[datetime],
+    since: date | None,
+    until: date | None,
+) -> ColumnElement[bool]:
+    """Rows whose `instant` falls from `since` to `until` (either may be open), each day read
+    in the calendar of the row's clinic (`clinic_id`).
+
+    A day is the clinic's day, as a session's date is: a Toronto incident at 20:50 on
+    3 December is on the 3rd there, though already the 4th in UTC. Clinics in one zone share
+    their bounds, so the condition grows with the zones in use, not with the clinics."""
+    by_zone: dict[str, list[int]] = defaultdict(list)
+    for clinic, timezone in db.session.execute(select(Clinic.id, Clinic.timezone)):
+        by_zone[timezone].append(clinic)
+    days = []
+    for timezone, clinic_ids in sorted(by_zone.items()):
+        zone = zone_for(timezone)
+        bounds = [clinic_id.in_(sorted(clinic_ids))]
+        if since is not None:
+            bounds.append(instant >= datetime.combine(since, time.min, zone))
+        if until is not None:
+            bounds.append(instant < datetime.combine(until + timedelta(days=1), time.min, zone))
+        days.append(and_(*bounds))
+    return or_(*days) if days else false()
 
 
 def _clinic_today(actor: User, now: datetime) -> date:

@@ -6,7 +6,7 @@ Every use case takes plain values and the acting user, flushes, and writes its a
 the same transaction; the caller commits. The injured person's name never goes into an audit
 event, a log line, a URL or a message: only the clinic lead and compliance read it, on the page.
 
-One module of about 530 lines: the use cases share one scope for reading an incident and one
+One module of about 520 lines: the use cases share one scope for reading an incident and one
 signed content with its hash (`signed_content`, `incident_hash`), which the report, the steps
 and the addenda all build on; the list and its filters (kind, clinic, the clinic's days) read
 through the same scope.
@@ -15,13 +15,12 @@ through the same scope.
 from __future__ import annotations
 
 import contextlib
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -33,7 +32,8 @@ from safety.auth.models import User
 from safety.checklists import addenda as checklist_addenda
 from safety.checklists import services as checklists
 from safety.checklists.models import Flag, TreatmentSession
-from safety.clinics.models import Clinic, zone_for
+from safety.clinics import services as clinics
+from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound, RecordedRefusal
 from safety.extensions import db
@@ -155,26 +155,9 @@ def list_incidents(
 
 def occurred_within(since: date | None, until: date | None) -> ColumnElement[bool]:
     """Incidents that happened from `since` to `until` (either may be open), each day read in
-    the incident's own clinic's calendar.
-
-    A day is the clinic's day, as a session's date is, so a list or export of a day holds the
-    same evening's sessions and incidents: a Toronto needlestick at 20:50 on 3 December is on
-    the 3rd there, though already the 4th in UTC. Clinics in one zone share their bounds, so
-    the condition grows with the zones in use, not with the clinics."""
-    by_zone: dict[str, list[int]] = defaultdict(list)
-    for clinic_id, timezone in db.session.execute(select(Clinic.id, Clinic.timezone)):
-        by_zone[timezone].append(clinic_id)
-    days = []
-    for timezone, clinic_ids in sorted(by_zone.items()):
-        zone = zone_for(timezone)
-        bounds = [Incident.clinic_id.in_(sorted(clinic_ids))]
-        if since is not None:
-            bounds.append(Incident.occurred_dt >= datetime.combine(since, time.min, zone))
-        if until is not None:
-            after = datetime.combine(until + timedelta(days=1), time.min, zone)
-            bounds.append(Incident.occurred_dt < after)
-        days.append(and_(*bounds))
-    return or_(*days) if days else false()
+    the incident's own clinic's calendar, so a list or export of a day holds the same
+    evening's sessions and incidents (`clinics.on_clinic_days`)."""
+    return clinics.on_clinic_days(Incident.clinic_id, Incident.occurred_dt, since, until)
 
 
 def clinics_to_filter(actor: User) -> list[Clinic]:

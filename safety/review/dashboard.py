@@ -7,14 +7,16 @@ and rates.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 
 from safety.auth.models import User
 from safety.checklists.models import Flag, FlagStatus, Severity, TreatmentSession
+from safety.clinics import services as clinics
 from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.extensions import db
@@ -242,21 +244,54 @@ def _figures(
         for cid, day, n in db.session.execute(unsigned)
         if session_state(False, day, cutoffs.get(cid)) == "overdue"
     )
-    first = datetime.combine(start, time(), UTC)
-    last = datetime.combine(end + timedelta(days=1), time(), UTC)
-    followups = select(FollowUp.status, func.count()).where(
-        FollowUp.due_dt >= first, FollowUp.due_dt < last
-    )
-    if clinic_id is not None:
-        followups = followups.join(TS, TS.id == FollowUp.session_id).where(
-            TS.clinic_id == clinic_id
-        )
     return Figures(
         started=sum(c.started for c in counts),
         signed=sum(c.signed for c in counts),
         overdue=overdue,
         tables=tables,
         incidents=incident_log.counts_by_clinic_and_month(actor, since=start, clinic_id=clinic_id),
-        followups={s: n for s, n in db.session.execute(followups.group_by(FollowUp.status))},
+        followups=followups_due(start, end, clinic_id),
         as_of=now,
     )
+
+
+def followups_due(start: date, end: date, clinic_id: int | None = None) -> dict[str, int]:
+    """Count the follow-ups due from `start` to `end` by status, each day read in the calendar
+    of the session's clinic (a Toronto check due at 20:00 on the period's last day is in it,
+    though UTC has moved on to the next day).
+
+    Counted first on UTC days, over `ix_followups_status_due` without reading a session (a
+    period holds most of the table); then mended within a day of either end, the only place
+    a clinic's midnight and UTC's can disagree (no zone is a day from UTC): there each
+    follow-up is counted by its clinic's day instead. Joining every follow-up to its session
+    for its clinic would read the whole sessions table for a dozen rows at the edges."""
+    first = datetime.combine(start, time(), UTC)
+    last = datetime.combine(end + timedelta(days=1), time(), UTC)
+    on_utc_days = and_(FollowUp.due_dt >= first, FollowUp.due_dt < last)
+    on_clinic_days = clinics.on_clinic_days(TS.clinic_id, FollowUp.due_dt, start, end)
+    counted = select(FollowUp.status, func.count()).where(on_utc_days)
+    if clinic_id is not None:
+        counted = counted.join(TS, TS.id == FollowUp.session_id).where(TS.clinic_id == clinic_id)
+    queries = [counted]
+    day = timedelta(days=1)
+    # The two ends' days apart, so a short period's follow-up is never mended twice.
+    for low, high in ((first - day, first + day), (max(first + day, last - day), last + day)):
+        mended = (
+            select(FollowUp.status, _events(on_clinic_days) - _events(on_utc_days))
+            .join(TS, TS.id == FollowUp.session_id)
+            # Every status, named so each edge is one range of `ix_followups_status_due`
+            # (status first) per status rather than a read of every follow-up.
+            .where(
+                FollowUp.status.in_(list(Status)),
+                FollowUp.due_dt >= low,
+                FollowUp.due_dt < high,
+            )
+        )
+        if clinic_id is not None:
+            mended = mended.where(TS.clinic_id == clinic_id)
+        queries.append(mended)
+    totals: Counter[str] = Counter()
+    for query in queries:
+        for status, n in db.session.execute(query.group_by(FollowUp.status)):
+            totals[status] += n
+    return {status: n for status, n in totals.items() if n}

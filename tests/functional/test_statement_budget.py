@@ -39,8 +39,10 @@ BUDGET = {
     # The record names every needle pack: one query for them.
     "record": 16,
     "records": 10,
-    # The incidents per clinic and month are one more grouped count.
-    "dashboard": 12,
+    # The incidents per clinic and month are one more grouped count; the follow-ups due within
+    # a day of either end of the period are counted again on their clinic's own day: the
+    # clinics' zones and a count for each end, three more (11 before, 2026-12-07).
+    "dashboard": 14,
     # Time out writes its needle packs in one more statement.
     "phase save": 14,
     # Signing reads the session again once it holds the row (a second tap or tablet may have

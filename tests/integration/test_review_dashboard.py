@@ -5,6 +5,7 @@ review_world.py whose figures are worked out by hand."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from review_helpers import NOW
@@ -183,3 +184,53 @@ def test_the_dashboards_incidents_are_those_of_the_periods_months_only(cast):
     data = dashboard.dashboard(cast.officer, months=3, now=NOW)
 
     assert [(c.month, c.count) for c in data.incident_counts] == [("2026-01", 1)]
+
+
+def test_follow_ups_are_counted_on_their_clinics_own_days_at_both_ends_of_the_period(
+    make_clinic, make_user, make_session
+):
+    """January to 20 March: a Toronto check due at 20:00 on 20 March is in the period, though
+    UTC is already on the 21st, and one due at 20:00 on New Year's Eve is not, though UTC is
+    already in January. Auckland, ahead of UTC, is the other way round at both ends."""
+
+    def due(clinic, *times: tuple[datetime, str]) -> int:
+        session = make_session(make_user("practitioner", clinic=clinic))
+        for local, status in times:
+            db.session.add(
+                FollowUp(
+                    session_id=session.id,
+                    kind="24h",
+                    channel="email",
+                    due_dt=local.replace(tzinfo=ZoneInfo(clinic.timezone)),
+                    status=status,
+                )
+            )
+        db.session.commit()
+        return clinic.id
+
+    toronto = due(
+        make_clinic("Toronto Physio", timezone="America/Toronto"),
+        (datetime(2026, 3, 20, 20, 0), "answered"),  # 00:00 UTC on the 21st
+        (datetime(2025, 12, 31, 20, 0), "failed"),  # 01:00 UTC on 1 January
+        (datetime(2026, 1, 1, 9, 0), "sent"),
+    )
+    due(
+        make_clinic("Auckland Physio", timezone="Pacific/Auckland"),
+        (datetime(2026, 1, 1, 8, 0), "answered"),  # 19:00 UTC on New Year's Eve
+        (datetime(2026, 3, 21, 8, 0), "failed"),  # 19:00 UTC on 20 March
+    )
+    due(make_clinic("London Physio"), (datetime(2026, 2, 10, 9, 0), "answered"))
+
+    officer = make_user("compliance")
+    # 22:00 in Auckland, the clinic furthest ahead: the period is still January to 20 March.
+    now = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
+
+    everyone = dashboard.dashboard(officer, months=3, now=now)
+    in_toronto = dashboard.dashboard(officer, months=3, clinic_id=toronto, now=now)
+
+    assert (everyone.start, everyone.end) == (date(2026, 1, 1), date(2026, 3, 20))
+    assert everyone.followups == {"answered": 3, "sent": 1}
+    assert in_toronto.followups == {"answered": 1, "sent": 1}
+    # A period of one day is mended at its two ends once each.
+    one_day = dashboard.followups_due(date(2026, 3, 20), date(2026, 3, 20), toronto)
+    assert one_day == {"answered": 1}
