@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, json, render_template
+from flask_login import current_user
 
+from safety.admin import services as admin
 from safety.auth.models import Role
 from safety.auth.policy import role_required
+from safety.clinics.models import zone_for
 from safety.fhir.services import template_questionnaire
 from safety.risks import services
 from safety.risks.rules import load_register, template_from_definition
@@ -18,7 +21,10 @@ bp = Blueprint("risks", __name__, url_prefix="/templates")
 def templates():
     current = services.current_template()
     return render_template(
-        "risks/templates.html", templates=services.list_templates(), current=current
+        "risks/templates.html",
+        templates=services.list_templates(),
+        current=current,
+        zone=zone_for(admin.reading_zone(current_user)),
     )
 
 
@@ -35,6 +41,7 @@ def template(template_id: int):
         followup=register.followup,
         register_version=register.version,
         source=register.source,
+        zone=zone_for(admin.reading_zone(current_user)),
     )
 
 

@@ -23,6 +23,7 @@ from safety.followup.worker import work_once
 from safety.hashing import sha256_hex
 from safety.review import records
 from safety.review.rules.records import RecordFilters
+from safety.risks import services as risk_services
 
 ALL_PHASES = ("signin", "timeout", "signout")
 WROTE = "The site on my shoulder feels hot and I slept badly."
@@ -210,6 +211,23 @@ def test_the_template_page_lists_every_source_and_the_follow_up_thresholds(
     assert "review_soreness_24h" in page
     # Its publication reads as a date like every other page's, not as a machine's UTC stamp.
     assert " UTC" not in page and re.search(r"Published \d{2} [A-Z][a-z]{2} \d{4}", page)
+
+
+def test_a_template_is_dated_on_the_calendar_of_the_clinics_it_serves(app, make_user, make_clinic):
+    """Published at 02:00 UTC on 7 December is still the evening of the 6th in Toronto, where
+    every clinic is: both template pages say the 6th."""
+    make_clinic("Toronto Physio", timezone="America/Toronto")
+    published = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
+    version_id = risk_services.ensure_current_template(now=published).id
+    db.session.commit()
+    browser = app.test_client()
+    assert login(browser, make_user("compliance")).status_code == 302
+
+    listed = text_of(browser.get("/templates/"))
+    shown = text_of(browser.get(f"/templates/{version_id}"))
+
+    for page in (listed, shown):
+        assert "06 Dec 2026" in page and "07 Dec 2026" not in page
 
 
 # --- staff read every answer a patient gave ----------------------------------------------------
