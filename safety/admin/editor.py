@@ -15,12 +15,11 @@ from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from safety.admin import services as admin
 from safety.admin.forms import ActionForm, EditItemForm, MoveForm, OwnItemForm, RewordForm
 from safety.admin.routes import bp
 from safety.auth.models import Role
 from safety.auth.policy import role_required
-from safety.clinics.models import zone_for
+from safety.clinics import services as clinics
 from safety.dbtypes import utcnow
 from safety.languages import N_
 from safety.risks import editor, services
@@ -193,7 +192,7 @@ def template_preview(template_id: int):
     # The items' own partial reads the session's record: a made-up patient stands in for it.
     record = SimpleNamespace(
         # The administrator's own day (the server's clock may be in another zone).
-        session_date=utcnow().astimezone(zone_for(admin.reading_zone(current_user))).date(),
+        session_date=utcnow().astimezone(clinics.reading_zone(current_user)).date(),
         patient=SimpleNamespace(
             display_name=_("Example patient"),
             is_followup_consent=True,

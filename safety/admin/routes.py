@@ -62,7 +62,7 @@ def _admin_globals():
         "hour_label": rules.hour_label,
         "country_name": country_name,
         #: Times on these pages read in this zone, with the staff pages' `local_time` filter.
-        "admin_zone": services.reading_zone(current_user) if admin else "UTC",
+        "admin_zone": clinic_services.reading_zone(current_user) if admin else "UTC",
     }
 
 

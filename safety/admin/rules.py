@@ -6,7 +6,7 @@ No Flask or SQLAlchemy here, so these are unit-tested without an app.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from safety.languages import N_, Listed, Said
@@ -184,19 +184,6 @@ def compare_items(
 
     before, after = link_ids(current), link_ids(draft)
     return [i for i in after if i not in before], [i for i in before if i not in after]
-
-
-def reading_zone(own_zone: str | None, clinic_zones: Iterable[str]) -> str:
-    """The zone administration pages show times in.
-
-    An administrator has no clinic of their own as a rule: then the one zone every clinic
-    shares (a single-country installation), else UTC. Every time shown names its zone, so a
-    time is never read in the wrong one.
-    """
-    if own_zone:
-        return own_zone
-    zones = set(clinic_zones)
-    return zones.pop() if len(zones) == 1 else "UTC"
 
 
 def hour_label(hour: int) -> str:

@@ -222,13 +222,6 @@ def review_template(template_id: int) -> TemplateReview:
 # --- history -------------------------------------------------------------------------------
 
 
-def reading_zone(actor: User) -> str:
-    """The zone the administrator reads times in (rules.reading_zone)."""
-    own = actor.clinic.timezone if actor.clinic else None
-    zones = () if own else db.session.scalars(select(Clinic.timezone).distinct()).all()
-    return rules.reading_zone(own, zones)
-
-
 @dataclass(frozen=True)
 class HistoryRow:
     when: datetime

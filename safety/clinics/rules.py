@@ -7,6 +7,7 @@ escalated answer that nobody acknowledged goes to the clinic's duty address (DES
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from importlib import resources
@@ -152,3 +153,17 @@ def birth_date(text: str | None, today: date) -> date | None:
     if value is None or not EARLIEST_BIRTH_DATE <= value <= today:
         raise ValueError(BIRTH_DATE_REFUSAL)
     return value
+
+
+def reading_zone(own_zone: str | None, clinic_zones: Iterable[str]) -> str:
+    """The zone a reader of pages that belong to no one clinic (the compliance desk, the
+    administration, the checklist templates) reads times in.
+
+    Their own clinic's when they have one; compliance officers and administrators have none as
+    a rule: then the one zone every clinic shares (a single-country installation), else UTC.
+    Every time shown names its zone, so a time is never read in the wrong one.
+    """
+    if own_zone:
+        return own_zone
+    zones = set(clinic_zones)
+    return zones.pop() if len(zones) == 1 else "UTC"

@@ -343,11 +343,13 @@ def create_clinic(
     return clinic
 
 
-def desk_zone() -> ZoneInfo:
-    """The time zone for pages that belong to no one clinic (the compliance desk's): the zone
-    every clinic shares, else UTC. A compliance officer works across clinics and has none."""
-    zones = db.session.scalars(select(Clinic.timezone).distinct().limit(2)).all()
-    return zone_for(zones[0]) if len(zones) == 1 else ZoneInfo("UTC")
+def reading_zone(actor: User) -> ZoneInfo:
+    """The zone the actor reads times in on pages that belong to no one clinic
+    (rules.reading_zone): the compliance desk, the administration, the templates."""
+    own = actor.clinic.timezone if actor.clinic else None
+    # Two distinct zones are enough to know there is more than one.
+    zones = () if own else db.session.scalars(select(Clinic.timezone).distinct().limit(2)).all()
+    return zone_for(rules.reading_zone(own, zones))
 
 
 def get_clinic(clinic_id: int) -> Clinic:

@@ -37,7 +37,7 @@ def verification_page():
             "integrity/verification.html",
             pending=pending,
             requests=verification.recent(),
-            zone=clinics.desk_zone(),
+            zone=clinics.reading_zone(current_user),
             refresh_seconds=refresh_seconds,
         )
     )

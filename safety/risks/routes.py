@@ -5,10 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, json, render_template
 from flask_login import current_user
 
-from safety.admin import services as admin
 from safety.auth.models import Role
 from safety.auth.policy import role_required
-from safety.clinics.models import zone_for
+from safety.clinics import services as clinics
 from safety.fhir.services import template_questionnaire
 from safety.risks import services
 from safety.risks.rules import load_register, template_from_definition
@@ -24,7 +23,7 @@ def templates():
         "risks/templates.html",
         templates=services.list_templates(),
         current=current,
-        zone=zone_for(admin.reading_zone(current_user)),
+        zone=clinics.reading_zone(current_user),
     )
 
 
@@ -41,7 +40,7 @@ def template(template_id: int):
         followup=register.followup,
         register_version=register.version,
         source=register.source,
-        zone=zone_for(admin.reading_zone(current_user)),
+        zone=clinics.reading_zone(current_user),
     )
 
 
