@@ -58,10 +58,11 @@ SCREENSHOTS = os.environ.get("SCREENSHOTS", "") not in ("", "0")
 #: axe-core rule tags for WCAG 2.2 level AA (each version's A and AA criteria).
 WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 AXE_OPTIONS = {"runOnly": {"type": "tag", "values": WCAG_22_AA}, "resultTypes": ["violations"]}
-#: axe-core itself, loaded into every document of a context that runs scripts before the
-#: page's own scripts (`Journey.page`), rather than sent with each scan: 17 ms more per page
-#: load against 63 ms per scan for evaluating its 570 KB again (Chromium's headless shell,
-#: 2026-12-06), and most pages a journey loads are scanned.
+#: axe-core itself (570 KB), evaluated into a page when it is first scanned (`Journey.check`).
+#: Loaded instead into every document of every context before its own scripts, it was parsed
+#: again for each page a journey passes through (a form's post, its redirect, each page of a
+#: context that is never scanned): the journeys took 124.4-128.2 CPU-seconds that way against
+#: 112.6-124.5 now, three runs each, alternating (three workers, 2 cores, 2026-12-07).
 AXE_SOURCE = Axe().axe_script
 #: The impacts that fail a test; minor and moderate findings are kept in test-artifacts/.
 BLOCKING_IMPACTS = {"serious", "critical"}
@@ -216,9 +217,7 @@ class Journey:
         )
         context.set_default_timeout(10_000)
         self.contexts.append(context)
-        if javascript:
-            context.add_init_script(AXE_SOURCE)
-        else:
+        if not javascript:
             self.scriptless.append(context)
         page = context.new_page()
         page.on("console", self._console)
@@ -264,6 +263,8 @@ class Journey:
         # Nothing wider than the screen: a tablet or phone user never scrolls sideways to read.
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= page.viewport_size["width"], f"{step} is {width}px wide"
+        if not page.evaluate("() => typeof axe === 'object'"):
+            page.evaluate(AXE_SOURCE)
         results = AxeResults(page.evaluate("options => axe.run(options)", AXE_OPTIONS))
         # Kept beside the screenshot, so minor and moderate findings can be read and worked on.
         results.save_to_file(
@@ -305,13 +306,23 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
+def run_journey(request, browser, base_url: str) -> Iterator[Journey]:
+    """Pages for one journey in `browser`, closed afterwards (the body of a journey fixture).
+
+    The test fails if any page logged a JS or CSP error; a journey that failed either way
+    leaves a screenshot of each page still open in test-artifacts/."""
+    run = Journey(browser=browser, base_url=base_url, name=request.node.name)
+    yield run
+    try:
+        call = getattr(request.node, "report_call", None)
+        if run.problems or (call is not None and call.failed):
+            run.photograph_open_pages()
+    finally:
+        run.close()
+    assert not run.problems, "the browser reported errors:\n" + "\n".join(run.problems)
+
+
 @pytest.fixture
 def journey(request, browser, live_server) -> Iterator[Journey]:
-    """Pages for one journey; the test fails if any page logged a JS or CSP error."""
-    run = Journey(browser=browser, base_url=live_server.url, name=request.node.name)
-    yield run
-    call = getattr(request.node, "report_call", None)
-    if call is not None and call.failed:
-        run.photograph_open_pages()
-    run.close()
-    assert not run.problems, "the browser reported errors:\n" + "\n".join(run.problems)
+    """Pages for one journey in the run's Chromium (`run_journey`)."""
+    yield from run_journey(request, browser, live_server.url)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from safety.extensions import db
 from safety.packs.models import SessionPack
 
-from .conftest import CHROMIUM, TABLET, Journey
+from .conftest import CHROMIUM, CHROMIUM_ARGS, TABLET, Journey, run_journey
 from .test_packs_journey import TIME_OUT, field, timeout_saved
 
 pytestmark = pytest.mark.browser
@@ -67,6 +67,7 @@ def camera_browser(request, playwright_driver, tmp_path_factory) -> Iterator:
     chromium = playwright_driver.chromium.launch(
         executable_path=CHROMIUM,
         args=[
+            *CHROMIUM_ARGS,
             "--use-fake-device-for-media-stream",
             "--use-fake-ui-for-media-stream",
             f"--use-file-for-fake-video-capture={video}",
@@ -78,10 +79,7 @@ def camera_browser(request, playwright_driver, tmp_path_factory) -> Iterator:
 
 @pytest.fixture
 def camera_journey(request, camera_browser, live_server) -> Iterator[Journey]:
-    run = Journey(browser=camera_browser, base_url=live_server.url, name=request.node.name)
-    yield run
-    run.close()
-    assert not run.problems, "the browser reported errors:\n" + "\n".join(run.problems)
+    yield from run_journey(request, camera_browser, live_server.url)
 
 
 @pytest.fixture
