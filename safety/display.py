@@ -38,6 +38,8 @@ from safety.web import translated
 #: "%Y-%m-%dT%H:%M") is machine-read and stays strftime.
 _BABEL_PATTERNS = {
     "%d %b %Y, %H:%M %Z": "d MMM y, HH:mm",
+    #: A day in a named zone, where the reader may have no clinic of their own (template pages).
+    "%d %b %Y %Z": "d MMM y",
     "%d %b %Y, %H:%M": "d MMM y, HH:mm",
     "%d %b, %H:%M": "d MMM, HH:mm",
     "%d %b %H:%M": "d MMM HH:mm",

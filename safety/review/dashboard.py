@@ -279,8 +279,9 @@ def followups_due(start: date, end: date, clinic_id: int | None = None) -> dict[
         mended = (
             select(FollowUp.status, _events(on_clinic_days) - _events(on_utc_days))
             .join(TS, TS.id == FollowUp.session_id)
-            # Every status, named so each edge is one range of `ix_followups_status_due`
-            # (status first) per status rather than a read of every follow-up.
+            # Every status (the column's CHECK allows these only), named so each edge is one
+            # range of `ix_followups_status_due` (status first) per status rather than a read
+            # of every follow-up.
             .where(
                 FollowUp.status.in_(list(Status)),
                 FollowUp.due_dt >= low,

@@ -215,7 +215,8 @@ def test_the_template_page_lists_every_source_and_the_follow_up_thresholds(
 
 def test_a_template_is_dated_on_the_calendar_of_the_clinics_it_serves(app, make_user, make_clinic):
     """Published at 02:00 UTC on 7 December is still the evening of the 6th in Toronto, where
-    every clinic is: both template pages say the 6th."""
+    every clinic is: both template pages say the 6th. Once clinics are in two zones, a reader
+    without a clinic reads UTC's day, and the page says it is UTC's."""
     make_clinic("Toronto Physio", timezone="America/Toronto")
     published = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
     version_id = risk_services.ensure_current_template(now=published).id
@@ -223,11 +224,14 @@ def test_a_template_is_dated_on_the_calendar_of_the_clinics_it_serves(app, make_
     browser = app.test_client()
     assert login(browser, make_user("compliance")).status_code == 302
 
-    listed = text_of(browser.get("/templates/"))
-    shown = text_of(browser.get(f"/templates/{version_id}"))
+    def pages() -> list[str]:
+        return [text_of(browser.get(url)) for url in ("/templates/", f"/templates/{version_id}")]
 
-    for page in (listed, shown):
-        assert "06 Dec 2026" in page and "07 Dec 2026" not in page
+    for page in pages():
+        assert "06 Dec 2026 EST" in page and "07 Dec" not in page
+    make_clinic("Harbour Physio", timezone="Europe/London")
+    for page in pages():
+        assert "07 Dec 2026 UTC" in page and "06 Dec" not in page
 
 
 # --- staff read every answer a patient gave ----------------------------------------------------

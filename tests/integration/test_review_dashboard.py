@@ -213,6 +213,7 @@ def test_follow_ups_are_counted_on_their_clinics_own_days_at_both_ends_of_the_pe
         (datetime(2026, 3, 20, 20, 0), "answered"),  # 00:00 UTC on the 21st
         (datetime(2025, 12, 31, 20, 0), "failed"),  # 01:00 UTC on 1 January
         (datetime(2026, 1, 1, 9, 0), "sent"),
+        (datetime(2026, 3, 19, 22, 0), "sent"),  # 02:00 UTC on the 20th
     )
     due(
         make_clinic("Auckland Physio", timezone="Pacific/Auckland"),
@@ -229,8 +230,9 @@ def test_follow_ups_are_counted_on_their_clinics_own_days_at_both_ends_of_the_pe
     in_toronto = dashboard.dashboard(officer, months=3, clinic_id=toronto, now=now)
 
     assert (everyone.start, everyone.end) == (date(2026, 1, 1), date(2026, 3, 20))
-    assert everyone.followups == {"answered": 3, "sent": 1}
-    assert in_toronto.followups == {"answered": 1, "sent": 1}
-    # A period of one day is mended at its two ends once each.
+    assert everyone.followups == {"answered": 3, "sent": 2}
+    assert in_toronto.followups == {"answered": 1, "sent": 2}
+    # A period of one day is mended at its two ends once each: the check due on the evening
+    # of the 19th, within a day of both ends, is taken off once.
     one_day = dashboard.followups_due(date(2026, 3, 20), date(2026, 3, 20), toronto)
     assert one_day == {"answered": 1}
