@@ -7,6 +7,7 @@ user page's context, and each is a form, one service call and a redirect.
 from __future__ import annotations
 
 from functools import partial
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -62,7 +63,7 @@ def _admin_globals():
         "hour_label": rules.hour_label,
         "country_name": country_name,
         #: Times on these pages read in this zone, with the staff pages' `local_time` filter.
-        "admin_zone": clinic_services.reading_zone(current_user) if admin else "UTC",
+        "admin_zone": clinic_services.reading_zone(current_user) if admin else ZoneInfo("UTC"),
     }
 
 

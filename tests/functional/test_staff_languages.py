@@ -180,6 +180,8 @@ def test_dates_times_and_counts_follow_the_language_in_the_clinics_zone(
         g.language = language
         assert display.local_time(moment, "America/Toronto") == when
         assert display.day(moment.date()) == day
+        # A day in a named zone (the template pages), with the language's month.
+        assert display.local_time(moment, "America/Toronto", "%d %b %Y %Z") == f"{day} EST"
         assert display.number(12345) == count
         # A form field's value stays machine-readable in every language.
         assert display.local_time(moment, "America/Toronto", "%Y-%m-%dT%H:%M") == (
