@@ -137,7 +137,14 @@ def seed(*, now: datetime | None = None, rng: random.Random | None = None) -> in
     signed = 0
     for practitioner, patients, zone, unusual in teams:
         signed += _history(practitioner, patients, zone, now, rng, unusual=unusual, version=1)
-    risks.publish_default(via="demo", now=now - timedelta(days=VERSION_2_DAYS_AGO))
+    # Version 2 from the start of the day it took over, in the clinic whose day began first.
+    # Published at the seed's hour a fortnight ago, it came after that day's first sessions
+    # on it whenever the seed ran later in a clinic's day than they began.
+    version_2 = min(
+        datetime.combine(now.astimezone(zone).date() - timedelta(VERSION_2_DAYS_AGO), time(), zone)
+        for _practitioner, _patients, zone, _unusual in teams
+    )
+    risks.publish_default(via="demo", now=version_2)
     for practitioner, patients, zone, unusual in teams:
         signed += _history(practitioner, patients, zone, now, rng, unusual=unusual, version=2)
         # Signed about 25 hours ago: its 24-hour check is due, so `make run`'s worker sends it

@@ -587,7 +587,10 @@ def test_the_demo_seed_records_incidents_of_each_kind_with_one_needlestick_still
 def test_the_demo_seeds_whatever_the_hour_in_either_clinic(app, now):
     """`make run` seeds the demo at whatever time a newcomer runs it; the seed once gave a
     regulator report the UTC date, a day after Toronto's, and was refused from 00:00 to
-    05:00 UTC."""
+    05:00 UTC. Its last fortnight is on checklist version 2 in both clinics, and no session
+    started before its version was published: version 2 was once published at the seed's
+    hour a fortnight ago, after a clinic's first sessions on it whenever the seed ran late in
+    the clinic's day."""
     from safety.demo import services as demo
     from safety.incidents.models import ExternalReport
 
@@ -596,3 +599,15 @@ def test_the_demo_seeds_whatever_the_hour_in_either_clinic(app, now):
     report = db.session.scalars(select(ExternalReport)).one()
     toronto = ZoneInfo("America/Toronto")
     assert report.reported_on == (now - timedelta(days=5)).astimezone(toronto).date()
+    before_their_version = [
+        (clinic.name, session.started_dt, version.version, version.published_dt)
+        for session, clinic, version in db.session.execute(
+            select(TreatmentSession, Clinic, TemplateVersion)
+            .join(Clinic, Clinic.id == TreatmentSession.clinic_id)
+            .join(TemplateVersion, TemplateVersion.id == TreatmentSession.template_version_id)
+        ).tuples()
+        if session.started_dt < version.published_dt
+        or (version.definition.get("register_version", 1) == 2)
+        != (session.session_date >= now.astimezone(clinic.zone).date() - timedelta(days=14))
+    ]
+    assert not before_their_version
