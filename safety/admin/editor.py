@@ -20,7 +20,6 @@ from safety.admin.routes import bp
 from safety.auth.models import Role
 from safety.auth.policy import role_required
 from safety.clinics import services as clinics
-from safety.dbtypes import utcnow
 from safety.languages import N_
 from safety.risks import editor, services
 from safety.web import Refused, field_errors, run_use_case
@@ -192,7 +191,7 @@ def template_preview(template_id: int):
     # The items' own partial reads the session's record: a made-up patient stands in for it.
     record = SimpleNamespace(
         # The administrator's own day (the server's clock may be in another zone).
-        session_date=utcnow().astimezone(clinics.reading_zone(current_user)).date(),
+        session_date=clinics.reader_now(current_user).date(),
         patient=SimpleNamespace(
             display_name=_("Example patient"),
             is_followup_consent=True,

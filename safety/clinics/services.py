@@ -352,6 +352,12 @@ def reading_zone(actor: User) -> ZoneInfo:
     return zone_for(rules.reading_zone(own, zones))
 
 
+def reader_now(actor: User) -> datetime:
+    """Now on the actor's clock (`reading_zone`): the day and time a file they save is named
+    after, or a preview they read is dated."""
+    return utcnow().astimezone(reading_zone(actor))
+
+
 def get_clinic(clinic_id: int) -> Clinic:
     """Return a clinic by id, or raise NotFound."""
     clinic = db.session.get(Clinic, clinic_id) if is_id(clinic_id) else None

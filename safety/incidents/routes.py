@@ -16,6 +16,7 @@ from safety.auth import policy
 from safety.auth.models import Role
 from safety.auth.policy import role_required
 from safety.checklists import services as checklists
+from safety.clinics import services as clinics
 from safety.dbtypes import utcnow
 from safety.ids import parse_id
 from safety.incidents import alerts, log, rules, services
@@ -311,7 +312,11 @@ def export_csv():
     if errors:
         return _index_page(filters, errors)
     rows = run_use_case(lambda: log.incident_export(current_user, **filters), shown=())
-    return _csv(rows, rules.INCIDENT_COLUMNS, f"needlesafe-incidents-{utcnow():%Y%m%d-%H%M%S}.csv")
+    return _csv(
+        rows,
+        rules.INCIDENT_COLUMNS,
+        f"needlesafe-incidents-{clinics.reader_now(current_user):%Y%m%d-%H%M%S}.csv",
+    )
 
 
 # --- the sharps injury log ---------------------------------------------------------------------
@@ -323,4 +328,4 @@ def sharps_log():
     clinic_id = parse_id(request.args.get("clinic"))
     rows = run_use_case(lambda: log.sharps_log(current_user, clinic_id=clinic_id), shown=())
     columns = ["clinic", *rules.SHARPS_LOG_COLUMNS]
-    return _csv(rows, columns, f"sharps-injury-log-{utcnow():%Y%m%d}.csv")
+    return _csv(rows, columns, f"sharps-injury-log-{clinics.reader_now(current_user):%Y%m%d}.csv")

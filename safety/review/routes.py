@@ -25,6 +25,7 @@ from markupsafe import Markup
 
 from safety.auth.models import Role
 from safety.auth.policy import role_required
+from safety.clinics import services as clinics
 from safety.dbtypes import utcnow
 from safety.i18n import current_language
 from safety.incidents import rules as incident_rules
@@ -298,7 +299,7 @@ def lot_trace_csv():
         )
     # Committed before the first byte leaves: the export's audit event.
     lines = run_use_case(lambda: lots.lot_trace_csv(current_user, query), shown=())
-    return _csv_response(lines, f"lot-trace-{utcnow():%Y%m%d-%H%M%S}.csv")
+    return _csv_response(lines, f"lot-trace-{clinics.reader_now(current_user):%Y%m%d-%H%M%S}.csv")
 
 
 @bp.get("/records.csv")
@@ -308,4 +309,6 @@ def export_csv():
     if errors:
         return _render_records(filters, errors)
     lines = run_use_case(lambda: export.export_csv(current_user, filters), shown=())
-    return _csv_response(lines, f"needlesafe-records-{utcnow():%Y%m%d-%H%M%S}.csv")
+    return _csv_response(
+        lines, f"needlesafe-records-{clinics.reader_now(current_user):%Y%m%d-%H%M%S}.csv"
+    )

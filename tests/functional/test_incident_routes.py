@@ -9,11 +9,11 @@ import html
 import io
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import PASSWORD, post_form
+from conftest import PASSWORD, login, post_form
 from htmlpage import elements
 from sqlalchemy import func, select
 
@@ -404,6 +404,23 @@ def test_the_sharps_log_holds_privacy_case_and_never_the_name(client, world, who
     assert rows[0]["how_it_happened"] == "Patient moved suddenly"
     assert rows[0]["device_lot"] == LOT
     assert checkpoint["clinic"] == "NeedleSafe audit checkpoint"
+
+
+def test_a_saved_log_is_named_after_the_readers_day(app, monkeypatch, make_clinic, make_user):
+    """At 02:00 UTC on 7 December it is still the 6th in Toronto, where every clinic is: the
+    files a compliance officer saves there are named after the 6th."""
+    from safety.clinics import services as clinic_services
+
+    make_clinic("Lakeshore Physio", timezone="America/Toronto")
+    client = app.test_client()
+    assert login(client, make_user("compliance")).status_code == 302
+    monkeypatch.setattr(clinic_services, "utcnow", lambda: datetime(2026, 12, 7, 2, 0, tzinfo=UTC))
+
+    sharps = client.get("/incidents/sharps-log.csv").headers["Content-Disposition"]
+    incidents = client.get("/incidents/incidents.csv").headers["Content-Disposition"]
+
+    assert 'filename="sharps-injury-log-20261206.csv"' in sharps
+    assert 'filename="needlesafe-incidents-20261206-210000.csv"' in incidents
 
 
 @pytest.mark.parametrize(("who", "status"), [("practitioner", 403), ("admin", 403)])
