@@ -194,8 +194,8 @@ def on_clinic_days(
     3 December is on the 3rd there, though already the 4th in UTC. Clinics in one zone share
     their bounds, so the condition grows with the zones in use, not with the clinics."""
     by_zone: dict[str, list[int]] = defaultdict(list)
-    for clinic, timezone in db.session.execute(select(Clinic.id, Clinic.timezone)):
-        by_zone[timezone].append(clinic)
+    for row in db.session.execute(select(Clinic.id, Clinic.timezone)):
+        by_zone[row.timezone].append(row.id)
     days = []
     for timezone, clinic_ids in sorted(by_zone.items()):
         zone = zone_for(timezone)
