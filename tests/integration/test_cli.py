@@ -24,6 +24,7 @@ from safety.checklists import services as checklists
 from safety.checklists.models import Flag, PhaseEntry, TreatmentSession
 from safety.clinics.models import Clinic, Patient
 from safety.extensions import db
+from safety.followup.models import DevMessage
 from safety.risks import services as risks
 from safety.risks.models import TemplateVersion
 from safety.risks.rules import load_register
@@ -511,6 +512,25 @@ def test_the_demo_seeds_signed_records_each_verify_against_their_content_hash(se
     for session in signed:
         content = checklists.signed_content(session)
         assert checklist_rules.content_hash(content) == session.content_hash, session.id
+
+
+def test_after_the_demo_seed_work_once_sends_each_clinics_reminder_from_yesterday(
+    runner, client, seeded
+):
+    result = runner.invoke(args=["reminders", "work", "--once"])
+
+    assert result.exit_code == 0, result.output
+    delivered = db.session.scalars(select(DevMessage)).all()
+    reminders = [m for m in delivered if "/f/" in m.body]
+    clinics = {m.subject.split(":")[0].strip() for m in reminders}
+    assert clinics == {"Riverside Physio", "Lakeshore Sports Clinic"}
+    # One in each language: English in London, French and Spanish in Toronto (DESIGN §11).
+    greetings = sorted(m.body.split(",")[0] for m in reminders)
+    assert greetings == ["Bonjour Chloé", "Hello Oliver", "Hola"], greetings
+    assert any("Valentina" in m.body and "¿Cómo se siente" in m.body for m in reminders)
+    # A newcomer can follow the link from the development outbox at once.
+    path = re.search(r"http://localhost(/f/[A-Za-z0-9_-]+)\n", reminders[0].body).group(1)
+    assert client.get(path).status_code == 200
 
 
 def test_seeding_the_demo_twice_changes_nothing(runner, seeded):
