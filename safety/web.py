@@ -7,8 +7,10 @@ otherwise each write by hand — commit or roll back, keep a refusal's audit rec
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+import re
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TypeVar
 
 from flask import g
@@ -19,7 +21,7 @@ from safety import i18n
 from safety.errors import DomainError, RecordedRefusal
 from safety.extensions import db
 from safety.ids import MAX_ID
-from safety.languages import Listed, Said, Words
+from safety.languages import N_, Listed, Said, Words
 from safety.risks import translations as checklist_words
 
 T = TypeVar("T")
@@ -125,3 +127,36 @@ def commit(*, keep_loaded: bool = False) -> None:
         session.commit()
     finally:
         session.expire_on_commit = expire
+
+
+# --- dates in a query string -------------------------------------------------------------------
+
+#: A calendar date as a date field sends it (and as people type it): 2026-03-31.
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+DATE_MESSAGE = N_("Enter a date as YYYY-MM-DD, for example 2026-03-31.")
+
+
+def read_date(args: Mapping[str, str], name: str, errors: dict) -> date | None:
+    """Read a filter's date, or note why it cannot be read (a 30 February, "20261130")."""
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        if _ISO_DATE.match(raw):
+            return date.fromisoformat(raw)
+    except ValueError:
+        pass
+    errors[name] = DATE_MESSAGE
+    return None
+
+
+def read_date_range(
+    args: Mapping[str, str], start: str, end: str, errors: dict
+) -> tuple[date | None, date | None]:
+    """Read a from-to pair of dates; an end before the start is refused, not left to match
+    nothing."""
+    first, last = read_date(args, start, errors), read_date(args, end, errors)
+    if first and last and first > last:
+        errors[end] = N_("The end date is before the start date: choose a later end date.")
+        last = None
+    return first, last

@@ -193,6 +193,12 @@ def on_clinic_days(
     A day is the clinic's day, as a session's date is: a Toronto incident at 20:50 on
     3 December is on the 3rd there, though already the 4th in UTC. Clinics in one zone share
     their bounds, so the condition grows with the zones in use, not with the clinics."""
+    # A day at either end of the calendar bounds nothing (no time is stored that far out),
+    # and the midnight beyond it cannot be written: 9999-12-31 means "no end".
+    if since is not None and since <= date.min + timedelta(days=1):
+        since = None
+    if until is not None and until >= date.max - timedelta(days=1):
+        until = None
     by_zone: dict[str, list[int]] = defaultdict(list)
     for row in db.session.execute(select(Clinic.id, Clinic.timezone)):
         by_zone[row.timezone].append(row.id)

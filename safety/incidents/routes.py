@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -26,7 +26,7 @@ from safety.integrity import checkpoints
 from safety.languages import N_
 from safety.review.rules import export as export_rules
 from safety.review.rules.dashboard import period_bounds
-from safety.web import Refused, field_errors, run_use_case
+from safety.web import Refused, field_errors, read_date_range, run_use_case
 
 bp = Blueprint("incidents", __name__, url_prefix="/incidents")
 
@@ -42,26 +42,16 @@ def _utc(local: datetime | None, zone) -> datetime | None:
 # --- list --------------------------------------------------------------------------------------
 
 
-def _read_date(text: str | None) -> date | None:
-    try:
-        return date.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-
-
 def _read_filters():
     """Read the list's filters from the query string: values, and messages by field."""
+    errors: dict[str, str] = {}
     kind = request.args.get("kind") or None
-    clinic_id = parse_id(request.args.get("clinic"))
-    since = _read_date(request.args.get("since"))
-    until = _read_date(request.args.get("until"))
-    errors = {
-        name: N_("Give a date like 2026-03-31.")
-        for name, value in (("since", since), ("until", until))
-        if request.args.get(name) and value is None
-    }
     if kind is not None and kind not in set(rules.Kind):
         errors["kind"] = N_("Choose a kind from the list.")
+    clinic_id = parse_id(request.args.get("clinic"))
+    if request.args.get("clinic") and clinic_id is None:
+        errors["clinic"] = N_("Choose a clinic from the list.")
+    since, until = read_date_range(request.args, "since", "until", errors)
     return {"kind": kind, "clinic_id": clinic_id, "since": since, "until": until}, errors
 
 
@@ -72,8 +62,9 @@ def index():
 
 
 def _index_page(filters: dict, errors: dict[str, str]):
-    """Render the list; the list and a refused export answer with it."""
-    incidents = services.list_incidents(current_user, **filters)
+    """Render the list; the list and a refused export answer with it. Filters that need
+    attention list nothing, rather than every incident as if unfiltered."""
+    incidents = [] if errors else services.list_incidents(current_user, **filters)
     return render_template(
         "incidents/index.html",
         incidents=incidents,

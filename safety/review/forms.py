@@ -20,11 +20,10 @@ from safety.packs.rules import PackError, check_gtin, looks_like_gs1, normalise_
 from safety.review.rules.flags import FLAG_STATUS_FILTERS, SEVERITIES, FlagFilters
 from safety.review.rules.lots import LotQuery
 from safety.review.rules.records import FLAG_FILTERS, STATES, RecordFilters, decode_cursor
+from safety.web import read_date_range
 
 _NUMBER = re.compile(r"^[0-9]{1,10}$")
-_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-DATE_MESSAGE = N_("Enter a date as YYYY-MM-DD, for example 2026-03-31.")
 LOT_MAX = 64
 #: A prefix shorter than this would match nearly every lot.
 LOT_PREFIX_MIN = 2
@@ -83,20 +82,6 @@ def _read_id(args: Mapping[str, str], name: str, message: str, errors: dict) -> 
     return value
 
 
-def _read_date(args: Mapping[str, str], name: str, errors: dict) -> date | None:
-    raw = _text(args, name)
-    if not raw:
-        return None
-    if not _DATE.match(raw):
-        errors[name] = DATE_MESSAGE
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        errors[name] = DATE_MESSAGE
-        return None
-
-
 def _read_choice(
     args: Mapping[str, str], name: str, choices: Collection[str], message: str, errors: dict
 ) -> str | None:
@@ -109,15 +94,6 @@ def _read_choice(
     return raw
 
 
-def _read_range(args: Mapping[str, str], errors: dict) -> tuple[date | None, date | None]:
-    start = _read_date(args, "from", errors)
-    end = _read_date(args, "to", errors)
-    if start and end and start > end:
-        errors["to"] = N_("The end date is before the start date: choose a later end date.")
-        end = None
-    return start, end
-
-
 def read_record_filters(args: Mapping[str, str]) -> tuple[RecordFilters, dict[str, str]]:
     """Read the record filters from the query string; a message for each value that is wrong."""
     errors: dict[str, str] = {}
@@ -127,7 +103,7 @@ def read_record_filters(args: Mapping[str, str]) -> tuple[RecordFilters, dict[st
     )
     patient = _read_id(args, "patient", N_("Find the patient again with the name search."), errors)
     version = _read_id(args, "version", N_("Choose a checklist version from the list."), errors)
-    start, end = _read_range(args, errors)
+    start, end = read_date_range(args, "from", "to", errors)
     flag = _read_choice(
         args, "flag", FLAG_FILTERS, N_("Choose a flag option from the list."), errors
     )
@@ -163,7 +139,7 @@ def read_lot_query(args: Mapping[str, str]) -> tuple[LotQuery | None, dict[str, 
     lot = _text(args, "lot")
     raw_gtin = _text(args, "gtin")
     match = _text(args, "match") or "exact"
-    start, end = _read_range(args, errors)
+    start, end = read_date_range(args, "from", "to", errors)
     if match not in ("exact", "prefix"):
         errors["match"] = N_("Choose an exact match or a prefix.")
     gtin = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -516,13 +517,44 @@ def test_another_practitioners_flag_prefills_nothing(client, world, make_session
     assert "Needle counts" not in page.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("query", ["since=yesterday", "until=2026-13-45", "kind=accident"])
-def test_a_bad_list_filter_is_explained(client, world, query):
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ("since=yesterday", "since"),
+        ("until=2026-13-45", "until"),
+        ("since=2026-02-30", "since"),
+        ("since=20261130", "since"),
+        ("since=2026-12-07&until=2026-12-01", "until"),
+        ("kind=accident", "kind"),
+        ("clinic=abc", "clinic"),
+    ],
+)
+def test_a_bad_list_filter_is_explained_and_lists_nothing_unfiltered(client, world, query, name):
     sign_in(client, world, "compliance")
     response = client.get(f"/incidents/?{query}")
     assert response.status_code == 400
-    name = query.split("=")[0]
     assert f"{name}-error" in elements(response)
+    assert f'/incidents/{world.incident_a}"' not in response.get_data(as_text=True)
+
+
+def test_the_widest_dates_list_and_export_every_incident(client, world):
+    """The last day a date field can hold means "no end", not a server error."""
+    sign_in(client, world, "compliance")
+    widest = "since=0001-01-01&until=9999-12-31"
+
+    listed = client.get(f"/incidents/?{widest}")
+    exported = client.get(f"/incidents/incidents.csv?{widest}")
+    fhir = client.get("/fhir/export?from=0001-01-01&to=9999-12-31", buffered=True)
+
+    assert listed.status_code == 200
+    assert f'/incidents/{world.incident_a}"' in listed.get_data(as_text=True)
+    assert exported.status_code == 200
+    assert any(
+        row["incident"] == str(world.incident_a)
+        for row in csv.DictReader(io.StringIO(exported.get_data(as_text=True)))
+    )
+    assert fhir.status_code == 200
+    assert json.loads(fhir.get_data(as_text=True))["resourceType"] == "Bundle"
 
 
 def test_the_dashboard_shows_incidents_per_clinic_and_month(client, world):
