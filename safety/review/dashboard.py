@@ -50,6 +50,8 @@ class Dashboard:
     started: int
     signed: int
     overdue: int
+    #: Started in the period and cancelled: never signed, left out of the completion.
+    cancelled: int
     open_flags: dict[str, int]
     acknowledged_flags: int
     urgent_flags: int
@@ -67,11 +69,17 @@ class Dashboard:
 
     @property
     def in_progress(self) -> int:
-        return self.started - self.signed - self.overdue
+        return self.started - self.signed - self.overdue - self.cancelled
+
+    @property
+    def counted(self) -> int:
+        """The sessions a checklist was owed for: a cancelled one (started by mistake, or
+        stopped because consent was refused) will never be signed and is not counted."""
+        return self.started - self.cancelled
 
     @property
     def completion(self) -> float | None:
-        return rules.rate(self.signed, self.started)
+        return rules.rate(self.signed, self.counted)
 
     @property
     def response_rate(self) -> float | None:
@@ -127,6 +135,7 @@ class Figures:
     started: int
     signed: int
     overdue: int
+    cancelled: int
     tables: list[rules.MeasureTable]
     #: Incidents per clinic, month and kind: a monthly table like the rates (the incidents
     #: page lists each one as it is reported).
@@ -198,6 +207,7 @@ def dashboard(
         started=figures.started,
         signed=figures.signed,
         overdue=figures.overdue,
+        cancelled=figures.cancelled,
         open_flags=open_flags,
         acknowledged_flags=acknowledged,
         urgent_flags=urgent,
@@ -227,27 +237,27 @@ def _figures(
     month_keys = rules.month_keys(start, end)
     tables = [rules.measure_table(m, counts, names, month_keys) for m in rules.MEASURES]
     cutoffs = overdue_cutoffs(now)
+    # The unsigned sessions, cancelled or not, in one read: a cancelled session is never
+    # signed, so both come from the index's unsigned rows.
+    was_cancelled = case((TS.cancelled_dt.is_(None), 0), else_=1)
     unsigned = (
-        select(TS.clinic_id, TS.session_date, func.count())
-        .where(
-            TS.signed_dt.is_(None),
-            TS.cancelled_dt.is_(None),
-            TS.session_date >= start,
-            TS.session_date <= end,
-        )
-        .group_by(TS.clinic_id, TS.session_date)
+        select(TS.clinic_id, TS.session_date, was_cancelled, func.count())
+        .where(TS.signed_dt.is_(None), TS.session_date >= start, TS.session_date <= end)
+        .group_by(TS.clinic_id, TS.session_date, was_cancelled)
     )
     if clinic_id is not None:
         unsigned = unsigned.where(TS.clinic_id == clinic_id)
-    overdue = sum(
-        n
-        for cid, day, n in db.session.execute(unsigned)
-        if session_state(False, day, cutoffs.get(cid)) == "overdue"
-    )
+    overdue = cancelled = 0
+    for cid, day, is_cancelled, n in db.session.execute(unsigned):
+        if is_cancelled:
+            cancelled += n
+        elif session_state(False, day, cutoffs.get(cid)) == "overdue":
+            overdue += n
     return Figures(
         started=sum(c.started for c in counts),
         signed=sum(c.signed for c in counts),
         overdue=overdue,
+        cancelled=cancelled,
         tables=tables,
         incidents=incident_log.counts_by_clinic_and_month(actor, since=start, clinic_id=clinic_id),
         followups=followups_due(start, end, clinic_id),

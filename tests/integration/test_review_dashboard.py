@@ -236,3 +236,20 @@ def test_follow_ups_are_counted_on_their_clinics_own_days_at_both_ends_of_the_pe
     # of the 19th, within a day of both ends, is taken off once.
     one_day = dashboard.followups_due(date(2026, 3, 20), date(2026, 3, 20), toronto)
     assert one_day == {"answered": 1}
+
+
+def test_a_cancelled_session_is_neither_in_progress_nor_owed_a_signature(cast, small_history):
+    """A session stopped because consent was refused will never be signed: it was started,
+    but the completion rate is over the sessions that are owed a signature."""
+    from safety.checklists import services as checklists
+
+    checklists.cancel_session(
+        cast.ada, small_history["in_progress"], "Patient did not consent today.", now=NOW
+    )
+    db.session.commit()
+
+    data = dashboard.dashboard(cast.officer, months=3, now=NOW)
+
+    assert (data.started, data.signed, data.overdue, data.cancelled) == (10, 8, 1, 1)
+    assert data.in_progress == 0
+    assert data.completion == pytest.approx(100 * 8 / 9)
