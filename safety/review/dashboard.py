@@ -90,6 +90,11 @@ class Dashboard:
         return self.followups.get(Status.SENT, 0) + self.followups.get(Status.ANSWERED, 0)
 
     @property
+    def clinic_name(self) -> str | None:
+        """The name of the one clinic shown, if the dashboard shows one."""
+        return next((name for cid, name in self.clinics if cid == self.clinic_id), None)
+
+    @property
     def open_flag_total(self) -> int:
         return sum(self.open_flags.values())
 
@@ -170,8 +175,9 @@ def dashboard(
     now = now or utcnow()
     all_clinics = list(db.session.scalars(select(Clinic).order_by(Clinic.name, Clinic.id)))
     shown = [c for c in all_clinics if clinic_id is None or c.id == clinic_id]
-    # The period follows the calendar of the clinic furthest ahead, so no session is "future".
-    today = max((now.astimezone(c.zone).date() for c in all_clinics), default=now.date())
+    # The period follows the calendar of the clinic furthest ahead among those shown, so no
+    # session is "future" and one clinic's period ends on its own today.
+    today = max((now.astimezone(c.zone).date() for c in shown), default=now.date())
     start, end = rules.period_bounds(today, months)
     names = [(c.id, c.name) for c in shown]
     figures = RECENT.get(

@@ -603,5 +603,5 @@ def test_the_dashboard_shows_a_red_banner_for_a_break_or_a_stale_checkpoint(app,
     assert (
         'id="evidence-alert"' not in calm and "Last signed checkpoint: <strong>1</strong>" in calm
     )
-    assert "No audit checkpoint has been signed since" in stale
+    assert "No signed audit checkpoint holds the events since" in stale
     assert "The audit trail verification found a break." in broken

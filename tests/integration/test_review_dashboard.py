@@ -253,3 +253,18 @@ def test_a_cancelled_session_is_neither_in_progress_nor_owed_a_signature(cast, s
     assert (data.started, data.signed, data.overdue, data.cancelled) == (10, 8, 1, 1)
     assert data.in_progress == 0
     assert data.completion == pytest.approx(100 * 8 / 9)
+
+
+def test_one_clinics_period_ends_on_its_own_today(make_clinic, make_user):
+    """At 02:00 UTC London is on the 20th and Toronto still on the 19th: all clinics' period
+    runs to the 20th, Toronto's alone to its own 19th."""
+    make_clinic("London Physio")
+    toronto = make_clinic("Toronto Physio", timezone="America/Toronto").id
+    officer = make_user("compliance")
+    now = datetime(2026, 3, 20, 2, 0, tzinfo=UTC)
+
+    everyone = dashboard.dashboard(officer, months=3, now=now)
+    alone = dashboard.dashboard(officer, months=3, clinic_id=toronto, now=now)
+
+    assert everyone.end == date(2026, 3, 20)
+    assert (alone.end, alone.clinic_name) == (date(2026, 3, 19), "Toronto Physio")
