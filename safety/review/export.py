@@ -9,6 +9,7 @@ loop of fetch and pass on. The export is audited, with its filters, before the f
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -53,12 +54,16 @@ def export_labels(definitions: list[dict[str, Any]] | None = None) -> list[str]:
     in the reader's language, column for column with `export_columns`."""
     definitions = _definitions() if definitions is None else definitions
     language = i18n.current_language()
-    questions = rules.export_labels(definitions)
+    questions, phases = rules.export_labels(definitions), rules.export_phases(definitions)
+    link_ids = [link_id for link_id, _type in rules.export_items(definitions)]
+    asked = [translations.said(questions[i], language, link_id=i) for i in link_ids]
+    # A question two columns share (the same words in two phases) names its phase.
+    repeated = {label for label, n in Counter(asked).items() if n > 1}
     return [
         *(gettext(label) for label in rules.EXPORT_METADATA_LABELS.values()),
         *(
-            translations.said(questions[link_id], language, link_id=link_id)
-            for link_id, _type in rules.export_items(definitions)
+            f"{label} ({translations.said(phases[i], language)})" if label in repeated else label
+            for i, label in zip(link_ids, asked, strict=True)
         ),
     ]
 

@@ -283,3 +283,22 @@ def test_the_csv_names_every_lot_a_session_opened_first_pack_first(cast, make_re
     # The lot that looks like a formula is guarded, like every typed cell.
     assert row["needle_lots"] == "'=A1; hw-2611a"
     assert row["timeout.needle_lot"] == "'=A1"
+
+
+def test_a_question_two_versions_ask_in_different_phases_names_its_phase(app):
+    """Version 1 asks about pain during needling at Time out and version 2 at Sign out: the
+    people's header row tells the two columns apart, so an empty cell on a version-2 row is
+    not read as pain never recorded."""
+    from safety.risks import services as risks
+
+    risks.publish_default(via="test", register_version=1)
+    risks.publish_default(via="test")
+    db.session.commit()
+
+    named = dict(zip(export.export_columns(), export.export_labels(), strict=True))
+
+    assert named["timeout.pain_during"] != named["signout.pain_during"]
+    assert named["timeout.pain_during"].endswith("(Time out)")
+    assert named["signout.pain_during"].endswith("(Sign out)")
+    questions = [label for key, label in named.items() if key not in EXPORT_METADATA]
+    assert len(questions) == len(set(questions))

@@ -64,6 +64,18 @@ def export_labels(definitions: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     return labels
 
 
+def export_phases(definitions: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Return the title of the phase each linkId is asked in, as the newest version has it:
+    two columns asking the same question (pain during needling, asked at Time out in
+    version 1 and at Sign out in version 2) are told apart by it."""
+    phases: dict[str, str] = {}
+    for definition in definitions:
+        for phase in definition.get("phases", ()):
+            for item in phase.get("items", ()):
+                phases[item["linkId"]] = phase.get("title") or phase.get("id", "")
+    return phases
+
+
 #: Record metadata before the answer columns of a CSV export, with what the first header row
 #: calls each for people (the second row gives these keys, for programs).
 EXPORT_METADATA_LABELS = {
