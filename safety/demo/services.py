@@ -188,12 +188,15 @@ def _email(given: str, family: str) -> str:
     return "".join(c for c in plain if c.isascii()) + "@example.org"
 
 
-def _latest_signed(practitioner: User) -> int | None:
+def _latest_signed(practitioner: User, before: datetime) -> int | None:
+    """The practitioner's last signed session started by `before`: the one an incident then
+    happened in (a session is never linked to an incident before it)."""
     return db.session.scalar(
         select(TreatmentSession.id)
         .where(
             TreatmentSession.practitioner_id == practitioner.id,
             TreatmentSession.signed_dt.is_not(None),
+            TreatmentSession.started_dt <= before,
         )
         .order_by(TreatmentSession.signed_dt.desc())
         .limit(1)
@@ -211,7 +214,8 @@ def _incidents(riverside: User, lakeshore: User, now: datetime) -> None:
 def _needlesticks(riverside: User, now: datetime) -> None:
     """One four days old with every step ticked, one this morning with its urgent steps open."""
     kind = incident_rules.Kind
-    session_id = _latest_signed(riverside)
+    old = now - timedelta(days=4)
+    session_id = _latest_signed(riverside, before=old)
     sharps = dict(
         kind=kind.SHARPS_INJURY,
         device_type="filiform_needle",
@@ -223,7 +227,6 @@ def _needlesticks(riverside: User, now: datetime) -> None:
         injured_name="Priya Shah",
         injured_job="Physiotherapist",
     )
-    old = now - timedelta(days=4)
     followed = incidents.report_incident(
         riverside,
         incident_rules.Report(
@@ -310,7 +313,7 @@ def _adverse_events(riverside: User, lakeshore: User, now: datetime) -> None:
                 event_type=event,
                 grade=grade,
             ),
-            session_id=_latest_signed(actor) if event == "fainting" else None,
+            session_id=_latest_signed(actor, before=when) if event == "fainting" else None,
             password=DEMO_PASSWORD,
             now=when + timedelta(minutes=30),
         )

@@ -319,6 +319,19 @@ def check_step_time(done_dt: datetime | None, occurred_dt: datetime, now: dateti
     return None
 
 
+#: How long before a session's recorded start an incident linked to it may have happened: the
+#: pack can be opened and the skin prepared before Start is tapped on the tablet (clinic
+#: policy, not from a study).
+BEFORE_SESSION_START = timedelta(minutes=30)
+
+
+def check_session_time(occurred_dt: datetime | None, session_started_dt: datetime) -> str | None:
+    """Return what is wrong with linking an incident to a session that began after it."""
+    if occurred_dt is not None and occurred_dt < session_started_dt - BEFORE_SESSION_START:
+        return N_("That session began after the incident: choose the session it happened in.")
+    return None
+
+
 # --- what a report must hold ---------------------------------------------------------------------
 
 TEXT_MAX = 2000

@@ -283,6 +283,9 @@ def report_incident(
             session = checklists.get_session(actor, session_id)
         except NotFound:
             errors["session_id"] = N_("Choose a session of your clinic, or none.")
+        else:
+            if late := rules.check_session_time(report.occurred_dt, session.started_dt):
+                errors["session_id"] = late
     if not password:
         errors["password"] = N_("Enter your password to sign the report.")
     if errors:

@@ -47,7 +47,7 @@ def build_world(make_user, make_session) -> World:
     session = make_session(practitioner, phases=ALL_PHASES, sign=True)
     practitioner = db.session.get(User, practitioner.id)
     now = utcnow()
-    common = {"occurred_dt": now - timedelta(hours=1), "work_area": "Room 2"}
+    common = {"occurred_dt": now - timedelta(minutes=1), "work_area": "Room 2"}
     sharps = services.report_incident(
         practitioner,
         rules.Report(

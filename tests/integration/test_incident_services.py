@@ -120,6 +120,26 @@ def test_a_report_from_a_session_names_it_and_refuses_another_clinics(
     assert "session_id" in refused.value.errors
 
 
+def test_an_incident_is_never_linked_to_a_session_that_began_after_it(make_session, practitioner):
+    """A needlestick of two days ago did not happen in today's session; one while the pack
+    was opened, a few minutes before Start was tapped, did."""
+    session = make_session(practitioner, phases=ALL_PHASES, sign=True)
+    earlier = sharps_report(utcnow() - timedelta(days=2))
+
+    with pytest.raises(DomainError) as refused:
+        services.report_incident(practitioner, earlier, session_id=session.id, password=PASSWORD)
+    while_preparing = services.report_incident(
+        practitioner,
+        sharps_report(session.started_dt - timedelta(minutes=5)),
+        session_id=session.id,
+        password=PASSWORD,
+    )
+
+    assert "began after the incident" in str(refused.value.errors["session_id"])
+    assert while_preparing.session_id == session.id
+    assert db.session.scalar(select(func.count()).select_from(Incident)) == 1
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
