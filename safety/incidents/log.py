@@ -141,6 +141,7 @@ def incident_export(
                 "clinic": i.clinic.name,
                 "kind": i.kind,
                 "occurred_utc": hashed_time(i.occurred_dt),
+                "occurred_local": f"{i.occurred_dt.astimezone(i.clinic.zone):%Y-%m-%d %H:%M %Z}",
                 "work_area": i.work_area,
                 "how": i.how,
                 "event_type": i.event_type,

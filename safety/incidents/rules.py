@@ -456,6 +456,8 @@ INCIDENT_COLUMNS = (
     "clinic",
     "kind",
     "occurred_utc",
+    #: The clinic's own day and time (its zone named): the day the list and its filters use.
+    "occurred_local",
     "work_area",
     "what",
     "grade",
@@ -487,6 +489,7 @@ def incident_row(fields: Mapping[str, Any]) -> dict[str, str]:
         "clinic": fields["clinic"],
         "kind": KIND_LABELS.get(kind, kind),
         "occurred_utc": fields["occurred_utc"],
+        "occurred_local": fields["occurred_local"],
         "work_area": fields.get("work_area") or "",
         "what": what,
         "grade": fields.get("grade") or "",

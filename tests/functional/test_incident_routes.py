@@ -584,6 +584,9 @@ def test_compliance_exports_the_incidents_as_csv_without_names_and_audited(clien
         LOT,
         "0 of 5",
     )
+    # The clinic's own time beside UTC: the day the list's filters read.
+    occurred = db.session.get(Incident, world.incident_a).occurred_dt.astimezone(LONDON)
+    assert sharps["occurred_local"] == f"{occurred:%Y-%m-%d %H:%M %Z}"
     only = list(
         csv.DictReader(
             io.StringIO(
