@@ -162,7 +162,9 @@ def describe(
         for i, value in enumerate(s.values)
         if value is not None
     ]
-    if points:
+    if points and not any(value for value, _name, _month in points):
+        parts.append(gettext("None in any clinic or month."))
+    elif points:
         value, name, month = max(points, key=lambda p: p[0])
         parts.append(
             gettext(

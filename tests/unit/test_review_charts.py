@@ -71,6 +71,14 @@ def test_a_chart_is_an_image_named_by_its_title_and_described():
     assert "Brady 2014 4.65 %" in description
 
 
+def test_a_chart_of_nothing_but_zeros_names_no_highest():
+    quiet = [charts.Series("Lakeside", (0.0, 0.0), ((0, 20), (0, 20)))]
+
+    description = ElementTree.fromstring(str(_chart(series=quiet))).find(f"{SVG}desc").text
+
+    assert "Highest" not in description and "None in any clinic or month." in description
+
+
 def test_a_chart_draws_a_bar_per_clinic_and_month_with_sessions_and_a_tooltip():
     svg = ElementTree.fromstring(str(_chart()))
 

@@ -107,9 +107,10 @@ MEASURES: tuple[Measure, ...] = (
         published_baselines("pain_during"),
         caveat=Said(
             N_(
-                "%(threshold)s out of 10 is this clinic's own threshold (clinic policy, not "
-                "from a study): the studies counted pain during treatment as the practitioner "
-                "recorded it, without a score, so read their lines as a rough guide only."
+                "%(threshold)s out of 10 is the threshold these figures use, for every clinic "
+                "(clinic policy, not from a study): the studies counted pain during treatment "
+                "as the practitioner recorded it, without a score, so read their lines as a "
+                "rough guide only."
             ),
             threshold=PAIN_THRESHOLD,
         ),
