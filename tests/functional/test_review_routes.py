@@ -264,6 +264,15 @@ def test_a_compliance_officer_starts_on_the_dashboard(client, world):
 # --- dashboard -------------------------------------------------------------------------------
 
 
+def test_the_dashboards_open_flags_say_they_are_not_the_periods(client, world):
+    """The tile sits among the period's figures but counts every flag still open."""
+    sign_in(client, world, "compliance")
+
+    text = page_text(client.get("/review/"))
+
+    assert "Open flags" in text and "open now, whenever raised" in text
+
+
 def test_the_dashboard_says_the_audit_trail_was_never_verified(client, world):
     sign_in(client, world, "compliance")
 
