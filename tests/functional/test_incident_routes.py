@@ -176,6 +176,22 @@ def test_reporting_from_a_session_fills_in_its_lot_and_signs_the_report(client, 
     assert "Post-exposure steps" in record.get_data(as_text=True)
 
 
+def test_the_signed_report_reads_its_time_one_way_and_keeps_utc_with_the_hash(client, world):
+    """Dates read one way on every page: "01 Dec 2026, 10:00 GMT", never an ISO time beside it.
+    The instant in UTC, which the signed content holds, sits with the hash for those who check."""
+    sign_in(client, world, "practitioner")
+    response = post_form(client, "/incidents/new", report_form(session_id=str(world.session_a)))
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    created = db.session.scalar(select(Incident).order_by(Incident.id.desc()))
+    signature = page.split('id="signature-heading"')[1].split("</section>")[0]
+    shown, integrity = signature.split('<details class="hash">')
+    local = created.signed_dt.astimezone(LONDON).strftime("%d %b %Y, %H:%M")
+    assert local in shown
+    assert not re.search(r"\d{4}-\d\d-\d\d|UTC", shown)
+    assert created.signed_dt.strftime("%Y-%m-%d %H:%M:%S UTC") in integrity
+    assert created.content_hash in integrity
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
