@@ -321,11 +321,11 @@ def _adverse_events(riverside: User, lakeshore: User, now: datetime) -> None:
     incidents.record_external_report(
         lakeshore,
         event_row.id,
-        body="other",
+        body="health_canada",
         # The clinic's own date, as the form gives it: the UTC date is a day ahead of
         # Toronto's every evening, and the service refuses a date after the clinic's today.
         reported_on=reported.astimezone(lakeshore.clinic.zone).date(),
-        reference="Health Canada MDPR 2026-11-0412",
+        reference="MDPR 2026-11-0412",
         now=reported,
     )
 

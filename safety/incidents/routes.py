@@ -74,6 +74,7 @@ def _index_page(filters: dict, errors: dict[str, str]):
             current_user, since=period_bounds(utcnow().date(), COUNTED_MONTHS)[0]
         ),
         rules=rules,
+        log_kept_since=rules.oldest_kept_year(clinics.reader_now(current_user).date()),
         errors=errors,
         now=utcnow(),
     ), 400 if errors else 200
@@ -188,7 +189,9 @@ def _record_page(
         incident=incident,
         steps=services.step_views(incident),
         undelivered=alerts.undelivered_alerts(incident),
-        prompts=rules.report_prompts(incident.kind, incident.event_type, incident.grade),
+        prompts=rules.report_prompts(
+            incident.kind, incident.event_type, incident.grade, incident.clinic.country
+        ),
         show_identity=policy.can_see_injured_identity(current_user, incident),
         can_follow_up=policy.can_follow_up_incident(current_user, incident),
         rules=rules,

@@ -3,7 +3,7 @@ urgent step alerts the clinic lead, what a report must hold, where an event shou
 outside the clinic, and what the sharps injury log shows. Pure: no Flask, no SQLAlchemy.
 
 Every clinical step and every time limit carries its source; a limit that is a design choice
-says so ("clinic policy"). One file of about 590 lines: it is the table of choices, steps and
+says so ("clinic policy"). One file of about 630 lines: it is the table of choices, steps and
 sources a clinician reviews in one place.
 """
 
@@ -155,14 +155,16 @@ class ReportBody:
     source: str
 
 
+#: Why a device problem is worth a report, whichever regulator takes it.
+DEVICE_PROBLEM = N_(
+    "A problem with a medical device (a needle that broke, a pack found damaged or unsterile)."
+)
+
 REPORT_BODIES: tuple[ReportBody, ...] = (
     ReportBody(
         "mhra_yellow_card",
         "MHRA Yellow Card (UK)",
-        N_(
-            "A problem with a medical device (a needle that broke, a pack found damaged or "
-            "unsterile)."
-        ),
+        DEVICE_PROBLEM,
         "MHRA, Report a problem with a medicine or medical device (Yellow Card scheme), "
         "https://yellowcard.mhra.gov.uk/",
     ),
@@ -173,11 +175,24 @@ REPORT_BODIES: tuple[ReportBody, ...] = (
         "FDA MedWatch Form 3500, https://www.fda.gov/safety/medwatch; 21 CFR 880.5580",
     ),
     ReportBody(
+        "health_canada",
+        N_("Health Canada medical device problem report (Canada)"),
+        N_(
+            "A problem with a medical device (a needle that broke, a pack found damaged or "
+            "unsterile). Voluntary for a clinic; hospitals must report serious incidents."
+        ),
+        "Health Canada, Report a medical device problem: hospital, health care facility, "
+        "health care provider, https://www.canada.ca/en/health-canada/services/"
+        "drugs-health-products/medeffect-canada/adverse-reaction-reporting/medical-device/"
+        "health-care-providers.html",
+    ),
+    ReportBody(
         "professional_body",
         N_("Professional or regulatory body"),
         N_(
             "A serious event, or a significant one that may need to be reported under your "
-            "registration (for example the HCPC or CSP in the UK, your state board in the US)."
+            "registration (for example the HCPC or CSP in the UK, your provincial college in "
+            "Canada, your state board in the US)."
         ),
         N_("Clinic policy, following the professional body's own reporting rules"),
     ),
@@ -186,16 +201,36 @@ REPORT_BODIES: tuple[ReportBody, ...] = (
 REPORT_BODY_CODES = frozenset(b.code for b in REPORT_BODIES)
 REPORT_BODY_OPTIONS = tuple((b.code, b.label) for b in REPORT_BODIES)
 
+#: The device regulator of a clinic's country (ISO 3166-1 alpha-2), by report body code.
+DEVICE_REGULATORS = {"GB": "mhra_yellow_card", "US": "fda_medwatch", "CA": "health_canada"}
+#: A clinic in a country without one named here is pointed at its own regulator, and the
+#: report is recorded under Other: a British or American form is no use to an Irish clinic.
+OWN_DEVICE_REGULATOR = ReportBody(
+    "other",
+    N_("Your country's medical device regulator"),
+    DEVICE_PROBLEM,
+    N_("Clinic policy: record the report under Other, with the regulator's reference"),
+)
+
 
 def report_body_label(code: str) -> str:
     return next((b.label for b in REPORT_BODIES if b.code == code), code)
 
 
-def report_prompts(kind: str, event_type: str | None, grade: str | None) -> list[ReportBody]:
-    """Return where this event should be reported outside the clinic, if anywhere."""
+def device_regulator(country: str | None) -> ReportBody:
+    """Return where a device problem is reported from a clinic in `country`."""
+    code = DEVICE_REGULATORS.get(country or "")
+    return next((b for b in REPORT_BODIES if b.code == code), OWN_DEVICE_REGULATOR)
+
+
+def report_prompts(
+    kind: str, event_type: str | None, grade: str | None, country: str | None
+) -> list[ReportBody]:
+    """Return where this event should be reported outside the clinic, if anywhere: a device
+    problem to the clinic's own country's device regulator."""
     prompts: list[ReportBody] = []
     if kind != Kind.SHARPS_INJURY and event_type in DEVICE_EVENTS:
-        prompts += [b for b in REPORT_BODIES if b.code in {"mhra_yellow_card", "fda_medwatch"}]
+        prompts.append(device_regulator(country))
     if kind == Kind.ADVERSE_EVENT and grade in {Grade.SIGNIFICANT, Grade.SERIOUS}:
         prompts += [b for b in REPORT_BODIES if b.code == "professional_body"]
     return prompts

@@ -10,7 +10,7 @@ import io
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -119,6 +119,8 @@ def count(model) -> int:
 
 #: The world's clinic's zone: a time typed into its forms is London's wall-clock time.
 LONDON = ZoneInfo("Europe/London")
+#: Where a record page suggests reporting an event outside the clinic.
+PROMPT = re.compile(r'<p class="callout">Consider reporting to <strong>(.*?)</strong>')
 
 
 def london_minutes_ago(minutes: int) -> str:
@@ -246,9 +248,51 @@ def test_an_adverse_event_is_reported_with_its_grade(client, world):
     )
     assert response.status_code == 302
     record = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "MHRA Yellow Card" in record and "FDA MedWatch" in record
+    # A London clinic is pointed at the British device regulator alone, and the event's grade
+    # at the professional body.
+    assert re.findall(PROMPT, record) == [
+        "MHRA Yellow Card (UK)",
+        "Professional or regulatory body",
+    ]
     created = db.session.scalar(select(Incident).order_by(Incident.id.desc()))
     assert created.device_lot == "LOT-BROKEN-1"
+
+
+def test_a_canadian_clinics_device_problem_points_at_health_canada_and_is_recorded_there(
+    client, world
+):
+    sign_in(client, world, "other_clinic")
+    toronto_now = utcnow().astimezone(ZoneInfo("America/Toronto"))
+    response = post_form(
+        client,
+        "/incidents/new",
+        {
+            "kind": "near_miss",
+            "occurred_dt": (toronto_now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+            "work_area": "Room 2",
+            "event_type": "damaged_or_unsterile_pack",
+            "description": "Pack seal torn before opening.",
+            "action_taken": "Pack set aside, another opened.",
+            "device_lot": "LOT-TORN-1",
+            "password": PASSWORD,
+        },
+    )
+    assert response.status_code == 302
+    record = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert re.findall(PROMPT, record) == ["Health Canada medical device problem report (Canada)"]
+    assert "canada.ca/en/health-canada" in record
+    reported = post_form(
+        client,
+        f"{response.headers['Location']}/reports",
+        {
+            "body": "health_canada",
+            "reported_on": toronto_now.date().isoformat(),
+            "reference": "MDPR 2026-12-0007",
+        },
+    )
+    assert reported.status_code == 302
+    page = client.get(reported.headers["Location"]).get_data(as_text=True)
+    assert "Health Canada medical device problem report (Canada) on" in html.unescape(page)
 
 
 # --- steps -------------------------------------------------------------------------------------
@@ -438,6 +482,27 @@ def test_a_saved_log_is_named_after_the_readers_day(app, monkeypatch, make_clini
 
     assert 'filename="sharps-injury-log-20261206.csv"' in sharps
     assert 'filename="needlesafe-incidents-20261206-210000.csv"' in incidents
+
+
+def test_the_list_says_from_when_the_log_keeps_injuries_and_whose_rule_that_is(
+    app, monkeypatch, make_clinic, make_user
+):
+    """On 7 December 2026 the log holds every injury since 1 January 2021: OSHA keeps each for
+    five years after the end of its year. It is a US rule, and the page says so."""
+    from safety.clinics import services as clinic_services
+
+    make_clinic("Lakeshore Physio", timezone="America/Toronto")
+    client = app.test_client()
+    assert login(client, make_user("compliance")).status_code == 302
+    monkeypatch.setattr(clinic_services, "utcnow", lambda: datetime(2026, 12, 7, 2, 0, tzinfo=UTC))
+
+    page = html.unescape(client.get("/incidents/").get_data(as_text=True))
+
+    assert "every injury since 1 January 2021" in page
+    assert "asks clinics in the US to keep this log, each injury for 5 years" in page
+    assert rules.oldest_kept_year(date(2026, 12, 7)) == 2021
+    assert rules.is_kept(date(2021, 1, 1), date(2026, 12, 31))
+    assert not rules.is_kept(date(2020, 12, 31), date(2026, 1, 1))
 
 
 @pytest.mark.parametrize(("who", "status"), [("practitioner", 403), ("admin", 403)])

@@ -328,12 +328,10 @@ def test_a_report_to_the_device_regulator_is_recorded_with_its_reference(practit
         password=PASSWORD,
     )
     db.session.commit()
-    prompts = rules.report_prompts(incident.kind, incident.event_type, incident.grade)
-    assert [b.code for b in prompts] == [
-        "mhra_yellow_card",
-        "fda_medwatch",
-        "professional_body",
-    ]
+    prompts = rules.report_prompts(
+        incident.kind, incident.event_type, incident.grade, incident.clinic.country
+    )
+    assert [b.code for b in prompts] == ["mhra_yellow_card", "professional_body"]
     with pytest.raises(DomainError) as refused:
         services.record_external_report(
             practitioner, incident.id, body="mhra_yellow_card", reported_on=None, reference=""

@@ -117,24 +117,36 @@ def test_a_near_miss_needs_what_happened_but_no_grade():
 
 
 @pytest.mark.parametrize(
-    ("kind", "event", "grade", "bodies"),
+    ("kind", "event", "grade", "country", "bodies"),
     [
-        ("adverse_event", "fainting", "mild", []),
-        ("adverse_event", "fainting", "serious", ["professional_body"]),
-        (
-            "adverse_event",
-            "retained_or_broken_needle",
-            "mild",
-            ["mhra_yellow_card", "fda_medwatch"],
-        ),
-        ("near_miss", "damaged_or_unsterile_pack", "", ["mhra_yellow_card", "fda_medwatch"]),
-        ("sharps_injury", None, None, []),
+        ("adverse_event", "fainting", "mild", "GB", []),
+        ("adverse_event", "fainting", "serious", "CA", ["professional_body"]),
+        ("adverse_event", "retained_or_broken_needle", "mild", "GB", ["mhra_yellow_card"]),
+        ("adverse_event", "retained_or_broken_needle", "mild", "US", ["fda_medwatch"]),
+        ("near_miss", "damaged_or_unsterile_pack", "", "CA", ["health_canada"]),
+        ("sharps_injury", None, None, "GB", []),
     ],
 )
-def test_a_device_problem_prompts_the_device_regulator_and_a_serious_event_the_body(
-    kind, event, grade, bodies
+def test_a_device_problem_prompts_the_clinics_own_regulator_and_a_serious_event_the_body(
+    kind, event, grade, country, bodies
 ):
-    assert [b.code for b in rules.report_prompts(kind, event, grade)] == bodies
+    assert [b.code for b in rules.report_prompts(kind, event, grade, country)] == bodies
+
+
+@pytest.mark.parametrize("country", ["IE", "AU", None])
+def test_a_clinic_elsewhere_is_pointed_at_its_own_regulator_never_another_countrys(country):
+    [prompt] = rules.report_prompts("near_miss", "damaged_or_unsterile_pack", "", country)
+    assert prompt.code == "other"
+    assert prompt.label == "Your country's medical device regulator"
+    for foreign in ("MHRA", "FDA", "Health Canada"):
+        assert foreign not in prompt.label + prompt.why
+
+
+def test_every_device_regulator_is_a_body_a_report_can_be_recorded_under():
+    for country, code in rules.DEVICE_REGULATORS.items():
+        assert code in rules.REPORT_BODY_CODES
+        # Each carries its source: the regulator's own reporting page.
+        assert "https://" in rules.device_regulator(country).source
 
 
 def test_a_sharps_log_row_says_privacy_case_and_never_carries_a_name():
