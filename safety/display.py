@@ -1,6 +1,6 @@
 """Presentation helpers for templates: local times, dates and answers in the reader's words.
 
-One module of about 560 lines: these are the filters and globals every template calls (the
+One module of about 570 lines: these are the filters and globals every template calls (the
 app registers them from here), each a few lines of formatting; split by theme they would be
 several small files a template author has to search to find one filter.
 """
@@ -23,6 +23,7 @@ from safety import i18n, languages
 from safety.auth import policy
 from safety.auth import rules as auth_rules
 from safety.checklists.rules import COUNTS_SAID, Wording
+from safety.dbtypes import utcnow
 from safety.followup import rules as followup_rules
 from safety.followup import texts as followup_texts
 from safety.incidents.rules import incident_from_flag
@@ -521,7 +522,10 @@ FILTERS = {
     "number": number,
     # Staff read the follow-up's words in their language; the stored codes never change.
     "followup_kind": lambda kind: gettext(followup_rules.kind_label(kind)),
-    "followup_status": lambda status: gettext(followup_rules.status_label(status)),
+    #: With the due time, a follow-up still scheduled after it reads "due, not sent yet".
+    "followup_status": lambda status, due_dt=None: gettext(
+        followup_rules.status_label(status, due_dt, utcnow())
+    ),
     "followup_channel": lambda channel: gettext(
         followup_rules.CHANNEL_LABELS.get(channel, channel)
     ),

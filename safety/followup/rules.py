@@ -4,7 +4,7 @@ Times are aware UTC datetimes in and out; the clinic's zone decides quiet hours.
 and threshold here is also in the register's follow-up section with its source
 (safety/risks/register.json, DESIGN §4); a unit test holds the two together, so the numbers
 a clinician reviews are the numbers the code uses. The words a patient reads are in
-`followup.texts`. One file of about 580 lines: it is the follow-up's clinical table (when to
+`followup.texts`. One file of about 590 lines: it is the follow-up's clinical table (when to
 ask, thresholds, escalation, the channels a patient can receive) read and reviewed as one.
 """
 
@@ -400,7 +400,16 @@ def kind_label(kind: str) -> str:
     return Kind(kind).label if kind in Kind._value2member_map_ else kind
 
 
-def status_label(status: str) -> str:
+#: A follow-up still scheduled after its time: the worker has not sent it (stopped, or backing
+#: off after a failed attempt). "Scheduled" beside a time already past would say all is well.
+NOT_SENT_YET = N_("due, not sent yet")
+
+
+def status_label(status: str, due_dt: datetime | None = None, now: datetime | None = None) -> str:
+    """Return how staff read a follow-up's status; with its due time and now, a scheduled one
+    whose time has passed reads as not sent yet."""
+    if status == Status.SCHEDULED and due_dt is not None and now is not None and due_dt <= now:
+        return NOT_SENT_YET
     return Status(status).label if status in Status._value2member_map_ else status
 
 

@@ -541,6 +541,31 @@ def test_the_practitioner_sees_the_follow_up_timeline_on_the_record(
     assert "72-hour soreness check" in after
 
 
+def test_a_check_past_its_time_and_not_sent_reads_due_not_sent_yet_not_scheduled(
+    app, visit, practitioner_client, make_user
+):
+    """With the worker stopped (or backing off after a failure), the 48-hour check's time
+    passes unsent: the record must not say "scheduled" beside a time already gone."""
+    db.session.execute(
+        update(FollowUp)
+        .where(FollowUp.session_id == visit.session_id, FollowUp.kind == "48h")
+        .values(due_dt=utcnow() - timedelta(hours=1))
+    )
+    db.session.commit()
+
+    timeline = text_of(practitioner_client.get(f"/sessions/{visit.session_id}"))
+    due = r"due \d\d \w+ \d{4}, \d\d:\d\d \w+:"
+    assert re.search(rf"48-hour chest check by email, {due} due, not sent yet", timeline)
+    assert re.search(rf"7-day site check by email, {due} scheduled", timeline)
+
+    reader = app.test_client()
+    assert login(reader, make_user("compliance")).status_code == 302
+    record = text_of(reader.get(f"/review/records/{visit.session_id}"))
+    when = r"\d\d \w+ \d{4}, \d\d:\d\d \w+"
+    assert re.search(rf"48-hour chest check Email {when} Due, not sent yet", record)
+    assert re.search(rf"7-day site check Email {when} Scheduled", record)
+
+
 def test_an_answer_on_the_timeline_is_coloured_as_the_flag_it_raised(
     client, visit, practitioner_client
 ):

@@ -499,3 +499,21 @@ def test_declining_follow_up_needs_neither_consent_nor_contact_details():
     nobody = rules.Reach(is_consent=False, is_opted_out=True, email=None, phone=None)
     assert rules.channel_refusal("declined", nobody) is None
     assert rules.channel_refusal(None, nobody) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "due_in", "label"),
+    [
+        ("scheduled", timedelta(hours=1), "scheduled"),
+        ("scheduled", timedelta(0), "due, not sent yet"),
+        ("scheduled", -timedelta(minutes=1), "due, not sent yet"),
+        ("sent", -timedelta(days=1), "sent, waiting for an answer"),
+        ("answered", -timedelta(days=1), "answered"),
+        ("cancelled", -timedelta(days=1), "cancelled"),
+    ],
+)
+def test_a_scheduled_check_whose_time_has_come_reads_not_sent_yet(status, due_in, label):
+    now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    assert rules.status_label(status, now + due_in, now) == label
+    # Without a time to compare, the stored status is read as it is.
+    assert rules.status_label(status) == rules.Status(status).label
