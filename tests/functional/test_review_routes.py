@@ -591,7 +591,16 @@ def test_the_flags_queue_lists_every_flag_for_compliance(client, world):
     text = page_text(client.get("/review/flags"))
 
     assert "Prolonged bleeding" in text and "Large bruise" in text
-    assert "2 flags match" in text
+    assert "2 flags match. Patient answers nobody acknowledged in time come first" in text
+
+
+def test_a_queue_with_no_flags_says_so_without_explaining_an_order(client, world):
+    sign_in(client, world, "compliance")
+
+    text = page_text(client.get("/review/flags?severity=low"))
+
+    assert "0 flags match." in text
+    assert "come first" not in text
 
 
 def test_a_practitioner_sees_only_the_flags_of_their_own_sessions(client, world):
