@@ -5,8 +5,8 @@ Three weeks of sessions at two clinics: the first week on version 1 of the defau
 A few sessions show what a reviewer needs to see: a count that does not reconcile, a noted
 deviation, prolonged bleeding followed by a same-day answer, a patient who wrote to the
 clinic, a session cancelled because consent was refused, and one in progress today. Riverside
-has a clinic lead and a few incidents of each kind, one of them a needlestick this morning
-whose urgent steps are still open. One file of about 690 lines: the demo is one story told
+has a clinic lead and a few incidents of each kind, one of them a needlestick earlier today
+whose urgent steps are still open. One file of about 720 lines: the demo is one story told
 top to bottom, each part a function of its own.
 """
 
@@ -204,7 +204,7 @@ def _latest_signed(practitioner: User, before: datetime) -> int | None:
 
 
 def _incidents(riverside: User, lakeshore: User, now: datetime) -> None:
-    """A few incidents of each kind: a needlestick followed through, one this morning with
+    """A few incidents of each kind: a needlestick followed through, one earlier today with
     its urgent steps open, adverse events, a near miss, and a report to the device regulator."""
     _needlesticks(riverside, now)
     _adverse_events(riverside, lakeshore, now)
@@ -212,9 +212,10 @@ def _incidents(riverside: User, lakeshore: User, now: datetime) -> None:
 
 
 def _needlesticks(riverside: User, now: datetime) -> None:
-    """One four days old with every step ticked, one this morning with its urgent steps open."""
+    """One four days old with every step ticked, one earlier today (or late on the last working
+    day, for a seed in the small hours) with its urgent steps open."""
     kind = incident_rules.Kind
-    old = now - timedelta(days=4)
+    old = _in_hours(now - timedelta(days=4), riverside.clinic.zone)
     session_id = _latest_signed(riverside, before=old)
     sharps = dict(
         kind=kind.SHARPS_INJURY,
@@ -255,7 +256,7 @@ def _needlesticks(riverside: User, now: datetime) -> None:
             done_dt=old + timedelta(minutes=minutes),
             now=old + timedelta(minutes=minutes + 1),
         )
-    fresh = now - timedelta(hours=3)
+    fresh = _in_hours(now - timedelta(hours=3), riverside.clinic.zone)
     morning = incidents.report_incident(
         riverside,
         incident_rules.Report(
@@ -285,7 +286,7 @@ def _adverse_events(riverside: User, lakeshore: User, now: datetime) -> None:
     for actor, when, event, grade, area, text, done in (
         (
             riverside,
-            now - timedelta(days=9),
+            _in_hours(now - timedelta(days=9), riverside.clinic.zone),
             "fainting",
             "mild",
             "Treatment room 1",
@@ -294,7 +295,7 @@ def _adverse_events(riverside: User, lakeshore: User, now: datetime) -> None:
         ),
         (
             lakeshore,
-            now - timedelta(days=6),
+            _in_hours(now - timedelta(days=6), lakeshore.clinic.zone),
             "retained_or_broken_needle",
             "significant",
             "Room B",
@@ -317,7 +318,9 @@ def _adverse_events(riverside: User, lakeshore: User, now: datetime) -> None:
             password=DEMO_PASSWORD,
             now=when + timedelta(minutes=30),
         )
-    reported = now - timedelta(days=5)
+    # Reported within the hour of the signed report (an event of a working day's end may be
+    # reported after hours).
+    reported = when + timedelta(hours=1)
     incidents.record_external_report(
         lakeshore,
         event_row.id,
@@ -333,7 +336,7 @@ def _adverse_events(riverside: User, lakeshore: User, now: datetime) -> None:
 def _near_miss(riverside: User, now: datetime) -> None:
     """A torn pack found before use."""
     kind = incident_rules.Kind
-    near = now - timedelta(days=2)
+    near = _in_hours(now - timedelta(days=2), riverside.clinic.zone)
     incidents.report_incident(
         riverside,
         incident_rules.Report(
@@ -364,6 +367,28 @@ def _account(email: str, name: str, role: str, clinic_id: int | None = None) -> 
 
 def _at(day: date, hour: int, zone: ZoneInfo, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), zone).astimezone(UTC)
+
+
+#: The demo's clinic hours: past events fall within them, whatever the hour of the seed.
+OPENS, CLOSES = time(8), time(18)
+
+
+def _in_hours(latest: datetime, zone: ZoneInfo, *, weekend: bool = False) -> datetime:
+    """The latest moment no later than `latest` within a weekday's clinic hours (or any
+    day's, with `weekend`).
+
+    Events placed a fixed time before the seed (a needlestick three hours ago) fell at 02:00
+    in London when the seed ran in the small hours; a clinic reading its demo saw sessions and
+    injuries in the middle of the night.
+    """
+    local = latest.astimezone(zone)
+    working = weekend or local.weekday() < 5
+    if working and OPENS <= local.time() <= CLOSES:
+        return latest
+    day = local.date() if local.time() > CLOSES else local.date() - timedelta(days=1)
+    while not weekend and day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return _at(day, CLOSES.hour - 1, zone, 30)
 
 
 def _history(practitioner, patients, zone, now, rng, *, unusual: bool, version: int) -> int:
@@ -435,9 +460,11 @@ def _followup_channel(patient) -> str:
 
 def _signed_yesterday(practitioner, patient, zone: ZoneInfo, now: datetime, rng) -> None:
     """Sign a session early enough that its 24-hour check is already due."""
-    signed = now - timedelta(hours=25)
+    # Any day of the week: signed on the Friday before a Monday's seed, its 72-hour check
+    # would be due as well.
+    signed = _in_hours(now - timedelta(hours=25), zone, weekend=True)
     while rules.plan_at_signing(signed, zone, near_lung=False)[0].due > now:
-        signed -= timedelta(hours=1)
+        signed = _in_hours(signed - timedelta(hours=1), zone, weekend=True)
     _sign_one(practitioner, patient, signed - timedelta(minutes=32), rng, None, now=signed)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -618,7 +618,8 @@ def test_the_demo_seeds_whatever_the_hour_in_either_clinic(app, now):
 
     report = db.session.scalars(select(ExternalReport)).one()
     toronto = ZoneInfo("America/Toronto")
-    assert report.reported_on == (now - timedelta(days=5)).astimezone(toronto).date()
+    reported = report.incident.occurred_dt + timedelta(hours=1)
+    assert report.reported_on == reported.astimezone(toronto).date()
     before_their_version = [
         (clinic.name, session.started_dt, version.version, version.published_dt)
         for session, clinic, version in db.session.execute(
@@ -631,3 +632,48 @@ def test_the_demo_seeds_whatever_the_hour_in_either_clinic(app, now):
         != (session.session_date >= now.astimezone(clinic.zone).date() - timedelta(days=14))
     ]
     assert not before_their_version
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 12, 7, 3, 0, tzinfo=UTC),  # Monday, 03:00 in London, 22:00 in Toronto
+        datetime(2026, 12, 8, 7, 0, tzinfo=UTC),  # Tuesday, 07:00 in London, 02:00 in Toronto
+    ],
+    ids=["monday-small-hours", "tuesday-early"],
+)
+def test_the_demo_puts_past_sessions_and_incidents_in_clinic_hours_whatever_the_seeds_hour(
+    app, now
+):
+    """A demo seeded at 03:00 once showed a needlestick at midnight and a session signed at
+    02:00: a clinic reading it saw its staff working through the night. Only today's two
+    sessions (the one cancelled at Sign in and the one in progress) start when the seed runs,
+    if that is before the clinic opens."""
+    from safety.demo import services as demo
+    from safety.incidents.models import Incident
+
+    demo.seed(now=now)
+
+    def in_hours(moment, zone, *, weekend: bool = False) -> bool:
+        local = moment.astimezone(zone)
+        return (weekend or local.weekday() < 5) and time(8) <= local.time() <= time(18, 30)
+
+    sessions = db.session.execute(
+        select(TreatmentSession, Clinic).join(Clinic, Clinic.id == TreatmentSession.clinic_id)
+    ).tuples()
+    # The sessions signed the day before may fall on a weekend (a Saturday clinic), so that
+    # their 24-hour check alone is due.
+    at_night = [
+        (clinic.name, session.started_dt.astimezone(clinic.zone))
+        for session, clinic in sessions
+        if session.session_date < now.astimezone(clinic.zone).date()
+        and not in_hours(session.started_dt, clinic.zone, weekend=True)
+    ]
+    assert not at_night
+    incidents = db.session.scalars(select(Incident)).all()
+    assert incidents
+    assert not [
+        (i.kind, i.occurred_dt.astimezone(i.clinic.zone))
+        for i in incidents
+        if not in_hours(i.occurred_dt, i.clinic.zone)
+    ]
