@@ -46,9 +46,16 @@
     if (message) field.setAttribute("aria-invalid", "true");
   }
 
-  function fill(field, value, onlyIfEmpty) {
-    if (!field || !value || (onlyIfEmpty && field.value)) return;
+  function fill(field, value) {
+    if (!field || !value) return;
     field.value = value;
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+    field.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  function replace(field, value) {
+    if (!field || field.value === (value || "")) return;
+    field.value = value || "";
     field.dispatchEvent(new Event("input", { bubbles: true }));
     field.dispatchEvent(new Event("change", { bubbles: true }));
   }
@@ -72,9 +79,12 @@
       say(field, "");
       field.removeAttribute("aria-invalid");
       field.value = data.lot;
-      fill(partOf(field, "expiry"), data.expiry, true);
-      fill(partOf(field, "gtin"), data.gtin, false);
-      fill(partOf(field, "serial"), data.serial, false);
+      // The scan is the pack now in hand: each of its parts replaces what the last pack (or
+      // "Same pack as last session") left, or empties it. An expiry kept from an in-date pack
+      // let an expired pack scanned over it be saved as in date.
+      replace(partOf(field, "expiry"), data.expiry);
+      replace(partOf(field, "gtin"), data.gtin);
+      replace(partOf(field, "serial"), data.serial);
       field.dispatchEvent(new Event("change", { bubbles: true }));
     }).catch(function () {
       // Offline or refused: the server reads the scan again when the phase is saved.
@@ -116,9 +126,9 @@
       var lots = Array.prototype.slice.call(form.querySelectorAll("input[data-scan]"));
       var target = lots.filter(function (f) { return !f.value; })[0];
       if (!target) return;
-      fill(target, button.dataset.lot, false);
-      fill(partOf(target, "expiry"), button.dataset.expiry, false);
-      fill(partOf(target, "gtin"), button.dataset.gtin, false);
+      fill(target, button.dataset.lot);
+      fill(partOf(target, "expiry"), button.dataset.expiry);
+      fill(partOf(target, "gtin"), button.dataset.gtin);
       var fold = target.closest("details");
       if (fold) fold.open = true;  // a further pack's row is folded until it is used
       target.focus();

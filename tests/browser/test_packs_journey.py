@@ -19,6 +19,7 @@ from .conftest import TABLET
 pytestmark = pytest.mark.browser
 
 GTIN = "09501101020917"
+OTHER_GTIN = "07612345000022"
 TIME_OUT = {
     "timeout.hand_hygiene": "yes",
     "timeout.needles_sterile": "yes",
@@ -107,3 +108,32 @@ def test_a_scanned_pack_fills_lot_expiry_and_gtin_and_an_expired_one_is_refused_
         ("HW-2611A", "HW-2611A", GTIN, "S0042", "2030-05-31"),
         ("sj-40812", "SJ-40812", None, None, "2031-01-31"),
     ]
+
+
+def test_a_pack_scanned_over_another_takes_its_own_expiry_and_an_expired_one_is_refused(
+    journey, make_clinic, make_user, make_patient, make_session
+):
+    """Scanned over an in-date pack, an expired pack once kept the first pack's expiry: the
+    lot, GTIN and serial changed, the expiry stayed, and the expired pack saved as in date."""
+    practitioner = make_user("practitioner", clinic=make_clinic("Harbour Physio"))
+    session = make_session(practitioner, phases=("signin",), patient=make_patient(practitioner))
+    page = journey.page(TABLET)
+    journey.log_in(page, practitioner.email, PASSWORD)
+    page.goto(f"/sessions/{session.id}/phase/timeout")
+    for name, value in TIME_OUT.items():
+        page.locator(f'label.choice:has(input[name="{name}"][value="{value}"])').tap()
+    scan(page, "timeout.needle_lot", f"]d201{GTIN}17300531" + "10GOOD-1", "21S1")
+    expect(field(page, "timeout.needle_expiry")).to_have_value("2030-05-31")
+
+    # The wrong pack picked up: the practitioner selects the lot and scans the one in hand,
+    # another product, out of date.
+    field(page, "timeout.needle_lot").select_text()
+    scan(page, "timeout.needle_lot", f"]d201{OTHER_GTIN}17251130" + "10OLDLOT", "21S2")
+
+    expect(field(page, "timeout.needle_lot")).to_have_value("OLDLOT")
+    expect(field(page, "timeout.needle_expiry")).to_have_value("2025-11-30")
+    expect(field(page, "timeout.pack1.gtin")).to_have_value(OTHER_GTIN)
+    expect(page.locator('[id="timeout.needle_expiry-live"]')).to_contain_text("expired")
+    page.get_by_role("button", name="Save Time out").click()
+    expect(field(page, "timeout.needle_expiry")).to_be_focused()
+    assert not timeout_saved(session.id)
