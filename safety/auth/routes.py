@@ -239,10 +239,17 @@ def second_factor():
 
 @bp.route("/two-step", methods=["GET", "POST"])
 def enrol():
-    """Set up an authenticator app: scan the QR code (or type the secret), confirm a code."""
+    """Set up an authenticator app: scan the QR code (or type the secret), confirm a code.
+
+    Halfway through a sign-in (the password right, no login session yet) only an account with
+    no app set up may set one up here: one that has an app answers with its code. Otherwise a
+    password alone would set up an app of its own, replace the owner's, and sign in.
+    """
     user = current_user if current_user.is_authenticated else _pending_user()
     if user is None:
         return redirect(url_for("auth.login"))
+    if not current_user.is_authenticated and user.has_second_factor:
+        return redirect(url_for("auth.second_factor"))
     form = CodeForm()
     errors: dict[str, str] = {}
     if form.validate_on_submit():

@@ -34,6 +34,8 @@ CODE_REFUSED = N_(
     "That code did not work. Enter the 6-digit code your authenticator app shows now, "
     "or one of your recovery codes. After several tries, wait a few minutes."
 )
+#: An account that has an app signs in with its code; it never sets up another on the way.
+SIGN_IN_WITH_CODE = N_("Sign in with the code from your app.")
 ENROL_REFUSED = N_(
     "That code does not match. Check the app shows NeedleSafe with your address, and enter "
     "the 6 digits it shows now."
@@ -240,7 +242,10 @@ def enrol(user: User, code: str, *, start_session: bool, now: datetime | None = 
     """Confirm enrolment; when it was the last step of a sign-in, open the login session too.
 
     Returns the recovery codes (to show once) and the new login session, if one was opened.
+    A sign-in never ends by setting up an app on an account that has one: its code is due.
     """
+    if start_session and user.has_second_factor:
+        raise DomainError(SIGN_IN_WITH_CODE, {"code": SIGN_IN_WITH_CODE})
     codes = confirm_enrolment(user, code, now=now)
     login = accounts.start_login_session(user, now=now) if start_session else None
     return codes, login

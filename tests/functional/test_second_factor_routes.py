@@ -96,6 +96,46 @@ def test_a_compliance_officer_sets_up_the_app_right_after_the_password_and_reach
     assert secret not in (user.totp_secret_enc or "")
 
 
+def test_a_password_alone_cannot_set_up_another_app_on_an_account_that_has_one(
+    required, app, client, officer
+):
+    """Someone who knows the password but not the phone: the setup page once showed them a new
+    secret, took a code from their own app, replaced the owner's app and recovery codes, and
+    signed them in. Now it sends them to the code the owner's app shows."""
+    login(client, officer)
+    secret, codes = enrol(client)
+    post_form(client, "/auth/logout")
+    attacker = app.test_client()
+    assert path_of(login(attacker, officer)) == "/auth/code"
+
+    page = attacker.get("/auth/two-step")
+    assert path_of(page) == "/auth/code"
+    tried = post_form(attacker, "/auth/two-step", {"code": "123456"})
+    assert path_of(tried) == "/auth/code"
+
+    assert path_of(attacker.get("/review/")) == "/auth/login"
+    assert signed_in_sessions(officer.id) == 0
+    assert actions("auth.mfa_enrol") == 1
+    # The owner's app and recovery codes still work.
+    owner = app.test_client()
+    login(owner, officer)
+    assert path_of(post_form(owner, "/auth/code", {"code": next_code(secret)})) == "/"
+
+
+def test_finishing_a_sign_in_never_sets_up_an_app_over_one_already_set_up(required, officer):
+    from safety.auth import second_factor
+    from safety.errors import DomainError
+
+    user = db.session.get(User, officer.id)
+    user.totp_enrolled_dt = datetime.now(UTC)
+    # A setup under way, with the code its secret shows now: all that was missing is the owner.
+    secret = second_factor.pending_secret(user)
+    with pytest.raises(DomainError, match="code from your app"):
+        second_factor.enrol(user, pyotp.TOTP(secret).now(), start_session=True)
+    assert actions("auth.mfa_enrol") == 0
+    assert signed_in_sessions(officer.id) == 0
+
+
 def test_a_wrong_code_at_setup_is_refused_beside_the_field_and_turns_nothing_on(
     required, client, officer
 ):
