@@ -400,8 +400,10 @@ def sign_session(
         )
     actor.failed_login_count = 0
     if not _claim_open(session):
-        # A second tap (or a second tablet) lost the race to a signature that has committed.
-        raise AlreadySigned(N_("This checklist was already signed."))
+        # A second tap (or a second tablet) lost the race to a signature that has committed,
+        # or to a cancellation: the record says which.
+        db.session.refresh(session)
+        _refuse_if_closed(session)
     blockers = signing_blockers(session, words)
     if blockers:
         raise DomainError(
@@ -506,6 +508,10 @@ def cancel_session(
                 )
             },
         )
+    if not _claim_open(session):
+        # Two taps on Cancel (or Cancel beside Sign): the one that committed first stands.
+        db.session.refresh(session)
+        _refuse_if_closed(session)
     session.cancelled_dt = now
     session.cancelled_by_id = actor.id
     session.cancel_reason = reason

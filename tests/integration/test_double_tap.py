@@ -125,3 +125,52 @@ def test_eight_simultaneous_taps_on_sign_give_one_signature_and_no_error_page(
         select(FollowUp.kind).where(FollowUp.session_id == session_id)
     ).all()
     assert len(follow_ups) == len(set(follow_ups)) > 0
+
+
+@pytest.mark.real_commits  # the served app's threads have connections of their own
+def test_cancel_and_sign_tapped_at_once_leave_one_outcome_and_no_error_page(
+    app, practitioner, make_session, served
+):
+    """Two taps on Cancel (and Sign beside them, from a second tab) once reached the update
+    after another tap had committed: the database's guard refused it, and the tablet showed
+    a server error. Now exactly one of them stands and every other tap is told so."""
+    session_id = make_session(practitioner, phases=ALL_PHASES).id
+    email = practitioner.email
+    db.session.commit()
+    browser = Browser(served.url)
+    browser.post(
+        "/auth/login",
+        {"email": email, "password": PASSWORD, "csrf_token": browser.csrf("/auth/login")},
+    )
+    record = f"/sessions/{session_id}"
+    token = browser.csrf(record)
+    start = threading.Barrier(TAPS)
+    answers: list[tuple[int, str, str]] = []
+    forms = [
+        ("cancel", {"reason": "Started for the wrong patient.", "csrf_token": token}),
+        ("sign", {"password": PASSWORD, "csrf_token": token}),
+    ]
+
+    def tap(n: int) -> None:
+        action, form = forms[0] if n % 4 else forms[1]
+        start.wait(timeout=30)
+        answers.append(browser.post(f"{record}/{action}", form))
+
+    threads = [threading.Thread(target=tap, args=(n,)) for n in range(TAPS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert len(answers) == TAPS
+    assert not [status for status, _, _ in answers if status >= 500]
+    db.session.expire_all()
+    outcome = db.session.get(TreatmentSession, session_id)
+    assert outcome.is_signed != outcome.is_cancelled
+    events = db.session.scalars(
+        select(AuditEvent.action).where(
+            AuditEvent.action.in_(["session.sign", "session.cancel"]),
+            AuditEvent.object_id == str(session_id),
+        )
+    ).all()
+    assert len(events) == 1
