@@ -37,9 +37,15 @@ TS = TreatmentSession
 
 
 def _definitions() -> list[dict[str, Any]]:
-    """Every template version's definition, oldest first: the export's columns come from them."""
+    """Every published template version's definition, oldest first: the export's columns come
+    from them. A draft is nobody's record yet: an administrator's unpublished edit once added
+    its own columns to the compliance evidence and reworded its questions."""
     return list(
-        db.session.scalars(select(TemplateVersion.definition).order_by(TemplateVersion.version))
+        db.session.scalars(
+            select(TemplateVersion.definition)
+            .where(TemplateVersion.published_dt.is_not(None))
+            .order_by(TemplateVersion.version)
+        )
     )
 
 
@@ -59,10 +65,14 @@ def export_labels(definitions: list[dict[str, Any]] | None = None) -> list[str]:
     asked = [translations.said(questions[i], language, link_id=i) for i in link_ids]
     # A question two columns share (the same words in two phases) names its phase.
     repeated = {label for label, n in Counter(asked).items() if n > 1}
+    # A question is an administrator's text: guarded like an answer, so a question worded as a
+    # formula shows as written instead of running in the compliance officer's spreadsheet.
     return [
         *(gettext(label) for label in rules.EXPORT_METADATA_LABELS.values()),
         *(
-            f"{label} ({translations.said(phases[i], language)})" if label in repeated else label
+            rules.csv_text(
+                f"{label} ({translations.said(phases[i], language)})" if label in repeated else label
+            )
             for i, label in zip(link_ids, asked, strict=True)
         ),
     ]

