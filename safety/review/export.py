@@ -71,7 +71,9 @@ def export_labels(definitions: list[dict[str, Any]] | None = None) -> list[str]:
         *(gettext(label) for label in rules.EXPORT_METADATA_LABELS.values()),
         *(
             rules.csv_text(
-                f"{label} ({translations.said(phases[i], language)})" if label in repeated else label
+                f"{label} ({translations.said(phases[i], language)})"
+                if label in repeated
+                else label
             )
             for i, label in zip(link_ids, asked, strict=True)
         ),
