@@ -103,6 +103,60 @@ def test_answering_consent_yes_again_lets_the_session_go_on(signed_in, practitio
     assert again.headers["Location"] == f"/sessions/{session.id}/phase/timeout"
 
 
+def test_no_current_authorisation_stops_the_session_at_sign_in(
+    signed_in, practitioner, make_session
+):
+    """A practitioner without a current authorisation does not needle: once only a flag at
+    signing, now a stop like consent's."""
+    session = make_session(practitioner)
+
+    saved = post_form(
+        signed_in,
+        f"/sessions/{session.id}/phase/signin",
+        {**CLEAN_PHASES["signin"], "signin.authorised": "no"},
+    )
+
+    assert saved.headers["Location"] == f"/sessions/{session.id}"
+    page = text_of(signed_in.get(f"/sessions/{session.id}"))
+    assert "The session stopped at Sign in" in page
+    assert "No needling without a current authorisation" in page
+    refused = post_form(
+        signed_in, f"/sessions/{session.id}/phase/timeout", {**CLEAN_PHASES["timeout"]}
+    )
+    assert refused.status_code == 409
+
+
+def test_a_pack_not_sterile_stops_the_session_at_time_out_until_a_new_pack_is_opened(
+    signed_in, practitioner, make_session
+):
+    """Needles not sterile, or a package not intact, were only flagged at signing while an
+    expired pack was refused on the spot: both are never events, and now both stop."""
+    session = make_session(practitioner, phases=("signin",))
+    timeout = f"/sessions/{session.id}/phase/timeout"
+
+    saved = post_form(
+        signed_in, timeout, {**CLEAN_PHASES["timeout"], "timeout.needles_sterile": "no"}
+    )
+
+    assert saved.headers["Location"] == f"/sessions/{session.id}"
+    page = text_of(signed_in.get(f"/sessions/{session.id}"))
+    assert "The session stopped at Time out" in page
+    assert "Do not needle from a pack that is not sterile or not intact" in page
+    assert (
+        post_form(
+            signed_in, f"/sessions/{session.id}/phase/signout", {**CLEAN_PHASES["signout"]}
+        ).status_code
+        == 409
+    )
+    assert (
+        post_form(signed_in, f"/sessions/{session.id}/sign", {"password": PASSWORD}).status_code
+        == 400
+    )
+    # A new sterile pack opened: Time out is answered Yes and the session goes on.
+    again = post_form(signed_in, timeout, CLEAN_PHASES["timeout"])
+    assert again.headers["Location"] == f"/sessions/{session.id}/phase/signout"
+
+
 def test_a_session_is_cancelled_with_a_reason_audited_by_its_hash(
     signed_in, practitioner, make_session
 ):

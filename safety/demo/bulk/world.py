@@ -141,10 +141,13 @@ REACTIONS_V2 = (("dizziness", 0.005), ("fainted", 0.001), ("nausea", 0.0025), ("
 OPENED_UNUSED = 0.1
 LUNG_REGIONS = ("thorax", "neck", "shoulder")
 #: Version 2's deviations: consent "No" stops a session, so it is never signed with one.
+#: Version 2 stops a session at these answers (no consent, no authorisation, a pack not
+#: sterile): a signed record never holds them, so the bulk data does not either.
+STOPPED_ON_V2 = frozenset({"signin.consent", "signin.authorised", "timeout.needles_sterile"})
 DEVIATIONS_V2 = tuple(
     (link_id.replace("timeout.clean_field", "timeout.field_ready"), p, note)
     for link_id, p, note in DEVIATIONS
-    if link_id != "signin.consent"
+    if link_id not in STOPPED_ON_V2
 )
 DEVIATION_TOTAL_V2 = sum(p for _, p, _ in DEVIATIONS_V2)
 #: Share of phases ticked all at once at the end (the record page shows it as such).
