@@ -166,6 +166,7 @@ def count_checks(template: Any) -> list[dict[str, Any]]:
             "counted": check.counted,
             "against": check.against,
             "words": [translations.said(word, language) for word in check.words],
+            "atMost": check.at_most,
         }
         for check in template.count_checks
     ]

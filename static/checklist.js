@@ -70,7 +70,8 @@
     }
     return countChecks.filter(function (check) {
       var counted = answer(check.counted), against = answer(check.against);
-      return known(counted) && known(against) && counted !== against;
+      if (!known(counted) || !known(against)) return false;
+      return check.atMost ? counted > against : counted !== against;
     }).map(function (check) {
       return say("mismatch", {
         counted: answer(check.counted), counted_words: check.words[0],

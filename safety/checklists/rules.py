@@ -203,8 +203,8 @@ _V1_COUNTS = ("timeout.needles_inserted", "signout.needles_removed", "signout.ne
 
 
 def count_mismatches(template: Template, answers: Mapping[str, Any]) -> list[CountMismatch]:
-    """Return the needle counts that do not reconcile (DESIGN §3.1.1: used = removed and
-    opened = disposed), each as "8 used / 7 removed"."""
+    """Return the needle counts that do not reconcile (DESIGN §3.1.1: used = removed,
+    opened = disposed, and no more used than opened), each as "8 used / 7 removed"."""
     if not template.count_checks:
         counts = [answers.get(link_id) for link_id in _V1_COUNTS]
         known = [c for c in counts if c is not None]
@@ -224,7 +224,7 @@ def count_mismatches(template: Template, answers: Mapping[str, Any]) -> list[Cou
     found = []
     for check in template.count_checks:
         counted, against = answers.get(check.counted), answers.get(check.against)
-        if counted is not None and against is not None and counted != against:
+        if counted is not None and against is not None and check.fails(counted, against):
             found.append(
                 CountMismatch(
                     Said(

@@ -44,11 +44,16 @@ class Stop:
 
 @dataclass(frozen=True)
 class CountCheck:
-    """Two needle counts that must be equal at sign out, and the words that name them."""
+    """Two needle counts compared at sign out, and the words that name them: equal, or (with
+    `at_most`) the first no more than the second (no more needles used than opened)."""
 
     counted: str
     against: str
     words: tuple[str, str]
+    at_most: bool = False
+
+    def fails(self, counted: int, against: int) -> bool:
+        return counted > against if self.at_most else counted != against
 
 
 @dataclass(frozen=True)
@@ -314,7 +319,9 @@ def template_from_definition(definition: Mapping[str, Any]) -> Template:
         high_risk_regions=tuple(definition.get("high_risk_regions", ())),
         items_by_id=items_by_id,
         count_checks=tuple(
-            CountCheck(c["counted"], c["against"], tuple(c["words"]))
+            CountCheck(
+                c["counted"], c["against"], tuple(c["words"]), c.get("relation") == "at_most"
+            )
             for c in definition.get("count_checks", ())
         ),
         register_version=definition.get("register_version", 1),

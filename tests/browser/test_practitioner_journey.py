@@ -216,6 +216,14 @@ def test_a_practitioner_fills_and_signs_a_checklist_by_touch_on_a_tablet(journey
     field(page, "signout.needles_removed").fill("6")
     expect(status).to_be_hidden()
     expect(field(page, "signout.count_discrepancy")).to_be_hidden()
+    # Used and removed agree, opened and disposed agree, but more used than opened: said too.
+    field(page, "signout.needles_used").fill("8")
+    field(page, "signout.needles_removed").fill("8")
+    expect(status).to_contain_text("8 used / 6 opened")
+    expect(field(page, "signout.count_discrepancy")).to_be_visible()
+    field(page, "signout.needles_used").fill("6")
+    field(page, "signout.needles_removed").fill("6")
+    expect(status).to_be_hidden()
     for name, value in SIGN_OUT.items():
         choice(page, name, value).tap()
     journey.check(page, "phase-sign-out")

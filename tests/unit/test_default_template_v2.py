@@ -350,8 +350,8 @@ def test_used_not_equal_to_removed_raises_a_critical_flag_said_as_staff_say_it()
         {
             "signout.needles_used": ["8"],
             "signout.needles_removed": ["7"],
-            "signout.needles_disposed": ["7"],
-            "signout.needles_opened": ["7"],
+            "signout.needles_disposed": ["8"],
+            "signout.needles_opened": ["8"],
             "signout.count_discrepancy": ["searched couch and floor"],
         }
     )
@@ -389,6 +389,39 @@ def test_both_counts_wrong_raise_two_critical_flags():
         "6 used / 5 removed",
         "10 opened / 8 disposed",
     ]
+
+
+def test_more_needles_used_than_opened_does_not_reconcile_though_each_pair_agrees():
+    """Opened 10, used 12, removed 12, disposed 10: each pair agreed, so the session signed
+    clean, yet two needles came from nowhere (or two removed ones are missing from the sharps
+    container): a count mistyped, or needles unaccounted for."""
+    changes = {
+        "signout.needles_opened": ["10"],
+        "signout.needles_used": ["12"],
+        "signout.needles_removed": ["12"],
+        "signout.needles_disposed": ["10"],
+    }
+    assert "signout.count_discrepancy" in problems("signout", changes)
+
+    answers, _ = answers_for({**changes, "signout.count_discrepancy": ["searched"]})
+
+    assert [m.text for m in count_mismatches(TEMPLATE, answers)] == ["12 used / 10 opened"]
+    assert [f.severity for f in flags_for(TEMPLATE, answers) if f.kind == "count_discrepancy"] == [
+        "critical"
+    ]
+
+
+def test_fewer_needles_used_than_opened_reconciles():
+    answers, _ = answers_for(
+        {
+            "signout.needles_opened": ["10"],
+            "signout.needles_used": ["6"],
+            "signout.needles_removed": ["6"],
+            "signout.needles_disposed": ["10"],
+        }
+    )
+
+    assert count_mismatches(TEMPLATE, answers) == []
 
 
 def test_reconciled_counts_ask_for_no_discrepancy_note():
