@@ -80,7 +80,7 @@
       field.removeAttribute("aria-invalid");
       field.value = data.lot;
       // The scan is the pack now in hand: each of its parts replaces what the last pack (or
-      // "Same pack as last session") left, or empties it. An expiry kept from an in-date pack
+      // "A new pack from the same box") left, or empties it. An expiry kept from an in-date pack
       // let an expired pack scanned over it be saved as in date.
       replace(partOf(field, "expiry"), data.expiry);
       replace(partOf(field, "gtin"), data.gtin);
@@ -116,7 +116,8 @@
     field.addEventListener("change", function () { readScan(field); });
   });
 
-  // "Same pack as last session": one tap fills the first pack row still empty.
+  // "A new pack from the same box": one tap fills the first pack row still empty with a lot
+  // used lately (a new sterile pack of that lot, never the pack opened before).
   var recent = document.getElementById("recent-packs");
   if (recent) {
     recent.hidden = false;

@@ -121,6 +121,11 @@ def test_the_time_out_page_offers_the_clinics_recent_packs_still_in_date(
 
     assert 'data-lot="LOT-2611A"' in page
     assert 'data-expiry="2099-12-31"' in page
+    # It offers a lot, never the pack opened before: "Same pack as last session" read as an
+    # invitation to use an opened pack again.
+    assert "A new pack from the same box?" in page
+    assert "Each needle comes from a new sterile pack, opened in front of the patient" in page
+    assert "Same pack" not in page
 
 
 def test_the_scan_reader_answers_the_pages_script_with_the_packs_parts(client, started):
