@@ -319,9 +319,17 @@ def advice(kind: str, answers: Mapping[str, Any], level: str) -> list[str]:
     """
     keys: list[str] = []
     if level == EMERGENCY:
-        if answers.get("bleeding") == "wont_stop":
+        bleeding = answers.get("bleeding") == "wont_stop"
+        if bleeding:
             keys.append("press_first")
-        keys += ["call_emergency", "tell_them", "clinic_alerted"]
+        keys.append("call_emergency")
+        # What to tell them follows what the patient answered: the chest (the lung), the
+        # bleeding, or both.
+        if answers.get("chest") == "yes":
+            keys.append("tell_them")
+        if bleeding:
+            keys.append("tell_them_bleeding")
+        keys.append("clinic_alerted")
         return keys
     if level == SAME_DAY:
         keys += ["same_day", "call_clinic", "if_nobody_calls"]

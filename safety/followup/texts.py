@@ -132,7 +132,10 @@ QUESTIONS: dict[str, Question] = {
         text="Anything else you would like us to know? (optional)",
         staff=N_("Written by the patient"),
         kind="text",
-        hint="A person at the clinic reads everything written here.",
+        # When, and what not to wait for: chest pain written here once waited two working days.
+        hint="A person at the clinic reads everything written here within two working days. "
+        "Do not wait for that with chest pain, trouble breathing or bleeding that will not "
+        "stop: call {emergency_number}.",
     ),
 }
 
@@ -174,7 +177,18 @@ ADVICE: dict[str, Advice] = {
         "Tell them you had dry needling near your chest, back, shoulder or neck on {date}.",
         ("nhs-pneumothorax",),
     ),
-    "clinic_alerted": Advice("We have also told {clinic}. Calling {emergency_number} comes first."),
+    # Said for bleeding alone: pointing the ambulance service at the chest when the hip bleeds
+    # sends it looking for a collapsed lung.
+    "tell_them_bleeding": Advice(
+        "Tell them a needle site from your dry needling on {date} is still bleeding after 10 "
+        "minutes of firm pressure, and whether you take a medicine that thins the blood.",
+        ("nhs-bleeding",),
+    ),
+    # Honest about hours: at night the clinic may read it only when it opens.
+    "clinic_alerted": Advice(
+        "We have also told {clinic}, who may not see it until they are open. Calling "
+        "{emergency_number} comes first."
+    ),
     # --- same day
     "same_day": Advice(
         "What you told us should be looked at today. We have told {clinic}: someone will "

@@ -72,7 +72,9 @@ QUESTIONS = {
     },
     "other": {
         "text": "¿Hay algo más que quiera contarnos? (opcional)",
-        "hint": "Una persona de la clínica lee todo lo que se escribe aquí.",
+        "hint": "Una persona de la clínica lee todo lo que se escribe aquí en un plazo de dos "
+        "días hábiles. No espere si tiene dolor en el pecho, dificultad para respirar o un "
+        "sangrado que no se detiene: llame al {emergency_number}.",
     },
 }
 
@@ -90,8 +92,11 @@ ADVICE = {
     "call_emergency": "Llame al {emergency_number} ahora mismo.",
     "tell_them": "Dígales que el {date} le hicieron punción seca cerca del pecho, la espalda, "
     "el hombro o el cuello.",
-    "clinic_alerted": "También hemos avisado a {clinic}. Lo primero es llamar al "
-    "{emergency_number}.",
+    "tell_them_bleeding": "Dígales que un punto de la punción seca del {date} sigue sangrando "
+    "después de 10 minutos de presión firme, y si toma algún medicamento que hace la sangre "
+    "más líquida.",
+    "clinic_alerted": "También hemos avisado a {clinic}, que quizá no lo vea hasta que abra. "
+    "Lo primero es llamar al {emergency_number}.",
     "same_day": "Lo que nos ha contado se debe revisar hoy. Hemos avisado a {clinic}: alguien "
     "se comunicará con usted en el horario de atención.",
     "call_clinic": "Puede llamar a {clinic} al {clinic_phone}.",

@@ -75,7 +75,9 @@ QUESTIONS = {
     },
     "other": {
         "text": "Voulez-vous nous dire autre chose? (facultatif)",
-        "hint": "Une personne de la clinique lit tout ce qui est écrit ici.",
+        "hint": "Une personne de la clinique lit tout ce qui est écrit ici dans les deux jours "
+        "ouvrables. N'attendez pas pour une douleur à la poitrine, de la difficulté à respirer "
+        "ou un saignement qui ne s'arrête pas : appelez le {emergency_number}.",
     },
 }
 
@@ -93,8 +95,11 @@ ADVICE = {
     "call_emergency": "Appelez le {emergency_number} immédiatement.",
     "tell_them": "Dites-leur que vous avez reçu de la puncture sèche (dry needling) près de la "
     "poitrine, du dos, de l'épaule ou du cou le {date}.",
-    "clinic_alerted": "Nous avons aussi prévenu {clinic}, mais appelez d'abord le "
-    "{emergency_number}.",
+    "tell_them_bleeding": "Dites-leur qu'un point de puncture sèche (dry needling) du {date} "
+    "saigne encore après 10 minutes de pression ferme, et si vous prenez un médicament qui "
+    "éclaircit le sang.",
+    "clinic_alerted": "Nous avons aussi prévenu {clinic}, qui ne le verra peut-être qu'à "
+    "l'ouverture. Appelez d'abord le {emergency_number}.",
     "same_day": "Ce que vous nous avez dit doit être examiné aujourd'hui. Nous avons prévenu "
     "{clinic} : quelqu'un communiquera avec vous pendant les heures d'ouverture.",
     "call_clinic": "Vous pouvez appeler {clinic} au {clinic_phone}.",

@@ -312,6 +312,21 @@ def test_bleeding_that_will_not_stop_is_an_emergency_too(client, visit):
     assert main_of(page).headings[0] == CALL
     text = text_of(page)
     assert text.index("Keep pressing firmly") < text.index("Call 999 now.")
+    # What to tell them is the bleeding, not the chest: the ambulance service once heard
+    # "near your chest" from a patient bleeding at the hip.
+    assert "is still bleeding after 10 minutes of firm pressure" in text
+    assert "near your chest" not in text
+    assert "who may not see it until they are open" in text
+
+
+def test_the_free_text_box_says_when_it_is_read_and_what_not_to_wait_for(client, visit):
+    page = client.get(visit.path)
+    text = text_of(page)
+
+    assert "reads everything written here within two working days" in text
+    assert "Do not wait for that with chest pain" in text
+    hint = page.get_data(as_text=True).split('for="other"')[1].split("</p>")[0]
+    assert 'href="tel:999"' in hint
 
 
 def test_a_same_day_answer_tells_the_patient_the_clinic_will_call_today(client, visit):

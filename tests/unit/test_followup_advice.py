@@ -94,10 +94,26 @@ def test_every_check_ends_with_the_free_text_box(kind):
 # --- advice --------------------------------------------------------------------------------------
 
 
-def test_bleeding_that_will_not_stop_says_press_first_then_call():
+def test_bleeding_that_will_not_stop_says_press_first_then_call_and_names_the_bleeding():
+    """Needled at the hip, bleeding at the hip: the patient once told the ambulance service
+    they were needled near the chest, sending it looking for a collapsed lung."""
     keys = rules.advice("24h", {**CALM, "bleeding": "wont_stop"}, rules.EMERGENCY)
 
-    assert keys[:3] == ["press_first", "call_emergency", "tell_them"]
+    assert keys == ["press_first", "call_emergency", "tell_them_bleeding", "clinic_alerted"]
+    assert "chest" not in texts.ADVICE["tell_them_bleeding"].text
+    assert "still bleeding after 10" in texts.ADVICE["tell_them_bleeding"].text
+
+
+def test_chest_pain_and_bleeding_together_tell_them_both():
+    keys = rules.advice("48h", {"chest": "yes", "bleeding": "wont_stop"}, rules.EMERGENCY)
+
+    assert keys == [
+        "press_first",
+        "call_emergency",
+        "tell_them",
+        "tell_them_bleeding",
+        "clinic_alerted",
+    ]
 
 
 def test_chest_pain_says_call_and_what_to_tell_them_without_pressing():

@@ -97,6 +97,7 @@ def test_no_translation_writes_an_emergency_number_the_clinics_country_must_deci
 SAFETY_FACTS = {
     "urgent_note": ["10"],
     "press_first": [],
+    "tell_them_bleeding": ["10"],
     "red_flags": ["10"],
     "soreness_usual": ["72"],
     "bruise": ["10", "20"],
