@@ -258,12 +258,16 @@ class Step:
 STEPS: tuple[Step, ...] = (
     Step(
         "wash",
-        N_("Wound washed with soap and water (let it bleed freely; do not scrub or squeeze)"),
+        N_(
+            "Wound washed with soap and water (let it bleed freely; do not scrub or squeeze); "
+            "a splash to the eyes, nose or mouth rinsed with plenty of water"
+        ),
         timedelta(minutes=30),
         True,
         N_(
-            "CDC, Exposure to blood (2003): wash needlesticks and cuts with soap and water at "
-            "once. The 30-minute alert is clinic policy."
+            "CDC, Exposure to blood (2003): wash needlesticks and cuts with soap and water; "
+            "flush splashes to the nose or mouth with water and irrigate eyes with clean water, "
+            "saline or sterile irrigants, at once. The 30-minute alert is clinic policy."
         ),
     ),
     Step(

@@ -194,3 +194,12 @@ def test_a_flag_suggests_an_adverse_event_only_where_one_may_have_happened():
     )
     assert rules.incident_from_flag("reaction", "Fainted.")["event_type"] == "fainting"
     assert rules.incident_from_flag("gloves_not_worn", "No gloves.") is None
+
+
+def test_the_wash_step_says_what_to_do_for_a_splash_to_the_eyes_nose_or_mouth():
+    """The form offers "Face, eye or mouth" as the body site; soap and water is wrong there,
+    and the step once said nothing else. Its source says what CDC advises for a splash."""
+    assert "face" in {choice.code for choice in rules.BODY_SITES}
+    wash = rules.STEPS_BY_ID["wash"]
+    assert "eyes, nose or mouth rinsed with plenty of water" in wash.label
+    assert "irrigate eyes with clean water, saline or sterile irrigants" in wash.source
