@@ -262,7 +262,7 @@ PAGES = {
     "answered_text": "{clinic} has your answers. If something has changed since, call {clinic} "
     "on {clinic_phone}. In an emergency, call {emergency_number}.",
     "expired_title": "This link has expired",
-    "expired_text": "Links work for seven days after the appointment. If you need to tell "
+    "expired_text": "Links work for seven days after the message was sent. If you need to tell "
     "{clinic} something, call them on {clinic_phone}. In an emergency, call "
     "{emergency_number}.",
     "gone_title": "This link cannot be used",

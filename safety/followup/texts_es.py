@@ -144,9 +144,9 @@ PAGES = {
     "answered_text": "{clinic} tiene sus respuestas. Si algo ha cambiado desde entonces, llame "
     "a {clinic} al {clinic_phone}. En una emergencia, llame al {emergency_number}.",
     "expired_title": "Este enlace ha caducado",
-    "expired_text": "Los enlaces funcionan durante siete días después de la cita. Si necesita "
-    "decirle algo a {clinic}, llame al {clinic_phone}. En una emergencia, llame al "
-    "{emergency_number}.",
+    "expired_text": "Los enlaces funcionan durante siete días después del envío del mensaje. "
+    "Si necesita decirle algo a {clinic}, llame al {clinic_phone}. En una emergencia, llame "
+    "al {emergency_number}.",
     "gone_title": "Este enlace no se puede usar",
     "gone_text": "Este enlace ha caducado, ya se usó o está incompleto. Si le preocupa cómo se "
     "siente, llame a su clínica. Si es una emergencia, llame ahora mismo a los servicios de "

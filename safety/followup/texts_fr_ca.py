@@ -149,7 +149,7 @@ PAGES = {
     "answered_text": "{clinic} a reçu vos réponses. Si quelque chose a changé depuis, appelez "
     "{clinic} au {clinic_phone}. En cas d'urgence, appelez le {emergency_number}.",
     "expired_title": "Ce lien a expiré",
-    "expired_text": "Les liens fonctionnent pendant sept jours après le rendez-vous. Si vous "
+    "expired_text": "Les liens fonctionnent pendant sept jours après l'envoi du message. Si vous "
     "avez quelque chose à dire à {clinic}, appelez au {clinic_phone}. En cas d'urgence, "
     "appelez le {emergency_number}.",
     "gone_title": "Ce lien ne peut pas être utilisé",

@@ -417,6 +417,9 @@ def test_an_expired_link_says_so_with_the_clinics_number(client, visit):
 
     assert page.status_code == 410
     assert "This link has expired" in text_of(page)
+    # A link lasts seven days from its message (rules.LINK_LIFETIME), not from the appointment:
+    # the 7-day check's link works until day 14.
+    assert "Links work for seven days after the message was sent" in text_of(page)
     assert 'href="tel:+442079460000"' in page.get_data(as_text=True)
     answered = client.post(visit.path, data={**CALM, "csrf_token": csrf_token(client)})
     assert answered.status_code == 410
