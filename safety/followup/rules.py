@@ -306,6 +306,13 @@ def reasons(kind: str, answers: Mapping[str, Any]) -> dict[str, list[str]]:
     return {level: found[level] for level in (EMERGENCY, SAME_DAY, REVIEW) if found[level]}
 
 
+def infection_with_fever(answers: Mapping[str, Any]) -> bool:
+    """A site that is red, hot, swollen or weeping, with a fever: NHS advice on cellulitis is an
+    urgent GP appointment or NHS 111 that day, not a call back from the clinic in its hours."""
+    signs = set(answers.get("signs") or ())
+    return "fever" in signs and bool(signs - {"fever"})
+
+
 def escalation(kind: str, answers: Mapping[str, Any]) -> str:
     """Return how urgently a follow-up answer needs a person (DESIGN §4)."""
     return next(iter(reasons(kind, answers)), NONE)
@@ -332,6 +339,8 @@ def advice(kind: str, answers: Mapping[str, Any], level: str) -> list[str]:
         keys.append("clinic_alerted")
         return keys
     if level == SAME_DAY:
+        if infection_with_fever(answers):
+            keys.append("infection_today")
         keys += ["same_day", "call_clinic", "if_nobody_calls"]
     elif level == REVIEW:
         keys.append("review")

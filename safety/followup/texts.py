@@ -190,6 +190,12 @@ ADVICE: dict[str, Advice] = {
         "{emergency_number} comes first."
     ),
     # --- same day
+    "infection_today": Advice(
+        "A needle site that is red, hot, swollen or weeping, with a fever, can be an infection "
+        "that needs treatment today. Contact your doctor or {urgent_line} today: do not wait "
+        "for us to call.",
+        ("nhs-cellulitis", "nhs-111"),
+    ),
     "same_day": Advice(
         "What you told us should be looked at today. We have told {clinic}: someone will "
         "contact you during opening hours.",

@@ -100,6 +100,9 @@ ADVICE = {
     "éclaircit le sang.",
     "clinic_alerted": "Nous avons aussi prévenu {clinic}, qui ne le verra peut-être qu'à "
     "l'ouverture. Appelez d'abord le {emergency_number}.",
+    "infection_today": "Un point de puncture rouge, chaud, enflé ou qui suinte, avec de la "
+    "fièvre, peut être une infection à traiter aujourd'hui. Communiquez avec votre médecin ou "
+    "{urgent_line} aujourd'hui : n'attendez pas notre appel.",
     "same_day": "Ce que vous nous avez dit doit être examiné aujourd'hui. Nous avons prévenu "
     "{clinic} : quelqu'un communiquera avec vous pendant les heures d'ouverture.",
     "call_clinic": "Vous pouvez appeler {clinic} au {clinic_phone}.",

@@ -334,6 +334,10 @@ def test_a_same_day_answer_tells_the_patient_the_clinic_will_call_today(client, 
     assert main_of(page).headings[0] == "We have told your clinic"
     assert CALL not in main_of(page).headings
     text = text_of(page)
+    # Spreading redness with a fever: see a doctor or NHS 111 today, first, before waiting.
+    assert text.index("can be an infection that needs treatment today") < text.index(
+        "someone will contact you during opening hours"
+    )
     assert "someone will contact you during opening hours" in text
     assert "If nobody has called you by the end of today" in text and "NHS 111" in text
     assert 'href="tel:+442079460000"' in page.get_data(as_text=True)

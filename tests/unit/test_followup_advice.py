@@ -123,6 +123,26 @@ def test_chest_pain_says_call_and_what_to_tell_them_without_pressing():
     assert "near your chest, back, shoulder or neck on {date}" in texts.ADVICE["tell_them"].text
 
 
+@pytest.mark.parametrize(
+    ("signs", "told_to_go_today"),
+    [
+        (["redness", "fever"], True),
+        (["pus", "fever"], True),
+        (["warmth", "swelling", "fever"], True),
+        (["redness"], False),
+        (["fever"], False),
+    ],
+)
+def test_a_site_sign_with_a_fever_says_to_see_a_doctor_today_not_to_wait(signs, told_to_go_today):
+    """NHS advice on cellulitis: skin hot, swollen and painful with a high temperature is seen
+    that day. The page once only said the clinic would call during its opening hours."""
+    keys = rules.advice("24h", {**CALM, "signs": signs}, rules.SAME_DAY)
+
+    assert (keys[0] == "infection_today") is told_to_go_today
+    assert "{urgent_line}" in texts.ADVICE["infection_today"].text
+    assert "nhs-cellulitis" in texts.ADVICE["infection_today"].sources
+
+
 def test_a_same_day_answer_says_the_clinic_was_told_its_number_and_what_if_nobody_calls():
     keys = rules.advice("24h", {**CALM, "signs": ["fever"]}, rules.SAME_DAY)
 
