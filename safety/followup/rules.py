@@ -536,18 +536,21 @@ def patient_message(
     link: str,
     stop_link: str,
     is_reminder: bool,
+    kind: str = Kind.DAY_1,
     said: PatientTexts = texts.ENGLISH,
 ) -> Message:
     """Compose a patient's message in their language (`said`): no clinical detail, just who,
-    where, when and the link."""
+    where, when and the link. The 48-hour check says it is one more question, so it is not
+    taken for the 24-hour check (or its reminder) again."""
     pages = said.pages
+    own = "_48h" if kind == Kind.DAY_2 else ""
     opening = pages["message_reminder_hello" if is_reminder else "message_hello"]
     text = (
         f"{opening.format(first_name=first_name, clinic=clinic)}\n\n"
-        f"{pages['message_ask'].format(date=said.date(appointment))}\n{link}\n\n"
+        f"{pages['message_ask' + own].format(date=said.date(appointment))}\n{link}\n\n"
         f"{pages['message_stop']} {stop_link}\n"
     )
-    return Message(pages["message_subject"].format(clinic=clinic), text)
+    return Message(pages["message_subject" + own].format(clinic=clinic), text)
 
 
 def duty_escalation(

@@ -294,6 +294,11 @@ PAGES = {
     "message_reminder_hello": "Hello {first_name}, a gentle reminder from {clinic}.",
     "message_ask": "How are you feeling after your appointment on {date}? It takes about a "
     "minute to tell us:",
+    # The 48-hour check asks one question of its own, and may arrive beside the 24-hour
+    # check's reminder: it must not read as the same message again (still no clinical word).
+    "message_subject_48h": "{clinic}: one more question, two days after your appointment",
+    "message_ask_48h": "We have one more short question, two days after your appointment on "
+    "{date}. Please answer it even if you answered us yesterday:",
     "message_stop": "To stop these messages:",
 }
 

@@ -169,6 +169,9 @@ PAGES = {
     "message_reminder_hello": "Hola, {first_name}. Un breve recordatorio de {clinic}.",
     "message_ask": "¿Cómo se siente después de su cita del {date}? Contarnos le tomará más o "
     "menos un minuto:",
+    "message_subject_48h": "{clinic}: una pregunta más, dos días después de su cita",
+    "message_ask_48h": "Tenemos una pregunta breve más, dos días después de su cita del {date}. "
+    "Respóndala aunque ya nos haya contestado ayer:",
     "message_stop": "Para dejar de recibir estos mensajes:",
 }
 

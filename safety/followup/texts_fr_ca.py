@@ -174,6 +174,9 @@ PAGES = {
     "message_reminder_hello": "Bonjour {first_name}, petit rappel de {clinic}.",
     "message_ask": "Comment vous sentez-vous depuis votre rendez-vous du {date}? Il suffit "
     "d'environ une minute pour nous répondre :",
+    "message_subject_48h": "{clinic} : une autre question, deux jours après votre rendez-vous",
+    "message_ask_48h": "Nous avons une autre courte question, deux jours après votre "
+    "rendez-vous du {date}. Répondez-y même si vous nous avez répondu hier :",
     "message_stop": "Pour ne plus recevoir ces messages :",
 }
 

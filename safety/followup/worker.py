@@ -195,6 +195,7 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
         link=f"{base}/f/{token}",
         stop_link=f"{base}/f/{token}/stop",
         is_reminder=row.is_reminder,
+        kind=followup.kind,
         said=texts.for_language(patient.language),
     )
     recipient = patient.email if followup.channel == "email" else patient.phone

@@ -120,6 +120,24 @@ def test_the_48_hour_reminder_goes_out_when_the_24_hour_check_is_unanswered(sign
     assert "a gentle reminder" in messages()[-1].body
 
 
+def test_the_48_hour_check_goes_out_as_one_more_question_not_as_the_first_message_again(signed):
+    """After needling near the lung the 48-hour check can arrive beside the 24-hour check's
+    reminder; the worker sends it with a subject and words of its own."""
+    session = signed(overrides=NEAR_LUNG)
+    deliver_first_check(session)
+    chest = next(
+        r for r in outbox_of(session.id) if r.followup is not None and r.followup.kind == "48h"
+    )
+
+    work_once("worker", now=chest.next_attempt_dt)
+
+    sent = next(m for m in messages() if m.outbox_id == chest.id)
+    assert "one more question, two days after your appointment" in sent.subject
+    assert "Please answer it even if you answered us yesterday" in sent.body
+    first = messages()[0]
+    assert first.subject != sent.subject
+
+
 def test_an_alert_already_queued_when_the_practitioner_leaves_is_redirected_to_the_clinic(
     signed,
 ):

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from safety.followup import rules
+from safety.followup import rules, texts
 from safety.followup.models import FollowUp, OutboxMessage, OutboxStatus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -439,6 +439,20 @@ def test_a_patient_message_carries_name_clinic_date_link_and_stop_link(is_remind
 def test_a_patient_message_carries_no_clinical_words(is_reminder):
     message = rules.patient_message(**MESSAGE, is_reminder=is_reminder)
     whole = f"{message.subject}\n{message.text}".lower()
+    assert [word for word in CLINICAL_WORDS if word in whole] == []
+
+
+@pytest.mark.parametrize("language", ["en", "fr_CA", "es"])
+def test_the_48_hour_check_reads_as_one_more_question_not_the_first_message_again(language):
+    """The 48-hour check can arrive with the 24-hour check's reminder; it once had the same
+    subject and words, and a patient who had answered could take it for a repeat."""
+    said = texts.for_language(language)
+    first = rules.patient_message(**MESSAGE, is_reminder=False, said=said)
+    chest = rules.patient_message(**MESSAGE, is_reminder=False, kind="48h", said=said)
+
+    assert chest.subject != first.subject
+    assert said.pages["message_ask_48h"].split("{")[0] in chest.text
+    whole = f"{chest.subject}\n{chest.text}".lower()
     assert [word for word in CLINICAL_WORDS if word in whole] == []
 
 
