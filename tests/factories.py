@@ -204,7 +204,7 @@ def sharps_report(now, **changes) -> incident_rules.Report:
         description="Stuck on the thumb while clearing the tray after the session.",
         device_type="filiform_needle",
         device_brand="Seirin J-type 0.25 x 40",
-        device_gtin="04987654321098",
+        device_gtin="04987654321094",
         device_lot="LOT-2611A",
         device_purpose="cleaning_up",
         how="after_use_before_disposal",

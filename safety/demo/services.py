@@ -220,8 +220,9 @@ def _needlesticks(riverside: User, now: datetime) -> None:
     sharps = dict(
         kind=kind.SHARPS_INJURY,
         device_type="filiform_needle",
-        device_brand="Seirin J-type 0.25 x 40 mm",
-        device_gtin="04987654321098",
+        # The packs of the session it happened in: the lot trace finds it by GTIN and lot.
+        device_brand="Hwato 0.25 x 40 mm",
+        device_gtin=GTINS[LOTS[0][:2]],
         device_purpose="cleaning_up",
         body_site="finger",
         is_used_on_patient=True,

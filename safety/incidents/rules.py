@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from safety.languages import N_, Said
+from safety.packs import rules as packs_rules
 
 
 class Kind(StrEnum):
@@ -426,10 +427,13 @@ def check_report(report: Report, now: datetime) -> dict[str, str]:
     for name in ("description", "action_taken"):
         if len(getattr(report, name)) > TEXT_MAX:
             errors[name] = Said(N_("Keep this under %(max)s characters."), max=TEXT_MAX)
-    if report.device_gtin and not (
-        report.device_gtin.isdigit() and len(report.device_gtin) in {8, 12, 13, 14}
-    ):
-        errors["device_gtin"] = N_("A GTIN is 8, 12, 13 or 14 digits. Leave it empty if unknown.")
+    if report.device_gtin:
+        # Checked as a pack's GTIN is (its check digit too): a lot trace refuses a GTIN that
+        # does not add up, so a report holding one could never be found by it.
+        try:
+            packs_rules.check_gtin(report.device_gtin)
+        except packs_rules.PackError as refused:
+            errors["device_gtin"] = refused.message
     if len(report.device_lot) > 64:
         errors["device_lot"] = N_("Keep the lot under 64 characters.")
     if report.kind == Kind.SHARPS_INJURY:

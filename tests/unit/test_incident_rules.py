@@ -93,6 +93,8 @@ def test_a_complete_sharps_report_has_no_problems():
         ({"occurred_dt": INJURY - timedelta(days=400)}, "occurred_dt"),
         ({"device_type": "sword"}, "device_type"),
         ({"device_gtin": "123"}, "device_gtin"),
+        # 14 digits whose check digit is wrong: a lot trace could never find the report.
+        ({"device_gtin": "04987654321098"}, "device_gtin"),
         ({"description": "x" * 2001}, "description"),
         ({"injured_name": " "}, "injured_name"),
         ({"kind": "accident"}, "kind"),
