@@ -11,6 +11,8 @@ import pytest
 from conftest import PASSWORD
 from playwright.sync_api import expect
 
+from safety.risks import services as risks
+
 pytestmark = pytest.mark.browser
 
 ALL_PHASES = ("signin", "timeout", "signout")
@@ -107,6 +109,8 @@ def test_every_page_fits_the_screen_and_the_practitioners_controls_fit_a_finger(
         ("flags", "/review/flags"),
         ("resolve", f"/review/flags/{flag_id}/resolve"),
         ("lot-trace", "/review/lots"),
+        # The checklist's sources, read by compliance: once 1,011 px wide on a 768 px tablet.
+        ("template", f"/templates/{risks.current_template().id}"),
     ]:
         desk.goto(address)
         journey.check(desk, f"{screen}-compliance-{step}")
