@@ -364,6 +364,18 @@ def reader_now(actor: User) -> datetime:
     return utcnow().astimezone(reading_zone(actor))
 
 
+def clinics_to_filter(actor: User) -> list[Clinic]:
+    """The clinics a list (incidents, flags) offers to narrow it to.
+
+    Someone who reads every clinic's chooses among all of them; a practitioner reads only
+    their working clinic's, so the list offers no choice at all."""
+    if not policy.is_compliance(actor):
+        return []
+    return list(
+        db.session.scalars(select(Clinic).where(policy.clinic_scope(actor)).order_by(Clinic.name))
+    )
+
+
 def get_clinic(clinic_id: int) -> Clinic:
     """Return a clinic by id, or raise NotFound."""
     clinic = db.session.get(Clinic, clinic_id) if is_id(clinic_id) else None

@@ -68,7 +68,7 @@ def _index_page(filters: dict, errors: dict[str, str]):
     return render_template(
         "incidents/index.html",
         incidents=incidents,
-        clinics=services.clinics_to_filter(current_user),
+        clinics=clinics.clinics_to_filter(current_user),
         args=request.args,
         counts=log.counts_by_clinic_and_month(
             current_user, since=period_bounds(utcnow().date(), COUNTED_MONTHS)[0]

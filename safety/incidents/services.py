@@ -33,7 +33,6 @@ from safety.checklists import addenda as checklist_addenda
 from safety.checklists import services as checklists
 from safety.checklists.models import Flag, TreatmentSession
 from safety.clinics import services as clinics
-from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound, RecordedRefusal
 from safety.extensions import db
@@ -158,18 +157,6 @@ def occurred_within(since: date | None, until: date | None) -> ColumnElement[boo
     the incident's own clinic's calendar, so a list or export of a day holds the same
     evening's sessions and incidents (`clinics.on_clinic_days`)."""
     return clinics.on_clinic_days(Incident.clinic_id, Incident.occurred_dt, since, until)
-
-
-def clinics_to_filter(actor: User) -> list[Clinic]:
-    """The clinics the incident list offers to narrow it to.
-
-    Someone who reads every clinic's incidents chooses among all of them; a practitioner
-    reads only their working clinic's, so the list offers no choice at all."""
-    if not policy.is_compliance(actor):
-        return []
-    return list(
-        db.session.scalars(select(Clinic).where(policy.clinic_scope(actor)).order_by(Clinic.name))
-    )
 
 
 def prefill_from_flag(

@@ -71,6 +71,10 @@ def list_flags(
         conditions.append(Flag.severity == filters.severity)
     if filters.kind:
         conditions.append(Flag.kind == filters.kind)
+    if filters.clinic_id is not None:
+        conditions.append(
+            Flag.session_id.in_(select(TS.id).where(TS.clinic_id == filters.clinic_id))
+        )
     urgent = case(
         (and_(Flag.escalated_dt.is_not(None), Flag.status == FlagStatus.OPEN), 0),
         (and_(Flag.kind.in_(rules.URGENT_KINDS), Flag.status != FlagStatus.RESOLVED), 1),

@@ -187,7 +187,8 @@ def read_flag_filters(args: Mapping[str, str]) -> tuple[FlagFilters, dict[str, s
     if kind is not None and not _KIND.match(kind):
         errors["kind"] = N_("Choose a kind of flag from the list.")
         kind = None
-    return FlagFilters(status or "unresolved", severity, kind), errors
+    clinic = _read_id(args, "clinic", N_("Choose a clinic from the list."), errors)
+    return FlagFilters(status or "unresolved", severity, kind, clinic), errors
 
 
 def read_page(args: Mapping[str, str]) -> tuple[int, str | None]:

@@ -178,6 +178,7 @@ def flags_page():
         page=page,
         number=number,
         kinds=flags.flag_kinds(current_user),
+        clinics=[(c.id, c.name) for c in clinics.clinics_to_filter(current_user)],
         errors=_said(errors),
         message=translated(page_message),
         flag_rules=flag_rules,

@@ -594,6 +594,25 @@ def test_the_flags_queue_lists_every_flag_for_compliance(client, world):
     assert "2 flags match. Patient answers nobody acknowledged in time come first" in text
 
 
+def test_the_flags_queue_narrows_to_one_clinic_as_the_dashboards_counts_for_it_do(client, world):
+    """The dashboard for one clinic counted its open flags, and its links led to every
+    clinic's: the queue had no clinic filter, and ignored one."""
+    from safety.clinics.models import Clinic
+
+    clinic_ids = {name: id_ for name, id_ in db.session.execute(select(Clinic.name, Clinic.id))}
+    harbour, lakeside = clinic_ids["Harbour Physio"], clinic_ids["Lakeside Physio"]
+    sign_in(client, world, "compliance")
+
+    assert "2 flags match" in page_text(client.get(f"/review/flags?clinic={harbour}"))
+    assert "0 flags match" in page_text(client.get(f"/review/flags?clinic={lakeside}"))
+    refused = client.get("/review/flags?clinic=abc")
+    assert refused.status_code == 400
+    assert "Choose a clinic from the list." in page_text(refused)
+    dashboard = client.get(f"/review/?clinic={harbour}").get_data(as_text=True)
+    assert f"/review/flags?status=open&amp;severity=high&amp;clinic={harbour}" in dashboard
+    assert f"/incidents/?clinic={harbour}" in dashboard
+
+
 def test_a_queue_with_no_flags_says_so_without_explaining_an_order(client, world):
     sign_in(client, world, "compliance")
 

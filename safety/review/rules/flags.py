@@ -42,9 +42,14 @@ class FlagFilters:
     status: str = "unresolved"
     severity: str | None = None
     kind: str | None = None
+    #: One clinic's flags (compliance reads every clinic's): the dashboard's per-clinic counts
+    #: link to the same flags.
+    clinic_id: int | None = None
 
     def as_args(self) -> dict[str, str]:
         args = {"status": self.status}
+        if self.clinic_id is not None:
+            args["clinic"] = str(self.clinic_id)
         if self.severity:
             args["severity"] = self.severity
         if self.kind:
