@@ -43,6 +43,10 @@ HISTORY_LIMIT = 100
 class UserRow:
     user: User
     is_locked: bool
+    #: Invited and no password chosen yet: the list says so instead of "Active".
+    is_invited: bool = False
+    #: Whether that invitation's link still works.
+    is_invitation_open: bool = False
 
 
 def list_users(*, now: datetime | None = None) -> list[UserRow]:
@@ -50,7 +54,16 @@ def list_users(*, now: datetime | None = None) -> list[UserRow]:
     now = now or utcnow()
     order = {Role.ADMIN.value: 0, Role.COMPLIANCE.value: 1, Role.PRACTITIONER.value: 2}
     users = db.session.scalars(select(User).order_by(User.name, User.id)).unique().all()
-    rows = [UserRow(u, auth_rules.is_locked(u.locked_until_dt, now)) for u in users]
+    waiting = invitations.waiting(users, now=now)
+    rows = [
+        UserRow(
+            u,
+            auth_rules.is_locked(u.locked_until_dt, now),
+            is_invited=u.id in waiting,
+            is_invitation_open=waiting.get(u.id, False),
+        )
+        for u in users
+    ]
     return sorted(rows, key=lambda row: (not row.user.is_enabled, order.get(row.user.role, 3)))
 
 

@@ -10,6 +10,7 @@ used. `flask users create` stays for the first administrator.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -95,6 +96,30 @@ def has_accepted(user: User) -> bool:
         select(func.min(Invitation.created_dt)).where(Invitation.user_id == user.id)
     )
     return first is None or user.password_changed_dt > first
+
+
+def waiting(users: Iterable[User], *, now: datetime | None = None) -> dict[int, bool]:
+    """Of these accounts, those whose person has not chosen a password yet, each with whether
+    a link still works (`has_accepted` and `is_open` for a whole list, in two statements)."""
+    now = now or utcnow()
+    first = {
+        user_id: created
+        for user_id, created in db.session.execute(
+            select(Invitation.user_id, func.min(Invitation.created_dt)).group_by(Invitation.user_id)
+        )
+    }
+    open_ = set(
+        db.session.scalars(
+            select(Invitation.user_id).where(
+                Invitation.used_dt.is_(None), Invitation.expires_dt > now
+            )
+        )
+    )
+    return {
+        user.id: user.id in open_
+        for user in users
+        if user.id in first and not user.password_changed_dt > first[user.id]
+    }
 
 
 def latest(user: User) -> Invitation | None:

@@ -353,6 +353,29 @@ def test_an_administrator_invites_a_practitioner_who_chooses_a_password_and_sign
     assert len(events("user.invitation_accepted")) == 1
 
 
+def test_the_users_list_says_who_is_invited_and_whose_invitation_expired(
+    app, admin_client, clinic
+):
+    """An invited person who has not chosen a password read "Active" on the list, and still
+    did after their link expired."""
+    post_form(admin_client, "/admin/users/new", {**VALID_USER, "clinic": str(clinic.id)})
+    user_id = db.session.scalar(select(User.id).where(User.email == VALID_USER["email"]))
+
+    def state() -> str:
+        page = admin_client.get("/admin/users").get_data(as_text=True)
+        row = re.search(rf'<tr id="user-{user_id}">(.*?)</tr>', page, re.S).group(1)
+        return re.sub(r"<[^>]+>|\s+", " ", row)
+
+    assert "Invited, no password yet" in state() and "Active" not in state()
+    db.session.execute(update(Invitation).values(expires_dt=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    assert "Invitation expired" in state()
+    post_form(admin_client, f"/admin/users/{user_id}/invite")
+    link = invitation_link(VALID_USER["email"])
+    assert post_form(app.test_client(), link, {"password": NEW_PASSWORD}).status_code == 302
+    assert "Active" in state() and "Invit" not in state()
+
+
 def test_an_invited_account_cannot_be_signed_in_to_before_its_link_is_used(
     app, admin_client, clinic
 ):
