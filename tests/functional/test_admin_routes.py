@@ -353,9 +353,7 @@ def test_an_administrator_invites_a_practitioner_who_chooses_a_password_and_sign
     assert len(events("user.invitation_accepted")) == 1
 
 
-def test_the_users_list_says_who_is_invited_and_whose_invitation_expired(
-    app, admin_client, clinic
-):
+def test_the_users_list_says_who_is_invited_and_whose_invitation_expired(app, admin_client, clinic):
     """An invited person who has not chosen a password read "Active" on the list, and still
     did after their link expired."""
     post_form(admin_client, "/admin/users/new", {**VALID_USER, "clinic": str(clinic.id)})
