@@ -110,14 +110,19 @@ def seed(*, now: datetime | None = None, rng: random.Random | None = None) -> in
         return 0
     now = now or utcnow()
     rng = rng or random.Random(2026)
-    _account("admin@example.com", "Alex Admin", Role.ADMIN)
-    _account("compliance@example.com", "Casey Compliance", Role.COMPLIANCE)
     history_start = now - timedelta(days=7 * WEEKS + 1)
+    # The clinics and accounts exist before the history they hold: made at the seed's hour, a
+    # record signed weeks before its signer's account read as tampering in the activity log.
+    setup = history_start - timedelta(days=1)
+    _account("admin@example.com", "Alex Admin", Role.ADMIN, now=setup)
+    _account("compliance@example.com", "Casey Compliance", Role.COMPLIANCE, now=setup)
     risks.publish_default(via="demo", now=history_start, register_version=1)
     teams = []
     for name, zone, email, practitioner_name, duty, phone in CLINICS:
-        clinic = clinics.create_clinic(name=name, timezone=zone, duty_email=duty, phone=phone)
-        practitioner = _account(email, practitioner_name, Role.PRACTITIONER, clinic.id)
+        clinic = clinics.create_clinic(
+            name=name, timezone=zone, duty_email=duty, phone=phone, now=setup
+        )
+        practitioner = _account(email, practitioner_name, Role.PRACTITIONER, clinic.id, now=setup)
         index = len(teams)
         patients = [
             clinics.add_patient(
@@ -170,7 +175,9 @@ def seed(*, now: datetime | None = None, rng: random.Random | None = None) -> in
         session = checklists.start_session(practitioner, patient_id=patients[0].id, now=start)
         checklists.submit_phase(practitioner, session.id, "signin", _signin(rng), now=start)
     riverside, lakeshore = teams[0][0], teams[1][0]
-    lead = _account("lead@example.com", "Ruth Bennett", Role.PRACTITIONER, riverside.clinic_id)
+    lead = _account(
+        "lead@example.com", "Ruth Bennett", Role.PRACTITIONER, riverside.clinic_id, now=setup
+    )
     auth.set_clinic_lead(lead.id, is_lead=True, actor=None, now=history_start)
     _incidents(riverside, lakeshore, now)
     return signed
@@ -355,7 +362,9 @@ def _near_miss(riverside: User, now: datetime) -> None:
     )
 
 
-def _account(email: str, name: str, role: str, clinic_id: int | None = None) -> User:
+def _account(
+    email: str, name: str, role: str, clinic_id: int | None = None, *, now: datetime
+) -> User:
     return auth.create_user(
         email=email,
         name=name,
@@ -363,6 +372,7 @@ def _account(email: str, name: str, role: str, clinic_id: int | None = None) -> 
         clinic_id=clinic_id,
         password=DEMO_PASSWORD,
         check_strength=False,  # the shared demo password is deliberately simple
+        now=now,
     )
 
 

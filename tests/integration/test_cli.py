@@ -585,6 +585,18 @@ def test_the_audit_chains_after_the_seed_have_no_gaps_and_every_hash_recomputes(
     assert {"session.sign", "patient.create"} <= clinic
 
 
+def test_the_demo_accounts_and_clinics_exist_before_the_history_they_hold(seeded):
+    """Made at the seed's hour, each account read in the activity log as created weeks after
+    the records it signed, and the lead as made lead before the account existed."""
+    first_session = db.session.scalar(select(func.min(TreatmentSession.started_dt)))
+    made = db.session.scalars(
+        select(AuditEvent.created_dt).where(AuditEvent.action.in_(["user.create", "clinic.create"]))
+    ).all()
+    assert made
+    assert max(made) < first_session
+    assert max(u.created_dt for u in db.session.scalars(select(User))) < first_session
+
+
 def test_the_demo_seed_records_incidents_of_each_kind_with_one_needlestick_still_open(seeded):
     from safety.incidents.models import Incident
 
