@@ -38,6 +38,15 @@ class CodeForm(FlaskForm):
     )
 
 
+class ReplaceAppForm(CodeForm):
+    """Setting up a new app over the one in use: the password first, as at a signature."""
+
+    password = PasswordField(
+        "Your password",
+        validators=[DataRequired(N_("Enter your password to replace your app.")), Length(max=200)],
+    )
+
+
 class InvitationForm(FlaskForm):
     """The password an invited person chooses."""
 

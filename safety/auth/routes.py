@@ -30,6 +30,7 @@ from safety.auth.forms import (
     LanguageForm,
     LoginForm,
     PasswordChangeForm,
+    ReplaceAppForm,
 )
 from safety.auth.models import Role, User
 from safety.auth.policy import role_required
@@ -250,12 +251,18 @@ def enrol():
         return redirect(url_for("auth.login"))
     if not current_user.is_authenticated and user.has_second_factor:
         return redirect(url_for("auth.second_factor"))
-    form = CodeForm()
+    replacing = user.has_second_factor
+    form = ReplaceAppForm() if replacing else CodeForm()
     errors: dict[str, str] = {}
     if form.validate_on_submit():
         pending_sign_in = not current_user.is_authenticated
         result = run_use_case(
-            lambda: second.enrol(user, form.code.data, start_session=pending_sign_in)
+            lambda: second.enrol(
+                user,
+                form.code.data,
+                start_session=pending_sign_in,
+                password=form.password.data if replacing else None,
+            )
         )
         if not isinstance(result, Refused):
             codes, login_session = result

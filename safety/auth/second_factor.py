@@ -238,14 +238,31 @@ def sign_in_with_code(
     return accounts.start_login_session(user, now=now)
 
 
-def enrol(user: User, code: str, *, start_session: bool, now: datetime | None = None):
+def enrol(
+    user: User,
+    code: str,
+    *,
+    start_session: bool,
+    password: str | None = None,
+    now: datetime | None = None,
+):
     """Confirm enrolment; when it was the last step of a sign-in, open the login session too.
 
     Returns the recovery codes (to show once) and the new login session, if one was opened.
     A sign-in never ends by setting up an app on an account that has one: its code is due.
+    Replacing the app in use (a new phone) asks for the password first: a browser left signed
+    in must not be enough to take the second factor over.
     """
-    if start_session and user.has_second_factor:
-        raise DomainError(SIGN_IN_WITH_CODE, {"code": SIGN_IN_WITH_CODE})
+    if user.has_second_factor:
+        if start_session:
+            raise DomainError(SIGN_IN_WITH_CODE, {"code": SIGN_IN_WITH_CODE})
+        if not password or not accounts.password_matches(user, password):
+            accounts.register_failure(user, now=now or utcnow())
+            audit.record("auth.mfa_enrol_failed", actor=user, obj=user, now=now)
+            raise RecordedRefusal(
+                N_("Your app was not replaced."),
+                {"password": N_("That password is not right. Enter your own password.")},
+            )
     codes = confirm_enrolment(user, code, now=now)
     login = accounts.start_login_session(user, now=now) if start_session else None
     return codes, login

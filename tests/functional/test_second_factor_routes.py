@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 import pyotp
 import pytest
-from conftest import login, post_form
+from conftest import PASSWORD, login, post_form
 from sqlalchemy import func, select
 
 from safety.audit.models import AuditEvent
@@ -120,6 +120,32 @@ def test_a_password_alone_cannot_set_up_another_app_on_an_account_that_has_one(
     owner = app.test_client()
     login(owner, officer)
     assert path_of(post_form(owner, "/auth/code", {"code": next_code(secret)})) == "/"
+
+
+def test_replacing_the_app_in_use_asks_for_the_password_first(required, client, officer):
+    """A browser left signed in once let anyone at it set up their own app over the owner's
+    (and take the recovery codes); a new phone now needs the password, as a signature does."""
+    login(client, officer)
+    old_secret, _ = enrol(client)
+    new_secret = shown_secret(client)
+    code = pyotp.TOTP(new_secret).now()
+
+    without = post_form(client, "/auth/two-step", {"code": code})
+    wrong = post_form(client, "/auth/two-step", {"code": code, "password": "not-my-password"})
+
+    assert without.status_code == wrong.status_code == 400
+    assert 'id="password-error"' in wrong.get_data(as_text=True)
+    assert actions("auth.mfa_enrol") == 1
+    assert actions("auth.mfa_enrol_failed") == 1
+    assert db.session.get(User, officer.id).failed_login_count == 1
+    replaced = post_form(client, "/auth/two-step", {"code": code, "password": PASSWORD})
+    assert replaced.status_code == 200
+    assert actions("auth.mfa_enrol") == 2
+    # The old phone's codes no longer sign in; the new one's do.
+    post_form(client, "/auth/logout")
+    login(client, officer)
+    assert post_form(client, "/auth/code", {"code": next_code(old_secret)}).status_code == 401
+    assert path_of(post_form(client, "/auth/code", {"code": next_code(new_secret)})) == "/"
 
 
 def test_finishing_a_sign_in_never_sets_up_an_app_over_one_already_set_up(required, officer):
