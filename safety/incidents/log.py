@@ -14,11 +14,11 @@ from safety.auth import policy
 from safety.auth.models import User
 from safety.dbtypes import utcnow
 from safety.extensions import db
-from safety.hashing import hashed_time
 from safety.incidents import rules
 from safety.incidents.models import Incident
 from safety.incidents.services import list_incidents
 from safety.languages import N_
+from safety.review.rules import export as export_rules
 
 
 def sharps_log(
@@ -140,7 +140,7 @@ def incident_export(
                 "id": i.id,
                 "clinic": i.clinic.name,
                 "kind": i.kind,
-                "occurred_utc": hashed_time(i.occurred_dt),
+                "occurred_utc": export_rules.csv_utc(i.occurred_dt),
                 "occurred_local": f"{i.occurred_dt.astimezone(i.clinic.zone):%Y-%m-%d %H:%M %Z}",
                 "work_area": i.work_area,
                 "how": i.how,
@@ -158,7 +158,7 @@ def incident_export(
                     for r in i.reports
                 ],
                 "addenda": len(i.addenda),
-                "signed_utc": hashed_time(i.signed_dt),
+                "signed_utc": export_rules.csv_utc(i.signed_dt),
                 "content_hash": i.content_hash,
             }
         )

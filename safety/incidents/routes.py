@@ -283,6 +283,7 @@ def add_addendum(incident_id: int):
 def _csv(rows: list[dict[str, str]], columns, filename: str) -> Response:
     """A CSV download: cells safe from spreadsheets, and the latest signed checkpoint last."""
     out = io.StringIO()
+    out.write(export_rules.BOM)
     writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\r\n")
     writer.writeheader()
     for row in rows:

@@ -159,7 +159,7 @@ def export_csv(
             rules.export_cells_without_separators(rules.export_items(definitions)),
         )
     return _around(
-        csvsql.header_line(export_labels(definitions)),
+        rules.BOM + csvsql.header_line(export_labels(definitions)),
         lines,
         rules.checkpoint_line(latest.body if latest else None),
     )

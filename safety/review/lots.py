@@ -195,7 +195,7 @@ def lot_trace_csv(
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(rules.LOT_TRACE_COLUMNS)
-        yield csvsql.drain(buffer)
+        yield export_rules.BOM + csvsql.drain(buffer)
         last_id = 0
         while True:
             batch = db.session.execute(

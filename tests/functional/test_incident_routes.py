@@ -458,7 +458,7 @@ def test_the_sharps_log_holds_privacy_case_and_never_the_name(client, world, who
     sign_in(client, world, who)
     response = client.get("/incidents/sharps-log.csv")
     assert response.status_code == 200
-    text = response.get_data(as_text=True)
+    text = response.get_data().decode("utf-8-sig")  # as a program reads it past the BOM
     assert INJURED not in text and "Ada Author" not in text
     *rows, checkpoint = csv.DictReader(io.StringIO(text))
     assert [r["employee"] for r in rows] == [rules.PRIVACY_CASE]
@@ -632,7 +632,7 @@ def test_the_widest_dates_list_and_export_every_incident(client, world):
     assert exported.status_code == 200
     assert any(
         row["incident"] == str(world.incident_a)
-        for row in csv.DictReader(io.StringIO(exported.get_data(as_text=True)))
+        for row in csv.DictReader(io.StringIO(exported.get_data().decode("utf-8-sig")))
     )
     assert fhir.status_code == 200
     assert json.loads(fhir.get_data(as_text=True))["resourceType"] == "Bundle"
@@ -655,11 +655,14 @@ def test_compliance_exports_the_incidents_as_csv_without_names_and_audited(clien
     sign_in(client, world, "compliance")
     response = client.get("/incidents/incidents.csv")
     assert response.status_code == 200
-    text = response.get_data(as_text=True)
+    text = response.get_data().decode("utf-8-sig")
     assert INJURED not in text
     *rows, checkpoint = csv.DictReader(io.StringIO(text))
     assert sorted(int(r["incident"]) for r in rows) == sorted([world.incident_a, world.adverse_a])
     sharps = next(r for r in rows if int(r["incident"]) == world.incident_a)
+    # Times as the records CSV writes them: UTC to the second.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", sharps["occurred_utc"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", sharps["signed_utc"])
     assert (sharps["what"], sharps["device_lot"], sharps["steps_done"]) == (
         "Patient moved suddenly",
         LOT,
@@ -671,7 +674,9 @@ def test_compliance_exports_the_incidents_as_csv_without_names_and_audited(clien
     only = list(
         csv.DictReader(
             io.StringIO(
-                client.get("/incidents/incidents.csv?kind=adverse_event").get_data(as_text=True)
+                client.get("/incidents/incidents.csv?kind=adverse_event")
+                .get_data()
+                .decode("utf-8-sig")
             )
         )
     )[:-1]

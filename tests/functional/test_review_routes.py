@@ -778,7 +778,7 @@ def test_the_recall_csv_has_the_patients_contacts_and_is_audited(client, world):
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
-    *rows, checkpoint = csv.DictReader(io.StringIO(response.get_data(as_text=True)))
+    *rows, checkpoint = csv.DictReader(io.StringIO(response.get_data().decode("utf-8-sig")))
     assert checkpoint["record_id"] == "NeedleSafe audit checkpoint"
     assert {r["patient_family_name"] for r in rows} == {"Harbourside", "Quayside", "Lakeshore"}
     assert all(r["patient_email"] == "ada@example.org" for r in rows)
@@ -797,8 +797,10 @@ def test_the_records_csv_downloads_with_the_filters_and_is_audited(client, world
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"].startswith("attachment; filename=")
-    # The first row names the columns for people; the keys follow.
-    people, keys = response.get_data(as_text=True).split("\r\n", 1)
+    # UTF-8 with a byte-order mark, or Excel reads "Lucía" as "LucÃ­a"; then the first row
+    # names the columns for people, and the keys follow.
+    assert response.get_data().startswith(b"\xef\xbb\xbf")
+    people, keys = response.get_data().decode("utf-8-sig").split("\r\n", 1)
     assert people.startswith("Record,Clinic,Patient ID,Practitioner,")
     *rows, last = list(csv.DictReader(io.StringIO(keys)))
     assert last["record_id"] == "NeedleSafe audit checkpoint"  # the evidence, in the file

@@ -29,8 +29,11 @@ def newest_first(session_ids: list[int]) -> list[int]:
 
 
 def read_csv(lines) -> list[list[str]]:
-    """The CSV's rows without its last, which carries the latest signed audit checkpoint."""
-    *rows, checkpoint = csv.reader(io.StringIO("".join(lines)))
+    """The CSV's rows without its last, which carries the latest signed audit checkpoint; the
+    file starts with a byte-order mark, so that Excel reads it as UTF-8."""
+    text = "".join(lines)
+    assert text.startswith("\ufeff"), text[:20]
+    *rows, checkpoint = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
     assert checkpoint[0] == "NeedleSafe audit checkpoint", checkpoint
     return rows
 

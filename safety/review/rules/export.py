@@ -10,9 +10,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from safety.languages import N_
+
+#: What every CSV download starts with. Excel reads a UTF-8 file without it in the machine's
+#: legacy code page ("LucÃ­a" for Lucía); a program reads it with the utf-8-sig codec.
+BOM = "\ufeff"
+
+
+def csv_utc(value: datetime) -> str:
+    """A time in a CSV: UTC to the second, "2026-11-16T09:32:00Z", as the records CSV's
+    database-formatted `signed_utc` (csvsql.UtcIso) writes it."""
+    return f"{value.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+
 
 #: A cell starting with one of these is a formula to a spreadsheet; the quote keeps it text.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
