@@ -68,7 +68,7 @@ def _lines(files: list[Path]) -> Iterator[dict[str, Any]]:
 
 def read_file(path: Path) -> list[dict[str, Any]]:
     """Read checkpoints handed to verify (--checkpoint FILE): one JSON line or object each."""
-    text = path.read_text("utf-8").strip()
+    text = path.read_text("utf-8-sig").strip()  # a BOM, if an editor saved one, is not JSON
     try:
         whole = json.loads(text)
     except ValueError:

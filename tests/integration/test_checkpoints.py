@@ -351,7 +351,8 @@ def test_the_e_mailed_checkpoint_catches_an_attack_after_the_store_was_wiped(
     app, runner, checkpointed, tmp_path
 ):
     mailed = tmp_path / "from-the-email.jsonl"
-    mailed.write_text(canonical_json(store.read_all(store_path(app))[-1]) + "\n")
+    # Saved from a mail program by an editor that starts the file with a byte-order mark.
+    mailed.write_text("\ufeff" + canonical_json(store.read_all(store_path(app))[-1]) + "\n")
     wipe_the_store(app)
     _rewrite_record(checkpointed["b2"], "FORGED-B")
 
