@@ -22,6 +22,7 @@ from safety.auth import services as auth
 from safety.auth.models import User
 from safety.checklists import rules
 from safety.checklists.models import Flag, PhaseEntry, TreatmentSession
+from safety.clinics import rules as clinic_rules
 from safety.clinics import services as clinics
 from safety.clinics.models import Patient
 from safety.dbtypes import utcnow
@@ -227,8 +228,9 @@ def patients_to_start(
         .limit(limit)
     )
     if search.strip():
-        name = Patient.given_name + " " + Patient.family_name
-        query = query.where(name.icontains(search.strip()[:100], autoescape=True))
+        # Accents and case aside (clinics.rules.search_key): "lucia" finds Lucía.
+        wanted = clinic_rules.search_key(search[:100])
+        query = query.where(Patient.search_name.contains(wanted, autoescape=True))
     return [(patient, last) for patient, last in db.session.execute(query)]
 
 

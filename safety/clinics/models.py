@@ -6,10 +6,11 @@ from datetime import date, datetime
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, String
+from sqlalchemy import CheckConstraint, Date, ForeignKey, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safety import languages
+from safety.clinics import rules
 from safety.dbtypes import UTCDateTime, utcnow
 from safety.extensions import db
 
@@ -66,6 +67,9 @@ class Patient(db.Model):
     clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
     given_name: Mapped[str] = mapped_column(String(100))
     family_name: Mapped[str] = mapped_column(String(100))
+    #: "given family" without accents or case (`rules.search_key`), what a name search matches;
+    #: kept by `_keep_search_name` on every write, whoever writes the names.
+    search_name: Mapped[str] = mapped_column(String(201), default="", server_default="")
     #: Optional: tells two patients of one name apart in the picker (issue 17).
     birth_date: Mapped[date | None] = mapped_column(Date())
     email: Mapped[str | None] = mapped_column(String(254))
@@ -90,3 +94,9 @@ class Patient(db.Model):
 
     def __repr__(self) -> str:  # never the name: reprs end up in logs
         return f"<Patient {self.id}>"
+
+
+@event.listens_for(Patient, "before_insert")
+@event.listens_for(Patient, "before_update")
+def _keep_search_name(_mapper, _connection, patient: Patient) -> None:
+    patient.search_name = rules.search_key(patient.given_name, patient.family_name)

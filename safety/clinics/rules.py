@@ -7,6 +7,7 @@ escalated answer that nobody acknowledged goes to the clinic's duty address (DES
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -61,6 +62,14 @@ WEEKDAY_NAMES = {
     "6": "Saturday",
     "7": "Sunday",
 }
+
+
+def search_key(*parts: str) -> str:
+    """Names as a search matches them, accents and case gone: "Lucía Fernández" is found by
+    "lucia fernandez". Half the Toronto clinic's patients write their names with accents that
+    a practitioner or an officer at an English keyboard does not type."""
+    text = unicodedata.normalize("NFKD", " ".join(parts))
+    return " ".join("".join(c for c in text if not unicodedata.combining(c)).casefold().split())
 
 
 def emergency_number(country: str | None) -> str:

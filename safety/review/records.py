@@ -19,6 +19,7 @@ from safety.auth import policy
 from safety.auth.models import Role, User
 from safety.checklists import services as checklists
 from safety.checklists.models import Flag, FlagStatus, PhaseEntry, Severity, TreatmentSession
+from safety.clinics import rules as clinic_rules
 from safety.clinics.models import Clinic, Patient
 from safety.dbtypes import utcnow
 from safety.extensions import db
@@ -248,12 +249,9 @@ def find_patients(actor: User, name: str) -> list[tuple[int, str, str]]:
         return []
     query = policy.visible_patients(actor)
     for word in words:
-        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        # Accents and case aside (clinic_rules.search_key): "lucia" finds Lucía.
         query = query.where(
-            or_(
-                Patient.given_name.ilike(pattern, escape="\\"),
-                Patient.family_name.ilike(pattern, escape="\\"),
-            )
+            Patient.search_name.contains(clinic_rules.search_key(word), autoescape=True)
         )
     found = db.session.scalars(query.limit(PATIENT_SEARCH_LIMIT)).all()
     names = dict(db.session.execute(select(Clinic.id, Clinic.name)).tuples().all())

@@ -226,6 +226,23 @@ def test_the_picker_puts_the_last_seen_patient_first_and_a_posted_search_filters
     assert "No patient of your clinic has a name containing" in nobody.get_data(as_text=True)
 
 
+def test_the_picker_finds_a_name_typed_without_its_accents(
+    signed_in, practitioner, make_patient
+):
+    """Toronto's patients write their names with accents a practitioner at an English keyboard
+    does not type: "lucia fern" finds Lucía Fernández, "CHLOE" finds Chloé, and a name typed
+    with its accents still finds it."""
+    user = db.session.get(User, practitioner.id)
+    lucia = make_patient(user, given_name="Lucía", family_name="Fernández").id
+    chloe = make_patient(user, given_name="Chloé", family_name="Gagnon").id
+
+    for typed, wanted in (("lucia fern", lucia), ("CHLOE", chloe), ("Fernández", lucia)):
+        page = post_form(signed_in, "/sessions/new", {"q": typed}).get_data(as_text=True)
+        assert f'value="{wanted}"' in page, typed
+        other = chloe if wanted == lucia else lucia
+        assert f'value="{other}"' not in page, typed
+
+
 def test_the_today_page_starts_a_recent_patients_session_in_one_tap(
     signed_in, practitioner, make_patient
 ):

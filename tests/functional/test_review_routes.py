@@ -491,6 +491,17 @@ def test_a_patient_search_posts_the_name_and_answers_with_the_id_only(client, wo
     assert f'href="/review/records/{world.colin_record}"' not in listed.get_data(as_text=True)
 
 
+def test_a_patient_search_finds_a_name_typed_without_its_accents(client, world, make_patient):
+    colleague = db.session.get(User, world.ids["colleague"])
+    lucia = make_patient(colleague, given_name="Lucía", family_name="Núñez").id
+    sign_in(client, world, "compliance")
+
+    response = post_form(client, "/review/records/patient", {"name": "lucia nunez"})
+
+    assert response.status_code == 302
+    assert parse_qs(urlparse(response.headers["Location"]).query) == {"patient": [str(lucia)]}
+
+
 def test_a_patient_search_with_several_matches_lists_them_by_id(client, world):
     sign_in(client, world, "compliance")
 

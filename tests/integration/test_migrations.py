@@ -502,3 +502,31 @@ def test_0014_gives_every_patient_and_account_english_and_refuses_an_unknown_lan
         columns = {c["name"] for c in inspect(conn).get_columns("patients")}
         assert "language" not in columns
         assert conn.execute(text("SELECT count(*) FROM patients")).scalar_one() == 1
+
+
+def test_0019_gives_every_patient_their_search_name_and_downgrades(empty_app):
+    """Patients made before 0019 are found without their accents too."""
+    upgrade(directory=str(MIGRATIONS), revision="0018")
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO clinics (id, name, timezone, workday_start_hour, workday_end_hour, "
+                "working_days, duty_email, created_dt) VALUES (1, 'Lakeshore', "
+                "'America/Toronto', 8, 19, '12345', 'duty@lakeshore.test', '2026-11-01 09:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO patients (id, clinic_id, given_name, family_name, "
+                "is_followup_consent, created_dt) VALUES (1, 1, 'Lucía', 'Fernández', true, "
+                "'2026-11-01 09:00:00')"
+            )
+        )
+
+    upgrade(directory=str(MIGRATIONS), revision="0019")
+    with db.engine.connect() as conn:
+        found = conn.execute(text("SELECT search_name FROM patients")).scalar_one()
+    assert found == "lucia fernandez"
+    downgrade(directory=str(MIGRATIONS), revision="0018")
+    with db.engine.connect() as conn:
+        assert "search_name" not in {c["name"] for c in inspect(conn).get_columns("patients")}

@@ -47,3 +47,17 @@ def test_a_reader_without_a_clinic_reads_the_zone_every_clinic_shares():
 def test_clinics_in_several_zones_or_none_leave_a_reader_without_a_clinic_in_utc():
     assert rules.reading_zone(None, ["America/Toronto", "Europe/London"]) == "UTC"
     assert rules.reading_zone(None, []) == "UTC"
+
+
+@pytest.mark.parametrize(
+    ("parts", "key"),
+    [
+        (("Lucía", "Fernández"), "lucia fernandez"),
+        (("Chloé", "  Gagnon "), "chloe gagnon"),
+        (("JOÃO", "O'Brien"), "joao o'brien"),
+        (("Nuñez",), "nunez"),
+        (("ＡＮＮ",), "ann"),  # full-width, as some phone keyboards type
+    ],
+)
+def test_a_search_key_drops_accents_case_and_extra_spaces(parts, key):
+    assert rules.search_key(*parts) == key

@@ -22,7 +22,7 @@ from safety.auth import services as auth
 from safety.auth.models import Role, User
 from safety.checklists.models import PhaseEntry, TreatmentSession
 from safety.clinics.models import Clinic, Patient
-from safety.clinics.rules import country_for_zone
+from safety.clinics.rules import country_for_zone, search_key
 from safety.demo.bulk.sessions import SessionDrawer, Version
 from safety.demo.bulk.world import (
     BRANDS,
@@ -318,6 +318,7 @@ class Generator:
                     clinic.id,
                     given,
                     family,
+                    search_key(given, family),
                     email if has_email else None,
                     f"+44 7700 9{patient_id % 100000:05d}",
                     consent,

@@ -115,6 +115,7 @@ class Pending:
                 "clinic_id",
                 "given_name",
                 "family_name",
+                "search_name",
                 "email",
                 "phone",
                 "is_followup_consent",
