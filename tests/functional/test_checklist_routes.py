@@ -226,9 +226,7 @@ def test_the_picker_puts_the_last_seen_patient_first_and_a_posted_search_filters
     assert "No patient of your clinic has a name containing" in nobody.get_data(as_text=True)
 
 
-def test_the_picker_finds_a_name_typed_without_its_accents(
-    signed_in, practitioner, make_patient
-):
+def test_the_picker_finds_a_name_typed_without_its_accents(signed_in, practitioner, make_patient):
     """Toronto's patients write their names with accents a practitioner at an English keyboard
     does not type: "lucia fern" finds Lucía Fernández, "CHLOE" finds Chloé, and a name typed
     with its accents still finds it."""
