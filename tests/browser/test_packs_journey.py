@@ -57,17 +57,23 @@ def timeout_saved(session_id: int) -> bool:
     )
 
 
-def test_a_scanned_pack_fills_lot_expiry_and_gtin_and_an_expired_one_is_refused_on_the_spot(
-    journey, make_clinic, make_user, make_patient, make_session
-):
+def time_out_page(journey, make_clinic, make_user, make_patient, make_session):
+    """A practitioner's session after Sign in, its Time out page open on a tablet with every
+    check but the pack answered as a clean session answers it."""
     practitioner = make_user("practitioner", clinic=make_clinic("Harbour Physio"))
-    patient = make_patient(practitioner)
-    session = make_session(practitioner, phases=("signin",), patient=patient)
+    session = make_session(practitioner, phases=("signin",), patient=make_patient(practitioner))
     page = journey.page(TABLET)
     journey.log_in(page, practitioner.email, PASSWORD)
     page.goto(f"/sessions/{session.id}/phase/timeout")
     for name, value in TIME_OUT.items():
         page.locator(f'label.choice:has(input[name="{name}"][value="{value}"])').tap()
+    return session, page
+
+
+def test_a_scanned_pack_fills_lot_expiry_and_gtin_and_an_expired_one_is_refused_on_the_spot(
+    journey, make_clinic, make_user, make_patient, make_session
+):
+    session, page = time_out_page(journey, make_clinic, make_user, make_patient, make_session)
 
     # GS1 DataMatrix: symbology prefix, GTIN, expiry 31 May 2030, lot, GS, serial.
     scan(page, "timeout.needle_lot", f"]d201{GTIN}17300531" + "10HW-2611A", "21S0042")
@@ -115,13 +121,7 @@ def test_a_pack_scanned_over_another_takes_its_own_expiry_and_an_expired_one_is_
 ):
     """Scanned over an in-date pack, an expired pack once kept the first pack's expiry: the
     lot, GTIN and serial changed, the expiry stayed, and the expired pack saved as in date."""
-    practitioner = make_user("practitioner", clinic=make_clinic("Harbour Physio"))
-    session = make_session(practitioner, phases=("signin",), patient=make_patient(practitioner))
-    page = journey.page(TABLET)
-    journey.log_in(page, practitioner.email, PASSWORD)
-    page.goto(f"/sessions/{session.id}/phase/timeout")
-    for name, value in TIME_OUT.items():
-        page.locator(f'label.choice:has(input[name="{name}"][value="{value}"])').tap()
+    session, page = time_out_page(journey, make_clinic, make_user, make_patient, make_session)
     scan(page, "timeout.needle_lot", f"]d201{GTIN}17300531" + "10GOOD-1", "21S1")
     expect(field(page, "timeout.needle_expiry")).to_have_value("2030-05-31")
 

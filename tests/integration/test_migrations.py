@@ -156,6 +156,42 @@ def script_directory() -> ScriptDirectory:
     return ScriptDirectory.from_config(config)
 
 
+def insert_clinic(conn) -> None:
+    """Clinic 1, written as the schema of 0009 on takes it."""
+    conn.execute(
+        text(
+            "INSERT INTO clinics (id, name, timezone, workday_start_hour, workday_end_hour, "
+            "working_days, duty_email, created_dt) VALUES (1, 'Harbour', 'Europe/London', "
+            "8, 19, '12345', 'duty@harbour.test', '2026-11-01 09:00:00')"
+        )
+    )
+
+
+def insert_practitioner(conn) -> None:
+    """User 1, a practitioner of clinic 1."""
+    conn.execute(
+        text(
+            "INSERT INTO users (id, email, name, role, clinic_id, password_hash, is_enabled, "
+            "failed_login_count, created_dt, password_changed_dt) VALUES (1, 'a@h.test', "
+            "'Ada', 'practitioner', 1, 'x', true, 0, '2026-11-01 09:00:00', "
+            "'2026-11-01 09:00:00')"
+        )
+    )
+
+
+def insert_clinic_and_patient(conn, given_name: str, family_name: str) -> None:
+    """Clinic 1 and its patient 1, written as the schema of 0013 to 0018 takes them."""
+    insert_clinic(conn)
+    conn.execute(
+        text(
+            "INSERT INTO patients (id, clinic_id, given_name, family_name, "
+            "is_followup_consent, created_dt) VALUES (1, 1, :given, :family, true, "
+            "'2026-11-01 09:00:00')"
+        ),
+        {"given": given_name, "family": family_name},
+    )
+
+
 def test_upgrading_an_empty_database_to_head_finds_no_drift_from_the_models(upgraded):
     assert current_revision() == script_directory().get_current_head()
     assert table_names() >= {table for table in db.metadata.tables}
@@ -312,21 +348,8 @@ def test_0012_upgrades_and_downgrades_a_database_with_messages_and_users_in_it(e
     them: a delivered message (dev_messages -> outbox) and a practitioner's clinic."""
     upgrade(directory=str(MIGRATIONS), revision="0009")
     with db.engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO clinics (id, name, timezone, workday_start_hour, workday_end_hour, "
-                "working_days, duty_email, created_dt) VALUES (1, 'Harbour', 'Europe/London', "
-                "8, 19, '12345', 'duty@harbour.test', '2026-11-01 09:00:00')"
-            )
-        )
-        conn.execute(
-            text(
-                "INSERT INTO users (id, email, name, role, clinic_id, password_hash, is_enabled, "
-                "failed_login_count, created_dt, password_changed_dt) VALUES (1, 'a@h.test', "
-                "'Ada', 'practitioner', 1, 'x', true, 0, '2026-11-01 09:00:00', "
-                "'2026-11-01 09:00:00')"
-            )
-        )
+        insert_clinic(conn)
+        insert_practitioner(conn)
         conn.execute(
             text(
                 "INSERT INTO outbox (id, purpose, is_reminder, status, attempts, next_attempt_dt, "
@@ -467,28 +490,8 @@ def test_0014_gives_every_patient_and_account_english_and_refuses_an_unknown_lan
     values to the languages there are catalogues for; the downgrade drops the columns."""
     upgrade(directory=str(MIGRATIONS), revision="0013")
     with db.engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO clinics (id, name, timezone, workday_start_hour, workday_end_hour, "
-                "working_days, duty_email, created_dt) VALUES (1, 'Harbour', 'Europe/London', "
-                "8, 19, '12345', 'duty@harbour.test', '2026-11-01 09:00:00')"
-            )
-        )
-        conn.execute(
-            text(
-                "INSERT INTO users (id, email, name, role, clinic_id, password_hash, is_enabled, "
-                "failed_login_count, created_dt, password_changed_dt) VALUES (1, 'a@h.test', "
-                "'Ada', 'practitioner', 1, 'x', true, 0, '2026-11-01 09:00:00', "
-                "'2026-11-01 09:00:00')"
-            )
-        )
-        conn.execute(
-            text(
-                "INSERT INTO patients (id, clinic_id, given_name, family_name, "
-                "is_followup_consent, created_dt) VALUES (1, 1, 'Chloé', 'Gagnon', true, "
-                "'2026-11-01 09:00:00')"
-            )
-        )
+        insert_clinic_and_patient(conn, "Chloé", "Gagnon")
+        insert_practitioner(conn)
 
     upgrade(directory=str(MIGRATIONS), revision="0014")
     with db.engine.begin() as conn:
@@ -508,20 +511,7 @@ def test_0019_gives_every_patient_their_search_name_and_downgrades(empty_app):
     """Patients made before 0019 are found without their accents too."""
     upgrade(directory=str(MIGRATIONS), revision="0018")
     with db.engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO clinics (id, name, timezone, workday_start_hour, workday_end_hour, "
-                "working_days, duty_email, created_dt) VALUES (1, 'Lakeshore', "
-                "'America/Toronto', 8, 19, '12345', 'duty@lakeshore.test', '2026-11-01 09:00:00')"
-            )
-        )
-        conn.execute(
-            text(
-                "INSERT INTO patients (id, clinic_id, given_name, family_name, "
-                "is_followup_consent, created_dt) VALUES (1, 1, 'Lucía', 'Fernández', true, "
-                "'2026-11-01 09:00:00')"
-            )
-        )
+        insert_clinic_and_patient(conn, "Lucía", "Fernández")
 
     upgrade(directory=str(MIGRATIONS), revision="0019")
     with db.engine.connect() as conn:
