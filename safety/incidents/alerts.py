@@ -81,6 +81,7 @@ def alert_untouched_steps(*, now: datetime | None = None) -> int:
             {s.step for s in incident.steps},
             {a.step for a in incident.alerts},
             now,
+            rules.steps_for(incident.is_used_on_patient),
         )
         fresh: list[str] = []
         for step in due:

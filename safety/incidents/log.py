@@ -153,6 +153,7 @@ def incident_export(
                 "body_site": i.body_site,
                 "session_id": i.session_id,
                 "steps_done": len(i.steps),
+                "steps_total": len(rules.steps_for(i.is_used_on_patient)),
                 "reported_outside": [
                     f"{rules.report_body_label(r.body)} {r.reported_on.isoformat()} {r.reference}"
                     for r in i.reports

@@ -3,7 +3,7 @@ urgent step alerts the clinic lead, what a report must hold, where an event shou
 outside the clinic, and what the sharps injury log shows. Pure: no Flask, no SQLAlchemy.
 
 Every clinical step and every time limit carries its source; a limit that is a design choice
-says so ("clinic policy"). One file of about 630 lines: it is the table of choices, steps and
+says so ("clinic policy"). One file of about 650 lines: it is the table of choices, steps and
 sources a clinician reviews in one place.
 """
 
@@ -314,6 +314,19 @@ STEPS: tuple[Step, ...] = (
     ),
 )
 STEPS_BY_ID: dict[str, Step] = {s.id: s for s in STEPS}
+#: The steps of an injury from a device never used on a patient: a clean needle carries no
+#: patient's blood, so there is no source to assess, no prophylaxis to weigh and no testing to
+#: book (CDC, Exposure to blood, 2003: an exposure is a sharp contaminated with blood). Listed
+#: anyway, those steps would alert the lead about prophylaxis nobody needs.
+CLEAN_DEVICE_STEPS = ("wash", "report_lead")
+
+
+def steps_for(is_used_on_patient: bool | None) -> tuple[Step, ...]:
+    """Return the post-exposure steps an injury calls for: all of them, unless the device was
+    never used on a patient (unknown counts as used)."""
+    if is_used_on_patient is False:
+        return tuple(s for s in STEPS if s.id in CLEAN_DEVICE_STEPS)
+    return STEPS
 
 
 class StepState(StrEnum):
@@ -332,15 +345,20 @@ def step_state(step: Step, occurred_dt: datetime, done: bool, now: datetime) -> 
 
 
 def steps_to_alert(
-    occurred_dt: datetime, done: Collection[str], alerted: Collection[str], now: datetime
+    occurred_dt: datetime,
+    done: Collection[str],
+    alerted: Collection[str],
+    now: datetime,
+    steps: Sequence[Step] = STEPS,
 ) -> list[Step]:
-    """Return the urgent steps left untouched past their time that have not alerted yet.
+    """Return the urgent steps (of `steps`, the injury's own) left untouched past their time
+    that have not alerted yet.
 
     Each step alerts once: the clinic lead hears of it, and the record shows it overdue.
     """
     return [
         s
-        for s in STEPS
+        for s in steps
         if s.is_urgent
         and s.id not in done
         and s.id not in alerted
@@ -544,7 +562,9 @@ def incident_row(fields: Mapping[str, Any]) -> dict[str, str]:
         "body_site": label_of(BODY_SITES, fields.get("body_site")),
         "session": str(fields.get("session_id") or ""),
         "steps_done": (
-            f"{fields.get('steps_done', 0)} of {len(STEPS)}" if kind == Kind.SHARPS_INJURY else ""
+            f"{fields.get('steps_done', 0)} of {fields.get('steps_total', len(STEPS))}"
+            if kind == Kind.SHARPS_INJURY
+            else ""
         ),
         "reported_outside": "; ".join(fields.get("reported_outside") or ()),
         "addenda": str(fields.get("addenda", 0)),

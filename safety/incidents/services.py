@@ -118,7 +118,7 @@ def step_views(incident: Incident, *, now: datetime | None = None) -> list[StepV
             done.get(step.id),
             step.id in alerted,
         )
-        for step in rules.STEPS
+        for step in rules.steps_for(incident.is_used_on_patient)
     ]
 
 
@@ -361,7 +361,8 @@ def tick_step(
     """Tick one post-exposure step with the time it was done; each step is ticked once."""
     now = now or utcnow()
     incident = _followed_incident(actor, incident_id)
-    if incident.kind != rules.Kind.SHARPS_INJURY or step_id not in rules.STEPS_BY_ID:
+    own = {s.id for s in rules.steps_for(incident.is_used_on_patient)}
+    if incident.kind != rules.Kind.SHARPS_INJURY or step_id not in own:
         raise NotFound(N_("No such step."))
     errors: dict[str, str] = {}
     if problem := rules.check_step_time(done_dt, incident.occurred_dt, now):

@@ -313,6 +313,34 @@ def test_a_step_is_ticked_from_the_record_with_its_time(client, world):
     assert count(IncidentStep) == 1
 
 
+def test_a_clean_needle_asks_only_for_the_wash_and_the_report_and_alerts_nothing_else(
+    client, world
+):
+    """A needle never used on a patient carries no patient's blood: the source assessment,
+    prophylaxis and follow-up testing were listed anyway, and the prophylaxis step, left
+    untouched, alerted the lead after two hours."""
+    sign_in(client, world, "practitioner")
+    response = post_form(
+        client, "/incidents/new", report_form(is_used_on_patient="no", how="other")
+    )
+    created = db.session.scalar(select(Incident).order_by(Incident.id.desc()))
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+
+    assert re.findall(r'<li id="step-([a-z_]+)"', page) == ["wash", "report_lead"]
+    assert "there is no source to assess" in html.unescape(page)
+    refused = post_form(
+        client,
+        f"/incidents/{created.id}/steps/pep_assessment",
+        {"done_dt": london_minutes_ago(1)},
+    )
+    assert refused.status_code == 404
+    later = created.occurred_dt + timedelta(days=8)
+    due = rules.steps_to_alert(
+        created.occurred_dt, set(), set(), later, rules.steps_for(created.is_used_on_patient)
+    )
+    assert [s.id for s in due] == ["wash", "report_lead"]
+
+
 def test_a_step_without_a_time_is_explained_and_saves_nothing(client, world):
     sign_in(client, world, "practitioner")
     response = post_form(client, f"/incidents/{world.incident_a}/steps/wash", {"done_dt": ""})

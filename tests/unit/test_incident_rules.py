@@ -205,3 +205,17 @@ def test_the_wash_step_says_what_to_do_for_a_splash_to_the_eyes_nose_or_mouth():
     wash = rules.STEPS_BY_ID["wash"]
     assert "eyes, nose or mouth rinsed with plenty of water" in wash.label
     assert "irrigate eyes with clean water, saline or sterile irrigants" in wash.source
+
+
+@pytest.mark.parametrize(
+    ("used", "steps"),
+    [
+        (True, ["wash", "report_lead", "source_assessment", "pep_assessment", "followup_testing"]),
+        (None, ["wash", "report_lead", "source_assessment", "pep_assessment", "followup_testing"]),
+        (False, ["wash", "report_lead"]),
+    ],
+)
+def test_a_clean_needle_calls_for_the_wash_and_the_report_only_and_unknown_counts_as_used(
+    used, steps
+):
+    assert [s.id for s in rules.steps_for(used)] == steps
