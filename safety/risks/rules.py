@@ -20,8 +20,11 @@ from typing import Any
 
 ITEM_TYPES = {"boolean", "integer", "date", "string", "text", "choice", "multichoice"}
 #: The register new templates are built from, and the earlier ones kept for old sessions.
-CURRENT_REGISTER = 2
-REGISTER_FILES = {1: "register_v1.json", 2: "register.json"}
+CURRENT_REGISTER = 3
+#: Version 3 (2026-12-07) adds the stops at "No" to a current authorisation and to sterile,
+#: intact packs, and "no more needles used than opened"; a clinic on version 2 gets it
+#: published as its next template (`publish_default`), as version 2 came after version 1.
+REGISTER_FILES = {1: "register_v1.json", 2: "register_v2.json", 3: "register.json"}
 
 
 @dataclass(frozen=True)

@@ -142,6 +142,12 @@ def test_a_pack_not_sterile_stops_the_session_at_time_out_until_a_new_pack_is_op
     page = text_of(signed_in.get(f"/sessions/{session.id}"))
     assert "The session stopped at Time out" in page
     assert "Do not needle from a pack that is not sterile or not intact" in page
+    # The pack is a near miss to report: a link opens the report with the session filled in.
+    raw = signed_in.get(f"/sessions/{session.id}").get_data(as_text=True)
+    assert (
+        f"/incidents/new?kind=near_miss&amp;event=damaged_or_unsterile_pack&amp;session={session.id}"
+        in raw
+    )
     assert (
         post_form(
             signed_in, f"/sessions/{session.id}/phase/signout", {**CLEAN_PHASES["signout"]}
