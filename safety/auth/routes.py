@@ -239,6 +239,7 @@ def second_factor():
 
 
 @bp.route("/two-step", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])  # it takes a password when it replaces an app
 def enrol():
     """Set up an authenticator app: scan the QR code (or type the secret), confirm a code.
 

@@ -256,13 +256,15 @@ def enrol(
     if user.has_second_factor:
         if start_session:
             raise DomainError(SIGN_IN_WITH_CODE, {"code": SIGN_IN_WITH_CODE})
-        if not password or not accounts.password_matches(user, password):
-            accounts.register_failure(user, now=now or utcnow())
-            audit.record("auth.mfa_enrol_failed", actor=user, obj=user, now=now)
-            raise RecordedRefusal(
-                N_("Your app was not replaced."),
-                {"password": N_("That password is not right. Enter your own password.")},
-            )
+        accounts.check_password_again(
+            user,
+            password or "",
+            action="auth.mfa_replace_failed",
+            refused=N_("Your app was not replaced."),
+            wrong=N_("That password is not right. Enter your own password."),
+            now=now or utcnow(),
+            obj=user,
+        )
     codes = confirm_enrolment(user, code, now=now)
     login = accounts.start_login_session(user, now=now) if start_session else None
     return codes, login

@@ -17,6 +17,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -324,6 +325,35 @@ def register_failure(user: User, *, now: datetime) -> None:
     )
     if locked_until is not None:
         user.locked_until_dt = locked_until
+
+
+def check_password_again(
+    user: User,
+    password: str,
+    *,
+    action: str,
+    refused: str,
+    wrong: str,
+    now: datetime,
+    **audited: Any,
+) -> None:
+    """Check the password a signed-in person enters again to sign (a checklist, an addendum, an
+    incident) or to replace their authenticator app; refuse a wrong one or a locked account.
+
+    Each refusal is audited as `action` with its reason and counts towards the lock
+    (`register_failure`), so the caller commits it (RecordedRefusal): the lock stops someone at
+    an unattended tablet guessing, and no form of these is a way round it. A right password
+    clears the count. `audited` names the event's object (obj=, or object_type= and clinic_id=).
+    """
+    if rules.is_locked(user.locked_until_dt, now):
+        audit.record(action, actor=user, details={"reason": "locked"}, now=now, **audited)
+        raise RecordedRefusal(refused, {"password": LOCKED})
+    if not password_matches(user, password):
+        register_failure(user, now=now)
+        audit.record(action, actor=user, details={"reason": "bad_password"}, now=now, **audited)
+        locked = rules.is_locked(user.locked_until_dt, now)
+        raise RecordedRefusal(refused, {"password": LOCKED if locked else wrong})
+    user.failed_login_count = 0
 
 
 def start_login_session(user: User, *, now: datetime | None = None) -> LoginSession:

@@ -14,13 +14,12 @@ from sqlalchemy import select
 
 from safety.audit import services as audit
 from safety.auth import policy
-from safety.auth import rules as auth_rules
 from safety.auth import services as auth
 from safety.auth.models import User
 from safety.checklists import services as checklists
 from safety.checklists.models import Addendum
 from safety.dbtypes import utcnow
-from safety.errors import Conflict, DomainError, RecordedRefusal
+from safety.errors import Conflict, DomainError
 from safety.extensions import db
 from safety.hashing import canonical_json, hashed_time, sha256_hex
 from safety.languages import N_, Said
@@ -130,27 +129,15 @@ def add_addendum(
     errors = field_problems(reason, body, password)
     if errors:
         raise DomainError(NOT_ADDED, errors)
-    if auth_rules.is_locked(actor.locked_until_dt, now):
-        audit.record(
-            "session.addendum_failed",
-            actor=actor,
-            obj=record,
-            details={"reason": "locked"},
-            now=now,
-        )
-        raise RecordedRefusal(NOT_ADDED, {"password": auth.LOCKED})
-    if not auth.password_matches(actor, password):
-        auth.register_failure(actor, now=now)
-        audit.record(
-            "session.addendum_failed",
-            actor=actor,
-            obj=record,
-            details={"reason": "bad_password"},
-            now=now,
-        )
-        locked = auth_rules.is_locked(actor.locked_until_dt, now)
-        raise RecordedRefusal(NOT_ADDED, {"password": auth.LOCKED if locked else WRONG_PASSWORD})
-    actor.failed_login_count = 0
+    auth.check_password_again(
+        actor,
+        password,
+        action="session.addendum_failed",
+        refused=NOT_ADDED,
+        wrong=WRONG_PASSWORD,
+        now=now,
+        obj=record,
+    )
     addendum = Addendum(
         session_id=record.id,
         author_id=actor.id,

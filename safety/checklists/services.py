@@ -17,7 +17,6 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from safety.audit import services as audit
 from safety.auth import policy
-from safety.auth import rules as auth_rules
 from safety.auth import services as auth
 from safety.auth.models import User
 from safety.checklists import rules
@@ -26,7 +25,7 @@ from safety.clinics import rules as clinic_rules
 from safety.clinics import services as clinics
 from safety.clinics.models import Patient
 from safety.dbtypes import utcnow
-from safety.errors import Conflict, DomainError, Forbidden, NotFound, RecordedRefusal
+from safety.errors import Conflict, DomainError, Forbidden, NotFound
 from safety.extensions import db
 from safety.followup import rules as followup_rules
 from safety.followup.schedule import schedule_for_signed_session
@@ -387,20 +386,15 @@ def sign_session(
     `words` says what still blocks signing in the practitioner's language (English without)."""
     now = now or utcnow()
     session = _own_open_session(actor, session_id)
-    if auth_rules.is_locked(actor.locked_until_dt, now):
-        # The lockout stops password guessing; the signing form must not be a way round it.
-        audit.record(
-            "session.sign_failed", actor=actor, obj=session, details={"reason": "locked"}, now=now
-        )
-        raise RecordedRefusal(N_("The checklist was not signed."), {"password": auth.LOCKED})
-    if not auth.password_matches(actor, password):
-        auth.register_failure(actor, now=now)
-        audit.record("session.sign_failed", actor=actor, obj=session, now=now)
-        raise RecordedRefusal(
-            N_("The checklist was not signed."),
-            {"password": N_("That password is not right. Enter your own password to sign.")},
-        )
-    actor.failed_login_count = 0
+    auth.check_password_again(
+        actor,
+        password,
+        action="session.sign_failed",
+        refused=N_("The checklist was not signed."),
+        wrong=N_("That password is not right. Enter your own password to sign."),
+        now=now,
+        obj=session,
+    )
     if not _claim_open(session):
         # A second tap (or a second tablet) lost the race to a signature that has committed,
         # or to a cancellation: the record says which.

@@ -26,7 +26,6 @@ from sqlalchemy.orm import selectinload
 
 from safety.audit import services as audit
 from safety.auth import policy
-from safety.auth import rules as auth_rules
 from safety.auth import services as auth
 from safety.auth.models import User
 from safety.checklists import addenda as checklist_addenda
@@ -34,7 +33,7 @@ from safety.checklists import services as checklists
 from safety.checklists.models import Flag, TreatmentSession
 from safety.clinics import services as clinics
 from safety.dbtypes import utcnow
-from safety.errors import Conflict, DomainError, NotFound, RecordedRefusal
+from safety.errors import Conflict, DomainError, NotFound
 from safety.extensions import db
 from safety.hashing import canonical_json, hashed_time, sha256_hex
 from safety.ids import is_id
@@ -234,21 +233,6 @@ def incident_hash(incident: Incident) -> str:
     return sha256_hex(canonical_json(signed_content(incident, incident.person)))
 
 
-def _check_password(actor: User, password: str, *, action: str, obj, message: str, now) -> None:
-    """Refuse a signature whose password is wrong or whose account is locked, recording the
-    attempt (it counts towards the sign-in throttle, so the caller commits the refusal)."""
-    if auth_rules.is_locked(actor.locked_until_dt, now):
-        # The lockout stops password guessing; a signing form must not be a way round it.
-        audit.record(action, actor=actor, details={"reason": "locked"}, now=now, **obj)
-        raise RecordedRefusal(message, {"password": auth.LOCKED})
-    if not auth.password_matches(actor, password):
-        auth.register_failure(actor, now=now)
-        audit.record(action, actor=actor, details={"reason": "bad_password"}, now=now, **obj)
-        locked = auth_rules.is_locked(actor.locked_until_dt, now)
-        raise RecordedRefusal(message, {"password": auth.LOCKED if locked else WRONG_PASSWORD})
-    actor.failed_login_count = 0
-
-
 def report_incident(
     actor: User,
     report: rules.Report,
@@ -277,13 +261,15 @@ def report_incident(
         errors["password"] = N_("Enter your password to sign the report.")
     if errors:
         raise DomainError(NOT_REPORTED, errors)
-    _check_password(
+    auth.check_password_again(
         actor,
         password,
         action="incident.sign_failed",
-        obj={"object_type": "incidents", "clinic_id": actor.clinic_id},
-        message=NOT_REPORTED,
+        refused=NOT_REPORTED,
+        wrong=WRONG_PASSWORD,
         now=now,
+        object_type="incidents",
+        clinic_id=actor.clinic_id,
     )
     is_sharps = report.kind == rules.Kind.SHARPS_INJURY
     incident = Incident(
@@ -477,13 +463,14 @@ def add_addendum(
     errors = checklist_addenda.field_problems(reason, body, password)
     if errors:
         raise DomainError(checklist_addenda.NOT_ADDED, errors)
-    _check_password(
+    auth.check_password_again(
         actor,
         password,
         action="incident.addendum_failed",
-        obj={"obj": incident},
-        message=checklist_addenda.NOT_ADDED,
+        refused=checklist_addenda.NOT_ADDED,
+        wrong=WRONG_PASSWORD,
         now=now,
+        obj=incident,
     )
     addendum = IncidentAddendum(
         incident_id=incident.id,

@@ -136,16 +136,39 @@ def test_replacing_the_app_in_use_asks_for_the_password_first(required, client, 
     assert without.status_code == wrong.status_code == 400
     assert 'id="password-error"' in wrong.get_data(as_text=True)
     assert actions("auth.mfa_enrol") == 1
-    assert actions("auth.mfa_enrol_failed") == 1
     assert db.session.get(User, officer.id).failed_login_count == 1
+    assert actions("auth.mfa_replace_failed") == 1
     replaced = post_form(client, "/auth/two-step", {"code": code, "password": PASSWORD})
     assert replaced.status_code == 200
     assert actions("auth.mfa_enrol") == 2
+    assert db.session.get(User, officer.id).failed_login_count == 0  # the right one clears it
     # The old phone's codes no longer sign in; the new one's do.
     post_form(client, "/auth/logout")
     login(client, officer)
     assert post_form(client, "/auth/code", {"code": next_code(old_secret)}).status_code == 401
     assert path_of(post_form(client, "/auth/code", {"code": next_code(new_secret)})) == "/"
+
+
+def test_a_locked_account_cannot_replace_its_app_even_with_the_right_password(
+    required, app, client, officer
+):
+    """The lock that stops guessing at a signature stops it here too: a browser left signed
+    in could otherwise keep guessing the password to take the second factor over."""
+    login(client, officer)
+    enrol(client)
+    new_secret = shown_secret(client)
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        post_form(client, "/auth/two-step", {"code": "123456", "password": "guess-again-42"})
+
+    locked = post_form(
+        client,
+        "/auth/two-step",
+        {"code": pyotp.TOTP(new_secret).now(), "password": PASSWORD},
+    )
+
+    assert locked.status_code == 400
+    assert "locked" in text_of(locked)
+    assert actions("auth.mfa_enrol") == 1
 
 
 def test_finishing_a_sign_in_never_sets_up_an_app_over_one_already_set_up(required, officer):
