@@ -338,9 +338,11 @@ def advice(kind: str, answers: Mapping[str, Any], level: str) -> list[str]:
             keys.append("tell_them_bleeding")
         keys.append("clinic_alerted")
         return keys
-    if level == SAME_DAY:
-        if infection_with_fever(answers):
-            keys.append("infection_today")
+    if level == SAME_DAY and infection_with_fever(answers):
+        # One thing to do, not to wait: "someone will contact you" and "if nobody has called
+        # by the end of today" told the patient the opposite.
+        keys += ["infection_today", "call_clinic"]
+    elif level == SAME_DAY:
         keys += ["same_day", "call_clinic", "if_nobody_calls"]
     elif level == REVIEW:
         keys.append("review")

@@ -193,7 +193,7 @@ ADVICE: dict[str, Advice] = {
     "infection_today": Advice(
         "A needle site that is red, hot, swollen or weeping, with a fever, can be an infection "
         "that needs treatment today. Contact your doctor or {urgent_line} today: do not wait "
-        "for us to call.",
+        "for us to call. We have told {clinic} too.",
         ("nhs-cellulitis", "nhs-111"),
     ),
     "same_day": Advice(

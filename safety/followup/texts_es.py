@@ -99,7 +99,7 @@ ADVICE = {
     "Lo primero es llamar al {emergency_number}.",
     "infection_today": "Un punto de punción rojo, caliente, hinchado o que supura, con fiebre, "
     "puede ser una infección que hay que tratar hoy. Contacte hoy con su médico o con "
-    "{urgent_line}: no espere a que le llamemos.",
+    "{urgent_line}: no espere a que le llamemos. También hemos avisado a {clinic}.",
     "same_day": "Lo que nos ha contado se debe revisar hoy. Hemos avisado a {clinic}: alguien "
     "se comunicará con usted en el horario de atención.",
     "call_clinic": "Puede llamar a {clinic} al {clinic_phone}.",

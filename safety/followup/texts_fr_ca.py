@@ -95,14 +95,14 @@ ADVICE = {
     "call_emergency": "Appelez le {emergency_number} immédiatement.",
     "tell_them": "Dites-leur que vous avez reçu de la puncture sèche (dry needling) près de la "
     "poitrine, du dos, de l'épaule ou du cou le {date}.",
-    "tell_them_bleeding": "Dites-leur qu'un point de puncture sèche (dry needling) du {date} "
-    "saigne encore après 10 minutes de pression ferme, et si vous prenez un médicament qui "
-    "éclaircit le sang.",
+    "tell_them_bleeding": "Dites-leur qu'un point d'insertion de la puncture sèche (dry "
+    "needling) du {date} saigne encore après 10 minutes de pression ferme, et si vous prenez "
+    "un médicament qui éclaircit le sang.",
     "clinic_alerted": "Nous avons aussi prévenu {clinic}, qui ne le verra peut-être qu'à "
     "l'ouverture. Appelez d'abord le {emergency_number}.",
-    "infection_today": "Un point de puncture rouge, chaud, enflé ou qui suinte, avec de la "
+    "infection_today": "Un point d'insertion rouge, chaud, enflé ou qui suinte, avec de la "
     "fièvre, peut être une infection à traiter aujourd'hui. Communiquez avec votre médecin ou "
-    "{urgent_line} aujourd'hui : n'attendez pas notre appel.",
+    "{urgent_line} aujourd'hui : n'attendez pas notre appel. Nous avons aussi prévenu {clinic}.",
     "same_day": "Ce que vous nous avez dit doit être examiné aujourd'hui. Nous avons prévenu "
     "{clinic} : quelqu'un communiquera avec vous pendant les heures d'ouverture.",
     "call_clinic": "Vous pouvez appeler {clinic} au {clinic_phone}.",

@@ -330,16 +330,26 @@ def test_the_free_text_box_says_when_it_is_read_and_what_not_to_wait_for(client,
 
 
 def test_a_same_day_answer_tells_the_patient_the_clinic_will_call_today(client, visit):
-    page = submit(client, visit.path, {**CALM, "signs": ["redness", "fever"]})
+    page = submit(client, visit.path, {**CALM, "signs": ["redness"]})
     assert main_of(page).headings[0] == "We have told your clinic"
     assert CALL not in main_of(page).headings
     text = text_of(page)
-    # Spreading redness with a fever: see a doctor or NHS 111 today, first, before waiting.
-    assert text.index("can be an infection that needs treatment today") < text.index(
-        "someone will contact you during opening hours"
-    )
     assert "someone will contact you during opening hours" in text
     assert "If nobody has called you by the end of today" in text and "NHS 111" in text
+    assert 'href="tel:+442079460000"' in page.get_data(as_text=True)
+
+
+def test_a_site_sign_with_a_fever_says_to_see_a_doctor_today_and_nothing_about_waiting(
+    client, visit
+):
+    """NHS advice on cellulitis: seen that day. The page once said not to wait for the
+    clinic's call, then that someone would call, then to wait until the end of the day."""
+    page = submit(client, visit.path, {**CALM, "signs": ["redness", "fever"]})
+    text = text_of(page)
+
+    assert "can be an infection that needs treatment today" in text and "NHS 111" in text
+    assert "someone will contact you during opening hours" not in text
+    assert "If nobody has called you" not in text
     assert 'href="tel:+442079460000"' in page.get_data(as_text=True)
 
 

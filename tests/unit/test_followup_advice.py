@@ -139,6 +139,9 @@ def test_a_site_sign_with_a_fever_says_to_see_a_doctor_today_not_to_wait(signs, 
     keys = rules.advice("24h", {**CALM, "signs": signs}, rules.SAME_DAY)
 
     assert (keys[0] == "infection_today") is told_to_go_today
+    # Told not to wait, the patient is never told to wait for a call as well.
+    assert ("if_nobody_calls" in keys) is not told_to_go_today
+    assert ("same_day" in keys) is not told_to_go_today
     assert "{urgent_line}" in texts.ADVICE["infection_today"].text
     assert "nhs-cellulitis" in texts.ADVICE["infection_today"].sources
 
