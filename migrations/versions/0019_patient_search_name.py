@@ -28,14 +28,14 @@ def _search_key(*parts):
 def upgrade():
     with op.batch_alter_table("patients") as batch_op:
         batch_op.add_column(
-            sa.Column("search_name", sa.String(201), nullable=False, server_default="")
+            sa.Column("search_name", sa.Text(), nullable=False, server_default="")
         )
     patients = sa.table(
         "patients",
         sa.column("id", sa.Integer),
         sa.column("given_name", sa.String),
         sa.column("family_name", sa.String),
-        sa.column("search_name", sa.String),
+        sa.column("search_name", sa.Text),
     )
     connection = op.get_bind()
     rows = connection.execute(

@@ -414,10 +414,11 @@ def sign_session(
 def _claim_open(session: TreatmentSession) -> bool:
     """Take the session's row for this transaction while it is still open; False if it is not.
 
-    A double tap sends two signatures at once: both read the session open before either
-    commits. The write lock (the row lock on PostgreSQL, the database's on SQLite) makes the
-    second wait for the first to commit and then match no row, so exactly one signature, one
-    event and one set of follow-ups exist, and the second tap is told it is already signed.
+    A double tap sends two signatures (or cancellations, or one of each) at once: both read
+    the session open before either commits. The write lock (the row lock on PostgreSQL, the
+    database's on SQLite) makes the second wait for the first to commit and then match no row,
+    so exactly one signature or cancellation, one event and one set of follow-ups exist, and
+    the second tap is told what became of the session.
     Two tablets saving one phase take turns the same way, so the second sees the first's entry.
     The update writes nothing new: signed_dt is NULL in every row it matches.
     """

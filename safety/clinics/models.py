@@ -6,7 +6,7 @@ from datetime import date, datetime
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, String, event
+from sqlalchemy import CheckConstraint, Date, ForeignKey, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from safety import languages
@@ -69,7 +69,8 @@ class Patient(db.Model):
     family_name: Mapped[str] = mapped_column(String(100))
     #: "given family" without accents or case (`rules.search_key`), what a name search matches;
     #: kept by `_keep_search_name` on every write, whoever writes the names.
-    search_name: Mapped[str] = mapped_column(String(201), default="", server_default="")
+    #: Text, not String(201): folding can lengthen a name ("ß" becomes "ss").
+    search_name: Mapped[str] = mapped_column(Text, default="", server_default="")
     #: Optional: tells two patients of one name apart in the picker (issue 17).
     birth_date: Mapped[date | None] = mapped_column(Date())
     email: Mapped[str | None] = mapped_column(String(254))

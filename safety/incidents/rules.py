@@ -446,8 +446,8 @@ def check_report(report: Report, now: datetime) -> dict[str, str]:
         if len(getattr(report, name)) > TEXT_MAX:
             errors[name] = Said(N_("Keep this under %(max)s characters."), max=TEXT_MAX)
     if report.device_gtin:
-        # Checked as a pack's GTIN is (its check digit too): a lot trace refuses a GTIN that
-        # does not add up, so a report holding one could never be found by it.
+        # Checked as a pack's GTIN is (its check digit too): a mistyped digit would otherwise
+        # be signed into the report, and no recall names a device by a GTIN that cannot exist.
         try:
             packs_rules.check_gtin(report.device_gtin)
         except packs_rules.PackError as refused:

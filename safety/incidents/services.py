@@ -46,6 +46,7 @@ from safety.incidents.models import (
     InjuredPerson,
 )
 from safety.languages import N_, Said
+from safety.packs import rules as packs_rules
 
 NOT_REPORTED = N_("The incident was not reported.")
 WRONG_PASSWORD = N_("That password is not right. Enter your own password to sign.")
@@ -282,7 +283,8 @@ def report_incident(
         action_taken=report.action_taken.strip() or None,
         device_type=report.device_type or None,
         device_brand=report.device_brand.strip() or None,
-        device_gtin=report.device_gtin or None,
+        # The 14 digits a pack's GTIN is kept as, whichever length was typed (checked already).
+        device_gtin=packs_rules.check_gtin(report.device_gtin) if report.device_gtin else None,
         device_lot=report.device_lot.strip() or None,
         device_purpose=(report.device_purpose or None) if is_sharps else None,
         how=(report.how or None) if is_sharps else None,

@@ -84,6 +84,12 @@ def report(practitioner, now=None, session_id=None, **changes) -> Incident:
 # --- reporting ----
 
 
+def test_a_device_gtin_typed_in_13_digits_is_kept_as_the_14_packs_are_kept_as(practitioner):
+    incident = report(practitioner, device_gtin="4987654321094")
+
+    assert incident.device_gtin == "04987654321094"
+
+
 def test_a_sharps_injury_report_is_signed_and_keeps_the_injured_person_apart(practitioner):
     incident = report(practitioner)
     assert incident.signer_name == practitioner.name

@@ -140,9 +140,9 @@ REACTIONS_V2 = (("dizziness", 0.005), ("fainted", 0.001), ("nausea", 0.0025), ("
 #: Share of sessions where a needle was opened and not used (version 2 counts it).
 OPENED_UNUSED = 0.1
 LUNG_REGIONS = ("thorax", "neck", "shoulder")
-#: Version 2's deviations: consent "No" stops a session, so it is never signed with one.
-#: Version 2 stops a session at these answers (no consent, no authorisation, a pack not
-#: sterile): a signed record never holds them, so the bulk data does not either.
+#: The later versions' deviations: version 2 stops a session at consent "No", version 3 also
+#: at no authorisation and a pack not sterile; a signed record never holds those answers, so
+#: the bulk data does not either.
 STOPPED_ON_V2 = frozenset({"signin.consent", "signin.authorised", "timeout.needles_sterile"})
 DEVIATIONS_V2 = tuple(
     (link_id.replace("timeout.clean_field", "timeout.field_ready"), p, note)
