@@ -1,6 +1,6 @@
 """Plumbing every route shares: the id converter and running one use case per request.
 
-Routes validate a form, call one service, commit and redirect (STYLE.md). What they would
+Routes validate a form, call one service, commit and redirect (docs/STYLE.md). What they would
 otherwise each write by hand — commit or roll back, keep a refusal's audit record, turn a
 `DomainError` into the form's messages — is written once here.
 """

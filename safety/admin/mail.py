@@ -1,7 +1,7 @@
 """Sending an invitation e-mail, after the transaction that issued its link has committed.
 
 The mail goes out through the same delivery backend as the follow-up messages (SMTP, or the
-development outbox at /dev/messages). It is sent after the commit (STYLE.md: mail leaves only
+development outbox at /dev/messages). It is sent after the commit (docs/STYLE.md: mail leaves only
 after the commit), so a refused mail never undoes the account; the administrator is told and
 can send a new link from the user's page.
 """

@@ -1,4 +1,4 @@
-"""The house rules a reader relies on (STYLE.md, "What our own house taught us"), read from
+"""The house rules a reader relies on (docs/STYLE.md, "What our own house taught us"), read from
 the source itself so that a copy or a hidden dependency cannot creep back unnoticed.
 
 - Roles are compared, and views name the roles they allow, as `Role` members, never as
