@@ -237,9 +237,10 @@ ADVICE: dict[str, Advice] = {
     "red_flags": Advice(
         "Call {emergency_number} at once for chest pain, pain when breathing in or "
         "breathlessness, or bleeding that does not stop after 10 minutes of firm pressure. "
-        "Contact {clinic} the same day for spreading redness, warmth, swelling or pus at a "
-        "needle site, a fever, a bruise that is large or spreading, new numbness, tingling or "
-        "weakness, if you faint, or if you find a needle or a piece of one in your skin.",
+        "Call {clinic} on {clinic_phone} the same day for spreading redness, warmth, swelling "
+        "or pus at a needle site, a fever, a bruise that is large or spreading, new numbness, "
+        "tingling or weakness, if you faint, or if you find a needle or a piece of one in your "
+        "skin.",
         ("nhs-pneumothorax", "nhs-bleeding", "nhs-cellulitis", "nhs-bruises"),
     ),
 }

@@ -119,8 +119,8 @@ ADVICE = {
     "agujas aparece solo semanas después.",
     "red_flags": "Llame al {emergency_number} de inmediato si tiene dolor en el pecho, dolor al "
     "tomar aire o falta de aire, o un sangrado que no se detiene después de 10 minutos de "
-    "presión firme. Comuníquese con {clinic} el mismo día si nota enrojecimiento que se "
-    "extiende, calor, hinchazón o pus en un punto de las agujas, fiebre, un moretón grande o "
+    "presión firme. Llame a {clinic} al {clinic_phone} el mismo día si nota enrojecimiento que "
+    "se extiende, calor, hinchazón o pus en un punto de las agujas, fiebre, un moretón grande o "
     "que se extiende, adormecimiento, hormigueo o debilidad nuevos, si se desmaya, o si "
     "encuentra una aguja o un trozo de aguja en su piel.",
 }

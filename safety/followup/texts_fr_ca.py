@@ -123,11 +123,11 @@ ADVICE = {
     "n'apparaît que des semaines plus tard.",
     "red_flags": "Appelez le {emergency_number} immédiatement en cas de douleur à la poitrine, "
     "de douleur quand vous inspirez ou de souffle court, ou d'un saignement qui ne s'arrête pas "
-    "après 10 minutes de pression ferme. Communiquez avec {clinic} le jour même en cas de "
-    "rougeur qui s'étend, de chaleur, d'enflure ou de pus à un point d'insertion, de fièvre, "
-    "d'un bleu gros ou qui s'étend, d'un nouvel engourdissement, de picotements ou d'une "
-    "faiblesse, si vous perdez connaissance, ou si vous trouvez une aiguille ou un morceau "
-    "d'aiguille dans votre peau.",
+    "après 10 minutes de pression ferme. Appelez {clinic} au {clinic_phone} le jour même en "
+    "cas de rougeur qui s'étend, de chaleur, d'enflure ou de pus à un point d'insertion, de "
+    "fièvre, d'un bleu gros ou qui s'étend, d'un nouvel engourdissement, de picotements ou "
+    "d'une faiblesse, si vous perdez connaissance, ou si vous trouvez une aiguille ou un "
+    "morceau d'aiguille dans votre peau.",
 }
 
 ADVICE_TITLES = {

@@ -329,6 +329,15 @@ def test_the_free_text_box_says_when_it_is_read_and_what_not_to_wait_for(client,
     assert 'href="tel:999"' in hint
 
 
+def test_a_calm_answer_gives_the_clinics_number_beside_when_to_call_it(client, visit):
+    """The red flags said to contact the clinic the same day without its number, which the
+    page then showed nowhere."""
+    page = submit(client, visit.path, CALM)
+
+    assert f"Call {visit.clinic} on +44 20 7946 0000 the same day" in text_of(page)
+    assert 'href="tel:+442079460000"' in page.get_data(as_text=True)
+
+
 def test_a_same_day_answer_tells_the_patient_the_clinic_will_call_today(client, visit):
     page = submit(client, visit.path, {**CALM, "signs": ["redness"]})
     assert main_of(page).headings[0] == "We have told your clinic"
