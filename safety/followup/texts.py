@@ -327,10 +327,11 @@ class PatientTexts:
     urgent_lines: dict[str, str]
 
     def field_labels(self, names: Iterable[str]) -> dict[str, str]:
-        """Name each question for the form's error summary: staff's few words, which are
-        English, only where the patient reads English; elsewhere none (each error is also
-        shown beside its question, in the patient's language)."""
-        return {name: self.questions[name].staff if self.language == "en" else "" for name in names}
+        """Name each question for the form's error summary: no name at all. Each message is a
+        whole sentence in the patient's words ("Please tell us whether you found a needle in
+        your skin."); staff's few words before it ("Needle or a piece found in the skin")
+        mixed two voices on the patient's page."""
+        return {name: "" for name in names}
 
     def urgent_line(self, country: str | None) -> str:
         return self.urgent_lines.get(country or "", self.urgent_lines[""])
