@@ -331,6 +331,14 @@ def patient_text(
 
     def fill(name: str) -> str:
         value = values.get(name)
+        if name == "urgent_line":
+            # The line's own number ("811 in most provinces") becomes the link to tap.
+            line, number = str(escape(value or "")), values.get("urgent_number")
+            if number and str(escape(number)) in line:
+                dial = re.sub(r"[^0-9+]", "", number)
+                link = f'<a class="tel" href="tel:{escape(dial)}">{escape(number)}</a>'
+                return line.replace(str(escape(number)), link, 1)
+            return line
         if name in _PHONE_PLACEHOLDERS:
             if not value:
                 return str(escape(said.pages["no_phone"]))

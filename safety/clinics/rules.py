@@ -50,6 +50,8 @@ URGENT_LINES = {
     "NZ": "Healthline on 0800 611 116",
 }
 DEFAULT_URGENT_LINE = "an urgent care service"
+#: The number in each urgent line, which a patient's page makes a link to tap.
+URGENT_NUMBERS = {"GB": "111", "CA": "811", "AU": "1800 022 222", "NZ": "0800 611 116"}
 
 #: ISO weekday numbers (Monday is 1) a clinic works unless it says otherwise.
 DEFAULT_WORKING_DAYS = "12345"

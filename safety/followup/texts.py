@@ -336,6 +336,10 @@ class PatientTexts:
     def urgent_line(self, country: str | None) -> str:
         return self.urgent_lines.get(country or "", self.urgent_lines[""])
 
+    def urgent_number(self, country: str | None) -> str | None:
+        """The number inside `urgent_line` (the same in every language), to make it a link."""
+        return clinic_rules.URGENT_NUMBERS.get(country or "")
+
     def date(self, value: date) -> str:
         """Write a date out in full ("6 December 2026", "6 décembre 2026")."""
         if self.language == "en":

@@ -349,6 +349,8 @@ def test_a_same_day_answer_tells_the_patient_the_clinic_will_call_today(client, 
     assert "someone will contact you during opening hours" in text
     assert "If nobody has called you by the end of today" in text and "NHS 111" in text
     assert 'href="tel:+442079460000"' in page.get_data(as_text=True)
+    # NHS 111 is a number to tap too, not only words.
+    assert 'href="tel:111"' in page.get_data(as_text=True)
 
 
 def test_a_site_sign_with_a_fever_says_to_see_a_doctor_today_and_nothing_about_waiting(

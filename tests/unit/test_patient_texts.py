@@ -148,3 +148,21 @@ def test_missing_answers_are_said_in_the_pages_language():
         "soreness": "Choisissez un chiffre de 0 (aucune douleur) à 10 (la pire).",
         "bruising": "Dites-nous si vous avez un bleu.",
     }
+
+
+@pytest.mark.parametrize(
+    ("language", "country", "number"),
+    [("fr_CA", "CA", "811"), ("es", "AU", "1800 022 222"), ("en", "NZ", "0800 611 116")],
+)
+def test_the_urgent_lines_number_is_a_link_to_tap_in_every_language(language, country, number):
+    from safety.display import patient_text
+
+    said = texts.for_language(language)
+    shown = patient_text(
+        said.advice["if_nobody_calls"].text,
+        {"urgent_line": said.urgent_line(country), "urgent_number": said.urgent_number(country)},
+        said,
+    )
+
+    dial = number.replace(" ", "")
+    assert f'<a class="tel" href="tel:{dial}">{number}</a>' in shown
