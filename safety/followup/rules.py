@@ -4,7 +4,7 @@ Times are aware UTC datetimes in and out; the clinic's zone decides quiet hours.
 and threshold here is also in the register's follow-up section with its source
 (safety/risks/register.json, DESIGN §4); a unit test holds the two together, so the numbers
 a clinician reviews are the numbers the code uses. The words a patient reads are in
-`followup.texts`. One file of about 610 lines: it is the follow-up's clinical table (when to
+`followup.texts`. One file of about 640 lines: it is the follow-up's clinical table (when to
 ask, thresholds, escalation, the channels a patient can receive) read and reviewed as one.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from safety.checklists.rules import Severity
-from safety.clinics.rules import DEFAULT_WORKING_DAYS, add_working_hours
+from safety.clinics.rules import DEFAULT_WORKING_DAYS, add_working_hours, search_key
 from safety.followup import texts
 from safety.followup.texts import QUESTIONS, PatientTexts
 from safety.languages import N_, Said
@@ -258,7 +258,26 @@ REASONS = {
     "same": N_("soreness no better"),
     "worse": N_("soreness worse"),
     "other": N_("wrote to the clinic"),
+    "other_red_flag": N_("wrote about the chest, breathing or bleeding"),
 }
+#: Word stems in what a patient writes that name a red flag (the chest, breathing, bleeding),
+#: in each language a patient writes in, accents and case aside. Such writing is read the same
+#: day, not within two working days: "chest pain since last night" once waited for a review.
+#: Clinic policy: a crude screen that would rather call too often than too late; a person
+#: reads every word either way.
+RED_FLAG_WORDS = (
+    *("chest", "breath", "bleed", "blood"),  # English
+    *("poitrine", "respir", "souffle", "saign", "sang"),  # French ("respir" for Spanish too)
+    *("pecho", "sangr", "ahog"),  # Spanish
+)
+
+
+def mentions_red_flag(text: str) -> bool:
+    """Whether free text names the chest, breathing or bleeding, in any patient language."""
+    folded = search_key(text)
+    return any(word in folded for word in RED_FLAG_WORDS)
+
+
 SIGNS_FOUND = N_("infection signs at a site: %(signs)s")
 SORENESS_SCORE = N_("soreness %(score)s/10")
 #: A reason of a less urgent level than the flag's own.
@@ -301,7 +320,9 @@ def reasons(kind: str, answers: Mapping[str, Any]) -> dict[str, list[str]]:
     trend = answers.get("trend")
     if later and soreness > 0 and trend in {"same", "worse"}:
         found[REVIEW].append(REASONS[trend])
-    if answers.get("other"):
+    if answers.get("other") and mentions_red_flag(answers["other"]):
+        found[SAME_DAY].append(REASONS["other_red_flag"])
+    elif answers.get("other"):
         found[REVIEW].append(REASONS["other"])
     return {level: found[level] for level in (EMERGENCY, SAME_DAY, REVIEW) if found[level]}
 

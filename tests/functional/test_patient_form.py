@@ -275,6 +275,19 @@ def test_anything_the_patient_writes_goes_to_a_person_for_review(client, visit):
     assert link.used_dt is not None
 
 
+def test_writing_about_chest_pain_is_read_the_same_day_and_alerts_the_practitioner(client, visit):
+    """Chest pain written in the free-text box once waited two working days for a review."""
+    page = submit(client, visit.path, {**CALM, "other": "Chest pain since last night."})
+
+    assert main_of(page).headings[0] == "We have told your clinic"
+    response = db.session.scalars(select(PatientResponse)).one()
+    assert response.escalation == "same_day"
+    flag = db.session.scalars(select(Flag).where(Flag.session_id == visit.session_id)).one()
+    assert "wrote about the chest, breathing or bleeding" in flag.message
+    alerts = db.session.scalars(select(OutboxMessage).where(OutboxMessage.flag_id == flag.id))
+    assert "practitioner_alert" in {a.purpose for a in alerts}
+
+
 def test_an_emergency_answer_shows_call_emergency_services_before_anything_else(client, visit):
     page = submit(client, visit.path, {**CALM, "chest": "yes"})
 

@@ -531,3 +531,18 @@ def test_a_scheduled_check_whose_time_has_come_reads_not_sent_yet(status, due_in
     assert rules.status_label(status, now + due_in, now) == label
     # Without a time to compare, the stored status is read as it is.
     assert rules.status_label(status) == rules.Status(status).label
+
+
+@pytest.mark.parametrize(
+    ("written", "level"),
+    [
+        ("I have had chest pain since last night and feel breathless", rules.SAME_DAY),
+        ("The spot on my calf keeps BLEEDING a little", rules.SAME_DAY),
+        ("J'ai du mal à respirer depuis hier soir", rules.SAME_DAY),
+        ("Me duele el pecho desde anoche", rules.SAME_DAY),
+        ("Thank you, I slept badly but feel fine", rules.REVIEW),
+    ],
+)
+def test_writing_that_names_the_chest_breathing_or_bleeding_is_read_the_same_day(written, level):
+    """Chest pain written in the free-text box once waited two working days for a review."""
+    assert rules.escalation("24h", {**CALM, "other": written}) == level
