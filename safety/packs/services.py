@@ -83,6 +83,9 @@ class RecentPack:
     expiry: date
     gtin: str | None
     last_used: date
+    #: Another recent session recorded this lot with another expiry: one of them was misread,
+    #: and the pack in hand says which.
+    is_expiry_disputed: bool = False
 
 
 def recent_packs(actor: User, *, session_date: date) -> list[RecentPack]:
@@ -110,4 +113,10 @@ def recent_packs(actor: User, *, session_date: date) -> list[RecentPack]:
         .order_by(func.max(SessionPack.session_date).desc(), SessionPack.lot_key)
         .limit(RECENT_LIMIT)
     ).all()
-    return [RecentPack(lot, expiry, gtin, last_used) for gtin, _key, lot, expiry, last_used in rows]
+    expiries: dict[tuple, set[date]] = {}
+    for gtin, key, _lot, expiry, _used in rows:
+        expiries.setdefault((gtin, key), set()).add(expiry)
+    return [
+        RecentPack(lot, expiry, gtin, last_used, len(expiries[gtin, key]) > 1)
+        for gtin, key, lot, expiry, last_used in rows
+    ]

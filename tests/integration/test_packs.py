@@ -67,6 +67,23 @@ def test_same_pack_as_last_session_offers_the_clinics_recent_in_date_packs_newes
     assert offered[0].last_used == date(2026, 6, 14)
 
 
+def test_a_lot_recorded_with_two_expiries_is_offered_with_both_and_a_word_to_check_the_pack(
+    harbour,
+):
+    """One session misread the date: offering both without a word let the next practitioner
+    pick either."""
+    ada, colin, patient = harbour
+    time_out(colin, patient, date(2026, 6, 14), "HW2611A", "2028-01-08")
+    time_out(ada, patient, date(2026, 6, 13), "HW2611A", "2028-01-06")
+    time_out(ada, patient, date(2026, 6, 12), "SJ-1", "2027-01-31")
+
+    offered = {(p.lot, p.expiry.isoformat()): p for p in packs.recent_packs(ada, session_date=DAY)}
+
+    assert offered["HW2611A", "2028-01-08"].is_expiry_disputed
+    assert offered["HW2611A", "2028-01-06"].is_expiry_disputed
+    assert not offered["SJ-1", "2027-01-31"].is_expiry_disputed
+
+
 def test_only_practitioners_are_offered_recent_packs(harbour, make_user):
     ada, _colin, patient = harbour
     time_out(ada, patient, date(2026, 6, 14), "HW-1", "2027-01-31")
