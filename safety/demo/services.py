@@ -1,12 +1,13 @@
 """Build the demo data set through the same services the app uses.
 
 Three weeks of sessions at two clinics: the first week on version 1 of the default checklist
-(those records keep it, as real ones do), the rest on version 2, published a fortnight ago.
+(those records keep it, as real ones do), the rest on version 2 (the current register, 3),
+published a fortnight ago.
 A few sessions show what a reviewer needs to see: a count that does not reconcile, a noted
 deviation, prolonged bleeding followed by a same-day answer, a patient who wrote to the
 clinic, a session cancelled because consent was refused, and one in progress today. Riverside
 has a clinic lead and a few incidents of each kind, one of them a needlestick earlier today
-whose urgent steps are still open. One file of about 720 lines: the demo is one story told
+whose urgent steps are still open. One file of about 730 lines: the demo is one story told
 top to bottom, each part a function of its own.
 """
 

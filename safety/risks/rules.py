@@ -11,6 +11,7 @@ template says why each item is there for as long as it exists.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -247,6 +248,29 @@ def build_definition(
             c for c in register.count_checks if {c["counted"], c["against"]} <= present
         ]
     return definition
+
+
+def carried_forward(definition: Mapping[str, Any], register: Register) -> dict[str, Any]:
+    """Return a template definition brought up to a register that only adds to the one it was
+    built from (version 2 to 3): its items keep their words, order and the clinic's own
+    edits; each item the register gives a stop gets it, and each count check whose counts the
+    template asks is added. Rebuilding from the register instead would drop a clinic's edits.
+    """
+    stops = {spec["linkId"]: spec["stop"] for spec in register.items if "stop" in spec}
+    updated = copy.deepcopy(dict(definition))
+    asked = set()
+    for phase in updated.get("phases", ()):
+        for item in phase.get("items", ()):
+            asked.add(item["linkId"])
+            if item["linkId"] in stops and "stop" not in item:
+                item["stop"] = copy.deepcopy(stops[item["linkId"]])
+    checks = list(updated.get("count_checks", ()))
+    for check in register.count_checks:
+        if check not in checks and {check["counted"], check["against"]} <= asked:
+            checks.append(copy.deepcopy(check))
+    updated["count_checks"] = checks
+    updated["register_version"] = register.version
+    return updated
 
 
 def item_json(

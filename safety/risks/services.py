@@ -95,6 +95,11 @@ def default_of_register(register_version: int, *, now: datetime | None = None) -
     return publish(draft.id, actor=None, via="default", now=now)
 
 
+#: From this register version on, each later one only adds to it (stops, count checks), so a
+#: template is carried forward rather than rebuilt (version 1 to 2 reshaped the phases).
+ADDITIVE_FROM = 2
+
+
 def register_version_of(template: TemplateVersion) -> int:
     """Return the register version a template was built from (1 before versions were kept)."""
     return template.definition.get("register_version", 1)
@@ -113,12 +118,23 @@ def publish_default(
     is rebuilt from it, and a template an administrator imported is imported again from its
     own text, so it keeps its matched controls and gains the new baseline. Sessions already
     started keep the version they pinned. Nothing happens when the current template was
-    already built from this register.
+    already built from this register. From version 2 on, a later register only adds (stops,
+    count checks): the current template is carried forward as it is (`rules.carried_forward`),
+    so an administrator's edits stay.
     """
     current = current_template()
     if current is not None and register_version_of(current) >= register_version:
         return current, False
-    if current is not None and current.source_text:
+    if current is not None and register_version_of(current) >= ADDITIVE_FROM:
+        draft = new_version(
+            rules.carried_forward(current.definition, rules.load_register(register_version)),
+            source_text=current.source_text,
+            unmatched=list(current.unmatched),
+            actor=actor,
+            now=now,
+            details={"carried_forward_from": current.version},
+        )
+    elif current is not None and current.source_text:
         draft, _ = create_draft_from_text(
             current.source_text, actor=actor, now=now, register_version=register_version
         )

@@ -25,3 +25,28 @@ def test_an_installation_on_register_version_2_gets_version_3_with_its_stops_and
     assert new.items_by_id["timeout.needles_sterile"].stop is not None
     assert len(new.count_checks) == len(old.count_checks) + 1
     assert risks.publish_default(via="test")[1] is False  # up to date now
+
+
+def test_an_edited_version_2_template_is_carried_forward_with_the_clinics_own_items(app):
+    """Rebuilt from the register, the clinic's own check and its rewording were dropped when
+    an operator ran publish-default after upgrading, as README says to."""
+    from safety.risks import editor
+
+    published, _ = risks.publish_default(via="test", register_version=2)
+    draft = editor.copy_version(published.id, actor=None)
+    own = editor.add_own_item(
+        draft.id, phase_id="timeout", text="Couch paper changed.", reason="Clinic rule", actor=None
+    )
+    editor.reword_item(draft.id, "signin.identity", "Name and date of birth checked.", actor=None)
+    risks.publish(draft.id, actor=None)
+    db.session.commit()
+
+    current, published_now = risks.publish_default(via="test")
+
+    assert published_now and current.definition["register_version"] == 3
+    carried = risk_rules.template_from_definition(current.definition)
+    assert own in carried.items_by_id
+    assert carried.items_by_id["signin.identity"].text == "Name and date of birth checked."
+    assert carried.items_by_id["timeout.needles_sterile"].stop is not None
+    assert carried.items_by_id["signin.authorised"].stop is not None
+    assert len(carried.count_checks) == 3

@@ -46,7 +46,7 @@ from safety.demo.bulk.writer import Pending, Table, Writer, next_id, stored_time
 from safety.extensions import db
 from safety.followup.models import FollowUp, PatientResponse
 from safety.risks import services as risks
-from safety.risks.rules import template_from_definition
+from safety.risks.rules import CURRENT_REGISTER, template_from_definition
 
 
 def patient_language(patient_id: int, zone) -> str:
@@ -87,7 +87,7 @@ class Generator:
             Version(v.id, v.version, template_from_definition(v.definition))
             for v in (
                 risks.default_of_register(1, now=setup_dt),
-                risks.default_of_register(2, now=version_2_dt),
+                risks.default_of_register(CURRENT_REGISTER, now=version_2_dt),
             )
         )
         self.clinics = self._clinics(setup_dt)
