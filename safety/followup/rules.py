@@ -4,12 +4,13 @@ Times are aware UTC datetimes in and out; the clinic's zone decides quiet hours.
 and threshold here is also in the register's follow-up section with its source
 (safety/risks/register.json, DESIGN §4); a unit test holds the two together, so the numbers
 a clinician reviews are the numbers the code uses. The words a patient reads are in
-`followup.texts`. One file of about 640 lines: it is the follow-up's clinical table (when to
+`followup.texts`. One file of about 655 lines: it is the follow-up's clinical table (when to
 ask, thresholds, escalation, the channels a patient can receive) read and reviewed as one.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -260,22 +261,33 @@ REASONS = {
     "other": N_("wrote to the clinic"),
     "other_red_flag": N_("wrote about the chest, breathing or bleeding"),
 }
-#: Word stems in what a patient writes that name a red flag (the chest, breathing, bleeding),
-#: in each language a patient writes in, accents and case aside. Such writing is read the same
-#: day, not within two working days: "chest pain since last night" once waited for a review.
-#: Clinic policy: a crude screen that would rather call too often than too late; a person
-#: reads every word either way.
-RED_FLAG_WORDS = (
-    *("chest", "breath", "bleed", "blood"),  # English
-    *("poitrine", "respir", "souffle", "saign", "sang"),  # French ("respir" for Spanish too)
-    *("pecho", "sangr", "ahog"),  # Spanish
+#: What a patient writes that names a red flag (the chest, breathing, bleeding), in each
+#: language a patient writes in, accents and case aside: words that start with these stems,
+#: these whole words, and these phrases. Such writing is read the same day, not within two
+#: working days: "chest pain since last night" once waited for a review. Clinic policy: a
+#: crude screen that would rather call too often than too late; a person reads every word
+#: either way. Stems match at the start of a word only ("Manchester" is not the chest).
+RED_FLAG_STEMS = (
+    *("chest", "breath", "bleed", "bled", "lung", "pneumo", "thora", "haemorr", "hemorr"),
+    *("suffocat",),  # English
+    *("poitrine", "respir", "inspir", "essouffl", "saign", "poumon", "hemorrag", "etouff"),
+    *("oppress",),  # French ("respir" and "torax" serve Spanish too)
+    *("pecho", "sangr", "ahog", "torax", "pulmon", "asfix"),  # Spanish
 )
+RED_FLAG_WORDS = frozenset({"sang"})  # French "blood"; not "sang" inside "Sangeeta"
+RED_FLAG_PHRASES = ("souffle court", "falta el aire", "falta de aire", "tomar aire", "sin aire")
+_WORD = re.compile(r"[^\W\d_]+")
 
 
 def mentions_red_flag(text: str) -> bool:
     """Whether free text names the chest, breathing or bleeding, in any patient language."""
     folded = search_key(text)
-    return any(word in folded for word in RED_FLAG_WORDS)
+    words = _WORD.findall(folded)
+    return (
+        any(word.startswith(RED_FLAG_STEMS) for word in words)
+        or any(word in RED_FLAG_WORDS for word in words)
+        or any(phrase in folded for phrase in RED_FLAG_PHRASES)
+    )
 
 
 SIGNS_FOUND = N_("infection signs at a site: %(signs)s")
@@ -359,12 +371,19 @@ def advice(kind: str, answers: Mapping[str, Any], level: str) -> list[str]:
             keys.append("tell_them_bleeding")
         keys.append("clinic_alerted")
         return keys
-    if level == SAME_DAY and infection_with_fever(answers):
-        # One thing to do, not to wait: "someone will contact you" and "if nobody has called
-        # by the end of today" told the patient the opposite.
-        keys += ["infection_today", "call_clinic"]
-    elif level == SAME_DAY:
-        keys += ["same_day", "call_clinic", "if_nobody_calls"]
+    if level == SAME_DAY:
+        # Writing about the chest, breathing or bleeding first says when not to wait at all;
+        # an infection with a fever says to see a doctor today. Neither is then told to wait
+        # until the end of the day for a call.
+        wrote = bool(answers.get("other")) and mentions_red_flag(answers["other"])
+        if wrote:
+            keys.append("wrote_red_flag")
+        if infection_with_fever(answers):
+            keys += ["infection_today", "call_clinic"]
+        elif wrote:
+            keys += ["same_day", "call_clinic"]
+        else:
+            keys += ["same_day", "call_clinic", "if_nobody_calls"]
     elif level == REVIEW:
         keys.append("review")
     if answers.get("bruising") in {"small", "large"}:

@@ -190,6 +190,12 @@ ADVICE: dict[str, Advice] = {
         "{emergency_number} comes first."
     ),
     # --- same day
+    "wrote_red_flag": Advice(
+        "You wrote about your chest, breathing or bleeding. If you have chest pain, pain when "
+        "breathing in, breathlessness, or bleeding that does not stop after 10 minutes of "
+        "firm pressure, call {emergency_number} now: do not wait for us.",
+        ("nhs-pneumothorax", "nhs-bleeding"),
+    ),
     "infection_today": Advice(
         "A needle site that is red, hot, swollen or weeping, with a fever, can be an infection "
         "that needs treatment today. Contact your doctor or {urgent_line} today: do not wait "

@@ -97,6 +97,10 @@ ADVICE = {
     "más líquida.",
     "clinic_alerted": "También hemos avisado a {clinic}, que quizá no lo vea hasta que abra. "
     "Lo primero es llamar al {emergency_number}.",
+    "wrote_red_flag": "Nos escribió sobre su pecho, su respiración o un sangrado. Si tiene "
+    "dolor en el pecho, dolor al tomar aire, falta de aire, o un sangrado que no se detiene "
+    "después de 10 minutos de presión firme, llame al {emergency_number} ahora mismo: no nos "
+    "espere.",
     "infection_today": "Un punto de punción rojo, caliente, hinchado o que supura, con fiebre, "
     "puede ser una infección que hay que tratar hoy. Contacte hoy con su médico o con "
     "{urgent_line}: no espere a que le llamemos. También hemos avisado a {clinic}.",

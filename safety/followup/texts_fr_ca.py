@@ -100,6 +100,10 @@ ADVICE = {
     "un médicament qui éclaircit le sang.",
     "clinic_alerted": "Nous avons aussi prévenu {clinic}, qui ne le verra peut-être qu'à "
     "l'ouverture. Appelez d'abord le {emergency_number}.",
+    "wrote_red_flag": "Vous nous avez écrit au sujet de votre poitrine, de votre respiration ou "
+    "d'un saignement. Si vous avez une douleur à la poitrine, une douleur quand vous inspirez, "
+    "le souffle court, ou un saignement qui ne s'arrête pas après 10 minutes de pression "
+    "ferme, appelez le {emergency_number} immédiatement : ne nous attendez pas.",
     "infection_today": "Un point d'insertion rouge, chaud, enflé ou qui suinte, avec de la "
     "fièvre, peut être une infection à traiter aujourd'hui. Communiquez avec votre médecin ou "
     "{urgent_line} aujourd'hui : n'attendez pas notre appel. Nous avons aussi prévenu {clinic}.",

@@ -546,3 +546,37 @@ def test_a_scheduled_check_whose_time_has_come_reads_not_sent_yet(status, due_in
 def test_writing_that_names_the_chest_breathing_or_bleeding_is_read_the_same_day(written, level):
     """Chest pain written in the free-text box once waited two working days for a review."""
     assert rules.escalation("24h", {**CALM, "other": written}) == level
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "It bled all night",
+        "collapsed lung?",
+        "j'étouffe",
+        "douleur quand j'inspire",
+        "oppression thoracique",
+        "du sang partout",
+        "hémorragie",
+        "me falta el aire",
+        "dolor al tomar aire",
+        "tórax",
+        "ESSOUFFLÉ",
+    ],
+)
+def test_the_red_flag_screen_knows_the_words_patients_use_in_each_language(written):
+    assert rules.mentions_red_flag(written)
+
+
+@pytest.mark.parametrize("language", ["en", "fr_CA", "es"])
+def test_the_red_flag_screen_knows_the_forms_own_chest_question_in_each_language(language):
+    """What the patient was asked, written back in their own words, must trip the screen."""
+    said = texts.for_language(language)
+    assert rules.mentions_red_flag(said.questions["chest"].text)
+
+
+@pytest.mark.parametrize(
+    "written", ["Manchester was lovely", "the orchestra", "a mahogany desk", "Sangeeta"]
+)
+def test_the_red_flag_screen_matches_at_the_start_of_a_word_not_inside_one(written):
+    assert not rules.mentions_red_flag(written)
