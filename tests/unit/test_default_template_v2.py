@@ -576,3 +576,14 @@ def test_a_signed_version_2_record_is_a_valid_questionnaire_response():
         "nausea",
     ]
     assert items["signout.needles_used"].answer[0].valueInteger == 6
+
+
+def test_a_version_2_session_keeps_version_2s_rules_a_pack_not_sterile_flags_it_not_stops():
+    """Records started on version 2 keep the rules they were filled under (register_v2.json):
+    version 3's stops apply to sessions started on version 3 only."""
+    v2 = template_from_definition(build_definition(load_register(2), REGISTER.default_kinds))
+
+    assert v2.register_version == 2
+    assert v2.items_by_id["timeout.needles_sterile"].stop is None
+    assert len(v2.count_checks) == 2
+    assert TEMPLATE.items_by_id["timeout.needles_sterile"].stop is not None
