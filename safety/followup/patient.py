@@ -183,7 +183,7 @@ def answer(
     read = rules.read_form(
         form, rules.questions_for(followup.kind, near_lung=near_lung(session)), said
     )
-    reasons = rules.reasons(followup.kind, read.answers)
+    reasons = rules.reasons(followup.kind, read.answers, said.language)
     level = next(iter(reasons), rules.NONE)
     if read.errors and level != rules.EMERGENCY:
         raise DomainError(said.pages["form_errors"], read.errors)
@@ -222,7 +222,8 @@ def answer(
         _escalate(level, reasons, followup, response, now=now)
     if followup.kind == Kind.DAY_1 and rules.needs_72h(read.answers):
         schedule_72h_check(followup, now=now)
-    return Outcome(level, followup.kind, tuple(rules.advice(followup.kind, read.answers, level)))
+    advice = rules.advice(followup.kind, read.answers, level, said.language)
+    return Outcome(level, followup.kind, tuple(advice))
 
 
 def _escalate(

@@ -4,7 +4,7 @@ Times are aware UTC datetimes in and out; the clinic's zone decides quiet hours.
 and threshold here is also in the register's follow-up section with its source
 (safety/risks/register.json, DESIGN §4); a unit test holds the two together, so the numbers
 a clinician reviews are the numbers the code uses. The words a patient reads are in
-`followup.texts`. One file of about 655 lines: it is the follow-up's clinical table (when to
+`followup.texts`. One file of about 685 lines: it is the follow-up's clinical table (when to
 ask, thresholds, escalation, the channels a patient can receive) read and reviewed as one.
 """
 
@@ -261,33 +261,58 @@ REASONS = {
     "other": N_("wrote to the clinic"),
     "other_red_flag": N_("wrote about the chest, breathing or bleeding"),
 }
+
+
 #: What a patient writes that names a red flag (the chest, breathing, bleeding), in each
-#: language a patient writes in, accents and case aside: words that start with these stems,
-#: these whole words, and these phrases. Such writing is read the same day, not within two
+#: language a patient writes in, accents and case aside: words that start with a stem, whole
+#: words, and phrases. Such writing is read the same day, not within two
 #: working days: "chest pain since last night" once waited for a review. Clinic policy: a
 #: crude screen that would rather call too often than too late; a person reads every word
 #: either way. Stems match at the start of a word only ("Manchester" is not the chest).
-RED_FLAG_STEMS = (
-    *("chest", "breath", "bleed", "bled", "lung", "pneumo", "thora", "haemorr", "hemorr"),
-    *("suffocat",),  # English
-    *("poitrine", "respir", "inspir", "essouffl", "saign", "poumon", "hemorrag", "etouff"),
-    *("oppress",),  # French ("respir" and "torax" serve Spanish too)
-    *("pecho", "sangr", "ahog", "torax", "pulmon", "asfix"),  # Spanish
-)
-RED_FLAG_WORDS = frozenset({"sang"})  # French "blood"; not "sang" inside "Sangeeta"
-RED_FLAG_PHRASES = ("souffle court", "falta el aire", "falta de aire", "tomar aire", "sin aire")
+@dataclass(frozen=True)
+class RedFlagWords:
+    """One language's words for a red flag: stems (a word starting so), whole words, phrases."""
+
+    stems: tuple[str, ...]
+    words: frozenset[str] = frozenset()
+    phrases: tuple[str, ...] = ()
+
+
+RED_FLAG_WORDS = {
+    "en": RedFlagWords(
+        ("chest", "breath", "bleed", "bled", "lung", "pneumo", "thora", "haemorr", "hemorr")
+        + ("suffocat",)
+    ),
+    "fr_CA": RedFlagWords(
+        ("poitrine", "respir", "inspir", "essouffl", "saign", "poumon", "hemorrag", "etouff")
+        + ("oppress", "thora"),
+        words=frozenset({"sang"}),  # "blood"; a whole word, so not "Sangeeta"
+        phrases=("souffle court",),
+    ),
+    "es": RedFlagWords(
+        ("pecho", "respir", "sangr", "ahog", "torax", "pulmon", "asfix", "hemorrag"),
+        phrases=("falta el aire", "falta de aire", "tomar aire", "sin aire"),
+    ),
+}
 _WORD = re.compile(r"[^\W\d_]+")
 
 
-def mentions_red_flag(text: str) -> bool:
-    """Whether free text names the chest, breathing or bleeding, in any patient language."""
+def mentions_red_flag(text: str, language: str | None = None) -> bool:
+    """Whether free text names the chest, breathing or bleeding: in English and the patient's
+    own language (every language when it is not known), accents and case aside. Only the
+    patient's language, so an English "I sang" is not French blood."""
     folded = search_key(text)
     words = _WORD.findall(folded)
-    return (
-        any(word.startswith(RED_FLAG_STEMS) for word in words)
-        or any(word in RED_FLAG_WORDS for word in words)
-        or any(phrase in folded for phrase in RED_FLAG_PHRASES)
-    )
+    for code, said in RED_FLAG_WORDS.items():
+        if language is not None and code not in ("en", language):
+            continue
+        if (
+            any(word.startswith(said.stems) for word in words)
+            or any(word in said.words for word in words)
+            or any(phrase in folded for phrase in said.phrases)
+        ):
+            return True
+    return False
 
 
 SIGNS_FOUND = N_("infection signs at a site: %(signs)s")
@@ -302,7 +327,9 @@ FLAG_MESSAGES = {
 }
 
 
-def reasons(kind: str, answers: Mapping[str, Any]) -> dict[str, list[str]]:
+def reasons(
+    kind: str, answers: Mapping[str, Any], language: str | None = None
+) -> dict[str, list[str]]:
     """Return, by escalation level, what in an answer calls for a person (DESIGN §4).
 
     Staff read these in the flag ("chest pain or breathlessness"); the level is the most
@@ -332,7 +359,7 @@ def reasons(kind: str, answers: Mapping[str, Any]) -> dict[str, list[str]]:
     trend = answers.get("trend")
     if later and soreness > 0 and trend in {"same", "worse"}:
         found[REVIEW].append(REASONS[trend])
-    if answers.get("other") and mentions_red_flag(answers["other"]):
+    if answers.get("other") and mentions_red_flag(answers["other"], language):
         found[SAME_DAY].append(REASONS["other_red_flag"])
     elif answers.get("other"):
         found[REVIEW].append(REASONS["other"])
@@ -346,12 +373,14 @@ def infection_with_fever(answers: Mapping[str, Any]) -> bool:
     return "fever" in signs and bool(signs - {"fever"})
 
 
-def escalation(kind: str, answers: Mapping[str, Any]) -> str:
+def escalation(kind: str, answers: Mapping[str, Any], language: str | None = None) -> str:
     """Return how urgently a follow-up answer needs a person (DESIGN §4)."""
-    return next(iter(reasons(kind, answers)), NONE)
+    return next(iter(reasons(kind, answers, language)), NONE)
 
 
-def advice(kind: str, answers: Mapping[str, Any], level: str) -> list[str]:
+def advice(
+    kind: str, answers: Mapping[str, Any], level: str, language: str | None = None
+) -> list[str]:
     """Return the advice a patient reads for this answer and this check (`texts.ADVICE` keys).
 
     What to do now comes first; "the usual course" of soreness is said only at the 24 h
@@ -375,7 +404,7 @@ def advice(kind: str, answers: Mapping[str, Any], level: str) -> list[str]:
         # Writing about the chest, breathing or bleeding first says when not to wait at all;
         # an infection with a fever says to see a doctor today. Neither is then told to wait
         # until the end of the day for a call.
-        wrote = bool(answers.get("other")) and mentions_red_flag(answers["other"])
+        wrote = bool(answers.get("other")) and mentions_red_flag(answers["other"], language)
         if wrote:
             keys.append("wrote_red_flag")
         if infection_with_fever(answers):

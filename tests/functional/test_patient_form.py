@@ -294,6 +294,13 @@ def test_writing_about_chest_pain_is_read_the_same_day_and_alerts_the_practition
     assert "practitioner_alert" in {a.purpose for a in alerts}
 
 
+def test_an_english_patient_who_sang_is_read_within_two_working_days(client, visit):
+    """French "sang" is blood; the screen reads English and the patient's own language."""
+    submit(client, visit.path, {**CALM, "other": "I sang in the choir last night."})
+
+    assert db.session.scalars(select(PatientResponse)).one().escalation == "review"
+
+
 def test_an_emergency_answer_shows_call_emergency_services_before_anything_else(client, visit):
     page = submit(client, visit.path, {**CALM, "chest": "yes"})
 

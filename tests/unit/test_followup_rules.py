@@ -580,3 +580,17 @@ def test_the_red_flag_screen_knows_the_forms_own_chest_question_in_each_language
 )
 def test_the_red_flag_screen_matches_at_the_start_of_a_word_not_inside_one(written):
     assert not rules.mentions_red_flag(written)
+
+
+@pytest.mark.parametrize(
+    ("written", "language", "named"),
+    [
+        ("I sang all evening", "en", False),  # French "sang" is blood; not in English
+        ("du sang sur le pansement", "fr_CA", True),
+        ("a sangria with friends", "en", False),
+        ("sangra un poco", "es", True),
+        ("chest feels tight", "es", True),  # English counts in every language
+    ],
+)
+def test_the_red_flag_screen_reads_english_and_the_patients_own_language(written, language, named):
+    assert rules.mentions_red_flag(written, language) is named
