@@ -183,7 +183,9 @@ def answer(
     read = rules.read_form(
         form, rules.questions_for(followup.kind, near_lung=near_lung(session)), said
     )
-    reasons = rules.reasons(followup.kind, read.answers, said.language)
+    # The screen of what they wrote reads English, their own language and the page's.
+    languages = {said.language, session.patient.language}
+    reasons = rules.reasons(followup.kind, read.answers, languages)
     level = next(iter(reasons), rules.NONE)
     if read.errors and level != rules.EMERGENCY:
         raise DomainError(said.pages["form_errors"], read.errors)
@@ -222,7 +224,7 @@ def answer(
         _escalate(level, reasons, followup, response, now=now)
     if followup.kind == Kind.DAY_1 and rules.needs_72h(read.answers):
         schedule_72h_check(followup, now=now)
-    advice = rules.advice(followup.kind, read.answers, level, said.language)
+    advice = rules.advice(followup.kind, read.answers, level, languages)
     return Outcome(level, followup.kind, tuple(advice))
 
 

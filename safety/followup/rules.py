@@ -11,7 +11,7 @@ ask, thresholds, escalation, the channels a patient can receive) read and review
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -280,8 +280,8 @@ class RedFlagWords:
 
 RED_FLAG_WORDS = {
     "en": RedFlagWords(
-        ("chest", "breath", "bleed", "bled", "lung", "pneumo", "thora", "haemorr", "hemorr")
-        + ("suffocat",)
+        ("chest", "breath", "bleed", "bled", "blood", "lung", "pneumo", "thora", "haemorr")
+        + ("hemorr", "suffocat")
     ),
     "fr_CA": RedFlagWords(
         ("poitrine", "respir", "inspir", "essouffl", "saign", "poumon", "hemorrag", "etouff")
@@ -290,21 +290,21 @@ RED_FLAG_WORDS = {
         phrases=("souffle court",),
     ),
     "es": RedFlagWords(
-        ("pecho", "respir", "sangr", "ahog", "torax", "pulmon", "asfix", "hemorrag"),
+        ("pecho", "respir", "sangr", "ahog", "torax", "torac", "pulmon", "asfix", "hemorrag"),
         phrases=("falta el aire", "falta de aire", "tomar aire", "sin aire"),
     ),
 }
 _WORD = re.compile(r"[^\W\d_]+")
 
 
-def mentions_red_flag(text: str, language: str | None = None) -> bool:
+def mentions_red_flag(text: str, languages: Collection[str] | None = None) -> bool:
     """Whether free text names the chest, breathing or bleeding: in English and the patient's
-    own language (every language when it is not known), accents and case aside. Only the
-    patient's language, so an English "I sang" is not French blood."""
+    languages (their own and the page's; every language when none is known), accents and case
+    aside. Only theirs, so an English "I sang" is not French blood."""
     folded = search_key(text)
     words = _WORD.findall(folded)
     for code, said in RED_FLAG_WORDS.items():
-        if language is not None and code not in ("en", language):
+        if languages is not None and code != "en" and code not in languages:
             continue
         if (
             any(word.startswith(said.stems) for word in words)
@@ -328,7 +328,7 @@ FLAG_MESSAGES = {
 
 
 def reasons(
-    kind: str, answers: Mapping[str, Any], language: str | None = None
+    kind: str, answers: Mapping[str, Any], languages: Collection[str] | None = None
 ) -> dict[str, list[str]]:
     """Return, by escalation level, what in an answer calls for a person (DESIGN §4).
 
@@ -359,7 +359,7 @@ def reasons(
     trend = answers.get("trend")
     if later and soreness > 0 and trend in {"same", "worse"}:
         found[REVIEW].append(REASONS[trend])
-    if answers.get("other") and mentions_red_flag(answers["other"], language):
+    if answers.get("other") and mentions_red_flag(answers["other"], languages):
         found[SAME_DAY].append(REASONS["other_red_flag"])
     elif answers.get("other"):
         found[REVIEW].append(REASONS["other"])
@@ -373,13 +373,15 @@ def infection_with_fever(answers: Mapping[str, Any]) -> bool:
     return "fever" in signs and bool(signs - {"fever"})
 
 
-def escalation(kind: str, answers: Mapping[str, Any], language: str | None = None) -> str:
+def escalation(
+    kind: str, answers: Mapping[str, Any], languages: Collection[str] | None = None
+) -> str:
     """Return how urgently a follow-up answer needs a person (DESIGN §4)."""
-    return next(iter(reasons(kind, answers, language)), NONE)
+    return next(iter(reasons(kind, answers, languages)), NONE)
 
 
 def advice(
-    kind: str, answers: Mapping[str, Any], level: str, language: str | None = None
+    kind: str, answers: Mapping[str, Any], level: str, languages: Collection[str] | None = None
 ) -> list[str]:
     """Return the advice a patient reads for this answer and this check (`texts.ADVICE` keys).
 
@@ -402,16 +404,16 @@ def advice(
         return keys
     if level == SAME_DAY:
         # Writing about the chest, breathing or bleeding first says when not to wait at all;
-        # an infection with a fever says to see a doctor today. Neither is then told to wait
-        # until the end of the day for a call.
-        wrote = bool(answers.get("other")) and mentions_red_flag(answers["other"], language)
+        # an infection with a fever says to see a doctor today, and is not told to wait until
+        # the end of the day for a call.
+        wrote = bool(answers.get("other")) and mentions_red_flag(answers["other"], languages)
         if wrote:
             keys.append("wrote_red_flag")
         if infection_with_fever(answers):
             keys += ["infection_today", "call_clinic"]
-        elif wrote:
-            keys += ["same_day", "call_clinic"]
         else:
+            # After "call now if…", what to do if nobody calls still stands: a patient who
+            # wrote about the chest and also found a needle in the skin needs both.
             keys += ["same_day", "call_clinic", "if_nobody_calls"]
     elif level == REVIEW:
         keys.append("review")

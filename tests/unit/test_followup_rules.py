@@ -583,14 +583,20 @@ def test_the_red_flag_screen_matches_at_the_start_of_a_word_not_inside_one(writt
 
 
 @pytest.mark.parametrize(
-    ("written", "language", "named"),
+    ("written", "languages", "named"),
     [
-        ("I sang all evening", "en", False),  # French "sang" is blood; not in English
-        ("du sang sur le pansement", "fr_CA", True),
-        ("a sangria with friends", "en", False),
-        ("sangra un poco", "es", True),
-        ("chest feels tight", "es", True),  # English counts in every language
+        ("I sang all evening", {"en"}, False),  # French "sang" is blood; not in English
+        ("du sang sur le pansement", {"fr_CA"}, True),
+        ("a sangria with friends", {"en"}, False),
+        ("sangra un poco", {"es"}, True),
+        ("chest feels tight", {"es"}, True),  # English counts in every language
+        ("coughing blood", {"en"}, True),
+        ("dolor torácico", {"es"}, True),
+        # A French patient who switched the page to English still writes French.
+        ("j'ai mal à la poitrine", {"en", "fr_CA"}, True),
     ],
 )
-def test_the_red_flag_screen_reads_english_and_the_patients_own_language(written, language, named):
-    assert rules.mentions_red_flag(written, language) is named
+def test_the_red_flag_screen_reads_english_and_the_patients_own_languages(
+    written, languages, named
+):
+    assert rules.mentions_red_flag(written, languages) is named
