@@ -113,10 +113,22 @@ def recent_packs(actor: User, *, session_date: date) -> list[RecentPack]:
         .order_by(func.max(SessionPack.session_date).desc(), SessionPack.lot_key)
         .limit(RECENT_LIMIT)
     ).all()
-    expiries: dict[tuple, set[date]] = {}
-    for gtin, key, _lot, expiry, _used in rows:
-        expiries.setdefault((gtin, key), set()).add(expiry)
+    # A lot recorded with two expiries in the window, whether or not both are still offered:
+    # the misread one may be the only one left in date, or past the list's length.
+    disputed = set(
+        db.session.execute(
+            select(SessionPack.gtin, SessionPack.lot_key)
+            .where(
+                SessionPack.clinic_id == clinic_id,
+                SessionPack.session_date >= session_date - timedelta(days=RECENT_DAYS),
+                SessionPack.session_date <= session_date,
+                is_current(),
+            )
+            .group_by(SessionPack.gtin, SessionPack.lot_key)
+            .having(func.count(func.distinct(SessionPack.expiry)) > 1)
+        ).tuples()
+    )
     return [
-        RecentPack(lot, expiry, gtin, last_used, len(expiries[gtin, key]) > 1)
+        RecentPack(lot, expiry, gtin, last_used, (gtin, key) in disputed)
         for gtin, key, lot, expiry, last_used in rows
     ]

@@ -84,6 +84,21 @@ def test_a_lot_recorded_with_two_expiries_is_offered_with_both_and_a_word_to_che
     assert not offered["SJ-1", "2027-01-31"].is_expiry_disputed
 
 
+def test_a_lot_whose_true_expiry_has_passed_is_offered_with_the_misread_one_and_a_warning(
+    harbour,
+):
+    """Recorded on the 5th as expiring on the 10th (right), misread on the 6th as 2028: on the
+    15th only the misread row is in date, and it once came with no word at all."""
+    ada, colin, patient = harbour
+    time_out(colin, patient, date(2026, 6, 5), "HW2611A", "2026-06-10")
+    time_out(ada, patient, date(2026, 6, 6), "HW2611A", "2028-01-08")
+
+    [offered] = packs.recent_packs(ada, session_date=date(2026, 6, 15))
+
+    assert (offered.lot, offered.expiry.isoformat()) == ("HW2611A", "2028-01-08")
+    assert offered.is_expiry_disputed
+
+
 def test_only_practitioners_are_offered_recent_packs(harbour, make_user):
     ada, _colin, patient = harbour
     time_out(ada, patient, date(2026, 6, 14), "HW-1", "2027-01-31")
