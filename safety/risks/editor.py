@@ -281,19 +281,33 @@ def publish_preview(template_id: int) -> PublishPreview:
         )
     current = services.current_template()
     before = current.definition if current is not None else None
+    going_live = as_it_goes_live(version)
     texts = {i["linkId"]: i["text"] for _, i in editing.items(before or {"phases": []})}
-    texts.update({i["linkId"]: i["text"] for _, i in editing.items(version.definition)})
-    template = rules.template_from_definition(version.definition)
+    texts.update({i["linkId"]: i["text"] for _, i in editing.items(going_live)})
+    template = rules.template_from_definition(going_live)
     return PublishPreview(
         version=version,
         template=template,
         current=current,
-        comparison=editing.compare(before, version.definition),
+        comparison=editing.compare(before, going_live),
         texts=texts,
         clinics=list(db.session.scalars(select(Clinic.name).order_by(Clinic.name))),
         untranslated=translations.untranslated(template),
-        fingerprint=fingerprint(version.definition),
+        fingerprint=fingerprint(going_live),
     )
+
+
+def as_it_goes_live(draft: TemplateVersion) -> dict[str, Any]:
+    """A draft's definition as publishing it would make it: a draft begun on an older register
+    than the version in use (before an upgrade's publish-default) is carried forward to that
+    register, so publishing it never brings back the rules the upgrade added (its stops)."""
+    current = services.current_template()
+    if current is None:
+        return draft.definition
+    ours, theirs = services.register_version_of(draft), services.register_version_of(current)
+    if services.ADDITIVE_FROM <= ours < theirs:
+        return rules.carried_forward(draft.definition, rules.load_register(theirs))
+    return draft.definition
 
 
 def fingerprint(definition: dict[str, Any]) -> str:
@@ -316,11 +330,14 @@ def publish_as_seen(
     is what was read. A publish that names no fingerprint (the command line) is not checked.
     """
     draft = services.get_template(template_id)
-    if seen is not None and not draft.is_published and seen != fingerprint(draft.definition):
+    going_live = draft.definition if draft.is_published else as_it_goes_live(draft)
+    if seen is not None and not draft.is_published and seen != fingerprint(going_live):
         raise Conflict(
             N_(
                 "The draft changed after this page was opened: read its changes again, "
                 "then publish."
             )
         )
+    if going_live is not draft.definition:
+        draft.definition = going_live
     return services.publish(template_id, actor=actor, via=via, now=now)

@@ -50,3 +50,28 @@ def test_an_edited_version_2_template_is_carried_forward_with_the_clinics_own_it
     assert carried.items_by_id["timeout.needles_sterile"].stop is not None
     assert carried.items_by_id["signin.authorised"].stop is not None
     assert len(carried.count_checks) == 3
+
+
+def test_a_draft_begun_before_the_upgrade_is_published_with_the_upgrades_rules(app):
+    """A copy of version 2 begun before publish-default brought version 3, then published:
+    it once brought version 2's rules back (no stop at a pack not sterile)."""
+    from safety.risks import editor
+
+    published, _ = risks.publish_default(via="test", register_version=2)
+    draft = editor.copy_version(published.id, actor=None)
+    own = editor.add_own_item(
+        draft.id, phase_id="timeout", text="Couch paper changed.", reason="Clinic rule", actor=None
+    )
+    risks.publish_default(via="test")  # the upgrade: version 3 is current
+    db.session.commit()
+
+    preview = editor.publish_preview(draft.id)
+    assert preview.template.items_by_id["timeout.needles_sterile"].stop is not None
+    live = editor.publish_as_seen(draft.id, preview.fingerprint, actor=None)
+    db.session.commit()
+
+    assert live.definition["register_version"] == 3
+    current = risk_rules.template_from_definition(risks.current_template().definition)
+    assert own in current.items_by_id
+    assert current.items_by_id["timeout.needles_sterile"].stop is not None
+    assert len(current.count_checks) == 3
