@@ -21,7 +21,7 @@ from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError
 from safety.extensions import db
-from safety.hashing import canonical_json, sha256_hex
+from safety.hashing import canonical_json, hashed_time, sha256_hex
 from safety.languages import N_, Said
 from safety.risks import editing, rules, services, translations
 from safety.risks.models import TemplateVersion
@@ -306,7 +306,10 @@ def as_it_goes_live(draft: TemplateVersion) -> dict[str, Any]:
         return draft.definition
     ours, theirs = services.register_version_of(draft), services.register_version_of(current)
     if services.ADDITIVE_FROM <= ours < theirs:
-        return rules.carried_forward(draft.definition, rules.load_register(theirs))
+        # Dated when the version in use went live: the same on the confirmation page and at
+        # publishing, so the fingerprint of what was read holds.
+        at = hashed_time(current.published_dt)
+        return rules.carried_forward(draft.definition, rules.load_register(theirs), at=at)
     return draft.definition
 
 

@@ -250,11 +250,15 @@ def build_definition(
     return definition
 
 
-def carried_forward(definition: Mapping[str, Any], register: Register) -> dict[str, Any]:
+def carried_forward(
+    definition: Mapping[str, Any], register: Register, *, at: str
+) -> dict[str, Any]:
     """Return a template definition brought up to a register that only adds to the one it was
     built from (version 2 to 3): its items keep their words, order and the clinic's own
-    edits; each item the register gives a stop gets it, and each count check whose counts the
-    template asks is added. Rebuilding from the register instead would drop a clinic's edits.
+    edits; each item the register gives a stop gets it, with a change in its history dated
+    `at` (the item may have been reworded: the editor shows why it now stops), and each count
+    check whose counts the template asks is added. Rebuilding from the register instead would
+    drop a clinic's edits.
     """
     stops = {spec["linkId"]: spec["stop"] for spec in register.items if "stop" in spec}
     updated = copy.deepcopy(dict(definition))
@@ -264,6 +268,10 @@ def carried_forward(definition: Mapping[str, Any], register: Register) -> dict[s
             asked.add(item["linkId"])
             if item["linkId"] in stops and "stop" not in item:
                 item["stop"] = copy.deepcopy(stops[item["linkId"]])
+                item.setdefault("changes", []).append(
+                    {"action": "stop", "by": "NeedleSafe", "by_id": None, "at": at}
+                    | {"register_version": register.version}
+                )
     checks = list(updated.get("count_checks", ()))
     for check in register.count_checks:
         if check not in checks and {check["counted"], check["against"]} <= asked:

@@ -14,6 +14,7 @@ from safety.auth.models import User
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, NotFound
 from safety.extensions import db
+from safety.hashing import hashed_time
 from safety.ids import is_id
 from safety.languages import N_
 from safety.risks import importer, rules
@@ -127,7 +128,11 @@ def publish_default(
         return current, False
     if current is not None and register_version_of(current) >= ADDITIVE_FROM:
         draft = new_version(
-            rules.carried_forward(current.definition, rules.load_register(register_version)),
+            rules.carried_forward(
+                current.definition,
+                rules.load_register(register_version),
+                at=hashed_time(now or utcnow()),
+            ),
             source_text=current.source_text,
             unmatched=list(current.unmatched),
             actor=actor,

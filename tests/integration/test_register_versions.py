@@ -50,6 +50,10 @@ def test_an_edited_version_2_template_is_carried_forward_with_the_clinics_own_it
     assert carried.items_by_id["timeout.needles_sterile"].stop is not None
     assert carried.items_by_id["signin.authorised"].stop is not None
     assert len(carried.count_checks) == 3
+    # Each stop added says so in the item's history, beside the clinic's own rewording.
+    items = {i["linkId"]: i for p in current.definition["phases"] for i in p["items"]}
+    assert [c["action"] for c in items["timeout.needles_sterile"]["changes"]][-1] == "stop"
+    assert [c["action"] for c in items["signin.identity"]["changes"]] == ["reword"]
 
 
 def test_a_draft_begun_before_the_upgrade_is_published_with_the_upgrades_rules(app):
@@ -75,3 +79,21 @@ def test_a_draft_begun_before_the_upgrade_is_published_with_the_upgrades_rules(a
     assert own in current.items_by_id
     assert current.items_by_id["timeout.needles_sterile"].stop is not None
     assert len(current.count_checks) == 3
+
+
+def test_the_editor_shows_why_a_carried_item_now_stops(app, make_user):
+    from conftest import login
+
+    from safety.risks import editor
+
+    published, _ = risks.publish_default(via="test", register_version=2)
+    current, _ = risks.publish_default(via="test")
+    draft_id = editor.copy_version(current.id, actor=None).id
+    db.session.commit()
+    client = app.test_client()
+    assert login(client, make_user("admin")).status_code == 302
+
+    page = client.get(f"/admin/templates/{draft_id}/edit")
+
+    assert page.status_code == 200
+    assert "now stops the session at its unsafe answer" in page.get_data(as_text=True)
