@@ -95,7 +95,13 @@ def has_accepted(user: User) -> bool:
     first = db.session.scalar(
         select(func.min(Invitation.created_dt)).where(Invitation.user_id == user.id)
     )
-    return first is None or user.password_changed_dt > first
+    return _chose_password(user, first)
+
+
+def _chose_password(user: User, first_invited: datetime | None) -> bool:
+    """An account never invited was made with a password; an invited one has chosen its own
+    once the password changed after its first invitation."""
+    return first_invited is None or user.password_changed_dt > first_invited
 
 
 def waiting(users: Iterable[User], *, now: datetime | None = None) -> dict[int, bool]:
@@ -116,9 +122,7 @@ def waiting(users: Iterable[User], *, now: datetime | None = None) -> dict[int, 
         )
     )
     return {
-        user.id: user.id in open_
-        for user in users
-        if user.id in first and not user.password_changed_dt > first[user.id]
+        user.id: user.id in open_ for user in users if not _chose_password(user, first.get(user.id))
     }
 
 

@@ -277,10 +277,8 @@ def submit_phase(
     """
     now = now or utcnow()
     session = _own_open_session(actor, session_id)
-    if opened_entry is not None and not _claim_open(session):
-        raise AlreadySigned(
-            N_("This checklist was signed or cancelled and can no longer be changed.")
-        )
+    if opened_entry is not None:
+        _claim_open(session)
     state = progress(session)
     if phase_id not in state.template.phase_ids:
         raise NotFound(N_("No such phase."))
@@ -395,11 +393,7 @@ def sign_session(
         now=now,
         obj=session,
     )
-    if not _claim_open(session):
-        # A second tap (or a second tablet) lost the race to a signature that has committed,
-        # or to a cancellation: the record says which.
-        db.session.refresh(session)
-        _refuse_if_closed(session)
+    _claim_open(session)  # a second tap or tablet lost the race: it says to what
     blockers = signing_blockers(session, words)
     if blockers:
         raise DomainError(
@@ -411,8 +405,9 @@ def sign_session(
     return session
 
 
-def _claim_open(session: TreatmentSession) -> bool:
-    """Take the session's row for this transaction while it is still open; False if it is not.
+def _claim_open(session: TreatmentSession) -> None:
+    """Take the session's row for this transaction while it is still open; refuse, saying
+    what became of it (signed or cancelled), when it is not.
 
     A double tap sends two signatures (or cancellations, or one of each) at once: both read
     the session open before either commits. The write lock (the row lock on PostgreSQL, the
@@ -433,10 +428,11 @@ def _claim_open(session: TreatmentSession) -> bool:
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:
-        return False
+        # Lost the race to a signature or a cancellation that has committed: say which.
+        db.session.refresh(session)
+        _refuse_if_closed(session)
     # Read the phases again under the lock: another tablet may have saved one since.
     db.session.expire(session)
-    return True
 
 
 def apply_signature(session: TreatmentSession, signer: User, *, now: datetime) -> None:
@@ -505,10 +501,7 @@ def cancel_session(
                 )
             },
         )
-    if not _claim_open(session):
-        # Two taps on Cancel (or Cancel beside Sign): the one that committed first stands.
-        db.session.refresh(session)
-        _refuse_if_closed(session)
+    _claim_open(session)  # two taps on Cancel, or Cancel beside Sign: the first stands
     session.cancelled_dt = now
     session.cancelled_by_id = actor.id
     session.cancel_reason = reason

@@ -94,6 +94,12 @@ def recent_packs(actor: User, *, session_date: date) -> list[RecentPack]:
     clinic_id = policy.working_clinic_id(actor)
     if clinic_id is None:
         return []
+    window = (
+        SessionPack.clinic_id == clinic_id,
+        SessionPack.session_date >= session_date - timedelta(days=RECENT_DAYS),
+        SessionPack.session_date <= session_date,
+        is_current(),
+    )
     rows = db.session.execute(
         select(
             SessionPack.gtin,
@@ -102,13 +108,7 @@ def recent_packs(actor: User, *, session_date: date) -> list[RecentPack]:
             SessionPack.expiry,
             func.max(SessionPack.session_date).label("last_used"),
         )
-        .where(
-            SessionPack.clinic_id == clinic_id,
-            SessionPack.session_date >= session_date - timedelta(days=RECENT_DAYS),
-            SessionPack.session_date <= session_date,
-            SessionPack.expiry >= session_date,
-            is_current(),
-        )
+        .where(*window, SessionPack.expiry >= session_date)
         .group_by(SessionPack.gtin, SessionPack.lot_key, SessionPack.expiry)
         .order_by(func.max(SessionPack.session_date).desc(), SessionPack.lot_key)
         .limit(RECENT_LIMIT)
@@ -118,12 +118,7 @@ def recent_packs(actor: User, *, session_date: date) -> list[RecentPack]:
     disputed = set(
         db.session.execute(
             select(SessionPack.gtin, SessionPack.lot_key)
-            .where(
-                SessionPack.clinic_id == clinic_id,
-                SessionPack.session_date >= session_date - timedelta(days=RECENT_DAYS),
-                SessionPack.session_date <= session_date,
-                is_current(),
-            )
+            .where(*window)
             .group_by(SessionPack.gtin, SessionPack.lot_key)
             .having(func.count(func.distinct(SessionPack.expiry)) > 1)
         ).tuples()

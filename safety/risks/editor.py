@@ -304,13 +304,11 @@ def as_it_goes_live(draft: TemplateVersion) -> dict[str, Any]:
     current = services.current_template()
     if current is None:
         return draft.definition
-    ours, theirs = services.register_version_of(draft), services.register_version_of(current)
-    if services.ADDITIVE_FROM <= ours < theirs:
-        # Dated when the version in use went live: the same on the confirmation page and at
-        # publishing, so the fingerprint of what was read holds.
-        at = hashed_time(current.published_dt)
-        return rules.carried_forward(draft.definition, rules.load_register(theirs), at=at)
-    return draft.definition
+    # Dated when the version in use went live: the same on the confirmation page and at
+    # publishing, so the fingerprint of what was read holds.
+    theirs = services.register_version_of(current)
+    carried = services.carried_to(draft, theirs, at=hashed_time(current.published_dt))
+    return draft.definition if carried is None else carried
 
 
 def fingerprint(definition: dict[str, Any]) -> str:

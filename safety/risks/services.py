@@ -101,6 +101,14 @@ def default_of_register(register_version: int, *, now: datetime | None = None) -
 ADDITIVE_FROM = 2
 
 
+def carried_to(template: TemplateVersion, register_version: int, *, at: str) -> dict | None:
+    """Return a template's definition carried forward to a later register that only adds to
+    its own (`rules.carried_forward`), or None when it is not such a register."""
+    if not ADDITIVE_FROM <= register_version_of(template) < register_version:
+        return None
+    return rules.carried_forward(template.definition, rules.load_register(register_version), at=at)
+
+
 def register_version_of(template: TemplateVersion) -> int:
     """Return the register version a template was built from (1 before versions were kept)."""
     return template.definition.get("register_version", 1)
@@ -126,13 +134,14 @@ def publish_default(
     current = current_template()
     if current is not None and register_version_of(current) >= register_version:
         return current, False
-    if current is not None and register_version_of(current) >= ADDITIVE_FROM:
+    carried = (
+        carried_to(current, register_version, at=hashed_time(now or utcnow()))
+        if current is not None
+        else None
+    )
+    if carried is not None:
         draft = new_version(
-            rules.carried_forward(
-                current.definition,
-                rules.load_register(register_version),
-                at=hashed_time(now or utcnow()),
-            ),
+            carried,
             source_text=current.source_text,
             unmatched=list(current.unmatched),
             actor=actor,
