@@ -76,6 +76,9 @@ class ClinicForm(FlaskForm):
     duty_email = StringField(
         "Duty address", validators=[Length(max=254, message=N_("Use at most 254 characters."))]
     )
+    duty_phone = StringField(
+        "On-call mobile", validators=[Length(max=32, message=N_("Use at most 32 characters."))]
+    )
     phone = StringField(
         "Phone", validators=[Length(max=32, message=N_("Use at most 32 characters."))]
     )

@@ -29,6 +29,7 @@ from safety.auth.models import ROLE_LABELS, Role
 from safety.auth.policy import role_required
 from safety.clinics import services as clinic_services
 from safety.clinics.rules import COUNTRIES, DEFAULT_WORKING_DAYS, WEEKDAY_NAMES, country_name
+from safety.followup.backends import can_send_texts
 from safety.languages import N_
 from safety.risks import editor
 from safety.risks import services as risks
@@ -357,6 +358,8 @@ def _clinic_values(form: ClinicForm) -> dict:
         "workday_start_hour": form.hour(form.workday_start_hour),
         "workday_end_hour": form.hour(form.workday_end_hour),
         "duty_email": form.duty_email.data,
+        # Empty, not None: a mobile taken out of the form is removed, not kept.
+        "duty_phone": form.duty_phone.data or "",
         "phone": form.phone.data,
         "country": form.country.data,
         "working_days": "".join(form.working_days.data or []),
@@ -372,6 +375,7 @@ def _clinic_form_page(form: ClinicForm, errors: dict[str, str], clinic=None):
         common_zones=rules.COMMON_TIME_ZONES,
         countries=[(code, name) for code, (name, _) in COUNTRIES.items()],
         weekdays=WEEKDAY_NAMES,
+        can_text=can_send_texts(current_app.config),
         history=services.history(object_type="clinics", object_id=clinic.id) if clinic else [],
     ), 400 if errors else 200
 
@@ -417,6 +421,7 @@ def clinic_edit(clinic_id: int):
             "workday_start_hour": str(clinic.workday_start_hour),
             "workday_end_hour": str(clinic.workday_end_hour),
             "duty_email": clinic.duty_email or "",
+            "duty_phone": clinic.duty_phone or "",
             "phone": clinic.phone or "",
             "country": clinic.country or "",
             "working_days": list(clinic.working_days),

@@ -115,6 +115,7 @@ _FIELD_LABELS = {
     "workday_start_hour": N_("working day starts"),
     "workday_end_hour": N_("working day ends"),
     "duty_email": N_("duty address"),
+    "duty_phone": N_("on-call mobile"),
     "phone": N_("phone"),
     "country": N_("country"),
     "working_days": N_("working days"),

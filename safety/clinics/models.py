@@ -42,6 +42,10 @@ class Clinic(db.Model):
     #: The duty address: emergency alerts, and any escalation nobody acknowledged in time,
     #: go here (DESIGN §4). Required.
     duty_email: Mapped[str] = mapped_column(String(254))
+    #: The on-call mobile: an emergency answer, and an urgent one nobody acknowledged in time,
+    #: are also texted here, so they reach a person when nobody reads the duty address (out
+    #: of hours). Optional; texts need an SMS gateway (README).
+    duty_phone: Mapped[str | None] = mapped_column(String(32))
     #: The number patients call, shown as a tap-to-call link on their advice pages.
     phone: Mapped[str | None] = mapped_column(String(32))
     #: ISO 3166-1 alpha-2; the emergency number patients are told follows it.

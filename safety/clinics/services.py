@@ -244,15 +244,18 @@ def _clinic_settings(
     country: str | None,
     working_days: str | None,
     language: str | None = languages.DEFAULT,
+    duty_phone: str | None = None,
     clinic_id: int | None = None,
 ) -> dict:
     """Return cleaned clinic settings, or raise DomainError naming every field that is wrong.
 
     A clinic needs a duty address, a phone number and a country: an escalated patient answer
-    goes to the first, and a worried patient is given the other two (DESIGN §4).
+    goes to the first, and a worried patient is given the other two (DESIGN §4). The on-call
+    mobile is optional: emergencies are texted there as well when it is set.
     """
     name, timezone = name.strip(), timezone.strip()
     duty_email = (duty_email or "").strip().lower() or None
+    duty_phone = (duty_phone or "").strip() or None
     phone = (phone or "").strip() or None
     country = (country or "").strip().upper() or None
     days = "".join(sorted(set(working_days or "")))
@@ -286,6 +289,10 @@ def _clinic_settings(
         )
     elif len(duty_email) > 254 or not EMAIL.fullmatch(duty_email):
         errors["duty_email"] = N_("Enter an email address like duty@example.com.")
+    if duty_phone and not PHONE.fullmatch(duty_phone):
+        errors["duty_phone"] = N_(
+            "Enter a mobile number using digits, spaces and an optional +, or leave it empty."
+        )
     if not phone:
         errors["phone"] = N_("Enter the clinic's phone number: patients are given it.")
     elif not PHONE.fullmatch(phone):
@@ -306,6 +313,7 @@ def _clinic_settings(
         "workday_start_hour": workday_start_hour,
         "workday_end_hour": workday_end_hour,
         "duty_email": duty_email,
+        "duty_phone": duty_phone,
         "phone": phone,
         "country": country,
         "working_days": days,
@@ -324,10 +332,12 @@ def create_clinic(
     workday_end_hour: int | None = 19,
     working_days: str | None = rules.DEFAULT_WORKING_DAYS,
     language: str | None = languages.DEFAULT,
+    duty_phone: str | None = None,
     actor: User | None = None,
     now: datetime | None = None,
 ) -> Clinic:
-    """Create a clinic with its time zone, working time, duty address, phone and country.
+    """Create a clinic with its time zone, working time, duty address (and on-call mobile),
+    phone and country.
 
     The country defaults to the one the time zone lies in, where that is a country we know.
     """
@@ -341,6 +351,7 @@ def create_clinic(
         country=country if country is not None else rules.country_for_zone(timezone.strip()),
         working_days=working_days,
         language=language,
+        duty_phone=duty_phone,
     )
     clinic = Clinic(**settings, created_dt=now or utcnow())
     db.session.add(clinic)
@@ -397,9 +408,12 @@ def update_clinic(
     working_days: str | None,
     actor: User,
     language: str | None = None,
+    duty_phone: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, list]:
-    """Change a clinic's settings; returns {field: [old, new]} for what changed (audited)."""
+    """Change a clinic's settings; returns {field: [old, new]} for what changed (audited).
+
+    A language or on-call mobile left out (None) is kept; an empty mobile removes it."""
     clinic = get_clinic(clinic_id)
     settings = _clinic_settings(
         name=name,
@@ -411,6 +425,7 @@ def update_clinic(
         country=country,
         working_days=working_days,
         language=language if language is not None else clinic.language,
+        duty_phone=duty_phone if duty_phone is not None else clinic.duty_phone,
         clinic_id=clinic.id,
     )
     changes = {

@@ -59,6 +59,8 @@ CLINICS = [
         "Priya Shah",
         "duty@riverside.example.com",
         "+44 20 7946 0123",
+        # Ofcom's range for drama: a number that reaches nobody.
+        "+44 7700 900123",
     ),
     (
         "Lakeshore Sports Clinic",
@@ -67,6 +69,8 @@ CLINICS = [
         "Daniel Okafor",
         "duty@lakeshore.example.com",
         "+1 416 555 0142",
+        # 555-01xx: the North American numbers kept for fiction.
+        "+1 416 555 0199",
     ),
 ]
 #: (given name, family name, language): Toronto works in French as well as English, and
@@ -119,9 +123,14 @@ def seed(*, now: datetime | None = None, rng: random.Random | None = None) -> in
     _account("compliance@example.com", "Casey Compliance", Role.COMPLIANCE, now=setup)
     risks.publish_default(via="demo", now=history_start, register_version=1)
     teams = []
-    for name, zone, email, practitioner_name, duty, phone in CLINICS:
+    for name, zone, email, practitioner_name, duty, phone, on_call in CLINICS:
         clinic = clinics.create_clinic(
-            name=name, timezone=zone, duty_email=duty, phone=phone, now=setup
+            name=name,
+            timezone=zone,
+            duty_email=duty,
+            duty_phone=on_call,
+            phone=phone,
+            now=setup,
         )
         practitioner = _account(email, practitioner_name, Role.PRACTITIONER, clinic.id, now=setup)
         index = len(teams)

@@ -173,6 +173,12 @@ class RoutingBackend:
             self.sms.close()
 
 
+def can_send_texts(config) -> bool:
+    """Whether a text message can go out: through the SMS gateway, or kept in the outbox
+    backend for development (where /dev/messages shows it)."""
+    return config["REMINDER_BACKEND"] == "outbox" or bool(config.get("SMS_GATEWAY_URL"))
+
+
 def backend_for(config) -> Backend:
     """Build the backend REMINDER_BACKEND names (smtp, outbox or sms-http)."""
     name = config["REMINDER_BACKEND"]

@@ -36,7 +36,8 @@ PERSONAL = (rules.EMERGENCY, rules.SAME_DAY, rules.REVIEW)
 
 def escalate_unacknowledged(*, now: datetime | None = None) -> int:
     """Send every overdue, unacknowledged emergency, same-day or review answer to its
-    clinic's duty address, once; returns how many went. The caller commits."""
+    clinic's duty address, once, and text an emergency or same-day one to the clinic's
+    on-call mobile where it has one; returns how many answers went. The caller commits."""
     now = now or utcnow()
     waiting = db.session.scalars(
         select(Flag)
@@ -63,14 +64,13 @@ def escalate_unacknowledged(*, now: datetime | None = None) -> int:
         if due is None or now < due:
             continue
         flag.escalated_dt = now
-        db.session.add(
-            OutboxMessage(
-                purpose=Purpose.DUTY_ESCALATION,
-                flag_id=flag.id,
-                next_attempt_dt=now,
-                created_dt=now,
+        purposes = [Purpose.DUTY_ESCALATION]
+        if clinic.duty_phone and flag.kind in rules.URGENT_LEVELS:
+            purposes.append(Purpose.ON_CALL_ESCALATION)
+        for purpose in purposes:
+            db.session.add(
+                OutboxMessage(purpose=purpose, flag_id=flag.id, next_attempt_dt=now, created_dt=now)
             )
-        )
         audit.record(
             "flag.escalate",
             obj=flag,

@@ -85,6 +85,10 @@ class Purpose(StrEnum):
     DUTY_ESCALATION = "duty_escalation"
     #: An urgent post-exposure step left untouched after a sharps injury, to the clinic lead.
     INCIDENT_ALERT = "incident_alert"
+    #: An emergency answer, texted to the clinic's on-call mobile as well as the duty address.
+    ON_CALL_ALERT = "on_call_alert"
+    #: An emergency or same-day answer nobody acknowledged in time, texted to that mobile.
+    ON_CALL_ESCALATION = "on_call_escalation"
 
 
 class OutboxMessage(db.Model):

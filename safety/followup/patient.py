@@ -273,7 +273,9 @@ def _flag_message(level: str, kind: str, reasons: dict[str, list[str]]) -> str:
 
 
 def _alert_purposes(level: str, session: TreatmentSession) -> list[Purpose]:
-    """Who is alerted: the practitioner, and the clinic's duty address for an emergency.
+    """Who is alerted: the practitioner, and the clinic's duty address for an emergency,
+    which is also texted to the clinic's on-call mobile where it has one (at night nobody
+    may read the duty address).
 
     A practitioner who has left (deactivated) cannot act on an alert, so the clinic's address
     takes it instead. With no one to write to, the flag still heads the compliance queue.
@@ -284,6 +286,8 @@ def _alert_purposes(level: str, session: TreatmentSession) -> list[Purpose]:
         purposes.append(Purpose.PRACTITIONER_ALERT)
     if session.clinic.duty_email and (level == rules.EMERGENCY or not practitioner_here):
         purposes.append(Purpose.CLINIC_ALERT)
+    if session.clinic.duty_phone and level == rules.EMERGENCY:
+        purposes.append(Purpose.ON_CALL_ALERT)
     return purposes
 
 

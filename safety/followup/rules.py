@@ -626,14 +626,12 @@ def patient_message(
     return Message(pages["message_subject" + own].format(clinic=clinic), text)
 
 
-def duty_escalation(
-    *, level: str, clinic: str, link: str, say: Callable[[str], str] = _same
-) -> Message:
-    """Compose the message to a clinic's duty address about an answer nobody acknowledged:
-    the level and how long it waited, and a link; no patient details.
+#: What the duty address and the on-call mobile are asked to do.
+CONTACT_NOW = N_("Please open NeedleSafe now and make sure someone contacts the patient:")
 
-    Written in the clinic's language: `say` is that catalogue's gettext, English by default.
-    """
+
+def _unacknowledged(level: str, clinic: str, say: Callable[[str], str]) -> str:
+    """Say that an answer of this level at the clinic waited past its deadline unread."""
     waited = {
         EMERGENCY: say(N_("%(n)s minutes")) % {"n": EMERGENCY_ACK // timedelta(minutes=1)},
         SAME_DAY: say(N_("%(n)s working hours")) % {"n": SAME_DAY_ACK_WORKING_HOURS},
@@ -654,14 +652,42 @@ def duty_escalation(
             "for %(waited)s."
         ),
     }[level]
+    return say(opening) % {"clinic": clinic, "waited": waited}
+
+
+def duty_escalation(
+    *, level: str, clinic: str, link: str, say: Callable[[str], str] = _same
+) -> Message:
+    """Compose the message to a clinic's duty address about an answer nobody acknowledged:
+    the level and how long it waited, and a link; no patient details.
+
+    Written in the clinic's language: `say` is that catalogue's gettext, English by default.
+    """
     subject = {
         EMERGENCY: N_("NeedleSafe: unacknowledged emergency answer at %(clinic)s"),
         SAME_DAY: N_("NeedleSafe: unacknowledged same-day answer at %(clinic)s"),
         REVIEW: N_("NeedleSafe: unacknowledged review answer at %(clinic)s"),
     }[level]
-    ask = say(N_("Please open NeedleSafe now and make sure someone contacts the patient:"))
-    text = f"{say(opening) % {'clinic': clinic, 'waited': waited}}\n\n{ask}\n{link}\n"
+    text = f"{_unacknowledged(level, clinic, say)}\n\n{say(CONTACT_NOW)}\n{link}\n"
     return Message(say(subject) % {"clinic": clinic}, text)
+
+
+def on_call_text(
+    *, level: str, clinic: str, link: str, escalated: bool, say: Callable[[str], str] = _same
+) -> Message:
+    """Compose the text to a clinic's on-call mobile: an emergency answer as it comes in, or
+    an urgent answer nobody acknowledged in time. Short, and no patient details (a text can
+    be read on a locked screen): the clinic, the level and a link that needs signing in.
+
+    Written in the clinic's language, as the duty address's mail is.
+    """
+    if escalated:
+        said = _unacknowledged(level, clinic, say)
+    else:
+        said = say(N_("A patient's emergency follow-up answer has come in at %(clinic)s.")) % {
+            "clinic": clinic
+        }
+    return Message("", f"NeedleSafe: {said} {say(CONTACT_NOW)} {link}")
 
 
 def practitioner_alert(

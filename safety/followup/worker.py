@@ -159,6 +159,8 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
         )
     if row.purpose == Purpose.INCIDENT_ALERT:
         return _compose_step_alert(row, base, mid)
+    if row.purpose in {Purpose.ON_CALL_ALERT, Purpose.ON_CALL_ESCALATION}:
+        return _compose_on_call_text(row, base, mid)
     if row.purpose in {Purpose.PRACTITIONER_ALERT, Purpose.CLINIC_ALERT}:
         flag = db.session.get(Flag, row.flag_id)
         session = flag.session
@@ -204,6 +206,24 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
     return Outgoing(
         row.id, followup.channel, recipient, message.subject, message.text, mid, session.clinic_id
     )
+
+
+def _compose_on_call_text(row: OutboxMessage, base: str, mid: str) -> Outgoing | None:
+    """The text to the clinic's on-call mobile; None once someone has acknowledged or handled
+    the answer (nobody is woken for what a person already has in hand), or once the clinic
+    has no mobile any more."""
+    flag = db.session.get(Flag, row.flag_id)
+    clinic = flag.session.clinic
+    if not clinic.duty_phone or flag.acknowledged_dt or flag.handled_dt or flag.resolved_dt:
+        return None
+    message = rules.on_call_text(
+        level=flag.kind,
+        clinic=clinic.name,
+        link=f"{base}/sessions/{flag.session_id}",
+        escalated=row.purpose == Purpose.ON_CALL_ESCALATION,
+        say=i18n.translator(clinic.language),
+    )
+    return Outgoing(row.id, "sms", clinic.duty_phone, message.subject, message.text, mid, clinic.id)
 
 
 def _compose_step_alert(row: OutboxMessage, base: str, mid: str) -> Outgoing | None:

@@ -793,6 +793,8 @@ def test_a_typed_time_zone_outside_the_common_list_is_accepted(admin_client):
         ({"duty_email": ""}, "duty_email", "Enter the duty address"),
         ({"phone": ""}, "phone", "Enter the clinic's phone number"),
         ({"phone": "call us"}, "phone", "Enter a phone number"),
+        ({"duty_phone": "ring the lead"}, "duty_phone", "Enter a mobile number"),
+        ({"duty_phone": "9" * 33}, "duty_phone", "at most 32"),
         ({"country": ""}, "country", "Choose the clinic's country"),
         ({"country": "XX"}, "country", "Choose the clinic's country"),
         ({"working_days": []}, "working_days", "Choose at least one working day"),
@@ -833,6 +835,34 @@ def test_editing_a_clinic_saves_the_changes_and_audits_old_and_new_values(admin_
     history = text_of(admin_client.get(f"/admin/clinics/{clinic.id}"))
     assert "time zone Europe/London → America/Toronto" in history
     assert "Alan Admin" in history
+
+
+def test_an_on_call_mobile_is_saved_audited_and_removed_by_emptying_it(app, admin_client, clinic):
+    edit = {**VALID_CLINIC, "name": "Harbour Physio", "duty_email": clinic.duty_email}
+
+    post_form(
+        admin_client, f"/admin/clinics/{clinic.id}", {**edit, "duty_phone": " +44 7700 900456 "}
+    )
+
+    assert reload(Clinic, clinic.id).duty_phone == "+44 7700 900456"
+    assert events("clinic.update")[-1].details["changes"]["duty_phone"] == [None, "+44 7700 900456"]
+    page = admin_client.get(f"/admin/clinics/{clinic.id}")
+    assert re.search(r'id="duty_phone"[^>]* value="\+44 7700 900456"', page.get_data(as_text=True))
+    assert "on-call mobile none → +44 7700 900456" in text_of(page)
+
+    post_form(admin_client, f"/admin/clinics/{clinic.id}", {**edit, "duty_phone": ""})
+
+    assert reload(Clinic, clinic.id).duty_phone is None
+
+
+def test_the_clinic_form_says_when_no_sms_gateway_can_send_the_on_call_texts(
+    app, admin_client, clinic
+):
+    app.config.update(REMINDER_BACKEND="smtp", SMS_GATEWAY_URL=None)
+    assert "No SMS gateway is set up" in text_of(admin_client.get(f"/admin/clinics/{clinic.id}"))
+
+    app.config.update(SMS_GATEWAY_URL="https://sms.example/messages")
+    assert "No SMS gateway" not in text_of(admin_client.get(f"/admin/clinics/{clinic.id}"))
 
 
 def test_saving_a_clinic_without_changes_records_nothing(admin_client, clinic):

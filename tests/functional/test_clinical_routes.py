@@ -442,6 +442,94 @@ def test_an_emergency_acknowledged_in_time_goes_no_further(
     assert duty_escalations() == []
 
 
+ON_CALL = "+44 7700 900456"
+
+
+def texts_to(number: str) -> list[str]:
+    """The text messages the worker sent to a number (the outbox backend keeps them)."""
+    from safety.followup.models import DevMessage
+
+    db.session.expire_all()
+    return list(
+        db.session.scalars(
+            select(DevMessage.body)
+            .where(DevMessage.channel == "sms", DevMessage.recipient == number)
+            .order_by(DevMessage.id)
+        )
+    )
+
+
+def with_on_call_mobile(practitioner_id: int) -> None:
+    db.session.get(User, practitioner_id).clinic.duty_phone = ON_CALL
+    db.session.commit()
+
+
+def test_a_night_emergency_is_texted_to_the_on_call_mobile_at_once_and_again_unacknowledged(
+    practitioner_id, make_session
+):
+    """At 02:00 on a Saturday nobody reads the duty address: the mobile is what wakes someone.
+    The text names the clinic and links to the record, and nothing about the patient."""
+    with_on_call_mobile(practitioner_id)
+    raised = datetime(2030, 6, 1, 2, 0, tzinfo=UTC)
+    flag_id = emergency_at(practitioner_id, make_session, raised)
+    session = db.session.get(Flag, flag_id).session
+
+    work_once("worker", now=raised)
+
+    [at_once] = texts_to(ON_CALL)
+    assert at_once.startswith("NeedleSafe: A patient's emergency follow-up answer has come in at")
+    assert session.clinic.name in at_once
+    assert f"http://localhost/sessions/{session.id}" in at_once
+    for private in (session.patient.given_name, session.patient.family_name, "chest"):
+        assert private not in at_once
+
+    work_once("worker", now=raised + timedelta(minutes=16))
+
+    [_, escalated] = texts_to(ON_CALL)
+    assert "has not been acknowledged for 15 minutes" in escalated
+    assert f"http://localhost/sessions/{session.id}" in escalated
+
+
+def test_an_emergency_acknowledged_before_its_text_goes_out_wakes_nobody(
+    practitioner_id, make_session, officer_client
+):
+    with_on_call_mobile(practitioner_id)
+    raised = datetime(2030, 6, 1, 2, 0, tzinfo=UTC)
+    flag_id = emergency_at(practitioner_id, make_session, raised)
+    post_form(officer_client, f"/review/flags/{flag_id}/acknowledge", {"back": "flags"})
+
+    work_once("worker", now=raised + timedelta(hours=2))
+
+    assert texts_to(ON_CALL) == []
+    [text] = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.purpose == "on_call_alert")
+    ).all()
+    assert text.status == "cancelled"
+
+
+def test_a_same_day_answer_is_texted_only_once_nobody_acknowledged_it_in_time(
+    practitioner_id, make_session
+):
+    with_on_call_mobile(practitioner_id)
+    session = make_session(db.session.get(User, practitioner_id), phases=ALL_PHASES, sign=True)
+    first = db.session.scalars(
+        select(FollowUp).where(FollowUp.session_id == session.id, FollowUp.kind == "24h")
+    ).one()
+    monday_morning = datetime(2030, 6, 10, 8, 0, tzinfo=UTC)  # 09:00 in London
+    token = followup_patient.issue_link(first, now=monday_morning)
+    followup_patient.answer(token, {**CALM, "signs": ["fever"]}, now=monday_morning)
+    db.session.commit()
+
+    work_once("worker", now=monday_morning)
+    assert texts_to(ON_CALL) == []  # the practitioner has it, in working hours
+
+    work_once("worker", now=monday_morning + timedelta(hours=2, minutes=1))
+
+    [text] = texts_to(ON_CALL)
+    assert "same-day follow-up answer" in text
+    assert "has not been acknowledged for 2 working hours" in text
+
+
 def test_a_same_day_answer_on_friday_evening_waits_for_two_working_hours_on_monday(
     practitioner_id, make_session
 ):

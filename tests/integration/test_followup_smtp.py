@@ -11,12 +11,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
-from followup_helpers import add_patient
+from followup_helpers import CALM, NEAR_LUNG, add_patient
 from smtp_capture import Collector, free_port, send_mail_to
 from sqlalchemy import select
 
 from safety.dbtypes import utcnow
 from safety.extensions import db
+from safety.followup import patient as followup_patient
 from safety.followup import rules
 from safety.followup.models import DevMessage, FollowUp, OutboxMessage
 from safety.followup.patient import find_link
@@ -270,3 +271,34 @@ def test_a_text_the_gateway_refuses_with_a_500_is_retried(sms_gateway, signed, s
     keys = {headers["Idempotency-Key"] for headers, _, _ in sms_gateway.received}
     assert keys == {rules.message_id(reminder.id, "localhost")}
     assert (row(reminder.id).status, row(reminder.id).attempts) == ("sent", 2)
+
+
+def test_an_emergency_answer_is_texted_to_the_clinics_on_call_mobile_through_the_gateway(
+    mail_server, sms_gateway, signed
+):
+    """The duty address's mail and the on-call text both go out over real sockets; the text
+    carries the clinic and the record's link, nothing about the patient."""
+    mail_server.start()
+    session = signed(overrides=NEAR_LUNG)
+    session.clinic.duty_phone = "+44 7700 900999"
+    db.session.commit()
+    reminder = first_check(session.id)
+    assert work_once("worker", now=reminder.next_attempt_dt) == {"sent": 1}
+    token = LINK.search(mail_server.handler.messages()[0].get_body(("plain",)).get_content())
+    answered = reminder.next_attempt_dt + timedelta(hours=1)
+    followup_patient.answer(token.group(1), {**CALM, "chest": ["yes"]}, now=answered)
+    db.session.commit()
+
+    # The practitioner's alert, the duty address's and the on-call text.
+    assert work_once("worker", now=answered) == {"sent": 3}
+
+    [(headers, _, body)] = sms_gateway.received
+    assert body["to"] == "+44 7700 900999"
+    assert session.clinic.name in body["text"]
+    assert f"http://localhost/sessions/{session.id}" in body["text"]
+    for private in ("Ada", "Lovelace", "ada@example.org", "chest"):
+        assert private not in body["text"]
+    assert {e.rcpt_tos[0] for e in mail_server.handler.envelopes[1:]} == {
+        session.practitioner.email,
+        session.clinic.duty_email,
+    }
