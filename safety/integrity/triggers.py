@@ -7,8 +7,6 @@ the database's own catalogue (`sqlite_master`, `pg_trigger`) to what the migrati
 
 from __future__ import annotations
 
-import re
-
 from safety.integrity.reader import Reader
 
 #: table -> (trigger, guard), as the migrations create them (0001, 0007, 0011, 0012, 0013): the
@@ -56,11 +54,23 @@ SUPERSEDING_ONLY: dict[str, dict[str, str]] = {
         + ") IS NOT ("
         + ", ".join(f"OLD.{name}" for name, _ in _PACK_COLUMNS)
         + ")",
-        "postgresql": "OLD.superseded OR NOT NEW.superseded OR "
+        # As PostgreSQL gives it back (pg_get_triggerdef): every operation in parentheses.
+        "postgresql": "(old.superseded OR (NOT new.superseded) OR "
         + " OR ".join(
-            f"NEW.{name}{cast} IS DISTINCT FROM OLD.{name}{cast}" for name, cast in _PACK_COLUMNS
-        ),
+            f"((new.{name}){cast} IS DISTINCT FROM (old.{name}){cast})"
+            if cast
+            else f"(new.{name} IS DISTINCT FROM old.{name})"
+            for name, cast in _PACK_COLUMNS
+        )
+        + ")",
     },
+}
+#: The guards of EXPECTED as PostgreSQL gives them back (pg_get_triggerdef).
+PG_GUARDS = {
+    "OLD.signed_dt IS NOT NULL OR OLD.cancelled_dt IS NOT NULL": (
+        "((old.signed_dt IS NOT NULL) OR (old.cancelled_dt IS NOT NULL))"
+    ),
+    "OLD.published_dt IS NOT NULL": "(old.published_dt IS NOT NULL)",
 }
 #: The body of the function every PostgreSQL immutability trigger runs (0001).
 REFUSE_CHANGE = (
@@ -78,8 +88,11 @@ def problem(reader: Reader) -> str | None:
 
 
 def _squeezed(sql: str | None) -> str:
-    """SQL without case, spaces or parentheses: how the two catalogues' spellings compare."""
-    return re.sub(r"[\s()\"]", "", (sql or "").lower())
+    """SQL without case, quotes or runs of spaces: how the catalogues' spellings compare.
+
+    Parentheses stay: `OLD.signed_dt IS (NOT NULL OR …)` has the same words as the guard and
+    never fires."""
+    return " ".join((sql or "").lower().replace('"', "").split())
 
 
 def _sqlite(reader: Reader) -> str | None:
@@ -119,7 +132,8 @@ def _postgresql(reader: Reader) -> str | None:
         )
     }
     expected = [
-        (table, name, "update or delete", guard) for table, (name, guard) in EXPECTED.items()
+        (table, name, "update or delete", PG_GUARDS.get(guard, guard))
+        for table, (name, guard) in EXPECTED.items()
     ]
     for table, guards in SUPERSEDING_ONLY.items():
         name = EXPECTED[table][0]
@@ -135,12 +149,12 @@ def _postgresql(reader: Reader) -> str | None:
         text = _squeezed(definition)
         if (
             on != table
-            or f"before{_squeezed(verbs)}on" not in text.replace("deleteorupdate", "updateordelete")
-            or "foreachrow" not in text
+            or f"before {verbs} on" not in text.replace("delete or update", "update or delete")
+            or "for each row" not in text
             or function != "needlesafe_refuse_change"
             or _squeezed(source) != _squeezed(REFUSE_CHANGE)
-            or (guard is not None and f"when{_squeezed(guard)}execute" not in text)
-            or (guard is None and "when" in text)
+            or (guard is not None and f"when ({_squeezed(guard)}) execute" not in text)
+            or (guard is None and " when " in text)
         ):
             return f"the immutability trigger {name} on {table} was altered"
     return None

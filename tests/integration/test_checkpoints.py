@@ -28,7 +28,7 @@ from safety.checklists.services import signed_content
 from safety.extensions import db
 from safety.followup.models import DevMessage
 from safety.hashing import canonical_json
-from safety.integrity import checkpoints, evidence, merkle, store
+from safety.integrity import checkpoints, evidence, merkle, store, triggers
 from safety.integrity.evidence import EvidenceError
 from safety.integrity.verify import verify
 
@@ -319,6 +319,44 @@ def test_a_dropped_a_disabled_and_a_replaced_trigger_are_each_named(app, history
     db.session.commit()
     assert verified() == (
         "the immutability trigger addenda_append_only_update on addenda was altered"
+    )
+
+
+def test_a_guard_regrouped_so_it_never_fires_is_named_as_altered(app, history):
+    """The same words in other parentheses: on SQLite `OLD.signed_dt IS (NOT NULL OR …)` is
+    never true, on PostgreSQL NOT over the whole rest of the pack guard lets any change by."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("DROP TRIGGER session_packs_append_only_update ON session_packs"))
+        db.session.execute(
+            text(
+                "CREATE TRIGGER session_packs_append_only_update BEFORE UPDATE ON session_packs "
+                "FOR EACH ROW WHEN (OLD.superseded OR NOT (NEW.superseded OR "
+                + " OR ".join(
+                    f"NEW.{name}{cast} IS DISTINCT FROM OLD.{name}{cast}"
+                    for name, cast in triggers._PACK_COLUMNS
+                )
+                + ")) EXECUTE FUNCTION needlesafe_refuse_change()"
+            )
+        )
+        db.session.commit()
+        assert verified() == (
+            "the immutability trigger session_packs_append_only_update on session_packs was altered"
+        )
+        return
+    for verb in ("update", "delete"):
+        db.session.execute(text(f"DROP TRIGGER treatment_sessions_signed_{verb}"))
+        db.session.execute(
+            text(
+                f"CREATE TRIGGER treatment_sessions_signed_{verb} BEFORE {verb.upper()} ON "
+                "treatment_sessions FOR EACH ROW WHEN OLD.signed_dt IS (NOT NULL OR "
+                "OLD.cancelled_dt IS NOT NULL) BEGIN SELECT RAISE(ABORT, 'needlesafe: "
+                f"{verb.upper()} on treatment_sessions refused: the row is immutable'); END"
+            )
+        )
+    db.session.commit()
+    assert verified() == (
+        "the immutability trigger treatment_sessions_signed_update on treatment_sessions "
+        "was altered"
     )
 
 
