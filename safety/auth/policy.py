@@ -119,13 +119,25 @@ def can_add_patient(user: Actor | None) -> bool:
     return is_practitioner(user)
 
 
-def can_acknowledge_flags_of(user: Actor | None, practitioner_id: int) -> bool:
-    """Compliance acknowledges any flag; a practitioner those of their own sessions."""
-    return is_compliance(user) or (is_practitioner(user) and practitioner_id == user.id)
+def can_acknowledge_flags_of(
+    user: Actor | None, practitioner_id: int, *, urgent_answer: bool = False
+) -> bool:
+    """A practitioner acknowledges the flags of their own sessions; compliance any flag but a
+    patient's urgent (emergency or same-day) answer.
+
+    Acknowledging an urgent answer stops its escalation to the duty address and the on-call
+    mobile, and a reviewer's click is not a clinician seeing the patient: it waits for the
+    treating practitioner, or for compliance to resolve it with a note of what was done
+    (a clinical review found a compliance click silenced an emergency's escalation)."""
+    if is_practitioner(user) and practitioner_id == user.id:
+        return True
+    return is_compliance(user) and not urgent_answer
 
 
-def can_acknowledge_flag(user: Actor | None, record: SessionLike) -> bool:
-    return can_acknowledge_flags_of(user, record.practitioner_id)
+def can_acknowledge_flag(
+    user: Actor | None, record: SessionLike, *, urgent_answer: bool = False
+) -> bool:
+    return can_acknowledge_flags_of(user, record.practitioner_id, urgent_answer=urgent_answer)
 
 
 def can_resolve_flags(user: Actor | None) -> bool:

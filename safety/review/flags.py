@@ -130,7 +130,9 @@ def list_flags(
                 patient=f"{given} {family}",
                 is_urgent=flag.kind in rules.URGENT_KINDS and flag.status != FlagStatus.RESOLVED,
                 can_acknowledge=flag.status == FlagStatus.OPEN
-                and policy.can_acknowledge_flags_of(actor, practitioner_id),
+                and policy.can_acknowledge_flags_of(
+                    actor, practitioner_id, urgent_answer=flag.kind in rules.URGENT_KINDS
+                ),
             )
         )
     return Page(
@@ -160,11 +162,27 @@ def _flag_details(flag: Flag) -> dict[str, Any]:
     return {"session": flag.session_id, "kind": flag.kind, "severity": flag.severity}
 
 
+#: Why compliance cannot acknowledge a patient's urgent answer (`policy.can_acknowledge_flag`).
+WAITS_FOR_THE_PRACTITIONER = N_(
+    "A patient's urgent answer waits for the practitioner who treated them: until they "
+    "acknowledge it, it goes on to the clinic's duty address. Resolve it with a note once "
+    "the patient has been contacted."
+)
+
+
 def acknowledge_flag(actor: User, flag_id: int, *, now: datetime | None = None) -> Flag:
-    """Mark an open flag as seen by the actor, audited in the same transaction."""
+    """Mark an open flag as seen by the actor, audited in the same transaction
+    (`policy.can_acknowledge_flag` says whose)."""
     policy.require(policy.can_read_records(actor), N_("Your role cannot acknowledge flags."))
     now = now or utcnow()
     flag = get_flag(actor, flag_id)
+    urgent = flag.kind in rules.URGENT_KINDS
+    if not policy.can_acknowledge_flag(actor, flag.session, urgent_answer=urgent):
+        raise Conflict(
+            WAITS_FOR_THE_PRACTITIONER
+            if urgent and policy.is_compliance(actor)
+            else N_("Only the practitioner who treated the patient can acknowledge this flag.")
+        )
     # Conditional update: of two people acknowledging at once, exactly one succeeds.
     done = db.session.execute(
         update(Flag)

@@ -37,6 +37,7 @@ from safety.review.queries import (
     overdue,
     overdue_cutoffs,
 )
+from safety.review.rules import flags as flag_rules
 from safety.review.rules import history
 from safety.review.rules import records as rules
 from safety.risks.models import TemplateVersion
@@ -479,7 +480,10 @@ def record_detail(actor: User, session_id: int, *, now: datetime | None = None) 
         can_acknowledge={
             f.id
             for f in flags
-            if f.status == FlagStatus.OPEN and policy.can_acknowledge_flag(actor, record)
+            if f.status == FlagStatus.OPEN
+            and policy.can_acknowledge_flag(
+                actor, record, urgent_answer=f.kind in flag_rules.URGENT_KINDS
+            )
         },
         can_resolve=policy.can_resolve_flags(actor),
         packs=packs.packs_of_session(record.id),

@@ -391,7 +391,9 @@ def emergency_at(practitioner_id: int, make_session, when: datetime) -> int:
     token = followup_patient.issue_link(first, now=when)
     followup_patient.answer(token, {**CALM, "chest": ["yes"]}, now=when)
     db.session.commit()
-    return db.session.scalars(select(Flag.id).where(Flag.kind == "emergency")).one()
+    return db.session.scalars(
+        select(Flag.id).where(Flag.kind == "emergency").order_by(Flag.id.desc())
+    ).first()
 
 
 def duty_escalations() -> list[OutboxMessage]:
@@ -430,16 +432,46 @@ def test_an_emergency_nobody_acknowledged_in_15_minutes_goes_to_the_duty_address
     assert "Not acknowledged in time" in text_of(officer_client.get("/review/flags"))
 
 
-def test_an_emergency_acknowledged_in_time_goes_no_further(
-    practitioner_id, make_session, officer_client
+def test_an_emergency_its_practitioner_acknowledged_in_time_goes_no_further(
+    practitioner_id, make_session, signed_in
 ):
     raised = datetime(2030, 6, 1, 2, 0, tzinfo=UTC)
     flag_id = emergency_at(practitioner_id, make_session, raised)
-    post_form(officer_client, f"/review/flags/{flag_id}/acknowledge", {"back": "flags"})
+    post_form(signed_in, f"/review/flags/{flag_id}/acknowledge", {"back": "flags"})
 
     work_once("worker", now=raised + timedelta(hours=2))
 
     assert duty_escalations() == []
+
+
+def test_a_compliance_officers_click_does_not_silence_an_emergency_but_a_resolution_does(
+    practitioner_id, make_session, officer_client
+):
+    """A reviewer acknowledging a patient's emergency is not a clinician seeing the patient:
+    the click is refused and the answer goes on to the duty address at 15 minutes. Resolving
+    it with a note of what was done closes it."""
+    raised = datetime(2030, 6, 1, 2, 0, tzinfo=UTC)
+    flag_id = emergency_at(practitioner_id, make_session, raised)
+    queue = text_of(officer_client.get("/review/flags"))
+    assert "Waits for the practitioner who treated the patient to acknowledge it" in queue
+    assert f'action="/review/flags/{flag_id}/acknowledge"' not in officer_client.get(
+        "/review/flags"
+    ).get_data(as_text=True)
+
+    refused = post_form(officer_client, f"/review/flags/{flag_id}/acknowledge", {"back": "flags"})
+
+    assert refused.status_code == 302
+    assert "waits for the practitioner who treated them" in text_of(
+        officer_client.get(refused.headers["Location"])
+    )
+    assert db.session.get(Flag, flag_id).status == "open"
+    work_once("worker", now=raised + timedelta(minutes=16))
+    assert len(duty_escalations()) == 1
+
+    later = emergency_at(practitioner_id, make_session, raised + timedelta(minutes=20))
+    post_form(officer_client, f"/review/flags/{later}/resolve", {"note": "Rang the patient."})
+    work_once("worker", now=raised + timedelta(hours=2))
+    assert [row.flag_id for row in duty_escalations()] == [flag_id]
 
 
 ON_CALL = "+44 7700 900456"
@@ -491,12 +523,12 @@ def test_a_night_emergency_is_texted_to_the_on_call_mobile_at_once_and_again_una
 
 
 def test_an_emergency_acknowledged_before_its_text_goes_out_wakes_nobody(
-    practitioner_id, make_session, officer_client
+    practitioner_id, make_session, signed_in
 ):
     with_on_call_mobile(practitioner_id)
     raised = datetime(2030, 6, 1, 2, 0, tzinfo=UTC)
     flag_id = emergency_at(practitioner_id, make_session, raised)
-    post_form(officer_client, f"/review/flags/{flag_id}/acknowledge", {"back": "flags"})
+    post_form(signed_in, f"/review/flags/{flag_id}/acknowledge", {"back": "flags"})
 
     work_once("worker", now=raised + timedelta(hours=2))
 
