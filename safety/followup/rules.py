@@ -279,19 +279,37 @@ class RedFlagWords:
 
 
 RED_FLAG_WORDS = {
+    # Breathing in everyday words too ("winded on the stairs", "it hurts when I inhale"): a
+    # clinical review found them waiting two working days. "Rib" and "winded" are whole words
+    # ("ribbon", "window" are not the chest).
     "en": RedFlagWords(
         ("chest", "breath", "bleed", "bled", "blood", "lung", "pneumo", "thora", "haemorr")
-        + ("hemorr", "suffocat")
+        + ("hemorr", "suffocat", "inhal", "exhal", "wheez", "gasp", "dyspn", "cough"),
+        words=frozenset({"rib", "ribs", "winded"}),
+        phrases=("short of air", "get air", "get any air", "catch my air"),
     ),
     "fr_CA": RedFlagWords(
-        ("poitrine", "respir", "inspir", "essouffl", "saign", "poumon", "hemorrag", "etouff")
-        + ("oppress", "thora"),
-        words=frozenset({"sang"}),  # "blood"; a whole word, so not "Sangeeta"
-        phrases=("souffle court",),
+        ("poitrine", "respir", "inspir", "essouffl", "souffl", "saign", "poumon")
+        + ("hemorrag", "etouff", "oppress", "thora", "dyspn", "tousse", "toux"),
+        # "sang" is blood (a whole word, so not "Sangeeta"); "côtes" the ribs (not "à côté").
+        words=frozenset({"sang", "cotes"}),
+        phrases=("souffle court", "manque d'air", "manque d air", "pas d'air", "pas d air"),
     ),
     "es": RedFlagWords(
-        ("pecho", "respir", "sangr", "ahog", "torax", "torac", "pulmon", "asfix", "hemorrag"),
-        phrases=("falta el aire", "falta de aire", "tomar aire", "sin aire"),
+        ("pecho", "respir", "sangr", "ahog", "torax", "torac", "pulmon", "asfix", "hemorrag")
+        + ("neumo", "alient", "disne", "sofoc", "costill", "jadea", "tosiend", "toser"),
+        # "Fatiga" is breathlessness in much of Latin America (and tiredness elsewhere: a
+        # call too many rather than one too few); a cough in whole words ("tostada" is toast).
+        words=frozenset({"fatiga", "tos", "toso", "tosi", "tose", "tosen"}),
+        phrases=(
+            "falta el aire",
+            "falta de aire",
+            "falta aire",
+            "tomar aire",
+            "sin aire",
+            "jalar aire",
+            "agarrar aire",
+        ),
     ),
 }
 _WORD = re.compile(r"[^\W\d_]+")

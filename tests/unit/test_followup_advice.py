@@ -45,7 +45,9 @@ def local(zone: ZoneInfo, *args: int) -> datetime:
         ("24h", {"needle_found": "yes"}, rules.SAME_DAY),
         ("7d", {"signs": ["redness"]}, rules.SAME_DAY),
         ("24h", {"other": "My arm feels odd when I lift it."}, rules.REVIEW),
-        ("48h", {"chest": "no", "other": "A little cough."}, rules.REVIEW),
+        ("48h", {"chest": "no", "other": "A little stiff."}, rules.REVIEW),
+        # After needling near the lung a cough is read the same day (a clinical review).
+        ("48h", {"chest": "no", "other": "A little cough."}, rules.SAME_DAY),
         ("7d", {"soreness": 6, "trend": "same"}, rules.REVIEW),
         ("7d", {"soreness": 4, "trend": "better"}, rules.REVIEW),
         ("7d", {"soreness": 1, "trend": "worse"}, rules.REVIEW),

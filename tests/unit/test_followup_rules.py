@@ -562,6 +562,19 @@ def test_writing_that_names_the_chest_breathing_or_bleeding_is_read_the_same_day
         "dolor al tomar aire",
         "tórax",
         "ESSOUFFLÉ",
+        # Breathing in everyday words, each once left for a review (a clinical review).
+        "It hurts when I inhale and I get winded on the stairs",
+        "I'm short of air and wheezing",
+        "sharp pain in my ribs",
+        "Depuis hier je manque d'air",
+        "à bout de souffle",
+        "mal aux côtes quand je tousse",
+        "me falta aire y me duele al inhalar",
+        "me falta el aliento",
+        "neumotórax",
+        "tengo fatiga al subir la escalera",
+        "no puedo jalar aire",
+        "tos seca desde anoche",
     ],
 )
 def test_the_red_flag_screen_knows_the_words_patients_use_in_each_language(written):
@@ -576,7 +589,18 @@ def test_the_red_flag_screen_knows_the_forms_own_chest_question_in_each_language
 
 
 @pytest.mark.parametrize(
-    "written", ["Manchester was lovely", "the orchestra", "a mahogany desk", "Sangeeta"]
+    "written",
+    [
+        "Manchester was lovely",
+        "the orchestra",
+        "a mahogany desk",
+        "Sangeeta",
+        "the window was open",
+        "I describe a ribbon",
+        "un bleu à côté du site",
+        "una tostada y un café",
+        "toujours un peu raide",
+    ],
 )
 def test_the_red_flag_screen_matches_at_the_start_of_a_word_not_inside_one(written):
     assert not rules.mentions_red_flag(written)
