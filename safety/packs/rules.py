@@ -35,6 +35,8 @@ GS = "\x1d"
 GS_SUBSTITUTES = ("{GS}", "|")
 #: AIM symbology identifiers of the GS1 symbologies a needle pack carries.
 GS1_PREFIXES = ("]d2", "]C1", "]Q3", "]e0", "]J1")
+#: Of those, the ones biip does not read (GS1 DotCode): taken off before the message is read.
+BIIP_UNKNOWN_PREFIXES = ("]J1",)
 
 #: Dashes Unicode does not put in category Pd but people and keyboards type for one.
 _OTHER_DASHES = frozenset("\u2212\u2010\u2011\u2012\u2013\u2014\u2015\ufe63\uff0d")
@@ -146,15 +148,24 @@ def read_scan(text: str) -> Scan:
     value = text.strip()
     if not looks_like_gs1(value):
         return Scan(lot=value)
-    result = biip.parse(_with_gs(value), config=biip.ParseConfig(separator_chars=[GS]))
-    if result.gs1_message is None:
+    if value.startswith(BIIP_UNKNOWN_PREFIXES):
+        # GS1 DotCode: biip does not know its symbology identifier, so it reads the message.
+        value = value[len("]J1") :]
+    try:
+        result = biip.parse(_with_gs(value), config=biip.ParseConfig(separator_chars=[GS]))
+        error = result.gs1_message_error
+    except biip.ParseError as exc:
+        # A scan a practitioner makes must never cost them the page (an attacker's review
+        # found "]J1…" gave a 500 on Time out): whatever biip refuses is said as unreadable.
+        result, error = None, str(exc)
+    if result is None or result.gs1_message is None:
         raise PackError(
             Said(
                 N_(
                     "This scan looks like a GS1 barcode but could not be read (%(reason)s). "
                     "Scan the pack again, or type the lot and expiry printed on it."
                 ),
-                reason=_reason(result.gs1_message_error),
+                reason=_reason(error),
             )
         )
     found: dict[str, biip.gs1_messages.GS1ElementString] = {}

@@ -148,6 +148,21 @@ def test_the_scan_reader_explains_a_scan_it_cannot_read(client, started):
     assert "check digit" in response.json["error"]
 
 
+@pytest.mark.parametrize("scan", ["]J1zzz", "]J110", "]d2\x00\x00"])
+def test_a_scan_no_reader_knows_is_explained_on_every_page_that_reads_one(
+    client, started, make_user, app, scan
+):
+    """A DotCode scan ("]J1…") once gave a 500 on Time out, the scan reader and the lot trace."""
+    assert post_form(client, "/packs/scan", {"scan": scan}).status_code == 400
+    saved = timeout(client, started, timeout__needle_lot=scan, timeout__needle_expiry="")
+    assert saved.status_code == 400
+    officer = make_user("compliance")
+    reviewer = app.test_client()
+    login(reviewer, officer)
+    assert reviewer.get("/review/lots", query_string={"lot": scan}).status_code in (200, 400)
+    assert reviewer.get("/review/lots.csv", query_string={"lot": scan}).status_code in (200, 400)
+
+
 def test_the_scan_reader_needs_a_csrf_token_and_a_practitioner(client, started, make_user, app):
     assert client.post("/packs/scan", data={"scan": SCAN}).status_code == 400
     officer = make_user("compliance")

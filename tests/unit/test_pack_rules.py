@@ -95,7 +95,7 @@ def element(ai: str, value: str, *, end: str = GS) -> str:
     return ai + value + (end if ai in {"10", "21"} else "")
 
 
-@pytest.mark.parametrize("prefix", ["", "]d2", "]C1", "]Q3"])
+@pytest.mark.parametrize("prefix", ["", "]d2", "]C1", "]Q3", "]e0", "]J1"])
 @pytest.mark.parametrize(
     "order",
     [
@@ -134,7 +134,8 @@ def test_a_gs1_scan_without_a_lot_asks_for_the_barcode_that_has_one():
 
 
 @pytest.mark.parametrize(
-    "scan", ["]d2zz", f"]d201{GTIN}17271332{GS}10A", f"01{GTIN}10AB{GS}{GS}17xx"]
+    "scan",
+    ["]d2zz", f"]d201{GTIN}17271332{GS}10A", f"01{GTIN}10AB{GS}{GS}17xx", "]J1zzz", "]Q3\x00"],
 )
 def test_a_malformed_gs1_scan_says_it_could_not_be_read(scan):
     with pytest.raises(PackError, match="could not be read") as caught:
