@@ -27,6 +27,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from safety import languages
+from safety.addresses import is_email_address
 from safety.audit import services as audit
 from safety.auth import policy, rules
 from safety.auth.models import (
@@ -493,8 +494,8 @@ def create_user(
         errors["clinic"] = N_("A practitioner belongs to a clinic.")
     if not name.strip():
         errors["name"] = N_("Enter the printed name used in signatures.")
-    if "@" not in email:
-        errors["email"] = N_("Enter an email address.")
+    if not is_email_address(email):
+        errors["email"] = N_("Enter one email address, like name@example.com.")
     elif db.session.scalar(select(func.count()).where(User.email == email)):
         errors["email"] = N_("An account with this email already exists.")
     if check_strength and (problems := rules.password_problems(password, email=email, name=name)):

@@ -468,7 +468,11 @@ VALID_USER = {
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
     [
-        ({"email": "not-an-email"}, "email", "Enter an email address"),
+        ({"email": "not-an-email"}, "email", "Enter one email address"),
+        # Two recipients to a mail server, and a header of its own: the invitation's link
+        # once went to both addresses.
+        ({"email": "new@clinic.test, them@evil.test"}, "email", "Enter one email address"),
+        ({"email": "new@clinic.test\r\nBcc: them@evil.test"}, "email", "Enter one email"),
         ({"email": "pia@clinic.test"}, "email", "already exists"),
         ({"email": "x" * 300 + "@clinic.test"}, "email", "at most 254"),
         ({"name": "   "}, "name", "printed name"),
@@ -790,6 +794,7 @@ def test_a_typed_time_zone_outside_the_common_list_is_accepted(admin_client):
         ({"workday_start_hour": "18", "workday_end_hour": "9"}, "workday_end_hour", "end after"),
         ({"workday_start_hour": "9", "workday_end_hour": "9"}, "workday_end_hour", "end after"),
         ({"duty_email": "alerts at lakeside"}, "duty_email", "Enter an email address"),
+        ({"duty_email": "a@lakeside.example,b@x.test"}, "duty_email", "Enter an email address"),
         ({"duty_email": ""}, "duty_email", "Enter the duty address"),
         ({"phone": ""}, "phone", "Enter the clinic's phone number"),
         ({"phone": "call us"}, "phone", "Enter a phone number"),
