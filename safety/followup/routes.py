@@ -158,10 +158,19 @@ def record_handling(flag_id: int):
     return redirect(url_for("checklists.today"))
 
 
+#: Where the development messages page answers: the machine the app runs on.
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
+
+
 @bp.get("/dev/messages")
 def dev_messages():
-    """Development only: the messages the `outbox` backend kept, with their links."""
+    """Development only, and only to the machine itself: the messages the `outbox` backend
+    kept, with their links. Those links set a new account's password and open patients'
+    forms, so a demo served to a network must not hand them to whoever asks (an attacker's
+    review took over an invited administrator's account through this page)."""
     config = current_app.config
     if not config.get("DEMO_MODE") or config["REMINDER_BACKEND"] != "outbox":
+        abort(404)
+    if request.remote_addr not in LOOPBACK:
         abort(404)
     return render_template("followup/dev_messages.html", messages=kept_messages())

@@ -745,6 +745,14 @@ def test_the_development_page_lists_the_messages_with_their_links(client, visit)
     assert "ada@example.org" in html
 
 
+@pytest.mark.parametrize("address", ["203.0.113.9", "10.0.0.7", "::ffff:192.0.2.1"])
+def test_the_development_page_answers_only_the_machine_it_runs_on(client, visit, address):
+    """A demo served to a network: the page's links set invited accounts' passwords."""
+    page = client.get("/dev/messages", environ_overrides={"REMOTE_ADDR": address})
+    assert page.status_code == 404
+    assert "ada@example.org" not in page.get_data(as_text=True)
+
+
 @pytest.mark.parametrize(
     "settings",
     [{"REMINDER_BACKEND": "smtp"}, {"REMINDER_BACKEND": "sms-http"}, {"DEMO_MODE": False}],
