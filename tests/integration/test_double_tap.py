@@ -174,3 +174,61 @@ def test_cancel_and_sign_tapped_at_once_leave_one_outcome_and_no_error_page(
         )
     ).all()
     assert len(events) == 1
+
+
+@pytest.mark.real_commits  # the served app's threads have connections of their own
+def test_an_administrators_double_clicks_make_one_account_and_one_copy_and_no_error_page(
+    app, make_user, served
+):
+    """Each of these once passed its service's check in every request and the database refused
+    all but the first: a 500 for each loser. Now one account, one copy, and every other click
+    is told someone got there first (or that the account exists)."""
+    from safety.auth.models import User
+    from safety.risks import services as risks
+    from safety.risks.models import TemplateVersion
+
+    admin = make_user("admin")
+    clinic_id = make_user().clinic_id
+    risks.publish_default(via="test")
+    template_id = risks.current_template().id
+    db.session.commit()
+    browser = Browser(served.url)
+    browser.post(
+        "/auth/login",
+        {"email": admin.email, "password": PASSWORD, "csrf_token": browser.csrf("/auth/login")},
+    )
+    token = browser.csrf("/admin/users/new")
+    account = {
+        "email": "twice@clinic.test",
+        "name": "Tess Twice",
+        "role": "practitioner",
+        "clinic": str(clinic_id),
+        "csrf_token": token,
+    }
+    copies = db.session.scalar(select(func.count()).select_from(TemplateVersion))
+    start = threading.Barrier(TAPS)
+    answers: list[tuple[int, str, str]] = []
+
+    def click(n: int) -> None:
+        start.wait(timeout=30)
+        if n % 2:
+            answers.append(browser.post("/admin/users/new", account))
+        else:
+            answers.append(
+                browser.post(f"/admin/templates/{template_id}/copy", {"csrf_token": token})
+            )
+
+    threads = [threading.Thread(target=click, args=(n,)) for n in range(TAPS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert len(answers) == TAPS
+    assert not [status for status, _, _ in answers if status >= 500]
+    db.session.expire_all()
+    made = db.session.scalar(
+        select(func.count()).select_from(User).where(User.email == "twice@clinic.test")
+    )
+    assert made == 1
+    assert db.session.scalar(select(func.count()).select_from(TemplateVersion)) > copies
