@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select, update
 
 from safety.audit import services as audit
 from safety.auth import policy
@@ -49,8 +49,24 @@ def ensure_member(user: User, clinic_id: int, *, now: datetime | None = None) ->
         db.session.flush()
 
 
+def _lock(user_id: int) -> None:
+    """Hold the person's row until the transaction ends, so a switch and an administrator's
+    removal of a clinic take turns (PostgreSQL; SQLite's writers take turns anyway)."""
+    db.session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
+
+def _member(user_id: int, clinic_id: int):
+    return exists().where(
+        ClinicMembership.user_id == user_id, ClinicMembership.clinic_id == clinic_id
+    )
+
+
 def switch(user: User, clinic_id: int, *, now: datetime | None = None) -> Clinic:
-    """Work at another of one's clinics from now on; a clinic one does not belong to is 404."""
+    """Work at another of one's clinics from now on; a clinic one does not belong to is 404.
+
+    The move is made only while the membership still exists, in the statement that makes it:
+    a switch racing an administrator's removal of that clinic once left the person working
+    at a clinic they no longer belonged to (found by an attacker's review)."""
     now = now or utcnow()
     clinic = next((c for c in clinics_of(user) if c.id == clinic_id), None)
     if clinic is None:
@@ -58,9 +74,16 @@ def switch(user: User, clinic_id: int, *, now: datetime | None = None) -> Clinic
     if user.clinic_id == clinic.id:
         return clinic
     old = user.clinic_id
-    user.clinic_id = clinic.id
-    db.session.flush()
-    db.session.refresh(user, ["clinic"])
+    _lock(user.id)
+    moved = db.session.execute(
+        update(User)
+        .where(User.id == user.id, _member(user.id, clinic.id))
+        .values(clinic_id=clinic.id)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(user)
+    if not moved:
+        raise NotFound(N_("No such clinic."))
     audit.record(
         "user.switch_clinic",
         actor=user,
@@ -94,17 +117,26 @@ def add(user_id: int, clinic_id: int | None, *, actor: User, now: datetime | Non
 def remove(user_id: int, clinic_id: int, *, actor: User, now: datetime | None = None) -> User:
     """Stop a practitioner working at a clinic; not the one they work at now."""
     user = accounts.get_user(user_id)
+    _lock(user.id)
+    # Not while it is the clinic they work at, asked in the statement that removes it (a
+    # switch to it may have been made since the person was read).
+    working_there = exists().where(User.id == user.id, User.clinic_id == clinic_id)
+    removed = db.session.execute(
+        delete(ClinicMembership)
+        .where(
+            ClinicMembership.user_id == user.id,
+            ClinicMembership.clinic_id == clinic_id,
+            ~working_there,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(user)
     if clinic_id == user.clinic_id:
         raise Conflict(
             "This is the clinic they work at now. Change their clinic (Role) first, or ask "
             "them to switch."
         )
-    removed = db.session.execute(
-        delete(ClinicMembership).where(
-            ClinicMembership.user_id == user.id, ClinicMembership.clinic_id == clinic_id
-        )
-    )
-    if removed.rowcount != 1:
+    if removed != 1:
         raise NotFound(N_("No such clinic."))
     details = {"clinic_id": clinic_id}
     if user.lead_clinic_id == clinic_id:

@@ -10,11 +10,12 @@ from urllib.parse import urlparse
 
 import pytest
 from conftest import PASSWORD, login, post_form
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
 from safety.audit.models import AuditEvent
 from safety.auth import clinics as auth_clinics
-from safety.auth.models import User
+from safety.auth.models import ClinicMembership, User
+from safety.errors import Conflict, NotFound
 from safety.extensions import db
 
 ALL_PHASES = ("signin", "timeout", "signout")
@@ -166,3 +167,45 @@ def test_a_practitioner_cannot_add_clinics_to_themselves(app, two_clinics, make_
 
     assert response.status_code == 403
     assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == before
+
+
+def test_a_clinic_is_not_removed_from_someone_who_switched_to_it_since_they_were_read(
+    app, two_clinics, admin
+):
+    """The administrator's removal and the practitioner's switch, as two requests at once
+    lay them out: the removal read Lou at Harbour, then Lou switched to Lakeside. The removal
+    once deleted the membership anyway and left Lou working where they no longer belong."""
+    lou = db.session.get(User, two_clinics["lou"])  # read at Harbour
+    db.session.execute(
+        update(User).where(User.id == lou.id).values(clinic_id=two_clinics["lakeside"])
+    )
+
+    with pytest.raises(Conflict, match="the clinic they work at now"):
+        auth_clinics.remove(lou.id, two_clinics["lakeside"], actor=admin)
+
+    assert two_clinics["lakeside"] in {c.id for c in auth_clinics.clinics_of(lou)}
+    members = db.session.scalars(
+        select(ClinicMembership.clinic_id).where(ClinicMembership.user_id == lou.id)
+    ).all()
+    assert two_clinics["lakeside"] in members
+
+
+def test_a_switch_to_a_clinic_removed_since_the_list_was_read_is_refused(
+    app, two_clinics, monkeypatch
+):
+    """The other order: Lou's list still offers Lakeside, but the administrator has removed
+    it; the switch made after that finds no membership and moves nobody."""
+    lou = db.session.get(User, two_clinics["lou"])
+    offered = auth_clinics.clinics_of(lou)
+    db.session.execute(
+        delete(ClinicMembership).where(
+            ClinicMembership.user_id == lou.id,
+            ClinicMembership.clinic_id == two_clinics["lakeside"],
+        )
+    )
+    monkeypatch.setattr(auth_clinics, "clinics_of", lambda user: offered)  # as the page read it
+
+    with pytest.raises(NotFound):
+        auth_clinics.switch(lou, two_clinics["lakeside"])
+
+    assert db.session.get(User, lou.id).clinic_id == two_clinics["harbour"]
