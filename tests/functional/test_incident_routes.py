@@ -379,6 +379,30 @@ def test_the_record_opens_per_role_and_only_the_lead_and_compliance_see_the_name
     assert (INJURED in response.get_data(as_text=True)) is sees_name
 
 
+@pytest.mark.parametrize(("who", "sees_names"), [("colleague", False), ("lead", True)])
+def test_a_sharps_injurys_addendum_and_session_keep_the_names_private_like_its_report(
+    client, world, who, sees_names
+):
+    """The injured person most often writes the correction, and treated the session: their
+    name once showed beside the addendum and behind the session link to every colleague."""
+    author = db.session.scalar(select(User).where(User.email == world.emails["practitioner"]))
+    services.add_addendum(
+        author,
+        world.incident_a,
+        reason="The time was wrong.",
+        body="It happened at 10:05.",
+        password=PASSWORD,
+    )
+    db.session.commit()
+    sign_in(client, world, who)
+
+    page = client.get(f"/incidents/{world.incident_a}").get_data(as_text=True)
+
+    assert "It happened at 10:05." in page
+    assert ("Ada Author" in page) is sees_names
+    assert (f"/sessions/{world.session_a}" in page) is sees_names
+
+
 def test_another_clinic_cannot_tick_a_step(client, world):
     sign_in(client, world, "other_clinic")
     response = post_form(
