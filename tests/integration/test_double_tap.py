@@ -232,3 +232,36 @@ def test_an_administrators_double_clicks_make_one_account_and_one_copy_and_no_er
     )
     assert made == 1
     assert db.session.scalar(select(func.count()).select_from(TemplateVersion)) > copies
+
+
+@pytest.mark.real_commits  # the served app's threads have connections of their own
+def test_six_clicks_on_verify_now_at_once_queue_one_verification(app, make_user, served):
+    """Each click once found nothing waiting and added its own: three full verifications ran
+    one after another in the worker that also sends patients' alerts."""
+    from safety.integrity.models import VerificationRequest
+
+    officer = make_user("compliance")
+    db.session.commit()
+    browser = Browser(served.url)
+    browser.post(
+        "/auth/login",
+        {"email": officer.email, "password": PASSWORD, "csrf_token": browser.csrf("/auth/login")},
+    )
+    token = browser.csrf("/review/verification/")
+    start = threading.Barrier(6)
+    answers: list[tuple[int, str, str]] = []
+
+    def click() -> None:
+        start.wait(timeout=30)
+        answers.append(browser.post("/review/verification/", {"csrf_token": token}))
+
+    threads = [threading.Thread(target=click) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert len(answers) == 6
+    assert not [status for status, _, _ in answers if status >= 500]
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(VerificationRequest)) == 1
