@@ -11,7 +11,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, event, false, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -50,6 +50,15 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode = WAL")
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.close()
+
+
+def take_sqlite_write_lock(model) -> None:
+    """On SQLite, take the database's one write lock now, until the transaction ends, so a
+    check made after it cannot be overtaken by another request's write: an UPDATE of no row
+    takes it. PostgreSQL needs nothing here (its callers lock the rows they check with
+    FOR UPDATE, or take an advisory lock); SQLite ignores FOR UPDATE."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(update(model).where(false()).values(id=model.id))
 
 
 class DescribedOnceCursor(psycopg.Cursor):

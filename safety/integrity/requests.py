@@ -22,7 +22,7 @@ from safety.audit import services as audit
 from safety.auth import policy
 from safety.auth.models import User
 from safety.dbtypes import utcnow
-from safety.extensions import db
+from safety.extensions import db, take_sqlite_write_lock
 from safety.integrity.models import VerificationRequest
 from safety.integrity.verify import last_run, verify_and_record
 from safety.languages import N_
@@ -65,9 +65,7 @@ def _take_turns() -> None:
     (found by an attacker's review)."""
     if db.engine.dialect.name == "postgresql":
         db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": TURNS_KEY})
-    else:
-        # SQLite: any write, even of no row, takes the database's one write lock.
-        db.session.execute(update(VR).where(VR.id.is_(None)).values(worker=None))
+    take_sqlite_write_lock(VR)
 
 
 def open_request() -> VerificationRequest | None:

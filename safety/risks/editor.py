@@ -20,7 +20,7 @@ from safety.auth.models import User
 from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError
-from safety.extensions import db
+from safety.extensions import db, take_sqlite_write_lock
 from safety.hashing import canonical_json, hashed_time, sha256_hex
 from safety.languages import N_, Said
 from safety.risks import editing, rules, services, translations
@@ -57,8 +57,13 @@ def copy_version(
 
 
 def editable(template_id: int) -> TemplateVersion:
-    """Return a draft locked for this transaction's edit, or refuse a published version."""
+    """Return a draft locked for this transaction's edit, or refuse a published version.
+
+    Locked before it is read, on either database: two edits at once each read the draft and
+    wrote it back, and one was lost; a publish beside an edit put live an item nobody had
+    read on the confirmation page (found by an attacker's review)."""
     services.get_template(template_id)
+    take_sqlite_write_lock(TemplateVersion)
     draft = db.session.scalar(
         select(TemplateVersion)
         .where(TemplateVersion.id == template_id)
@@ -331,6 +336,8 @@ def publish_as_seen(
     is what was read. A publish that names no fingerprint (the command line) is not checked.
     """
     draft = services.get_template(template_id)
+    if not draft.is_published:
+        draft = editable(template_id)  # an edit waits for this publish, or this for the edit
     going_live = draft.definition if draft.is_published else as_it_goes_live(draft)
     if seen is not None and not draft.is_published and seen != fingerprint(going_live):
         raise Conflict(

@@ -265,3 +265,44 @@ def test_six_clicks_on_verify_now_at_once_queue_one_verification(app, make_user,
     assert not [status for status, _, _ in answers if status >= 500]
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(VerificationRequest)) == 1
+
+
+@pytest.mark.real_commits  # the served app's threads have connections of their own
+def test_four_items_added_to_a_draft_at_once_are_all_kept(app, make_user, served):
+    """Each edit read the draft and wrote it back whole: of four items added at once, one was
+    lost (and audited as added)."""
+    from safety.risks import editor
+    from safety.risks import services as risks
+    from safety.risks.models import TemplateVersion
+
+    admin = make_user("admin")
+    risks.publish_default(via="test")
+    draft_id = editor.copy_version(risks.current_template().id, actor=admin).id
+    db.session.commit()
+    browser = Browser(served.url)
+    browser.post(
+        "/auth/login",
+        {"email": admin.email, "password": PASSWORD, "csrf_token": browser.csrf("/auth/login")},
+    )
+    token = browser.csrf(f"/admin/templates/{draft_id}/edit")
+    start = threading.Barrier(4)
+    answers: list[tuple[int, str, str]] = []
+
+    def add(n: int) -> None:
+        start.wait(timeout=30)
+        form = {"phase": "timeout", "text": f"Own check {n}", "reason": "Clinic policy 7."}
+        answers.append(
+            browser.post(f"/admin/templates/{draft_id}/edit/new", {**form, "csrf_token": token})
+        )
+
+    threads = [threading.Thread(target=add, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert not [status for status, _, _ in answers if status >= 500]
+    db.session.expire_all()
+    definition = db.session.get(TemplateVersion, draft_id).definition
+    texts = {i["text"] for p in definition["phases"] for i in p["items"]}
+    assert {f"Own check {n}" for n in range(4)} <= texts
