@@ -270,6 +270,10 @@ def to_hold(handed_in: Sequence[Mapping[str, Any]] = ()) -> list[Mapping[str, An
     directory = store_directory()
     stored = store.read_all(directory) if directory else []
     if not stored and not handed_in:
+        # A store emptied under a database that made checkpoints is itself the finding.
+        problem = _store_against_database([], handed_in) if directory is not None else None
+        if problem:
+            raise EvidenceError(problem)
         return []
     trusted = trusted_fingerprint()
     if trusted is None:
@@ -279,6 +283,8 @@ def to_hold(handed_in: Sequence[Mapping[str, Any]] = ()) -> list[Mapping[str, An
     for checkpoint in stored:
         evidence.check_checkpoint(checkpoint, trusted)
     evidence.check_sequence(stored)
+    if directory is not None and (problem := _store_against_database(stored, handed_in)):
+        raise EvidenceError(problem)
     by_number = {c["number"]: c for c in stored}
     held = list(stored)
     for checkpoint in handed_in:
@@ -292,6 +298,42 @@ def to_hold(handed_in: Sequence[Mapping[str, Any]] = ()) -> list[Mapping[str, An
                 "one of the two was replaced"
             )
     return sorted(held, key=lambda c: c["number"])
+
+
+def _store_against_database(
+    stored: Sequence[Mapping[str, Any]], handed_in: Sequence[Mapping[str, Any]] = ()
+) -> str | None:
+    """Hold the store (and any checkpoints handed in) and the database's own records of it to
+    each other.
+
+    A checkpoint the database made but neither holds means the store was cut or replaced
+    (the next checkpoint would take the missing number again and close the gap). A chain's
+    kept frontier that no stored checkpoint signed stops every later checkpoint, quietly but
+    for a log line (an insider's review did both and verify said intact)."""
+    in_store = {c["number"] for c in (*stored, *handed_in)}
+    made = db.session.scalars(select(Checkpoint.number).order_by(Checkpoint.number)).all()
+    if missing := [n for n in made if n not in in_store]:
+        return (
+            f"checkpoint {missing[0]} is in the database but not in the checkpoint store: the "
+            "store was cut or replaced (hold the database to the mailed copies with "
+            "--checkpoint)"
+        )
+    signed = {
+        (chain_of(h.chain), h.size, h.root)
+        for c in (*stored, *handed_in)
+        for h in evidence.heads_of(c)
+    }
+    for kept in db.session.scalars(select(ChainFrontier).order_by(ChainFrontier.chain_id)):
+        tree = merkle.Frontier.from_json(kept.peaks)
+        if not tree.size and not kept.size:
+            continue
+        if tree.size != kept.size or (kept.chain_id, tree.size, tree.root().hex()) not in signed:
+            return (
+                f"the database's record of what the checkpoints signed for "
+                f"{chain_name(kept.chain_id)} was altered: no checkpoint in the store signed "
+                "it, and no checkpoint can be made until it is put right"
+            )
+    return None
 
 
 def wanted_sizes(held: Sequence[Mapping[str, Any]]) -> dict[int, set[int]]:
@@ -459,7 +501,24 @@ def mail_the_days_last(backend: Backend, *, now: datetime) -> int:
 
 def oldest_uncovered() -> datetime | None:
     """When the oldest event no checkpoint holds yet happened: per chain, the event after the
-    last checkpoint's size (one index lookup each)."""
+    newest stored checkpoint's count for it (one index lookup each).
+
+    Counted from the store, not from the database's own record of it: an insider who raised
+    that record's counts stopped every checkpoint, and the dashboard still said all was
+    signed (found by an insider's review)."""
+    directory = store_directory()
+    newest = store.newest(directory) if directory is not None else None
+    if newest is not None:
+        covered_by = {chain_of(h.chain): h.size for h in evidence.heads_of(newest)}
+        heads = db.session.execute(select(AuditChainHead.id, AuditChainHead.last_seq)).all()
+        after = [
+            (AuditEvent.chain_id == chain) & (AuditEvent.seq == covered_by.get(chain, 0) + 1)
+            for chain, last_seq in heads
+            if last_seq > covered_by.get(chain, 0)
+        ]
+        if not after:
+            return None
+        return db.session.scalar(select(func.min(AuditEvent.created_dt)).where(or_(*after)))
     covered = func.coalesce(ChainFrontier.size, 0)
     return db.session.scalar(
         select(func.min(AuditEvent.created_dt))

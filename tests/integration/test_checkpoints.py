@@ -212,7 +212,8 @@ def _rewrite_record(record_id: int, lot: str) -> None:
 def test_a_record_rewritten_and_re_chained_is_named_by_the_checkpoint(app, runner, checkpointed):
     kept = wipe_the_store(app)
     _rewrite_record(checkpointed["a1"], "FORGED-LOT")
-    assert verified() is None  # without the checkpoint the forgery passes: this is the gap
+    # Without the store the forgery itself passes, but the store's loss is found.
+    assert verified().startswith("checkpoint 1 is in the database but not in the checkpoint")
     for line in kept:
         store.append(store_path(app), line, day=datetime.now(UTC))
 
@@ -394,7 +395,10 @@ def test_the_e_mailed_checkpoint_catches_an_attack_after_the_store_was_wiped(
     wipe_the_store(app)
     _rewrite_record(checkpointed["b2"], "FORGED-B")
 
-    assert runner.invoke(args=["audit", "verify"]).exit_code == 0  # the store is gone
+    # The emptied store is itself found: the database made a checkpoint it no longer holds.
+    wiped = runner.invoke(args=["audit", "verify"])
+    assert wiped.exit_code == 1
+    assert "checkpoint 1 is in the database but not in the checkpoint store" in wiped.output
     result = runner.invoke(args=["audit", "verify", "--checkpoint", str(mailed)])
 
     assert result.exit_code == 1
@@ -644,3 +648,30 @@ def test_the_dashboard_shows_a_red_banner_for_a_break_or_a_stale_checkpoint(app,
     )
     assert "No signed audit checkpoint holds the events since" in stale
     assert "The audit trail verification found a break." in broken
+
+
+def test_a_raised_checkpoint_frontier_is_found_and_the_dashboard_goes_stale(app, checkpointed):
+    """The insider raised the database's record of what the last checkpoint counted: every
+    checkpoint after it was refused with only a log line, verify said intact and the
+    dashboard said all was signed, while whatever came next could be rewritten at leisure."""
+    from safety.integrity.models import ChainFrontier
+
+    chain = checkpointed["clinic_a"]
+    with guards_off():
+        db.session.execute(
+            text("UPDATE audit_chain_frontiers SET size = :n, peaks = :p WHERE chain_id = :c"),
+            {"n": 2**20, "p": json.dumps([[2**20, "00" * 32]]), "c": chain},
+        )
+    db.session.commit()
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    audit.record("nothing.happened", object_type="clinics", object_id=chain, clinic_id=chain)
+    db.session.commit()
+
+    assert f"the checkpoints signed for clinic:{chain} was altered" in verified()
+    with pytest.raises(EvidenceError):
+        checkpoints.make(now=later)
+    db.session.rollback()
+    interval = timedelta(minutes=app.config["AUDIT_CHECKPOINT_MINUTES"])
+    health = checkpoints.health(None, now=datetime.now(UTC) + 3 * interval)
+    assert health["stale"]
+    assert db.session.get(ChainFrontier, chain).size == 2**20
