@@ -34,6 +34,7 @@ from safety.followup.models import (
 )
 from safety.followup.rules import Kind, Status
 from safety.followup.schedule import near_lung, schedule_72h_check
+from safety.hashing import hashed_time, sha256_hex
 
 #: A follow-up in one of these states takes no answer, and its messages are not sent.
 CLOSED = frozenset({Status.ANSWERED, Status.CANCELLED})
@@ -205,10 +206,21 @@ def answer(
     except IntegrityError:  # the same form sent twice at once: the first answer stands
         db.session.rollback()
         raise NotFound() from None
+    content = rules.response_content(
+        followup_id=followup.id,
+        answers=read.answers,
+        escalation=level,
+        created=hashed_time(now),
+    )
     audit.record(
         "followup.response",
         obj=response,
-        details={"followup": followup.id, "kind": followup.kind, "escalation": level},
+        details={
+            "followup": followup.id,
+            "kind": followup.kind,
+            "escalation": level,
+            "content_hash": sha256_hex(content),
+        },
         now=now,
     )
     # The unanswered-check reminder is no longer needed.

@@ -22,6 +22,7 @@ from safety.checklists.rules import Severity
 from safety.clinics.rules import DEFAULT_WORKING_DAYS, add_working_hours, search_key
 from safety.followup import texts
 from safety.followup.texts import QUESTIONS, PatientTexts
+from safety.hashing import canonical_json
 from safety.languages import N_, Said
 
 
@@ -574,6 +575,23 @@ def read_form(
             elif text:
                 answers[name] = text
     return FormInput(answers, errors)
+
+
+def response_content(
+    *, followup_id: int, answers: Mapping[str, Any], escalation: str, created: str
+) -> str:
+    """What a patient's answer's audit event signs, as canonical JSON: every answer, the level
+    it was escalated to, when, and to which check. `flask audit verify` hashes the stored row
+    the same way, so an answer rewritten behind the application's back ("large" bruising made
+    "none", its escalation dropped) is named."""
+    return canonical_json(
+        {
+            "followup": followup_id,
+            "answers": dict(answers),
+            "escalation": escalation,
+            "created": created,
+        }
+    )
 
 
 def answer_lines(

@@ -40,6 +40,7 @@ from safety.checklists.rules import (
 from safety.integrity.incidents import verify_incidents
 from safety.integrity.packs import verify_packs
 from safety.integrity.reader import BATCH, Documents, Reader, TextLiterals, as_stored, number, sha
+from safety.integrity.responses import verify_responses
 
 TS = TreatmentSession
 
@@ -60,6 +61,7 @@ def verify_signatures(
         or (verify_packs(db_, last_id=packs_up_to) if packs else None)
         or _verify_addenda(db_)
         or _verify_cancellations(db_)
+        or verify_responses(db_)
         or verify_incidents(db_)
     )
 

@@ -1,0 +1,91 @@
+"""`flask audit verify` holds what patients answered to the events that recorded it.
+
+An insider's review changed a patient's "large bruising" to "none", dropped its escalation and
+deleted the flag it raised, and verify said intact while the record read "no escalation".
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from followup_helpers import answer, deliver_first_check, signer
+from insider import guards_off
+from sqlalchemy import select, text
+
+from safety.checklists.models import Flag
+from safety.extensions import db
+from safety.followup.models import PatientResponse
+from safety.integrity.verify import verify
+
+
+@pytest.fixture
+def answered(make_session, make_user) -> PatientResponse:
+    """A patient's same-day answer (a large bruise), with the flag it raised."""
+    session = signer(make_session, make_user())()
+    due, token = deliver_first_check(session)
+    answer(token, {"bruising": ["large"]}, now=due + timedelta(hours=1))
+    return db.session.scalars(select(PatientResponse)).one()
+
+
+def verified() -> str | None:
+    db.session.expire_all()
+    return verify().problem
+
+
+def test_an_untouched_answer_verifies(answered):
+    assert verified() is None
+
+
+def test_an_answer_rewritten_behind_the_applications_back_is_named(answered):
+    calm = {**answered.answers, "bruising": "none"}
+    with guards_off():
+        db.session.execute(
+            text("UPDATE patient_responses SET answers = :a WHERE id = :id"),
+            {"a": json.dumps(calm), "id": answered.id},
+        )
+
+    assert verified() == (
+        f"patient answer {answered.id} was altered: what the patient answered is not what "
+        f"event {event_id(answered.id)} recorded"
+    )
+
+
+def test_an_escalation_dropped_and_its_flag_deleted_are_named(answered):
+    flag_id = db.session.scalars(select(Flag.id)).one()
+    with guards_off():
+        db.session.execute(
+            text("UPDATE patient_responses SET escalation = 'none' WHERE id = :id"),
+            {"id": answered.id},
+        )
+    assert "it is escalated as 'none'" in verified()
+
+    with guards_off():
+        db.session.execute(
+            text("UPDATE patient_responses SET escalation = 'same_day' WHERE id = :id"),
+            {"id": answered.id},
+        )
+        db.session.execute(text("DELETE FROM outbox WHERE flag_id = :f"), {"f": flag_id})
+        db.session.execute(text("DELETE FROM flags WHERE id = :f"), {"f": flag_id})
+    assert verified().startswith(f"flag {flag_id} (raised by audit event id")
+
+
+def test_an_answer_deleted_or_added_behind_the_applications_back_is_named(answered):
+    answer_id, recorded_by = answered.id, event_id(answered.id)
+    with guards_off():
+        db.session.execute(
+            text("UPDATE flags SET response_id = NULL WHERE response_id = :id"),
+            {"id": answer_id},
+        )
+        db.session.execute(
+            text("DELETE FROM patient_responses WHERE id = :id"), {"id": answered.id}
+        )
+    assert verified() == f"patient answer {answer_id} (audit event id {recorded_by}) is missing"
+
+
+def event_id(answer_id: int) -> int:
+    return db.session.execute(
+        text("SELECT id FROM audit_events WHERE action = 'followup.response' AND object_id = :o"),
+        {"o": str(answer_id)},
+    ).scalar_one()
