@@ -41,6 +41,7 @@ from safety.integrity.incidents import verify_incidents
 from safety.integrity.packs import verify_packs
 from safety.integrity.reader import BATCH, Documents, Reader, TextLiterals, as_stored, number, sha
 from safety.integrity.responses import verify_responses
+from safety.integrity.templates import verify_templates
 
 TS = TreatmentSession
 
@@ -62,6 +63,7 @@ def verify_signatures(
         or _verify_addenda(db_)
         or _verify_cancellations(db_)
         or verify_responses(db_)
+        or verify_templates(db_)
         or verify_incidents(db_)
     )
 

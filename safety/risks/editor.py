@@ -21,7 +21,7 @@ from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError
 from safety.extensions import db, take_sqlite_write_lock
-from safety.hashing import canonical_json, hashed_time, sha256_hex
+from safety.hashing import hashed_time
 from safety.languages import N_, Said
 from safety.risks import editing, rules, services, translations
 from safety.risks.models import TemplateVersion
@@ -317,8 +317,9 @@ def as_it_goes_live(draft: TemplateVersion) -> dict[str, Any]:
 
 
 def fingerprint(definition: dict[str, Any]) -> str:
-    """A draft's definition as one hash: what a confirmation page showed."""
-    return sha256_hex(canonical_json(definition))
+    """A draft's definition as one hash: what a confirmation page showed (the hash its
+    publish event then signs)."""
+    return services.definition_hash(definition)
 
 
 def publish_as_seen(

@@ -4,6 +4,7 @@ use cases are in editor.py)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -14,7 +15,7 @@ from safety.auth.models import User
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, NotFound
 from safety.extensions import db
-from safety.hashing import hashed_time
+from safety.hashing import canonical_json, hashed_time, sha256_hex
 from safety.ids import is_id
 from safety.languages import N_
 from safety.risks import importer, rules
@@ -246,10 +247,22 @@ def publish(
         "template.publish",
         actor=actor,
         obj=template,
-        details={"version": template.version, "via": via},
+        # The wording every later answer on this version means: verify holds the stored
+        # definition to it (a rewording behind the application's back once passed unnoticed,
+        # turning each signed "No" on an item into its opposite).
+        details={
+            "version": template.version,
+            "via": via,
+            "definition_hash": definition_hash(template.definition),
+        },
         now=now,
     )
     return template
+
+
+def definition_hash(definition: dict[str, Any]) -> str:
+    """The hash a version's publish event signs: its definition as canonical JSON."""
+    return sha256_hex(canonical_json(definition))
 
 
 def get_template(template_id: int) -> TemplateVersion:
