@@ -554,10 +554,12 @@ def tend(*, now: datetime | None = None) -> dict[str, int]:
     return done
 
 
-def health(run: VerificationRun | None, *, now: datetime | None = None) -> dict[str, Any]:
+def health(
+    run: VerificationRun | None, *, altered: str | None = None, now: datetime | None = None
+) -> dict[str, Any]:
     """What the dashboard says about the evidence: the last checkpoint, the last verification
-    (`run`, from `verify.last_run`: verify imports this module, so the caller reads it), and
-    whether either calls for a red banner."""
+    (`run`, from `verify.last_run`, and `altered`, from `verify.run_problem`: verify imports
+    this module, so the caller reads them), and whether either calls for a red banner."""
     now = now or utcnow()
     newest = latest()
     interval = timedelta(minutes=current_app.config["AUDIT_CHECKPOINT_MINUTES"])
@@ -565,7 +567,8 @@ def health(run: VerificationRun | None, *, now: datetime | None = None) -> dict[
     return {
         "checkpoint": newest,
         "run": run,
-        "broken": run is not None and not run.is_intact,
+        "broken": run is not None and (not run.is_intact or altered is not None),
+        "altered": altered,
         # Checkpoints are made only when something was audited: a quiet weekend is not stale,
         # an event nobody has signed for two intervals is.
         "stale": waiting is not None and now - waiting > 2 * interval,

@@ -24,13 +24,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import String, cast, create_engine, func, select
 
 import safety.models  # noqa: F401  (every model, so a worker's ORM can configure their relations)
+from safety.audit import services as audit
 from safety.audit.models import AuditEvent
 from safety.checklists.models import TreatmentSession
 from safety.dbtypes import utcnow
 from safety.extensions import db
+from safety.hashing import sha256_hex
 from safety.integrity import checkpoints, triggers
 from safety.integrity.chains import (
     Heads,
@@ -95,6 +97,7 @@ def verify(*, handed_in: Sequence[Mapping[str, Any]] = ()) -> VerifyResult:
         or checkpoints.contradiction(held, walked, labels)
         or found.records_problem
         or found.signatures()
+        or run_problem()
     )
     newest = held[-1] if held else None
     return VerifyResult(events, found.records, problem, found.timings, len(held), newest)
@@ -171,23 +174,49 @@ def _with_worker(reader: Reader, before: Heads, wanted, labels, split: _Split) -
 def verify_and_record(
     *, handed_in: Sequence[Mapping[str, Any]] = (), now: datetime | None = None
 ) -> VerifyResult:
-    """Verify, then keep the outcome so the compliance dashboard can show it."""
+    """Verify, then keep the outcome so the compliance dashboard can show it, and put it on
+    the audit chain: a kept result is a row like any other, and an insider's review turned a
+    broken one into "intact" with one UPDATE (`run_problem` holds the row to its event)."""
     started = now or utcnow()
     result = verify(handed_in=handed_in)
-    db.session.add(
-        VerificationRun(
-            started_dt=started,
-            finished_dt=utcnow(),
-            events=result.events,
-            records=result.records,
-            is_intact=result.is_intact,
-            problem=None if result.problem is None else result.problem[:500],
-            checkpoints=result.checkpoints,
-            checkpoint_number=result.newest["number"] if result.newest else None,
-        )
+    run = VerificationRun(
+        started_dt=started,
+        finished_dt=utcnow(),
+        events=result.events,
+        records=result.records,
+        is_intact=result.is_intact,
+        problem=None if result.problem is None else result.problem[:500],
+        checkpoints=result.checkpoints,
+        checkpoint_number=result.newest["number"] if result.newest else None,
     )
+    db.session.add(run)
     db.session.flush()
+    audit.record("audit.verify", obj=run, details=_run_details(run), now=run.finished_dt)
     return result
+
+
+def _run_details(run: VerificationRun) -> dict[str, Any]:
+    """What a verification run's event holds: its verdict and a hash of what it found."""
+    return {"is_intact": bool(run.is_intact), "problem_hash": sha256_hex(run.problem or "")}
+
+
+def run_problem(run: VerificationRun | None = None) -> str | None:
+    """Say so when a kept verification result (`run`, or any) is not the one its event
+    recorded; runs kept before their events were recorded have none to be held to."""
+    runs = select(VerificationRun, AuditEvent.details).join(
+        AuditEvent,
+        (AuditEvent.action == "audit.verify")
+        & (AuditEvent.object_type == VerificationRun.__tablename__)
+        & (AuditEvent.object_id == cast(VerificationRun.id, String)),
+    )
+    if run is not None:
+        runs = runs.where(VerificationRun.id == run.id)
+    for kept, recorded in db.session.execute(runs.order_by(VerificationRun.id)):
+        if recorded != _run_details(kept):
+            return (
+                f"the kept result of verification run {kept.id} was altered after it was recorded"
+            )
+    return None
 
 
 def last_run() -> VerificationRun | None:

@@ -223,7 +223,7 @@ def dashboard(
         figures_as_of=figures.as_of,
         keep_seconds=0 if fresh else keep_seconds,
         verification=run,
-        evidence=checkpoints.health(run),
+        evidence=checkpoints.health(run, altered=verify.run_problem(run) if run else None),
     )
 
 

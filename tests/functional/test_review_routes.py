@@ -313,6 +313,44 @@ def test_the_dashboard_shows_a_broken_verification_plainly(client, world):
     assert "a problem was found — audit event 3 is missing (found 4)" in text
 
 
+def test_a_kept_verification_result_turned_intact_behind_the_applications_back_is_shown_as_such(
+    client, world
+):
+    """An insider's review turned a broken result into "intact" with one UPDATE and the
+    dashboard believed it. Each kept result's own audit event now says what it was: here the
+    first run's result is rewritten, the next verification finds that, and its own break,
+    turned to "intact" in turn, still shows on the dashboard."""
+    from sqlalchemy import text as sql
+
+    from safety.integrity.models import VerificationRun
+    from safety.integrity.verify import verify
+
+    verify_and_record()
+    db.session.commit()
+    run_id = db.session.scalars(select(VerificationRun.id)).one()
+    db.session.execute(
+        sql("UPDATE verification_runs SET is_intact = :no, problem = 'audit event 3 is missing'"),
+        {"no": False},
+    )
+    db.session.commit()
+    verify_and_record()  # finds run 1 rewritten: a break, whose kept result is rewritten too
+    db.session.commit()
+    broken_id = max(db.session.scalars(select(VerificationRun.id)))
+    db.session.execute(
+        sql("UPDATE verification_runs SET is_intact = :yes, problem = NULL WHERE id = :id"),
+        {"yes": True, "id": broken_id},
+    )
+    db.session.commit()
+    sign_in(client, world, "compliance")
+
+    text = page_text(client.get("/review/"))
+
+    assert "The audit trail verification found a break." in text
+    assert f"the kept result of verification run {broken_id} was altered" in text
+    db.session.expire_all()
+    assert f"verification run {run_id} was altered" in verify().problem
+
+
 def test_the_dashboard_draws_accessible_charts_beside_the_published_baselines(client, world):
     sign_in(client, world, "compliance")
 
