@@ -37,6 +37,7 @@ from safety.checklists.rules import (
     REACTIONS_LINK_ID,
     REACTIONS_WORST_FIRST,
 )
+from safety.integrity.flags import verify_flags
 from safety.integrity.incidents import verify_incidents
 from safety.integrity.packs import verify_packs
 from safety.integrity.reader import BATCH, Documents, Reader, TextLiterals, as_stored, number, sha
@@ -63,6 +64,7 @@ def verify_signatures(
         or _verify_addenda(db_)
         or _verify_cancellations(db_)
         or verify_responses(db_)
+        or verify_flags(db_)
         or verify_templates(db_)
         or verify_incidents(db_)
     )

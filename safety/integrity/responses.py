@@ -1,5 +1,4 @@
-"""Verify what patients answered: each answer held to the event that recorded it, and each
-flag an answer (or anything else) raised still there.
+"""Verify what patients answered: each answer held to the event that recorded it.
 
 A patient's answer is insert-only (a trigger refuses changes), but someone who drops the
 trigger could make "large bruising" read "none" and delete the flag it raised; the record page
@@ -16,7 +15,6 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from safety.audit.models import AuditEvent
-from safety.checklists.models import Flag
 from safety.followup.models import PatientResponse
 from safety.followup.rules import response_content
 from safety.hashing import hashed_time
@@ -26,11 +24,7 @@ PR = PatientResponse
 
 
 def verify_responses(db_: Connection | Session) -> str | None:
-    """Name the first patient answer that differs from its event, or a flag that vanished."""
-    return _verify_answers(db_) or _verify_flags_exist(db_)
-
-
-def _verify_answers(db_: Connection | Session) -> str | None:
+    """Name the first patient answer that differs from its event."""
     signed: dict[int, tuple[str | None, str | None, int]] = {}
     for object_id, escalation, content_hash, event_id in db_.execute(
         select(
@@ -86,22 +80,4 @@ def _verify_answers(db_: Connection | Session) -> str | None:
     if signed:
         answer_id, (_, _, event_id) = min(signed.items())
         return f"patient answer {answer_id} (audit event id {event_id}) is missing"
-    return None
-
-
-def _verify_flags_exist(db_: Connection | Session) -> str | None:
-    raised = {
-        int(object_id): event_id
-        for object_id, event_id in db_.execute(
-            select(AuditEvent.object_id, AuditEvent.id).where(
-                AuditEvent.action == "flag.raise", AuditEvent.object_type == Flag.__tablename__
-            )
-        )
-        if object_id and object_id.isdecimal()
-    }
-    if not raised:
-        return None
-    there = set(db_.execute(select(Flag.id).where(Flag.id.in_(raised))).scalars())
-    if missing := sorted(raised.keys() - there):
-        return f"flag {missing[0]} (raised by audit event id {raised[missing[0]]}) is missing"
     return None

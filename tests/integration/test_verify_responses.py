@@ -68,7 +68,7 @@ def test_an_escalation_dropped_and_its_flag_deleted_are_named(answered):
         )
         db.session.execute(text("DELETE FROM outbox WHERE flag_id = :f"), {"f": flag_id})
         db.session.execute(text("DELETE FROM flags WHERE id = :f"), {"f": flag_id})
-    assert verified().startswith(f"flag {flag_id} (raised by audit event id")
+    assert verified() == f"flag {flag_id}, raised on the audit chain, is missing"
 
 
 def test_an_answer_deleted_or_added_behind_the_applications_back_is_named(answered):
@@ -89,3 +89,35 @@ def event_id(answer_id: int) -> int:
         text("SELECT id FROM audit_events WHERE action = 'followup.response' AND object_id = :o"),
         {"o": str(answer_id)},
     ).scalar_one()
+
+
+def test_a_flag_marked_handled_or_resolved_behind_the_applications_back_is_named(answered):
+    """An insider's review wrote "Acknowledged by ... What was done: Called patient" on a flag
+    nobody had touched; the record page showed it."""
+    flag_id = db.session.scalars(select(Flag.id)).one()
+    db.session.execute(
+        text(
+            "UPDATE flags SET status = 'resolved', acknowledged_dt = created_dt, "
+            "resolved_dt = created_dt, resolution_note = 'Called patient.' WHERE id = :f"
+        ),
+        {"f": flag_id},
+    )
+    db.session.commit()
+
+    assert verified() == f"flag {flag_id} is marked acknowledged with no event on the audit chain"
+
+
+def test_a_flag_escalated_handled_and_resolved_through_the_application_verifies(
+    answered, make_user
+):
+    from safety.followup import escalations
+    from safety.review import flags
+
+    flag = db.session.scalars(select(Flag)).one()
+    escalations.escalate_unacknowledged(now=flag.created_dt + timedelta(days=7))
+    escalations.record_handling(flag.session.practitioner, flag.id, action="called", note="Ok.")
+    flags.resolve_flag(make_user("compliance"), flag.id, "Seen in clinic.")
+    db.session.commit()
+
+    assert db.session.get(Flag, flag.id).escalated_dt is not None
+    assert verified() is None

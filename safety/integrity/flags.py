@@ -1,0 +1,69 @@
+"""Verify the flags: each one raised still there, and whatever a flag says was done to it
+(acknowledged, handled, escalated, resolved) held to the event that did it.
+
+A flag's status is meant to change, so no trigger guards it; an insider's review wrote
+"Acknowledged by ... What was done: Called patient" on a flag nobody touched, and deleted
+another, and verify said intact.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
+
+from safety.audit.models import AuditEvent
+from safety.checklists.models import Flag
+from safety.integrity.reader import BATCH
+
+#: The events that may set each of a flag's marks (a resolution or a practitioner's record of
+#: what they did acknowledges an open flag too).
+MARKS = {
+    "acknowledged_dt": ("flag.acknowledge", "flag.handled", "flag.resolve"),
+    "handled_dt": ("flag.handled",),
+    "escalated_dt": ("flag.escalate",),
+    "resolved_dt": ("flag.resolve",),
+}
+ACTIONS = ("flag.raise", *{a for actions in MARKS.values() for a in actions})
+
+
+def verify_flags(db_: Connection | Session) -> str | None:
+    """Name the first flag that vanished, or that carries a mark no event made."""
+    events: dict[int, dict[str, dict]] = defaultdict(dict)
+    for object_id, action, details in db_.execute(
+        select(AuditEvent.object_id, AuditEvent.action, AuditEvent.details).where(
+            AuditEvent.action.in_(ACTIONS), AuditEvent.object_type == Flag.__tablename__
+        )
+    ):
+        if object_id and object_id.isdecimal():
+            events[int(object_id)][action] = details or {}
+    raised = {flag_id for flag_id, done in events.items() if "flag.raise" in done}
+    columns = (
+        Flag.id,
+        Flag.handled_action,
+        Flag.resolution_note,
+        *(getattr(Flag, mark) for mark in MARKS),
+    )
+    there = set()
+    for row in db_.execute(select(*columns).order_by(Flag.id).execution_options(yield_per=BATCH)):
+        flag_id, handled_action, note, *marks = row
+        there.add(flag_id)
+        done = events.get(flag_id, {})
+        for (mark, actions), value in zip(MARKS.items(), marks, strict=True):
+            if value is not None and not any(action in done for action in actions):
+                said = mark.removesuffix("_dt")
+                return f"flag {flag_id} is marked {said} with no event on the audit chain"
+        if (
+            handled_action is not None
+            and done.get("flag.handled", {}).get("action") != handled_action
+        ):
+            return f"what was done about flag {flag_id} is not what its flag.handled event recorded"
+        if note is not None and done.get("flag.resolve", {}).get("note_length") != len(note):
+            return (
+                f"the resolution note of flag {flag_id} is not the one its flag.resolve event "
+                "counted"
+            )
+    if missing := sorted(raised - there):
+        return f"flag {missing[0]}, raised on the audit chain, is missing"
+    return None
