@@ -171,10 +171,13 @@ def answer(
 ) -> Outcome:
     """Record a patient's answer once, escalate it, and plan the 72 h check when needed.
 
-    An emergency answer is never sent back for the questions left out: a patient with chest
-    pain who skipped the bruising question must reach someone now, so what they did answer
-    is recorded and escalated, and the missing answers simply stay missing. What is missing
-    is said in `language` (the page's), the patient's own by default.
+    An urgent answer (emergency or same-day) is never sent back for the questions left out:
+    a patient with chest pain who skipped the bruising question, or who wrote "I can barely
+    breathe" and answered nothing else, must reach someone today, so what they did answer is
+    recorded and escalated, and the missing answers simply stay missing (a clinical review
+    found a breathless patient's words sent back with seven "please answer" errors and
+    nothing recorded). What is missing from any other answer is said in `language` (the
+    page's), the patient's own by default.
     """
     now = now or utcnow()
     link = find_link(token, now=now)
@@ -188,7 +191,7 @@ def answer(
     languages = {said.language, session.patient.language}
     reasons = rules.reasons(followup.kind, read.answers, languages)
     level = next(iter(reasons), rules.NONE)
-    if read.errors and level != rules.EMERGENCY:
+    if read.errors and level not in rules.URGENT_LEVELS:
         raise DomainError(said.pages["form_errors"], read.errors)
     response = PatientResponse(
         followup_id=followup.id,

@@ -335,6 +335,37 @@ def test_an_emergency_answer_with_other_questions_left_out_still_reaches_someone
     assert response.answers == {**emergency, "signs": []}
 
 
+@pytest.mark.parametrize(
+    "urgent",
+    [
+        {"other": "Sharp pain in my ribs, I can barely breathe"},
+        {"signs": "pus"},
+        {"soreness": "8", "other": "winded just walking upstairs"},
+    ],
+)
+def test_a_same_day_answer_with_other_questions_left_out_still_reaches_someone(
+    client, visit, urgent
+):
+    """A breathless patient's words once came back with seven "please answer" errors and
+    nothing recorded: a patient who may give up there must still reach someone today."""
+    page = submit(client, visit.path, urgent)
+
+    assert page.status_code == 200
+    flag = db.session.scalars(select(Flag).where(Flag.kind == "same_day")).one()
+    alerts = db.session.scalars(select(OutboxMessage).where(OutboxMessage.flag_id == flag.id)).all()
+    assert [a.purpose for a in alerts] == ["practitioner_alert"]
+    response = db.session.scalars(select(PatientResponse)).one()
+    assert response.escalation == "same_day"
+    assert "please answer" not in text_of(page).lower()
+
+
+def test_a_calm_answer_with_questions_left_out_is_sent_back_and_nothing_is_kept(client, visit):
+    page = submit(client, visit.path, {"soreness": "2"})
+
+    assert page.status_code == 400
+    assert db.session.scalars(select(PatientResponse)).all() == []
+
+
 def test_bleeding_that_will_not_stop_is_an_emergency_too(client, visit):
     page = submit(client, visit.path, {**CALM, "bleeding": "wont_stop"})
     assert main_of(page).headings[0] == CALL
