@@ -255,20 +255,27 @@ class Step:
 
 #: CDC, "Exposure to blood: what healthcare personnel need to know" (2003) and the updated US
 #: Public Health Service guidelines for occupational exposures to HIV (Kuhar et al., Infect
-#: Control Hosp Epidemiol 2013;34:875-92); OSHA 29 CFR 1910.1030(f)(3).
+#: Control Hosp Epidemiol 2013;34:875-92); OSHA 29 CFR 1910.1030(f)(3); the NHS's first aid
+#: for needlestick injuries (nhs.uk, "What should I do if I injure myself with a used needle?")
+#: and the UK's BHIVA/BASHH PEP guideline (2021). A clinical review found the first aid said
+#: "let it bleed freely ... do not squeeze", which no source says: the NHS says to encourage
+#: gentle bleeding under running water, and CDC only that squeezing has no proven benefit.
 STEPS: tuple[Step, ...] = (
     Step(
         "wash",
         N_(
-            "Wound washed with soap and water (let it bleed freely; do not scrub or squeeze); "
-            "a splash to the eyes, nose or mouth rinsed with plenty of water"
+            "Wound encouraged to bleed gently under running water, washed with soap and water "
+            "(not scrubbed or sucked) and covered; a splash to the eyes, nose or mouth rinsed "
+            "with plenty of water"
         ),
         timedelta(minutes=30),
         True,
         N_(
-            "CDC, Exposure to blood (2003): wash needlesticks and cuts with soap and water; "
-            "flush splashes to the nose or mouth with water and irrigate eyes with clean water, "
-            "saline or sterile irrigants, at once. The 30-minute alert is clinic policy."
+            "NHS, needlestick injuries: encourage the wound to bleed gently under running "
+            "water, wash it with soap, do not scrub or suck it, cover it with a waterproof "
+            "dressing. CDC, Exposure to blood (2003): wash needlesticks and cuts with soap and "
+            "water; flush splashes to the nose or mouth with water and irrigate eyes with clean "
+            "water, saline or sterile irrigants, at once. The 30-minute alert is clinic policy."
         ),
     ),
     Step(
@@ -283,12 +290,16 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "source_assessment",
-        N_("Source-patient assessment requested (with consent: hepatitis B, hepatitis C, HIV)"),
-        timedelta(hours=24),
-        False,
+        N_(
+            "Source patient asked, before they leave, to consent to blood tests (hepatitis B, "
+            "hepatitis C, HIV)"
+        ),
+        timedelta(hours=1),
+        True,
         N_(
             "OSHA 29 CFR 1910.1030(f)(3)(ii): identify and test the source individual as soon as "
-            "feasible, with consent. The 24-hour mark is clinic policy."
+            "feasible, with consent; the source's results decide the prophylaxis, and the "
+            "patient is usually still in the clinic. The 1-hour alert is clinic policy."
         ),
     ),
     Step(
@@ -297,9 +308,10 @@ STEPS: tuple[Step, ...] = (
         timedelta(hours=2),
         True,
         N_(
-            "US PHS guidelines (Kuhar et al. 2013): start HIV PEP as soon as possible, preferably "
-            "within hours of the exposure; hepatitis B prophylaxis within 24 hours (CDC 2013). "
-            "The 2-hour alert is clinic policy."
+            "US PHS guidelines (Kuhar et al. 2013) and BHIVA/BASHH (2021): start HIV PEP as soon "
+            "as possible, preferably within hours of the exposure, and not after 72 hours; "
+            "hepatitis B prophylaxis within 24 hours, by the injured person's vaccination "
+            "status (CDC 2013). The 2-hour alert is clinic policy."
         ),
     ),
     Step(

@@ -264,6 +264,9 @@ def test_an_untouched_urgent_step_alerts_the_clinic_lead_once_by_email(practitio
     start = utcnow()
     incident = report(practitioner, start, occurred_dt=start)
     services.tick_step(practitioner, incident.id, "wash", done_dt=start + timedelta(minutes=2))
+    services.tick_step(
+        practitioner, incident.id, "source_assessment", done_dt=start + timedelta(minutes=5)
+    )
     db.session.commit()
 
     # Before any urgent step is due: nothing.
@@ -301,7 +304,7 @@ def test_with_no_clinic_lead_the_alert_goes_to_the_duty_address(practitioner, cl
     work_once("w1", now=start + timedelta(minutes=31))
     [message] = mail.messages()
     assert message["To"] == clinic.duty_email
-    assert "Wound washed" in message.get_content()
+    assert "Wound encouraged to bleed gently" in message.get_content()
 
 
 def test_a_step_ticked_before_the_alert_leaves_sends_nothing(practitioner, lead, mail):
@@ -434,10 +437,11 @@ def test_steps_falling_due_in_one_pass_reach_the_lead_in_one_message(practitione
     start = utcnow()
     report(practitioner, start, occurred_dt=start)
     counts = work_once("w1", now=start + timedelta(hours=3))
-    assert counts.get("step_alerts") == 3
+    assert counts.get("step_alerts") == 4
     [message] = mail.messages()
     body = message.get_content()
-    assert "Wound washed" in body and "Reported to the clinic lead" in body
+    assert "Wound encouraged to bleed gently" in body and "Reported to the clinic lead" in body
+    assert "before they leave, to consent to blood tests" in body
     assert "prophylaxis (PEP)" in body
 
 

@@ -17,7 +17,12 @@ def test_every_step_carries_its_source_and_the_urgent_ones_a_clock():
         assert step.source.strip()
         if step.is_urgent:
             assert step.due_within is not None
-    assert [s.id for s in rules.STEPS if s.is_urgent] == ["wash", "report_lead", "pep_assessment"]
+    assert [s.id for s in rules.STEPS if s.is_urgent] == [
+        "wash",
+        "report_lead",
+        "source_assessment",  # before the patient leaves (a clinical review)
+        "pep_assessment",
+    ]
     # Prophylaxis is urgent within hours (US PHS 2013): the alert is at two.
     assert rules.STEPS_BY_ID["pep_assessment"].due_within == timedelta(hours=2)
 
@@ -27,9 +32,9 @@ def test_every_step_carries_its_source_and_the_urgent_ones_a_clock():
     [
         (timedelta(minutes=29), []),
         (timedelta(minutes=30), ["wash"]),
-        (timedelta(minutes=61), ["wash", "report_lead"]),
-        (timedelta(hours=2), ["wash", "report_lead", "pep_assessment"]),
-        (timedelta(days=30), ["wash", "report_lead", "pep_assessment"]),
+        (timedelta(minutes=61), ["wash", "report_lead", "source_assessment"]),
+        (timedelta(hours=2), ["wash", "report_lead", "source_assessment", "pep_assessment"]),
+        (timedelta(days=30), ["wash", "report_lead", "source_assessment", "pep_assessment"]),
     ],
 )
 def test_an_untouched_urgent_step_alerts_once_its_time_has_passed(after, expected):
@@ -40,7 +45,7 @@ def test_an_untouched_urgent_step_alerts_once_its_time_has_passed(after, expecte
 def test_a_done_or_already_alerted_step_never_alerts_and_non_urgent_steps_never_do():
     now = INJURY + timedelta(days=30)
     due = rules.steps_to_alert(INJURY, done={"wash"}, alerted={"report_lead"}, now=now)
-    assert [s.id for s in due] == ["pep_assessment"]
+    assert [s.id for s in due] == ["source_assessment", "pep_assessment"]
 
 
 def test_a_step_shows_done_due_or_overdue():

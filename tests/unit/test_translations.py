@@ -96,10 +96,10 @@ def test_a_clinic_leads_step_alert_is_written_in_the_leads_language():
     assert french.subject == (
         "NeedleSafe : étapes urgentes après une blessure par piqûre à Lakeshore"
     )
-    assert "  - Plaie lavée à l'eau et au savon" in french.text
+    assert "  - Plaie laissée saigner doucement sous l'eau courante" in french.text
     assert "(à faire dans les 30 minutes)" in french.text
     assert "(à faire dans les 2 heures)" in french.text
     assert french.text.endswith("https://x.test/incidents/1\n")
     english = incident_rules.step_alert(steps=steps, clinic="Lakeshore", link="https://x.test/")
-    assert "  - Wound washed with soap and water" in english.text
+    assert "  - Wound encouraged to bleed gently under running water" in english.text
     assert "(due within 2 hours)" in english.text
