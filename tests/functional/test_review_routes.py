@@ -1003,6 +1003,21 @@ def test_the_flags_queue_names_the_patient_of_each_flag(client, world):
     assert "Pat Harbourside" in queue and "Quinn Quayside" in queue
 
 
+def test_a_signed_record_names_its_signer_as_signed_after_the_account_is_renamed(client, world):
+    """An insider's review renamed the account and the record's "Practitioner:" followed it,
+    while the signature said otherwise."""
+    from sqlalchemy import text as sql
+
+    db.session.execute(sql("UPDATE users SET name = 'Ruth Renamed' WHERE name = 'Ada Author'"))
+    db.session.commit()
+    sign_in(client, world, "compliance")
+
+    text = page_text(client.get(f"/review/records/{world.ada_record}"))
+
+    assert "Practitioner: Ada Author." in text
+    assert "Practitioner: Ruth Renamed." not in text
+
+
 def test_the_record_puts_its_flags_and_answers_before_the_signature(client, world):
     sign_in(client, world, "compliance")
 
