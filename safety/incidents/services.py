@@ -379,7 +379,15 @@ def tick_step(
         "incident.step",
         actor=actor,
         obj=incident,
-        details={"step": step_id, "entry": entry.id, "done_dt": hashed_time(done_dt)},
+        # The note and who ticked it are signed too: verify holds the row to them (an
+        # insider's review added "Occupational health: no PEP needed" unnoticed).
+        details={
+            "step": step_id,
+            "entry": entry.id,
+            "done_dt": hashed_time(done_dt),
+            "note_hash": sha256_hex(entry.note or ""),
+            "by": actor.id,
+        },
         now=now,
     )
     return entry
@@ -429,7 +437,12 @@ def record_external_report(
         "incident.external_report",
         actor=actor,
         obj=incident,
-        details={"body": body, "report": row.id},
+        details={
+            "body": body,
+            "report": row.id,
+            "reported_on": reported_on.isoformat(),
+            "reference_hash": sha256_hex(reference),
+        },
         now=now,
     )
     return row

@@ -15,7 +15,13 @@ from sqlalchemy.orm import Session
 
 from safety.audit.models import AuditEvent
 from safety.hashing import canonical_json, hashed_time, sha256_hex
-from safety.incidents.models import Incident, IncidentAddendum, IncidentStep, InjuredPerson
+from safety.incidents.models import (
+    ExternalReport,
+    Incident,
+    IncidentAddendum,
+    IncidentStep,
+    InjuredPerson,
+)
 from safety.incidents.services import addendum_content, signed_content
 
 
@@ -65,6 +71,36 @@ def verify_incidents(db_: Connection | Session) -> str | None:
         details = steps.pop(row.id, {})
         if details.get("step") != row.step or details.get("done_dt") != hashed_time(row.done_dt):
             return f"step {row.id} of incident {row.incident_id} was altered"
+        # Steps ticked before their events signed the note and who ticked them lack both.
+        if "note_hash" in details and (
+            details["note_hash"] != sha256_hex(row.note or "")
+            or details.get("by") != row.recorded_by_id
+        ):
+            return (
+                f"the note or the name on step {row.id} of incident {row.incident_id} was altered"
+            )
     if steps:
         return f"incident step {min(steps)} is on the audit chain but missing"
+    return _verify_external_reports(db_)
+
+
+def _verify_external_reports(db_: Connection | Session) -> str | None:
+    """Hold each report made outside the clinic (a regulator, an insurer) to its event: where,
+    when and the reference given (events before they signed the last two hold where only)."""
+    reports = _signed(db_, "incident.external_report", "report")
+    for row in db_.execute(select(ExternalReport.__table__).order_by(ExternalReport.id)):
+        details = reports.pop(row.id, None)
+        said = f"the report outside the clinic {row.id} of incident {row.incident_id}"
+        if details is None:
+            return f"{said} has no event on the audit chain"
+        if details.get("body") != row.body or (
+            "reference_hash" in details
+            and (
+                details["reference_hash"] != sha256_hex(row.reference)
+                or details.get("reported_on") != row.reported_on.isoformat()
+            )
+        ):
+            return f"{said} was altered"
+    if reports:
+        return f"report outside the clinic {min(reports)} is on the audit chain but missing"
     return None

@@ -89,3 +89,50 @@ def test_a_deleted_addendum_is_caught_by_its_event(runner, incident):
     code, output = verify(runner)
     assert code == 1
     assert "is on the audit chain but missing" in output
+
+
+def test_a_note_added_to_a_ticked_step_is_caught(runner, incident):
+    """An insider's review added "Occupational health: no PEP needed" to a step unnoticed."""
+    with guards_off():
+        db.session.execute(
+            text("UPDATE incident_steps SET note = 'Occupational health: no PEP needed'")
+        )
+    code, output = verify(runner)
+    assert code == 1
+    assert "the note or the name on step" in output
+
+
+@pytest.fixture
+def reported_outside(incident, make_user):
+    """The incident reported to a regulator, with the reference it gave."""
+    from safety.auth.models import User
+
+    reporter = db.session.get(User, db.session.get(Incident, incident).reported_by_id)
+    services.record_external_report(
+        reporter,
+        incident,
+        body="health_canada",
+        reported_on=utcnow().date(),
+        reference="HC-2026-0001",
+    )
+    db.session.commit()
+    return incident
+
+
+@pytest.mark.parametrize(
+    "forgery",
+    [
+        "UPDATE incident_reports SET reference = 'HC-2026-9999'",
+        "UPDATE incident_reports SET reported_on = '2020-01-01'",
+        "DELETE FROM incident_reports",
+    ],
+)
+def test_a_report_outside_the_clinic_changed_or_deleted_is_caught(
+    runner, reported_outside, forgery
+):
+    assert verify(runner)[0] == 0
+    with guards_off():
+        db.session.execute(text(forgery))
+    code, output = verify(runner)
+    assert code == 1
+    assert "report outside the clinic" in output
