@@ -4,7 +4,7 @@ Times are aware UTC datetimes in and out; the clinic's zone decides quiet hours.
 and threshold here is also in the register's follow-up section with its source
 (safety/risks/register.json, DESIGN §4); a unit test holds the two together, so the numbers
 a clinician reviews are the numbers the code uses. The words a patient reads are in
-`followup.texts`. One file of about 685 lines: it is the follow-up's clinical table (when to
+`followup.texts`. One file of about 750 lines: it is the follow-up's clinical table (when to
 ask, thresholds, escalation, the channels a patient can receive) read and reviewed as one.
 """
 

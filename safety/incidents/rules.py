@@ -3,7 +3,7 @@ urgent step alerts the clinic lead, what a report must hold, where an event shou
 outside the clinic, and what the sharps injury log shows. Pure: no Flask, no SQLAlchemy.
 
 Every clinical step and every time limit carries its source; a limit that is a design choice
-says so ("clinic policy"). One file of about 650 lines: it is the table of choices, steps and
+says so ("clinic policy"). One file of about 670 lines: it is the table of choices, steps and
 sources a clinician reviews in one place.
 """
 
