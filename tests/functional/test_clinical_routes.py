@@ -381,19 +381,26 @@ def test_another_practitioners_answer_cannot_be_marked_handled(app, answered, ma
 # --- nothing escalated is left unread ----------------------------------------------------------
 
 
-def emergency_at(practitioner_id: int, make_session, when: datetime) -> int:
-    """Return the id of the emergency flag a chest-pain answer at `when` raised."""
+def answered_at(
+    practitioner_id: int, make_session, when: datetime, answers: dict, *, overrides=None
+) -> int:
+    """Return the id of the flag a patient's 24-hour answer at `when` raised."""
     practitioner = db.session.get(User, practitioner_id)
-    session = make_session(practitioner, phases=ALL_PHASES, sign=True, overrides=NEAR_LUNG)
+    session = make_session(practitioner, phases=ALL_PHASES, sign=True, overrides=overrides)
     first = db.session.scalars(
         select(FollowUp).where(FollowUp.session_id == session.id, FollowUp.kind == "24h")
     ).one()
     token = followup_patient.issue_link(first, now=when)
-    followup_patient.answer(token, {**CALM, "chest": ["yes"]}, now=when)
+    followup_patient.answer(token, {**CALM, **answers}, now=when)
     db.session.commit()
     return db.session.scalars(
-        select(Flag.id).where(Flag.kind == "emergency").order_by(Flag.id.desc())
+        select(Flag.id).where(Flag.session_id == session.id).order_by(Flag.id.desc())
     ).first()
+
+
+def emergency_at(practitioner_id: int, make_session, when: datetime) -> int:
+    """Return the id of the emergency flag a chest-pain answer at `when` raised."""
+    return answered_at(practitioner_id, make_session, when, {"chest": ["yes"]}, overrides=NEAR_LUNG)
 
 
 def duty_escalations() -> list[OutboxMessage]:
@@ -543,14 +550,8 @@ def test_a_same_day_answer_is_texted_only_once_nobody_acknowledged_it_in_time(
     practitioner_id, make_session
 ):
     with_on_call_mobile(practitioner_id)
-    session = make_session(db.session.get(User, practitioner_id), phases=ALL_PHASES, sign=True)
-    first = db.session.scalars(
-        select(FollowUp).where(FollowUp.session_id == session.id, FollowUp.kind == "24h")
-    ).one()
     monday_morning = datetime(2030, 6, 10, 8, 0, tzinfo=UTC)  # 09:00 in London
-    token = followup_patient.issue_link(first, now=monday_morning)
-    followup_patient.answer(token, {**CALM, "signs": ["fever"]}, now=monday_morning)
-    db.session.commit()
+    answered_at(practitioner_id, make_session, monday_morning, {"signs": ["fever"]})
 
     work_once("worker", now=monday_morning)
     assert texts_to(ON_CALL) == []  # the practitioner has it, in working hours
@@ -565,14 +566,8 @@ def test_a_same_day_answer_is_texted_only_once_nobody_acknowledged_it_in_time(
 def test_a_same_day_answer_on_friday_evening_waits_for_two_working_hours_on_monday(
     practitioner_id, make_session
 ):
-    session = make_session(db.session.get(User, practitioner_id), phases=ALL_PHASES, sign=True)
-    first = db.session.scalars(
-        select(FollowUp).where(FollowUp.session_id == session.id, FollowUp.kind == "24h")
-    ).one()
     friday_evening = datetime(2030, 6, 7, 17, 30, tzinfo=UTC)  # 18:30 in London
-    token = followup_patient.issue_link(first, now=friday_evening)
-    followup_patient.answer(token, {**CALM, "signs": ["fever"]}, now=friday_evening)
-    db.session.commit()
+    answered_at(practitioner_id, make_session, friday_evening, {"signs": ["fever"]})
 
     work_once("worker", now=datetime(2030, 6, 9, 12, 0, tzinfo=UTC))  # Sunday
     assert duty_escalations() == []

@@ -1,4 +1,6 @@
-"""Eight taps on "Sign" at once, over real HTTP: one signature, and every tap lands on it.
+"""Taps and clicks at once, over real HTTP: eight taps on "Sign" give one signature and every
+tap lands on it; Cancel beside Sign, an administrator's double clicks, Verify now and edits to
+one draft each leave one outcome and no error page.
 
 A practitioner at a slow tablet taps "Sign" again and again; each tap is a request of its own,
 served by its own thread with its own database connection, all reading the session open
@@ -15,6 +17,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 
 import pytest
 from browser.conftest import LiveServer
@@ -58,6 +61,35 @@ class Browser:
         return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
 
 
+def at_once(count: int, request: Callable[[int], tuple[int, str, str]]) -> list:
+    """Send `count` requests together, each from its own thread, all released at one moment;
+    return their answers (status, final address, page)."""
+    start = threading.Barrier(count)
+    answers: list[tuple[int, str, str]] = []
+
+    def send(n: int) -> None:
+        start.wait(timeout=30)
+        answers.append(request(n))
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return answers
+
+
+def signed_in(served, email: str) -> Browser:
+    """A browser signed in to the served app as `email`."""
+    browser = Browser(served.url)
+    status, _, _ = browser.post(
+        "/auth/login",
+        {"email": email, "password": PASSWORD, "csrf_token": browser.csrf("/auth/login")},
+    )
+    assert status == 200
+    return browser
+
+
 @pytest.fixture
 def practitioner(make_user):
     return make_user()
@@ -82,26 +114,13 @@ def test_eight_simultaneous_taps_on_sign_give_one_signature_and_no_error_page(
     session_id = make_session(practitioner, phases=ALL_PHASES).id
     email = practitioner.email
     db.session.commit()
-    browser = Browser(served.url)
-    status, _, _ = browser.post(
-        "/auth/login",
-        {"email": email, "password": PASSWORD, "csrf_token": browser.csrf("/auth/login")},
-    )
-    assert status == 200
+    browser = signed_in(served, email)
     record = f"/sessions/{session_id}"
     token = browser.csrf(record)
-    start = threading.Barrier(TAPS)
-    answers: list[tuple[int, str, str]] = []
 
-    def tap() -> None:
-        start.wait(timeout=30)
-        answers.append(browser.post(f"{record}/sign", {"password": PASSWORD, "csrf_token": token}))
-
-    threads = [threading.Thread(target=tap) for _ in range(TAPS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    answers = at_once(
+        TAPS, lambda _: browser.post(f"{record}/sign", {"password": PASSWORD, "csrf_token": token})
+    )
 
     assert len(answers) == TAPS
     assert {status for status, _, _ in answers} == {200}
@@ -137,30 +156,19 @@ def test_cancel_and_sign_tapped_at_once_leave_one_outcome_and_no_error_page(
     session_id = make_session(practitioner, phases=ALL_PHASES).id
     email = practitioner.email
     db.session.commit()
-    browser = Browser(served.url)
-    browser.post(
-        "/auth/login",
-        {"email": email, "password": PASSWORD, "csrf_token": browser.csrf("/auth/login")},
-    )
+    browser = signed_in(served, email)
     record = f"/sessions/{session_id}"
     token = browser.csrf(record)
-    start = threading.Barrier(TAPS)
-    answers: list[tuple[int, str, str]] = []
     forms = [
         ("cancel", {"reason": "Started for the wrong patient.", "csrf_token": token}),
         ("sign", {"password": PASSWORD, "csrf_token": token}),
     ]
 
-    def tap(n: int) -> None:
+    def tap(n: int) -> tuple[int, str, str]:
         action, form = forms[0] if n % 4 else forms[1]
-        start.wait(timeout=30)
-        answers.append(browser.post(f"{record}/{action}", form))
+        return browser.post(f"{record}/{action}", form)
 
-    threads = [threading.Thread(target=tap, args=(n,)) for n in range(TAPS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    answers = at_once(TAPS, tap)
 
     assert len(answers) == TAPS
     assert not [status for status, _, _ in answers if status >= 500]
@@ -192,11 +200,7 @@ def test_an_administrators_double_clicks_make_one_account_and_one_copy_and_no_er
     risks.publish_default(via="test")
     template_id = risks.current_template().id
     db.session.commit()
-    browser = Browser(served.url)
-    browser.post(
-        "/auth/login",
-        {"email": admin.email, "password": PASSWORD, "csrf_token": browser.csrf("/auth/login")},
-    )
+    browser = signed_in(served, admin.email)
     token = browser.csrf("/admin/users/new")
     account = {
         "email": "twice@clinic.test",
@@ -206,23 +210,13 @@ def test_an_administrators_double_clicks_make_one_account_and_one_copy_and_no_er
         "csrf_token": token,
     }
     copies = db.session.scalar(select(func.count()).select_from(TemplateVersion))
-    start = threading.Barrier(TAPS)
-    answers: list[tuple[int, str, str]] = []
 
-    def click(n: int) -> None:
-        start.wait(timeout=30)
+    def click(n: int) -> tuple[int, str, str]:
         if n % 2:
-            answers.append(browser.post("/admin/users/new", account))
-        else:
-            answers.append(
-                browser.post(f"/admin/templates/{template_id}/copy", {"csrf_token": token})
-            )
+            return browser.post("/admin/users/new", account)
+        return browser.post(f"/admin/templates/{template_id}/copy", {"csrf_token": token})
 
-    threads = [threading.Thread(target=click, args=(n,)) for n in range(TAPS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    answers = at_once(TAPS, click)
 
     assert len(answers) == TAPS
     assert not [status for status, _, _ in answers if status >= 500]
@@ -242,24 +236,10 @@ def test_six_clicks_on_verify_now_at_once_queue_one_verification(app, make_user,
 
     officer = make_user("compliance")
     db.session.commit()
-    browser = Browser(served.url)
-    browser.post(
-        "/auth/login",
-        {"email": officer.email, "password": PASSWORD, "csrf_token": browser.csrf("/auth/login")},
-    )
+    browser = signed_in(served, officer.email)
     token = browser.csrf("/review/verification/")
-    start = threading.Barrier(6)
-    answers: list[tuple[int, str, str]] = []
 
-    def click() -> None:
-        start.wait(timeout=30)
-        answers.append(browser.post("/review/verification/", {"csrf_token": token}))
-
-    threads = [threading.Thread(target=click) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    answers = at_once(6, lambda _: browser.post("/review/verification/", {"csrf_token": token}))
 
     assert len(answers) == 6
     assert not [status for status, _, _ in answers if status >= 500]
@@ -279,27 +259,14 @@ def test_four_items_added_to_a_draft_at_once_are_all_kept(app, make_user, served
     risks.publish_default(via="test")
     draft_id = editor.copy_version(risks.current_template().id, actor=admin).id
     db.session.commit()
-    browser = Browser(served.url)
-    browser.post(
-        "/auth/login",
-        {"email": admin.email, "password": PASSWORD, "csrf_token": browser.csrf("/auth/login")},
-    )
+    browser = signed_in(served, admin.email)
     token = browser.csrf(f"/admin/templates/{draft_id}/edit")
-    start = threading.Barrier(4)
-    answers: list[tuple[int, str, str]] = []
 
-    def add(n: int) -> None:
-        start.wait(timeout=30)
+    def add(n: int) -> tuple[int, str, str]:
         form = {"phase": "timeout", "text": f"Own check {n}", "reason": "Clinic policy 7."}
-        answers.append(
-            browser.post(f"/admin/templates/{draft_id}/edit/new", {**form, "csrf_token": token})
-        )
+        return browser.post(f"/admin/templates/{draft_id}/edit/new", {**form, "csrf_token": token})
 
-    threads = [threading.Thread(target=add, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    answers = at_once(4, add)
 
     assert not [status for status, _, _ in answers if status >= 500]
     db.session.expire_all()
