@@ -7,7 +7,7 @@ correction; the addendum's content hash binds it to the record's own content has
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -17,10 +17,10 @@ from safety.auth import policy
 from safety.auth import services as auth
 from safety.auth.models import User
 from safety.checklists import services as checklists
-from safety.checklists.models import Addendum
+from safety.checklists.models import Addendum, TreatmentSession
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError
-from safety.extensions import db
+from safety.extensions import db, take_sqlite_write_lock
 from safety.hashing import canonical_json, hashed_time, sha256_hex
 from safety.languages import N_, Said
 
@@ -138,6 +138,9 @@ def add_addendum(
         now=now,
         obj=record,
     )
+    refuse_a_repeat(
+        Addendum, Addendum.session_id, TreatmentSession, record.id, actor.id, reason, body, now=now
+    )
     addendum = Addendum(
         session_id=record.id,
         author_id=actor.id,
@@ -171,6 +174,35 @@ def add_addendum(
         now=now,
     )
     return addendum
+
+
+#: How long the same correction by the same person counts as the same tap sent twice.
+REPEAT_WINDOW = timedelta(minutes=10)
+ALREADY_ADDED = N_("This correction was just added to the record; it is there once.")
+
+
+def refuse_a_repeat(
+    addenda, on, parent, parent_id: int, author_id: int, reason: str, body: str, *, now
+) -> None:
+    """Refuse the same correction from the same person again within minutes, to a record
+    (`addenda` is Addendum, `on` its record column, `parent` the record's model) or to an
+    incident: a double tap on Add (or a form sent again) once signed it twice (found by an
+    attacker's review). The record is locked first, so two requests at once take turns."""
+    take_sqlite_write_lock(addenda)
+    db.session.execute(select(parent.id).where(parent.id == parent_id).with_for_update())
+    repeat = db.session.scalar(
+        select(addenda.id)
+        .where(
+            on == parent_id,
+            addenda.author_id == author_id,
+            addenda.reason == reason,
+            addenda.body == body,
+            addenda.signed_dt >= now - REPEAT_WINDOW,
+        )
+        .limit(1)
+    )
+    if repeat is not None:
+        raise Conflict(ALREADY_ADDED)
 
 
 def addenda_for(record_id: int) -> list[Addendum]:

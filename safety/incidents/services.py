@@ -487,6 +487,16 @@ def add_addendum(
         now=now,
         obj=incident,
     )
+    checklist_addenda.refuse_a_repeat(
+        IncidentAddendum,
+        IncidentAddendum.incident_id,
+        Incident,
+        incident.id,
+        actor.id,
+        reason,
+        body,
+        now=now,
+    )
     addendum = IncidentAddendum(
         incident_id=incident.id,
         author_id=actor.id,

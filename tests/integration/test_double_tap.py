@@ -273,3 +273,30 @@ def test_four_items_added_to_a_draft_at_once_are_all_kept(app, make_user, served
     definition = db.session.get(TemplateVersion, draft_id).definition
     texts = {i["text"] for p in definition["phases"] for i in p["items"]}
     assert {f"Own check {n}" for n in range(4)} <= texts
+
+
+@pytest.mark.real_commits  # the served app's threads have connections of their own
+def test_four_taps_on_add_a_correction_sign_it_once(app, practitioner, make_session, served):
+    """Each tap once signed the same correction again: four identical addenda on the record."""
+    from safety.checklists.models import Addendum
+
+    session_id = make_session(practitioner, phases=ALL_PHASES, sign=True).id
+    email = practitioner.email
+    db.session.commit()
+    browser = signed_in(served, email)
+    record = f"/sessions/{session_id}"
+    form = {
+        "addendum-reason": "Wrong site recorded.",
+        "addendum-body": "The site was the left shoulder.",
+        "addendum-password": PASSWORD,
+        "csrf_token": browser.csrf(record),
+    }
+
+    answers = at_once(4, lambda _: browser.post(f"{record}/addenda", form))
+
+    assert not [status for status, _, _ in answers if status >= 500]
+    db.session.expire_all()
+    added = db.session.scalar(
+        select(func.count()).select_from(Addendum).where(Addendum.session_id == session_id)
+    )
+    assert added == 1
