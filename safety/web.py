@@ -118,7 +118,13 @@ def run_use_case(
             # database's constraint or trigger refused the second. That is a conflict to
             # explain, never a 500 (an attacker's review found four such pages).
             db.session.rollback()
-            log.warning("use case refused by the database: %s", type(exc.orig).__name__)
+            # The constraint's name, never its values (they may be a patient's details).
+            diagnosis = getattr(exc.orig, "diag", None)
+            log.warning(
+                "use case refused by the database: %s %s",
+                type(exc.orig).__name__,
+                getattr(diagnosis, "constraint_name", None) or str(exc.orig).split(":")[-1],
+            )
             raise Conflict(AT_THE_SAME_TIME) from None
     except DomainError as exc:
         if isinstance(exc, RecordedRefusal):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -23,6 +24,7 @@ from safety.dbtypes import utcnow
 from safety.errors import DomainError, NotFound
 from safety.extensions import db
 from safety.followup import rules
+from safety.followup.backends import can_send_texts
 from safety.followup.models import OutboxMessage, Purpose
 from safety.ids import is_id
 from safety.languages import N_, Said
@@ -51,6 +53,7 @@ def escalate_unacknowledged(*, now: datetime | None = None) -> int:
         .order_by(Flag.created_dt, Flag.id)
     ).all()
     sent = 0
+    texts_can_go = can_send_texts(current_app.config)
     for flag in waiting:
         clinic = flag.session.clinic
         due = rules.acknowledge_by(
@@ -65,7 +68,7 @@ def escalate_unacknowledged(*, now: datetime | None = None) -> int:
             continue
         flag.escalated_dt = now
         purposes = [Purpose.DUTY_ESCALATION]
-        if clinic.duty_phone and flag.kind in rules.URGENT_LEVELS:
+        if clinic.duty_phone and flag.kind in rules.URGENT_LEVELS and texts_can_go:
             purposes.append(Purpose.ON_CALL_ESCALATION)
         for purpose in purposes:
             db.session.add(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -24,6 +25,7 @@ from safety.dbtypes import utcnow
 from safety.errors import DomainError, NotFound
 from safety.extensions import db
 from safety.followup import rules, texts
+from safety.followup.backends import can_send_texts
 from safety.followup.models import (
     FollowUp,
     OutboxMessage,
@@ -289,8 +291,9 @@ def _flag_message(level: str, kind: str, reasons: dict[str, list[str]]) -> str:
 
 def _alert_purposes(level: str, session: TreatmentSession) -> list[Purpose]:
     """Who is alerted: the practitioner, and the clinic's duty address for an emergency,
-    which is also texted to the clinic's on-call mobile where it has one (at night nobody
-    may read the duty address).
+    which is also texted to the clinic's on-call mobile where it has one and a text can go
+    out (at night nobody may read the duty address; without a gateway a text would only fail
+    and hold up the mail behind it).
 
     A practitioner who has left (deactivated) cannot act on an alert, so the clinic's address
     takes it instead. With no one to write to, the flag still heads the compliance queue.
@@ -301,7 +304,11 @@ def _alert_purposes(level: str, session: TreatmentSession) -> list[Purpose]:
         purposes.append(Purpose.PRACTITIONER_ALERT)
     if session.clinic.duty_email and (level == rules.EMERGENCY or not practitioner_here):
         purposes.append(Purpose.CLINIC_ALERT)
-    if session.clinic.duty_phone and level == rules.EMERGENCY:
+    if (
+        session.clinic.duty_phone
+        and level == rules.EMERGENCY
+        and can_send_texts(current_app.config)
+    ):
         purposes.append(Purpose.ON_CALL_ALERT)
     return purposes
 

@@ -171,6 +171,8 @@ def dev_messages():
     config = current_app.config
     if not config.get("DEMO_MODE") or config["REMINDER_BACKEND"] != "outbox":
         abort(404)
-    if request.remote_addr not in LOOPBACK:
+    # A proxy or tunnel on the same machine (nginx, ngrok, ssh -R) makes every visitor look
+    # local; it says so in X-Forwarded-For, so such a request is not the machine's own.
+    if request.remote_addr not in LOOPBACK or "X-Forwarded-For" in request.headers:
         abort(404)
     return render_template("followup/dev_messages.html", messages=kept_messages())

@@ -291,7 +291,7 @@ RED_FLAG_WORDS = {
     ),
     "fr_CA": RedFlagWords(
         ("poitrine", "respir", "inspir", "essouffl", "souffl", "saign", "poumon")
-        + ("hemorrag", "etouff", "oppress", "thora", "dyspn", "tousse", "toux"),
+        + ("hemorrag", "etouff", "oppress", "thora", "dyspn", "touss", "toux"),
         # "sang" is blood (a whole word, so not "Sangeeta"); "côtes" the ribs (not "à côté").
         words=frozenset({"sang", "cotes"}),
         phrases=("souffle court", "manque d'air", "manque d air", "pas d'air", "pas d air"),
@@ -301,7 +301,10 @@ RED_FLAG_WORDS = {
         + ("neumo", "alient", "disne", "sofoc", "costill", "jadea", "tosiend", "toser"),
         # "Fatiga" is breathlessness in much of Latin America (and tiredness elsewhere: a
         # call too many rather than one too few); a cough in whole words ("tostada" is toast).
-        words=frozenset({"fatiga", "tos", "toso", "tosi", "tose", "tosen"}),
+        words=frozenset(
+            {"fatiga", "tos", "toso", "tosi", "tose", "toses", "tosen", "tosio", "tosia"}
+            | {"tosiste", "tosimos"}
+        ),
         phrases=(
             "falta el aire",
             "falta de aire",
@@ -314,13 +317,15 @@ RED_FLAG_WORDS = {
     ),
 }
 _WORD = re.compile(r"[^\W\d_]+")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 
 
 def mentions_red_flag(text: str, languages: Collection[str] | None = None) -> bool:
     """Whether free text names the chest, breathing or bleeding: in English and the patient's
     languages (their own and the page's; every language when none is known), accents and case
     aside. Only theirs, so an English "I sang" is not French blood."""
-    folded = search_key(text)
+    # A phone types the apostrophe curly ("manque d’air"); the phrases are written straight.
+    folded = search_key(text.translate(_APOSTROPHES))
     words = _WORD.findall(folded)
     for code, said in RED_FLAG_WORDS.items():
         if languages is not None and code != "en" and code not in languages:

@@ -268,10 +268,13 @@ def to_hold(handed_in: Sequence[Mapping[str, Any]] = ()) -> list[Mapping[str, An
     store's of the same number (one of the two copies was replaced).
     """
     directory = store_directory()
+    # The database's record of the checkpoints is read before the store: a checkpoint is in
+    # the store before the database commits it, so one made between the two reads is in both.
+    made = _made() if directory is not None else None
     stored = store.read_all(directory) if directory else []
     if not stored and not handed_in:
         # A store emptied under a database that made checkpoints is itself the finding.
-        problem = _store_against_database([], handed_in) if directory is not None else None
+        problem = _store_against_database(made, [], handed_in) if made is not None else None
         if problem:
             raise EvidenceError(problem)
         return []
@@ -283,7 +286,7 @@ def to_hold(handed_in: Sequence[Mapping[str, Any]] = ()) -> list[Mapping[str, An
     for checkpoint in stored:
         evidence.check_checkpoint(checkpoint, trusted)
     evidence.check_sequence(stored)
-    if directory is not None and (problem := _store_against_database(stored, handed_in)):
+    if made is not None and (problem := _store_against_database(made, stored, handed_in)):
         raise EvidenceError(problem)
     by_number = {c["number"]: c for c in stored}
     held = list(stored)
@@ -300,8 +303,17 @@ def to_hold(handed_in: Sequence[Mapping[str, Any]] = ()) -> list[Mapping[str, An
     return sorted(held, key=lambda c: c["number"])
 
 
+def _made() -> tuple[list[int], list[ChainFrontier]]:
+    """The checkpoints the database says it made, and each chain's kept frontier."""
+    numbers = db.session.scalars(select(Checkpoint.number).order_by(Checkpoint.number)).all()
+    kept = db.session.scalars(select(ChainFrontier).order_by(ChainFrontier.chain_id)).all()
+    return list(numbers), list(kept)
+
+
 def _store_against_database(
-    stored: Sequence[Mapping[str, Any]], handed_in: Sequence[Mapping[str, Any]] = ()
+    made: tuple[list[int], list[ChainFrontier]],
+    stored: Sequence[Mapping[str, Any]],
+    handed_in: Sequence[Mapping[str, Any]] = (),
 ) -> str | None:
     """Hold the store (and any checkpoints handed in) and the database's own records of it to
     each other.
@@ -310,20 +322,20 @@ def _store_against_database(
     (the next checkpoint would take the missing number again and close the gap). A chain's
     kept frontier that no stored checkpoint signed stops every later checkpoint, quietly but
     for a log line (an insider's review did both and verify said intact)."""
+    numbers, frontiers = made
     in_store = {c["number"] for c in (*stored, *handed_in)}
-    made = db.session.scalars(select(Checkpoint.number).order_by(Checkpoint.number)).all()
-    if missing := [n for n in made if n not in in_store]:
+    if missing := [n for n in numbers if n not in in_store]:
         return (
             f"checkpoint {missing[0]} is in the database but not in the checkpoint store: the "
-            "store was cut or replaced (hold the database to the mailed copies with "
-            "--checkpoint)"
+            "store was cut or replaced (restore it from its backup, or hand in the copy of "
+            "that checkpoint you kept with --checkpoint)"
         )
     signed = {
         (chain_of(h.chain), h.size, h.root)
         for c in (*stored, *handed_in)
         for h in evidence.heads_of(c)
     }
-    for kept in db.session.scalars(select(ChainFrontier).order_by(ChainFrontier.chain_id)):
+    for kept in frontiers:
         tree = merkle.Frontier.from_json(kept.peaks)
         if not tree.size and not kept.size:
             continue

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from safety.audit.models import AuditEvent
-from safety.checklists.models import Flag
+from safety.checklists.models import Flag, FlagStatus
 from safety.integrity.reader import BATCH
 
 #: The events that may set each of a flag's marks (a resolution or a practitioner's record of
@@ -41,19 +41,30 @@ def verify_flags(db_: Connection | Session) -> str | None:
     raised = {flag_id for flag_id, done in events.items() if "flag.raise" in done}
     columns = (
         Flag.id,
+        Flag.kind,
+        Flag.status,
         Flag.handled_action,
         Flag.resolution_note,
         *(getattr(Flag, mark) for mark in MARKS),
     )
     there = set()
     for row in db_.execute(select(*columns).order_by(Flag.id).execution_options(yield_per=BATCH)):
-        flag_id, handled_action, note, *marks = row
+        flag_id, kind, status, handled_action, note, *marks = row
         there.add(flag_id)
         done = events.get(flag_id, {})
         for (mark, actions), value in zip(MARKS.items(), marks, strict=True):
             if value is not None and not any(action in done for action in actions):
                 said = mark.removesuffix("_dt")
                 return f"flag {flag_id} is marked {said} with no event on the audit chain"
+        # What the queue and the escalations read: the kind it was raised as, and a status
+        # past open only by an event that moved it (a code review turned an open same-day
+        # answer into an acknowledged review one, and its escalation stopped).
+        if kind != done.get("flag.raise", {}).get("kind", kind):
+            return f"flag {flag_id} is not of the kind its flag.raise event recorded"
+        if status != FlagStatus.OPEN and not done.keys() & set(MARKS["acknowledged_dt"]):
+            return f"flag {flag_id} is {status} with no event on the audit chain"
+        if status == FlagStatus.RESOLVED and "flag.resolve" not in done:
+            return f"flag {flag_id} is resolved with no event on the audit chain"
         if (
             handled_action is not None
             and done.get("flag.handled", {}).get("action") != handled_action

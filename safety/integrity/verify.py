@@ -209,8 +209,28 @@ def run_problem(run: VerificationRun | None = None) -> str | None:
         & (AuditEvent.object_type == VerificationRun.__tablename__)
         & (AuditEvent.object_id == cast(VerificationRun.id, String)),
     )
+    recorded_runs = select(AuditEvent.object_id).where(
+        AuditEvent.action == "audit.verify",
+        AuditEvent.object_type == VerificationRun.__tablename__,
+    )
     if run is not None:
         runs = runs.where(VerificationRun.id == run.id)
+        # The last result shown must be the last one recorded: deleting a broken one left
+        # the intact one before it on the dashboard.
+        newest = db.session.scalar(recorded_runs.order_by(AuditEvent.id.desc()).limit(1))
+        if newest is not None and newest != str(run.id):
+            return f"the kept result of verification run {newest} is missing"
+    else:
+        kept_ids = set(map(str, db.session.scalars(select(VerificationRun.id))))
+        gone = sorted(
+            (
+                int(i)
+                for i in db.session.scalars(recorded_runs)
+                if i not in kept_ids and i.isdecimal()
+            ),
+        )
+        if gone:
+            return f"the kept result of verification run {gone[0]} is missing"
     for kept, recorded in db.session.execute(runs.order_by(VerificationRun.id)):
         if recorded != _run_details(kept):
             return (

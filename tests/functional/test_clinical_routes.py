@@ -529,6 +529,22 @@ def test_a_night_emergency_is_texted_to_the_on_call_mobile_at_once_and_again_una
     assert f"http://localhost/sessions/{session.id}" in escalated
 
 
+def test_without_an_sms_gateway_no_text_is_queued_to_fail_and_hold_up_the_mail(
+    app, practitioner_id, make_session
+):
+    """A text that cannot go out would fail, end the worker's batch and hold up the mail
+    behind it; the clinic form says there is no gateway."""
+    app.config.update(REMINDER_BACKEND="smtp", SMS_GATEWAY_URL=None)
+    with_on_call_mobile(practitioner_id)
+    raised = datetime(2030, 6, 1, 2, 0, tzinfo=UTC)
+    emergency_at(practitioner_id, make_session, raised)
+
+    purposes = set(db.session.scalars(select(OutboxMessage.purpose)))
+
+    assert "clinic_alert" in purposes
+    assert not purposes & {"on_call_alert", "on_call_escalation"}
+
+
 def test_an_emergency_acknowledged_before_its_text_goes_out_wakes_nobody(
     practitioner_id, make_session, signed_in
 ):

@@ -784,6 +784,12 @@ def test_the_development_page_answers_only_the_machine_it_runs_on(client, visit,
     assert "ada@example.org" not in page.get_data(as_text=True)
 
 
+def test_the_development_page_refuses_a_visitor_a_local_proxy_or_tunnel_passed_on(client, visit):
+    """Behind nginx, ngrok or ssh -R every visitor arrives from 127.0.0.1."""
+    page = client.get("/dev/messages", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert page.status_code == 404
+
+
 @pytest.mark.parametrize(
     "settings",
     [{"REMINDER_BACKEND": "smtp"}, {"REMINDER_BACKEND": "sms-http"}, {"DEMO_MODE": False}],

@@ -351,6 +351,30 @@ def test_a_kept_verification_result_turned_intact_behind_the_applications_back_i
     assert f"verification run {run_id} was altered" in verify().problem
 
 
+def test_a_kept_verification_result_deleted_behind_the_applications_back_is_shown_missing(
+    client, world
+):
+    """Deleting a broken result left the intact one before it on the dashboard."""
+    from sqlalchemy import text as sql
+
+    from safety.integrity.models import VerificationRun
+    from safety.integrity.verify import verify
+
+    verify_and_record()
+    verify_and_record()
+    db.session.commit()
+    last = max(db.session.scalars(select(VerificationRun.id)))
+    db.session.execute(sql("DELETE FROM verification_runs WHERE id = :id"), {"id": last})
+    db.session.commit()
+    sign_in(client, world, "compliance")
+
+    text = page_text(client.get("/review/"))
+
+    assert f"the kept result of verification run {last} is missing" in text
+    db.session.expire_all()
+    assert verify().problem == f"the kept result of verification run {last} is missing"
+
+
 def test_the_dashboard_draws_accessible_charts_beside_the_published_baselines(client, world):
     sign_in(client, world, "compliance")
 

@@ -121,3 +121,19 @@ def test_a_flag_escalated_handled_and_resolved_through_the_application_verifies(
 
     assert db.session.get(Flag, flag.id).escalated_dt is not None
     assert verified() is None
+
+
+def test_an_open_answer_made_to_read_acknowledged_or_of_a_milder_kind_is_named(answered):
+    """Either change stops the answer's escalation to the duty address."""
+    flag_id = db.session.scalars(select(Flag.id)).one()
+    db.session.execute(
+        text("UPDATE flags SET status = 'acknowledged' WHERE id = :f"), {"f": flag_id}
+    )
+    db.session.commit()
+    assert verified() == f"flag {flag_id} is acknowledged with no event on the audit chain"
+
+    db.session.execute(
+        text("UPDATE flags SET status = 'open', kind = 'review' WHERE id = :f"), {"f": flag_id}
+    )
+    db.session.commit()
+    assert verified() == f"flag {flag_id} is not of the kind its flag.raise event recorded"

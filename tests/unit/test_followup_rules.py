@@ -575,6 +575,11 @@ def test_writing_that_names_the_chest_breathing_or_bleeding_is_read_the_same_day
         "tengo fatiga al subir la escalera",
         "no puedo jalar aire",
         "tos seca desde anoche",
+        # As a phone types them: a curly apostrophe, and other tenses.
+        "Je manque d\u2019air",
+        "pas d\u2019air la nuit",
+        "je toussais toute la nuit",
+        "tosió toda la noche",
     ],
 )
 def test_the_red_flag_screen_knows_the_words_patients_use_in_each_language(written):
