@@ -9,7 +9,7 @@ one signed record is in a checkpoint, checked offline by `evidence.check_receipt
 Making a checkpoint is not itself audited: an event would make every checkpoint the reason
 for the next. The store is its own record.
 
-One module of about 580 lines: making, holding and proving a checkpoint share its body, its
+One module of about 590 lines: making, holding and proving a checkpoint share its body, its
 key and its store, and reading one use without the others would mean reading three files.
 """
 
