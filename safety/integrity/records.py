@@ -399,7 +399,14 @@ def _verify_addenda(db_: Connection | Session) -> str | None:
         # addendum_hash reads these attributes; a namespace spares building ORM objects.
         addendum = SimpleNamespace(**row._mapping)
         recomputed = addendum_hash(addendum, record_hash=row.record_hash)
-        if not recomputed == addendum.content_hash == signed.pop(addendum.id, None):
+        if addendum.id not in signed:
+            # Its event is gone (or it was added behind the application's back): the
+            # addendum itself may be untouched, so it is not called altered.
+            return (
+                f"addendum {addendum.id} to record {addendum.session_id} has no signing event "
+                "on the audit chain"
+            )
+        if not recomputed == addendum.content_hash == signed.pop(addendum.id):
             return f"addendum {addendum.id} to record {addendum.session_id} was altered"
     if signed:
         return f"addendum {min(signed)} is on the audit chain but missing from the records"

@@ -742,6 +742,32 @@ def test_an_addendum_rewritten_with_a_matching_hash_is_caught_by_its_event(
     assert f"addendum {addendum_id} to record {signed_history[0]} was altered" in result.output
 
 
+def test_an_addendum_whose_signing_event_was_removed_is_named_for_that_not_as_altered(
+    runner, signed_history, addendum_id
+):
+    """The insider's review deleted only the event and re-chained the rest: verify called the
+    untouched addendum "altered"."""
+    from insider import guards_off, rechain
+
+    event = db.session.execute(
+        text(
+            "SELECT id, chain_id FROM audit_events WHERE action = 'session.addendum' "
+            "ORDER BY id DESC LIMIT 1"
+        )
+    ).one()
+    with guards_off():
+        db.session.execute(text("DELETE FROM audit_events WHERE id = :id"), {"id": event.id})
+        rechain(event.chain_id)
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert (
+        f"addendum {addendum_id} to record {signed_history[0]} has no signing event"
+        in result.output
+    )
+
+
 def test_a_deleted_addendum_is_caught_by_its_event(runner, addendum_id):
     _drop_trigger("addenda_append_only", "addenda")
     db.session.execute(text("DELETE FROM addenda WHERE id = :id"), {"id": addendum_id})
