@@ -209,12 +209,12 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
 
 
 def _compose_on_call_text(row: OutboxMessage, base: str, mid: str) -> Outgoing | None:
-    """The text to the clinic's on-call mobile; None once someone has acknowledged or handled
-    the answer (nobody is woken for what a person already has in hand), or once the clinic
-    has no mobile any more."""
+    """The text to the clinic's on-call mobile; None once someone has acknowledged the answer
+    (handling and resolving it acknowledge it too: nobody is woken for what a person already
+    has in hand), or once the clinic has no mobile any more."""
     flag = db.session.get(Flag, row.flag_id)
     clinic = flag.session.clinic
-    if not clinic.duty_phone or flag.acknowledged_dt or flag.handled_dt or flag.resolved_dt:
+    if not clinic.duty_phone or flag.acknowledged_dt:
         return None
     message = rules.on_call_text(
         level=flag.kind,
