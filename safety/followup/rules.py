@@ -255,6 +255,7 @@ REASONS = {
     "bleeding": N_("bleeding after 10 minutes of firm pressure"),
     "bruising": N_("a large or spreading bruise"),
     "numbness": N_("new numbness, tingling or weakness"),
+    "sudden_weakness": N_("sudden weakness of an arm or leg, a drooping face or trouble speaking"),
     "fainted": N_("fainted since leaving"),
     "needle_found": N_("a needle or a piece of one found in the skin"),
     "same": N_("soreness no better"),
@@ -364,6 +365,9 @@ def reasons(
         found[EMERGENCY].append(REASONS["chest"])
     if answers.get("bleeding") == "wont_stop":
         found[EMERGENCY].append(REASONS["bleeding"])
+    # A stroke, or a bleed pressing on the spinal cord, shows so (NHS: FAST, call at once).
+    if answers.get("numbness") == "sudden":
+        found[EMERGENCY].append(REASONS["sudden_weakness"])
     if answers.get("signs"):
         found[SAME_DAY].append(Said(SIGNS_FOUND, signs=", ".join(answers["signs"])))
     if answers.get("bruising") == "large":
@@ -419,11 +423,13 @@ def advice(
             keys.append("press_first")
         keys.append("call_emergency")
         # What to tell them follows what the patient answered: the chest (the lung), the
-        # bleeding, or both.
+        # bleeding, sudden weakness (when it started), or more than one.
         if answers.get("chest") == "yes":
             keys.append("tell_them")
         if bleeding:
             keys.append("tell_them_bleeding")
+        if answers.get("numbness") == "sudden":
+            keys.append("tell_them_weakness")
         keys.append("clinic_alerted")
         return keys
     if level == SAME_DAY:

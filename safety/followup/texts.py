@@ -103,7 +103,18 @@ QUESTIONS: dict[str, Question] = {
         text="Since the appointment, have you had new numbness, tingling or weakness?",
         staff=N_("New numbness, tingling or weakness"),
         kind="choice",
-        options=(("no", "No"), ("yes", "Yes")),
+        # Sudden weakness of a limb, a drooping face or slurred speech is how a stroke, or a
+        # bleed pressing on the spinal cord after needling near the neck or spine, shows: it
+        # is an emergency, not a call back from the clinic the same day (a clinical review).
+        options=(
+            ("no", "No"),
+            ("yes", "Yes, numbness, tingling or weakness"),
+            (
+                "sudden",
+                "Yes, and it came on suddenly: an arm or leg that is weak, one side of the "
+                "face drooping, or trouble speaking",
+            ),
+        ),
         missing="Please tell us about numbness, tingling or weakness.",
     ),
     "fainted": Question(
@@ -134,8 +145,8 @@ QUESTIONS: dict[str, Question] = {
         kind="text",
         # When, and what not to wait for: chest pain written here once waited two working days.
         hint="A person at the clinic reads everything written here within two working days. "
-        "Do not wait for that with chest pain, trouble breathing or bleeding that will not "
-        "stop: call {emergency_number}.",
+        "Do not wait for that with chest pain, trouble breathing, bleeding that will not "
+        "stop, or sudden weakness or trouble speaking: call {emergency_number}.",
     ),
 }
 
@@ -151,8 +162,9 @@ FORM_INTROS = {
 
 #: Shown at the top of every form, before any question.
 URGENT_NOTE = (
-    "If you have chest pain, trouble breathing, or bleeding that will not stop after "
-    "10 minutes of firm pressure, call {emergency_number} now."
+    "If you have chest pain, trouble breathing, bleeding that will not stop after "
+    "10 minutes of firm pressure, or an arm or leg that is suddenly weak, a drooping face or "
+    "trouble speaking, call {emergency_number} now."
 )
 
 
@@ -172,7 +184,9 @@ ADVICE: dict[str, Advice] = {
         "Do not lift it to look.",
         ("nhs-bleeding",),
     ),
-    "call_emergency": Advice("Call {emergency_number} now.", ("nhs-pneumothorax", "nhs-bleeding")),
+    "call_emergency": Advice(
+        "Call {emergency_number} now.", ("nhs-pneumothorax", "nhs-bleeding", "nhs-stroke")
+    ),
     "tell_them": Advice(
         "Tell them you had dry needling near your chest, back, shoulder or neck on {date}.",
         ("nhs-pneumothorax",),
@@ -183,6 +197,12 @@ ADVICE: dict[str, Advice] = {
         "Tell them a needle site from your dry needling on {date} is still bleeding after 10 "
         "minutes of firm pressure, and whether you take a medicine that thins the blood.",
         ("nhs-bleeding",),
+    ),
+    # The time it started decides the treatment of a stroke: the first thing they will ask.
+    "tell_them_weakness": Advice(
+        "Tell them when the weakness, drooping or trouble speaking started, and that you had "
+        "dry needling on {date}.",
+        ("nhs-stroke",),
     ),
     # Honest about hours: at night the clinic may read it only when it opens.
     "clinic_alerted": Advice(
@@ -242,12 +262,13 @@ ADVICE: dict[str, Advice] = {
     # --- the red flags, repeated to everyone who is not in an emergency
     "red_flags": Advice(
         "Call {emergency_number} at once for chest pain, pain when breathing in or "
-        "breathlessness, or bleeding that does not stop after 10 minutes of firm pressure. "
+        "breathlessness, bleeding that does not stop after 10 minutes of firm pressure, or an "
+        "arm or leg that is suddenly weak, a drooping face or trouble speaking. "
         "Call {clinic} on {clinic_phone} the same day for spreading redness, warmth, swelling "
         "or pus at a needle site, a fever, a bruise that is large or spreading, new numbness, "
         "tingling or weakness, if you faint, or if you find a needle or a piece of one in your "
         "skin.",
-        ("nhs-pneumothorax", "nhs-bleeding", "nhs-cellulitis", "nhs-bruises"),
+        ("nhs-pneumothorax", "nhs-bleeding", "nhs-stroke", "nhs-cellulitis", "nhs-bruises"),
     ),
 }
 

@@ -51,7 +51,12 @@ QUESTIONS = {
     "numbness": {
         "text": "Desde la cita, ¿ha notado adormecimiento, hormigueo o debilidad que no tenía "
         "antes?",
-        "options": {"no": "No", "yes": "Sí"},
+        "options": {
+            "no": "No",
+            "yes": "Sí, adormecimiento, hormigueo o debilidad",
+            "sudden": "Sí, y empezó de repente: un brazo o una pierna débil, un lado de la cara "
+            "caído, o dificultad para hablar",
+        },
         "missing": "Díganos si ha tenido adormecimiento, hormigueo o debilidad.",
     },
     "fainted": {
@@ -73,8 +78,9 @@ QUESTIONS = {
     "other": {
         "text": "¿Hay algo más que quiera contarnos? (opcional)",
         "hint": "Una persona de la clínica lee todo lo que se escribe aquí en un plazo de dos "
-        "días hábiles. No espere si tiene dolor en el pecho, dificultad para respirar o un "
-        "sangrado que no se detiene: llame al {emergency_number}.",
+        "días hábiles. No espere si tiene dolor en el pecho, dificultad para respirar, un "
+        "sangrado que no se detiene, o debilidad repentina o dificultad para hablar: llame al "
+        "{emergency_number}.",
     },
 }
 
@@ -95,6 +101,8 @@ ADVICE = {
     "tell_them_bleeding": "Dígales que un punto de la punción seca del {date} sigue sangrando "
     "después de 10 minutos de presión firme, y si toma algún medicamento que hace la sangre "
     "más líquida.",
+    "tell_them_weakness": "Dígales a qué hora empezó la debilidad, la cara caída o la "
+    "dificultad para hablar, y que el {date} le hicieron punción seca.",
     "clinic_alerted": "También hemos avisado a {clinic}, que quizá no lo vea hasta que abra. "
     "Lo primero es llamar al {emergency_number}.",
     "wrote_red_flag": "Nos escribió sobre su pecho, su respiración o un sangrado. Si tiene "
@@ -122,11 +130,12 @@ ADVICE = {
     "cualquier secreción en un punto de las agujas. En casos raros, una infección por las "
     "agujas aparece solo semanas después.",
     "red_flags": "Llame al {emergency_number} de inmediato si tiene dolor en el pecho, dolor al "
-    "tomar aire o falta de aire, o un sangrado que no se detiene después de 10 minutos de "
-    "presión firme. Llame a {clinic} al {clinic_phone} el mismo día si nota enrojecimiento que "
-    "se extiende, calor, hinchazón o pus en un punto de las agujas, fiebre, un moretón grande o "
-    "que se extiende, adormecimiento, hormigueo o debilidad nuevos, si se desmaya, o si "
-    "encuentra una aguja o un trozo de aguja en su piel.",
+    "tomar aire o falta de aire, un sangrado que no se detiene después de 10 minutos de presión "
+    "firme, o si de repente un brazo o una pierna se debilita, se le cae un lado de la cara o "
+    "tiene dificultad para hablar. Llame a {clinic} al {clinic_phone} el mismo día si nota "
+    "enrojecimiento que se extiende, calor, hinchazón o pus en un punto de las agujas, fiebre, un "
+    "moretón grande o que se extiende, adormecimiento, hormigueo o debilidad nuevos, si se "
+    "desmaya, o si encuentra una aguja o un trozo de aguja en su piel.",
 }
 
 ADVICE_TITLES = {
@@ -140,9 +149,10 @@ PAGES = {
     "form_title": "¿Cómo se siente?",
     "form_heading": "¿Cómo se siente, {first_name}?",
     "form_lead": "Después de su cita en {clinic} el {date}.",
-    "urgent_note": "Si tiene dolor en el pecho, dificultad para respirar, o un sangrado que no "
-    "se detiene después de 10 minutos de presión firme, llame al {emergency_number} ahora "
-    "mismo.",
+    "urgent_note": "Si tiene dolor en el pecho, dificultad para respirar, un sangrado que no "
+    "se detiene después de 10 minutos de presión firme, o si de repente un brazo o una pierna "
+    "se debilita, se le cae un lado de la cara o tiene dificultad para hablar, llame al "
+    "{emergency_number} ahora mismo.",
     "form_errors": "Responda las preguntas marcadas abajo",
     "too_long": "Escriba menos de {max_length} caracteres.",
     "send": "Enviar mis respuestas",

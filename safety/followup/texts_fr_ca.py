@@ -54,7 +54,12 @@ QUESTIONS = {
     "numbness": {
         "text": "Depuis le rendez-vous, avez-vous un nouvel engourdissement, des picotements "
         "ou une faiblesse?",
-        "options": {"no": "Non", "yes": "Oui"},
+        "options": {
+            "no": "Non",
+            "yes": "Oui, un engourdissement, des picotements ou une faiblesse",
+            "sudden": "Oui, et c'est arrivé soudainement : un bras ou une jambe faible, un côté "
+            "du visage qui tombe, ou de la difficulté à parler",
+        },
         "missing": "Dites-nous si vous avez un engourdissement, des picotements ou une faiblesse.",
     },
     "fainted": {
@@ -76,8 +81,9 @@ QUESTIONS = {
     "other": {
         "text": "Voulez-vous nous dire autre chose? (facultatif)",
         "hint": "Une personne de la clinique lit tout ce qui est écrit ici dans les deux jours "
-        "ouvrables. N'attendez pas pour une douleur à la poitrine, de la difficulté à respirer "
-        "ou un saignement qui ne s'arrête pas : appelez le {emergency_number}.",
+        "ouvrables. N'attendez pas pour une douleur à la poitrine, de la difficulté à "
+        "respirer, un saignement qui ne s'arrête pas, ou une faiblesse soudaine ou de la "
+        "difficulté à parler : appelez le {emergency_number}.",
     },
 }
 
@@ -98,6 +104,9 @@ ADVICE = {
     "tell_them_bleeding": "Dites-leur qu'un point d'insertion de la puncture sèche (dry "
     "needling) du {date} saigne encore après 10 minutes de pression ferme, et si vous prenez "
     "un médicament qui éclaircit le sang.",
+    "tell_them_weakness": "Dites-leur à quelle heure la faiblesse, le visage qui tombe ou la "
+    "difficulté à parler ont commencé, et que vous avez reçu de la puncture sèche (dry "
+    "needling) le {date}.",
     "clinic_alerted": "Nous avons aussi prévenu {clinic}, qui ne le verra peut-être qu'à "
     "l'ouverture. Appelez d'abord le {emergency_number}.",
     "wrote_red_flag": "Vous nous avez écrit au sujet de votre poitrine, de votre respiration ou "
@@ -125,13 +134,14 @@ ADVICE = {
     "late_signs": "Dans les prochaines semaines, signalez à {clinic} toute bosse, plaie ou "
     "écoulement à un point d'insertion. Rarement, une infection causée par les aiguilles "
     "n'apparaît que des semaines plus tard.",
-    "red_flags": "Appelez le {emergency_number} immédiatement en cas de douleur à la poitrine, "
-    "de douleur quand vous inspirez ou de souffle court, ou d'un saignement qui ne s'arrête pas "
-    "après 10 minutes de pression ferme. Appelez {clinic} au {clinic_phone} le jour même en "
-    "cas de rougeur qui s'étend, de chaleur, d'enflure ou de pus à un point d'insertion, de "
-    "fièvre, d'un bleu gros ou qui s'étend, d'un nouvel engourdissement, de picotements ou "
-    "d'une faiblesse, si vous perdez connaissance, ou si vous trouvez une aiguille ou un "
-    "morceau d'aiguille dans votre peau.",
+    "red_flags": "Appelez le {emergency_number} immédiatement en cas de douleur à la poitrine, de "
+    "douleur quand vous inspirez ou de souffle court, d'un saignement qui ne s'arrête pas après "
+    "10 minutes de pression ferme, ou si un bras ou une jambe devient soudainement faible, si un "
+    "côté du visage tombe ou si vous avez de la difficulté à parler. Appelez {clinic} au "
+    "{clinic_phone} le jour même en cas de rougeur qui s'étend, de chaleur, d'enflure ou de pus à "
+    "un point d'insertion, de fièvre, d'un bleu gros ou qui s'étend, d'un nouvel engourdissement, "
+    "de picotements ou d'une faiblesse, si vous perdez connaissance, ou si vous trouvez une "
+    "aiguille ou un morceau d'aiguille dans votre peau.",
 }
 
 ADVICE_TITLES = {
@@ -145,9 +155,10 @@ PAGES = {
     "form_title": "Comment vous sentez-vous?",
     "form_heading": "Comment vous sentez-vous, {first_name}?",
     "form_lead": "À la suite de votre rendez-vous chez {clinic} le {date}.",
-    "urgent_note": "Si vous avez une douleur à la poitrine, de la difficulté à respirer, ou un "
-    "saignement qui ne s'arrête pas après 10 minutes de pression ferme, appelez le "
-    "{emergency_number} immédiatement.",
+    "urgent_note": "Si vous avez une douleur à la poitrine, de la difficulté à respirer, un "
+    "saignement qui ne s'arrête pas après 10 minutes de pression ferme, ou si un bras ou une "
+    "jambe devient soudainement faible, si un côté du visage tombe ou si vous avez de la "
+    "difficulté à parler, appelez le {emergency_number} immédiatement.",
     "form_errors": "Veuillez répondre aux questions indiquées ci-dessous",
     "too_long": "Veuillez écrire moins de {max_length} caractères.",
     "send": "Envoyer mes réponses",

@@ -318,7 +318,9 @@ def test_an_emergency_answer_shows_call_emergency_services_before_anything_else(
     assert flag.severity == "critical"
 
 
-@pytest.mark.parametrize("emergency", [{"chest": "yes"}, {"bleeding": "wont_stop"}])
+@pytest.mark.parametrize(
+    "emergency", [{"chest": "yes"}, {"bleeding": "wont_stop"}, {"numbness": "sudden"}]
+)
 def test_an_emergency_answer_with_other_questions_left_out_still_reaches_someone(
     client, visit, emergency
 ):
@@ -378,6 +380,25 @@ def test_bleeding_that_will_not_stop_is_an_emergency_too(client, visit):
     assert "is still bleeding after 10 minutes of firm pressure" in text
     assert "near your chest" not in text
     assert "who may not see it until they are open" in text
+
+
+def test_sudden_weakness_or_trouble_speaking_is_an_emergency_told_to_say_when_it_started(
+    client, visit
+):
+    """It was a call back from the clinic the same day, as tingling is; a stroke, or a bleed
+    on the spinal cord after needling near the neck, does not wait (a clinical review)."""
+    form = text_of(client.get(visit.path))
+    assert "an arm or leg that is weak, one side of the face drooping, or trouble speaking" in form
+
+    page = submit(client, visit.path, {**CALM, "numbness": "sudden"})
+
+    assert main_of(page).headings[0] == CALL
+    text = text_of(page)
+    assert text.index("Call 999 now") < text.index("Tell them when the weakness")
+    assert "near your chest" not in text
+    flag = db.session.scalars(select(Flag).where(Flag.kind == "emergency")).one()
+    assert "sudden weakness of an arm or leg" in flag.message
+    assert flag.severity == "critical"
 
 
 def test_the_free_text_box_says_when_it_is_read_and_what_not_to_wait_for(client, visit):

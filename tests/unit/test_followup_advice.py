@@ -41,6 +41,8 @@ def local(zone: ZoneInfo, *args: int) -> datetime:
     [
         ("48h", {"chest": "yes"}, rules.EMERGENCY),
         ("24h", {"numbness": "yes"}, rules.SAME_DAY),
+        # Sudden weakness, a drooping face or trouble speaking: a stroke shows so (NHS FAST).
+        ("24h", {"numbness": "sudden"}, rules.EMERGENCY),
         ("24h", {"fainted": "yes"}, rules.SAME_DAY),
         ("24h", {"needle_found": "yes"}, rules.SAME_DAY),
         ("7d", {"signs": ["redness"]}, rules.SAME_DAY),
@@ -104,6 +106,23 @@ def test_bleeding_that_will_not_stop_says_press_first_then_call_and_names_the_bl
     assert keys == ["press_first", "call_emergency", "tell_them_bleeding", "clinic_alerted"]
     assert "chest" not in texts.ADVICE["tell_them_bleeding"].text
     assert "still bleeding after 10" in texts.ADVICE["tell_them_bleeding"].text
+
+
+def test_sudden_weakness_says_call_now_and_tell_them_when_it_started():
+    """It once waited for a call back the same day, as tingling does; the time it started
+    decides a stroke's treatment, so the patient is told to say it."""
+    answers = {**CALM, "numbness": "sudden"}
+
+    assert rules.reasons("24h", answers) == {
+        rules.EMERGENCY: ["sudden weakness of an arm or leg, a drooping face or trouble speaking"]
+    }
+    keys = rules.advice("24h", answers, rules.EMERGENCY)
+    assert keys == ["call_emergency", "tell_them_weakness", "clinic_alerted"]
+    assert "started" in texts.ADVICE["tell_them_weakness"].text
+    assert "nhs-stroke" in texts.ADVICE["tell_them_weakness"].sources
+    # Every patient reads it among the reasons to call at once, and at the top of the form.
+    for said in (texts.ADVICE["red_flags"].text, texts.URGENT_NOTE):
+        assert "suddenly weak, a drooping face or trouble speaking" in said
 
 
 def test_chest_pain_and_bleeding_together_tell_them_both():
