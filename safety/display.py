@@ -25,6 +25,7 @@ from safety.auth import rules as auth_rules
 from safety.checklists.rules import COUNTS_SAID, Wording
 from safety.dbtypes import utcnow
 from safety.followup import rules as followup_rules
+from safety.followup import schedule as followup_schedule
 from safety.followup import texts as followup_texts
 from safety.incidents.rules import incident_from_flag
 from safety.review.rules.flags import SEVERITY_LABELS
@@ -256,9 +257,10 @@ def followup_preview(session: Any, answers: dict[str, Any], now: datetime) -> st
     zone = session.clinic.zone
     template = risk_services.typed(session.template_version)
     lung = followup_rules.near_lung(answers.get("signin.regions"), template.high_risk_regions)
-    plans = [
-        p for p in followup_rules.plan_at_signing(now, zone, near_lung=lung) if not p.is_reminder
-    ]
+    plans = followup_rules.plan_at_signing(
+        now, zone, near_lung=lung, treated=followup_schedule.treated_at(session)
+    )
+    plans = [p for p in plans if not p.is_reminder]
     times = [
         gettext(
             "the %(kind)s on %(when)s",

@@ -178,24 +178,36 @@ class Planned:
     is_reminder: bool = False
 
 
-def plan_at_signing(signed: datetime, zone: ZoneInfo, *, near_lung: bool) -> list[Planned]:
+def plan_at_signing(
+    signed: datetime, zone: ZoneInfo, *, near_lung: bool, treated: datetime | None = None
+) -> list[Planned]:
     """Return the follow-ups written when a session is signed (DESIGN §4).
 
     The 24 h check and its one reminder at 48 h; after thorax, neck or shoulder needling the
     48 h chest check whatever the 24 h answer (pneumothorax has presented up to 2 days
     after needling); the 7-day site check always (late infection).
+
+    Counted from `treated`, when the needles came out (the sign-out), where that is known:
+    a session signed the next morning once put its chest check a day past the two days in
+    which a collapsed lung shows (a clinical review). A check whose time has passed by the
+    signature goes at once (out of quiet hours), and the reminder still a day after the
+    check it reminds of. Signed at the end of the session, as nearly always, this is the same
+    as counting from the signature.
     """
+    soonest = out_of_quiet_hours(signed, zone)
+
+    def after(days: int, start: datetime) -> datetime:
+        return out_of_quiet_hours(local_offset(start, days, zone), zone)
+
+    start = min(treated, signed) if treated is not None else signed
+    first = max(after(1, start), soonest)
     plans = [
-        Planned(Kind.DAY_1, out_of_quiet_hours(local_offset(signed, 1, zone), zone)),
-        Planned(
-            Kind.DAY_1,
-            out_of_quiet_hours(local_offset(signed, 2, zone), zone),
-            is_reminder=True,
-        ),
+        Planned(Kind.DAY_1, first),
+        Planned(Kind.DAY_1, max(after(2, start), after(1, first)), is_reminder=True),
     ]
     if near_lung:
-        plans.append(Planned(Kind.DAY_2, out_of_quiet_hours(local_offset(signed, 2, zone), zone)))
-    plans.append(Planned(Kind.DAY_7, out_of_quiet_hours(local_offset(signed, 7, zone), zone)))
+        plans.append(Planned(Kind.DAY_2, max(after(2, start), soonest)))
+    plans.append(Planned(Kind.DAY_7, max(after(7, start), soonest)))
     return plans
 
 

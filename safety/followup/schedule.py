@@ -36,7 +36,10 @@ def schedule_for_signed_session(session: TreatmentSession, *, now: datetime) -> 
         return []
     zone = session.clinic.zone
     followups: dict[str, FollowUp] = {}
-    for plan in rules.plan_at_signing(session.signed_dt, zone, near_lung=near_lung(session)):
+    plans = rules.plan_at_signing(
+        session.signed_dt, zone, near_lung=near_lung(session), treated=treated_at(session)
+    )
+    for plan in plans:
         followup = followups.get(plan.kind)
         if followup is None:
             followup = FollowUp(
@@ -68,6 +71,12 @@ def schedule_for_signed_session(session: TreatmentSession, *, now: datetime) -> 
     return list(followups.values())
 
 
+def treated_at(session: TreatmentSession) -> datetime | None:
+    """When the needles came out: the session's last sign-out, which the follow-ups count
+    from (`rules.plan_at_signing`); None before sign out."""
+    return max((e.submitted_dt for e in session.entries if e.phase == "signout"), default=None)
+
+
 def near_lung(session: TreatmentSession) -> bool:
     """Whether the session needled a region its template counts as over the lung."""
     regions = (session.answers or {}).get("signin.regions")
@@ -77,11 +86,11 @@ def near_lung(session: TreatmentSession) -> bool:
 def schedule_72h_check(answered: FollowUp, *, now: datetime) -> FollowUp:
     """Write the 72-hour soreness check a 24-hour answer asked for, by the same channel.
 
-    It is due three days after signing (out of quiet hours), or at once when the answer came
-    in later than that.
+    It is due three days after the session (`treated_at`; out of quiet hours), or at once
+    when the answer came in later than that.
     """
     session = answered.session
-    due = rules.due_72h(session.signed_dt, session.clinic.zone)
+    due = rules.due_72h(treated_at(session) or session.signed_dt, session.clinic.zone)
     later = FollowUp(
         session_id=session.id, kind=Kind.DAY_3, channel=answered.channel, due_dt=due, created_dt=now
     )

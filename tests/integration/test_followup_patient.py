@@ -25,6 +25,7 @@ from safety.checklists.models import Flag
 from safety.extensions import db
 from safety.followup import rules
 from safety.followup.models import OutboxMessage, PatientResponse
+from safety.followup.schedule import treated_at
 from safety.followup.worker import work_once
 
 
@@ -54,7 +55,7 @@ def test_soreness_of_4_or_more_schedules_a_72_hour_check(signed):
 
     later = [f for f in followups_of(session.id) if f.kind == "72h"]
     assert len(later) == 1
-    expected = rules.due_72h(session.signed_dt, session.clinic.zone)
+    expected = rules.due_72h(treated_at(session), session.clinic.zone)
     assert later[0].due_dt == expected
     [row] = [r for r in outbox_of(session.id) if r.followup_id == later[0].id]
     assert (row.status, row.next_attempt_dt) == ("pending", expected)
@@ -66,7 +67,7 @@ def test_soreness_not_improving_at_72_hours_goes_to_the_practitioners_review_que
     session = signed()
     due, token = deliver_first_check(session)
     answer(token, {"soreness": ["5"], "trend": ["same"]}, now=due + timedelta(hours=1))
-    later = rules.due_72h(session.signed_dt, session.clinic.zone)
+    later = rules.due_72h(treated_at(session), session.clinic.zone)
     work_once("worker", now=later)
     token_72h = token_of(messages()[-1])
 

@@ -25,6 +25,7 @@ from safety.dbtypes import utcnow
 from safety.extensions import db
 from safety.followup import rules
 from safety.followup.models import FollowUp, OutboxMessage
+from safety.followup.schedule import treated_at
 from safety.risks import services as risks
 
 #: A risk section naming only bleeding: its template has no infection risk.
@@ -43,7 +44,9 @@ def signed(make_session, practitioner):
 
 def test_signing_writes_the_follow_ups_and_their_outbox_rows(signed):
     session = signed()
-    plans = rules.plan_at_signing(session.signed_dt, session.clinic.zone, near_lung=False)
+    plans = rules.plan_at_signing(
+        session.signed_dt, session.clinic.zone, near_lung=False, treated=treated_at(session)
+    )
 
     assert [(f.kind, f.channel, f.status) for f in followups_of(session.id)] == [
         ("24h", "email", "scheduled"),
@@ -92,7 +95,9 @@ def test_the_7_day_check_is_planned_whatever_risks_the_template_names(signed, ma
 
 def test_needling_near_the_lung_adds_the_48_hour_chest_check(signed):
     session = signed(NEAR_LUNG)
-    plans = rules.plan_at_signing(session.signed_dt, session.clinic.zone, near_lung=True)
+    plans = rules.plan_at_signing(
+        session.signed_dt, session.clinic.zone, near_lung=True, treated=treated_at(session)
+    )
 
     assert [f.kind for f in followups_of(session.id)] == ["24h", "48h", "7d"]
     assert [r.next_attempt_dt for r in outbox_of(session.id)] == [p.due for p in plans]
@@ -100,6 +105,24 @@ def test_needling_near_the_lung_adds_the_48_hour_chest_check(signed):
         select(AuditEvent).where(AuditEvent.action == "followup.schedule")
     ).one()
     assert scheduled.details["kinds"] == ["24h", "48h", "7d"]
+
+
+def test_a_session_signed_the_next_day_asks_about_the_chest_two_days_after_the_needling(
+    make_session, practitioner
+):
+    """Signed 16 hours after its sign out: the chest check once went two days after the
+    signature, most of a day past the window in which a collapsed lung shows."""
+    session = make_session(practitioner, phases=ALL_PHASES, overrides=NEAR_LUNG)
+    needles_out = treated_at(session)
+    checklists.sign_session(
+        practitioner, session.id, PASSWORD, now=needles_out + timedelta(hours=16)
+    )
+    db.session.commit()
+
+    chest = next(f for f in followups_of(session.id) if f.kind == "48h")
+    zone = session.clinic.zone
+    assert chest.due_dt == rules.out_of_quiet_hours(rules.local_offset(needles_out, 2, zone), zone)
+    assert chest.due_dt < rules.local_offset(needles_out + timedelta(hours=16), 2, zone)
 
 
 @pytest.mark.parametrize(

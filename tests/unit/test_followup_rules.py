@@ -120,6 +120,41 @@ def test_signing_plans_the_24_hour_check_its_reminder_and_always_the_7_day_site_
     assert plans[2].due == local(LONDON, 2025, 6, 17, 10, 30)
 
 
+def test_a_session_signed_the_next_morning_counts_its_checks_from_the_needling():
+    """Needled near the lung at 17:00, signed at 09:00 the next day: the chest check once went
+    at 09:00 two days after the signature, a day past the two days in which a collapsed lung
+    shows (a clinical review). Its checks count from when the needles came out."""
+    treated = local(LONDON, 2025, 6, 10, 17, 0)
+    signed = local(LONDON, 2025, 6, 11, 9, 0)
+
+    check, reminder, chest, week = rules.plan_at_signing(
+        signed, LONDON, near_lung=True, treated=treated
+    )
+
+    assert check.due == local(LONDON, 2025, 6, 11, 17, 0)
+    assert reminder.due == local(LONDON, 2025, 6, 12, 17, 0)
+    assert chest.due == local(LONDON, 2025, 6, 12, 17, 0)
+    assert week.due == local(LONDON, 2025, 6, 17, 17, 0)
+
+
+def test_a_check_whose_time_passed_before_the_signature_goes_at_once_and_its_reminder_a_day_on():
+    """Signed three days late (out of quiet hours): nothing is dated in the past, and the
+    reminder never lands beside the check it reminds of."""
+    treated = local(LONDON, 2025, 6, 10, 17, 0)
+    signed = local(LONDON, 2025, 6, 13, 11, 0)
+
+    check, reminder, chest, week = rules.plan_at_signing(
+        signed, LONDON, near_lung=True, treated=treated
+    )
+
+    assert check.due == chest.due == signed
+    assert reminder.due == local(LONDON, 2025, 6, 14, 11, 0)
+    assert week.due == local(LONDON, 2025, 6, 17, 17, 0)
+    late_at_night = local(LONDON, 2025, 6, 13, 23, 0)
+    first = rules.plan_at_signing(late_at_night, LONDON, near_lung=False, treated=treated)[0]
+    assert first.due == local(LONDON, 2025, 6, 14, 8, 0)
+
+
 def test_needling_near_the_lung_adds_the_48_hour_chest_check_whatever_the_24_hour_answer():
     signed = local(LONDON, 2025, 6, 10, 10, 30)
     plans = rules.plan_at_signing(signed, LONDON, near_lung=True)
