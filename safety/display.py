@@ -376,6 +376,8 @@ def flag_message(flag: Any) -> str:
     language = i18n.current_language()
     if language == languages.DEFAULT or not message:
         return message
+    if flag.kind == followup_rules.NO_ANSWER and message == followup_rules.NO_CHEST_ANSWER:
+        return gettext(followup_rules.NO_CHEST_ANSWER)
     if flag.kind in followup_rules.FLAG_MESSAGES:
         return _followup_flag_said(flag.kind, message)
     if flag.kind == "count_discrepancy" and message.startswith(_COUNTS):

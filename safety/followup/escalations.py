@@ -20,20 +20,22 @@ from sqlalchemy.orm import joinedload
 from safety.audit import services as audit
 from safety.auth import policy
 from safety.checklists.models import Flag, FlagStatus, TreatmentSession
+from safety.checklists.rules import Severity
 from safety.dbtypes import utcnow
 from safety.errors import DomainError, NotFound
-from safety.extensions import db
+from safety.extensions import db, take_sqlite_write_lock
 from safety.followup import rules
 from safety.followup.backends import can_send_texts
-from safety.followup.models import OutboxMessage, Purpose
+from safety.followup.models import FollowUp, OutboxMessage, Purpose
 from safety.ids import is_id
 from safety.languages import N_, Said
 
 #: What a practitioner can say they did about a patient's answer.
 ACTIONS = rules.HANDLED_ACTIONS
 NOTE_MAX_LENGTH = 1000
-#: The levels that reach a practitioner's list, most urgent first.
-PERSONAL = (rules.EMERGENCY, rules.SAME_DAY, rules.REVIEW)
+#: The levels that reach a practitioner's list, most urgent first, then the chest checks
+#: nobody answered.
+PERSONAL = (rules.EMERGENCY, rules.SAME_DAY, rules.REVIEW, rules.NO_ANSWER)
 
 
 def escalate_unacknowledged(*, now: datetime | None = None) -> int:
@@ -83,6 +85,48 @@ def escalate_unacknowledged(*, now: datetime | None = None) -> int:
         sent += 1
     db.session.flush()
     return sent
+
+
+def flag_unanswered_chest_checks(*, now: datetime) -> int:
+    """Put each chest check that went out but was not answered within `rules.CHEST_SILENCE`
+    on its practitioner's "needs you now" list, once; returns how many. Only while its link
+    still works: a week-old silence is history, not a call to make. The caller commits.
+
+    Workers run this at once: the follow-ups are locked (FOR UPDATE on PostgreSQL, the write
+    lock on SQLite) before the check for an existing flag, so a silence is flagged once."""
+    take_sqlite_write_lock(Flag)
+    silent = db.session.scalars(
+        select(FollowUp)
+        .where(
+            FollowUp.kind == rules.Kind.DAY_2,
+            FollowUp.status == rules.Status.SENT,
+            FollowUp.due_dt <= now - rules.CHEST_SILENCE,
+            FollowUp.due_dt > now - rules.LINK_LIFETIME,
+            ~select(Flag.id)
+            .where(Flag.followup_id == FollowUp.id, Flag.kind == rules.NO_ANSWER)
+            .exists(),
+        )
+        .order_by(FollowUp.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for followup in silent:
+        flag = Flag(
+            session_id=followup.session_id,
+            kind=rules.NO_ANSWER,
+            severity=Severity.MEDIUM,
+            message=rules.NO_CHEST_ANSWER,
+            followup_id=followup.id,
+            created_dt=now,
+        )
+        db.session.add(flag)
+        db.session.flush()
+        audit.record(
+            "flag.raise",
+            obj=flag,
+            details={"kind": flag.kind, "followup": followup.id},
+            now=now,
+        )
+    return len(silent)
 
 
 def waiting_for(actor) -> list[Flag]:

@@ -518,12 +518,23 @@ HANDLED_ACTIONS = {
     "advised": N_("Advised the patient"),
     "referred": N_("Referred the patient"),
 }
+#: A chest check after needling near the lung that nobody answered: not an answer, but a
+#: silence the treating practitioner follows up by phone (a clinical review found it went to
+#: nobody). Clinic policy (register: followup.thresholds): after 12 hours, so a check sent in
+#: the day is on the practitioner's list by the next morning.
+NO_ANSWER = "no_answer"
+CHEST_SILENCE = timedelta(hours=12)
+NO_CHEST_ANSWER = N_(
+    "No answer to the 48-hour chest check after needling near the lung: call the patient to "
+    "ask about chest pain, pain breathing in or breathlessness."
+)
 #: Escalation levels as staff read them.
 LEVEL_LABELS = {
     EMERGENCY: N_("emergency"),
     SAME_DAY: N_("same day"),
     REVIEW: N_("review"),
     NONE: N_("none"),
+    NO_ANSWER: N_("no answer"),
 }
 
 

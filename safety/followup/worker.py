@@ -26,7 +26,7 @@ from safety.dbtypes import utcnow
 from safety.extensions import db
 from safety.followup import rules, texts
 from safety.followup.backends import Backend, DeliveryError, Outgoing, backend_for
-from safety.followup.escalations import escalate_unacknowledged
+from safety.followup.escalations import escalate_unacknowledged, flag_unanswered_chest_checks
 from safety.followup.models import FollowUp, OutboxMessage, OutboxStatus, Purpose
 from safety.followup.patient import CLOSED, issue_link
 from safety.followup.rules import Status
@@ -68,6 +68,9 @@ def work_once(
     # Overdue escalations first: their messages are then due in this very pass.
     if escalated := escalate_unacknowledged(now=now or utcnow()):
         counts["escalated"] = escalated
+    # Chest checks nobody answered: to the practitioner's list, to call the patient.
+    if silent := flag_unanswered_chest_checks(now=now or utcnow()):
+        counts["unanswered"] = silent
     # Urgent post-exposure steps left untouched after a sharps injury: to the clinic lead.
     if step_alerts := alert_untouched_steps(now=now):
         counts["step_alerts"] = step_alerts

@@ -331,6 +331,7 @@ def test_the_thresholds_in_the_register_are_the_thresholds_the_rules_use():
         "same_day_ack_working_hours": rules.SAME_DAY_ACK_WORKING_HOURS,
         "review_within_working_days": rules.REVIEW_WITHIN_WORKING_DAYS,
         "link_lifetime_days": rules.LINK_LIFETIME.days,
+        "chest_silence_hours": rules.CHEST_SILENCE // timedelta(hours=1),
     }
     assert "10 minutes" in texts.QUESTIONS["bleeding"].options[2][1]
 

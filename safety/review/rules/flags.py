@@ -80,6 +80,7 @@ KIND_LABELS = {
     "emergency": N_("Emergency"),
     "same_day": N_("Same day"),
     "review": N_("Review"),
+    "no_answer": N_("No answer"),
 }
 
 

@@ -1,0 +1,116 @@
+"""A chest check nobody answered after needling near the lung goes to the treating
+practitioner's list, once, to call the patient (a clinical review found such a silence went to
+nobody): the worker finds it on its pass, on a real database."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from followup_helpers import NEAR_LUNG, answer, followups_of, messages, signer, token_of
+from sqlalchemy import select
+
+from safety.audit.models import AuditEvent
+from safety.checklists.models import Flag
+from safety.extensions import db
+from safety.followup import escalations, rules
+from safety.followup.worker import work_once
+
+
+@pytest.fixture
+def practitioner(make_user):
+    return make_user("practitioner", name="Ada Author")
+
+
+@pytest.fixture
+def chest_check_sent(make_session, practitioner):
+    """A session near the lung whose 48-hour chest check went out; returns it and its due."""
+    session = signer(make_session, practitioner)(NEAR_LUNG)
+    chest = next(f for f in followups_of(session.id) if f.kind == rules.Kind.DAY_2)
+    work_once("worker", now=chest.due_dt)
+    db.session.expire_all()
+    assert db.session.get(type(chest), chest.id).status == rules.Status.SENT
+    return session, chest.due_dt
+
+
+def silences() -> list[Flag]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(Flag).where(Flag.kind == rules.NO_ANSWER)))
+
+
+def test_an_unanswered_chest_check_reaches_the_practitioners_list_once(
+    chest_check_sent, practitioner
+):
+    session, due = chest_check_sent
+
+    assert work_once("worker", now=due + timedelta(hours=11)).get("unanswered") is None
+    counts = work_once("worker", now=due + timedelta(hours=12))
+    work_once("worker", now=due + timedelta(hours=13))
+
+    assert counts["unanswered"] == 1
+    [flag] = silences()
+    assert flag.session_id == session.id
+    assert "call the patient" in flag.message
+    assert [f.id for f in escalations.waiting_for(practitioner)] == [flag.id]
+    raised = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "flag.raise")).one()
+    assert raised.details["kind"] == rules.NO_ANSWER
+    # It is the practitioner's to follow up by phone: no alert goes to the duty address.
+    assert work_once("worker", now=due + timedelta(days=3)) == {}
+    assert db.session.get(Flag, flag.id).escalated_dt is None
+
+
+def test_calling_the_patient_takes_it_off_the_list(chest_check_sent, practitioner):
+    _session, due = chest_check_sent
+    work_once("worker", now=due + timedelta(hours=12))
+    [flag] = silences()
+
+    escalations.record_handling(practitioner, flag.id, action="called", note="Breathing fine.")
+    db.session.commit()
+
+    assert escalations.waiting_for(practitioner) == []
+
+
+def test_an_answered_chest_check_is_no_silence(chest_check_sent):
+    _session, due = chest_check_sent
+    [chest_message] = [m for m in messages() if "one more question" in (m.subject or "")]
+    token = token_of(chest_message)
+    answer(token, {"chest": ["no"]}, now=due + timedelta(hours=2))
+
+    work_once("worker", now=due + timedelta(hours=12))
+
+    assert silences() == []
+
+
+def test_a_silence_older_than_the_link_is_history_not_a_call_to_make(chest_check_sent):
+    _session, due = chest_check_sent
+
+    work_once("worker", now=due + rules.LINK_LIFETIME + timedelta(hours=1))
+
+    assert silences() == []
+
+
+@pytest.mark.real_commits  # workers in threads, each on its own connection, find one silence
+def test_workers_finding_the_same_silence_at_once_flag_it_once(app, chest_check_sent):
+    _session, due = chest_check_sent
+    db.session.commit()
+    errors: list[BaseException] = []
+    start = threading.Barrier(3)
+
+    def work() -> None:
+        try:
+            with app.app_context():
+                start.wait(timeout=10)
+                escalations.flag_unanswered_chest_checks(now=due + timedelta(hours=12))
+                db.session.commit()
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert len(silences()) == 1
