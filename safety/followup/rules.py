@@ -452,7 +452,7 @@ def advice(
         if wrote:
             keys.append("wrote_red_flag")
         if infection_with_fever(answers):
-            keys += ["infection_today", "call_clinic"]
+            keys += ["infection_today", "sepsis", "call_clinic"]
         else:
             # After "call now if…", what to do if nobody calls still stands: a patient who
             # wrote about the chest and also found a needle in the skin needs both.

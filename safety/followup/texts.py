@@ -222,6 +222,13 @@ ADVICE: dict[str, Advice] = {
         "for us to call. We have told {clinic} too.",
         ("nhs-cellulitis", "nhs-111"),
     ),
+    # An infection that spreads to the blood shows so (NHS: sepsis): not a day to wait.
+    "sepsis": Advice(
+        "Call {emergency_number} now if you also feel very unwell: confused, slurred or very "
+        "sleepy, breathing very fast or breathless, or with skin, lips or tongue that are "
+        "blue, grey, pale or blotchy.",
+        ("nhs-sepsis",),
+    ),
     "same_day": Advice(
         "What you told us should be looked at today. We have told {clinic}: someone will "
         "contact you during opening hours.",

@@ -112,6 +112,9 @@ ADVICE = {
     "infection_today": "Un punto de punción rojo, caliente, hinchado o que supura, con fiebre, "
     "puede ser una infección que hay que tratar hoy. Contacte hoy con su médico o con "
     "{urgent_line}: no espere a que le llamemos. También hemos avisado a {clinic}.",
+    "sepsis": "Llame al {emergency_number} ahora mismo si además se siente muy mal: confusión, "
+    "dificultad para hablar o mucho sueño, respiración muy rápida o falta de aire, o la piel, "
+    "los labios o la lengua azulados, grises, pálidos o con manchas.",
     "same_day": "Lo que nos ha contado se debe revisar hoy. Hemos avisado a {clinic}: alguien "
     "se comunicará con usted en el horario de atención.",
     "call_clinic": "Puede llamar a {clinic} al {clinic_phone}.",

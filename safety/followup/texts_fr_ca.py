@@ -116,6 +116,9 @@ ADVICE = {
     "infection_today": "Un point d'insertion rouge, chaud, enflé ou qui suinte, avec de la "
     "fièvre, peut être une infection à traiter aujourd'hui. Communiquez avec votre médecin ou "
     "{urgent_line} aujourd'hui : n'attendez pas notre appel. Nous avons aussi prévenu {clinic}.",
+    "sepsis": "Appelez le {emergency_number} immédiatement si vous vous sentez aussi très mal : "
+    "confusion, difficulté à parler ou grande somnolence, respiration très rapide ou souffle "
+    "court, ou peau, lèvres ou langue bleues, grises, pâles ou marbrées.",
     "same_day": "Ce que vous nous avez dit doit être examiné aujourd'hui. Nous avons prévenu "
     "{clinic} : quelqu'un communiquera avec vous pendant les heures d'ouverture.",
     "call_clinic": "Vous pouvez appeler {clinic} au {clinic_phone}.",

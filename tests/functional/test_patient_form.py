@@ -444,6 +444,9 @@ def test_a_site_sign_with_a_fever_says_to_see_a_doctor_today_and_nothing_about_w
     assert "someone will contact you during opening hours" not in text
     assert "If nobody has called you" not in text
     assert 'href="tel:+442079460000"' in page.get_data(as_text=True)
+    # And when not to wait even for the doctor: an infection reaching the blood (sepsis).
+    assert "Call 999 now if you also feel very unwell: confused" in text
+    assert 'href="tel:999"' in page.get_data(as_text=True)
 
 
 def test_a_second_submission_says_when_it_was_answered_and_keeps_the_first_answer(client, visit):

@@ -165,6 +165,12 @@ def test_a_site_sign_with_a_fever_says_to_see_a_doctor_today_not_to_wait(signs, 
     assert ("same_day" in keys) is not told_to_go_today
     assert "{urgent_line}" in texts.ADVICE["infection_today"].text
     assert "nhs-cellulitis" in texts.ADVICE["infection_today"].sources
+    # An infection reaching the blood does not wait for the doctor either (NHS: sepsis).
+    assert ("sepsis" in keys) is told_to_go_today
+    if told_to_go_today:
+        assert keys.index("infection_today") < keys.index("sepsis")
+        assert "confused" in texts.ADVICE["sepsis"].text
+        assert texts.ADVICE["sepsis"].sources == ("nhs-sepsis",)
 
 
 def test_a_same_day_answer_says_the_clinic_was_told_its_number_and_what_if_nobody_calls():
