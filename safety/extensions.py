@@ -11,7 +11,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData, event, false, update
+from sqlalchemy import MetaData, event, false, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -59,6 +59,14 @@ def take_sqlite_write_lock(model) -> None:
     FOR UPDATE, or take an advisory lock); SQLite ignores FOR UPDATE."""
     if db.session.get_bind().dialect.name == "sqlite":
         db.session.execute(update(model).where(false()).values(id=model.id))
+
+
+def take_turns_on(model, row_id: int) -> None:
+    """Hold one row until the transaction ends, so requests that check, then write, about it
+    take turns: FOR UPDATE on PostgreSQL, the database's one write lock on SQLite (which
+    ignores FOR UPDATE)."""
+    take_sqlite_write_lock(model)
+    db.session.execute(select(model.id).where(model.id == row_id).with_for_update())
 
 
 class DescribedOnceCursor(psycopg.Cursor):

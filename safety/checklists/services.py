@@ -26,7 +26,7 @@ from safety.clinics import services as clinics
 from safety.clinics.models import Patient
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, Forbidden, NotFound
-from safety.extensions import db
+from safety.extensions import db, take_turns_on
 from safety.followup import rules as followup_rules
 from safety.followup.schedule import schedule_for_signed_session
 from safety.hashing import hashed_time, sha256_hex
@@ -183,6 +183,11 @@ def start_session(actor: User, *, patient_id: int, now: datetime | None = None) 
     policy.require(policy.can_start_session(actor), N_("Only practitioners start sessions."))
     now = now or utcnow()
     patient = clinics.get_patient(actor, patient_id)
+    # A second tap on the patient's button (clinic_rules.REPEAT_WINDOW) opens the session the
+    # first one started, while nothing is in it yet.
+    take_turns_on(Patient, patient.id)
+    if (started := _just_started(actor, patient.id, now)) is not None:
+        return started
     template = risks.ensure_current_template(now=now)
     session = TreatmentSession(
         clinic_id=patient.clinic_id,
@@ -198,6 +203,24 @@ def start_session(actor: User, *, patient_id: int, now: datetime | None = None) 
         "session.create", actor=actor, obj=session, details={"template": template.version}, now=now
     )
     return session
+
+
+def _just_started(actor: User, patient_id: int, now: datetime) -> TreatmentSession | None:
+    """This practitioner's session for this patient started within the repeat window and
+    still untouched (no phase saved, not cancelled), if there is one."""
+    return db.session.scalar(
+        select(TreatmentSession)
+        .where(
+            TreatmentSession.patient_id == patient_id,
+            TreatmentSession.practitioner_id == actor.id,
+            TreatmentSession.started_dt >= now - clinic_rules.REPEAT_WINDOW,
+            TreatmentSession.signed_dt.is_(None),
+            TreatmentSession.cancelled_dt.is_(None),
+            ~select(PhaseEntry.id).where(PhaseEntry.session_id == TreatmentSession.id).exists(),
+        )
+        .order_by(TreatmentSession.id)
+        .limit(1)
+    )
 
 
 def patients_to_start(
@@ -245,7 +268,10 @@ def start_session_for_new_patient(
     birth_date: str | None = None,
     now: datetime | None = None,
 ) -> TreatmentSession:
-    """Register a patient at the practitioner's clinic and start their session at once."""
+    """Register a patient at the practitioner's clinic and start their session at once.
+
+    The form sent again at once (a double tap, a resend over a slow connection) opens the
+    session the first one started, for the patient it added (`again_is_same`)."""
     patient = clinics.add_patient(
         actor,
         given_name=given_name,
@@ -256,6 +282,7 @@ def start_session_for_new_patient(
         language=language,
         birth_date=birth_date,
         now=now,
+        again_is_same=True,
     )
     return start_session(actor, patient_id=patient.id, now=now)
 

@@ -144,6 +144,10 @@ def add_working_hours(
 
 
 #: The earliest date of birth taken: anything before is a typing slip, not a patient.
+#: A form sent again this soon by the same person, word for word, is the same act: a double
+#: or triple tap, or a tablet resending over a slow connection. Once it made three patients.
+REPEAT_WINDOW = timedelta(minutes=1)
+
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 BIRTH_DATE_REFUSAL = N_("Enter the date of birth as a past date, like 1980-03-14.")
 

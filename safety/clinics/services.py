@@ -19,7 +19,7 @@ from safety.clinics import rules
 from safety.clinics.models import Clinic, Patient, zone_for
 from safety.dbtypes import utcnow
 from safety.errors import DomainError, NotFound
-from safety.extensions import db
+from safety.extensions import db, take_turns_on
 from safety.ids import is_id
 from safety.languages import N_, Said
 
@@ -52,10 +52,15 @@ def add_patient(
     language: str = languages.DEFAULT,
     birth_date: str | None = None,
     now: datetime | None = None,
+    again_is_same: bool = False,
 ) -> Patient:
     """Register a patient at the practitioner's clinic, written to in `language`.
 
-    `birth_date` is optional text as a date input sends it (YYYY-MM-DD).
+    `birth_date` is optional text as a date input sends it (YYYY-MM-DD). With `again_is_same`
+    (the form that adds a patient and starts their session), the same details sent again by
+    the same person within `rules.REPEAT_WINDOW` are the patient already added: a triple tap
+    once made three patients. Two people of one name are still two patients when anything
+    else about them differs, or when added a minute apart.
     """
     if not policy.can_add_patient(actor):
         raise NotFound()
@@ -71,12 +76,12 @@ def add_patient(
         birth_date=birth_date,
         today=_clinic_today(actor, now),
     )
-    patient = Patient(
-        clinic_id=policy.working_clinic_id(actor),
-        **fields,
-        created_by_id=actor.id,
-        created_dt=now,
-    )
+    clinic_id = policy.working_clinic_id(actor)
+    if again_is_same:
+        take_turns_on(User, actor.id)
+        if (same := _just_added(actor, clinic_id, fields, now)) is not None:
+            return same
+    patient = Patient(clinic_id=clinic_id, **fields, created_by_id=actor.id, created_dt=now)
     db.session.add(patient)
     db.session.flush()
     audit.record(
@@ -87,6 +92,22 @@ def add_patient(
         now=now,
     )
     return patient
+
+
+def _just_added(actor: User, clinic_id: int, fields: dict, now: datetime) -> Patient | None:
+    """The patient this person added at this clinic within `rules.REPEAT_WINDOW`, with these
+    very details, if there is one."""
+    return db.session.scalar(
+        select(Patient)
+        .where(
+            Patient.clinic_id == clinic_id,
+            Patient.created_by_id == actor.id,
+            Patient.created_dt >= now - rules.REPEAT_WINDOW,
+            *(getattr(Patient, name) == value for name, value in fields.items()),
+        )
+        .order_by(Patient.id)
+        .limit(1)
+    )
 
 
 def _patient_fields(

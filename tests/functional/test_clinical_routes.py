@@ -229,7 +229,10 @@ def test_a_cancelled_session_is_never_overdue(practitioner, make_user, make_pati
     patient = make_patient(practitioner)
     long_ago = datetime.now(UTC) - timedelta(days=3)
     forgotten = services.start_session(practitioner, patient_id=patient.id, now=long_ago)
-    cancelled = services.start_session(practitioner, patient_id=patient.id, now=long_ago)
+    # Started again later (at once, it would be the same tap: the session already started).
+    cancelled = services.start_session(
+        practitioner, patient_id=patient.id, now=long_ago + timedelta(minutes=5)
+    )
     services.cancel_session(practitioner, cancelled.id, "Started by mistake")
     db.session.commit()
     officer = make_user("compliance")

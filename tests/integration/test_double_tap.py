@@ -300,3 +300,62 @@ def test_four_taps_on_add_a_correction_sign_it_once(app, practitioner, make_sess
         select(func.count()).select_from(Addendum).where(Addendum.session_id == session_id)
     )
     assert added == 1
+
+
+@pytest.mark.real_commits  # the served app's threads have connections of their own
+def test_three_taps_on_add_patient_and_start_make_one_patient_and_one_session(
+    app, practitioner, served
+):
+    """A triple tap on the new-patient form once made three patients, each with a session."""
+    from safety.clinics.models import Patient
+
+    browser = signed_in(served, practitioner.email)
+    form = {
+        "given_name": "Tess",
+        "family_name": "Triple",
+        "email": "tess@example.org",
+        "phone": "",
+        "birth_date": "",
+        "language": "en",
+        "is_followup_consent": "y",
+        "csrf_token": browser.csrf("/patients/new"),
+    }
+
+    answers = at_once(3, lambda _: browser.post("/patients/new", form))
+
+    assert {status for status, _, _ in answers} == {200}
+    db.session.expire_all()
+    patients = db.session.scalars(select(Patient).where(Patient.family_name == "Triple")).all()
+    assert len(patients) == 1
+    sessions = db.session.scalars(
+        select(TreatmentSession.id).where(TreatmentSession.patient_id == patients[0].id)
+    ).all()
+    assert len(sessions) == 1
+    # Every tap lands on that one session, at its first phase.
+    assert {urllib.parse.urlparse(url).path for _, url, _ in answers} == {
+        f"/sessions/{sessions[0]}/phase/signin"
+    }
+
+
+@pytest.mark.real_commits  # the served app's threads have connections of their own
+def test_two_taps_on_a_patients_start_button_start_one_session(
+    app, practitioner, make_patient, served
+):
+    patient_id = make_patient(practitioner).id
+    db.session.commit()
+    browser = signed_in(served, practitioner.email)
+    token = browser.csrf("/sessions/new")
+
+    answers = at_once(
+        2,
+        lambda _: browser.post(
+            "/sessions/new", {"patient_id": str(patient_id), "csrf_token": token}
+        ),
+    )
+
+    assert {status for status, _, _ in answers} == {200}
+    db.session.expire_all()
+    started = db.session.scalars(
+        select(TreatmentSession.id).where(TreatmentSession.patient_id == patient_id)
+    ).all()
+    assert len(started) == 1
