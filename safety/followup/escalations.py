@@ -26,16 +26,20 @@ from safety.errors import DomainError, NotFound
 from safety.extensions import db, take_sqlite_write_lock
 from safety.followup import rules
 from safety.followup.backends import can_send_texts
-from safety.followup.models import FollowUp, OutboxMessage, Purpose
+from safety.followup.models import FollowUp, OutboxMessage, OutboxStatus, Purpose
 from safety.ids import is_id
 from safety.languages import N_, Said
 
 #: What a practitioner can say they did about a patient's answer.
 ACTIONS = rules.HANDLED_ACTIONS
 NOTE_MAX_LENGTH = 1000
-#: The levels that reach a practitioner's list, most urgent first, then the chest checks
-#: nobody answered.
-PERSONAL = (rules.EMERGENCY, rules.SAME_DAY, rules.REVIEW, rules.NO_ANSWER)
+#: What reaches a practitioner's list, most urgent first: a chest check nobody answered is
+#: called about before an answer that waits for review (a clinical review).
+PERSONAL = (rules.EMERGENCY, rules.SAME_DAY, rules.NO_ANSWER, rules.REVIEW)
+#: The answers that go on to the duty address when nobody acknowledges them in time. A
+#: silence is the treating practitioner's call to make, and has no deadline: read on every
+#: worker pass, it would be loaded again on each one for ever (a code review).
+ESCALATING = (rules.EMERGENCY, rules.SAME_DAY, rules.REVIEW)
 
 
 def escalate_unacknowledged(*, now: datetime | None = None) -> int:
@@ -46,7 +50,7 @@ def escalate_unacknowledged(*, now: datetime | None = None) -> int:
     waiting = db.session.scalars(
         select(Flag)
         .where(
-            Flag.kind.in_(PERSONAL),
+            Flag.kind.in_(ESCALATING),
             Flag.status == FlagStatus.OPEN,
             Flag.escalated_dt.is_(None),
             Flag.handled_dt.is_(None),
@@ -88,27 +92,47 @@ def escalate_unacknowledged(*, now: datetime | None = None) -> int:
 
 
 def flag_unanswered_chest_checks(*, now: datetime) -> int:
-    """Put each chest check that went out but was not answered within `rules.CHEST_SILENCE`
-    on its practitioner's "needs you now" list, once; returns how many. Only while its link
-    still works: a week-old silence is history, not a call to make. The caller commits.
+    """Put each chest check that went out `rules.CHEST_SILENCE` ago and was not answered on
+    its practitioner's "needs you now" list, once; returns how many. Counted from when the
+    message went out, not when it was due (a mail outage once flagged one a minute after it
+    was sent). Only until `rules.CHEST_SILENCE_ENDS`: a silence first found days later (a
+    worker first run after an upgrade, or stopped for days) is history, not a call to make,
+    and a practitioner's list of week-old silences would only teach them to clear it.
+    The caller commits.
 
-    Workers run this at once: the follow-ups are locked (FOR UPDATE on PostgreSQL, the write
-    lock on SQLite) before the check for an existing flag, so a silence is flagged once."""
+    Workers run this at once. The follow-ups are locked first (FOR UPDATE on PostgreSQL, the
+    write lock on SQLite), and the flags already raised are read in a second statement: its
+    snapshot holds a flag another worker committed while this one waited for the rows, which
+    a condition in the locking statement would not (found by a code review)."""
     take_sqlite_write_lock(Flag)
-    silent = db.session.scalars(
-        select(FollowUp)
-        .where(
-            FollowUp.kind == rules.Kind.DAY_2,
-            FollowUp.status == rules.Status.SENT,
-            FollowUp.due_dt <= now - rules.CHEST_SILENCE,
-            FollowUp.due_dt > now - rules.LINK_LIFETIME,
-            ~select(Flag.id)
-            .where(Flag.followup_id == FollowUp.id, Flag.kind == rules.NO_ANSWER)
-            .exists(),
+    candidates = list(
+        db.session.scalars(
+            select(FollowUp)
+            .join(OutboxMessage, OutboxMessage.followup_id == FollowUp.id)
+            .where(
+                FollowUp.kind == rules.Kind.DAY_2,
+                FollowUp.status == rules.Status.SENT,
+                FollowUp.due_dt > now - rules.LINK_LIFETIME,
+                OutboxMessage.purpose == Purpose.PATIENT_REMINDER,
+                OutboxMessage.status == OutboxStatus.SENT,
+                OutboxMessage.sent_dt <= now - rules.CHEST_SILENCE,
+                OutboxMessage.sent_dt > now - rules.CHEST_SILENCE_ENDS,
+            )
+            .order_by(FollowUp.id)
+            .with_for_update(of=FollowUp, skip_locked=True)
+        ).unique()
+    )
+    if not candidates:
+        return 0
+    flagged = set(
+        db.session.scalars(
+            select(Flag.followup_id).where(
+                Flag.kind == rules.NO_ANSWER,
+                Flag.followup_id.in_([followup.id for followup in candidates]),
+            )
         )
-        .order_by(FollowUp.id)
-        .with_for_update(skip_locked=True)
-    ).all()
+    )
+    silent = [followup for followup in candidates if followup.id not in flagged]
     for followup in silent:
         flag = Flag(
             session_id=followup.session_id,
@@ -127,6 +151,34 @@ def flag_unanswered_chest_checks(*, now: datetime) -> int:
             now=now,
         )
     return len(silent)
+
+
+def close_silence(followup: FollowUp, *, now: datetime) -> None:
+    """The patient answered a chest check after it was put on the list as unanswered: the
+    call it asked for is not needed for the silence any more, so its flag is resolved,
+    saying so (whatever they answered is escalated on its own). A clinical review found
+    "call the patient" left on the list over a "no"."""
+    for flag in db.session.scalars(
+        select(Flag).where(
+            Flag.followup_id == followup.id,
+            Flag.kind == rules.NO_ANSWER,
+            Flag.status != FlagStatus.RESOLVED,
+        )
+    ):
+        flag.status = FlagStatus.RESOLVED
+        flag.resolved_dt = now
+        flag.resolution_note = rules.SILENCE_ANSWERED
+        audit.record(
+            "flag.resolve",
+            obj=flag,
+            details={
+                "session": flag.session_id,
+                "kind": flag.kind,
+                "severity": flag.severity,
+                "note_length": len(flag.resolution_note),
+            },
+            now=now,
+        )
 
 
 def waiting_for(actor) -> list[Flag]:

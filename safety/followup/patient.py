@@ -24,7 +24,7 @@ from safety.clinics import rules as clinic_rules
 from safety.dbtypes import utcnow
 from safety.errors import DomainError, NotFound
 from safety.extensions import db
-from safety.followup import rules, texts
+from safety.followup import escalations, rules, texts
 from safety.followup.backends import can_send_texts
 from safety.followup.models import (
     FollowUp,
@@ -237,6 +237,8 @@ def answer(
         )
         .values(status=OutboxStatus.CANCELLED)
     )
+    if followup.kind == Kind.DAY_2:
+        escalations.close_silence(followup, now=now)
     if level != rules.NONE:
         _escalate(level, reasons, followup, response, now=now)
     if followup.kind == Kind.DAY_1 and rules.needs_72h(read.answers):

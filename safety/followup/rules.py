@@ -524,6 +524,11 @@ HANDLED_ACTIONS = {
 #: the day is on the practitioner's list by the next morning.
 NO_ANSWER = "no_answer"
 CHEST_SILENCE = timedelta(hours=12)
+#: ...and only until 36 hours after it went out, about three and a half days after the
+#: needling: later, the days in which a collapsed lung shows have passed.
+CHEST_SILENCE_ENDS = timedelta(hours=36)
+#: Said on a silence's flag when the patient answers after all.
+SILENCE_ANSWERED = N_("The patient answered the chest check after all: see their answer.")
 NO_CHEST_ANSWER = N_(
     "No answer to the 48-hour chest check after needling near the lung: call the patient to "
     "ask about chest pain, pain breathing in or breathlessness."

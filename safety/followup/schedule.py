@@ -72,9 +72,10 @@ def schedule_for_signed_session(session: TreatmentSession, *, now: datetime) -> 
 
 
 def treated_at(session: TreatmentSession) -> datetime | None:
-    """When the needles came out: the session's last sign-out, which the follow-ups count
-    from (`rules.plan_at_signing`); None before sign out."""
-    return max((e.submitted_dt for e in session.entries if e.phase == "signout"), default=None)
+    """When the needles came out: the session's first sign-out, which the follow-ups count
+    from (`rules.plan_at_signing`); None before sign out. Not the last: a sign-out corrected
+    the next morning once moved the chest check a day again (two reviews)."""
+    return min((e.submitted_dt for e in session.entries if e.phase == "signout"), default=None)
 
 
 def near_lung(session: TreatmentSession) -> bool:

@@ -108,11 +108,12 @@ QUESTIONS: dict[str, Question] = {
         # is an emergency, not a call back from the clinic the same day (a clinical review).
         options=(
             ("no", "No"),
-            ("yes", "Yes, numbness, tingling or weakness"),
+            # The slow kind first, said as such, so that sudden weakness is not ticked here.
+            ("yes", "Yes, numbness or tingling, or weakness that came on slowly"),
             (
                 "sudden",
-                "Yes, and it came on suddenly: an arm or leg that is weak, one side of the "
-                "face drooping, or trouble speaking",
+                "Yes, and it came on suddenly: an arm or leg that is weak (more than sore where "
+                "the needles went), one side of the face drooping, or trouble speaking",
             ),
         ),
         missing="Please tell us about numbness, tingling or weakness.",
@@ -200,9 +201,10 @@ ADVICE: dict[str, Advice] = {
     ),
     # The time it started decides the treatment of a stroke: the first thing they will ask.
     "tell_them_weakness": Advice(
-        "Tell them when the weakness, drooping or trouble speaking started, and that you had "
-        "dry needling on {date}.",
-        ("nhs-stroke",),
+        "Tell them what time the weakness, drooping or trouble speaking started, even if it "
+        "has gone, and that you had dry needling on {date} and where on your body. Do not "
+        "drive yourself.",
+        ("nhs-stroke", "nhs-stroke-treatment", "lee-2011"),
     ),
     # Honest about hours: at night the clinic may read it only when it opens.
     "clinic_alerted": Advice(
@@ -272,9 +274,9 @@ ADVICE: dict[str, Advice] = {
         "breathlessness, bleeding that does not stop after 10 minutes of firm pressure, or an "
         "arm or leg that is suddenly weak, a drooping face or trouble speaking. "
         "Call {clinic} on {clinic_phone} the same day for spreading redness, warmth, swelling "
-        "or pus at a needle site, a fever, a bruise that is large or spreading, new numbness, "
-        "tingling or weakness, if you faint, or if you find a needle or a piece of one in your "
-        "skin.",
+        "or pus at a needle site, a fever, a bruise that is large or spreading, new numbness or "
+        "tingling, weakness that came on slowly, if you faint, or if you find a needle or a "
+        "piece of one in your skin.",
         ("nhs-pneumothorax", "nhs-bleeding", "nhs-stroke", "nhs-cellulitis", "nhs-bruises"),
     ),
 }

@@ -53,9 +53,9 @@ QUESTIONS = {
         "antes?",
         "options": {
             "no": "No",
-            "yes": "Sí, adormecimiento, hormigueo o debilidad",
-            "sudden": "Sí, y empezó de repente: un brazo o una pierna débil, un lado de la cara "
-            "caído, o dificultad para hablar",
+            "yes": "Sí, adormecimiento u hormigueo, o debilidad que apareció poco a poco",
+            "sudden": "Sí, y empezó de repente: un brazo o una pierna débil (más que adolorido "
+            "donde estuvieron las agujas), un lado de la cara caído, o dificultad para hablar",
         },
         "missing": "Díganos si ha tenido adormecimiento, hormigueo o debilidad.",
     },
@@ -102,7 +102,8 @@ ADVICE = {
     "después de 10 minutos de presión firme, y si toma algún medicamento que hace la sangre "
     "más líquida.",
     "tell_them_weakness": "Dígales a qué hora empezó la debilidad, la cara caída o la "
-    "dificultad para hablar, y que el {date} le hicieron punción seca.",
+    "dificultad para hablar, aunque ya se le haya pasado, y que el {date} le hicieron punción "
+    "seca y en qué parte del cuerpo. No maneje usted mismo.",
     "clinic_alerted": "También hemos avisado a {clinic}, que quizá no lo vea hasta que abra. "
     "Lo primero es llamar al {emergency_number}.",
     "wrote_red_flag": "Nos escribió sobre su pecho, su respiración o un sangrado. Si tiene "
@@ -137,8 +138,8 @@ ADVICE = {
     "firme, o si de repente un brazo o una pierna se debilita, se le cae un lado de la cara o "
     "tiene dificultad para hablar. Llame a {clinic} al {clinic_phone} el mismo día si nota "
     "enrojecimiento que se extiende, calor, hinchazón o pus en un punto de las agujas, fiebre, un "
-    "moretón grande o que se extiende, adormecimiento, hormigueo o debilidad nuevos, si se "
-    "desmaya, o si encuentra una aguja o un trozo de aguja en su piel.",
+    "moretón grande o que se extiende, adormecimiento u hormigueo nuevos, debilidad que apareció "
+    "poco a poco, si se desmaya, o si encuentra una aguja o un trozo de aguja en su piel.",
 }
 
 ADVICE_TITLES = {

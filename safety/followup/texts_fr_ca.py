@@ -56,9 +56,10 @@ QUESTIONS = {
         "ou une faiblesse?",
         "options": {
             "no": "Non",
-            "yes": "Oui, un engourdissement, des picotements ou une faiblesse",
-            "sudden": "Oui, et c'est arrivé soudainement : un bras ou une jambe faible, un côté "
-            "du visage qui tombe, ou de la difficulté à parler",
+            "yes": "Oui, un engourdissement ou des picotements, ou une faiblesse apparue lentement",
+            "sudden": "Oui, et c'est apparu soudainement : un bras ou une jambe faible (plus "
+            "que douloureux là où étaient les aiguilles), un côté du visage affaissé, ou de la "
+            "difficulté à parler",
         },
         "missing": "Dites-nous si vous avez un engourdissement, des picotements ou une faiblesse.",
     },
@@ -104,9 +105,10 @@ ADVICE = {
     "tell_them_bleeding": "Dites-leur qu'un point d'insertion de la puncture sèche (dry "
     "needling) du {date} saigne encore après 10 minutes de pression ferme, et si vous prenez "
     "un médicament qui éclaircit le sang.",
-    "tell_them_weakness": "Dites-leur à quelle heure la faiblesse, le visage qui tombe ou la "
-    "difficulté à parler ont commencé, et que vous avez reçu de la puncture sèche (dry "
-    "needling) le {date}.",
+    "tell_them_weakness": "Dites-leur à quelle heure la faiblesse, l'affaissement du visage ou "
+    "la difficulté à parler ont commencé, même si c'est passé, et que vous avez eu une séance "
+    "de puncture sèche (dry needling) le {date}, et à quel endroit du corps. Ne conduisez pas "
+    "vous-même.",
     "clinic_alerted": "Nous avons aussi prévenu {clinic}, qui ne le verra peut-être qu'à "
     "l'ouverture. Appelez d'abord le {emergency_number}.",
     "wrote_red_flag": "Vous nous avez écrit au sujet de votre poitrine, de votre respiration ou "
@@ -142,9 +144,9 @@ ADVICE = {
     "10 minutes de pression ferme, ou si un bras ou une jambe devient soudainement faible, si un "
     "côté du visage tombe ou si vous avez de la difficulté à parler. Appelez {clinic} au "
     "{clinic_phone} le jour même en cas de rougeur qui s'étend, de chaleur, d'enflure ou de pus à "
-    "un point d'insertion, de fièvre, d'un bleu gros ou qui s'étend, d'un nouvel engourdissement, "
-    "de picotements ou d'une faiblesse, si vous perdez connaissance, ou si vous trouvez une "
-    "aiguille ou un morceau d'aiguille dans votre peau.",
+    "un point d'insertion, de fièvre, d'un bleu gros ou qui s'étend, d'un nouvel engourdissement "
+    "ou de picotements, d'une faiblesse apparue lentement, si vous perdez connaissance, ou si "
+    "vous trouvez une aiguille ou un morceau d'aiguille dans votre peau.",
 }
 
 ADVICE_TITLES = {

@@ -388,13 +388,15 @@ def test_sudden_weakness_or_trouble_speaking_is_an_emergency_told_to_say_when_it
     """It was a call back from the clinic the same day, as tingling is; a stroke, or a bleed
     on the spinal cord after needling near the neck, does not wait (a clinical review)."""
     form = text_of(client.get(visit.path))
-    assert "an arm or leg that is weak, one side of the face drooping, or trouble speaking" in form
+    assert "one side of the face drooping, or trouble speaking" in form
+    assert "weakness that came on slowly" in form
 
     page = submit(client, visit.path, {**CALM, "numbness": "sudden"})
 
     assert main_of(page).headings[0] == CALL
     text = text_of(page)
-    assert text.index("Call 999 now") < text.index("Tell them when the weakness")
+    assert text.index("Call 999 now") < text.index("Tell them what time the weakness")
+    assert "Do not drive yourself" in text
     assert "near your chest" not in text
     flag = db.session.scalars(select(Flag).where(Flag.kind == "emergency")).one()
     assert "sudden weakness of an arm or leg" in flag.message

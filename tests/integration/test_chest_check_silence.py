@@ -16,6 +16,7 @@ from safety.checklists.models import Flag
 from safety.extensions import db
 from safety.followup import escalations, rules
 from safety.followup.worker import work_once
+from safety.integrity.flags import verify_flags
 
 
 @pytest.fixture
@@ -114,3 +115,63 @@ def test_workers_finding_the_same_silence_at_once_flag_it_once(app, chest_check_
 
     assert errors == []
     assert len(silences()) == 1
+
+
+def test_a_late_answer_takes_the_silence_off_the_list_and_verify_holds_it(
+    chest_check_sent, practitioner
+):
+    """A patient who answers "no" after the silence was flagged once left "call the patient"
+    on the list (a clinical review)."""
+    _session, due = chest_check_sent
+    work_once("worker", now=due + timedelta(hours=12))
+    [chest_message] = [m for m in messages() if "one more question" in (m.subject or "")]
+
+    answer(token_of(chest_message), {"chest": ["no"]}, now=due + timedelta(hours=14))
+
+    [flag] = silences()
+    assert flag.status == "resolved"
+    assert "answered the chest check after all" in flag.resolution_note
+    assert escalations.waiting_for(practitioner) == []
+    assert verify_flags(db.session) is None
+
+
+def test_the_silence_counts_from_when_the_message_went_out_not_when_it_was_due(
+    make_session, practitioner
+):
+    """A chest check held up 13 hours (a mail outage) was once flagged a minute after it
+    finally went out."""
+    session = signer(make_session, practitioner)(NEAR_LUNG)
+    chest = next(f for f in followups_of(session.id) if f.kind == rules.Kind.DAY_2)
+    went_out = chest.due_dt + timedelta(hours=13)
+    work_once("worker", now=went_out)
+
+    work_once("worker", now=went_out + timedelta(minutes=1))
+    assert silences() == []
+
+    work_once("worker", now=went_out + rules.CHEST_SILENCE)
+    assert len(silences()) == 1
+
+
+def test_a_silence_first_found_days_later_is_history_not_a_call(chest_check_sent):
+    """A worker first run after an upgrade, or stopped for days, once put every unanswered
+    chest check of the past week on the list at once."""
+    _session, due = chest_check_sent
+
+    work_once("worker", now=due + rules.CHEST_SILENCE_ENDS + timedelta(minutes=1))
+
+    assert silences() == []
+
+
+def test_the_silence_is_listed_above_an_older_answer_that_waits_for_review(
+    chest_check_sent, practitioner
+):
+    """A call about the chest comes before reading a remark (a clinical review found it below
+    review answers two weeks old)."""
+    _session, due = chest_check_sent
+    [first_check] = [m for m in messages() if "one more question" not in (m.subject or "")][:1]
+    answer(token_of(first_check), {"other": ["Stiff, but fine."]}, now=due)
+    work_once("worker", now=due + timedelta(hours=12))
+
+    kinds = [flag.kind for flag in escalations.waiting_for(practitioner)]
+
+    assert kinds == [rules.NO_ANSWER, rules.REVIEW]

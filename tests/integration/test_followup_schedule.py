@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from conftest import PASSWORD, saved
+from factories import clean_phases
 from followup_helpers import (
     ALL_PHASES,
     NEAR_LUNG,
@@ -123,6 +124,28 @@ def test_a_session_signed_the_next_day_asks_about_the_chest_two_days_after_the_n
     zone = session.clinic.zone
     assert chest.due_dt == rules.out_of_quiet_hours(rules.local_offset(needles_out, 2, zone), zone)
     assert chest.due_dt < rules.local_offset(needles_out + timedelta(hours=16), 2, zone)
+
+
+def test_a_sign_out_saved_again_the_next_morning_still_counts_from_the_needles_coming_out(
+    make_session, practitioner
+):
+    """Two reviews found that counting from the last Sign out brought the day's delay back
+    when a typo in it was fixed the next morning, before signing."""
+    session = make_session(practitioner, phases=ALL_PHASES, overrides=NEAR_LUNG)
+    needles_out = treated_at(session)
+    next_morning = needles_out + timedelta(hours=16)
+    form = {
+        **clean_phases(session)["signout"],
+        **{k: v for k, v in NEAR_LUNG.items() if k.startswith("signout.")},
+    }
+    checklists.submit_phase(practitioner, session.id, "signout", form, now=next_morning)
+    checklists.sign_session(practitioner, session.id, PASSWORD, now=next_morning)
+    db.session.commit()
+
+    assert treated_at(db.session.get(TreatmentSession, session.id)) == needles_out
+    chest = next(f for f in followups_of(session.id) if f.kind == "48h")
+    zone = session.clinic.zone
+    assert chest.due_dt == rules.out_of_quiet_hours(rules.local_offset(needles_out, 2, zone), zone)
 
 
 @pytest.mark.parametrize(

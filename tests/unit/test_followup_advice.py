@@ -338,6 +338,7 @@ def test_the_thresholds_in_the_register_are_the_thresholds_the_rules_use():
         "review_within_working_days": rules.REVIEW_WITHIN_WORKING_DAYS,
         "link_lifetime_days": rules.LINK_LIFETIME.days,
         "chest_silence_hours": rules.CHEST_SILENCE // timedelta(hours=1),
+        "chest_silence_ends_hours": rules.CHEST_SILENCE_ENDS // timedelta(hours=1),
     }
     assert "10 minutes" in texts.QUESTIONS["bleeding"].options[2][1]
 
@@ -371,7 +372,7 @@ def test_staff_read_every_question_the_patient_answered_and_the_free_text():
     [
         ({"signs": ["redness"]}, "spreading redness"),
         ({"bruising": "large"}, "a bruise that is large or spreading"),
-        ({"numbness": "yes"}, "new numbness, tingling or weakness"),
+        ({"numbness": "yes"}, "new numbness or tingling, weakness that came on slowly"),
         ({"fainted": "yes"}, "if you faint"),
         ({"needle_found": "yes"}, "a needle or a piece of one in your skin"),
     ],
