@@ -274,6 +274,7 @@ REASONS = {
     "worse": N_("soreness worse"),
     "other": N_("wrote to the clinic"),
     "other_red_flag": N_("wrote about the chest, breathing or bleeding"),
+    "other_weakness": N_("wrote about weakness, a drooping face or trouble speaking"),
 }
 
 
@@ -329,18 +330,49 @@ RED_FLAG_WORDS = {
         ),
     ),
 }
+#: What a patient writes that names weakness, a drooping face or trouble speaking: a stroke,
+#: or a bleed on the spinal cord after needling near the neck, shows so. "My face is drooping
+#: and I can't get my words out" once waited two working days (a clinical review). Read the
+#: same day, as weakness that came on slowly is; the advice says to call at once if it was
+#: sudden. A crude screen again, that would rather call too often.
+WEAKNESS_WORDS = {
+    "en": RedFlagWords(
+        ("weak", "droop", "slurr", "paraly", "speech"),
+        words=frozenset({"slur", "stroke"}),
+        phrases=("can't speak", "cant speak", "cannot speak", "can't talk", "cannot talk")
+        + ("trouble speaking", "hard to speak", "my words out", "words come out"),
+    ),
+    "fr_CA": RedFlagWords(
+        ("faibl", "paralys", "affaiss"),
+        words=frozenset({"avc"}),
+        phrases=("mal a parler", "difficulte a parler", "peux pas parler", "peux plus parler")
+        + ("visage tombe", "visage qui tombe", "bouche croche", "bouche tordue"),
+    ),
+    "es": RedFlagWords(
+        ("debil", "paraliz", "paralis"),
+        words=frozenset({"acv", "derrame"}),
+        phrases=("dificultad para hablar", "no puedo hablar", "me cuesta hablar", "cara caida")
+        + ("boca torcida", "se me cae la cara"),
+    ),
+}
 _WORD = re.compile(r"[^\W\d_]+")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 
 
-def mentions_red_flag(text: str, languages: Collection[str] | None = None) -> bool:
-    """Whether free text names the chest, breathing or bleeding: in English and the patient's
-    languages (their own and the page's; every language when none is known), accents and case
-    aside. Only theirs, so an English "I sang" is not French blood."""
+def mentions_red_flag(
+    text: str,
+    languages: Collection[str] | None = None,
+    *,
+    screen: Mapping[str, RedFlagWords] = RED_FLAG_WORDS,
+) -> bool:
+    """Whether free text names the chest, breathing or bleeding (or what another `screen`
+    names): in English and the patient's languages (their own and the page's; every language
+    when none is known), accents and case aside. Only theirs, so an English "I sang" is not
+    French blood."""
     # A phone types the apostrophe curly ("manque d’air"); the phrases are written straight.
     folded = search_key(text.translate(_APOSTROPHES))
     words = _WORD.findall(folded)
-    for code, said in RED_FLAG_WORDS.items():
+    for code, said in screen.items():
         if languages is not None and code != "en" and code not in languages:
             continue
         if (
@@ -350,6 +382,12 @@ def mentions_red_flag(text: str, languages: Collection[str] | None = None) -> bo
         ):
             return True
     return False
+
+
+def mentions_weakness(text: str, languages: Collection[str] | None = None) -> bool:
+    """Whether free text names weakness, a drooping face or trouble speaking (WEAKNESS_WORDS),
+    read as `mentions_red_flag` reads the chest."""
+    return mentions_red_flag(text, languages, screen=WEAKNESS_WORDS)
 
 
 SIGNS_FOUND = N_("infection signs at a site: %(signs)s")
@@ -399,10 +437,15 @@ def reasons(
     trend = answers.get("trend")
     if later and soreness > 0 and trend in {"same", "worse"}:
         found[REVIEW].append(REASONS[trend])
-    if answers.get("other") and mentions_red_flag(answers["other"], languages):
-        found[SAME_DAY].append(REASONS["other_red_flag"])
-    elif answers.get("other"):
-        found[REVIEW].append(REASONS["other"])
+    if written := answers.get("other"):
+        red_flag = mentions_red_flag(written, languages)
+        weakness = mentions_weakness(written, languages)
+        if red_flag:
+            found[SAME_DAY].append(REASONS["other_red_flag"])
+        if weakness:
+            found[SAME_DAY].append(REASONS["other_weakness"])
+        if not (red_flag or weakness):
+            found[REVIEW].append(REASONS["other"])
     return {level: found[level] for level in (EMERGENCY, SAME_DAY, REVIEW) if found[level]}
 
 
@@ -448,9 +491,11 @@ def advice(
         # Writing about the chest, breathing or bleeding first says when not to wait at all;
         # an infection with a fever says to see a doctor today, and is not told to wait until
         # the end of the day for a call.
-        wrote = bool(answers.get("other")) and mentions_red_flag(answers["other"], languages)
-        if wrote:
+        written = answers.get("other") or ""
+        if written and mentions_red_flag(written, languages):
             keys.append("wrote_red_flag")
+        if written and mentions_weakness(written, languages):
+            keys.append("wrote_weakness")
         if infection_with_fever(answers):
             keys += ["infection_today", "sepsis", "call_clinic"]
         else:

@@ -218,6 +218,12 @@ ADVICE: dict[str, Advice] = {
         "firm pressure, call {emergency_number} now: do not wait for us.",
         ("nhs-pneumothorax", "nhs-bleeding"),
     ),
+    "wrote_weakness": Advice(
+        "You wrote about weakness, your face or your speech. If an arm or leg is suddenly "
+        "weak, one side of your face droops or you have trouble speaking, call "
+        "{emergency_number} now, even if it passes: do not wait for us.",
+        ("nhs-stroke", "lee-2011"),
+    ),
     "infection_today": Advice(
         "A needle site that is red, hot, swollen or weeping, with a fever, can be an infection "
         "that needs treatment today. Contact your doctor or {urgent_line} today: do not wait "

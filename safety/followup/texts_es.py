@@ -110,6 +110,9 @@ ADVICE = {
     "dolor en el pecho, dolor al tomar aire, falta de aire, o un sangrado que no se detiene "
     "después de 10 minutos de presión firme, llame al {emergency_number} ahora mismo: no nos "
     "espere.",
+    "wrote_weakness": "Nos escribió sobre debilidad, su cara o su forma de hablar. Si de "
+    "repente un brazo o una pierna se debilita, se le cae un lado de la cara o tiene dificultad "
+    "para hablar, llame al {emergency_number} ahora mismo, aunque se le pase: no nos espere.",
     "infection_today": "Un punto de punción rojo, caliente, hinchado o que supura, con fiebre, "
     "puede ser una infección que hay que tratar hoy. Contacte hoy con su médico o con "
     "{urgent_line}: no espere a que le llamemos. También hemos avisado a {clinic}.",

@@ -115,6 +115,10 @@ ADVICE = {
     "d'un saignement. Si vous avez une douleur à la poitrine, une douleur quand vous inspirez, "
     "le souffle court, ou un saignement qui ne s'arrête pas après 10 minutes de pression "
     "ferme, appelez le {emergency_number} immédiatement : ne nous attendez pas.",
+    "wrote_weakness": "Vous nous avez écrit au sujet d'une faiblesse, de votre visage ou de "
+    "votre façon de parler. Si un bras ou une jambe devient soudainement faible, si un côté de "
+    "votre visage s'affaisse ou si vous avez de la difficulté à parler, appelez le "
+    "{emergency_number} immédiatement, même si ça passe : ne nous attendez pas.",
     "infection_today": "Un point d'insertion rouge, chaud, enflé ou qui suinte, avec de la "
     "fièvre, peut être une infection à traiter aujourd'hui. Communiquez avec votre médecin ou "
     "{urgent_line} aujourd'hui : n'attendez pas notre appel. Nous avons aussi prévenu {clinic}.",

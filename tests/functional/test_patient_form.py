@@ -403,6 +403,22 @@ def test_sudden_weakness_or_trouble_speaking_is_an_emergency_told_to_say_when_it
     assert flag.severity == "critical"
 
 
+def test_writing_that_the_face_droops_alerts_the_practitioner_today_and_says_call_now(
+    client, visit
+):
+    page = submit(
+        client, visit.path, {**CALM, "other": "My face is drooping and I can't get my words out"}
+    )
+
+    text = text_of(page)
+    assert "You wrote about weakness, your face or your speech" in text
+    assert "call 999 now, even if it passes" in text
+    flag = db.session.scalars(select(Flag).where(Flag.kind == "same_day")).one()
+    assert "wrote about weakness, a drooping face or trouble speaking" in flag.message
+    alerts = db.session.scalars(select(OutboxMessage).where(OutboxMessage.flag_id == flag.id)).all()
+    assert [a.purpose for a in alerts] == ["practitioner_alert"]
+
+
 def test_the_free_text_box_says_when_it_is_read_and_what_not_to_wait_for(client, visit):
     page = client.get(visit.path)
     text = text_of(page)

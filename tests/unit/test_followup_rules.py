@@ -664,3 +664,37 @@ def test_the_red_flag_screen_reads_english_and_the_patients_own_languages(
     written, languages, named
 ):
     assert rules.mentions_red_flag(written, languages) is named
+
+
+@pytest.mark.parametrize(
+    ("written", "languages"),
+    [
+        ("My face is drooping and I can’t get my words out", {"en"}),
+        ("my left arm feels weak since this morning", {"en"}),
+        ("speech slurred, wife worried", {"en"}),
+        ("Le bras droit est faible et j'ai du mal à parler", {"fr_CA"}),
+        ("mon visage tombe d'un côté", {"fr_CA"}),
+        ("tengo la pierna débil y me cuesta hablar", {"es"}),
+        ("siento la cara caída", {"es"}),
+    ],
+)
+def test_writing_about_weakness_a_drooping_face_or_speech_is_read_the_same_day(written, languages):
+    """ "My face is drooping and I can't get my words out" once waited two working days, read
+    as any remark is (a clinical review)."""
+    answers = {"soreness": 2, "trend": "better", "other": written}
+
+    assert rules.mentions_weakness(written, languages)
+    assert rules.reasons("24h", answers, languages) == {
+        rules.SAME_DAY: ["wrote about weakness, a drooping face or trouble speaking"]
+    }
+    keys = rules.advice("24h", answers, rules.SAME_DAY, languages)
+    assert keys.index("wrote_weakness") < keys.index("same_day")
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["Stiff but fine, see you next week", "I spoke to my GP", "a weekend away", "tweaked it"],
+)
+def test_the_weakness_screen_leaves_everyday_words_for_review(written):
+    assert not rules.mentions_weakness(written)
+    assert rules.escalation("24h", {"soreness": 1, "other": written}) == rules.REVIEW
