@@ -147,7 +147,12 @@ def flag_unanswered_chest_checks(*, now: datetime) -> int:
         audit.record(
             "flag.raise",
             obj=flag,
-            details={"kind": flag.kind, "followup": followup.id},
+            details={
+                "kind": flag.kind,
+                "followup": followup.id,
+                "session": flag.session_id,
+                "severity": flag.severity,
+            },
             now=now,
         )
     return len(silent)

@@ -45,11 +45,14 @@ def verify_flags(db_: Connection | Session) -> str | None:
         Flag.status,
         Flag.handled_action,
         Flag.resolution_note,
+        Flag.session_id,
+        Flag.followup_id,
+        Flag.severity,
         *(getattr(Flag, mark) for mark in MARKS),
     )
     there = set()
     for row in db_.execute(select(*columns).order_by(Flag.id).execution_options(yield_per=BATCH)):
-        flag_id, kind, status, handled_action, note, *marks = row
+        flag_id, kind, status, handled_action, note, session_id, followup_id, severity, *marks = row
         there.add(flag_id)
         done = events.get(flag_id, {})
         for (mark, actions), value in zip(MARKS.items(), marks, strict=True):
@@ -59,8 +62,20 @@ def verify_flags(db_: Connection | Session) -> str | None:
         # What the queue and the escalations read: the kind it was raised as, and a status
         # past open only by an event that moved it (a code review turned an open same-day
         # answer into an acknowledged review one, and its escalation stopped).
-        if kind != done.get("flag.raise", {}).get("kind", kind):
+        raised_as = done.get("flag.raise", {})
+        if kind != raised_as.get("kind", kind):
             return f"flag {flag_id} is not of the kind its flag.raise event recorded"
+        # Where its event recorded them (raised since 2026-12-07): the record, the follow-up
+        # and the severity it was raised on. A code review moved a flag onto another
+        # practitioner's session and verify said intact.
+        for key, value, said in (
+            ("session", session_id, "session"),
+            ("followup", followup_id, "follow-up"),
+        ):
+            if key in raised_as and raised_as[key] != value:
+                return f"flag {flag_id} is not on the {said} its flag.raise event recorded"
+        if "severity" in raised_as and raised_as["severity"] != severity:
+            return f"flag {flag_id} is not of the severity its flag.raise event recorded"
         if status != FlagStatus.OPEN and not done.keys() & set(MARKS["acknowledged_dt"]):
             return f"flag {flag_id} is {status} with no event on the audit chain"
         if status == FlagStatus.RESOLVED and "flag.resolve" not in done:

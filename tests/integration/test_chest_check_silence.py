@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from followup_helpers import NEAR_LUNG, answer, followups_of, messages, signer, token_of
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from safety.audit.models import AuditEvent
 from safety.checklists.models import Flag
@@ -175,3 +175,17 @@ def test_the_silence_is_listed_above_an_older_answer_that_waits_for_review(
     kinds = [flag.kind for flag in escalations.waiting_for(practitioner)]
 
     assert kinds == [rules.NO_ANSWER, rules.REVIEW]
+
+
+def test_a_silence_moved_off_its_chest_check_is_named_by_verify(chest_check_sent):
+    _session, due = chest_check_sent
+    work_once("worker", now=due + timedelta(hours=12))
+    [flag] = silences()
+    assert verify_flags(db.session) is None
+
+    db.session.execute(update(Flag).where(Flag.id == flag.id).values(followup_id=None))
+    db.session.commit()
+
+    assert verify_flags(db.session) == (
+        f"flag {flag.id} is not on the follow-up its flag.raise event recorded"
+    )

@@ -137,3 +137,25 @@ def test_an_open_answer_made_to_read_acknowledged_or_of_a_milder_kind_is_named(a
     )
     db.session.commit()
     assert verified() == f"flag {flag_id} is not of the kind its flag.raise event recorded"
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ("severity = 'low'", "is not of the severity"),
+        ("session_id = :other", "is not on the session"),
+    ],
+)
+def test_an_answers_flag_moved_to_another_record_or_made_milder_is_named(
+    answered, make_session, make_user, change, said
+):
+    """A code review moved a patient's flag onto another practitioner's session, where the
+    treating practitioner never sees it, and verify said intact."""
+    other = make_session(make_user()).id
+    flag_id = db.session.scalars(select(Flag.id)).one()
+    db.session.execute(
+        text(f"UPDATE flags SET {change} WHERE id = :f"), {"f": flag_id, "other": other}
+    )
+    db.session.commit()
+
+    assert verified() == f"flag {flag_id} {said} its flag.raise event recorded"
