@@ -441,8 +441,8 @@ def flags_for(template: Template, answers: Mapping[str, Any]) -> list[FlagSpec]:
         else:
             flags.append(
                 FlagSpec(
-                    "deviation",
-                    Severity.HIGH,
+                    item.flag_kind or "deviation",
+                    Severity(item.flag) if item.flag else Severity.HIGH,
                     item.link_id,
                     f"{item.text} Answered: {_say(value)}.",
                 )

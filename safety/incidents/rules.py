@@ -125,6 +125,7 @@ GRADES = _choices(
 #: What a checklist or follow-up flag suggests happened, when "record as an incident" is chosen
 #: from it: the flag kinds of `checklists.rules.flags_for` and the escalation levels.
 FLAG_EVENTS: dict[str, str] = {
+    "broken_needle": "retained_or_broken_needle",
     "count_discrepancy": "retained_or_broken_needle",
     "reaction": "fainting",
     "emergency": "other",

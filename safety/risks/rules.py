@@ -21,11 +21,22 @@ from typing import Any
 
 ITEM_TYPES = {"boolean", "integer", "date", "string", "text", "choice", "multichoice"}
 #: The register new templates are built from, and the earlier ones kept for old sessions.
-CURRENT_REGISTER = 3
+CURRENT_REGISTER = 4
 #: Version 3 (2026-12-07) adds the stops at "No" to a current authorisation and to sterile,
 #: intact packs, and "no more needles used than opened"; a clinic on version 2 gets it
 #: published as its next template (`publish_default`), as version 2 came after version 1.
-REGISTER_FILES = {1: "register_v1.json", 2: "register_v2.json", 3: "register.json"}
+#: Version 4 (2026-12-07) makes a needle not intact on removal a critical "broken needle"
+#: flag that offers an adverse event report, not a deviation like any other (a clinical
+#: review): a fragment may be left in the patient, and the device may need reporting.
+REGISTER_FILES = {
+    1: "register_v1.json",
+    2: "register_v2.json",
+    3: "register_v3.json",
+    4: "register.json",
+}
+#: What a register item may say about the flag its unexpected answer raises, carried into a
+#: template built on an earlier register as a stop is (`carried_forward`).
+FLAG_FIELDS = ("flagKind", "flag")
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,8 @@ class Item:
     max: int | None = None
     max_length: int | None = None
     flag_kind: str | None = None
+    #: The severity of the flag an unexpected yes/no answer raises (high when not said).
+    flag: str | None = None
     risks: tuple[str, ...] = ()
     #: The risk statements this item answers.
     provenance: tuple[str, ...] = ()
@@ -254,13 +267,19 @@ def carried_forward(
     definition: Mapping[str, Any], register: Register, *, at: str
 ) -> dict[str, Any]:
     """Return a template definition brought up to a register that only adds to the one it was
-    built from (version 2 to 3): its items keep their words, order and the clinic's own
-    edits; each item the register gives a stop gets it, with a change in its history dated
+    built from (version 2 to 3 or 4): its items keep their words, order and the clinic's own
+    edits; each item the register gives a stop gets it, and each yes/no item the register
+    gives a flag of its own (a broken needle) gets that, with a change in its history dated
     `at` (the item may have been reworded: the editor shows why it now stops), and each count
     check whose counts the template asks is added. Rebuilding from the register instead would
     drop a clinic's edits.
     """
     stops = {spec["linkId"]: spec["stop"] for spec in register.items if "stop" in spec}
+    flags = {
+        spec["linkId"]: {field: spec[field] for field in FLAG_FIELDS if field in spec}
+        for spec in register.items
+        if spec.get("type") == "boolean" and "flag" in spec
+    }
     updated = copy.deepcopy(dict(definition))
     asked = set()
     for phase in updated.get("phases", ()):
@@ -271,6 +290,13 @@ def carried_forward(
                 item.setdefault("changes", []).append(
                     {"action": "stop", "by": "NeedleSafe", "by_id": None, "at": at}
                     | {"register_version": register.version}
+                )
+            said = flags.get(item["linkId"], {})
+            if said and item.get("type") == "boolean" and not item.keys() & set(FLAG_FIELDS):
+                item.update(said)
+                item.setdefault("changes", []).append(
+                    {"action": "flag", "by": "NeedleSafe", "by_id": None, "at": at}
+                    | {"register_version": register.version, "severity": said["flag"]}
                 )
     checks = list(updated.get("count_checks", ()))
     for check in register.count_checks:
@@ -331,6 +357,7 @@ def template_from_definition(definition: Mapping[str, Any]) -> Template:
                 max=spec.get("max"),
                 max_length=spec.get("maxLength"),
                 flag_kind=spec.get("flagKind"),
+                flag=spec.get("flag"),
                 risks=tuple(spec.get("risks", ())),
                 provenance=tuple(spec.get("provenance", ())),
                 why=spec.get("why", ""),

@@ -17,14 +17,14 @@ def test_an_installation_on_register_version_2_gets_version_3_with_its_stops_and
     old = risk_rules.template_from_definition(risks.current_template().definition)
     assert old.items_by_id["timeout.needles_sterile"].stop is None
 
-    current, published = risks.publish_default(via="test")
+    current, published = risks.publish_default(via="test", register_version=3)
 
     assert published and current.definition["register_version"] == 3
     new = risk_rules.template_from_definition(current.definition)
     assert new.items_by_id["signin.authorised"].stop is not None
     assert new.items_by_id["timeout.needles_sterile"].stop is not None
     assert len(new.count_checks) == len(old.count_checks) + 1
-    assert risks.publish_default(via="test")[1] is False  # up to date now
+    assert risks.publish_default(via="test", register_version=3)[1] is False  # up to date
 
 
 def test_an_edited_version_2_template_is_carried_forward_with_the_clinics_own_items(app):
@@ -41,7 +41,7 @@ def test_an_edited_version_2_template_is_carried_forward_with_the_clinics_own_it
     risks.publish(draft.id, actor=None)
     db.session.commit()
 
-    current, published_now = risks.publish_default(via="test")
+    current, published_now = risks.publish_default(via="test", register_version=3)
 
     assert published_now and current.definition["register_version"] == 3
     carried = risk_rules.template_from_definition(current.definition)
@@ -66,7 +66,7 @@ def test_a_draft_begun_before_the_upgrade_is_published_with_the_upgrades_rules(a
     own = editor.add_own_item(
         draft.id, phase_id="timeout", text="Couch paper changed.", reason="Clinic rule", actor=None
     )
-    risks.publish_default(via="test")  # the upgrade: version 3 is current
+    risks.publish_default(via="test", register_version=3)  # the upgrade: version 3 is current
     db.session.commit()
 
     preview = editor.publish_preview(draft.id)
@@ -97,3 +97,55 @@ def test_the_editor_shows_why_a_carried_item_now_stops(app, make_user):
 
     assert page.status_code == 200
     assert "now stops the session at its unsafe answer" in page.get_data(as_text=True)
+
+
+def test_a_clinic_on_version_3_gets_version_4_where_a_broken_needle_is_a_critical_flag(app):
+    """A needle not intact on removal was a deviation like any other (high, no incident
+    offered): a fragment may be left in the patient, and the device may need reporting (a
+    clinical review). The clinic's own rewording and items are kept."""
+    from safety.checklists import rules as checklist_rules
+    from safety.incidents.rules import incident_from_flag
+    from safety.risks import editor
+
+    published, _ = risks.publish_default(via="test", register_version=3)
+    draft = editor.copy_version(published.id, actor=None)
+    editor.reword_item(draft.id, "signin.identity", "Name and date of birth checked.", actor=None)
+    risks.publish(draft.id, actor=None)
+    db.session.commit()
+    before = risk_rules.template_from_definition(risks.current_template().definition)
+    [deviation] = checklist_rules.flags_for(before, {"signout.needles_intact": False})
+    assert (deviation.kind, deviation.severity) == ("deviation", "high")
+
+    current, published_now = risks.publish_default(via="test")
+
+    assert published_now and current.definition["register_version"] == 4
+    after = risk_rules.template_from_definition(current.definition)
+    assert after.items_by_id["signin.identity"].text == "Name and date of birth checked."
+    [broken] = checklist_rules.flags_for(after, {"signout.needles_intact": False})
+    assert (broken.kind, broken.severity) == ("broken_needle", "critical")
+    assert incident_from_flag(broken.kind, broken.message)["event_type"] == (
+        "retained_or_broken_needle"
+    )
+    items = {i["linkId"]: i for p in current.definition["phases"] for i in p["items"]}
+    assert items["signout.needles_intact"]["changes"][-1]["action"] == "flag"
+    assert risks.publish_default(via="test")[1] is False  # up to date now
+
+
+def test_the_editor_says_why_a_carried_item_now_raises_its_own_flag(app, make_user):
+    from conftest import login
+
+    from safety.risks import editor
+
+    published, _ = risks.publish_default(via="test", register_version=3)
+    edited = editor.copy_version(published.id, actor=None)
+    editor.reword_item(edited.id, "signin.identity", "Name and date of birth checked.", actor=None)
+    risks.publish(edited.id, actor=None)
+    current, _ = risks.publish_default(via="test")  # carried forward: the clinic's edit kept
+    draft_id = editor.copy_version(current.id, actor=None).id
+    db.session.commit()
+    client = app.test_client()
+    assert login(client, make_user("admin")).status_code == 302
+
+    page = client.get(f"/admin/templates/{draft_id}/edit").get_data(as_text=True)
+
+    assert "its unsafe answer now raises a flag of its own, critical" in page

@@ -142,10 +142,11 @@ def test_a_clean_version_2_session_passes_every_phase_and_can_be_signed():
     assert flags_for(TEMPLATE, answers) == []
 
 
-def test_the_default_template_is_built_from_the_current_register_version_3():
+def test_the_default_template_is_built_from_the_current_register_version_4():
     """Version 3 is version 2 with the stops (authorisation, sterile packs) and the needle
-    count "no more used than opened"; this module's checks hold for both."""
-    assert TEMPLATE.register_version == REGISTER.version == 3
+    count "no more used than opened"; version 4 makes a broken needle a critical flag of its
+    own. This module's checks hold for all three."""
+    assert TEMPLATE.register_version == REGISTER.version == 4
 
 
 @pytest.mark.parametrize("link_id", INFECTION_CONTROL)

@@ -70,6 +70,7 @@ def flags_summary(flags: Iterable[tuple[str, str]]) -> str:
 #: The kinds of flag the default register and the follow-up raise, in words (marked for the
 #: catalogues); a template's own kind reads from its code.
 KIND_LABELS = {
+    "broken_needle": N_("Broken needle"),
     "count_discrepancy": N_("Count discrepancy"),
     "deviation": N_("Deviation"),
     "gloves_not_worn": N_("Gloves not worn"),
