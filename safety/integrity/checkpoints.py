@@ -41,13 +41,10 @@ from safety.followup.backends import Backend, DeliveryError, Outgoing, backend_f
 from safety.hashing import canonical_json, hashed_time
 from safety.integrity import evidence, merkle, store
 from safety.integrity.chains import Walk, label_for
-from safety.integrity.evidence import ChainHead, EvidenceError
+from safety.integrity.evidence import CLINIC_PREFIX, SYSTEM_NAME, ChainHead, EvidenceError
 from safety.integrity.models import ChainFrontier, Checkpoint, CheckpointHead, VerificationRun
 
 log = logging.getLogger(__name__)
-
-SYSTEM_NAME = "system"
-CLINIC_PREFIX = "clinic:"
 
 
 def chain_name(chain: int) -> str:

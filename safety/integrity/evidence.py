@@ -30,6 +30,12 @@ from safety.integrity import merkle
 
 CHECKPOINT_FORMAT = "needlesafe-checkpoint/1"
 RECEIPT_FORMAT = "needlesafe-receipt/1"
+#: How a checkpoint names a chain: `system`, or `clinic:<id>`.
+SYSTEM_NAME = "system"
+CLINIC_PREFIX = "clinic:"
+#: The event a receipt proves: a record's signing (audit action and object type).
+SIGNING_ACTION = "session.sign"
+SIGNED_OBJECT = "treatment_sessions"
 
 
 class EvidenceError(ValueError):
@@ -243,6 +249,20 @@ def check_receipt(receipt: Mapping[str, Any], trusted: str, event_hash_of) -> st
         recomputed = event_hash_of(event)
         if recomputed != event["hash"]:
             raise EvidenceError("the signing event's fields do not give its hash")
+        # The event is the signing of this very record, at the place in its chain the proof
+        # starts from: a receipt relabelled with another record number, or an addendum's
+        # event (which names a content hash too), once read as valid (a review).
+        if (event["action"], event["object_type"], event["object_id"]) != (
+            SIGNING_ACTION,
+            SIGNED_OBJECT,
+            str(receipt["record"]),
+        ):
+            raise EvidenceError(f"the event is not the signing of record {receipt['record']}")
+        if receipt["index"] != event["seq"] - 1:
+            raise EvidenceError("the proof does not start from the signing event's place")
+        chain = f"{CLINIC_PREFIX}{event['chain']}" if "chain" in event else SYSTEM_NAME
+        if receipt["chain_head"]["chain"] != chain:
+            raise EvidenceError("the chain head is not the signing event's chain")
         if event["details"].get("content_hash") != receipt["content_hash"]:
             raise EvidenceError("the signing event names another content hash")
         head = ChainHead(**receipt["chain_head"])

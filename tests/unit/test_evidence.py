@@ -17,8 +17,8 @@ PUBLIC = KEY.public_key()
 TRUSTED = evidence.fingerprint(PUBLIC)
 
 
-def chain_events(count: int) -> list[dict]:
-    """A little chain of events as the audit layer writes them."""
+def chain_events(count: int, chain: int = 1) -> list[dict]:
+    """A little chain of events as the audit layer writes them (clinic 1's by default)."""
     events, prev = [], audit_rules.GENESIS_HASH
     for seq in range(1, count + 1):
         payload = audit_rules.event_payload(
@@ -29,6 +29,7 @@ def chain_events(count: int) -> list[dict]:
             object_type="treatment_sessions",
             object_id=str(40 + seq),
             details={"content_hash": "c" * 64} if seq == 3 else {},
+            chain=chain,
         )
         event_hash = audit_rules.chain_hash(prev, payload)
         events.append({**payload, "prev_hash": prev, "hash": event_hash})
@@ -58,7 +59,7 @@ def head_of(name: str, events: list[dict]) -> evidence.ChainHead:
 
 
 EVENTS = chain_events(5)
-HEADS = [head_of("clinic-1", EVENTS), head_of("system", chain_events(2))]
+HEADS = [head_of("clinic:1", EVENTS), head_of("system", chain_events(2, chain=0))]
 
 
 def receipt() -> dict:
@@ -120,7 +121,7 @@ def test_each_checkpoint_must_name_the_one_before_it():
 
 def test_a_chain_that_shrinks_between_checkpoints_is_caught():
     first = checkpoint_for(HEADS)
-    cut = [head_of("clinic-1", EVENTS[:4]), HEADS[1]]
+    cut = [head_of("clinic:1", EVENTS[:4]), HEADS[1]]
     second = checkpoint_for(cut, number=2, previous=evidence.checkpoint_hash(first))
 
     with pytest.raises(evidence.EvidenceError, match="fewer events"):
@@ -144,6 +145,9 @@ def test_a_receipt_proves_its_record_offline():
         lambda r: r["checkpoint"].update(created="2027-01-01T00:00:00+00:00"),
         lambda r: r.update(format="something-else"),
         lambda r: r.pop("chain_head"),
+        # Another record's number, another chain: the event must be this record's signing.
+        lambda r: r.update(record=44),
+        lambda r: r["chain_head"].update(chain="system"),
     ],
 )
 def test_a_tampered_receipt_does_not_check(edit):
