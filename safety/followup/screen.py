@@ -1,0 +1,128 @@
+"""The free-text screen: what a patient writes that names a red flag, in their languages.
+
+Pure and apart from `rules` (which reads it to escalate an answer) because it is a table of
+words in three languages a clinician and a translator review on their own: the chest,
+breathing and bleeding (`RED_FLAG_WORDS`), and weakness, a drooping face or trouble speaking
+(`WEAKNESS_WORDS`). A crude screen by design that would rather call too often than too late:
+a person reads every word either way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from safety.clinics.rules import search_key
+
+
+#: What a patient writes that names a red flag (the chest, breathing, bleeding), in each
+#: language a patient writes in, accents and case aside: words that start with a stem, whole
+#: words, and phrases. Such writing is read the same day, not within two
+#: working days: "chest pain since last night" once waited for a review. Clinic policy: a
+#: crude screen that would rather call too often than too late; a person reads every word
+#: either way. Stems match at the start of a word only ("Manchester" is not the chest).
+@dataclass(frozen=True)
+class RedFlagWords:
+    """One language's words for a red flag: stems (a word starting so), whole words, phrases."""
+
+    stems: tuple[str, ...]
+    words: frozenset[str] = frozenset()
+    phrases: tuple[str, ...] = ()
+
+
+RED_FLAG_WORDS = {
+    # Breathing in everyday words too ("winded on the stairs", "it hurts when I inhale"): a
+    # clinical review found them waiting two working days. "Rib" and "winded" are whole words
+    # ("ribbon", "window" are not the chest).
+    "en": RedFlagWords(
+        ("chest", "breath", "bleed", "bled", "blood", "lung", "pneumo", "thora", "haemorr")
+        + ("hemorr", "suffocat", "inhal", "exhal", "wheez", "gasp", "dyspn", "cough"),
+        words=frozenset({"rib", "ribs", "winded"}),
+        phrases=("short of air", "get air", "get any air", "catch my air"),
+    ),
+    "fr_CA": RedFlagWords(
+        ("poitrine", "respir", "inspir", "essouffl", "souffl", "saign", "poumon")
+        + ("hemorrag", "etouff", "oppress", "thora", "dyspn", "touss", "toux"),
+        # "sang" is blood (a whole word, so not "Sangeeta"); "côtes" the ribs (not "à côté").
+        words=frozenset({"sang", "cotes"}),
+        phrases=("souffle court", "manque d'air", "manque d air", "pas d'air", "pas d air"),
+    ),
+    "es": RedFlagWords(
+        ("pecho", "respir", "sangr", "ahog", "torax", "torac", "pulmon", "asfix", "hemorrag")
+        + ("neumo", "alient", "disne", "sofoc", "costill", "jadea", "tosiend", "toser"),
+        # "Fatiga" is breathlessness in much of Latin America (and tiredness elsewhere: a
+        # call too many rather than one too few); a cough in whole words ("tostada" is toast).
+        words=frozenset(
+            {"fatiga", "tos", "toso", "tosi", "tose", "toses", "tosen", "tosio", "tosia"}
+            | {"tosiste", "tosimos"}
+        ),
+        phrases=(
+            "falta el aire",
+            "falta de aire",
+            "falta aire",
+            "tomar aire",
+            "sin aire",
+            "jalar aire",
+            "agarrar aire",
+        ),
+    ),
+}
+#: What a patient writes that names weakness, a drooping face or trouble speaking: a stroke,
+#: or a bleed on the spinal cord after needling near the neck, shows so. "My face is drooping
+#: and I can't get my words out" once waited two working days (a clinical review). Read the
+#: same day, as weakness that came on slowly is; the advice says to call at once if it was
+#: sudden. A crude screen again, that would rather call too often.
+WEAKNESS_WORDS = {
+    "en": RedFlagWords(
+        ("weak", "droop", "slurr", "paraly", "speech"),
+        words=frozenset({"slur", "stroke"}),
+        phrases=("can't speak", "cant speak", "cannot speak", "can't talk", "cannot talk")
+        + ("trouble speaking", "hard to speak", "my words out", "words come out"),
+    ),
+    "fr_CA": RedFlagWords(
+        ("faibl", "paralys", "affaiss"),
+        words=frozenset({"avc"}),
+        phrases=("mal a parler", "difficulte a parler", "peux pas parler", "peux plus parler")
+        + ("visage tombe", "visage qui tombe", "bouche croche", "bouche tordue"),
+    ),
+    "es": RedFlagWords(
+        ("debil", "paraliz", "paralis"),
+        words=frozenset({"acv", "derrame"}),
+        phrases=("dificultad para hablar", "no puedo hablar", "me cuesta hablar", "cara caida")
+        + ("boca torcida", "se me cae la cara"),
+    ),
+}
+_WORD = re.compile(r"[^\W\d_]+")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+
+
+def mentions_red_flag(
+    text: str,
+    languages: Collection[str] | None = None,
+    *,
+    screen: Mapping[str, RedFlagWords] = RED_FLAG_WORDS,
+) -> bool:
+    """Whether free text names the chest, breathing or bleeding (or what another `screen`
+    names): in English and the patient's languages (their own and the page's; every language
+    when none is known), accents and case aside. Only theirs, so an English "I sang" is not
+    French blood."""
+    # A phone types the apostrophe curly ("manque d’air"); the phrases are written straight.
+    folded = search_key(text.translate(_APOSTROPHES))
+    words = _WORD.findall(folded)
+    for code, said in screen.items():
+        if languages is not None and code != "en" and code not in languages:
+            continue
+        if (
+            any(word.startswith(said.stems) for word in words)
+            or any(word in said.words for word in words)
+            or any(phrase in folded for phrase in said.phrases)
+        ):
+            return True
+    return False
+
+
+def mentions_weakness(text: str, languages: Collection[str] | None = None) -> bool:
+    """Whether free text names weakness, a drooping face or trouble speaking (WEAKNESS_WORDS),
+    read as `mentions_red_flag` reads the chest."""
+    return mentions_red_flag(text, languages, screen=WEAKNESS_WORDS)
