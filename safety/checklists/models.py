@@ -198,6 +198,12 @@ class Flag(db.Model):
     def audit_chain(self) -> int:
         return self.session.clinic_id
 
+    @property
+    def audit_details(self) -> dict[str, int | str]:
+        """What its events record of it: the record it is on, its kind and severity, which
+        verify holds the flag to (safety/integrity/flags.py)."""
+        return {"session": self.session_id, "kind": self.kind, "severity": self.severity}
+
 
 class Addendum(db.Model):
     """A signed correction to a signed record; the original stays as it was. Insert-only."""

@@ -147,12 +147,7 @@ def flag_unanswered_chest_checks(*, now: datetime) -> int:
         audit.record(
             "flag.raise",
             obj=flag,
-            details={
-                "kind": flag.kind,
-                "followup": followup.id,
-                "session": flag.session_id,
-                "severity": flag.severity,
-            },
+            details={**flag.audit_details, "followup": followup.id},
             now=now,
         )
     return len(silent)
@@ -176,12 +171,7 @@ def close_silence(followup: FollowUp, *, now: datetime) -> None:
         audit.record(
             "flag.resolve",
             obj=flag,
-            details={
-                "session": flag.session_id,
-                "kind": flag.kind,
-                "severity": flag.severity,
-                "note_length": len(flag.resolution_note),
-            },
+            details={**flag.audit_details, "note_length": len(flag.resolution_note)},
             now=now,
         )
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, select, update
 from sqlalchemy.orm import selectinload
@@ -158,10 +157,6 @@ def get_flag(actor: User, flag_id: int) -> Flag:
     return flag
 
 
-def _flag_details(flag: Flag) -> dict[str, Any]:
-    return {"session": flag.session_id, "kind": flag.kind, "severity": flag.severity}
-
-
 #: Why compliance cannot acknowledge a patient's urgent answer (`policy.can_acknowledge_flag`).
 WAITS_FOR_THE_PRACTITIONER = N_(
     "A patient's urgent answer waits for the practitioner who treated them: until they "
@@ -196,7 +191,7 @@ def acknowledge_flag(actor: User, flag_id: int, *, now: datetime | None = None) 
             raise Conflict(N_("This flag is already resolved."))
         raise Conflict(N_("This flag was already acknowledged."))
     db.session.refresh(flag)
-    audit.record("flag.acknowledge", actor=actor, obj=flag, details=_flag_details(flag), now=now)
+    audit.record("flag.acknowledge", actor=actor, obj=flag, details=flag.audit_details, now=now)
     return flag
 
 
@@ -236,7 +231,7 @@ def resolve_flag(actor: User, flag_id: int, note: str, *, now: datetime | None =
         "flag.resolve",
         actor=actor,
         obj=flag,
-        details={**_flag_details(flag), "note_length": len(note)},
+        details={**flag.audit_details, "note_length": len(note)},
         now=now,
     )
     return flag
