@@ -63,10 +63,13 @@ def take_sqlite_write_lock(model) -> None:
 
 def take_turns_on(model, row_id: int) -> None:
     """Hold one row until the transaction ends, so requests that check, then write, about it
-    take turns: FOR UPDATE on PostgreSQL, the database's one write lock on SQLite (which
-    ignores FOR UPDATE)."""
+    take turns: FOR NO KEY UPDATE on PostgreSQL, the database's one write lock on SQLite
+    (which ignores FOR UPDATE). Not FOR UPDATE: that also blocks the key-share lock a
+    foreign key to the row takes, so a user's row held so deadlocked with the same user's
+    audited request writing its event (found by a review; tests/integration/
+    test_patient_add_locks.py)."""
     take_sqlite_write_lock(model)
-    db.session.execute(select(model.id).where(model.id == row_id).with_for_update())
+    db.session.execute(select(model.id).where(model.id == row_id).with_for_update(key_share=True))
 
 
 class DescribedOnceCursor(psycopg.Cursor):

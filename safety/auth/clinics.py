@@ -52,7 +52,7 @@ def ensure_member(user: User, clinic_id: int, *, now: datetime | None = None) ->
 def _lock(user_id: int) -> None:
     """Hold the person's row until the transaction ends, so a switch and an administrator's
     removal of a clinic take turns (PostgreSQL; SQLite's writers take turns anyway)."""
-    db.session.execute(select(User.id).where(User.id == user_id).with_for_update())
+    db.session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
 
 
 def _member(user_id: int, clinic_id: int):

@@ -267,11 +267,12 @@ def start_session_for_new_patient(
     language: str = "en",
     birth_date: str | None = None,
     now: datetime | None = None,
+    form_key: str | None = None,
 ) -> TreatmentSession:
     """Register a patient at the practitioner's clinic and start their session at once.
 
-    The form sent again at once (a double tap, a resend over a slow connection) opens the
-    session the first one started, for the patient it added (`again_is_same`)."""
+    The same form sent again (its `form_key`: a double tap, a resend over a slow connection)
+    opens the session the first one started, for the patient it added."""
     patient = clinics.add_patient(
         actor,
         given_name=given_name,
@@ -282,7 +283,7 @@ def start_session_for_new_patient(
         language=language,
         birth_date=birth_date,
         now=now,
-        again_is_same=True,
+        form_key=form_key,
     )
     return start_session(actor, patient_id=patient.id, now=now)
 

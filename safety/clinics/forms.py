@@ -1,7 +1,7 @@
 """Patient form: shape only."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, StringField
+from wtforms import BooleanField, HiddenField, StringField
 from wtforms.validators import Length, Optional
 
 
@@ -17,6 +17,8 @@ class PatientForm(FlaskForm):
     is_followup_consent = BooleanField(
         "The patient agrees to a short follow-up message after treatment"
     )
+    #: The form's one-time key (clinics.rules.new_form_key): sent again, it is the same act.
+    form_key = HiddenField(validators=[Optional(), Length(max=43)])
 
 
 class PatientLanguageForm(FlaskForm):

@@ -87,6 +87,9 @@ class Patient(db.Model):
     opted_out_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_dt: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: The one-time key of the form that added the patient (migration 0021): the same form
+    #: sent again (a double tap) is this patient, whatever else two forms have in common.
+    form_key: Mapped[str | None] = mapped_column(String(43), unique=True, index=True)
 
     @property
     def display_name(self) -> str:

@@ -38,6 +38,7 @@ def new_patient():
                 is_followup_consent=form.is_followup_consent.data,
                 language=form.language.data or current_user.language,
                 birth_date=form.birth_date.data,
+                form_key=form.form_key.data,
             )
         )
         if isinstance(session, Refused):

@@ -7,6 +7,8 @@ escalated answer that nobody acknowledged goes to the clinic's duty address (DES
 
 from __future__ import annotations
 
+import re
+import secrets
 import unicodedata
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -144,9 +146,18 @@ def add_working_hours(
 
 
 #: The earliest date of birth taken: anything before is a typing slip, not a patient.
-#: A form sent again this soon by the same person, word for word, is the same act: a double
-#: or triple tap, or a tablet resending over a slow connection. Once it made three patients.
+#: A patient's button tapped again this soon by the same practitioner, while the session it
+#: started is untouched, is the same act: a double tap, or a tablet resending over a slow
+#: connection. (A new patient's form is known again by its one-time key, `form_key`.)
 REPEAT_WINDOW = timedelta(minutes=1)
+#: The one-time key a new-patient form carries (secrets.token_urlsafe(32): 43 characters).
+FORM_KEY = re.compile(r"[A-Za-z0-9_-]{16,43}")
+
+
+def new_form_key() -> str:
+    """A key for one new-patient form, made when the form is shown."""
+    return secrets.token_urlsafe(32)
+
 
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 BIRTH_DATE_REFUSAL = N_("Enter the date of birth as a past date, like 1980-03-14.")

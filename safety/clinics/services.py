@@ -52,15 +52,15 @@ def add_patient(
     language: str = languages.DEFAULT,
     birth_date: str | None = None,
     now: datetime | None = None,
-    again_is_same: bool = False,
+    form_key: str | None = None,
 ) -> Patient:
     """Register a patient at the practitioner's clinic, written to in `language`.
 
-    `birth_date` is optional text as a date input sends it (YYYY-MM-DD). With `again_is_same`
-    (the form that adds a patient and starts their session), the same details sent again by
-    the same person within `rules.REPEAT_WINDOW` are the patient already added: a triple tap
-    once made three patients. Two people of one name are still two patients when anything
-    else about them differs, or when added a minute apart.
+    `birth_date` is optional text as a date input sends it (YYYY-MM-DD). `form_key` is the
+    one-time key of the form that sent it (`rules.new_form_key`): the same form sent again (a
+    triple tap once made three patients) is the patient it already added. Only the same
+    form: a mother and daughter of one name and one phone, added a minute apart, were once
+    made one patient by comparing their details (a review).
     """
     if not policy.can_add_patient(actor):
         raise NotFound()
@@ -76,12 +76,18 @@ def add_patient(
         birth_date=birth_date,
         today=_clinic_today(actor, now),
     )
-    clinic_id = policy.working_clinic_id(actor)
-    if again_is_same:
+    key = form_key if form_key and rules.FORM_KEY.fullmatch(form_key) else None
+    if key is not None:
         take_turns_on(User, actor.id)
-        if (same := _just_added(actor, clinic_id, fields, now)) is not None:
+        if (same := _added_by_form(actor, key)) is not None:
             return same
-    patient = Patient(clinic_id=clinic_id, **fields, created_by_id=actor.id, created_dt=now)
+    patient = Patient(
+        clinic_id=policy.working_clinic_id(actor),
+        **fields,
+        created_by_id=actor.id,
+        created_dt=now,
+        form_key=key,
+    )
     db.session.add(patient)
     db.session.flush()
     audit.record(
@@ -94,19 +100,10 @@ def add_patient(
     return patient
 
 
-def _just_added(actor: User, clinic_id: int, fields: dict, now: datetime) -> Patient | None:
-    """The patient this person added at this clinic within `rules.REPEAT_WINDOW`, with these
-    very details, if there is one."""
+def _added_by_form(actor: User, form_key: str) -> Patient | None:
+    """The patient this person added with this very form, if it was sent before."""
     return db.session.scalar(
-        select(Patient)
-        .where(
-            Patient.clinic_id == clinic_id,
-            Patient.created_by_id == actor.id,
-            Patient.created_dt >= now - rules.REPEAT_WINDOW,
-            *(getattr(Patient, name) == value for name, value in fields.items()),
-        )
-        .order_by(Patient.id)
-        .limit(1)
+        select(Patient).where(Patient.form_key == form_key, Patient.created_by_id == actor.id)
     )
 
 

@@ -68,29 +68,49 @@ RED_FLAG_WORDS = {
         ),
     ),
 }
+
+
+def _spelt_both_ways(*phrases: str) -> tuple[str, ...]:
+    """Each phrase as typed with its apostrophe and without ("can't", "cant")."""
+    return tuple(dict.fromkeys(p for phrase in phrases for p in (phrase, phrase.replace("'", ""))))
+
+
 #: What a patient writes that names weakness, a drooping face or trouble speaking: a stroke,
 #: or a bleed on the spinal cord after needling near the neck, shows so. "My face is drooping
 #: and I can't get my words out" once waited two working days (a clinical review). Read the
 #: same day, as weakness that came on slowly is; the advice says to call at once if it was
 #: sudden. A crude screen again, that would rather call too often.
 WEAKNESS_WORDS = {
+    # A review tried the ways patients write it ("arm went limp", "smile is lopsided", "I cant
+    # talk properly") and the first lists missed them. "Limp" alone is not here: a needled leg
+    # often limps; nor "can't move" alone: a stiff neck after needling is common.
     "en": RedFlagWords(
-        ("weak", "droop", "slurr", "paraly", "speech"),
+        ("weak", "droop", "slurr", "paraly", "speech", "lopsided", "crooked"),
         words=frozenset({"slur", "stroke"}),
-        phrases=("can't speak", "cant speak", "cannot speak", "can't talk", "cannot talk")
-        + ("trouble speaking", "hard to speak", "my words out", "words come out"),
+        phrases=_spelt_both_ways(
+            "can't speak", "cannot speak", "can not speak", "couldn't speak", "can't talk"
+        )
+        + _spelt_both_ways("cannot talk", "can not talk", "couldn't talk", "went limp")
+        + _spelt_both_ways("can't lift my arm", "can't lift my leg", "can't move my arm")
+        + _spelt_both_ways("can't move my leg", "can't move one side")
+        + ("trouble speaking", "hard to speak", "words out", "words come out"),
     ),
+    # "Faible" alone is not here: "une faible douleur" is a mild pain.
     "fr_CA": RedFlagWords(
-        ("faibl", "paralys", "affaiss"),
-        words=frozenset({"avc"}),
-        phrases=("mal a parler", "difficulte a parler", "peux pas parler", "peux plus parler")
-        + ("visage tombe", "visage qui tombe", "bouche croche", "bouche tordue"),
+        ("paralys", "affaiss"),
+        words=frozenset({"avc", "faiblesse", "croche", "croches"}),
+        phrases=("mal a parler", "difficulte a parler", "misere a parler", "peux pas parler")
+        + ("peux plus parler", "peux pu parler", "arrive pas a parler", "arrive plus a parler")
+        + ("visage tombe", "visage qui tombe", "face tombe", "face qui tombe", "bouche tordue")
+        + ("bras faible", "jambe faible", "main faible", "bras est faible", "jambe est faible")
+        + ("main est faible", "cote faible"),
     ),
     "es": RedFlagWords(
         ("debil", "paraliz", "paralis"),
-        words=frozenset({"acv", "derrame"}),
+        words=frozenset({"acv", "derrame", "chueca", "chueco"}),
         phrases=("dificultad para hablar", "no puedo hablar", "me cuesta hablar", "cara caida")
-        + ("boca torcida", "se me cae la cara"),
+        + ("me cuesta trabajo hablar", "no me salen las palabras", "traba la lengua")
+        + ("boca torcida", "se me cae la cara", "se me cayo la cara", "no tengo fuerza"),
     ),
 }
 _WORD = re.compile(r"[^\W\d_]+")

@@ -1,6 +1,7 @@
 """Taps and clicks at once, over real HTTP: eight taps on "Sign" give one signature and every
-tap lands on it; Cancel beside Sign, an administrator's double clicks, Verify now and edits to
-one draft each leave one outcome and no error page.
+tap lands on it; Cancel beside Sign, an administrator's double clicks, Verify now, edits to
+one draft, a new patient's form and a patient's start button each leave one outcome and no
+error page; two forms for two people of one name stay two patients.
 
 A practitioner at a slow tablet taps "Sign" again and again; each tap is a request of its own,
 served by its own thread with its own database connection, all reading the session open
@@ -310,16 +311,7 @@ def test_three_taps_on_add_patient_and_start_make_one_patient_and_one_session(
     from safety.clinics.models import Patient
 
     browser = signed_in(served, practitioner.email)
-    form = {
-        "given_name": "Tess",
-        "family_name": "Triple",
-        "email": "tess@example.org",
-        "phone": "",
-        "birth_date": "",
-        "language": "en",
-        "is_followup_consent": "y",
-        "csrf_token": browser.csrf("/patients/new"),
-    }
+    form = new_patient_form(browser, "Tess", "Triple")
 
     answers = at_once(3, lambda _: browser.post("/patients/new", form))
 
@@ -334,6 +326,47 @@ def test_three_taps_on_add_patient_and_start_make_one_patient_and_one_session(
     # Every tap lands on that one session, at its first phase.
     assert {urllib.parse.urlparse(url).path for _, url, _ in answers} == {
         f"/sessions/{sessions[0]}/phase/signin"
+    }
+
+
+@pytest.mark.real_commits  # the served app's threads have connections of their own
+def test_two_people_of_one_name_and_one_phone_added_a_minute_apart_stay_two_patients(
+    app, practitioner, served
+):
+    """A mother and daughter, both Maria Garcia, sharing the family phone and no date of birth
+    on file: comparing details once made them one patient, the second landing on the first's
+    session (a review). Two forms are two patients."""
+    from safety.clinics.models import Patient
+
+    browser = signed_in(served, practitioner.email)
+    mother = new_patient_form(browser, "Maria", "Garcia", phone="+44 7700 900123", email="")
+    daughter = new_patient_form(browser, "Maria", "Garcia", phone="+44 7700 900123", email="")
+
+    first = browser.post("/patients/new", mother)
+    second = browser.post("/patients/new", daughter)
+
+    assert first[0] == second[0] == 200
+    assert first[1] != second[1]  # each lands on a session of their own
+    db.session.expire_all()
+    assert (
+        len(db.session.scalars(select(Patient).where(Patient.family_name == "Garcia")).all()) == 2
+    )
+
+
+def new_patient_form(browser: Browser, given: str, family: str, **changes: str) -> dict:
+    """The new-patient form as a browser shows it (with its one-time key), filled in."""
+    _, _, page = browser.get("/patients/new")
+    return {
+        "given_name": given,
+        "family_name": family,
+        "email": f"{given.lower()}@example.org",
+        "phone": "",
+        "birth_date": "",
+        "language": "en",
+        "is_followup_consent": "y",
+        "csrf_token": re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1),
+        "form_key": re.search(r'name="form_key" value="([^"]+)"', page).group(1),
+        **changes,
     }
 
 

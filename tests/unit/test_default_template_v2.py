@@ -24,7 +24,12 @@ from safety.checklists.rules import (
     stopped_by,
     worst_reaction,
 )
-from safety.risks.rules import build_definition, load_register, template_from_definition
+from safety.risks.rules import (
+    REGISTER_FILES,
+    build_definition,
+    load_register,
+    template_from_definition,
+)
 
 REGISTER = load_register()
 TEMPLATE = template_from_definition(build_definition(REGISTER, REGISTER.default_kinds))
@@ -588,3 +593,13 @@ def test_a_version_2_session_keeps_version_2s_rules_a_pack_not_sterile_flags_it_
     assert v2.items_by_id["timeout.needles_sterile"].stop is None
     assert len(v2.count_checks) == 2
     assert TEMPLATE.items_by_id["timeout.needles_sterile"].stop is not None
+
+
+@pytest.mark.parametrize("version", sorted(REGISTER_FILES))
+def test_every_flag_severity_a_register_names_is_one_the_checklist_knows(version):
+    """A severity the checklist does not know would only fail at signing (a review)."""
+    from safety.checklists.rules import SEVERITIES
+
+    for spec in load_register(version).items:
+        named = [spec.get("flag"), *(o.get("flag") for o in spec.get("options", ()))]
+        assert {s for s in named if s is not None} <= set(SEVERITIES), spec["linkId"]

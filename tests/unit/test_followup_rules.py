@@ -676,6 +676,13 @@ def test_the_red_flag_screen_reads_english_and_the_patients_own_languages(
         ("mon visage tombe d'un côté", {"fr_CA"}),
         ("tengo la pierna débil y me cuesta hablar", {"es"}),
         ("siento la cara caída", {"es"}),
+        # What a review found the first lists missed.
+        ("I cant talk properly", {"en"}),
+        ("arm went limp, smile is lopsided", {"en"}),
+        ("j'ai de la misère à parler, la bouche croche", {"fr_CA"}),
+        ("je n'arrive pas à parler", {"fr_CA"}),
+        ("boca chueca y no me salen las palabras", {"es"}),
+        ("me cuesta trabajo hablar, se me traba la lengua", {"es"}),
     ],
 )
 def test_writing_about_weakness_a_drooping_face_or_speech_is_read_the_same_day(written, languages):
@@ -693,7 +700,16 @@ def test_writing_about_weakness_a_drooping_face_or_speech_is_read_the_same_day(w
 
 @pytest.mark.parametrize(
     "written",
-    ["Stiff but fine, see you next week", "I spoke to my GP", "a weekend away", "tweaked it"],
+    [
+        "Stiff but fine, see you next week",
+        "I spoke to my GP",
+        "a weekend away",
+        "tweaked it",
+        "limping a little, as you said",
+        "can't move my neck much, stiff",
+        # "Faible" is also mild: "une faible douleur" is a mild pain, not a weak arm.
+        "une faible douleur au dos",
+    ],
 )
 def test_the_weakness_screen_leaves_everyday_words_for_review(written):
     assert not rules.mentions_weakness(written)
