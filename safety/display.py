@@ -23,7 +23,6 @@ from safety import i18n, languages
 from safety.auth import policy
 from safety.auth import rules as auth_rules
 from safety.checklists.rules import COUNTS_SAID, Wording
-from safety.clinics import rules as clinic_rules
 from safety.dbtypes import utcnow
 from safety.followup import rules as followup_rules
 from safety.followup import schedule as followup_schedule
@@ -559,8 +558,6 @@ FILTERS = {
     "severity": lambda severity: translated(SEVERITY_LABELS.get(severity, severity)),
 }
 GLOBALS = {
-    #: A new-patient form's one-time key, made as the form is shown.
-    "new_form_key": clinic_rules.new_form_key,
     "code_list": code_list,
     "count_checks": count_checks,
     "register_said": register_said,

@@ -1,6 +1,6 @@
 """Patients remember the one-time key of the form that added them, so the same form sent again
-(a double or triple tap) is the patient it added, and two people of one name added a minute
-apart stay two patients.
+(a double or triple tap) is the patient it added, and two people of one name added one after
+the other stay two patients.
 
 Revision ID: 0021
 Revises: 0020

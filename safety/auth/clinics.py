@@ -20,7 +20,7 @@ from safety.auth.models import ClinicMembership, User
 from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound
-from safety.extensions import db
+from safety.extensions import db, take_turns_on
 from safety.languages import N_
 
 
@@ -51,8 +51,8 @@ def ensure_member(user: User, clinic_id: int, *, now: datetime | None = None) ->
 
 def _lock(user_id: int) -> None:
     """Hold the person's row until the transaction ends, so a switch and an administrator's
-    removal of a clinic take turns (PostgreSQL; SQLite's writers take turns anyway)."""
-    db.session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
+    removal of a clinic take turns."""
+    take_turns_on(User, user_id)
 
 
 def _member(user_id: int, clinic_id: int):

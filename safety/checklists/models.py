@@ -200,9 +200,16 @@ class Flag(db.Model):
 
     @property
     def audit_details(self) -> dict[str, int | str]:
-        """What its events record of it: the record it is on, its kind and severity, which
-        verify holds the flag to (safety/integrity/flags.py)."""
-        return {"session": self.session_id, "kind": self.kind, "severity": self.severity}
+        """What its events record of it: the record it is on, its kind and severity, and the
+        follow-up a silence is about, which verify holds the flag to (integrity/flags.py)."""
+        said: dict[str, int | str] = {
+            "session": self.session_id,
+            "kind": self.kind,
+            "severity": self.severity,
+        }
+        if self.followup_id is not None:
+            said["followup"] = self.followup_id
+        return said
 
 
 class Addendum(db.Model):

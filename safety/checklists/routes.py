@@ -21,6 +21,7 @@ from safety.checklists.forms import (
     StartSessionForm,
 )
 from safety.checklists.models import PhaseEntry, TreatmentSession
+from safety.clinics.forms import PatientForm
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, Forbidden
 from safety.followup import escalations
@@ -94,6 +95,8 @@ def start():
     return render_template(
         "checklists/start.html",
         form=form,
+        # The new patient's form below the list, with its own one-time key.
+        patient_form=PatientForm(formdata=None),
         patients=patients,
         search=search,
         searching=searching,

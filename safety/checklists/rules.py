@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from operator import attrgetter
 from typing import Any
@@ -44,6 +44,10 @@ COUNTS_SAID = N_("%(counted)s %(counted_words)s / %(against)s %(against_words)s"
 COUNT_NOTE_NEEDED = N_("The needle counts do not reconcile: say what was done before signing.")
 NOTE_MAX_LENGTH = 1000
 TEXT_MAX_LENGTH = 2000
+#: A patient's start button tapped again this soon by the same practitioner, while the
+#: session it started is untouched, is the same act: a double tap, or a tablet resending over
+#: a slow connection (`services.start_session`).
+REPEAT_WINDOW = timedelta(minutes=1)
 
 
 class Severity(StrEnum):

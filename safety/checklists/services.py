@@ -183,8 +183,8 @@ def start_session(actor: User, *, patient_id: int, now: datetime | None = None) 
     policy.require(policy.can_start_session(actor), N_("Only practitioners start sessions."))
     now = now or utcnow()
     patient = clinics.get_patient(actor, patient_id)
-    # A second tap on the patient's button (clinic_rules.REPEAT_WINDOW) opens the session the
-    # first one started, while nothing is in it yet.
+    # A second tap on the patient's button (rules.REPEAT_WINDOW) opens the session the first
+    # one started, while nothing is in it yet.
     take_turns_on(Patient, patient.id)
     if (started := _just_started(actor, patient.id, now)) is not None:
         return started
@@ -213,7 +213,7 @@ def _just_started(actor: User, patient_id: int, now: datetime) -> TreatmentSessi
         .where(
             TreatmentSession.patient_id == patient_id,
             TreatmentSession.practitioner_id == actor.id,
-            TreatmentSession.started_dt >= now - clinic_rules.REPEAT_WINDOW,
+            TreatmentSession.started_dt >= now - rules.REPEAT_WINDOW,
             TreatmentSession.signed_dt.is_(None),
             TreatmentSession.cancelled_dt.is_(None),
             ~select(PhaseEntry.id).where(PhaseEntry.session_id == TreatmentSession.id).exists(),
@@ -272,7 +272,8 @@ def start_session_for_new_patient(
     """Register a patient at the practitioner's clinic and start their session at once.
 
     The same form sent again (its `form_key`: a double tap, a resend over a slow connection)
-    opens the session the first one started, for the patient it added."""
+    is the patient it added; their session is the one it started while that is untouched and
+    under a minute old (`start_session`), a new one after that."""
     patient = clinics.add_patient(
         actor,
         given_name=given_name,

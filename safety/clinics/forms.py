@@ -4,6 +4,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, StringField
 from wtforms.validators import Length, Optional
 
+from safety.clinics.rules import new_form_key
+
 
 class PatientForm(FlaskForm):
     given_name = StringField("First name", validators=[Length(max=100)])
@@ -17,8 +19,8 @@ class PatientForm(FlaskForm):
     is_followup_consent = BooleanField(
         "The patient agrees to a short follow-up message after treatment"
     )
-    #: The form's one-time key (clinics.rules.new_form_key): sent again, it is the same act.
-    form_key = HiddenField(validators=[Optional(), Length(max=43)])
+    #: The form's one-time key, made as the form is shown: sent again, it is the same act.
+    form_key = HiddenField(default=new_form_key, validators=[Optional(), Length(max=43)])
 
 
 class PatientLanguageForm(FlaskForm):

@@ -11,6 +11,7 @@ from safety.auth.policy import role_required
 from safety.checklists import services as checklists
 from safety.clinics import services as clinics
 from safety.clinics.forms import PatientForm, PatientLanguageForm
+from safety.clinics.rules import new_form_key
 from safety.web import Refused, field_errors, run_use_case
 
 bp = Blueprint("clinics", __name__, url_prefix="/patients")
@@ -26,7 +27,7 @@ def patients():
 @role_required(Role.PRACTITIONER)
 def new_patient():
     form = PatientForm()
-    errors: dict[str, str] = {}
+    refused = None
     if form.validate_on_submit():
         session = run_use_case(
             lambda: checklists.start_session_for_new_patient(
@@ -39,17 +40,23 @@ def new_patient():
                 language=form.language.data or current_user.language,
                 birth_date=form.birth_date.data,
                 form_key=form.form_key.data,
-            )
+            ),
+            shown=(400, 409),  # a form already used says so beside the form
         )
-        if isinstance(session, Refused):
-            errors = session.errors
-        else:
+        if not isinstance(session, Refused):
             flash(_("Patient added and session started. Begin with Sign in."), "success")
             return redirect(url_for("checklists.record", session_id=session.id))
-    else:
-        errors = field_errors(form)
-    status = 400 if errors else 200
-    return render_template("clinics/new_patient.html", form=form, errors=errors), status
+        refused = session
+    elif form.is_submitted():
+        refused = Refused("", field_errors(form))
+    # Shown again, it is a new form: the next send is a new act, whatever this one sent.
+    form.form_key.data = new_form_key()
+    return render_template(
+        "clinics/new_patient.html",
+        form=form,
+        errors=refused.errors if refused else {},
+        message=refused.message if refused else None,
+    ), (refused.status if refused else 200)
 
 
 @bp.route("/<id:patient_id>/edit", methods=["GET", "POST"])

@@ -145,20 +145,18 @@ def add_working_hours(
     raise ValueError("no working time within a year: check the clinic's working days")
 
 
-#: The earliest date of birth taken: anything before is a typing slip, not a patient.
-#: A patient's button tapped again this soon by the same practitioner, while the session it
-#: started is untouched, is the same act: a double tap, or a tablet resending over a slow
-#: connection. (A new patient's form is known again by its one-time key, `form_key`.)
-REPEAT_WINDOW = timedelta(minutes=1)
-#: The one-time key a new-patient form carries (secrets.token_urlsafe(32): 43 characters).
+#: The one-time key a new-patient form carries (`new_form_key`: 43 characters). Shorter keys
+#: (down to 16 characters, still beyond guessing) are taken as sent; anything else is no key.
 FORM_KEY = re.compile(r"[A-Za-z0-9_-]{16,43}")
 
 
 def new_form_key() -> str:
-    """A key for one new-patient form, made when the form is shown."""
+    """A key for one new-patient form, made when the form is shown: the same form sent again
+    (a double tap, a resend over a slow connection) is the patient it added."""
     return secrets.token_urlsafe(32)
 
 
+#: The earliest date of birth taken: anything before is a typing slip, not a patient.
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 BIRTH_DATE_REFUSAL = N_("Enter the date of birth as a past date, like 1980-03-14.")
 

@@ -18,7 +18,7 @@ from safety.auth.models import User
 from safety.clinics import rules
 from safety.clinics.models import Clinic, Patient, zone_for
 from safety.dbtypes import utcnow
-from safety.errors import DomainError, NotFound
+from safety.errors import Conflict, DomainError, NotFound
 from safety.extensions import db, take_turns_on
 from safety.ids import is_id
 from safety.languages import N_, Said
@@ -59,8 +59,10 @@ def add_patient(
     `birth_date` is optional text as a date input sends it (YYYY-MM-DD). `form_key` is the
     one-time key of the form that sent it (`rules.new_form_key`): the same form sent again (a
     triple tap once made three patients) is the patient it already added. Only the same
-    form: a mother and daughter of one name and one phone, added a minute apart, were once
-    made one patient by comparing their details (a review).
+    form: a mother and daughter of one name and one phone, added one after the other, were
+    once made one patient by comparing their details (a review). The same key with other
+    details (the form brought back with Back and changed) is refused, never taken for the
+    patient it added.
     """
     if not policy.can_add_patient(actor):
         raise NotFound()
@@ -79,7 +81,7 @@ def add_patient(
     key = form_key if form_key and rules.FORM_KEY.fullmatch(form_key) else None
     if key is not None:
         take_turns_on(User, actor.id)
-        if (same := _added_by_form(actor, key)) is not None:
+        if (same := _added_by_form(actor, key, fields)) is not None:
             return same
     patient = Patient(
         clinic_id=policy.working_clinic_id(actor),
@@ -100,11 +102,26 @@ def add_patient(
     return patient
 
 
-def _added_by_form(actor: User, form_key: str) -> Patient | None:
-    """The patient this person added with this very form, if it was sent before."""
-    return db.session.scalar(
-        select(Patient).where(Patient.form_key == form_key, Patient.created_by_id == actor.id)
-    )
+def _added_by_form(actor: User, form_key: str, fields: dict) -> Patient | None:
+    """The patient this very form added when it was sent before, if it was; a Conflict when
+    the form was sent before with other details, by someone else or at another clinic."""
+    added = db.session.scalar(select(Patient).where(Patient.form_key == form_key))
+    if added is None:
+        return None
+    seen = db.session.scalar(policy.visible_patients(actor).where(Patient.id == added.id))
+    if seen is None or added.created_by_id != actor.id:
+        raise Conflict(FORM_USED)
+    if any(getattr(added, name) != value for name, value in fields.items()):
+        raise Conflict(Said(FORM_ADDED, name=added.display_name))
+    return added
+
+
+#: Why a new-patient form sent again is refused: it already added someone (`_added_by_form`).
+FORM_USED = N_("This form was already used. Add the patient from a new form.")
+FORM_ADDED = N_(
+    "This form already added %(name)s. Open their session from Today, or add another patient "
+    "from this new form."
+)
 
 
 def _patient_fields(

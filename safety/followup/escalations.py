@@ -147,7 +147,7 @@ def flag_unanswered_chest_checks(*, now: datetime) -> int:
         audit.record(
             "flag.raise",
             obj=flag,
-            details={**flag.audit_details, "followup": followup.id},
+            details=flag.audit_details,
             now=now,
         )
     return len(silent)
@@ -177,8 +177,9 @@ def close_silence(followup: FollowUp, *, now: datetime) -> None:
 
 
 def waiting_for(actor) -> list[Flag]:
-    """Return the patient answers waiting for this practitioner: every emergency, same-day
-    and review answer on their own sessions that they have not recorded handling."""
+    """Return what waits for this practitioner: every emergency, same-day and review answer,
+    and every chest check nobody answered, on their own sessions that they have not recorded
+    handling."""
     if not policy.is_practitioner(actor):
         return []
     flags = db.session.scalars(

@@ -24,11 +24,14 @@ from safety.clinics.rules import search_key
 #: either way. Stems match at the start of a word only ("Manchester" is not the chest).
 @dataclass(frozen=True)
 class RedFlagWords:
-    """One language's words for a red flag: stems (a word starting so), whole words, phrases."""
+    """One language's words for a red flag: stems (a word starting so), whole words, phrases,
+    and phrases that name something else with those words ("une faible douleur", a mild
+    pain), read as if they were not there."""
 
     stems: tuple[str, ...]
     words: frozenset[str] = frozenset()
     phrases: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
 
 
 RED_FLAG_WORDS = {
@@ -93,17 +96,20 @@ WEAKNESS_WORDS = {
         + _spelt_both_ways("cannot talk", "can not talk", "couldn't talk", "went limp")
         + _spelt_both_ways("can't lift my arm", "can't lift my leg", "can't move my arm")
         + _spelt_both_ways("can't move my leg", "can't move one side")
-        + ("trouble speaking", "hard to speak", "words out", "words come out"),
+        + _spelt_both_ways("words won't come", "can't get my words", "can't get the words")
+        + ("trouble speaking", "hard to speak", "my words out", "the words out")
+        + ("words come out", "no strength in my", "lost the strength"),
     ),
-    # "Faible" alone is not here: "une faible douleur" is a mild pain.
+    # "Faible" is weak, and also mild: "une faible douleur" is a mild pain, read as such.
     "fr_CA": RedFlagWords(
-        ("paralys", "affaiss"),
-        words=frozenset({"avc", "faiblesse", "croche", "croches"}),
+        ("faibl", "paralys", "affaiss"),
+        words=frozenset({"avc", "croche", "croches"}),
         phrases=("mal a parler", "difficulte a parler", "misere a parler", "peux pas parler")
         + ("peux plus parler", "peux pu parler", "arrive pas a parler", "arrive plus a parler")
         + ("visage tombe", "visage qui tombe", "face tombe", "face qui tombe", "bouche tordue")
         + ("bras faible", "jambe faible", "main faible", "bras est faible", "jambe est faible")
-        + ("main est faible", "cote faible"),
+        + ("main est faible", "cote faible", "pas de force", "plus de force"),
+        unless=("faible douleur", "douleur faible", "douleur est faible", "faiblement"),
     ),
     "es": RedFlagWords(
         ("debil", "paraliz", "paralis"),
@@ -128,11 +134,14 @@ def mentions_red_flag(
     when none is known), accents and case aside. Only theirs, so an English "I sang" is not
     French blood."""
     # A phone types the apostrophe curly ("manque d’air"); the phrases are written straight.
-    folded = search_key(text.translate(_APOSTROPHES))
-    words = _WORD.findall(folded)
+    written = search_key(text.translate(_APOSTROPHES))
     for code, said in screen.items():
         if languages is not None and code != "en" and code not in languages:
             continue
+        folded = written
+        for other_sense in said.unless:
+            folded = folded.replace(other_sense, " ")
+        words = _WORD.findall(folded)
         if (
             any(word.startswith(said.stems) for word in words)
             or any(word in said.words for word in words)

@@ -330,7 +330,7 @@ def test_three_taps_on_add_patient_and_start_make_one_patient_and_one_session(
 
 
 @pytest.mark.real_commits  # the served app's threads have connections of their own
-def test_two_people_of_one_name_and_one_phone_added_a_minute_apart_stay_two_patients(
+def test_two_people_of_one_name_and_one_phone_added_one_after_the_other_stay_two_patients(
     app, practitioner, served
 ):
     """A mother and daughter, both Maria Garcia, sharing the family phone and no date of birth
@@ -365,7 +365,7 @@ def new_patient_form(browser: Browser, given: str, family: str, **changes: str) 
         "language": "en",
         "is_followup_consent": "y",
         "csrf_token": re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1),
-        "form_key": re.search(r'name="form_key" value="([^"]+)"', page).group(1),
+        "form_key": re.search(r'name="form_key"[^>]*value="([^"]+)"', page).group(1),
         **changes,
     }
 
@@ -392,3 +392,31 @@ def test_two_taps_on_a_patients_start_button_start_one_session(
         select(TreatmentSession.id).where(TreatmentSession.patient_id == patient_id)
     ).all()
     assert len(started) == 1
+
+
+@pytest.mark.real_commits  # the served app's threads have connections of their own
+def test_a_form_sent_again_with_other_details_is_refused_never_taken_for_the_first_patient(
+    app, practitioner, make_user, served
+):
+    """Brought back with Back and changed from Maria to Lucia, one form once opened Maria's
+    session and said "Patient added" (a review); a form another practitioner sent is refused
+    too, never an error page."""
+    from safety.clinics.models import Patient
+
+    browser = signed_in(served, practitioner.email)
+    form = new_patient_form(browser, "Maria", "Garcia")
+    assert browser.post("/patients/new", form)[0] == 200
+
+    changed = browser.post("/patients/new", {**form, "given_name": "Lucia"})
+    colleague = signed_in(served, make_user(clinic=practitioner.clinic).email)
+    theirs = colleague.post(
+        "/patients/new", {**form, "csrf_token": new_patient_form(colleague, "x", "y")["csrf_token"]}
+    )
+
+    assert changed[0] == 409
+    assert "This form already added Maria Garcia" in changed[2]
+    assert theirs[0] == 409
+    assert "This form was already used" in theirs[2]
+    assert "already added" not in theirs[2]  # another's patient is never named
+    db.session.expire_all()
+    assert [p.given_name for p in db.session.scalars(select(Patient))] == ["Maria"]

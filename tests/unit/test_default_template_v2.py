@@ -12,6 +12,7 @@ import pytest
 from safety.checklists.rules import (
     EXPIRED_PACK,
     NOTE_NEEDED,
+    SEVERITIES,
     answer_columns,
     applicable_answers,
     check_phase,
@@ -598,8 +599,6 @@ def test_a_version_2_session_keeps_version_2s_rules_a_pack_not_sterile_flags_it_
 @pytest.mark.parametrize("version", sorted(REGISTER_FILES))
 def test_every_flag_severity_a_register_names_is_one_the_checklist_knows(version):
     """A severity the checklist does not know would only fail at signing (a review)."""
-    from safety.checklists.rules import SEVERITIES
-
     for spec in load_register(version).items:
         named = [spec.get("flag"), *(o.get("flag") for o in spec.get("options", ()))]
         assert {s for s in named if s is not None} <= set(SEVERITIES), spec["linkId"]

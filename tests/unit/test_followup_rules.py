@@ -683,6 +683,9 @@ def test_the_red_flag_screen_reads_english_and_the_patients_own_languages(
         ("je n'arrive pas à parler", {"fr_CA"}),
         ("boca chueca y no me salen las palabras", {"es"}),
         ("me cuesta trabajo hablar, se me traba la lengua", {"es"}),
+        ("mon bras gauche est faible", {"fr_CA"}),
+        ("je me sens faible du côté gauche", {"fr_CA"}),
+        ("plus de force dans la main", {"fr_CA"}),
     ],
 )
 def test_writing_about_weakness_a_drooping_face_or_speech_is_read_the_same_day(written, languages):
@@ -709,6 +712,8 @@ def test_writing_about_weakness_a_drooping_face_or_speech_is_read_the_same_day(w
         "can't move my neck much, stiff",
         # "Faible" is also mild: "une faible douleur" is a mild pain, not a weak arm.
         "une faible douleur au dos",
+        "la douleur est faible",
+        "in other words outside it was fine",
     ],
 )
 def test_the_weakness_screen_leaves_everyday_words_for_review(written):
