@@ -162,11 +162,10 @@ FORM_INTROS = {
 }
 
 #: Shown at the top of every form, before any question.
-URGENT_NOTE = (
-    "If you have chest pain, trouble breathing, bleeding that will not stop after "
-    "10 minutes of firm pressure, or an arm or leg that is suddenly weak, a drooping face or "
-    "trouble speaking, call {emergency_number} now."
-)
+#: A list, one sign a line: said as one sentence of six conditions, it was hard to read for
+#: a person who is sore and worried (a clinical review).
+URGENT_NOTE = "Call {emergency_number} now if you have:"
+URGENT_SIGNS = ("urgent_chest", "urgent_bleeding", "urgent_weakness")
 
 
 @dataclass(frozen=True)
@@ -302,6 +301,9 @@ PAGES = {
     "form_heading": "How are you feeling, {first_name}?",
     "form_lead": "After your appointment at {clinic} on {date}.",
     "urgent_note": URGENT_NOTE,
+    "urgent_chest": "chest pain or trouble breathing",
+    "urgent_bleeding": "bleeding that will not stop after 10 minutes of firm pressure",
+    "urgent_weakness": "an arm or leg that is suddenly weak, a drooping face or trouble speaking",
     "form_errors": "Please answer the questions marked below",
     "too_long": "Please keep this under {max_length} characters.",
     "send": "Send my answers",
@@ -374,6 +376,11 @@ class PatientTexts:
         your skin."); staff's few words before it ("Needle or a piece found in the skin")
         mixed two voices on the patient's page."""
         return {name: "" for name in names}
+
+    @property
+    def urgent_signs(self) -> list[str]:
+        """The signs to call the emergency number for, one a line, under `urgent_note`."""
+        return [self.pages[key] for key in URGENT_SIGNS]
 
     def urgent_line(self, country: str | None) -> str:
         return self.urgent_lines.get(country or "", self.urgent_lines[""])

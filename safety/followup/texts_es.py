@@ -156,10 +156,11 @@ PAGES = {
     "form_title": "¿Cómo se siente?",
     "form_heading": "¿Cómo se siente, {first_name}?",
     "form_lead": "Después de su cita en {clinic} el {date}.",
-    "urgent_note": "Si tiene dolor en el pecho, dificultad para respirar, un sangrado que no "
-    "se detiene después de 10 minutos de presión firme, o si de repente un brazo o una pierna "
-    "se debilita, se le cae un lado de la cara o tiene dificultad para hablar, llame al "
-    "{emergency_number} ahora mismo.",
+    "urgent_note": "Llame al {emergency_number} ahora mismo si tiene:",
+    "urgent_chest": "dolor en el pecho o dificultad para respirar",
+    "urgent_bleeding": "un sangrado que no se detiene después de 10 minutos de presión firme",
+    "urgent_weakness": "un brazo o una pierna débil de repente, un lado de la cara caído o "
+    "dificultad para hablar",
     "form_errors": "Responda las preguntas marcadas abajo",
     "too_long": "Escriba menos de {max_length} caracteres.",
     "send": "Enviar mis respuestas",

@@ -164,10 +164,11 @@ PAGES = {
     "form_title": "Comment vous sentez-vous?",
     "form_heading": "Comment vous sentez-vous, {first_name}?",
     "form_lead": "À la suite de votre rendez-vous chez {clinic} le {date}.",
-    "urgent_note": "Si vous avez une douleur à la poitrine, de la difficulté à respirer, un "
-    "saignement qui ne s'arrête pas après 10 minutes de pression ferme, ou si un bras ou une "
-    "jambe devient soudainement faible, si un côté du visage tombe ou si vous avez de la "
-    "difficulté à parler, appelez le {emergency_number} immédiatement.",
+    "urgent_note": "Appelez le {emergency_number} immédiatement si vous avez :",
+    "urgent_chest": "une douleur à la poitrine ou de la difficulté à respirer",
+    "urgent_bleeding": "un saignement qui ne s'arrête pas après 10 minutes de pression ferme",
+    "urgent_weakness": "un bras ou une jambe soudainement faible, un côté du visage affaissé "
+    "ou de la difficulté à parler",
     "form_errors": "Veuillez répondre aux questions indiquées ci-dessous",
     "too_long": "Veuillez écrire moins de {max_length} caractères.",
     "send": "Envoyer mes réponses",

@@ -419,6 +419,21 @@ def test_writing_that_the_face_droops_alerts_the_practitioner_today_and_says_cal
     assert [a.purpose for a in alerts] == ["practitioner_alert"]
 
 
+def test_the_form_lists_the_signs_to_call_for_one_a_line_before_any_question(client, visit):
+    """Said as one sentence of six conditions, it was hard to read sore and worried (a
+    clinical review)."""
+    page = client.get(visit.path).get_data(as_text=True)
+    note = page[page.index('class="urgent-note"') : page.index("</div>", page.index("urgent-note"))]
+
+    assert 'Call <a class="tel" href="tel:999">999</a> now if you have:' in note
+    assert re.findall(r"<li>([^<]+)</li>", note) == [
+        "chest pain or trouble breathing",
+        "bleeding that will not stop after 10 minutes of firm pressure",
+        "an arm or leg that is suddenly weak, a drooping face or trouble speaking",
+    ]
+    assert page.index("urgent-note") < page.index("How sore are the needled areas now?")
+
+
 def test_the_free_text_box_says_when_it_is_read_and_what_not_to_wait_for(client, visit):
     page = client.get(visit.path)
     text = text_of(page)

@@ -133,7 +133,7 @@ def test_the_switch_changes_the_language_and_the_address_holds_only_the_language
     english = client.get(f"{path}?lang=en").get_data(as_text=True)
     assert '<html lang="en">' in english
     assert "How are you feeling, Chloé?" in english
-    assert 'call <a class="tel" href="tel:911">911</a> now' in english
+    assert 'Call <a class="tel" href="tel:911">911</a> now if you have:' in english
 
     # A language we do not have falls back to the patient's own.
     unknown = client.get(f"{path}?lang=de").get_data(as_text=True)

@@ -121,7 +121,7 @@ def test_sudden_weakness_says_call_now_and_tell_them_when_it_started():
     assert "started" in texts.ADVICE["tell_them_weakness"].text
     assert "nhs-stroke" in texts.ADVICE["tell_them_weakness"].sources
     # Every patient reads it among the reasons to call at once, and at the top of the form.
-    for said in (texts.ADVICE["red_flags"].text, texts.URGENT_NOTE):
+    for said in (texts.ADVICE["red_flags"].text, texts.PAGES["urgent_weakness"]):
         assert "suddenly weak, a drooping face or trouble speaking" in said
 
 

@@ -95,7 +95,7 @@ def test_no_translation_writes_an_emergency_number_the_clinics_country_must_deci
 
 #: The facts each safety text must carry in every language, beside its placeholders.
 SAFETY_FACTS = {
-    "urgent_note": ["10"],
+    "urgent_bleeding": ["10"],
     "press_first": [],
     "tell_them_bleeding": ["10"],
     "red_flags": ["10"],
