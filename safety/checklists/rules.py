@@ -1,7 +1,8 @@
 """Pure checklist rules: reading answers, completeness, sign-off blockers, flags and the hash.
 
 Everything a practitioner can get wrong is decided here, without Flask or SQLAlchemy, so the
-same rules hold in the browser form, the CLI and the tests.
+same rules hold in the browser form, the CLI and the tests. One module of about 500 lines: what
+makes a checklist complete, safe to sign and flagged is read and reviewed as one.
 """
 
 from __future__ import annotations
@@ -44,9 +45,7 @@ COUNTS_SAID = N_("%(counted)s %(counted_words)s / %(against)s %(against_words)s"
 COUNT_NOTE_NEEDED = N_("The needle counts do not reconcile: say what was done before signing.")
 NOTE_MAX_LENGTH = 1000
 TEXT_MAX_LENGTH = 2000
-#: A patient's start button tapped again this soon by the same practitioner, while the
-#: session it started is untouched, is the same act: a double tap, or a tablet resending over
-#: a slow connection (`services.start_session`).
+#: A start button tapped again this soon, its session untouched, is one act (a double tap).
 REPEAT_WINDOW = timedelta(minutes=1)
 
 
