@@ -386,8 +386,9 @@ def signing_event(record_id: int) -> AuditEvent | None:
     return db.session.scalar(
         select(AuditEvent)
         .where(
-            AuditEvent.action == "session.sign",
-            AuditEvent.object_type == TreatmentSession.__tablename__,
+            # The event a receipt proves, as check_receipt holds it (one definition for both).
+            AuditEvent.action == evidence.SIGNING_ACTION,
+            AuditEvent.object_type == evidence.SIGNED_OBJECT,
             AuditEvent.object_id == str(record_id),
         )
         .order_by(AuditEvent.id)
