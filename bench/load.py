@@ -391,6 +391,7 @@ async def measure_route(base: str, floor: str, key: str, records, concurrency, p
     try:
         for client in app_clients:
             await sign_in(client, base, email, LOAD_PASSWORD)
+        _status, page, _location = await call(app_clients[0], "GET", urls[0])
         # A short warm-up of both, so neither pays for its first connections and imports.
         await closed_loop(floor_clients, [floor + "/"], seconds=0.3, max_requests=200)
         await closed_loop(app_clients, urls, seconds=0.3, max_requests=50)
@@ -403,7 +404,13 @@ async def measure_route(base: str, floor: str, key: str, records, concurrency, p
     finally:
         for client in floor_clients + app_clients:
             await client.close()
-    return {"route": key, "c": concurrency, "app": app_tally, "floor": floor_tally}
+    return {
+        "route": key,
+        "c": concurrency,
+        "app": app_tally,
+        "floor": floor_tally,
+        "kb": len(page.encode()) / 1000,
+    }
 
 
 # --- the practitioner flow -----------------------------------------------------------------
@@ -585,9 +592,9 @@ def write_report(plan, quick, info, built, routes, flows, drains, load_before, l
         "",
         "## Pages",
         "",
-        "| route | clients | req/s | p50 ms | p95 ms | p99 ms | 5xx | other | floor req/s "
-        "| ratio | target at 32 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| route | page KB | clients | req/s | p50 ms | p95 ms | p99 ms | 5xx | other "
+        "| floor req/s | ratio | target at 32 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in routes:
         app, floor = r["app"], r["floor"]
@@ -597,7 +604,8 @@ def write_report(plan, quick, info, built, routes, flows, drains, load_before, l
             goal = RATIO_TARGETS[r["route"]]
             target = f"≥ {goal} {verdict(ratio >= goal and app.errors == 0)}"
         lines.append(
-            f"| {ROUTES[r['route']][0]} | {r['c']} | {app.rate:.0f} | {app.pct(50):.0f} | "
+            f"| {ROUTES[r['route']][0]} | {r['kb']:.0f} | {r['c']} | {app.rate:.0f} | "
+            f"{app.pct(50):.0f} | "
             f"{app.pct(95):.0f} | {app.pct(99):.0f} | {app.errors} | {app.unexpected} | "
             f"{floor.rate:.0f} | {ratio:.3f} | {target} |"
         )

@@ -1,10 +1,15 @@
 """Server-rendered SVG bar charts: pure functions from numbers to accessible markup, no JavaScript.
 
 Each chart is an <svg role="img"> named by its <title> and summarised by its <desc>; the page
-shows the same figures as a table beside it. Colours are SVG presentation attributes (the
-Content-Security-Policy allows no inline styles) and come from a palette that stays distinct
-for colour-blind readers (Okabe and Ito). Their words, month names and numbers are the
-reader's (Babel's month names for the request's language; English outside a request).
+shows the same figures as a table beside it. A chart draws a bar per clinic only while each
+clinic has a colour of its own (the palette's seven): with more, repeated colours would make
+the key lie, and twenty clinics' bars over a year are three pixels wide. It then draws all
+clinics together, a bar per month, with a line from the lowest to the highest clinic; the
+table gives each clinic, and choosing a clinic shows its own bars. Colours are SVG
+presentation attributes (the Content-Security-Policy allows no inline styles) and come from a
+palette that stays distinct for colour-blind readers (Okabe and Ito). Their words, month names
+and numbers are the reader's (Babel's month names for the request's language; English outside
+a request).
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ SMALL_SAMPLE = 20
 #: Sample sizes are written above the bars only while the bars are wide enough to hold them.
 SIZE_LABEL_MIN_BAR = 14
 LABEL_GAP = 13
+#: Room a month keeps beside its bar for the line from its lowest to its highest clinic
+#: (half each side, so the bar stays in the middle), and the half-width of that line's caps.
+SPREAD_ROOM = 20
+SPREAD_CAP = 3
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,16 @@ class Series:
     values: tuple[float | None, ...]
     #: The counts behind each value, for the bar's tooltip: (events, sessions).
     counts: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The lowest and highest clinic of a month, among those with enough sessions to compare."""
+
+    low: float
+    low_name: str
+    high: float
+    high_name: str
 
 
 @dataclass(frozen=True)
@@ -189,15 +208,24 @@ def bar_chart(
     months: Sequence[str],
     series: Sequence[Series],
     references: Sequence[Reference] = (),
+    spreads: Sequence[Spread | None] = (),
+    described: Sequence[Series] | None = None,
 ) -> Markup:
-    """Return an SVG bar chart of percents: months along the bottom, one bar per series."""
+    """Return an SVG bar chart of percents: months along the bottom, one bar per series.
+
+    `spreads` draws a line per month from its lowest to its highest clinic over the bars;
+    `described` are the series the description names the highest of (the clinics, when the
+    bars are all of them together)."""
     groups = max(len(months), 1)
     per_group = max(len(series), 1)
-    plot_width = max(MIN_PLOT_WIDTH, groups * (per_group * MIN_BAR + GROUP_GAP))
+    room = SPREAD_ROOM if spreads else 0
+    plot_width = max(MIN_PLOT_WIDTH, groups * (per_group * MIN_BAR + GROUP_GAP + room))
     group_width = plot_width / groups
-    bar = min(MAX_BAR, (group_width - GROUP_GAP) / per_group)
+    bar = min(MAX_BAR, (group_width - GROUP_GAP - room) / per_group)
     peak = max(
-        [v for s in series for v in s.values if v is not None] + [r.value for r in references],
+        [v for s in series for v in s.values if v is not None]
+        + [spread.high for spread in spreads if spread]
+        + [r.value for r in references],
         default=0.0,
     )
     top, step = axis_scale(peak)
@@ -209,13 +237,15 @@ def bar_chart(
         f' width="{width:.0f}" height="{height}" viewBox="0 0 {width:.0f} {height}"'
         f' aria-labelledby="{escape(title_id)} {escape(desc_id)}">',
         f'<title id="{escape(title_id)}">{escape(title)}</title>',
-        f'<desc id="{escape(desc_id)}">{escape(describe(title, months, series, references))}'
-        "</desc>",
+        f'<desc id="{escape(desc_id)}">'
+        f"{escape(describe(title, months, described or series, references))}</desc>",
         f'<g transform="translate({LEFT},{TOP})" font-family="inherit" font-size="12"'
         f' fill="{REFERENCE_COLOUR}">',
     ]
     out += _grid(top, step, plot_width)
     out += _bars(series, months, top=top, group_width=group_width, bar=bar)
+    beside = bar / 2 + SPREAD_ROOM / 2 - SPREAD_CAP
+    out += _spreads(spreads, months, top=top, group_width=group_width, beside=beside)
     out += _month_labels(months, group_width)
     out += _reference_lines(references, top, plot_width)
     out.append(
@@ -245,15 +275,12 @@ def _grid(top: float, step: float, plot_width: float) -> list[str]:
 def _bars(
     series: Sequence[Series], months: Sequence[str], *, top: float, group_width: float, bar: float
 ) -> list[str]:
-    """The bars, a group per series carrying its colour, then the sample sizes over them.
-
-    With twenty clinics over a year there are a thousand bars, so each says only where it
-    stands and what it shows."""
+    """The bars, a group per series carrying its colour, then the sample sizes over them."""
     out: list[str] = []
     per_group = max(len(series), 1)
     bar_width = _coordinate(max(bar - 1, 1))
     month_names = [month_label(month) for month in months]
-    # Said once per chart, filled per bar: a thousand bars ask gettext three times, not 3,000.
+    # Said once per chart, filled per bar: gettext is asked three times, not three per bar.
     tip_said = gettext("%(clinic)s, %(month)s: %(rate)s")
     counts_said = gettext("(%(events)s of %(sessions)s sessions)")
     small_said = gettext("%(tip)s: a small sample, read with care")
@@ -291,6 +318,48 @@ def _bars(
     return out + sizes
 
 
+def _spreads(
+    spreads: Sequence[Spread | None],
+    months: Sequence[str],
+    *,
+    top: float,
+    group_width: float,
+    beside: float,
+) -> list[str]:
+    """A line per month from the lowest clinic's rate to the highest's, with short caps.
+
+    It stands `beside` the middle of the month, right of its bar, so that it crosses
+    neither the bar nor the sample size written over it."""
+    out: list[str] = []
+    said = gettext(
+        "%(month)s: clinics from %(lowest)s (%(lowest_clinic)s) to %(highest)s (%(highest_clinic)s)"
+    )
+    cap = SPREAD_CAP
+    for month_index, spread in enumerate(spreads):
+        if spread is None:
+            continue
+        x = _coordinate((month_index + 0.5) * group_width + beside)
+        low, high = y_for(spread.low, top), y_for(spread.high, top)
+        tip = said % {
+            "month": month_label(months[month_index]),
+            "lowest": _percent(round(spread.low, 1)),
+            "lowest_clinic": spread.low_name,
+            "highest": _percent(round(spread.high, 1)),
+            "highest_clinic": spread.high_name,
+        }
+        caps = "".join(
+            f'<line x1="{_coordinate(float(x) - cap)}" x2="{_coordinate(float(x) + cap)}" '
+            f'y1="{_coordinate(y)}" y2="{_coordinate(y)}"/>'
+            for y in (low, high)
+        )
+        out.append(
+            f'<g class="spread" stroke="{REFERENCE_COLOUR}" stroke-width="1.5"><title>'
+            f'{escape(tip)}</title><line x1="{x}" x2="{x}" y1="{_coordinate(high)}" '
+            f'y2="{_coordinate(low)}"/>{caps}</g>'
+        )
+    return out
+
+
 def _month_labels(months: Sequence[str], group_width: float) -> list[str]:
     """The month under each group, and the year under a year's first month."""
     out = []
@@ -324,7 +393,9 @@ def _reference_lines(references: Sequence[Reference], top: float, plot_width: fl
     return out
 
 
-def legend(series: Sequence[Series], references: Sequence[Reference] = ()) -> Markup:
+def legend(
+    series: Sequence[Series], references: Sequence[Reference] = (), *, spread: bool = False
+) -> Markup:
     """Return the key of a chart: a swatch per series and a line sample per baseline."""
     items = []
     for index, s in enumerate(series):
@@ -339,6 +410,18 @@ def legend(series: Sequence[Series], references: Sequence[Reference] = ()) -> Ma
             f'<line x1="0" x2="28" y1="7" y2="7" stroke="{REFERENCE_COLOUR}" stroke-width="2" '
             f'stroke-dasharray="{dash}"/></svg> {escape(reference.label)} '
             f"({escape(_percent(reference.value))})</li>"
+        )
+    if spread:
+        said = gettext(
+            "From the lowest clinic to the highest, among those with %(num)s sessions or "
+            "more that month; the table below gives every clinic.",
+            num=SMALL_SAMPLE,
+        )
+        items.append(
+            '<li><svg width="14" height="14" aria-hidden="true" focusable="false">'
+            f'<g stroke="{REFERENCE_COLOUR}" stroke-width="1.5"><line x1="7" x2="7" y1="1" '
+            'y2="13"/><line x1="3" x2="11" y1="1" y2="1"/><line x1="3" x2="11" y1="13" '
+            f'y2="13"/></g></svg> {escape(said)}</li>'
         )
     said = gettext(
         "Above each bar: the sessions it counts; a star and a paler bar: fewer than "
@@ -361,22 +444,75 @@ def measure_series(table) -> list[Series]:
     ]
 
 
+def together(series: Sequence[Series], months: Sequence[str]) -> Series:
+    """Return all clinics as one series: each month's events over its sessions, in every clinic."""
+    values, counts = [], []
+    for month_index in range(len(months)):
+        events = sum(s.counts[month_index][0] for s in series if month_index < len(s.counts))
+        sessions = sum(s.counts[month_index][1] for s in series if month_index < len(s.counts))
+        values.append(100.0 * events / sessions if sessions else None)
+        counts.append((events, sessions))
+    name = gettext("All %(num)s clinics together", num=len(series))
+    return Series(name=name, values=tuple(values), counts=tuple(counts))
+
+
+def spreads(series: Sequence[Series], months: Sequence[str]) -> list[Spread | None]:
+    """Return each month's lowest and highest clinic, of those with SMALL_SAMPLE sessions or more.
+
+    A clinic with three sessions and one bleed (33 %) would otherwise be the top of every
+    line; a month with fewer than two such clinics has no spread to show."""
+    out: list[Spread | None] = []
+    for month_index in range(len(months)):
+        rated = [
+            (s.values[month_index], s.name)
+            for s in series
+            if month_index < len(s.counts)
+            and s.counts[month_index][1] >= SMALL_SAMPLE
+            and s.values[month_index] is not None
+        ]
+        if len(rated) < 2:
+            out.append(None)
+            continue
+        (low, low_name), (high, high_name) = min(rated), max(rated)
+        out.append(Spread(low=low, low_name=low_name, high=high, high_name=high_name))
+    return out
+
+
+def by_clinic(series: Sequence[Series]) -> bool:
+    """Whether a chart can draw each clinic in a colour of its own."""
+    return len(series) <= len(PALETTE)
+
+
 def measure_references(table) -> list[Reference]:
     """Return the published baselines of a measure table as reference lines."""
     return [Reference(b.source, b.rate) for b in table.measure.baselines]
 
 
 def measure_chart(table) -> Markup:
-    """Return the bar chart of one measure table, by clinic and month, with its baselines."""
+    """Return the bar chart of one measure table, by month, with its baselines.
+
+    A bar per clinic while each has a colour of its own; else all of them together, with
+    each month's spread between clinics."""
+    series = measure_series(table)
+    title = gettext("%(measure)s: percent of sessions", measure=translated(table.measure.title))
+    if by_clinic(series):
+        drawn, spread = series, []
+    else:
+        drawn, spread = [together(series, table.months)], spreads(series, table.months)
     return bar_chart(
         chart_id=f"chart-{table.measure.key}",
-        title=gettext("%(measure)s: percent of sessions", measure=translated(table.measure.title)),
+        title=title,
         months=table.months,
-        series=measure_series(table),
+        series=drawn,
         references=measure_references(table),
+        spreads=spread,
+        described=series,
     )
 
 
 def measure_legend(table) -> Markup:
     """Return the key of a measure's chart."""
-    return legend(measure_series(table), measure_references(table))
+    series = measure_series(table)
+    if by_clinic(series):
+        return legend(series, measure_references(table))
+    return legend([together(series, table.months)], measure_references(table), spread=True)

@@ -8,6 +8,8 @@ from xml.etree import ElementTree
 import pytest
 
 from safety.review import charts
+from safety.review.rules import dashboard as dashboard_rules
+from safety.review.rules.dashboard import MonthCounts
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -155,3 +157,108 @@ def test_a_legend_shows_a_swatch_per_clinic_and_a_line_per_baseline():
     assert 'aria-hidden="true"' in legend
     assert "Harbour" in legend
     assert "Brady 2014 (4.65 %)" in legend
+
+
+# --- many clinics: all together, with each month's spread --------------------------------------
+
+
+def _clinics(n: int) -> list[charts.Series]:
+    """n clinics over two months: clinic i has i events of 20 sessions in January, none after."""
+    return [
+        charts.Series(f"Clinic {i:02d}", (100 * i / 20, None), ((i, 20), (0, 0))) for i in range(n)
+    ]
+
+
+def test_all_clinics_together_are_the_events_over_the_sessions_of_every_clinic():
+    series = [
+        charts.Series("Harbour", (10.0, 50.0), ((2, 20), (1, 2))),
+        charts.Series("Lakeside", (0.0, None), ((0, 30), (0, 0))),
+    ]
+
+    together = charts.together(series, ["2026-01", "2026-02"])
+
+    assert together.name == "All 2 clinics together"
+    assert together.values == (4.0, 50.0)  # 2 of 50, not the mean of 10 % and 0 %
+    assert together.counts == ((2, 50), (1, 2))
+
+
+def test_a_month_without_sessions_anywhere_has_no_rate_together():
+    together = charts.together([charts.Series("Harbour", (None,), ((0, 0),))], ["2026-01"])
+
+    assert together.values == (None,)
+
+
+def test_a_spread_runs_from_the_lowest_to_the_highest_clinic_with_enough_sessions():
+    series = [
+        charts.Series("Harbour", (5.0,), ((1, 20),)),
+        charts.Series("Lakeside", (25.0,), ((5, 20),)),
+        # Three sessions, one bleed: 33 % says little, so it is not the top of the line.
+        charts.Series("Tiny", (33.3,), ((1, 3),)),
+    ]
+
+    assert charts.spreads(series, ["2026-01"]) == [
+        charts.Spread(low=5.0, low_name="Harbour", high=25.0, high_name="Lakeside")
+    ]
+
+
+def test_a_month_with_fewer_than_two_clinics_to_compare_has_no_spread():
+    series = [
+        charts.Series("Harbour", (5.0,), ((1, 20),)),
+        charts.Series("Tiny", (50.0,), ((1, 2),)),
+    ]
+
+    assert charts.spreads(series, ["2026-01"]) == [None]
+
+
+def _table(series: list[charts.Series]):
+    """The dashboard's own table of a measure, from each clinic's January counts."""
+    counts = [
+        MonthCounts(i, "2026-01", s.counts[0][1], s.counts[0][1], {"bleeding": s.counts[0]})
+        for i, s in enumerate(series)
+    ]
+    clinics = [(i, s.name) for i, s in enumerate(series)]
+    bleeding = next(m for m in dashboard_rules.MEASURES if m.key == "bleeding")
+    return dashboard_rules.measure_table(bleeding, counts, clinics, ("2026-01", "2026-02"))
+
+
+def test_a_chart_draws_a_bar_per_clinic_while_each_has_a_colour_of_its_own():
+    svg = ElementTree.fromstring(str(charts.measure_chart(_table(_clinics(len(charts.PALETTE))))))
+
+    tips = [bar.find(f"{SVG}title").text for bar in svg.findall(f".//{SVG}rect")]
+    assert len(tips) == len(charts.PALETTE) - 1  # Clinic 00 had no event: no bar of no height
+    assert tips[0].startswith("Clinic 01, Jan 2026: 5 %")
+    assert not svg.findall(f".//{SVG}g[@class='spread']")
+
+
+def test_with_more_clinics_than_colours_a_chart_draws_them_together_and_their_spread():
+    many = _clinics(len(charts.PALETTE) + 1)
+
+    svg = ElementTree.fromstring(str(charts.measure_chart(_table(many))))
+
+    tips = [bar.find(f"{SVG}title").text for bar in svg.findall(f".//{SVG}rect")]
+    assert tips == ["All 8 clinics together, Jan 2026: 17.5 % (28 of 160 sessions)"]
+    spreads = svg.findall(f".//{SVG}g[@class='spread']")
+    assert [s.find(f"{SVG}title").text for s in spreads] == [
+        "Jan 2026: clinics from 0 % (Clinic 00) to 35 % (Clinic 07)"
+    ]
+    # The description still names the clinic that stood out, not the average.
+    assert "Highest: 35 % at Clinic 07 in Jan 2026" in svg.find(f"{SVG}desc").text
+    legend = str(charts.measure_legend(_table(many)))
+    assert "All 8 clinics together" in legend and "From the lowest clinic to the highest" in legend
+    assert "Clinic 03" not in legend
+
+
+def test_a_spread_stands_beside_its_bar_within_its_month():
+    svg = ElementTree.fromstring(str(charts.measure_chart(_table(_clinics(20)))))
+
+    bar = svg.find(f".//{SVG}rect")
+    line = svg.find(f".//{SVG}g[@class='spread']/{SVG}line")
+    caps = svg.findall(f".//{SVG}g[@class='spread']/{SVG}line")[1:]
+    right_of_bar = float(bar.get("x")) + float(bar.get("width"))
+    month_end = float(svg.get("width")) - charts.LEFT - charts.RIGHT  # the plot's width
+    month_end /= 2  # two months
+    assert right_of_bar < float(line.get("x1")) == float(line.get("x2"))
+    assert max(float(cap.get("x2")) for cap in caps) < month_end
+    # The line spans the clinics' rates: 0 % at the bottom of the plot, 95 % above it.
+    assert float(line.get("y2")) == charts.PLOT_HEIGHT
+    assert float(line.get("y1")) < float(bar.get("y"))
