@@ -36,16 +36,21 @@ NOTE_MAX_LENGTH = 1000
 #: What reaches a practitioner's list, most urgent first: a chest check nobody answered is
 #: called about before an answer that waits for review (a clinical review).
 PERSONAL = (rules.EMERGENCY, rules.SAME_DAY, rules.NO_ANSWER, rules.REVIEW)
-#: The answers that go on to the duty address when nobody acknowledges them in time. A
-#: silence is the treating practitioner's call to make, and has no deadline: read on every
-#: worker pass, it would be loaded again on each one for ever (a code review).
-ESCALATING = (rules.EMERGENCY, rules.SAME_DAY, rules.REVIEW)
+#: What goes on to the duty address when nobody acknowledges it in time. A silence too: it
+#: is the treating practitioner's call to make, but they may be away or have left, and a chest
+#: check nobody answered must reach a person (a clinical review). Each has a deadline, so a
+#: flag is read by the passes up to it and once after, not for ever.
+ESCALATING = (rules.EMERGENCY, rules.SAME_DAY, rules.NO_ANSWER, rules.REVIEW)
 
 
 def escalate_unacknowledged(*, now: datetime | None = None) -> int:
-    """Send every overdue, unacknowledged emergency, same-day or review answer to its
-    clinic's duty address, once, and text an emergency or same-day one to the clinic's
-    on-call mobile where it has one; returns how many answers went. The caller commits."""
+    """Send every overdue, unacknowledged emergency, same-day or review answer, and every
+    chest check nobody answered or called about, to its clinic's duty address, once, and text
+    an emergency or same-day one to the clinic's on-call mobile where it has one; returns how
+    many went. The caller commits.
+
+    A silence on the sessions of a practitioner whose account is disabled goes at once: it
+    is on nobody else's list, and they will not call."""
     now = now or utcnow()
     waiting = db.session.scalars(
         select(Flag)
@@ -55,7 +60,10 @@ def escalate_unacknowledged(*, now: datetime | None = None) -> int:
             Flag.escalated_dt.is_(None),
             Flag.handled_dt.is_(None),
         )
-        .options(joinedload(Flag.session).joinedload(TreatmentSession.clinic))
+        .options(
+            joinedload(Flag.session).joinedload(TreatmentSession.clinic),
+            joinedload(Flag.session).joinedload(TreatmentSession.practitioner),
+        )
         .order_by(Flag.created_dt, Flag.id)
     ).all()
     sent = 0
@@ -70,6 +78,8 @@ def escalate_unacknowledged(*, now: datetime | None = None) -> int:
             day_end_hour=clinic.workday_end_hour,
             working_days=clinic.working_days,
         )
+        if flag.kind == rules.NO_ANSWER and not flag.session.practitioner.is_enabled:
+            due = flag.created_dt
         if due is None or now < due:
             continue
         flag.escalated_dt = now

@@ -150,6 +150,9 @@ NEEDS_72H_SORENESS = 4
 EMERGENCY_ACK = timedelta(minutes=15)
 SAME_DAY_ACK_WORKING_HOURS = 2
 REVIEW_WITHIN_WORKING_DAYS = 2
+#: A silent chest check nobody has recorded calling about within this many of the clinic's
+#: working hours goes to the duty address: the treating practitioner may be away or gone.
+SILENCE_ACK_WORKING_HOURS = 2
 
 
 def out_of_quiet_hours(moment: datetime, zone: ZoneInfo) -> datetime:
@@ -416,16 +419,17 @@ def acknowledge_by(
 ) -> datetime | None:
     """Return when an escalated answer nobody has acknowledged goes to the duty address.
 
-    An emergency after 15 minutes, day or night; a same-day answer after 2 of the clinic's
-    working hours; a review answer at the end of its second working day, the promise its
-    advice page makes the patient; anything else never (None).
+    An emergency after 15 minutes, day or night; a same-day answer, or a chest check nobody
+    answered, after 2 of the clinic's working hours; a review answer at the end of its
+    second working day, the promise its advice page makes the patient; anything else never
+    (None).
     """
     if level == EMERGENCY:
         return raised + EMERGENCY_ACK
-    if level == SAME_DAY:
+    if level in (SAME_DAY, NO_ANSWER):
         return add_working_hours(
             raised,
-            SAME_DAY_ACK_WORKING_HOURS,
+            SAME_DAY_ACK_WORKING_HOURS if level == SAME_DAY else SILENCE_ACK_WORKING_HOURS,
             zone,
             day_start_hour=day_start_hour,
             day_end_hour=day_end_hour,
@@ -645,6 +649,7 @@ def _unacknowledged(level: str, clinic: str, say: Callable[[str], str]) -> str:
         EMERGENCY: say(N_("%(n)s minutes")) % {"n": EMERGENCY_ACK // timedelta(minutes=1)},
         SAME_DAY: say(N_("%(n)s working hours")) % {"n": SAME_DAY_ACK_WORKING_HOURS},
         REVIEW: say(N_("%(n)s working days")) % {"n": REVIEW_WITHIN_WORKING_DAYS},
+        NO_ANSWER: say(N_("%(n)s working hours")) % {"n": SILENCE_ACK_WORKING_HOURS},
     }[level]
     # Each level's sentence whole: the level's word agrees with "answer" in French and Spanish.
     opening = {
@@ -659,6 +664,11 @@ def _unacknowledged(level: str, clinic: str, say: Callable[[str], str]) -> str:
         REVIEW: N_(
             "A patient's review follow-up answer at %(clinic)s has not been acknowledged "
             "for %(waited)s."
+        ),
+        NO_ANSWER: N_(
+            "A patient at %(clinic)s did not answer the 48-hour chest check after needling "
+            "near the lung, and nobody has recorded calling them for %(waited)s. Call them "
+            "to ask about chest pain, pain breathing in or breathlessness."
         ),
     }[level]
     return say(opening) % {"clinic": clinic, "waited": waited}
@@ -676,6 +686,7 @@ def duty_escalation(
         EMERGENCY: N_("NeedleSafe: unacknowledged emergency answer at %(clinic)s"),
         SAME_DAY: N_("NeedleSafe: unacknowledged same-day answer at %(clinic)s"),
         REVIEW: N_("NeedleSafe: unacknowledged review answer at %(clinic)s"),
+        NO_ANSWER: N_("NeedleSafe: a chest check nobody answered at %(clinic)s"),
     }[level]
     text = f"{_unacknowledged(level, clinic, say)}\n\n{say(CONTACT_NOW)}\n{link}\n"
     return Message(say(subject) % {"clinic": clinic}, text)

@@ -65,12 +65,13 @@ def work_once(
         for outcome, n in batch.items():
             counts[outcome] = counts.get(outcome, 0) + n
 
-    # Overdue escalations first: their messages are then due in this very pass.
-    if escalated := escalate_unacknowledged(now=now or utcnow()):
-        counts["escalated"] = escalated
-    # Chest checks nobody answered: to the practitioner's list, to call the patient.
+    # Chest checks nobody answered: to the practitioner's list, to call the patient (and on to
+    # the duty address in this very pass when the practitioner's account is disabled).
     if silent := flag_unanswered_chest_checks(now=now or utcnow()):
         counts["unanswered"] = silent
+    # Overdue escalations before sending: their messages are then due in this very pass.
+    if escalated := escalate_unacknowledged(now=now or utcnow()):
+        counts["escalated"] = escalated
     # Urgent post-exposure steps left untouched after a sharps injury: to the clinic lead.
     if step_alerts := alert_untouched_steps(now=now):
         counts["step_alerts"] = step_alerts

@@ -15,6 +15,7 @@ from safety.audit.models import AuditEvent
 from safety.checklists.models import Flag
 from safety.extensions import db
 from safety.followup import escalations, rules
+from safety.followup.models import DevMessage, OutboxMessage, Purpose
 from safety.followup.worker import work_once
 from safety.integrity.flags import verify_flags
 
@@ -33,6 +34,18 @@ def chest_check_sent(make_session, practitioner):
     db.session.expire_all()
     assert db.session.get(type(chest), chest.id).status == rules.Status.SENT
     return session, chest.due_dt
+
+
+def duty_mail() -> list[DevMessage]:
+    """What the development outbox delivered to a clinic's duty address."""
+    db.session.expire_all()
+    return list(
+        db.session.scalars(
+            select(DevMessage)
+            .join(OutboxMessage, OutboxMessage.id == DevMessage.outbox_id)
+            .where(OutboxMessage.purpose == Purpose.DUTY_ESCALATION)
+        )
+    )
 
 
 def silences() -> list[Flag]:
@@ -56,8 +69,8 @@ def test_an_unanswered_chest_check_reaches_the_practitioners_list_once(
     assert [f.id for f in escalations.waiting_for(practitioner)] == [flag.id]
     raised = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "flag.raise")).one()
     assert raised.details["kind"] == rules.NO_ANSWER
-    # It is the practitioner's to follow up by phone: no alert goes to the duty address.
-    assert work_once("worker", now=due + timedelta(days=3)) == {}
+    # It is the practitioner's to follow up by phone: nothing goes to the duty address yet.
+    assert duty_mail() == []
     assert db.session.get(Flag, flag.id).escalated_dt is None
 
 
@@ -189,3 +202,71 @@ def test_a_silence_moved_off_its_chest_check_is_named_by_verify(chest_check_sent
     assert verify_flags(db.session) == (
         f"flag {flag.id} is not on the follow-up its flag.raise event recorded"
     )
+
+
+def _working_hours_after(raised, hours: int, clinic):
+    return rules.add_working_hours(
+        raised,
+        hours,
+        clinic.zone,
+        day_start_hour=clinic.workday_start_hour,
+        day_end_hour=clinic.workday_end_hour,
+        working_days=clinic.working_days,
+    )
+
+
+def test_a_silence_nobody_called_about_goes_to_the_duty_address_once(
+    chest_check_sent, practitioner
+):
+    """The practitioner may be on leave: two working hours after the silence reached their
+    list with nobody recording a call, the clinic's duty address is told (a clinical review
+    found a silence could wait on an absent practitioner's list for ever)."""
+    session, due = chest_check_sent
+    work_once("worker", now=due + timedelta(hours=12))
+    [flag] = silences()
+    deadline = _working_hours_after(
+        flag.created_dt, rules.SILENCE_ACK_WORKING_HOURS, session.clinic
+    )
+
+    work_once("worker", now=deadline - timedelta(minutes=1))
+    assert duty_mail() == []
+    work_once("worker", now=deadline + timedelta(minutes=1))
+    work_once("worker", now=deadline + timedelta(hours=3))
+
+    [mail] = duty_mail()
+    assert mail.recipient == session.clinic.duty_email
+    assert "chest check nobody answered" in mail.subject
+    assert "nobody has recorded calling them for 2 working hours" in mail.body
+    assert f"/sessions/{session.id}" in mail.body
+    assert session.patient.family_name not in mail.body + mail.subject  # no patient details
+    # It stays on the practitioner's list: the duty address is told, the call is still owed.
+    assert [f.id for f in escalations.waiting_for(practitioner)] == [flag.id]
+
+
+def test_a_silence_the_practitioner_called_about_goes_nowhere_else(chest_check_sent, practitioner):
+    _session, due = chest_check_sent
+    work_once("worker", now=due + timedelta(hours=12))
+    [flag] = silences()
+    escalations.record_handling(practitioner, flag.id, action="called", note="Breathing fine.")
+    db.session.commit()
+
+    work_once("worker", now=due + timedelta(days=4))
+
+    assert duty_mail() == []
+
+
+def test_a_silence_of_a_practitioner_who_left_goes_to_the_duty_address_at_once(
+    chest_check_sent, practitioner
+):
+    """Nobody else has it on their list, and a disabled account will not call: the duty
+    address is told on the pass that finds the silence, not two working hours later."""
+    _session, due = chest_check_sent
+    practitioner.is_enabled = False
+    db.session.commit()
+
+    work_once("worker", now=due + timedelta(hours=12))
+
+    [flag] = silences()
+    [mail] = duty_mail()
+    assert "chest check nobody answered" in mail.subject
+    assert db.session.get(Flag, flag.id).escalated_dt == due + timedelta(hours=12)

@@ -313,6 +313,25 @@ def test_a_review_answer_goes_further_at_the_end_of_its_second_working_day():
     assert due == local(LONDON, 2026, 12, 8, 15, 0)
 
 
+def test_a_chest_check_nobody_answered_or_called_about_goes_further_after_two_working_hours():
+    raised = local(LONDON, 2026, 12, 4, 21, 0)  # put on the list on a Friday night
+
+    due = rules.acknowledge_by(rules.NO_ANSWER, raised, LONDON, day_start_hour=8, day_end_hour=19)
+
+    assert due == local(LONDON, 2026, 12, 7, 10, 0)  # two hours into Monday
+
+
+def test_the_duty_address_reads_which_silence_waited_and_how_long_without_patient_details():
+    message = rules.duty_escalation(
+        level=rules.NO_ANSWER, clinic="Harbour Physio", link="https://x.test/sessions/7"
+    )
+
+    assert message.subject == "NeedleSafe: a chest check nobody answered at Harbour Physio"
+    assert "did not answer the 48-hour chest check" in message.text
+    assert "for 2 working hours" in message.text
+    assert "https://x.test/sessions/7" in message.text
+
+
 def test_an_answer_that_needs_nothing_never_goes_further():
     assert (
         rules.acknowledge_by(
@@ -339,6 +358,7 @@ def test_the_thresholds_in_the_register_are_the_thresholds_the_rules_use():
         "link_lifetime_days": rules.LINK_LIFETIME.days,
         "chest_silence_hours": rules.CHEST_SILENCE // timedelta(hours=1),
         "chest_silence_ends_hours": rules.CHEST_SILENCE_ENDS // timedelta(hours=1),
+        "silence_ack_working_hours": rules.SILENCE_ACK_WORKING_HOURS,
     }
     assert "10 minutes" in texts.QUESTIONS["bleeding"].options[2][1]
 
