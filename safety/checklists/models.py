@@ -189,6 +189,10 @@ class Flag(db.Model):
     handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     handled_action: Mapped[str | None] = mapped_column(String(20))
     handled_note: Mapped[str | None] = mapped_column(Text)
+    #: Calls about it that found no reply: the patient is not reached, so it stays on the
+    #: practitioner's list, saying how often and when they tried (migration 0022).
+    call_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_attempt_dt: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     session: Mapped[TreatmentSession] = relationship(back_populates="flags")
     #: The patient's answer behind an escalation, read by staff on the flag.

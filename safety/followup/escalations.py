@@ -23,7 +23,7 @@ from safety.checklists.models import Flag, FlagStatus, TreatmentSession
 from safety.checklists.rules import Severity
 from safety.dbtypes import utcnow
 from safety.errors import DomainError, NotFound
-from safety.extensions import db, take_sqlite_write_lock
+from safety.extensions import db, take_sqlite_write_lock, take_turns_on
 from safety.followup import rules
 from safety.followup.backends import can_send_texts
 from safety.followup.models import FollowUp, OutboxMessage, OutboxStatus, Purpose
@@ -218,17 +218,7 @@ def record_handling(
     An open flag is acknowledged by the same act: the practitioner has seen it.
     """
     now = now or utcnow()
-    flag = (
-        db.session.scalar(
-            select(Flag)
-            .join(TreatmentSession, TreatmentSession.id == Flag.session_id)
-            .where(Flag.id == flag_id, policy.flag_scope(actor), Flag.kind.in_(PERSONAL))
-        )
-        if is_id(flag_id) and policy.is_practitioner(actor)
-        else None
-    )
-    if flag is None:
-        raise NotFound(N_("No such patient answer."))
+    flag = _waiting(actor, flag_id)
     note = (note or "").strip()
     errors = {}
     if action not in ACTIONS:
@@ -243,10 +233,7 @@ def record_handling(
     flag.handled_by_id = actor.id
     flag.handled_action = action
     flag.handled_note = note or None
-    if flag.status == FlagStatus.OPEN:
-        flag.status = FlagStatus.ACKNOWLEDGED
-        flag.acknowledged_dt = now
-        flag.acknowledged_by_id = actor.id
+    _seen(flag, actor, now)
     db.session.flush()
     audit.record(
         "flag.handled",
@@ -256,3 +243,56 @@ def record_handling(
         now=now,
     )
     return flag
+
+
+def record_no_reply(actor, flag_id: int, *, now: datetime | None = None) -> Flag:
+    """Record a call about a patient's answer (or silence) that found no reply.
+
+    The patient is not reached, so it stays on the practitioner's list, saying how often and
+    when they tried: "called" would have taken it off (a clinical review). Like recording
+    what they did, it acknowledges an open flag: the practitioner has seen it and is on it,
+    so it does not go to the duty address as unread.
+    """
+    now = now or utcnow()
+    if is_id(flag_id):
+        take_turns_on(Flag, flag_id)  # two taps at once count two calls, not one
+    flag = _waiting(actor, flag_id)
+    if flag.handled_dt is not None:
+        already = N_("This answer was already handled.")
+        raise DomainError(N_("Nothing was recorded."), {"action": already})
+    flag.call_attempts += 1
+    flag.last_attempt_dt = now
+    _seen(flag, actor, now)
+    db.session.flush()
+    audit.record(
+        "flag.no_reply",
+        actor=actor,
+        obj=flag,
+        details={"kind": flag.kind, "session": flag.session_id, "attempt": flag.call_attempts},
+        now=now,
+    )
+    return flag
+
+
+def _waiting(actor, flag_id: int) -> Flag:
+    """The patient's answer or silence on this practitioner's list, or NotFound."""
+    flag = (
+        db.session.scalar(
+            select(Flag)
+            .join(TreatmentSession, TreatmentSession.id == Flag.session_id)
+            .where(Flag.id == flag_id, policy.flag_scope(actor), Flag.kind.in_(PERSONAL))
+        )
+        if is_id(flag_id) and policy.is_practitioner(actor)
+        else None
+    )
+    if flag is None:
+        raise NotFound(N_("No such patient answer."))
+    return flag
+
+
+def _seen(flag: Flag, actor, now: datetime) -> None:
+    """Acknowledge an open flag: the practitioner has seen it."""
+    if flag.status == FlagStatus.OPEN:
+        flag.status = FlagStatus.ACKNOWLEDGED
+        flag.acknowledged_dt = now
+        flag.acknowledged_by_id = actor.id

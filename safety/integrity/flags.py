@@ -1,5 +1,6 @@
 """Verify the flags: each one raised still there, and whatever a flag says was done to it
-(acknowledged, handled, escalated, resolved) held to the event that did it.
+(acknowledged, handled, escalated, resolved, called with no reply) held to the event that
+did it.
 
 A flag's status is meant to change, so no trigger guards it; an insider's review wrote
 "Acknowledged by ... What was done: Called patient" on a flag nobody touched, and deleted
@@ -20,10 +21,11 @@ from safety.integrity.reader import BATCH
 #: The events that may set each of a flag's marks (a resolution or a practitioner's record of
 #: what they did acknowledges an open flag too).
 MARKS = {
-    "acknowledged_dt": ("flag.acknowledge", "flag.handled", "flag.resolve"),
+    "acknowledged_dt": ("flag.acknowledge", "flag.handled", "flag.no_reply", "flag.resolve"),
     "handled_dt": ("flag.handled",),
     "escalated_dt": ("flag.escalate",),
     "resolved_dt": ("flag.resolve",),
+    "last_attempt_dt": ("flag.no_reply",),
 }
 ACTIONS = ("flag.raise", *{a for actions in MARKS.values() for a in actions})
 
@@ -36,8 +38,14 @@ def verify_flags(db_: Connection | Session) -> str | None:
             AuditEvent.action.in_(ACTIONS), AuditEvent.object_type == Flag.__tablename__
         )
     ):
-        if object_id and object_id.isdecimal():
-            events[int(object_id)][action] = details or {}
+        if not (object_id and object_id.isdecimal()):
+            continue
+        done = events[int(object_id)]
+        if action == "flag.no_reply":  # one per call: the one that counted the most of them
+            latest = done.get(action, {}).get("attempt", 0)
+            if (details or {}).get("attempt", 0) < latest:
+                continue
+        done[action] = details or {}
     raised = {flag_id for flag_id, done in events.items() if "flag.raise" in done}
     columns = (
         Flag.id,
@@ -48,11 +56,13 @@ def verify_flags(db_: Connection | Session) -> str | None:
         Flag.session_id,
         Flag.followup_id,
         Flag.severity,
+        Flag.call_attempts,
         *(getattr(Flag, mark) for mark in MARKS),
     )
     there = set()
     for row in db_.execute(select(*columns).order_by(Flag.id).execution_options(yield_per=BATCH)):
-        flag_id, kind, status, handled_action, note, session_id, followup_id, severity, *marks = row
+        flag_id, kind, status, handled_action, note, session_id, followup_id, severity = row[:8]
+        attempts, marks = row[8], row[9:]
         there.add(flag_id)
         done = events.get(flag_id, {})
         for (mark, actions), value in zip(MARKS.items(), marks, strict=True):
@@ -85,6 +95,11 @@ def verify_flags(db_: Connection | Session) -> str | None:
             and done.get("flag.handled", {}).get("action") != handled_action
         ):
             return f"what was done about flag {flag_id} is not what its flag.handled event recorded"
+        if attempts != done.get("flag.no_reply", {}).get("attempt", 0):
+            return (
+                f"the calls with no reply of flag {flag_id} are not the ones its flag.no_reply "
+                "events counted"
+            )
         if note is not None and done.get("flag.resolve", {}).get("note_length") != len(note):
             return (
                 f"the resolution note of flag {flag_id} is not the one its flag.resolve event "

@@ -6,12 +6,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import csrf_token, login
+from conftest import csrf_token, login, post_form
 from followup_helpers import NEAR_LUNG, followups_of, signer
+from sqlalchemy import select, update
 
+from safety.audit.models import AuditEvent
+from safety.checklists.models import Flag
 from safety.extensions import db
-from safety.followup import rules
+from safety.followup import escalations, rules
 from safety.followup.worker import work_once
+from safety.integrity.flags import verify_flags
 
 
 @pytest.fixture
@@ -59,3 +63,107 @@ def test_a_silence_found_twice_is_on_the_list_once(app, silent_chest_check):
     page = browser.get("/sessions/").get_data(as_text=True)
 
     assert page.count("appelez le patient") == 1
+
+
+@pytest.fixture
+def english_silence(make_user, make_session):
+    """Bea's patient, needled near the lung, silent for 12 h; returns Bea, the flag and when."""
+    bea = make_user("practitioner", name="Bea Author")
+    session = signer(make_session, bea)(NEAR_LUNG)
+    chest = next(f for f in followups_of(session.id) if f.kind == rules.Kind.DAY_2)
+    work_once("worker", now=chest.due_dt)
+    raised = chest.due_dt + rules.CHEST_SILENCE
+    work_once("worker", now=raised)
+    db.session.commit()
+    flag = db.session.scalars(select(Flag).where(Flag.kind == rules.NO_ANSWER)).one()
+    return bea, flag.id, raised
+
+
+def test_a_call_with_no_reply_keeps_the_patient_on_the_list_and_counts_the_calls(
+    app, english_silence
+):
+    """A patient who did not pick up is not reached: "called" would have taken them off the
+    list. The practitioner says no reply, and the list keeps them, saying how often."""
+    bea, flag_id, _raised = english_silence
+    browser = app.test_client()
+    login(browser, bea)
+
+    for _ in range(2):
+        tried = post_form(browser, f"/escalations/{flag_id}/no-reply")
+        assert tried.status_code == 302
+        assert tried.headers["Location"].endswith(f"/sessions/#answer-{flag_id}")
+    page = browser.get("/sessions/").get_data(as_text=True)
+
+    assert f'id="answer-{flag_id}"' in page
+    assert "Your calls with no reply so far: 2 (the last at" in page
+    flag = db.session.get(Flag, flag_id)
+    assert (flag.call_attempts, flag.handled_dt, flag.status) == (2, None, "acknowledged")
+    attempts = db.session.scalars(
+        select(AuditEvent.details).where(AuditEvent.action == "flag.no_reply")
+    ).all()
+    assert [d["attempt"] for d in attempts] == [1, 2]
+    assert verify_flags(db.session) is None
+    # Then they pick up: recorded as called, the patient leaves the list.
+    post_form(browser, f"/escalations/{flag_id}/handled", {"action": "called", "note": ""})
+    assert f'id="answer-{flag_id}"' not in browser.get("/sessions/").get_data(as_text=True)
+
+
+def test_compliance_reads_the_calls_with_no_reply_on_the_record(app, english_silence, make_user):
+    bea, flag_id, _raised = english_silence
+    browser = app.test_client()
+    login(browser, bea)
+    post_form(browser, f"/escalations/{flag_id}/no-reply")
+    officer = app.test_client()
+    login(officer, make_user("compliance"))
+
+    record = officer.get(f"/review/records/{db.session.get(Flag, flag_id).session_id}")
+
+    assert "The practitioner's calls with no reply: 1 (the last at" in record.get_data(as_text=True)
+
+
+def test_a_call_with_no_reply_is_refused_on_an_answer_already_handled_or_another_persons(
+    app, english_silence, make_user
+):
+    bea, flag_id, _raised = english_silence
+    browser = app.test_client()
+    login(browser, bea)
+    other = app.test_client()
+    login(other, make_user("practitioner"))
+
+    assert post_form(other, f"/escalations/{flag_id}/no-reply").status_code == 404
+    post_form(browser, f"/escalations/{flag_id}/handled", {"action": "called", "note": ""})
+    refused = post_form(browser, f"/escalations/{flag_id}/no-reply", follow_redirects=True)
+
+    assert "This answer was already handled." in refused.get_data(as_text=True)
+    assert db.session.get(Flag, flag_id).call_attempts == 0
+    assert browser.post(f"/escalations/{flag_id}/no-reply").status_code == 400  # no CSRF token
+    assert db.session.get(Flag, flag_id).call_attempts == 0
+
+
+def test_calls_with_no_reply_that_no_event_counted_are_named_by_verify(english_silence):
+    bea, flag_id, _raised = english_silence
+    escalations.record_no_reply(bea, flag_id)
+    db.session.commit()
+    assert verify_flags(db.session) is None
+
+    # An insider adds calls that were never made, to show the patient was chased.
+    db.session.execute(update(Flag).where(Flag.id == flag_id).values(call_attempts=3))
+    db.session.commit()
+
+    assert verify_flags(db.session) == (
+        f"the calls with no reply of flag {flag_id} are not the ones its flag.no_reply events "
+        "counted"
+    )
+
+
+def test_a_silence_the_practitioner_is_calling_about_does_not_go_to_the_duty_address(
+    english_silence,
+):
+    """Calling with no reply is being on it: the duty address is for what nobody has seen."""
+    bea, flag_id, raised = english_silence
+    escalations.record_no_reply(bea, flag_id, now=raised + timedelta(minutes=5))
+    db.session.commit()
+
+    work_once("worker", now=raised + timedelta(days=2))
+
+    assert db.session.get(Flag, flag_id).escalated_dt is None
