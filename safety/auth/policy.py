@@ -120,24 +120,26 @@ def can_add_patient(user: Actor | None) -> bool:
 
 
 def can_acknowledge_flags_of(
-    user: Actor | None, practitioner_id: int, *, urgent_answer: bool = False
+    user: Actor | None, practitioner_id: int, *, needs_clinician: bool = False
 ) -> bool:
-    """A practitioner acknowledges the flags of their own sessions; compliance any flag but a
-    patient's urgent (emergency or same-day) answer.
+    """A practitioner acknowledges the flags of their own sessions; compliance any flag but one
+    that needs a clinician: a patient's urgent (emergency or same-day) answer, or a chest check
+    nobody answered.
 
-    Acknowledging an urgent answer stops its escalation to the duty address and the on-call
-    mobile, and a reviewer's click is not a clinician seeing the patient: it waits for the
-    treating practitioner, or for compliance to resolve it with a note of what was done
-    (a clinical review found a compliance click silenced an emergency's escalation)."""
+    Acknowledging one stops its escalation to the duty address (and the on-call mobile), and
+    a reviewer's click is not a clinician seeing the patient: it waits for the treating
+    practitioner, or for compliance to resolve it with a note of what was done (a clinical
+    review found a compliance click silenced an emergency's escalation, and another that it
+    silenced a silence's)."""
     if is_practitioner(user) and practitioner_id == user.id:
         return True
-    return is_compliance(user) and not urgent_answer
+    return is_compliance(user) and not needs_clinician
 
 
 def can_acknowledge_flag(
-    user: Actor | None, record: SessionLike, *, urgent_answer: bool = False
+    user: Actor | None, record: SessionLike, *, needs_clinician: bool = False
 ) -> bool:
-    return can_acknowledge_flags_of(user, record.practitioner_id, urgent_answer=urgent_answer)
+    return can_acknowledge_flags_of(user, record.practitioner_id, needs_clinician=needs_clinician)
 
 
 def can_resolve_flags(user: Actor | None) -> bool:

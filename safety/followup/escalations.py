@@ -6,7 +6,9 @@ promised the patient), goes to the clinic's duty address and heads the complianc
 the reminder worker runs `escalate_unacknowledged` on every pass, so the deadline holds
 whatever else is happening. A practitioner keeps each of their patients' answers in "needs you
 now" until they record what they did (called, advised, referred), even when compliance
-acknowledged the flag first: acknowledging is not the same as looking after the patient.
+acknowledged the flag first: acknowledging is not the same as looking after the patient. A
+call that found no reply keeps it there and acknowledges nothing. A 48-hour chest check nobody
+answered joins the list too, and goes on to the duty address as a same-day answer does.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import joinedload
 
 from safety.audit import services as audit
 from safety.auth import policy
+from safety.auth.models import User
 from safety.checklists.models import Flag, FlagStatus, TreatmentSession
 from safety.checklists.rules import Severity
 from safety.dbtypes import utcnow
@@ -40,7 +43,7 @@ PERSONAL = (rules.EMERGENCY, rules.SAME_DAY, rules.NO_ANSWER, rules.REVIEW)
 #: is the treating practitioner's call to make, but they may be away or have left, and a chest
 #: check nobody answered must reach a person (a clinical review). Each has a deadline, so a
 #: flag is read by the passes up to it and once after, not for ever.
-ESCALATING = (rules.EMERGENCY, rules.SAME_DAY, rules.NO_ANSWER, rules.REVIEW)
+ESCALATING = PERSONAL
 
 
 def escalate_unacknowledged(*, now: datetime | None = None) -> int:
@@ -49,16 +52,25 @@ def escalate_unacknowledged(*, now: datetime | None = None) -> int:
     an emergency or same-day one to the clinic's on-call mobile where it has one; returns how
     many went. The caller commits.
 
-    A silence on the sessions of a practitioner whose account is disabled goes at once: it
-    is on nobody else's list, and they will not call."""
+    A silence on the sessions of a practitioner whose account is disabled goes at once, even
+    one they acknowledged before they left: it is on nobody else's list, and they will not
+    call. A silence older than `rules.SILENCE_ESCALATES_FOR` goes nowhere new."""
     now = now or utcnow()
+    gone = and_(
+        Flag.kind == rules.NO_ANSWER,
+        Flag.status == FlagStatus.ACKNOWLEDGED,
+        TreatmentSession.practitioner_id.in_(select(User.id).where(User.is_enabled.is_(False))),
+    )
     waiting = db.session.scalars(
         select(Flag)
+        .join(TreatmentSession, TreatmentSession.id == Flag.session_id)
         .where(
             Flag.kind.in_(ESCALATING),
-            Flag.status == FlagStatus.OPEN,
+            # Acknowledged stops it, except a silence its practitioner saw and then left.
+            or_(Flag.status == FlagStatus.OPEN, gone),
             Flag.escalated_dt.is_(None),
             Flag.handled_dt.is_(None),
+            or_(Flag.kind != rules.NO_ANSWER, Flag.created_dt > now - rules.SILENCE_ESCALATES_FOR),
         )
         .options(
             joinedload(Flag.session).joinedload(TreatmentSession.clinic),
@@ -77,9 +89,8 @@ def escalate_unacknowledged(*, now: datetime | None = None) -> int:
             day_start_hour=clinic.workday_start_hour,
             day_end_hour=clinic.workday_end_hour,
             working_days=clinic.working_days,
+            practitioner_gone=not flag.session.practitioner.is_enabled,
         )
-        if flag.kind == rules.NO_ANSWER and not flag.session.practitioner.is_enabled:
-            due = flag.created_dt
         if due is None or now < due:
             continue
         flag.escalated_dt = now
@@ -249,20 +260,25 @@ def record_no_reply(actor, flag_id: int, *, now: datetime | None = None) -> Flag
     """Record a call about a patient's answer (or silence) that found no reply.
 
     The patient is not reached, so it stays on the practitioner's list, saying how often and
-    when they tried: "called" would have taken it off (a clinical review). Like recording
-    what they did, it acknowledges an open flag: the practitioner has seen it and is on it,
-    so it does not go to the duty address as unread.
+    when they tried: "called" would have taken it off (a clinical review). It does not
+    acknowledge the flag: a patient nobody reached still goes to the duty address (and an
+    emergency to the on-call mobile) when its time comes (found by a review). A second tap
+    within `rules.NO_REPLY_REPEAT` is the same call and changes nothing.
     """
     now = now or utcnow()
     if is_id(flag_id):
-        take_turns_on(Flag, flag_id)  # two taps at once count two calls, not one
+        take_turns_on(Flag, flag_id)  # two taps at once: the second sees the first's call
     flag = _waiting(actor, flag_id)
     if flag.handled_dt is not None:
         already = N_("This answer was already handled.")
         raise DomainError(N_("Nothing was recorded."), {"action": already})
+    if flag.status == FlagStatus.RESOLVED:
+        closed = N_("This is no longer on your list: the record says why.")
+        raise DomainError(N_("Nothing was recorded."), {"action": closed})
+    if flag.last_attempt_dt is not None and now - flag.last_attempt_dt < rules.NO_REPLY_REPEAT:
+        return flag
     flag.call_attempts += 1
     flag.last_attempt_dt = now
-    _seen(flag, actor, now)
     db.session.flush()
     audit.record(
         "flag.no_reply",

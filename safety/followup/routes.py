@@ -168,7 +168,8 @@ def record_no_reply(flag_id: int):
     if isinstance(result, Refused):
         flash(" ".join(result.errors.values()) or result.message, "error")
     else:
-        flash(_("Recorded a call with no reply. They stay on your list: try again."), "success")
+        said = _("Recorded a call with no reply. The patient stays on your list: try again.")
+        flash(said, "success")
     return redirect(url_for("checklists.today", _anchor=f"answer-{flag_id}"))
 
 

@@ -416,14 +416,18 @@ def acknowledge_by(
     day_start_hour: int,
     day_end_hour: int,
     working_days: str = DEFAULT_WORKING_DAYS,
+    practitioner_gone: bool = False,
 ) -> datetime | None:
     """Return when an escalated answer nobody has acknowledged goes to the duty address.
 
     An emergency after 15 minutes, day or night; a same-day answer, or a chest check nobody
     answered, after 2 of the clinic's working hours; a review answer at the end of its
     second working day, the promise its advice page makes the patient; anything else never
-    (None).
+    (None). A silence whose practitioner can no longer sign in (`practitioner_gone`) goes at
+    once: it is on nobody else's list, and they will not call.
     """
+    if level == NO_ANSWER and practitioner_gone:
+        return raised
     if level == EMERGENCY:
         return raised + EMERGENCY_ACK
     if level in (SAME_DAY, NO_ANSWER):
@@ -465,6 +469,12 @@ CHEST_SILENCE = timedelta(hours=12)
 #: ...and only until 36 hours after it went out, about three and a half days after the
 #: needling: later, the days in which a collapsed lung shows have passed.
 CHEST_SILENCE_ENDS = timedelta(hours=36)
+#: A silence goes on to the duty address only while it is this recent: the first pass after
+#: an upgrade must not mail every silence of the past weeks (found by a review).
+SILENCE_ESCALATES_FOR = timedelta(days=7)
+#: A second "no reply" from the same practitioner this soon after the first is the same call
+#: tapped twice, not another call.
+NO_REPLY_REPEAT = timedelta(minutes=1)
 #: Said on a silence's flag when the patient answers after all.
 SILENCE_ANSWERED = N_("The patient answered the chest check after all: see their answer.")
 NO_CHEST_ANSWER = N_(
@@ -643,8 +653,19 @@ def patient_message(
 CONTACT_NOW = N_("Please open NeedleSafe now and make sure someone contacts the patient:")
 
 
-def _unacknowledged(level: str, clinic: str, say: Callable[[str], str]) -> str:
+def _unacknowledged(
+    level: str, clinic: str, say: Callable[[str], str], *, practitioner_gone: bool = False
+) -> str:
     """Say that an answer of this level at the clinic waited past its deadline unread."""
+    if level == NO_ANSWER and practitioner_gone:
+        return say(
+            N_(
+                "A patient at %(clinic)s did not answer the 48-hour chest check after needling "
+                "near the lung, and the practitioner who treated them can no longer sign in: "
+                "nobody else has this patient on their list. Call them to ask about chest pain, "
+                "pain breathing in or breathlessness."
+            )
+        ) % {"clinic": clinic}
     waited = {
         EMERGENCY: say(N_("%(n)s minutes")) % {"n": EMERGENCY_ACK // timedelta(minutes=1)},
         SAME_DAY: say(N_("%(n)s working hours")) % {"n": SAME_DAY_ACK_WORKING_HOURS},
@@ -675,7 +696,12 @@ def _unacknowledged(level: str, clinic: str, say: Callable[[str], str]) -> str:
 
 
 def duty_escalation(
-    *, level: str, clinic: str, link: str, say: Callable[[str], str] = _same
+    *,
+    level: str,
+    clinic: str,
+    link: str,
+    say: Callable[[str], str] = _same,
+    practitioner_gone: bool = False,
 ) -> Message:
     """Compose the message to a clinic's duty address about an answer nobody acknowledged:
     the level and how long it waited, and a link; no patient details.
@@ -688,7 +714,8 @@ def duty_escalation(
         REVIEW: N_("NeedleSafe: unacknowledged review answer at %(clinic)s"),
         NO_ANSWER: N_("NeedleSafe: a chest check nobody answered at %(clinic)s"),
     }[level]
-    text = f"{_unacknowledged(level, clinic, say)}\n\n{say(CONTACT_NOW)}\n{link}\n"
+    said = _unacknowledged(level, clinic, say, practitioner_gone=practitioner_gone)
+    text = f"{said}\n\n{say(CONTACT_NOW)}\n{link}\n"
     return Message(say(subject) % {"clinic": clinic}, text)
 
 

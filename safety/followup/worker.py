@@ -157,6 +157,7 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
             clinic=clinic.name,
             link=f"{base}/sessions/{flag.session_id}",
             say=i18n.translator(clinic.language),
+            practitioner_gone=not flag.session.practitioner.is_enabled,
         )
         return Outgoing(
             row.id, "email", clinic.duty_email, message.subject, message.text, mid, clinic.id

@@ -10,6 +10,7 @@ another, and verify said intact.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
@@ -25,7 +26,7 @@ MARKS = {
     "handled_dt": ("flag.handled",),
     "escalated_dt": ("flag.escalate",),
     "resolved_dt": ("flag.resolve",),
-    "last_attempt_dt": ("flag.no_reply",),
+    "last_attempt_dt": ("flag.no_reply",),  # last, and to the instant its event was written
 }
 ACTIONS = ("flag.raise", *{a for actions in MARKS.values() for a in actions})
 
@@ -33,18 +34,21 @@ ACTIONS = ("flag.raise", *{a for actions in MARKS.values() for a in actions})
 def verify_flags(db_: Connection | Session) -> str | None:
     """Name the first flag that vanished, or that carries a mark no event made."""
     events: dict[int, dict[str, dict]] = defaultdict(dict)
-    for object_id, action, details in db_.execute(
-        select(AuditEvent.object_id, AuditEvent.action, AuditEvent.details).where(
-            AuditEvent.action.in_(ACTIONS), AuditEvent.object_type == Flag.__tablename__
-        )
+    #: The last call with no reply of each flag: (its count, when its event was written).
+    last_call: dict[int, tuple[int, datetime]] = {}
+    for object_id, action, details, created in db_.execute(
+        select(
+            AuditEvent.object_id, AuditEvent.action, AuditEvent.details, AuditEvent.created_dt
+        ).where(AuditEvent.action.in_(ACTIONS), AuditEvent.object_type == Flag.__tablename__)
     ):
         if not (object_id and object_id.isdecimal()):
             continue
         done = events[int(object_id)]
         if action == "flag.no_reply":  # one per call: the one that counted the most of them
-            latest = done.get(action, {}).get("attempt", 0)
-            if (details or {}).get("attempt", 0) < latest:
+            attempt = (details or {}).get("attempt", 0)
+            if attempt < last_call.get(int(object_id), (0, created))[0]:
                 continue
+            last_call[int(object_id)] = (attempt, created)
         done[action] = details or {}
     raised = {flag_id for flag_id, done in events.items() if "flag.raise" in done}
     columns = (
@@ -63,6 +67,7 @@ def verify_flags(db_: Connection | Session) -> str | None:
     for row in db_.execute(select(*columns).order_by(Flag.id).execution_options(yield_per=BATCH)):
         flag_id, kind, status, handled_action, note, session_id, followup_id, severity = row[:8]
         attempts, marks = row[8], row[9:]
+        last_attempt = marks[-1]
         there.add(flag_id)
         done = events.get(flag_id, {})
         for (mark, actions), value in zip(MARKS.items(), marks, strict=True):
@@ -95,7 +100,8 @@ def verify_flags(db_: Connection | Session) -> str | None:
             and done.get("flag.handled", {}).get("action") != handled_action
         ):
             return f"what was done about flag {flag_id} is not what its flag.handled event recorded"
-        if attempts != done.get("flag.no_reply", {}).get("attempt", 0):
+        counted, at = last_call.get(flag_id, (0, None))
+        if (attempts, last_attempt) != (counted, at):  # aware times: equal as instants
             return (
                 f"the calls with no reply of flag {flag_id} are not the ones its flag.no_reply "
                 "events counted"

@@ -218,7 +218,7 @@ def bar_chart(
     bars are all of them together)."""
     groups = max(len(months), 1)
     per_group = max(len(series), 1)
-    room = SPREAD_ROOM if spreads else 0
+    room = SPREAD_ROOM if any(spreads) else 0
     plot_width = max(MIN_PLOT_WIDTH, groups * (per_group * MIN_BAR + GROUP_GAP + room))
     group_width = plot_width / groups
     bar = min(MAX_BAR, (group_width - GROUP_GAP - room) / per_group)
@@ -496,9 +496,22 @@ def measure_chart(table) -> Markup:
     series = measure_series(table)
     title = gettext("%(measure)s: percent of sessions", measure=translated(table.measure.title))
     if by_clinic(series):
-        drawn, spread = series, []
+        drawn, spread, described = series, [], series
     else:
         drawn, spread = [together(series, table.months)], spreads(series, table.months)
+        # The description names the highest clinic as the spread does: of those with enough
+        # sessions, not a clinic whose three sessions made 33 %.
+        described = [
+            Series(
+                s.name,
+                tuple(
+                    value if sessions >= SMALL_SAMPLE else None
+                    for value, (_events, sessions) in zip(s.values, s.counts, strict=True)
+                ),
+                s.counts,
+            )
+            for s in series
+        ]
     return bar_chart(
         chart_id=f"chart-{table.measure.key}",
         title=title,
@@ -506,7 +519,7 @@ def measure_chart(table) -> Markup:
         series=drawn,
         references=measure_references(table),
         spreads=spread,
-        described=series,
+        described=described,
     )
 
 

@@ -130,7 +130,9 @@ def list_flags(
                 is_urgent=flag.kind in rules.URGENT_KINDS and flag.status != FlagStatus.RESOLVED,
                 can_acknowledge=flag.status == FlagStatus.OPEN
                 and policy.can_acknowledge_flags_of(
-                    actor, practitioner_id, urgent_answer=flag.kind in rules.URGENT_KINDS
+                    actor,
+                    practitioner_id,
+                    needs_clinician=flag.kind in rules.CLINICIAN_ACKNOWLEDGES,
                 ),
             )
         )
@@ -159,9 +161,9 @@ def get_flag(actor: User, flag_id: int) -> Flag:
 
 #: Why compliance cannot acknowledge a patient's urgent answer (`policy.can_acknowledge_flag`).
 WAITS_FOR_THE_PRACTITIONER = N_(
-    "A patient's urgent answer waits for the practitioner who treated them: until they "
-    "acknowledge it, it goes on to the clinic's duty address. Resolve it with a note once "
-    "the patient has been contacted."
+    "This waits for the practitioner who treated the patient: until they acknowledge it, it "
+    "goes on to the clinic's duty address. Resolve it with a note once the patient has been "
+    "contacted."
 )
 
 
@@ -171,11 +173,11 @@ def acknowledge_flag(actor: User, flag_id: int, *, now: datetime | None = None) 
     policy.require(policy.can_read_records(actor), N_("Your role cannot acknowledge flags."))
     now = now or utcnow()
     flag = get_flag(actor, flag_id)
-    urgent = flag.kind in rules.URGENT_KINDS
-    if not policy.can_acknowledge_flag(actor, flag.session, urgent_answer=urgent):
+    clinical = flag.kind in rules.CLINICIAN_ACKNOWLEDGES
+    if not policy.can_acknowledge_flag(actor, flag.session, needs_clinician=clinical):
         raise Conflict(
             WAITS_FOR_THE_PRACTITIONER
-            if urgent and policy.is_compliance(actor)
+            if clinical and policy.is_compliance(actor)
             else N_("Only the practitioner who treated the patient can acknowledge this flag.")
         )
     # Conditional update: of two people acknowledging at once, exactly one succeeds.

@@ -482,7 +482,7 @@ def record_detail(actor: User, session_id: int, *, now: datetime | None = None) 
             for f in flags
             if f.status == FlagStatus.OPEN
             and policy.can_acknowledge_flag(
-                actor, record, urgent_answer=f.kind in flag_rules.URGENT_KINDS
+                actor, record, needs_clinician=f.kind in flag_rules.CLINICIAN_ACKNOWLEDGES
             )
         },
         can_resolve=policy.can_resolve_flags(actor),

@@ -11,9 +11,13 @@ from followup_helpers import NEAR_LUNG, followups_of, signer
 from sqlalchemy import select, update
 
 from safety.audit.models import AuditEvent
+from safety.auth.models import User
 from safety.checklists.models import Flag
+from safety.dbtypes import utcnow
+from safety.errors import DomainError
 from safety.extensions import db
 from safety.followup import escalations, rules
+from safety.followup.models import FollowUp
 from safety.followup.worker import work_once
 from safety.integrity.flags import verify_flags
 
@@ -83,21 +87,27 @@ def test_a_call_with_no_reply_keeps_the_patient_on_the_list_and_counts_the_calls
     app, english_silence
 ):
     """A patient who did not pick up is not reached: "called" would have taken them off the
-    list. The practitioner says no reply, and the list keeps them, saying how often."""
+    list. The practitioner says no reply, and the list keeps them, saying how often; a double
+    tap is one call."""
     bea, flag_id, _raised = english_silence
     browser = app.test_client()
     login(browser, bea)
 
-    for _ in range(2):
+    for _ in range(2):  # the same call, tapped twice
         tried = post_form(browser, f"/escalations/{flag_id}/no-reply")
         assert tried.status_code == 302
         assert tried.headers["Location"].endswith(f"/sessions/#answer-{flag_id}")
+    assert db.session.get(Flag, flag_id).call_attempts == 1
+    later = utcnow() + timedelta(minutes=20)  # and a second call, twenty minutes on
+    escalations.record_no_reply(db.session.get(User, bea.id), flag_id, now=later)
+    db.session.commit()
     page = browser.get("/sessions/").get_data(as_text=True)
 
     assert f'id="answer-{flag_id}"' in page
     assert "Your calls with no reply so far: 2 (the last at" in page
     flag = db.session.get(Flag, flag_id)
-    assert (flag.call_attempts, flag.handled_dt, flag.status) == (2, None, "acknowledged")
+    # Nobody reached: nothing is acknowledged, so the duty address still hears of it in time.
+    assert (flag.call_attempts, flag.handled_dt, flag.status) == (2, None, "open")
     attempts = db.session.scalars(
         select(AuditEvent.details).where(AuditEvent.action == "flag.no_reply")
     ).all()
@@ -156,14 +166,57 @@ def test_calls_with_no_reply_that_no_event_counted_are_named_by_verify(english_s
     )
 
 
-def test_a_silence_the_practitioner_is_calling_about_does_not_go_to_the_duty_address(
-    english_silence,
-):
-    """Calling with no reply is being on it: the duty address is for what nobody has seen."""
+def test_a_patient_nobody_reached_still_goes_to_the_duty_address_in_time(english_silence):
+    """A call with no reply is not a patient reached (a review found it stopped every
+    escalation): the duty address hears of the silence at its deadline all the same."""
     bea, flag_id, raised = english_silence
     escalations.record_no_reply(bea, flag_id, now=raised + timedelta(minutes=5))
     db.session.commit()
 
     work_once("worker", now=raised + timedelta(days=2))
 
-    assert db.session.get(Flag, flag_id).escalated_dt is None
+    assert db.session.get(Flag, flag_id).escalated_dt is not None
+
+
+def test_a_last_call_moved_in_time_is_named_by_verify(english_silence):
+    bea, flag_id, raised = english_silence
+    escalations.record_no_reply(bea, flag_id, now=raised + timedelta(hours=1))
+    db.session.commit()
+
+    # An insider makes the last call look more recent than it was.
+    db.session.execute(
+        update(Flag).where(Flag.id == flag_id).values(last_attempt_dt=raised + timedelta(hours=9))
+    )
+    db.session.commit()
+
+    assert "calls with no reply of flag" in verify_flags(db.session)
+
+
+def test_a_call_with_no_reply_on_a_silence_the_patient_has_since_answered_is_refused(
+    english_silence,
+):
+    bea, flag_id, raised = english_silence
+    flag = db.session.get(Flag, flag_id)
+    followup = db.session.get(FollowUp, flag.followup_id)
+    escalations.close_silence(followup, now=raised + timedelta(hours=1))  # a late answer
+    db.session.commit()
+
+    with pytest.raises(DomainError) as refused:
+        escalations.record_no_reply(bea, flag_id, now=raised + timedelta(hours=2))
+
+    assert refused.value.errors["action"] == "This is no longer on your list: the record says why."
+    db.session.rollback()
+    assert db.session.get(Flag, flag_id).call_attempts == 0
+
+
+def test_a_compliance_officer_cannot_acknowledge_a_silence_away(app, english_silence, make_user):
+    """Acknowledging would stop the silence going to the duty address, and a reviewer's click
+    is not a clinician calling the patient."""
+    _bea, flag_id, _raised = english_silence
+    officer = app.test_client()
+    login(officer, make_user("compliance"))
+
+    refused = post_form(officer, f"/review/flags/{flag_id}/acknowledge", follow_redirects=True)
+
+    assert "waits for the practitioner who treated the patient" in refused.get_data(as_text=True)
+    assert db.session.get(Flag, flag_id).status == "open"

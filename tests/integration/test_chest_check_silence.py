@@ -11,6 +11,7 @@ import pytest
 from followup_helpers import NEAR_LUNG, answer, followups_of, messages, signer, token_of
 from sqlalchemy import select, update
 
+from safety.audit import services as audit
 from safety.audit.models import AuditEvent
 from safety.checklists.models import Flag
 from safety.extensions import db
@@ -270,3 +271,38 @@ def test_a_silence_of_a_practitioner_who_left_goes_to_the_duty_address_at_once(
     [mail] = duty_mail()
     assert "chest check nobody answered" in mail.subject
     assert db.session.get(Flag, flag.id).escalated_dt == due + timedelta(hours=12)
+
+
+def test_a_silence_the_practitioner_saw_before_leaving_still_goes_to_the_duty_address(
+    chest_check_sent, practitioner
+):
+    """Acknowledged, then the account disabled: nobody will call, so it goes on at once, and
+    the duty address reads why."""
+    session, due = chest_check_sent
+    work_once("worker", now=due + timedelta(hours=12))
+    [flag] = silences()
+    flag.status, flag.acknowledged_dt = "acknowledged", due + timedelta(hours=12)
+    flag.acknowledged_by_id = practitioner.id
+    audit.record("flag.acknowledge", actor=practitioner, obj=flag, now=flag.acknowledged_dt)
+    practitioner.is_enabled = False
+    db.session.commit()
+
+    work_once("worker", now=due + timedelta(hours=13))
+
+    [mail] = duty_mail()
+    assert "can no longer sign in: nobody else has this patient on their list" in mail.body
+    assert "for 2 working hours" not in mail.body
+
+
+def test_a_silence_found_after_a_week_is_not_mailed_to_the_duty_address(chest_check_sent):
+    """The first pass after an upgrade (or days without a worker) must not mail every old
+    silence: what happened weeks ago is history, not a call to make now."""
+    _session, due = chest_check_sent
+    work_once("worker", now=due + timedelta(hours=12))
+    [flag] = silences()
+    flag.created_dt = due - timedelta(days=30)  # a silence flagged before this release
+    db.session.commit()
+
+    work_once("worker", now=due + timedelta(days=1))
+
+    assert duty_mail() == []

@@ -25,6 +25,9 @@ assert tuple(SEVERITY_LABELS) == SEVERITIES
 #: Escalations from a patient's follow-up answers (a flag's kind is its level): they go to
 #: the top of every queue.
 URGENT_KINDS = followup_rules.URGENT_LEVELS
+#: The flags only a clinician acknowledges (policy.can_acknowledge_flags_of): the urgent
+#: answers, and a chest check nobody answered, whose escalation a click would also stop.
+CLINICIAN_ACKNOWLEDGES = (*URGENT_KINDS, followup_rules.NO_ANSWER)
 
 #: What the flags queue can show, with its label: unresolved (open or acknowledged) is where
 #: work starts.

@@ -33,7 +33,7 @@ ACTION_LABELS = {
     "flag.acknowledge": N_("Acknowledged a flag"),
     "flag.resolve": N_("Resolved a flag"),
     "flag.handled": N_("Recorded what was done about a patient's answer"),
-    "flag.no_reply": N_("Called about a patient's answer: no reply"),
+    "flag.no_reply": N_("Called the patient: no reply"),
     "flag.escalate": N_("Sent a flag nobody acknowledged to the duty address"),
     "export.csv": N_("Exported records"),
     "export.lot_trace": N_("Exported a lot trace"),
