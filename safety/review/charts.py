@@ -9,7 +9,8 @@ table gives each clinic, and choosing a clinic shows its own bars. Colours are S
 presentation attributes (the Content-Security-Policy allows no inline styles) and come from a
 palette that stays distinct for colour-blind readers (Okabe and Ito). Their words, month names
 and numbers are the reader's (Babel's month names for the request's language; English outside
-a request).
+a request). One file of about 530 lines: the chart, its parts, its key and its summary for
+screen readers are one drawing, read and changed together.
 """
 
 from __future__ import annotations

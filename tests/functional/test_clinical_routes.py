@@ -471,7 +471,7 @@ def test_a_compliance_officers_click_does_not_silence_an_emergency_but_a_resolut
     refused = post_form(officer_client, f"/review/flags/{flag_id}/acknowledge", {"back": "flags"})
 
     assert refused.status_code == 302
-    assert "waits for the practitioner who treated them" in text_of(
+    assert "waits for the practitioner who treated the patient" in text_of(
         officer_client.get(refused.headers["Location"])
     )
     assert db.session.get(Flag, flag_id).status == "open"
