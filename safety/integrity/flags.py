@@ -32,8 +32,12 @@ ACTIONS = ("flag.raise", *{a for actions in MARKS.values() for a in actions})
 
 
 def verify_flags(db_: Connection | Session) -> str | None:
-    """Name the first flag that vanished, or that carries a mark no event made."""
+    """Name the first flag that vanished, or that carries a mark no event made, or a mark
+    whose time is not the time of an event that makes it (each event's time is the moment
+    its use case wrote the mark)."""
     events: dict[int, dict[str, dict]] = defaultdict(dict)
+    #: When each flag's events were written, by action: a mark holds the time of one of them.
+    written: dict[int, dict[str, set[datetime]]] = defaultdict(lambda: defaultdict(set))
     #: The last call with no reply of each flag: (its count, when its event was written).
     last_call: dict[int, tuple[int, datetime]] = {}
     for object_id, action, details, created in db_.execute(
@@ -44,6 +48,7 @@ def verify_flags(db_: Connection | Session) -> str | None:
         if not (object_id and object_id.isdecimal()):
             continue
         done = events[int(object_id)]
+        written[int(object_id)][action].add(created)
         if action == "flag.no_reply":  # one per call: the one that counted the most of them
             attempt = (details or {}).get("attempt", 0)
             if attempt < last_call.get(int(object_id), (0, created))[0]:
@@ -70,10 +75,15 @@ def verify_flags(db_: Connection | Session) -> str | None:
         last_attempt = marks[-1]
         there.add(flag_id)
         done = events.get(flag_id, {})
+        times = written.get(flag_id, {})
         for (mark, actions), value in zip(MARKS.items(), marks, strict=True):
-            if value is not None and not any(action in done for action in actions):
-                said = mark.removesuffix("_dt")
+            if value is None or any(value in times.get(action, ()) for action in actions):
+                continue
+            said = mark.removesuffix("_dt")
+            if not any(action in done for action in actions):
                 return f"flag {flag_id} is marked {said} with no event on the audit chain"
+            # An insider moved the time: a silence "called about" before it was escalated.
+            return f"flag {flag_id} is marked {said} at a time no event on the audit chain has"
         # What the queue and the escalations read: the kind it was raised as, and a status
         # past open only by an event that moved it (a code review turned an open same-day
         # answer into an acknowledged review one, and its escalation stopped).

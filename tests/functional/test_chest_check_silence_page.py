@@ -189,7 +189,9 @@ def test_a_last_call_moved_in_time_is_named_by_verify(english_silence):
     )
     db.session.commit()
 
-    assert "calls with no reply of flag" in verify_flags(db.session)
+    assert verify_flags(db.session) == (
+        f"flag {flag_id} is marked last_attempt at a time no event on the audit chain has"
+    )
 
 
 def test_a_call_with_no_reply_on_a_silence_the_patient_has_since_answered_is_refused(

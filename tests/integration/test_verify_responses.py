@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from followup_helpers import answer, deliver_first_check, signer
 from insider import guards_off
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from safety.checklists.models import Flag
 from safety.extensions import db
@@ -121,6 +121,29 @@ def test_a_flag_escalated_handled_and_resolved_through_the_application_verifies(
 
     assert db.session.get(Flag, flag.id).escalated_dt is not None
     assert verified() is None
+
+
+def test_a_flags_handling_moved_in_time_is_named(answered):
+    """An insider moves "the practitioner called" to before the answer went to the duty
+    address, so the record reads as if the escalation was never needed."""
+    from safety.followup import escalations
+
+    flag = db.session.scalars(select(Flag)).one()
+    escalations.escalate_unacknowledged(now=flag.created_dt + timedelta(days=7))
+    called = flag.created_dt + timedelta(days=8)
+    escalations.record_handling(
+        flag.session.practitioner, flag.id, action="called", note="", now=called
+    )
+    db.session.commit()
+    assert verified() is None
+
+    handled_early = flag.created_dt + timedelta(minutes=5)
+    db.session.execute(update(Flag).where(Flag.id == flag.id).values(handled_dt=handled_early))
+    db.session.commit()
+
+    assert verified() == (
+        f"flag {flag.id} is marked handled at a time no event on the audit chain has"
+    )
 
 
 def test_an_open_answer_made_to_read_acknowledged_or_of_a_milder_kind_is_named(answered):
