@@ -21,7 +21,7 @@ from sqlalchemy.orm import joinedload
 
 from safety.audit import services as audit
 from safety.auth import policy
-from safety.auth.models import User
+from safety.auth.models import Role, User
 from safety.checklists.models import Flag, FlagStatus, TreatmentSession
 from safety.checklists.rules import Severity
 from safety.dbtypes import utcnow
@@ -52,14 +52,16 @@ def escalate_unacknowledged(*, now: datetime | None = None) -> int:
     an emergency or same-day one to the clinic's on-call mobile where it has one; returns how
     many went. The caller commits.
 
-    A silence on the sessions of a practitioner whose account is disabled goes at once, even
-    one they acknowledged before they left: it is on nobody else's list, and they will not
-    call. A silence older than `rules.SILENCE_ESCALATES_FOR` goes nowhere new."""
+    A silence on the sessions of a practitioner who is gone (`practitioner_gone`) goes at
+    once, even one they acknowledged before they left: it is on nobody else's list, and they
+    will not call. A silence older than `rules.SILENCE_ESCALATES_FOR` goes nowhere new."""
     now = now or utcnow()
+    take_sqlite_write_lock(Flag)  # SQLite has no FOR UPDATE: its one write lock, first
+    left = select(User.id).where(or_(User.is_enabled.is_(False), User.role != Role.PRACTITIONER))
     gone = and_(
         Flag.kind == rules.NO_ANSWER,
         Flag.status == FlagStatus.ACKNOWLEDGED,
-        TreatmentSession.practitioner_id.in_(select(User.id).where(User.is_enabled.is_(False))),
+        TreatmentSession.practitioner_id.in_(left),
     )
     waiting = db.session.scalars(
         select(Flag)
@@ -77,6 +79,9 @@ def escalate_unacknowledged(*, now: datetime | None = None) -> int:
             joinedload(Flag.session).joinedload(TreatmentSession.practitioner),
         )
         .order_by(Flag.created_dt, Flag.id)
+        # Workers run this at once: each flag is escalated by the one that holds it, and the
+        # others pass it by (a review sent one silence to the duty address three times).
+        .with_for_update(of=Flag, skip_locked=True)
     ).all()
     sent = 0
     texts_can_go = can_send_texts(current_app.config)
@@ -89,7 +94,7 @@ def escalate_unacknowledged(*, now: datetime | None = None) -> int:
             day_start_hour=clinic.workday_start_hour,
             day_end_hour=clinic.workday_end_hour,
             working_days=clinic.working_days,
-            practitioner_gone=not flag.session.practitioner.is_enabled,
+            practitioner_gone=practitioner_gone(flag.session.practitioner),
         )
         if due is None or now < due:
             continue
@@ -110,6 +115,12 @@ def escalate_unacknowledged(*, now: datetime | None = None) -> int:
         sent += 1
     db.session.flush()
     return sent
+
+
+def practitioner_gone(practitioner) -> bool:
+    """Whether a patient's practitioner can no longer have them on a list: their account is
+    disabled, or they are no longer a practitioner (a role change takes the list away)."""
+    return not (practitioner.is_enabled and policy.is_practitioner(practitioner))
 
 
 def flag_unanswered_chest_checks(*, now: datetime) -> int:
@@ -266,9 +277,9 @@ def record_no_reply(actor, flag_id: int, *, now: datetime | None = None) -> Flag
     within `rules.NO_REPLY_REPEAT` is the same call and changes nothing.
     """
     now = now or utcnow()
-    if is_id(flag_id):
-        take_turns_on(Flag, flag_id)  # two taps at once: the second sees the first's call
     flag = _waiting(actor, flag_id)
+    take_turns_on(Flag, flag.id)  # two taps at once: the second sees the first's call
+    db.session.refresh(flag)
     if flag.handled_dt is not None:
         already = N_("This answer was already handled.")
         raise DomainError(N_("Nothing was recorded."), {"action": already})

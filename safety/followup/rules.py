@@ -654,7 +654,12 @@ CONTACT_NOW = N_("Please open NeedleSafe now and make sure someone contacts the 
 
 
 def _unacknowledged(
-    level: str, clinic: str, say: Callable[[str], str], *, practitioner_gone: bool = False
+    level: str,
+    clinic: str,
+    say: Callable[[str], str],
+    *,
+    practitioner_gone: bool = False,
+    calls: int = 0,
 ) -> str:
     """Say that an answer of this level at the clinic waited past its deadline unread."""
     if level == NO_ANSWER and practitioner_gone:
@@ -666,6 +671,15 @@ def _unacknowledged(
                 "pain breathing in or breathlessness."
             )
         ) % {"clinic": clinic}
+    if level == NO_ANSWER and calls:
+        return say(
+            N_(
+                "A patient at %(clinic)s did not answer the 48-hour chest check after needling "
+                "near the lung, and the practitioner's calls since (%(calls)s) found no reply. "
+                "Keep trying to reach them, to ask about chest pain, pain breathing in or "
+                "breathlessness."
+            )
+        ) % {"clinic": clinic, "calls": calls}
     waited = {
         EMERGENCY: say(N_("%(n)s minutes")) % {"n": EMERGENCY_ACK // timedelta(minutes=1)},
         SAME_DAY: say(N_("%(n)s working hours")) % {"n": SAME_DAY_ACK_WORKING_HOURS},
@@ -702,6 +716,7 @@ def duty_escalation(
     link: str,
     say: Callable[[str], str] = _same,
     practitioner_gone: bool = False,
+    calls: int = 0,
 ) -> Message:
     """Compose the message to a clinic's duty address about an answer nobody acknowledged:
     the level and how long it waited, and a link; no patient details.
@@ -714,7 +729,7 @@ def duty_escalation(
         REVIEW: N_("NeedleSafe: unacknowledged review answer at %(clinic)s"),
         NO_ANSWER: N_("NeedleSafe: a chest check nobody answered at %(clinic)s"),
     }[level]
-    said = _unacknowledged(level, clinic, say, practitioner_gone=practitioner_gone)
+    said = _unacknowledged(level, clinic, say, practitioner_gone=practitioner_gone, calls=calls)
     text = f"{said}\n\n{say(CONTACT_NOW)}\n{link}\n"
     return Message(say(subject) % {"clinic": clinic}, text)
 

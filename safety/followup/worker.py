@@ -26,7 +26,11 @@ from safety.dbtypes import utcnow
 from safety.extensions import db
 from safety.followup import rules, texts
 from safety.followup.backends import Backend, DeliveryError, Outgoing, backend_for
-from safety.followup.escalations import escalate_unacknowledged, flag_unanswered_chest_checks
+from safety.followup.escalations import (
+    escalate_unacknowledged,
+    flag_unanswered_chest_checks,
+    practitioner_gone,
+)
 from safety.followup.models import FollowUp, OutboxMessage, OutboxStatus, Purpose
 from safety.followup.patient import CLOSED, issue_link
 from safety.followup.rules import Status
@@ -157,7 +161,8 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
             clinic=clinic.name,
             link=f"{base}/sessions/{flag.session_id}",
             say=i18n.translator(clinic.language),
-            practitioner_gone=not flag.session.practitioner.is_enabled,
+            practitioner_gone=practitioner_gone(flag.session.practitioner),
+            calls=flag.call_attempts,
         )
         return Outgoing(
             row.id, "email", clinic.duty_email, message.subject, message.text, mid, clinic.id

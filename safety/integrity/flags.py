@@ -22,7 +22,7 @@ from safety.integrity.reader import BATCH
 #: The events that may set each of a flag's marks (a resolution or a practitioner's record of
 #: what they did acknowledges an open flag too).
 MARKS = {
-    "acknowledged_dt": ("flag.acknowledge", "flag.handled", "flag.no_reply", "flag.resolve"),
+    "acknowledged_dt": ("flag.acknowledge", "flag.handled", "flag.resolve"),
     "handled_dt": ("flag.handled",),
     "escalated_dt": ("flag.escalate",),
     "resolved_dt": ("flag.resolve",),

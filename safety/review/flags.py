@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, and_, case, func, select, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from safety.audit import services as audit
@@ -44,6 +44,10 @@ class FlagRow:
     patient: str
     is_urgent: bool
     can_acknowledge: bool
+    #: Sent to the duty address and not looked after since (rules.waits_at_the_duty_address).
+    waits_at_the_duty_address: bool = False
+    #: Only the treating practitioner acknowledges it (rules.CLINICIAN_ACKNOWLEDGES).
+    needs_clinician: bool = False
 
 
 def flag_kinds(actor: User) -> list[str]:
@@ -74,8 +78,16 @@ def list_flags(
         conditions.append(
             Flag.session_id.in_(select(TS.id).where(TS.clinic_id == filters.clinic_id))
         )
+    # rules.waits_at_the_duty_address, as SQL: escalated, open or a silence, not resolved.
     urgent = case(
-        (and_(Flag.escalated_dt.is_not(None), Flag.status == FlagStatus.OPEN), 0),
+        (
+            and_(
+                Flag.escalated_dt.is_not(None),
+                Flag.status != FlagStatus.RESOLVED,
+                or_(Flag.status == FlagStatus.OPEN, Flag.kind == rules.NO_ANSWER),
+            ),
+            0,
+        ),
         (and_(Flag.kind.in_(rules.URGENT_KINDS), Flag.status != FlagStatus.RESOLVED), 1),
         else_=2,
     )
@@ -134,6 +146,10 @@ def list_flags(
                     practitioner_id,
                     needs_clinician=flag.kind in rules.CLINICIAN_ACKNOWLEDGES,
                 ),
+                waits_at_the_duty_address=rules.waits_at_the_duty_address(
+                    flag.kind, flag.status, flag.escalated_dt is not None
+                ),
+                needs_clinician=flag.kind in rules.CLINICIAN_ACKNOWLEDGES,
             )
         )
     return Page(

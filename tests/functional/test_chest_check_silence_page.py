@@ -3,6 +3,7 @@ today page, in their language, with what to do, until they record that they call
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -20,6 +21,7 @@ from safety.followup import escalations, rules
 from safety.followup.models import FollowUp
 from safety.followup.worker import work_once
 from safety.integrity.flags import verify_flags
+from safety.review import flags as flags_service
 
 
 @pytest.fixture
@@ -222,3 +224,62 @@ def test_a_compliance_officer_cannot_acknowledge_a_silence_away(app, english_sil
 
     assert "waits for the practitioner who treated the patient" in refused.get_data(as_text=True)
     assert db.session.get(Flag, flag_id).status == "open"
+
+
+def test_a_silence_acknowledged_behind_the_applications_back_is_named_by_verify(english_silence):
+    """A call with no reply acknowledges nothing, so its event cannot stand for an
+    acknowledgement an insider wrote to stop the silence reaching the duty address."""
+    bea, flag_id, raised = english_silence
+    escalations.record_no_reply(bea, flag_id, now=raised + timedelta(minutes=5))
+    db.session.commit()
+
+    db.session.execute(
+        update(Flag)
+        .where(Flag.id == flag_id)
+        .values(status="acknowledged", acknowledged_dt=raised + timedelta(minutes=5))
+    )
+    db.session.commit()
+
+    assert verify_flags(db.session) == (
+        f"flag {flag_id} is marked acknowledged with no event on the audit chain"
+    )
+
+
+def test_compliance_reads_why_it_cannot_acknowledge_a_silence(app, english_silence, make_user):
+    _bea, flag_id, _raised = english_silence
+    officer = app.test_client()
+    login(officer, make_user("compliance"))
+    session_id = db.session.get(Flag, flag_id).session_id
+
+    for page in (officer.get("/review/flags"), officer.get(f"/review/records/{session_id}")):
+        text = page.get_data(as_text=True)
+        assert "Waits for the practitioner who treated the patient to acknowledge it." in text
+        assert f"/review/flags/{flag_id}/acknowledge" not in text
+
+
+def test_a_silence_sent_on_because_its_practitioner_left_heads_the_compliance_queue(
+    app, english_silence, make_user, make_session
+):
+    """Acknowledged by a practitioner who then left: nobody else has the patient, so it is at
+    the top of the queue, saying why, and not below every open flag."""
+    bea, flag_id, raised = english_silence
+    flags_service.acknowledge_flag(bea, flag_id, now=raised + timedelta(minutes=1))
+    db.session.get(User, bea.id).is_enabled = False
+    db.session.commit()
+    work_once("worker", now=raised + timedelta(minutes=2))
+    # An open flag raised later, which would otherwise sort above an acknowledged one.
+    bleeding = {"signout.bleeding": ["prolonged"], "signout.bleeding.note": ["Six minutes."]}
+    other = make_session(
+        make_user("practitioner"),
+        phases=("signin", "timeout", "signout"),
+        overrides=bleeding,
+        sign=True,
+    )
+    assert db.session.scalars(select(Flag).where(Flag.session_id == other.id)).first()
+    officer = app.test_client()
+    login(officer, make_user("compliance"))
+
+    queue = officer.get("/review/flags").get_data(as_text=True)
+
+    assert re.search(r'<tr id="flag-(\d+)"', queue).group(1) == str(flag_id)
+    assert "the practitioner who treated the patient can no longer sign in" in queue

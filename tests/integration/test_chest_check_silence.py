@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from safety.audit import services as audit
 from safety.audit.models import AuditEvent
+from safety.auth import services as auth_services
 from safety.checklists.models import Flag
 from safety.extensions import db
 from safety.followup import escalations, rules
@@ -71,6 +72,7 @@ def test_an_unanswered_chest_check_reaches_the_practitioners_list_once(
     raised = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "flag.raise")).one()
     assert raised.details["kind"] == rules.NO_ANSWER
     # It is the practitioner's to follow up by phone: nothing goes to the duty address yet.
+    work_once("worker", now=due + timedelta(hours=12, minutes=1))
     assert duty_mail() == []
     assert db.session.get(Flag, flag.id).escalated_dt is None
 
@@ -306,3 +308,72 @@ def test_a_silence_found_after_a_week_is_not_mailed_to_the_duty_address(chest_ch
     work_once("worker", now=due + timedelta(days=1))
 
     assert duty_mail() == []
+
+
+@pytest.mark.real_commits  # workers in threads, each on its own connection, find one deadline
+def test_workers_escalating_at_once_send_one_mail(app, chest_check_sent, practitioner):
+    """A review had three workers send one silence to the duty address three times."""
+    _session, due = chest_check_sent
+    work_once("worker", now=due + timedelta(hours=12))
+    practitioner.is_enabled = False  # due at once
+    db.session.commit()
+    errors: list[BaseException] = []
+    start = threading.Barrier(3)
+
+    def work() -> None:
+        try:
+            with app.app_context():
+                start.wait(timeout=10)
+                work_once(f"worker-{threading.get_ident()}", now=due + timedelta(hours=13))
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    db.session.expire_all()
+    duty = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.purpose == Purpose.DUTY_ESCALATION)
+    ).all()
+    assert len(duty) == 1
+
+
+def test_a_silence_of_a_practitioner_moved_to_another_role_goes_on_at_once(
+    chest_check_sent, practitioner, make_user
+):
+    """A practitioner made compliance officer loses their list: nobody would call."""
+    _session, due = chest_check_sent
+    admin = make_user("admin")
+    auth_services.change_role(practitioner.id, role="compliance", clinic_id=None, actor=admin)
+    db.session.commit()
+
+    work_once("worker", now=due + timedelta(hours=12))
+
+    [mail] = duty_mail()
+    assert "can no longer sign in: nobody else has this patient on their list" in mail.body
+
+
+def test_the_duty_address_reads_that_the_practitioners_calls_found_no_reply(
+    chest_check_sent, practitioner
+):
+    session, due = chest_check_sent
+    work_once("worker", now=due + timedelta(hours=12))
+    [flag] = silences()
+    for minutes in (5, 50):
+        escalations.record_no_reply(
+            practitioner, flag.id, now=flag.created_dt + timedelta(minutes=minutes)
+        )
+    db.session.commit()
+    deadline = _working_hours_after(
+        flag.created_dt, rules.SILENCE_ACK_WORKING_HOURS, session.clinic
+    )
+
+    work_once("worker", now=deadline + timedelta(minutes=1))
+
+    [mail] = duty_mail()
+    assert "the practitioner's calls since (2) found no reply" in mail.body
+    assert "nobody has recorded calling them" not in mail.body

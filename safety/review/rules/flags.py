@@ -27,7 +27,18 @@ assert tuple(SEVERITY_LABELS) == SEVERITIES
 URGENT_KINDS = followup_rules.URGENT_LEVELS
 #: The flags only a clinician acknowledges (policy.can_acknowledge_flags_of): the urgent
 #: answers, and a chest check nobody answered, whose escalation a click would also stop.
-CLINICIAN_ACKNOWLEDGES = (*URGENT_KINDS, followup_rules.NO_ANSWER)
+NO_ANSWER = followup_rules.NO_ANSWER
+CLINICIAN_ACKNOWLEDGES = (*URGENT_KINDS, NO_ANSWER)
+
+
+def waits_at_the_duty_address(kind: str, status: str, escalated: bool) -> bool:
+    """Whether a flag went to the duty address and nobody has looked after it since: open, or
+    a silence its practitioner had seen before they left (sent on because they did). These
+    head the compliance queue."""
+    if not escalated or status == FlagStatus.RESOLVED:
+        return False
+    return status == FlagStatus.OPEN or kind == NO_ANSWER
+
 
 #: What the flags queue can show, with its label: unresolved (open or acknowledged) is where
 #: work starts.
