@@ -5,6 +5,7 @@ nobody): the worker finds it on its pass, on a real database."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -48,6 +49,28 @@ def duty_mail() -> list[DevMessage]:
             .where(OutboxMessage.purpose == Purpose.DUTY_ESCALATION)
         )
     )
+
+
+def three_at_once(app, job: Callable[[], None]) -> list[BaseException]:
+    """Run a job in three threads released together, each in its own app context (its own
+    connection); return what any of them raised."""
+    errors: list[BaseException] = []
+    start = threading.Barrier(3)
+
+    def run() -> None:
+        try:
+            with app.app_context():
+                start.wait(timeout=10)
+                job()
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return errors
 
 
 def silences() -> list[Flag]:
@@ -111,25 +134,12 @@ def test_a_silence_older_than_the_link_is_history_not_a_call_to_make(chest_check
 def test_workers_finding_the_same_silence_at_once_flag_it_once(app, chest_check_sent):
     _session, due = chest_check_sent
     db.session.commit()
-    errors: list[BaseException] = []
-    start = threading.Barrier(3)
 
-    def work() -> None:
-        try:
-            with app.app_context():
-                start.wait(timeout=10)
-                escalations.flag_unanswered_chest_checks(now=due + timedelta(hours=12))
-                db.session.commit()
-        except BaseException as exc:  # reported by the test thread
-            errors.append(exc)
+    def sweep() -> None:
+        escalations.flag_unanswered_chest_checks(now=due + timedelta(hours=12))
+        db.session.commit()
 
-    threads = [threading.Thread(target=work) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert errors == []
+    assert three_at_once(app, sweep) == []
     assert len(silences()) == 1
 
 
@@ -317,24 +327,11 @@ def test_workers_escalating_at_once_send_one_mail(app, chest_check_sent, practit
     work_once("worker", now=due + timedelta(hours=12))
     practitioner.is_enabled = False  # due at once
     db.session.commit()
-    errors: list[BaseException] = []
-    start = threading.Barrier(3)
 
     def work() -> None:
-        try:
-            with app.app_context():
-                start.wait(timeout=10)
-                work_once(f"worker-{threading.get_ident()}", now=due + timedelta(hours=13))
-        except BaseException as exc:  # reported by the test thread
-            errors.append(exc)
+        work_once(f"worker-{threading.get_ident()}", now=due + timedelta(hours=13))
 
-    threads = [threading.Thread(target=work) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert errors == []
+    assert three_at_once(app, work) == []
     db.session.expire_all()
     duty = db.session.scalars(
         select(OutboxMessage).where(OutboxMessage.purpose == Purpose.DUTY_ESCALATION)
