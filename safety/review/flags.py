@@ -78,13 +78,17 @@ def list_flags(
         conditions.append(
             Flag.session_id.in_(select(TS.id).where(TS.clinic_id == filters.clinic_id))
         )
-    # rules.waits_at_the_duty_address, as SQL: escalated, open or a silence, not resolved.
+    # rules.waits_at_the_duty_address, as SQL: escalated and open, or a silence acknowledged
+    # before it was sent on.
     urgent = case(
         (
             and_(
                 Flag.escalated_dt.is_not(None),
                 Flag.status != FlagStatus.RESOLVED,
-                or_(Flag.status == FlagStatus.OPEN, Flag.kind == rules.NO_ANSWER),
+                or_(
+                    Flag.status == FlagStatus.OPEN,
+                    and_(Flag.kind == rules.NO_ANSWER, Flag.acknowledged_dt < Flag.escalated_dt),
+                ),
             ),
             0,
         ),
@@ -147,7 +151,7 @@ def list_flags(
                     needs_clinician=flag.kind in rules.CLINICIAN_ACKNOWLEDGES,
                 ),
                 waits_at_the_duty_address=rules.waits_at_the_duty_address(
-                    flag.kind, flag.status, flag.escalated_dt is not None
+                    flag.kind, flag.status, flag.escalated_dt, flag.acknowledged_dt
                 ),
                 needs_clinician=flag.kind in rules.CLINICIAN_ACKNOWLEDGES,
             )

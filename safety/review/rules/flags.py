@@ -31,13 +31,17 @@ NO_ANSWER = followup_rules.NO_ANSWER
 CLINICIAN_ACKNOWLEDGES = (*URGENT_KINDS, NO_ANSWER)
 
 
-def waits_at_the_duty_address(kind: str, status: str, escalated: bool) -> bool:
+def waits_at_the_duty_address(
+    kind: str, status: str, escalated: datetime | None, acknowledged: datetime | None
+) -> bool:
     """Whether a flag went to the duty address and nobody has looked after it since: open, or
-    a silence its practitioner had seen before they left (sent on because they did). These
-    head the compliance queue."""
-    if not escalated or status == FlagStatus.RESOLVED:
+    a silence its practitioner had acknowledged before it was sent on (which only their
+    leaving does). These head the compliance queue."""
+    if escalated is None or status == FlagStatus.RESOLVED:
         return False
-    return status == FlagStatus.OPEN or kind == NO_ANSWER
+    if status == FlagStatus.OPEN:
+        return True
+    return kind == NO_ANSWER and acknowledged is not None and acknowledged < escalated
 
 
 #: What the flags queue can show, with its label: unresolved (open or acknowledged) is where
