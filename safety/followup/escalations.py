@@ -224,8 +224,10 @@ def waiting_for(actor) -> list[Flag]:
             Flag.status != FlagStatus.RESOLVED,
         )
         .options(
-            # Each flag has one session, patient and answer: joined in, one round trip.
+            # Each flag has one session, patient, clinic and answer: joined in, one round trip
+            # (the clinic's zone says when the last call was, as the session's times are).
             joinedload(Flag.session).joinedload(TreatmentSession.patient),
+            joinedload(Flag.session).joinedload(TreatmentSession.clinic),
             joinedload(Flag.response),
         )
     ).all()

@@ -12,6 +12,7 @@ from followup_helpers import NEAR_LUNG, followups_of, signer
 from sqlalchemy import select, update
 
 from safety.audit.models import AuditEvent
+from safety.auth import clinics as member_clinics
 from safety.auth.models import User
 from safety.checklists.models import Flag
 from safety.dbtypes import utcnow
@@ -283,3 +284,24 @@ def test_a_silence_sent_on_because_its_practitioner_left_heads_the_compliance_qu
 
     assert re.search(r'<tr id="flag-(\d+)"', queue).group(1) == str(flag_id)
     assert "the practitioner who treated the patient can no longer sign in" in queue
+
+
+def test_the_last_call_is_told_in_the_time_of_the_patients_clinic(
+    app, english_silence, make_clinic
+):
+    """A practitioner of two clinics, now working at one in Toronto, reads the call they made
+    about a London patient at London's time, as the rest of that patient's record is."""
+    bea, flag_id, raised = english_silence
+    called = raised.replace(hour=9, minute=0, second=0, microsecond=0)  # 09:00 UTC, winter
+    escalations.record_no_reply(bea, flag_id, now=called)
+    toronto = make_clinic("Toronto Physio", timezone="America/Toronto")
+    member_clinics.ensure_member(bea, toronto.id)
+    member_clinics.switch(bea, toronto.id)
+    db.session.commit()
+    browser = app.test_client()
+    login(browser, db.session.get(User, bea.id))
+
+    page = browser.get("/sessions/").get_data(as_text=True)
+
+    answer = page.split(f'id="answer-{flag_id}"', 1)[1].split("</li>", 1)[0]
+    assert "09:00" in answer  # London, where the patient was treated; not Toronto's 04:00
