@@ -17,7 +17,7 @@ from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from safety.audit import services as audit
 from safety.auth import policy
@@ -75,8 +75,9 @@ def escalate_unacknowledged(*, now: datetime | None = None) -> int:
             or_(Flag.kind != rules.NO_ANSWER, Flag.created_dt > now - rules.SILENCE_ESCALATES_FOR),
         )
         .options(
-            joinedload(Flag.session).joinedload(TreatmentSession.clinic),
-            joinedload(Flag.session).joinedload(TreatmentSession.practitioner),
+            # The session joined above is the flag's: loaded from that join, not joined again.
+            contains_eager(Flag.session).joinedload(TreatmentSession.clinic),
+            contains_eager(Flag.session).joinedload(TreatmentSession.practitioner),
         )
         .order_by(Flag.created_dt, Flag.id)
         # Workers run this at once: each flag is escalated by the one that holds it, and the
@@ -257,7 +258,10 @@ def record_handling(
     flag.handled_by_id = actor.id
     flag.handled_action = action
     flag.handled_note = note or None
-    _seen(flag, actor, now)
+    if flag.status == FlagStatus.OPEN:
+        flag.status = FlagStatus.ACKNOWLEDGED
+        flag.acknowledged_dt = now
+        flag.acknowledged_by_id = actor.id
     db.session.flush()
     audit.record(
         "flag.handled",
@@ -297,7 +301,7 @@ def record_no_reply(actor, flag_id: int, *, now: datetime | None = None) -> Flag
         "flag.no_reply",
         actor=actor,
         obj=flag,
-        details={"kind": flag.kind, "session": flag.session_id, "attempt": flag.call_attempts},
+        details={**flag.audit_details, "attempt": flag.call_attempts},
         now=now,
     )
     return flag
@@ -317,11 +321,3 @@ def _waiting(actor, flag_id: int) -> Flag:
     if flag is None:
         raise NotFound(N_("No such patient answer."))
     return flag
-
-
-def _seen(flag: Flag, actor, now: datetime) -> None:
-    """Acknowledge an open flag: the practitioner has seen it."""
-    if flag.status == FlagStatus.OPEN:
-        flag.status = FlagStatus.ACKNOWLEDGED
-        flag.acknowledged_dt = now
-        flag.acknowledged_by_id = actor.id

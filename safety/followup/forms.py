@@ -15,7 +15,3 @@ class HandlingForm(FlaskForm):
 
     action = StringField("What you did", validators=[Length(max=20)])
     note = TextAreaField("Note", validators=[Length(max=1000)])
-
-
-class NoReplyForm(FlaskForm):
-    """CSRF only: a call about a patient's answer that found no reply."""
