@@ -21,18 +21,24 @@ from typing import Any
 
 ITEM_TYPES = {"boolean", "integer", "date", "string", "text", "choice", "multichoice"}
 #: The register new templates are built from, and the earlier ones kept for old sessions.
-CURRENT_REGISTER = 4
+CURRENT_REGISTER = 5
 #: Version 3 (2026-12-07) adds the stops at "No" to a current authorisation and to sterile,
 #: intact packs, and "no more needles used than opened"; a clinic on version 2 gets it
 #: published as its next template (`publish_default`), as version 2 came after version 1.
 #: Version 4 (2026-12-07) makes a needle not intact on removal a critical "broken needle"
 #: flag that offers an adverse event report, not a deviation like any other (a clinical
 #: review): a fragment may be left in the patient, and the device may need reporting.
+#: Version 5 (2026-12-07) stops a session before needling where going on would be unsafe and
+#: putting it right is in the practitioner's hands (a clinical review): identity and sites not
+#: confirmed, infected or broken skin at the sites (Sign in), no hand hygiene, a reused guide
+#: tube (Time out). It also says two double negatives plainly ("No infection or broken skin"
+#: answered "Yes"), and a template still in the older words takes the new ones.
 REGISTER_FILES = {
     1: "register_v1.json",
     2: "register_v2.json",
     3: "register_v3.json",
-    4: "register.json",
+    4: "register_v4.json",
+    5: "register.json",
 }
 #: What a register item may say about the flag its unexpected answer raises, carried into a
 #: template built on an earlier register as a stop is (`carried_forward`).
@@ -127,6 +133,13 @@ class Item:
 
     def option(self, code: str) -> Option | None:
         return next((o for o in self.options if o.code == code), None)
+
+    @property
+    def noted_options(self) -> tuple[Option, ...]:
+        """The options that need a note and raise a flag: not a stopping one (a reused guide
+        tube, from register version 5), which stops the session instead."""
+        stop = self.stop.answer if self.stop is not None else None
+        return tuple(o for o in self.options if o.flag and o.code != stop)
 
 
 @dataclass(frozen=True)
@@ -264,16 +277,20 @@ def build_definition(
 
 
 def carried_forward(
-    definition: Mapping[str, Any], register: Register, *, at: str
+    definition: Mapping[str, Any], register: Register, *, built_from: Register, at: str
 ) -> dict[str, Any]:
     """Return a template definition brought up to a register that only adds to the one it was
-    built from (version 2 to 3 or 4): its items keep their words, order and the clinic's own
+    built from (`built_from`, version 2 on): its items keep their order and the clinic's own
     edits; each item the register gives a stop gets it, and each yes/no item the register
     gives a flag of its own (a broken needle) gets that, with a change in its history dated
     `at` (the item may have been reworded: the editor shows why it now stops), and each count
-    check whose counts the template asks is added. Rebuilding from the register instead would
-    drop a clinic's edits.
+    check whose counts the template asks is added. An item still in the words `built_from`
+    gave it takes the register's new words, written in its history as a rewording; one the
+    clinic reworded keeps the clinic's words. Rebuilding from the register instead would drop
+    a clinic's edits.
     """
+    words = {spec["linkId"]: spec["text"] for spec in register.items}
+    old_words = {spec["linkId"]: spec["text"] for spec in built_from.items}
     stops = {spec["linkId"]: spec["stop"] for spec in register.items if "stop" in spec}
     flags = {
         spec["linkId"]: {field: spec[field] for field in FLAG_FIELDS if field in spec}
@@ -285,6 +302,17 @@ def carried_forward(
     for phase in updated.get("phases", ()):
         for item in phase.get("items", ()):
             asked.add(item["linkId"])
+            new_words = words.get(item["linkId"], item["text"])
+            if item["text"] == old_words.get(item["linkId"]) and new_words != item["text"]:
+                item.setdefault("changes", []).append(
+                    {"action": "reword", "by": "NeedleSafe", "by_id": None, "at": at}
+                    | {
+                        "register_version": register.version,
+                        "previous": item["text"],
+                        "text": new_words,
+                    }
+                )
+                item["text"] = new_words
             if item["linkId"] in stops and "stop" not in item:
                 item["stop"] = copy.deepcopy(stops[item["linkId"]])
                 item.setdefault("changes", []).append(

@@ -107,7 +107,12 @@ def carried_to(template: TemplateVersion, register_version: int, *, at: str) -> 
     its own (`rules.carried_forward`), or None when it is not such a register."""
     if not ADDITIVE_FROM <= register_version_of(template) < register_version:
         return None
-    return rules.carried_forward(template.definition, rules.load_register(register_version), at=at)
+    return rules.carried_forward(
+        template.definition,
+        rules.load_register(register_version),
+        built_from=rules.load_register(register_version_of(template)),
+        at=at,
+    )
 
 
 def register_version_of(template: TemplateVersion) -> int:

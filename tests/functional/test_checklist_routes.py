@@ -520,9 +520,9 @@ INVALID_PHASES = [
     ),
     pytest.param(
         "timeout",
-        {"timeout.hand_hygiene": "no"},
+        {"timeout.opened_in_view": "no"},
         (),
-        "timeout.hand_hygiene.note",
+        "timeout.opened_in_view.note",
         "Add a short note saying what was done",
         id="no on an expected item without a note",
     ),
@@ -688,9 +688,9 @@ INVALID_PHASES = [
     ),
     pytest.param(
         "timeout",
-        {"timeout.hand_hygiene": "no", "timeout.hand_hygiene.note": LONG},
+        {"timeout.opened_in_view": "no", "timeout.opened_in_view.note": LONG},
         (),
-        "timeout.hand_hygiene.note",
+        "timeout.opened_in_view.note",
         "Keep the note under 1000 characters.",
         id="oversized note",
     ),
@@ -766,7 +766,10 @@ def test_the_error_summary_names_each_field_by_its_question_note_or_pack(
         signed_in, session_id, "timeout", {"timeout.gloves": "x", "timeout.pack2.lot": "L2"}
     )
     unexplained = fill(
-        signed_in, session_id, "timeout", {**CLEAN_PHASES["timeout"], "timeout.hand_hygiene": "no"}
+        signed_in,
+        session_id,
+        "timeout",
+        {**CLEAN_PHASES["timeout"], "timeout.opened_in_view": "no"},
     )
 
     summary = summary_of(typed)
@@ -774,7 +777,7 @@ def test_the_error_summary_names_each_field_by_its_question_note_or_pack(
     assert summary["timeout.gloves"].startswith("Gloves where blood contact is expected — ")
     assert summary["timeout.pack2.expiry"].startswith("Pack 2 expiry — ")
     [(name, note)] = summary_of(unexplained).items()
-    assert name == "timeout.hand_hygiene.note"
+    assert name == "timeout.opened_in_view.note"
     assert re.match(r"Note for “[^”.]+” — ", note), note
 
 
@@ -791,7 +794,10 @@ def test_the_error_summary_names_each_field_by_its_question_note_or_pack(
                 "signin.position": "prone",
             },
         ),
-        ("timeout", {"timeout.hand_hygiene": "no", "timeout.hand_hygiene.note": "Gel used late"}),
+        (
+            "timeout",
+            {"timeout.opened_in_view": "no", "timeout.opened_in_view.note": "Opened at the sink"},
+        ),
         ("timeout", {"timeout.needle_expiry": "today"}),
     ],
     ids=["anticoagulant with precaution", "neck with precaution", "no with a note", "today"],
@@ -1073,25 +1079,29 @@ def opened_entry_of(page) -> str:
 def test_a_phase_saved_from_another_tablet_meanwhile_is_shown_beside_yours_and_nothing_is_lost(
     app, signed_in, practitioner, make_session
 ):
-    session_id = new_session(make_session, practitioner)
+    session_id = new_session(make_session, practitioner, phases=("signin",))
     other_tablet = app.test_client()
     login(other_tablet, practitioner)
-    url = phase_url(session_id, "signin")
+    url = phase_url(session_id, "timeout")
     mine = opened_entry_of(signed_in.get(url))
     theirs = opened_entry_of(other_tablet.get(url))
     assert mine == theirs == "0"
-    their_note = "Skin checked on the other tablet."
+    their_note = "Packs checked on the other tablet."
     saved = post_form(
         other_tablet,
         url,
-        {**CLEAN_PHASES["signin"], "opened_entry": theirs, "signin.skin_ok.note": their_note},
+        {
+            **CLEAN_PHASES["timeout"],
+            "opened_entry": theirs,
+            "timeout.opened_in_view.note": their_note,
+        },
     )
     assert saved.status_code == 302
 
     clash = post_form(
         signed_in,
         url,
-        {**CLEAN_PHASES["signin"], "opened_entry": mine, "signin.skin_ok.note": "Mine."},
+        {**CLEAN_PHASES["timeout"], "opened_entry": mine, "timeout.opened_in_view.note": "Mine."},
     )
 
     assert clash.status_code == 409
@@ -1099,20 +1109,21 @@ def test_a_phase_saved_from_another_tablet_meanwhile_is_shown_beside_yours_and_n
     assert "saved from another screen after you opened it" in page
     assert their_note in page  # theirs, as saved
     assert "Mine." in clash.get_data(as_text=True)  # mine, as typed, in the form
-    assert [e.phase for e in entries_of(session_id)] == ["signin"]
+    assert [e.phase for e in entries_of(session_id)] == ["signin", "timeout"]
 
     again = post_form(
         signed_in,
         url,
         {
-            **CLEAN_PHASES["signin"],
+            **CLEAN_PHASES["timeout"],
             "opened_entry": opened_entry_of(clash),
-            "signin.skin_ok.note": "Mine.",
+            "timeout.opened_in_view.note": "Mine.",
         },
     )
 
     assert again.status_code == 302
-    assert [e.notes.get("signin.skin_ok") for e in entries_of(session_id)] == [their_note, "Mine."]
+    notes = [e.notes.get("timeout.opened_in_view") for e in entries_of(session_id)]
+    assert notes == [None, their_note, "Mine."]  # Sign in's entry, then both of Time out's
 
 
 # --- save and sign from the last phase ----------------------------------------------------

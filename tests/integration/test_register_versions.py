@@ -116,7 +116,7 @@ def test_a_clinic_on_version_3_gets_version_4_where_a_broken_needle_is_a_critica
     [deviation] = checklist_rules.flags_for(before, {"signout.needles_intact": False})
     assert (deviation.kind, deviation.severity) == ("deviation", "high")
 
-    current, published_now = risks.publish_default(via="test")
+    current, published_now = risks.publish_default(via="test", register_version=4)
 
     assert published_now and current.definition["register_version"] == 4
     after = risk_rules.template_from_definition(current.definition)
@@ -128,7 +128,75 @@ def test_a_clinic_on_version_3_gets_version_4_where_a_broken_needle_is_a_critica
     )
     items = {i["linkId"]: i for p in current.definition["phases"] for i in p["items"]}
     assert items["signout.needles_intact"]["changes"][-1]["action"] == "flag"
+    assert risks.publish_default(via="test", register_version=4)[1] is False  # up to date now
+
+
+#: What version 5 stops at, before the first needle: (linkId, the stopping answer).
+STOPS_BEFORE_NEEDLING = [
+    ("signin.identity", False),
+    ("signin.skin_ok", False),
+    ("timeout.hand_hygiene", False),
+    ("timeout.guide_tubes", "reused"),
+]
+PLAIN_SKIN = "The skin at the planned needle sites is intact, with no sign of infection."
+
+
+def test_a_clinic_on_version_4_gets_version_5_with_stops_before_needling_and_plain_words(app):
+    """Patient or sites not confirmed, infected or broken skin, no hand hygiene and a reused
+    guide tube were deviations read at signing, after the needling they should have prevented
+    (a clinical review): now each stops the session where it is. The register's double
+    negatives ("No infection or broken skin" answered "Yes") take plain words where the clinic
+    kept the register's; words the clinic chose stay."""
+    from safety.checklists import rules as checklist_rules
+    from safety.risks import editor
+
+    published, _ = risks.publish_default(via="test", register_version=4)
+    draft = editor.copy_version(published.id, actor=None)
+    ours = "Sharps straight into the bin, below its line."
+    editor.reword_item(draft.id, "signout.sharps_safe", ours, actor=None)
+    risks.publish(draft.id, actor=None)
+    db.session.commit()
+    before = risk_rules.template_from_definition(risks.current_template().definition)
+    assert all(before.items_by_id[link_id].stop is None for link_id, _ in STOPS_BEFORE_NEEDLING)
+
+    current, published_now = risks.publish_default(via="test")
+
+    assert published_now and current.definition["register_version"] == 5
+    after = risk_rules.template_from_definition(current.definition)
+    for link_id, answer in STOPS_BEFORE_NEEDLING:
+        assert after.items_by_id[link_id].stop.answer == answer
+        assert checklist_rules.stopped_by(after, {link_id: answer}).link_id == link_id
+    assert after.items_by_id["signin.skin_ok"].text == PLAIN_SKIN
+    assert after.items_by_id["signout.sharps_safe"].text == ours
+    items = {i["linkId"]: i for p in current.definition["phases"] for i in p["items"]}
+    reworded, stopped = items["signin.skin_ok"]["changes"][-2:]
+    assert (reworded["action"], reworded["by"], reworded["register_version"]) == (
+        "reword",
+        "NeedleSafe",
+        5,
+    )
+    assert reworded["previous"] == "No infection or broken skin at the planned needle sites."
+    assert stopped["action"] == "stop"
+    assert [c["action"] for c in items["signout.sharps_safe"]["changes"]] == ["reword"]
     assert risks.publish_default(via="test")[1] is False  # up to date now
+
+
+def test_the_editor_says_the_register_reworded_an_item_and_what_it_said(app, make_user):
+    from conftest import login
+
+    from safety.risks import editor
+
+    risks.publish_default(via="test", register_version=4)
+    current, _ = risks.publish_default(via="test")
+    draft_id = editor.copy_version(current.id, actor=None).id
+    db.session.commit()
+    client = app.test_client()
+    assert login(client, make_user("admin")).status_code == 302
+
+    page = client.get(f"/admin/templates/{draft_id}/edit").get_data(as_text=True)
+
+    assert "NeedleSafe:" in page
+    assert "reworded; it said “No infection or broken skin at the planned needle sites.”" in page
 
 
 def test_the_editor_says_why_a_carried_item_now_raises_its_own_flag(app, make_user):

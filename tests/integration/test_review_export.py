@@ -317,7 +317,7 @@ def test_an_unpublished_draft_changes_neither_the_columns_nor_the_questions(app)
     editor.add_own_item(
         draft.id, phase_id="timeout", text="Couch paper changed.", reason="Clinic rule", actor=None
     )
-    editor.reword_item(draft.id, "signin.identity", "Who is this, really?", actor=None)
+    editor.reword_item(draft.id, "signin.lying_down", "Lying down, watched.", actor=None)
     db.session.commit()
 
     assert dict(zip(export.export_columns(), export.export_labels(), strict=True)) == before

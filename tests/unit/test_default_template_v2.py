@@ -148,11 +148,12 @@ def test_a_clean_version_2_session_passes_every_phase_and_can_be_signed():
     assert flags_for(TEMPLATE, answers) == []
 
 
-def test_the_default_template_is_built_from_the_current_register_version_4():
+def test_the_default_template_is_built_from_the_current_register_version_5():
     """Version 3 is version 2 with the stops (authorisation, sterile packs) and the needle
     count "no more used than opened"; version 4 makes a broken needle a critical flag of its
-    own. This module's checks hold for all three."""
-    assert TEMPLATE.register_version == REGISTER.version == 4
+    own; version 5 stops at unsafe answers before needling. This module's checks hold for
+    all four."""
+    assert TEMPLATE.register_version == REGISTER.version == 5
 
 
 @pytest.mark.parametrize("link_id", INFECTION_CONTROL)
@@ -337,17 +338,79 @@ def test_an_expired_pack_is_refused_before_anything_is_needled():
     assert EXPIRED_PACK.count(":") == 1
 
 
-@pytest.mark.parametrize(
-    ("link_id", "answer", "severity"),
-    [("timeout.gloves", "needed_not_worn", "high"), ("timeout.guide_tubes", "reused", "high")],
-)
-def test_an_unsafe_time_out_choice_needs_a_note_and_raises_a_flag(link_id, answer, severity):
-    assert problems("timeout", {link_id: [answer]}) == {f"{link_id}.note": NOTE_NEEDED}
+def test_gloves_not_worn_where_needed_need_a_note_and_raise_a_flag():
+    link_id = "timeout.gloves"
+    assert problems("timeout", {link_id: ["needed_not_worn"]}) == {f"{link_id}.note": NOTE_NEEDED}
 
-    answers, _ = answers_for({link_id: [answer], f"{link_id}.note": ["explained"]})
+    answers, _ = answers_for({link_id: ["needed_not_worn"], f"{link_id}.note": ["explained"]})
     (flag,) = flags_for(TEMPLATE, answers)
 
-    assert (flag.link_id, flag.severity) == (link_id, severity)
+    assert (flag.link_id, flag.severity) == (link_id, "high")
+
+
+#: Version 5 (a clinical review): an unsafe answer before the first needle that the
+#: practitioner can put right there and then stops the session where it is; it was a deviation
+#: noted at signing, after the needling it should have prevented.
+STOPS_BEFORE_NEEDLING = [
+    ("signin", "signin.identity", "no", "confirmed who they are and where you will needle"),
+    ("signin", "signin.skin_ok", "no", "Do not needle through infected or broken skin"),
+    ("timeout", "timeout.hand_hygiene", "no", "Do not needle before hand hygiene"),
+    ("timeout", "timeout.guide_tubes", "reused", "Do not needle through a reused guide tube"),
+]
+
+
+@pytest.mark.parametrize(("phase", "link_id", "answer", "says"), STOPS_BEFORE_NEEDLING)
+def test_an_unsafe_answer_before_needling_stops_the_session_where_it_is(
+    phase, link_id, answer, says
+):
+    earlier, _ = answers_for()
+    earlier = (
+        {k: v for k, v in earlier.items() if k.startswith("signin")} if phase != "signin" else {}
+    )
+    read = read_phase(TEMPLATE.phase(phase), form(phase, **{link_id.replace(".", "__"): [answer]}))
+    answers = {**earlier, **read.answers}
+    done = ["signin"] if phase == "signin" else ["signin", "timeout"]
+
+    # Saved as it is, with no note asked: the session stops instead of going on.
+    assert problems(phase, {link_id: [answer]}) == {}
+    assert stopped_by(TEMPLATE, answers).link_id == link_id
+    assert next_phase(TEMPLATE, done, answers) is None
+    assert flags_for(TEMPLATE, answers) == []
+    [blocker] = sign_off_blockers(
+        TEMPLATE, answers, read.notes, submitted=done, session_date=SESSION_DAY
+    )
+    assert says in blocker
+    assert blocker.count(":") == 1  # one colon a message (issue 17)
+
+
+def test_a_stopping_choice_asks_for_no_note_where_the_other_unsafe_choices_do():
+    guide_tubes = TEMPLATE.items_by_id["timeout.guide_tubes"]
+    gloves = TEMPLATE.items_by_id["timeout.gloves"]
+
+    assert [o.code for o in guide_tubes.noted_options] == []
+    assert [o.code for o in gloves.noted_options] == ["needed_not_worn"]
+
+
+def test_skin_preparation_stays_a_deviation_to_note_not_a_stop():
+    """Clinic policy decides how skin is prepared, and a departure with a reason (soap and
+    water when the alcohol wipes ran out) is recorded and reviewed, not refused."""
+    answers, notes = answers_for(
+        {"timeout.skin_prepared": ["no"], "timeout.skin_prepared.note": ["Soap and water."]}
+    )
+
+    assert stopped_by(TEMPLATE, answers) is None
+    [flag] = flags_for(TEMPLATE, answers)
+    assert (flag.link_id, flag.kind) == ("timeout.skin_prepared", "deviation")
+
+
+@pytest.mark.parametrize("link_id", ["signin.skin_ok", "signout.sharps_safe"])
+def test_a_yes_says_the_safe_thing_happened_not_that_an_unsafe_one_did_not(link_id):
+    """ "No infection or broken skin" answered "Yes", and "No needle recapped" the same: a
+    double negative is read wrong at the chair. Version 5 says both plainly."""
+    text = TEMPLATE.items_by_id[link_id].text
+
+    assert not text.startswith("No ")
+    assert TEMPLATE.items_by_id[link_id].expected is True
 
 
 # --- sign out: the counts ------------------------------------------------------------------------
