@@ -356,13 +356,17 @@ def patient_text(
 
 
 @cache
-def _shipped_items() -> dict[str, dict[str, Any]]:
-    """Every shipped register's items by linkId, the current register's words first."""
-    found: dict[str, dict[str, Any]] = {}
+def _shipped_items() -> dict[str, tuple[dict[str, Any], ...]]:
+    """Every shipped register's items by linkId, one for each wording, the newest first: a
+    flag raised on an older version keeps the words that version asked ("No infection or
+    broken skin…" before version 5's plain words), and is said again from them."""
+    found: dict[str, list[dict[str, Any]]] = {}
     for version in sorted(risk_rules.REGISTER_FILES, reverse=True):
         for item in risk_rules.load_register(version).items:
-            found.setdefault(item["linkId"], item)
-    return found
+            wordings = found.setdefault(item["linkId"], [])
+            if all(item["text"] != known["text"] for known in wordings):
+                wordings.append(item)
+    return {link_id: tuple(wordings) for link_id, wordings in found.items()}
 
 
 def flag_message(flag: Any) -> str:
@@ -383,8 +387,15 @@ def flag_message(flag: Any) -> str:
     if flag.kind == "count_discrepancy" and message.startswith(_COUNTS):
         what = message[len(_COUNTS) : -1]
         return gettext("Needle counts do not reconcile: %(what)s.", what=_counts_said(what))
-    item = _shipped_items().get(flag.link_id or "")
-    if item is None or not message.startswith(item["text"] + " ") or not message.endswith("."):
+    item = next(
+        (
+            wording
+            for wording in _shipped_items().get(flag.link_id or "", ())
+            if message.startswith(wording["text"] + " ")
+        ),
+        None,
+    )
+    if item is None or not message.endswith("."):
         return message
     question = translations.said(item["text"], language, link_id=flag.link_id)
     rest = message[len(item["text"]) + 1 : -1]

@@ -28,11 +28,11 @@ CURRENT_REGISTER = 5
 #: Version 4 (2026-12-07) makes a needle not intact on removal a critical "broken needle"
 #: flag that offers an adverse event report, not a deviation like any other (a clinical
 #: review): a fragment may be left in the patient, and the device may need reporting.
-#: Version 5 (2026-12-07) stops a session before needling where going on would be unsafe and
-#: putting it right is in the practitioner's hands (a clinical review): identity and sites not
-#: confirmed, infected or broken skin at the sites (Sign in), no hand hygiene, a reused guide
-#: tube (Time out). It also says two double negatives plainly ("No infection or broken skin"
-#: answered "Yes"), and a template still in the older words takes the new ones.
+#: Version 5 (2026-12-07) stops a session at Sign in, as consent does, where needling would be
+#: unsafe (a clinical review): the patient and the sites not confirmed (by a carer or an
+#: interpreter when the patient cannot), infected or broken skin at the sites. It also says two
+#: double negatives plainly ("No infection or broken skin" answered "Yes"), and a template
+#: still in the older words takes the new ones.
 REGISTER_FILES = {
     1: "register_v1.json",
     2: "register_v2.json",
@@ -133,13 +133,6 @@ class Item:
 
     def option(self, code: str) -> Option | None:
         return next((o for o in self.options if o.code == code), None)
-
-    @property
-    def noted_options(self) -> tuple[Option, ...]:
-        """The options that need a note and raise a flag: not a stopping one (a reused guide
-        tube, from register version 5), which stops the session instead."""
-        stop = self.stop.answer if self.stop is not None else None
-        return tuple(o for o in self.options if o.flag and o.code != stop)
 
 
 @dataclass(frozen=True)
@@ -286,8 +279,8 @@ def carried_forward(
     `at` (the item may have been reworded: the editor shows why it now stops), and each count
     check whose counts the template asks is added. An item still in the words `built_from`
     gave it takes the register's new words, written in its history as a rewording; one the
-    clinic reworded keeps the clinic's words. Rebuilding from the register instead would drop
-    a clinic's edits.
+    clinic ever reworded keeps the clinic's words, even words set back to the register's.
+    Rebuilding from the register instead would drop a clinic's edits.
     """
     words = {spec["linkId"]: spec["text"] for spec in register.items}
     old_words = {spec["linkId"]: spec["text"] for spec in built_from.items}
@@ -303,7 +296,16 @@ def carried_forward(
         for item in phase.get("items", ()):
             asked.add(item["linkId"])
             new_words = words.get(item["linkId"], item["text"])
-            if item["text"] == old_words.get(item["linkId"]) and new_words != item["text"]:
+            # The register's own rewordings carry its version; the clinic's do not.
+            theirs = any(
+                change["action"] == "reword" and "register_version" not in change
+                for change in item.get("changes", ())
+            )
+            if (
+                not theirs
+                and item["text"] == old_words.get(item["linkId"])
+                and new_words != item["text"]
+            ):
                 item.setdefault("changes", []).append(
                     {"action": "reword", "by": "NeedleSafe", "by_id": None, "at": at}
                     | {

@@ -410,3 +410,24 @@ def test_the_compliance_desk_reads_in_spanish(client, spanish, make_user, make_s
     records = page_words(client.get("/review/records"))
     assert "1 registro coincide." in records
     assert "Descargar los registros firmados en CSV" in records
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("fr_CA", "Aucune infection ni lésion cutanée aux points de puncture prévus. Réponse"),
+        ("es", "Sin infección ni piel lesionada en las zonas de punción previstas. Respuesta"),
+    ],
+)
+def test_a_flag_raised_in_an_older_versions_words_is_still_said_in_the_readers_language(
+    app, language, said
+):
+    """Version 5 said "No infection or broken skin" plainly; the flags version 2 to 4 sessions
+    raised keep the words they were asked in, and were left in English for these readers."""
+    from types import SimpleNamespace
+
+    old = "No infection or broken skin at the planned needle sites. Answered: no."
+    flag = SimpleNamespace(kind="deviation", link_id="signin.skin_ok", message=old)
+    with app.test_request_context():
+        g.language = language
+        assert display.flag_message(flag).startswith(said)

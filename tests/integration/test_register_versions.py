@@ -131,20 +131,15 @@ def test_a_clinic_on_version_3_gets_version_4_where_a_broken_needle_is_a_critica
     assert risks.publish_default(via="test", register_version=4)[1] is False  # up to date now
 
 
-#: What version 5 stops at, before the first needle: (linkId, the stopping answer).
-STOPS_BEFORE_NEEDLING = [
-    ("signin.identity", False),
-    ("signin.skin_ok", False),
-    ("timeout.hand_hygiene", False),
-    ("timeout.guide_tubes", "reused"),
-]
+#: What version 5 stops at, at Sign in: (linkId, the stopping answer).
+STOPS_BEFORE_NEEDLING = [("signin.identity", False), ("signin.skin_ok", False)]
 PLAIN_SKIN = "The skin at the planned needle sites is intact, with no sign of infection."
 
 
 def test_a_clinic_on_version_4_gets_version_5_with_stops_before_needling_and_plain_words(app):
-    """Patient or sites not confirmed, infected or broken skin, no hand hygiene and a reused
-    guide tube were deviations read at signing, after the needling they should have prevented
-    (a clinical review): now each stops the session where it is. The register's double
+    """Patient or sites not confirmed and infected or broken skin were deviations read at
+    signing, after the needling they should have prevented (a clinical review): now each stops
+    the session at Sign in. The register's double
     negatives ("No infection or broken skin" answered "Yes") take plain words where the clinic
     kept the register's; words the clinic chose stay."""
     from safety.checklists import rules as checklist_rules
@@ -195,7 +190,6 @@ def test_the_editor_says_the_register_reworded_an_item_and_what_it_said(app, mak
 
     page = client.get(f"/admin/templates/{draft_id}/edit").get_data(as_text=True)
 
-    assert "NeedleSafe:" in page
     assert "reworded; it said “No infection or broken skin at the planned needle sites.”" in page
 
 
@@ -217,3 +211,36 @@ def test_the_editor_says_why_a_carried_item_now_raises_its_own_flag(app, make_us
     page = client.get(f"/admin/templates/{draft_id}/edit").get_data(as_text=True)
 
     assert "its unsafe answer now raises a flag of its own, critical" in page
+
+
+def test_words_a_clinic_set_back_to_the_registers_stay_the_clinics(app):
+    """A clinic that reworded an item and later set it back chose those words: carried to
+    version 5, they are not reworded under the clinic's own later change."""
+    from safety.risks import editor
+
+    published, _ = risks.publish_default(via="test", register_version=4)
+    draft = editor.copy_version(published.id, actor=None)
+    old_words = "No infection or broken skin at the planned needle sites."
+    editor.reword_item(draft.id, "signin.skin_ok", "Skin fine.", actor=None)
+    editor.reword_item(draft.id, "signin.skin_ok", old_words, actor=None)
+    risks.publish(draft.id, actor=None)
+    db.session.commit()
+
+    current, _ = risks.publish_default(via="test")
+
+    items = {i["linkId"]: i for p in current.definition["phases"] for i in p["items"]}
+    assert items["signin.skin_ok"]["text"] == old_words
+    assert [c["action"] for c in items["signin.skin_ok"]["changes"]] == ["reword", "reword", "stop"]
+
+
+def test_a_clinic_on_version_3_goes_straight_to_version_5_with_every_later_rule(app):
+    risks.publish_default(via="test", register_version=3)
+    db.session.commit()
+
+    current, published = risks.publish_default(via="test")
+
+    assert published and current.definition["register_version"] == 5
+    after = risk_rules.template_from_definition(current.definition)
+    assert after.items_by_id["signout.needles_intact"].flag == "critical"  # version 4
+    assert after.items_by_id["signin.skin_ok"].stop is not None  # version 5
+    assert after.items_by_id["signin.skin_ok"].text == PLAIN_SKIN

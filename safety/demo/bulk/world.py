@@ -142,16 +142,9 @@ OPENED_UNUSED = 0.1
 LUNG_REGIONS = ("thorax", "neck", "shoulder")
 #: The later versions' deviations: version 2 stops a session at consent "No", version 3 also
 #: at no authorisation and a pack not sterile, version 5 at broken or infected skin at the
-#: sites and no hand hygiene before needling; a signed record never holds those answers, so
-#: the bulk data does not either.
+#: sites; a signed record never holds those answers, so the bulk data does not either.
 STOPPED_ON_V2 = frozenset(
-    {
-        "signin.consent",
-        "signin.authorised",
-        "signin.skin_ok",
-        "timeout.needles_sterile",
-        "timeout.hand_hygiene",
-    }
+    {"signin.consent", "signin.authorised", "signin.skin_ok", "timeout.needles_sterile"}
 )
 DEVIATIONS_V2 = tuple(
     (link_id.replace("timeout.clean_field", "timeout.field_ready"), p, note)
