@@ -3,9 +3,23 @@ template of an older one (`flask risks publish-default`, `publish_default`)."""
 
 from __future__ import annotations
 
+from conftest import login
+
 from safety.extensions import db
+from safety.risks import editor
 from safety.risks import rules as risk_rules
 from safety.risks import services as risks
+
+
+def editor_page(app, admin, current) -> str:
+    """The template editor as an administrator opens it on a copy of `current`."""
+    draft_id = editor.copy_version(current.id, actor=None).id
+    db.session.commit()
+    client = app.test_client()
+    assert login(client, admin).status_code == 302
+    page = client.get(f"/admin/templates/{draft_id}/edit")
+    assert page.status_code == 200
+    return page.get_data(as_text=True)
 
 
 def test_an_installation_on_register_version_2_gets_version_3_with_its_stops_and_count(app):
@@ -30,8 +44,6 @@ def test_an_installation_on_register_version_2_gets_version_3_with_its_stops_and
 def test_an_edited_version_2_template_is_carried_forward_with_the_clinics_own_items(app):
     """Rebuilt from the register, the clinic's own check and its rewording were dropped when
     an operator ran publish-default after upgrading, as README says to."""
-    from safety.risks import editor
-
     published, _ = risks.publish_default(via="test", register_version=2)
     draft = editor.copy_version(published.id, actor=None)
     own = editor.add_own_item(
@@ -59,8 +71,6 @@ def test_an_edited_version_2_template_is_carried_forward_with_the_clinics_own_it
 def test_a_draft_begun_before_the_upgrade_is_published_with_the_upgrades_rules(app):
     """A copy of version 2 begun before publish-default brought version 3, then published:
     it once brought version 2's rules back (no stop at a pack not sterile)."""
-    from safety.risks import editor
-
     published, _ = risks.publish_default(via="test", register_version=2)
     draft = editor.copy_version(published.id, actor=None)
     own = editor.add_own_item(
@@ -82,21 +92,12 @@ def test_a_draft_begun_before_the_upgrade_is_published_with_the_upgrades_rules(a
 
 
 def test_the_editor_shows_why_a_carried_item_now_stops(app, make_user):
-    from conftest import login
-
-    from safety.risks import editor
-
-    published, _ = risks.publish_default(via="test", register_version=2)
+    risks.publish_default(via="test", register_version=2)
     current, _ = risks.publish_default(via="test")
-    draft_id = editor.copy_version(current.id, actor=None).id
-    db.session.commit()
-    client = app.test_client()
-    assert login(client, make_user("admin")).status_code == 302
 
-    page = client.get(f"/admin/templates/{draft_id}/edit")
+    page = editor_page(app, make_user("admin"), current)
 
-    assert page.status_code == 200
-    assert "now stops the session at its unsafe answer" in page.get_data(as_text=True)
+    assert "now stops the session at its unsafe answer" in page
 
 
 def test_a_clinic_on_version_3_gets_version_4_where_a_broken_needle_is_a_critical_flag(app):
@@ -105,7 +106,6 @@ def test_a_clinic_on_version_3_gets_version_4_where_a_broken_needle_is_a_critica
     clinical review). The clinic's own rewording and items are kept."""
     from safety.checklists import rules as checklist_rules
     from safety.incidents.rules import incident_from_flag
-    from safety.risks import editor
 
     published, _ = risks.publish_default(via="test", register_version=3)
     draft = editor.copy_version(published.id, actor=None)
@@ -143,7 +143,6 @@ def test_a_clinic_on_version_4_gets_version_5_with_stops_before_needling_and_pla
     negatives ("No infection or broken skin" answered "Yes") take plain words where the clinic
     kept the register's; words the clinic chose stay."""
     from safety.checklists import rules as checklist_rules
-    from safety.risks import editor
 
     published, _ = risks.publish_default(via="test", register_version=4)
     draft = editor.copy_version(published.id, actor=None)
@@ -177,38 +176,22 @@ def test_a_clinic_on_version_4_gets_version_5_with_stops_before_needling_and_pla
 
 
 def test_the_editor_says_the_register_reworded_an_item_and_what_it_said(app, make_user):
-    from conftest import login
-
-    from safety.risks import editor
-
     risks.publish_default(via="test", register_version=4)
     current, _ = risks.publish_default(via="test")
-    draft_id = editor.copy_version(current.id, actor=None).id
-    db.session.commit()
-    client = app.test_client()
-    assert login(client, make_user("admin")).status_code == 302
 
-    page = client.get(f"/admin/templates/{draft_id}/edit").get_data(as_text=True)
+    page = editor_page(app, make_user("admin"), current)
 
     assert "reworded; it said “No infection or broken skin at the planned needle sites.”" in page
 
 
 def test_the_editor_says_why_a_carried_item_now_raises_its_own_flag(app, make_user):
-    from conftest import login
-
-    from safety.risks import editor
-
     published, _ = risks.publish_default(via="test", register_version=3)
     edited = editor.copy_version(published.id, actor=None)
     editor.reword_item(edited.id, "signin.identity", "Name and date of birth checked.", actor=None)
     risks.publish(edited.id, actor=None)
     current, _ = risks.publish_default(via="test")  # carried forward: the clinic's edit kept
-    draft_id = editor.copy_version(current.id, actor=None).id
-    db.session.commit()
-    client = app.test_client()
-    assert login(client, make_user("admin")).status_code == 302
 
-    page = client.get(f"/admin/templates/{draft_id}/edit").get_data(as_text=True)
+    page = editor_page(app, make_user("admin"), current)
 
     assert "its unsafe answer now raises a flag of its own, critical" in page
 
@@ -216,8 +199,6 @@ def test_the_editor_says_why_a_carried_item_now_raises_its_own_flag(app, make_us
 def test_words_a_clinic_set_back_to_the_registers_stay_the_clinics(app):
     """A clinic that reworded an item and later set it back chose those words: carried to
     version 5, they are not reworded under the clinic's own later change."""
-    from safety.risks import editor
-
     published, _ = risks.publish_default(via="test", register_version=4)
     draft = editor.copy_version(published.id, actor=None)
     old_words = "No infection or broken skin at the planned needle sites."
