@@ -78,6 +78,13 @@ def silences() -> list[Flag]:
     return list(db.session.scalars(select(Flag).where(Flag.kind == rules.NO_ANSWER)))
 
 
+def silence_raised(due) -> Flag:
+    """Run the worker 12 hours after the chest check went out; return the silence it raised."""
+    work_once("worker", now=due + timedelta(hours=12))
+    [flag] = silences()
+    return flag
+
+
 def test_an_unanswered_chest_check_reaches_the_practitioners_list_once(
     chest_check_sent, practitioner
 ):
@@ -102,8 +109,7 @@ def test_an_unanswered_chest_check_reaches_the_practitioners_list_once(
 
 def test_calling_the_patient_takes_it_off_the_list(chest_check_sent, practitioner):
     _session, due = chest_check_sent
-    work_once("worker", now=due + timedelta(hours=12))
-    [flag] = silences()
+    flag = silence_raised(due)
 
     escalations.record_handling(practitioner, flag.id, action="called", note="Breathing fine.")
     db.session.commit()
@@ -205,8 +211,7 @@ def test_the_silence_is_listed_above_an_older_answer_that_waits_for_review(
 
 def test_a_silence_moved_off_its_chest_check_is_named_by_verify(chest_check_sent):
     _session, due = chest_check_sent
-    work_once("worker", now=due + timedelta(hours=12))
-    [flag] = silences()
+    flag = silence_raised(due)
     assert verify_flags(db.session) is None
 
     db.session.execute(update(Flag).where(Flag.id == flag.id).values(followup_id=None))
@@ -235,8 +240,7 @@ def test_a_silence_nobody_called_about_goes_to_the_duty_address_once(
     list with nobody recording a call, the clinic's duty address is told (a clinical review
     found a silence could wait on an absent practitioner's list for ever)."""
     session, due = chest_check_sent
-    work_once("worker", now=due + timedelta(hours=12))
-    [flag] = silences()
+    flag = silence_raised(due)
     deadline = _working_hours_after(
         flag.created_dt, rules.SILENCE_ACK_WORKING_HOURS, session.clinic
     )
@@ -258,8 +262,7 @@ def test_a_silence_nobody_called_about_goes_to_the_duty_address_once(
 
 def test_a_silence_the_practitioner_called_about_goes_nowhere_else(chest_check_sent, practitioner):
     _session, due = chest_check_sent
-    work_once("worker", now=due + timedelta(hours=12))
-    [flag] = silences()
+    flag = silence_raised(due)
     escalations.record_handling(practitioner, flag.id, action="called", note="Breathing fine.")
     db.session.commit()
 
@@ -291,8 +294,7 @@ def test_a_silence_the_practitioner_saw_before_leaving_still_goes_to_the_duty_ad
     """Acknowledged, then the account disabled: nobody will call, so it goes on at once, and
     the duty address reads why."""
     session, due = chest_check_sent
-    work_once("worker", now=due + timedelta(hours=12))
-    [flag] = silences()
+    flag = silence_raised(due)
     flag.status, flag.acknowledged_dt = "acknowledged", due + timedelta(hours=12)
     flag.acknowledged_by_id = practitioner.id
     audit.record("flag.acknowledge", actor=practitioner, obj=flag, now=flag.acknowledged_dt)
@@ -310,8 +312,7 @@ def test_a_silence_found_after_a_week_is_not_mailed_to_the_duty_address(chest_ch
     """The first pass after an upgrade (or days without a worker) must not mail every old
     silence: what happened weeks ago is history, not a call to make now."""
     _session, due = chest_check_sent
-    work_once("worker", now=due + timedelta(hours=12))
-    [flag] = silences()
+    flag = silence_raised(due)
     flag.created_dt = due - timedelta(days=30)  # a silence flagged before this release
     db.session.commit()
 
@@ -358,8 +359,7 @@ def test_the_duty_address_reads_that_the_practitioners_calls_found_no_reply(
     chest_check_sent, practitioner
 ):
     session, due = chest_check_sent
-    work_once("worker", now=due + timedelta(hours=12))
-    [flag] = silences()
+    flag = silence_raised(due)
     for minutes in (5, 50):
         escalations.record_no_reply(
             practitioner, flag.id, now=flag.created_dt + timedelta(minutes=minutes)
