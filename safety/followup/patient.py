@@ -35,7 +35,7 @@ from safety.followup.models import (
     Purpose,
 )
 from safety.followup.rules import Kind, Status
-from safety.followup.schedule import near_lung, schedule_72h_check
+from safety.followup.schedule import near_lung, needled_neck, schedule_72h_check
 from safety.hashing import hashed_time, sha256_hex
 
 #: A follow-up in one of these states takes no answer, and its messages are not sent.
@@ -125,8 +125,16 @@ def _context(followup: FollowUp) -> dict[str, Any]:
         "urgent_line": clinic_rules.urgent_line(clinic.country),
         "appointment": session.session_date,
         "kind": followup.kind,
-        "questions": rules.questions_for(followup.kind, near_lung=near_lung(session)),
+        "questions": _questions(followup),
+        "neck": needled_neck(session),
     }
+
+
+def _questions(followup: FollowUp) -> tuple[str, ...]:
+    session = followup.session
+    return rules.questions_for(
+        followup.kind, near_lung=near_lung(session), neck=needled_neck(session)
+    )
 
 
 @dataclass(frozen=True)
@@ -186,9 +194,7 @@ def answer(
     followup = link.followup
     session = followup.session
     said = texts.for_language(language or session.patient.language)
-    read = rules.read_form(
-        form, rules.questions_for(followup.kind, near_lung=near_lung(session)), said
-    )
+    read = rules.read_form(form, _questions(followup), said)
     # The screen of what they wrote reads English, their own language and the page's.
     languages = {said.language, session.patient.language}
     reasons = rules.reasons(followup.kind, read.answers, languages)
@@ -243,7 +249,7 @@ def answer(
         _escalate(level, reasons, followup, response, now=now)
     if followup.kind == Kind.DAY_1 and rules.needs_72h(read.answers):
         schedule_72h_check(followup, now=now)
-    advice = rules.advice(followup.kind, read.answers, level, languages)
+    advice = rules.advice(followup.kind, read.answers, level, languages, neck=needled_neck(session))
     return Outcome(level, followup.kind, tuple(advice))
 
 

@@ -228,8 +228,22 @@ def near_lung(regions: Sequence[str] | None, high_risk_regions: Sequence[str]) -
     return bool(set(regions or ()) & (set(high_risk_regions) | set(LUNG_REGIONS)))
 
 
-def questions_for(kind: str, *, near_lung: bool) -> tuple[str, ...]:
-    """Return what a check asks, in order (DESIGN §4); the free text comes last, always."""
+#: Regions whose needling adds the question on a sudden headache, sight or balance (DESIGN §4):
+#: the vertebral arteries run up through the neck to the back of the brain.
+NECK_REGIONS = ("neck",)
+
+
+def needled_neck(regions: Sequence[str] | None) -> bool:
+    """Return whether a session needled the neck (NECK_REGIONS)."""
+    return bool(set(regions or ()) & set(NECK_REGIONS))
+
+
+def questions_for(kind: str, *, near_lung: bool, neck: bool = False) -> tuple[str, ...]:
+    """Return what a check asks, in order (DESIGN §4); the free text comes last, always.
+
+    After needling in the neck the 24-hour check also asks about a sudden headache, sight or
+    balance, beside the question on weakness; every check's form lists them among the signs to
+    call the emergency number for (`texts.URGENT_SIGNS_NECK`)."""
     if kind == Kind.DAY_2:
         return ("chest", "other")
     if kind == Kind.DAY_3:
@@ -237,6 +251,7 @@ def questions_for(kind: str, *, near_lung: bool) -> tuple[str, ...]:
     if kind == Kind.DAY_7:
         return ("signs", "soreness", "trend", "other")
     chest = ("chest",) if near_lung else ()
+    head = ("head_signs",) if neck else ()
     return (
         "soreness",
         "trend",
@@ -244,6 +259,7 @@ def questions_for(kind: str, *, near_lung: bool) -> tuple[str, ...]:
         "bruising",
         "signs",
         "numbness",
+        *head,
         "fainted",
         "needle_found",
         *chest,
@@ -272,6 +288,10 @@ REASONS = {
     "bruising": N_("a large or spreading bruise"),
     "numbness": N_("new numbness, tingling or weakness"),
     "sudden_weakness": N_("sudden weakness of an arm or leg, a drooping face or trouble speaking"),
+    "head_signs": N_(
+        "a sudden severe headache, loss of sight, or dizziness with loss of balance after "
+        "needling in the neck"
+    ),
     "fainted": N_("fainted since leaving"),
     "needle_found": N_("a needle or a piece of one found in the skin"),
     "same": N_("soreness no better"),
@@ -310,6 +330,9 @@ def reasons(
     # A stroke, or a bleed pressing on the spinal cord, shows so (NHS: FAST, call at once).
     if answers.get("numbness") == "sudden":
         found[EMERGENCY].append(REASONS["sudden_weakness"])
+    # The same at the back of the brain, where the vertebral arteries lead (NHS: other symptoms).
+    if answers.get("head_signs") == "yes":
+        found[EMERGENCY].append(REASONS["head_signs"])
     if answers.get("signs"):
         found[SAME_DAY].append(Said(SIGNS_FOUND, signs=", ".join(answers["signs"])))
     if answers.get("bruising") == "large":
@@ -356,12 +379,18 @@ def escalation(
 
 
 def advice(
-    kind: str, answers: Mapping[str, Any], level: str, languages: Collection[str] | None = None
+    kind: str,
+    answers: Mapping[str, Any],
+    level: str,
+    languages: Collection[str] | None = None,
+    *,
+    neck: bool = False,
 ) -> list[str]:
     """Return the advice a patient reads for this answer and this check (`texts.ADVICE` keys).
 
     What to do now comes first; "the usual course" of soreness is said only at the 24 h
-    check and only when nothing needs a person; never "warmth helps" for a bruise.
+    check and only when nothing needs a person; never "warmth helps" for a bruise. After
+    needling in the neck (`neck`) the red flags add a sudden headache, sight and balance.
     """
     keys: list[str] = []
     if level == EMERGENCY:
@@ -377,6 +406,8 @@ def advice(
             keys.append("tell_them_bleeding")
         if answers.get("numbness") == "sudden":
             keys.append("tell_them_weakness")
+        elif answers.get("head_signs") == "yes":
+            keys.append("tell_them_neck")
         keys.append("clinic_alerted")
         return keys
     if level == SAME_DAY:
@@ -405,6 +436,8 @@ def advice(
     if kind == Kind.DAY_7:
         keys.append("late_signs")
     keys.append("red_flags")
+    if neck:
+        keys.append("red_flags_neck")
     return keys
 
 

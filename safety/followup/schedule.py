@@ -84,6 +84,11 @@ def near_lung(session: TreatmentSession) -> bool:
     return rules.near_lung(regions, risks.typed(session.template_version).high_risk_regions)
 
 
+def needled_neck(session: TreatmentSession) -> bool:
+    """Whether the session needled the neck (`rules.NECK_REGIONS`)."""
+    return rules.needled_neck((session.answers or {}).get("signin.regions"))
+
+
 def schedule_72h_check(answered: FollowUp, *, now: datetime) -> FollowUp:
     """Write the 72-hour soreness check a 24-hour answer asked for, by the same channel.
 

@@ -118,6 +118,19 @@ QUESTIONS: dict[str, Question] = {
         ),
         missing="Please tell us about numbness, tingling or weakness.",
     ),
+    # Asked after needling in the neck (rules.NECK_REGIONS): the vertebral arteries run through
+    # it, and a stroke at the back of the brain shows as these rather than as FAST's face, arm
+    # and speech (NHS: its other symptoms). Each comes on suddenly; a patient sore at the
+    # sites with a dull headache is not meant to tick it.
+    "head_signs": Question(
+        text="Since the appointment, has any of these come on suddenly: a very bad headache "
+        "unlike any you have had before, loss or blurring of sight or seeing double, or "
+        "dizziness with trouble keeping your balance?",
+        staff=N_("Sudden severe headache, loss of sight, or dizziness with loss of balance"),
+        kind="choice",
+        options=(("no", "No"), ("yes", "Yes")),
+        missing="Please answer this question about headache, sight and balance.",
+    ),
     "fainted": Question(
         text="Have you fainted since you left the clinic?",
         staff=N_("Fainted since leaving"),
@@ -166,6 +179,8 @@ FORM_INTROS = {
 #: a person who is sore and worried (a clinical review).
 URGENT_NOTE = "Call {emergency_number} now if you have:"
 URGENT_SIGNS = ("urgent_chest", "urgent_bleeding", "urgent_weakness")
+#: After needling in the neck, the stroke signs of the back of the brain too.
+URGENT_SIGNS_NECK = (*URGENT_SIGNS, "urgent_head")
 
 
 @dataclass(frozen=True)
@@ -185,7 +200,8 @@ ADVICE: dict[str, Advice] = {
         ("nhs-bleeding",),
     ),
     "call_emergency": Advice(
-        "Call {emergency_number} now.", ("nhs-pneumothorax", "nhs-bleeding", "nhs-stroke")
+        "Call {emergency_number} now.",
+        ("nhs-pneumothorax", "nhs-bleeding", "nhs-stroke", "nhs-stroke-other"),
     ),
     "tell_them": Advice(
         "Tell them you had dry needling near your chest, back, shoulder or neck on {date}.",
@@ -204,6 +220,13 @@ ADVICE: dict[str, Advice] = {
         "has gone, and that you had dry needling on {date} and where on your body. Do not "
         "drive yourself.",
         ("nhs-stroke", "nhs-stroke-treatment", "lee-2011"),
+    ),
+    # The same first question for a headache, sight or balance after needling in the neck;
+    # said once when weakness came with it (tell_them_weakness names where on the body).
+    "tell_them_neck": Advice(
+        "Tell them what time it started, even if it has gone, and that you had dry needling "
+        "in your neck on {date}. Do not drive yourself.",
+        ("nhs-stroke-other", "nhs-stroke-treatment"),
     ),
     # Honest about hours: at night the clinic may read it only when it opens.
     "clinic_alerted": Advice(
@@ -284,6 +307,13 @@ ADVICE: dict[str, Advice] = {
         "piece of one in your skin.",
         ("nhs-pneumothorax", "nhs-bleeding", "nhs-stroke", "nhs-cellulitis", "nhs-bruises"),
     ),
+    # Said after red_flags to a patient whose neck was needled, whatever the check.
+    "red_flags_neck": Advice(
+        "As you had needling in your neck, also call {emergency_number} at once for a "
+        "sudden, very bad headache unlike any you have had before, sudden loss or blurring of "
+        "sight or seeing double, or sudden dizziness with trouble keeping your balance.",
+        ("nhs-stroke-other",),
+    ),
 }
 
 #: The page title after answering, by escalation level.
@@ -304,6 +334,8 @@ PAGES = {
     "urgent_chest": "chest pain or trouble breathing",
     "urgent_bleeding": "bleeding that will not stop after 10 minutes of firm pressure",
     "urgent_weakness": "an arm or leg that is suddenly weak, a drooping face or trouble speaking",
+    "urgent_head": "after needling in your neck: a sudden, very bad headache, loss of sight, or "
+    "dizziness with trouble keeping your balance",
     "form_errors": "Please answer the questions marked below",
     "too_long": "Please keep this under {max_length} characters.",
     "send": "Send my answers",
@@ -377,10 +409,10 @@ class PatientTexts:
         mixed two voices on the patient's page."""
         return {name: "" for name in names}
 
-    @property
-    def urgent_signs(self) -> list[str]:
-        """The signs to call the emergency number for, one a line, under `urgent_note`."""
-        return [self.pages[key] for key in URGENT_SIGNS]
+    def urgent_signs(self, *, neck: bool = False) -> list[str]:
+        """The signs to call the emergency number for, one a line, under `urgent_note`; with
+        those of a stroke at the back of the brain after needling in the neck."""
+        return [self.pages[key] for key in (URGENT_SIGNS_NECK if neck else URGENT_SIGNS)]
 
     def urgent_line(self, country: str | None) -> str:
         return self.urgent_lines.get(country or "", self.urgent_lines[""])

@@ -59,6 +59,13 @@ QUESTIONS = {
         },
         "missing": "Díganos si ha tenido adormecimiento, hormigueo o debilidad.",
     },
+    "head_signs": {
+        "text": "Desde la cita, ¿le ha empezado de repente alguno de estos: un dolor de cabeza "
+        "muy fuerte, distinto de todos los que ha tenido, pérdida de la vista, vista borrosa o "
+        "doble, o mareo con dificultad para mantener el equilibrio?",
+        "options": {"no": "No", "yes": "Sí"},
+        "missing": "Responda esta pregunta sobre el dolor de cabeza, la vista y el equilibrio.",
+    },
     "fainted": {
         "text": "¿Se ha desmayado desde que salió de la clínica?",
         "options": {"no": "No", "yes": "Sí"},
@@ -104,6 +111,8 @@ ADVICE = {
     "tell_them_weakness": "Dígales a qué hora empezó la debilidad, la cara caída o la "
     "dificultad para hablar, aunque ya se le haya pasado, y que el {date} le hicieron punción "
     "seca y en qué parte del cuerpo. No maneje usted mismo.",
+    "tell_them_neck": "Dígales a qué hora empezó, aunque ya se le haya pasado, y que el {date} "
+    "le hicieron punción seca en el cuello. No maneje usted mismo.",
     "clinic_alerted": "También hemos avisado a {clinic}, que quizá no lo vea hasta que abra. "
     "Lo primero es llamar al {emergency_number}.",
     "wrote_red_flag": "Nos escribió sobre su pecho, su respiración o un sangrado. Si tiene "
@@ -143,6 +152,10 @@ ADVICE = {
     "enrojecimiento que se extiende, calor, hinchazón o pus en un punto de las agujas, fiebre, un "
     "moretón grande o que se extiende, adormecimiento u hormigueo nuevos, debilidad que apareció "
     "poco a poco, si se desmaya, o si encuentra una aguja o un trozo de aguja en su piel.",
+    "red_flags_neck": "Como le pusieron agujas en el cuello, llame también al "
+    "{emergency_number} de inmediato si tiene de repente un dolor de cabeza muy fuerte, distinto "
+    "de todos los que ha tenido, pérdida de la vista, vista borrosa o doble, o mareo con "
+    "dificultad para mantener el equilibrio.",
 }
 
 ADVICE_TITLES = {
@@ -161,6 +174,8 @@ PAGES = {
     "urgent_bleeding": "un sangrado que no se detiene después de 10 minutos de presión firme",
     "urgent_weakness": "un brazo o una pierna débil de repente, un lado de la cara caído o "
     "dificultad para hablar",
+    "urgent_head": "después de agujas en el cuello: un dolor de cabeza muy fuerte y repentino, "
+    "pérdida de la vista, o mareo con dificultad para mantener el equilibrio",
     "form_errors": "Responda las preguntas marcadas abajo",
     "too_long": "Escriba menos de {max_length} caracteres.",
     "send": "Enviar mis respuestas",

@@ -63,6 +63,14 @@ QUESTIONS = {
         },
         "missing": "Dites-nous si vous avez un engourdissement, des picotements ou une faiblesse.",
     },
+    "head_signs": {
+        "text": "Depuis le rendez-vous, est-ce que l'un de ces signes est apparu soudainement : "
+        "un très fort mal de tête, différent de tous ceux que vous avez eus, une perte de la vue, "
+        "une vue brouillée ou double, ou un étourdissement avec de la difficulté à garder "
+        "l'équilibre?",
+        "options": {"no": "Non", "yes": "Oui"},
+        "missing": "Répondez à cette question sur le mal de tête, la vue et l'équilibre.",
+    },
     "fainted": {
         "text": "Avez-vous perdu connaissance depuis votre départ de la clinique?",
         "options": {"no": "Non", "yes": "Oui"},
@@ -109,6 +117,9 @@ ADVICE = {
     "la difficulté à parler ont commencé, même si c'est passé, et que vous avez eu une séance "
     "de puncture sèche (dry needling) le {date}, et à quel endroit du corps. Ne conduisez pas "
     "vous-même.",
+    "tell_them_neck": "Dites-leur à quelle heure c'est apparu, même si c'est passé, et que vous "
+    "avez eu une séance de puncture sèche (dry needling) au cou le {date}. Ne conduisez pas "
+    "vous-même.",
     "clinic_alerted": "Nous avons aussi prévenu {clinic}, qui ne le verra peut-être qu'à "
     "l'ouverture. Appelez d'abord le {emergency_number}.",
     "wrote_red_flag": "Vous nous avez écrit au sujet de votre poitrine, de votre respiration ou "
@@ -151,6 +162,10 @@ ADVICE = {
     "un point d'insertion, de fièvre, d'un bleu gros ou qui s'étend, d'un nouvel engourdissement "
     "ou de picotements, d'une faiblesse apparue lentement, si vous perdez connaissance, ou si "
     "vous trouvez une aiguille ou un morceau d'aiguille dans votre peau.",
+    "red_flags_neck": "Comme vous avez eu des aiguilles au cou, appelez aussi le "
+    "{emergency_number} immédiatement en cas de très fort mal de tête soudain, différent de tous "
+    "ceux que vous avez eus, de perte soudaine de la vue, de vue brouillée ou double, ou "
+    "d'étourdissement soudain avec de la difficulté à garder l'équilibre.",
 }
 
 ADVICE_TITLES = {
@@ -169,6 +184,8 @@ PAGES = {
     "urgent_bleeding": "un saignement qui ne s'arrête pas après 10 minutes de pression ferme",
     "urgent_weakness": "un bras ou une jambe soudainement faible, un côté du visage affaissé "
     "ou de la difficulté à parler",
+    "urgent_head": "après des aiguilles au cou : un très fort mal de tête soudain, une perte de "
+    "la vue, ou un étourdissement avec de la difficulté à garder l'équilibre",
     "form_errors": "Veuillez répondre aux questions indiquées ci-dessous",
     "too_long": "Veuillez écrire moins de {max_length} caractères.",
     "send": "Envoyer mes réponses",

@@ -67,9 +67,11 @@ class Visit:
     path: str
 
 
-def deliver_visit(practitioner, make_session) -> Visit:
-    """Sign a session for the practitioner and deliver its 24 h check through the outbox."""
-    session = make_session(practitioner, phases=ALL_PHASES, sign=True, overrides=NEAR_LUNG)
+def deliver_visit(practitioner, make_session, regions: tuple[str, ...] = ()) -> Visit:
+    """Sign a session for the practitioner and deliver its 24 h check through the outbox
+    (needled at the shoulder and the lower back, or at `regions`)."""
+    overrides = {**NEAR_LUNG, "signin.regions": list(regions)} if regions else NEAR_LUNG
+    session = make_session(practitioner, phases=ALL_PHASES, sign=True, overrides=overrides)
     facts = {
         "session_id": session.id,
         "patient_id": session.patient_id,
@@ -95,6 +97,12 @@ def deliver_visit(practitioner, make_session) -> Visit:
 @pytest.fixture
 def visit(make_user, make_session) -> Visit:
     return deliver_visit(make_user(), make_session)
+
+
+@pytest.fixture
+def neck_visit(make_user, make_session) -> Visit:
+    """A visit whose needles went into the neck and the shoulder."""
+    return deliver_visit(make_user(), make_session, regions=("neck", "shoulder"))
 
 
 def text_of(response) -> str:
@@ -401,6 +409,63 @@ def test_sudden_weakness_or_trouble_speaking_is_an_emergency_told_to_say_when_it
     flag = db.session.scalars(select(Flag).where(Flag.kind == "emergency")).one()
     assert "sudden weakness of an arm or leg" in flag.message
     assert flag.severity == "critical"
+
+
+HEAD_SIGNS = "a very bad headache unlike any you have had before"
+
+
+def test_after_neck_needling_the_form_asks_about_a_sudden_headache_sight_and_balance(
+    client, neck_visit, visit
+):
+    """The vertebral arteries run through the neck to the back of the brain, where a stroke
+    shows as a sudden headache, lost sight or unsteadiness rather than FAST's face, arm and
+    speech (NHS, its other symptoms): asked, and listed among the reasons to call at once."""
+    page = client.get(neck_visit.path).get_data(as_text=True)
+    note = page[page.index('class="urgent-note"') : page.index("</div>", page.index("urgent-note"))]
+
+    assert re.findall(r"<li>([^<]+)</li>", note)[-1] == (
+        "after needling in your neck: a sudden, very bad headache, loss of sight, or dizziness "
+        "with trouble keeping your balance"
+    )
+    assert HEAD_SIGNS in page
+    assert page.index("new numbness, tingling or weakness") < page.index(HEAD_SIGNS)
+    # Needled at the shoulder and the lower back: not asked, not listed.
+    other = client.get(visit.path).get_data(as_text=True)
+    assert HEAD_SIGNS not in other
+    assert "after needling in your neck" not in other
+
+
+def test_a_sudden_headache_sight_or_balance_after_neck_needling_is_an_emergency(client, neck_visit):
+    page = submit(client, neck_visit.path, {**CALM, "head_signs": "yes"})
+
+    assert main_of(page).headings[0] == CALL
+    text = text_of(page)
+    assert text.index("Call 999 now") < text.index("Tell them what time it started")
+    assert "dry needling in your neck on" in text
+    flag = db.session.scalars(select(Flag).where(Flag.kind == "emergency")).one()
+    assert "a sudden severe headache, loss of sight, or dizziness" in flag.message
+    assert flag.severity == "critical"
+    alerts = db.session.scalars(select(OutboxMessage).where(OutboxMessage.flag_id == flag.id)).all()
+    assert "practitioner_alert" in [a.purpose for a in alerts]
+
+
+def test_after_neck_needling_a_calm_answer_must_say_no_to_the_head_signs_and_is_told_them(
+    client, neck_visit
+):
+    refused = submit(client, neck_visit.path, CALM)
+    assert refused.status_code == 400
+    assert field_error(refused, "head_signs") == (
+        "Please answer this question about headache, sight and balance."
+    )
+    assert count(PatientResponse) == 0
+
+    page = submit(client, neck_visit.path, {**CALM, "head_signs": "no"})
+
+    assert page.status_code == 200
+    assert "As you had needling in your neck, also call 999 at once" in text_of(page)
+    response = db.session.scalars(select(PatientResponse)).one()
+    assert response.answers["head_signs"] == "no"
+    assert response.escalation == "none"
 
 
 def test_writing_that_the_face_droops_alerts_the_practitioner_today_and_says_call_now(

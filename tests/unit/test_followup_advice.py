@@ -125,6 +125,45 @@ def test_sudden_weakness_says_call_now_and_tell_them_when_it_started():
         assert "suddenly weak, a drooping face or trouble speaking" in said
 
 
+def test_the_24_hour_check_asks_about_a_sudden_headache_sight_and_balance_after_neck_needling():
+    """The vertebral arteries run through the neck to the back of the brain, where a stroke
+    shows as these rather than as FAST's face, arm and speech (NHS, its other symptoms)."""
+    after_neck = rules.questions_for("24h", near_lung=True, neck=True)
+
+    assert after_neck[after_neck.index("numbness") + 1] == "head_signs"
+    assert "head_signs" not in rules.questions_for("24h", near_lung=True)
+    for kind in ("48h", "72h", "7d"):
+        assert "head_signs" not in rules.questions_for(kind, near_lung=True, neck=True)
+    assert rules.needled_neck(["thorax", "neck"])
+    assert not rules.needled_neck(["shoulder", "head"])
+    assert not rules.needled_neck(None)
+
+
+def test_a_sudden_headache_sight_or_balance_after_neck_needling_says_call_now_and_when_it_started():
+    answers = {**CALM, "head_signs": "yes"}
+
+    assert rules.reasons("24h", answers) == {rules.EMERGENCY: [rules.REASONS["head_signs"]]}
+    keys = rules.advice("24h", answers, rules.EMERGENCY, neck=True)
+    assert keys == ["call_emergency", "tell_them_neck", "clinic_alerted"]
+    assert "started" in texts.ADVICE["tell_them_neck"].text
+    assert "in your neck on {date}" in texts.ADVICE["tell_them_neck"].text
+    assert "nhs-stroke-other" in texts.ADVICE["tell_them_neck"].sources
+    # With sudden weakness too, they say once when it started, and where on the body.
+    both = rules.advice("24h", {**answers, "numbness": "sudden"}, rules.EMERGENCY, neck=True)
+    assert both == ["call_emergency", "tell_them_weakness", "clinic_alerted"]
+
+
+def test_after_neck_needling_every_other_answer_repeats_the_neck_signs_after_the_red_flags():
+    for kind, level in (("24h", rules.NONE), ("72h", rules.REVIEW), ("7d", rules.SAME_DAY)):
+        keys = rules.advice(kind, {**CALM, "head_signs": "no"}, level, neck=True)
+        assert keys[-2:] == ["red_flags", "red_flags_neck"]
+        assert "red_flags_neck" not in rules.advice(kind, CALM, level)
+    assert "seeing double" in texts.ADVICE["red_flags_neck"].text
+    assert "after needling in your neck" in texts.PAGES["urgent_head"]
+    assert texts.ENGLISH.urgent_signs(neck=True)[-1] == texts.PAGES["urgent_head"]
+    assert texts.PAGES["urgent_head"] not in texts.ENGLISH.urgent_signs()
+
+
 def test_chest_pain_and_bleeding_together_tell_them_both():
     keys = rules.advice("48h", {"chest": "yes", "bleeding": "wont_stop"}, rules.EMERGENCY)
 

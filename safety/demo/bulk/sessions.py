@@ -640,6 +640,7 @@ class SessionDrawer:
                 near_lung=followup_rules.near_lung(
                     draft.signin["signin.regions"], draft.version.template.high_risk_regions
                 ),
+                neck=followup_rules.needled_neck(draft.signin["signin.regions"]),
             )
         )
         key = (
@@ -655,6 +656,7 @@ class SessionDrawer:
                 "bleeding": "none",
                 "bruising": key[1],
                 "numbness": "no",
+                "head_signs": "no",
                 "fainted": "no",
                 "needle_found": "no",
                 "chest": "no",
