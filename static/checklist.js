@@ -45,6 +45,7 @@
     countsDiffer: "the needle counts differ",
     allAnswered: "All %(total)s questions answered: save to go on.",
     someAnswered: "%(done)s of %(total)s questions answered.",
+    stops: "An answer above stops the session: read what it says before you save.",
     fewer: "One fewer",
     more: "One more",
   };
@@ -190,17 +191,22 @@
       return !item.hidden;
     });
     var done = items.filter(answered).length;
-    counter.textContent = done === items.length
-      ? say("allAnswered", { total: items.length })
+    // "Save to go on" is untrue while an answer that stops the session is chosen.
+    var stopping = items.some(function (item) {
+      var notice = item.querySelector(".stop-notice");
+      return notice && !notice.hidden;
+    });
+    counter.textContent = stopping ? say("stops")
+      : done === items.length ? say("allAnswered", { total: items.length })
       : say("someAnswered", { done: done, total: items.length });
     counter.hidden = false;
   }
 
   function refresh() {
     update();
+    showStops();
     count();
     showCounts();
-    showStops();
     expiredPacks();
   }
 

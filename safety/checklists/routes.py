@@ -252,13 +252,16 @@ def _save_phase(view: _PhaseView, form: PhaseForm):
     if isinstance(result, Refused):
         return _phase_page(replace(view, values=typed, refused=result), form)
     following = services.progress(found).next_phase
+    stopped = following is None and rules.stopped_by(view.state.template, result.answers)
+    # Saved, but not a success to go on from: the record's red notice says the session stopped,
+    # and a green "saved" above it read as the opposite.
     flash(
         _("%(phase)s saved.", phase=display.phase_title(view.state.template.phase(phase_id))),
-        "success",
+        "info" if stopped else "success",
     )
     if wants_signature and following is None:
         return _sign_after_last_phase(found, password)
-    if following is None and rules.stopped_by(view.state.template, result.answers):
+    if stopped:
         return redirect(url_for("checklists.record", session_id=found.id))
     if following and following != phase_id:
         return redirect(url_for("checklists.phase", session_id=found.id, phase_id=following))

@@ -505,10 +505,19 @@ def test_consent_no_stops_the_session_at_sign_in_and_it_is_cancelled_with_a_reas
 
     # The stop is said the moment No is chosen, before anything is saved.
     notice = page.locator('[id="signin.consent-stop"]')
+    counter = page.locator("#answered-count")
     expect(notice).to_be_hidden()
     choice(page, "signin.consent", "no").tap()
     expect(notice).to_be_visible()
     expect(notice).to_contain_text("No needling without informed consent")
+    # Not "save to go on": saving this answer goes no further.
+    expect(counter).to_have_text(
+        "An answer above stops the session at Sign in: read what it says before you save."
+    )
+    choice(page, "signin.consent", "yes").tap()
+    expect(notice).to_be_hidden()
+    expect(counter).not_to_contain_text("stops the session")
+    choice(page, "signin.consent", "no").tap()
     page.get_by_role("button", name="Save Sign in").tap()
 
     expect(page.get_by_role("heading", name="The session stopped at Sign in")).to_be_visible()

@@ -77,7 +77,12 @@ def test_consent_no_is_saved_and_no_later_phase_can_be_saved(signed_in, practiti
 
     assert saved.status_code == 302
     assert saved.headers["Location"] == f"/sessions/{session.id}"
-    page = text_of(signed_in.get(f"/sessions/{session.id}"))
+    record = signed_in.get(f"/sessions/{session.id}")
+    # Saved, said plainly: not the green of a save to go on from, above the red stop.
+    html = record.get_data(as_text=True)
+    assert '<p class="flash flash-info" role="status">Sign in saved.</p>' in html
+    assert 'flash-success" role="status">Sign in saved' not in html
+    page = text_of(record)
     assert "The session stopped at Sign in" in page
     assert "No needling without informed consent" in page
     assert "Sign the checklist" not in page
@@ -101,6 +106,8 @@ def test_answering_consent_yes_again_lets_the_session_go_on(signed_in, practitio
     again = post_form(signed_in, f"/sessions/{session.id}/phase/signin", CLEAN_PHASES["signin"])
 
     assert again.headers["Location"] == f"/sessions/{session.id}/phase/timeout"
+    html = signed_in.get(again.headers["Location"]).get_data(as_text=True)
+    assert '<p class="flash flash-success" role="status">Sign in saved.</p>' in html
 
 
 def test_no_current_authorisation_stops_the_session_at_sign_in(
