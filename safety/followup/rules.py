@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from safety.checklists.rules import Severity
 from safety.clinics.rules import DEFAULT_WORKING_DAYS, add_working_hours
 from safety.followup import texts
-from safety.followup.screen import mentions_red_flag, mentions_weakness
+from safety.followup.screen import mentions_head, mentions_red_flag, mentions_weakness
 from safety.followup.texts import QUESTIONS, PatientTexts
 from safety.hashing import canonical_json
 from safety.languages import N_, Said
@@ -229,21 +229,23 @@ def near_lung(regions: Sequence[str] | None, high_risk_regions: Sequence[str]) -
 
 
 #: Regions whose needling adds the question on a sudden headache, sight or balance (DESIGN §4):
-#: the vertebral arteries run up through the neck to the back of the brain.
-NECK_REGIONS = ("neck",)
+#: the vertebral arteries run up through the neck to the back of the brain, and past the top of
+#: the neck under the suboccipital muscles, which a practitioner may record as the head.
+NECK_REGIONS = ("neck", "head")
 
 
 def needled_neck(regions: Sequence[str] | None) -> bool:
-    """Return whether a session needled the neck (NECK_REGIONS)."""
+    """Return whether a session needled the head or neck (NECK_REGIONS)."""
     return bool(set(regions or ()) & set(NECK_REGIONS))
 
 
 def questions_for(kind: str, *, near_lung: bool, neck: bool = False) -> tuple[str, ...]:
     """Return what a check asks, in order (DESIGN §4); the free text comes last, always.
 
-    After needling in the neck the 24-hour check also asks about a sudden headache, sight or
-    balance, beside the question on weakness; every check's form lists them among the signs to
-    call the emergency number for (`texts.URGENT_SIGNS_NECK`)."""
+    After needling in the head or neck the 24-hour check also asks about a sudden headache,
+    sight or balance, beside the question on weakness; every check's form lists them among the
+    signs to call the emergency number for (`texts.URGENT_SIGNS_NECK`), and every advice page
+    after the red flags (`advice`)."""
     if kind == Kind.DAY_2:
         return ("chest", "other")
     if kind == Kind.DAY_3:
@@ -289,8 +291,8 @@ REASONS = {
     "numbness": N_("new numbness, tingling or weakness"),
     "sudden_weakness": N_("sudden weakness of an arm or leg, a drooping face or trouble speaking"),
     "head_signs": N_(
-        "a sudden severe headache, loss of sight, or dizziness with loss of balance after "
-        "needling in the neck"
+        "a sudden severe headache, loss or blurring of sight or double vision, or dizziness "
+        "with loss of balance after needling in the head or neck"
     ),
     "fainted": N_("fainted since leaving"),
     "needle_found": N_("a needle or a piece of one found in the skin"),
@@ -299,6 +301,7 @@ REASONS = {
     "other": N_("wrote to the clinic"),
     "other_red_flag": N_("wrote about the chest, breathing or bleeding"),
     "other_weakness": N_("wrote about weakness, a drooping face or trouble speaking"),
+    "other_head": N_("wrote about a headache, sight or dizziness"),
 }
 
 
@@ -331,6 +334,7 @@ def reasons(
     if answers.get("numbness") == "sudden":
         found[EMERGENCY].append(REASONS["sudden_weakness"])
     # The same at the back of the brain, where the vertebral arteries lead (NHS: other symptoms).
+    # Asked after needling in the head or neck only (questions_for).
     if answers.get("head_signs") == "yes":
         found[EMERGENCY].append(REASONS["head_signs"])
     if answers.get("signs"):
@@ -355,11 +359,14 @@ def reasons(
     if written := answers.get("other"):
         red_flag = mentions_red_flag(written, languages)
         weakness = mentions_weakness(written, languages)
+        head = mentions_head(written, languages)
         if red_flag:
             found[SAME_DAY].append(REASONS["other_red_flag"])
         if weakness:
             found[SAME_DAY].append(REASONS["other_weakness"])
-        if not (red_flag or weakness):
+        if head:
+            found[SAME_DAY].append(REASONS["other_head"])
+        if not (red_flag or weakness or head):
             found[REVIEW].append(REASONS["other"])
     return {level: found[level] for level in (EMERGENCY, SAME_DAY, REVIEW) if found[level]}
 
@@ -419,6 +426,8 @@ def advice(
             keys.append("wrote_red_flag")
         if written and mentions_weakness(written, languages):
             keys.append("wrote_weakness")
+        if written and mentions_head(written, languages):
+            keys.append("wrote_head")
         if infection_with_fever(answers):
             keys += ["infection_today", "sepsis", "call_clinic"]
         else:

@@ -2,9 +2,9 @@
 
 Pure and apart from `rules` (which reads it to escalate an answer) because it is a table of
 words in three languages a clinician and a translator review on their own: the chest,
-breathing and bleeding (`RED_FLAG_WORDS`), and weakness, a drooping face or trouble speaking
-(`WEAKNESS_WORDS`). A crude screen by design that would rather call too often than too late:
-a person reads every word either way.
+breathing and bleeding (`RED_FLAG_WORDS`), weakness, a drooping face or trouble speaking
+(`WEAKNESS_WORDS`), and a headache, sight or dizziness (`HEAD_WORDS`). A crude screen by
+design that would rather call too often than too late: a person reads every word either way.
 """
 
 from __future__ import annotations
@@ -119,6 +119,32 @@ WEAKNESS_WORDS = {
         + ("boca torcida", "se me cae la cara", "se me cayo la cara", "no tengo fuerza"),
     ),
 }
+#: What a patient writes that names a headache, their sight or dizziness: a stroke at the back
+#: of the brain can show so (NHS: its other symptoms), and after needling near the neck the
+#: vertebral arteries lead there. "Worst headache of my life and seeing double" waited two
+#: working days at the 48-hour check (a clinical review). Read the same day, whatever was
+#: needled; the advice says to call at once if it came on suddenly. A headache is common and
+#: mostly harmless, so this calls often: a person reads every word either way.
+HEAD_WORDS = {
+    "en": RedFlagWords(
+        ("headach", "migrain", "dizz", "vertig", "blurr", "unsteady", "vision", "sight"),
+        words=frozenset({"blur", "balance", "spinning"}),
+        phrases=("double vision", "seeing double", "see double", "lost my balance")
+        + ("keep my balance", "walk straight"),
+    ),
+    "fr_CA": RedFlagWords(
+        ("migrain", "etourd", "vertig", "embrouill", "equilibr"),
+        words=frozenset({"vision", "vue"}),
+        phrases=("mal de tete", "mal a la tete", "vois double", "vision double", "vois embrouille")
+        + ("tete qui tourne", "tete me tourne", "vois plus", "vois pu"),
+    ),
+    "es": RedFlagWords(
+        ("jaqueca", "migran", "mareo", "marea", "vertig", "borros", "equilibr"),
+        words=frozenset({"vista", "vision"}),
+        phrases=("dolor de cabeza", "veo doble", "vision doble", "da vueltas", "dan vueltas")
+        + ("se me nubla",),
+    ),
+}
 _WORD = re.compile(r"[^\W\d_]+")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 
@@ -149,6 +175,12 @@ def mentions_red_flag(
         ):
             return True
     return False
+
+
+def mentions_head(text: str, languages: Collection[str] | None = None) -> bool:
+    """Whether free text names a headache, sight or dizziness (HEAD_WORDS), read as
+    `mentions_red_flag` reads the chest."""
+    return mentions_red_flag(text, languages, screen=HEAD_WORDS)
 
 
 def mentions_weakness(text: str, languages: Collection[str] | None = None) -> bool:

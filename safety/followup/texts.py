@@ -118,17 +118,22 @@ QUESTIONS: dict[str, Question] = {
         ),
         missing="Please tell us about numbness, tingling or weakness.",
     ),
-    # Asked after needling in the neck (rules.NECK_REGIONS): the vertebral arteries run through
-    # it, and a stroke at the back of the brain shows as these rather than as FAST's face, arm
-    # and speech (NHS: its other symptoms). Each comes on suddenly; a patient sore at the
-    # sites with a dull headache is not meant to tick it.
+    # Asked after needling in the head or neck (rules.NECK_REGIONS): the vertebral arteries run
+    # up through the neck to the back of the brain, where a stroke can show as these as well
+    # as, or instead of, FAST's face, arm and speech (NHS: its other symptoms). Each comes on
+    # suddenly; the hint keeps the usual soreness and a familiar mild headache out of it.
     "head_signs": Question(
-        text="Since the appointment, has any of these come on suddenly: a very bad headache "
-        "unlike any you have had before, loss or blurring of sight or seeing double, or "
-        "dizziness with trouble keeping your balance?",
-        staff=N_("Sudden severe headache, loss of sight, or dizziness with loss of balance"),
+        text="Since the appointment, has any of these come on suddenly, even if it has passed: "
+        "a very bad headache unlike any you have had before; loss or blurring of sight, or "
+        "seeing double; or dizziness with trouble keeping your balance or walking straight?",
+        staff=N_(
+            "Sudden severe headache, loss or blurring of sight or double vision, or dizziness "
+            "with loss of balance"
+        ),
         kind="choice",
         options=(("no", "No"), ("yes", "Yes")),
+        hint="Soreness or stiffness where the needles went, or a mild headache like ones you "
+        "have had before, is common after needling: answer No for that.",
         missing="Please answer this question about headache, sight and balance.",
     ),
     "fainted": Question(
@@ -179,7 +184,7 @@ FORM_INTROS = {
 #: a person who is sore and worried (a clinical review).
 URGENT_NOTE = "Call {emergency_number} now if you have:"
 URGENT_SIGNS = ("urgent_chest", "urgent_bleeding", "urgent_weakness")
-#: After needling in the neck, the stroke signs of the back of the brain too.
+#: After needling in the head or neck, the stroke signs of the back of the brain too.
 URGENT_SIGNS_NECK = (*URGENT_SIGNS, "urgent_head")
 
 
@@ -221,11 +226,11 @@ ADVICE: dict[str, Advice] = {
         "drive yourself.",
         ("nhs-stroke", "nhs-stroke-treatment", "lee-2011"),
     ),
-    # The same first question for a headache, sight or balance after needling in the neck;
-    # said once when weakness came with it (tell_them_weakness names where on the body).
+    # The same first question for a headache, sight or balance after needling in the head or
+    # neck; said once when weakness came with it (tell_them_weakness names where on the body).
     "tell_them_neck": Advice(
         "Tell them what time it started, even if it has gone, and that you had dry needling "
-        "in your neck on {date}. Do not drive yourself.",
+        "in your head or neck on {date}. Do not drive yourself.",
         ("nhs-stroke-other", "nhs-stroke-treatment"),
     ),
     # Honest about hours: at night the clinic may read it only when it opens.
@@ -245,6 +250,14 @@ ADVICE: dict[str, Advice] = {
         "weak, one side of your face droops or you have trouble speaking, call "
         "{emergency_number} now, even if it passes: do not wait for us.",
         ("nhs-stroke", "lee-2011"),
+    ),
+    # Double vision is not on the NHS list: added as clinical judgement (a clinical review).
+    "wrote_head": Advice(
+        "You wrote about a headache, your sight or dizziness. If a very bad headache came on "
+        "suddenly, your sight is suddenly lost, blurred or double, or you are suddenly dizzy "
+        "and cannot keep your balance, call {emergency_number} now, even if it passes: do not "
+        "wait for us.",
+        ("nhs-stroke-other", "needlesafe-policy"),
     ),
     "infection_today": Advice(
         "A needle site that is red, hot, swollen or weeping, with a fever, can be an infection "
@@ -307,12 +320,12 @@ ADVICE: dict[str, Advice] = {
         "piece of one in your skin.",
         ("nhs-pneumothorax", "nhs-bleeding", "nhs-stroke", "nhs-cellulitis", "nhs-bruises"),
     ),
-    # Said after red_flags to a patient whose neck was needled, whatever the check.
+    # Said after red_flags to a patient whose head or neck was needled, whatever the check.
     "red_flags_neck": Advice(
-        "As you had needling in your neck, also call {emergency_number} at once for a "
-        "sudden, very bad headache unlike any you have had before, sudden loss or blurring of "
+        "As you had needling in your head or neck, also call {emergency_number} at once for a "
+        "sudden very bad headache unlike any you have had before, sudden loss or blurring of "
         "sight or seeing double, or sudden dizziness with trouble keeping your balance.",
-        ("nhs-stroke-other",),
+        ("nhs-stroke-other", "needlesafe-policy"),
     ),
 }
 
@@ -334,8 +347,9 @@ PAGES = {
     "urgent_chest": "chest pain or trouble breathing",
     "urgent_bleeding": "bleeding that will not stop after 10 minutes of firm pressure",
     "urgent_weakness": "an arm or leg that is suddenly weak, a drooping face or trouble speaking",
-    "urgent_head": "after needling in your neck: a sudden, very bad headache, loss of sight, or "
-    "dizziness with trouble keeping your balance",
+    "urgent_head": "after needling in your head or neck: a sudden very bad headache unlike any "
+    "before, sudden loss or blurring of sight or seeing double, or sudden dizziness with trouble "
+    "keeping your balance",
     "form_errors": "Please answer the questions marked below",
     "too_long": "Please keep this under {max_length} characters.",
     "send": "Send my answers",

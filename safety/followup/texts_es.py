@@ -60,10 +60,13 @@ QUESTIONS = {
         "missing": "Díganos si ha tenido adormecimiento, hormigueo o debilidad.",
     },
     "head_signs": {
-        "text": "Desde la cita, ¿le ha empezado de repente alguno de estos: un dolor de cabeza "
-        "muy fuerte, distinto de todos los que ha tenido, pérdida de la vista, vista borrosa o "
-        "doble, o mareo con dificultad para mantener el equilibrio?",
+        "text": "Desde la cita, ¿le ha aparecido de repente alguno de estos síntomas, aunque ya "
+        "se le haya pasado: un dolor de cabeza muy fuerte, distinto a cualquier otro que haya "
+        "tenido; pérdida de la vista, vista borrosa o visión doble; o mareo con dificultad para "
+        "mantener el equilibrio o caminar derecho?",
         "options": {"no": "No", "yes": "Sí"},
+        "hint": "El dolor o la rigidez donde estuvieron las agujas, o un dolor de cabeza leve "
+        "como otros que ha tenido, es común después de la punción: en ese caso responda No.",
         "missing": "Responda esta pregunta sobre el dolor de cabeza, la vista y el equilibrio.",
     },
     "fainted": {
@@ -112,7 +115,7 @@ ADVICE = {
     "dificultad para hablar, aunque ya se le haya pasado, y que el {date} le hicieron punción "
     "seca y en qué parte del cuerpo. No maneje usted mismo.",
     "tell_them_neck": "Dígales a qué hora empezó, aunque ya se le haya pasado, y que el {date} "
-    "le hicieron punción seca en el cuello. No maneje usted mismo.",
+    "le hicieron punción seca en la cabeza o el cuello. No maneje usted mismo.",
     "clinic_alerted": "También hemos avisado a {clinic}, que quizá no lo vea hasta que abra. "
     "Lo primero es llamar al {emergency_number}.",
     "wrote_red_flag": "Nos escribió sobre su pecho, su respiración o un sangrado. Si tiene "
@@ -122,6 +125,10 @@ ADVICE = {
     "wrote_weakness": "Nos escribió sobre debilidad, su cara o su forma de hablar. Si de "
     "repente un brazo o una pierna se debilita, se le cae un lado de la cara o tiene dificultad "
     "para hablar, llame al {emergency_number} ahora mismo, aunque se le pase: no nos espere.",
+    "wrote_head": "Nos escribió sobre un dolor de cabeza, su vista o un mareo. Si de repente "
+    "tiene un dolor de cabeza muy fuerte, pierde la vista o ve borroso o doble, o se marea y no "
+    "puede mantener el equilibrio, llame al {emergency_number} ahora mismo, aunque se le pase: "
+    "no nos espere.",
     "infection_today": "Un punto de punción rojo, caliente, hinchado o que supura, con fiebre, "
     "puede ser una infección que hay que tratar hoy. Contacte hoy con su médico o con "
     "{urgent_line}: no espere a que le llamemos. También hemos avisado a {clinic}.",
@@ -152,10 +159,10 @@ ADVICE = {
     "enrojecimiento que se extiende, calor, hinchazón o pus en un punto de las agujas, fiebre, un "
     "moretón grande o que se extiende, adormecimiento u hormigueo nuevos, debilidad que apareció "
     "poco a poco, si se desmaya, o si encuentra una aguja o un trozo de aguja en su piel.",
-    "red_flags_neck": "Como le pusieron agujas en el cuello, llame también al "
+    "red_flags_neck": "Como le hicieron punción seca en la cabeza o el cuello, llame también al "
     "{emergency_number} de inmediato si tiene de repente un dolor de cabeza muy fuerte, distinto "
-    "de todos los que ha tenido, pérdida de la vista, vista borrosa o doble, o mareo con "
-    "dificultad para mantener el equilibrio.",
+    "a cualquier otro que haya tenido, pérdida de la vista, vista borrosa o visión doble, o mareo "
+    "con dificultad para mantener el equilibrio.",
 }
 
 ADVICE_TITLES = {
@@ -174,8 +181,9 @@ PAGES = {
     "urgent_bleeding": "un sangrado que no se detiene después de 10 minutos de presión firme",
     "urgent_weakness": "un brazo o una pierna débil de repente, un lado de la cara caído o "
     "dificultad para hablar",
-    "urgent_head": "después de agujas en el cuello: un dolor de cabeza muy fuerte y repentino, "
-    "pérdida de la vista, o mareo con dificultad para mantener el equilibrio",
+    "urgent_head": "si le hicieron punción seca en la cabeza o el cuello: un dolor de cabeza muy "
+    "fuerte y repentino, distinto a cualquier otro; pérdida repentina de la vista, vista borrosa "
+    "o visión doble; o mareo repentino con dificultad para mantener el equilibrio",
     "form_errors": "Responda las preguntas marcadas abajo",
     "too_long": "Escriba menos de {max_length} caracteres.",
     "send": "Enviar mis respuestas",

@@ -64,11 +64,14 @@ QUESTIONS = {
         "missing": "Dites-nous si vous avez un engourdissement, des picotements ou une faiblesse.",
     },
     "head_signs": {
-        "text": "Depuis le rendez-vous, est-ce que l'un de ces signes est apparu soudainement : "
-        "un très fort mal de tête, différent de tous ceux que vous avez eus, une perte de la vue, "
-        "une vue brouillée ou double, ou un étourdissement avec de la difficulté à garder "
-        "l'équilibre?",
+        "text": "Depuis le rendez-vous, est-ce que l'un de ces signes est apparu soudainement, "
+        "même s'il est passé : un très fort mal de tête, différent de tous ceux que vous avez "
+        "eus; une perte de la vue, une vue embrouillée ou double; ou un étourdissement avec de "
+        "la difficulté à garder l'équilibre ou à marcher droit?",
         "options": {"no": "Non", "yes": "Oui"},
+        "hint": "Une douleur ou une raideur là où étaient les aiguilles, ou un léger mal de tête "
+        "comme ceux que vous avez déjà eus, est courant après une puncture : répondez Non dans ce "
+        "cas.",
         "missing": "Répondez à cette question sur le mal de tête, la vue et l'équilibre.",
     },
     "fainted": {
@@ -118,8 +121,8 @@ ADVICE = {
     "de puncture sèche (dry needling) le {date}, et à quel endroit du corps. Ne conduisez pas "
     "vous-même.",
     "tell_them_neck": "Dites-leur à quelle heure c'est apparu, même si c'est passé, et que vous "
-    "avez eu une séance de puncture sèche (dry needling) au cou le {date}. Ne conduisez pas "
-    "vous-même.",
+    "avez reçu de la puncture sèche (dry needling) à la tête ou au cou le {date}. Ne conduisez "
+    "pas vous-même.",
     "clinic_alerted": "Nous avons aussi prévenu {clinic}, qui ne le verra peut-être qu'à "
     "l'ouverture. Appelez d'abord le {emergency_number}.",
     "wrote_red_flag": "Vous nous avez écrit au sujet de votre poitrine, de votre respiration ou "
@@ -130,6 +133,11 @@ ADVICE = {
     "votre façon de parler. Si un bras ou une jambe devient soudainement faible, si un côté de "
     "votre visage s'affaisse ou si vous avez de la difficulté à parler, appelez le "
     "{emergency_number} immédiatement, même si ça passe : ne nous attendez pas.",
+    "wrote_head": "Vous nous avez écrit au sujet d'un mal de tête, de votre vue ou d'un "
+    "étourdissement. Si un très fort mal de tête est apparu soudainement, si vous perdez "
+    "soudainement la vue ou voyez embrouillé ou double, ou si vous êtes soudainement étourdi et "
+    "ne pouvez pas garder l'équilibre, appelez le {emergency_number} immédiatement, même si ça "
+    "passe : ne nous attendez pas.",
     "infection_today": "Un point d'insertion rouge, chaud, enflé ou qui suinte, avec de la "
     "fièvre, peut être une infection à traiter aujourd'hui. Communiquez avec votre médecin ou "
     "{urgent_line} aujourd'hui : n'attendez pas notre appel. Nous avons aussi prévenu {clinic}.",
@@ -162,10 +170,10 @@ ADVICE = {
     "un point d'insertion, de fièvre, d'un bleu gros ou qui s'étend, d'un nouvel engourdissement "
     "ou de picotements, d'une faiblesse apparue lentement, si vous perdez connaissance, ou si "
     "vous trouvez une aiguille ou un morceau d'aiguille dans votre peau.",
-    "red_flags_neck": "Comme vous avez eu des aiguilles au cou, appelez aussi le "
-    "{emergency_number} immédiatement en cas de très fort mal de tête soudain, différent de tous "
-    "ceux que vous avez eus, de perte soudaine de la vue, de vue brouillée ou double, ou "
-    "d'étourdissement soudain avec de la difficulté à garder l'équilibre.",
+    "red_flags_neck": "Comme vous avez reçu de la puncture sèche à la tête ou au cou, appelez "
+    "aussi le {emergency_number} immédiatement en cas de très fort mal de tête soudain, différent "
+    "de tous ceux que vous avez eus, de perte soudaine de la vue, de vue embrouillée ou double, "
+    "ou d'étourdissement soudain avec de la difficulté à garder l'équilibre.",
 }
 
 ADVICE_TITLES = {
@@ -184,8 +192,10 @@ PAGES = {
     "urgent_bleeding": "un saignement qui ne s'arrête pas après 10 minutes de pression ferme",
     "urgent_weakness": "un bras ou une jambe soudainement faible, un côté du visage affaissé "
     "ou de la difficulté à parler",
-    "urgent_head": "après des aiguilles au cou : un très fort mal de tête soudain, une perte de "
-    "la vue, ou un étourdissement avec de la difficulté à garder l'équilibre",
+    "urgent_head": "après une puncture sèche à la tête ou au cou : un très fort mal de tête "
+    "soudain, différent de ceux que vous avez déjà eus, une perte soudaine de la vue, une vue "
+    "embrouillée ou double, ou un étourdissement soudain avec de la difficulté à garder "
+    "l'équilibre",
     "form_errors": "Veuillez répondre aux questions indiquées ci-dessous",
     "too_long": "Veuillez écrire moins de {max_length} caractères.",
     "send": "Envoyer mes réponses",

@@ -424,8 +424,9 @@ def test_after_neck_needling_the_form_asks_about_a_sudden_headache_sight_and_bal
     note = page[page.index('class="urgent-note"') : page.index("</div>", page.index("urgent-note"))]
 
     assert re.findall(r"<li>([^<]+)</li>", note)[-1] == (
-        "after needling in your neck: a sudden, very bad headache, loss of sight, or dizziness "
-        "with trouble keeping your balance"
+        "after needling in your head or neck: a sudden very bad headache unlike any before, "
+        "sudden loss or blurring of sight or seeing double, or sudden dizziness with trouble "
+        "keeping your balance"
     )
     assert HEAD_SIGNS in page
     assert page.index("new numbness, tingling or weakness") < page.index(HEAD_SIGNS)
@@ -441,12 +442,31 @@ def test_a_sudden_headache_sight_or_balance_after_neck_needling_is_an_emergency(
     assert main_of(page).headings[0] == CALL
     text = text_of(page)
     assert text.index("Call 999 now") < text.index("Tell them what time it started")
-    assert "dry needling in your neck on" in text
+    assert "dry needling in your head or neck on" in text
     flag = db.session.scalars(select(Flag).where(Flag.kind == "emergency")).one()
-    assert "a sudden severe headache, loss of sight, or dizziness" in flag.message
+    assert "a sudden severe headache, loss or blurring of sight or double vision" in flag.message
     assert flag.severity == "critical"
     alerts = db.session.scalars(select(OutboxMessage).where(OutboxMessage.flag_id == flag.id)).all()
     assert "practitioner_alert" in [a.purpose for a in alerts]
+
+
+def test_after_neck_needling_the_later_checks_list_the_head_signs_without_asking_them(
+    client, neck_visit
+):
+    """Asked at 24 hours; from then on, said at the top of every form and after the red flags."""
+    followup = FollowUp(
+        session_id=neck_visit.session_id, kind="7d", channel="email", due_dt=utcnow()
+    )
+    db.session.add(followup)
+    db.session.flush()
+    token = issue_link(followup, now=utcnow())
+    db.session.commit()
+
+    form = client.get(f"/f/{token}").get_data(as_text=True)
+    assert "after needling in your head or neck: a sudden very bad headache" in form
+    assert HEAD_SIGNS not in form
+    page = submit(client, f"/f/{token}", {"signs": [], "soreness": "1", "trend": "better"})
+    assert "As you had needling in your head or neck, also call 999 at once" in text_of(page)
 
 
 def test_after_neck_needling_a_calm_answer_must_say_no_to_the_head_signs_and_is_told_them(
@@ -462,7 +482,8 @@ def test_after_neck_needling_a_calm_answer_must_say_no_to_the_head_signs_and_is_
     page = submit(client, neck_visit.path, {**CALM, "head_signs": "no"})
 
     assert page.status_code == 200
-    assert "As you had needling in your neck, also call 999 at once" in text_of(page)
+    assert "As you had needling in your head or neck, also call 999 at once" in text_of(page)
+    assert 'class="red-flags">As you had needling' in page.get_data(as_text=True)
     response = db.session.scalars(select(PatientResponse)).one()
     assert response.answers["head_signs"] == "no"
     assert response.escalation == "none"

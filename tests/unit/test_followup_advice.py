@@ -135,7 +135,9 @@ def test_the_24_hour_check_asks_about_a_sudden_headache_sight_and_balance_after_
     for kind in ("48h", "72h", "7d"):
         assert "head_signs" not in rules.questions_for(kind, near_lung=True, neck=True)
     assert rules.needled_neck(["thorax", "neck"])
-    assert not rules.needled_neck(["shoulder", "head"])
+    # The suboccipital muscles, over the vertebral artery, may be recorded as the head.
+    assert rules.needled_neck(["head"])
+    assert not rules.needled_neck(["shoulder", "thorax"])
     assert not rules.needled_neck(None)
 
 
@@ -146,7 +148,7 @@ def test_a_sudden_headache_sight_or_balance_after_neck_needling_says_call_now_an
     keys = rules.advice("24h", answers, rules.EMERGENCY, neck=True)
     assert keys == ["call_emergency", "tell_them_neck", "clinic_alerted"]
     assert "started" in texts.ADVICE["tell_them_neck"].text
-    assert "in your neck on {date}" in texts.ADVICE["tell_them_neck"].text
+    assert "in your head or neck on {date}" in texts.ADVICE["tell_them_neck"].text
     assert "nhs-stroke-other" in texts.ADVICE["tell_them_neck"].sources
     # With sudden weakness too, they say once when it started, and where on the body.
     both = rules.advice("24h", {**answers, "numbness": "sudden"}, rules.EMERGENCY, neck=True)
@@ -159,9 +161,40 @@ def test_after_neck_needling_every_other_answer_repeats_the_neck_signs_after_the
         assert keys[-2:] == ["red_flags", "red_flags_neck"]
         assert "red_flags_neck" not in rules.advice(kind, CALM, level)
     assert "seeing double" in texts.ADVICE["red_flags_neck"].text
-    assert "after needling in your neck" in texts.PAGES["urgent_head"]
+    assert "after needling in your head or neck" in texts.PAGES["urgent_head"]
     assert texts.ENGLISH.urgent_signs(neck=True)[-1] == texts.PAGES["urgent_head"]
     assert texts.PAGES["urgent_head"] not in texts.ENGLISH.urgent_signs()
+
+
+@pytest.mark.parametrize(
+    ("written", "languages"),
+    [
+        ("Worst headache of my life and I am seeing double", None),
+        ("So dizzy I keep falling over", None),
+        ("Mal de tête terrible et je vois double", {"fr_CA"}),
+        ("Dolor de cabeza horrible y veo doble", {"es"}),
+    ],
+)
+def test_writing_about_a_headache_sight_or_dizziness_is_read_the_same_day_and_says_call_now(
+    written, languages
+):
+    """ "Worst headache of my life and seeing double" waited two working days at the 48-hour
+    check, where the question is not asked (a clinical review)."""
+    answers = {"chest": "no", "other": written}
+
+    assert rules.reasons("48h", answers, languages) == {
+        rules.SAME_DAY: ["wrote about a headache, sight or dizziness"]
+    }
+    keys = rules.advice("48h", answers, rules.SAME_DAY, languages)
+    assert keys[0] == "wrote_head"
+    assert "call {emergency_number} now, even if it passes" in texts.ADVICE["wrote_head"].text
+
+
+def test_writing_about_stiffness_or_a_visit_is_not_read_as_a_headache():
+    for written in ("A little stiff in the morning.", "My visit went well, thank you."):
+        assert rules.reasons("24h", {**CALM, "other": written}) == {
+            rules.REVIEW: ["wrote to the clinic"]
+        }
 
 
 def test_chest_pain_and_bleeding_together_tell_them_both():

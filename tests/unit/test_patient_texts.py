@@ -110,7 +110,7 @@ def test_the_safety_texts_keep_their_numbers_and_their_call_to_the_emergency_num
         text = said.pages[key] if key in said.pages else said.advice[key].text
         for fact in facts:
             assert re.search(rf"\b{fact}\b", text), (said.language, key, fact)
-    for key in ("call_emergency", "red_flags", "clinic_alerted"):
+    for key in ("call_emergency", "red_flags", "clinic_alerted", "red_flags_neck", "wrote_head"):
         assert "{emergency_number}" in said.advice[key].text
     assert "{emergency_number}" in said.advice_titles["emergency"]
     bleeding = dict(said.questions["bleeding"].options)["wont_stop"]
