@@ -21,7 +21,7 @@ from typing import Any
 
 ITEM_TYPES = {"boolean", "integer", "date", "string", "text", "choice", "multichoice"}
 #: The register new templates are built from, and the earlier ones kept for old sessions.
-CURRENT_REGISTER = 5
+CURRENT_REGISTER = 6
 #: Version 3 (2026-12-07) adds the stops at "No" to a current authorisation and to sterile,
 #: intact packs, and "no more needles used than opened"; a clinic on version 2 gets it
 #: published as its next template (`publish_default`), as version 2 came after version 1.
@@ -33,12 +33,17 @@ CURRENT_REGISTER = 5
 #: interpreter when the patient cannot), infected or broken skin at the sites. It also says two
 #: double negatives plainly ("No infection or broken skin" answered "Yes"), and a template
 #: still in the older words takes the new ones.
+#: Version 6 (2026-12-07) makes a patient not fit to leave a critical "not fit to leave" flag
+#: that offers an adverse event report, as version 4 did for a broken needle (a clinical
+#: review): a patient who fainted or is breathless at the end of the session is a safety
+#: event that compliance reads first, not a deviation like a skipped tick.
 REGISTER_FILES = {
     1: "register_v1.json",
     2: "register_v2.json",
     3: "register_v3.json",
     4: "register_v4.json",
-    5: "register.json",
+    5: "register_v5.json",
+    6: "register.json",
 }
 #: What a register item may say about the flag its unexpected answer raises, carried into a
 #: template built on an earlier register as a stop is (`carried_forward`).

@@ -631,6 +631,35 @@ def test_a_count_that_does_not_reconcile_is_recorded_as_an_incident_with_details
     assert 'value="retained_or_broken_needle" checked' in page.get_data(as_text=True)
 
 
+def test_a_patient_not_fit_to_leave_is_a_critical_flag_recorded_as_an_incident_from_the_record(
+    client, world, make_session
+):
+    """A faint or breathlessness at the end of the session was a deviation like a skipped tick
+    (register version 6, a clinical review)."""
+    author = db.session.scalar(select(User).where(User.email == world.emails["practitioner"]))
+    flagged = make_session(
+        author,
+        phases=("signin", "timeout", "signout"),
+        overrides={
+            "signout.fit_to_leave": ["no"],
+            "signout.fit_to_leave.note": ["Fainted on standing; lay down 20 min, collected."],
+        },
+        sign=True,
+    )
+    flag = db.session.scalar(select(Flag).where(Flag.session_id == flagged.id))
+    assert (flag.kind, flag.severity) == ("not_fit_to_leave", "critical")
+    sign_in(client, world, "practitioner")
+    record = client.get(f"/sessions/{flagged.id}").get_data(as_text=True)
+    assert f"/incidents/new?flag={flag.id}" in record
+    page = client.get(f"/incidents/new?flag={flag.id}").get_data(as_text=True)
+    assert "The patient was observed and is fit to leave. Answered: no." in page
+    assert 'value="other" checked' in page
+    # Compliance reads it by its own name, first among the record's flags.
+    officer = sign_in(client.application.test_client(), world, "compliance")
+    review = officer.get(f"/review/records/{flagged.id}").get_data(as_text=True)
+    assert "<strong>Not fit to leave</strong>" in review
+
+
 def test_another_practitioners_flag_prefills_nothing(client, world, make_session):
     author = db.session.scalar(select(User).where(User.email == world.emails["practitioner"]))
     flagged = make_session(

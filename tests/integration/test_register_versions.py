@@ -153,7 +153,7 @@ def test_a_clinic_on_version_4_gets_version_5_with_stops_before_needling_and_pla
     before = risk_rules.template_from_definition(risks.current_template().definition)
     assert all(before.items_by_id[link_id].stop is None for link_id, _ in STOPS_BEFORE_NEEDLING)
 
-    current, published_now = risks.publish_default(via="test")
+    current, published_now = risks.publish_default(via="test", register_version=5)
 
     assert published_now and current.definition["register_version"] == 5
     after = risk_rules.template_from_definition(current.definition)
@@ -172,7 +172,7 @@ def test_a_clinic_on_version_4_gets_version_5_with_stops_before_needling_and_pla
     assert reworded["previous"] == "No infection or broken skin at the planned needle sites."
     assert stopped["action"] == "stop"
     assert [c["action"] for c in items["signout.sharps_safe"]["changes"]] == ["reword"]
-    assert risks.publish_default(via="test")[1] is False  # up to date now
+    assert risks.publish_default(via="test", register_version=5)[1] is False  # up to date now
 
 
 def test_the_editor_says_the_register_reworded_an_item_and_what_it_said(app, make_user):
@@ -214,14 +214,41 @@ def test_words_a_clinic_set_back_to_the_registers_stay_the_clinics(app):
     assert [c["action"] for c in items["signin.skin_ok"]["changes"]] == ["reword", "reword", "stop"]
 
 
-def test_a_clinic_on_version_3_goes_straight_to_version_5_with_every_later_rule(app):
+def test_a_clinic_on_version_3_goes_straight_to_the_current_version_with_every_later_rule(app):
     risks.publish_default(via="test", register_version=3)
     db.session.commit()
 
     current, published = risks.publish_default(via="test")
 
-    assert published and current.definition["register_version"] == 5
+    assert published and current.definition["register_version"] == risk_rules.CURRENT_REGISTER
     after = risk_rules.template_from_definition(current.definition)
     assert after.items_by_id["signout.needles_intact"].flag == "critical"  # version 4
     assert after.items_by_id["signin.skin_ok"].stop is not None  # version 5
     assert after.items_by_id["signin.skin_ok"].text == PLAIN_SKIN
+    assert after.items_by_id["signout.fit_to_leave"].flag == "critical"  # version 6
+
+
+def test_a_clinic_on_version_5_gets_version_6_where_not_fit_to_leave_is_a_critical_flag(app):
+    """A patient not fit to leave at the end of the session (a faint, breathlessness) was a
+    deviation like a skipped tick, read among the others at signing (a clinical review): it is
+    a safety event that heads the compliance queue and offers an adverse event report."""
+    from safety.checklists import rules as checklist_rules
+    from safety.incidents.rules import incident_from_flag
+
+    risks.publish_default(via="test", register_version=5)
+    db.session.commit()
+    before = risk_rules.template_from_definition(risks.current_template().definition)
+    [deviation] = checklist_rules.flags_for(before, {"signout.fit_to_leave": False})
+    assert (deviation.kind, deviation.severity) == ("deviation", "high")
+
+    current, published_now = risks.publish_default(via="test")
+
+    assert published_now and current.definition["register_version"] == 6
+    after = risk_rules.template_from_definition(current.definition)
+    [unfit] = checklist_rules.flags_for(after, {"signout.fit_to_leave": False})
+    assert (unfit.kind, unfit.severity) == ("not_fit_to_leave", "critical")
+    report = incident_from_flag(unfit.kind, unfit.message)
+    assert (report["kind"], report["event_type"]) == ("adverse_event", "other")
+    items = {i["linkId"]: i for p in current.definition["phases"] for i in p["items"]}
+    assert items["signout.fit_to_leave"]["changes"][-1]["action"] == "flag"
+    assert risks.publish_default(via="test")[1] is False  # up to date now

@@ -148,12 +148,12 @@ def test_a_clean_version_2_session_passes_every_phase_and_can_be_signed():
     assert flags_for(TEMPLATE, answers) == []
 
 
-def test_the_default_template_is_built_from_the_current_register_version_5():
+def test_the_default_template_is_built_from_the_current_register_version_6():
     """Version 3 is version 2 with the stops (authorisation, sterile packs) and the needle
     count "no more used than opened"; version 4 makes a broken needle a critical flag of its
-    own; version 5 stops at unsafe answers before needling. This module's checks hold for
-    all four."""
-    assert TEMPLATE.register_version == REGISTER.version == 5
+    own; version 5 stops at unsafe answers before needling; version 6 makes a patient not fit
+    to leave a critical flag of its own. This module's checks hold for all five."""
+    assert TEMPLATE.register_version == REGISTER.version == 6
 
 
 @pytest.mark.parametrize("link_id", INFECTION_CONTROL)

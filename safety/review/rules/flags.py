@@ -93,6 +93,7 @@ KIND_LABELS = {
     "deviation": N_("Deviation"),
     "gloves_not_worn": N_("Gloves not worn"),
     "large_bruise": N_("Large bruise"),
+    "not_fit_to_leave": N_("Not fit to leave"),
     "prolonged_bleeding": N_("Prolonged bleeding"),
     "reaction": N_("Reaction"),
     "reused_guide_tube": N_("Reused guide tube"),
