@@ -326,9 +326,25 @@ def fixed_words(definition: Mapping[str, Any]) -> frozenset[str]:
 
 
 REWORD_REFUSED = N_(
-    "Its answer drives a rule (the consent stop or the needle count): its words cannot "
-    "change. Add a check of your own beside it instead."
+    "Its answer drives a rule (a stop at an unsafe answer, or the needle count): its words "
+    "cannot change, except back to NeedleSafe's. Add a check of your own beside it instead."
 )
+
+
+def register_words(definition: Mapping[str, Any], register: Register) -> dict[str, str]:
+    """Return, for each item whose words cannot change (`fixed_words`) and differ from the
+    register's, the register's words: the one rewording such an item may take. A clinic that
+    reworded identity or skin before version 5 gave them a stop would otherwise keep its words,
+    a double negative among them, for good."""
+    shipped = {spec["linkId"]: spec["text"] for spec in register.items}
+    fixed = fixed_words(definition)
+    return {
+        item["linkId"]: shipped[item["linkId"]]
+        for _, item in items(definition)
+        if item["linkId"] in fixed
+        and item["linkId"] in shipped
+        and item["text"] != shipped[item["linkId"]]
+    }
 
 
 def reword_item(
@@ -336,9 +352,12 @@ def reword_item(
     link_id: str,
     text: str,
     change: Change,
+    *,
+    shipped: str | None = None,
 ) -> dict[str, Any]:
-    """Give an item new words; its linkId and answer codes stay, the old words are kept."""
-    if link_id in fixed_words(definition):
+    """Give an item new words; its linkId and answer codes stay, the old words are kept. An
+    item whose words drive a rule takes only the register's words (`shipped`)."""
+    if link_id in fixed_words(definition) and clean_text(text) != shipped:
         raise EditRefused(REWORD_REFUSED, "text")
     words = clean_text(text)
     edited = copy.deepcopy(dict(definition))

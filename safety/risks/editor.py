@@ -9,7 +9,7 @@ saved. Published versions are never edited (a trigger refuses it as well): edit 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -176,8 +176,12 @@ def reword_item(
 ) -> TemplateVersion:
     """Give an item new words; its linkId and answer codes stay."""
     draft = editable(template_id)
+    register = rules.load_register(services.register_version_of(draft))
+    shipped = editing.register_words(draft.definition, register).get(link_id)
     try:
-        edited = editing.reword_item(draft.definition, link_id, text, _change("reword", actor, now))
+        edited = editing.reword_item(
+            draft.definition, link_id, text, _change("reword", actor, now), shipped=shipped
+        )
     except editing.EditRefused as refused:
         raise _refused(refused) from None
     [after] = [i for _, i in editing.items(edited) if i["linkId"] == link_id]
@@ -229,6 +233,11 @@ class EditorView:
     catalogue: list[tuple[str, str, str, str | None]]
     #: linkIds whose words cannot change (editing.fixed_words): no reword form for them.
     fixed_words: frozenset[str] = frozenset()
+    #: linkId -> the register's words, for those of them in other words: the one rewording
+    #: they may take (editing.register_words).
+    register_words: dict[str, str] = field(default_factory=dict)
+    #: What the page says of an item whose words cannot change (marked for translation).
+    reword_refused: str = editing.REWORD_REFUSED
 
 
 def editor_view(template_id: int) -> EditorView:
@@ -248,6 +257,7 @@ def editor_view(template_id: int) -> EditorView:
         },
         protected={link_id: editing.PROTECTED_REASONS[code] for link_id, code in kept.items()},
         fixed_words=editing.fixed_words(definition),
+        register_words=editing.register_words(definition, register),
         catalogue=[
             (
                 spec["linkId"],

@@ -3,7 +3,8 @@ template of an older one (`flask risks publish-default`, `publish_default`)."""
 
 from __future__ import annotations
 
-from conftest import login
+import pytest
+from conftest import login, post_form
 
 from safety.extensions import db
 from safety.risks import editor
@@ -252,3 +253,45 @@ def test_a_clinic_on_version_5_gets_version_6_where_not_fit_to_leave_is_a_critic
     items = {i["linkId"]: i for p in current.definition["phases"] for i in p["items"]}
     assert items["signout.fit_to_leave"]["changes"][-1]["action"] == "flag"
     assert risks.publish_default(via="test")[1] is False  # up to date now
+
+
+def test_an_item_that_gained_a_stop_in_a_clinics_words_can_take_the_registers_words_only(
+    app, make_user
+):
+    """A clinic that reworded the skin check before version 5 kept its words, a double negative
+    among them, with the stop; its words drive a rule now, so the editor refused any rewording,
+    the register's plain words too (a clinical review)."""
+    published, _ = risks.publish_default(via="test", register_version=4)
+    draft = editor.copy_version(published.id, actor=None)
+    theirs = "No broken or infected skin where we will needle."
+    editor.reword_item(draft.id, "signin.skin_ok", theirs, actor=None)
+    risks.publish(draft.id, actor=None)
+    current, _ = risks.publish_default(via="test")  # carried forward: their words, the stop
+    draft_id = editor.copy_version(current.id, actor=None).id
+    db.session.commit()
+    client = app.test_client()
+    assert login(client, make_user("admin")).status_code == 302
+
+    page = client.get(f"/admin/templates/{draft_id}/edit").get_data(as_text=True)
+    assert "its words cannot change, except back to NeedleSafe" in page
+    assert f"NeedleSafe says it: “{PLAIN_SKIN}”" in page
+    assert "Use NeedleSafe’s words" in page
+    with pytest.raises(editor.EditError, match="its words cannot change"):
+        editor.reword_item(draft_id, "signin.skin_ok", "Skin checked.", actor=None)
+
+    # The page's button posts the register's words as a rewording.
+    used = post_form(
+        client,
+        f"/admin/templates/{draft_id}/edit/reword",
+        {"item": "signin.skin_ok", "text": PLAIN_SKIN},
+    )
+
+    assert used.status_code == 302
+    edited = risks.get_template(draft_id)
+    items = {i["linkId"]: i for p in edited.definition["phases"] for i in p["items"]}
+    assert items["signin.skin_ok"]["text"] == PLAIN_SKIN
+    assert items["signin.skin_ok"]["changes"][-1]["previous"] == theirs
+    assert "stop" in items["signin.skin_ok"]
+    db.session.commit()
+    page = client.get(f"/admin/templates/{draft_id}/edit").get_data(as_text=True)
+    assert f"NeedleSafe says it: “{PLAIN_SKIN}”" not in page
