@@ -353,19 +353,29 @@ def reword_item(
     text: str,
     change: Change,
     *,
-    shipped: str | None = None,
+    fixed: frozenset[str] | None = None,
+    shipped: tuple[int, str] | None = None,
 ) -> dict[str, Any]:
-    """Give an item new words; its linkId and answer codes stay, the old words are kept. An
-    item whose words drive a rule takes only the register's words (`shipped`)."""
-    if link_id in fixed_words(definition) and clean_text(text) != shipped:
-        raise EditRefused(REWORD_REFUSED, "text")
+    """Give an item new words; its linkId and answer codes stay, the old words are kept.
+
+    An item whose words drive a rule (`fixed`, by default the definition's own `fixed_words`)
+    takes only the register's words (`shipped`: the register's version and its words), and
+    that rewording is the register's, as `rules.carried_forward` writes one: a later register
+    that rewords the item again rewords it here too."""
     words = clean_text(text)
+    fixed = fixed_words(definition) if fixed is None else fixed
+    from_register = shipped is not None and words == shipped[1]
+    if link_id in fixed and not from_register:
+        raise EditRefused(REWORD_REFUSED, "text")
     edited = copy.deepcopy(dict(definition))
     phase, index = _locate(edited, link_id)
     item = phase["items"][index]
     if words == item["text"]:
         raise EditRefused(N_("These are the item's words already."), "text")
-    item.setdefault("changes", []).append(change.json(previous=item["text"], text=words))
+    register = {"register_version": shipped[0]} if from_register and link_id in fixed else {}
+    item.setdefault("changes", []).append(
+        change.json(previous=item["text"], text=words, **register)
+    )
     item["text"] = words
     return edited
 

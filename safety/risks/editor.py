@@ -45,6 +45,21 @@ def copy_version(
         raise Conflict(
             Said(N_("Version %(version)s is a draft already: edit it."), version=source.version)
         )
+    current = services.current_template()
+    if current is not None and services.register_version_of(
+        source
+    ) < services.ADDITIVE_FROM <= services.register_version_of(current):
+        # Nothing carries a version 1 template forward (`services.carried_to`): published, a
+        # copy of one would bring back the rules every later register replaced.
+        raise Conflict(
+            Said(
+                N_(
+                    "Version %(version)s was built on the first checklist register, whose rules "
+                    "the version in use replaced: copy the version in use instead."
+                ),
+                version=source.version,
+            )
+        )
     definition = {**source.definition, "copied_from": source.version}
     return services.new_version(
         definition,
@@ -176,11 +191,16 @@ def reword_item(
 ) -> TemplateVersion:
     """Give an item new words; its linkId and answer codes stay."""
     draft = editable(template_id)
-    register = rules.load_register(services.register_version_of(draft))
-    shipped = editing.register_words(draft.definition, register).get(link_id)
+    fixed, words, register = _fixed_as_it_goes_live(draft)
+    shipped = (register.version, words[link_id]) if link_id in words else None
     try:
         edited = editing.reword_item(
-            draft.definition, link_id, text, _change("reword", actor, now), shipped=shipped
+            draft.definition,
+            link_id,
+            text,
+            _change("reword", actor, now),
+            fixed=fixed,
+            shipped=shipped,
         )
     except editing.EditRefused as refused:
         raise _refused(refused) from None
@@ -240,10 +260,25 @@ class EditorView:
     reword_refused: str = editing.REWORD_REFUSED
 
 
+def _fixed_as_it_goes_live(
+    draft: TemplateVersion,
+) -> tuple[frozenset[str], dict[str, str], rules.Register]:
+    """The items whose words cannot change and the register's words they may take, judged on
+    the draft as publishing it would make it (`as_it_goes_live`), with that register. Judged
+    on the draft alone, a copy of a version 4 template let its skin check be reworded to the
+    opposite ("Infected or broken skin at the sites"), then gained version 5's stop at "No"
+    when published: the session stopped at healthy skin and went on at infected skin (a
+    review)."""
+    live = as_it_goes_live(draft)
+    register = rules.load_register(live.get("register_version", 1))
+    return editing.fixed_words(live), editing.register_words(live, register), register
+
+
 def editor_view(template_id: int) -> EditorView:
     version = services.get_template(template_id)
     definition = version.definition
     register = rules.load_register(services.register_version_of(version))
+    fixed, words, _ = _fixed_as_it_goes_live(version)
     titles = {p["id"]: p["title"] for p in register.phases}
     present = editing.link_ids(definition)
     kept = editing.protected_items(definition, registers())
@@ -256,8 +291,8 @@ def editor_view(template_id: int) -> EditorView:
             if i.get("changes")
         },
         protected={link_id: editing.PROTECTED_REASONS[code] for link_id, code in kept.items()},
-        fixed_words=editing.fixed_words(definition),
-        register_words=editing.register_words(definition, register),
+        fixed_words=fixed,
+        register_words=words,
         catalogue=[
             (
                 spec["linkId"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import login, post_form
 
+from safety.errors import Conflict
 from safety.extensions import db
 from safety.risks import editor
 from safety.risks import rules as risk_rules
@@ -291,7 +292,44 @@ def test_an_item_that_gained_a_stop_in_a_clinics_words_can_take_the_registers_wo
     items = {i["linkId"]: i for p in edited.definition["phases"] for i in p["items"]}
     assert items["signin.skin_ok"]["text"] == PLAIN_SKIN
     assert items["signin.skin_ok"]["changes"][-1]["previous"] == theirs
+    # The register's words, as the register gives them: a later register rewords them again.
+    assert items["signin.skin_ok"]["changes"][-1]["register_version"] == risk_rules.CURRENT_REGISTER
     assert "stop" in items["signin.skin_ok"]
     db.session.commit()
     page = client.get(f"/admin/templates/{draft_id}/edit").get_data(as_text=True)
     assert f"NeedleSafe says it: “{PLAIN_SKIN}”" not in page
+
+
+def test_a_copy_of_an_older_template_cannot_reword_an_item_it_will_gain_a_stop_for(app):
+    """A copy of a version 4 template let its skin check be reworded to the opposite, then
+    gained version 5's stop at "No" when published: the session stopped at healthy skin and
+    went on at infected skin (a review). The editor judges the copy as it would go live."""
+    from safety.checklists import rules as checklist_rules
+
+    old, _ = risks.publish_default(via="test", register_version=4)
+    draft_id = editor.copy_version(old.id, actor=None).id
+    risks.publish_default(via="test")  # the upgrade: the current register is in use
+    db.session.commit()
+
+    with pytest.raises(editor.EditError, match="its words cannot change"):
+        editor.reword_item(
+            draft_id, "signin.skin_ok", "Infected or broken skin at the sites.", actor=None
+        )
+    live = editor.publish_as_seen(
+        draft_id, editor.publish_preview(draft_id).fingerprint, actor=None
+    )
+    after = risk_rules.template_from_definition(live.definition)
+    assert after.items_by_id["signin.skin_ok"].text == PLAIN_SKIN
+    assert checklist_rules.stopped_by(after, {"signin.skin_ok": True}) is None
+
+
+def test_a_version_built_on_the_first_register_cannot_be_copied_once_a_later_one_is_in_use(app):
+    """Nothing carries a version 1 template forward: a published copy of one brought back
+    version 1's rules over the version in use (a review)."""
+    old, _ = risks.publish_default(via="test", register_version=1)
+    old_id = old.id
+    risks.publish_default(via="test")
+    db.session.commit()
+
+    with pytest.raises(Conflict, match="built on the first checklist register"):
+        editor.copy_version(old_id, actor=None)
