@@ -654,7 +654,7 @@ def test_a_patient_not_fit_to_leave_is_a_critical_flag_recorded_as_an_incident_f
     page = client.get(f"/incidents/new?flag={flag.id}").get_data(as_text=True)
     assert "The patient was observed and is fit to leave. Answered: no." in page
     assert 'value="other" checked' in page
-    # Compliance reads it by its own name, first among the record's flags.
+    # Compliance reads it by its own name.
     officer = sign_in(client.application.test_client(), world, "compliance")
     review = officer.get(f"/review/records/{flagged.id}").get_data(as_text=True)
     assert "<strong>Not fit to leave</strong>" in review
