@@ -604,19 +604,25 @@ def test_the_lead_command_makes_and_unmakes_a_clinic_lead(runner, world):
 # --- record as an incident, from a flag ---------------------------------------------------------
 
 
+def signed_by_the_practitioner(world, make_session, overrides: dict):
+    """A clean session the world's practitioner signed, with `overrides` in its answers."""
+    author = db.session.scalar(select(User).where(User.email == world.emails["practitioner"]))
+    return make_session(
+        author, phases=("signin", "timeout", "signout"), overrides=overrides, sign=True
+    )
+
+
 def test_a_count_that_does_not_reconcile_is_recorded_as_an_incident_with_details_filled(
     client, world, make_session
 ):
-    author = db.session.scalar(select(User).where(User.email == world.emails["practitioner"]))
-    flagged = make_session(
-        author,
-        phases=("signin", "timeout", "signout"),
-        overrides={
+    flagged = signed_by_the_practitioner(
+        world,
+        make_session,
+        {
             "signout.needles_removed": ["5"],
             "signout.needles_disposed": ["5"],
             "signout.count_discrepancy": ["One needle not found; couch and floor searched."],
         },
-        sign=True,
     )
     flag = db.session.scalar(
         select(Flag).where(Flag.session_id == flagged.id, Flag.kind == "count_discrepancy")
@@ -636,15 +642,13 @@ def test_a_patient_not_fit_to_leave_is_a_critical_flag_recorded_as_an_incident_f
 ):
     """A faint or breathlessness at the end of the session was a deviation like a skipped tick
     (register version 6, a clinical review)."""
-    author = db.session.scalar(select(User).where(User.email == world.emails["practitioner"]))
-    flagged = make_session(
-        author,
-        phases=("signin", "timeout", "signout"),
-        overrides={
+    flagged = signed_by_the_practitioner(
+        world,
+        make_session,
+        {
             "signout.fit_to_leave": ["no"],
             "signout.fit_to_leave.note": ["Fainted on standing; lay down 20 min, collected."],
         },
-        sign=True,
     )
     flag = db.session.scalar(select(Flag).where(Flag.session_id == flagged.id))
     assert (flag.kind, flag.severity) == ("not_fit_to_leave", "critical")
@@ -661,16 +665,14 @@ def test_a_patient_not_fit_to_leave_is_a_critical_flag_recorded_as_an_incident_f
 
 
 def test_another_practitioners_flag_prefills_nothing(client, world, make_session):
-    author = db.session.scalar(select(User).where(User.email == world.emails["practitioner"]))
-    flagged = make_session(
-        author,
-        phases=("signin", "timeout", "signout"),
-        overrides={
+    flagged = signed_by_the_practitioner(
+        world,
+        make_session,
+        {
             "signout.needles_removed": ["5"],
             "signout.needles_disposed": ["5"],
             "signout.count_discrepancy": ["One needle not found."],
         },
-        sign=True,
     )
     sign_in(client, world, "other_clinic")
     flag_id = db.session.scalar(select(Flag.id).where(Flag.session_id == flagged.id))
