@@ -21,9 +21,10 @@ from .conftest import PHONE
 pytestmark = pytest.mark.browser
 
 ALL_PHASES = ("signin", "timeout", "signout")
-#: Both patients were needled at the shoulder girdle: the 24-hour check asks about the chest.
+#: Both patients were needled at the neck and the shoulder girdle: the 24-hour check asks about
+#: the chest, and about a sudden headache, sight or balance.
 NEAR_LUNG = {
-    "signin.regions": ["shoulder"],
+    "signin.regions": ["neck", "shoulder"],
     "signin.lung_precaution": ["25 mm needles, angled onto the scapula"],
     "signin.lung_risk": ["none"],
     "signin.position": ["prone"],
@@ -34,6 +35,7 @@ CALM = {
     "bleeding": "none",
     "bruising": "small",
     "numbness": "no",
+    "head_signs": "no",
     "fainted": "no",
     "needle_found": "no",
     "chest": "no",
@@ -106,13 +108,15 @@ def test_a_patient_answers_from_the_emailed_link_on_a_phone_and_reads_the_advice
     for label in page.locator("label.choice").all():
         box = label.bounding_box()
         assert box["width"] >= 44 and box["height"] >= 44, label.inner_text()
+    # Needled in the neck: the signs of a stroke at the back of the brain are on the list too.
+    expect(page.locator(".urgent-note li").last).to_contain_text("after needling in your head")
     journey.check(page, "form")
 
     # Sent with nothing answered: each question says what it needs, beside it.
     page.get_by_role("button", name="Send my answers").tap()
     summary = page.locator(".error-summary")
     expect(summary).to_be_focused()
-    for name in ("soreness", "trend", "numbness", "chest"):
+    for name in ("soreness", "trend", "numbness", "head_signs", "chest"):
         group = page.locator(f'fieldset[id="{name}"]')
         expect(group).to_have_attribute("aria-invalid", "true")
         expect(group).to_have_attribute("aria-describedby", f"{name}-error")
@@ -131,6 +135,7 @@ def test_a_patient_answers_from_the_emailed_link_on_a_phone_and_reads_the_advice
     expect(main).not_to_contain_text("warmth help")
     # The red flags again, with the emergency number a tap away.
     expect(main.locator('a[href="tel:999"]').first).to_be_visible()
+    expect(main.locator(".red-flags").last).to_contain_text("seeing double")
     expect(page.locator("main")).to_contain_text("You can close this page.")
     journey.check(page, "advice")
     db.session.expire_all()
