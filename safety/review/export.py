@@ -108,6 +108,7 @@ def export_query(
             csvsql.Cell(Clinic.name, None, "text"),
             TS.patient_id,
             csvsql.Cell(TS.signer_name, None, "text"),
+            TS.signed_by_id,
             type_coerce(TS.session_date, String),
             csvsql.UtcIso(TS.signed_dt),
             TemplateVersion.version,

@@ -50,6 +50,7 @@ def test_the_csv_cells_read_as_a_person_would_write_them(cast, small_history):
 
     assert row["clinic"] == "Harbour Physio"
     assert row["practitioner"] == "Ada Author"
+    assert row["signed_by_id"] == str(record.signed_by_id) == str(cast.ada.id)
     assert row["session_date"] == "2026-02-04"
     assert row["signed_utc"] == "2026-02-04T10:30:00Z"
     assert row["content_hash"] == record.content_hash

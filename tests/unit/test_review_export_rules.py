@@ -32,7 +32,7 @@ def test_only_cells_the_database_writes_itself_skip_the_separator_check():
     unchecked = rules.export_cells_without_separators(items)
 
     # yes/no, the id and the UTC time are formatted in SQL; stored text and numbers are not.
-    assert unchecked == {"record_id", "signed_utc", "signin.consent"}
+    assert unchecked == {"record_id", "signed_by_id", "signed_utc", "signin.consent"}
 
 
 def test_only_plain_linkids_may_be_named_in_sql():

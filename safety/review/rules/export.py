@@ -95,6 +95,9 @@ EXPORT_METADATA_LABELS = {
     "clinic": N_("Clinic"),
     "patient_id": N_("Patient ID"),
     "practitioner": N_("Practitioner"),
+    # Who signed, as an account: two practitioners of one name, or a name changed since, are
+    # told apart only so (the evidence review).
+    "signed_by_id": N_("Signed by (account ID)"),
     "session_date": N_("Session date"),
     "signed_utc": N_("Signed (UTC)"),
     "template_version": N_("Checklist version"),
@@ -107,7 +110,7 @@ EXPORT_METADATA_LABELS = {
 EXPORT_METADATA = tuple(EXPORT_METADATA_LABELS)
 
 #: Metadata cells the database writes itself (an integer id, a formatted UTC time).
-_EXPORT_METADATA_WITHOUT_SEPARATORS = ("record_id", "signed_utc")
+_EXPORT_METADATA_WITHOUT_SEPARATORS = ("record_id", "signed_by_id", "signed_utc")
 
 
 def export_cells_without_separators(items: Iterable[tuple[str, str]]) -> set[str]:
