@@ -17,6 +17,7 @@ import base64
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from safety.hashing import canonical_json
+from safety.hashing import canonical_json, hashed_time
 from safety.integrity import merkle
 
 CHECKPOINT_FORMAT = "needlesafe-checkpoint/1"
@@ -234,6 +235,15 @@ def check_sequence(checkpoints: Sequence[Mapping[str, Any]]) -> None:
 # --- receipts ------------------------------------------------------------------------------------
 
 
+def _written_as_hashed(text: Any) -> bool:
+    """Whether a time is written exactly as `hashed_time` writes it."""
+    try:
+        when = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return False
+    return when.tzinfo is not None and hashed_time(when) == text
+
+
 def check_receipt(receipt: Mapping[str, Any], trusted: str, event_hash_of) -> str:
     """Check a receipt offline; return what it proves, or raise EvidenceError saying why not.
 
@@ -246,6 +256,14 @@ def check_receipt(receipt: Mapping[str, Any], trusted: str, event_hash_of) -> st
         checkpoint = receipt["checkpoint"]
         check_checkpoint(checkpoint, trusted)
         event = receipt["event"]
+        # The hash covers the time as NeedleSafe wrote it: read as an instant and written
+        # again, "Z" for "+00:00", or a time with no zone read in this machine's, passed here
+        # while a check by hand of the same text failed (RECEIPTS.md §10).
+        if not _written_as_hashed(event["created_dt"]):
+            raise EvidenceError(
+                "the signing event's time is not written as its hash covers it "
+                "(UTC, to the microsecond, with +00:00)"
+            )
         recomputed = event_hash_of(event)
         if recomputed != event["hash"]:
             raise EvidenceError("the signing event's fields do not give its hash")

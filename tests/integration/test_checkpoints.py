@@ -516,6 +516,12 @@ def test_a_receipt_proves_a_record_offline_with_the_public_key_alone(app, checkp
     assert "included in checkpoint 1 of" in proved
 
 
+def _respelt(created: str) -> str:
+    """The same instant in London's winter spelling ("Z" for "+00:00")."""
+    assert created.endswith("+00:00")
+    return created.removesuffix("+00:00") + "Z"
+
+
 @pytest.mark.parametrize(
     ("tamper", "says"),
     [
@@ -524,8 +530,11 @@ def test_a_receipt_proves_a_record_offline_with_the_public_key_alone(app, checkp
         (lambda r: r.update(inclusion=["00" * 32, *r["inclusion"][1:]]), "not in its chain's tree"),
         (lambda r: r["chain_head"].update(size=r["chain_head"]["size"] + 1), "not in its chain"),
         (lambda r: r["checkpoint"].update(events=1), "signature does not match"),
+        # The same instant spelt another way: the hash covers the text, not the instant.
+        (lambda r: r["event"].update(created_dt=_respelt(r["event"]["created_dt"])), "time"),
+        (lambda r: r["event"].update(created_dt=r["event"]["created_dt"][:26]), "time"),
     ],
-    ids=["content-hash", "event", "inclusion", "chain-head", "checkpoint"],
+    ids=["content-hash", "event", "inclusion", "chain-head", "checkpoint", "respelt", "no-zone"],
 )
 def test_a_tampered_receipt_is_refused(checkpointed, tamper, says):
     receipt = json.loads(json.dumps(checkpoints.prove(checkpointed["a2"])))
