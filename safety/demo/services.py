@@ -35,7 +35,7 @@ from safety.followup import patient as followup_patient
 from safety.followup import rules
 from safety.followup.models import FollowUp, OutboxMessage, OutboxStatus
 from safety.followup.rules import Kind, Status
-from safety.followup.schedule import near_lung, needled_neck
+from safety.followup.schedule import questions_asked
 from safety.incidents import rules as incident_rules
 from safety.incidents import services as incidents
 from safety.risks import services as risks
@@ -512,9 +512,7 @@ def _settle_followups(session, now: datetime, rng: random.Random, special: str |
         answers_now = special in {"prolonged", "wrote"} or rng.random() < 0.8
         if not row.is_reminder and answers_now:
             token = followup_patient.issue_link(followup, now=row.next_attempt_dt)
-            questions = rules.questions_for(
-                followup.kind, near_lung=near_lung(session), neck=needled_neck(session)
-            )
+            questions = questions_asked(followup)
             answers = _patient_answers(
                 rng, followup.kind, questions, special if followup.kind == Kind.DAY_1 else None
             )

@@ -35,7 +35,7 @@ from safety.followup.models import (
     Purpose,
 )
 from safety.followup.rules import Kind, Status
-from safety.followup.schedule import near_lung, needled_neck, schedule_72h_check
+from safety.followup.schedule import needled_neck, questions_asked, schedule_72h_check
 from safety.hashing import hashed_time, sha256_hex
 
 #: A follow-up in one of these states takes no answer, and its messages are not sent.
@@ -125,16 +125,9 @@ def _context(followup: FollowUp) -> dict[str, Any]:
         "urgent_line": clinic_rules.urgent_line(clinic.country),
         "appointment": session.session_date,
         "kind": followup.kind,
-        "questions": _questions(followup),
+        "questions": questions_asked(followup),
         "neck": needled_neck(session),
     }
-
-
-def _questions(followup: FollowUp) -> tuple[str, ...]:
-    session = followup.session
-    return rules.questions_for(
-        followup.kind, near_lung=near_lung(session), neck=needled_neck(session)
-    )
 
 
 @dataclass(frozen=True)
@@ -194,7 +187,7 @@ def answer(
     followup = link.followup
     session = followup.session
     said = texts.for_language(language or session.patient.language)
-    read = rules.read_form(form, _questions(followup), said)
+    read = rules.read_form(form, questions_asked(followup), said)
     # The screen of what they wrote reads English, their own language and the page's.
     languages = {said.language, session.patient.language}
     reasons = rules.reasons(followup.kind, read.answers, languages)

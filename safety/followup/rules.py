@@ -397,7 +397,7 @@ def advice(
 
     What to do now comes first; "the usual course" of soreness is said only at the 24 h
     check and only when nothing needs a person; never "warmth helps" for a bruise. After
-    needling in the neck (`neck`) the red flags add a sudden headache, sight and balance.
+    needling in the head or neck (`neck`) the red flags add a sudden headache, sight and balance.
     """
     keys: list[str] = []
     if level == EMERGENCY:

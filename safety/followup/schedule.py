@@ -85,8 +85,16 @@ def near_lung(session: TreatmentSession) -> bool:
 
 
 def needled_neck(session: TreatmentSession) -> bool:
-    """Whether the session needled the neck (`rules.NECK_REGIONS`)."""
+    """Whether the session needled the head or neck (`rules.NECK_REGIONS`)."""
     return rules.needled_neck((session.answers or {}).get("signin.regions"))
+
+
+def questions_asked(followup: FollowUp) -> tuple[str, ...]:
+    """What a follow-up asks, by its kind and what its session needled (`rules.questions_for`)."""
+    session = followup.session
+    return rules.questions_for(
+        followup.kind, near_lung=near_lung(session), neck=needled_neck(session)
+    )
 
 
 def schedule_72h_check(answered: FollowUp, *, now: datetime) -> FollowUp:

@@ -127,7 +127,7 @@ GRADES = _choices(
 FLAG_EVENTS: dict[str, str] = {
     "broken_needle": "retained_or_broken_needle",
     # What made the patient unfit to leave is for the reporter to choose (a faint, a suspected
-    # collapsed lung, something else): the flag's message, with its note, is the description.
+    # collapsed lung, something else): the flag's message is the description.
     "not_fit_to_leave": "other",
     "count_discrepancy": "retained_or_broken_needle",
     "reaction": "fainting",
