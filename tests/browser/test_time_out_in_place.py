@@ -9,7 +9,7 @@ from conftest import PASSWORD
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from safety.checklists.models import PhaseEntry
+from safety.checklists.models import PhaseEntry, TreatmentSession
 from safety.extensions import db
 
 from .conftest import TABLET
@@ -110,3 +110,35 @@ def test_without_javascript_time_out_posts_and_loads_sign_out(journey, at_time_o
             break
         page.wait_for_timeout(100)
     assert len(loads) == 1
+
+
+def test_a_time_out_that_stops_the_session_shows_the_stop_in_place_and_it_is_cancelled_there(
+    journey, at_time_out
+):
+    """No sterile pack to hand: the save goes where a loaded page goes (the record, stopped at
+    Time out, with nothing to sign and the pack to report) and its cancel form works as on a
+    loaded page."""
+    practitioner, session_id = at_time_out
+    page, loads = open_time_out(journey, practitioner, session_id)
+    answer_time_out(page)
+    page.locator('label.choice:has(input[name="timeout.needles_sterile"][value="no"])').tap()
+    expect(page.locator("#answered-count")).to_have_text(
+        "An answer above stops the session at Time out: read what it says before you save."
+    )
+
+    page.get_by_role("button", name="Save Time out").tap()
+
+    expect(page.get_by_role("heading", name="The session stopped at Time out")).to_be_visible()
+    expect(page).to_have_url(f"{journey.base_url}/sessions/{session_id}")
+    expect(page.get_by_role("heading", name="Sign the checklist")).to_have_count(0)
+    expect(page.get_by_role("link", name="Report the pack as a near miss")).to_be_visible()
+    assert timeout_saved(session_id)
+    assert loads == []
+    journey.check(page, "stopped-at-time-out-in-place")
+    field(page, "cancel-reason").fill("No sterile pack to hand.")
+    page.get_by_role("button", name="Cancel the session").tap()
+
+    expect(page.get_by_role("heading", name="Today at Harbour Physio")).to_be_visible()
+    db.session.expire_all()
+    record = db.session.get(TreatmentSession, session_id)
+    assert record.is_cancelled and record.cancel_reason == "No sterile pack to hand."
