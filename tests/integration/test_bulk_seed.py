@@ -21,6 +21,7 @@ from safety.demo import bulk
 from safety.demo.services import answers_for
 from safety.errors import Conflict
 from safety.extensions import db
+from safety.followup import rules as followup_rules
 from safety.followup.models import FollowUp, PatientResponse
 from safety.integrity.verify import verify
 from safety.packs.models import SessionPack
@@ -221,6 +222,12 @@ def test_bulk_follow_ups_exist_only_for_patients_who_chose_a_channel(world):
             followup = by_session[session.id]
             assert followup.channel == channel and session.patient.is_followup_consent
             assert followup.due_dt > session.signed_dt
+            # Due when signing would have put it: a day after the sign-out, not the signature.
+            (signed_out,) = (e.submitted_dt for e in session.entries if e.phase == "signout")
+            first = followup_rules.plan_at_signing(
+                session.signed_dt, session.clinic.zone, near_lung=False, treated=signed_out
+            )[0]
+            assert followup.due_dt == first.due
     answered = {f.id for f in followups if f.status == "answered"}
     responses = db.session.scalars(select(PatientResponse)).all()
     assert {r.followup_id for r in responses} == answered

@@ -191,7 +191,7 @@ class SessionDrawer:
         entries, texts = self._submit_phases(draft, times)
         self._sign(draft, times[0], entries, texts, signed_dt)
         if draft.channel != "declined":
-            self._followup(draft, signed_dt)
+            self._followup(draft, signed_dt, treated=times[2])
 
     def _open(self, n: int, day: date, clinic: PlannedClinic) -> _Draft:
         """Start a session: which of the clinic's practitioners, for which of its patients."""
@@ -585,17 +585,19 @@ class SessionDrawer:
             text = self.answer_json[key] = canonical_json(answers)
         return text
 
-    def _followup(self, draft: _Draft, signed_dt: datetime) -> None:
+    def _followup(self, draft: _Draft, signed_dt: datetime, *, treated: datetime) -> None:
         """The 24-hour check as it went: sent, and usually answered within hours.
 
         Only the 24-hour check is written, for either version: the later checks would add
-        rows the benchmarks do not read.
+        rows the benchmarks do not read. It is due when signing would have put it, a day after
+        the sign-out (`treated`) rather than after the signature.
         """
         rng = self.rng
         session_id, clinic, channel = draft.id, draft.clinic, draft.channel
-        due = followup_rules.out_of_quiet_hours(
-            followup_rules.local_offset(signed_dt, 1, clinic.zone), clinic.zone
+        first, *_later = followup_rules.plan_at_signing(
+            signed_dt, clinic.zone, near_lung=False, treated=treated
         )
+        due = first.due
         followup_id = self.followup_id
         self.followup_id += 1
         answered = rng.random() < FOLLOWUP_ANSWERED
