@@ -1,14 +1,14 @@
 """Pure checklist rules: reading answers, completeness, sign-off blockers, flags and the hash.
 
 Everything a practitioner can get wrong is decided here, without Flask or SQLAlchemy, so the
-same rules hold in the browser form, the CLI and the tests. One module of about 500 lines: what
+same rules hold in the browser form, the CLI and the tests. One module of about 520 lines: what
 makes a checklist complete, safe to sign and flagged is read and reviewed as one.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -256,6 +256,24 @@ def count_note_needed(template: Template, answers: Mapping[str, Any]) -> str:
 def counts_differ(template: Template, answers: Mapping[str, Any]) -> bool:
     """Return whether any needle count fails to reconcile."""
     return bool(count_mismatches(template, answers))
+
+
+#: The phase ticked just before the first needle goes in (WHO's surgical safety checklist: the
+#: time out is the last check before the procedure starts).
+NEEDLING_PHASE = "timeout"
+
+
+def needles_may_be_in(
+    template: Template, submitted: Collection[str], answers: Mapping[str, Any]
+) -> bool:
+    """Whether needles may have been used in a session: its Time out is saved and no answer
+    stopped it (a pack found not sterile stops it before any needle).
+
+    Such a session can still be cancelled (started for the wrong patient, say), but never
+    said to have no needling: a cancellation skips Sign out, where every needle is counted
+    out, and the follow-up that signing sends.
+    """
+    return NEEDLING_PHASE in submitted and stopped_by(template, answers) is None
 
 
 def stopped_by(template: Template, answers: Mapping[str, Any]) -> Item | None:

@@ -83,6 +83,11 @@ class Progress:
         """The answer that stopped the session (consent "No"), if any."""
         return rules.stopped_by(self.template, self.answers)
 
+    @property
+    def needles_may_be_in(self) -> bool:
+        """Time out saved and nothing stopped the session (`rules.needles_may_be_in`)."""
+        return rules.needles_may_be_in(self.template, self.submitted, self.answers)
+
 
 def template_for(session: TreatmentSession) -> Template:
     """Return the typed template the session pinned when it started."""

@@ -234,6 +234,49 @@ def test_a_session_is_cancelled_with_a_reason_audited_by_its_hash(
     assert again.status_code == 409
 
 
+NEEDLES_MAY_BE_IN = "Time out is saved, so needles may have been used"
+NO_NEEDLING = "No needling is recorded for this session"
+
+
+def test_after_a_clean_time_out_cancelling_warns_and_the_record_never_says_no_needling(
+    signed_in, practitioner, make_session
+):
+    """Needles go in after Time out: a cancellation skips the count at Sign out and the
+    follow-up, and a record that said "no needling" would be false evidence."""
+    session = make_session(practitioner, phases=("signin", "timeout"))
+    # Where a cancel form is: the phase pages (the record sends its author to Sign out) and
+    # the Today page.
+    for page in (f"/sessions/{session.id}/phase/signout", "/sessions/"):
+        assert NEEDLES_MAY_BE_IN in text_of(signed_in.get(page)), page
+
+    cancelled = post_form(
+        signed_in, f"/sessions/{session.id}/cancel", {"reason": "Wrong patient's record."}
+    )
+
+    assert cancelled.status_code == 302
+    record = text_of(signed_in.get(f"/sessions/{session.id}"))
+    assert "Time out was saved before the session was cancelled, so needles may have" in record
+    assert NO_NEEDLING not in record
+
+
+@pytest.mark.parametrize(
+    ("phases", "overrides"),
+    [(("signin",), {}), (("signin", "timeout"), {"timeout.needles_sterile": ["no"]})],
+    ids=["at-sign-in", "time-out-stopped-by-the-pack"],
+)
+def test_a_session_cancelled_before_any_needle_says_no_needling_without_a_warning(
+    signed_in, practitioner, make_session, phases, overrides
+):
+    session = make_session(practitioner, phases=phases, overrides=overrides)
+    for page in (f"/sessions/{session.id}", f"/sessions/{session.id}/phase/signin", "/sessions/"):
+        assert NEEDLES_MAY_BE_IN not in text_of(signed_in.get(page, follow_redirects=True))
+
+    post_form(signed_in, f"/sessions/{session.id}/cancel", {"reason": "Consent withdrawn."})
+
+    record = text_of(signed_in.get(f"/sessions/{session.id}"))
+    assert NO_NEEDLING in record and "needles may have been used" not in record
+
+
 @pytest.mark.parametrize(("reason", "message"), [("   ", "Say why"), ("x" * 501, "under 500")])
 def test_a_cancel_without_a_usable_reason_is_refused_beside_the_field(
     signed_in, practitioner, make_session, reason, message
