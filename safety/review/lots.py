@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, Select, distinct, func, select
+from sqlalchemy import ColumnElement, Select, distinct, func, or_, select
 
 from safety.audit import services as audit
 from safety.auth.models import User
@@ -39,7 +39,8 @@ LOT_PAGE_SIZE = 100
 
 
 def _pack_conditions(query: rules.LotQuery) -> list[ColumnElement[bool]]:
-    """The packs a recall names: by normalised lot (exactly or by prefix), and GTIN if given.
+    """The packs a recall names: by normalised lot (exactly or by prefix), and GTIN if given
+    (with the packs of the lot whose GTIN was not recorded).
 
     A prefix is a range on the key's index, which both databases answer from a btree (the
     key is compared byte by byte on PostgreSQL: COLLATE "C", migration 0011); substr keeps it
@@ -58,7 +59,9 @@ def _pack_conditions(query: rules.LotQuery) -> list[ColumnElement[bool]]:
     else:
         conditions = [SessionPack.lot_key == key]
     if query.gtin:
-        conditions.append(SessionPack.gtin == query.gtin)
+        # A pack typed without its GTIN may be this device's: a recall that left it out would
+        # leave its patient uncontacted, so it is listed too, marked "GTIN not recorded".
+        conditions.append(or_(SessionPack.gtin == query.gtin, SessionPack.gtin.is_(None)))
     if query.date_from is not None:
         conditions.append(SessionPack.session_date >= query.date_from)
     if query.date_to is not None:
@@ -87,6 +90,8 @@ class LotRow:
     patient_id: int
     patient: str
     is_signed: bool
+    #: Whether a pack of the lot was recorded with the GTIN traced (always, when none is).
+    gtin_recorded: bool = True
 
 
 def _people() -> tuple:
@@ -118,8 +123,20 @@ def _lot_select(query: rules.LotQuery) -> Select:
         .where(SessionPack.session_id == TS.id, *_pack_conditions(query))
         .scalar_subquery()
     )
+    matching_gtin = (
+        select(func.min(SessionPack.gtin))
+        .where(SessionPack.session_id == TS.id, *_pack_conditions(query))
+        .scalar_subquery()
+    )
     return _with_people(
-        select(TS.id, TS.session_date, matching_lot.label("needle_lot"), TS.signed_dt, *_people())
+        select(
+            TS.id,
+            TS.session_date,
+            matching_lot.label("needle_lot"),
+            matching_gtin.label("gtin"),
+            TS.signed_dt,
+            *_people(),
+        )
     )
 
 
@@ -156,6 +173,7 @@ def lot_trace(
                 r.patient_id,
                 f"{r.given_name} {r.family_name}",
                 r.signed_dt is not None,
+                gtin_recorded=not query.gtin or r.gtin is not None,
             )
             for r in rows
         ],

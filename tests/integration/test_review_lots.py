@@ -181,6 +181,39 @@ def test_a_recall_by_gtin_and_lot_finds_that_device_only(cast, scanned):
     assert set(trace(cast, "HW-2611A")[0]) == set(scanned.values())
 
 
+def test_a_recall_by_gtin_also_lists_the_lot_typed_without_a_gtin_marked_so(
+    cast, scanned, make_record
+):
+    """A recall names a GTIN and a lot; a pack whose lot was typed with no GTIN may be that
+    device's, and a trace that dropped it would leave its patient uncontacted (a review)."""
+    typed = make_record(
+        cast.olga,
+        cast.lara,
+        day=date(2026, 4, 4),
+        answers={"timeout.needle_lot": ["HW-2611A"], "timeout.needle_expiry": ["2027-05-31"]},
+    )
+
+    found = lot_trace(cast.officer, LotQuery("HW-2611A", gtin=GTIN))
+
+    assert set(ids_of(found)) == {scanned["ours"], scanned["two_packs"], typed}
+    assert {r.id: r.gtin_recorded for r in found.rows} == {
+        scanned["ours"]: True,
+        scanned["two_packs"]: True,
+        typed: False,
+    }
+    # The other device's pack of the same lot number is still left out, and its patient is
+    # counted once the typed pack brings her in.
+    assert scanned["other_device"] not in ids_of(found)
+    assert lot_reach(cast.officer, LotQuery("HW-2611A", gtin=GTIN)).patients == 3
+    rows = read_csv(lot_trace_csv(cast.officer, LotQuery("HW-2611A", gtin=GTIN), now=NOW))
+    by = [dict(zip(rows[0], r, strict=True)) for r in rows[1:] if r[0].isdigit()]
+    assert {(int(r["record_id"]), r["gtin"]) for r in by} == {
+        (scanned["ours"], GTIN),
+        (scanned["two_packs"], GTIN),
+        (typed, ""),
+    }
+
+
 def test_a_session_is_found_through_its_second_pack(cast, scanned):
     page = trace(cast, "hw-2611a")[1]
 
