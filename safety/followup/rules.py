@@ -21,7 +21,12 @@ from zoneinfo import ZoneInfo
 from safety.checklists.rules import Severity
 from safety.clinics.rules import DEFAULT_WORKING_DAYS, add_working_hours
 from safety.followup import texts
-from safety.followup.screen import mentions_head, mentions_red_flag, mentions_weakness
+from safety.followup.screen import (
+    mentions_fever,
+    mentions_head,
+    mentions_red_flag,
+    mentions_weakness,
+)
 from safety.followup.texts import QUESTIONS, PatientTexts
 from safety.hashing import canonical_json
 from safety.languages import N_, Said
@@ -302,6 +307,7 @@ REASONS = {
     "other_red_flag": N_("wrote about the chest, breathing or bleeding"),
     "other_weakness": N_("wrote about weakness, a drooping face or trouble speaking"),
     "other_head": N_("wrote about a headache, sight or dizziness"),
+    "other_fever": N_("wrote about a fever, shivering or feeling very unwell"),
 }
 
 
@@ -360,13 +366,16 @@ def reasons(
         red_flag = mentions_red_flag(written, languages)
         weakness = mentions_weakness(written, languages)
         head = mentions_head(written, languages)
+        fever = mentions_fever(written, languages)
         if red_flag:
             found[SAME_DAY].append(REASONS["other_red_flag"])
         if weakness:
             found[SAME_DAY].append(REASONS["other_weakness"])
         if head:
             found[SAME_DAY].append(REASONS["other_head"])
-        if not (red_flag or weakness or head):
+        if fever:
+            found[SAME_DAY].append(REASONS["other_fever"])
+        if not (red_flag or weakness or head or fever):
             found[REVIEW].append(REASONS["other"])
     return {level: found[level] for level in (EMERGENCY, SAME_DAY, REVIEW) if found[level]}
 
@@ -428,12 +437,18 @@ def advice(
             keys.append("wrote_weakness")
         if written and mentions_head(written, languages):
             keys.append("wrote_head")
+        wrote_fever = bool(written) and mentions_fever(written, languages)
+        if wrote_fever:
+            keys.append("wrote_fever")
         if infection_with_fever(answers):
             keys += ["infection_today", "sepsis", "call_clinic"]
         else:
             # After "call now if…", what to do if nobody calls still stands: a patient who
-            # wrote about the chest and also found a needle in the skin needs both.
-            keys += ["same_day", "call_clinic", "if_nobody_calls"]
+            # wrote about the chest and also found a needle in the skin needs both. A fever,
+            # ticked or written, with no site to show for it, can still be an infection
+            # starting deeper: the signs of sepsis to call at once for are said too.
+            fever = wrote_fever or "fever" in (answers.get("signs") or ())
+            keys += ["same_day", *(["sepsis"] if fever else []), "call_clinic", "if_nobody_calls"]
     elif level == REVIEW:
         keys.append("review")
     if answers.get("bruising") in {"small", "large"}:

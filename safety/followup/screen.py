@@ -3,8 +3,9 @@
 Pure and apart from `rules` (which reads it to escalate an answer) because it is a table of
 words in three languages a clinician and a translator review on their own: the chest,
 breathing and bleeding (`RED_FLAG_WORDS`), weakness, a drooping face or trouble speaking
-(`WEAKNESS_WORDS`), and a headache, sight or dizziness (`HEAD_WORDS`). A crude screen by
-design that would rather call too often than too late: a person reads every word either way.
+(`WEAKNESS_WORDS`), a headache, sight or dizziness (`HEAD_WORDS`), and a fever or feeling very
+unwell (`FEVER_WORDS`). A crude screen by design that would rather call too often than too
+late: a person reads every word either way.
 """
 
 from __future__ import annotations
@@ -145,6 +146,31 @@ HEAD_WORDS = {
         + ("se me nubla",),
     ),
 }
+#: What a patient writes that names a fever, shivering or feeling very unwell: an infection
+#: after needling, a deep one too, can show so before any site looks red, and sepsis starts
+#: so (NHS: sepsis). "Fever of 39 and chills since last night, I feel very unwell" waited two
+#: working days (a user review). Read the same day; the advice lists the signs to call the
+#: emergency number for. "Temperature" is a whole word; "hot" alone is not here (a warm site
+#: is asked about on its own); "chill" catches "chilly" too: a call too many, not one too few.
+FEVER_WORDS = {
+    "en": RedFlagWords(
+        ("fever", "feverish", "shiver", "rigor", "chill"),
+        words=frozenset({"temperature", "temp", "shaking"}),
+        phrases=("very unwell", "very ill", "really unwell", "really ill", "feel awful")
+        + ("feel terrible", "hot and cold"),
+    ),
+    "fr_CA": RedFlagWords(
+        ("fievr", "frisson", "grelott"),
+        words=frozenset({"temperature"}),
+        phrases=("tres malade", "vraiment malade", "sens tres mal", "sens vraiment mal")
+        + ("chaud et froid", "fait de la fievre"),
+    ),
+    "es": RedFlagWords(
+        ("fiebr", "febril", "escalofri", "calentur", "tirit"),
+        words=frozenset({"temperatura"}),
+        phrases=("muy mal", "muy enferm", "fatal", "calor y frio"),
+    ),
+}
 _WORD = re.compile(r"[^\W\d_]+")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 
@@ -181,6 +207,12 @@ def mentions_head(text: str, languages: Collection[str] | None = None) -> bool:
     """Whether free text names a headache, sight or dizziness (HEAD_WORDS), read as
     `mentions_red_flag` reads the chest."""
     return mentions_red_flag(text, languages, screen=HEAD_WORDS)
+
+
+def mentions_fever(text: str, languages: Collection[str] | None = None) -> bool:
+    """Whether free text names a fever, shivering or feeling very unwell (FEVER_WORDS), read
+    as `mentions_red_flag` reads the chest."""
+    return mentions_red_flag(text, languages, screen=FEVER_WORDS)
 
 
 def mentions_weakness(text: str, languages: Collection[str] | None = None) -> bool:

@@ -259,6 +259,11 @@ ADVICE: dict[str, Advice] = {
         "wait for us.",
         ("nhs-stroke-other", "needlesafe-policy"),
     ),
+    "wrote_fever": Advice(
+        "You wrote about a fever, shivering or feeling very unwell: after needling, that can be "
+        "an infection starting.",
+        ("nhs-cellulitis", "nhs-sepsis"),
+    ),
     "infection_today": Advice(
         "A needle site that is red, hot, swollen or weeping, with a fever, can be an infection "
         "that needs treatment today. Contact your doctor or {urgent_line} today: do not wait "

@@ -129,6 +129,8 @@ ADVICE = {
     "tiene un dolor de cabeza muy fuerte, pierde la vista o ve borroso o doble, o se marea y no "
     "puede mantener el equilibrio, llame al {emergency_number} ahora mismo, aunque se le pase: "
     "no nos espere.",
+    "wrote_fever": "Nos escribió sobre fiebre, escalofríos o que se siente muy mal: después de "
+    "una punción seca, puede ser el comienzo de una infección.",
     "infection_today": "Un punto de punción rojo, caliente, hinchado o que supura, con fiebre, "
     "puede ser una infección que hay que tratar hoy. Contacte hoy con su médico o con "
     "{urgent_line}: no espere a que le llamemos. También hemos avisado a {clinic}.",

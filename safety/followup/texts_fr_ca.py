@@ -138,6 +138,8 @@ ADVICE = {
     "soudainement la vue ou voyez embrouillé ou double, ou si vous êtes soudainement étourdi et "
     "ne pouvez pas garder l'équilibre, appelez le {emergency_number} immédiatement, même si ça "
     "passe : ne nous attendez pas.",
+    "wrote_fever": "Vous nous avez écrit au sujet de fièvre, de frissons ou d'un grand "
+    "malaise : après une puncture sèche, ce peut être le début d'une infection.",
     "infection_today": "Un point d'insertion rouge, chaud, enflé ou qui suinte, avec de la "
     "fièvre, peut être une infection à traiter aujourd'hui. Communiquez avec votre médecin ou "
     "{urgent_line} aujourd'hui : n'attendez pas notre appel. Nous avons aussi prévenu {clinic}.",

@@ -190,6 +190,48 @@ def test_writing_about_a_headache_sight_or_dizziness_is_read_the_same_day_and_sa
     assert "call {emergency_number} now, even if it passes" in texts.ADVICE["wrote_head"].text
 
 
+@pytest.mark.parametrize(
+    ("written", "languages"),
+    [
+        ("Fever of 39 and chills since last night, I feel very unwell", None),
+        ("Shivery and a high temperature today", None),
+        ("J'ai de la fièvre et des frissons depuis hier soir", {"fr_CA"}),
+        ("Desde anoche tengo fiebre de 39 y escalofríos, me siento muy mal", {"es"}),
+    ],
+)
+def test_writing_about_a_fever_is_read_the_same_day_with_the_signs_of_sepsis(written, languages):
+    """ "Fever of 39 and chills, I feel very unwell" waited two working days (a user review):
+    an infection after needling, a deep one too, can show so before any site looks red."""
+    answers = {**CALM, "other": written}
+
+    assert rules.reasons("24h", answers, languages) == {
+        rules.SAME_DAY: ["wrote about a fever, shivering or feeling very unwell"]
+    }
+    keys = rules.advice("24h", answers, rules.SAME_DAY, languages)
+    assert keys[:3] == ["wrote_fever", "same_day", "sepsis"]
+    assert "if_nobody_calls" in keys
+
+
+def test_a_fever_ticked_without_a_site_sign_is_told_the_signs_of_sepsis_too():
+    """Only a fever with a red, hot or swollen site was told what to call the emergency
+    number for (a user review); a fever alone can be an infection starting deeper."""
+    answers = {**CALM, "signs": ["fever"]}
+
+    assert rules.escalation("24h", answers) == rules.SAME_DAY
+    keys = rules.advice("24h", answers, rules.SAME_DAY)
+    assert keys[:4] == ["same_day", "sepsis", "call_clinic", "if_nobody_calls"]
+    site_only = rules.advice("24h", {**CALM, "signs": ["redness"]}, rules.SAME_DAY)
+    assert "sepsis" not in site_only
+
+
+def test_writing_about_being_hot_in_the_sun_or_a_chilled_drink_is_read_as_a_fever():
+    """A crude screen by design: "chill" calls too often rather than too late."""
+    assert rules.escalation("24h", {**CALM, "other": "Had a chilled drink, all fine"}) == (
+        rules.SAME_DAY
+    )
+    assert rules.escalation("24h", {**CALM, "other": "A bit sore, nothing else"}) == rules.REVIEW
+
+
 def test_writing_about_stiffness_or_a_visit_is_not_read_as_a_headache():
     for written in ("A little stiff in the morning.", "My visit went well, thank you."):
         assert rules.reasons("24h", {**CALM, "other": written}) == {
@@ -237,8 +279,9 @@ def test_a_site_sign_with_a_fever_says_to_see_a_doctor_today_not_to_wait(signs, 
     assert ("same_day" in keys) is not told_to_go_today
     assert "{urgent_line}" in texts.ADVICE["infection_today"].text
     assert "nhs-cellulitis" in texts.ADVICE["infection_today"].sources
-    # An infection reaching the blood does not wait for the doctor either (NHS: sepsis).
-    assert ("sepsis" in keys) is told_to_go_today
+    # An infection reaching the blood does not wait for the doctor either (NHS: sepsis); a
+    # fever with no site to show for it is told the same signs (a user review).
+    assert ("sepsis" in keys) is ("fever" in signs)
     if told_to_go_today:
         assert keys.index("infection_today") < keys.index("sepsis")
         assert "confused" in texts.ADVICE["sepsis"].text
@@ -246,7 +289,7 @@ def test_a_site_sign_with_a_fever_says_to_see_a_doctor_today_not_to_wait(signs, 
 
 
 def test_a_same_day_answer_says_the_clinic_was_told_its_number_and_what_if_nobody_calls():
-    keys = rules.advice("24h", {**CALM, "signs": ["fever"]}, rules.SAME_DAY)
+    keys = rules.advice("24h", {**CALM, "signs": ["redness"]}, rules.SAME_DAY)
 
     assert keys[:3] == ["same_day", "call_clinic", "if_nobody_calls"]
     assert "{clinic_phone}" in texts.ADVICE["call_clinic"].text
