@@ -114,10 +114,13 @@ RECORD_PAGE = (
 OTHER_USES = (defaultload(TreatmentSession.template_version).defer(*WITHOUT_DOCUMENT),)
 
 
-def get_session(actor: User, session_id: int, *, page: bool = False) -> TreatmentSession:
+def get_session(
+    actor: User, session_id: int, *, page: bool = False, fresh: bool = False
+) -> TreatmentSession:
     """Return a session in the actor's scope; anything else is not found, never forbidden.
 
-    `page` also loads what a record page shows (RECORD_PAGE).
+    `page` also loads what a record page shows (RECORD_PAGE); `fresh` reads it again even if
+    this request has read it before (a row just locked may have changed since).
     """
     if not is_id(session_id):
         raise NotFound(N_("No such session."))
@@ -126,14 +129,15 @@ def get_session(actor: User, session_id: int, *, page: bool = False) -> Treatmen
         .where(TreatmentSession.id == session_id)
         .options(selectinload(TreatmentSession.entries), selectinload(TreatmentSession.flags))
         .options(*(RECORD_PAGE if page else OTHER_USES))
+        .execution_options(populate_existing=fresh)
     )
     if session is None:
         raise NotFound(N_("No such session."))
     return session
 
 
-def _own_open_session(actor: User, session_id: int) -> TreatmentSession:
-    session = get_session(actor, session_id)
+def _own_open_session(actor: User, session_id: int, *, fresh: bool = False) -> TreatmentSession:
+    session = get_session(actor, session_id, fresh=fresh)
     _refuse_unless_author(actor, session)
     _refuse_if_closed(session)
     return session
@@ -310,9 +314,13 @@ def submit_phase(
     both versions instead of silently replacing the other one.
     """
     now = now or utcnow()
-    session = _own_open_session(actor, session_id)
-    if opened_entry is not None:
-        _claim_open(session)
+    # Every save takes the session's row before it reads the session, not only a form that
+    # says what it was opened on: a save without that (a script, an old form) sent beside
+    # "Sign" read the session open, waited for nothing, and added its entry to the record
+    # after the signature (a review). Read under the lock, it sees what the signature (or
+    # another tablet's save) committed, and is refused or goes on from there.
+    _hold_row(session_id)
+    session = _own_open_session(actor, session_id, fresh=True)
     state = progress(session)
     if phase_id not in state.template.phase_ids:
         raise NotFound(N_("No such phase."))
@@ -439,6 +447,27 @@ def sign_session(
     return session
 
 
+def _hold_row(session_id: int) -> bool:
+    """Take a session's row for this transaction if it is still open; return whether it was.
+
+    `submit_phase` takes it before reading the session (then read `fresh`, under the lock,
+    refusing what is closed, missing or not the actor's); `_claim_open` after.
+    """
+    if not is_id(session_id):
+        return False
+    held = db.session.execute(
+        update(TreatmentSession)
+        .where(
+            TreatmentSession.id == session_id,
+            TreatmentSession.signed_dt.is_(None),
+            TreatmentSession.cancelled_dt.is_(None),
+        )
+        .values(signed_dt=None)
+        .execution_options(synchronize_session=False)
+    )
+    return held.rowcount == 1
+
+
 def _claim_open(session: TreatmentSession) -> None:
     """Take the session's row for this transaction while it is still open; refuse, saying
     what became of it (signed or cancelled), when it is not.
@@ -448,20 +477,10 @@ def _claim_open(session: TreatmentSession) -> None:
     database's on SQLite) makes the second wait for the first to commit and then match no row,
     so exactly one signature or cancellation, one event and one set of follow-ups exist, and
     the second tap is told what became of the session.
-    Two tablets saving one phase take turns the same way, so the second sees the first's entry.
-    The update writes nothing new: signed_dt is NULL in every row it matches.
+    Two tablets saving one phase take turns the same way (`_hold_row`), so the second sees the
+    first's entry. The update writes nothing new: signed_dt is NULL in every row it matches.
     """
-    claimed = db.session.execute(
-        update(TreatmentSession)
-        .where(
-            TreatmentSession.id == session.id,
-            TreatmentSession.signed_dt.is_(None),
-            TreatmentSession.cancelled_dt.is_(None),
-        )
-        .values(signed_dt=None)
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:
+    if not _hold_row(session.id):
         # Lost the race to a signature or a cancellation that has committed: say which.
         db.session.refresh(session)
         _refuse_if_closed(session)

@@ -22,13 +22,16 @@ from collections.abc import Callable
 
 import pytest
 from browser.conftest import LiveServer
-from conftest import PASSWORD
+from conftest import CLEAN_PHASES, PASSWORD
 from sqlalchemy import func, select
 
 from safety.audit.models import AuditEvent
+from safety.checklists import rules
 from safety.checklists.models import TreatmentSession
+from safety.checklists.services import signed_content
 from safety.extensions import db
 from safety.followup.models import FollowUp
+from safety.integrity.verify import verify
 
 TAPS = 8
 ALL_PHASES = ("signin", "timeout", "signout")
@@ -183,6 +186,40 @@ def test_cancel_and_sign_tapped_at_once_leave_one_outcome_and_no_error_page(
         )
     ).all()
     assert len(events) == 1
+
+
+@pytest.mark.real_commits  # the served app's threads have connections of their own
+def test_a_phase_saved_beside_sign_never_changes_the_signed_record(
+    app, practitioner, make_session, served
+):
+    """A Sign out save posted without the form's opened-entry field (a script, an old form)
+    beside "Sign" read the session open and added its entry after the signature: the record
+    then showed an answer nobody signed, and verify called it altered (an attacker's review).
+    Each save now waits for the signature and is refused, or lands before it and is signed."""
+    session_id = make_session(practitioner, phases=ALL_PHASES).id
+    email = practitioner.email
+    db.session.commit()
+    browser = signed_in(served, email)
+    record = f"/sessions/{session_id}"
+    token = browser.csrf(record)
+    changed = {**{k: v[0] for k, v in CLEAN_PHASES["signout"].items()}, "csrf_token": token}
+    changed["signout.pain_during"] = "7"
+
+    def tap(n: int) -> tuple[int, str, str]:
+        if n % 2:
+            return browser.post(f"{record}/phase/signout", changed)
+        return browser.post(f"{record}/sign", {"password": PASSWORD, "csrf_token": token})
+
+    answers = at_once(TAPS, tap)
+
+    assert len(answers) == TAPS
+    assert not [status for status, _, _ in answers if status >= 500]
+    db.session.expire_all()
+    signed = db.session.get(TreatmentSession, session_id)
+    assert signed.is_signed
+    # What the record shows now is what was signed.
+    assert signed.content_hash == rules.content_hash(signed_content(signed))
+    assert verify().is_intact
 
 
 @pytest.mark.real_commits  # the served app's threads have connections of their own
