@@ -84,6 +84,7 @@ ACTION_LABELS = {
     "auth.mfa_enrol": N_("Two-step sign-in set up"),
     "auth.mfa_enrol_failed": N_("Two-step sign-in setup: wrong code"),
     "auth.mfa_replace_failed": N_("Two-step sign-in: app not replaced (password refused)"),
+    "auth.password_change_failed": N_("Password not changed (current password refused)"),
     "auth.mfa_recovery_used": N_("Recovery code used to sign in"),
     "clinic.create": N_("Clinic created"),
     "clinic.update": N_("Clinic changed"),

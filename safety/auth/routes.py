@@ -318,6 +318,7 @@ def logout():
 
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
+@limiter.limit(_login_limit, methods=["POST"])  # it takes the current password, as sign-in does
 def change_password():
     form = PasswordChangeForm()
     errors: dict[str, str] = {}

@@ -336,10 +336,12 @@ def check_password_again(
     refused: str,
     wrong: str,
     now: datetime,
+    field: str = "password",
     **audited: Any,
 ) -> None:
     """Check the password a signed-in person enters again to sign (a checklist, an addendum, an
-    incident) or to replace their authenticator app; refuse a wrong one or a locked account.
+    incident), to replace their authenticator app or to change the password itself; refuse a
+    wrong one or a locked account (beside the form's `field`).
 
     Each refusal is audited as `action` with its reason and counts towards the lock
     (`register_failure`), so the caller commits it (RecordedRefusal): the lock stops someone at
@@ -348,12 +350,12 @@ def check_password_again(
     """
     if rules.is_locked(user.locked_until_dt, now):
         audit.record(action, actor=user, details={"reason": "locked"}, now=now, **audited)
-        raise RecordedRefusal(refused, {"password": LOCKED})
+        raise RecordedRefusal(refused, {field: LOCKED})
     if not password_matches(user, password):
         register_failure(user, now=now)
         audit.record(action, actor=user, details={"reason": "bad_password"}, now=now, **audited)
         locked = rules.is_locked(user.locked_until_dt, now)
-        raise RecordedRefusal(refused, {"password": LOCKED if locked else wrong})
+        raise RecordedRefusal(refused, {field: LOCKED if locked else wrong})
     user.failed_login_count = 0
 
 
@@ -441,14 +443,23 @@ def end_all_login_sessions(user: User, reason: str, *, now: datetime | None = No
 
 
 def change_password(user: User, current: str, new: str, *, now: datetime | None = None) -> None:
-    """Change a password after checking the current one; every session of the user ends."""
+    """Change a password after checking the current one; every session of the user ends.
+
+    The current password is checked as a signature's is, lock included: guessing it here at
+    an unattended tablet once went on after the lock, and a right guess took the account (a
+    review).
+    """
     now = now or utcnow()
-    if not password_matches(user, current):
-        register_failure(user, now=now)
-        raise RecordedRefusal(
-            N_("Check the fields below."),
-            {"current_password": N_("That is not your current password.")},
-        )
+    check_password_again(
+        user,
+        current,
+        action="auth.password_change_failed",
+        refused=N_("Check the fields below."),
+        wrong=N_("That is not your current password."),
+        now=now,
+        field="current_password",
+        obj=user,
+    )
     problems = rules.password_problems(new, email=user.email, name=user.name)
     if problems:
         raise DomainError(N_("Check the fields below."), {"new_password": Listed(problems, " ")})

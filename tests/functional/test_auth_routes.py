@@ -495,6 +495,30 @@ def test_a_wrong_current_password_is_named_beside_its_field(app, client, user):
     assert password_still_works(app, user, PASSWORD)
 
 
+def test_guessing_the_current_password_locks_the_form_as_a_signature_would(app, client, user):
+    """Someone at an unattended tablet guessed on past the lock here, and a right guess set a
+    new password and signed the owner out everywhere (an attacker's review)."""
+    login(client, user)
+    tries = app.config["LOGIN_MAX_FAILURES"]
+    for _ in range(tries):
+        change_password(client, "a-wrong-guess", NEW_PASSWORD)
+
+    right = change_password(client, PASSWORD, NEW_PASSWORD)
+
+    assert right.status_code == 400
+    assert_message_beside(right, "current_password", "locked for a while")
+    assert is_signed_in(client)
+    db.session.expire_all()
+    stored = db.session.get(User, user.id)
+    assert services.password_matches(stored, PASSWORD)
+    assert not services.password_matches(stored, NEW_PASSWORD)
+    refused = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "auth.password_change_failed")
+    ).all()
+    assert len(refused) == tries + 1
+    assert {e.details["reason"] for e in refused} == {"bad_password", "locked"}
+
+
 @pytest.mark.parametrize(
     ("new", "message"),
     [
