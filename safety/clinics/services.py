@@ -20,6 +20,7 @@ from safety.clinics.models import Clinic, Patient, zone_for
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound
 from safety.extensions import db, take_turns_on
+from safety.followup import patient as followups
 from safety.ids import is_id
 from safety.languages import N_, Said
 
@@ -187,7 +188,8 @@ def update_patient(
     """Correct a patient's details (name, contact, consent to follow-up, language); returns
     the fields that changed. Audited by field name and, for consent and language, the new
     value; the contact details themselves stay out of the audit trail. Messages already
-    scheduled go to the details in force when they are sent."""
+    scheduled go to the details in force when they are sent, with a new link when the contact
+    changed, and none once consent is withdrawn (`followup.patient.after_details_changed`)."""
     patient = get_patient(actor, patient_id)
     if not policy.can_add_patient(actor):
         raise NotFound()
@@ -214,6 +216,9 @@ def update_patient(
     if "language" in changed:
         details["language"] = fields["language"]
     audit.record("patient.update", actor=actor, obj=patient, details=details, now=now)
+    followups.after_details_changed(
+        actor, patient.id, changed, consent=fields["is_followup_consent"], now=now
+    )
     return changed
 
 

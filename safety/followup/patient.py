@@ -326,17 +326,50 @@ def opt_out(token: str, *, now: datetime | None = None) -> None:
     if patient.opted_out_dt is None:
         patient.opted_out_dt = now
         patient.is_followup_consent = False
-    pending = (
-        select(FollowUp.id).join(TreatmentSession).where(TreatmentSession.patient_id == patient.id)
+    _cancel_open_followups(patient.id)
+    audit.record("patient.opt_out", obj=patient, now=now)
+
+
+def _open_followups(patient_id: int):
+    """The patient's follow-ups still to be sent or answered."""
+    return (
+        select(FollowUp.id)
+        .join(TreatmentSession)
+        .where(
+            TreatmentSession.patient_id == patient_id,
+            FollowUp.status.in_([Status.SCHEDULED, Status.SENT]),
+        )
     )
+
+
+def _cancel_open_followups(patient_id: int) -> None:
+    """Cancel what is still to go to a patient: their messages waiting, their open checks."""
+    open_ids = _open_followups(patient_id)
     db.session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.followup_id.in_(pending), OutboxMessage.status == OutboxStatus.PENDING)
+        .where(
+            OutboxMessage.followup_id.in_(open_ids), OutboxMessage.status == OutboxStatus.PENDING
+        )
         .values(status=OutboxStatus.CANCELLED)
     )
     db.session.execute(
-        update(FollowUp)
-        .where(FollowUp.id.in_(pending), FollowUp.status.in_([Status.SCHEDULED, Status.SENT]))
-        .values(status=Status.CANCELLED)
+        update(FollowUp).where(FollowUp.id.in_(open_ids)).values(status=Status.CANCELLED)
     )
-    audit.record("patient.opt_out", obj=patient, now=now)
+
+
+def after_details_changed(
+    actor, patient_id: int, changed: list[str], *, consent: bool, now: datetime | None = None
+) -> None:
+    """What a correction of a patient's details does to the follow-ups on their way.
+
+    Consent withdrawn at the desk stops them as the patient's own "stop" link does: a
+    patient who said no more messages was still sent the 7-day check (a review). A corrected
+    email or phone revokes the open links, so whoever got the message sent to the wrong
+    address cannot read the form, answer it as the patient, or stop their messages; the next
+    message (a reminder, a later check) goes with a new link to the new address.
+    """
+    if "is_followup_consent" in changed and not consent:
+        _cancel_open_followups(patient_id)
+    elif {"email", "phone"} & set(changed):
+        for followup_id in db.session.scalars(_open_followups(patient_id)).all():
+            revoke_links(followup_id, actor=actor, now=now)

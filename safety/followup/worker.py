@@ -197,7 +197,10 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
     followup = row.followup
     session = followup.session
     patient = session.patient
+    # Consent withdrawn at the desk cancels what was on its way; this holds for anything else.
     if followup.status in CLOSED or patient.opted_out_dt is not None:
+        return None
+    if not patient.is_followup_consent:
         return None
     token = issue_link(followup, now=now)
     message = rules.patient_message(

@@ -736,6 +736,66 @@ def test_the_stop_link_opts_the_patient_out_and_nothing_more_is_sent(client, vis
     assert count(DevMessage) == 1
 
 
+def edit_patient(app, visit: Visit, **changes):
+    """The practitioner corrects the patient's details on their own page."""
+    desk = app.test_client()
+    login(desk, db.session.get(User, visit.practitioner_id))
+    patient = db.session.get(Patient, visit.patient_id)
+    form = {
+        "given_name": patient.given_name,
+        "family_name": patient.family_name,
+        "email": patient.email or "",
+        "phone": patient.phone or "",
+        "language": patient.language,
+        "is_followup_consent": "y",
+        **changes,
+    }
+    form = {name: value for name, value in form.items() if value is not None}
+    edited = desk.post(
+        f"/patients/{visit.patient_id}/edit", data={**form, "csrf_token": csrf_token(desk)}
+    )
+    assert edited.status_code == 302, edited.get_data(as_text=True)
+    db.session.expire_all()
+
+
+def test_consent_withdrawn_at_the_desk_stops_what_was_on_its_way(app, client, visit):
+    """The patient told the clinic: no more messages. The 7-day check still went (a review)."""
+    edit_patient(app, visit, is_followup_consent=None)
+
+    statuses = db.session.scalars(select(OutboxMessage.status).order_by(OutboxMessage.id)).all()
+    assert statuses == ["sent", "cancelled", "cancelled", "cancelled"]
+    assert work_once("worker", now=visit.signed + timedelta(days=30)) == {}
+    assert count(DevMessage) == 1
+    assert db.session.get(Patient, visit.patient_id).opted_out_dt is None  # the desk, not a stop
+
+
+def test_a_corrected_address_revokes_the_link_sent_to_the_wrong_one(app, client, visit):
+    """Whoever got the message at the wrong address could read the form, answer it as the
+    patient or stop their messages for a week (an attacker's review)."""
+    assert client.get(visit.path).status_code == 200
+
+    edit_patient(app, visit, email="pat.right@example.org")
+
+    stranger = client.get(visit.path)
+    assert stranger.status_code == 404
+    assert "Pat" not in text_of(stranger)
+    assert client.get(f"{visit.path}/stop").status_code == 404
+    # The reminder goes to the right address, with a link of its own that works.
+    reminder = db.session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.followup_id == visit.followup_id, OutboxMessage.is_reminder
+        )
+    ).one()
+    assert work_once("worker", now=reminder.next_attempt_dt).get("sent")
+    sent = db.session.scalars(select(DevMessage).order_by(DevMessage.id.desc())).first()
+    assert sent.recipient == "pat.right@example.org"
+    assert client.get(LINK.search(sent.body).group(1)).status_code == 200
+    revoked = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "followup.revoke_links")
+    ).all()
+    assert visit.followup_id in {int(e.object_id) for e in revoked}
+
+
 def test_the_stop_page_asks_before_stopping_anything(client, visit):
     client.get(f"{visit.path}/stop")
     assert db.session.get(Patient, visit.patient_id).opted_out_dt is None
