@@ -35,8 +35,21 @@ COUNTED_MONTHS = 12
 
 
 def _utc(local: datetime | None, zone) -> datetime | None:
-    """A time typed in the clinic's zone, in UTC (None stays None)."""
-    return None if local is None else local.replace(tzinfo=zone).astimezone(UTC)
+    """A time typed in the clinic's zone, in UTC (None stays None).
+
+    A time at the calendar's very edge (31 December 9999 west of Greenwich, 1 January of the
+    year 1 east of it) has no UTC time; it becomes the last or first instant there is, which
+    the report's rules refuse as in the future or too long ago, beside the field (a review
+    found a server error).
+    """
+    if local is None:
+        return None
+    try:
+        return local.replace(tzinfo=zone).astimezone(UTC)
+    except OverflowError:
+        return (datetime.max if local.year == datetime.max.year else datetime.min).replace(
+            tzinfo=UTC
+        )
 
 
 # --- list --------------------------------------------------------------------------------------

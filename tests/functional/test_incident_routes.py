@@ -218,6 +218,28 @@ def test_a_report_with_bad_input_is_explained_and_saves_nothing(client, world, c
     assert count(Incident) == before
 
 
+def test_a_time_at_the_calendars_edge_is_explained_beside_the_field_not_a_server_error(
+    client, world
+):
+    """31 December 9999 in Toronto has no UTC time: it raised a server error (a review)."""
+    sign_in(client, world, "other_clinic")
+    before = count(Incident)
+    form = {
+        "kind": "near_miss",
+        "work_area": "Room 2",
+        "event_type": "damaged_or_unsterile_pack",
+        "description": "Pack seal torn before opening.",
+        "action_taken": "Pack set aside, another opened.",
+        "password": PASSWORD,
+    }
+
+    response = post_form(client, "/incidents/new", {**form, "occurred_dt": "9999-12-31T23:00"})
+
+    assert response.status_code == 400
+    assert "in the future" in elements(response)["occurred_dt-error"].text
+    assert count(Incident) == before
+
+
 def test_a_wrong_password_is_explained_and_saves_nothing(client, world):
     sign_in(client, world, "practitioner")
     before = count(Incident)
