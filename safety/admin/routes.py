@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from safety.admin import mail, rules, services
@@ -540,10 +541,12 @@ def template_publish(template_id: int):
     missing = untranslated(template_from_definition(template.definition))
     if missing:
         flash(
-            _(
-                "%(count)s items lack a translation: practitioners who read French or Spanish "
+            ngettext(
+                "%(num)d item lacks a translation: practitioners who read French or Spanish "
+                "see it in the template's own words. The template page lists it.",
+                "%(num)d items lack a translation: practitioners who read French or Spanish "
                 "see them in the template's own words. The template page lists them.",
-                count=len({m.link_id for m in missing}),
+                len({m.link_id for m in missing}),
             ),
             "info",
         )

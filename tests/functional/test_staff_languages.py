@@ -214,7 +214,7 @@ def test_the_template_page_lists_what_lacks_a_translation_and_publishing_warns(c
     )
     assert "publishing is allowed, and those items show in the template’s own words" in page
     published = post_form(client, f"/admin/templates/{draft.id}/publish", {}, follow_redirects=True)
-    assert "1 items lack a translation" in published.get_data(as_text=True)
+    assert "1 item lacks a translation" in published.get_data(as_text=True)
 
 
 def test_an_alert_to_a_spanish_practitioner_is_written_in_spanish(client, spanish, make_session):
