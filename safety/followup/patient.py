@@ -138,6 +138,9 @@ class ClosedLink:
     reason: str
     answered_dt: datetime | None
     context: dict[str, Any]
+    #: An urgent answer's advice, said again: a patient who comes back to the link after
+    #: answering "chest pain" read only "thank you" (a review).
+    outcome: Outcome | None = None
 
 
 def closed_link(token: str, *, now: datetime | None = None) -> ClosedLink:
@@ -150,10 +153,34 @@ def closed_link(token: str, *, now: datetime | None = None) -> ClosedLink:
     link = find_link(token, now=now, for_answer=False)
     followup = link.followup
     if link.used_dt is not None or followup.status == Status.ANSWERED:
-        return ClosedLink("answered", followup.answered_dt or link.used_dt, _context(followup))
+        return ClosedLink(
+            "answered",
+            followup.answered_dt or link.used_dt,
+            _context(followup),
+            _urgent_outcome(followup),
+        )
     if now >= link.expires_dt:
         return ClosedLink("expired", None, _context(followup))
     raise NotFound()
+
+
+def _urgent_outcome(followup: FollowUp) -> Outcome | None:
+    """The advice an emergency or same-day answer was given, worked out again from what was
+    answered, in the patient's language; None for any other answer."""
+    response = db.session.scalar(
+        select(PatientResponse).where(PatientResponse.followup_id == followup.id)
+    )
+    if response is None or response.escalation not in rules.URGENT_LEVELS:
+        return None
+    session = followup.session
+    advice = rules.advice(
+        followup.kind,
+        response.answers,
+        response.escalation,
+        {session.patient.language},
+        neck=needled_neck(session),
+    )
+    return Outcome(response.escalation, followup.kind, tuple(advice))
 
 
 # --- the answer -------------------------------------------------------------------------------

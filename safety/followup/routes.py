@@ -74,6 +74,7 @@ def _closed(token: str):
         "followup/closed.html",
         closed=closed,
         answered=said.day_month(answered) if answered else "",
+        rules=rules,
         texts=said,
         **context,
     ), 410 if closed.reason == "expired" else 200

@@ -363,6 +363,7 @@ PAGES = {
     "answered_title": "You answered on {answered}, thank you",
     "answered_text": "{clinic} has your answers. If something has changed since, call {clinic} "
     "on {clinic_phone}. In an emergency, call {emergency_number}.",
+    "answered_advice": "What we told you when you answered",
     "expired_title": "This link has expired",
     "expired_text": "Links work for seven days after the message was sent. If you need to tell "
     "{clinic} something, call them on {clinic_phone}. In an emergency, call "

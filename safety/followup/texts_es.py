@@ -193,6 +193,7 @@ PAGES = {
     "answered_title": "Respondió el {answered}, gracias",
     "answered_text": "{clinic} tiene sus respuestas. Si algo ha cambiado desde entonces, llame "
     "a {clinic} al {clinic_phone}. En una emergencia, llame al {emergency_number}.",
+    "answered_advice": "Lo que le dijimos cuando respondió",
     "expired_title": "Este enlace ha caducado",
     "expired_text": "Los enlaces funcionan durante siete días después del envío del mensaje. "
     "Si necesita decirle algo a {clinic}, llame al {clinic_phone}. En una emergencia, llame "

@@ -205,6 +205,7 @@ PAGES = {
     "answered_title": "Vous avez répondu le {answered}, merci",
     "answered_text": "{clinic} a reçu vos réponses. Si quelque chose a changé depuis, appelez "
     "{clinic} au {clinic_phone}. En cas d'urgence, appelez le {emergency_number}.",
+    "answered_advice": "Ce que nous vous avons dit quand vous avez répondu",
     "expired_title": "Ce lien a expiré",
     "expired_text": "Les liens fonctionnent pendant sept jours après l'envoi du message. Si vous "
     "avez quelque chose à dire à {clinic}, appelez au {clinic_phone}. En cas d'urgence, "

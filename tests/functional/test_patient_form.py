@@ -599,6 +599,20 @@ def test_opening_an_answered_link_again_says_when_with_the_clinics_number_and_no
         assert private not in text
 
 
+def test_opening_a_link_answered_with_chest_pain_again_says_the_call_to_make_again(client, visit):
+    """A patient who answered "chest pain" and came back to the link read only "thank you"
+    (a review): what they were told, the call first, is said again."""
+    submit(client, visit.path, {**CALM, "chest": "yes"})
+
+    again = client.get(visit.path)
+
+    assert again.status_code == 200
+    text = text_of(again)
+    assert "You answered on" in text and "What we told you when you answered" in text
+    assert "Call 999 now" in text and 'href="tel:999"' in again.get_data(as_text=True)
+    assert "near your chest, back, shoulder or neck" in text
+
+
 def test_missing_answers_are_explained_beside_their_fields_and_nothing_is_saved(client, visit):
     page = submit(client, visit.path, {"soreness": "3"})
 
