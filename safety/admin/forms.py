@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import Field, StringField, TextAreaField
-from wtforms.validators import Length, Regexp
+from wtforms.validators import Length, Regexp, ValidationError
 
 from safety.admin.rules import MAX_SOURCE_BYTES
 from safety.languages import N_
@@ -88,12 +88,27 @@ class ClinicForm(FlaskForm):
     #: What the duty address's mail is written in; the service refuses a code we lack.
     language = StringField("Language", validators=[Length(max=8)])
 
+    def validate_timezone_other(self, field: StringField) -> None:
+        """A zone chosen in the list and another typed below is a question, not an answer: the
+        typed one once won silently over the list (a review), and the zone times every
+        escalation's working hours."""
+        typed = (field.data or "").strip()
+        chosen = (self.timezone.data or "").strip()
+        if typed and chosen not in ("", "other") and typed != chosen:
+            raise ValidationError(
+                N_(
+                    "The list says another zone: clear this box to use the list, or choose "
+                    "“Another zone” in the list to use this one."
+                )
+            )
+
     @property
     def zone(self) -> str:
-        """Return the typed zone when there is one, else the zone chosen in the list."""
+        """Return the zone typed below when the list says "other" (or nothing), else the
+        list's (the two never differ once validated)."""
         typed = (self.timezone_other.data or "").strip()
         chosen = (self.timezone.data or "").strip()
-        return typed or ("" if chosen == "other" else chosen)
+        return typed if chosen in ("", "other") else chosen
 
     def hour(self, field: StringField) -> int | None:
         value = (field.data or "").strip()

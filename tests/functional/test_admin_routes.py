@@ -788,6 +788,8 @@ def test_a_typed_time_zone_outside_the_common_list_is_accepted(admin_client):
         ({"timezone": "other", "timezone_other": ""}, "timezone", "Choose the clinic's time"),
         ({"timezone": "Nowhere/Special"}, "timezone", "not a time zone"),
         ({"timezone_other": "z" * 65}, "timezone_other", "at most 64"),
+        # A zone in the list and another typed below: the typed one once won silently.
+        ({"timezone_other": "Europe/London"}, "timezone_other", "clear this box to use the list"),
         ({"workday_start_hour": "24"}, "workday_start_hour", "from 0 to 23"),
         ({"workday_start_hour": "seven"}, "workday_start_hour", "from 0 to 23"),
         ({"workday_end_hour": ""}, "workday_end_hour", "from 0 to 23"),
