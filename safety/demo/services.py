@@ -96,6 +96,14 @@ LOTS = ("HW2611A", "HW2611B", "SJ-40812", "SJ-40977")
 GTINS = {"HW": "04012345000016", "SJ": "07612345000022"}
 
 
+def _expiry(lot: str) -> date:
+    """The expiry printed on every pack of a demo lot: one date per lot, as on real packs,
+    so "same pack as last session" never warns of a lot recorded with two expiry dates (each
+    session's own day plus 400 days made every lot look doubtful: a review). In January two
+    years on from the seed, past every demo session."""
+    return date(utcnow().year + 2, 1 + 3 * LOTS.index(lot.upper()), 28)
+
+
 def _scanned(lot: str, expiry: date) -> str:
     """What a hand scanner types for a pack's GS1 DataMatrix: prefix, GTIN, expiry, lot."""
     return f"]d201{GTINS[lot[:2]]}17{expiry:%y%m%d}10{lot}{{GS}}21{expiry:%j}{lot[-3:]}"
@@ -580,7 +588,8 @@ def _signin(rng: random.Random) -> dict[str, list[str]]:
 
 
 def _timeout(rng: random.Random, day: date, special: str | None) -> dict[str, list[str]]:
-    lot, expiry = rng.choice(LOTS), day + timedelta(days=400)
+    lot = rng.choice(LOTS)
+    expiry = _expiry(lot)
     form = {
         "timeout.hand_hygiene": ["yes"],
         "timeout.needle_lot": [lot],
@@ -603,7 +612,7 @@ def _timeout(rng: random.Random, day: date, special: str | None) -> dict[str, li
         form["timeout.needle_lot"] = [lot.lower()]
     if day.toordinal() % 4 == 0:
         other = LOTS[(LOTS.index(lot) + 2) % len(LOTS)]
-        form["timeout.pack2.lot"] = [_scanned(other, expiry)]
+        form["timeout.pack2.lot"] = [_scanned(other, _expiry(other))]
     if special == "deviation":
         form["timeout.skin_prepared"] = ["no"]
         form["timeout.skin_prepared.note"] = [
@@ -671,11 +680,12 @@ def _signin_v1(rng: random.Random) -> dict[str, list[str]]:
 def _timeout_v1(
     rng: random.Random, day: date, needles: int, special: str | None
 ) -> dict[str, list[str]]:
+    lot = rng.choice(LOTS)
     form = {
         "timeout.hand_hygiene": ["yes"],
         "timeout.needles_sterile": ["yes"],
-        "timeout.needle_lot": [rng.choice(LOTS)],
-        "timeout.needle_expiry": [(day + timedelta(days=400)).isoformat()],
+        "timeout.needle_lot": [lot],
+        "timeout.needle_expiry": [_expiry(lot).isoformat()],
         "timeout.clean_field": ["yes"],
         "timeout.skin_prepared": ["yes"],
         "timeout.gloves": [rng.choice(["worn", "worn", "not_needed"])],

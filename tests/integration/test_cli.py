@@ -25,6 +25,8 @@ from safety.checklists.models import Flag, PhaseEntry, TreatmentSession
 from safety.clinics.models import Clinic, Patient
 from safety.extensions import db
 from safety.followup.models import DevMessage
+from safety.packs import services as packs
+from safety.packs.models import SessionPack
 from safety.risks import services as risks
 from safety.risks.models import TemplateVersion
 from safety.risks.rules import CURRENT_REGISTER, load_register
@@ -471,6 +473,21 @@ def test_the_demo_seed_creates_the_five_demo_accounts_with_the_demo_password(see
         assert auth.password_matches(user, "needlesafe-demo")
     for email in DEMO_EMAILS:
         assert email in seeded
+
+
+def test_the_demo_offers_its_packs_without_a_lot_recorded_with_two_expiry_dates(seeded):
+    """Every demo lot once carried each session's own expiry, so "same pack as last session"
+    warned of two expiry dates on every lot and a newcomer learnt to ignore it (a review)."""
+    for email in ("practitioner@example.com", "practitioner2@example.com"):
+        practitioner = auth.find_user(email)
+        today = datetime.now(UTC).astimezone(practitioner.clinic.zone).date()
+        offered = packs.recent_packs(practitioner, session_date=today)
+        assert offered, email
+        assert not [p.lot for p in offered if p.is_expiry_disputed]
+    expiries: dict[str, set] = {}
+    for lot_key, expiry in db.session.execute(select(SessionPack.lot_key, SessionPack.expiry)):
+        expiries.setdefault(lot_key, set()).add(expiry)
+    assert all(len(dates) == 1 for dates in expiries.values()), expiries
 
 
 def test_the_demo_seed_puts_its_two_clinics_in_london_and_toronto(seeded):
