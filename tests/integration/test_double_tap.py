@@ -111,16 +111,22 @@ def served(app):
     server.stop()
 
 
-@pytest.mark.real_commits  # the served app's threads have connections of their own
-def test_eight_simultaneous_taps_on_sign_give_one_signature_and_no_error_page(
-    app, practitioner, make_session, served
-):
+def ready_to_sign(practitioner, make_session, served) -> tuple[int, Browser, str]:
+    """A session with every phase saved, its practitioner signed in on the served app: the
+    session's id, the browser and its form token."""
     session_id = make_session(practitioner, phases=ALL_PHASES).id
     email = practitioner.email
     db.session.commit()
     browser = signed_in(served, email)
+    return session_id, browser, browser.csrf(f"/sessions/{session_id}")
+
+
+@pytest.mark.real_commits  # the served app's threads have connections of their own
+def test_eight_simultaneous_taps_on_sign_give_one_signature_and_no_error_page(
+    app, practitioner, make_session, served
+):
+    session_id, browser, token = ready_to_sign(practitioner, make_session, served)
     record = f"/sessions/{session_id}"
-    token = browser.csrf(record)
 
     answers = at_once(
         TAPS, lambda _: browser.post(f"{record}/sign", {"password": PASSWORD, "csrf_token": token})
@@ -157,12 +163,8 @@ def test_cancel_and_sign_tapped_at_once_leave_one_outcome_and_no_error_page(
     """Two taps on Cancel (and Sign beside them, from a second tab) once reached the update
     after another tap had committed: the database's guard refused it, and the tablet showed
     a server error. Now exactly one of them stands and every other tap is told so."""
-    session_id = make_session(practitioner, phases=ALL_PHASES).id
-    email = practitioner.email
-    db.session.commit()
-    browser = signed_in(served, email)
+    session_id, browser, token = ready_to_sign(practitioner, make_session, served)
     record = f"/sessions/{session_id}"
-    token = browser.csrf(record)
     forms = [
         ("cancel", {"reason": "Started for the wrong patient.", "csrf_token": token}),
         ("sign", {"password": PASSWORD, "csrf_token": token}),
@@ -196,12 +198,8 @@ def test_a_phase_saved_beside_sign_never_changes_the_signed_record(
     beside "Sign" read the session open and added its entry after the signature: the record
     then showed an answer nobody signed, and verify called it altered (an attacker's review).
     Each save now waits for the signature and is refused, or lands before it and is signed."""
-    session_id = make_session(practitioner, phases=ALL_PHASES).id
-    email = practitioner.email
-    db.session.commit()
-    browser = signed_in(served, email)
+    session_id, browser, token = ready_to_sign(practitioner, make_session, served)
     record = f"/sessions/{session_id}"
-    token = browser.csrf(record)
     changed = {**{k: v[0] for k, v in CLEAN_PHASES["signout"].items()}, "csrf_token": token}
     changed["signout.pain_during"] = "7"
 
