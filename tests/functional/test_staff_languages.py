@@ -240,6 +240,28 @@ def test_an_alert_to_a_spanish_practitioner_is_written_in_spanish(client, spanis
     assert "Una respuesta de seguimiento de un paciente lo necesita." in message.body
 
 
+def test_a_french_practitioners_waiting_patients_put_a_space_before_the_colon(
+    client, clinic, make_user, make_patient, make_session
+):
+    """French puts a space before a colon; the Today page's "Le jour même:" had it glued on,
+    the colon written outside the translated sentence (a review)."""
+    french = make_user(clinic=clinic, name="Chloé Tremblay", language="fr_CA")
+    session = make_session(
+        french, phases=ALL_PHASES, sign=True, patient=make_patient(french, "Marc", "Roy")
+    )
+    followup = db.session.scalars(
+        select(FollowUp).where(FollowUp.session_id == session.id, FollowUp.kind == "24h")
+    ).one()
+    token = issue_link(followup, now=utcnow())
+    db.session.commit()
+    login(client, french)
+    client.post(f"/f/{token}", data={**CALM, "signs": "redness", "csrf_token": csrf_token(client)})
+
+    today = client.get("/sessions/").get_data(as_text=True)
+
+    assert "<strong>Le jour même</strong> : Marc Roy, en attente depuis" in today
+
+
 def test_a_patients_answers_read_in_the_staff_members_language(app):
     answers = {"soreness": 6, "bruising": "large", "signs": [], "other": "J'ai chaud."}
     with app.test_request_context():
