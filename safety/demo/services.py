@@ -7,7 +7,7 @@ A few sessions show what a reviewer needs to see: a count that does not reconcil
 deviation, prolonged bleeding followed by a same-day answer, a patient who wrote to the
 clinic, a session cancelled because consent was refused, and one in progress today. Riverside
 has a clinic lead and a few incidents of each kind, one of them a needlestick earlier today
-whose urgent steps are still open. One file of about 740 lines: the demo is one story told
+whose urgent steps are still open. One file of about 750 lines: the demo is one story told
 top to bottom, each part a function of its own.
 """
 

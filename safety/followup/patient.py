@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from safety.audit import services as audit
+from safety.auth.models import User
 from safety.checklists.models import Flag, TreatmentSession
 from safety.clinics import rules as clinic_rules
 from safety.dbtypes import utcnow
@@ -172,15 +173,8 @@ def _urgent_outcome(followup: FollowUp) -> Outcome | None:
     )
     if response is None or response.escalation not in rules.URGENT_LEVELS:
         return None
-    session = followup.session
-    advice = rules.advice(
-        followup.kind,
-        response.answers,
-        response.escalation,
-        {session.patient.language},
-        neck=needled_neck(session),
-    )
-    return Outcome(response.escalation, followup.kind, tuple(advice))
+    languages = {followup.session.patient.language}
+    return _outcome(followup, response.answers, response.escalation, languages)
 
 
 # --- the answer -------------------------------------------------------------------------------
@@ -269,7 +263,13 @@ def answer(
         _escalate(level, reasons, followup, response, now=now)
     if followup.kind == Kind.DAY_1 and rules.needs_72h(read.answers):
         schedule_72h_check(followup, now=now)
-    advice = rules.advice(followup.kind, read.answers, level, languages, neck=needled_neck(session))
+    return _outcome(followup, read.answers, level, languages)
+
+
+def _outcome(followup: FollowUp, answers, level: str, languages: set[str]) -> Outcome:
+    """What the patient is told for this answer to this check (`rules.advice`)."""
+    neck = needled_neck(followup.session)
+    advice = rules.advice(followup.kind, answers, level, languages, neck=neck)
     return Outcome(level, followup.kind, tuple(advice))
 
 
@@ -385,7 +385,7 @@ def _cancel_open_followups(patient_id: int) -> None:
 
 
 def after_details_changed(
-    actor, patient_id: int, changed: list[str], *, consent: bool, now: datetime | None = None
+    actor: User, patient_id: int, changed: list[str], *, consent: bool, now: datetime | None = None
 ) -> None:
     """What a correction of a patient's details does to the follow-ups on their way.
 

@@ -154,7 +154,7 @@ HEAD_WORDS = {
 #: is asked about on its own); "chill" catches "chilly" too: a call too many, not one too few.
 FEVER_WORDS = {
     "en": RedFlagWords(
-        ("fever", "feverish", "shiver", "rigor", "chill"),
+        ("fever", "shiver", "rigor", "chill"),
         words=frozenset({"temperature", "temp", "shaking"}),
         phrases=("very unwell", "very ill", "really unwell", "really ill", "feel awful")
         + ("feel terrible", "hot and cold"),
@@ -163,7 +163,7 @@ FEVER_WORDS = {
         ("fievr", "frisson", "grelott"),
         words=frozenset({"temperature"}),
         phrases=("tres malade", "vraiment malade", "sens tres mal", "sens vraiment mal")
-        + ("chaud et froid", "fait de la fievre"),
+        + ("chaud et froid",),
     ),
     "es": RedFlagWords(
         ("fiebr", "febril", "escalofri", "calentur", "tirit"),

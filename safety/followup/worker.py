@@ -197,10 +197,9 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
     followup = row.followup
     session = followup.session
     patient = session.patient
-    # Consent withdrawn at the desk cancels what was on its way; this holds for anything else.
-    if followup.status in CLOSED or patient.opted_out_dt is not None:
-        return None
-    if not patient.is_followup_consent:
+    # Nothing to a patient who stopped the messages or withdrew consent at the desk (whose
+    # messages that cancelled), whatever is still waiting.
+    if followup.status in CLOSED or patient.opted_out_dt or not patient.is_followup_consent:
         return None
     token = issue_link(followup, now=now)
     message = rules.patient_message(

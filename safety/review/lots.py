@@ -117,23 +117,22 @@ def _with_people(query: Select) -> Select:
 
 
 def _lot_select(query: rules.LotQuery) -> Select:
-    """The details of the matched sessions; the lot shown is the matching pack's as entered."""
-    matching_lot = (
-        select(func.min(SessionPack.lot))
-        .where(SessionPack.session_id == TS.id, *_pack_conditions(query))
-        .scalar_subquery()
-    )
-    matching_gtin = (
-        select(func.min(SessionPack.gtin))
-        .where(SessionPack.session_id == TS.id, *_pack_conditions(query))
-        .scalar_subquery()
-    )
+    """The details of the matched sessions: the lot shown is the matching pack's as entered,
+    and the GTIN one of them carried (None: typed without one)."""
+
+    def of_matching_packs(column):
+        return (
+            select(func.min(column))
+            .where(SessionPack.session_id == TS.id, *_pack_conditions(query))
+            .scalar_subquery()
+        )
+
     return _with_people(
         select(
             TS.id,
             TS.session_date,
-            matching_lot.label("needle_lot"),
-            matching_gtin.label("gtin"),
+            of_matching_packs(SessionPack.lot).label("needle_lot"),
+            of_matching_packs(SessionPack.gtin).label("gtin"),
             TS.signed_dt,
             *_people(),
         )
