@@ -559,8 +559,11 @@ FILTERS = {
     #: The severity of the flag an answer's escalation raised ("critical" for an emergency),
     #: or None for no escalation: pages colour an answer as its flag, from the one mapping.
     "escalation_severity": lambda level: followup_rules.SEVERITY.get(level),
-    "patient_answers": lambda answers: followup_rules.answer_lines(
-        answers, followup_texts.for_language(i18n.current_language()), translated
+    "patient_answers": lambda response: followup_rules.answer_lines(
+        response.answers,
+        followup_texts.for_language(i18n.current_language()),
+        translated,
+        unanswered=followup_schedule.unanswered(response),
     ),
     "throttle_client": lambda bucket: translated(auth_rules.bucket_label(bucket)),
     #: A filter's (value, label) choice with its label in the reader's language.

@@ -215,10 +215,11 @@ def answer(
     level = next(iter(reasons), rules.NONE)
     if read.errors and level not in rules.URGENT_LEVELS:
         raise DomainError(said.pages["form_errors"], read.errors)
+    answers = rules.partial_answers(read.answers, partial=bool(read.errors))
     response = PatientResponse(
         followup_id=followup.id,
         session_id=session.id,
-        answers=read.answers,
+        answers=answers,
         escalation=level,
         created_dt=now,
     )
@@ -233,7 +234,7 @@ def answer(
         raise NotFound() from None
     content = rules.response_content(
         followup_id=followup.id,
-        answers=read.answers,
+        answers=answers,
         escalation=level,
         created=hashed_time(now),
     )
@@ -261,9 +262,9 @@ def answer(
         escalations.close_silence(followup, now=now)
     if level != rules.NONE:
         _escalate(level, reasons, followup, response, now=now)
-    if followup.kind == Kind.DAY_1 and rules.needs_72h(read.answers):
+    if followup.kind == Kind.DAY_1 and rules.needs_72h(answers):
         schedule_72h_check(followup, now=now)
-    return _outcome(followup, read.answers, level, languages)
+    return _outcome(followup, answers, level, languages)
 
 
 def _outcome(followup: FollowUp, answers, level: str, languages: set[str]) -> Outcome:

@@ -621,6 +621,21 @@ def read_form(
     return FormInput(answers, errors)
 
 
+def unanswered(asked: Sequence[str], answers: Mapping[str, Any]) -> tuple[str, ...]:
+    """Return the questions asked that an answer left out; the free text may always be left
+    empty. Only an urgent answer can leave any out (`patient.answer`)."""
+    return tuple(name for name in asked if name != "other" and name not in answers)
+
+
+def partial_answers(answers: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
+    """Return the answers to record. In an answer sent with questions left out, an empty list
+    of infection signs is not a "none": the patient stopped before the question (a chest pain
+    answered alone read "Infection signs at a site: None" to the nurse calling back)."""
+    if partial and not answers.get("signs"):
+        return {name: value for name, value in answers.items() if name != "signs"}
+    return dict(answers)
+
+
 def response_content(
     *, followup_id: int, answers: Mapping[str, Any], escalation: str, created: str
 ) -> str:
@@ -638,15 +653,26 @@ def response_content(
     )
 
 
+NOT_ANSWERED = N_("Not answered")
+
+
 def answer_lines(
     answers: Mapping[str, Any],
     said: PatientTexts = texts.ENGLISH,
     say: Callable[[str], str] = _same,
+    unanswered: Collection[str] = (),
 ) -> list[tuple[str, str]]:
     """Return each question a patient answered with the answer, as staff read them: the
-    staff wording through `say` (the reader's gettext), the options in `said`'s language."""
+    staff wording through `say` (the reader's gettext), the options in `said`'s language.
+
+    The questions in `unanswered` (asked, and left out of an urgent answer: `unanswered`)
+    read "Not answered" in their place, so the person calling back asks them rather than
+    reading a silence as "no"."""
     lines = []
     for name, question in said.questions.items():
+        if name in unanswered and name not in answers:
+            lines.append((say(question.staff), say(NOT_ANSWERED)))
+            continue
         if name not in answers:
             continue
         value = answers[name]

@@ -15,7 +15,7 @@ from safety.checklists.models import TreatmentSession
 from safety.clinics.models import Patient
 from safety.extensions import db
 from safety.followup import rules
-from safety.followup.models import FollowUp, OutboxMessage, Purpose
+from safety.followup.models import FollowUp, OutboxMessage, PatientResponse, Purpose
 from safety.followup.rules import Kind
 from safety.risks import services as risks
 
@@ -95,6 +95,14 @@ def questions_asked(followup: FollowUp) -> tuple[str, ...]:
     return rules.questions_for(
         followup.kind, near_lung=near_lung(session), neck=needled_neck(session)
     )
+
+
+def unanswered(response: PatientResponse) -> tuple[str, ...]:
+    """The questions a stored answer left out. Only an urgent answer may leave any out, so
+    only an urgent one costs the look at its session's regions (`questions_asked`)."""
+    if response.escalation not in rules.URGENT_LEVELS:
+        return ()
+    return rules.unanswered(questions_asked(response.followup), response.answers)
 
 
 def schedule_72h_check(answered: FollowUp, *, now: datetime) -> FollowUp:

@@ -342,7 +342,8 @@ def test_an_emergency_answer_with_other_questions_left_out_still_reaches_someone
     # The practitioner, and the clinic's duty address for an emergency (DESIGN §4).
     assert sorted(a.purpose for a in alerts) == ["clinic_alert", "practitioner_alert"]
     response = db.session.scalars(select(PatientResponse)).one()
-    assert response.answers == {**emergency, "signs": []}
+    # An empty list of signs from a form left unfinished is not a "none" (see below).
+    assert response.answers == emergency
 
 
 @pytest.mark.parametrize(
@@ -860,6 +861,21 @@ def test_the_practitioner_sees_the_follow_up_timeline_on_the_record(
     assert "Soreness now (0-10) 5/10" in after
     assert "New numbness, tingling or weakness No" in after
     assert "72-hour soreness check" in after
+
+
+def test_questions_an_urgent_answer_left_out_read_not_answered_never_none(
+    client, visit, practitioner_client
+):
+    """A chest pain answered alone once read "Infection signs at a site: None" to the person
+    calling back, as if the patient had said there were none."""
+    submit(client, visit.path, {"chest": "yes"})
+
+    record = text_of(practitioner_client.get(f"/sessions/{visit.session_id}"))
+
+    assert "Chest pain, pain breathing in or breathlessness since the appointment Yes" in record
+    assert "Infection signs at a site Not answered" in record
+    assert "Soreness now (0-10) Not answered" in record
+    assert "Infection signs at a site None" not in record
 
 
 def test_a_check_past_its_time_and_not_sent_reads_due_not_sent_yet_not_scheduled(

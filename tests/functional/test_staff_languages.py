@@ -27,7 +27,7 @@ from safety.checklists.models import TreatmentSession
 from safety.clinics.models import Patient
 from safety.dbtypes import utcnow
 from safety.extensions import db
-from safety.followup.models import DevMessage, FollowUp, OutboxMessage
+from safety.followup.models import DevMessage, FollowUp, OutboxMessage, PatientResponse
 from safety.followup.patient import issue_link
 from safety.followup.worker import work_once
 from safety.risks.models import TemplateVersion
@@ -266,7 +266,8 @@ def test_a_patients_answers_read_in_the_staff_members_language(app):
     answers = {"soreness": 6, "bruising": "large", "signs": [], "other": "J'ai chaud."}
     with app.test_request_context():
         g.language = "es"
-        lines = dict(app.jinja_env.filters["patient_answers"](answers))
+        response = PatientResponse(answers=answers, escalation="none")
+        lines = dict(app.jinja_env.filters["patient_answers"](response))
     assert lines == {
         "Dolor actual (0-10)": "6/10",
         "Hematomas": "Un moretón grande, o uno que se está extendiendo",
