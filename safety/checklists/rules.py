@@ -276,6 +276,24 @@ def needles_may_be_in(
     return NEEDLING_PHASE in submitted and stopped_by(template, answers) is None
 
 
+#: What a session cancelled after its Time out (`needles_may_be_in`) raises for compliance: its
+#: needles were never counted out, the count the Sign out makes so that none is left in the
+#: patient (CCAOM Clean Needle Technique; White 2001 on needles left in), and no follow-up went.
+#: High, not critical: most such sessions stopped before any needle went in, which a person
+#: checks with the practitioner.
+CANCELLED_AFTER_TIME_OUT = FlagSpec(
+    kind="cancelled_after_time_out",
+    severity=Severity.HIGH,
+    link_id=None,
+    message=N_(
+        "Cancelled after the Time out, so needles may have been used: they were never counted "
+        "out at Sign out, and no follow-up was sent. Ask the practitioner whether any needle "
+        "went in, and if one did, whether every needle was removed and how the patient was "
+        "when they left."
+    ),
+)
+
+
 def stopped_by(template: Template, answers: Mapping[str, Any]) -> Item | None:
     """Return the item whose answer stopped the session (consent "No"), if any."""
     return next(

@@ -536,6 +536,8 @@ def cancel_session(
 
     Nothing is deleted: the phases saved so far stay with the record, the reason is kept on
     it, and the audit event carries the reason's hash so verify can hold one to the other.
+    A session cancelled after its Time out raises a flag (`rules.CANCELLED_AFTER_TIME_OUT`):
+    the pages warn before, but a needle the count never met must reach a person.
     """
     now = now or utcnow()
     session = _own_open_session(actor, session_id)
@@ -555,6 +557,20 @@ def cancel_session(
             },
         )
     _claim_open(session)  # two taps on Cancel, or Cancel beside Sign: the first stands
+    flag = None
+    if progress(session).needles_may_be_in:
+        spec = rules.CANCELLED_AFTER_TIME_OUT
+        flag = Flag(
+            session_id=session.id,
+            kind=spec.kind,
+            severity=spec.severity,
+            link_id=spec.link_id,
+            message=spec.message,
+            created_dt=now,
+        )
+        db.session.add(flag)
+        session.flag_count = 1
+    # One UPDATE of the session: once cancelled, its row is immutable (migration 0007).
     session.cancelled_dt = now
     session.cancelled_by_id = actor.id
     session.cancel_reason = reason
@@ -569,6 +585,8 @@ def cancel_session(
         },
         now=now,
     )
+    if flag is not None:
+        audit.record("flag.raise", actor=actor, obj=flag, details=flag.audit_details, now=now)
     return session
 
 

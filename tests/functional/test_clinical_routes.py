@@ -21,6 +21,7 @@ from safety.followup import patient as followup_patient
 from safety.followup.models import FollowUp, OutboxMessage
 from safety.followup.worker import work_once
 from safety.hashing import sha256_hex
+from safety.integrity.verify import verify
 from safety.review import records
 from safety.review.rules.records import RecordFilters
 from safety.risks import services as risk_services
@@ -259,6 +260,38 @@ def test_after_a_clean_time_out_cancelling_warns_and_the_record_never_says_no_ne
     assert NO_NEEDLING not in record
 
 
+def test_a_session_cancelled_after_a_clean_time_out_raises_a_flag_compliance_works(
+    signed_in, practitioner, make_session, officer_client
+):
+    """The warnings come before; a needle the Sign out count never met must still reach a
+    person, and the queue names whose session it was."""
+    session = make_session(practitioner, phases=("signin", "timeout"))
+    patient = session.patient.display_name
+
+    post_form(signed_in, f"/sessions/{session.id}/cancel", {"reason": "Wrong patient's record."})
+
+    flag = db.session.scalars(select(Flag).where(Flag.session_id == session.id)).one()
+    assert (flag.kind, flag.severity, flag.status) == ("cancelled_after_time_out", "high", "open")
+    raised = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "flag.raise")).one()
+    assert raised.object_id == str(flag.id)
+    queue = text_of(officer_client.get("/review/flags"))
+    assert "Cancelled after the Time out" in queue
+    assert "Ask the practitioner whether any needle went in" in queue
+    assert patient in queue
+    for record in (f"/sessions/{session.id}", f"/review/records/{session.id}"):
+        client = officer_client if record.startswith("/review") else signed_in
+        assert "needles may have been used: they were never counted out" in text_of(
+            client.get(record)
+        ), record
+    resolved = post_form(
+        officer_client,
+        f"/review/flags/{flag.id}/resolve",
+        {"note": "Spoke to the practitioner: no needle went in, the wrong patient was chosen."},
+    )
+    assert resolved.status_code == 302
+    assert verify().problem is None
+
+
 @pytest.mark.parametrize(
     ("phases", "overrides"),
     [(("signin",), {}), (("signin", "timeout"), {"timeout.needles_sterile": ["no"]})],
@@ -275,6 +308,7 @@ def test_a_session_cancelled_before_any_needle_says_no_needling_without_a_warnin
 
     record = text_of(signed_in.get(f"/sessions/{session.id}"))
     assert NO_NEEDLING in record and "needles may have been used" not in record
+    assert count(Flag, Flag.session_id == session.id) == 0
 
 
 @pytest.mark.parametrize(("reason", "message"), [("   ", "Say why"), ("x" * 501, "under 500")])

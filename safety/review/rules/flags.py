@@ -89,6 +89,7 @@ def flags_summary(flags: Iterable[tuple[str, str]]) -> str:
 #: catalogues); a template's own kind reads from its code.
 KIND_LABELS = {
     "broken_needle": N_("Broken needle"),
+    "cancelled_after_time_out": N_("Cancelled after the Time out"),
     "count_discrepancy": N_("Count discrepancy"),
     "deviation": N_("Deviation"),
     "gloves_not_worn": N_("Gloves not worn"),
