@@ -315,19 +315,26 @@ def remove_item(
 
 def fixed_words(definition: Mapping[str, Any]) -> frozenset[str]:
     """Return the items whose words cannot change: a hard rule reads their answer (a "No" to
-    consent stops the session; signing compares the counts), so new words that asked the
-    opposite ("The patient has refused consent") would turn the rule against its meaning."""
+    consent stops the session; signing compares the counts; a "No" to "fit to leave" raises a
+    critical flag), so new words that asked the opposite ("The patient has refused consent",
+    "The patient is not fit to leave") would turn the rule against its meaning. A clinical
+    review turned "fit to leave" around in the editor, and an unwell patient's Yes then raised
+    nothing."""
     counted = _counted(definition)
     return frozenset(
         item["linkId"]
         for _, item in items(definition)
-        if item["linkId"] in counted or item.get("mustEqual") or "stop" in item
+        if item["linkId"] in counted
+        or item.get("mustEqual")
+        or "stop" in item
+        or item.get("flag") == "critical"
     )
 
 
 REWORD_REFUSED = N_(
-    "Its answer drives a rule (a stop at an unsafe answer, or the needle count): its words "
-    "cannot change, except back to NeedleSafe's. Add a check of your own beside it instead."
+    "Its answer drives a rule (a stop at an unsafe answer, the needle count, or a critical "
+    "flag): its words cannot change, except back to NeedleSafe's. Add a check of your own "
+    "beside it instead."
 )
 
 
