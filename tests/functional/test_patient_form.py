@@ -936,6 +936,9 @@ def test_an_emergency_answer_stays_at_the_top_of_the_practitioners_page_until_ha
     assert text.index("Patients who need you now") < text.index("Today at")
     assert "Emergency" in text
     assert f"/sessions/{visit.session_id}" in home.get_data(as_text=True)
+    # One patient waiting: their answers are open on the page (several fold, see the browser
+    # test of the Today page).
+    assert '<details class="answers" open>' in home.get_data(as_text=True)
     assert "Patients who need you now" in text_of(practitioner_client.get("/sessions/"))
 
     # Compliance acknowledging the flag is not looking after the patient: it stays.
