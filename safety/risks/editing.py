@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from safety.checklists.rules import Severity
 from safety.languages import N_, Said
 from safety.risks.rules import Register, item_json
 
@@ -327,7 +328,7 @@ def fixed_words(definition: Mapping[str, Any]) -> frozenset[str]:
         if item["linkId"] in counted
         or item.get("mustEqual")
         or "stop" in item
-        or item.get("flag") == "critical"
+        or item.get("flag") == Severity.CRITICAL
     )
 
 
