@@ -22,7 +22,12 @@ from markupsafe import Markup, escape
 from safety import i18n, languages
 from safety.auth import policy
 from safety.auth import rules as auth_rules
-from safety.checklists.rules import CANCELLED_AFTER_TIME_OUT, COUNTS_SAID, Wording
+from safety.checklists.rules import (
+    CANCELLED_AFTER_SIGN_OUT,
+    CANCELLED_AFTER_TIME_OUT,
+    COUNTS_SAID,
+    Wording,
+)
 from safety.dbtypes import utcnow
 from safety.followup import rules as followup_rules
 from safety.followup import schedule as followup_schedule
@@ -382,7 +387,7 @@ def flag_message(flag: Any) -> str:
         return message
     if flag.kind == followup_rules.NO_ANSWER and message == followup_rules.NO_CHEST_ANSWER:
         return gettext(followup_rules.NO_CHEST_ANSWER)
-    if message == CANCELLED_AFTER_TIME_OUT.message:
+    if message in (CANCELLED_AFTER_TIME_OUT.message, CANCELLED_AFTER_SIGN_OUT.message):
         return gettext(message)
     if flag.kind in followup_rules.FLAG_MESSAGES:
         return _followup_flag_said(flag.kind, message)

@@ -263,24 +263,38 @@ def counts_differ(template: Template, answers: Mapping[str, Any]) -> bool:
 NEEDLING_PHASE = "timeout"
 
 
-def needles_may_be_in(
-    template: Template, submitted: Collection[str], answers: Mapping[str, Any]
-) -> bool:
-    """Whether needles may have been used in a session: its Time out is saved and no answer
-    stopped it (a pack found not sterile stops it before any needle).
+def needles_may_be_in(template: Template, entries: Sequence[tuple[str, Mapping[str, Any]]]) -> bool:
+    """Whether needles may have been used in a session: some Time out was saved while no
+    answer in force stopped it (a pack found not sterile stops it before any needle).
+
+    `entries` are the session's saved phases, (phase, answers), in the order they were saved.
+    Any such Time out counts, not only the latest: once a clean Time out was saved, needling
+    may have begun, and a later "not sterile" or consent "No" does not take that back (a
+    review re-saved Time out with a stop, cancelled, and the record said "no needling").
 
     Such a session can still be cancelled (started for the wrong patient, say), but never
     said to have no needling: a cancellation skips Sign out, where every needle is counted
     out, and the follow-up that signing sends.
     """
-    return NEEDLING_PHASE in submitted and stopped_by(template, answers) is None
+    latest: dict[str, Mapping[str, Any]] = {}
+    for phase, answers in entries:
+        latest[phase] = answers
+        if phase != NEEDLING_PHASE:
+            continue
+        in_force: dict[str, Any] = {}
+        for phase_id in template.phase_ids:
+            in_force.update(latest.get(phase_id, {}))
+        if stopped_by(template, in_force) is None:
+            return True
+    return False
 
 
-#: What a session cancelled after its Time out (`needles_may_be_in`) raises for compliance: its
-#: needles were never counted out, the count the Sign out makes so that none is left in the
-#: patient (CCAOM Clean Needle Technique; White 2001 on needles left in), and no follow-up went.
-#: High, not critical: most such sessions stopped before any needle went in, which a person
-#: checks with the practitioner.
+#: What a session cancelled after its Time out (`needles_may_be_in`) raises for compliance,
+#: beside the flags its saved answers raise (`cancel_flags`): its needles were never counted
+#: out, the count the Sign out makes so that none is left in the patient (CCAOM Clean Needle
+#: Technique; White 2001 on needles left in), and no follow-up went. High, not critical: most
+#: such sessions stopped before any needle went in, which a person checks with the
+#: practitioner.
 CANCELLED_AFTER_TIME_OUT = FlagSpec(
     kind="cancelled_after_time_out",
     severity=Severity.HIGH,
@@ -292,6 +306,38 @@ CANCELLED_AFTER_TIME_OUT = FlagSpec(
         "when they left."
     ),
 )
+
+
+#: The same after Sign out was saved: the needles were counted, and the counts and answers
+#: raise their own flags (a missing needle its critical one); what is missing is the
+#: signature and the follow-up.
+CANCELLED_AFTER_SIGN_OUT = FlagSpec(
+    kind="cancelled_after_time_out",
+    severity=Severity.HIGH,
+    link_id=None,
+    message=N_(
+        "Cancelled after Sign out was saved, instead of being signed: no follow-up was sent. "
+        "Ask the practitioner why, and how the patient was when they left."
+    ),
+)
+
+
+def cancel_flags(
+    template: Template,
+    entries: Sequence[tuple[str, Mapping[str, Any]]],
+    answers: Mapping[str, Any],
+    submitted: Collection[str],
+) -> list[FlagSpec]:
+    """Return the flags a cancellation raises: none before any needle may have gone in;
+    after, what the saved answers raise as a signature would (`flags_for`: a needle missing
+    from the counts stays critical) and the cancellation's own flag, worded by whether Sign
+    out was saved (a review's cancel after a count that did not reconcile raised only "never
+    counted out", which was false and pointed away from the missing needle)."""
+    if not needles_may_be_in(template, entries):
+        return []
+    signed_out = "signout" in submitted
+    own = CANCELLED_AFTER_SIGN_OUT if signed_out else CANCELLED_AFTER_TIME_OUT
+    return [own, *flags_for(template, applicable_answers(template, answers))]
 
 
 def stopped_by(template: Template, answers: Mapping[str, Any]) -> Item | None:

@@ -73,6 +73,9 @@ class Progress:
     #: The latest entry of each submitted phase.
     latest: dict[str, PhaseEntry]
     next_phase: str | None
+    #: Every saved phase, (phase, answers), in the order saved: what was true before the
+    #: latest answers (`needles_may_be_in`).
+    history: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     @property
     def submitted(self) -> tuple[str, ...]:
@@ -85,8 +88,12 @@ class Progress:
 
     @property
     def needles_may_be_in(self) -> bool:
-        """Time out saved and nothing stopped the session (`rules.needles_may_be_in`)."""
-        return rules.needles_may_be_in(self.template, self.submitted, self.answers)
+        """A Time out saved while nothing stopped the session (`rules.needles_may_be_in`)."""
+        return rules.needles_may_be_in(self.template, self.history)
+
+    def cancel_flags(self) -> list[rules.FlagSpec]:
+        """The flags cancelling the session now raises (`rules.cancel_flags`)."""
+        return rules.cancel_flags(self.template, self.history, self.answers, self.submitted)
 
 
 def template_for(session: TreatmentSession) -> Template:
@@ -184,7 +191,10 @@ def progress(session: TreatmentSession) -> Progress:
     for entry in ordered.values():
         answers.update(entry.answers)
         notes.update(entry.notes)
-    return Progress(template, answers, notes, ordered, rules.next_phase(template, ordered, answers))
+    history = tuple((entry.phase, entry.answers) for entry in session.entries)
+    return Progress(
+        template, answers, notes, ordered, rules.next_phase(template, ordered, answers), history
+    )
 
 
 def start_session(actor: User, *, patient_id: int, now: datetime | None = None) -> TreatmentSession:
@@ -536,8 +546,8 @@ def cancel_session(
 
     Nothing is deleted: the phases saved so far stay with the record, the reason is kept on
     it, and the audit event carries the reason's hash so verify can hold one to the other.
-    A session cancelled after its Time out raises a flag (`rules.CANCELLED_AFTER_TIME_OUT`):
-    the pages warn before, but a needle the count never met must reach a person.
+    A session cancelled after its Time out raises flags (`rules.cancel_flags`): the pages warn
+    before, but a needle the count never met, or one it found missing, must reach a person.
     """
     now = now or utcnow()
     session = _own_open_session(actor, session_id)
@@ -557,10 +567,8 @@ def cancel_session(
             },
         )
     _claim_open(session)  # two taps on Cancel, or Cancel beside Sign: the first stands
-    flag = None
-    if progress(session).needles_may_be_in:
-        spec = rules.CANCELLED_AFTER_TIME_OUT
-        flag = Flag(
+    flags = [
+        Flag(
             session_id=session.id,
             kind=spec.kind,
             severity=spec.severity,
@@ -568,8 +576,10 @@ def cancel_session(
             message=spec.message,
             created_dt=now,
         )
-        db.session.add(flag)
-        session.flag_count = 1
+        for spec in progress(session).cancel_flags()
+    ]
+    db.session.add_all(flags)
+    session.flag_count = len(flags)
     # One UPDATE of the session: once cancelled, its row is immutable (migration 0007).
     session.cancelled_dt = now
     session.cancelled_by_id = actor.id
@@ -585,7 +595,7 @@ def cancel_session(
         },
         now=now,
     )
-    if flag is not None:
+    for flag in flags:
         audit.record("flag.raise", actor=actor, obj=flag, details=flag.audit_details, now=now)
     return session
 

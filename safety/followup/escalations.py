@@ -29,9 +29,16 @@ from safety.errors import DomainError, NotFound
 from safety.extensions import db, take_sqlite_write_lock, take_turns_on
 from safety.followup import rules
 from safety.followup.backends import can_send_texts
-from safety.followup.models import FollowUp, OutboxMessage, OutboxStatus, Purpose
+from safety.followup.models import (
+    FollowUp,
+    OutboxMessage,
+    OutboxStatus,
+    PatientResponse,
+    Purpose,
+)
 from safety.ids import is_id
 from safety.languages import N_, Said
+from safety.risks.models import TemplateVersion
 
 #: What a practitioner can say they did about a patient's answer.
 ACTIONS = rules.HANDLED_ACTIONS
@@ -229,7 +236,12 @@ def waiting_for(actor) -> list[Flag]:
             # (the clinic's zone says when the last call was, as the session's times are).
             joinedload(Flag.session).joinedload(TreatmentSession.patient),
             joinedload(Flag.session).joinedload(TreatmentSession.clinic),
-            joinedload(Flag.response),
+            # What an urgent answer left out reads from the check and the regions the
+            # session needled (`schedule.unanswered`); the checklist document stays behind.
+            joinedload(Flag.session)
+            .joinedload(TreatmentSession.template_version)
+            .defer(TemplateVersion.definition),
+            joinedload(Flag.response).joinedload(PatientResponse.followup),
         )
     ).all()
     return sorted(flags, key=lambda f: (PERSONAL.index(f.kind), f.created_dt))

@@ -215,7 +215,7 @@ def answer(
     level = next(iter(reasons), rules.NONE)
     if read.errors and level not in rules.URGENT_LEVELS:
         raise DomainError(said.pages["form_errors"], read.errors)
-    answers = rules.partial_answers(read.answers, partial=bool(read.errors))
+    answers = rules.partial_answers(read.answers, read.errors)
     response = PatientResponse(
         followup_id=followup.id,
         session_id=session.id,

@@ -623,15 +623,21 @@ def read_form(
 
 def unanswered(asked: Sequence[str], answers: Mapping[str, Any]) -> tuple[str, ...]:
     """Return the questions asked that an answer left out; the free text may always be left
-    empty. Only an urgent answer can leave any out (`patient.answer`)."""
-    return tuple(name for name in asked if name != "other" and name not in answers)
+    empty. Only an urgent answer can leave any out (`patient.answer`). Where it left any out,
+    an empty list of infection signs is one of them (`partial_answers`; answers stored before
+    that kept the empty list)."""
+    missing = {name for name in asked if name != "other" and name not in answers}
+    if missing and "signs" in asked and not answers.get("signs"):
+        missing.add("signs")
+    return tuple(name for name in asked if name in missing)
 
 
-def partial_answers(answers: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
-    """Return the answers to record. In an answer sent with questions left out, an empty list
-    of infection signs is not a "none": the patient stopped before the question (a chest pain
-    answered alone read "Infection signs at a site: None" to the nurse calling back)."""
-    if partial and not answers.get("signs"):
+def partial_answers(answers: Mapping[str, Any], errors: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the answers to record. In an answer sent with questions left out (`errors` on
+    any but the free text, which may be empty), an empty list of infection signs is not a
+    "none": the patient stopped before the question (a chest pain answered alone read
+    "Infection signs at a site: None" to the nurse calling back)."""
+    if errors.keys() - {"other"} and not answers.get("signs"):
         return {name: value for name, value in answers.items() if name != "signs"}
     return dict(answers)
 
@@ -670,7 +676,7 @@ def answer_lines(
     reading a silence as "no"."""
     lines = []
     for name, question in said.questions.items():
-        if name in unanswered and name not in answers:
+        if name in unanswered:
             lines.append((say(question.staff), say(NOT_ANSWERED)))
             continue
         if name not in answers:

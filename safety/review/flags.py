@@ -21,10 +21,12 @@ from safety.clinics.models import Clinic, Patient
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound
 from safety.extensions import db
+from safety.followup.models import FollowUp, PatientResponse
 from safety.ids import is_id
 from safety.languages import N_, Said
 from safety.review.queries import Page, capped_count
 from safety.review.rules import flags as rules
+from safety.risks.models import TemplateVersion
 
 TS = TreatmentSession
 
@@ -128,8 +130,15 @@ def list_flags(
             .join(Patient, Patient.id == TS.patient_id)
             .join(User, User.id == TS.practitioner_id)
             .where(Flag.id.in_(ids))
-            # The patient's answer behind an escalation is read on the queue itself.
-            .options(selectinload(Flag.response))
+            # The patient's answer behind an escalation is read on the queue itself, with what
+            # an urgent one left out (`schedule.unanswered`: the check, the regions needled).
+            .options(
+                selectinload(Flag.response)
+                .joinedload(PatientResponse.followup)
+                .joinedload(FollowUp.session)
+                .joinedload(TS.template_version)
+                .defer(TemplateVersion.definition)
+            )
         )
         found = {row[0].id: row for row in db.session.execute(details)}
     count, capped = capped_count(matching)

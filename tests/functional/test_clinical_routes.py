@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import CLEAN_PHASES, PASSWORD, csrf_token, login, post_form
+from factories import clean_phases
 from followup_helpers import CALM, NEAR_LUNG
 from htmlpage import ById, elements
 from sqlalchemy import func, select
 
 from safety.audit.models import AuditEvent
 from safety.auth.models import User
+from safety.checklists import services as checklists
 from safety.checklists.models import Flag, TreatmentSession
 from safety.extensions import db
 from safety.followup import patient as followup_patient
@@ -289,6 +291,55 @@ def test_a_session_cancelled_after_a_clean_time_out_raises_a_flag_compliance_wor
         {"note": "Spoke to the practitioner: no needle went in, the wrong patient was chosen."},
     )
     assert resolved.status_code == 302
+    assert verify().problem is None
+
+
+def test_a_stop_saved_after_a_clean_time_out_does_not_undo_the_cancel_flag(
+    signed_in, practitioner, make_session
+):
+    """A review saved a clean Time out, saved it again with "not sterile", cancelled, and
+    nothing reached compliance while the record said "no needling"."""
+    session = make_session(practitioner, phases=("signin", "timeout"))
+    stopped = {**clean_phases(session)["timeout"], "timeout.needles_sterile": ["no"]}
+    checklists.submit_phase(practitioner, session.id, "timeout", stopped)
+    db.session.commit()
+
+    post_form(signed_in, f"/sessions/{session.id}/cancel", {"reason": "Pack not sterile."})
+
+    flags = db.session.scalars(select(Flag).where(Flag.session_id == session.id)).all()
+    assert [flag.kind for flag in flags] == ["cancelled_after_time_out"]
+    record = text_of(signed_in.get(f"/sessions/{session.id}"))
+    assert NO_NEEDLING not in record
+    assert "needles may have been used" in record
+
+
+def test_a_cancel_after_a_sign_out_with_a_missing_needle_raises_the_critical_count_flag(
+    signed_in, practitioner, make_session
+):
+    """Cancelling instead of signing once swapped the critical "counts do not reconcile" for a
+    high flag that said the needles were never counted."""
+    missing = {
+        "signout.needles_removed": ["5"],
+        "signout.needles_disposed": ["5"],
+        "signout.count_discrepancy": ["One needle not found; couch and floor searched."],
+    }
+    session = make_session(practitioner, phases=("signin", "timeout", "signout"), overrides=missing)
+
+    post_form(signed_in, f"/sessions/{session.id}/cancel", {"reason": "Changed my mind."})
+
+    flags = db.session.scalars(
+        select(Flag).where(Flag.session_id == session.id).order_by(Flag.id)
+    ).all()
+    # As signing would: one for used against removed, one for opened against disposed.
+    assert sorted((flag.kind, flag.severity) for flag in flags) == [
+        ("cancelled_after_time_out", "high"),
+        ("count_discrepancy", "critical"),
+        ("count_discrepancy", "critical"),
+    ]
+    said = " ".join(flag.message for flag in flags)
+    assert "Cancelled after Sign out was saved, instead of being signed" in said
+    assert "never counted out" not in said
+    assert count(AuditEvent, AuditEvent.action == "flag.raise") == len(flags)
     assert verify().problem is None
 
 

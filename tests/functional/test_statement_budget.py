@@ -23,7 +23,10 @@ from safety.auth.models import User
 from safety.checklists import addenda
 from safety.checklists.models import Flag
 from safety.clinics.models import Clinic as ClinicRow
+from safety.dbtypes import utcnow
 from safety.extensions import db
+from safety.followup import patient as followup_patient
+from safety.followup.models import FollowUp
 
 PHASES = ("signin", "timeout", "signout")
 #: Answers that raise a flag, so records carry flags and follow-ups as busy ones do.
@@ -218,3 +221,33 @@ def test_saving_each_phase_and_signing_cost_a_fixed_number_of_statements(
 
     assert max(saves) <= BUDGET["phase save"]
     assert len(statements) <= BUDGET["signature"]
+
+
+def answer_urgently(session_id: int) -> None:
+    """The patient answers only that their bleeding will not stop: an emergency with every
+    other question left out, which the pages list as "Not answered"."""
+    followup = db.session.scalars(
+        select(FollowUp).where(FollowUp.session_id == session_id, FollowUp.kind == "24h")
+    ).one()
+    token = followup_patient.issue_link(followup, now=utcnow())
+    followup_patient.answer(token, {"bleeding": ["wont_stop"]})
+    db.session.commit()
+
+
+@pytest.mark.parametrize(
+    ("user", "url"), [("practitioner", "/sessions/"), ("officer", "/review/flags")]
+)
+def test_urgent_answers_cost_the_today_page_and_the_flags_queue_the_same_for_one_as_four(
+    app, client, clinic, make_patient, make_session, user, url
+):
+    """What an urgent answer left out reads from its check and session: loaded with the list,
+    not once per answer (a review counted 10 statements for one answer and 16 for four)."""
+    answer_urgently(grow(clinic, make_patient, make_session, records=1, open_sessions=0))
+    sign_in(client, getattr(clinic, user))
+    small = statements_for(client, url)
+    for _ in range(3):
+        answer_urgently(grow(clinic, make_patient, make_session, records=1, open_sessions=0))
+    large = statements_for(client, url)
+
+    assert "Not answered" in client.get(url).get_data(as_text=True)
+    assert len(large) == len(small)

@@ -502,6 +502,29 @@ def test_staff_read_every_question_the_patient_answered_and_the_free_text():
     assert len(lines) == len(CALM) + 1
 
 
+def test_questions_an_urgent_answer_left_out_read_not_answered_and_the_free_text_never_does():
+    asked = rules.questions_for(rules.Kind.DAY_1, near_lung=True)
+    # Stored before empty signs from an unfinished form were dropped: the [] is no "none".
+    answers = {"chest": "yes", "signs": []}
+
+    missing = rules.unanswered(asked, answers)
+    said = dict(rules.answer_lines(answers, unanswered=missing))
+
+    assert "other" not in missing and "signs" in missing and "soreness" in missing
+    assert said["Infection signs at a site"] == "Not answered"
+    assert said["Soreness now (0-10)"] == "Not answered"
+    assert "Written by the patient" not in said
+    # A complete answer's empty signs are the patient's "none".
+    assert rules.unanswered(asked, {**CALM, "chest": "no", "signs": []}) == ()
+
+
+def test_only_questions_left_out_make_empty_signs_unanswered_not_a_long_free_text():
+    long_text = {"other": "The free text is too long."}
+
+    assert rules.partial_answers({**CALM, "signs": []}, long_text)["signs"] == []
+    assert "signs" not in rules.partial_answers({"chest": "yes", "signs": []}, {"soreness": "x"})
+
+
 @pytest.mark.parametrize(
     ("answers", "words"),
     [
