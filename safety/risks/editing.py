@@ -112,11 +112,7 @@ def protected_items(definition: Mapping[str, Any], registers: Iterable[Register]
     """Return linkId -> reason code for every item of a draft that cannot be removed."""
     baseline = {link_id for register in registers for link_id in register.baseline_link_ids}
     counted = _counted(definition)
-    depended = set()
-    for _, item in items(definition):
-        depended.update(c["question"] for c in item.get("enableWhen", ()))
-        if item.get("mustEqual"):
-            depended.add(item["mustEqual"])
+    depended = _depended(definition)
     protected = {}
     for _, item in items(definition):
         link_id = item["linkId"]
@@ -134,6 +130,17 @@ def protected_items(definition: Mapping[str, Any], registers: Iterable[Register]
             # own check stays theirs to remove.
             protected[link_id] = "flags"
     return protected
+
+
+def _depended(definition: Mapping[str, Any]) -> set[str]:
+    """The items another item reads: the answers that bring up a precaution (enableWhen) and
+    the counts a count must equal."""
+    depended = set()
+    for _, item in items(definition):
+        depended.update(c["question"] for c in item.get("enableWhen", ()))
+        if item.get("mustEqual"):
+            depended.add(item["mustEqual"])
+    return depended
 
 
 def _counted(definition: Mapping[str, Any]) -> set[str]:
@@ -317,11 +324,16 @@ def remove_item(
 def fixed_words(definition: Mapping[str, Any]) -> frozenset[str]:
     """Return the items whose words cannot change: a hard rule reads their answer (a "No" to
     consent stops the session; signing compares the counts; a "No" to "fit to leave" raises a
-    critical flag), so new words that asked the opposite ("The patient has refused consent",
-    "The patient is not fit to leave") would turn the rule against its meaning. A clinical
-    review turned "fit to leave" around in the editor, and an unwell patient's Yes then raised
-    nothing."""
+    critical flag; a "Yes" to blood thinners brings up the bleeding precaution), so new words
+    that asked the opposite ("The patient has refused consent", "The patient is not fit to
+    leave", "takes no blood thinners") would turn the rule against its meaning. Reviews turned
+    "fit to leave" and the blood thinners around in the editor: an unwell patient's Yes then
+    raised nothing, and the precaution came up for the patients who did not need it.
+
+    A yes/no question another item reads is fixed; a list's (the regions, the conditions) keeps
+    its meaning in its options, whose words do not change here."""
     counted = _counted(definition)
+    depended = _depended(definition)
     return frozenset(
         item["linkId"]
         for _, item in items(definition)
@@ -329,13 +341,14 @@ def fixed_words(definition: Mapping[str, Any]) -> frozenset[str]:
         or item.get("mustEqual")
         or "stop" in item
         or item.get("flag") == Severity.CRITICAL
+        or (item["linkId"] in depended and item.get("type") == "boolean")
     )
 
 
 REWORD_REFUSED = N_(
-    "Its answer drives a rule (a stop at an unsafe answer, the needle count, or a critical "
-    "flag): its words cannot change, except back to NeedleSafe's. Add a check of your own "
-    "beside it instead."
+    "Its answer drives a rule (a stop at an unsafe answer, the needle count, a critical flag, "
+    "or a precaution it brings up): its words cannot change, except back to NeedleSafe's. Add "
+    "a check of your own beside it instead."
 )
 
 

@@ -197,7 +197,8 @@ def test_a_protected_item_offers_no_remove_button(admin_client, ids):
 
 
 @pytest.mark.parametrize(
-    "link_id", ["signin.consent", "signout.needles_removed", "signout.fit_to_leave"]
+    "link_id",
+    ["signin.consent", "signout.needles_removed", "signout.fit_to_leave", "signin.anticoagulant"],
 )
 def test_the_words_of_a_check_a_rule_reads_cannot_be_turned_around(admin_client, ids, link_id):
     definition, before = stored(ids["draft"]), count(AuditEvent)

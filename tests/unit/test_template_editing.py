@@ -376,9 +376,18 @@ def test_the_activity_log_says_what_an_edit_did_to_which_item():
 def test_a_check_whose_answer_drives_a_rule_keeps_its_words():
     definition = default()
 
-    for link_id in ("signin.consent", "signout.needles_used", "signout.fit_to_leave"):
+    fixed = (
+        "signin.consent",
+        "signout.needles_used",
+        "signout.fit_to_leave",
+        "signin.anticoagulant",
+    )
+    for link_id in fixed:
         with pytest.raises(editing.EditRefused, match="its words cannot change"):
             editing.reword_item(definition, link_id, "The opposite question.", CHANGE)
     # A kept check that only raises a flag may still be said more clearly.
     edited = editing.reword_item(definition, "signout.bleeding", "Any bleeding.", CHANGE)
     assert item(edited, "signout.bleeding")["text"] == "Any bleeding."
+    # A list a precaution reads keeps its meaning in its options.
+    edited = editing.reword_item(definition, "signin.regions", "Where needles go.", CHANGE)
+    assert item(edited, "signin.regions")["text"] == "Where needles go."
