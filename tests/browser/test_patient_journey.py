@@ -164,6 +164,25 @@ def test_an_emergency_answer_puts_the_emergency_advice_first_on_the_phone(
     # Measured once the stylesheet has applied (a box measured before it is the bare text's).
     page.wait_for_load_state("load")
     assert call.bounding_box()["height"] >= 24
+    # Its padding makes the target, not a gap: the number sits one space from the word before
+    # it, as in the sentence ("Call  999  now" read as stray spaces: user review).
+    gap, space = call.evaluate(
+        """link => {
+            const before = link.previousSibling, text = link.firstChild;
+            const end = document.createRange();
+            end.setStart(before, before.length - 2);
+            end.setEnd(before, before.length - 1);
+            const start = document.createRange();
+            start.setStart(text, 0);
+            start.setEnd(text, 1);
+            const blank = document.createRange();
+            blank.setStart(before, before.length - 1);
+            blank.setEnd(before, before.length);
+            return [start.getBoundingClientRect().left - end.getBoundingClientRect().right,
+                    blank.getBoundingClientRect().width];
+        }"""
+    )
+    assert gap <= space + 1, (gap, space)
     expect(first).to_contain_text("dry needling near your chest, back, shoulder or neck on")
     # On screen at once, without scrolling, on a phone.
     box = first.bounding_box()
