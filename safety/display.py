@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
-from flask_babel import gettext, ngettext
+from flask_babel import gettext, ngettext, pgettext
 from markupsafe import Markup, escape
 
 from safety import i18n, languages
@@ -146,6 +146,18 @@ def stop_message(item: Item) -> str:
 
 def phase_title(phase: Phase) -> str:
     return translations.phase_title(phase, i18n.current_language())
+
+
+def phase_saved(phase_id: str) -> str:
+    """ "saved" beside a phase in the tracker, agreeing with the phase's name where the
+    language needs it ("Accueil enregistré", "Pause de vérification enregistrée": one word
+    for all three read "Accueil enregistrée" to a French reader)."""
+    said = {
+        "signin": pgettext("signin", "saved"),
+        "timeout": pgettext("timeout", "saved"),
+        "signout": pgettext("signout", "saved"),
+    }
+    return said.get(phase_id) or gettext("saved")
 
 
 def phase_hint(phase: Phase) -> str:
@@ -591,6 +603,7 @@ GLOBALS = {
     "option_text": option_text,
     "stop_message": stop_message,
     "phase_title": phase_title,
+    "phase_saved": phase_saved,
     "phase_hint": phase_hint,
     "source_citation": source_citation,
     "because": because,

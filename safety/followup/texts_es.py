@@ -213,7 +213,7 @@ PAGES = {
     "cómo se siente, llame a su clínica.",
     "language": "Idioma",
     "message_subject": "{clinic}: ¿cómo se siente después de su cita?",
-    "message_hello": "Hola, {first_name}. Le escribimos de {clinic}.",
+    "message_hello": "Hola, {first_name}. Le escribimos desde {clinic}.",
     "message_reminder_hello": "Hola, {first_name}. Un breve recordatorio de {clinic}.",
     "message_ask": "¿Cómo se siente después de su cita del {date}? Contarnos le tomará más o "
     "menos un minuto:",

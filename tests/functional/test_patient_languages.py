@@ -105,7 +105,7 @@ def test_a_spanish_patients_missing_answers_are_pointed_out_in_spanish(
     first = delivered_link(make_clinic, make_user, make_patient, make_session, "es")
 
     body = db.session.scalars(select(DevMessage).where(DevMessage.outbox_id == first.id)).one()
-    assert body.body.startswith("Hola, Chloé. Le escribimos de Clinique Lakeshore.")
+    assert body.body.startswith("Hola, Chloé. Le escribimos desde Clinique Lakeshore.")
     path = LINK.search(body.body).group(1)
 
     refused = client.post(path, data={"soreness": "3", "csrf_token": csrf_token(client)})

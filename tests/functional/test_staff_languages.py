@@ -260,6 +260,10 @@ def test_a_french_practitioners_waiting_patients_put_a_space_before_the_colon(
     today = client.get("/sessions/").get_data(as_text=True)
 
     assert "<strong>Le jour même</strong> : Marc Roy, en attente depuis" in today
+    # What the practitioner did reads as a choice of their own and on the record alike, not
+    # "A appelé le patient" (someone else's past act: a native reading).
+    for label in ("Appel au patient", "Conseils donnés au patient", "Orientation du patient"):
+        assert label in today
 
 
 def test_a_patients_answers_read_in_the_staff_members_language(app):
@@ -386,6 +390,11 @@ def test_a_french_practitioner_reads_a_phase_in_french_and_english_stays_english
     assert "vous avez choisi Cou" in because_phrases(raw)
     assert "Seulement si vous avez choisi Thorax" in words
     assert "Enregistrer l'étape Accueil" in words and "Body regions" not in words
+    # The tracker's "saved" agrees with each phase's name ("Accueil enregistrée" read wrong).
+    timed_out = make_session(french, phases=("signin", "timeout"))
+    words = page_words(client.get(f"/sessions/{timed_out.id}/phase/signout"))
+    assert "1. Accueil enregistré" in words
+    assert "2. Pause de vérification enregistrée" in words
 
     client.post("/auth/logout", data={"csrf_token": csrf_token(client)})
     english = make_user(clinic=clinic, name="Ann Lee")
