@@ -46,6 +46,15 @@ def small_controls(page) -> list[str]:
     )
 
 
+def cut_steps(page) -> list[str]:
+    """The step pills whose words do not fit them (cut off with an ellipsis)."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll('.phases li'))
+            .filter(li => li.scrollWidth > li.clientWidth + 1)
+            .map(li => li.textContent.trim().replace(/\\s+/g, ' '))"""
+    )
+
+
 @pytest.fixture
 def clinic_day(make_clinic, make_user, make_patient, make_session):
     """A practitioner with a patient to start, an open session, and a signed one with a flag;
@@ -87,14 +96,18 @@ def test_every_page_fits_the_screen_and_the_practitioners_controls_fit_a_finger(
         ("signed-record", f"/sessions/{signed_id}"),
         ("flags", "/review/flags"),
     ]
-    problems = {}
+    problems, cut = {}, {}
     for step, address in practitioner_pages:
         page.goto(address)
         journey.check(page, f"{screen}-practitioner-{step}")
         small = small_controls(page)
         if small:
             problems[step] = small
+        if clipped := cut_steps(page):
+            cut[step] = clipped
     assert not problems, f"controls under {TAP}px on {screen}: {problems}"
+    # The step pills say every step's name and state in full ("Sign out to …" at 768 px).
+    assert not cut, f"step pills cut short on {screen}: {cut}"
     # The flags page names the patient.
     expect(page.locator("main")).to_contain_text("Quinn Quayside")
 
