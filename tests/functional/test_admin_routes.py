@@ -458,6 +458,16 @@ def test_a_compliance_officer_is_created_without_a_clinic_even_if_one_was_chosen
     assert (user.role, user.clinic_id) == ("compliance", None)
 
 
+def test_the_invite_form_says_a_practitioner_can_work_at_more_clinics_as_the_user_page_does(
+    admin_client,
+):
+    """It said "Practitioners work at one clinic" while the user page adds more (user review)."""
+    page = admin_client.get("/admin/users/new").get_data(as_text=True)
+
+    assert "more can be added on their page once they are invited" in page
+    assert "Practitioners work at one clinic." not in page
+
+
 VALID_USER = {
     "email": "new@clinic.test",
     "name": "Newton Newcomer",
