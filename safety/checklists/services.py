@@ -498,6 +498,17 @@ def _claim_open(session: TreatmentSession) -> None:
     db.session.expire(session)
 
 
+def _raised(spec: rules.FlagSpec, *, now: datetime) -> Flag:
+    """The flag a rule's FlagSpec raises, as of `now`."""
+    return Flag(
+        kind=spec.kind,
+        severity=spec.severity,
+        link_id=spec.link_id,
+        message=spec.message,
+        created_dt=now,
+    )
+
+
 def apply_signature(session: TreatmentSession, signer: User, *, now: datetime) -> None:
     """Freeze the answers, raise the flags and bind the signature with the content hash.
 
@@ -517,16 +528,7 @@ def apply_signature(session: TreatmentSession, signer: User, *, now: datetime) -
         setattr(session, column, value)
     specs = rules.flags_for(state.template, answers)
     session.flag_count = len(specs)
-    for spec in specs:
-        session.flags.append(
-            Flag(
-                kind=spec.kind,
-                severity=spec.severity,
-                link_id=spec.link_id,
-                message=spec.message,
-                created_dt=now,
-            )
-        )
+    session.flags.extend(_raised(spec, now=now) for spec in specs)
     db.session.flush()
     audit.record(
         "session.sign",
@@ -567,17 +569,11 @@ def cancel_session(
             },
         )
     _claim_open(session)  # two taps on Cancel, or Cancel beside Sign: the first stands
-    flags = [
-        Flag(
-            session_id=session.id,
-            kind=spec.kind,
-            severity=spec.severity,
-            link_id=spec.link_id,
-            message=spec.message,
-            created_dt=now,
-        )
-        for spec in progress(session).cancel_flags()
-    ]
+    flags = [_raised(spec, now=now) for spec in progress(session).cancel_flags()]
+    # Added by its id, not to `session.flags`: loading that list would flush the cancellation
+    # before the flag count, and a cancelled row takes no second UPDATE.
+    for flag in flags:
+        flag.session_id = session.id
     db.session.add_all(flags)
     session.flag_count = len(flags)
     # One UPDATE of the session: once cancelled, its row is immutable (migration 0007).
