@@ -1,6 +1,6 @@
 """Presentation helpers for templates: local times, dates and answers in the reader's words.
 
-One module of about 600 lines: these are the filters and globals every template calls (the
+One module of about 620 lines: these are the filters and globals every template calls (the
 app registers them from here), each a few lines of formatting; split by theme they would be
 several small files a template author has to search to find one filter.
 """
