@@ -8,7 +8,7 @@ makes a checklist complete, safe to sign and flagged is read and reviewed as one
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -323,10 +323,7 @@ CANCELLED_AFTER_SIGN_OUT = FlagSpec(
 
 
 def cancel_flags(
-    template: Template,
-    entries: Sequence[tuple[str, Mapping[str, Any]]],
-    answers: Mapping[str, Any],
-    submitted: Collection[str],
+    template: Template, entries: Sequence[tuple[str, Mapping[str, Any]]], answers: Mapping[str, Any]
 ) -> list[FlagSpec]:
     """Return the flags a cancellation raises: none before any needle may have gone in;
     after, what the saved answers raise as a signature would (`flags_for`: a needle missing
@@ -335,7 +332,7 @@ def cancel_flags(
     counted out", which was false and pointed away from the missing needle)."""
     if not needles_may_be_in(template, entries):
         return []
-    signed_out = "signout" in submitted
+    signed_out = any(phase == "signout" for phase, _ in entries)
     own = CANCELLED_AFTER_SIGN_OUT if signed_out else CANCELLED_AFTER_TIME_OUT
     return [own, *flags_for(template, applicable_answers(template, answers))]
 

@@ -75,7 +75,7 @@ class Progress:
     next_phase: str | None
     #: Every saved phase, (phase, answers), in the order saved: what was true before the
     #: latest answers (`needles_may_be_in`).
-    history: tuple[tuple[str, dict[str, Any]], ...] = ()
+    history: tuple[tuple[str, dict[str, Any]], ...]
 
     @property
     def submitted(self) -> tuple[str, ...]:
@@ -93,7 +93,7 @@ class Progress:
 
     def cancel_flags(self) -> list[rules.FlagSpec]:
         """The flags cancelling the session now raises (`rules.cancel_flags`)."""
-        return rules.cancel_flags(self.template, self.history, self.answers, self.submitted)
+        return rules.cancel_flags(self.template, self.history, self.answers)
 
 
 def template_for(session: TreatmentSession) -> Template:
@@ -498,9 +498,10 @@ def _claim_open(session: TreatmentSession) -> None:
     db.session.expire(session)
 
 
-def _raised(spec: rules.FlagSpec, *, now: datetime) -> Flag:
+def _raised(spec: rules.FlagSpec, *, now: datetime, session_id: int | None = None) -> Flag:
     """The flag a rule's FlagSpec raises, as of `now`."""
     return Flag(
+        session_id=session_id,
         kind=spec.kind,
         severity=spec.severity,
         link_id=spec.link_id,
@@ -569,11 +570,11 @@ def cancel_session(
             },
         )
     _claim_open(session)  # two taps on Cancel, or Cancel beside Sign: the first stands
-    flags = [_raised(spec, now=now) for spec in progress(session).cancel_flags()]
-    # Added by its id, not to `session.flags`: loading that list would flush the cancellation
-    # before the flag count, and a cancelled row takes no second UPDATE.
-    for flag in flags:
-        flag.session_id = session.id
+    # Added by the session's id, not to `session.flags`: loading that list would flush the
+    # cancellation before the flag count, and a cancelled row takes no second UPDATE.
+    flags = [
+        _raised(spec, now=now, session_id=session.id) for spec in progress(session).cancel_flags()
+    ]
     db.session.add_all(flags)
     session.flag_count = len(flags)
     # One UPDATE of the session: once cancelled, its row is immutable (migration 0007).
