@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from safety.checklists.rules import FlagStatus, Severity  # noqa: F401
 from safety.dbtypes import JSONDocument, JSONText, UTCDateTime, utcnow
 from safety.extensions import db
+from safety.hashing import sha256_hex
 
 
 class TreatmentSession(db.Model):
@@ -213,7 +214,16 @@ class Flag(db.Model):
         }
         if self.followup_id is not None:
             said["followup"] = self.followup_id
+        if self.response_id is not None:
+            said["response"] = self.response_id
         return said
+
+    @property
+    def raise_details(self) -> dict[str, int | str]:
+        """What its flag.raise event records: the above and a digest of its message, which
+        verify holds the flag to. An insider's review reworded a missing needle's critical
+        flag to "Nothing to see." and verify said intact."""
+        return {**self.audit_details, "message_hash": sha256_hex(self.message)}
 
 
 class Addendum(db.Model):

@@ -538,6 +538,8 @@ def apply_signature(session: TreatmentSession, signer: User, *, now: datetime) -
         details={"content_hash": session.content_hash},
         now=now,
     )
+    for flag in session.flags:  # each on the chain, as a cancellation's and a patient's are
+        audit.record("flag.raise", actor=signer, obj=flag, details=flag.raise_details, now=now)
     # Follow-ups go out through outbox rows written in this same transaction.
     schedule_for_signed_session(session, now=now)
 
@@ -593,7 +595,7 @@ def cancel_session(
         now=now,
     )
     for flag in flags:
-        audit.record("flag.raise", actor=actor, obj=flag, details=flag.audit_details, now=now)
+        audit.record("flag.raise", actor=actor, obj=flag, details=flag.raise_details, now=now)
     return session
 
 

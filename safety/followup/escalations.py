@@ -187,7 +187,7 @@ def flag_unanswered_chest_checks(*, now: datetime) -> int:
         audit.record(
             "flag.raise",
             obj=flag,
-            details=flag.audit_details,
+            details=flag.raise_details,
             now=now,
         )
     return len(silent)

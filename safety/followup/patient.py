@@ -300,7 +300,7 @@ def _escalate(
             db.session.add(
                 OutboxMessage(purpose=purpose, flag_id=flag.id, next_attempt_dt=now, created_dt=now)
             )
-    audit.record("flag.raise", obj=flag, details=flag.audit_details, now=now)
+    audit.record("flag.raise", obj=flag, details=flag.raise_details, now=now)
 
 
 def _flag_message(level: str, kind: str, reasons: dict[str, list[str]]) -> str:

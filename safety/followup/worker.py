@@ -434,6 +434,8 @@ def _record_failure(outbox_id: int, error: str, *, now: datetime) -> str:
         details={"attempts": row.attempts},
         now=now,
     )
+    db.session.flush()
+    audit.record("flag.raise", obj=flag, details=flag.raise_details, now=now)
     db.session.commit()
     log.error("reminder %s failed after %s attempts", row.id, row.attempts)
     return "failed"

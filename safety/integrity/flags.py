@@ -1,10 +1,12 @@
-"""Verify the flags: each one raised still there, and whatever a flag says was done to it
-(acknowledged, handled, escalated, resolved, called with no reply) held to the event that
-did it.
+"""Verify the flags: each one raised still there, with the kind, severity, record and words
+its flag.raise event recorded, and whatever a flag says was done to it (acknowledged,
+handled, escalated, resolved, called with no reply) held to the event that did it.
 
 A flag's status is meant to change, so no trigger guards it; an insider's review wrote
 "Acknowledged by ... What was done: Called patient" on a flag nobody touched, and deleted
-another, and verify said intact.
+another, and verify said intact. Every use case that raises a flag writes its flag.raise
+event; a signature's flags and a failed delivery's have since 2026-12-07, so flags raised
+by those before then are held only by their marks.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from safety.audit.models import AuditEvent
 from safety.checklists.models import Flag, FlagStatus
+from safety.hashing import sha256_hex
 from safety.integrity.reader import BATCH
 
 #: The events that may set each of a flag's marks (a resolution or a practitioner's record of
@@ -65,13 +68,15 @@ def verify_flags(db_: Connection | Session) -> str | None:
         Flag.session_id,
         Flag.followup_id,
         Flag.severity,
+        Flag.response_id,
+        Flag.message,
         Flag.call_attempts,
         *(getattr(Flag, mark) for mark in MARKS),
     )
     there = set()
     for row in db_.execute(select(*columns).order_by(Flag.id).execution_options(yield_per=BATCH)):
         flag_id, kind, status, handled_action, note, session_id, followup_id, severity = row[:8]
-        attempts, marks = row[8], row[9:]
+        response_id, message, attempts, marks = row[8], row[9], row[10], row[11:]
         last_attempt = marks[-1]
         there.add(flag_id)
         done = events.get(flag_id, {})
@@ -96,11 +101,16 @@ def verify_flags(db_: Connection | Session) -> str | None:
         for key, value, said in (
             ("session", session_id, "session"),
             ("followup", followup_id, "follow-up"),
+            ("response", response_id, "patient answer"),
         ):
             if key in raised_as and raised_as[key] != value:
                 return f"flag {flag_id} is not on the {said} its flag.raise event recorded"
         if "severity" in raised_as and raised_as["severity"] != severity:
             return f"flag {flag_id} is not of the severity its flag.raise event recorded"
+        # And since the signature's flags went on the chain (2026-12-07), what it says: a
+        # missing needle's critical flag reworded "Nothing to see." read intact.
+        if "message_hash" in raised_as and raised_as["message_hash"] != sha256_hex(message):
+            return f"the message of flag {flag_id} is not the one its flag.raise event recorded"
         if status != FlagStatus.OPEN and not done.keys() & set(MARKS["acknowledged_dt"]):
             return f"flag {flag_id} is {status} with no event on the audit chain"
         if status == FlagStatus.RESOLVED and "flag.resolve" not in done:

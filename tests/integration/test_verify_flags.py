@@ -1,0 +1,142 @@
+"""`flask audit verify` holds every flag to the flag.raise event that raised it: the flags a
+signature raises, a failed delivery's, and the words of each.
+
+An insider's review reworded a missing needle's critical flag to "Nothing to see.", made it
+low, then deleted it, and verify said intact each time: the signature's flags were on no
+event, and no event held what any flag said.
+"""
+
+from __future__ import annotations
+
+import pytest
+from followup_helpers import answer, deliver_first_check, first_check, signer
+from smtp_capture import free_port
+from sqlalchemy import select, text
+
+from safety.audit.models import AuditEvent
+from safety.checklists.models import Flag
+from safety.extensions import db
+from safety.followup import rules
+from safety.followup.worker import work_once
+from safety.hashing import sha256_hex
+from safety.integrity.verify import verify
+
+ALL_PHASES = ("signin", "timeout", "signout")
+#: One needle of six not found at Sign out: the signature raises two critical count flags.
+MISSING_NEEDLE = {
+    "signout.needles_removed": ["5"],
+    "signout.needles_disposed": ["5"],
+    "signout.count_discrepancy": ["Couch and floor searched; not found."],
+}
+
+
+def verified() -> str | None:
+    db.session.expire_all()
+    return verify().problem
+
+
+def change(statement: str, flag_id: int) -> None:
+    """What an insider does: flags carry no trigger, so a plain statement is enough."""
+    db.session.execute(text(statement), {"f": flag_id})
+    db.session.commit()
+
+
+@pytest.fixture
+def missing_needle(make_session, make_user) -> Flag:
+    """The critical flag a signed record with a needle not found raised."""
+    session = make_session(make_user(), phases=ALL_PHASES, overrides=MISSING_NEEDLE, sign=True)
+    flags = db.session.scalars(select(Flag).where(Flag.session_id == session.id)).all()
+    assert {(f.kind, f.severity) for f in flags} == {("count_discrepancy", "critical")}
+    return flags[0]
+
+
+def test_a_signatures_flags_are_each_raised_on_the_chain(missing_needle):
+    raised = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "flag.raise").order_by(AuditEvent.seq)
+    ).all()
+    flags = db.session.scalars(select(Flag).order_by(Flag.id)).all()
+
+    assert [event.object_id for event in raised] == [str(flag.id) for flag in flags]
+    assert raised[0].details == {
+        "session": missing_needle.session_id,
+        "kind": "count_discrepancy",
+        "severity": "critical",
+        "message_hash": sha256_hex(missing_needle.message),
+    }
+    assert verified() is None
+
+
+@pytest.mark.parametrize(
+    ("statement", "said"),
+    [
+        (
+            "UPDATE flags SET message = 'Nothing to see.' WHERE id = :f",
+            "the message of flag {id} is not the one its flag.raise event recorded",
+        ),
+        (
+            "UPDATE flags SET severity = 'low' WHERE id = :f",
+            "flag {id} is not of the severity its flag.raise event recorded",
+        ),
+        (
+            "UPDATE flags SET kind = 'deviation' WHERE id = :f",
+            "flag {id} is not of the kind its flag.raise event recorded",
+        ),
+        ("DELETE FROM flags WHERE id = :f", "flag {id}, raised on the audit chain, is missing"),
+    ],
+    ids=["reworded", "made milder", "of another kind", "deleted"],
+)
+def test_a_signatures_flag_changed_behind_the_applications_back_is_named(
+    missing_needle, statement, said
+):
+    flag_id = missing_needle.id
+    change(statement, flag_id)
+
+    assert verified() == said.format(id=flag_id)
+
+
+def test_a_patients_flag_reworded_or_parted_from_the_answer_is_named(make_session, make_user):
+    """Staff read the patient's answer through its flag: parted from it, the large bruise
+    is not shown beside "Same-day answer"."""
+    session = signer(make_session, make_user())()
+    due, token = deliver_first_check(session)
+    answer(token, {"bruising": ["large"]}, now=due)
+    flag = db.session.scalars(select(Flag)).one()
+    assert verified() is None
+
+    change("UPDATE flags SET message = 'Patient is well.' WHERE id = :f", flag.id)
+    assert (
+        verified() == f"the message of flag {flag.id} is not the one its flag.raise event recorded"
+    )
+
+    db.session.execute(
+        text("UPDATE flags SET message = :m, response_id = NULL WHERE id = :f"),
+        {"m": flag.message, "f": flag.id},
+    )
+    db.session.commit()
+    assert (
+        verified() == f"flag {flag.id} is not on the patient answer its flag.raise event recorded"
+    )
+
+
+def test_a_failed_deliverys_flag_is_raised_on_the_chain_and_its_deletion_named(
+    app, make_session, make_user
+):
+    """A follow-up that never reached the patient is only known by its flag: deleted, the
+    record read as if the check went out."""
+    app.config.update(REMINDER_BACKEND="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port())
+    session = signer(make_session, make_user())()
+    now = first_check(session.id).next_attempt_dt
+    for _ in range(rules.MAX_ATTEMPTS):
+        work_once("worker", now=now)
+        db.session.expire_all()
+        now = first_check(session.id).next_attempt_dt
+    flag = db.session.scalars(select(Flag).where(Flag.kind == "reminder_failed")).one()
+    assert db.session.scalars(
+        select(AuditEvent.object_id).where(AuditEvent.action == "flag.raise")
+    ).all() == [str(flag.id)]
+    assert verified() is None
+
+    flag_id = flag.id
+    change("DELETE FROM flags WHERE id = :f", flag_id)
+
+    assert verified() == f"flag {flag_id}, raised on the audit chain, is missing"
