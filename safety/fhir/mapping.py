@@ -345,11 +345,15 @@ def followup_response(
     patient_id: int,
     choices: Mapping[str, Iterable[str]] = {},  # noqa: B006  (read-only default)
     labels: Mapping[str, str] = {},  # noqa: B006
+    unanswered: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Return a patient's follow-up answers as their own QuestionnaireResponse.
 
     `response` has id, session_id, kind (24h, 72h, 7d), answers, escalation and created_dt. The
     session is referenced through the `urn:needlesafe:session` extension (see the module notes).
+    An urgent answer sent with questions `unanswered` (the form sends the patient to call at
+    once) is "stopped", R4's "partially filled out ... abandoned": "completed" told a receiving
+    system that the questions it does not carry were answered with nothing to report.
     """
     items = []
     for key, value in (response.get("answers") or {}).items():
@@ -373,7 +377,7 @@ def followup_response(
             {"url": ESCALATION_EXTENSION, "valueCode": response["escalation"]},
         ],
         "identifier": {"system": FOLLOWUP_SYSTEM, "value": str(response["id"])},
-        "status": "completed",
+        "status": "stopped" if any(unanswered) else "completed",
         "subject": {"reference": f"Patient/{patient_id}"},
         "authored": instant(response["created_dt"]),
         "author": {"reference": f"Patient/{patient_id}"},

@@ -25,6 +25,7 @@ from safety.errors import DomainError, NotFound
 from safety.extensions import db
 from safety.fhir import mapping, params
 from safety.followup import rules as followup_rules
+from safety.followup import schedule
 from safety.followup.models import FollowUp, PatientResponse
 from safety.ids import parse_id
 from safety.incidents import rules as incident_rules
@@ -169,8 +170,15 @@ def _followup_rows(actor: User):
 
 
 def _followup_resource(row: Any) -> dict[str, Any]:
+    # Only an urgent answer may leave questions out; only such a (rare) row costs the look at
+    # its session's regions that says which were asked.
+    left_out = (
+        schedule.unanswered(db.session.get(PatientResponse, row.id))
+        if row.escalation in followup_rules.URGENT_LEVELS
+        else ()
+    )
     return mapping.followup_response(
-        row._asdict(), patient_id=row.patient_id, choices=FOLLOWUP_CHOICES
+        row._asdict(), patient_id=row.patient_id, choices=FOLLOWUP_CHOICES, unanswered=left_out
     )
 
 

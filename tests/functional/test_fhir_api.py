@@ -338,15 +338,15 @@ def test_an_unknown_questionnaire_is_a_404_outcome(client, world, resource_id):
     outcome(response, 404)
 
 
-def answer_followup(record_id: int) -> int:
+def answer_followup(record_id: int, answers: dict | None = None, escalation: str = "none") -> int:
     followup = db.session.scalar(
         select(FollowUp).where(FollowUp.session_id == record_id, FollowUp.kind == "24h").limit(1)
     )
     response = PatientResponse(
         followup_id=followup.id,
         session_id=record_id,
-        answers={"soreness": 3, "trend": "better", "signs": [], "chest": "no"},
-        escalation="none",
+        answers=answers or {"soreness": 3, "trend": "better", "signs": [], "chest": "no"},
+        escalation=escalation,
         created_dt=START + timedelta(days=1),
     )
     db.session.add(response)
@@ -369,6 +369,19 @@ def test_a_followup_answer_reads_as_its_own_response_pointing_at_the_session(cli
     assert items["soreness"].answer[0].valueInteger == 3
     assert items["trend"].answer[0].valueCoding.code == "better"
     assert actions("fhir.read")[0].object_type == "patient_responses"
+
+
+def test_an_urgent_answer_that_left_questions_out_reads_as_stopped(client, world):
+    """A large bruise answered first sends the patient to call the clinic today, before the
+    other questions: the export says the form was left there, not completed."""
+    partial = answer_followup(world.records[0], {"bruising": "large"}, escalation="same_day")
+    whole = answer_followup(world.records[1])
+
+    def status(response_id: int) -> str:
+        url = f"/fhir/QuestionnaireResponse/followup-{response_id}"
+        return fhir_ok(client.get(url, headers=world.auth), QuestionnaireResponse).status
+
+    assert (status(partial), status(whole)) == ("stopped", "completed")
 
 
 # --- search ---------------------------------------------------------------------------------

@@ -252,10 +252,13 @@ FOLLOWUP = {
 }
 
 
-def followup(**changes) -> QuestionnaireResponse:
+def followup(unanswered=(), **changes) -> QuestionnaireResponse:
     values = {**FOLLOWUP, **changes}
     resource = mapping.followup_response(
-        values, patient_id=12, choices={"trend": (), "bruising": (), "signs": ()}
+        values,
+        patient_id=12,
+        choices={"trend": (), "bruising": (), "signs": ()},
+        unanswered=unanswered,
     )
     return QuestionnaireResponse.model_validate(resource)
 
@@ -281,6 +284,13 @@ def test_followup_answers_keep_their_types():
     assert items["trend"].answer[0].valueCoding.code == "better"
     assert [a.valueCoding.code for a in items["signs"].answer] == ["redness", "warmth"]
     assert items["other"].answer[0].valueString == "Slight ache when sitting."
+
+
+def test_an_urgent_answer_with_questions_left_out_is_stopped_not_completed():
+    """The form sends a patient with chest pain to call at once: the questions after it were
+    never answered, and "completed" read as if they had nothing to report."""
+    assert followup(unanswered=("soreness", "signs")).status == "stopped"
+    assert followup(unanswered=()).status == "completed"
 
 
 def test_an_empty_followup_answer_is_left_out():
