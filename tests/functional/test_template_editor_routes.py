@@ -334,6 +334,36 @@ def test_the_confirmation_names_the_changes_and_clinics_then_publishes_on_confir
     assert risks.current_template().id == ids["draft"]
 
 
+def test_the_confirmation_gives_a_reworded_yes_no_check_its_expected_answer(admin_client, ids):
+    """A yes/no check reworded into its opposite keeps its expected answer: the publisher
+    reads "Yes" beside "Aftercare advice was not given." and sees the two disagree."""
+    post_form(
+        admin_client,
+        f"/admin/templates/{ids['draft']}/edit/reword",
+        {"item": "signout.aftercare", "text": "Aftercare advice was not given."},
+    )
+    post_form(
+        admin_client,
+        f"/admin/templates/{ids['draft']}/edit/reword",
+        {"item": "signout.bleeding", "text": "Any bleeding at the needle sites."},
+    )
+
+    page = text_of(admin_client.get(f"/admin/templates/{ids['draft']}/publish"))
+
+    said = {
+        link_id: re.sub(r"<[^>]+>", " ", dd)
+        for dd in re.findall(r"<dd>(.*?)</dd>", page.split("Reworded")[1], re.S)
+        for link_id in re.findall(r"<code[^>]*>([\w.]+)</code>", dd)
+    }
+    assert "Aftercare advice was not given." in said["signout.aftercare"]
+    assert (
+        "A safe session still answers Yes; any other answer is flagged. Check that the new "
+        "words still ask for Yes." in said["signout.aftercare"]
+    )
+    # A choice of amounts has no one expected answer to set beside its words.
+    assert "A safe session" not in said["signout.bleeding"]
+
+
 def test_publishing_from_a_confirmation_the_draft_has_outrun_is_refused_and_shown_again(
     admin_client, ids
 ):
