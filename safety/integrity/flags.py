@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from safety.audit.models import AuditEvent
 from safety.checklists.models import Flag, FlagStatus
 from safety.hashing import sha256_hex
-from safety.integrity.reader import BATCH
+from safety.integrity.reader import streamed
 
 #: The events that may set each of a flag's marks (a resolution or a practitioner's record of
 #: what they did acknowledges an open flag too).
@@ -74,63 +74,71 @@ def verify_flags(db_: Connection | Session) -> str | None:
         *(getattr(Flag, mark) for mark in MARKS),
     )
     there = set()
-    for row in db_.execute(select(*columns).order_by(Flag.id).execution_options(yield_per=BATCH)):
-        flag_id, kind, status, handled_action, note, session_id, followup_id, severity = row[:8]
-        response_id, message, attempts, marks = row[8], row[9], row[10], row[11:]
-        last_attempt = marks[-1]
-        there.add(flag_id)
-        done = events.get(flag_id, {})
-        times = written.get(flag_id, {})
-        for (mark, actions), value in zip(MARKS.items(), marks, strict=True):
-            if value is None or any(value in times.get(action, ()) for action in actions):
-                continue
-            said = mark.removesuffix("_dt")
-            if not any(action in done for action in actions):
-                return f"flag {flag_id} is marked {said} with no event on the audit chain"
-            # An insider moved the time: a silence "called about" before it was escalated.
-            return f"flag {flag_id} is marked {said} at a time no event on the audit chain has"
-        # What the queue and the escalations read: the kind it was raised as, and a status
-        # past open only by an event that moved it (a code review turned an open same-day
-        # answer into an acknowledged review one, and its escalation stopped).
-        raised_as = done.get("flag.raise", {})
-        if kind != raised_as.get("kind", kind):
-            return f"flag {flag_id} is not of the kind its flag.raise event recorded"
-        # Where its event recorded them (raised since 2026-12-07): the record, the follow-up
-        # and the severity it was raised on. A code review moved a flag onto another
-        # practitioner's session and verify said intact.
-        for key, value, said in (
-            ("session", session_id, "session"),
-            ("followup", followup_id, "follow-up"),
-            ("response", response_id, "patient answer"),
-        ):
-            if key in raised_as and raised_as[key] != value:
-                return f"flag {flag_id} is not on the {said} its flag.raise event recorded"
-        if "severity" in raised_as and raised_as["severity"] != severity:
-            return f"flag {flag_id} is not of the severity its flag.raise event recorded"
-        # And since the signature's flags went on the chain (2026-12-07), what it says: a
-        # missing needle's critical flag reworded "Nothing to see." read intact.
-        if "message_hash" in raised_as and raised_as["message_hash"] != sha256_hex(message):
-            return f"the message of flag {flag_id} is not the one its flag.raise event recorded"
-        if status != FlagStatus.OPEN and not done.keys() & set(MARKS["acknowledged_dt"]):
-            return f"flag {flag_id} is {status} with no event on the audit chain"
-        if status == FlagStatus.RESOLVED and "flag.resolve" not in done:
-            return f"flag {flag_id} is resolved with no event on the audit chain"
-        if (
-            handled_action is not None
-            and done.get("flag.handled", {}).get("action") != handled_action
-        ):
-            return f"what was done about flag {flag_id} is not what its flag.handled event recorded"
-        counted, at = last_call.get(flag_id, (0, None))
-        if (attempts, last_attempt) != (counted, at):  # aware times: equal as instants
-            return (
-                f"the calls with no reply of flag {flag_id} are not the ones its flag.no_reply "
-                "events counted"
-            )
-        if note is not None and done.get("flag.resolve", {}).get("note_length") != len(note):
-            return (
-                f"the resolution note of flag {flag_id} is not the one its flag.resolve event "
-                "counted"
-            )
+    with streamed(db_, select(*columns).order_by(Flag.id)) as rows:
+        for row in rows:
+            flag_id = row[0]
+            there.add(flag_id)
+            done, times = events.get(flag_id, {}), written.get(flag_id, {})
+            if problem := _unaccounted(row, done, times, last_call.get(flag_id, (0, None))):
+                return problem
     if missing := sorted(raised - there):
         return f"flag {missing[0]}, raised on the audit chain, is missing"
+    return None
+
+
+def _unaccounted(
+    row, done: dict[str, dict], times: dict[str, set[datetime]], last_call: tuple
+) -> str | None:
+    """What a flag's row says that its events (`done`, written at `times`) do not: a mark
+    no event made, or made at another time, or a kind, place, severity or words other than
+    its flag.raise event recorded (see `verify_flags`)."""
+    flag_id, kind, status, handled_action, note, session_id, followup_id, severity = row[:8]
+    response_id, message, attempts, marks = row[8], row[9], row[10], row[11:]
+    last_attempt = marks[-1]
+    for (mark, actions), value in zip(MARKS.items(), marks, strict=True):
+        if value is None or any(value in times.get(action, ()) for action in actions):
+            continue
+        said = mark.removesuffix("_dt")
+        if not any(action in done for action in actions):
+            return f"flag {flag_id} is marked {said} with no event on the audit chain"
+        # An insider moved the time: a silence "called about" before it was escalated.
+        return f"flag {flag_id} is marked {said} at a time no event on the audit chain has"
+    # What the queue and the escalations read: the kind it was raised as, and a status
+    # past open only by an event that moved it (a code review turned an open same-day
+    # answer into an acknowledged review one, and its escalation stopped).
+    raised_as = done.get("flag.raise", {})
+    if kind != raised_as.get("kind", kind):
+        return f"flag {flag_id} is not of the kind its flag.raise event recorded"
+    # Where its event recorded them (raised since 2026-12-07): the record, the follow-up
+    # and the severity it was raised on. A code review moved a flag onto another
+    # practitioner's session and verify said intact.
+    for key, value, said in (
+        ("session", session_id, "session"),
+        ("followup", followup_id, "follow-up"),
+        ("response", response_id, "patient answer"),
+    ):
+        if key in raised_as and raised_as[key] != value:
+            return f"flag {flag_id} is not on the {said} its flag.raise event recorded"
+    if "severity" in raised_as and raised_as["severity"] != severity:
+        return f"flag {flag_id} is not of the severity its flag.raise event recorded"
+    # And since the signature's flags went on the chain (2026-12-07), what it says: a
+    # missing needle's critical flag reworded "Nothing to see." read intact.
+    if "message_hash" in raised_as and raised_as["message_hash"] != sha256_hex(message):
+        return f"the message of flag {flag_id} is not the one its flag.raise event recorded"
+    if status != FlagStatus.OPEN and not done.keys() & set(MARKS["acknowledged_dt"]):
+        return f"flag {flag_id} is {status} with no event on the audit chain"
+    if status == FlagStatus.RESOLVED and "flag.resolve" not in done:
+        return f"flag {flag_id} is resolved with no event on the audit chain"
+    if handled_action is not None and done.get("flag.handled", {}).get("action") != handled_action:
+        return f"what was done about flag {flag_id} is not what its flag.handled event recorded"
+    counted, at = last_call
+    if (attempts, last_attempt) != (counted, at):  # aware times: equal as instants
+        return (
+            f"the calls with no reply of flag {flag_id} are not the ones its flag.no_reply "
+            "events counted"
+        )
+    if note is not None and done.get("flag.resolve", {}).get("note_length") != len(note):
+        return (
+            f"the resolution note of flag {flag_id} is not the one its flag.resolve event counted"
+        )
     return None

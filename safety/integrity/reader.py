@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from hashlib import sha256
 from typing import Any
 
-from sqlalchemy import Date
+from sqlalchemy import Connection, Date, Executable, Result
+from sqlalchemy.orm import Session
 
 from safety.dbtypes import UTCDateTime
 from safety.extensions import db
@@ -27,6 +29,18 @@ CACHE_LIMIT = 100_000
 
 _ENCODER = encode_canonical
 _loads = json.loads
+
+
+@contextmanager
+def streamed(db_: Connection | Session, statement: Executable) -> Iterator[Result]:
+    """The statement's rows, BATCH at a time (a server-side cursor on PostgreSQL), closed
+    however the check leaves them: one that returned at its first break left the cursor to
+    the garbage collector, which warns that it was "deleted while still open"."""
+    rows = db_.execute(statement.execution_options(yield_per=BATCH))
+    try:
+        yield rows
+    finally:
+        rows.close()
 
 
 def sha(text: str) -> str:

@@ -41,7 +41,16 @@ from safety.checklists.rules import (
 from safety.integrity.flags import verify_flags
 from safety.integrity.incidents import verify_incidents
 from safety.integrity.packs import verify_packs
-from safety.integrity.reader import BATCH, Documents, Reader, TextLiterals, as_stored, number, sha
+from safety.integrity.reader import (
+    BATCH,
+    Documents,
+    Reader,
+    TextLiterals,
+    as_stored,
+    number,
+    sha,
+    streamed,
+)
 from safety.integrity.responses import verify_responses
 from safety.integrity.templates import verify_templates
 
@@ -387,27 +396,27 @@ def _verify_addenda(db_: Connection | Session) -> str | None:
         Addendum.signed_dt,
         Addendum.content_hash,
     )
-    rows = db_.execute(
+    with streamed(
+        db_,
         select(*columns, TreatmentSession.content_hash.label("record_hash"))
         .outerjoin(TreatmentSession, TreatmentSession.id == Addendum.session_id)
-        .order_by(Addendum.id)
-        .execution_options(yield_per=BATCH)
-    )
-    for row in rows:
-        if row.record_hash is None:
-            return f"addendum {row.id} belongs to record {row.session_id}, which is missing"
-        # addendum_hash reads these attributes; a namespace spares building ORM objects.
-        addendum = SimpleNamespace(**row._mapping)
-        recomputed = addendum_hash(addendum, record_hash=row.record_hash)
-        if addendum.id not in signed:
-            # Its event is gone (or it was added behind the application's back): the
-            # addendum itself may be untouched, so it is not called altered.
-            return (
-                f"addendum {addendum.id} to record {addendum.session_id} has no signing event "
-                "on the audit chain"
-            )
-        if not recomputed == addendum.content_hash == signed.pop(addendum.id):
-            return f"addendum {addendum.id} to record {addendum.session_id} was altered"
+        .order_by(Addendum.id),
+    ) as rows:
+        for row in rows:
+            if row.record_hash is None:
+                return f"addendum {row.id} belongs to record {row.session_id}, which is missing"
+            # addendum_hash reads these attributes; a namespace spares building ORM objects.
+            addendum = SimpleNamespace(**row._mapping)
+            recomputed = addendum_hash(addendum, record_hash=row.record_hash)
+            if addendum.id not in signed:
+                # Its event is gone (or it was added behind the application's back): the
+                # addendum itself may be untouched, so it is not called altered.
+                return (
+                    f"addendum {addendum.id} to record {addendum.session_id} has no signing event "
+                    "on the audit chain"
+                )
+            if not recomputed == addendum.content_hash == signed.pop(addendum.id):
+                return f"addendum {addendum.id} to record {addendum.session_id} was altered"
     if signed:
         return f"addendum {min(signed)} is on the audit chain but missing from the records"
     return None

@@ -18,7 +18,7 @@ from safety.audit.models import AuditEvent
 from safety.followup.models import PatientResponse
 from safety.followup.rules import response_content
 from safety.hashing import hashed_time
-from safety.integrity.reader import BATCH, sha
+from safety.integrity.reader import sha, streamed
 
 PR = PatientResponse
 
@@ -44,39 +44,37 @@ def verify_responses(db_: Connection | Session) -> str | None:
                 f"(event id {event_id})"
             )
         signed[answer_id] = (escalation, content_hash, event_id)
-    rows = db_.execute(
-        select(PR.id, PR.followup_id, PR.answers, PR.escalation, PR.created_dt)
-        .order_by(PR.id)
-        .execution_options(yield_per=BATCH)
-    )
-    for answer_id, followup_id, answers, escalation, created in rows:
-        found = signed.pop(answer_id, None)
-        if found is None:
-            return (
-                f"patient answer {answer_id} has no event on the audit chain: it was added "
-                "behind the application's back"
+    with streamed(
+        db_, select(PR.id, PR.followup_id, PR.answers, PR.escalation, PR.created_dt).order_by(PR.id)
+    ) as rows:
+        for answer_id, followup_id, answers, escalation, created in rows:
+            found = signed.pop(answer_id, None)
+            if found is None:
+                return (
+                    f"patient answer {answer_id} has no event on the audit chain: it was added "
+                    "behind the application's back"
+                )
+            level, content_hash, event_id = found
+            if escalation != level:
+                return (
+                    f"patient answer {answer_id} was altered: it is escalated as {escalation!r}, "
+                    f"event {event_id} recorded {level!r}"
+                )
+            if content_hash is None:
+                continue  # recorded before its event signed the answers
+            if isinstance(answers, str):
+                answers = json.loads(answers)
+            content = response_content(
+                followup_id=followup_id,
+                answers=answers,
+                escalation=escalation,
+                created=hashed_time(created),
             )
-        level, content_hash, event_id = found
-        if escalation != level:
-            return (
-                f"patient answer {answer_id} was altered: it is escalated as {escalation!r}, "
-                f"event {event_id} recorded {level!r}"
-            )
-        if content_hash is None:
-            continue  # recorded before its event signed the answers
-        if isinstance(answers, str):
-            answers = json.loads(answers)
-        content = response_content(
-            followup_id=followup_id,
-            answers=answers,
-            escalation=escalation,
-            created=hashed_time(created),
-        )
-        if sha(content) != content_hash:
-            return (
-                f"patient answer {answer_id} was altered: what the patient answered is not "
-                f"what event {event_id} recorded"
-            )
+            if sha(content) != content_hash:
+                return (
+                    f"patient answer {answer_id} was altered: what the patient answered is not "
+                    f"what event {event_id} recorded"
+                )
     if signed:
         answer_id, (_, _, event_id) = min(signed.items())
         return f"patient answer {answer_id} (audit event id {event_id}) is missing"
