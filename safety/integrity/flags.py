@@ -70,6 +70,7 @@ def verify_flags(db_: Connection | Session) -> str | None:
         Flag.severity,
         Flag.response_id,
         Flag.message,
+        Flag.created_dt,
         Flag.call_attempts,
         *(getattr(Flag, mark) for mark in MARKS),
     )
@@ -93,7 +94,7 @@ def _unaccounted(
     no event made, or made at another time, or a kind, place, severity or words other than
     its flag.raise event recorded (see `verify_flags`)."""
     flag_id, kind, status, handled_action, note, session_id, followup_id, severity = row[:8]
-    response_id, message, attempts, marks = row[8], row[9], row[10], row[11:]
+    response_id, message, created, attempts, marks = row[8], row[9], row[10], row[11], row[12:]
     last_attempt = marks[-1]
     for (mark, actions), value in zip(MARKS.items(), marks, strict=True):
         if value is None or any(value in times.get(action, ()) for action in actions):
@@ -117,14 +118,23 @@ def _unaccounted(
         ("followup", followup_id, "follow-up"),
         ("response", response_id, "patient answer"),
     ):
-        if key in raised_as and raised_as[key] != value:
+        # An event that holds the words names every link the flag had (`raise_details`):
+        # one it leaves out was none, so a calm answer pinned to a signature's critical
+        # flag is named too.
+        recorded = raised_as.get(key) if "message_hash" in raised_as else raised_as.get(key, value)
+        if recorded != value:
             return f"flag {flag_id} is not on the {said} its flag.raise event recorded"
     if "severity" in raised_as and raised_as["severity"] != severity:
         return f"flag {flag_id} is not of the severity its flag.raise event recorded"
-    # And since the signature's flags went on the chain (2026-12-07), what it says: a
-    # missing needle's critical flag reworded "Nothing to see." read intact.
-    if "message_hash" in raised_as and raised_as["message_hash"] != sha256_hex(message):
-        return f"the message of flag {flag_id} is not the one its flag.raise event recorded"
+    if "message_hash" in raised_as:
+        # Since the signature's flags went on the chain (2026-12-07), what it says (a missing
+        # needle's critical flag reworded "Nothing to see." read intact) and when it was
+        # raised, the moment its event was written: escalation counts from it, and an
+        # emergency answer's flag moved a year on was never sent to the duty address.
+        if raised_as["message_hash"] != sha256_hex(message):
+            return f"the message of flag {flag_id} is not the one its flag.raise event recorded"
+        if created not in times.get("flag.raise", ()):
+            return f"flag {flag_id} is dated at a time its flag.raise event was not written"
     if status != FlagStatus.OPEN and not done.keys() & set(MARKS["acknowledged_dt"]):
         return f"flag {flag_id} is {status} with no event on the audit chain"
     if status == FlagStatus.RESOLVED and "flag.resolve" not in done:

@@ -8,15 +8,18 @@ event, and no event held what any flag said.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from followup_helpers import answer, deliver_first_check, first_check, signer
 from smtp_capture import free_port
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from safety.audit.models import AuditEvent
 from safety.checklists.models import Flag
 from safety.extensions import db
-from safety.followup import rules
+from safety.followup import escalations, rules
+from safety.followup.models import PatientResponse
 from safety.followup.worker import work_once
 from safety.hashing import sha256_hex
 from safety.integrity.verify import verify
@@ -116,6 +119,41 @@ def test_a_patients_flag_reworded_or_parted_from_the_answer_is_named(make_sessio
     assert (
         verified() == f"flag {flag.id} is not on the patient answer its flag.raise event recorded"
     )
+
+
+def test_a_calm_answer_pinned_to_a_signatures_flag_is_named(missing_needle):
+    """Staff read "What the patient answered" on a flag: the patient's calm next-day answer
+    pinned to the missing needle's flag read as if the needle had been dealt with."""
+    due, token = deliver_first_check(missing_needle.session)
+    answer(token, {}, now=due)
+    calm = db.session.scalars(select(PatientResponse.id)).one()
+    flag_id = missing_needle.id
+    db.session.execute(
+        text("UPDATE flags SET response_id = :r WHERE id = :f"), {"r": calm, "f": flag_id}
+    )
+    db.session.commit()
+
+    assert (
+        verified() == f"flag {flag_id} is not on the patient answer its flag.raise event recorded"
+    )
+
+
+def test_an_emergency_flag_dated_later_to_stop_its_escalation_is_named(make_session, make_user):
+    """Escalation to the duty address counts from when the flag was raised: moved a year
+    on, an answer of bleeding that will not stop was never sent there."""
+    session = signer(make_session, make_user())()
+    due, token = deliver_first_check(session)
+    answer(token, {"bleeding": ["wont_stop"]}, now=due)
+    flag = db.session.scalars(select(Flag)).one()
+    assert verified() is None
+    flag_id = flag.id
+    db.session.execute(
+        update(Flag).where(Flag.id == flag_id).values(created_dt=due + timedelta(days=365))
+    )
+    db.session.commit()
+
+    assert escalations.escalate_unacknowledged(now=due + timedelta(hours=2)) == 0
+    assert verified() == f"flag {flag_id} is dated at a time its flag.raise event was not written"
 
 
 def test_a_failed_deliverys_flag_is_raised_on_the_chain_and_its_deletion_named(
