@@ -25,7 +25,6 @@ from safety.errors import DomainError, NotFound
 from safety.extensions import db
 from safety.fhir import mapping, params
 from safety.followup import rules as followup_rules
-from safety.followup import schedule
 from safety.followup.models import FollowUp, PatientResponse
 from safety.ids import parse_id
 from safety.incidents import rules as incident_rules
@@ -163,20 +162,29 @@ def _followup_rows(actor: User):
             FollowUp.kind,
             scope.c.patient_id,
             scope.c.clinic_id,
+            # What its session needled, on which template: which questions it was asked.
+            scope.c.answers.label("session_answers"),
+            scope.c.template_version_id,
         )
         .join(FollowUp, FollowUp.id == PatientResponse.followup_id)
         .join(scope, scope.c.id == PatientResponse.session_id)
     )
 
 
-def _followup_resource(row: Any) -> dict[str, Any]:
-    # Only an urgent answer may leave questions out; only such a (rare) row costs the look at
-    # its session's regions that says which were asked.
-    left_out = (
-        schedule.unanswered(db.session.get(PatientResponse, row.id))
-        if row.escalation in followup_rules.URGENT_LEVELS
-        else ()
-    )
+def _followup_resource(row: Any, templates: _Templates) -> dict[str, Any]:
+    """A row of `_followup_rows` as its QuestionnaireResponse. Only an urgent answer may leave
+    questions out (`schedule.unanswered`); which it was asked follows from the row's session
+    and the template, so an export of thousands of them costs no statement each."""
+    left_out: tuple[str, ...] = ()
+    if row.escalation in followup_rules.URGENT_LEVELS:
+        templates.load([row.template_version_id])
+        _, definition = templates[row.template_version_id]
+        asked = followup_rules.questions_asked(
+            row.kind,
+            (row.session_answers or {}).get("signin.regions"),
+            definition.get("high_risk_regions", ()),
+        )
+        left_out = followup_rules.unanswered(asked, row.answers)
     return mapping.followup_response(
         row._asdict(), patient_id=row.patient_id, choices=FOLLOWUP_CHOICES, unanswered=left_out
     )
@@ -200,7 +208,7 @@ def _read_followup(
         details={"resource": f"QuestionnaireResponse/{resource_id}", "via": via},
         now=now,
     )
-    return _followup_resource(row)
+    return _followup_resource(row, _Templates())
 
 
 # --- incidents as AdverseEvent ------------------------------------------------------------------
@@ -454,7 +462,7 @@ def export_chunks(
         for resource in _resources(rows, templates):
             parts.append(_entry_json(base_url, resource))
             for response in answers.get(int(resource["id"]), ()):
-                parts.append(_entry_json(base_url, _followup_resource(response)))
+                parts.append(_entry_json(base_url, _followup_resource(response, templates)))
         yield ("," if count else ',"entry":[') + ",".join(parts)
         count += len(parts)
     # Incidents are few beside the records: read in one go.

@@ -244,6 +244,16 @@ def needled_neck(regions: Sequence[str] | None) -> bool:
     return bool(set(regions or ()) & set(NECK_REGIONS))
 
 
+def questions_asked(
+    kind: str, regions: Sequence[str] | None, high_risk_regions: Sequence[str]
+) -> tuple[str, ...]:
+    """Return what a check of `kind` asks after a session that needled `regions`, on a
+    template that counts `high_risk_regions` as over the lung (`questions_for`)."""
+    return questions_for(
+        kind, near_lung=near_lung(regions, high_risk_regions), neck=needled_neck(regions)
+    )
+
+
 def questions_for(kind: str, *, near_lung: bool, neck: bool = False) -> tuple[str, ...]:
     """Return what a check asks, in order (DESIGN §4); the free text comes last, always.
 

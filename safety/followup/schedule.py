@@ -92,8 +92,10 @@ def needled_neck(session: TreatmentSession) -> bool:
 def questions_asked(followup: FollowUp) -> tuple[str, ...]:
     """What a follow-up asks, by its kind and what its session needled (`rules.questions_for`)."""
     session = followup.session
-    return rules.questions_for(
-        followup.kind, near_lung=near_lung(session), neck=needled_neck(session)
+    return rules.questions_asked(
+        followup.kind,
+        (session.answers or {}).get("signin.regions"),
+        risks.typed(session.template_version).high_risk_regions,
     )
 
 

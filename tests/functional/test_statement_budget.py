@@ -251,3 +251,28 @@ def test_urgent_answers_cost_the_today_page_and_the_flags_queue_the_same_for_one
 
     assert "Not answered" in client.get(url).get_data(as_text=True)
     assert len(large) == len(small)
+
+
+def test_urgent_answers_cost_the_fhir_export_the_same_for_one_as_four(
+    app, client, clinic, make_patient, make_session
+):
+    """Which questions an urgent answer left out (it exports as "stopped") follows from the
+    batch's rows: a review counted four statements more for each such answer, the template's
+    whole definition among them."""
+    answer_urgently(grow(clinic, make_patient, make_session, records=1, open_sessions=0))
+    sign_in(client, clinic.officer)
+
+    def exported() -> tuple[list[str], str]:
+        db.session.expire_all()
+        with counted() as statements:
+            response = client.get("/fhir/export", buffered=True)
+        assert response.status_code == 200
+        return statements, response.get_data(as_text=True)
+
+    small, _ = exported()
+    for _ in range(3):
+        answer_urgently(grow(clinic, make_patient, make_session, records=1, open_sessions=0))
+    large, bundle = exported()
+
+    assert bundle.count('"status":"stopped"') == 4
+    assert len(large) == len(small)
