@@ -210,6 +210,22 @@ def test_bulk_sessions_carry_the_audit_trail_the_application_writes(world, make_
         ]
 
 
+def test_bulk_flags_are_raised_on_their_clinics_chains_as_signing_raises_them(world):
+    """Signing writes a flag.raise per flag that holds its words and time; the benchmark's
+    flags had none, so verify did less work on them than on a clinic's and held none of them."""
+    flags = db.session.scalars(select(Flag).order_by(Flag.id)).all()
+    assert flags
+    for flag in flags:
+        trail = db.session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.object_type == "flags", AuditEvent.object_id == str(flag.id)
+            )
+        ).all()
+        assert [(e.action, e.details, e.chain_id, e.created_dt) for e in trail] == [
+            ("flag.raise", flag.raise_details, flag.session.clinic_id, flag.created_dt)
+        ], flag.id
+
+
 def test_bulk_follow_ups_exist_only_for_patients_who_chose_a_channel(world):
 
     followups = db.session.scalars(select(FollowUp)).all()

@@ -20,7 +20,7 @@ from safety.audit import services as audit
 from safety.audit.services import Entry
 from safety.auth import services as auth
 from safety.auth.models import Role, User
-from safety.checklists.models import PhaseEntry, TreatmentSession
+from safety.checklists.models import Flag, PhaseEntry, TreatmentSession
 from safety.clinics.models import Clinic, Patient
 from safety.clinics.rules import country_for_zone, search_key
 from safety.demo.bulk.sessions import SessionDrawer, Version
@@ -107,6 +107,7 @@ class Generator:
                 next_id(PhaseEntry),
                 next_id(FollowUp),
                 next_id(PatientResponse),
+                next_id(Flag),
             ),
         )
         db.session.commit()

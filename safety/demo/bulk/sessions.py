@@ -59,7 +59,7 @@ from safety.demo.bulk.world import (
 from safety.demo.bulk.writer import Pending, stored_date, stored_time
 from safety.followup import rules as followup_rules
 from safety.followup.rules import Kind, Status
-from safety.hashing import canonical_json
+from safety.hashing import canonical_json, sha256_hex
 from safety.packs.rules import normalise_lot
 from safety.risks.rules import Template
 
@@ -153,7 +153,7 @@ class SessionDrawer:
         version_2_from: int,
         lots: dict[str, list[Lot]],
         channels: dict[int, str],
-        first_ids: tuple[int, int, int, int],
+        first_ids: tuple[int, int, int, int, int],
     ) -> None:
         self.rng = rng
         self.pending = pending
@@ -166,7 +166,7 @@ class SessionDrawer:
         self.lot_days = {brand: [lot.released for lot in shelf] for brand, shelf in lots.items()}
         #: The channel each patient agreed to, as the generator registered them.
         self.channels = channels
-        self.session_id, self.entry_id, self.followup_id, self.response_id = first_ids
+        self.session_id, self.entry_id, self.followup_id, self.response_id, self.flag_id = first_ids
         self.response_json: dict[tuple, str] = {}
         #: JSON of sign in and sign out answers, by the answers.
         self.answer_json: dict[tuple, str] = {}
@@ -551,9 +551,11 @@ class SessionDrawer:
                 len(flags),
             )
         )
+        raised = []
         for spec in flags:
             self.pending.flags.rows.append(
                 (
+                    self.flag_id,
                     draft.id,
                     spec.kind,
                     spec.severity,
@@ -563,6 +565,21 @@ class SessionDrawer:
                     self.dt(signed_dt),
                 )
             )
+            # Each on the chain as `Flag.raise_details` puts it, when it was raised.
+            details = {"session": draft.id, "kind": spec.kind, "severity": spec.severity}
+            details["message_hash"] = sha256_hex(spec.message)
+            raised.append(
+                Entry(
+                    "flag.raise",
+                    draft.practitioner_id,
+                    "flags",
+                    str(self.flag_id),
+                    details,
+                    draft.clinic.id,
+                    signed_dt,
+                )
+            )
+            self.flag_id += 1
         self.pending.session_events.append(
             Entry(
                 "session.sign",
@@ -573,6 +590,7 @@ class SessionDrawer:
                 draft.clinic.id,
             )
         )
+        self.pending.session_events.extend(raised)
         self.pending.last_signed = signed_dt
 
     def _answers_json(self, phase: str, answers: dict[str, Any]) -> str:

@@ -47,6 +47,7 @@ EXPLICIT_IDS = (
     "patients",
     "treatment_sessions",
     "phase_entries",
+    "flags",
     "followups",
     "patient_responses",
 )
@@ -170,7 +171,7 @@ class Pending:
         )
         self.flags = Table(
             "flags",
-            ("session_id", "kind", "severity", "link_id", "message", "status", "created_dt"),
+            ("id", "session_id", "kind", "severity", "link_id", "message", "status", "created_dt"),
         )
         self.followups = Table(
             "followups",
