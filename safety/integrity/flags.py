@@ -5,8 +5,13 @@ handled, escalated, resolved, called with no reply) held to the event that did i
 A flag's status is meant to change, so no trigger guards it; an insider's review wrote
 "Acknowledged by ... What was done: Called patient" on a flag nobody touched, and deleted
 another, and verify said intact. Every use case that raises a flag writes its flag.raise
-event; a signature's flags and a failed delivery's have since 2026-12-07, so flags raised
-by those before then are held only by their marks.
+event, with the flag's words and links (`Flag.raise_details`) since 2026-12-07.
+
+What it cannot hold: a flag whose event predates that is held to its kind, session and
+severity only, and a signature's or a failed delivery's from before then to its marks only;
+and a flag with no event at all is not questioned, since flags raised before then have none
+either, so one an insider inserts (a false alarm on a colleague's record) reads as theirs.
+Requiring an event of every flag needs those old flags' events written first.
 """
 
 from __future__ import annotations
