@@ -14,9 +14,9 @@ signed, a batch at a time (one transaction per batch of sessions):
   `session.phase_submit` per phase, `session.sign` and a `flag.raise` per flag, and with a
   follow-up `followup.schedule` and, once answered, `followup.response` (plus
   `clinic.create`, `user.create` and `patient.create` for what it creates), appended with
-  `audit.services.record_many`, so the chain verifies and is as long as a clinic's would be. Not written: `reminder.sent`, which
-  names outbox rows the bulk data does not keep, and the logins and record views, which
-  depend on how people work rather than on the sessions;
+  `audit.services.record_many`, so the chain verifies and is as long as a clinic's would be.
+  Not written: `reminder.sent`, which names outbox rows the bulk data does not keep, and the
+  logins and record views, which depend on how people work rather than on the sessions;
 - the 24-hour follow-up of every session whose patient agreed to be contacted, already sent and
   mostly answered. The answers are uneventful: escalations and 72-hour checks are not modelled,
   nor are the outbox rows of messages long delivered.
