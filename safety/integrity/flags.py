@@ -7,11 +7,14 @@ A flag's status is meant to change, so no trigger guards it; an insider's review
 another, and verify said intact. Every use case that raises a flag writes its flag.raise
 event, with the flag's words and links (`Flag.raise_details`) since 2026-12-07.
 
+A flag with no event is named once it is dated after the first flag this version raised
+(every flag from then on has one), or before its session began (no use case raises such a
+flag), so a false alarm an insider puts on a colleague's record is named either way.
+
 What it cannot hold: a flag whose event predates that is held to its kind, session and
 severity only, and a signature's or a failed delivery's from before then to its marks only;
-and a flag with no event at all is not questioned, since flags raised before then have none
-either, so one an insider inserts (a false alarm on a colleague's record) reads as theirs.
-Requiring an event of every flag needs those old flags' events written first.
+and a flag without an event on a session that began before then, dated before then, reads
+as one of the old ones. Holding those needs the old flags' events written first.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from safety.audit.models import AuditEvent
-from safety.checklists.models import Flag, FlagStatus
+from safety.checklists.models import Flag, FlagStatus, TreatmentSession
 from safety.hashing import sha256_hex
 from safety.integrity.reader import streamed
 
@@ -48,6 +51,9 @@ def verify_flags(db_: Connection | Session) -> str | None:
     written: dict[int, dict[str, set[datetime]]] = defaultdict(lambda: defaultdict(set))
     #: The last call with no reply of each flag: (its count, when its event was written).
     last_call: dict[int, tuple[int, datetime]] = {}
+    #: When this version first raised a flag with its words on the chain: every flag raised
+    #: from then on has its event (`_unaccounted`).
+    since: datetime | None = None
     for object_id, action, details, created in db_.execute(
         select(
             AuditEvent.object_id, AuditEvent.action, AuditEvent.details, AuditEvent.created_dt
@@ -63,6 +69,8 @@ def verify_flags(db_: Connection | Session) -> str | None:
                 continue
             last_call[int(object_id)] = (attempt, created)
         done[action] = details or {}
+        if action == "flag.raise" and "message_hash" in (details or {}):
+            since = created if since is None else min(since, created)
     raised = {flag_id for flag_id, done in events.items() if "flag.raise" in done}
     columns = (
         Flag.id,
@@ -76,16 +84,19 @@ def verify_flags(db_: Connection | Session) -> str | None:
         Flag.response_id,
         Flag.message,
         Flag.created_dt,
+        TreatmentSession.started_dt,
         Flag.call_attempts,
         *(getattr(Flag, mark) for mark in MARKS),
     )
     there = set()
-    with streamed(db_, select(*columns).order_by(Flag.id)) as rows:
+    query = select(*columns).join(TreatmentSession, TreatmentSession.id == Flag.session_id)
+    with streamed(db_, query.order_by(Flag.id)) as rows:
         for row in rows:
             flag_id = row[0]
             there.add(flag_id)
             done, times = events.get(flag_id, {}), written.get(flag_id, {})
-            if problem := _unaccounted(row, done, times, last_call.get(flag_id, (0, None))):
+            called = last_call.get(flag_id, (0, None))
+            if problem := _unaccounted(row, done, times, called, since):
                 return problem
     if missing := sorted(raised - there):
         return f"flag {missing[0]}, raised on the audit chain, is missing"
@@ -93,14 +104,30 @@ def verify_flags(db_: Connection | Session) -> str | None:
 
 
 def _unaccounted(
-    row, done: dict[str, dict], times: dict[str, set[datetime]], last_call: tuple
+    row,
+    done: dict[str, dict],
+    times: dict[str, set[datetime]],
+    last_call: tuple,
+    since: datetime | None,
 ) -> str | None:
     """What a flag's row says that its events (`done`, written at `times`) do not: a mark
     no event made, or made at another time, or a kind, place, severity or words other than
-    its flag.raise event recorded (see `verify_flags`)."""
+    its flag.raise event recorded (see `verify_flags`); or no event at all for a flag dated
+    after this version raised its first (`since`), or dated before its session began."""
     flag_id, kind, status, handled_action, note, session_id, followup_id, severity = row[:8]
-    response_id, message, created, attempts, marks = row[8], row[9], row[10], row[11], row[12:]
+    response_id, message, created, started = row[8:12]
+    attempts, marks = row[12], row[13:]
     last_attempt = marks[-1]
+    # Every use case raises a flag after its session began, and since `since` on the chain:
+    # a false critical flag an insider put on a colleague's clean record is named, dated
+    # now or dated back past `since`.
+    if created < started:
+        return f"flag {flag_id} is dated before its session began"
+    if "flag.raise" not in done and since is not None and created >= since:
+        return (
+            f"flag {flag_id} has no flag.raise event on the audit chain: it was added behind "
+            "the application's back"
+        )
     for (mark, actions), value in zip(MARKS.items(), marks, strict=True):
         if value is None or any(value in times.get(action, ()) for action in actions):
             continue

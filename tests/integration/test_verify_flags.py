@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from followup_helpers import answer, deliver_first_check, first_check, signer
 from smtp_capture import free_port
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 
 from safety.audit.models import AuditEvent
 from safety.checklists.models import Flag
@@ -119,6 +119,59 @@ def test_a_patients_flag_reworded_or_parted_from_the_answer_is_named(make_sessio
     assert (
         verified() == f"flag {flag.id} is not on the patient answer its flag.raise event recorded"
     )
+
+
+def forge_flag(session_id: int, created) -> int:
+    """An insider's false alarm: a critical count flag, with no event, on a clean record."""
+    flag_id = db.session.execute(
+        insert(Flag)
+        .values(
+            session_id=session_id,
+            kind="count_discrepancy",
+            severity="critical",
+            message="Needle counts do not reconcile: 6 used / 5 removed.",
+            status="open",
+            created_dt=created,
+            call_attempts=0,
+        )
+        .returning(Flag.id)
+    ).scalar_one()
+    db.session.commit()
+    return flag_id
+
+
+def test_a_false_alarm_put_on_a_colleagues_clean_record_is_named(
+    missing_needle, make_session, make_user
+):
+    """Once flags are raised with their words on the chain, one without an event was put
+    there behind the application's back, whether dated now or back before its session."""
+    clean = make_session(make_user(), phases=ALL_PHASES, sign=True)
+    assert verified() is None
+
+    forged = forge_flag(clean.id, clean.signed_dt)
+    assert verified() == (
+        f"flag {forged} has no flag.raise event on the audit chain: it was added behind the "
+        "application's back"
+    )
+
+    db.session.execute(
+        update(Flag)
+        .where(Flag.id == forged)
+        .values(created_dt=missing_needle.created_dt - timedelta(days=30))
+    )
+    db.session.commit()
+    assert verified() == f"flag {forged} is dated before its session began"
+
+
+def test_a_flag_an_older_version_raised_without_an_event_is_not_called_forged(
+    make_session, make_user
+):
+    """Before this version no signature's flag had an event: a clinic upgrading must not
+    read its history as tampering."""
+    signed = make_session(make_user(), phases=ALL_PHASES, sign=True)
+    forge_flag(signed.id, signed.signed_dt)
+
+    assert verified() is None
 
 
 def test_a_calm_answer_pinned_to_a_signatures_flag_is_named(missing_needle):
