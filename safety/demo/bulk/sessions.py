@@ -655,12 +655,10 @@ class SessionDrawer:
         asks = (
             ("soreness", "trend", "bleeding", "bruising", "signs", "chest")
             if draft.version.is_v1
-            else followup_rules.questions_for(
+            else followup_rules.questions_asked(
                 Kind.DAY_1,
-                near_lung=followup_rules.near_lung(
-                    draft.signin["signin.regions"], draft.version.template.high_risk_regions
-                ),
-                neck=followup_rules.needled_neck(draft.signin["signin.regions"]),
+                draft.signin["signin.regions"],
+                draft.version.template.high_risk_regions,
             )
         )
         key = (
