@@ -92,6 +92,7 @@ ACTION_LABELS = {
     "template.publish": N_("Template published"),
     "template.discard": N_("Draft template discarded"),
     "template.edit": N_("Draft template edited"),
+    "audit.flags_backfilled": N_("Flags raised by older versions put on the audit trail"),
 }
 #: What a template.edit event did to its item.
 EDIT_LABELS = {
@@ -108,6 +109,7 @@ ADMIN_ACTION_PREFIXES = (
     "auth.throttled",
     "auth.mfa_enrol",
     "auth.mfa_recovery",
+    "audit.flags_backfilled",
 )
 
 _FIELD_LABELS = {
@@ -208,6 +210,8 @@ def describe_event(action: str, details: Mapping[str, Any]) -> str:
         if not ended:
             return text
         return Said(N_("%(text)s; %(num)s signed-in session(s) ended"), text=text, num=ended)
+    if action == "audit.flags_backfilled":
+        return Said(N_("%(label)s: %(num)s flag(s)"), label=label, num=details.get("flags", 0))
     if action == "user.create" and details.get("role"):
         return Said(N_("%(label)s (%(role)s)"), label=label, role=details["role"])
     if action == "clinic.update":

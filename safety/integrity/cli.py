@@ -11,10 +11,10 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy.exc import IntegrityError
 
-from safety.errors import NotFound
+from safety.errors import DomainError, NotFound
 from safety.extensions import db
 from safety.hashing import canonical_json
-from safety.integrity import checkpoints, evidence, store
+from safety.integrity import backfill, checkpoints, evidence, store
 from safety.integrity.evidence import EvidenceError
 from safety.integrity.verify import verify_and_record
 
@@ -77,6 +77,41 @@ def checkpoint_command() -> None:
         click.echo(newest.body)
         return
     click.echo(canonical_json(made))
+
+
+@audit_cli.command("backfill-flags")
+@with_appcontext
+def backfill_flags_command() -> None:
+    """Once, after every server runs this version: put the words of the flags older versions
+    raised on the audit chain, so verify holds every flag to its words from then on."""
+    try:
+        done = backfill.backfill_flags()
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    if not done.wrote:
+        click.echo("Every flag already has its words on the audit chain: nothing to write.")
+        return
+    flags = f"{done.flags} flag" + ("" if done.flags == 1 else "s")
+    clinics = f"{done.clinics} clinic" + ("" if done.clinics == 1 else "s")
+    click.echo(
+        f"Wrote the words of {flags} raised by older versions to the audit chains of "
+        f"{clinics}. From now on `flask audit verify` names any flag whose words are not on "
+        "the chain, whenever it is dated."
+    )
+    try:
+        made = checkpoints.make()
+        db.session.commit()
+    except EvidenceError as exc:
+        db.session.rollback()
+        click.echo(f"No checkpoint signed ({exc}): run `flask audit checkpoint`.", err=True)
+        return
+    except IntegrityError:  # another checkpoint was made at the same moment: it covers them
+        db.session.rollback()
+        return
+    if made is not None:
+        click.echo(f"Signed checkpoint {made['number']}, which covers them.")
 
 
 @audit_cli.command("prove")

@@ -11,23 +11,26 @@ A flag with no event is named once it is dated after the first flag this version
 (every flag from then on has one), or before its session began (no use case raises such a
 flag), so a false alarm an insider puts on a colleague's record is named either way.
 
-What it cannot hold: a flag whose event predates that is held to its kind, session and
-severity only, and a signature's or a failed delivery's from before then to its marks only;
-and a flag without an event on a session that began before then, dated before then, reads
-as one of the old ones. Holding those needs the old flags' events written first.
+What it cannot hold until `flask audit backfill-flags` has run (integrity/backfill.py): a
+flag whose event predates that is held to its kind, session and severity only, and a
+signature's or a failed delivery's from before then to its marks only; and a flag without an
+event on a session that began before then, dated before then, reads as one of the old ones.
+The backfill writes each such flag's words on the chain, with the time it was raised; from
+its `audit.flags_backfilled` event on, every flag is held to its words and a flag with no
+event is named whenever it is dated.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from safety.audit.models import AuditEvent
 from safety.checklists.models import Flag, FlagStatus, TreatmentSession
-from safety.hashing import sha256_hex
+from safety.hashing import hashed_time, sha256_hex
 from safety.integrity.reader import streamed
 
 #: The events that may set each of a flag's marks (a resolution or a practitioner's record of
@@ -40,6 +43,9 @@ MARKS = {
     "last_attempt_dt": ("flag.no_reply",),  # last, and to the instant its event was written
 }
 ACTIONS = ("flag.raise", *{a for actions in MARKS.values() for a in actions})
+#: The system chain's event a backfill ends with: every flag there was then has its words on
+#: the chain, and this version raises every flag since (integrity/backfill.py).
+BACKFILLED = "audit.flags_backfilled"
 
 
 def verify_flags(db_: Connection | Session) -> str | None:
@@ -61,16 +67,25 @@ def verify_flags(db_: Connection | Session) -> str | None:
     ):
         if not (object_id and object_id.isdecimal()):
             continue
+        details = details or {}
         done = events[int(object_id)]
         written[int(object_id)][action].add(created)
         if action == "flag.no_reply":  # one per call: the one that counted the most of them
-            attempt = (details or {}).get("attempt", 0)
+            attempt = details.get("attempt", 0)
             if attempt < last_call.get(int(object_id), (0, created))[0]:
                 continue
             last_call[int(object_id)] = (attempt, created)
-        done[action] = details or {}
-        if action == "flag.raise" and "message_hash" in (details or {}):
+        if action == "flag.raise" and "message_hash" in done.get(action, {}):
+            continue  # an old event without the words, and the backfill's with them: the words
+        done[action] = details
+        if action == "flag.raise" and "message_hash" in details and not details.get("backfilled"):
             since = created if since is None else min(since, created)
+    # After a backfill every flag has its words on the chain, whenever it is dated.
+    backfilled = db_.execute(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.action == BACKFILLED)
+    ).scalar_one()
+    if backfilled:
+        since = datetime.min.replace(tzinfo=UTC)
     raised = {flag_id for flag_id, done in events.items() if "flag.raise" in done}
     columns = (
         Flag.id,
@@ -165,7 +180,11 @@ def _unaccounted(
         # emergency answer's flag moved a year on was never sent to the duty address.
         if raised_as["message_hash"] != sha256_hex(message):
             return f"the message of flag {flag_id} is not the one its flag.raise event recorded"
-        if created not in times.get("flag.raise", ()):
+        if raised_as.get("backfilled"):
+            # Written after the fact: it holds the time the flag says it was raised.
+            if raised_as.get("raised") != hashed_time(created):
+                return f"flag {flag_id} is dated at another time than its flag.raise event recorded"
+        elif created not in times.get("flag.raise", ()):
             return f"flag {flag_id} is dated at a time its flag.raise event was not written"
     if status != FlagStatus.OPEN and not done.keys() & set(MARKS["acknowledged_dt"]):
         return f"flag {flag_id} is {status} with no event on the audit chain"

@@ -13,8 +13,10 @@ from datetime import timedelta
 import pytest
 from followup_helpers import answer, deliver_first_check, first_check, signer
 from smtp_capture import free_port
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 
+from safety.admin import services as admin
+from safety.audit import services as audit
 from safety.audit.models import AuditEvent
 from safety.checklists.models import Flag
 from safety.extensions import db
@@ -23,6 +25,7 @@ from safety.followup.models import PatientResponse
 from safety.followup.worker import work_once
 from safety.hashing import sha256_hex
 from safety.integrity.verify import verify
+from safety.review.records import record_detail
 
 ALL_PHASES = ("signin", "timeout", "signout")
 #: One needle of six not found at Sign out: the signature raises two critical count flags.
@@ -231,3 +234,162 @@ def test_a_failed_deliverys_flag_is_raised_on_the_chain_and_its_deletion_named(
     change("DELETE FROM flags WHERE id = :f", flag_id)
 
     assert verified() == f"flag {flag_id}, raised on the audit chain, is missing"
+
+
+# --- `flask audit backfill-flags`: the older versions' flags held to their words ----------
+
+
+def old_flags(make_session, make_user) -> tuple[int, int]:
+    """Two flags an older version raised on a signed record: a signature's, with no event,
+    and a patient answer's, whose event kept its kind and severity but not its words."""
+    signed = make_session(make_user(), phases=ALL_PHASES, sign=True)
+    silent = forge_flag(signed.id, signed.signed_dt)
+    worded = forge_flag(signed.id, signed.signed_dt + timedelta(milliseconds=1))
+    flag = db.session.get(Flag, worded)
+    audit.record(
+        "flag.raise",
+        obj=flag,
+        details=flag.audit_details,
+        now=signed.signed_dt + timedelta(hours=20),
+    )
+    db.session.commit()
+    return silent, worded
+
+
+def backfill(runner) -> str:
+    result = runner.invoke(args=["audit", "backfill-flags"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def redate(flag_id: int, by: timedelta) -> None:
+    flag = db.session.get(Flag, flag_id)
+    db.session.execute(
+        update(Flag).where(Flag.id == flag_id).values(created_dt=flag.created_dt + by)
+    )
+    db.session.commit()
+
+
+@pytest.mark.parametrize(
+    ("alter", "said"),
+    [
+        (
+            lambda f: change("UPDATE flags SET message = 'Nothing to see.' WHERE id = :f", f),
+            "the message of flag {id} is not the one its flag.raise event recorded",
+        ),
+        (
+            lambda f: change("UPDATE flags SET severity = 'low' WHERE id = :f", f),
+            "flag {id} is not of the severity its flag.raise event recorded",
+        ),
+        (
+            lambda f: redate(f, timedelta(hours=1)),
+            "flag {id} is dated at another time than its flag.raise event recorded",
+        ),
+        (
+            lambda f: change("DELETE FROM flags WHERE id = :f", f),
+            "flag {id}, raised on the audit chain, is missing",
+        ),
+    ],
+    ids=["reworded", "made milder", "dated later", "deleted"],
+)
+@pytest.mark.parametrize("which", ["a signature's, with no event", "a patient's, without words"])
+def test_after_a_backfill_an_older_versions_flag_is_held_to_its_words(
+    request, runner, make_session, make_user, alter, said, which
+):
+    """Before the backfill, a flag an older version raised could be reworded, softened,
+    re-dated or deleted unnoticed (its event, if any, held no words); the backfill writes its
+    words, and the time it was raised, on its clinic's chain, and seals them in a checkpoint."""
+    silent, worded = old_flags(make_session, make_user)
+    request.getfixturevalue("missing_needle")  # raised since, with its words
+    flag_id = silent if which.endswith("no event") else worded
+    message = db.session.get(Flag, flag_id).message
+    change("UPDATE flags SET message = 'Nothing to see.' WHERE id = :f", flag_id)
+    assert verified() is None  # what the backfill is for
+    db.session.execute(
+        text("UPDATE flags SET message = :m WHERE id = :f"), {"m": message, "f": flag_id}
+    )
+    db.session.commit()
+
+    said_back = backfill(runner)
+
+    # The two older flags only: the missing needle's was raised with its words.
+    assert (
+        "Wrote the words of 2 flags raised by older versions to the audit chains of 1 clinic."
+        in said_back
+    )
+    assert "Signed checkpoint" in said_back
+    backfilled = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "flag.raise").order_by(AuditEvent.id)
+    ).all()[-2:]
+    assert [(e.object_id, e.details["backfilled"]) for e in backfilled] == [
+        (str(silent), True),
+        (str(worded), True),
+    ]
+    assert verified() is None
+
+    alter(flag_id)
+    assert verified() == said.format(id=flag_id)
+
+
+def test_after_a_backfill_a_flag_dated_back_among_the_old_ones_is_named(
+    runner, make_session, make_user
+):
+    """The one a date could not tell: a false alarm on a record from before the upgrade,
+    dated among that record's own flags."""
+    signed = make_session(make_user(), phases=ALL_PHASES, sign=True)
+    forge_flag(signed.id, signed.signed_dt)  # an older version's, no event
+    forged_before = forge_flag(signed.id, signed.signed_dt + timedelta(minutes=1))
+    assert verified() is None  # reads as one of the old ones
+    change("DELETE FROM flags WHERE id = :f", forged_before)
+
+    backfill(runner)
+    forged = forge_flag(signed.id, signed.signed_dt + timedelta(minutes=1))
+
+    assert verified() == (
+        f"flag {forged} has no flag.raise event on the audit chain: it was added behind the "
+        "application's back"
+    )
+
+
+def test_a_backfill_is_refused_while_verify_finds_the_trail_broken(runner, missing_needle):
+    """It vouches for the flags as they are: on an altered database it would vouch for the
+    alteration."""
+    change("UPDATE flags SET severity = 'low' WHERE id = :f", missing_needle.id)
+    events = db.session.scalar(select(func.count()).select_from(AuditEvent))
+
+    result = runner.invoke(args=["audit", "backfill-flags"])
+
+    assert result.exit_code == 1
+    assert "Verify finds the audit trail broken (flag " in result.output
+    assert "find out what happened first" in result.output
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == events
+
+
+def test_a_second_backfill_writes_nothing(runner, make_session, make_user):
+    old_flags(make_session, make_user)
+    backfill(runner)
+    events = db.session.scalar(select(func.count()).select_from(AuditEvent))
+
+    assert "nothing to write" in backfill(runner)
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == events
+
+
+def test_a_backfill_reads_as_what_it_was_in_the_record_and_the_activity_log(
+    runner, make_session, make_user
+):
+    """Its events are written now about flags raised long ago: the record's history and the
+    administrators' activity log say so, rather than "Raised a flag" at the backfill's time."""
+    silent, _ = old_flags(make_session, make_user)
+    session_id = db.session.get(Flag, silent).session_id
+    backfill(runner)
+
+    detail = record_detail(make_user("compliance"), session_id)
+    said = [(line.event.action, line.event.summary) for line in detail.history]
+    assert (
+        "Raised a flag",
+        "Count discrepancy (Critical), raised earlier: its words put on the audit trail",
+    ) in said
+    assert (
+        "audit.flags_backfilled",
+        "Flags raised by older versions put on the audit trail: 2 flag(s)",
+    ) in [(row.action, row.what) for row in admin.history()]

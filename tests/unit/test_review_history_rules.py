@@ -28,3 +28,14 @@ def test_a_phase_is_named_as_the_records_own_template_names_it():
         "Time-out check"
     )
     assert rules.history_summary("session.phase_submit", {"phase": "extra"}, titles) == "extra"
+
+
+def test_a_flags_words_put_on_the_trail_later_say_so():
+    """A backfilled flag.raise is written long after the flag was raised: its line's time is
+    the backfill's, so it must not read as the moment the flag went up."""
+    raised = {"kind": "count_discrepancy", "severity": "critical"}
+
+    assert rules.history_summary("flag.raise", raised, TITLES) == "Count discrepancy (Critical)"
+    assert rules.history_summary("flag.raise", {**raised, "backfilled": True}, TITLES) == (
+        "Count discrepancy (Critical), raised earlier: its words put on the audit trail"
+    )

@@ -74,10 +74,14 @@ def history_summary(
         )
     if action.startswith("flag.") and details.get("kind"):
         kind = Said(kind_label(str(details["kind"])))
-        if not details.get("severity"):
-            return kind
-        severity = _label(SEVERITY_LABELS, str(details["severity"]))
-        return Said(N_("%(kind)s (%(severity)s)"), kind=kind, severity=severity)
+        if details.get("severity"):
+            severity = _label(SEVERITY_LABELS, str(details["severity"]))
+            kind = Said(N_("%(kind)s (%(severity)s)"), kind=kind, severity=severity)
+        if details.get("backfilled"):
+            # Written by `flask audit backfill-flags` long after the flag was raised: the line's
+            # time is the backfill's, not the flag's (integrity/backfill.py).
+            return Said(N_("%(flag)s, raised earlier: its words put on the audit trail"), flag=kind)
+        return kind
     return ""
 
 
