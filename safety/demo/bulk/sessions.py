@@ -201,16 +201,6 @@ class SessionDrawer:
         practitioner_id, practitioner_name = clinic.practitioners[
             int(self.rng.random() * len(clinic.practitioners))
         ]
-        self.pending.session_events.append(
-            Entry(
-                "session.create",
-                practitioner_id,
-                "treatment_sessions",
-                str(session_id),
-                {"template": version.number},
-                clinic.id,
-            )
-        )
         return _Draft(
             session_id,
             day,
@@ -445,7 +435,20 @@ class SessionDrawer:
     def _submit_phases(
         self, draft: _Draft, times: Sequence[datetime]
     ) -> tuple[list[_Entry], list[str]]:
-        """Write the three phase entries, each with its own notes, and their submit events."""
+        """Write the three phase entries, each with its own notes, and their submit events,
+        after the session's start event, written when it started (verify holds the start to
+        it)."""
+        self.pending.session_events.append(
+            Entry(
+                "session.create",
+                draft.practitioner_id,
+                "treatment_sessions",
+                str(draft.id),
+                {"template": draft.version.number},
+                draft.clinic.id,
+                times[0],
+            )
+        )
         notes = draft.notes
         entries = []
         texts = []
