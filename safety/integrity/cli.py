@@ -93,12 +93,18 @@ def backfill_flags_command() -> None:
     if not done.wrote:
         click.echo("Every flag already has its words on the audit chain: nothing to write.")
         return
-    flags = f"{done.flags} flag" + ("" if done.flags == 1 else "s")
-    clinics = f"{done.clinics} clinic" + ("" if done.clinics == 1 else "s")
+    if done.flags:
+        flags = f"{done.flags} flag" + ("" if done.flags == 1 else "s")
+        clinics = f"{done.clinics} clinic" + ("" if done.clinics == 1 else "s")
+        click.echo(
+            f"Wrote the words of {flags} raised by older versions to the audit chains of "
+            f"{clinics}, as they are now: a flag changed before today cannot be told apart."
+        )
+    else:
+        click.echo("No flag lacked its words on the audit chain.")
     click.echo(
-        f"Wrote the words of {flags} raised by older versions to the audit chains of "
-        f"{clinics}. From now on `flask audit verify` names any flag whose words are not on "
-        "the chain, whenever it is dated."
+        "From now on `flask audit verify` names any flag whose words are not on the chain, "
+        "whenever it is dated."
     )
     try:
         made = checkpoints.make()
@@ -107,8 +113,12 @@ def backfill_flags_command() -> None:
         db.session.rollback()
         click.echo(f"No checkpoint signed ({exc}): run `flask audit checkpoint`.", err=True)
         return
-    except IntegrityError:  # another checkpoint was made at the same moment: it covers them
+    except IntegrityError:
         db.session.rollback()
+        click.echo(
+            "Another checkpoint was being made at the same moment: run `flask audit checkpoint`.",
+            err=True,
+        )
         return
     if made is not None:
         click.echo(f"Signed checkpoint {made['number']}, which covers them.")

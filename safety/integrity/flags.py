@@ -57,15 +57,16 @@ def verify_flags(db_: Connection | Session) -> str | None:
     written: dict[int, dict[str, set[datetime]]] = defaultdict(lambda: defaultdict(set))
     #: The last call with no reply of each flag: (its count, when its event was written).
     last_call: dict[int, tuple[int, datetime]] = {}
-    #: When this version first raised a flag with its words on the chain: every flag raised
-    #: from then on has its event (`_unaccounted`).
-    since: datetime | None = None
+    #: Flags with two worded flag.raise events that say different things.
+    disagree: set[int] = set()
     for object_id, action, details, created in db_.execute(
         select(
             AuditEvent.object_id, AuditEvent.action, AuditEvent.details, AuditEvent.created_dt
         ).where(AuditEvent.action.in_(ACTIONS), AuditEvent.object_type == Flag.__tablename__)
     ):
-        if not (object_id and object_id.isdecimal()):
+        # Only the id as the application writes it: "01" is no flag (an event appended under
+        # it once stood in for flag 1's own, a review found).
+        if not (object_id and object_id.isdecimal() and str(int(object_id)) == object_id):
             continue
         details = details or {}
         done = events[int(object_id)]
@@ -75,17 +76,16 @@ def verify_flags(db_: Connection | Session) -> str | None:
             if attempt < last_call.get(int(object_id), (0, created))[0]:
                 continue
             last_call[int(object_id)] = (attempt, created)
-        if action == "flag.raise" and "message_hash" in done.get(action, {}):
+        if action == "flag.raise" and "message_hash" in (kept := done.get(action, {})):
+            # The application raises a flag once, with its words: a second worded event that
+            # says otherwise was appended to change them, whichever of the two is read first.
+            if "message_hash" in details and details != kept:
+                disagree.add(int(object_id))
             continue  # an old event without the words, and the backfill's with them: the words
         done[action] = details
-        if action == "flag.raise" and "message_hash" in details and not details.get("backfilled"):
-            since = created if since is None else min(since, created)
-    # After a backfill every flag has its words on the chain, whenever it is dated.
-    backfilled = db_.execute(
-        select(func.count()).select_from(AuditEvent).where(AuditEvent.action == BACKFILLED)
-    ).scalar_one()
-    if backfilled:
-        since = datetime.min.replace(tzinfo=UTC)
+    since = worded_since(db_)
+    if disagree:
+        return f"flag {min(disagree)} has flag.raise events on the audit chain that disagree"
     raised = {flag_id for flag_id, done in events.items() if "flag.raise" in done}
     columns = (
         Flag.id,
@@ -118,6 +118,47 @@ def verify_flags(db_: Connection | Session) -> str | None:
     return None
 
 
+def backfilled(db_: Connection | Session) -> bool:
+    """Whether `flask audit backfill-flags` has run (integrity/backfill.py)."""
+    found = db_.execute(select(AuditEvent.id).where(AuditEvent.action == BACKFILLED).limit(1))
+    return found.first() is not None
+
+
+def worded_since(db_: Connection | Session) -> datetime | None:
+    """Since when every flag has its flag.raise event with its words: the first this version
+    raised (a backfill's own events, written later about older flags, do not count), or from
+    the beginning once a backfill has run (`misplaced`)."""
+    if backfilled(db_):
+        return datetime.min.replace(tzinfo=UTC)
+    return db_.execute(
+        select(func.min(AuditEvent.created_dt)).where(
+            AuditEvent.action == "flag.raise",
+            AuditEvent.object_type == Flag.__tablename__,
+            AuditEvent.details["message_hash"].as_string().is_not(None),
+            AuditEvent.details["backfilled"].as_string().is_(None),
+        )
+    ).scalar_one()
+
+
+def misplaced(
+    flag_id: int, created: datetime, started: datetime, since: datetime | None, *, raised: bool
+) -> str | None:
+    """A flag no use case raises: dated before its session began, or with no flag.raise event
+    though dated after this version raised its first (`since`), when every flag has one.
+
+    A false critical flag an insider put on a colleague's clean record is named, dated now or
+    dated back past `since`. The backfill refuses such a flag rather than vouch for it.
+    """
+    if created < started:
+        return f"flag {flag_id} is dated before its session began"
+    if not raised and since is not None and created >= since:
+        return (
+            f"flag {flag_id} has no flag.raise event on the audit chain: it was added behind "
+            "the application's back"
+        )
+    return None
+
+
 def _unaccounted(
     row,
     done: dict[str, dict],
@@ -133,16 +174,8 @@ def _unaccounted(
     response_id, message, created, started = row[8:12]
     attempts, marks = row[12], row[13:]
     last_attempt = marks[-1]
-    # Every use case raises a flag after its session began, and since `since` on the chain:
-    # a false critical flag an insider put on a colleague's clean record is named, dated
-    # now or dated back past `since`.
-    if created < started:
-        return f"flag {flag_id} is dated before its session began"
-    if "flag.raise" not in done and since is not None and created >= since:
-        return (
-            f"flag {flag_id} has no flag.raise event on the audit chain: it was added behind "
-            "the application's back"
-        )
+    if problem := misplaced(flag_id, created, started, since, raised="flag.raise" in done):
+        return problem
     for (mark, actions), value in zip(MARKS.items(), marks, strict=True):
         if value is None or any(value in times.get(action, ()) for action in actions):
             continue

@@ -24,6 +24,7 @@ from safety.followup import escalations, rules
 from safety.followup.models import PatientResponse
 from safety.followup.worker import work_once
 from safety.hashing import sha256_hex
+from safety.integrity import backfill as backfill_module
 from safety.integrity.verify import verify
 from safety.review.records import record_detail
 
@@ -314,8 +315,8 @@ def test_after_a_backfill_an_older_versions_flag_is_held_to_its_words(
 
     # The two older flags only: the missing needle's was raised with its words.
     assert (
-        "Wrote the words of 2 flags raised by older versions to the audit chains of 1 clinic."
-        in said_back
+        "Wrote the words of 2 flags raised by older versions to the audit chains of 1 clinic, "
+        "as they are now" in said_back
     )
     assert "Signed checkpoint" in said_back
     backfilled = db.session.scalars(
@@ -393,3 +394,72 @@ def test_a_backfill_reads_as_what_it_was_in_the_record_and_the_activity_log(
         "audit.flags_backfilled",
         "Flags raised by older versions put on the audit trail: 2 flag(s)",
     ) in [(row.action, row.what) for row in admin.history()]
+
+
+def test_a_flag_forged_while_the_backfill_verifies_is_refused_not_vouched_for(
+    monkeypatch, runner, missing_needle, make_session, make_user
+):
+    """Verify takes minutes on a large database: a false alarm put on a clean record
+    meanwhile was given a backfilled event and read intact ever after (review)."""
+    clean = make_session(make_user(), phases=ALL_PHASES, sign=True)
+    forged: list[int] = []
+    real_verify = backfill_module.verify
+
+    def verify_then_an_insider_writes():
+        found = real_verify()
+        forged.append(forge_flag(clean.id, clean.signed_dt))
+        return found
+
+    monkeypatch.setattr(backfill_module, "verify", verify_then_an_insider_writes)
+    events = db.session.scalar(select(func.count()).select_from(AuditEvent))
+
+    result = runner.invoke(args=["audit", "backfill-flags"])
+
+    assert result.exit_code == 1
+    assert f"flag {forged[0]} has no flag.raise event on the audit chain" in result.output
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == events
+
+
+@pytest.mark.parametrize("object_id", ["{id}", "0{id}"], ids=["its own id", "a padded id"])
+def test_words_appended_on_a_second_event_do_not_replace_the_sealed_ones(
+    runner, make_session, make_user, object_id
+):
+    """An insider appended one more flag.raise, with new words, for a flag the backfill had
+    sealed: under "0<id>" it was read first and stood in for the sealed event (review)."""
+    silent, _ = old_flags(make_session, make_user)
+    backfill(runner)
+    flag = db.session.get(Flag, silent)
+    audit.record_many(
+        [
+            audit.Entry(
+                action="flag.raise",
+                object_type="flags",
+                object_id=object_id.format(id=silent),
+                details={**flag.raise_details, "message_hash": sha256_hex("Nothing to see.")},
+                chain=flag.session.clinic_id,
+            )
+        ]
+    )
+    db.session.commit()
+    change("UPDATE flags SET message = 'Nothing to see.' WHERE id = :f", silent)
+
+    assert verified() == (
+        f"flag {silent} has flag.raise events on the audit chain that disagree"
+        if object_id == "{id}"
+        else f"the message of flag {silent} is not the one its flag.raise event recorded"
+    )
+
+
+def test_a_backfill_with_no_older_flags_still_closes_the_gap(runner, make_session, make_user):
+    """A clinic whose history has no flag: the backfill writes only its own event, and a false
+    alarm dated back on an old record is named from then on."""
+    signed = make_session(make_user(), phases=ALL_PHASES, sign=True)
+
+    said = backfill(runner)
+    forged = forge_flag(signed.id, signed.signed_dt)
+
+    assert "No flag lacked its words on the audit chain." in said
+    assert verified() == (
+        f"flag {forged} has no flag.raise event on the audit chain: it was added behind the "
+        "application's back"
+    )
