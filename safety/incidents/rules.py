@@ -129,6 +129,9 @@ FLAG_EVENTS: dict[str, str] = {
     # What made the patient unfit to leave is for the reporter to choose (a faint, a suspected
     # collapsed lung, something else): the flag's message is the description.
     "not_fit_to_leave": "other",
+    # Compliance asks the practitioner whether any needle went in; where one did and was never
+    # counted out (a faint mid-session, a needle not found), that is recorded as an incident.
+    "cancelled_after_time_out": "other",
     "count_discrepancy": "retained_or_broken_needle",
     "reaction": "fainting",
     "emergency": "other",

@@ -285,6 +285,12 @@ def test_a_session_cancelled_after_a_clean_time_out_raises_a_flag_compliance_wor
         assert "needles may have been used: they were never counted out" in text_of(
             client.get(record)
         ), record
+    # Where a needle did go in and was never counted out, the practitioner records it as an
+    # incident from the flag, its words as the description.
+    assert f"/incidents/new?flag={flag.id}" in signed_in.get(f"/sessions/{session.id}").text
+    report = signed_in.get(f"/incidents/new?flag={flag.id}").text
+    assert 'value="other" checked' in report
+    assert "Ask the practitioner whether any needle went in" in report
     resolved = post_form(
         officer_client,
         f"/review/flags/{flag.id}/resolve",
