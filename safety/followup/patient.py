@@ -392,12 +392,22 @@ def after_details_changed(
 
     Consent withdrawn at the desk stops them as the patient's own "stop" link does: a
     patient who said no more messages was still sent the 7-day check (a review). A corrected
-    email or phone revokes the open links, so whoever got the message sent to the wrong
-    address cannot read the form, answer it as the patient, or stop their messages; the next
-    message (a reminder, a later check) goes with a new link to the new address.
+    email or phone revokes every link still live, so whoever got the message sent to the
+    wrong address cannot read the form, answer it as the patient, or stop their messages; the
+    next message (a reminder, a later check) goes with a new link to the new address. An
+    answered check's link too: it still opened the "you answered" page and its "stop" link,
+    which cancelled the chest check going to the right address (a review).
     """
     if "is_followup_consent" in changed and not consent:
         _cancel_open_followups(patient_id)
     elif {"email", "phone"} & set(changed):
-        for followup_id in db.session.scalars(_open_followups(patient_id)).all():
+        live = (
+            select(PatientLink.followup_id)
+            .join(FollowUp, FollowUp.id == PatientLink.followup_id)
+            .join(TreatmentSession, TreatmentSession.id == FollowUp.session_id)
+            .where(TreatmentSession.patient_id == patient_id, PatientLink.revoked_dt.is_(None))
+            .distinct()
+            .order_by(PatientLink.followup_id)
+        )
+        for followup_id in db.session.scalars(live).all():
             revoke_links(followup_id, actor=actor, now=now)

@@ -811,6 +811,20 @@ def test_a_corrected_address_revokes_the_link_sent_to_the_wrong_one(app, client,
     assert visit.followup_id in {int(e.object_id) for e in revoked}
 
 
+def test_a_corrected_address_revokes_an_answered_checks_link_too(app, client, visit):
+    """The 24-hour check went to a wrong or shared mailbox and was answered from there: after
+    the correction its link still opened the "you answered" page, and its stop link opted the
+    patient out of the chest and 7-day checks going to the right address (a review)."""
+    assert submit(client, visit.path, CALM).status_code == 200
+
+    edit_patient(app, visit, email="pat.right@example.org")
+
+    stranger = app.test_client()
+    assert stranger.get(visit.path).status_code == 404
+    assert stranger.get(f"{visit.path}/stop").status_code == 404
+    assert db.session.get(Patient, visit.patient_id).opted_out_dt is None
+
+
 def test_the_stop_page_asks_before_stopping_anything(client, visit):
     client.get(f"{visit.path}/stop")
     assert db.session.get(Patient, visit.patient_id).opted_out_dt is None
