@@ -25,9 +25,9 @@ from typing import Protocol
 
 from flask import abort
 from flask_login import current_user, login_required
-from sqlalchemy import ColumnElement, Select, false, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
 
-from safety.auth.models import Role
+from safety.auth.models import ClinicMembership, Role, User
 from safety.checklists.models import Flag, TreatmentSession
 from safety.clinics.models import Clinic, Patient
 from safety.errors import Forbidden
@@ -292,13 +292,31 @@ def visible_patients(user: Actor) -> Select:
 def flag_scope(user: Actor) -> ColumnElement[bool]:
     """The flags a user may see, as a condition on treatment_sessions joined to flags.
 
-    Compliance sees every flag; a practitioner only the flags of their own sessions.
+    Compliance sees every flag; a practitioner the flags of their own sessions at the clinics
+    they still work at (their patients' answers follow them to the one they work at now). A
+    practitioner removed from a clinic still read its patients' answers on their day page and
+    could mark one handled, which stopped its escalation to that clinic's duty address (a
+    review): those go to the duty address instead (`escalations.practitioner_gone`).
     """
     if is_compliance(user):
         return true()
     if is_practitioner(user):
-        return TreatmentSession.practitioner_id == user.id
+        return and_(
+            TreatmentSession.practitioner_id == user.id,
+            works_at(user.id, TreatmentSession.clinic_id),
+        )
     return false()
+
+
+def works_at(practitioner_id, clinic_id) -> ColumnElement[bool]:
+    """Whether a practitioner still works at a clinic: a member of it, or working there now
+    (`auth.clinics`)."""
+    return or_(
+        exists().where(
+            ClinicMembership.user_id == practitioner_id, ClinicMembership.clinic_id == clinic_id
+        ),
+        exists().where(User.id == practitioner_id, User.clinic_id == clinic_id),
+    )
 
 
 def flags_in_scope(user: Actor, query: Select) -> Select:

@@ -68,7 +68,10 @@ def escalate_unacknowledged(*, now: datetime | None = None) -> int:
     gone = and_(
         Flag.kind == rules.NO_ANSWER,
         Flag.status == FlagStatus.ACKNOWLEDGED,
-        TreatmentSession.practitioner_id.in_(left),
+        or_(
+            TreatmentSession.practitioner_id.in_(left),
+            ~policy.works_at(TreatmentSession.practitioner_id, TreatmentSession.clinic_id),
+        ),
     )
     waiting = db.session.scalars(
         select(Flag)
@@ -102,7 +105,7 @@ def escalate_unacknowledged(*, now: datetime | None = None) -> int:
             day_start_hour=clinic.workday_start_hour,
             day_end_hour=clinic.workday_end_hour,
             working_days=clinic.working_days,
-            practitioner_gone=practitioner_gone(flag.session.practitioner),
+            practitioner_gone=practitioner_gone(flag.session),
         )
         if due is None or now < due:
             continue
@@ -125,10 +128,16 @@ def escalate_unacknowledged(*, now: datetime | None = None) -> int:
     return sent
 
 
-def practitioner_gone(practitioner) -> bool:
-    """Whether a patient's practitioner can no longer have them on a list: their account is
-    disabled, or they are no longer a practitioner (a role change takes the list away)."""
-    return not (practitioner.is_enabled and policy.is_practitioner(practitioner))
+def practitioner_gone(session: TreatmentSession) -> bool:
+    """Whether a session's practitioner can no longer have its patient on a list: their
+    account is disabled, they are no longer a practitioner (a role change takes the list
+    away), or they no longer work at its clinic (`policy.flag_scope`)."""
+    practitioner = session.practitioner
+    if not (practitioner.is_enabled and policy.is_practitioner(practitioner)):
+        return True
+    if practitioner.clinic_id == session.clinic_id:
+        return False
+    return not db.session.scalar(select(policy.works_at(practitioner.id, session.clinic_id)))
 
 
 def flag_unanswered_chest_checks(*, now: datetime) -> int:

@@ -324,11 +324,12 @@ def _alert_purposes(level: str, session: TreatmentSession) -> list[Purpose]:
     out (at night nobody may read the duty address; without a gateway a text would only fail
     and hold up the mail behind it).
 
-    A practitioner who has left (deactivated) cannot act on an alert, so the clinic's address
-    takes it instead. With no one to write to, the flag still heads the compliance queue.
+    A practitioner who has left (deactivated, or no longer working at the clinic) cannot act
+    on an alert, so the clinic's address takes it instead. With no one to write to, the flag
+    still heads the compliance queue.
     """
     purposes = []
-    practitioner_here = session.practitioner.is_enabled
+    practitioner_here = not escalations.practitioner_gone(session)
     if practitioner_here:
         purposes.append(Purpose.PRACTITIONER_ALERT)
     if session.clinic.duty_email and (level == rules.EMERGENCY or not practitioner_here):

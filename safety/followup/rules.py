@@ -490,8 +490,9 @@ def acknowledge_by(
     An emergency after 15 minutes, day or night; a same-day answer, or a chest check nobody
     answered, after 2 of the clinic's working hours; a review answer at the end of its
     second working day, the promise its advice page makes the patient; anything else never
-    (None). A silence whose practitioner can no longer sign in (`practitioner_gone`) goes at
-    once: it is on nobody else's list, and they will not call.
+    (None). A silence whose practitioner no longer treats patients at the clinic (disabled,
+    another role, or no longer working there: `practitioner_gone`) goes at once: it is on
+    nobody else's list, and they will not call.
     """
     if level == NO_ANSWER and practitioner_gone:
         return raised
@@ -765,9 +766,9 @@ def _unacknowledged(
         return say(
             N_(
                 "A patient at %(clinic)s did not answer the 48-hour chest check after needling "
-                "near the lung, and the practitioner who treated them can no longer sign in: "
-                "nobody else has this patient on their list. Call them to ask about chest pain, "
-                "pain breathing in or breathlessness."
+                "near the lung, and the practitioner who treated them no longer treats patients "
+                "here: nobody else has this patient on their list. Call them to ask about chest "
+                "pain, pain breathing in or breathlessness."
             )
         ) % {"clinic": clinic}
     if level == NO_ANSWER and calls:

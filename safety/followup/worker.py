@@ -161,7 +161,7 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
             clinic=clinic.name,
             link=f"{base}/sessions/{flag.session_id}",
             say=i18n.translator(clinic.language),
-            practitioner_gone=practitioner_gone(flag.session.practitioner),
+            practitioner_gone=practitioner_gone(flag.session),
             calls=flag.call_attempts,
         )
         return Outgoing(
@@ -174,8 +174,8 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
     if row.purpose in {Purpose.PRACTITIONER_ALERT, Purpose.CLINIC_ALERT}:
         flag = db.session.get(Flag, row.flag_id)
         session = flag.session
-        to_practitioner = (
-            row.purpose == Purpose.PRACTITIONER_ALERT and session.practitioner.is_enabled
+        to_practitioner = row.purpose == Purpose.PRACTITIONER_ALERT and not practitioner_gone(
+            session
         )
         message = rules.practitioner_alert(
             level=flag.kind,

@@ -283,7 +283,7 @@ def test_a_silence_sent_on_because_its_practitioner_left_heads_the_compliance_qu
     queue = officer.get("/review/flags").get_data(as_text=True)
 
     assert re.search(r'<tr id="flag-(\d+)"', queue).group(1) == str(flag_id)
-    assert "the practitioner who treated the patient can no longer sign in" in queue
+    assert "the practitioner who treated the patient no longer treats patients here" in queue
 
 
 def test_the_last_call_is_told_in_the_time_of_the_patients_clinic(

@@ -212,3 +212,41 @@ def test_a_switch_to_a_clinic_removed_since_the_list_was_read_is_refused(
         auth_clinics.switch(lou, two_clinics["lakeside"])
 
     assert db.session.get(User, lou.id).clinic_id == two_clinics["harbour"]
+
+
+def test_a_practitioner_removed_from_a_clinic_no_longer_reads_or_silences_its_answers(
+    app, two_clinics, admin, make_session
+):
+    """Lou left Harbour for Lakeside: a Harbour patient's same-day answer stayed on Lou's day
+    page and flags queue, and Lou marking it handled stopped its escalation to Harbour's duty
+    address (an attacker's review). It is Harbour's now: its duty address takes it."""
+    from test_patient_form import CALM, deliver_visit, submit
+
+    from safety.checklists.models import Flag, FlagStatus, TreatmentSession
+    from safety.clinics.models import Patient
+    from safety.followup import escalations
+
+    admin_id = admin.id
+    lou = db.session.get(User, two_clinics["lou"])
+    visit = deliver_visit(lou, make_session)
+    submit(app.test_client(), visit.path, {**CALM, "other": "Chest pain since last night."})
+    flag_id = db.session.scalar(select(Flag.id).where(Flag.session_id == visit.session_id))
+    family = db.session.get(Patient, visit.patient_id).family_name
+    session = db.session.get(TreatmentSession, visit.session_id)
+    assert not escalations.practitioner_gone(session)
+    client = app.test_client()
+    login(client, db.session.get(User, two_clinics["lou"]))
+    assert family in text_of(client.get("/sessions/"))  # while Lou works there
+
+    lou = db.session.get(User, two_clinics["lou"])
+    auth_clinics.switch(lou, two_clinics["lakeside"])
+    auth_clinics.remove(lou.id, two_clinics["harbour"], actor=db.session.get(User, admin_id))
+    db.session.commit()
+
+    assert family not in text_of(client.get("/sessions/"))
+    assert family not in text_of(client.get("/review/flags"))
+    handled = post_form(client, f"/escalations/{flag_id}/handled", {"action": "called"})
+    assert handled.status_code == 404
+    db.session.expire_all()
+    assert db.session.get(Flag, flag_id).status == FlagStatus.OPEN
+    assert escalations.practitioner_gone(db.session.get(TreatmentSession, visit.session_id))

@@ -304,7 +304,7 @@ def test_a_silence_the_practitioner_saw_before_leaving_still_goes_to_the_duty_ad
     work_once("worker", now=due + timedelta(hours=13))
 
     [mail] = duty_mail()
-    assert "can no longer sign in: nobody else has this patient on their list" in mail.body
+    assert "no longer treats patients here: nobody else has this patient on their list" in mail.body
     assert "for 2 working hours" not in mail.body
 
 
@@ -352,7 +352,7 @@ def test_a_silence_of_a_practitioner_moved_to_another_role_goes_on_at_once(
     work_once("worker", now=due + timedelta(hours=12))
 
     [mail] = duty_mail()
-    assert "can no longer sign in: nobody else has this patient on their list" in mail.body
+    assert "no longer treats patients here: nobody else has this patient on their list" in mail.body
 
 
 def test_the_duty_address_reads_that_the_practitioners_calls_found_no_reply(
