@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from safety.audit.models import AuditEvent
-from safety.followup.models import PatientResponse
+from safety.followup.models import FollowUp, PatientResponse
 from safety.followup.rules import response_content
 from safety.hashing import hashed_time
 from safety.integrity.reader import sha, streamed
@@ -44,15 +44,33 @@ def verify_responses(db_: Connection | Session) -> str | None:
                 f"(event id {event_id})"
             )
         signed[answer_id] = (escalation, content_hash, event_id)
-    with streamed(
-        db_, select(PR.id, PR.followup_id, PR.answers, PR.escalation, PR.created_dt).order_by(PR.id)
-    ) as rows:
-        for answer_id, followup_id, answers, escalation, created in rows:
+    query = (
+        select(
+            PR.id,
+            PR.followup_id,
+            PR.answers,
+            PR.escalation,
+            PR.created_dt,
+            PR.session_id,
+            FollowUp.session_id,
+        )
+        .outerjoin(FollowUp, FollowUp.id == PR.followup_id)
+        .order_by(PR.id)
+    )
+    with streamed(db_, query) as rows:
+        for answer_id, followup_id, answers, escalation, created, on, asked_on in rows:
             found = signed.pop(answer_id, None)
             if found is None:
                 return (
                     f"patient answer {answer_id} has no event on the audit chain: it was added "
                     "behind the application's back"
+                )
+            # The record pages and the export find an answer by its session; the event signs
+            # its follow-up. An emergency answer moved onto another patient's record read
+            # intact (a review).
+            if on != asked_on:
+                return (
+                    f"patient answer {answer_id} is on another record than the follow-up it answers"
                 )
             level, content_hash, event_id = found
             if escalation != level:

@@ -182,3 +182,20 @@ def test_an_answers_flag_moved_to_another_record_or_made_milder_is_named(
     db.session.commit()
 
     assert verified() == f"flag {flag_id} {said} its flag.raise event recorded"
+
+
+def test_an_answer_moved_to_another_patients_record_is_named(answered, make_session, make_user):
+    """The record pages and the export find an answer by its session, which its event did not
+    sign: a large bruise moved onto another patient's record read intact (an insider's
+    review)."""
+    other = make_session(make_user()).id
+    with guards_off():
+        db.session.execute(
+            update(PatientResponse)
+            .where(PatientResponse.id == answered.id)
+            .values(session_id=other)
+        )
+
+    assert verified() == (
+        f"patient answer {answered.id} is on another record than the follow-up it answers"
+    )
