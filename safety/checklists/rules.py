@@ -546,6 +546,13 @@ def content_hash(content: Mapping[str, Any]) -> str:
     return sha256_hex(canonical_json(content))
 
 
+def entry_hash(answers: Mapping[str, Any], notes: Mapping[str, str] | None) -> str:
+    """Return the SHA-256 of a phase entry's answers and notes, which its session.phase_submit
+    event records: a session never signed (open, or cancelled) is held to it by verify, as a
+    signed one is to its content hash."""
+    return sha256_hex(canonical_json({"answers": answers, "notes": notes or {}}))
+
+
 #: Answers copied to columns of the signed record, so the dashboard aggregates and the lot trace
 #: looks up plain indexed columns: column name -> the linkIds it is read from, one per template
 #: version that asks it (pain moved from Time out to Sign out in version 2). `flask audit

@@ -219,7 +219,11 @@ def start_session(actor: User, *, patient_id: int, now: datetime | None = None) 
     db.session.add(session)
     db.session.flush()
     audit.record(
-        "session.create", actor=actor, obj=session, details={"template": template.version}, now=now
+        "session.create",
+        actor=actor,
+        obj=session,
+        details={"template": template.version, "patient": patient.id},
+        now=now,
     )
     return session
 
@@ -404,7 +408,12 @@ def submit_phase(
         "session.phase_submit",
         actor=actor,
         obj=session,
-        details={"phase": phase_id, "entry": entry.id, "resubmitted": phase_id in state.latest},
+        details={
+            "phase": phase_id,
+            "entry": entry.id,
+            "resubmitted": phase_id in state.latest,
+            "entry_hash": rules.entry_hash(entry.answers, entry.notes),
+        },
         now=now,
     )
     return entry

@@ -1,5 +1,6 @@
-"""Verify what the signed records say: each record's content hash, and each record, start,
-addendum and cancellation held to the event that put it on an audit chain.
+"""Verify what the signed records say: each record's content hash, and each record, addendum
+and cancellation held to the event that put it on an audit chain (every session's start and
+an unsigned one's entries: sessions.py).
 
 A record's own hash proves nothing to someone who can rewrite the record and its hash
 together, so each one is also held to the hash its signing event put on the chain, and the
@@ -52,6 +53,7 @@ from safety.integrity.reader import (
     streamed,
 )
 from safety.integrity.responses import verify_responses
+from safety.integrity.sessions import verify_open_entries, verify_starts
 from safety.integrity.templates import verify_templates
 
 TS = TreatmentSession
@@ -69,7 +71,8 @@ def verify_signatures(
     """
     checks = (
         _verify_signing_events,
-        _verify_start_times,
+        verify_starts,
+        verify_open_entries,
         _verify_answer_columns,
         *([lambda d: verify_packs(d, last_id=packs_up_to)] if packs else []),
         _verify_addenda,
@@ -328,35 +331,6 @@ def _verify_signing_events(db_: Connection | Session) -> str | None:
     if unsigned_for is not None:
         return f"signed record {unsigned_for} has no signing event on the audit chain"
     return f"the audit chain records {events} signings for {records} signed records"
-
-
-def _verify_start_times(db_: Connection | Session) -> str | None:
-    """Hold every session's start time to the time its `session.create` event was written.
-
-    The start is outside the signed content (the phases' own times are in it), yet it is what
-    a recall, the records list and a flag's "dated before its session began" read. A session
-    starts and its event is written at one instant (`start_session`'s `now`), so an insider
-    who dropped the trigger and moved a signed record's start was not named.
-    """
-    is_create = and_(
-        AuditEvent.action == "session.create", AuditEvent.object_type == TS.__tablename__
-    )
-    first = db_.scalar(
-        select(func.min(AuditEvent.id))
-        .outerjoin(TS, TS.id == cast(AuditEvent.object_id, Integer))
-        .where(is_create, TS.started_dt.is_distinct_from(AuditEvent.created_dt))
-    )
-    if first is None:
-        return None
-    record_id, started, chain, seq = db_.execute(
-        select(AuditEvent.object_id, TS.started_dt, AuditEvent.chain_id, AuditEvent.seq)
-        .outerjoin(TS, TS.id == cast(AuditEvent.object_id, Integer))
-        .where(AuditEvent.id == first)
-    ).one()
-    event = f"audit event {seq} of chain {chain}"
-    if started is None:
-        return f"session {record_id}, started by {event}, is missing"
-    return f"session {record_id} does not start at the time {event} started it"
 
 
 # --- cancellations ---------------------------------------------------------------------------

@@ -107,6 +107,18 @@ def test_bulk_sessions_are_checklists_the_application_would_have_signed(world):
         entry_times = [e.submitted_dt for e in session.entries]
         assert entry_times == sorted(entry_times) and entry_times[-1] < session.signed_dt
         assert session.started_dt == entry_times[0]
+        # Each entry's event holds its answers as the application hashes them.
+        hashed = dict(
+            db.session.execute(
+                select(AuditEvent.details["entry"].as_integer(), AuditEvent.details).where(
+                    AuditEvent.action == "session.phase_submit",
+                    AuditEvent.object_id == str(session.id),
+                )
+            ).all()
+        )
+        assert {e.id: hashed[e.id]["entry_hash"] for e in session.entries} == {
+            e.id: rules.entry_hash(e.answers, e.notes) for e in session.entries
+        }
         assert session.signer_name == session.practitioner.name
         assert session.signed_by_id == session.practitioner_id
         assert session.patient.clinic_id == session.clinic_id == session.practitioner.clinic_id

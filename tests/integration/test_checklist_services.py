@@ -126,7 +126,7 @@ def test_starting_a_session_pins_the_current_template_version(practitioner, make
     assert session.template_version_id == current.id
     assert current.is_published
     [created] = events("session.create", session.id)
-    assert created.details == {"template": current.version}
+    assert created.details == {"template": current.version, "patient": session.patient_id}
 
 
 def test_a_newly_published_version_never_changes_a_started_session(

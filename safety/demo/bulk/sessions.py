@@ -444,7 +444,7 @@ class SessionDrawer:
                 draft.practitioner_id,
                 "treatment_sessions",
                 str(draft.id),
-                {"template": draft.version.number},
+                {"template": draft.version.number, "patient": draft.patient_id},
                 draft.clinic.id,
                 times[0],
             )
@@ -461,17 +461,25 @@ class SessionDrawer:
             entries.append(
                 _Entry(self.entry_id, phase, draft.practitioner_id, at, answers, own_notes)
             )
+            text = self._answers_json(phase, answers)
+            notes_text = canonical_json(own_notes) if own_notes else "{}"
             self.pending.session_events.append(
                 Entry(
                     "session.phase_submit",
                     draft.practitioner_id,
                     "treatment_sessions",
                     str(draft.id),
-                    {"phase": phase, "entry": self.entry_id, "resubmitted": False},
+                    {
+                        "phase": phase,
+                        "entry": self.entry_id,
+                        "resubmitted": False,
+                        # `checklist_rules.entry_hash`, from the texts written anyway: the
+                        # canonical form of {"answers": ..., "notes": ...} is the two spliced.
+                        "entry_hash": sha256_hex(f'{{"answers":{text},"notes":{notes_text}}}'),
+                    },
                     draft.clinic.id,
                 )
             )
-            text = self._answers_json(phase, answers)
             texts.append(text)
             self.pending.entries.rows.append(
                 (
@@ -479,7 +487,7 @@ class SessionDrawer:
                     draft.id,
                     phase,
                     text,
-                    canonical_json(own_notes) if own_notes else "{}",
+                    notes_text,
                     draft.practitioner_id,
                     self.dt(at),
                 )
