@@ -36,6 +36,7 @@ from safety.followup.models import (
     PatientResponse,
     Purpose,
 )
+from safety.hashing import sha256_hex
 from safety.ids import is_id
 from safety.languages import N_, Said
 from safety.risks.models import TemplateVersion
@@ -220,7 +221,11 @@ def close_silence(followup: FollowUp, *, now: datetime) -> None:
         audit.record(
             "flag.resolve",
             obj=flag,
-            details={**flag.audit_details, "note_length": len(flag.resolution_note)},
+            details={
+                **flag.audit_details,
+                "note_length": len(flag.resolution_note),
+                "note_hash": sha256_hex(flag.resolution_note),
+            },
             now=now,
         )
 
@@ -288,7 +293,12 @@ def record_handling(
         "flag.handled",
         actor=actor,
         obj=flag,
-        details={"kind": flag.kind, "session": flag.session_id, "action": action},
+        details={
+            "kind": flag.kind,
+            "session": flag.session_id,
+            "action": action,
+            "note_hash": sha256_hex(note),
+        },
         now=now,
     )
     return flag

@@ -1,6 +1,7 @@
 """Verify the flags: each one raised still there, with the kind, severity, record and words
 its flag.raise event recorded, and whatever a flag says was done to it (acknowledged,
-handled, escalated, resolved, called with no reply) held to the event that did it.
+handled, escalated, resolved, called with no reply) held to the event that did it: its
+time, who did it, and (since 2026-12-08) the digest of the note they wrote.
 
 A flag's status is meant to change, so no trigger guards it; an insider's review wrote
 "Acknowledged by ... What was done: Called patient" on a flag nobody touched, and deleted
@@ -43,6 +44,12 @@ MARKS = {
     "last_attempt_dt": ("flag.no_reply",),  # last, and to the instant its event was written
 }
 ACTIONS = ("flag.raise", *{a for actions in MARKS.values() for a in actions})
+#: The column naming who made each mark that names anyone: the actor of the event it holds.
+BY = {
+    "acknowledged_dt": "acknowledged_by_id",
+    "handled_dt": "handled_by_id",
+    "resolved_dt": "resolved_by_id",
+}
 #: The system chain's event a backfill ends with: every flag there was then has its words on
 #: the chain, and this version raises every flag since (integrity/backfill.py).
 BACKFILLED = "audit.flags_backfilled"
@@ -53,15 +60,22 @@ def verify_flags(db_: Connection | Session) -> str | None:
     whose time is not the time of an event that makes it (each event's time is the moment
     its use case wrote the mark)."""
     events: dict[int, dict[str, dict]] = defaultdict(dict)
-    #: When each flag's events were written, by action: a mark holds the time of one of them.
-    written: dict[int, dict[str, set[datetime]]] = defaultdict(lambda: defaultdict(set))
+    #: When each flag's events were written, by action, and by whom: a mark holds the time of
+    #: one of them, and the person its column names is that event's actor.
+    written: dict[int, dict[str, dict[datetime, int | None]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
     #: The last call with no reply of each flag: (its count, when its event was written).
     last_call: dict[int, tuple[int, datetime]] = {}
     #: Flags with two worded flag.raise events that say different things.
     disagree: set[int] = set()
-    for object_id, action, details, created in db_.execute(
+    for object_id, action, details, created, actor in db_.execute(
         select(
-            AuditEvent.object_id, AuditEvent.action, AuditEvent.details, AuditEvent.created_dt
+            AuditEvent.object_id,
+            AuditEvent.action,
+            AuditEvent.details,
+            AuditEvent.created_dt,
+            AuditEvent.actor_id,
         ).where(AuditEvent.action.in_(ACTIONS), AuditEvent.object_type == Flag.__tablename__)
     ):
         # Only the id as the application writes it: "01" is no flag (an event appended under
@@ -70,7 +84,7 @@ def verify_flags(db_: Connection | Session) -> str | None:
             continue
         details = details or {}
         done = events[int(object_id)]
-        written[int(object_id)][action].add(created)
+        written[int(object_id)][action][created] = actor
         if action == "flag.no_reply":  # one per call: the one that counted the most of them
             attempt = details.get("attempt", 0)
             if attempt < last_call.get(int(object_id), (0, created))[0]:
@@ -101,6 +115,8 @@ def verify_flags(db_: Connection | Session) -> str | None:
         Flag.created_dt,
         TreatmentSession.started_dt,
         Flag.call_attempts,
+        Flag.handled_note,
+        *(getattr(Flag, column) for column in BY.values()),
         *(getattr(Flag, mark) for mark in MARKS),
     )
     there = set()
@@ -162,7 +178,7 @@ def misplaced(
 def _unaccounted(
     row,
     done: dict[str, dict],
-    times: dict[str, set[datetime]],
+    times: dict[str, dict[datetime, int | None]],
     last_call: tuple,
     since: datetime | None,
 ) -> str | None:
@@ -172,11 +188,20 @@ def _unaccounted(
     after this version raised its first (`since`), or dated before its session began."""
     flag_id, kind, status, handled_action, note, session_id, followup_id, severity = row[:8]
     response_id, message, created, started = row[8:12]
-    attempts, marks = row[12], row[13:]
+    attempts, handled_note = row[12:14]
+    by = dict(zip(BY, row[14 : 14 + len(BY)], strict=True))
+    marks = row[14 + len(BY) :]
     last_attempt = marks[-1]
     if problem := misplaced(flag_id, created, started, since, raised="flag.raise" in done):
         return problem
     for (mark, actions), value in zip(MARKS.items(), marks, strict=True):
+        if value is not None and mark in BY:
+            # Whoever the row says did it is whoever did it: who resolved a missing needle's
+            # flag, rewritten, read intact (an insider's review).
+            actors = {times[a][value] for a in actions if value in times.get(a, {})}
+            if actors and by[mark] not in actors:
+                said = mark.removesuffix("_dt")
+                return f"flag {flag_id} is marked {said} by someone its event does not name"
         if value is None or any(value in times.get(action, ()) for action in actions):
             continue
         said = mark.removesuffix("_dt")
@@ -235,4 +260,13 @@ def _unaccounted(
         return (
             f"the resolution note of flag {flag_id} is not the one its flag.resolve event counted"
         )
+    # Since 2026-12-08 the notes' digests: a resolution rewritten at the same length ("X-ray
+    # arranged, GP informed" into "No action was needed") read intact (an insider's review).
+    for action, written_note, said in (
+        ("flag.resolve", note, "resolution note of"),
+        ("flag.handled", handled_note, "note on what was done about"),
+    ):
+        recorded = done.get(action, {}).get("note_hash")
+        if recorded is not None and recorded != sha256_hex(written_note or ""):
+            return f"the {said} flag {flag_id} is not the one its {action} event recorded"
     return None

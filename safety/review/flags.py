@@ -22,6 +22,7 @@ from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound
 from safety.extensions import db
 from safety.followup.models import FollowUp, PatientResponse
+from safety.hashing import sha256_hex
 from safety.ids import is_id
 from safety.languages import N_, Said
 from safety.review.queries import Page, capped_count
@@ -257,12 +258,12 @@ def resolve_flag(actor: User, flag_id: int, note: str, *, now: datetime | None =
     if not done:
         raise Conflict(N_("This flag was already resolved."))
     db.session.refresh(flag)
-    # The note may hold clinical detail, so the audit event records only that one was written.
+    # The note may hold clinical detail, so the audit event records only its length and digest.
     audit.record(
         "flag.resolve",
         actor=actor,
         obj=flag,
-        details={**flag.audit_details, "note_length": len(note)},
+        details={**flag.audit_details, "note_length": len(note), "note_hash": sha256_hex(note)},
         now=now,
     )
     return flag

@@ -199,3 +199,58 @@ def test_an_answer_moved_to_another_patients_record_is_named(answered, make_sess
     assert verified() == (
         f"patient answer {answered.id} is on another record than the follow-up it answers"
     )
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (
+            "resolved_by_id = :other",
+            "flag {id} is marked resolved by someone its event does not name",
+        ),
+        (
+            "handled_by_id = :other",
+            "flag {id} is marked handled by someone its event does not name",
+        ),
+        (
+            "acknowledged_by_id = :other",
+            "flag {id} is marked acknowledged by someone its event does not name",
+        ),
+        (
+            # At the note's own length: the length alone was all its event held.
+            "resolution_note = 'Nothing was needed; the patient is fine now.'",
+            "the resolution note of flag {id} is not the one its flag.resolve event recorded",
+        ),
+        (
+            "handled_note = 'Left a message only.'",
+            "the note on what was done about flag {id} is not the one its flag.handled event "
+            "recorded",
+        ),
+    ],
+    ids=["who resolved", "who handled", "who acknowledged", "resolution note", "handled note"],
+)
+def test_who_worked_a_flag_and_what_they_wrote_rewritten_is_named(
+    answered, make_user, change, said
+):
+    """Who is accountable for an urgent answer, and what they wrote they did: an insider's
+    review put another name on them, and rewrote a note at its own length, and verify said
+    intact."""
+    from safety.followup import escalations
+    from safety.review import flags
+
+    flag = db.session.scalars(select(Flag)).one()
+    escalations.record_handling(
+        flag.session.practitioner, flag.id, action="called", note="Called; X-ray arranged."
+    )
+    note = "Patient called, X-ray arranged, GP informed."
+    flags.resolve_flag(make_user("compliance"), flag.id, note)
+    db.session.commit()
+    assert verified() is None
+    other = make_user("compliance").id
+
+    db.session.execute(
+        text(f"UPDATE flags SET {change} WHERE id = :f"), {"f": flag.id, "other": other}
+    )
+    db.session.commit()
+
+    assert verified() == said.format(id=flag.id)
