@@ -1,4 +1,5 @@
-"""Hold the needle packs of each signed record to the packs its signed answers list.
+"""Hold the needle packs of each signed record to the packs its signed answers list, and
+those of a session never signed to its latest Time out.
 
 The lot trace reads the `session_packs` rows, not the answers: a pack row deleted or re-keyed
 behind the application (its trigger switched off and on again) would leave a patient out of a
@@ -12,9 +13,9 @@ from datetime import date
 
 from sqlalchemy import JSON, Connection, func, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from safety.checklists.models import TreatmentSession
+from safety.checklists.models import PhaseEntry, TreatmentSession
 from safety.integrity.reader import BATCH
 from safety.packs.models import SessionPack
 from safety.packs.rules import EXPIRY_ITEM, LOT_ITEM, PACKS_KEY, normalise_lot, packs_of
@@ -105,3 +106,55 @@ def verify_packs(
             if found.get(record_id, []) != _expected(answers):
                 return f"signed record {record_id}: its needle packs no longer match its answers"
         after = records[-1].id
+
+
+def verify_open_packs(db_: Connection | Session) -> str | None:
+    """Return the first session never signed (open, or cancelled) whose current needle packs
+    are not those of its latest Time out, or None.
+
+    A lot trace lists such sessions too: a session cancelled after its Time out had needles
+    in a patient that were never counted out. Marking its pack superseded, the one change the
+    database lets a pack row have, took the patient out of a recall with no trigger to switch
+    off (an insider's review). Its Time out itself is held to its event (sessions.py), so the
+    packs are held to the answers it saved. Few sessions are never signed."""
+    saved = aliased(PhaseEntry)
+    latest = (
+        select(func.max(saved.id))
+        .where(saved.session_id == TS.id, saved.phase == "timeout")
+        .correlate(TS)
+        .scalar_subquery()
+    )
+    time_outs = {
+        session_id: (entry_id, answers)
+        for session_id, entry_id, answers in db_.execute(
+            select(TS.id, PhaseEntry.id, PhaseEntry.answers)
+            .join(PhaseEntry, PhaseEntry.id == latest)
+            .where(TS.signed_dt.is_(None))
+        )
+    }
+    found: dict[int, list[tuple]] = {}
+    entries: dict[int, set[int]] = {}
+    for session_id, entry_id, *pack in db_.execute(
+        select(
+            SessionPack.session_id,
+            SessionPack.entry_id,
+            SessionPack.gtin,
+            SessionPack.lot,
+            SessionPack.lot_key,
+            SessionPack.expiry,
+            SessionPack.serial,
+            SessionPack.position,
+        )
+        .join(TS, TS.id == SessionPack.session_id)
+        .where(TS.signed_dt.is_(None), is_current())
+        .order_by(SessionPack.session_id, SessionPack.position)
+    ):
+        found.setdefault(session_id, []).append(_stored(*pack))
+        entries.setdefault(session_id, set()).add(entry_id)
+    for session_id in sorted(time_outs.keys() | found.keys()):
+        entry_id, answers = time_outs.get(session_id, (None, {}))
+        if found.get(session_id, []) != _expected(answers or {}) or entries.get(
+            session_id, {entry_id}
+        ) != {entry_id}:
+            return f"session {session_id}: its needle packs are not those its Time out saved"
+    return None

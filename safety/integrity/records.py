@@ -41,7 +41,7 @@ from safety.checklists.rules import (
 )
 from safety.integrity.flags import verify_flags
 from safety.integrity.incidents import verify_incidents
-from safety.integrity.packs import verify_packs
+from safety.integrity.packs import verify_open_packs, verify_packs
 from safety.integrity.reader import (
     BATCH,
     Documents,
@@ -75,6 +75,7 @@ def verify_signatures(
         verify_open_entries,
         _verify_answer_columns,
         *([lambda d: verify_packs(d, last_id=packs_up_to)] if packs else []),
+        verify_open_packs,
         _verify_addenda,
         _verify_cancellations,
         verify_responses,

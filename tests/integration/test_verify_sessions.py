@@ -197,3 +197,34 @@ def test_sessions_the_application_started_saved_again_and_cancelled_verify(
     db.session.commit()
 
     assert verified() is None
+
+
+def test_a_cancelled_sessions_pack_taken_out_of_a_recall_is_named(make_user, make_session):
+    """Cancelled after its Time out, needles may have gone in and were never counted out:
+    marking its pack superseded, which the database allows, took the patient out of the lot
+    trace with no trigger to switch off (an insider's review)."""
+    practitioner = make_user()
+    session = make_session(practitioner, phases=("signin", "timeout"))
+    checklists.cancel_session(practitioner, session.id, "Patient felt faint; session stopped.")
+    db.session.commit()
+    assert db.session.scalars(select(SessionPack).where(SessionPack.session_id == session.id)).all()
+    assert verified() is None
+
+    db.session.execute(
+        update(SessionPack).where(SessionPack.session_id == session.id).values(superseded=True)
+    )
+    db.session.commit()
+
+    assert verified() == f"session {session.id}: its needle packs are not those its Time out saved"
+
+
+def test_an_open_sessions_pack_given_another_lot_is_named(make_user, make_session):
+    session = make_session(make_user(), phases=("signin", "timeout"))
+    with guards_off():
+        db.session.execute(
+            update(SessionPack)
+            .where(SessionPack.session_id == session.id)
+            .values(lot="OTHER-LOT", lot_key="OTHERLOT")
+        )
+
+    assert verified() == f"session {session.id}: its needle packs are not those its Time out saved"
