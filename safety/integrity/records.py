@@ -40,6 +40,7 @@ from safety.checklists.rules import (
     REACTIONS_WORST_FIRST,
 )
 from safety.integrity.flags import verify_flags
+from safety.integrity.followups import verify_followups
 from safety.integrity.incidents import verify_incidents
 from safety.integrity.packs import verify_open_packs, verify_packs
 from safety.integrity.reader import (
@@ -79,6 +80,7 @@ def verify_signatures(
         _verify_addenda,
         _verify_cancellations,
         verify_responses,
+        verify_followups,
         verify_flags,
         verify_templates,
         verify_incidents,

@@ -1,0 +1,69 @@
+"""`flask audit verify` holds the follow-ups to their schedule and to the patients' answers
+(safety/integrity/followups.py).
+
+An insider's review marked a 24-hour check answered with no answer (its reminders and the
+chest check's silence flag stop), deleted a 7-day check, and verify said intact.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from followup_helpers import ALL_PHASES, answer, deliver_first_check, followups_of, signer
+from sqlalchemy import delete, update
+
+from safety.extensions import db
+from safety.followup.models import FollowUp, OutboxMessage
+from safety.integrity.verify import verify
+
+
+def verified() -> str | None:
+    db.session.expire_all()
+    return verify().problem
+
+
+def test_a_check_marked_answered_with_no_answer_is_named(make_user, make_session):
+    session = make_session(make_user(), phases=ALL_PHASES, sign=True)
+    day_1, _ = followups_of(session.id)
+    assert verified() is None
+
+    db.session.execute(
+        update(FollowUp)
+        .where(FollowUp.id == day_1.id)
+        .values(status="answered", answered_dt=day_1.due_dt + timedelta(hours=2))
+    )
+    db.session.commit()
+
+    assert verified() == (
+        f"follow-up {day_1.id} reads answered without the patient's answer, or the other way round"
+    )
+
+
+def test_an_answered_check_made_to_read_unanswered_is_named(make_user, make_session):
+    """The record and the dashboard then read that the patient never answered."""
+    session = signer(make_session, make_user())()
+    due, token = deliver_first_check(session)
+    answer(token, {}, now=due + timedelta(hours=1))
+    day_1 = followups_of(session.id)[0]
+    assert (day_1.status, verified()) == ("answered", None)
+
+    db.session.execute(update(FollowUp).where(FollowUp.id == day_1.id).values(status="sent"))
+    db.session.commit()
+
+    assert verified() == (
+        f"follow-up {day_1.id} reads answered without the patient's answer, or the other way round"
+    )
+
+
+def test_a_scheduled_check_deleted_is_named(make_user, make_session):
+    session = make_session(make_user(), phases=ALL_PHASES, sign=True)
+    _, day_7 = followups_of(session.id)
+    assert day_7.kind == "7d"
+
+    db.session.execute(delete(OutboxMessage).where(OutboxMessage.followup_id == day_7.id))
+    db.session.execute(delete(FollowUp).where(FollowUp.id == day_7.id))
+    db.session.commit()
+
+    assert verified() == (
+        f"the 7d follow-up its schedule event lists for session {session.id} is missing"
+    )
