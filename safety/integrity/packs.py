@@ -40,6 +40,17 @@ def _expected(answers: dict) -> list[tuple]:
     ]
 
 
+#: A pack row's columns `_stored` compares, in its order.
+STORED = (
+    SessionPack.gtin,
+    SessionPack.lot,
+    SessionPack.lot_key,
+    SessionPack.expiry,
+    SessionPack.serial,
+    SessionPack.position,
+)
+
+
 def _stored(gtin, lot, key, expiry, serial, position) -> tuple:
     if isinstance(expiry, date):
         expiry = expiry.isoformat()
@@ -85,12 +96,7 @@ def verify_packs(
         for row in conn.execute(
             select(
                 SessionPack.session_id,
-                SessionPack.gtin,
-                SessionPack.lot,
-                SessionPack.lot_key,
-                SessionPack.expiry,
-                SessionPack.serial,
-                SessionPack.position,
+                *STORED,
             )
             .where(
                 SessionPack.session_id > after,
@@ -138,12 +144,7 @@ def verify_open_packs(db_: Connection | Session) -> str | None:
         select(
             SessionPack.session_id,
             SessionPack.entry_id,
-            SessionPack.gtin,
-            SessionPack.lot,
-            SessionPack.lot_key,
-            SessionPack.expiry,
-            SessionPack.serial,
-            SessionPack.position,
+            *STORED,
         )
         .join(TS, TS.id == SessionPack.session_id)
         .where(TS.signed_dt.is_(None), is_current())
