@@ -128,4 +128,11 @@ def schedule_72h_check(answered: FollowUp, *, now: datetime) -> FollowUp:
             created_dt=now,
         )
     )
+    # On the chain as the signature's checks are, so verify holds it (integrity/followups.py).
+    audit.record(
+        "followup.schedule",
+        obj=session,
+        details={"kinds": [Kind.DAY_3.value], "channel": answered.channel},
+        now=now,
+    )
     return later

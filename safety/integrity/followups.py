@@ -7,14 +7,13 @@ answer, which stopped its reminders and the silence flag of a chest check, and d
 7-day check, and verify said intact; the dashboard's response rate rose with it.
 
 What it does not hold yet: when a check was sent or why it was cancelled (the reminder and
-opt-out events name the outbox and the patient, not the check's status).
+opt-out events name the outbox and the patient, not the check's status), nor a 72-hour check
+made before 2026-12-08 (no event listed it).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, String, and_, cast, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from safety.audit.models import AuditEvent
@@ -54,43 +53,50 @@ def verify_followups(db_: Connection | Session) -> str | None:
 
 
 def _scheduled(db_: Connection | Session) -> str | None:
-    """Each check a session's followup.schedule event lists has its row (the 72-hour check
-    comes later, from an answer, so it is counted apart)."""
+    """Each session's checks are the ones its followup.schedule events list, kind for kind:
+    its signature's, and each 72-hour check an answer asked for (listed since 2026-12-08; one
+    made before the first such event is not held). Compared as (session, kind) pairs both
+    ways in SQL: a chest check turned into a second 7-day check, read intact while only the
+    totals were compared, is named (a review)."""
     is_schedule = and_(
         AuditEvent.action == SCHEDULE, AuditEvent.object_type == TreatmentSession.__tablename__
     )
     dialect = (db_ if isinstance(db_, Connection) else db_.connection()).dialect.name
-    listed = (
-        func.json_array_length(AuditEvent.details["kinds"])
-        if dialect == "postgresql"
-        else func.json_array_length(AuditEvent.details, "$.kinds")
-    )
-    scheduled, rows = db_.execute(
+    listed = _listed(dialect, is_schedule, AuditEvent.object_id.label("session"))
+    later = _listed(dialect, is_schedule, AuditEvent.created_dt.label("at")).subquery()
+    since = db_.scalar(select(func.min(later.c.at)).where(later.c.kind == Kind.DAY_3.value))
+    held = [FollowUp.kind != Kind.DAY_3]
+    if since is not None:
+        held = [or_(FollowUp.kind != Kind.DAY_3, FollowUp.created_dt >= since)]
+    rows = select(cast(FollowUp.session_id, String), FollowUp.kind).where(*held)
+    if missing := db_.execute(listed.except_(rows).limit(1)).first():
+        session_id, kind = missing
+        return f"the {kind} follow-up its schedule event lists for session {session_id} is missing"
+    # Every listed pair has its row, and a pair is listed once: as many rows as pairs leaves
+    # no room for another.
+    listed_count, row_count = db_.execute(
         select(
-            select(func.coalesce(func.sum(listed), 0)).where(is_schedule).scalar_subquery(),
-            select(func.count())
-            .select_from(FollowUp)
-            .where(FollowUp.kind != Kind.DAY_3)
-            .scalar_subquery(),
+            select(func.count()).select_from(listed.subquery()).scalar_subquery(),
+            select(func.count()).select_from(rows.subquery()).scalar_subquery(),
         )
     ).one()
-    if scheduled == rows:
+    if listed_count == row_count:
         return None
-    # Rare: find the session, one reading of both.
-    expected: Counter = Counter()
-    for object_id, details in db_.execute(
-        select(AuditEvent.object_id, AuditEvent.details).where(is_schedule)
-    ):
-        for kind in (details or {}).get("kinds", []):
-            expected[(object_id, kind)] += 1
-    found = Counter(
-        (str(session_id), kind)
-        for session_id, kind in db_.execute(
-            select(FollowUp.session_id, FollowUp.kind).where(FollowUp.kind != Kind.DAY_3)
-        )
+    if extra := db_.execute(rows.except_(listed).limit(1)).first():
+        session_id, kind = extra
+        return f"session {session_id} has a {kind} follow-up its schedule event does not list"
+    return f"the follow-ups are {row_count} where their schedule events list {listed_count}"
+
+
+def _listed(dialect: str, is_schedule, *columns):
+    """The schedule events' columns beside each kind they list, one row per kind."""
+    if dialect == "postgresql":
+        kind = func.json_array_elements_text(AuditEvent.details["kinds"])
+        return select(*columns, kind.label("kind")).where(is_schedule)
+    each = func.json_each(AuditEvent.details, "$.kinds").table_valued("value")
+    return (
+        select(*columns, each.c.value.label("kind"))
+        .select_from(AuditEvent)
+        .join(each, true())
+        .where(is_schedule)
     )
-    if missing := sorted(expected - found):
-        session_id, kind = missing[0]
-        return f"the {kind} follow-up its schedule event lists for session {session_id} is missing"
-    session_id, kind = sorted(found - expected)[0]
-    return f"session {session_id} has a {kind} follow-up its schedule event does not list"

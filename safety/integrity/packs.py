@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import JSON, Connection, func, select, type_coerce
+from sqlalchemy import JSON, Connection, and_, func, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, aliased
 
@@ -130,28 +130,24 @@ def verify_open_packs(db_: Connection | Session) -> str | None:
         .correlate(TS)
         .scalar_subquery()
     )
-    time_outs = {
-        session_id: (entry_id, answers)
-        for session_id, entry_id, answers in db_.execute(
-            select(TS.id, PhaseEntry.id, PhaseEntry.answers)
-            .join(PhaseEntry, PhaseEntry.id == latest)
-            .where(TS.signed_dt.is_(None))
-        )
-    }
+    # One statement: a Time out saved again, or a record signed, while verify reads is read
+    # with its packs or not at all (a review's practitioners saving meanwhile were named).
+    rows = db_.execute(
+        select(TS.id, PhaseEntry.id, PhaseEntry.answers, SessionPack.entry_id, *STORED)
+        .select_from(TS)
+        .outerjoin(PhaseEntry, PhaseEntry.id == latest)
+        .outerjoin(SessionPack, and_(SessionPack.session_id == TS.id, is_current()))
+        .where(TS.signed_dt.is_(None))
+        .order_by(TS.id, SessionPack.position)
+    )
+    time_outs: dict[int, tuple] = {}
     found: dict[int, list[tuple]] = {}
     entries: dict[int, set[int]] = {}
-    for session_id, entry_id, *pack in db_.execute(
-        select(
-            SessionPack.session_id,
-            SessionPack.entry_id,
-            *STORED,
-        )
-        .join(TS, TS.id == SessionPack.session_id)
-        .where(TS.signed_dt.is_(None), is_current())
-        .order_by(SessionPack.session_id, SessionPack.position)
-    ):
-        found.setdefault(session_id, []).append(_stored(*pack))
-        entries.setdefault(session_id, set()).add(entry_id)
+    for session_id, entry_id, answers, pack_entry, *pack in rows:
+        time_outs[session_id] = (entry_id, answers)
+        if pack_entry is not None:
+            found.setdefault(session_id, []).append(_stored(*pack))
+            entries.setdefault(session_id, set()).add(pack_entry)
     for session_id in sorted(time_outs.keys() | found.keys()):
         entry_id, answers = time_outs.get(session_id, (None, {}))
         if found.get(session_id, []) != _expected(answers or {}) or entries.get(

@@ -54,7 +54,7 @@ from safety.integrity.reader import (
     streamed,
 )
 from safety.integrity.responses import verify_responses
-from safety.integrity.sessions import verify_open_entries, verify_starts
+from safety.integrity.sessions import verify_starts, verify_unsigned
 from safety.integrity.templates import verify_templates
 
 TS = TreatmentSession
@@ -73,7 +73,7 @@ def verify_signatures(
     checks = (
         _verify_signing_events,
         verify_starts,
-        verify_open_entries,
+        verify_unsigned,
         _verify_answer_columns,
         *([lambda d: verify_packs(d, last_id=packs_up_to)] if packs else []),
         verify_open_packs,

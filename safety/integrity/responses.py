@@ -25,13 +25,14 @@ PR = PatientResponse
 
 def verify_responses(db_: Connection | Session) -> str | None:
     """Name the first patient answer that differs from its event."""
-    signed: dict[int, tuple[str | None, str | None, int]] = {}
-    for object_id, escalation, content_hash, event_id in db_.execute(
+    signed: dict[int, tuple[str | None, str | None, int, int | None]] = {}
+    for object_id, escalation, content_hash, event_id, answered in db_.execute(
         select(
             AuditEvent.object_id,
             AuditEvent.details["escalation"].as_string(),
             AuditEvent.details["content_hash"].as_string(),
             AuditEvent.id,
+            AuditEvent.details["followup"].as_integer(),
         ).where(
             AuditEvent.action == "followup.response",
             AuditEvent.object_type == PR.__tablename__,
@@ -43,7 +44,7 @@ def verify_responses(db_: Connection | Session) -> str | None:
                 f"patient answer {answer_id} is recorded twice on the audit chain "
                 f"(event id {event_id})"
             )
-        signed[answer_id] = (escalation, content_hash, event_id)
+        signed[answer_id] = (escalation, content_hash, event_id, answered)
     query = (
         select(
             PR.id,
@@ -72,7 +73,14 @@ def verify_responses(db_: Connection | Session) -> str | None:
                 return (
                     f"patient answer {answer_id} is on another record than the follow-up it answers"
                 )
-            level, content_hash, event_id = found
+            level, content_hash, event_id, answered = found
+            # Every version's event names the check answered: an older answer (no content
+            # hash) moved with its check's state onto another patient's check read intact.
+            if answered is not None and answered != followup_id:
+                return (
+                    f"patient answer {answer_id} is not on the follow-up its event {event_id} "
+                    "recorded"
+                )
             if escalation != level:
                 return (
                     f"patient answer {answer_id} was altered: it is escalated as {escalation!r}, "
@@ -94,6 +102,6 @@ def verify_responses(db_: Connection | Session) -> str | None:
                     f"what event {event_id} recorded"
                 )
     if signed:
-        answer_id, (_, _, event_id) = min(signed.items())
+        answer_id, (_, _, event_id, _) = min(signed.items())
         return f"patient answer {answer_id} (audit event id {event_id}) is missing"
     return None

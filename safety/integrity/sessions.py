@@ -15,14 +15,27 @@ held to their start, practitioner, clinic and entries, not to the patient or the
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Integer, String, and_, cast, func, or_, select
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Integer,
+    String,
+    and_,
+    cast,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from safety.audit.models import AuditEvent
 from safety.audit.rules import SYSTEM_CHAIN
 from safety.checklists.models import PhaseEntry, TreatmentSession
 from safety.checklists.rules import entry_hash
-from safety.integrity.reader import streamed
+from safety.risks.models import TemplateVersion
 
 TS = TreatmentSession
 CREATE = "session.create"
@@ -31,8 +44,8 @@ SUBMIT = "session.phase_submit"
 
 def verify_starts(db_: Connection | Session) -> str | None:
     """Hold every session to its session.create event: started when the event was written
-    (`start_session`'s one `now`), by the event's actor, on its clinic's chain, for the
-    patient it names; and every session to have one."""
+    (`start_session`'s one `now`), by the event's actor, on its clinic's chain; and every
+    session to have one (its patient and checklist: `verify_unsigned`)."""
     is_create = and_(AuditEvent.action == CREATE, AuditEvent.object_type == TS.__tablename__)
     # min() lets PostgreSQL hash-join the million rows (as the signing events' check does).
     first = db_.scalar(
@@ -44,13 +57,6 @@ def verify_starts(db_: Connection | Session) -> str | None:
                 TS.started_dt.is_distinct_from(AuditEvent.created_dt),
                 TS.practitioner_id.is_distinct_from(AuditEvent.actor_id),
                 and_(AuditEvent.chain_id != SYSTEM_CHAIN, AuditEvent.chain_id != TS.clinic_id),
-                # A signed record's patient is in its content hash: the named patient only
-                # where nothing else holds it.
-                and_(
-                    TS.signed_dt.is_(None),
-                    AuditEvent.details["patient"].as_string().is_not(None),
-                    AuditEvent.details["patient"].as_string() != cast(TS.patient_id, String),
-                ),
             ),
         )
     )
@@ -102,66 +108,104 @@ def _start_problem(db_: Connection | Session, event_id: int) -> str:
         return f"session {record_id} does not start at the time {event} started it"
     if not same_practitioner:
         return f"session {record_id} is not the practitioner's who started it ({event})"
-    if not same_clinic:
-        return f"session {record_id} is not at the clinic whose chain started it ({event})"
-    return f"session {record_id} is not for the patient {event} started it for"
+    return f"session {record_id} is not at the clinic whose chain started it ({event})"
 
 
-def verify_open_entries(db_: Connection | Session) -> str | None:
-    """Hold the phase entries of every session never signed (open or cancelled) to their
-    session.phase_submit events: each entry has its event and each event its entry, with the
-    session, phase and time it recorded, and the answers where it holds their hash.
+def verify_unsigned(db_: Connection | Session) -> str | None:
+    """Hold every session never signed (open or cancelled) to its events: the patient and the
+    checklist version its session.create event names, and its phase entries to their
+    session.phase_submit events (each entry its event and each event its entry, with the
+    session, phase, time, author and, where the event holds their hash, the answers).
 
-    Few sessions are never signed, so their rows and events are compared here rather than in
-    SQL; a signed record's entries are in its content hash."""
-    unsigned = select(TS.id).where(TS.signed_dt.is_(None))
-    recorded: dict[int, tuple[str | None, dict, object, int]] = {}
-    for object_id, details, created, seq in db_.execute(
-        select(AuditEvent.object_id, AuditEvent.details, AuditEvent.created_dt, AuditEvent.seq)
-        .where(
-            AuditEvent.action == SUBMIT,
-            AuditEvent.object_type == TS.__tablename__,
-            AuditEvent.object_id.in_(select(cast(TS.id, String)).where(TS.signed_dt.is_(None))),
+    A signed record's are in its content hash. Few sessions are never signed, so their rows
+    and events are compared here; each comparison reads its rows and events in one statement,
+    so a phase saved or a record signed meanwhile is read with its event or not at all (a
+    review's practitioners saving while verify read named honest entries as missing)."""
+    return _unsigned_starts(db_) or _unsigned_entries(db_)
+
+
+def _unsigned_starts(db_: Connection | Session) -> str | None:
+    started = db_.execute(
+        select(TS.id, TS.patient_id, TemplateVersion.version, AuditEvent.details, AuditEvent.seq)
+        .join(TemplateVersion, TemplateVersion.id == TS.template_version_id)
+        .join(
+            AuditEvent,
+            and_(
+                AuditEvent.action == CREATE,
+                AuditEvent.object_type == TS.__tablename__,
+                AuditEvent.object_id == cast(TS.id, String),
+            ),
         )
-        .order_by(AuditEvent.id)
-    ):
-        details = details or {}
-        if isinstance(details.get("entry"), int):
-            recorded[details["entry"]] = (object_id, details, created, seq)
-    query = (
-        select(
-            PhaseEntry.id,
-            PhaseEntry.session_id,
-            PhaseEntry.phase,
-            PhaseEntry.submitted_dt,
-            PhaseEntry.answers,
-            PhaseEntry.notes,
-        )
-        .where(PhaseEntry.session_id.in_(unsigned))
-        .order_by(PhaseEntry.id)
+        .where(TS.signed_dt.is_(None))
+        .order_by(TS.id)
     )
-    with streamed(db_, query) as rows:
-        for entry_id, session_id, phase, submitted, answers, notes in rows:
-            found = recorded.pop(entry_id, None)
-            if found is None:
-                return (
-                    f"phase entry {entry_id} of session {session_id} has no session.phase_submit "
-                    "event on the audit chain: it was added behind the application's back"
-                )
-            object_id, details, created, seq = found
-            said = details.get("phase")
-            if (object_id, said, created) != (str(session_id), phase, submitted):
-                return (
-                    f"phase entry {entry_id} of session {session_id} is not the {said} of "
-                    f"session {object_id} its event (seq {seq}) recorded"
-                )
-            if "entry_hash" in details and details["entry_hash"] != entry_hash(answers, notes):
-                return (
-                    f"the answers of phase entry {entry_id} of session {session_id} are not the "
-                    "ones its event recorded"
-                )
+    for session_id, patient_id, version, details, seq in started:
+        details = details or {}
+        if details.get("patient", patient_id) != patient_id:
+            return f"session {session_id} is not for the patient its start (seq {seq}) names"
+        if details.get("template", version) != version:
+            return f"session {session_id} is not on the checklist its start (seq {seq}) names"
+    return None
+
+
+def _unsigned_entries(db_: Connection | Session) -> str | None:
+    unsigned = select(TS.id).where(TS.signed_dt.is_(None))
+    entries = select(
+        literal_column("'entry'"),
+        PhaseEntry.id,
+        cast(PhaseEntry.session_id, String),
+        PhaseEntry.phase,
+        PhaseEntry.submitted_dt,
+        PhaseEntry.answers,
+        PhaseEntry.notes,
+        PhaseEntry.author_id,
+        cast(null(), Integer),
+    ).where(PhaseEntry.session_id.in_(unsigned))
+    events = select(
+        literal_column("'event'"),
+        cast(null(), Integer),
+        AuditEvent.object_id,
+        cast(null(), String),
+        AuditEvent.created_dt,
+        AuditEvent.details,
+        cast(null(), JSON),
+        AuditEvent.actor_id,
+        AuditEvent.seq,
+    ).where(
+        AuditEvent.action == SUBMIT,
+        AuditEvent.object_type == TS.__tablename__,
+        AuditEvent.object_id.in_(select(cast(TS.id, String)).where(TS.signed_dt.is_(None))),
+    )
+    recorded: dict[int, tuple] = {}
+    saved: list[tuple] = []
+    for what, entry_id, session_id, phase, at, document, notes, who, seq in db_.execute(
+        union_all(entries, events)
+    ):
+        if what == "entry":
+            saved.append((entry_id, session_id, phase, at, document, notes, who))
+        elif isinstance((document or {}).get("entry"), int):
+            recorded[document["entry"]] = (session_id, document, at, who, seq)
+    for entry_id, session_id, phase, submitted, answers, notes, author in sorted(saved):
+        found = recorded.pop(entry_id, None)
+        if found is None:
+            return (
+                f"phase entry {entry_id} of session {session_id} has no session.phase_submit "
+                "event on the audit chain: it was added behind the application's back"
+            )
+        object_id, details, created, actor, seq = found
+        said = details.get("phase")
+        if (object_id, said, created, actor) != (session_id, phase, submitted, author):
+            return (
+                f"phase entry {entry_id} of session {session_id} is not the {said} of "
+                f"session {object_id} its event (seq {seq}) recorded"
+            )
+        if "entry_hash" in details and details["entry_hash"] != entry_hash(answers, notes):
+            return (
+                f"the answers of phase entry {entry_id} of session {session_id} are not the "
+                "ones its event recorded"
+            )
     if recorded:
-        entry_id, (object_id, _, _, seq) = min(recorded.items())
+        entry_id, (object_id, _, _, _, seq) = min(recorded.items())
         return (
             f"phase entry {entry_id} of session {object_id}, recorded by its event (seq {seq}), "
             "is missing"

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from followup_helpers import ALL_PHASES, answer, deliver_first_check, followups_of, signer
+from followup_helpers import (
+    ALL_PHASES,
+    NEAR_LUNG,
+    answer,
+    deliver_first_check,
+    followups_of,
+    signer,
+)
 from sqlalchemy import delete, update
 
 from safety.extensions import db
 from safety.followup.models import FollowUp, OutboxMessage
+from safety.followup.rules import Kind
 from safety.integrity.verify import verify
 
 
@@ -67,3 +75,53 @@ def test_a_scheduled_check_deleted_is_named(make_user, make_session):
     assert verified() == (
         f"the 7d follow-up its schedule event lists for session {session.id} is missing"
     )
+
+
+def test_a_chest_check_turned_into_a_second_7_day_check_is_named(make_user, make_session):
+    """No trigger to drop: the 48-hour chest check after needling near the lung became a
+    7-day one, so its silence was never flagged, and verify (comparing totals) said intact
+    (a review)."""
+    session = signer(make_session, make_user())(NEAR_LUNG)
+    chest = next(f for f in followups_of(session.id) if f.kind == Kind.DAY_2)
+    assert verified() is None
+
+    db.session.execute(update(FollowUp).where(FollowUp.id == chest.id).values(kind="7d"))
+    db.session.commit()
+
+    assert verified() == (
+        f"the 48h follow-up its schedule event lists for session {session.id} is missing"
+    )
+
+
+def test_a_72_hour_check_an_answer_asked_for_is_on_the_chain_and_held(make_user, make_session):
+    """A sore patient's 72-hour check: deleted, nothing counted it (a review)."""
+    session = signer(make_session, make_user())()
+    due, token = deliver_first_check(session)
+    answer(token, {"soreness": ["7"], "trend": ["worse"]}, now=due + timedelta(hours=1))
+    day_3 = next(f for f in followups_of(session.id) if f.kind == Kind.DAY_3)
+    assert verified() is None
+
+    db.session.execute(delete(OutboxMessage).where(OutboxMessage.followup_id == day_3.id))
+    db.session.execute(delete(FollowUp).where(FollowUp.id == day_3.id))
+    db.session.commit()
+
+    assert verified() == (
+        f"the 72h follow-up its schedule event lists for session {session.id} is missing"
+    )
+
+
+def test_a_check_put_in_that_no_schedule_lists_is_named(make_user, make_session):
+    session = make_session(make_user(), phases=ALL_PHASES, sign=True)
+    _, day_7 = followups_of(session.id)
+    db.session.add(
+        FollowUp(
+            session_id=session.id,
+            kind="7d",
+            channel=day_7.channel,
+            due_dt=day_7.due_dt,
+            status="scheduled",
+        )
+    )
+    db.session.commit()
+
+    assert verified() == "the follow-ups are 3 where their schedule events list 2"

@@ -254,3 +254,53 @@ def test_who_worked_a_flag_and_what_they_wrote_rewritten_is_named(
     db.session.commit()
 
     assert verified() == said.format(id=flag.id)
+
+
+def test_an_older_answer_moved_with_its_checks_state_to_another_check_is_named(
+    make_session, make_user, monkeypatch
+):
+    """An answer recorded before its event held a hash of it is still named by its event's
+    "followup": moved with its check's answered state onto another patient's check, it read
+    intact (a review)."""
+    from followup_helpers import followups_of
+
+    from safety.audit import services as audit
+    from safety.followup.models import FollowUp
+
+    practitioner = make_user()
+    first, second = signer(make_session, practitioner)(), signer(make_session, practitioner)()
+    due, token = deliver_first_check(first)
+    deliver_first_check(second)
+    real = audit.record
+
+    def as_older_versions_did(action, **kw):
+        if action == "followup.response":
+            kw["details"] = {k: v for k, v in kw["details"].items() if k != "content_hash"}
+        return real(action, **kw)
+
+    monkeypatch.setattr(audit, "record", as_older_versions_did)
+    answer(token, {}, now=due + timedelta(hours=1))
+    monkeypatch.setattr(audit, "record", real)
+    response = db.session.scalars(select(PatientResponse)).one()
+    asked, other = followups_of(first.id)[0], followups_of(second.id)[0]
+    assert verified() is None
+
+    with guards_off():
+        db.session.execute(
+            update(PatientResponse)
+            .where(PatientResponse.id == response.id)
+            .values(followup_id=other.id, session_id=second.id)
+        )
+        db.session.execute(
+            update(FollowUp).where(FollowUp.id == asked.id).values(status="sent", answered_dt=None)
+        )
+        db.session.execute(
+            update(FollowUp)
+            .where(FollowUp.id == other.id)
+            .values(status="answered", answered_dt=response.created_dt)
+        )
+
+    assert verified() == (
+        f"patient answer {response.id} is not on the follow-up its event "
+        f"{event_id(response.id)} recorded"
+    )

@@ -8,14 +8,18 @@ cancelled session's phase entries (one added with no trigger to drop, one delete
 
 from __future__ import annotations
 
+import sys
+import threading
 from datetime import timedelta
 
 import pytest
-from factories import clean_phases
+from factories import PASSWORD, clean_phases
 from insider import guards_off
 from sqlalchemy import delete, select, text, update
+from sqlalchemy.orm import Session
 
 from safety.audit.models import AuditEvent
+from safety.auth.models import User
 from safety.checklists import services as checklists
 from safety.checklists.models import PhaseEntry, TreatmentSession
 from safety.dbtypes import utcnow
@@ -119,7 +123,7 @@ def test_a_cancelled_session_moved_to_another_patient_or_practitioner_is_named(
 
     event = f"audit event {started.seq} of chain {started.chain_id}"
     assert verified() == (
-        f"session {session_id} is not for the patient {event} started it for"
+        f"session {session_id} is not for the patient its start (seq {started.seq}) names"
         if column == "patient_id"
         else f"session {session_id} is not the practitioner's who started it ({event})"
     )
@@ -136,8 +140,7 @@ def test_an_open_session_moved_to_another_patient_is_named(make_user, make_patie
     db.session.commit()
 
     assert verified() == (
-        f"session {session.id} is not for the patient audit event {started.seq} of chain "
-        f"{started.chain_id} started it for"
+        f"session {session.id} is not for the patient its start (seq {started.seq}) names"
     )
 
 
@@ -228,3 +231,104 @@ def test_an_open_sessions_pack_given_another_lot_is_named(make_user, make_sessio
         )
 
     assert verified() == f"session {session.id}: its needle packs are not those its Time out saved"
+
+
+# --- no false alarm while the clinics work --------------------------------------------------
+
+
+def meanwhile(app, job) -> None:
+    """Another request (its own app context, connection and commit), run to its end now."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                job()
+                db.session.commit()
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert not errors, errors
+
+
+def after_each_statement_of(monkeypatch, app, check: str, jobs) -> list:
+    """Run the next job as another request right after each statement `check` reads with,
+    and return the jobs not yet run. A check that compared two statements' reads named a Time
+    out saved, or a record signed, between them as tampering: once in each of its two
+    readings (`records._read_twice`) was enough (a review)."""
+    real = Session.execute
+    pending = list(jobs)
+
+    def execute(self, *args, **kwargs):
+        result = real(self, *args, **kwargs)
+        callers = {sys._getframe(depth).f_code.co_name for depth in range(1, 6)}
+        if pending and check in callers:
+            rows = result.all()
+            meanwhile(app, pending.pop(0))
+            return rows
+        return result
+
+    monkeypatch.setattr(Session, "execute", execute)
+    return pending
+
+
+def open_session(make_user, make_patient, phases) -> tuple[int, int, dict]:
+    practitioner = make_user()
+    session = checklists.start_session(practitioner, patient_id=make_patient(practitioner).id)
+    clean = clean_phases(session)
+    for phase in phases:
+        checklists.submit_phase(practitioner, session.id, phase, clean[phase])
+    db.session.commit()
+    return practitioner.id, session.id, clean
+
+
+def save(practitioner_id, session_id, phase, form):
+    return lambda: checklists.submit_phase(
+        db.session.get(User, practitioner_id), session_id, phase, form
+    )
+
+
+def sign(practitioner_id, session_id):
+    return lambda: checklists.sign_session(
+        db.session.get(User, practitioner_id), session_id, PASSWORD
+    )
+
+
+@pytest.mark.real_commits
+@pytest.mark.parametrize("check", ["_unsigned_entries", "verify_open_packs"])
+def test_practitioners_saving_and_signing_while_verify_reads_is_not_tampering(
+    app, make_user, make_patient, monkeypatch, check
+):
+    ada, first, clean = open_session(make_user, make_patient, ["signin", "timeout"])
+    bob, second, _ = open_session(make_user, make_patient, ("signin", "timeout", "signout"))
+    assert verified() is None
+    another_pack = {**clean["timeout"], "timeout.needle_lot": ["LOT-NEW-PACK"]}
+    pending = after_each_statement_of(
+        monkeypatch, app, check, [save(ada, first, "timeout", another_pack), sign(bob, second)]
+    )
+
+    assert verified() is None
+    # The Time out went in while verify read (and the signature, had it read a second time).
+    assert len(pending) <= 1
+    saved = select(PhaseEntry).where(PhaseEntry.session_id == first, PhaseEntry.phase == "timeout")
+    assert len(db.session.scalars(saved).all()) == 2
+
+
+def test_an_unsigned_entrys_author_changed_is_named(make_user, make_patient):
+    _, session_id, _ = open_session(make_user, make_patient, ["signin"])
+    entry = db.session.scalars(select(PhaseEntry).where(PhaseEntry.session_id == session_id)).one()
+    seq = event_of("session.phase_submit", session_id, entry=entry.id).seq
+    with guards_off():
+        db.session.execute(
+            update(PhaseEntry).where(PhaseEntry.id == entry.id).values(author_id=make_user().id)
+        )
+
+    assert verified() == (
+        f"phase entry {entry.id} of session {session_id} is not the signin of session "
+        f"{session_id} its event (seq {seq}) recorded"
+    )
