@@ -65,7 +65,14 @@ def schedule_for_signed_session(session: TreatmentSession, *, now: datetime) -> 
     audit.record(
         "followup.schedule",
         obj=session,
-        details={"kinds": sorted(followups), "channel": channel},
+        # Each check by its id, which verify holds to its session and kind: a chest check
+        # and a 7-day check swapping kinds, or two records swapping answered checks, kept
+        # the kinds each session listed (a review).
+        details={
+            "kinds": sorted(followups),
+            "channel": channel,
+            "followups": {kind: f.id for kind, f in sorted(followups.items())},
+        },
         now=now,
     )
     return list(followups.values())
@@ -132,7 +139,11 @@ def schedule_72h_check(answered: FollowUp, *, now: datetime) -> FollowUp:
     audit.record(
         "followup.schedule",
         obj=session,
-        details={"kinds": [Kind.DAY_3.value], "channel": answered.channel},
+        details={
+            "kinds": [Kind.DAY_3.value],
+            "channel": answered.channel,
+            "followups": {Kind.DAY_3.value: later.id},
+        },
         now=now,
     )
     return later

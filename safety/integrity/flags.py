@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from safety.audit.models import AuditEvent
 from safety.checklists.models import Flag, FlagStatus, TreatmentSession
+from safety.followup.models import PatientResponse
 from safety.hashing import hashed_time, sha256_hex
 from safety.integrity.reader import streamed
 
@@ -116,11 +117,16 @@ def verify_flags(db_: Connection | Session) -> str | None:
         TreatmentSession.started_dt,
         Flag.call_attempts,
         Flag.handled_note,
+        PatientResponse.session_id,
         *(getattr(Flag, column) for column in BY.values()),
         *(getattr(Flag, mark) for mark in MARKS),
     )
     there = set()
-    query = select(*columns).join(TreatmentSession, TreatmentSession.id == Flag.session_id)
+    query = (
+        select(*columns)
+        .join(TreatmentSession, TreatmentSession.id == Flag.session_id)
+        .outerjoin(PatientResponse, PatientResponse.id == Flag.response_id)
+    )
     with streamed(db_, query.order_by(Flag.id)) as rows:
         for row in rows:
             flag_id = row[0]
@@ -188,9 +194,9 @@ def _unaccounted(
     after this version raised its first (`since`), or dated before its session began."""
     flag_id, kind, status, handled_action, note, session_id, followup_id, severity = row[:8]
     response_id, message, created, started = row[8:12]
-    attempts, handled_note = row[12:14]
-    by = dict(zip(BY, row[14 : 14 + len(BY)], strict=True))
-    marks = row[14 + len(BY) :]
+    attempts, handled_note, answered_on = row[12:15]
+    by = dict(zip(BY, row[15 : 15 + len(BY)], strict=True))
+    marks = row[15 + len(BY) :]
     last_attempt = marks[-1]
     if problem := misplaced(flag_id, created, started, since, raised="flag.raise" in done):
         return problem
@@ -229,6 +235,10 @@ def _unaccounted(
         recorded = raised_as.get(key) if "message_hash" in raised_as else raised_as.get(key, value)
         if recorded != value:
             return f"flag {flag_id} is not on the {said} its flag.raise event recorded"
+    # A patient's answer and its flag are on one record: an answer moved with its check to
+    # another patient's record left its flag behind (a review).
+    if response_id is not None and answered_on != session_id:
+        return f"flag {flag_id} is on another record than the patient answer it was raised on"
     if "severity" in raised_as and raised_as["severity"] != severity:
         return f"flag {flag_id} is not of the severity its flag.raise event recorded"
     if "message_hash" in raised_as:

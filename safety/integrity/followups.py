@@ -6,14 +6,15 @@ guards it, and nothing held it: an insider's review marked a 24-hour check answe
 answer, which stopped its reminders and the silence flag of a chest check, and deleted a
 7-day check, and verify said intact; the dashboard's response rate rose with it.
 
-What it does not hold yet: when a check was sent or why it was cancelled (the reminder and
+Since 2026-12-08 a schedule event names each check by its id, which pins it to its session
+and kind. What it does not hold yet: when a check was sent or why it was cancelled (the reminder and
 opt-out events name the outbox and the patient, not the check's status), nor a 72-hour check
 made before 2026-12-08 (no event listed it).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, String, and_, cast, func, or_, select, true
+from sqlalchemy import Connection, Integer, String, and_, cast, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from safety.audit.models import AuditEvent
@@ -69,7 +70,7 @@ def _scheduled(db_: Connection | Session) -> str | None:
     if since is not None:
         held = [or_(FollowUp.kind != Kind.DAY_3, FollowUp.created_dt >= since)]
     rows = select(cast(FollowUp.session_id, String), FollowUp.kind).where(*held)
-    if missing := db_.execute(listed.except_(rows).limit(1)).first():
+    if missing := db_.execute(_first(listed.except_(rows))).first():
         session_id, kind = missing
         return f"the {kind} follow-up its schedule event lists for session {session_id} is missing"
     # Every listed pair has its row, and a pair is listed once: as many rows as pairs leaves
@@ -81,8 +82,8 @@ def _scheduled(db_: Connection | Session) -> str | None:
         )
     ).one()
     if listed_count == row_count:
-        return None
-    if extra := db_.execute(rows.except_(listed).limit(1)).first():
+        return _by_id(db_, dialect, is_schedule)
+    if extra := db_.execute(_first(rows.except_(listed))).first():
         session_id, kind = extra
         return f"session {session_id} has a {kind} follow-up its schedule event does not list"
     return f"the follow-ups are {row_count} where their schedule events list {listed_count}"
@@ -100,3 +101,41 @@ def _listed(dialect: str, is_schedule, *columns):
         .join(each, true())
         .where(is_schedule)
     )
+
+
+def _by_id(db_: Connection | Session, dialect: str, is_schedule) -> str | None:
+    """Each check a schedule event names by its id (since 2026-12-08) is that check: of that
+    session and that kind. Kinds swapped within a session, or answered checks swapped between
+    records with their answers, keep every (session, kind) pair (a review)."""
+    if dialect == "postgresql":
+        named = func.json_each_text(AuditEvent.details["followups"]).table_valued("key", "value")
+    else:
+        named = func.json_each(AuditEvent.details, "$.followups").table_valued("key", "value")
+    listed = (
+        select(
+            AuditEvent.object_id.label("session"),
+            named.c.key.label("kind"),
+            cast(named.c.value, String).label("followup"),
+        )
+        .select_from(AuditEvent)
+        .join(named, true())
+        .where(is_schedule)
+    )
+    rows = select(cast(FollowUp.session_id, String), FollowUp.kind, cast(FollowUp.id, String))
+    differ = listed.except_(rows).subquery()
+    first = select(differ).order_by(cast(differ.c.followup, Integer)).limit(1)
+    if moved := db_.execute(first).first():
+        session_id, kind, followup_id = moved
+        return (
+            f"follow-up {followup_id} is not the {kind} check of session {session_id} its "
+            "schedule event named"
+        )
+    return None
+
+
+def _first(pairs):
+    """The first of some (session, kind) pairs, by session and kind, so a report names the
+    same one on either database."""
+    differ = pairs.subquery()
+    session, kind = differ.c
+    return select(differ).order_by(cast(session, Integer), kind).limit(1)

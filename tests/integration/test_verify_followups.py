@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from followup_helpers import (
     ALL_PHASES,
     NEAR_LUNG,
@@ -17,10 +18,12 @@ from followup_helpers import (
     followups_of,
     signer,
 )
-from sqlalchemy import delete, update
+from insider import guards_off
+from sqlalchemy import delete, select, update
 
+from safety.checklists.models import Flag
 from safety.extensions import db
-from safety.followup.models import FollowUp, OutboxMessage
+from safety.followup.models import FollowUp, OutboxMessage, PatientResponse
 from safety.followup.rules import Kind
 from safety.integrity.verify import verify
 
@@ -125,3 +128,69 @@ def test_a_check_put_in_that_no_schedule_lists_is_named(make_user, make_session)
     db.session.commit()
 
     assert verified() == "the follow-ups are 3 where their schedule events list 2"
+
+
+def test_a_chest_check_and_a_7_day_check_swapping_kinds_is_named(make_user, make_session):
+    """The chest question then went out only after a week, and every (session, kind) pair
+    was still there (a review)."""
+    session = signer(make_session, make_user())(NEAR_LUNG)
+    chest = next(f for f in followups_of(session.id) if f.kind == Kind.DAY_2)
+    week = next(f for f in followups_of(session.id) if f.kind == Kind.DAY_7)
+    assert verified() is None
+
+    db.session.execute(update(FollowUp).where(FollowUp.id == chest.id).values(kind="7d"))
+    db.session.execute(update(FollowUp).where(FollowUp.id == week.id).values(kind="48h"))
+    db.session.commit()
+
+    assert verified() == (
+        f"follow-up {chest.id} is not the 48h check of session {session.id} its schedule "
+        "event named"
+    )
+
+
+@pytest.mark.parametrize("older", [False, True], ids=["this version", "older schedule events"])
+def test_two_records_swapping_answered_checks_with_their_answers_is_named(
+    make_user, make_session, monkeypatch, older
+):
+    """A large bruise moved onto another patient's record with its check and answer kept the
+    answer and its check on one record, and every (session, kind) pair (a review). A schedule
+    event names each check by its id now; under an older one, the flag the answer raised
+    stays on its own record and names it."""
+    from safety.audit import services as audit
+
+    real = audit.record
+
+    def as_older_versions_did(action, **kw):
+        if action == "followup.schedule":
+            kw["details"] = {k: v for k, v in kw["details"].items() if k != "followups"}
+        return real(action, **kw)
+
+    if older:
+        monkeypatch.setattr(audit, "record", as_older_versions_did)
+    sign = signer(make_session, make_user())
+    a, b = sign(), sign()
+    monkeypatch.setattr(audit, "record", real)
+    due_a, token_a = deliver_first_check(a)
+    due_b, token_b = deliver_first_check(b)
+    answer(token_a, {"bruising": ["large"]}, now=due_b)
+    answer(token_b, {}, now=due_b)
+    assert verified() is None
+    fa, fb = followups_of(a.id)[0], followups_of(b.id)[0]
+
+    with guards_off():
+        for check, record in ((fa, b), (fb, a)):
+            db.session.execute(
+                update(FollowUp).where(FollowUp.id == check.id).values(session_id=record.id)
+            )
+            db.session.execute(
+                update(PatientResponse)
+                .where(PatientResponse.followup_id == check.id)
+                .values(session_id=record.id)
+            )
+
+    flag_id = db.session.scalars(select(Flag.id)).one()
+    assert verified() == (
+        f"flag {flag_id} is on another record than the patient answer it was raised on"
+        if older
+        else f"follow-up {fa.id} is not the 24h check of session {a.id} its schedule event named"
+    )

@@ -649,7 +649,11 @@ class SessionDrawer:
                 None,
                 "treatment_sessions",
                 str(session_id),
-                {"kinds": [Kind.DAY_1.value], "channel": channel},
+                {
+                    "kinds": [Kind.DAY_1.value],
+                    "channel": channel,
+                    "followups": {Kind.DAY_1.value: followup_id},
+                },
                 clinic.id,
             )
         )
