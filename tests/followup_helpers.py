@@ -112,6 +112,17 @@ def deliver_first_check(session: TreatmentSession):
     return due, token_of(messages()[-1])
 
 
+def deliver_first_checks(*sessions: TreatmentSession):
+    """Run the worker once all their 24 h checks are due; return that moment and each patient's
+    token, in order. Sessions signed a moment apart fall due together in the clinic's quiet
+    hours, so delivering one check at its time may send the others too."""
+    due = max(first_check(s.id).next_attempt_dt for s in sessions)
+    assert work_once("worker", now=due) == {"sent": len(sessions)}
+    sent_for = {row.id: row.followup.session_id for s in sessions for row in outbox_of(s.id)}
+    tokens = {sent_for.get(m.outbox_id): token_of(m) for m in messages()}
+    return due, [tokens[s.id] for s in sessions]
+
+
 def answer(token: str, changes: dict, *, now) -> followup_patient.Outcome:
     """Answer the form as CALM but for `changes`, and commit as the route does."""
     outcome = followup_patient.answer(token, {**CALM, **changes}, now=now)

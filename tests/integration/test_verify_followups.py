@@ -15,6 +15,7 @@ from followup_helpers import (
     NEAR_LUNG,
     answer,
     deliver_first_check,
+    deliver_first_checks,
     followups_of,
     signer,
 )
@@ -170,10 +171,9 @@ def test_two_records_swapping_answered_checks_with_their_answers_is_named(
     sign = signer(make_session, make_user())
     a, b = sign(), sign()
     monkeypatch.setattr(audit, "record", real)
-    due_a, token_a = deliver_first_check(a)
-    due_b, token_b = deliver_first_check(b)
-    answer(token_a, {"bruising": ["large"]}, now=due_b)
-    answer(token_b, {}, now=due_b)
+    due, (token_a, token_b) = deliver_first_checks(a, b)
+    answer(token_a, {"bruising": ["large"]}, now=due)
+    answer(token_b, {}, now=due)
     assert verified() is None
     fa, fb = followups_of(a.id)[0], followups_of(b.id)[0]
 

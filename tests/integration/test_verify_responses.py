@@ -10,7 +10,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from followup_helpers import answer, deliver_first_check, signer
+from followup_helpers import answer, deliver_first_check, deliver_first_checks, signer
 from insider import guards_off
 from sqlalchemy import select, text, update
 
@@ -269,8 +269,7 @@ def test_an_older_answer_moved_with_its_checks_state_to_another_check_is_named(
 
     practitioner = make_user()
     first, second = signer(make_session, practitioner)(), signer(make_session, practitioner)()
-    due, token = deliver_first_check(first)
-    deliver_first_check(second)
+    due, (token, _) = deliver_first_checks(first, second)
     real = audit.record
 
     def as_older_versions_did(action, **kw):
