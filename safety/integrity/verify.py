@@ -46,7 +46,7 @@ from safety.integrity.evidence import EvidenceError
 from safety.integrity.models import VerificationRun
 from safety.integrity.packs import verify_packs
 from safety.integrity.reader import Reader
-from safety.integrity.records import verify_records, verify_signatures
+from safety.integrity.records import verify_answers, verify_records, verify_signatures
 
 TS = TreatmentSession
 
@@ -161,13 +161,16 @@ def _with_worker(reader: Reader, before: Heads, wanted, labels, split: _Split) -
         started = time.perf_counter()
         newer_packs = None if problem else verify_packs(db.session, first_id=split.record_id)
         timings["packs_s"] = round(time.perf_counter() - started, 2)
+        started = time.perf_counter()
+        answers = verify_answers(db.session)
+        timings["answers_s"] = round(time.perf_counter() - started, 2)
         theirs, older, older_problem, signatures, timings["worker_s"] = worker.result()
     finally:
         worker.stop()
     joined = Walk({**walked.chains, **theirs.chains}, walked.problem or theirs.problem)
     # The worker's records are the older ones: its break comes first; it checked the packs of
     # the older records, this process those of the newer.
-    found = signatures or newer_packs
+    found = signatures or newer_packs or answers
     return _Found(joined, records + older, older_problem or problem, lambda: found, timings)
 
 
@@ -316,7 +319,7 @@ def _worker_main(connection, url: str, split: _Split, before: Heads, wanted, lab
             records, problem = verify_records(last_id=split.record_id)
             # The signature checks are SQL the database runs; this process has its half of the
             # records to finish when its chains are done.
-            signatures = verify_signatures(own, packs_up_to=split.record_id)
+            signatures = verify_signatures(own, packs_up_to=split.record_id, answers=False)
         seconds = round(time.perf_counter() - started, 2)
         connection.send(("ok", walked, records, problem, signatures, seconds))
     except BaseException:  # reported by the parent, which raises it
@@ -332,7 +335,8 @@ def _split_points(before: Heads) -> _Split | None:
     A worker needs a spare core, a database another process can open (not SQLite in memory),
     nothing pending or uncommitted in this session's chains, and enough rows to be worth a
     process. The chains are dealt out largest first to whichever side has fewer events, and
-    the records split at the middle id; the worker also runs the signature checks.
+    the records split at the middle id; the worker also runs the signature checks, and this
+    process `verify_answers`.
     """
     if (os.cpu_count() or 1) < 2:
         return None

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import pickle
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import DataError
 
 from safety.extensions import db
@@ -987,3 +988,45 @@ def test_a_needle_pack_slipped_in_beside_a_signed_record_is_named(runner, signed
 
     assert result.exit_code == 1
     assert f"signed record {signed_history[1]}: its needle packs no longer match" in result.output
+
+
+@pytest.mark.real_commits
+@pytest.mark.parametrize("side", ["worker", "this process"])
+def test_with_a_worker_what_lies_beyond_the_signatures_is_held_on_either_side(
+    runner, in_a_worker, signed_history, side
+):
+    """The worker runs the signature checks, the sessions' and the follow-ups', and this
+    process the answers' and the flags' meanwhile (with all of them the worker once took
+    twice as long as this side): a follow-up marked answered with no answer, and a flag dated
+    before its session, are named either way."""
+    from safety.checklists.models import Flag, TreatmentSession
+    from safety.followup.models import FollowUp
+
+    if side == "worker":
+        altered = db.session.scalars(
+            select(FollowUp).where(FollowUp.session_id == signed_history[0]).order_by(FollowUp.id)
+        ).first()
+        db.session.execute(
+            update(FollowUp)
+            .where(FollowUp.id == altered.id)
+            .values(status="answered", answered_dt=altered.due_dt)
+        )
+        said = f"follow-up {altered.id} reads answered without the patient's answer"
+    else:
+        record = db.session.get(TreatmentSession, signed_history[0])
+        altered = Flag(
+            session_id=record.id,
+            kind="count_discrepancy",
+            severity="critical",
+            message="Needle counts do not reconcile: 6 used / 5 removed.",
+            created_dt=record.started_dt - timedelta(days=1),
+        )
+        db.session.add(altered)
+        db.session.flush()
+        said = f"flag {altered.id} is dated before its session began"
+    db.session.commit()
+
+    result = runner.invoke(args=["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert said in result.output
