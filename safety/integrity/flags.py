@@ -117,7 +117,7 @@ def verify_flags(db_: Connection | Session) -> str | None:
         TreatmentSession.started_dt,
         Flag.call_attempts,
         Flag.handled_note,
-        PatientResponse.session_id,
+        PatientResponse.session_id.label("answered_on"),
         *(getattr(Flag, column) for column in BY.values()),
         *(getattr(Flag, mark) for mark in MARKS),
     )
@@ -129,7 +129,7 @@ def verify_flags(db_: Connection | Session) -> str | None:
     )
     with streamed(db_, query.order_by(Flag.id)) as rows:
         for row in rows:
-            flag_id = row[0]
+            flag_id = row.id
             there.add(flag_id)
             done, times = events.get(flag_id, {}), written.get(flag_id, {})
             called = last_call.get(flag_id, (0, None))
@@ -192,12 +192,13 @@ def _unaccounted(
     no event made, or made at another time, or a kind, place, severity or words other than
     its flag.raise event recorded (see `verify_flags`); or no event at all for a flag dated
     after this version raised its first (`since`), or dated before its session began."""
-    flag_id, kind, status, handled_action, note, session_id, followup_id, severity = row[:8]
-    response_id, message, created, started = row[8:12]
-    attempts, handled_note, answered_on = row[12:15]
-    by = dict(zip(BY, row[15 : 15 + len(BY)], strict=True))
-    marks = row[15 + len(BY) :]
-    last_attempt = marks[-1]
+    flag_id, kind, severity, message = row.id, row.kind, row.severity, row.message
+    status, note, handled_note = row.status, row.resolution_note, row.handled_note
+    session_id, followup_id, response_id = row.session_id, row.followup_id, row.response_id
+    created, started, answered_on = row.created_dt, row.started_dt, row.answered_on
+    handled_action, attempts = row.handled_action, row.call_attempts
+    by = {mark: getattr(row, column) for mark, column in BY.items()}
+    marks = [getattr(row, mark) for mark in MARKS]
     if problem := misplaced(flag_id, created, started, since, raised="flag.raise" in done):
         return problem
     for (mark, actions), value in zip(MARKS.items(), marks, strict=True):
@@ -261,7 +262,7 @@ def _unaccounted(
     if handled_action is not None and done.get("flag.handled", {}).get("action") != handled_action:
         return f"what was done about flag {flag_id} is not what its flag.handled event recorded"
     counted, at = last_call
-    if (attempts, last_attempt) != (counted, at):  # aware times: equal as instants
+    if (attempts, row.last_attempt_dt) != (counted, at):  # aware times: equal as instants
         return (
             f"the calls with no reply of flag {flag_id} are not the ones its flag.no_reply "
             "events counted"

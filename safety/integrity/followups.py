@@ -21,6 +21,7 @@ from safety.audit.models import AuditEvent
 from safety.checklists.models import TreatmentSession
 from safety.followup.models import FollowUp, PatientResponse
 from safety.followup.rules import Kind, Status
+from safety.integrity.reader import dialect_of
 
 SCHEDULE = "followup.schedule"
 
@@ -62,8 +63,9 @@ def _scheduled(db_: Connection | Session) -> str | None:
     is_schedule = and_(
         AuditEvent.action == SCHEDULE, AuditEvent.object_type == TreatmentSession.__tablename__
     )
-    dialect = (db_ if isinstance(db_, Connection) else db_.connection()).dialect.name
-    listed = _listed(dialect, is_schedule, AuditEvent.object_id.label("session"))
+    dialect = dialect_of(db_)
+    kinds = _each(dialect, "kinds", "value")
+    listed = _scheduling(is_schedule, kinds, AuditEvent.object_id.label("session"), kinds.c.value)
     # A 72-hour check's event names it alone, by its id: found without expanding every list
     # (on PostgreSQL that reading alone was 2 of this check's 8 s on a million records).
     since = db_.scalar(
@@ -95,37 +97,34 @@ def _scheduled(db_: Connection | Session) -> str | None:
     return f"the follow-ups are {row_count} where their schedule events list {listed_count}"
 
 
-def _listed(dialect: str, is_schedule, *columns):
-    """The schedule events' columns beside each kind they list, one row per kind."""
+def _each(dialect: str, key: str, *names: str):
+    """What a schedule event lists under `key`, one row each: an array's values, or an
+    object's keys and values (`names`), joined to the event it is in."""
     if dialect == "postgresql":
-        kind = func.json_array_elements_text(AuditEvent.details["kinds"])
-        return select(*columns, kind.label("kind")).where(is_schedule)
-    each = func.json_each(AuditEvent.details, "$.kinds").table_valued("value")
-    return (
-        select(*columns, each.c.value.label("kind"))
-        .select_from(AuditEvent)
-        .join(each, true())
-        .where(is_schedule)
-    )
+        field = AuditEvent.details[key]
+        listed = (
+            func.json_each_text(field) if "key" in names else func.json_array_elements_text(field)
+        )
+        return listed.table_valued(*names)
+    return func.json_each(AuditEvent.details, f"$.{key}").table_valued(*names)
+
+
+def _scheduling(is_schedule, each, *columns):
+    """The schedule events' `columns` beside each row of `each` (`_each`)."""
+    return select(*columns).select_from(AuditEvent).join(each, true()).where(is_schedule)
 
 
 def _by_id(db_: Connection | Session, dialect: str, is_schedule) -> str | None:
     """Each check a schedule event names by its id (since 2026-12-08) is that check: of that
     session and that kind. Kinds swapped within a session, or answered checks swapped between
     records with their answers, keep every (session, kind) pair (a review)."""
-    if dialect == "postgresql":
-        named = func.json_each_text(AuditEvent.details["followups"]).table_valued("key", "value")
-    else:
-        named = func.json_each(AuditEvent.details, "$.followups").table_valued("key", "value")
-    listed = (
-        select(
-            AuditEvent.object_id.label("session"),
-            named.c.key.label("kind"),
-            cast(named.c.value, String).label("followup"),
-        )
-        .select_from(AuditEvent)
-        .join(named, true())
-        .where(is_schedule)
+    named = _each(dialect, "followups", "key", "value")
+    listed = _scheduling(
+        is_schedule,
+        named,
+        AuditEvent.object_id.label("session"),
+        named.c.key.label("kind"),
+        cast(named.c.value, String).label("followup"),
     )
     rows = select(cast(FollowUp.session_id, String), FollowUp.kind, cast(FollowUp.id, String))
     differ = listed.except_(rows).subquery()

@@ -31,6 +31,11 @@ _ENCODER = encode_canonical
 _loads = json.loads
 
 
+def dialect_of(db_: Connection | Session) -> str:
+    """The name of the database a check reads ("sqlite", "postgresql")."""
+    return (db_ if isinstance(db_, Connection) else db_.connection()).dialect.name
+
+
 @contextmanager
 def streamed(db_: Connection | Session, statement: Executable) -> Iterator[Result]:
     """The statement's rows, BATCH at a time (a server-side cursor on PostgreSQL), closed

@@ -277,14 +277,10 @@ def after_each_statement_of(monkeypatch, app, check: str, jobs) -> list:
     return pending
 
 
-def open_session(make_user, make_patient, phases) -> tuple[int, int, dict]:
-    practitioner = make_user()
-    session = checklists.start_session(practitioner, patient_id=make_patient(practitioner).id)
-    clean = clean_phases(session)
-    for phase in phases:
-        checklists.submit_phase(practitioner, session.id, phase, clean[phase])
-    db.session.commit()
-    return practitioner.id, session.id, clean
+def open_session(make_user, make_session, phases) -> tuple[int, int, dict]:
+    """A new practitioner's session with `phases` saved: their id, its id and its clean forms."""
+    session = make_session(make_user(), phases=phases)
+    return session.practitioner_id, session.id, clean_phases(session)
 
 
 def save(practitioner_id, session_id, phase, form):
@@ -302,10 +298,10 @@ def sign(practitioner_id, session_id):
 @pytest.mark.real_commits
 @pytest.mark.parametrize("check", ["_unsigned_entries", "verify_open_packs"])
 def test_practitioners_saving_and_signing_while_verify_reads_is_not_tampering(
-    app, make_user, make_patient, monkeypatch, check
+    app, make_user, make_session, monkeypatch, check
 ):
-    ada, first, clean = open_session(make_user, make_patient, ["signin", "timeout"])
-    bob, second, _ = open_session(make_user, make_patient, ("signin", "timeout", "signout"))
+    ada, first, clean = open_session(make_user, make_session, ["signin", "timeout"])
+    bob, second, _ = open_session(make_user, make_session, ("signin", "timeout", "signout"))
     assert verified() is None
     another_pack = {**clean["timeout"], "timeout.needle_lot": ["LOT-NEW-PACK"]}
     pending = after_each_statement_of(
@@ -319,8 +315,8 @@ def test_practitioners_saving_and_signing_while_verify_reads_is_not_tampering(
     assert len(db.session.scalars(saved).all()) == 2
 
 
-def test_an_unsigned_entrys_author_changed_is_named(make_user, make_patient):
-    _, session_id, _ = open_session(make_user, make_patient, ["signin"])
+def test_an_unsigned_entrys_author_changed_is_named(make_user, make_session):
+    _, session_id, _ = open_session(make_user, make_session, ["signin"])
     entry = db.session.scalars(select(PhaseEntry).where(PhaseEntry.session_id == session_id)).one()
     seq = event_of("session.phase_submit", session_id, entry=entry.id).seq
     with guards_off():
