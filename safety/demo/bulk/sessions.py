@@ -5,7 +5,7 @@ data; reorder the steps and every later session changes) and queues the rows and
 the application would write for it, on the batch being built. The record it signs is hashed by
 `checklists.services.signed_content` itself, so `flask audit verify` recomputes the same hash.
 
-It runs to about 730 lines on purpose: the steps are one sequence whose order is the seed's
+It runs to about 740 lines on purpose: the steps are one sequence whose order is the seed's
 contract, and reading them in one file is how a reviewer checks that each draw stays where it
 was (test_bulk_seed holds the data to the application's own signing).
 """
