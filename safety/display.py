@@ -401,6 +401,8 @@ def flag_message(flag: Any) -> str:
         return gettext(followup_rules.NO_CHEST_ANSWER)
     if message in (CANCELLED_AFTER_TIME_OUT.message, CANCELLED_AFTER_SIGN_OUT.message):
         return gettext(message)
+    if message in followup_rules.NOT_SENT_MESSAGES:
+        return gettext(message)
     if flag.kind in followup_rules.FLAG_MESSAGES:
         return _followup_flag_said(flag.kind, message)
     if flag.kind == "count_discrepancy" and message.startswith(_COUNTS):

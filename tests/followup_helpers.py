@@ -4,6 +4,7 @@ the follow-up tests (scheduling, the patient's answer, the worker)."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 
 from conftest import saved
@@ -128,3 +129,25 @@ def answer(token: str, changes: dict, *, now) -> followup_patient.Outcome:
     outcome = followup_patient.answer(token, {**CALM, **changes}, now=now)
     db.session.commit()
     return outcome
+
+
+def three_at_once(app, job: Callable[[], None]) -> list[BaseException]:
+    """Run a job in three threads released together, each in its own app context (its own
+    connection); return what any of them raised."""
+    errors: list[BaseException] = []
+    start = threading.Barrier(3)
+
+    def run() -> None:
+        try:
+            with app.app_context():
+                start.wait(timeout=10)
+                job()
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return errors

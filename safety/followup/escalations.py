@@ -8,7 +8,8 @@ whatever else is happening. A practitioner keeps each of their patients' answers
 now" until they record what they did (called, advised, referred), even when compliance
 acknowledged the flag first: acknowledging is not the same as looking after the patient. A
 call that found no reply keeps it there and acknowledges nothing. A 48-hour chest check nobody
-answered joins the list too, and goes on to the duty address as a same-day answer does.
+answered joins the list too, and goes on to the duty address as a same-day answer does; so
+does one that never reached the patient (`fail_unsendable_checks`, and a failed delivery).
 """
 
 from __future__ import annotations
@@ -201,6 +202,67 @@ def flag_unanswered_chest_checks(*, now: datetime) -> int:
             now=now,
         )
     return len(silent)
+
+
+def fail_unsendable_checks(*, now: datetime) -> int:
+    """Mark failed each check that is due and that nothing will send, and tell a person why;
+    returns how many. The caller commits.
+
+    A check is "scheduled" while a message of its own is on its way in the outbox (pending)
+    or has gone (sent). With neither, nothing will send it: the worker dropped its message
+    because the address it was to go to was removed at the desk, or the message was stopped
+    some other way (`rules.not_sent_flag` says where each flag goes). Run after the
+    deliveries of a pass, so a message dropped in it is told at once. Locked as the chest
+    checks' silences are, so two workers tell it once."""
+    take_sqlite_write_lock(Flag)
+    on_its_way = select(OutboxMessage.id).where(
+        OutboxMessage.followup_id == FollowUp.id,
+        OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.SENT]),
+    )
+    stuck = db.session.scalars(
+        select(FollowUp)
+        .where(
+            FollowUp.status == rules.Status.SCHEDULED,
+            FollowUp.due_dt <= now,
+            ~on_its_way.exists(),
+        )
+        .order_by(FollowUp.id)
+        .with_for_update(of=FollowUp, skip_locked=True)
+    ).all()
+    for followup in stuck:
+        patient = followup.session.patient
+        address = patient.email if followup.channel == "email" else patient.phone
+        why = rules.STOPPED if address else rules.NO_ADDRESS
+        followup.status = rules.Status.FAILED
+        audit.record(
+            "followup.unsent",
+            obj=followup,
+            details={"kind": followup.kind, "why": why},
+            now=now,
+        )
+        raise_not_sent(followup, why, now=now)
+    return len(stuck)
+
+
+def raise_not_sent(followup: FollowUp, why: str, *, now: datetime) -> Flag | None:
+    """Flag a check that never reached the patient where `rules.not_sent_flag` says: a chest
+    check on its practitioner's list to call, another on the flags queue. The caller commits."""
+    said = rules.not_sent_flag(followup.kind, why, due=followup.due_dt, now=now)
+    if said is None:
+        return None
+    kind, message = said
+    flag = Flag(
+        session_id=followup.session_id,
+        kind=kind,
+        severity=Severity.MEDIUM,
+        message=message,
+        followup_id=followup.id,
+        created_dt=now,
+    )
+    db.session.add(flag)
+    db.session.flush()
+    audit.record("flag.raise", obj=flag, details=flag.raise_details, now=now)
+    return flag
 
 
 def close_silence(followup: FollowUp, *, now: datetime) -> None:

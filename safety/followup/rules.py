@@ -549,6 +549,62 @@ NO_CHEST_ANSWER = N_(
     "No answer to the 48-hour chest check after needling near the lung: call the patient to "
     "ask about chest pain, pain breathing in or breathlessness."
 )
+#: Why a check never reached the patient. A check waits as "scheduled" while its message is
+#: on its way; one whose message nothing will send any more (its address was removed at the
+#: desk, so the worker dropped it; or it was stopped with no answer, opt-out or withdrawn
+#: consent, each of which closes the check too) stayed "scheduled" for ever, and a chest
+#: check raised no silence flag, so nobody called (a review).
+NO_ADDRESS = "no_address"
+STOPPED = "stopped"
+UNDELIVERED = "undelivered"
+#: A chest check that never reached the patient is a call to make, as a silence is: on the
+#: treating practitioner's list (kind NO_ANSWER), and on to the duty address if nobody calls.
+CHEST_CHECK_NOT_SENT = {
+    NO_ADDRESS: N_(
+        "The 48-hour chest check after needling near the lung could not be sent: the "
+        "patient's details no longer have the email address or mobile number it was to go "
+        "to. Call the patient to ask about chest pain, pain breathing in or breathlessness."
+    ),
+    STOPPED: N_(
+        "The 48-hour chest check after needling near the lung was stopped before it went "
+        "out, and nothing on record says why. Call the patient to ask about chest pain, pain "
+        "breathing in or breathlessness."
+    ),
+    UNDELIVERED: N_(
+        "The 48-hour chest check after needling near the lung could not be delivered. Call "
+        "the patient to ask about chest pain, pain breathing in or breathlessness."
+    ),
+}
+#: Another check that never reached the patient: for the flags queue, as a failed delivery.
+CHECK_NOT_SENT = {
+    NO_ADDRESS: N_(
+        "A follow-up check could not be sent: the patient's details no longer have the "
+        "email address or mobile number it was to go to."
+    ),
+    STOPPED: N_(
+        "A follow-up check was stopped before it went out, and nothing on record says why."
+    ),
+}
+#: The flag kind of a failed delivery, and of a check that could not be sent.
+REMINDER_FAILED = "reminder_failed"
+#: Every fixed message above, which staff read in their own language.
+NOT_SENT_MESSAGES = frozenset({*CHEST_CHECK_NOT_SENT.values(), *CHECK_NOT_SENT.values()})
+
+
+def not_sent_flag(kind: str, why: str, *, due: datetime, now: datetime) -> tuple[str, str] | None:
+    """Return the (flag kind, message) for a check that never reached the patient, or None
+    where a failed delivery's own flag says it (any check but the chest one, undelivered).
+
+    A chest check is a call while a collapsed lung could still show (`CHEST_SILENCE_ENDS`
+    after it was due); found later (a worker stopped for days), it is history, for the
+    flags queue, as a silence found late is."""
+    if kind == Kind.DAY_2 and now - due < CHEST_SILENCE_ENDS:
+        return NO_ANSWER, CHEST_CHECK_NOT_SENT[why]
+    if why == UNDELIVERED:
+        return None
+    return REMINDER_FAILED, CHECK_NOT_SENT[why]
+
+
 #: Escalation levels as staff read them.
 LEVEL_LABELS = {
     EMERGENCY: N_("emergency"),

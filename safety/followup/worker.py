@@ -28,8 +28,10 @@ from safety.followup import rules, texts
 from safety.followup.backends import Backend, DeliveryError, Outgoing, backend_for
 from safety.followup.escalations import (
     escalate_unacknowledged,
+    fail_unsendable_checks,
     flag_unanswered_chest_checks,
     practitioner_gone,
+    raise_not_sent,
 )
 from safety.followup.models import FollowUp, OutboxMessage, OutboxStatus, Purpose
 from safety.followup.patient import CLOSED, issue_link
@@ -100,6 +102,11 @@ def work_once(
                 break
     finally:
         backend.close()
+    # Checks that nothing will send any more, including those whose message this pass
+    # dropped for want of an address: a person is told now, not never.
+    if unsendable := fail_unsendable_checks(now=now or utcnow()):
+        counts["not_sent"] = unsendable
+    db.session.commit()
     return counts
 
 
@@ -411,22 +418,6 @@ def _record_failure(outbox_id: int, error: str, *, now: datetime) -> str:
         db.session.commit()
         log.error("incident alert %s failed after %s attempts", row.id, row.attempts)
         return "failed"
-    session_id = (
-        row.followup.session_id
-        if row.followup is not None
-        else db.session.get(Flag, row.flag_id).session_id
-    )
-    flag = Flag(
-        session_id=session_id,
-        kind="reminder_failed",
-        severity=Severity.MEDIUM,
-        message=f"A follow-up message could not be delivered after {row.attempts} attempts.",
-        followup_id=row.followup_id,
-        created_dt=now,
-    )
-    db.session.add(flag)
-    if row.followup is not None and row.followup.status == Status.SCHEDULED:
-        row.followup.status = Status.FAILED
     audit.record(
         "reminder.failed",
         obj=row,
@@ -434,6 +425,26 @@ def _record_failure(outbox_id: int, error: str, *, now: datetime) -> str:
         details={"attempts": row.attempts},
         now=now,
     )
+    followup = row.followup
+    if followup is not None and followup.status == Status.SCHEDULED:
+        followup.status = Status.FAILED
+        # A chest check that could not be delivered is a call to make, on the practitioner's
+        # list; any other check's failure goes to the flags queue below.
+        if raise_not_sent(followup, rules.UNDELIVERED, now=now) is not None:
+            db.session.commit()
+            log.error("reminder %s failed after %s attempts", row.id, row.attempts)
+            return "failed"
+    flag = Flag(
+        session_id=followup.session_id
+        if followup is not None
+        else db.session.get(Flag, row.flag_id).session_id,
+        kind=rules.REMINDER_FAILED,
+        severity=Severity.MEDIUM,
+        message=f"A follow-up message could not be delivered after {row.attempts} attempts.",
+        followup_id=row.followup_id,
+        created_dt=now,
+    )
+    db.session.add(flag)
     db.session.flush()
     audit.record("flag.raise", obj=flag, details=flag.raise_details, now=now)
     db.session.commit()

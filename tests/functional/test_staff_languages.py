@@ -463,3 +463,26 @@ def test_a_flag_raised_in_an_older_versions_words_is_still_said_in_the_readers_l
     with app.test_request_context():
         g.language = language
         assert display.flag_message(flag).startswith(said)
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("fr_CA", "La vérification de la poitrine à 48 heures après une puncture près du poumon"),
+        ("es", "No se pudo enviar el control del pecho a las 48 horas"),
+    ],
+)
+def test_a_chest_check_that_could_not_be_sent_is_said_in_the_readers_language(
+    app, language, said
+):
+    """The flag that puts an unsent chest check on a practitioner's list asks for a call: a
+    French or Spanish practitioner reads it in their language, not in English."""
+    from types import SimpleNamespace
+
+    from safety.followup import rules as followup_rules
+
+    message = followup_rules.CHEST_CHECK_NOT_SENT[followup_rules.NO_ADDRESS]
+    flag = SimpleNamespace(kind=followup_rules.NO_ANSWER, link_id=None, message=message)
+    with app.test_request_context():
+        g.language = language
+        assert display.flag_message(flag).startswith(said)

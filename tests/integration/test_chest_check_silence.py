@@ -5,11 +5,18 @@ nobody): the worker finds it on its pass, on a real database."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from followup_helpers import NEAR_LUNG, answer, followups_of, messages, signer, token_of
+from followup_helpers import (
+    NEAR_LUNG,
+    answer,
+    followups_of,
+    messages,
+    signer,
+    three_at_once,
+    token_of,
+)
 from sqlalchemy import select, update
 
 from safety.audit import services as audit
@@ -49,28 +56,6 @@ def duty_mail() -> list[DevMessage]:
             .where(OutboxMessage.purpose == Purpose.DUTY_ESCALATION)
         )
     )
-
-
-def three_at_once(app, job: Callable[[], None]) -> list[BaseException]:
-    """Run a job in three threads released together, each in its own app context (its own
-    connection); return what any of them raised."""
-    errors: list[BaseException] = []
-    start = threading.Barrier(3)
-
-    def run() -> None:
-        try:
-            with app.app_context():
-                start.wait(timeout=10)
-                job()
-        except BaseException as exc:  # reported by the test thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return errors
 
 
 def silences() -> list[Flag]:
