@@ -328,10 +328,15 @@ def record_handling(
 ) -> Flag:
     """Record what the practitioner did about a patient's answer; it leaves their list.
 
-    An open flag is acknowledged by the same act: the practitioner has seen it.
+    An open flag is acknowledged by the same act: the practitioner has seen it. Two taps at
+    once take turns, so one is recorded: both had read it unhandled, and each wrote its own
+    record and event (a review). The same record tapped again within
+    `rules.NO_REPLY_REPEAT` is that record, not a refusal.
     """
     now = now or utcnow()
     flag = _waiting(actor, flag_id)
+    take_turns_on(Flag, flag.id)
+    db.session.refresh(flag)
     note = (note or "").strip()
     errors = {}
     if action not in ACTIONS:
@@ -339,6 +344,12 @@ def record_handling(
     if len(note) > NOTE_MAX_LENGTH:
         errors["note"] = Said(N_("Keep the note under %(max)s characters."), max=NOTE_MAX_LENGTH)
     if flag.handled_dt is not None:
+        if (flag.handled_by_id, flag.handled_action, flag.handled_note) == (
+            actor.id,
+            action,
+            note or None,
+        ) and now - flag.handled_dt < rules.NO_REPLY_REPEAT:
+            return flag
         errors["action"] = N_("This answer was already handled.")
     if errors:
         raise DomainError(N_("Nothing was recorded."), errors)

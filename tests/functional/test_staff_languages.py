@@ -472,9 +472,7 @@ def test_a_flag_raised_in_an_older_versions_words_is_still_said_in_the_readers_l
         ("es", "No se pudo enviar el control del pecho a las 48 horas"),
     ],
 )
-def test_a_chest_check_that_could_not_be_sent_is_said_in_the_readers_language(
-    app, language, said
-):
+def test_a_chest_check_that_could_not_be_sent_is_said_in_the_readers_language(app, language, said):
     """The flag that puts an unsent chest check on a practitioner's list asks for a call: a
     French or Spanish practitioner reads it in their language, not in English."""
     from types import SimpleNamespace

@@ -19,18 +19,21 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from browser.conftest import LiveServer
 from conftest import CLEAN_PHASES, PASSWORD
+from followup_helpers import NEAR_LUNG, followups_of, signer
 from sqlalchemy import func, select
 
 from safety.audit.models import AuditEvent
 from safety.checklists import rules
-from safety.checklists.models import TreatmentSession
+from safety.checklists.models import Flag, TreatmentSession
 from safety.checklists.services import signed_content
 from safety.extensions import db
 from safety.followup.models import FollowUp
+from safety.followup.worker import work_once
 from safety.integrity.verify import verify
 
 TAPS = 8
@@ -455,3 +458,36 @@ def test_a_form_sent_again_with_other_details_is_refused_never_taken_for_the_fir
     assert "already added" not in theirs[2]  # another's patient is never named
     db.session.expire_all()
     assert [p.given_name for p in db.session.scalars(select(Patient))] == ["Maria"]
+
+
+@pytest.mark.real_commits  # the served app's threads have connections of their own
+def test_four_taps_on_record_what_you_did_record_it_once_and_no_error(
+    app, practitioner, make_session, served
+):
+    """Both taps read the silence unhandled and each wrote its own record and event; the
+    second then said "already handled" to the practitioner who had just recorded it."""
+    session = signer(make_session, practitioner)(NEAR_LUNG)
+    chest = next(f for f in followups_of(session.id) if f.kind == "48h")
+    work_once("worker", now=chest.due_dt)
+    work_once("worker", now=chest.due_dt + timedelta(hours=12))
+    flag_id = db.session.scalars(select(Flag.id).where(Flag.followup_id == chest.id)).one()
+    db.session.commit()
+    browser = signed_in(served, practitioner.email)
+    token = browser.csrf("/sessions/")
+    form = {"action": "called", "note": "Breathing easily.", "csrf_token": token}
+
+    answers = at_once(4, lambda _: browser.post(f"/escalations/{flag_id}/handled", form))
+
+    assert {status for status, _, _ in answers} == {200}
+    # Each tap lands on the Today page; the taps share one cookie, so which of them shows
+    # the "Recorded." notice is down to timing, but none is told it was refused.
+    assert not any("Nothing was recorded" in page for _, _, page in answers)
+    assert not any("already handled" in page for _, _, page in answers)
+    db.session.expire_all()
+    handled = db.session.scalar(
+        select(func.count()).where(
+            AuditEvent.action == "flag.handled", AuditEvent.object_id == str(flag_id)
+        )
+    )
+    assert handled == 1
+    assert db.session.get(Flag, flag_id).handled_action == "called"
