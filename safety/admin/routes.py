@@ -31,6 +31,7 @@ from safety.auth.policy import role_required
 from safety.clinics import services as clinic_services
 from safety.clinics.rules import COUNTRIES, DEFAULT_WORKING_DAYS, WEEKDAY_NAMES, country_name
 from safety.followup.backends import can_send_texts
+from safety.ids import parse_id
 from safety.languages import N_
 from safety.risks import editor
 from safety.risks import services as risks
@@ -164,11 +165,18 @@ def user_invite(user_id: int):
         )
     user = auth.get_user(user_id)
     secret = run_use_case(
-        lambda: invitations.issue(user, actor=current_user), shown=(400, 403, 409)
+        lambda: invitations.issue(
+            user, actor=current_user, replaces=parse_id(request.form.get("replaces", ""))
+        ),
+        shown=(400, 403, 409),
     )
     if isinstance(secret, Refused):
         return _user_page(user_id, errors={"invite": secret.message}, status=secret.status)
-    _send_invitation(user, secret)
+    if secret is None:  # a second click: the link just sent is the one to use
+        said = _("An invitation was just sent to %(email)s: that link is the one to use.")
+        flash(said % {"email": user.email}, "success")
+    else:
+        _send_invitation(user, secret)
     return redirect(url_for("admin.user", user_id=user_id))
 
 
@@ -559,9 +567,8 @@ def template_discard(template_id: int):
     form = ActionForm()
     if not form.validate_on_submit():
         return _review_page(template_id, error=_("This form has expired. Try again."), status=400)
-    # The number is read before the commit: the deleted draft cannot be loaded after it.
     version = run_use_case(
-        lambda: risks.discard_draft(template_id, actor=current_user).version,
+        lambda: risks.discard_draft(template_id, actor=current_user),
         shown=(400, 403, 409),
     )
     if isinstance(version, Refused):

@@ -22,7 +22,7 @@ from safety.auth import services as accounts
 from safety.auth.models import Invitation, User
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError
-from safety.extensions import db
+from safety.extensions import db, take_turns_on
 from safety.hashing import sha256_hex
 from safety.languages import N_, Listed
 
@@ -59,11 +59,34 @@ def invite(
     return user, _issue(user, actor=actor, now=now)
 
 
-def issue(user: User, *, actor: User, now: datetime | None = None) -> str:
-    """Issue a new link for an account that has not chosen its password; earlier links end."""
+#: A click on "Send a new invitation" that finds the link its page showed replaced this soon,
+#: by the same administrator, is a second click: a double click once mailed two links, the
+#: first of them already dead (a review).
+REPEAT_WINDOW = timedelta(minutes=1)
+
+
+def issue(
+    user: User, *, actor: User, replaces: int | None = None, now: datetime | None = None
+) -> str | None:
+    """Issue a new link for an account that has not chosen its password; earlier links end.
+
+    `replaces` is the invitation the administrator's page showed. Returns the new link's
+    secret to mail, or None when that one was replaced by this administrator a moment ago
+    (`REPEAT_WINDOW`): the click is a second one, the link just sent is the one to use, and
+    nothing more is mailed. Two clicks at once take turns on the account."""
     now = now or utcnow()
+    take_turns_on(User, user.id)
     if has_accepted(user):
         raise Conflict(N_("This person has already chosen their password: they can sign in."))
+    newest = latest(user)
+    if (
+        replaces is not None
+        and newest is not None
+        and newest.id != replaces
+        and newest.created_by_id == actor.id
+        and now - newest.created_dt < REPEAT_WINDOW
+    ):
+        return None
     return _issue(user, actor=actor, now=now)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pyotp
 import segno
@@ -26,7 +26,7 @@ from safety.auth import services as accounts
 from safety.auth.models import RecoveryCode, User
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, RecordedRefusal
-from safety.extensions import db
+from safety.extensions import db, take_turns_on
 from safety.languages import N_
 
 #: One answer for every refused code, like the password's.
@@ -39,6 +39,14 @@ SIGN_IN_WITH_CODE = N_("Sign in with the code from your app.")
 ENROL_REFUSED = N_(
     "That code does not match. Check the app shows NeedleSafe with your address, and enter "
     "the 6 digits it shows now."
+)
+#: The same code confirmed again this soon is the button pressed twice: the app is set up,
+#: and its recovery codes were on the first press's page, which the browser may not have kept.
+REPEAT_WINDOW = timedelta(minutes=1)
+JUST_SET_UP = N_(
+    "Your app is set up: the button was pressed twice. Its recovery codes were shown once, "
+    "on the page of the first press. If you did not write them down, set the app up again "
+    "below to get new ones."
 )
 
 
@@ -99,8 +107,14 @@ def confirm_enrolment(user: User, code: str, *, now: datetime | None = None) -> 
     (a new phone) replaces the secret and every earlier recovery code.
     """
     now = now or utcnow()
+    # Two presses at once take turns: each had set the app up and made its own recovery
+    # codes, so one page showed codes the other had already replaced (a review).
+    take_turns_on(User, user.id)
+    db.session.refresh(user)
     secret = _open(user.totp_pending_enc) if user.totp_pending_enc else None
     if secret is None:
+        if _just_set_up(user, code, now):
+            raise DomainError(N_("The app was set up a moment ago."), {"code": JUST_SET_UP})
         raise DomainError(N_("Start again: the setup has expired."), {"code": ENROL_REFUSED})
     step = rules.accepted_totp_step(secret, code, now, last_step=None)
     if step is None:
@@ -114,6 +128,16 @@ def confirm_enrolment(user: User, code: str, *, now: datetime | None = None) -> 
     codes = _replace_recovery_codes(user, now=now)
     audit.record("auth.mfa_enrol", actor=user, obj=user, details={"replaced": replaced}, now=now)
     return codes
+
+
+def _just_set_up(user: User, code: str, now: datetime) -> bool:
+    """Whether this code set the account's app up a moment ago (`REPEAT_WINDOW`)."""
+    if user.totp_enrolled_dt is None or now - user.totp_enrolled_dt >= REPEAT_WINDOW:
+        return False
+    secret = _open(user.totp_secret_enc) if user.totp_secret_enc else None
+    return secret is not None and (
+        rules.accepted_totp_step(secret, code, now, last_step=None) == user.totp_last_step
+    )
 
 
 def _replace_recovery_codes(user: User, *, now: datetime) -> list[str]:

@@ -45,7 +45,8 @@ COUNTS_SAID = N_("%(counted)s %(counted_words)s / %(against)s %(against_words)s"
 COUNT_NOTE_NEEDED = N_("The needle counts do not reconcile: say what was done before signing.")
 NOTE_MAX_LENGTH = 1000
 TEXT_MAX_LENGTH = 2000
-#: A start button tapped again this soon, its session untouched, is one act (a double tap).
+#: A start button tapped again this soon, its session untouched, or a phase saved again with
+#: the same answers, is one act (a double tap).
 REPEAT_WINDOW = timedelta(minutes=1)
 
 

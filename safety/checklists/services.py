@@ -341,7 +341,13 @@ def submit_phase(
     saved = state.latest.get(phase_id)
     # Entries are never removed: with none saved there is nothing this save could overwrite,
     # whatever the form says it was opened on (a malformed value included).
-    if opened_entry is not None and saved is not None and saved.id != opened_entry:
+    changed = opened_entry is not None and saved is not None and saved.id != opened_entry
+    # Saved by this practitioner a moment ago: a second tap on Save, which is told apart
+    # from another version below, once this form's answers are read.
+    retapped = (
+        changed and saved.author_id == actor.id and now - saved.submitted_dt < (rules.REPEAT_WINDOW)
+    )
+    if changed and not retapped:
         raise PhaseChanged(saved)
     position = state.template.phase_ids.index(phase_id)
     missing = [p for p in state.template.phase_ids[:position] if p not in state.latest]
@@ -390,11 +396,18 @@ def submit_phase(
     own = {k: v for k, v in answers.items() if k in read.answers}
     if entered is not None and entered.answer() is not None:
         own[pack_rules.PACKS_KEY] = entered.answer()
+    notes = {k: v for k, v in read.notes.items() if k in own}
+    if changed:
+        # The same answers tapped twice are that one save (a double tap once met the "saved
+        # from another screen" page); different ones are another version, shown beside it.
+        if (saved.answers, saved.notes) == (own, notes):
+            return saved
+        raise PhaseChanged(saved)
     entry = PhaseEntry(
         session_id=session.id,
         phase=phase_id,
         answers=own,
-        notes={k: v for k, v in read.notes.items() if k in own},
+        notes=notes,
         author_id=actor.id,
         submitted_dt=now,
     )

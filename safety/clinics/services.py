@@ -198,6 +198,10 @@ def update_patient(
     patient = get_patient(actor, patient_id)
     if not policy.can_add_patient(actor):
         raise NotFound()
+    # Two taps on Save at once take turns: each compared the old details and wrote its own
+    # event and revoked the links again (a review); the second now finds nothing to change.
+    take_turns_on(Patient, patient.id)
+    db.session.refresh(patient)
     fields = _patient_fields(
         given_name,
         family_name,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
@@ -34,7 +34,7 @@ from safety.checklists.models import Flag, TreatmentSession
 from safety.clinics import services as clinics
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound
-from safety.extensions import db
+from safety.extensions import db, take_turns_on
 from safety.hashing import canonical_json, hashed_time, sha256_hex
 from safety.ids import is_id
 from safety.incidents import rules
@@ -54,6 +54,9 @@ WRONG_PASSWORD = N_("That password is not right. Enter your own password to sign
 ADDENDUM_MEANING = "Authored and signed this correction"
 REFERENCE_MAX = 100
 STEP_NOTE_MAX = 1000
+#: A report, a step or an outside report sent again this soon by the same person is one act:
+#: a second tap on a slow tablet, not a second incident (a review).
+REPEAT_WINDOW = timedelta(minutes=1)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -272,6 +275,9 @@ def report_incident(
         object_type="incidents",
         clinic_id=actor.clinic_id,
     )
+    repeat = _just_reported(actor, report, session, now=now)
+    if repeat is not None:
+        return repeat
     is_sharps = report.kind == rules.Kind.SHARPS_INJURY
     incident = Incident(
         clinic_id=actor.clinic_id,
@@ -325,6 +331,26 @@ def report_incident(
     return incident
 
 
+def _just_reported(actor: User, report: rules.Report, session, *, now: datetime) -> Incident | None:
+    """The same report signed by the same person a moment ago (`REPEAT_WINDOW`): a second tap
+    on "Report and sign", which once signed two incidents (a review). The reporter's row is
+    held first, so two taps at once take turns and the second finds the first."""
+    take_turns_on(User, actor.id)
+    return db.session.scalar(
+        select(Incident)
+        .where(
+            Incident.reported_by_id == actor.id,
+            Incident.kind == report.kind,
+            Incident.occurred_dt == report.occurred_dt,
+            Incident.description == report.description.strip(),
+            Incident.session_id.is_(None) if session is None else Incident.session_id == session.id,
+            Incident.signed_dt >= now - REPEAT_WINDOW,
+        )
+        .order_by(Incident.id)
+        .limit(1)
+    )
+
+
 # --- follow-through ----------------------------------------------------------------------------
 
 
@@ -358,10 +384,24 @@ def tick_step(
     note = (note or "").strip()
     if len(note) > STEP_NOTE_MAX:
         errors["note"] = Said(N_("Keep the note under %(max)s characters."), max=STEP_NOTE_MAX)
-    if any(s.step == step_id for s in incident.steps):
-        raise Conflict(N_("This step is already ticked. Add an addendum to correct it."))
     if errors:
         raise DomainError(N_("The step was not ticked."), errors)
+    # Two taps at once take turns; the second finds the first's tick and, when it is the same
+    # tick by the same person a moment ago, lands on it instead of an "already ticked" page.
+    take_turns_on(Incident, incident.id)
+    ticked = db.session.scalar(
+        select(IncidentStep).where(
+            IncidentStep.incident_id == incident.id, IncidentStep.step == step_id
+        )
+    )
+    if ticked is not None:
+        if (ticked.recorded_by_id, ticked.done_dt, ticked.note) == (
+            actor.id,
+            done_dt,
+            note or None,
+        ) and now - ticked.recorded_dt < REPEAT_WINDOW:
+            return ticked
+        raise Conflict(N_("This step is already ticked. Add an addendum to correct it."))
     entry = IncidentStep(
         incident_id=incident.id,
         step=step_id,
@@ -423,6 +463,23 @@ def record_external_report(
         )
     if errors:
         raise DomainError(N_("The report was not recorded."), errors)
+    # Sent again this soon by the same person, the same report is that one (a double tap
+    # once recorded it twice, each with its event); two taps at once take turns.
+    take_turns_on(Incident, incident.id)
+    repeat = db.session.scalar(
+        select(ExternalReport)
+        .where(
+            ExternalReport.incident_id == incident.id,
+            ExternalReport.body == body,
+            ExternalReport.reported_on == reported_on,
+            ExternalReport.reference == reference,
+            ExternalReport.recorded_by_id == actor.id,
+            ExternalReport.recorded_dt >= now - REPEAT_WINDOW,
+        )
+        .limit(1)
+    )
+    if repeat is not None:
+        return repeat
     row = ExternalReport(
         incident_id=incident.id,
         body=body,

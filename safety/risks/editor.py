@@ -367,6 +367,20 @@ def fingerprint(definition: dict[str, Any]) -> str:
     return services.definition_hash(definition)
 
 
+def _just_published(
+    version: TemplateVersion, seen: str | None, *, actor: User | None, now: datetime
+) -> bool:
+    """Whether this person published what their confirmation page showed (`seen`) a moment
+    ago (`REPEAT_WINDOW`)."""
+    return (
+        seen is not None
+        and version.published_dt is not None
+        and now - version.published_dt < services.REPEAT_WINDOW
+        and version.published_by_id == (actor.id if actor else None)
+        and seen == fingerprint(version.definition)
+    )
+
+
 def publish_as_seen(
     template_id: int,
     seen: str | None,
@@ -383,7 +397,16 @@ def publish_as_seen(
     """
     draft = services.get_template(template_id)
     if not draft.is_published:
-        draft = editable(template_id)  # an edit waits for this publish, or this for the edit
+        try:
+            draft = editable(template_id)  # an edit waits for this publish, or this for the edit
+        except Conflict:
+            draft = services.get_template(template_id)  # published while this one waited
+            if not _just_published(draft, seen, actor=actor, now=now or utcnow()):
+                raise
+    # A second click on Publish is that publish: it once told the person who had just
+    # published the draft that it "cannot change" or was "already published".
+    if draft.is_published and _just_published(draft, seen, actor=actor, now=now or utcnow()):
+        return draft
     going_live = draft.definition if draft.is_published else as_it_goes_live(draft)
     if seen is not None and not draft.is_published and seen != fingerprint(going_live):
         raise Conflict(

@@ -3,7 +3,7 @@ use cases are in editor.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -14,12 +14,15 @@ from safety.audit.models import AuditEvent
 from safety.auth.models import User
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, NotFound
-from safety.extensions import db
+from safety.extensions import db, take_sqlite_write_lock
 from safety.hashing import canonical_json, hashed_time, sha256_hex
 from safety.ids import is_id
 from safety.languages import N_
 from safety.risks import importer, rules
 from safety.risks.models import TemplateVersion
+
+#: A draft discarded again this soon by the same person is one click (a double click).
+REPEAT_WINDOW = timedelta(minutes=1)
 
 
 def typed(version: TemplateVersion) -> rules.Template:
@@ -283,11 +286,38 @@ def list_templates() -> list[TemplateVersion]:
     )
 
 
-def discard_draft(
-    template_id: int, *, actor: User | None, now: datetime | None = None
-) -> TemplateVersion:
-    """Delete a draft that will not be published; published versions are never removed."""
-    template = get_template(template_id)
+def discard_draft(template_id: int, *, actor: User | None, now: datetime | None = None) -> int:
+    """Delete a draft that will not be published; published versions are never removed.
+    Returns the draft's version number.
+
+    Locked before it is read, so two clicks at once take turns: the second found nothing to
+    delete and showed a "not found" page, or deleted nothing and wrote a second event (a
+    review). The same person's discard a moment ago is that discard."""
+    now = now or utcnow()
+    take_sqlite_write_lock(TemplateVersion)
+    template = (
+        db.session.scalar(
+            select(TemplateVersion)
+            .where(TemplateVersion.id == template_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if is_id(template_id)
+        else None
+    )
+    if template is None:
+        discarded = db.session.scalar(
+            select(AuditEvent.details["version"].as_integer()).where(
+                AuditEvent.action == "template.discard",
+                AuditEvent.object_type == TemplateVersion.__tablename__,
+                AuditEvent.object_id == str(template_id),
+                AuditEvent.actor_id.is_(None) if actor is None else AuditEvent.actor_id == actor.id,
+                AuditEvent.created_dt >= now - REPEAT_WINDOW,
+            )
+        )
+        if discarded is None:
+            raise NotFound(N_("No such template version."))
+        return discarded
     if template.is_published:
         raise Conflict(
             f"Version {template.version} is published: it can no longer be changed or removed."
@@ -303,4 +333,4 @@ def discard_draft(
         details=details,
         now=now,
     )
-    return template
+    return template.version
