@@ -186,6 +186,10 @@ def accept(secret: str, password: str, *, now: datetime | None = None) -> User:
     problems = rules.password_problems(password, email=user.email, name=user.name)
     if problems:
         raise DomainError(N_("Check the fields below."), {"password": Listed(problems, " ")})
+    hashed = accounts.hash_password(password)  # slow: before any lock is taken
+    # The account before the link, as "Send a new invitation" takes them: the other order
+    # deadlocked with it on PostgreSQL, and the newcomer got an error page (a review).
+    take_turns_on(User, user.id)
     # Conditional, so two submissions of the same link cannot both set a password.
     claimed = db.session.execute(
         update(Invitation)
@@ -195,7 +199,7 @@ def accept(secret: str, password: str, *, now: datetime | None = None) -> User:
     )
     if claimed.rowcount != 1:
         raise DomainError(LINK_REFUSED)
-    user.password_hash = accounts.hash_password(password)
+    user.password_hash = hashed
     user.password_changed_dt = now
     audit.record(
         "user.invitation_accepted",

@@ -46,7 +46,7 @@ REPEAT_WINDOW = timedelta(minutes=1)
 JUST_SET_UP = N_(
     "Your app is set up: the button was pressed twice. Its recovery codes were shown once, "
     "on the page of the first press. If you did not write them down, set the app up again "
-    "below to get new ones."
+    "from Two-step sign-in, once signed in, to get new ones."
 )
 
 

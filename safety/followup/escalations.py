@@ -232,15 +232,21 @@ def fail_unsendable_checks(*, now: datetime) -> int:
     for followup in stuck:
         patient = followup.session.patient
         address = patient.email if followup.channel == "email" else patient.phone
-        why = rules.STOPPED if address else rules.NO_ADDRESS
-        followup.status = rules.Status.FAILED
+        if patient.opted_out_dt is not None or not patient.is_followup_consent:
+            # The patient said no more messages (a check scheduled as the desk recorded it,
+            # which that cancel could not see): cancelled, as the stop would have done.
+            why, followup.status = rules.CONSENT_GONE, rules.Status.CANCELLED
+        else:
+            why = rules.STOPPED if address else rules.NO_ADDRESS
+            followup.status = rules.Status.FAILED
         audit.record(
             "followup.unsent",
             obj=followup,
             details={"kind": followup.kind, "why": why},
             now=now,
         )
-        raise_not_sent(followup, why, now=now)
+        if why != rules.CONSENT_GONE:
+            raise_not_sent(followup, why, now=now)
     return len(stuck)
 
 

@@ -557,6 +557,8 @@ NO_CHEST_ANSWER = N_(
 NO_ADDRESS = "no_address"
 STOPPED = "stopped"
 UNDELIVERED = "undelivered"
+#: ...and one nobody need be told about: the patient had opted out or withdrawn consent.
+CONSENT_GONE = "no_consent"
 #: A chest check that never reached the patient is a call to make, as a silence is: on the
 #: treating practitioner's list (kind NO_ANSWER), and on to the duty address if nobody calls.
 CHEST_CHECK_NOT_SENT = {
@@ -593,11 +595,16 @@ NOT_SENT_MESSAGES = frozenset({*CHEST_CHECK_NOT_SENT.values(), *CHECK_NOT_SENT.v
 
 def not_sent_flag(kind: str, why: str, *, due: datetime, now: datetime) -> tuple[str, str] | None:
     """Return the (flag kind, message) for a check that never reached the patient, or None
-    where a failed delivery's own flag says it (any check but the chest one, undelivered).
+    where a failed delivery's own flag says it (any check but the chest one, undelivered)
+    or where it is long past (`LINK_LIFETIME` after it was due).
 
     A chest check is a call while a collapsed lung could still show (`CHEST_SILENCE_ENDS`
     after it was due); found later (a worker stopped for days), it is history, for the
-    flags queue, as a silence found late is."""
+    flags queue, as a silence found late is. One older than a link's life is not flagged at
+    all, only marked: the first pass after an upgrade must not put the checks an older
+    version dropped, months ago, on anyone's list (a review)."""
+    if now - due >= LINK_LIFETIME:
+        return None
     if kind == Kind.DAY_2 and now - due < CHEST_SILENCE_ENDS:
         return NO_ANSWER, CHEST_CHECK_NOT_SENT[why]
     if why == UNDELIVERED:

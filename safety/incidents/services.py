@@ -275,9 +275,6 @@ def report_incident(
         object_type="incidents",
         clinic_id=actor.clinic_id,
     )
-    repeat = _just_reported(actor, report, session, now=now)
-    if repeat is not None:
-        return repeat
     is_sharps = report.kind == rules.Kind.SHARPS_INJURY
     incident = Incident(
         clinic_id=actor.clinic_id,
@@ -309,6 +306,9 @@ def report_incident(
         person = InjuredPerson(
             name=report.injured_name.strip(), job=report.injured_job.strip() or None
         )
+    repeat = _just_reported(actor, incident, person, now=now)
+    if repeat is not None:
+        return repeat
     # Written once, hash and all: the triggers refuse any later change to the row.
     incident.content_hash = sha256_hex(canonical_json(signed_content(incident, person)))
     db.session.add(incident)
@@ -331,24 +331,28 @@ def report_incident(
     return incident
 
 
-def _just_reported(actor: User, report: rules.Report, session, *, now: datetime) -> Incident | None:
-    """The same report signed by the same person a moment ago (`REPEAT_WINDOW`): a second tap
-    on "Report and sign", which once signed two incidents (a review). The reporter's row is
-    held first, so two taps at once take turns and the second finds the first."""
+def _just_reported(
+    actor: User, incident: Incident, person: InjuredPerson | None, *, now: datetime
+) -> Incident | None:
+    """The very same report signed by the same person a moment ago (`REPEAT_WINDOW`): a
+    second tap on "Report and sign", which once signed two incidents (a review). Everything
+    the signature covers must match but its time: a colleague's needlestick from the same
+    tray a minute later, in the same words, is an incident of its own (a review). The
+    reporter's row is held first, so two taps at once take turns and the second finds the
+    first."""
     take_turns_on(User, actor.id)
-    return db.session.scalar(
+    wanted = _unsigned(signed_content(incident, person))
+    earlier = db.session.scalars(
         select(Incident)
-        .where(
-            Incident.reported_by_id == actor.id,
-            Incident.kind == report.kind,
-            Incident.occurred_dt == report.occurred_dt,
-            Incident.description == report.description.strip(),
-            Incident.session_id.is_(None) if session is None else Incident.session_id == session.id,
-            Incident.signed_dt >= now - REPEAT_WINDOW,
-        )
+        .where(Incident.reported_by_id == actor.id, Incident.signed_dt >= now - REPEAT_WINDOW)
         .order_by(Incident.id)
-        .limit(1)
     )
+    return next((e for e in earlier if _unsigned(signed_content(e, e.person)) == wanted), None)
+
+
+def _unsigned(content: dict[str, Any]) -> dict[str, Any]:
+    """Signed content without the moment of signing."""
+    return {**content, "signature": {**content["signature"], "signed_dt": None}}
 
 
 # --- follow-through ----------------------------------------------------------------------------

@@ -213,3 +213,39 @@ def test_workers_finding_the_same_unsent_check_at_once_tell_it_once(app, near_lu
 
     assert three_at_once(app, sweep) == []
     assert len([f for f in flags() if f.followup_id == chest.id]) == 1
+
+
+def test_a_check_an_older_version_dropped_long_ago_is_marked_but_flags_nobody(
+    near_lung, practitioner
+):
+    """The first pass after an upgrade found every check the old worker had dropped, months
+    back, and put each on the flags queue (a review)."""
+    remove_email_at_the_desk(practitioner, near_lung)
+    week = check(near_lung.id, rules.Kind.DAY_7)
+
+    counts = work_once("worker", now=week.due_dt + rules.LINK_LIFETIME + timedelta(days=90))
+
+    assert counts.get("not_sent") == 2  # the chest check and the 7-day check
+    assert {f.status for f in followups_of(near_lung.id) if f.kind != "24h"} == {"failed"}
+    assert flags() == []
+
+
+def test_a_check_of_a_patient_who_said_no_more_messages_is_cancelled_and_told_to_nobody(
+    near_lung,
+):
+    """Signed as the desk recorded the withdrawal, the check escaped the cancel: it was told
+    as "stopped, and nothing on record says why" when the record says why (a review)."""
+    chest = check(near_lung.id, rules.Kind.DAY_2)
+    patient = near_lung.patient
+    patient.is_followup_consent = False
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.followup_id == chest.id)
+        .values(status=OutboxStatus.CANCELLED)
+    )
+    db.session.commit()
+
+    work_once("worker", now=chest.due_dt)
+
+    assert check(near_lung.id, rules.Kind.DAY_2).status == rules.Status.CANCELLED
+    assert flags() == []

@@ -544,3 +544,48 @@ def test_the_sharps_log_on_new_years_night_in_utc_keeps_torontos_last_year(make_
     [row] = log.sharps_log(lead, now=datetime(2027, 1, 1, 2, 0, tzinfo=UTC))
     assert (row["date_of_injury"], row["keep_until"]) == ("2021-06-15", "2026-12-31")
     assert log.sharps_log(lead, now=datetime(2027, 1, 1, 6, 0, tzinfo=UTC)) == []
+
+
+def test_the_same_report_sent_again_at_once_is_that_report(practitioner):
+    now = utcnow()
+    first = services.report_incident(
+        practitioner, sharps_report(now), session_id=None, password=PASSWORD, now=now
+    )
+    db.session.commit()
+
+    again = services.report_incident(
+        practitioner,
+        sharps_report(now),
+        session_id=None,
+        password=PASSWORD,
+        now=now + timedelta(seconds=20),
+    )
+
+    assert again.id == first.id
+    assert db.session.scalar(select(func.count()).select_from(Incident)) == 1
+
+
+def test_a_colleagues_needlestick_reported_a_minute_later_in_the_same_words_is_its_own(
+    practitioner,
+):
+    """The practitioner reports their own needlestick, then the assistant's from the same
+    tray, at the same time, in the same words: it was returned as the first report, and the
+    assistant got no incident, no steps and no lead alert (a review)."""
+    now = utcnow()
+    first = services.report_incident(
+        practitioner, sharps_report(now), session_id=None, password=PASSWORD, now=now
+    )
+    db.session.commit()
+
+    second = services.report_incident(
+        practitioner,
+        sharps_report(now, injured_name="Tom Tray", injured_job="Clinic assistant"),
+        session_id=None,
+        password=PASSWORD,
+        now=now + timedelta(seconds=40),
+    )
+    db.session.commit()
+
+    assert second.id != first.id
+    assert second.person.name == "Tom Tray"
+    assert db.session.scalar(select(func.count()).select_from(Incident)) == 2
