@@ -71,10 +71,12 @@ def switch(user: User, clinic_id: int, *, now: datetime | None = None) -> Clinic
     clinic = next((c for c in clinics_of(user) if c.id == clinic_id), None)
     if clinic is None:
         raise NotFound(N_("No such clinic."))
+    _lock(user.id)
+    db.session.refresh(user)
+    # Two taps at once: the second, after its turn, finds the move made and records nothing.
     if user.clinic_id == clinic.id:
         return clinic
     old = user.clinic_id
-    _lock(user.id)
     moved = db.session.execute(
         update(User)
         .where(User.id == user.id, _member(user.id, clinic.id))

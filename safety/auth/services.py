@@ -41,7 +41,7 @@ from safety.auth.models import (
 from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
 from safety.errors import Conflict, DomainError, NotFound, RecordedRefusal
-from safety.extensions import db
+from safety.extensions import db, take_turns_on
 from safety.ids import is_id
 from safety.languages import N_, Listed, Said
 
@@ -55,6 +55,9 @@ LOGIN_FAILED = N_(
 LOCKED = "Too many failed attempts: this account is locked for a while. Try again later."
 #: What the device cookie's signature is bound to, so no other signed value passes for one.
 DEVICE_SALT = "needlesafe-device"
+#: A password change sent again this soon, naming the password just set, is the same change
+#: (a second tap whose request was on its way before the first ended every session).
+PASSWORD_REPEAT = timedelta(minutes=1)
 
 
 @cache
@@ -450,6 +453,17 @@ def change_password(user: User, current: str, new: str, *, now: datetime | None 
     review).
     """
     now = now or utcnow()
+    # Two taps on Change at once take turns. The second then found its "current" password
+    # already replaced, and was counted a failed attempt towards the lock (a review): the
+    # same new password set by this account a moment ago is that change.
+    take_turns_on(User, user.id)
+    db.session.refresh(user)
+    if (
+        now - user.password_changed_dt < PASSWORD_REPEAT
+        and current != new
+        and password_matches(user, new)
+    ):
+        return
     check_password_again(
         user,
         current,
@@ -474,6 +488,8 @@ def set_language(user: User, language: str, *, now: datetime | None = None) -> N
     if not languages.is_language(language):
         message = N_("Choose one of the languages in the list.")
         raise DomainError(message, {"language": message})
+    take_turns_on(User, user.id)  # taps at once: the second finds it set, and records nothing
+    db.session.refresh(user)
     if user.language != language:
         before, user.language = user.language, language
         audit.record(

@@ -499,6 +499,8 @@ def set_patient_language(
             N_("Choose the language the patient reads."),
             {"language": N_("Choose the language the patient reads.")},
         )
+    take_turns_on(Patient, patient.id)  # two taps at once: the second finds it set
+    db.session.refresh(patient)
     if patient.language != language:
         before, patient.language = patient.language, language
         audit.record(

@@ -22,9 +22,10 @@ from safety.audit import services as audit
 from safety.auth.models import User
 from safety.checklists.models import Flag, TreatmentSession
 from safety.clinics import rules as clinic_rules
+from safety.clinics.models import Patient
 from safety.dbtypes import utcnow
 from safety.errors import DomainError, NotFound
-from safety.extensions import db
+from safety.extensions import db, take_turns_on
 from safety.followup import escalations, rules, texts
 from safety.followup.backends import can_send_texts
 from safety.followup.models import (
@@ -352,9 +353,14 @@ def opt_out(token: str, *, now: datetime | None = None) -> None:
     link = find_link(token, now=now, for_answer=False)
     session = link.followup.session
     patient = session.patient
-    if patient.opted_out_dt is None:
-        patient.opted_out_dt = now
-        patient.is_followup_consent = False
+    # Two taps on "Stop" at once take turns; once stopped, a tap again changes nothing and
+    # records nothing (each tap wrote its own opt-out event, a review).
+    take_turns_on(Patient, patient.id)
+    db.session.refresh(patient)
+    if patient.opted_out_dt is not None:
+        return
+    patient.opted_out_dt = now
+    patient.is_followup_consent = False
     _cancel_open_followups(patient.id)
     audit.record("patient.opt_out", obj=patient, now=now)
 
