@@ -113,7 +113,7 @@ def invite_account(
 
 def deactivate_account(user_id: int, *, actor: User, now: datetime | None = None) -> User:
     """Deactivate another account and end its sessions; administrators keep their own."""
-    user = auth.get_user(user_id)
+    user = auth.held_user(user_id)
     if not policy.can_deactivate(actor, user):
         raise Forbidden(
             "You cannot deactivate your own account. Ask another administrator to do it."

@@ -98,7 +98,7 @@ def switch(user: User, clinic_id: int, *, now: datetime | None = None) -> Clinic
 
 def add(user_id: int, clinic_id: int | None, *, actor: User, now: datetime | None = None) -> User:
     """Let a practitioner work at one more clinic (an administrator's action)."""
-    user = accounts.get_user(user_id)
+    user = accounts.held_user(user_id)  # two clicks at once: the second sees the first's
     if not policy.is_practitioner(user):
         raise DomainError(
             "The clinic was not added.",

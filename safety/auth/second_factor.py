@@ -304,7 +304,7 @@ def reset(user_id: int, *, actor: User, now: datetime | None = None) -> User:
     new app at once. Every session of theirs ends, and the reset is audited under the admin.
     """
     now = now or utcnow()
-    user = accounts.get_user(user_id)
+    user = accounts.held_user(user_id)
     if user.totp_enrolled_dt is None and user.totp_pending_enc is None:
         raise Conflict(N_("This account has no second factor to reset."))
     user.totp_secret_enc = user.totp_pending_enc = None

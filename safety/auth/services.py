@@ -603,6 +603,16 @@ def get_user(user_id: int) -> User:
     return user
 
 
+def held_user(user_id: int) -> User:
+    """Return an account by id as it is now, held until the transaction ends: an
+    administrator's two clicks at once take turns, and the second sees what the first did
+    (each had checked the old state and written its own event, a review)."""
+    user = get_user(user_id)
+    take_turns_on(User, user.id)
+    db.session.refresh(user)
+    return user
+
+
 def change_role(
     user_id: int,
     *,
@@ -616,7 +626,7 @@ def change_role(
     Compliance officers and administrators work across clinics, so they keep no clinic.
     An administrator cannot remove their own administrator role.
     """
-    user = get_user(user_id)
+    user = held_user(user_id)
     errors: dict[str, str] = {}
     if role not in set(Role):
         errors["role"] = N_("Choose a role from the list.")
@@ -665,7 +675,7 @@ def change_role(
 
 def reactivate_user(user_id: int, *, actor: User, now: datetime | None = None) -> User:
     """Let a deactivated account sign in again (with its existing password)."""
-    user = get_user(user_id)
+    user = held_user(user_id)
     if user.is_enabled:
         raise Conflict(N_("This account is already active."))
     user.is_enabled = True
@@ -676,7 +686,7 @@ def reactivate_user(user_id: int, *, actor: User, now: datetime | None = None) -
 def unlock_user(user_id: int, *, actor: User, now: datetime | None = None) -> User:
     """Lift the signing lock and every sign-in throttle of an account, so it can sign in at once."""
     now = now or utcnow()
-    user = get_user(user_id)
+    user = held_user(user_id)
     throttles = active_throttles(user, now=now)
     if not rules.is_locked(user.locked_until_dt, now) and not throttles:
         raise Conflict(N_("This account is not locked."))
@@ -698,7 +708,7 @@ def set_clinic_lead(
 ) -> User:
     """Make a practitioner their clinic's lead, or stop: a lead reads who was injured on the
     clinic's sharps injury reports and is alerted about untouched urgent steps."""
-    user = get_user(user_id)
+    user = held_user(user_id)
     if user.role != Role.PRACTITIONER:
         raise Conflict(N_("Only a practitioner can lead their clinic."))
     if not user.is_enabled:
