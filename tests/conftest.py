@@ -424,3 +424,19 @@ def make_patient(factories):
 def make_session(factories):
     """Start a session and submit the given phases (clean answers, overridable)."""
     return factories.session
+
+
+@pytest.fixture
+def served(app):
+    """The app on a live server, each request on a thread and connection of its own (the
+    double-tap tests send several at once)."""
+    from browser.conftest import LiveServer  # Playwright only where a server is asked for
+
+    db.session.commit()
+    server = LiveServer(app)
+    # Closing waits for every request thread to finish, so none still holds a connection
+    # when the test's engine is disposed.
+    server.server.daemon_threads = False
+    server.start()
+    yield server
+    server.stop()

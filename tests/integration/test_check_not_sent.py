@@ -59,6 +59,17 @@ def flags() -> list[Flag]:
     return list(db.session.scalars(select(Flag).order_by(Flag.id)))
 
 
+def stop_its_messages(followup_id: int) -> None:
+    """Cancel a check's messages as an insider with the database would (or a path that
+    forgot the check): the check itself still reads scheduled."""
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.followup_id == followup_id)
+        .values(status=OutboxStatus.CANCELLED)
+    )
+    db.session.commit()
+
+
 def remove_email_at_the_desk(practitioner, session) -> None:
     """The desk corrects the patient's details: a mobile number instead of the email."""
     patient = session.patient
@@ -137,12 +148,7 @@ def test_a_chest_check_stopped_behind_the_application_is_told_with_nothing_to_ex
 ):
     chest = check(near_lung.id, rules.Kind.DAY_2)
     # An insider with the database stops the message; the check still reads scheduled.
-    db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.followup_id == chest.id)
-        .values(status=OutboxStatus.CANCELLED)
-    )
-    db.session.commit()
+    stop_its_messages(chest.id)
 
     work_once("worker", now=chest.due_dt)
 
@@ -199,12 +205,7 @@ def test_a_chest_check_found_unsent_days_later_is_history_for_the_queue(near_lun
 def test_workers_finding_the_same_unsent_check_at_once_tell_it_once(app, near_lung, practitioner):
     remove_email_at_the_desk(practitioner, near_lung)
     chest = check(near_lung.id, rules.Kind.DAY_2)
-    db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.followup_id == chest.id)
-        .values(status=OutboxStatus.CANCELLED)
-    )
-    db.session.commit()
+    stop_its_messages(chest.id)
     due = chest.due_dt  # read here: the threads have sessions of their own
 
     def sweep() -> None:
@@ -238,12 +239,7 @@ def test_a_check_of_a_patient_who_said_no_more_messages_is_cancelled_and_told_to
     chest = check(near_lung.id, rules.Kind.DAY_2)
     patient = near_lung.patient
     patient.is_followup_consent = False
-    db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.followup_id == chest.id)
-        .values(status=OutboxStatus.CANCELLED)
-    )
-    db.session.commit()
+    stop_its_messages(chest.id)
 
     work_once("worker", now=chest.due_dt)
 

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from browser.conftest import LiveServer
 from conftest import CLEAN_PHASES, PASSWORD
 from followup_helpers import NEAR_LUNG, followups_of, signer
 from sqlalchemy import func, select
@@ -100,18 +99,6 @@ def signed_in(served, email: str) -> Browser:
 @pytest.fixture
 def practitioner(make_user):
     return make_user()
-
-
-@pytest.fixture
-def served(app):
-    db.session.commit()
-    server = LiveServer(app)
-    # Closing waits for every request thread to finish, so none still holds a connection
-    # when the test's engine is disposed.
-    server.server.daemon_threads = False
-    server.start()
-    yield server
-    server.stop()
 
 
 def ready_to_sign(practitioner, make_session, served) -> tuple[int, Browser, str]:

@@ -6,7 +6,6 @@ it failed (a review found each of them written twice, or the second tap refused)
 from __future__ import annotations
 
 import pytest
-from browser.conftest import LiveServer
 from conftest import PASSWORD
 from test_double_tap import Browser, at_once, signed_in
 from test_double_tap_more import events, said
@@ -19,17 +18,6 @@ NEW_PASSWORD = "violet-Harbour-lantern-93"
 @pytest.fixture
 def practitioner(make_user):
     return make_user()
-
-
-@pytest.fixture
-def served(app):
-    """The app on a live server (as in test_double_tap.py)."""
-    db.session.commit()
-    server = LiveServer(app)
-    server.server.daemon_threads = False
-    server.start()
-    yield server
-    server.stop()
 
 
 def no_error_pages(answers, taps: int = 2) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from browser.conftest import LiveServer
 from sqlalchemy import update
 from test_double_tap import at_once, signed_in
 from test_double_tap_more import events
@@ -21,17 +20,6 @@ from safety.extensions import db
 @pytest.fixture
 def practitioner(make_user):
     return make_user()
-
-
-@pytest.fixture
-def served(app):
-    """The app on a live server (as in test_double_tap.py)."""
-    db.session.commit()
-    server = LiveServer(app)
-    server.server.daemon_threads = False
-    server.start()
-    yield server
-    server.stop()
 
 
 def admin_clicks(make_user, served, user_id: int, action: str, form: dict | None = None):

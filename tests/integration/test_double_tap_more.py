@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pyotp
 import pytest
-from browser.conftest import LiveServer
 from conftest import CLEAN_PHASES, PASSWORD
 from sqlalchemy import func, select, update
 from test_double_tap import at_once, signed_in
@@ -21,17 +20,6 @@ from safety.extensions import db
 @pytest.fixture
 def practitioner(make_user):
     return make_user()
-
-
-@pytest.fixture
-def served(app):
-    """The app on a live server (as in test_double_tap.py)."""
-    db.session.commit()
-    server = LiveServer(app)
-    server.server.daemon_threads = False
-    server.start()
-    yield server
-    server.stop()
 
 
 def events(action: str, object_id=None) -> int:
