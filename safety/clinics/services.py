@@ -460,8 +460,12 @@ def update_clinic(
 ) -> dict[str, list]:
     """Change a clinic's settings; returns {field: [old, new]} for what changed (audited).
 
-    A language or on-call mobile left out (None) is kept; an empty mobile removes it."""
+    A language or on-call mobile left out (None) is kept; an empty mobile removes it. Two
+    clicks at once take turns on the clinic, so the second finds nothing left to change
+    (each wrote its own event, a review)."""
     clinic = get_clinic(clinic_id)
+    take_turns_on(Clinic, clinic.id)
+    db.session.refresh(clinic)
     settings = _clinic_settings(
         name=name,
         timezone=timezone,

@@ -98,3 +98,31 @@ def test_two_clicks_on_add_a_clinic_add_it_once(app, make_user, make_clinic, pra
     admin_clicks(make_user, served, practitioner.id, "clinics", {"clinic": str(other_id)})
 
     assert events("user.clinic_add", practitioner.id) == 1
+
+
+@pytest.mark.real_commits  # the served app's threads have connections of their own
+def test_two_clicks_on_save_a_clinic_save_it_once(app, make_user, make_clinic, served):
+    clinic_id = make_clinic().id
+    admin = make_user("admin")
+    db.session.commit()
+    browser = signed_in(served, admin.email)
+    url = f"/admin/clinics/{clinic_id}"
+    form = {
+        "name": "Harbour Street Clinic",
+        "timezone": "Europe/London",
+        "timezone_other": "",
+        "workday_start_hour": "8",
+        "workday_end_hour": "18",
+        "duty_email": "duty@clinic.test",
+        "duty_phone": "",
+        "phone": "+44 20 7946 0001",
+        "country": "GB",
+        "working_days": "12345",
+        "language": "en",
+        "csrf_token": browser.csrf(url),
+    }
+
+    answers = at_once(2, lambda _: browser.post(url, form))
+
+    assert {status for status, _, _ in answers} == {200}
+    assert events("clinic.update", clinic_id) == 1
