@@ -39,9 +39,12 @@ def test_each_chart_draws_all_clinics_together_a_bar_per_month(world, dashboard_
     assert world.clinics > len(charts.PALETTE)
     svgs = re.findall(r'<svg[^>]*class="chart".*?</svg>', dashboard_page, re.S)
     assert svgs
-    for svg in svgs:
-        bars = re.findall(r"<rect [^>]*><title>([^<]*)</title>", svg)
-        assert 0 < len(bars) <= 12
+    per_chart = [re.findall(r"<rect [^>]*><title>([^<]*)</title>", svg) for svg in svgs]
+    # A month with none of a rare event draws no bar: with 200 random sessions a chart (the
+    # immediate reactions, on 2026-12-08) may have none at all, so bars are asked of some.
+    assert any(per_chart)
+    for bars in per_chart:
+        assert len(bars) <= 12
         assert all(tip.startswith(f"All {world.clinics} clinics together, ") for tip in bars)
     # Two hundred sessions in twenty clinics: no clinic has the twenty sessions in a month
     # that its rate needs to stand as the lowest or highest (test_review_charts.py draws one).
