@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+#: What the same person sends again this soon is that act again, not another (a double tap on a
+#: slow tablet, a double click): answered with the first one's outcome, never refused as done.
+SAME_ACT_WINDOW = timedelta(minutes=1)
+
 
 class DomainError(Exception):
     """A use case refused: `message` is for the user, `errors` maps fields to messages."""

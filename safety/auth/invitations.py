@@ -21,7 +21,7 @@ from safety.auth import rules
 from safety.auth import services as accounts
 from safety.auth.models import Invitation, User
 from safety.dbtypes import utcnow
-from safety.errors import Conflict, DomainError
+from safety.errors import SAME_ACT_WINDOW, Conflict, DomainError
 from safety.extensions import db, take_turns_on
 from safety.hashing import sha256_hex
 from safety.languages import N_, Listed
@@ -59,12 +59,6 @@ def invite(
     return user, _issue(user, actor=actor, now=now)
 
 
-#: A click on "Send a new invitation" that finds the link its page showed replaced this soon,
-#: by the same administrator, is a second click: a double click once mailed two links, the
-#: first of them already dead (a review).
-REPEAT_WINDOW = timedelta(minutes=1)
-
-
 def issue(
     user: User, *, actor: User, replaces: int | None = None, now: datetime | None = None
 ) -> str | None:
@@ -72,7 +66,8 @@ def issue(
 
     `replaces` is the invitation the administrator's page showed. Returns the new link's
     secret to mail, or None when that one was replaced by this administrator a moment ago
-    (`REPEAT_WINDOW`): the click is a second one, the link just sent is the one to use, and
+    (`SAME_ACT_WINDOW`): the click is a second one (a double click once mailed two links, the
+    first of them already dead), the link just sent is the one to use, and
     nothing more is mailed. Two clicks at once take turns on the account."""
     now = now or utcnow()
     take_turns_on(User, user.id)
@@ -84,7 +79,7 @@ def issue(
         and newest is not None
         and newest.id != replaces
         and newest.created_by_id == actor.id
-        and now - newest.created_dt < REPEAT_WINDOW
+        and now - newest.created_dt < SAME_ACT_WINDOW
     ):
         return None
     return _issue(user, actor=actor, now=now)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pyotp
 import segno
@@ -25,7 +25,7 @@ from safety.auth import rules
 from safety.auth import services as accounts
 from safety.auth.models import RecoveryCode, User
 from safety.dbtypes import utcnow
-from safety.errors import Conflict, DomainError, RecordedRefusal
+from safety.errors import SAME_ACT_WINDOW, Conflict, DomainError, RecordedRefusal
 from safety.extensions import db, take_turns_on
 from safety.languages import N_
 
@@ -40,9 +40,6 @@ ENROL_REFUSED = N_(
     "That code does not match. Check the app shows NeedleSafe with your address, and enter "
     "the 6 digits it shows now."
 )
-#: The same code confirmed again this soon is the button pressed twice: the app is set up,
-#: and its recovery codes were on the first press's page, which the browser may not have kept.
-REPEAT_WINDOW = timedelta(minutes=1)
 JUST_SET_UP = N_(
     "Your app is set up: the button was pressed twice. Its recovery codes were shown once, "
     "on the page of the first press. If you did not write them down, set the app up again "
@@ -131,8 +128,9 @@ def confirm_enrolment(user: User, code: str, *, now: datetime | None = None) -> 
 
 
 def _just_set_up(user: User, code: str, now: datetime) -> bool:
-    """Whether this code set the account's app up a moment ago (`REPEAT_WINDOW`)."""
-    if user.totp_enrolled_dt is None or now - user.totp_enrolled_dt >= REPEAT_WINDOW:
+    """Whether this code set the account's app up a moment ago (`SAME_ACT_WINDOW`): the button
+    pressed twice, whose recovery codes were on the first press's page."""
+    if user.totp_enrolled_dt is None or now - user.totp_enrolled_dt >= SAME_ACT_WINDOW:
         return False
     secret = _open(user.totp_secret_enc) if user.totp_secret_enc else None
     return secret is not None and (

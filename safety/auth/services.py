@@ -40,7 +40,7 @@ from safety.auth.models import (
 )
 from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
-from safety.errors import Conflict, DomainError, NotFound, RecordedRefusal
+from safety.errors import SAME_ACT_WINDOW, Conflict, DomainError, NotFound, RecordedRefusal
 from safety.extensions import db, take_turns_on
 from safety.ids import is_id
 from safety.languages import N_, Listed, Said
@@ -55,9 +55,6 @@ LOGIN_FAILED = N_(
 LOCKED = "Too many failed attempts: this account is locked for a while. Try again later."
 #: What the device cookie's signature is bound to, so no other signed value passes for one.
 DEVICE_SALT = "needlesafe-device"
-#: A password change sent again this soon, naming the password just set, is the same change
-#: (a second tap whose request was on its way before the first ended every session).
-PASSWORD_REPEAT = timedelta(minutes=1)
 
 
 @cache
@@ -459,7 +456,7 @@ def change_password(user: User, current: str, new: str, *, now: datetime | None 
     take_turns_on(User, user.id)
     db.session.refresh(user)
     if (
-        now - user.password_changed_dt < PASSWORD_REPEAT
+        now - user.password_changed_dt < SAME_ACT_WINDOW
         and current != new
         and password_matches(user, new)
     ):

@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from enum import StrEnum
 from operator import attrgetter
 from typing import Any
 
+from safety.errors import SAME_ACT_WINDOW
 from safety.hashing import canonical_json, sha256_hex
 from safety.languages import N_, Listed, Said, Words
 from safety.packs.rules import EXPIRED_PACK, PACKS_KEY, pack_field
@@ -47,7 +48,7 @@ NOTE_MAX_LENGTH = 1000
 TEXT_MAX_LENGTH = 2000
 #: A start button tapped again this soon, its session untouched, or a phase saved again with
 #: the same answers, is one act (a double tap).
-REPEAT_WINDOW = timedelta(minutes=1)
+REPEAT_WINDOW = SAME_ACT_WINDOW
 
 
 class Severity(StrEnum):

@@ -344,9 +344,8 @@ def submit_phase(
     changed = opened_entry is not None and saved is not None and saved.id != opened_entry
     # Saved by this practitioner a moment ago: a second tap on Save, which is told apart
     # from another version below, once this form's answers are read.
-    retapped = (
-        changed and saved.author_id == actor.id and now - saved.submitted_dt < (rules.REPEAT_WINDOW)
-    )
+    just_saved = saved is not None and now - saved.submitted_dt < rules.REPEAT_WINDOW
+    retapped = changed and saved.author_id == actor.id and just_saved
     if changed and not retapped:
         raise PhaseChanged(saved)
     position = state.template.phase_ids.index(phase_id)

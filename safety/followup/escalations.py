@@ -26,7 +26,7 @@ from safety.auth.models import Role, User
 from safety.checklists.models import Flag, FlagStatus, TreatmentSession
 from safety.checklists.rules import Severity
 from safety.dbtypes import utcnow
-from safety.errors import DomainError, NotFound
+from safety.errors import SAME_ACT_WINDOW, DomainError, NotFound
 from safety.extensions import db, take_sqlite_write_lock, take_turns_on
 from safety.followup import rules
 from safety.followup.backends import can_send_texts
@@ -337,7 +337,7 @@ def record_handling(
     An open flag is acknowledged by the same act: the practitioner has seen it. Two taps at
     once take turns, so one is recorded: both had read it unhandled, and each wrote its own
     record and event (a review). The same record tapped again within
-    `rules.NO_REPLY_REPEAT` is that record, not a refusal.
+    `SAME_ACT_WINDOW` is that record, not a refusal.
     """
     now = now or utcnow()
     flag = _waiting(actor, flag_id)
@@ -354,7 +354,7 @@ def record_handling(
             actor.id,
             action,
             note or None,
-        ) and now - flag.handled_dt < rules.NO_REPLY_REPEAT:
+        ) and now - flag.handled_dt < SAME_ACT_WINDOW:
             return flag
         errors["action"] = N_("This answer was already handled.")
     if errors:

@@ -541,7 +541,7 @@ CHEST_SILENCE_ENDS = timedelta(hours=36)
 #: an upgrade must not mail every silence of the past weeks (found by a review).
 SILENCE_ESCALATES_FOR = timedelta(days=7)
 #: A second "no reply" from the same practitioner this soon after the first is the same call
-#: tapped twice, not another call; a second identical record of what they did, the same record.
+#: tapped twice, not another call.
 NO_REPLY_REPEAT = timedelta(minutes=1)
 #: Said on a silence's flag when the patient answers after all.
 SILENCE_ANSWERED = N_("The patient answered the chest check after all: see their answer.")

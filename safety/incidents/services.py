@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
@@ -33,7 +33,7 @@ from safety.checklists import services as checklists
 from safety.checklists.models import Flag, TreatmentSession
 from safety.clinics import services as clinics
 from safety.dbtypes import utcnow
-from safety.errors import Conflict, DomainError, NotFound
+from safety.errors import SAME_ACT_WINDOW, Conflict, DomainError, NotFound
 from safety.extensions import db, take_turns_on
 from safety.hashing import canonical_json, hashed_time, sha256_hex
 from safety.ids import is_id
@@ -54,9 +54,6 @@ WRONG_PASSWORD = N_("That password is not right. Enter your own password to sign
 ADDENDUM_MEANING = "Authored and signed this correction"
 REFERENCE_MAX = 100
 STEP_NOTE_MAX = 1000
-#: A report, a step or an outside report sent again this soon by the same person is one act:
-#: a second tap on a slow tablet, not a second incident (a review).
-REPEAT_WINDOW = timedelta(minutes=1)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -334,7 +331,7 @@ def report_incident(
 def _just_reported(
     actor: User, incident: Incident, person: InjuredPerson | None, *, now: datetime
 ) -> Incident | None:
-    """The very same report signed by the same person a moment ago (`REPEAT_WINDOW`): a
+    """The very same report signed by the same person a moment ago (`SAME_ACT_WINDOW`): a
     second tap on "Report and sign", which once signed two incidents (a review). Everything
     the signature covers must match but its time: a colleague's needlestick from the same
     tray a minute later, in the same words, is an incident of its own (a review). The
@@ -344,7 +341,7 @@ def _just_reported(
     wanted = _unsigned(signed_content(incident, person))
     earlier = db.session.scalars(
         select(Incident)
-        .where(Incident.reported_by_id == actor.id, Incident.signed_dt >= now - REPEAT_WINDOW)
+        .where(Incident.reported_by_id == actor.id, Incident.signed_dt >= now - SAME_ACT_WINDOW)
         .order_by(Incident.id)
     )
     return next((e for e in earlier if _unsigned(signed_content(e, e.person)) == wanted), None)
@@ -403,7 +400,7 @@ def tick_step(
             actor.id,
             done_dt,
             note or None,
-        ) and now - ticked.recorded_dt < REPEAT_WINDOW:
+        ) and now - ticked.recorded_dt < SAME_ACT_WINDOW:
             return ticked
         raise Conflict(N_("This step is already ticked. Add an addendum to correct it."))
     entry = IncidentStep(
@@ -478,7 +475,7 @@ def record_external_report(
             ExternalReport.reported_on == reported_on,
             ExternalReport.reference == reference,
             ExternalReport.recorded_by_id == actor.id,
-            ExternalReport.recorded_dt >= now - REPEAT_WINDOW,
+            ExternalReport.recorded_dt >= now - SAME_ACT_WINDOW,
         )
         .limit(1)
     )

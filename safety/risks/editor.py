@@ -19,7 +19,7 @@ from safety.audit import services as audit
 from safety.auth.models import User
 from safety.clinics.models import Clinic
 from safety.dbtypes import utcnow
-from safety.errors import Conflict, DomainError
+from safety.errors import SAME_ACT_WINDOW, Conflict, DomainError
 from safety.extensions import db, take_sqlite_write_lock
 from safety.hashing import hashed_time
 from safety.languages import N_, Said
@@ -371,11 +371,11 @@ def _just_published(
     version: TemplateVersion, seen: str | None, *, actor: User | None, now: datetime
 ) -> bool:
     """Whether this person published what their confirmation page showed (`seen`) a moment
-    ago (`REPEAT_WINDOW`)."""
+    ago (`SAME_ACT_WINDOW`)."""
     return (
         seen is not None
         and version.published_dt is not None
-        and now - version.published_dt < services.REPEAT_WINDOW
+        and now - version.published_dt < SAME_ACT_WINDOW
         and version.published_by_id == (actor.id if actor else None)
         and seen == fingerprint(version.definition)
     )

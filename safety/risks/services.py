@@ -3,7 +3,7 @@ use cases are in editor.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
@@ -13,16 +13,13 @@ from safety.audit import services as audit
 from safety.audit.models import AuditEvent
 from safety.auth.models import User
 from safety.dbtypes import utcnow
-from safety.errors import Conflict, NotFound
+from safety.errors import SAME_ACT_WINDOW, Conflict, NotFound
 from safety.extensions import db, take_sqlite_write_lock
 from safety.hashing import canonical_json, hashed_time, sha256_hex
 from safety.ids import is_id
 from safety.languages import N_
 from safety.risks import importer, rules
 from safety.risks.models import TemplateVersion
-
-#: A draft discarded again this soon by the same person is one click (a double click).
-REPEAT_WINDOW = timedelta(minutes=1)
 
 
 def typed(version: TemplateVersion) -> rules.Template:
@@ -312,7 +309,7 @@ def discard_draft(template_id: int, *, actor: User | None, now: datetime | None 
                 AuditEvent.object_type == TemplateVersion.__tablename__,
                 AuditEvent.object_id == str(template_id),
                 AuditEvent.actor_id.is_(None) if actor is None else AuditEvent.actor_id == actor.id,
-                AuditEvent.created_dt >= now - REPEAT_WINDOW,
+                AuditEvent.created_dt >= now - SAME_ACT_WINDOW,
             )
         )
         if discarded is None:
