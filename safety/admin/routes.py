@@ -1,6 +1,6 @@
 """Administration: users, clinics and checklist template versions (administrators only).
 
-One file of about 580 thin routes' lines: they share the blueprint, the role check and the
+One file of about 590 thin routes' lines: they share the blueprint, the role check and the
 user page's context, and each is a form, one service call and a redirect.
 """
 

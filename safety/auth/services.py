@@ -1,6 +1,6 @@
 """Account use cases: sign-in with throttling, login sessions, passwords, users.
 
-One file of about 710 lines because these share one account row and one transaction: a
+One file of about 730 lines because these share one account row and one transaction: a
 sign-in reads the throttle, checks the password, clears the throttle and opens the login
 session; a password change, a deactivation and a role change end those sessions and revoke
 tokens. The second factor, invitations and clinic memberships build on them and have files of

@@ -1,6 +1,6 @@
 """Session checklist use cases: start, submit a phase, sign; all scoped to the acting user.
 
-One module of about 720 lines: every use case here loads and scopes the session the same way
+One module of about 740 lines: every use case here loads and scopes the session the same way
 (`_own_open_session`, `progress`) and the signature depends on all of them.
 """
 

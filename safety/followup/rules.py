@@ -5,7 +5,7 @@ and threshold here is also in the register's follow-up section with its source
 (safety/risks/register.json, DESIGN §4); a unit test holds the two together, so the numbers
 a clinician reviews are the numbers the code uses. The words a patient reads are in
 `followup.texts`, and the words of free text that call for a person the same day in
-`followup.screen`. One file of about 870 lines: it is the follow-up's clinical table (when to
+`followup.screen`. One file of about 940 lines: it is the follow-up's clinical table (when to
 ask, thresholds, escalation, the channels a patient can receive) read and reviewed as one.
 """
 

@@ -6,7 +6,7 @@ Every use case takes plain values and the acting user, flushes, and writes its a
 the same transaction; the caller commits. The injured person's name never goes into an audit
 event, a log line, a URL or a message: only the clinic lead and compliance read it, on the page.
 
-One module (about 520 lines): the use cases share one scope for reading an incident and one
+One module (about 580 lines): the use cases share one scope for reading an incident and one
 signed content with its hash (`signed_content`, `incident_hash`), which the report, the steps
 and the addenda all build on; the list and its filters (kind, clinic, the clinic's days) read
 through the same scope.
