@@ -4,7 +4,9 @@ committed, for the tests and for the worlds modules build once (tests/conftest.p
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
+from safety.dbtypes import utcnow
 from safety.extensions import db
 from safety.incidents import rules as incident_rules
 
@@ -215,3 +217,38 @@ def sharps_report(now, **changes) -> incident_rules.Report:
     )
     values.update(changes)
     return incident_rules.Report(**values)
+
+
+#: The factories' clinics are in London.
+LONDON = ZoneInfo("Europe/London")
+#: The device lot the incident report form names.
+INCIDENT_LOT = "LOT-7733Q"
+
+
+def london_minutes_ago(minutes: int) -> str:
+    """The clinic's wall-clock time a few minutes ago, as a person types it in a form (in
+    summer an hour after UTC's)."""
+    return (utcnow().astimezone(LONDON) - timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M")
+
+
+def report_form(**changes) -> dict:
+    """The incident form as a practitioner fills it in for a needlestick three minutes ago,
+    with `changes` made to it (its password among them: the signer's)."""
+    return {
+        "kind": "sharps_injury",
+        "session_id": "",
+        "occurred_dt": london_minutes_ago(3),
+        "work_area": "Room 2",
+        "device_type": "filiform_needle",
+        "device_brand": "Seirin",
+        "device_gtin": "",
+        "device_lot": INCIDENT_LOT,
+        "device_purpose": "cleaning_up",
+        "how": "recapping",
+        "body_site": "thumb",
+        "is_used_on_patient": "yes",
+        "description": "Recapped by habit.",
+        "injured_name": "Ada Author",
+        "injured_job": "Physiotherapist",
+        **changes,
+    }

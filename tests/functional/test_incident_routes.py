@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import factories
 import pytest
 from conftest import PASSWORD, login, post_form
+from factories import LONDON, london_minutes_ago
 from htmlpage import elements
 from sqlalchemy import func, select
 
@@ -27,7 +29,7 @@ from safety.incidents import rules, services
 from safety.incidents.models import Incident, IncidentStep
 
 INJURED = "Wilhelmina Private"
-LOT = "LOT-7733Q"
+LOT = factories.INCIDENT_LOT
 
 
 @dataclass(frozen=True)
@@ -118,39 +120,12 @@ def count(model) -> int:
 
 
 #: The world's clinic's zone: a time typed into its forms is London's wall-clock time.
-LONDON = ZoneInfo("Europe/London")
 #: Where a record page suggests reporting an event outside the clinic.
 PROMPT = re.compile(r'<p class="callout">Consider reporting to <strong>(.*?)</strong>')
 
 
-def london_minutes_ago(minutes: int) -> str:
-    """The clinic's wall-clock time a few minutes ago, as a person types it in the form (in
-    summer an hour after UTC's)."""
-    return (utcnow().astimezone(LONDON) - timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M")
-
-
 def report_form(**changes) -> dict:
-    local = london_minutes_ago(3)
-    form = {
-        "kind": "sharps_injury",
-        "session_id": "",
-        "occurred_dt": local,
-        "work_area": "Room 2",
-        "device_type": "filiform_needle",
-        "device_brand": "Seirin",
-        "device_gtin": "",
-        "device_lot": LOT,
-        "device_purpose": "cleaning_up",
-        "how": "recapping",
-        "body_site": "thumb",
-        "is_used_on_patient": "yes",
-        "description": "Recapped by habit.",
-        "injured_name": "Ada Author",
-        "injured_job": "Physiotherapist",
-        "password": PASSWORD,
-    }
-    form.update(changes)
-    return form
+    return factories.report_form(**{"password": PASSWORD, **changes})
 
 
 # --- reporting ---------------------------------------------------------------------------------

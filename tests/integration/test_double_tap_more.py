@@ -9,6 +9,7 @@ from datetime import timedelta
 import pyotp
 import pytest
 from conftest import CLEAN_PHASES, PASSWORD
+from factories import london_minutes_ago, report_form
 from sqlalchemy import func, select, update
 from test_double_tap import at_once, signed_in
 
@@ -44,32 +45,6 @@ def field(page: str, name: str) -> str:
     return re.search(rf'name="{name}"[^>]*value="([^"]*)"', page).group(1)
 
 
-def london_minutes_ago(minutes: int) -> str:
-    from zoneinfo import ZoneInfo
-
-    local = utcnow().astimezone(ZoneInfo("Europe/London")) - timedelta(minutes=minutes)
-    return local.strftime("%Y-%m-%dT%H:%M")
-
-
-SHARPS_FORM = {
-    "kind": "sharps_injury",
-    "session_id": "",
-    "work_area": "Room 2",
-    "device_type": "filiform_needle",
-    "device_brand": "Seirin",
-    "device_gtin": "",
-    "device_lot": "LOT-7733Q",
-    "device_purpose": "cleaning_up",
-    "how": "recapping",
-    "body_site": "thumb",
-    "is_used_on_patient": "yes",
-    "description": "Recapped by habit.",
-    "injured_name": "Ada Author",
-    "injured_job": "Physiotherapist",
-    "password": PASSWORD,
-}
-
-
 @pytest.mark.real_commits  # the served app's threads have connections of their own
 def test_two_taps_on_save_time_out_save_it_once_and_no_conflict_page(
     app, practitioner, make_session, served
@@ -103,8 +78,7 @@ def test_two_taps_on_report_and_sign_report_one_incident(app, practitioner, serv
     from safety.incidents.models import Incident
 
     browser = signed_in(served, practitioner.email)
-    form = {**SHARPS_FORM, "occurred_dt": london_minutes_ago(3)}
-    form["csrf_token"] = browser.csrf("/incidents/new")
+    form = report_form(password=PASSWORD, csrf_token=browser.csrf("/incidents/new"))
 
     answers = at_once(2, lambda _: browser.post("/incidents/new", form))
 
