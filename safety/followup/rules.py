@@ -5,7 +5,7 @@ and threshold here is also in the register's follow-up section with its source
 (safety/risks/register.json, DESIGN §4); a unit test holds the two together, so the numbers
 a clinician reviews are the numbers the code uses. The words a patient reads are in
 `followup.texts`, and the words of free text that call for a person the same day in
-`followup.screen`. One file of about 940 lines: it is the follow-up's clinical table (when to
+`followup.screen`. One file of about 960 lines: it is the follow-up's clinical table (when to
 ask, thresholds, escalation, the channels a patient can receive) read and reviewed as one.
 """
 
@@ -823,8 +823,28 @@ def _unacknowledged(
     *,
     practitioner_gone: bool = False,
     calls: int = 0,
+    not_sent: bool = False,
 ) -> str:
     """Say that an answer of this level at the clinic waited past its deadline unread."""
+    if level == NO_ANSWER and not_sent:
+        # Not "did not answer": the check never reached them, so the address may be wrong.
+        if calls:
+            return say(
+                N_(
+                    "The 48-hour chest check of a patient at %(clinic)s, after needling near "
+                    "the lung, never reached them, and the practitioner's calls since "
+                    "(%(calls)s) found no reply. Keep trying to reach them, to ask about chest "
+                    "pain, pain breathing in or breathlessness."
+                )
+            ) % {"clinic": clinic, "calls": calls}
+        return say(
+            N_(
+                "The 48-hour chest check of a patient at %(clinic)s, after needling near the "
+                "lung, never reached them, and nobody has recorded calling them. Call them to "
+                "ask about chest pain, pain breathing in or breathlessness, and check the "
+                "contact details the clinic holds."
+            )
+        ) % {"clinic": clinic}
     if level == NO_ANSWER and practitioner_gone:
         return say(
             N_(
@@ -880,9 +900,11 @@ def duty_escalation(
     say: Callable[[str], str] = _same,
     practitioner_gone: bool = False,
     calls: int = 0,
+    not_sent: bool = False,
 ) -> Message:
     """Compose the message to a clinic's duty address about an answer nobody acknowledged:
-    the level and how long it waited, and a link; no patient details.
+    the level and how long it waited, and a link; no patient details. `not_sent`: the
+    silence is a chest check that never reached the patient (`CHEST_CHECK_NOT_SENT`).
 
     Written in the clinic's language: `say` is that catalogue's gettext, English by default.
     """
@@ -892,7 +914,11 @@ def duty_escalation(
         REVIEW: N_("NeedleSafe: unacknowledged review answer at %(clinic)s"),
         NO_ANSWER: N_("NeedleSafe: a chest check nobody answered at %(clinic)s"),
     }[level]
-    said = _unacknowledged(level, clinic, say, practitioner_gone=practitioner_gone, calls=calls)
+    if level == NO_ANSWER and not_sent:
+        subject = N_("NeedleSafe: a chest check that never reached the patient at %(clinic)s")
+    said = _unacknowledged(
+        level, clinic, say, practitioner_gone=practitioner_gone, calls=calls, not_sent=not_sent
+    )
     text = f"{said}\n\n{say(CONTACT_NOW)}\n{link}\n"
     return Message(say(subject) % {"clinic": clinic}, text)
 

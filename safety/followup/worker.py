@@ -170,6 +170,7 @@ def _compose(row: OutboxMessage, *, now: datetime) -> Outgoing | None:
             say=i18n.translator(clinic.language),
             practitioner_gone=practitioner_gone(flag.session),
             calls=flag.call_attempts,
+            not_sent=flag.message in rules.CHEST_CHECK_NOT_SENT.values(),
         )
         return Outgoing(
             row.id, "email", clinic.duty_email, message.subject, message.text, mid, clinic.id

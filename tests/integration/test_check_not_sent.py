@@ -122,7 +122,13 @@ def test_nobody_calling_about_it_sends_it_on_to_the_duty_address(near_lung, prac
     counts = work_once("worker", now=chest.due_dt + timedelta(days=4))
 
     assert counts.get("escalated") == 1
-    assert [m.recipient for m in messages()][-1] == near_lung.clinic.duty_email
+    mail = messages()[-1]
+    assert mail.recipient == near_lung.clinic.duty_email
+    # The duty address reads what happened: not a patient who did not answer, but a check
+    # that never reached them, whose contact details may be wrong (a review).
+    assert "never reached the patient" in mail.subject
+    assert "never reached them" in mail.body and "check the contact details" in mail.body
+    assert "did not answer" not in mail.body
 
 
 def test_a_later_check_whose_address_was_removed_goes_on_the_flags_queue(near_lung, practitioner):

@@ -447,6 +447,31 @@ def test_the_duty_address_reads_which_silence_waited_and_how_long_without_patien
     assert "https://x.test/sessions/7" in message.text
 
 
+@pytest.mark.parametrize(
+    ("calls", "said"),
+    [
+        (0, "check the contact details the clinic holds"),
+        (2, "the practitioner's calls since (2) found no reply"),
+    ],
+)
+def test_the_duty_address_reads_that_a_chest_check_never_reached_the_patient(calls, said):
+    """Not "did not answer": the check was never sent, so the address may be wrong."""
+    message = rules.duty_escalation(
+        level=rules.NO_ANSWER,
+        clinic="Harbour Physio",
+        link="https://x.test/sessions/7",
+        calls=calls,
+        not_sent=True,
+    )
+
+    assert message.subject == (
+        "NeedleSafe: a chest check that never reached the patient at Harbour Physio"
+    )
+    assert "never reached them" in message.text and said in message.text
+    assert "did not answer" not in message.text
+    assert "https://x.test/sessions/7" in message.text
+
+
 def test_an_answer_that_needs_nothing_never_goes_further():
     assert (
         rules.acknowledge_by(
