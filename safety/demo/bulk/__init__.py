@@ -69,7 +69,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the generated data changes shape, so `make bench` rebuilds its databases.
-GENERATOR_VERSION = 5
+GENERATOR_VERSION = 6
 #: Sessions per transaction (with their entries, flags, follow-ups and audit events).
 BATCH = 5000
 

@@ -5,7 +5,7 @@ data; reorder the steps and every later session changes) and queues the rows and
 the application would write for it, on the batch being built. The record it signs is hashed by
 `checklists.services.signed_content` itself, so `flask audit verify` recomputes the same hash.
 
-It runs to about 740 lines on purpose: the steps are one sequence whose order is the seed's
+It runs to about 750 lines on purpose: the steps are one sequence whose order is the seed's
 contract, and reading them in one file is how a reviewer checks that each draw stays where it
 was (test_bulk_seed holds the data to the application's own signing).
 """
@@ -59,7 +59,7 @@ from safety.demo.bulk.world import (
 from safety.demo.bulk.writer import Pending, stored_date, stored_time
 from safety.followup import rules as followup_rules
 from safety.followup.rules import Kind, Status
-from safety.hashing import canonical_json, sha256_hex
+from safety.hashing import canonical_json, hashed_time, sha256_hex
 from safety.packs.rules import normalise_lot
 from safety.risks.rules import Template
 
@@ -167,7 +167,8 @@ class SessionDrawer:
         #: The channel each patient agreed to, as the generator registered them.
         self.channels = channels
         self.session_id, self.entry_id, self.followup_id, self.response_id, self.flag_id = first_ids
-        self.response_json: dict[tuple, str] = {}
+        #: Each kind of calm answer once: its stored JSON and the answers it spells.
+        self.response_json: dict[tuple, tuple[str, dict[str, Any]]] = {}
         #: JSON of sign in and sign out answers, by the answers.
         self.answer_json: dict[tuple, str] = {}
 
@@ -681,8 +682,8 @@ class SessionDrawer:
             "none" if rng.random() < 0.9 else "small",
             asks,
         )
-        text = self.response_json.get(key)
-        if text is None:
+        known = self.response_json.get(key)
+        if known is None:
             calm = {
                 "soreness": key[0],
                 "trend": "better",
@@ -695,9 +696,9 @@ class SessionDrawer:
                 "chest": "no",
                 "signs": [],
             }
-            text = self.response_json[key] = canonical_json(
-                {name: calm[name] for name in asks if name in calm}
-            )
+            answers = {name: calm[name] for name in asks if name in calm}
+            known = self.response_json[key] = (canonical_json(answers), answers)
+        text, answers = known
         self.pending.responses.rows.append(
             (
                 self.response_id,
@@ -718,6 +719,17 @@ class SessionDrawer:
                     "followup": followup_id,
                     "kind": Kind.DAY_1.value,
                     "escalation": followup_rules.NONE,
+                    # As `followup.patient.answer` signs it, so verify hashes every answer
+                    # here too: without it the bench's verify skipped the work real data
+                    # costs (found 2026-12-08).
+                    "content_hash": sha256_hex(
+                        followup_rules.response_content(
+                            followup_id=followup_id,
+                            answers=answers,
+                            escalation=followup_rules.NONE,
+                            created=hashed_time(answered_dt),
+                        )
+                    ),
                 },
                 draft.clinic.id,
             )
