@@ -1,7 +1,7 @@
 """Pure checklist rules: reading answers, completeness, sign-off blockers, flags and the hash.
 
 Everything a practitioner can get wrong is decided here, without Flask or SQLAlchemy, so the
-same rules hold in the browser form, the CLI and the tests. One module of about 580 lines: what
+same rules hold in the browser form, the CLI and the tests. One module of about 590 lines: what
 makes a checklist complete, safe to sign and flagged is read and reviewed as one.
 """
 

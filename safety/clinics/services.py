@@ -1,6 +1,6 @@
 """Clinic and patient use cases, scoped to what the acting user may see.
 
-One module of about 510 lines: a clinic's settings (its zone, hours and working days) and its
+One module of about 520 lines: a clinic's settings (its zone, hours and working days) and its
 patients (add, find, correct) are one feature's use cases, and the patients' read the clinic's
 (a patient's "today" and date of birth are checked in the clinic's zone).
 """
